@@ -1,0 +1,48 @@
+# posagent — the two commands a fresh machine needs: `make demo` and `make test`.
+# Each sets up what it needs itself (Debian packages when root, .venv, pip packages) and skips
+# what is already there, so re-running is fast.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DEBS   := pcscd vsmartcard-vpcd socat libpcsclite-dev tmux
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test setup system-packages bench clean
+
+demo: setup
+	$(PY) -m simulator.demo
+
+test: setup
+	@$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests — failing on purpose" >&2; exit 1; fi; \
+	exit $$rc
+
+bench: setup
+	$(PY) -m bench
+
+setup: system-packages $(STAMP)
+
+# Debian packages for the real PC/SC and serial stacks. Installed only when running as root and
+# only when one is missing; as a normal user the realstack tests skip (or fail under CI=true).
+system-packages:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "not root: skipping Debian packages:$$missing (realstack tests will skip)"; fi; \
+	fi
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# pyscard compiles against libpcsclite-dev, so system packages come first.
+$(STAMP): $(VENV)/bin/python setup.cfg pyproject.toml
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

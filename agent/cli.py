@@ -1,0 +1,96 @@
+"""`posagent` — the agent's command line: a thin layer that parses arguments and prints.
+
+Each area of the agent contributes its subcommands through a `register(subparsers)` function in its
+own `cli` module, listed in `COMMAND_MODULES`.  A subcommand handler takes the parsed arguments and
+returns an exit status.  Any `PosagentError` becomes one line on stderr and its exit status: operator
+mistakes never show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Sequence
+
+from agent import __version__, config
+from agent.errors import PosagentError
+
+#: modules whose `register(subparsers)` adds subcommands, in the order `posagent --help` lists them
+COMMAND_MODULES: tuple[str, ...] = (
+    "agent.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="posagent",
+        description="posagent: the terminal-side ISO 8583 agent (journal, reversals, refunds, settlement).",
+    )
+    parser.add_argument("--version", action="version", version=f"posagent {__version__}")
+    parser.add_argument("--config", metavar="FILE",
+                        help="configuration file (default: $POSAGENT_CONFIG, /etc/posagent/posagent.toml, "
+                             "else built-in defaults for the local simulator)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        module = sys.modules[__name__] if name == __name__ else importlib.import_module(name)
+        module.register(sub)
+    return parser
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    cfg = sub.add_parser("config", help="check or show the configuration")
+    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION")
+    cfg_sub.required = True
+    check = cfg_sub.add_parser("check", help="validate a configuration file; one line per problem, exit 2 if bad")
+    check.add_argument("file", nargs="?", help="file to check (default: the one posagent would load)")
+    check.set_defaults(handler=_config_check)
+    show = cfg_sub.add_parser("show", help="print the effective configuration as TOML (secrets hidden)")
+    show.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    show.set_defaults(handler=_config_show)
+
+
+def load_config(args: argparse.Namespace) -> config.Config:
+    """The configuration the command runs with (from --config or the default places)."""
+    return config.load(getattr(args, "config", None))
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    cfg = config.load(args.file or args.config)
+    print(f"configuration ok ({cfg.source or 'built-in defaults'})")
+    return 0
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    if args.json:
+        print(json.dumps(cfg.as_dict(), indent=2))
+    else:
+        print(f"# source: {cfg.source or 'built-in defaults'}")
+        print(config.dump_toml(cfg), end="")
+    return 0
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Parse, dispatch to the subcommand's handler, and turn operator errors into one line + status."""
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except PosagentError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Configuration: one TOML file, validated against one declarative schema.
+
+Every setting posagent reads is declared once in `SCHEMA` with its type, default and meaning; the
+README's configuration reference lists the same keys (a test keeps the two in step).  With no file
+at all the embedded defaults run the agent against the local simulator.
+
+Errors name the key and why: ``acquirer.port: expected an integer from 1 to 65535, got "x"``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from agent.errors import ConfigError
+
+#: where the daemon and CLI look for the file when neither --config nor $POSAGENT_CONFIG is given
+DEFAULT_CONFIG_PATHS = (Path("/etc/posagent/posagent.toml"),)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of the configuration: its type, default and a one-line meaning for the README."""
+
+    kind: type | tuple[type, ...]
+    default: Any
+    doc: str
+    check: Callable[[Any], str | None] | None = None  # returns a reason when the value is bad
+    secret: bool = False  # write-only on the technician console; never printed
+    required: bool = False
+
+
+def _range(lo: int, hi: int) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        return None if lo <= v <= hi else f"expected an integer from {lo} to {hi}, got {v}"
+
+    return check
+
+
+def _pattern(rx: str, what: str) -> Callable[[Any], str | None]:
+    compiled = re.compile(rx)
+
+    def check(v: Any) -> str | None:
+        return None if compiled.fullmatch(v) else f"expected {what}, got {v!r}"
+
+    return check
+
+
+def _choice(*options: str) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        return None if v in options else f"expected one of {', '.join(options)}, got {v!r}"
+
+    return check
+
+
+def _one_of_ints(*options: int) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        return None if v in options else f"expected one of {', '.join(map(str, options))}, got {v}"
+
+    return check
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else f"expected a positive number, got {v}"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else f"expected zero or a positive number, got {v}"
+
+
+_HEX16 = _pattern(r"[0-9A-Fa-f]{16}|[0-9A-Fa-f]{32}|[0-9A-Fa-f]{48}", "16, 32 or 48 hex digits (a DES/3DES key)")
+
+SCHEMA: dict[str, dict[str, Setting]] = {
+    "terminal": {
+        "terminal_id": Setting(str, "10000001", "Terminal id sent in field 41 (8 characters).",
+                               _pattern(r"[ -~]{8}", "8 printable ASCII characters")),
+        "merchant_id": Setting(str, "123456789012345", "Merchant id sent in field 42 (15 characters).",
+                               _pattern(r"[ -~]{15}", "15 printable ASCII characters")),
+        "merchant_name": Setting(str, "POSAGENT DEMO SHOP", "Name printed on receipts."),
+        "currency": Setting(str, "156", "ISO 4217 numeric currency code (field 49); 156 = CNY.",
+                            _pattern(r"[0-9]{3}", "3 digits")),
+        "currency_exponent": Setting(int, 2, "Digits after the decimal point in amounts (2 for CNY).",
+                                     _range(0, 3)),
+        "language": Setting(str, "en", "Receipt and screen language: en or zh.", _choice("en", "zh")),
+        "receipt_width": Setting(int, 32, "Receipt printer width in columns (32 or 42).",
+                                 _one_of_ints(32, 42)),
+    },
+    "acquirer": {
+        "host": Setting(str, "127.0.0.1", "Acquirer host name or address."),
+        "port": Setting(int, 5800, "Acquirer TCP port.", _range(1, 65535)),
+        "dialect": Setting(str, "cup", "Message dialect: cup (UnionPay-style) or iso87.", _choice("cup", "iso87")),
+        "tpdu": Setting(str, "6000030000", "TPDU sent before each message (10 hex digits).",
+                        _pattern(r"60[0-9A-Fa-f]{8}", "10 hex digits starting with 60")),
+        "header": Setting(str, "613100000000", "6-byte message header (12 hex digits).",
+                          _pattern(r"[0-9A-Fa-f]{12}", "12 hex digits")),
+        "connect_timeout": Setting((int, float), 10.0, "Seconds to wait for the TCP connection.", _positive),
+        "response_timeout": Setting((int, float), 30.0, "Seconds to wait for an answer before reversing.", _positive),
+        "reversal_retries": Setting(int, 3, "How many times a reversal is sent before it needs manual handling.",
+                                    _range(1, 99)),
+        "tls": Setting(bool, False, "Wrap the connection in TLS."),
+        "tls_ca_file": Setting(str, "", "CA certificate file that signs the acquirer's certificate (TLS)."),
+        "tls_cert_file": Setting(str, "", "Client certificate file, when the acquirer requires one (TLS)."),
+        "tls_key_file": Setting(str, "", "Client private key file (TLS)."),
+        "max_frame_bytes": Setting(int, 8192, "Largest frame accepted from the host, in bytes.", _range(64, 65535)),
+    },
+    "keys": {
+        "tmk": Setting(str, "0123456789ABCDEFFEDCBA9876543210",
+                       "Terminal master key in hex (software key store; the simulator's default).",
+                       _HEX16, secret=True),
+        "key_mode": Setting(str, "003", "Sign-on key mode (60.3): 001 single DES, 003 double, 004 double + track key.",
+                            _choice("001", "003", "004")),
+        "signon_max_age_hours": Setting(int, 24, "Sign on again when the working keys are older than this.",
+                                        _range(1, 24 * 30)),
+    },
+    "journal": {
+        "path": Setting(str, "~/.posagent/journal.db", "SQLite journal file."),
+        "fingerprint_key_file": Setting(str, "~/.posagent/fingerprint.key",
+                                        "File holding the HMAC key for PAN fingerprints (created if missing; keep it apart from the journal)."),
+        "retention_days": Setting(int, 400, "Days a settled batch is kept before it is pruned.", _range(1, 3650)),
+        "busy_timeout_ms": Setting(int, 5000, "How long a journal write waits for a lock.", _range(0, 600000)),
+    },
+    "guards": {
+        "duplicate_window_seconds": Setting(int, 600, "Same card + same amount within this window asks for confirmation.",
+                                            _non_negative),
+        "unusual_amount_multiple": Setting((int, float), 10.0,
+                                           "An amount this many times the typical ticket asks for confirmation.",
+                                           _positive),
+        "refund_repeat_seconds": Setting(int, 120, "Same original + same refund amount within this window is a repeat.",
+                                         _non_negative),
+    },
+    "supervisor": {
+        "password_hash": Setting(str, "", "Supervisor password as a salted scrypt hash (`posagent passwd`).",
+                                 secret=True),
+        "max_attempts": Setting(int, 5, "Wrong passwords before supervisor functions lock.", _range(1, 10)),
+        "lockout_minutes": Setting(int, 30, "How long the lock lasts.", _range(1, 24 * 60)),
+    },
+    "card_reader": {
+        "reader": Setting(str, "Virtual PCD", "Reader name pattern (substring) to select the PC/SC reader."),
+        "card_timeout": Setting((int, float), 30.0, "Seconds to wait for a card.", _positive),
+        "fallback": Setting(bool, True, "Allow magstripe fallback (60.5 = 2) when the chip fails."),
+        "manual_entry": Setting(bool, False, "Allow supervisor-only manual key entry of PAN and expiry."),
+    },
+    "console": {
+        "port": Setting(str, "", "Serial device for the technician console (empty: disabled)."),
+        "baudrate": Setting(int, 115200, "Serial speed.", _range(300, 4000000)),
+        "password_hash": Setting(str, "", "Technician password as a salted scrypt hash.", secret=True),
+        "idle_timeout_minutes": Setting(int, 15, "Idle minutes before the console logs out.", _range(1, 120)),
+        "max_attempts": Setting(int, 5, "Failed logins before the console locks.", _range(1, 10)),
+        "lockout_minutes": Setting(int, 30, "How long the console lock lasts.", _range(1, 24 * 60)),
+    },
+    "daemon": {
+        "control_socket": Setting(str, "~/.posagent/control.sock", "Unix socket of the local control API."),
+        "socket_mode": Setting(str, "0600", "Permissions of the control socket (octal).",
+                               _pattern(r"0[0-7]{3}", "an octal mode such as 0600")),
+        "log_level": Setting(str, "INFO", "DEBUG, INFO, WARNING or ERROR.", _choice("DEBUG", "INFO", "WARNING", "ERROR")),
+        "log_file": Setting(str, "", "Log file (empty: standard error)."),
+    },
+}
+
+
+class Config:
+    """A validated configuration: ``config["acquirer"]["port"]`` or ``config.acquirer.port``."""
+
+    def __init__(self, values: Mapping[str, Mapping[str, Any]], source: str | None = None):
+        self._values = MappingProxyType({s: MappingProxyType(dict(v)) for s, v in values.items()})
+        self.source = source
+
+    def __getitem__(self, section: str) -> Mapping[str, Any]:
+        return self._values[section]
+
+    def __getattr__(self, section: str) -> Any:
+        try:
+            values = self._values[section]
+        except KeyError:
+            raise AttributeError(section) from None
+        return _Section(values)
+
+    def as_dict(self, *, hide_secrets: bool = True) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for section, keys in SCHEMA.items():
+            out[section] = {}
+            for key, setting in keys.items():
+                value = self._values[section][key]
+                out[section][key] = "(set)" if hide_secrets and setting.secret and value else value
+        return out
+
+    def path(self, section: str, key: str) -> Path:
+        """A path setting with ``~`` expanded."""
+        return Path(os.path.expanduser(self._values[section][key]))
+
+
+class _Section:
+    def __init__(self, values: Mapping[str, Any]):
+        self._v = values
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._v[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+    if isinstance(kind, tuple):
+        return "a number" if set(kind) == {int, float} else " or ".join(names[k] for k in kind)
+    return names[kind]
+
+
+def validate_value(section: str, key: str, value: Any, *, path: str | None = None) -> Any:
+    """Check one value against the schema; return it normalised (ints widened to float where asked)."""
+    setting = SCHEMA[section][key]
+    name = f"{section}.{key}"
+    kinds = setting.kind if isinstance(setting.kind, tuple) else (setting.kind,)
+    # bool is an int in Python: never accept true/false for a number, nor 1 for a bool
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if not ok:
+        raise ConfigError(f"expected {_type_name(setting.kind)}, got {type(value).__name__} {value!r}",
+                          key=name, path=path)
+    if float in kinds and isinstance(value, int):
+        value = float(value)
+    if setting.check is not None:
+        reason = setting.check(value)
+        if reason:
+            raise ConfigError(reason, key=name, path=path)
+    return value
+
+
+def from_mapping(data: Mapping[str, Any], *, source: str | None = None) -> Config:
+    """Validate a parsed TOML document; unknown sections or keys and wrong types are errors."""
+    values: dict[str, dict[str, Any]] = {s: {k: st.default for k, st in keys.items()} for s, keys in SCHEMA.items()}
+    for section, table in data.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"unknown section (known: {', '.join(SCHEMA)})", key=section, path=source)
+        if not isinstance(table, dict):
+            raise ConfigError("expected a table [" + section + "]", key=section, path=source)
+        for key, value in table.items():
+            if key not in SCHEMA[section]:
+                raise ConfigError(f"unknown key (known in [{section}]: {', '.join(SCHEMA[section])})",
+                                  key=f"{section}.{key}", path=source)
+            values[section][key] = validate_value(section, key, value, path=source)
+    for section, keys in SCHEMA.items():
+        for key, setting in keys.items():
+            if setting.required and key not in data.get(section, {}):
+                raise ConfigError("missing required key", key=f"{section}.{key}", path=source)
+    return Config(values, source)
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load the configuration: `path`, else $POSAGENT_CONFIG, else /etc/posagent/posagent.toml, else defaults."""
+    if path is None:
+        env = os.environ.get("POSAGENT_CONFIG")
+        if env:
+            path = env
+        else:
+            path = next((p for p in DEFAULT_CONFIG_PATHS if p.exists()), None)
+    if path is None:
+        return from_mapping({}, source=None)
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("file not found", path=source) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=source) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (bad byte at offset {exc.start})", path=source) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=source) from None
+    return from_mapping(data, source=source)
+
+
+def dump_toml(config: Config, *, hide_secrets: bool = True) -> str:
+    """Render a configuration as TOML text (used to persist console edits and to show settings)."""
+    lines: list[str] = []
+    for section, keys in config.as_dict(hide_secrets=hide_secrets).items():
+        lines.append(f"[{section}]")
+        for key, value in keys.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -1,0 +1,19 @@
+"""Masking of card data for display, logs and exports (PCI DSS: first 6 / last 4 at most)."""
+
+from __future__ import annotations
+
+import re
+
+_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
+
+
+def mask_pan(pan: str) -> str:
+    """``6226090000000048`` → ``622609******0048``; short or odd input is masked whole."""
+    if len(pan) < 13 or not pan.isascii() or not pan.isdigit():
+        return "*" * len(pan)
+    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+
+
+def mask_digit_runs(text: str) -> str:
+    """Mask every run of 13–19 ASCII digits in `text` as a PAN."""
+    return _DIGIT_RUN.sub(lambda m: mask_pan(m.group(0)), text)

@@ -1,0 +1,31 @@
+"""Shared fixtures: real helper processes (see tests/harness.py) and hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from tests import harness
+
+settings.register_profile("default", deadline=None)
+settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci" if harness.IN_CI else os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def pcscd():
+    """One pcscd for the whole run (only one can run per machine); stopped only if we started it."""
+    running = harness.start_pcscd()
+    yield running
+    if running.proc is not None:
+        harness.stop_process(running.proc)
+
+
+@pytest.fixture
+def pty_pair(tmp_path):
+    """A real pseudo-terminal pair made by socat."""
+    pair = harness.start_pty_pair(tmp_path)
+    yield pair
+    harness.stop_process(pair.proc)
