@@ -21,6 +21,30 @@ from agent.errors import ConfigError
 
 BEHAVIOURS = ("ok", "do-not-honour", "lost", "stolen", "restricted")
 
+#: CDOL1 of every test card: (tag, length). The terminal sends these values with the first GENERATE AC
+#: and also in field 55, so the host can rebuild the CDOL1 data and check the ARQC.
+CDOL1 = (
+    (0x9F02, 6),  # amount, authorised (n12)
+    (0x9F03, 6),  # amount, other
+    (0x9F1A, 2),  # terminal country code
+    (0x95, 5),    # terminal verification results
+    (0x5F2A, 2),  # transaction currency code
+    (0x9A, 3),    # transaction date YYMMDD
+    (0x9C, 1),    # transaction type
+    (0x9F37, 4),  # unpredictable number
+)
+
+
+def cdol1_data(values: dict[int, bytes]) -> bytes:
+    """The CDOL1 data block from tag values; a missing or wrong-length value is a ValueError."""
+    out = bytearray()
+    for tag, length in CDOL1:
+        value = values.get(tag)
+        if value is None or len(value) != length:
+            raise ValueError(f"CDOL1 tag {tag:X} needs {length} bytes, got {None if value is None else len(value)}")
+        out += value
+    return bytes(out)
+
 
 @dataclass(frozen=True)
 class TestCard:
