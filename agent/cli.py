@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     show = cfg_sub.add_parser("show", help="print the effective configuration as TOML (secrets hidden)")
     show.add_argument("--json", action="store_true", help="print JSON instead of TOML")
     show.set_defaults(handler=_config_show)
+    ref = cfg_sub.add_parser("reference", help="print the configuration reference (Markdown)")
+    ref.set_defaults(handler=lambda args: print(config.reference_markdown()) or 0)
 
 
 def load_config(args: argparse.Namespace) -> config.Config:

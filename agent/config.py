@@ -297,3 +297,15 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+def reference_markdown() -> str:
+    """The configuration reference as Markdown: one table per section (the README's copy of it)."""
+    lines: list[str] = []
+    for section, keys in SCHEMA.items():
+        lines += [f"#### [{section}]", "", "| key | type | default | meaning |", "|---|---|---|---|"]
+        for key, setting in keys.items():
+            default = "(secret)" if setting.secret and setting.default else _toml_value(setting.default)
+            lines.append(f"| `{key}` | {_type_name(setting.kind)} | `{default}` | {setting.doc} |")
+        lines.append("")
+    return "\n".join(lines)
