@@ -1,0 +1,236 @@
+"""The agent's link to the acquirer: asyncio TCP (optionally TLS), 2-byte length + TPDU + header frames.
+
+`HostLink.exchange(request)` connects if needed (retrying with backoff within the connect timeout),
+sends one frame and waits for the answer whose MTI is the request's + 10 with the same STAN (11) and
+terminal id (41).  A reader task receives every frame; anything that matches no waiting request
+(a late answer, a duplicate, a wrong STAN) goes to `on_unmatched(frame_or_bytes, reason)` and the wait
+goes on.  Every failure is a `LinkError` whose `.sent` says whether the request may have reached the
+host — the engine reverses exactly when `sent` is true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import ssl
+from typing import Callable
+
+from agent.errors import PosagentError
+from agent.iso8583 import CodecError, Frame, Message
+
+log = logging.getLogger("posagent.hostlink")
+
+#: first retry after a failed connect, doubling up to the maximum, within the connect timeout
+BACKOFF_FIRST = 0.05
+BACKOFF_MAX = 2.0
+
+
+class LinkError(PosagentError):
+    """The acquirer link failed; `sent` is True when the request may have reached the host."""
+
+    def __init__(self, message: str, *, sent: bool):
+        self.sent = sent
+        super().__init__(message)
+
+
+class LinkTimeout(LinkError):
+    """No matching answer in time: the outcome is unknown (the caller reverses with reason 98)."""
+
+
+class LinkClosed(LinkError):
+    """The connection dropped before the answer arrived."""
+
+
+class LinkConnectError(LinkError):
+    """No connection could be made (TLS failure, unreachable host, connect timeout): nothing was sent."""
+
+
+class LinkRefused(LinkConnectError):
+    """The host refused the connection: nothing was sent."""
+
+
+class FrameError(LinkError):
+    """The host sent bytes that are not a valid frame (garbage, over-long, undecodable)."""
+
+    def __init__(self, message: str, *, sent: bool, length: int | None = None, offset: int | None = None,
+                 field: int | str | None = None):
+        self.length = length
+        self.offset = offset
+        self.field = field
+        super().__init__(message, sent=sent)
+
+
+Unmatched = Callable[[object, str], None]
+
+
+def make_ssl_context(ca_file: str, cert_file: str | None = None, key_file: str | None = None) -> ssl.SSLContext:
+    """A client context that verifies the acquirer against `ca_file`, with an optional client certificate."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert_file:
+        context.load_cert_chain(cert_file, key_file or None)
+    return context
+
+
+def match_key(msg: Message, *, response: bool) -> tuple[str, str, str]:
+    mti = msg.response_mti if not response else msg.mti
+    return mti, str(msg.get(11) or ""), str(msg.get(41) or "")
+
+
+class HostLink:
+    def __init__(self, host: str, port: int, *, dialect, tpdu: bytes, header: bytes, connect_timeout: float,
+                 response_timeout: float, ssl_context: ssl.SSLContext | None = None, max_frame_bytes: int = 8192,
+                 on_unmatched: Unmatched | None = None, server_hostname: str | None = None):
+        self.host = host
+        self.port = port
+        self.dialect = dialect
+        self.tpdu = bytes(tpdu)
+        self.header = bytes(header)
+        self.connect_timeout = connect_timeout
+        self.response_timeout = response_timeout
+        self.ssl_context = ssl_context
+        self.server_hostname = server_hostname
+        self.max_frame_bytes = max_frame_bytes
+        self.on_unmatched = on_unmatched or (lambda item, reason: log.warning("unmatched answer: %s", reason))
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._read_task: asyncio.Task | None = None
+        self._waiting: dict[tuple[str, str, str], asyncio.Future] = {}
+        self._connect_lock = asyncio.Lock()
+        self._backoff = BACKOFF_FIRST
+        self.connects = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._writer is not None and not self._writer.is_closing()
+
+    # -- connection ----------------------------------------------------------------------------
+    async def _connect(self) -> None:
+        async with self._connect_lock:
+            if self.connected:
+                return
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.connect_timeout
+            last: Exception | None = None
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                        self.host, self.port, ssl=self.ssl_context, limit=self.max_frame_bytes + 2,
+                        server_hostname=self.server_hostname if self.ssl_context else None), remaining)
+                except ssl.SSLError as exc:
+                    raise LinkConnectError(f"TLS handshake with {self.host}:{self.port} failed: "
+                                           f"{exc.reason or exc}", sent=False) from None
+                except (OSError, asyncio.TimeoutError) as exc:
+                    last = exc
+                    await asyncio.sleep(min(self._backoff, max(0.0, deadline - loop.time())))
+                    self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+                    continue
+                self._backoff = BACKOFF_FIRST
+                self._reader, self._writer = reader, writer
+                self.connects += 1
+                self._read_task = loop.create_task(self._read_frames(reader, writer))
+                return
+            where = f"{self.host}:{self.port}"
+            if isinstance(last, ConnectionRefusedError) or getattr(last, "errno", None) == errno.ECONNREFUSED:
+                raise LinkRefused(f"the acquirer at {where} refused the connection", sent=False)
+            reason = "timed out" if last is None or isinstance(last, asyncio.TimeoutError) else (
+                getattr(last, "strerror", None) or str(last))
+            raise LinkConnectError(f"cannot connect to the acquirer at {where}: {reason}", sent=False)
+
+    async def close(self) -> None:
+        writer, task = self._writer, self._read_task
+        self._writer = self._reader = self._read_task = None
+        if task is not None:
+            task.cancel()
+        if writer is not None:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, ssl.SSLError):
+                pass
+        self._fail_all(LinkClosed("the link was closed", sent=True))
+
+    def _fail_all(self, error: LinkError) -> None:
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(error)
+        self._waiting.clear()
+
+    # -- reading -------------------------------------------------------------------------------
+    async def _read_frames(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        error: LinkError
+        try:
+            while True:
+                prefix = await reader.readexactly(2)
+                length = int.from_bytes(prefix, "big")
+                if length > self.max_frame_bytes:
+                    error = FrameError(f"the acquirer announced a frame of {length} bytes, over the limit of "
+                                       f"{self.max_frame_bytes}", sent=True, length=length, offset=0)
+                    break
+                body = await reader.readexactly(length)
+                try:
+                    frame = self.dialect.unpack_frame(body)
+                except CodecError as exc:
+                    error = FrameError(f"undecodable answer from the acquirer ({length} bytes): {exc}", sent=True,
+                                       length=length, offset=exc.offset, field=exc.field)
+                    self.on_unmatched(body, f"undecodable frame: {exc}")
+                    break
+                self._deliver(frame)
+        except asyncio.CancelledError:
+            raise
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, OSError):
+            error = LinkClosed("the acquirer closed the connection before answering", sent=True)
+        if self._writer is writer:
+            self._writer = self._reader = None
+            self._read_task = None
+        writer.close()
+        self._fail_all(error)
+
+    def _deliver(self, frame: Frame) -> None:
+        msg = frame.message
+        if not msg.is_response:
+            self.on_unmatched(frame, f"the acquirer sent a request {msg.mti}, not an answer")
+            return
+        key = match_key(msg, response=True)
+        future = self._waiting.get(key)
+        if future is None or future.done():
+            self.on_unmatched(frame, f"no request waiting for {key[0]} stan {key[1]} terminal {key[2].strip()}")
+            return
+        future.set_result(msg)
+
+    # -- exchange ------------------------------------------------------------------------------
+    async def exchange(self, msg: Message, *, timeout: float | None = None) -> Message:
+        """Send `msg` and return its matching answer; see the module doc for the errors."""
+        key = match_key(msg, response=False)
+        if key in self._waiting:
+            raise LinkError(f"a request with stan {key[1]} is already waiting for its answer", sent=False)
+        try:
+            data = self.dialect.pack_frame(msg, self.tpdu, self.header)
+        except CodecError as exc:
+            raise LinkError(f"cannot encode the request: {exc}", sent=False) from None
+        if not self.connected:
+            await self._connect()
+        writer = self._writer
+        assert writer is not None
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._waiting[key] = future
+        try:
+            try:
+                writer.write(data)
+                await writer.drain()
+            except (ConnectionError, ssl.SSLError, OSError):
+                raise LinkClosed("the connection broke while sending the request", sent=True) from None
+            wait = self.response_timeout if timeout is None else timeout
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), wait)
+            except asyncio.TimeoutError:
+                raise LinkTimeout(f"no answer to {msg.mti} stan {key[1]} within {wait:g}s", sent=True) from None
+        finally:
+            if self._waiting.get(key) is future:
+                del self._waiting[key]
+            if not future.done():
+                future.cancel()

@@ -1,0 +1,170 @@
+"""The key store: the crypto provider the engine talks to (a PIN pad or HSM could replace it).
+
+`SoftwareKeyStore` holds the terminal master key from the configuration and the working keys of the
+last sign-on.  Working keys are kept only as they arrived — encrypted under the TMK, with their
+check values — in a small JSON file (mode 0600), decrypted into memory at load, and never logged;
+a key whose check value does not match is refused.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+from agent.errors import PosagentError
+from agent.iso8583 import Message
+from agent.iso8583.crypto import KeyCheckError, encrypt_pin_block, kcv, unwrap_working_key
+
+#: working-key names in field 62 order
+KEY_NAMES = ("pin", "mac", "track")
+
+
+class KeyStoreError(PosagentError):
+    """The key store cannot do what was asked (no working keys yet, unreadable key file...)."""
+
+
+class KeyStore(Protocol):
+    def install_working_keys(self, keys: list[tuple[bytes, bytes]], *, key_mode: str,
+                             now: datetime | None = None) -> dict[str, str]: ...
+
+    def mac(self, data: bytes) -> bytes: ...
+
+    def sign(self, dialect, msg: Message) -> Message: ...
+
+    def verify_mac(self, dialect, msg: Message) -> bool: ...
+
+    def pin_block(self, pin: str, pan: str) -> bytes: ...
+
+    def key_check_values(self) -> dict[str, str]: ...
+
+    @property
+    def installed_at(self) -> datetime | None: ...
+
+    def keys_age(self, now: datetime | None = None) -> float | None: ...
+
+
+class SoftwareKeyStore:
+    """TMK in memory from the configuration; working keys encrypted under it in `path`."""
+
+    def __init__(self, tmk: bytes, path: str | os.PathLike[str] | None = None, *, mac_algorithm: str = "cup-ecb"):
+        if len(tmk) not in (8, 16, 24):
+            raise KeyStoreError("the terminal master key must be 8, 16 or 24 bytes")
+        self._tmk = bytes(tmk)
+        self.path = Path(path) if path is not None else None
+        self.mac_algorithm = mac_algorithm
+        self._keys: dict[str, bytes] = {}
+        self._check_values: dict[str, str] = {}
+        self._installed_at: datetime | None = None
+        self.key_mode: str | None = None
+        if self.path is not None and self.path.exists():
+            self._load()
+
+    def __repr__(self) -> str:
+        return f"SoftwareKeyStore(keys={sorted(self._keys)}, installed_at={self._installed_at})"
+
+    @classmethod
+    def from_config(cls, cfg) -> "SoftwareKeyStore":
+        return cls(bytes.fromhex(cfg["keys"]["tmk"]), cfg.path("keys", "working_keys_file"))
+
+    # -- installing ----------------------------------------------------------------------------
+    def install_working_keys(self, keys: list[tuple[bytes, bytes]], *, key_mode: str,
+                             now: datetime | None = None) -> dict[str, str]:
+        """Install (encrypted key, check value) pairs in field 62 order; all or none.
+
+        Returns the check values (hex) of the installed keys; a mismatch raises KeyCheckError."""
+        if not 2 <= len(keys) <= len(KEY_NAMES):
+            raise KeyStoreError(f"expected 2 or 3 working keys, got {len(keys)}")
+        clear: dict[str, bytes] = {}
+        for name, (encrypted, check) in zip(KEY_NAMES, keys):
+            try:
+                clear[name] = unwrap_working_key(self._tmk, encrypted, check)
+            except KeyCheckError:
+                raise KeyCheckError(f"the {name} key's check value does not match: keys rejected", field=62) from None
+        self._keys = clear
+        self._check_values = {name: kcv(key).hex().upper() for name, key in clear.items()}
+        self._installed_at = now or datetime.now(timezone.utc)
+        self.key_mode = key_mode
+        if self.path is not None:
+            self._save([(name, enc, chk) for name, (enc, chk) in zip(KEY_NAMES, keys)])
+        return dict(self._check_values)
+
+    def _save(self, wrapped: list[tuple[str, bytes, bytes]]) -> None:
+        assert self.path is not None and self._installed_at is not None
+        record = {"key_mode": self.key_mode, "installed_at": self._installed_at.isoformat(),
+                  "keys": [{"name": n, "under_tmk": e.hex(), "check": c.hex()} for n, e, c in wrapped]}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".keys-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(record, out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _load(self) -> None:
+        assert self.path is not None
+        try:
+            record = json.loads(self.path.read_text("utf-8"))
+            wrapped = [(k["name"], bytes.fromhex(k["under_tmk"]), bytes.fromhex(k["check"])) for k in record["keys"]]
+            installed_at = datetime.fromisoformat(record["installed_at"])
+            key_mode = record["key_mode"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise KeyStoreError(f"the working-key file {self.path} is unreadable: sign on again") from None
+        try:
+            self._keys = {name: unwrap_working_key(self._tmk, enc, chk) for name, enc, chk in wrapped}
+        except KeyCheckError:
+            raise KeyStoreError(f"the working keys in {self.path} do not match the master key: sign on again") from None
+        self._check_values = {name: kcv(key).hex().upper() for name, key in self._keys.items()}
+        self._installed_at = installed_at
+        self.key_mode = key_mode
+
+    # -- using ---------------------------------------------------------------------------------
+    def _key(self, name: str) -> bytes:
+        key = self._keys.get(name)
+        if key is None:
+            raise KeyStoreError(f"no {name} key installed: sign on first")
+        return key
+
+    @property
+    def has_keys(self) -> bool:
+        return "mac" in self._keys
+
+    def mac(self, data: bytes) -> bytes:
+        from agent.iso8583.dialect import MAC_ALGORITHMS
+        return MAC_ALGORITHMS[self.mac_algorithm](self._key("mac"), data)
+
+    def sign(self, dialect, msg: Message) -> Message:
+        """`msg` with its MAC field set under the MAC key."""
+        return dialect.with_mac(self._key("mac"), msg)
+
+    def verify_mac(self, dialect, msg: Message) -> bool:
+        return dialect.verify_mac(self._key("mac"), msg)
+
+    def pin_block(self, pin: str, pan: str) -> bytes:
+        """ISO 9564 format 0 PIN block encrypted under the PIN key."""
+        return encrypt_pin_block(self._key("pin"), pin, pan)
+
+    def key_check_values(self) -> dict[str, str]:
+        return dict(self._check_values)
+
+    def matches_check_values(self, expected: dict[str, str]) -> bool:
+        return all(hmac.compare_digest(self._check_values.get(n, ""), v.upper()) for n, v in expected.items())
+
+    @property
+    def installed_at(self) -> datetime | None:
+        return self._installed_at
+
+    def keys_age(self, now: datetime | None = None) -> float | None:
+        """Seconds since the working keys were installed (None: none installed)."""
+        if self._installed_at is None:
+            return None
+        return ((now or datetime.now(timezone.utc)) - self._installed_at).total_seconds()

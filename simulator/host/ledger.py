@@ -1,0 +1,290 @@
+"""The acquirer's own ledger: what the bank believes, in an SQLite file of its own.
+
+Every approved or declined financial request is one row of `txns`; voids and refunds point at their
+original; a reversal marks its original `reversed_at` (once: the `reversals` table keeps one row per
+original, so a repeated reversal never moves money twice).  Money moved is derived, never stored:
+a card's net charge = its approved, unreversed, unvoided sales − its approved, unreversed refunds.
+
+The ledger keeps no full PAN: cards are known by their test-card name and a masked PAN.  Terminal
+working keys are kept only encrypted under the terminal's master key, as they were sent.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS terminals (
+    tid TEXT PRIMARY KEY, mid TEXT, current_batch TEXT NOT NULL,
+    key_mode TEXT, keys_under_tmk BLOB, signed_on_at TEXT);
+CREATE TABLE IF NOT EXISTS txns (
+    id INTEGER PRIMARY KEY, tid TEXT NOT NULL, mid TEXT, batch TEXT NOT NULL, stan TEXT NOT NULL,
+    mti TEXT NOT NULL, kind TEXT NOT NULL, card TEXT, masked_pan TEXT, amount INTEGER NOT NULL,
+    rrn TEXT, auth_code TEXT, local_date TEXT, response_code TEXT NOT NULL, icc INTEGER NOT NULL,
+    orig_id INTEGER REFERENCES txns(id), reversed_at TEXT, created_at TEXT NOT NULL,
+    UNIQUE (tid, batch, stan));
+CREATE INDEX IF NOT EXISTS txns_rrn ON txns(rrn);
+CREATE INDEX IF NOT EXISTS txns_orig ON txns(orig_id);
+CREATE TABLE IF NOT EXISTS reversals (
+    tid TEXT NOT NULL, batch TEXT NOT NULL, stan TEXT NOT NULL, reason TEXT, txn_id INTEGER,
+    received_at TEXT NOT NULL, PRIMARY KEY (tid, batch, stan));
+CREATE TABLE IF NOT EXISTS settlements (
+    tid TEXT NOT NULL, batch TEXT NOT NULL, terminal_totals TEXT NOT NULL, host_totals TEXT NOT NULL,
+    balanced INTEGER NOT NULL, settled_at TEXT NOT NULL, PRIMARY KEY (tid, batch));
+CREATE TABLE IF NOT EXISTS uploads (
+    tid TEXT NOT NULL, batch TEXT NOT NULL, stan TEXT NOT NULL, received_at TEXT NOT NULL,
+    PRIMARY KEY (tid, batch, stan));
+CREATE TABLE IF NOT EXISTS upload_ends (
+    tid TEXT NOT NULL, batch TEXT NOT NULL, count INTEGER NOT NULL, uploaded INTEGER NOT NULL,
+    received_at TEXT NOT NULL);
+"""
+
+# a row that counts as money moved: approved, not reversed
+_LIVE = "t.response_code = '00' AND t.reversed_at IS NULL"
+_VOIDED = (f"EXISTS (SELECT 1 FROM txns v WHERE v.orig_id = t.id AND v.kind = 'void' "
+           f"AND v.response_code = '00' AND v.reversed_at IS NULL)")
+_NET = (f"SUM(CASE WHEN t.kind = 'sale' AND NOT {_VOIDED} THEN t.amount "
+        f"WHEN t.kind = 'refund' THEN -t.amount ELSE 0 END)")
+
+
+@dataclass(frozen=True)
+class Txn:
+    id: int
+    tid: str
+    batch: str
+    stan: str
+    kind: str
+    card: str | None
+    amount: int
+    rrn: str | None
+    auth_code: str | None
+    local_date: str | None
+    response_code: str
+    orig_id: int | None
+    reversed: bool
+
+
+@dataclass(frozen=True)
+class BatchTotals:
+    """Approved, unreversed totals of one batch: debits are unvoided sales, credits are refunds."""
+
+    debit_amount: int
+    debit_count: int
+    credit_amount: int
+    credit_count: int
+
+
+class Ledger:
+    """One writer connection; every public method is one transaction (committed before it returns)."""
+
+    def __init__(self, path: str | Path = ":memory:"):
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # a simulator: surviving a crash is enough, power-loss durability is not needed
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- transactions --------------------------------------------------------------------------
+    def _write(self, sql: str, params: tuple) -> sqlite3.Cursor:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            cur = self._db.execute(sql, params)
+            self._db.execute("COMMIT")
+            return cur
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    # -- terminals -----------------------------------------------------------------------------
+    def current_batch(self, tid: str) -> str:
+        row = self._db.execute("SELECT current_batch FROM terminals WHERE tid = ?", (tid,)).fetchone()
+        return row["current_batch"] if row else "000001"
+
+    def record_signon(self, tid: str, mid: str, key_mode: str, keys_under_tmk: bytes, now: str) -> str:
+        batch = self.current_batch(tid)
+        self._write(
+            "INSERT INTO terminals (tid, mid, current_batch, key_mode, keys_under_tmk, signed_on_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(tid) DO UPDATE SET mid = excluded.mid, "
+            "key_mode = excluded.key_mode, keys_under_tmk = excluded.keys_under_tmk, "
+            "signed_on_at = excluded.signed_on_at",
+            (tid, mid, batch, key_mode, keys_under_tmk, now))
+        return batch
+
+    def record_signoff(self, tid: str) -> None:
+        self._write("UPDATE terminals SET keys_under_tmk = NULL WHERE tid = ?", (tid,))
+
+    def stored_keys(self, tid: str) -> tuple[str, bytes] | None:
+        row = self._db.execute("SELECT key_mode, keys_under_tmk FROM terminals WHERE tid = ?", (tid,)).fetchone()
+        if row is None or row["keys_under_tmk"] is None:
+            return None
+        return row["key_mode"], bytes(row["keys_under_tmk"])
+
+    # -- financial rows ------------------------------------------------------------------------
+    def stan_used(self, tid: str, batch: str, stan: str) -> bool:
+        return self._db.execute("SELECT 1 FROM txns WHERE tid = ? AND batch = ? AND stan = ?",
+                                (tid, batch, stan)).fetchone() is not None
+
+    def record_txn(self, *, tid: str, mid: str, batch: str, stan: str, mti: str, kind: str, card: str | None,
+                   masked_pan: str | None, amount: int, local_date: str, response_code: str, icc: bool,
+                   orig_id: int | None, now: str) -> Txn:
+        """Insert one request's outcome; approved rows get an RRN and auth code from their row id."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            cur = self._db.execute(
+                "INSERT INTO txns (tid, mid, batch, stan, mti, kind, card, masked_pan, amount, local_date, "
+                "response_code, icc, orig_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (tid, mid, batch, stan, mti, kind, card, masked_pan, amount, local_date, response_code,
+                 int(icc), orig_id, now))
+            row_id = cur.lastrowid
+            rrn = f"{row_id % 10**12:012d}"
+            auth = f"{(row_id * 7919) % 10**6:06d}" if response_code == "00" else None
+            self._db.execute("UPDATE txns SET rrn = ?, auth_code = ? WHERE id = ?", (rrn, auth, row_id))
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        return self.txn(row_id)  # type: ignore[return-value]
+
+    def txn(self, txn_id: int) -> Txn | None:
+        row = self._db.execute("SELECT * FROM txns WHERE id = ?", (txn_id,)).fetchone()
+        return _txn(row) if row else None
+
+    def find_by_trace(self, tid: str, batch: str, stan: str) -> Txn | None:
+        row = self._db.execute("SELECT * FROM txns WHERE tid = ? AND batch = ? AND stan = ?",
+                               (tid, batch, stan)).fetchone()
+        return _txn(row) if row else None
+
+    def find_by_rrn(self, rrn: str) -> Txn | None:
+        row = self._db.execute("SELECT * FROM txns WHERE rrn = ? AND kind = 'sale'", (rrn,)).fetchone()
+        return _txn(row) if row else None
+
+    def is_voided(self, txn_id: int) -> bool:
+        return self._db.execute(
+            "SELECT 1 FROM txns WHERE orig_id = ? AND kind = 'void' AND response_code = '00' "
+            "AND reversed_at IS NULL", (txn_id,)).fetchone() is not None
+
+    def refunded_amount(self, txn_id: int) -> int:
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(amount), 0) AS total FROM txns WHERE orig_id = ? AND kind = 'refund' "
+            "AND response_code = '00' AND reversed_at IS NULL", (txn_id,)).fetchone()
+        return int(row["total"])
+
+    def card_net_charged(self, card: str) -> int:
+        row = self._db.execute(f"SELECT COALESCE({_NET}, 0) AS net FROM txns t WHERE t.card = ? AND {_LIVE}",
+                               (card,)).fetchone()
+        return int(row["net"])
+
+    # -- reversals -----------------------------------------------------------------------------
+    def record_reversal(self, *, tid: str, batch: str, stan: str, reason: str, now: str) -> tuple[bool, Txn | None]:
+        """Reverse the original once. Returns (first time?, the original if the host knows it)."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            seen = self._db.execute("SELECT 1 FROM reversals WHERE tid = ? AND batch = ? AND stan = ?",
+                                    (tid, batch, stan)).fetchone()
+            original = self._db.execute("SELECT * FROM txns WHERE tid = ? AND batch = ? AND stan = ?",
+                                        (tid, batch, stan)).fetchone()
+            if seen is None:
+                self._db.execute(
+                    "INSERT INTO reversals (tid, batch, stan, reason, txn_id, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (tid, batch, stan, reason, original["id"] if original else None, now))
+                if original is not None:
+                    self._db.execute("UPDATE txns SET reversed_at = ? WHERE id = ? AND reversed_at IS NULL",
+                                     (now, original["id"]))
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        return seen is None, (_txn(original) if original else None)
+
+    def reversal_count(self, tid: str, batch: str, stan: str) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM reversals WHERE tid = ? AND batch = ? AND stan = ?",
+                                (tid, batch, stan)).fetchone()[0]
+
+    # -- settlement and batch upload -----------------------------------------------------------
+    def batch_totals(self, tid: str, batch: str) -> BatchTotals:
+        row = self._db.execute(
+            f"SELECT COALESCE(SUM(CASE WHEN t.kind = 'sale' AND NOT {_VOIDED} THEN t.amount END), 0) AS da, "
+            f"COUNT(CASE WHEN t.kind = 'sale' AND NOT {_VOIDED} THEN 1 END) AS dc, "
+            f"COALESCE(SUM(CASE WHEN t.kind = 'refund' THEN t.amount END), 0) AS ca, "
+            f"COUNT(CASE WHEN t.kind = 'refund' THEN 1 END) AS cc "
+            f"FROM txns t WHERE t.tid = ? AND t.batch = ? AND {_LIVE}", (tid, batch)).fetchone()
+        return BatchTotals(int(row["da"]), int(row["dc"]), int(row["ca"]), int(row["cc"]))
+
+    def settlement(self, tid: str, batch: str) -> sqlite3.Row | None:
+        return self._db.execute("SELECT * FROM settlements WHERE tid = ? AND batch = ?", (tid, batch)).fetchone()
+
+    def is_settled(self, tid: str, batch: str) -> bool:
+        return self.settlement(tid, batch) is not None
+
+    def record_settlement(self, *, tid: str, batch: str, terminal_totals: str, host_totals: str, balanced: bool,
+                          now: str) -> None:
+        """Close the batch (once) and open the next one for this terminal."""
+        next_batch = f"{int(batch) % 999999 + 1:06d}"
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT OR IGNORE INTO settlements (tid, batch, terminal_totals, host_totals, balanced, settled_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (tid, batch, terminal_totals, host_totals, int(balanced), now))
+            self._db.execute(
+                "INSERT INTO terminals (tid, current_batch) VALUES (?, ?) ON CONFLICT(tid) DO UPDATE "
+                "SET current_batch = excluded.current_batch WHERE terminals.current_batch = ?",
+                (tid, next_batch, batch))
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def record_upload(self, tid: str, batch: str, stan: str, now: str) -> None:
+        self._write("INSERT OR IGNORE INTO uploads (tid, batch, stan, received_at) VALUES (?, ?, ?, ?)",
+                    (tid, batch, stan, now))
+
+    def record_upload_end(self, tid: str, batch: str, count: int, now: str) -> int:
+        uploaded = self._db.execute("SELECT COUNT(*) FROM uploads WHERE tid = ? AND batch = ?",
+                                    (tid, batch)).fetchone()[0]
+        self._write("INSERT INTO upload_ends (tid, batch, count, uploaded, received_at) VALUES (?, ?, ?, ?, ?)",
+                    (tid, batch, count, uploaded, now))
+        return int(uploaded)
+
+    # -- reports -------------------------------------------------------------------------------
+    def net_report(self, tid: str | None = None) -> dict:
+        """Net amount charged per card and per terminal (minor units), plus row counts."""
+        where, params = ("AND t.tid = ?", (tid,)) if tid else ("", ())
+        cards = {r["card"]: {"masked_pan": r["masked_pan"], "net_charged": int(r["net"])}
+                 for r in self._db.execute(
+                     f"SELECT t.card, MAX(t.masked_pan) AS masked_pan, {_NET} AS net FROM txns t "
+                     f"WHERE {_LIVE} AND t.card IS NOT NULL {where} GROUP BY t.card ORDER BY t.card", params)}
+        terminals = {r["tid"]: {"net_charged": int(r["net"])}
+                     for r in self._db.execute(
+                         f"SELECT t.tid, {_NET} AS net FROM txns t WHERE {_LIVE} {where} "
+                         f"GROUP BY t.tid ORDER BY t.tid", params)}
+        counts = {r["kind"]: {"approved": int(r["approved"]), "declined": int(r["declined"]),
+                              "reversed": int(r["reversed"])}
+                  for r in self._db.execute(
+                      f"SELECT kind, SUM(response_code = '00') AS approved, SUM(response_code != '00') AS declined, "
+                      f"SUM(reversed_at IS NOT NULL) AS reversed FROM txns t WHERE 1 {where} GROUP BY kind", params)}
+        settled = [{"terminal": r["tid"], "batch": r["batch"], "balanced": bool(r["balanced"]),
+                    "settled_at": r["settled_at"]}
+                   for r in self._db.execute(
+                       "SELECT * FROM settlements" + (" WHERE tid = ?" if tid else "") + " ORDER BY settled_at",
+                       params)]
+        return {"cards": cards, "terminals": terminals, "counts": counts, "settlements": settled}
+
+
+def _txn(row: sqlite3.Row) -> Txn:
+    return Txn(id=row["id"], tid=row["tid"], batch=row["batch"], stan=row["stan"], kind=row["kind"],
+               card=row["card"], amount=row["amount"], rrn=row["rrn"], auth_code=row["auth_code"],
+               local_date=row["local_date"], response_code=row["response_code"], orig_id=row["orig_id"],
+               reversed=row["reversed_at"] is not None)

@@ -1,0 +1,191 @@
+"""The acquirer's message processing, sans-IO: one request `Message` in, one response `Message` out.
+
+`HostProcessor.handle(request, now)` reads no clock and opens no socket; the server feeds it decoded
+requests and sends what it returns.  Which handler answers a request is one table (`ROUTES`), keyed by
+MTI, processing code (3) and transaction type (60.1) / network-management code (60.3).
+
+Checks made like a host: MAC on every MAC'd request (bad → A0, nothing recorded), sign-on before
+MAC'd traffic (no working keys → 77), then the per-message rules in `financial.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Mapping
+
+from agent.iso8583 import CodecError, Message
+from agent.iso8583.crypto import kcv, unwrap_working_key, wrap_working_key
+from agent.iso8583.subfields import Field60, Field62Keys
+from simulator.host import codes, financial
+from simulator.host.ledger import Ledger
+from simulator.host.settlement import settle
+from simulator.testcards import TestCard
+
+#: fields a response copies from its request when the request had them
+ECHOED = (2, 3, 4, 11, 14, 22, 25, 41, 42, 49, 60, 61)
+
+#: working keys a sign-on issues for each key mode (60.3): names in field 62 order, key length
+KEY_LAYOUT: dict[str, tuple[tuple[str, int], ...]] = {
+    "001": (("pin", 8), ("mac", 8)),
+    "003": (("pin", 16), ("mac", 16)),
+    "004": (("pin", 16), ("mac", 16), ("track", 16)),
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """A decoded request and the facts every handler needs."""
+
+    msg: Message
+    tid: str
+    mid: str
+    stan: str
+    f60: Field60 | None
+    now: datetime
+
+    @property
+    def batch(self) -> str:
+        return self.f60.batch if self.f60 is not None else "000000"
+
+
+@dataclass(frozen=True)
+class WorkingKeys:
+    pin: bytes
+    mac: bytes
+    track: bytes | None = None
+
+
+class HostProcessor:
+    """The acquirer's rules over its ledger; one instance serves every terminal."""
+
+    def __init__(self, ledger: Ledger, cards: Mapping[str, TestCard], *, dialect,
+                 tmk_for: Callable[[str], bytes], key_source: Callable[[int], bytes] = os.urandom):
+        self.ledger = ledger
+        self.cards = dict(cards)
+        self.dialect = dialect
+        self.tmk_for = tmk_for
+        self.key_source = key_source
+        self._keys: dict[str, WorkingKeys] = {}
+
+    # -- entry point ---------------------------------------------------------------------------
+    def handle(self, msg: Message, now: datetime) -> Message | None:
+        """The response to one request (None for a request the host does not answer)."""
+        tid = (msg.get(41) or "").strip() if isinstance(msg.get(41), str) else ""
+        if not tid:
+            return None  # no terminal to answer to
+        try:
+            f60 = Field60.parse(msg[60]) if 60 in msg else None
+        except CodecError:
+            return self.answer(Request(msg, tid, msg.get(42) or "", msg.get(11) or "000000", None, now),
+                               codes.FORMAT_ERROR)
+        req = Request(msg, tid, msg.get(42) or "", msg.get(11) or "000000", f60, now)
+        handler = route(req)
+        if handler is None:
+            return self.answer(req, codes.NOT_SUPPORTED)
+        if self.dialect.mac_required(msg):
+            keys = self.working_keys(tid)
+            if keys is None:
+                return self.answer(req, codes.SIGN_ON_AGAIN)
+            if 64 not in msg or not self.dialect.verify_mac(keys.mac, msg):
+                return self.answer(req, codes.MAC_ERROR)
+        return handler(self, req)
+
+    # -- responses -----------------------------------------------------------------------------
+    def answer(self, req: Request, code: str | None, extra: Mapping[int, str | bytes] | None = None,
+               *, drop: tuple[int, ...] = ()) -> Message:
+        fields: dict[int, str | bytes] = {n: req.msg[n] for n in ECHOED if n in req.msg and n not in drop}
+        fields[12] = req.now.strftime("%H%M%S")
+        fields[13] = req.now.strftime("%m%d")
+        if code is not None:
+            fields[39] = code
+        fields.update(extra or {})
+        response = Message(req.msg.response_mti, fields)
+        if self.dialect.mac_required(response):
+            keys = self.working_keys(req.tid)
+            if keys is not None:
+                response = self.dialect.with_mac(keys.mac, response)
+        return response
+
+    # -- working keys --------------------------------------------------------------------------
+    def working_keys(self, tid: str) -> WorkingKeys | None:
+        keys = self._keys.get(tid)
+        if keys is None:
+            stored = self.ledger.stored_keys(tid)
+            if stored is None:
+                return None
+            keys = self._unwrap(tid, *stored)
+            self._keys[tid] = keys
+        return keys
+
+    def _unwrap(self, tid: str, key_mode: str, field62: bytes) -> WorkingKeys:
+        tmk = self.tmk_for(tid)
+        clear = [unwrap_working_key(tmk, enc, check) for enc, check in Field62Keys.parse(field62, key_mode)]
+        return WorkingKeys(*clear)
+
+    def issue_keys(self, tid: str, key_mode: str) -> tuple[WorkingKeys, bytes]:
+        """New working keys for a terminal, and field 62: each key under its TMK plus check value."""
+        tmk = self.tmk_for(tid)
+        clear = [self.key_source(length) for _name, length in KEY_LAYOUT[key_mode]]
+        field62 = Field62Keys.build([(wrap_working_key(tmk, key), kcv(key)) for key in clear])
+        keys = WorkingKeys(*clear)
+        return keys, field62
+
+
+# -- network management ------------------------------------------------------------------------
+def sign_on(host: HostProcessor, req: Request) -> Message:
+    key_mode = req.f60.nmc if req.f60 is not None else ""
+    if key_mode not in KEY_LAYOUT:
+        return host.answer(req, codes.FORMAT_ERROR)
+    keys, field62 = host.issue_keys(req.tid, key_mode)
+    batch = host.ledger.record_signon(req.tid, req.mid, key_mode, field62, req.now.isoformat())
+    host._keys[req.tid] = keys
+    f60 = Field60(tx_type=req.f60.tx_type, batch=batch, nmc=key_mode)
+    return host.answer(req, codes.APPROVED, {60: f60.to_str(), 62: field62})
+
+
+def sign_off(host: HostProcessor, req: Request) -> Message:
+    host.ledger.record_signoff(req.tid)
+    host._keys.pop(req.tid, None)
+    return host.answer(req, codes.APPROVED)
+
+
+def echo(host: HostProcessor, req: Request) -> Message:
+    return host.answer(req, codes.APPROVED)
+
+
+def _nmc(req: Request) -> str:
+    return req.f60.nmc if req.f60 is not None else ""
+
+
+def _tx_type(req: Request) -> str:
+    return req.f60.tx_type if req.f60 is not None else ""
+
+
+#: (MTI, processing code or None, 60.1 or None, 60.3 or None) → handler; the first row that matches wins
+ROUTES: tuple[tuple[str, str | None, str | None, str | None, Callable[[HostProcessor, Request], Message]], ...] = (
+    ("0800", None, None, None, sign_on),
+    ("0820", None, None, "002", sign_off),
+    ("0820", None, None, "301", echo),
+    ("0200", "310000", None, None, financial.balance),
+    ("0200", "000000", "22", None, financial.sale),
+    ("0200", "200000", "23", None, financial.void),
+    ("0220", "200000", "25", None, financial.refund),
+    ("0400", None, None, None, financial.reversal),
+    ("0401", None, None, None, financial.reversal),
+    ("0500", None, None, "201", settle),
+    ("0320", None, None, "201", financial.batch_upload),
+    ("0320", None, None, "203", financial.batch_upload),
+    ("0320", None, None, "202", financial.batch_upload_end),
+    ("0320", None, None, "207", financial.batch_upload_end),
+)
+
+
+def route(req: Request) -> Callable[[HostProcessor, Request], Message] | None:
+    code = req.msg.get(3)
+    for mti, proc, tx_type, nmc, handler in ROUTES:
+        if (mti == req.msg.mti and (proc is None or proc == code)
+                and (tx_type is None or tx_type == _tx_type(req)) and (nmc is None or nmc == _nmc(req))):
+            return handler
+    return None
