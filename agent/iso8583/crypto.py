@@ -1,0 +1,130 @@
+"""Software DES/3DES for the terminal side: MACs (CUP ECB, ANSI X9.19, X9.9), key check values,
+TMK-encrypted working keys, ISO 9564 format 0 PIN blocks.
+
+Keys are raw bytes (8, 16 or 24).  On real hardware these operations run inside the PIN pad; this
+module is the software crypto provider the simulator and tests use.  Nothing here logs or keeps keys.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+from agent.iso8583.errors import CodecError
+
+BLOCK = 8
+
+
+class KeyCheckError(CodecError):
+    """A working key whose check value does not match: the key is rejected."""
+
+
+def _tdes_key(key: bytes) -> bytes:
+    if len(key) == 8:
+        return key * 3  # single DES as 3DES K1K1K1
+    if len(key) == 16:
+        return key + key[:8]  # double-length key in its K1K2K1 form
+    if len(key) == 24:
+        return key
+    raise CodecError(f"DES key must be 8, 16 or 24 bytes, got {len(key)}")
+
+
+def _blocks(data: bytes, what: str) -> bytes:
+    if len(data) % BLOCK:
+        raise CodecError(f"{what} must be a multiple of 8 bytes, got {len(data)}")
+    return bytes(data)
+
+
+def tdes_ecb_encrypt(key: bytes, data: bytes) -> bytes:
+    op = Cipher(TripleDES(_tdes_key(key)), modes.ECB()).encryptor()
+    return op.update(_blocks(data, "data")) + op.finalize()
+
+
+def tdes_ecb_decrypt(key: bytes, data: bytes) -> bytes:
+    op = Cipher(TripleDES(_tdes_key(key)), modes.ECB()).decryptor()
+    return op.update(_blocks(data, "data")) + op.finalize()
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
+
+
+def _zero_pad(data: bytes) -> bytes:
+    """ISO 9797-1 padding method 1 (zeros to a block boundary; empty data becomes one zero block)."""
+    if not data:
+        return bytes(BLOCK)
+    return bytes(data) + bytes(-len(data) % BLOCK)
+
+
+def kcv(key: bytes) -> bytes:
+    """Key check value: the first 4 bytes of E(key, 8 zero bytes)."""
+    return tdes_ecb_encrypt(key, bytes(BLOCK))[:4]
+
+
+def wrap_working_key(tmk: bytes, key: bytes) -> bytes:
+    """A working key encrypted under the terminal master key (what the host sends in field 62)."""
+    return tdes_ecb_encrypt(tmk, key)
+
+
+def unwrap_working_key(tmk: bytes, encrypted: bytes, check_value: bytes) -> bytes:
+    """Decrypt a working key under the TMK and check it against its check value."""
+    key = tdes_ecb_decrypt(tmk, encrypted)
+    if not check_value or not hmac.compare_digest(kcv(key)[:len(check_value)], bytes(check_value)):
+        raise KeyCheckError("working key check value does not match: key rejected", field=62)
+    return key
+
+
+def _cbc_mac(key: bytes, data: bytes) -> bytes:
+    """The last block of CBC encryption with a zero IV under `key`."""
+    op = Cipher(TripleDES(_tdes_key(key)), modes.CBC(bytes(BLOCK))).encryptor()
+    return (op.update(_zero_pad(data)) + op.finalize())[-BLOCK:]
+
+
+def mac_x99(key: bytes, data: bytes) -> bytes:
+    """ANSI X9.9 (ISO 9797-1 algorithm 1, padding 1): single-DES CBC-MAC under an 8-byte key."""
+    if len(key) != 8:
+        raise CodecError("X9.9 MAC needs an 8-byte key")
+    return _cbc_mac(key, data)
+
+
+def mac_x919(key: bytes, data: bytes) -> bytes:
+    """ANSI X9.19 retail MAC (ISO 9797-1 algorithm 3, padding 1) under a 16-byte key K1K2."""
+    if len(key) != 16:
+        raise CodecError("X9.19 MAC needs a 16-byte key")
+    left, right = key[:8], key[8:]
+    state = _cbc_mac(left, data)
+    state = tdes_ecb_decrypt(right, state)
+    return tdes_ecb_encrypt(left, state)
+
+
+def mac_cup_ecb(key: bytes, data: bytes) -> bytes:
+    """The China UnionPay POS "ECB" MAC, returned as the 8 ASCII hex characters field 64 carries.
+
+    XOR all 8-byte blocks (last one zero-padded), hex-expand the result to 16 uppercase characters,
+    encrypt the first 8 with the key, XOR with the last 8, encrypt again, hex-expand, keep 8 chars.
+    """
+    padded = _zero_pad(data)
+    folded = 0
+    for i in range(0, len(padded), BLOCK):
+        folded ^= int.from_bytes(padded[i:i + BLOCK], "big")
+    expanded = folded.to_bytes(BLOCK, "big").hex().upper().encode("ascii")
+    first = tdes_ecb_encrypt(key, expanded[:8])
+    second = tdes_ecb_encrypt(key, _xor(first, expanded[8:]))
+    return second.hex().upper().encode("ascii")[:8]
+
+
+def pin_block_iso0(pin: str, pan: str) -> bytes:
+    """ISO 9564-1 format 0 clear PIN block: (0, length, PIN, F padding) XOR (0000 + 12 PAN digits)."""
+    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
+        raise CodecError("PIN must be 4 to 12 digits")
+    if not (pan.isascii() and pan.isdigit() and len(pan) >= 13):
+        raise CodecError("PAN must be at least 13 digits")
+    pin_field = bytes.fromhex(f"0{len(pin):X}{pin}".ljust(16, "F"))
+    pan_field = bytes.fromhex("0000" + pan[-13:-1])  # rightmost 12 digits, check digit excluded
+    return _xor(pin_field, pan_field)
+
+
+def encrypt_pin_block(pin_key: bytes, pin: str, pan: str) -> bytes:
+    return tdes_ecb_encrypt(pin_key, pin_block_iso0(pin, pan))

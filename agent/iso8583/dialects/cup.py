@@ -1,0 +1,63 @@
+"""The default `cup` dialect: China UnionPay-style POS ISO 8583 (domain notes §1–§3, §5).
+
+BCD MTI, binary primary bitmap, packed-BCD numeric fields with 1-byte (LL) and 2-byte (LLL) BCD
+length prefixes, ASCII text (GB18030 in field 63), the CUP ECB MAC in field 64, and framing of a
+2-byte length + 5-byte TPDU + 6-byte header.  Rows marked *unconfirmed* in the domain notes (e.g.
+the field 62 key layouts) are data here so an acquirer profile can change them.
+"""
+
+from agent.iso8583.dialect import Dialect, FieldSpec as F, FrameSpec
+from agent.iso8583.fields import Bcd, Binary, LengthPrefix, Text, TrackBcd
+
+LL = LengthPrefix(2, "bcd")
+LLL = LengthPrefix(3, "bcd")
+
+FIELDS = {
+    2: F("Primary account number", Bcd(19, prefix=LL, pad="right"), "pan"),
+    3: F("Processing code", Bcd(6)),
+    4: F("Amount, transaction", Bcd(12)),
+    11: F("System trace audit number", Bcd(6)),
+    12: F("Time, local transaction", Bcd(6)),
+    13: F("Date, local transaction", Bcd(4)),
+    14: F("Date, expiration", Bcd(4), "hide"),
+    15: F("Date, settlement", Bcd(4)),
+    22: F("POS entry mode", Bcd(3, pad="right")),
+    23: F("Card sequence number", Bcd(3)),
+    25: F("POS condition code", Bcd(2)),
+    26: F("POS PIN capture code", Bcd(2)),
+    32: F("Acquiring institution ID", Bcd(11, prefix=LL, pad="right")),
+    35: F("Track 2 data", TrackBcd(37, prefix=LL, pad="right"), "hide"),
+    36: F("Track 3 data", TrackBcd(104, prefix=LLL, pad="right"), "hide"),
+    37: F("Retrieval reference number", Text(12, kind="an")),
+    38: F("Authorisation code", Text(6, kind="an")),
+    39: F("Response code", Text(2, kind="an")),
+    41: F("Terminal ID", Text(8)),
+    42: F("Merchant ID", Text(15)),
+    44: F("Additional response data", Text(25, prefix=LL)),
+    48: F("Additional data (settlement totals)", Bcd(322, prefix=LLL, pad="right")),
+    49: F("Currency code", Text(3, kind="an")),
+    52: F("PIN block", Binary(8), "hide"),
+    53: F("Security control information", Bcd(16)),
+    54: F("Balance amount", Text(20, prefix=LLL)),
+    55: F("ICC data", Binary(255, prefix=LLL), "tlv"),
+    59: F("Terminal and location data", Text(999, prefix=LLL)),
+    60: F("Reserved private (60.1-60.5)", Bcd(17, prefix=LLL, pad="right")),
+    61: F("Original message data", Bcd(29, prefix=LLL, pad="right")),
+    62: F("Reserved private (working keys)", Binary(512, prefix=LLL), "hide"),
+    63: F("Reserved private (card organisation, host text)", Text(163, prefix=LLL, encoding="gb18030")),
+    64: F("MAC", Binary(8)),
+}
+
+DIALECT = Dialect(
+    name="cup",
+    description="China UnionPay-style POS: BCD numerics, BCD length prefixes, CUP ECB MAC, TPDU + 6-byte header",
+    mti="bcd",
+    bitmap="binary",
+    fields=FIELDS,
+    mac_algorithm="cup-ecb",
+    mac_classes="124",
+    frame=FrameSpec(tpdu_len=5, header_len=6, tpdu_id=0x60, max_frame=8192),
+    # sign-on mode (60.3) -> (key length, keys): 001 single DES, 003 double, 004 double + track key
+    key_layouts={"001": (8, 2), "003": (16, 2), "004": (16, 3)},
+    structured={55: "tlv", 48: "48", 60: "60", 61: "61", 62: "62", 63: "63"},
+)
