@@ -1,0 +1,454 @@
+"""The Journal object: opening the file, the one write path, and the two hot-path commits.
+
+Every change goes through `_write()`: one ``BEGIN IMMEDIATE`` transaction on the one writer
+connection, rows written with ``RETURNING *`` so their digests are known, and exactly one hash-chained
+event that vouches for them, all in the same commit.  Any SQLite error rolls back first (a failed
+statement otherwise leaves a transaction open) and becomes a `StorageError` saying what was refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from agent.journal import schema
+from agent.journal.errors import DuplicateRequest, JournalError, StorageError
+from agent.journal.hashchain import GENESIS, canonical, content_hash, link, row_digest
+from agent.journal.records import Reversal, Txn, reversal_from_row, txn_from_row
+from agent.journal.scrub import MAX_MESSAGE_CHARS, scrub_message
+from agent.journal.states import KINDS, check_transition
+from agent.masking import mask_pan
+
+MAX_TRACE = 999_999
+MAX_AMOUNT = 10 ** 12 - 1  # field 4 is n12
+_PAN = re.compile(r"[0-9]{12,19}")
+TXN_SELECT = "SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id"
+
+
+class _Writer:
+    """The rows one write transaction touched; `Journal._write` turns them into one event."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.rows: list[list[Any]] = []
+        self.event: tuple[str, int | None, str | None, str | None, dict[str, Any]] | None = None
+
+    def insert(self, table: str, values: dict[str, Any]) -> sqlite3.Row:
+        columns = ", ".join(values)
+        marks = ", ".join("?" * len(values))
+        row = self.conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING *",
+                                tuple(values.values())).fetchone()
+        self._vouch(table, row)
+        return row
+
+    def update(self, table: str, key: Any, changes: dict[str, Any]) -> sqlite3.Row:
+        key_column = "id" if table not in ("counters", "state") else ("name" if table == "counters" else "key")
+        sets = ", ".join(f"{c} = ?" for c in changes)
+        row = self.conn.execute(f"UPDATE {table} SET {sets} WHERE {key_column} = ? RETURNING *",
+                                (*changes.values(), key)).fetchone()
+        if row is None:
+            raise JournalError(f"{table} row {key} does not exist")
+        self._vouch(table, row)
+        return row
+
+    def upsert_state(self, key: str, value: str | None) -> None:
+        row = self.conn.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                                "SET value = excluded.value RETURNING *", (key, value)).fetchone()
+        self._vouch("state", row)
+
+    def _vouch(self, table: str, row: sqlite3.Row) -> None:
+        self.rows.append([table, row[0], row_digest(table, tuple(row))])
+
+    def record(self, kind: str, txn_id: int | None, operator: str | None, role: str | None,
+               details: dict[str, Any]) -> None:
+        self.event = (kind, txn_id, operator, role, details)
+
+
+class JournalCore:
+    """Opening, closing, the write path, counters, state and the intent/outcome commits."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, fingerprint_key: bytes,
+                 clock: Callable[[], float], read_only: bool):
+        self._conn = conn
+        self.path = path
+        self._key = fingerprint_key
+        self._clock = clock
+        self.read_only = read_only
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    def open(cls, path: str | Path, *, fingerprint_key: bytes, busy_timeout_ms: int = 5000,
+             clock: Callable[[], float] = time.time, read_only: bool = False):
+        """Open (creating or migrating) the journal at `path`.
+
+        The file is refused, untouched, when it is not SQLite, is damaged, is another application's
+        database or has a newer schema.  `read_only` opens an existing journal for queries only (the
+        CLI); it never migrates or writes.  A new journal starts with batch 000001 open.
+        """
+        if not isinstance(fingerprint_key, (bytes, bytearray)) or len(fingerprint_key) < 16:
+            raise JournalError("the PAN fingerprint key must be at least 16 bytes (128 bits)")
+        path = Path(path)
+        schema.check_file(path)
+        version = schema.inspect_read_only(path)
+        try:
+            if read_only:
+                if not path.exists():
+                    raise JournalError(f"journal {path} does not exist", path=str(path))
+                if version != schema.SCHEMA_VERSION:
+                    raise JournalError(f"journal {path} has schema version {version}; open it once with the "
+                                       f"agent to migrate it", path=str(path))
+                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                       timeout=busy_timeout_ms / 1000, check_same_thread=False)
+                conn.row_factory = sqlite3.Row
+            else:
+                schema.ensure_parent(path)
+                conn = schema.connect(path, busy_timeout_ms)
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, f"open journal {path}", path) from None
+        journal = cls(conn, path, bytes(fingerprint_key), clock, read_only)
+        try:
+            if not read_only:
+                schema.migrate(conn, version)
+                journal._initialise()
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _storage_error(exc, f"prepare journal {path}", path) from None
+        except BaseException:
+            conn.close()
+            raise
+        return journal
+
+    def _initialise(self) -> None:
+        if self._conn.execute("SELECT 1 FROM batches LIMIT 1").fetchone():
+            return
+        with self._write("create the first batch") as w:
+            w.insert("counters", {"name": "trace", "value": 0})
+            batch = w.insert("batches", {"number": 1, "state": "open", "opened_at": self._clock()})
+            w.record("batch.open", None, None, "system", {"batch": batch["number"]})
+
+    def close(self) -> None:
+        """Close the connection (a checkpoint happens; committed data is already durable)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None  # type: ignore[assignment]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- the write path
+    @contextmanager
+    def _write(self, what: str) -> Iterator[_Writer]:
+        if self.read_only:
+            raise JournalError(f"journal {self.path} is open read-only: cannot {what}")
+        if self._conn is None:
+            raise JournalError("the journal is closed")
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, what, self.path) from None
+        writer = _Writer(conn)
+        try:
+            yield writer
+            if writer.event is not None or writer.rows:
+                self._append_event(writer)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise _storage_error(exc, what, self.path) from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _append_event(self, writer: _Writer) -> None:
+        kind, txn_id, operator, role, details = writer.event or ("rows", None, None, "system", {})
+        last = self._conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        event_id, previous = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        text = canonical({**details, "rows": writer.rows})
+        at = self._clock()
+        chash = content_hash(event_id, at, txn_id, kind, operator, role, text)
+        self._conn.execute("INSERT INTO events (id, at, txn_id, kind, operator, role, details, content_hash, hash) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (event_id, at, txn_id, kind, operator, role, text, chash, link(previous, chash)))
+
+    # ----------------------------------------------------------------- small helpers
+    def fingerprint(self, pan: str) -> str:
+        """The keyed HMAC-SHA256 (hex) of a PAN: matches cards without keeping the number."""
+        _check_pan(pan)
+        return hmac.new(self._key, pan.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def _txn_row(self, txn_id: int) -> sqlite3.Row:
+        row = self._conn.execute(TXN_SELECT + " WHERE t.id = ?", (txn_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"no transaction {txn_id} in the journal", txn_id=txn_id)
+        return row
+
+    def _set_txn_state(self, w: _Writer, row: sqlite3.Row, to_state: str, **changes: Any) -> sqlite3.Row:
+        check_transition("transaction", row["id"], row["state"], to_state)
+        return w.update("transactions", row["id"], {"state": to_state, "updated_at": self._clock(), **changes})
+
+    def _store_message(self, w: _Writer, direction: str, message: Any, *, txn_id: int | None,
+                       reversal_id: int | None = None) -> None:
+        body = canonical(scrub_message(message))
+        if len(body) > MAX_MESSAGE_CHARS:
+            raise JournalError(f"message of {len(body)} characters is larger than {MAX_MESSAGE_CHARS}; not stored",
+                               txn_id=txn_id)
+        w.insert("messages", {"txn_id": txn_id, "reversal_id": reversal_id, "direction": direction,
+                              "at": self._clock(), "body": body})
+
+    def _next_trace(self, w: _Writer) -> int:
+        # persisted in the same commit as its use: a crash can lose a number, never hand it out twice
+        last = self._conn.execute("SELECT value FROM counters WHERE name = 'trace'").fetchone()[0]
+        return w.update("counters", "trace", {"value": last % MAX_TRACE + 1})["value"]
+
+    def take_trace(self, purpose: str, *, operator: str = "system", role: str = "system") -> int:
+        """Take a trace number for a message that is not a journaled transaction (sign-on, settlement...)."""
+        with self._write("take a trace number") as w:
+            trace = self._next_trace(w)
+            w.record("trace.take", None, operator, role, {"trace": trace, "purpose": purpose})
+        return trace
+
+    def get_state(self, key: str) -> str | None:
+        """A small durable value for the daemon (e.g. a failure counter); None when never set."""
+        row = self._conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_state(self, key: str, value: str | None, *, operator: str = "system", role: str = "system") -> None:
+        """Set a durable value (journaled and chained like everything else)."""
+        if not isinstance(key, str) or not key or len(key) > 100:
+            raise JournalError("state key must be a non-empty string of at most 100 characters")
+        if value is not None and (not isinstance(value, str) or len(value) > 4096):
+            raise JournalError(f"state {key!r}: value must be a string of at most 4096 characters")
+        with self._write(f"set {key}") as w:
+            w.upsert_state(key, value)
+            w.record("state.set", None, operator, role, {"key": key})
+
+    def record_event(self, kind: str, details: dict[str, Any], *, operator: str, role: str,
+                     txn_id: int | None = None) -> None:
+        """Journal an operator action (lockout, manual handling, confirmation...) in the hash chain."""
+        if not isinstance(kind, str) or not re.fullmatch(r"[a-z][a-z0-9_.-]{0,63}", kind):
+            raise JournalError(f"event kind {kind!r}: expected lowercase letters, digits, '.', '_' or '-'")
+        with self._write(f"record {kind}") as w:
+            w.record(kind, txn_id, operator, role, {"details": scrub_message(details)})
+
+    # ----------------------------------------------------------------- hot path: intent
+    def begin(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
+              operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
+              client_request_id: str | None = None, arm_reversal: bool = True,
+              request: Callable[[int, int], dict]) -> Txn:
+        """Journal a financial request before it is sent, in ONE commit.
+
+        Takes the next trace number, inserts the transaction (state "sending"), stores the masked
+        message that `request(trace, batch_number)` returns, and arms its reversal.  A void must name
+        an approved sale of the open batch with the same amount; a refund an approved sale with at
+        least `amount` still refundable (checked in the same transaction, so two refunds cannot both
+        pass).  A repeated `client_request_id` raises `DuplicateRequest` naming the first one.
+        """
+        _check_begin_args(kind, amount, currency, entry_mode, operator, role)
+        masked = mask_pan(pan) if pan is not None else None
+        fp = self.fingerprint(pan) if pan is not None else None
+        with self._write(f"journal a {kind}") as w:
+            if client_request_id is not None:
+                dup = self._conn.execute(TXN_SELECT + " WHERE t.client_request_id = ?", (client_request_id,)).fetchone()
+                if dup is not None:
+                    raise DuplicateRequest(client_request_id, txn_from_row(dup))
+            batch = self._conn.execute("SELECT * FROM batches WHERE state = 'open'").fetchone()
+            if batch is None:
+                live = self._conn.execute("SELECT number FROM batches WHERE state = 'settling'").fetchone()
+                raise JournalError(f"batch {live[0]:06d} is being settled: finish the settlement before new "
+                                   "transactions" if live else "no open batch")
+            self._check_links(kind, amount, original_id, chain_id, batch["id"])
+            trace = self._next_trace(w)
+            now = self._clock()
+            row = w.insert("transactions", {
+                "kind": kind, "state": "sending", "amount": amount, "currency": currency, "trace": trace,
+                "batch_id": batch["id"], "batch": batch["number"], "entry_mode": entry_mode,
+                "pan_masked": masked, "pan_fingerprint": fp, "original_id": original_id, "chain_id": chain_id,
+                "operator": operator, "role": role, "client_request_id": client_request_id,
+                "created_at": now, "updated_at": now, "uploaded": 0})
+            self._store_message(w, "sent", request(trace, batch["number"]), txn_id=row["id"])
+            if arm_reversal:
+                w.insert("reversals", {"txn_id": row["id"], "trace": trace, "tries": 0, "state": "armed",
+                                       "created_at": now, "updated_at": now})
+            w.record("txn.begin", row["id"], operator, role,
+                     {"kind": kind, "amount": amount, "trace": trace, "batch": batch["number"]})
+        return txn_from_row(_with_batch_state(row, "open"))
+
+    def _check_links(self, kind: str, amount: int, original_id: int | None, chain_id: int | None,
+                     batch_id: int) -> None:
+        if chain_id is not None:
+            self._txn_row(chain_id)
+        if kind in ("void", "refund") and original_id is None:
+            raise JournalError(f"a {kind} needs the original transaction")
+        if original_id is None:
+            return
+        original = self._txn_row(original_id)
+        if original["kind"] not in ("sale", "correction"):
+            raise JournalError(f"transaction {original_id} is a {original['kind']}, not a sale", txn_id=original_id)
+        if kind == "void":
+            if original["batch_id"] != batch_id:
+                raise JournalError(f"transaction {original_id} is in batch {original['batch']:06d}, which is "
+                                   "settled or closed: it can no longer be voided, refund it instead",
+                                   txn_id=original_id)
+            if original["state"] != "approved":
+                raise JournalError(f"transaction {original_id} is {original['state']}: only an approved sale "
+                                   "can be voided", txn_id=original_id)
+            if amount != original["amount"]:
+                raise JournalError(f"a void must be for the original amount {original['amount']}, not {amount}",
+                                   txn_id=original_id)
+            busy = self._conn.execute("SELECT id FROM transactions WHERE original_id = ? AND kind = 'void' AND "
+                                      "state IN ('sending', 'in_doubt', 'approved')", (original_id,)).fetchone()
+            if busy:
+                raise JournalError(f"transaction {original_id} already has void {busy[0]} under way",
+                                   txn_id=original_id)
+        elif kind == "refund":
+            voiding = self._conn.execute("SELECT id FROM transactions WHERE original_id = ? AND kind = 'void' AND "
+                                         "state IN ('sending', 'in_doubt')", (original_id,)).fetchone()
+            if voiding:
+                raise JournalError(f"transaction {original_id} has void {voiding[0]} under way: resolve it first",
+                                   txn_id=original_id)
+            left = self._refundable(original)
+            if amount > left:
+                raise JournalError(f"refund of {amount} exceeds what is still refundable on transaction "
+                                   f"{original_id} ({left})", txn_id=original_id)
+
+    def _refundable(self, original: sqlite3.Row) -> int:
+        if original["state"] not in ("approved", "refunded_partially"):
+            return 0
+        taken = self._conn.execute(
+            "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
+            "AND state IN ('approved', 'sending', 'in_doubt')", (original["id"],)).fetchone()[0]
+        return max(0, original["amount"] - taken)
+
+    # ----------------------------------------------------------------- hot path: outcome
+    def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,
+                 auth_code: str | None, response: dict | None, host_time: str | None = None) -> Txn:
+        """Record a validated answer in ONE commit: approved/declined, armed reversal cleared.
+
+        An approved void marks its original "voided"; an approved refund marks its original
+        "refunded_partially" or "refunded" from the sum of approved refunds.
+        """
+        _check_response_code(response_code)
+        with self._write(f"record the answer to transaction {txn_id}") as w:
+            row = self._txn_row(txn_id)
+            updated = self._apply_outcome(w, row, approved, response_code=response_code, rrn=rrn,
+                                          auth_code=auth_code, host_time=host_time)
+            if response is not None:
+                self._store_message(w, "received", response, txn_id=txn_id)
+            armed = self._conn.execute("SELECT id, state FROM reversals WHERE txn_id = ? AND state = 'armed'",
+                                       (txn_id,)).fetchone()
+            if armed is not None:
+                check_transition("reversal", armed["id"], "armed", "cleared")
+                w.update("reversals", armed["id"], {"state": "cleared", "updated_at": self._clock()})
+            w.record("txn.complete", txn_id, row["operator"], row["role"],
+                     {"state": updated["state"], "response_code": response_code})
+        return txn_from_row(_with_batch_state(updated, row["batch_state"]))
+
+    def _apply_outcome(self, w: _Writer, row: sqlite3.Row, approved: bool, **fields: Any) -> sqlite3.Row:
+        updated = self._set_txn_state(w, row, "approved" if approved else "declined", **fields)
+        if approved and row["kind"] == "void":
+            self._set_txn_state(w, self._txn_row(row["original_id"]), "voided")
+        elif approved and row["kind"] == "refund":
+            original = self._txn_row(row["original_id"])
+            refunded = self._conn.execute(
+                "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
+                "AND state = 'approved'", (original["id"],)).fetchone()[0]
+            self._set_txn_state(w, original, "refunded" if refunded >= original["amount"] else "refunded_partially")
+        return updated
+
+    def fail(self, txn_id: int, *, reason: str, error: str, response: dict | None = None) -> Reversal | None:
+        """No valid answer (98), MAC failure (A0) or chip declined after approval (06), in ONE commit.
+
+        The transaction becomes "in_doubt" and its armed reversal "pending" with `reason` (a sale that
+        was already approved gets a new pending reversal).  Returns the reversal, or None when the
+        request was journaled without one (`arm_reversal=False`): recovery keeps reporting it.
+        """
+        if reason not in ("98", "A0", "06"):
+            raise JournalError(f"reversal reason must be 98 (timeout), A0 (MAC) or 06 (other), not {reason!r}")
+        with self._write(f"record the failure of transaction {txn_id}") as w:
+            row = self._txn_row(txn_id)
+            if row["state"] == "approved" and row["kind"] not in ("sale", "correction"):
+                raise JournalError(f"transaction {txn_id} is an approved {row['kind']}: it cannot be failed",
+                                   txn_id=txn_id)
+            self._set_txn_state(w, row, "in_doubt", failure_reason=reason)
+            if response is not None:
+                self._store_message(w, "received", response, txn_id=txn_id)
+            now = self._clock()
+            rev = self._conn.execute("SELECT * FROM reversals WHERE txn_id = ? AND state IN ('armed', 'pending') "
+                                     "ORDER BY id DESC LIMIT 1", (txn_id,)).fetchone()
+            result = None
+            if rev is not None:
+                check_transition("reversal", rev["id"], rev["state"], "pending")
+                result = w.update("reversals", rev["id"], {"state": "pending", "reason": reason,
+                                                           "last_error": error[:500], "updated_at": now})
+            elif row["state"] == "approved":
+                result = w.insert("reversals", {"txn_id": txn_id, "trace": row["trace"], "reason": reason,
+                                                "tries": 0, "last_error": error[:500], "state": "pending",
+                                                "created_at": now, "updated_at": now})
+            w.record("txn.fail", txn_id, row["operator"], row["role"], {"reason": reason, "error": error[:500]})
+        return None if result is None else reversal_from_row(result)
+
+
+def _with_batch_state(row: sqlite3.Row, batch_state: str) -> dict[str, Any]:
+    data = {key: row[key] for key in row.keys()}
+    data["batch_state"] = batch_state
+    return data
+
+
+def _check_pan(pan: Any) -> None:
+    if not isinstance(pan, str) or not _PAN.fullmatch(pan):
+        raise JournalError("card number must be 12 to 19 digits")
+
+
+def _check_response_code(code: Any) -> None:
+    if not isinstance(code, str) or len(code) != 2 or not code.isascii() or not code.isprintable():
+        raise JournalError(f"response code must be 2 printable characters, not {code!r}")
+
+
+def _check_begin_args(kind: str, amount: Any, currency: Any, entry_mode: Any, operator: Any, role: Any) -> None:
+    if kind not in KINDS:
+        raise JournalError(f"unknown transaction kind {kind!r} (known: {', '.join(KINDS)})")
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_AMOUNT:
+        raise JournalError(f"amount must be a whole number of minor units from 1 to {MAX_AMOUNT}, not {amount!r}")
+    if not isinstance(currency, str) or not re.fullmatch(r"[0-9]{3}", currency):
+        raise JournalError(f"currency must be 3 digits (ISO 4217 numeric), not {currency!r}")
+    if entry_mode is not None and (not isinstance(entry_mode, str) or not re.fullmatch(r"[0-9]{3}", entry_mode)):
+        raise JournalError(f"entry mode must be 3 digits, not {entry_mode!r}")
+    for name, value in (("operator", operator), ("role", role)):
+        if not isinstance(value, str) or not value or len(value) > 64:
+            raise JournalError(f"{name} must be a non-empty string of at most 64 characters")
+
+
+def _storage_error(exc: sqlite3.Error, what: str, path: Path | str) -> StorageError:
+    code = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if code.startswith("SQLITE_FULL") or "disk is full" in text:
+        why = "the disk is full"
+    elif code.startswith("SQLITE_READONLY") or "readonly" in text:
+        why = "the journal file or its folder is read-only"
+    elif code.startswith("SQLITE_BUSY") or "locked" in text:
+        why = "another process holds the journal lock"
+    elif code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        why = f"the journal file is damaged ({text})"
+    elif code.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")):
+        why = f"a storage error ({text})"
+    else:
+        why = text
+    return StorageError(f"journal {path}: cannot {what}: {why}; no new transactions until this is fixed",
+                        path=str(path))

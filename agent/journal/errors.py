@@ -1,0 +1,44 @@
+"""The journal's exception family: every error says which record, which state, and what to do."""
+
+from __future__ import annotations
+
+from agent.errors import PosagentError
+
+
+class JournalError(PosagentError):
+    """The journal refused an operation or cannot be used.
+
+    `txn_id` names the transaction concerned (when there is one); `path` the journal file.  The text
+    is written for the person who has to act on it.
+    """
+
+    def __init__(self, message: str, *, txn_id: int | None = None, path: str | None = None):
+        self.txn_id = txn_id
+        self.path = path
+        super().__init__(message)
+
+
+class IllegalTransition(JournalError):
+    """A state change that the transition table does not allow (e.g. declined -> approved)."""
+
+    def __init__(self, machine: str, record_id: int | str, from_state: str, to_state: str):
+        self.machine = machine
+        self.from_state = from_state
+        self.to_state = to_state
+        super().__init__(f"{machine} {record_id}: cannot go from {from_state!r} to {to_state!r}",
+                         txn_id=record_id if machine == "transaction" and isinstance(record_id, int) else None)
+
+
+class DuplicateRequest(JournalError):
+    """A client request id that is already journaled: the earlier transaction is `existing`."""
+
+    def __init__(self, client_request_id: str, existing):
+        self.existing = existing
+        super().__init__(f"request {client_request_id!r} was already journaled as transaction {existing.id} "
+                         f"({existing.kind}, {existing.state}); not sending it twice", txn_id=existing.id)
+
+
+class StorageError(JournalError):
+    """The journal file cannot be written (disk full, read-only, locked, I/O error): no new transactions."""
+
+    exit_status = 1

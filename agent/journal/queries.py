@@ -1,0 +1,155 @@
+"""What the operations ask the journal: find, refundable amount, duplicates, chains, recovery, verify."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from agent.journal.errors import JournalError
+from agent.journal.hashchain import verify_chain
+from agent.journal.records import (Recovery, Txn, VerifyResult, batch_from_row, reversal_from_row,
+                                   txn_from_row)
+
+TXN_SELECT = "SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id"
+MAX_FIND = 1000
+#: how far back `suspected_duplicates` looks unless told otherwise
+DUPLICATE_LOOKBACK_SECONDS = 30 * 86400
+
+
+class Queries:
+    """Mixin of `Journal`: read-only questions, each one indexed query."""
+
+    def get(self, txn_id: int) -> Txn:
+        """One transaction; JournalError when there is none with that id."""
+        return txn_from_row(self._txn_row(txn_id))
+
+    def find(self, *, trace: int | None = None, rrn: str | None = None, date: str | dt.date | None = None,
+             amount: int | None = None, last4: str | None = None, batch: int | None = None,
+             limit: int = 50) -> list[Txn]:
+        """Transactions matching every given criterion, newest first.  `date` is a local calendar day."""
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_FIND:
+            raise JournalError(f"limit must be from 1 to {MAX_FIND}, not {limit!r}")
+        where, args = [], []
+        if trace is not None:
+            where.append("t.trace = ?"); args.append(int(trace))
+        if rrn is not None:
+            where.append("t.rrn = ?"); args.append(rrn)
+        if amount is not None:
+            where.append("t.amount = ?"); args.append(int(amount))
+        if batch is not None:
+            where.append("t.batch = ?"); args.append(int(batch))
+        if last4 is not None:
+            if not re.fullmatch(r"[0-9]{4}", str(last4)):
+                raise JournalError(f"last 4 digits must be 4 digits, not {last4!r}")
+            where.append("substr(t.pan_masked, -4) = ?"); args.append(str(last4))
+        if date is not None:
+            start, end = _local_day(date)
+            where.append("t.created_at >= ? AND t.created_at < ?"); args += [start, end]
+        sql = TXN_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY t.id DESC LIMIT ?"
+        return [txn_from_row(r) for r in self._conn.execute(sql, (*args, limit))]
+
+    def find_request(self, client_request_id: str) -> Txn | None:
+        """The transaction journaled for a client request id, if any (for idempotent retries)."""
+        row = self._conn.execute(TXN_SELECT + " WHERE t.client_request_id = ?", (client_request_id,)).fetchone()
+        return None if row is None else txn_from_row(row)
+
+    def refundable_amount(self, sale_id: int) -> int:
+        """Original amount minus approved refunds minus refunds still under way (sending / in doubt)."""
+        return self._refundable(self._txn_row(sale_id))
+
+    def duplicates_of(self, fingerprint: str, amount: int, *, window_seconds: float) -> list[Txn]:
+        """Sales of the same card and amount in the last `window_seconds` that may have charged it."""
+        since = self._clock() - window_seconds
+        rows = self._conn.execute(
+            TXN_SELECT + " WHERE t.pan_fingerprint = ? AND t.created_at >= ? AND t.amount = ? AND "
+            "t.kind IN ('sale', 'correction') AND t.state IN ('sending', 'approved', 'in_doubt') ORDER BY t.id",
+            (fingerprint, since, amount)).fetchall()
+        return [txn_from_row(r) for r in rows]
+
+    def suspected_duplicates(self, *, window_seconds: float,
+                             lookback_seconds: float = DUPLICATE_LOOKBACK_SECONDS) -> list[list[Txn]]:
+        """Groups of approved sales, same card and amount, each within `window_seconds` of the previous."""
+        since = self._clock() - lookback_seconds
+        rows = self._conn.execute(
+            TXN_SELECT + " WHERE t.created_at >= ? AND t.pan_fingerprint IS NOT NULL AND "
+            "t.kind IN ('sale', 'correction') AND t.state IN ('approved', 'refunded_partially') "
+            "ORDER BY t.pan_fingerprint, t.amount, t.created_at", (since,)).fetchall()
+        groups: list[list[Txn]] = []
+        current: list[Txn] = []
+        for txn in map(txn_from_row, rows):
+            if current and (txn.pan_fingerprint, txn.amount) == (current[-1].pan_fingerprint, current[-1].amount) \
+                    and txn.created_at - current[-1].created_at <= window_seconds:
+                current.append(txn)
+                continue
+            if len(current) > 1:
+                groups.append(current)
+            current = [txn]
+        if len(current) > 1:
+            groups.append(current)
+        return sorted(groups, key=lambda g: g[0].created_at)
+
+    def chain(self, txn_id: int) -> list[Txn]:
+        """The original and everything linked to it (voids, refunds, corrections), oldest first."""
+        root = self._txn_row(txn_id)
+        seen = {root["id"]}
+        while True:  # climb to the first transaction of the chain
+            parent = root["original_id"] or root["chain_id"]
+            if parent is None or parent in seen:
+                break
+            row = self._conn.execute(TXN_SELECT + " WHERE t.id = ?", (parent,)).fetchone()
+            if row is None:  # pruned
+                break
+            seen.add(parent)
+            root = row
+        found = {root["id"]: root}
+        frontier = [root["id"]]
+        while frontier:
+            marks = ", ".join("?" * len(frontier))
+            children = self._conn.execute(
+                TXN_SELECT + f" WHERE t.original_id IN ({marks}) OR t.chain_id IN ({marks})",
+                (*frontier, *frontier)).fetchall()
+            frontier = [r["id"] for r in children if r["id"] not in found]
+            found.update((r["id"], r) for r in children)
+        return [txn_from_row(found[i]) for i in sorted(found)]
+
+    def messages(self, txn_id: int) -> list[dict]:
+        """The masked messages stored for a transaction (and its reversals), in order."""
+        import json
+        return [{"id": r["id"], "direction": r["direction"], "at": r["at"], "reversal_id": r["reversal_id"],
+                 "body": json.loads(r["body"])}
+                for r in self._conn.execute("SELECT * FROM messages WHERE txn_id = ? ORDER BY id", (txn_id,))]
+
+    def in_doubt(self) -> Recovery:
+        """What is unresolved after a start: unanswered requests, pending reversals, a settlement underway."""
+        txns = [txn_from_row(r) for r in self._conn.execute(
+            TXN_SELECT + " WHERE t.state IN ('sending', 'in_doubt') ORDER BY t.id")]
+        revs = [reversal_from_row(r) for r in self._conn.execute(
+            "SELECT * FROM reversals WHERE state IN ('armed', 'pending', 'needs_manual') ORDER BY id")]
+        settling = self._conn.execute("SELECT * FROM batches WHERE state = 'settling'").fetchone()
+        return Recovery(
+            unanswered=tuple(t for t in txns if t.state == "sending"),
+            in_doubt=tuple(t for t in txns if t.state == "in_doubt"),
+            armed_reversals=tuple(r for r in revs if r.state == "armed"),
+            pending_reversals=tuple(r for r in revs if r.state == "pending"),
+            needs_manual=tuple(r for r in revs if r.state == "needs_manual"),
+            settling=batch_from_row(settling) if settling else None)
+
+    def verify(self) -> VerifyResult:
+        """SQLite's integrity check, then the hash chain and every row it vouches for."""
+        problems = [r[0] for r in self._conn.execute("PRAGMA integrity_check")]
+        events = self._conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        if problems != ["ok"]:
+            return VerifyResult(False, events, None, "SQLite integrity check failed: " + "; ".join(problems[:3]))
+        count, broken, why = verify_chain(self._conn)
+        return VerifyResult(why is None, count, broken, why)
+
+
+def _local_day(date: str | dt.date) -> tuple[float, float]:
+    if isinstance(date, str):
+        try:
+            date = dt.date.fromisoformat(date)
+        except ValueError:
+            raise JournalError(f"date must be YYYY-MM-DD, not {date!r}") from None
+    start = dt.datetime.combine(date, dt.time()).astimezone()
+    end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time()).astimezone()
+    return start.timestamp(), end.timestamp()

@@ -1,0 +1,97 @@
+"""The reversal queue: pending reversals are retried, never dropped, and end done or handled by a person."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from agent.journal.errors import JournalError
+from agent.journal.records import Reversal, Txn, reversal_from_row, txn_from_row
+from agent.journal.states import check_transition
+
+
+class ReversalQueue:
+    """Mixin of `Journal`: the reversal lifecycle armed -> pending -> done | needs_manual -> handled."""
+
+    def pending_reversals(self) -> list[Reversal]:
+        """Reversals waiting to be sent, oldest first (send them before any other online message)."""
+        rows = self._conn.execute("SELECT * FROM reversals WHERE state = 'pending' ORDER BY id").fetchall()
+        return [reversal_from_row(r) for r in rows]
+
+    def reversals_needing_manual_handling(self) -> list[Reversal]:
+        rows = self._conn.execute("SELECT * FROM reversals WHERE state = 'needs_manual' ORDER BY id").fetchall()
+        return [reversal_from_row(r) for r in rows]
+
+    def get_reversal(self, rev_id: int) -> Reversal:
+        return reversal_from_row(self._reversal_row(rev_id))
+
+    def _reversal_row(self, rev_id: int) -> sqlite3.Row:
+        row = self._conn.execute("SELECT * FROM reversals WHERE id = ?", (rev_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"no reversal {rev_id} in the journal")
+        return row
+
+    def _set_reversal(self, w, row: sqlite3.Row, to_state: str, **changes: Any) -> sqlite3.Row:
+        check_transition("reversal", row["id"], row["state"], to_state)
+        return w.update("reversals", row["id"], {"state": to_state, "updated_at": self._clock(), **changes})
+
+    def reversal_attempt(self, rev_id: int, request: dict) -> Reversal:
+        """Commit BEFORE sending a reversal: tries += 1 and the (masked) request is stored."""
+        with self._write(f"journal an attempt of reversal {rev_id}") as w:
+            row = self._reversal_row(rev_id)
+            if row["state"] != "pending":
+                raise JournalError(f"reversal {rev_id} is {row['state']}, not pending: nothing to send")
+            updated = self._set_reversal(w, row, "pending", tries=row["tries"] + 1)
+            self._store_message(w, "sent", request, txn_id=row["txn_id"], reversal_id=rev_id)
+            w.record("reversal.attempt", row["txn_id"], None, "system", {"reversal": rev_id, "try": updated["tries"]})
+        return reversal_from_row(updated)
+
+    def reversal_acknowledged(self, rev_id: int, response: dict) -> None:
+        """The host acknowledged the reversal: it is done and the transaction is "reversed"."""
+        with self._write(f"record the acknowledgement of reversal {rev_id}") as w:
+            row = self._reversal_row(rev_id)
+            self._set_reversal(w, row, "done")
+            self._store_message(w, "received", response, txn_id=row["txn_id"], reversal_id=rev_id)
+            txn = self._txn_row(row["txn_id"])
+            self._set_txn_state(w, txn, "reversed")
+            w.record("reversal.done", row["txn_id"], None, "system", {"reversal": rev_id})
+
+    def reversal_failed(self, rev_id: int, error: str, *, max_tries: int) -> Reversal:
+        """An attempt got no valid answer; after `max_tries` attempts it needs manual handling."""
+        if not isinstance(max_tries, int) or max_tries < 1:
+            raise JournalError(f"max_tries must be a positive whole number, not {max_tries!r}")
+        with self._write(f"record the failure of reversal {rev_id}") as w:
+            row = self._reversal_row(rev_id)
+            to_state = "needs_manual" if row["tries"] >= max_tries else "pending"
+            updated = self._set_reversal(w, row, to_state, last_error=str(error)[:500])
+            w.record("reversal.failed", row["txn_id"], None, "system",
+                     {"reversal": rev_id, "tries": row["tries"], "state": to_state, "error": str(error)[:500]})
+        return reversal_from_row(updated)
+
+    def reversal_handled(self, rev_id: int, *, note: str, operator: str, role: str = "supervisor") -> None:
+        """A person resolved a reversal that could not be delivered (e.g. with the acquirer by phone)."""
+        if not isinstance(note, str) or not note.strip():
+            raise JournalError("manual handling needs a note saying what was done")
+        with self._write(f"record manual handling of reversal {rev_id}") as w:
+            row = self._reversal_row(rev_id)
+            self._set_reversal(w, row, "handled", last_error=row["last_error"])
+            txn = self._txn_row(row["txn_id"])
+            if txn["state"] == "in_doubt":
+                self._set_txn_state(w, txn, "resolved_manually")
+            w.record("reversal.handled", row["txn_id"], operator, role, {"reversal": rev_id, "note": note[:1000]})
+
+    def confirm_in_doubt(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None = None,
+                         auth_code: str | None = None, response: dict | None = None,
+                         operator: str = "system", role: str = "system") -> Txn:
+        """The host's status says what became of an in-doubt transaction: its reversal is cancelled."""
+        with self._write(f"confirm transaction {txn_id}") as w:
+            row = self._txn_row(txn_id)
+            updated = self._apply_outcome(w, row, approved, response_code=response_code, rrn=rrn,
+                                          auth_code=auth_code)
+            if response is not None:
+                self._store_message(w, "received", response, txn_id=txn_id)
+            for rev in self._conn.execute("SELECT * FROM reversals WHERE txn_id = ? AND state IN "
+                                          "('armed', 'pending', 'needs_manual')", (txn_id,)).fetchall():
+                self._set_reversal(w, rev, "cleared" if rev["state"] == "armed" else "cancelled")
+            w.record("txn.confirmed", txn_id, operator, role, {"state": updated["state"]})
+        return txn_from_row({**{k: updated[k] for k in updated.keys()}, "batch_state": row["batch_state"]})

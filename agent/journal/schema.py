@@ -1,0 +1,163 @@
+"""Opening the journal file safely, and its versioned schema (applied with sqlite-utils).
+
+A file that is not SQLite, is corrupt, belongs to something else, or has a newer schema than this
+code knows is refused *before* anything is written to it.  Migrations run in one BEGIN IMMEDIATE
+transaction, so an older journal is either fully migrated or untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from agent.journal.errors import JournalError, StorageError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+#: the `PRAGMA application_id` of a posagent journal ("POSJ")
+APPLICATION_ID = 0x504F534A
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["batches"].create({
+        "id": int, "number": int, "state": str, "opened_at": float, "settling_at": float,
+        "settled_at": float, "totals": str, "result_domestic": str, "result_foreign": str,
+    }, pk="id", not_null={"number", "state", "opened_at"})
+    db["transactions"].create({
+        "id": int, "kind": str, "state": str, "amount": int, "currency": str, "trace": int,
+        "batch_id": int, "batch": int, "rrn": str, "auth_code": str, "response_code": str,
+        "entry_mode": str, "pan_masked": str, "pan_fingerprint": str, "original_id": int, "chain_id": int,
+        "operator": str, "role": str, "client_request_id": str, "created_at": float, "updated_at": float,
+        "uploaded": int, "failure_reason": str, "host_time": str,
+    }, pk="id", foreign_keys=[("batch_id", "batches", "id")],
+        not_null={"kind", "state", "amount", "currency", "trace", "batch_id", "batch", "operator", "role",
+                  "created_at", "updated_at", "uploaded"})
+    db["reversals"].create({
+        "id": int, "txn_id": int, "trace": int, "reason": str, "tries": int, "last_error": str,
+        "state": str, "created_at": float, "updated_at": float,
+    }, pk="id", foreign_keys=[("txn_id", "transactions", "id")],
+        not_null={"txn_id", "trace", "tries", "state", "created_at", "updated_at"})
+    db["messages"].create({
+        "id": int, "txn_id": int, "reversal_id": int, "direction": str, "at": float, "body": str,
+    }, pk="id", foreign_keys=[("txn_id", "transactions", "id"), ("reversal_id", "reversals", "id")],
+        not_null={"direction", "at", "body"})
+    db["events"].create({
+        "id": int, "at": float, "txn_id": int, "kind": str, "operator": str, "role": str, "details": str,
+        "content_hash": str, "hash": str,
+    }, pk="id", not_null={"at", "kind", "details", "content_hash", "hash"})
+    db["counters"].create({"name": str, "value": int}, pk="name", not_null={"value"})
+    db["state"].create({"key": str, "value": str}, pk="key")
+    t = db["transactions"]
+    t.create_index(["trace"])
+    t.create_index(["rrn"])
+    t.create_index(["created_at"])
+    t.create_index(["pan_fingerprint", "created_at"])
+    t.create_index(["batch_id", "kind", "state"])
+    t.create_index(["original_id"])
+    t.create_index(["chain_id"])
+    t.create_index(["client_request_id"], unique=True)
+    db["messages"].create_index(["txn_id"])
+    db["reversals"].create_index(["txn_id"])
+    db["events"].create_index(["txn_id"])
+    # recovery reads only the few unresolved rows, whatever the journal's size
+    db.execute("CREATE INDEX idx_transactions_unresolved ON transactions(state) "
+               "WHERE state IN ('sending', 'in_doubt')")
+    db.execute("CREATE INDEX idx_reversals_open ON reversals(state) "
+               "WHERE state IN ('armed', 'pending', 'needs_manual')")
+    db.execute("CREATE INDEX idx_batches_live ON batches(state) WHERE state != 'settled'")
+
+
+#: migrations in order; MIGRATIONS[n] takes a journal from schema version n to n + 1
+MIGRATIONS = (_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def check_file(path: Path) -> None:
+    """Refuse a file that is not an SQLite database, without writing to it."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StorageError(f"journal {path}: cannot read ({exc.strerror})", path=str(path)) from None
+    if size == 0:
+        return
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StorageError(f"journal {path}: cannot read ({exc.strerror})", path=str(path)) from None
+    if head != SQLITE_MAGIC:
+        raise JournalError(f"journal {path} is not an SQLite database; refusing to use it and leaving it untouched "
+                           "(move it aside or point journal.path elsewhere)", path=str(path))
+
+
+def inspect_read_only(path: Path) -> int:
+    """The schema version of an existing file, read without writing; refuses foreign or corrupt files."""
+    if not path.exists() or path.stat().st_size == 0:
+        return 0
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise JournalError(f"journal {path} cannot be opened: {exc}; left untouched", path=str(path)) from None
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise JournalError(f"journal {path} is damaged ({exc}); refusing to use it and leaving it untouched",
+                           path=str(path)) from None
+    finally:
+        conn.close()
+    if app_id != APPLICATION_ID and (tables or version):
+        raise JournalError(f"{path} is an SQLite database but not a posagent journal; leaving it untouched",
+                           path=str(path))
+    if version > SCHEMA_VERSION:
+        raise JournalError(f"journal {path} has schema version {version}, newer than this posagent knows "
+                           f"({SCHEMA_VERSION}); upgrade posagent instead (file left untouched)", path=str(path))
+    return version
+
+
+def connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """The one writer connection: autocommit (we issue BEGIN IMMEDIATE), WAL, FULL, foreign keys."""
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout_ms / 1000,
+                           check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # synchronous is per connection and not stored in the file: prove it took (domain notes §7)
+        if conn.execute("PRAGMA synchronous").fetchone()[0] != 2 or mode.lower() != "wal":
+            raise JournalError(f"journal {path}: SQLite refused WAL + synchronous=FULL (got {mode})", path=str(path))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, from_version: int) -> None:
+    """Bring the schema to SCHEMA_VERSION in one transaction (nothing changes if any step fails)."""
+    if from_version == SCHEMA_VERSION:
+        return
+    db = sqlite_utils.Database(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # re-read under the write lock
+        for step in MIGRATIONS[version:]:
+            step(db)
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def ensure_parent(path: Path) -> None:
+    if not path.parent.exists():
+        os.makedirs(path.parent, mode=0o700, exist_ok=True)

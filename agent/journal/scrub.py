@@ -1,0 +1,50 @@
+"""The last line of defence for stored messages: no track data, PIN block, key or full PAN is written.
+
+Messages reach the journal already masked.  `scrub_message` still drops the fields that may never be
+persisted (domain notes §6: 35, 36, 52, chip tag 57, keys) and masks any PAN-like run of digits, so a
+mistake upstream cannot put card data on disk.  It returns a new JSON-able value; the input is not changed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from agent.journal.errors import JournalError
+from agent.masking import mask_digit_runs
+
+#: message fields never stored, under any of the names a message dict may use
+FORBIDDEN_KEYS = frozenset({
+    "35", "36", "45", "52", "f35", "f36", "f45", "f52", "track1", "track2", "track3", "track_2", "track_3",
+    "pin_block", "pinblock", "cvv", "cvv2", "key", "keys", "mac_key", "pin_key", "tmk", "working_keys", "57",
+})
+#: the largest message body stored (bytes of JSON); a bigger one is a bug upstream
+MAX_MESSAGE_CHARS = 64 * 1024
+MAX_DEPTH = 8
+
+
+def scrub_message(message: Any, _depth: int = 0) -> Any:
+    if _depth > MAX_DEPTH:
+        raise JournalError(f"message nested deeper than {MAX_DEPTH} levels; not stored")
+    if isinstance(message, dict):
+        out = {}
+        for key, value in message.items():
+            name = str(key)
+            if name.lower() in FORBIDDEN_KEYS or name.upper() == "57":
+                out[name] = "[removed]"
+                continue
+            out[name] = scrub_message(value, _depth + 1)
+        return out
+    if isinstance(message, (list, tuple)):
+        return [scrub_message(v, _depth + 1) for v in message]
+    if isinstance(message, str):
+        return mask_digit_runs(message)
+    if isinstance(message, (bytes, bytearray)):
+        return mask_digit_runs(bytes(message).hex().upper())
+    if isinstance(message, bool) or message is None:
+        return message
+    if isinstance(message, int):
+        return mask_digit_runs(str(message)) if abs(message) >= 10 ** 12 else message
+    if isinstance(message, float) and math.isfinite(message):
+        return message
+    raise JournalError(f"message value of type {type(message).__name__} cannot be journaled")

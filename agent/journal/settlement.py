@@ -1,0 +1,156 @@
+"""Batches and settlement: open -> settling (totals frozen) -> settled, resumable at every step."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from agent.journal.errors import JournalError
+from agent.journal.records import Batch, Totals, Txn, batch_from_row, txn_from_row
+from agent.journal.states import check_transition
+
+MAX_BATCH = 999_999
+#: transaction states that count in the settlement totals (voided and reversed ones do not)
+COUNTED_STATES = ("approved", "refunded_partially", "refunded")
+#: entry modes read from a chip (contact 05x, contactless 07x): "IC records" for batch upload
+IC_ENTRY_PREFIXES = ("05", "07")
+
+
+class Settlement:
+    """Mixin of `Journal`: the open batch, host-assigned batch numbers, totals and settlement steps."""
+
+    def open_batch(self) -> Batch:
+        """The current batch: the open one, or the one being settled while a settlement is unfinished."""
+        row = self._conn.execute("SELECT * FROM batches WHERE state != 'settled' ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            raise JournalError("the journal has no open batch")
+        return batch_from_row(row)
+
+    def get_batch(self, batch_no: int) -> Batch:
+        """The newest batch with this number."""
+        return batch_from_row(self._batch_row(batch_no))
+
+    def _batch_row(self, batch_no: int) -> sqlite3.Row:
+        _check_batch_no(batch_no)
+        row = self._conn.execute("SELECT * FROM batches WHERE number = ? ORDER BY id DESC LIMIT 1",
+                                 (batch_no,)).fetchone()
+        if row is None:
+            raise JournalError(f"no batch {batch_no:06d} in the journal")
+        return row
+
+    def set_batch_number(self, number: int, *, operator: str = "system", role: str = "system") -> Batch:
+        """Adopt the batch number the host assigned at sign-on (only while the open batch is empty)."""
+        _check_batch_no(number)
+        with self._write(f"set the batch number to {number:06d}") as w:
+            row = self._conn.execute("SELECT * FROM batches WHERE state = 'open'").fetchone()
+            if row is None:
+                raise JournalError("no open batch: finish the settlement first")
+            if row["number"] == number:
+                return batch_from_row(row)
+            used = self._conn.execute("SELECT count(*) FROM transactions WHERE batch_id = ?", (row["id"],)).fetchone()[0]
+            if used:
+                raise JournalError(f"batch {row['number']:06d} already holds {used} transaction(s); its number "
+                                   f"cannot change to {number:06d} before it is settled")
+            updated = w.update("batches", row["id"], {"number": number})
+            w.record("batch.number", None, operator, role, {"from": row["number"], "to": number})
+        return batch_from_row(updated)
+
+    def batch_totals(self, batch_no: int) -> Totals:
+        """Debit (sales, corrections) and credit (refunds) totals of a batch, as field 48 counts them."""
+        return self._totals(self._batch_row(batch_no)["id"])
+
+    def _totals(self, batch_id: int) -> Totals:
+        sums = {"debit": [0, 0], "credit": [0, 0]}
+        marks = ", ".join("?" * len(COUNTED_STATES))
+        for kind, count, amount in self._conn.execute(
+                f"SELECT kind, count(*), coalesce(sum(amount), 0) FROM transactions WHERE batch_id = ? "
+                f"AND kind IN ('sale', 'correction', 'refund') AND state IN ({marks}) GROUP BY kind",
+                (batch_id, *COUNTED_STATES)):
+            side = sums["credit" if kind == "refund" else "debit"]
+            side[0] += amount
+            side[1] += count
+        return Totals(debit_amount=sums["debit"][0], debit_count=sums["debit"][1],
+                      credit_amount=sums["credit"][0], credit_count=sums["credit"][1])
+
+    def begin_settlement(self, batch_no: int, *, operator: str = "system", role: str = "system") -> Batch:
+        """Freeze the batch's totals (open -> settling).  Already settling: returned as it is (resume).
+
+        Refused while a transaction of the batch has no outcome or any reversal is still pending: those
+        are resolved first, so no transaction is counted in two batches or in none.
+        """
+        with self._write(f"begin settling batch {batch_no:06d}") as w:
+            row = self._batch_row(batch_no)
+            if row["state"] == "settling":
+                return batch_from_row(row)
+            unresolved = self._conn.execute(
+                "SELECT count(*) FROM transactions WHERE batch_id = ? AND state IN ('sending', 'in_doubt')",
+                (row["id"],)).fetchone()[0]
+            reversals = self._conn.execute(
+                "SELECT count(*) FROM reversals WHERE state IN ('armed', 'pending')").fetchone()[0]
+            if unresolved or reversals:
+                raise JournalError(f"batch {batch_no:06d} cannot be settled yet: {unresolved} transaction(s) without "
+                                   f"an outcome and {reversals} reversal(s) still to send; resolve them first")
+            check_transition("batch", batch_no, row["state"], "settling")
+            totals = self._totals(row["id"])
+            updated = w.update("batches", row["id"], {"state": "settling", "settling_at": self._clock(),
+                                                      "totals": json.dumps(totals.as_dict(), sort_keys=True)})
+            w.record("settlement.begin", None, operator, role, {"batch": batch_no, "totals": totals.as_dict()})
+        return batch_from_row(updated)
+
+    def record_settlement_result(self, batch_no: int, *, domestic: str, foreign: str, response: dict) -> Batch:
+        """Store the host's verdict: '1' balanced, '2' unbalanced (upload every record), '3' error."""
+        for name, value in (("domestic", domestic), ("foreign", foreign)):
+            if value not in ("1", "2", "3"):
+                raise JournalError(f"settlement result ({name}) must be '1', '2' or '3', not {value!r}")
+        with self._write(f"record the settlement result of batch {batch_no:06d}") as w:
+            row = self._batch_row(batch_no)
+            if row["state"] != "settling":
+                raise JournalError(f"batch {batch_no:06d} is {row['state']}, not being settled")
+            updated = w.update("batches", row["id"], {"result_domestic": domestic, "result_foreign": foreign})
+            self._store_message(w, "received", response, txn_id=None)
+            w.record("settlement.result", None, None, "system",
+                     {"batch": batch_no, "domestic": domestic, "foreign": foreign})
+        return batch_from_row(updated)
+
+    def upload_pending(self, batch_no: int, *, ic_only: bool) -> list[Txn]:
+        """Counted records of the batch not yet uploaded (only chip ones when `ic_only`), oldest first."""
+        row = self._batch_row(batch_no)
+        marks = ", ".join("?" * len(COUNTED_STATES))
+        rows = self._conn.execute(
+            f"SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id "
+            f"WHERE t.batch_id = ? AND t.kind IN ('sale', 'correction', 'refund') AND t.state IN ({marks}) "
+            f"AND t.uploaded = 0 ORDER BY t.id", (row["id"], *COUNTED_STATES)).fetchall()
+        txns = [txn_from_row(r) for r in rows]
+        if ic_only:
+            txns = [t for t in txns if (t.entry_mode or "").startswith(IC_ENTRY_PREFIXES)]
+        return txns
+
+    def mark_uploaded(self, txn_id: int) -> None:
+        """Flag one record as uploaded, so an interrupted batch upload resumes where it stopped."""
+        with self._write(f"mark transaction {txn_id} uploaded") as w:
+            row = self._txn_row(txn_id)
+            if row["batch_state"] != "settling":
+                raise JournalError(f"transaction {txn_id} is in batch {row['batch']:06d}, which is "
+                                   f"{row['batch_state']}, not being settled", txn_id=txn_id)
+            if not row["uploaded"]:
+                w.update("transactions", txn_id, {"uploaded": 1})
+                w.record("settlement.uploaded", txn_id, None, "system", {})
+
+    def finish_settlement(self, batch_no: int, *, operator: str = "system", role: str = "system") -> Batch:
+        """settling -> settled, and open the next batch (999999 wraps to 1).  Already settled: no-op."""
+        with self._write(f"finish settling batch {batch_no:06d}") as w:
+            row = self._batch_row(batch_no)
+            if row["state"] == "settled":
+                return batch_from_row(row)
+            check_transition("batch", batch_no, row["state"], "settled")
+            now = self._clock()
+            updated = w.update("batches", row["id"], {"state": "settled", "settled_at": now})
+            following = batch_no % MAX_BATCH + 1
+            w.insert("batches", {"number": following, "state": "open", "opened_at": now})
+            w.record("settlement.finish", None, operator, role, {"batch": batch_no, "next": following})
+        return batch_from_row(updated)
+
+
+def _check_batch_no(number: int) -> None:
+    if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= MAX_BATCH:
+        raise JournalError(f"batch number must be from 1 to {MAX_BATCH}, not {number!r}")

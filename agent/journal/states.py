@@ -1,0 +1,68 @@
+"""The journal's state machines, each one table of legal transitions, enforced by `check_transition`.
+
+Transactions
+    sending      the request is journaled (and its reversal armed); the bytes may be on the wire
+    approved     host approved (response validated)
+    declined     host declined
+    in_doubt     no valid answer, MAC failure, or chip declined after approval: a reversal is pending
+    reversed     the host acknowledged the reversal
+    voided       an approved void of this transaction exists
+    refunded_partially / refunded   approved refunds against this transaction (derived from their sum)
+    resolved_manually  an operator handled a reversal that could not be delivered
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from agent.journal.errors import IllegalTransition
+
+_T = {
+    "sending": {"approved", "declined", "in_doubt"},
+    # approved -> in_doubt: the card declined after the host approved (reversal reason 06)
+    "approved": {"voided", "refunded_partially", "refunded", "in_doubt", "reversed"},
+    "declined": set(),
+    "in_doubt": {"reversed", "approved", "declined", "resolved_manually", "in_doubt"},
+    "reversed": set(),
+    "voided": set(),
+    "refunded_partially": {"refunded_partially", "refunded"},
+    "refunded": set(),
+    "resolved_manually": set(),
+}
+
+_R = {
+    # armed: journaled before sending, cleared by a valid answer, made pending by a failure
+    "armed": {"cleared", "pending"},
+    "pending": {"pending", "done", "needs_manual", "cancelled"},
+    "needs_manual": {"done", "handled", "cancelled"},
+    "cleared": set(),
+    "done": set(),
+    "handled": set(),
+    "cancelled": set(),
+}
+
+_B = {
+    "open": {"settling"},
+    "settling": {"settled"},
+    "settled": set(),
+}
+
+TRANSITIONS = MappingProxyType({
+    "transaction": MappingProxyType({k: frozenset(v) for k, v in _T.items()}),
+    "reversal": MappingProxyType({k: frozenset(v) for k, v in _R.items()}),
+    "batch": MappingProxyType({k: frozenset(v) for k, v in _B.items()}),
+})
+
+#: transaction states that still wait for an outcome (reported by recovery)
+UNRESOLVED_TXN_STATES = ("sending", "in_doubt")
+#: reversal states that are still the terminal's business
+OPEN_REVERSAL_STATES = ("armed", "pending", "needs_manual")
+#: the financial kinds journaled as transactions and which side of the settlement totals they count on
+KINDS = MappingProxyType({"sale": "debit", "correction": "debit", "refund": "credit", "void": None})
+
+
+def check_transition(machine: str, record_id: int | str, from_state: str, to_state: str) -> None:
+    """Raise `IllegalTransition` unless `machine` may go from `from_state` to `to_state`."""
+    allowed = TRANSITIONS[machine].get(from_state, frozenset())
+    if to_state not in allowed:
+        raise IllegalTransition(machine, record_id, from_state, to_state)
