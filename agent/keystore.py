@@ -22,6 +22,12 @@ from agent.iso8583.crypto import KeyCheckError, encrypt_pin_block, kcv, unwrap_w
 
 #: working-key names in field 62 order
 KEY_NAMES = ("pin", "mac", "track")
+KEY_FILE_NAME = "working-keys.json"
+
+
+def default_key_file(cfg) -> Path:
+    """Where the working keys live: `working-keys.json` in the journal's folder."""
+    return cfg.path("journal", "path").with_name(KEY_FILE_NAME)
 
 
 class KeyStoreError(PosagentError):
@@ -69,7 +75,8 @@ class SoftwareKeyStore:
 
     @classmethod
     def from_config(cls, cfg) -> "SoftwareKeyStore":
-        return cls(bytes.fromhex(cfg["keys"]["tmk"]), cfg.path("keys", "working_keys_file"))
+        """TMK from [keys] tmk; the key file beside the journal (working-keys.json)."""
+        return cls(bytes.fromhex(cfg["keys"]["tmk"]), default_key_file(cfg))
 
     # -- installing ----------------------------------------------------------------------------
     def install_working_keys(self, keys: list[tuple[bytes, bytes]], *, key_mode: str,

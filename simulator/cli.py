@@ -14,6 +14,7 @@ from agent.cli import run
 
 COMMAND_MODULES: tuple[str, ...] = (
     "simulator.demo",
+    "simulator.host.cli",
 )
 
 

@@ -26,13 +26,6 @@ from simulator.testcards import TestCard
 #: fields a response copies from its request when the request had them
 ECHOED = (2, 3, 4, 11, 14, 22, 25, 41, 42, 49, 60, 61)
 
-#: working keys a sign-on issues for each key mode (60.3): names in field 62 order, key length
-KEY_LAYOUT: dict[str, tuple[tuple[str, int], ...]] = {
-    "001": (("pin", 8), ("mac", 8)),
-    "003": (("pin", 16), ("mac", 16)),
-    "004": (("pin", 16), ("mac", 16), ("track", 16)),
-}
-
 
 @dataclass(frozen=True)
 class Request:
@@ -127,7 +120,8 @@ class HostProcessor:
     def issue_keys(self, tid: str, key_mode: str) -> tuple[WorkingKeys, bytes]:
         """New working keys for a terminal, and field 62: each key under its TMK plus check value."""
         tmk = self.tmk_for(tid)
-        clear = [self.key_source(length) for _name, length in KEY_LAYOUT[key_mode]]
+        length, count = self.dialect.key_layouts[key_mode]
+        clear = [self.key_source(length) for _ in range(count)]
         field62 = Field62Keys.build([(wrap_working_key(tmk, key), kcv(key)) for key in clear])
         keys = WorkingKeys(*clear)
         return keys, field62
@@ -136,7 +130,7 @@ class HostProcessor:
 # -- network management ------------------------------------------------------------------------
 def sign_on(host: HostProcessor, req: Request) -> Message:
     key_mode = req.f60.nmc if req.f60 is not None else ""
-    if key_mode not in KEY_LAYOUT:
+    if key_mode not in host.dialect.key_layouts:
         return host.answer(req, codes.FORMAT_ERROR)
     keys, field62 = host.issue_keys(req.tid, key_mode)
     batch = host.ledger.record_signon(req.tid, req.mid, key_mode, field62, req.now.isoformat())
