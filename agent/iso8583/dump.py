@@ -1,0 +1,161 @@
+"""Human and JSON views of a `Message`: annotated field names, card data masked (domain notes §6).
+
+Masked views show a PAN as first 6 / last 4, and never show track data, PIN blocks, keys, expiry
+or EMV tags carrying track or PAN data.  The unmasked JSON form is the inverse of `message_from_json`.
+"""
+
+from __future__ import annotations
+
+from agent.iso8583 import tlv
+from agent.iso8583.errors import CodecError
+from agent.iso8583.message import Message
+from agent.masking import mask_digit_runs, mask_pan
+from agent.iso8583.subfields import (EMV_TAGS, Field48Request, Field60, Field61, Field62Keys, Field63,
+                                     SETTLEMENT_RESULTS)
+
+
+HIDDEN = "[hidden]"
+
+
+def mask_field_text(spec, value, text: str) -> str:
+    """`text` as a masked view may show it: PANs 6/4, hidden fields as a marker, free text scrubbed."""
+    mask = spec.mask if spec else "hide"
+    if mask == "pan":
+        return mask_pan(text)
+    if mask == "hide":
+        return f"{HIDDEN} ({len(value)} {'bytes' if isinstance(value, bytes) else 'chars'})"
+    if mask == "tlv":
+        return f"[{len(value)} bytes of TLV, tags below]"  # tags such as 57 and 5A are masked one by one
+    if spec.type.kind == "ans" and spec.type.variable:
+        return mask_digit_runs(text)  # a PAN typed into free text is still a PAN
+    return text
+
+
+def _dialect(dialect):
+    from agent.iso8583.dialects import get_dialect
+    if dialect is None:
+        return get_dialect("cup")
+    return get_dialect(dialect) if isinstance(dialect, str) else dialect
+
+
+def _wire_text(value) -> str:
+    return value.hex().upper() if isinstance(value, bytes) else value
+
+
+def _shown(spec, number: int, value, masked: bool) -> str:
+    text = _wire_text(value)
+    if not masked:
+        return text
+    return mask_field_text(spec, value, text)
+
+
+def _tlv_items(value: bytes, masked: bool) -> list[dict]:
+    items = []
+    for item in tlv.decode(value, field="55"):
+        name, kind = EMV_TAGS.get(item.tag, ("", "b"))
+        shown = item.value.hex().upper()
+        if masked and kind == "secret":
+            shown = HIDDEN
+        elif masked and kind == "pan":
+            shown = mask_pan(shown.rstrip("F"))
+        entry = {"tag": item.tag_hex, "value": shown}
+        if name:
+            entry["name"] = name
+        items.append(entry)
+    return items
+
+
+def _structured(dialect, msg: Message, number: int, kind: str, masked: bool):
+    """The typed view of a structured field as plain data, or None when it does not parse."""
+    value = msg[number]
+    try:
+        if kind == "tlv" and isinstance(value, bytes):
+            return _tlv_items(value, masked)
+        if kind == "60":
+            f = Field60.parse(value)
+            return {"tx_type": f.tx_type, "batch": f.batch, "nmc": f.nmc, "read_cap": f.read_cap,
+                    "ic_cond": f.ic_cond}
+        if kind == "61":
+            f = Field61.parse(value)
+            return {"orig_batch": f.orig_batch, "orig_trace": f.orig_trace, "orig_date": f.orig_date}
+        if kind == "48" and msg.mti[:2] == "05" and len(value) == 62:
+            if msg.is_response:
+                return {"domestic": SETTLEMENT_RESULTS.get(value[30]), "foreign": SETTLEMENT_RESULTS.get(value[61])}
+            f = Field48Request.parse(value)
+            return {"domestic": vars(f.domestic), "foreign": vars(f.foreign)}
+        if kind == "62" and msg.mti[:2] == "08" and 60 in msg:
+            mode = Field60.parse(msg[60]).nmc
+            pairs = Field62Keys.parse(value, mode, dialect.key_layouts or None)
+            return [{"key": HIDDEN if masked else k.hex().upper(), "check_value": c.hex().upper()} for k, c in pairs]
+        if kind == "63" and msg.is_response:
+            f = Field63.parse(value)
+            return {"card_org": f.card_org, "text": f.text}
+    except CodecError:
+        return None
+    return None
+
+
+def message_to_json(msg: Message, *, masked: bool = True, dialect=None) -> dict:
+    """``{"mti": "0200", "fields": {"2": "...", ...}, "subfields": {...}}`` with wire values as text."""
+    dialect = _dialect(dialect)
+    fields = {}
+    subfields = {}
+    for number in msg.numbers():
+        spec = dialect.fields.get(number)
+        fields[str(number)] = _shown(spec, number, msg[number], masked)
+        kind = dialect.structured.get(number)
+        if kind:
+            view = _structured(dialect, msg, number, kind, masked)
+            if view is not None:
+                subfields[str(number)] = view
+    out = {"mti": msg.mti, "fields": fields}
+    if subfields:
+        out["subfields"] = subfields
+    return out
+
+
+def message_from_json(data: dict, *, dialect=None) -> Message:
+    """The inverse of the unmasked `message_to_json`: b fields come from hex, others are text."""
+    dialect = _dialect(dialect)
+    if not isinstance(data, dict) or "mti" not in data or not isinstance(data.get("fields", {}), dict):
+        raise CodecError('JSON message needs "mti" and a "fields" object')
+    values = {}
+    for key, value in data.get("fields", {}).items():
+        if not (isinstance(key, str) and key.isascii() and key.isdigit()):
+            raise CodecError(f"field key {key!r} is not a field number")
+        number = int(key)
+        spec = dialect.fields.get(number)
+        if spec is None:
+            raise CodecError(f"not defined in dialect {dialect.name}", field=number)
+        if not isinstance(value, str):
+            raise CodecError(f"JSON value must be a string, got {type(value).__name__}", field=number)
+        if spec.type.kind == "b":
+            try:
+                value = bytes.fromhex(value)
+            except ValueError:
+                raise CodecError("binary field needs hex digits", field=number) from None
+        values[number] = value
+    return Message(data["mti"], values)
+
+
+def masked_dump(msg: Message, dialect=None) -> str:
+    """One line per field: number, name, format, masked value; EMV tags of field 55 indented below."""
+    dialect = _dialect(dialect)
+    lines = [f"MTI  {msg.mti}   ({dialect.name})"]
+    for number in msg.numbers():
+        spec = dialect.fields.get(number)
+        name = spec.name if spec else "(not in dialect)"
+        fmt = spec.type.describe() if spec else "?"
+        lines.append(f"{number:>3}  {name[:34]:<34} {fmt:<20} {_shown(spec, number, msg[number], True)}")
+        kind = dialect.structured.get(number)
+        if kind:
+            view = _structured(dialect, msg, number, kind, True)
+            if isinstance(view, list):
+                for entry in view:
+                    if "tag" in entry:
+                        lines.append(f"       {entry['tag']:<6} {entry.get('name', ''):<30} {entry['value']}")
+                    else:
+                        lines.append(f"       key {entry['key']} check value {entry['check_value']}")
+            elif isinstance(view, dict):
+                lines.append("       " + ", ".join(f"{k}={v}" for k, v in view.items() if v is not None))
+    return "\n".join(lines)
