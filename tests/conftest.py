@@ -29,3 +29,13 @@ def pty_pair(tmp_path):
     pair = harness.start_pty_pair(tmp_path)
     yield pair
     harness.stop_process(pair.proc)
+
+
+@pytest.fixture
+def sim_host(tmp_path):
+    """The acquirer simulator (`posim host`) as a real process on ephemeral ports, ledger in tmp_path."""
+    from tests.simhost import start_host
+
+    host = start_host(tmp_path)
+    yield host
+    host.stop()
