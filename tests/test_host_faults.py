@@ -1,0 +1,62 @@
+"""Fault rules: text form, targeting (next N, MTI, probability with a seed), and bad specs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from simulator.host.faults import FAULT_KINDS, FaultPlan, FaultSpecError, parse_rule
+from tests.simhost import ROOT
+
+
+@settings(max_examples=30)
+@given(st.sampled_from(sorted(FAULT_KINDS)), st.integers(1, 50), st.integers(0, 100))
+def test_text_form_round_trips(kind, count, seed):
+    rule = parse_rule(f"{kind}:count={count},mti=0200,p=0.25,seed={seed}")
+    assert parse_rule(rule.to_text()) == rule
+
+
+@settings(max_examples=30)
+@given(st.integers(1, 20), st.lists(st.sampled_from(["0200", "0400", "0800"]), max_size=40))
+def test_next_n_of_an_mti_fires_exactly_n_times(n, mtis):
+    plan = FaultPlan([parse_rule(f"drop_after:count={n},mti=0200")])
+    fired = [mti for mti in mtis if plan.pick(mti) is not None]
+    assert all(mti == "0200" for mti in fired)
+    assert len(fired) == min(n, mtis.count("0200"))
+
+
+def test_probability_with_seed_is_reproducible():
+    def pattern():
+        plan = FaultPlan([parse_rule("garbage:probability=0.3,seed=9")])
+        return [plan.pick("0200") is not None for _ in range(200)]
+    first = pattern()
+    assert first == pattern() and 30 < sum(first) < 90
+
+
+@pytest.mark.parametrize("spec", ["nosuch", "delay:count=0", "delay:mti=02", "delay:p=2", "delay:x=1",
+                                  "delay:count=1_0", "delay:seconds"])
+def test_bad_specs_are_refused_with_a_reason(spec):
+    with pytest.raises(FaultSpecError):
+        parse_rule(spec)
+
+
+def test_cli_bad_fault_is_one_line_exit_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "simulator.cli", "host", "--port", "0", "--control-port", "0",
+                             "--db", str(tmp_path / "l.db"), "--fault", "explode"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 2 and "unknown fault" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_control_channel_lists_and_clears(sim_host):
+    sim_host.fault("delay:seconds=1,count=3")
+    assert sim_host.control(op="list")["faults"] == [{"rule": "delay:count=3,seconds=1", "remaining": 3}]
+    assert sim_host.control(op="clear")["removed"] == 1
+
+
+def test_ledger_cli_on_missing_file_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "simulator.cli", "host", "ledger", "--db",
+                             str(tmp_path / "none.db"), "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
