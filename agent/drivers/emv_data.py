@@ -1,0 +1,216 @@
+"""EMV data as declarations: terminal data, data object lists (DOL), AFL, CVM choice, field 55 order.
+
+Nothing here talks to a card.  The field 55 tag order of a dialect is a tuple of tags (`CUP_FIELD55`),
+so another acquirer's order is another tuple, not new code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from agent.drivers.card_errors import BadCardData
+from agent.iso8583 import tlv
+
+#: field 55 for the cup dialect, in the order UnionPay-style hosts read it
+CUP_FIELD55: tuple[int, ...] = (
+    0x9F26, 0x9F27, 0x9F10, 0x9F37, 0x9F36, 0x95, 0x9A, 0x9C, 0x9F02, 0x5F2A, 0x82, 0x9F1A,
+    0x9F03, 0x9F33, 0x9F34, 0x9F35, 0x9F1E, 0x84, 0x9F09, 0x9F41,
+)
+
+#: tags that must never leave the card driver in field 55 (track 2 equivalent, PAN, track data)
+FORBIDDEN_IN_FIELD55 = frozenset({0x57, 0x5A, 0x56, 0x9F6B, 0x9F1F, 0x5F20})
+
+#: tags whose values are numeric (n): a DOL pads or truncates them on the left, others on the right
+NUMERIC_TAGS = frozenset({0x9F02, 0x9F03, 0x9F1A, 0x5F2A, 0x9A, 0x9C, 0x9F41, 0x9F21, 0x5F36})
+
+
+def bcd(digits: str, length: int) -> bytes:
+    """Right-aligned packed BCD of `length` bytes: ``bcd("156", 2) == b"\\x01\\x56"``."""
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 2 * length:
+        raise ValueError(f"{digits!r} does not fit {length} BCD bytes")
+    return bytes.fromhex(digits.rjust(2 * length, "0"))
+
+
+@dataclass(frozen=True)
+class TerminalData:
+    """What the terminal contributes to a chip transaction; money in minor units."""
+
+    amount: int
+    currency: str = "156"
+    country: str = "156"
+    date: dt.date = field(default_factory=dt.date.today)
+    tx_type: int = 0x00
+    unpredictable_number: bytes = b"\x00\x00\x00\x00"
+    other_amount: int = 0
+    tvr: bytes = bytes(5)
+    capabilities: bytes = bytes.fromhex("E0E1C8")  # IC + magstripe + manual; online PIN, signature, no CVM
+    terminal_type: int = 0x22  # attended, online with offline capability, merchant-operated
+    ifd_serial: str = "10000001"  # 8 characters, usually the terminal id
+    app_version: bytes = b"\x00\x30"
+    sequence_counter: int = 1  # 9F41, the terminal's trace number
+    pin_capable: bool = True  # a PIN pad is attached: online PIN is possible
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.amount <= 999_999_999_999 or not 0 <= self.other_amount <= 999_999_999_999:
+            raise ValueError("amounts must be 0 to 999999999999 minor units")
+        if len(self.unpredictable_number) != 4 or len(self.tvr) != 5 or len(self.capabilities) != 3:
+            raise ValueError("unpredictable number is 4 bytes, TVR 5, terminal capabilities 3")
+        if len(self.ifd_serial) != 8:
+            raise ValueError("IFD serial number is 8 characters")
+
+    def tags(self) -> dict[int, bytes]:
+        """The terminal's own tag values (the TVR is the one the flow updates, see `with_tvr_bits`)."""
+        return {
+            0x9F02: bcd(str(self.amount), 6),
+            0x9F03: bcd(str(self.other_amount), 6),
+            0x9F1A: bcd(self.country, 2),
+            0x5F2A: bcd(self.currency, 2),
+            0x95: self.tvr,
+            0x9A: bcd(self.date.strftime("%y%m%d"), 3),
+            0x9C: bytes([self.tx_type]),
+            0x9F37: self.unpredictable_number,
+            0x9F33: self.capabilities,
+            0x9F35: bytes([self.terminal_type]),
+            0x9F1E: self.ifd_serial.encode("ascii"),
+            0x9F09: self.app_version,
+            0x9F41: bcd(str(self.sequence_counter % 100_000_000), 4),
+        }
+
+
+def with_tvr_bits(tvr: bytes, *bits: tuple[int, int]) -> bytes:
+    """Set (byte index, mask) bits in a TVR."""
+    out = bytearray(tvr)
+    for index, mask in bits:
+        out[index] |= mask
+    return bytes(out)
+
+
+TVR_ODA_NOT_PERFORMED = (0, 0x80)
+TVR_EXPIRED_APPLICATION = (1, 0x40)
+TVR_ISSUER_AUTH_FAILED = (4, 0x40)
+
+
+def parse_dol(dol: bytes) -> list[tuple[int, int]]:
+    """A data object list: (tag, length) pairs, tags in BER form without values."""
+    items: list[tuple[int, int]] = []
+    pos = 0
+    while pos < len(dol):
+        start = pos
+        first = dol[pos]
+        pos += 1
+        if first & 0x1F == 0x1F:
+            while pos < len(dol) and dol[pos] & 0x80:
+                pos += 1
+            pos += 1
+        if pos >= len(dol):
+            raise BadCardData(f"DOL truncated at offset {start}")
+        items.append((int.from_bytes(dol[start:pos], "big"), dol[pos]))
+        pos += 1
+    return items
+
+
+def dol_data(dol: list[tuple[int, int]], values: dict[int, bytes]) -> bytes:
+    """Concatenated values for a DOL: missing tags are zeros; lengths are fitted per EMV Book 3 §5.4."""
+    out = bytearray()
+    for tag, length in dol:
+        value = values.get(tag, bytes(length))
+        if len(value) != length:
+            if tag in NUMERIC_TAGS:
+                value = value[-length:].rjust(length, b"\x00")
+            else:
+                value = value[:length].ljust(length, b"\x00")
+        out += value
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class AflEntry:
+    sfi: int
+    first: int
+    last: int
+    offline_auth: int
+
+
+def parse_afl(afl: bytes) -> list[AflEntry]:
+    if not afl or len(afl) % 4:
+        raise BadCardData(f"AFL of {len(afl)} bytes is not a multiple of 4")
+    entries = []
+    for i in range(0, len(afl), 4):
+        sfi, first, last, auth = afl[i] >> 3, afl[i + 1], afl[i + 2], afl[i + 3]
+        if not 1 <= sfi <= 30 or first == 0 or last < first or auth > last - first + 1:
+            raise BadCardData(f"bad AFL entry {afl[i:i + 4].hex().upper()}")
+        entries.append(AflEntry(sfi, first, last, auth))
+    return entries
+
+
+#: CVM codes (EMV Book 3 Annex C3), bits 1-6 of the first byte of a CVM rule
+CVM_ONLINE_PIN = 0x02
+CVM_SIGNATURE = 0x1E
+CVM_NO_CVM = 0x1F
+
+
+def choose_cvm(cvm_list: bytes | None, pin_capable: bool) -> bytes:
+    """The CVM results (9F34) for the first applicable rule this terminal can perform.
+
+    Conditions honoured: 00 always, 03 if the terminal supports the CVM; amount conditions are not
+    evaluated (no test card uses them).  Online PIN's result is 'unknown' (00) until the host checks it.
+    """
+    if not cvm_list or len(cvm_list) < 10:
+        return bytes([0x3F, 0x00, 0x01])  # no CVM performed, failed
+    rules = cvm_list[8:]
+    for i in range(0, len(rules) - 1, 2):
+        code, condition = rules[i], rules[i + 1]
+        method = code & 0x3F
+        supported = method == CVM_NO_CVM or method == CVM_SIGNATURE or (method == CVM_ONLINE_PIN and pin_capable)
+        if condition in (0x00, 0x03) and supported:
+            result = 0x00 if method == CVM_ONLINE_PIN else 0x02
+            return bytes([code, condition, result])
+    return bytes([0x3F, 0x00, 0x01])
+
+
+def entry_mode_for(cvm_results: bytes, pin_capable: bool) -> str:
+    """Field 22 for a chip read: 051 when a PIN will be entered, 052 otherwise."""
+    return "051" if pin_capable and cvm_results[0] & 0x3F == CVM_ONLINE_PIN else "052"
+
+
+def fallback_entry_mode(pin_capable: bool) -> str:
+    """Field 22 after a chip failure read by magnetic stripe (60.5 = 2)."""
+    return "801" if pin_capable else "802"
+
+
+def build_field55(values: dict[int, bytes], order: tuple[int, ...] = CUP_FIELD55,
+                  extra: tuple[int, ...] = ()) -> bytes:
+    """Field 55: tags of `order` that have a value, then `extra` tags not yet present, in that order."""
+    seen: set[int] = set()
+    items = []
+    for tag in (*order, *extra):
+        if tag in seen or tag not in values:
+            continue
+        if tag in FORBIDDEN_IN_FIELD55:
+            raise ValueError(f"tag {tag:X} must never be sent in field 55")
+        seen.add(tag)
+        items.append(tlv.Tlv(tag, values[tag]))
+    return tlv.encode(items)
+
+
+def parse_generate_ac(data: bytes) -> dict[int, bytes]:
+    """9F27, 9F36, 9F26 and 9F10 from a GENERATE AC answer in format 1 (80) or format 2 (77)."""
+    items = tlv.decode(data, field="GENERATE AC")
+    if items and items[0].tag == 0x80:
+        body = items[0].value
+        if len(body) < 11:
+            raise BadCardData("GENERATE AC format 1 too short")
+        out = {0x9F27: body[:1], 0x9F36: body[1:3], 0x9F26: body[3:11]}
+        if len(body) > 11:
+            out[0x9F10] = body[11:]
+        return out
+    out = {}
+    for tag in (0x9F27, 0x9F36, 0x9F26, 0x9F10):
+        value = tlv.find(items, tag)
+        if value is not None:
+            out[tag] = value
+    for tag, length in ((0x9F27, 1), (0x9F36, 2), (0x9F26, 8)):
+        if len(out.get(tag, b"")) != length:
+            raise BadCardData(f"GENERATE AC answer lacks a {length}-byte {tag:X}")
+    return out
