@@ -234,3 +234,17 @@ def test_chip_sale_checks_arqc_and_answers_arpc(host, terminal):
     bad = terminal.send(_chip_sale(terminal, card, 100, tamper=True))
     assert bad[39] == "34"
     assert net(host, card) == 8800
+
+
+def test_ledger_file_holds_no_full_pan_nor_clear_keys(tmp_path):
+    ledger = Ledger(tmp_path / "host.db")
+    host = HostProcessor(ledger, CARDS, dialect=CUP, tmk_for=lambda tid: DEFAULT_TMK)
+    t = Terminal(host)
+    for name in ("debit", "credit", "expired"):
+        t.sale(CARDS[name], 100)
+    mac_key = host.working_keys("10000001").mac
+    ledger.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    for card in CARDS.values():
+        assert card.pan.encode() not in raw
+    assert mac_key not in raw
