@@ -144,6 +144,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "card_timeout": Setting((int, float), 30.0, "Seconds to wait for a card.", _positive),
         "fallback": Setting(bool, True, "Allow magstripe fallback (60.5 = 2) when the chip fails."),
         "manual_entry": Setting(bool, False, "Allow supervisor-only manual key entry of PAN and expiry."),
+        "apdu_timeout": Setting((int, float), 5.0, "Seconds a card may take to answer one command before it counts as mute.",
+                                _positive),
     },
     "console": {
         "port": Setting(str, "", "Serial device for the technician console (empty: disabled)."),
