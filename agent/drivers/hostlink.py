@@ -141,6 +141,11 @@ class HostLink:
                 getattr(last, "strerror", None) or str(last))
             raise LinkConnectError(f"cannot connect to the acquirer at {where}: {reason}", sent=False)
 
+    async def connect(self) -> None:
+        """Open the connection now if it is not up (retrying with backoff within the connect timeout)."""
+        if not self.connected:
+            await self._connect()
+
     async def close(self) -> None:
         writer, task = self._writer, self._read_task
         self._writer = self._reader = self._read_task = None

@@ -1,0 +1,78 @@
+"""Where a transaction's card comes from: the PC/SC reader (chip), or a named simulator test card.
+
+Blocking calls (the daemon runs them in a thread).  Card data lives here only for the transaction:
+`release()` wipes it.  A named test card is read as a swipe (22 = 022) from the simulator's test-card
+file — the path CI and the CLI's `--card` use when no chip reader is wanted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from agent.drivers.card_errors import CardError, CardRemovedAfterApproval
+from agent.engine.effects import CardFailure
+from agent.engine.requests import CardData
+
+log = logging.getLogger("posagent.card")
+
+
+class CardSource:
+    def __init__(self, *, reader_pattern: str, card_timeout: float, test_cards_path: str | None = None,
+                 terminal_data_factory=None):
+        self.reader_pattern = reader_pattern
+        self.card_timeout = card_timeout
+        self.test_cards_path = test_cards_path
+        self._terminal_data_factory = terminal_data_factory
+        self._chip: Any = None
+        self._reader: Any = None
+
+    # -- read -------------------------------------------------------------------------------------
+    def read(self, amount: int, test_card: str | None) -> CardData | CardFailure:
+        if test_card is not None:
+            return self._read_test_card(test_card)
+        return self._read_chip(amount)
+
+    def _read_test_card(self, name: str) -> CardData | CardFailure:
+        from simulator.testcards import load_cards  # the simulator's card file: only for --card
+
+        cards = load_cards(self.test_cards_path)
+        card = cards.get(name)
+        if card is None:
+            return CardFailure(f"no test card named {name!r} (known: {', '.join(sorted(cards))})")
+        return CardData(pan=card.pan, expiry=card.expiry, entry_mode="022", track2=card.track2,
+                        source="test-card")
+
+    def _read_chip(self, amount: int) -> CardData | CardFailure:
+        from agent.drivers.pcsc import CardReader
+
+        if self._reader is None:
+            self._reader = CardReader(pattern=self.reader_pattern, card_timeout=self.card_timeout)
+        terminal = self._terminal_data_factory(amount) if self._terminal_data_factory else None
+        try:
+            chip = self._reader.read_chip(terminal)
+        except CardError as exc:
+            return CardFailure(str(exc))
+        self._chip = chip
+        return CardData(pan=chip.pan, expiry=chip.expiry, entry_mode=chip.entry_mode, track2=chip.track2,
+                        sequence=chip.sequence, field55=chip.field55, source="chip")
+
+    # -- after the host's answer ------------------------------------------------------------------
+    def finish(self, approved: bool, issuer_data: bytes | None) -> str | CardFailure:
+        if self._chip is None:
+            return "TC" if approved else "AAC"
+        try:
+            return self._chip.complete(approved, issuer_data)
+        except CardRemovedAfterApproval as exc:
+            return CardFailure(str(exc), removed=True)
+        except CardError as exc:
+            return CardFailure(str(exc))
+
+    def release(self) -> None:
+        chip, self._chip = self._chip, None
+        if chip is not None:
+            try:
+                chip.wipe()
+                chip.close()
+            except CardError as exc:
+                log.warning("card release: %s", exc)

@@ -1,0 +1,352 @@
+"""`posagent run` and the operator commands that talk to it (sale, void, refund, correct, duplicates,
+settle, signon, echo, status, reversals, receipt, passwd).
+
+Thin: parse, call the control API, print (text for people, --json for programs).  Exit status:
+0 done/approved, 1 declined/failed/reversed, 2 bad input, 3 password refused or locked,
+4 needs confirmation (re-run with the flag it names).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+from agent.auth import AuthError, hash_password
+from agent.cli import load_config
+from agent.errors import PosagentError, UsageError
+from agent.logsetup import setup_logging
+from agent.money import format_amount, parse_amount
+
+EXIT_DECLINED, EXIT_USAGE, EXIT_AUTH, EXIT_CONFIRM = 1, 2, 3, 4
+
+log = logging.getLogger("posagent.daemon")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="run the daemon (journal owner, host link, control API)")
+    run.add_argument("--test-cards", metavar="FILE", help="simulator test-card file for --card (default: built in)")
+    run.set_defaults(handler=_run)
+
+    def op(name: str, help_text: str, *, password: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--json", action="store_true", help="print the daemon's answer as JSON")
+        if password:
+            p.add_argument("--password-stdin", action="store_true",
+                           help="read the supervisor password from the first line of standard input")
+        return p
+
+    p = op("sale", "charge a card")
+    p.add_argument("amount", help="amount in the currency's major unit, e.g. 100.00")
+    p.add_argument("--card", metavar="NAME", help="use a simulator test card instead of the card reader")
+    p.add_argument("--confirm-duplicate", action="store_true", help="the same card and amount again is intended")
+    p.add_argument("--confirm-unusual", action="store_true", help="the unusually large amount is right")
+    p.add_argument("--request-id", help="the cash register's request id (a repeat is recognised)")
+    p.set_defaults(handler=_sale)
+
+    p = op("void", "cancel a sale of the open batch (supervisor)", password=True)
+    p.add_argument("trace", type=_trace, help="trace number of the sale")
+    p.set_defaults(handler=lambda a: _simple(a, "void", {"trace": a.trace}))
+
+    p = op("refund", "refund all or part of a sale, any day (supervisor)", password=True)
+    p.add_argument("amount", nargs="?", help="amount to refund (default: everything still refundable)")
+    p.add_argument("--trace", type=_trace, help="trace number of the original sale")
+    p.add_argument("--rrn", help="reference number (RRN) of the original sale")
+    p.add_argument("--date", help="date of the original sale, MMDD (with --rrn)")
+    p.add_argument("--request-id", help="request id; the same id again is never paid twice")
+    p.add_argument("--confirm-repeat", action="store_true", help="a second identical refund is intended")
+    p.set_defaults(handler=_refund)
+
+    p = op("correct", "fix a wrong amount: void + re-sale, refund of the difference, or linked sale (supervisor)",
+           password=True)
+    p.add_argument("trace", type=_trace, help="trace number of the sale with the wrong amount")
+    p.add_argument("--amount", required=True, help="the right amount")
+    p.add_argument("--method", choices=("auto", "refund", "resale"), default="auto",
+                   help="auto picks from the batch state (default)")
+    p.add_argument("--card", metavar="NAME", help="test card for a new sale, instead of the reader")
+    p.set_defaults(handler=_correct)
+
+    p = op("duplicates", "list suspected double charges; --fix ID repairs one (supervisor)", password=True)
+    p.add_argument("--fix", type=int, metavar="ID", help="journal id of the duplicate sale to void or refund")
+    p.set_defaults(handler=_duplicates)
+
+    p = op("settle", "settle the batch: totals, confirmation, upload (supervisor)", password=True)
+    p.add_argument("--yes", action="store_true", help="the totals were checked: settle without asking")
+    p.set_defaults(handler=_settle)
+
+    op("signon", "sign on: new working keys and batch number").set_defaults(handler=lambda a: _simple(a, "signon", {}))
+    op("echo", "link test with the acquirer").set_defaults(handler=lambda a: _simple(a, "echo", {}))
+    op("status", "link, keys, batch, reversal queue, journal health").set_defaults(handler=_status)
+
+    p = op("reversals", "the reversal queue; --retry sends now; --handled ID marks one handled (supervisor)",
+           password=True)
+    p.add_argument("--retry", action="store_true", help="send pending reversals now")
+    p.add_argument("--handled", type=int, metavar="ID", help="mark reversal ID handled by hand")
+    p.add_argument("--note", default="", help="what was done (with --handled)")
+    p.set_defaults(handler=_reversals)
+
+    p = op("receipt", "reprint a receipt (default: the last transaction)")
+    p.add_argument("id", nargs="?", type=int, help="journal id")
+    p.set_defaults(handler=_receipt)
+
+    p = sub.add_parser("passwd", help="make a salted scrypt hash of a new password for the configuration")
+    p.add_argument("--role", choices=("supervisor", "technician"), default="supervisor")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(handler=_passwd)
+
+
+def _trace(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 1 <= len(text) <= 6) or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"trace number must be 1 to 6 digits, not {text!r}")
+    return int(text)
+
+
+# ---------------------------------------------------------------- the daemon
+
+def _run(args: argparse.Namespace) -> int:
+    from agent.daemon.control import serve
+    from agent.daemon.service import Daemon
+
+    cfg = load_config(args)
+    setup_logging(cfg.daemon.log_level, cfg.daemon.log_file)
+    daemon = Daemon(cfg, test_cards_path=args.test_cards)
+    daemon.open()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            server = await serve(daemon, cfg.path("daemon", "control_socket"), int(cfg.daemon.socket_mode, 8))
+            await daemon.recover()
+            print(f"posagent ready: control socket {cfg.path('daemon', 'control_socket')}", flush=True)
+            log.info("ready")
+            await stop.wait()
+            server.close()
+            await server.wait_closed()
+        finally:
+            await daemon.close()
+
+    asyncio.run(main())
+    return 0
+
+
+# ---------------------------------------------------------------- talking to it
+
+def _client(args: argparse.Namespace):
+    from agent.daemon.control import ControlClient
+
+    cfg = load_config(args)
+    return cfg, ControlClient(cfg.path("daemon", "control_socket"))
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    if getattr(args, "password_stdin", False):
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n") or None
+    if sys.stdin.isatty():
+        return getpass.getpass("Supervisor password: ")
+    return None
+
+
+def _amount(cfg, text: str) -> int:
+    return parse_amount(text, cfg.terminal.currency_exponent)
+
+
+def _call(args: argparse.Namespace, op: str, call_args: dict, *, password: bool = False) -> tuple[Any, dict]:
+    cfg, client = _client(args)
+    secret = _password(args) if password else None
+    notify = None if args.json else (lambda text: print(f"… {text}", file=sys.stderr, flush=True))
+    reply = client.call(op, call_args, password=secret, on_notify=notify)
+    if (not reply.get("ok") and reply.get("error", {}).get("code") == "auth" and secret is None
+            and not getattr(args, "password_stdin", False)):
+        reply["error"]["message"] += " (give it with --password-stdin, or run on a terminal to be asked)"
+    return cfg, reply
+
+
+def _finish(args: argparse.Namespace, reply: dict, *, confirm_flag: str | None = None) -> int:
+    if args.json:
+        print(json.dumps(reply, ensure_ascii=False, indent=2))
+    if not reply.get("ok"):
+        error = reply.get("error", {})
+        if not args.json:
+            print(f"posagent: {error.get('message')}", file=sys.stderr)
+        return {"auth": EXIT_AUTH, "usage": EXIT_USAGE}.get(error.get("code"), EXIT_DECLINED)
+    outcome = reply.get("outcome")
+    if outcome is None:
+        return 0
+    if not args.json:
+        print(outcome["message"])
+        for receipt in outcome.get("receipts", []):
+            print()
+            print(receipt["merchant"])
+            print(receipt["customer"])
+    if outcome["status"] == "needs_confirmation":
+        if not args.json and confirm_flag:
+            print(f"(re-run with {confirm_flag} to go on)", file=sys.stderr)
+        return EXIT_CONFIRM
+    return 0 if outcome["ok"] else EXIT_DECLINED
+
+
+def _ask(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _simple(args: argparse.Namespace, op: str, call_args: dict) -> int:
+    _, reply = _call(args, op, call_args, password=hasattr(args, "password_stdin"))
+    return _finish(args, reply)
+
+
+def _sale(args: argparse.Namespace) -> int:
+    cfg, _ = _client(args)
+    call_args = {"amount": _amount(cfg, args.amount), "card": args.card, "confirm_duplicate": args.confirm_duplicate,
+                 "confirm_unusual": args.confirm_unusual, "client_request_id": args.request_id}
+    _, reply = _call(args, "sale", call_args)
+    outcome = reply.get("outcome") or {}
+    if outcome.get("status") == "needs_confirmation" and not args.json:
+        guard = outcome.get("details", {}).get("guard")
+        flag = "--confirm-duplicate" if guard == "duplicate" else "--confirm-unusual"
+        print(outcome["message"])
+        if _ask("Go on?"):
+            call_args["confirm_duplicate" if guard == "duplicate" else "confirm_unusual"] = True
+            _, reply = _call(args, "sale", call_args)
+        else:
+            print(f"(re-run with {flag} to go on)", file=sys.stderr)
+            return EXIT_CONFIRM
+    return _finish(args, reply, confirm_flag="--confirm-duplicate or --confirm-unusual")
+
+
+def _refund(args: argparse.Namespace) -> int:
+    cfg, _ = _client(args)
+    if args.trace is None and not args.rrn:
+        raise UsageError("name the original sale: --trace TRACE, or --rrn RRN --date MMDD")
+    if args.date is not None and not (len(args.date) == 4 and args.date.isdigit()):
+        raise UsageError(f"--date must be MMDD, not {args.date!r}")
+    call_args = {"trace": args.trace, "rrn": args.rrn, "date": args.date,
+                 "amount": _amount(cfg, args.amount) if args.amount else None,
+                 "client_request_id": args.request_id, "confirm_repeat": args.confirm_repeat}
+    _, reply = _call(args, "refund", call_args, password=True)
+    return _finish(args, reply)
+
+
+def _correct(args: argparse.Namespace) -> int:
+    cfg, _ = _client(args)
+    call_args = {"trace": args.trace, "amount": _amount(cfg, args.amount), "method": args.method, "card": args.card}
+    _, reply = _call(args, "correct", call_args, password=True)
+    return _finish(args, reply)
+
+
+def _duplicates(args: argparse.Namespace) -> int:
+    if args.fix is not None:
+        _, reply = _call(args, "duplicates_fix", {"id": args.fix}, password=True)
+        return _finish(args, reply)
+    cfg, reply = _call(args, "duplicates", {})
+    if args.json or not reply.get("ok"):
+        return _finish(args, reply)
+    groups = reply["result"]["groups"]
+    if not groups:
+        print("no suspected duplicates")
+    for group in groups:
+        first = group[0]
+        print(f"card {first['pan_masked']}, {format_amount(first['amount'], cfg.terminal.currency_exponent)} "
+              f"charged {len(group)} times:")
+        for t in group:
+            print(f"  id {t['id']:>5}  trace {t['trace']:06d}  batch {t['batch']:06d}  {t['state']:<10} "
+                  f"rrn {t['rrn'] or '-'}")
+        print(f"  fix with: posagent duplicates --fix {group[-1]['id']}")
+    return 0
+
+
+def _settle(args: argparse.Namespace) -> int:
+    _, reply = _call(args, "settle", {"confirm": False})
+    outcome = reply.get("outcome") or {}
+    if outcome.get("status") != "needs_confirmation":
+        return _finish(args, reply)
+    if not args.yes:
+        if not args.json:
+            print(outcome["message"])
+        if not _ask("Settle now?"):
+            if not args.json:
+                print("(re-run with --yes to settle)", file=sys.stderr)
+            else:
+                print(json.dumps(reply, ensure_ascii=False, indent=2))
+            return EXIT_CONFIRM
+    _, reply = _call(args, "settle", {"confirm": True}, password=True)
+    return _finish(args, reply)
+
+
+def _status(args: argparse.Namespace) -> int:
+    _, reply = _call(args, "status", {})
+    if args.json or not reply.get("ok"):
+        return _finish(args, reply)
+    s = reply["result"]
+    link = s["link"]
+    print(f"link      {link['host']}:{link['port']} {'connected' if link['connected'] else 'idle'}"
+          f"{' (TLS)' if link['tls'] else ''}")
+    keys = s["keys"]
+    kcv = ", ".join(f"{k} {v}" for k, v in keys["check_values"].items()) or "none"
+    print(f"keys      {'installed' if keys['installed'] else 'missing — sign on'} ({kcv})")
+    print(f"batch     {s['batch']['number']:06d} {s['batch']['state']}, {s['batch']['transactions']} transaction(s)")
+    print(f"reversals {s['reversals']['pending']} pending, {s['reversals']['needs_manual']} need manual handling")
+    print(f"journal   {s['journal']['path']}: {s['journal']['in_doubt']} in doubt"
+          f"{', settlement of batch %06d in progress' % s['journal']['settling'] if s['journal']['settling'] else ''}")
+    if s["supervisor_locked_for_s"]:
+        print(f"supervisor functions locked for {s['supervisor_locked_for_s']} s")
+    return 0
+
+
+def _reversals(args: argparse.Namespace) -> int:
+    if args.retry:
+        _, reply = _call(args, "reversal_retry", {})
+    elif args.handled is not None:
+        _, reply = _call(args, "reversal_handled", {"id": args.handled, "note": args.note}, password=True)
+    else:
+        _, reply = _call(args, "reversals", {})
+        if reply.get("ok") and not args.json:
+            queue = reply["result"]
+            rows = [("pending", r) for r in queue["pending"]] + [("NEEDS MANUAL", r) for r in queue["needs_manual"]]
+            if not rows:
+                print("reversal queue empty")
+            for state, r in rows:
+                print(f"id {r['id']:>5}  trace {r['trace']:06d}  reason {r['reason']}  tries {r['tries']}  {state}"
+                      f"  {r['last_error'] or ''}")
+            if queue["needs_manual"]:
+                print("For each NEEDS MANUAL: call the acquirer with the trace number to check whether the card was "
+                      "charged; refund if it was, then mark it with `posagent reversals --handled ID --note ...`.")
+            return 0
+    return _finish(args, reply)
+
+
+def _receipt(args: argparse.Namespace) -> int:
+    _, reply = _call(args, "receipt", {"id": args.id} if args.id is not None else {})
+    if args.json or not reply.get("ok"):
+        return _finish(args, reply)
+    print(reply["result"]["merchant"])
+    print(reply["result"]["customer"])
+    return 0
+
+
+def _passwd(args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        first = sys.stdin.readline().rstrip("\r\n")
+        second = first
+    elif sys.stdin.isatty():
+        first = getpass.getpass(f"New {args.role} password: ")
+        second = getpass.getpass("Again: ")
+    else:
+        raise UsageError("give the password with --password-stdin, or run on a terminal")
+    if first != second:
+        raise UsageError("the two passwords differ")
+    if len(first) < 6:
+        raise UsageError("a password needs at least 6 characters")
+    section = "supervisor" if args.role == "supervisor" else "console"
+    print(f"[{section}]\npassword_hash = \"{hash_password(first)}\"")
+    return 0

@@ -1,0 +1,189 @@
+"""The local control API: JSON lines over a Unix socket (0600 by default).
+
+Request:  {"id": 1, "op": "sale", "args": {"amount": 10000, "card": "debit"}, "password": null}
+Replies:  zero or more {"id": 1, "notify": "Connecting…"} then one
+          {"id": 1, "ok": true, "outcome": {...}}  or  {"id": 1, "ok": false, "error": {"code", "message"}}
+
+The CLI, the cashier UI and any cash-register integration use this; none of them holds business rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any, Callable
+
+from agent.auth import AuthError
+from agent.engine.effects import EngineError, Outcome
+from agent.errors import PosagentError
+
+log = logging.getLogger("posagent.control")
+
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+def txn_json(txn: Any) -> dict | None:
+    return txn.as_dict() if txn is not None else None
+
+
+def outcome_json(daemon, outcome: Outcome) -> dict:
+    receipts = []
+    for step in outcome.steps:
+        copies = daemon.receipts(step)
+        receipts.append({"txn_id": step.id, "trace": step.trace, **copies})
+        daemon.journal.record_event("receipt", {"txn_id": step.id, "customer": copies["customer"]},
+                                    operator="system", role="system")
+    return {"operation": outcome.operation, "status": outcome.status, "ok": outcome.ok, "message": outcome.message,
+            "txn": txn_json(outcome.txn), "steps": [txn_json(t) for t in outcome.steps],
+            "details": _plain(outcome.details), "receipts": receipts}
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+async def _queries(daemon, op: str, args: dict, password: str | None) -> dict | None:
+    """Read-only and queue operations that are not engine plans; None when `op` is not one of them."""
+    journal = daemon.journal
+    if op == "status":
+        return daemon.status()
+    if op == "ping":
+        return {"pong": True}
+    if op == "reversals":
+        recovery = journal.in_doubt()
+        return {"pending": [r.as_dict() for r in recovery.pending_reversals],
+                "needs_manual": [r.as_dict() for r in recovery.needs_manual]}
+    if op == "duplicates":
+        groups = journal.suspected_duplicates(window_seconds=daemon.profile.duplicate_window_seconds)
+        return {"groups": [[t.as_dict() for t in group] for group in groups]}
+    if op == "lookup":
+        found = journal.find(**{k: v for k, v in args.items()
+                                if k in ("trace", "rrn", "date", "amount", "last4", "batch", "limit")})
+        return {"transactions": [t.as_dict() for t in found]}
+    if op == "receipt":
+        txn = journal.get(int(args["id"])) if "id" in args else journal.last_transaction()
+        if txn is None:
+            raise EngineError("no transaction to reprint", code="not_found")
+        return {"txn": txn.as_dict(), **daemon.receipts(txn)}
+    if op == "reversal_handled":
+        daemon.supervisor_gate().check(password)
+        journal.reversal_handled(int(args["id"]), note=str(args.get("note") or ""), operator="supervisor")
+        return {"handled": int(args["id"])}
+    if op == "reversal_retry":
+        outcome = await daemon.retry_reversals()
+        return {"message": outcome.message, "status": outcome.status}
+    return None
+
+
+async def handle_request(daemon, request: dict, send: Callable[[dict], None]) -> dict:
+    rid = request.get("id")
+    op = request.get("op")
+    args = request.get("args") or {}
+    if not isinstance(op, str) or not isinstance(args, dict):
+        return {"id": rid, "ok": False, "error": {"code": "usage", "message": "a request needs op (text) and args (object)"}}
+    password = request.get("password")
+    try:
+        result = await _queries(daemon, op, args, password)
+        if result is not None:
+            return {"id": rid, "ok": True, "result": result}
+        outcome = await daemon.perform(op, args, password=password, operator=request.get("operator"),
+                                       notify=lambda text: send({"id": rid, "notify": text}))
+        return {"id": rid, "ok": True, "outcome": outcome_json(daemon, outcome)}
+    except AuthError as exc:
+        return {"id": rid, "ok": False, "error": {"code": "auth", "message": str(exc)}}
+    except EngineError as exc:
+        return {"id": rid, "ok": False, "error": {"code": exc.code, "message": str(exc), "txn_id": exc.txn_id}}
+    except PosagentError as exc:
+        return {"id": rid, "ok": False, "error": {"code": type(exc).__name__, "message": str(exc)}}
+    except (KeyError, ValueError, TypeError) as exc:
+        return {"id": rid, "ok": False, "error": {"code": "usage", "message": f"bad arguments for {op}: {exc}"}}
+    except Exception as exc:  # noqa: BLE001 — one bad request must not stop the daemon
+        log.exception("internal error in %s", op)
+        return {"id": rid, "ok": False, "error": {"code": "internal", "message": f"internal error: {type(exc).__name__}"}}
+
+
+async def serve(daemon, path: Path, mode: int) -> asyncio.base_events.Server:
+    if path.exists() or path.is_symlink():
+        path.unlink()  # we hold the journal lock: a socket left here is a dead daemon's
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        def send(obj: dict) -> None:
+            writer.write(json.dumps(obj, ensure_ascii=False).encode() + b"\n")
+
+        try:
+            while True:
+                try:
+                    line = await reader.readuntil(b"\n")
+                except asyncio.LimitOverrunError:
+                    send({"ok": False, "error": {"code": "usage", "message": "request too long"}})
+                    break
+                except asyncio.IncompleteReadError:
+                    break
+                try:
+                    request = json.loads(line)
+                    if not isinstance(request, dict):
+                        raise ValueError("not an object")
+                except ValueError as exc:
+                    send({"ok": False, "error": {"code": "usage", "message": f"not a JSON object: {exc}"}})
+                    await writer.drain()
+                    continue
+                send(await handle_request(daemon, request, send))
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    old_umask = os.umask(0o177)
+    try:
+        server = await asyncio.start_unix_server(client, path=str(path), limit=MAX_REQUEST_BYTES)
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, mode)
+    return server
+
+
+class ControlClient:
+    """A blocking client for the control API (the CLI's side)."""
+
+    def __init__(self, path: Path, timeout: float = 300.0):
+        self.path = path
+        self.timeout = timeout
+        self._next_id = 0
+
+    def call(self, op: str, args: dict | None = None, *, password: str | None = None,
+             on_notify: Callable[[str], None] | None = None) -> dict:
+        self._next_id += 1
+        request = {"id": self._next_id, "op": op, "args": args or {}}
+        if password is not None:
+            request["password"] = password
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(str(self.path))
+            except (FileNotFoundError, ConnectionRefusedError):
+                raise PosagentError(f"the posagent daemon is not running (no control socket at {self.path}); "
+                                    f"start it with `posagent run`") from None
+            except PermissionError:
+                raise PosagentError(f"no permission to use the control socket {self.path}") from None
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            stream = sock.makefile("rb")
+            for line in stream:
+                reply = json.loads(line)
+                if "notify" in reply:
+                    if on_notify:
+                        on_notify(reply["notify"])
+                    continue
+                return reply
+        raise PosagentError("the daemon closed the connection without an answer")

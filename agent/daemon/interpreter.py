@@ -1,0 +1,91 @@
+"""Performs the effects a plan yields, against the real journal, host link, key store and card source."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from agent.drivers.hostlink import LinkClosed, LinkConnectError, LinkError, LinkTimeout
+from agent.engine import effects as fx
+from agent.netmgmt import apply_signon_response
+
+log = logging.getLogger("posagent.engine")
+
+
+class Interpreter:
+    def __init__(self, *, journal, link, keystore, dialect, cards, signon_max_age: float,
+                 notify: Callable[[str], None] | None = None):
+        self.journal = journal
+        self.link = link
+        self.keystore = keystore
+        self.dialect = dialect
+        self.cards = cards
+        self.signon_max_age = signon_max_age
+        self.notify = notify or (lambda text: None)
+
+    async def run(self, plan: fx.Plan) -> fx.Outcome:
+        """Drive `plan` to its end; an exception from an effect is thrown into the plan (it may clean up)."""
+        result: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                effect = plan.throw(error) if error is not None else plan.send(result)
+            except StopIteration as stop:
+                return stop.value
+            error = None
+            try:
+                result = await self.perform(effect)
+            except Exception as exc:  # noqa: BLE001 — handed to the plan, which re-raises what it cannot handle
+                error = exc
+
+    async def perform(self, effect: Any) -> Any:
+        if isinstance(effect, fx.Journal):
+            return getattr(self.journal, effect.method)(*effect.args, **dict(effect.kwargs))
+        if isinstance(effect, fx.Exchange):
+            return await self._exchange(effect.request)
+        if isinstance(effect, fx.Connect):
+            try:
+                await self.link.connect()
+            except LinkError as exc:
+                return fx.NoAnswer("refused", False, str(exc))
+            return True
+        if isinstance(effect, fx.Notify):
+            log.info("%s", effect.text)
+            self.notify(effect.text)
+            return None
+        if isinstance(effect, fx.SignOnNeeded):
+            if not self.keystore.has_keys:
+                return True
+            age = self.keystore.keys_age(datetime.now(timezone.utc))
+            return age is None or age > self.signon_max_age
+        if isinstance(effect, fx.InstallKeys):
+            return apply_signon_response(effect.request, effect.response, self.keystore)
+        if isinstance(effect, fx.ReadCard):
+            return await asyncio.to_thread(self.cards.read, effect.amount, effect.test_card)
+        if isinstance(effect, fx.FinishCard):
+            return await asyncio.to_thread(self.cards.finish, effect.approved, effect.issuer_data)
+        if isinstance(effect, fx.ReleaseCard):
+            return await asyncio.to_thread(self.cards.release)
+        raise TypeError(f"unknown effect {effect!r}")
+
+    async def _exchange(self, request) -> fx.Answer | fx.NoAnswer:
+        if self.dialect.mac_required(request) and self.keystore.has_keys:
+            request = self.keystore.sign(self.dialect, request)
+        try:
+            response = await self.link.exchange(request)
+        except LinkTimeout as exc:
+            return fx.NoAnswer("timeout", exc.sent, str(exc))
+        except LinkConnectError as exc:
+            return fx.NoAnswer("refused", exc.sent, str(exc))
+        except LinkClosed as exc:
+            return fx.NoAnswer("closed", exc.sent, str(exc))
+        except LinkError as exc:
+            return fx.NoAnswer("garbage", exc.sent, str(exc))
+        mac_valid = None
+        if 64 in response:
+            mac_valid = self.keystore.has_keys and self.keystore.verify_mac(self.dialect, response)
+        elif self.dialect.mac_required(response) and response.get(39) == "00":
+            mac_valid = False  # an approval that should carry a MAC and does not
+        return fx.Answer(response, mac_valid)

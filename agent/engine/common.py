@@ -1,0 +1,173 @@
+"""Steps every online operation shares: get ready (link, reversals first, keys), send one financial
+request under the reversal-first rule, and resolve what recovery reports."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Generator
+
+from agent.engine.effects import (Answer, Connect, EngineError, Exchange, FinishCard, InstallKeys, Journal,
+                                  NoAnswer, Notify, Outcome, SignOnNeeded)
+from agent.engine.requests import REVERSAL_ACKNOWLEDGED, Profile, Verdict, check_response, reversal_request
+from agent.engine.responses import describe
+from agent.iso8583 import CodecError, Message, tlv
+from agent.netmgmt import NetworkResponseError, build_echo, build_signon, check_network_response
+
+Gen = Generator[Any, Any, Any]
+
+#: reversal reason → why, for the journal and the screen
+REVERSAL_REASONS = {"98": "no answer from the bank", "A0": "the bank's answer failed the security check",
+                    "06": "the transaction could not be completed"}
+
+
+def masked(message: Message) -> dict:
+    return message.to_json(masked=True)
+
+
+def connect() -> Gen:
+    """The link is up, or the operation stops here with nothing sent and nothing journaled."""
+    result = yield Connect()
+    if isinstance(result, NoAnswer):
+        raise EngineError(f"cannot reach the bank ({result.detail}); nothing was sent — check the "
+                          f"network and try again", code="offline")
+
+
+def original_request(stored: dict) -> Message:
+    """The fields a reversal needs from a journaled (masked) request."""
+    fields = {int(n): v for n, v in stored["fields"].items() if int(n) in (3, 4, 11, 22, 25, 41, 42, 49, 60, 61)}
+    return Message(stored["mti"], fields)
+
+
+def flush_reversals(profile: Profile) -> Gen:
+    """Send every pending reversal before anything else; raise if one is still owed afterwards."""
+    pending = yield Journal("pending_reversals")
+    for reversal in pending:
+        messages = yield Journal("messages", (reversal.txn_id,))
+        stored = next(m["body"] for m in messages if m["direction"] == "sent" and m["reversal_id"] is None)
+        message = reversal_request(original_request(stored), reason=reversal.reason or "06",
+                                   repeat=reversal.tries > 0)
+        yield Notify(f"Reversing trace {reversal.trace:06d}…")
+        yield Journal("reversal_attempt", (reversal.id,), {"request": masked(message)})
+        result = yield Exchange(message)
+        problem = _reversal_problem(message, result)
+        if problem is None:
+            yield Journal("reversal_acknowledged", (reversal.id,), {"response": masked(result.message)})
+            continue
+        after = yield Journal("reversal_failed", (reversal.id, problem), {"max_tries": profile.reversal_retries})
+        if after.state == "pending":
+            raise EngineError(f"the reversal of trace {reversal.trace:06d} is not acknowledged yet ({problem}); "
+                              f"nothing else can be sent until it is — try again in a moment", code="reversal_pending")
+
+
+def _reversal_problem(request: Message, result: Any) -> str | None:
+    if isinstance(result, NoAnswer):
+        return result.detail
+    verdict = check_response(request, result.message, mac_valid=result.mac_valid)
+    if not verdict.valid:
+        return verdict.problem
+    code = result.message.get(39)
+    if code not in REVERSAL_ACKNOWLEDGED:
+        return f"bank answered {code}: {describe(code)}"
+    return None
+
+
+def ensure_ready(profile: Profile, *, trace_for_signon: Callable[[], Gen] | None = None) -> Gen:
+    """Before any financial message: link up, reversals flushed, working keys present and fresh."""
+    yield from connect()
+    yield from flush_reversals(profile)
+    needed = yield SignOnNeeded()
+    if needed:
+        yield from sign_on(profile)
+
+
+def sign_on(profile: Profile) -> Gen:
+    yield from connect()
+    batch = yield Journal("open_batch")
+    trace = yield Journal("take_trace", ("network",))
+    request = build_signon(profile.as_config(), trace, batch=f"{batch.number:06d}")
+    yield Notify("Signing on…")
+    result = yield Exchange(request)
+    if isinstance(result, NoAnswer):
+        raise EngineError(f"sign-on failed: {result.detail}", code="signon_failed")
+    signon = yield InstallKeys(request, result.message)
+    host_batch = int(signon.batch_number)
+    if host_batch and host_batch != batch.number:
+        count = yield Journal("batch_size", (batch.number,))
+        if count == 0:  # the host numbers batches; a batch that already holds sales keeps its number
+            yield Journal("set_batch_number", (host_batch,))
+    yield Journal("record_event", ("signon", {"batch": signon.batch_number, "kcv": signon.key_check_values}),
+                  {"operator": "system", "role": "system"})
+    return signon
+
+
+def send_financial(profile: Profile, txn: Any, request: Message, *, operation: str,
+                   chip: bool = False) -> Gen:
+    """Exchange a journaled request and record its outcome; on any failure reverse it.
+
+    Returns the updated Txn with the outcome status: "approved", "declined" or "reversed"/"in_doubt".
+    """
+    result = yield Exchange(request)
+    verdict = Verdict(False, "98", result.detail) if isinstance(result, NoAnswer) else \
+        check_response(request, result.message, mac_valid=result.mac_valid)
+    response = result.message if isinstance(result, Answer) else None
+    if verdict.valid and chip:
+        approved = response.get(39) == "00"
+        issuer_data = _issuer_data(response)
+        card = yield FinishCard(approved, issuer_data)
+        if approved and card != "TC":
+            why = card.message if hasattr(card, "message") else "the card declined after the bank approved"
+            verdict = Verdict(False, "06", why)
+    if not verdict.valid:
+        yield Journal("fail", (txn.id,), {"reason": verdict.reason, "error": verdict.problem,
+                                          "response": masked(response) if response is not None else None})
+        return (yield from _reverse_now(profile, txn, verdict, operation))
+    code = response.get(39)
+    approved = code == "00"
+    updated = yield Journal("complete", (txn.id,), {
+        "approved": approved, "response_code": code, "rrn": response.get(37), "auth_code": response.get(38),
+        "response": masked(response), "host_time": _host_time(response)})
+    return updated, ("approved" if approved else "declined"), describe(code, profile.language)
+
+
+def _reverse_now(profile: Profile, txn: Any, verdict: Verdict, operation: str) -> Gen:
+    """Try to deliver the reversal at once; if it cannot be, it stays queued (sent before anything else)."""
+    why = REVERSAL_REASONS.get(verdict.reason, verdict.problem)
+    try:
+        yield from flush_reversals(profile)
+    except EngineError:
+        updated = yield Journal("get", (txn.id,))
+        return updated, "in_doubt", (f"{operation} not completed: {why}. A reversal is queued and will be "
+                                     f"sent before the next transaction; do not charge again until it is.")
+    updated = yield Journal("get", (txn.id,))
+    return updated, "reversed", (f"{operation} cancelled: {why}. The bank has reversed it; "
+                                 f"nothing was charged.")
+
+
+def _issuer_data(response: Message) -> bytes | None:
+    data = response.get(55)
+    if not isinstance(data, bytes):
+        return None
+    try:
+        return tlv.find(tlv.decode(data), 0x91)
+    except CodecError:  # a malformed 55 in an approval: the card decides with no issuer data
+        return None
+
+
+def _host_time(response: Message) -> str | None:
+    date, time = response.get(13), response.get(12)
+    return f"{date}{time}" if isinstance(date, str) and isinstance(time, str) else None
+
+
+def echo(profile: Profile) -> Gen:
+    """Link test (0820, 60.3 = 301): the host answers, nothing else happens."""
+    yield from connect()
+    batch = yield Journal("open_batch")
+    trace = yield Journal("take_trace", ("network",))
+    request = build_echo(profile.as_config(), trace, batch=f"{batch.number:06d}")
+    result = yield Exchange(request)
+    if isinstance(result, NoAnswer):
+        raise EngineError(f"link test failed: {result.detail}", code="offline")
+    try:
+        check_network_response(request, result.message)
+    except NetworkResponseError as exc:
+        raise EngineError(f"link test failed: {exc}", code="bad_answer") from None
+    return Outcome("echo", "done", "link test ok: the acquirer answered", details={"trace": trace})

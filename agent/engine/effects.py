@@ -1,0 +1,126 @@
+"""What plans ask for (effects), what they get back (results), and what they return (outcomes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generator, Mapping
+
+from agent.errors import PosagentError
+from agent.iso8583 import Message
+
+
+class EngineError(PosagentError):
+    """An operation refused or failed, with text for the operator (what happened, what to do)."""
+
+    def __init__(self, message: str, *, code: str = "refused", txn_id: int | None = None):
+        self.code = code
+        self.txn_id = txn_id
+        super().__init__(message)
+
+
+# ---------------------------------------------------------------- effects (plan → daemon)
+
+@dataclass(frozen=True)
+class Journal:
+    """Call `method` of the journal with these arguments; the result is its return value."""
+
+    method: str
+    args: tuple = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Connect:
+    """Make sure the host link is up.  Result: `True`, or a `NoAnswer` with sent=False."""
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """Send `request` (the daemon adds field 64 when the dialect MACs it) and wait for its answer.
+
+    Result: `Answer` or `NoAnswer`."""
+
+    request: Message
+
+
+@dataclass(frozen=True)
+class SignOnNeeded:
+    """Ask whether working keys are missing or too old.  Result: bool."""
+
+
+@dataclass(frozen=True)
+class InstallKeys:
+    """Hand a sign-on request/response pair to the key store.  Result: the sign-on result value."""
+
+    request: Message
+    response: Message
+
+
+@dataclass(frozen=True)
+class ReadCard:
+    """Read the card for a transaction of `amount`.  Result: `CardData` or `CardFailure`."""
+
+    amount: int
+    test_card: str | None = None
+
+
+@dataclass(frozen=True)
+class FinishCard:
+    """Second GENERATE AC after the host's answer.  Result: "TC", "AAC" or `CardFailure`."""
+
+    approved: bool
+    issuer_data: bytes | None
+
+
+@dataclass(frozen=True)
+class ReleaseCard:
+    """The transaction is over: wipe card data from memory.  Result: None."""
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Something for the screen while the operation runs ("Connecting…", "Reversing…").  Result: None."""
+
+    text: str
+
+
+# ---------------------------------------------------------------- results (daemon → plan)
+
+@dataclass(frozen=True)
+class Answer:
+    message: Message
+    mac_valid: bool | None  # None when the answer carries no MAC
+
+
+@dataclass(frozen=True)
+class NoAnswer:
+    kind: str  # timeout, closed, refused, garbage
+    sent: bool  # whether the request's bytes may have reached the host
+    detail: str
+
+
+@dataclass(frozen=True)
+class CardFailure:
+    message: str  # cashier-facing
+    removed: bool = False
+
+
+# ---------------------------------------------------------------- outcomes (plan → operator)
+
+@dataclass(frozen=True)
+class Outcome:
+    """The end of an operation, for every interface: status, a message for people, the records."""
+
+    operation: str
+    status: str  # approved, declined, reversed, in_doubt, needs_confirmation, repeat, done
+    message: str
+    txn: Any = None  # the journal's Txn of the main record, if any
+    steps: tuple[Any, ...] = ()  # every Txn the operation created (chain order)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("approved", "done", "repeat")
+
+
+Plan = Generator[Any, Any, Outcome]

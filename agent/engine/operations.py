@@ -1,0 +1,248 @@
+"""Sale, void and refund: the three financial operations, each a sans-IO plan.
+
+Every one follows the same order: refuse early what the rules forbid (with the reason and the way
+out), get ready (link, reversals first, keys), journal the intent, send, journal the outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agent.engine.common import Gen, ensure_ready, masked, send_financial
+from agent.engine.effects import CardFailure, EngineError, Journal, Outcome, ReadCard, ReleaseCard
+from agent.engine.requests import CardData, Profile, refund_request, sale_request, void_request
+from agent.money import format_amount
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str = "cashier"
+    role: str = "cashier"
+
+
+@dataclass(frozen=True)
+class SaleRequest:
+    amount: int
+    test_card: str | None = None
+    confirm_duplicate: bool = False
+    confirm_unusual: bool = False
+    client_request_id: str | None = None
+    kind: str = "sale"  # "correction" for a linked sale of a difference
+    original_id: int | None = None
+    chain_id: int | None = None
+
+
+@dataclass(frozen=True)
+class VoidRequest:
+    trace: int
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    trace: int | None = None
+    rrn: str | None = None
+    date: str | None = None  # MMDD of the original, with rrn
+    amount: int | None = None  # None: everything still refundable
+    client_request_id: str | None = None
+    confirm_repeat: bool = False
+
+
+def _money(profile: Profile, amount: int) -> str:
+    return format_amount(amount, profile.currency_exponent)
+
+
+def typical_ticket(recent_amounts: list[int]) -> int | None:
+    """The median of recent approved sales; None until there are enough to judge (5)."""
+    if len(recent_amounts) < 5:
+        return None
+    ordered = sorted(recent_amounts)
+    return ordered[len(ordered) // 2]
+
+
+def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
+    if not request.confirm_unusual:
+        recent = yield Journal("recent_sale_amounts", (), {"limit": 50})
+        typical = typical_ticket(recent)
+        if typical and request.amount >= typical * profile.unusual_amount_multiple:
+            return Outcome("sale", "needs_confirmation",
+                           f"{_money(profile, request.amount)} is unusually large for this terminal "
+                           f"(typical sale {_money(profile, typical)}). Check the amount; confirm to go on.",
+                           details={"guard": "unusual_amount", "typical": typical})
+    yield from ensure_ready(profile)
+    card = yield ReadCard(request.amount, request.test_card)
+    if isinstance(card, CardFailure):
+        raise EngineError(card.message, code="card")
+    try:
+        return (yield from _sale_with_card(profile, request, operator, card))
+    finally:
+        yield ReleaseCard()
+
+
+def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, card: CardData) -> Gen:
+    if not request.confirm_duplicate and profile.duplicate_window_seconds > 0:
+        fingerprint = yield Journal("fingerprint", (card.pan,))
+        earlier = yield Journal("duplicates_of", (fingerprint, request.amount),
+                                {"window_seconds": profile.duplicate_window_seconds})
+        earlier = [t for t in earlier if t.state in ("approved", "sending", "in_doubt")]
+        if earlier:
+            last = earlier[-1]
+            return Outcome("sale", "needs_confirmation",
+                           f"This card paid {_money(profile, request.amount)} a moment ago (trace {last.trace:06d}). "
+                           f"Charge it again? Confirm only if the customer buys twice.",
+                           txn=last, details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
+
+    def build(trace: int, batch: int):
+        return masked(sale_request(profile, trace=trace, batch=batch, amount=request.amount, card=card))
+
+    txn = yield Journal("begin", (request.kind,), {
+        "amount": request.amount, "currency": profile.currency, "pan": card.pan, "entry_mode": card.entry_mode,
+        "operator": operator.name, "role": operator.role, "original_id": request.original_id,
+        "chain_id": request.chain_id, "client_request_id": request.client_request_id, "request": build})
+    message = sale_request(profile, trace=txn.trace, batch=txn.batch, amount=request.amount, card=card)
+    updated, status, text = yield from send_financial(profile, txn, message, operation="Sale",
+                                                      chip=card.field55 is not None)
+    return Outcome("sale", status, text, txn=updated, steps=(updated,))
+
+
+# ---------------------------------------------------------------- void
+
+def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
+    batch = yield Journal("open_batch")
+    candidates = yield Journal("find", (), {"trace": request.trace, "limit": 20})
+    sales = [t for t in candidates if t.kind in ("sale", "correction")]
+    if not sales:
+        raise EngineError(f"no sale with trace {request.trace:06d} on this terminal", code="not_found")
+    original = max(sales, key=lambda t: t.created_at)
+    if original.batch != batch.number or original.batch_state != "open":
+        settled = yield Journal("get_batch", (original.batch,))
+        when = _when(settled.settled_at) if settled and settled.settled_at else "earlier"
+        raise EngineError(
+            f"trace {request.trace:06d} is in batch {original.batch:06d}, settled {when}: a void is no longer "
+            f"possible. Refund it instead: `posagent refund --trace {request.trace:06d}`",
+            code="batch_settled", txn_id=original.id)
+    _require_voidable(original)
+    yield from ensure_ready(profile)
+
+    def build(trace: int, batch_no: int):
+        return masked(_void_message(profile, trace, batch_no, original))
+
+    txn = yield Journal("begin", ("void",), {
+        "amount": original.amount, "currency": original.currency, "pan": None, "entry_mode": "012",
+        "operator": operator.name, "role": operator.role, "original_id": original.id,
+        "chain_id": original.chain_id or original.id, "request": build})
+    message = _void_message(profile, txn.trace, txn.batch, original)
+    updated, status, text = yield from send_financial(profile, txn, message, operation="Void")
+    if status == "approved":
+        text = f"Void approved: {_money(profile, original.amount)} of trace {original.trace:06d} is cancelled."
+    return Outcome("void", status, text, txn=updated, steps=(updated,), details={"original_id": original.id})
+
+
+def _void_message(profile: Profile, trace: int, batch: int, original: Any):
+    return void_request(profile, trace=trace, batch=batch, amount=original.amount, original_batch=original.batch,
+                        original_trace=original.trace, original_rrn=original.rrn,
+                        original_auth_code=original.auth_code)
+
+
+def _require_voidable(original: Any) -> None:
+    trace = f"{original.trace:06d}"
+    reasons = {
+        "voided": f"trace {trace} is already voided",
+        "refunded": f"trace {trace} is already fully refunded",
+        "refunded_partially": f"trace {trace} is partly refunded; refund the rest instead of voiding",
+        "declined": f"trace {trace} was declined: nothing was charged, nothing to void",
+        "reversed": f"trace {trace} was reversed: nothing was charged, nothing to void",
+        "sending": f"trace {trace} has no outcome yet; wait until it is resolved",
+        "in_doubt": f"trace {trace} is being reversed; wait until the reversal is acknowledged",
+        "resolved_manually": f"trace {trace} was resolved by hand; check with the acquirer",
+    }
+    if original.state != "approved":
+        raise EngineError(reasons.get(original.state, f"trace {trace} is {original.state}"), code="not_voidable",
+                          txn_id=original.id)
+
+
+def _when(timestamp: float) -> str:
+    import time
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+# ---------------------------------------------------------------- refund
+
+def find_original_sale(request: RefundRequest) -> Gen:
+    if request.trace is not None:
+        found = yield Journal("find", (), {"trace": request.trace, "limit": 20})
+        what = f"trace {request.trace:06d}"
+    elif request.rrn:
+        found = yield Journal("find", (), {"rrn": request.rrn, "limit": 20})
+        if request.date:
+            found = [t for t in found if _mmdd(t.created_at) == request.date]
+        what = f"RRN {request.rrn}" + (f" on {request.date[:2]}-{request.date[2:]}" if request.date else "")
+    else:
+        raise EngineError("name the original sale: --trace, or --rrn with --date MMDD", code="usage")
+    sales = [t for t in found if t.kind in ("sale", "correction")]
+    if not sales:
+        raise EngineError(f"no sale with {what} in this terminal's journal", code="not_found")
+    return max(sales, key=lambda t: t.created_at)
+
+
+def _mmdd(timestamp: float) -> str:
+    import time
+    return time.strftime("%m%d", time.localtime(timestamp))
+
+
+def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
+    original = yield from find_original_sale(request)
+    trace = f"{original.trace:06d}"
+    if original.state in ("declined", "reversed", "voided"):
+        raise EngineError(f"trace {trace} is {original.state}: nothing was charged, nothing to refund",
+                          code="not_refundable", txn_id=original.id)
+    if original.state in ("sending", "in_doubt"):
+        raise EngineError(f"trace {trace} has no final outcome yet; it is being resolved — try again after",
+                          code="original_uncertain", txn_id=original.id)
+    if request.client_request_id:
+        same = yield Journal("find_request", (request.client_request_id,))
+        if same is not None:
+            return _repeat_outcome(profile, same, "this refund request was already made")
+    refundable = yield Journal("refundable_amount", (original.id,))
+    amount = refundable if request.amount is None else request.amount
+    if refundable <= 0:
+        raise EngineError(f"trace {trace} is already fully refunded (or a refund is still in progress)",
+                          code="not_refundable", txn_id=original.id)
+    if amount > refundable:
+        raise EngineError(f"refund of {_money(profile, amount)} is more than the {_money(profile, refundable)} "
+                          f"still refundable on trace {trace} (original {_money(profile, original.amount)})",
+                          code="amount_too_large", txn_id=original.id)
+    if not request.confirm_repeat and profile.refund_repeat_seconds > 0:
+        recent = yield Journal("recent_refunds", (original.id,), {"window_seconds": profile.refund_repeat_seconds})
+        repeats = [t for t in recent if t.amount == amount and t.state in ("approved", "sending", "in_doubt")]
+        if repeats:
+            return _repeat_outcome(profile, repeats[-1], "the same refund was just made")
+    yield from ensure_ready(profile)
+    original_date = _mmdd(original.created_at)
+
+    def build(trace_no: int, batch_no: int):
+        return masked(_refund_message(profile, trace_no, batch_no, amount, original, original_date))
+
+    txn = yield Journal("begin", ("refund",), {
+        "amount": amount, "currency": original.currency, "pan": None, "entry_mode": "012",
+        "operator": operator.name, "role": operator.role, "original_id": original.id,
+        "chain_id": original.chain_id or original.id, "client_request_id": request.client_request_id,
+        "request": build})
+    message = _refund_message(profile, txn.trace, txn.batch, amount, original, original_date)
+    updated, status, text = yield from send_financial(profile, txn, message, operation="Refund")
+    if status == "approved":
+        text = (f"Refund approved: {_money(profile, amount)} back to card {original.pan_masked} "
+                f"(trace {trace}; {_money(profile, refundable - amount)} still refundable).")
+    return Outcome("refund", status, text, txn=updated, steps=(updated,),
+                   details={"original_id": original.id, "refundable_before": refundable})
+
+
+def _refund_message(profile: Profile, trace: int, batch: int, amount: int, original: Any, original_date: str):
+    return refund_request(profile, trace=trace, batch=batch, amount=amount, original_rrn=original.rrn,
+                          original_date=original_date, original_auth_code=original.auth_code)
+
+
+def _repeat_outcome(profile: Profile, earlier: Any, why: str) -> Outcome:
+    return Outcome("refund", "repeat",
+                   f"Not paid twice: {why} (trace {earlier.trace:06d}, {_money(profile, earlier.amount)}, "
+                   f"{earlier.state}).", txn=earlier, steps=(earlier,))

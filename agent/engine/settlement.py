@@ -1,0 +1,147 @@
+"""Settlement (S5) and start-up recovery: both resumable from the journal at any step.
+
+Settlement: totals shown and confirmed → reversals flushed → batch frozen (settling) → 0500 with
+field 48 → on imbalance every record is uploaded (0320), else the IC records → upload end → the batch
+is settled and the next one opens.  A crash anywhere leaves the batch "settling" with the steps done
+recorded; `resume_settlement` carries on from there.  The host treats a repeated 0500 for the same
+batch as the same request, so re-sending it after a lost answer is safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agent.engine.common import Gen, connect, ensure_ready, flush_reversals, masked
+from agent.engine.effects import Answer, EngineError, Exchange, Journal, NoAnswer, Notify, Outcome
+from agent.engine.requests import FINANCIAL_KINDS, Profile
+from agent.iso8583 import Message
+from agent.iso8583.subfields import Field60, settlement_result
+from agent.money import format_amount
+
+NMC_SETTLE = "201"
+NMC_UPLOAD_MAGSTRIPE, NMC_UPLOAD_IC = "201", "203"
+NMC_UPLOAD_END_ALL, NMC_UPLOAD_END_IC = "202", "207"
+RESULT_TEXT = {"1": "balanced", "2": "unbalanced", "3": "error"}
+
+
+@dataclass(frozen=True)
+class SettleRequest:
+    confirm: bool = False
+
+
+def totals_text(profile: Profile, totals: Any) -> str:
+    money = lambda a: format_amount(a, profile.currency_exponent)  # noqa: E731
+    return (f"sales {totals.debit_count} for {money(totals.debit_amount)}, "
+            f"refunds {totals.credit_count} for {money(totals.credit_amount)}")
+
+
+def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
+    recovery = yield Journal("in_doubt")
+    if recovery.settling is not None:
+        return (yield from resume_settlement(profile, recovery.settling))
+    batch = yield Journal("open_batch")
+    totals = yield Journal("batch_totals", (batch.number,))
+    if not request.confirm:
+        return Outcome("settle", "needs_confirmation",
+                       f"Settle batch {batch.number:06d}: {totals_text(profile, totals)}. "
+                       f"After settlement, sales of this batch can only be refunded, not voided. Confirm?",
+                       details={"batch": batch.number, "totals": totals.as_dict()})
+    yield from ensure_ready(profile)
+    unresolved = [t for t in recovery.unanswered + recovery.in_doubt if t.batch == batch.number]
+    if unresolved:
+        raise EngineError(f"{len(unresolved)} transaction(s) of this batch have no final outcome yet; "
+                          f"settle after they are resolved", code="unresolved")
+    frozen = yield Journal("begin_settlement", (batch.number,))
+    yield Journal("record_event", ("settlement_started", {"batch": batch.number}),
+                  {"operator": operator.name, "role": operator.role})
+    return (yield from resume_settlement(profile, frozen))
+
+
+def _settlement_message(profile: Profile, trace: int, batch: Any) -> Message:
+    return Message("0500", {11: f"{trace:06d}", 41: profile.terminal_id, 42: profile.merchant_id,
+                            48: batch.totals.field48(), 49: profile.currency,
+                            60: Field60(tx_type="00", batch=f"{batch.number:06d}", nmc=NMC_SETTLE).to_str()})
+
+
+def _exchange_network(request: Message, what: str) -> Gen:
+    result = yield Exchange(request)
+    if isinstance(result, NoAnswer):
+        raise EngineError(f"{what}: {result.detail}. The settlement is not finished; run settle again — "
+                          f"it resumes where it stopped", code="settlement_incomplete")
+    assert isinstance(result, Answer)
+    response = result.message
+    if response.mti != request.response_mti or any(response.get(n) != request[n] for n in (11, 41, 42)):
+        raise EngineError(f"{what}: the bank's answer does not match the request; run settle again",
+                          code="settlement_incomplete")
+    return response
+
+
+def resume_settlement(profile: Profile, batch: Any) -> Gen:
+    yield from connect()
+    yield from flush_reversals(profile)
+    if batch.result_domestic is None:
+        trace = yield Journal("take_trace", ("settlement",))
+        request = _settlement_message(profile, trace, batch)
+        yield Notify(f"Settling batch {batch.number:06d}…")
+        response = yield from _exchange_network(request, "settlement")
+        domestic, foreign = settlement_result(response[48]) if isinstance(response.get(48), str) else ("3", "3")
+        yield Journal("record_settlement_result", (batch.number,),
+                      {"domestic": domestic, "foreign": foreign, "response": masked(response)})
+        batch = yield Journal("get_batch", (batch.number,))
+    balanced = batch.result_domestic == "1" and batch.result_foreign in ("1", "0", None)
+    records = yield Journal("upload_pending", (batch.number,), {"ic_only": balanced})
+    for txn in records:
+        yield Notify(f"Uploading trace {txn.trace:06d}…")
+        request = _upload_message(profile, batch, txn)
+        yield from _exchange_network(request, f"batch upload of trace {txn.trace:06d}")
+        yield Journal("mark_uploaded", (txn.id,))
+    uploaded = yield Journal("uploaded_count", (batch.number,))
+    trace = yield Journal("take_trace", ("settlement",))
+    end = Message("0320", {11: f"{trace:06d}", 41: profile.terminal_id, 42: profile.merchant_id,
+                           48: f"{uploaded:04d}",
+                           60: Field60(tx_type="00", batch=f"{batch.number:06d}",
+                                       nmc=NMC_UPLOAD_END_IC if balanced else NMC_UPLOAD_END_ALL).to_str()})
+    yield from _exchange_network(end, "batch upload end")
+    settled = yield Journal("finish_settlement", (batch.number,))
+    next_batch = yield Journal("open_batch")
+    result = RESULT_TEXT.get(batch.result_domestic or "3", "error")
+    text = (f"Batch {batch.number:06d} settled ({result}): {totals_text(profile, batch.totals)}; "
+            f"{uploaded} record(s) uploaded. New batch {next_batch.number:06d} is open.")
+    return Outcome("settle", "done", text, details={"batch": settled.number, "result": result,
+                                                     "uploaded": uploaded, "next_batch": next_batch.number,
+                                                     "totals": batch.totals.as_dict()})
+
+
+def _upload_message(profile: Profile, batch: Any, txn: Any) -> Message:
+    code, condition, _, _ = FINANCIAL_KINDS["sale" if txn.kind == "correction" else txn.kind]
+    ic = (txn.entry_mode or "").startswith("05")
+    fields: dict[int, str | bytes] = {
+        3: code, 4: f"{txn.amount:012d}", 11: f"{txn.trace:06d}", 22: txn.entry_mode or "012", 25: condition,
+        41: profile.terminal_id, 42: profile.merchant_id, 49: txn.currency,
+        60: Field60(tx_type="00", batch=f"{batch.number:06d}",
+                    nmc=NMC_UPLOAD_IC if ic else NMC_UPLOAD_MAGSTRIPE).to_str()}
+    if txn.rrn:
+        fields[37] = txn.rrn
+    if txn.auth_code:
+        fields[38] = txn.auth_code
+    return Message("0320", fields)
+
+
+def recover(profile: Profile) -> Gen:
+    """At start: every request without an outcome is reversed; queued reversals and an interrupted
+    settlement are resumed when the host can be reached (otherwise they wait, and still go first)."""
+    recovery = yield Journal("in_doubt")
+    for txn in recovery.unanswered:
+        yield Journal("fail", (txn.id,), {"reason": "98", "error": "no outcome recorded before the agent stopped"})
+    done = {"reversal_queued": len(recovery.unanswered), "settlement_resumed": False}
+    try:
+        yield from connect()
+        yield from flush_reversals(profile)
+        if recovery.settling is not None:
+            batch = yield Journal("get_batch", (recovery.settling.number,))
+            yield from resume_settlement(profile, batch)
+            done["settlement_resumed"] = True
+    except EngineError as exc:
+        return Outcome("recover", "in_doubt", f"recovery not finished: {exc}", details=done)
+    return Outcome("recover", "done", "journal clean: nothing in doubt", details=done)

@@ -1,0 +1,71 @@
+"""Receipts: merchant and customer copies as plain text the width of a terminal printer.
+
+Chinese labels take two columns each, so lines are measured in display columns, not characters.
+Only the masked PAN is printed (first 6 / last 4), never track data.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from typing import Any
+
+from agent.engine.responses import describe
+from agent.money import format_amount
+
+LABELS = {
+    "en": {"merchant": "MERCHANT", "terminal": "TERMINAL", "card": "CARD", "type": "TYPE", "batch": "BATCH",
+           "trace": "TRACE", "rrn": "REF NO", "auth": "AUTH", "date": "DATE", "amount": "AMOUNT",
+           "result": "RESULT", "original": "ORIG TRACE", "merchant_copy": "MERCHANT COPY",
+           "customer_copy": "CUSTOMER COPY", "sign": "SIGNATURE", "agree": "I agree to the above transaction",
+           "sale": "SALE", "void": "VOID", "refund": "REFUND", "correction": "SALE (CORRECTION)",
+           "reprint": "REPRINT"},
+    "zh": {"merchant": "商户名称", "terminal": "终端号", "card": "卡号", "type": "交易类型", "batch": "批次号",
+           "trace": "凭证号", "rrn": "参考号", "auth": "授权码", "date": "日期时间", "amount": "金额",
+           "result": "结果", "original": "原凭证号", "merchant_copy": "商户存根", "customer_copy": "持卡人存根",
+           "sign": "持卡人签名", "agree": "本人确认以上交易", "sale": "消费", "void": "消费撤销",
+           "refund": "退货", "correction": "消费(更正)", "reprint": "重打印"},
+}
+
+
+def display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pair(label: str, value: str, width: int) -> str:
+    gap = width - display_width(label) - display_width(value)
+    if gap >= 1:
+        return label + " " * gap + value
+    return f"{label}\n{' ' * max(0, width - display_width(value))}{value}"
+
+
+def _centre(text: str, width: int) -> str:
+    pad = max(0, width - display_width(text)) // 2
+    return " " * pad + text
+
+
+def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_id: str, copy: str = "customer",
+                   width: int = 32, language: str = "en", exponent: int = 2, original_trace: int | None = None,
+                   reprint: bool = False) -> str:
+    """One copy ("merchant" or "customer") of the receipt for journal transaction `txn`."""
+    words = LABELS.get(language, LABELS["en"])
+    rule = "-" * width
+    kind = words.get(txn.kind, txn.kind.upper())
+    sign = "-" if txn.kind in ("void", "refund") else ""
+    result = describe(txn.response_code, language) if txn.response_code else txn.state
+    lines = [_centre(merchant_name, width), rule,
+             _pair(words["merchant"], merchant_id, width), _pair(words["terminal"], terminal_id, width), rule,
+             _pair(words["card"], txn.pan_masked or "-", width), _pair(words["type"], kind, width),
+             _pair(words["batch"], f"{txn.batch:06d}", width), _pair(words["trace"], f"{txn.trace:06d}", width)]
+    if original_trace is not None:
+        lines.append(_pair(words["original"], f"{original_trace:06d}", width))
+    lines += [_pair(words["rrn"], txn.rrn or "-", width), _pair(words["auth"], txn.auth_code or "-", width),
+              _pair(words["date"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(txn.created_at)), width),
+              rule, _pair(words["amount"], f"{sign}{format_amount(txn.amount, exponent)}", width),
+              _pair(words["result"], result, width), rule]
+    if copy == "merchant":
+        lines += [words["sign"] + ":", "", "", words["agree"]]
+    lines.append(_centre(words["merchant_copy" if copy == "merchant" else "customer_copy"], width))
+    if reprint:
+        lines.append(_centre(f"*** {words['reprint']} ***", width))
+    return "\n".join(lines) + "\n"

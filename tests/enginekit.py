@@ -1,0 +1,137 @@
+"""Drive engine plans synchronously against real parts, with no sockets and no threads.
+
+`World` holds a real journal (SQLite file), a real key store, the real codec (every message is encoded
+and decoded on its way, MACs computed and checked) and the simulator's sans-IO acquirer with its own
+ledger.  Faults are injected per exchange by a `wire` function: deliver, lose the request, lose the
+answer after the host moved money, corrupt the MAC, change the amount, ...  Time is a counter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from agent.engine import effects as fx
+from agent.engine.operations import Operator
+from agent.engine.requests import CardData, Profile
+from agent.iso8583 import get_dialect
+from agent.journal import Journal
+from agent.keystore import SoftwareKeyStore
+from agent.netmgmt import apply_signon_response
+from simulator.host.ledger import Ledger
+from simulator.host.processing import HostProcessor
+from simulator.testcards import load_cards
+
+TMK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+PROFILE = Profile(terminal_id="10000001", merchant_id="123456789012345")
+CASHIER = Operator("cashier", "cashier")
+SUPERVISOR = Operator("supervisor", "supervisor")
+
+#: what can happen to one exchange on the wire
+DELIVER, LOSE_REQUEST, LOSE_ANSWER, CORRUPT_MAC, WRONG_AMOUNT, REFUSE = (
+    "deliver", "lose_request", "lose_answer", "corrupt_mac", "wrong_amount", "refuse")
+
+
+class Clock:
+    def __init__(self, start: float = 1_790_000_000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class World:
+    tmp: Path
+    profile: Profile = PROFILE
+    wire: Callable[[Any], str] = lambda message: DELIVER
+    clock: Clock = field(default_factory=Clock)
+    exchanges: list[tuple[str, str]] = field(default_factory=list)  # (mti, what happened)
+    card_removed_after_approval: bool = False
+
+    def __post_init__(self) -> None:
+        self.dialect = get_dialect("cup")
+        self.cards = load_cards()
+        self.journal = Journal.open(self.tmp / "journal.db", fingerprint_key=b"k" * 32, clock=self.clock)
+        self.keystore = SoftwareKeyStore(TMK, self.tmp / "keys.json")
+        self.ledger = Ledger(self.tmp / "ledger.db")
+        self.host = HostProcessor(self.ledger, self.cards, dialect=self.dialect, tmk_for=lambda tid: TMK)
+
+    def close(self) -> None:
+        self.journal.close()
+        self.ledger.close()
+
+    # -- the interpreter --------------------------------------------------------------------------
+    def run(self, plan: fx.Plan) -> fx.Outcome:
+        result: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                effect = plan.throw(error) if error is not None else plan.send(result)
+            except StopIteration as stop:
+                return stop.value
+            error = None
+            try:
+                result = self.perform(effect)
+            except Exception as exc:  # noqa: BLE001 — thrown into the plan like the daemon does
+                error = exc
+
+    def perform(self, effect: Any) -> Any:
+        if isinstance(effect, fx.Journal):
+            return getattr(self.journal, effect.method)(*effect.args, **dict(effect.kwargs))
+        if isinstance(effect, fx.Connect):
+            if self.wire(None) == REFUSE:
+                return fx.NoAnswer("refused", False, "connection refused")
+            return True
+        if isinstance(effect, fx.Exchange):
+            return self.exchange(effect.request)
+        if isinstance(effect, fx.SignOnNeeded):
+            return not self.keystore.has_keys
+        if isinstance(effect, fx.InstallKeys):
+            return apply_signon_response(effect.request, effect.response, self.keystore)
+        if isinstance(effect, fx.ReadCard):
+            card = self.cards[effect.test_card or "debit"]
+            return CardData(pan=card.pan, expiry=card.expiry, entry_mode="022", track2=card.track2,
+                            source="test-card")
+        if isinstance(effect, fx.FinishCard):
+            if self.card_removed_after_approval and effect.approved:
+                return fx.CardFailure("Card removed", removed=True)
+            return "TC" if effect.approved else "AAC"
+        if isinstance(effect, (fx.ReleaseCard, fx.Notify)):
+            return None
+        raise TypeError(f"unknown effect {effect!r}")
+
+    def exchange(self, request) -> Any:
+        self.clock.advance(1)
+        if self.dialect.mac_required(request) and self.keystore.has_keys:
+            request = self.keystore.sign(self.dialect, request)
+        wire_request = self.dialect.decode(self.dialect.encode(request))
+        fate = self.wire(request)
+        self.exchanges.append((request.mti, fate))
+        if fate == REFUSE:
+            return fx.NoAnswer("refused", False, "connection refused")
+        if fate == LOSE_REQUEST:
+            return fx.NoAnswer("timeout", True, "no answer (request lost)")
+        response = self.host.handle(wire_request, datetime.fromtimestamp(self.clock.now, timezone.utc))
+        if response is None or fate == LOSE_ANSWER:
+            return fx.NoAnswer("timeout", True, "no answer (answer lost)")
+        if fate == CORRUPT_MAC and 64 in response:
+            response = response.replace({64: bytes(b ^ 0xFF for b in response[64])})
+        if fate == WRONG_AMOUNT and 4 in response:
+            response = response.replace({4: f"{int(response[4]) + 1:012d}"})
+        response = self.dialect.decode(self.dialect.encode(response))
+        mac_valid = None
+        if 64 in response:
+            mac_valid = self.keystore.has_keys and self.keystore.verify_mac(self.dialect, response)
+        elif self.dialect.mac_required(response) and response.get(39) == "00":
+            mac_valid = False
+        return fx.Answer(response, mac_valid)
+
+    # -- what the bank believes -------------------------------------------------------------------
+    def net_charged(self, card: str = "debit") -> int:
+        return self.ledger.card_net_charged(card)
