@@ -37,6 +37,8 @@ class _Writer:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
         self.rows: list[list[Any]] = []
+        self.batches_changed = False
+        self.cache: dict[str, Any] = {}
         self.event: tuple[str, int | None, str | None, str | None, dict[str, Any]] | None = None
 
     def insert(self, table: str, values: dict[str, Any]) -> sqlite3.Row:
@@ -63,6 +65,8 @@ class _Writer:
         self._vouch("state", row)
 
     def _vouch(self, table: str, row: sqlite3.Row) -> None:
+        if table == "batches":
+            self.batches_changed = True
         self.rows.append([table, row[0], row_digest(table, tuple(row))])
 
     def record(self, kind: str, txn_id: int | None, operator: str | None, role: str | None,
@@ -80,6 +84,9 @@ class JournalCore:
         self._key = fingerprint_key
         self._clock = clock
         self.read_only = read_only
+        # values read on every write, valid while no other connection commits (PRAGMA data_version)
+        self._cache: dict[str, Any] = {}
+        self._data_version: int | None = None
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -158,6 +165,13 @@ class JournalCore:
             raise _storage_error(exc, what, self.path) from None
         writer = _Writer(conn)
         try:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:
+                self._cache.clear()
+                self._data_version = version
+            staged = dict(self._cache)
+            self._cache.clear()  # nothing cached survives a failed write
+            writer.cache = staged
             yield writer
             if writer.event is not None or writer.rows:
                 self._append_event(writer)
@@ -168,6 +182,9 @@ class JournalCore:
         except BaseException:
             self._rollback()
             raise
+        if writer.batches_changed:
+            staged.pop("open_batch", None)
+        self._cache = staged
 
     def _rollback(self) -> None:
         try:
@@ -178,14 +195,18 @@ class JournalCore:
 
     def _append_event(self, writer: _Writer) -> None:
         kind, txn_id, operator, role, details = writer.event or ("rows", None, None, "system", {})
-        last = self._conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        last = writer.cache.get("head")
+        if last is None:
+            last = self._conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
         event_id, previous = (last[0] + 1, last[1]) if last else (1, GENESIS)
         text = canonical({**details, "rows": writer.rows})
         at = self._clock()
         chash = content_hash(event_id, at, txn_id, kind, operator, role, text)
+        ehash = link(previous, chash)
         self._conn.execute("INSERT INTO events (id, at, txn_id, kind, operator, role, details, content_hash, hash) "
                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           (event_id, at, txn_id, kind, operator, role, text, chash, link(previous, chash)))
+                           (event_id, at, txn_id, kind, operator, role, text, chash, ehash))
+        writer.cache["head"] = (event_id, ehash)
 
     # ----------------------------------------------------------------- small helpers
     def fingerprint(self, pan: str) -> str:
@@ -205,17 +226,18 @@ class JournalCore:
 
     def _store_message(self, w: _Writer, direction: str, message: Any, *, txn_id: int | None,
                        reversal_id: int | None = None) -> None:
-        body = canonical(scrub_message(message))
-        if len(body) > MAX_MESSAGE_CHARS:
-            raise JournalError(f"message of {len(body)} characters is larger than {MAX_MESSAGE_CHARS}; not stored",
-                               txn_id=txn_id)
+        body = _message_text(message, txn_id)
         w.insert("messages", {"txn_id": txn_id, "reversal_id": reversal_id, "direction": direction,
                               "at": self._clock(), "body": body})
 
     def _next_trace(self, w: _Writer) -> int:
         # persisted in the same commit as its use: a crash can lose a number, never hand it out twice
-        last = self._conn.execute("SELECT value FROM counters WHERE name = 'trace'").fetchone()[0]
-        return w.update("counters", "trace", {"value": last % MAX_TRACE + 1})["value"]
+        last = w.cache.get("trace")
+        if last is None:
+            last = self._conn.execute("SELECT value FROM counters WHERE name = 'trace'").fetchone()[0]
+        trace = w.update("counters", "trace", {"value": last % MAX_TRACE + 1})["value"]
+        w.cache["trace"] = trace
+        return trace
 
     def take_trace(self, purpose: str, *, operator: str = "system", role: str = "system") -> int:
         """Take a trace number for a message that is not a journaled transaction (sign-on, settlement...)."""
@@ -268,7 +290,10 @@ class JournalCore:
                 dup = self._conn.execute(TXN_SELECT + " WHERE t.client_request_id = ?", (client_request_id,)).fetchone()
                 if dup is not None:
                     raise DuplicateRequest(client_request_id, txn_from_row(dup))
-            batch = self._conn.execute("SELECT * FROM batches WHERE state = 'open'").fetchone()
+            batch = w.cache.get("open_batch")
+            if batch is None:
+                batch = self._conn.execute("SELECT id, number FROM batches WHERE state = 'open'").fetchone()
+                w.cache["open_batch"] = batch
             if batch is None:
                 live = self._conn.execute("SELECT number FROM batches WHERE state = 'settling'").fetchone()
                 raise JournalError(f"batch {live[0]:06d} is being settled: finish the settlement before new "
@@ -276,13 +301,14 @@ class JournalCore:
             self._check_links(kind, amount, original_id, chain_id, batch["id"])
             trace = self._next_trace(w)
             now = self._clock()
+            # the request and its answer live in the transaction row: one row write per commit
+            request_text = _message_text(request(trace, batch["number"]), None)
             row = w.insert("transactions", {
                 "kind": kind, "state": "sending", "amount": amount, "currency": currency, "trace": trace,
                 "batch_id": batch["id"], "batch": batch["number"], "entry_mode": entry_mode,
                 "pan_masked": masked, "pan_fingerprint": fp, "original_id": original_id, "chain_id": chain_id,
                 "operator": operator, "role": role, "client_request_id": client_request_id,
-                "created_at": now, "updated_at": now, "uploaded": 0})
-            self._store_message(w, "sent", request(trace, batch["number"]), txn_id=row["id"])
+                "created_at": now, "updated_at": now, "uploaded": 0, "request": request_text})
             if arm_reversal:
                 w.insert("reversals", {"txn_id": row["id"], "trace": trace, "tries": 0, "state": "armed",
                                        "created_at": now, "updated_at": now})
@@ -347,15 +373,14 @@ class JournalCore:
         _check_response_code(response_code)
         with self._write(f"record the answer to transaction {txn_id}") as w:
             row = self._txn_row(txn_id)
+            response_text = None if response is None else _message_text(response, txn_id)
             updated = self._apply_outcome(w, row, approved, response_code=response_code, rrn=rrn,
-                                          auth_code=auth_code, host_time=host_time)
-            if response is not None:
-                self._store_message(w, "received", response, txn_id=txn_id)
-            armed = self._conn.execute("SELECT id, state FROM reversals WHERE txn_id = ? AND state = 'armed'",
-                                       (txn_id,)).fetchone()
-            if armed is not None:
-                check_transition("reversal", armed["id"], "armed", "cleared")
-                w.update("reversals", armed["id"], {"state": "cleared", "updated_at": self._clock()})
+                                          auth_code=auth_code, host_time=host_time, response=response_text)
+            check_transition("reversal", "(armed)", "armed", "cleared")
+            cleared = self._conn.execute("UPDATE reversals SET state = 'cleared', updated_at = ? WHERE txn_id = ? "
+                                         "AND state = 'armed' RETURNING *", (self._clock(), txn_id)).fetchone()
+            if cleared is not None:
+                w._vouch("reversals", cleared)
             w.record("txn.complete", txn_id, row["operator"], row["role"],
                      {"state": updated["state"], "response_code": response_code})
         return txn_from_row(_with_batch_state(updated, row["batch_state"]))
@@ -386,9 +411,8 @@ class JournalCore:
             if row["state"] == "approved" and row["kind"] not in ("sale", "correction"):
                 raise JournalError(f"transaction {txn_id} is an approved {row['kind']}: it cannot be failed",
                                    txn_id=txn_id)
-            self._set_txn_state(w, row, "in_doubt", failure_reason=reason)
-            if response is not None:
-                self._store_message(w, "received", response, txn_id=txn_id)
+            extra = {} if response is None else {"response": _message_text(response, txn_id)}
+            self._set_txn_state(w, row, "in_doubt", failure_reason=reason, **extra)
             now = self._clock()
             rev = self._conn.execute("SELECT * FROM reversals WHERE txn_id = ? AND state IN ('armed', 'pending') "
                                      "ORDER BY id DESC LIMIT 1", (txn_id,)).fetchone()
@@ -409,6 +433,14 @@ def _with_batch_state(row: sqlite3.Row, batch_state: str) -> dict[str, Any]:
     data = {key: row[key] for key in row.keys()}
     data["batch_state"] = batch_state
     return data
+
+
+def _message_text(message: Any, txn_id: int | None) -> str:
+    body = canonical(scrub_message(message))
+    if len(body) > MAX_MESSAGE_CHARS:
+        raise JournalError(f"message of {len(body)} characters is larger than {MAX_MESSAGE_CHARS}; not stored",
+                           txn_id=txn_id)
+    return body
 
 
 def _check_pan(pan: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 from agent.journal.errors import JournalError
@@ -113,11 +114,22 @@ class Queries:
         return [txn_from_row(found[i]) for i in sorted(found)]
 
     def messages(self, txn_id: int) -> list[dict]:
-        """The masked messages stored for a transaction (and its reversals), in order."""
-        import json
-        return [{"id": r["id"], "direction": r["direction"], "at": r["at"], "reversal_id": r["reversal_id"],
+        """The masked messages of a transaction: its request, its answer, then reversal and later ones."""
+        row = self._conn.execute("SELECT created_at, updated_at, request, response FROM transactions WHERE id = ?",
+                                 (txn_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"no transaction {txn_id} in the journal", txn_id=txn_id)
+        out = []
+        if row["request"] is not None:
+            out.append({"txn_id": txn_id, "direction": "sent", "at": row["created_at"], "reversal_id": None,
+                        "body": json.loads(row["request"])})
+        if row["response"] is not None:
+            out.append({"txn_id": txn_id, "direction": "received", "at": row["updated_at"], "reversal_id": None,
+                        "body": json.loads(row["response"])})
+        out += [{"txn_id": txn_id, "direction": r["direction"], "at": r["at"], "reversal_id": r["reversal_id"],
                  "body": json.loads(r["body"])}
                 for r in self._conn.execute("SELECT * FROM messages WHERE txn_id = ? ORDER BY id", (txn_id,))]
+        return out
 
     def in_doubt(self) -> Recovery:
         """What is unresolved after a start: unanswered requests, pending reversals, a settlement underway."""

@@ -30,7 +30,7 @@ def _v1(db: sqlite_utils.Database) -> None:
         "batch_id": int, "batch": int, "rrn": str, "auth_code": str, "response_code": str,
         "entry_mode": str, "pan_masked": str, "pan_fingerprint": str, "original_id": int, "chain_id": int,
         "operator": str, "role": str, "client_request_id": str, "created_at": float, "updated_at": float,
-        "uploaded": int, "failure_reason": str, "host_time": str,
+        "uploaded": int, "failure_reason": str, "host_time": str, "request": str, "response": str,
     }, pk="id", foreign_keys=[("batch_id", "batches", "id")],
         not_null={"kind", "state", "amount", "currency", "trace", "batch_id", "batch", "operator", "role",
                   "created_at", "updated_at", "uploaded"})
@@ -51,16 +51,15 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["state"].create({"key": str, "value": str}, pk="key")
     t = db["transactions"]
     t.create_index(["trace"])
-    t.create_index(["rrn"])
     t.create_index(["created_at"])
-    t.create_index(["pan_fingerprint", "created_at"])
-    t.create_index(["batch_id", "kind", "state"])
-    t.create_index(["original_id"])
-    t.create_index(["chain_id"])
-    t.create_index(["client_request_id"], unique=True)
+    t.create_index(["batch_id", "kind", "state", "amount"])
     db["messages"].create_index(["txn_id"])
     db["reversals"].create_index(["txn_id"])
-    db["events"].create_index(["txn_id"])
+    # partial indexes: rows without the value (most sales) cost no index write on the hot path
+    for column in ("rrn", "original_id", "chain_id", "pan_fingerprint"):
+        db.execute(f"CREATE INDEX idx_transactions_{column} ON transactions({column}) WHERE {column} IS NOT NULL")
+    db.execute("CREATE UNIQUE INDEX idx_transactions_client_request_id ON transactions(client_request_id) "
+               "WHERE client_request_id IS NOT NULL")
     # recovery reads only the few unresolved rows, whatever the journal's size
     db.execute("CREATE INDEX idx_transactions_unresolved ON transactions(state) "
                "WHERE state IN ('sending', 'in_doubt')")
