@@ -345,7 +345,7 @@ class Bcd(FieldType):
     def _to_nibbles(self, value, field) -> str:
         if type(value) is not str:
             raise CodecError(f"expected digits as str, got {type(value).__name__}", field=field)
-        if not (value.isascii() and value.isdigit()):
+        if value and not (value.isascii() and value.isdigit()):
             raise CodecError(f"{value!r} is not all digits", field=field)
         return value
 

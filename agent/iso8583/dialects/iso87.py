@@ -2,8 +2,9 @@
 
 This is the layout widely used Python and Java codecs ship as their default (pyiso8583's
 `iso8583.specs.default`): every numeric and text field in ASCII, LL/LLL prefixes as ASCII digits,
-binary primary and secondary bitmaps, and binary 52, 55 (max 255 bytes), 64, 65, 96 and 128.
-Unlike that codec, this one checks character classes (n digits, an letters/digits/space).
+binary primary and secondary bitmaps, and binary 52, 55 (max 255 bytes), 64, 96 and 128.
+Unlike that codec, this one checks character classes (n digits, an letters/digits/space).  Bit 65
+announces a tertiary bitmap there; tertiary bitmaps are not supported here, so bit 65 is refused.
 """
 
 from agent.iso8583.dialect import Dialect, FieldSpec as F, FrameSpec
@@ -78,7 +79,6 @@ FIELDS = {
     55: F("ICC data", B(255, prefix=LLL), "tlv"),
     **{n: F("Reserved", ans(999, LLL)) for n in range(56, 64)},
     64: F("MAC", B(8)),
-    65: F("Bitmap, extended", B(8)),
     66: F("Settlement code", N(1)),
     67: F("Extended payment code", N(2)),
     68: F("Receiving institution country code", N(3)),
