@@ -20,6 +20,7 @@ from agent.errors import PosagentError
 #: modules whose `register(subparsers)` adds subcommands, in the order `posagent --help` lists them
 COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli",
+    "agent.journal.cli",
     "agent.daemon.cli",
     "agent.iso8583.cli",
 )

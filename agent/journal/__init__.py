@@ -16,7 +16,7 @@ tables), `records` (the values handed out), `scrub` (no card data in stored mess
 """
 
 from agent.journal.core import JournalCore
-from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalError, StorageError
+from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalError, NotFound, StorageError
 from agent.journal.export import Evidence, render_text, verify_bundle
 from agent.journal.queries import Queries
 from agent.journal.records import Batch, Recovery, Reversal, Totals, Txn, VerifyResult
@@ -29,5 +29,5 @@ class Journal(JournalCore, ReversalQueue, Settlement, Queries, Evidence, Retenti
     """The journal API the engine, daemon and CLI use (see each mixin for its part)."""
 
 
-__all__ = ["Journal", "JournalError", "IllegalTransition", "DuplicateRequest", "StorageError", "Txn",
+__all__ = ["Journal", "JournalError", "NotFound", "IllegalTransition", "DuplicateRequest", "StorageError", "Txn",
            "Reversal", "Batch", "Totals", "Recovery", "VerifyResult", "render_text", "verify_bundle"]

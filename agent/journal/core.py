@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import sqlite3
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from agent.journal import schema
-from agent.journal.errors import DuplicateRequest, JournalError, StorageError
+from agent.journal.errors import DuplicateRequest, JournalError, NotFound, StorageError
 from agent.journal.hashchain import GENESIS, canonical, content_hash, link, row_digest
 from agent.journal.records import Reversal, Txn, reversal_from_row, txn_from_row
 from agent.journal.scrub import MAX_MESSAGE_CHARS, scrub_message
@@ -90,15 +91,18 @@ class JournalCore:
 
     # ----------------------------------------------------------------- opening
     @classmethod
-    def open(cls, path: str | Path, *, fingerprint_key: bytes, busy_timeout_ms: int = 5000,
+    def open(cls, path: str | Path, *, fingerprint_key: bytes | None, busy_timeout_ms: int = 5000,
              clock: Callable[[], float] = time.time, read_only: bool = False):
         """Open (creating or migrating) the journal at `path`.
 
         The file is refused, untouched, when it is not SQLite, is damaged, is another application's
         database or has a newer schema.  `read_only` opens an existing journal for queries only (the
-        CLI); it never migrates or writes.  A new journal starts with batch 000001 open.
+        CLI); it never migrates or writes, and needs no fingerprint key.  A new journal starts with
+        batch 000001 open.
         """
-        if not isinstance(fingerprint_key, (bytes, bytearray)) or len(fingerprint_key) < 16:
+        if read_only and fingerprint_key is None:
+            fingerprint_key = b""
+        elif not isinstance(fingerprint_key, (bytes, bytearray)) or len(fingerprint_key) < 16:
             raise JournalError("the PAN fingerprint key must be at least 16 bytes (128 bits)")
         path = Path(path)
         schema.check_file(path)
@@ -212,12 +216,14 @@ class JournalCore:
     def fingerprint(self, pan: str) -> str:
         """The keyed HMAC-SHA256 (hex) of a PAN: matches cards without keeping the number."""
         _check_pan(pan)
+        if not self._key:
+            raise JournalError("this journal was opened without the fingerprint key")
         return hmac.new(self._key, pan.encode("ascii"), hashlib.sha256).hexdigest()
 
     def _txn_row(self, txn_id: int) -> sqlite3.Row:
         row = self._conn.execute(TXN_SELECT + " WHERE t.id = ?", (txn_id,)).fetchone()
         if row is None:
-            raise JournalError(f"no transaction {txn_id} in the journal", txn_id=txn_id)
+            raise NotFound(f"no transaction {txn_id} in the journal", txn_id=txn_id)
         return row
 
     def _set_txn_state(self, w: _Writer, row: sqlite3.Row, to_state: str, **changes: Any) -> sqlite3.Row:
@@ -266,8 +272,9 @@ class JournalCore:
         """Journal an operator action (lockout, manual handling, confirmation...) in the hash chain."""
         if not isinstance(kind, str) or not re.fullmatch(r"[a-z][a-z0-9_.-]{0,63}", kind):
             raise JournalError(f"event kind {kind!r}: expected lowercase letters, digits, '.', '_' or '-'")
+        text = _message_text(details, txn_id)  # scrubbed and size-checked like a message
         with self._write(f"record {kind}") as w:
-            w.record(kind, txn_id, operator, role, {"details": scrub_message(details)})
+            w.record(kind, txn_id, operator, role, {"details": json.loads(text)})
 
     # ----------------------------------------------------------------- hot path: intent
     def begin(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,

@@ -42,3 +42,9 @@ class StorageError(JournalError):
     """The journal file cannot be written (disk full, read-only, locked, I/O error): no new transactions."""
 
     exit_status = 1
+
+
+class NotFound(JournalError):
+    """No record with that id or number (an operator typed a wrong one)."""
+
+    exit_status = 2

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import re
 
-from agent.journal.errors import JournalError
+from agent.journal.errors import JournalError, NotFound
 from agent.journal.hashchain import verify_chain
 from agent.journal.records import (Recovery, Txn, VerifyResult, batch_from_row, reversal_from_row,
                                    txn_from_row)
@@ -53,6 +53,36 @@ class Queries:
         """The transaction journaled for a client request id, if any (for idempotent retries)."""
         row = self._conn.execute(TXN_SELECT + " WHERE t.client_request_id = ?", (client_request_id,)).fetchone()
         return None if row is None else txn_from_row(row)
+
+    def last_transaction(self) -> Txn | None:
+        """The newest transaction (for a receipt reprint), or None on an empty journal."""
+        row = self._conn.execute(TXN_SELECT + " ORDER BY t.id DESC LIMIT 1").fetchone()
+        return None if row is None else txn_from_row(row)
+
+    def batch_size(self, batch_no: int) -> int:
+        """How many transactions the newest batch with this number holds (any state)."""
+        return self._conn.execute("SELECT count(*) FROM transactions WHERE batch_id = ?",
+                                  (self._batch_row(batch_no)["id"],)).fetchone()[0]
+
+    def uploaded_count(self, batch_no: int) -> int:
+        """How many records of the batch are flagged uploaded (field 48 of the batch-upload end)."""
+        return self._conn.execute("SELECT count(*) FROM transactions WHERE batch_id = ? AND uploaded = 1",
+                                  (self._batch_row(batch_no)["id"],)).fetchone()[0]
+
+    def recent_sale_amounts(self, *, limit: int = 50) -> list[int]:
+        """Amounts of the latest approved sales, newest first (for the unusual-amount guard)."""
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_FIND:
+            raise JournalError(f"limit must be from 1 to {MAX_FIND}, not {limit!r}")
+        return [r[0] for r in self._conn.execute(
+            "SELECT amount FROM transactions WHERE kind IN ('sale', 'correction') AND state IN "
+            "('approved', 'refunded_partially', 'refunded') ORDER BY id DESC LIMIT ?", (limit,))]
+
+    def recent_refunds(self, original_id: int, *, window_seconds: float) -> list[Txn]:
+        """Refunds of `original_id` journaled in the last `window_seconds`, oldest first (repeat guard)."""
+        since = self._clock() - window_seconds
+        return [txn_from_row(r) for r in self._conn.execute(
+            TXN_SELECT + " WHERE t.original_id = ? AND t.kind = 'refund' AND t.created_at >= ? ORDER BY t.id",
+            (original_id, since))]
 
     def refundable_amount(self, sale_id: int) -> int:
         """Original amount minus approved refunds minus refunds still under way (sending / in doubt)."""
@@ -118,7 +148,7 @@ class Queries:
         row = self._conn.execute("SELECT created_at, updated_at, request, response FROM transactions WHERE id = ?",
                                  (txn_id,)).fetchone()
         if row is None:
-            raise JournalError(f"no transaction {txn_id} in the journal", txn_id=txn_id)
+            raise NotFound(f"no transaction {txn_id} in the journal", txn_id=txn_id)
         out = []
         if row["request"] is not None:
             out.append({"txn_id": txn_id, "direction": "sent", "at": row["created_at"], "reversal_id": None,

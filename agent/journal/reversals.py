@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from agent.journal.errors import JournalError
+from agent.journal.errors import JournalError, NotFound
 from agent.journal.records import Reversal, Txn, reversal_from_row, txn_from_row
 from agent.journal.states import check_transition
 
@@ -28,7 +28,7 @@ class ReversalQueue:
     def _reversal_row(self, rev_id: int) -> sqlite3.Row:
         row = self._conn.execute("SELECT * FROM reversals WHERE id = ?", (rev_id,)).fetchone()
         if row is None:
-            raise JournalError(f"no reversal {rev_id} in the journal")
+            raise NotFound(f"no reversal {rev_id} in the journal")
         return row
 
     def _set_reversal(self, w, row: sqlite3.Row, to_state: str, **changes: Any) -> sqlite3.Row:

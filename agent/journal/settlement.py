@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from agent.journal.errors import JournalError
+from agent.journal.errors import JournalError, NotFound
 from agent.journal.records import Batch, Totals, Txn, batch_from_row, txn_from_row
 from agent.journal.states import check_transition
 
@@ -35,7 +35,7 @@ class Settlement:
         row = self._conn.execute("SELECT * FROM batches WHERE number = ? ORDER BY id DESC LIMIT 1",
                                  (batch_no,)).fetchone()
         if row is None:
-            raise JournalError(f"no batch {batch_no:06d} in the journal")
+            raise NotFound(f"no batch {batch_no:06d} in the journal")
         return row
 
     def set_batch_number(self, number: int, *, operator: str = "system", role: str = "system") -> Batch:

@@ -1,0 +1,217 @@
+"""`posagent journal ...`: look into the journal (read-only): list, show, chain, duplicates, totals,
+export, verify.  Tables for people by default, `--json` for programs; bad input is one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+from agent.errors import UsageError
+from agent.journal import Journal, render_text
+from agent.journal.records import Txn
+from agent.money import format_amount, parse_amount
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("journal", help="look into the transaction journal (read-only)")
+    parser.add_argument("--journal", metavar="FILE", help="journal file (default: journal.path from the configuration)")
+    actions = parser.add_subparsers(dest="journal_command", metavar="ACTION")
+    actions.required = True
+
+    def action(name: str, help_text: str, handler) -> argparse.ArgumentParser:
+        p = actions.add_parser(name, help=help_text)
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        p.set_defaults(handler=handler)
+        return p
+
+    p = action("list", "list transactions, newest first (filters combine)", _list)
+    p.add_argument("--trace", type=_trace, help="trace number (STAN)")
+    p.add_argument("--rrn", help="retrieval reference number")
+    p.add_argument("--date", type=_date, help="local calendar day, YYYY-MM-DD")
+    p.add_argument("--amount", help="amount such as 120.00")
+    p.add_argument("--last4", type=_last4, help="last 4 digits of the card")
+    p.add_argument("--batch", type=_batch, help="batch number")
+    p.add_argument("--limit", type=_limit, default=50, help="at most this many rows (default 50)")
+    p = action("show", "one transaction with its messages and events", _show)
+    p.add_argument("id", type=_txn_id)
+    p = action("chain", "a transaction and every void, refund and correction linked to it", _chain)
+    p.add_argument("id", type=_txn_id)
+    p = action("duplicates", "suspected duplicate charges (same card, same amount, close in time)", _duplicates)
+    p.add_argument("--window", type=_seconds, help="seconds (default: guards.duplicate_window_seconds)")
+    p = action("totals", "settlement totals of a batch (default: the current one)", _totals)
+    p.add_argument("batch", nargs="?", type=_batch)
+    p = action("export", "an evidence bundle (JSON, or printable text with --text)", _export)
+    p.add_argument("--chain", type=_txn_id, help="export the chain of this transaction")
+    p.add_argument("--since", type=_date, help="first day, YYYY-MM-DD")
+    p.add_argument("--until", type=_date, help="last day, YYYY-MM-DD")
+    p.add_argument("--text", action="store_true", help="printable text instead of JSON")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    action("verify", "check SQLite integrity and the hash chain; exit 1 if broken", _verify)
+
+
+# ----------------------------------------------------------------- argument types (bad input -> exit 2)
+def _int_in(text: str, lo: int, hi: int, what: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,7}", text or "") or not lo <= int(text) <= hi:
+        raise argparse.ArgumentTypeError(f"{what} must be a number from {lo} to {hi}, not {text!r}")
+    return int(text)
+
+
+def _trace(text: str) -> int:
+    return _int_in(text, 1, 999_999, "trace")
+
+
+def _batch(text: str) -> int:
+    return _int_in(text, 1, 999_999, "batch")
+
+
+def _limit(text: str) -> int:
+    return _int_in(text, 1, 1000, "limit")
+
+
+def _seconds(text: str) -> int:
+    return _int_in(text, 0, 9_999_999, "window")
+
+
+def _txn_id(text: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,12}", text or ""):
+        raise argparse.ArgumentTypeError(f"transaction id must be a number, not {text!r}")
+    return int(text)
+
+
+def _last4(text: str) -> str:
+    if not re.fullmatch(r"[0-9]{4}", text or ""):
+        raise argparse.ArgumentTypeError(f"last 4 digits must be 4 digits, not {text!r}")
+    return text
+
+
+def _date(text: str) -> str:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"date must be YYYY-MM-DD, not {text!r}") from None
+    return text
+
+
+# ----------------------------------------------------------------- handlers
+def _open(args: argparse.Namespace) -> tuple[Journal, Any]:
+    from agent.cli import load_config
+    cfg = load_config(args)
+    path = Path(args.journal) if args.journal else cfg.path("journal", "path")
+    if not path.exists():
+        raise UsageError(f"no journal at {path} (set journal.path or pass --journal FILE)")
+    return Journal.open(path, fingerprint_key=None, read_only=True,
+                        busy_timeout_ms=cfg.journal.busy_timeout_ms), cfg
+
+
+def _exponent(cfg) -> int:
+    return cfg.terminal.currency_exponent
+
+
+def _when(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(txns: Iterable[Txn], exponent: int) -> str:
+    header = ("ID", "TIME", "KIND", "STATE", "AMOUNT", "TRACE", "BATCH", "CARD", "RRN", "AUTH")
+    rows = [header] + [(str(t.id), _when(t.created_at), t.kind, t.state, format_amount(t.amount, exponent),
+                        f"{t.trace:06d}", f"{t.batch:06d}" + (" settled" if t.batch_state == "settled" else ""),
+                        t.pan_masked or "-", t.rrn or "-", t.auth_code or "-") for t in txns]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) if args.json else text)
+
+
+def _list(args: argparse.Namespace) -> int:
+    journal, cfg = _open(args)
+    with journal:
+        amount = parse_amount(args.amount, _exponent(cfg)) if args.amount else None
+        found = journal.find(trace=args.trace, rrn=args.rrn, date=args.date, amount=amount, last4=args.last4,
+                             batch=args.batch, limit=args.limit)
+        _emit(args, [t.as_dict() for t in found], _table(found, _exponent(cfg)) if found else "no transactions match")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    journal, cfg = _open(args)
+    with journal:
+        txn = journal.get(args.id)
+        bundle = journal.export(chain_of=args.id)
+        messages = journal.messages(args.id)
+        events = [e for e in bundle["events"] if e["txn_id"] == args.id]
+        reversals = [r for r in bundle["reversals"] if r["txn_id"] == args.id]
+        data = {"transaction": txn.as_dict(), "messages": messages, "reversals": reversals, "events": events}
+        lines = [_table([txn], _exponent(cfg)), "", "messages (masked):"]
+        lines += [f"  {_when(m['at'])} {m['direction']:<8} {json.dumps(m['body'], sort_keys=True)}" for m in messages]
+        lines += ["reversals:"] + [f"  #{r['id']} {r['state']} reason {r['reason'] or '-'} tries {r['tries']} "
+                                   f"{r['last_error'] or ''}".rstrip() for r in reversals]
+        lines += ["events:"] + [f"  {e['id']:>6} {_when(e['at'])} {e['kind']:<18} {e['operator'] or '-'}/"
+                                f"{e['role'] or '-'}" for e in events]
+        _emit(args, data, "\n".join(lines))
+    return 0
+
+
+def _chain(args: argparse.Namespace) -> int:
+    journal, cfg = _open(args)
+    with journal:
+        chain = journal.chain(args.id)
+        _emit(args, [t.as_dict() for t in chain], _table(chain, _exponent(cfg)))
+    return 0
+
+
+def _duplicates(args: argparse.Namespace) -> int:
+    journal, cfg = _open(args)
+    window = args.window if args.window is not None else cfg.guards.duplicate_window_seconds
+    with journal:
+        groups = journal.suspected_duplicates(window_seconds=window)
+        text = "\n\n".join(_table(g, _exponent(cfg)) for g in groups) or "no suspected duplicates"
+        _emit(args, [[t.as_dict() for t in g] for g in groups], text)
+    return 0
+
+
+def _totals(args: argparse.Namespace) -> int:
+    journal, cfg = _open(args)
+    with journal:
+        batch = journal.get_batch(args.batch) if args.batch else journal.open_batch()
+        totals = journal.batch_totals(batch.number)
+        e = _exponent(cfg)
+        text = (f"batch {batch.number:06d} ({batch.state})\n"
+                f"  debits  (sales)   {totals.debit_count:>6}  {format_amount(totals.debit_amount, e):>15}\n"
+                f"  credits (refunds) {totals.credit_count:>6}  {format_amount(totals.credit_amount, e):>15}")
+        _emit(args, {"batch": batch.number, "state": batch.state, **totals.as_dict()}, text)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    if args.chain is None and args.since is None and args.until is None:
+        raise UsageError("export needs --chain ID, or --since/--until dates")
+    journal, _ = _open(args)
+    with journal:
+        bundle = journal.export(chain_of=args.chain, since=args.since, until=args.until)
+    out = render_text(bundle) if args.text else json.dumps(bundle, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    if args.output:
+        Path(args.output).write_text(out, encoding="utf-8")
+        print(f"wrote {len(bundle['transactions'])} transaction(s) to {args.output}")
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    journal, _ = _open(args)
+    with journal:
+        result = journal.verify()
+    if result.ok:
+        text = f"journal ok: {result.events} events, hash chain and every row verified"
+    else:
+        where = f" at event {result.first_broken}" if result.first_broken is not None else ""
+        text = f"journal BROKEN{where}: {result.why}"
+    _emit(args, result.as_dict(), text)
+    return 0 if result.ok else 1
