@@ -78,7 +78,10 @@ def decode(data: bytes, *, field: str = "55", base_offset: int = 0) -> list[Tlv]
     pos = 0
     n = len(data)
     while pos < n:
-        tag, after_tag = _read_tag(data, pos, field)
+        try:
+            tag, after_tag = _read_tag(data, pos, field)
+        except CodecError as exc:
+            raise CodecError(exc.expected, field=exc.field, offset=base_offset + (exc.offset or 0)) from None
         tag_name = f"{field}.{tag_bytes(tag).hex().upper()}"
         try:
             length, after_len = _read_length(data, after_tag, tag_name)
