@@ -66,7 +66,7 @@ def pcsc_context() -> Iterator[Any]:
 
 @dataclass(frozen=True)
 class CardEvent:
-    kind: str  # "inserted", "removed", "mute"
+    kind: str  # "present", "empty" (initial state), "inserted", "removed", "mute"
     reader: str
     atr: bytes = b""
 
@@ -237,7 +237,8 @@ class CardReader:
                 states.append((name, state & ~scard.SCARD_STATE_CHANGED))
 
     def events(self, timeout: float | None = None, cancel: threading.Event | None = None) -> Iterator[CardEvent]:
-        """Insertion, removal and mute events until `timeout` (then `CardTimeout`) or `cancel`."""
+        """Each reader's state first ("present" or "empty"), then "inserted", "removed" and "mute" events
+        until `timeout` (then `CardTimeout`) or `cancel` (then `CardCancelled`)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         present: dict[str, bool] = {}
         with pcsc_context() as context:
@@ -247,7 +248,9 @@ class CardReader:
                 present[name] = now
                 if now and state & scard.SCARD_STATE_MUTE:
                     yield CardEvent("mute", name, atr)
-                elif before is not None and now != before:
+                elif before is None:
+                    yield CardEvent("present" if now else "empty", name, atr)
+                elif now != before:
                     yield CardEvent("inserted" if now else "removed", name, atr)
 
     def wait_for_card(self, timeout: float | None = None, cancel: threading.Event | None = None) -> CardEvent:
