@@ -37,10 +37,11 @@ def _quickack(sock: socket.socket) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
 
 
-def _recv_exact(sock: socket.socket, count: int) -> bytes | None:
+def _recv_exact(sock: socket.socket, count: int, quickack: bool = True) -> bytes | None:
     buffer = bytearray()
     while len(buffer) < count:
-        _quickack(sock)
+        if quickack:
+            _quickack(sock)
         chunk = sock.recv(count - len(buffer))
         if not chunk:
             return None
@@ -52,11 +53,13 @@ class VirtualCard:
     """A test card in a virtual reader slot: `start()` inserts it, `remove()` pulls it out."""
 
     def __init__(self, card: TestCard | Sequence[TestCard], port: int = VPCD_BASE_PORT, *, host: str = VPCD_HOST,
-                 t0: bool = False, options: CardOptions | None = None, misbehaviour: Misbehaviour = Misbehaviour()):
+                 t0: bool = False, options: CardOptions | None = None, misbehaviour: Misbehaviour = Misbehaviour(),
+                 quickack: bool = True):
         apps = [card] if isinstance(card, TestCard) else list(card)
         options = options or CardOptions(t0=t0)
         self.applet = EmvApplet(apps, options, misbehaviour)
         self.host, self.port = host, port
+        self.quickack = quickack  # False only to measure the latency trap in the benchmark
         self.steps_seen: list[str] = []
         self.apdu_count = 0
         self.left = threading.Event()  # set once the card is out, by itself or by remove()
@@ -86,11 +89,11 @@ class VirtualCard:
         assert sock is not None
         try:
             while not self._stop.is_set():
-                header = _recv_exact(sock, 2)
+                header = _recv_exact(sock, 2, self.quickack)
                 if header is None:
                     break
                 length = int.from_bytes(header, "big")
-                payload = _recv_exact(sock, length) if length else b""
+                payload = _recv_exact(sock, length, self.quickack) if length else b""
                 if payload is None:
                     break
                 answer = self._handle(payload)
