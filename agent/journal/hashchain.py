@@ -29,7 +29,9 @@ def sha256(text: str) -> str:
 
 
 def row_digest(table: str, values: Iterable[Any]) -> str:
-    # repr of str/int/float/None is exact and stable, and much cheaper than JSON on the hot path
+    # repr of str/int/float/None is exact and stable, and much cheaper than JSON on the hot path;
+    # integral floats become ints because RETURNING reports a REAL column's 5.0 as 5
+    values = tuple(int(v) if type(v) is float and v.is_integer() else v for v in values)
     return hashlib.sha256(repr((table, *values)).encode("utf-8")).hexdigest()
 
 

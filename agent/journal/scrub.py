@@ -16,7 +16,9 @@ from agent.masking import mask_digit_runs
 #: message fields never stored, under any of the names a message dict may use
 FORBIDDEN_KEYS = frozenset({
     "35", "36", "45", "52", "f35", "f36", "f45", "f52", "track1", "track2", "track3", "track_2", "track_3",
-    "pin_block", "pinblock", "cvv", "cvv2", "key", "keys", "mac_key", "pin_key", "tmk", "working_keys", "57",
+    "pin_block", "pinblock", "cvv", "cvv2", "key", "keys", "mac_key", "pin_key", "tmk", "working_keys",
+    # chip tags holding track data: 57 track 2 equivalent, 56 track 1, 9F6B contactless track 2, 9F1F/9F20 discretionary
+    "57", "56", "9f6b", "9f1f", "9f20",
 })
 #: the largest message body stored (bytes of JSON); a bigger one is a bug upstream
 MAX_MESSAGE_CHARS = 64 * 1024
@@ -30,7 +32,7 @@ def scrub_message(message: Any, _depth: int = 0) -> Any:
         out = {}
         for key, value in message.items():
             name = str(key)
-            if name.lower() in FORBIDDEN_KEYS or name.upper() == "57":
+            if name.lower() in FORBIDDEN_KEYS:
                 out[name] = "[removed]"
                 continue
             out[name] = scrub_message(value, _depth + 1)
