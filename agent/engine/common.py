@@ -7,7 +7,7 @@ from typing import Any, Callable, Generator
 
 from agent.engine.effects import (Answer, Connect, EngineError, Exchange, FinishCard, InstallKeys, Journal,
                                   NoAnswer, Notify, Outcome, SignOnNeeded)
-from agent.engine.requests import REVERSAL_ACKNOWLEDGED, Profile, Verdict, check_response, reversal_request
+from agent.engine.requests import REVERSAL_ACKNOWLEDGED, Profile, Verdict, check_response, reversal_for
 from agent.engine.responses import describe
 from agent.iso8583 import CodecError, Message, tlv
 from agent.netmgmt import NetworkResponseError, build_echo, build_signon, check_network_response
@@ -31,20 +31,13 @@ def connect() -> Gen:
                           f"network and try again", code="offline")
 
 
-def original_request(stored: dict) -> Message:
-    """The fields a reversal needs from a journaled (masked) request."""
-    fields = {int(n): v for n, v in stored["fields"].items() if int(n) in (3, 4, 11, 22, 25, 41, 42, 49, 60, 61)}
-    return Message(stored["mti"], fields)
-
-
 def flush_reversals(profile: Profile) -> Gen:
     """Send every pending reversal before anything else; raise if one is still owed afterwards."""
     pending = yield Journal("pending_reversals")
     for reversal in pending:
-        messages = yield Journal("messages", (reversal.txn_id,))
-        stored = next(m["body"] for m in messages if m["direction"] == "sent" and m["reversal_id"] is None)
-        message = reversal_request(original_request(stored), reason=reversal.reason or "06",
-                                   repeat=reversal.tries > 0)
+        txn = yield Journal("get", (reversal.txn_id,))
+        original = (yield Journal("get", (txn.original_id,))) if txn.original_id else None
+        message = reversal_for(profile, txn, original, reason=reversal.reason or "06", repeat=reversal.tries > 0)
         yield Notify(f"Reversing trace {reversal.trace:06d}…")
         yield Journal("reversal_attempt", (reversal.id,), {"request": masked(message)})
         result = yield Exchange(message)

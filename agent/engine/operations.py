@@ -11,7 +11,7 @@ from typing import Any
 
 from agent.engine.common import Gen, ensure_ready, masked, send_financial
 from agent.engine.effects import CardFailure, EngineError, Journal, Outcome, ReadCard, ReleaseCard
-from agent.engine.requests import CardData, Profile, refund_request, sale_request, void_request
+from agent.engine.requests import CardData, Profile, local_mmdd, refund_request, sale_request, void_request
 from agent.money import format_amount
 
 
@@ -74,9 +74,14 @@ def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
     if isinstance(card, CardFailure):
         raise EngineError(card.message, code="card")
     try:
-        return (yield from _sale_with_card(profile, request, operator, card))
-    finally:
+        outcome = yield from _sale_with_card(profile, request, operator, card)
+    except GeneratorExit:  # the plan was abandoned: the daemon wipes the card itself
+        raise
+    except Exception:
         yield ReleaseCard()
+        raise
+    yield ReleaseCard()
+    return outcome
 
 
 def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, card: CardData) -> Gen:
@@ -93,13 +98,15 @@ def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, 
                            txn=last, details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
 
     def build(trace: int, batch: int):
-        return masked(sale_request(profile, trace=trace, batch=batch, amount=request.amount, card=card))
+        return masked(sale_request(profile, trace=trace, batch=batch, amount=request.amount, card=card,
+                                   kind=request.kind))
 
     txn = yield Journal("begin", (request.kind,), {
         "amount": request.amount, "currency": profile.currency, "pan": card.pan, "entry_mode": card.entry_mode,
         "operator": operator.name, "role": operator.role, "original_id": request.original_id,
         "chain_id": request.chain_id, "client_request_id": request.client_request_id, "request": build})
-    message = sale_request(profile, trace=txn.trace, batch=txn.batch, amount=request.amount, card=card)
+    message = sale_request(profile, trace=txn.trace, batch=txn.batch, amount=request.amount, card=card,
+                           kind=request.kind)
     updated, status, text = yield from send_financial(profile, txn, message, operation="Sale",
                                                       chip=card.field55 is not None)
     return Outcome("sale", status, text, txn=updated, steps=(updated,))
@@ -139,9 +146,7 @@ def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
 
 
 def _void_message(profile: Profile, trace: int, batch: int, original: Any):
-    return void_request(profile, trace=trace, batch=batch, amount=original.amount, original_batch=original.batch,
-                        original_trace=original.trace, original_rrn=original.rrn,
-                        original_auth_code=original.auth_code)
+    return void_request(profile, trace=trace, batch=batch, original=original)
 
 
 def _require_voidable(original: Any) -> None:
@@ -186,8 +191,7 @@ def find_original_sale(request: RefundRequest) -> Gen:
 
 
 def _mmdd(timestamp: float) -> str:
-    import time
-    return time.strftime("%m%d", time.localtime(timestamp))
+    return local_mmdd(timestamp)
 
 
 def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
@@ -218,17 +222,16 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
         if repeats:
             return _repeat_outcome(profile, repeats[-1], "the same refund was just made")
     yield from ensure_ready(profile)
-    original_date = _mmdd(original.created_at)
 
     def build(trace_no: int, batch_no: int):
-        return masked(_refund_message(profile, trace_no, batch_no, amount, original, original_date))
+        return masked(_refund_message(profile, trace_no, batch_no, amount, original))
 
     txn = yield Journal("begin", ("refund",), {
         "amount": amount, "currency": original.currency, "pan": None, "entry_mode": "012",
         "operator": operator.name, "role": operator.role, "original_id": original.id,
         "chain_id": original.chain_id or original.id, "client_request_id": request.client_request_id,
         "request": build})
-    message = _refund_message(profile, txn.trace, txn.batch, amount, original, original_date)
+    message = _refund_message(profile, txn.trace, txn.batch, amount, original)
     updated, status, text = yield from send_financial(profile, txn, message, operation="Refund")
     if status == "approved":
         text = (f"Refund approved: {_money(profile, amount)} back to card {original.pan_masked} "
@@ -237,9 +240,8 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
                    details={"original_id": original.id, "refundable_before": refundable})
 
 
-def _refund_message(profile: Profile, trace: int, batch: int, amount: int, original: Any, original_date: str):
-    return refund_request(profile, trace=trace, batch=batch, amount=amount, original_rrn=original.rrn,
-                          original_date=original_date, original_auth_code=original.auth_code)
+def _refund_message(profile: Profile, trace: int, batch: int, amount: int, original: Any):
+    return refund_request(profile, trace=trace, batch=batch, amount=amount, original=original)
 
 
 def _repeat_outcome(profile: Profile, earlier: Any, why: str) -> Outcome:

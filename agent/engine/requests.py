@@ -7,7 +7,9 @@ crash (it never needs the PAN, track data or PIN block, which are not kept — d
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from agent.iso8583 import Message
 from agent.iso8583.subfields import Field60, Field61
@@ -21,6 +23,9 @@ FINANCIAL_KINDS: dict[str, tuple[str, str, str, str]] = {
 
 #: fields a reversal copies from its original (never 2, 14, 35, 36, 52, 53, 55)
 REVERSAL_FIELDS = (3, 4, 22, 25, 41, 42, 49, 60, 61)
+
+#: field 22 for operations that need no card (void, refund by reference)
+MANUAL_NO_CARD = "012"
 
 #: host answers to a reversal that mean "done, nothing (more) to undo"
 REVERSAL_ACKNOWLEDGED = ("00", "12", "25")
@@ -76,22 +81,35 @@ class CardData:
         return f"CardData(source={self.source!r}, entry_mode={self.entry_mode!r})"
 
 
-def _base(profile: Profile, mti: str, trace: int) -> dict[int, str | bytes]:
-    return {11: f"{trace:06d}", 41: profile.terminal_id, 42: profile.merchant_id}
+def local_mmdd(timestamp: float) -> str:
+    """The local calendar date MMDD of a journal time (field 61's original date)."""
+    return time.strftime("%m%d", time.localtime(timestamp))
 
 
-def _field60(tx_type: str, batch: int, nmc: str = "000", card: CardData | None = None) -> str:
-    if card is None:
-        return Field60(tx_type=tx_type, batch=f"{batch:06d}", nmc=nmc).to_str()
-    return Field60(tx_type=tx_type, batch=f"{batch:06d}", nmc=nmc, read_cap="5",
-                   ic_cond="2" if card.fallback else "0").to_str()
+def _financial_fields(profile: Profile, kind: str, *, trace: int, batch: int, amount: int, currency: str,
+                      entry_mode: str, card_present: bool, fallback: bool = False,
+                      original: tuple[int, int, str] | None = None) -> tuple[str, dict[int, str | bytes]]:
+    """The fields every financial request and its reversal share, from journal facts only."""
+    code, condition, tx_type, mti = FINANCIAL_KINDS["sale" if kind == "correction" else kind]
+    f60 = Field60(tx_type=tx_type, batch=f"{batch:06d}", nmc="000", read_cap="5",
+                  ic_cond="2" if fallback else "0") if card_present else \
+        Field60(tx_type=tx_type, batch=f"{batch:06d}", nmc="000")
+    fields: dict[int, str | bytes] = {3: code, 4: f"{amount:012d}", 11: f"{trace:06d}", 22: entry_mode,
+                                      25: condition, 41: profile.terminal_id, 42: profile.merchant_id,
+                                      49: currency, 60: f60.to_str()}
+    if original is not None:
+        orig_batch, orig_trace, orig_date = original
+        fields[61] = Field61(orig_batch=f"{orig_batch:06d}", orig_trace=f"{orig_trace:06d}",
+                             orig_date=orig_date).to_str()
+    return mti, fields
 
 
-def sale_request(profile: Profile, *, trace: int, batch: int, amount: int, card: CardData) -> Message:
-    code, condition, tx_type, mti = FINANCIAL_KINDS["sale"]
-    fields = _base(profile, mti, trace)
-    fields.update({2: card.pan, 3: code, 4: f"{amount:012d}", 14: card.expiry, 22: card.entry_mode,
-                   25: condition, 49: profile.currency, 60: _field60(tx_type, batch, card=card)})
+def sale_request(profile: Profile, *, trace: int, batch: int, amount: int, card: CardData,
+                 kind: str = "sale") -> Message:
+    mti, fields = _financial_fields(profile, kind, trace=trace, batch=batch, amount=amount,
+                                    currency=profile.currency, entry_mode=card.entry_mode, card_present=True,
+                                    fallback=card.fallback)
+    fields.update({2: card.pan, 14: card.expiry})
     if card.track2:
         fields[35] = card.track2
     if card.sequence and card.field55 is not None:
@@ -101,41 +119,43 @@ def sale_request(profile: Profile, *, trace: int, batch: int, amount: int, card:
     return Message(mti, fields)
 
 
-def void_request(profile: Profile, *, trace: int, batch: int, amount: int, original_batch: int,
-                 original_trace: int, original_rrn: str | None, original_auth_code: str | None) -> Message:
+def void_request(profile: Profile, *, trace: int, batch: int, original: Any) -> Message:
     """Void of a sale in the open batch: the host finds it by 61 (batch + trace) and 37/38."""
-    code, condition, tx_type, mti = FINANCIAL_KINDS["void"]
-    fields = _base(profile, mti, trace)
-    fields.update({3: code, 4: f"{amount:012d}", 22: "012", 25: condition, 49: profile.currency,
-                   60: _field60(tx_type, batch),
-                   61: Field61(orig_batch=f"{original_batch:06d}", orig_trace=f"{original_trace:06d}",
-                               orig_date="0000").to_str()})
-    if original_rrn:
-        fields[37] = original_rrn
-    if original_auth_code:
-        fields[38] = original_auth_code
-    return Message(mti, fields)
+    mti, fields = _financial_fields(profile, "void", trace=trace, batch=batch, amount=original.amount,
+                                    currency=original.currency, entry_mode=MANUAL_NO_CARD, card_present=False,
+                                    original=(original.batch, original.trace, "0000"))
+    return Message(mti, _with_references(fields, original))
 
 
-def refund_request(profile: Profile, *, trace: int, batch: int, amount: int, original_rrn: str | None,
-                   original_date: str, original_auth_code: str | None) -> Message:
+def refund_request(profile: Profile, *, trace: int, batch: int, amount: int, original: Any) -> Message:
     """Refund (0220): by original RRN and date (MMDD); batch and trace of 61 are zeros (another day)."""
-    code, condition, tx_type, mti = FINANCIAL_KINDS["refund"]
-    fields = _base(profile, mti, trace)
-    fields.update({3: code, 4: f"{amount:012d}", 22: "012", 25: condition, 49: profile.currency,
-                   60: _field60(tx_type, batch),
-                   61: Field61(orig_batch="000000", orig_trace="000000", orig_date=original_date).to_str()})
-    if original_rrn:
-        fields[37] = original_rrn
-    if original_auth_code:
-        fields[38] = original_auth_code
-    return Message(mti, fields)
+    mti, fields = _financial_fields(profile, "refund", trace=trace, batch=batch, amount=amount,
+                                    currency=original.currency, entry_mode=MANUAL_NO_CARD, card_present=False,
+                                    original=(0, 0, local_mmdd(original.created_at)))
+    return Message(mti, _with_references(fields, original))
 
 
-def reversal_request(original: Message, *, reason: str, repeat: bool) -> Message:
-    """0400 (0401 when repeated) from the original request: its trace in 11, the reason in 39."""
-    fields: dict[int, str | bytes] = {n: original[n] for n in REVERSAL_FIELDS if n in original}
-    fields[11] = original[11]
+def _with_references(fields: dict, original: Any) -> dict:
+    if original.rrn:
+        fields[37] = original.rrn
+    if original.auth_code:
+        fields[38] = original.auth_code
+    return fields
+
+
+def reversal_for(profile: Profile, txn: Any, original: Any | None, *, reason: str, repeat: bool) -> Message:
+    """0400 (0401 when repeated) rebuilt from the journal: the same shared fields as the request it
+    undoes, the original's trace in 11 and the reason in 39; never PAN, track, PIN or chip data."""
+    refs = None
+    if txn.kind == "void" and original is not None:
+        refs = (original.batch, original.trace, "0000")
+    elif txn.kind == "refund" and original is not None:
+        refs = (0, 0, local_mmdd(original.created_at))
+    _, fields = _financial_fields(profile, txn.kind, trace=txn.trace, batch=txn.batch, amount=txn.amount,
+                                  currency=txn.currency, entry_mode=txn.entry_mode or MANUAL_NO_CARD,
+                                  card_present=txn.kind in ("sale", "correction"),
+                                  fallback=(txn.entry_mode or "").startswith("80"), original=refs)
+    fields = {n: v for n, v in fields.items() if n in REVERSAL_FIELDS or n == 11}
     fields[39] = reason
     return Message("0401" if repeat else "0400", fields)
 
