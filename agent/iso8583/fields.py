@@ -306,6 +306,8 @@ class Bcd(FieldType):
     def fast_decoder(self):
         pad_left, pad = self.pad_left, self.pad_nibble
         digits, to_value = self._digits, self._to_value
+        if type(self) is Bcd:
+            return self._plain_decoder()
 
         def body_ok(raw, length):
             text = raw.hex()
@@ -320,6 +322,50 @@ class Bcd(FieldType):
                     text = text[:-1]
             return to_value(text) if digits(text) else None
         return self._tuned_decoder(body_ok)
+
+    def _plain_decoder(self):
+        """`n` BCD: one hex() per field; odd lengths strip and check the pad nibble."""
+        slow, pad_left, pad = self.decode_at, self.pad_left, self.pad_nibble
+        if self.prefix is None:
+            length = self.max_len
+            size, odd = (length + 1) >> 1, length & 1
+
+            def decode_bcd(data, pos, field=None):
+                end = pos + size
+                text = data[pos:end].hex()
+                if len(text) == size * 2:
+                    if odd:
+                        if pad_left and text[0] == pad:
+                            text = text[1:]
+                        elif not pad_left and text[-1] == pad:
+                            text = text[:-1]
+                        else:
+                            return slow(data, pos, field)
+                    if text.isdigit():
+                        return text, end
+                return slow(data, pos, field)
+            return decode_bcd
+        lengths, _ = self._prefix_table()
+        psize = self.prefix.size
+
+        def decode_var_bcd(data, pos, field=None):
+            start = pos + psize
+            length = lengths.get(data[pos:start])
+            if length:
+                end = start + ((length + 1) >> 1)
+                text = data[start:end].hex()
+                if len(text) == end - start << 1:
+                    if length & 1:
+                        if pad_left and text[0] == pad:
+                            text = text[1:]
+                        elif not pad_left and text[-1] == pad:
+                            text = text[:-1]
+                        else:
+                            return slow(data, pos, field)
+                    if text.isdigit():
+                        return text, end
+            return slow(data, pos, field)
+        return decode_var_bcd
 
     def fast_encoder(self):
         pad_left, pad, fromhex = self.pad_left, self.pad_nibble, bytes.fromhex
