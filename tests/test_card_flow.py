@@ -222,7 +222,12 @@ class _T0Card:
 @settings(max_examples=60)
 @given(st.binary(min_size=1, max_size=600), st.integers(min_value=1, max_value=256))
 def test_t0_get_response_chains_deliver_exactly_the_cards_data(data, chunk):
-    response = apdu.exchange(_T0Card(data, chunk), apdu.generate_ac(apdu.ARQC, b"\x01\x02"))
+    command = apdu.generate_ac(apdu.ARQC, b"\x01\x02")
+    if -(-len(data) // chunk) > apdu.MAX_GET_RESPONSE_CHAIN:  # an endless-looking chain is refused, not followed
+        with pytest.raises(BadCardData):
+            apdu.exchange(_T0Card(data, chunk), command)
+        return
+    response = apdu.exchange(_T0Card(data, chunk), command)
     assert response.sw == 0x9000
     assert response.data == data
 
@@ -240,3 +245,14 @@ def test_dol_data_is_always_exactly_the_declared_length(dol, values):
 def test_a_truncated_dol_is_bad_card_data():
     with pytest.raises(BadCardData):
         parse_dol(bytes.fromhex("9F02"))
+
+
+@pytest.mark.parametrize("chunks", [apdu.MAX_GET_RESPONSE_CHAIN, apdu.MAX_GET_RESPONSE_CHAIN + 1])
+def test_the_get_response_chain_limit_is_exact(chunks):
+    card = _T0Card(bytes(range(chunks)), 1)
+    command = apdu.generate_ac(apdu.ARQC, b"\x01")
+    if chunks > apdu.MAX_GET_RESPONSE_CHAIN:
+        with pytest.raises(BadCardData):
+            apdu.exchange(card, command)
+    else:
+        assert apdu.exchange(card, command).data == bytes(range(chunks))

@@ -91,13 +91,15 @@ def exchange(transmit: Transmit, command: bytes) -> Response:
     if response.sw >> 8 == 0x6C:
         response = split(transmit(with_le(command, response.sw & 0xFF)))
     data = bytearray(response.data)
-    for _ in range(MAX_GET_RESPONSE_CHAIN):
-        if response.sw >> 8 != 0x61:
-            return Response(bytes(data), response.sw)
+    chained = 0
+    while response.sw >> 8 == 0x61:
+        chained += 1
+        if chained > MAX_GET_RESPONSE_CHAIN:
+            raise BadCardData(f"more than {MAX_GET_RESPONSE_CHAIN} GET RESPONSE in a row")
         response = split(transmit(get_response(response.sw & 0xFF)))
         if response.sw >> 8 == 0x6C:
             response = split(transmit(get_response(response.sw & 0xFF)))
         data += response.data
         if len(data) > MAX_RESPONSE_BYTES:
             raise BadCardData(f"answer longer than {MAX_RESPONSE_BYTES} bytes")
-    raise BadCardData(f"more than {MAX_GET_RESPONSE_CHAIN} GET RESPONSE in a row")
+    return Response(bytes(data), response.sw)
