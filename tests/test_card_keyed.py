@@ -48,3 +48,13 @@ def test_fallback_only_for_chip_failures_and_only_when_configured():
     for error in (CardRemoved(), CardBlocked()):
         assert not fallback_allowed(error, configured=True)
     assert (fallback_entry_mode(True), fallback_entry_mode(False)) == ("801", "802")
+
+
+def test_reader_settings_come_from_the_card_reader_section():
+    from agent import config
+    from agent.drivers.pcsc import CardReader
+
+    cfg = config.from_mapping({"card_reader": {"reader": "Virtual PCD 00 01", "card_timeout": 12,
+                                               "apdu_timeout": 0.5}})
+    reader = CardReader.from_config(cfg)
+    assert (reader.pattern, reader.card_timeout, reader.apdu_timeout) == ("Virtual PCD 00 01", 12.0, 0.5)

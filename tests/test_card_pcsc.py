@@ -243,3 +243,18 @@ def test_posim_card_remove_at_leaves_the_reader_by_itself(slot):
     finally:
         harness.stop_process(child)
     assert child.returncode == 0
+
+
+def test_cancel_during_the_read_stops_before_the_next_command(slot):
+    reader, insert = slot
+    virtual = insert(apps=[CARDS["debit"], CARDS["credit"]], options=CardOptions(confirm=True))
+    cancel = threading.Event()
+
+    def cashier_presses_cancel(apps):
+        cancel.set()
+        return apps[0]
+
+    with pytest.raises(CardCancelled):
+        reader.read_chip(terminal(), cancel=cancel, choose_app=cashier_presses_cancel)
+    assert "select" not in virtual.steps_seen
+    assert not reader.last_session.worker_alive
