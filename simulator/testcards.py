@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
-
 from agent.errors import ConfigError
+from agent.iso8583.crypto import tdes_ecb_decrypt, tdes_ecb_encrypt
 
 BEHAVIOURS = ("ok", "do-not-honour", "lost", "stolen", "restricted")
 
@@ -116,10 +114,7 @@ def card_by_pan(cards: dict[str, TestCard], pan: str) -> TestCard | None:
 
 
 def _des_ecb(key: bytes, block: bytes, decrypt: bool = False) -> bytes:
-    key = key * 3 if len(key) == 8 else key + key[:8] if len(key) == 16 else key  # K1K2K1 form
-    cipher = Cipher(TripleDES(key), modes.ECB())
-    op = cipher.decryptor() if decrypt else cipher.encryptor()
-    return op.update(block) + op.finalize()
+    return tdes_ecb_decrypt(key, block) if decrypt else tdes_ecb_encrypt(key, block)
 
 
 def compute_arqc(ac_key: bytes, cdol1_data: bytes) -> bytes:
