@@ -97,8 +97,12 @@ def inspect_read_only(path: Path) -> int:
     """The schema version of an existing file, read without writing; refuses foreign or corrupt files."""
     if not path.exists() or path.stat().st_size == 0:
         return 0
+    wal = Path(f"{path}-wal")
+    # without a WAL beside it, read the file as immutable: no lock files appear next to a file we may
+    # refuse; with one (a journal that was in use), the WAL holds the latest pages and must be read
+    options = "mode=ro" if wal.exists() and wal.stat().st_size > 0 else "mode=ro&immutable=1"
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True)
     except sqlite3.Error as exc:
         raise JournalError(f"journal {path} cannot be opened: {exc}; left untouched", path=str(path)) from None
     try:
