@@ -228,6 +228,8 @@ def _refund(args: argparse.Namespace) -> int:
     cfg, _ = _client(args)
     if args.trace is None and not args.rrn:
         raise UsageError("name the original sale: --trace TRACE, or --rrn RRN --date MMDD")
+    if args.rrn and not args.date:
+        raise UsageError("--rrn needs --date MMDD (the day of the original sale)")
     if args.date is not None and not (len(args.date) == 4 and args.date.isdigit()):
         raise UsageError(f"--date must be MMDD, not {args.date!r}")
     call_args = {"trace": args.trace, "rrn": args.rrn, "date": args.date,

@@ -1,0 +1,148 @@
+"""S1–S5 end to end: the CLI → the daemon's control API → the journal → real TCP → the acquirer
+simulator; each test checks what the **bank's ledger** says the cardholder was charged."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from tests.agentproc import SUPERVISOR_PASSWORD, start_agent
+
+
+@pytest.fixture
+def agent(tmp_path, sim_host):
+    running = start_agent(tmp_path, sim_host.port)
+    yield running
+    running.stop()
+
+
+def net(sim_host, card: str = "debit") -> int:
+    return sim_host.ledger()["cards"].get(card, {}).get("net_charged", 0)
+
+
+def sale(agent, amount: str, *flags: str) -> dict:
+    reply = agent.json("sale", amount, "--card", "debit", *flags)
+    assert reply["ok"], reply
+    return reply["outcome"]
+
+
+def test_s1_overcharge_in_open_batch_is_voided_and_recharged(agent, sim_host):
+    wrong = sale(agent, "120.00")
+    assert wrong["status"] == "approved" and net(sim_host) == 12000
+    fixed = agent.json("correct", f"{wrong['txn']['trace']}", "--amount", "100.00", "--card", "debit", password=True)
+    assert fixed["ok"] and fixed["outcome"]["status"] == "approved", fixed
+    assert "voided" in fixed["outcome"]["message"]
+    assert len(fixed["outcome"]["receipts"]) == 2  # a receipt for every step
+    assert net(sim_host) == 10000
+    chain = agent.json("journal", "chain", str(wrong["txn"]["id"]))
+    assert {t["kind"] for t in chain} >= {"sale", "void", "correction"}
+
+
+def test_s1_overcharge_after_settlement_refunds_the_difference(agent, sim_host):
+    wrong = sale(agent, "120.00")
+    assert agent.cli("settle", "--yes", password=True).returncode == 0
+    fixed = agent.json("correct", str(wrong["txn"]["trace"]), "--amount", "100.00", password=True)
+    assert fixed["outcome"]["status"] == "approved" and "settled" in fixed["outcome"]["message"]
+    assert net(sim_host) == 10000
+
+
+def test_s2_double_charge_is_warned_then_repaired(agent, sim_host):
+    sale(agent, "50.00")
+    warned = agent.cli("sale", "50.00", "--card", "debit")
+    assert warned.returncode == 4 and "a moment ago" in warned.stdout
+    assert net(sim_host) == 5000
+    second = sale(agent, "50.00", "--confirm-duplicate")
+    listing = agent.cli("duplicates")
+    assert "charged 2 times" in listing.stdout
+    fixed = agent.json("duplicates", "--fix", str(second["txn"]["id"]), password=True)
+    assert fixed["outcome"]["status"] == "approved", fixed
+    assert net(sim_host) == 5000
+
+
+def test_s2_lost_answer_is_reversed_never_resent(agent, sim_host):
+    sim_host.fault("drop_response:mti=0200,count=1")
+    lost = sale(agent, "30.00")
+    assert lost["status"] == "reversed", lost
+    assert net(sim_host) == 0
+    assert agent.json("reversals")["result"]["pending"] == []
+
+
+def test_s3_undercharge_collects_the_difference_linked(agent, sim_host):
+    short = sale(agent, "10.00")
+    fixed = agent.json("correct", str(short["txn"]["trace"]), "--amount", "100.00", "--card", "debit", password=True)
+    outcome = fixed["outcome"]
+    assert outcome["status"] == "approved" and outcome["txn"]["amount"] == 9000
+    assert outcome["txn"]["original_id"] == short["txn"]["id"]
+    assert net(sim_host) == 10000
+
+
+def test_s4_refunds_add_up_and_stop_at_the_original(agent, sim_host):
+    original = sale(agent, "100.00")
+    trace = str(original["txn"]["trace"])
+    assert agent.json("refund", "--trace", trace, "30.00", password=True)["outcome"]["status"] == "approved"
+    too_much = agent.cli("refund", "--trace", trace, "80.00", password=True)
+    assert too_much.returncode == 1 and "more than the 70.00 still refundable" in too_much.stderr
+    same = agent.json("refund", "--trace", trace, "30.00", password=True)
+    assert same["outcome"]["status"] == "repeat"  # a double key press is not paid twice
+    no_date = agent.cli("refund", "--rrn", original["txn"]["rrn"], password=True)
+    assert no_date.returncode == 2 and "--date" in no_date.stderr
+    rest = agent.json("refund", "--trace", trace, password=True)
+    assert rest["outcome"]["status"] == "approved" and rest["outcome"]["txn"]["amount"] == 7000
+    assert net(sim_host) == 0
+    missing = agent.cli("refund", "--trace", "777", password=True)
+    assert "no sale with trace 000777" in missing.stderr
+
+
+def test_s5_settled_batch_refuses_void_and_offers_refund(agent, sim_host):
+    original = sale(agent, "100.00")
+    asked = agent.cli("settle")
+    assert asked.returncode == 4 and "sales 1 for 100.00" in asked.stdout
+    settled = agent.json("settle", "--yes", password=True)
+    assert settled["outcome"]["status"] == "done" and settled["outcome"]["details"]["result"] == "balanced"
+    void = agent.cli("void", str(original["txn"]["trace"]), password=True)
+    assert void.returncode == 1
+    assert "settled" in void.stderr and "posagent refund --trace" in void.stderr
+    refund = agent.json("refund", "--trace", str(original["txn"]["trace"]), password=True)
+    assert refund["outcome"]["status"] == "approved"
+    assert net(sim_host) == 0
+    assert len(sim_host.ledger()["settlements"]) == 1
+
+
+def test_supervisor_password_locks_after_five_failures_and_survives_restart(agent, sim_host):
+    original = sale(agent, "10.00")
+    for _ in range(5):
+        bad = agent.call("void", {"trace": original["txn"]["trace"]}, password="nope")
+        assert bad["error"]["code"] == "auth"
+    locked = agent.call("void", {"trace": original["txn"]["trace"]}, password=SUPERVISOR_PASSWORD)
+    assert "locked" in locked["error"]["message"]
+    agent.stop()
+    agent.start()
+    still = agent.call("void", {"trace": original["txn"]["trace"]}, password=SUPERVISOR_PASSWORD)
+    assert "locked" in still["error"]["message"]
+    assert SUPERVISOR_PASSWORD not in agent.log_text
+    assert net(sim_host) == 1000
+
+
+def test_one_daemon_per_journal_and_a_private_socket(agent, tmp_path):
+    mode = stat.S_IMODE(os.stat(tmp_path / "control.sock").st_mode)
+    assert mode == 0o600
+    from tests.agentproc import Agent
+    second = Agent(agent.config, tmp_path)
+    with pytest.raises(RuntimeError, match="already owns the journal"):
+        second.start()
+
+
+def test_cli_without_daemon_says_how_to_start_it(tmp_path, sim_host):
+    from tests.agentproc import Agent, write_config
+    idle = Agent(write_config(tmp_path, sim_host.port), tmp_path)
+    result = idle.cli("status")
+    assert result.returncode != 0 and "posagent run" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_amounts_are_refused_at_the_edge(agent):
+    for text, why in (("12.345", "more than 2 digits"), ("-5", "not a number"), ("0", "more than zero"),
+                      ("1,000.00", "not a number")):
+        result = agent.cli("sale", text, "--card", "debit")
+        assert result.returncode == 2 and why in result.stderr, (text, result.stderr)
