@@ -2,9 +2,9 @@
 
     from agent.iso8583 import Message, get_dialect
     cup = get_dialect("cup")
-    wire = cup.encode(Message("0800", {11: "000001", 41: "10000001", 42: "123456789012345",
-                                       60: "00000001003"}))
-    assert cup.decode(wire) == ...
+    sign_on = Message("0800", {11: "000001", 41: "10000001", 42: "123456789012345", 60: "00000001003"})
+    wire = cup.encode(sign_on)            # MTI + bitmap + fields; cup.pack_frame adds length, TPDU, header
+    assert cup.decode(wire) == sign_on    # strict: bad digits, lengths, trailing bytes raise CodecError
 """
 
 from agent.iso8583.dialect import Dialect, FieldSpec, Frame, FrameSpec

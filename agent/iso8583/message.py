@@ -8,7 +8,7 @@ a dialect; the constructor only checks the shape (a 4-digit MTI, field numbers 2
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from agent.iso8583.errors import CodecError
 
@@ -149,7 +149,3 @@ class Message:
         from agent.iso8583.dump import message_from_json
         return message_from_json(data, dialect=dialect)
 
-
-def fields_of(messages: Iterable[Message]) -> list[list[int]]:
-    """Present field numbers of each message (handy in tests and dumps)."""
-    return [m.numbers() for m in messages]

@@ -8,6 +8,7 @@ the field 62 key layouts) are data here so an acquirer profile can change them.
 
 from agent.iso8583.dialect import Dialect, FieldSpec as F, FrameSpec
 from agent.iso8583.fields import Bcd, Binary, LengthPrefix, Text, TrackBcd
+from agent.iso8583.subfields import KEY_LAYOUTS
 
 LL = LengthPrefix(2, "bcd")
 LLL = LengthPrefix(3, "bcd")
@@ -58,6 +59,6 @@ DIALECT = Dialect(
     mac_classes="124",
     frame=FrameSpec(tpdu_len=5, header_len=6, tpdu_id=0x60, max_frame=8192),
     # sign-on mode (60.3) -> (key length, keys): 001 single DES, 003 double, 004 double + track key
-    key_layouts={"001": (8, 2), "003": (16, 2), "004": (16, 3)},
+    key_layouts=KEY_LAYOUTS,
     structured={55: "tlv", 48: "48", 60: "60", 61: "61", 62: "62", 63: "63"},
 )
