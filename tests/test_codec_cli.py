@@ -33,6 +33,11 @@ def test_decode_prints_a_masked_annotated_dump(capsys):
     assert PAN not in out and "0412AC89ABCDEF67" not in out
 
 
+def test_decode_unmasked_dump_shows_card_data_for_test_work(capsys):
+    status, out, _ = run(capsys, "iso8583", "decode", "--unmasked", CUP_HEX)
+    assert status == 0 and PAN in out and "0412AC89ABCDEF67" in out and "Primary account number" in out
+
+
 def test_decode_json_masked_and_unmasked(capsys):
     _, out, _ = run(capsys, "iso8583", "decode", "--json", CUP_HEX)
     masked = json.loads(out)

@@ -6,8 +6,9 @@ import iso8583
 import pytest
 from hypothesis import given, settings, strategies as st
 from iso8583.specs import default as PYISO_DEFAULT
+from iso8583.specs import default_ascii as PYISO_DEFAULT_ASCII
 
-from agent.iso8583 import Message, get_dialect
+from agent.iso8583 import Dialect, Message, get_dialect
 from tests.test_codec_strategies import messages
 
 ISO87 = get_dialect("iso87")
@@ -68,3 +69,19 @@ def test_values_pyiso8583_accepts_are_rejected_here(field, bad):
     assert info.value.field == field
     with pytest.raises(CodecError):
         ISO87.encode(Message("0200", {field: bad}))
+
+
+# A new dialect is one declaration: pyiso8583's all-ASCII spec (hex bitmap), for messages without b fields.
+ISO87_ASCII = Dialect(name="iso87-ascii", description="hex bitmap variant", mti="ascii", bitmap="hex",
+                      fields={n: spec for n, spec in ISO87.fields.items() if spec.type.kind != "b"},
+                      mac_algorithm="x9.19", frame=ISO87.frame)
+
+
+@settings(max_examples=150)
+@given(msg=messages("iso87", max_fields=20))
+def test_a_hex_bitmap_dialect_declared_in_a_test_matches_pyiso8583_default_ascii(msg):
+    msg = msg.without(*BINARY)
+    wire = ISO87_ASCII.encode(msg)
+    theirs, _ = iso8583.encode(to_pyiso(msg), PYISO_DEFAULT_ASCII)
+    assert bytes(theirs) == wire and ISO87_ASCII.decode(wire) == msg
+    assert from_pyiso(iso8583.decode(bytearray(wire), PYISO_DEFAULT_ASCII)[0]) == msg

@@ -14,6 +14,7 @@ import sys
 
 from agent.errors import UsageError
 from agent.iso8583.dialects import KNOWN, get_dialect
+from agent.iso8583.dump import annotated_dump
 from agent.iso8583.errors import CodecError
 from agent.iso8583.message import Message
 
@@ -80,10 +81,7 @@ def _decode(args: argparse.Namespace) -> int:
     else:
         if frame is not None:
             print(f"TPDU {frame.tpdu.hex().upper()}  header {frame.header.hex().upper()}")
-        if args.unmasked:
-            print(json.dumps(msg.to_json(masked=False, dialect=dialect)["fields"], ensure_ascii=False, indent=2))
-        else:
-            print(msg.masked_dump(dialect))
+        print(annotated_dump(msg, dialect, masked=not args.unmasked))
     return 0
 
 

@@ -140,16 +140,21 @@ def message_from_json(data: dict, *, dialect=None) -> Message:
 
 def masked_dump(msg: Message, dialect=None) -> str:
     """One line per field: number, name, format, masked value; EMV tags of field 55 indented below."""
+    return annotated_dump(msg, dialect, masked=True)
+
+
+def annotated_dump(msg: Message, dialect=None, *, masked: bool = True) -> str:
+    """`masked_dump`, or with ``masked=False`` the same layout with card data in full (test data only)."""
     dialect = _dialect(dialect)
     lines = [f"MTI  {msg.mti}   ({dialect.name})"]
     for number in msg.numbers():
         spec = dialect.fields.get(number)
         name = spec.name if spec else "(not in dialect)"
         fmt = spec.type.describe() if spec else "?"
-        lines.append(f"{number:>3}  {name[:34]:<34} {fmt:<20} {_shown(spec, number, msg[number], True)}")
+        lines.append(f"{number:>3}  {name[:34]:<34} {fmt:<20} {_shown(spec, number, msg[number], masked)}")
         kind = dialect.structured.get(number)
         if kind:
-            view = _structured(dialect, msg, number, kind, True)
+            view = _structured(dialect, msg, number, kind, masked)
             if isinstance(view, list):
                 for entry in view:
                     if "tag" in entry:
