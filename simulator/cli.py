@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simulator.demo",
     "simulator.host.cli",
     "simulator.card.cli",
+    "simulator.terminal",
 )
 
 

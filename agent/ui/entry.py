@@ -1,0 +1,78 @@
+"""Keyed entries: how a key edits an amount, a number or a password, and what a finished entry means.
+
+Pure functions over the text typed so far; nothing here knows which screen it is on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from agent.errors import UsageError
+from agent.money import parse_amount
+from agent.ui.actions import BACKSPACE, CLEAR, DIGITS, DOT, DOUBLE_ZERO
+
+#: longest text each entry accepts (explicit limits: a keypad cannot overflow a field)
+MAX_LENGTH = {"amount": 16, "find_amount": 16, "trace": 6, "rrn": 12, "mmdd": 4, "last4": 4, "day": 8,
+              "password": 32}
+MAX_UNITS_DIGITS = 12
+
+
+def edit_amount(text: str, key: str, exponent: int) -> str:
+    """`text` after `key`; a key that would make it malformed or too long leaves it as it was."""
+    if key in (CLEAR,):
+        return ""
+    if key == BACKSPACE:
+        return text[:-1]
+    if key == DOUBLE_ZERO:
+        return edit_amount(edit_amount(text, "0", exponent), "0", exponent)
+    if key == DOT:
+        return text if exponent == 0 or "." in text else (text or "0") + "."
+    if key not in DIGITS:
+        return text
+    candidate = key if text == "0" else text + key
+    units, _, fraction = candidate.partition(".")
+    if len(units) > MAX_UNITS_DIGITS or len(fraction) > exponent or len(candidate) > MAX_LENGTH["amount"]:
+        return text
+    return candidate
+
+
+def edit_digits(text: str, key: str, limit: int) -> str:
+    if key == CLEAR:
+        return ""
+    if key == BACKSPACE:
+        return text[:-1]
+    if key == DOUBLE_ZERO:
+        return edit_digits(edit_digits(text, "0", limit), "0", limit)
+    if key in DIGITS and len(text) < limit:
+        return text + key
+    return text
+
+
+def read_amount(text: str, exponent: int) -> int | None:
+    """Minor units, or None when the text is not an amount a terminal can charge."""
+    try:
+        return parse_amount(text.rstrip(".") if text.endswith(".") else text, exponent)
+    except UsageError:
+        return None
+
+
+def read_number(field: str, text: str) -> str | int | None:
+    """The value of a finished number entry (trace → int, rrn → 12 digits, day → YYYY-MM-DD), or None."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    if field == "trace":
+        return int(text) if len(text) <= 6 and int(text) > 0 else None
+    if field == "rrn":
+        return text.zfill(12) if len(text) <= 12 else None
+    if field == "last4":
+        return text if len(text) == 4 else None
+    if field == "mmdd":
+        if len(text) != 4 or not (1 <= int(text[:2]) <= 12 and 1 <= int(text[2:]) <= 31):
+            return None
+        return text
+    if field == "day":
+        try:
+            return dt.date(int(text[:4]), int(text[4:6]), int(text[6:])).isoformat() if len(text) == 8 else None
+        except ValueError:
+            return None
+    raise KeyError(field)

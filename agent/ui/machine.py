@@ -1,0 +1,393 @@
+"""The cashier terminal: keypad keys and control-API replies in, frames, calls and receipts out.
+
+Sans-IO: `press(key)`, `notify(text)` and `deliver(reply)` return a list of actions (`Show`, `Call`,
+`Print`); the driver shows, performs and prints them.  Where each key may lead is `agent.ui.table`;
+this module says what happens on the way.  CANCEL returns to idle from any screen; while a call is in
+flight it is noted, the reply is awaited and then shown, so no operation is ever left half done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
+
+from agent.money import format_amount
+from agent.ui import table
+from agent.ui.actions import (BACKSPACE, CANCEL, CLEAR, DIGITS, DOWN, ENTER, F1, F2, F3, F4, KEYS, UP, Action, Call,
+                              Print, Show, UiError, UiStateError)
+from agent.ui.entry import MAX_LENGTH, edit_amount, edit_digits, read_amount, read_number
+from agent.ui.layout import check_grid, compose, pages, right, wrap
+from agent.ui.table import STATES, Screen
+from agent.ui.texts import Texts
+from agent.ui.views import (SALE_KINDS, detail_lines, error_headline, list_row, message_lines, mmdd,
+                            outcome_headline)
+
+#: function-key shortcuts on the idle screen
+SHORTCUTS = {F1: "sale", F2: "refund", F3: "lookup", F4: "reprint"}
+LOOKUP_LIMIT = 50
+_FIND_FIELDS = {"trace": "trace", "rrn": "rrn", "find_amount": "amount", "last4": "last4", "day": "date"}
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the current dialog has collected so far (cleared on return to idle)."""
+
+    find_by: str = ""  # trace, rrn, amount, last4 or date
+    trace: int | None = None
+    rrn: str | None = None
+    mmdd: str | None = None
+    find_amount: int | None = None
+    last4: str | None = None
+    day: str | None = None  # YYYY-MM-DD
+    amount: int | None = None  # the sale / refund / right amount
+    confirm_duplicate: bool = False
+    confirm_unusual: bool = False
+    question: str = ""  # the agent's question on a confirm screen
+    found: tuple[Mapping[str, Any], ...] = ()
+    groups: tuple[int, ...] = ()  # duplicate group of each found transaction
+    cursor: int = 0
+    picked: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    headline: str
+    message: str
+    offer: str = ""  # "retry" (key the password again) or "refund" (a void refused after settlement)
+    retry_state: str = ""
+
+
+class Terminal:
+    """One cashier screen of `width` × `height` display columns in `language` (en, zh)."""
+
+    def __init__(self, width: int = 21, height: int = 8, language: str = "en", *, exponent: int = 2,
+                 test_card: str | None = None):
+        check_grid(width, height)
+        if not (isinstance(exponent, int) and 0 <= exponent <= 3):
+            raise UiError(f"currency exponent must be 0 to 3, not {exponent!r}")
+        self.width, self.height, self.exponent, self.test_card = width, height, exponent, test_card
+        self.texts = Texts(language)
+        self.state = "idle"
+        self.draft = Draft()
+        self._entry = ""
+        self._notice = ""
+        self._page = 0
+        self._password: str | None = None
+        self._in_flight: Call | None = None
+        self._cancel_requested = False
+        self._progress = ""
+        self._result: Result | None = None
+
+    # ------------------------------------------------------------------ the driver's side
+    @property
+    def busy(self) -> bool:
+        """A call is in flight: the driver owes a `deliver`."""
+        return self._in_flight is not None
+
+    def start(self) -> list[Action]:
+        return [Show(self.frame())]
+
+    def press(self, key: str) -> list[Action]:
+        if key not in KEYS:
+            raise UiError(f"{key!r} is not a keypad key (known: {', '.join(sorted(KEYS))})")
+        if self._in_flight is not None:
+            if key == CANCEL and not self._cancel_requested:
+                self._cancel_requested = True
+                return [Show(self.frame())]
+            return []
+        if key == CANCEL:
+            return self._go("cancel")
+        screen = STATES[self.state]
+        return getattr(self, f"_key_{screen.kind}")(key, screen)
+
+    def notify(self, text: str) -> list[Action]:
+        """Progress from the agent while a call runs ("Connecting…")."""
+        if self._in_flight is None:
+            return []
+        self._progress = str(text)
+        return [Show(self.frame())]
+
+    def deliver(self, reply: Mapping[str, Any]) -> list[Action]:
+        """The reply to the call in flight."""
+        if self._in_flight is None:
+            raise UiStateError(f"a reply arrived in state {self.state!r} with no call in flight", state=self.state)
+        self._in_flight = None
+        cancelled, self._cancel_requested, self._progress = self._cancel_requested, False, ""
+        try:
+            return self._on_reply(STATES[self.state].call, reply, cancelled)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            why = f"{type(exc).__name__} {exc}"
+            return self._finish(Result(error_headline("internal", self.texts), self.texts("bad_reply", why=why)))
+
+    # ------------------------------------------------------------------ moving through the table
+    def _go(self, event: str, target: str | None = None) -> list[Action]:
+        self.state = table.next_state(self.state, event, target)
+        self._entry, self._notice, self._page = "", "", 0
+        screen = STATES[self.state]
+        if self.state == "idle":
+            self.draft, self._result, self._password = Draft(), None, None
+        if screen.kind == table.BUSY:
+            call = self._make_call(screen.call)
+            self._password = None  # handed over in the Call; never kept
+            self._in_flight = call
+            return [Show(self.frame()), call]
+        return [Show(self.frame())]
+
+    def _finish(self, result: Result) -> list[Action]:
+        self._result = result
+        return self._go("done")
+
+    # ------------------------------------------------------------------ keys, per kind of screen
+    def _key_menu(self, key: str, screen: Screen) -> list[Action]:
+        if self.state == "idle" and key in SHORTCUTS:
+            return self._go(SHORTCUTS[key])
+        return self._key_choose(key, screen)
+
+    def _key_choose(self, key: str, screen: Screen) -> list[Action]:
+        if key in DIGITS and 1 <= int(key) <= len(screen.options):
+            option = screen.options[int(key) - 1]
+            if screen.kind == table.CHOOSE:
+                self.draft = replace(self.draft, find_by=option)
+            return self._go(option)
+        return self._scroll(key)
+
+    def _key_amount(self, key: str, screen: Screen) -> list[Action]:
+        if key != ENTER:
+            return self._edit(edit_amount(self._entry, key, self.exponent), key)
+        if not self._entry and screen.optional:
+            value = None
+        else:
+            value = read_amount(self._entry, self.exponent)
+            if value is None:
+                zero = bool(self._entry) and not self._entry.strip("0.")
+                return self._problem("bad.zero" if zero else "bad.amount")
+        return self._store(screen.field, value)
+
+    def _key_number(self, key: str, screen: Screen) -> list[Action]:
+        if key != ENTER:
+            return self._edit(edit_digits(self._entry, key, MAX_LENGTH[screen.field]), key)
+        value = read_number(screen.field, self._entry)
+        if value is None:
+            return self._problem(f"bad.{screen.field}")
+        return self._store(screen.field, value)
+
+    def _key_password(self, key: str, screen: Screen) -> list[Action]:
+        if key != ENTER:
+            return self._edit(edit_digits(self._entry, key, MAX_LENGTH["password"]), key)
+        if not self._entry:
+            return self._problem("bad.password")
+        self._password = self._entry
+        return self._go("enter")
+
+    def _key_confirm(self, key: str, screen: Screen) -> list[Action]:
+        return self._go("enter") if key == ENTER else self._scroll(key)
+
+    def _key_list(self, key: str, screen: Screen) -> list[Action]:
+        count = len(self.draft.found)
+        if key in (UP, DOWN):
+            cursor = max(0, min(count - 1, self.draft.cursor + (1 if key == DOWN else -1)))
+            self.draft = replace(self.draft, cursor=cursor)
+            return [Show(self.frame())]
+        if key == ENTER:
+            return self._go("enter")
+        return []
+
+    def _key_detail(self, key: str, screen: Screen) -> list[Action]:
+        if key == ENTER:
+            if screen.pick:
+                self.draft = replace(self.draft, picked=self.draft.found[self.draft.cursor])
+            return self._go("enter")
+        if key in (BACKSPACE, CLEAR):
+            return self._go("back")
+        return self._scroll(key)
+
+    def _key_result(self, key: str, screen: Screen) -> list[Action]:
+        if key != ENTER:
+            return self._scroll(key)
+        result = self._result
+        if result is not None and result.offer == "retry":
+            return self._go("retry", result.retry_state)
+        if result is not None and result.offer == "refund":
+            return self._go("refund")
+        return self._go("enter")
+
+    # ------------------------------------------------------------------ helpers for keys
+    def _edit(self, text: str, key: str) -> list[Action]:
+        if key in (UP, DOWN):
+            return self._scroll(key)
+        self._entry, self._notice = text, ""
+        return [Show(self.frame())]
+
+    def _problem(self, text_key: str) -> list[Action]:
+        self._notice, self._page = self.texts(text_key), 0
+        return [Show(self.frame())]
+
+    def _store(self, field: str, value: Any) -> list[Action]:
+        changes: dict[str, Any] = {field: value}
+        if field in _FIND_FIELDS and STATES[self.state].title != "void":
+            changes["find_by"] = _FIND_FIELDS[field]
+        self.draft = replace(self.draft, **changes)
+        return self._go("enter")
+
+    def _scroll(self, key: str) -> list[Action]:
+        if key not in (UP, DOWN):
+            return []
+        last = pages(self._body(), self.height - 2) - 1
+        page = max(0, min(last, self._page + (1 if key == DOWN else -1)))
+        if page == self._page:
+            return []
+        self._page = page
+        return [Show(self.frame())]
+
+    # ------------------------------------------------------------------ calls and replies
+    def _make_call(self, name: str) -> Call:
+        d, password = self.draft, self._password
+        if name == "sale":
+            return Call("sale", {"amount": d.amount, "card": self.test_card, "confirm_duplicate": d.confirm_duplicate,
+                                 "confirm_unusual": d.confirm_unusual})
+        if name == "void":
+            return Call("void", {"trace": d.trace}, password)
+        if name == "lookup":
+            field = {v: k for k, v in _FIND_FIELDS.items()}[d.find_by]  # lookup argument → draft field
+            return Call("lookup", {d.find_by: getattr(d, field), "limit": LOOKUP_LIMIT})
+        picked = d.picked or {}
+        if name == "refund":
+            if d.find_by == "trace" or not picked.get("rrn"):
+                original = {"trace": int(picked["trace"])}
+            else:
+                original = {"rrn": picked["rrn"], "date": mmdd(picked)}
+            return Call("refund", {**original, "amount": d.amount}, password)
+        if name == "correct":
+            return Call("correct", {"trace": int(picked["trace"]), "amount": d.amount, "method": "auto",
+                                    "card": self.test_card}, password)
+        if name == "duplicates_fix":
+            return Call("duplicates_fix", {"id": int(picked["id"])}, password)
+        if name == "settle_totals":
+            return Call("settle", {"confirm": False})
+        if name == "settle":
+            return Call("settle", {"confirm": True}, password)
+        return Call(name, {})  # duplicates, receipt, signon
+
+    def _on_reply(self, call: str, reply: Mapping[str, Any], cancelled: bool) -> list[Action]:
+        if not reply.get("ok"):
+            return self._on_error(reply.get("error") or {})
+        if "outcome" in reply:
+            return self._on_outcome(call, reply["outcome"], cancelled)
+        result = reply["result"]
+        if call == "receipt":
+            prints = [Print(str(result[copy])) for copy in ("merchant", "customer")]
+            trace = f"{int(result['txn']['trace']):06d}"
+            return prints + self._finish(Result(self.texts("status.done"), self.texts("reprinted", trace=trace)))
+        if call == "lookup":
+            found = [t for t in result["transactions"] if isinstance(t, Mapping)]
+            if STATES[self.state].title in ("refund", "correct"):
+                found = [t for t in found if t.get("kind") in SALE_KINDS]
+            if self.draft.find_by == "rrn" and self.draft.mmdd:
+                found = [t for t in found if mmdd(t) == self.draft.mmdd]
+            return self._found(found, (), cancelled)
+        if call == "duplicates":
+            found, groups = [], []
+            for number, group in enumerate(result["groups"], start=1):
+                found += list(group)
+                groups += [number] * len(group)
+            return self._found(found, tuple(groups), cancelled)
+        raise ValueError(f"no result expected for {call}")
+
+    def _on_error(self, error: Mapping[str, Any]) -> list[Action]:
+        code, message = str(error.get("code") or "other"), str(error.get("message") or "")
+        result = Result(error_headline(code, self.texts), message)
+        send_state = self.state
+        if code == "auth" and send_state.replace(".send", ".password") in STATES:
+            result = replace(result, offer="retry", retry_state=send_state.replace(".send", ".password"))
+        elif code == "batch_settled" and send_state == "void.send" and self.draft.trace is not None:
+            self.draft = Draft(find_by="trace", trace=self.draft.trace)
+            result = replace(result, offer="refund")
+        return self._finish(result)
+
+    def _on_outcome(self, call: str, outcome: Mapping[str, Any], cancelled: bool) -> list[Action]:
+        status, message = str(outcome["status"]), str(outcome["message"])
+        if status == "needs_confirmation" and call in ("sale", "settle_totals"):
+            if cancelled:  # the agent asked before doing anything: nothing to wait for
+                return self._go("cancelled")
+            guard = (outcome.get("details") or {}).get("guard")
+            self.draft = replace(self.draft, question=message,
+                                 confirm_duplicate=self.draft.confirm_duplicate or guard == "duplicate",
+                                 confirm_unusual=self.draft.confirm_unusual or guard == "unusual_amount")
+            return self._go("confirm")
+        prints = [Print(str(receipt[copy])) for receipt in outcome.get("receipts") or ()
+                  for copy in ("merchant", "customer") if receipt.get(copy)]
+        return prints + self._finish(Result(outcome_headline(status, self.texts), message))
+
+    def _found(self, found: list[Mapping[str, Any]], groups: tuple[int, ...], cancelled: bool) -> list[Action]:
+        if cancelled:  # a search only reads: the cashier's cancel simply wins
+            return self._go("cancelled")
+        if not found:
+            return self._finish(Result(error_headline("not_found", self.texts), self._nothing_found()))
+        self.draft = replace(self.draft, found=tuple(found), groups=groups, cursor=len(found) - 1 if groups else 0)
+        return self._go("one" if len(found) == 1 else "many")
+
+    def _nothing_found(self) -> str:
+        d, t = self.draft, self.texts
+        if STATES[self.state].call == "duplicates":
+            return t("nothing.dups")
+        key = {"trace": f"{d.trace or 0:06d}", "rrn": d.rrn, "last4": d.last4, "date": d.day,
+               "amount": format_amount(d.find_amount or 0, self.exponent)}.get(d.find_by, "")
+        date = f"{d.mmdd[:2]}-{d.mmdd[2:]}" if d.mmdd else ""
+        return t(f"nothing.{d.find_by}", key=key, date=date)
+
+    # ------------------------------------------------------------------ frames
+    def frame(self) -> tuple[str, ...]:
+        screen = STATES[self.state]
+        t = self.texts
+        if self._in_flight is not None:
+            title, footer = t(screen.title), t("hint.cancelling" if self._cancel_requested else "hint.wait")
+        elif screen.kind == table.RESULT:
+            result = self._result or Result("", "")
+            title, footer = result.headline, t({"retry": "hint.retry", "refund": "hint.refund"}.get(result.offer,
+                                                                                                   "hint.ok"))
+        else:
+            title, footer = t(screen.title), self._footer(screen)
+        page = self.draft.cursor // (self.height - 2) if screen.kind == table.LIST else self._page
+        return compose(title, self._body(), footer, self.width, self.height, page)
+
+    def _footer(self, screen: Screen) -> str:
+        t = self.texts
+        if screen.kind in (table.AMOUNT, table.NUMBER, table.PASSWORD):
+            shown = "*" * len(self._entry) if screen.kind == table.PASSWORD else self._entry
+            if not shown and screen.kind == table.AMOUNT:
+                shown = format_amount(0, self.exponent)
+            return right(shown or "_", self.width)
+        return t({table.MENU: "hint.menu", table.CHOOSE: "hint.choose", table.CONFIRM: "hint.confirm",
+                  table.LIST: "hint.list", table.DETAIL: "hint.pick" if screen.pick else "hint.view"}[screen.kind])
+
+    def _body(self) -> list[str]:
+        screen, t, w = STATES[self.state], self.texts, self.width
+        if self._in_flight is not None:
+            return wrap(self._progress or t("busy"), w) + (wrap(t("busy.cancel"), w) if self._cancel_requested else [])
+        kind = screen.kind
+        if kind in (table.MENU, table.CHOOSE):
+            items = [f"{n} {t(('item.' if kind == table.MENU else 'by.') + o)}" for n, o in enumerate(screen.options, 1)]
+            return ([] if kind == table.MENU else wrap(t(screen.prompt), w)) + [line for i in items for line in wrap(i, w)]
+        if kind in (table.AMOUNT, table.NUMBER, table.PASSWORD):
+            lines = wrap(self._notice, w) if self._notice else []
+            lines += wrap(t(screen.prompt), w)
+            if self.state == "refund.amount":
+                picked = self.draft.picked or {}
+                lines += wrap(t("prompt.refund_all", amount=format_amount(int(picked.get("amount", 0)), self.exponent))
+                              if picked.get("state") == "approved" else t("prompt.refund_rest"), w)
+            return lines
+        if kind == table.CONFIRM:
+            return message_lines(self.draft.question, w)
+        if kind == table.LIST:
+            d = self.draft
+            return [list_row(txn, w, self.exponent, selected=i == d.cursor, group=d.groups[i] if d.groups else None)
+                    for i, txn in enumerate(d.found)]
+        if kind == table.DETAIL:
+            d = self.draft
+            return detail_lines(d.found[d.cursor], t, w, self.exponent, group=d.groups[d.cursor] if d.groups else None)
+        if kind == table.RESULT:
+            result = self._result or Result("", "")
+            offer = {"retry": t("offer.retry"),
+                     "refund": t("offer.refund", trace=f"{self.draft.trace or 0:06d}")}.get(result.offer)
+            return message_lines(result.message, w) + (wrap(offer, w) if offer else [])
+        return []

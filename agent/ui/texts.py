@@ -1,0 +1,136 @@
+"""Every word the cashier screen shows, in English and Chinese.  Formats are data: a language is a table.
+
+Placeholders use str.format names; a missing key is a programming error caught by the tests, which
+check both tables hold the same keys.
+"""
+
+from __future__ import annotations
+
+from agent.ui.actions import UiError
+
+LANGUAGES = ("en", "zh")
+
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        # menu and flow titles
+        "menu": "POSAGENT", "sale": "SALE", "void": "VOID", "refund": "REFUND", "correct": "CORRECT AMOUNT",
+        "dups": "DUPLICATES", "reprint": "REPRINT", "lookup": "LOOKUP", "settle": "SETTLEMENT",
+        "signon": "SIGN-ON",
+        "item.sale": "Sale", "item.void": "Void", "item.refund": "Refund", "item.correct": "Correct amount",
+        "item.dups": "Duplicates", "item.reprint": "Reprint receipt", "item.lookup": "Lookup",
+        "item.settle": "Settle", "item.signon": "Sign-on",
+        # choices
+        "by.trace": "Trace no.", "by.rrn": "RRN + date", "by.amount": "Amount", "by.last4": "Card last 4",
+        "by.date": "Date",
+        # prompts
+        "prompt.amount": "Amount:", "prompt.right_amount": "Right amount:",
+        "prompt.orig_amount": "Original amount:", "prompt.refund_amount": "Refund amount:",
+        "prompt.refund_all": "ENTER alone = all still refundable ({amount})",
+        "prompt.refund_rest": "ENTER alone = all still refundable",
+        "prompt.trace": "Trace no.:", "prompt.rrn": "RRN (12 digits):", "prompt.mmdd": "Date of sale MMDD:",
+        "prompt.last4": "Card last 4 digits:", "prompt.day": "Date YYYYMMDD:",
+        "prompt.password": "Supervisor password:", "prompt.choose": "Find by:",
+        # hints (last line)
+        "hint.menu": "1-9 choose", "hint.choose": "digit choose", "hint.entry": "ENTER ok",
+        "hint.confirm": "ENTER yes X no", "hint.list": "ENTER open", "hint.pick": "ENTER choose",
+        "hint.view": "ENTER back", "hint.ok": "ENTER ok", "hint.retry": "ENTER retry",
+        "hint.refund": "ENTER refund", "hint.wait": "please wait", "hint.cancelling": "cancel: waiting",
+        # busy
+        "busy": "Processing...", "busy.cancel": "Cancel noted: waiting for the answer, nothing is left half done.",
+        # entry problems
+        "bad.amount": "Not an amount: key it like 100.00", "bad.trace": "Trace: 1 to 6 digits, not 0",
+        "bad.rrn": "RRN: up to 12 digits", "bad.mmdd": "Date: MMDD, e.g. 0315", "bad.last4": "Exactly 4 digits",
+        "bad.day": "Date: YYYYMMDD, e.g. 20250315", "bad.password": "Key the password, then ENTER",
+        "bad.zero": "Amount must be more than 0",
+        # results
+        "status.approved": "APPROVED", "status.declined": "DECLINED", "status.reversed": "REVERSED",
+        "status.in_doubt": "NOT COMPLETED", "status.repeat": "ALREADY DONE", "status.done": "DONE",
+        "status.needs_confirmation": "CONFIRM", "status.found": "{count} FOUND",
+        "error.auth": "PASSWORD REFUSED", "error.usage": "NOT ACCEPTED", "error.not_found": "NOT FOUND",
+        "error.batch_settled": "BATCH SETTLED", "error.offline": "BANK UNREACHABLE",
+        "error.reversal_pending": "REVERSAL PENDING", "error.card": "CARD PROBLEM",
+        "error.not_voidable": "CANNOT VOID", "error.not_refundable": "CANNOT REFUND",
+        "error.amount_too_large": "AMOUNT TOO LARGE", "error.original_uncertain": "ORIGINAL UNCERTAIN",
+        "error.not_correctable": "CANNOT CORRECT", "error.unresolved": "NOT RESOLVED YET",
+        "error.settlement_incomplete": "SETTLEMENT UNFINISHED", "error.signon_failed": "SIGN-ON FAILED",
+        "error.daemon": "AGENT NOT REACHABLE", "error.other": "NOT DONE",
+        "offer.refund": "Press ENTER to refund trace {trace} instead.",
+        "offer.retry": "Press ENTER to key the password again.",
+        "nothing.trace": "No sale with trace {key} on this terminal.",
+        "nothing.rrn": "No sale with RRN {key} on {date}.", "nothing.amount": "No sale of {key} on this terminal.",
+        "nothing.last4": "No sale with a card ending {key}.", "nothing.date": "No transaction on {key}.",
+        "nothing.dups": "No suspected duplicate charges.",
+        "reprinted": "Receipt of trace {trace} printed again.", "bad_reply": "Unexpected answer from the agent: {why}",
+        "cancelled": "Cancelled: nothing was done.",
+        # transaction details
+        "d.type": "Type", "d.state": "State", "d.time": "Time", "d.amount": "Amount", "d.card": "Card",
+        "d.auth": "Auth", "d.rrn": "RRN", "d.batch": "Batch", "d.trace": "Trace", "d.group": "Group",
+        "batch.open": "open", "batch.settling": "settling", "batch.settled": "settled",
+        "kind.sale": "sale", "kind.void": "void", "kind.refund": "refund", "kind.correction": "correction",
+        "state.approved": "approved", "state.declined": "declined", "state.voided": "voided",
+        "state.refunded": "refunded", "state.refunded_partially": "part refunded", "state.reversed": "reversed",
+        "state.in_doubt": "being reversed", "state.sending": "no answer yet",
+        "state.resolved_manually": "resolved by hand",
+    },
+    "zh": {
+        "menu": "收银台", "sale": "消费", "void": "消费撤销", "refund": "退货", "correct": "更正金额",
+        "dups": "重复扣款", "reprint": "重打印", "lookup": "交易查询", "settle": "结算", "signon": "签到",
+        "item.sale": "消费", "item.void": "消费撤销", "item.refund": "退货", "item.correct": "更正金额",
+        "item.dups": "重复扣款", "item.reprint": "重打印", "item.lookup": "交易查询", "item.settle": "结算",
+        "item.signon": "签到",
+        "by.trace": "凭证号", "by.rrn": "参考号+日期", "by.amount": "金额", "by.last4": "卡号后4位",
+        "by.date": "日期",
+        "prompt.amount": "请输入金额:", "prompt.right_amount": "正确金额:", "prompt.orig_amount": "原交易金额:",
+        "prompt.refund_amount": "退货金额:", "prompt.refund_all": "直接按确认=全部可退 {amount}",
+        "prompt.refund_rest": "直接按确认=全部可退金额",
+        "prompt.trace": "原凭证号:", "prompt.rrn": "参考号(12位):", "prompt.mmdd": "原交易日期MMDD:",
+        "prompt.last4": "卡号后4位:", "prompt.day": "日期YYYYMMDD:", "prompt.password": "主管密码:",
+        "prompt.choose": "查找方式:",
+        "hint.menu": "按数字选择", "hint.choose": "按数字选择", "hint.entry": "确认键继续",
+        "hint.confirm": "确认:是 取消:否", "hint.list": "确认键查看", "hint.pick": "确认键选择",
+        "hint.view": "确认键返回", "hint.ok": "确认键返回", "hint.retry": "确认键重输",
+        "hint.refund": "确认键退货", "hint.wait": "请稍候", "hint.cancelling": "应答后取消",
+        "busy": "处理中...", "busy.cancel": "已收到取消:等待应答,不会留下未完成的交易。",
+        "bad.amount": "金额格式错误,如100.00", "bad.trace": "凭证号:1到6位数字", "bad.rrn": "参考号最多12位",
+        "bad.mmdd": "日期格式MMDD,如0315", "bad.last4": "请输入4位数字", "bad.day": "日期格式YYYYMMDD",
+        "bad.password": "请输入密码后按确认", "bad.zero": "金额必须大于0",
+        "status.approved": "交易成功", "status.declined": "交易拒绝", "status.reversed": "已冲正",
+        "status.in_doubt": "交易未完成", "status.repeat": "重复请求", "status.done": "完成",
+        "status.needs_confirmation": "请确认", "status.found": "找到{count}笔",
+        "error.auth": "密码错误", "error.usage": "输入有误", "error.not_found": "未找到",
+        "error.batch_settled": "批次已结算", "error.offline": "无法连接银行", "error.reversal_pending": "冲正未完成",
+        "error.card": "读卡失败", "error.not_voidable": "不能撤销", "error.not_refundable": "不能退货",
+        "error.amount_too_large": "金额超限", "error.original_uncertain": "原交易未确定",
+        "error.not_correctable": "不能更正", "error.unresolved": "有交易未确定", "error.settlement_incomplete": "结算未完成",
+        "error.signon_failed": "签到失败", "error.daemon": "无法连接代理程序", "error.other": "交易未完成",
+        "offer.refund": "按确认键改为退货(凭证号{trace})。", "offer.retry": "按确认键重新输入密码。",
+        "nothing.trace": "本终端没有凭证号{key}的消费。", "nothing.rrn": "{date}没有参考号{key}的消费。",
+        "nothing.amount": "本终端没有金额{key}的消费。", "nothing.last4": "没有卡号后4位为{key}的消费。",
+        "nothing.date": "{key}没有交易。", "nothing.dups": "没有疑似重复扣款。",
+        "reprinted": "凭证号{trace}的签购单已重打印。", "bad_reply": "代理程序应答异常:{why}",
+        "cancelled": "已取消:未做任何交易。",
+        "d.type": "类型", "d.state": "状态", "d.time": "时间", "d.amount": "金额", "d.card": "卡号",
+        "d.auth": "授权码", "d.rrn": "参考号", "d.batch": "批次号", "d.trace": "凭证号", "d.group": "组",
+        "batch.open": "未结算", "batch.settling": "结算中", "batch.settled": "已结算",
+        "kind.sale": "消费", "kind.void": "撤销", "kind.refund": "退货", "kind.correction": "更正消费",
+        "state.approved": "成功", "state.declined": "拒绝", "state.voided": "已撤销", "state.refunded": "已退货",
+        "state.refunded_partially": "部分退货", "state.reversed": "已冲正", "state.in_doubt": "冲正中",
+        "state.sending": "等待应答", "state.resolved_manually": "已人工处理",
+    },
+}
+
+
+class Texts:
+    """The words of one language: ``texts("prompt.refund_all", amount="120.00")``."""
+
+    def __init__(self, language: str):
+        if language not in TEXTS:
+            raise UiError(f"screen language {language!r} is not available (known: {', '.join(LANGUAGES)})")
+        self.language = language
+        self._table = TEXTS[language]
+
+    def __call__(self, key: str, **values: object) -> str:
+        return self._table[key].format(**values) if values else self._table[key]
+
+    def get(self, key: str, fallback: str) -> str:
+        return self._table.get(key, fallback)

@@ -1,0 +1,85 @@
+"""What the screens say about transactions and replies: detail lines, list rows, headlines.
+
+Transactions arrive as the control API's dicts (agent.journal.records.Txn.as_dict()); only the masked
+PAN is ever shown.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any, Mapping
+
+from agent.money import format_amount
+from agent.receipts import display_width
+from agent.ui.layout import cut, right, wrap
+from agent.ui.texts import Texts
+
+#: transaction kinds a refund, a correction or a duplicate fix may start from
+SALE_KINDS = ("sale", "correction")
+
+# engine messages written for the command line name a command; the screen offers the step itself
+_CLI_HINT = re.compile(r"[:;,]?\s*(?:use\s+)?`[^`]*`|;?\s*use --method \w+")
+
+
+def local_time(timestamp: float, fmt: str) -> str:
+    return time.strftime(fmt, time.localtime(timestamp))
+
+
+def mmdd(txn: Mapping[str, Any]) -> str:
+    return local_time(float(txn["created_at"]), "%m%d")
+
+
+def pair(label: str, value: str, width: int) -> list[str]:
+    """`label   value` on one line, or the value right-aligned under its label when both do not fit."""
+    gap = width - display_width(label) - display_width(value)
+    if gap >= 1:
+        return [label + " " * gap + value]
+    return [cut(label, width), right(value, width)]
+
+
+def detail_lines(txn: Mapping[str, Any], texts: Texts, width: int, exponent: int, *, group: int | None = None) -> list[str]:
+    """Everything S1 asks the screen to show: time, amount, masked card, auth code, RRN, batch, settled."""
+    kind, state = str(txn.get("kind")), str(txn.get("state"))
+    batch_state = texts.get(f"batch.{txn.get('batch_state')}", str(txn.get("batch_state")))
+    rows = [
+        (texts("d.trace"), f"{int(txn['trace']):06d}"),
+        (texts("d.amount"), format_amount(int(txn["amount"]), exponent)),
+        (texts("d.type"), texts.get(f"kind.{kind}", kind)),
+        (texts("d.state"), texts.get(f"state.{state}", state)),
+        (texts("d.time"), local_time(float(txn["created_at"]), "%m-%d %H:%M")),
+        (texts("d.card"), str(txn.get("pan_masked") or "-")),
+        (texts("d.auth"), str(txn.get("auth_code") or "-")),
+        (texts("d.rrn"), str(txn.get("rrn") or "-")),
+        (texts("d.batch"), f"{int(txn['batch']):06d} {batch_state}"),
+    ]
+    if group is not None:
+        rows.insert(0, (texts("d.group"), str(group)))
+    lines: list[str] = []
+    for label, value in rows:
+        lines += pair(label, value, width)
+    return lines
+
+
+def list_row(txn: Mapping[str, Any], width: int, exponent: int, *, selected: bool, group: int | None = None) -> str:
+    mark = ">" if selected else " "
+    lead = f"{mark}{group}:" if group is not None else mark
+    return lead + pair(f"{int(txn['trace']):06d}", format_amount(int(txn["amount"]), exponent),
+                       width - display_width(lead))[0]
+
+
+def outcome_headline(status: str, texts: Texts) -> str:
+    return texts.get(f"status.{status}", status.upper())
+
+
+def error_headline(code: str, texts: Texts) -> str:
+    return texts.get(f"error.{code}", texts("error.other"))
+
+
+def screen_message(message: str) -> str:
+    """An engine message without the command-line hints meant for `posagent` users."""
+    return _CLI_HINT.sub("", message).strip()
+
+
+def message_lines(message: str, width: int) -> list[str]:
+    return wrap(screen_message(message), width)
