@@ -1,0 +1,64 @@
+"""Putting the console together from the configuration: gate, commands, session, audit trail.
+
+The technician's login gate keeps its counter in a file beside the journal (see `files`); logins,
+failures, locks, logouts and setting changes are also journaled through the daemon's `console_event`
+operation when the daemon is up (best effort: the console must work while the daemon is down).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+from agent import __version__, config
+from agent.auth import PasswordGate
+from agent.console.cardtest import run_card_test
+from agent.console.commands import CommandTable, ConsoleContext
+from agent.console.files import FileStateStore, auth_state_path
+from agent.console.lineeditor import Echo
+from agent.console.session import Session, SessionSettings
+from agent.errors import PosagentError
+
+log = logging.getLogger("posagent.console")
+
+
+def technician_gate(cfg: config.Config, *, clock: Callable[[], float] = time.time) -> PasswordGate:
+    console = cfg.console
+    store = FileStateStore(auth_state_path(cfg.path("journal", "path")))
+    return PasswordGate("technician", console.password_hash, store, clock=clock,
+                        max_attempts=console.max_attempts, lockout_minutes=console.lockout_minutes)
+
+
+def journal_audit(client: Any) -> Callable[[str, dict], None]:
+    """Send a console event to the daemon's journal; when it cannot, say so in the log and go on."""
+    def audit(kind: str, details: dict) -> None:
+        log.info("console %s %s", kind, details)
+        try:
+            reply = client.call("console_event", {"kind": kind, "details": details})
+            if not reply.get("ok"):
+                log.warning("console event %s not journaled: %s", kind, reply.get("error", {}).get("message"))
+        except (PosagentError, OSError, ValueError) as exc:
+            log.warning("console event %s not journaled: %s", kind, exc)
+
+    return audit
+
+
+def build_session(cfg: config.Config, client: Any, *, idle_timeout_s: float | None = None,
+                  card_test: Callable[[float], str] | None = None) -> Session:
+    audit = journal_audit(client)
+    if card_test is None:
+        reader = cfg.card_reader
+
+        def card_test(timeout: float) -> str:
+            return run_card_test(reader.reader, timeout, apdu_timeout=reader.apdu_timeout)
+
+    context = ConsoleContext(client=client, cfg=cfg, card_test=card_test, audit=audit)
+    t = cfg.terminal
+    settings = SessionSettings(
+        banner=f"posagent {__version__} technician console - terminal {t.terminal_id} ({t.merchant_name})",
+        prompt=f"posagent {t.terminal_id}> ",
+        idle_timeout_s=idle_timeout_s if idle_timeout_s is not None else cfg.console.idle_timeout_minutes * 60,
+        secret_echo=Echo.STARS,
+        audit=audit)
+    return Session(technician_gate(cfg), CommandTable(context), settings)

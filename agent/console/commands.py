@@ -1,0 +1,289 @@
+"""The technician's commands: one table of words → handler, each a thin call to the daemon's control API.
+
+`CommandTable.run(line)` splits the line (shell-style quoting for reasons with spaces), finds the
+longest matching command words and returns a `Reply`.  Errors become one line ("error: ...");
+nothing here holds business rules: the daemon does the work, the console asks and prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from agent import config
+from agent.console import configedit, views
+from agent.console.session import Question, Reply
+from agent.errors import PosagentError, UsageError
+from agent.journal.export import render_text
+from agent.money import parse_amount
+
+log = logging.getLogger("posagent.console")
+
+#: the most journal rows `journal tail` prints
+MAX_TAIL = 200
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class DaemonRefused(PosagentError):
+    """The daemon answered with an error (or could not be reached); its message is for the technician."""
+
+
+@dataclass(frozen=True)
+class Command:
+    words: tuple[str, ...]
+    usage: str
+    help: str
+    handler: Callable[["CommandTable", list[str]], Reply]
+
+
+@dataclass
+class ConsoleContext:
+    """What commands work with: the daemon's client, the configuration and where it is saved."""
+
+    client: Any  # agent.daemon.control.ControlClient (call(op, args, password=...))
+    cfg: config.Config
+    card_test: Callable[[float], str] | None = None
+    audit: Callable[[str, dict], None] = field(default=lambda kind, details: None)
+
+    @property
+    def config_path(self) -> Path | None:
+        return Path(self.cfg.source) if self.cfg.source else None
+
+
+class CommandTable:
+    def __init__(self, context: ConsoleContext):
+        self.ctx = context
+
+    # -- dispatch ---------------------------------------------------------------------------------
+    def run(self, line: str) -> Reply:
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"cannot read that line: {exc}") from None
+        lowered = [w.lower() for w in words]
+        for command in sorted(COMMANDS, key=lambda c: -len(c.words)):
+            n = len(command.words)
+            if tuple(lowered[:n]) == command.words:
+                return command.handler(self, words[n:])
+        raise UsageError(f"unknown command {line.strip()!r}; type help for the list")
+
+    def call(self, op: str, args: dict | None = None, *, password: str | None = None) -> dict:
+        """The daemon's `result` or `outcome`; `DaemonRefused` with its message otherwise."""
+        try:
+            reply = self.ctx.client.call(op, args or {}, password=password)
+        except PosagentError as exc:
+            raise DaemonRefused(str(exc)) from None
+        except (OSError, ValueError) as exc:
+            raise DaemonRefused(f"no answer from the daemon ({type(exc).__name__}: {exc})") from None
+        if not reply.get("ok"):
+            raise DaemonRefused(reply.get("error", {}).get("message") or "the daemon refused")
+        return reply.get("result") if "result" in reply else reply.get("outcome", {})
+
+    @property
+    def exponent(self) -> int:
+        return self.ctx.cfg.terminal.currency_exponent
+
+    # -- commands ---------------------------------------------------------------------------------
+    def help(self, args: list[str]) -> Reply:
+        width = max(len(c.usage) for c in COMMANDS)
+        return Reply("\n".join(f"{c.usage:<{width}}  {c.help}" for c in COMMANDS))
+
+    def status(self, args: list[str]) -> Reply:
+        _no_args(args, "status")
+        return Reply(views.status(self.call("status")))
+
+    def echo(self, args: list[str]) -> Reply:
+        _no_args(args, "link test")
+        return Reply(views.outcome(self.call("echo")))
+
+    def signon(self, args: list[str]) -> Reply:
+        _no_args(args, "sign-on")
+        return Reply(views.outcome(self.call("signon")))
+
+    def config_show(self, args: list[str]) -> Reply:
+        if len(args) > 1:
+            raise UsageError("usage: config show [SECTION]")
+        return Reply(configedit.show(self.ctx.cfg, args[0] if args else None))
+
+    def config_set(self, args: list[str]) -> Reply:
+        if not args or len(args) > 2:
+            raise UsageError("usage: config set SECTION.KEY VALUE (secrets: config set SECTION.KEY, then type it)")
+        section, key = configedit.resolve(args[0])
+        if self.ctx.config_path is None:
+            raise UsageError("this console runs on built-in defaults: start it with --config FILE to change settings")
+        if configedit.is_secret(section, key):
+            if len(args) == 2:
+                raise UsageError(f"{section}.{key} is secret: type `config set {section}.{key}` alone and give the "
+                                 f"value at the hidden prompt")
+            if configedit.is_password(section, key):
+                return self._ask_new_password(section, key)
+            return Reply(ask=Question(f"New value for {section}.{key} (hidden): ", secret=True,
+                                      then=lambda text: self._save(section, key,
+                                                                   configedit.parse_typed(section, key, text))))
+        if len(args) != 2:
+            raise UsageError(f"usage: config set {section}.{key} VALUE")
+        return self._save(section, key, configedit.parse_typed(section, key, args[1]))
+
+    def _ask_new_password(self, section: str, key: str) -> Reply:
+        role = "technician" if section == "console" else section
+
+        def first(password: str) -> Reply:
+            value = configedit.password_value(password)
+
+            def second(again: str) -> Reply:
+                if again != password:
+                    raise UsageError("the two passwords differ; nothing was changed")
+                return self._save(section, key, value)
+
+            return Reply(ask=Question("Again: ", second, secret=True))
+
+        return Reply(ask=Question(f"New {role} password (hidden): ", first, secret=True))
+
+    def _save(self, section: str, key: str, value: Any) -> Reply:
+        assert self.ctx.config_path is not None
+        self.ctx.cfg = configedit.save(self.ctx.config_path, section, key, value)
+        self.ctx.audit("config_set", {"key": f"{section}.{key}"})
+        note = "the daemon uses it from its next start"
+        if (section, key) == ("daemon", "log_level"):
+            note += " (log level LEVEL changes the running daemon now)"
+        return Reply(f"saved {configedit.describe(section, key, value)} in {self.ctx.config_path}; {note}")
+
+    def journal_tail(self, args: list[str]) -> Reply:
+        if len(args) > 1:
+            raise UsageError("usage: journal tail [N]")
+        count = _whole(args[0], "N", 1, MAX_TAIL) if args else 10
+        found = self.call("lookup", {"limit": count})["transactions"]
+        return Reply(views.transactions(list(reversed(found)), self.exponent))
+
+    def journal_search(self, args: list[str]) -> Reply:
+        criteria = _pairs(args)
+        if not criteria:
+            raise UsageError("usage: journal search trace N | amount 12.00 | last4 1234 | date YYYY-MM-DD | rrn R "
+                             "(several may be combined)")
+        query: dict[str, Any] = {"limit": MAX_TAIL}
+        for name, value in criteria:
+            if name == "trace":
+                query["trace"] = _whole(value, "trace", 1, 999_999)
+            elif name == "amount":
+                query["amount"] = parse_amount(value, self.exponent)
+            elif name == "last4":
+                if not (len(value) == 4 and value.isascii() and value.isdigit()):
+                    raise UsageError(f"last4 must be 4 digits, not {value!r}")
+                query["last4"] = value
+            elif name == "date":
+                query["date"] = value
+            elif name == "rrn":
+                query["rrn"] = value
+            else:
+                raise UsageError(f"cannot search by {name!r}: use trace, amount, last4, date or rrn")
+        found = self.call("lookup", query)["transactions"]
+        return Reply(views.transactions(found, self.exponent))
+
+    def reversals_list(self, args: list[str]) -> Reply:
+        _no_args(args, "reversals")
+        return Reply(views.reversals(self.call("reversals")))
+
+    def reversals_retry(self, args: list[str]) -> Reply:
+        _no_args(args, "reversals retry")
+        result = self.call("reversal_retry")
+        return Reply(result.get("message") or result.get("status", "done"))
+
+    def reversals_handled(self, args: list[str]) -> Reply:
+        if len(args) < 2:
+            raise UsageError("usage: reversals handled ID REASON (what was done, e.g. \"acquirer confirmed no charge\")")
+        rev_id = _whole(args[0], "ID", 1, 2**62)
+        note = " ".join(args[1:]).strip()
+        if len(note) < 3:
+            raise UsageError("say what was done in the REASON (at least 3 characters)")
+
+        def with_password(password: str) -> Reply:
+            self.call("reversal_handled", {"id": rev_id, "note": note}, password=password or None)
+            self.ctx.audit("reversal_handled", {"id": rev_id})
+            return Reply(f"reversal {rev_id} marked handled (journaled): {note}")
+
+        return Reply(ask=Question("Supervisor password (hidden): ", with_password, secret=True))
+
+    def card_test(self, args: list[str]) -> Reply:
+        if len(args) > 1:
+            raise UsageError("usage: card test [SECONDS]")
+        timeout = _whole(args[0], "SECONDS", 1, 120) if args else 20
+        if self.ctx.card_test is None:
+            raise UsageError("no card reader test is available here")
+        return Reply(self.ctx.card_test(float(timeout)))
+
+    def log_level(self, args: list[str]) -> Reply:
+        if len(args) > 1 or (args and args[0].upper() not in LOG_LEVELS):
+            raise UsageError(f"usage: log level [{'|'.join(LOG_LEVELS)}]")
+        result = self.call("log_level", {"level": args[0].upper()} if args else {})
+        if args:
+            self.ctx.audit("log_level", {"level": result["level"]})
+            return Reply(f"daemon log level {result['was']} -> {result['level']} (until its next start; "
+                         f"config set daemon.log_level keeps it)")
+        return Reply(f"daemon log level {result['level']}")
+
+    def export(self, args: list[str]) -> Reply:
+        if len(args) != 1:
+            raise UsageError("usage: export ID (journal id of any transaction of the chain)")
+        bundle = self.call("export", {"id": _whole(args[0], "ID", 1, 2**62)})
+        return Reply(render_text(bundle).rstrip("\n"))
+
+    def logout(self, args: list[str]) -> Reply:
+        return Reply("Logged out.", logout=True)
+
+
+def _no_args(args: list[str], usage: str) -> None:
+    if args:
+        raise UsageError(f"usage: {usage} (no arguments)")
+
+
+def _whole(text: str, what: str, lo: int, hi: int) -> int:
+    if not (text.isascii() and text.isdigit()) or not lo <= int(text) <= hi:
+        raise UsageError(f"{what} must be a whole number from {lo} to {hi}, not {text!r}")
+    return int(text)
+
+
+def _pairs(args: list[str]) -> list[tuple[str, str]]:
+    """``trace=12 amount 1.00`` → [("trace", "12"), ("amount", "1.00")]."""
+    out, i = [], 0
+    while i < len(args):
+        name, eq, value = args[i].partition("=")
+        if eq:
+            i += 1
+        elif i + 1 < len(args):
+            value, i = args[i + 1], i + 2
+        else:
+            raise UsageError(f"{name} needs a value")
+        out.append((name.lower(), value))
+    return out
+
+
+C = Command
+COMMANDS: tuple[Command, ...] = (
+    C(("help",), "help", "this list", CommandTable.help),
+    C(("status",), "status", "link, keys, batch, reversal queue, journal", CommandTable.status),
+    C(("link", "test"), "link test", "echo test with the acquirer", CommandTable.echo),
+    C(("echo",), "echo", "same as link test", CommandTable.echo),
+    C(("sign-on",), "sign-on", "sign on: new working keys and batch number", CommandTable.signon),
+    C(("signon",), "signon", "same as sign-on", CommandTable.signon),
+    C(("config", "show"), "config show [SECTION]", "settings in effect (secrets shown as (set))",
+      CommandTable.config_show),
+    C(("config", "set"), "config set SECTION.KEY VALUE", "change a setting (checked, saved atomically; "
+      "secrets asked hidden)", CommandTable.config_set),
+    C(("journal", "tail"), "journal tail [N]", "the last N transactions (default 10)", CommandTable.journal_tail),
+    C(("journal", "search"), "journal search trace|amount|last4|date|rrn V", "find transactions",
+      CommandTable.journal_search),
+    C(("reversals",), "reversals", "the reversal queue", CommandTable.reversals_list),
+    C(("reversals", "retry"), "reversals retry", "send pending reversals now", CommandTable.reversals_retry),
+    C(("reversals", "handled"), "reversals handled ID REASON", "mark one handled by hand (supervisor password; "
+      "journaled)", CommandTable.reversals_handled),
+    C(("card", "test"), "card test [SECONDS]", "insert a card: ATR and applications (never the card number)",
+      CommandTable.card_test),
+    C(("log", "level"), "log level [LEVEL]", "show or change the running daemon's log level", CommandTable.log_level),
+    C(("export",), "export ID", "evidence bundle of a transaction's chain, as text", CommandTable.export),
+    C(("logout",), "logout", "end the session (also exit, quit, Ctrl-D)", CommandTable.logout),
+    C(("exit",), "exit", "same as logout", CommandTable.logout),
+    C(("quit",), "quit", "same as logout", CommandTable.logout),
+)

@@ -1,0 +1,131 @@
+"""`config show` and `config set SECTION.KEY VALUE` for the console: typed text → schema-checked value →
+the configuration file replaced atomically.  Secrets are write-only: shown as "(set)", never echoed.
+
+The file keeps only the keys it had plus the one set (defaults stay implicit) and its permissions;
+comments in a hand-written file are not kept.
+"""
+
+from __future__ import annotations
+
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from agent import config
+from agent.auth import hash_password
+from agent.console.files import atomic_write
+from agent.errors import ConfigError, UsageError
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+#: the shortest password the console accepts for a new operator password
+MIN_PASSWORD_CHARS = 6
+
+
+def resolve(name: str) -> tuple[str, str]:
+    """``"acquirer.port"`` → ``("acquirer", "port")``, or a UsageError listing what exists."""
+    section, dot, key = name.partition(".")
+    if section not in config.SCHEMA:
+        raise UsageError(f"no section {section!r}; sections: {', '.join(config.SCHEMA)}")
+    if not dot or key not in config.SCHEMA[section]:
+        raise UsageError(f"no key {key!r} in [{section}]; keys: {', '.join(config.SCHEMA[section])}")
+    return section, key
+
+
+def is_secret(section: str, key: str) -> bool:
+    return config.SCHEMA[section][key].secret
+
+
+def is_password(section: str, key: str) -> bool:
+    """A password hash key: the technician types the new password, the file gets its scrypt hash."""
+    return is_secret(section, key) and key == "password_hash"
+
+
+def parse_typed(section: str, key: str, text: str) -> Any:
+    """Turn what the technician typed into the schema's type, then validate it."""
+    setting = config.SCHEMA[section][key]
+    kinds = setting.kind if isinstance(setting.kind, tuple) else (setting.kind,)
+    value: Any = text
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        value = text[1:-1]
+    elif bool in kinds:
+        if text.lower() not in _TRUE | _FALSE:
+            raise UsageError(f"{section}.{key}: expected true or false, got {text!r}")
+        value = text.lower() in _TRUE
+    elif int in kinds or float in kinds:
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text) if float in kinds else text
+            except ValueError:
+                value = text
+        if isinstance(value, float) and value != value:  # NaN is not a setting
+            value = text
+    return config.validate_value(section, key, value)
+
+
+def show(cfg: config.Config, section: str | None = None) -> str:
+    """The effective settings as ``section.key = value`` lines; secrets as (set) / (not set)."""
+    if section is not None and section not in config.SCHEMA:
+        raise UsageError(f"no section {section!r}; sections: {', '.join(config.SCHEMA)}")
+    lines = [f"# source: {cfg.source or 'built-in defaults'}"]
+    for name, keys in config.SCHEMA.items():
+        if section is not None and name != section:
+            continue
+        for key, setting in keys.items():
+            value = cfg[name][key]
+            text = ("(set)" if value else "(not set)") if setting.secret else _toml(value)
+            lines.append(f"{name}.{key} = {text}")
+    return "\n".join(lines)
+
+
+def describe(section: str, key: str, value: Any) -> str:
+    """How a saved value is confirmed on screen (never the secret itself)."""
+    return f"{section}.{key} = {'(set)' if is_secret(section, key) else _toml(value)}"
+
+
+def password_value(password: str) -> str:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise UsageError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+    return hash_password(password)
+
+
+def save(path: Path, section: str, key: str, value: Any) -> config.Config:
+    """Set one key in the configuration file (atomically) and return the new, validated configuration."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read it to change it: {exc}", path=str(path)) from None
+    data.setdefault(section, {})[key] = value
+    new = config.from_mapping(data, source=str(path))  # the whole file must still be valid
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o600
+    atomic_write(path, render(data).encode("utf-8"), mode=mode)
+    return new
+
+
+def render(data: dict[str, dict[str, Any]]) -> str:
+    """The keys present in `data` as TOML, in the schema's order."""
+    lines: list[str] = []
+    for section, keys in config.SCHEMA.items():
+        table = data.get(section) or {}
+        present = [k for k in keys if k in table]
+        if not present:
+            continue
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {_toml(table[k])}" for k in present]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value)
+    escaped = "".join(c if c.isprintable() and c not in '"\\' else
+                      ("\\" + c if c in '"\\' else f"\\u{ord(c):04x}") for c in text)
+    return f'"{escaped}"'

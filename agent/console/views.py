@@ -1,0 +1,64 @@
+"""How the console prints the daemon's answers: short lines for an 80-column serial terminal.
+
+Pure functions from the control API's JSON to text; card numbers arrive masked and stay so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from agent.money import format_amount
+
+
+def stamp(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def status(s: dict[str, Any]) -> str:
+    link, keys, batch, rev, journal = s["link"], s["keys"], s["batch"], s["reversals"], s["journal"]
+    kcv = ", ".join(f"{k} {v}" for k, v in keys["check_values"].items()) or "none"
+    lines = [
+        f"link      {link['host']}:{link['port']} {'connected' if link['connected'] else 'idle'}"
+        f"{' (TLS)' if link['tls'] else ''}",
+        f"keys      {'installed' if keys['installed'] else 'missing: sign on'} ({kcv})",
+        f"batch     {batch['number']:06d} {batch['state']}, {batch['transactions']} transaction(s)",
+        f"reversals {rev['pending']} pending, {rev['needs_manual']} need manual handling",
+        f"journal   {journal['in_doubt']} in doubt"
+        + (f", settlement of batch {journal['settling']:06d} in progress" if journal["settling"] else ""),
+        f"uptime    {s.get('uptime_s', 0):.0f} s",
+    ]
+    if s.get("supervisor_locked_for_s"):
+        lines.append(f"supervisor functions locked for {s['supervisor_locked_for_s']} s")
+    return "\n".join(lines)
+
+
+def transactions(txns: list[dict[str, Any]], exponent: int) -> str:
+    if not txns:
+        return "no transactions found"
+    lines = [f"{'id':>6} {'time':<19} {'kind':<8} {'amount':>12} {'state':<18} {'trace':<6} {'card':<19} rrn"]
+    for t in txns:
+        lines.append(f"{t['id']:>6} {stamp(t['created_at']):<19} {t['kind']:<8} "
+                     f"{format_amount(t['amount'], exponent):>12} {t['state']:<18} {t['trace']:06d} "
+                     f"{t['pan_masked'] or '-':<19} {t['rrn'] or '-'}")
+    return "\n".join(lines)
+
+
+def reversals(queue: dict[str, list[dict[str, Any]]]) -> str:
+    rows = [("pending", r) for r in queue["pending"]] + [("NEEDS MANUAL", r) for r in queue["needs_manual"]]
+    if not rows:
+        return "reversal queue empty"
+    lines = [f"{'id':>5} {'trace':<6} {'reason':<6} {'tries':>5}  state"]
+    for state, r in rows:
+        lines.append(f"{r['id']:>5} {r['trace']:06d} {r['reason'] or '-':<6} {r['tries']:>5}  {state}"
+                     f"{'  ' + r['last_error'] if r['last_error'] else ''}")
+    if queue["needs_manual"]:
+        lines.append("For each NEEDS MANUAL: ask the acquirer (give the trace) whether the card was charged; "
+                     "refund if it was, then: reversals handled ID REASON")
+    return "\n".join(lines)
+
+
+def outcome(reply_outcome: dict[str, Any]) -> str:
+    return reply_outcome.get("message") or reply_outcome.get("status", "done")
