@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.journal.cli",
     "agent.daemon.cli",
     "agent.iso8583.cli",
+    "agent.console.cli",
 )
 
 

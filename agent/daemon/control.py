@@ -82,7 +82,28 @@ async def _queries(daemon, op: str, args: dict, password: str | None) -> dict | 
     if op == "reversal_retry":
         outcome = await daemon.retry_reversals()
         return {"message": outcome.message, "status": outcome.status}
+    if op == "export":  # evidence bundle of one chain (the console renders it as text)
+        return journal.export(chain_of=int(args["id"]))
+    if op == "log_level":  # the technician console's `log level [LEVEL]`; until the next start
+        root = logging.getLogger()
+        was = logging.getLevelName(root.level)
+        if args.get("level") is not None:
+            if args["level"] not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+                raise EngineError("level must be DEBUG, INFO, WARNING or ERROR", code="usage")
+            root.setLevel(args["level"])
+            log.warning("log level %s -> %s (technician console)", was, args["level"])
+        return {"level": logging.getLevelName(root.level), "was": was}
+    if op == "console_event":  # the technician console's audit trail: logins, locks, setting changes
+        if args.get("kind") not in CONSOLE_EVENTS or not isinstance(args.get("details", {}), dict):
+            raise EngineError(f"console event kind must be one of {', '.join(CONSOLE_EVENTS)}", code="usage")
+        journal.record_event(f"console.{args['kind']}", args.get("details", {}), operator="technician",
+                             role="technician")
+        return {"recorded": args["kind"]}
     return None
+
+
+CONSOLE_EVENTS = ("login", "login_failed", "login_locked", "logout", "idle_logout", "config_set", "log_level",
+                  "reversal_handled")
 
 
 async def handle_request(daemon, request: dict, send: Callable[[dict], None]) -> dict:
