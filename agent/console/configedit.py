@@ -46,6 +46,10 @@ def parse_typed(section: str, key: str, text: str) -> Any:
     """Turn what the technician typed into the schema's type, then validate it."""
     setting = config.SCHEMA[section][key]
     kinds = setting.kind if isinstance(setting.kind, tuple) else (setting.kind,)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{section}.{key}: the value has characters that cannot be saved") from None
     value: Any = text
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         value = text[1:-1]
@@ -125,7 +129,12 @@ def _toml(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    text = str(value)
-    escaped = "".join(c if c.isprintable() and c not in '"\\' else
-                      ("\\" + c if c in '"\\' else f"\\u{ord(c):04x}") for c in text)
-    return f'"{escaped}"'
+    return '"' + "".join(_toml_char(c) for c in str(value)) + '"'
+
+
+def _toml_char(c: str) -> str:
+    if c in '"\\':
+        return "\\" + c
+    if c.isprintable():
+        return c
+    return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
