@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import sqlite3
 import time
@@ -22,9 +23,11 @@ from agent.journal import schema
 from agent.journal.errors import DuplicateRequest, JournalError, NotFound, StorageError
 from agent.journal.hashchain import GENESIS, canonical, content_hash, link, row_digest
 from agent.journal.records import Reversal, Txn, reversal_from_row, txn_from_row
-from agent.journal.scrub import MAX_MESSAGE_CHARS, scrub_message
+from agent.journal.scrub import MAX_MESSAGE_CHARS, scrub_message, scrub_text
 from agent.journal.states import KINDS, check_transition
 from agent.masking import mask_pan
+
+log = logging.getLogger("posagent.journal")
 
 MAX_TRACE = 999_999
 MAX_AMOUNT = 10 ** 12 - 1  # field 4 is n12
@@ -133,6 +136,7 @@ class JournalCore:
         except BaseException:
             conn.close()
             raise
+        log.info("journal %s opened%s (schema %d)", path, " read-only" if read_only else "", schema.SCHEMA_VERSION)
         return journal
 
     def _initialise(self) -> None:
@@ -182,7 +186,9 @@ class JournalCore:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
-            raise _storage_error(exc, what, self.path) from None
+            error = _storage_error(exc, what, self.path)
+            log.error("%s", error)
+            raise error from None
         except BaseException:
             self._rollback()
             raise
@@ -263,6 +269,8 @@ class JournalCore:
             raise JournalError("state key must be a non-empty string of at most 100 characters")
         if value is not None and (not isinstance(value, str) or len(value) > 4096):
             raise JournalError(f"state {key!r}: value must be a string of at most 4096 characters")
+        if value is not None:
+            value = scrub_text(value, 4096)
         with self._write(f"set {key}") as w:
             w.upsert_state(key, value)
             w.record("state.set", None, operator, role, {"key": key})
@@ -427,12 +435,12 @@ class JournalCore:
             if rev is not None:
                 check_transition("reversal", rev["id"], rev["state"], "pending")
                 result = w.update("reversals", rev["id"], {"state": "pending", "reason": reason,
-                                                           "last_error": error[:500], "updated_at": now})
+                                                           "last_error": scrub_text(error), "updated_at": now})
             elif row["state"] == "approved":
                 result = w.insert("reversals", {"txn_id": txn_id, "trace": row["trace"], "reason": reason,
-                                                "tries": 0, "last_error": error[:500], "state": "pending",
+                                                "tries": 0, "last_error": scrub_text(error), "state": "pending",
                                                 "created_at": now, "updated_at": now})
-            w.record("txn.fail", txn_id, row["operator"], row["role"], {"reason": reason, "error": error[:500]})
+            w.record("txn.fail", txn_id, row["operator"], row["role"], {"reason": reason, "error": scrub_text(error)})
         return None if result is None else reversal_from_row(result)
 
 

@@ -6,6 +6,7 @@ import sqlite3
 from typing import Any
 
 from agent.journal.errors import JournalError, NotFound
+from agent.journal.scrub import scrub_text
 from agent.journal.records import Reversal, Txn, reversal_from_row, txn_from_row
 from agent.journal.states import check_transition
 
@@ -63,9 +64,9 @@ class ReversalQueue:
         with self._write(f"record the failure of reversal {rev_id}") as w:
             row = self._reversal_row(rev_id)
             to_state = "needs_manual" if row["tries"] >= max_tries else "pending"
-            updated = self._set_reversal(w, row, to_state, last_error=str(error)[:500])
+            updated = self._set_reversal(w, row, to_state, last_error=scrub_text(error))
             w.record("reversal.failed", row["txn_id"], None, "system",
-                     {"reversal": rev_id, "tries": row["tries"], "state": to_state, "error": str(error)[:500]})
+                     {"reversal": rev_id, "tries": row["tries"], "state": to_state, "error": scrub_text(error)})
         return reversal_from_row(updated)
 
     def reversal_handled(self, rev_id: int, *, note: str, operator: str, role: str = "supervisor") -> None:
@@ -78,7 +79,7 @@ class ReversalQueue:
             txn = self._txn_row(row["txn_id"])
             if txn["state"] == "in_doubt":
                 self._set_txn_state(w, txn, "resolved_manually")
-            w.record("reversal.handled", row["txn_id"], operator, role, {"reversal": rev_id, "note": note[:1000]})
+            w.record("reversal.handled", row["txn_id"], operator, role, {"reversal": rev_id, "note": scrub_text(note, 1000)})
 
     def confirm_in_doubt(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None = None,
                          auth_code: str | None = None, response: dict | None = None,

@@ -50,3 +50,8 @@ def scrub_message(message: Any, _depth: int = 0) -> Any:
     if isinstance(message, float) and math.isfinite(message):
         return message
     raise JournalError(f"message value of type {type(message).__name__} cannot be journaled")
+
+
+def scrub_text(text: object, limit: int = 500) -> str:
+    """Free text (an error, an operator's note) as it may be stored: PAN-like digits masked, length capped."""
+    return mask_digit_runs(str(text))[:limit]
