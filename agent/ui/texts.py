@@ -129,8 +129,8 @@ class Texts:
         self.language = language
         self._table = TEXTS[language]
 
-    def __call__(self, key: str, **values: object) -> str:
-        return self._table[key].format(**values) if values else self._table[key]
+    def __call__(self, name: str, **values: object) -> str:
+        return self._table[name].format(**values) if values else self._table[name]
 
-    def get(self, key: str, fallback: str) -> str:
-        return self._table.get(key, fallback)
+    def get(self, name: str, fallback: str) -> str:
+        return self._table.get(name, fallback)
