@@ -296,10 +296,10 @@ class Terminal:
     def _on_error(self, error: Mapping[str, Any]) -> list[Action]:
         code, message = str(error.get("code") or "other"), str(error.get("message") or "")
         result = Result(error_headline(code, self.texts), message)
-        send_state = self.state
-        if code == "auth" and send_state.replace(".send", ".password") in STATES:
-            result = replace(result, offer="retry", retry_state=send_state.replace(".send", ".password"))
-        elif code == "batch_settled" and send_state == "void.send" and self.draft.trace is not None:
+        password_state = self.state.removesuffix(".send") + ".password"
+        if code == "auth" and password_state in STATES:
+            result = replace(result, offer="retry", retry_state=password_state)
+        elif code == "batch_settled" and self.state == "void.send" and self.draft.trace is not None:
             self.draft = Draft(find_by="trace", trace=self.draft.trace)
             result = replace(result, offer="refund")
         return self._finish(result)
