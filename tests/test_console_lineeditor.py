@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -119,3 +120,14 @@ def test_a_typed_secret_never_appears_in_the_echo(password, noise, mode):
     echo, events = editor.feed(noise + b"\x15" + password.encode() + b"\r")
     assert password.encode() not in echo
     assert Line(password) in events
+
+
+@pytest.mark.slow
+@settings(max_examples=5000)
+@given(noise=st.binary(max_size=200), password=st.text(alphabet="abcdefghjkmnpqrstuvwxyz0123456789!#%", min_size=6,
+                                                        max_size=30))
+def test_long_fuzz_secret_after_any_noise_is_never_echoed(noise, password):
+    editor = LineEditor(echo=Echo.STARS)
+    echo, _ = editor.feed(noise + b"\x03")
+    echo, events = editor.feed(password.encode() + b"\r")
+    assert password.encode() not in echo and events == [Line(password)]

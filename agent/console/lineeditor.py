@@ -89,8 +89,10 @@ class LineEditor:
     def _byte(self, byte: int, out: bytearray, events: list[Event]) -> None:
         after_cr, self._after_cr = self._after_cr, False
         if self._escape is not None:
-            self._escape_byte(byte)
-            return
+            if byte >= 0x20:
+                self._escape_byte(byte)
+                return
+            self._escape = None  # a control byte inside a sequence ends it and still counts (as on a VT100)
         if byte == LF and after_cr:
             return  # the LF of a CRLF: the line already ended at the CR
         if byte < 0x20 or byte == DEL:
