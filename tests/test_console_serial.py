@@ -13,7 +13,7 @@ import serial
 
 from agent import __version__
 from agent.auth import hash_password
-from tests.agentproc import ROOT, start_agent
+from tests.agentproc import ROOT, SUPERVISOR_PASSWORD, start_agent
 from tests.harness import stop_process
 
 pytestmark = pytest.mark.realstack
@@ -215,3 +215,39 @@ def test_the_console_refuses_a_missing_port_in_one_line(agent, tmp_path):
                              str(tmp_path / "no-such-tty")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "cannot open the console port" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_reversal_queue_retry_and_mark_handled_with_a_reason(tmp_path, sim_host, pty_pair, line):
+    agent = start_agent(tmp_path, sim_host.port, response_timeout=0.5,
+                        extra=f'[console]\npassword_hash = "{TECH_HASH}"\n')
+    console = None
+    try:
+        for mti in ("0200", "0400", "0401"):  # the sale is lost, and every reversal of it too
+            sim_host.fault(f"drop_response:mti={mti},count={1 if mti == '0200' else 20}")
+        assert agent.call("sale", {"amount": 1500, "card": "credit"})["outcome"]["status"] == "in_doubt"
+        console = Console(agent.config, pty_pair.a)
+        line.expect("Press Enter to log in.")
+        log_in(line)
+        queue = line.command("reversals")
+        assert "pending" in queue and "NEEDS MANUAL" not in queue
+        for _ in range(3):
+            shown = line.command("reversals retry")
+            if "NEEDS MANUAL" in shown:
+                break
+        assert "NEEDS MANUAL" in shown and "reversals handled ID REASON" in shown
+        rev_id = shown.split("state")[1].split()[0]
+        line.type(f'reversals handled {rev_id} "acquirer confirmed no charge"\r')
+        line.expect("Supervisor password (hidden): ")
+        line.type(SUPERVISOR_PASSWORD + "\r")
+        done = line.expect("posagent 10000001> ")
+        assert f"reversal {rev_id} marked handled (journaled): acquirer confirmed no charge" in done
+        assert SUPERVISOR_PASSWORD not in done
+        assert "reversal queue empty" in line.command("reversals")
+    finally:
+        if console is not None:
+            console.stop()
+        agent.stop()
+    with sqlite3.connect(f"file:{tmp_path / 'journal.db'}?mode=ro", uri=True) as db:
+        state, = db.execute("SELECT state FROM reversals WHERE id = ?", (int(rev_id),)).fetchone()
+    assert state == "handled"
+    assert "console.reversal_handled" in journal_events(agent, "console.")

@@ -188,8 +188,13 @@ class CommandTable:
 
     def reversals_retry(self, args: list[str]) -> Reply:
         _no_args(args, "reversals retry")
-        result = self.call("reversal_retry")
-        return Reply(result.get("message") or result.get("status", "done"))
+        try:
+            result = self.call("reversal_retry")
+            said = result.get("message") or result.get("status", "done")
+        except DaemonRefused as exc:
+            said = f"error: {exc}"
+        # the queue itself is the truth (a reversal that ran out of tries is not "acknowledged")
+        return Reply(f"{said}\n{views.reversals(self.call('reversals'))}")
 
     def reversals_handled(self, args: list[str]) -> Reply:
         if len(args) < 2:
