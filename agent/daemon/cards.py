@@ -26,6 +26,12 @@ class CardSource:
         self._terminal_data_factory = terminal_data_factory
         self._chip: Any = None
         self._reader: Any = None
+        self._test_cards: dict | None = None
+
+    @property
+    def holds_chip(self) -> bool:
+        """A chip card is in the middle of a transaction (its calls block: run them in a thread)."""
+        return self._chip is not None
 
     # -- read -------------------------------------------------------------------------------------
     def read(self, amount: int, test_card: str | None) -> CardData | CardFailure:
@@ -36,7 +42,9 @@ class CardSource:
     def _read_test_card(self, name: str) -> CardData | CardFailure:
         from simulator.testcards import load_cards  # the simulator's card file: only for --card
 
-        cards = load_cards(self.test_cards_path)
+        if self._test_cards is None:
+            self._test_cards = load_cards(self.test_cards_path)
+        cards = self._test_cards
         card = cards.get(name)
         if card is None:
             return CardFailure(f"no test card named {name!r} (known: {', '.join(sorted(cards))})")

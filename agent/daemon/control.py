@@ -31,12 +31,8 @@ def txn_json(txn: Any) -> dict | None:
 
 
 def outcome_json(daemon, outcome: Outcome) -> dict:
-    receipts = []
-    for step in outcome.steps:
-        copies = daemon.receipts(step)
-        receipts.append({"txn_id": step.id, "trace": step.trace, **copies})
-        daemon.journal.record_event("receipt", {"txn_id": step.id, "customer": copies["customer"]},
-                                    operator="system", role="system")
+    # receipts are rendered from journal facts only, so any of them can be reprinted identically later
+    receipts = [{"txn_id": step.id, "trace": step.trace, **daemon.receipts(step)} for step in outcome.steps]
     return {"operation": outcome.operation, "status": outcome.status, "ok": outcome.ok, "message": outcome.message,
             "txn": txn_json(outcome.txn), "steps": [txn_json(t) for t in outcome.steps],
             "details": _plain(outcome.details), "receipts": receipts}

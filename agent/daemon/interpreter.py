@@ -62,11 +62,18 @@ class Interpreter:
             return age is None or age > self.signon_max_age
         if isinstance(effect, fx.InstallKeys):
             return apply_signon_response(effect.request, effect.response, self.keystore)
+        # the chip reader blocks (APDUs through pcscd): it runs in a thread; a named test card does not
         if isinstance(effect, fx.ReadCard):
-            return await asyncio.to_thread(self.cards.read, effect.amount, effect.test_card)
+            if effect.test_card is not None:
+                return self.cards.read(effect.amount, effect.test_card)
+            return await asyncio.to_thread(self.cards.read, effect.amount, None)
         if isinstance(effect, fx.FinishCard):
+            if not self.cards.holds_chip:
+                return self.cards.finish(effect.approved, effect.issuer_data)
             return await asyncio.to_thread(self.cards.finish, effect.approved, effect.issuer_data)
         if isinstance(effect, fx.ReleaseCard):
+            if not self.cards.holds_chip:
+                return self.cards.release()
             return await asyncio.to_thread(self.cards.release)
         raise TypeError(f"unknown effect {effect!r}")
 

@@ -1,0 +1,172 @@
+"""End-to-end sale latency, daemon cold start and resident memory.
+
+    .venv/bin/python -m bench.engine [--sales 1000] [--memory-sales 10000]
+
+1. Sale latency: `--sales` sales through the control API → daemon → journal → loopback TCP → the
+   simulator host (no host delay); p50 and p99 against the floor measured in the same run: one loopback
+   request/response of the same frame size plus the journal's two durable commits (raw sqlite3,
+   WAL + synchronous=FULL, same disk).  Target: p50 ≤ 1.5 × floor.
+2. Cold start: from process start to the daemon's "ready" line (median of 5).  Target < 0.5 s.
+3. Resident memory (VmRSS) of the daemon after `--memory-sales` sales.  Target < 60 MB.
+
+Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from agent.daemon.control import ControlClient
+from tests.agentproc import write_config
+from tests.simhost import start_host
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAME_BYTES = 180  # a cup 0200 sale with track 2 and MAC, framed, is about this size
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+
+def loopback_round_trips(n: int) -> list[float]:
+    """Request/response of FRAME_BYTES over loopback TCP to an echo peer in another thread."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def echo():
+        conn, _ = server.accept()
+        with conn:
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                conn.sendall(data)
+    threading.Thread(target=echo, daemon=True).start()
+    client = socket.create_connection(server.getsockname())
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    payload = b"x" * FRAME_BYTES
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        client.sendall(payload)
+        got = 0
+        while got < FRAME_BYTES:
+            got += len(client.recv(4096))
+        out.append(time.perf_counter() - start)
+    client.close()
+    server.close()
+    return out
+
+
+def two_commits(path: Path, n: int) -> list[float]:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, state TEXT, body TEXT)")
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        rowid = conn.execute("INSERT INTO t (state, body) VALUES ('sending', ?)", ("x" * 300,)).lastrowid
+        conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE t SET state = 'approved' WHERE id = ?", (rowid,))
+        conn.execute("COMMIT")
+        out.append(time.perf_counter() - start)
+    conn.close()
+    return out
+
+
+def start_daemon(config: Path) -> tuple[subprocess.Popen, float]:
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(config), "run"], cwd=ROOT,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("posagent ready"):
+        raise SystemExit(f"daemon did not start: {line!r}")
+    return proc, time.perf_counter() - started
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(10)
+    proc.stdout.close()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def sales(client: ControlClient, n: int, offset: int) -> list[float]:
+    out = []
+    for i in range(n):
+        start = time.perf_counter()
+        reply = client.call("sale", {"amount": 100 + (offset + i) % 5000, "card": "debit",
+                                     "confirm_duplicate": True, "confirm_unusual": True})
+        out.append(time.perf_counter() - start)
+        if not reply.get("ok") or reply["outcome"]["status"] != "approved":
+            raise SystemExit(f"sale {i} failed: {reply}")
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sales", type=int, default=1000)
+    parser.add_argument("--memory-sales", type=int, default=10000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="posagent-bench-") as tmp:
+        work = Path(tmp)
+        host = start_host(work)
+        try:
+            config = write_config(work, host.port, response_timeout=10.0,
+                                  extra="[guards]\nduplicate_window_seconds = 0\n")
+            config.write_text(config.read_text().replace('log_level = "DEBUG"', 'log_level = "WARNING"'))
+            starts = []
+            for _ in range(5):
+                proc, seconds = start_daemon(config)
+                starts.append(seconds)
+                stop(proc)
+            proc, _ = start_daemon(config)
+            client = ControlClient(work / "control.sock")
+            sales(client, 20, 0)  # sign-on and warm-up
+            latency = sales(client, args.sales, 20)
+            floor_net = loopback_round_trips(args.sales)
+            floor_db = two_commits(work / "floor.db", args.sales)
+            floor = [a + b for a, b in zip(sorted(floor_net), sorted(floor_db))]
+            remaining = max(0, args.memory_sales - args.sales - 20)
+            sales(client, remaining, 20 + args.sales)
+            memory = rss_mb(proc.pid)
+            stop(proc)
+        finally:
+            host.stop()
+    p50, p99, floor_p50 = pct(latency, 0.5), pct(latency, 0.99), pct(floor, 0.5)
+    cold = statistics.median(starts)
+    print(f"sale latency over {args.sales} sales: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    print(f"floor (loopback {FRAME_BYTES}-byte round trip {pct(floor_net, 0.5):.3f} ms + two durable commits "
+          f"{pct(floor_db, 0.5):.3f} ms): p50 {floor_p50:.2f} ms → ratio {p50 / floor_p50:.2f} (target ≤ 1.5)")
+    print(f"cold start to ready: median {cold * 1000:.0f} ms of 5 (target < 500 ms)")
+    print(f"daemon RSS after {args.memory_sales} sales: {memory:.1f} MB (target < 60 MB)")
+    print(json.dumps({"bench": "engine", "sales": args.sales, "sale_p50_ms": round(p50, 3),
+                      "sale_p99_ms": round(p99, 3), "floor_p50_ms": round(floor_p50, 3),
+                      "p50_ratio": round(p50 / floor_p50, 2), "cold_start_ms": round(cold * 1000, 1),
+                      "rss_mb_after_sales": round(memory, 1), "memory_sales": args.memory_sales}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
