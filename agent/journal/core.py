@@ -353,10 +353,10 @@ class JournalCore:
             if amount != original["amount"]:
                 raise JournalError(f"a void must be for the original amount {original['amount']}, not {amount}",
                                    txn_id=original_id)
-            busy = self._conn.execute("SELECT id FROM transactions WHERE original_id = ? AND kind = 'void' AND "
-                                      "state IN ('sending', 'in_doubt', 'approved')", (original_id,)).fetchone()
+            busy = self._conn.execute("SELECT id, kind FROM transactions WHERE original_id = ? AND "
+                                      "state IN ('sending', 'in_doubt')", (original_id,)).fetchone()
             if busy:
-                raise JournalError(f"transaction {original_id} already has void {busy[0]} under way",
+                raise JournalError(f"transaction {original_id} has {busy[1]} {busy[0]} under way: resolve it first",
                                    txn_id=original_id)
         elif kind == "refund":
             voiding = self._conn.execute("SELECT id FROM transactions WHERE original_id = ? AND kind = 'void' AND "
@@ -425,6 +425,10 @@ class JournalCore:
             row = self._txn_row(txn_id)
             if row["state"] == "approved" and row["kind"] not in ("sale", "correction"):
                 raise JournalError(f"transaction {txn_id} is an approved {row['kind']}: it cannot be failed",
+                                   txn_id=txn_id)
+            if row["state"] == "approved" and self._conn.execute(
+                    "SELECT 1 FROM transactions WHERE original_id = ? LIMIT 1", (txn_id,)).fetchone():
+                raise JournalError(f"transaction {txn_id} already has a void or refund: reverse that instead",
                                    txn_id=txn_id)
             extra = {} if response is None else {"response": _message_text(response, txn_id)}
             self._set_txn_state(w, row, "in_doubt", failure_reason=reason, **extra)
