@@ -13,8 +13,8 @@ from simulator.testcards import load_cards
 
 pytestmark = pytest.mark.realstack
 
-READER = "Virtual PCD 00 00"
-PORT = 35963
+READER = "Virtual PCD 00 01"  # slot 1: the card-flow tests use slot 0
+PORT = 35964
 CARDS = load_cards()
 
 

@@ -126,10 +126,10 @@ def test_technician_logs_in_checks_the_terminal_changes_a_setting_and_logs_out(a
     assert sale.returncode == 0, sale.stderr
     tail = line.command("journal tail 5")
     assert "sale" in tail and "12.34" in tail and "approved" in tail
-    assert "******" in tail  # the card number only masked
+    assert "****0048" in tail and "622609" not in tail  # the card as its last 4 digits only
     txn_id = tail.splitlines()[-2].split()[0]
     found = line.command("journal search amount 12.34")
-    assert f"{int(txn_id):>6} " in found
+    assert f"{int(txn_id):>5} " in found
     assert "no transactions found" in line.command("journal search last4 0000 amount 99.99")
 
     evidence = line.command(f"export {txn_id}")

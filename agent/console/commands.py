@@ -25,6 +25,7 @@ log = logging.getLogger("posagent.console")
 #: the most journal rows `journal tail` prints
 MAX_TAIL = 200
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+HELP_COLUMNS = 80
 
 
 class DaemonRefused(PosagentError):
@@ -88,8 +89,13 @@ class CommandTable:
 
     # -- commands ---------------------------------------------------------------------------------
     def help(self, args: list[str]) -> Reply:
-        width = max(len(c.usage) for c in COMMANDS)
-        return Reply("\n".join(f"{c.usage:<{width}}  {c.help}" for c in COMMANDS))
+        lines = []
+        for c in COMMANDS:  # fits an 80-column terminal: a long usage gets its own line
+            if len(c.usage) <= 28 and 30 + len(c.help) < HELP_COLUMNS:
+                lines.append(f"{c.usage:<28}  {c.help}")
+            else:
+                lines += [c.usage, f"{'':<30}{c.help}"]
+        return Reply("\n".join(lines))
 
     def status(self, args: list[str]) -> Reply:
         _no_args(args, "status")
@@ -273,22 +279,20 @@ COMMANDS: tuple[Command, ...] = (
     C(("echo",), "echo", "same as link test", CommandTable.echo),
     C(("sign-on",), "sign-on", "sign on: new working keys and batch number", CommandTable.signon),
     C(("signon",), "signon", "same as sign-on", CommandTable.signon),
-    C(("config", "show"), "config show [SECTION]", "settings in effect (secrets shown as (set))",
+    C(("config", "show"), "config show [SECTION]", "settings in effect (secrets: (set))",
       CommandTable.config_show),
-    C(("config", "set"), "config set SECTION.KEY VALUE", "change a setting (checked, saved atomically; "
-      "secrets asked hidden)", CommandTable.config_set),
+    C(("config", "set"), "config set SECTION.KEY VALUE", "change and save a setting (secret: asked hidden)", CommandTable.config_set),
     C(("journal", "tail"), "journal tail [N]", "the last N transactions (default 10)", CommandTable.journal_tail),
-    C(("journal", "search"), "journal search trace|amount|last4|date|rrn V", "find transactions",
+    C(("journal", "search"), "journal search FIELD VALUE", "find by trace, amount, last4, date or rrn",
       CommandTable.journal_search),
     C(("reversals",), "reversals", "the reversal queue", CommandTable.reversals_list),
     C(("reversals", "retry"), "reversals retry", "send pending reversals now", CommandTable.reversals_retry),
-    C(("reversals", "handled"), "reversals handled ID REASON", "mark one handled by hand (supervisor password; "
-      "journaled)", CommandTable.reversals_handled),
-    C(("card", "test"), "card test [SECONDS]", "insert a card: ATR and applications (never the card number)",
+    C(("reversals", "handled"), "reversals handled ID REASON", "mark one handled (supervisor password)", CommandTable.reversals_handled),
+    C(("card", "test"), "card test [SECONDS]", "ATR and applications of a card (no PAN)",
       CommandTable.card_test),
-    C(("log", "level"), "log level [LEVEL]", "show or change the running daemon's log level", CommandTable.log_level),
-    C(("export",), "export ID", "evidence bundle of a transaction's chain, as text", CommandTable.export),
-    C(("logout",), "logout", "end the session (also exit, quit, Ctrl-D)", CommandTable.logout),
+    C(("log", "level"), "log level [LEVEL]", "show or change the daemon's log level now", CommandTable.log_level),
+    C(("export",), "export ID", "evidence bundle of a transaction's chain", CommandTable.export),
+    C(("logout",), "logout", "end the session (or exit, quit, Ctrl-D)", CommandTable.logout),
     C(("exit",), "exit", "same as logout", CommandTable.logout),
     C(("quit",), "quit", "same as logout", CommandTable.logout),
 )

@@ -36,13 +36,15 @@ def status(s: dict[str, Any]) -> str:
 
 
 def transactions(txns: list[dict[str, Any]], exponent: int) -> str:
+    """One 80-column line per transaction; the card as its last 4 digits only (export shows the rest)."""
     if not txns:
         return "no transactions found"
-    lines = [f"{'id':>6} {'time':<19} {'kind':<8} {'amount':>12} {'state':<18} {'trace':<6} {'card':<19} rrn"]
+    lines = [f"{'id':>5} {'time':<14} {'kind':<6} {'amount':>11} {'state':<18} {'trace':<6} card"]
     for t in txns:
-        lines.append(f"{t['id']:>6} {stamp(t['created_at']):<19} {t['kind']:<8} "
-                     f"{format_amount(t['amount'], exponent):>12} {t['state']:<18} {t['trace']:06d} "
-                     f"{t['pan_masked'] or '-':<19} {t['rrn'] or '-'}")
+        card = "****" + t["pan_masked"][-4:] if t["pan_masked"] else "-"
+        when = stamp(t["created_at"])[5:]  # MM-DD HH:MM:SS
+        lines.append(f"{t['id']:>5} {when:<14} {t['kind']:<6} {format_amount(t['amount'], exponent):>11} "
+                     f"{t['state']:<18} {t['trace']:06d} {card}")
     return "\n".join(lines)
 
 
