@@ -34,10 +34,11 @@ KEYMAP: dict[Any, str] = {
     curses.KEY_UP: UP, curses.KEY_PPAGE: UP, curses.KEY_DOWN: DOWN, curses.KEY_NPAGE: DOWN,
 }
 QUIT_KEYS = ("q", "Q")
-LEGEND = ("Keys: 0-9 digits  z=00  .=dot  Enter=ENTER",
-          "Esc/x=CANCEL  c=CLEAR  Backspace  Up/Down",
-          "F1 sale  F2 refund  F3 lookup  F4 reprint  q quit")
-MAX_SIZE = (80, 40)
+LEGEND = ("0-9 digits  z=00  .=dot",
+          "Enter=ENTER  Esc/x=CANCEL",
+          "c=CLEAR  Backspace  Up/Down=page",
+          "F1 sale  F2 refund  F3 lookup",
+          "F4 reprint  q=quit")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -133,7 +134,7 @@ def _draw(screen: "curses.window", session: Session, width: int, height: int, st
     for i, line in enumerate(LEGEND):
         screen.addnstr(top + height + 2 + i, left, line, cols - left - 1)
     screen.addnstr(rows - 1, 0, status, cols - 1)
-    paper_left = left + width + 4
+    paper_left = left + max(width + 2, max(map(len, LEGEND))) + 2
     paper_width = cols - paper_left - 1
     if paper_width >= 20:
         screen.addnstr(0, paper_left, "printer:", paper_width)

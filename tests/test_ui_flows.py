@@ -184,7 +184,7 @@ def test_s2_an_unknown_outcome_is_shown_as_not_completed_with_the_agents_advice(
     s = Screen().keys("1", "50", "ENTER").reply(outcome(
         "in_doubt", "Sale not completed: no answer from the bank. A reversal is queued and will be sent before the "
                     "next transaction; do not charge again until it is.", receipts=0))
-    assert s.t.frame()[0].startswith("NOT COMPLETED") and "do not charge again" in s.text
+    assert s.t.frame()[0].startswith("IN DOUBT") and "do not charge again" in s.text
 
 
 # ---------------------------------------------------------------- S3: undercharge
@@ -269,7 +269,7 @@ def test_s5_void_after_settlement_says_why_and_offers_the_refund():
     s.reply(error("batch_settled", "trace 000002 is in batch 000001, settled 2026-11-23 17:43: a void is no longer "
                                    "possible. Refund it instead: `posagent refund --trace 000002`"))
     shown = s.text
-    assert s.t.frame()[0].startswith("BATCH SETTLED")
+    assert s.t.frame()[0].startswith("SETTLED")
     assert "settled 2026-11-23 17:43" in shown and "posagent refund" not in shown
     assert "ENTER to refund trace 000002" in shown
     s.keys("ENTER")
@@ -297,7 +297,7 @@ def test_signon_result_is_shown():
 def test_a_daemon_that_is_not_running_is_an_actionable_message():
     s = Screen().keys("1", "5", "ENTER").reply(error(
         "daemon", "the posagent daemon is not running (no control socket at /x); start it with `posagent run`"))
-    assert s.t.frame()[0].startswith("AGENT NOT REACHABLE") and "not running" in s.text
+    assert s.t.frame()[0].startswith("AGENT DOWN") and "not running" in s.text
 
 
 def test_a_malformed_reply_is_reported_not_raised():

@@ -13,7 +13,7 @@ LANGUAGES = ("en", "zh")
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
         # menu and flow titles
-        "menu": "POSAGENT", "sale": "SALE", "void": "VOID", "refund": "REFUND", "correct": "CORRECT AMOUNT",
+        "menu": "POSAGENT", "sale": "SALE", "void": "VOID", "refund": "REFUND", "correct": "CORRECTION",
         "dups": "DUPLICATES", "reprint": "REPRINT", "lookup": "LOOKUP", "settle": "SETTLEMENT",
         "signon": "SIGN-ON",
         "item.sale": "Sale", "item.void": "Void", "item.refund": "Refund", "item.correct": "Correct amount",
@@ -44,16 +44,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "bad.zero": "Amount must be more than 0",
         # results
         "status.approved": "APPROVED", "status.declined": "DECLINED", "status.reversed": "REVERSED",
-        "status.in_doubt": "NOT COMPLETED", "status.repeat": "ALREADY DONE", "status.done": "DONE",
+        "status.in_doubt": "IN DOUBT", "status.repeat": "ALREADY DONE", "status.done": "DONE",
         "status.needs_confirmation": "CONFIRM", "status.found": "{count} FOUND",
-        "error.auth": "PASSWORD REFUSED", "error.usage": "NOT ACCEPTED", "error.not_found": "NOT FOUND",
-        "error.batch_settled": "BATCH SETTLED", "error.offline": "BANK UNREACHABLE",
-        "error.reversal_pending": "REVERSAL PENDING", "error.card": "CARD PROBLEM",
-        "error.not_voidable": "CANNOT VOID", "error.not_refundable": "CANNOT REFUND",
-        "error.amount_too_large": "AMOUNT TOO LARGE", "error.original_uncertain": "ORIGINAL UNCERTAIN",
-        "error.not_correctable": "CANNOT CORRECT", "error.unresolved": "NOT RESOLVED YET",
-        "error.settlement_incomplete": "SETTLEMENT UNFINISHED", "error.signon_failed": "SIGN-ON FAILED",
-        "error.daemon": "AGENT NOT REACHABLE", "error.other": "NOT DONE",
+        "error.auth": "BAD PASSWORD", "error.usage": "NOT ACCEPTED", "error.not_found": "NOT FOUND",
+        "error.batch_settled": "SETTLED", "error.offline": "BANK OFFLINE",
+        "error.reversal_pending": "REVERSAL DUE", "error.card": "CARD PROBLEM",
+        "error.not_voidable": "CANNOT VOID", "error.not_refundable": "NO REFUND",
+        "error.amount_too_large": "TOO MUCH", "error.original_uncertain": "ORIG PENDING",
+        "error.not_correctable": "CANNOT FIX", "error.unresolved": "UNRESOLVED",
+        "error.settlement_incomplete": "INCOMPLETE", "error.signon_failed": "NO SIGN-ON",
+        "error.daemon": "AGENT DOWN", "error.other": "NOT DONE",
         "offer.refund": "Press ENTER to refund trace {trace} instead.",
         "offer.retry": "Press ENTER to key the password again.",
         "nothing.trace": "No sale with trace {key} on this terminal.",
@@ -102,7 +102,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "error.card": "读卡失败", "error.not_voidable": "不能撤销", "error.not_refundable": "不能退货",
         "error.amount_too_large": "金额超限", "error.original_uncertain": "原交易未确定",
         "error.not_correctable": "不能更正", "error.unresolved": "有交易未确定", "error.settlement_incomplete": "结算未完成",
-        "error.signon_failed": "签到失败", "error.daemon": "无法连接代理程序", "error.other": "交易未完成",
+        "error.signon_failed": "签到失败", "error.daemon": "代理未连接", "error.other": "交易未完成",
         "offer.refund": "按确认键改为退货(凭证号{trace})。", "offer.retry": "按确认键重新输入密码。",
         "nothing.trace": "本终端没有凭证号{key}的消费。", "nothing.rrn": "{date}没有参考号{key}的消费。",
         "nothing.amount": "本终端没有金额{key}的消费。", "nothing.last4": "没有卡号后4位为{key}的消费。",
@@ -118,6 +118,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "state.sending": "等待应答", "state.resolved_manually": "已人工处理",
     },
 }
+
+
+#: titles and headlines share the top line with a page marker ("1/4"): on a 16-column screen 12 columns remain
+HEADLINE_COLUMNS = 12
 
 
 class Texts:
