@@ -8,6 +8,7 @@ file — the path CI and the CLI's `--card` use when no chip reader is wanted.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from agent.drivers.card_errors import CardError, CardRemovedAfterApproval
@@ -18,12 +19,14 @@ log = logging.getLogger("posagent.card")
 
 
 class CardSource:
-    def __init__(self, *, reader_pattern: str, card_timeout: float, test_cards_path: str | None = None,
-                 terminal_data_factory=None):
+    def __init__(self, *, reader_pattern: str, card_timeout: float, apdu_timeout: float = 5.0,
+                 terminal_id: str = "10000001", currency: str = "156", test_cards_path: str | None = None):
         self.reader_pattern = reader_pattern
         self.card_timeout = card_timeout
+        self.apdu_timeout = apdu_timeout
+        self.terminal_id = terminal_id
+        self.currency = currency
         self.test_cards_path = test_cards_path
-        self._terminal_data_factory = terminal_data_factory
         self._chip: Any = None
         self._reader: Any = None
         self._test_cards: dict | None = None
@@ -52,11 +55,14 @@ class CardSource:
                         source="test-card")
 
     def _read_chip(self, amount: int) -> CardData | CardFailure:
+        from agent.drivers.emv_data import TerminalData
         from agent.drivers.pcsc import CardReader
 
         if self._reader is None:
-            self._reader = CardReader(pattern=self.reader_pattern, card_timeout=self.card_timeout)
-        terminal = self._terminal_data_factory(amount) if self._terminal_data_factory else None
+            self._reader = CardReader(self.reader_pattern, card_timeout=self.card_timeout,
+                                      apdu_timeout=self.apdu_timeout)
+        terminal = TerminalData(amount=amount, currency=self.currency, country=self.currency,
+                                unpredictable_number=os.urandom(4), ifd_serial=self.terminal_id)
         try:
             chip = self._reader.read_chip(terminal)
         except CardError as exc:

@@ -109,6 +109,7 @@ def _trace(text: str) -> int:
 # ---------------------------------------------------------------- the daemon
 
 def _run(args: argparse.Namespace) -> int:
+    from agent.console.app import start_console_child, stop_console_child
     from agent.daemon.control import serve
     from agent.daemon.service import Daemon
 
@@ -127,7 +128,9 @@ def _run(args: argparse.Namespace) -> int:
             await daemon.recover()
             print(f"posagent ready: control socket {cfg.path('daemon', 'control_socket')}", flush=True)
             log.info("ready")
+            console = start_console_child(cfg)  # [console] port set: the technician's serial console
             await stop.wait()
+            stop_console_child(console)
             server.close()
             await server.wait_closed()
         finally:

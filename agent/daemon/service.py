@@ -151,8 +151,10 @@ class Daemon:
                                  header=bytes.fromhex(acq.header), connect_timeout=acq.connect_timeout,
                                  response_timeout=acq.response_timeout, ssl_context=ssl_context,
                                  max_frame_bytes=acq.max_frame_bytes)
-            cards = CardSource(reader_pattern=self.cfg.card_reader.reader,
-                               card_timeout=self.cfg.card_reader.card_timeout, test_cards_path=self.test_cards_path)
+            reader = self.cfg.card_reader
+            cards = CardSource(reader_pattern=reader.reader, card_timeout=reader.card_timeout,
+                               apdu_timeout=reader.apdu_timeout, terminal_id=self.cfg.terminal.terminal_id,
+                               currency=self.cfg.terminal.currency, test_cards_path=self.test_cards_path)
             self.interpreter = Interpreter(journal=self.journal, link=self.link, keystore=self.keystore,
                                            dialect=self.dialect, cards=cards,
                                            signon_max_age=self.profile.signon_max_age_seconds)

@@ -9,7 +9,7 @@ from agent.engine.effects import (Answer, Connect, EngineError, Exchange, Finish
                                   NoAnswer, Notify, Outcome, SignOnNeeded)
 from agent.engine.requests import REVERSAL_ACKNOWLEDGED, Profile, Verdict, check_response, reversal_for
 from agent.engine.responses import describe
-from agent.iso8583 import CodecError, Message, tlv
+from agent.iso8583 import Message
 from agent.netmgmt import NetworkResponseError, build_echo, build_signon, check_network_response
 
 Gen = Generator[Any, Any, Any]
@@ -136,13 +136,9 @@ def _reverse_now(profile: Profile, txn: Any, verdict: Verdict, operation: str) -
 
 
 def _issuer_data(response: Message) -> bytes | None:
+    """The issuer's chip data from the answer's field 55 (tag 91, scripts 71/72), as TLV bytes."""
     data = response.get(55)
-    if not isinstance(data, bytes):
-        return None
-    try:
-        return tlv.find(tlv.decode(data), 0x91)
-    except CodecError:  # a malformed 55 in an approval: the card decides with no issuer data
-        return None
+    return data if isinstance(data, bytes) and data else None
 
 
 def _host_time(response: Message) -> str | None:
