@@ -236,5 +236,5 @@ class JournalMachine(RuleBasedStateMachine):
 
 
 JournalMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("POSAGENT_STATEFUL_EXAMPLES", "60")), stateful_step_count=40, deadline=None)
+    max_examples=int(os.environ.get("POSAGENT_STATEFUL_EXAMPLES", "100")), stateful_step_count=40, deadline=None)
 test_journal_agrees_with_the_model = JournalMachine.TestCase
