@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import serial
@@ -251,3 +252,19 @@ def test_reversal_queue_retry_and_mark_handled_with_a_reason(tmp_path, sim_host,
         state, = db.execute("SELECT state FROM reversals WHERE id = ?", (int(rev_id),)).fetchone()
     assert state == "handled"
     assert "console.reversal_handled" in journal_events(agent, "console.")
+
+
+def test_the_daemon_runs_the_console_when_the_port_is_configured(tmp_path, sim_host, pty_pair, line):
+    agent = start_agent(tmp_path, sim_host.port,
+                        extra=f'[console]\npassword_hash = "{TECH_HASH}"\nport = "{pty_pair.a}"\n')
+    try:
+        line.expect("Press Enter to log in.")
+        log_in(line)
+        assert "reversals 0 pending" in line.command("status")
+        children = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(agent.proc.pid)], capture_output=True,
+                                  text=True).stdout.strip().splitlines()
+        assert len(children) == 1 and "console" in children[0]
+    finally:
+        agent.stop()
+    console_pid = int(children[0].split()[0])
+    assert not Path(f"/proc/{console_pid}").exists()  # stopped and reaped with the daemon

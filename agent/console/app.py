@@ -8,6 +8,8 @@ operation when the daemon is up (best effort: the console must work while the da
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
 from typing import Any, Callable
 
@@ -62,3 +64,26 @@ def build_session(cfg: config.Config, client: Any, *, idle_timeout_s: float | No
         secret_echo=Echo.STARS,
         audit=audit)
     return Session(technician_gate(cfg), CommandTable(context), settings)
+
+
+def start_console_child(cfg: config.Config) -> "subprocess.Popen | None":
+    """`posagent run` with [console] port set: the console as a child process (its blocking serial loop and
+    any crash stay out of the daemon).  None when no port is configured."""
+    if not cfg.console.port or not cfg.source:
+        return None
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", cfg.source, "console"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    log.info("technician console on %s (pid %d)", cfg.console.port, proc.pid)
+    return proc
+
+
+def stop_console_child(proc: "subprocess.Popen | None", timeout: float = 5.0) -> None:
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
