@@ -14,7 +14,6 @@ import random
 import signal
 import time
 
-import pytest
 
 from agent.journal import Journal, JournalError
 

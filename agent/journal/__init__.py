@@ -10,12 +10,12 @@ commit (WAL, synchronous=FULL), with a hash-chained event vouching for the rows 
     j.complete(txn.id, approved=True, response_code="00", rrn="123456789012", auth_code="A1B2C3",
                response=masked_response)
 
-Modules: `core` (open, write path, begin/complete/fail), `reversals`, `settlement`, `queries`,
+Modules: `store` (open, write path, events, counters, state), `hotpath` (begin/complete/fail), `reversals`, `settlement`, `queries`,
 `export`, `retention`, `schema` (file checks and migrations), `hashchain`, `states` (the transition
 tables), `records` (the values handed out), `scrub` (no card data in stored messages), `cli`.
 """
 
-from agent.journal.core import JournalCore
+from agent.journal.hotpath import HotPath
 from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalError, NotFound, StorageError
 from agent.journal.export import Evidence, render_text, verify_bundle
 from agent.journal.queries import Queries
@@ -23,9 +23,10 @@ from agent.journal.records import Batch, Recovery, Reversal, Totals, Txn, Verify
 from agent.journal.retention import Retention
 from agent.journal.reversals import ReversalQueue
 from agent.journal.settlement import Settlement
+from agent.journal.store import JournalStore
 
 
-class Journal(JournalCore, ReversalQueue, Settlement, Queries, Evidence, Retention):
+class Journal(JournalStore, HotPath, ReversalQueue, Settlement, Queries, Evidence, Retention):
     """The journal API the engine, daemon and CLI use (see each mixin for its part)."""
 
 

@@ -1,0 +1,212 @@
+"""The hot path: the two commits of every transaction, intent before sending and outcome after.
+
+`begin` journals the request (trace taken, transaction "sending", masked message stored, reversal
+armed) and `complete` / `fail` its outcome, each in ONE commit through `JournalStore._write`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any, Callable
+
+from agent.journal.errors import DuplicateRequest, JournalError
+from agent.journal.records import Reversal, Txn, reversal_from_row, txn_from_row
+from agent.journal.scrub import scrub_text
+from agent.journal.states import KINDS, check_transition
+from agent.journal.store import TXN_SELECT, _message_text, _Writer
+from agent.masking import mask_pan
+
+MAX_AMOUNT = 10 ** 12 - 1  # field 4 is n12
+
+
+class HotPath:
+    """Mixin of `Journal`: begin / complete / fail and the refund and void rules they enforce."""
+
+    # ----------------------------------------------------------------- hot path: intent
+    def begin(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
+              operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
+              client_request_id: str | None = None, arm_reversal: bool = True,
+              request: Callable[[int, int], dict]) -> Txn:
+        """Journal a financial request before it is sent, in ONE commit.
+
+        Takes the next trace number, inserts the transaction (state "sending"), stores the masked
+        message that `request(trace, batch_number)` returns, and arms its reversal.  A void must name
+        an approved sale of the open batch with the same amount; a refund an approved sale with at
+        least `amount` still refundable (checked in the same transaction, so two refunds cannot both
+        pass).  A repeated `client_request_id` raises `DuplicateRequest` naming the first one.
+        """
+        _check_begin_args(kind, amount, currency, entry_mode, operator, role)
+        masked = mask_pan(pan) if pan is not None else None
+        fp = self.fingerprint(pan) if pan is not None else None
+        with self._write(f"journal a {kind}") as w:
+            if client_request_id is not None:
+                dup = self._conn.execute(TXN_SELECT + " WHERE t.client_request_id = ?", (client_request_id,)).fetchone()
+                if dup is not None:
+                    raise DuplicateRequest(client_request_id, txn_from_row(dup))
+            batch = w.cache.get("open_batch")
+            if batch is None:
+                batch = self._conn.execute("SELECT id, number FROM batches WHERE state = 'open'").fetchone()
+                w.cache["open_batch"] = batch
+            if batch is None:
+                live = self._conn.execute("SELECT number FROM batches WHERE state = 'settling'").fetchone()
+                raise JournalError(f"batch {live[0]:06d} is being settled: finish the settlement before new "
+                                   "transactions" if live else "no open batch")
+            self._check_links(kind, amount, original_id, chain_id, batch["id"])
+            trace = self._next_trace(w)
+            now = self._clock()
+            # the request and its answer live in the transaction row: one row write per commit
+            request_text = _message_text(request(trace, batch["number"]), None)
+            row = w.insert("transactions", {
+                "kind": kind, "state": "sending", "amount": amount, "currency": currency, "trace": trace,
+                "batch_id": batch["id"], "batch": batch["number"], "entry_mode": entry_mode,
+                "pan_masked": masked, "pan_fingerprint": fp, "original_id": original_id, "chain_id": chain_id,
+                "operator": operator, "role": role, "client_request_id": client_request_id,
+                "created_at": now, "updated_at": now, "uploaded": 0, "request": request_text})
+            if arm_reversal:
+                w.insert("reversals", {"txn_id": row["id"], "trace": trace, "tries": 0, "state": "armed",
+                                       "created_at": now, "updated_at": now})
+            w.record("txn.begin", row["id"], operator, role,
+                     {"kind": kind, "amount": amount, "trace": trace, "batch": batch["number"]})
+        return txn_from_row(_with_batch_state(row, "open"))
+
+    def _check_links(self, kind: str, amount: int, original_id: int | None, chain_id: int | None,
+                     batch_id: int) -> None:
+        if chain_id is not None:
+            self._txn_row(chain_id)
+        if kind in ("void", "refund") and original_id is None:
+            raise JournalError(f"a {kind} needs the original transaction")
+        if original_id is None:
+            return
+        original = self._txn_row(original_id)
+        if original["kind"] not in ("sale", "correction"):
+            raise JournalError(f"transaction {original_id} is a {original['kind']}, not a sale", txn_id=original_id)
+        if kind == "void":
+            if original["batch_id"] != batch_id:
+                raise JournalError(f"transaction {original_id} is in batch {original['batch']:06d}, which is "
+                                   "settled or closed: it can no longer be voided, refund it instead",
+                                   txn_id=original_id)
+            if original["state"] != "approved":
+                raise JournalError(f"transaction {original_id} is {original['state']}: only an approved sale "
+                                   "can be voided", txn_id=original_id)
+            if amount != original["amount"]:
+                raise JournalError(f"a void must be for the original amount {original['amount']}, not {amount}",
+                                   txn_id=original_id)
+            busy = self._conn.execute("SELECT id, kind FROM transactions WHERE original_id = ? AND "
+                                      "state IN ('sending', 'in_doubt')", (original_id,)).fetchone()
+            if busy:
+                raise JournalError(f"transaction {original_id} has {busy[1]} {busy[0]} under way: resolve it first",
+                                   txn_id=original_id)
+        elif kind == "refund":
+            voiding = self._conn.execute("SELECT id FROM transactions WHERE original_id = ? AND kind = 'void' AND "
+                                         "state IN ('sending', 'in_doubt')", (original_id,)).fetchone()
+            if voiding:
+                raise JournalError(f"transaction {original_id} has void {voiding[0]} under way: resolve it first",
+                                   txn_id=original_id)
+            left = self._refundable(original)
+            if amount > left:
+                raise JournalError(f"refund of {amount} exceeds what is still refundable on transaction "
+                                   f"{original_id} ({left})", txn_id=original_id)
+
+    def _refundable(self, original: sqlite3.Row) -> int:
+        if original["state"] not in ("approved", "refunded_partially"):
+            return 0
+        taken = self._conn.execute(
+            "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
+            "AND state IN ('approved', 'sending', 'in_doubt')", (original["id"],)).fetchone()[0]
+        return max(0, original["amount"] - taken)
+
+    # ----------------------------------------------------------------- hot path: outcome
+    def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,
+                 auth_code: str | None, response: dict | None, host_time: str | None = None) -> Txn:
+        """Record a validated answer in ONE commit: approved/declined, armed reversal cleared.
+
+        An approved void marks its original "voided"; an approved refund marks its original
+        "refunded_partially" or "refunded" from the sum of approved refunds.
+        """
+        _check_response_code(response_code)
+        with self._write(f"record the answer to transaction {txn_id}") as w:
+            row = self._txn_row(txn_id)
+            response_text = None if response is None else _message_text(response, txn_id)
+            updated = self._apply_outcome(w, row, approved, response_code=response_code, rrn=rrn,
+                                          auth_code=auth_code, host_time=host_time, response=response_text)
+            check_transition("reversal", "(armed)", "armed", "cleared")
+            cleared = self._conn.execute("UPDATE reversals SET state = 'cleared', updated_at = ? WHERE txn_id = ? "
+                                         "AND state = 'armed' RETURNING *", (self._clock(), txn_id)).fetchone()
+            if cleared is not None:
+                w._vouch("reversals", cleared)
+            w.record("txn.complete", txn_id, row["operator"], row["role"],
+                     {"state": updated["state"], "response_code": response_code})
+        return txn_from_row(_with_batch_state(updated, row["batch_state"]))
+
+    def _apply_outcome(self, w: _Writer, row: sqlite3.Row, approved: bool, **fields: Any) -> sqlite3.Row:
+        updated = self._set_txn_state(w, row, "approved" if approved else "declined", **fields)
+        if approved and row["kind"] == "void":
+            self._set_txn_state(w, self._txn_row(row["original_id"]), "voided")
+        elif approved and row["kind"] == "refund":
+            original = self._txn_row(row["original_id"])
+            refunded = self._conn.execute(
+                "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
+                "AND state = 'approved'", (original["id"],)).fetchone()[0]
+            self._set_txn_state(w, original, "refunded" if refunded >= original["amount"] else "refunded_partially")
+        return updated
+
+    def fail(self, txn_id: int, *, reason: str, error: str, response: dict | None = None) -> Reversal | None:
+        """No valid answer (98), MAC failure (A0) or chip declined after approval (06), in ONE commit.
+
+        The transaction becomes "in_doubt" and its armed reversal "pending" with `reason` (a sale that
+        was already approved gets a new pending reversal).  Returns the reversal, or None when the
+        request was journaled without one (`arm_reversal=False`): recovery keeps reporting it.
+        """
+        if reason not in ("98", "A0", "06"):
+            raise JournalError(f"reversal reason must be 98 (timeout), A0 (MAC) or 06 (other), not {reason!r}")
+        with self._write(f"record the failure of transaction {txn_id}") as w:
+            row = self._txn_row(txn_id)
+            if row["state"] == "approved" and row["kind"] not in ("sale", "correction"):
+                raise JournalError(f"transaction {txn_id} is an approved {row['kind']}: it cannot be failed",
+                                   txn_id=txn_id)
+            if row["state"] == "approved" and self._conn.execute(
+                    "SELECT 1 FROM transactions WHERE original_id = ? LIMIT 1", (txn_id,)).fetchone():
+                raise JournalError(f"transaction {txn_id} already has a void or refund: reverse that instead",
+                                   txn_id=txn_id)
+            extra = {} if response is None else {"response": _message_text(response, txn_id)}
+            self._set_txn_state(w, row, "in_doubt", failure_reason=reason, **extra)
+            now = self._clock()
+            rev = self._conn.execute("SELECT * FROM reversals WHERE txn_id = ? AND state IN ('armed', 'pending') "
+                                     "ORDER BY id DESC LIMIT 1", (txn_id,)).fetchone()
+            result = None
+            if rev is not None:
+                check_transition("reversal", rev["id"], rev["state"], "pending")
+                result = w.update("reversals", rev["id"], {"state": "pending", "reason": reason,
+                                                           "last_error": scrub_text(error), "updated_at": now})
+            elif row["state"] == "approved":
+                result = w.insert("reversals", {"txn_id": txn_id, "trace": row["trace"], "reason": reason,
+                                                "tries": 0, "last_error": scrub_text(error), "state": "pending",
+                                                "created_at": now, "updated_at": now})
+            w.record("txn.fail", txn_id, row["operator"], row["role"], {"reason": reason, "error": scrub_text(error)})
+        return None if result is None else reversal_from_row(result)
+
+
+def _with_batch_state(row: sqlite3.Row, batch_state: str) -> dict[str, Any]:
+    data = {key: row[key] for key in row.keys()}
+    data["batch_state"] = batch_state
+    return data
+
+
+def _check_response_code(code: Any) -> None:
+    if not isinstance(code, str) or len(code) != 2 or not code.isascii() or not code.isprintable():
+        raise JournalError(f"response code must be 2 printable characters, not {code!r}")
+
+
+def _check_begin_args(kind: str, amount: Any, currency: Any, entry_mode: Any, operator: Any, role: Any) -> None:
+    if kind not in KINDS:
+        raise JournalError(f"unknown transaction kind {kind!r} (known: {', '.join(KINDS)})")
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_AMOUNT:
+        raise JournalError(f"amount must be a whole number of minor units from 1 to {MAX_AMOUNT}, not {amount!r}")
+    if not isinstance(currency, str) or not re.fullmatch(r"[0-9]{3}", currency):
+        raise JournalError(f"currency must be 3 digits (ISO 4217 numeric), not {currency!r}")
+    if entry_mode is not None and (not isinstance(entry_mode, str) or not re.fullmatch(r"[0-9]{3}", entry_mode)):
+        raise JournalError(f"entry mode must be 3 digits, not {entry_mode!r}")
+    for name, value in (("operator", operator), ("role", role)):
+        if not isinstance(value, str) or not value or len(value) > 64:
+            raise JournalError(f"{name} must be a non-empty string of at most 64 characters")
