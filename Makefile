@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test setup system-packages bench clean
 
 demo: setup
-	$(PY) -m simulator.demo
+	$(PY) -m simulator.cli demo
 
 test: setup
 	@$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \

@@ -109,6 +109,11 @@ def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, 
                            kind=request.kind)
     updated, status, text = yield from send_financial(profile, txn, message, operation="Sale",
                                                       chip=card.field55 is not None)
+    if status == "approved":
+        text = (f"Sale approved: {_money(profile, request.amount)} on card {updated.pan_masked} "
+                f"(trace {updated.trace:06d}, auth {updated.auth_code or '-'}).")
+    elif status == "declined":
+        text = f"Sale declined: {text}."
     return Outcome("sale", status, text, txn=updated, steps=(updated,))
 
 
