@@ -43,7 +43,7 @@ class Person:
         while wanted not in self._unread:
             if time.monotonic() > deadline:
                 raise AssertionError(f"console never showed {text!r}; screen so far: {bytes(self._unread)[-800:]!r}")
-            chunk = self.port.read(4096)
+            chunk = self.port.read(self.port.in_waiting or 1)  # returns as soon as anything arrived
             self.seen += chunk
             self._unread += chunk
         end = self._unread.index(wanted) + len(wanted)
