@@ -113,14 +113,15 @@ def _tokens(text: str) -> list[str]:
     return tokens
 
 
-def pages(lines: list[str], rows: int) -> int:
-    return max(1, -(-len(lines) // rows))
+def pages(lines: int, rows: int) -> int:
+    """Screens needed to show `lines` body lines `rows` at a time."""
+    return max(1, -(-lines // rows))
 
 
 def compose(title: str, body: list[str], footer: str, width: int, height: int, page: int = 0) -> tuple[str, ...]:
     """Title line (with "page/pages" when the body needs more than one screen), body rows, footer line."""
     rows = height - 2
-    count = pages(body, rows)
+    count = pages(len(body), rows)
     page = max(0, min(page, count - 1))
     marker = f"{page + 1}/{count}" if count > 1 else ""
     shown = body[page * rows:(page + 1) * rows]

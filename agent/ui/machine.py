@@ -8,7 +8,7 @@ flight it is noted, the reply is awaited and then shown, so no operation is ever
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Mapping
 
 from agent.money import format_amount
@@ -16,45 +16,16 @@ from agent.ui import table
 from agent.ui.actions import (BACKSPACE, CANCEL, CLEAR, DIGITS, DOWN, ENTER, F1, F2, F3, F4, KEYS, UP, Action, Call,
                               Print, Show, UiError, UiStateError)
 from agent.ui.entry import MAX_LENGTH, edit_amount, edit_digits, read_amount, read_number
-from agent.ui.layout import check_grid, compose, pages, right, wrap
+from agent.ui.layout import check_grid, pages
+from agent.ui.screens import Draft, Result, View, body, render
 from agent.ui.table import STATES, Screen
 from agent.ui.texts import Texts
-from agent.ui.views import (SALE_KINDS, detail_lines, error_headline, list_row, message_lines, mmdd,
-                            outcome_headline)
+from agent.ui.views import SALE_KINDS, error_headline, mmdd, outcome_headline
 
 #: function-key shortcuts on the idle screen
 SHORTCUTS = {F1: "sale", F2: "refund", F3: "lookup", F4: "reprint"}
 LOOKUP_LIMIT = 50
 _FIND_FIELDS = {"trace": "trace", "rrn": "rrn", "find_amount": "amount", "last4": "last4", "day": "date"}
-
-
-@dataclass(frozen=True)
-class Draft:
-    """What the current dialog has collected so far (cleared on return to idle)."""
-
-    find_by: str = ""  # trace, rrn, amount, last4 or date
-    trace: int | None = None
-    rrn: str | None = None
-    mmdd: str | None = None
-    find_amount: int | None = None
-    last4: str | None = None
-    day: str | None = None  # YYYY-MM-DD
-    amount: int | None = None  # the sale / refund / right amount
-    confirm_duplicate: bool = False
-    confirm_unusual: bool = False
-    question: str = ""  # the agent's question on a confirm screen
-    found: tuple[Mapping[str, Any], ...] = ()
-    groups: tuple[int, ...] = ()  # duplicate group of each found transaction
-    cursor: int = 0
-    picked: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Result:
-    headline: str
-    message: str
-    offer: str = ""  # "retry" (key the password again) or "refund" (a void refused after settlement)
-    retry_state: str = ""
 
 
 class Terminal:
@@ -232,7 +203,7 @@ class Terminal:
     def _scroll(self, key: str) -> list[Action]:
         if key not in (UP, DOWN):
             return []
-        last = pages(self._body(), self.height - 2) - 1
+        last = pages(self._body_lines(), self.height - 2) - 1
         page = max(0, min(last, self._page + (1 if key == DOWN else -1)))
         if page == self._page:
             return []
@@ -337,57 +308,11 @@ class Terminal:
 
     # ------------------------------------------------------------------ frames
     def frame(self) -> tuple[str, ...]:
-        screen = STATES[self.state]
-        t = self.texts
-        if self._in_flight is not None:
-            title, footer = t(screen.title), t("hint.cancelling" if self._cancel_requested else "hint.wait")
-        elif screen.kind == table.RESULT:
-            result = self._result or Result("", "")
-            title, footer = result.headline, t({"retry": "hint.retry", "refund": "hint.refund"}.get(result.offer,
-                                                                                                   "hint.ok"))
-        else:
-            title, footer = t(screen.title), self._footer(screen)
-        page = self.draft.cursor // (self.height - 2) if screen.kind == table.LIST else self._page
-        return compose(title, self._body(), footer, self.width, self.height, page)
+        """What the display shows now."""
+        return render(View(self.state, self.width, self.height, self.exponent, self.draft, self._entry, self._notice,
+                           self._page, self._in_flight is not None, self._cancel_requested, self._progress,
+                           self._result), self.texts)
 
-    def _footer(self, screen: Screen) -> str:
-        t = self.texts
-        if screen.kind in (table.AMOUNT, table.NUMBER, table.PASSWORD):
-            shown = "*" * len(self._entry) if screen.kind == table.PASSWORD else self._entry
-            if not shown and screen.kind == table.AMOUNT:
-                shown = format_amount(0, self.exponent)
-            return right(shown or "_", self.width)
-        return t({table.MENU: "hint.menu", table.CHOOSE: "hint.choose", table.CONFIRM: "hint.confirm",
-                  table.LIST: "hint.list", table.DETAIL: "hint.pick" if screen.pick else "hint.view"}[screen.kind])
-
-    def _body(self) -> list[str]:
-        screen, t, w = STATES[self.state], self.texts, self.width
-        if self._in_flight is not None:
-            return wrap(self._progress or t("busy"), w) + (wrap(t("busy.cancel"), w) if self._cancel_requested else [])
-        kind = screen.kind
-        if kind in (table.MENU, table.CHOOSE):
-            items = [f"{n} {t(('item.' if kind == table.MENU else 'by.') + o)}" for n, o in enumerate(screen.options, 1)]
-            return ([] if kind == table.MENU else wrap(t(screen.prompt), w)) + [line for i in items for line in wrap(i, w)]
-        if kind in (table.AMOUNT, table.NUMBER, table.PASSWORD):
-            lines = wrap(self._notice, w) if self._notice else []
-            lines += wrap(t(screen.prompt), w)
-            if self.state == "refund.amount":
-                picked = self.draft.picked or {}
-                lines += wrap(t("prompt.refund_all", amount=format_amount(int(picked.get("amount", 0)), self.exponent))
-                              if picked.get("state") == "approved" else t("prompt.refund_rest"), w)
-            return lines
-        if kind == table.CONFIRM:
-            return message_lines(self.draft.question, w)
-        if kind == table.LIST:
-            d = self.draft
-            return [list_row(txn, w, self.exponent, selected=i == d.cursor, group=d.groups[i] if d.groups else None)
-                    for i, txn in enumerate(d.found)]
-        if kind == table.DETAIL:
-            d = self.draft
-            return detail_lines(d.found[d.cursor], t, w, self.exponent, group=d.groups[d.cursor] if d.groups else None)
-        if kind == table.RESULT:
-            result = self._result or Result("", "")
-            offer = {"retry": t("offer.retry"),
-                     "refund": t("offer.refund", trace=f"{self.draft.trace or 0:06d}")}.get(result.offer)
-            return message_lines(result.message, w) + (wrap(offer, w) if offer else [])
-        return []
+    def _body_lines(self) -> int:
+        return len(body(View(self.state, self.width, self.height, self.exponent, self.draft, self._entry,
+                             self._notice, self._page, False, False, "", self._result), self.texts))

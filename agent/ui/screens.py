@@ -1,0 +1,115 @@
+"""What each kind of screen shows: a pure function from the machine's current view to a frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from agent.money import format_amount
+from agent.ui import table
+from agent.ui.layout import compose, right, wrap
+from agent.ui.table import STATES, Screen
+from agent.ui.texts import Texts
+from agent.ui.views import detail_lines, list_row, message_lines
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the current dialog has collected so far (cleared on return to idle)."""
+
+    find_by: str = ""  # trace, rrn, amount, last4 or date
+    trace: int | None = None
+    rrn: str | None = None
+    mmdd: str | None = None
+    find_amount: int | None = None
+    last4: str | None = None
+    day: str | None = None  # YYYY-MM-DD
+    amount: int | None = None  # the sale / refund / right amount
+    confirm_duplicate: bool = False
+    confirm_unusual: bool = False
+    question: str = ""  # the agent's question on a confirm screen
+    found: tuple[Mapping[str, Any], ...] = ()
+    groups: tuple[int, ...] = ()  # duplicate group of each found transaction
+    cursor: int = 0
+    picked: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    headline: str
+    message: str
+    offer: str = ""  # "retry" (key the password again) or "refund" (a void refused after settlement)
+    retry_state: str = ""
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything a frame depends on (a snapshot of the machine)."""
+
+    state: str
+    width: int
+    height: int
+    exponent: int
+    draft: Draft
+    entry: str  # typed so far (a password is only ever shown as stars)
+    notice: str  # why the last entry was not accepted
+    page: int
+    waiting: bool  # a call is in flight
+    cancel_requested: bool
+    progress: str
+    result: Result | None
+
+
+def render(view: View, t: Texts) -> tuple[str, ...]:
+    screen = STATES[view.state]
+    if view.waiting:
+        title, footer = t(screen.title), t("hint.cancelling" if view.cancel_requested else "hint.wait")
+    elif screen.kind == table.RESULT:
+        result = view.result or Result("", "")
+        title = result.headline
+        footer = t({"retry": "hint.retry", "refund": "hint.refund"}.get(result.offer, "hint.ok"))
+    else:
+        title, footer = t(screen.title), _footer(view, screen, t)
+    page = view.draft.cursor // (view.height - 2) if screen.kind == table.LIST else view.page
+    return compose(title, body(view, t), footer, view.width, view.height, page)
+
+
+def _footer(view: View, screen: Screen, t: Texts) -> str:
+    if screen.kind in (table.AMOUNT, table.NUMBER, table.PASSWORD):
+        shown = "*" * len(view.entry) if screen.kind == table.PASSWORD else view.entry
+        if not shown and screen.kind == table.AMOUNT:
+            shown = format_amount(0, view.exponent)
+        return right(shown or "_", view.width)
+    return t({table.MENU: "hint.menu", table.CHOOSE: "hint.choose", table.CONFIRM: "hint.confirm",
+              table.LIST: "hint.list", table.DETAIL: "hint.pick" if screen.pick else "hint.view"}[screen.kind])
+
+
+def body(view: View, t: Texts) -> list[str]:
+    screen, w, d = STATES[view.state], view.width, view.draft
+    if view.waiting:
+        return wrap(view.progress or t("busy"), w) + (wrap(t("busy.cancel"), w) if view.cancel_requested else [])
+    kind = screen.kind
+    if kind in (table.MENU, table.CHOOSE):
+        prefix = "item." if kind == table.MENU else "by."
+        items = [f"{n} {t(prefix + option)}" for n, option in enumerate(screen.options, 1)]
+        return ([] if kind == table.MENU else wrap(t(screen.prompt), w)) + [line for i in items for line in wrap(i, w)]
+    if kind in (table.AMOUNT, table.NUMBER, table.PASSWORD):
+        lines = (wrap(view.notice, w) if view.notice else []) + wrap(t(screen.prompt), w)
+        if view.state == "refund.amount":
+            picked = d.picked or {}
+            whole = picked.get("state") == "approved"  # nothing refunded yet: all of it is refundable
+            lines += wrap(t("prompt.refund_all", amount=format_amount(int(picked.get("amount", 0)), view.exponent))
+                          if whole else t("prompt.refund_rest"), w)
+        return lines
+    if kind == table.CONFIRM:
+        return message_lines(d.question, w)
+    if kind == table.LIST:
+        return [list_row(txn, w, view.exponent, selected=i == d.cursor, group=d.groups[i] if d.groups else None)
+                for i, txn in enumerate(d.found)]
+    if kind == table.DETAIL:
+        return detail_lines(d.found[d.cursor], t, w, view.exponent, group=d.groups[d.cursor] if d.groups else None)
+    if kind == table.RESULT:
+        result = view.result or Result("", "")
+        offer = {"retry": t("offer.retry"), "refund": t("offer.refund", trace=f"{d.trace or 0:06d}")}.get(result.offer)
+        return message_lines(result.message, w) + (wrap(offer, w) if offer else [])
+    return []
