@@ -68,7 +68,7 @@ class HotPath:
                                        "created_at": now, "updated_at": now})
             w.record("txn.begin", row["id"], operator, role,
                      {"kind": kind, "amount": amount, "trace": trace, "batch": batch["number"]})
-        return txn_from_row(_with_batch_state(row, "open"))
+        return txn_from_row(row, batch_state="open")
 
     def _check_links(self, kind: str, amount: int, original_id: int | None, chain_id: int | None,
                      batch_id: int) -> None:
@@ -137,7 +137,7 @@ class HotPath:
                 w._vouch("reversals", cleared)
             w.record("txn.complete", txn_id, row["operator"], row["role"],
                      {"state": updated["state"], "response_code": response_code})
-        return txn_from_row(_with_batch_state(updated, row["batch_state"]))
+        return txn_from_row(updated, batch_state=row["batch_state"])
 
     def _apply_outcome(self, w: _Writer, row: sqlite3.Row, approved: bool, **fields: Any) -> sqlite3.Row:
         updated = self._set_txn_state(w, row, "approved" if approved else "declined", **fields)
@@ -185,12 +185,6 @@ class HotPath:
                                                 "created_at": now, "updated_at": now})
             w.record("txn.fail", txn_id, row["operator"], row["role"], {"reason": reason, "error": scrub_text(error)})
         return None if result is None else reversal_from_row(result)
-
-
-def _with_batch_state(row: sqlite3.Row, batch_state: str) -> dict[str, Any]:
-    data = {key: row[key] for key in row.keys()}
-    data["batch_state"] = batch_state
-    return data
 
 
 def _check_response_code(code: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -145,10 +146,13 @@ class VerifyResult:
 TXN_COLUMNS = tuple(f.name for f in fields(Txn))
 
 
-def txn_from_row(row: sqlite3.Row) -> Txn:
-    data = {key: row[key] for key in row.keys()}
-    data["uploaded"] = bool(data["uploaded"])
-    return Txn(**{name: data[name] for name in TXN_COLUMNS})
+_STORED_TXN_COLUMNS = tuple(c for c in TXN_COLUMNS if c not in ("uploaded", "batch_state"))
+
+
+def txn_from_row(row: sqlite3.Row, batch_state: str | None = None) -> Txn:
+    """A Txn from a transactions row; `batch_state` when the row was not joined with its batch."""
+    return Txn(**{name: row[name] for name in _STORED_TXN_COLUMNS}, uploaded=bool(row["uploaded"]),
+               batch_state=row["batch_state"] if batch_state is None else batch_state)
 
 
 def reversal_from_row(row: sqlite3.Row) -> Reversal:
@@ -156,7 +160,6 @@ def reversal_from_row(row: sqlite3.Row) -> Reversal:
 
 
 def batch_from_row(row: sqlite3.Row) -> Batch:
-    import json
     totals = Totals(**json.loads(row["totals"])) if row["totals"] else None
     return Batch(id=row["id"], number=row["number"], state=row["state"], opened_at=row["opened_at"],
                  settling_at=row["settling_at"], settled_at=row["settled_at"], totals=totals,

@@ -95,4 +95,4 @@ class ReversalQueue:
                                           "('armed', 'pending', 'needs_manual')", (txn_id,)).fetchall():
                 self._set_reversal(w, rev, "cleared" if rev["state"] == "armed" else "cancelled")
             w.record("txn.confirmed", txn_id, operator, role, {"state": updated["state"]})
-        return txn_from_row({**{k: updated[k] for k in updated.keys()}, "batch_state": row["batch_state"]})
+        return txn_from_row(updated, batch_state=row["batch_state"])
