@@ -194,6 +194,7 @@ def test_five_wrong_passwords_lock_the_console_even_after_a_restart(agent, pty_p
     finally:
         again.stop()
     assert "guess" not in line.seen.decode("utf-8", "replace")
+    assert TECH_PASSWORD.encode() not in line.seen  # typed at "Press Enter", before any prompt: not shown
     assert "console.login_locked" in journal_events(agent, "console.")
 
 

@@ -195,3 +195,10 @@ def test_random_input_never_crashes_and_a_typed_password_is_never_echoed(tmp_pat
     if session.state is State.PASSWORD:
         out += session.receive(secret.encode() + b"\r", clock())
         assert secret.encode() not in bytes(out)
+
+
+def test_a_password_typed_before_the_prompt_or_while_locked_is_not_shown(tmp_path):
+    session, clock = make_session(tmp_path)
+    out = type_(session, clock, PASSWORD)  # typed at "Press Enter to log in."
+    assert PASSWORD not in out
+    assert type_(session, clock, "\r").endswith("Password: ")

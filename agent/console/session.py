@@ -97,7 +97,7 @@ class Session:
         self.runner = runner
         self.settings = settings
         self.state = State.LOGGED_OUT
-        self.editor = LineEditor()
+        self.editor = LineEditor(echo=Echo.NONE)
         self.last_activity = 0.0
         self._question: Question | None = None
 
@@ -107,9 +107,15 @@ class Session:
             self.state = TRANSITIONS[self.state][happened]
         except KeyError:
             raise ConsoleStateError(f"console: {happened!r} is not allowed while {self.state.value}") from None
-        secret = self.state in (State.PASSWORD,) or (self.state is State.ANSWERING and self._question is not None
-                                                     and self._question.secret)
-        self.editor.reset(echo=self.settings.secret_echo if secret else Echo.PLAIN)
+        self.editor.reset(echo=self._echo())
+
+    def _echo(self) -> Echo:
+        """Only commands and plain answers are shown as typed; a password typed too early never is."""
+        if self.state in (State.LOGGED_OUT, State.LOCKED):
+            return Echo.NONE
+        if self.state is State.PASSWORD or (self._question is not None and self._question.secret):
+            return self.settings.secret_echo
+        return Echo.PLAIN
 
     # -- input ------------------------------------------------------------------------------------
     def start(self, now: float) -> bytes:
