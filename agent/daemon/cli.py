@@ -125,7 +125,10 @@ def _run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         try:
             server = await serve(daemon, cfg.path("daemon", "control_socket"), int(cfg.daemon.socket_mode, 8))
-            await daemon.recover()
+            # recovery holds the operation lock from its first step, so every request waits behind it;
+            # "ready" does not wait for an unreachable host (the reversals then still go first)
+            recovery = asyncio.create_task(daemon.recover())
+            await asyncio.sleep(0)
             print(f"posagent ready: control socket {cfg.path('daemon', 'control_socket')}", flush=True)
             log.info("ready")
             console = start_console_child(cfg)  # [console] port set: the technician's serial console
