@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simulator.host.cli",
     "simulator.card.cli",
     "simulator.terminal",
+    "simulator.chaos.cli",
 )
 
 

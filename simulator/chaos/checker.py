@@ -1,0 +1,227 @@
+"""The campaign's checker: what the bank's ledger says against what the journal records, after the
+faults have stopped and every pending reversal has been retried.
+
+Rules (each violation names one):
+  net_charge      per card and per terminal, the ledger's net charge equals the journal's completed
+                  operations (approved sales and corrections not voided or reversed, minus approved refunds)
+  unresolved      nothing is left in doubt: no unanswered request, pending or manual reversal, open settlement
+  trace_reused    no two transactions share a trace number; the host never saw a trace twice (code 94)
+  batch_reused    no batch number appears twice in the journal or is settled twice at the host
+  batch_balance   every settled batch: frozen totals = the journal's rows = the host's totals for it
+  hash_chain      `journal verify` is ok
+  card_data       no test PAN or track data in the database, its WAL, the logs or an export (byte scan)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.journal import Journal
+from agent.journal.queries import TXN_SELECT
+from agent.journal.records import Txn, txn_from_row
+from simulator.host.ledger import Ledger
+from simulator.testcards import load_cards
+
+COMPLETED_SALE_STATES = ("approved", "refunded_partially", "refunded")
+CHARGING_KINDS = ("sale", "correction")
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    detail: str
+    journal_rows: tuple[str, ...] = ()
+    ledger_rows: tuple[str, ...] = ()
+
+    def render(self) -> str:
+        lines = [f"[{self.rule}] {self.detail}"]
+        lines += [f"    journal: {row}" for row in self.journal_rows]
+        lines += [f"    ledger:  {row}" for row in self.ledger_rows]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    violations: tuple[Violation, ...]
+    transactions: int
+    cards_checked: int
+    settled_batches: int
+    files_scanned: int
+    details: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def forbidden_card_bytes() -> dict[str, bytes]:
+    """Every test card's PAN (ASCII, packed BCD, UTF-16) and track 2 (= and D separators)."""
+    patterns: dict[str, bytes] = {}
+    for card in load_cards().values():
+        patterns[f"{card.name} PAN"] = card.pan.encode()
+        patterns[f"{card.name} PAN as BCD"] = bytes.fromhex(card.pan if len(card.pan) % 2 == 0 else card.pan + "F")
+        patterns[f"{card.name} PAN in UTF-16"] = card.pan.encode("utf-16-le")
+        patterns[f"{card.name} track 2"] = card.track2.encode()
+        patterns[f"{card.name} track 2 (D separator)"] = card.track2.replace("=", "D").encode()
+    return patterns
+
+
+def scan_for_card_data(files: list[Path]) -> list[Violation]:
+    patterns = forbidden_card_bytes()
+    found = []
+    for path in files:
+        data = path.read_bytes()
+        for what, needle in patterns.items():
+            if needle in data:
+                found.append(Violation("card_data", f"{what} found in {path.name} at offset {data.index(needle)}"))
+    return found
+
+
+def journal_transactions(path: Path) -> list[Txn]:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [txn_from_row(r) for r in conn.execute(TXN_SELECT + " ORDER BY t.id")]
+    finally:
+        conn.close()
+
+
+def ledger_rows(path: Path, tid: str) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM txns WHERE tid = ? ORDER BY id", (tid,)).fetchall()
+    finally:
+        conn.close()
+
+
+def journal_net(txns: list[Txn]) -> dict[str, int]:
+    """Net charge per masked card as the journal records it: completed operations only."""
+    by_id = {t.id: t for t in txns}
+    net: dict[str, int] = defaultdict(int)
+    for t in txns:
+        if t.kind in CHARGING_KINDS and t.state in COMPLETED_SALE_STATES:
+            net[t.pan_masked] += t.amount
+        elif t.kind == "refund" and t.state == "approved":
+            original = by_id.get(t.original_id)
+            net[original.pan_masked if original else t.pan_masked] -= t.amount
+    return {card: amount for card, amount in net.items() if amount}
+
+
+def _journal_row(t: Txn) -> str:
+    return (f"id={t.id} {t.kind} trace={t.trace:06d} batch={t.batch:06d} {t.state} amount={t.amount} "
+            f"card={t.pan_masked} rc={t.response_code} original={t.original_id}")
+
+
+def _ledger_row(r: sqlite3.Row) -> str:
+    return (f"id={r['id']} {r['kind']} {r['mti']} batch={r['batch']} stan={r['stan']} amount={r['amount']} "
+            f"rc={r['response_code']} reversed={'yes' if r['reversed_at'] else 'no'} orig={r['orig_id']} "
+            f"card={r['masked_pan']}")
+
+
+def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True) -> CheckResult:
+    """Check one terminal's journal in `directory` against the host ledger beside it."""
+    journal_path, ledger_path = directory / "journal.db", directory / "host-ledger.db"
+    violations: list[Violation] = []
+    txns = journal_transactions(journal_path)
+    host_rows = ledger_rows(ledger_path, terminal_id)
+
+    ledger = Ledger(ledger_path)
+    try:
+        report = ledger.net_report(terminal_id)
+        host_net = {c["masked_pan"]: c["net_charged"] for c in report["cards"].values() if c["net_charged"]}
+        terminal_net = report["terminals"].get(terminal_id, {}).get("net_charged", 0)
+        ours = journal_net(txns)
+        for card in sorted(set(host_net) | set(ours)):
+            if host_net.get(card, 0) != ours.get(card, 0):
+                violations.append(Violation(
+                    "net_charge", f"card {card}: the bank charged {host_net.get(card, 0)}, the journal records "
+                                  f"{ours.get(card, 0)} as completed",
+                    tuple(_journal_row(t) for t in txns if t.pan_masked == card),
+                    tuple(_ledger_row(r) for r in host_rows if r["masked_pan"] == card)))
+        if terminal_net != sum(ours.values()):
+            violations.append(Violation("net_charge", f"terminal {terminal_id}: the bank charged {terminal_net}, "
+                                                      f"the journal records {sum(ours.values())}"))
+        settled = _check_batches(directory, terminal_id, ledger, violations)
+    finally:
+        ledger.close()
+
+    _check_traces(txns, host_rows, violations)
+    journal = Journal.open(journal_path, fingerprint_key=None, read_only=True)
+    try:
+        recovery = journal.in_doubt()
+        if not recovery.clean:
+            violations.append(Violation(
+                "unresolved", f"still in doubt after the faults stopped: {len(recovery.unanswered)} unanswered, "
+                              f"{len(recovery.in_doubt)} in doubt, {len(recovery.pending_reversals)} reversals "
+                              f"pending, {len(recovery.needs_manual)} needing manual handling, settling batch "
+                              f"{recovery.settling.number if recovery.settling else None}",
+                tuple(_journal_row(t) for t in recovery.unanswered + recovery.in_doubt)))
+        verified = journal.verify()
+        if not verified.ok:
+            violations.append(Violation("hash_chain", f"journal verify failed at event {verified.first_broken}: "
+                                                      f"{verified.why}"))
+        export_text = json.dumps(journal.export(chain_of=txns[-1].id)) if txns else ""
+    finally:
+        journal.close()
+
+    files: list[Path] = []
+    if scan:
+        export_file = directory / "last-chain-export.json"
+        export_file.write_text(export_text, encoding="utf-8")
+        files = [p for p in sorted(directory.iterdir()) if p.is_file() and (
+            p.name.startswith("journal.db") or p.name.startswith("agent.log") or p.name.endswith(".json"))]
+        violations += scan_for_card_data(files)
+    return CheckResult(tuple(violations), len(txns), len(set(host_net) | set(ours)), settled, len(files),
+                       {"bank_net": host_net, "journal_net": ours})
+
+
+def _check_traces(txns: list[Txn], host_rows: list[sqlite3.Row], violations: list[Violation]) -> None:
+    by_trace: dict[int, list[Txn]] = defaultdict(list)
+    for t in txns:
+        by_trace[t.trace].append(t)
+    for trace, group in sorted(by_trace.items()):
+        if len(group) > 1:
+            violations.append(Violation("trace_reused", f"trace {trace:06d} used by {len(group)} transactions",
+                                        tuple(_journal_row(t) for t in group)))
+    for row in host_rows:
+        if row["response_code"] == "94":
+            violations.append(Violation("trace_reused", f"the host saw trace {row['stan']} twice in batch "
+                                                        f"{row['batch']}", (), (_ledger_row(row),)))
+
+
+def _check_batches(directory: Path, tid: str, ledger: Ledger, violations: list[Violation]) -> int:
+    journal = Journal.open(directory / "journal.db", fingerprint_key=None, read_only=True)
+    try:
+        conn = sqlite3.connect(f"{(directory / 'journal.db').resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            numbers = [r[0] for r in conn.execute("SELECT number FROM batches ORDER BY id")]
+        finally:
+            conn.close()
+        if len(numbers) != len(set(numbers)):
+            violations.append(Violation("batch_reused", f"batch numbers repeat in the journal: {numbers}"))
+        settled = 0
+        for number in sorted(set(numbers)):
+            batch = journal.get_batch(number)
+            if batch.state != "settled":
+                continue
+            settled += 1
+            rows = journal.batch_totals(number)
+            host = ledger.batch_totals(tid, f"{number:06d}")
+            frozen = batch.totals
+            ours = (frozen.debit_amount, frozen.debit_count, frozen.credit_amount, frozen.credit_count)
+            recount = (rows.debit_amount, rows.debit_count, rows.credit_amount, rows.credit_count)
+            theirs = (host.debit_amount, host.debit_count, host.credit_amount, host.credit_count)
+            if not ours == recount == theirs:
+                violations.append(Violation("batch_balance", f"settled batch {number:06d}: frozen totals {ours}, "
+                                                             f"journal rows {recount}, host {theirs}"))
+            if not ledger.is_settled(tid, f"{number:06d}"):
+                violations.append(Violation("batch_balance", f"batch {number:06d} is settled in the journal but "
+                                                             f"the host has no settlement for it"))
+        return settled
+    finally:
+        journal.close()

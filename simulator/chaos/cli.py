@@ -1,0 +1,80 @@
+"""`posim chaos`: a seeded chaos campaign against a real `posim host` and a real `posagent run`.
+
+    posim chaos --seed 7 --ops 2000 --kills 100            # the CI-sized campaign
+    posim chaos --ops 100000 --kills 2000 --checkpoint-every 5000   # the long soak
+    posim chaos --seed 7 --ops 300 --kills 20 --keep DIR   # keep the journal, ledger and logs
+
+Prints a summary table (operations, faults by kind, kills and where they landed, recoveries,
+violations, throughput).  On a violation it prints the seed, the journal and ledger rows involved and
+a delta-reduced shortest reproducing sequence, and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from simulator.chaos.plan import PlanSettings, make_plan
+from simulator.chaos.reduce import ddmin
+from simulator.chaos.report import summary_table, violation_report
+from simulator.chaos.runner import run_campaign
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("chaos", help="seeded chaos campaign: operations, host faults and SIGKILLs; checks bank = journal",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seed", type=int, help="campaign seed (default: random, printed)")
+    p.add_argument("--ops", type=int, default=2000, help="cashier operations (default 2000)")
+    p.add_argument("--kills", type=int, default=100, help="SIGKILLs of the daemon (default 100)")
+    p.add_argument("--fault-rate", type=float, default=0.15, help="share of steps that arm a host fault (default 0.15)")
+    p.add_argument("--response-timeout", type=float, default=0.4,
+                   help="the daemon's answer timeout in seconds (default 0.4)")
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="stop faults and check bank = journal every N operations (default: only at the end)")
+    p.add_argument("--keep", metavar="DIR", help="run in DIR and keep the journal, ledger and logs")
+    p.add_argument("--no-reduce", action="store_true", help="on a violation, do not search for a shorter sequence")
+    p.add_argument("--reduce-runs", type=int, default=40, help="re-runs the reduction may spend (default 40)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(handler=_chaos)
+
+
+def _chaos(args: argparse.Namespace) -> int:
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    settings = PlanSettings(seed=seed, ops=args.ops, kills=args.kills, fault_rate=args.fault_rate,
+                            response_timeout=args.response_timeout)
+    steps = make_plan(settings)
+    options = dict(response_timeout=args.response_timeout, checkpoint_every=args.checkpoint_every)
+    progress = (lambda text: print(text, file=sys.stderr, flush=True)) if not args.json else None
+    directory = Path(args.keep) if args.keep else None
+    result = run_campaign(steps, directory, progress=progress, **options)
+    reduced = None
+    if result.violations and not args.no_reduce:
+        rules = {v.rule for v in result.violations}
+
+        def fails(candidate):
+            with tempfile.TemporaryDirectory(prefix="posim-chaos-reduce-") as tmp:
+                again = run_campaign(candidate, Path(tmp), **options)
+            return any(v.rule in rules for v in again.violations)
+
+        reduced = ddmin(steps, fails, max_runs=args.reduce_runs)
+    if args.json:
+        t = result.tally
+        print(json.dumps({"seed": seed, "operations": dict(t.operations), "faults_armed": dict(t.faults_armed),
+                          "faults_injected": t.faults_injected, "kills": dict(t.kills),
+                          "kill_windows": dict(t.kill_windows), "recoveries": t.recoveries,
+                          "violations": [asdict(v) for v in result.violations],
+                          "reduced": [s.describe() for s in reduced] if reduced else None,
+                          "elapsed_s": round(t.elapsed, 2),
+                          "ops_per_s": round(sum(t.operations.values()) / t.elapsed, 2) if t.elapsed else None}))
+    else:
+        print(summary_table(settings, result))
+        if result.violations:
+            print(violation_report(settings, result, reduced))
+    return 1 if result.violations else 0
+
+

@@ -1,0 +1,128 @@
+"""A campaign plan: a seeded, reproducible list of steps, each a cashier operation with the host fault
+armed just before it and, for some, a SIGKILL of the daemon while it runs.  Pure data: the same seed,
+operation count and kill count always give the same steps.
+
+Steps name their target loosely (`pick`: the n-th most recent eligible sale, taken modulo how many
+there are) so that any sub-list of a plan is still a valid plan — what delta-reduction needs.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+
+from agent.errors import UsageError
+from simulator.host.faults import FAULT_KINDS
+
+#: cashier operations and their share of a working day (sales dominate; settlement a few times a day)
+OPERATION_MIX: dict[str, float] = {
+    "sale": 0.62, "void": 0.08, "refund": 0.09, "correct": 0.06, "duplicate_sale": 0.04,
+    "duplicates_fix": 0.03, "settle": 0.04, "echo": 0.04,
+}
+
+#: the MTIs an operation can put on the wire (where a fault or an in-flight kill may aim)
+OPERATION_MTIS: dict[str, tuple[str, ...]] = {
+    "sale": ("0200", "0400"), "duplicate_sale": ("0200",), "void": ("0200", "0400"), "refund": ("0220", "0400"),
+    "correct": ("0200", "0220", "0400"), "duplicates_fix": ("0200", "0220"), "settle": ("0500", "0320", "0400"),
+    "echo": ("0820",),
+}
+
+#: the request an in-flight kill holds at the host: the operation's own (settlement: 0500 or upload end)
+HELD_MTIS: dict[str, tuple[str, ...]] = {op: mtis[:1] for op, mtis in OPERATION_MTIS.items()} | {
+    "correct": ("0200", "0220"), "duplicates_fix": ("0200", "0220"), "settle": ("0500", "0320")}
+
+#: how a kill is timed: hold the request at the host and kill while it waits; kill after a random
+#: short sleep (lands anywhere: before the journal write, between intent and send, after the answer);
+#: kill the restarting daemon again during its recovery
+KILL_MODES: dict[str, float] = {"in_flight": 0.5, "random": 0.35, "in_recovery": 0.15}
+
+CARDS: dict[str, float] = {"debit": 0.45, "credit": 0.45, "low-balance": 0.06, "declined": 0.04}
+
+#: seconds the host holds a request for an in-flight kill (longer than the agent waits, so it is
+#: the kill, not the timeout, that ends the wait most of the time)
+HOLD_SECONDS = 1.5
+MAX_OPS = 10_000_000
+
+
+class PlanError(UsageError):
+    """Campaign settings that cannot make a plan; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int          # position in the original plan (kept through reduction, for the report)
+    op: str
+    amount: int          # minor units: sale amount, refund amount, right amount of a correction
+    card: str
+    pick: int            # which earlier sale a void/refund/correct/fix acts on
+    fault: str | None    # host fault rule armed just before the operation (text form of faults.py)
+    kill: str | None     # None or a KILL_MODES key
+    kill_after: float    # seconds after the request is sent (random and in_recovery modes)
+
+    def describe(self) -> str:
+        text = f"#{self.number} {self.op} {self.amount} {self.card} pick={self.pick}"
+        if self.fault:
+            text += f" fault={self.fault}"
+        if self.kill:
+            text += f" kill={self.kill}@{self.kill_after:.3f}s"
+        return text
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    seed: int
+    ops: int
+    kills: int
+    fault_rate: float = 0.15     # share of steps that arm a host fault
+    response_timeout: float = 0.4  # the daemon's answer timeout; delays are chosen around it
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.ops <= MAX_OPS:
+            raise PlanError(f"ops must be from 1 to {MAX_OPS}, got {self.ops}")
+        if not 0 <= self.kills <= self.ops:
+            raise PlanError(f"kills must be from 0 to the number of operations ({self.ops}), got {self.kills}")
+        if not 0.0 <= self.fault_rate <= 1.0:
+            raise PlanError(f"fault rate must be from 0 to 1, got {self.fault_rate}")
+
+
+def _weighted(rng: random.Random, table: dict[str, float]) -> str:
+    return rng.choices(list(table), weights=list(table.values()))[0]
+
+
+def random_fault(rng: random.Random, op: str, response_timeout: float) -> str:
+    """One fault rule, used once, aimed at one of the operation's MTIs or at whatever comes next."""
+    kind = rng.choice(sorted(FAULT_KINDS))
+    if kind == "refuse":
+        return f"refuse:seconds={rng.choice((0.05, 0.3, 1.0)):g}"
+    options = ["count=1"]
+    if rng.random() < 0.7:
+        options.append(f"mti={rng.choice(OPERATION_MTIS[op])}")
+    if kind == "delay":  # in time, or late enough that the agent gives up and reverses
+        options.append(f"seconds={rng.choice((response_timeout * 0.3, response_timeout * 1.5)):.3f}")
+    return f"{kind}:{','.join(options)}"
+
+
+def make_plan(settings: PlanSettings) -> tuple[Step, ...]:
+    rng = random.Random(settings.seed)
+    kill_at = set(rng.sample(range(settings.ops), settings.kills))
+    steps = []
+    for number in range(settings.ops):
+        op = _weighted(rng, OPERATION_MIX)
+        amount = rng.choice((rng.randint(100, 20_000), rng.randint(100, 2_000), rng.randint(20_000, 90_000)))
+        card = _weighted(rng, CARDS)
+        pick = rng.randint(0, 7)
+        fault = random_fault(rng, op, settings.response_timeout) if rng.random() < settings.fault_rate else None
+        kill = kill_after = None
+        if number in kill_at:
+            kill = _weighted(rng, KILL_MODES)
+            kill_after = rng.uniform(0.0, 0.025) if kill == "random" else rng.uniform(0.0, 0.35)
+            if kill == "in_flight":
+                kill_after = rng.uniform(0.02, settings.response_timeout * 0.8)
+                fault = f"delay:seconds={HOLD_SECONDS:g},count=1,mti={rng.choice(HELD_MTIS[op])}"
+        steps.append(Step(number, op, amount, card, pick, fault, kill, kill_after or 0.0))
+    return tuple(steps)
+
+
+def without_faults(steps: tuple[Step, ...]) -> tuple[Step, ...]:
+    """The same operations with neither faults nor kills (the reduction tries this first)."""
+    return tuple(replace(s, fault=None, kill=None, kill_after=0.0) for s in steps)

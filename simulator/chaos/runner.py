@@ -1,0 +1,254 @@
+"""Carry a campaign plan out against the real host and the real daemon, then check.
+
+Each step arms its host fault, sends its operation through the control API (as a cash register
+would), and for a kill step SIGKILLs the daemon in flight and restarts it (start-up recovery runs
+before "ready").  At checkpoints and at the end the faults stop, pending reversals and an interrupted
+settlement are retried, and the checker compares the bank's ledger with the journal.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from agent.errors import PosagentError
+from simulator.chaos.checker import CheckResult, Violation, check
+from simulator.chaos.plan import Step
+from simulator.chaos.stack import Daemon, Host
+
+SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle"})
+#: how many rounds of "retry reversals / resume settlement" a quiet host gets before it counts as unresolved
+QUIESCE_ROUNDS = 20
+
+
+@dataclass
+class Tally:
+    operations: Counter = field(default_factory=Counter)   # op → how many were sent
+    outcomes: Counter = field(default_factory=Counter)     # "op status" or "op error:code"
+    faults_armed: Counter = field(default_factory=Counter)  # fault kind → rules armed
+    faults_injected: dict = field(default_factory=dict)    # fault kind → times the host applied one
+    kills: Counter = field(default_factory=Counter)         # kill mode → count
+    kill_windows: Counter = field(default_factory=Counter)  # where the journal shows a kill landed
+    error_samples: dict = field(default_factory=dict)  # "op error:code" → the first message seen
+    recoveries: int = 0
+    checkpoints: int = 0
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    steps: int
+    tally: Tally
+    violations: tuple[Violation, ...]
+    last_check: CheckResult | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+@dataclass
+class _Sales:
+    """What the cashier remembers: approved sales (for voids, refunds, corrections) and the last one."""
+
+    open_batch: list[dict] = field(default_factory=list)
+    every: list[dict] = field(default_factory=list)
+
+    def pick(self, which: list[dict], n: int) -> dict | None:
+        return which[-1 - n % len(which)] if which else None
+
+    def remember(self, txn: dict, card: str) -> None:
+        entry = {"trace": txn["trace"], "amount": txn["amount"], "card": card}
+        self.open_batch.append(entry)
+        self.every.append(entry)
+        del self.every[:-200]
+
+
+class Campaign:
+    def __init__(self, directory: Path, *, response_timeout: float = 0.4, reversal_retries: int = 10,
+                 checkpoint_every: int = 0, progress: Callable[[str], None] | None = None):
+        self.directory = directory
+        self.response_timeout = response_timeout
+        self.reversal_retries = reversal_retries
+        self.checkpoint_every = checkpoint_every
+        self.progress = progress or (lambda text: None)
+        self.tally = Tally()
+        self.violations: list[Violation] = []
+        self._sales = _Sales()
+        self._last_check: CheckResult | None = None
+        self._settlement_owed = False  # a settlement stopped half way: the cashier runs settle again next
+
+    # ----------------------------------------------------------------------------------- running
+    def run(self, steps: tuple[Step, ...]) -> RunResult:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        self.host = Host.start(self.directory)
+        self.daemon = Daemon(self.directory, self.host.port, response_timeout=self.response_timeout,
+                             reversal_retries=self.reversal_retries)
+        try:
+            self.daemon.start()
+            for done, step in enumerate(steps, 1):
+                self._step(step)
+                if self.checkpoint_every and done % self.checkpoint_every == 0 and done < len(steps):
+                    self._checkpoint(f"after {done} operations")
+                    self.progress(f"{done}/{len(steps)} operations, {sum(self.tally.kills.values())} kills, "
+                                  f"{len(self.violations)} violations, {time.perf_counter() - started:.0f} s")
+            self.tally.faults_injected = dict(self.host.control(op="stats").get("faults") or {})
+            self._checkpoint("at the end")
+        finally:
+            self.daemon.stop()
+            self.host.stop()
+            self.tally.elapsed = time.perf_counter() - started
+        return RunResult(len(steps), self.tally, tuple(self.violations), self._last_check)
+
+    def _step(self, step: Step) -> None:
+        if not self.daemon.alive:
+            self.violations.append(Violation("crash", f"the daemon died on its own before step {step.describe()}"))
+            self._restart()
+        if step.fault:
+            self.host.fault(step.fault)
+            self.tally.faults_armed[step.fault.split(":")[0]] += 1
+        op, args = self._request(step)
+        self.tally.operations[op] += 1
+        supervisor = op in SUPERVISOR_OPS
+        if step.kill is None:
+            try:
+                reply = self.daemon.call(op, args, supervisor=supervisor)
+            except PosagentError as exc:
+                self.violations.append(Violation("crash", f"{step.describe()}: no answer from the daemon ({exc})"))
+                self.daemon.kill()
+                self._restart()
+                return
+            self._learn(step, op, reply)
+            return
+        self.tally.kills[step.kill] += 1
+        reply = self.daemon.call_then_kill(op, args, supervisor=supervisor,
+                                           after=step.kill_after if step.kill != "in_flight" else step.kill_after)
+        if reply is not None:
+            self._learn(step, op, reply)
+        self.tally.kill_windows[self._kill_window()] += 1
+        if step.kill == "in_recovery":
+            if self.daemon.kill_during_start(step.kill_after):
+                self.tally.kill_windows["during start-up recovery"] += 1
+        self._restart()
+
+    def _restart(self) -> None:
+        try:
+            self.daemon.start()
+        except PosagentError as exc:
+            self.violations.append(Violation("crash", f"the daemon would not restart: {exc}"))
+            raise
+        self.tally.recoveries += 1
+
+    def _request(self, step: Step) -> tuple[str, dict]:
+        sales = self._sales
+        if self._settlement_owed:
+            return "settle", {"confirm": True}
+        sale = {"amount": step.amount, "card": step.card, "confirm_duplicate": True, "confirm_unusual": True}
+        if step.op == "sale" or (step.op in ("void",) and not sales.open_batch) or (
+                step.op in ("refund", "correct", "duplicate_sale") and not sales.every):
+            return "sale", sale
+        if step.op == "void":
+            return "void", {"trace": sales.pick(sales.open_batch, step.pick)["trace"]}
+        if step.op == "refund":
+            target = sales.pick(sales.every, step.pick)
+            return "refund", {"trace": target["trace"], "amount": 1 + step.amount % target["amount"]}
+        if step.op == "correct":
+            target = sales.pick(sales.every, step.pick)
+            return "correct", {"trace": target["trace"], "amount": step.amount, "card": target["card"]}
+        if step.op == "duplicate_sale":
+            last = sales.every[-1]
+            return "sale", {"amount": last["amount"], "card": last["card"], "confirm_duplicate": True,
+                            "confirm_unusual": True}
+        if step.op == "duplicates_fix":
+            return "duplicates_fix", {"id": self._suspected_duplicate(step.pick)}
+        if step.op == "settle":
+            return "settle", {"confirm": True}
+        return "echo", {}
+
+    def _suspected_duplicate(self, pick: int) -> int:
+        try:
+            groups = self.daemon.call("duplicates").get("result", {}).get("groups") or []
+        except PosagentError:
+            groups = []
+        if not groups:
+            return 0  # asks for a transaction that does not exist: a clean refusal is expected
+        group = groups[pick % len(groups)]
+        return group[-1]["id"] if isinstance(group, list) and group else 0
+
+    def _learn(self, step: Step, op: str, reply: dict) -> None:
+        code = (reply.get("error") or {}).get("code", "?")
+        self._settlement_owed = code == "settlement_incomplete" or (
+            code == "JournalError" and "being settled" in (reply.get("error") or {}).get("message", ""))
+        if not reply.get("ok"):
+            self.tally.outcomes[f"{op} error:{code}"] += 1
+            self.tally.error_samples.setdefault(f"{op} error:{code}", (reply.get("error") or {}).get("message"))
+            if code == "internal":
+                self.violations.append(Violation("crash", f"{step.describe()}: internal error in the daemon: "
+                                                          f"{reply['error'].get('message')}"))
+            return
+        outcome = reply["outcome"]
+        self.tally.outcomes[f"{op} {outcome['status']}"] += 1
+        if op == "settle" and outcome["status"] == "done":
+            self._sales.open_batch.clear()
+        txn = outcome.get("txn") or {}
+        if outcome["status"] == "approved" and txn.get("kind") == "sale":
+            self._sales.remember(txn, step.card if op == "sale" else (self._sales.every or [{"card": step.card}])[-1]["card"])
+
+    def _kill_window(self) -> str:
+        """Where the journal says the kill landed (read before the restart resolves it)."""
+        conn = sqlite3.connect(f"{(self.directory / 'journal.db').resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            if conn.execute("SELECT 1 FROM batches WHERE state = 'settling'").fetchone():
+                return "inside settlement or batch upload"
+            row = conn.execute("SELECT t.trace, b.number FROM transactions t JOIN batches b ON b.id = t.batch_id "
+                               "WHERE t.state = 'sending' ORDER BY t.id DESC LIMIT 1").fetchone()
+            if conn.execute("SELECT 1 FROM reversals WHERE state = 'pending' LIMIT 1").fetchone() and row is None:
+                return "with a reversal queued"
+        finally:
+            conn.close()
+        if row is None:
+            return "outside a request"
+        host = sqlite3.connect(f"{self.host.db.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            seen = host.execute("SELECT 1 FROM txns WHERE stan = ? AND batch = ?",
+                                (f"{row[0]:06d}", f"{row[1]:06d}")).fetchone()
+        finally:
+            host.close()
+        return "between send and outcome" if seen else "between journal intent and the host"
+
+    # ----------------------------------------------------------------------------------- checking
+    def quiesce(self) -> None:
+        """Faults stop; reversals are retried and an interrupted settlement resumed until nothing is owed."""
+        self.host.clear_faults()
+        if not self.daemon.alive:
+            self._restart()
+        for _ in range(QUIESCE_ROUNDS):
+            status = self.daemon.call("status")["result"]
+            if not status["reversals"]["pending"] and status["journal"]["settling"] is None \
+                    and not status["journal"]["in_doubt"]:
+                return
+            self.daemon.call("reversal_retry")
+            if status["journal"]["settling"] is not None:
+                self.daemon.call("settle", {"confirm": True}, supervisor=True)
+
+    def _checkpoint(self, when: str) -> None:
+        self.quiesce()
+        result = check(self.directory)
+        self.tally.checkpoints += 1
+        self._last_check = result
+        for v in result.violations:
+            self.violations.append(Violation(v.rule, f"{when}: {v.detail}", v.journal_rows, v.ledger_rows))
+
+
+def run_campaign(steps: tuple[Step, ...], directory: Path | None = None, **kw) -> RunResult:
+    """Run `steps` in `directory` (a fresh temporary one when None)."""
+    if directory is not None:
+        return Campaign(directory, **kw).run(steps)
+    with tempfile.TemporaryDirectory(prefix="posim-chaos-") as tmp:
+        return Campaign(Path(tmp), **kw).run(steps)

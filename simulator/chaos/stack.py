@@ -1,0 +1,183 @@
+"""The real processes a campaign runs: `posim host` (the acquirer, with its ledger and fault channel)
+and `posagent run` (the daemon, killed with SIGKILL and restarted).  Children only; every one is
+reaped, and stopped on exit."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.auth import hash_password
+from agent.daemon.control import ControlClient
+from agent.errors import PosagentError
+from simulator.host import control as host_control
+
+ROOT = Path(__file__).resolve().parents[2]
+#: the supervisor password of the campaign's throw-away terminal
+CAMPAIGN_PASSWORD = "135790"
+START_TIMEOUT = 30.0
+
+
+class StackError(PosagentError):
+    """A simulator or daemon process that would not start or answer."""
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream:
+            stream.close()
+
+
+@dataclass
+class Host:
+    proc: subprocess.Popen
+    port: int
+    control_port: int
+    db: Path
+
+    @classmethod
+    def start(cls, directory: Path) -> "Host":
+        db = directory / "host-ledger.db"
+        proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "host", "--port", "0", "--control-port", "0",
+                                 "--db", str(db)], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        line = proc.stdout.readline()
+        if not line.startswith("posim host listening on "):
+            _stop(proc)
+            raise StackError(f"posim host did not start: {line.strip()!r}")
+        words = line.split()
+        return cls(proc, int(words[4].rsplit(":", 1)[1]), int(words[6].rsplit(":", 1)[1]), db)
+
+    def control(self, **request) -> dict:
+        return host_control.call(("127.0.0.1", self.control_port), request)
+
+    def fault(self, rule: str) -> None:
+        reply = self.control(op="add", rule=rule)
+        if not reply.get("ok", True):
+            raise StackError(f"the host refused fault {rule!r}: {reply}")
+
+    def clear_faults(self) -> None:
+        self.control(op="clear")
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+def write_daemon_config(directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int,
+                        password_hash: str) -> Path:
+    path = directory / "posagent.toml"
+    path.write_text(f"""
+[acquirer]
+port = {host_port}
+response_timeout = {response_timeout}
+connect_timeout = 1.0
+reversal_retries = {reversal_retries}
+[journal]
+path = "{directory / 'journal.db'}"
+fingerprint_key_file = "{directory / 'fingerprint.key'}"
+[daemon]
+control_socket = "{directory / 'control.sock'}"
+log_file = "{directory / 'agent.log'}"
+log_level = "DEBUG"
+[supervisor]
+password_hash = "{password_hash}"
+max_attempts = 10
+""", encoding="utf-8")
+    return path
+
+
+class Daemon:
+    """`posagent run` as a child: start (waits for "ready"), SIGKILL, start again."""
+
+    def __init__(self, directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int,
+                 password_hash: str | None = None):
+        self.directory = directory
+        self.config = write_daemon_config(directory, host_port, response_timeout=response_timeout,
+                                          reversal_retries=reversal_retries,
+                                          password_hash=password_hash or hash_password(CAMPAIGN_PASSWORD))
+        self.proc: subprocess.Popen | None = None
+        self.socket = directory / "control.sock"
+
+    def spawn(self) -> subprocess.Popen:
+        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(self.config), "run"],
+                                     cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        return self.proc
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("posagent ready"):
+            try:
+                self.proc.wait(START_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
+            err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+            _stop(self.proc)
+            self.proc = None
+            raise StackError(f"the daemon did not start: {line.strip()!r} {err.strip()[-400:]}")
+
+    def start(self) -> None:
+        self.spawn()
+        self.wait_ready()
+
+    def kill(self) -> None:
+        """Power cut as far as the process can tell: SIGKILL, no clean-up."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            _stop(self.proc)
+            self.proc = None
+
+    def kill_during_start(self, after: float) -> bool:
+        """Start and SIGKILL after `after` seconds; True if it had not said "ready" yet (killed in recovery)."""
+        proc = self.spawn()
+        time.sleep(after)
+        readable, _, _ = select.select([proc.stdout], [], [], 0)
+        self.kill()
+        return not readable
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def call(self, op: str, args: dict | None = None, *, supervisor: bool = False, timeout: float = 60) -> dict:
+        client = ControlClient(self.socket, timeout=timeout)
+        return client.call(op, args or {}, password=CAMPAIGN_PASSWORD if supervisor else None)
+
+    def call_then_kill(self, op: str, args: dict, *, supervisor: bool, after: float) -> dict | None:
+        """Send one request and SIGKILL the daemon `after` seconds later, whatever it is doing then."""
+        reply: list[dict | None] = [None]
+
+        def send() -> None:
+            try:
+                reply[0] = self.call(op, args, supervisor=supervisor, timeout=30)
+            except (PosagentError, OSError, ValueError):
+                reply[0] = None  # the connection died with the daemon
+
+        thread = threading.Thread(target=send, daemon=True)
+        thread.start()
+        time.sleep(after)
+        self.kill()
+        thread.join(30)
+        return reply[0]
