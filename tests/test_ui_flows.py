@@ -131,6 +131,16 @@ def test_lookup_by_trace_amount_and_day_asks_the_agent_the_right_question(choice
     assert s.last_call == Call("lookup", {**args, "limit": 50})
 
 
+def test_s1_lookup_by_time_of_day_shows_the_sales_within_half_an_hour():
+    day = time.strftime("%Y%m%d", time.localtime(NOW))
+    s = Screen().keys("7", "4", day + "1200", "ENTER")
+    assert s.last_call == Call("lookup", {"date": time.strftime("%Y-%m-%d", time.localtime(NOW)), "limit": 1000})
+    s.reply(found(txn(id=2, trace=3, created_at=NOW + 3 * 3600), txn(id=1, created_at=NOW - 2.5 * 3600 + 60)))
+    assert s.t.state == "lookup.detail" and "000002" in s.text  # 12:01 is near 12:00; 17:30 is not
+    s = Screen().keys("7", "4", day + "2460", "ENTER")
+    assert s.calls == [] and "YYYYMMDDHHMM" in s.text
+
+
 def test_s1_correct_amount_shows_the_original_then_which_fix_the_agent_chose_and_why():
     s = Screen().keys("4", "2", "ENTER")
     assert s.last_call == Call("lookup", {"trace": 2, "limit": 50})

@@ -12,7 +12,7 @@ from agent.money import parse_amount
 from agent.ui.actions import BACKSPACE, CLEAR, DIGITS, DOT, DOUBLE_ZERO
 
 #: longest text each entry accepts (explicit limits: a keypad cannot overflow a field)
-MAX_LENGTH = {"amount": 16, "find_amount": 16, "trace": 6, "rrn": 12, "mmdd": 4, "last4": 4, "day": 8,
+MAX_LENGTH = {"amount": 16, "find_amount": 16, "trace": 6, "rrn": 12, "mmdd": 4, "last4": 4, "day": 12,
               "password": 32}
 MAX_UNITS_DIGITS = 12
 
@@ -57,7 +57,8 @@ def read_amount(text: str, exponent: int) -> int | None:
 
 
 def read_number(field: str, text: str) -> str | int | None:
-    """The value of a finished number entry (trace → int, rrn → 12 digits, day → YYYY-MM-DD), or None."""
+    """The value of a finished number entry (trace → int, rrn → 12 digits, day →
+    "YYYY-MM-DD" or, with a time of day, "YYYY-MM-DD HH:MM"), or None."""
     if not (text.isascii() and text.isdigit()):
         return None
     if field == "trace":
@@ -71,8 +72,11 @@ def read_number(field: str, text: str) -> str | int | None:
             return None
         return text
     if field == "day":
+        if len(text) not in (8, 12):
+            return None
         try:
-            return dt.date(int(text[:4]), int(text[4:6]), int(text[6:])).isoformat() if len(text) == 8 else None
+            day = dt.date(int(text[:4]), int(text[4:6]), int(text[6:8])).isoformat()
+            return day if len(text) == 8 else f"{day} {dt.time(int(text[8:10]), int(text[10:])):%H:%M}"
         except ValueError:
             return None
     raise KeyError(field)

@@ -20,11 +20,14 @@ from agent.ui.layout import check_grid, pages
 from agent.ui.screens import Draft, Result, View, body, render
 from agent.ui.table import STATES, Screen
 from agent.ui.texts import Texts
-from agent.ui.views import SALE_KINDS, error_headline, mmdd, outcome_headline
+from agent.ui.views import SALE_KINDS, error_headline, mmdd, near, outcome_headline
 
 #: function-key shortcuts on the idle screen
 SHORTCUTS = {F1: "sale", F2: "refund", F3: "lookup", F4: "reprint"}
 LOOKUP_LIMIT = 50
+DAY_LIMIT = 1000  # the journal's largest answer
+#: a lookup by time of day shows what happened this many minutes either side
+TIME_WINDOW_MINUTES = 30
 _FIND_FIELDS = {"trace": "trace", "rrn": "rrn", "find_amount": "amount", "last4": "last4", "day": "date"}
 
 
@@ -220,7 +223,10 @@ class Terminal:
             return Call("void", {"trace": d.trace}, password)
         if name == "lookup":
             field = {v: k for k, v in _FIND_FIELDS.items()}[d.find_by]  # lookup argument → draft field
-            return Call("lookup", {d.find_by: getattr(d, field), "limit": LOOKUP_LIMIT})
+            value = getattr(d, field)
+            if field == "day" and len(value) > 10:  # a time of day: the whole day is asked, then filtered here
+                return Call("lookup", {"date": value[:10], "limit": DAY_LIMIT})
+            return Call("lookup", {d.find_by: value, "limit": LOOKUP_LIMIT})
         picked = d.picked or {}
         if name == "refund":
             if d.find_by == "trace" or not picked.get("rrn"):
@@ -255,6 +261,8 @@ class Terminal:
                 found = [t for t in found if t.get("kind") in SALE_KINDS]
             if self.draft.find_by == "rrn" and self.draft.mmdd:
                 found = [t for t in found if mmdd(t) == self.draft.mmdd]
+            if self.draft.find_by == "date" and self.draft.day and len(self.draft.day) > 10:
+                found = [t for t in found if near(t, self.draft.day, TIME_WINDOW_MINUTES)]
             return self._found(found, (), cancelled)
         if call == "duplicates":
             found, groups = [], []

@@ -23,7 +23,7 @@ class Draft:
     mmdd: str | None = None
     find_amount: int | None = None
     last4: str | None = None
-    day: str | None = None  # YYYY-MM-DD
+    day: str | None = None  # YYYY-MM-DD, or YYYY-MM-DD HH:MM
     amount: int | None = None  # the sale / refund / right amount
     confirm_duplicate: bool = False
     confirm_unusual: bool = False

@@ -28,7 +28,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "prompt.refund_all": "ENTER alone = all still refundable ({amount})",
         "prompt.refund_rest": "ENTER alone = all still refundable",
         "prompt.trace": "Trace no.:", "prompt.rrn": "RRN (12 digits):", "prompt.mmdd": "Date of sale MMDD:",
-        "prompt.last4": "Card last 4 digits:", "prompt.day": "Date YYYYMMDD:",
+        "prompt.last4": "Card last 4 digits:", "prompt.day": "Date YYYYMMDD, time HHMM optional:",
         "prompt.password": "Supervisor password:", "prompt.choose": "Find by:",
         # hints (last line)
         "hint.menu": "1-9 choose", "hint.choose": "digit choose", "hint.entry": "ENTER ok",
@@ -40,7 +40,7 @@ TEXTS: dict[str, dict[str, str]] = {
         # entry problems
         "bad.amount": "Not an amount: key it like 100.00", "bad.trace": "Trace: 1 to 6 digits, not 0",
         "bad.rrn": "RRN: up to 12 digits", "bad.mmdd": "Date: MMDD, e.g. 0315", "bad.last4": "Exactly 4 digits",
-        "bad.day": "Date: YYYYMMDD, e.g. 20250315", "bad.password": "Key the password, then ENTER",
+        "bad.day": "Date YYYYMMDD or YYYYMMDDHHMM", "bad.password": "Key the password, then ENTER",
         "bad.zero": "Amount must be more than 0",
         # results
         "status.approved": "APPROVED", "status.declined": "DECLINED", "status.reversed": "REVERSED",
@@ -84,7 +84,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "prompt.refund_amount": "退货金额:", "prompt.refund_all": "直接按确认=全部可退 {amount}",
         "prompt.refund_rest": "直接按确认=全部可退金额",
         "prompt.trace": "原凭证号:", "prompt.rrn": "参考号(12位):", "prompt.mmdd": "原交易日期MMDD:",
-        "prompt.last4": "卡号后4位:", "prompt.day": "日期YYYYMMDD:", "prompt.password": "主管密码:",
+        "prompt.last4": "卡号后4位:", "prompt.day": "日期YYYYMMDD,可加时间HHMM:", "prompt.password": "主管密码:",
         "prompt.choose": "查找方式:",
         "hint.menu": "按数字选择", "hint.choose": "按数字选择", "hint.entry": "确认键继续",
         "hint.confirm": "确认:是 取消:否", "hint.list": "确认键查看", "hint.pick": "确认键选择",
@@ -92,7 +92,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "hint.refund": "确认键退货", "hint.wait": "请稍候", "hint.cancelling": "应答后取消",
         "busy": "处理中...", "busy.cancel": "已收到取消:等待应答,不会留下未完成的交易。",
         "bad.amount": "金额格式错误,如100.00", "bad.trace": "凭证号:1到6位数字", "bad.rrn": "参考号最多12位",
-        "bad.mmdd": "日期格式MMDD,如0315", "bad.last4": "请输入4位数字", "bad.day": "日期格式YYYYMMDD",
+        "bad.mmdd": "日期格式MMDD,如0315", "bad.last4": "请输入4位数字", "bad.day": "日期格式YYYYMMDD或加HHMM",
         "bad.password": "请输入密码后按确认", "bad.zero": "金额必须大于0",
         "status.approved": "交易成功", "status.declined": "交易拒绝", "status.reversed": "已冲正",
         "status.in_doubt": "交易未完成", "status.repeat": "重复请求", "status.done": "完成",

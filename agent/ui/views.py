@@ -30,6 +30,12 @@ def mmdd(txn: Mapping[str, Any]) -> str:
     return local_time(float(txn["created_at"]), "%m%d")
 
 
+def near(txn: Mapping[str, Any], local: str, minutes: int) -> bool:
+    """Whether `txn` happened within `minutes` of the local time "YYYY-MM-DD HH:MM"."""
+    moment = time.mktime(time.strptime(local, "%Y-%m-%d %H:%M"))
+    return abs(float(txn["created_at"]) - moment) <= minutes * 60
+
+
 def pair(label: str, value: str, width: int) -> list[str]:
     """`label   value` on one line, or the value right-aligned under its label when both do not fit."""
     gap = width - display_width(label) - display_width(value)
