@@ -215,7 +215,7 @@ def test_s4_refund_by_rrn_and_date_defaults_to_everything_refundable():
     s.reply(found(txn(id=9, created_at=other_day), txn(id=1)))
     assert s.t.state == "refund.detail"  # the other day's sale was filtered out
     s.keys("ENTER")
-    assert "all still refundable (120.00)" in s.text
+    assert "all still refundable (120.00)" in s.text and s.t.frame()[-1].endswith("ALL")
     s.keys("ENTER", "1234", "ENTER")
     assert s.last_call.op == "refund"
     assert s.last_call.args == {"rrn": "000000000001", "date": time.strftime("%m%d", time.localtime(NOW)),

@@ -78,7 +78,7 @@ def _footer(view: View, screen: Screen, t: Texts) -> str:
     if screen.kind in (table.AMOUNT, table.NUMBER, table.PASSWORD):
         shown = "*" * len(view.entry) if screen.kind == table.PASSWORD else view.entry
         if not shown and screen.kind == table.AMOUNT:
-            shown = format_amount(0, view.exponent)
+            shown = t("entry.all") if screen.optional else format_amount(0, view.exponent)
         return right(shown or "_", view.width)
     return t({table.MENU: "hint.menu", table.CHOOSE: "hint.choose", table.CONFIRM: "hint.confirm",
               table.LIST: "hint.list", table.DETAIL: "hint.pick" if screen.pick else "hint.view"}[screen.kind])

@@ -27,7 +27,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "prompt.orig_amount": "Original amount:", "prompt.refund_amount": "Refund amount:",
         "prompt.refund_all": "ENTER alone = all still refundable ({amount})",
         "prompt.refund_rest": "ENTER alone = all still refundable",
-        "prompt.trace": "Trace no.:", "prompt.rrn": "RRN (12 digits):", "prompt.mmdd": "Date of sale MMDD:",
+        "entry.all": "ALL", "prompt.trace": "Trace no.:", "prompt.rrn": "RRN (12 digits):", "prompt.mmdd": "Date of sale MMDD:",
         "prompt.last4": "Card last 4 digits:", "prompt.day": "Date YYYYMMDD, time HHMM optional:",
         "prompt.password": "Supervisor password:", "prompt.choose": "Find by:",
         # hints (last line)
@@ -83,7 +83,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "prompt.amount": "请输入金额:", "prompt.right_amount": "正确金额:", "prompt.orig_amount": "原交易金额:",
         "prompt.refund_amount": "退货金额:", "prompt.refund_all": "直接按确认=全部可退 {amount}",
         "prompt.refund_rest": "直接按确认=全部可退金额",
-        "prompt.trace": "原凭证号:", "prompt.rrn": "参考号(12位):", "prompt.mmdd": "原交易日期MMDD:",
+        "entry.all": "全部", "prompt.trace": "原凭证号:", "prompt.rrn": "参考号(12位):", "prompt.mmdd": "原交易日期MMDD:",
         "prompt.last4": "卡号后4位:", "prompt.day": "日期YYYYMMDD,可加时间HHMM:", "prompt.password": "主管密码:",
         "prompt.choose": "查找方式:",
         "hint.menu": "按数字选择", "hint.choose": "按数字选择", "hint.entry": "确认键继续",
