@@ -34,6 +34,7 @@ KEYMAP: dict[Any, str] = {
     curses.KEY_UP: UP, curses.KEY_PPAGE: UP, curses.KEY_DOWN: DOWN, curses.KEY_NPAGE: DOWN,
 }
 QUIT_KEYS = ("q", "Q")
+PRINTER_ROLL_LINES = 500  # the printer pane keeps this much paper
 LEGEND = ("0-9 digits  z=00  .=dot",
           "Enter=ENTER  Esc/x=CANCEL",
           "c=CLEAR  Backspace  Up/Down=page",
@@ -77,6 +78,7 @@ class Session:
                 self.frame = action.frame
             elif isinstance(action, Print):
                 self.printed.extend(action.text.rstrip("\n").split("\n") + [""])
+                del self.printed[:-PRINTER_ROLL_LINES]
                 self.print_receipt(action.text)
             elif isinstance(action, Call):
                 threading.Thread(target=self._run_call, args=(action,), daemon=True, name="posim-call").start()
