@@ -1,0 +1,116 @@
+"""The chaos campaign: cashier operations against the real `posim host` and the real daemon, host faults
+of every kind, SIGKILLs in flight, inside settlement and during recovery — afterwards the bank's ledger
+equals the journal, nothing is left in doubt, no trace or batch is reused, the chain verifies and no
+card data is on disk.  The default suite runs a bounded campaign; POSAGENT_CHAOS_FULL=1 runs the
+CI-sized one (2,000 operations, 100 kills, about 3 minutes on 2 cores)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.chaos.checker import check
+from simulator.chaos.plan import PlanError, PlanSettings, make_plan
+from simulator.chaos.reduce import ddmin
+from simulator.chaos.report import summary_table, violation_report
+from simulator.chaos.runner import run_campaign
+from simulator.host.faults import FAULT_KINDS
+from simulator.host.ledger import Ledger
+from tests.simhost import ROOT
+
+FULL = bool(os.environ.get("POSAGENT_CHAOS_FULL"))
+
+
+def _assert_clean(plan_settings, result):
+    assert result.ok, violation_report(plan_settings, result, None)
+    assert sum(result.tally.kills.values()) == plan_settings.kills
+    assert result.tally.recoveries >= plan_settings.kills
+    assert result.last_check is not None and result.last_check.transactions > 0
+
+
+def test_bounded_campaign_keeps_bank_and_journal_equal(tmp_path):
+    plan_settings = PlanSettings(seed=1123, ops=260, kills=16, fault_rate=0.25)
+    result = run_campaign(make_plan(plan_settings), tmp_path, checkpoint_every=130)
+    _assert_clean(plan_settings, result)
+    assert set(result.tally.faults_armed) == set(FAULT_KINDS)  # every fault the host has, at least once
+    assert result.tally.checkpoints == 2
+    table = summary_table(plan_settings, result)
+    for word in ("operations", "kills (SIGKILL)", "recoveries", "violations", "throughput"):
+        assert word in table
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FULL, reason="the CI-sized campaign runs with POSAGENT_CHAOS_FULL=1")
+def test_ci_campaign_2000_operations_100_kills(tmp_path):
+    plan_settings = PlanSettings(seed=7, ops=2000, kills=100)
+    result = run_campaign(make_plan(plan_settings), tmp_path, checkpoint_every=500)
+    _assert_clean(plan_settings, result)
+    assert result.tally.kill_windows["between send and outcome"] > 0
+    assert result.tally.kill_windows["inside settlement or batch upload"] > 0
+
+
+def test_checker_names_a_charge_the_journal_does_not_know(tmp_path):
+    plan_settings = PlanSettings(seed=5, ops=6, kills=0, fault_rate=0.0)
+    result = run_campaign(make_plan(plan_settings), tmp_path)
+    assert result.ok, violation_report(plan_settings, result, None)
+    ledger = Ledger(tmp_path / "host-ledger.db")
+    try:  # the bank charges the debit card once more, behind the terminal's back
+        ledger.record_txn(tid="10000001", mid="123456789012345", batch="000099", stan="999999", mti="0200",
+                          kind="sale", card="debit", masked_pan="622609******0048", amount=777,
+                          local_date="1123", response_code="00", icc=False, orig_id=None, now="2026-11-23T00:00:00")
+    finally:
+        ledger.close()
+    found = check(tmp_path)
+    rules = {v.rule for v in found.violations}
+    assert rules == {"net_charge"}, found.violations
+    card = next(v for v in found.violations if "622609******0048" in v.detail)
+    assert any("amount=777" in row for row in card.ledger_rows)
+
+
+def test_checker_finds_a_pan_written_to_the_log(tmp_path):
+    plan_settings = PlanSettings(seed=6, ops=3, kills=0, fault_rate=0.0)
+    assert run_campaign(make_plan(plan_settings), tmp_path).ok
+    with open(tmp_path / "agent.log", "a", encoding="utf-8") as log:
+        log.write("careless line: card 6250946000000016\n")
+    found = check(tmp_path)
+    assert [v.rule for v in found.violations] == ["card_data"]
+    assert "credit PAN found in agent.log" in found.violations[0].detail
+
+
+def test_the_same_seed_gives_the_same_plan_and_every_sublist_is_a_plan():
+    a = make_plan(PlanSettings(seed=42, ops=500, kills=40))
+    assert a == make_plan(PlanSettings(seed=42, ops=500, kills=40))
+    assert a != make_plan(PlanSettings(seed=43, ops=500, kills=40))
+    assert sum(1 for s in a if s.kill) == 40
+    assert {s.kill for s in a if s.kill} == {"in_flight", "random", "in_recovery"}
+    in_flight = [s for s in a if s.kill == "in_flight"]
+    assert all(s.fault and s.fault.startswith("delay:") for s in in_flight)  # the request is held at the host
+
+
+@pytest.mark.parametrize("bad", [dict(ops=0, kills=0), dict(ops=10, kills=11), dict(ops=10, kills=1, fault_rate=2.0)])
+def test_bad_settings_are_refused_with_a_reason(bad):
+    with pytest.raises(PlanError):
+        PlanSettings(seed=1, **bad)
+
+
+@settings(max_examples=200)
+@given(size=st.integers(1, 120), data=st.data())
+def test_ddmin_finds_exactly_the_steps_that_matter(size, data):
+    culprits = frozenset(data.draw(st.sets(st.integers(0, size - 1), min_size=1, max_size=3)))
+    reduced = ddmin(list(range(size)), lambda candidate: culprits <= set(candidate), max_runs=10_000)
+    assert reduced == tuple(sorted(culprits))
+
+
+def test_posim_chaos_prints_the_summary_and_refuses_bad_input(tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "simulator.cli", "chaos", "--seed", "3", "--ops", "12", "--kills", "2",
+                         "--keep", str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "violations" in ok.stdout and "kills (SIGKILL)" in ok.stdout and "throughput" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "simulator.cli", "chaos", "--ops", "5", "--kills", "9"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "kills must be" in bad.stderr and "Traceback" not in bad.stderr
