@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 from agent.daemon.control import ControlClient
-from agent.ui import Call, Print, Show, Terminal
+from agent.ui import Call, Terminal
+from agent.ui.scripted import press_keys
 from tests.test_ui_terminal import PASSWORD, daemon, net, short_dir  # noqa: F401 — fixtures used by name
 
 
@@ -18,27 +19,19 @@ class Cashier:
         self.t = Terminal(*size, "en", test_card=test_card)
         self.printed: list[str] = []
         self.calls: list[Call] = []
-        self.apply(self.t.start())
+        self.notes: list[str] = []
 
-    def apply(self, actions) -> None:
-        pending = None
-        for action in actions:
-            if isinstance(action, Print):
-                self.printed.append(action.text)
-            elif isinstance(action, Call):
-                pending = action
-            else:
-                assert isinstance(action, Show)
-        if pending is not None:
-            self.calls.append(pending)
-            reply = self.client.call(pending.op, dict(pending.args), password=pending.password,
-                                     on_notify=lambda text: self.apply(self.t.notify(text)))
-            self.apply(self.t.deliver(reply))
+    def perform(self, call: Call, notify) -> dict:
+        self.calls.append(call)
+
+        def note(text: str) -> None:
+            self.notes.append(text)
+            notify(text)
+
+        return self.client.call(call.op, dict(call.args), password=call.password, on_notify=note)
 
     def keys(self, *keys: str) -> "Cashier":
-        for key in keys:
-            for k in ([key] if key == "00" or key.isupper() else list(key)):
-                self.apply(self.t.press(k))
+        press_keys(self.t, keys, self.perform, on_print=self.printed.append)
         return self
 
     @property
@@ -57,7 +50,7 @@ class Cashier:
 
 def test_s2_second_charge_is_confirmed_then_repaired_from_the_duplicates_list(sim_host, daemon):
     c = Cashier(daemon).sale("50.00")
-    assert c.headline() == "APPROVED" and len(c.printed) == 2
+    assert c.headline() == "APPROVED" and len(c.printed) == 2 and "Signing on…" in c.notes
     c.sale("50.00")
     assert c.t.state == "sale.confirm" and "This card paid 50.00 a moment ago" in c.text
     c.keys("ENTER")

@@ -371,3 +371,21 @@ def test_chinese_sale_on_a_16x4_screen_fits_double_width_characters():
 def test_chinese_detail_screen_keeps_every_line_within_the_grid():
     s = Screen(16, 4, "zh").keys("7", "1", "2", "ENTER").reply(found(txn()))
     assert "622609******0048" in s.text and "授权码" in s.text
+
+
+def test_scripted_keys_type_digits_and_refuse_what_a_keypad_cannot_type():
+    from agent.ui.scripted import press_keys, typed
+
+    assert typed("120.00") == ["1", "2", "0", ".", "0", "0"]
+    with pytest.raises(UiError, match="cannot be typed"):
+        typed("12a")
+    t, frames, calls = Terminal(16, 4), [], []
+
+    def perform(call, notify):
+        calls.append(call)
+        notify("Connecting…")
+        return outcome()
+
+    press_keys(t, ["1", "120.00", "ENTER"], perform, on_show=frames.append)
+    assert calls[0].args["amount"] == 12000 and any("Connecting…" in f[1] for f in frames)
+    assert t.state == "result"
