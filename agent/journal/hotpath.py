@@ -18,6 +18,7 @@ from agent.journal.store import TXN_SELECT, _message_text, _Writer
 from agent.masking import mask_pan
 
 MAX_AMOUNT = 10 ** 12 - 1  # field 4 is n12
+_THREE_DIGITS = re.compile(r"[0-9]{3}")
 
 
 class HotPath:
@@ -197,9 +198,9 @@ def _check_begin_args(kind: str, amount: Any, currency: Any, entry_mode: Any, op
         raise JournalError(f"unknown transaction kind {kind!r} (known: {', '.join(KINDS)})")
     if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_AMOUNT:
         raise JournalError(f"amount must be a whole number of minor units from 1 to {MAX_AMOUNT}, not {amount!r}")
-    if not isinstance(currency, str) or not re.fullmatch(r"[0-9]{3}", currency):
+    if not isinstance(currency, str) or not _THREE_DIGITS.fullmatch(currency):
         raise JournalError(f"currency must be 3 digits (ISO 4217 numeric), not {currency!r}")
-    if entry_mode is not None and (not isinstance(entry_mode, str) or not re.fullmatch(r"[0-9]{3}", entry_mode)):
+    if entry_mode is not None and (not isinstance(entry_mode, str) or not _THREE_DIGITS.fullmatch(entry_mode)):
         raise JournalError(f"entry mode must be 3 digits, not {entry_mode!r}")
     for name, value in (("operator", operator), ("role", role)):
         if not isinstance(value, str) or not value or len(value) > 64:

@@ -20,10 +20,12 @@ class ReversalQueue:
         return [reversal_from_row(r) for r in rows]
 
     def reversals_needing_manual_handling(self) -> list[Reversal]:
+        """Reversals whose retries ran out, oldest first: a person must resolve each one."""
         rows = self._conn.execute("SELECT * FROM reversals WHERE state = 'needs_manual' ORDER BY id").fetchall()
         return [reversal_from_row(r) for r in rows]
 
     def get_reversal(self, rev_id: int) -> Reversal:
+        """One reversal; NotFound when there is none with that id."""
         return reversal_from_row(self._reversal_row(rev_id))
 
     def _reversal_row(self, rev_id: int) -> sqlite3.Row:
