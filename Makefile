@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 DEBS   := pcscd vsmartcard-vpcd socat libpcsclite-dev tmux
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup system-packages bench clean
+.PHONY: demo test setup system-packages bench clean readme
 
 demo: setup
 	$(PY) -m simulator.cli demo
@@ -46,3 +46,7 @@ $(STAMP): $(VENV)/bin/python setup.cfg pyproject.toml
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+
+# Regenerate the README's configuration reference from the schema (a test checks they match).
+readme: setup
+	$(PY) -c "import re, pathlib; from agent.config import reference_markdown as r; p = pathlib.Path('README.md'); b, e = '<!-- config-reference:begin -->\n', '<!-- config-reference:end -->'; s = p.read_text(); head, rest = s.split(b, 1); p.write_text(head + b + r() + '\n' + e + rest.split(e, 1)[1])"

@@ -137,7 +137,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "password_hash": Setting(str, "", "Supervisor password as a salted scrypt hash (`posagent passwd`).",
                                  secret=True),
         "max_attempts": Setting(int, 5, "Wrong passwords before supervisor functions lock.", _range(1, 10)),
-        "lockout_minutes": Setting(int, 30, "How long the lock lasts.", _range(1, 24 * 60)),
+        "lockout_minutes": Setting(int, 30, "How long the lock lasts (PCI DSS: at least 30).", _range(30, 24 * 60)),
     },
     "card_reader": {
         "reader": Setting(str, "Virtual PCD", "Reader name pattern (substring) to select the PC/SC reader."),
@@ -153,7 +153,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "password_hash": Setting(str, "", "Technician password as a salted scrypt hash.", secret=True),
         "idle_timeout_minutes": Setting(int, 15, "Idle minutes before the console logs out.", _range(1, 120)),
         "max_attempts": Setting(int, 5, "Failed logins before the console locks.", _range(1, 10)),
-        "lockout_minutes": Setting(int, 30, "How long the console lock lasts.", _range(1, 24 * 60)),
+        "lockout_minutes": Setting(int, 30, "How long the console lock lasts (PCI DSS: at least 30).", _range(30, 24 * 60)),
     },
     "daemon": {
         "control_socket": Setting(str, "~/.posagent/control.sock", "Unix socket of the local control API."),

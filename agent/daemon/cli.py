@@ -314,6 +314,9 @@ def _status(args: argparse.Namespace) -> int:
 def _reversals(args: argparse.Namespace) -> int:
     if args.retry:
         _, reply = _call(args, "reversal_retry", {})
+        if reply.get("ok") and not args.json:
+            print(reply["result"]["message"])
+            return 0 if reply["result"]["status"] == "done" else EXIT_DECLINED
     elif args.handled is not None:
         _, reply = _call(args, "reversal_handled", {"id": args.handled, "note": args.note}, password=True)
     else:

@@ -170,11 +170,20 @@ class Daemon:
         return self.last_recovery
 
     async def retry_reversals(self) -> Outcome:
-        """Send the pending reversals now (the technician's or supervisor's "retry")."""
+        """Send the pending reversals now (the technician's or supervisor's "retry"), and say what happened."""
         def plan():
             yield from common.connect()
-            yield from common.flush_reversals(self.profile)
-            return Outcome("reversals", "done", "every pending reversal was acknowledged")
+            acknowledged, exhausted = yield from common.flush_reversals(self.profile)
+            if exhausted:
+                traces = ", ".join(f"{r.trace:06d}" for r in exhausted)
+                return Outcome("reversals", "needs_manual",
+                               f"{len(acknowledged)} reversal(s) acknowledged; {len(exhausted)} could not be "
+                               f"delivered and now need manual handling (trace {traces}): call the acquirer",
+                               details={"acknowledged": len(acknowledged), "needs_manual": len(exhausted)})
+            if not acknowledged:
+                return Outcome("reversals", "done", "no reversal was pending")
+            return Outcome("reversals", "done", f"{len(acknowledged)} reversal(s) sent and acknowledged",
+                           details={"acknowledged": len(acknowledged)})
 
         async with self._op_lock:
             return await self.interpreter.run(plan())

@@ -32,8 +32,12 @@ def connect() -> Gen:
 
 
 def flush_reversals(profile: Profile) -> Gen:
-    """Send every pending reversal before anything else; raise if one is still owed afterwards."""
+    """Send every pending reversal before anything else; raise if one is still owed afterwards.
+
+    Returns (acknowledged, needs_manual): the reversals delivered now, and those whose tries ran out now
+    (they stay visible as "needs manual handling" and no longer hold back other messages)."""
     pending = yield Journal("pending_reversals")
+    acknowledged, exhausted = [], []
     for reversal in pending:
         txn = yield Journal("get", (reversal.txn_id,))
         original = (yield Journal("get", (txn.original_id,))) if txn.original_id else None
@@ -44,11 +48,14 @@ def flush_reversals(profile: Profile) -> Gen:
         problem = _reversal_problem(message, result)
         if problem is None:
             yield Journal("reversal_acknowledged", (reversal.id,), {"response": masked(result.message)})
+            acknowledged.append(reversal)
             continue
         after = yield Journal("reversal_failed", (reversal.id, problem), {"max_tries": profile.reversal_retries})
         if after.state == "pending":
             raise EngineError(f"the reversal of trace {reversal.trace:06d} is not acknowledged yet ({problem}); "
                               f"nothing else can be sent until it is — try again in a moment", code="reversal_pending")
+        exhausted.append(after)
+    return acknowledged, exhausted
 
 
 def _reversal_problem(request: Message, result: Any) -> str | None:
