@@ -146,3 +146,19 @@ def test_bad_amounts_are_refused_at_the_edge(agent):
                       ("1,000.00", "not a number")):
         result = agent.cli("sale", text, "--card", "debit")
         assert result.returncode == 2 and why in result.stderr, (text, result.stderr)
+
+
+def test_reversal_retry_says_when_a_reversal_now_needs_manual_handling(agent, sim_host):
+    sim_host.fault("drop_response:mti=0200,count=1")
+    sim_host.fault("drop_response:mti=0400")
+    sim_host.fault("drop_response:mti=0401")
+    lost = sale(agent, "12.00")
+    assert lost["status"] == "in_doubt", lost
+    replies = [agent.call("reversal_retry") for _ in range(2)]  # tries 2 and 3 of 3
+    assert replies[0]["error"]["code"] == "reversal_pending", replies
+    assert replies[1]["result"]["status"] == "needs_manual", replies
+    assert "manual handling" in replies[1]["result"]["message"]
+    queue = agent.json("reversals")["result"]
+    assert queue["pending"] == [] and len(queue["needs_manual"]) == 1
+    sim_host.control(op="clear")
+    assert agent.call("reversal_retry")["result"]["message"] == "no reversal was pending"
