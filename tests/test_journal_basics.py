@@ -341,3 +341,12 @@ def test_a_second_connection_sees_committed_rows_and_the_cache_follows_other_wri
     other.close()
     assert journal.verify().ok
     assert sqlite3.connect(tmp_path / "journal.db").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_checkpoint_moves_the_wal_into_the_file_and_keeps_everything(tmp_path, journal):
+    for _ in range(5):
+        sale(journal)
+    journal.checkpoint()
+    busy, frames, copied = journal._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert busy == 0 and frames == copied
+    assert len(journal.find()) == 5 and journal.verify().ok

@@ -144,6 +144,14 @@ class JournalStore:
             batch = w.insert("batches", {"number": 1, "state": "open", "opened_at": self._clock()})
             w.record("batch.open", None, None, "system", {"batch": batch["number"]})
 
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file now (call when idle, so no sale waits for it)."""
+        if self._conn is not None and not self.read_only:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                raise _storage_error(exc, "checkpoint the journal", self.path) from None
+
     def close(self) -> None:
         """Close the connection (a checkpoint happens; committed data is already durable)."""
         if self._conn is not None:
