@@ -210,10 +210,12 @@ def _limited_child(path: str, limit: int, results) -> None:
     _fill_until_refused(path, results)
 
 
-def test_a_file_size_limit_is_reported_and_nothing_committed_is_lost(tmp_path):
+@pytest.mark.parametrize("limit_kib", [160, 200, 256, 300, 384])
+def test_a_file_size_limit_is_reported_and_nothing_committed_is_lost(tmp_path, limit_kib):
+    # different limits make the write fail at different moments (intent, outcome, checkpoint)
     path = tmp_path / "journal.db"
     _journal_with_sales(path, 1)
-    committed, error = _run_child(_limited_child, str(path), 256 * 1024)
+    committed, error = _run_child(_limited_child, str(path), limit_kib * 1024)
     assert committed, "the child committed nothing before the limit"
     _check_after_full(path, committed, error, "storage error")
 
