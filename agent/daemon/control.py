@@ -70,7 +70,7 @@ async def _queries(daemon, op: str, args: dict, password: str | None) -> dict | 
         txn = journal.get(int(args["id"])) if "id" in args else journal.last_transaction()
         if txn is None:
             raise EngineError("no transaction to reprint", code="not_found")
-        return {"txn": txn.as_dict(), **daemon.receipts(txn)}
+        return {"txn": txn.as_dict(), **daemon.receipts(txn, reprint=True)}
     if op == "reversal_handled":
         daemon.supervisor_gate().check(password)
         journal.reversal_handled(int(args["id"]), note=str(args.get("note") or ""), operator="supervisor")

@@ -231,12 +231,12 @@ class Daemon:
         return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
                        details=details)
 
-    def receipts(self, txn: Any) -> dict[str, str]:
+    def receipts(self, txn: Any, *, reprint: bool = False) -> dict[str, str]:
         t = self.cfg.terminal
         original = self.journal.get(txn.original_id) if txn.original_id else None
         common_args = dict(merchant_name=t.merchant_name, terminal_id=t.terminal_id, merchant_id=t.merchant_id,
                            width=t.receipt_width, language=t.language, exponent=t.currency_exponent,
-                           original_trace=original.trace if original else None)
+                           original_trace=original.trace if original else None, reprint=reprint)
         return {copy: render_receipt(txn, copy=copy, **common_args) for copy in ("merchant", "customer")}
 
     def status(self) -> dict[str, Any]:

@@ -36,6 +36,9 @@ def flush_reversals(profile: Profile) -> Gen:
 
     Returns (acknowledged, needs_manual): the reversals delivered now, and those whose tries ran out now
     (they stay visible as "needs manual handling" and no longer hold back other messages)."""
+    stranded = yield Journal("in_doubt")
+    for txn in stranded.unanswered:  # sent, but its outcome could not be journaled (disk full): reverse it first
+        yield Journal("fail", (txn.id,), {"reason": "98", "error": "no outcome could be journaled for this request"})
     pending = yield Journal("pending_reversals")
     acknowledged, exhausted = [], []
     for reversal in pending:

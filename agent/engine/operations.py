@@ -126,6 +126,8 @@ def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
     if not sales:
         raise EngineError(f"no sale with trace {request.trace:06d} on this terminal", code="not_found")
     original = max(sales, key=lambda t: t.created_at)
+    if original.state != "approved":  # what happened to it matters more than where it is
+        _require_voidable(original)
     if original.batch != batch.number or original.batch_state != "open":
         settled = yield Journal("get_batch", (original.batch,))
         when = _when(settled.settled_at) if settled and settled.settled_at else "earlier"

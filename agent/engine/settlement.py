@@ -39,6 +39,11 @@ def totals_text(profile: Profile, totals: Any) -> str:
 def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
     recovery = yield Journal("in_doubt")
     if recovery.settling is not None:
+        if not request.confirm:
+            return Outcome("settle", "needs_confirmation",
+                           f"The settlement of batch {recovery.settling.number:06d} was interrupted; "
+                           f"confirm to finish it (nothing is counted twice).",
+                           details={"batch": recovery.settling.number, "resume": True})
         return (yield from resume_settlement(profile, recovery.settling))
     batch = yield Journal("open_batch")
     totals = yield Journal("batch_totals", (batch.number,))
