@@ -32,6 +32,51 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.set_defaults(handler=lambda args: Demo(chip=not args.no_card).run())
 
 
+class Cashier:
+    """The cashier's keypad (the sans-IO machine of agent.ui) on the running daemon: keys in, each
+    step's last screen printed in a box the size of the terminal's display."""
+
+    def __init__(self, socket: Path, size: tuple[int, int] = (21, 8)):
+        from agent.daemon.control import ControlClient
+
+        self.client = ControlClient(socket)
+        self.size = size
+        self.terminals: dict[str | None, object] = {}
+        self.last_reply: dict = {}
+        self.receipts = 0
+
+    def _terminal(self, card: str | None):
+        from agent.ui import Terminal
+
+        if card not in self.terminals:
+            self.terminals[card] = Terminal(*self.size, "en", test_card=card)
+            self.terminals[card].start()
+        return self.terminals[card]
+
+    def _perform(self, call, notify) -> dict:
+        reply = self.client.call(call.op, dict(call.args), password=call.password, on_notify=notify)
+        if reply.get("ok") and reply.get("outcome", {}).get("txn"):
+            self.last_reply = reply
+        return reply
+
+    @property
+    def last_trace(self) -> str:
+        return f"{self.last_reply['outcome']['txn']['trace']:06d}"
+
+    def step(self, label: str, *keys: str, card: str | None = "debit") -> None:
+        from agent.ui.scripted import press_keys
+
+        frames: list[tuple[str, ...]] = []
+        press_keys(self._terminal(card), keys, self._perform, on_show=frames.append,
+                   on_print=lambda text: setattr(self, "receipts", self.receipts + 1))
+        width = self.size[0]
+        print(f"  keys: {label}")
+        print("  +" + "-" * width + "+")
+        for line in frames[-1] if frames else ():
+            print(f"  |{line}|")
+        print("  +" + "-" * width + "+", flush=True)
+
+
 class Demo:
     def __init__(self, chip: bool = True):
         self.want_chip = chip
@@ -150,56 +195,62 @@ card_timeout = 10
         return 0
 
     def walk(self, chip: bool) -> None:
-        self.title("Start of day: sign-on and link test")
+        self.title("Start of day (command line): sign-on and link test")
         self.posagent("signon")
         self.posagent("echo")
+        cashier = Cashier(self.work / "control.sock")
 
-        self.title("A chip sale: the virtual EMV card through pcscd")
+        self.title("A chip sale on the cashier's keypad: the virtual EMV card read through pcscd")
         if chip:
             from simulator.card import VirtualCard
             from simulator.testcards import load_cards
             card = VirtualCard(load_cards()["credit"], 35963).start()
             try:
-                self.posagent("sale", "88.00")
+                cashier.step("1 Sale, amount 88.00, ENTER (card inserted)", "CANCEL", "1", "88.00", "ENTER",
+                             card=None)
             finally:
                 card.remove()
         else:
             self.say("skipped: pcscd / vsmartcard-vpcd not installed (make demo installs them when run as root)")
 
         self.title("S1 — charged the wrong amount: 120.00 keyed for a 100.00 purchase")
-        wrong = self.outcome("sale", "120.00", "--card", "debit")
-        right = self.outcome("correct", str(wrong["outcome"]["txn"]["trace"]), "--amount", "100.00", "--card",
-                             "debit", password=True)
-        self.say(f"(a receipt is printed for each of the {len(right['outcome']['receipts'])} steps)")
+        cashier.step("1 Sale, 120.00, ENTER", "CANCEL", "1", "120.00", "ENTER")
+        wrong = cashier.last_trace
+        cashier.step(f"4 Correct amount, trace {wrong}, ENTER", "CANCEL", "4", wrong, "ENTER")
+        cashier.step("ENTER, right amount 100.00, ENTER, supervisor password, ENTER",
+                     "ENTER", "100.00", "ENTER", DEMO_PASSWORD, "ENTER")
+        right = cashier.last_trace
 
         self.title("S2 — charged twice: the cashier pressed sale again")
-        self.outcome("sale", "50.00", "--card", "credit")
-        self.posagent("sale", "50.00", "--card", "credit")
-        second = self.outcome("sale", "50.00", "--card", "credit", "--confirm-duplicate")
-        self.posagent("duplicates")
-        self.outcome("duplicates", "--fix", str(second["outcome"]["txn"]["id"]), password=True)
+        cashier.step("1 Sale, 50.00, ENTER", "CANCEL", "1", "50.00", "ENTER", card="credit")
+        cashier.step("1 Sale, 50.00 again, ENTER", "CANCEL", "1", "50.00", "ENTER", card="credit")
+        cashier.step("ENTER (the customer really buys twice)", "ENTER", card="credit")
+        cashier.step("5 Duplicates", "CANCEL", "5")
+        cashier.step("ENTER, ENTER, supervisor password, ENTER", "ENTER", "ENTER", DEMO_PASSWORD, "ENTER")
         self.say("and when the bank's answer is lost, the sale is reversed, never re-sent:")
         self.fault("drop_response:mti=0200,count=1")
-        self.outcome("sale", "66.00", "--card", "debit")
+        cashier.step("1 Sale, 66.00, ENTER (the answer is lost)", "CANCEL", "1", "66.00", "ENTER")
 
         self.title("S3 — undercharged: 10.00 keyed for a 100.00 purchase")
-        short = self.outcome("sale", "10.00", "--card", "credit", "--confirm-duplicate")
-        self.outcome("correct", str(short["outcome"]["txn"]["trace"]), "--amount", "100.00", "--card", "credit",
-                     password=True)
+        cashier.step("1 Sale, 10.00, ENTER", "CANCEL", "1", "10.00", "ENTER", card="credit")
+        short = cashier.last_trace
+        cashier.step(f"4 Correct amount, trace {short}, ENTER, ENTER, 100.00, ENTER, password, ENTER",
+                     "CANCEL", "4", short, "ENTER", "ENTER", "100.00", "ENTER", DEMO_PASSWORD, "ENTER",
+                     card="credit")
 
-        self.title("S5 — settled the batch (totals shown, confirmed, supervisor password)")
-        self.posagent("settle")
-        self.outcome("settle", "--yes", password=True)
-        self.say("a void after settlement is refused plainly, and the refund is offered:")
-        trace = str(right["outcome"]["txn"]["trace"])
-        self.posagent("void", trace, password=True)
+        self.title("S5 — settled the batch: totals first, then the supervisor")
+        cashier.step("8 Settle", "CANCEL", "8")
+        cashier.step("ENTER, supervisor password, ENTER", "ENTER", DEMO_PASSWORD, "ENTER")
+        cashier.step(f"2 Void, trace {right}, ENTER, password, ENTER — after settlement",
+                     "CANCEL", "2", right, "ENTER", DEMO_PASSWORD, "ENTER")
 
-        self.title("S4 — refund 100 yuan to a customer, in two parts, after settlement")
-        self.outcome("refund", "--trace", trace, "30.00", password=True)
-        self.say("the cashier presses refund again by mistake:")
-        self.outcome("refund", "--trace", trace, "30.00", password=True)
-        self.outcome("refund", "--trace", trace, "99.00", password=True)
-        self.outcome("refund", "--trace", trace, password=True)
+        self.title("S4 — refund to a customer, in two parts, after settlement")
+        cashier.step("ENTER (take the refund offered), ENTER", "ENTER", "ENTER")
+        cashier.step("amount 30.00, ENTER, supervisor password, ENTER", "30.00", "ENTER", DEMO_PASSWORD, "ENTER")
+        refund = ("CANCEL", "3", "1", right, "ENTER", "ENTER")
+        cashier.step("the same refund again by mistake", *refund, "30.00", "ENTER", DEMO_PASSWORD, "ENTER")
+        cashier.step("3 Refund, trace, ENTER alone = the rest", *refund, "ENTER", DEMO_PASSWORD, "ENTER")
+        print(f"    receipts printed on the terminal's printer: {cashier.receipts}")
 
         self.title("Evidence: the bank's ledger beside the journal")
         ledger_args = [sys.executable, "-m", "simulator.cli", "host", "ledger", "--db", str(self.work / "host-ledger.db")]
