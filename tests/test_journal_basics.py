@@ -350,3 +350,12 @@ def test_checkpoint_moves_the_wal_into_the_file_and_keeps_everything(tmp_path, j
     busy, frames, copied = journal._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     assert busy == 0 and frames == copied
     assert len(journal.find()) == 5 and journal.verify().ok
+
+
+def test_without_the_fingerprint_key_cards_are_refused_but_maintenance_works(tmp_path, journal):
+    sale(journal)
+    keyless = Journal.open(journal.path, fingerprint_key=None)
+    with pytest.raises(JournalError, match="without the fingerprint key"):
+        begin(keyless)
+    assert keyless.take_trace("echo") == 2 and keyless.verify().ok
+    keyless.close()

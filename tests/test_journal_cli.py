@@ -117,3 +117,16 @@ def test_a_missing_or_foreign_journal_is_reported(tmp_path, capsys):
     other.write_text("not a database")
     code, _, err = run(capsys, "--journal", str(other), "verify")
     assert code == 1 and "not an SQLite database" in err and other.read_text() == "not a database"
+
+
+def test_prune_removes_only_batches_past_retention_and_keeps_the_chain_valid(path, capsys):
+    j = Journal.open(path, fingerprint_key=KEY, clock=lambda: 1.0e9)  # settled long ago
+    j.begin_settlement(1)
+    j.finish_settlement(1)
+    j.close()
+    code, out, _ = run(capsys, "--journal", str(path), "prune", "--retention-days", "30", "--json")
+    assert code == 0 and json.loads(out)["removed_transactions"] == 4
+    code, out, _ = run(capsys, "--journal", str(path), "verify")
+    assert code == 0
+    code, out, _ = run(capsys, "--journal", str(path), "list", "--json")
+    assert json.loads(out) == []

@@ -1,5 +1,6 @@
 """`posagent journal ...`: look into the journal (read-only): list, show, chain, duplicates, totals,
-export, verify.  Tables for people by default, `--json` for programs; bad input is one line, exit 2."""
+export, verify; and `prune`, the one maintenance write.  Tables for people by default, `--json` for
+programs; bad input is one line, exit 2."""
 
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text", action="store_true", help="printable text instead of JSON")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     action("verify", "check SQLite integrity and the hash chain; exit 1 if broken", _verify)
+    p = action("prune", "delete settled batches older than the retention period (a few per run)", _prune)
+    p.add_argument("--retention-days", type=_days, help="days to keep (default: journal.retention_days)")
+    p.add_argument("--max-batches", type=_limit, default=10, help="batches removed at most in this run (default 10)")
 
 
 # ----------------------------------------------------------------- argument types (bad input -> exit 2)
@@ -75,6 +79,10 @@ def _limit(text: str) -> int:
 
 def _seconds(text: str) -> int:
     return _int_in(text, 0, 9_999_999, "window")
+
+
+def _days(text: str) -> int:
+    return _int_in(text, 1, 3650, "retention")
 
 
 def _txn_id(text: str) -> int:
@@ -215,3 +223,17 @@ def _verify(args: argparse.Namespace) -> int:
         text = f"journal BROKEN{where}: {result.why}"
     _emit(args, result.as_dict(), text)
     return 0 if result.ok else 1
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from agent.cli import load_config
+    cfg = load_config(args)
+    path = Path(args.journal) if args.journal else cfg.path("journal", "path")
+    if not path.exists():
+        raise UsageError(f"no journal at {path} (set journal.path or pass --journal FILE)")
+    days = args.retention_days or cfg.journal.retention_days
+    with Journal.open(path, fingerprint_key=None, busy_timeout_ms=cfg.journal.busy_timeout_ms) as journal:
+        removed = journal.prune(retention_days=days, max_batches=args.max_batches)
+    _emit(args, {"removed_transactions": removed, "retention_days": days},
+          f"pruned {removed} transaction(s) from batches settled more than {days} days ago")
+    return 0

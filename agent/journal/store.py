@@ -97,10 +97,11 @@ class JournalStore:
 
         The file is refused, untouched, when it is not SQLite, is damaged, is another application's
         database or has a newer schema.  `read_only` opens an existing journal for queries only (the
-        CLI); it never migrates or writes, and needs no fingerprint key.  A new journal starts with
+        CLI); it never migrates or writes.  Without a `fingerprint_key` (None) the journal serves queries
+        and maintenance but refuses anything that needs a card's fingerprint.  A new journal starts with
         batch 000001 open.
         """
-        if read_only and fingerprint_key is None:
+        if fingerprint_key is None:  # maintenance and queries: no card can be fingerprinted
             fingerprint_key = b""
         elif not isinstance(fingerprint_key, (bytes, bytearray)) or len(fingerprint_key) < 16:
             raise JournalError("the PAN fingerprint key must be at least 16 bytes (128 bits)")
