@@ -58,8 +58,12 @@ class JournalLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # e.g. the journal's filesystem turned read-only: say so, no traceback
+            raise DaemonError(f"cannot lock the journal {self.path.with_suffix('')}: {exc.strerror.lower()}; "
+                              f"no transactions can be taken until it is writable again") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -115,7 +116,11 @@ class JournalStore:
                 if version != schema.SCHEMA_VERSION:
                     raise JournalError(f"journal {path} has schema version {version}; open it once with the "
                                        f"agent to migrate it", path=str(path))
-                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                # on a read-only filesystem no one can write, and WAL's lock file cannot be made: read as immutable
+                wal = Path(f"{path}-wal")
+                unchanging = os.statvfs(path).f_flag & os.ST_RDONLY and not (wal.exists() and wal.stat().st_size)
+                options = "mode=ro&immutable=1" if unchanging else "mode=ro"
+                conn = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True, isolation_level=None,
                                        timeout=busy_timeout_ms / 1000, check_same_thread=False)
                 conn.row_factory = sqlite3.Row
             else:

@@ -78,7 +78,7 @@ class Host:
 
 
 def write_daemon_config(directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int,
-                        password_hash: str) -> Path:
+                        password_hash: str, journal_path: Path | None = None) -> Path:
     path = directory / "posagent.toml"
     path.write_text(f"""
 [acquirer]
@@ -87,7 +87,7 @@ response_timeout = {response_timeout}
 connect_timeout = 1.0
 reversal_retries = {reversal_retries}
 [journal]
-path = "{directory / 'journal.db'}"
+path = "{journal_path or directory / 'journal.db'}"
 fingerprint_key_file = "{directory / 'fingerprint.key'}"
 [daemon]
 control_socket = "{directory / 'control.sock'}"
@@ -104,10 +104,10 @@ class Daemon:
     """`posagent run` as a child: start (waits for "ready"), SIGKILL, start again."""
 
     def __init__(self, directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int,
-                 password_hash: str | None = None):
+                 password_hash: str | None = None, journal_path: Path | None = None):
         self.directory = directory
         self.config = write_daemon_config(directory, host_port, response_timeout=response_timeout,
-                                          reversal_retries=reversal_retries,
+                                          reversal_retries=reversal_retries, journal_path=journal_path,
                                           password_hash=password_hash or hash_password(CAMPAIGN_PASSWORD))
         self.proc: subprocess.Popen | None = None
         self.socket = directory / "control.sock"
