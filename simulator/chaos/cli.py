@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fault-rate", type=float, default=0.15, help="share of steps that arm a host fault (default 0.15)")
     p.add_argument("--response-timeout", type=float, default=0.4,
                    help="the daemon's answer timeout in seconds (default 0.4)")
+    p.add_argument("--reversal-retries", type=int, default=10,
+                   help="the daemon's reversal tries before manual handling (default 10: a reversal owed after "
+                        "the faults stop counts as a violation, so it must not run out while they last)")
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
                    help="stop faults and check bank = journal every N operations (default: only at the end)")
     p.add_argument("--keep", metavar="DIR", help="run in DIR and keep the journal, ledger and logs")
@@ -48,7 +51,8 @@ def _chaos(args: argparse.Namespace) -> int:
     settings = PlanSettings(seed=seed, ops=args.ops, kills=args.kills, fault_rate=args.fault_rate,
                             response_timeout=args.response_timeout)
     steps = make_plan(settings)
-    options = dict(response_timeout=args.response_timeout, checkpoint_every=args.checkpoint_every)
+    options = dict(response_timeout=args.response_timeout, reversal_retries=args.reversal_retries,
+                   checkpoint_every=args.checkpoint_every)
     progress = (lambda text: print(text, file=sys.stderr, flush=True)) if not args.json else None
     directory = Path(args.keep) if args.keep else None
     result = run_campaign(steps, directory, progress=progress, **options)

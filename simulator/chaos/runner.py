@@ -124,15 +124,14 @@ class Campaign:
                 self.daemon.kill()
                 self._restart()
                 return
-            self._learn(step, op, reply)
+            self._learn(step, op, args, reply)
             return
         self.tally.kills[step.kill] += 1
-        reply = self.daemon.call_then_kill(op, args, supervisor=supervisor,
-                                           after=step.kill_after if step.kill != "in_flight" else step.kill_after)
+        reply = self.daemon.call_then_kill(op, args, supervisor=supervisor, after=step.kill_after)
         if reply is not None:
-            self._learn(step, op, reply)
+            self._learn(step, op, args, reply)
         self.tally.kill_windows[self._kill_window()] += 1
-        if step.kill == "in_recovery":
+        if step.kill == "in_recovery":  # and once more while the restarted daemon recovers
             if self.daemon.kill_during_start(step.kill_after):
                 self.tally.kill_windows["during start-up recovery"] += 1
         self._restart()
@@ -181,7 +180,7 @@ class Campaign:
         group = groups[pick % len(groups)]
         return group[-1]["id"] if isinstance(group, list) and group else 0
 
-    def _learn(self, step: Step, op: str, reply: dict) -> None:
+    def _learn(self, step: Step, op: str, args: dict, reply: dict) -> None:
         code = (reply.get("error") or {}).get("code", "?")
         self._settlement_owed = code == "settlement_incomplete" or (
             code == "JournalError" and "being settled" in (reply.get("error") or {}).get("message", ""))
@@ -198,7 +197,7 @@ class Campaign:
             self._sales.open_batch.clear()
         txn = outcome.get("txn") or {}
         if outcome["status"] == "approved" and txn.get("kind") == "sale":
-            self._sales.remember(txn, step.card if op == "sale" else (self._sales.every or [{"card": step.card}])[-1]["card"])
+            self._sales.remember(txn, args.get("card", step.card))
 
     def _kill_window(self) -> str:
         """Where the journal says the kill landed (read before the restart resolves it)."""

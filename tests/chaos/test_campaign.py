@@ -114,3 +114,17 @@ def test_posim_chaos_prints_the_summary_and_refuses_bad_input(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "simulator.cli", "chaos", "--ops", "5", "--kills", "9"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "kills must be" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_violation_report_gives_the_seed_the_rows_and_the_reduced_sequence():
+    from simulator.chaos.checker import Violation
+    from simulator.chaos.runner import RunResult, Tally
+
+    plan_settings = PlanSettings(seed=99, ops=50, kills=3)
+    steps = make_plan(plan_settings)
+    result = RunResult(50, Tally(), (Violation("net_charge", "card 622609******0048: the bank charged 500",
+                                               ("id=1 sale trace=000002",), ("id=9 sale stan=000002",)),), None)
+    text = violation_report(plan_settings, result, steps[3:5])
+    assert "seed 99" in text and "posim chaos --seed 99 --ops 50 --kills 3" in text
+    assert "journal: id=1 sale trace=000002" in text and "ledger:  id=9 sale stan=000002" in text
+    assert "shortest reproducing sequence found (2 steps)" in text and steps[4].describe() in text
