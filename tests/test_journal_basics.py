@@ -359,3 +359,13 @@ def test_without_the_fingerprint_key_cards_are_refused_but_maintenance_works(tmp
         begin(keyless)
     assert keyless.take_trace("echo") == 2 and keyless.verify().ok
     keyless.close()
+
+
+def test_structured_numeric_fields_are_kept_as_evidence_while_pans_are_masked():
+    from agent.journal.scrub import scrub_message
+    stored = scrub_message({"mti": "0200", "fields": {"2": "6226090000000048", "42": "123456789012345",
+                                                      "60": "2200000100050", "4": "000000012000",
+                                                      "48": "0" * 62, "44": "6226090000000048"}})
+    fields = stored["fields"]
+    assert fields["42"] == "123456789012345" and fields["60"] == "2200000100050" and fields["48"] == "0" * 62
+    assert fields["2"] == "622609******0048" and fields["44"] == "622609******0048"

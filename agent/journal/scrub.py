@@ -1,8 +1,8 @@
 """The last line of defence for stored messages: no track data, PIN block, key or full PAN is written.
 
 Messages reach the journal already masked.  `scrub_message` still drops the fields that may never be
-persisted (domain notes §6: 35, 36, 52, chip tag 57, keys) and masks any PAN-like run of digits, so a
-mistake upstream cannot put card data on disk.  It returns a new JSON-able value; the input is not changed.
+persisted (domain notes §6: 35, 36, 52, chip tag 57, keys) and masks any PAN-like run of digits outside
+the structured numeric fields (`KEPT_AS_IS`), so a mistake upstream cannot put card data on disk.  It returns a new JSON-able value; the input is not changed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ FORBIDDEN_KEYS = frozenset({
     # chip tags holding track data: 57 track 2 equivalent, 56 track 1, 9F6B contactless track 2, 9F1F/9F20 discretionary
     "57", "56", "9f6b", "9f1f", "9f20",
 })
+#: ISO 8583 fields whose values are structured numbers that never hold a PAN (amounts, codes, ids,
+#: batch/trace subfields, settlement totals): kept as they are, so the evidence reads true — a 15-digit
+#: merchant id or the 13 digits of field 60 are not card numbers
+KEPT_AS_IS = frozenset({"3", "4", "7", "11", "12", "13", "15", "22", "23", "25", "32", "37", "38", "39", "41",
+                        "42", "48", "49", "60", "61", "63"})
 #: the largest message body stored (bytes of JSON); a bigger one is a bug upstream
 MAX_MESSAGE_CHARS = 64 * 1024
 MAX_DEPTH = 8
@@ -34,6 +39,9 @@ def scrub_message(message: Any, _depth: int = 0) -> Any:
             name = str(key)
             if name.lower() in FORBIDDEN_KEYS:
                 out[name] = "[removed]"
+                continue
+            if name in KEPT_AS_IS and isinstance(value, str):
+                out[name] = value
                 continue
             out[name] = scrub_message(value, _depth + 1)
         return out
