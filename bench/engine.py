@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 from agent.daemon.control import ControlClient
+from bench.journal import floor_two_commits
 from tests.agentproc import write_config
 from tests.simhost import start_host
 
@@ -67,25 +67,6 @@ def loopback_round_trips(n: int) -> list[float]:
         out.append(time.perf_counter() - start)
     client.close()
     server.close()
-    return out
-
-
-def two_commits(path: Path, n: int) -> list[float]:
-    conn = sqlite3.connect(str(path), isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, state TEXT, body TEXT)")
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        rowid = conn.execute("INSERT INTO t (state, body) VALUES ('sending', ?)", ("x" * 300,)).lastrowid
-        conn.execute("COMMIT")
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("UPDATE t SET state = 'approved' WHERE id = ?", (rowid,))
-        conn.execute("COMMIT")
-        out.append(time.perf_counter() - start)
-    conn.close()
     return out
 
 
@@ -146,7 +127,7 @@ def main() -> int:
             sales(client, 20, 0)  # sign-on and warm-up
             latency = sales(client, args.sales, 20)
             floor_net = loopback_round_trips(args.sales)
-            floor_db = two_commits(work / "floor.db", args.sales)
+            floor_db = floor_two_commits(work / "floor.db", args.sales)
             floor = [a + b for a, b in zip(sorted(floor_net), sorted(floor_db))]
             remaining = max(0, args.memory_sales - args.sales - 20)
             sales(client, remaining, 20 + args.sales)

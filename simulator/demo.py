@@ -271,13 +271,7 @@ card_timeout = 10
 
         journal = Journal.open(self.work / "journal.db", fingerprint_key=(self.work / "fingerprint.key").read_bytes())
         try:
-            net: dict[str, int] = {}
-            for t in journal.find(limit=500):
-                if t.kind in ("sale", "correction") and t.state in ("approved", "refunded_partially", "refunded"):
-                    net[t.pan_masked] = net.get(t.pan_masked, 0) + t.amount
-                elif t.kind == "refund" and t.state == "approved":
-                    pan = journal.get(t.original_id).pan_masked
-                    net[pan] = net.get(pan, 0) - t.amount
+            net = journal.net_charged()
         finally:
             journal.close()
         print("bank vs journal, net charged per card:")

@@ -20,15 +20,7 @@ FATES = (DELIVER, DELIVER, DELIVER, LOSE_ANSWER, LOSE_REQUEST, CORRUPT_MAC, WRON
 
 
 def journal_net(world: World) -> dict[str, int]:
-    """Net charge per masked card according to the journal's completed operations."""
-    net: dict[str, int] = {}
-    for t in world.journal.find(limit=500):
-        if t.kind in ("sale", "correction") and t.state in ("approved", "refunded_partially", "refunded"):
-            net[t.pan_masked] = net.get(t.pan_masked, 0) + t.amount
-        elif t.kind == "refund" and t.state == "approved":
-            pan = world.journal.get(t.original_id).pan_masked
-            net[pan] = net.get(pan, 0) - t.amount
-    return {k: v for k, v in net.items() if v}
+    return world.journal.net_charged()
 
 
 def ledger_net(world: World) -> dict[str, int]:

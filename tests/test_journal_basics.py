@@ -369,3 +369,20 @@ def test_structured_numeric_fields_are_kept_as_evidence_while_pans_are_masked():
     fields = stored["fields"]
     assert fields["42"] == "123456789012345" and fields["60"] == "2200000100050" and fields["48"] == "0" * 62
     assert fields["2"] == "622609******0048" and fields["44"] == "622609******0048"
+
+
+def test_net_charged_counts_completed_sales_minus_approved_refunds(tmp_path):
+    from agent.journal import Journal
+    j = Journal.open(tmp_path / "j.db", fingerprint_key=b"k" * 32)
+    request = lambda trace, batch: {"mti": "0200"}  # noqa: E731
+    common = dict(currency="156", entry_mode="022", operator="c", role="cashier", request=request)
+    sale = j.begin("sale", amount=10000, pan="6226090000000048", **common)
+    j.complete(sale.id, approved=True, response_code="00", rrn="1", auth_code="A", response=None)
+    lost = j.begin("sale", amount=500, pan="6226090000000048", **common)
+    j.fail(lost.id, reason="98", error="timeout")
+    refund = j.begin("refund", amount=2500, pan=None, original_id=sale.id, **common)
+    j.complete(refund.id, approved=True, response_code="00", rrn="2", auth_code="B", response=None)
+    declined = j.begin("sale", amount=700, pan="6250946000000016", **common)
+    j.complete(declined.id, approved=False, response_code="51", rrn=None, auth_code=None, response=None)
+    assert j.net_charged() == {"622609******0048": 7500}
+    j.close()

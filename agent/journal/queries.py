@@ -84,6 +84,20 @@ class Queries:
             TXN_SELECT + " WHERE t.original_id = ? AND t.kind = 'refund' AND t.created_at >= ? ORDER BY t.id",
             (original_id, since))]
 
+    def net_charged(self) -> dict[str, int]:
+        """What each card stands charged according to the journal, per masked PAN (minor units): completed
+        sales and corrections not voided or reversed, minus approved refunds.  The bank's ledger must
+        say the same — the chaos checker, the demo and the end-to-end tests compare the two."""
+        rows = self._conn.execute(
+            "SELECT pan, SUM(amount) AS net FROM ("
+            " SELECT pan_masked AS pan, amount FROM transactions WHERE kind IN ('sale', 'correction')"
+            "  AND state IN ('approved', 'refunded_partially', 'refunded')"
+            " UNION ALL"
+            " SELECT o.pan_masked, -r.amount FROM transactions r JOIN transactions o ON o.id = r.original_id"
+            "  WHERE r.kind = 'refund' AND r.state = 'approved')"
+            " GROUP BY pan HAVING net != 0").fetchall()
+        return {row["pan"]: int(row["net"]) for row in rows}
+
     def refundable_amount(self, sale_id: int) -> int:
         """Original amount minus approved refunds minus refunds still under way (sending / in doubt)."""
         return self._refundable(self._txn_row(sale_id))
