@@ -170,7 +170,7 @@ class Verdict:
 
 
 def check_response(request: Message, response: Message, *, mac_valid: bool | None) -> Verdict:
-    """Domain §4: MTI + 10; same 3, 11, 41, 42 and 4; MAC verified when 39 = 00."""
+    """Domain §4: MTI + 10; same 3, 11, 41, 42 and 4; MAC verified when 39 = 00 or the answer has one."""
     if response.mti != request.response_mti:
         return Verdict(False, "06", f"answer MTI {response.mti}, expected {request.response_mti}")
     for number in (3, 11, 41, 42, 4):
@@ -180,6 +180,7 @@ def check_response(request: Message, response: Message, *, mac_valid: bool | Non
     code = response.get(39)
     if not isinstance(code, str) or len(code) != 2:
         return Verdict(False, "06", "answer has no response code (field 39)")
-    if code == "00" and mac_valid is False:
+    # a MAC that is there must verify, decline or not: a corrupted approval can read as a decline
+    if mac_valid is False:
         return Verdict(False, "A0", "answer MAC does not verify")
     return Verdict(True)
