@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import iso8583
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
 from iso8583.specs import default as PYISO_DEFAULT
 from iso8583.specs import default_ascii as PYISO_DEFAULT_ASCII
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agent.engine import common, fixes, operations as ops, settlement
-from agent.engine.effects import EngineError, Journal as J
+from agent.engine.effects import EngineError
 from tests.enginekit import (CASHIER, CORRUPT_MAC, DELIVER, LOSE_ANSWER, LOSE_REQUEST, PROFILE, REFUSE, SUPERVISOR,
                              WRONG_AMOUNT, World)
 

@@ -17,9 +17,9 @@ import signal
 import sys
 from typing import Any
 
-from agent.auth import AuthError, hash_password
+from agent.auth import hash_password
 from agent.cli import load_config
-from agent.errors import PosagentError, UsageError
+from agent.errors import UsageError
 from agent.logsetup import setup_logging
 from agent.money import format_amount, parse_amount
 
@@ -133,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
             log.info("ready")
             console = start_console_child(cfg)  # [console] port set: the technician's serial console
             await stop.wait()
+            recovery.cancel()
             stop_console_child(console)
             server.close()
             await server.wait_closed()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from agent.auth import AuthError, PasswordGate
+from agent.auth import PasswordGate
 from agent.config import Config
 from agent.daemon.cards import CardSource
 from agent.daemon.interpreter import Interpreter

@@ -43,8 +43,8 @@ CREATE TABLE IF NOT EXISTS upload_ends (
 
 # a row that counts as money moved: approved, not reversed
 _LIVE = "t.response_code = '00' AND t.reversed_at IS NULL"
-_VOIDED = (f"EXISTS (SELECT 1 FROM txns v WHERE v.orig_id = t.id AND v.kind = 'void' "
-           f"AND v.response_code = '00' AND v.reversed_at IS NULL)")
+_VOIDED = ("EXISTS (SELECT 1 FROM txns v WHERE v.orig_id = t.id AND v.kind = 'void' "
+           "AND v.response_code = '00' AND v.reversed_at IS NULL)")
 _NET = (f"SUM(CASE WHEN t.kind = 'sale' AND NOT {_VOIDED} THEN t.amount "
         f"WHEN t.kind = 'refund' THEN -t.amount ELSE 0 END)")
 
