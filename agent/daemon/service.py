@@ -230,10 +230,23 @@ class Daemon:
             started = time.perf_counter()
             outcome = await self.interpreter.run(plan)
             elapsed = time.perf_counter() - started
+            if op == "settle" and outcome.status == "done":
+                self._prune_old_batches()
         details = dict(outcome.details)
         details["elapsed_ms"] = round(elapsed * 1000, 2)
         return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
                        details=details)
+
+    def _prune_old_batches(self) -> None:
+        """Retention: after each settlement, a few batches past `[journal] retention_days` go (bounded)."""
+        try:
+            removed = self.journal.prune(retention_days=self.cfg.journal.retention_days, max_batches=10)
+        except PosagentError as exc:  # retention must never fail a settlement that is already done
+            log.warning("retention: %s", exc)
+            return
+        if removed:
+            log.info("retention: pruned %d transaction(s) of batches settled over %d days ago",
+                     removed, self.cfg.journal.retention_days)
 
     def receipts(self, txn: Any, *, reprint: bool = False) -> dict[str, str]:
         t = self.cfg.terminal
