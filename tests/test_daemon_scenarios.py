@@ -162,3 +162,12 @@ def test_reversal_retry_says_when_a_reversal_now_needs_manual_handling(agent, si
     assert queue["pending"] == [] and len(queue["needs_manual"]) == 1
     sim_host.control(op="clear")
     assert agent.call("reversal_retry")["result"]["message"] == "no reversal was pending"
+
+
+def test_daemon_signs_on_at_start_when_keys_are_missing(agent):
+    import time
+    deadline = time.monotonic() + 10
+    while not agent.call("status")["result"]["keys"]["installed"]:
+        assert time.monotonic() < deadline, "no sign-on at start"
+        time.sleep(0.05)
+    assert set(agent.call("status")["result"]["keys"]["check_values"]) >= {"pin", "mac"}

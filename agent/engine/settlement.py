@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agent.engine.common import Gen, connect, ensure_ready, flush_reversals, masked
-from agent.engine.effects import Answer, EngineError, Exchange, Journal, NoAnswer, Notify, Outcome
+from agent.engine.common import Gen, connect, ensure_ready, flush_reversals, masked, sign_on
+from agent.engine.effects import Answer, EngineError, Exchange, Journal, NoAnswer, Notify, Outcome, SignOnNeeded
+from agent.errors import PosagentError
 from agent.engine.requests import FINANCIAL_KINDS, Profile
 from agent.iso8583 import Message
 from agent.iso8583.subfields import Field60, settlement_result
@@ -147,6 +148,9 @@ def recover(profile: Profile) -> Gen:
             batch = yield Journal("get_batch", (recovery.settling.number,))
             yield from resume_settlement(profile, batch)
             done["settlement_resumed"] = True
-    except EngineError as exc:
+        if (yield SignOnNeeded()):  # keys missing or stale: sign on before the first customer
+            yield from sign_on(profile)
+            done["signed_on"] = True
+    except PosagentError as exc:  # offline, or the host refused: the next operation tries again
         return Outcome("recover", "in_doubt", f"recovery not finished: {exc}", details=done)
     return Outcome("recover", "done", "journal clean: nothing in doubt", details=done)
