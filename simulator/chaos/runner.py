@@ -19,7 +19,7 @@ from typing import Callable
 from agent.errors import PosagentError
 from simulator.chaos.checker import CheckResult, Violation, check
 from simulator.chaos.plan import Step
-from simulator.chaos.stack import Daemon, Host
+from simulator.chaos.stack import Daemon, Host, write_soak_cards
 
 SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle"})
 #: how many rounds of "retry reversals / resume settlement" a quiet host gets before it counts as unresolved
@@ -87,7 +87,7 @@ class Campaign:
     def run(self, steps: tuple[Step, ...]) -> RunResult:
         self.directory.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        self.host = Host.start(self.directory)
+        self.host = Host.start(self.directory, cards=write_soak_cards(self.directory))
         self.daemon = Daemon(self.directory, self.host.port, response_timeout=self.response_timeout,
                              reversal_retries=self.reversal_retries)
         try:

@@ -5,6 +5,7 @@ reaped, and stopped on exit."""
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -50,10 +51,11 @@ class Host:
     db: Path
 
     @classmethod
-    def start(cls, directory: Path) -> "Host":
+    def start(cls, directory: Path, *, cards: Path | None = None) -> "Host":
         db = directory / "host-ledger.db"
+        extra = ["--cards", str(cards)] if cards else []
         proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "host", "--port", "0", "--control-port", "0",
-                                 "--db", str(db)], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 "--db", str(db), *extra], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
         line = proc.stdout.readline()
         if not line.startswith("posim host listening on "):
@@ -75,6 +77,18 @@ class Host:
 
     def stop(self) -> None:
         _stop(self.proc)
+
+
+def write_soak_cards(directory: Path) -> Path:
+    """The simulator's test cards with balances a long soak cannot spend (except the low-balance card,
+    kept to exercise "insufficient funds"), so sales keep moving money for 100,000 operations."""
+    text = (ROOT / "simulator" / "data" / "cards.toml").read_text(encoding="utf-8")
+    cards = text.split("[[card]]")
+    raised = [part if 'name = "low-balance"' in part else re.sub(r"(?m)^balance = \d+$", "balance = 900000000000", part)
+              for part in cards]
+    path = directory / "campaign-cards.toml"
+    path.write_text("[[card]]".join(raised), encoding="utf-8")
+    return path
 
 
 def write_daemon_config(directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int,
