@@ -19,6 +19,7 @@ from pathlib import Path
 
 from agent import __version__
 from agent.auth import hash_password
+from simulator.stack import Host, stop_process, write_daemon_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "246810"
@@ -119,12 +120,9 @@ class Demo:
         return proc
 
     def start_host(self) -> int:
-        proc = self.spawn(sys.executable, "-m", "simulator.cli", "host", "--port", "0", "--control-port", "0",
-                          "--db", str(self.work / "host-ledger.db"))
-        line = proc.stdout.readline()
-        self.host_port = int(line.split()[4].rsplit(":", 1)[1])
-        self.control = line.split()[6]
-        return self.host_port
+        self.host = Host.start(self.work)
+        self.children.append(self.host.proc)
+        return self.host.port
 
     def start_pcscd(self) -> bool:
         binary = shutil.which("pcscd") or ("/usr/sbin/pcscd" if Path("/usr/sbin/pcscd").exists() else None)
@@ -140,22 +138,9 @@ class Demo:
         return PCSCD_SOCKET.exists()
 
     def write_config(self, port: int, reader: str) -> None:
-        self.config.write_text(f"""
-[acquirer]
-port = {port}
-response_timeout = 2.0
-[journal]
-path = "{self.work / 'journal.db'}"
-fingerprint_key_file = "{self.work / 'fingerprint.key'}"
-[daemon]
-control_socket = "{self.work / 'control.sock'}"
-log_file = "{self.work / 'agent.log'}"
-[supervisor]
-password_hash = "{hash_password(DEMO_PASSWORD)}"
-[card_reader]
-reader = "{reader}"
-card_timeout = 10
-""", encoding="utf-8")
+        self.config = write_daemon_config(self.work, port, response_timeout=2.0, log_level="INFO",
+                                          password_hash=hash_password(DEMO_PASSWORD),
+                                          extra=f'[card_reader]\nreader = "{reader}"\ncard_timeout = 10\n')
 
     def start_daemon(self) -> None:
         proc = self.spawn(sys.executable, "-m", "agent", "--config", str(self.config), "run")
@@ -164,20 +149,11 @@ card_timeout = 10
             raise SystemExit(f"the daemon did not start: {line!r}; see {self.work / 'agent.log'}")
 
     def fault(self, spec: str) -> None:
-        subprocess.run([sys.executable, "-m", "simulator.cli", "host", "fault", "add", spec, "--control",
-                        self.control], cwd=ROOT, capture_output=True, timeout=30, check=True)
+        self.host.fault(spec)
 
     def stop_all(self) -> None:
         for proc in reversed(self.children):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            if proc.stdout:
-                proc.stdout.close()
+            stop_process(proc, timeout=10)
         shutil.rmtree(self.work, ignore_errors=True)
 
     # -- the walk-through -------------------------------------------------------------------------

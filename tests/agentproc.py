@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.auth import hash_password
-from tests.harness import stop_process
+from simulator.stack import stop_process, write_daemon_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPERVISOR_PASSWORD = "246810"
@@ -24,24 +24,8 @@ def supervisor_hash() -> str:
 
 
 def write_config(directory: Path, host_port: int, *, response_timeout: float = 2.0, extra: str = "") -> Path:
-    path = directory / "posagent.toml"
-    path.write_text(f"""
-[acquirer]
-port = {host_port}
-response_timeout = {response_timeout}
-connect_timeout = 2.0
-[journal]
-path = "{directory / 'journal.db'}"
-fingerprint_key_file = "{directory / 'fingerprint.key'}"
-[daemon]
-control_socket = "{directory / 'control.sock'}"
-log_file = "{directory / 'agent.log'}"
-log_level = "DEBUG"
-[supervisor]
-password_hash = "{supervisor_hash()}"
-{extra}
-""", encoding="utf-8")
-    return path
+    return write_daemon_config(directory, host_port, response_timeout=response_timeout,
+                               password_hash=supervisor_hash(), max_attempts=5, extra=extra)
 
 
 @dataclass
@@ -74,7 +58,6 @@ class Agent:
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc)
-            self._close_pipes()
             self.proc = None
 
     def _close_pipes(self) -> None:

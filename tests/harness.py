@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from simulator.stack import stop_process  # noqa: F401 — one way to stop a child, shared with the simulator
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
@@ -47,17 +48,6 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.01):
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
-    """SIGTERM, wait, SIGKILL if needed, and always reap."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def free_port() -> int:

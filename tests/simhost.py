@@ -3,17 +3,12 @@ terminal messages, sign on through the real link."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from agent import config
 from agent.iso8583 import Message, get_dialect
 from agent.iso8583.subfields import Field60, Field61
-from simulator.host import control
-from tests.harness import stop_process
+from simulator.stack import Host
 
 ROOT = Path(__file__).resolve().parent.parent
 CUP = get_dialect("cup")
@@ -22,45 +17,13 @@ HEADER = bytes.fromhex("613100000000")
 DEFAULT_TMK = bytes.fromhex(config.SCHEMA["keys"]["tmk"].default)
 
 
-@dataclass
-class RunningHost:
-    proc: subprocess.Popen
-    port: int
-    control_port: int
-    db: Path
-
-    def control(self, **request) -> dict:
-        return control.call(("127.0.0.1", self.control_port), request)
-
-    def fault(self, spec: str) -> dict:
-        return self.control(op="add", rule=spec)
-
-    def ledger(self, terminal: str | None = None) -> dict:
-        args = ["host", "ledger", "--db", str(self.db), "--json"] + (["--terminal", terminal] if terminal else [])
-        out = subprocess.run([sys.executable, "-m", "simulator.cli", *args], capture_output=True, text=True,
-                             cwd=ROOT, timeout=60, check=True)
-        return json.loads(out.stdout)
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-        if self.proc.stdout:
-            self.proc.stdout.close()
+#: the simulator as a child process: `.port`, `.control(...)`, `.fault(spec)`, `.ledger()`, `.stop()`
+RunningHost = Host
 
 
-def start_host(directory: Path, *extra: str) -> RunningHost:
-    """`posim host` on ephemeral ports; its first stdout line says where it listens."""
-    db = directory / "host-ledger.db"
-    proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "host", "--port", "0", "--control-port", "0",
-                             "--db", str(db), *extra], cwd=ROOT, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = proc.stdout.readline()
-    if not line.startswith("posim host listening on "):
-        stop_process(proc)
-        raise RuntimeError(f"posim host did not start: {line!r}")
-    words = line.split()
-    port = int(words[4].rsplit(":", 1)[1])
-    control_port = int(words[6].rsplit(":", 1)[1])
-    return RunningHost(proc, port, control_port, db)
+def start_host(directory: Path, *extra: str) -> Host:
+    """`posim host` on ephemeral ports, its ledger in `directory`."""
+    return Host.start(directory, *extra)
 
 
 def terminal_config(tid: str = "10000001", **acquirer) -> config.Config:

@@ -50,7 +50,7 @@ class Cashier:
 
 def test_s2_second_charge_is_confirmed_then_repaired_from_the_duplicates_list(sim_host, daemon):
     c = Cashier(daemon).sale("50.00")
-    assert c.headline() == "APPROVED" and len(c.printed) == 2 and "Signing on…" in c.notes
+    assert c.headline() == "APPROVED" and len(c.printed) == 2  # the daemon signed on at start
     c.sale("50.00")
     assert c.t.state == "sale.confirm" and "This card paid 50.00 a moment ago" in c.text
     c.keys("ENTER")

@@ -19,7 +19,7 @@ from typing import Callable
 from agent.errors import PosagentError
 from simulator.chaos.checker import CheckResult, Violation, check
 from simulator.chaos.plan import Step
-from simulator.chaos.stack import Daemon, Host, write_soak_cards
+from simulator.stack import Daemon, Host, write_soak_cards
 
 SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle"})
 #: how many rounds of "retry reversals / resume settlement" a quiet host gets before it counts as unresolved

@@ -15,7 +15,7 @@ import pytest
 
 from agent.journal import Journal
 from simulator.chaos.checker import check
-from simulator.chaos.stack import Daemon, Host, StackError
+from simulator.stack import Daemon, Host, StackError
 from tests import harness
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from agent.iso8583 import get_dialect
 from simulator.chaos.checker import check
-from simulator.chaos.stack import Daemon, Host
+from simulator.stack import Daemon, Host
 
 LONG = bool(os.environ.get("POSAGENT_LONG_FUZZ"))
 CUP = get_dialect("cup")

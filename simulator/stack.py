@@ -1,5 +1,6 @@
-"""The real processes a campaign runs: `posim host` (the acquirer, with its ledger and fault channel)
-and `posagent run` (the daemon, killed with SIGKILL and restarted).  Children only; every one is
+"""The real processes of the simulated world: `posim host` (the acquirer, with its ledger and fault
+channel) and `posagent run` (the daemon, started, SIGKILLed and restarted).  The demo, the chaos
+campaign, the benchmarks and the tests all start them through here.  Children only; every one is
 reaped, and stopped on exit."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from agent.daemon.control import ControlClient
 from agent.errors import PosagentError
 from simulator.host import control as host_control
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 #: the supervisor password of the campaign's throw-away terminal
 CAMPAIGN_PASSWORD = "135790"
 START_TIMEOUT = 30.0
@@ -30,7 +31,8 @@ class StackError(PosagentError):
     """A simulator or daemon process that would not start or answer."""
 
 
-def _stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """SIGTERM, wait, SIGKILL if needed; always reaped and its pipes closed."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -51,15 +53,16 @@ class Host:
     db: Path
 
     @classmethod
-    def start(cls, directory: Path, *, cards: Path | None = None) -> "Host":
+    def start(cls, directory: Path, *extra: str, cards: Path | None = None) -> "Host":
+        """`posim host` on ephemeral ports (`extra`: more `posim host` options, e.g. TLS)."""
         db = directory / "host-ledger.db"
-        extra = ["--cards", str(cards)] if cards else []
+        extra = (*extra, "--cards", str(cards)) if cards else extra
         proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "host", "--port", "0", "--control-port", "0",
                                  "--db", str(db), *extra], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
         line = proc.stdout.readline()
         if not line.startswith("posim host listening on "):
-            _stop(proc)
+            stop_process(proc)
             raise StackError(f"posim host did not start: {line.strip()!r}")
         words = line.split()
         return cls(proc, int(words[4].rsplit(":", 1)[1]), int(words[6].rsplit(":", 1)[1]), db)
@@ -75,8 +78,18 @@ class Host:
     def clear_faults(self) -> None:
         self.control(op="clear")
 
+    def ledger(self, terminal: str | None = None) -> dict:
+        """What the bank believes: net charged per card and per terminal (`posim host ledger --json`)."""
+        from simulator.host.ledger import Ledger
+
+        ledger = Ledger(self.db)
+        try:
+            return ledger.net_report(terminal)
+        finally:
+            ledger.close()
+
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
 
 
 def write_soak_cards(directory: Path) -> Path:
@@ -91,8 +104,9 @@ def write_soak_cards(directory: Path) -> Path:
     return path
 
 
-def write_daemon_config(directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int,
-                        password_hash: str, journal_path: Path | None = None) -> Path:
+def write_daemon_config(directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int = 3,
+                        password_hash: str, journal_path: Path | None = None, extra: str = "",
+                        log_level: str = "DEBUG", max_attempts: int = 10) -> Path:
     path = directory / "posagent.toml"
     path.write_text(f"""
 [acquirer]
@@ -106,10 +120,11 @@ fingerprint_key_file = "{directory / 'fingerprint.key'}"
 [daemon]
 control_socket = "{directory / 'control.sock'}"
 log_file = "{directory / 'agent.log'}"
-log_level = "DEBUG"
+log_level = "{log_level}"
 [supervisor]
 password_hash = "{password_hash}"
-max_attempts = 10
+max_attempts = {max_attempts}
+{extra}
 """, encoding="utf-8")
     return path
 
@@ -141,7 +156,7 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 pass
             err = self.proc.stderr.read() if self.proc.poll() is not None else ""
-            _stop(self.proc)
+            stop_process(self.proc)
             self.proc = None
             raise StackError(f"the daemon did not start: {line.strip()!r} {err.strip()[-400:]}")
 
@@ -155,7 +170,7 @@ class Daemon:
             if self.proc.poll() is None:
                 os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
-            _stop(self.proc)
+            stop_process(self.proc)
             self.proc = None
 
     def kill_during_start(self, after: float) -> bool:
@@ -168,7 +183,7 @@ class Daemon:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop(self.proc)
+            stop_process(self.proc)
             self.proc = None
 
     @property
