@@ -19,12 +19,18 @@ LABELS = {
            "result": "RESULT", "original": "ORIG TRACE", "merchant_copy": "MERCHANT COPY",
            "customer_copy": "CUSTOMER COPY", "sign": "SIGNATURE", "agree": "I agree to the above transaction",
            "sale": "SALE", "void": "VOID", "refund": "REFUND", "correction": "SALE (CORRECTION)",
-           "reprint": "REPRINT"},
+           "reprint": "REPRINT", "settlement": "SETTLEMENT REPORT", "sales": "SALES", "refunds": "REFUNDS",
+           "count": "COUNT", "total": "TOTAL", "net": "NET", "reconciled": "RECONCILIATION",
+           "uploaded": "UPLOADED", "next_batch": "NEW BATCH", "balanced": "balanced",
+           "unbalanced": "UNBALANCED", "error": "ERROR", "settled_at": "SETTLED"},
     "zh": {"merchant": "商户名称", "terminal": "终端号", "card": "卡号", "type": "交易类型", "batch": "批次号",
            "trace": "凭证号", "rrn": "参考号", "auth": "授权码", "date": "日期时间", "amount": "金额",
            "result": "结果", "original": "原凭证号", "merchant_copy": "商户存根", "customer_copy": "持卡人存根",
            "sign": "持卡人签名", "agree": "本人确认以上交易", "sale": "消费", "void": "消费撤销",
-           "refund": "退货", "correction": "消费(更正)", "reprint": "重打印"},
+           "refund": "退货", "correction": "消费(更正)", "reprint": "重打印", "settlement": "结算单",
+           "sales": "消费", "refunds": "退货", "count": "笔数", "total": "金额", "net": "净额",
+           "reconciled": "对账结果", "uploaded": "上送笔数", "next_batch": "新批次号", "balanced": "对账平",
+           "unbalanced": "对账不平", "error": "对账错", "settled_at": "结算时间"},
 }
 
 
@@ -68,4 +74,27 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
     lines.append(_centre(words["merchant_copy" if copy == "merchant" else "customer_copy"], width))
     if reprint:
         lines.append(_centre(f"*** {words['reprint']} ***", width))
+    return "\n".join(lines) + "\n"
+
+
+def render_settlement_report(*, batch: int, totals: Any, result: str, uploaded: int, next_batch: int,
+                             settled_at: float, merchant_name: str, terminal_id: str, merchant_id: str,
+                             width: int = 32, language: str = "en", exponent: int = 2) -> str:
+    """The settlement slip: totals by side, the host's reconciliation result, uploads, the next batch."""
+    words = LABELS.get(language, LABELS["en"])
+    rule = "-" * width
+    money = lambda minor: format_amount(minor, exponent)  # noqa: E731
+    lines = [_centre(merchant_name, width), _centre(words["settlement"], width), rule,
+             _pair(words["merchant"], merchant_id, width), _pair(words["terminal"], terminal_id, width),
+             _pair(words["batch"], f"{batch:06d}", width),
+             _pair(words["settled_at"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(settled_at)), width),
+             rule,
+             _pair(f"{words['sales']} {words['count']}", str(totals.debit_count), width),
+             _pair(f"{words['sales']} {words['total']}", money(totals.debit_amount), width),
+             _pair(f"{words['refunds']} {words['count']}", str(totals.credit_count), width),
+             _pair(f"{words['refunds']} {words['total']}", money(totals.credit_amount), width),
+             _pair(words["net"], money(totals.debit_amount - totals.credit_amount), width), rule,
+             _pair(words["reconciled"], words.get(result, result), width),
+             _pair(words["uploaded"], str(uploaded), width),
+             _pair(words["next_batch"], f"{next_batch:06d}", width), rule]
     return "\n".join(lines) + "\n"

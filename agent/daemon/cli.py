@@ -190,6 +190,9 @@ def _finish(args: argparse.Namespace, reply: dict, *, confirm_flag: str | None =
         return 0
     if not args.json:
         print(outcome["message"])
+        if outcome.get("report"):
+            print()
+            print(outcome["report"])
         for receipt in outcome.get("receipts", []):
             print()
             print(receipt["merchant"])

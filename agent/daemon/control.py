@@ -33,9 +33,12 @@ def txn_json(txn: Any) -> dict | None:
 def outcome_json(daemon, outcome: Outcome) -> dict:
     # receipts are rendered from journal facts only, so any of them can be reprinted identically later
     receipts = [{"txn_id": step.id, "trace": step.trace, **daemon.receipts(step)} for step in outcome.steps]
-    return {"operation": outcome.operation, "status": outcome.status, "ok": outcome.ok, "message": outcome.message,
-            "txn": txn_json(outcome.txn), "steps": [txn_json(t) for t in outcome.steps],
-            "details": _plain(outcome.details), "receipts": receipts}
+    reply = {"operation": outcome.operation, "status": outcome.status, "ok": outcome.ok, "message": outcome.message,
+             "txn": txn_json(outcome.txn), "steps": [txn_json(t) for t in outcome.steps],
+             "details": _plain(outcome.details), "receipts": receipts}
+    if outcome.operation == "settle" and outcome.status == "done":
+        reply["report"] = daemon.settlement_report(outcome.details)
+    return reply
 
 
 def _plain(value: Any) -> Any:

@@ -23,9 +23,9 @@ from agent.engine.effects import EngineError, Outcome
 from agent.engine.requests import Profile
 from agent.errors import PosagentError
 from agent.iso8583 import get_dialect
-from agent.journal import Journal
+from agent.journal import Journal, Totals
 from agent.keystore import SoftwareKeyStore
-from agent.receipts import render_receipt
+from agent.receipts import render_receipt, render_settlement_report
 
 log = logging.getLogger("posagent.daemon")
 
@@ -247,6 +247,14 @@ class Daemon:
         if removed:
             log.info("retention: pruned %d transaction(s) of batches settled over %d days ago",
                      removed, self.cfg.journal.retention_days)
+
+    def settlement_report(self, details: dict) -> str:
+        t = self.cfg.terminal
+        return render_settlement_report(
+            batch=details["batch"], totals=Totals(**details["totals"]), result=details["result"],
+            uploaded=details["uploaded"], next_batch=details["next_batch"], settled_at=details["settled_at"],
+            merchant_name=t.merchant_name, terminal_id=t.terminal_id, merchant_id=t.merchant_id,
+            width=t.receipt_width, language=t.language, exponent=t.currency_exponent)
 
     def receipts(self, txn: Any, *, reprint: bool = False) -> dict[str, str]:
         t = self.cfg.terminal

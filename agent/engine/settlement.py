@@ -116,6 +116,7 @@ def resume_settlement(profile: Profile, batch: Any) -> Gen:
             f"{uploaded} record(s) uploaded. New batch {next_batch.number:06d} is open.")
     return Outcome("settle", "done", text, details={"batch": settled.number, "result": result,
                                                      "uploaded": uploaded, "next_batch": next_batch.number,
+                                                     "settled_at": settled.settled_at,
                                                      "totals": batch.totals.as_dict()})
 
 
