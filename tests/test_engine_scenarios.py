@@ -297,3 +297,23 @@ def test_echo_and_signon(world):
     assert world.run(common.echo(PROFILE)).status == "done"
     result = world.run(common.sign_on(PROFILE))
     assert set(result.key_check_values) >= {"pin", "mac"}
+
+
+def test_a_chinese_terminal_speaks_chinese_to_the_cashier(world):
+    from dataclasses import replace
+
+    from agent.engine.texts import TEXTS
+    zh = replace(PROFILE, language="zh")
+    approved = world.run(ops.sale(zh, ops.SaleRequest(10000, test_card="debit"), CASHIER))
+    assert approved.message.startswith("消费成功") and "100.00" in approved.message
+    asked = world.run(settlement.settle(zh, settlement.SettleRequest(confirm=False), SUPERVISOR))
+    assert "确认结算" in asked.message
+    world.run(settlement.settle(zh, settlement.SettleRequest(confirm=True), SUPERVISOR))
+    with pytest.raises(EngineError, match="不能再撤销"):
+        world.run(ops.void(zh, ops.VoidRequest(approved.txn.trace), SUPERVISOR))
+    with pytest.raises(EngineError, match="超过"):
+        world.run(ops.refund(zh, ops.RefundRequest(trace=approved.txn.trace, amount=20000), SUPERVISOR))
+    for key, (english, chinese) in TEXTS.items():  # every text has both languages with the same fields
+        import string
+        fields = lambda text: {f for _, f, _, _ in string.Formatter().parse(text) if f}  # noqa: E731
+        assert fields(english) == fields(chinese), key

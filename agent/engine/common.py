@@ -9,26 +9,25 @@ from agent.engine.effects import (Answer, Connect, EngineError, Exchange, Finish
                                   NoAnswer, Notify, Outcome, SignOnNeeded)
 from agent.engine.requests import REVERSAL_ACKNOWLEDGED, Profile, Verdict, check_response, reversal_for
 from agent.engine.responses import describe
+from agent.engine.texts import say
 from agent.iso8583 import Message
 from agent.netmgmt import NetworkResponseError, build_echo, build_signon, check_network_response
 
 Gen = Generator[Any, Any, Any]
 
-#: reversal reason → why, for the journal and the screen
-REVERSAL_REASONS = {"98": "no answer from the bank", "A0": "the bank's answer failed the security check",
-                    "06": "the transaction could not be completed"}
+#: reversal reasons: 98 no answer, A0 the answer's MAC failed, 06 anything else (texts: why_98 ...)
+REVERSAL_REASONS = ("98", "A0", "06")
 
 
 def masked(message: Message) -> dict:
     return message.to_json(masked=True)
 
 
-def connect() -> Gen:
+def connect(profile: Profile) -> Gen:
     """The link is up, or the operation stops here with nothing sent and nothing journaled."""
     result = yield Connect()
     if isinstance(result, NoAnswer):
-        raise EngineError(f"cannot reach the bank ({result.detail}); nothing was sent — check the "
-                          f"network and try again", code="offline")
+        raise EngineError(say(profile.language, "offline", detail=result.detail), code="offline")
 
 
 def flush_reversals(profile: Profile) -> Gen:
@@ -55,8 +54,8 @@ def flush_reversals(profile: Profile) -> Gen:
             continue
         after = yield Journal("reversal_failed", (reversal.id, problem), {"max_tries": profile.reversal_retries})
         if after.state == "pending":
-            raise EngineError(f"the reversal of trace {reversal.trace:06d} is not acknowledged yet ({problem}); "
-                              f"nothing else can be sent until it is — try again in a moment", code="reversal_pending")
+            raise EngineError(say(profile.language, "reversal_pending", trace=f"{reversal.trace:06d}",
+                                  problem=problem), code="reversal_pending")
         exhausted.append(after)
     return acknowledged, exhausted
 
@@ -75,7 +74,7 @@ def _reversal_problem(request: Message, result: Any) -> str | None:
 
 def ensure_ready(profile: Profile, *, trace_for_signon: Callable[[], Gen] | None = None) -> Gen:
     """Before any financial message: link up, reversals flushed, working keys present and fresh."""
-    yield from connect()
+    yield from connect(profile)
     yield from flush_reversals(profile)
     needed = yield SignOnNeeded()
     if needed:
@@ -83,14 +82,14 @@ def ensure_ready(profile: Profile, *, trace_for_signon: Callable[[], Gen] | None
 
 
 def sign_on(profile: Profile) -> Gen:
-    yield from connect()
+    yield from connect(profile)
     batch = yield Journal("open_batch")
     trace = yield Journal("take_trace", ("network",))
     request = build_signon(profile.as_config(), trace, batch=f"{batch.number:06d}")
     yield Notify("Signing on…")
     result = yield Exchange(request)
     if isinstance(result, NoAnswer):
-        raise EngineError(f"sign-on failed: {result.detail}", code="signon_failed")
+        raise EngineError(say(profile.language, "signon_failed", detail=result.detail), code="signon_failed")
     signon = yield InstallKeys(request, result.message)
     host_batch = int(signon.batch_number)
     if host_batch and host_batch != batch.number:
@@ -133,16 +132,16 @@ def send_financial(profile: Profile, txn: Any, request: Message, *, operation: s
 
 def _reverse_now(profile: Profile, txn: Any, verdict: Verdict, operation: str) -> Gen:
     """Try to deliver the reversal at once; if it cannot be, it stays queued (sent before anything else)."""
-    why = REVERSAL_REASONS.get(verdict.reason, verdict.problem)
+    language = profile.language
+    why = say(language, f"why_{verdict.reason}") if verdict.reason in REVERSAL_REASONS else verdict.problem
+    name = say(language, f"op_{operation}")
     try:
         yield from flush_reversals(profile)
     except EngineError:
         updated = yield Journal("get", (txn.id,))
-        return updated, "in_doubt", (f"{operation} not completed: {why}. A reversal is queued and will be "
-                                     f"sent before the next transaction; do not charge again until it is.")
+        return updated, "in_doubt", say(language, "not_completed", operation=name, why=why)
     updated = yield Journal("get", (txn.id,))
-    return updated, "reversed", (f"{operation} cancelled: {why}. The bank has reversed it; "
-                                 f"nothing was charged.")
+    return updated, "reversed", say(language, "cancelled", operation=name, why=why)
 
 
 def _issuer_data(response: Message) -> bytes | None:
@@ -158,15 +157,15 @@ def _host_time(response: Message) -> str | None:
 
 def echo(profile: Profile) -> Gen:
     """Link test (0820, 60.3 = 301): the host answers, nothing else happens."""
-    yield from connect()
+    yield from connect(profile)
     batch = yield Journal("open_batch")
     trace = yield Journal("take_trace", ("network",))
     request = build_echo(profile.as_config(), trace, batch=f"{batch.number:06d}")
     result = yield Exchange(request)
     if isinstance(result, NoAnswer):
-        raise EngineError(f"link test failed: {result.detail}", code="offline")
+        raise EngineError(say(profile.language, "echo_failed", detail=result.detail), code="offline")
     try:
         check_network_response(request, result.message)
     except NetworkResponseError as exc:
-        raise EngineError(f"link test failed: {exc}", code="bad_answer") from None
-    return Outcome("echo", "done", "link test ok: the acquirer answered", details={"trace": trace})
+        raise EngineError(say(profile.language, "echo_failed", detail=exc), code="bad_answer") from None
+    return Outcome("echo", "done", say(profile.language, "echo_ok"), details={"trace": trace})

@@ -11,6 +11,7 @@ from typing import Any
 
 from agent.engine.common import Gen, ensure_ready, masked, send_financial
 from agent.engine.effects import CardFailure, EngineError, Journal, Outcome, ReadCard, ReleaseCard
+from agent.engine.texts import say
 from agent.engine.requests import CardData, Profile, local_mmdd, refund_request, sale_request, void_request
 from agent.money import format_amount
 
@@ -66,8 +67,8 @@ def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
         typical = typical_ticket(recent)
         if typical and request.amount >= typical * profile.unusual_amount_multiple:
             return Outcome("sale", "needs_confirmation",
-                           f"{_money(profile, request.amount)} is unusually large for this terminal "
-                           f"(typical sale {_money(profile, typical)}). Check the amount; confirm to go on.",
+                           say(profile.language, "unusual", amount=_money(profile, request.amount),
+                               typical=_money(profile, typical)),
                            details={"guard": "unusual_amount", "typical": typical})
     yield from ensure_ready(profile)
     card = yield ReadCard(request.amount, request.test_card)
@@ -93,8 +94,8 @@ def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, 
         if earlier:
             last = earlier[-1]
             return Outcome("sale", "needs_confirmation",
-                           f"This card paid {_money(profile, request.amount)} a moment ago (trace {last.trace:06d}). "
-                           f"Charge it again? Confirm only if the customer buys twice.",
+                           say(profile.language, "duplicate", amount=_money(profile, request.amount),
+                               trace=f"{last.trace:06d}"),
                            txn=last, details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
 
     def build(trace: int, batch: int):
@@ -107,13 +108,13 @@ def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, 
         "chain_id": request.chain_id, "client_request_id": request.client_request_id, "request": build})
     message = sale_request(profile, trace=txn.trace, batch=txn.batch, amount=request.amount, card=card,
                            kind=request.kind)
-    updated, status, text = yield from send_financial(profile, txn, message, operation="Sale",
+    updated, status, text = yield from send_financial(profile, txn, message, operation="sale",
                                                       chip=card.field55 is not None)
     if status == "approved":
-        text = (f"Sale approved: {_money(profile, request.amount)} on card {updated.pan_masked} "
-                f"(trace {updated.trace:06d}, auth {updated.auth_code or '-'}).")
+        text = say(profile.language, "sale_approved", amount=_money(profile, request.amount), card=updated.pan_masked,
+                   trace=f"{updated.trace:06d}", auth=updated.auth_code or "-")
     elif status == "declined":
-        text = f"Sale declined: {text}."
+        text = say(profile.language, "sale_declined", reason=text)
     return Outcome("sale", status, text, txn=updated, steps=(updated,))
 
 
@@ -124,18 +125,16 @@ def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
     candidates = yield Journal("find", (), {"trace": request.trace, "limit": 20})
     sales = [t for t in candidates if t.kind in ("sale", "correction")]
     if not sales:
-        raise EngineError(f"no sale with trace {request.trace:06d} on this terminal", code="not_found")
+        raise EngineError(say(profile.language, "no_sale_trace", trace=f"{request.trace:06d}"), code="not_found")
     original = max(sales, key=lambda t: t.created_at)
     if original.state != "approved":  # what happened to it matters more than where it is
-        _require_voidable(original)
+        _require_voidable(profile, original)
     if original.batch != batch.number or original.batch_state != "open":
         settled = yield Journal("get_batch", (original.batch,))
         when = _when(settled.settled_at) if settled and settled.settled_at else "earlier"
-        raise EngineError(
-            f"trace {request.trace:06d} is in batch {original.batch:06d}, settled {when}: a void is no longer "
-            f"possible. Refund it instead: `posagent refund --trace {request.trace:06d}`",
-            code="batch_settled", txn_id=original.id)
-    _require_voidable(original)
+        raise EngineError(say(profile.language, "void_settled", trace=f"{request.trace:06d}",
+                              batch=f"{original.batch:06d}", when=when), code="batch_settled", txn_id=original.id)
+    _require_voidable(profile, original)
     yield from ensure_ready(profile)
 
     def build(trace: int, batch_no: int):
@@ -146,9 +145,10 @@ def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
         "operator": operator.name, "role": operator.role, "original_id": original.id,
         "chain_id": original.chain_id or original.id, "request": build})
     message = _void_message(profile, txn.trace, txn.batch, original)
-    updated, status, text = yield from send_financial(profile, txn, message, operation="Void")
+    updated, status, text = yield from send_financial(profile, txn, message, operation="void")
     if status == "approved":
-        text = f"Void approved: {_money(profile, original.amount)} of trace {original.trace:06d} is cancelled."
+        text = say(profile.language, "void_approved", amount=_money(profile, original.amount),
+                   trace=f"{original.trace:06d}")
     return Outcome("void", status, text, txn=updated, steps=(updated,), details={"original_id": original.id})
 
 
@@ -156,21 +156,16 @@ def _void_message(profile: Profile, trace: int, batch: int, original: Any):
     return void_request(profile, trace=trace, batch=batch, original=original)
 
 
-def _require_voidable(original: Any) -> None:
-    trace = f"{original.trace:06d}"
-    reasons = {
-        "voided": f"trace {trace} is already voided",
-        "refunded": f"trace {trace} is already fully refunded",
-        "refunded_partially": f"trace {trace} is partly refunded; refund the rest instead of voiding",
-        "declined": f"trace {trace} was declined: nothing was charged, nothing to void",
-        "reversed": f"trace {trace} was reversed: nothing was charged, nothing to void",
-        "sending": f"trace {trace} has no outcome yet; wait until it is resolved",
-        "in_doubt": f"trace {trace} is being reversed; wait until the reversal is acknowledged",
-        "resolved_manually": f"trace {trace} was resolved by hand; check with the acquirer",
-    }
+#: why a sale that is not "approved" cannot be voided: its state names the text
+NOT_VOIDABLE = ("voided", "refunded", "refunded_partially", "declined", "reversed", "sending", "in_doubt",
+                "resolved_manually")
+
+
+def _require_voidable(profile: Profile, original: Any) -> None:
     if original.state != "approved":
-        raise EngineError(reasons.get(original.state, f"trace {trace} is {original.state}"), code="not_voidable",
-                          txn_id=original.id)
+        key = original.state if original.state in NOT_VOIDABLE else "other_state"
+        raise EngineError(say(profile.language, key, trace=f"{original.trace:06d}", state=original.state),
+                          code="not_voidable", txn_id=original.id)
 
 
 def _when(timestamp: float) -> str:
@@ -180,20 +175,23 @@ def _when(timestamp: float) -> str:
 
 # ---------------------------------------------------------------- refund
 
-def find_original_sale(request: RefundRequest) -> Gen:
+def find_original_sale(profile: Profile, request: RefundRequest) -> Gen:
+    language = profile.language
     if request.trace is not None:
         found = yield Journal("find", (), {"trace": request.trace, "limit": 20})
-        what = f"trace {request.trace:06d}"
+        what = say(language, "what_trace", trace=f"{request.trace:06d}")
     elif request.rrn:
         found = yield Journal("find", (), {"rrn": request.rrn, "limit": 20})
         if request.date:
             found = [t for t in found if _mmdd(t.created_at) == request.date]
-        what = f"RRN {request.rrn}" + (f" on {request.date[:2]}-{request.date[2:]}" if request.date else "")
+            what = say(language, "what_rrn_date", rrn=request.rrn, day=f"{request.date[:2]}-{request.date[2:]}")
+        else:
+            what = say(language, "what_rrn", rrn=request.rrn)
     else:
-        raise EngineError("name the original sale: --trace, or --rrn with --date MMDD", code="usage")
+        raise EngineError(say(language, "name_original"), code="usage")
     sales = [t for t in found if t.kind in ("sale", "correction")]
     if not sales:
-        raise EngineError(f"no sale with {what} in this terminal's journal", code="not_found")
+        raise EngineError(say(language, "no_sale_with", what=what), code="not_found")
     return max(sales, key=lambda t: t.created_at)
 
 
@@ -202,32 +200,32 @@ def _mmdd(timestamp: float) -> str:
 
 
 def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
-    original = yield from find_original_sale(request)
+    language = profile.language
+    original = yield from find_original_sale(profile, request)
     trace = f"{original.trace:06d}"
     if original.state in ("declined", "reversed", "voided"):
-        raise EngineError(f"trace {trace} is {original.state}: nothing was charged, nothing to refund",
+        raise EngineError(say(language, "nothing_to_refund", trace=trace, state=original.state),
                           code="not_refundable", txn_id=original.id)
     if original.state in ("sending", "in_doubt"):
-        raise EngineError(f"trace {trace} has no final outcome yet; it is being resolved — try again after",
-                          code="original_uncertain", txn_id=original.id)
+        raise EngineError(say(language, "original_uncertain", trace=trace), code="original_uncertain",
+                          txn_id=original.id)
     if request.client_request_id:
         same = yield Journal("find_request", (request.client_request_id,))
         if same is not None:
-            return _repeat_outcome(profile, same, "this refund request was already made")
+            return _repeat_outcome(profile, same, say(language, "why_same_request"))
     refundable = yield Journal("refundable_amount", (original.id,))
     amount = refundable if request.amount is None else request.amount
     if refundable <= 0:
-        raise EngineError(f"trace {trace} is already fully refunded (or a refund is still in progress)",
-                          code="not_refundable", txn_id=original.id)
+        raise EngineError(say(language, "fully_refunded", trace=trace), code="not_refundable", txn_id=original.id)
     if amount > refundable:
-        raise EngineError(f"refund of {_money(profile, amount)} is more than the {_money(profile, refundable)} "
-                          f"still refundable on trace {trace} (original {_money(profile, original.amount)})",
-                          code="amount_too_large", txn_id=original.id)
+        raise EngineError(say(language, "refund_too_large", amount=_money(profile, amount),
+                              refundable=_money(profile, refundable), trace=trace,
+                              original=_money(profile, original.amount)), code="amount_too_large", txn_id=original.id)
     if not request.confirm_repeat and profile.refund_repeat_seconds > 0:
         recent = yield Journal("recent_refunds", (original.id,), {"window_seconds": profile.refund_repeat_seconds})
         repeats = [t for t in recent if t.amount == amount and t.state in ("approved", "sending", "in_doubt")]
         if repeats:
-            return _repeat_outcome(profile, repeats[-1], "the same refund was just made")
+            return _repeat_outcome(profile, repeats[-1], say(language, "why_same_refund"))
     yield from ensure_ready(profile)
 
     def build(trace_no: int, batch_no: int):
@@ -239,10 +237,10 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
         "chain_id": original.chain_id or original.id, "client_request_id": request.client_request_id,
         "request": build})
     message = _refund_message(profile, txn.trace, txn.batch, amount, original)
-    updated, status, text = yield from send_financial(profile, txn, message, operation="Refund")
+    updated, status, text = yield from send_financial(profile, txn, message, operation="refund")
     if status == "approved":
-        text = (f"Refund approved: {_money(profile, amount)} back to card {original.pan_masked} "
-                f"(trace {trace}; {_money(profile, refundable - amount)} still refundable).")
+        text = say(language, "refund_approved", amount=_money(profile, amount), card=original.pan_masked,
+                   trace=trace, left=_money(profile, refundable - amount))
     return Outcome("refund", status, text, txn=updated, steps=(updated,),
                    details={"original_id": original.id, "refundable_before": refundable})
 
@@ -252,6 +250,6 @@ def _refund_message(profile: Profile, trace: int, batch: int, amount: int, origi
 
 
 def _repeat_outcome(profile: Profile, earlier: Any, why: str) -> Outcome:
-    return Outcome("refund", "repeat",
-                   f"Not paid twice: {why} (trace {earlier.trace:06d}, {_money(profile, earlier.amount)}, "
-                   f"{earlier.state}).", txn=earlier, steps=(earlier,))
+    return Outcome("refund", "repeat", say(profile.language, "repeat", why=why, trace=f"{earlier.trace:06d}",
+                                           amount=_money(profile, earlier.amount), state=earlier.state),
+                   txn=earlier, steps=(earlier,))

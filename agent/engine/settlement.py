@@ -16,6 +16,7 @@ from agent.engine.common import Gen, connect, ensure_ready, flush_reversals, mas
 from agent.engine.effects import Answer, EngineError, Exchange, Journal, NoAnswer, Notify, Outcome, SignOnNeeded
 from agent.errors import PosagentError
 from agent.engine.requests import FINANCIAL_KINDS, Profile
+from agent.engine.texts import say
 from agent.iso8583 import Message
 from agent.iso8583.subfields import Field60, settlement_result
 from agent.money import format_amount
@@ -33,8 +34,8 @@ class SettleRequest:
 
 def totals_text(profile: Profile, totals: Any) -> str:
     money = lambda a: format_amount(a, profile.currency_exponent)  # noqa: E731
-    return (f"sales {totals.debit_count} for {money(totals.debit_amount)}, "
-            f"refunds {totals.credit_count} for {money(totals.credit_amount)}")
+    return say(profile.language, "totals", sales=totals.debit_count, sales_amount=money(totals.debit_amount),
+               refunds=totals.credit_count, refunds_amount=money(totals.credit_amount))
 
 
 def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
@@ -42,22 +43,20 @@ def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
     if recovery.settling is not None:
         if not request.confirm:
             return Outcome("settle", "needs_confirmation",
-                           f"The settlement of batch {recovery.settling.number:06d} was interrupted; "
-                           f"confirm to finish it (nothing is counted twice).",
+                           say(profile.language, "settle_resume", batch=f"{recovery.settling.number:06d}"),
                            details={"batch": recovery.settling.number, "resume": True})
         return (yield from resume_settlement(profile, recovery.settling))
     batch = yield Journal("open_batch")
     totals = yield Journal("batch_totals", (batch.number,))
     if not request.confirm:
         return Outcome("settle", "needs_confirmation",
-                       f"Settle batch {batch.number:06d}: {totals_text(profile, totals)}. "
-                       f"After settlement, sales of this batch can only be refunded, not voided. Confirm?",
+                       say(profile.language, "settle_confirm", batch=f"{batch.number:06d}",
+                           totals=totals_text(profile, totals)),
                        details={"batch": batch.number, "totals": totals.as_dict()})
     yield from ensure_ready(profile)
     unresolved = [t for t in recovery.unanswered + recovery.in_doubt if t.batch == batch.number]
     if unresolved:
-        raise EngineError(f"{len(unresolved)} transaction(s) of this batch have no final outcome yet; "
-                          f"settle after they are resolved", code="unresolved")
+        raise EngineError(say(profile.language, "settle_unresolved", count=len(unresolved)), code="unresolved")
     frozen = yield Journal("begin_settlement", (batch.number,))
     yield Journal("record_event", ("settlement_started", {"batch": batch.number}),
                   {"operator": operator.name, "role": operator.role})
@@ -70,27 +69,27 @@ def _settlement_message(profile: Profile, trace: int, batch: Any) -> Message:
                             60: Field60(tx_type="00", batch=f"{batch.number:06d}", nmc=NMC_SETTLE).to_str()})
 
 
-def _exchange_network(request: Message, what: str) -> Gen:
+def _exchange_network(profile: Profile, request: Message, what: str) -> Gen:
     result = yield Exchange(request)
     if isinstance(result, NoAnswer):
-        raise EngineError(f"{what}: {result.detail}. The settlement is not finished; run settle again — "
-                          f"it resumes where it stopped", code="settlement_incomplete")
+        raise EngineError(say(profile.language, "settle_incomplete", what=what, detail=result.detail),
+                          code="settlement_incomplete")
     assert isinstance(result, Answer)
     response = result.message
     if response.mti != request.response_mti or any(response.get(n) != request[n] for n in (11, 41, 42)):
-        raise EngineError(f"{what}: the bank's answer does not match the request; run settle again",
+        raise EngineError(say(profile.language, "settle_mismatch", what=what),
                           code="settlement_incomplete")
     return response
 
 
 def resume_settlement(profile: Profile, batch: Any) -> Gen:
-    yield from connect()
+    yield from connect(profile)
     yield from flush_reversals(profile)
     if batch.result_domestic is None:
         trace = yield Journal("take_trace", ("settlement",))
         request = _settlement_message(profile, trace, batch)
         yield Notify(f"Settling batch {batch.number:06d}…")
-        response = yield from _exchange_network(request, "settlement")
+        response = yield from _exchange_network(profile, request, "settlement")
         domestic, foreign = settlement_result(response[48]) if isinstance(response.get(48), str) else ("3", "3")
         yield Journal("record_settlement_result", (batch.number,),
                       {"domestic": domestic, "foreign": foreign, "response": masked(response)})
@@ -100,7 +99,7 @@ def resume_settlement(profile: Profile, batch: Any) -> Gen:
     for txn in records:
         yield Notify(f"Uploading trace {txn.trace:06d}…")
         request = _upload_message(profile, batch, txn)
-        yield from _exchange_network(request, f"batch upload of trace {txn.trace:06d}")
+        yield from _exchange_network(profile, request, f"batch upload of trace {txn.trace:06d}")
         yield Journal("mark_uploaded", (txn.id,))
     uploaded = yield Journal("uploaded_count", (batch.number,))
     trace = yield Journal("take_trace", ("settlement",))
@@ -108,12 +107,12 @@ def resume_settlement(profile: Profile, batch: Any) -> Gen:
                            48: f"{uploaded:04d}",
                            60: Field60(tx_type="00", batch=f"{batch.number:06d}",
                                        nmc=NMC_UPLOAD_END_IC if balanced else NMC_UPLOAD_END_ALL).to_str()})
-    yield from _exchange_network(end, "batch upload end")
+    yield from _exchange_network(profile, end, "batch upload end")
     settled = yield Journal("finish_settlement", (batch.number,))
     next_batch = yield Journal("open_batch")
     result = RESULT_TEXT.get(batch.result_domestic or "3", "error")
-    text = (f"Batch {batch.number:06d} settled ({result}): {totals_text(profile, batch.totals)}; "
-            f"{uploaded} record(s) uploaded. New batch {next_batch.number:06d} is open.")
+    text = say(profile.language, "settled", batch=f"{batch.number:06d}", result=result,
+               totals=totals_text(profile, batch.totals), uploaded=uploaded, next=f"{next_batch.number:06d}")
     return Outcome("settle", "done", text, details={"batch": settled.number, "result": result,
                                                      "uploaded": uploaded, "next_batch": next_batch.number,
                                                      "settled_at": settled.settled_at,
@@ -143,7 +142,7 @@ def recover(profile: Profile) -> Gen:
         yield Journal("fail", (txn.id,), {"reason": "98", "error": "no outcome recorded before the agent stopped"})
     done = {"reversal_queued": len(recovery.unanswered), "settlement_resumed": False}
     try:
-        yield from connect()
+        yield from connect(profile)
         yield from flush_reversals(profile)
         if recovery.settling is not None:
             batch = yield Journal("get_batch", (recovery.settling.number,))

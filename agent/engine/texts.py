@@ -1,0 +1,130 @@
+"""What the engine says to cashiers and supervisors, in English and Chinese (`[terminal] language`).
+
+One table: key → (English, Chinese) templates with named fields.  Technical details handed in from the
+link or the card (e.g. "no answer to 0200 stan 000123 within 30s") stay as they are.
+"""
+
+from __future__ import annotations
+
+TEXTS: dict[str, tuple[str, str]] = {
+    # ---- link and reversals
+    "offline": ("cannot reach the bank ({detail}); nothing was sent — check the network and try again",
+                "无法连接银行（{detail}）；交易未发送——请检查网络后重试"),
+    "reversal_pending": ("the reversal of trace {trace} is not acknowledged yet ({problem}); nothing else can be "
+                         "sent until it is — try again in a moment",
+                         "凭证号 {trace} 的冲正尚未得到银行确认（{problem}）；确认前不能发送其他交易——请稍后再试"),
+    "not_completed": ("{operation} not completed: {why}. A reversal is queued and will be sent before the next "
+                      "transaction; do not charge again until it is.",
+                      "{operation}未完成：{why}。冲正已排队，将在下一笔交易前发送；冲正完成前请勿重复扣款。"),
+    "cancelled": ("{operation} cancelled: {why}. The bank has reversed it; nothing was charged.",
+                  "{operation}已取消：{why}。银行已冲正，未扣款。"),
+    "why_98": ("no answer from the bank", "银行无应答"),
+    "why_A0": ("the bank's answer failed the security check", "银行应答未通过安全校验"),
+    "why_06": ("the transaction could not be completed", "交易无法完成"),
+    "op_sale": ("Sale", "消费"), "op_void": ("Void", "撤销"), "op_refund": ("Refund", "退货"),
+    # ---- sale
+    "sale_approved": ("Sale approved: {amount} on card {card} (trace {trace}, auth {auth}).",
+                      "消费成功：卡号 {card} 扣款 {amount}（凭证号 {trace}，授权码 {auth}）。"),
+    "sale_declined": ("Sale declined: {reason}.", "消费失败：{reason}。"),
+    "unusual": ("{amount} is unusually large for this terminal (typical sale {typical}). Check the amount; "
+                "confirm to go on.",
+                "{amount} 远高于本终端的常见金额（通常 {typical}）。请核对金额，确认后继续。"),
+    "duplicate": ("This card paid {amount} a moment ago (trace {trace}). Charge it again? Confirm only if the "
+                  "customer buys twice.",
+                  "此卡刚刚支付过 {amount}（凭证号 {trace}）。确定再次扣款？仅当顾客确实购买两次时确认。"),
+    # ---- void
+    "void_approved": ("Void approved: {amount} of trace {trace} is cancelled.",
+                      "撤销成功：凭证号 {trace} 的 {amount} 已取消。"),
+    "no_sale_trace": ("no sale with trace {trace} on this terminal", "本终端没有凭证号为 {trace} 的消费"),
+    "void_settled": ("trace {trace} is in batch {batch}, settled {when}: a void is no longer possible. Refund it "
+                     "instead: `posagent refund --trace {trace}`",
+                     "凭证号 {trace} 属于批次 {batch}，已于 {when} 结算：不能再撤销，请改用退货: `posagent refund --trace {trace}`"),
+    "voided": ("trace {trace} is already voided", "凭证号 {trace} 已撤销"),
+    "refunded": ("trace {trace} is already fully refunded", "凭证号 {trace} 已全额退货"),
+    "refunded_partially": ("trace {trace} is partly refunded; refund the rest instead of voiding",
+                           "凭证号 {trace} 已部分退货；请对余额做退货，不能撤销"),
+    "declined": ("trace {trace} was declined: nothing was charged, nothing to void",
+                 "凭证号 {trace} 交易失败：未扣款，无需撤销"),
+    "reversed": ("trace {trace} was reversed: nothing was charged, nothing to void",
+                 "凭证号 {trace} 已冲正：未扣款，无需撤销"),
+    "sending": ("trace {trace} has no outcome yet; wait until it is resolved", "凭证号 {trace} 结果未明，请等待处理完成"),
+    "in_doubt": ("trace {trace} is being reversed; wait until the reversal is acknowledged",
+                 "凭证号 {trace} 正在冲正，请等待银行确认"),
+    "resolved_manually": ("trace {trace} was resolved by hand; check with the acquirer",
+                          "凭证号 {trace} 已人工处理，请与收单机构核实"),
+    "other_state": ("trace {trace} is {state}", "凭证号 {trace} 状态为 {state}"),
+    # ---- refund
+    "name_original": ("name the original sale: --trace, or --rrn with --date MMDD",
+                      "请指定原交易：凭证号，或参考号加日期（MMDD）"),
+    "no_sale_with": ("no sale with {what} in this terminal's journal", "本终端流水中没有{what}的消费"),
+    "what_trace": ("trace {trace}", "凭证号 {trace} "),
+    "what_rrn": ("RRN {rrn}", "参考号 {rrn} "),
+    "what_rrn_date": ("RRN {rrn} on {day}", "参考号 {rrn}（{day}）"),
+    "nothing_to_refund": ("trace {trace} is {state}: nothing was charged, nothing to refund",
+                          "凭证号 {trace} 状态为 {state}：未扣款，无需退货"),
+    "original_uncertain": ("trace {trace} has no final outcome yet; it is being resolved — try again after",
+                           "凭证号 {trace} 结果未明，正在处理中——请稍后再试"),
+    "fully_refunded": ("trace {trace} is already fully refunded (or a refund is still in progress)",
+                       "凭证号 {trace} 已全额退货（或有退货正在处理）"),
+    "refund_too_large": ("refund of {amount} is more than the {refundable} still refundable on trace {trace} "
+                         "(original {original})",
+                         "退货金额 {amount} 超过凭证号 {trace} 的可退余额 {refundable}（原金额 {original}）"),
+    "refund_approved": ("Refund approved: {amount} back to card {card} (trace {trace}; {left} still refundable).",
+                        "退货成功：{amount} 退回卡号 {card}（原凭证号 {trace}；可退余额 {left}）。"),
+    "repeat": ("Not paid twice: {why} (trace {trace}, {amount}, {state}).",
+               "未重复退款：{why}（凭证号 {trace}，{amount}，{state}）。"),
+    "why_same_request": ("this refund request was already made", "该退货请求已处理过"),
+    "why_same_refund": ("the same refund was just made", "相同的退货刚刚完成"),
+    # ---- corrections and duplicates
+    "not_correctable": ("trace {trace} is {state}: the customer was not charged by it; run a new sale of {amount} "
+                        "instead", "凭证号 {trace} 状态为 {state}：顾客未被扣款；请直接做一笔 {amount} 的消费"),
+    "still_uncertain": ("trace {trace} still has no final outcome; nothing more is charged until it is resolved",
+                        "凭证号 {trace} 结果仍未明；处理完成前不再扣款"),
+    "nothing_to_correct": ("Nothing to correct: trace {trace} stands at {amount}.",
+                           "无需更正：凭证号 {trace} 的金额为 {amount}。"),
+    "overcharge_refund": ("Overcharge of {amount}: refunding the difference ({why}).",
+                          "多收 {amount}：退还差额（{why}）。"),
+    "why_settled": ("the batch is settled", "批次已结算"),
+    "why_partly_refunded": ("it was partly refunded already", "已部分退货"),
+    "why_asked": ("as asked", "按要求"),
+    "void_then_resale": ("Batch open: voided {original} and charged the right {right}.",
+                         "批次未结算：已撤销 {original}，并按正确金额 {right} 重新扣款。"),
+    "resale_failed": ("Voided {original}, but the new sale of {right} did not go through: the customer has not "
+                      "paid — charge {right} again.",
+                      "已撤销 {original}，但 {right} 的新消费未成功：顾客尚未付款——请重新收取 {right}。"),
+    "void_failed_first": ("Voiding the original failed; nothing else was done.", "撤销原交易失败；未做其他操作。"),
+    "use_refund_method": ("the batch is settled: a void is no longer possible; use --method refund",
+                          "批次已结算：不能撤销；请改用退货方式"),
+    "undercharge": ("Undercharge: collecting the {amount} difference as a sale linked to trace {trace}.",
+                    "少收：以关联凭证号 {trace} 的消费收取差额 {amount}。"),
+    "no_sale_id": ("no sale with id {id} on this terminal", "本终端没有编号为 {id} 的消费"),
+    "not_duplicate": ("sale {id} (trace {trace}) is not a suspected duplicate", "消费 {id}（凭证号 {trace}）不是疑似重复扣款"),
+    "dup_void": ("Duplicate trace {trace}: batch open, voiding it.", "重复扣款凭证号 {trace}：批次未结算，撤销该笔。"),
+    "dup_refund": ("Duplicate trace {trace}: batch settled, refunding it in full.",
+                   "重复扣款凭证号 {trace}：批次已结算，全额退货。"),
+    # ---- settlement
+    "totals": ("sales {sales} for {sales_amount}, refunds {refunds} for {refunds_amount}",
+               "消费 {sales} 笔共 {sales_amount}，退货 {refunds} 笔共 {refunds_amount}"),
+    "settle_confirm": ("Settle batch {batch}: {totals}. After settlement, sales of this batch can only be refunded, "
+                       "not voided. Confirm?",
+                       "结算批次 {batch}：{totals}。结算后本批次的消费只能退货，不能撤销。确认结算？"),
+    "settle_resume": ("The settlement of batch {batch} was interrupted; confirm to finish it (nothing is counted "
+                      "twice).", "批次 {batch} 的结算曾中断；确认后继续完成（不会重复计算）。"),
+    "settle_unresolved": ("{count} transaction(s) of this batch have no final outcome yet; settle after they are "
+                          "resolved", "本批次有 {count} 笔交易结果未明；请处理完成后再结算"),
+    "settle_incomplete": ("{what}: {detail}. The settlement is not finished; run settle again — it resumes where it "
+                          "stopped", "{what}：{detail}。结算未完成；请再次结算——将从中断处继续"),
+    "settle_mismatch": ("{what}: the bank's answer does not match the request; run settle again",
+                        "{what}：银行应答与请求不符；请再次结算"),
+    "settled": ("Batch {batch} settled ({result}): {totals}; {uploaded} record(s) uploaded. New batch {next} is open.",
+                "批次 {batch} 已结算（{result}）：{totals}；上送 {uploaded} 笔。新批次 {next} 已开启。"),
+    "echo_ok": ("link test ok: the acquirer answered", "线路测试成功：收单机构已应答"),
+    "echo_failed": ("link test failed: {detail}", "线路测试失败：{detail}"),
+    "signon_failed": ("sign-on failed: {detail}", "签到失败：{detail}"),
+}
+
+
+def say(language: str, key: str, **values: object) -> str:
+    """The text for `key` in `language` ("en" or "zh"), its fields filled in."""
+    english, chinese = TEXTS[key]
+    return (chinese if language == "zh" else english).format(**values)
