@@ -19,11 +19,10 @@ from pathlib import Path
 
 from agent import __version__
 from agent.auth import hash_password
-from simulator.stack import Host, stop_process, write_daemon_config
+from simulator.stack import Host, StackError, start_pcscd, stop_process, write_daemon_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "246810"
-PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,6 +83,7 @@ class Demo:
         self.work = Path(tempfile.mkdtemp(prefix="posagent-demo-"))
         self.config = self.work / "posagent.toml"
         self.started = time.monotonic()
+        self.reason = "the chip part was not asked for"
 
     # -- printing ---------------------------------------------------------------------------------
     def title(self, text: str) -> None:
@@ -125,17 +125,17 @@ class Demo:
         return self.host.port
 
     def start_pcscd(self) -> bool:
-        binary = shutil.which("pcscd") or ("/usr/sbin/pcscd" if Path("/usr/sbin/pcscd").exists() else None)
-        if not self.want_chip or binary is None:
+        """pcscd listing the virtual readers (ours, or the one already running); False: no chip part."""
+        if not self.want_chip:
             return False
-        if not PCSCD_SOCKET.exists() or not any(
-                (p / "comm").exists() and (p / "comm").read_text().strip() == "pcscd"
-                for p in Path("/proc").iterdir() if p.name.isdigit()):
-            self.spawn(binary, "--foreground")
-            deadline = time.monotonic() + 10
-            while not PCSCD_SOCKET.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-        return PCSCD_SOCKET.exists()
+        try:
+            proc = start_pcscd()
+        except StackError as exc:
+            self.reason = str(exc)
+            return False
+        if proc is not None:
+            self.children.append(proc)
+        return True
 
     def write_config(self, port: int, reader: str) -> None:
         self.config = write_daemon_config(self.work, port, response_timeout=2.0, log_level="INFO",
@@ -186,7 +186,7 @@ class Demo:
             finally:
                 card.remove()
         else:
-            self.say("skipped: pcscd / vsmartcard-vpcd not installed (make demo installs them when run as root)")
+            self.say(f"skipped: {self.reason} (make demo installs pcscd and vsmartcard-vpcd when run as root)")
 
         self.title("S1 — charged the wrong amount: 120.00 keyed for a 100.00 purchase")
         cashier.step("1 Sale, 120.00, ENTER", "CANCEL", "1", "120.00", "ENTER")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,62 @@ START_TIMEOUT = 30.0
 
 class StackError(PosagentError):
     """A simulator or daemon process that would not start or answer."""
+
+
+# ---------------------------------------------------------------- the PC/SC stack (only one pcscd per machine)
+
+PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
+
+
+def pcscd_binary() -> str | None:
+    return shutil.which("pcscd") or ("/usr/sbin/pcscd" if Path("/usr/sbin/pcscd").exists() else None)
+
+
+def pcscd_running() -> bool:
+    for pid_dir in Path("/proc").iterdir():
+        if pid_dir.name.isdigit():
+            try:
+                if (pid_dir / "comm").read_text().strip() == "pcscd":
+                    return True
+            except OSError:  # the process ended while we looked
+                continue
+    return False
+
+
+def virtual_readers() -> list[str]:
+    """The virtual readers pcscd lists now; [] while it does not answer (a stale socket proves nothing)."""
+    try:
+        from smartcard.System import readers
+
+        return [str(r) for r in readers() if "Virtual PCD" in str(r)]
+    except Exception:  # noqa: BLE001 — a probe: pyscard's "no service" / "no readers" errors mean not ready
+        return []
+
+
+def start_pcscd(timeout: float = 10.0) -> subprocess.Popen | None:
+    """A pcscd that lists the virtual readers: the one already running (returns None — not ours to stop)
+    or a new child (returned, to be stopped by whoever started it)."""
+    if pcscd_running():
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if virtual_readers():
+                return None
+            time.sleep(0.05)
+        raise StackError("a pcscd is running but lists no virtual reader (is vsmartcard-vpcd installed?)")
+    binary = pcscd_binary()
+    if binary is None:
+        raise StackError("pcscd is not installed")
+    proc = subprocess.Popen([binary, "--foreground"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(f"pcscd exited at start (status {proc.returncode})")
+        if virtual_readers():
+            return proc
+        time.sleep(0.05)
+    stop_process(proc)
+    raise StackError(f"pcscd did not list the virtual readers within {timeout:g} s")
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from simulator import stack
 from simulator.stack import stop_process  # noqa: F401 — one way to stop a child, shared with the simulator
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
+PCSCD_SOCKET = stack.PCSCD_SOCKET
 
 
 def require(condition: bool, reason: str) -> None:
@@ -57,17 +58,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pcscd_running() -> bool:
-    for pid_dir in Path("/proc").iterdir():
-        if pid_dir.name.isdigit():
-            try:
-                if (pid_dir / "comm").read_text().strip() == "pcscd":
-                    return True
-            except OSError:
-                continue
-    return False
-
-
 @dataclass
 class Pcscd:
     """A running pcscd; `proc` is None when it was already running and is not ours to stop."""
@@ -80,17 +70,8 @@ def start_pcscd() -> Pcscd:
     require(Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so").exists()
             or any(Path("/usr/lib/pcsc/drivers").glob("**/*vpcd*")),
             "vsmartcard-vpcd (the virtual reader driver) is not installed")
-    if _pcscd_running() and PCSCD_SOCKET.exists():
-        return Pcscd(None)
-    proc = subprocess.Popen([binary, "--foreground"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        # a stale socket from a crashed pcscd is replaced; wait for pcscd's own
-        wait_for(lambda: PCSCD_SOCKET.exists() and proc.poll() is None, 10, "pcscd's socket")
-    except TimeoutError:
-        stop_process(proc)
-        raise
-    return Pcscd(proc)
+    del binary
+    return Pcscd(stack.start_pcscd())
 
 
 @dataclass
