@@ -176,7 +176,7 @@ class Daemon:
     async def retry_reversals(self) -> Outcome:
         """Send the pending reversals now (the technician's or supervisor's "retry"), and say what happened."""
         def plan():
-            yield from common.connect()
+            yield from common.connect(self.profile)
             acknowledged, exhausted = yield from common.flush_reversals(self.profile)
             if exhausted:
                 traces = ", ".join(f"{r.trace:06d}" for r in exhausted)
