@@ -173,3 +173,29 @@ def test_daemon_signs_on_at_start_when_keys_are_missing(agent):
         assert time.monotonic() < deadline, "no sign-on at start"
         time.sleep(0.05)
     assert set(agent.call("status")["result"]["keys"]["check_values"]) >= {"pin", "mac"}
+
+
+def test_reprinted_receipt_is_marked_and_otherwise_identical(agent):
+    sold = sale(agent, "12.34")
+    reprint = agent.json("receipt", str(sold["txn"]["id"]))["result"]
+    original = sold["receipts"][0]["customer"]
+    assert "REPRINT" in reprint["customer"] and "REPRINT" not in original
+    assert reprint["customer"].replace(reprint["customer"].splitlines()[-1] + "\n", "") == original
+
+
+def test_passwd_prints_a_salted_hash_that_verifies_and_refuses_weak_input(tmp_path):
+    import subprocess
+    import sys
+
+    from agent.auth import verify_password
+    from tests.agentproc import ROOT
+    run = lambda *args, stdin: subprocess.run([sys.executable, "-m", "agent", "passwd", *args],  # noqa: E731
+                                              cwd=ROOT, capture_output=True, text=True, input=stdin, timeout=60)
+    made = run("--password-stdin", stdin="s3cret-pw\n")
+    assert made.returncode == 0 and made.stdout.startswith("[supervisor]\npassword_hash = \"scrypt$")
+    stored = made.stdout.split('"')[1]
+    assert verify_password("s3cret-pw", stored) and not verify_password("s3cret-px", stored)
+    assert "s3cret-pw" not in made.stdout
+    assert run("--role", "technician", "--password-stdin", stdin="s3cret-pw\n").stdout.startswith("[console]")
+    short = run("--password-stdin", stdin="abc\n")
+    assert short.returncode == 2 and "at least 6" in short.stderr
