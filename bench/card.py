@@ -12,46 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
-import subprocess
 import time
-from pathlib import Path
 
 from agent.drivers.emv_data import TerminalData
 from agent.drivers.pcsc import CardReader
 from simulator.card import VirtualCard
+from simulator.stack import start_pcscd
 from simulator.testcards import load_cards
 
 READER, PORT = "Virtual PCD 00 00", 35963
-PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
-
-
-def _pcscd_running() -> bool:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "pcscd":
-                    return True
-            except OSError:
-                continue
-    return False
-
-
-def start_pcscd() -> subprocess.Popen | None:
-    if _pcscd_running() and PCSCD_SOCKET.exists():
-        return None
-    binary = shutil.which("pcscd") or "/usr/sbin/pcscd"
-    proc = subprocess.Popen([binary, "--foreground"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not PCSCD_SOCKET.exists():
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise SystemExit("bench.card: pcscd did not start")
-        time.sleep(0.02)
-    return proc
-
-
 def one_card(reader: CardReader, card, *, t0: bool, quickack: bool = True) -> dict:
     virtual = VirtualCard(card, PORT, t0=t0, quickack=quickack)
     inserted = time.perf_counter()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from agent.auth import hash_password
-from simulator.stack import stop_process, write_daemon_config
+from simulator.stack import Daemon, write_daemon_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPERVISOR_PASSWORD = "246810"
@@ -28,42 +26,15 @@ def write_config(directory: Path, host_port: int, *, response_timeout: float = 2
                                password_hash=supervisor_hash(), max_attempts=5, extra=extra)
 
 
-@dataclass
-class Agent:
-    config: Path
-    directory: Path
-    proc: subprocess.Popen | None = None
+class Agent(Daemon):
+    """The daemon as `simulator.stack` runs it (start, SIGKILL, stop), plus the CLI and the control API
+    the way an operator's tests use them."""
 
-    def start(self, timeout: float = 30.0) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(self.config), "run"],
-                                     cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        if not line.startswith("posagent ready"):
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-            err = self.proc.stderr.read() if self.proc.poll() is not None else ""
-            stop_process(self.proc)
-            raise RuntimeError(f"daemon did not start: {line!r} {err}")
-
-    def kill(self) -> None:
-        """Power cut: SIGKILL, no clean-up at all."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self._close_pipes()
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.proc = None
-
-    def _close_pipes(self) -> None:
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream:
-                stream.close()
+    def __init__(self, config: Path, directory: Path):  # an existing configuration: no new file written
+        self.config = config
+        self.directory = directory
+        self.socket = directory / "control.sock"
+        self.proc: subprocess.Popen | None = None
 
     def cli(self, *args: str, password: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "agent", "--config", str(self.config), *args]

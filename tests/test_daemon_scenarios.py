@@ -130,9 +130,10 @@ def test_supervisor_password_locks_after_five_failures_and_survives_restart(agen
 def test_one_daemon_per_journal_and_a_private_socket(agent, tmp_path):
     mode = stat.S_IMODE(os.stat(tmp_path / "control.sock").st_mode)
     assert mode == 0o600
+    from simulator.stack import StackError
     from tests.agentproc import Agent
     second = Agent(agent.config, tmp_path)
-    with pytest.raises(RuntimeError, match="already owns the journal"):
+    with pytest.raises(StackError, match="already owns the journal"):
         second.start()
 
 
