@@ -2,6 +2,7 @@
 
     posim chaos --seed 7 --ops 2000 --kills 100            # the CI-sized campaign
     posim chaos --ops 100000 --kills 2000 --checkpoint-every 5000   # the long soak
+    posim chaos --ops 100000 --kills 2000 --checkpoint-every 5000 --terminals 3   # the same, 3 terminals at once
     posim chaos --seed 7 --ops 300 --kills 20 --keep DIR   # keep the journal, ledger and logs
 
 Prints a summary table (operations, faults by kind, kills and where they landed, recoveries,
@@ -19,10 +20,10 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from simulator.chaos.plan import PlanSettings, make_plan
+from simulator.chaos.plan import PlanError, PlanSettings, make_plan
 from simulator.chaos.reduce import ddmin
 from simulator.chaos.report import summary_table, violation_report
-from simulator.chaos.runner import run_campaign
+from simulator.chaos.runner import run_campaign, split
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the faults stop counts as a violation, so it must not run out while they last)")
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
                    help="stop faults and check bank = journal every N operations (default: only at the end)")
+    p.add_argument("--terminals", type=int, default=1, metavar="N",
+                   help="run the plan on N terminals side by side, each with its own daemon, journal and host; "
+                        "the plan is cut into N contiguous parts (default 1)")
     p.add_argument("--keep", metavar="DIR", help="run in DIR and keep the journal, ledger and logs")
     p.add_argument("--no-reduce", action="store_true", help="on a violation, do not search for a shorter sequence")
     p.add_argument("--reduce-runs", type=int, default=40, help="re-runs the reduction may spend (default 40)")
@@ -50,12 +54,14 @@ def _chaos(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     settings = PlanSettings(seed=seed, ops=args.ops, kills=args.kills, fault_rate=args.fault_rate,
                             response_timeout=args.response_timeout)
+    if not 1 <= args.terminals <= 16:
+        raise PlanError(f"terminals must be from 1 to 16, got {args.terminals}")
     steps = make_plan(settings)
     options = dict(response_timeout=args.response_timeout, reversal_retries=args.reversal_retries,
                    checkpoint_every=args.checkpoint_every)
     progress = (lambda text: print(text, file=sys.stderr, flush=True)) if not args.json else None
     directory = Path(args.keep) if args.keep else None
-    result = run_campaign(steps, directory, progress=progress, **options)
+    result = run_campaign(steps, directory, terminals=args.terminals, progress=progress, **options)
     reduced = None
     if result.violations and not args.no_reduce:
         rules = {v.rule for v in result.violations}
@@ -65,10 +71,16 @@ def _chaos(args: argparse.Namespace) -> int:
                 again = run_campaign(candidate, Path(tmp), **options)
             return any(v.rule in rules for v in again.violations)
 
-        reduced = ddmin(steps, fails, max_runs=args.reduce_runs)
+        failing = steps
+        if args.terminals > 1:  # reduce the first failing terminal's part of the plan
+            parts = split(steps, args.terminals)
+            first = next((n for n in range(len(parts)) if any(v.detail.startswith(f"terminal {n + 1}:")
+                                                              for v in result.violations)), 0)
+            failing = parts[first]
+        reduced = ddmin(failing, fails, max_runs=args.reduce_runs)
     if args.json:
         t = result.tally
-        print(json.dumps({"seed": seed, "operations": dict(t.operations), "faults_armed": dict(t.faults_armed),
+        print(json.dumps({"seed": seed, "terminals": args.terminals, "operations": dict(t.operations), "faults_armed": dict(t.faults_armed),
                           "faults_injected": t.faults_injected, "kills": dict(t.kills),
                           "kill_windows": dict(t.kill_windows), "recoveries": t.recoveries,
                           "violations": [asdict(v) for v in result.violations],
@@ -76,9 +88,9 @@ def _chaos(args: argparse.Namespace) -> int:
                           "elapsed_s": round(t.elapsed, 2),
                           "ops_per_s": round(sum(t.operations.values()) / t.elapsed, 2) if t.elapsed else None}))
     else:
-        print(summary_table(settings, result))
+        print(summary_table(settings, result, terminals=args.terminals))
         if result.violations:
-            print(violation_report(settings, result, reduced))
+            print(violation_report(settings, result, reduced, terminals=args.terminals))
     return 1 if result.violations else 0
 
 

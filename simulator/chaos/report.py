@@ -8,11 +8,12 @@ from simulator.chaos.runner import RunResult
 from simulator.host.faults import FAULT_KINDS
 
 
-def summary_table(settings: PlanSettings, result: RunResult) -> str:
+def summary_table(settings: PlanSettings, result: RunResult, terminals: int = 1) -> str:
     t = result.tally
     ops = sum(t.operations.values())
     rows: list[tuple[str, str]] = [
         ("seed", str(settings.seed)),
+        ("terminals", str(terminals)),
         ("operations", f"{ops} ({', '.join(f'{k} {v}' for k, v in t.operations.most_common())})"),
         ("faults armed", str(sum(t.faults_armed.values()))),
     ]
@@ -37,10 +38,13 @@ def summary_table(settings: PlanSettings, result: RunResult) -> str:
     return "\n".join(lines + [f"{'outcomes'.ljust(width)}  {outcomes}"])
 
 
-def violation_report(settings: PlanSettings, result: RunResult, reduced: tuple[Step, ...] | None) -> str:
+def violation_report(settings: PlanSettings, result: RunResult, reduced: tuple[Step, ...] | None,
+                     terminals: int = 1) -> str:
+    rerun = f"posim chaos --seed {settings.seed} --ops {settings.ops} --kills {settings.kills}"
+    if terminals > 1:
+        rerun += f" --terminals {terminals}"
     lines = [f"VIOLATIONS: {len(result.violations)} (seed {settings.seed}, {settings.ops} operations, "
-             f"{settings.kills} kills; rerun: posim chaos --seed {settings.seed} --ops {settings.ops} "
-             f"--kills {settings.kills})"]
+             f"{settings.kills} kills; rerun: {rerun})"]
     lines += [v.render() for v in result.violations[:20]]
     if reduced is not None:
         lines.append(f"shortest reproducing sequence found ({len(reduced)} steps):")

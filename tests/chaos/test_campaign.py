@@ -18,7 +18,7 @@ from simulator.chaos.checker import check
 from simulator.chaos.plan import PlanError, PlanSettings, make_plan
 from simulator.chaos.reduce import ddmin
 from simulator.chaos.report import summary_table, violation_report
-from simulator.chaos.runner import run_campaign
+from simulator.chaos.runner import run_campaign, split
 from simulator.host.faults import FAULT_KINDS
 from simulator.host.ledger import Ledger
 from tests.harness import IN_CI
@@ -129,3 +129,36 @@ def test_a_violation_report_gives_the_seed_the_rows_and_the_reduced_sequence():
     assert "seed 99" in text and "posim chaos --seed 99 --ops 50 --kills 3" in text
     assert "journal: id=1 sale trace=000002" in text and "ledger:  id=9 sale stan=000002" in text
     assert "shortest reproducing sequence found (2 steps)" in text and steps[4].describe() in text
+
+
+@settings(max_examples=200)
+@given(size=st.integers(1, 300), terminals=st.integers(1, 16))
+def test_a_plan_cut_for_several_terminals_keeps_every_step_once_in_order(size, terminals):
+    steps = make_plan(PlanSettings(seed=size, ops=size, kills=size // 10))
+    parts = split(steps, terminals)
+    assert tuple(s for part in parts for s in part) == steps
+    assert len(parts) == min(size, terminals) and max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_terminals_side_by_side_each_keep_their_bank_and_journal_equal(tmp_path):
+    plan_settings = PlanSettings(seed=2024, ops=90, kills=6, fault_rate=0.25)
+    result = run_campaign(make_plan(plan_settings), tmp_path, terminals=2, checkpoint_every=30)
+    _assert_clean(plan_settings, result)
+    assert sum(result.tally.operations.values()) == 90
+    assert result.tally.checkpoints == 2 * 2  # one mid-way and one at the end, per terminal
+    for n in (1, 2):
+        assert (tmp_path / f"terminal-{n}" / "journal.db").exists()
+        assert check(tmp_path / f"terminal-{n}").ok
+    assert "terminals  " in summary_table(plan_settings, result, terminals=2)
+
+
+def test_a_violation_on_one_terminal_names_it_and_the_rerun_command():
+    from simulator.chaos.checker import Violation
+    from simulator.chaos.runner import RunResult, Tally, merge
+
+    plan_settings = PlanSettings(seed=8, ops=20, kills=2)
+    bad = RunResult(10, Tally(), (Violation("trace_reused", "trace 000004 twice"),), None)
+    good = RunResult(10, Tally(), (), None)
+    merged = merge([good, bad], elapsed=1.0)
+    assert merged.steps == 20 and [v.detail for v in merged.violations] == ["terminal 2: trace 000004 twice"]
+    assert "--terminals 2" in violation_report(plan_settings, merged, None, terminals=2)
