@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -122,6 +123,12 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (from /proc: independent of what else runs)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def sales(client: ControlClient, n: int, offset: int) -> list[float]:
     out = []
     for i in range(n):
@@ -155,7 +162,10 @@ def main() -> int:
             proc, _ = start_daemon(config)
             client = ControlClient(work / "control.sock")
             sales(client, 20, 0)  # sign-on and warm-up
+            daemon_cpu, host_cpu = cpu_seconds(proc.pid), cpu_seconds(host.proc.pid)
             latency = sales(client, args.sales, 20)
+            daemon_cpu = (cpu_seconds(proc.pid) - daemon_cpu) / args.sales
+            host_cpu = (cpu_seconds(host.proc.pid) - host_cpu) / args.sales
             floor_net = loopback_round_trips(args.sales)
             floor_db = floor_two_commits(work / "floor.db", args.sales)
             floor = [a + b for a, b in zip(sorted(floor_net), sorted(floor_db))]
@@ -174,13 +184,16 @@ def main() -> int:
     print(f"for context: the acquirer simulator's own sale round trip p50 {pct(host_only, 0.5):.2f} ms "
           f"(in the sale, not in the floor); floor + host {floor_p50 + pct(host_only, 0.5):.2f} ms → ratio "
           f"{p50 / (floor_p50 + pct(host_only, 0.5)):.2f}")
+    print(f"CPU per sale: daemon {daemon_cpu * 1000:.2f} ms, acquirer simulator {host_cpu * 1000:.2f} ms")
     print(f"cold start to ready: median {cold * 1000:.0f} ms of 5 (target < 500 ms)")
     print(f"daemon RSS after {args.memory_sales} sales: {memory:.1f} MB (target < 60 MB)")
     print(json.dumps({"bench": "engine", "sales": args.sales, "sale_p50_ms": round(p50, 3),
                       "sale_p99_ms": round(p99, 3), "floor_p50_ms": round(floor_p50, 3),
                       "p50_ratio": round(p50 / floor_p50, 2),
                       "host_p50_ms": round(pct(host_only, 0.5), 3),
-                      "p50_ratio_with_host": round(p50 / (floor_p50 + pct(host_only, 0.5)), 2), "cold_start_ms": round(cold * 1000, 1),
+                      "p50_ratio_with_host": round(p50 / (floor_p50 + pct(host_only, 0.5)), 2),
+                      "daemon_cpu_ms_per_sale": round(daemon_cpu * 1000, 3), "host_cpu_ms_per_sale": round(host_cpu * 1000, 3),
+                      "cold_start_ms": round(cold * 1000, 1),
                       "rss_mb_after_sales": round(memory, 1), "memory_sales": args.memory_sales}))
     return 0
 

@@ -10,6 +10,11 @@ from typing import Any
 from agent.journal.errors import JournalError
 
 
+def _scalars(record: Any) -> dict[str, Any]:
+    """`asdict` for a record whose fields are all plain values (no copying: it is on every reply)."""
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
 @dataclass(frozen=True)
 class Txn:
     """One financial operation.  Money is in minor units; times are seconds since the epoch."""
@@ -39,7 +44,7 @@ class Txn:
     failure_reason: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _scalars(self)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class Reversal:
     updated_at: float
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _scalars(self)
 
 
 @dataclass(frozen=True)
