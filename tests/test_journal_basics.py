@@ -67,7 +67,9 @@ def test_begin_takes_a_trace_stores_masked_pan_and_arms_a_reversal(journal):
     assert txn.pan_fingerprint == journal.fingerprint(PAN) != journal.fingerprint(OTHER_PAN)
     recovery = journal.in_doubt()
     assert [t.id for t in recovery.unanswered] == [txn.id]
-    assert [r.txn_id for r in recovery.armed_reversals] == [txn.id]
+    assert not recovery.pending_reversals  # armed, not owed: the "sending" row is what recovery reverses
+    assert journal.fail(txn.id, reason="98", error="no answer").txn_id == txn.id
+    assert [r.txn_id for r in journal.in_doubt().pending_reversals] == [txn.id]
     assert journal.messages(txn.id)[0]["body"] == {"mti": "0200", "11": "000001", "60.2": "000001"}
 
 
@@ -386,3 +388,31 @@ def test_net_charged_counts_completed_sales_minus_approved_refunds(tmp_path):
     j.complete(declined.id, approved=False, response_code="51", rrn=None, auth_code=None, response=None)
     assert j.net_charged() == {"622609******0048": 7500}
     j.close()
+
+
+def _legacy_armed_row(journal, txn):
+    """What journals written before a "sending" row counted as the armed reversal hold: a row per request."""
+    now = 1_700_000_000.0
+    with journal._write("arm a reversal the old way") as w:
+        w.insert("reversals", {"txn_id": txn.id, "trace": txn.trace, "tries": 0, "state": "armed",
+                               "created_at": now, "updated_at": now})
+    journal._legacy_armed = None  # as when such a journal is opened
+
+
+def test_an_older_journals_armed_row_is_cleared_by_the_answer(journal):
+    txn = begin(journal)
+    _legacy_armed_row(journal, txn)
+    approve(journal, txn)
+    states = [r[0] for r in journal._conn.execute("SELECT state FROM reversals WHERE txn_id = ?", (txn.id,))]
+    assert states == ["cleared"] and journal.in_doubt().clean and journal.verify().ok
+
+
+def test_an_older_journals_armed_row_becomes_the_pending_reversal(journal):
+    txn = begin(journal)
+    _legacy_armed_row(journal, txn)
+    rev = journal.fail(txn.id, reason="A0", error="MAC did not verify")
+    rows = journal._conn.execute("SELECT id, state, reason FROM reversals WHERE txn_id = ?", (txn.id,)).fetchall()
+    assert [tuple(r) for r in rows] == [(rev.id, "pending", "A0")]  # the same row, not a second reversal
+    assert journal.verify().ok
+    with pytest.raises(JournalError, match="reversal"):
+        journal.begin_settlement(journal.open_batch().number)

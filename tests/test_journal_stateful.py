@@ -66,30 +66,30 @@ class JournalMachine(RuleBasedStateMachine):
             self.dir.cleanup()
 
     # ------------------------------------------------------------------ helpers
-    def _begin(self, kind, amount, original=None, arm=True):
+    def _begin(self, kind, amount, original=None):
         return self.journal.begin(kind, amount=amount, currency="156", pan=PANS[amount % 2], entry_mode="051",
-                                  operator="01", role="cashier", original_id=original, arm_reversal=arm,
+                                  operator="01", role="cashier", original_id=original,
                                   request=lambda trace, batch: {"mti": "0200", "11": f"{trace:06d}"})
 
-    def _record(self, txn, kind, amount, original=None, arm=True):
+    def _record(self, txn, kind, amount, original=None):
         self.model.trace += 1
         assert txn.trace == self.model.trace
-        self.model.txns[txn.id] = ModelTxn(kind, amount, self.model.batch, original, armed=arm)
+        self.model.txns[txn.id] = ModelTxn(kind, amount, self.model.batch, original)
 
     def _ids(self, predicate):
         return sorted(i for i, t in self.model.txns.items() if predicate(t))
 
     # ------------------------------------------------------------------ rules
-    @rule(amount=st.integers(1, 100_000), arm=st.booleans())
-    def sale(self, amount, arm):
+    @rule(amount=st.integers(1, 100_000))
+    def sale(self, amount):
         if self.model.settling:
             try:
-                self._begin("sale", amount, arm=arm)
+                self._begin("sale", amount)
             except JournalError as exc:
                 assert "being settled" in str(exc)
                 return
             raise AssertionError("a sale was journaled while the batch was settling")
-        self._record(self._begin("sale", amount, arm=arm), "sale", amount, arm=arm)
+        self._record(self._begin("sale", amount), "sale", amount)
 
     @rule(pick=st.integers(0, 10 ** 6), share=st.integers(1, 100), likely=st.booleans())
     def refund(self, pick, share, likely):

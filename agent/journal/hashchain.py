@@ -20,8 +20,12 @@ CHAINED_TABLES = {"batches": "id", "transactions": "id", "reversals": "id", "mes
                   "counters": "name", "state": "key"}
 
 
+#: one encoder for every call (json.dumps with these options builds a new one each time)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL(value)
 
 
 def sha256(text: str) -> str:

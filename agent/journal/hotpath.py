@@ -1,7 +1,13 @@
 """The hot path: the two commits of every transaction, intent before sending and outcome after.
 
-`begin` journals the request (trace taken, transaction "sending", masked message stored, reversal
-armed) and `complete` / `fail` its outcome, each in ONE commit through `JournalStore._write`.
+`begin` journals the request (trace taken, transaction "sending", masked message stored) and
+`complete` / `fail` its outcome, each in ONE commit through `JournalStore._write`.
+
+The "sending" row is the armed reversal: everything a reversal needs (trace, batch, amount, the masked
+request) is in it, committed before the bytes leave, and recovery reports every such row.  A reversal
+row is written only when one is owed (`fail`), so the common case of an answered request writes no
+reversal at all.  (Journals written before this kept an "armed" reversal row per request; those rows
+are still honoured: `complete` clears one, `fail` makes it pending.)
 """
 
 from __future__ import annotations
@@ -27,12 +33,11 @@ class HotPath:
     # ----------------------------------------------------------------- hot path: intent
     def begin(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
               operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
-              client_request_id: str | None = None, arm_reversal: bool = True,
-              request: Callable[[int, int], dict]) -> Txn:
+              client_request_id: str | None = None, request: Callable[[int, int], dict]) -> Txn:
         """Journal a financial request before it is sent, in ONE commit.
 
-        Takes the next trace number, inserts the transaction (state "sending"), stores the masked
-        message that `request(trace, batch_number)` returns, and arms its reversal.  A void must name
+        Takes the next trace number, inserts the transaction (state "sending": its reversal is armed
+        from this commit on) and stores the masked message that `request(trace, batch_number)` returns.  A void must name
         an approved sale of the open batch with the same amount; a refund an approved sale with at
         least `amount` still refundable (checked in the same transaction, so two refunds cannot both
         pass).  A repeated `client_request_id` raises `DuplicateRequest` naming the first one.
@@ -64,9 +69,6 @@ class HotPath:
                 "pan_masked": masked, "pan_fingerprint": fp, "original_id": original_id, "chain_id": chain_id,
                 "operator": operator, "role": role, "client_request_id": client_request_id,
                 "created_at": now, "updated_at": now, "uploaded": 0, "request": request_text})
-            if arm_reversal:
-                w.insert("reversals", {"txn_id": row["id"], "trace": trace, "tries": 0, "state": "armed",
-                                       "created_at": now, "updated_at": now})
             w.record("txn.begin", row["id"], operator, role,
                      {"kind": kind, "amount": amount, "trace": trace, "batch": batch["number"]})
         return txn_from_row(row, batch_state="open")
@@ -120,7 +122,7 @@ class HotPath:
     # ----------------------------------------------------------------- hot path: outcome
     def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,
                  auth_code: str | None, response: dict | None, host_time: str | None = None) -> Txn:
-        """Record a validated answer in ONE commit: approved/declined, armed reversal cleared.
+        """Record a validated answer in ONE commit: approved/declined (the reversal is disarmed with it).
 
         An approved void marks its original "voided"; an approved refund marks its original
         "refunded_partially" or "refunded" from the sum of approved refunds.
@@ -131,11 +133,16 @@ class HotPath:
             response_text = None if response is None else _message_text(response, txn_id)
             updated = self._apply_outcome(w, row, approved, response_code=response_code, rrn=rrn,
                                           auth_code=auth_code, host_time=host_time, response=response_text)
-            check_transition("reversal", "(armed)", "armed", "cleared")
-            cleared = self._conn.execute("UPDATE reversals SET state = 'cleared', updated_at = ? WHERE txn_id = ? "
-                                         "AND state = 'armed' RETURNING *", (self._clock(), txn_id)).fetchone()
-            if cleared is not None:
-                w._vouch("reversals", cleared)
+            if self._legacy_armed is None:
+                self._legacy_armed = self._conn.execute(
+                    "SELECT 1 FROM reversals WHERE state = 'armed' LIMIT 1").fetchone() is not None
+            if self._legacy_armed:  # an older journal's "armed" row for this request is cleared with it
+                check_transition("reversal", "(armed)", "armed", "cleared")
+                cleared = self._conn.execute("UPDATE reversals SET state = 'cleared', updated_at = ? WHERE "
+                                             "txn_id = ? AND state = 'armed' RETURNING *",
+                                             (self._clock(), txn_id)).fetchone()
+                if cleared is not None:
+                    w._vouch("reversals", cleared)
             w.record("txn.complete", txn_id, row["operator"], row["role"],
                      {"state": updated["state"], "response_code": response_code})
         return txn_from_row(updated, batch_state=row["batch_state"])
@@ -155,9 +162,10 @@ class HotPath:
     def fail(self, txn_id: int, *, reason: str, error: str, response: dict | None = None) -> Reversal | None:
         """No valid answer (98), MAC failure (A0) or chip declined after approval (06), in ONE commit.
 
-        The transaction becomes "in_doubt" and its armed reversal "pending" with `reason` (a sale that
-        was already approved gets a new pending reversal).  Returns the reversal, or None when the
-        request was journaled without one (`arm_reversal=False`): recovery keeps reporting it.
+        The transaction becomes "in_doubt" and a reversal is queued "pending" with `reason` (for a
+        request still "sending", or a sale that was already approved); failing again updates the
+        pending one.  Returns the reversal, or None when none is owed any more (its reversal was
+        already sent or handed to an operator).
         """
         if reason not in ("98", "A0", "06"):
             raise JournalError(f"reversal reason must be 98 (timeout), A0 (MAC) or 06 (other), not {reason!r}")
@@ -180,7 +188,7 @@ class HotPath:
                 check_transition("reversal", rev["id"], rev["state"], "pending")
                 result = w.update("reversals", rev["id"], {"state": "pending", "reason": reason,
                                                            "last_error": scrub_text(error), "updated_at": now})
-            elif row["state"] == "approved":
+            elif row["state"] in ("sending", "approved"):
                 result = w.insert("reversals", {"txn_id": txn_id, "trace": row["trace"], "reason": reason,
                                                 "tries": 0, "last_error": scrub_text(error), "state": "pending",
                                                 "created_at": now, "updated_at": now})

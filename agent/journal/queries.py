@@ -180,12 +180,11 @@ class Queries:
         txns = [txn_from_row(r) for r in self._conn.execute(
             TXN_SELECT + " WHERE t.state IN ('sending', 'in_doubt') ORDER BY t.id")]
         revs = [reversal_from_row(r) for r in self._conn.execute(
-            "SELECT * FROM reversals WHERE state IN ('armed', 'pending', 'needs_manual') ORDER BY id")]
+            "SELECT * FROM reversals WHERE state IN ('pending', 'needs_manual') ORDER BY id")]
         settling = self._conn.execute("SELECT * FROM batches WHERE state = 'settling'").fetchone()
         return Recovery(
             unanswered=tuple(t for t in txns if t.state == "sending"),
             in_doubt=tuple(t for t in txns if t.state == "in_doubt"),
-            armed_reversals=tuple(r for r in revs if r.state == "armed"),
             pending_reversals=tuple(r for r in revs if r.state == "pending"),
             needs_manual=tuple(r for r in revs if r.state == "needs_manual"),
             settling=batch_from_row(settling) if settling else None)

@@ -119,16 +119,15 @@ class Totals:
 class Recovery:
     """What the engine must resolve after a start: nothing is silently assumed."""
 
-    unanswered: tuple[Txn, ...]        # state "sending": the request may have left, no outcome recorded
+    unanswered: tuple[Txn, ...]        # state "sending": may have left, no outcome: its reversal is armed (fail())
     in_doubt: tuple[Txn, ...]          # state "in_doubt" (its reversal is pending or needs manual handling)
-    armed_reversals: tuple[Reversal, ...]   # armed for an unanswered request: make them pending (fail())
     pending_reversals: tuple[Reversal, ...]
     needs_manual: tuple[Reversal, ...]
     settling: Batch | None             # a settlement that was started and not finished
 
     @property
     def clean(self) -> bool:
-        return not (self.unanswered or self.in_doubt or self.armed_reversals or self.pending_reversals
+        return not (self.unanswered or self.in_doubt or self.pending_reversals
                     or self.needs_manual or self.settling)
 
     def as_dict(self) -> dict[str, Any]:

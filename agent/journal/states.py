@@ -1,7 +1,7 @@
 """The journal's state machines, each one table of legal transitions, enforced by `check_transition`.
 
 Transactions
-    sending      the request is journaled (and its reversal armed); the bytes may be on the wire
+    sending      the request is journaled (this row is its armed reversal); the bytes may be on the wire
     approved     host approved (response validated)
     declined     host declined
     in_doubt     no valid answer, MAC failure, or chip declined after approval: a reversal is pending
@@ -31,7 +31,8 @@ _T = {
 }
 
 _R = {
-    # armed: journaled before sending, cleared by a valid answer, made pending by a failure
+    # armed: only in journals written before a "sending" transaction itself counted as the armed
+    # reversal (a row per request); cleared by a valid answer, made pending by a failure
     "armed": {"cleared", "pending"},
     "pending": {"pending", "done", "needs_manual", "cancelled"},
     "needs_manual": {"done", "handled", "cancelled"},

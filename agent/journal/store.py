@@ -89,6 +89,9 @@ class JournalStore:
         # values read on every write, valid while no other connection commits (PRAGMA data_version)
         self._cache: dict[str, Any] = {}
         self._data_version: int | None = None
+        # journals written before a "sending" row counted as its armed reversal may hold "armed" rows;
+        # None until looked up once (no new ones are ever written, so the answer only turns false)
+        self._legacy_armed: bool | None = None
 
     # ----------------------------------------------------------------- opening
     @classmethod
