@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from agent.journal import Journal
+from agent.journal.schema import PAGE_SIZE
 
 KEY = b"bench-fingerprint-key-0123456789"
 PAN = "6226090000000048"
@@ -136,7 +137,7 @@ def main() -> None:
     print(f"  journal                                : p50 {j['p50']:.3f} ms  p90 {j['p90']:.3f} ms  mean {j['mean']:.3f} ms")
     print(f"  ratio p50 {ratio_p50:.2f}x  mean {ratio_mean:.2f}x  (target <= 1.3x)")
 
-    big = base / f"big-{args.big}.db"
+    big = base / f"big-{args.big}-p{PAGE_SIZE}.db"  # rebuilt when the journal's page size changes
     if not big.exists():
         print(f"building a journal with {args.big:,} transactions (cached in {big}) ...", flush=True)
         tmp = big.with_suffix(".tmp")

@@ -416,3 +416,24 @@ def test_an_older_journals_armed_row_becomes_the_pending_reversal(journal):
     assert journal.verify().ok
     with pytest.raises(JournalError, match="reversal"):
         journal.begin_settlement(journal.open_batch().number)
+
+
+def test_a_new_journal_uses_small_pages_and_an_older_one_keeps_its_own(tmp_path):
+    from agent.journal.schema import PAGE_SIZE
+
+    fresh = Journal.open(tmp_path / "new.db", fingerprint_key=KEY)
+    try:
+        assert fresh._conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    finally:
+        fresh.close()
+    older = tmp_path / "older.db"
+    conn = sqlite3.connect(older)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("VACUUM")
+    conn.close()
+    j = Journal.open(older, fingerprint_key=KEY)
+    try:
+        approve(j, begin(j))
+        assert j._conn.execute("PRAGMA page_size").fetchone()[0] == 4096 and j.verify().ok
+    finally:
+        j.close()

@@ -123,13 +123,22 @@ def inspect_read_only(path: Path) -> int:
     return version
 
 
+#: page size of a new journal: every commit appends each page it touched to the WAL, and a journal
+#: commit touches ~8 (row, indexes, event, counter) holding a few hundred bytes each, so small pages
+#: mean fewer bytes written before each fsync (bench.journal: ~15 % less time per transaction than 4096)
+PAGE_SIZE = 1024
+
+
 def connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     """The one writer connection: autocommit (we issue BEGIN IMMEDIATE), WAL, FULL, foreign keys."""
+    new = not path.exists() or path.stat().st_size == 0
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout_ms / 1000,
                            check_same_thread=False)
     conn.row_factory = sqlite3.Row
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        if new:  # only before the first page is written; an existing journal keeps its page size
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
