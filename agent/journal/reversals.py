@@ -12,7 +12,10 @@ from agent.journal.states import check_transition
 
 
 class ReversalQueue:
-    """Mixin of `Journal`: the reversal lifecycle armed -> pending -> done | needs_manual -> handled."""
+    """Mixin of `Journal`: the reversal lifecycle.
+
+    Armed is the "sending" transaction itself; `fail` queues the reversal: pending -> done, or
+    needs_manual -> handled."""
 
     def pending_reversals(self) -> list[Reversal]:
         """Reversals waiting to be sent, oldest first (send them before any other online message)."""
