@@ -192,7 +192,8 @@ def main() -> int:
                       "p50_ratio": round(p50 / floor_p50, 2),
                       "host_p50_ms": round(pct(host_only, 0.5), 3),
                       "p50_ratio_with_host": round(p50 / (floor_p50 + pct(host_only, 0.5)), 2),
-                      "daemon_cpu_ms_per_sale": round(daemon_cpu * 1000, 3), "host_cpu_ms_per_sale": round(host_cpu * 1000, 3),
+                      "daemon_cpu_ms_per_sale": round(daemon_cpu * 1000, 3),
+                      "host_cpu_ms_per_sale": round(host_cpu * 1000, 3),
                       "cold_start_ms": round(cold * 1000, 1),
                       "rss_mb_after_sales": round(memory, 1), "memory_sales": args.memory_sales}))
     return 0

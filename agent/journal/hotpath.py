@@ -37,9 +37,9 @@ class HotPath:
         """Journal a financial request before it is sent, in ONE commit.
 
         Takes the next trace number, inserts the transaction (state "sending": its reversal is armed
-        from this commit on) and stores the masked message that `request(trace, batch_number)` returns.  A void must name
-        an approved sale of the open batch with the same amount; a refund an approved sale with at
-        least `amount` still refundable (checked in the same transaction, so two refunds cannot both
+        from this commit on) and stores the masked message that `request(trace, batch_number)` returns.
+        A void must name an approved sale of the open batch with the same amount; a refund an approved
+        sale with at least `amount` still refundable (checked in the same transaction, so two refunds cannot both
         pass).  A repeated `client_request_id` raises `DuplicateRequest` naming the first one.
         """
         _check_begin_args(kind, amount, currency, entry_mode, operator, role)

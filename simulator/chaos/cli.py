@@ -80,7 +80,8 @@ def _chaos(args: argparse.Namespace) -> int:
         reduced = ddmin(failing, fails, max_runs=args.reduce_runs)
     if args.json:
         t = result.tally
-        print(json.dumps({"seed": seed, "terminals": args.terminals, "operations": dict(t.operations), "faults_armed": dict(t.faults_armed),
+        print(json.dumps({"seed": seed, "terminals": args.terminals, "operations": dict(t.operations),
+                          "faults_armed": dict(t.faults_armed),
                           "faults_injected": t.faults_injected, "kills": dict(t.kills),
                           "kill_windows": dict(t.kill_windows), "recoveries": t.recoveries,
                           "violations": [asdict(v) for v in result.violations],

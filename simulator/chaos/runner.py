@@ -297,12 +297,12 @@ def run_campaign(steps: tuple[Step, ...], directory: Path | None = None, *, term
     parts = split(steps, terminals)
     results: list[RunResult | None] = [None] * len(parts)
     failures: list[BaseException] = []
-    say = progress or (lambda text: None)
+    report = progress or (lambda text: None)
 
     def one(n: int, part: tuple[Step, ...]) -> None:
         try:
-            campaign = Campaign(directory / f"terminal-{n + 1}", progress=lambda text: say(f"terminal {n + 1}: {text}"),
-                                **kw)
+            campaign = Campaign(directory / f"terminal-{n + 1}",
+                                progress=lambda text: report(f"terminal {n + 1}: {text}"), **kw)
             results[n] = campaign.run(part)
         except BaseException as exc:  # reported below, after the other terminals finish
             failures.append(exc)
