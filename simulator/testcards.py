@@ -1,10 +1,8 @@
 """Test cards as data, shared by the acquirer simulator and the virtual EMV card.
 
-The application cryptogram scheme here is the simulator's own, *not* real EMV cryptography (no
-session-key derivation, no issuer master keys): the ARQC is an ISO 9797-1 algorithm 3 MAC (the
-ANSI X9.19 retail MAC) under the card's `ac_key` over the CDOL1 data the terminal sent; the ARPC is
-3DES(ac_key, ARQC XOR (ARC || 000000000000)), EMV's ARPC method 1 shape.  Enough for the host to
-verify that the card and the terminal saw the same amount and unpredictable number.
+Each card carries its issuer's master keys (test keys, never real ones): `imk_ac` for application
+cryptograms and `imk_smi` for issuer-script integrity, and the ARPC method of its profile. The card and
+the host derive the ICC and session keys from them by EMV Book 2 (see simulator/emvcrypto.py).
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from agent.errors import ConfigError
-from agent.iso8583.crypto import tdes_ecb_decrypt, tdes_ecb_encrypt
+from simulator.emvcrypto import IssuerKeys, dol_values
 
 BEHAVIOURS = ("ok", "do-not-honour", "lost", "stolen", "restricted")
 
@@ -35,13 +33,7 @@ CDOL1 = (
 
 def cdol1_data(values: dict[int, bytes]) -> bytes:
     """The CDOL1 data block from tag values; a missing or wrong-length value is a ValueError."""
-    out = bytearray()
-    for tag, length in CDOL1:
-        value = values.get(tag)
-        if value is None or len(value) != length:
-            raise ValueError(f"CDOL1 tag {tag:X} needs {length} bytes, got {None if value is None else len(value)}")
-        out += value
-    return bytes(out)
+    return dol_values(CDOL1, values)
 
 
 @dataclass(frozen=True)
@@ -56,7 +48,7 @@ class TestCard:
     holder: str
     balance: int  # minor units
     behaviour: str
-    ac_key: bytes
+    keys: IssuerKeys
 
     @property
     def track2(self) -> str:
@@ -88,7 +80,8 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
                 service_code=str(raw["service_code"]), sequence=str(raw["sequence"]),
                 aid=str(raw["aid"]).upper(), label=str(raw["label"]), holder=str(raw["holder"]),
                 balance=int(raw["balance"]), behaviour=str(raw["behaviour"]),
-                ac_key=bytes.fromhex(raw["ac_key"]),
+                keys=IssuerKeys(imk_ac=bytes.fromhex(raw["imk_ac"]), imk_smi=bytes.fromhex(raw["imk_smi"]),
+                                arpc_method=int(raw.get("arpc_method", 1))),
             )
         except KeyError as exc:
             raise ConfigError(f"missing key {exc.args[0]}", key=where, path=source) from None
@@ -101,8 +94,11 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
         if card.behaviour not in BEHAVIOURS:
             raise ConfigError(f"behaviour must be one of {', '.join(BEHAVIOURS)}", key=f"{where}.behaviour",
                               path=source)
-        if len(card.ac_key) != 16:
-            raise ConfigError("ac_key must be 32 hex digits", key=f"{where}.ac_key", path=source)
+        for name in ("imk_ac", "imk_smi"):
+            if len(getattr(card.keys, name)) != 16:
+                raise ConfigError(f"{name} must be 32 hex digits", key=f"{where}.{name}", path=source)
+        if card.keys.arpc_method not in (1, 2):
+            raise ConfigError("arpc_method must be 1 or 2", key=f"{where}.arpc_method", path=source)
         if card.name in cards:
             raise ConfigError(f"duplicate card name {card.name!r}", key=where, path=source)
         cards[card.name] = card
@@ -112,24 +108,3 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
 def card_by_pan(cards: dict[str, TestCard], pan: str) -> TestCard | None:
     return next((c for c in cards.values() if c.pan == pan), None)
 
-
-def _des_ecb(key: bytes, block: bytes, decrypt: bool = False) -> bytes:
-    return tdes_ecb_decrypt(key, block) if decrypt else tdes_ecb_encrypt(key, block)
-
-
-def compute_arqc(ac_key: bytes, cdol1_data: bytes) -> bytes:
-    """ISO 9797-1 MAC algorithm 3 (padding method 2) of the CDOL1 data under the card's key."""
-    data = cdol1_data + b"\x80"
-    data += b"\x00" * (-len(data) % 8)
-    left, right = ac_key[:8], ac_key[8:]
-    state = bytes(8)
-    for i in range(0, len(data), 8):
-        state = _des_ecb(left + left, bytes(a ^ b for a, b in zip(state, data[i:i + 8])))
-    state = _des_ecb(right + right, state, decrypt=True)
-    return _des_ecb(left + left, state)
-
-
-def compute_arpc(ac_key: bytes, arqc: bytes, arc: bytes) -> bytes:
-    """ARPC method 1 shape: 3DES(ac_key, ARQC XOR (ARC || zeros))."""
-    pad = arc + bytes(8 - len(arc))
-    return _des_ecb(ac_key, bytes(a ^ b for a, b in zip(arqc, pad)))

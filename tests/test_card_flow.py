@@ -17,7 +17,8 @@ from agent.drivers.emv import EmvReader
 from agent.drivers.emv_data import FORBIDDEN_IN_FIELD55, CUP_FIELD55, dol_data, parse_dol
 from agent.iso8583 import tlv
 from simulator.card.applet import STEPS, CardOptions, EmvApplet, Misbehaviour
-from simulator.testcards import CDOL1, cdol1_data, compute_arpc, compute_arqc, load_cards
+from simulator import emvcrypto
+from simulator.testcards import CDOL1, load_cards
 from tests.card_loopback import LoopbackSession, terminal
 
 CARDS = load_cards()
@@ -37,8 +38,7 @@ def test_full_flow_reads_the_card_and_its_arqc_verifies_like_the_host_does(t0):
     assert chip.track2 == card.track2
     assert chip.entry_mode == "051"
     values = {t.tag: t.value for t in tlv.decode(chip.field55)}
-    data = cdol1_data({tag: values[tag] for tag, _ in CDOL1})
-    assert compute_arqc(card.ac_key, data) == values[0x9F26]
+    assert emvcrypto.application_cryptogram(card.keys, card.pan, card.sequence, CDOL1, values) == values[0x9F26]
     assert values[0x9F02].hex() == "000000010000"
     assert values[0x9F27] == b"\x80"
     if t0:  # T=0: every data-bearing answer came through GET RESPONSE or a re-issue with the right Le
@@ -149,7 +149,9 @@ def test_offline_decline_at_the_first_generate_ac():
 
 def _issuer_data(chip, card, arc=b"00"):
     arqc = bytes.fromhex(chip.cryptogram)
-    return tlv.encode([tlv.Tlv(0x91, compute_arpc(card.ac_key, arqc, arc) + arc)])
+    atc = tlv.find(tlv.decode(chip.field55), 0x9F36)
+    return tlv.encode([tlv.Tlv(0x91, emvcrypto.issuer_authentication_data(card.keys, card.pan, card.sequence, atc,
+                                                                          arqc, arc))])
 
 
 def test_second_generate_ac_gives_tc_for_a_valid_approval_and_aac_otherwise():
@@ -189,14 +191,41 @@ def test_wipe_clears_track2_and_pan_and_hides_them_from_repr():
         chip.track2
 
 
+def _script(chip, card, *, tamper=False):
+    """An issuer script 72 with one APPLICATION UNBLOCK-style command MAC'd by EMV Book 2 §9.2.1."""
+    atc = tlv.find(tlv.decode(chip.field55), 0x9F36)
+    command = emvcrypto.script_command(card.keys, card.pan, card.sequence, atc, bytes.fromhex(chip.cryptogram),
+                                       bytes.fromhex("84180000"))
+    if tamper:
+        command = command[:-1] + bytes([command[-1] ^ 1])
+    return tlv.encode([tlv.Tlv(0x72, tlv.encode([tlv.Tlv(0x9F18, b"\x00\x00\x00\x01"), tlv.Tlv(0x86, command)]))])
+
+
 def test_issuer_scripts_after_the_second_generate_ac_are_sent_to_the_card():
     card = CARDS["debit"]
     chip, session = read()
-    script = tlv.encode([tlv.Tlv(0x72, tlv.encode([tlv.Tlv(0x9F18, b"\x00\x00\x00\x01"),
-                                                    tlv.Tlv(0x86, bytes.fromhex("8424000008") + bytes(8))]))])
-    assert chip.complete(True, _issuer_data(chip, card) + script) == "TC"
+    assert chip.complete(True, _issuer_data(chip, card) + _script(chip, card)) == "TC"
     assert chip.script_results == [("00000001", 0x9000)]
-    assert session.commands[-1][:2] == b"\x84\x24"
+    assert session.commands[-1][:2] == b"\x84\x18"
+
+
+def test_an_issuer_script_with_a_wrong_mac_is_refused_by_the_card():
+    card = CARDS["debit"]
+    chip, _ = read()
+    assert chip.complete(True, _issuer_data(chip, card) + _script(chip, card, tamper=True)) == "TC"
+    assert chip.script_results == [("00000001", 0x6988)]
+
+
+@pytest.mark.parametrize("name", ["debit", "credit"], ids=["ARPC method 1", "ARPC method 2"])
+def test_a_forged_arpc_gets_an_aac_from_the_card_by_either_method(name):
+    card = CARDS[name]
+    chip, _ = read(name)
+    good = _issuer_data(chip, card)
+    forged = tlv.encode([tlv.Tlv(0x91, bytes([tlv.find(tlv.decode(good), 0x91)[0] ^ 0x80])
+                                 + tlv.find(tlv.decode(good), 0x91)[1:])])
+    assert chip.complete(True, forged) == "AAC"
+    chip, _ = read(name)
+    assert chip.complete(True, _issuer_data(chip, card)) == "TC"
 
 
 # -- the T=0 rule and DOLs, for all inputs ----------------------------------------------------------

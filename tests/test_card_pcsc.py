@@ -22,7 +22,8 @@ from agent.drivers.card_errors import (CardBlocked, CardCancelled, CardMute, Car
 from agent.drivers.pcsc import CardReader
 from agent.iso8583 import tlv
 from simulator.card import CardOptions, Misbehaviour, VirtualCard
-from simulator.testcards import CDOL1, cdol1_data, compute_arpc, compute_arqc, load_cards
+from simulator import emvcrypto
+from simulator.testcards import CDOL1, load_cards
 from tests import harness
 from tests.card_loopback import terminal
 
@@ -56,8 +57,9 @@ def slot(pcscd):
 def host_answer(chip, card, arc=b"00"):
     """What the acquirer simulator checks and returns: the ARQC over CDOL1 from field 55, then 91."""
     values = {t.tag: t.value for t in tlv.decode(chip.field55)}
-    assert compute_arqc(card.ac_key, cdol1_data({tag: values[tag] for tag, _ in CDOL1})) == values[0x9F26]
-    return tlv.encode([tlv.Tlv(0x91, compute_arpc(card.ac_key, values[0x9F26], arc) + arc)])
+    assert emvcrypto.application_cryptogram(card.keys, card.pan, card.sequence, CDOL1, values) == values[0x9F26]
+    return tlv.encode([tlv.Tlv(0x91, emvcrypto.issuer_authentication_data(
+        card.keys, card.pan, card.sequence, values[0x9F36], values[0x9F26], arc))])
 
 
 @pytest.mark.parametrize("t0", [False, True], ids=["T=1", "T=0"])

@@ -15,7 +15,8 @@ from agent.keystore import SoftwareKeyStore
 from agent.netmgmt import apply_signon_response, build_echo, build_signoff, build_signon
 from simulator.host.ledger import Ledger
 from simulator.host.processing import HostProcessor
-from simulator.testcards import CDOL1, cdol1_data, compute_arpc, compute_arqc, load_cards
+from simulator import emvcrypto
+from simulator.testcards import CDOL1, load_cards
 from tests.simhost import CUP, DEFAULT_TMK, refund, reversal, sale, void
 
 NOW = datetime(2026, 11, 23, 10, 30, 0)
@@ -214,11 +215,11 @@ def test_settlement_balanced_then_unbalanced_and_batch_advances(host, terminal):
 def _chip_sale(t: Terminal, card, amount: int, *, tamper: bool = False) -> Message:
     values = {0x9F02: bytes.fromhex(f"{amount:012d}"), 0x9F03: bytes(6), 0x9F1A: b"\x01\x56",
               0x95: bytes(5), 0x5F2A: b"\x01\x56", 0x9A: b"\x26\x11\x23", 0x9C: b"\x00",
-              0x9F37: b"\x12\x34\x56\x78"}
-    arqc = compute_arqc(card.ac_key, cdol1_data(values))
+              0x9F37: b"\x12\x34\x56\x78", 0x82: emvcrypto.AIP, 0x9F36: b"\x00\x07", 0x9F10: emvcrypto.IAD}
+    arqc = emvcrypto.application_cryptogram(card.keys, card.pan, card.sequence, CDOL1, values)
     if tamper:
         arqc = bytes([arqc[0] ^ 1]) + arqc[1:]
-    icc = tlv.encode([tlv.Tlv(0x9F26, arqc)] + [tlv.Tlv(tag, values[tag]) for tag, _ in CDOL1])
+    icc = tlv.encode([tlv.Tlv(0x9F26, arqc)] + [tlv.Tlv(tag, value) for tag, value in values.items()])
     msg = sale(card, amount, t.next_stan(), batch=t.signon.batch_number).without(14).replace({22: "051", 55: icc})
     return msg
 
@@ -230,7 +231,10 @@ def test_chip_sale_checks_arqc_and_answers_arpc(host, terminal):
     assert answer[39] == "00"
     arqc = tlv.find(tlv.decode(msg[55]), 0x9F26)
     tag91 = tlv.find(tlv.decode(answer[55]), 0x91)
-    assert tag91 == compute_arpc(card.ac_key, arqc, b"00") + b"00"
+    # the credit card's profile answers by ARPC method 2: ARPC (4 bytes) || CSU
+    assert card.keys.arpc_method == 2
+    assert tag91 == emvcrypto.issuer_authentication_data(card.keys, card.pan, card.sequence, b"\x00\x07", arqc, b"00")
+    assert len(tag91) == 8
     bad = terminal.send(_chip_sale(terminal, card, 100, tamper=True))
     assert bad[39] == "34"
     assert net(host, card) == 8800

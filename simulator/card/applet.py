@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from agent.iso8583.tlv import Tlv, encode
-from simulator.testcards import CDOL1, TestCard, cdol1_data, compute_arpc, compute_arqc
+from simulator import emvcrypto
+from simulator.emvcrypto import AIP, IAD
+from simulator.testcards import CDOL1, TestCard
 
 #: the steps misbehaviour can be attached to, in flow order
 STEPS = ("ppse", "pse", "select", "gpo", "read", "genac1", "genac2")
@@ -37,9 +39,9 @@ ATR_T1 = _with_tck(bytes([0x3B, 0x80 | len(HISTORICAL), 0x80, 0x01]) + HISTORICA
 ATR_T0 = bytes([0x3B, 0x60 | len(HISTORICAL), 0x00, 0x00]) + HISTORICAL  # TB1, TC1, no TD1: T=0
 
 PDOL = bytes.fromhex("9F1A02" "5F2A02" "9F0206")
-CDOL2 = bytes.fromhex("8A02" "910A" "9505" "9F3704")
+#: CDOL2 by the card profile's ARPC method: tag 91 is ARPC || ARC (method 1) or ARPC || CSU (method 2).
+CDOL2 = {1: ((0x8A, 2), (0x91, 10), (0x95, 5), (0x9F37, 4)), 2: ((0x8A, 2), (0x91, 8), (0x95, 5), (0x9F37, 4))}
 CVM_LIST = bytes(8) + bytes.fromhex("4203" "1F00")  # online PIN if supported, else no CVM
-IAD = bytes.fromhex("07010103A0000001" "0A01000000000000")
 
 
 def _dol_bytes(dol: Sequence[tuple[int, int]]) -> bytes:
@@ -145,8 +147,8 @@ class EmvApplet:
         if ins == 0xC0:
             return self._get_response(command)
         handlers = {0xA4: self._select, 0xB2: self._read_record, 0xA8: self._gpo, 0xAE: self._generate_ac}
-        if cla == 0x84:  # issuer script commands (PIN unblock, application block...) are accepted
-            return b"\x90\x00"
+        if cla == 0x84:  # issuer script commands (PIN unblock, application block...): MAC checked
+            return self._issuer_script(command)
         handler = handlers.get(ins)
         if handler is None:
             return b"\x6D\x00"
@@ -156,6 +158,18 @@ class EmvApplet:
         if isinstance(result, int):
             return result.to_bytes(2, "big")
         return self._deliver(command, result, has_body=len(command) > 5)
+
+    def _issuer_script(self, command: bytes) -> bytes:
+        """Secure messaging: the last 8 bytes are the issuer's MAC over header, ATC, ARQC and data."""
+        app = self.selected
+        if app is None or self.arqc is None:
+            return b"\x69\x85"
+        if len(command) < 13 or command[4] != len(command) - 5:
+            return b"\x67\x00"
+        header, data, mac = command[:5], command[5:-8], command[-8:]
+        expected = emvcrypto.script_mac(app.keys, app.pan, app.sequence, self.atc.to_bytes(2, "big"), self.arqc,
+                                        header, data)
+        return b"\x90\x00" if expected == mac else b"\x69\x88"
 
     def _deliver(self, command: bytes, data: bytes, *, has_body: bool) -> bytes:
         if not self.options.t0:
@@ -220,7 +234,7 @@ class EmvApplet:
                 Tlv(0x5A, _packed(app.pan)), Tlv(0x5F24, bytes.fromhex(f"{expiry}{last_day:02d}")),
                 Tlv(0x5F25, bytes.fromhex("200101")), Tlv(0x5F34, bytes.fromhex(app.sequence[-2:])),
                 Tlv(0x5F28, bytes.fromhex("0156")), Tlv(0x9F07, bytes.fromhex("FF00")),
-                Tlv(0x8C, _dol_bytes(CDOL1)), Tlv(0x8D, CDOL2), Tlv(0x8E, CVM_LIST)]))]),
+                Tlv(0x8C, _dol_bytes(CDOL1)), Tlv(0x8D, _dol_bytes(CDOL2[app.keys.arpc_method])), Tlv(0x8E, CVM_LIST)]))]),
             (3, 1): encode([Tlv(0x70, encode([
                 Tlv(0x9F08, b"\x00\x30"), Tlv(0x5F30, bytes.fromhex(app.service_code.rjust(4, "0"))),
                 Tlv(0x9F0D, bytes.fromhex("D86004A800")), Tlv(0x9F0E, bytes(5)),
@@ -244,7 +258,7 @@ class EmvApplet:
         if len(body) < 2 or body[0] != 0x83 or body[1] != pdol_length or len(body) != 2 + pdol_length:
             return 0x6700
         afl = bytes.fromhex("10010200" "18010100")
-        return encode([Tlv(0x77, encode([Tlv(0x82, bytes.fromhex("7C00")), Tlv(0x94, afl)]))])
+        return encode([Tlv(0x77, encode([Tlv(0x82, AIP), Tlv(0x94, afl)]))])
 
     def _generate_ac(self, command: bytes, body: bytes) -> bytes | int:
         app = self.selected
@@ -252,28 +266,29 @@ class EmvApplet:
             return 0x6985
         requested = command[2] & 0xC0
         if self.arqc is None:
-            if len(body) != sum(length for _, length in CDOL1):
-                return 0x6700
-            values, pos = {}, 0
-            for tag, length in CDOL1:
-                values[tag] = body[pos:pos + length]
-                pos += length
-            cryptogram = compute_arqc(app.ac_key, cdol1_data(values))
+            dol = CDOL1
             self.atc += 1
+        else:
+            dol = CDOL2[app.keys.arpc_method]
+        if len(body) != sum(length for _, length in dol):
+            return 0x6700
+        values, pos = {0x82: AIP, 0x9F36: self.atc.to_bytes(2, "big"), 0x9F10: IAD}, 0
+        for tag, length in dol:
+            values[tag] = body[pos:pos + length]
+            pos += length
+        cryptogram = emvcrypto.application_cryptogram(app.keys, app.pan, app.sequence, dol, values)
+        if self.arqc is None:
             kind = 0x00 if self.options.first_ac == "AAC" or requested == 0x00 else 0x80
             if kind == 0x00:
                 self.completed = True
             self.arqc = cryptogram
         else:
-            if len(body) != 21:
-                return 0x6700
-            arc, auth_data = body[0:2], body[2:12]
             kind = 0x00
             if requested == 0x40:
-                issuer_ok = auth_data == bytes(10) or (
-                    compute_arpc(app.ac_key, self.arqc, auth_data[8:10]) == auth_data[:8] and auth_data[8:10] == b"00")
-                kind = 0x40 if issuer_ok and arc == b"00" else 0x00
-            cryptogram = compute_arqc(app.ac_key, body)
+                auth_data = values[0x91]
+                issuer_ok = auth_data == bytes(len(auth_data)) or emvcrypto.issuer_authentication_ok(
+                    app.keys, app.pan, app.sequence, values[0x9F36], self.arqc, auth_data)
+                kind = 0x40 if issuer_ok and values[0x8A] == b"00" else 0x00
             self.completed = True
         return encode([Tlv(0x77, encode([Tlv(0x9F27, bytes([kind])), Tlv(0x9F36, self.atc.to_bytes(2, "big")),
                                          Tlv(0x9F26, cryptogram), Tlv(0x9F10, IAD)]))])

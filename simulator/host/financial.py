@@ -14,7 +14,8 @@ from agent.iso8583 import CodecError, Message, tlv
 from agent.iso8583.subfields import Field61
 from agent.masking import mask_pan
 from simulator.host import codes
-from simulator.testcards import CDOL1, TestCard, card_by_pan, cdol1_data, compute_arpc, compute_arqc
+from simulator import emvcrypto
+from simulator.testcards import CDOL1, TestCard, card_by_pan
 
 if TYPE_CHECKING:
     from simulator.host.processing import HostProcessor, Request
@@ -56,7 +57,10 @@ def check_card(host: HostProcessor, req: Request) -> tuple[TestCard | None, str]
 
 
 def check_chip(card: TestCard, msg: Message, amount: int) -> tuple[str, bytes | None]:
-    """Verify the ARQC in field 55: (code, ARQC) — the ARQC is None when there is no chip data."""
+    """Verify the ARQC in field 55 by EMV Book 2: (code, ARQC) — the ARQC is None without chip data.
+
+    The session key comes from the card's issuer master key (Option A) and the ATC in 9F36; the ARQC
+    covers the CDOL1 data, AIP, ATC and IAD, all taken from field 55."""
     icc = msg.get(55)
     if icc is None:
         return codes.APPROVED, None
@@ -67,22 +71,25 @@ def check_chip(card: TestCard, msg: Message, amount: int) -> tuple[str, bytes | 
     values = {item.tag: item.value for item in items}
     arqc = values.get(0x9F26)
     try:
-        data = cdol1_data({tag: values.get(tag, b"") for tag, _length in CDOL1})
-    except ValueError:
+        expected = emvcrypto.application_cryptogram(card.keys, card.pan, card.sequence, CDOL1, values)
+    except emvcrypto.CryptogramError:
         return codes.FORMAT_ERROR, arqc
-    if arqc is None or compute_arqc(card.ac_key, data) != arqc:
+    if arqc is None or expected != arqc:
         return codes.SUSPECTED_FRAUD, arqc
     if values[0x9F02].hex() != f"{amount:012d}":
         return codes.SUSPECTED_FRAUD, arqc
     return codes.APPROVED, arqc
 
 
-def _issuer_data(card: TestCard | None, arqc: bytes | None, code: str) -> dict[int, bytes]:
-    """Field 55 of the answer: tag 91 = ARPC || ARC (the response code in ASCII)."""
+def _issuer_data(card: TestCard | None, msg: Message, arqc: bytes | None, code: str) -> dict[int, bytes]:
+    """Field 55 of the answer: tag 91 by the card profile's ARPC method (ARC = the response code in ASCII)."""
     if card is None or arqc is None:
         return {}
-    arc = code.encode("ascii")
-    return {55: tlv.encode([tlv.Tlv(0x91, compute_arpc(card.ac_key, arqc, arc) + arc)])}
+    atc = tlv.find(tlv.decode(msg.get(55)), 0x9F36)
+    if atc is None or len(atc) != 2:
+        return {}
+    auth = emvcrypto.issuer_authentication_data(card.keys, card.pan, card.sequence, atc, arqc, code.encode("ascii"))
+    return {55: tlv.encode([tlv.Tlv(0x91, auth)])}
 
 
 def _record(host: HostProcessor, req: Request, kind: str, card: TestCard | None, pan: str | None, amount: int,
@@ -139,7 +146,7 @@ def sale(host: HostProcessor, req: Request) -> Message:
         if amount > card.balance - host.ledger.card_net_charged(card.name):
             code = codes.INSUFFICIENT_FUNDS
     txn = _record(host, req, "sale", card, pan, amount, code)
-    return _result(host, req, txn, _issuer_data(card, arqc, code))
+    return _result(host, req, txn, _issuer_data(card, req.msg, arqc, code))
 
 
 def void(host: HostProcessor, req: Request) -> Message:
