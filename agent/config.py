@@ -147,6 +147,18 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "apdu_timeout": Setting((int, float), 5.0, "Seconds a card may take to answer one command before it counts as mute.",
                                 _positive),
     },
+    "emv": {
+        "ca_keys": Setting(str, "", "File of certification-authority public keys for offline data authentication "
+                           "(empty: none, so SDA/DDA/CDA fail and the TVR says so)."),
+        "floor_limit": Setting(int, 0, "Floor limit in minor units: above it the TVR says the floor limit is exceeded.",
+                               _non_negative),
+        "tac_denial": Setting(str, "0000000000", "Terminal action code - denial (10 hex digits): a TVR bit set here "
+                              "declines offline.", _pattern(r"[0-9A-Fa-f]{10}", "10 hex digits")),
+        "tac_online": Setting(str, "DC4004F800", "Terminal action code - online (10 hex digits).",
+                              _pattern(r"[0-9A-Fa-f]{10}", "10 hex digits")),
+        "tac_default": Setting(str, "DC4000A800", "Terminal action code - default (10 hex digits), used when the "
+                               "host cannot be reached.", _pattern(r"[0-9A-Fa-f]{10}", "10 hex digits")),
+    },
     "console": {
         "port": Setting(str, "", "Serial device for the technician console (empty: disabled)."),
         "baudrate": Setting(int, 115200, "Serial speed.", _range(300, 4000000)),

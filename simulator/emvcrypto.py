@@ -16,6 +16,7 @@ The terminal never holds these keys: only the card (simulator/card) and the issu
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -29,9 +30,6 @@ from pyemv import mac as _mac
 # algorithm is what EMV specifies, so the warning is silenced for pyemv alone.
 warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning, module=r"pyemv\.")
 
-#: The card's Application Interchange Profile: SDA, DDA, cardholder verification, terminal risk
-#: management and issuer authentication supported (the virtual card's value, tag 82).
-AIP = bytes.fromhex("7C00")
 #: Issuer application data (9F10) the virtual cards return: length 07, key index 01, CVN 01, CVR 03A00000…
 IAD = bytes.fromhex("07010103A0000001" "0A01000000000000")
 #: Card status update sent with ARPC method 2 (no update requested).
@@ -134,3 +132,8 @@ def script_command(keys: IssuerKeys, pan: str, sequence: str, atc: bytes, arqc: 
     """A complete issuer script command APDU with its MAC (secure messaging, CLA 84)."""
     header = cla_ins_p1_p2 + bytes([len(data) + 8])
     return header + data + script_mac(keys, pan, sequence, atc, arqc, header, data)
+
+
+def transaction_data_hash(data: bytes) -> bytes:
+    """CDA's transaction data hash code (Book 2 §6.6.1): SHA-1 over PDOL data, CDOL data and the TLVs returned."""
+    return hashlib.sha1(data).digest()

@@ -20,6 +20,7 @@ from pathlib import Path
 from agent.auth import hash_password
 from agent.daemon.control import ControlClient
 from agent.errors import PosagentError
+from simulator.emvpki import CA_KEYS_FILE
 from simulator.host import control as host_control
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,6 +182,8 @@ log_level = "{log_level}"
 [supervisor]
 password_hash = "{password_hash}"
 max_attempts = {max_attempts}
+[emv]
+ca_keys = "{CA_KEYS_FILE}"
 {extra}
 """, encoding="utf-8")
     return path

@@ -16,6 +16,8 @@ from agent.errors import ConfigError
 from simulator.emvcrypto import IssuerKeys, dol_values
 
 BEHAVIOURS = ("ok", "do-not-honour", "lost", "stolen", "restricted")
+ODA_METHODS = ("none", "sda", "dda", "cda")
+CERT_FAULTS = ("", "expired-issuer-cert", "revoked-issuer-cert", "tampered-record")
 
 #: CDOL1 of every test card: (tag, length). The terminal sends these values with the first GENERATE AC
 #: and also in field 55, so the host can rebuild the CDOL1 data and check the ARQC.
@@ -49,6 +51,9 @@ class TestCard:
     balance: int  # minor units
     behaviour: str
     keys: IssuerKeys
+    oda: str = "dda"
+    cert_fault: str = ""
+    iac_denial: bytes = bytes(5)
 
     @property
     def track2(self) -> str:
@@ -82,6 +87,8 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
                 balance=int(raw["balance"]), behaviour=str(raw["behaviour"]),
                 keys=IssuerKeys(imk_ac=bytes.fromhex(raw["imk_ac"]), imk_smi=bytes.fromhex(raw["imk_smi"]),
                                 arpc_method=int(raw.get("arpc_method", 1))),
+                oda=str(raw.get("oda", "dda")), cert_fault=str(raw.get("cert_fault", "")),
+                iac_denial=bytes.fromhex(raw.get("iac_denial", "0000000000")),
             )
         except KeyError as exc:
             raise ConfigError(f"missing key {exc.args[0]}", key=where, path=source) from None
@@ -97,6 +104,13 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
         for name in ("imk_ac", "imk_smi"):
             if len(getattr(card.keys, name)) != 16:
                 raise ConfigError(f"{name} must be 32 hex digits", key=f"{where}.{name}", path=source)
+        if card.oda not in ODA_METHODS:
+            raise ConfigError(f"oda must be one of {', '.join(ODA_METHODS)}", key=f"{where}.oda", path=source)
+        if card.cert_fault not in CERT_FAULTS:
+            raise ConfigError(f"cert_fault must be one of {', '.join(CERT_FAULTS[1:])}", key=f"{where}.cert_fault",
+                              path=source)
+        if len(card.iac_denial) != 5:
+            raise ConfigError("iac_denial must be 10 hex digits", key=f"{where}.iac_denial", path=source)
         if card.keys.arpc_method not in (1, 2):
             raise ConfigError("arpc_method must be 1 or 2", key=f"{where}.arpc_method", path=source)
         if card.name in cards:

@@ -8,7 +8,9 @@ from agent.drivers import apdu
 from agent.drivers.apdu import Response
 from agent.drivers.card_errors import CardMute, CardRemoved
 from agent.drivers.emv_data import TerminalData
+from agent.drivers.oda import load_ca_keys
 from simulator.card.applet import EmvApplet
+from simulator.emvpki import CA_KEYS_FILE
 
 
 class LoopbackSession:
@@ -37,8 +39,12 @@ class LoopbackSession:
         self.closed = True
 
 
+SIMULATOR_CA_KEYS = load_ca_keys(CA_KEYS_FILE)
+
+
 def terminal(amount: int = 10000, **overrides) -> TerminalData:
     values = dict(amount=amount, currency="156", country="156", date=dt.date(2026, 11, 23), tx_type=0x00,
-                  unpredictable_number=bytes.fromhex("A1B2C3D4"), tvr=bytes(5), sequence_counter=123)
+                  unpredictable_number=bytes.fromhex("A1B2C3D4"), tvr=bytes(5), sequence_counter=123,
+                  ca_keys=SIMULATOR_CA_KEYS)
     values.update(overrides)
     return TerminalData(**values)

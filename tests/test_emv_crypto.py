@@ -66,7 +66,7 @@ def test_arqc_and_arpc_match_the_published_vectors():
 def _terminal_values(amount: int, atc: int, un: bytes) -> dict[int, bytes]:
     return {0x9F02: bytes.fromhex(f"{amount:012d}"), 0x9F03: bytes(6), 0x9F1A: b"\x01\x56", 0x95: bytes(5),
             0x5F2A: b"\x01\x56", 0x9A: b"\x26\x12\x03", 0x9C: b"\x00", 0x9F37: un,
-            0x82: emvcrypto.AIP, 0x9F36: atc.to_bytes(2, "big"), 0x9F10: emvcrypto.IAD}
+            0x82: bytes.fromhex("3C00"), 0x9F36: atc.to_bytes(2, "big"), 0x9F10: emvcrypto.IAD}
 
 
 class _Msg:

@@ -215,7 +215,7 @@ def test_settlement_balanced_then_unbalanced_and_batch_advances(host, terminal):
 def _chip_sale(t: Terminal, card, amount: int, *, tamper: bool = False) -> Message:
     values = {0x9F02: bytes.fromhex(f"{amount:012d}"), 0x9F03: bytes(6), 0x9F1A: b"\x01\x56",
               0x95: bytes(5), 0x5F2A: b"\x01\x56", 0x9A: b"\x26\x11\x23", 0x9C: b"\x00",
-              0x9F37: b"\x12\x34\x56\x78", 0x82: emvcrypto.AIP, 0x9F36: b"\x00\x07", 0x9F10: emvcrypto.IAD}
+              0x9F37: b"\x12\x34\x56\x78", 0x82: bytes.fromhex("3C00"), 0x9F36: b"\x00\x07", 0x9F10: emvcrypto.IAD}
     arqc = emvcrypto.application_cryptogram(card.keys, card.pan, card.sequence, CDOL1, values)
     if tamper:
         arqc = bytes([arqc[0] ^ 1]) + arqc[1:]

@@ -20,7 +20,8 @@ log = logging.getLogger("posagent.card")
 
 class CardSource:
     def __init__(self, *, reader_pattern: str, card_timeout: float, apdu_timeout: float = 5.0,
-                 terminal_id: str = "10000001", currency: str = "156", test_cards_path: str | None = None):
+                 terminal_id: str = "10000001", currency: str = "156", test_cards_path: str | None = None,
+                 emv: Any = None):
         self.reader_pattern = reader_pattern
         self.card_timeout = card_timeout
         self.apdu_timeout = apdu_timeout
@@ -30,6 +31,18 @@ class CardSource:
         self._chip: Any = None
         self._reader: Any = None
         self._test_cards: dict | None = None
+        self._emv = self._emv_settings(emv)
+
+    @staticmethod
+    def _emv_settings(emv: Any) -> dict[str, Any]:
+        """The terminal's EMV data from `[emv]`; the CA key file is read and checked here, at start."""
+        from agent.drivers.oda import CaKeys, load_ca_keys
+
+        if emv is None:
+            return {}
+        return {"ca_keys": load_ca_keys(os.path.expanduser(emv.ca_keys)) if emv.ca_keys else CaKeys(),
+                "floor_limit": emv.floor_limit, "tac_denial": bytes.fromhex(emv.tac_denial),
+                "tac_online": bytes.fromhex(emv.tac_online), "tac_default": bytes.fromhex(emv.tac_default)}
 
     @property
     def holds_chip(self) -> bool:
@@ -62,7 +75,7 @@ class CardSource:
             self._reader = CardReader(self.reader_pattern, card_timeout=self.card_timeout,
                                       apdu_timeout=self.apdu_timeout)
         terminal = TerminalData(amount=amount, currency=self.currency, country=self.currency,
-                                unpredictable_number=os.urandom(4), ifd_serial=self.terminal_id)
+                                unpredictable_number=os.urandom(4), ifd_serial=self.terminal_id, **self._emv)
         try:
             chip = self._reader.read_chip(terminal)
         except CardError as exc:

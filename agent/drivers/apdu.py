@@ -57,10 +57,17 @@ def get_processing_options(pdol_data: bytes) -> bytes:
 
 #: GENERATE AC reference control parameter (P1): the cryptogram the terminal asks for
 AAC, TC, ARQC = 0x00, 0x40, 0x80
+#: P1 bit asking for combined DDA/application cryptogram generation (CDA)
+CDA = 0x10
 
 
 def generate_ac(kind: int, cdol_data: bytes) -> bytes:
     return _case(0x80, 0xAE, kind, 0x00, cdol_data)
+
+
+def internal_authenticate(ddol_data: bytes) -> bytes:
+    """INTERNAL AUTHENTICATE for DDA (Book 3 §6.5.9): the DDOL data, Le 00."""
+    return _case(0x00, 0x88, 0x00, 0x00, ddol_data)
 
 
 def get_response(length: int) -> bytes:

@@ -123,6 +123,11 @@ class CardDeclinedOffline(CardError):
     message = "Card declined the payment — use another card"
 
 
+class CardAuthenticationFailed(CardDeclinedOffline):
+    """Offline data authentication failed and the terminal's action analysis declined (TVR in the detail)."""
+    message = "Card authentication failed — declined by the terminal, use another card"
+
+
 class CardDataWiped(CardError):
     message = "Card data already cleared — read the card again"
 

@@ -3,7 +3,10 @@
 Steps, in order (each failure names its step): application selection by PPSE, else PSE, else the
 terminal's list of AIDs; choice by priority (the cashier chooses when the card asks for confirmation
 or when several applications remain and a chooser is given); SELECT AID; GET PROCESSING OPTIONS with
-the PDOL; READ RECORD per the AFL; first GENERATE AC asking for an ARQC with the CDOL1 data.
+the PDOL; READ RECORD per the AFL; offline data authentication (CDA, else DDA with INTERNAL
+AUTHENTICATE, else SDA — agent/drivers/oda.py) setting the TVR's bits; processing restrictions, CVM
+choice and the floor limit; terminal action analysis (a TVR bit in the card's or the terminal's denial
+code declines offline); first GENERATE AC asking for an ARQC with the CDOL1 data (with CDA when chosen).
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from typing import Callable, Iterator, Protocol, Sequence
 
 from agent.drivers import apdu
 from agent.drivers.apdu import Response
-from agent.drivers.card_errors import (BadCardData, CardBlocked, CardCancelled, CardDeclinedOffline, CardError,
+from agent.drivers.card_errors import (BadCardData, CardAuthenticationFailed, CardBlocked, CardCancelled, CardDeclinedOffline, CardError,
                                        NoSupportedApplication, UnexpectedStatusWord)
 from agent.drivers.chip import ChipRead
-from agent.drivers.emv_data import (TVR_EXPIRED_APPLICATION, TVR_ODA_NOT_PERFORMED, TerminalData, choose_cvm,
-                                    dol_data, entry_mode_for, parse_afl, parse_dol, parse_generate_ac,
-                                    with_tvr_bits)
+from agent.drivers import oda
+from agent.drivers.emv_data import (TSI_CARD_RISK, TSI_CVM, TSI_ODA, TSI_TERMINAL_RISK, TVR_CDA_FAILED,
+                                    TVR_DDA_FAILED, TVR_EXPIRED_APPLICATION, TVR_FLOOR_LIMIT_EXCEEDED,
+                                    TVR_ICC_DATA_MISSING, TVR_ODA_NOT_PERFORMED, TVR_SDA_FAILED, TVR_SDA_SELECTED,
+                                    TerminalData, action_analysis, choose_cvm, dol_data, entry_mode_for, parse_afl,
+                                    parse_dol, parse_generate_ac, with_tvr_bits)
 from agent.iso8583 import tlv
 from agent.iso8583.errors import CodecError
 
@@ -107,6 +113,9 @@ class EmvReader:
         self.choose_app = choose_app
         self.supported_aids = tuple(supported_aids)
         self.blocked: list[bytes] = []
+        self.pdol_data = b""
+        self.oda_method: str | None = None  # "SDA", "DDA", "CDA" or None (not performed)
+        self.oda_failure: str | None = None  # why it failed, for the cashier and the journal
 
     def _send(self, command: bytes) -> Response:
         return self.session.exchange(command)
@@ -219,6 +228,7 @@ class EmvReader:
         with _step("gpo"):
             pdol = tlv.find(fci, 0x9F38)
             data = dol_data(parse_dol(pdol), self.terminal.tags()) if pdol else b""
+            self.pdol_data = data
             response = self._send(apdu.get_processing_options(data))
             if response.sw == 0x6985:
                 return None
@@ -235,8 +245,10 @@ class EmvReader:
                 raise BadCardData("GPO answer lacks AIP (82) or AFL (94)")
             return aip, afl
 
-    def _read_records(self, afl: bytes) -> dict[int, bytes]:
+    def _read_records(self, afl: bytes) -> tuple[dict[int, bytes], list[bytes]]:
+        """The card's data objects, and the records the AFL marks for offline data authentication."""
         card_tags: dict[int, bytes] = {}
+        oda_records: list[bytes] = []
         with _step("read"):
             entries = parse_afl(afl)
             if sum(e.last - e.first + 1 for e in entries) > MAX_AFL_RECORDS:
@@ -251,32 +263,104 @@ class EmvReader:
                         raise BadCardData(f"SFI {entry.sfi} record {record} is not a 70 template")
                     for item in _decode(items[0].value, "record"):
                         card_tags.setdefault(item.tag, item.value)
-        return card_tags
+                    if record - entry.first < entry.offline_auth:  # SFI 1-10: without the 70 template
+                        oda_records.append(items[0].value if entry.sfi <= 10 else response.data)
+        return card_tags, oda_records
+
+    def _offline_authentication(self, app: Application, aip: bytes, card_tags: dict[int, bytes],
+                                oda_records: list[bytes]) -> tuple[list[tuple[int, int]], oda.PublicKey | None]:
+        """TVR bits from SDA/DDA/CDA, and the card's key when CDA is to be checked at GENERATE AC."""
+        caps = self.terminal.capabilities[2]
+        method = ("CDA" if aip[0] & 0x01 and caps & 0x08 else "DDA" if aip[0] & 0x20 and caps & 0x40
+                  else "SDA" if aip[0] & 0x40 and caps & 0x80 else None)
+        self.oda_method = method
+        if method is None:
+            return [TVR_ODA_NOT_PERFORMED], None
+        bits = [TVR_SDA_SELECTED] if method == "SDA" else []
+        pan = (card_tags.get(0x5A) or b"").hex().upper().rstrip("F")
+        try:
+            static = oda.static_data_to_authenticate(oda_records, aip, card_tags.get(0x9F4A))
+            issuer = oda.issuer_key(card_tags, self.terminal.ca_keys, app.aid[:5], pan, self.terminal.date)
+            if method == "SDA":
+                oda.verify_sda(card_tags, issuer, static)
+                return bits, None
+            icc = oda.icc_key(card_tags, issuer, pan, static, self.terminal.date)
+            if method == "CDA":
+                return bits, icc
+            with _step("auth"):
+                ddol = parse_dol(card_tags.get(0x9F49) or bytes.fromhex("9F3704"))
+                ddol_data = dol_data(ddol, self.terminal.tags())
+                response = self._send(apdu.internal_authenticate(ddol_data))
+                if not response.ok:
+                    raise self._unexpected(response, "INTERNAL AUTHENTICATE")
+                items = _decode(response.data, "INTERNAL AUTHENTICATE")
+                sdad = items[0].value if items and items[0].tag == 0x80 else tlv.find(items, 0x9F4B)
+                if not sdad:
+                    raise oda.OdaFailure("INTERNAL AUTHENTICATE returned no signed dynamic data", missing=True)
+                oda.recover_sdad(sdad, icc, ddol_data)
+            return bits, None
+        except oda.OdaFailure as exc:
+            self.oda_failure = f"{method}: {exc.reason}"
+            failed = {"SDA": TVR_SDA_FAILED, "DDA": TVR_DDA_FAILED, "CDA": TVR_CDA_FAILED}[method]
+            return bits + [failed] + ([TVR_ICC_DATA_MISSING] if exc.missing else []), None
+
+    def _check_cda(self, icc: oda.PublicKey, answer: bytes, cdol1_data: bytes,
+                   cryptogram: dict[int, bytes]) -> bytes:
+        """CDA at the first GENERATE AC: the signature must verify, else the terminal declines."""
+        items = _decode(answer, "GENERATE AC")
+        inner = _decode(items[0].value, "GENERATE AC") if items and items[0].tag == 0x77 else []
+        returned = tlv.encode([item for item in inner if item.tag != 0x9F4B])
+        try:
+            sdad = cryptogram.pop(0x9F4B, None)
+            if not sdad:
+                raise oda.OdaFailure("no signed dynamic data (9F4B) in the answer", missing=True)
+            return oda.cda_cryptogram(sdad, icc, self.terminal.unpredictable_number, cryptogram[0x9F27],
+                                      self.pdol_data + cdol1_data + returned)
+        except oda.OdaFailure as exc:
+            self.oda_failure = f"CDA: {exc.reason}"
+            raise CardAuthenticationFailed(self.oda_failure, step="genac1") from None
 
     def _read_and_ask(self, app: Application, fci: list[tlv.Tlv], gpo: tuple[bytes, bytes]) -> ChipRead:
         aip, afl = gpo
-        card_tags = self._read_records(afl)
+        card_tags, oda_records = self._read_records(afl)
         for tag, name in ((0x57, "track 2 equivalent (57)"), (0x5F24, "expiry (5F24)"), (0x8C, "CDOL1 (8C)")):
             if tag not in card_tags:
                 raise BadCardData(f"card lacks {name}", step="read")
         terminal = self.terminal
-        tvr = with_tvr_bits(terminal.tvr, TVR_ODA_NOT_PERFORMED)
+        oda_bits, cda_key = self._offline_authentication(app, aip, card_tags, oda_records)
+        tvr = with_tvr_bits(terminal.tvr, *oda_bits)
+        tsi = (TSI_ODA if self.oda_method else 0) | TSI_CVM | TSI_TERMINAL_RISK | TSI_CARD_RISK
         if card_tags[0x5F24][:2].hex() < terminal.date.strftime("%y%m"):
             tvr = with_tvr_bits(tvr, TVR_EXPIRED_APPLICATION)
+        if terminal.amount > terminal.floor_limit:
+            tvr = with_tvr_bits(tvr, TVR_FLOOR_LIMIT_EXCEEDED)
         cvm_results = choose_cvm(card_tags.get(0x8E), terminal.pin_capable)
-        values = {**terminal.tags(), 0x95: tvr, 0x9F34: cvm_results, 0x82: aip,
+        values = {**terminal.tags(), 0x95: tvr, 0x9B: bytes([tsi, 0]), 0x9F34: cvm_results, 0x82: aip,
                   0x84: tlv.find(fci, 0x84) or app.aid}
+        # posagent approves only online (offline approvals would need advices): a TC becomes an ARQC
+        decision = action_analysis(tvr, iac_denial=card_tags.get(0x9F0E), iac_online=card_tags.get(0x9F0F),
+                                   iac_default=card_tags.get(0x9F0D), tac_denial=terminal.tac_denial,
+                                   tac_online=terminal.tac_online, tac_default=terminal.tac_default)
+        deny = decision == apdu.AAC
         with _step("genac1"):
             cdol1 = parse_dol(card_tags[0x8C])
-            response = self._send(apdu.generate_ac(apdu.ARQC, dol_data(cdol1, values)))
+            cdol1_data = dol_data(cdol1, values)
+            if deny:  # the terminal declines offline: ask for an AAC and end here
+                self._send(apdu.generate_ac(apdu.AAC, cdol1_data))
+                raise CardAuthenticationFailed(f"{self.oda_failure or 'terminal action analysis'}; TVR {tvr.hex().upper()}",
+                                               step="genac1")
+            kind_asked = apdu.ARQC | (apdu.CDA if cda_key is not None else 0)
+            response = self._send(apdu.generate_ac(kind_asked, cdol1_data))
             if not response.ok:
                 raise self._unexpected(response, "GENERATE AC")
-            cryptogram = parse_generate_ac(response.data)
+            cryptogram = parse_generate_ac(response.data, cda=cda_key is not None)
             kind = cryptogram[0x9F27][0] & 0xC0
             if kind == apdu.AAC:
                 raise CardDeclinedOffline("the card answered AAC to the ARQC request", step="genac1")
             if kind != apdu.ARQC:
                 raise BadCardData(f"cryptogram type {kind:02X} answers an ARQC request")
+            if cda_key is not None:
+                cryptogram[0x9F26] = self._check_cda(cda_key, response.data, cdol1_data, cryptogram)
         values.update(cryptogram)
         return ChipRead(self.session, card_tags, values, cdol1_tags=tuple(t for t, _ in cdol1),
                         aid=app.aid, label=app.label, entry_mode=entry_mode_for(cvm_results, terminal.pin_capable),

@@ -10,12 +10,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from agent.drivers.card_errors import BadCardData
+from agent.drivers.oda import CaKeys
 from agent.iso8583 import tlv
 
 #: field 55 for the cup dialect, in the order UnionPay-style hosts read it
 CUP_FIELD55: tuple[int, ...] = (
     0x9F26, 0x9F27, 0x9F10, 0x9F37, 0x9F36, 0x95, 0x9A, 0x9C, 0x9F02, 0x5F2A, 0x82, 0x9F1A,
-    0x9F03, 0x9F33, 0x9F34, 0x9F35, 0x9F1E, 0x84, 0x9F09, 0x9F41,
+    0x9F03, 0x9F33, 0x9F34, 0x9F35, 0x9F1E, 0x84, 0x9F09, 0x9F41, 0x9B,
 )
 
 #: tags that must never leave the card driver in field 55 (track 2 equivalent, PAN, track data)
@@ -50,11 +51,17 @@ class TerminalData:
     app_version: bytes = b"\x00\x30"
     sequence_counter: int = 1  # 9F41, the terminal's trace number
     pin_capable: bool = True  # a PIN pad is attached: online PIN is possible
+    ca_keys: CaKeys = field(default_factory=CaKeys)  # for offline data authentication ([emv] ca_keys)
+    floor_limit: int = 0  # minor units; above it the TVR says "exceeds floor limit"
+    tac_denial: bytes = bytes(5)  # terminal action codes ([emv] tac_*)
+    tac_online: bytes = bytes.fromhex("DC4004F800")
+    tac_default: bytes = bytes.fromhex("DC4000A800")
 
     def __post_init__(self) -> None:
         if not 0 <= self.amount <= 999_999_999_999 or not 0 <= self.other_amount <= 999_999_999_999:
             raise ValueError("amounts must be 0 to 999999999999 minor units")
-        if len(self.unpredictable_number) != 4 or len(self.tvr) != 5 or len(self.capabilities) != 3:
+        if (len(self.unpredictable_number) != 4 or len(self.tvr) != 5 or len(self.capabilities) != 3
+                or not len(self.tac_denial) == len(self.tac_online) == len(self.tac_default) == 5):
             raise ValueError("unpredictable number is 4 bytes, TVR 5, terminal capabilities 3")
         if len(self.ifd_serial) != 8:
             raise ValueError("IFD serial number is 8 characters")
@@ -86,9 +93,41 @@ def with_tvr_bits(tvr: bytes, *bits: tuple[int, int]) -> bytes:
     return bytes(out)
 
 
+#: TVR bits (EMV Book 3 Annex C5) as (byte index, mask)
 TVR_ODA_NOT_PERFORMED = (0, 0x80)
+TVR_SDA_FAILED = (0, 0x40)
+TVR_ICC_DATA_MISSING = (0, 0x20)
+TVR_DDA_FAILED = (0, 0x08)
+TVR_CDA_FAILED = (0, 0x04)
+TVR_SDA_SELECTED = (0, 0x02)
 TVR_EXPIRED_APPLICATION = (1, 0x40)
+TVR_FLOOR_LIMIT_EXCEEDED = (3, 0x80)
 TVR_ISSUER_AUTH_FAILED = (4, 0x40)
+#: TSI bits (Annex C6), byte 1: ODA, cardholder verification, card risk management, issuer
+#: authentication, terminal risk management, script processing performed
+TSI_ODA, TSI_CVM, TSI_CARD_RISK, TSI_ISSUER_AUTH, TSI_TERMINAL_RISK, TSI_SCRIPT = 0x80, 0x40, 0x20, 0x10, 0x08, 0x04
+
+
+def _hits(tvr: bytes, iac: bytes, tac: bytes) -> bool:
+    return any(t & (i | a) for t, i, a in zip(tvr, iac, tac))
+
+
+def action_analysis(tvr: bytes, *, iac_denial: bytes | None, iac_online: bytes | None, iac_default: bytes | None,
+                    tac_denial: bytes, tac_online: bytes, tac_default: bytes, online_capable: bool = True) -> int:
+    """Terminal action analysis (Book 3 §10.7): the cryptogram to ask for — AAC, ARQC or TC.
+
+    A TVR bit in the issuer's or the terminal's denial code declines offline; an online-capable terminal
+    goes online when a bit is in either online code, else may approve offline; a terminal that cannot go
+    online approves unless a bit is in a default code. Absent IACs count as 00…00 (denial) and FF…FF
+    (online, default), as the book says."""
+    iac_denial = iac_denial if iac_denial and len(iac_denial) == 5 else bytes(5)
+    iac_online = iac_online if iac_online and len(iac_online) == 5 else b"\xFF" * 5
+    iac_default = iac_default if iac_default and len(iac_default) == 5 else b"\xFF" * 5
+    if _hits(tvr, iac_denial, tac_denial):
+        return 0x00  # AAC
+    if online_capable:
+        return 0x80 if _hits(tvr, iac_online, tac_online) else 0x40
+    return 0x00 if _hits(tvr, iac_default, tac_default) else 0x40
 
 
 def parse_dol(dol: bytes) -> list[tuple[int, int]]:
@@ -194,8 +233,10 @@ def build_field55(values: dict[int, bytes], order: tuple[int, ...] = CUP_FIELD55
     return tlv.encode(items)
 
 
-def parse_generate_ac(data: bytes) -> dict[int, bytes]:
-    """9F27, 9F36, 9F26 and 9F10 from a GENERATE AC answer in format 1 (80) or format 2 (77)."""
+def parse_generate_ac(data: bytes, *, cda: bool = False) -> dict[int, bytes]:
+    """9F27, 9F36, 9F26 and 9F10 from a GENERATE AC answer in format 1 (80) or format 2 (77).
+
+    With `cda` the AC is inside the signed dynamic data: 9F4B is returned instead of 9F26."""
     items = tlv.decode(data, field="GENERATE AC")
     if items and items[0].tag == 0x80:
         body = items[0].value
@@ -206,11 +247,11 @@ def parse_generate_ac(data: bytes) -> dict[int, bytes]:
             out[0x9F10] = body[11:]
         return out
     out = {}
-    for tag in (0x9F27, 0x9F36, 0x9F26, 0x9F10):
+    for tag in (0x9F27, 0x9F36, 0x9F26, 0x9F10, 0x9F4B):
         value = tlv.find(items, tag)
         if value is not None:
             out[tag] = value
-    for tag, length in ((0x9F27, 1), (0x9F36, 2), (0x9F26, 8)):
+    for tag, length in ((0x9F27, 1), (0x9F36, 2)) + (() if cda else ((0x9F26, 8),)):
         if len(out.get(tag, b"")) != length:
             raise BadCardData(f"GENERATE AC answer lacks a {length}-byte {tag:X}")
     return out

@@ -1,8 +1,9 @@
 """The virtual card's EMV applet: command APDU in, answer out (no I/O; the vpcd client feeds it).
 
 It answers the contact flow for test cards from simulator/data/cards.toml: PPSE and PSE directories,
-SELECT, GET PROCESSING OPTIONS with a PDOL, READ RECORD, and GENERATE AC with the simulator's
-cryptogram scheme (simulator/testcards.py: a keyed MAC, *not* real EMV cryptography).  A T=0 card
+SELECT, GET PROCESSING OPTIONS with a PDOL, READ RECORD, INTERNAL AUTHENTICATE (DDA), and GENERATE AC
+with EMV cryptograms (simulator/emvcrypto.py) and, when asked, CDA signatures; its certificates come
+from the test PKI (simulator/card/authdata.py). Issuer scripts are accepted only with a valid MAC.  A T=0 card
 answers data-bearing commands with 61xx and wrong Le with 6Cxx, as real T=0 cards do.
 
 Misbehaviour is data too: `Misbehaviour(remove_at="gpo")`, `mute_at="read"`, `sw_at={"select": 0x6A81}`.
@@ -11,16 +12,18 @@ Misbehaviour is data too: `Misbehaviour(remove_at="gpo")`, `mute_at="read"`, `sw
 from __future__ import annotations
 
 import calendar
+import os
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from agent.iso8583.tlv import Tlv, encode
 from simulator import emvcrypto
-from simulator.emvcrypto import AIP, IAD
+from simulator.card import authdata
+from simulator.emvcrypto import IAD
 from simulator.testcards import CDOL1, TestCard
 
 #: the steps misbehaviour can be attached to, in flow order
-STEPS = ("ppse", "pse", "select", "gpo", "read", "genac1", "genac2")
+STEPS = ("ppse", "pse", "select", "gpo", "read", "auth", "genac1", "genac2")
 
 PPSE_NAME = b"2PAY.SYS.DDF01"
 PSE_NAME = b"1PAY.SYS.DDF01"
@@ -107,6 +110,7 @@ class EmvApplet:
         self.pending = b""  # T=0: data waiting for GET RESPONSE
         self.arqc: bytes | None = None
         self.completed = False
+        self.pdol_data = b""
         self.fired: set[str] = set()
 
     # -- dispatch ---------------------------------------------------------------------------------
@@ -119,6 +123,8 @@ class EmvApplet:
             return "pse" if command[3] >> 3 == DIRECTORY_SFI else "read"
         if ins == 0xA8:
             return "gpo"
+        if ins == 0x88:
+            return "auth"
         if ins == 0xAE:
             return "genac2" if self.arqc is not None else "genac1"
         return None
@@ -146,7 +152,8 @@ class EmvApplet:
             return b"\x6E\x00"
         if ins == 0xC0:
             return self._get_response(command)
-        handlers = {0xA4: self._select, 0xB2: self._read_record, 0xA8: self._gpo, 0xAE: self._generate_ac}
+        handlers = {0xA4: self._select, 0xB2: self._read_record, 0xA8: self._gpo, 0xAE: self._generate_ac,
+                    0x88: self._internal_authenticate}
         if cla == 0x84:  # issuer script commands (PIN unblock, application block...): MAC checked
             return self._issuer_script(command)
         handler = handlers.get(ins)
@@ -222,24 +229,36 @@ class EmvApplet:
         self.selected = app
         self.arqc = None
         self.completed = False
+        self.pdol_data = b""
 
     def _records(self, app: TestCard) -> dict[tuple[int, int], bytes]:
         expiry = app.expiry
         year, month = 2000 + int(expiry[:2]), int(expiry[2:])
         last_day = calendar.monthrange(year, month)[1]
         track2 = app.track2.replace("=", "D")
-        return {
-            (2, 1): encode([Tlv(0x70, encode([Tlv(0x57, _packed(track2)), Tlv(0x5F20, app.holder.encode("ascii"))]))]),
-            (2, 2): encode([Tlv(0x70, encode([
-                Tlv(0x5A, _packed(app.pan)), Tlv(0x5F24, bytes.fromhex(f"{expiry}{last_day:02d}")),
-                Tlv(0x5F25, bytes.fromhex("200101")), Tlv(0x5F34, bytes.fromhex(app.sequence[-2:])),
-                Tlv(0x5F28, bytes.fromhex("0156")), Tlv(0x9F07, bytes.fromhex("FF00")),
-                Tlv(0x8C, _dol_bytes(CDOL1)), Tlv(0x8D, _dol_bytes(CDOL2[app.keys.arpc_method])), Tlv(0x8E, CVM_LIST)]))]),
+
+        def first(holder: str) -> bytes:
+            return encode([Tlv(0x57, _packed(track2)), Tlv(0x5F20, holder.encode("ascii"))])
+
+        second = encode([
+            Tlv(0x5A, _packed(app.pan)), Tlv(0x5F24, bytes.fromhex(f"{expiry}{last_day:02d}")),
+            Tlv(0x5F25, bytes.fromhex("200101")), Tlv(0x5F34, bytes.fromhex(app.sequence[-2:])),
+            Tlv(0x5F28, bytes.fromhex("0156")), Tlv(0x9F07, bytes.fromhex("FF00")),
+            Tlv(0x8C, _dol_bytes(CDOL1)), Tlv(0x8D, _dol_bytes(CDOL2[app.keys.arpc_method])), Tlv(0x8E, CVM_LIST)])
+        # the two SFI 2 records are the static data to authenticate (AFL byte 4 = 2), then the AIP (9F4A)
+        signed = authdata.auth_records(app, first(app.holder) + second + authdata.aip(app))
+        served = first("ALTERED/AFTER/SIGNING") if app.cert_fault == "tampered-record" else first(app.holder)
+        records = {
+            (2, 1): encode([Tlv(0x70, served)]),
+            (2, 2): encode([Tlv(0x70, second)]),
             (3, 1): encode([Tlv(0x70, encode([
                 Tlv(0x9F08, b"\x00\x30"), Tlv(0x5F30, bytes.fromhex(app.service_code.rjust(4, "0"))),
-                Tlv(0x9F0D, bytes.fromhex("D86004A800")), Tlv(0x9F0E, bytes(5)),
+                Tlv(0x9F0D, bytes.fromhex("D86004A800")), Tlv(0x9F0E, app.iac_denial),
                 Tlv(0x9F0F, bytes.fromhex("D86804F800"))]))]),
         }
+        for i, items in enumerate(signed):
+            records[(3, 2 + i)] = encode([Tlv(0x70, encode(list(items)))])
+        return records
 
     def _read_record(self, command: bytes, _body: bytes) -> bytes | int:
         record, sfi = command[2], command[3] >> 3
@@ -257,8 +276,19 @@ class EmvApplet:
         pdol_length = sum(length for length in PDOL[2::3])
         if len(body) < 2 or body[0] != 0x83 or body[1] != pdol_length or len(body) != 2 + pdol_length:
             return 0x6700
-        afl = bytes.fromhex("10010200" "18010100")
-        return encode([Tlv(0x77, encode([Tlv(0x82, AIP), Tlv(0x94, afl)]))])
+        self.pdol_data = body[2:]
+        afl = bytes.fromhex("10010202" + ("18010100" if self.selected.oda == "none" else "18010300"))
+        return encode([Tlv(0x77, encode([Tlv(0x82, authdata.aip(self.selected)), Tlv(0x94, afl)]))])
+
+    def _internal_authenticate(self, command: bytes, body: bytes) -> bytes | int:
+        """DDA: sign the terminal's DDOL data (the unpredictable number) with a fresh dynamic number."""
+        app = self.selected
+        if app is None or app.oda not in ("dda", "cda"):
+            return 0x6985
+        if len(body) != 4:
+            return 0x6700
+        dynamic = os.urandom(8)
+        return encode([Tlv(0x80, authdata.dynamic_signature(app, bytes([len(dynamic)]) + dynamic, body))])
 
     def _generate_ac(self, command: bytes, body: bytes) -> bytes | int:
         app = self.selected
@@ -272,7 +302,7 @@ class EmvApplet:
             dol = CDOL2[app.keys.arpc_method]
         if len(body) != sum(length for _, length in dol):
             return 0x6700
-        values, pos = {0x82: AIP, 0x9F36: self.atc.to_bytes(2, "big"), 0x9F10: IAD}, 0
+        values, pos = {0x82: authdata.aip(app), 0x9F36: self.atc.to_bytes(2, "big"), 0x9F10: IAD}, 0
         for tag, length in dol:
             values[tag] = body[pos:pos + length]
             pos += length
@@ -290,6 +320,14 @@ class EmvApplet:
                     app.keys, app.pan, app.sequence, values[0x9F36], self.arqc, auth_data)
                 kind = 0x40 if issuer_ok and values[0x8A] == b"00" else 0x00
             self.completed = True
-        return encode([Tlv(0x77, encode([Tlv(0x9F27, bytes([kind])), Tlv(0x9F36, self.atc.to_bytes(2, "big")),
-                                         Tlv(0x9F26, cryptogram), Tlv(0x9F10, IAD)]))])
+        header = [Tlv(0x9F27, bytes([kind])), Tlv(0x9F36, self.atc.to_bytes(2, "big"))]
+        if command[2] & 0x10 and app.oda == "cda" and kind != 0x00:
+            # CDA (Book 2 §6.6): the AC travels inside the signature, with a hash of the transaction data
+            returned = encode(header + [Tlv(0x9F10, IAD)])
+            number = os.urandom(8)
+            digest = emvcrypto.transaction_data_hash(self.pdol_data + body + returned)
+            dynamic = bytes([len(number)]) + number + bytes([kind]) + cryptogram + digest
+            sdad = authdata.dynamic_signature(app, dynamic, values[0x9F37])
+            return encode([Tlv(0x77, encode(header + [Tlv(0x9F4B, sdad), Tlv(0x9F10, IAD)]))])
+        return encode([Tlv(0x77, encode(header + [Tlv(0x9F26, cryptogram), Tlv(0x9F10, IAD)]))])
 
