@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.card [--cards 10]
 
 For each card: insert (the virtual card connects to vpcd), `CardReader.read_chip` (wait for the card,
-connect, PPSE, SELECT, GPO, READ RECORDs, GENERATE AC).  Raw APDU time is the time spent inside
+connect, PPSE, SELECT, GPO, READ RECORDs, offline data authentication, GENERATE AC). The card is the
+`credit` profile: CDA, so the flow recovers three certificates and checks the signed AC.  Raw APDU time is the time spent inside
 SCardTransmit in the same run.  Also shows one card without TCP_QUICKACK on the card's socket (the
 latency trap of Debian's vpcd).  Prints medians; ends with one JSON line.
 """
@@ -16,18 +17,24 @@ import statistics
 import time
 
 from agent.drivers.emv_data import TerminalData
+from agent.drivers.oda import load_ca_keys
 from agent.drivers.pcsc import CardReader
 from simulator.card import VirtualCard
+from simulator.emvpki import CA_KEYS_FILE
 from simulator.stack import start_pcscd
 from simulator.testcards import load_cards
 
 READER, PORT = "Virtual PCD 00 00", 35963
+CA_KEYS = load_ca_keys(CA_KEYS_FILE)
+
+
 def one_card(reader: CardReader, card, *, t0: bool, quickack: bool = True) -> dict:
     virtual = VirtualCard(card, PORT, t0=t0, quickack=quickack)
     inserted = time.perf_counter()
     virtual.start()
     try:
-        with reader.read_chip(TerminalData(amount=10000, unpredictable_number=b"\x12\x34\x56\x78")) as chip:
+        terminal = TerminalData(amount=10000, unpredictable_number=b"\x12\x34\x56\x78", ca_keys=CA_KEYS)
+        with reader.read_chip(terminal) as chip:
             ready = time.perf_counter()
             session = reader.last_session
             assert chip.cryptogram
@@ -54,8 +61,9 @@ def main() -> int:
         reader = CardReader(READER, card_timeout=10, apdu_timeout=5)
         if not reader.wait_for_removal(10):
             raise SystemExit("bench.card: slot 0 holds a card; remove it first")
-        card = load_cards()["debit"]
-        figures: dict[str, float | int] = {"bench": "card", "cards_per_protocol": args.cards}
+        card = load_cards()["credit"]
+        figures: dict[str, float | int | str] = {"bench": "card", "cards_per_protocol": args.cards, "oda": "CDA",
+                                                 "target_flow_over_raw": 4.0}
         for label, t0 in (("t1", False), ("t0", True)):
             rows = [one_card(reader, card, t0=t0) for _ in range(args.cards)]
             total, detect, flow, raw = (median(rows, k) for k in ("total", "detect", "flow", "raw"))

@@ -66,3 +66,29 @@ def test_card_removed_mid_read_tells_the_cashier_and_sends_nothing(chip_agent, s
     result = agent.cli("sale", "12.00")
     assert result.returncode == 1 and "insert" in result.stderr.lower(), result.stderr
     assert sim_host.ledger()["cards"] == {}
+
+
+@pytest.mark.parametrize("card, tvr_byte1", [("sda", 0x02), ("debit", 0x00), ("credit", 0x00),
+                                             ("expired-cert", 0x08), ("revoked-cert", 0x08)])
+def test_each_card_profile_goes_online_with_its_offline_authentication_result_in_the_tvr(
+        chip_agent, sim_host, card, tvr_byte1):
+    agent, insert = chip_agent
+    insert(card)
+    reply = agent.json("sale", "23.45")
+    assert reply["ok"] and reply["outcome"]["status"] == "approved", reply
+    assert sim_host.ledger()["cards"][card]["net_charged"] == 2345
+    shown = agent.json("journal", "show", str(reply["outcome"]["txn"]["id"]))
+    sent = next(m for m in shown["messages"] if m["direction"] == "sent")
+    icc = {item["tag"]: item["value"] for item in sent["body"]["subfields"]["55"]}
+    # the journal keeps the evidence: TVR, TSI, CVM results, cryptogram type — never tag 57
+    assert int(icc["95"][:2], 16) == tvr_byte1
+    assert int(icc["9B"][:2], 16) & 0x80 and icc["9F27"] == "80" and "9F34" in icc and "57" not in icc
+
+
+def test_a_card_altered_after_issuing_is_declined_by_the_terminal_and_never_charged(chip_agent, sim_host):
+    agent, insert = chip_agent
+    insert("dda-tampered")
+    result = agent.cli("sale", "23.45")
+    assert result.returncode != 0
+    assert "Card authentication failed" in result.stdout + result.stderr
+    assert sim_host.ledger()["cards"].get("dda-tampered", {}).get("net_charged", 0) == 0

@@ -206,7 +206,7 @@ EMV_TAGS = {
     0x9F36: ("Application transaction counter", "b"), 0x9F37: ("Unpredictable number", "b"),
     0x9F41: ("Transaction sequence counter", "n"), 0x9F6B: ("Track 2 data (contactless)", "secret"),
     0x8A: ("Authorisation response code", "ans"), 0x71: ("Issuer script template 1", "b"),
-    0x72: ("Issuer script template 2", "b"),
+    0x72: ("Issuer script template 2", "b"), 0x9B: ("Transaction status information", "b"),
 }
 
 
