@@ -54,6 +54,7 @@ class TestCard:
     oda: str = "dda"
     cert_fault: str = ""
     iac_denial: bytes = bytes(5)
+    first_ac: str = "ARQC"  # "AAC": the card itself declines offline at the first GENERATE AC
 
     @property
     def track2(self) -> str:
@@ -89,6 +90,7 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
                                 arpc_method=int(raw.get("arpc_method", 1))),
                 oda=str(raw.get("oda", "dda")), cert_fault=str(raw.get("cert_fault", "")),
                 iac_denial=bytes.fromhex(raw.get("iac_denial", "0000000000")),
+                first_ac=str(raw.get("first_ac", "ARQC")),
             )
         except KeyError as exc:
             raise ConfigError(f"missing key {exc.args[0]}", key=where, path=source) from None
@@ -109,6 +111,8 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
         if card.cert_fault not in CERT_FAULTS:
             raise ConfigError(f"cert_fault must be one of {', '.join(CERT_FAULTS[1:])}", key=f"{where}.cert_fault",
                               path=source)
+        if card.first_ac not in ("ARQC", "AAC"):
+            raise ConfigError("first_ac must be ARQC or AAC", key=f"{where}.first_ac", path=source)
         if len(card.iac_denial) != 5:
             raise ConfigError("iac_denial must be 10 hex digits", key=f"{where}.iac_denial", path=source)
         if card.keys.arpc_method not in (1, 2):

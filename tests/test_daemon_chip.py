@@ -92,3 +92,11 @@ def test_a_card_altered_after_issuing_is_declined_by_the_terminal_and_never_char
     assert result.returncode != 0
     assert "Card authentication failed" in result.stdout + result.stderr
     assert sim_host.ledger()["cards"].get("dda-tampered", {}).get("net_charged", 0) == 0
+
+
+def test_a_card_that_declines_offline_is_never_sent_to_the_host(chip_agent, sim_host):
+    agent, insert = chip_agent
+    insert("declines-offline")
+    result = agent.cli("sale", "5.00")
+    assert result.returncode != 0 and "Card declined the payment" in result.stdout + result.stderr
+    assert "declines-offline" not in sim_host.ledger()["cards"]

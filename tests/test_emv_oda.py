@@ -80,6 +80,13 @@ def test_a_record_altered_after_signing_fails_dda_and_the_cards_iac_denial_decli
     assert "ICC certificate hash" in info.value.detail and "TVR 08" in info.value.detail
 
 
+def test_a_card_that_declines_offline_answers_aac_after_passing_authentication():
+    from agent.drivers.card_errors import CardDeclinedOffline
+    with pytest.raises(CardDeclinedOffline) as info:
+        read("declines-offline")
+    assert not isinstance(info.value, CardAuthenticationFailed)
+
+
 def test_without_the_ca_key_the_terminal_sets_dda_failed():
     reader, chip, _ = read("debit", ca_keys=oda.CaKeys())
     assert "no CA public key A000000333/08" in reader.oda_failure

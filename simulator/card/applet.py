@@ -308,7 +308,8 @@ class EmvApplet:
             pos += length
         cryptogram = emvcrypto.application_cryptogram(app.keys, app.pan, app.sequence, dol, values)
         if self.arqc is None:
-            kind = 0x00 if self.options.first_ac == "AAC" or requested == 0x00 else 0x80
+            declines = "AAC" in (self.options.first_ac, app.first_ac)
+            kind = 0x00 if declines or requested == 0x00 else 0x80
             if kind == 0x00:
                 self.completed = True
             self.arqc = cryptogram
