@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import time
 
@@ -37,6 +38,7 @@ def _child(path: str, fd: int, seed: int) -> None:
     if recovery.settling is not None:  # a settlement interrupted by the kill resumes
         j.finish_settlement(recovery.settling.number)
         _say(fd, "S", recovery.settling.number)
+    _say(fd, "O")  # open and recovered: the writing starts now
     while True:
         roll = rng.random()
         pending = j.pending_reversals()
@@ -85,7 +87,9 @@ def _child(path: str, fd: int, seed: int) -> None:
         # else: left "sending", as if the process died waiting for the host
 
 
-def _run_and_kill(path: str, seed: int, delay: float) -> list[list[str]]:
+def _run_and_kill(path: str, seed: int, delay: float, *, after_open: bool) -> list[list[str]]:
+    """Fork a writer and SIGKILL it `delay` seconds after its start — or, with `after_open`, after it
+    said the journal is open, so a loaded machine still kills it while it writes, not while it starts."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # child
@@ -100,16 +104,26 @@ def _run_and_kill(path: str, seed: int, delay: float) -> list[list[str]]:
         finally:
             os._exit(code)
     os.close(write_end)
+    head = b""
+    if after_open:
+        deadline = time.monotonic() + 30
+        while b"O\n" not in head and time.monotonic() < deadline:
+            ready, _, _ = select.select([read_end], [], [], 1.0)
+            if ready:
+                chunk = os.read(read_end, 65536)
+                if not chunk:
+                    break
+                head += chunk
     time.sleep(delay)
     os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
-    chunks = []
+    chunks = [head]
     while chunk := os.read(read_end, 65536):
         chunks.append(chunk)
     os.close(read_end)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, \
         f"the writer stopped on its own (status {status}) before it was killed"
-    return [line.split() for line in b"".join(chunks).decode().splitlines()]
+    return [words for line in b"".join(chunks).decode().splitlines() if (words := line.split()) != ["O"]]
 
 
 #: kills per journal file: a fresh file every so often keeps the full verify after each kill cheap
@@ -126,7 +140,7 @@ def test_sigkill_at_random_moments_never_loses_or_repeats_anything(tmp_path):
             completed: set[int] = set()
             network_traces: list[int] = []
         delay = rng.choice((0.0, 0.001, 0.003)) if kill % 10 == 0 else rng.uniform(0.002, 0.04)
-        for words in _run_and_kill(path, rng.randrange(2 ** 32), delay):
+        for words in _run_and_kill(path, rng.randrange(2 ** 32), delay, after_open=kill % 10 != 0):
             if words[0] == "B":
                 reported_begin[int(words[1])] = int(words[2])
                 total_begun += 1
