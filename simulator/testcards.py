@@ -18,6 +18,7 @@ from agent.errors import ConfigError
 from agent.iso8583.crypto import tdes_ecb_decrypt, tdes_ecb_encrypt
 
 BEHAVIOURS = ("ok", "do-not-honour", "lost", "stolen", "restricted")
+CARD_TYPES = ("debit", "credit")
 
 #: CDOL1 of every test card: (tag, length). The terminal sends these values with the first GENERATE AC
 #: and also in field 55, so the host can rebuild the CDOL1 data and check the ARQC.
@@ -57,6 +58,7 @@ class TestCard:
     balance: int  # minor units
     behaviour: str
     ac_key: bytes
+    card_type: str = "debit"  # debit or credit: the fee rate on the merchant's statement
 
     @property
     def track2(self) -> str:
@@ -88,7 +90,7 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
                 service_code=str(raw["service_code"]), sequence=str(raw["sequence"]),
                 aid=str(raw["aid"]).upper(), label=str(raw["label"]), holder=str(raw["holder"]),
                 balance=int(raw["balance"]), behaviour=str(raw["behaviour"]),
-                ac_key=bytes.fromhex(raw["ac_key"]),
+                ac_key=bytes.fromhex(raw["ac_key"]), card_type=str(raw.get("card_type", "debit")),
             )
         except KeyError as exc:
             raise ConfigError(f"missing key {exc.args[0]}", key=where, path=source) from None
@@ -100,6 +102,9 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
             raise ConfigError("expiry must be YYMM", key=f"{where}.expiry", path=source)
         if card.behaviour not in BEHAVIOURS:
             raise ConfigError(f"behaviour must be one of {', '.join(BEHAVIOURS)}", key=f"{where}.behaviour",
+                              path=source)
+        if card.card_type not in CARD_TYPES:
+            raise ConfigError(f"card_type must be one of {', '.join(CARD_TYPES)}", key=f"{where}.card_type",
                               path=source)
         if len(card.ac_key) != 16:
             raise ConfigError("ac_key must be 32 hex digits", key=f"{where}.ac_key", path=source)

@@ -1,0 +1,379 @@
+"""Statements: parse and write them from a `StatementFormat` declaration (one declaration, both ways).
+
+`parse_statement(data, fmt)` checks every line before anything is compared: the encoding, the title
+and header block, the column titles, each field (date, time, digits, amounts, card type, kind), the
+settlement date of every line, the totals line (present, the count and sums of the lines).  Any
+problem is a `StatementError` naming the line, the column and what was expected.  The statement's
+credit total is *not* required to equal its lines: a bank's total that disagrees with its own lines is
+a finding for the reconciler, not a malformed file.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass
+
+from agent.errors import PosagentError
+from agent.reconcile.formats import LINE_FIELDS, TOTAL_FIELDS, Column, StatementFormat
+
+#: a statement larger than this is refused before it is read
+MAX_STATEMENT_BYTES = 256 * 1024 * 1024
+MAX_AMOUNT = 999_999_999_999
+
+
+class StatementError(PosagentError):
+    """A statement file that cannot be read as its format says; names the line, column and what was expected."""
+
+    exit_status = 2
+
+    def __init__(self, expected: str, *, line: int | None = None, column: str | None = None, path: str = ""):
+        self.line, self.column, self.expected = line, column, expected
+        where = ", ".join(p for p in (f"line {line}" if line else "", f"column {column}" if column else "") if p)
+        super().__init__(f"statement {path + ' ' if path else ''}{where + ': ' if where else ''}{expected}")
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    settlement_date: str  # YYYYMMDD
+    txn_date: str  # YYYYMMDD
+    txn_time: str  # HHMMSS
+    terminal_id: str
+    batch_no: int
+    trace_no: int
+    rrn: str
+    auth_code: str
+    card_no: str  # masked
+    card_type: str  # debit / credit
+    txn_type: str  # sale / void / refund
+    amount: int  # signed minor units: sales +, voids and refunds −
+    fee: int  # signed: a void gives the sale's fee back
+    net: int  # amount − fee
+    line: int = 0  # where it was in the file (0: built in memory)
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in (*LINE_FIELDS, "line")}
+
+
+@dataclass(frozen=True)
+class Statement:
+    merchant_id: str
+    merchant_name: str
+    settlement_date: str  # YYYYMMDD
+    currency: str
+    lines: tuple[StatementLine, ...]
+    credit: int  # the total the bank says it credited
+    totals_line: int = 0
+
+    @property
+    def lines_net(self) -> int:
+        return sum(line.net for line in self.lines)
+
+
+# ------------------------------------------------------------------------------------------- parsing
+def parse_statement(data: bytes, fmt: StatementFormat, *, encoding: str | None = None,
+                    expect_date: str | None = None, path: str = "") -> Statement:
+    """The statement in `data`, checked line by line (`expect_date`: YYYYMMDD the caller asked for)."""
+    encoding = encoding or fmt.encoding
+    if len(data) > MAX_STATEMENT_BYTES:
+        raise StatementError(f"expected at most {MAX_STATEMENT_BYTES} bytes, got {len(data)}", path=path)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise StatementError(f"expected {encoding} text (byte 0x{data[exc.start]:02x} at offset {exc.start} is not "
+                             f"{encoding}; is the file in another encoding?)", line=line, column=f"byte {column}",
+                             path=path) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    rows = text.split("\n")
+    if rows and rows[-1] == "":
+        rows.pop()
+    rows = [r[:-1] if r.endswith("\r") else r for r in rows]
+    reader = _Reader(fmt, encoding, path)
+    return reader.read(rows, expect_date)
+
+
+class _Reader:
+    def __init__(self, fmt: StatementFormat, encoding: str, path: str):
+        self.fmt, self.encoding, self.path = fmt, encoding, path
+        self.card_types = {v: k for k, v in fmt.card_types.items()}
+        self.kinds = {v: k for k, v in fmt.kinds.items()}
+
+    def fail(self, expected: str, line: int | None = None, column: str | None = None) -> StatementError:
+        return StatementError(expected, line=line, column=column, path=self.path)
+
+    def read(self, rows: list[str], expect_date: str | None) -> Statement:
+        fmt = self.fmt
+        if not rows:
+            raise self.fail(f"expected the title {fmt.title!r}, but the file is empty", 1)
+        if rows[0].rstrip() != fmt.title:
+            raise self.fail(f"expected the title {fmt.title!r} (format {fmt.name}, {self.encoding}), "
+                            f"got {rows[0][:60]!r}", 1, "1")
+        header: dict[str, str] = {}
+        n = 1
+        for key, label in fmt.header:
+            if n >= len(rows):
+                raise self.fail(f"expected the header line {label!r}, but the file ends", n + 1)
+            got_label, sep, value = rows[n].partition(fmt.header_separator)
+            if got_label.strip() != label or not sep:
+                raise self.fail(f"expected the header line {label}{fmt.header_separator}VALUE, got {rows[n][:60]!r}",
+                                n + 1, "1")
+            header[key] = value.strip()
+            n += 1
+        if not re.fullmatch(r"[0-9A-Za-z]{1,15}", header["merchant_id"]):
+            raise self.fail(f"expected a merchant id of 1 to 15 letters or digits, got {header['merchant_id']!r}",
+                            n - 3, "2")
+        date = self.date(header["settlement_date"], fmt.header_separator and 2 or 2, n - 1, "settlement_date")
+        if expect_date is not None and date != expect_date:
+            raise self.fail(f"expected the statement of {expect_date}, this one is of {date}", n - 1, "2")
+        while n < len(rows) and not rows[n].strip():
+            n += 1
+        if n >= len(rows):
+            raise self.fail("expected the column titles, but the file ends (truncated?)", n + 1)
+        self.check_titles(rows[n], n + 1)
+        n += 1
+        lines: list[StatementLine] = []
+        while n < len(rows) and not self.is_totals(rows[n]):
+            if not rows[n].strip():
+                raise self.fail("expected a statement line or the totals line, got an empty line", n + 1)
+            line = self.line(rows[n], n + 1)
+            if line.settlement_date != date:
+                raise self.fail(f"expected settlement date {date} (the statement's), got {line.settlement_date}",
+                                n + 1, self.where("settlement_date"))
+            lines.append(line)
+            n += 1
+        if n >= len(rows):
+            raise self.fail(f"expected the totals line {fmt.totals_label!r}, but the file ends after "
+                            f"{len(lines)} lines (truncated?)", n + 1)
+        totals = self.totals(rows[n], n + 1)
+        totals_line = n + 1
+        for extra in range(n + 1, len(rows)):
+            if rows[extra].strip():
+                raise self.fail("expected nothing after the totals line", extra + 1)
+        self.check_totals(totals, lines, totals_line)
+        return Statement(header["merchant_id"], header["merchant_name"], date, header["currency"], tuple(lines),
+                         totals["credit"], totals_line)
+
+    # -- one line ----------------------------------------------------------------------------
+    def split(self, row: str, columns: tuple[Column, ...], lineno: int, skip: int = 0) -> list[tuple[str, str]]:
+        """(value, where) per column; a missing column is refused here."""
+        fmt = self.fmt
+        if fmt.layout == "csv":
+            values = next(csv.reader([row]), [])[skip:]
+            if len(values) < len(columns):
+                missing = columns[len(values)]
+                raise self.fail(f"missing; expected {len(columns)} columns "
+                                f"({', '.join(c.title for c in columns)}), got {len(values)}", lineno,
+                                f"{len(values) + 1 + skip} ({missing.title})")
+            if len(values) > len(columns):
+                raise self.fail(f"expected {len(columns)} columns, got {len(values)}", lineno, str(len(columns) + 1 + skip))
+            return [(v, f"{i + 1 + skip} ({c.title})") for i, (v, c) in enumerate(zip(values, columns))]
+        raw = row.encode(self.encoding)
+        at = skip
+        out = []
+        for c in columns:
+            piece = raw[at:at + c.width]
+            if len(piece) < c.width and (len(raw) <= at or c is not columns[-1]):
+                raise self.fail(f"missing; the line ends at byte {len(raw)}, expected {c.title} in bytes "
+                                f"{at + 1}-{at + c.width}", lineno, f"byte {at + 1} ({c.title})")
+            try:
+                value = piece.decode(self.encoding)
+            except UnicodeDecodeError:
+                raise self.fail(f"expected {c.title} in bytes {at + 1}-{at + c.width} (a character is cut "
+                                "by the column edge)", lineno, f"byte {at + 1} ({c.title})") from None
+            out.append((value.strip(), f"byte {at + 1} ({c.title})"))
+            at += c.width + self.fmt.gap
+        if len(raw) > at - self.fmt.gap and raw[at - self.fmt.gap:].strip():
+            raise self.fail(f"expected the line to end after {c.title}", lineno, f"byte {at - self.fmt.gap + 1}")
+        return out
+
+    def where(self, key: str) -> str:
+        index = list(LINE_FIELDS).index(key)
+        col = self.fmt.columns[index]
+        if self.fmt.layout == "csv":
+            return f"{index + 1} ({col.title})"
+        return f"byte {sum(c.width + self.fmt.gap for c in self.fmt.columns[:index]) + 1} ({col.title})"
+
+    def check_titles(self, row: str, lineno: int) -> None:
+        fmt = self.fmt
+        if fmt.layout == "csv":
+            got = [t.strip() for t in next(csv.reader([row]), [])]
+            expected = list(fmt.column_titles)
+        else:
+            got = row.split()
+            expected = list(fmt.column_titles)
+        for i, title in enumerate(expected):
+            if i >= len(got) or got[i] != title:
+                raise self.fail(f"expected column title {title!r}"
+                                f"{' (missing column)' if i >= len(got) or title not in got else ''}, got "
+                                f"{got[i] if i < len(got) else 'the end of the line'!r}", lineno, str(i + 1))
+        if len(got) > len(expected):
+            raise self.fail(f"expected {len(expected)} column titles, got {len(got)}", lineno, str(len(expected) + 1))
+
+    def is_totals(self, row: str) -> bool:
+        if self.fmt.layout == "csv":
+            return row.split(",", 1)[0].strip() == self.fmt.totals_label
+        return row.startswith(self.fmt.totals_label)
+
+    def line(self, row: str, lineno: int) -> StatementLine:
+        values = {}
+        for (text, where), column in zip(self.split(row, self.fmt.columns, lineno), self.fmt.columns):
+            values[column.key] = self.value(LINE_FIELDS[column.key], text, lineno, where)
+        if values["net"] != values["amount"] - values["fee"]:
+            raise self.fail(f"expected net = amount − fee = {self.money_text(values['amount'] - values['fee'])}, "
+                            f"got {self.money_text(values['net'])}", lineno, self.where("net"))
+        sign = 1 if values["txn_type"] == "sale" else -1
+        if values["amount"] * sign <= 0:
+            raise self.fail(f"expected a {'positive' if sign > 0 else 'negative'} amount for a "
+                            f"{self.fmt.kinds[values['txn_type']]} line", lineno, self.where("amount"))
+        return StatementLine(**values, line=lineno)
+
+    def totals(self, row: str, lineno: int) -> dict[str, int]:
+        label_len = len(self.fmt.totals_label.encode(self.encoding)) + self.fmt.gap
+        parts = self.split(row, self.fmt.totals, lineno, skip=1 if self.fmt.layout == "csv" else label_len)
+        out = {}
+        for (text, where), column in zip(parts, self.fmt.totals):
+            kind = "count" if column.key == "count" else "money"
+            out[column.key] = self.value(kind, text, lineno, where)
+        return out
+
+    def check_totals(self, totals: dict[str, int], lines: list[StatementLine], lineno: int) -> None:
+        if totals["count"] != len(lines):
+            raise self.fail(f"expected the count to be the {len(lines)} lines above, got {totals['count']} "
+                            "(lines missing or added?)", lineno, self.total_where("count"))
+        for key in ("amount", "fee"):
+            total = sum(getattr(line, key) for line in lines)
+            if totals[key] != total:
+                raise self.fail(f"expected the {key} total to be the sum of the lines, {self.money_text(total)}, "
+                                f"got {self.money_text(totals[key])}", lineno, self.total_where(key))
+
+    def total_where(self, key: str) -> str:
+        index = list(TOTAL_FIELDS).index(key)
+        return f"{index + 2} ({self.fmt.totals[index].title})" if self.fmt.layout == "csv" else self.fmt.totals[index].title
+
+    # -- one value ---------------------------------------------------------------------------
+    def value(self, kind: str, text: str, lineno: int, where: str):
+        fmt = self.fmt
+        if kind == "date":
+            return self.date(text, None, lineno, where)
+        if kind == "time":
+            try:
+                return dt.datetime.strptime(text, fmt.time_format).strftime("%H%M%S")
+            except ValueError:
+                raise self.fail(f"expected a time like {dt.time(14, 5, 9).strftime(fmt.time_format)}, "
+                                f"got {text!r}", lineno, where) from None
+        if kind == "terminal":
+            return self.match(r"[0-9A-Za-z]{8}", "a terminal id of 8 letters or digits", text, lineno, where)
+        if kind == "digits6":
+            return int(self.match(r"[0-9]{6}", "6 digits", text, lineno, where))
+        if kind == "rrn":
+            return self.match(r"[0-9A-Za-z]{12}", "a 12-character reference number", text, lineno, where)
+        if kind == "auth":
+            return self.match(r"[0-9A-Za-z]{0,6}", "an authorisation code of up to 6 characters", text, lineno, where)
+        if kind == "card":
+            return self.match(r"[0-9]{4,6}\*{3,9}[0-9]{4}", "a masked card number like 622609******0048", text,
+                              lineno, where)
+        if kind == "card_type":
+            return self.enum(self.card_types, "card type", text, lineno, where)
+        if kind == "kind":
+            return self.enum(self.kinds, "transaction type", text, lineno, where)
+        if kind == "count":
+            return int(self.match(r"[0-9]{1,9}", "a count of lines", text, lineno, where))
+        return self.money(text, lineno, where)
+
+    def date(self, text: str, _unused, lineno: int, where: str) -> str:
+        try:
+            return dt.datetime.strptime(text, self.fmt.date_format).strftime("%Y%m%d")
+        except ValueError:
+            raise self.fail(f"expected a date like {dt.date(2026, 12, 3).strftime(self.fmt.date_format)}, "
+                            f"got {text!r}", lineno, where) from None
+
+    def match(self, rx: str, what: str, text: str, lineno: int, where: str) -> str:
+        if not re.fullmatch(rx, text):
+            raise self.fail(f"expected {what}, got {text!r}", lineno, where)
+        return text
+
+    def enum(self, mapping: dict[str, str], what: str, text: str, lineno: int, where: str) -> str:
+        if text not in mapping:
+            raise self.fail(f"expected a {what} ({' or '.join(mapping)}), got {text!r}", lineno, where)
+        return mapping[text]
+
+    def money(self, text: str, lineno: int, where: str) -> int:
+        if self.fmt.amount_format == "minor":
+            if not re.fullmatch(r"-?[0-9]{1,12}", text):
+                raise self.fail(f"expected an amount in fen like 12345 or -500, got {text!r}", lineno, where)
+            return int(text)
+        found = re.fullmatch(r"(-?)([0-9]{1,10})\.([0-9]{2})", text)
+        if not found:
+            raise self.fail(f"expected an amount like 123.45 or -5.00, got {text!r}", lineno, where)
+        value = int(found.group(2)) * 100 + int(found.group(3))
+        return -value if found.group(1) else value
+
+    def money_text(self, minor: int) -> str:
+        return format_money(minor, self.fmt)
+
+
+def format_money(minor: int, fmt: StatementFormat) -> str:
+    if fmt.amount_format == "minor":
+        return str(minor)
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
+
+
+# ------------------------------------------------------------------------------------------- writing
+def render_statement(statement: Statement, fmt: StatementFormat, *, encoding: str | None = None) -> bytes:
+    """The statement as `fmt` writes it (what `parse_statement` reads back)."""
+    encoding = encoding or fmt.encoding
+    date = dt.datetime.strptime(statement.settlement_date, "%Y%m%d")
+    header = {"merchant_id": statement.merchant_id, "merchant_name": statement.merchant_name,
+              "settlement_date": date.strftime(fmt.date_format), "currency": statement.currency}
+    out = [fmt.title]
+    out += [f"{label}{fmt.header_separator}{header[key]}" for key, label in fmt.header]
+    out.append("")
+    totals = {"count": str(len(statement.lines)),
+              "amount": format_money(sum(x.amount for x in statement.lines), fmt),
+              "fee": format_money(sum(x.fee for x in statement.lines), fmt),
+              "credit": format_money(statement.credit, fmt)}
+    if fmt.layout == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(fmt.column_titles)
+        for line in statement.lines:
+            writer.writerow(_line_values(line, fmt))
+        writer.writerow([fmt.totals_label, *(totals[k] for k in TOTAL_FIELDS)])
+        out.append(buffer.getvalue().rstrip("\n"))
+    else:
+        out.append(_fixed(fmt.column_titles, fmt.columns, fmt, encoding, numbers=False))
+        for line in statement.lines:
+            out.append(_fixed(_line_values(line, fmt), fmt.columns, fmt, encoding))
+        out.append(fmt.totals_label + " " * fmt.gap +
+                   _fixed([totals[k] for k in TOTAL_FIELDS], fmt.totals, fmt, encoding))
+    return ("\n".join(out) + "\n").encode(encoding)
+
+
+def _line_values(line: StatementLine, fmt: StatementFormat) -> list[str]:
+    def date(text: str) -> str:
+        return dt.datetime.strptime(text, "%Y%m%d").strftime(fmt.date_format)
+
+    return [date(line.settlement_date), date(line.txn_date),
+            dt.datetime.strptime(line.txn_time, "%H%M%S").strftime(fmt.time_format), line.terminal_id,
+            f"{line.batch_no:06d}", f"{line.trace_no:06d}", line.rrn, line.auth_code, line.card_no,
+            fmt.card_types[line.card_type], fmt.kinds[line.txn_type], format_money(line.amount, fmt),
+            format_money(line.fee, fmt), format_money(line.net, fmt)]
+
+
+def _fixed(values, columns: tuple[Column, ...], fmt: StatementFormat, encoding: str, numbers: bool = True) -> str:
+    cells = []
+    for value, column in zip(values, columns):
+        pad = column.width - len(str(value).encode(encoding))
+        if pad < 0:
+            raise ValueError(f"{column.key} value {value!r} is wider than its column ({column.width})")
+        numeric = numbers and re.fullmatch(r"-?[0-9.]+", str(value)) is not None and column.key not in (
+            "settlement_date", "txn_date", "txn_time", "terminal_id", "batch_no", "trace_no", "rrn", "auth_code",
+            "card_no")
+        cells.append(" " * pad + str(value) if numeric else str(value) + " " * pad)
+    return (" " * fmt.gap).join(cells).rstrip()
