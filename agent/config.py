@@ -170,6 +170,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "credit_rate_percent": Setting(str, "0.60", "Contracted fee on credit-card sales, percent.",
                                        fees.check_percent),
         "credit_cap": Setting(str, "", "Most fee per credit-card sale (\"\": no cap).", fees.check_cap),
+        "credit_bins": Setting(str, "625094", "Card number prefixes (comma-separated) of credit cards; "
+                               "other cards are debit.", _pattern(r"([0-9]{1,8}(,[0-9]{1,8})*)?", "digits, comma-separated")),
     },
 }
 

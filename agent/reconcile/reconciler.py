@@ -71,9 +71,10 @@ class Discrepancy:
     expected_amount: int | None = None
     expected_fee: int | None = None
     detail: str = ""
+    rrn: str | None = None  # of the line, else of the journal transaction
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "what": KINDS[self.kind][0], "what_zh": KINDS[self.kind][1],
+        return {"kind": self.kind, "rrn": self.rrn or (self.line.rrn if self.line else None), "what": KINDS[self.kind][0], "what_zh": KINDS[self.kind][1],
                 "effect": self.effect, "txn_id": self.txn_id, "line": self.line.as_dict() if self.line else None,
                 "expected_amount": self.expected_amount, "expected_fee": self.expected_fee, "detail": self.detail}
 
@@ -157,10 +158,11 @@ def reconcile(facts: Iterable[JournalFact], statement: Statement, contract: FeeC
         if fact.id not in seen:
             amount, fee = owed_of(fact)
             kind = {"void": "voided_but_settled", "refund": "refunded_but_settled"}.get(fact.kind, "not_credited")
-            found.append(Discrepancy(kind, -(amount - fee), fact.id, None, amount, fee))
+            found.append(Discrepancy(kind, -(amount - fee), fact.id, None, amount, fee, rrn=fact.rrn))
     if statement.credit != statement.lines_net:
+        # expected_amount: the credit its own lines add up to
         found.append(Discrepancy("total_differs", statement.credit - statement.lines_net,
-                                 detail=f"lines add up to {statement.lines_net}, total says {statement.credit}"))
+                                 line=None, expected_amount=statement.lines_net))
     owed = sum(a - f for a, f in map(owed_of, expected))
     return Reconciliation(date, statement.merchant_id, terminal_id, owed, statement.credit, len(statement.lines),
                           len(expected), tuple(found))
