@@ -64,6 +64,7 @@ class StatementFormat:
     card_types: Mapping[str, str] = field(default_factory=dict)  # internal → as written
     kinds: Mapping[str, str] = field(default_factory=dict)
     gap: int = 1  # fixed-width: spaces between columns
+    encodings: tuple[str, ...] = ()  # the encodings a file may be in (default: only `encoding`)
 
     def __post_init__(self) -> None:
         problems = []
@@ -79,12 +80,18 @@ class StatementFormat:
             problems.append("card_types and kinds must spell every card type and kind")
         if self.amount_format not in ("decimal", "minor"):
             problems.append("amount_format must be decimal or minor")
+        if self.encoding not in self.allowed_encodings:
+            problems.append("encodings must include the default encoding")
         if self.layout == "fixed":
             for c in (*self.columns, *self.totals):
                 if c.width < 1 or len(c.title.encode(self.encoding)) > c.width:
                     problems.append(f"column {c.key}: width must hold its title")
         if problems:
             raise ValueError(f"statement format {self.name}: " + "; ".join(problems))
+
+    @property
+    def allowed_encodings(self) -> tuple[str, ...]:
+        return self.encodings or (self.encoding,)
 
     @property
     def column_titles(self) -> tuple[str, ...]:
@@ -94,7 +101,7 @@ class StatementFormat:
 POSIM_CSV = StatementFormat(
     name="posim",
     description="the simulator's acquirer: CSV, UTF-8 (or GBK), decimal amounts",
-    layout="csv", encoding="utf-8",
+    layout="csv", encoding="utf-8", encodings=("utf-8", "gbk"),
     title="posim acquirer settlement statement 结算对账单",
     header=(("merchant_id", "merchant_id"), ("merchant_name", "merchant_name"),
             ("settlement_date", "settlement_date"), ("currency", "currency")),
@@ -146,4 +153,6 @@ def check_encoding(name: str | None, fmt: StatementFormat) -> str:
     encoding = (name or fmt.encoding).lower()
     if encoding not in ENCODINGS:
         raise UsageError(f"unknown encoding {name!r} (known: {', '.join(ENCODINGS)})")
+    if encoding not in fmt.allowed_encodings:
+        raise UsageError(f"the {fmt.name} format is written in {' or '.join(fmt.allowed_encodings)}, not {encoding}")
     return encoding
