@@ -22,6 +22,17 @@ from agent.reconcile.formats import LINE_FIELDS, TOTAL_FIELDS, Column, Statement
 #: a statement larger than this is refused before it is read
 MAX_STATEMENT_BYTES = 256 * 1024 * 1024
 MAX_AMOUNT = 999_999_999_999
+_MINOR = re.compile(r"-?[0-9]{1,12}")
+_DECIMAL = re.compile(r"(-?)([0-9]{1,10})\.([0-9]{2})")
+#: field kind → (pattern, what is expected), for the fields that are checked by pattern alone
+_PATTERNS = {
+    "terminal": (re.compile(r"[0-9A-Za-z]{8}"), "a terminal id of 8 letters or digits"),
+    "digits6": (re.compile(r"[0-9]{6}"), "6 digits"),
+    "rrn": (re.compile(r"[0-9A-Za-z]{12}"), "a 12-character reference number"),
+    "auth": (re.compile(r"[0-9A-Za-z]{0,6}"), "an authorisation code of up to 6 characters"),
+    "card": (re.compile(r"[0-9]{4,6}\*{3,9}[0-9]{4}"), "a masked card number like 622609******0048"),
+    "count": (re.compile(r"[0-9]{1,9}"), "a count of lines"),
+}
 
 
 class StatementError(PosagentError):
@@ -102,6 +113,8 @@ class _Reader:
         self.fmt, self.encoding, self.path = fmt, encoding, path
         self.card_types = {v: k for k, v in fmt.card_types.items()}
         self.kinds = {v: k for k, v in fmt.kinds.items()}
+        self._dates: dict[str, str] = {}
+        self._times: dict[str, str] = {}
 
     def fail(self, expected: str, line: int | None = None, column: str | None = None) -> StatementError:
         return StatementError(expected, line=line, column=column, path=self.path)
@@ -159,11 +172,12 @@ class _Reader:
                          totals["credit"], totals_line)
 
     # -- one line ----------------------------------------------------------------------------
-    def split(self, row: str, columns: tuple[Column, ...], lineno: int, skip: int = 0) -> list[tuple[str, str]]:
-        """(value, where) per column; a missing column is refused here."""
+    def split(self, row: str, columns: tuple[Column, ...], lineno: int, skip: int = 0) -> list[str]:
+        """The text of each column; a missing column is refused here."""
         fmt = self.fmt
         if fmt.layout == "csv":
-            values = next(csv.reader([row]), [])[skip:]
+            # unquoted lines (all of them, in practice) split as csv would; quoted ones go through csv
+            values = (row.split(",") if '"' not in row else next(csv.reader([row]), []))[skip:]
             if len(values) < len(columns):
                 missing = columns[len(values)]
                 raise self.fail(f"missing; expected {len(columns)} columns "
@@ -171,7 +185,7 @@ class _Reader:
                                 f"{len(values) + 1 + skip} ({missing.title})")
             if len(values) > len(columns):
                 raise self.fail(f"expected {len(columns)} columns, got {len(values)}", lineno, str(len(columns) + 1 + skip))
-            return [(v, f"{i + 1 + skip} ({c.title})") for i, (v, c) in enumerate(zip(values, columns))]
+            return values
         raw = row.encode(self.encoding)
         at = skip
         out = []
@@ -185,7 +199,7 @@ class _Reader:
             except UnicodeDecodeError:
                 raise self.fail(f"expected {c.title} in bytes {at + 1}-{at + c.width} (a character is cut "
                                 "by the column edge)", lineno, f"byte {at + 1} ({c.title})") from None
-            out.append((value.strip(), f"byte {at + 1} ({c.title})"))
+            out.append(value.strip())
             at += c.width + self.fmt.gap
         if len(raw) > at - self.fmt.gap and raw[at - self.fmt.gap:].strip():
             raise self.fail(f"expected the line to end after {c.title}", lineno, f"byte {at - self.fmt.gap + 1}")
@@ -221,8 +235,8 @@ class _Reader:
 
     def line(self, row: str, lineno: int) -> StatementLine:
         values = {}
-        for (text, where), column in zip(self.split(row, self.fmt.columns, lineno), self.fmt.columns):
-            values[column.key] = self.value(LINE_FIELDS[column.key], text, lineno, where)
+        for text, column in zip(self.split(row, self.fmt.columns, lineno), self.fmt.columns):
+            values[column.key] = self.value(LINE_FIELDS[column.key], text, lineno, column.key)
         if values["net"] != values["amount"] - values["fee"]:
             raise self.fail(f"expected net = amount − fee = {self.money_text(values['amount'] - values['fee'])}, "
                             f"got {self.money_text(values['net'])}", lineno, self.where("net"))
@@ -236,9 +250,9 @@ class _Reader:
         label_len = len(self.fmt.totals_label.encode(self.encoding)) + self.fmt.gap
         parts = self.split(row, self.fmt.totals, lineno, skip=1 if self.fmt.layout == "csv" else label_len)
         out = {}
-        for (text, where), column in zip(parts, self.fmt.totals):
+        for text, column in zip(parts, self.fmt.totals):
             kind = "count" if column.key == "count" else "money"
-            out[column.key] = self.value(kind, text, lineno, where)
+            out[column.key] = self.value(kind, text, lineno, column.key, totals=True)
         return out
 
     def check_totals(self, totals: dict[str, int], lines: list[StatementLine], lineno: int) -> None:
@@ -256,46 +270,52 @@ class _Reader:
         return f"{index + 2} ({self.fmt.totals[index].title})" if self.fmt.layout == "csv" else self.fmt.totals[index].title
 
     # -- one value ---------------------------------------------------------------------------
-    def value(self, kind: str, text: str, lineno: int, where: str):
-        fmt = self.fmt
+    def value(self, kind: str, text: str, lineno: int, key: str, totals: bool = False):
+        """`text` as the field `key` holds it; the place of an error is worked out only when there is one."""
+        try:
+            return self._value(kind, text, lineno, "")
+        except StatementError as exc:
+            where = self.total_where(key) if totals else self.where(key)
+            raise self.fail(exc.expected, lineno, where) from None
+
+    def _value(self, kind: str, text: str, lineno: int, where: str):
+        if kind in _PATTERNS:
+            rx, what = _PATTERNS[kind]
+            if rx.fullmatch(text) is None:
+                raise self.fail(f"expected {what}, got {text!r}", lineno, where)
+            return int(text) if kind in ("digits6", "count") else text
+        if kind == "money":
+            return self.money(text, lineno, where)
         if kind == "date":
             return self.date(text, None, lineno, where)
         if kind == "time":
-            try:
-                return dt.datetime.strptime(text, fmt.time_format).strftime("%H%M%S")
-            except ValueError:
-                raise self.fail(f"expected a time like {dt.time(14, 5, 9).strftime(fmt.time_format)}, "
-                                f"got {text!r}", lineno, where) from None
-        if kind == "terminal":
-            return self.match(r"[0-9A-Za-z]{8}", "a terminal id of 8 letters or digits", text, lineno, where)
-        if kind == "digits6":
-            return int(self.match(r"[0-9]{6}", "6 digits", text, lineno, where))
-        if kind == "rrn":
-            return self.match(r"[0-9A-Za-z]{12}", "a 12-character reference number", text, lineno, where)
-        if kind == "auth":
-            return self.match(r"[0-9A-Za-z]{0,6}", "an authorisation code of up to 6 characters", text, lineno, where)
-        if kind == "card":
-            return self.match(r"[0-9]{4,6}\*{3,9}[0-9]{4}", "a masked card number like 622609******0048", text,
-                              lineno, where)
+            return self.time(text, lineno, where)
         if kind == "card_type":
             return self.enum(self.card_types, "card type", text, lineno, where)
-        if kind == "kind":
-            return self.enum(self.kinds, "transaction type", text, lineno, where)
-        if kind == "count":
-            return int(self.match(r"[0-9]{1,9}", "a count of lines", text, lineno, where))
-        return self.money(text, lineno, where)
+        return self.enum(self.kinds, "transaction type", text, lineno, where)
 
     def date(self, text: str, _unused, lineno: int, where: str) -> str:
-        try:
-            return dt.datetime.strptime(text, self.fmt.date_format).strftime("%Y%m%d")
-        except ValueError:
-            raise self.fail(f"expected a date like {dt.date(2026, 12, 3).strftime(self.fmt.date_format)}, "
-                            f"got {text!r}", lineno, where) from None
+        known = self._dates.get(text)  # a statement holds a few distinct days: parse each once
+        if known is None:
+            try:
+                known = dt.datetime.strptime(text, self.fmt.date_format).strftime("%Y%m%d")
+            except ValueError:
+                raise self.fail(f"expected a date like {dt.date(2026, 12, 3).strftime(self.fmt.date_format)}, "
+                                f"got {text!r}", lineno, where) from None
+            self._dates[text] = known
+        return known
 
-    def match(self, rx: str, what: str, text: str, lineno: int, where: str) -> str:
-        if not re.fullmatch(rx, text):
-            raise self.fail(f"expected {what}, got {text!r}", lineno, where)
-        return text
+    def time(self, text: str, lineno: int, where: str) -> str:
+        known = self._times.get(text)
+        if known is None:
+            try:
+                known = dt.datetime.strptime(text, self.fmt.time_format).strftime("%H%M%S")
+            except ValueError:
+                raise self.fail(f"expected a time like {dt.time(14, 5, 9).strftime(self.fmt.time_format)}, "
+                                f"got {text!r}", lineno, where) from None
+            if len(self._times) < 100_000:
+                self._times[text] = known
+        return known
 
     def enum(self, mapping: dict[str, str], what: str, text: str, lineno: int, where: str) -> str:
         if text not in mapping:
@@ -304,10 +324,10 @@ class _Reader:
 
     def money(self, text: str, lineno: int, where: str) -> int:
         if self.fmt.amount_format == "minor":
-            if not re.fullmatch(r"-?[0-9]{1,12}", text):
+            if _MINOR.fullmatch(text) is None:
                 raise self.fail(f"expected an amount in fen like 12345 or -500, got {text!r}", lineno, where)
             return int(text)
-        found = re.fullmatch(r"(-?)([0-9]{1,10})\.([0-9]{2})", text)
+        found = _DECIMAL.fullmatch(text)
         if not found:
             raise self.fail(f"expected an amount like 123.45 or -5.00, got {text!r}", lineno, where)
         value = int(found.group(2)) * 100 + int(found.group(3))
