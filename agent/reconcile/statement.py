@@ -114,6 +114,7 @@ class _Reader:
         self.card_types = {v: k for k, v in fmt.card_types.items()}
         self.kinds = {v: k for k, v in fmt.kinds.items()}
         self._dates: dict[str, str] = {}
+        self._slices: dict = {}
         self._times: dict[str, str] = {}
 
     def fail(self, expected: str, line: int | None = None, column: str | None = None) -> StatementError:
@@ -187,6 +188,18 @@ class _Reader:
                 raise self.fail(f"expected {len(columns)} columns, got {len(values)}", lineno, str(len(columns) + 1 + skip))
             return values
         raw = row.encode(self.encoding)
+        slices = self._slices.get((id(columns), skip))
+        if slices is None:
+            slices, at = [], skip
+            for c in columns:
+                slices.append((at, at + c.width))
+                at += c.width + self.fmt.gap
+            self._slices[(id(columns), skip)] = slices
+        if slices[-1][0] < len(raw) <= slices[-1][1]:  # the usual line: every column present, nothing after
+            try:
+                return [raw[a:b].decode(self.encoding).strip() for a, b in slices]
+            except UnicodeDecodeError:
+                pass  # the careful pass below says which column
         at = skip
         out = []
         for c in columns:
