@@ -78,3 +78,13 @@ def test_no_ledger_is_one_line(tmp_path):
     done = posim("host", "statement", "--db", str(tmp_path / "none.db"), "--out", str(tmp_path / "s.csv"),
                  "--date", "20261203")
     assert done.returncode == 2 and "no ledger at" in done.stderr
+
+
+def test_statement_faults_given_at_start_are_in_force(tmp_path):
+    from tests.simhost import start_host
+    host = start_host(tmp_path, "--fault", "statement_rounding:count=2", "--fault", "delay:seconds=1,count=1")
+    try:
+        rules = [f["rule"] for f in host.control(op="list")["faults"]]
+        assert rules == ["delay:count=1,seconds=1", "statement_rounding:count=2,seed=0"]
+    finally:
+        host.stop()
