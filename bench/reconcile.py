@@ -28,7 +28,8 @@ from agent.journal import Journal
 from agent.reconcile.fees import DEFAULT_CONTRACT
 from agent.reconcile.formats import get_format
 from agent.reconcile.run import reconcile_file
-from agent.reconcile.statement import Statement, StatementLine, parse_statement, render_statement
+from agent.reconcile.render import render_statement
+from agent.reconcile.statement import Statement, StatementLine, parse_statement
 
 TID = "10000001"
 PANS = ("622609******0048", "625094******0016")

@@ -21,7 +21,8 @@ from agent.reconcile.fees import DEFAULT_CONTRACT
 from agent.reconcile.formats import FORMATS
 from agent.reconcile.reconciler import reconcile
 from agent.reconcile.run import load_facts
-from agent.reconcile.statement import parse_statement, render_statement
+from agent.reconcile.render import render_statement
+from agent.reconcile.statement import parse_statement
 from simulator.host.statement import build_statement, statement_line
 from simulator.host.statement_faults import STATEMENT_FAULT_KINDS, StatementFault, apply_faults
 from tests.enginekit import CASHIER, DELIVER, LOSE_ANSWER, LOSE_REQUEST, PROFILE, SUPERVISOR, World

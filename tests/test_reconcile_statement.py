@@ -12,7 +12,8 @@ from agent import config
 from agent.errors import ConfigError
 from agent.reconcile.fees import DEFAULT_CONTRACT, FeeContract, FeeRate
 from agent.reconcile.formats import FORMATS, POSIM_CSV, UNIONPAY_GBK, Column, StatementFormat, get_format
-from agent.reconcile.statement import Statement, StatementError, StatementLine, parse_statement, render_statement
+from agent.reconcile.render import render_statement
+from agent.reconcile.statement import Statement, StatementError, StatementLine, parse_statement
 
 DATE = "20261203"
 

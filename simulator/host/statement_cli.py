@@ -41,7 +41,7 @@ def write_statement(db: str | Path, date: str, out: str | Path, *, fmt_name: str
                     contract: FeeContract | None = None) -> dict:
     """Write the statement (faults applied); returns the summary the command prints."""
     from agent.reconcile.fees import DEFAULT_CONTRACT
-    from agent.reconcile.statement import render_statement
+    from agent.reconcile.render import render_statement
     from simulator.host.statement import build_statement, statement_line
     from simulator.host.statement_faults import StatementFaultStore, apply_faults
     from simulator.testcards import load_cards
