@@ -125,7 +125,7 @@ def test_a_malformed_statement_is_refused_with_its_place_and_only_the_refusal_is
     (tmp_path / "truncated.csv").write_text("\n".join(text[:9]) + "\n", encoding="utf-8")
     before = agent.json("journal", "list", "--limit", "500")
     done = agent.cli("reconcile", str(tmp_path / "truncated.csv"))
-    assert done.returncode == 2 and "line 10" in done.stderr and "truncated?" in done.stderr
+    assert done.returncode == 2 and "line 10, column 1: expected the totals line" in done.stderr and "truncated?" in done.stderr
     assert "Traceback" not in done.stderr
     wrong_day = agent.cli("reconcile", str(tmp_path / "clean.csv"), "--date", "2001-01-01")
     assert wrong_day.returncode == 2 and "expected the statement of 20010101" in wrong_day.stderr

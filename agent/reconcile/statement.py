@@ -117,7 +117,8 @@ class _Reader:
         self._times: dict[str, str] = {}
 
     def fail(self, expected: str, line: int | None = None, column: str | None = None) -> StatementError:
-        return StatementError(expected, line=line, column=column, path=self.path)
+        # a whole line missing or out of place: the place is where it should begin
+        return StatementError(expected, line=line, column=column or ("1" if line else None), path=self.path)
 
     def read(self, rows: list[str], expect_date: str | None) -> Statement:
         fmt = self.fmt
