@@ -74,24 +74,29 @@ def test_a_clean_day_is_balanced_to_the_cent_and_the_run_is_journaled_through_th
 
 
 def test_a_day_with_several_faults_names_each_and_claims_what_the_bank_kept(agent, sim_host, tmp_path):
+    sim_host.fault("drop_after:count=1,mti=0200")  # the host takes this sale, the answer never comes: reversed
+    lost = agent.json("sale", "66.00", "--card", "debit")
+    assert lost["outcome"]["status"] != "approved", lost
     day_of_payments(agent)
     clean = statement(sim_host, tmp_path / "clean.csv")
     for rule in ("statement_fee_above_rate:seed=1", "statement_deducted_twice:seed=2", "statement_sale_missing:seed=3",
-                 "statement_foreign_line:seed=4", "statement_total_mismatch:seed=5"):
+                 "statement_foreign_line:seed=4", "statement_total_mismatch:seed=5", "statement_reversed_settled"):
         sim_host.fault(rule)
     listed = sim_host.control(op="list")["faults"]
-    assert len([f for f in listed if f["rule"].startswith("statement_")]) == 5
+    assert len([f for f in listed if f["rule"].startswith("statement_")]) == 6
     faulty = statement(sim_host, tmp_path / "faulty.csv", "--encoding", "gbk")
     kept = clean["credit"] - faulty["credit"]
-    assert kept > 0 and len(faulty["faults_applied"]) == 5
+    assert len(faulty["faults_applied"]) == 6
 
     claims = tmp_path / "claims"
     done = agent.cli("reconcile", str(tmp_path / "faulty.csv"), "--encoding", "gbk", "--claim", str(claims))
     assert done.returncode == 1, done.stdout + done.stderr
     for name in ("fee differs from the contracted rate", "counted twice", "in the journal, not credited",
-                 "not this terminal's transaction", "statement total differs from its own lines"):
+                 "not this terminal's transaction", "statement total differs from its own lines",
+                 "reversed or never approved, but settled"):
         assert name in done.stdout
-    assert f"claim: the acquirer kept {kept // 100}.{kept % 100:02d}" in done.stdout
+    label = "claim: the acquirer kept" if kept >= 0 else "the acquirer paid in excess"
+    assert f"{label} {abs(kept) // 100}.{abs(kept) % 100:02d}" in done.stdout
 
     day = dt.date.today().strftime("%Y%m%d")
     claim = json.loads((claims / f"claim-{day}.json").read_text())
@@ -100,8 +105,9 @@ def test_a_day_with_several_faults_names_each_and_claims_what_the_bank_kept(agen
     assert claim["journal_event"]["event_id"] > 0
     letter_zh = (claims / f"claim-{day}-zh.txt").read_text()
     letter_en = (claims / f"claim-{day}-en.txt").read_text()
-    assert "申请退款合计" in letter_zh and "TOTAL TO REFUND" in letter_en
-    assert f"{kept // 100}.{kept % 100:02d}" in letter_en
+    assert ("申请退款合计" if kept >= 0 else "多付合计") in letter_zh
+    assert ("TOTAL TO REFUND" if kept >= 0 else "TOTAL PAID IN EXCESS") in letter_en
+    assert f"{abs(kept) // 100}.{abs(kept) % 100:02d}" in letter_en
     from agent.receipts import display_width
     printer = (claims / f"claim-{day}-zh-printer.txt").read_text().splitlines()
     assert max(display_width(x) for x in printer) <= 32
