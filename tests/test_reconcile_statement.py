@@ -146,6 +146,11 @@ def test_utf8_file_read_as_gbk_is_refused_at_the_title():
     assert err.line == 1
 
 
+def test_a_statement_of_another_merchant_is_refused():
+    err = refused(posim_rows(), expect_merchant="999999999999999")
+    assert (err.line, err.column) == (2, "2") and "expected the statement of merchant 999999999999999" in str(err)
+
+
 def test_a_date_that_is_not_the_one_asked():
     err = refused(posim_rows(), expect_date="20261204")
     assert err.line == 4 and "expected the statement of 20261204, this one is of 20261203" in str(err)

@@ -77,7 +77,8 @@ def reconcile_file(cfg, journal_path: Path, statement_path: str | Path, *, fmt_n
     name = Path(statement_path).name
     digest = hashlib.sha256(raw).hexdigest()
     try:
-        statement = parse_statement(raw, fmt, encoding=encoding, expect_date=date, path=name)
+        statement = parse_statement(raw, fmt, encoding=encoding, expect_date=date,
+                                    expect_merchant=cfg.terminal.merchant_id, path=name)
     except StatementError as exc:
         if record:
             journal_run(cfg, journal_path, "reconcile.refused",

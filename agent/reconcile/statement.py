@@ -84,8 +84,9 @@ class Statement:
 
 # ------------------------------------------------------------------------------------------- parsing
 def parse_statement(data: bytes, fmt: StatementFormat, *, encoding: str | None = None,
-                    expect_date: str | None = None, path: str = "") -> Statement:
-    """The statement in `data`, checked line by line (`expect_date`: YYYYMMDD the caller asked for)."""
+                    expect_date: str | None = None, expect_merchant: str | None = None, path: str = "") -> Statement:
+    """The statement in `data`, checked line by line (`expect_date`: YYYYMMDD the caller asked for;
+    `expect_merchant`: the merchant id the statement must be for)."""
     encoding = encoding or fmt.encoding
     if len(data) > MAX_STATEMENT_BYTES:
         raise StatementError(f"expected at most {MAX_STATEMENT_BYTES} bytes, got {len(data)}", path=path)
@@ -104,7 +105,7 @@ def parse_statement(data: bytes, fmt: StatementFormat, *, encoding: str | None =
         rows.pop()
     rows = [r[:-1] if r.endswith("\r") else r for r in rows]
     reader = _Reader(fmt, encoding, path)
-    return reader.read(rows, expect_date)
+    return reader.read(rows, expect_date, expect_merchant)
 
 
 class _Reader:
@@ -120,7 +121,7 @@ class _Reader:
         # a whole line missing or out of place: the place is where it should begin
         return StatementError(expected, line=line, column=column or ("1" if line else None), path=self.path)
 
-    def read(self, rows: list[str], expect_date: str | None) -> Statement:
+    def read(self, rows: list[str], expect_date: str | None, expect_merchant: str | None = None) -> Statement:
         fmt = self.fmt
         if not rows:
             raise self.fail(f"expected the title {fmt.title!r}, but the file is empty", 1)
@@ -142,6 +143,9 @@ class _Reader:
         if not re.fullmatch(r"[0-9A-Za-z]{1,15}", header["merchant_id"]):
             raise self.fail(f"expected a merchant id of 1 to 15 letters or digits, got {header['merchant_id']!r}",
                             header_line["merchant_id"], "2")
+        if expect_merchant is not None and header["merchant_id"] != expect_merchant:
+            raise self.fail(f"expected the statement of merchant {expect_merchant} (this terminal's), this one is "
+                            f"for {header['merchant_id']}", header_line["merchant_id"], "2")
         date = self.date(header["settlement_date"], header_line["settlement_date"], "2")
         if expect_date is not None and date != expect_date:
             raise self.fail(f"expected the statement of {expect_date}, this one is of {date}",
