@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.daemon.cli",
     "agent.iso8583.cli",
     "agent.console.cli",
+    "agent.reconcile.cli",
 )
 
 

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from agent.errors import ConfigError
+from agent.reconcile import fees
 
 #: where the daemon and CLI look for the file when neither --config nor $POSAGENT_CONFIG is given
 DEFAULT_CONFIG_PATHS = (Path("/etc/posagent/posagent.toml"),)
@@ -173,6 +174,16 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                                _pattern(r"0[0-7]{3}", "an octal mode such as 0600")),
         "log_level": Setting(str, "INFO", "DEBUG, INFO, WARNING or ERROR.", _choice("DEBUG", "INFO", "WARNING", "ERROR")),
         "log_file": Setting(str, "", "Log file (empty: standard error)."),
+    },
+    "settlement_fees": {
+        "debit_rate_percent": Setting(str, "0.50", "Contracted fee on debit-card sales, percent (up to 4 decimals).",
+                                      fees.check_percent),
+        "debit_cap": Setting(str, "20.00", "Most fee per debit-card sale (\"\": no cap).", fees.check_cap),
+        "credit_rate_percent": Setting(str, "0.60", "Contracted fee on credit-card sales, percent.",
+                                       fees.check_percent),
+        "credit_cap": Setting(str, "", "Most fee per credit-card sale (\"\": no cap).", fees.check_cap),
+        "credit_bins": Setting(str, "625094", "Card number prefixes (comma-separated) of credit cards; "
+                               "other cards are debit.", _pattern(r"([0-9]{1,8}(,[0-9]{1,8})*)?", "digits, comma-separated")),
     },
 }
 

@@ -18,6 +18,7 @@ from simulator.emvcrypto import IssuerKeys, dol_values
 BEHAVIOURS = ("ok", "do-not-honour", "lost", "stolen", "restricted")
 ODA_METHODS = ("none", "sda", "dda", "cda")
 CERT_FAULTS = ("", "expired-issuer-cert", "revoked-issuer-cert", "tampered-record")
+CARD_TYPES = ("debit", "credit")
 
 #: CDOL1 of every test card: (tag, length). The terminal sends these values with the first GENERATE AC
 #: and also in field 55, so the host can rebuild the CDOL1 data and check the ARQC.
@@ -55,6 +56,7 @@ class TestCard:
     cert_fault: str = ""
     iac_denial: bytes = bytes(5)
     first_ac: str = "ARQC"  # "AAC": the card itself declines offline at the first GENERATE AC
+    card_type: str = "debit"  # debit or credit: the fee rate on the merchant's statement
 
     @property
     def track2(self) -> str:
@@ -91,6 +93,7 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
                 oda=str(raw.get("oda", "dda")), cert_fault=str(raw.get("cert_fault", "")),
                 iac_denial=bytes.fromhex(raw.get("iac_denial", "0000000000")),
                 first_ac=str(raw.get("first_ac", "ARQC")),
+                card_type=str(raw.get("card_type", "debit")),
             )
         except KeyError as exc:
             raise ConfigError(f"missing key {exc.args[0]}", key=where, path=source) from None
@@ -117,6 +120,9 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
             raise ConfigError("iac_denial must be 10 hex digits", key=f"{where}.iac_denial", path=source)
         if card.keys.arpc_method not in (1, 2):
             raise ConfigError("arpc_method must be 1 or 2", key=f"{where}.arpc_method", path=source)
+        if card.card_type not in CARD_TYPES:
+            raise ConfigError(f"card_type must be one of {', '.join(CARD_TYPES)}", key=f"{where}.card_type",
+                              path=source)
         if card.name in cards:
             raise ConfigError(f"duplicate card name {card.name!r}", key=where, path=source)
         cards[card.name] = card

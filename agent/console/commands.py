@@ -241,6 +241,16 @@ class CommandTable:
         bundle = self.call("export", {"id": _whole(args[0], "ID", 1, 2**62)})
         return Reply(render_text(bundle).rstrip("\n"))
 
+    def reconcile(self, args: list[str]) -> Reply:
+        if not 1 <= len(args) <= 2:
+            raise UsageError("usage: reconcile PATH [FORMAT] (the acquirer's statement file; format default posim)")
+        from agent.reconcile.cli import render_report
+        from agent.reconcile.run import reconcile_file
+
+        run = reconcile_file(self.ctx.cfg, self.ctx.cfg.path("journal", "path"), args[0],
+                             fmt_name=args[1] if len(args) > 1 else None)
+        return Reply(render_report(run, self.exponent).rstrip("\n"))
+
     def logout(self, args: list[str]) -> Reply:
         return Reply("Logged out.", logout=True)
 
@@ -292,6 +302,8 @@ COMMANDS: tuple[Command, ...] = (
       CommandTable.card_test),
     C(("log", "level"), "log level [LEVEL]", "show or change the daemon's log level now", CommandTable.log_level),
     C(("export",), "export ID", "evidence bundle of a transaction's chain", CommandTable.export),
+    C(("reconcile",), "reconcile PATH [FORMAT]", "the acquirer's statement against the journal, to the cent",
+      CommandTable.reconcile),
     C(("logout",), "logout", "end the session (or exit, quit, Ctrl-D)", CommandTable.logout),
     C(("exit",), "exit", "same as logout", CommandTable.logout),
     C(("quit",), "quit", "same as logout", CommandTable.logout),

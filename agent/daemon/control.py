@@ -92,6 +92,9 @@ async def _queries(daemon, op: str, args: dict, password: str | None) -> dict | 
             root.setLevel(args["level"])
             log.warning("log level %s -> %s (technician console)", was, args["level"])
         return {"level": logging.getLevelName(root.level), "was": was}
+    if op == "reconcile_record":  # `posagent reconcile` journals its run through the journal's owner
+        from agent.journal.reconciliation import record_reconciliation
+        return record_reconciliation(journal, str(args.get("kind")), args.get("details"))
     if op == "console_event":  # the technician console's audit trail: logins, locks, setting changes
         if args.get("kind") not in CONSOLE_EVENTS or not isinstance(args.get("details", {}), dict):
             raise EngineError(f"console event kind must be one of {', '.join(CONSOLE_EVENTS)}", code="usage")

@@ -4,6 +4,7 @@
     posim host ledger --db host.db --terminal 10000001 --json
     posim host fault add drop_after:count=1          # at run time, through the control port
     posim host fault list | posim host fault clear | posim host stats
+    posim host statement --db host.db --date 20261203 --out statement.csv [--format unionpay-gbk]
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ledger.add_argument("--terminal", metavar="TID", help="only this terminal")
     ledger.add_argument("--json", action="store_true", help="print JSON")
     ledger.set_defaults(handler=_ledger)
+
+    from simulator.host import statement_cli
+    statement_cli.register(actions, DEFAULT_DB)
 
     fault = actions.add_parser("fault", help="add, list or clear faults of a running simulator")
     fault_actions = fault.add_subparsers(dest="fault_command", metavar="ACTION")
@@ -147,7 +151,10 @@ def _serve(args: argparse.Namespace) -> int:
     for name, value in (("--port", args.port), ("--control-port", args.control_port)):
         if not 0 <= value <= 65535:
             raise UsageError(f"{name} must be from 0 to 65535, got {value}")
-    plan = FaultPlan([parse_rule(spec) for spec in args.fault])
+    from simulator.host.statement_faults import StatementFaultStore, is_statement_fault, parse_statement_fault
+
+    plan = FaultPlan([parse_rule(spec) for spec in args.fault if not is_statement_fault(spec)])
+    statement_faults = [parse_statement_fault(spec) for spec in args.fault if is_statement_fault(spec)]
     tmks = parse_tmks(args.tmk)
     default_tmk = bytes.fromhex(SCHEMA["keys"]["tmk"].default)
     cards = load_cards(args.cards)
@@ -157,6 +164,8 @@ def _serve(args: argparse.Namespace) -> int:
     db_path.parent.mkdir(parents=True, exist_ok=True)
     setup_logging("INFO")
     ledger = Ledger(db_path)
+    for fault in statement_faults:
+        StatementFaultStore(db_path).add(fault)
     processor = HostProcessor(ledger, cards, dialect=dialect, tmk_for=lambda tid: tmks.get(tid, default_tmk))
     server = HostServer(processor, plan, bind=args.bind, port=args.port, control_port=args.control_port,
                         ssl_context=context)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Callable
 
 from agent.iso8583 import CodecError, Message
+from simulator.host import statement_faults
 from simulator.host.faults import FaultPlan, FaultRule, FaultSpecError, parse_rule
 from simulator.host.processing import HostProcessor
 
@@ -219,6 +220,9 @@ class HostServer:
         except (ValueError, KeyError, TypeError):
             return {"ok": False, "error": 'expected a JSON object with "op"'}
         try:
+            statement_reply = statement_faults.control(self.processor.ledger.path, request)
+            if statement_reply is not None:
+                return statement_reply
             if op == "add":
                 rule = parse_rule(str(request.get("rule", "")))
                 self.plan.add(rule)
@@ -226,10 +230,12 @@ class HostServer:
                 return {"ok": True, "rule": rule.to_text()}
             if op == "clear":
                 removed = self.plan.clear(request.get("kind"))
+                if self.processor.ledger.path != ":memory:":
+                    removed += statement_faults.StatementFaultStore(self.processor.ledger.path).clear(request.get("kind"))
                 self._apply_refuse()
                 return {"ok": True, "removed": removed}
             if op == "list":
-                return {"ok": True, "faults": self.plan.remaining()}
+                return {"ok": True, "faults": self.plan.remaining() + statement_faults.listing(self.processor.ledger.path)}
             if op == "stats":
                 s = self.stats
                 return {"ok": True, "connections": s.connections, "requests": s.requests, "answers": s.answers,

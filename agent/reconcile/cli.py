@@ -1,0 +1,141 @@
+"""`posagent reconcile FILE`: the acquirer's statement against the journal, to the cent.
+
+    posagent reconcile statement.csv                      # table for people; exit 0 balanced, 1 not
+    posagent reconcile stmt.txt --format unionpay-gbk --json
+    posagent reconcile statement.csv --claim claims/      # claim letters (zh, en; A4 and printer width) + evidence
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+from agent.errors import UsageError
+from agent.money import format_amount
+from agent.reconcile.formats import ENCODINGS, FORMATS
+from agent.reconcile.reconciler import KINDS
+
+#: the claim letter's page width (the printer copy uses terminal.receipt_width)
+LETTER_WIDTH = 80
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reconcile", help="check the acquirer's settlement statement against the journal, to the cent")
+    p.add_argument("file", help="the statement file the acquirer sent")
+    p.add_argument("--format", default=None, help=f"statement format: {', '.join(FORMATS)} (default posim)")
+    p.add_argument("--encoding", choices=ENCODINGS, help="file encoding (default: the format's)")
+    p.add_argument("--date", type=_date, help="the settlement date expected in the file, YYYYMMDD or YYYY-MM-DD")
+    p.add_argument("--journal", metavar="FILE", help="journal file (default: journal.path from the configuration)")
+    p.add_argument("--claim", metavar="DIR", help="write the claim letters and the evidence of each item here")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=_reconcile)
+
+
+def _date(text: str) -> str:
+    for pattern in ("%Y%m%d", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(text, pattern).strftime("%Y%m%d")
+        except ValueError:
+            continue
+    raise argparse.ArgumentTypeError(f"expected a date YYYYMMDD or YYYY-MM-DD, got {text!r}")
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from agent.cli import load_config
+    from agent.reconcile.run import reconcile_file
+
+    cfg = load_config(args)
+    journal_path = Path(os.path.expanduser(args.journal)) if args.journal else cfg.path("journal", "path")
+    run = reconcile_file(cfg, journal_path, args.file, fmt_name=args.format, encoding=args.encoding, date=args.date)
+    files: list[str] = []
+    if args.claim:
+        files = write_claim(run, Path(args.claim), cfg, journal_path)
+    if args.json:
+        out = run.report.as_dict()
+        out.update({"statement": run.name, "format": run.fmt.name, "journal_event": run.event, "claim_files": files})
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        print(render_report(run, cfg.terminal.currency_exponent), end="")
+        for f in files:
+            print(f"wrote {f}")
+    return 0 if run.report.balanced else 1
+
+
+def render_report(run, exponent: int = 2) -> str:
+    r = run.report
+    money = lambda minor: format_amount(minor, exponent)  # noqa: E731
+    out = [f"statement {run.name} ({run.fmt.name}): settlement date {r.settlement_date}, merchant {r.merchant_id}, "
+           f"{r.lines} lines; terminal {r.terminal_id}: {r.expected} transactions in the day's batches"]
+    if r.balanced:
+        out.append(f"balanced to the cent: owed {money(r.owed)}, credited {money(r.credited)}")
+    else:
+        out.append(f"owed (journal + contract) {money(r.owed):>14}")
+        out.append(f"credited (statement)      {money(r.credited):>14}")
+        out.append(f"difference                {money(r.difference):>14}")
+        out.append(f"{'#':>3}  {'finding':<42} {'line':>6} {'txn':>6} {'RRN':<12} {'effect':>12}")
+        for n, d in enumerate(r.discrepancies, 1):
+            rrn = d.line.rrn if d.line else (d.rrn or "-")
+            out.append(f"{n:>3}  {KINDS[d.kind][0]:<42} {d.line.line if d.line else '-':>6} "
+                       f"{d.txn_id if d.txn_id is not None else '-':>6} {rrn:<12} {money(d.effect):>12}")
+        out.append(f"explained by the findings {money(r.explained):>14}")
+        out.append(f"unexplained remainder     {money(r.unexplained):>14}")
+        label = "claim: the acquirer kept" if r.claim_total >= 0 else "the acquirer paid in excess"
+        out.append(f"{label} {money(abs(r.claim_total))}")
+    if run.event:
+        out.append(f"journaled as event #{run.event['event_id']}")
+    return "\n".join(out) + "\n"
+
+
+def write_claim(run, directory: Path, cfg, journal_path: Path) -> list[str]:
+    """Claim letters (zh and en, letter and printer width), claim.json and one evidence file per item."""
+    from agent.journal import Journal, render_text
+    from agent.reconcile.claim import claim_json, render_claim
+
+    r = run.report
+    try:
+        (directory / "evidence").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the claim directory {directory}: {exc.strerror}") from None
+    stem = f"claim-{r.settlement_date}"
+    written: dict[str, bytes] = {}
+    raw_lines = run.raw.decode(run.encoding).lstrip("\ufeff").split("\n")
+    evidence: dict[int, str] = {}
+    with Journal.open(journal_path, fingerprint_key=None, read_only=True,
+                      busy_timeout_ms=cfg.journal.busy_timeout_ms) as journal:
+        for n, d in enumerate(r.discrepancies, 1):
+            item = {"item": n, "finding": d.as_dict(), "statement_line": None, "journal_chain": None}
+            if d.line is not None and d.line.line:
+                item["statement_line"] = {"number": d.line.line, "text": raw_lines[d.line.line - 1].rstrip("\r")}
+            text = ""
+            if d.txn_id is not None:
+                bundle = journal.export(chain_of=d.txn_id)
+                item["journal_chain"] = bundle
+                text = render_text(bundle)
+            name = f"evidence/item-{n:03d}"
+            written[name + ".json"] = json.dumps(item, indent=2, ensure_ascii=False).encode()
+            if text:
+                written[name + ".txt"] = text.encode()
+            evidence[n] = name + ".json"
+    common = {"statement_name": run.name, "statement_sha256": run.sha256, "event": run.event,
+              "exponent": cfg.terminal.currency_exponent}
+    for language in ("zh", "en"):
+        written[f"{stem}-{language}.txt"] = render_claim(r, language=language, width=LETTER_WIDTH, **common).encode()
+        written[f"{stem}-{language}-printer.txt"] = render_claim(
+            r, language=language, width=cfg.terminal.receipt_width, **common).encode()
+    written[f"{stem}.json"] = json.dumps(claim_json(r, statement_name=run.name, statement_sha256=run.sha256,
+                                                    event=run.event, evidence_files=evidence),
+                                         indent=2, ensure_ascii=False).encode()
+    written[f"statement-{run.name}"] = run.raw
+    paths = []
+    for name, data in written.items():
+        path = directory / name
+        try:
+            path.write_bytes(data)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+        paths.append(str(path))
+    return paths
+

@@ -1,0 +1,102 @@
+"""The merchant's contracted fee: a rate per card type with an optional cap per transaction.
+
+Rates are decimal percentages kept exactly (``"0.50"`` → 5,000 parts per million); a fee is
+amount × rate rounded half-up to the fen, then capped.  Sales pay the fee; a void gives the sale's fee
+back (the same amount, negative); refunds neither pay nor return a fee.  One function, used by the
+simulator's acquirer to write statements and by the reconciler to check them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from agent.errors import ConfigError
+
+_PERCENT = re.compile(r"(?P<units>[0-9]{1,2})(?:\.(?P<fraction>[0-9]{1,4}))?")
+_AMOUNT = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
+PPM = 1_000_000
+
+
+def percent_to_ppm(text: str) -> int:
+    """``"0.6"`` → 6000 (parts per million); ValueError when not a percentage with up to 4 decimals."""
+    found = _PERCENT.fullmatch(text) if isinstance(text, str) else None
+    if found is None:
+        raise ValueError(f"expected a percentage like 0.60 (up to 4 decimals), got {text!r}")
+    ppm = int(found.group("units")) * 10_000 + int((found.group("fraction") or "").ljust(4, "0"))
+    if ppm > 100 * 10_000:
+        raise ValueError(f"expected a percentage from 0 to 100, got {text!r}")
+    return ppm
+
+
+def cap_to_minor(text: str) -> int | None:
+    """``"20.00"`` → 2000; ``""`` → None (no cap)."""
+    if text == "":
+        return None
+    if not isinstance(text, str) or not _AMOUNT.fullmatch(text):
+        raise ValueError(f"expected an amount like 20.00, or \"\" for no cap, got {text!r}")
+    units, _, fraction = text.partition(".")
+    return int(units) * 100 + int(fraction.ljust(2, "0") or "0")
+
+
+@dataclass(frozen=True)
+class FeeRate:
+    ppm: int  # parts per million of the amount
+    cap: int | None  # minor units per transaction
+
+    def fee(self, amount: int) -> int:
+        """The fee of a sale of `amount` minor units (> 0): half-up to the fen, then capped."""
+        fee = (amount * self.ppm + PPM // 2) // PPM
+        return min(fee, self.cap) if self.cap is not None else fee
+
+    def describe(self) -> str:
+        percent = f"{self.ppm // 10_000}.{self.ppm % 10_000:04d}".rstrip("0").rstrip(".")
+        cap = f", capped at {self.cap // 100}.{self.cap % 100:02d}" if self.cap is not None else ""
+        return f"{percent} %{cap}"
+
+
+@dataclass(frozen=True)
+class FeeContract:
+    rates: Mapping[str, FeeRate]  # card type → rate
+
+    def line_fee(self, kind: str, card_type: str, amount: int) -> int:
+        """The fee of one statement line: `amount` is the line's signed amount."""
+        if kind == "refund":
+            return 0
+        fee = self.rates[card_type].fee(abs(amount))
+        return -fee if kind == "void" else fee
+
+    @classmethod
+    def from_text(cls, debit_rate: str, debit_cap: str, credit_rate: str, credit_cap: str) -> "FeeContract":
+        return cls({"debit": FeeRate(percent_to_ppm(debit_rate), cap_to_minor(debit_cap)),
+                    "credit": FeeRate(percent_to_ppm(credit_rate), cap_to_minor(credit_cap))})
+
+
+def contract_from_config(section: Mapping[str, Any]) -> FeeContract:
+    """The contract in `[settlement_fees]` (values already checked by the configuration schema)."""
+    try:
+        return FeeContract.from_text(section["debit_rate_percent"], section["debit_cap"],
+                                     section["credit_rate_percent"], section["credit_cap"])
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="settlement_fees") from None
+
+
+#: the simulator's default contract, the same as the configuration's defaults
+DEFAULT_CONTRACT = FeeContract.from_text("0.50", "20.00", "0.60", "")
+
+
+def check_percent(value: Any) -> str | None:
+    try:
+        percent_to_ppm(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def check_cap(value: Any) -> str | None:
+    try:
+        cap_to_minor(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
