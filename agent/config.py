@@ -133,6 +133,14 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "refund_repeat_seconds": Setting(int, 120, "Same original + same refund amount within this window is a repeat.",
                                          _non_negative),
     },
+    "preauth": {
+        "tolerance_percent": Setting(int, 15, "A completion may exceed its pre-auth by at most this percentage.",
+                                     _range(0, 100)),
+        "validity_days": Setting(int, 30, "Days a pre-auth can be completed; after that the hold has expired.",
+                                 _range(1, 365)),
+        "supervisor_preauth": Setting(bool, True, "Pre-auth, pre-auth void and release need the supervisor password."),
+        "supervisor_completion": Setting(bool, False, "Completion and completion void need the supervisor password."),
+    },
     "supervisor": {
         "password_hash": Setting(str, "", "Supervisor password as a salted scrypt hash (`posagent passwd`).",
                                  secret=True),

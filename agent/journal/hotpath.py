@@ -19,11 +19,13 @@ from typing import Any, Callable
 from agent.journal.errors import DuplicateRequest, JournalError
 from agent.journal.records import Reversal, Txn, reversal_from_row, txn_from_row
 from agent.journal.scrub import scrub_text
-from agent.journal.states import KINDS, check_transition
+from agent.journal.states import KINDS, REFUNDABLE_KINDS, VOIDS, check_transition
 from agent.journal.store import TXN_SELECT, _message_text, _Writer
 from agent.masking import mask_pan
 
 MAX_AMOUNT = 10 ** 12 - 1  # field 4 is n12
+#: kinds sent without the card that are still about the original's card (its masked PAN is copied)
+CARD_OF_ORIGINAL = ("preauth_void", "completion", "completion_void")
 _THREE_DIGITS = re.compile(r"[0-9]{3}")
 
 
@@ -59,6 +61,9 @@ class HotPath:
                 raise JournalError(f"batch {live[0]:06d} is being settled: finish the settlement before new "
                                    "transactions" if live else "no open batch")
             self._check_links(kind, amount, original_id, chain_id, batch["id"])
+            if masked is None and original_id is not None and kind in CARD_OF_ORIGINAL:
+                masked, fp = self._conn.execute("SELECT pan_masked, pan_fingerprint FROM transactions "
+                                                "WHERE id = ?", (original_id,)).fetchone()
             trace = self._next_trace(w)
             now = self._clock()
             # the request and its answer live in the transaction row: one row write per commit
@@ -77,14 +82,19 @@ class HotPath:
                      batch_id: int) -> None:
         if chain_id is not None:
             self._txn_row(chain_id)
-        if kind in ("void", "refund") and original_id is None:
+        if kind in ("void", "refund", "preauth_void", "completion", "completion_void") and original_id is None:
             raise JournalError(f"a {kind} needs the original transaction")
         if original_id is None:
             return
         original = self._txn_row(original_id)
-        if original["kind"] not in ("sale", "correction"):
-            raise JournalError(f"transaction {original_id} is a {original['kind']}, not a sale", txn_id=original_id)
-        if kind == "void":
+        if kind in ("preauth_void", "completion"):
+            self._check_hold_link(kind, amount, original)  # agent/journal/holds.py
+            return
+        wanted = VOIDS.get(kind) or (REFUNDABLE_KINDS if kind in ("refund", "correction") else ("sale", "correction"))
+        if original["kind"] not in wanted:
+            raise JournalError(f"transaction {original_id} is a {original['kind']}, not a "
+                               f"{' or '.join(wanted)}", txn_id=original_id)
+        if kind in ("void", "completion_void"):
             if original["batch_id"] != batch_id:
                 raise JournalError(f"transaction {original_id} is in batch {original['batch']:06d}, which is "
                                    "settled or closed: it can no longer be voided, refund it instead",
@@ -149,7 +159,7 @@ class HotPath:
 
     def _apply_outcome(self, w: _Writer, row: sqlite3.Row, approved: bool, **fields: Any) -> sqlite3.Row:
         updated = self._set_txn_state(w, row, "approved" if approved else "declined", **fields)
-        if approved and row["kind"] == "void":
+        if approved and row["kind"] in VOIDS:
             self._set_txn_state(w, self._txn_row(row["original_id"]), "voided")
         elif approved and row["kind"] == "refund":
             original = self._txn_row(row["original_id"])
@@ -171,7 +181,7 @@ class HotPath:
             raise JournalError(f"reversal reason must be 98 (timeout), A0 (MAC) or 06 (other), not {reason!r}")
         with self._write(f"record the failure of transaction {txn_id}") as w:
             row = self._txn_row(txn_id)
-            if row["state"] == "approved" and row["kind"] not in ("sale", "correction"):
+            if row["state"] == "approved" and row["kind"] not in ("sale", "correction", "preauth"):
                 raise JournalError(f"transaction {txn_id} is an approved {row['kind']}: it cannot be failed",
                                    txn_id=txn_id)
             if row["state"] == "approved" and self._conn.execute(

@@ -59,7 +59,13 @@ UNRESOLVED_TXN_STATES = ("sending", "in_doubt")
 #: reversal states that are still the terminal's business
 OPEN_REVERSAL_STATES = ("armed", "pending", "needs_manual")
 #: the financial kinds journaled as transactions and which side of the settlement totals they count on
-KINDS = MappingProxyType({"sale": "debit", "correction": "debit", "refund": "credit", "void": None})
+KINDS = MappingProxyType({"sale": "debit", "correction": "debit", "refund": "credit", "void": None,
+                         # pre-authorization: only the completion is settled (domain §10)
+                         "preauth": None, "preauth_void": None, "completion": "debit", "completion_void": None})
+#: what each void kind may void, and the kinds a refund may refund
+VOIDS = MappingProxyType({"void": ("sale", "correction"), "preauth_void": ("preauth",),
+                          "completion_void": ("completion",)})
+REFUNDABLE_KINDS = ("sale", "correction", "completion")
 
 
 def check_transition(machine: str, record_id: int | str, from_state: str, to_state: str) -> None:
