@@ -1,0 +1,129 @@
+"""Pre-authorization end to end: the CLI → the daemon's control API → the journal → real TCP → the
+acquirer simulator; each test checks the bank's ledger (`posim host ledger --json`): what is held and
+what is charged per card."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.agentproc import ROOT, start_agent
+
+
+@pytest.fixture
+def agent(tmp_path, sim_host):
+    running = start_agent(tmp_path, sim_host.port)
+    yield running
+    running.stop()
+
+
+def bank(sim_host, card: str = "debit") -> tuple[int, int]:
+    """(held, charged) for a card, from `posim host ledger --json`."""
+    out = subprocess.run([sys.executable, "-m", "simulator.cli", "host", "ledger", "--db", str(sim_host.db), "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    return (report["holds"]["held"].get(card, 0),
+            report["cards"].get(card, {}).get("net_charged", 0))
+
+
+def preauth(agent, amount: str, *flags: str) -> dict:
+    reply = agent.json("preauth", amount, "--card", "debit", *flags, password=True)
+    assert reply["ok"], reply
+    return reply["outcome"]
+
+
+def test_hold_then_complete_for_the_real_amount(agent, sim_host):
+    held = preauth(agent, "2000.00")
+    assert held["status"] == "approved", held
+    assert bank(sim_host) == (200000, 0)
+    trace = f"{held['txn']['trace']:06d}"
+    done = agent.json("preauth", "complete", trace, "1850.00")
+    assert done["ok"] and done["outcome"]["status"] == "approved", done
+    assert bank(sim_host) == (0, 185000)
+    receipt = done["outcome"]["receipts"][0]["customer"]
+    assert "PRE-AUTH COMPLETE" in receipt and "1850.00" in receipt
+
+
+def test_completion_above_the_tolerance_is_refused_with_the_ceiling(agent, sim_host):
+    held = preauth(agent, "100.00")
+    refused = agent.cli("preauth", "complete", str(held["txn"]["trace"]), "116.00")
+    assert refused.returncode == 1 and "115.00" in refused.stderr
+    assert bank(sim_host) == (10000, 0)
+
+
+def test_forgotten_hold_is_listed_by_age_and_released(agent, sim_host):
+    held = preauth(agent, "800.00")
+    listing = agent.cli("preauth", "list", "--open")
+    assert listing.returncode == 0 and f"trace {held['txn']['trace']:06d}" in listing.stdout
+    assert "800.00" in listing.stdout and "blocked" in listing.stdout
+    released = agent.json("preauth", "release", str(held["txn"]["trace"]), password=True)
+    assert released["outcome"]["status"] == "approved", released
+    assert bank(sim_host) == (0, 0)
+    assert "No open pre-auths" in agent.cli("preauth", "list").stdout
+
+
+def test_duplicate_hold_is_asked_then_listed_then_voided(agent, sim_host):
+    preauth(agent, "500.00")
+    asked = agent.cli("preauth", "500.00", "--card", "debit", password=True)
+    assert asked.returncode == 4 and "--confirm-duplicate" in asked.stderr
+    second = preauth(agent, "500.00", "--confirm-duplicate")
+    assert bank(sim_host) == (100000, 0)
+    listing = agent.json("duplicates")["result"]
+    assert [t["id"] for t in listing["holds"][0]][-1] == second["txn"]["id"]
+    fixed = agent.json("duplicates", "--fix", str(second["txn"]["id"]), password=True)
+    assert fixed["outcome"]["status"] == "approved", fixed
+    assert bank(sim_host) == (50000, 0)
+
+
+def test_wrong_completion_is_corrected_by_the_engine(agent, sim_host):
+    held = preauth(agent, "1000.00")
+    wrong = agent.json("preauth", "complete", str(held["txn"]["trace"]), "1100.00")["outcome"]
+    fixed = agent.json("correct", str(wrong["txn"]["trace"]), "--amount", "980.00", password=True)
+    assert fixed["outcome"]["status"] == "approved", fixed
+    assert len(fixed["outcome"]["receipts"]) == 2
+    assert bank(sim_host) == (0, 98000)
+    agent.cli("settle", "--yes", password=True)
+    refused = agent.cli("preauth", "void-completion", str(fixed["outcome"]["txn"]["trace"]), password=True)
+    assert refused.returncode == 1 and "refund" in refused.stderr
+
+
+def test_password_is_required_for_a_preauth_by_default(agent, sim_host):
+    refused = agent.cli("preauth", "100.00", "--card", "debit")
+    assert refused.returncode == 3
+    assert bank(sim_host) == (0, 0)
+
+
+def test_bad_input_gets_one_line_errors(agent):
+    for args, expected in ((("preauth", "complete", "12"), "complete TRACE AMOUNT"),
+                           (("preauth", "void", "abc"), "trace number"),
+                           (("preauth", "frobnicate", "1"), "unknown pre-auth action"),
+                           (("preauth", "12.345"), "")):
+        result = agent.cli(*args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr and expected in result.stderr
+
+
+@pytest.mark.parametrize("fault", ["drop_response", "drop_before", "drop_after", "corrupt_mac", "wrong_stan",
+                                   "wrong_amount", "garbage", "duplicate", "delay:seconds=3"])
+def test_every_host_fault_on_the_new_messages_leaves_holds_and_charges_right(agent, sim_host, fault):
+    kind, _, rest = fault.partition(":")
+    sim_host.fault(f"{kind}:mti=0100,count=1" + (f",{rest}" if rest else ""))
+    held = preauth(agent, "300.00")
+    expected_hold = 30000 if held["status"] == "approved" else 0
+    assert bank(sim_host) == (expected_hold, 0), held
+    if held["status"] != "approved":
+        held = preauth(agent, "300.00", "--confirm-duplicate")
+    assert bank(sim_host) == (30000, 0)
+    sim_host.fault(f"{kind}:mti=0200,count=1" + (f",{rest}" if rest else ""))
+    trace = str(held["txn"]["trace"])
+    done = agent.json("preauth", "complete", trace, "320.00")["outcome"]
+    if done["status"] != "approved":
+        assert bank(sim_host) == (30000, 0), done
+        done = agent.json("preauth", "complete", trace, "320.00")["outcome"]
+    assert done["status"] == "approved", done
+    assert bank(sim_host) == (0, 32000)
+    assert agent.json("reversals")["result"]["pending"] == []
