@@ -374,3 +374,85 @@ def test_a_crash_between_journal_and_answer_is_reversed_at_recovery(world):
     assert charged(world) == 0 and held(world) == 25000
     again = complete(world, pre.txn.trace, 25000)
     assert again.status == "approved" and charged(world) == 25000
+
+
+# ---------------------------------------------------------------- the offline completion advice
+
+def advise(world: World, trace: int, amount: int):
+    return world.run(pa.complete(PROFILE, pa.CompleteRequest(trace, amount, advice=True), CASHIER))
+
+
+def test_completion_advice_online_is_charged_at_once_without_a_reversal(world):
+    pre = hold(world, 20000)
+    out = advise(world, pre.txn.trace, 21000)
+    assert out.status == "approved" and out.txn.kind == "completion", out.message
+    assert world.exchanges[-1] == ("0220", DELIVER)
+    assert charged(world) == 21000 and held(world) == 0
+    sent = next(m["body"] for m in world.journal.messages(out.txn.id) if m["direction"] == "sent")
+    assert sent["mti"] == "0220" and sent["fields"]["60"].startswith("24")
+
+
+@pytest.mark.parametrize("fate", FATES)
+def test_completion_advice_is_sent_again_until_acknowledged_and_charged_once(world, fate):
+    pre = hold(world, 20000)
+    fail(world, "0220", [fate, fate])
+    out = advise(world, pre.txn.trace, 20000)
+    assert out.status == "done" and out.details["queued"], out.message
+    assert "sent to the bank as soon as" in out.message
+    assert world.journal.get(out.txn.id).state == "advice_pending"
+    # a second completion of the same pre-auth is refused while the advice is owed
+    with pytest.raises(EngineError):
+        complete(world, pre.txn.trace, 20000)
+    # no reversal is owed; the next online operation is held back until the advice is answered
+    assert world.journal.pending_reversals() == []
+    with pytest.raises(EngineError) as held_back:
+        world.run(ops.sale(PROFILE, ops.SaleRequest(100, test_card="credit"), CASHIER))
+    assert held_back.value.code == "advice_pending"
+    sale = world.run(ops.sale(PROFILE, ops.SaleRequest(100, test_card="credit"), CASHIER))
+    assert sale.status == "approved"
+    assert world.journal.get(out.txn.id).state == "approved"
+    assert charged(world) == 20000 and held(world) == 0  # never twice, whatever happened to the tries
+
+
+def test_an_advice_owed_is_delivered_before_the_settlement_and_counted_in_it(world):
+    pre = hold(world, 50000)
+    fail(world, "0220", [LOSE_ANSWER])
+    advise(world, pre.txn.trace, 45000)
+    assert charged(world) == 45000  # the host took it; the answer was lost
+    batch = world.journal.open_batch().number
+    done = settle(world)
+    assert done.status == "done", done.message
+    host_totals = world.ledger.batch_totals(PROFILE.terminal_id, f"{batch:06d}")
+    assert (host_totals.debit_amount, host_totals.debit_count) == (45000, 1)
+    assert world.journal.pending_advices() == []
+
+
+def test_an_advice_survives_a_crash_and_is_never_reversed(world):
+    pre = hold(world, 30000)
+    plan = pa.complete(PROFILE, pa.CompleteRequest(pre.txn.trace, 30000, advice=True), CASHIER)
+    result, effect = None, plan.send(None)
+    while not (effect.__class__.__name__ == "Connect"):  # journaled, then the power goes
+        result = world.perform(effect)
+        effect = plan.send(result)
+    plan.close()
+    assert world.journal.in_doubt().clean and charged(world) == 0
+    recovered = world.run(settlement.recover(PROFILE))
+    assert recovered.status == "done"
+    assert charged(world) == 30000 and world.journal.pending_advices() == []
+
+
+def test_an_advice_above_the_host_tolerance_is_declined_and_the_hold_stays_open(world):
+    pre = hold(world, 10000)
+    loose = PROFILE.__class__(**{**PROFILE.__dict__, "preauth_tolerance_percent": 50})
+    out = world.run(pa.complete(loose, pa.CompleteRequest(pre.txn.trace, 14000, advice=True), CASHIER))
+    assert out.status == "declined" and "Nothing was charged" in out.message
+    assert charged(world) == 0 and held(world) == 10000
+    assert complete(world, pre.txn.trace, 10000).status == "approved"
+
+
+def test_the_advice_type_is_configuration(world):
+    other = PROFILE.__class__(**{**PROFILE.__dict__, "preauth_advice_type": "30"})
+    pre = hold(world, 10000)
+    out = world.run(pa.complete(other, pa.CompleteRequest(pre.txn.trace, 10000, advice=True), CASHIER))
+    sent = next(m["body"] for m in world.journal.messages(out.txn.id) if m["direction"] == "sent")
+    assert sent["fields"]["60"].startswith("30") and out.status == "approved"

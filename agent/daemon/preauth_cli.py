@@ -1,7 +1,8 @@
 """`posagent preauth …`: hold, complete, void, release and list pre-auths (预授权) — a thin client.
 
     posagent preauth 2000.00 [--card NAME] [--confirm-duplicate]   hold the amount on the card
-    posagent preauth complete TRACE AMOUNT                         charge the stay (≤ tolerance above the hold)
+    posagent preauth complete TRACE AMOUNT [--advice]              charge the stay (≤ tolerance above the hold);
+                                                                   --advice: offline, sent when the bank answers
     posagent preauth void TRACE                                    void the pre-auth before completion
     posagent preauth release TRACE                                 the same, for a forgotten hold
     posagent preauth void-completion TRACE                         open batch only; after that, refund it
@@ -27,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--confirm-duplicate", action="store_true", help="the same card and amount held again is intended")
     p.add_argument("--request-id", help="the cash register's request id (a repeat is recognised)")
     p.add_argument("--open", action="store_true", help="with list: only holds still open (the default)")
+    p.add_argument("--advice", action="store_true",
+                   help="with complete: complete offline; the 0220 advice is sent when the bank can be reached")
     p.add_argument("--json", action="store_true", help="print the daemon's answer as JSON")
     p.add_argument("--password-stdin", action="store_true",
                    help="read the supervisor password from the first line of standard input")
@@ -55,7 +58,8 @@ def _preauth(args: argparse.Namespace) -> int:
     cfg, _ = _client(args)
     if action == "complete":
         _expect(words, 3, "complete TRACE AMOUNT")
-        op, call_args = "preauth_complete", {"trace": _trace(words[1]), "amount": _amount(cfg, words[2])}
+        op, call_args = "preauth_complete", {"trace": _trace(words[1]), "amount": _amount(cfg, words[2]),
+                                             "advice": args.advice}
     elif action in ("void", "release", "void-completion"):
         _expect(words, 2, f"{action} TRACE")
         op = {"void": "preauth_void", "release": "preauth_release", "void-completion": "completion_void"}[action]

@@ -112,7 +112,8 @@ PREAUTH_OPERATIONS: dict[str, OperationSpec] = {
     "preauth_release": OperationSpec(lambda p, a, o: preauth.release(p, preauth.HoldRef(_int(a["trace"], "trace")), o),
                                      _preauth_supervisor),
     "preauth_complete": OperationSpec(lambda p, a, o: preauth.complete(p, preauth.CompleteRequest(
-        _int(a["trace"], "trace"), _int(a["amount"], "amount")), o), _completion_supervisor),
+        _int(a["trace"], "trace"), _int(a["amount"], "amount"), advice=bool(a.get("advice"))), o),
+        _completion_supervisor),
     "completion_void": OperationSpec(lambda p, a, o: preauth.completion_void(
         p, preauth.CompletionRef(_int(a["trace"], "trace")), o), True),
     "preauth_list": OperationSpec(lambda p, a, o: preauth.list_holds(p), False, financial=False),

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agent.engine.common import Gen, ensure_ready, masked, send_financial
+from agent.engine.common import Gen, connect, ensure_ready, flush_reversals, masked, send_financial
 from agent.engine.effects import CardFailure, EngineError, Journal, Outcome, ReadCard, ReleaseCard
 from agent.engine.operations import Operator, _money, _when
 from agent.engine.requests import CardData, Profile, preauth_request, reference_request
+from agent.engine.responses import describe
 from agent.engine.texts import say
 
 
@@ -38,6 +39,7 @@ class HoldRef:
 class CompleteRequest:
     trace: int  # the pre-auth's trace
     amount: int
+    advice: bool = False  # offline: journal it now, send the 0220 advice when the bank can be reached
 
 
 @dataclass(frozen=True)
@@ -169,16 +171,19 @@ def release(profile: Profile, request: HoldRef, operator: Operator) -> Gen:
 
 def complete(profile: Profile, request: CompleteRequest, operator: Operator) -> Gen:
     original = yield from find_by_trace(profile, request.trace, "preauth")
-    return (yield from complete_preauth(profile, original, request.amount, operator))
+    return (yield from complete_preauth(profile, original, request.amount, operator, advice=request.advice))
 
 
-def complete_preauth(profile: Profile, original: Any, amount: int, operator: Operator) -> Gen:
+def complete_preauth(profile: Profile, original: Any, amount: int, operator: Operator, *,
+                     advice: bool = False) -> Gen:
     yield from open_hold(profile, original, completing=True)
     most = ceiling(profile, original.amount)
     if amount > most:
         raise EngineError(say(profile.language, "completion_too_large", amount=_money(profile, amount),
                               percent=profile.preauth_tolerance_percent, held=_money(profile, original.amount),
                               ceiling=_money(profile, most)), code="amount_too_large", txn_id=original.id)
+    if advice:
+        return (yield from _complete_by_advice(profile, original, amount, operator))
     yield from ensure_ready(profile)
     outcome = yield from _send_reference(profile, "completion", original, amount, operator)
     if outcome.status == "approved":
@@ -186,6 +191,41 @@ def complete_preauth(profile: Profile, original: Any, amount: int, operator: Ope
                                           card=original.pan_masked, trace=f"{original.trace:06d}",
                                           held=_money(profile, original.amount)))
     return outcome
+
+
+def _complete_by_advice(profile: Profile, original: Any, amount: int, operator: Operator) -> Gen:
+    """Offline completion: journaled as a completion owing an advice (no reversal), then delivered now if
+    the bank can be reached, else before the next online message and before the settlement."""
+    language = profile.language
+
+    def build(trace: int, batch: int):
+        return masked(reference_request(profile, "completion_advice", trace=trace, batch=batch, amount=amount,
+                                        original=original))
+
+    txn = yield Journal("begin", ("completion",), {
+        "amount": amount, "currency": original.currency, "pan": None, "entry_mode": "012",
+        "operator": operator.name, "role": operator.role, "original_id": original.id,
+        "chain_id": original.chain_id or original.id, "request": build, "advice": True})
+    try:
+        yield from connect(profile)
+        yield from flush_reversals(profile)  # delivers the advices too, this one included
+    except EngineError:
+        pass  # offline or not answered: it stays queued
+    updated = yield Journal("get", (txn.id,))
+    amounts = {"amount": _money(profile, amount), "trace": f"{original.trace:06d}"}
+    if updated.state == "approved":
+        text = say(language, "completion_approved", card=original.pan_masked, held=_money(profile, original.amount),
+                   **amounts)
+        return Outcome("completion", "approved", text, txn=updated, steps=(updated,),
+                       details={"original_id": original.id, "advice": True})
+    if updated.state == "declined":
+        text = say(language, "advice_declined", trace=f"{updated.trace:06d}",
+                   reason=describe(updated.response_code, language))
+        return Outcome("completion", "declined", text, txn=updated, steps=(updated,),
+                       details={"original_id": original.id, "advice": True})
+    return Outcome("completion", "done", say(language, "advice_queued", advice=f"{updated.trace:06d}", **amounts),
+                   txn=updated, steps=(updated,),
+                   details={"original_id": original.id, "advice": True, "queued": True})
 
 
 # ---------------------------------------------------------------- completion void

@@ -75,3 +75,16 @@ PREAUTH_TEXTS: dict[str, tuple[str, str]] = {
     "dup_hold_void": ("Duplicate hold trace {trace}: releasing it with a pre-auth void.",
                       "重复预授权凭证号 {trace}：以预授权撤销解除冻结。"),
 }
+
+PREAUTH_TEXTS.update({
+    "advice_pending": ("the completion advice of trace {trace} is not acknowledged yet ({problem}); nothing else "
+                       "can be sent until it is — try again in a moment",
+                       "凭证号 {trace} 的预授权完成通知尚未得到银行确认（{problem}）；确认前不能发送其他交易——请稍后再试"),
+    "advice_queued": ("Completion of {amount} recorded offline for pre-auth trace {trace} (advice trace {advice}): "
+                      "it is sent to the bank as soon as it can be reached, and before the settlement.",
+                      "预授权完成 {amount} 已离线记录（预授权凭证号 {trace}，通知凭证号 {advice}）：银行可连接时立即发送，"
+                      "结算前必定送达。"),
+    "advice_declined": ("The bank declined the completion advice of trace {trace}: {reason}. Nothing was charged; "
+                        "the pre-auth is open again.",
+                        "银行拒绝了凭证号 {trace} 的预授权完成通知：{reason}。未扣款；预授权恢复可用。"),
+})

@@ -57,6 +57,7 @@ class Profile:
     signon_max_age_seconds: int = 24 * 3600
     preauth_tolerance_percent: int = 15
     preauth_validity_days: int = 30
+    preauth_advice_type: str = "24"
 
     @classmethod
     def from_config(cls, cfg) -> "Profile":
@@ -69,7 +70,8 @@ class Profile:
                    refund_repeat_seconds=cfg.guards.refund_repeat_seconds,
                    signon_max_age_seconds=cfg.keys.signon_max_age_hours * 3600,
                    preauth_tolerance_percent=cfg.preauth.tolerance_percent,
-                   preauth_validity_days=cfg.preauth.validity_days)
+                   preauth_validity_days=cfg.preauth.validity_days,
+                   preauth_advice_type=cfg.preauth.advice_type)
 
     def as_config(self) -> dict:
         """The mapping shape the network-management builders read."""
@@ -162,6 +164,8 @@ def reference_request(profile: Profile, kind: str, *, trace: int, batch: int, am
     mti, fields = _financial_fields(profile, kind, trace=trace, batch=batch, amount=amount,
                                     currency=original.currency, entry_mode=MANUAL_NO_CARD, card_present=False,
                                     original=refs)
+    if kind == "completion_advice":  # its 60.1 is unconfirmed: configuration, not the table
+        fields[60] = Field60(tx_type=profile.preauth_advice_type, batch=f"{batch:06d}", nmc="000").to_str()
     return Message(mti, _with_references(fields, original))
 
 

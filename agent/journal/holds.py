@@ -14,10 +14,11 @@ from typing import Any
 
 from agent.journal.errors import JournalError
 from agent.journal.records import Txn, txn_from_row
+from agent.journal.scrub import scrub_text
 from agent.journal.store import TXN_SELECT
 
 #: completion states that still count: the pre-auth is completed (or may be, when under way)
-LIVE_COMPLETION_STATES = ("approved", "refunded_partially", "refunded", "sending", "in_doubt")
+LIVE_COMPLETION_STATES = ("approved", "refunded_partially", "refunded", "sending", "in_doubt", "advice_pending")
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,21 @@ class Holds:
                                   "ORDER BY t.created_at, t.id").fetchall()
         holds = [self._hold(txn_from_row(r), validity_seconds) for r in rows]
         return [h for h in holds if h.completion is None and (include_expired or not h.expired)]
+
+    def pending_advices(self) -> list[Txn]:
+        """Offline completion advices not yet acknowledged, oldest first (all in the open batch: a batch
+        is settled only after its advices are delivered)."""
+        return [txn_from_row(r) for r in self._conn.execute(
+            TXN_SELECT + " WHERE t.batch_id IN (SELECT id FROM batches WHERE state != 'settled') "
+            "AND t.kind = 'completion' AND t.state = 'advice_pending' ORDER BY t.id")]
+
+    def advice_failed(self, txn_id: int, error: str) -> None:
+        """An advice try got no valid answer: it stays pending (the event keeps why)."""
+        row = self._txn_row(txn_id)
+        if row["state"] != "advice_pending":
+            raise JournalError(f"transaction {txn_id} is {row['state']}, not a pending advice", txn_id=txn_id)
+        self.record_event("advice.failed", {"error": scrub_text(error)[:200]}, operator="system", role="system",
+                          txn_id=txn_id)
 
     def suspected_duplicate_holds(self, *, window_seconds: float) -> list[list[Txn]]:
         """Open pre-auths of the same card and amount close in time (a stay held twice)."""

@@ -35,7 +35,8 @@ class HotPath:
     # ----------------------------------------------------------------- hot path: intent
     def begin(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
               operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
-              client_request_id: str | None = None, request: Callable[[int, int], dict]) -> Txn:
+              client_request_id: str | None = None, request: Callable[[int, int], dict],
+              advice: bool = False) -> Txn:
         """Journal a financial request before it is sent, in ONE commit.
 
         Takes the next trace number, inserts the transaction (state "sending": its reversal is armed
@@ -43,8 +44,11 @@ class HotPath:
         A void must name an approved sale of the open batch with the same amount; a refund an approved
         sale with at least `amount` still refundable (checked in the same transaction, so two refunds cannot both
         pass).  A repeated `client_request_id` raises `DuplicateRequest` naming the first one.
+        An `advice` (offline completion) starts "advice_pending" instead: it owes no reversal.
         """
         _check_begin_args(kind, amount, currency, entry_mode, operator, role)
+        if advice and kind != "completion":
+            raise JournalError(f"only a completion can be sent as an advice, not a {kind}")
         masked = mask_pan(pan) if pan is not None else None
         fp = self.fingerprint(pan) if pan is not None else None
         with self._write(f"journal a {kind}") as w:
@@ -69,7 +73,8 @@ class HotPath:
             # the request and its answer live in the transaction row: one row write per commit
             request_text = _message_text(request(trace, batch["number"]), None)
             row = w.insert("transactions", {
-                "kind": kind, "state": "sending", "amount": amount, "currency": currency, "trace": trace,
+                "kind": kind, "state": "advice_pending" if advice else "sending", "amount": amount,
+                "currency": currency, "trace": trace,
                 "batch_id": batch["id"], "batch": batch["number"], "entry_mode": entry_mode,
                 "pan_masked": masked, "pan_fingerprint": fp, "original_id": original_id, "chain_id": chain_id,
                 "operator": operator, "role": role, "client_request_id": client_request_id,

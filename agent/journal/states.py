@@ -9,6 +9,8 @@ Transactions
     voided       an approved void of this transaction exists
     refunded_partially / refunded   approved refunds against this transaction (derived from their sum)
     resolved_manually  an operator handled a reversal that could not be delivered
+    advice_pending  an offline completion advice journaled, not yet acknowledged (no reversal: it is
+                 sent again, the same bytes, until the host answers it)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from agent.journal.errors import IllegalTransition
 
 _T = {
     "sending": {"approved", "declined", "in_doubt"},
+    "advice_pending": {"approved", "declined", "advice_pending"},
     # approved -> in_doubt: the card declined after the host approved (reversal reason 06)
     "approved": {"voided", "refunded_partially", "refunded", "in_doubt", "reversed"},
     "declined": set(),

@@ -150,6 +150,15 @@ def preauth_void(host: HostProcessor, req: Request):
     return _result(host, req, txn)
 
 
+def completion_advice(host: HostProcessor, req: Request):
+    """The offline completion (0220): the same rules; a repeated advice (same STAN) is answered again
+    as it was the first time, never charged twice."""
+    earlier = host.ledger.find_by_trace(req.tid, req.batch, req.stan)
+    if earlier is not None and earlier.kind == "completion" and earlier.amount == req.msg.amount:
+        return _result(host, req, earlier)
+    return completion(host, req)
+
+
 def completion(host: HostProcessor, req: Request):
     bad = _precheck(host, req)
     if bad:

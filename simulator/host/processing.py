@@ -170,6 +170,7 @@ ROUTES: tuple[tuple[str, str | None, str | None, str | None, Callable[[HostProce
     ("0100", "200000", "11", None, holds.preauth_void),
     ("0200", "000000", "20", None, holds.completion),
     ("0200", "200000", "21", None, holds.completion_void),
+    ("0220", "000000", None, None, holds.completion_advice),  # its 60.1 (24) is unconfirmed: any is taken
     ("0400", None, None, None, financial.reversal),
     ("0401", None, None, None, financial.reversal),
     ("0500", None, None, "201", settle),
