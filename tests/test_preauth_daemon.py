@@ -127,3 +127,18 @@ def test_every_host_fault_on_the_new_messages_leaves_holds_and_charges_right(age
     assert done["status"] == "approved", done
     assert bank(sim_host) == (0, 32000)
     assert agent.json("reversals")["result"]["pending"] == []
+
+
+def test_completion_advice_goes_out_when_the_bank_answers_again(agent, sim_host):
+    held = preauth(agent, "600.00")
+    sim_host.fault("drop_response:mti=0220,count=1")
+    queued = agent.json("preauth", "complete", str(held["txn"]["trace"]), "640.00", "--advice")
+    outcome = queued["outcome"]
+    assert outcome["status"] == "done" and outcome["details"]["queued"], outcome
+    assert bank(sim_host) == (0, 64000)  # the host took it; its answer was lost
+    assert agent.cli("preauth", "complete", str(held["txn"]["trace"]), "640.00").returncode == 1
+    settled = agent.cli("settle", "--yes", password=True)  # the advice is answered before the 0500
+    assert settled.returncode == 0, settled.stderr
+    assert bank(sim_host) == (0, 64000)
+    chain = agent.json("journal", "chain", str(held["txn"]["id"]))
+    assert [(t["kind"], t["state"]) for t in chain] == [("preauth", "approved"), ("completion", "approved")]
