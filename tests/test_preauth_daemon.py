@@ -142,3 +142,17 @@ def test_completion_advice_goes_out_when_the_bank_answers_again(agent, sim_host)
     assert bank(sim_host) == (0, 64000)
     chain = agent.json("journal", "chain", str(held["txn"]["id"]))
     assert [(t["kind"], t["state"]) for t in chain] == [("preauth", "approved"), ("completion", "approved")]
+
+
+def test_the_console_journal_search_finds_the_family(agent, sim_host):
+    from agent import config
+    from agent.console.commands import CommandTable, ConsoleContext
+    from agent.daemon.control import ControlClient
+
+    held = preauth(agent, "432.10")
+    done = agent.json("preauth", "complete", str(held["txn"]["trace"]), "432.10")["outcome"]
+    table = CommandTable(ConsoleContext(ControlClient(agent.socket, timeout=30), config.load(agent.config)))
+    found = table.run("journal search amount 432.10").text
+    assert "preauth" in found and "completion" in found
+    by_trace = table.run(f"journal search trace {done['txn']['trace']}").text
+    assert "completion" in by_trace and "432.10" in by_trace

@@ -456,3 +456,18 @@ def test_the_advice_type_is_configuration(world):
     out = world.run(pa.complete(other, pa.CompleteRequest(pre.txn.trace, 10000, advice=True), CASHIER))
     sent = next(m["body"] for m in world.journal.messages(out.txn.id) if m["direction"] == "sent")
     assert sent["fields"]["60"].startswith("30") and out.status == "approved"
+
+
+def test_batch_upload_carries_completions_and_never_preauths(world):
+    a = hold(world, 10000)
+    b = hold(world, 5000, card="credit")
+    complete(world, a.txn.trace, 10000)
+    void_hold(world, b.txn.trace)
+    batch = world.journal.open_batch().number
+    kinds = [t.kind for t in world.journal.upload_pending(batch, ic_only=False)]
+    assert kinds == ["completion"]
+    # a settlement interrupted after the totals froze resumes at start and settles the completion
+    world.journal.begin_settlement(batch)
+    outcome = world.run(settlement.recover(PROFILE))
+    assert outcome.status == "done"
+    assert world.ledger.batch_totals(PROFILE.terminal_id, f"{batch:06d}").debit_amount == 10000
