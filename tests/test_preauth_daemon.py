@@ -74,6 +74,8 @@ def test_duplicate_hold_is_asked_then_listed_then_voided(agent, sim_host):
     assert bank(sim_host) == (100000, 0)
     listing = agent.json("duplicates")["result"]
     assert [t["id"] for t in listing["holds"][0]][-1] == second["txn"]["id"]
+    text = agent.cli("duplicates").stdout
+    assert "held 2 times" in text and f"--fix {second['txn']['id']}" in text
     fixed = agent.json("duplicates", "--fix", str(second["txn"]["id"]), password=True)
     assert fixed["outcome"]["status"] == "approved", fixed
     assert bank(sim_host) == (50000, 0)

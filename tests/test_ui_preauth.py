@@ -72,3 +72,34 @@ def test_chinese_labels_on_a_small_screen():
     assert "预授权" in s.text and "未完成预授权" in s.text
     s.keys("2")
     assert s.t.frame()[0].startswith("预授权完成")
+
+
+def test_duplicates_lists_held_pairs_beside_double_charges_and_fixes_the_extra_hold():
+    s = Screen().keys("5")
+    assert s.last_call.op == "duplicates"
+    s.reply({"ok": True, "result": {"groups": [], "holds": [
+        [txn(id=1, trace=1, amount=80000, kind="preauth"), txn(id=2, trace=2, amount=80000, kind="preauth")]]}})
+    assert s.t.state == "dups.list" and "800.00" in s.t.frame()[1]
+    s.keys("ENTER", "ENTER", "246810", "ENTER")
+    assert (s.last_call.op, s.last_call.args) == ("duplicates_fix", {"id": 2})
+
+
+@pytest.mark.parametrize("language, labels", [("en", ("PRE-AUTH", "PRE-AUTH VOID", "PRE-AUTH COMPLETE",
+                                                       "COMPLETE VOID")),
+                                              ("zh", ("预授权", "预授权撤销", "预授权完成", "预授权完成撤销"))])
+@pytest.mark.parametrize("width", [32, 42])
+def test_receipts_name_the_family_in_both_languages_and_fit_the_paper(language, labels, width):
+    from agent.journal.records import Txn
+    from agent.receipts import display_width, render_receipt
+
+    for kind, label in zip(("preauth", "preauth_void", "completion", "completion_void"), labels):
+        t = Txn(id=1, kind=kind, state="approved", amount=200000, currency="156", trace=3, batch=1,
+                rrn="000000000003", auth_code="023757", response_code="00", entry_mode="012",
+                pan_masked="622609******0048", pan_fingerprint=None, original_id=None, chain_id=None,
+                operator="supervisor", role="supervisor", client_request_id=None, created_at=NOW, updated_at=NOW,
+                uploaded=False, batch_state="open", failure_reason=None)
+        text = render_receipt(t, merchant_name="SHOP", terminal_id="10000001", merchant_id="123456789012345",
+                              width=width, language=language, copy="merchant")
+        assert label in text
+        assert ("-2000.00" in text) == kind.endswith("void")
+        assert all(display_width(line) <= width for line in text.splitlines())

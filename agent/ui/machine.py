@@ -274,7 +274,7 @@ class Terminal:
             return self._found(found, (), cancelled)
         if call == "duplicates":
             found, groups = [], []
-            for number, group in enumerate(result["groups"], start=1):
+            for number, group in enumerate(list(result["groups"]) + list(result.get("holds") or ()), start=1):
                 found += list(group)
                 groups += [number] * len(group)
             return self._found(found, tuple(groups), cancelled)
