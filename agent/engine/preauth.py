@@ -275,7 +275,7 @@ def _with_text(outcome: Outcome, text: str) -> Outcome:
                    details=dict(outcome.details))
 
 
-def list_holds(profile: Profile, *, open_only: bool = True) -> Gen:
+def list_holds(profile: Profile) -> Gen:
     """Open holds by age (oldest first), with what is still blocked on each cardholder's card."""
     holds = yield Journal("open_holds", (), {"validity_seconds": validity_seconds(profile)})
     blocked = sum(h.blocked for h in holds)
