@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 import pytest
 
-from tests.agentproc import ROOT, start_agent
+from tests.agentproc import ROOT, SUPERVISOR_PASSWORD, start_agent
 
 
 @pytest.fixture
@@ -20,14 +21,26 @@ def agent(tmp_path, sim_host):
     running.stop()
 
 
-def bank(sim_host, card: str = "debit") -> tuple[int, int]:
-    """(held, charged) for a card, from `posim host ledger --json`."""
+def ledger_cli(sim_host) -> dict:
+    """What `posim host ledger --json` prints."""
     out = subprocess.run([sys.executable, "-m", "simulator.cli", "host", "ledger", "--db", str(sim_host.db), "--json"],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout)
-    return (report["holds"]["held"].get(card, 0),
-            report["cards"].get(card, {}).get("net_charged", 0))
+    return json.loads(out.stdout)
+
+
+def bank(sim_host, card: str = "debit") -> tuple[int, int]:
+    """(held, charged) for a card, as the bank's ledger says (the same report as `posim host ledger`)."""
+    from simulator.host.holds import hold_report
+    from simulator.host.ledger import Ledger
+
+    ledger = Ledger(sim_host.db)
+    try:
+        held = hold_report(ledger, datetime.now(timezone.utc))["held"].get(card, 0)
+        charged = ledger.net_report()["cards"].get(card, {}).get("net_charged", 0)
+    finally:
+        ledger.close()
+    return held, charged
 
 
 def preauth(agent, amount: str, *flags: str) -> dict:
@@ -44,6 +57,11 @@ def test_hold_then_complete_for_the_real_amount(agent, sim_host):
     done = agent.json("preauth", "complete", trace, "1850.00")
     assert done["ok"] and done["outcome"]["status"] == "approved", done
     assert bank(sim_host) == (0, 185000)
+    report = ledger_cli(sim_host)
+    assert report["holds"]["held"] == {} and report["cards"]["debit"]["net_charged"] == 185000
+    text = subprocess.run([sys.executable, "-m", "simulator.cli", "host", "ledger", "--db", str(sim_host.db)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
+    assert "held (open pre-auths)" in text
     receipt = done["outcome"]["receipts"][0]["customer"]
     assert "PRE-AUTH COMPLETE" in receipt and "1850.00" in receipt
 
@@ -111,24 +129,40 @@ def test_bad_input_gets_one_line_errors(agent):
 
 @pytest.mark.parametrize("fault", ["drop_response", "drop_before", "drop_after", "corrupt_mac", "wrong_stan",
                                    "wrong_amount", "garbage", "duplicate", "delay:seconds=3"])
-def test_every_host_fault_on_the_new_messages_leaves_holds_and_charges_right(agent, sim_host, fault):
+def test_every_host_fault_at_every_step_leaves_holds_and_charges_right(agent, sim_host, fault):
     kind, _, rest = fault.partition(":")
-    sim_host.fault(f"{kind}:mti=0100,count=1" + (f",{rest}" if rest else ""))
-    held = preauth(agent, "300.00")
-    expected_hold = 30000 if held["status"] == "approved" else 0
-    assert bank(sim_host) == (expected_hold, 0), held
-    if held["status"] != "approved":
-        held = preauth(agent, "300.00", "--confirm-duplicate")
-    assert bank(sim_host) == (30000, 0)
-    sim_host.fault(f"{kind}:mti=0200,count=1" + (f",{rest}" if rest else ""))
-    trace = str(held["txn"]["trace"])
-    done = agent.json("preauth", "complete", trace, "320.00")["outcome"]
-    if done["status"] != "approved":
-        assert bank(sim_host) == (30000, 0), done
-        done = agent.json("preauth", "complete", trace, "320.00")["outcome"]
-    assert done["status"] == "approved", done
-    assert bank(sim_host) == (0, 32000)
-    assert agent.json("reversals")["result"]["pending"] == []
+
+    def step(mti: str, op: str, args: dict, before: tuple[int, int], after: tuple[int, int]):
+        """Arm the fault for `mti`, run the step; not approved → nothing moved, and the retry goes through."""
+        sim_host.fault(f"{kind}:mti={mti},count=1" + (f",{rest}" if rest else ""))
+        reply = agent.call(op, args, password=SUPERVISOR_PASSWORD)
+        outcome = reply.get("outcome") or {}
+        if outcome.get("status") != "approved":
+            assert bank(sim_host) == before, reply
+            reply = agent.call(op, args, password=SUPERVISOR_PASSWORD)
+            outcome = reply["outcome"]
+        assert outcome["status"] == "approved", reply
+        assert bank(sim_host) == after, reply
+        assert agent.call("reversals")["result"]["pending"] == []
+        return outcome
+
+    hold_args = {"amount": 30000, "card": "debit", "confirm_duplicate": True}
+    held = step("0100", "preauth", hold_args, (0, 0), (30000, 0))
+    trace = held["txn"]["trace"]
+    done = step("0200", "preauth_complete", {"trace": trace, "amount": 32000}, (30000, 0), (0, 32000))
+    step("0200", "completion_void", {"trace": done["txn"]["trace"]}, (0, 32000), (30000, 0))
+    step("0100", "preauth_release", {"trace": trace}, (30000, 0), (0, 0))
+    again = step("0100", "preauth", {**hold_args, "amount": 10000}, (0, 0), (10000, 0))
+    # the advice: queued or delivered at once; either way the next online message delivers it, once
+    sim_host.fault(f"{kind}:mti=0220,count=1" + (f",{rest}" if rest else ""))
+    advised = agent.call("preauth_complete", {"trace": again["txn"]["trace"], "amount": 10000, "advice": True})
+    assert advised["outcome"]["status"] in ("approved", "done"), advised
+    assert bank(sim_host) in ((10000, 0), (0, 10000))
+    flushed = agent.call("sale", {"amount": 100, "card": "credit"})
+    assert flushed["outcome"]["status"] == "approved", flushed
+    assert bank(sim_host) == (0, 10000)
+    assert agent.call("lookup", {"trace": advised["outcome"]["txn"]["trace"]})["result"]["transactions"][0]["state"] \
+        == "approved"
 
 
 def test_completion_advice_goes_out_when_the_bank_answers_again(agent, sim_host):

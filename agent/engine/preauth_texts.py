@@ -28,7 +28,7 @@ PREAUTH_TEXTS: dict[str, tuple[str, str]] = {
     "what_correct": ("to change the amount: `posagent correct {completion} --amount AMOUNT`",
                      "如需改金额：`posagent correct {completion} --amount 金额`"),
     "what_void_completion": ("void the completion first (`posagent preauth void-completion {completion}`), or "
-                             "refund it", "请先撤销该完成（预授权完成撤销），或对其退货"),
+                             "refund it", "请先撤销完成凭证号 {completion}（预授权完成撤销），或对其退货"),
     "preauth_expired": ("pre-auth trace {trace} of {when} has expired (valid {days} days): the hold is gone and it "
                         "can no longer be completed — charge the customer with a new sale",
                         "预授权凭证号 {trace}（{when}）已过期（有效期 {days} 天）：冻结已解除，不能再完成——请改做消费"),
