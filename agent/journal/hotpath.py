@@ -95,7 +95,9 @@ class HotPath:
         if kind in ("preauth_void", "completion"):
             self._check_hold_link(kind, amount, original)  # agent/journal/holds.py
             return
-        wanted = VOIDS.get(kind) or (REFUNDABLE_KINDS if kind in ("refund", "correction") else ("sale", "correction"))
+        # a void names what it voids; a refund or a linked correction may name a completion too
+        wanted = VOIDS.get(kind) or (REFUNDABLE_KINDS if kind in ("refund", "correction") else
+                                     ("sale", "correction"))
         if original["kind"] not in wanted:
             raise JournalError(f"transaction {original_id} is a {original['kind']}, not a "
                                f"{' or '.join(wanted)}", txn_id=original_id)
