@@ -118,8 +118,9 @@ class HotPath:
                 raise JournalError(f"transaction {original_id} has {busy[1]} {busy[0]} under way: resolve it first",
                                    txn_id=original_id)
         elif kind == "refund":
-            voiding = self._conn.execute("SELECT id FROM transactions WHERE original_id = ? AND kind = 'void' AND "
-                                         "state IN ('sending', 'in_doubt')", (original_id,)).fetchone()
+            voiding = self._conn.execute("SELECT id FROM transactions WHERE original_id = ? AND kind IN "
+                                         "('void', 'completion_void') AND state IN ('sending', 'in_doubt')",
+                                         (original_id,)).fetchone()
             if voiding:
                 raise JournalError(f"transaction {original_id} has void {voiding[0]} under way: resolve it first",
                                    txn_id=original_id)
