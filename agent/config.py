@@ -134,6 +134,16 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "refund_repeat_seconds": Setting(int, 120, "Same original + same refund amount within this window is a repeat.",
                                          _non_negative),
     },
+    "preauth": {
+        "tolerance_percent": Setting(int, 15, "A completion may exceed its pre-auth by at most this percentage.",
+                                     _range(0, 100)),
+        "validity_days": Setting(int, 30, "Days a pre-auth can be completed; after that the hold has expired.",
+                                 _range(1, 365)),
+        "supervisor_preauth": Setting(bool, True, "Pre-auth, pre-auth void and release need the supervisor password."),
+        "supervisor_completion": Setting(bool, False, "Completion needs the supervisor password (its void always does)."),
+        "advice_type": Setting(str, "24", "Field 60.1 of the offline completion advice (0220; unconfirmed, acquirers differ).",
+                               _pattern(r"[0-9]{2}", "2 digits")),
+    },
     "supervisor": {
         "password_hash": Setting(str, "", "Supervisor password as a salted scrypt hash (`posagent passwd`).",
                                  secret=True),

@@ -22,7 +22,9 @@ LABELS = {
            "reprint": "REPRINT", "settlement": "SETTLEMENT REPORT", "sales": "SALES", "refunds": "REFUNDS",
            "count": "COUNT", "total": "TOTAL", "net": "NET", "reconciled": "RECONCILIATION",
            "uploaded": "UPLOADED", "next_batch": "NEW BATCH", "balanced": "balanced",
-           "unbalanced": "UNBALANCED", "error": "ERROR", "settled_at": "SETTLED"},
+           "unbalanced": "UNBALANCED", "error": "ERROR", "settled_at": "SETTLED",
+           "preauth": "PRE-AUTH", "preauth_void": "PRE-AUTH VOID", "completion": "PRE-AUTH COMPLETE",
+           "completion_void": "COMPLETE VOID"},
     "zh": {"merchant": "商户名称", "terminal": "终端号", "card": "卡号", "type": "交易类型", "batch": "批次号",
            "trace": "凭证号", "rrn": "参考号", "auth": "授权码", "date": "日期时间", "amount": "金额",
            "result": "结果", "original": "原凭证号", "merchant_copy": "商户存根", "customer_copy": "持卡人存根",
@@ -30,7 +32,9 @@ LABELS = {
            "refund": "退货", "correction": "消费(更正)", "reprint": "重打印", "settlement": "结算单",
            "sales": "消费", "refunds": "退货", "count": "笔数", "total": "金额", "net": "净额",
            "reconciled": "对账结果", "uploaded": "上送笔数", "next_batch": "新批次号", "balanced": "对账平",
-           "unbalanced": "对账不平", "error": "对账错", "settled_at": "结算时间"},
+           "unbalanced": "对账不平", "error": "对账错", "settled_at": "结算时间",
+           "preauth": "预授权", "preauth_void": "预授权撤销", "completion": "预授权完成",
+           "completion_void": "预授权完成撤销"},
 }
 
 
@@ -57,7 +61,7 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
     words = LABELS.get(language, LABELS["en"])
     rule = "-" * width
     kind = words.get(txn.kind, txn.kind.upper())
-    sign = "-" if txn.kind in ("void", "refund") else ""
+    sign = "-" if txn.kind in ("void", "refund", "preauth_void", "completion_void") else ""
     result = describe(txn.response_code, language) if txn.response_code else txn.state
     lines = [_centre(merchant_name, width), rule,
              _pair(words["merchant"], merchant_id, width), _pair(words["terminal"], terminal_id, width), rule,

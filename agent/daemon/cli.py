@@ -264,7 +264,7 @@ def _duplicates(args: argparse.Namespace) -> int:
     if args.json or not reply.get("ok"):
         return _finish(args, reply)
     groups = reply["result"]["groups"]
-    if not groups:
+    if not groups and not reply["result"].get("holds"):
         print("no suspected duplicates")
     for group in groups:
         first = group[0]
@@ -274,6 +274,14 @@ def _duplicates(args: argparse.Namespace) -> int:
             print(f"  id {t['id']:>5}  trace {t['trace']:06d}  batch {t['batch']:06d}  {t['state']:<10} "
                   f"rrn {t['rrn'] or '-'}")
         print(f"  fix with: posagent duplicates --fix {group[-1]['id']}")
+    for group in reply["result"].get("holds") or ():  # a stay held twice (预授权)
+        first = group[0]
+        print(f"card {first['pan_masked']}, {format_amount(first['amount'], cfg.terminal.currency_exponent)} "
+              f"held {len(group)} times (open pre-auths):")
+        for t in group:
+            print(f"  id {t['id']:>5}  trace {t['trace']:06d}  batch {t['batch']:06d}  {t['state']:<10} "
+                  f"rrn {t['rrn'] or '-'}")
+        print(f"  release the extra hold with: posagent duplicates --fix {group[-1]['id']}")
     return 0
 
 

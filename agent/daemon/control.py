@@ -64,7 +64,9 @@ async def _queries(daemon, op: str, args: dict, password: str | None) -> dict | 
                 "needs_manual": [r.as_dict() for r in recovery.needs_manual]}
     if op == "duplicates":
         groups = journal.suspected_duplicates(window_seconds=daemon.profile.duplicate_window_seconds)
-        return {"groups": [[t.as_dict() for t in group] for group in groups]}
+        holds = journal.suspected_duplicate_holds(window_seconds=daemon.profile.duplicate_window_seconds)
+        return {"groups": [[t.as_dict() for t in group] for group in groups],
+                "holds": [[t.as_dict() for t in group] for group in holds]}
     if op == "lookup":
         found = journal.find(**{k: v for k, v in args.items()
                                 if k in ("trace", "rrn", "date", "amount", "last4", "batch", "limit")})

@@ -18,7 +18,7 @@ from agent.config import Config
 from agent.daemon.cards import CardSource
 from agent.daemon.interpreter import Interpreter
 from agent.drivers.hostlink import HostLink, make_ssl_context
-from agent.engine import common, fixes, operations, settlement
+from agent.engine import common, fixes, operations, preauth, preauth_fixes, settlement
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.requests import Profile
 from agent.errors import PosagentError
@@ -84,7 +84,7 @@ class JournalLock:
 @dataclass(frozen=True)
 class OperationSpec:
     build: Callable[..., Any]  # (profile, args, operator) -> plan
-    supervisor: bool  # needs the supervisor password
+    supervisor: bool | Callable[[Any], bool]  # needs the supervisor password (or: ask the configuration)
     financial: bool = True
 
 
@@ -93,6 +93,31 @@ def _int(value: Any, what: str) -> int:
         raise EngineError(f"{what} must be a whole number", code="usage")
     return value
 
+
+def _preauth_supervisor(cfg) -> bool:
+    return bool(cfg.preauth.supervisor_preauth)
+
+
+def _completion_supervisor(cfg) -> bool:
+    return bool(cfg.preauth.supervisor_completion)
+
+
+#: the pre-authorization family (预授权); which ones need the supervisor is `[preauth]` configuration
+PREAUTH_OPERATIONS: dict[str, OperationSpec] = {
+    "preauth": OperationSpec(lambda p, a, o: preauth.preauth(p, preauth.PreauthRequest(
+        amount=_int(a["amount"], "amount"), test_card=a.get("card"), confirm_duplicate=bool(a.get("confirm_duplicate")),
+        client_request_id=a.get("client_request_id")), o), _preauth_supervisor),
+    "preauth_void": OperationSpec(lambda p, a, o: preauth.preauth_void(p, preauth.HoldRef(_int(a["trace"], "trace")), o),
+                                  _preauth_supervisor),
+    "preauth_release": OperationSpec(lambda p, a, o: preauth.release(p, preauth.HoldRef(_int(a["trace"], "trace")), o),
+                                     _preauth_supervisor),
+    "preauth_complete": OperationSpec(lambda p, a, o: preauth.complete(p, preauth.CompleteRequest(
+        _int(a["trace"], "trace"), _int(a["amount"], "amount"), advice=bool(a.get("advice"))), o),
+        _completion_supervisor),
+    "completion_void": OperationSpec(lambda p, a, o: preauth.completion_void(
+        p, preauth.CompletionRef(_int(a["trace"], "trace")), o), True),
+    "preauth_list": OperationSpec(lambda p, a, o: preauth.list_holds(p), False, financial=False),
+}
 
 OPERATIONS: dict[str, OperationSpec] = {
     "sale": OperationSpec(lambda p, a, o: operations.sale(p, operations.SaleRequest(
@@ -103,13 +128,14 @@ OPERATIONS: dict[str, OperationSpec] = {
     "refund": OperationSpec(lambda p, a, o: operations.refund(p, operations.RefundRequest(
         trace=a.get("trace"), rrn=a.get("rrn"), date=a.get("date"), amount=a.get("amount"),
         client_request_id=a.get("client_request_id"), confirm_repeat=bool(a.get("confirm_repeat"))), o), True),
-    "correct": OperationSpec(lambda p, a, o: fixes.correct(p, fixes.CorrectRequest(
+    "correct": OperationSpec(lambda p, a, o: preauth_fixes.correct_any(p, fixes.CorrectRequest(
         trace=_int(a["trace"], "trace"), right_amount=_int(a["amount"], "amount"), method=a.get("method", "auto"),
         test_card=a.get("card")), o), True),
-    "duplicates_fix": OperationSpec(lambda p, a, o: fixes.fix_duplicate(
+    "duplicates_fix": OperationSpec(lambda p, a, o: preauth_fixes.fix_duplicate_any(
         p, fixes.DuplicateFixRequest(_int(a["id"], "id")), o), True),
     "settle": OperationSpec(lambda p, a, o: settlement.settle(p, settlement.SettleRequest(bool(a.get("confirm"))), o),
                             True),
+    **PREAUTH_OPERATIONS,
     "signon": OperationSpec(lambda p, a, o: _signon_plan(p), False, financial=False),
     "echo": OperationSpec(lambda p, a, o: common.echo(p), False, financial=False),
 }
@@ -217,7 +243,8 @@ class Daemon:
         spec = OPERATIONS.get(op)
         if spec is None:
             raise EngineError(f"unknown operation {op!r} (known: {', '.join(sorted(OPERATIONS))})", code="usage")
-        needs_password = spec.supervisor and not (op == "settle" and not args.get("confirm"))
+        supervisor = spec.supervisor(self.cfg) if callable(spec.supervisor) else spec.supervisor
+        needs_password = supervisor and not (op == "settle" and not args.get("confirm"))
         if needs_password:
             self.supervisor_gate().check(password)
         who = operations.Operator(name=operator or ("supervisor" if needs_password else "cashier"),

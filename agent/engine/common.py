@@ -7,7 +7,8 @@ from typing import Any, Callable, Generator
 
 from agent.engine.effects import (Answer, Connect, EngineError, Exchange, FinishCard, InstallKeys, Journal,
                                   NoAnswer, Notify, Outcome, SignOnNeeded)
-from agent.engine.requests import REVERSAL_ACKNOWLEDGED, Profile, Verdict, check_response, reversal_for
+from agent.engine.requests import (REVERSAL_ACKNOWLEDGED, Profile, Verdict, check_response, reference_request,
+                                   reversal_for)
 from agent.engine.responses import describe
 from agent.engine.texts import say
 from agent.iso8583 import Message
@@ -57,7 +58,35 @@ def flush_reversals(profile: Profile) -> Gen:
             raise EngineError(say(profile.language, "reversal_pending", trace=f"{reversal.trace:06d}",
                                   problem=problem), code="reversal_pending")
         exhausted.append(after)
+    yield from flush_advices(profile)
     return acknowledged, exhausted
+
+
+def flush_advices(profile: Profile) -> Gen:
+    """Deliver every offline completion advice (after the reversals, before anything else): the same
+    bytes again until the host answers; raise if one is still owed.  Returns the advices answered."""
+    pending = yield Journal("pending_advices")
+    answered = []
+    for txn in pending:
+        original = yield Journal("get", (txn.original_id,))
+        message = reference_request(profile, "completion_advice", trace=txn.trace, batch=txn.batch,
+                                    amount=txn.amount, original=original)
+        yield Notify(f"Sending the completion advice of trace {txn.trace:06d}…")
+        result = yield Exchange(message)
+        problem = _reversal_problem(message, result) if isinstance(result, NoAnswer) else None
+        if problem is None:
+            verdict = check_response(message, result.message, mac_valid=result.mac_valid)
+            problem = None if verdict.valid else verdict.problem
+        if problem is not None:
+            yield Journal("advice_failed", (txn.id, problem))
+            raise EngineError(say(profile.language, "advice_pending", trace=f"{txn.trace:06d}", problem=problem),
+                              code="advice_pending")
+        response = result.message
+        code = response.get(39)
+        answered.append((yield Journal("complete", (txn.id,), {
+            "approved": code == "00", "response_code": code, "rrn": response.get(37),
+            "auth_code": response.get(38), "response": masked(response), "host_time": _host_time(response)})))
+    return answered
 
 
 def _reversal_problem(request: Message, result: Any) -> str | None:

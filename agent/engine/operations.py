@@ -189,7 +189,7 @@ def find_original_sale(profile: Profile, request: RefundRequest) -> Gen:
             what = say(language, "what_rrn", rrn=request.rrn)
     else:
         raise EngineError(say(language, "name_original"), code="usage")
-    sales = [t for t in found if t.kind in ("sale", "correction")]
+    sales = [t for t in found if t.kind in ("sale", "correction", "completion")]
     if not sales:
         raise EngineError(say(language, "no_sale_with", what=what), code="not_found")
     return max(sales, key=lambda t: t.created_at)

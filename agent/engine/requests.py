@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.iso8583 import Message
+from agent.iso8583.dialects.cup import MESSAGES as CUP_MESSAGES
 from agent.iso8583.subfields import Field60, Field61
 
 #: kind → (processing code F3, condition code F25, 60.1 transaction type, request MTI)
@@ -20,6 +21,14 @@ FINANCIAL_KINDS: dict[str, tuple[str, str, str, str]] = {
     "void": ("200000", "00", "23", "0200"),
     "refund": ("200000", "00", "25", "0220"),
 }
+# the pre-authorization family is dialect data (agent/iso8583/dialects/cup.py)
+FINANCIAL_KINDS.update({kind: (code, condition, tx_type, mti)
+                        for kind, (mti, code, condition, tx_type) in CUP_MESSAGES.items()})
+
+#: kinds that reference an original by batch + trace in field 61 (voids of something in a batch)
+VOID_KINDS = ("void", "preauth_void", "completion_void")
+#: kinds read from a card (field 2/14/22 from the reader)
+CARD_KINDS = ("sale", "correction", "preauth")
 
 #: fields a reversal copies from its original (never 2, 14, 35, 36, 52, 53, 55)
 REVERSAL_FIELDS = (3, 4, 22, 25, 41, 42, 49, 60, 61)
@@ -46,6 +55,9 @@ class Profile:
     unusual_amount_multiple: float = 10.0
     refund_repeat_seconds: int = 120
     signon_max_age_seconds: int = 24 * 3600
+    preauth_tolerance_percent: int = 15
+    preauth_validity_days: int = 30
+    preauth_advice_type: str = "24"
 
     @classmethod
     def from_config(cls, cfg) -> "Profile":
@@ -56,7 +68,10 @@ class Profile:
                    duplicate_window_seconds=cfg.guards.duplicate_window_seconds,
                    unusual_amount_multiple=cfg.guards.unusual_amount_multiple,
                    refund_repeat_seconds=cfg.guards.refund_repeat_seconds,
-                   signon_max_age_seconds=cfg.keys.signon_max_age_hours * 3600)
+                   signon_max_age_seconds=cfg.keys.signon_max_age_hours * 3600,
+                   preauth_tolerance_percent=cfg.preauth.tolerance_percent,
+                   preauth_validity_days=cfg.preauth.validity_days,
+                   preauth_advice_type=cfg.preauth.advice_type)
 
     def as_config(self) -> dict:
         """The mapping shape the network-management builders read."""
@@ -135,6 +150,25 @@ def refund_request(profile: Profile, *, trace: int, batch: int, amount: int, ori
     return Message(mti, _with_references(fields, original))
 
 
+def preauth_request(profile: Profile, *, trace: int, batch: int, amount: int, card: CardData) -> Message:
+    """Pre-auth (0100, 03, 60.1 = 10): the card is read like a sale's; the issuer holds the amount."""
+    return sale_request(profile, trace=trace, batch=batch, amount=amount, card=card, kind="preauth")
+
+
+def reference_request(profile: Profile, kind: str, *, trace: int, batch: int, amount: int,
+                      original: Any) -> Message:
+    """Pre-auth void, completion and completion void: no card; the original by 37/38 and field 61
+    (voids: the original's batch + trace + date; completion: zeros + the pre-auth's date)."""
+    refs = (original.batch, original.trace, local_mmdd(original.created_at)) if kind in VOID_KINDS else \
+        (0, 0, local_mmdd(original.created_at))
+    mti, fields = _financial_fields(profile, kind, trace=trace, batch=batch, amount=amount,
+                                    currency=original.currency, entry_mode=MANUAL_NO_CARD, card_present=False,
+                                    original=refs)
+    if kind == "completion_advice":  # its 60.1 is unconfirmed: configuration, not the table
+        fields[60] = Field60(tx_type=profile.preauth_advice_type, batch=f"{batch:06d}", nmc="000").to_str()
+    return Message(mti, _with_references(fields, original))
+
+
 def _with_references(fields: dict, original: Any) -> dict:
     if original.rrn:
         fields[37] = original.rrn
@@ -149,11 +183,13 @@ def reversal_for(profile: Profile, txn: Any, original: Any | None, *, reason: st
     refs = None
     if txn.kind == "void" and original is not None:
         refs = (original.batch, original.trace, "0000")
-    elif txn.kind == "refund" and original is not None:
+    elif txn.kind in VOID_KINDS and original is not None:
+        refs = (original.batch, original.trace, local_mmdd(original.created_at))
+    elif txn.kind in ("refund", "completion") and original is not None:
         refs = (0, 0, local_mmdd(original.created_at))
     _, fields = _financial_fields(profile, txn.kind, trace=txn.trace, batch=txn.batch, amount=txn.amount,
                                   currency=txn.currency, entry_mode=txn.entry_mode or MANUAL_NO_CARD,
-                                  card_present=txn.kind in ("sale", "correction"),
+                                  card_present=txn.kind in CARD_KINDS,
                                   fallback=(txn.entry_mode or "").startswith("80"), original=refs)
     fields = {n: v for n, v in fields.items() if n in REVERSAL_FIELDS or n == 11}
     fields[39] = reason

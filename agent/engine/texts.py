@@ -128,3 +128,7 @@ def say(language: str, key: str, **values: object) -> str:
     """The text for `key` in `language` ("en" or "zh"), its fields filled in."""
     english, chinese = TEXTS[key]
     return (chinese if language == "zh" else english).format(**values)
+
+from agent.engine.preauth_texts import PREAUTH_TEXTS  # noqa: E402 — the pre-authorization family's texts
+
+TEXTS.update(PREAUTH_TEXTS)

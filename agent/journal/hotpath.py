@@ -19,11 +19,13 @@ from typing import Any, Callable
 from agent.journal.errors import DuplicateRequest, JournalError
 from agent.journal.records import Reversal, Txn, reversal_from_row, txn_from_row
 from agent.journal.scrub import scrub_text
-from agent.journal.states import KINDS, check_transition
+from agent.journal.states import KINDS, REFUNDABLE_KINDS, VOIDS, check_transition
 from agent.journal.store import TXN_SELECT, _message_text, _Writer
 from agent.masking import mask_pan
 
 MAX_AMOUNT = 10 ** 12 - 1  # field 4 is n12
+#: kinds sent without the card that are still about the original's card (its masked PAN is copied)
+CARD_OF_ORIGINAL = ("preauth_void", "completion", "completion_void")
 _THREE_DIGITS = re.compile(r"[0-9]{3}")
 
 
@@ -33,7 +35,8 @@ class HotPath:
     # ----------------------------------------------------------------- hot path: intent
     def begin(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
               operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
-              client_request_id: str | None = None, request: Callable[[int, int], dict]) -> Txn:
+              client_request_id: str | None = None, request: Callable[[int, int], dict],
+              advice: bool = False) -> Txn:
         """Journal a financial request before it is sent, in ONE commit.
 
         Takes the next trace number, inserts the transaction (state "sending": its reversal is armed
@@ -41,8 +44,11 @@ class HotPath:
         A void must name an approved sale of the open batch with the same amount; a refund an approved
         sale with at least `amount` still refundable (checked in the same transaction, so two refunds cannot both
         pass).  A repeated `client_request_id` raises `DuplicateRequest` naming the first one.
+        An `advice` (offline completion) starts "advice_pending" instead: it owes no reversal.
         """
         _check_begin_args(kind, amount, currency, entry_mode, operator, role)
+        if advice and kind != "completion":
+            raise JournalError(f"only a completion can be sent as an advice, not a {kind}")
         masked = mask_pan(pan) if pan is not None else None
         fp = self.fingerprint(pan) if pan is not None else None
         with self._write(f"journal a {kind}") as w:
@@ -59,12 +65,16 @@ class HotPath:
                 raise JournalError(f"batch {live[0]:06d} is being settled: finish the settlement before new "
                                    "transactions" if live else "no open batch")
             self._check_links(kind, amount, original_id, chain_id, batch["id"])
+            if masked is None and original_id is not None and kind in CARD_OF_ORIGINAL:
+                masked, fp = self._conn.execute("SELECT pan_masked, pan_fingerprint FROM transactions "
+                                                "WHERE id = ?", (original_id,)).fetchone()
             trace = self._next_trace(w)
             now = self._clock()
             # the request and its answer live in the transaction row: one row write per commit
             request_text = _message_text(request(trace, batch["number"]), None)
             row = w.insert("transactions", {
-                "kind": kind, "state": "sending", "amount": amount, "currency": currency, "trace": trace,
+                "kind": kind, "state": "advice_pending" if advice else "sending", "amount": amount,
+                "currency": currency, "trace": trace,
                 "batch_id": batch["id"], "batch": batch["number"], "entry_mode": entry_mode,
                 "pan_masked": masked, "pan_fingerprint": fp, "original_id": original_id, "chain_id": chain_id,
                 "operator": operator, "role": role, "client_request_id": client_request_id,
@@ -77,14 +87,21 @@ class HotPath:
                      batch_id: int) -> None:
         if chain_id is not None:
             self._txn_row(chain_id)
-        if kind in ("void", "refund") and original_id is None:
+        if kind in ("void", "refund", "preauth_void", "completion", "completion_void") and original_id is None:
             raise JournalError(f"a {kind} needs the original transaction")
         if original_id is None:
             return
         original = self._txn_row(original_id)
-        if original["kind"] not in ("sale", "correction"):
-            raise JournalError(f"transaction {original_id} is a {original['kind']}, not a sale", txn_id=original_id)
-        if kind == "void":
+        if kind in ("preauth_void", "completion"):
+            self._check_hold_link(kind, amount, original)  # agent/journal/holds.py
+            return
+        # a void names what it voids; a refund or a linked correction may name a completion too
+        wanted = VOIDS.get(kind) or (REFUNDABLE_KINDS if kind in ("refund", "correction") else
+                                     ("sale", "correction"))
+        if original["kind"] not in wanted:
+            raise JournalError(f"transaction {original_id} is a {original['kind']}, not a "
+                               f"{' or '.join(wanted)}", txn_id=original_id)
+        if kind in ("void", "completion_void"):
             if original["batch_id"] != batch_id:
                 raise JournalError(f"transaction {original_id} is in batch {original['batch']:06d}, which is "
                                    "settled or closed: it can no longer be voided, refund it instead",
@@ -101,8 +118,9 @@ class HotPath:
                 raise JournalError(f"transaction {original_id} has {busy[1]} {busy[0]} under way: resolve it first",
                                    txn_id=original_id)
         elif kind == "refund":
-            voiding = self._conn.execute("SELECT id FROM transactions WHERE original_id = ? AND kind = 'void' AND "
-                                         "state IN ('sending', 'in_doubt')", (original_id,)).fetchone()
+            voiding = self._conn.execute("SELECT id FROM transactions WHERE original_id = ? AND kind IN "
+                                         "('void', 'completion_void') AND state IN ('sending', 'in_doubt')",
+                                         (original_id,)).fetchone()
             if voiding:
                 raise JournalError(f"transaction {original_id} has void {voiding[0]} under way: resolve it first",
                                    txn_id=original_id)
@@ -149,7 +167,7 @@ class HotPath:
 
     def _apply_outcome(self, w: _Writer, row: sqlite3.Row, approved: bool, **fields: Any) -> sqlite3.Row:
         updated = self._set_txn_state(w, row, "approved" if approved else "declined", **fields)
-        if approved and row["kind"] == "void":
+        if approved and row["kind"] in VOIDS:
             self._set_txn_state(w, self._txn_row(row["original_id"]), "voided")
         elif approved and row["kind"] == "refund":
             original = self._txn_row(row["original_id"])
@@ -171,7 +189,7 @@ class HotPath:
             raise JournalError(f"reversal reason must be 98 (timeout), A0 (MAC) or 06 (other), not {reason!r}")
         with self._write(f"record the failure of transaction {txn_id}") as w:
             row = self._txn_row(txn_id)
-            if row["state"] == "approved" and row["kind"] not in ("sale", "correction"):
+            if row["state"] == "approved" and row["kind"] not in ("sale", "correction", "preauth"):
                 raise JournalError(f"transaction {txn_id} is an approved {row['kind']}: it cannot be failed",
                                    txn_id=txn_id)
             if row["state"] == "approved" and self._conn.execute(

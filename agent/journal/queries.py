@@ -90,7 +90,7 @@ class Queries:
         say the same — the chaos checker, the demo and the end-to-end tests compare the two."""
         rows = self._conn.execute(
             "SELECT pan, SUM(amount) AS net FROM ("
-            " SELECT pan_masked AS pan, amount FROM transactions WHERE kind IN ('sale', 'correction')"
+            " SELECT pan_masked AS pan, amount FROM transactions WHERE kind IN ('sale', 'correction', 'completion')"
             "  AND state IN ('approved', 'refunded_partially', 'refunded')"
             " UNION ALL"
             " SELECT o.pan_masked, -r.amount FROM transactions r JOIN transactions o ON o.id = r.original_id"
@@ -102,23 +102,24 @@ class Queries:
         """Original amount minus approved refunds minus refunds still under way (sending / in doubt)."""
         return self._refundable(self._txn_row(sale_id))
 
-    def duplicates_of(self, fingerprint: str, amount: int, *, window_seconds: float) -> list[Txn]:
-        """Sales of the same card and amount in the last `window_seconds` that may have charged it."""
+    def duplicates_of(self, fingerprint: str, amount: int, *, window_seconds: float,
+                      kinds: tuple[str, ...] = ("sale", "correction")) -> list[Txn]:
+        """Sales (or `kinds`) of the same card and amount in the last `window_seconds` that may have charged it."""
         since = self._clock() - window_seconds
         rows = self._conn.execute(
             TXN_SELECT + " WHERE t.pan_fingerprint = ? AND t.created_at >= ? AND t.amount = ? AND "
-            "t.kind IN ('sale', 'correction') AND t.state IN ('sending', 'approved', 'in_doubt') ORDER BY t.id",
-            (fingerprint, since, amount)).fetchall()
+            f"t.kind IN ({', '.join('?' * len(kinds))}) AND t.state IN ('sending', 'approved', 'in_doubt') "
+            "ORDER BY t.id", (fingerprint, since, amount, *kinds)).fetchall()
         return [txn_from_row(r) for r in rows]
 
-    def suspected_duplicates(self, *, window_seconds: float,
-                             lookback_seconds: float = DUPLICATE_LOOKBACK_SECONDS) -> list[list[Txn]]:
-        """Groups of approved sales, same card and amount, each within `window_seconds` of the previous."""
+    def suspected_duplicates(self, *, window_seconds: float, lookback_seconds: float = DUPLICATE_LOOKBACK_SECONDS,
+                             kinds: tuple[str, ...] = ("sale", "correction")) -> list[list[Txn]]:
+        """Groups of approved sales (or `kinds`), same card and amount, each within `window_seconds` of the previous."""
         since = self._clock() - lookback_seconds
         rows = self._conn.execute(
             TXN_SELECT + " WHERE t.created_at >= ? AND t.pan_fingerprint IS NOT NULL AND "
-            "t.kind IN ('sale', 'correction') AND t.state IN ('approved', 'refunded_partially') "
-            "ORDER BY t.pan_fingerprint, t.amount, t.created_at", (since,)).fetchall()
+            f"t.kind IN ({', '.join('?' * len(kinds))}) AND t.state IN ('approved', 'refunded_partially') "
+            "ORDER BY t.pan_fingerprint, t.amount, t.created_at", (since, *kinds)).fetchall()
         groups: list[list[Txn]] = []
         current: list[Txn] = []
         for txn in map(txn_from_row, rows):

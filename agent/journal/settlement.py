@@ -64,7 +64,7 @@ class Settlement:
         marks = ", ".join("?" * len(COUNTED_STATES))
         for kind, count, amount in self._conn.execute(
                 f"SELECT kind, count(*), coalesce(sum(amount), 0) FROM transactions WHERE batch_id = ? "
-                f"AND kind IN ('sale', 'correction', 'refund') AND state IN ({marks}) GROUP BY kind",
+                f"AND kind IN ('sale', 'correction', 'completion', 'refund') AND state IN ({marks}) GROUP BY kind",
                 (batch_id, *COUNTED_STATES)):
             side = sums["credit" if kind == "refund" else "debit"]
             side[0] += amount
@@ -118,7 +118,7 @@ class Settlement:
         marks = ", ".join("?" * len(COUNTED_STATES))
         rows = self._conn.execute(
             f"SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id "
-            f"WHERE t.batch_id = ? AND t.kind IN ('sale', 'correction', 'refund') AND t.state IN ({marks}) "
+            f"WHERE t.batch_id = ? AND t.kind IN ('sale', 'correction', 'completion', 'refund') AND t.state IN ({marks}) "
             f"AND t.uploaded = 0 ORDER BY t.id", (row["id"], *COUNTED_STATES)).fetchall()
         txns = [txn_from_row(r) for r in rows]
         if ic_only:

@@ -9,6 +9,8 @@ Transactions
     voided       an approved void of this transaction exists
     refunded_partially / refunded   approved refunds against this transaction (derived from their sum)
     resolved_manually  an operator handled a reversal that could not be delivered
+    advice_pending  an offline completion advice journaled, not yet acknowledged (no reversal: it is
+                 sent again, the same bytes, until the host answers it)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from agent.journal.errors import IllegalTransition
 
 _T = {
     "sending": {"approved", "declined", "in_doubt"},
+    "advice_pending": {"approved", "declined", "advice_pending"},
     # approved -> in_doubt: the card declined after the host approved (reversal reason 06)
     "approved": {"voided", "refunded_partially", "refunded", "in_doubt", "reversed"},
     "declined": set(),
@@ -59,7 +62,13 @@ UNRESOLVED_TXN_STATES = ("sending", "in_doubt")
 #: reversal states that are still the terminal's business
 OPEN_REVERSAL_STATES = ("armed", "pending", "needs_manual")
 #: the financial kinds journaled as transactions and which side of the settlement totals they count on
-KINDS = MappingProxyType({"sale": "debit", "correction": "debit", "refund": "credit", "void": None})
+KINDS = MappingProxyType({"sale": "debit", "correction": "debit", "refund": "credit", "void": None,
+                         # pre-authorization: only the completion is settled (domain §10)
+                         "preauth": None, "preauth_void": None, "completion": "debit", "completion_void": None})
+#: what each void kind may void, and the kinds a refund may refund
+VOIDS = MappingProxyType({"void": ("sale", "correction"), "preauth_void": ("preauth",),
+                          "completion_void": ("completion",)})
+REFUNDABLE_KINDS = ("sale", "correction", "completion")
 
 
 def check_transition(machine: str, record_id: int | str, from_state: str, to_state: str) -> None:

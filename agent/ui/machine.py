@@ -118,8 +118,9 @@ class Terminal:
         return self._key_choose(key, screen)
 
     def _key_choose(self, key: str, screen: Screen) -> list[Action]:
-        if key in DIGITS and 1 <= int(key) <= len(screen.options):
-            option = screen.options[int(key) - 1]
+        number = 10 if key == "0" else int(key) if key in DIGITS else 0  # 0 is the tenth item
+        if key in DIGITS and 1 <= number <= len(screen.options):
+            option = screen.options[number - 1]
             if screen.kind == table.CHOOSE:
                 self.draft = replace(self.draft, find_by=option)
             return self._go(option)
@@ -239,6 +240,13 @@ class Terminal:
                                     "card": self.test_card}, password)
         if name == "duplicates_fix":
             return Call("duplicates_fix", {"id": int(picked["id"])}, password)
+        if name == "preauth":
+            return Call("preauth", {"amount": d.amount, "card": self.test_card,
+                                    "confirm_duplicate": d.confirm_duplicate}, password)
+        if name == "preauth_complete":
+            return Call("preauth_complete", {"trace": d.trace, "amount": d.amount}, password)
+        if name in ("preauth_release", "completion_void"):
+            return Call(name, {"trace": d.trace}, password)
         if name == "settle_totals":
             return Call("settle", {"confirm": False})
         if name == "settle":
@@ -266,7 +274,7 @@ class Terminal:
             return self._found(found, (), cancelled)
         if call == "duplicates":
             found, groups = [], []
-            for number, group in enumerate(result["groups"], start=1):
+            for number, group in enumerate(list(result["groups"]) + list(result.get("holds") or ()), start=1):
                 found += list(group)
                 groups += [number] * len(group)
             return self._found(found, tuple(groups), cancelled)
@@ -285,7 +293,9 @@ class Terminal:
 
     def _on_outcome(self, call: str, outcome: Mapping[str, Any], cancelled: bool) -> list[Action]:
         status, message = str(outcome["status"]), str(outcome["message"])
-        if status == "needs_confirmation" and call in ("sale", "settle_totals"):
+        if call == "preauth_list":  # the open holds, oldest first, each a transaction to look at
+            return self._found([h["txn"] for h in (outcome.get("details") or {}).get("holds", ())], (), cancelled)
+        if status == "needs_confirmation" and call in ("sale", "settle_totals", "preauth"):
             if cancelled:  # the agent asked before doing anything: nothing to wait for
                 return self._go("cancelled")
             guard = (outcome.get("details") or {}).get("guard")
@@ -309,6 +319,8 @@ class Terminal:
         d, t = self.draft, self.texts
         if STATES[self.state].call == "duplicates":
             return t("nothing.dups")
+        if STATES[self.state].call == "preauth_list":
+            return t("nothing.holds")
         key = {"trace": f"{d.trace or 0:06d}", "rrn": d.rrn, "last4": d.last4, "date": d.day,
                "amount": format_amount(d.find_amount or 0, self.exponent)}.get(d.find_by, "")
         date = f"{d.mmdd[:2]}-{d.mmdd[2:]}" if d.mmdd else ""

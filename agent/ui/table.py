@@ -31,7 +31,9 @@ class Screen:
     pick: bool = False  # a detail screen whose ENTER chooses the transaction
 
 
-MENU_ITEMS = ("sale", "void", "refund", "correct", "dups", "reprint", "lookup", "settle", "signon")
+MENU_ITEMS = ("sale", "void", "refund", "correct", "dups", "reprint", "lookup", "settle", "signon", "preauth")
+#: the pre-authorization submenu (预授权): hold, complete, release a hold, void a completion, open holds
+PREAUTH_ITEMS = ("pahold", "pacomplete", "parelease", "pacvoid", "paopen")
 
 STATES: dict[str, Screen] = {
     "idle": Screen(MENU, "menu", options=MENU_ITEMS),
@@ -88,6 +90,25 @@ STATES: dict[str, Screen] = {
     "settle.confirm": Screen(CONFIRM, "settle"),
     "settle.password": Screen(PASSWORD, "settle", "prompt.password"),
     "settle.send": Screen(BUSY, "settle", call="settle"),
+    # pre-authorization (key 0): hold, complete, release, void a completion, open holds by age
+    "preauth.menu": Screen(MENU, "preauth", options=PREAUTH_ITEMS),
+    "pahold.amount": Screen(AMOUNT, "pahold", "prompt.amount", field="amount"),
+    "pahold.password": Screen(PASSWORD, "pahold", "prompt.password"),
+    "pahold.send": Screen(BUSY, "pahold", call="preauth"),
+    "pahold.confirm": Screen(CONFIRM, "pahold"),
+    "pacomplete.trace": Screen(NUMBER, "pacomplete", "prompt.preauth_trace", field="trace"),
+    "pacomplete.amount": Screen(AMOUNT, "pacomplete", "prompt.complete_amount", field="amount"),
+    "pacomplete.password": Screen(PASSWORD, "pacomplete", "prompt.password"),  # where configured (retry offer)
+    "pacomplete.send": Screen(BUSY, "pacomplete", call="preauth_complete"),
+    "parelease.trace": Screen(NUMBER, "parelease", "prompt.preauth_trace", field="trace"),
+    "parelease.password": Screen(PASSWORD, "parelease", "prompt.password"),
+    "parelease.send": Screen(BUSY, "parelease", call="preauth_release"),
+    "pacvoid.trace": Screen(NUMBER, "pacvoid", "prompt.completion_trace", field="trace"),
+    "pacvoid.password": Screen(PASSWORD, "pacvoid", "prompt.password"),
+    "pacvoid.send": Screen(BUSY, "pacvoid", call="completion_void"),
+    "paopen.find": Screen(BUSY, "paopen", call="preauth_list"),
+    "paopen.list": Screen(LIST, "paopen"),
+    "paopen.detail": Screen(DETAIL, "paopen"),
 }
 
 _PASSWORD_STATES = frozenset(s for s, screen in STATES.items() if screen.kind == PASSWORD)
@@ -97,7 +118,26 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {k: frozenset([v]) if isins
     **{("idle", item): target for item, target in (
         ("sale", "sale.amount"), ("void", "void.trace"), ("refund", "refund.by"), ("correct", "correct.trace"),
         ("dups", "dups.find"), ("reprint", "reprint.send"), ("lookup", "lookup.by"), ("settle", "settle.totals"),
-        ("signon", "signon.send"))},
+        ("signon", "signon.send"), ("preauth", "preauth.menu"))},
+    **{("preauth.menu", item): f"{item}.{first}" for item, first in (
+        ("pahold", "amount"), ("pacomplete", "trace"), ("parelease", "trace"), ("pacvoid", "trace"),
+        ("paopen", "find"))},
+    ("pahold.amount", "enter"): "pahold.password",
+    ("pahold.password", "enter"): "pahold.send",
+    ("pahold.send", "confirm"): "pahold.confirm",
+    ("pahold.confirm", "enter"): "pahold.password",
+    ("pacomplete.trace", "enter"): "pacomplete.amount",
+    ("pacomplete.amount", "enter"): "pacomplete.send",
+    ("pacomplete.password", "enter"): "pacomplete.send",
+    ("parelease.trace", "enter"): "parelease.password",
+    ("parelease.password", "enter"): "parelease.send",
+    ("pacvoid.trace", "enter"): "pacvoid.password",
+    ("pacvoid.password", "enter"): "pacvoid.send",
+    ("paopen.find", "one"): "paopen.detail",
+    ("paopen.find", "many"): "paopen.list",
+    ("paopen.list", "enter"): "paopen.detail",
+    ("paopen.detail", "back"): "paopen.list",
+    ("paopen.detail", "enter"): "paopen.list",
     ("sale.amount", "enter"): "sale.send",
     ("sale.send", "confirm"): "sale.confirm",
     ("sale.confirm", "enter"): "sale.send",

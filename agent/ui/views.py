@@ -16,7 +16,7 @@ from agent.ui.layout import cut, right, wrap
 from agent.ui.texts import Texts
 
 #: transaction kinds a refund, a correction or a duplicate fix may start from
-SALE_KINDS = ("sale", "correction")
+SALE_KINDS = ("sale", "correction", "completion")  # what a refund or a correction may name
 
 # engine messages written for the command line name a command; the screen offers the step itself
 _CLI_HINT = re.compile(r"[:;,]?\s*(?:use\s+)?`[^`]*`|;?\s*use --method \w+")

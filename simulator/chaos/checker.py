@@ -3,7 +3,9 @@ faults have stopped and every pending reversal has been retried.
 
 Rules (each violation names one):
   net_charge      per card and per terminal, the ledger's net charge equals the journal's completed
-                  operations (approved sales and corrections not voided or reversed, minus approved refunds)
+                  operations (approved sales, corrections and completions not voided or reversed, minus
+                  approved refunds)
+  holds           per card, what the ledger holds (open pre-auths) equals the journal's open holds
   unresolved      nothing is left in doubt: no unanswered request, pending or manual reversal, open settlement
   trace_reused    no two transactions share a trace number; the host never saw a trace twice (code 94)
   batch_reused    no batch number appears twice in the journal or is settled twice at the host
@@ -27,7 +29,7 @@ from simulator.host.ledger import Ledger
 from simulator.testcards import load_cards
 
 COMPLETED_SALE_STATES = ("approved", "refunded_partially", "refunded")
-CHARGING_KINDS = ("sale", "correction")
+CHARGING_KINDS = ("sale", "correction", "completion")
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True) 
         if terminal_net != sum(ours.values()):
             violations.append(Violation("net_charge", f"terminal {terminal_id}: the bank charged {terminal_net}, "
                                                       f"the journal records {sum(ours.values())}"))
+        _check_holds(ledger, journal_path, terminal_id, txns, host_rows, violations)
         settled = _check_batches(directory, terminal_id, ledger, violations)
     finally:
         ledger.close()
@@ -178,6 +181,34 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True) 
         violations += scan_for_card_data(files)
     return CheckResult(tuple(violations), len(txns), len(set(host_net) | set(ours)), settled, len(files),
                        {"bank_net": host_net, "journal_net": ours})
+
+
+def _check_holds(ledger: Ledger, journal_path: Path, tid: str, txns: list[Txn], host_rows: list[sqlite3.Row],
+                 violations: list[Violation]) -> None:
+    """Open holds per masked card: the bank's (pre-auths neither voided, completed nor expired) and the
+    journal's (approved pre-auths without a live completion)."""
+    from datetime import datetime, timezone
+
+    from simulator.host.holds import open_holds
+
+    bank: dict[str, int] = defaultdict(int)
+    for hold in open_holds(ledger, datetime.now(timezone.utc), tid):
+        if not hold["expired"]:
+            bank[hold["masked_pan"]] += hold["amount"]
+    journal = Journal.open(journal_path, fingerprint_key=None, read_only=True)
+    try:
+        ours: dict[str, int] = defaultdict(int)
+        for hold in journal.open_holds(validity_seconds=30 * 86400):
+            ours[hold.txn.pan_masked] += hold.blocked
+    finally:
+        journal.close()
+    for card in sorted(set(bank) | set(ours)):
+        if bank.get(card, 0) != ours.get(card, 0):
+            violations.append(Violation(
+                "holds", f"card {card}: the bank holds {bank.get(card, 0)}, the journal's open pre-auths hold "
+                         f"{ours.get(card, 0)}",
+                tuple(_journal_row(t) for t in txns if t.pan_masked == card and t.kind.startswith(("preauth", "compl"))),
+                tuple(_ledger_row(r) for r in host_rows if r["masked_pan"] == card and r["kind"] == "preauth")))
 
 
 def _check_traces(txns: list[Txn], host_rows: list[sqlite3.Row], violations: list[Violation]) -> None:

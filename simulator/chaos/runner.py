@@ -22,7 +22,7 @@ from simulator.chaos.checker import CheckResult, Violation, check
 from simulator.chaos.plan import Step
 from simulator.stack import Daemon, Host, write_soak_cards
 
-SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle"})
+SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle", "preauth", "preauth_release"})
 #: how many rounds of "retry reversals / resume settlement" a quiet host gets before it counts as unresolved
 QUIESCE_ROUNDS = 20
 
@@ -59,6 +59,7 @@ class _Sales:
 
     open_batch: list[dict] = field(default_factory=list)
     every: list[dict] = field(default_factory=list)
+    holds: list[dict] = field(default_factory=list)  # approved pre-auths (to complete or release)
 
     def pick(self, which: list[dict], n: int) -> dict | None:
         return which[-1 - n % len(which)] if which else None
@@ -169,6 +170,13 @@ class Campaign:
             return "duplicates_fix", {"id": self._suspected_duplicate(step.pick)}
         if step.op == "settle":
             return "settle", {"confirm": True}
+        if step.op == "preauth" or (step.op in ("complete", "release") and not sales.holds):
+            return "preauth", {"amount": step.amount, "card": step.card, "confirm_duplicate": True}
+        if step.op == "complete":
+            held = sales.pick(sales.holds, step.pick)
+            return "preauth_complete", {"trace": held["trace"], "amount": 1 + step.amount % (held["amount"] * 6 // 5)}
+        if step.op == "release":
+            return "preauth_release", {"trace": sales.pick(sales.holds, step.pick)["trace"]}
         return "echo", {}
 
     def _suspected_duplicate(self, pick: int) -> int:
@@ -199,6 +207,13 @@ class Campaign:
         txn = outcome.get("txn") or {}
         if outcome["status"] == "approved" and txn.get("kind") == "sale":
             self._sales.remember(txn, args.get("card", step.card))
+        if outcome["status"] == "approved" and txn.get("kind") == "preauth":
+            self._sales.holds.append({"trace": txn["trace"], "amount": txn["amount"], "card": args["card"]})
+            del self._sales.holds[:-50]
+        if outcome["status"] == "approved" and txn.get("kind") == "completion":
+            held = next((h for h in self._sales.holds if h["trace"] == args["trace"]), None)
+            if held is not None:  # a completion can be refunded or corrected like a sale
+                self._sales.remember(txn, held["card"])
 
     def _kill_window(self) -> str:
         """Where the journal says the kill landed (read before the restart resolves it)."""

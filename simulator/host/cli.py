@@ -88,7 +88,10 @@ def _ledger(args: argparse.Namespace) -> int:
         raise UsageError(f"no ledger at {path} (start `posim host --db {args.db}` first)")
     ledger = Ledger(path)
     try:
+        from datetime import datetime, timezone
+        from simulator.host.holds import hold_report
         report = ledger.net_report(args.terminal)
+        report["holds"] = hold_report(ledger, datetime.now(timezone.utc), args.terminal)
     finally:
         ledger.close()
     if args.json:
@@ -100,6 +103,12 @@ def _ledger(args: argparse.Namespace) -> int:
     print("terminal          net charged")
     for tid, row in report["terminals"].items():
         print(f"{tid:<17} {_money(row['net_charged']):>12}")
+    print("card              held (open pre-auths)")
+    for name, amount in report["holds"]["held"].items():
+        print(f"{name:<17} {_money(amount):>12}")
+    for hold in report["holds"]["holds"]:
+        print(f"  hold {hold['terminal']} batch {hold['batch']} trace {hold['stan']} {hold['card'] or '-':<12} "
+              f"{_money(hold['amount']):>12} since {hold['held_since'][:16]}{'  (expired)' if hold['expired'] else ''}")
     return 0
 
 

@@ -143,7 +143,9 @@ def sale(host: HostProcessor, req: Request) -> Message:
     if code == codes.APPROVED and card is not None:
         code, arqc = check_chip(card, req.msg, amount)
     if code == codes.APPROVED and card is not None:
-        if amount > card.balance - host.ledger.card_net_charged(card.name):
+        from simulator.host.holds import held_amount, rules_of  # holds import this module
+        held = held_amount(host.ledger, card.name, req.now, rules_of(host))
+        if amount > card.balance - host.ledger.card_net_charged(card.name) - held:
             code = codes.INSUFFICIENT_FUNDS
     txn = _record(host, req, "sale", card, pan, amount, code)
     return _result(host, req, txn, _issuer_data(card, req.msg, arqc, code))

@@ -43,9 +43,10 @@ CREATE TABLE IF NOT EXISTS upload_ends (
 
 # a row that counts as money moved: approved, not reversed
 _LIVE = "t.response_code = '00' AND t.reversed_at IS NULL"
-_VOIDED = ("EXISTS (SELECT 1 FROM txns v WHERE v.orig_id = t.id AND v.kind = 'void' "
+# a completion (of a pre-auth) is a charge like a sale; holds are kept apart (simulator/host/holds.py)
+_VOIDED = ("EXISTS (SELECT 1 FROM txns v WHERE v.orig_id = t.id AND v.kind IN ('void', 'completion_void') "
            "AND v.response_code = '00' AND v.reversed_at IS NULL)")
-_NET = (f"SUM(CASE WHEN t.kind = 'sale' AND NOT {_VOIDED} THEN t.amount "
+_NET = (f"SUM(CASE WHEN t.kind IN ('sale', 'completion') AND NOT {_VOIDED} THEN t.amount "
         f"WHEN t.kind = 'refund' THEN -t.amount ELSE 0 END)")
 
 
@@ -166,12 +167,13 @@ class Ledger:
         return _txn(row) if row else None
 
     def find_by_rrn(self, rrn: str) -> Txn | None:
-        row = self._db.execute("SELECT * FROM txns WHERE rrn = ? AND kind = 'sale'", (rrn,)).fetchone()
+        row = self._db.execute("SELECT * FROM txns WHERE rrn = ? AND kind IN ('sale', 'completion')",
+                               (rrn,)).fetchone()
         return _txn(row) if row else None
 
     def is_voided(self, txn_id: int) -> bool:
         return self._db.execute(
-            "SELECT 1 FROM txns WHERE orig_id = ? AND kind = 'void' AND response_code = '00' "
+            "SELECT 1 FROM txns WHERE orig_id = ? AND kind IN ('void', 'completion_void') AND response_code = '00' "
             "AND reversed_at IS NULL", (txn_id,)).fetchone() is not None
 
     def refunded_amount(self, txn_id: int) -> int:
@@ -179,6 +181,10 @@ class Ledger:
             "SELECT COALESCE(SUM(amount), 0) AS total FROM txns WHERE orig_id = ? AND kind = 'refund' "
             "AND response_code = '00' AND reversed_at IS NULL", (txn_id,)).fetchone()
         return int(row["total"])
+
+    def read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        """A read-only query, for the ledger's companions (holds)."""
+        return self._db.execute(sql, params).fetchall()
 
     def card_net_charged(self, card: str) -> int:
         row = self._db.execute(f"SELECT COALESCE({_NET}, 0) AS net FROM txns t WHERE t.card = ? AND {_LIVE}",
@@ -215,8 +221,8 @@ class Ledger:
     # -- settlement and batch upload -----------------------------------------------------------
     def batch_totals(self, tid: str, batch: str) -> BatchTotals:
         row = self._db.execute(
-            f"SELECT COALESCE(SUM(CASE WHEN t.kind = 'sale' AND NOT {_VOIDED} THEN t.amount END), 0) AS da, "
-            f"COUNT(CASE WHEN t.kind = 'sale' AND NOT {_VOIDED} THEN 1 END) AS dc, "
+            f"SELECT COALESCE(SUM(CASE WHEN t.kind IN ('sale', 'completion') AND NOT {_VOIDED} THEN t.amount END), 0) AS da, "
+            f"COUNT(CASE WHEN t.kind IN ('sale', 'completion') AND NOT {_VOIDED} THEN 1 END) AS dc, "
             f"COALESCE(SUM(CASE WHEN t.kind = 'refund' THEN t.amount END), 0) AS ca, "
             f"COUNT(CASE WHEN t.kind = 'refund' THEN 1 END) AS cc "
             f"FROM txns t WHERE t.tid = ? AND t.batch = ? AND {_LIVE}", (tid, batch)).fetchone()

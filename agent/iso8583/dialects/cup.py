@@ -49,6 +49,16 @@ FIELDS = {
     64: F("MAC", Binary(8)),
 }
 
+#: the pre-authorization family (预授权), each a row: kind → (MTI, F3 processing code, F25 condition, 60.1).
+#: 60.1 of the completion advice is *unconfirmed* (domain §3): `[preauth] advice_type` overrides it.
+MESSAGES = {
+    "preauth": ("0100", "030000", "06", "10"),  # 预授权
+    "preauth_void": ("0100", "200000", "06", "11"),  # 预授权撤销
+    "completion": ("0200", "000000", "06", "20"),  # 预授权完成（请求）
+    "completion_void": ("0200", "200000", "06", "21"),  # 预授权完成撤销
+    "completion_advice": ("0220", "000000", "06", "24"),  # 预授权完成（通知）, offline advice
+}
+
 DIALECT = Dialect(
     name="cup",
     description="China UnionPay-style POS: BCD numerics, BCD length prefixes, CUP ECB MAC, TPDU + 6-byte header",

@@ -1,0 +1,285 @@
+"""Pre-authorization (预授权): hold, release, complete, and void the completion — sans-IO plans.
+
+Each has the sale's guarantees (refuse early with the reason and the way out, get ready with reversals
+first, journal the intent, send, journal the outcome; no valid answer → reversal).  The rules
+(domain §10, configurable in `[preauth]`): a completion may exceed its pre-auth by at most
+`tolerance_percent`; one completion per pre-auth; none after `validity_days`; a pre-auth void only
+before completion; a completion void only in the open batch (after that, a refund of the completion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agent.engine.common import Gen, connect, ensure_ready, flush_reversals, masked, send_financial
+from agent.engine.effects import CardFailure, EngineError, Journal, Outcome, ReadCard, ReleaseCard
+from agent.engine.operations import Operator, _money, _when
+from agent.engine.requests import CardData, Profile, preauth_request, reference_request
+from agent.engine.responses import describe
+from agent.engine.texts import say
+
+
+@dataclass(frozen=True)
+class PreauthRequest:
+    amount: int
+    test_card: str | None = None
+    confirm_duplicate: bool = False
+    client_request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class HoldRef:
+    """A pre-auth by its trace (void / release)."""
+
+    trace: int
+
+
+@dataclass(frozen=True)
+class CompleteRequest:
+    trace: int  # the pre-auth's trace
+    amount: int
+    advice: bool = False  # offline: journal it now, send the 0220 advice when the bank can be reached
+
+
+@dataclass(frozen=True)
+class CompletionRef:
+    """A completion by its trace (completion void)."""
+
+    trace: int
+
+
+def validity_seconds(profile: Profile) -> int:
+    return profile.preauth_validity_days * 86400
+
+
+def ceiling(profile: Profile, held: int) -> int:
+    """The largest completion a pre-auth of `held` allows (integer minor units, rounded down)."""
+    return held * (100 + profile.preauth_tolerance_percent) // 100
+
+
+# ---------------------------------------------------------------- pre-auth
+
+def preauth(profile: Profile, request: PreauthRequest, operator: Operator) -> Gen:
+    yield from ensure_ready(profile)
+    card = yield ReadCard(request.amount, request.test_card)
+    if isinstance(card, CardFailure):
+        raise EngineError(card.message, code="card")
+    try:
+        outcome = yield from _preauth_with_card(profile, request, operator, card)
+    except GeneratorExit:  # the plan was abandoned: the daemon wipes the card itself
+        raise
+    except Exception:
+        yield ReleaseCard()
+        raise
+    yield ReleaseCard()
+    return outcome
+
+
+def _preauth_with_card(profile: Profile, request: PreauthRequest, operator: Operator, card: CardData) -> Gen:
+    language = profile.language
+    if not request.confirm_duplicate and profile.duplicate_window_seconds > 0:
+        fingerprint = yield Journal("fingerprint", (card.pan,))
+        earlier = yield Journal("duplicates_of", (fingerprint, request.amount),
+                                {"window_seconds": profile.duplicate_window_seconds, "kinds": ("preauth",)})
+        earlier = [t for t in earlier if t.state in ("approved", "sending", "in_doubt")]
+        if earlier:
+            last = earlier[-1]
+            return Outcome("preauth", "needs_confirmation",
+                           say(language, "preauth_duplicate", amount=_money(profile, request.amount),
+                               trace=f"{last.trace:06d}"),
+                           txn=last, details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
+
+    def build(trace: int, batch: int):
+        return masked(preauth_request(profile, trace=trace, batch=batch, amount=request.amount, card=card))
+
+    txn = yield Journal("begin", ("preauth",), {
+        "amount": request.amount, "currency": profile.currency, "pan": card.pan, "entry_mode": card.entry_mode,
+        "operator": operator.name, "role": operator.role, "client_request_id": request.client_request_id,
+        "request": build})
+    message = preauth_request(profile, trace=txn.trace, batch=txn.batch, amount=request.amount, card=card)
+    updated, status, text = yield from send_financial(profile, txn, message, operation="preauth",
+                                                      chip=card.field55 is not None)
+    if status == "approved":
+        text = say(language, "preauth_approved", amount=_money(profile, request.amount), card=updated.pan_masked,
+                   trace=f"{updated.trace:06d}", auth=updated.auth_code or "-", days=profile.preauth_validity_days)
+    elif status == "declined":
+        text = say(language, "preauth_declined", reason=text)
+    return Outcome("preauth", status, text, txn=updated, steps=(updated,))
+
+
+# ---------------------------------------------------------------- finding the original
+
+def find_by_trace(profile: Profile, trace: int, kind: str) -> Gen:
+    """The newest `kind` ("preauth" or "completion") with this trace, or a refusal naming it."""
+    found = yield Journal("find", (), {"trace": trace, "limit": 20})
+    matching = [t for t in found if t.kind == kind]
+    if not matching:
+        key = "no_preauth_trace" if kind == "preauth" else "no_completion_trace"
+        raise EngineError(say(profile.language, key, trace=f"{trace:06d}"), code="not_found")
+    return max(matching, key=lambda t: t.created_at)
+
+
+def open_hold(profile: Profile, preauth_txn: Any, *, completing: bool) -> Gen:
+    """The pre-auth's hold if it is still open, else a refusal saying what happened and what to do."""
+    language, trace = profile.language, f"{preauth_txn.trace:06d}"
+    state = preauth_txn.state
+    if state in ("sending", "in_doubt"):
+        raise EngineError(say(language, "preauth_uncertain", trace=trace), code="original_uncertain",
+                          txn_id=preauth_txn.id)
+    if state == "voided":
+        raise EngineError(say(language, "preauth_released", trace=trace), code="not_open", txn_id=preauth_txn.id)
+    if state != "approved":
+        raise EngineError(say(language, "preauth_not_held", trace=trace, state=state), code="not_open",
+                          txn_id=preauth_txn.id)
+    hold = yield Journal("hold", (preauth_txn.id,), {"validity_seconds": validity_seconds(profile)})
+    if hold.completion is not None:
+        done = hold.completion
+        what = say(language, "what_correct" if completing else "what_void_completion",
+                   completion=f"{done.trace:06d}")
+        raise EngineError(say(language, "preauth_completed", trace=trace, when=_when(done.created_at),
+                              completion=f"{done.trace:06d}", amount=_money(profile, done.amount), what=what),
+                          code="already_completed", txn_id=preauth_txn.id)
+    if completing and hold.expired:
+        raise EngineError(say(language, "preauth_expired", trace=trace, when=_when(preauth_txn.created_at),
+                              days=profile.preauth_validity_days), code="expired", txn_id=preauth_txn.id)
+    return hold
+
+
+# ---------------------------------------------------------------- pre-auth void / release
+
+def preauth_void(profile: Profile, request: HoldRef, operator: Operator) -> Gen:
+    original = yield from find_by_trace(profile, request.trace, "preauth")
+    yield from open_hold(profile, original, completing=False)
+    yield from ensure_ready(profile)
+    outcome = yield from _send_reference(profile, "preauth_void", original, original.amount, operator)
+    if outcome.status == "approved":
+        outcome = _with_text(outcome, say(profile.language, "preauth_void_approved",
+                                          amount=_money(profile, original.amount), card=original.pan_masked,
+                                          trace=f"{original.trace:06d}"))
+    return outcome
+
+
+def release(profile: Profile, request: HoldRef, operator: Operator) -> Gen:
+    """A forgotten hold: voiding the pre-auth releases the amount on the cardholder's card."""
+    outcome = yield from preauth_void(profile, request, operator)
+    lead = say(profile.language, "release_lead", trace=f"{request.trace:06d}")
+    return _with_text(outcome, f"{lead} {outcome.message}")
+
+
+# ---------------------------------------------------------------- completion
+
+def complete(profile: Profile, request: CompleteRequest, operator: Operator) -> Gen:
+    original = yield from find_by_trace(profile, request.trace, "preauth")
+    return (yield from complete_preauth(profile, original, request.amount, operator, advice=request.advice))
+
+
+def complete_preauth(profile: Profile, original: Any, amount: int, operator: Operator, *,
+                     advice: bool = False) -> Gen:
+    yield from open_hold(profile, original, completing=True)
+    most = ceiling(profile, original.amount)
+    if amount > most:
+        raise EngineError(say(profile.language, "completion_too_large", amount=_money(profile, amount),
+                              percent=profile.preauth_tolerance_percent, held=_money(profile, original.amount),
+                              ceiling=_money(profile, most)), code="amount_too_large", txn_id=original.id)
+    if advice:
+        return (yield from _complete_by_advice(profile, original, amount, operator))
+    yield from ensure_ready(profile)
+    outcome = yield from _send_reference(profile, "completion", original, amount, operator)
+    if outcome.status == "approved":
+        outcome = _with_text(outcome, say(profile.language, "completion_approved", amount=_money(profile, amount),
+                                          card=original.pan_masked, trace=f"{original.trace:06d}",
+                                          held=_money(profile, original.amount)))
+    return outcome
+
+
+def _complete_by_advice(profile: Profile, original: Any, amount: int, operator: Operator) -> Gen:
+    """Offline completion: journaled as a completion owing an advice (no reversal), then delivered now if
+    the bank can be reached, else before the next online message and before the settlement."""
+    language = profile.language
+
+    def build(trace: int, batch: int):
+        return masked(reference_request(profile, "completion_advice", trace=trace, batch=batch, amount=amount,
+                                        original=original))
+
+    txn = yield Journal("begin", ("completion",), {
+        "amount": amount, "currency": original.currency, "pan": None, "entry_mode": "012",
+        "operator": operator.name, "role": operator.role, "original_id": original.id,
+        "chain_id": original.chain_id or original.id, "request": build, "advice": True})
+    try:
+        yield from connect(profile)
+        yield from flush_reversals(profile)  # delivers the advices too, this one included
+    except EngineError:
+        pass  # offline or not answered: it stays queued
+    updated = yield Journal("get", (txn.id,))
+    amounts = {"amount": _money(profile, amount), "trace": f"{original.trace:06d}"}
+    if updated.state == "approved":
+        text = say(language, "completion_approved", card=original.pan_masked, held=_money(profile, original.amount),
+                   **amounts)
+        return Outcome("completion", "approved", text, txn=updated, steps=(updated,),
+                       details={"original_id": original.id, "advice": True})
+    if updated.state == "declined":
+        text = say(language, "advice_declined", trace=f"{updated.trace:06d}",
+                   reason=describe(updated.response_code, language))
+        return Outcome("completion", "declined", text, txn=updated, steps=(updated,),
+                       details={"original_id": original.id, "advice": True})
+    return Outcome("completion", "done", say(language, "advice_queued", advice=f"{updated.trace:06d}", **amounts),
+                   txn=updated, steps=(updated,),
+                   details={"original_id": original.id, "advice": True, "queued": True})
+
+
+# ---------------------------------------------------------------- completion void
+
+def completion_void(profile: Profile, request: CompletionRef, operator: Operator) -> Gen:
+    language = profile.language
+    original = yield from find_by_trace(profile, request.trace, "completion")
+    trace = f"{original.trace:06d}"
+    if original.state in ("sending", "in_doubt"):
+        raise EngineError(say(language, "original_uncertain", trace=trace), code="original_uncertain",
+                          txn_id=original.id)
+    if original.state != "approved":
+        raise EngineError(say(language, "completion_not_voidable", trace=trace, state=original.state),
+                          code="not_voidable", txn_id=original.id)
+    if original.batch_state != "open":
+        settled = yield Journal("get_batch", (original.batch,))
+        when = _when(settled.settled_at) if settled and settled.settled_at else "earlier"
+        raise EngineError(say(language, "completion_settled", trace=trace, batch=f"{original.batch:06d}", when=when),
+                          code="batch_settled", txn_id=original.id)
+    yield from ensure_ready(profile)
+    outcome = yield from _send_reference(profile, "completion_void", original, original.amount, operator)
+    if outcome.status == "approved":
+        preauth_txn = yield Journal("get", (original.original_id,))
+        outcome = _with_text(outcome, say(language, "completion_void_approved", amount=_money(profile, original.amount),
+                                          trace=trace, held=_money(profile, preauth_txn.amount)))
+    return outcome
+
+
+# ---------------------------------------------------------------- shared
+
+def _send_reference(profile: Profile, kind: str, original: Any, amount: int, operator: Operator) -> Gen:
+    """Journal and send a request that names its original (no card): pre-auth void, completion, completion void."""
+    def build(trace: int, batch: int):
+        return masked(reference_request(profile, kind, trace=trace, batch=batch, amount=amount, original=original))
+
+    txn = yield Journal("begin", (kind,), {
+        "amount": amount, "currency": original.currency, "pan": None, "entry_mode": "012",
+        "operator": operator.name, "role": operator.role, "original_id": original.id,
+        "chain_id": original.chain_id or original.id, "request": build})
+    message = reference_request(profile, kind, trace=txn.trace, batch=txn.batch, amount=amount, original=original)
+    updated, status, text = yield from send_financial(profile, txn, message, operation=kind)
+    return Outcome(kind, status, text, txn=updated, steps=(updated,), details={"original_id": original.id})
+
+
+def _with_text(outcome: Outcome, text: str) -> Outcome:
+    return Outcome(outcome.operation, outcome.status, text, txn=outcome.txn, steps=outcome.steps,
+                   details=dict(outcome.details))
+
+
+def list_holds(profile: Profile) -> Gen:
+    """Open holds by age (oldest first), with what is still blocked on each cardholder's card."""
+    holds = yield Journal("open_holds", (), {"validity_seconds": validity_seconds(profile)})
+    blocked = sum(h.blocked for h in holds)
+    text = say(profile.language, "holds_count", count=len(holds), blocked=_money(profile, blocked)) if holds else \
+        say(profile.language, "holds_none")
+    return Outcome("preauth_list", "done", text,
+                   details={"holds": [h.as_dict() for h in holds], "blocked": blocked})

@@ -1,0 +1,112 @@
+"""Pre-authorization holds (预授权) in the journal: the rules a completion or pre-auth void must meet,
+and the questions about open holds (by age, with what is still blocked on the cardholder's card).
+
+A pre-auth stays "approved" for its whole life; what happened to it is derived from its children:
+a live completion (approved, or still under way) completes it, an approved pre-auth void makes it
+"voided".  A completion void takes the completion away, so the pre-auth can be completed again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from agent.journal.errors import JournalError
+from agent.journal.records import Txn, txn_from_row
+from agent.journal.scrub import scrub_text
+from agent.journal.store import TXN_SELECT
+
+#: completion states that still count: the pre-auth is completed (or may be, when under way)
+LIVE_COMPLETION_STATES = ("approved", "refunded_partially", "refunded", "sending", "in_doubt", "advice_pending")
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One pre-auth and where it stands; `blocked` is what the cardholder's bank still holds."""
+
+    txn: Txn
+    age_seconds: float
+    completion: Txn | None
+    expired: bool
+
+    @property
+    def blocked(self) -> int:
+        return 0 if self.expired or self.completion is not None or self.txn.state != "approved" else self.txn.amount
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"txn": self.txn.as_dict(), "age_seconds": round(self.age_seconds), "expired": self.expired,
+                "completion": self.completion.as_dict() if self.completion else None, "blocked": self.blocked}
+
+
+class Holds:
+    """Mixin of `Journal`: pre-auth links checked inside `begin`, and hold queries."""
+
+    def _live_completion(self, preauth_id: int) -> sqlite3.Row | None:
+        marks = ", ".join("?" * len(LIVE_COMPLETION_STATES))
+        return self._conn.execute(
+            TXN_SELECT + f" WHERE t.original_id = ? AND t.kind = 'completion' AND t.state IN ({marks}) "
+            "ORDER BY t.id DESC LIMIT 1", (preauth_id, *LIVE_COMPLETION_STATES)).fetchone()
+
+    def _check_hold_link(self, kind: str, amount: int, original: sqlite3.Row) -> None:
+        """A completion or pre-auth void names an approved pre-auth with nothing else under way (one
+        completion per pre-auth, checked in the same transaction as the insert)."""
+        oid = original["id"]
+        if original["kind"] != "preauth":
+            raise JournalError(f"transaction {oid} is a {original['kind']}, not a pre-auth", txn_id=oid)
+        if original["state"] != "approved":
+            raise JournalError(f"pre-auth {oid} is {original['state']}: only an approved pre-auth can be "
+                               f"{'completed' if kind == 'completion' else 'voided'}", txn_id=oid)
+        busy = self._conn.execute("SELECT id, kind FROM transactions WHERE original_id = ? AND kind IN "
+                                  "('preauth_void', 'completion') AND state IN ('sending', 'in_doubt')",
+                                  (oid,)).fetchone()
+        if busy:
+            raise JournalError(f"pre-auth {oid} has {busy[1]} {busy[0]} under way: resolve it first", txn_id=oid)
+        done = self._live_completion(oid)
+        if done is not None:
+            raise JournalError(f"pre-auth {oid} is already completed by transaction {done['id']}: void that "
+                               "completion first", txn_id=oid)
+        if kind == "preauth_void" and amount != original["amount"]:
+            raise JournalError(f"a pre-auth void must be for the pre-auth amount {original['amount']}, not {amount}",
+                               txn_id=oid)
+
+    def hold(self, preauth_id: int, *, validity_seconds: float) -> Hold:
+        """Where one pre-auth stands (age by the journal's clock, completion, expiry)."""
+        row = self._txn_row(preauth_id)
+        if row["kind"] != "preauth":
+            raise JournalError(f"transaction {preauth_id} is a {row['kind']}, not a pre-auth", txn_id=preauth_id)
+        return self._hold(txn_from_row(row), validity_seconds)
+
+    def _hold(self, txn: Txn, validity_seconds: float) -> Hold:
+        age = max(0.0, self._clock() - txn.created_at)
+        completion = self._live_completion(txn.id)
+        return Hold(txn, age, txn_from_row(completion) if completion is not None else None,
+                    expired=age > validity_seconds)
+
+    def open_holds(self, *, validity_seconds: float, include_expired: bool = True) -> list[Hold]:
+        """Approved pre-auths neither completed nor voided, oldest first."""
+        rows = self._conn.execute(TXN_SELECT + " WHERE t.kind = 'preauth' AND t.state = 'approved' "
+                                  "ORDER BY t.created_at, t.id").fetchall()
+        holds = [self._hold(txn_from_row(r), validity_seconds) for r in rows]
+        return [h for h in holds if h.completion is None and (include_expired or not h.expired)]
+
+    def pending_advices(self) -> list[Txn]:
+        """Offline completion advices not yet acknowledged, oldest first (all in the open batch: a batch
+        is settled only after its advices are delivered)."""
+        return [txn_from_row(r) for r in self._conn.execute(
+            TXN_SELECT + " WHERE t.batch_id IN (SELECT id FROM batches WHERE state != 'settled') "
+            "AND t.kind = 'completion' AND t.state = 'advice_pending' ORDER BY t.id")]
+
+    def advice_failed(self, txn_id: int, error: str) -> None:
+        """An advice try got no valid answer: it stays pending (the event keeps why)."""
+        row = self._txn_row(txn_id)
+        if row["state"] != "advice_pending":
+            raise JournalError(f"transaction {txn_id} is {row['state']}, not a pending advice", txn_id=txn_id)
+        self.record_event("advice.failed", {"error": scrub_text(error)[:200]}, operator="system", role="system",
+                          txn_id=txn_id)
+
+    def suspected_duplicate_holds(self, *, window_seconds: float) -> list[list[Txn]]:
+        """Open pre-auths of the same card and amount close in time (a stay held twice)."""
+        groups = self.suspected_duplicates(window_seconds=window_seconds, kinds=("preauth",))
+        open_ones = [[t for t in group if self._live_completion(t.id) is None] for group in groups]
+        return [group for group in open_ones if len(group) > 1]
