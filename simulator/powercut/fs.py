@@ -202,6 +202,14 @@ class PowercutFS(Operations):
             self.pending.append(("moved", old, new))
             return 0
 
+    def link(self, target, source):
+        """A new name `target` for the file `source` (mfusepy's argument order)."""
+        with self.mutex:
+            self._call("create")
+            os.link(self._path(source), self._path(target))
+            self.pending.append(("created", target))
+            return 0
+
     def fsyncdir(self, path, datasync, fh):
         with self.mutex:
             self._call("fsync")
