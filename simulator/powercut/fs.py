@@ -28,20 +28,24 @@ from simulator.powercut.pages import UnsyncedFile, torn_prefix
 
 #: the storage calls a fault can aim at ("any" counts them all)
 CALL_KINDS = ("read", "write", "fsync", "rename", "create", "unlink", "truncate")
-ERRNOS = {"EIO": errno.EIO, "ENOSPC": errno.ENOSPC}
+#: what a fault does: fail the call with an error, or cut the power just before the call runs
+ERRNOS = {"EIO": errno.EIO, "ENOSPC": errno.ENOSPC, "CUT": None}
 
 
 class Fault:
-    """Fail the `nth` call of `kind` counted from now (and every later one if `sticky`)."""
+    """Fail the `nth` call of `kind` counted from now (and every later one if `sticky`); with error CUT,
+    cut the power instead, just before that call (keeping `tear` sectors of the last write)."""
 
-    def __init__(self, kind: str, nth: int, error: str, sticky: bool):
+    def __init__(self, kind: str, nth: int, error: str, sticky: bool, tear: int = 0):
         if kind not in (*CALL_KINDS, "any"):
             raise ValueError(f"fault call kind must be one of {', '.join((*CALL_KINDS, 'any'))}, got {kind!r}")
         if error not in ERRNOS:
-            raise ValueError(f"fault error must be EIO or ENOSPC, got {error!r}")
+            raise ValueError(f"fault error must be EIO, ENOSPC or CUT, got {error!r}")
         if not isinstance(nth, int) or nth < 1:
             raise ValueError(f"fault nth must be a whole number from 1, got {nth!r}")
-        self.kind, self.nth, self.errno, self.sticky = kind, nth, ERRNOS[error], bool(sticky)
+        if not isinstance(tear, int) or tear < 0:
+            raise ValueError(f"fault tear must be a whole number of sectors from 0, got {tear!r}")
+        self.kind, self.nth, self.errno, self.sticky, self.tear = kind, nth, ERRNOS[error], bool(sticky), tear
         self.seen = 0
         self.fired = 0
 
@@ -82,6 +86,9 @@ class PowercutFS(Operations):
             raise FuseOSError(errno.EIO)
         self.calls[kind] += 1
         if self.fault is not None and self.fault.hit(kind):
+            if self.fault.errno is None:
+                self.cut(self.fault.tear)
+                raise FuseOSError(errno.EIO)  # the power is off: nothing answers any more
             raise FuseOSError(self.fault.errno)
 
     @staticmethod

@@ -5,6 +5,7 @@
         ...
         disk.cut(tear=1)      # power cut: unsynced data gone, last write torn, mounted again
         disk.fail("fsync", nth=2, error="EIO")   # the second fsync from now fails
+        disk.cut_at("fsync", nth=3); ...; disk.power_cut()   # power fails just before the third fsync
 """
 
 from __future__ import annotations
@@ -104,6 +105,22 @@ class PowercutMount:
         """Make the `nth` storage call of kind `call` (read, write, fsync, rename, create, unlink, truncate
         or any) from now fail with `error`; with `sticky`, every later one too, until `clear`."""
         self.control(op="fail", call=call, nth=nth, error=error, sticky=sticky)
+
+    def cut_at(self, call: str, nth: int, *, tear: int = 0) -> None:
+        """Cut the power just before the `nth` storage call of kind `call` from now (see `power_cut`)."""
+        self.control(op="fail", call=call, nth=nth, error="CUT", tear=tear)
+
+    def power_cut(self, tear: int = 0) -> bool:
+        """After the process using the disk is dead: the cut armed by `cut_at` if it came (True), a cut
+        now if not (False); then the filesystem is mounted again."""
+        stats = self.stats()
+        self.control(op="clear")
+        if not stats["dead"]:
+            self.cut(tear)
+            return False
+        self._unmount_now()
+        self._wait_mounted(stats["mounts"] + 1)
+        return True
 
     def clear(self) -> int:
         """Disarm the fault; returns how many calls it failed."""

@@ -6,6 +6,7 @@ Control requests are one JSON object per line, answered with one JSON line:
   {"op": "cut", "tear": 0}        forget every unsynced change (tear: keep that many sectors of the last
                                   write); the filesystem answers EIO until it is unmounted and mounted again
   {"op": "fail", "call": "write", "nth": 3, "error": "EIO", "sticky": false}   arm one storage fault
+                                  (error CUT: cut the power just before that call, "tear" as above)
   {"op": "clear"}                 disarm it       {"op": "stats"}   call counts, unsynced files, mounts
   {"op": "stop"}                  do not mount again after the next unmount
 """
@@ -32,7 +33,7 @@ def handle(fs: PowercutFS, request: dict, state: dict) -> dict:
     if op == "fail":
         try:
             fault = Fault(request.get("call", "any"), request.get("nth", 1), request.get("error", "EIO"),
-                          bool(request.get("sticky")))
+                          bool(request.get("sticky")), int(request.get("tear") or 0))
         except ValueError as exc:
             return {"ok": False, "error": str(exc)}
         with fs.mutex:
