@@ -191,3 +191,18 @@ def test_a_torn_write_keeps_a_prefix_that_ends_on_a_sector_boundary(offset, data
     assert data.startswith(kept)
     assert len(kept) in (0, len(data)) or (offset + len(kept)) % SECTOR == 0
     assert (sectors == 0) == (kept == b"")
+
+
+def test_a_cut_armed_at_the_nth_fsync_lands_just_before_it(disk):
+    m = disk.mountpoint
+    _write(m / "first", b"1" * 100, sync=True)
+    _fsync_dir(m)
+    disk.cut_at("fsync", 2)
+    _write(m / "first", b"2" * 100, sync=True)            # fsync 1: durable
+    with pytest.raises(OSError):
+        _write(m / "second", b"3" * 100, sync=True)       # fsync 2: the power fails just before it
+    with pytest.raises(OSError):
+        (m / "anything").write_bytes(b"x")                # and nothing answers until the power is back
+    assert disk.power_cut() is True
+    assert (m / "first").read_bytes() == b"2" * 100 and not (m / "second").exists()
+    assert disk.power_cut() is False                      # nothing armed: a plain cut now
