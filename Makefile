@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-DEBS   := pcscd vsmartcard-vpcd socat libpcsclite-dev tmux
+DEBS   := pcscd vsmartcard-vpcd socat libpcsclite-dev tmux fuse3
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test setup system-packages bench clean readme

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hmac
 import json
 import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+from agent import atomicfile
 from agent.errors import PosagentError
 from agent.iso8583 import Message
 from agent.iso8583.crypto import KeyCheckError, encrypt_pin_block, kcv, unwrap_working_key
@@ -92,30 +92,23 @@ class SoftwareKeyStore:
                 clear[name] = unwrap_working_key(self._tmk, encrypted, check)
             except KeyCheckError:
                 raise KeyCheckError(f"the {name} key's check value does not match: keys rejected", field=62) from None
+        installed_at = now or datetime.now(timezone.utc)
+        if self.path is not None:  # saved first: keys that could not be saved are not used either
+            self._save([(name, enc, chk) for name, (enc, chk) in zip(KEY_NAMES, keys)], key_mode, installed_at)
         self._keys = clear
         self._check_values = {name: kcv(key).hex().upper() for name, key in clear.items()}
-        self._installed_at = now or datetime.now(timezone.utc)
+        self._installed_at = installed_at
         self.key_mode = key_mode
-        if self.path is not None:
-            self._save([(name, enc, chk) for name, (enc, chk) in zip(KEY_NAMES, keys)])
         return dict(self._check_values)
 
-    def _save(self, wrapped: list[tuple[str, bytes, bytes]]) -> None:
-        assert self.path is not None and self._installed_at is not None
-        record = {"key_mode": self.key_mode, "installed_at": self._installed_at.isoformat(),
+    def _save(self, wrapped: list[tuple[str, bytes, bytes]], key_mode: str, installed_at: datetime) -> None:
+        assert self.path is not None
+        record = {"key_mode": key_mode, "installed_at": installed_at.isoformat(),
                   "keys": [{"name": n, "under_tmk": e.hex(), "check": c.hex()} for n, e, c in wrapped]}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".keys-", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as out:
-                json.dump(record, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        try:  # a power cut leaves the old keys or the new ones: file and directory fsynced
+            atomicfile.atomic_write(self.path, json.dumps(record).encode("utf-8"), mode=0o600)
+        except OSError as exc:
+            raise KeyStoreError(f"cannot save the working-key file {self.path}: {exc.strerror or exc}") from None
 
     def _load(self) -> None:
         assert self.path is not None

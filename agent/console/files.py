@@ -10,10 +10,9 @@ rename, fsync of the directory), mode 0600, so a power cut leaves the old counte
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from agent import atomicfile
 from agent.errors import PosagentError
 
 #: the state file is tiny; anything larger is not ours
@@ -26,27 +25,8 @@ class ConsoleFileError(PosagentError):
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     """Replace `path` with `data` so that a crash leaves either the old file or the new one, never half."""
-    path = Path(path)
-    directory = path.parent
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the rename itself must survive a power cut
-        finally:
-            os.close(dir_fd)
+        atomicfile.atomic_write(path, data, mode=mode)
     except OSError as exc:
         raise ConsoleFileError(f"cannot write {path}: {exc.strerror or exc}") from None
 

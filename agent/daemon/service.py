@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from agent import atomicfile
 from agent.auth import PasswordGate
 from agent.config import Config
 from agent.daemon.cards import CardSource
@@ -41,12 +42,12 @@ def load_fingerprint_key(path: Path) -> bytes:
         if len(key) < 16:
             raise DaemonError(f"{path}: fingerprint key is shorter than 128 bits; refusing to use it")
         return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(secrets.token_bytes(32))
-        f.flush()
-        os.fsync(f.fileno())
+    try:  # never seen short or missing after a power cut: the name appears once the key is on disk
+        atomicfile.create_exclusive(path, secrets.token_bytes(32), mode=0o600)
+    except FileExistsError:
+        pass  # another process made it first: use theirs
+    except OSError as exc:
+        raise DaemonError(f"{path}: cannot create the fingerprint key: {exc.strerror or exc}") from None
     return path.read_bytes()
 
 

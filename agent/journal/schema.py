@@ -14,6 +14,7 @@ from pathlib import Path
 import sqlite_utils
 
 from agent.journal.errors import JournalError, StorageError
+from agent.journal.reads import ReportingConnection
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: the `PRAGMA application_id` of a posagent journal ("POSJ")
@@ -133,8 +134,9 @@ def connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     """The one writer connection: autocommit (we issue BEGIN IMMEDIATE), WAL, FULL, foreign keys."""
     new = not path.exists() or path.stat().st_size == 0
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout_ms / 1000,
-                           check_same_thread=False)
+                           check_same_thread=False, factory=ReportingConnection)
     conn.row_factory = sqlite3.Row
+    conn.path = str(path)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         if new:  # only before the first page is written; an existing journal keeps its page size

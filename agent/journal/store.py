@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 from agent.journal import schema
 from agent.journal.errors import JournalError, NotFound, StorageError
+from agent.journal.reads import ReportingConnection
 from agent.journal.hashchain import GENESIS, canonical, content_hash, link, row_digest
 from agent.journal.scrub import MAX_MESSAGE_CHARS, scrub_message, scrub_text
 from agent.journal.states import check_transition
@@ -124,8 +125,10 @@ class JournalStore:
                 unchanging = os.statvfs(path).f_flag & os.ST_RDONLY and not (wal.exists() and wal.stat().st_size)
                 options = "mode=ro&immutable=1" if unchanging else "mode=ro"
                 conn = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True, isolation_level=None,
-                                       timeout=busy_timeout_ms / 1000, check_same_thread=False)
+                                       timeout=busy_timeout_ms / 1000, check_same_thread=False,
+                                       factory=ReportingConnection)
                 conn.row_factory = sqlite3.Row
+                conn.path = str(path)
             else:
                 schema.ensure_parent(path)
                 conn = schema.connect(path, busy_timeout_ms)

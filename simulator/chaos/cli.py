@@ -4,6 +4,7 @@
     posim chaos --ops 100000 --kills 2000 --checkpoint-every 5000   # the long soak
     posim chaos --ops 100000 --kills 2000 --checkpoint-every 5000 --terminals 3   # the same, 3 terminals at once
     posim chaos --seed 7 --ops 300 --kills 20 --keep DIR   # keep the journal, ledger and logs
+    posim chaos --seed 11 --ops 400 --kills 10 --power-cuts 200   # power cuts: unsynced writes are lost
 
 Prints a summary table (operations, faults by kind, kills and where they landed, recoveries,
 violations, throughput).  On a violation it prints the seed, the journal and ledger rows involved and
@@ -32,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="campaign seed (default: random, printed)")
     p.add_argument("--ops", type=int, default=2000, help="cashier operations (default 2000)")
     p.add_argument("--kills", type=int, default=100, help="SIGKILLs of the daemon (default 100)")
+    p.add_argument("--power-cuts", type=int, default=0, metavar="N",
+                   help="power cuts (journal on the power-cut FUSE filesystem; unsynced writes lost), aimed between "
+                        "the fsyncs of an operation or at random moments (default 0; needs /dev/fuse and fuse3)")
     p.add_argument("--fault-rate", type=float, default=0.15, help="share of steps that arm a host fault (default 0.15)")
     p.add_argument("--response-timeout", type=float, default=0.4,
                    help="the daemon's answer timeout in seconds (default 0.4)")
@@ -53,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _chaos(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     settings = PlanSettings(seed=seed, ops=args.ops, kills=args.kills, fault_rate=args.fault_rate,
-                            response_timeout=args.response_timeout)
+                            response_timeout=args.response_timeout, power_cuts=args.power_cuts)
     if not 1 <= args.terminals <= 16:
         raise PlanError(f"terminals must be from 1 to 16, got {args.terminals}")
     steps = make_plan(settings)

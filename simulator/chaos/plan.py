@@ -38,6 +38,15 @@ HELD_MTIS: dict[str, tuple[str, ...]] = {op: mtis[:1] for op, mtis in OPERATION_
 #: kill the restarting daemon again during its recovery
 KILL_MODES: dict[str, float] = {"in_flight": 0.5, "random": 0.35, "in_recovery": 0.15}
 
+#: how a power cut is timed (the journal on the power-cut filesystem; unsynced data is lost): just before
+#: the N-th fsync the operation makes (between two of its fsyncs, or after its last when it makes fewer),
+#: or after a random short sleep
+POWER_MODES: dict[str, float] = {"power_fsync": 0.75, "power_random": 0.25}
+#: sectors of the last unsynced write a cut keeps (0: none, the usual case)
+TEAR_SECTORS: dict[int, float] = {0: 0.6, 1: 0.2, 2: 0.1, 8: 0.1}
+#: the highest fsync a targeted cut aims at (a sale makes 2, a settlement with its upload many more)
+MAX_CUT_AT = 12
+
 CARDS: dict[str, float] = {"debit": 0.45, "credit": 0.45, "low-balance": 0.06, "declined": 0.04}
 
 #: seconds the host holds a request for an in-flight kill (longer than the agent waits, so it is
@@ -60,12 +69,18 @@ class Step:
     fault: str | None    # host fault rule armed just before the operation (text form of faults.py)
     kill: str | None     # None or a KILL_MODES key
     kill_after: float    # seconds after the request is sent (random and in_recovery modes)
+    cut_at: int = 0      # power_fsync: the power fails just before this fsync of the operation
+    tear: int = 0        # power cuts: sectors of the last unsynced write that reach the disk anyway
 
     def describe(self) -> str:
         text = f"#{self.number} {self.op} {self.amount} {self.card} pick={self.pick}"
         if self.fault:
             text += f" fault={self.fault}"
-        if self.kill:
+        if self.kill == "power_fsync":
+            text += f" power cut before fsync {self.cut_at}" + (f" tearing {self.tear} sectors" if self.tear else "")
+        elif self.kill == "power_random":
+            text += f" power cut @{self.kill_after:.3f}s" + (f" tearing {self.tear} sectors" if self.tear else "")
+        elif self.kill:
             text += f" kill={self.kill}@{self.kill_after:.3f}s"
         return text
 
@@ -77,12 +92,16 @@ class PlanSettings:
     kills: int
     fault_rate: float = 0.15     # share of steps that arm a host fault
     response_timeout: float = 0.4  # the daemon's answer timeout; delays are chosen around it
+    power_cuts: int = 0          # steps that end in a power cut (the journal on the power-cut filesystem)
 
     def __post_init__(self) -> None:
         if not 1 <= self.ops <= MAX_OPS:
             raise PlanError(f"ops must be from 1 to {MAX_OPS}, got {self.ops}")
         if not 0 <= self.kills <= self.ops:
             raise PlanError(f"kills must be from 0 to the number of operations ({self.ops}), got {self.kills}")
+        if not 0 <= self.power_cuts <= self.ops - self.kills:
+            raise PlanError(f"power cuts must be from 0 to the operations without a kill ({self.ops - self.kills}), "
+                            f"got {self.power_cuts}")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise PlanError(f"fault rate must be from 0 to 1, got {self.fault_rate}")
 
@@ -122,9 +141,28 @@ def make_plan(settings: PlanSettings) -> tuple[Step, ...]:
                 kill_after = rng.uniform(0.02, settings.response_timeout * 0.8)
                 fault = f"delay:seconds={HOLD_SECONDS:g},count=1,mti={rng.choice(HELD_MTIS[op])}"
         steps.append(Step(number, op, amount, card, pick, fault, kill, kill_after or 0.0))
-    return tuple(steps)
+    return _with_power_cuts(tuple(steps), settings)
+
+
+def _with_power_cuts(steps: tuple[Step, ...], settings: PlanSettings) -> tuple[Step, ...]:
+    """Power cuts on steps without a kill, from their own random stream (a plan without power cuts is
+    the same plan as before they existed)."""
+    if not settings.power_cuts:
+        return steps
+    rng = random.Random(f"{settings.seed}/power")
+    free = [s.number for s in steps if s.kill is None]
+    chosen = set(rng.sample(free, settings.power_cuts))
+    out = []
+    for step in steps:
+        if step.number in chosen:
+            mode = _weighted(rng, POWER_MODES)
+            tear = int(_weighted(rng, {str(k): w for k, w in TEAR_SECTORS.items()}))
+            step = replace(step, kill=mode, kill_after=rng.uniform(0.0, 0.03) if mode == "power_random" else 0.0,
+                           cut_at=rng.randint(1, MAX_CUT_AT) if mode == "power_fsync" else 0, tear=tear)
+        out.append(step)
+    return tuple(out)
 
 
 def without_faults(steps: tuple[Step, ...]) -> tuple[Step, ...]:
     """The same operations with neither faults nor kills (the reduction tries this first)."""
-    return tuple(replace(s, fault=None, kill=None, kill_after=0.0) for s in steps)
+    return tuple(replace(s, fault=None, kill=None, kill_after=0.0, cut_at=0, tear=0) for s in steps)

@@ -20,6 +20,9 @@ def summary_table(settings: PlanSettings, result: RunResult, terminals: int = 1)
     for kind in FAULT_KINDS:
         rows.append((f"  {kind}", f"armed {t.faults_armed.get(kind, 0)}, injected {t.faults_injected.get(kind, '-')}"))
     rows += [("kills (SIGKILL)", f"{sum(t.kills.values())} ({', '.join(f'{k} {v}' for k, v in sorted(t.kills.items()))})")]
+    if t.power_cuts:
+        rows += [("power cuts", str(sum(t.power_cuts.values())))]
+        rows += [(f"  {when}", str(n)) for when, n in sorted(t.power_cuts.items())]
     rows += [(f"  landed {where}", str(n)) for where, n in t.kill_windows.most_common()]
     rows += [
         ("recoveries", str(t.recoveries)),
@@ -41,6 +44,8 @@ def summary_table(settings: PlanSettings, result: RunResult, terminals: int = 1)
 def violation_report(settings: PlanSettings, result: RunResult, reduced: tuple[Step, ...] | None,
                      terminals: int = 1) -> str:
     rerun = f"posim chaos --seed {settings.seed} --ops {settings.ops} --kills {settings.kills}"
+    if settings.power_cuts:
+        rerun += f" --power-cuts {settings.power_cuts}"
     if terminals > 1:
         rerun += f" --terminals {terminals}"
     lines = [f"VIOLATIONS: {len(result.violations)} (seed {settings.seed}, {settings.ops} operations, "

@@ -2,7 +2,9 @@
 
 Each step arms its host fault, sends its operation through the control API (as a cash register
 would), and for a kill step SIGKILLs the daemon in flight and restarts it (start-up recovery runs
-before "ready").  At checkpoints and at the end the faults stop, pending reversals and an interrupted
+before "ready").  A plan with power cuts puts the journal (and the files beside it: working keys, console
+lock) on the power-cut filesystem; a power-cut step kills the daemon, drops every unsynced write (just
+before the operation's N-th fsync, or at a random moment), mounts the disk again and restarts.  At checkpoints and at the end the faults stop, pending reversals and an interrupted
 settlement are retried, and the checker compares the bank's ledger with the journal.
 """
 
@@ -19,7 +21,8 @@ from typing import Callable
 
 from agent.errors import PosagentError
 from simulator.chaos.checker import CheckResult, Violation, check
-from simulator.chaos.plan import Step
+from simulator.chaos.plan import POWER_MODES, Step
+from simulator.powercut.mount import PowercutMount
 from simulator.stack import Daemon, Host, write_soak_cards
 
 SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle", "preauth", "preauth_release"})
@@ -35,6 +38,7 @@ class Tally:
     faults_injected: dict = field(default_factory=dict)    # fault kind → times the host applied one
     kills: Counter = field(default_factory=Counter)         # kill mode → count
     kill_windows: Counter = field(default_factory=Counter)  # where the journal shows a kill landed
+    power_cuts: Counter = field(default_factory=Counter)    # "before fsync N" / "after the operation" / "random"
     error_samples: dict = field(default_factory=dict)  # "op error:code" → the first message seen
     recoveries: int = 0
     checkpoints: int = 0
@@ -84,14 +88,23 @@ class Campaign:
         self._sales = _Sales()
         self._last_check: CheckResult | None = None
         self._settlement_owed = False  # a settlement stopped half way: the cashier runs settle again next
+        self.disk = None  # the power-cut filesystem, when the plan has power cuts
 
     # ----------------------------------------------------------------------------------- running
     def run(self, steps: tuple[Step, ...]) -> RunResult:
         self.directory.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
+        journal_path = None
+        if any(step.kill in POWER_MODES for step in steps):
+            self.disk = PowercutMount.start(self.directory / "powercut")
+            journal_path = self.disk.mountpoint / "journal.db"
+            for suffix in ("", "-wal", "-shm"):  # the checker reads the journal beside the ledger
+                link = self.directory / f"journal.db{suffix}"
+                if not link.is_symlink():
+                    link.symlink_to(self.disk.mountpoint / f"journal.db{suffix}")
         self.host = Host.start(self.directory, cards=write_soak_cards(self.directory))
         self.daemon = Daemon(self.directory, self.host.port, response_timeout=self.response_timeout,
-                             reversal_retries=self.reversal_retries)
+                             reversal_retries=self.reversal_retries, journal_path=journal_path)
         try:
             self.daemon.start()
             for done, step in enumerate(steps, 1):
@@ -105,6 +118,8 @@ class Campaign:
         finally:
             self.daemon.stop()
             self.host.stop()
+            if self.disk is not None:
+                self.disk.stop()
             self.tally.elapsed = time.perf_counter() - started
         return RunResult(len(steps), self.tally, tuple(self.violations), self._last_check)
 
@@ -118,6 +133,9 @@ class Campaign:
         op, args = self._request(step)
         self.tally.operations[op] += 1
         supervisor = op in SUPERVISOR_OPS
+        if step.kill in POWER_MODES:
+            self._power_cut(step, op, args, supervisor)
+            return
         if step.kill is None:
             try:
                 reply = self.daemon.call(op, args, supervisor=supervisor)
@@ -136,6 +154,38 @@ class Campaign:
         if step.kill == "in_recovery":  # and once more while the restarted daemon recovers
             if self.daemon.kill_during_start(step.kill_after):
                 self.tally.kill_windows["during start-up recovery"] += 1
+        self._restart()
+
+    def _power_cut(self, step: Step, op: str, args: dict, supervisor: bool) -> None:
+        """Send the operation; the power fails before its `cut_at`-th fsync (or after a random sleep): the
+        daemon dies, unsynced data is gone, the disk is mounted again and the daemon restarted."""
+        self.tally.kills[step.kill] += 1
+        if step.kill == "power_fsync":
+            self.disk.cut_at("fsync", step.cut_at, tear=step.tear)
+        reply: list[dict | None] = [None]
+
+        def send() -> None:
+            try:
+                reply[0] = self.daemon.call(op, args, supervisor=supervisor, timeout=30)
+            except (PosagentError, OSError, ValueError):
+                reply[0] = None  # the connection died with the daemon
+
+        thread = threading.Thread(target=send, daemon=True)
+        thread.start()
+        if step.kill == "power_random":
+            thread.join(step.kill_after)
+        else:
+            deadline = time.monotonic() + 30
+            while thread.is_alive() and time.monotonic() < deadline and not self.disk.stats()["dead"]:
+                thread.join(0.002)
+        self.daemon.kill()
+        thread.join(30)
+        if reply[0] is not None:
+            self._learn(step, op, args, reply[0])
+        landed = self.disk.power_cut(step.tear)
+        self.tally.power_cuts[f"{op}: " + (f"before fsync {step.cut_at}" if landed else "after the operation"
+                                           if step.kill == "power_fsync" else "at a random moment")] += 1
+        self.tally.kill_windows[f"power cut {self._kill_window()}"] += 1
         self._restart()
 
     def _restart(self) -> None:
@@ -278,7 +328,7 @@ def merge(results: list[RunResult], elapsed: float) -> RunResult:
     violations: list[Violation] = []
     for n, result in enumerate(results, 1):
         t = result.tally
-        for name in ("operations", "outcomes", "faults_armed", "kills", "kill_windows"):
+        for name in ("operations", "outcomes", "faults_armed", "kills", "kill_windows", "power_cuts"):
             getattr(tally, name).update(getattr(t, name))
         for kind, count in t.faults_injected.items():
             tally.faults_injected[kind] = tally.faults_injected.get(kind, 0) + count

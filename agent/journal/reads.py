@@ -1,0 +1,26 @@
+"""The journal's SQLite connection, whose reads report a failing disk as a `StorageError`.
+
+Writes already do (`Journal._write` rolls back and says what was refused); a read outside a write — a
+lookup, the duplicate check, settlement totals — used to let `sqlite3.DatabaseError` ("disk I/O error",
+"database disk image is malformed" when the device returns errors) through, and the daemon answered
+"internal error" instead of "storage error; no new transactions".  Found by the power-cut campaign.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+class ReportingConnection(sqlite3.Connection):
+    path = ""  # set by whoever opens it, for the message
+
+    def execute(self, sql, parameters=(), /):
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            # inside a write (or starting one) the writer turns it into the right message and rolls back
+            if self.in_transaction or sql.lstrip()[:5].upper() == "BEGIN":
+                raise
+            from agent.journal.store import _storage_error  # the one place that words storage errors
+
+            raise _storage_error(exc, "read the journal", self.path) from None
