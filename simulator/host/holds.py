@@ -127,7 +127,7 @@ def preauth(host: HostProcessor, req: Request) -> tuple:
         if amount > available:
             code = codes.INSUFFICIENT_FUNDS
     txn = _record(host, req, "preauth", card, pan, amount, code)
-    return _result(host, req, txn, _issuer_data(card, arqc, code))
+    return _result(host, req, txn, _issuer_data(card, req.msg, arqc, code))
 
 
 def preauth_void(host: HostProcessor, req: Request):
