@@ -2,6 +2,7 @@
 
     posim host --port 5800 --db host.db --fault delay:seconds=40,mti=0200,count=1
     posim host ledger --db host.db --terminal 10000001 --json
+    posim host ledger --db host.db --verify          # running balances = a full recomputation?
     posim host fault add drop_after:count=1          # at run time, through the control port
     posim host fault list | posim host fault clear | posim host stats
 """
@@ -13,6 +14,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import ssl
 import sys
 from pathlib import Path
@@ -49,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ledger.add_argument("--db", default=DEFAULT_DB, help=f"ledger SQLite file (default {DEFAULT_DB})")
     ledger.add_argument("--terminal", metavar="TID", help="only this terminal")
     ledger.add_argument("--json", action="store_true", help="print JSON")
+    ledger.add_argument("--verify", action="store_true",
+                        help="check the running balances against a full recomputation from the rows (exit 1 if not)")
     ledger.set_defaults(handler=_ledger)
 
     fault = actions.add_parser("fault", help="add, list or clear faults of a running simulator")
@@ -82,8 +86,13 @@ def _ledger(args: argparse.Namespace) -> int:
     path = Path(os.path.expanduser(args.db))
     if not path.exists():
         raise UsageError(f"no ledger at {path} (start `posim host --db {args.db}` first)")
-    ledger = Ledger(path)
     try:
+        ledger = Ledger(path)
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"{path} is not a host ledger: {exc}") from None
+    try:
+        if args.verify:
+            return _verify(ledger, args.json)
         report = ledger.net_report(args.terminal)
     finally:
         ledger.close()
@@ -97,6 +106,19 @@ def _ledger(args: argparse.Namespace) -> int:
     for tid, row in report["terminals"].items():
         print(f"{tid:<17} {_money(row['net_charged']):>12}")
     return 0
+
+
+def _verify(ledger, as_json: bool) -> int:
+    problems = ledger.verify_balances()
+    if as_json:
+        print(json.dumps({"match": not problems, "differences": problems}))
+    elif problems:
+        print(f"running balances differ from a full recomputation in {len(problems)} place(s):")
+        for line in problems:
+            print(f"  {line}")
+    else:
+        print("running balances match a full recomputation from the rows")
+    return 1 if problems else 0
 
 
 def _money(minor: int) -> str:

@@ -112,6 +112,10 @@ class HostProcessor:
             self._keys[tid] = keys
         return keys
 
+    def forget_cached_keys(self) -> None:
+        """Drop the working keys held in memory (the ledger's copy is the truth, e.g. after a rollback)."""
+        self._keys.clear()
+
     def _unwrap(self, tid: str, key_mode: str, field62: bytes) -> WorkingKeys:
         tmk = self.tmk_for(tid)
         clear = [unwrap_working_key(tmk, enc, check) for enc, check in Field62Keys.parse(field62, key_mode)]
