@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     host.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT,
                       help=f"control port for run-time faults (default {DEFAULT_CONTROL_PORT}; 0: any)")
     host.add_argument("--db", default=DEFAULT_DB, help=f"ledger SQLite file (default {DEFAULT_DB})")
+    host.add_argument("--sync", choices=("normal", "full"), default="normal",
+                      help="ledger durability per group commit: normal survives a crash of the host (default), "
+                           "full also a power cut (one fsync per group)")
     host.add_argument("--cards", help="test cards TOML (default: the packaged simulator/data/cards.toml)")
     host.add_argument("--dialect", default="cup", help="message dialect (default cup)")
     host.add_argument("--fault", action="append", default=[], metavar="SPEC",
@@ -178,7 +181,7 @@ def _serve(args: argparse.Namespace) -> int:
     db_path = Path(os.path.expanduser(args.db))
     db_path.parent.mkdir(parents=True, exist_ok=True)
     setup_logging("INFO")
-    ledger = Ledger(db_path)
+    ledger = Ledger(db_path, sync=args.sync)
     processor = HostProcessor(ledger, cards, dialect=dialect, tmk_for=lambda tid: tmks.get(tid, default_tmk))
     server = HostServer(processor, plan, bind=args.bind, port=args.port, control_port=args.control_port,
                         ssl_context=context)

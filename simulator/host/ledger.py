@@ -117,16 +117,9 @@ class Ledger:
     # -- transactions --------------------------------------------------------------------------
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One transaction, or a savepoint when a group's transaction is open."""
+        """One transaction; inside an open group, part of the group's (its `step()` undoes a failure)."""
         if self._db.in_transaction:
-            self._db.execute("SAVEPOINT step")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK TO step")
-                self._db.execute("RELEASE step")
-                raise
-            self._db.execute("RELEASE step")
+            yield self._db
             return
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -152,9 +145,19 @@ class Ledger:
                 self._db.execute("ROLLBACK")
             raise
 
-    def step(self):
+    @contextmanager
+    def step(self) -> Iterator[None]:
         """A savepoint inside the open group: one message's writes, undone alone if it fails."""
-        return self._tx()
+        if not self._db.in_transaction:
+            raise RuntimeError("a ledger step needs an open group")
+        self._db.execute("SAVEPOINT step")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO step")
+            self._db.execute("RELEASE step")
+            raise
+        self._db.execute("RELEASE step")
 
     def _write(self, sql: str, params: tuple) -> sqlite3.Cursor:
         with self._tx() as db:

@@ -128,7 +128,7 @@ class HostServer:
                     self.stats.bad_frames += 1
                     log.warning("bad frame from a terminal (%s): closing the connection", exc)
                     return
-                if not await self._answer(frame, writer):
+                if not await self._answer(frame, writer, body[len(frame.tpdu) + len(frame.header):]):
                     return
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
             return
@@ -136,7 +136,7 @@ class HostServer:
             self._writers.discard(writer)
             writer.close()
 
-    async def _answer(self, frame, writer: asyncio.StreamWriter) -> bool:
+    async def _answer(self, frame, writer: asyncio.StreamWriter, encoded: bytes) -> bool:
         """Process one request and answer it as the fault plan says; False closes the connection."""
         request = frame.message
         self.stats.requests += 1
@@ -148,7 +148,7 @@ class HostServer:
                 return False
         now = self.clock()
         try:
-            response = await self.group.run(lambda: self.processor.handle(request, now))
+            response = await self.group.run(lambda: self.processor.handle(request, now, encoded=encoded))
         except LedgerUnavailable:
             return False  # nothing recorded: the terminal sees no answer, as after a lost request
         except Exception:
