@@ -233,3 +233,16 @@ def test_posim_host_ledger_verify_passes_then_names_a_tampered_balance(tmp_path)
     assert bad.returncode == 1
     assert "card credit: running charged 2501 (rows say 2500)" in bad.stdout
     assert "Traceback" not in bad.stderr
+
+
+def test_posim_host_ledger_verify_json_and_a_file_that_is_not_a_ledger(tmp_path):
+    path = tmp_path / "host.db"
+    Ledger(path).close()
+    cmd = [sys.executable, "-m", "simulator.cli", "host", "ledger", "--db", str(path), "--verify", "--json"]
+    ok = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (ok.returncode, ok.stdout.strip()) == (0, '{"match": true, "differences": []}')
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not an SQLite file at all" * 40)
+    bad = subprocess.run([*cmd[:6], str(junk), "--verify"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert f"{junk} is not a host ledger" in bad.stderr
