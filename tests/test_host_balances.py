@@ -63,6 +63,7 @@ step = st.one_of(
     st.tuples(st.just("void"), st.integers(0, 2), st.integers(0, 4), st.booleans()),
     st.tuples(st.just("refund"), st.integers(0, 2), st.integers(0, 4), st.integers(1, 4000)),
     st.tuples(st.just("reverse"), st.integers(0, 4)),
+    st.tuples(st.just("reverse_sale"), st.integers(0, 4)),  # a sale that may since be voided or refunded
     st.tuples(st.just("repeat"), st.integers(0, 4)),
 )
 
@@ -95,6 +96,9 @@ def test_running_balances_equal_a_recomputation_after_any_message_sequence(steps
                 msg = refund(card, op[3], t.next_stan(), answer, tid=t.tid, batch=t.batch)
         elif kind == "reverse" and sent:
             t, original, _answer = sent[-1 - op[1] % len(sent)]
+            msg = reversal(original)
+        elif kind == "reverse_sale" and sales:
+            t, original, _answer = sales[-1 - op[1] % len(sales)]
             msg = reversal(original)
         elif kind == "repeat" and sent:
             t, msg, _answer = sent[-1 - op[1] % len(sent)]
