@@ -2,6 +2,7 @@
 
     posim host --port 5800 --db host.db --fault delay:seconds=40,mti=0200,count=1
     posim host ledger --db host.db --terminal 10000001 --json
+    posim host ledger --db host.db --verify          # running balances = a full recomputation?
     posim host fault add drop_after:count=1          # at run time, through the control port
     posim host fault list | posim host fault clear | posim host stats
     posim host statement --db host.db --date 20261203 --out statement.csv [--format unionpay-gbk]
@@ -14,6 +15,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import ssl
 import sys
 from pathlib import Path
@@ -34,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     host.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT,
                       help=f"control port for run-time faults (default {DEFAULT_CONTROL_PORT}; 0: any)")
     host.add_argument("--db", default=DEFAULT_DB, help=f"ledger SQLite file (default {DEFAULT_DB})")
+    host.add_argument("--sync", choices=("normal", "full"), default="normal",
+                      help="ledger durability per group commit: normal survives a crash of the host (default), "
+                           "full also a power cut (one fsync per group)")
     host.add_argument("--cards", help="test cards TOML (default: the packaged simulator/data/cards.toml)")
     host.add_argument("--dialect", default="cup", help="message dialect (default cup)")
     host.add_argument("--fault", action="append", default=[], metavar="SPEC",
@@ -50,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ledger.add_argument("--db", default=DEFAULT_DB, help=f"ledger SQLite file (default {DEFAULT_DB})")
     ledger.add_argument("--terminal", metavar="TID", help="only this terminal")
     ledger.add_argument("--json", action="store_true", help="print JSON")
+    ledger.add_argument("--verify", action="store_true",
+                        help="check the running balances against a full recomputation from the rows (exit 1 if not)")
     ledger.set_defaults(handler=_ledger)
 
     from simulator.host import statement_cli
@@ -86,8 +93,13 @@ def _ledger(args: argparse.Namespace) -> int:
     path = Path(os.path.expanduser(args.db))
     if not path.exists():
         raise UsageError(f"no ledger at {path} (start `posim host --db {args.db}` first)")
-    ledger = Ledger(path)
     try:
+        ledger = Ledger(path)
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"{path} is not a host ledger: {exc}") from None
+    try:
+        if args.verify:
+            return _verify(ledger, args.json)
         from datetime import datetime, timezone
         from simulator.host.holds import hold_report
         report = ledger.net_report(args.terminal)
@@ -110,6 +122,19 @@ def _ledger(args: argparse.Namespace) -> int:
         print(f"  hold {hold['terminal']} batch {hold['batch']} trace {hold['stan']} {hold['card'] or '-':<12} "
               f"{_money(hold['amount']):>12} since {hold['held_since'][:16]}{'  (expired)' if hold['expired'] else ''}")
     return 0
+
+
+def _verify(ledger, as_json: bool) -> int:
+    problems = ledger.verify_balances()
+    if as_json:
+        print(json.dumps({"match": not problems, "differences": problems}))
+    elif problems:
+        print(f"running balances differ from a full recomputation in {len(problems)} place(s):")
+        for line in problems:
+            print(f"  {line}")
+    else:
+        print("running balances match a full recomputation from the rows")
+    return 1 if problems else 0
 
 
 def _money(minor: int) -> str:
@@ -172,7 +197,7 @@ def _serve(args: argparse.Namespace) -> int:
     db_path = Path(os.path.expanduser(args.db))
     db_path.parent.mkdir(parents=True, exist_ok=True)
     setup_logging("INFO")
-    ledger = Ledger(db_path)
+    ledger = Ledger(db_path, sync=args.sync)
     for fault in statement_faults:
         StatementFaultStore(db_path).add(fault)
     processor = HostProcessor(ledger, cards, dialect=dialect, tmk_for=lambda tid: tmks.get(tid, default_tmk))

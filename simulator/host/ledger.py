@@ -2,8 +2,14 @@
 
 Every approved or declined financial request is one row of `txns`; voids and refunds point at their
 original; a reversal marks its original `reversed_at` (once: the `reversals` table keeps one row per
-original, so a repeated reversal never moves money twice).  Money moved is derived, never stored:
-a card's net charge = its approved, unreversed, unvoided sales − its approved, unreversed refunds.
+original, so a repeated reversal never moves money twice).  Money moved is derived from the rows
+(a card's net charge = its approved, unreversed, unvoided sales − its approved, unreversed refunds) and
+also kept as running balances (`balances.py`) updated in the same transaction as the row, so every
+per-message read is one indexed lookup however long the ledger grows.
+
+Every public method is one transaction of its own — or, inside `group()`, a savepoint of the group's
+transaction: the server runs the messages that arrive together in one group and answers them only
+after its single commit (group commit).
 
 The ledger keeps no full PAN: cards are known by their test-card name and a masked PAN.  Terminal
 working keys are kept only encrypted under the terminal's master key, as they were sent.
@@ -12,8 +18,12 @@ working keys are kept only encrypted under the terminal's master key, as they we
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
+
+from simulator.host import balances
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS terminals (
@@ -77,34 +87,82 @@ class BatchTotals:
     credit_count: int
 
 
-class Ledger:
-    """One writer connection; every public method is one transaction (committed before it returns)."""
+#: `synchronous` settings offered: "normal" survives a crash of the host process (the WAL is in the
+#: page cache), "full" also a power cut (one fsync of the WAL per commit, so per group)
+SYNC_MODES = ("normal", "full")
 
-    def __init__(self, path: str | Path = ":memory:"):
+
+class Ledger:
+    """One writer connection; every public method is one transaction (committed before it returns),
+    or a savepoint of the open `group()`."""
+
+    def __init__(self, path: str | Path = ":memory:", *, sync: str = "normal"):
+        if sync not in SYNC_MODES:
+            raise ValueError(f"ledger sync must be one of {', '.join(SYNC_MODES)}, got {sync!r}")
         self.path = str(path)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
-            # a simulator: surviving a crash is enough, power-loss durability is not needed
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA synchronous={sync.upper()}")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        self._db.executescript(SCHEMA + balances.SCHEMA)
+        with self._tx():
+            if self._db.execute("SELECT 1 FROM balances LIMIT 1").fetchone() is None and \
+                    self._db.execute("SELECT 1 FROM txns WHERE response_code = '00' LIMIT 1").fetchone():
+                balances.rebuild(self._db)  # a ledger written before running balances existed
 
     def close(self) -> None:
         self._db.close()
 
     # -- transactions --------------------------------------------------------------------------
-    def _write(self, sql: str, params: tuple) -> sqlite3.Cursor:
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; inside an open group, part of the group's (its `step()` undoes a failure)."""
+        if self._db.in_transaction:
+            yield self._db
+            return
+        self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            cur = self._db.execute(sql, params)
-            self._db.execute("COMMIT")
-            return cur
+            yield self._db
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+        self._db.execute("COMMIT")
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """One transaction for several messages, committed (durably, as `sync` says) on leaving;
+        rolled back, and the error raised, if the body or the commit fails."""
+        if self._db.in_transaction:
+            raise RuntimeError("a ledger group is already open")
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        """A savepoint inside the open group: one message's writes, undone alone if it fails."""
+        if not self._db.in_transaction:
+            raise RuntimeError("a ledger step needs an open group")
+        self._db.execute("SAVEPOINT step")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO step")
+            self._db.execute("RELEASE step")
+            raise
+        self._db.execute("RELEASE step")
+
+    def _write(self, sql: str, params: tuple) -> sqlite3.Cursor:
+        with self._tx() as db:
+            return db.execute(sql, params)
 
     # -- terminals -----------------------------------------------------------------------------
     def current_batch(self, tid: str) -> str:
@@ -138,24 +196,24 @@ class Ledger:
     def record_txn(self, *, tid: str, mid: str, batch: str, stan: str, mti: str, kind: str, card: str | None,
                    masked_pan: str | None, amount: int, local_date: str, response_code: str, icc: bool,
                    orig_id: int | None, now: str) -> Txn:
-        """Insert one request's outcome; approved rows get an RRN and auth code from their row id."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            cur = self._db.execute(
-                "INSERT INTO txns (tid, mid, batch, stan, mti, kind, card, masked_pan, amount, local_date, "
-                "response_code, icc, orig_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (tid, mid, batch, stan, mti, kind, card, masked_pan, amount, local_date, response_code,
-                 int(icc), orig_id, now))
-            row_id = cur.lastrowid
+        """Insert one request's outcome (and its running balances); approved rows get an RRN and auth
+        code from their row id."""
+        with self._tx() as db:
+            row_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM txns").fetchone()[0]
             rrn = f"{row_id % 10**12:012d}"
             auth = f"{(row_id * 7919) % 10**6:06d}" if response_code == "00" else None
-            self._db.execute("UPDATE txns SET rrn = ?, auth_code = ? WHERE id = ?", (rrn, auth, row_id))
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
-        return self.txn(row_id)  # type: ignore[return-value]
+            db.execute(
+                "INSERT INTO txns (id, tid, mid, batch, stan, mti, kind, card, masked_pan, amount, rrn, auth_code, "
+                "local_date, response_code, icc, orig_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row_id, tid, mid, batch, stan, mti, kind, card, masked_pan, amount, rrn, auth, local_date,
+                 response_code, int(icc), orig_id, now))
+            txn = Txn(id=row_id, tid=tid, batch=batch, stan=stan, kind=kind, card=card, amount=amount, rrn=rrn,
+                      auth_code=auth, local_date=local_date, response_code=response_code, orig_id=orig_id,
+                      reversed=False)
+            balances.on_recorded(db, {"id": row_id, "tid": tid, "card": card, "kind": kind, "amount": amount,
+                                      "response_code": response_code, "orig_id": orig_id})
+        return txn
 
     def txn(self, txn_id: int) -> Txn | None:
         row = self._db.execute("SELECT * FROM txns WHERE id = ?", (txn_id,)).fetchone()
@@ -187,31 +245,33 @@ class Ledger:
         return self._db.execute(sql, params).fetchall()
 
     def card_net_charged(self, card: str) -> int:
-        row = self._db.execute(f"SELECT COALESCE({_NET}, 0) AS net FROM txns t WHERE t.card = ? AND {_LIVE}",
-                               (card,)).fetchone()
-        return int(row["net"])
+        return self.balance("card", card).net_charged
+
+    def balance(self, scope: str, key: str) -> balances.Balance:
+        """The running balance of one card or terminal (scope "card" or "terminal")."""
+        row = self._db.execute("SELECT charged, refunded, held FROM balances WHERE scope = ? AND key = ?",
+                               (scope, key)).fetchone()
+        return balances.Balance(*row) if row else balances.Balance()
+
+    def verify_balances(self) -> list[str]:
+        """Running balances against a full recomputation from the rows: one line per difference."""
+        return balances.verify(self._db)
 
     # -- reversals -----------------------------------------------------------------------------
     def record_reversal(self, *, tid: str, batch: str, stan: str, reason: str, now: str) -> tuple[bool, Txn | None]:
         """Reverse the original once. Returns (first time?, the original if the host knows it)."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            seen = self._db.execute("SELECT 1 FROM reversals WHERE tid = ? AND batch = ? AND stan = ?",
-                                    (tid, batch, stan)).fetchone()
-            original = self._db.execute("SELECT * FROM txns WHERE tid = ? AND batch = ? AND stan = ?",
-                                        (tid, batch, stan)).fetchone()
+        with self._tx() as db:
+            seen = db.execute("SELECT 1 FROM reversals WHERE tid = ? AND batch = ? AND stan = ?",
+                              (tid, batch, stan)).fetchone()
+            original = db.execute("SELECT * FROM txns WHERE tid = ? AND batch = ? AND stan = ?",
+                                  (tid, batch, stan)).fetchone()
             if seen is None:
-                self._db.execute(
+                db.execute(
                     "INSERT INTO reversals (tid, batch, stan, reason, txn_id, received_at) VALUES (?, ?, ?, ?, ?, ?)",
                     (tid, batch, stan, reason, original["id"] if original else None, now))
-                if original is not None:
-                    self._db.execute("UPDATE txns SET reversed_at = ? WHERE id = ? AND reversed_at IS NULL",
-                                     (now, original["id"]))
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
+                if original is not None and original["reversed_at"] is None:
+                    balances.on_reversing(db, original)
+                    db.execute("UPDATE txns SET reversed_at = ? WHERE id = ?", (now, original["id"]))
         return seen is None, (_txn(original) if original else None)
 
     def reversal_count(self, tid: str, batch: str, stan: str) -> int:
@@ -238,20 +298,14 @@ class Ledger:
                           now: str) -> None:
         """Close the batch (once) and open the next one for this terminal."""
         next_batch = f"{int(batch) % 999999 + 1:06d}"
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
+        with self._tx() as db:
+            db.execute(
                 "INSERT OR IGNORE INTO settlements (tid, batch, terminal_totals, host_totals, balanced, settled_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)", (tid, batch, terminal_totals, host_totals, int(balanced), now))
-            self._db.execute(
+            db.execute(
                 "INSERT INTO terminals (tid, current_batch) VALUES (?, ?) ON CONFLICT(tid) DO UPDATE "
                 "SET current_batch = excluded.current_batch WHERE terminals.current_batch = ?",
                 (tid, next_batch, batch))
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
 
     def record_upload(self, tid: str, batch: str, stan: str, now: str) -> None:
         self._write("INSERT OR IGNORE INTO uploads (tid, batch, stan, received_at) VALUES (?, ?, ?, ?)",

@@ -63,8 +63,9 @@ class HostProcessor:
         self._keys: dict[str, WorkingKeys] = {}
 
     # -- entry point ---------------------------------------------------------------------------
-    def handle(self, msg: Message, now: datetime) -> Message | None:
-        """The response to one request (None for a request the host does not answer)."""
+    def handle(self, msg: Message, now: datetime, *, encoded: bytes | None = None) -> Message | None:
+        """The response to one request (None for a request the host does not answer); `encoded`: the
+        request's bytes as received, if the caller has them (its MAC is then checked over them)."""
         tid = (msg.get(41) or "").strip() if isinstance(msg.get(41), str) else ""
         if not tid:
             return None  # no terminal to answer to
@@ -81,7 +82,7 @@ class HostProcessor:
             keys = self.working_keys(tid)
             if keys is None:
                 return self.answer(req, codes.SIGN_ON_AGAIN)
-            if 64 not in msg or not self.dialect.verify_mac(keys.mac, msg):
+            if 64 not in msg or not self.dialect.verify_mac(keys.mac, msg, encoded=encoded):
                 return self.answer(req, codes.MAC_ERROR)
         return handler(self, req)
 
@@ -89,8 +90,8 @@ class HostProcessor:
     def answer(self, req: Request, code: str | None, extra: Mapping[int, str | bytes] | None = None,
                *, drop: tuple[int, ...] = ()) -> Message:
         fields: dict[int, str | bytes] = {n: req.msg[n] for n in ECHOED if n in req.msg and n not in drop}
-        fields[12] = req.now.strftime("%H%M%S")
-        fields[13] = req.now.strftime("%m%d")
+        stamp = req.now.strftime("%H%M%S%m%d")
+        fields[12], fields[13] = stamp[:6], stamp[6:]
         if code is not None:
             fields[39] = code
         fields.update(extra or {})
@@ -111,6 +112,10 @@ class HostProcessor:
             keys = self._unwrap(tid, *stored)
             self._keys[tid] = keys
         return keys
+
+    def forget_cached_keys(self) -> None:
+        """Drop the working keys held in memory (the ledger's copy is the truth, e.g. after a rollback)."""
+        self._keys.clear()
 
     def _unwrap(self, tid: str, key_mode: str, field62: bytes) -> WorkingKeys:
         tmk = self.tmk_for(tid)

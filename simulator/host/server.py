@@ -1,7 +1,8 @@
 """The acquirer simulator's asyncio TCP (optionally TLS) server: framing, faults, and the control channel.
 
-It reads 2-byte-length frames, hands each decoded request to the sans-IO `HostProcessor`, and writes
-the answer — unless the `FaultPlan` says otherwise.  A second loopback port speaks JSON lines for
+It reads 2-byte-length frames, hands each decoded request to the sans-IO `HostProcessor` through the
+group commit (the requests that arrive together share one durable ledger commit), and writes the
+answer once its group is committed — unless the `FaultPlan` says otherwise.  A second loopback port speaks JSON lines for
 run-time control (`posim host fault ...`): add/clear/list faults and read counters.
 """
 
@@ -19,6 +20,7 @@ from typing import Callable
 from agent.iso8583 import CodecError, Message
 from simulator.host import statement_faults
 from simulator.host.faults import FaultPlan, FaultRule, FaultSpecError, parse_rule
+from simulator.host.groupcommit import GroupCommit, LedgerUnavailable
 from simulator.host.processing import HostProcessor
 
 log = logging.getLogger("posim.host")
@@ -55,6 +57,7 @@ class HostServer:
         self.ssl_context = ssl_context
         self.clock = clock
         self.stats = HostStats()
+        self.group = GroupCommit(processor.ledger, on_failure=processor.forget_cached_keys)
         self._garbage = random.Random(garbage_seed)
         self._server: asyncio.base_events.Server | None = None
         self._control: asyncio.base_events.Server | None = None
@@ -126,7 +129,7 @@ class HostServer:
                     self.stats.bad_frames += 1
                     log.warning("bad frame from a terminal (%s): closing the connection", exc)
                     return
-                if not await self._answer(frame, writer):
+                if not await self._answer(frame, writer, body[len(frame.tpdu) + len(frame.header):]):
                     return
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
             return
@@ -134,7 +137,7 @@ class HostServer:
             self._writers.discard(writer)
             writer.close()
 
-    async def _answer(self, frame, writer: asyncio.StreamWriter) -> bool:
+    async def _answer(self, frame, writer: asyncio.StreamWriter, encoded: bytes) -> bool:
         """Process one request and answer it as the fault plan says; False closes the connection."""
         request = frame.message
         self.stats.requests += 1
@@ -144,7 +147,14 @@ class HostServer:
             log.info("fault %s on %s stan %s", fault.kind, request.mti, request.get(11))
             if fault.kind == "drop_before":
                 return False
-        response = self.processor.handle(request, self.clock())
+        now = self.clock()
+        try:
+            response = await self.group.run(lambda: self.processor.handle(request, now, encoded=encoded))
+        except LedgerUnavailable:
+            return False  # nothing recorded: the terminal sees no answer, as after a lost request
+        except Exception:
+            log.exception("request %s stan %s failed: closing the connection", request.mti, request.get(11))
+            return False
         if response is None:
             return True
         kind = fault.kind if fault is not None else None
@@ -239,7 +249,8 @@ class HostServer:
             if op == "stats":
                 s = self.stats
                 return {"ok": True, "connections": s.connections, "requests": s.requests, "answers": s.answers,
-                        "bad_frames": s.bad_frames, "faults": s.faults, "listening": self.listening}
+                        "bad_frames": s.bad_frames, "faults": s.faults, "listening": self.listening,
+                        "group_commit": self.group.stats.as_dict()}
         except FaultSpecError as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": False, "error": f"unknown op {op!r} (known: add, clear, list, stats)"}
