@@ -27,9 +27,11 @@ CREATE TABLE IF NOT EXISTS balances (
 #: the balances a live row can move (columns of `balances`)
 COLUMNS = ("charged", "refunded", "held")
 #: kind of row → the balance its amount adds to while the row is live
-EFFECTS: dict[str, str] = {"sale": "charged", "refund": "refunded"}
+#: (a pre-auth's completion charges like a sale; the hold itself depends on the clock — it expires —
+#: so it is derived from the open pre-auths, simulator/host/holds.py, not kept running)
+EFFECTS: dict[str, str] = {"sale": "charged", "completion": "charged", "refund": "refunded"}
 #: kinds that, live, cancel their original (orig_id): the original then moves nothing
-CANCELS: frozenset[str] = frozenset({"void"})
+CANCELS: frozenset[str] = frozenset({"void", "completion_void"})
 #: the scopes a row's money is summed under: scope → the row's column naming it
 SCOPES = (("card", "card"), ("terminal", "tid"))
 APPROVED = "00"

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS txns (
     UNIQUE (tid, batch, stan));
 CREATE INDEX IF NOT EXISTS txns_rrn ON txns(rrn);
 CREATE INDEX IF NOT EXISTS txns_orig ON txns(orig_id);
+CREATE INDEX IF NOT EXISTS txns_card_kind ON txns(card, kind);  -- what a card holds (open pre-auths)
 CREATE TABLE IF NOT EXISTS reversals (
     tid TEXT NOT NULL, batch TEXT NOT NULL, stan TEXT NOT NULL, reason TEXT, txn_id INTEGER,
     received_at TEXT NOT NULL, PRIMARY KEY (tid, batch, stan));
