@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from agent import config
+from agent import config, roles
 from agent.console import configedit, views
 from agent.console.session import Question, Reply
 from agent.errors import PosagentError, UsageError
@@ -48,6 +48,8 @@ class ConsoleContext:
     cfg: config.Config
     card_test: Callable[[float], str] | None = None
     audit: Callable[[str, dict], None] = field(default=lambda kind, details: None)
+    #: the logged-in technician's password, for the daemon operations that are the technician's own
+    password: str | None = field(default=None, repr=False)
 
     @property
     def config_path(self) -> Path | None:
@@ -118,6 +120,7 @@ class CommandTable:
         if not args or len(args) > 2:
             raise UsageError("usage: config set SECTION.KEY VALUE (secrets: config set SECTION.KEY, then type it)")
         section, key = configedit.resolve(args[0])
+        roles.check_setting("technician", section, key)  # the console is the technician's
         if self.ctx.config_path is None:
             raise UsageError("this console runs on built-in defaults: start it with --config FILE to change settings")
         if configedit.is_secret(section, key):
@@ -151,7 +154,7 @@ class CommandTable:
     def _save(self, section: str, key: str, value: Any) -> Reply:
         assert self.ctx.config_path is not None
         self.ctx.cfg = configedit.save(self.ctx.config_path, section, key, value)
-        self.ctx.audit("config_set", {"key": f"{section}.{key}"})
+        self.ctx.audit("config_set", {"key": f"{section}.{key}", "by": "technician"})
         note = "the daemon uses it from its next start"
         if (section, key) == ("daemon", "log_level"):
             note += " (log level LEVEL changes the running daemon now)"
@@ -228,7 +231,7 @@ class CommandTable:
     def log_level(self, args: list[str]) -> Reply:
         if len(args) > 1 or (args and args[0].upper() not in LOG_LEVELS):
             raise UsageError(f"usage: log level [{'|'.join(LOG_LEVELS)}]")
-        result = self.call("log_level", {"level": args[0].upper()} if args else {})
+        result = self.call("log_level", {"level": args[0].upper()} if args else {}, password=self.ctx.password)
         if args:
             self.ctx.audit("log_level", {"level": result["level"]})
             return Reply(f"daemon log level {result['was']} -> {result['level']} (until its next start; "

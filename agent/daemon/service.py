@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent.auth import PasswordGate
-from agent.config import Config
+from agent.config import Config, load as load_config
+from agent import roles
+from agent.console.files import FileStateStore, auth_state_path
+from agent.daemon import apispec
 from agent.daemon.cards import CardSource
 from agent.daemon.interpreter import Interpreter
 from agent.drivers.hostlink import HostLink, make_ssl_context
@@ -211,16 +214,45 @@ class Daemon:
                             on_event=lambda kind, details: self.journal.record_event(
                                 kind, details, operator="supervisor", role="supervisor"))
 
+    def technician_gate(self) -> PasswordGate:
+        """The console's password, with the console's own failure counter (one lock for both doors)."""
+        con = self.cfg.console
+        return PasswordGate("technician", self._technician_hash(), FileStateStore(auth_state_path(self.journal_path)),
+                            clock=time.time, max_attempts=con.max_attempts, lockout_minutes=con.lockout_minutes,
+                            on_event=lambda kind, details: self.journal.record_event(
+                                kind, details, operator="technician", role="technician"))
+
+    def _technician_hash(self) -> str:
+        """The technician sets their own password on the console, which saves it to the file: read it there."""
+        if self.cfg.source:
+            try:
+                return load_config(self.cfg.source).console.password_hash
+            except PosagentError as exc:
+                log.warning("technician password: %s; using the one read at start", exc)
+        return self.cfg.console.password_hash
+
+    def authorize(self, op: str, args: dict[str, Any], password: str | None) -> str:
+        """Check the password of the role `agent.roles` names for `op`; return that role."""
+        role = roles.role_for_operation(op, args)
+        if role is None:
+            raise EngineError(f"unknown operation {op!r}", code="usage")
+        if role == "supervisor":
+            self.supervisor_gate().check(password)
+        elif role == "technician":
+            self.technician_gate().check(password)
+        return role
+
     async def perform(self, op: str, args: dict[str, Any], *, password: str | None = None,
-                      operator: str | None = None, notify: Callable[[str], None] | None = None) -> Outcome:
+                      operator: str | None = None, notify: Callable[[str], None] | None = None,
+                      authorized: str | None = None) -> Outcome:
+        """Run one engine operation; `authorized` is the role already checked by the caller (else checked here)."""
         spec = OPERATIONS.get(op)
         if spec is None:
             raise EngineError(f"unknown operation {op!r} (known: {', '.join(sorted(OPERATIONS))})", code="usage")
-        needs_password = spec.supervisor and not (op == "settle" and not args.get("confirm"))
-        if needs_password:
-            self.supervisor_gate().check(password)
-        who = operations.Operator(name=operator or ("supervisor" if needs_password else "cashier"),
-                                  role="supervisor" if needs_password else "cashier")
+        if authorized is None:
+            args = apispec.validate(op, args)
+            authorized = self.authorize(op, args, password)
+        who = operations.Operator(name=operator or authorized, role=authorized)
         try:
             plan = spec.build(self.profile, args, who)
         except KeyError as exc:
