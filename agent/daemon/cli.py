@@ -13,6 +13,7 @@ import asyncio
 import getpass
 import json
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -114,6 +115,7 @@ def _run(args: argparse.Namespace) -> int:
     from agent.daemon.service import Daemon
 
     cfg = load_config(args)
+    os.umask(0o077)  # journal, WAL, shared memory, log, keys: the daemon's files are its own
     setup_logging(cfg.daemon.log_level, cfg.daemon.log_file)
     daemon = Daemon(cfg, test_cards_path=args.test_cards)
     daemon.open()

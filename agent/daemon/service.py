@@ -53,6 +53,21 @@ def load_fingerprint_key(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def make_private(*paths: Path) -> None:
+    """Existing daemon files made 0600 (older versions created some 0644); a file we do not own is left."""
+    for path in paths:
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            try:
+                os.chmod(path, 0o600)
+                log.warning("%s was readable by others (mode %o); now 0600", path, mode)
+            except OSError as exc:
+                log.warning("%s is readable by others (mode %o) and cannot be changed: %s", path, mode, exc.strerror)
+
+
 class JournalLock:
     """An exclusive lock beside the journal: a second daemon on the same journal is refused."""
 
@@ -146,6 +161,9 @@ class Daemon:
         self._lock.acquire()
         try:
             self.journal_path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(*(self.journal_path.with_name(self.journal_path.name + suffix)
+                           for suffix in ("", "-wal", "-shm")), self.cfg.path("journal", "fingerprint_key_file"),
+                         *([self.cfg.path("daemon", "log_file")] if self.cfg.daemon.log_file else []))
             key = load_fingerprint_key(self.cfg.path("journal", "fingerprint_key_file"))
             self.journal = Journal.open(self.journal_path, fingerprint_key=key,
                                         busy_timeout_ms=self.cfg.journal.busy_timeout_ms)
