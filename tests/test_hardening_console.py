@@ -1,0 +1,108 @@
+"""Separation of duties on the real technician console (socat pty, real daemon): a technician cannot take the
+supervisor's powers, point the daemon at other paths, open the control socket or turn TLS off."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from agent import config, roles
+from tests.agentproc import SUPERVISOR_PASSWORD, start_agent
+from tests.test_console_serial import TECH_HASH, Console, Person, journal_events, log_in
+
+pytestmark = pytest.mark.realstack
+
+
+@pytest.fixture
+def agent(tmp_path, sim_host):
+    running = start_agent(tmp_path, sim_host.port, extra=f'[console]\npassword_hash = "{TECH_HASH}"\n')
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def line(pty_pair):
+    person = Person(pty_pair.b)
+    yield person
+    person.close()
+
+
+@pytest.fixture
+def console(agent, pty_pair, line):
+    running = Console(agent.config, pty_pair.a)
+    yield running
+    running.stop()
+
+
+def test_a_technician_cannot_replace_the_supervisors_password(agent, console, line):
+    line.expect("Press Enter to log in.")
+    log_in(line)
+    before = agent.config.read_text()
+    shown = line.command("config set supervisor.password_hash")
+    assert "error: supervisor.password_hash is the supervisor's password: only the supervisor sets it" in shown
+    assert "New supervisor password" not in shown
+    assert agent.config.read_text() == before
+    # and the supervisor's powers stay the supervisor's
+    assert agent.call("void", {"trace": 1}, password="field-tech-7")["error"]["code"] == "auth"
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("daemon.control_socket", "/tmp/elsewhere.sock"),
+    ("daemon.log_file", "/etc/passwd"),
+    ("journal.fingerprint_key_file", "/tmp/fp.key"),
+    ("journal.path", "/tmp/j.db"),
+    ("daemon.socket_mode", "0666"),
+    ("acquirer.tls", "false"),
+    ("acquirer.tls_ca_file", "/tmp/ca.pem"),
+    ("console.port", "/dev/ttyS0"),
+    ("card_reader.manual_entry", "true"),
+    ("supervisor.lockout_minutes", "30"),
+])
+def test_installation_settings_are_not_console_settable(agent, console, line, setting, value):
+    line.expect("Press Enter to log in.")
+    log_in(line)
+    before = agent.config.read_text()
+    shown = line.command(f"config set {setting} {value}")
+    assert f"error: {setting} is an installation setting" in shown
+    assert agent.config.read_text() == before
+
+
+def test_the_master_key_is_not_a_setting_and_a_save_is_private_and_journaled(agent, console, line):
+    line.expect("Press Enter to log in.")
+    log_in(line)
+    shown = line.command("config set keys.tmk")
+    assert "error: keys.tmk is an installation setting" in shown and "hidden" not in shown
+    os.chmod(agent.config, 0o644)
+    assert "saved acquirer.response_timeout = 4.5" in line.command("config set acquirer.response_timeout 4.5")
+    assert stat.S_IMODE(agent.config.stat().st_mode) == 0o600
+    assert "error: acquirer.response_timeout: expected seconds above 0 and at most 300, got inf" in line.command(
+        "config set acquirer.response_timeout inf")
+    assert "console.config_set" in journal_events(agent, "console.")
+
+
+def test_every_setting_has_an_owner_or_is_an_installation_setting():
+    for section, keys in config.SCHEMA.items():
+        for key in keys:
+            name = f"{section}.{key}"
+            owners = [r for r in roles.ROLES if roles.may_set(r, section, key)]
+            assert (name in roles.INSTALLATION_ONLY) != bool(owners), name
+    for role, names in roles.SETTINGS.items():
+        for name in names:
+            section, _, key = name.partition(".")
+            assert section in config.SCHEMA and (key == "*" or key in config.SCHEMA[section]), name
+
+
+def test_every_api_operation_has_a_role_and_the_engine_table_agrees():
+    from agent.daemon import apispec
+    from agent.daemon.service import OPERATIONS
+    assert set(apispec.OPERATIONS) == set(roles.OPERATION_ROLES)
+    for op, spec in OPERATIONS.items():
+        assert op in apispec.OPERATIONS, op
+        assert spec.supervisor == (roles.OPERATION_ROLES[op] == "supervisor"), op
+
+
+def test_supervisor_password_still_works_for_the_supervisor(agent):
+    assert agent.call("settle", {"confirm": False})["ok"]
+    assert agent.call("settle", {"confirm": True}, password=SUPERVISOR_PASSWORD)["ok"]
