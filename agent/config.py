@@ -119,8 +119,13 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "keys": {
         "tmk": Setting(str, "0123456789ABCDEFFEDCBA9876543210",
-                       "Terminal master key in hex (software key store; the simulator's default).",
-                       _HEX16, secret=True),
+                       "Development master key in hex (the simulator's), used only until a master key is loaded "
+                       "with the console's `keys load`.", _HEX16, secret=True),
+        "tmk_file": Setting(str, "~/.posagent/tmk.enc",
+                            "The loaded master key, encrypted under the device key (0600)."),
+        "device_key_file": Setting(str, "~/.config/posagent/device.key",
+                                   "The device key that encrypts the master key (created 0600 on the first "
+                                   "`keys load`; keep it off the data directory and its backups)."),
         "key_mode": Setting(str, "003", "Sign-on key mode (60.3): 001 single DES, 003 double, 004 double + track key.",
                             _choice("001", "003", "004")),
         "signon_max_age_hours": Setting(int, 24, "Sign on again when the working keys are older than this.",

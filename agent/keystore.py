@@ -75,8 +75,12 @@ class SoftwareKeyStore:
 
     @classmethod
     def from_config(cls, cfg) -> "SoftwareKeyStore":
-        """TMK from [keys] tmk; the key file beside the journal (working-keys.json)."""
-        return cls(bytes.fromhex(cfg["keys"]["tmk"]), default_key_file(cfg))
+        """The loaded master key (`keys load`, encrypted at rest) or else the development key of [keys] tmk;
+        the working keys in the file beside the journal (working-keys.json)."""
+        from agent.keyload import MasterKeyFile
+        loaded = MasterKeyFile(cfg.path("keys", "tmk_file"), cfg.path("keys", "device_key_file"))
+        tmk = loaded.load() if loaded.exists else bytes.fromhex(cfg["keys"]["tmk"])
+        return cls(tmk, default_key_file(cfg))
 
     # -- installing ----------------------------------------------------------------------------
     def install_working_keys(self, keys: list[tuple[bytes, bytes]], *, key_mode: str,

@@ -51,6 +51,8 @@ INSTALLATION_ONLY: dict[str, str] = {
     "acquirer.tls_key_file": "a path",
     "console.port": "a device path",
     "keys.tmk": "the terminal master key (load it with `keys load`)",
+    "keys.tmk_file": "a path",
+    "keys.device_key_file": "a path",
     "card_reader.manual_entry": "whether cards may be keyed in",
     "supervisor.max_attempts": "the supervisor lockout policy",
     "supervisor.lockout_minutes": "the supervisor lockout policy",

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from agent import config, roles
 from agent.console import configedit, views
+from agent.console.keyceremony import load_master_key
 from agent.console.session import Question, Reply
 from agent.errors import PosagentError, UsageError
 from agent.journal.export import render_text
@@ -285,6 +286,8 @@ COMMANDS: tuple[Command, ...] = (
     C(("config", "show"), "config show [SECTION]", "settings in effect (secrets: (set))",
       CommandTable.config_show),
     C(("config", "set"), "config set SECTION.KEY VALUE", "change and save a setting (secret: asked hidden)", CommandTable.config_set),
+    C(("keys", "load"), "keys load [2|3]", "load the terminal master key as components (hidden)",
+      lambda table, args: load_master_key(table.ctx, args)),
     C(("journal", "tail"), "journal tail [N]", "the last N transactions (default 10)", CommandTable.journal_tail),
     C(("journal", "search"), "journal search FIELD VALUE", "find by trace, amount, last4, date or rrn",
       CommandTable.journal_search),

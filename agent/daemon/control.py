@@ -108,7 +108,7 @@ async def _queries(daemon, op: str, args: dict, role: str) -> dict | None:
 
 
 CONSOLE_EVENTS = ("login", "login_failed", "login_locked", "logout", "idle_logout", "config_set", "log_level",
-                  "reversal_handled")
+                  "reversal_handled", "keys_loaded")
 
 
 async def handle_request(daemon, request: dict, send: Callable[[dict], None]) -> dict:
