@@ -130,12 +130,14 @@ def _run(args: argparse.Namespace) -> int:
             # recovery holds the operation lock from its first step, so every request waits behind it;
             # "ready" does not wait for an unreachable host (the reversals then still go first)
             recovery = asyncio.create_task(daemon.recover())
+            verifying = asyncio.create_task(daemon.verify_journal())
             await asyncio.sleep(0)
             print(f"posagent ready: control socket {cfg.path('daemon', 'control_socket')}", flush=True)
             log.info("ready")
             console = start_console_child(cfg)  # [console] port set: the technician's serial console
             await stop.wait()
             recovery.cancel()
+            verifying.cancel()
             stop_console_child(console)
             server.close()
             await server.wait_closed()

@@ -26,7 +26,7 @@ from agent.engine.effects import EngineError, Outcome
 from agent.engine.requests import Profile
 from agent.errors import PosagentError
 from agent.iso8583 import get_dialect
-from agent.journal import Journal, Totals
+from agent.journal import Journal, Totals, integrity
 from agent.keystore import SoftwareKeyStore
 from agent.receipts import render_receipt, render_settlement_report
 
@@ -154,6 +154,7 @@ class Daemon:
         self.interpreter: Interpreter | None = None
         self.started_at = time.time()
         self.last_recovery: Outcome | None = None
+        self.integrity_problem: str | None = None  # set when the hash chain is found broken: no new money moves
 
     # -- life cycle -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -167,6 +168,7 @@ class Daemon:
             key = load_fingerprint_key(self.cfg.path("journal", "fingerprint_key_file"))
             self.journal = Journal.open(self.journal_path, fingerprint_key=key,
                                         busy_timeout_ms=self.cfg.journal.busy_timeout_ms)
+            self._integrity(integrity.check_tail(self.journal_path), "the chain's tail")
             self.keystore = SoftwareKeyStore.from_config(self.cfg)
             acq = self.cfg.acquirer
             ssl_context = make_ssl_context(acq.tls_ca_file, acq.tls_cert_file or None,
@@ -186,6 +188,21 @@ class Daemon:
         except BaseException:
             self.close_sync()
             raise
+
+    def _integrity(self, result, what: str) -> None:
+        if result.ok:
+            log.info("journal integrity: %s verified (%d events)", what, result.events)
+            return
+        where = f" at event {result.first_broken}" if result.first_broken is not None else ""
+        self.integrity_problem = (f"the journal is damaged{where}: {result.why}; no new transactions until it is "
+                                  f"inspected with `posagent journal verify` (call the technician)")
+        log.error("journal integrity: %s", self.integrity_problem)
+
+    async def verify_journal(self) -> None:
+        """The whole chain and every row, in a worker thread on a read-only connection, while the daemon serves."""
+        started = time.perf_counter()
+        result = await asyncio.to_thread(integrity.check_all, self.journal_path)
+        self._integrity(result, f"the whole journal (checked in {time.perf_counter() - started:.2f} s)")
 
     async def recover(self) -> Outcome:
         """Resolve what the journal reports in doubt (reversals, an interrupted settlement)."""
@@ -270,6 +287,8 @@ class Daemon:
         if authorized is None:
             args = apispec.validate(op, args)
             authorized = self.authorize(op, args, password)
+        if self.integrity_problem and spec.financial:
+            raise EngineError(self.integrity_problem, code="journal_damaged")
         who = operations.Operator(name=operator or authorized, role=authorized)
         try:
             plan = spec.build(self.profile, args, who)
@@ -326,7 +345,7 @@ class Daemon:
             "batch": {"number": batch.number, "state": batch.state,
                       "transactions": self.journal.batch_size(batch.number)},
             "reversals": {"pending": len(recovery.pending_reversals), "needs_manual": len(recovery.needs_manual)},
-            "journal": {"path": str(self.journal_path), "in_doubt": len(recovery.unanswered) + len(recovery.in_doubt),
+            "journal": {"path": str(self.journal_path), "damaged": self.integrity_problem, "in_doubt": len(recovery.unanswered) + len(recovery.in_doubt),
                         "settling": recovery.settling.number if recovery.settling else None},
             "supervisor_locked_for_s": round(self.supervisor_gate().locked_for()),
             "uptime_s": round(time.time() - self.started_at, 1),
