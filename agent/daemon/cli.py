@@ -114,7 +114,12 @@ def _run(args: argparse.Namespace) -> int:
     from agent.daemon.control import serve
     from agent.daemon.service import Daemon
 
+    from agent.preflight import problems
     cfg = load_config(args)
+    found = problems(cfg)
+    if found:  # the first one on the line; `posagent config check` lists them all
+        more = f" (and {len(found) - 1} more: posagent config check)" if len(found) > 1 else ""
+        raise UsageError(f"{cfg.source or 'built-in defaults'}: {found[0]}{more}")
     os.umask(0o077)  # journal, WAL, shared memory, log, keys: the daemon's files are its own
     setup_logging(cfg.daemon.log_level, cfg.daemon.log_file)
     daemon = Daemon(cfg, test_cards_path=args.test_cards)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from agent.errors import UsageError
+from agent.journal.errors import StorageError
 from agent.journal import Journal, render_text
 from agent.journal.records import Txn
 from agent.money import format_amount, parse_amount
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     def action(name: str, help_text: str, handler) -> argparse.ArgumentParser:
         p = actions.add_parser(name, help=help_text)
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=_damage_is_one_line(handler))
         return p
 
     p = action("list", "list transactions, newest first (filters combine)", _list)
@@ -196,6 +197,23 @@ def _totals(args: argparse.Namespace) -> int:
                 f"  credits (refunds) {totals.credit_count:>6}  {format_amount(totals.credit_amount, e):>15}")
         _emit(args, {"batch": batch.number, "state": batch.state, **totals.as_dict()}, text)
     return 0
+
+
+def _damage_is_one_line(handler):
+    """A damaged page met while reading becomes one line (verify: "journal BROKEN", exit 1), never a traceback."""
+    import sqlite3
+
+    def guarded(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except sqlite3.DatabaseError as exc:
+            if handler is _verify:
+                _emit(args, {"ok": False, "events": 0, "first_broken": None, "why": f"the file is damaged: {exc}"},
+                      f"journal BROKEN: the file is damaged: {exc}")
+                return 1
+            raise StorageError(f"the journal file is damaged ({exc}); run `posagent journal verify`") from None
+
+    return guarded
 
 
 def write_private(path: Path, data: bytes, *, force: bool) -> None:
