@@ -160,3 +160,10 @@ def test_the_technician_loads_the_master_key_as_components_and_it_never_appears_
             data = path.read_bytes()
             assert not [s for s in secrets if s in data], f"a key in clear in {path.name}"
     assert not [s for s in secrets if s in line.seen]  # not echoed on the console either
+
+
+def test_readme_roles_table_matches_the_code():
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- roles-table:begin -->\n", 1)[1].split("\n<!-- roles-table:end -->", 1)[0]
+    assert block == roles.table_markdown()
