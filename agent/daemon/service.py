@@ -208,7 +208,10 @@ class Daemon:
         """Resolve what the journal reports in doubt (reversals, an interrupted settlement)."""
         async with self._op_lock:
             self.last_recovery = await self.interpreter.run(settlement.recover(self.profile))
-        log.info("recovery: %s", self.last_recovery.message)
+        if self.integrity_problem:  # "nothing in doubt" must not read as "the journal is fine"
+            log.error("recovery: %s, but %s", self.last_recovery.message, self.integrity_problem)
+        else:
+            log.info("recovery: %s", self.last_recovery.message)
         return self.last_recovery
 
     async def retry_reversals(self) -> Outcome:
