@@ -171,3 +171,20 @@ def test_random_requests_never_give_internal_errors_nor_move_money_without_a_val
     finally:
         agent.stop()
     assert "internal error" not in agent.log_text
+
+
+def test_an_idle_control_connection_is_closed(tmp_path):
+    import asyncio
+
+    from agent.daemon.control import serve
+
+    async def go():
+        path = tmp_path / "c.sock"
+        server = await serve(None, path, 0o600, idle_timeout=0.2)
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # closed by the daemon, nothing sent
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(go())
