@@ -167,3 +167,21 @@ def test_readme_roles_table_matches_the_code():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     block = readme.split("<!-- roles-table:begin -->\n", 1)[1].split("\n<!-- roles-table:end -->", 1)[0]
     assert block == roles.table_markdown()
+
+
+def test_a_technician_who_changes_their_password_is_still_journaled_and_never_locked_out(agent, console, line):
+    line.expect("Press Enter to log in.")
+    log_in(line)
+    for _ in range(3):  # more saves than it takes... each journaled with the new password, no failures counted
+        line.type("config set console.password_hash\r")
+        line.expect("New technician password (hidden): ")
+        line.type("brand-new-pass\r")
+        line.expect("Again: ")
+        line.type("brand-new-pass\r")
+        assert "saved console.password_hash = (set)" in line.expect("posagent 10000001> ")
+    assert "-> INFO" in line.command("log level INFO")
+    line.type("logout\r")
+    line.expect("Press Enter to log in.")
+    events = journal_events(agent, "console.")
+    assert events.count("console.config_set") == 3 and events[-1] == "console.logout"
+    assert "auth_failed" not in journal_events(agent, "auth")
