@@ -61,6 +61,8 @@ class SoftwareKeyStore:
         if len(tmk) not in (8, 16, 24):
             raise KeyStoreError("the terminal master key must be 8, 16 or 24 bytes")
         self._tmk = bytes(tmk)
+        self.master_check_value = kcv(self._tmk).hex().upper()[:6]  # shown so a technician can tell which key
+        self.master_source = "development key"
         self.path = Path(path) if path is not None else None
         self.mac_algorithm = mac_algorithm
         self._keys: dict[str, bytes] = {}
@@ -80,7 +82,9 @@ class SoftwareKeyStore:
         from agent.keyload import MasterKeyFile
         loaded = MasterKeyFile(cfg.path("keys", "tmk_file"), cfg.path("keys", "device_key_file"))
         tmk = loaded.load() if loaded.exists else bytes.fromhex(cfg["keys"]["tmk"])
-        return cls(tmk, default_key_file(cfg))
+        store = cls(tmk, default_key_file(cfg))
+        store.master_source = "loaded" if loaded.exists else "development key"
+        return store
 
     # -- installing ----------------------------------------------------------------------------
     def install_working_keys(self, keys: list[tuple[bytes, bytes]], *, key_mode: str,

@@ -142,6 +142,7 @@ def test_the_technician_loads_the_master_key_as_components_and_it_never_appears_
         agent.stop()
         agent.start()  # the loaded key is used from the next start
         assert "signed on: batch" in line.command("sign-on")
+        assert "master key check value 08D7B4 (loaded)" in line.command("status")
         assert agent.call("sale", {"amount": 4200, "card": "debit"})["outcome"]["status"] == "approved"
         line.type("logout\r")
         line.expect("Logged out.")

@@ -344,6 +344,8 @@ class Daemon:
             "link": {"host": self.cfg.acquirer.host, "port": self.cfg.acquirer.port,
                      "connected": self.link.connected, "tls": self.cfg.acquirer.tls},
             "keys": {"installed": self.keystore.has_keys, "check_values": self.keystore.key_check_values(),
+                     "master_check_value": getattr(self.keystore, "master_check_value", None),
+                     "master_source": getattr(self.keystore, "master_source", None),
                      "age_seconds": round(age) if age is not None else None},
             "batch": {"number": batch.number, "state": batch.state,
                       "transactions": self.journal.batch_size(batch.number)},
