@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from agent.console.session import Question, Reply
 from agent.errors import UsageError
-from agent.keyload import MasterKeyFile, MasterKeyLoad
+from agent.keyload import MasterKeyFile, MasterKeyLoad, check_value
 from agent.keystore import default_key_file
 
 
@@ -33,7 +33,6 @@ def load_master_key(ctx, args: list[str]) -> Reply:
                                          secret=True))
 
     def ask_combined(shown: str) -> Reply:
-        from agent.keyload import check_value
         combined = check_value(ceremony.combined())
 
         def with_confirmation(form_value: str) -> Reply:
