@@ -164,6 +164,22 @@ def test_garbage_answer_is_frameerror(sim_host):
         with pytest.raises(FrameError) as info:
             await s.link.exchange(s.sale(900))
         assert info.value.sent and info.value.length == 40
+        assert not s.link.connected  # a framing error ends the connection; the next message opens a new one
+        assert (await s.link.exchange(build_echo(s.cfg, s.next_stan())))[39] == "00" and s.link.connects == 2
+        await s.link.close()
+    run(go())
+
+
+def test_tcp_keepalive_is_on(sim_host):
+    import socket as pysocket
+
+    async def go():
+        s = Session(sim_host.port)
+        await s.signon()
+        sock = s.link._writer.get_extra_info("socket")
+        assert sock.getsockopt(pysocket.SOL_SOCKET, pysocket.SO_KEEPALIVE) == 1
+        if hasattr(pysocket, "TCP_KEEPIDLE"):
+            assert sock.getsockopt(pysocket.IPPROTO_TCP, pysocket.TCP_KEEPIDLE) == 30
         await s.link.close()
     run(go())
 
