@@ -99,7 +99,8 @@ async def _queries(daemon, op: str, args: dict, role: str) -> dict | None:
         if args["kind"] not in CONSOLE_EVENTS:
             raise EngineError(f"console event kind must be one of {', '.join(CONSOLE_EVENTS)}", code="usage")
         if role != "technician":  # before a login nobody is proven: the kind only, no free text
-            journal.record_event(f"console.{args['kind']}", {}, operator="console (not logged in)", role=role)
+            journal.record_event(f"console.{args['kind']}", {}, operator="console (not logged in)",
+                                 role="unauthenticated")
         else:
             journal.record_event(f"console.{args['kind']}", args.get("details") or {}, operator="technician",
                                  role="technician")
