@@ -50,3 +50,4 @@ clean:
 # Regenerate the README's configuration reference from the schema (a test checks they match).
 readme: setup
 	$(PY) -c "import re, pathlib; from agent.config import reference_markdown as r; p = pathlib.Path('README.md'); b, e = '<!-- config-reference:begin -->\n', '<!-- config-reference:end -->'; s = p.read_text(); head, rest = s.split(b, 1); p.write_text(head + b + r() + '\n' + e + rest.split(e, 1)[1])"
+	$(PY) -c "import re, pathlib; from agent.roles import table_markdown as r; p = pathlib.Path('README.md'); b, e = '<!-- roles-table:begin -->\n', '<!-- roles-table:end -->'; s = p.read_text(); head, rest = s.split(b, 1); p.write_text(head + b + r() + '\n' + e + rest.split(e, 1)[1])"

@@ -66,8 +66,14 @@ def load_config(args: argparse.Namespace) -> config.Config:
 
 
 def _config_check(args: argparse.Namespace) -> int:
+    from agent.preflight import problems
     cfg = config.load(args.file or args.config)
-    print(f"configuration ok ({cfg.source or 'built-in defaults'})")
+    found = problems(cfg)
+    for problem in found:
+        print(f"{cfg.source or 'built-in defaults'}: {problem}", file=sys.stderr)
+    if found:
+        return 1
+    print(f"configuration ok ({cfg.source or 'built-in defaults'}; every file `run` needs is in place)")
     return 0
 
 

@@ -67,7 +67,15 @@ def _one_of_ints(*options: int) -> Callable[[Any], str | None]:
 
 
 def _positive(v: Any) -> str | None:
-    return None if v > 0 else f"expected a positive number, got {v}"
+    return None if 0 < v < float("inf") else f"expected a positive finite number, got {v}"
+
+
+def _seconds(most: float) -> Callable[[Any], str | None]:
+    """A timeout: positive and finite, at most `most` seconds (an endless wait would hold the operation lock)."""
+    def check(v: Any) -> str | None:
+        return None if 0 < v <= most else f"expected seconds above 0 and at most {most:g}, got {v}"
+
+    return check
 
 
 def _non_negative(v: Any) -> str | None:
@@ -99,8 +107,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                         _pattern(r"60[0-9A-Fa-f]{8}", "10 hex digits starting with 60")),
         "header": Setting(str, "613100000000", "6-byte message header (12 hex digits).",
                           _pattern(r"[0-9A-Fa-f]{12}", "12 hex digits")),
-        "connect_timeout": Setting((int, float), 10.0, "Seconds to wait for the TCP connection.", _positive),
-        "response_timeout": Setting((int, float), 30.0, "Seconds to wait for an answer before reversing.", _positive),
+        "connect_timeout": Setting((int, float), 10.0, "Seconds to wait for the TCP connection.", _seconds(120)),
+        "response_timeout": Setting((int, float), 30.0, "Seconds to wait for an answer before reversing.",
+                                    _seconds(300)),
         "reversal_retries": Setting(int, 3, "How many times a reversal is sent before it needs manual handling.",
                                     _range(1, 99)),
         "tls": Setting(bool, False, "Wrap the connection in TLS."),
@@ -111,8 +120,13 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "keys": {
         "tmk": Setting(str, "0123456789ABCDEFFEDCBA9876543210",
-                       "Terminal master key in hex (software key store; the simulator's default).",
-                       _HEX16, secret=True),
+                       "Development master key in hex (the simulator's), used only until a master key is loaded "
+                       "with the console's `keys load`.", _HEX16, secret=True),
+        "tmk_file": Setting(str, "~/.posagent/tmk.enc",
+                            "The loaded master key, encrypted under the device key (0600)."),
+        "device_key_file": Setting(str, "~/.config/posagent/device.key",
+                                   "The device key that encrypts the master key (created 0600 on the first "
+                                   "`keys load`; keep it off the data directory and its backups)."),
         "key_mode": Setting(str, "003", "Sign-on key mode (60.3): 001 single DES, 003 double, 004 double + track key.",
                             _choice("001", "003", "004")),
         "signon_max_age_hours": Setting(int, 24, "Sign on again when the working keys are older than this.",
@@ -152,11 +166,11 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "card_reader": {
         "reader": Setting(str, "Virtual PCD", "Reader name pattern (substring) to select the PC/SC reader."),
-        "card_timeout": Setting((int, float), 30.0, "Seconds to wait for a card.", _positive),
+        "card_timeout": Setting((int, float), 30.0, "Seconds to wait for a card.", _seconds(600)),
         "fallback": Setting(bool, True, "Allow magstripe fallback (60.5 = 2) when the chip fails."),
         "manual_entry": Setting(bool, False, "Allow supervisor-only manual key entry of PAN and expiry."),
         "apdu_timeout": Setting((int, float), 5.0, "Seconds a card may take to answer one command before it counts as mute.",
-                                _positive),
+                                _seconds(60)),
     },
     "emv": {
         "ca_keys": Setting(str, "", "File of certification-authority public keys for offline data authentication "
@@ -315,23 +329,38 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
 
 
 def dump_toml(config: Config, *, hide_secrets: bool = True) -> str:
-    """Render a configuration as TOML text (used to persist console edits and to show settings)."""
+    """Render a whole configuration as TOML text (to show the settings in effect)."""
+    return to_toml(config.as_dict(hide_secrets=hide_secrets))
+
+
+def to_toml(data: Mapping[str, Mapping[str, Any]]) -> str:
+    """The one TOML writer: the keys present in `data`, in the schema's order (what every save writes)."""
     lines: list[str] = []
-    for section, keys in config.as_dict(hide_secrets=hide_secrets).items():
+    for section, keys in SCHEMA.items():
+        table = data.get(section) or {}
+        present = [k for k in keys if k in table]
+        if not present:
+            continue
         lines.append(f"[{section}]")
-        for key, value in keys.items():
-            lines.append(f"{key} = {_toml_value(value)}")
+        lines += [f"{k} = {toml_value(table[k])}" for k in present]
         lines.append("")
     return "\n".join(lines)
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    return '"' + "".join(_toml_char(c) for c in str(value)) + '"'
+
+
+def _toml_char(c: str) -> str:
+    if c in '"\\':
+        return "\\" + c
+    if c.isprintable():
+        return c
+    return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
 
 
 def reference_markdown() -> str:
@@ -340,7 +369,7 @@ def reference_markdown() -> str:
     for section, keys in SCHEMA.items():
         lines += [f"#### [{section}]", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         for key, setting in keys.items():
-            default = "(secret)" if setting.secret and setting.default else _toml_value(setting.default)
+            default = "(secret)" if setting.secret and setting.default else toml_value(setting.default)
             lines.append(f"| `{key}` | {_type_name(setting.kind)} | `{default}` | {setting.doc} |")
         lines.append("")
     return "\n".join(lines)

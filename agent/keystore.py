@@ -61,6 +61,8 @@ class SoftwareKeyStore:
         if len(tmk) not in (8, 16, 24):
             raise KeyStoreError("the terminal master key must be 8, 16 or 24 bytes")
         self._tmk = bytes(tmk)
+        self.master_check_value = kcv(self._tmk).hex().upper()[:6]  # shown so a technician can tell which key
+        self.master_source = "development key"
         self.path = Path(path) if path is not None else None
         self.mac_algorithm = mac_algorithm
         self._keys: dict[str, bytes] = {}
@@ -75,8 +77,14 @@ class SoftwareKeyStore:
 
     @classmethod
     def from_config(cls, cfg) -> "SoftwareKeyStore":
-        """TMK from [keys] tmk; the key file beside the journal (working-keys.json)."""
-        return cls(bytes.fromhex(cfg["keys"]["tmk"]), default_key_file(cfg))
+        """The loaded master key (`keys load`, encrypted at rest) or else the development key of [keys] tmk;
+        the working keys in the file beside the journal (working-keys.json)."""
+        from agent.keyload import MasterKeyFile
+        loaded = MasterKeyFile(cfg.path("keys", "tmk_file"), cfg.path("keys", "device_key_file"))
+        tmk = loaded.load() if loaded.exists else bytes.fromhex(cfg["keys"]["tmk"])
+        store = cls(tmk, default_key_file(cfg))
+        store.master_source = "loaded" if loaded.exists else "development key"
+        return store
 
     # -- installing ----------------------------------------------------------------------------
     def install_working_keys(self, keys: list[tuple[bytes, bytes]], *, key_mode: str,

@@ -61,7 +61,7 @@ def test_signon_echo_and_sale(sim_host):
     assert sim_host.ledger()["cards"]["debit"]["net_charged"] == 2500
 
 
-def test_delay_past_timeout_is_linktimeout_and_late_answer_is_unmatched(sim_host):
+def test_delay_past_timeout_is_linktimeout_and_the_connection_is_dropped(sim_host):
     async def go():
         s = Session(sim_host.port, response_timeout=0.3)
         await s.signon()
@@ -69,12 +69,11 @@ def test_delay_past_timeout_is_linktimeout_and_late_answer_is_unmatched(sim_host
         with pytest.raises(LinkTimeout) as info:
             await s.link.exchange(s.sale(100))
         assert info.value.sent
-        # the late answer arrives while the next exchange waits: it is reported, not taken as ours
-        for _ in range(100):
-            if s.unmatched:
-                break
-            await asyncio.sleep(0.02)
-        assert any("0210" in reason for reason in s.unmatched)
+        # the timed-out connection is closed: its late answer can never be taken for a later request's,
+        # and the next message goes out on a fresh connection
+        assert not s.link.connected and s.link.drops == 1
+        echo = await s.link.exchange(build_echo(s.cfg, s.next_stan()))
+        assert echo[39] == "00" and s.link.connects == 2
         await s.link.close()
     run(go())
     assert sim_host.ledger()["cards"]["debit"]["net_charged"] == 100  # money moved: the terminal must reverse
@@ -165,6 +164,22 @@ def test_garbage_answer_is_frameerror(sim_host):
         with pytest.raises(FrameError) as info:
             await s.link.exchange(s.sale(900))
         assert info.value.sent and info.value.length == 40
+        assert not s.link.connected  # a framing error ends the connection; the next message opens a new one
+        assert (await s.link.exchange(build_echo(s.cfg, s.next_stan())))[39] == "00" and s.link.connects == 2
+        await s.link.close()
+    run(go())
+
+
+def test_tcp_keepalive_is_on(sim_host):
+    import socket as pysocket
+
+    async def go():
+        s = Session(sim_host.port)
+        await s.signon()
+        sock = s.link._writer.get_extra_info("socket")
+        assert sock.getsockopt(pysocket.SOL_SOCKET, pysocket.SO_KEEPALIVE) == 1
+        if hasattr(pysocket, "TCP_KEEPIDLE"):
+            assert sock.getsockopt(pysocket.IPPROTO_TCP, pysocket.TCP_KEEPIDLE) == 30
         await s.link.close()
     run(go())
 

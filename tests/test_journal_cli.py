@@ -130,3 +130,25 @@ def test_prune_removes_only_batches_past_retention_and_keeps_the_chain_valid(pat
     assert code == 0
     code, out, _ = run(capsys, "--journal", str(path), "list", "--json")
     assert json.loads(out) == []
+
+
+def test_export_to_a_file_is_private_refuses_links_and_overwrites_and_names_a_missing_directory(path, capsys,
+                                                                                                 tmp_path):
+    import os
+    import stat
+    out = tmp_path / "bundle.json"
+    code, text, err = run(capsys, "--journal", str(path), "export", "--chain", "1", "-o", str(out))
+    assert code == 0 and stat.S_IMODE(out.stat().st_mode) == 0o600
+    code, _, err = run(capsys, "--journal", str(path), "export", "--chain", "1", "-o", str(out))
+    assert code == 2 and "already exists; add --force to replace it" in err and len(err.strip().splitlines()) == 1
+    assert run(capsys, "--journal", str(path), "export", "--chain", "1", "-o", str(out), "--force")[0] == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    link = tmp_path / "link.json"
+    os.symlink(victim, link)
+    for extra in ((), ("--force",)):
+        code, _, err = run(capsys, "--journal", str(path), "export", "--chain", "1", "-o", str(link), *extra)
+        assert code == 2 and "symbolic link" in err
+    assert victim.read_text() == "keep me"
+    code, _, err = run(capsys, "--journal", str(path), "export", "--chain", "1", "-o", str(tmp_path / "no" / "x.json"))
+    assert code == 2 and "no directory" in err and "Traceback" not in err

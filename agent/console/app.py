@@ -32,12 +32,31 @@ def technician_gate(cfg: config.Config, *, clock: Callable[[], float] = time.tim
                         max_attempts=console.max_attempts, lockout_minutes=console.lockout_minutes)
 
 
-def journal_audit(client: Any) -> Callable[[str, dict], None]:
-    """Send a console event to the daemon's journal; when it cannot, say so in the log and go on."""
+class RememberingGate:
+    """The technician's gate; a right password is kept for the session, to prove the role to the daemon."""
+
+    def __init__(self, gate: PasswordGate, context: ConsoleContext):
+        self.gate = gate
+        self.context = context
+
+    def check(self, password: str | None) -> None:
+        self.context.password = None
+        self.gate.check(password)
+        self.context.password = password
+
+    def locked_for(self) -> float:
+        return self.gate.locked_for()
+
+
+def journal_audit(client: Any, password: Callable[[], str | None] = lambda: None) -> Callable[[str, dict], None]:
+    """Send a console event to the daemon's journal; when it cannot, say so in the log and go on.
+
+    Events of a logged-in session carry the technician's password (the daemon checks it); failed and
+    locked logins go without, and the daemon journals their kind only."""
     def audit(kind: str, details: dict) -> None:
         log.info("console %s %s", kind, details)
         try:
-            reply = client.call("console_event", {"kind": kind, "details": details})
+            reply = client.call("console_event", {"kind": kind, "details": details}, password=password())
             if not reply.get("ok"):
                 log.warning("console event %s not journaled: %s", kind, reply.get("error", {}).get("message"))
         except (PosagentError, OSError, ValueError) as exc:
@@ -48,14 +67,22 @@ def journal_audit(client: Any) -> Callable[[str, dict], None]:
 
 def build_session(cfg: config.Config, client: Any, *, idle_timeout_s: float | None = None,
                   card_test: Callable[[float], str] | None = None) -> Session:
-    audit = journal_audit(client)
+    context = ConsoleContext(client=client, cfg=cfg)
+    send_event = journal_audit(client, lambda: context.password)
+
+    def audit(kind: str, details: dict) -> None:
+        send_event(kind, details)
+        if kind in ("logout", "idle_logout"):
+            context.password = None
+
+    context.audit = audit
     if card_test is None:
         reader = cfg.card_reader
 
         def card_test(timeout: float) -> str:
             return run_card_test(reader.reader, timeout, apdu_timeout=reader.apdu_timeout)
 
-    context = ConsoleContext(client=client, cfg=cfg, card_test=card_test, audit=audit)
+    context.card_test = card_test
     t = cfg.terminal
     settings = SessionSettings(
         banner=f"posagent {__version__} technician console - terminal {t.terminal_id} ({t.merchant_name})",
@@ -63,7 +90,7 @@ def build_session(cfg: config.Config, client: Any, *, idle_timeout_s: float | No
         idle_timeout_s=idle_timeout_s if idle_timeout_s is not None else cfg.console.idle_timeout_minutes * 60,
         secret_echo=Echo.STARS,
         audit=audit)
-    return Session(technician_gate(cfg), CommandTable(context), settings)
+    return Session(RememberingGate(technician_gate(cfg), context), CommandTable(context), settings)
 
 
 def start_console_child(cfg: config.Config) -> "subprocess.Popen | None":

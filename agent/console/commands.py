@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from agent import config
+from agent import config, roles
 from agent.console import configedit, views
+from agent.console.keyceremony import load_master_key
 from agent.console.session import Question, Reply
 from agent.errors import PosagentError, UsageError
 from agent.journal.export import render_text
@@ -48,6 +49,8 @@ class ConsoleContext:
     cfg: config.Config
     card_test: Callable[[float], str] | None = None
     audit: Callable[[str, dict], None] = field(default=lambda kind, details: None)
+    #: the logged-in technician's password, for the daemon operations that are the technician's own
+    password: str | None = field(default=None, repr=False)
 
     @property
     def config_path(self) -> Path | None:
@@ -118,6 +121,7 @@ class CommandTable:
         if not args or len(args) > 2:
             raise UsageError("usage: config set SECTION.KEY VALUE (secrets: config set SECTION.KEY, then type it)")
         section, key = configedit.resolve(args[0])
+        roles.check_setting("technician", section, key)  # the console is the technician's
         if self.ctx.config_path is None:
             raise UsageError("this console runs on built-in defaults: start it with --config FILE to change settings")
         if configedit.is_secret(section, key):
@@ -142,7 +146,15 @@ class CommandTable:
             def second(again: str) -> Reply:
                 if again != password:
                     raise UsageError("the two passwords differ; nothing was changed")
-                return self._save(section, key, value)
+                if role != "technician":
+                    return self._save(section, key, value)
+                # the daemon checks the technician's password against the file: from the save on, it is the new one
+                was, self.ctx.password = self.ctx.password, password
+                try:
+                    return self._save(section, key, value)
+                except BaseException:
+                    self.ctx.password = was
+                    raise
 
             return Reply(ask=Question("Again: ", second, secret=True))
 
@@ -151,7 +163,7 @@ class CommandTable:
     def _save(self, section: str, key: str, value: Any) -> Reply:
         assert self.ctx.config_path is not None
         self.ctx.cfg = configedit.save(self.ctx.config_path, section, key, value)
-        self.ctx.audit("config_set", {"key": f"{section}.{key}"})
+        self.ctx.audit("config_set", {"key": f"{section}.{key}", "by": "technician"})
         note = "the daemon uses it from its next start"
         if (section, key) == ("daemon", "log_level"):
             note += " (log level LEVEL changes the running daemon now)"
@@ -228,7 +240,7 @@ class CommandTable:
     def log_level(self, args: list[str]) -> Reply:
         if len(args) > 1 or (args and args[0].upper() not in LOG_LEVELS):
             raise UsageError(f"usage: log level [{'|'.join(LOG_LEVELS)}]")
-        result = self.call("log_level", {"level": args[0].upper()} if args else {})
+        result = self.call("log_level", {"level": args[0].upper()} if args else {}, password=self.ctx.password)
         if args:
             self.ctx.audit("log_level", {"level": result["level"]})
             return Reply(f"daemon log level {result['was']} -> {result['level']} (until its next start; "
@@ -292,6 +304,8 @@ COMMANDS: tuple[Command, ...] = (
     C(("config", "show"), "config show [SECTION]", "settings in effect (secrets: (set))",
       CommandTable.config_show),
     C(("config", "set"), "config set SECTION.KEY VALUE", "change and save a setting (secret: asked hidden)", CommandTable.config_set),
+    C(("keys", "load"), "keys load [2|3]", "load the terminal master key as components (hidden)",
+      lambda table, args: load_master_key(table.ctx, args)),
     C(("journal", "tail"), "journal tail [N]", "the last N transactions (default 10)", CommandTable.journal_tail),
     C(("journal", "search"), "journal search FIELD VALUE", "find by trace, amount, last4, date or rrn",
       CommandTable.journal_search),

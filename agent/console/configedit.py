@@ -7,7 +7,6 @@ comments in a hand-written file are not kept.
 
 from __future__ import annotations
 
-import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -80,14 +79,14 @@ def show(cfg: config.Config, section: str | None = None) -> str:
             continue
         for key, setting in keys.items():
             value = cfg[name][key]
-            text = ("(set)" if value else "(not set)") if setting.secret else _toml(value)
+            text = ("(set)" if value else "(not set)") if setting.secret else config.toml_value(value)
             lines.append(f"{name}.{key} = {text}")
     return "\n".join(lines)
 
 
 def describe(section: str, key: str, value: Any) -> str:
     """How a saved value is confirmed on screen (never the secret itself)."""
-    return f"{section}.{key} = {'(set)' if is_secret(section, key) else _toml(value)}"
+    return f"{section}.{key} = {'(set)' if is_secret(section, key) else config.toml_value(value)}"
 
 
 def password_value(password: str) -> str:
@@ -105,36 +104,5 @@ def save(path: Path, section: str, key: str, value: Any) -> config.Config:
         raise ConfigError(f"cannot read it to change it: {exc}", path=str(path)) from None
     data.setdefault(section, {})[key] = value
     new = config.from_mapping(data, source=str(path))  # the whole file must still be valid
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o600
-    atomic_write(path, render(data).encode("utf-8"), mode=mode)
+    atomic_write(path, config.to_toml(data).encode("utf-8"), mode=0o600)  # it holds password hashes
     return new
-
-
-def render(data: dict[str, dict[str, Any]]) -> str:
-    """The keys present in `data` as TOML, in the schema's order."""
-    lines: list[str] = []
-    for section, keys in config.SCHEMA.items():
-        table = data.get(section) or {}
-        present = [k for k in keys if k in table]
-        if not present:
-            continue
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {_toml(table[k])}" for k in present]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return '"' + "".join(_toml_char(c) for c in str(value)) + '"'
-
-
-def _toml_char(c: str) -> str:
-    if c in '"\\':
-        return "\\" + c
-    if c.isprintable():
-        return c
-    return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"

@@ -30,6 +30,10 @@ def status(s: dict[str, Any]) -> str:
         + (f", settlement of batch {journal['settling']:06d} in progress" if journal["settling"] else ""),
         f"uptime    {s.get('uptime_s', 0):.0f} s",
     ]
+    if journal.get("damaged"):
+        lines.append(f"JOURNAL DAMAGED: {journal['damaged']}")
+    if keys.get("master_check_value"):
+        lines.append(f"master key check value {keys['master_check_value']} ({keys.get('master_source', '?')})")
     if s.get("supervisor_locked_for_s"):
         lines.append(f"supervisor functions locked for {s['supervisor_locked_for_s']} s")
     return "\n".join(lines)

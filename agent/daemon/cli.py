@@ -13,6 +13,7 @@ import asyncio
 import getpass
 import json
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -113,7 +114,13 @@ def _run(args: argparse.Namespace) -> int:
     from agent.daemon.control import serve
     from agent.daemon.service import Daemon
 
+    from agent.preflight import problems
     cfg = load_config(args)
+    found = problems(cfg)
+    if found:  # the first one on the line; `posagent config check` lists them all
+        more = f" (and {len(found) - 1} more: posagent config check)" if len(found) > 1 else ""
+        raise UsageError(f"{cfg.source or 'built-in defaults'}: {found[0]}{more}")
+    os.umask(0o077)  # journal, WAL, shared memory, log, keys: the daemon's files are its own
     setup_logging(cfg.daemon.log_level, cfg.daemon.log_file)
     daemon = Daemon(cfg, test_cards_path=args.test_cards)
     daemon.open()
@@ -128,12 +135,14 @@ def _run(args: argparse.Namespace) -> int:
             # recovery holds the operation lock from its first step, so every request waits behind it;
             # "ready" does not wait for an unreachable host (the reversals then still go first)
             recovery = asyncio.create_task(daemon.recover())
+            verifying = asyncio.create_task(daemon.verify_journal())
             await asyncio.sleep(0)
             print(f"posagent ready: control socket {cfg.path('daemon', 'control_socket')}", flush=True)
             log.info("ready")
             console = start_console_child(cfg)  # [console] port set: the technician's serial console
             await stop.wait()
             recovery.cancel()
+            verifying.cancel()
             stop_console_child(console)
             server.close()
             await server.wait_closed()

@@ -14,16 +14,22 @@ import json
 import logging
 import os
 import socket
+import stat
 from pathlib import Path
 from typing import Any, Callable
 
 from agent.auth import AuthError
+from agent.daemon import apispec
 from agent.engine.effects import EngineError, Outcome
 from agent.errors import PosagentError
 
 log = logging.getLogger("posagent.control")
 
 MAX_REQUEST_BYTES = 64 * 1024
+#: connections served at once (each is a file handle); more are answered "busy" and closed
+MAX_CONNECTIONS = 64
+#: a connection that sends no request for this long is closed
+IDLE_TIMEOUT_S = 120.0
 
 
 def txn_json(txn: Any) -> dict | None:
@@ -51,7 +57,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-async def _queries(daemon, op: str, args: dict, password: str | None) -> dict | None:
+async def _queries(daemon, op: str, args: dict, role: str) -> dict | None:
     """Read-only and queue operations that are not engine plans; None when `op` is not one of them."""
     journal = daemon.journal
     if op == "status":
@@ -77,9 +83,8 @@ async def _queries(daemon, op: str, args: dict, password: str | None) -> dict | 
             raise EngineError("no transaction to reprint", code="not_found")
         return {"txn": txn.as_dict(), **daemon.receipts(txn, reprint=True)}
     if op == "reversal_handled":
-        daemon.supervisor_gate().check(password)
-        journal.reversal_handled(int(args["id"]), note=str(args.get("note") or ""), operator="supervisor")
-        return {"handled": int(args["id"])}
+        journal.reversal_handled(args["id"], note=args.get("note") or "", operator="supervisor")
+        return {"handled": args["id"]}
     if op == "reversal_retry":
         outcome = await daemon.retry_reversals()
         return {"message": outcome.message, "status": outcome.status}
@@ -89,39 +94,49 @@ async def _queries(daemon, op: str, args: dict, password: str | None) -> dict | 
         root = logging.getLogger()
         was = logging.getLevelName(root.level)
         if args.get("level") is not None:
-            if args["level"] not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-                raise EngineError("level must be DEBUG, INFO, WARNING or ERROR", code="usage")
             root.setLevel(args["level"])
             log.warning("log level %s -> %s (technician console)", was, args["level"])
         return {"level": logging.getLevelName(root.level), "was": was}
     if op == "reconcile_record":  # `posagent reconcile` journals its run through the journal's owner
         from agent.journal.reconciliation import record_reconciliation
-        return record_reconciliation(journal, str(args.get("kind")), args.get("details"))
+        return record_reconciliation(journal, args["kind"], args["details"], operator=role, role=role)
     if op == "console_event":  # the technician console's audit trail: logins, locks, setting changes
-        if args.get("kind") not in CONSOLE_EVENTS or not isinstance(args.get("details", {}), dict):
+        if args["kind"] not in CONSOLE_EVENTS:
             raise EngineError(f"console event kind must be one of {', '.join(CONSOLE_EVENTS)}", code="usage")
-        journal.record_event(f"console.{args['kind']}", args.get("details", {}), operator="technician",
-                             role="technician")
+        if role != "technician":  # before a login nobody is proven: the kind only, no free text
+            journal.record_event(f"console.{args['kind']}", {}, operator="console (not logged in)",
+                                 role="unauthenticated")
+        else:
+            journal.record_event(f"console.{args['kind']}", args.get("details") or {}, operator="technician",
+                                 role="technician")
         return {"recorded": args["kind"]}
     return None
 
 
 CONSOLE_EVENTS = ("login", "login_failed", "login_locked", "logout", "idle_logout", "config_set", "log_level",
-                  "reversal_handled")
+                  "reversal_handled", "keys_loaded")
 
 
 async def handle_request(daemon, request: dict, send: Callable[[dict], None]) -> dict:
     rid = request.get("id")
+    if not (rid is None or isinstance(rid, str) and len(rid) <= 64 or isinstance(rid, int)
+            and not isinstance(rid, bool) and abs(rid) < 2 ** 53):
+        rid = None  # echoed back as is: only a short text or a number
     op = request.get("op")
-    args = request.get("args") or {}
-    if not isinstance(op, str) or not isinstance(args, dict):
-        return {"id": rid, "ok": False, "error": {"code": "usage", "message": "a request needs op (text) and args (object)"}}
     password = request.get("password")
+    operator = request.get("operator")
     try:
-        result = await _queries(daemon, op, args, password)
+        if password is not None and (not isinstance(password, str) or len(password) > 256):
+            raise EngineError("password must be text of at most 256 characters", code="usage")
+        if operator is not None and (not isinstance(operator, str) or not 0 < len(operator) <= 40
+                                     or not operator.isprintable()):
+            raise EngineError("operator must be a printable name of 1 to 40 characters", code="usage")
+        args = apispec.validate(op, request.get("args"))
+        role = daemon.authorize(op, args, password)
+        result = await _queries(daemon, op, args, role)
         if result is not None:
             return {"id": rid, "ok": True, "result": result}
-        outcome = await daemon.perform(op, args, password=password, operator=request.get("operator"),
+        outcome = await daemon.perform(op, args, password=password, operator=operator, authorized=role,
                                        notify=lambda text: send({"id": rid, "notify": text}))
         return {"id": rid, "ok": True, "outcome": outcome_json(daemon, outcome)}
     except AuthError as exc:
@@ -137,19 +152,55 @@ async def handle_request(daemon, request: dict, send: Callable[[dict], None]) ->
         return {"id": rid, "ok": False, "error": {"code": "internal", "message": f"internal error: {type(exc).__name__}"}}
 
 
-async def serve(daemon, path: Path, mode: int) -> asyncio.base_events.Server:
-    if path.exists() or path.is_symlink():
-        path.unlink()  # we hold the journal lock: a socket left here is a dead daemon's
+class ControlSocketError(PosagentError):
+    exit_status = 2
+
+
+def clear_stale_socket(path: Path) -> None:
+    """Remove a dead daemon's socket (we hold the journal lock); refuse to remove anything else."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(info.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a directory" if stat.S_ISDIR(
+            info.st_mode) else "a file that is not a socket"
+        raise ControlSocketError(f"{path}: the control socket path is {kind}; refusing to replace it "
+                                 f"(remove it or set [daemon] control_socket)")
+    path.unlink()
+
+
+async def serve(daemon, path: Path, mode: int, *, max_connections: int = MAX_CONNECTIONS,
+                idle_timeout: float = IDLE_TIMEOUT_S) -> asyncio.base_events.Server:
+    clear_stale_socket(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    open_connections = 0
+    refused = {"count": 0, "logged_at": 0.0}
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_connections
+
         def send(obj: dict) -> None:
             writer.write(json.dumps(obj, ensure_ascii=False).encode() + b"\n")
 
+        if open_connections >= max_connections:
+            refused["count"] += 1
+            now = asyncio.get_running_loop().time()
+            if now - refused["logged_at"] >= 10.0:  # one line per interval, with the count
+                log.warning("control socket: %d connection(s) refused, %d already open (the limit)",
+                            refused["count"], max_connections)
+                refused["count"], refused["logged_at"] = 0, now
+            send({"ok": False, "error": {"code": "busy", "message": f"the daemon already serves {max_connections} "
+                                                                     f"control connections; try again"}})
+            writer.close()
+            return
+        open_connections += 1
         try:
             while True:
                 try:
-                    line = await reader.readuntil(b"\n")
+                    line = await asyncio.wait_for(reader.readuntil(b"\n"), idle_timeout)
+                except asyncio.TimeoutError:
+                    break  # idle: the handle goes back
                 except asyncio.LimitOverrunError:
                     send({"ok": False, "error": {"code": "usage", "message": "request too long"}})
                     break
@@ -159,7 +210,7 @@ async def serve(daemon, path: Path, mode: int) -> asyncio.base_events.Server:
                     request = json.loads(line)
                     if not isinstance(request, dict):
                         raise ValueError("not an object")
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:
                     send({"ok": False, "error": {"code": "usage", "message": f"not a JSON object: {exc}"}})
                     await writer.drain()
                     continue
@@ -168,6 +219,7 @@ async def serve(daemon, path: Path, mode: int) -> asyncio.base_events.Server:
         except ConnectionError:
             pass
         finally:
+            open_connections -= 1
             writer.close()
 
     old_umask = os.umask(0o177)

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from agent.drivers.hostlink import LinkClosed, LinkConnectError, LinkError, LinkTimeout
 from agent.engine import effects as fx
+from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalError, NotFound
 from agent.netmgmt import apply_signon_response
 
 log = logging.getLogger("posagent.engine")
@@ -38,6 +39,10 @@ class Interpreter:
             try:
                 result = await self.perform(effect)
             except Exception as exc:  # noqa: BLE001 — handed to the plan, which re-raises what it cannot handle
+                if isinstance(exc, JournalError) and not isinstance(exc, (IllegalTransition, DuplicateRequest,
+                                                                          NotFound)):
+                    # e.g. the journal locked or its disk full while an answer waits to be recorded: say so
+                    log.error("journal %s failed: %s", getattr(effect, "method", type(effect).__name__), exc)
                 error = exc
 
     async def perform(self, effect: Any) -> Any:

@@ -15,7 +15,10 @@ from typing import Any, Callable
 
 from agent import atomicfile
 from agent.auth import PasswordGate
-from agent.config import Config
+from agent.config import Config, load as load_config
+from agent import roles
+from agent.console.files import FileStateStore, auth_state_path
+from agent.daemon import apispec
 from agent.daemon.cards import CardSource
 from agent.daemon.interpreter import Interpreter
 from agent.drivers.hostlink import HostLink, make_ssl_context
@@ -24,7 +27,7 @@ from agent.engine.effects import EngineError, Outcome
 from agent.engine.requests import Profile
 from agent.errors import PosagentError
 from agent.iso8583 import get_dialect
-from agent.journal import Journal, Totals
+from agent.journal import Journal, Totals, integrity
 from agent.keystore import SoftwareKeyStore
 from agent.receipts import render_receipt, render_settlement_report
 
@@ -49,6 +52,21 @@ def load_fingerprint_key(path: Path) -> bytes:
     except OSError as exc:
         raise DaemonError(f"{path}: cannot create the fingerprint key: {exc.strerror or exc}") from None
     return path.read_bytes()
+
+
+def make_private(*paths: Path) -> None:
+    """Existing daemon files made 0600 (older versions created some 0644); a file we do not own is left."""
+    for path in paths:
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            try:
+                os.chmod(path, 0o600)
+                log.warning("%s was readable by others (mode %o); now 0600", path, mode)
+            except OSError as exc:
+                log.warning("%s is readable by others (mode %o) and cannot be changed: %s", path, mode, exc.strerror)
 
 
 class JournalLock:
@@ -163,6 +181,7 @@ class Daemon:
         self.interpreter: Interpreter | None = None
         self.started_at = time.time()
         self.last_recovery: Outcome | None = None
+        self.integrity_problem: str | None = None  # set when the hash chain is found broken: no new money moves
 
     # -- life cycle -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -170,9 +189,13 @@ class Daemon:
         self._lock.acquire()
         try:
             self.journal_path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(*(self.journal_path.with_name(self.journal_path.name + suffix)
+                           for suffix in ("", "-wal", "-shm")), self.cfg.path("journal", "fingerprint_key_file"),
+                         *([self.cfg.path("daemon", "log_file")] if self.cfg.daemon.log_file else []))
             key = load_fingerprint_key(self.cfg.path("journal", "fingerprint_key_file"))
             self.journal = Journal.open(self.journal_path, fingerprint_key=key,
                                         busy_timeout_ms=self.cfg.journal.busy_timeout_ms)
+            self._integrity(integrity.check_tail(self.journal_path), "the chain's tail")
             self.keystore = SoftwareKeyStore.from_config(self.cfg)
             acq = self.cfg.acquirer
             ssl_context = make_ssl_context(acq.tls_ca_file, acq.tls_cert_file or None,
@@ -194,11 +217,29 @@ class Daemon:
             self.close_sync()
             raise
 
+    def _integrity(self, result, what: str) -> None:
+        if result.ok:
+            log.info("journal integrity: %s verified (%d events)", what, result.events)
+            return
+        where = f" at event {result.first_broken}" if result.first_broken is not None else ""
+        self.integrity_problem = (f"the journal is damaged{where}: {result.why}; no new transactions until it is "
+                                  f"inspected with `posagent journal verify` (call the technician)")
+        log.error("journal integrity: %s", self.integrity_problem)
+
+    async def verify_journal(self) -> None:
+        """The whole chain and every row, in a worker thread on a read-only connection, while the daemon serves."""
+        started = time.perf_counter()
+        result = await asyncio.to_thread(integrity.check_all, self.journal_path)
+        self._integrity(result, f"the whole journal (checked in {time.perf_counter() - started:.2f} s)")
+
     async def recover(self) -> Outcome:
         """Resolve what the journal reports in doubt (reversals, an interrupted settlement)."""
         async with self._op_lock:
             self.last_recovery = await self.interpreter.run(settlement.recover(self.profile))
-        log.info("recovery: %s", self.last_recovery.message)
+        if self.integrity_problem:  # "nothing in doubt" must not read as "the journal is fine"
+            log.error("recovery: %s, but %s", self.last_recovery.message, self.integrity_problem)
+        else:
+            log.info("recovery: %s", self.last_recovery.message)
         return self.last_recovery
 
     async def retry_reversals(self) -> Outcome:
@@ -239,17 +280,47 @@ class Daemon:
                             on_event=lambda kind, details: self.journal.record_event(
                                 kind, details, operator="supervisor", role="supervisor"))
 
+    def technician_gate(self) -> PasswordGate:
+        """The console's password, with the console's own failure counter (one lock for both doors)."""
+        con = self.cfg.console
+        return PasswordGate("technician", self._technician_hash(), FileStateStore(auth_state_path(self.journal_path)),
+                            clock=time.time, max_attempts=con.max_attempts, lockout_minutes=con.lockout_minutes,
+                            on_event=lambda kind, details: self.journal.record_event(
+                                kind, details, operator="technician", role="technician"))
+
+    def _technician_hash(self) -> str:
+        """The technician sets their own password on the console, which saves it to the file: read it there."""
+        if self.cfg.source:
+            try:
+                return load_config(self.cfg.source).console.password_hash
+            except PosagentError as exc:
+                log.warning("technician password: %s; using the one read at start", exc)
+        return self.cfg.console.password_hash
+
+    def authorize(self, op: str, args: dict[str, Any], password: str | None) -> str:
+        """Check the password of the role `agent.roles` names for `op`; return that role."""
+        role = roles.role_for_operation(op, args, self.cfg)
+        if role is None:
+            raise EngineError(f"unknown operation {op!r}", code="usage")
+        if role == "supervisor":
+            self.supervisor_gate().check(password)
+        elif role == "technician":
+            self.technician_gate().check(password)
+        return role
+
     async def perform(self, op: str, args: dict[str, Any], *, password: str | None = None,
-                      operator: str | None = None, notify: Callable[[str], None] | None = None) -> Outcome:
+                      operator: str | None = None, notify: Callable[[str], None] | None = None,
+                      authorized: str | None = None) -> Outcome:
+        """Run one engine operation; `authorized` is the role already checked by the caller (else checked here)."""
         spec = OPERATIONS.get(op)
         if spec is None:
             raise EngineError(f"unknown operation {op!r} (known: {', '.join(sorted(OPERATIONS))})", code="usage")
-        supervisor = spec.supervisor(self.cfg) if callable(spec.supervisor) else spec.supervisor
-        needs_password = supervisor and not (op == "settle" and not args.get("confirm"))
-        if needs_password:
-            self.supervisor_gate().check(password)
-        who = operations.Operator(name=operator or ("supervisor" if needs_password else "cashier"),
-                                  role="supervisor" if needs_password else "cashier")
+        if authorized is None:
+            args = apispec.validate(op, args)
+            authorized = self.authorize(op, args, password)
+        if self.integrity_problem and spec.financial:
+            raise EngineError(self.integrity_problem, code="journal_damaged")
+        who = operations.Operator(name=operator or authorized, role=authorized)
         try:
             plan = spec.build(self.profile, args, who)
         except KeyError as exc:
@@ -301,11 +372,13 @@ class Daemon:
             "link": {"host": self.cfg.acquirer.host, "port": self.cfg.acquirer.port,
                      "connected": self.link.connected, "tls": self.cfg.acquirer.tls},
             "keys": {"installed": self.keystore.has_keys, "check_values": self.keystore.key_check_values(),
+                     "master_check_value": getattr(self.keystore, "master_check_value", None),
+                     "master_source": getattr(self.keystore, "master_source", None),
                      "age_seconds": round(age) if age is not None else None},
             "batch": {"number": batch.number, "state": batch.state,
                       "transactions": self.journal.batch_size(batch.number)},
             "reversals": {"pending": len(recovery.pending_reversals), "needs_manual": len(recovery.needs_manual)},
-            "journal": {"path": str(self.journal_path), "in_doubt": len(recovery.unanswered) + len(recovery.in_doubt),
+            "journal": {"path": str(self.journal_path), "damaged": self.integrity_problem, "in_doubt": len(recovery.unanswered) + len(recovery.in_doubt),
                         "settling": recovery.settling.number if recovery.settling else None},
             "supervisor_locked_for_s": round(self.supervisor_gate().locked_for()),
             "uptime_s": round(time.time() - self.started_at, 1),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import socket
 import ssl
 from typing import Callable
 
@@ -24,6 +25,12 @@ log = logging.getLogger("posagent.hostlink")
 #: first retry after a failed connect, doubling up to the maximum, within the connect timeout
 BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 2.0
+#: unmatched answers one connection may send before it is dropped (a flood, or a host out of step)
+MAX_UNMATCHED = 32
+#: unmatched answers are logged at most once per this many seconds, as one line with the count
+UNMATCHED_LOG_INTERVAL = 10.0
+#: TCP keepalive: first probe after this many idle seconds, then every KEEPALIVE_INTERVAL, KEEPALIVE_COUNT times
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
 
 
 class LinkError(PosagentError):
@@ -92,7 +99,12 @@ class HostLink:
         self.ssl_context = ssl_context
         self.server_hostname = server_hostname
         self.max_frame_bytes = max_frame_bytes
-        self.on_unmatched = on_unmatched or (lambda item, reason: log.warning("unmatched answer: %s", reason))
+        self.on_unmatched = on_unmatched or self._log_unmatched
+        self.unmatched = 0  # every unmatched answer since start
+        self._unmatched_here = 0  # on the current connection
+        self._unmatched_unlogged = 0
+        self._unmatched_logged_at: float | None = None
+        self.drops = 0  # connections closed by us after a timeout, a bad frame or a flood
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._read_task: asyncio.Task | None = None
@@ -130,7 +142,9 @@ class HostLink:
                     self._backoff = min(self._backoff * 2, BACKOFF_MAX)
                     continue
                 self._backoff = BACKOFF_FIRST
+                _keepalive(writer)
                 self._reader, self._writer = reader, writer
+                self._unmatched_here = 0
                 self.connects += 1
                 self._read_task = loop.create_task(self._read_frames(reader, writer))
                 return
@@ -159,6 +173,15 @@ class HostLink:
                 pass
         self._fail_all(LinkClosed("the link was closed", sent=True))
 
+    async def drop(self, reason: str) -> None:
+        """Close the connection now (the next request opens a fresh one): after a timeout the peer is
+        mid-frame or dead, and nothing more may be read from or written to it."""
+        if self._writer is None:
+            return
+        self.drops += 1
+        log.warning("dropping the acquirer connection: %s", reason)
+        await self.close()
+
     def _fail_all(self, error: LinkError) -> None:
         for future in self._waiting.values():
             if not future.done():
@@ -184,7 +207,12 @@ class HostLink:
                                        length=length, offset=exc.offset, field=exc.field)
                     self.on_unmatched(body, f"undecodable frame: {exc}")
                     break
-                self._deliver(frame)
+                if not self._deliver(frame):
+                    error = FrameError(f"the acquirer sent over {MAX_UNMATCHED} answers that match no request; "
+                                       f"connection dropped", sent=True, length=length)
+                    self.drops += 1
+                    log.warning("dropping the acquirer connection: %s", error)
+                    break
         except asyncio.CancelledError:
             raise
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, OSError):
@@ -195,17 +223,31 @@ class HostLink:
         writer.close()
         self._fail_all(error)
 
-    def _deliver(self, frame: Frame) -> None:
+    def _deliver(self, frame: Frame) -> bool:
+        """Hand an answer to its waiting request; False when the peer has sent too many unmatched ones."""
         msg = frame.message
         if not msg.is_response:
-            self.on_unmatched(frame, f"the acquirer sent a request {msg.mti}, not an answer")
-            return
+            return self._unmatched(frame, f"the acquirer sent a request {msg.mti}, not an answer")
         key = match_key(msg, response=True)
         future = self._waiting.get(key)
         if future is None or future.done():
-            self.on_unmatched(frame, f"no request waiting for {key[0]} stan {key[1]} terminal {key[2].strip()}")
-            return
+            return self._unmatched(frame, f"no request waiting for {key[0]} stan {key[1]} terminal {key[2].strip()}")
         future.set_result(msg)
+        return True
+
+    def _unmatched(self, frame: Frame, reason: str) -> bool:
+        self.unmatched += 1
+        self._unmatched_here += 1
+        self.on_unmatched(frame, reason)
+        return self._unmatched_here <= MAX_UNMATCHED
+
+    def _log_unmatched(self, item: object, reason: str) -> None:
+        """At most one line per interval, with how many arrived since the last line."""
+        self._unmatched_unlogged += 1
+        now = asyncio.get_running_loop().time()
+        if self._unmatched_logged_at is None or now - self._unmatched_logged_at >= UNMATCHED_LOG_INTERVAL:
+            log.warning("%d unmatched answer(s) from the acquirer; the last: %s", self._unmatched_unlogged, reason)
+            self._unmatched_unlogged, self._unmatched_logged_at = 0, now
 
     # -- exchange ------------------------------------------------------------------------------
     async def exchange(self, msg: Message, *, timeout: float | None = None) -> Message:
@@ -233,9 +275,29 @@ class HostLink:
             try:
                 return await asyncio.wait_for(asyncio.shield(future), wait)
             except asyncio.TimeoutError:
-                raise LinkTimeout(f"no answer to {msg.mti} stan {key[1]} within {wait:g}s", sent=True) from None
+                error = LinkTimeout(f"no answer to {msg.mti} stan {key[1]} within {wait:g}s", sent=True)
+                if self._writer is writer:  # a stalled or half-sent answer: this connection is done
+                    del self._waiting[key]
+                    future.cancel()
+                    await self.drop(str(error))
+                raise error from None
         finally:
             if self._waiting.get(key) is future:
                 del self._waiting[key]
             if not future.done():
                 future.cancel()
+
+
+def _keepalive(writer: asyncio.StreamWriter) -> None:
+    """TCP keepalive on the acquirer connection, so a peer that vanished is noticed between messages."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (("TCP_KEEPIDLE", KEEPALIVE_IDLE), ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+                            ("TCP_KEEPCNT", KEEPALIVE_COUNT)):
+            if hasattr(socket, name):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+    except OSError as exc:  # not fatal: the response timeout still bounds every exchange
+        log.warning("cannot turn on TCP keepalive: %s", exc)

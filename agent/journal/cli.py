@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from agent.errors import UsageError
+from agent.journal.errors import StorageError
 from agent.journal import Journal, render_text
 from agent.journal.records import Txn
 from agent.money import format_amount, parse_amount
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     def action(name: str, help_text: str, handler) -> argparse.ArgumentParser:
         p = actions.add_parser(name, help=help_text)
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=_damage_is_one_line(handler))
         return p
 
     p = action("list", "list transactions, newest first (filters combine)", _list)
@@ -51,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--since", type=_date, help="first day, YYYY-MM-DD")
     p.add_argument("--until", type=_date, help="last day, YYYY-MM-DD")
     p.add_argument("--text", action="store_true", help="printable text instead of JSON")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (0600) instead of standard output")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists (never through a symbolic link)")
     action("verify", "check SQLite integrity and the hash chain; exit 1 if broken", _verify)
     p = action("prune", "delete settled batches older than the retention period (a few per run)", _prune)
     p.add_argument("--retention-days", type=_days, help="days to keep (default: journal.retention_days)")
@@ -197,6 +199,41 @@ def _totals(args: argparse.Namespace) -> int:
     return 0
 
 
+def _damage_is_one_line(handler):
+    """A damaged page met while reading becomes one line (verify: "journal BROKEN", exit 1), never a traceback."""
+    import sqlite3
+
+    def guarded(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except sqlite3.DatabaseError as exc:
+            if handler is _verify:
+                _emit(args, {"ok": False, "events": 0, "first_broken": None, "why": f"the file is damaged: {exc}"},
+                      f"journal BROKEN: the file is damaged: {exc}")
+                return 1
+            raise StorageError(f"the journal file is damaged ({exc}); run `posagent journal verify`") from None
+
+    return guarded
+
+
+def write_private(path: Path, data: bytes, *, force: bool) -> None:
+    """An export file: 0600, never through a symbolic link, never over a file unless forced."""
+    from agent.console.files import ConsoleFileError, atomic_write
+    if not path.parent.is_dir():
+        raise UsageError(f"{path}: no directory {path.parent}")
+    if path.is_symlink():
+        raise UsageError(f"{path} is a symbolic link; refusing to write through it")
+    if path.exists():
+        if path.is_dir():
+            raise UsageError(f"{path} is a directory")
+        if not force:
+            raise UsageError(f"{path} already exists; add --force to replace it")
+    try:
+        atomic_write(path, data, mode=0o600)
+    except ConsoleFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _export(args: argparse.Namespace) -> int:
     if args.chain is None and args.since is None and args.until is None:
         raise UsageError("export needs --chain ID, or --since/--until dates")
@@ -205,7 +242,7 @@ def _export(args: argparse.Namespace) -> int:
         bundle = journal.export(chain_of=args.chain, since=args.since, until=args.until)
     out = render_text(bundle) if args.text else json.dumps(bundle, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     if args.output:
-        Path(args.output).write_text(out, encoding="utf-8")
+        write_private(Path(args.output), out.encode("utf-8"), force=args.force)
         print(f"wrote {len(bundle['transactions'])} transaction(s) to {args.output}")
     else:
         sys.stdout.write(out)

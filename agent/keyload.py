@@ -1,0 +1,189 @@
+"""The terminal master key: loaded as components the way terminals are keyed in the field, kept encrypted
+at rest under a device key.
+
+Loading (sans-IO, `MasterKeyLoad`): two or three key custodians each type their component at a hidden
+prompt and the check value printed on their component form; a component whose check value differs is
+refused before anything is stored.  The components are XOR-combined and the combined key's check value
+is confirmed the same way.  Only then is the key stored.
+
+At rest (`MasterKeyFile`): ``tmk.enc`` holds the key encrypted with AES-256-GCM under a 256-bit device key
+(``device.key``, created 0600 on the first load), bound to its purpose and its check value.  The device
+key is kept apart from the data directory (see the README): a copy of the data directory, a backup or an
+export never holds a usable master key.  It does not protect against someone with the terminal's root
+account — that is what a secure element behind `agent.keystore.KeyStore` is for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from agent.console.files import atomic_write
+from agent.errors import PosagentError
+from agent.iso8583.crypto import kcv
+
+#: what the ciphertext is bound to, so a file encrypted for another purpose cannot be swapped in
+_PURPOSE = b"posagent terminal master key v1"
+DEVICE_KEY_BYTES = 32
+MAX_FILE_BYTES = 4096
+
+
+class KeyLoadError(PosagentError):
+    """A component or check value was refused, or the key files cannot be used; nothing was stored."""
+
+
+def check_value(key: bytes) -> str:
+    """The key's check value as printed on component forms: 6 hex digits (3DES of zeros)."""
+    return kcv(key).hex().upper()[:6]
+
+
+def parse_component(text: str, number: int) -> bytes:
+    cleaned = re.sub(r"[\s-]", "", text)
+    if not re.fullmatch(r"[0-9A-Fa-f]{32}|[0-9A-Fa-f]{48}", cleaned):
+        raise KeyLoadError(f"component {number}: expected 32 or 48 hex digits (a double or triple length key), "
+                           f"got {len(cleaned)} characters")
+    return bytes.fromhex(cleaned)
+
+
+def parse_check_value(text: str, what: str) -> str:
+    cleaned = text.strip().upper()
+    if not re.fullmatch(r"[0-9A-F]{4,6}", cleaned):
+        raise KeyLoadError(f"{what}: a check value is 4 to 6 hex digits, got {text.strip()[:12]!r}")
+    return cleaned
+
+
+def _matches(expected: str, actual: str) -> bool:
+    return actual.startswith(expected)
+
+
+@dataclass
+class MasterKeyLoad:
+    """One key-loading ceremony: components and check values in, the combined key out."""
+
+    count: int
+    _components: list[bytes] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.count not in (2, 3):
+            raise KeyLoadError(f"a master key is loaded as 2 or 3 components, not {self.count}")
+
+    @property
+    def next_number(self) -> int:
+        return len(self._components) + 1
+
+    @property
+    def complete(self) -> bool:
+        return len(self._components) == self.count
+
+    def add(self, component_text: str, form_check_value: str) -> str:
+        """Add one component if its check value matches the form's; return the check value."""
+        number = self.next_number
+        if self.complete:
+            raise KeyLoadError("all components are already in")
+        component = parse_component(component_text, number)
+        if self._components and len(component) != len(self._components[0]):
+            raise KeyLoadError(f"component {number} is {len(component) * 2} hex digits, component 1 was "
+                               f"{len(self._components[0]) * 2}")
+        expected = parse_check_value(form_check_value, f"component {number}")
+        actual = check_value(component)
+        if not _matches(expected, actual):
+            raise KeyLoadError(f"component {number} has check value {actual}, not {expected} as on its form: "
+                               f"refused, nothing was stored")
+        self._components.append(component)
+        return actual
+
+    def combined(self) -> bytes:
+        if not self.complete:
+            raise KeyLoadError(f"{self.count - len(self._components)} component(s) still missing")
+        key = bytes(len(self._components[0]))
+        for component in self._components:
+            key = bytes(a ^ b for a, b in zip(key, component))
+        if len(set(key[i:i + 8] for i in range(0, len(key), 8))) == 1:
+            raise KeyLoadError("the combined key's halves are equal (a single-DES key in disguise): refused")
+        return key
+
+    def confirm(self, combined_check_value: str) -> bytes:
+        """The combined key, once its check value is confirmed; the components are forgotten."""
+        key = self.combined()
+        expected = parse_check_value(combined_check_value, "combined key")
+        actual = check_value(key)
+        if not _matches(expected, actual):
+            raise KeyLoadError(f"the combined key has check value {actual}, not {expected}: refused, "
+                               f"nothing was stored")
+        self._components.clear()
+        return key
+
+
+class MasterKeyFile:
+    """The TMK encrypted at rest under the device key; the software key store reads it at start."""
+
+    def __init__(self, path: Path, device_key_path: Path):
+        self.path = Path(path)
+        self.device_key_path = Path(device_key_path)
+
+    @property
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def _device_key(self, *, create: bool) -> bytes:
+        try:
+            key = self.device_key_path.read_bytes()
+        except FileNotFoundError:
+            if not create:
+                raise KeyLoadError(f"the device key {self.device_key_path} is missing: the master key in "
+                                   f"{self.path} cannot be read; load the master key again") from None
+            self.device_key_path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(self.device_key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except OSError as exc:
+                raise KeyLoadError(f"cannot create the device key {self.device_key_path}: {exc.strerror}") from None
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_bytes(DEVICE_KEY_BYTES))
+                f.flush()
+                os.fsync(f.fileno())
+            key = self.device_key_path.read_bytes()
+        except OSError as exc:
+            raise KeyLoadError(f"cannot read the device key {self.device_key_path}: {exc.strerror}") from None
+        if len(key) != DEVICE_KEY_BYTES:
+            raise KeyLoadError(f"the device key {self.device_key_path} is {len(key)} bytes, not {DEVICE_KEY_BYTES}")
+        return key
+
+    def store(self, tmk: bytes) -> str:
+        """Encrypt and save the key (atomically, 0600); return its check value."""
+        nonce = secrets.token_bytes(12)
+        kcv_text = check_value(tmk)
+        sealed = AESGCM(self._device_key(create=True)).encrypt(nonce, tmk, _PURPOSE + kcv_text.encode())
+        record = {"format": 1, "check_value": kcv_text, "nonce": nonce.hex(), "sealed": sealed.hex()}
+        atomic_write(self.path, json.dumps(record).encode("ascii"), mode=0o600)
+        return kcv_text
+
+    def load(self) -> bytes:
+        try:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise KeyLoadError(f"cannot read the master key file {self.path}: {exc.strerror}") from None
+        try:
+            if len(raw) > MAX_FILE_BYTES:
+                raise ValueError("too large")
+            record = json.loads(raw)
+            kcv_text, nonce, sealed = record["check_value"], bytes.fromhex(record["nonce"]), bytes.fromhex(
+                record["sealed"])
+            if record.get("format") != 1 or not isinstance(kcv_text, str):
+                raise ValueError("unknown format")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise KeyLoadError(f"the master key file {self.path} is damaged: load the master key again") from None
+        try:
+            tmk = AESGCM(self._device_key(create=False)).decrypt(nonce, sealed, _PURPOSE + kcv_text.encode())
+        except (InvalidTag, ValueError):
+            raise KeyLoadError(f"the master key file {self.path} does not open with the device key "
+                               f"{self.device_key_path} (changed or swapped): load the master key again") from None
+        if check_value(tmk) != kcv_text:
+            raise KeyLoadError(f"the master key in {self.path} does not match its check value")
+        return tmk
