@@ -98,9 +98,14 @@ def test_every_api_operation_has_a_role_and_the_engine_table_agrees():
     from agent.daemon import apispec
     from agent.daemon.service import OPERATIONS
     assert set(apispec.OPERATIONS) == set(roles.OPERATION_ROLES)
+    from agent.config import Config, SCHEMA
+    defaults = Config({section: {key: setting.default for key, setting in keys.items()}
+                       for section, keys in SCHEMA.items()})
     for op, spec in OPERATIONS.items():
         assert op in apispec.OPERATIONS, op
-        assert spec.supervisor == (roles.OPERATION_ROLES[op] == "supervisor"), op
+        supervisor = spec.supervisor(defaults) if callable(spec.supervisor) else spec.supervisor
+        assert supervisor == (roles.role_for_operation(op, {"confirm": True}, defaults) == "supervisor"), op
+        assert supervisor == (roles.OPERATION_ROLES[op] == "supervisor"), op
 
 
 def test_supervisor_password_still_works_for_the_supervisor(agent):

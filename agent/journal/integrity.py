@@ -19,7 +19,11 @@ TAIL_EVENTS = 2000
 
 
 def _read_only(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    """A read-only connection inside one read transaction: every query sees the same WAL snapshot, so
+    rows the daemon changes while the check runs cannot look changed behind the events' backs."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0, isolation_level=None)
+    conn.execute("BEGIN")
+    return conn
 
 
 def check_tail(path: Path, events: int = TAIL_EVENTS) -> VerifyResult:
