@@ -19,6 +19,9 @@ from agent.daemon.cards import CardSource
 from agent.daemon.interpreter import Interpreter
 from agent.drivers.hostlink import HostLink, make_ssl_context
 from agent.engine import common, fixes, operations, settlement
+from agent.daemon.walletfx import WalletEffects
+from agent.engine.wallet import WalletSaleRequest, wallet_sale
+from agent.engine.walletmsgs import WalletSettings
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.requests import Profile
 from agent.errors import PosagentError
@@ -115,6 +118,28 @@ OPERATIONS: dict[str, OperationSpec] = {
 }
 
 
+def _wallet_operation(settings: WalletSettings, scan_timeout: float) -> OperationSpec:
+    """Payment-code sale: the code from the CLI / keypad (`code`), else from the scanner."""
+    def build(p, a, o):
+        code = a.get("code")
+        if code is not None and not isinstance(code, str):
+            raise EngineError("code must be text (the digits of the payment code)", code="usage")
+        return wallet_sale(p, settings, WalletSaleRequest(
+            amount=_int(a["amount"], "amount"), code=code, confirm_duplicate=bool(a.get("confirm_duplicate")),
+            client_request_id=a.get("client_request_id")), o, scan_timeout=scan_timeout)
+    return OperationSpec(build, False)
+
+
+def _wallet_correct_operation(settings: WalletSettings, scan_timeout: float) -> OperationSpec:
+    from agent.engine.walletfix import WalletCorrectRequest, wallet_correct
+
+    def build(p, a, o):
+        return wallet_correct(p, settings, WalletCorrectRequest(
+            trace=_int(a["trace"], "trace"), right_amount=_int(a["amount"], "amount"), code=a.get("code")), o,
+            scan_timeout=scan_timeout)
+    return OperationSpec(build, True)
+
+
 def _signon_plan(profile: Profile):
     result = yield from common.sign_on(profile)
     return Outcome("signon", "done", f"signed on: batch {result.batch_number}, keys installed "
@@ -136,6 +161,8 @@ class Daemon:
         self.interpreter: Interpreter | None = None
         self.started_at = time.time()
         self.last_recovery: Outcome | None = None
+        self.operations = dict(OPERATIONS)
+        self.wallet: WalletEffects | None = None
 
     # -- life cycle -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -159,12 +186,32 @@ class Daemon:
             cards = CardSource(reader_pattern=reader.reader, card_timeout=reader.card_timeout,
                                apdu_timeout=reader.apdu_timeout, terminal_id=self.cfg.terminal.terminal_id,
                                currency=self.cfg.terminal.currency, test_cards_path=self.test_cards_path)
+            self.wallet = self._open_wallet()
             self.interpreter = Interpreter(journal=self.journal, link=self.link, keystore=self.keystore,
                                            dialect=self.dialect, cards=cards,
-                                           signon_max_age=self.profile.signon_max_age_seconds)
+                                           signon_max_age=self.profile.signon_max_age_seconds, wallet=self.wallet)
         except BaseException:
             self.close_sync()
             raise
+
+    def _open_wallet(self) -> WalletEffects:
+        scanner_cfg = self.cfg.scanner
+        settings = WalletSettings.from_config(self.cfg, self.dialect)
+        self.operations["wallet_sale"] = _wallet_operation(settings, float(scanner_cfg.scan_timeout))
+        self.operations["wallet_correct"] = _wallet_correct_operation(settings, float(scanner_cfg.scan_timeout))
+        scanner = None
+        if scanner_cfg.port:
+            from agent.drivers.scanner import Scanner
+            scanner = Scanner.open(scanner_cfg.port, scanner_cfg.baudrate,
+                                   partial_timeout=float(scanner_cfg.partial_timeout))
+        return WalletEffects(scanner)
+
+    def wallet_cancel(self) -> bool:
+        """The cashier's CANCEL while a payment-code sale waits: cancel it safely (the engine does)."""
+        if self.wallet is None:
+            return False
+        self.wallet.cancel()
+        return True
 
     async def recover(self) -> Outcome:
         """Resolve what the journal reports in doubt (reversals, an interrupted settlement)."""
@@ -198,6 +245,9 @@ class Daemon:
         self.close_sync()
 
     def close_sync(self) -> None:
+        if self.wallet is not None:
+            self.wallet.close()
+            self.wallet = None
         if self.journal is not None:
             self.journal.close()
             self.journal = None
@@ -213,9 +263,9 @@ class Daemon:
 
     async def perform(self, op: str, args: dict[str, Any], *, password: str | None = None,
                       operator: str | None = None, notify: Callable[[str], None] | None = None) -> Outcome:
-        spec = OPERATIONS.get(op)
+        spec = self.operations.get(op)
         if spec is None:
-            raise EngineError(f"unknown operation {op!r} (known: {', '.join(sorted(OPERATIONS))})", code="usage")
+            raise EngineError(f"unknown operation {op!r} (known: {', '.join(sorted(self.operations))})", code="usage")
         needs_password = spec.supervisor and not (op == "settle" and not args.get("confirm"))
         if needs_password:
             self.supervisor_gate().check(password)
@@ -227,6 +277,8 @@ class Daemon:
             raise EngineError(f"{op} needs {exc.args[0]}", code="usage") from None
         async with self._op_lock:
             self.interpreter.notify = notify or (lambda text: None)
+            if self.wallet is not None:
+                self.wallet.arm()
             started = time.perf_counter()
             outcome = await self.interpreter.run(plan)
             elapsed = time.perf_counter() - started

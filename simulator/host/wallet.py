@@ -129,7 +129,7 @@ class WalletHost:
             return codes.UNKNOWN_CARD, None
         if row["used_at"] is not None:
             return codes.INVALID_TRANSACTION, None
-        if now - datetime.fromisoformat(row["issued_at"]) > timedelta(seconds=CODE_LIFETIME):
+        if _aware(now) - _aware(datetime.fromisoformat(row["issued_at"])) > timedelta(seconds=CODE_LIFETIME):
             return codes.EXPIRED_CARD, None
         self.ledger._write("UPDATE wallet_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL",
                            (now.isoformat(), _hash(code)))
@@ -172,8 +172,8 @@ class WalletHost:
     def confirmed_by(self, order: dict, now: datetime) -> bool:
         if order["confirm"] in ("never", "late"):
             return False
-        created = datetime.fromisoformat(order["created_at"])
-        return now >= created + timedelta(seconds=float(order["confirm"]))
+        created = _aware(datetime.fromisoformat(order["created_at"]))
+        return _aware(now) >= created + timedelta(seconds=float(order["confirm"]))
 
 
 # -- handlers (routes in processing.py) ---------------------------------------------------------
@@ -244,6 +244,11 @@ def reversal(host: HostProcessor, req: Request) -> Message:
         else:
             wallets._set_order(order, "cancelled")
     return financial.reversal(host, req)
+
+
+def _aware(moment: datetime) -> datetime:
+    """The server's clock is local and naive, `posim wallet issue` writes UTC: compare them as instants."""
+    return moment.astimezone() if moment.tzinfo is None else moment
 
 
 def _hash(code: str) -> str:
