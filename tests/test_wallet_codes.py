@@ -159,3 +159,52 @@ def test_a_stale_scan_is_discarded_before_a_sale(scanner_pair):
 def test_missing_port_is_one_clear_line():
     with pytest.raises(ScannerError, match="cannot open the scanner port /nonexistent/tty"):
         Scanner.open("/nonexistent/tty")
+
+
+# ---------------------------------------------------------------- the code never shows in full
+
+def test_logs_mask_codes_of_every_wallet_length():
+    from agent.masking import mask_digit_runs
+
+    for code in ("134567890123456789", "6212345678901234567", "281234567890123456789012"):
+        line = mask_digit_runs(f"scanned {code} at the till")
+        assert code not in line and code[:6] in line and code[-4:] in line
+
+
+def test_the_code_field_must_be_masked_like_a_pan():
+    from agent import config
+    from agent.engine.walletmsgs import WalletSettings
+    from agent.errors import ConfigError
+    from agent.iso8583 import get_dialect
+
+    cup = get_dialect("cup")
+    WalletSettings.from_config(config.from_mapping({}), cup)  # the default: field 57, masked
+    with pytest.raises(ConfigError, match="field 48 of the cup dialect is not masked like a PAN"):
+        WalletSettings.from_config(config.from_mapping({"wallet": {"code_field": 48}}), cup)
+    with pytest.raises(ConfigError, match="wallet.query_interval"):
+        config.from_mapping({"wallet": {"query_interval": 0}})
+
+
+def test_a_journaled_wallet_request_never_holds_the_code():
+    from agent.engine.requests import Profile
+    from agent.engine.walletmsgs import WalletSettings, wallet_sale_request
+    from agent.iso8583 import get_dialect
+
+    code = "281234567890123456"
+    message = wallet_sale_request(Profile("10000001", "123456789012345"), WalletSettings(), trace=7, batch=1,
+                                  amount=1000, code=code)
+    cup = get_dialect("cup")
+    assert cup.decode(cup.encode(message))[57] == code  # on the wire, in full, once
+    assert code not in str(message.to_json(masked=True)) and code not in message.masked_dump()
+
+
+def test_posim_wallet_refuses_unknown_payers_and_bad_confirm_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.agentproc import ROOT
+
+    for args, words in ((["nobody"], "unknown payer 'nobody'"), (["bob", "--confirm", "soon"], "'never' or 'late'")):
+        done = subprocess.run([sys.executable, "-m", "simulator.cli", "wallet", "issue", *args, "--db",
+                               str(tmp_path / "h.db")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
