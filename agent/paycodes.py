@@ -74,6 +74,14 @@ def product_barcode(code: str) -> bool:
     return (10 - total % 10) % 10 == check
 
 
+def wallet_of_masked(masked: str, wallets: tuple[Wallet, ...] = WALLETS) -> Wallet | None:
+    """The wallet of a journaled (masked) code: the prefix and the length survive masking."""
+    for wallet in wallets:
+        if masked.startswith(wallet.prefixes) and len(masked) in wallet.lengths:
+            return wallet
+    return None
+
+
 def mask_code(code: str) -> str:
     """Mask a code like a PAN (first 6 / last 4 at most); short input is masked whole."""
     if len(code) < 13:

@@ -288,3 +288,12 @@ def test_the_paying_table_refuses_what_it_does_not_name():
     assert w.next_state("paying", "no_answer") == "paying"
     with pytest.raises(w.WalletStateError, match="from 'approved' on 'paid'"):
         w.next_state("approved", "paid")
+
+
+def test_receipt_names_the_wallet_and_shows_the_code_masked(world):
+    from agent.receipts import render_receipt
+
+    code = world.code("alice")
+    paid = world.pay(1234, code)
+    text = render_receipt(paid.txn, merchant_name="SHOP", terminal_id="10000001", merchant_id="123456789012345")
+    assert "ALIPAY" in text and paid.txn.pan_masked in text and code not in text and "12.34" in text
