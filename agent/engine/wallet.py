@@ -183,7 +183,6 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
         "chain_id": request.chain_id, "client_request_id": request.client_request_id, "request": build})
     message = wallet_sale_request(profile, settings, trace=txn.trace, batch=txn.batch, amount=request.amount,
                                   code=code)
-    del code  # from here on only the journal's masked copy and fingerprint exist
     result = yield Exchange(message)
     details = {"wallet": wallet.name}
     state, verdict, response = _classify(settings, message, result)
