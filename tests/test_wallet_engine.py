@@ -297,3 +297,24 @@ def test_receipt_names_the_wallet_and_shows_the_code_masked(world):
     paid = world.pay(1234, code)
     text = render_receipt(paid.txn, merchant_name="SHOP", terminal_id="10000001", merchant_id="123456789012345")
     assert "ALIPAY" in text and paid.txn.pan_masked in text and code not in text and "12.34" in text
+
+
+def test_every_query_is_journaled_before_it_is_sent_and_the_evidence_holds_no_code(world):
+    import json
+    import sqlite3
+
+    seen = []
+    send = world.exchange
+
+    def exchange(request):
+        if request.mti == "0100":
+            with sqlite3.connect(world.journal_path if hasattr(world, "journal_path") else
+                                 world.tmp / "journal.db") as db:
+                seen.append(db.execute("SELECT COUNT(*) FROM events WHERE kind = 'wallet.query'").fetchone()[0])
+        return send(request)
+    world.exchange = exchange
+    code = world.code("bob", confirm="7")
+    outcome = world.pay(2500, code)
+    assert outcome.status == "approved" and seen == list(range(1, len(seen) + 1)) and len(seen) >= 2
+    bundle = json.dumps(world.journal.export(chain_of=outcome.txn.id), ensure_ascii=False)
+    assert "wallet.query" in bundle and "wallet.paying" in bundle and code not in bundle
