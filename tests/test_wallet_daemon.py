@@ -117,7 +117,7 @@ def test_cancel_key_while_paying(agent, sim_host):
     assert net(sim_host, "dave") == 0
 
 
-def test_sigkill_while_paying_recovery_cancels_and_a_late_payment_is_undone(tmp_path, sim_host):
+def test_sigkill_while_paying_the_restart_asks_the_bank_and_keeps_a_confirmed_payment(tmp_path, sim_host):
     agent = Agent(write_config(tmp_path, sim_host.port, extra=WALLET.replace("deadline = 2.0", "deadline = 30")),
                   tmp_path)
     agent.start()
@@ -135,7 +135,10 @@ def test_sigkill_while_paying_recovery_cancels_and_a_late_payment_is_undone(tmp_
         agent.start()
         status = agent.json("status")
         assert status["result"]["reversals"] == {"pending": 0, "needs_manual": 0}, status
-        assert net(sim_host, "bob") == 0
+        assert status["result"]["journal"]["in_doubt"] == 0
+        # asked once at start: the customer confirmed while the terminal was down, the payment stands
+        last = agent.json("journal", "list")
+        assert net(sim_host, "bob") == 4000, last
     finally:
         agent.stop()
 

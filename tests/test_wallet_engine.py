@@ -177,24 +177,56 @@ def test_cancel_key_while_paying_cancels_safely(world):
     assert world.payer_net("dave") == 0
 
 
-def test_killed_while_paying_recovery_cancels_and_a_late_confirmation_is_undone(world):
-    world.pay(100, world.code("alice"))
-    plan = w.wallet_sale(PROFILE, SETTINGS, w.WalletSaleRequest(4000, world.code("bob", confirm="8")), CASHIER)
+def _kill_while_paying(world, code: str, amount: int):
+    plan = w.wallet_sale(PROFILE, SETTINGS, w.WalletSaleRequest(amount, code), CASHIER)
     result, queries = None, 0
     while True:  # run until the second query is on the wire, then "lose power"
         effect = plan.send(result)
-        if isinstance(effect, w.Exchange) if hasattr(w, "Exchange") else type(effect).__name__ == "Exchange":
-            if effect.request.mti == "0100":
-                queries += 1
-                if queries == 2:
-                    plan.close()
-                    break
+        if type(effect).__name__ == "Exchange" and effect.request.mti == "0100":
+            queries += 1
+            if queries == 2:
+                plan.close()
+                return
         result = world.perform(effect)
-    world.clock.advance(30)  # the customer confirms while the terminal is down
+
+
+def _restart(world):
+    resolved = world.run(w.resume_after_restart(PROFILE, SETTINGS))
     outcome = world.run(settlement.recover(PROFILE))
     assert outcome.status == "done", outcome.message
-    assert world.payer_net("bob") == 0
     assert world.journal.in_doubt().clean
+    return resolved
+
+
+def test_killed_while_paying_and_the_customer_confirmed_meanwhile_keeps_the_payment(world):
+    world.pay(100, world.code("alice"))
+    _kill_while_paying(world, world.code("bob", confirm="8"), 4000)
+    world.clock.advance(30)  # the customer confirms while the terminal is down
+    [txn_id] = _restart(world)
+    assert world.journal.get(txn_id).state == "approved"
+    assert world.payer_net("bob") == 4000
+    assert world.journal.pending_reversals() == []
+
+
+@pytest.mark.parametrize("payer", ["dave", "frank"])
+def test_killed_while_paying_and_still_unconfirmed_is_cancelled_net_zero(world, payer):
+    world.pay(100, world.code("alice"))
+    _kill_while_paying(world, world.code(payer), 4000)
+    world.clock.advance(30)
+    assert _restart(world) == []
+    assert world.payer_net(payer) == 0
+
+
+def test_killed_while_paying_and_the_bank_unreachable_at_start_cancels_later(world):
+    world.pay(100, world.code("alice"))
+    _kill_while_paying(world, world.code("bob", confirm="8"), 4000)
+    world.wire = lambda message: "refuse"
+    assert world.run(w.resume_after_restart(PROFILE, SETTINGS)) == []
+    assert world.run(settlement.recover(PROFILE)).status == "in_doubt"
+    world.wire = lambda message: DELIVER
+    world.clock.advance(30)
+    assert world.pay(300, world.code("alice")).status == "approved"  # the cancel went first
+    assert world.payer_net("bob") == 0 and world.payer_net("alice") == 400
 
 
 def test_no_second_payment_while_one_is_unresolved(world):
@@ -318,3 +350,20 @@ def test_every_query_is_journaled_before_it_is_sent_and_the_evidence_holds_no_co
     assert outcome.status == "approved" and seen == list(range(1, len(seen) + 1)) and len(seen) >= 2
     bundle = json.dumps(world.journal.export(chain_of=outcome.txn.id), ensure_ascii=False)
     assert "wallet.query" in bundle and "wallet.paying" in bundle and code not in bundle
+
+
+def test_a_query_answer_that_says_nothing_about_the_order_is_never_taken_for_a_decline(world):
+    """77 (sign on again) or A0 to a status query: asked again, and at the deadline cancelled — never
+    journaled as declined while the bank may have the money."""
+    world.pay(100, world.code("alice"))
+    send = world.exchange
+
+    def exchange(request):
+        result = send(request)
+        if request.mti == "0100" and hasattr(result, "message"):
+            from agent.engine.effects import Answer as A
+            return A(result.message.replace({39: "77"}), None)
+        return result
+    world.exchange = exchange
+    outcome = world.pay(800, world.code("bob", confirm="4"))
+    assert outcome.status == "reversed" and world.payer_net("bob") == 0

@@ -20,7 +20,7 @@ from agent.daemon.interpreter import Interpreter
 from agent.drivers.hostlink import HostLink, make_ssl_context
 from agent.engine import common, fixes, operations, settlement
 from agent.daemon.walletfx import WalletEffects
-from agent.engine.wallet import WalletSaleRequest, wallet_sale
+from agent.engine.wallet import WalletSaleRequest, resume_after_restart, wallet_sale
 from agent.engine.walletmsgs import WalletSettings
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.requests import Profile
@@ -196,7 +196,7 @@ class Daemon:
 
     def _open_wallet(self) -> WalletEffects:
         scanner_cfg = self.cfg.scanner
-        settings = WalletSettings.from_config(self.cfg, self.dialect)
+        settings = self.wallet_settings = WalletSettings.from_config(self.cfg, self.dialect)
         self.operations["wallet_sale"] = _wallet_operation(settings, float(scanner_cfg.scan_timeout))
         self.operations["wallet_correct"] = _wallet_correct_operation(settings, float(scanner_cfg.scan_timeout))
         scanner = None
@@ -216,6 +216,8 @@ class Daemon:
     async def recover(self) -> Outcome:
         """Resolve what the journal reports in doubt (reversals, an interrupted settlement)."""
         async with self._op_lock:
+            # a wallet sale killed while the customer confirmed: ask the bank once before cancelling it
+            await self.interpreter.run(resume_after_restart(self.profile, self.wallet_settings))
             self.last_recovery = await self.interpreter.run(settlement.recover(self.profile))
         log.info("recovery: %s", self.last_recovery.message)
         return self.last_recovery

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agent.engine.common import Gen, _reverse_now, ensure_ready, masked
-from agent.engine.effects import Answer, EngineError, Exchange, Journal, NoAnswer, Notify, Outcome
+from agent.engine.common import Gen, _reverse_now, connect, ensure_ready, masked
+from agent.engine.effects import (Answer, EngineError, Exchange, Journal, NoAnswer, Notify, Outcome,
+                                  SignOnNeeded)
 from agent.engine.operations import Operator
 from agent.engine.requests import Profile, Verdict, check_response
 from agent.engine.responses import describe
@@ -200,6 +201,11 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
     return (yield from _finish(profile, settings, txn, state, response, wallet, details))
 
 
+#: answers to a status query that say nothing about the order (sign on again, MAC or format error, not
+#: supported, order not found, system error): treated like a lost answer, never as a decline
+QUERY_NOT_FINAL = frozenset({"77", "A0", "30", "40", "25", "94", "96"})
+
+
 def _classify(settings: WalletSettings, request, result) -> tuple[str, Verdict, Any]:
     """paid / declined / paying / no_answer, with the verdict on the answer and the answer itself."""
     if isinstance(result, NoAnswer):
@@ -210,6 +216,8 @@ def _classify(settings: WalletSettings, request, result) -> tuple[str, Verdict, 
     code = result.message.get(39)
     if code == settings.paying_code:
         return "paying", verdict, result.message
+    if request.mti == settings.query_mti and code in QUERY_NOT_FINAL:
+        return "no_answer", Verdict(False, "06", f"status query answered {code}"), result.message
     return ("paid" if code == "00" else "declined"), verdict, result.message
 
 
@@ -273,3 +281,36 @@ def _cancel(profile: Profile, settings: WalletSettings, txn: Any, verdict: Verdi
 def describe_code(code: str) -> str:
     """For screens before a sale: the wallet and the masked code."""
     return f"{classify(code).label} {mask_code(code)}"
+
+
+def resume_after_restart(profile: Profile, settings: WalletSettings) -> Gen:
+    """At start, before the general recovery: a wallet sale left without an outcome is asked about once.
+
+    Paid or declined by now → that outcome is journaled (the customer who confirmed while the terminal
+    was down keeps their payment); still paying, unknown, or the bank unreachable → nothing here, and
+    the general recovery cancels it (its reversal), which undoes a payment that lands late."""
+    recovery = yield Journal("in_doubt")
+    waiting = [t for t in recovery.unanswered if settings.is_wallet(t)]
+    resolved = []
+    if not waiting:
+        return resolved
+    try:  # a status query moves no money: it may go before queued reversals (they go next, in recovery)
+        yield from connect(profile)
+    except EngineError:
+        return resolved
+    if (yield SignOnNeeded()):  # no working keys to MAC the query: recovery cancels instead
+        return resolved
+    for txn in waiting:
+        batch = yield Journal("open_batch")
+        trace = yield Journal("take_trace", ("network",))
+        query = wallet_query_request(profile, settings, trace=trace, batch=batch.number, original=txn)
+        yield Journal("record_event", ("wallet.query", {"trace": txn.trace, "query_trace": trace,
+                                                        "request": masked(query), "after_restart": True}),
+                      {"operator": "system", "role": "system", "txn_id": txn.id})
+        event, _verdict, response = _classify(settings, query, (yield Exchange(query)))
+        if event in ("paid", "declined"):
+            yield Journal("complete", (txn.id,), {
+                "approved": event == "paid", "response_code": response.get(39), "rrn": response.get(37),
+                "auth_code": response.get(38), "response": masked(response), "host_time": None})
+            resolved.append(txn.id)
+    return resolved
