@@ -180,3 +180,24 @@ def test_scanner_on_a_real_pty(tmp_path, sim_host, pty_pair):
     finally:
         device.close()
         agent.stop()
+
+
+@pytest.mark.parametrize("fault", ["paying_forever", "paid_late"])
+def test_wallet_faults_paying_forever_and_paid_after_the_deadline(agent, sim_host, fault):
+    sim_host.fault(f"{fault}:mti=0200,count=1")
+    outcome = agent.json("sale", "25.00", "--code", issue(sim_host, "alice"))["outcome"]
+    assert outcome["status"] == "reversed", outcome
+    assert net(sim_host, "alice") == 0
+    assert pay(agent, "5.00", issue(sim_host, "alice"))["status"] == "approved"  # the fault was one-shot
+    assert net(sim_host, "alice") == 500
+
+
+@pytest.mark.parametrize("mti", ["0100", "0400"])
+def test_lost_query_and_cancel_answers_over_tcp(agent, sim_host, mti):
+    sim_host.fault(f"drop_response:mti={mti},count=1")
+    outcome = agent.json("sale", "25.00", "--code", issue(sim_host, "dave"))["outcome"]
+    assert outcome["status"] in ("reversed", "in_doubt"), outcome
+    assert pay(agent, "5.00", issue(sim_host, "alice"))["status"] == "approved"  # a queued cancel went first
+    status = agent.json("status")["result"]
+    assert status["reversals"] == {"pending": 0, "needs_manual": 0}
+    assert net(sim_host, "dave") == 0 and net(sim_host, "alice") == 500

@@ -143,7 +143,12 @@ class HostServer:
             log.info("fault %s on %s stan %s", fault.kind, request.mti, request.get(11))
             if fault.kind == "drop_before":
                 return False
-        response = self.processor.handle(request, self.clock())
+        wallet_fault = {"paying_forever": "never", "paid_late": "late"}.get(fault.kind) if fault else None
+        self.processor.wallet.force_confirm = wallet_fault
+        try:
+            response = self.processor.handle(request, self.clock())
+        finally:
+            self.processor.wallet.force_confirm = None
         if response is None:
             return True
         kind = fault.kind if fault is not None else None
