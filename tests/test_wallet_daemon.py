@@ -201,3 +201,17 @@ def test_lost_query_and_cancel_answers_over_tcp(agent, sim_host, mti):
     status = agent.json("status")["result"]
     assert status["reversals"] == {"pending": 0, "needs_manual": 0}
     assert net(sim_host, "dave") == 0 and net(sim_host, "alice") == 500
+
+
+def test_a_missing_scanner_does_not_stop_the_terminal(tmp_path, sim_host):
+    extra = WALLET + '\n[scanner]\nport = "/nonexistent/ttyS9"\n'
+    agent = Agent(write_config(tmp_path, sim_host.port, extra=extra), tmp_path)
+    agent.start()
+    try:
+        refused = agent.cli("sale", "1.00", "--scan")
+        assert refused.returncode == 1 and "cannot open the scanner port /nonexistent/ttyS9" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert pay(agent, "3.00", issue(sim_host, "alice"))["status"] == "approved"
+        assert agent.json("sale", "2.00", "--card", "debit")["outcome"]["status"] == "approved"
+    finally:
+        agent.stop()

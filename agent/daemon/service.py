@@ -199,12 +199,16 @@ class Daemon:
         settings = self.wallet_settings = WalletSettings.from_config(self.cfg, self.dialect)
         self.operations["wallet_sale"] = _wallet_operation(settings, float(scanner_cfg.scan_timeout))
         self.operations["wallet_correct"] = _wallet_correct_operation(settings, float(scanner_cfg.scan_timeout))
-        scanner = None
+        scanner, problem = None, None
         if scanner_cfg.port:
-            from agent.drivers.scanner import Scanner
-            scanner = Scanner.open(scanner_cfg.port, scanner_cfg.baudrate,
-                                   partial_timeout=float(scanner_cfg.partial_timeout))
-        return WalletEffects(scanner)
+            from agent.drivers.scanner import Scanner, ScannerError
+            try:
+                scanner = Scanner.open(scanner_cfg.port, scanner_cfg.baudrate,
+                                       partial_timeout=float(scanner_cfg.partial_timeout))
+            except ScannerError as exc:  # cards and typed codes still work without the scanner
+                problem = f"{exc}: type the code instead (posagent sale AMOUNT --code DIGITS)"
+                log.warning("%s", problem)
+        return WalletEffects(scanner, problem=problem)
 
     def wallet_cancel(self) -> bool:
         """The cashier's CANCEL while a payment-code sale waits: cancel it safely (the engine does)."""

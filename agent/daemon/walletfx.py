@@ -12,8 +12,9 @@ from agent.engine import wallet as w
 
 
 class WalletEffects:
-    def __init__(self, scanner: Scanner | None = None):
+    def __init__(self, scanner: Scanner | None = None, *, problem: str | None = None):
         self.scanner = scanner
+        self.problem = problem  # why there is no scanner although one is configured
         self._cancel = asyncio.Event()
         self._scan_cancel = threading.Event()
 
@@ -41,7 +42,8 @@ class WalletEffects:
             return w.Waited(time.monotonic(), cancelled=self._cancel.is_set())
         if isinstance(effect, w.ScanCode):
             if self.scanner is None:
-                return w.ScanFailure("no barcode scanner is configured ([scanner] port): type the code instead")
+                return w.ScanFailure(self.problem or "no barcode scanner is configured ([scanner] port): "
+                                                     "type the code instead")
             self.scanner.discard_input()
             try:
                 return await asyncio.to_thread(self.scanner.read_code, effect.timeout, self._scan_cancel)
