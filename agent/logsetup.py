@@ -1,7 +1,7 @@
 """Logging: stdlib `logging`, one line per event, and a last line of defence against card data.
 
 Code never logs a PAN, track data, PIN block or key on purpose: it logs masked values
-(`agent.masking`).  The filter below still rewrites any run of 13–19 digits (a possible PAN, also
+(`agent.masking`).  The filter below still rewrites any run of 13–24 digits (a possible PAN, also
 inside track data) to its masked form, so a mistake elsewhere cannot put card data in a log file.
 """
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
+#: 13–19 digits is a PAN; up to 24 is a wallet payment code (masked the same way)
+_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{13,24}(?![0-9])")
 
 
 def mask_pan(pan: str) -> str:
@@ -15,5 +16,5 @@ def mask_pan(pan: str) -> str:
 
 
 def mask_digit_runs(text: str) -> str:
-    """Mask every run of 13–19 ASCII digits in `text` as a PAN."""
+    """Mask every run of 13–24 ASCII digits in `text` as a PAN (or a wallet payment code)."""
     return _DIGIT_RUN.sub(lambda m: mask_pan(m.group(0)), text)

@@ -65,7 +65,7 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
     result = describe(txn.response_code, language) if txn.response_code else txn.state
     lines = [_centre(merchant_name, width), rule,
              _pair(words["merchant"], merchant_id, width), _pair(words["terminal"], terminal_id, width), rule,
-             _pair(words["card"], txn.pan_masked or "-", width), _pair(words["type"], kind, width),
+             *_card_line(txn, words, width), _pair(words["type"], kind, width),
              _pair(words["batch"], f"{txn.batch:06d}", width), _pair(words["trace"], f"{txn.trace:06d}", width)]
     if original_trace is not None:
         lines.append(_pair(words["original"], f"{original_trace:06d}", width))
@@ -79,6 +79,16 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
     if reprint:
         lines.append(_centre(f"*** {words['reprint']} ***", width))
     return "\n".join(lines) + "\n"
+
+
+def _card_line(txn: Any, words: dict, width: int) -> list[str]:
+    """The card number, or for a wallet payment (entry mode 03x, a scanned code) the wallet and masked code."""
+    from agent.paycodes import wallet_of_masked
+
+    wallet = wallet_of_masked(txn.pan_masked) if txn.pan_masked and (txn.entry_mode or "").startswith("03") else None
+    if wallet is None:
+        return [_pair(words["card"], txn.pan_masked or "-", width)]
+    return [_pair(wallet.label.upper(), "", width).rstrip(), _pair("", txn.pan_masked, width)]
 
 
 def render_settlement_report(*, batch: int, totals: Any, result: str, uploaded: int, next_batch: int,

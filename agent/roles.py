@@ -79,6 +79,8 @@ OPERATION_ROLES: dict[str, str] = {
     "preauth_complete": "cashier", "completion_void": "supervisor", "preauth_list": "cashier",
     # `posagent reconcile` journals its run (the statement check changes no money)
     "reconcile_record": "cashier",
+    # payment codes: the sale and the cashier's CANCEL while the customer confirms; a correction is money back
+    "wallet_sale": "cashier", "wallet_cancel": "cashier", "wallet_correct": "supervisor",
 }
 
 #: operations whose role the installation chooses: op → the `[section] key` that, when true, asks the supervisor

@@ -15,6 +15,7 @@ from agent.cli import run
 COMMAND_MODULES: tuple[str, ...] = (
     "simulator.demo",
     "simulator.host.cli",
+    "simulator.host.walletcli",
     "simulator.card.cli",
     "simulator.terminal",
     "simulator.chaos.cli",

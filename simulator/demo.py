@@ -93,7 +93,8 @@ class Demo:
         print(f"    {text}", flush=True)
 
     def posagent(self, *args: str, password: bool = False, show: bool = True) -> subprocess.CompletedProcess:
-        shown = " ".join(args) + (" --password-stdin   (supervisor password typed)" if password else "")
+        from agent.masking import mask_digit_runs  # a payment code on the command line is shown masked
+        shown = mask_digit_runs(" ".join(args)) + (" --password-stdin   (supervisor password typed)" if password else "")
         print(f"$ posagent {shown}", flush=True)
         command = [sys.executable, "-m", "agent", "--config", str(self.config), *args]
         if password:
@@ -138,9 +139,27 @@ class Demo:
         return True
 
     def write_config(self, port: int, reader: str) -> None:
+        self.scanner_pty = self.start_scanner_pty()
+        scanner = f'[scanner]\nport = "{self.scanner_pty}"\nscan_timeout = 10\n' if self.scanner_pty else ""
         self.config = write_daemon_config(self.work, port, response_timeout=2.0, log_level="INFO",
                                           password_hash=hash_password(DEMO_PASSWORD),
-                                          extra=f'[card_reader]\nreader = "{reader}"\ncard_timeout = 10\n')
+                                          extra=f'[card_reader]\nreader = "{reader}"\ncard_timeout = 10\n'
+                                                f'[wallet]\nquery_interval = 0.5\n{scanner}')
+
+    def start_scanner_pty(self) -> str | None:
+        """A socat pty pair standing in for the counter's barcode scanner; None without socat."""
+        binary = shutil.which("socat")
+        if binary is None:
+            return None
+        a, b = self.work / "scannerA", self.work / "scannerB"
+        self.children.append(subprocess.Popen([binary, f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+                                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 10
+        while not (a.exists() and b.exists()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.scanner_device = str(b)
+        return str(a) if a.exists() and b.exists() else None
 
     def start_daemon(self) -> None:
         proc = self.spawn(sys.executable, "-m", "agent", "--config", str(self.config), "run")
@@ -213,6 +232,8 @@ class Demo:
                      "CANCEL", "4", short, "ENTER", "ENTER", "100.00", "ENTER", DEMO_PASSWORD, "ENTER",
                      card="credit")
 
+        self.wallet_scene()
+
         self.title("S5 — settled the batch: totals first, then the supervisor")
         cashier.step("8 Settle", "CANCEL", "8")
         cashier.step("ENTER, supervisor password, ENTER", "ENTER", DEMO_PASSWORD, "ENTER")
@@ -239,6 +260,48 @@ class Demo:
         self.compare(json.loads(ledger_json.stdout))
         self.posagent("journal", "verify")
         self.posagent("status")
+
+    def wallet_code(self, payer: str, *flags: str) -> str:
+        command = [sys.executable, "-m", "simulator.cli", "wallet", "issue", payer, "--db",
+                   str(self.work / "host-ledger.db"), *flags]
+        print(f"$ posim wallet issue {payer} {' '.join(flags)}".rstrip(), flush=True)
+        code = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60).stdout.strip()
+        print(f"  {code[:6]}{'*' * (len(code) - 10)}{code[-4:]}   (the customer's one-time code, valid 60 s)")
+        return code
+
+    def wallet_scene(self) -> None:
+        """S3 as the seed story tells it: the customer's wallet code scanned, the amount keyed short."""
+        self.title("Payment code — scanned, the customer confirms on the phone; 10.00 keyed for 100.00")
+        code = self.wallet_code("bob", "--confirm", "1")
+        if self.scanner_pty:
+            import threading
+            from simulator.scanner import VirtualScanner
+
+            device = VirtualScanner(self.scanner_device)
+            log = self.work / "agent.log"
+            asked = log.read_text(errors="replace").count("Scan the customer's payment code")
+
+            def scan() -> None:  # the cashier scans once the terminal asks for the code
+                deadline = time.monotonic() + 10
+                while (log.read_text(errors="replace").count("Scan the customer's payment code") == asked
+                       and time.monotonic() < deadline):
+                    time.sleep(0.05)
+                device.scan(code)
+            threading.Thread(target=scan, daemon=True).start()
+            self.say("the barcode scanner (a socat pty) sends the code and CR")
+            short = self.outcome("sale", "10.00", "--scan")
+            device.close()
+        else:
+            self.say("no socat: the code is typed instead of scanned")
+            short = self.outcome("sale", "10.00", "--code", code)
+        if not short.get("ok") or short["outcome"]["status"] != "approved":
+            return
+        queries = short["outcome"]["details"].get("queries", 0)
+        self.say(f"the bank answered \"paying\" (the customer confirms on the phone): {queries} status "
+                 f"queries until paid, each journaled before it was sent")
+        trace = f"{short['outcome']['txn']['trace']:06d}"
+        self.say("undercharged by 90.00: the customer shows a new code for the difference")
+        self.outcome("correct", trace, "--amount", "100.00", "--code", self.wallet_code("alice"), password=True)
 
     def compare(self, ledger: dict) -> None:
         """The bank's net charge per card beside the journal's completed operations."""

@@ -47,6 +47,8 @@ TRACE = _int(1, MAX_TRACE)
 ID = _int(1, MAX_ID)
 FLAG = Arg("bool")
 REQUEST_ID = _text(r"[ -~]{1,64}", "1 to 64 printable ASCII characters")
+#: a payment code as typed or scanned: digits only here; the wallet table (agent/paycodes.py) checks the rest
+CODE = _text(r"[0-9]{1,40}", "the digits of a payment code")
 CARD = _text(r"[A-Za-z0-9_.-]{1,40}", "a test card name (letters, digits, _ . -)")
 
 #: operation → {argument: what it must be}; an argument not listed is refused
@@ -84,6 +86,11 @@ OPERATIONS: dict[str, dict[str, Arg]] = {
                          "advice": FLAG},
     "completion_void": {"trace": Arg("int", True, 1, MAX_TRACE)},
     "preauth_list": {},
+    "wallet_sale": {"amount": Arg("int", True, 1, MAX_AMOUNT), "code": CODE, "confirm_duplicate": FLAG,
+                    "client_request_id": REQUEST_ID},
+    "wallet_correct": {"trace": Arg("int", True, 1, MAX_TRACE), "amount": Arg("int", True, 1, MAX_AMOUNT),
+                       "code": CODE},
+    "wallet_cancel": {},
     "reconcile_record": {"kind": _text(r"reconcile\.(run|refused)", "reconcile.run or reconcile.refused",
                                        required=True),
                          "details": Arg("record", True)},

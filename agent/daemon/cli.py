@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--confirm-duplicate", action="store_true", help="the same card and amount again is intended")
     p.add_argument("--confirm-unusual", action="store_true", help="the unusually large amount is right")
     p.add_argument("--request-id", help="the cash register's request id (a repeat is recognised)")
+    p.add_argument("--code", metavar="DIGITS", help="the customer's wallet payment code (Alipay, WeChat Pay, "
+                                                    "UnionPay QuickPass) instead of a card")
+    p.add_argument("--scan", action="store_true", help="read the wallet payment code from the barcode scanner")
     p.set_defaults(handler=_sale)
 
     p = op("void", "cancel a sale of the open batch (supervisor)", password=True)
@@ -70,6 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=("auto", "refund", "resale"), default="auto",
                    help="auto picks from the batch state (default)")
     p.add_argument("--card", metavar="NAME", help="test card for a new sale, instead of the reader")
+    p.add_argument("--code", metavar="DIGITS", help="a wallet sale: the customer's new payment code for the "
+                                                    "difference (an overcharge is refunded)")
+    p.add_argument("--scan", action="store_true", help="a wallet sale: scan the customer's new code")
     p.set_defaults(handler=_correct)
 
     p = op("duplicates", "list suspected double charges; --fix ID repairs one (supervisor)", password=True)
@@ -228,6 +234,8 @@ def _sale(args: argparse.Namespace) -> int:
     cfg, _ = _client(args)
     call_args = {"amount": _amount(cfg, args.amount), "card": args.card, "confirm_duplicate": args.confirm_duplicate,
                  "confirm_unusual": args.confirm_unusual, "client_request_id": args.request_id}
+    if args.code is not None or args.scan:
+        return _wallet_sale(args, cfg, call_args)
     _, reply = _call(args, "sale", call_args)
     outcome = reply.get("outcome") or {}
     if outcome.get("status") == "needs_confirmation" and not args.json:
@@ -241,6 +249,21 @@ def _sale(args: argparse.Namespace) -> int:
             print(f"(re-run with {flag} to go on)", file=sys.stderr)
             return EXIT_CONFIRM
     return _finish(args, reply, confirm_flag="--confirm-duplicate or --confirm-unusual")
+
+
+def _wallet_sale(args: argparse.Namespace, cfg, call_args: dict) -> int:
+    if args.card or (args.code is not None and args.scan):
+        raise UsageError("a sale takes one of --card, --code or --scan")
+    if args.code is not None:
+        from agent.paycodes import PaymentCodeError, classify
+        try:
+            classify(args.code)  # checked here too, so a wrong code never reaches the daemon
+        except PaymentCodeError as exc:
+            raise UsageError(str(exc)) from None
+    call_args = {"amount": call_args["amount"], "code": args.code, "confirm_duplicate": args.confirm_duplicate,
+                 "client_request_id": args.request_id}
+    _, reply = _call(args, "wallet_sale", call_args)
+    return _finish(args, reply, confirm_flag="--confirm-duplicate")
 
 
 def _refund(args: argparse.Namespace) -> int:
@@ -261,6 +284,10 @@ def _refund(args: argparse.Namespace) -> int:
 def _correct(args: argparse.Namespace) -> int:
     cfg, _ = _client(args)
     call_args = {"trace": args.trace, "amount": _amount(cfg, args.amount), "method": args.method, "card": args.card}
+    if args.code is not None or args.scan:
+        _, reply = _call(args, "wallet_correct", {"trace": args.trace, "amount": call_args["amount"],
+                                                  "code": args.code}, password=True)
+        return _finish(args, reply)
     _, reply = _call(args, "correct", call_args, password=True)
     return _finish(args, reply)
 

@@ -64,6 +64,8 @@ async def _queries(daemon, op: str, args: dict, role: str) -> dict | None:
         return daemon.status()
     if op == "ping":
         return {"pong": True}
+    if op == "wallet_cancel":  # the cashier's CANCEL while the customer confirms on the phone
+        return {"cancelling": daemon.wallet_cancel()}
     if op == "reversals":
         recovery = journal.in_doubt()
         return {"pending": [r.as_dict() for r in recovery.pending_reversals],

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from agent.drivers.hostlink import LinkClosed, LinkConnectError, LinkError, LinkTimeout
 from agent.engine import effects as fx
 from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalError, NotFound
+from agent.engine import wallet as wallet_fx
 from agent.netmgmt import apply_signon_response
 
 log = logging.getLogger("posagent.engine")
@@ -17,7 +18,7 @@ log = logging.getLogger("posagent.engine")
 
 class Interpreter:
     def __init__(self, *, journal, link, keystore, dialect, cards, signon_max_age: float,
-                 notify: Callable[[str], None] | None = None):
+                 notify: Callable[[str], None] | None = None, wallet=None):
         self.journal = journal
         self.link = link
         self.keystore = keystore
@@ -25,6 +26,7 @@ class Interpreter:
         self.cards = cards
         self.signon_max_age = signon_max_age
         self.notify = notify or (lambda text: None)
+        self.wallet = wallet  # WalletEffects: scanner and the paying state's waits
 
     async def run(self, plan: fx.Plan) -> fx.Outcome:
         """Drive `plan` to its end; an exception from an effect is thrown into the plan (it may clean up)."""
@@ -80,6 +82,11 @@ class Interpreter:
             if not self.cards.holds_chip:
                 return self.cards.release()
             return await asyncio.to_thread(self.cards.release)
+        if self.wallet is not None and isinstance(effect, (wallet_fx.Wait, wallet_fx.ScanCode)):
+            if isinstance(effect, wallet_fx.Wait) and effect.text:
+                log.info("%s", effect.text)
+                self.notify(effect.text)
+            return await self.wallet.perform(effect)
         raise TypeError(f"unknown effect {effect!r}")
 
     async def _exchange(self, request) -> fx.Answer | fx.NoAnswer:

@@ -23,6 +23,9 @@ from agent.daemon.cards import CardSource
 from agent.daemon.interpreter import Interpreter
 from agent.drivers.hostlink import HostLink, make_ssl_context
 from agent.engine import common, fixes, operations, preauth, preauth_fixes, settlement
+from agent.daemon.walletfx import WalletEffects
+from agent.engine.wallet import WalletSaleRequest, resume_after_restart, wallet_sale
+from agent.engine.walletmsgs import WalletSettings
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.requests import Profile
 from agent.errors import PosagentError
@@ -160,6 +163,28 @@ OPERATIONS: dict[str, OperationSpec] = {
 }
 
 
+def _wallet_operation(settings: WalletSettings, scan_timeout: float) -> OperationSpec:
+    """Payment-code sale: the code from the CLI / keypad (`code`), else from the scanner."""
+    def build(p, a, o):
+        code = a.get("code")
+        if code is not None and not isinstance(code, str):
+            raise EngineError("code must be text (the digits of the payment code)", code="usage")
+        return wallet_sale(p, settings, WalletSaleRequest(
+            amount=_int(a["amount"], "amount"), code=code, confirm_duplicate=bool(a.get("confirm_duplicate")),
+            client_request_id=a.get("client_request_id")), o, scan_timeout=scan_timeout)
+    return OperationSpec(build, False)
+
+
+def _wallet_correct_operation(settings: WalletSettings, scan_timeout: float) -> OperationSpec:
+    from agent.engine.walletfix import WalletCorrectRequest, wallet_correct
+
+    def build(p, a, o):
+        return wallet_correct(p, settings, WalletCorrectRequest(
+            trace=_int(a["trace"], "trace"), right_amount=_int(a["amount"], "amount"), code=a.get("code")), o,
+            scan_timeout=scan_timeout)
+    return OperationSpec(build, True)
+
+
 def _signon_plan(profile: Profile):
     result = yield from common.sign_on(profile)
     return Outcome("signon", "done", f"signed on: batch {result.batch_number}, keys installed "
@@ -182,6 +207,8 @@ class Daemon:
         self.started_at = time.time()
         self.last_recovery: Outcome | None = None
         self.integrity_problem: str | None = None  # set when the hash chain is found broken: no new money moves
+        self.operations = dict(OPERATIONS)
+        self.wallet: WalletEffects | None = None
 
     # -- life cycle -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -210,9 +237,10 @@ class Daemon:
                                apdu_timeout=reader.apdu_timeout, terminal_id=self.cfg.terminal.terminal_id,
                                currency=self.cfg.terminal.currency, test_cards_path=self.test_cards_path,
                                emv=self.cfg.emv)
+            self.wallet = self._open_wallet()
             self.interpreter = Interpreter(journal=self.journal, link=self.link, keystore=self.keystore,
                                            dialect=self.dialect, cards=cards,
-                                           signon_max_age=self.profile.signon_max_age_seconds)
+                                           signon_max_age=self.profile.signon_max_age_seconds, wallet=self.wallet)
         except BaseException:
             self.close_sync()
             raise
@@ -232,9 +260,34 @@ class Daemon:
         result = await asyncio.to_thread(integrity.check_all, self.journal_path)
         self._integrity(result, f"the whole journal (checked in {time.perf_counter() - started:.2f} s)")
 
+    def _open_wallet(self) -> WalletEffects:
+        scanner_cfg = self.cfg.scanner
+        settings = self.wallet_settings = WalletSettings.from_config(self.cfg, self.dialect)
+        self.operations["wallet_sale"] = _wallet_operation(settings, float(scanner_cfg.scan_timeout))
+        self.operations["wallet_correct"] = _wallet_correct_operation(settings, float(scanner_cfg.scan_timeout))
+        scanner, problem = None, None
+        if scanner_cfg.port:
+            from agent.drivers.scanner import Scanner, ScannerError
+            try:
+                scanner = Scanner.open(scanner_cfg.port, scanner_cfg.baudrate,
+                                       partial_timeout=float(scanner_cfg.partial_timeout))
+            except ScannerError as exc:  # cards and typed codes still work without the scanner
+                problem = f"{exc}: type the code instead (posagent sale AMOUNT --code DIGITS)"
+                log.warning("%s", problem)
+        return WalletEffects(scanner, problem=problem)
+
+    def wallet_cancel(self) -> bool:
+        """The cashier's CANCEL while a payment-code sale waits: cancel it safely (the engine does)."""
+        if self.wallet is None:
+            return False
+        self.wallet.cancel()
+        return True
+
     async def recover(self) -> Outcome:
         """Resolve what the journal reports in doubt (reversals, an interrupted settlement)."""
         async with self._op_lock:
+            # a wallet sale killed while the customer confirmed: ask the bank once before cancelling it
+            await self.interpreter.run(resume_after_restart(self.profile, self.wallet_settings))
             self.last_recovery = await self.interpreter.run(settlement.recover(self.profile))
         if self.integrity_problem:  # "nothing in doubt" must not read as "the journal is fine"
             log.error("recovery: %s, but %s", self.last_recovery.message, self.integrity_problem)
@@ -267,6 +320,9 @@ class Daemon:
         self.close_sync()
 
     def close_sync(self) -> None:
+        if self.wallet is not None:
+            self.wallet.close()
+            self.wallet = None
         if self.journal is not None:
             self.journal.close()
             self.journal = None
@@ -312,9 +368,9 @@ class Daemon:
                       operator: str | None = None, notify: Callable[[str], None] | None = None,
                       authorized: str | None = None) -> Outcome:
         """Run one engine operation; `authorized` is the role already checked by the caller (else checked here)."""
-        spec = OPERATIONS.get(op)
+        spec = self.operations.get(op)
         if spec is None:
-            raise EngineError(f"unknown operation {op!r} (known: {', '.join(sorted(OPERATIONS))})", code="usage")
+            raise EngineError(f"unknown operation {op!r} (known: {', '.join(sorted(self.operations))})", code="usage")
         if authorized is None:
             args = apispec.validate(op, args)
             authorized = self.authorize(op, args, password)
@@ -327,6 +383,8 @@ class Daemon:
             raise EngineError(f"{op} needs {exc.args[0]}", code="usage") from None
         async with self._op_lock:
             self.interpreter.notify = notify or (lambda text: None)
+            if self.wallet is not None:
+                self.wallet.arm()
             started = time.perf_counter()
             outcome = await self.interpreter.run(plan)
             elapsed = time.perf_counter() - started

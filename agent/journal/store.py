@@ -30,7 +30,7 @@ from agent.journal.states import check_transition
 log = logging.getLogger("posagent.journal")
 
 MAX_TRACE = 999_999
-_PAN = re.compile(r"[0-9]{12,19}")
+_PAN = re.compile(r"[0-9]{12,24}")  # a PAN, or a wallet payment code (up to 24 digits)
 TXN_SELECT = "SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id"
 
 
@@ -312,7 +312,7 @@ def _message_text(message: Any, txn_id: int | None) -> str:
 
 def _check_pan(pan: Any) -> None:
     if not isinstance(pan, str) or not _PAN.fullmatch(pan):
-        raise JournalError("card number must be 12 to 19 digits")
+        raise JournalError("card number or payment code must be 12 to 24 digits")
 
 
 def _storage_error(exc: sqlite3.Error, what: str, path: Path | str) -> StorageError:

@@ -93,10 +93,10 @@ def _issuer_data(card: TestCard | None, msg: Message, arqc: bytes | None, code: 
 
 
 def _record(host: HostProcessor, req: Request, kind: str, card: TestCard | None, pan: str | None, amount: int,
-            code: str, orig_id: int | None = None):
+            code: str, orig_id: int | None = None, card_name: str | None = None):
     return host.ledger.record_txn(
         tid=req.tid, mid=req.mid, batch=req.batch, stan=req.stan, mti=req.msg.mti, kind=kind,
-        card=card.name if card else None, masked_pan=mask_pan(pan) if pan else None, amount=amount,
+        card=card.name if card else card_name, masked_pan=mask_pan(pan) if pan else None, amount=amount,
         local_date=req.now.strftime("%m%d"), response_code=code, icc=55 in req.msg, orig_id=orig_id,
         now=req.now.isoformat())
 
@@ -203,7 +203,9 @@ def refund(host: HostProcessor, req: Request) -> Message:
         code = codes.INVALID_AMOUNT
     else:
         code = codes.APPROVED
-    txn = _record(host, req, "refund", card, pan, amount, code, original.id if original else None)
+    # a wallet payer is no test card: the refund is still theirs (card `wallet:<payer>`)
+    txn = _record(host, req, "refund", card, pan, amount, code, original.id if original else None,
+                  card_name=original.card if original else None)
     return _result(host, req, txn)
 
 

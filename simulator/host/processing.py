@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 from agent.iso8583 import CodecError, Message
 from agent.iso8583.crypto import kcv, unwrap_working_key, wrap_working_key
 from agent.iso8583.subfields import Field60, Field62Keys
-from simulator.host import codes, financial, holds
+from simulator.host import codes, financial, holds, wallet
 from simulator.host.ledger import Ledger
 from simulator.host.settlement import settle
 from simulator.testcards import TestCard
@@ -61,6 +61,7 @@ class HostProcessor:
         self.tmk_for = tmk_for
         self.key_source = key_source
         self._keys: dict[str, WorkingKeys] = {}
+        self.wallet = wallet.WalletHost(ledger)
 
     # -- entry point ---------------------------------------------------------------------------
     def handle(self, msg: Message, now: datetime, *, encoded: bytes | None = None) -> Message | None:
@@ -169,6 +170,8 @@ ROUTES: tuple[tuple[str, str | None, str | None, str | None, Callable[[HostProce
     ("0820", None, None, "301", echo),
     ("0200", "310000", None, None, financial.balance),
     ("0200", "000000", "22", None, financial.sale),
+    ("0200", "000000", "41", None, wallet.pay),
+    ("0100", "330000", "42", None, wallet.query),
     ("0200", "200000", "23", None, financial.void),
     ("0220", "200000", "25", None, financial.refund),
     ("0100", "030000", "10", None, holds.preauth),
@@ -176,8 +179,8 @@ ROUTES: tuple[tuple[str, str | None, str | None, str | None, Callable[[HostProce
     ("0200", "000000", "20", None, holds.completion),
     ("0200", "200000", "21", None, holds.completion_void),
     ("0220", "000000", None, None, holds.completion_advice),  # its 60.1 (24) is unconfirmed: any is taken
-    ("0400", None, None, None, financial.reversal),
-    ("0401", None, None, None, financial.reversal),
+    ("0400", None, None, None, wallet.reversal),  # a wallet order's cancel, else the card reversal
+    ("0401", None, None, None, wallet.reversal),
     ("0500", None, None, "201", settle),
     ("0320", None, None, "201", financial.batch_upload),
     ("0320", None, None, "203", financial.batch_upload),

@@ -148,8 +148,17 @@ class HostServer:
             if fault.kind == "drop_before":
                 return False
         now = self.clock()
+        wallet_fault = {"paying_forever": "never", "paid_late": "late"}.get(fault.kind) if fault else None
+
+        def handle() -> Message | None:  # runs inside the commit group: the wallet fault is this request's only
+            self.processor.wallet.force_confirm = wallet_fault
+            try:
+                return self.processor.handle(request, now, encoded=encoded)
+            finally:
+                self.processor.wallet.force_confirm = None
+
         try:
-            response = await self.group.run(lambda: self.processor.handle(request, now, encoded=encoded))
+            response = await self.group.run(handle)
         except LedgerUnavailable:
             return False  # nothing recorded: the terminal sees no answer, as after a lost request
         except Exception:

@@ -41,6 +41,7 @@ FIELDS = {
     53: F("Security control information", Bcd(16)),
     54: F("Balance amount", Text(20, prefix=LLL)),
     55: F("ICC data", Binary(255, prefix=LLL), "tlv"),
+    57: F("Wallet payment code (unconfirmed)", Bcd(30, prefix=LLL, pad="right"), "pan"),
     59: F("Terminal and location data", Text(999, prefix=LLL)),
     60: F("Reserved private (60.1-60.5)", Bcd(17, prefix=LLL, pad="right")),
     61: F("Original message data", Bcd(29, prefix=LLL, pad="right")),

@@ -1,0 +1,316 @@
+"""Payment-code (wallet) sale: the paying state, as a sans-IO plan and one table of its transitions.
+
+Order of a wallet sale: check the code (nothing leaves for a code that is not one), refuse a second
+payment while one is unresolved, get ready (reversals first), journal the intent with the code masked
+and fingerprinted (the journal's "sending" row is the armed cancel), send.  On "paying" (the customer
+confirms on the phone) query the order by its trace every `query_interval` seconds, each query
+journaled before it is sent, until the answer is final or `deadline` passes or the cashier presses
+CANCEL; then cancel the order — the cancel is the sale's reversal, so it is queued, retried and sent
+before anything else, survives a restart, and a cancel that finds the order paid undoes the payment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agent.engine.common import Gen, _reverse_now, connect, ensure_ready, masked
+from agent.engine.effects import (Answer, EngineError, Exchange, Journal, NoAnswer, Notify, Outcome,
+                                  SignOnNeeded)
+from agent.engine.operations import Operator
+from agent.engine.requests import Profile, Verdict, check_response
+from agent.engine.responses import describe
+from agent.engine.walletmsgs import WalletSettings, wallet_query_request, wallet_sale_request
+from agent.money import format_amount
+from agent.paycodes import PaymentCodeError, classify, mask_code
+
+
+# ---------------------------------------------------------------- effects (plan → daemon)
+
+@dataclass(frozen=True)
+class ScanCode:
+    """Read one payment code from the scanner.  Result: the code text, or a `ScanFailure`."""
+
+    timeout: float
+
+
+@dataclass(frozen=True)
+class ScanFailure:
+    message: str  # cashier-facing
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Wait `seconds` (0: just tell the time), unless the cashier presses CANCEL first.
+
+    Result: `Waited`; `now` is a monotonic time in seconds."""
+
+    seconds: float
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Waited:
+    now: float
+    cancelled: bool = False
+
+
+# ---------------------------------------------------------------- the paying state, one table
+
+#: (state, event) → next state.  Events: the classified answer to the sale or a query, the clock, CANCEL.
+PAYING: dict[tuple[str, str], str] = {
+    ("sent", "paid"): "approved",
+    ("sent", "declined"): "declined",
+    ("sent", "paying"): "paying",
+    ("sent", "no_answer"): "cancelling",
+    ("paying", "paid"): "approved",
+    ("paying", "declined"): "declined",
+    ("paying", "paying"): "paying",
+    ("paying", "no_answer"): "paying",  # a lost query answer: ask again, the deadline still holds
+    ("paying", "deadline"): "cancelling",
+    ("paying", "cancel_key"): "cancelling",
+}
+
+
+class WalletStateError(EngineError):
+    def __init__(self, state: str, event: str):
+        super().__init__(f"wallet payment: no transition from {state!r} on {event!r}", code="internal")
+
+
+def next_state(state: str, event: str) -> str:
+    try:
+        return PAYING[(state, event)]
+    except KeyError:
+        raise WalletStateError(state, event) from None
+
+
+@dataclass(frozen=True)
+class WalletSaleRequest:
+    amount: int
+    code: str | None = None  # None: read it from the scanner
+    confirm_duplicate: bool = False
+    client_request_id: str | None = None
+    kind: str = "sale"  # "correction" for a linked payment of a difference
+    original_id: int | None = None
+    chain_id: int | None = None
+
+    def __repr__(self) -> str:  # never show the code in a traceback or a log
+        return f"WalletSaleRequest(amount={self.amount}, code={'set' if self.code else None})"
+
+
+TEXTS = {
+    "en": {
+        "bad_code": "{error}",
+        "unresolved": "Wallet payment trace {trace} is not resolved yet: finish it before taking another payment",
+        "same_request": "This sale already has a wallet payment (trace {trace}, {state}): not paid again",
+        "duplicate": "Same wallet code and amount {amount} as trace {trace}: confirm to charge again",
+        "waiting": "Waiting for the customer to confirm on the phone ({left} s) — CANCEL to cancel",
+        "approved": "Paid {amount} by {wallet} {code}, trace {trace}",
+        "declined": "Wallet payment declined: {reason}",
+        "cancelled": "Wallet payment cancelled ({why}): nothing charged",
+        "not_completed": "Wallet payment not finished ({why}): the cancel is queued and goes first",
+        "why_deadline": "the customer did not confirm within {seconds:g} s",
+        "why_cancel_key": "cancelled by the cashier",
+        "why_no_answer": "no valid answer from the bank",
+        "scanning": "Scan the customer's payment code",
+    },
+    "zh": {
+        "bad_code": "{error}",
+        "unresolved": "扫码交易 流水{trace} 尚未完成，请先处理后再收款",
+        "same_request": "本笔销售已有扫码支付（流水{trace}，{state}），不重复收款",
+        "duplicate": "同一付款码同金额 {amount} 与流水{trace}相同：确认后才再次收款",
+        "waiting": "等待顾客在手机上确认（{left}秒）— 按取消键撤销",
+        "approved": "{wallet} {code} 已支付 {amount}，流水{trace}",
+        "declined": "扫码支付被拒：{reason}",
+        "cancelled": "扫码支付已撤销（{why}）：未扣款",
+        "not_completed": "扫码支付未完成（{why}）：撤销已排队，优先发送",
+        "why_deadline": "顾客 {seconds:g} 秒内未确认",
+        "why_cancel_key": "收银员取消",
+        "why_no_answer": "银行无有效应答",
+        "scanning": "请扫描顾客付款码",
+    },
+}
+
+
+def _say(profile: Profile, key: str, **values: Any) -> str:
+    table = TEXTS.get(profile.language, TEXTS["en"])
+    return table.get(key, TEXTS["en"][key]).format(**values)
+
+
+def _money(profile: Profile, amount: int) -> str:
+    return format_amount(amount, profile.currency_exponent)
+
+
+def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleRequest, operator: Operator,
+                *, scan_timeout: float = 30.0) -> Gen:
+    code = request.code
+    if code is None:
+        yield Notify(_say(profile, "scanning"))
+        code = yield ScanCode(scan_timeout)
+        if isinstance(code, ScanFailure):
+            raise EngineError(code.message, code="scan")
+    try:
+        wallet = classify(code)
+    except PaymentCodeError as exc:
+        raise EngineError(str(exc), code="bad_code") from None
+    if request.client_request_id:
+        same = yield Journal("find_request", (request.client_request_id,))
+        if same is not None:
+            return Outcome("wallet_sale", "repeat", _say(profile, "same_request", trace=f"{same.trace:06d}",
+                                                         state=same.state), txn=same, steps=(same,))
+    stranded = yield Journal("in_doubt")
+    if stranded.unanswered:
+        raise EngineError(_say(profile, "unresolved", trace=f"{stranded.unanswered[0].trace:06d}"),
+                          code="original_uncertain", txn_id=stranded.unanswered[0].id)
+    if not request.confirm_duplicate and profile.duplicate_window_seconds > 0:
+        fingerprint = yield Journal("fingerprint", (code,))
+        earlier = yield Journal("duplicates_of", (fingerprint, request.amount),
+                                {"window_seconds": profile.duplicate_window_seconds})
+        earlier = [t for t in earlier if t.state in ("approved", "sending", "in_doubt")]
+        if earlier:
+            return Outcome("wallet_sale", "needs_confirmation",
+                           _say(profile, "duplicate", amount=_money(profile, request.amount),
+                                trace=f"{earlier[-1].trace:06d}"),
+                           txn=earlier[-1], details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
+    yield from ensure_ready(profile)
+
+    def build(trace: int, batch: int):
+        return masked(wallet_sale_request(profile, settings, trace=trace, batch=batch, amount=request.amount,
+                                          code=code))
+
+    txn = yield Journal("begin", (request.kind,), {
+        "amount": request.amount, "currency": profile.currency, "pan": code, "entry_mode": settings.entry_mode,
+        "operator": operator.name, "role": operator.role, "original_id": request.original_id,
+        "chain_id": request.chain_id, "client_request_id": request.client_request_id, "request": build})
+    message = wallet_sale_request(profile, settings, trace=txn.trace, batch=txn.batch, amount=request.amount,
+                                  code=code)
+    result = yield Exchange(message)
+    details = {"wallet": wallet.name}
+    state, verdict, response = _classify(settings, message, result)
+    if state == "no_answer":
+        return (yield from _cancel(profile, settings, txn, verdict, "why_no_answer", details))
+    state = next_state("sent", state)
+    if state == "paying":
+        yield Journal("record_event", ("wallet.paying", {"trace": txn.trace, "code": response.get(39)}),
+                      {"operator": operator.name, "role": operator.role, "txn_id": txn.id})
+        state, response, why = yield from _query_until_final(profile, settings, txn, operator)
+        details["queries"] = why.pop("queries", 0)
+        if state == "cancelling":
+            return (yield from _cancel(profile, settings, txn, Verdict(False, "06", why["text"]), why["key"],
+                                       details))
+    return (yield from _finish(profile, settings, txn, state, response, wallet, details))
+
+
+#: answers to a status query that say nothing about the order (sign on again, MAC or format error, not
+#: supported, order not found, system error): treated like a lost answer, never as a decline
+QUERY_NOT_FINAL = frozenset({"77", "A0", "30", "40", "25", "94", "96"})
+
+
+def _classify(settings: WalletSettings, request, result) -> tuple[str, Verdict, Any]:
+    """paid / declined / paying / no_answer, with the verdict on the answer and the answer itself."""
+    if isinstance(result, NoAnswer):
+        return "no_answer", Verdict(False, "98", result.detail), None
+    verdict = check_response(request, result.message, mac_valid=result.mac_valid)
+    if not verdict.valid:
+        return "no_answer", verdict, result.message
+    code = result.message.get(39)
+    if code == settings.paying_code:
+        return "paying", verdict, result.message
+    if request.mti == settings.query_mti and code in QUERY_NOT_FINAL:
+        return "no_answer", Verdict(False, "06", f"status query answered {code}"), result.message
+    return ("paid" if code == "00" else "declined"), verdict, result.message
+
+
+def _query_until_final(profile: Profile, settings: WalletSettings, txn: Any, operator: Operator) -> Gen:
+    start = (yield Wait(0)).now
+    state, queries, lost = "paying", 0, 0
+    while True:
+        left = settings.deadline - ((yield Wait(0)).now - start)
+        if left <= 0:
+            state = next_state(state, "deadline")
+            return state, None, {"key": "why_deadline", "queries": queries, "lost": lost,
+                                 "text": f"customer did not confirm within {settings.deadline:g} s"}
+        waited = yield Wait(min(settings.query_interval, left), _say(profile, "waiting", left=int(left + 0.999)))
+        if waited.cancelled:
+            state = next_state(state, "cancel_key")
+            return state, None, {"key": "why_cancel_key", "queries": queries, "text": "cancelled by the cashier"}
+        batch = yield Journal("open_batch")
+        trace = yield Journal("take_trace", ("network",))
+        query = wallet_query_request(profile, settings, trace=trace, batch=batch.number, original=txn)
+        yield Journal("record_event", ("wallet.query", {"trace": txn.trace, "query_trace": trace,
+                                                        "request": masked(query)}),
+                      {"operator": operator.name, "role": operator.role, "txn_id": txn.id})
+        result = yield Exchange(query)
+        queries += 1
+        event, _verdict, response = _classify(settings, query, result)
+        if event == "no_answer":
+            lost += 1
+        elif event in ("paid", "declined"):
+            yield Journal("record_event", ("wallet.final", {"trace": txn.trace, "code": response.get(39)}),
+                          {"operator": operator.name, "role": operator.role, "txn_id": txn.id})
+        state = next_state(state, event)
+        if state in ("approved", "declined"):
+            return state, response, {"queries": queries}
+
+
+def _finish(profile: Profile, settings: WalletSettings, txn: Any, state: str, response: Any, wallet,
+            details: dict) -> Gen:
+    code = response.get(39)
+    updated = yield Journal("complete", (txn.id,), {
+        "approved": state == "approved", "response_code": code, "rrn": response.get(37),
+        "auth_code": response.get(38), "response": masked(response), "host_time": None})
+    if state == "approved":
+        text = _say(profile, "approved", amount=_money(profile, txn.amount), wallet=wallet.label,
+                    code=updated.pan_masked, trace=f"{updated.trace:06d}")
+    else:
+        text = _say(profile, "declined", reason=describe(code, profile.language))
+    return Outcome("wallet_sale", state, text, txn=updated, steps=(updated,), details=details)
+
+
+def _cancel(profile: Profile, settings: WalletSettings, txn: Any, verdict: Verdict, why_key: str,
+            details: dict) -> Gen:
+    """Queue the sale's reversal (the cancel) with its reason and deliver it now if the host answers."""
+    yield Journal("fail", (txn.id,), {"reason": verdict.reason, "error": verdict.problem, "response": None})
+    updated, status, _text = yield from _reverse_now(profile, txn, verdict, "sale")
+    why = _say(profile, why_key, seconds=settings.deadline)
+    key = "cancelled" if status == "reversed" else "not_completed"
+    return Outcome("wallet_sale", status, _say(profile, key, why=why), txn=updated, steps=(updated,),
+                   details=details)
+
+
+def describe_code(code: str) -> str:
+    """For screens before a sale: the wallet and the masked code."""
+    return f"{classify(code).label} {mask_code(code)}"
+
+
+def resume_after_restart(profile: Profile, settings: WalletSettings) -> Gen:
+    """At start, before the general recovery: a wallet sale left without an outcome is asked about once.
+
+    Paid or declined by now → that outcome is journaled (the customer who confirmed while the terminal
+    was down keeps their payment); still paying, unknown, or the bank unreachable → nothing here, and
+    the general recovery cancels it (its reversal), which undoes a payment that lands late."""
+    recovery = yield Journal("in_doubt")
+    waiting = [t for t in recovery.unanswered if settings.is_wallet(t)]
+    resolved = []
+    if not waiting:
+        return resolved
+    try:  # a status query moves no money: it may go before queued reversals (they go next, in recovery)
+        yield from connect(profile)
+    except EngineError:
+        return resolved
+    if (yield SignOnNeeded()):  # no working keys to MAC the query: recovery cancels instead
+        return resolved
+    for txn in waiting:
+        batch = yield Journal("open_batch")
+        trace = yield Journal("take_trace", ("network",))
+        query = wallet_query_request(profile, settings, trace=trace, batch=batch.number, original=txn)
+        yield Journal("record_event", ("wallet.query", {"trace": txn.trace, "query_trace": trace,
+                                                        "request": masked(query), "after_restart": True}),
+                      {"operator": "system", "role": "system", "txn_id": txn.id})
+        event, _verdict, response = _classify(settings, query, (yield Exchange(query)))
+        if event in ("paid", "declined"):
+            yield Journal("complete", (txn.id,), {
+                "approved": event == "paid", "response_code": response.get(39), "rrn": response.get(37),
+                "auth_code": response.get(38), "response": masked(response), "host_time": None})
+            resolved.append(txn.id)
+    return resolved

@@ -1,0 +1,54 @@
+"""Wrong amount on a payment-code sale (S3 "scanned the customer and undercharged", S1 overcharged).
+
+Undercharge: a new payment of the difference with a *new* code (a code pays once), linked to the
+original in its chain.  Overcharge: a refund of the difference against the original (a void + re-sale
+would need the customer's code again).  Never on top of an unknown outcome: that is resolved first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.engine import fixes
+from agent.engine.common import Gen
+from agent.engine.effects import EngineError, Outcome
+from agent.engine.operations import Operator
+from agent.engine.requests import Profile
+from agent.engine.wallet import WalletSaleRequest, wallet_sale
+from agent.engine.walletmsgs import WalletSettings
+from agent.money import format_amount
+
+
+@dataclass(frozen=True)
+class WalletCorrectRequest:
+    trace: int
+    right_amount: int
+    code: str | None = None  # the customer's new code, for an undercharge; None: scan it
+
+    def __repr__(self) -> str:
+        return f"WalletCorrectRequest(trace={self.trace}, right_amount={self.right_amount})"
+
+
+def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCorrectRequest, operator: Operator,
+                   *, scan_timeout: float = 30.0) -> Gen:
+    original = yield from fixes._original(profile, request.trace)
+    original = yield from fixes._resolve_uncertain(profile, original)
+    trace = f"{original.trace:06d}"
+    if original.state not in ("approved", "refunded_partially"):
+        raise EngineError(f"trace {trace} is {original.state}: there is no payment to correct",
+                          code="not_correctable", txn_id=original.id)
+    if request.right_amount == original.amount:
+        raise EngineError(f"trace {trace} already charged {format_amount(original.amount, profile.currency_exponent)}:"
+                          f" nothing to correct", code="usage", txn_id=original.id)
+    if request.right_amount < original.amount:
+        outcome = yield from fixes.correct(profile, fixes.CorrectRequest(original.trace, request.right_amount,
+                                                                         method="refund"), operator)
+        return outcome
+    difference = request.right_amount - original.amount
+    outcome = yield from wallet_sale(profile, settings, WalletSaleRequest(
+        difference, request.code, confirm_duplicate=True, kind="correction", original_id=original.id,
+        chain_id=original.chain_id or original.id), operator, scan_timeout=scan_timeout)
+    money = format_amount(difference, profile.currency_exponent)
+    lead = f"Undercharged trace {trace}: collected the difference {money} with a new code, linked to it. "
+    return Outcome("correct", outcome.status, lead + outcome.message, txn=outcome.txn, steps=outcome.steps,
+                   details={**outcome.details, "original_id": original.id, "method": "linked_wallet_payment"})
