@@ -52,8 +52,9 @@ def _centre(text: str, width: int) -> str:
 
 def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_id: str, copy: str = "customer",
                    width: int = 32, language: str = "en", exponent: int = 2, original_trace: int | None = None,
-                   reprint: bool = False) -> str:
-    """One copy ("merchant" or "customer") of the receipt for journal transaction `txn`."""
+                   reprint: bool = False, original_card: str | None = None) -> str:
+    """One copy ("merchant" or "customer") of the receipt for journal transaction `txn`; a void or refund
+    (which carries no card itself) shows the masked card of the sale it goes back to, `original_card`."""
     words = LABELS.get(language, LABELS["en"])
     rule = "-" * width
     kind = words.get(txn.kind, txn.kind.upper())
@@ -61,7 +62,7 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
     result = describe(txn.response_code, language) if txn.response_code else txn.state
     lines = [_centre(merchant_name, width), rule,
              _pair(words["merchant"], merchant_id, width), _pair(words["terminal"], terminal_id, width), rule,
-             _pair(words["card"], txn.pan_masked or "-", width), _pair(words["type"], kind, width),
+             _pair(words["card"], txn.pan_masked or original_card or "-", width), _pair(words["type"], kind, width),
              _pair(words["batch"], f"{txn.batch:06d}", width), _pair(words["trace"], f"{txn.trace:06d}", width)]
     if original_trace is not None:
         lines.append(_pair(words["original"], f"{original_trace:06d}", width))

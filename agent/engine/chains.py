@@ -189,3 +189,26 @@ def finish_if_done(profile: Profile, chain: Any) -> Gen:
     if all(s.status == "done" for s in states):
         yield Journal("end_chain", (chain.id, "done"), {"steps": _steps(states)})
     return states
+
+
+def summary(profile: Profile, chain: Any, original: Any, txns: list[Any]) -> dict:
+    """One open chain for a list (status, settlement, keypad, console): what it is and where it stands."""
+    states = progress(chain, txns)
+    return {"id": chain.id, "kind": chain.kind, "original_id": original.id, "trace": original.trace,
+            "card": original.pan_masked, "target": chain.target, "owed": [s.as_step() for s in states
+                                                                      if s.status != "done"],
+            "standing": standing(profile, chain, original, states), "resume": resume_command(chain, original)}
+
+
+def summaries_plan() -> Gen:
+    """Every open chain with its original and transactions (for plans: settlement, recovery)."""
+    out = []
+    for chain in (yield Journal("open_chains")):
+        original = yield Journal("get", (chain.original_id,))
+        out.append((chain, original, (yield Journal("chain_txns", (chain.id,)))))
+    return out
+
+
+def listing(profile: Profile, items: list[dict]) -> str:
+    """"chain 3 (trace 000005): Voided 12.34. 10.00 still to charge: …" joined for one line of text."""
+    return "; ".join(f"chain {c['id']} (trace {c['trace']:06d}): {c['standing']}" for c in items)

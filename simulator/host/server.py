@@ -143,7 +143,10 @@ class HostServer:
             log.info("fault %s on %s stan %s", fault.kind, request.mti, request.get(11))
             if fault.kind == "drop_before":
                 return False
-        response = self.processor.handle(request, self.clock())
+        if fault is not None and fault.kind == "decline":
+            response = self.processor.decline(request, self.clock())
+        else:
+            response = self.processor.handle(request, self.clock())
         if response is None:
             return True
         kind = fault.kind if fault is not None else None
