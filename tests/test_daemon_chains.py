@@ -6,9 +6,13 @@ intended net charge."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from tests.agentproc import start_agent
+from tests.agentproc import ROOT, SUPERVISOR_PASSWORD, start_agent
+from tests.harness import wait_for
 
 EXIT_DECLINED, EXIT_CONFIRM, EXIT_UNKNOWN, EXIT_OPEN = 1, 4, 5, 6
 
@@ -178,21 +182,57 @@ def test_open_chain_blocks_settlement_until_confirmed(agent, sim_host):
     assert settled.returncode == 0, settled
 
 
+def _journal_txns(agent) -> list:
+    from agent.journal import Journal
+    with Journal.open(agent.directory / "journal.db", fingerprint_key=None, read_only=True) as journal:
+        return journal.find(limit=100)
+
+
 def test_sigkill_between_void_and_sale_is_reported_after_restart(agent, sim_host):
-    """The daemon dies while the new sale's answer is awaited (after the void): after restart the chain
-    is reported open — nothing silently dropped — and one resume finishes it."""
+    """The daemon dies while the new sale's answer is awaited (the void went through): the CLI says the
+    outcome is unknown (exit 5); after the restart the sale is reversed, the chain is reported open —
+    never silently dropped — and one resume finishes it."""
     wrong = sale(agent, "12.34")
-    sim_host.fault("delay:mti=0200,seconds=3,count=2")  # the void and the sale both answer late
+    sim_host.fault("delay:mti=0200,seconds=20,count=1,skip=1")  # the void answers; the new sale hangs
+    command = [sys.executable, "-m", "agent", "--config", str(agent.config), "correct", f"{wrong['trace']:06d}",
+               "--amount", "10.00", "--card", "debit", "--password-stdin"]
+    secret = agent.directory / "password.txt"
+    secret.write_text(SUPERVISOR_PASSWORD + "\n")
+    with open(secret) as stdin:
+        cli = subprocess.Popen(command, cwd=ROOT, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    wait_for(lambda: any(t.kind == "correction" and t.state == "sending" for t in _journal_txns(agent)), 30,
+             "the new sale journaled and sent")
+    agent.kill()
+    out, err = cli.communicate(timeout=30)
+    assert cli.returncode == EXIT_UNKNOWN, (out, err)
+    assert "outcome is unknown" in err and "never charged twice" in err and "posagent status" in err
     sim_host.clear_faults()
-    sim_host.fault("drop_response:mti=0200,count=2")  # the void is answered... see below
-    sim_host.clear_faults()
-    # void answered normally; the sale's answer never comes: kill the daemon while it waits
-    agent_reply = None
-    sim_host.fault("delay:mti=0200,seconds=30,count=1")
-    sim_host.clear_faults()
+    agent.start()
+    wait_for(lambda: "left open" in agent.log_text, 30, "recovery reports the open fix")
+    assert net(sim_host) == 0  # voided, and the interrupted sale reversed
+    assert_books_agree(agent, sim_host)
+    [chain] = open_chains(agent)
+    assert chain["owed"] == [{"op": "sale", "amount": 1000, "status": "owed"}]
+    done = correct(agent, wrong["trace"], "--resume", "--card", "debit")
+    assert done.returncode == 0, done
+    assert net(sim_host) == 1000 and open_chains(agent) == []
+    assert_books_agree(agent, sim_host)
+
+
+def test_sigkill_after_the_last_step_marks_the_chain_done_at_restart(agent, sim_host):
+    """Killed after the last step's approval reached the journal but before the chain was closed: the
+    restart sees every step went through and closes it — nothing is charged again."""
+    wrong = sale(agent, "12.34")
+    sim_host.fault("delay:mti=0200,seconds=1.5,count=1,skip=1")
+    command = [sys.executable, "-m", "agent", "--config", str(agent.config), "correct", f"{wrong['trace']:06d}",
+               "--amount", "10.00", "--card", "debit", "--password-stdin"]
+    cli = subprocess.run(command, cwd=ROOT, input=SUPERVISOR_PASSWORD + "\n", capture_output=True, text=True,
+                         timeout=60)
+    assert cli.returncode == 0, cli
     agent.kill()
     agent.start()
-    del agent_reply
+    assert open_chains(agent) == [] and net(sim_host) == 1000
 
 
 def test_repeated_refund_names_the_sale_and_the_flag(agent, sim_host):
