@@ -149,3 +149,50 @@ def test_any_wire_fate_at_any_step_leaves_a_told_state_and_one_resume_finishes(f
             _finish(world, resume, target, lambda: _setup_again(world, fix, target))
         finally:
             world.close()
+
+
+# ---------------------------------------------------------------- one definition of a suspected duplicate
+
+#: what may have happened to an earlier sale before the new one
+HISTORY = st.lists(st.tuples(st.sampled_from(("debit", "credit")), st.sampled_from((5000, 7000)),
+                             st.sampled_from(("approved", "voided", "partly_refunded", "refunded", "reversed")),
+                             st.integers(min_value=0, max_value=2 * PROFILE.duplicate_window_seconds)),
+                   min_size=0, max_size=5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(HISTORY, st.sampled_from(("debit", "credit")), st.sampled_from((5000, 7000)),
+       st.integers(min_value=0, max_value=2 * PROFILE.duplicate_window_seconds))
+def test_the_guard_asks_exactly_when_the_list_would_list_the_new_sale(history, card, amount, wait):
+    with tempfile.TemporaryDirectory() as tmp:
+        world = World(Path(tmp))
+        try:
+            for earlier_card, earlier_amount, fate, gap in history:
+                world.clock.advance(gap)
+                lost = fate == "reversed"
+                world.wire = lambda message: LOSE_REQUEST if lost and message is not None and message.mti == "0200" \
+                    else DELIVER
+                sold = world.run(ops.sale(PROFILE, ops.SaleRequest(earlier_amount, test_card=earlier_card,
+                                                                   confirm_duplicate=True, confirm_unusual=True),
+                                          CASHIER))
+                world.wire = lambda message: DELIVER
+                if fate == "voided":
+                    world.run(ops.void(PROFILE, ops.VoidRequest(sold.txn.trace), SUPERVISOR))
+                elif fate in ("partly_refunded", "refunded"):
+                    part = earlier_amount // 2 if fate == "partly_refunded" else earlier_amount
+                    world.run(ops.refund(PROFILE, ops.RefundRequest(trace=sold.txn.trace, amount=part), SUPERVISOR))
+            world.clock.advance(wait)
+            asked = world.run(ops.sale(PROFILE, ops.SaleRequest(amount, test_card=card, confirm_unusual=True),
+                                       CASHIER))
+            if asked.status == "needs_confirmation":
+                assert asked.details["guard"] == "duplicate"
+                new = world.run(ops.sale(PROFILE, ops.SaleRequest(amount, test_card=card, confirm_unusual=True,
+                                                                  confirm_duplicate=True), CASHIER))
+            else:
+                new = asked
+            assert new.status == "approved"
+            groups = world.journal.suspected_duplicates(window_seconds=PROFILE.duplicate_window_seconds)
+            listed = any(t.id == new.txn.id for group in groups for t in group)
+            assert listed == (asked.status == "needs_confirmation")
+        finally:
+            world.close()
