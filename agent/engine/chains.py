@@ -93,8 +93,9 @@ def _open(profile: Profile, operation: str, chain: Any, original: Any, states, l
 
 def run_chain(profile: Profile, operator: Operator, *, operation: str, original: Any, kind: str,
               plan: list[dict] | None = None, target: int | None = None, chain: Any = None,
-              test_card: str | None = None, lead: str = "") -> Gen:
-    """Plan (when `chain` is None) and run the steps of a fix still owed; see the module notes."""
+              test_card: str | None = None, lead: str = "", done_lead: str | None = None) -> Gen:
+    """Plan (when `chain` is None) and run the steps of a fix still owed; see the module notes.  `lead`
+    introduces the outcome's text (`done_lead` instead when every step went through)."""
     language = profile.language
     if chain is not None:
         states = progress(chain, (yield Journal("chain_txns", (chain.id,))))
@@ -127,7 +128,8 @@ def run_chain(profile: Profile, operator: Operator, *, operation: str, original:
             return _open(profile, operation, chain, original, states, problem, ())
     try:
         outcome = yield from _run_steps(profile, operator, operation=operation, original=original, kind=kind,
-                                        planned=planned, target=target, chain=chain, card=card, lead=lead)
+                                        planned=planned, target=target, chain=chain, card=card, lead=lead,
+                                        done_lead=done_lead)
     except GeneratorExit:  # abandoned: the daemon wipes the card itself
         raise
     except BaseException:
@@ -140,7 +142,8 @@ def run_chain(profile: Profile, operator: Operator, *, operation: str, original:
 
 
 def _run_steps(profile: Profile, operator: Operator, *, operation: str, original: Any, kind: str,
-               planned: list[tuple[str, int]], target: int | None, chain: Any, card: Any, lead: str) -> Gen:
+               planned: list[tuple[str, int]], target: int | None, chain: Any, card: Any, lead: str,
+               done_lead: str | None) -> Gen:
     if chain is None:
         chain = yield Journal("plan_chain", (kind, original.id), {
             "steps": [{"op": op, "amount": amount} for op, amount in planned], "target": target,
@@ -161,14 +164,14 @@ def _run_steps(profile: Profile, operator: Operator, *, operation: str, original
         if any(s.status != "done" for s in states):
             yield Journal("update_chain", (chain.id, _steps(states)))
     states = progress(chain, (yield Journal("chain_txns", (chain.id,))))
-    message = " ".join(p for p in (lead, *texts) if p)
     if all(s.status == "done" for s in states):
+        message = " ".join(p for p in (done_lead if done_lead is not None else lead, *texts) if p)
         chain = yield Journal("end_chain", (chain.id, "done"), {"steps": _steps(states), "operator": operator.name,
                                                                "role": operator.role})
         return Outcome(operation, "approved", message, txn=made[-1] if made else original, steps=made,
                        details={"chain": chain.as_dict(), "original_id": original.id})
     chain = yield Journal("update_chain", (chain.id, _steps(states)))
-    return _open(profile, operation, chain, original, states, message, made)
+    return _open(profile, operation, chain, original, states, " ".join(p for p in (lead, *texts) if p), made)
 
 
 def _step(profile: Profile, operator: Operator, op: str, amount: int, original: Any, card: Any) -> Gen:

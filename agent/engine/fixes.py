@@ -82,6 +82,7 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
     overcharge = right < charged
     by_refund = overcharge and (request.method == "refund" or not open_batch
                                 or original.state == "refunded_partially")
+    done_lead = None
     if by_refund:
         difference = charged - right
         why = say(language, "why_settled" if not open_batch else
@@ -95,13 +96,15 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
             raise EngineError(say(language, "refunded_partially", trace=f"{original.trace:06d}"),
                               code="not_voidable", txn_id=original.id)
         plan = [{"op": "void", "amount": original.amount}, {"op": "sale", "amount": right}]
-        lead = say(language, "void_then_resale", original=_money(profile, original.amount), right=_money(profile, right))
+        amounts = {"original": _money(profile, original.amount), "right": _money(profile, right)}
+        lead, done_lead = say(language, "void_then_resale", **amounts), say(language, "void_then_resale_done", **amounts)
     else:
         difference = right - charged
         plan = [{"op": "sale", "amount": difference}]
         lead = say(language, "undercharge", amount=_money(profile, difference), trace=f"{original.trace:06d}")
     outcome = yield from run_chain(profile, operator, operation="correct", original=original, kind="correction",
-                                   plan=plan, target=right, test_card=request.test_card, lead=lead)
+                                   plan=plan, target=right, test_card=request.test_card, lead=lead,
+                                   done_lead=done_lead)
     return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
                    details={**outcome.details, "method": "refund" if by_refund else
                             "resale" if plan[0]["op"] == "void" else "linked_sale"})

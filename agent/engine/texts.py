@@ -93,6 +93,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "why_asked": ("as asked", "按要求"),
     "void_then_resale": ("Batch open: void {original}, then charge the right {right}.",
                          "批次未结算：撤销 {original}，再按正确金额 {right} 扣款。"),
+    "void_then_resale_done": ("Batch open: voided {original} and charged the right {right}.",
+                              "批次未结算：已撤销 {original}，并按正确金额 {right} 重新扣款。"),
     "use_refund_method": ("the batch is settled: a void is no longer possible; use --method refund",
                           "批次已结算：不能撤销；请改用退货方式"),
     "undercharge": ("Undercharge: collecting the {amount} difference as a sale linked to trace {trace}.",
