@@ -16,20 +16,22 @@ from simulator.host.faults import FAULT_KINDS
 
 #: cashier operations and their share of a working day (sales dominate; settlement a few times a day)
 OPERATION_MIX: dict[str, float] = {
-    "sale": 0.62, "void": 0.08, "refund": 0.09, "correct": 0.06, "duplicate_sale": 0.04,
+    "sale": 0.59, "void": 0.08, "refund": 0.09, "correct": 0.06, "correct_resume": 0.03, "duplicate_sale": 0.04,
     "duplicates_fix": 0.03, "settle": 0.04, "echo": 0.04,
 }
 
 #: the MTIs an operation can put on the wire (where a fault or an in-flight kill may aim)
 OPERATION_MTIS: dict[str, tuple[str, ...]] = {
     "sale": ("0200", "0400"), "duplicate_sale": ("0200",), "void": ("0200", "0400"), "refund": ("0220", "0400"),
-    "correct": ("0200", "0220", "0400"), "duplicates_fix": ("0200", "0220"), "settle": ("0500", "0320", "0400"),
+    "correct": ("0200", "0220", "0400"), "correct_resume": ("0200", "0220", "0400"),
+    "duplicates_fix": ("0200", "0220"), "settle": ("0500", "0320", "0400"),
     "echo": ("0820",),
 }
 
 #: the request an in-flight kill holds at the host: the operation's own (settlement: 0500 or upload end)
 HELD_MTIS: dict[str, tuple[str, ...]] = {op: mtis[:1] for op, mtis in OPERATION_MTIS.items()} | {
-    "correct": ("0200", "0220"), "duplicates_fix": ("0200", "0220"), "settle": ("0500", "0320")}
+    "correct": ("0200", "0220"), "correct_resume": ("0200", "0220"), "duplicates_fix": ("0200", "0220"),
+    "settle": ("0500", "0320")}
 
 #: how a kill is timed: hold the request at the host and kill while it waits; kill after a random
 #: short sleep (lands anywhere: before the journal write, between intent and send, after the answer);
