@@ -30,6 +30,9 @@ def status(s: dict[str, Any]) -> str:
         + (f", settlement of batch {journal['settling']:06d} in progress" if journal["settling"] else ""),
         f"uptime    {s.get('uptime_s', 0):.0f} s",
     ]
+    fixes = (s.get("chains") or {}).get("open") or []
+    lines.append(f"fixes     {len(fixes)} open" + (": the settlement waits for them" if fixes else ""))
+    lines += [f"  chain {c['id']} trace {c['trace']:06d}: {c['standing']}" for c in fixes]
     if s.get("supervisor_locked_for_s"):
         lines.append(f"supervisor functions locked for {s['supervisor_locked_for_s']} s")
     return "\n".join(lines)

@@ -160,7 +160,8 @@ class Daemon:
             reader = self.cfg.card_reader
             cards = CardSource(reader_pattern=reader.reader, card_timeout=reader.card_timeout,
                                apdu_timeout=reader.apdu_timeout, terminal_id=self.cfg.terminal.terminal_id,
-                               currency=self.cfg.terminal.currency, test_cards_path=self.test_cards_path)
+                               currency=self.cfg.terminal.currency, test_cards_path=self.test_cards_path,
+                               language=self.cfg.terminal.language)
             self.interpreter = Interpreter(journal=self.journal, link=self.link, keystore=self.keystore,
                                            dialect=self.dialect, cards=cards,
                                            signon_max_age=self.profile.signon_max_age_seconds)

@@ -135,6 +135,23 @@ TEXTS: dict[str, tuple[str, str]] = {
     "settle_open_chains": ("{count} fix(es) are still open: {list}. Finish them first, or settle anyway with "
                            "--confirm-open-chains (they stay open and must then be closed by hand).",
                            "仍有 {count} 笔更正未完成：{list}。请先完成；或加 --confirm-open-chains 照常结算（之后须人工关闭）。"),
+    # ---- the card reader (agent/drivers/card_errors.py: one key per error class)
+    "card_ReaderNotFound": ("Card reader not found — check the reader connection", "未找到读卡器——请检查读卡器连接"),
+    "card_CardTimeout": ("No card inserted in time — start again", "未及时插卡——请重新开始"),
+    "card_CardCancelled": ("Cancelled", "已取消"),
+    "card_CardRemoved": ("Card removed — insert the card again", "卡已拔出——请重新插卡"),
+    "card_CardRemovedAfterApproval": ("Card removed before completion — the payment is being reversed",
+                                      "交易完成前卡被拔出——该笔付款正在冲正"),
+    "card_CardMute": ("Card not responding — remove it and insert it again", "卡无响应——请拔出后重新插入"),
+    "card_NoSupportedApplication": ("Card not supported — use another card", "不支持此卡——请换卡"),
+    "card_CardBlocked": ("Card blocked — use another card", "卡已锁定——请换卡"),
+    "card_UnexpectedStatusWord": ("Card read error — insert the card again", "读卡错误——请重新插卡"),
+    "card_UnexpectedStatusWord_sw": ("Card read error ({sw}) — insert the card again", "读卡错误（{sw}）——请重新插卡"),
+    "card_BadCardData": ("Card data unreadable — use another card", "卡数据无法读取——请换卡"),
+    "card_CardDeclinedOffline": ("Card declined the payment — use another card", "卡片拒绝此笔付款——请换卡"),
+    "card_CardDataWiped": ("Card data already cleared — read the card again", "卡数据已清除——请重新读卡"),
+    "card_ManualEntryRefused": ("Manual card entry needs a supervisor", "手工输入卡号需主管授权"),
+    "card_CardError": ("Card error — try again", "读卡出错——请重试"),
     # ---- outcome unknown
     "outcome_unknown": ("The outcome is unknown: {detail}. The card may have been charged; if it was, it is "
                         "reversed automatically when the daemon is back — never charged twice. Check with "

@@ -1,0 +1,43 @@
+"""Every cashier-facing line follows `[terminal] language`: the card reader's messages, the chain texts
+and the outcome-unknown text come from the one engine table, in English and Chinese."""
+
+from __future__ import annotations
+
+import inspect
+import string
+
+import pytest
+
+from agent.daemon.cards import card_text
+from agent.drivers import card_errors
+from agent.engine.texts import TEXTS, say
+
+CARD_ERRORS = [cls for _, cls in inspect.getmembers(card_errors, inspect.isclass)
+               if issubclass(cls, card_errors.CardError)]
+
+
+@pytest.mark.parametrize("cls", CARD_ERRORS, ids=lambda c: c.__name__)
+def test_every_card_error_speaks_both_languages(cls):
+    exc = cls("detail for the log")
+    english, chinese = card_text("en", exc), card_text("zh", exc)
+    assert english == cls.message  # the table says what the driver says
+    assert chinese != english and any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
+
+
+def test_a_status_word_is_named_in_both_languages():
+    exc = card_errors.UnexpectedStatusWord("x", sw=0x6A82)
+    assert "6A82" in card_text("en", exc) and "6A82" in card_text("zh", exc)
+    assert card_text("en", exc) == str(exc)
+
+
+@pytest.mark.parametrize("key", sorted(TEXTS))
+def test_both_languages_take_the_same_fields(key):
+    english, chinese = TEXTS[key]
+    fields = lambda text: {name for _, name, _, _ in string.Formatter().parse(text) if name}  # noqa: E731
+    assert fields(english) == fields(chinese), key
+
+
+def test_a_fix_left_open_is_told_in_chinese():
+    text = say("zh", "chain_action_card", what=say("zh", "chain_owed_sale", amount="10.00"),
+               command="posagent correct 000005 --resume")
+    assert "尚需收取 10.00" in text and "posagent correct 000005 --resume" in text
