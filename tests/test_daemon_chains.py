@@ -281,3 +281,35 @@ def test_duplicates_table_fits_its_content(agent, sim_host):
     rows = [line for line in listing.splitlines() if line.startswith("  id ")]
     assert len(rows) == 2 and "refunded_partially " in rows[0]
     assert rows[0].index("rrn") == rows[1].index("rrn")  # columns line up
+
+
+def test_daemon_dying_mid_sale_says_the_outcome_is_unknown_and_what_happens(agent, sim_host):
+    """Defect 3: not just "closed the connection" — whether the card may be charged, what happens next,
+    how to check, and its own exit status; after the restart the sale is reversed, never charged twice."""
+    sim_host.fault("delay:mti=0200,seconds=20,count=1")
+    command = [sys.executable, "-m", "agent", "--config", str(agent.config), "sale", "25.00", "--card", "debit"]
+    cli = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: any(t.kind == "sale" and t.state == "sending" for t in _journal_txns(agent)), 30,
+             "the sale journaled and sent")
+    agent.kill()
+    out, err = cli.communicate(timeout=30)
+    assert cli.returncode == EXIT_UNKNOWN, (out, err)
+    assert "may have been charged" in err and "never charged twice" in err and "posagent journal show" in err
+    sim_host.clear_faults()
+    agent.start()
+    wait_for(lambda: net(sim_host) == 0 and all(t.state != "sending" for t in _journal_txns(agent)), 30,
+             "the interrupted sale reversed after the restart")
+    assert_books_agree(agent, sim_host)
+
+
+def test_console_status_lists_open_fixes():
+    from agent.console import views
+    status = {"link": {"host": "h", "port": 1, "connected": True, "tls": False},
+              "keys": {"installed": True, "check_values": {}}, "batch": {"number": 1, "state": "open",
+                                                                       "transactions": 2},
+              "reversals": {"pending": 0, "needs_manual": 0}, "journal": {"in_doubt": 0, "settling": None},
+              "chains": {"open": [{"id": 3, "trace": 5, "standing": "Voided 12.34. 10.00 still to charge: insert "
+                                                                    "the card — `posagent correct 000005 --resume`"}]}}
+    text = views.status(status)
+    assert "fixes     1 open" in text and "chain 3 trace 000005: Voided 12.34." in text
