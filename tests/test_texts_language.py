@@ -41,3 +41,23 @@ def test_a_fix_left_open_is_told_in_chinese():
     text = say("zh", "chain_action_card", what=say("zh", "chain_owed_sale", amount="10.00"),
                command="posagent correct 000005 --resume")
     assert "尚需收取 10.00" in text and "posagent correct 000005 --resume" in text
+
+
+def test_the_keypad_idle_screen_lists_open_fixes_until_done():
+    from agent.ui import Terminal
+    from agent.ui.actions import ENTER
+
+    t = Terminal(21, 8, "en")
+    t.start()
+    t.set_open_fixes([{"id": 3, "trace": 5}])
+    assert any("fix open: 000005" in line for line in t.frame())
+    t.press("4")  # Correct amount: the outcome of a fix finishes it
+    t._in_flight = object()  # a reply arrives for the call the flow sent
+    t.state = "correct.send"
+    t.deliver({"ok": True, "outcome": {"status": "approved", "message": "done", "receipts": [],
+                                       "details": {"chain": {"id": 3, "state": "done"}}, "txn": {"trace": 9}}})
+    t.press(ENTER)
+    assert t.state == "idle" and not any("fix open" in line for line in t.frame())
+    zh = Terminal(21, 8, "zh")
+    zh.set_open_fixes([{"id": 4, "trace": 6}])
+    assert any("更正未完成" in line for line in zh.frame())
