@@ -61,3 +61,43 @@ def test_the_keypad_idle_screen_lists_open_fixes_until_done():
     zh = Terminal(21, 8, "zh")
     zh.set_open_fixes([{"id": 4, "trace": 6}])
     assert any("更正未完成" in line for line in zh.frame())
+
+
+def test_every_console_command_has_help_in_both_languages():
+    from agent.console.commands import COMMANDS
+    from agent.console.texts import TEXTS as CONSOLE
+    for command in COMMANDS:
+        english, chinese = CONSOLE["help." + "_".join(command.words)]
+        assert english == command.help and chinese != english
+
+
+def test_the_console_status_speaks_chinese():
+    from agent.console import views
+    status = {"link": {"host": "h", "port": 1, "connected": True, "tls": False},
+              "keys": {"installed": False, "check_values": {}}, "batch": {"number": 1, "state": "open",
+                                                                        "transactions": 2},
+              "reversals": {"pending": 1, "needs_manual": 0}, "journal": {"in_doubt": 0, "settling": None},
+              "chains": {"open": []}}
+    text = views.status(status, "zh")
+    assert "已连接" in text and "缺失：请签到" in text and "1 笔待发送" in text and "0 笔未完成" in text
+    assert "connected" not in text
+
+
+def test_the_console_session_speaks_chinese():
+    from agent.console.session import Reply, Session, SessionSettings
+
+    class Gate:
+        def check(self, password):
+            return None
+
+        def locked_for(self):
+            return 0.0
+
+    class Runner:
+        def run(self, line):
+            return Reply("ok")
+
+    session = Session(Gate(), Runner(), SessionSettings(banner="posagent", language="zh"))
+    assert "按回车键登录" in session.start(0.0).decode()
+    assert "密码" in session.receive(b"\r", 1.0).decode()
+    assert "已登录" in session.receive(b"secret\r", 2.0).decode()
