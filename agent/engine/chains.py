@@ -165,7 +165,8 @@ def _run_steps(profile: Profile, operator: Operator, *, operation: str, original
             yield Journal("update_chain", (chain.id, _steps(states)))
     states = progress(chain, (yield Journal("chain_txns", (chain.id,))))
     if all(s.status == "done" for s in states):
-        message = " ".join(p for p in (done_lead if done_lead is not None else lead, *texts) if p)
+        message = " ".join(p for p in (done_lead if done_lead is not None else lead, *texts) if p) or \
+            standing(profile, chain, original, states)
         chain = yield Journal("end_chain", (chain.id, "done"), {"steps": _steps(states), "operator": operator.name,
                                                                "role": operator.role})
         return Outcome(operation, "approved", message, txn=made[-1] if made else original, steps=made,

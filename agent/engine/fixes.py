@@ -68,6 +68,9 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
     if request.resume or request.right_amount is None:
         raise EngineError(say(language, "chain_none", trace=f"{original.trace:06d}"), code="not_found",
                           txn_id=original.id)
+    if request.right_amount <= 0:
+        raise EngineError(say(language, "right_amount_zero", trace=f"{original.trace:06d}"), code="usage",
+                          txn_id=original.id)
     original = yield from _resolve_uncertain(profile, original)
     if original.state in ("reversed", "declined", "voided"):
         raise EngineError(say(language, "not_correctable", trace=f"{original.trace:06d}", state=original.state,
@@ -118,6 +121,9 @@ def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Oper
     if chain is not None:  # a repair that stopped halfway: finish it
         return (yield from run_chain(profile, operator, operation="duplicates", original=txn, kind=chain.kind,
                                      chain=chain))
+    if txn.state in ("sending", "in_doubt"):  # never repair on top of an unknown outcome
+        raise EngineError(say(profile.language, "original_uncertain", trace=f"{txn.trace:06d}"),
+                          code="original_uncertain", txn_id=txn.id)
     groups = yield Journal("suspected_duplicates", (), {"window_seconds": profile.duplicate_window_seconds})
     if not any(t.id == txn.id for group in groups for t in group):
         raise EngineError(say(profile.language, "not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),

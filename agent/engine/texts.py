@@ -127,6 +127,8 @@ TEXTS: dict[str, tuple[str, str]] = {
                            "or close it with `posagent chains --close {id} --reason TEXT`",
                            "凭证号 {trace} 有一笔未完成的更正（目标 {target}，链 {id}）：用 `{command}` 完成，或用 "
                            "`posagent chains --close {id} --reason 原因` 关闭"),
+    "right_amount_zero": ("the right amount must be more than 0; to take back all of trace {trace}, void or refund "
+                          "it", "正确金额必须大于 0；如需全部退回凭证号 {trace}，请撤销或退货"),
     "chain_none": ("trace {trace} has no open correction to resume", "凭证号 {trace} 没有可继续的未完成更正"),
     "chain_closed": ("Chain {id} closed: {reason}. Nothing more will be charged or refunded for it.",
                      "链 {id} 已关闭：{reason}。不再为其扣款或退款。"),
