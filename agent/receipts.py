@@ -56,8 +56,9 @@ def _centre(text: str, width: int) -> str:
 
 def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_id: str, copy: str = "customer",
                    width: int = 32, language: str = "en", exponent: int = 2, original_trace: int | None = None,
-                   reprint: bool = False) -> str:
-    """One copy ("merchant" or "customer") of the receipt for journal transaction `txn`."""
+                   reprint: bool = False, original_card: str | None = None) -> str:
+    """One copy ("merchant" or "customer") of the receipt for journal transaction `txn`; a void or refund
+    (which carries no card itself) shows the masked card of the sale it goes back to, `original_card`."""
     words = LABELS.get(language, LABELS["en"])
     rule = "-" * width
     kind = words.get(txn.kind, txn.kind.upper())
@@ -65,7 +66,7 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
     result = describe(txn.response_code, language) if txn.response_code else txn.state
     lines = [_centre(merchant_name, width), rule,
              _pair(words["merchant"], merchant_id, width), _pair(words["terminal"], terminal_id, width), rule,
-             *_card_line(txn, words, width), _pair(words["type"], kind, width),
+             *_card_line(txn, words, width, original_card), _pair(words["type"], kind, width),
              _pair(words["batch"], f"{txn.batch:06d}", width), _pair(words["trace"], f"{txn.trace:06d}", width)]
     if original_trace is not None:
         lines.append(_pair(words["original"], f"{original_trace:06d}", width))
@@ -81,13 +82,14 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
     return "\n".join(lines) + "\n"
 
 
-def _card_line(txn: Any, words: dict, width: int) -> list[str]:
-    """The card number, or for a wallet payment (entry mode 03x, a scanned code) the wallet and masked code."""
+def _card_line(txn: Any, words: dict, width: int, original_card: str | None = None) -> list[str]:
+    """The card number (a refund's: its sale's), or for a wallet payment (entry mode 03x, a scanned code) the
+    wallet and masked code."""
     from agent.paycodes import wallet_of_masked
 
     wallet = wallet_of_masked(txn.pan_masked) if txn.pan_masked and (txn.entry_mode or "").startswith("03") else None
     if wallet is None:
-        return [_pair(words["card"], txn.pan_masked or "-", width)]
+        return [_pair(words["card"], txn.pan_masked or original_card or "-", width)]
     return [_pair(wallet.label.upper(), "", width).rstrip(), _pair("", txn.pan_masked, width)]
 
 

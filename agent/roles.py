@@ -79,6 +79,8 @@ OPERATION_ROLES: dict[str, str] = {
     "preauth_complete": "cashier", "completion_void": "supervisor", "preauth_list": "cashier",
     # `posagent reconcile` journals its run (the statement check changes no money)
     "reconcile_record": "cashier",
+    # open multi-step fixes: anyone may list them; closing one on purpose is the supervisor's
+    "chains": "cashier", "chain_close": "supervisor",
     # payment codes: the sale and the cashier's CANCEL while the customer confirms; a correction is money back
     "wallet_sale": "cashier", "wallet_cancel": "cashier", "wallet_correct": "supervisor",
 }

@@ -68,6 +68,12 @@ class Session:
 
     def start(self) -> None:
         self.apply(self.terminal.start())
+        try:  # fixes left open (e.g. before a restart) show on the idle screen from the start
+            reply = self.perform_call(Call("chains", {}), lambda text: None)
+        except (PosagentError, OSError, ValueError):
+            return
+        if reply.get("ok"):
+            self.apply(self.terminal.set_open_fixes(reply["result"].get("open") or []))
 
     def press(self, key: str) -> None:
         self.apply(self.terminal.press(key))

@@ -30,8 +30,8 @@ CASHIER = Operator("cashier", "cashier")
 SUPERVISOR = Operator("supervisor", "supervisor")
 
 #: what can happen to one exchange on the wire
-DELIVER, LOSE_REQUEST, LOSE_ANSWER, CORRUPT_MAC, WRONG_AMOUNT, REFUSE = (
-    "deliver", "lose_request", "lose_answer", "corrupt_mac", "wrong_amount", "refuse")
+DELIVER, LOSE_REQUEST, LOSE_ANSWER, CORRUPT_MAC, WRONG_AMOUNT, REFUSE, DECLINE = (
+    "deliver", "lose_request", "lose_answer", "corrupt_mac", "wrong_amount", "refuse", "decline")
 
 
 class Clock:
@@ -117,7 +117,8 @@ class World:
             return fx.NoAnswer("refused", False, "connection refused")
         if fate == LOSE_REQUEST:
             return fx.NoAnswer("timeout", True, "no answer (request lost)")
-        response = self.host.handle(wire_request, datetime.fromtimestamp(self.clock.now, timezone.utc))
+        now = datetime.fromtimestamp(self.clock.now, timezone.utc)
+        response = self.host.decline(wire_request, now) if fate == DECLINE else self.host.handle(wire_request, now)
         if response is None or fate == LOSE_ANSWER:
             return fx.NoAnswer("timeout", True, "no answer (answer lost)")
         if fate == CORRUPT_MAC and 64 in response:

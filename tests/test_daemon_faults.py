@@ -21,6 +21,7 @@ FAULTS = {
     "wrong_stan": "wrong_stan",
     "wrong_amount": "wrong_amount",
     "garbage": "garbage",
+    "decline": "decline",
     "refuse": "refuse:seconds=0.5",
 }
 

@@ -211,7 +211,8 @@ def test_s4_a_repeated_refund_is_recognised_and_not_paid_twice(world):
     assert first.status == "approved" and again.status == "repeat"
     same_seconds = world.run(ops.refund(PROFILE, ops.RefundRequest(trace=original.txn.trace, amount=2000),
                                         SUPERVISOR))
-    assert same_seconds.status == "repeat"
+    assert same_seconds.status == "needs_confirmation"  # a second identical refund only on purpose
+    assert same_seconds.details["guard"] == "repeat_refund" and "--confirm-repeat" in same_seconds.message
     assert world.net_charged() == 8000
 
 

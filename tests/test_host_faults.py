@@ -60,3 +60,15 @@ def test_ledger_cli_on_missing_file_is_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "simulator.cli", "host", "ledger", "--db",
                              str(tmp_path / "none.db"), "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
+
+
+def test_skip_lets_the_first_matching_messages_through():
+    rule = parse_rule("decline:mti=0200,count=1,skip=1")
+    assert parse_rule(rule.to_text()) == rule
+    plan = FaultPlan([rule])
+    assert plan.pick("0220") is None  # another MTI does not count
+    assert plan.pick("0200") is None  # the first 0200 (a correction's void) goes through
+    assert plan.pick("0200").kind == "decline"  # the second (its new sale) is declined
+    assert plan.pick("0200") is None and plan.rules == []
+    with pytest.raises(FaultSpecError, match="skip"):
+        parse_rule("decline:skip=x")

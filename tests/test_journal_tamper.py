@@ -26,6 +26,9 @@ def _build(path) -> None:
     refund = j.begin("refund", amount=2000, currency="156", pan=PAN, entry_mode="051", operator="01",
                      role="supervisor", original_id=sale.id, request=req)
     j.complete(refund.id, approved=True, response_code="00", rrn=None, auth_code=None, response={"39": "00"})
+    fix = j.plan_chain("correction", sale.id, steps=[{"op": "refund", "amount": 2000}], target=10000,
+                       operator="sup", role="supervisor")  # every chained table holds a row to tamper with
+    j.end_chain(fix.id, "done", steps=[{"op": "refund", "amount": 2000, "status": "done"}])
     lost = j.begin("sale", amount=500, currency="156", pan=PAN, entry_mode="051", operator="01", role="cashier",
                    request=req)
     rev = j.fail(lost.id, reason="98", error="timeout")

@@ -89,7 +89,7 @@ def build_session(cfg: config.Config, client: Any, *, idle_timeout_s: float | No
         prompt=f"posagent {t.terminal_id}> ",
         idle_timeout_s=idle_timeout_s if idle_timeout_s is not None else cfg.console.idle_timeout_minutes * 60,
         secret_echo=Echo.STARS,
-        audit=audit)
+        audit=audit, language=t.language)
     return Session(RememberingGate(technician_gate(cfg), context), CommandTable(context), settings)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from agent import config, roles
 from agent.console import configedit, views
 from agent.console.keyceremony import load_master_key
+from agent.console.texts import say
 from agent.console.session import Question, Reply
 from agent.errors import PosagentError, UsageError
 from agent.journal.export import render_text
@@ -87,6 +88,10 @@ class CommandTable:
         return reply.get("result") if "result" in reply else reply.get("outcome", {})
 
     @property
+    def language(self) -> str:
+        return self.ctx.cfg.terminal.language
+
+    @property
     def exponent(self) -> int:
         return self.ctx.cfg.terminal.currency_exponent
 
@@ -94,15 +99,16 @@ class CommandTable:
     def help(self, args: list[str]) -> Reply:
         lines = []
         for c in COMMANDS:  # fits an 80-column terminal: a long usage gets its own line
-            if len(c.usage) <= 28 and 30 + len(c.help) < HELP_COLUMNS:
-                lines.append(f"{c.usage:<28}  {c.help}")
+            text = say(self.language, "help." + "_".join(c.words))
+            if len(c.usage) <= 28 and 30 + len(text) < HELP_COLUMNS:
+                lines.append(f"{c.usage:<28}  {text}")
             else:
-                lines += [c.usage, f"{'':<30}{c.help}"]
+                lines += [c.usage, f"{'':<30}{text}"]
         return Reply("\n".join(lines))
 
     def status(self, args: list[str]) -> Reply:
         _no_args(args, "status")
-        return Reply(views.status(self.call("status")))
+        return Reply(views.status(self.call("status"), self.language))
 
     def echo(self, args: list[str]) -> Reply:
         _no_args(args, "link test")
@@ -264,7 +270,7 @@ class CommandTable:
         return Reply(render_report(run, self.exponent).rstrip("\n"))
 
     def logout(self, args: list[str]) -> Reply:
-        return Reply("Logged out.", logout=True)
+        return Reply(say(self.language, "logged_out"), logout=True)
 
 
 def _no_args(args: list[str], usage: str) -> None:
@@ -296,7 +302,7 @@ def _pairs(args: list[str]) -> list[tuple[str, str]]:
 C = Command
 COMMANDS: tuple[Command, ...] = (
     C(("help",), "help", "this list", CommandTable.help),
-    C(("status",), "status", "link, keys, batch, reversal queue, journal", CommandTable.status),
+    C(("status",), "status", "link, keys, batch, reversal queue, journal, open fixes", CommandTable.status),
     C(("link", "test"), "link test", "echo test with the acquirer", CommandTable.echo),
     C(("echo",), "echo", "same as link test", CommandTable.echo),
     C(("sign-on",), "sign-on", "sign on: new working keys and batch number", CommandTable.signon),

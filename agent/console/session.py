@@ -19,6 +19,7 @@ from typing import Callable, Protocol
 
 from agent.auth import AuthError
 from agent.console.lineeditor import Cancelled, Echo, EndOfInput, Line, LineEditor
+from agent.console.texts import say
 from agent.errors import PosagentError
 
 log = logging.getLogger("posagent.console")
@@ -84,6 +85,7 @@ class SessionSettings:
     idle_timeout_s: float = 15 * 60
     secret_echo: Echo = Echo.STARS
     audit: Callable[[str, dict], None] = field(default=lambda kind, details: None)
+    language: str = "en"  # [terminal] language
 
 
 def crlf(text: str) -> bytes:
@@ -165,14 +167,14 @@ class Session:
                 self._move("cancel")
                 return crlf(self.settings.prompt)
             if isinstance(event, EndOfInput):
-                return self._reply(Reply("Logged out.", logout=True))
+                return self._reply(Reply(self._say("logged_out"), logout=True))
             return self._command(event.text)
         # answering a question
         question = self._question
         self._question = None
         if not isinstance(event, Line) or question is None:
             self._move("cancel")
-            return crlf("Cancelled.\n" + self.settings.prompt)
+            return crlf(self._say("cancelled") + "\n" + self.settings.prompt)
         try:
             reply = question.then(event.text)
         except PosagentError as exc:
@@ -190,9 +192,9 @@ class Session:
             return crlf(f"error: {exc}\n")
         if remaining > 0:
             self._move("still_locked" if self.state is State.LOCKED else "locked")
-            return crlf(_locked_text(remaining))
+            return crlf(self._locked_text(remaining))
         self._move("lock_over" if self.state is State.LOCKED else "enter")
-        return b"Password: "
+        return self._say("password").encode("utf-8")
 
     def _check_password(self, password: str) -> bytes:
         try:
@@ -204,13 +206,13 @@ class Session:
                 return crlf(f"{exc}\n")
             self._move("wrong")
             self.settings.audit("login_failed", {})
-            return crlf(f"{exc}\n") + b"Password: "
+            return crlf(f"{exc}\n") + self._say("password").encode("utf-8")
         except PosagentError as exc:  # the lock state could not be read or saved: nobody gets in
             self._move("cancel")
             return crlf(f"error: {exc}\n" + self._banner())
         self._move("right")
         self.settings.audit("login", {})
-        return crlf("Logged in. Type help for the commands, logout to leave.\n" + self.settings.prompt)
+        return crlf(self._say("logged_in") + "\n" + self.settings.prompt)
 
     # -- commands ---------------------------------------------------------------------------------
     def _command(self, line: str) -> bytes:
@@ -241,9 +243,10 @@ class Session:
         return crlf(text + self.settings.prompt)
 
     def _banner(self) -> str:
-        return f"\n{self.settings.banner}\nPress Enter to log in.\n"
+        return f"\n{self.settings.banner}\n{self._say('press_enter')}\n"
 
+    def _say(self, key: str, **values: object) -> str:
+        return say(self.settings.language, key, **values)
 
-def _locked_text(seconds: float) -> str:
-    minutes = int(seconds // 60) + 1
-    return f"The console is locked after too many wrong passwords; try again in {minutes} min.\n"
+    def _locked_text(self, seconds: float) -> str:
+        return self._say("locked", minutes=int(seconds // 60) + 1) + "\n"

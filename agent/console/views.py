@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from agent.console.texts import say
 from agent.money import format_amount
 
 
@@ -17,25 +18,29 @@ def stamp(epoch: float | None) -> str:
     return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def status(s: dict[str, Any]) -> str:
+def status(s: dict[str, Any], language: str = "en") -> str:
     link, keys, batch, rev, journal = s["link"], s["keys"], s["batch"], s["reversals"], s["journal"]
-    kcv = ", ".join(f"{k} {v}" for k, v in keys["check_values"].items()) or "none"
+    t = lambda key, **v: say(language, key, **v)  # noqa: E731
+    kcv = ", ".join(f"{k} {v}" for k, v in keys["check_values"].items()) or t("st.none")
     lines = [
-        f"link      {link['host']}:{link['port']} {'connected' if link['connected'] else 'idle'}"
-        f"{' (TLS)' if link['tls'] else ''}",
-        f"keys      {'installed' if keys['installed'] else 'missing: sign on'} ({kcv})",
-        f"batch     {batch['number']:06d} {batch['state']}, {batch['transactions']} transaction(s)",
-        f"reversals {rev['pending']} pending, {rev['needs_manual']} need manual handling",
-        f"journal   {journal['in_doubt']} in doubt"
-        + (f", settlement of batch {journal['settling']:06d} in progress" if journal["settling"] else ""),
-        f"uptime    {s.get('uptime_s', 0):.0f} s",
+        t("st.link", where=f"{link['host']}:{link['port']}", state=t("st.connected" if link["connected"] else "st.idle"),
+          tls=" (TLS)" if link["tls"] else ""),
+        t("st.keys", state=t("st.installed" if keys["installed"] else "st.missing"), kcv=kcv),
+        t("st.batch", number=batch["number"], state=batch["state"], count=batch["transactions"]),
+        t("st.reversals", pending=rev["pending"], manual=rev["needs_manual"]),
+        t("st.journal", in_doubt=journal["in_doubt"])
+        + (t("st.settling", batch=journal["settling"]) if journal["settling"] else ""),
+        t("st.uptime", seconds=s.get("uptime_s", 0)),
     ]
     if journal.get("damaged"):
         lines.append(f"JOURNAL DAMAGED: {journal['damaged']}")
     if keys.get("master_check_value"):
         lines.append(f"master key check value {keys['master_check_value']} ({keys.get('master_source', '?')})")
+    fixes = (s.get("chains") or {}).get("open") or []
+    lines.append(t("st.fixes", count=len(fixes)) + (t("st.fixes_wait") if fixes else ""))
+    lines += [t("st.fix", id=c["id"], trace=c["trace"], standing=c["standing"]) for c in fixes]
     if s.get("supervisor_locked_for_s"):
-        lines.append(f"supervisor functions locked for {s['supervisor_locked_for_s']} s")
+        lines.append(t("st.locked", seconds=s["supervisor_locked_for_s"]))
     return "\n".join(lines)
 
 

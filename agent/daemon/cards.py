@@ -18,10 +18,25 @@ from agent.engine.requests import CardData
 log = logging.getLogger("posagent.card")
 
 
+def card_text(language: str, exc: CardError) -> str:
+    """`exc`'s cashier message in `language` (engine/texts.py, keys card_<Class>); its own text otherwise."""
+    from agent.engine.texts import TEXTS, say
+
+    for cls in type(exc).__mro__:
+        key = f"card_{cls.__name__}"
+        if key in TEXTS:
+            if getattr(exc, "sw", None) is not None and cls.__name__ == "UnexpectedStatusWord":
+                from agent.drivers.card_errors import status_word_name
+                return say(language, "card_UnexpectedStatusWord_sw", sw=status_word_name(exc.sw))
+            return say(language, key)
+    return str(exc)
+
+
 class CardSource:
     def __init__(self, *, reader_pattern: str, card_timeout: float, apdu_timeout: float = 5.0,
                  terminal_id: str = "10000001", currency: str = "156", test_cards_path: str | None = None,
-                 emv: Any = None):
+                 emv: Any = None, language: str = "en"):
+        self.language = language  # the cashier's messages follow [terminal] language
         self.reader_pattern = reader_pattern
         self.card_timeout = card_timeout
         self.apdu_timeout = apdu_timeout
@@ -79,10 +94,15 @@ class CardSource:
         try:
             chip = self._reader.read_chip(terminal)
         except CardError as exc:
-            return CardFailure(str(exc))
+            return CardFailure(self._say(exc))
         self._chip = chip
         return CardData(pan=chip.pan, expiry=chip.expiry, entry_mode=chip.entry_mode, track2=chip.track2,
                         sequence=chip.sequence, field55=chip.field55, source="chip")
+
+    def _say(self, exc: CardError) -> str:
+        """The cashier's text for a card problem in the terminal's language (the technical detail is logged)."""
+        log.info("card: %s", exc.technical() if hasattr(exc, "technical") else exc)
+        return card_text(self.language, exc)
 
     # -- after the host's answer ------------------------------------------------------------------
     def finish(self, approved: bool, issuer_data: bytes | None) -> str | CardFailure:
@@ -91,9 +111,9 @@ class CardSource:
         try:
             return self._chip.complete(approved, issuer_data)
         except CardRemovedAfterApproval as exc:
-            return CardFailure(str(exc), removed=True)
+            return CardFailure(self._say(exc), removed=True)
         except CardError as exc:
-            return CardFailure(str(exc))
+            return CardFailure(self._say(exc))
 
     def release(self) -> None:
         chip, self._chip = self._chip, None

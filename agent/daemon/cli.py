@@ -2,8 +2,10 @@
 settle, signon, echo, status, reversals, receipt, passwd).
 
 Thin: parse, call the control API, print (text for people, --json for programs).  Exit status:
-0 done/approved, 1 declined/failed/reversed, 2 bad input, 3 password refused or locked,
-4 needs confirmation (re-run with the flag it names).
+0 done/approved, 1 declined/failed/reversed (nothing charged), 2 bad input, 3 password refused or locked,
+4 needs confirmation (re-run with the flag it names), 5 outcome unknown (the card may be charged; it is
+resolved automatically — check `posagent status`), 6 a fix left open (what is done and still owed is
+printed, with the one command that finishes it).
 """
 
 from __future__ import annotations
@@ -20,11 +22,22 @@ from typing import Any
 
 from agent.auth import hash_password
 from agent.cli import load_config
-from agent.errors import UsageError
+from agent.errors import PosagentError, UsageError
 from agent.logsetup import setup_logging
 from agent.money import format_amount, parse_amount
 
-EXIT_DECLINED, EXIT_USAGE, EXIT_AUTH, EXIT_CONFIRM = 1, 2, 3, 4
+EXIT_DECLINED, EXIT_USAGE, EXIT_AUTH, EXIT_CONFIRM, EXIT_UNKNOWN, EXIT_OPEN = 1, 2, 3, 4, 5, 6
+#: operations whose outcome is unknown when the daemon stops answering mid-way
+MONEY_OPS = frozenset({"sale", "void", "refund", "correct", "duplicates_fix", "settle"})
+#: error codes that have their own exit status
+ERROR_EXITS = {"auth": EXIT_AUTH, "usage": EXIT_USAGE, "open_chains": EXIT_CONFIRM, "chain_open": EXIT_OPEN}
+#: the flag that confirms each guard
+CONFIRM_FLAGS = {"duplicate": "--confirm-duplicate", "unusual_amount": "--confirm-unusual",
+                 "repeat_refund": "--confirm-repeat"}
+
+
+class OutcomeUnknown(PosagentError):
+    exit_status = EXIT_UNKNOWN
 
 log = logging.getLogger("posagent.daemon")
 
@@ -69,7 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = op("correct", "fix a wrong amount: void + re-sale, refund of the difference, or linked sale (supervisor)",
            password=True)
     p.add_argument("trace", type=_trace, help="trace number of the sale with the wrong amount")
-    p.add_argument("--amount", required=True, help="the right amount")
+    p.add_argument("--amount", help="the right amount")
+    p.add_argument("--resume", action="store_true", help="finish the open correction of this sale")
     p.add_argument("--method", choices=("auto", "refund", "resale"), default="auto",
                    help="auto picks from the batch state (default)")
     p.add_argument("--card", metavar="NAME", help="test card for a new sale, instead of the reader")
@@ -82,8 +96,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fix", type=int, metavar="ID", help="journal id of the duplicate sale to void or refund")
     p.set_defaults(handler=_duplicates)
 
+    p = op("chains", "multi-step fixes left open; --close ID --reason TEXT ends one on purpose (supervisor)",
+           password=True)
+    p.add_argument("--close", type=int, metavar="ID", help="chain to close (the customer was settled otherwise)")
+    p.add_argument("--reason", help="what was done instead, e.g. \"customer paid cash\" (with --close)")
+    p.set_defaults(handler=_chains)
+
     p = op("settle", "settle the batch: totals, confirmation, upload (supervisor)", password=True)
     p.add_argument("--yes", action="store_true", help="the totals were checked: settle without asking")
+    p.add_argument("--confirm-open-chains", action="store_true",
+                   help="settle although fixes are still open (they are listed; close them by hand after)")
     p.set_defaults(handler=_settle)
 
     op("signon", "sign on: new working keys and batch number").set_defaults(handler=lambda a: _simple(a, "signon", {}))
@@ -185,7 +207,14 @@ def _call(args: argparse.Namespace, op: str, call_args: dict, *, password: bool 
     cfg, client = _client(args)
     secret = _password(args) if password else None
     notify = None if args.json else (lambda text: print(f"… {text}", file=sys.stderr, flush=True))
-    reply = client.call(op, call_args, password=secret, on_notify=notify)
+    from agent.daemon.control import ConnectionLost
+    try:
+        reply = client.call(op, call_args, password=secret, on_notify=notify)
+    except ConnectionLost as exc:
+        if op not in MONEY_OPS:
+            raise
+        from agent.engine.texts import say
+        raise OutcomeUnknown(say(cfg.terminal.language, "outcome_unknown", detail=exc)) from None
     if (not reply.get("ok") and reply.get("error", {}).get("code") == "auth" and secret is None
             and not getattr(args, "password_stdin", False)):
         reply["error"]["message"] += " (give it with --password-stdin, or run on a terminal to be asked)"
@@ -199,7 +228,7 @@ def _finish(args: argparse.Namespace, reply: dict, *, confirm_flag: str | None =
         error = reply.get("error", {})
         if not args.json:
             print(f"posagent: {error.get('message')}", file=sys.stderr)
-        return {"auth": EXIT_AUTH, "usage": EXIT_USAGE}.get(error.get("code"), EXIT_DECLINED)
+        return ERROR_EXITS.get(error.get("code"), EXIT_DECLINED)
     outcome = reply.get("outcome")
     if outcome is None:
         return 0
@@ -213,9 +242,14 @@ def _finish(args: argparse.Namespace, reply: dict, *, confirm_flag: str | None =
             print(receipt["merchant"])
             print(receipt["customer"])
     if outcome["status"] == "needs_confirmation":
-        if not args.json and confirm_flag:
-            print(f"(re-run with {confirm_flag} to go on)", file=sys.stderr)
+        flag = CONFIRM_FLAGS.get((outcome.get("details") or {}).get("guard"), confirm_flag)
+        if not args.json and flag:
+            print(f"(re-run with {flag} to go on)", file=sys.stderr)
         return EXIT_CONFIRM
+    if outcome["status"] == "in_doubt":
+        return EXIT_UNKNOWN
+    if outcome["status"] == "open":
+        return EXIT_OPEN
     return 0 if outcome["ok"] else EXIT_DECLINED
 
 
@@ -283,8 +317,13 @@ def _refund(args: argparse.Namespace) -> int:
 
 def _correct(args: argparse.Namespace) -> int:
     cfg, _ = _client(args)
-    call_args = {"trace": args.trace, "amount": _amount(cfg, args.amount), "method": args.method, "card": args.card}
+    if args.amount is None and not args.resume:
+        raise UsageError("give the right amount with --amount, or --resume to finish an open correction")
+    call_args = {"trace": args.trace, "amount": _amount(cfg, args.amount) if args.amount is not None else None,
+                 "method": args.method, "card": args.card, "resume": args.resume}
     if args.code is not None or args.scan:
+        if call_args["amount"] is None:
+            raise UsageError("a payment-code correction needs the right amount (--amount)")
         _, reply = _call(args, "wallet_correct", {"trace": args.trace, "amount": call_args["amount"],
                                                   "code": args.code}, password=True)
         return _finish(args, reply)
@@ -306,9 +345,10 @@ def _duplicates(args: argparse.Namespace) -> int:
         first = group[0]
         print(f"card {first['pan_masked']}, {format_amount(first['amount'], cfg.terminal.currency_exponent)} "
               f"charged {len(group)} times:")
-        for t in group:
-            print(f"  id {t['id']:>5}  trace {t['trace']:06d}  batch {t['batch']:06d}  {t['state']:<10} "
-                  f"rrn {t['rrn'] or '-'}")
+        rows = [(f"id {t['id']}", f"trace {t['trace']:06d}", f"batch {t['batch']:06d}", t["state"],
+                 f"rrn {t['rrn'] or '-'}") for t in group]
+        for line in table(rows):
+            print(f"  {line}")
         print(f"  fix with: posagent duplicates --fix {group[-1]['id']}")
     for group in reply["result"].get("holds") or ():  # a stay held twice (预授权)
         first = group[0]
@@ -321,8 +361,35 @@ def _duplicates(args: argparse.Namespace) -> int:
     return 0
 
 
+def table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as lines, each column as wide as its widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
+def _chains(args: argparse.Namespace) -> int:
+    if args.close is not None:
+        if not args.reason:
+            raise UsageError("--close needs --reason: what was done instead (e.g. \"customer paid cash\")")
+        _, reply = _call(args, "chain_close", {"id": args.close, "reason": args.reason}, password=True)
+        if reply.get("ok") and not args.json:
+            print(reply["result"]["message"])
+            return 0
+        return _finish(args, reply)
+    _, reply = _call(args, "chains", {})
+    if args.json or not reply.get("ok"):
+        return _finish(args, reply)
+    items = reply["result"]["open"]
+    if not items:
+        print("no fix is open")
+    for c in items:
+        print(f"chain {c['id']}  {c['kind']}  trace {c['trace']:06d}  card {c['card'] or '-'}")
+        print(f"  {c['standing']}")
+    return EXIT_OPEN if items else 0
+
+
 def _settle(args: argparse.Namespace) -> int:
-    _, reply = _call(args, "settle", {"confirm": False})
+    _, reply = _call(args, "settle", {"confirm": False, "confirm_open_chains": args.confirm_open_chains})
     outcome = reply.get("outcome") or {}
     if outcome.get("status") != "needs_confirmation":
         return _finish(args, reply)
@@ -335,7 +402,7 @@ def _settle(args: argparse.Namespace) -> int:
             else:
                 print(json.dumps(reply, ensure_ascii=False, indent=2))
             return EXIT_CONFIRM
-    _, reply = _call(args, "settle", {"confirm": True}, password=True)
+    _, reply = _call(args, "settle", {"confirm": True, "confirm_open_chains": args.confirm_open_chains}, password=True)
     return _finish(args, reply)
 
 
@@ -354,6 +421,10 @@ def _status(args: argparse.Namespace) -> int:
     print(f"reversals {s['reversals']['pending']} pending, {s['reversals']['needs_manual']} need manual handling")
     print(f"journal   {s['journal']['path']}: {s['journal']['in_doubt']} in doubt"
           f"{', settlement of batch %06d in progress' % s['journal']['settling'] if s['journal']['settling'] else ''}")
+    open_chains = s.get("chains", {}).get("open", [])
+    print(f"fixes     {len(open_chains)} open")
+    for c in open_chains:
+        print(f"  chain {c['id']} trace {c['trace']:06d}: {c['standing']}")
     if s["supervisor_locked_for_s"]:
         print(f"supervisor functions locked for {s['supervisor_locked_for_s']} s")
     return 0

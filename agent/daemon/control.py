@@ -70,6 +70,10 @@ async def _queries(daemon, op: str, args: dict, role: str) -> dict | None:
         recovery = journal.in_doubt()
         return {"pending": [r.as_dict() for r in recovery.pending_reversals],
                 "needs_manual": [r.as_dict() for r in recovery.needs_manual]}
+    if op == "chains":  # open multi-step fixes, each with where its money stands
+        return {"open": daemon.open_chains()}
+    if op == "chain_close":  # the supervisor ends an open fix on purpose ("customer paid cash"); roles checked it
+        return daemon.close_chain(args.get("id"), args.get("reason"))
     if op == "duplicates":
         groups = journal.suspected_duplicates(window_seconds=daemon.profile.duplicate_window_seconds)
         holds = journal.suspected_duplicate_holds(window_seconds=daemon.profile.duplicate_window_seconds)
@@ -233,6 +237,10 @@ async def serve(daemon, path: Path, mode: int, *, max_connections: int = MAX_CON
     return server
 
 
+class ConnectionLost(PosagentError):
+    """The request reached the daemon but no answer came back: its outcome is not known here."""
+
+
 class ControlClient:
     """A blocking client for the control API (the CLI's side)."""
 
@@ -258,11 +266,14 @@ class ControlClient:
                 raise PosagentError(f"no permission to use the control socket {self.path}") from None
             sock.sendall(json.dumps(request).encode() + b"\n")
             stream = sock.makefile("rb")
-            for line in stream:
-                reply = json.loads(line)
-                if "notify" in reply:
-                    if on_notify:
-                        on_notify(reply["notify"])
-                    continue
-                return reply
-        raise PosagentError("the daemon closed the connection without an answer")
+            try:
+                for line in stream:
+                    reply = json.loads(line)
+                    if "notify" in reply:
+                        if on_notify:
+                            on_notify(reply["notify"])
+                        continue
+                    return reply
+            except OSError as exc:  # timed out, or reset by a dying daemon
+                raise ConnectionLost(f"no answer from the daemon ({exc.strerror or type(exc).__name__})") from None
+        raise ConnectionLost("the daemon closed the connection without an answer")

@@ -22,12 +22,13 @@ from agent.daemon import apispec
 from agent.daemon.cards import CardSource
 from agent.daemon.interpreter import Interpreter
 from agent.drivers.hostlink import HostLink, make_ssl_context
-from agent.engine import common, fixes, operations, preauth, preauth_fixes, settlement
+from agent.engine import chains, common, fixes, operations, preauth, preauth_fixes, settlement
 from agent.daemon.walletfx import WalletEffects
 from agent.engine.wallet import WalletSaleRequest, resume_after_restart, wallet_sale
 from agent.engine.walletmsgs import WalletSettings
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.requests import Profile
+from agent.engine.texts import say
 from agent.errors import PosagentError
 from agent.iso8583 import get_dialect
 from agent.journal import Journal, Totals, integrity
@@ -151,12 +152,13 @@ OPERATIONS: dict[str, OperationSpec] = {
         trace=a.get("trace"), rrn=a.get("rrn"), date=a.get("date"), amount=a.get("amount"),
         client_request_id=a.get("client_request_id"), confirm_repeat=bool(a.get("confirm_repeat"))), o), True),
     "correct": OperationSpec(lambda p, a, o: preauth_fixes.correct_any(p, fixes.CorrectRequest(
-        trace=_int(a["trace"], "trace"), right_amount=_int(a["amount"], "amount"), method=a.get("method", "auto"),
-        test_card=a.get("card")), o), True),
+        trace=_int(a["trace"], "trace"),
+        right_amount=None if a.get("resume") and a.get("amount") is None else _int(a["amount"], "amount"),
+        method=a.get("method", "auto"), test_card=a.get("card"), resume=bool(a.get("resume"))), o), True),
     "duplicates_fix": OperationSpec(lambda p, a, o: preauth_fixes.fix_duplicate_any(
         p, fixes.DuplicateFixRequest(_int(a["id"], "id")), o), True),
-    "settle": OperationSpec(lambda p, a, o: settlement.settle(p, settlement.SettleRequest(bool(a.get("confirm"))), o),
-                            True),
+    "settle": OperationSpec(lambda p, a, o: settlement.settle(p, settlement.SettleRequest(
+        bool(a.get("confirm")), bool(a.get("confirm_open_chains"))), o), True),
     **PREAUTH_OPERATIONS,
     "signon": OperationSpec(lambda p, a, o: _signon_plan(p), False, financial=False),
     "echo": OperationSpec(lambda p, a, o: common.echo(p), False, financial=False),
@@ -236,7 +238,7 @@ class Daemon:
             cards = CardSource(reader_pattern=reader.reader, card_timeout=reader.card_timeout,
                                apdu_timeout=reader.apdu_timeout, terminal_id=self.cfg.terminal.terminal_id,
                                currency=self.cfg.terminal.currency, test_cards_path=self.test_cards_path,
-                               emv=self.cfg.emv)
+                               emv=self.cfg.emv, language=self.cfg.terminal.language)
             self.wallet = self._open_wallet()
             self.interpreter = Interpreter(journal=self.journal, link=self.link, keystore=self.keystore,
                                            dialect=self.dialect, cards=cards,
@@ -419,8 +421,27 @@ class Daemon:
         original = self.journal.get(txn.original_id) if txn.original_id else None
         common_args = dict(merchant_name=t.merchant_name, terminal_id=t.terminal_id, merchant_id=t.merchant_id,
                            width=t.receipt_width, language=t.language, exponent=t.currency_exponent,
-                           original_trace=original.trace if original else None, reprint=reprint)
+                           original_trace=original.trace if original else None, reprint=reprint,
+                           original_card=original.pan_masked if original else None)
         return {copy: render_receipt(txn, copy=copy, **common_args) for copy in ("merchant", "customer")}
+
+    def open_chains(self) -> list[dict[str, Any]]:
+        """Every multi-step fix still open, with where its money stands and the action that finishes it."""
+        return [chains.summary(self.profile, chain, self.journal.get(chain.original_id),
+                               self.journal.chain_txns(chain.id)) for chain in self.journal.open_chains()]
+
+    def close_chain(self, chain_id: Any, reason: Any) -> dict[str, Any]:
+        """The supervisor ends an open fix on purpose; the reason is journaled."""
+        chain_id = _int(chain_id, "chain id")
+        if not isinstance(reason, str) or not reason.strip():
+            raise EngineError("closing a chain needs --reason: what was done instead (e.g. \"customer paid cash\")",
+                              code="usage")
+        chain = self.journal.get_chain(chain_id)
+        language = self.profile.language
+        if chain.state != "open":
+            raise EngineError(say(language, "chain_not_open", id=chain_id, state=chain.state), code="not_open")
+        closed = self.journal.end_chain(chain_id, "closed", reason=reason, operator="supervisor", role="supervisor")
+        return {"chain": closed.as_dict(), "message": say(language, "chain_closed", id=chain_id, reason=closed.reason)}
 
     def status(self) -> dict[str, Any]:
         recovery = self.journal.in_doubt()
@@ -438,6 +459,7 @@ class Daemon:
             "reversals": {"pending": len(recovery.pending_reversals), "needs_manual": len(recovery.needs_manual)},
             "journal": {"path": str(self.journal_path), "damaged": self.integrity_problem, "in_doubt": len(recovery.unanswered) + len(recovery.in_doubt),
                         "settling": recovery.settling.number if recovery.settling else None},
+            "chains": {"open": self.open_chains()},
             "supervisor_locked_for_s": round(self.supervisor_gate().locked_for()),
             "uptime_s": round(time.time() - self.started_at, 1),
         }

@@ -1,17 +1,18 @@
 """Fixing mistakes: wrong amount (S1 over-, S3 undercharge) and duplicate charges (S2).
 
-Each fix picks the right tool from the batch state and says which and why; every step is its own
-journaled transaction linked into the original's chain.
+Each fix picks the right tool from the batch state and says which and why, then runs as a chain
+(engine/chains.py): the whole plan journaled before the first irreversible step, every step its own
+journaled transaction linked to the original, and a fix that stops halfway left open and resumable.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agent.engine.chains import resume_command, run_chain
 from agent.engine.common import Gen, flush_reversals, connect
 from agent.engine.effects import EngineError, Journal, Outcome
-from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidRequest, refund, sale, void,
-                                     _money)
+from agent.engine.operations import Operator, _money
 from agent.engine.requests import Profile
 from agent.engine.texts import say
 
@@ -19,9 +20,10 @@ from agent.engine.texts import say
 @dataclass(frozen=True)
 class CorrectRequest:
     trace: int
-    right_amount: int
+    right_amount: int | None  # None: resume the open chain of this sale
     method: str = "auto"  # auto | refund (overcharge) | resale (void + full re-sale while open)
     test_card: str | None = None
+    resume: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,20 @@ def _resolve_uncertain(profile: Profile, original) -> Gen:
 def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Gen:
     language = profile.language
     original = yield from _original(profile, request.trace)
+    chain = yield Journal("open_chain_of", (original.id,))
+    if chain is not None:  # a fix that stopped halfway: finish it rather than start another
+        if request.right_amount is not None and chain.target is not None and request.right_amount != chain.target:
+            raise EngineError(say(language, "chain_other_target", trace=f"{original.trace:06d}",
+                                  target=_money(profile, chain.target), command=resume_command(chain, original),
+                                  id=chain.id), code="chain_open", txn_id=original.id)
+        return (yield from run_chain(profile, operator, operation="correct", original=original, kind=chain.kind,
+                                     chain=chain, test_card=request.test_card))
+    if request.resume or request.right_amount is None:
+        raise EngineError(say(language, "chain_none", trace=f"{original.trace:06d}"), code="not_found",
+                          txn_id=original.id)
+    if request.right_amount <= 0:
+        raise EngineError(say(language, "right_amount_zero", trace=f"{original.trace:06d}"), code="usage",
+                          txn_id=original.id)
     original = yield from _resolve_uncertain(profile, original)
     if original.state in ("reversed", "declined", "voided"):
         raise EngineError(say(language, "not_correctable", trace=f"{original.trace:06d}", state=original.state,
@@ -62,7 +78,6 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
                           txn_id=original.id)
     charged = yield Journal("refundable_amount", (original.id,))  # what the card stands charged now
     right = request.right_amount
-    chain = original.chain_id or original.id
     open_batch = original.batch_state == "open"
     if right == charged:
         return Outcome("correct", "done", say(language, "nothing_to_correct", trace=f"{original.trace:06d}",
@@ -70,50 +85,55 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
     overcharge = right < charged
     by_refund = overcharge and (request.method == "refund" or not open_batch
                                 or original.state == "refunded_partially")
+    done_lead = None
     if by_refund:
         difference = charged - right
         why = say(language, "why_settled" if not open_batch else
                   "why_partly_refunded" if original.state == "refunded_partially" else "why_asked")
-        outcome = yield from refund(profile, RefundRequest(trace=original.trace, amount=difference,
-                                                           confirm_repeat=True), operator)
-        return _combine("correct", say(language, "overcharge_refund", amount=_money(profile, difference),
-                                       why=why), outcome)
-    if overcharge or request.method == "resale":
+        plan, lead = [{"op": "refund", "amount": difference}], say(language, "overcharge_refund",
+                                                                   amount=_money(profile, difference), why=why)
+    elif overcharge or request.method == "resale":
         if not open_batch:
             raise EngineError(say(language, "use_refund_method"), code="batch_settled")
-        voided = yield from void(profile, VoidRequest(original.trace), operator)
-        if voided.status != "approved":
-            return _combine("correct", say(language, "void_failed_first"), voided)
-        resale = yield from sale(profile, SaleRequest(right, test_card=request.test_card, confirm_duplicate=True,
-                                                      confirm_unusual=True, kind="correction",
-                                                      original_id=original.id, chain_id=chain), operator)
+        if original.state != "approved":
+            raise EngineError(say(language, "refunded_partially", trace=f"{original.trace:06d}"),
+                              code="not_voidable", txn_id=original.id)
+        plan = [{"op": "void", "amount": original.amount}, {"op": "sale", "amount": right}]
         amounts = {"original": _money(profile, original.amount), "right": _money(profile, right)}
-        lead = say(language, "void_then_resale" if resale.status == "approved" else "resale_failed", **amounts)
-        return Outcome("correct", resale.status, f"{lead} {resale.message}", txn=resale.txn,
-                       steps=voided.steps + resale.steps, details={"original_id": original.id, "method": "resale"})
-    difference = right - charged
-    outcome = yield from sale(profile, SaleRequest(difference, test_card=request.test_card, confirm_duplicate=True,
-                                                   confirm_unusual=True, kind="correction",
-                                                   original_id=original.id, chain_id=chain), operator)
-    return _combine("correct", say(language, "undercharge", amount=_money(profile, difference),
-                                   trace=f"{original.trace:06d}"), outcome)
-
-
-def _combine(operation: str, lead: str, outcome: Outcome) -> Outcome:
-    return Outcome(operation, outcome.status, f"{lead} {outcome.message}", txn=outcome.txn, steps=outcome.steps,
-                   details=dict(outcome.details))
+        lead, done_lead = say(language, "void_then_resale", **amounts), say(language, "void_then_resale_done", **amounts)
+    else:
+        difference = right - charged
+        plan = [{"op": "sale", "amount": difference}]
+        lead = say(language, "undercharge", amount=_money(profile, difference), trace=f"{original.trace:06d}")
+    outcome = yield from run_chain(profile, operator, operation="correct", original=original, kind="correction",
+                                   plan=plan, target=right, test_card=request.test_card, lead=lead,
+                                   done_lead=done_lead)
+    return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
+                   details={**outcome.details, "method": "refund" if by_refund else
+                            "resale" if plan[0]["op"] == "void" else "linked_sale"})
 
 
 def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Operator) -> Gen:
     txn = yield Journal("get", (request.txn_id,))
     if txn is None or txn.kind not in ("sale", "correction"):
         raise EngineError(say(profile.language, "no_sale_id", id=request.txn_id), code="not_found")
+    chain = yield Journal("open_chain_of", (txn.id,))
+    if chain is not None:  # a repair that stopped halfway: finish it
+        return (yield from run_chain(profile, operator, operation="duplicates", original=txn, kind=chain.kind,
+                                     chain=chain))
+    if txn.state in ("sending", "in_doubt"):  # never repair on top of an unknown outcome
+        raise EngineError(say(profile.language, "original_uncertain", trace=f"{txn.trace:06d}"),
+                          code="original_uncertain", txn_id=txn.id)
     groups = yield Journal("suspected_duplicates", (), {"window_seconds": profile.duplicate_window_seconds})
     if not any(t.id == txn.id for group in groups for t in group):
         raise EngineError(say(profile.language, "not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),
                           code="not_duplicate")
-    if txn.batch_state == "open":
-        outcome = yield from void(profile, VoidRequest(txn.trace), operator)
-        return _combine("duplicates", say(profile.language, "dup_void", trace=f"{txn.trace:06d}"), outcome)
-    outcome = yield from refund(profile, RefundRequest(trace=txn.trace, confirm_repeat=True), operator)
-    return _combine("duplicates", say(profile.language, "dup_refund", trace=f"{txn.trace:06d}"), outcome)
+    if txn.batch_state == "open" and txn.state == "approved":
+        plan, lead = [{"op": "void", "amount": txn.amount}], say(profile.language, "dup_void", trace=f"{txn.trace:06d}")
+    else:
+        refundable = yield Journal("refundable_amount", (txn.id,))
+        plan = [{"op": "refund", "amount": refundable}]
+        lead = say(profile.language, "dup_refund", trace=f"{txn.trace:06d}")
+    return (yield from run_chain(profile, operator, operation="duplicates", original=txn, kind="duplicate_fix",
+                                 plan=plan, target=txn.amount - plan[0]["amount"] if plan[0]["op"] == "refund"
+                                 else 0, lead=lead))

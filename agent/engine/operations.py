@@ -90,7 +90,6 @@ def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, 
         fingerprint = yield Journal("fingerprint", (card.pan,))
         earlier = yield Journal("duplicates_of", (fingerprint, request.amount),
                                 {"window_seconds": profile.duplicate_window_seconds})
-        earlier = [t for t in earlier if t.state in ("approved", "sending", "in_doubt")]
         if earlier:
             last = earlier[-1]
             return Outcome("sale", "needs_confirmation",
@@ -225,7 +224,12 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
         recent = yield Journal("recent_refunds", (original.id,), {"window_seconds": profile.refund_repeat_seconds})
         repeats = [t for t in recent if t.amount == amount and t.state in ("approved", "sending", "in_doubt")]
         if repeats:
-            return _repeat_outcome(profile, repeats[-1], say(language, "why_same_refund"))
+            earlier = repeats[-1]
+            return Outcome("refund", "needs_confirmation",
+                           say(language, "repeat_refund", original=trace, trace=f"{earlier.trace:06d}",
+                               amount=_money(profile, earlier.amount), state=earlier.state),
+                           txn=earlier, details={"guard": "repeat_refund", "original_id": original.id,
+                                                 "earlier": earlier.id})
     yield from ensure_ready(profile)
 
     def build(trace_no: int, batch_no: int):

@@ -38,6 +38,9 @@ def correct_completion(profile: Profile, completion, request: fixes.CorrectReque
     language = profile.language
     trace = f"{completion.trace:06d}"
     completion = yield from fixes._resolve_uncertain(profile, completion)
+    if request.right_amount is None:  # `--resume` finishes an open fix; a completion's fix is never left open
+        raise EngineError(f"completion {trace} has no open correction to resume: give the right amount with --amount",
+                          code="usage", txn_id=completion.id)
     if completion.state in ("reversed", "declined", "voided"):
         raise EngineError(say(language, "not_correctable", trace=trace, state=completion.state,
                               amount=_money(profile, request.right_amount)), code="not_correctable",

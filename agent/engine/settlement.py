@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agent.engine import chains
 from agent.engine.common import Gen, connect, ensure_ready, flush_reversals, masked, sign_on
 from agent.engine.effects import Answer, EngineError, Exchange, Journal, NoAnswer, Notify, Outcome, SignOnNeeded
 from agent.errors import PosagentError
@@ -30,6 +31,7 @@ RESULT_TEXT = {"1": "balanced", "2": "unbalanced", "3": "error"}
 @dataclass(frozen=True)
 class SettleRequest:
     confirm: bool = False
+    confirm_open_chains: bool = False  # settle although some fixes are still open (listed when asked)
 
 
 def totals_text(profile: Profile, totals: Any) -> str:
@@ -48,11 +50,15 @@ def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
         return (yield from resume_settlement(profile, recovery.settling))
     batch = yield Journal("open_batch")
     totals = yield Journal("batch_totals", (batch.number,))
+    open_chains = [chains.summary(profile, *item) for item in (yield from chains.summaries_plan())]
+    blocked = say(profile.language, "settle_open_chains", count=len(open_chains),
+                  list=chains.listing(profile, open_chains)) if open_chains else ""
     if not request.confirm:
-        return Outcome("settle", "needs_confirmation",
-                       say(profile.language, "settle_confirm", batch=f"{batch.number:06d}",
-                           totals=totals_text(profile, totals)),
-                       details={"batch": batch.number, "totals": totals.as_dict()})
+        text = say(profile.language, "settle_confirm", batch=f"{batch.number:06d}", totals=totals_text(profile, totals))
+        return Outcome("settle", "needs_confirmation", f"{blocked} {text}" if blocked else text,
+                       details={"batch": batch.number, "totals": totals.as_dict(), "open_chains": open_chains})
+    if open_chains and not request.confirm_open_chains:
+        raise EngineError(blocked, code="open_chains")
     yield from ensure_ready(profile)
     unresolved = [t for t in recovery.unanswered + recovery.in_doubt if t.batch == batch.number]
     if unresolved:
@@ -152,5 +158,19 @@ def recover(profile: Profile) -> Gen:
             yield from sign_on(profile)
             done["signed_on"] = True
     except PosagentError as exc:  # offline, or the host refused: the next operation tries again
-        return Outcome("recover", "in_doubt", f"recovery not finished: {exc}", details=done)
-    return Outcome("recover", "done", "journal clean: nothing in doubt", details=done)
+        left = yield from _chains_after_restart(profile)
+        return Outcome("recover", "in_doubt", f"recovery not finished: {exc}{left}", details=done)
+    left = yield from _chains_after_restart(profile)
+    return Outcome("recover", "done", f"journal clean: nothing in doubt{left}", details=done)
+
+
+def _chains_after_restart(profile: Profile) -> Gen:
+    """Fixes interrupted by a stop: one whose every step went through is marked done, the rest reported."""
+    still = []
+    for chain, original, txns in (yield from chains.summaries_plan()):
+        yield from chains.finish_if_done(profile, chain)
+        if (yield Journal("get_chain", (chain.id,))).state == "open":
+            still.append(chains.summary(profile, chain, original, (yield Journal("chain_txns", (chain.id,)))))
+    if not still:
+        return ""
+    return "; " + say(profile.language, "chains_open", count=len(still), list=chains.listing(profile, still))

@@ -73,6 +73,10 @@ TEXTS: dict[str, tuple[str, str]] = {
                         "退货成功：{amount} 退回卡号 {card}（原凭证号 {trace}；可退余额 {left}）。"),
     "repeat": ("Not paid twice: {why} (trace {trace}, {amount}, {state}).",
                "未重复退款：{why}（凭证号 {trace}，{amount}，{state}）。"),
+    "repeat_refund": ("Not refunded: sale trace {original} already had {amount} refunded a moment ago (refund trace "
+                      "{trace}, {state}). To make a second identical refund on purpose, re-run with --confirm-repeat.",
+                      "未退款：原消费凭证号 {original} 刚刚已退款 {amount}（退货凭证号 {trace}，{state}）。如确需再退一笔"
+                      "相同金额，请加 --confirm-repeat 重新执行。"),
     "why_same_request": ("this refund request was already made", "该退货请求已处理过"),
     "why_same_refund": ("the same refund was just made", "相同的退货刚刚完成"),
     # ---- corrections and duplicates
@@ -87,12 +91,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "why_settled": ("the batch is settled", "批次已结算"),
     "why_partly_refunded": ("it was partly refunded already", "已部分退货"),
     "why_asked": ("as asked", "按要求"),
-    "void_then_resale": ("Batch open: voided {original} and charged the right {right}.",
-                         "批次未结算：已撤销 {original}，并按正确金额 {right} 重新扣款。"),
-    "resale_failed": ("Voided {original}, but the new sale of {right} did not go through: the customer has not "
-                      "paid — charge {right} again.",
-                      "已撤销 {original}，但 {right} 的新消费未成功：顾客尚未付款——请重新收取 {right}。"),
-    "void_failed_first": ("Voiding the original failed; nothing else was done.", "撤销原交易失败；未做其他操作。"),
+    "void_then_resale": ("Batch open: void {original}, then charge the right {right}.",
+                         "批次未结算：撤销 {original}，再按正确金额 {right} 扣款。"),
+    "void_then_resale_done": ("Batch open: voided {original} and charged the right {right}.",
+                              "批次未结算：已撤销 {original}，并按正确金额 {right} 重新扣款。"),
     "use_refund_method": ("the batch is settled: a void is no longer possible; use --method refund",
                           "批次已结算：不能撤销；请改用退货方式"),
     "undercharge": ("Undercharge: collecting the {amount} difference as a sale linked to trace {trace}.",
@@ -102,6 +104,62 @@ TEXTS: dict[str, tuple[str, str]] = {
     "dup_void": ("Duplicate trace {trace}: batch open, voiding it.", "重复扣款凭证号 {trace}：批次未结算，撤销该笔。"),
     "dup_refund": ("Duplicate trace {trace}: batch settled, refunding it in full.",
                    "重复扣款凭证号 {trace}：批次已结算，全额退货。"),
+    # ---- chains: multi-step fixes (engine/chains.py)
+    "chain_done_void": ("Voided {amount}.", "已撤销 {amount}。"),
+    "chain_done_sale": ("Charged {amount}.", "已扣款 {amount}。"),
+    "chain_done_refund": ("Refunded {amount}.", "已退款 {amount}。"),
+    "chain_owed_void": ("{amount} still to void", "尚需撤销 {amount}"),
+    "chain_owed_sale": ("{amount} still to charge", "尚需收取 {amount}"),
+    "chain_owed_refund": ("{amount} still to refund", "尚需退款 {amount}"),
+    "chain_pending_void": ("the void of {amount} has no final outcome yet", "{amount} 的撤销结果未明"),
+    "chain_pending_sale": ("the sale of {amount} has no final outcome yet", "{amount} 的消费结果未明"),
+    "chain_pending_refund": ("the refund of {amount} has no final outcome yet", "{amount} 的退款结果未明"),
+    "chain_nothing_done": ("Nothing done yet.", "尚未完成任何步骤。"),
+    "chain_action_card": ("{what}: insert the card — `{command}`", "{what}：请插卡——`{command}`"),
+    "chain_action": ("{what}: `{command}`", "{what}：`{command}`"),
+    "chain_pending": ("{what}: it is being reversed automatically (never charged twice); then `{command}`",
+                      "{what}：正在自动冲正（不会重复扣款）；之后执行 `{command}`"),
+    "chain_other_card": ("this is not the card of trace {trace} (card {card}); insert that card",
+                         "这不是凭证号 {trace} 所用的卡（卡号 {card}）；请插入该卡"),
+    "chain_nothing_changed": ("Nothing was changed; start again when the card is ready.",
+                              "未做任何更改；备好卡后重新开始。"),
+    "chain_other_target": ("trace {trace} has an open correction to {target} (chain {id}): finish it with `{command}`, "
+                           "or close it with `posagent chains --close {id} --reason TEXT`",
+                           "凭证号 {trace} 有一笔未完成的更正（目标 {target}，链 {id}）：用 `{command}` 完成，或用 "
+                           "`posagent chains --close {id} --reason 原因` 关闭"),
+    "right_amount_zero": ("the right amount must be more than 0; to take back all of trace {trace}, void or refund "
+                          "it", "正确金额必须大于 0；如需全部退回凭证号 {trace}，请撤销或退货"),
+    "chain_none": ("trace {trace} has no open correction to resume", "凭证号 {trace} 没有可继续的未完成更正"),
+    "chain_closed": ("Chain {id} closed: {reason}. Nothing more will be charged or refunded for it.",
+                     "链 {id} 已关闭：{reason}。不再为其扣款或退款。"),
+    "chain_not_open": ("chain {id} is {state}: nothing to close", "链 {id} 状态为 {state}：无需关闭"),
+    "chains_open": ("{count} fix(es) left open: {list}", "{count} 笔更正未完成：{list}"),
+    "settle_open_chains": ("{count} fix(es) are still open: {list}. Finish them first, or settle anyway with "
+                           "--confirm-open-chains (they stay open and must then be closed by hand).",
+                           "仍有 {count} 笔更正未完成：{list}。请先完成；或加 --confirm-open-chains 照常结算（之后须人工关闭）。"),
+    # ---- the card reader (agent/drivers/card_errors.py: one key per error class)
+    "card_ReaderNotFound": ("Card reader not found — check the reader connection", "未找到读卡器——请检查读卡器连接"),
+    "card_CardTimeout": ("No card inserted in time — start again", "未及时插卡——请重新开始"),
+    "card_CardCancelled": ("Cancelled", "已取消"),
+    "card_CardRemoved": ("Card removed — insert the card again", "卡已拔出——请重新插卡"),
+    "card_CardRemovedAfterApproval": ("Card removed before completion — the payment is being reversed",
+                                      "交易完成前卡被拔出——该笔付款正在冲正"),
+    "card_CardMute": ("Card not responding — remove it and insert it again", "卡无响应——请拔出后重新插入"),
+    "card_NoSupportedApplication": ("Card not supported — use another card", "不支持此卡——请换卡"),
+    "card_CardBlocked": ("Card blocked — use another card", "卡已锁定——请换卡"),
+    "card_UnexpectedStatusWord": ("Card read error — insert the card again", "读卡错误——请重新插卡"),
+    "card_UnexpectedStatusWord_sw": ("Card read error ({sw}) — insert the card again", "读卡错误（{sw}）——请重新插卡"),
+    "card_BadCardData": ("Card data unreadable — use another card", "卡数据无法读取——请换卡"),
+    "card_CardDeclinedOffline": ("Card declined the payment — use another card", "卡片拒绝此笔付款——请换卡"),
+    "card_CardDataWiped": ("Card data already cleared — read the card again", "卡数据已清除——请重新读卡"),
+    "card_ManualEntryRefused": ("Manual card entry needs a supervisor", "手工输入卡号需主管授权"),
+    "card_CardError": ("Card error — try again", "读卡出错——请重试"),
+    # ---- outcome unknown
+    "outcome_unknown": ("The outcome is unknown: {detail}. The card may have been charged; if it was, it is "
+                        "reversed automatically when the daemon is back — never charged twice. Check with "
+                        "`posagent status` and `posagent journal show ID` before charging again.",
+                        "结果未知：{detail}。卡可能已被扣款；如已扣款，守护进程恢复后会自动冲正——不会重复扣款。"
+                        "再次收款前请用 `posagent status` 和 `posagent journal show ID` 核实。"),
     # ---- settlement
     "totals": ("sales {sales} for {sales_amount}, refunds {refunds} for {refunds_amount}",
                "消费 {sales} 笔共 {sales_amount}，退货 {refunds} 笔共 {refunds_amount}"),

@@ -15,6 +15,7 @@ Modules: `store` (open, write path, events, counters, state), `hotpath` (begin/c
 tables), `records` (the values handed out), `scrub` (no card data in stored messages), `cli`.
 """
 
+from agent.journal.chains import Chain, Chains
 from agent.journal.holds import Hold, Holds
 from agent.journal.hotpath import HotPath
 from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalError, NotFound, StorageError
@@ -27,9 +28,9 @@ from agent.journal.settlement import Settlement
 from agent.journal.store import JournalStore
 
 
-class Journal(JournalStore, HotPath, ReversalQueue, Settlement, Queries, Holds, Evidence, Retention):
+class Journal(JournalStore, HotPath, ReversalQueue, Settlement, Queries, Holds, Evidence, Retention, Chains):
     """The journal API the engine, daemon and CLI use (see each mixin for its part)."""
 
 
-__all__ = ["Journal", "JournalError", "NotFound", "IllegalTransition", "DuplicateRequest", "StorageError", "Txn",
+__all__ = ["Journal", "Chain", "JournalError", "NotFound", "IllegalTransition", "DuplicateRequest", "StorageError", "Txn",
            "Reversal", "Hold", "Batch", "Totals", "Recovery", "VerifyResult", "render_text", "verify_bundle"]

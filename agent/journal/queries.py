@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import re
 
+from agent.journal.duplicates import CHARGING_KINDS, COUNTING_STATES, earlier_charges, group_duplicates
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.hashchain import verify_chain
 from agent.journal.records import (Recovery, Txn, VerifyResult, batch_from_row, reversal_from_row,
@@ -103,36 +104,24 @@ class Queries:
         return self._refundable(self._txn_row(sale_id))
 
     def duplicates_of(self, fingerprint: str, amount: int, *, window_seconds: float,
-                      kinds: tuple[str, ...] = ("sale", "correction")) -> list[Txn]:
-        """Sales (or `kinds`) of the same card and amount in the last `window_seconds` that may have charged it."""
-        since = self._clock() - window_seconds
+                      kinds: tuple[str, ...] = CHARGING_KINDS) -> list[Txn]:
+        """Sales (or `kinds`) a new one of `amount` on this card would be a suspected duplicate of (journal/duplicates.py)."""
+        now = self._clock()
         rows = self._conn.execute(
-            TXN_SELECT + " WHERE t.pan_fingerprint = ? AND t.created_at >= ? AND t.amount = ? AND "
-            f"t.kind IN ({', '.join('?' * len(kinds))}) AND t.state IN ('sending', 'approved', 'in_doubt') "
-            "ORDER BY t.id", (fingerprint, since, amount, *kinds)).fetchall()
-        return [txn_from_row(r) for r in rows]
+            TXN_SELECT + " WHERE t.pan_fingerprint = ? AND t.created_at >= ? AND t.amount = ? ORDER BY t.id",
+            (fingerprint, now - window_seconds, amount)).fetchall()
+        return earlier_charges(map(txn_from_row, rows), fingerprint=fingerprint, amount=amount, at=now,
+                               window_seconds=window_seconds, kinds=kinds)
 
     def suspected_duplicates(self, *, window_seconds: float, lookback_seconds: float = DUPLICATE_LOOKBACK_SECONDS,
-                             kinds: tuple[str, ...] = ("sale", "correction")) -> list[list[Txn]]:
-        """Groups of approved sales (or `kinds`), same card and amount, each within `window_seconds` of the previous."""
+                             kinds: tuple[str, ...] = CHARGING_KINDS) -> list[list[Txn]]:
+        """Groups of suspected duplicate charges, or holds with `kinds` (journal/duplicates.py holds the rule)."""
         since = self._clock() - lookback_seconds
+        states = ", ".join(f"'{s}'" for s in COUNTING_STATES)
         rows = self._conn.execute(
-            TXN_SELECT + " WHERE t.created_at >= ? AND t.pan_fingerprint IS NOT NULL AND "
-            f"t.kind IN ({', '.join('?' * len(kinds))}) AND t.state IN ('approved', 'refunded_partially') "
-            "ORDER BY t.pan_fingerprint, t.amount, t.created_at", (since, *kinds)).fetchall()
-        groups: list[list[Txn]] = []
-        current: list[Txn] = []
-        for txn in map(txn_from_row, rows):
-            if current and (txn.pan_fingerprint, txn.amount) == (current[-1].pan_fingerprint, current[-1].amount) \
-                    and txn.created_at - current[-1].created_at <= window_seconds:
-                current.append(txn)
-                continue
-            if len(current) > 1:
-                groups.append(current)
-            current = [txn]
-        if len(current) > 1:
-            groups.append(current)
-        return sorted(groups, key=lambda g: g[0].created_at)
+            TXN_SELECT + f" WHERE t.created_at >= ? AND t.pan_fingerprint IS NOT NULL AND "
+            f"t.kind IN ({', '.join('?' * len(kinds))}) AND t.state IN ({states})", (since, *kinds)).fetchall()
+        return group_duplicates(map(txn_from_row, rows), window_seconds, kinds)
 
     def chain(self, txn_id: int) -> list[Txn]:
         """The original and everything linked to it (voids, refunds, corrections), oldest first."""

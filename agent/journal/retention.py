@@ -42,7 +42,8 @@ class Retention:
             candidates = self._conn.execute(
                 "SELECT id, number FROM batches WHERE state = 'settled' AND settled_at < ? ORDER BY id",
                 (cutoff,)).fetchall()
-            pruned: dict[str, list[int]] = {"batches": [], "transactions": [], "messages": [], "reversals": []}
+            pruned: dict[str, list[int]] = {"batches": [], "transactions": [], "messages": [], "reversals": [],
+                                            "chains": []}
             for batch in candidates:
                 if len(pruned["batches"]) >= max_batches:
                     break
@@ -60,12 +61,18 @@ class Retention:
                                    (batch["id"],))
                 self._conn.execute("DELETE FROM reversals WHERE txn_id IN (SELECT id FROM transactions WHERE batch_id = ?)",
                                    (batch["id"],))
+                chain_ids = [r[0] for r in self._conn.execute(  # finished fixes of these transactions
+                    "SELECT k.id FROM chains k JOIN transactions t ON t.id = k.original_id WHERE t.batch_id = ?",
+                    (batch["id"],))]
+                self._conn.execute("DELETE FROM chains WHERE original_id IN (SELECT id FROM transactions "
+                                   "WHERE batch_id = ?)", (batch["id"],))
                 self._conn.execute("DELETE FROM transactions WHERE batch_id = ?", (batch["id"],))
                 self._conn.execute("DELETE FROM batches WHERE id = ?", (batch["id"],))
                 pruned["batches"].append(batch["id"])
                 pruned["transactions"] += txn_ids
                 pruned["messages"] += msg_ids
                 pruned["reversals"] += rev_ids
+                pruned["chains"] += chain_ids
                 removed += len(txn_ids)
             if pruned["batches"]:
                 details: dict[str, Any] = {"pruned": {t: _ranges(ids) for t, ids in pruned.items() if ids},
@@ -77,5 +84,6 @@ class Retention:
         return self._conn.execute(
             "SELECT 1 FROM transactions t WHERE t.batch_id = ? AND (t.state IN ('sending', 'in_doubt') "
             "OR EXISTS (SELECT 1 FROM reversals r WHERE r.txn_id = t.id AND r.state IN ('armed', 'pending', "
-            "'needs_manual')) OR EXISTS (SELECT 1 FROM transactions c WHERE (c.original_id = t.id OR "
+            "'needs_manual')) OR EXISTS (SELECT 1 FROM chains k WHERE k.original_id = t.id AND k.state = 'open') "
+            "OR EXISTS (SELECT 1 FROM transactions c WHERE (c.original_id = t.id OR "
             "c.chain_id = t.id) AND c.batch_id != t.batch_id)) LIMIT 1", (batch_id,)).fetchone() is not None

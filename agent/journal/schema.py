@@ -69,8 +69,13 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_batches_live ON batches(state) WHERE state != 'settled'")
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    from agent.journal.chains import create_table  # multi-step fixes (corrections, duplicate repairs)
+    create_table(db)
+
+
 #: migrations in order; MIGRATIONS[n] takes a journal from schema version n to n + 1
-MIGRATIONS = (_v1,)
+MIGRATIONS = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -51,10 +51,18 @@ _B = {
     "settled": set(),
 }
 
+#: multi-step fixes (journal/chains.py): open -> open records a step's progress
+_C = {
+    "open": {"open", "done", "closed"},
+    "done": set(),
+    "closed": set(),
+}
+
 TRANSITIONS = MappingProxyType({
     "transaction": MappingProxyType({k: frozenset(v) for k, v in _T.items()}),
     "reversal": MappingProxyType({k: frozenset(v) for k, v in _R.items()}),
     "batch": MappingProxyType({k: frozenset(v) for k, v in _B.items()}),
+    "chain": MappingProxyType({k: frozenset(v) for k, v in _C.items()}),
 })
 
 #: transaction states that still wait for an outcome (reported by recovery)

@@ -51,6 +51,7 @@ class Terminal:
         self._cancel_requested = False
         self._progress = ""
         self._result: Result | None = None
+        self._open_fixes: dict[int, str] = {}  # chain id → trace of its sale, for the idle screen
 
     # ------------------------------------------------------------------ the driver's side
     @property
@@ -73,6 +74,11 @@ class Terminal:
             return self._go("cancel")
         screen = STATES[self.state]
         return getattr(self, f"_key_{screen.kind}")(key, screen)
+
+    def set_open_fixes(self, fixes: Any) -> list[Action]:
+        """The agent's open multi-step fixes (the `chains` answer), shown on the idle screen until done."""
+        self._open_fixes = {int(f["id"]): f"{int(f['trace']):06d}" for f in fixes if isinstance(f, Mapping)}
+        return [Show(self.frame())] if self.state == "idle" and self._in_flight is None else []
 
     def notify(self, text: str) -> list[Action]:
         """Progress from the agent while a call runs ("Connecting…")."""
@@ -293,6 +299,12 @@ class Terminal:
 
     def _on_outcome(self, call: str, outcome: Mapping[str, Any], cancelled: bool) -> list[Action]:
         status, message = str(outcome["status"]), str(outcome["message"])
+        chain = (outcome.get("details") or {}).get("chain")
+        if isinstance(chain, Mapping) and "id" in chain:  # a fix: remember it while it stays open
+            if chain.get("state") == "open" and isinstance(outcome.get("txn"), Mapping):
+                self._open_fixes[int(chain["id"])] = f"{int(outcome['txn']['trace']):06d}"
+            else:
+                self._open_fixes.pop(int(chain["id"]), None)
         if call == "preauth_list":  # the open holds, oldest first, each a transaction to look at
             return self._found([h["txn"] for h in (outcome.get("details") or {}).get("holds", ())], (), cancelled)
         if status == "needs_confirmation" and call in ("sale", "settle_totals", "preauth"):
@@ -331,8 +343,9 @@ class Terminal:
         """What the display shows now."""
         return render(View(self.state, self.width, self.height, self.exponent, self.draft, self._entry, self._notice,
                            self._page, self._in_flight is not None, self._cancel_requested, self._progress,
-                           self._result), self.texts)
+                           self._result, tuple(self._open_fixes.values())), self.texts)
 
     def _body_lines(self) -> int:
         return len(body(View(self.state, self.width, self.height, self.exponent, self.draft, self._entry,
-                             self._notice, self._page, False, False, "", self._result), self.texts))
+                             self._notice, self._page, False, False, "", self._result,
+                             tuple(self._open_fixes.values())), self.texts))

@@ -58,6 +58,7 @@ class View:
     cancel_requested: bool
     progress: str
     result: Result | None
+    open_fixes: tuple[str, ...] = ()  # traces of sales whose correction stopped halfway (idle screen)
 
 
 def render(view: View, t: Texts) -> tuple[str, ...]:
@@ -92,7 +93,10 @@ def body(view: View, t: Texts) -> list[str]:
     if kind in (table.MENU, table.CHOOSE):
         prefix = "item." if kind == table.MENU else "by."
         items = [f"{n} {t(prefix + option)}" for n, option in enumerate(screen.options, 1)]
-        return ([] if kind == table.MENU else wrap(t(screen.prompt), w)) + [line for i in items for line in wrap(i, w)]
+        head = wrap(t(screen.prompt), w) if kind != table.MENU else \
+            wrap(t("idle.open_fixes", count=len(view.open_fixes), traces=" ".join(view.open_fixes)), w) \
+            if view.state == "idle" and view.open_fixes else []
+        return head + [line for i in items for line in wrap(i, w)]
     if kind in (table.AMOUNT, table.NUMBER, table.PASSWORD):
         lines = (wrap(view.notice, w) if view.notice else []) + wrap(t(screen.prompt), w)
         if view.state == "refund.amount":

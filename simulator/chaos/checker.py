@@ -11,6 +11,10 @@ Rules (each violation names one):
   batch_reused    no batch number appears twice in the journal or is settled twice at the host
   batch_balance   every settled batch: frozen totals = the journal's rows = the host's totals for it
   hash_chain      `journal verify` is ok
+  chain           a multi-step fix (correction, duplicate repair) agrees with its transactions: a step
+                  recorded done has an approved transaction, a chain ended "done" has every step done.
+                  An open chain is not a violation (it is reported with what is still owed); the
+                  ledger check above covers what its done steps charged or refunded
   card_data       no test PAN or track data in the database, its WAL, the logs or an export (byte scan)
 """
 
@@ -22,7 +26,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.engine.chains import progress
 from agent.journal import Journal
+from agent.journal.duplicates import group_duplicates
 from agent.journal.queries import TXN_SELECT
 from agent.journal.records import Txn, txn_from_row
 from simulator.host.ledger import Ledger
@@ -169,6 +175,9 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True) 
             violations.append(Violation("hash_chain", f"journal verify failed at event {verified.first_broken}: "
                                                       f"{verified.why}"))
         export_text = json.dumps(journal.export(chain_of=txns[-1].id)) if txns else ""
+        open_chains, chain_count = _check_chains(journal, violations)
+        window = _duplicate_window(directory)
+        duplicates = len(group_duplicates(txns, window)) if window else None
     finally:
         journal.close()
 
@@ -180,7 +189,42 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True) 
             p.name.startswith("journal.db") or p.name.startswith("agent.log") or p.name.endswith(".json"))]
         violations += scan_for_card_data(files)
     return CheckResult(tuple(violations), len(txns), len(set(host_net) | set(ours)), settled, len(files),
-                       {"bank_net": host_net, "journal_net": ours})
+                       {"bank_net": host_net, "journal_net": ours, "chains": chain_count, "open_chains": open_chains,
+                        "suspected_duplicates": duplicates})
+
+
+def _check_chains(journal: Journal, violations: list[Violation]) -> tuple[list[dict], int]:
+    """Every chain's recorded progress against its transactions; returns the open ones (what is owed)."""
+    open_chains = []
+    every = journal.all_chains()
+    for chain in every:
+        txns = journal.chain_txns(chain.id)
+        derived = progress(chain, txns)
+        rows = tuple(_journal_row(t) for t in txns)
+        for n, (recorded, actual) in enumerate(zip(chain.steps, derived), 1):
+            if recorded.get("status") == "done" and actual.status != "done":
+                violations.append(Violation("chain", f"chain {chain.id} step {n} ({recorded['op']} "
+                                                     f"{recorded['amount']}) is recorded done but its transactions "
+                                                     f"say {actual.status}", rows))
+        if chain.state == "done" and any(s.status != "done" for s in derived):
+            violations.append(Violation("chain", f"chain {chain.id} is done but owes "
+                                                 f"{[s.as_step() for s in derived if s.status != 'done']}", rows))
+        if chain.state == "open":
+            open_chains.append({"id": chain.id, "kind": chain.kind, "original_id": chain.original_id,
+                                "owed": [s.as_step() for s in derived if s.status != "done"]})
+    return open_chains, len(every)
+
+
+def _duplicate_window(directory: Path) -> int | None:
+    """The terminal's duplicate window, from the configuration beside the journal (None: not known)."""
+    from agent import config
+    path = directory / "posagent.toml"
+    if not path.exists():
+        return None
+    try:
+        return config.load(str(path)).guards.duplicate_window_seconds
+    except Exception:  # noqa: BLE001 — a count for the report only
+        return None
 
 
 def _check_holds(ledger: Ledger, journal_path: Path, tid: str, txns: list[Txn], host_rows: list[sqlite3.Row],

@@ -16,7 +16,7 @@ from simulator.host.faults import FAULT_KINDS
 
 #: cashier operations and their share of a working day (sales dominate; settlement a few times a day)
 OPERATION_MIX: dict[str, float] = {
-    "sale": 0.555, "void": 0.08, "refund": 0.09, "correct": 0.06, "duplicate_sale": 0.04,
+    "sale": 0.525, "void": 0.08, "refund": 0.09, "correct": 0.06, "correct_resume": 0.03, "duplicate_sale": 0.04,
     "duplicates_fix": 0.03, "settle": 0.04, "echo": 0.04,
     # pre-authorization: hold, complete (sometimes above the tolerance: a clean refusal), release
     "preauth": 0.03, "complete": 0.025, "release": 0.01,
@@ -25,13 +25,15 @@ OPERATION_MIX: dict[str, float] = {
 #: the MTIs an operation can put on the wire (where a fault or an in-flight kill may aim)
 OPERATION_MTIS: dict[str, tuple[str, ...]] = {
     "sale": ("0200", "0400"), "duplicate_sale": ("0200",), "void": ("0200", "0400"), "refund": ("0220", "0400"),
-    "correct": ("0200", "0220", "0400"), "duplicates_fix": ("0200", "0220"), "settle": ("0500", "0320", "0400"),
+    "correct": ("0200", "0220", "0400"), "correct_resume": ("0200", "0220", "0400"),
+    "duplicates_fix": ("0200", "0220"), "settle": ("0500", "0320", "0400"),
     "echo": ("0820",), "preauth": ("0100", "0400"), "complete": ("0200", "0400"), "release": ("0100", "0400"),
 }
 
 #: the request an in-flight kill holds at the host: the operation's own (settlement: 0500 or upload end)
 HELD_MTIS: dict[str, tuple[str, ...]] = {op: mtis[:1] for op, mtis in OPERATION_MTIS.items()} | {
-    "correct": ("0200", "0220"), "duplicates_fix": ("0200", "0220"), "settle": ("0500", "0320")}
+    "correct": ("0200", "0220"), "correct_resume": ("0200", "0220"), "duplicates_fix": ("0200", "0220"),
+    "settle": ("0500", "0320")}
 
 #: how a kill is timed: hold the request at the host and kill while it waits; kill after a random
 #: short sleep (lands anywhere: before the journal write, between intent and send, after the answer);

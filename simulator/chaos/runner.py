@@ -26,6 +26,8 @@ from simulator.powercut.mount import PowercutMount
 from simulator.stack import Daemon, Host, write_soak_cards
 
 SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle", "preauth", "preauth_release"})
+#: the campaign settles although fixes are open (they stay open and are checked, never a violation)
+SETTLE = {"confirm": True, "confirm_open_chains": True}
 #: how many rounds of "retry reversals / resume settlement" a quiet host gets before it counts as unresolved
 QUIESCE_ROUNDS = 20
 
@@ -89,6 +91,7 @@ class Campaign:
         self._last_check: CheckResult | None = None
         self._settlement_owed = False  # a settlement stopped half way: the cashier runs settle again next
         self.disk = None  # the power-cut filesystem, when the plan has power cuts
+        self._cards: dict[str, str] = {}  # masked card → test card name (to resume a fix on the same card)
 
     # ----------------------------------------------------------------------------------- running
     def run(self, steps: tuple[Step, ...]) -> RunResult:
@@ -199,7 +202,7 @@ class Campaign:
     def _request(self, step: Step) -> tuple[str, dict]:
         sales = self._sales
         if self._settlement_owed:
-            return "settle", {"confirm": True}
+            return "settle", dict(SETTLE)
         sale = {"amount": step.amount, "card": step.card, "confirm_duplicate": True, "confirm_unusual": True}
         if step.op == "sale" or (step.op in ("void",) and not sales.open_batch) or (
                 step.op in ("refund", "correct", "duplicate_sale") and not sales.every):
@@ -219,7 +222,9 @@ class Campaign:
         if step.op == "duplicates_fix":
             return "duplicates_fix", {"id": self._suspected_duplicate(step.pick)}
         if step.op == "settle":
-            return "settle", {"confirm": True}
+            return "settle", dict(SETTLE)
+        if step.op == "correct_resume":  # finish a fix that an earlier fault or kill left open
+            return self._resume(step, sale)
         if step.op == "preauth" or (step.op in ("complete", "release") and not sales.holds):
             return "preauth", {"amount": step.amount, "card": step.card, "confirm_duplicate": True}
         if step.op == "complete":
@@ -228,6 +233,18 @@ class Campaign:
         if step.op == "release":
             return "preauth_release", {"trace": sales.pick(sales.holds, step.pick)["trace"]}
         return "echo", {}
+
+    def _resume(self, step: Step, sale: dict) -> tuple[str, dict]:
+        try:
+            chains = self.daemon.call("chains").get("result", {}).get("open") or []
+        except PosagentError:
+            chains = []
+        if not chains:
+            return "sale", sale
+        chain = chains[step.pick % len(chains)]
+        if chain["kind"] == "duplicate_fix":
+            return "duplicates_fix", {"id": chain["original_id"]}
+        return "correct", {"trace": chain["trace"], "resume": True, "card": self._cards.get(chain["card"], step.card)}
 
     def _suspected_duplicate(self, pick: int) -> int:
         try:
@@ -257,6 +274,7 @@ class Campaign:
         txn = outcome.get("txn") or {}
         if outcome["status"] == "approved" and txn.get("kind") == "sale":
             self._sales.remember(txn, args.get("card", step.card))
+            self._cards[txn.get("pan_masked")] = args.get("card", step.card)
         if outcome["status"] == "approved" and txn.get("kind") == "preauth":
             self._sales.holds.append({"trace": txn["trace"], "amount": txn["amount"], "card": args["card"]})
             del self._sales.holds[:-50]
@@ -300,7 +318,7 @@ class Campaign:
                 return
             self.daemon.call("reversal_retry")
             if status["journal"]["settling"] is not None:
-                self.daemon.call("settle", {"confirm": True}, supervisor=True)
+                self.daemon.call("settle", dict(SETTLE), supervisor=True)
 
     def _checkpoint(self, when: str) -> None:
         self.quiesce()

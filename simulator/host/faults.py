@@ -26,6 +26,7 @@ FAULT_KINDS: dict[str, str] = {
     "wrong_stan": "answer with field 11 + 1 (re-MACed, so only the STAN check catches it)",
     "wrong_amount": "answer with field 4 + 1 (re-MACed, so only the amount check catches it)",
     "garbage": "answer with a length-prefixed frame of random bytes",
+    "decline": "answer 05 (do not honour) without processing (no money moves)",
     "refuse": "stop listening: new connections are refused until the rule is cleared or `seconds` pass",
 }
 
@@ -56,6 +57,7 @@ class FaultRule:
     probability: float | None = None  # each matching message with this probability
     seed: int = 0
     seconds: float = 5.0  # for delay and refuse
+    skip: int = 0  # let the first N matching messages through (e.g. a fix's second step fails, not its first)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS and self.kind not in WALLET_FAULT_KINDS:
@@ -67,6 +69,8 @@ class FaultRule:
             raise FaultSpecError(f"mti must be 4 digits, got {self.mti!r}")
         if self.probability is not None and not 0.0 <= self.probability <= 1.0:
             raise FaultSpecError(f"probability must be from 0 to 1, got {self.probability}")
+        if not 0 <= self.skip <= _MAX_COUNT:
+            raise FaultSpecError(f"skip must be from 0 to {_MAX_COUNT}, got {self.skip}")
         if not 0.0 <= self.seconds <= _MAX_SECONDS:
             raise FaultSpecError(f"seconds must be from 0 to {_MAX_SECONDS:g}, got {self.seconds}")
 
@@ -81,6 +85,8 @@ class FaultRule:
             parts.append(f"seed={self.seed}")
         if self.kind in ("delay", "refuse"):
             parts.append(f"seconds={self.seconds:g}")
+        if self.skip:
+            parts.append(f"skip={self.skip}")
         return self.kind + (":" + ",".join(parts) if parts else "")
 
 
@@ -94,14 +100,14 @@ def parse_rule(text: str) -> FaultRule:
             raise FaultSpecError(f"fault option {part!r} needs key=value")
         key = {"p": "probability", "n": "count"}.get(key, key)
         try:
-            if key in ("count", "seed"):
+            if key in ("count", "seed", "skip"):
                 options[key] = _strict_int(value)
             elif key in ("probability", "seconds"):
                 options[key] = float(value)
             elif key == "mti":
                 options[key] = value
             else:
-                raise FaultSpecError(f"unknown fault option {key!r} (known: count, mti, probability, seed, seconds)")
+                raise FaultSpecError(f"unknown fault option {key!r} (known: count, mti, probability, seed, seconds, skip)")
         except ValueError:
             raise FaultSpecError(f"fault option {key}: not a number: {value!r}") from None
     return FaultRule(kind=kind, **options)  # type: ignore[arg-type]
@@ -118,6 +124,7 @@ class _ActiveRule:
     rule: FaultRule
     remaining: int | None
     rng: random.Random = field(repr=False)
+    skip: int = 0
 
 
 class FaultPlan:
@@ -130,7 +137,7 @@ class FaultPlan:
             self.add(rule)
 
     def add(self, rule: FaultRule) -> None:
-        self._active.append(_ActiveRule(rule, rule.count, random.Random(rule.seed)))
+        self._active.append(_ActiveRule(rule, rule.count, random.Random(rule.seed), rule.skip))
 
     def clear(self, kind: str | None = None) -> int:
         """Remove every rule (or every rule of `kind`); returns how many were removed."""
@@ -156,6 +163,9 @@ class FaultPlan:
             if rule.kind == "refuse" or (rule.mti is not None and rule.mti != mti):
                 continue
             if rule.probability is not None and active.rng.random() >= rule.probability:
+                continue
+            if active.skip > 0:
+                active.skip -= 1
                 continue
             if active.remaining is not None:
                 active.remaining -= 1

@@ -87,6 +87,14 @@ class HostProcessor:
                 return self.answer(req, codes.MAC_ERROR)
         return handler(self, req)
 
+    def decline(self, msg: Message, now: datetime) -> Message | None:
+        """The `decline` fault: answer 05 (do not honour) without processing — no money moves."""
+        tid = (msg.get(41) or "").strip() if isinstance(msg.get(41), str) else ""
+        if not tid:
+            return None
+        return self.answer(Request(msg, tid, msg.get(42) or "", msg.get(11) or "000000", None, now),
+                           codes.DO_NOT_HONOUR)
+
     # -- responses -----------------------------------------------------------------------------
     def answer(self, req: Request, code: str | None, extra: Mapping[int, str | bytes] | None = None,
                *, drop: tuple[int, ...] = ()) -> Message:

@@ -1,0 +1,218 @@
+"""Running a chain: a multi-step fix planned in the journal before its first irreversible step.
+
+`run_chain` reads the card first when a step needs one (the step that fails for ordinary reasons goes
+before the one that cannot be undone), journals the plan, then runs each step still owed, recording its
+progress.  Whatever stops it, the chain stays open and the outcome says what was done, what is still
+owed and the one action that finishes it.  A chain is resumed by running it again: what each step did
+is read back from its transactions, so a resume after a crash never repeats a step that went through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agent.engine.common import Gen, ensure_ready
+from agent.engine.effects import CardFailure, EngineError, Journal, Outcome, ReadCard, ReleaseCard
+from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidRequest, _money, _sale_with_card,
+                                     refund, void)
+from agent.engine.requests import Profile
+from agent.engine.texts import say
+from agent.journal.chains import STEP_KINDS
+
+#: a step's transaction in one of these states means the step went through
+DONE_STATES = {"void": ("approved",), "refund": ("approved",),
+               "sale": ("approved", "voided", "refunded_partially", "refunded")}
+#: the outcome of a step's transaction is not known yet (a reversal is under way)
+PENDING_STATES = ("sending", "in_doubt")
+
+
+@dataclass(frozen=True)
+class StepState:
+    op: str
+    amount: int
+    status: str  # done | pending | owed
+    txn_ids: tuple[int, ...]
+
+    def as_step(self) -> dict:
+        return {"op": self.op, "amount": self.amount, "status": self.status}
+
+
+def progress(chain: Any, txns: list[Any]) -> tuple[StepState, ...]:
+    """Each planned step's status, read from the transactions journaled for the chain (pure)."""
+    used: set[int] = set()
+    states = []
+    for step in chain.steps:
+        op, amount = step["op"], step["amount"]
+        mine = [t for t in txns if t.kind == STEP_KINDS[op] and t.amount == amount and t.id not in used]
+        used.update(t.id for t in mine)
+        if any(t.state in DONE_STATES[op] for t in mine):
+            status = "done"
+        elif any(t.state in PENDING_STATES for t in mine):
+            status = "pending"
+        else:
+            status = "owed"
+        states.append(StepState(op, amount, status, tuple(t.id for t in mine)))
+    return tuple(states)
+
+
+def resume_command(chain: Any, original: Any) -> str:
+    if chain.kind == "duplicate_fix":
+        return f"posagent duplicates --fix {original.id}"
+    return f"posagent correct {original.trace:06d} --resume"
+
+
+def standing(profile: Profile, chain: Any, original: Any, states: tuple[StepState, ...]) -> str:
+    """Where the money stands: what was done, what is still owed, and the one action that finishes it."""
+    language = profile.language
+    done = [say(language, f"chain_done_{s.op}", amount=_money(profile, s.amount)) for s in states if s.status == "done"]
+    owed = [say(language, f"chain_owed_{s.op}", amount=_money(profile, s.amount)) for s in states if s.status == "owed"]
+    pending = [say(language, f"chain_pending_{s.op}", amount=_money(profile, s.amount))
+               for s in states if s.status == "pending"]
+    parts = [" ".join(done) if done else say(language, "chain_nothing_done")]
+    command = resume_command(chain, original)
+    if pending:
+        parts.append(say(language, "chain_pending", what="; ".join(pending), command=command))
+    elif owed:
+        key = "chain_action_card" if any(s.op == "sale" and s.status == "owed" for s in states) else "chain_action"
+        parts.append(say(language, key, what="; ".join(owed), command=command))
+    return " ".join(parts)
+
+
+def _steps(states: tuple[StepState, ...]) -> list[dict]:
+    return [s.as_step() for s in states]
+
+
+def _open(profile: Profile, operation: str, chain: Any, original: Any, states, lead: str, steps: tuple) -> Outcome:
+    text = " ".join(p for p in (lead, standing(profile, chain, original, states)) if p)
+    return Outcome(operation, "open", text, txn=original, steps=steps,
+                   details={"chain": chain.as_dict(), "original_id": original.id,
+                            "owed": [s.as_step() for s in states if s.status != "done"],
+                            "resume": resume_command(chain, original)})
+
+
+def run_chain(profile: Profile, operator: Operator, *, operation: str, original: Any, kind: str,
+              plan: list[dict] | None = None, target: int | None = None, chain: Any = None,
+              test_card: str | None = None, lead: str = "", done_lead: str | None = None) -> Gen:
+    """Plan (when `chain` is None) and run the steps of a fix still owed; see the module notes.  `lead`
+    introduces the outcome's text (`done_lead` instead when every step went through)."""
+    language = profile.language
+    if chain is not None:
+        states = progress(chain, (yield Journal("chain_txns", (chain.id,))))
+        if any(s.status == "pending" for s in states):
+            try:  # a step's reversal is still owed: deliver it first, then look again
+                yield from ensure_ready(profile)
+            except EngineError as exc:
+                return _open(profile, operation, chain, original, states, str(exc), ())
+            states = progress(chain, (yield Journal("chain_txns", (chain.id,))))
+            if any(s.status == "pending" for s in states):
+                return _open(profile, operation, chain, original, states, lead, ())
+        planned = [(s.op, s.amount) for s in states if s.status == "owed"]
+    else:
+        planned = [(s["op"], s["amount"]) for s in plan]
+        states = None
+    card = None
+    sale_amount = next((amount for op, amount in planned if op == "sale"), None)
+    if sale_amount is not None:  # the card first: before anything that cannot be undone
+        card = yield ReadCard(sale_amount, test_card)
+        problem = card.message if isinstance(card, CardFailure) else None
+        if problem is None:
+            fingerprint = yield Journal("fingerprint", (card.pan,))
+            if original.pan_fingerprint is not None and fingerprint != original.pan_fingerprint:
+                yield ReleaseCard()
+                problem = say(language, "chain_other_card", trace=f"{original.trace:06d}", card=original.pan_masked)
+        if problem is not None:
+            if chain is None:
+                raise EngineError(f"{problem} {say(language, 'chain_nothing_changed')}", code="card",
+                                  txn_id=original.id)
+            return _open(profile, operation, chain, original, states, problem, ())
+    try:
+        outcome = yield from _run_steps(profile, operator, operation=operation, original=original, kind=kind,
+                                        planned=planned, target=target, chain=chain, card=card, lead=lead,
+                                        done_lead=done_lead)
+    except GeneratorExit:  # abandoned: the daemon wipes the card itself
+        raise
+    except BaseException:
+        if card is not None:
+            yield ReleaseCard()
+        raise
+    if card is not None:
+        yield ReleaseCard()
+    return outcome
+
+
+def _run_steps(profile: Profile, operator: Operator, *, operation: str, original: Any, kind: str,
+               planned: list[tuple[str, int]], target: int | None, chain: Any, card: Any, lead: str,
+               done_lead: str | None) -> Gen:
+    if chain is None:
+        chain = yield Journal("plan_chain", (kind, original.id), {
+            "steps": [{"op": op, "amount": amount} for op, amount in planned], "target": target,
+            "operator": operator.name, "role": operator.role})
+    made: tuple = ()
+    texts: list[str] = []
+    for op, amount in planned:
+        try:
+            result = yield from _step(profile, operator, op, amount, original, card)
+        except EngineError as exc:  # refused before anything was sent (offline, rules): the chain stays open
+            texts.append(str(exc))
+            break
+        made += result.steps
+        texts.append(result.message)
+        states = progress(chain, (yield Journal("chain_txns", (chain.id,))))
+        if result.status != "approved":
+            break
+        if any(s.status != "done" for s in states):
+            yield Journal("update_chain", (chain.id, _steps(states)))
+    states = progress(chain, (yield Journal("chain_txns", (chain.id,))))
+    if all(s.status == "done" for s in states):
+        message = " ".join(p for p in (done_lead if done_lead is not None else lead, *texts) if p) or \
+            standing(profile, chain, original, states)
+        chain = yield Journal("end_chain", (chain.id, "done"), {"steps": _steps(states), "operator": operator.name,
+                                                               "role": operator.role})
+        return Outcome(operation, "approved", message, txn=made[-1] if made else original, steps=made,
+                       details={"chain": chain.as_dict(), "original_id": original.id})
+    chain = yield Journal("update_chain", (chain.id, _steps(states)))
+    return _open(profile, operation, chain, original, states, " ".join(p for p in (lead, *texts) if p), made)
+
+
+def _step(profile: Profile, operator: Operator, op: str, amount: int, original: Any, card: Any) -> Gen:
+    if op == "void":
+        return (yield from void(profile, VoidRequest(original.trace), operator))
+    if op == "refund":
+        return (yield from refund(profile, RefundRequest(trace=original.trace, amount=amount, confirm_repeat=True),
+                                  operator))
+    yield from ensure_ready(profile)
+    request = SaleRequest(amount, confirm_duplicate=True, confirm_unusual=True, kind="correction",
+                          original_id=original.id, chain_id=original.chain_id or original.id)
+    return (yield from _sale_with_card(profile, request, operator, card))
+
+
+def finish_if_done(profile: Profile, chain: Any) -> Gen:
+    """After a restart: a chain whose every step went through is marked done; returns its step states."""
+    states = progress(chain, (yield Journal("chain_txns", (chain.id,))))
+    if all(s.status == "done" for s in states):
+        yield Journal("end_chain", (chain.id, "done"), {"steps": _steps(states)})
+    return states
+
+
+def summary(profile: Profile, chain: Any, original: Any, txns: list[Any]) -> dict:
+    """One open chain for a list (status, settlement, keypad, console): what it is and where it stands."""
+    states = progress(chain, txns)
+    return {"id": chain.id, "kind": chain.kind, "original_id": original.id, "trace": original.trace,
+            "card": original.pan_masked, "target": chain.target, "owed": [s.as_step() for s in states
+                                                                      if s.status != "done"],
+            "standing": standing(profile, chain, original, states), "resume": resume_command(chain, original)}
+
+
+def summaries_plan() -> Gen:
+    """Every open chain with its original and transactions (for plans: settlement, recovery)."""
+    out = []
+    for chain in (yield Journal("open_chains")):
+        original = yield Journal("get", (chain.original_id,))
+        out.append((chain, original, (yield Journal("chain_txns", (chain.id,)))))
+    return out
+
+
+def listing(profile: Profile, items: list[dict]) -> str:
+    """"chain 3 (trace 000005): Voided 12.34. 10.00 still to charge: …" joined for one line of text."""
+    return "; ".join(f"chain {c['id']} (trace {c['trace']:06d}): {c['standing']}" for c in items)

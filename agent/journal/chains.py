@@ -1,0 +1,180 @@
+"""Chains: a multi-step fix whose whole plan the journal holds before its first irreversible step.
+
+A correction (void → sale on the same card, refund of a difference, a linked sale), a duplicate's
+repair, and later pre-authorization completions and wallet payments are chains.  A chain is planned
+(every step, in order, with its amount) in one commit before anything is sent; each step's outcome
+updates it; it ends ``done`` (every step approved) or ``closed`` by a supervisor with the reason.
+Until then it is ``open`` and every interface says what was done, what is still owed and the one
+action that finishes it.
+
+Steps reference journal transactions: a step's transactions are those linked to the chain's original
+(``original_id``) journaled after the chain was planned (``id > watermark``) with the step's kind — so
+what a step did is read from the transactions themselves, which survive a kill between any two
+commits; the step list stored here is the plan and the last known progress.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from agent.journal.errors import JournalError, NotFound
+from agent.journal.records import Txn, txn_from_row
+from agent.journal.states import check_transition
+
+TXN_SELECT = "SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id"
+#: step operations and the transaction kind each journals
+STEP_KINDS = {"void": "void", "sale": "correction", "refund": "refund"}
+CHAIN_KINDS = ("correction", "duplicate_fix")
+MAX_STEPS = 8
+MAX_REASON = 200
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A planned multi-step fix of transaction `original_id`; `target` is what the original's card should
+    stand charged for it once the chain is done (minor units)."""
+
+    id: int
+    kind: str
+    state: str  # open, done, closed
+    original_id: int
+    target: int | None
+    steps: tuple[dict, ...]  # {"op": void|sale|refund, "amount": int, "status": planned|done|pending|owed}
+    watermark: int
+    reason: str | None
+    operator: str
+    role: str
+    created_at: float
+    updated_at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: (list(getattr(self, name)) if name == "steps" else getattr(self, name))
+                for name in self.__dataclass_fields__}
+
+
+def chain_from_row(row: Any) -> Chain:
+    return Chain(id=row["id"], kind=row["kind"], state=row["state"], original_id=row["original_id"],
+                 target=row["target"], steps=tuple(json.loads(row["steps"])), watermark=row["watermark"],
+                 reason=row["reason"], operator=row["operator"], role=row["role"], created_at=row["created_at"],
+                 updated_at=row["updated_at"])
+
+
+def _check_steps(steps: Any) -> list[dict]:
+    if not isinstance(steps, (list, tuple)) or not 1 <= len(steps) <= MAX_STEPS:
+        raise JournalError(f"a chain needs 1 to {MAX_STEPS} steps, not {steps!r}")
+    out = []
+    for n, step in enumerate(steps, 1):
+        op, amount = (step.get("op"), step.get("amount")) if isinstance(step, dict) else (None, None)
+        if op not in STEP_KINDS:
+            raise JournalError(f"chain step {n}: op must be one of {', '.join(STEP_KINDS)}, not {op!r}")
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise JournalError(f"chain step {n}: amount must be a positive whole number of minor units, "
+                               f"not {amount!r}")
+        out.append({"op": op, "amount": amount, "status": str(step.get("status") or "planned")})
+    return out
+
+
+class Chains:
+    """Mixin of `Journal`: plan, progress and end multi-step fixes."""
+
+    def plan_chain(self, kind: str, original_id: int, *, steps: list[dict], target: int | None,
+                   operator: str, role: str) -> Chain:
+        """Journal the whole plan of a fix before its first step; refused while the original has an open one."""
+        if kind not in CHAIN_KINDS:
+            raise JournalError(f"chain kind must be one of {', '.join(CHAIN_KINDS)}, not {kind!r}")
+        planned = _check_steps(steps)
+        with self._write(f"plan a {kind}") as w:
+            self._txn_row(original_id)  # NotFound names the id
+            busy = self._conn.execute("SELECT id FROM chains WHERE original_id = ? AND state = 'open'",
+                                      (original_id,)).fetchone()
+            if busy is not None:
+                raise JournalError(f"transaction {original_id} already has open chain {busy[0]}; resume or close "
+                                   "it first", txn_id=original_id)
+            watermark = self._conn.execute("SELECT coalesce(max(id), 0) FROM transactions").fetchone()[0]
+            now = self._clock()
+            row = w.insert("chains", {"kind": kind, "state": "open", "original_id": original_id, "target": target,
+                                      "steps": json.dumps(planned), "watermark": watermark, "reason": None,
+                                      "operator": operator, "role": role, "created_at": now, "updated_at": now})
+            w.record("chain.plan", original_id, operator, role, {"chain": row["id"], "kind": kind, "steps": planned,
+                                                                  "target": target})
+        return chain_from_row(row)
+
+    def update_chain(self, chain_id: int, steps: list[dict]) -> Chain:
+        """Record each step's progress (same plan: op and amount may not change)."""
+        updated = _check_steps(steps)
+        with self._write(f"update chain {chain_id}") as w:
+            row = self._chain_row(chain_id)
+            check_transition("chain", chain_id, row["state"], "open")
+            plan = json.loads(row["steps"])
+            if [(s["op"], s["amount"]) for s in plan] != [(s["op"], s["amount"]) for s in updated]:
+                raise JournalError(f"chain {chain_id}: the plan's steps cannot change, only their progress")
+            row = w.update("chains", chain_id, {"steps": json.dumps(updated), "updated_at": self._clock()})
+            w.record("chain.step", row["original_id"], None, "system",
+                     {"chain": chain_id, "steps": [s["status"] for s in updated]})
+        return chain_from_row(row)
+
+    def end_chain(self, chain_id: int, state: str, *, reason: str | None = None, steps: list[dict] | None = None,
+                  operator: str = "system", role: str = "system") -> Chain:
+        """Finish a chain: ``done`` (every step approved) or ``closed`` (a supervisor's decision, with why)."""
+        if state == "closed":
+            reason = (reason or "").strip()
+            if not reason or len(reason) > MAX_REASON:
+                raise JournalError(f"closing chain {chain_id} needs a reason of 1 to {MAX_REASON} characters "
+                                   "(what was done instead, e.g. \"customer paid cash\")")
+        with self._write(f"end chain {chain_id}") as w:
+            row = self._chain_row(chain_id)
+            check_transition("chain", chain_id, row["state"], state)
+            changes: dict[str, Any] = {"state": state, "reason": reason, "updated_at": self._clock()}
+            if steps is not None:
+                changes["steps"] = json.dumps(_check_steps(steps))
+            row = w.update("chains", chain_id, changes)
+            w.record(f"chain.{state}", row["original_id"], operator, role, {"chain": chain_id, "reason": reason})
+        return chain_from_row(row)
+
+    def get_chain(self, chain_id: int) -> Chain:
+        return chain_from_row(self._chain_row(chain_id))
+
+    def open_chains(self) -> list[Chain]:
+        """Every chain still open, oldest first."""
+        return [chain_from_row(r) for r in self._conn.execute(
+            "SELECT * FROM chains WHERE state = 'open' ORDER BY id")]
+
+    def chains_of(self, original_id: int) -> list[Chain]:
+        """Every chain of one original, oldest first."""
+        return [chain_from_row(r) for r in self._conn.execute(
+            "SELECT * FROM chains WHERE original_id = ? ORDER BY id", (original_id,))]
+
+    def open_chain_of(self, original_id: int) -> Chain | None:
+        row = self._conn.execute("SELECT * FROM chains WHERE original_id = ? AND state = 'open'",
+                                 (original_id,)).fetchone()
+        return None if row is None else chain_from_row(row)
+
+    def all_chains(self) -> list[Chain]:
+        return [chain_from_row(r) for r in self._conn.execute("SELECT * FROM chains ORDER BY id")]
+
+    def chain_txns(self, chain_id: int) -> list[Txn]:
+        """The transactions the chain's steps journaled (linked to its original, after it was planned)."""
+        row = self._chain_row(chain_id)
+        return [txn_from_row(r) for r in self._conn.execute(
+            TXN_SELECT + " WHERE t.original_id = ? AND t.id > ? ORDER BY t.id", (row["original_id"], row["watermark"]))]
+
+    def _chain_row(self, chain_id: int):
+        if isinstance(chain_id, bool) or not isinstance(chain_id, int):
+            raise JournalError(f"chain id must be a whole number, not {chain_id!r}")
+        row = self._conn.execute("SELECT * FROM chains WHERE id = ?", (chain_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no chain {chain_id} in the journal")
+        return row
+
+
+def create_table(db) -> None:
+    """Schema step: the chains table (applied by the journal's migrations)."""
+    db["chains"].create({
+        "id": int, "kind": str, "state": str, "original_id": int, "target": int, "steps": str, "watermark": int,
+        "reason": str, "operator": str, "role": str, "created_at": float, "updated_at": float,
+    }, pk="id", not_null={"kind", "state", "original_id", "steps", "watermark", "operator", "role", "created_at",
+                  "updated_at"})
+    db.execute("CREATE INDEX idx_chains_original ON chains(original_id)")
+    db.execute("CREATE INDEX idx_chains_open ON chains(state) WHERE state = 'open'")

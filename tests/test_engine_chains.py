@@ -1,0 +1,232 @@
+"""Chains under every failure point (sans-IO engine, real journal file, real codec, the simulator's
+acquirer in-process): a power cut after any effect, or any wire fate at any step, leaves the bank's
+ledger equal to the journal, the chain in the state the operator is told, and one resume finishes the
+fix with the intended net charge.  Plus the one-definition property of suspected duplicates."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from agent.engine import chains, fixes, operations as ops, settlement
+from agent.engine.effects import EngineError
+from tests.enginekit import (CASHIER, DELIVER, LOSE_ANSWER, LOSE_REQUEST, PROFILE, REFUSE, SUPERVISOR, World)
+from tests.test_engine_properties import assert_bank_equals_journal, heal, ledger_net
+
+CARD = "622609******0048"
+#: a fix, set up in a fresh world: (the plan that starts it, the plan that resumes it, the net charge intended)
+FIXES = ("resale", "undercharge", "refund_after_settlement", "duplicate_void", "duplicate_refund")
+
+
+def _setup(world: World, fix: str):
+    first = world.run(ops.sale(PROFILE, ops.SaleRequest(12000, test_card="debit"), CASHIER))
+    assert first.status == "approved"
+    trace = first.txn.trace
+    if fix == "resale":
+        return (fixes.correct(PROFILE, fixes.CorrectRequest(trace, 10000, test_card="debit"), SUPERVISOR),
+                lambda: fixes.correct(PROFILE, fixes.CorrectRequest(trace, None, test_card="debit", resume=True),
+                                      SUPERVISOR), 10000)
+    if fix == "undercharge":
+        return (fixes.correct(PROFILE, fixes.CorrectRequest(trace, 15000, test_card="debit"), SUPERVISOR),
+                lambda: fixes.correct(PROFILE, fixes.CorrectRequest(trace, None, test_card="debit", resume=True),
+                                      SUPERVISOR), 15000)
+    if fix == "refund_after_settlement":
+        assert world.run(settlement.settle(PROFILE, settlement.SettleRequest(True), SUPERVISOR)).status == "done"
+        return (fixes.correct(PROFILE, fixes.CorrectRequest(trace, 10000), SUPERVISOR),
+                lambda: fixes.correct(PROFILE, fixes.CorrectRequest(trace, None, resume=True), SUPERVISOR), 10000)
+    second = world.run(ops.sale(PROFILE, ops.SaleRequest(12000, test_card="debit", confirm_duplicate=True), CASHIER))
+    assert second.status == "approved"
+    if fix == "duplicate_refund":
+        assert world.run(settlement.settle(PROFILE, settlement.SettleRequest(True), SUPERVISOR)).status == "done"
+    request = fixes.DuplicateFixRequest(second.txn.id)
+    return (fixes.fix_duplicate(PROFILE, request, SUPERVISOR),
+            lambda: fixes.fix_duplicate(PROFILE, request, SUPERVISOR), 12000)
+
+
+def _open(world: World) -> list:
+    return world.journal.open_chains()
+
+
+def _finish(world: World, resume, target: int, started) -> None:
+    """After the failure: the operator's one action (resume, or the fix again if it never started)."""
+    heal(world)
+    assert_bank_equals_journal(world)
+    if _open(world):
+        outcome = world.run(resume())
+    else:
+        outcome = world.run(started()) if ledger_net(world).get(CARD, 0) != target else None
+    assert outcome is None or outcome.status in ("approved", "done"), outcome and outcome.message
+    assert _open(world) == []
+    assert ledger_net(world).get(CARD, 0) == target
+    assert_bank_equals_journal(world)
+
+
+def _effects(tmp: Path, fix: str) -> int:
+    world = World(tmp)
+    try:
+        plan, _, _ = _setup(world, fix)
+        count, result = 0, None
+        while True:
+            try:
+                effect = plan.send(result)
+            except StopIteration:
+                return count
+            count += 1
+            result = world.perform(effect)
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("fix", FIXES)
+def test_power_cut_after_any_effect_then_one_resume_finishes(tmp_path, fix):
+    """SIGKILL or power cut between any two steps: recovery reports the chain, a resume finishes it."""
+    steps = _effects(tmp_path / "count", fix)
+    assert steps > 5
+    left_open = 0
+    for cut in range(steps + 1):
+        world = World(tmp_path / f"{fix}-{cut}")
+        try:
+            plan, resume, target = _setup(world, fix)
+            result = None
+            for _ in range(cut):
+                try:
+                    effect = plan.send(result)
+                except StopIteration:
+                    break
+                result = world.perform(effect)
+            plan.close()
+            recovered = world.run(settlement.recover(PROFILE))
+            open_now = _open(world)
+            left_open += bool(open_now)
+            assert ("left open" in recovered.message) == bool(open_now), (cut, recovered.message)
+            for chain in open_now:  # what the operator is told matches what the journal says is owed
+                summary = chains.summary(PROFILE, chain, world.journal.get(chain.original_id),
+                                         world.journal.chain_txns(chain.id))
+                assert summary["standing"] in recovered.message
+            _finish(world, resume, target, lambda: _setup_again(world, fix, target))
+        finally:
+            world.close()
+    assert left_open >= 2, "no cut left a chain open: the test would not notice a dropped chain"
+
+
+def _setup_again(world: World, fix: str, target: int):
+    """The fix started again from scratch (it was cut before its plan was journaled)."""
+    sales = [t for t in world.journal.find(limit=50) if t.kind == "sale"]
+    if fix.startswith("duplicate"):
+        return fixes.fix_duplicate(PROFILE, fixes.DuplicateFixRequest(max(t.id for t in sales)), SUPERVISOR)
+    first = min(sales, key=lambda t: t.id)
+    return fixes.correct(PROFILE, fixes.CorrectRequest(first.trace, target, test_card="debit"), SUPERVISOR)
+
+
+FAILING = (DELIVER, DELIVER, LOSE_ANSWER, LOSE_REQUEST, REFUSE, "decline")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(FIXES), st.lists(st.sampled_from(FAILING), min_size=1, max_size=5))
+def test_any_wire_fate_at_any_step_leaves_a_told_state_and_one_resume_finishes(fix, fates):
+    with tempfile.TemporaryDirectory() as tmp:
+        world = World(Path(tmp))
+        try:
+            plan, resume, target = _setup(world, fix)
+            queue = list(fates)
+            world.wire = lambda message: queue.pop(0) if queue and message is not None else DELIVER
+            try:
+                outcome = world.run(plan)
+            except EngineError:
+                outcome = None
+            open_now = _open(world)
+            if outcome is not None and outcome.status == "approved":
+                assert open_now == [] and ledger_net(world).get(CARD, 0) == target
+            elif outcome is not None and outcome.status == "open":
+                [chain] = open_now
+                told = outcome.details["owed"]
+                actual = [s.as_step() for s in chains.progress(chain, world.journal.chain_txns(chain.id))
+                          if s.status != "done"]
+                assert told == actual
+            _finish(world, resume, target, lambda: _setup_again(world, fix, target))
+        finally:
+            world.close()
+
+
+# ---------------------------------------------------------------- one definition of a suspected duplicate
+
+#: what may have happened to an earlier sale before the new one
+HISTORY = st.lists(st.tuples(st.sampled_from(("debit", "credit")), st.sampled_from((5000, 7000)),
+                             st.sampled_from(("approved", "voided", "partly_refunded", "refunded", "reversed")),
+                             st.integers(min_value=0, max_value=2 * PROFILE.duplicate_window_seconds)),
+                   min_size=0, max_size=5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(HISTORY, st.sampled_from(("debit", "credit")), st.sampled_from((5000, 7000)),
+       st.integers(min_value=0, max_value=2 * PROFILE.duplicate_window_seconds))
+def test_the_guard_asks_exactly_when_the_list_would_list_the_new_sale(history, card, amount, wait):
+    with tempfile.TemporaryDirectory() as tmp:
+        world = World(Path(tmp))
+        try:
+            for earlier_card, earlier_amount, fate, gap in history:
+                world.clock.advance(gap)
+                lost = fate == "reversed"
+                world.wire = lambda message: LOSE_REQUEST if lost and message is not None and message.mti == "0200" \
+                    else DELIVER
+                sold = world.run(ops.sale(PROFILE, ops.SaleRequest(earlier_amount, test_card=earlier_card,
+                                                                   confirm_duplicate=True, confirm_unusual=True),
+                                          CASHIER))
+                world.wire = lambda message: DELIVER
+                if fate == "voided":
+                    world.run(ops.void(PROFILE, ops.VoidRequest(sold.txn.trace), SUPERVISOR))
+                elif fate in ("partly_refunded", "refunded"):
+                    part = earlier_amount // 2 if fate == "partly_refunded" else earlier_amount
+                    world.run(ops.refund(PROFILE, ops.RefundRequest(trace=sold.txn.trace, amount=part), SUPERVISOR))
+            world.clock.advance(wait)
+            asked = world.run(ops.sale(PROFILE, ops.SaleRequest(amount, test_card=card, confirm_unusual=True),
+                                       CASHIER))
+            if asked.status == "needs_confirmation":
+                assert asked.details["guard"] == "duplicate"
+                new = world.run(ops.sale(PROFILE, ops.SaleRequest(amount, test_card=card, confirm_unusual=True,
+                                                                  confirm_duplicate=True), CASHIER))
+            else:
+                new = asked
+            assert new.status == "approved"
+            groups = world.journal.suspected_duplicates(window_seconds=PROFILE.duplicate_window_seconds)
+            listed = any(t.id == new.txn.id for group in groups for t in group)
+            assert listed == (asked.status == "needs_confirmation")
+        finally:
+            world.close()
+
+
+def test_a_zero_right_amount_is_refused_before_anything(tmp_path):
+    world = World(tmp_path)
+    try:
+        first = world.run(ops.sale(PROFILE, ops.SaleRequest(12000, test_card="debit"), CASHIER))
+        with pytest.raises(EngineError, match="more than 0"):
+            world.run(fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, 0, test_card="debit"), SUPERVISOR))
+        assert world.journal.all_chains() == [] and ledger_net(world)[CARD] == 12000
+    finally:
+        world.close()
+
+
+def test_resuming_a_chain_whose_steps_all_went_through_says_so(tmp_path):
+    """Killed after the last step's approval was journaled but before the chain was ended: a resume (or
+    the restart) ends it without charging again, and says what was done."""
+    world = World(tmp_path)
+    try:
+        first = world.run(ops.sale(PROFILE, ops.SaleRequest(12000, test_card="debit"), CASHIER))
+        plan = fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, 10000, test_card="debit"), SUPERVISOR)
+        result = None
+        while True:  # stop right after the new sale's outcome is journaled (the chain not yet ended)
+            effect = plan.send(result)
+            result = world.perform(effect)
+            if getattr(effect, "method", None) == "complete" and result.kind == "correction":
+                break
+        plan.close()
+        [chain] = world.journal.open_chains()
+        outcome = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, None, resume=True),
+                                          SUPERVISOR))
+        assert outcome.status == "approved" and "Voided 120.00. Charged 100.00." in outcome.message
+        assert world.journal.open_chains() == [] and ledger_net(world)[CARD] == 10000
+    finally:
+        world.close()
