@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from agent.drivers.hostlink import LinkClosed, LinkConnectError, LinkError, LinkTimeout
 from agent.engine import effects as fx
+from agent.engine.port import Ask, JournalPort, check_port
 from agent.netmgmt import apply_signon_response
 
 log = logging.getLogger("posagent.engine")
@@ -17,7 +18,8 @@ log = logging.getLogger("posagent.engine")
 class Interpreter:
     def __init__(self, *, journal, link, keystore, dialect, cards, signon_max_age: float,
                  notify: Callable[[str], None] | None = None):
-        self.journal = journal
+        check_port(journal)
+        self.journal: JournalPort = journal
         self.link = link
         self.keystore = keystore
         self.dialect = dialect
@@ -41,8 +43,8 @@ class Interpreter:
                 error = exc
 
     async def perform(self, effect: Any) -> Any:
-        if isinstance(effect, fx.Journal):
-            return getattr(self.journal, effect.method)(*effect.args, **dict(effect.kwargs))
+        if isinstance(effect, Ask):
+            return effect.on(self.journal)
         if isinstance(effect, fx.Exchange):
             return await self._exchange(effect.request)
         if isinstance(effect, fx.Connect):

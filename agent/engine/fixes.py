@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.engine.common import Gen, flush_reversals, connect
-from agent.engine.effects import EngineError, Journal, Outcome
+from agent.engine.effects import EngineError, Outcome
 from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidRequest, refund, sale, void,
                                      _money)
 from agent.engine.requests import Profile
+from agent.engine.port import ask
 from agent.engine.texts import say
 
 
@@ -30,7 +31,7 @@ class DuplicateFixRequest:
 
 
 def _original(profile: Profile, trace: int) -> Gen:
-    found = yield Journal("find", (), {"trace": trace, "limit": 20})
+    found = yield ask.find(trace=trace, limit=20)
     sales = [t for t in found if t.kind in ("sale", "correction")]
     if not sales:
         raise EngineError(say(profile.language, "no_sale_trace", trace=f"{trace:06d}"), code="not_found")
@@ -43,9 +44,9 @@ def _resolve_uncertain(profile: Profile, original) -> Gen:
         return original
     yield from connect(profile)
     if original.state == "sending":
-        yield Journal("fail", (original.id,), {"reason": "98", "error": "no outcome recorded; reversing"})
+        yield ask.fail(original.id, reason="98", error="no outcome recorded; reversing")
     yield from flush_reversals(profile)
-    resolved = yield Journal("get", (original.id,))
+    resolved = yield ask.get(original.id)
     if resolved.state in ("sending", "in_doubt"):
         raise EngineError(say(profile.language, "still_uncertain", trace=f"{original.trace:06d}"),
                           code="original_uncertain", txn_id=original.id)
@@ -60,7 +61,7 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
         raise EngineError(say(language, "not_correctable", trace=f"{original.trace:06d}", state=original.state,
                               amount=_money(profile, request.right_amount)), code="not_correctable",
                           txn_id=original.id)
-    charged = yield Journal("refundable_amount", (original.id,))  # what the card stands charged now
+    charged = yield ask.refundable_amount(original.id)  # what the card stands charged now
     right = request.right_amount
     chain = original.chain_id or original.id
     open_batch = original.batch_state == "open"
@@ -105,10 +106,10 @@ def _combine(operation: str, lead: str, outcome: Outcome) -> Outcome:
 
 
 def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Operator) -> Gen:
-    txn = yield Journal("get", (request.txn_id,))
+    txn = yield ask.get(request.txn_id)
     if txn is None or txn.kind not in ("sale", "correction"):
         raise EngineError(say(profile.language, "no_sale_id", id=request.txn_id), code="not_found")
-    groups = yield Journal("suspected_duplicates", (), {"window_seconds": profile.duplicate_window_seconds})
+    groups = yield ask.suspected_duplicates(window_seconds=profile.duplicate_window_seconds)
     if not any(t.id == txn.id for group in groups for t in group):
         raise EngineError(say(profile.language, "not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),
                           code="not_duplicate")

@@ -48,6 +48,14 @@ class Txn:
 
 
 @dataclass(frozen=True)
+class Begun:
+    """A journaled request: its transaction ("sending") and the message built for its trace and batch."""
+
+    txn: Txn
+    message: Any
+
+
+@dataclass(frozen=True)
 class Reversal:
     """A reversal of transaction `txn_id` (its original trace is `trace`); reason 98 / A0 / 06."""
 

@@ -258,12 +258,38 @@ class JournalStore:
 
     def _next_trace(self, w: _Writer) -> int:
         # persisted in the same commit as its use: a crash can lose a number, never hand it out twice
-        last = w.cache.get("trace")
-        if last is None:
-            last = self._conn.execute("SELECT value FROM counters WHERE name = 'trace'").fetchone()[0]
-        trace = w.update("counters", "trace", {"value": last % MAX_TRACE + 1})["value"]
+        trace = w.update("counters", "trace", {"value": self._peek_trace(w.cache)})["value"]
         w.cache["trace"] = trace
         return trace
+
+    def _peek_trace(self, cache: dict[str, Any]) -> int:
+        """The trace number the next commit will take (nothing is written)."""
+        last = cache.get("trace")
+        if last is None:
+            last = cache["trace"] = self._conn.execute("SELECT value FROM counters WHERE name = 'trace'").fetchone()[0]
+        return last % MAX_TRACE + 1
+
+    def _open_batch_ids(self, cache: dict[str, Any]) -> sqlite3.Row:
+        """(id, number) of the open batch; a clear error while a settlement holds it."""
+        batch = cache.get("open_batch")
+        if batch is None:
+            batch = self._conn.execute("SELECT id, number FROM batches WHERE state = 'open'").fetchone()
+            if batch is None:
+                live = self._conn.execute("SELECT number FROM batches WHERE state = 'settling'").fetchone()
+                raise JournalError(f"batch {live[0]:06d} is being settled: finish the settlement before new "
+                                   "transactions" if live else "no open batch")
+            cache["open_batch"] = batch
+        return batch
+
+    def _next_numbers(self) -> tuple[int, int]:
+        """(trace, batch number) the next request will be journaled with, read outside any transaction."""
+        if self._conn is None:
+            raise JournalError("the journal is closed")
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._cache.clear()
+            self._data_version = version
+        return self._peek_trace(self._cache), self._open_batch_ids(self._cache)["number"]
 
     def take_trace(self, purpose: str, *, operator: str = "system", role: str = "system") -> int:
         """Take a trace number for a message that is not a journaled transaction (sign-on, settlement...)."""
