@@ -36,10 +36,12 @@ def flush_reversals(profile: Profile) -> Gen:
 
     Returns (acknowledged, needs_manual): the reversals delivered now, and those whose tries ran out now
     (they stay visible as "needs manual handling" and no longer hold back other messages)."""
-    stranded = yield ask.in_doubt()
-    for txn in stranded.unanswered:  # sent, but its outcome could not be journaled (disk full): reverse it first
+    backlog = yield ask.reversal_backlog()
+    pending = backlog.pending
+    for txn in backlog.unanswered:  # sent, but its outcome could not be journaled (disk full): reverse it first
         yield ask.fail(txn.id, reason="98", error="no outcome could be journaled for this request")
-    pending = yield ask.pending_reversals()
+    if backlog.unanswered:
+        pending = yield ask.pending_reversals()
     acknowledged, exhausted = [], []
     for reversal in pending:
         txn = yield ask.get(reversal.txn_id)

@@ -26,7 +26,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, cast
 
-from agent.journal.records import Batch, Begun, Recovery, Reversal, Totals, Txn
+from agent.journal.records import Backlog, Batch, Begun, Recovery, Reversal, Totals, Txn
 
 
 class JournalPort(Protocol):
@@ -91,6 +91,10 @@ class JournalPort(Protocol):
         ...
 
     # -- reversals
+    def reversal_backlog(self) -> Backlog:
+        """Requests without an outcome and pending reversals: what goes out before anything else."""
+        ...
+
     def pending_reversals(self) -> list[Reversal]:
         """Reversals waiting to be sent, oldest first."""
         ...
@@ -190,11 +194,20 @@ class _Asking:
 
 
 def _question(name: str, signature: inspect.Signature) -> Callable[..., Ask]:
+    parameters = list(signature.parameters.values())
+    positional = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+    keywords = frozenset(p.name for p in parameters)
+    required = frozenset(p.name for p in parameters if p.default is p.empty)
+
     def question(self: _Asking, *args: Any, **kwargs: Any) -> Ask:
-        try:
-            signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TypeError(f"journal port {name}{signature}: {exc}") from None
+        # what Signature.bind checks, at a tenth of its cost (plans ask on every sale)
+        given = positional[:len(args)]
+        if len(args) > len(positional) or not keywords.issuperset(kwargs) or not required.issubset(
+                (*given, *kwargs)) or not set(given).isdisjoint(kwargs):
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"journal port {name}{signature}: {exc}") from None
         return Ask(name, args, kwargs)
     question.__name__ = question.__qualname__ = name
     return question

@@ -97,6 +97,7 @@ class HotPath:
                 **values, "kind": kind, "state": "sending", "trace": taken, "batch_id": batch["id"],
                 "batch": batch["number"], "created_at": now, "updated_at": now, "uploaded": 0,
                 "request": request_text})
+            w.cache["begun"] = {**dict(zip(row.keys(), row)), "batch_state": "open"}
             w.record("txn.begin", row["id"], values["operator"], values["role"],
                      {"kind": kind, "amount": values["amount"], "trace": taken, "batch": batch["number"]})
         return txn_from_row(row, batch_state="open")
@@ -157,7 +158,7 @@ class HotPath:
         """
         _check_response_code(response_code)
         with self._write(f"record the answer to transaction {txn_id}") as w:
-            row = self._txn_row(txn_id)
+            row = self._txn_row_for_outcome(w, txn_id)
             response_text = None if response is None else _message_text(response, txn_id)
             updated = self._apply_outcome(w, row, approved, response_code=response_code, rrn=rrn,
                                           auth_code=auth_code, host_time=host_time, response=response_text)

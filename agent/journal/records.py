@@ -124,6 +124,15 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class Backlog:
+    """What must go out before any other online message: requests without an outcome (reverse them
+    first) and the pending reversals, oldest first."""
+
+    unanswered: tuple[Txn, ...]
+    pending: tuple[Reversal, ...]
+
+
+@dataclass(frozen=True)
 class Recovery:
     """What the engine must resolve after a start: nothing is silently assumed."""
 

@@ -58,6 +58,9 @@ class _Writer:
                                 (*changes.values(), key)).fetchone()
         if row is None:
             raise JournalError(f"{table} row {key} does not exist")
+        begun = self.cache.get("begun")
+        if begun is not None and (table == "batches" or (table == "transactions" and begun["id"] == key)):
+            del self.cache["begun"]  # the cached row of the last request no longer tells its state
         self._vouch(table, row)
         return row
 
@@ -208,6 +211,7 @@ class JournalStore:
             raise
         if writer.batches_changed:
             staged.pop("open_batch", None)
+            staged.pop("begun", None)
         self._cache = staged
 
     def _rollback(self) -> None:
@@ -239,6 +243,14 @@ class JournalStore:
         if not self._key:
             raise JournalError("this journal was opened without the fingerprint key")
         return hmac.new(self._key, pan.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def _txn_row_for_outcome(self, w: _Writer, txn_id: int) -> Any:
+        """The row of the request being answered: the one the last intent commit wrote, unless
+        anything changed it since (no statement then), else read."""
+        begun = w.cache.get("begun")
+        if begun is not None and begun["id"] == txn_id:
+            return begun
+        return self._txn_row(txn_id)
 
     def _txn_row(self, txn_id: int) -> sqlite3.Row:
         row = self._conn.execute(TXN_SELECT + " WHERE t.id = ?", (txn_id,)).fetchone()
