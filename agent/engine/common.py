@@ -12,12 +12,11 @@ from agent.engine.responses import describe
 from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.iso8583 import Message
+from agent.journal.states import REVERSAL_REASONS  # texts: why_98, why_A0, why_06
 from agent.netmgmt import NetworkResponseError, build_echo, build_signon, check_network_response
 
 Gen = Generator[Any, Any, Any]
 
-#: reversal reasons: 98 no answer, A0 the answer's MAC failed, 06 anything else (texts: why_98 ...)
-REVERSAL_REASONS = ("98", "A0", "06")
 
 
 def masked(message: Message) -> dict:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from agent.engine.common import Gen, flush_reversals, connect
 from agent.engine.effects import EngineError, Outcome
-from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidRequest, refund, sale, void,
-                                     _money)
+from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidRequest, refund, sale, sale_by_trace,
+                                     void, _money)
 from agent.engine.requests import Profile
 from agent.engine.port import ask
 from agent.engine.texts import say
@@ -28,14 +28,6 @@ class CorrectRequest:
 @dataclass(frozen=True)
 class DuplicateFixRequest:
     txn_id: int
-
-
-def _original(profile: Profile, trace: int) -> Gen:
-    found = yield ask.find(trace=trace, limit=20)
-    sales = [t for t in found if t.kind in ("sale", "correction")]
-    if not sales:
-        raise EngineError(say(profile.language, "no_sale_trace", trace=f"{trace:06d}"), code="not_found")
-    return max(sales, key=lambda t: t.created_at)
 
 
 def _resolve_uncertain(profile: Profile, original) -> Gen:
@@ -55,7 +47,7 @@ def _resolve_uncertain(profile: Profile, original) -> Gen:
 
 def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Gen:
     language = profile.language
-    original = yield from _original(profile, request.trace)
+    original = yield from sale_by_trace(profile, request.trace)
     original = yield from _resolve_uncertain(profile, original)
     if original.state in ("reversed", "declined", "voided"):
         raise EngineError(say(language, "not_correctable", trace=f"{original.trace:06d}", state=original.state,

@@ -121,11 +121,7 @@ def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, 
 
 def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
     batch = yield ask.open_batch()
-    candidates = yield ask.find(trace=request.trace, limit=20)
-    sales = [t for t in candidates if t.kind in ("sale", "correction")]
-    if not sales:
-        raise EngineError(say(profile.language, "no_sale_trace", trace=f"{request.trace:06d}"), code="not_found")
-    original = max(sales, key=lambda t: t.created_at)
+    original = yield from sale_by_trace(profile, request.trace)
     if original.state != "approved":  # what happened to it matters more than where it is
         _require_voidable(profile, original)
     if original.batch != batch.number or original.batch_state != "open":
@@ -184,10 +180,25 @@ def find_original_sale(profile: Profile, request: RefundRequest) -> Gen:
             what = say(language, "what_rrn", rrn=request.rrn)
     else:
         raise EngineError(say(language, "name_original"), code="usage")
-    sales = [t for t in found if t.kind in ("sale", "correction")]
-    if not sales:
+    original = latest_sale(found)
+    if original is None:
         raise EngineError(say(language, "no_sale_with", what=what), code="not_found")
-    return max(sales, key=lambda t: t.created_at)
+    return original
+
+
+def latest_sale(found: list[Any]) -> Any | None:
+    """The original sale among journal matches: the newest sale or correction (trace numbers wrap, and a
+    lookup may find other kinds); None when there is none."""
+    sales = [t for t in found if t.kind in ("sale", "correction")]
+    return max(sales, key=lambda t: t.created_at) if sales else None
+
+
+def sale_by_trace(profile: Profile, trace: int) -> Gen:
+    """The original sale with this trace number, or an error naming the trace."""
+    original = latest_sale((yield ask.find(trace=trace, limit=20)))
+    if original is None:
+        raise EngineError(say(profile.language, "no_sale_trace", trace=f"{trace:06d}"), code="not_found")
+    return original
 
 
 def _mmdd(timestamp: float) -> str:

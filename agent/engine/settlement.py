@@ -19,6 +19,7 @@ from agent.engine.requests import FINANCIAL_KINDS, Profile
 from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.iso8583 import Message
+from agent.iso8583.matching import NETWORK_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, settlement_result
 from agent.money import format_amount
 
@@ -76,7 +77,7 @@ def _exchange_network(profile: Profile, request: Message, what: str) -> Gen:
                           code="settlement_incomplete")
     assert isinstance(result, Answer)
     response = result.message
-    if response.mti != request.response_mti or any(response.get(n) != request[n] for n in (11, 41, 42)):
+    if answer_mismatch(request, response, NETWORK_ECHO) is not None:
         raise EngineError(say(profile.language, "settle_mismatch", what=what),
                           code="settlement_incomplete")
     return response

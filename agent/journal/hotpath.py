@@ -19,11 +19,11 @@ from typing import Any, Callable
 from agent.journal.errors import DuplicateRequest, JournalError
 from agent.journal.records import Begun, Reversal, Txn, reversal_from_row, txn_from_row
 from agent.journal.scrub import scrub_text
-from agent.journal.states import KINDS, check_transition
+from agent.journal.states import KINDS, REVERSAL_REASONS, check_transition
 from agent.journal.store import TXN_SELECT, _message_text, _Writer
 from agent.masking import mask_pan
+from agent.money import MAX_MINOR_UNITS
 
-MAX_AMOUNT = 10 ** 12 - 1  # field 4 is n12
 _THREE_DIGITS = re.compile(r"[0-9]{3}")
 _BUILD_TRIES = 3
 
@@ -196,7 +196,7 @@ class HotPath:
         pending one.  Returns the reversal, or None when none is owed any more (its reversal was
         already sent or handed to an operator).
         """
-        if reason not in ("98", "A0", "06"):
+        if reason not in REVERSAL_REASONS:
             raise JournalError(f"reversal reason must be 98 (timeout), A0 (MAC) or 06 (other), not {reason!r}")
         with self._write(f"record the failure of transaction {txn_id}") as w:
             row = self._txn_row(txn_id)
@@ -237,8 +237,8 @@ def _check_response_code(code: Any) -> None:
 def _check_begin_args(kind: str, amount: Any, currency: Any, entry_mode: Any, operator: Any, role: Any) -> None:
     if kind not in KINDS:
         raise JournalError(f"unknown transaction kind {kind!r} (known: {', '.join(KINDS)})")
-    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_AMOUNT:
-        raise JournalError(f"amount must be a whole number of minor units from 1 to {MAX_AMOUNT}, not {amount!r}")
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_MINOR_UNITS:
+        raise JournalError(f"amount must be a whole number of minor units from 1 to {MAX_MINOR_UNITS}, not {amount!r}")
     if not isinstance(currency, str) or not _THREE_DIGITS.fullmatch(currency):
         raise JournalError(f"currency must be 3 digits (ISO 4217 numeric), not {currency!r}")
     if entry_mode is not None and (not isinstance(entry_mode, str) or not _THREE_DIGITS.fullmatch(entry_mode)):
