@@ -4,6 +4,7 @@ journal's commit, and a binding that lacks a question is refused where it is bou
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from agent.engine import operations as ops
 from agent.engine.port import METHODS, Ask, ask, check_port
@@ -154,3 +155,65 @@ def test_a_failing_build_journals_nothing(tmp_path):
         assert journal.find(limit=10) == []
         again = journal.begin_request("sale", build=lambda t, b: {**REQUEST, "11": f"{t:06d}"}, **begin_args())
         assert again.txn.trace == 1  # the trace the failed build saw was never taken
+
+
+# ---------------------------------------------------------------- the cheap argument check agrees with Signature.bind
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(sorted(METHODS)), positional=st.integers(0, 4),
+       keywords=st.lists(st.sampled_from(["txn_id", "reason", "error", "response", "limit", "trace", "amount",
+                                          "build", "kind", "window_seconds", "batch_no", "purpose", "operator",
+                                          "role", "details", "bogus"]), unique=True, max_size=6))
+def test_every_call_the_port_signature_refuses_is_refused(name, positional, keywords):
+    args, kwargs = tuple(range(positional)), {k: None for k in keywords}
+    try:
+        METHODS[name].bind(*args, **kwargs)
+        valid = True
+    except TypeError:
+        valid = False
+    if valid:
+        assert getattr(ask, name)(*args, **kwargs) == Ask(name, args, kwargs)
+    else:
+        with pytest.raises(TypeError, match=f"journal port {name}"):
+            getattr(ask, name)(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- fewer statements, same answers
+
+def test_the_backlog_names_unanswered_requests_and_pending_reversals_oldest_first(tmp_path):
+    with Journal.open(tmp_path / "j.db", fingerprint_key=KEY) as journal:
+        assert journal.reversal_backlog().unanswered == () and journal.reversal_backlog().pending == ()
+        first = journal.begin("sale", request=lambda t, b: REQUEST, **begin_args())
+        second = journal.begin("sale", request=lambda t, b: REQUEST, **begin_args(amount=2000))
+        backlog = journal.reversal_backlog()
+        assert [t.id for t in backlog.unanswered] == [first.id, second.id] and backlog.pending == ()
+        journal.fail(first.id, reason="98", error="no answer")
+        backlog = journal.reversal_backlog()
+        assert [t.id for t in backlog.unanswered] == [second.id]
+        assert [r.txn_id for r in backlog.pending] == [first.id]
+        journal.complete(second.id, approved=True, response_code="00", rrn="1" * 12, auth_code="A1", response=None)
+        assert journal.reversal_backlog().unanswered == ()
+
+
+def test_an_outcome_after_another_change_to_its_request_reads_the_row_again(tmp_path):
+    """The intent commit's row is reused by the outcome only while nothing else changed it."""
+    with Journal.open(tmp_path / "j.db", fingerprint_key=KEY) as journal:
+        txn = journal.begin("sale", request=lambda t, b: REQUEST, **begin_args())
+        journal.fail(txn.id, reason="98", error="no answer")  # sending -> in_doubt
+        late = journal.complete(txn.id, approved=True, response_code="00", rrn="1" * 12, auth_code="A1",
+                                response=None)  # the late answer: in_doubt -> approved is legal
+        assert late.state == "approved"
+        other = journal.begin("sale", request=lambda t, b: REQUEST, **begin_args(amount=3000))
+        journal.complete(other.id, approved=False, response_code="05", rrn=None, auth_code=None, response=None)
+        with pytest.raises(JournalError):  # declined is final: the cached "sending" row must not be used
+            journal.complete(other.id, approved=True, response_code="00", rrn=None, auth_code=None, response=None)
+        assert journal.verify().ok
+
+
+def test_a_second_writer_changing_the_request_is_seen_by_the_outcome(tmp_path):
+    path = tmp_path / "j.db"
+    with Journal.open(path, fingerprint_key=KEY) as journal, Journal.open(path, fingerprint_key=KEY) as other:
+        txn = journal.begin("sale", request=lambda t, b: REQUEST, **begin_args())
+        other.complete(txn.id, approved=False, response_code="05", rrn=None, auth_code=None, response=None)
+        with pytest.raises(JournalError, match="declined"):
+            journal.complete(txn.id, approved=True, response_code="00", rrn=None, auth_code=None, response=None)

@@ -30,7 +30,7 @@ class ReversalQueue:
             "AND state = 'pending'").fetchall()
         if not found:
             return Backlog((), ())
-        txns = tuple(txn_from_row(self._txn_row(i)) for table, i in sorted(found) if table == 0)
+        txns = tuple(txn_from_row(self._txn_row(i)) for table, i in sorted(map(tuple, found)) if table == 0)
         return Backlog(txns, tuple(self.pending_reversals()))
 
     def reversals_needing_manual_handling(self) -> list[Reversal]:
