@@ -13,6 +13,7 @@ from datetime import datetime
 
 from agent.errors import PosagentError
 from agent.iso8583 import CodecError, Message
+from agent.iso8583.matching import NETWORK_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, Field62Keys
 
 SIGN_ON_TYPE = "00"  # 60.1 for every network-management message
@@ -67,11 +68,9 @@ def build_echo(cfg, trace: int | str, *, batch: str = "000000") -> Message:
 
 def check_network_response(request: Message, response: Message) -> None:
     """The answer must be request MTI + 10 with the same 11, 41, 42 and 39 = 00."""
-    if response.mti != request.response_mti:
-        raise NetworkResponseError(f"expected a {request.response_mti} answer, got {response.mti}", field=0)
-    for number in (11, 41, 42):
-        if number in request and response.get(number) != request[number]:
-            raise NetworkResponseError(f"the answer's field {number} does not match the request", field=number)
+    mismatch = answer_mismatch(request, response, NETWORK_ECHO)
+    if mismatch is not None:
+        raise NetworkResponseError(mismatch[1], field=mismatch[0])
     code = response.get(39)
     if code != "00":
         raise NetworkResponseError(f"the acquirer answered {request.mti} with response code {code or 'none'}",

@@ -39,6 +39,8 @@ LABELS = {
 
 
 def display_width(text: str) -> int:
+    if text.isascii():  # nearly every line: one column per character
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 

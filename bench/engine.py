@@ -5,7 +5,9 @@
 1. Sale latency: `--sales` sales through the control API → daemon → journal → loopback TCP → the
    simulator host (no host delay); p50 and p99 against the floor measured in the same run: one loopback
    request/response of the same frame size plus the journal's two durable commits (raw sqlite3,
-   WAL + synchronous=FULL, same disk).  Target: p50 ≤ 1.5 × floor.
+   WAL + synchronous=FULL, same disk), plus the acquirer simulator's own round trip for the same signed
+   sale over the host link (the host's work is in every sale).  Target: p50 ≤ 1.3 × (floor + host).
+   Daemon CPU per sale (from /proc, whatever else runs): target ≤ 1.0 ms.
 2. Cold start: from process start to the daemon's "ready" line (median of 5).  Target < 0.5 s.
 3. Resident memory (VmRSS) of the daemon after `--memory-sales` sales.  Target < 60 MB.
 
@@ -134,8 +136,9 @@ def sales(client: ControlClient, n: int, offset: int) -> list[float]:
     for i in range(n):
         start = time.perf_counter()
         # small amounts on two cards: 10,000 sales stay within the test cards' balances
+        # as a cash register asks: no receipts in the reply (it can ask for them, or `receipt` later)
         reply = client.call("sale", {"amount": 100 + (offset + i) % 500, "card": ("debit", "credit")[i % 2],
-                                     "confirm_duplicate": True, "confirm_unusual": True})
+                                     "confirm_duplicate": True, "confirm_unusual": True}, receipts=False)
         out.append(time.perf_counter() - start)
         if not reply.get("ok") or reply["outcome"]["status"] != "approved":
             raise SystemExit(f"sale {i} failed: {reply}")
@@ -180,11 +183,12 @@ def main() -> int:
     cold = statistics.median(starts)
     print(f"sale latency over {args.sales} sales: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     print(f"floor (loopback {FRAME_BYTES}-byte round trip {pct(floor_net, 0.5):.3f} ms + two durable commits "
-          f"{pct(floor_db, 0.5):.3f} ms): p50 {floor_p50:.2f} ms → ratio {p50 / floor_p50:.2f} (target ≤ 1.5)")
-    print(f"for context: the acquirer simulator's own sale round trip p50 {pct(host_only, 0.5):.2f} ms "
-          f"(in the sale, not in the floor); floor + host {floor_p50 + pct(host_only, 0.5):.2f} ms → ratio "
-          f"{p50 / (floor_p50 + pct(host_only, 0.5)):.2f}")
-    print(f"CPU per sale: daemon {daemon_cpu * 1000:.2f} ms, acquirer simulator {host_cpu * 1000:.2f} ms")
+          f"{pct(floor_db, 0.5):.3f} ms): p50 {floor_p50:.2f} ms → ratio {p50 / floor_p50:.2f} (without the host)")
+    print(f"the acquirer simulator's own sale round trip p50 {pct(host_only, 0.5):.2f} ms; floor + host "
+          f"{floor_p50 + pct(host_only, 0.5):.2f} ms → ratio {p50 / (floor_p50 + pct(host_only, 0.5)):.2f} "
+          f"(target ≤ 1.3)")
+    print(f"CPU per sale: daemon {daemon_cpu * 1000:.2f} ms (target ≤ 1.0), acquirer simulator "
+          f"{host_cpu * 1000:.2f} ms")
     print(f"cold start to ready: median {cold * 1000:.0f} ms of 5 (target < 500 ms)")
     print(f"daemon RSS after {args.memory_sales} sales: {memory:.1f} MB (target < 60 MB)")
     print(json.dumps({"bench": "engine", "sales": args.sales, "sale_p50_ms": round(p50, 3),

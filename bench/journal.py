@@ -4,7 +4,8 @@
 
 1. Hot path: `begin` + `complete` (the two commits the engine makes per transaction) against the
    floor measured in the same run: two raw sqlite3 single-row commits with the same PRAGMAs (WAL,
-   synchronous=FULL) on the same disk.  Target ratio <= 1.3.
+   synchronous=FULL) on the same disk, in five runs.  Target: the median of the five runs' p50 ratios
+   <= 1.3 (each run's ratio is printed).
 2. Open + recovery scan of a journal holding 1,000,000 transactions and 100 pending reversals
    (target < 1 s), and batch totals over a 100,000-transaction batch (target < 200 ms).
 
@@ -123,19 +124,26 @@ def main() -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(base, name + suffix).unlink(missing_ok=True)
 
-    # interleave the two runs in rounds so disk and CPU noise hit both alike
-    floor, journal = [], []
+    # five runs, each interleaving floor and journal so disk and CPU noise hit both alike; the target is
+    # on the median of the five runs' p50 ratios (one run on a shared machine is a coin toss)
+    floor, journal, runs = [], [], []
     rounds = 5
     for _ in range(rounds):
-        floor += floor_two_commits(base / "floor.db", args.n // rounds)
-        journal += journal_two_commits(base / "hot.db", args.n // rounds)
+        f_run = floor_two_commits(base / "floor.db", args.n // rounds)
+        j_run = journal_two_commits(base / "hot.db", args.n // rounds)
+        runs.append(_ms(j_run)["p50"] / _ms(f_run)["p50"])
+        floor += f_run
+        journal += j_run
     f, j = _ms(floor), _ms(journal)
     ratio_p50 = j["p50"] / f["p50"]
     ratio_mean = j["mean"] / f["mean"]
+    ratio_median = statistics.median(runs)
     print(f"hot path, {len(journal)} transactions (begin + complete, 2 commits each)")
     print(f"  floor (2 raw sqlite3 commits, WAL+FULL): p50 {f['p50']:.3f} ms  p90 {f['p90']:.3f} ms  mean {f['mean']:.3f} ms")
     print(f"  journal                                : p50 {j['p50']:.3f} ms  p90 {j['p90']:.3f} ms  mean {j['mean']:.3f} ms")
-    print(f"  ratio p50 {ratio_p50:.2f}x  mean {ratio_mean:.2f}x  (target <= 1.3x)")
+    print(f"  p50 ratio of each run: {'  '.join(f'{r:.2f}x' for r in runs)}")
+    print(f"  median of the five runs {ratio_median:.2f}x (target <= 1.3x); all samples: p50 {ratio_p50:.2f}x  "
+          f"mean {ratio_mean:.2f}x")
 
     big = base / f"big-{args.big}-p{PAGE_SIZE}.db"  # rebuilt when the journal's page size changes
     if not big.exists():
@@ -161,7 +169,8 @@ def main() -> None:
     print(json.dumps({"bench": "journal", "n": len(journal), "floor_p50_ms": round(f["p50"], 4),
                       "journal_p50_ms": round(j["p50"], 4), "floor_mean_ms": round(f["mean"], 4),
                       "journal_mean_ms": round(j["mean"], 4), "ratio_p50": round(ratio_p50, 3),
-                      "ratio_mean": round(ratio_mean, 3), "open_recovery_ms": round(open_recovery * 1000, 1),
+                      "ratio_mean": round(ratio_mean, 3), "run_ratios_p50": [round(r, 3) for r in runs],
+                      "ratio_median_of_runs": round(ratio_median, 3), "open_recovery_ms": round(open_recovery * 1000, 1),
                       "big_transactions": args.big, "pending_reversals": len(recovery.pending_reversals),
                       "batch_totals_ms": round(totals_s * 1000, 1),
                       "batch_transactions": totals.debit_count + totals.credit_count}))

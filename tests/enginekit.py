@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from agent.engine import effects as fx
 from agent.engine.operations import Operator
+from agent.engine.port import METHODS, Ask, JournalPort, check_port
 from agent.engine.requests import CardData, Profile
 from agent.iso8583 import get_dialect
 from agent.journal import Journal
@@ -32,6 +33,30 @@ SUPERVISOR = Operator("supervisor", "supervisor")
 #: what can happen to one exchange on the wire
 DELIVER, LOSE_REQUEST, LOSE_ANSWER, CORRUPT_MAC, WRONG_AMOUNT, REFUSE, DECLINE = (
     "deliver", "lose_request", "lose_answer", "corrupt_mac", "wrong_amount", "refuse", "decline")
+
+
+class RecordingJournal:
+    """The journal port over a real journal, recording every question and write a plan made, in order."""
+
+    def __init__(self, journal: JournalPort):
+        check_port(journal)
+        self.journal = journal
+        self.calls: list[tuple[str, tuple, dict]] = []
+
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.calls]
+
+
+def _recorded(name: str):
+    def call(self: RecordingJournal, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append((name, args, kwargs))
+        return getattr(self.journal, name)(*args, **kwargs)
+    call.__name__ = name
+    return call
+
+
+for _name in METHODS:
+    setattr(RecordingJournal, _name, _recorded(_name))
 
 
 class Clock:
@@ -58,6 +83,7 @@ class World:
         self.dialect = get_dialect("cup")
         self.cards = load_cards()
         self.journal = Journal.open(self.tmp / "journal.db", fingerprint_key=b"k" * 32, clock=self.clock)
+        self.port = RecordingJournal(self.journal)
         self.keystore = SoftwareKeyStore(TMK, self.tmp / "keys.json")
         self.ledger = Ledger(self.tmp / "ledger.db")
         self.host = HostProcessor(self.ledger, self.cards, dialect=self.dialect, tmk_for=lambda tid: TMK)
@@ -82,8 +108,8 @@ class World:
                 error = exc
 
     def perform(self, effect: Any) -> Any:
-        if isinstance(effect, fx.Journal):
-            return getattr(self.journal, effect.method)(*effect.args, **dict(effect.kwargs))
+        if isinstance(effect, Ask):
+            return effect.on(self.port)
         if isinstance(effect, fx.Connect):
             if self.wire(None) == REFUSE:
                 return fx.NoAnswer("refused", False, "connection refused")

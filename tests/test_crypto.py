@@ -125,3 +125,38 @@ def test_decrypt_inverts_encrypt(key, data):
 def test_x919_with_equal_halves_is_single_des_cbc_mac(data):
     """With K = K' the output transformation cancels: X9.19 equals X9.9 (a property of algorithm 3)."""
     assert mac_x919(K1 + K1, data) == mac_x99(K1, data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 39), st.binary(min_size=8, max_size=8), st.booleans()), min_size=1,
+                max_size=60))
+def test_kept_cipher_contexts_give_what_a_fresh_cipher_gives(calls):
+    """Many keys (more than are kept, so old ones are dropped and rebuilt), interleaved, both directions."""
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    from agent.iso8583.crypto import tdes_ecb_decrypt, tdes_ecb_encrypt
+    for index, block, encrypt in calls:
+        key = bytes([index]) * 16
+        fresh = Cipher(TripleDES(key + key[:8]), modes.ECB())
+        op = fresh.encryptor() if encrypt else fresh.decryptor()
+        expected = op.update(block) + op.finalize()
+        assert (tdes_ecb_encrypt if encrypt else tdes_ecb_decrypt)(key, block) == expected
+
+
+def test_kept_cipher_contexts_are_safe_across_threads():
+    import threading
+
+    key = bytes(range(16))
+    data = bytes(range(64))
+    expected = mac_cup_ecb(key, data)
+    results, threads = [], []
+
+    def work():
+        results.extend(mac_cup_ecb(key, data) for _ in range(300))
+    for _ in range(4):
+        threads.append(threading.Thread(target=work))
+        threads[-1].start()
+    for thread in threads:
+        thread.join()
+    assert set(results) == {expected} and len(results) == 1200

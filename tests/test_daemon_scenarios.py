@@ -200,3 +200,17 @@ def test_passwd_prints_a_salted_hash_that_verifies_and_refuses_weak_input(tmp_pa
     assert run("--role", "technician", "--password-stdin", stdin="s3cret-pw\n").stdout.startswith("[console]")
     short = run("--password-stdin", stdin="abc\n")
     assert short.returncode == 2 and "at least 6" in short.stderr
+
+
+def test_receipts_are_rendered_only_when_asked_and_can_be_had_later(agent):
+    from agent.daemon.control import ControlClient
+
+    client = ControlClient(agent.directory / "control.sock", timeout=60)
+    bare = client.call("sale", {"amount": 1234, "card": "debit"}, receipts=False)
+    assert bare["ok"] and bare["outcome"]["status"] == "approved", bare
+    assert "receipts" not in bare["outcome"]
+    assert bare["outcome"]["steps"] == [bare["outcome"]["txn"]]
+    asked = client.call("sale", {"amount": 2345, "card": "credit"})
+    assert [r["txn_id"] for r in asked["outcome"]["receipts"]] == [asked["outcome"]["txn"]["id"]]
+    later = client.call("receipt", {"id": bare["outcome"]["txn"]["id"]})["result"]
+    assert "12.34" in later["customer"] and "REPRINT" in later["customer"]

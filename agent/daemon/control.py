@@ -1,6 +1,8 @@
 """The local control API: JSON lines over a Unix socket (0600 by default).
 
-Request:  {"id": 1, "op": "sale", "args": {"amount": 10000, "card": "debit"}, "password": null}
+Request:  {"id": 1, "op": "sale", "args": {"amount": 10000, "card": "debit"}, "password": null, "receipts": true}
+          ("receipts": true asks for the receipts of every step in the outcome; without it none are rendered,
+          and `receipt` renders any of them later from the journal)
 Replies:  zero or more {"id": 1, "notify": "Connecting…"} then one
           {"id": 1, "ok": true, "outcome": {...}}  or  {"id": 1, "ok": false, "error": {"code", "message"}}
 
@@ -30,18 +32,23 @@ MAX_REQUEST_BYTES = 64 * 1024
 MAX_CONNECTIONS = 64
 #: a connection that sends no request for this long is closed
 IDLE_TIMEOUT_S = 120.0
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder for every reply
 
 
 def txn_json(txn: Any) -> dict | None:
     return txn.as_dict() if txn is not None else None
 
 
-def outcome_json(daemon, outcome: Outcome) -> dict:
-    # receipts are rendered from journal facts only, so any of them can be reprinted identically later
-    receipts = [{"txn_id": step.id, "trace": step.trace, **daemon.receipts(step)} for step in outcome.steps]
+def outcome_json(daemon, outcome: Outcome, *, receipts: bool = True) -> dict:
+    """The reply's outcome; receipts only when asked for (they are rendered from journal facts only,
+    so `receipt` renders any of them later, identically but for the REPRINT mark)."""
+    txn = txn_json(outcome.txn)
+    steps = [txn if step is outcome.txn else txn_json(step) for step in outcome.steps]
     reply = {"operation": outcome.operation, "status": outcome.status, "ok": outcome.ok, "message": outcome.message,
-             "txn": txn_json(outcome.txn), "steps": [txn_json(t) for t in outcome.steps],
-             "details": _plain(outcome.details), "receipts": receipts}
+             "txn": txn, "steps": steps, "details": _plain(outcome.details) if outcome.details else {}}
+    if receipts:
+        reply["receipts"] = [{"txn_id": step.id, "trace": step.trace, **daemon.receipts(step)}
+                             for step in outcome.steps]
     if outcome.operation == "settle" and outcome.status == "done":
         reply["report"] = daemon.settlement_report(outcome.details)
     return reply
@@ -144,7 +151,8 @@ async def handle_request(daemon, request: dict, send: Callable[[dict], None]) ->
             return {"id": rid, "ok": True, "result": result}
         outcome = await daemon.perform(op, args, password=password, operator=operator, authorized=role,
                                        notify=lambda text: send({"id": rid, "notify": text}))
-        return {"id": rid, "ok": True, "outcome": outcome_json(daemon, outcome)}
+        reply = outcome_json(daemon, outcome, receipts=request.get("receipts") is True)
+        return {"id": rid, "ok": True, "outcome": reply}
     except AuthError as exc:
         return {"id": rid, "ok": False, "error": {"code": "auth", "message": str(exc)}}
     except EngineError as exc:
@@ -187,7 +195,7 @@ async def serve(daemon, path: Path, mode: int, *, max_connections: int = MAX_CON
         nonlocal open_connections
 
         def send(obj: dict) -> None:
-            writer.write(json.dumps(obj, ensure_ascii=False).encode() + b"\n")
+            writer.write(_encode(obj).encode() + b"\n")
 
         if open_connections >= max_connections:
             refused["count"] += 1
@@ -250,9 +258,12 @@ class ControlClient:
         self._next_id = 0
 
     def call(self, op: str, args: dict | None = None, *, password: str | None = None,
-             on_notify: Callable[[str], None] | None = None) -> dict:
+             on_notify: Callable[[str], None] | None = None, receipts: bool = True) -> dict:
+        """One request; `receipts` asks for the outcome's receipts (people print them; a register may not)."""
         self._next_id += 1
         request = {"id": self._next_id, "op": op, "args": args or {}}
+        if receipts:
+            request["receipts"] = True
         if password is not None:
             request["password"] = password
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

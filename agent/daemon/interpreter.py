@@ -11,6 +11,7 @@ from agent.drivers.hostlink import LinkClosed, LinkConnectError, LinkError, Link
 from agent.engine import effects as fx
 from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalError, NotFound
 from agent.engine import wallet as wallet_fx
+from agent.engine.port import Ask, JournalPort, check_port
 from agent.netmgmt import apply_signon_response
 
 log = logging.getLogger("posagent.engine")
@@ -19,7 +20,8 @@ log = logging.getLogger("posagent.engine")
 class Interpreter:
     def __init__(self, *, journal, link, keystore, dialect, cards, signon_max_age: float,
                  notify: Callable[[str], None] | None = None, wallet=None):
-        self.journal = journal
+        check_port(journal)
+        self.journal: JournalPort = journal
         self.link = link
         self.keystore = keystore
         self.dialect = dialect
@@ -48,8 +50,8 @@ class Interpreter:
                 error = exc
 
     async def perform(self, effect: Any) -> Any:
-        if isinstance(effect, fx.Journal):
-            return getattr(self.journal, effect.method)(*effect.args, **dict(effect.kwargs))
+        if isinstance(effect, Ask):
+            return effect.on(self.journal)
         if isinstance(effect, fx.Exchange):
             return await self._exchange(effect.request)
         if isinstance(effect, fx.Connect):

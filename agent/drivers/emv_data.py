@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from agent.drivers.card_errors import BadCardData
 from agent.drivers.oda import CaKeys
 from agent.iso8583 import tlv
+from agent.money import MAX_MINOR_UNITS
 
 #: field 55 for the cup dialect, in the order UnionPay-style hosts read it
 CUP_FIELD55: tuple[int, ...] = (
@@ -58,8 +59,8 @@ class TerminalData:
     tac_default: bytes = bytes.fromhex("DC4000A800")
 
     def __post_init__(self) -> None:
-        if not 0 <= self.amount <= 999_999_999_999 or not 0 <= self.other_amount <= 999_999_999_999:
-            raise ValueError("amounts must be 0 to 999999999999 minor units")
+        if not 0 <= self.amount <= MAX_MINOR_UNITS or not 0 <= self.other_amount <= MAX_MINOR_UNITS:
+            raise ValueError(f"amounts must be 0 to {MAX_MINOR_UNITS} minor units")
         if (len(self.unpredictable_number) != 4 or len(self.tvr) != 5 or len(self.capabilities) != 3
                 or not len(self.tac_denial) == len(self.tac_online) == len(self.tac_default) == 5):
             raise ValueError("unpredictable number is 4 bytes, TVR 5, terminal capabilities 3")

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generator
 
-from agent.engine.effects import (Answer, Connect, EngineError, Exchange, FinishCard, InstallKeys, Journal,
+from agent.engine.effects import (Answer, Connect, EngineError, Exchange, FinishCard, InstallKeys,
                                   NoAnswer, Notify, Outcome, SignOnNeeded)
 from agent.engine.requests import (REVERSAL_ACKNOWLEDGED, Profile, Verdict, check_response, reference_request,
                                    reversal_for)
 from agent.engine.responses import describe
+from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.iso8583 import Message
+from agent.journal.states import REVERSAL_REASONS  # texts: why_98, why_A0, why_06
 from agent.netmgmt import NetworkResponseError, build_echo, build_signon, check_network_response
 
 Gen = Generator[Any, Any, Any]
 
-#: reversal reasons: 98 no answer, A0 the answer's MAC failed, 06 anything else (texts: why_98 ...)
-REVERSAL_REASONS = ("98", "A0", "06")
 
 
 def masked(message: Message) -> dict:
@@ -36,24 +36,26 @@ def flush_reversals(profile: Profile) -> Gen:
 
     Returns (acknowledged, needs_manual): the reversals delivered now, and those whose tries ran out now
     (they stay visible as "needs manual handling" and no longer hold back other messages)."""
-    stranded = yield Journal("in_doubt")
-    for txn in stranded.unanswered:  # sent, but its outcome could not be journaled (disk full): reverse it first
-        yield Journal("fail", (txn.id,), {"reason": "98", "error": "no outcome could be journaled for this request"})
-    pending = yield Journal("pending_reversals")
+    backlog = yield ask.reversal_backlog()
+    pending = backlog.pending
+    for txn in backlog.unanswered:  # sent, but its outcome could not be journaled (disk full): reverse it first
+        yield ask.fail(txn.id, reason="98", error="no outcome could be journaled for this request")
+    if backlog.unanswered:
+        pending = yield ask.pending_reversals()
     acknowledged, exhausted = [], []
     for reversal in pending:
-        txn = yield Journal("get", (reversal.txn_id,))
-        original = (yield Journal("get", (txn.original_id,))) if txn.original_id else None
+        txn = yield ask.get(reversal.txn_id)
+        original = (yield ask.get(txn.original_id)) if txn.original_id else None
         message = reversal_for(profile, txn, original, reason=reversal.reason or "06", repeat=reversal.tries > 0)
         yield Notify(f"Reversing trace {reversal.trace:06d}…")
-        yield Journal("reversal_attempt", (reversal.id,), {"request": masked(message)})
+        yield ask.reversal_attempt(reversal.id, request=masked(message))
         result = yield Exchange(message)
         problem = _reversal_problem(message, result)
         if problem is None:
-            yield Journal("reversal_acknowledged", (reversal.id,), {"response": masked(result.message)})
+            yield ask.reversal_acknowledged(reversal.id, response=masked(result.message))
             acknowledged.append(reversal)
             continue
-        after = yield Journal("reversal_failed", (reversal.id, problem), {"max_tries": profile.reversal_retries})
+        after = yield ask.reversal_failed(reversal.id, problem, max_tries=profile.reversal_retries)
         if after.state == "pending":
             raise EngineError(say(profile.language, "reversal_pending", trace=f"{reversal.trace:06d}",
                                   problem=problem), code="reversal_pending")
@@ -112,8 +114,8 @@ def ensure_ready(profile: Profile, *, trace_for_signon: Callable[[], Gen] | None
 
 def sign_on(profile: Profile) -> Gen:
     yield from connect(profile)
-    batch = yield Journal("open_batch")
-    trace = yield Journal("take_trace", ("network",))
+    batch = yield ask.open_batch()
+    trace = yield ask.take_trace("network")
     request = build_signon(profile.as_config(), trace, batch=f"{batch.number:06d}")
     yield Notify("Signing on…")
     result = yield Exchange(request)
@@ -122,11 +124,11 @@ def sign_on(profile: Profile) -> Gen:
     signon = yield InstallKeys(request, result.message)
     host_batch = int(signon.batch_number)
     if host_batch and host_batch != batch.number:
-        count = yield Journal("batch_size", (batch.number,))
+        count = yield ask.batch_size(batch.number)
         if count == 0:  # the host numbers batches; a batch that already holds sales keeps its number
-            yield Journal("set_batch_number", (host_batch,))
-    yield Journal("record_event", ("signon", {"batch": signon.batch_number, "kcv": signon.key_check_values}),
-                  {"operator": "system", "role": "system"})
+            yield ask.set_batch_number(host_batch)
+    yield ask.record_event("signon", {"batch": signon.batch_number, "kcv": signon.key_check_values},
+                           operator="system", role="system")
     return signon
 
 
@@ -148,14 +150,14 @@ def send_financial(profile: Profile, txn: Any, request: Message, *, operation: s
             why = card.message if hasattr(card, "message") else "the card declined after the bank approved"
             verdict = Verdict(False, "06", why)
     if not verdict.valid:
-        yield Journal("fail", (txn.id,), {"reason": verdict.reason, "error": verdict.problem,
-                                          "response": masked(response) if response is not None else None})
+        yield ask.fail(txn.id, reason=verdict.reason, error=verdict.problem,
+                       response=masked(response) if response is not None else None)
         return (yield from _reverse_now(profile, txn, verdict, operation))
     code = response.get(39)
     approved = code == "00"
-    updated = yield Journal("complete", (txn.id,), {
-        "approved": approved, "response_code": code, "rrn": response.get(37), "auth_code": response.get(38),
-        "response": masked(response), "host_time": _host_time(response)})
+    updated = yield ask.complete(txn.id, approved=approved, response_code=code, rrn=response.get(37),
+                                 auth_code=response.get(38), response=masked(response),
+                                 host_time=_host_time(response))
     return updated, ("approved" if approved else "declined"), describe(code, profile.language)
 
 
@@ -167,9 +169,9 @@ def _reverse_now(profile: Profile, txn: Any, verdict: Verdict, operation: str) -
     try:
         yield from flush_reversals(profile)
     except EngineError:
-        updated = yield Journal("get", (txn.id,))
+        updated = yield ask.get(txn.id)
         return updated, "in_doubt", say(language, "not_completed", operation=name, why=why)
-    updated = yield Journal("get", (txn.id,))
+    updated = yield ask.get(txn.id)
     return updated, "reversed", say(language, "cancelled", operation=name, why=why)
 
 
@@ -187,8 +189,8 @@ def _host_time(response: Message) -> str | None:
 def echo(profile: Profile) -> Gen:
     """Link test (0820, 60.3 = 301): the host answers, nothing else happens."""
     yield from connect(profile)
-    batch = yield Journal("open_batch")
-    trace = yield Journal("take_trace", ("network",))
+    batch = yield ask.open_batch()
+    trace = yield ask.take_trace("network")
     request = build_echo(profile.as_config(), trace, batch=f"{batch.number:06d}")
     result = yield Exchange(request)
     if isinstance(result, NoAnswer):

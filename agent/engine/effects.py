@@ -1,4 +1,6 @@
-"""What plans ask for (effects), what they get back (results), and what they return (outcomes)."""
+"""What plans ask for (effects), what they get back (results), and what they return (outcomes).
+
+Questions and writes for the journal are `agent.engine.port.Ask` effects, made by `port.ask`."""
 
 from __future__ import annotations
 
@@ -19,15 +21,6 @@ class EngineError(PosagentError):
 
 
 # ---------------------------------------------------------------- effects (plan → daemon)
-
-@dataclass(frozen=True)
-class Journal:
-    """Call `method` of the journal with these arguments; the result is its return value."""
-
-    method: str
-    args: tuple = ()
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-
 
 @dataclass(frozen=True)
 class Connect:

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from agent.engine.chains import resume_command, run_chain
 from agent.engine.common import Gen, flush_reversals, connect
-from agent.engine.effects import EngineError, Journal, Outcome
+from agent.engine.effects import EngineError, Outcome
 from agent.engine.operations import Operator, _money
 from agent.engine.requests import Profile
+from agent.engine.port import ask
 from agent.engine.texts import say
 
 
@@ -31,23 +32,15 @@ class DuplicateFixRequest:
     txn_id: int
 
 
-def _original(profile: Profile, trace: int) -> Gen:
-    found = yield Journal("find", (), {"trace": trace, "limit": 20})
-    sales = [t for t in found if t.kind in ("sale", "correction")]
-    if not sales:
-        raise EngineError(say(profile.language, "no_sale_trace", trace=f"{trace:06d}"), code="not_found")
-    return max(sales, key=lambda t: t.created_at)
-
-
 def _resolve_uncertain(profile: Profile, original) -> Gen:
     """Never act on an original whose outcome is unknown: resolve it first (S3)."""
     if original.state not in ("sending", "in_doubt"):
         return original
     yield from connect(profile)
     if original.state == "sending":
-        yield Journal("fail", (original.id,), {"reason": "98", "error": "no outcome recorded; reversing"})
+        yield ask.fail(original.id, reason="98", error="no outcome recorded; reversing")
     yield from flush_reversals(profile)
-    resolved = yield Journal("get", (original.id,))
+    resolved = yield ask.get(original.id)
     if resolved.state in ("sending", "in_doubt"):
         raise EngineError(say(profile.language, "still_uncertain", trace=f"{original.trace:06d}"),
                           code="original_uncertain", txn_id=original.id)
@@ -57,7 +50,7 @@ def _resolve_uncertain(profile: Profile, original) -> Gen:
 def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Gen:
     language = profile.language
     original = yield from _original(profile, request.trace)
-    chain = yield Journal("open_chain_of", (original.id,))
+    chain = yield ask.open_chain_of(original.id)
     if chain is not None:  # a fix that stopped halfway: finish it rather than start another
         if request.right_amount is not None and chain.target is not None and request.right_amount != chain.target:
             raise EngineError(say(language, "chain_other_target", trace=f"{original.trace:06d}",
@@ -76,7 +69,7 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
         raise EngineError(say(language, "not_correctable", trace=f"{original.trace:06d}", state=original.state,
                               amount=_money(profile, request.right_amount)), code="not_correctable",
                           txn_id=original.id)
-    charged = yield Journal("refundable_amount", (original.id,))  # what the card stands charged now
+    charged = yield ask.refundable_amount(original.id)  # what the card stands charged now
     right = request.right_amount
     open_batch = original.batch_state == "open"
     if right == charged:
@@ -114,17 +107,17 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
 
 
 def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Operator) -> Gen:
-    txn = yield Journal("get", (request.txn_id,))
+    txn = yield ask.get(request.txn_id)
     if txn is None or txn.kind not in ("sale", "correction"):
         raise EngineError(say(profile.language, "no_sale_id", id=request.txn_id), code="not_found")
-    chain = yield Journal("open_chain_of", (txn.id,))
+    chain = yield ask.open_chain_of(txn.id)
     if chain is not None:  # a repair that stopped halfway: finish it
         return (yield from run_chain(profile, operator, operation="duplicates", original=txn, kind=chain.kind,
                                      chain=chain))
     if txn.state in ("sending", "in_doubt"):  # never repair on top of an unknown outcome
         raise EngineError(say(profile.language, "original_uncertain", trace=f"{txn.trace:06d}"),
                           code="original_uncertain", txn_id=txn.id)
-    groups = yield Journal("suspected_duplicates", (), {"window_seconds": profile.duplicate_window_seconds})
+    groups = yield ask.suspected_duplicates(window_seconds=profile.duplicate_window_seconds)
     if not any(t.id == txn.id for group in groups for t in group):
         raise EngineError(say(profile.language, "not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),
                           code="not_duplicate")

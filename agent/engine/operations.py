@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agent.engine.common import Gen, ensure_ready, masked, send_financial
-from agent.engine.effects import CardFailure, EngineError, Journal, Outcome, ReadCard, ReleaseCard
+from agent.engine.common import Gen, ensure_ready, send_financial
+from agent.engine.effects import CardFailure, EngineError, Outcome, ReadCard, ReleaseCard
+from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.engine.requests import CardData, Profile, local_mmdd, refund_request, sale_request, void_request
+from agent.iso8583 import Message
 from agent.money import format_amount
 
 
@@ -63,7 +65,7 @@ def typical_ticket(recent_amounts: list[int]) -> int | None:
 
 def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
     if not request.confirm_unusual:
-        recent = yield Journal("recent_sale_amounts", (), {"limit": 50})
+        recent = yield ask.recent_sale_amounts(limit=50)
         typical = typical_ticket(recent)
         if typical and request.amount >= typical * profile.unusual_amount_multiple:
             return Outcome("sale", "needs_confirmation",
@@ -87,9 +89,8 @@ def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
 
 def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, card: CardData) -> Gen:
     if not request.confirm_duplicate and profile.duplicate_window_seconds > 0:
-        fingerprint = yield Journal("fingerprint", (card.pan,))
-        earlier = yield Journal("duplicates_of", (fingerprint, request.amount),
-                                {"window_seconds": profile.duplicate_window_seconds})
+        fingerprint = yield ask.fingerprint(card.pan)
+        earlier = yield ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds)
         if earlier:
             last = earlier[-1]
             return Outcome("sale", "needs_confirmation",
@@ -97,16 +98,14 @@ def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, 
                                trace=f"{last.trace:06d}"),
                            txn=last, details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
 
-    def build(trace: int, batch: int):
-        return masked(sale_request(profile, trace=trace, batch=batch, amount=request.amount, card=card,
-                                   kind=request.kind))
+    def build(trace: int, batch: int) -> Message:
+        return sale_request(profile, trace=trace, batch=batch, amount=request.amount, card=card, kind=request.kind)
 
-    txn = yield Journal("begin", (request.kind,), {
-        "amount": request.amount, "currency": profile.currency, "pan": card.pan, "entry_mode": card.entry_mode,
-        "operator": operator.name, "role": operator.role, "original_id": request.original_id,
-        "chain_id": request.chain_id, "client_request_id": request.client_request_id, "request": build})
-    message = sale_request(profile, trace=txn.trace, batch=txn.batch, amount=request.amount, card=card,
-                           kind=request.kind)
+    begun = yield ask.begin_request(
+        request.kind, amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode,
+        operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id,
+        client_request_id=request.client_request_id, build=build)
+    txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="sale",
                                                       chip=card.field55 is not None)
     if status == "approved":
@@ -120,39 +119,31 @@ def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, 
 # ---------------------------------------------------------------- void
 
 def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
-    batch = yield Journal("open_batch")
-    candidates = yield Journal("find", (), {"trace": request.trace, "limit": 20})
-    sales = [t for t in candidates if t.kind in ("sale", "correction")]
-    if not sales:
-        raise EngineError(say(profile.language, "no_sale_trace", trace=f"{request.trace:06d}"), code="not_found")
-    original = max(sales, key=lambda t: t.created_at)
+    batch = yield ask.open_batch()
+    original = yield from sale_by_trace(profile, request.trace)
     if original.state != "approved":  # what happened to it matters more than where it is
         _require_voidable(profile, original)
     if original.batch != batch.number or original.batch_state != "open":
-        settled = yield Journal("get_batch", (original.batch,))
+        settled = yield ask.get_batch(original.batch)
         when = _when(settled.settled_at) if settled and settled.settled_at else "earlier"
         raise EngineError(say(profile.language, "void_settled", trace=f"{request.trace:06d}",
                               batch=f"{original.batch:06d}", when=when), code="batch_settled", txn_id=original.id)
     _require_voidable(profile, original)
     yield from ensure_ready(profile)
 
-    def build(trace: int, batch_no: int):
-        return masked(_void_message(profile, trace, batch_no, original))
+    def build(trace: int, batch_no: int) -> Message:
+        return void_request(profile, trace=trace, batch=batch_no, original=original)
 
-    txn = yield Journal("begin", ("void",), {
-        "amount": original.amount, "currency": original.currency, "pan": None, "entry_mode": "012",
-        "operator": operator.name, "role": operator.role, "original_id": original.id,
-        "chain_id": original.chain_id or original.id, "request": build})
-    message = _void_message(profile, txn.trace, txn.batch, original)
+    begun = yield ask.begin_request(
+        "void", amount=original.amount, currency=original.currency, pan=None, entry_mode="012",
+        operator=operator.name, role=operator.role, original_id=original.id,
+        chain_id=original.chain_id or original.id, build=build)
+    txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="void")
     if status == "approved":
         text = say(profile.language, "void_approved", amount=_money(profile, original.amount),
                    trace=f"{original.trace:06d}")
     return Outcome("void", status, text, txn=updated, steps=(updated,), details={"original_id": original.id})
-
-
-def _void_message(profile: Profile, trace: int, batch: int, original: Any):
-    return void_request(profile, trace=trace, batch=batch, original=original)
 
 
 #: why a sale that is not "approved" cannot be voided: its state names the text
@@ -177,10 +168,10 @@ def _when(timestamp: float) -> str:
 def find_original_sale(profile: Profile, request: RefundRequest) -> Gen:
     language = profile.language
     if request.trace is not None:
-        found = yield Journal("find", (), {"trace": request.trace, "limit": 20})
+        found = yield ask.find(trace=request.trace, limit=20)
         what = say(language, "what_trace", trace=f"{request.trace:06d}")
     elif request.rrn:
-        found = yield Journal("find", (), {"rrn": request.rrn, "limit": 20})
+        found = yield ask.find(rrn=request.rrn, limit=20)
         if request.date:
             found = [t for t in found if _mmdd(t.created_at) == request.date]
             what = say(language, "what_rrn_date", rrn=request.rrn, day=f"{request.date[:2]}-{request.date[2:]}")
@@ -188,10 +179,25 @@ def find_original_sale(profile: Profile, request: RefundRequest) -> Gen:
             what = say(language, "what_rrn", rrn=request.rrn)
     else:
         raise EngineError(say(language, "name_original"), code="usage")
-    sales = [t for t in found if t.kind in ("sale", "correction", "completion")]
-    if not sales:
+    original = latest_sale(found)
+    if original is None:
         raise EngineError(say(language, "no_sale_with", what=what), code="not_found")
-    return max(sales, key=lambda t: t.created_at)
+    return original
+
+
+def latest_sale(found: list[Any]) -> Any | None:
+    """The original sale among journal matches: the newest sale, correction or completion (trace numbers wrap, and a
+    lookup may find other kinds); None when there is none."""
+    sales = [t for t in found if t.kind in ("sale", "correction", "completion")]
+    return max(sales, key=lambda t: t.created_at) if sales else None
+
+
+def sale_by_trace(profile: Profile, trace: int) -> Gen:
+    """The original sale with this trace number, or an error naming the trace."""
+    original = latest_sale((yield ask.find(trace=trace, limit=20)))
+    if original is None:
+        raise EngineError(say(profile.language, "no_sale_trace", trace=f"{trace:06d}"), code="not_found")
+    return original
 
 
 def _mmdd(timestamp: float) -> str:
@@ -209,10 +215,10 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
         raise EngineError(say(language, "original_uncertain", trace=trace), code="original_uncertain",
                           txn_id=original.id)
     if request.client_request_id:
-        same = yield Journal("find_request", (request.client_request_id,))
+        same = yield ask.find_request(request.client_request_id)
         if same is not None:
             return _repeat_outcome(profile, same, say(language, "why_same_request"))
-    refundable = yield Journal("refundable_amount", (original.id,))
+    refundable = yield ask.refundable_amount(original.id)
     amount = refundable if request.amount is None else request.amount
     if refundable <= 0:
         raise EngineError(say(language, "fully_refunded", trace=trace), code="not_refundable", txn_id=original.id)
@@ -221,7 +227,7 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
                               refundable=_money(profile, refundable), trace=trace,
                               original=_money(profile, original.amount)), code="amount_too_large", txn_id=original.id)
     if not request.confirm_repeat and profile.refund_repeat_seconds > 0:
-        recent = yield Journal("recent_refunds", (original.id,), {"window_seconds": profile.refund_repeat_seconds})
+        recent = yield ask.recent_refunds(original.id, window_seconds=profile.refund_repeat_seconds)
         repeats = [t for t in recent if t.amount == amount and t.state in ("approved", "sending", "in_doubt")]
         if repeats:
             earlier = repeats[-1]
@@ -232,25 +238,20 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
                                                  "earlier": earlier.id})
     yield from ensure_ready(profile)
 
-    def build(trace_no: int, batch_no: int):
-        return masked(_refund_message(profile, trace_no, batch_no, amount, original))
+    def build(trace_no: int, batch_no: int) -> Message:
+        return refund_request(profile, trace=trace_no, batch=batch_no, amount=amount, original=original)
 
-    txn = yield Journal("begin", ("refund",), {
-        "amount": amount, "currency": original.currency, "pan": None, "entry_mode": "012",
-        "operator": operator.name, "role": operator.role, "original_id": original.id,
-        "chain_id": original.chain_id or original.id, "client_request_id": request.client_request_id,
-        "request": build})
-    message = _refund_message(profile, txn.trace, txn.batch, amount, original)
+    begun = yield ask.begin_request(
+        "refund", amount=amount, currency=original.currency, pan=None, entry_mode="012",
+        operator=operator.name, role=operator.role, original_id=original.id,
+        chain_id=original.chain_id or original.id, client_request_id=request.client_request_id, build=build)
+    txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="refund")
     if status == "approved":
         text = say(language, "refund_approved", amount=_money(profile, amount), card=original.pan_masked,
                    trace=trace, left=_money(profile, refundable - amount))
     return Outcome("refund", status, text, txn=updated, steps=(updated,),
                    details={"original_id": original.id, "refundable_before": refundable})
-
-
-def _refund_message(profile: Profile, trace: int, batch: int, amount: int, original: Any):
-    return refund_request(profile, trace=trace, batch=batch, amount=amount, original=original)
 
 
 def _repeat_outcome(profile: Profile, earlier: Any, why: str) -> Outcome:

@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.iso8583 import Message
 from agent.iso8583.dialects.cup import MESSAGES as CUP_MESSAGES
+from agent.iso8583.matching import FINANCIAL_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, Field61
 
 #: kind → (processing code F3, condition code F25, 60.1 transaction type, request MTI)
@@ -207,12 +208,9 @@ class Verdict:
 
 def check_response(request: Message, response: Message, *, mac_valid: bool | None) -> Verdict:
     """Domain §4: MTI + 10; same 3, 11, 41, 42 and 4; MAC verified when 39 = 00 or the answer has one."""
-    if response.mti != request.response_mti:
-        return Verdict(False, "06", f"answer MTI {response.mti}, expected {request.response_mti}")
-    for number in (3, 11, 41, 42, 4):
-        if number in request and response.get(number) != request[number]:
-            return Verdict(False, "06", f"answer field {number} is {response.get(number)!r}, "
-                                        f"expected {request[number]!r}")
+    mismatch = answer_mismatch(request, response, FINANCIAL_ECHO)
+    if mismatch is not None:
+        return Verdict(False, "06", mismatch[1])
     code = response.get(39)
     if not isinstance(code, str) or len(code) != 2:
         return Verdict(False, "06", "answer has no response code (field 39)")

@@ -14,11 +14,13 @@ from typing import Any
 
 from agent.engine import chains
 from agent.engine.common import Gen, connect, ensure_ready, flush_reversals, masked, sign_on
-from agent.engine.effects import Answer, EngineError, Exchange, Journal, NoAnswer, Notify, Outcome, SignOnNeeded
+from agent.engine.effects import Answer, EngineError, Exchange, NoAnswer, Notify, Outcome, SignOnNeeded
 from agent.errors import PosagentError
 from agent.engine.requests import FINANCIAL_KINDS, Profile
+from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.iso8583 import Message
+from agent.iso8583.matching import NETWORK_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, settlement_result
 from agent.money import format_amount
 
@@ -41,15 +43,15 @@ def totals_text(profile: Profile, totals: Any) -> str:
 
 
 def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
-    recovery = yield Journal("in_doubt")
+    recovery = yield ask.in_doubt()
     if recovery.settling is not None:
         if not request.confirm:
             return Outcome("settle", "needs_confirmation",
                            say(profile.language, "settle_resume", batch=f"{recovery.settling.number:06d}"),
                            details={"batch": recovery.settling.number, "resume": True})
         return (yield from resume_settlement(profile, recovery.settling))
-    batch = yield Journal("open_batch")
-    totals = yield Journal("batch_totals", (batch.number,))
+    batch = yield ask.open_batch()
+    totals = yield ask.batch_totals(batch.number)
     open_chains = [chains.summary(profile, *item) for item in (yield from chains.summaries_plan())]
     blocked = say(profile.language, "settle_open_chains", count=len(open_chains),
                   list=chains.listing(profile, open_chains)) if open_chains else ""
@@ -63,9 +65,8 @@ def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
     unresolved = [t for t in recovery.unanswered + recovery.in_doubt if t.batch == batch.number]
     if unresolved:
         raise EngineError(say(profile.language, "settle_unresolved", count=len(unresolved)), code="unresolved")
-    frozen = yield Journal("begin_settlement", (batch.number,))
-    yield Journal("record_event", ("settlement_started", {"batch": batch.number}),
-                  {"operator": operator.name, "role": operator.role})
+    frozen = yield ask.begin_settlement(batch.number)
+    yield ask.record_event("settlement_started", {"batch": batch.number}, operator=operator.name, role=operator.role)
     return (yield from resume_settlement(profile, frozen))
 
 
@@ -82,7 +83,7 @@ def _exchange_network(profile: Profile, request: Message, what: str) -> Gen:
                           code="settlement_incomplete")
     assert isinstance(result, Answer)
     response = result.message
-    if response.mti != request.response_mti or any(response.get(n) != request[n] for n in (11, 41, 42)):
+    if answer_mismatch(request, response, NETWORK_ECHO) is not None:
         raise EngineError(say(profile.language, "settle_mismatch", what=what),
                           code="settlement_incomplete")
     return response
@@ -92,30 +93,29 @@ def resume_settlement(profile: Profile, batch: Any) -> Gen:
     yield from connect(profile)
     yield from flush_reversals(profile)
     if batch.result_domestic is None:
-        trace = yield Journal("take_trace", ("settlement",))
+        trace = yield ask.take_trace("settlement")
         request = _settlement_message(profile, trace, batch)
         yield Notify(f"Settling batch {batch.number:06d}…")
         response = yield from _exchange_network(profile, request, "settlement")
         domestic, foreign = settlement_result(response[48]) if isinstance(response.get(48), str) else ("3", "3")
-        yield Journal("record_settlement_result", (batch.number,),
-                      {"domestic": domestic, "foreign": foreign, "response": masked(response)})
-        batch = yield Journal("get_batch", (batch.number,))
+        yield ask.record_settlement_result(batch.number, domestic=domestic, foreign=foreign, response=masked(response))
+        batch = yield ask.get_batch(batch.number)
     balanced = batch.result_domestic == "1" and batch.result_foreign in ("1", "0", None)
-    records = yield Journal("upload_pending", (batch.number,), {"ic_only": balanced})
+    records = yield ask.upload_pending(batch.number, ic_only=balanced)
     for txn in records:
         yield Notify(f"Uploading trace {txn.trace:06d}…")
         request = _upload_message(profile, batch, txn)
         yield from _exchange_network(profile, request, f"batch upload of trace {txn.trace:06d}")
-        yield Journal("mark_uploaded", (txn.id,))
-    uploaded = yield Journal("uploaded_count", (batch.number,))
-    trace = yield Journal("take_trace", ("settlement",))
+        yield ask.mark_uploaded(txn.id)
+    uploaded = yield ask.uploaded_count(batch.number)
+    trace = yield ask.take_trace("settlement")
     end = Message("0320", {11: f"{trace:06d}", 41: profile.terminal_id, 42: profile.merchant_id,
                            48: f"{uploaded:04d}",
                            60: Field60(tx_type="00", batch=f"{batch.number:06d}",
                                        nmc=NMC_UPLOAD_END_IC if balanced else NMC_UPLOAD_END_ALL).to_str()})
     yield from _exchange_network(profile, end, "batch upload end")
-    settled = yield Journal("finish_settlement", (batch.number,))
-    next_batch = yield Journal("open_batch")
+    settled = yield ask.finish_settlement(batch.number)
+    next_batch = yield ask.open_batch()
     result = RESULT_TEXT.get(batch.result_domestic or "3", "error")
     text = say(profile.language, "settled", batch=f"{batch.number:06d}", result=result,
                totals=totals_text(profile, batch.totals), uploaded=uploaded, next=f"{next_batch.number:06d}")
@@ -143,15 +143,15 @@ def _upload_message(profile: Profile, batch: Any, txn: Any) -> Message:
 def recover(profile: Profile) -> Gen:
     """At start: every request without an outcome is reversed; queued reversals and an interrupted
     settlement are resumed when the host can be reached (otherwise they wait, and still go first)."""
-    recovery = yield Journal("in_doubt")
+    recovery = yield ask.in_doubt()
     for txn in recovery.unanswered:
-        yield Journal("fail", (txn.id,), {"reason": "98", "error": "no outcome recorded before the agent stopped"})
+        yield ask.fail(txn.id, reason="98", error="no outcome recorded before the agent stopped")
     done = {"reversal_queued": len(recovery.unanswered), "settlement_resumed": False}
     try:
         yield from connect(profile)
         yield from flush_reversals(profile)
         if recovery.settling is not None:
-            batch = yield Journal("get_batch", (recovery.settling.number,))
+            batch = yield ask.get_batch(recovery.settling.number)
             yield from resume_settlement(profile, batch)
             done["settlement_resumed"] = True
         if (yield SignOnNeeded()):  # keys missing or stale: sign on before the first customer

@@ -10,6 +10,9 @@ commit (WAL, synchronous=FULL), with a hash-chained event vouching for the rows 
     j.complete(txn.id, approved=True, response_code="00", rrn="123456789012", auth_code="A1B2C3",
                response=masked_response)
 
+The engine asks through `agent.engine.port.JournalPort`; `begin_request` is `begin` returning the
+built message with the transaction (`Begun`), its build run before the commit, never inside it.
+
 Modules: `store` (open, write path, events, counters, state), `hotpath` (begin/complete/fail), `reversals`, `settlement`, `queries`,
 `export`, `retention`, `schema` (file checks and migrations), `hashchain`, `states` (the transition
 tables), `records` (the values handed out), `scrub` (no card data in stored messages), `cli`.

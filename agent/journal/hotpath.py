@@ -17,16 +17,17 @@ import sqlite3
 from typing import Any, Callable
 
 from agent.journal.errors import DuplicateRequest, JournalError
-from agent.journal.records import Reversal, Txn, reversal_from_row, txn_from_row
+from agent.journal.records import Begun, Reversal, Txn, reversal_from_row, txn_from_row
 from agent.journal.scrub import scrub_text
-from agent.journal.states import KINDS, REFUNDABLE_KINDS, VOIDS, check_transition
+from agent.journal.states import KINDS, REFUNDABLE_KINDS, REVERSAL_REASONS, VOIDS, check_transition
 from agent.journal.store import TXN_SELECT, _message_text, _Writer
 from agent.masking import mask_pan
+from agent.money import MAX_MINOR_UNITS
 
-MAX_AMOUNT = 10 ** 12 - 1  # field 4 is n12
 #: kinds sent without the card that are still about the original's card (its masked PAN is copied)
 CARD_OF_ORIGINAL = ("preauth_void", "completion", "completion_void")
 _THREE_DIGITS = re.compile(r"[0-9]{3}")
+_BUILD_TRIES = 3
 
 
 class HotPath:
@@ -35,12 +36,24 @@ class HotPath:
     # ----------------------------------------------------------------- hot path: intent
     def begin(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
               operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
-              client_request_id: str | None = None, request: Callable[[int, int], dict],
+              client_request_id: str | None = None, request: Callable[[int, int], Any],
               advice: bool = False) -> Txn:
-        """Journal a financial request before it is sent, in ONE commit.
+        """`begin_request` for callers that need only the transaction (`request` builds the message)."""
+        return self.begin_request(kind, amount=amount, currency=currency, pan=pan, entry_mode=entry_mode,
+                                  operator=operator, role=role, original_id=original_id, chain_id=chain_id,
+                                  client_request_id=client_request_id, build=request, advice=advice).txn
 
-        Takes the next trace number, inserts the transaction (state "sending": its reversal is armed
-        from this commit on) and stores the masked message that `request(trace, batch_number)` returns.
+    def begin_request(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
+                      operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
+                      client_request_id: str | None = None, build: Callable[[int, int], Any],
+                      advice: bool = False) -> Begun:
+        """Journal a financial request before it is sent, in ONE commit; returns it with its message.
+
+        `build(trace, batch_number)` makes the message (a `Message`, stored masked, or an already
+        masked dict) with the numbers the commit is about to use; it runs before the commit, never
+        inside it.  The commit takes the next trace number, inserts the transaction (state "sending":
+        its reversal is armed from this commit on) and stores the masked message; should another writer
+        have taken that trace or changed the batch meanwhile, the message is built again.
         A void must name an approved sale of the open batch with the same amount; a refund an approved
         sale with at least `amount` still refundable (checked in the same transaction, so two refunds cannot both
         pass).  A repeated `client_request_id` raises `DuplicateRequest` naming the first one.
@@ -51,36 +64,53 @@ class HotPath:
             raise JournalError(f"only a completion can be sent as an advice, not a {kind}")
         masked = mask_pan(pan) if pan is not None else None
         fp = self.fingerprint(pan) if pan is not None else None
+        for _ in range(_BUILD_TRIES):
+            trace, batch_number = self._next_numbers()
+            message = build(trace, batch_number)
+            request_text = _message_text(message.to_json(masked=True) if hasattr(message, "to_json") else message,
+                                         None)
+            txn = self._insert_request(kind, trace, batch_number, request_text, amount=amount, currency=currency,
+                                       entry_mode=entry_mode, pan_masked=masked, pan_fingerprint=fp,
+                                       original_id=original_id, chain_id=chain_id, operator=operator, role=role,
+                                       client_request_id=client_request_id, advice=advice)
+            if txn is not None:
+                return Begun(txn, message)
+        raise JournalError(f"another writer kept taking trace numbers: the {kind} was not journaled; try again")
+
+    def _insert_request(self, kind: str, trace: int, batch_number: int, request_text: str,
+                        advice: bool = False, **values: Any) -> Txn | None:
+        """The intent commit; None (nothing written) when `trace`/`batch_number` are no longer the next ones."""
+        try:
+            return self._insert_request_once(kind, trace, batch_number, request_text, values, advice)
+        except _Stale:
+            return None
+
+    def _insert_request_once(self, kind: str, trace: int, batch_number: int, request_text: str,
+                             values: dict[str, Any], advice: bool = False) -> Txn:
         with self._write(f"journal a {kind}") as w:
+            client_request_id = values["client_request_id"]
             if client_request_id is not None:
                 dup = self._conn.execute(TXN_SELECT + " WHERE t.client_request_id = ?", (client_request_id,)).fetchone()
                 if dup is not None:
                     raise DuplicateRequest(client_request_id, txn_from_row(dup))
-            batch = w.cache.get("open_batch")
-            if batch is None:
-                batch = self._conn.execute("SELECT id, number FROM batches WHERE state = 'open'").fetchone()
-                w.cache["open_batch"] = batch
-            if batch is None:
-                live = self._conn.execute("SELECT number FROM batches WHERE state = 'settling'").fetchone()
-                raise JournalError(f"batch {live[0]:06d} is being settled: finish the settlement before new "
-                                   "transactions" if live else "no open batch")
-            self._check_links(kind, amount, original_id, chain_id, batch["id"])
-            if masked is None and original_id is not None and kind in CARD_OF_ORIGINAL:
-                masked, fp = self._conn.execute("SELECT pan_masked, pan_fingerprint FROM transactions "
-                                                "WHERE id = ?", (original_id,)).fetchone()
-            trace = self._next_trace(w)
+            batch = self._open_batch_ids(w.cache)
+            self._check_links(kind, values["amount"], values["original_id"], values["chain_id"], batch["id"])
+            if batch["number"] != batch_number or self._peek_trace(w.cache) != trace:
+                raise _Stale
+            if values["pan_masked"] is None and values["original_id"] is not None and kind in CARD_OF_ORIGINAL:
+                values["pan_masked"], values["pan_fingerprint"] = self._conn.execute(
+                    "SELECT pan_masked, pan_fingerprint FROM transactions WHERE id = ?",
+                    (values["original_id"],)).fetchone()
+            taken = self._next_trace(w)
             now = self._clock()
             # the request and its answer live in the transaction row: one row write per commit
-            request_text = _message_text(request(trace, batch["number"]), None)
             row = w.insert("transactions", {
-                "kind": kind, "state": "advice_pending" if advice else "sending", "amount": amount,
-                "currency": currency, "trace": trace,
-                "batch_id": batch["id"], "batch": batch["number"], "entry_mode": entry_mode,
-                "pan_masked": masked, "pan_fingerprint": fp, "original_id": original_id, "chain_id": chain_id,
-                "operator": operator, "role": role, "client_request_id": client_request_id,
-                "created_at": now, "updated_at": now, "uploaded": 0, "request": request_text})
-            w.record("txn.begin", row["id"], operator, role,
-                     {"kind": kind, "amount": amount, "trace": trace, "batch": batch["number"]})
+                **values, "kind": kind, "state": "advice_pending" if advice else "sending", "trace": taken,
+                "batch_id": batch["id"], "batch": batch["number"], "created_at": now, "updated_at": now,
+                "uploaded": 0, "request": request_text})
+            w.cache["begun"] = {**dict(zip(row.keys(), row)), "batch_state": "open"}
+            w.record("txn.begin", row["id"], values["operator"], values["role"],
+                     {"kind": kind, "amount": values["amount"], "trace": taken, "batch": batch["number"]})
         return txn_from_row(row, batch_state="open")
 
     def _check_links(self, kind: str, amount: int, original_id: int | None, chain_id: int | None,
@@ -147,7 +177,7 @@ class HotPath:
         """
         _check_response_code(response_code)
         with self._write(f"record the answer to transaction {txn_id}") as w:
-            row = self._txn_row(txn_id)
+            row = self._txn_row_for_outcome(w, txn_id)
             response_text = None if response is None else _message_text(response, txn_id)
             updated = self._apply_outcome(w, row, approved, response_code=response_code, rrn=rrn,
                                           auth_code=auth_code, host_time=host_time, response=response_text)
@@ -185,7 +215,7 @@ class HotPath:
         pending one.  Returns the reversal, or None when none is owed any more (its reversal was
         already sent or handed to an operator).
         """
-        if reason not in ("98", "A0", "06"):
+        if reason not in REVERSAL_REASONS:
             raise JournalError(f"reversal reason must be 98 (timeout), A0 (MAC) or 06 (other), not {reason!r}")
         with self._write(f"record the failure of transaction {txn_id}") as w:
             row = self._txn_row(txn_id)
@@ -214,6 +244,10 @@ class HotPath:
         return None if result is None else reversal_from_row(result)
 
 
+class _Stale(Exception):
+    """The numbers a message was built with are no longer the next ones (another writer committed)."""
+
+
 def _check_response_code(code: Any) -> None:
     if not isinstance(code, str) or len(code) != 2 or not code.isascii() or not code.isprintable():
         raise JournalError(f"response code must be 2 printable characters, not {code!r}")
@@ -222,8 +256,8 @@ def _check_response_code(code: Any) -> None:
 def _check_begin_args(kind: str, amount: Any, currency: Any, entry_mode: Any, operator: Any, role: Any) -> None:
     if kind not in KINDS:
         raise JournalError(f"unknown transaction kind {kind!r} (known: {', '.join(KINDS)})")
-    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_AMOUNT:
-        raise JournalError(f"amount must be a whole number of minor units from 1 to {MAX_AMOUNT}, not {amount!r}")
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_MINOR_UNITS:
+        raise JournalError(f"amount must be a whole number of minor units from 1 to {MAX_MINOR_UNITS}, not {amount!r}")
     if not isinstance(currency, str) or not _THREE_DIGITS.fullmatch(currency):
         raise JournalError(f"currency must be 3 digits (ISO 4217 numeric), not {currency!r}")
     if entry_mode is not None and (not isinstance(entry_mode, str) or not _THREE_DIGITS.fullmatch(entry_mode)):

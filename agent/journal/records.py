@@ -48,6 +48,14 @@ class Txn:
 
 
 @dataclass(frozen=True)
+class Begun:
+    """A journaled request: its transaction ("sending") and the message built for its trace and batch."""
+
+    txn: Txn
+    message: Any
+
+
+@dataclass(frozen=True)
 class Reversal:
     """A reversal of transaction `txn_id` (its original trace is `trace`); reason 98 / A0 / 06."""
 
@@ -113,6 +121,15 @@ class Totals:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What must go out before any other online message: requests without an outcome (reverse them
+    first) and the pending reversals, oldest first."""
+
+    unanswered: tuple[Txn, ...]
+    pending: tuple[Reversal, ...]
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ class Retention:
                                    "WHERE batch_id = ?)", (batch["id"],))
                 self._conn.execute("DELETE FROM transactions WHERE batch_id = ?", (batch["id"],))
                 self._conn.execute("DELETE FROM batches WHERE id = ?", (batch["id"],))
+                w.cache.pop("begun", None)
                 pruned["batches"].append(batch["id"])
                 pruned["transactions"] += txn_ids
                 pruned["messages"] += msg_ids

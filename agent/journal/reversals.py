@@ -7,7 +7,7 @@ from typing import Any
 
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.scrub import scrub_text
-from agent.journal.records import Reversal, Txn, reversal_from_row, txn_from_row
+from agent.journal.records import Backlog, Reversal, Txn, reversal_from_row, txn_from_row
 from agent.journal.states import check_transition
 
 
@@ -21,6 +21,17 @@ class ReversalQueue:
         """Reversals waiting to be sent, oldest first (send them before any other online message)."""
         rows = self._conn.execute("SELECT * FROM reversals WHERE state = 'pending' ORDER BY id").fetchall()
         return [reversal_from_row(r) for r in rows]
+
+    def reversal_backlog(self) -> Backlog:
+        """Requests still "sending" and pending reversals; ONE indexed statement when there are none."""
+        found = self._conn.execute(
+            "SELECT 0, id FROM transactions WHERE state IN ('sending', 'in_doubt') AND state = 'sending' "
+            "UNION ALL SELECT 1, id FROM reversals WHERE state IN ('armed', 'pending', 'needs_manual') "
+            "AND state = 'pending'").fetchall()
+        if not found:
+            return Backlog((), ())
+        txns = tuple(txn_from_row(self._txn_row(i)) for table, i in sorted(map(tuple, found)) if table == 0)
+        return Backlog(txns, tuple(self.pending_reversals()))
 
     def reversals_needing_manual_handling(self) -> list[Reversal]:
         """Reversals whose retries ran out, oldest first: a person must resolve each one."""

@@ -69,6 +69,8 @@ TRANSITIONS = MappingProxyType({
 UNRESOLVED_TXN_STATES = ("sending", "in_doubt")
 #: reversal states that are still the terminal's business
 OPEN_REVERSAL_STATES = ("armed", "pending", "needs_manual")
+#: why a reversal is owed (field 39 of the 0400): 98 no answer, A0 the answer's MAC failed, 06 anything else
+REVERSAL_REASONS = ("98", "A0", "06")
 #: the financial kinds journaled as transactions and which side of the settlement totals they count on
 KINDS = MappingProxyType({"sale": "debit", "correction": "debit", "refund": "credit", "void": None,
                          # pre-authorization: only the completion is settled (domain §10)

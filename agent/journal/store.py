@@ -59,6 +59,9 @@ class _Writer:
                                 (*changes.values(), key)).fetchone()
         if row is None:
             raise JournalError(f"{table} row {key} does not exist")
+        begun = self.cache.get("begun")
+        if begun is not None and (table == "batches" or (table == "transactions" and begun["id"] == key)):
+            del self.cache["begun"]  # the cached row of the last request no longer tells its state
         self._vouch(table, row)
         return row
 
@@ -211,6 +214,7 @@ class JournalStore:
             raise
         if writer.batches_changed:
             staged.pop("open_batch", None)
+            staged.pop("begun", None)
         self._cache = staged
 
     def _rollback(self) -> None:
@@ -243,6 +247,14 @@ class JournalStore:
             raise JournalError("this journal was opened without the fingerprint key")
         return hmac.new(self._key, pan.encode("ascii"), hashlib.sha256).hexdigest()
 
+    def _txn_row_for_outcome(self, w: _Writer, txn_id: int) -> Any:
+        """The row of the request being answered: the one the last intent commit wrote, unless
+        anything changed it since (no statement then), else read."""
+        begun = w.cache.get("begun")
+        if begun is not None and begun["id"] == txn_id:
+            return begun
+        return self._txn_row(txn_id)
+
     def _txn_row(self, txn_id: int) -> sqlite3.Row:
         row = self._conn.execute(TXN_SELECT + " WHERE t.id = ?", (txn_id,)).fetchone()
         if row is None:
@@ -261,12 +273,38 @@ class JournalStore:
 
     def _next_trace(self, w: _Writer) -> int:
         # persisted in the same commit as its use: a crash can lose a number, never hand it out twice
-        last = w.cache.get("trace")
-        if last is None:
-            last = self._conn.execute("SELECT value FROM counters WHERE name = 'trace'").fetchone()[0]
-        trace = w.update("counters", "trace", {"value": last % MAX_TRACE + 1})["value"]
+        trace = w.update("counters", "trace", {"value": self._peek_trace(w.cache)})["value"]
         w.cache["trace"] = trace
         return trace
+
+    def _peek_trace(self, cache: dict[str, Any]) -> int:
+        """The trace number the next commit will take (nothing is written)."""
+        last = cache.get("trace")
+        if last is None:
+            last = cache["trace"] = self._conn.execute("SELECT value FROM counters WHERE name = 'trace'").fetchone()[0]
+        return last % MAX_TRACE + 1
+
+    def _open_batch_ids(self, cache: dict[str, Any]) -> sqlite3.Row:
+        """(id, number) of the open batch; a clear error while a settlement holds it."""
+        batch = cache.get("open_batch")
+        if batch is None:
+            batch = self._conn.execute("SELECT id, number FROM batches WHERE state = 'open'").fetchone()
+            if batch is None:
+                live = self._conn.execute("SELECT number FROM batches WHERE state = 'settling'").fetchone()
+                raise JournalError(f"batch {live[0]:06d} is being settled: finish the settlement before new "
+                                   "transactions" if live else "no open batch")
+            cache["open_batch"] = batch
+        return batch
+
+    def _next_numbers(self) -> tuple[int, int]:
+        """(trace, batch number) the next request will be journaled with, read outside any transaction."""
+        if self._conn is None:
+            raise JournalError("the journal is closed")
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._cache.clear()
+            self._data_version = version
+        return self._peek_trace(self._cache), self._open_batch_ids(self._cache)["number"]
 
     def take_trace(self, purpose: str, *, operator: str = "system", role: str = "system") -> int:
         """Take a trace number for a message that is not a journaled transaction (sign-on, settlement...)."""

@@ -1,0 +1,246 @@
+"""The journal port: everything the engine asks of storage, one typed method per question or write.
+
+Plans never hold the journal.  They write the call as if to the port::
+
+    txn = yield ask.complete(txn.id, approved=True, response_code="00", rrn=rrn, auth_code=None,
+                             response=masked(answer))
+
+`ask` has exactly the port's methods.  Each checks its arguments against the port's signature where
+the plan makes the call (a misspelt question or argument fails at that line, and a type checker reads
+the port's signatures) and returns an `Ask` effect: plain data the daemon's interpreter performs on the
+real journal and the tests' recording stub on theirs (`Ask.on(port)`; `check_port` refuses, at
+start, an object that lacks one of the port's methods).
+
+No engine code runs inside a journal transaction: `begin_request` calls `build(trace, batch)` with the
+numbers the journal is about to use *before* its commit, checks in the commit that they are still
+the next ones (else builds again), and returns the transaction together with that message, so the
+message is built once and the bytes sent are the bytes journaled.
+
+Adding a question: one method here (typed signature and a one-line docstring) and one method on the
+journal store that answers it (the facade `agent.journal.Journal` exposes it under the same name).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, cast
+
+from agent.journal.records import Backlog, Batch, Begun, Recovery, Reversal, Totals, Txn
+
+
+class JournalPort(Protocol):
+    """What the engine needs from storage (see the module docstring for the pattern)."""
+
+    # -- transactions: intent and outcome
+    def begin_request(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
+                      operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
+                      client_request_id: str | None = None, build: Callable[[int, int], Any]) -> Begun:
+        """Journal a financial request before it is sent; the message is built by `build(trace, batch)`."""
+        ...
+
+    def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,
+                 auth_code: str | None, response: dict | None, host_time: str | None = None) -> Txn:
+        """Record a validated answer: approved or declined."""
+        ...
+
+    def fail(self, txn_id: int, *, reason: str, error: str, response: dict | None = None) -> Reversal | None:
+        """No valid answer: the transaction is in doubt and its reversal is queued."""
+        ...
+
+    # -- transactions: questions
+    def get(self, txn_id: int) -> Txn:
+        """One transaction by id."""
+        ...
+
+    def find(self, *, trace: int | None = None, rrn: str | None = None, date: Any = None, amount: int | None = None,
+             last4: str | None = None, batch: int | None = None, limit: int = 50) -> list[Txn]:
+        """Transactions matching every criterion, newest first."""
+        ...
+
+    def find_request(self, client_request_id: str) -> Txn | None:
+        """The transaction journaled for a client request id."""
+        ...
+
+    def refundable_amount(self, sale_id: int) -> int:
+        """What is still refundable on a sale."""
+        ...
+
+    def recent_refunds(self, original_id: int, *, window_seconds: float) -> list[Txn]:
+        """Refunds of a sale journaled in the last `window_seconds`."""
+        ...
+
+    def recent_sale_amounts(self, *, limit: int = 50) -> list[int]:
+        """Amounts of the latest approved sales, newest first."""
+        ...
+
+    def fingerprint(self, pan: str) -> str:
+        """The keyed fingerprint of a card number."""
+        ...
+
+    def duplicates_of(self, fingerprint: str, amount: int, *, window_seconds: float) -> list[Txn]:
+        """Sales of the same card and amount in the window."""
+        ...
+
+    def suspected_duplicates(self, *, window_seconds: float) -> list[list[Txn]]:
+        """Groups of approved sales that look like duplicate charges."""
+        ...
+
+    def in_doubt(self) -> Recovery:
+        """What is unresolved: unanswered requests, pending reversals, a settlement under way."""
+        ...
+
+    # -- reversals
+    def reversal_backlog(self) -> Backlog:
+        """Requests without an outcome and pending reversals: what goes out before anything else."""
+        ...
+
+    def pending_reversals(self) -> list[Reversal]:
+        """Reversals waiting to be sent, oldest first."""
+        ...
+
+    def reversal_attempt(self, rev_id: int, request: dict) -> Reversal:
+        """Before sending a reversal: one more try, the request stored."""
+        ...
+
+    def reversal_acknowledged(self, rev_id: int, response: dict) -> None:
+        """The host acknowledged a reversal."""
+        ...
+
+    def reversal_failed(self, rev_id: int, error: str, *, max_tries: int) -> Reversal:
+        """A reversal attempt got no valid answer."""
+        ...
+
+    # -- counters, events
+    def take_trace(self, purpose: str, *, operator: str = "system", role: str = "system") -> int:
+        """A trace number for a message that is not a journaled transaction."""
+        ...
+
+    def record_event(self, kind: str, details: dict[str, Any], *, operator: str, role: str,
+                     txn_id: int | None = None) -> None:
+        """An operator or system action, in the hash chain."""
+        ...
+
+    # -- batches and settlement
+    def open_batch(self) -> Batch:
+        """The current batch."""
+        ...
+
+    def get_batch(self, batch_no: int) -> Batch:
+        """The newest batch with this number."""
+        ...
+
+    def batch_size(self, batch_no: int) -> int:
+        """How many transactions a batch holds."""
+        ...
+
+    def set_batch_number(self, number: int, *, operator: str = "system", role: str = "system") -> Batch:
+        """Adopt the host's batch number while the open batch is empty."""
+        ...
+
+    def batch_totals(self, batch_no: int) -> Totals:
+        """Debit and credit totals of a batch."""
+        ...
+
+    def begin_settlement(self, batch_no: int, *, operator: str = "system", role: str = "system") -> Batch:
+        """Freeze a batch's totals (open → settling)."""
+        ...
+
+    def record_settlement_result(self, batch_no: int, *, domestic: str, foreign: str, response: dict) -> Batch:
+        """Store the host's settlement verdict."""
+        ...
+
+    def upload_pending(self, batch_no: int, *, ic_only: bool) -> list[Txn]:
+        """Records of a batch not yet uploaded."""
+        ...
+
+    def mark_uploaded(self, txn_id: int) -> None:
+        """Flag one record as uploaded."""
+        ...
+
+    def uploaded_count(self, batch_no: int) -> int:
+        """How many records of a batch are uploaded."""
+        ...
+
+    def finish_settlement(self, batch_no: int, *, operator: str = "system", role: str = "system") -> Batch:
+        """settling → settled, and the next batch opens."""
+        ...
+
+
+#: the port's methods and their signatures (without `self`)
+METHODS: dict[str, inspect.Signature] = {
+    name: inspect.signature(member).replace(
+        parameters=list(inspect.signature(member).parameters.values())[1:])
+    for name, member in vars(JournalPort).items() if inspect.isfunction(member) and not name.startswith("_")}
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Effect: call the port's `method` with these arguments; the result is its return value."""
+
+    method: str
+    args: tuple = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def on(self, port: JournalPort) -> Any:
+        return getattr(port, self.method)(*self.args, **self.kwargs)
+
+
+class _Asking:
+    """`ask`: the port's methods, each returning the `Ask` for its call (arguments checked here)."""
+
+    def __repr__(self) -> str:
+        return "<journal port questions>"
+
+
+def _question(name: str, signature: inspect.Signature) -> Callable[..., Ask]:
+    parameters = list(signature.parameters.values())
+    positional = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+    keywords = frozenset(p.name for p in parameters)
+    required = frozenset(p.name for p in parameters if p.default is p.empty)
+
+    def question(self: _Asking, *args: Any, **kwargs: Any) -> Ask:
+        # what Signature.bind checks, at a tenth of its cost (plans ask on every sale)
+        given = positional[:len(args)]
+        if len(args) > len(positional) or not keywords.issuperset(kwargs) or not required.issubset(
+                (*given, *kwargs)) or not set(given).isdisjoint(kwargs):
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"journal port {name}{signature}: {exc}") from None
+        return Ask(name, args, kwargs)
+    question.__name__ = question.__qualname__ = name
+    return question
+
+
+for _name, _signature in METHODS.items():
+    setattr(_Asking, _name, _question(_name, _signature))
+
+ask: JournalPort = cast(JournalPort, _Asking())
+
+
+def check_port(port: object) -> None:
+    """Refuse, where it is bound, an object that does not answer every question of the port the way the
+    port asks it: each method must take the port's parameters, by the same kind (positional/keyword);
+    extra parameters are allowed only with defaults."""
+    problems = []
+    for name, wanted in METHODS.items():
+        method = getattr(port, name, None)
+        if not callable(method):
+            problems.append(f"missing {name}")
+            continue
+        try:
+            have = inspect.signature(method).parameters
+        except (TypeError, ValueError):
+            continue
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in have.values()):
+            continue  # a pass-through (a recording stub): it forwards to something checked itself
+        for parameter in wanted.parameters.values():
+            got = have.get(parameter.name)
+            if got is None or got.kind != parameter.kind:
+                problems.append(f"{name}({parameter.name}) differs")
+        for extra in have.keys() - wanted.parameters.keys():
+            if have[extra].default is inspect.Parameter.empty:
+                problems.append(f"{name} requires {extra}, which the port does not give")
+    if problems:
+        raise TypeError(f"{type(port).__name__} does not implement the journal port: {'; '.join(problems)}")
