@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.engine.common import Gen, ensure_ready
-from agent.engine.effects import CardFailure, EngineError, Journal, Outcome, ReadCard, ReleaseCard
+from agent.engine.effects import CardFailure, EngineError, Outcome, ReadCard, ReleaseCard
+from agent.engine.port import ask
 from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidRequest, _money, _sale_with_card,
                                      refund, void)
 from agent.engine.requests import Profile
@@ -98,13 +99,13 @@ def run_chain(profile: Profile, operator: Operator, *, operation: str, original:
     introduces the outcome's text (`done_lead` instead when every step went through)."""
     language = profile.language
     if chain is not None:
-        states = progress(chain, (yield Journal("chain_txns", (chain.id,))))
+        states = progress(chain, (yield ask.chain_txns(chain.id)))
         if any(s.status == "pending" for s in states):
             try:  # a step's reversal is still owed: deliver it first, then look again
                 yield from ensure_ready(profile)
             except EngineError as exc:
                 return _open(profile, operation, chain, original, states, str(exc), ())
-            states = progress(chain, (yield Journal("chain_txns", (chain.id,))))
+            states = progress(chain, (yield ask.chain_txns(chain.id)))
             if any(s.status == "pending" for s in states):
                 return _open(profile, operation, chain, original, states, lead, ())
         planned = [(s.op, s.amount) for s in states if s.status == "owed"]
@@ -117,7 +118,7 @@ def run_chain(profile: Profile, operator: Operator, *, operation: str, original:
         card = yield ReadCard(sale_amount, test_card)
         problem = card.message if isinstance(card, CardFailure) else None
         if problem is None:
-            fingerprint = yield Journal("fingerprint", (card.pan,))
+            fingerprint = yield ask.fingerprint(card.pan)
             if original.pan_fingerprint is not None and fingerprint != original.pan_fingerprint:
                 yield ReleaseCard()
                 problem = say(language, "chain_other_card", trace=f"{original.trace:06d}", card=original.pan_masked)
@@ -145,9 +146,7 @@ def _run_steps(profile: Profile, operator: Operator, *, operation: str, original
                planned: list[tuple[str, int]], target: int | None, chain: Any, card: Any, lead: str,
                done_lead: str | None) -> Gen:
     if chain is None:
-        chain = yield Journal("plan_chain", (kind, original.id), {
-            "steps": [{"op": op, "amount": amount} for op, amount in planned], "target": target,
-            "operator": operator.name, "role": operator.role})
+        chain = yield ask.plan_chain(kind, original.id, steps=[{"op": op, "amount": amount} for op, amount in planned], target=target, operator=operator.name, role=operator.role)
     made: tuple = ()
     texts: list[str] = []
     for op, amount in planned:
@@ -158,20 +157,19 @@ def _run_steps(profile: Profile, operator: Operator, *, operation: str, original
             break
         made += result.steps
         texts.append(result.message)
-        states = progress(chain, (yield Journal("chain_txns", (chain.id,))))
+        states = progress(chain, (yield ask.chain_txns(chain.id)))
         if result.status != "approved":
             break
         if any(s.status != "done" for s in states):
-            yield Journal("update_chain", (chain.id, _steps(states)))
-    states = progress(chain, (yield Journal("chain_txns", (chain.id,))))
+            yield ask.update_chain(chain.id, _steps(states))
+    states = progress(chain, (yield ask.chain_txns(chain.id)))
     if all(s.status == "done" for s in states):
         message = " ".join(p for p in (done_lead if done_lead is not None else lead, *texts) if p) or \
             standing(profile, chain, original, states)
-        chain = yield Journal("end_chain", (chain.id, "done"), {"steps": _steps(states), "operator": operator.name,
-                                                               "role": operator.role})
+        chain = yield ask.end_chain(chain.id, "done", steps=_steps(states), operator=operator.name, role=operator.role)
         return Outcome(operation, "approved", message, txn=made[-1] if made else original, steps=made,
                        details={"chain": chain.as_dict(), "original_id": original.id})
-    chain = yield Journal("update_chain", (chain.id, _steps(states)))
+    chain = yield ask.update_chain(chain.id, _steps(states))
     return _open(profile, operation, chain, original, states, " ".join(p for p in (lead, *texts) if p), made)
 
 
@@ -189,9 +187,9 @@ def _step(profile: Profile, operator: Operator, op: str, amount: int, original: 
 
 def finish_if_done(profile: Profile, chain: Any) -> Gen:
     """After a restart: a chain whose every step went through is marked done; returns its step states."""
-    states = progress(chain, (yield Journal("chain_txns", (chain.id,))))
+    states = progress(chain, (yield ask.chain_txns(chain.id)))
     if all(s.status == "done" for s in states):
-        yield Journal("end_chain", (chain.id, "done"), {"steps": _steps(states)})
+        yield ask.end_chain(chain.id, "done", steps=_steps(states))
     return states
 
 
@@ -207,9 +205,9 @@ def summary(profile: Profile, chain: Any, original: Any, txns: list[Any]) -> dic
 def summaries_plan() -> Gen:
     """Every open chain with its original and transactions (for plans: settlement, recovery)."""
     out = []
-    for chain in (yield Journal("open_chains")):
-        original = yield Journal("get", (chain.original_id,))
-        out.append((chain, original, (yield Journal("chain_txns", (chain.id,)))))
+    for chain in (yield ask.open_chains()):
+        original = yield ask.get(chain.original_id)
+        out.append((chain, original, (yield ask.chain_txns(chain.id))))
     return out
 
 

@@ -67,10 +67,10 @@ def flush_reversals(profile: Profile) -> Gen:
 def flush_advices(profile: Profile) -> Gen:
     """Deliver every offline completion advice (after the reversals, before anything else): the same
     bytes again until the host answers; raise if one is still owed.  Returns the advices answered."""
-    pending = yield Journal("pending_advices")
+    pending = yield ask.pending_advices()
     answered = []
     for txn in pending:
-        original = yield Journal("get", (txn.original_id,))
+        original = yield ask.get(txn.original_id)
         message = reference_request(profile, "completion_advice", trace=txn.trace, batch=txn.batch,
                                     amount=txn.amount, original=original)
         yield Notify(f"Sending the completion advice of trace {txn.trace:06d}…")
@@ -80,14 +80,12 @@ def flush_advices(profile: Profile) -> Gen:
             verdict = check_response(message, result.message, mac_valid=result.mac_valid)
             problem = None if verdict.valid else verdict.problem
         if problem is not None:
-            yield Journal("advice_failed", (txn.id, problem))
+            yield ask.advice_failed(txn.id, problem)
             raise EngineError(say(profile.language, "advice_pending", trace=f"{txn.trace:06d}", problem=problem),
                               code="advice_pending")
         response = result.message
         code = response.get(39)
-        answered.append((yield Journal("complete", (txn.id,), {
-            "approved": code == "00", "response_code": code, "rrn": response.get(37),
-            "auth_code": response.get(38), "response": masked(response), "host_time": _host_time(response)})))
+        answered.append((yield ask.complete(txn.id, approved=code == "00", response_code=code, rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=_host_time(response))))
     return answered
 
 

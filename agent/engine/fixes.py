@@ -124,7 +124,7 @@ def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Oper
     if txn.batch_state == "open" and txn.state == "approved":
         plan, lead = [{"op": "void", "amount": txn.amount}], say(profile.language, "dup_void", trace=f"{txn.trace:06d}")
     else:
-        refundable = yield Journal("refundable_amount", (txn.id,))
+        refundable = yield ask.refundable_amount(txn.id)
         plan = [{"op": "refund", "amount": refundable}]
         lead = say(profile.language, "dup_refund", trace=f"{txn.trace:06d}")
     return (yield from run_chain(profile, operator, operation="duplicates", original=txn, kind="duplicate_fix",

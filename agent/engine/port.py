@@ -26,6 +26,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, cast
 
+from agent.journal.chains import Chain
+from agent.journal.holds import Hold
 from agent.journal.records import Backlog, Batch, Begun, Recovery, Reversal, Totals, Txn
 
 
@@ -35,8 +37,10 @@ class JournalPort(Protocol):
     # -- transactions: intent and outcome
     def begin_request(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
                       operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
-                      client_request_id: str | None = None, build: Callable[[int, int], Any]) -> Begun:
-        """Journal a financial request before it is sent; the message is built by `build(trace, batch)`."""
+                      client_request_id: str | None = None, build: Callable[[int, int], Any],
+                      advice: bool = False) -> Begun:
+        """Journal a financial request before it is sent; the message is built by `build(trace, batch)`
+        (an `advice`, an offline completion, starts "advice_pending" and owes no reversal)."""
         ...
 
     def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,
@@ -164,6 +168,55 @@ class JournalPort(Protocol):
 
     def finish_settlement(self, batch_no: int, *, operator: str = "system", role: str = "system") -> Batch:
         """settling → settled, and the next batch opens."""
+        ...
+
+    # -- pre-auth holds, advices and correction chains (agent/journal/holds.py, chains.py)
+    def advice_failed(self, txn_id: int, error: str) -> None:
+        """An advice try got no valid answer: it stays pending (the event keeps why)."""
+        ...
+
+    def chain_txns(self, chain_id: int) -> list[Txn]:
+        """The transactions the chain's steps journaled (linked to its original, after it was planned)."""
+        ...
+
+    def end_chain(self, chain_id: int, state: str, *, reason: str | None = None, steps: list[dict] | None = None, operator: str = "system", role: str = "system") -> Chain:
+        """Finish a chain: ``done`` (every step approved) or ``closed`` (a supervisor's decision, with why)."""
+        ...
+
+    def get_chain(self, chain_id: int) -> Chain:
+        """One chain by id."""
+        ...
+
+    def hold(self, preauth_id: int, *, validity_seconds: float) -> Hold:
+        """Where one pre-auth stands (age by the journal's clock, completion, expiry)."""
+        ...
+
+    def open_chain_of(self, original_id: int) -> Chain | None:
+        """"""
+        ...
+
+    def open_chains(self) -> list[Chain]:
+        """Every chain still open, oldest first."""
+        ...
+
+    def open_holds(self, *, validity_seconds: float, include_expired: bool = True) -> list[Hold]:
+        """Approved pre-auths neither completed nor voided, oldest first."""
+        ...
+
+    def pending_advices(self) -> list[Txn]:
+        """Offline completion advices not yet acknowledged, oldest first."""
+        ...
+
+    def plan_chain(self, kind: str, original_id: int, *, steps: list[dict], target: int | None, operator: str, role: str) -> Chain:
+        """Journal the whole plan of a fix before its first step; refused while the original has an open one."""
+        ...
+
+    def suspected_duplicate_holds(self, *, window_seconds: float) -> list[list[Txn]]:
+        """Open pre-auths of the same card and amount close in time (a stay held twice)."""
+        ...
+
+    def update_chain(self, chain_id: int, steps: list[dict]) -> Chain:
+        """Record each step's progress (same plan: op and amount may not change)."""
         ...
 
 

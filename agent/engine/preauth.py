@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.engine.common import Gen, connect, ensure_ready, flush_reversals, masked, send_financial
-from agent.engine.effects import CardFailure, EngineError, Journal, Outcome, ReadCard, ReleaseCard
+from agent.engine.effects import CardFailure, EngineError, Outcome, ReadCard, ReleaseCard
+from agent.engine.port import ask
 from agent.engine.operations import Operator, _money, _when
 from agent.engine.requests import CardData, Profile, preauth_request, reference_request
 from agent.engine.responses import describe
@@ -79,9 +80,8 @@ def preauth(profile: Profile, request: PreauthRequest, operator: Operator) -> Ge
 def _preauth_with_card(profile: Profile, request: PreauthRequest, operator: Operator, card: CardData) -> Gen:
     language = profile.language
     if not request.confirm_duplicate and profile.duplicate_window_seconds > 0:
-        fingerprint = yield Journal("fingerprint", (card.pan,))
-        earlier = yield Journal("duplicates_of", (fingerprint, request.amount),
-                                {"window_seconds": profile.duplicate_window_seconds, "kinds": ("preauth",)})
+        fingerprint = yield ask.fingerprint(card.pan)
+        earlier = yield ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds, kinds=("preauth",))
         earlier = [t for t in earlier if t.state in ("approved", "sending", "in_doubt")]
         if earlier:
             last = earlier[-1]
@@ -93,10 +93,7 @@ def _preauth_with_card(profile: Profile, request: PreauthRequest, operator: Oper
     def build(trace: int, batch: int):
         return masked(preauth_request(profile, trace=trace, batch=batch, amount=request.amount, card=card))
 
-    txn = yield Journal("begin", ("preauth",), {
-        "amount": request.amount, "currency": profile.currency, "pan": card.pan, "entry_mode": card.entry_mode,
-        "operator": operator.name, "role": operator.role, "client_request_id": request.client_request_id,
-        "request": build})
+    txn = (yield ask.begin_request("preauth", amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode, operator=operator.name, role=operator.role, client_request_id=request.client_request_id, build=build)).txn
     message = preauth_request(profile, trace=txn.trace, batch=txn.batch, amount=request.amount, card=card)
     updated, status, text = yield from send_financial(profile, txn, message, operation="preauth",
                                                       chip=card.field55 is not None)
@@ -112,7 +109,7 @@ def _preauth_with_card(profile: Profile, request: PreauthRequest, operator: Oper
 
 def find_by_trace(profile: Profile, trace: int, kind: str) -> Gen:
     """The newest `kind` ("preauth" or "completion") with this trace, or a refusal naming it."""
-    found = yield Journal("find", (), {"trace": trace, "limit": 20})
+    found = yield ask.find(trace=trace, limit=20)
     matching = [t for t in found if t.kind == kind]
     if not matching:
         key = "no_preauth_trace" if kind == "preauth" else "no_completion_trace"
@@ -132,7 +129,7 @@ def open_hold(profile: Profile, preauth_txn: Any, *, completing: bool) -> Gen:
     if state != "approved":
         raise EngineError(say(language, "preauth_not_held", trace=trace, state=state), code="not_open",
                           txn_id=preauth_txn.id)
-    hold = yield Journal("hold", (preauth_txn.id,), {"validity_seconds": validity_seconds(profile)})
+    hold = yield ask.hold(preauth_txn.id, validity_seconds=validity_seconds(profile))
     if hold.completion is not None:
         done = hold.completion
         what = say(language, "what_correct" if completing else "what_void_completion",
@@ -202,16 +199,13 @@ def _complete_by_advice(profile: Profile, original: Any, amount: int, operator: 
         return masked(reference_request(profile, "completion_advice", trace=trace, batch=batch, amount=amount,
                                         original=original))
 
-    txn = yield Journal("begin", ("completion",), {
-        "amount": amount, "currency": original.currency, "pan": None, "entry_mode": "012",
-        "operator": operator.name, "role": operator.role, "original_id": original.id,
-        "chain_id": original.chain_id or original.id, "request": build, "advice": True})
+    txn = (yield ask.begin_request("completion", amount=amount, currency=original.currency, pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id, chain_id=original.chain_id or original.id, build=build, advice=True)).txn
     try:
         yield from connect(profile)
         yield from flush_reversals(profile)  # delivers the advices too, this one included
     except EngineError:
         pass  # offline or not answered: it stays queued
-    updated = yield Journal("get", (txn.id,))
+    updated = yield ask.get(txn.id)
     amounts = {"amount": _money(profile, amount), "trace": f"{original.trace:06d}"}
     if updated.state == "approved":
         text = say(language, "completion_approved", card=original.pan_masked, held=_money(profile, original.amount),
@@ -241,14 +235,14 @@ def completion_void(profile: Profile, request: CompletionRef, operator: Operator
         raise EngineError(say(language, "completion_not_voidable", trace=trace, state=original.state),
                           code="not_voidable", txn_id=original.id)
     if original.batch_state != "open":
-        settled = yield Journal("get_batch", (original.batch,))
+        settled = yield ask.get_batch(original.batch)
         when = _when(settled.settled_at) if settled and settled.settled_at else "earlier"
         raise EngineError(say(language, "completion_settled", trace=trace, batch=f"{original.batch:06d}", when=when),
                           code="batch_settled", txn_id=original.id)
     yield from ensure_ready(profile)
     outcome = yield from _send_reference(profile, "completion_void", original, original.amount, operator)
     if outcome.status == "approved":
-        preauth_txn = yield Journal("get", (original.original_id,))
+        preauth_txn = yield ask.get(original.original_id)
         outcome = _with_text(outcome, say(language, "completion_void_approved", amount=_money(profile, original.amount),
                                           trace=trace, held=_money(profile, preauth_txn.amount)))
     return outcome
@@ -261,10 +255,7 @@ def _send_reference(profile: Profile, kind: str, original: Any, amount: int, ope
     def build(trace: int, batch: int):
         return masked(reference_request(profile, kind, trace=trace, batch=batch, amount=amount, original=original))
 
-    txn = yield Journal("begin", (kind,), {
-        "amount": amount, "currency": original.currency, "pan": None, "entry_mode": "012",
-        "operator": operator.name, "role": operator.role, "original_id": original.id,
-        "chain_id": original.chain_id or original.id, "request": build})
+    txn = (yield ask.begin_request(kind, amount=amount, currency=original.currency, pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id, chain_id=original.chain_id or original.id, build=build)).txn
     message = reference_request(profile, kind, trace=txn.trace, batch=txn.batch, amount=amount, original=original)
     updated, status, text = yield from send_financial(profile, txn, message, operation=kind)
     return Outcome(kind, status, text, txn=updated, steps=(updated,), details={"original_id": original.id})
@@ -277,7 +268,7 @@ def _with_text(outcome: Outcome, text: str) -> Outcome:
 
 def list_holds(profile: Profile) -> Gen:
     """Open holds by age (oldest first), with what is still blocked on each cardholder's card."""
-    holds = yield Journal("open_holds", (), {"validity_seconds": validity_seconds(profile)})
+    holds = yield ask.open_holds(validity_seconds=validity_seconds(profile))
     blocked = sum(h.blocked for h in holds)
     text = say(profile.language, "holds_count", count=len(holds), blocked=_money(profile, blocked)) if holds else \
         say(profile.language, "holds_none")

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from agent.engine import fixes
 from agent.engine.common import Gen
-from agent.engine.effects import EngineError, Journal, Outcome
+from agent.engine.effects import EngineError, Outcome
+from agent.engine.port import ask
 from agent.engine.operations import Operator, RefundRequest, SaleRequest, _money, refund, sale
 from agent.engine.preauth import (CompletionRef, HoldRef, ceiling, complete_preauth, completion_void,
                                   preauth_void)
@@ -27,7 +28,7 @@ from agent.engine.texts import say
 
 def correct_any(profile: Profile, request: fixes.CorrectRequest, operator: Operator) -> Gen:
     """`correct TRACE --amount`: a completion's trace is fixed here, a sale's by `fixes.correct`."""
-    found = yield Journal("find", (), {"trace": request.trace, "limit": 20})
+    found = yield ask.find(trace=request.trace, limit=20)
     newest = max(found, key=lambda t: t.created_at) if found else None
     if newest is not None and newest.kind == "completion":
         return (yield from correct_completion(profile, newest, request, operator))
@@ -45,12 +46,12 @@ def correct_completion(profile: Profile, completion, request: fixes.CorrectReque
         raise EngineError(say(language, "not_correctable", trace=trace, state=completion.state,
                               amount=_money(profile, request.right_amount)), code="not_correctable",
                           txn_id=completion.id)
-    charged = yield Journal("refundable_amount", (completion.id,))
+    charged = yield ask.refundable_amount(completion.id)
     right = request.right_amount
     if right == charged:
         return Outcome("correct", "done", say(language, "nothing_to_correct", trace=trace,
                                               amount=_money(profile, charged)), txn=completion)
-    preauth_txn = yield Journal("get", (completion.original_id,))
+    preauth_txn = yield ask.get(completion.original_id)
     open_batch = completion.batch_state == "open" and completion.state == "approved"
     if open_batch and right <= ceiling(profile, preauth_txn.amount) and request.method != "refund":
         return (yield from _recomplete(profile, completion, preauth_txn, right, operator))
@@ -77,7 +78,7 @@ def _recomplete(profile: Profile, completion, preauth_txn, right: int, operator:
     voided = yield from completion_void(profile, CompletionRef(completion.trace), operator)
     if voided.status != "approved":
         return fixes._combine("correct", say(language, "void_failed_first"), voided)
-    preauth_txn = yield Journal("get", (preauth_txn.id,))
+    preauth_txn = yield ask.get(preauth_txn.id)
     again = yield from complete_preauth(profile, preauth_txn, right, operator)
     lead = say(language, "fix_recomplete" if again.status == "approved" else "fix_recomplete_failed",
                trace=f"{preauth_txn.trace:06d}", **amounts)
@@ -87,14 +88,14 @@ def _recomplete(profile: Profile, completion, preauth_txn, right: int, operator:
 
 def fix_duplicate_any(profile: Profile, request: fixes.DuplicateFixRequest, operator: Operator) -> Gen:
     """`duplicates --fix ID`: a pre-auth id releases the extra hold, a sale id goes to `fixes.fix_duplicate`."""
-    txn = yield Journal("get", (request.txn_id,))
+    txn = yield ask.get(request.txn_id)
     if txn is not None and txn.kind == "preauth":
         return (yield from fix_duplicate_hold(profile, txn, operator))
     return (yield from fixes.fix_duplicate(profile, request, operator))
 
 
 def fix_duplicate_hold(profile: Profile, txn, operator: Operator) -> Gen:
-    groups = yield Journal("suspected_duplicate_holds", (), {"window_seconds": profile.duplicate_window_seconds})
+    groups = yield ask.suspected_duplicate_holds(window_seconds=profile.duplicate_window_seconds)
     if not any(t.id == txn.id for group in groups for t in group):
         raise EngineError(say(profile.language, "hold_not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),
                           code="not_duplicate")

@@ -169,8 +169,8 @@ def _chains_after_restart(profile: Profile) -> Gen:
     still = []
     for chain, original, txns in (yield from chains.summaries_plan()):
         yield from chains.finish_if_done(profile, chain)
-        if (yield Journal("get_chain", (chain.id,))).state == "open":
-            still.append(chains.summary(profile, chain, original, (yield Journal("chain_txns", (chain.id,)))))
+        if (yield ask.get_chain(chain.id)).state == "open":
+            still.append(chains.summary(profile, chain, original, (yield ask.chain_txns(chain.id))))
     if not still:
         return ""
     return "; " + say(profile.language, "chains_open", count=len(still), list=chains.listing(profile, still))

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.engine.common import Gen, _reverse_now, connect, ensure_ready, masked
-from agent.engine.effects import (Answer, EngineError, Exchange, Journal, NoAnswer, Notify, Outcome,
+from agent.engine.effects import (Answer, EngineError, Exchange, NoAnswer, Notify, Outcome,
                                   SignOnNeeded)
+from agent.engine.port import ask
 from agent.engine.operations import Operator
 from agent.engine.requests import Profile, Verdict, check_response
 from agent.engine.responses import describe
@@ -154,18 +155,17 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
     except PaymentCodeError as exc:
         raise EngineError(str(exc), code="bad_code") from None
     if request.client_request_id:
-        same = yield Journal("find_request", (request.client_request_id,))
+        same = yield ask.find_request(request.client_request_id)
         if same is not None:
             return Outcome("wallet_sale", "repeat", _say(profile, "same_request", trace=f"{same.trace:06d}",
                                                          state=same.state), txn=same, steps=(same,))
-    stranded = yield Journal("in_doubt")
+    stranded = yield ask.in_doubt()
     if stranded.unanswered:
         raise EngineError(_say(profile, "unresolved", trace=f"{stranded.unanswered[0].trace:06d}"),
                           code="original_uncertain", txn_id=stranded.unanswered[0].id)
     if not request.confirm_duplicate and profile.duplicate_window_seconds > 0:
-        fingerprint = yield Journal("fingerprint", (code,))
-        earlier = yield Journal("duplicates_of", (fingerprint, request.amount),
-                                {"window_seconds": profile.duplicate_window_seconds})
+        fingerprint = yield ask.fingerprint(code)
+        earlier = yield ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds)
         earlier = [t for t in earlier if t.state in ("approved", "sending", "in_doubt")]
         if earlier:
             return Outcome("wallet_sale", "needs_confirmation",
@@ -178,10 +178,7 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
         return masked(wallet_sale_request(profile, settings, trace=trace, batch=batch, amount=request.amount,
                                           code=code))
 
-    txn = yield Journal("begin", (request.kind,), {
-        "amount": request.amount, "currency": profile.currency, "pan": code, "entry_mode": settings.entry_mode,
-        "operator": operator.name, "role": operator.role, "original_id": request.original_id,
-        "chain_id": request.chain_id, "client_request_id": request.client_request_id, "request": build})
+    txn = (yield ask.begin_request(request.kind, amount=request.amount, currency=profile.currency, pan=code, entry_mode=settings.entry_mode, operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id, client_request_id=request.client_request_id, build=build)).txn
     message = wallet_sale_request(profile, settings, trace=txn.trace, batch=txn.batch, amount=request.amount,
                                   code=code)
     result = yield Exchange(message)
@@ -191,8 +188,7 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
         return (yield from _cancel(profile, settings, txn, verdict, "why_no_answer", details))
     state = next_state("sent", state)
     if state == "paying":
-        yield Journal("record_event", ("wallet.paying", {"trace": txn.trace, "code": response.get(39)}),
-                      {"operator": operator.name, "role": operator.role, "txn_id": txn.id})
+        yield ask.record_event("wallet.paying", {"trace": txn.trace, "code": response.get(39)}, operator=operator.name, role=operator.role, txn_id=txn.id)
         state, response, why = yield from _query_until_final(profile, settings, txn, operator)
         details["queries"] = why.pop("queries", 0)
         if state == "cancelling":
@@ -234,20 +230,18 @@ def _query_until_final(profile: Profile, settings: WalletSettings, txn: Any, ope
         if waited.cancelled:
             state = next_state(state, "cancel_key")
             return state, None, {"key": "why_cancel_key", "queries": queries, "text": "cancelled by the cashier"}
-        batch = yield Journal("open_batch")
-        trace = yield Journal("take_trace", ("network",))
+        batch = yield ask.open_batch()
+        trace = yield ask.take_trace("network")
         query = wallet_query_request(profile, settings, trace=trace, batch=batch.number, original=txn)
-        yield Journal("record_event", ("wallet.query", {"trace": txn.trace, "query_trace": trace,
-                                                        "request": masked(query)}),
-                      {"operator": operator.name, "role": operator.role, "txn_id": txn.id})
+        yield ask.record_event("wallet.query", {"trace": txn.trace, "query_trace": trace,
+                                                        "request": masked(query)}, operator=operator.name, role=operator.role, txn_id=txn.id)
         result = yield Exchange(query)
         queries += 1
         event, _verdict, response = _classify(settings, query, result)
         if event == "no_answer":
             lost += 1
         elif event in ("paid", "declined"):
-            yield Journal("record_event", ("wallet.final", {"trace": txn.trace, "code": response.get(39)}),
-                          {"operator": operator.name, "role": operator.role, "txn_id": txn.id})
+            yield ask.record_event("wallet.final", {"trace": txn.trace, "code": response.get(39)}, operator=operator.name, role=operator.role, txn_id=txn.id)
         state = next_state(state, event)
         if state in ("approved", "declined"):
             return state, response, {"queries": queries}
@@ -256,9 +250,7 @@ def _query_until_final(profile: Profile, settings: WalletSettings, txn: Any, ope
 def _finish(profile: Profile, settings: WalletSettings, txn: Any, state: str, response: Any, wallet,
             details: dict) -> Gen:
     code = response.get(39)
-    updated = yield Journal("complete", (txn.id,), {
-        "approved": state == "approved", "response_code": code, "rrn": response.get(37),
-        "auth_code": response.get(38), "response": masked(response), "host_time": None})
+    updated = yield ask.complete(txn.id, approved=state == "approved", response_code=code, rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=None)
     if state == "approved":
         text = _say(profile, "approved", amount=_money(profile, txn.amount), wallet=wallet.label,
                     code=updated.pan_masked, trace=f"{updated.trace:06d}")
@@ -270,7 +262,7 @@ def _finish(profile: Profile, settings: WalletSettings, txn: Any, state: str, re
 def _cancel(profile: Profile, settings: WalletSettings, txn: Any, verdict: Verdict, why_key: str,
             details: dict) -> Gen:
     """Queue the sale's reversal (the cancel) with its reason and deliver it now if the host answers."""
-    yield Journal("fail", (txn.id,), {"reason": verdict.reason, "error": verdict.problem, "response": None})
+    yield ask.fail(txn.id, reason=verdict.reason, error=verdict.problem, response=None)
     updated, status, _text = yield from _reverse_now(profile, txn, verdict, "sale")
     why = _say(profile, why_key, seconds=settings.deadline)
     key = "cancelled" if status == "reversed" else "not_completed"
@@ -289,7 +281,7 @@ def resume_after_restart(profile: Profile, settings: WalletSettings) -> Gen:
     Paid or declined by now → that outcome is journaled (the customer who confirmed while the terminal
     was down keeps their payment); still paying, unknown, or the bank unreachable → nothing here, and
     the general recovery cancels it (its reversal), which undoes a payment that lands late."""
-    recovery = yield Journal("in_doubt")
+    recovery = yield ask.in_doubt()
     waiting = [t for t in recovery.unanswered if settings.is_wallet(t)]
     resolved = []
     if not waiting:
@@ -301,16 +293,13 @@ def resume_after_restart(profile: Profile, settings: WalletSettings) -> Gen:
     if (yield SignOnNeeded()):  # no working keys to MAC the query: recovery cancels instead
         return resolved
     for txn in waiting:
-        batch = yield Journal("open_batch")
-        trace = yield Journal("take_trace", ("network",))
+        batch = yield ask.open_batch()
+        trace = yield ask.take_trace("network")
         query = wallet_query_request(profile, settings, trace=trace, batch=batch.number, original=txn)
-        yield Journal("record_event", ("wallet.query", {"trace": txn.trace, "query_trace": trace,
-                                                        "request": masked(query), "after_restart": True}),
-                      {"operator": "system", "role": "system", "txn_id": txn.id})
+        yield ask.record_event("wallet.query", {"trace": txn.trace, "query_trace": trace,
+                                                        "request": masked(query), "after_restart": True}, operator="system", role="system", txn_id=txn.id)
         event, _verdict, response = _classify(settings, query, (yield Exchange(query)))
         if event in ("paid", "declined"):
-            yield Journal("complete", (txn.id,), {
-                "approved": event == "paid", "response_code": response.get(39), "rrn": response.get(37),
-                "auth_code": response.get(38), "response": masked(response), "host_time": None})
+            yield ask.complete(txn.id, approved=event == "paid", response_code=response.get(39), rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=None)
             resolved.append(txn.id)
     return resolved
