@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from agent.engine.chains import resume_command, run_chain
 from agent.engine.common import Gen, flush_reversals, connect
 from agent.engine.effects import EngineError, Outcome
-from agent.engine.operations import Operator, _money
+from agent.engine.operations import Operator, _money, sale_by_trace
 from agent.engine.requests import Profile
 from agent.engine.port import ask
 from agent.engine.texts import say
@@ -49,7 +49,7 @@ def _resolve_uncertain(profile: Profile, original) -> Gen:
 
 def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Gen:
     language = profile.language
-    original = yield from _original(profile, request.trace)
+    original = yield from sale_by_trace(profile, request.trace)
     chain = yield ask.open_chain_of(original.id)
     if chain is not None:  # a fix that stopped halfway: finish it rather than start another
         if request.right_amount is not None and chain.target is not None and request.right_amount != chain.target:

@@ -179,16 +179,16 @@ def find_original_sale(profile: Profile, request: RefundRequest) -> Gen:
             what = say(language, "what_rrn", rrn=request.rrn)
     else:
         raise EngineError(say(language, "name_original"), code="usage")
-    original = latest_sale(found)
+    original = latest_sale(found, ("sale", "correction", "completion"))  # a completion is refundable too
     if original is None:
         raise EngineError(say(language, "no_sale_with", what=what), code="not_found")
     return original
 
 
-def latest_sale(found: list[Any]) -> Any | None:
-    """The original sale among journal matches: the newest sale, correction or completion (trace numbers wrap, and a
-    lookup may find other kinds); None when there is none."""
-    sales = [t for t in found if t.kind in ("sale", "correction", "completion")]
+def latest_sale(found: list[Any], kinds: tuple[str, ...] = ("sale", "correction")) -> Any | None:
+    """The original sale among journal matches: the newest of `kinds` (trace numbers wrap, and a lookup
+    may find other kinds); None when there is none."""
+    sales = [t for t in found if t.kind in kinds]
     return max(sales, key=lambda t: t.created_at) if sales else None
 
 

@@ -82,11 +82,13 @@ class JournalPort(Protocol):
         """The keyed fingerprint of a card number."""
         ...
 
-    def duplicates_of(self, fingerprint: str, amount: int, *, window_seconds: float) -> list[Txn]:
+    def duplicates_of(self, fingerprint: str, amount: int, *, window_seconds: float,
+                      kinds: tuple[str, ...] = ("sale", "correction")) -> list[Txn]:
         """Sales of the same card and amount in the window."""
         ...
 
-    def suspected_duplicates(self, *, window_seconds: float) -> list[list[Txn]]:
+    def suspected_duplicates(self, *, window_seconds: float, lookback_seconds: float = 2592000,
+                             kinds: tuple[str, ...] = ("sale", "correction")) -> list[list[Txn]]:
         """Groups of approved sales that look like duplicate charges."""
         ...
 
