@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.engine.effects import EngineError
+from agent.money import MAX_MINOR_UNITS
 
-#: field 4 is n12: the largest amount a message can carry, in minor units
-MAX_AMOUNT = 10 ** 12 - 1
+#: field 4 is n12: the largest amount a message can carry, in minor units (one home: agent.money)
+MAX_AMOUNT = MAX_MINOR_UNITS
 MAX_TRACE = 999_999
 MAX_ID = 2 ** 62
 MAX_TEXT = 200
