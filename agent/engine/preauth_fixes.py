@@ -25,6 +25,13 @@ from agent.engine.requests import Profile
 from agent.engine.texts import say
 
 
+
+def _combine(operation: str, lead: str, outcome: Outcome) -> Outcome:
+    """The outcome of the step that ran, with what the fix chose in front of its message."""
+    return Outcome(operation, outcome.status, f"{lead} {outcome.message}", txn=outcome.txn, steps=outcome.steps,
+                   details=dict(outcome.details))
+
+
 def correct_any(profile: Profile, request: fixes.CorrectRequest, operator: Operator) -> Gen:
     """`correct TRACE --amount`: a completion's trace is fixed here, a sale's by `fixes.correct`."""
     found = yield Journal("find", (), {"trace": request.trace, "limit": 20})
@@ -58,7 +65,7 @@ def correct_completion(profile: Profile, completion, request: fixes.CorrectReque
         difference = charged - right
         outcome = yield from refund(profile, RefundRequest(trace=completion.trace, amount=difference,
                                                            confirm_repeat=True), operator)
-        return fixes._combine("correct", say(language, "fix_refund_difference", amount=_money(profile, difference)),
+        return _combine("correct", say(language, "fix_refund_difference", amount=_money(profile, difference)),
                               outcome)
     difference = right - charged
     why = say(language, "why_fix_settled" if completion.batch_state != "open" else
@@ -67,7 +74,7 @@ def correct_completion(profile: Profile, completion, request: fixes.CorrectReque
                                                    confirm_unusual=True, kind="correction",
                                                    original_id=completion.id,
                                                    chain_id=completion.chain_id or completion.id), operator)
-    return fixes._combine("correct", say(language, "fix_linked_sale", amount=_money(profile, difference), why=why,
+    return _combine("correct", say(language, "fix_linked_sale", amount=_money(profile, difference), why=why,
                                          trace=trace), outcome)
 
 
@@ -76,7 +83,7 @@ def _recomplete(profile: Profile, completion, preauth_txn, right: int, operator:
     amounts = {"wrong": _money(profile, completion.amount), "right": _money(profile, right)}
     voided = yield from completion_void(profile, CompletionRef(completion.trace), operator)
     if voided.status != "approved":
-        return fixes._combine("correct", say(language, "void_failed_first"), voided)
+        return _combine("correct", say(language, "void_failed_first"), voided)
     preauth_txn = yield Journal("get", (preauth_txn.id,))
     again = yield from complete_preauth(profile, preauth_txn, right, operator)
     lead = say(language, "fix_recomplete" if again.status == "approved" else "fix_recomplete_failed",
@@ -99,4 +106,4 @@ def fix_duplicate_hold(profile: Profile, txn, operator: Operator) -> Gen:
         raise EngineError(say(profile.language, "hold_not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),
                           code="not_duplicate")
     outcome = yield from preauth_void(profile, HoldRef(txn.trace), operator)
-    return fixes._combine("duplicates", say(profile.language, "dup_hold_void", trace=f"{txn.trace:06d}"), outcome)
+    return _combine("duplicates", say(profile.language, "dup_hold_void", trace=f"{txn.trace:06d}"), outcome)
