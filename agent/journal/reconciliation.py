@@ -19,7 +19,7 @@ _FACTS = (
     "strftime('%Y%m%d', t.created_at, 'unixepoch', 'localtime') AS made_on, "
     "CASE WHEN b.settled_at IS NULL THEN NULL "
     "ELSE strftime('%Y%m%d', b.settled_at, 'unixepoch', 'localtime') END AS settled_on "
-    "FROM transactions t JOIN batches b ON b.id = t.batch_id LEFT JOIN transactions o ON o.id = t.original_id WHERE t.kind IN ('sale', 'correction', 'void', 'refund') "
+    "FROM transactions t JOIN batches b ON b.id = t.batch_id LEFT JOIN transactions o ON o.id = t.original_id WHERE t.kind IN ('sale', 'correction', 'void', 'refund', 'completion', 'completion_void') "
     "ORDER BY t.id")
 
 
