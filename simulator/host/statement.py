@@ -35,10 +35,12 @@ def connect_read(path: str | Path) -> sqlite3.Connection:
 def settled_rows(conn: sqlite3.Connection, date: str, merchant: str | None = None) -> tuple[str, list[sqlite3.Row]]:
     """(merchant, rows) of the financial rows in batches settled on `date` (YYYYMMDD)."""
     day = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-    # a void may come without a card number: it is the card of the sale it voids
-    query = ("SELECT t.*, COALESCE(t.masked_pan, o.masked_pan) AS card_no, COALESCE(t.card, o.card) AS card_name, "
+    # a void or completion may come without a card number: it is the card of what it voids or completes
+    # (a completion void: of the completion's pre-auth, two links up)
+    query = ("SELECT t.*, COALESCE(t.masked_pan, o.masked_pan, p.masked_pan) AS card_no, "
+             "COALESCE(t.card, o.card, p.card) AS card_name, "
              "s.settled_at FROM txns t JOIN settlements s ON s.tid = t.tid AND s.batch = t.batch "
-             "LEFT JOIN txns o ON o.id = t.orig_id WHERE substr(s.settled_at, 1, 10) = ? AND t.response_code = '00' AND t.kind IN ('sale', 'void', 'refund', 'completion', 'completion_void')")
+             "LEFT JOIN txns o ON o.id = t.orig_id LEFT JOIN txns p ON p.id = o.orig_id WHERE substr(s.settled_at, 1, 10) = ? AND t.response_code = '00' AND t.kind IN ('sale', 'void', 'refund', 'completion', 'completion_void')")
     rows = conn.execute(query + " ORDER BY t.id", (day,)).fetchall()
     merchants = sorted({r["mid"] or "" for r in rows})
     if merchant is None:
