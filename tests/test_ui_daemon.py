@@ -82,8 +82,14 @@ def test_s4_refund_by_rrn_and_date_partially_and_a_repeat_is_not_paid_twice(sim_
     assert c.calls[-1].args == {"rrn": rrn, "date": "".join(date), "amount": 4000}
     assert c.headline() == "APPROVED" and "60.00 still refundable" in c.text
     c.keys(*refund)
-    assert c.headline() == "CONFIRM" and "Not refunded" in c.text  # a second identical refund only on purpose
+    assert c.t.state == "refund.confirm" and "Not refunded" in c.text  # a second identical refund only on purpose
     assert net(sim_host) == 6000
+    c.keys("ENTER")
+    assert c.t.state == "refund.password"  # confirmed: the supervisor's password again, nothing sent yet
+    c.keys(PASSWORD, "ENTER")
+    assert c.calls[-1].args == {"rrn": rrn, "date": "".join(date), "amount": 4000, "confirm_repeat": True}
+    assert c.headline() == "APPROVED" and "20.00 still refundable" in c.text
+    assert net(sim_host) == 2000
     c.keys("CANCEL", "3", "1", "999", "ENTER")
     assert c.headline() == "NOT FOUND" and "No sale with trace 000999" in c.text
 
