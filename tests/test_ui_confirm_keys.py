@@ -8,6 +8,7 @@ the dialog with nothing sent.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from agent.ui import Call
 from tests.test_ui_flows import Screen, found, outcome, txn
@@ -87,3 +88,22 @@ def test_settlement_with_open_fixes_declined_sends_nothing():
     s = Screen().keys("8").reply(outcome("needs_confirmation", "open fixes. Settle?", receipts=0, open_chains=OPEN))
     s.keys("CANCEL")
     assert s.t.state == "idle" and len(s.calls) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["repeat_refund", "other", None]), max_size=4),
+       st.lists(st.lists(st.fixed_dictionaries({"id": st.integers(1, 99), "trace": st.integers(1, 999999)}),
+                         max_size=2), min_size=1, max_size=3))
+def test_flags_sent_are_exactly_those_the_cashier_confirmed(guards, asks):
+    """Whatever questions come, a flag goes out only after its own question was confirmed, and idle forgets it."""
+    s = Screen(16, 4).keys("3", "1", "2", "ENTER").reply(found(txn())).keys("ENTER", "ENTER", "1234", "ENTER")
+    for guard in guards:
+        s.reply(outcome("needs_confirmation", "again?", receipts=0, **({"guard": guard} if guard else {})))
+        s.keys("ENTER", "1234", "ENTER")
+    assert s.last_call.args.get("confirm_repeat", False) is ("repeat_refund" in guards)
+    s.reply(outcome("approved", "ok", receipts=0)).keys("ENTER")
+    for chains in asks:  # the totals asked again and again (X each time), then once confirmed
+        s.keys("8").reply(outcome("needs_confirmation", "Settle?", receipts=0, open_chains=chains)).keys("CANCEL")
+    s.keys("8").reply(outcome("needs_confirmation", "Settle?", receipts=0, open_chains=asks[-1]))
+    s.keys("ENTER", "1234", "ENTER")
+    assert s.last_call.args.get("confirm_open_chains", False) is bool(asks[-1])
