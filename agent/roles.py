@@ -37,6 +37,8 @@ SETTINGS: dict[str, frozenset[str]] = {
         "daemon.log_level",
         "emv.floor_limit", "emv.tac_denial", "emv.tac_online", "emv.tac_default",
         "preauth.tolerance_percent", "preauth.validity_days", "preauth.advice_type",
+        "scanner.baudrate", "scanner.scan_timeout", "scanner.partial_timeout",
+        "wallet.*",
     }),
 }
 SETTINGS["supervisor"] = SETTINGS["supervisor"] | {"settlement_fees.*"}
@@ -62,6 +64,7 @@ INSTALLATION_ONLY: dict[str, str] = {
     "console.max_attempts": "the console lockout policy",
     "console.lockout_minutes": "the console lockout policy",
     "emv.ca_keys": "a path",
+    "scanner.port": "a device path",
     "preauth.supervisor_preauth": "which operations need the supervisor",
     "preauth.supervisor_completion": "which operations need the supervisor",
 }

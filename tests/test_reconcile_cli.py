@@ -189,3 +189,31 @@ def test_the_console_reconcile_command_reports_and_refuses_with_the_place(tmp_pa
         else:
             os.environ["TZ"] = was
         time.tzset()
+
+
+def test_a_day_with_preauths_completions_and_a_completion_void_is_balanced_through_the_real_host(agent, sim_host,
+                                                                                                  tmp_path):
+    for amount in ("2000.00", "300.00", "450.00"):
+        held = agent.json("preauth", amount, "--card", "debit", password=True)
+        assert held["ok"] and held["outcome"]["status"] == "approved", held
+    traces = {a: agent.json("journal", "list", "--amount", a)[0]["trace"] for a in ("2000.00", "300.00", "450.00")}
+    done = agent.json("preauth", "complete", str(traces["2000.00"]), "1850.00", password=True)
+    assert done["ok"] and done["outcome"]["status"] == "approved", done
+    done = agent.json("preauth", "complete", str(traces["300.00"]), "300.00", password=True)
+    assert done["ok"] and done["outcome"]["status"] == "approved", done
+    completion = agent.json("journal", "list", "--amount", "300.00")
+    completion = next(x for x in completion if x["trace"] != traces["300.00"])
+    voided = agent.json("preauth", "void-completion", str(completion["trace"]), password=True)
+    assert voided["ok"] and voided["outcome"]["status"] == "approved", voided
+    assert agent.json("preauth", "release", str(traces["450.00"]), password=True)["ok"]
+    assert agent.json("sale", "10.00", "--card", "credit")["ok"]
+    assert agent.cli("settle", "--yes", password=True).returncode == 0
+    summary = statement(sim_host, tmp_path / "holds.csv")
+    text = (tmp_path / "holds.csv").read_text()
+    assert summary["lines"] == 4 and text.count(",completion,") == 2 and text.count(",completion_void,") == 1
+    done = agent.cli("reconcile", str(tmp_path / "holds.csv"))
+    assert done.returncode == 0 and "balanced to the cent" in done.stdout, done.stdout + done.stderr
+    statement(sim_host, tmp_path / "holds.txt", "--format", "unionpay-gbk")
+    assert "预授权完成撤销".encode("gbk") in (tmp_path / "holds.txt").read_bytes()
+    report = agent.json("reconcile", str(tmp_path / "holds.txt"), "--format", "unionpay-gbk")
+    assert report["balanced"] and report["credited"] == report["owed"] == summary["credit"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-from agent.engine import fixes, operations as ops, settlement
+from agent.engine import fixes, operations as ops, preauth, settlement
 from agent.engine.effects import EngineError
 from agent.reconcile.fees import DEFAULT_CONTRACT
 from agent.reconcile.formats import FORMATS
@@ -52,13 +52,18 @@ operation = st.one_of(
     st.tuples(st.just("refund"), st.integers(0, 40), st.integers(1, 100)),
     st.tuples(st.just("correct"), st.integers(0, 40), st.integers(1, 99)),
     st.tuples(st.just("settle")),
+    # pre-authorization: holds are never on the statement, completions are settled like sales
+    st.tuples(st.just("preauth"), st.sampled_from(["debit", "credit"]), st.integers(1, 2_000_000)),
+    st.tuples(st.just("complete"), st.integers(0, 40), st.integers(1, 100)),
+    st.tuples(st.just("completion_void"), st.integers(0, 40)),
+    st.tuples(st.just("release"), st.integers(0, 40)),
 )
 fault = st.builds(StatementFault, kind=st.sampled_from(list(STATEMENT_FAULT_KINDS)), count=st.integers(1, 2),
                   seed=st.integers(0, 10**6))
 
 
 def play(world: World, day: list[tuple]) -> None:
-    sales = []
+    sales, holds, completions = [], [], []
     for step in day:
         fate = step[3] if step[0] == "sale" else DELIVER
         left = {"n": 1}
@@ -74,6 +79,27 @@ def play(world: World, day: list[tuple]) -> None:
                 outcome = world.run(ops.sale(PROFILE, ops.SaleRequest(step[2], test_card=step[1]), CASHIER))
                 if outcome.txn is not None:
                     sales.append(outcome.txn)
+            elif step[0] == "preauth":
+                outcome = world.run(preauth.preauth(PROFILE, preauth.PreauthRequest(step[2], test_card=step[1]),
+                                                    CASHIER))
+                if outcome.txn is not None:
+                    holds.append(outcome.txn)
+            elif step[0] in ("complete", "release"):
+                if holds:
+                    held = holds[step[1] % len(holds)]
+                    if step[0] == "release":
+                        world.run(preauth.release(PROFILE, preauth.HoldRef(held.trace), SUPERVISOR))
+                    else:
+                        amount = max(1, held.amount * step[2] // 100)
+                        outcome = world.run(preauth.complete(PROFILE, preauth.CompleteRequest(held.trace, amount),
+                                                             CASHIER))
+                        if outcome.txn is not None:
+                            completions.append(outcome.txn)
+                            sales.append(outcome.txn)  # a completion can be refunded like a sale
+            elif step[0] == "completion_void":
+                if completions:
+                    done = completions[step[1] % len(completions)]
+                    world.run(preauth.completion_void(PROFILE, preauth.CompletionRef(done.trace), SUPERVISOR))
             elif step[0] == "settle":
                 world.run(settlement.settle(PROFILE, settlement.SettleRequest(confirm=True), SUPERVISOR))
             elif sales:
@@ -142,7 +168,9 @@ def test_the_reconciler_reports_exactly_the_injected_faults_and_they_add_up(day,
 
 RICH_DAY = [("sale", "debit", 12345, DELIVER), ("sale", "credit", 500000, DELIVER), ("sale", "debit", 7777, LOSE_ANSWER),
             ("sale", "debit", 450000, DELIVER), ("void", 3), ("refund", 1, 10), ("settle",),
-            ("sale", "credit", 999, DELIVER), ("refund", 0, 50), ("correct", 4, 50)]
+            ("sale", "credit", 999, DELIVER), ("refund", 0, 50), ("correct", 4, 50),
+            ("preauth", "debit", 80000), ("preauth", "credit", 300000), ("preauth", "debit", 5000),
+            ("complete", 0, 90), ("complete", 1, 100), ("completion_void", 1), ("release", 2), ("refund", 6, 30)]
 
 
 @pytest.mark.parametrize("kind", list(STATEMENT_FAULT_KINDS))
@@ -164,3 +192,33 @@ def test_each_fault_kind_on_a_full_day_is_found_as_its_own_finding(tmp_path, kin
     assert report.difference == applied[0]["effect"] == faulty.credit - clean.credit
     assert not reconcile(facts, clean, DEFAULT_CONTRACT, terminal_id=PROFILE.terminal_id,
                          credit_bins=CREDIT_BINS).discrepancies
+
+
+def test_completions_are_stated_and_holds_are_not(tmp_path):
+    world = World(tmp_path)
+    try:
+        play(world, RICH_DAY)
+        date = datetime.fromtimestamp(world.clock.now, timezone.utc).strftime("%Y%m%d")
+        clean, _ = build_statement(world.ledger.path, date, world.cards, DEFAULT_CONTRACT)
+        facts = load_facts(world.journal)
+    finally:
+        world.close()
+    kinds = Counter(line.txn_type for line in clean.lines)
+    assert kinds["completion"] == 2 and kinds["completion_void"] == 1
+    assert not {"preauth", "preauth_void"} & set(kinds)
+    void = next(x for x in clean.lines if x.txn_type == "completion_void")
+    done = next(x for x in clean.lines if x.txn_type == "completion" and x.amount == -void.amount)
+    assert void.fee == -done.fee and void.net == -done.net  # the void gives the completion's fee back
+    for fmt in FORMATS.values():
+        raw = render_statement(clean, fmt, encoding=fmt.allowed_encodings[0])
+        if fmt.encoding.lower() == "gbk":
+            assert "预授权完成撤销".encode("gbk") in raw
+        parsed = parse_statement(raw, fmt, encoding=fmt.allowed_encodings[0], expect_date=date)
+        report = reconcile(facts, parsed, DEFAULT_CONTRACT, terminal_id=PROFILE.terminal_id, credit_bins=CREDIT_BINS)
+        assert report.balanced, report.discrepancies
+    # the journal knows the completions: a statement that drops one is a finding, to the cent
+    dropped = next(x for x in clean.lines if x.txn_type == "completion" and x.amount != -void.amount)
+    short = type(clean)(**{**clean.__dict__, "lines": tuple(x for x in clean.lines if x is not dropped),
+                           "credit": clean.credit - dropped.net})
+    report = reconcile(facts, short, DEFAULT_CONTRACT, terminal_id=PROFILE.terminal_id, credit_bins=CREDIT_BINS)
+    assert [(d.kind, d.effect) for d in report.discrepancies] == [("not_credited", -dropped.net)]

@@ -82,8 +82,14 @@ def test_s4_refund_by_rrn_and_date_partially_and_a_repeat_is_not_paid_twice(sim_
     assert c.calls[-1].args == {"rrn": rrn, "date": "".join(date), "amount": 4000}
     assert c.headline() == "APPROVED" and "60.00 still refundable" in c.text
     c.keys(*refund)
-    assert c.headline() == "CONFIRM" and "Not refunded" in c.text  # a second identical refund only on purpose
+    assert c.t.state == "refund.confirm" and "Not refunded" in c.text  # a second identical refund only on purpose
     assert net(sim_host) == 6000
+    c.keys("ENTER")
+    assert c.t.state == "refund.password"  # confirmed: the supervisor's password again, nothing sent yet
+    c.keys(PASSWORD, "ENTER")
+    assert c.calls[-1].args == {"rrn": rrn, "date": "".join(date), "amount": 4000, "confirm_repeat": True}
+    assert c.headline() == "APPROVED" and "20.00 still refundable" in c.text
+    assert net(sim_host) == 2000
     c.keys("CANCEL", "3", "1", "999", "ENTER")
     assert c.headline() == "NOT FOUND" and "No sale with trace 000999" in c.text
 
@@ -99,3 +105,16 @@ def test_s1_unusually_large_amount_is_confirmed_before_the_card_is_read(sim_host
     assert c.t.state == "idle" and net(sim_host) == 6000
     c.keys("7", "2", "12", "ENTER")  # lookup by amount: the 12.00 sale, with everything S1 lists
     assert c.t.state == "lookup.detail" and "622609******0048" in c.text and "000001 open" in c.text
+
+
+def test_settlement_with_an_open_fix_lists_it_and_settles_once_confirmed(sim_host, daemon):
+    c = Cashier(daemon).sale("12.34")
+    trace = re.search(r"^TRACE\s+(\d{6})$", c.printed[-1], re.MULTILINE).group(1)
+    sim_host.fault("decline:mti=0200,count=1,skip=1")  # the void goes through, the new sale is declined
+    c.keys("CANCEL", "4", trace, "ENTER", "ENTER", "10.00", "ENTER", PASSWORD, "ENTER")
+    assert c.t.state == "result" and net(sim_host) == 0
+    c.keys("CANCEL", "8")
+    assert c.t.state == "settle.confirm" and "10.00 still to charge" in c.text
+    c.keys("ENTER", PASSWORD, "ENTER")
+    assert c.calls[-1].args == {"confirm": True, "confirm_open_chains": True}
+    assert c.headline() == "DONE" and "Batch 000001 settled (balanced)" in c.text, c.text

@@ -33,6 +33,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "help.card_test": ("ATR and applications of a card (no PAN)", "读卡测试：ATR 和应用（不显示卡号）"),
     "help.log_level": ("show or change the daemon's log level now", "查看或修改守护进程日志级别"),
     "help.export": ("evidence bundle of a transaction's chain", "导出交易链的证据包"),
+    "help.keys_load": ("load the terminal master key as components (hidden)", "分 2 或 3 个分量加载终端主密钥（隐藏输入）"),
+    "help.reconcile": ("the acquirer's statement against the journal, to the cent", "按分核对收单机构对账单与流水"),
     "help.logout": ("end the session (or exit, quit, Ctrl-D)", "结束会话（或 exit、quit、Ctrl-D）"),
     "help.exit": ("same as logout", "同 logout"),
     "help.quit": ("same as logout", "同 logout"),

@@ -151,6 +151,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "card_UnexpectedStatusWord_sw": ("Card read error ({sw}) — insert the card again", "读卡错误（{sw}）——请重新插卡"),
     "card_BadCardData": ("Card data unreadable — use another card", "卡数据无法读取——请换卡"),
     "card_CardDeclinedOffline": ("Card declined the payment — use another card", "卡片拒绝此笔付款——请换卡"),
+    "card_CardAuthenticationFailed": ("Card authentication failed — declined by the terminal, use another card",
+                                      "卡片认证失败——终端拒绝交易，请换卡"),
     "card_CardDataWiped": ("Card data already cleared — read the card again", "卡数据已清除——请重新读卡"),
     "card_ManualEntryRefused": ("Manual card entry needs a supervisor", "手工输入卡号需主管授权"),
     "card_CardError": ("Card error — try again", "读卡出错——请重试"),

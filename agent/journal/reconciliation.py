@@ -15,11 +15,11 @@ from agent.journal.errors import JournalError
 
 RUN_KINDS = ("reconcile.run", "reconcile.refused")
 _FACTS = (
-    "SELECT t.id, t.kind, t.state, t.amount, t.trace, t.batch, t.rrn, COALESCE(t.pan_masked, o.pan_masked), "
+    "SELECT t.id, t.kind, t.state, t.amount, t.trace, t.batch, t.rrn, COALESCE(t.pan_masked, o.pan_masked, p.pan_masked), "
     "strftime('%Y%m%d', t.created_at, 'unixepoch', 'localtime') AS made_on, "
     "CASE WHEN b.settled_at IS NULL THEN NULL "
     "ELSE strftime('%Y%m%d', b.settled_at, 'unixepoch', 'localtime') END AS settled_on "
-    "FROM transactions t JOIN batches b ON b.id = t.batch_id LEFT JOIN transactions o ON o.id = t.original_id WHERE t.kind IN ('sale', 'correction', 'void', 'refund') "
+    "FROM transactions t JOIN batches b ON b.id = t.batch_id LEFT JOIN transactions o ON o.id = t.original_id LEFT JOIN transactions p ON p.id = o.original_id WHERE t.kind IN ('sale', 'correction', 'void', 'refund', 'completion', 'completion_void') "
     "ORDER BY t.id")
 
 

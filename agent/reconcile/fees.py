@@ -1,8 +1,8 @@
 """The merchant's contracted fee: a rate per card type with an optional cap per transaction.
 
 Rates are decimal percentages kept exactly (``"0.50"`` → 5,000 parts per million); a fee is
-amount × rate rounded half-up to the fen, then capped.  Sales pay the fee; a void gives the sale's fee
-back (the same amount, negative); refunds neither pay nor return a fee.  One function, used by the
+amount × rate rounded half-up to the fen, then capped.  Sales and pre-auth completions pay the fee; a
+void (or completion void) gives the fee back (the same amount, negative); refunds neither pay nor return a fee.  One function, used by the
 simulator's acquirer to write statements and by the reconciler to check them.
 """
 
@@ -17,6 +17,10 @@ from agent.errors import ConfigError
 _PERCENT = re.compile(r"(?P<units>[0-9]{1,2})(?:\.(?P<fraction>[0-9]{1,4}))?")
 _AMOUNT = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
 PPM = 1_000_000
+#: statement line kinds the merchant is credited for (positive amounts); the others are debited
+DEBIT_KINDS = ("sale", "completion")
+#: line kinds that give a charge's fee back
+FEE_RETURN_KINDS = ("void", "completion_void")
 
 
 def percent_to_ppm(text: str) -> int:
@@ -65,7 +69,7 @@ class FeeContract:
         if kind == "refund":
             return 0
         fee = self.rates[card_type].fee(abs(amount))
-        return -fee if kind == "void" else fee
+        return -fee if kind in FEE_RETURN_KINDS else fee
 
     @classmethod
     def from_text(cls, debit_rate: str, debit_cap: str, credit_rate: str, credit_cap: str) -> "FeeContract":

@@ -36,7 +36,7 @@ HEADER_FIELDS = ("merchant_id", "merchant_name", "settlement_date", "currency")
 #: the totals line's fields after its label
 TOTAL_FIELDS = ("count", "amount", "fee", "credit")
 CARD_TYPES = ("debit", "credit")
-KINDS = ("sale", "void", "refund")
+KINDS = ("sale", "void", "refund", "completion", "completion_void")
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,8 @@ POSIM_CSV = StatementFormat(
     totals=tuple(Column(key, key) for key in TOTAL_FIELDS),
     date_format="%Y%m%d", time_format="%H:%M:%S", amount_format="decimal",
     card_types=MappingProxyType({"debit": "debit", "credit": "credit"}),
-    kinds=MappingProxyType({"sale": "sale", "void": "void", "refund": "refund"}),
+    kinds=MappingProxyType({"sale": "sale", "void": "void", "refund": "refund",
+                            "completion": "completion", "completion_void": "completion_void"}),
 )
 
 UNIONPAY_GBK = StatementFormat(
@@ -126,14 +127,15 @@ UNIONPAY_GBK = StatementFormat(
              Column("txn_time", "交易时间", 8), Column("terminal_id", "终端号", 8),
              Column("batch_no", "批次号", 6), Column("trace_no", "凭证号", 6), Column("rrn", "参考号", 12),
              Column("auth_code", "授权码", 6), Column("card_no", "卡号", 19), Column("card_type", "卡类型", 6),
-             Column("txn_type", "交易类型", 8), Column("amount", "交易金额", 14), Column("fee", "手续费", 12),
+             Column("txn_type", "交易类型", 14), Column("amount", "交易金额", 14), Column("fee", "手续费", 12),
              Column("net", "清算金额", 14)),
     totals_label="合计",
     totals=(Column("count", "笔数", 8), Column("amount", "交易金额", 16), Column("fee", "手续费", 14),
             Column("credit", "清算金额", 16)),
     date_format="%Y%m%d", time_format="%H%M%S", amount_format="minor",
     card_types=MappingProxyType({"debit": "借记卡", "credit": "贷记卡"}),
-    kinds=MappingProxyType({"sale": "消费", "void": "撤销", "refund": "退货"}),
+    kinds=MappingProxyType({"sale": "消费", "void": "撤销", "refund": "退货", "completion": "预授权完成",
+                            "completion_void": "预授权完成撤销"}),
 )
 
 FORMATS: Mapping[str, StatementFormat] = MappingProxyType({f.name: f for f in (POSIM_CSV, UNIONPAY_GBK)})

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Iterable
 
-from agent.reconcile.fees import FeeContract
+from agent.reconcile.fees import DEBIT_KINDS, FeeContract
 from agent.reconcile.statement import Statement, StatementLine
 
 #: the kinds of finding, each with its English and Chinese name (the report and the claim letter use them)
@@ -57,7 +57,9 @@ class JournalFact:
         """The statement line kind this transaction must appear as, None if it must not appear."""
         if self.kind in SALE_KINDS:
             return "sale" if self.state in SETTLED_SALE_STATES else None
-        if self.kind in ("void", "refund"):
+        if self.kind == "completion":  # a pre-auth completion is settled like a sale, under its own name
+            return "completion" if self.state in SETTLED_SALE_STATES else None
+        if self.kind in ("void", "refund", "completion_void"):
             return self.kind if self.state == "approved" else None
         return None
 
@@ -136,7 +138,7 @@ def reconcile(facts: Iterable[JournalFact], statement: Statement, contract: FeeC
 
     def owed_of(fact: JournalFact) -> tuple[int, int]:
         kind = fact.expected_line() or "sale"
-        amount = fact.amount if kind == "sale" else -fact.amount
+        amount = fact.amount if kind in DEBIT_KINDS else -fact.amount
         return amount, contract.line_fee(kind, card_type_of(fact.pan_masked, credit_bins), amount)
 
     found: list[Discrepancy] = []
@@ -157,7 +159,8 @@ def reconcile(facts: Iterable[JournalFact], statement: Statement, contract: FeeC
     for fact in expected:
         if fact.id not in seen:
             amount, fee = owed_of(fact)
-            kind = {"void": "voided_but_settled", "refund": "refunded_but_settled"}.get(fact.kind, "not_credited")
+            kind = {"void": "voided_but_settled", "completion_void": "voided_but_settled",
+                    "refund": "refunded_but_settled"}.get(fact.kind, "not_credited")
             found.append(Discrepancy(kind, -(amount - fee), fact.id, None, amount, fee, rrn=fact.rrn))
     if statement.credit != statement.lines_net:
         # expected_amount: the credit its own lines add up to

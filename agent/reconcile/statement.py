@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from agent.errors import PosagentError
 from agent.reconcile.formats import LINE_FIELDS, TOTAL_FIELDS, Column, StatementFormat
+from agent.reconcile.fees import DEBIT_KINDS
 
 #: a statement larger than this is refused before it is read
 MAX_STATEMENT_BYTES = 256 * 1024 * 1024
@@ -259,7 +260,7 @@ class _Reader:
         if values["net"] != values["amount"] - values["fee"]:
             raise self.fail(f"expected net = amount − fee = {self.money_text(values['amount'] - values['fee'])}, "
                             f"got {self.money_text(values['net'])}", lineno, self.where("net"))
-        sign = 1 if values["txn_type"] == "sale" else -1
+        sign = 1 if values["txn_type"] in DEBIT_KINDS else -1
         if values["amount"] * sign <= 0:
             raise self.fail(f"expected a {'positive' if sign > 0 else 'negative'} amount for a "
                             f"{self.fmt.kinds[values['txn_type']]} line", lineno, self.where("amount"))

@@ -240,7 +240,8 @@ class Terminal:
                 original = {"trace": int(picked["trace"])}
             else:
                 original = {"rrn": picked["rrn"], "date": mmdd(picked)}
-            return Call("refund", {**original, "amount": d.amount}, password)
+            repeat = {"confirm_repeat": True} if d.confirm_repeat else {}
+            return Call("refund", {**original, "amount": d.amount, **repeat}, password)
         if name == "correct":
             return Call("correct", {"trace": int(picked["trace"]), "amount": d.amount, "method": "auto",
                                     "card": self.test_card}, password)
@@ -256,7 +257,8 @@ class Terminal:
         if name == "settle_totals":
             return Call("settle", {"confirm": False})
         if name == "settle":
-            return Call("settle", {"confirm": True}, password)
+            chains = {"confirm_open_chains": True} if d.confirm_open_chains else {}
+            return Call("settle", {"confirm": True, **chains}, password)
         return Call(name, {})  # duplicates, receipt, signon
 
     def _on_reply(self, call: str, reply: Mapping[str, Any], cancelled: bool) -> list[Action]:
@@ -307,13 +309,16 @@ class Terminal:
                 self._open_fixes.pop(int(chain["id"]), None)
         if call == "preauth_list":  # the open holds, oldest first, each a transaction to look at
             return self._found([h["txn"] for h in (outcome.get("details") or {}).get("holds", ())], (), cancelled)
-        if status == "needs_confirmation" and call in ("sale", "settle_totals", "preauth"):
+        if status == "needs_confirmation" and call in ("sale", "settle_totals", "preauth", "refund"):
             if cancelled:  # the agent asked before doing anything: nothing to wait for
                 return self._go("cancelled")
-            guard = (outcome.get("details") or {}).get("guard")
-            self.draft = replace(self.draft, question=message,
-                                 confirm_duplicate=self.draft.confirm_duplicate or guard == "duplicate",
-                                 confirm_unusual=self.draft.confirm_unusual or guard == "unusual_amount")
+            details = outcome.get("details") or {}
+            guard, d = details.get("guard"), self.draft
+            self.draft = replace(d, question=message,
+                                 confirm_duplicate=d.confirm_duplicate or guard == "duplicate",
+                                 confirm_unusual=d.confirm_unusual or guard == "unusual_amount",
+                                 confirm_repeat=d.confirm_repeat or guard == "repeat_refund",
+                                 confirm_open_chains=d.confirm_open_chains or bool(details.get("open_chains")))
             return self._go("confirm")
         prints = [Print(str(receipt[copy])) for receipt in outcome.get("receipts") or ()
                   for copy in ("merchant", "customer") if receipt.get(copy)]

@@ -27,6 +27,8 @@ class Draft:
     amount: int | None = None  # the sale / refund / right amount
     confirm_duplicate: bool = False
     confirm_unusual: bool = False
+    confirm_repeat: bool = False  # a refund like one just made: the cashier said go on
+    confirm_open_chains: bool = False  # settle although the confirm screen listed open fixes
     question: str = ""  # the agent's question on a confirm screen
     found: tuple[Mapping[str, Any], ...] = ()
     groups: tuple[int, ...] = ()  # duplicate group of each found transaction

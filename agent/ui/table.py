@@ -59,6 +59,7 @@ STATES: dict[str, Screen] = {
     "refund.amount": Screen(AMOUNT, "refund", "prompt.refund_amount", field="amount", optional=True),
     "refund.password": Screen(PASSWORD, "refund", "prompt.password"),
     "refund.send": Screen(BUSY, "refund", call="refund"),
+    "refund.confirm": Screen(CONFIRM, "refund"),  # the same refund was just made: again? (supervisor again)
     # correct amount (S1 overcharge, S3 undercharge): the agent picks the fix and says why
     "correct.trace": Screen(NUMBER, "correct", "prompt.trace", field="trace"),
     "correct.find": Screen(BUSY, "correct", call="lookup"),
@@ -85,7 +86,7 @@ STATES: dict[str, Screen] = {
     "lookup.find": Screen(BUSY, "lookup", call="lookup"),
     "lookup.list": Screen(LIST, "lookup"),
     "lookup.detail": Screen(DETAIL, "lookup"),
-    # settlement (S5): totals first, confirm, supervisor
+    # settlement (S5): totals first, confirm (open fixes listed and confirmed too), supervisor
     "settle.totals": Screen(BUSY, "settle", call="settle_totals"),
     "settle.confirm": Screen(CONFIRM, "settle"),
     "settle.password": Screen(PASSWORD, "settle", "prompt.password"),
@@ -159,6 +160,8 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {k: frozenset([v]) if isins
     ("refund.detail", "enter"): "refund.amount",
     ("refund.amount", "enter"): "refund.password",
     ("refund.password", "enter"): "refund.send",
+    ("refund.send", "confirm"): "refund.confirm",
+    ("refund.confirm", "enter"): "refund.password",
     ("correct.trace", "enter"): "correct.find",
     ("correct.find", "one"): "correct.detail",
     ("correct.find", "many"): "correct.list",

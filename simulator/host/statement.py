@@ -1,7 +1,8 @@
 """The acquirer's settlement statement: what it credited a merchant for one settlement date.
 
 Read from the ledger (its own read connection: the statement never writes the ledger's tables): every
-approved, unreversed sale, void and refund in the batches the merchant's terminals settled that day,
+approved, unreversed sale, void, refund, pre-auth completion and completion void (pre-auths
+and their voids hold funds and are never settled; a wallet payment is a sale) in the batches the merchant's terminals settled that day,
 each with the fee at the contracted rate (`agent.reconcile.fees`, the same rule the merchant's
 contract states), the net, and the day's credit.  A settlement date is the host's calendar day of the
 settlement (0500) request.  Statement faults (`statement_faults.py`) are applied on top.
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Mapping
 
 from agent.errors import UsageError
-from agent.reconcile.fees import FeeContract
+from agent.reconcile.fees import DEBIT_KINDS, FeeContract
 from agent.reconcile.statement import Statement, StatementLine
 from simulator.testcards import TestCard
 
@@ -34,10 +35,12 @@ def connect_read(path: str | Path) -> sqlite3.Connection:
 def settled_rows(conn: sqlite3.Connection, date: str, merchant: str | None = None) -> tuple[str, list[sqlite3.Row]]:
     """(merchant, rows) of the financial rows in batches settled on `date` (YYYYMMDD)."""
     day = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-    # a void may come without a card number: it is the card of the sale it voids
-    query = ("SELECT t.*, COALESCE(t.masked_pan, o.masked_pan) AS card_no, COALESCE(t.card, o.card) AS card_name, "
+    # a void or completion may come without a card number: it is the card of what it voids or completes
+    # (a completion void: of the completion's pre-auth, two links up)
+    query = ("SELECT t.*, COALESCE(t.masked_pan, o.masked_pan, p.masked_pan) AS card_no, "
+             "COALESCE(t.card, o.card, p.card) AS card_name, "
              "s.settled_at FROM txns t JOIN settlements s ON s.tid = t.tid AND s.batch = t.batch "
-             "LEFT JOIN txns o ON o.id = t.orig_id WHERE substr(s.settled_at, 1, 10) = ? AND t.response_code = '00' AND t.kind IN ('sale', 'void', 'refund')")
+             "LEFT JOIN txns o ON o.id = t.orig_id LEFT JOIN txns p ON p.id = o.orig_id WHERE substr(s.settled_at, 1, 10) = ? AND t.response_code = '00' AND t.kind IN ('sale', 'void', 'refund', 'completion', 'completion_void')")
     rows = conn.execute(query + " ORDER BY t.id", (day,)).fetchall()
     merchants = sorted({r["mid"] or "" for r in rows})
     if merchant is None:
@@ -52,7 +55,7 @@ def settled_rows(conn: sqlite3.Connection, date: str, merchant: str | None = Non
 def statement_line(row: sqlite3.Row, date: str, card_type: str, contract: FeeContract, *,
                    amount: int | None = None) -> StatementLine:
     kind = row["kind"]
-    signed = amount if amount is not None else (row["amount"] if kind == "sale" else -row["amount"])
+    signed = amount if amount is not None else (row["amount"] if kind in DEBIT_KINDS else -row["amount"])
     fee = contract.line_fee(kind, card_type, signed)
     made = dt.datetime.fromisoformat(row["created_at"])
     return StatementLine(settlement_date=date, txn_date=made.strftime("%Y%m%d"), txn_time=made.strftime("%H%M%S"),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from agent.reconcile.fees import FeeContract
+from agent.reconcile.fees import DEBIT_KINDS, FeeContract
 from agent.reconcile.statement import Statement, StatementLine
 from simulator.host.faults import FaultSpecError
 
@@ -165,14 +165,14 @@ def apply_faults(statement: Statement, faults: list[StatementFault], reversed_ro
         for _ in range(fault.count):
             kind = fault.kind
             if kind in ("statement_duplicate_line", "statement_deducted_twice"):
-                i = pick(rng, (lambda x: x.txn_type == "sale") if kind == "statement_duplicate_line"
-                         else (lambda x: x.txn_type != "sale"))
+                i = pick(rng, (lambda x: x.txn_type in DEBIT_KINDS) if kind == "statement_duplicate_line"
+                         else (lambda x: x.txn_type not in DEBIT_KINDS))
                 if i is None:
                     break
                 extra.append(lines[i])
                 record(fault, lines[i], lines[i].net)
             elif kind in ("statement_fee_above_rate", "statement_rounding"):
-                i = pick(rng, lambda x: x.txn_type == "sale")
+                i = pick(rng, lambda x: x.txn_type in DEBIT_KINDS)
                 if i is None:
                     break
                 more = 1 if kind == "statement_rounding" else max(1, (lines[i].amount + 500) // 1000)
@@ -180,13 +180,13 @@ def apply_faults(statement: Statement, faults: list[StatementFault], reversed_ro
                 lines[i] = dataclasses.replace(lines[i], fee=fee, net=lines[i].amount - fee)
                 record(fault, lines[i], -more)
             elif kind == "statement_sale_missing":
-                i = pick(rng, lambda x: x.txn_type == "sale")
+                i = pick(rng, lambda x: x.txn_type in DEBIT_KINDS)
                 if i is None:
                     break
                 record(fault, lines[i], -lines[i].net)
                 lines[i] = None  # type: ignore[call-overload]
             elif kind == "statement_reversed_settled":
-                sales = [r for r in reversed_rows if r["kind"] == "sale"]
+                sales = [r for r in reversed_rows if r["kind"] in DEBIT_KINDS]
                 if not sales:
                     break
                 row = sales.pop(rng.randrange(len(sales)))

@@ -48,7 +48,7 @@ def test_bounded_campaign_keeps_bank_and_journal_equal(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not FULL, reason="the CI-sized campaign runs under CI=true or POSAGENT_CHAOS_FULL=1")
 def test_ci_campaign_2000_operations_100_kills(tmp_path):
-    plan_settings = PlanSettings(seed=7, ops=2000, kills=100)
+    plan_settings = PlanSettings(seed=11, ops=2000, kills=100)  # a seed whose kills reach settlement
     result = run_campaign(make_plan(plan_settings), tmp_path, checkpoint_every=500)
     _assert_clean(plan_settings, result)
     assert result.tally.kill_windows["between send and outcome"] > 0

@@ -38,7 +38,7 @@ def _targeted_plan(op: str, tries: int) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-@pytest.mark.parametrize("op,tries", [("sale", 4), ("void", 5), ("refund", 5), ("correct", 7), ("settle", MAX_CUT_AT)])
+@pytest.mark.parametrize("op,tries", [("sale", 4), ("void", 5), ("refund", 5), ("correct", 11), ("settle", MAX_CUT_AT)])
 def test_a_power_cut_between_any_two_fsyncs_of_an_operation_loses_nothing(tmp_path, op, tries):
     steps = _targeted_plan(op, tries)
     result = run_campaign(steps, tmp_path, checkpoint_every=len(SETUPS[op]) + 1)
