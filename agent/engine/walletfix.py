@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from agent.engine import fixes
 from agent.engine.common import Gen
 from agent.engine.effects import EngineError, Outcome
-from agent.engine.operations import Operator
+from agent.engine.operations import Operator, sale_by_trace
 from agent.engine.requests import Profile
 from agent.engine.wallet import WalletSaleRequest, wallet_sale
 from agent.engine.walletmsgs import WalletSettings
@@ -31,7 +31,7 @@ class WalletCorrectRequest:
 
 def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCorrectRequest, operator: Operator,
                    *, scan_timeout: float = 30.0) -> Gen:
-    original = yield from fixes._original(profile, request.trace)
+    original = yield from sale_by_trace(profile, request.trace)
     original = yield from fixes._resolve_uncertain(profile, original)
     trace = f"{original.trace:06d}"
     if original.state not in ("approved", "refunded_partially"):
