@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generator
 
-from agent.engine.effects import (Answer, Connect, EngineError, Exchange, FinishCard, InstallKeys,
-                                  NoAnswer, Notify, Outcome, SignOnNeeded)
+from agent.engine.effects import (Answer, CardFailure, Connect, EngineError, Exchange, FinishCard, InstallKeys,
+                                  NoAnswer, Notify, Outcome, ReadCard, ReleaseCard, SignOnNeeded)
 from agent.engine.requests import (REVERSAL_ACKNOWLEDGED, Profile, Verdict, check_response, reference_request,
                                    reversal_for)
 from agent.engine.responses import describe
@@ -108,6 +108,23 @@ def ensure_ready(profile: Profile, *, trace_for_signon: Callable[[], Gen] | None
     needed = yield SignOnNeeded()
     if needed:
         yield from sign_on(profile)
+
+
+def with_card(amount: int, test_card: str | None, body: Callable[[Any], Gen]) -> Gen:
+    """Read the card for `amount`, run `body(card)`, and always release the card after (wiping its data);
+    a plan abandoned mid-way leaves the wiping to the daemon."""
+    card = yield ReadCard(amount, test_card)
+    if isinstance(card, CardFailure):
+        raise EngineError(card.message, code="card")
+    try:
+        outcome = yield from body(card)
+    except GeneratorExit:
+        raise
+    except Exception:
+        yield ReleaseCard()
+        raise
+    yield ReleaseCard()
+    return outcome
 
 
 def sign_on(profile: Profile) -> Gen:

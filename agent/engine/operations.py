@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agent.engine.common import Gen, ensure_ready, send_financial
-from agent.engine.effects import CardFailure, EngineError, Outcome, ReadCard, ReleaseCard
+from agent.engine.common import Gen, with_card, ensure_ready, send_financial
+from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.engine.requests import CardData, Profile, local_mmdd, refund_request, sale_request, void_request
@@ -73,18 +73,8 @@ def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
                                typical=_money(profile, typical)),
                            details={"guard": "unusual_amount", "typical": typical})
     yield from ensure_ready(profile)
-    card = yield ReadCard(request.amount, request.test_card)
-    if isinstance(card, CardFailure):
-        raise EngineError(card.message, code="card")
-    try:
-        outcome = yield from _sale_with_card(profile, request, operator, card)
-    except GeneratorExit:  # the plan was abandoned: the daemon wipes the card itself
-        raise
-    except Exception:
-        yield ReleaseCard()
-        raise
-    yield ReleaseCard()
-    return outcome
+    return (yield from with_card(request.amount, request.test_card,
+                                 lambda card: _sale_with_card(profile, request, operator, card)))
 
 
 def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, card: CardData) -> Gen:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agent.engine.common import Gen, connect, ensure_ready, flush_reversals, masked, send_financial
-from agent.engine.effects import CardFailure, EngineError, Outcome, ReadCard, ReleaseCard
+from agent.engine.common import Gen, with_card, connect, ensure_ready, flush_reversals, masked, send_financial
+from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
 from agent.engine.operations import Operator, _money, _when
 from agent.engine.requests import CardData, Profile, preauth_request, reference_request
@@ -63,18 +63,8 @@ def ceiling(profile: Profile, held: int) -> int:
 
 def preauth(profile: Profile, request: PreauthRequest, operator: Operator) -> Gen:
     yield from ensure_ready(profile)
-    card = yield ReadCard(request.amount, request.test_card)
-    if isinstance(card, CardFailure):
-        raise EngineError(card.message, code="card")
-    try:
-        outcome = yield from _preauth_with_card(profile, request, operator, card)
-    except GeneratorExit:  # the plan was abandoned: the daemon wipes the card itself
-        raise
-    except Exception:
-        yield ReleaseCard()
-        raise
-    yield ReleaseCard()
-    return outcome
+    return (yield from with_card(request.amount, request.test_card,
+                                 lambda card: _preauth_with_card(profile, request, operator, card)))
 
 
 def _preauth_with_card(profile: Profile, request: PreauthRequest, operator: Operator, card: CardData) -> Gen:

@@ -132,7 +132,9 @@ def balance(host: HostProcessor, req: Request) -> Message:
     return host.answer(req, codes.APPROVED, {54: f"1002{currency}{sign}{abs(available):012d}"})
 
 
-def sale(host: HostProcessor, req: Request) -> Message:
+def authorize_debit(host: HostProcessor, req: Request, kind: str) -> Message:
+    """A sale or a pre-auth: card checks, the chip's ARQC, then what the card has left — its balance less
+    what it was charged and what its open pre-auths hold — and one ledger row of `kind`."""
     bad = _precheck(host, req)
     if bad:
         return host.answer(req, bad)
@@ -147,8 +149,12 @@ def sale(host: HostProcessor, req: Request) -> Message:
         held = held_amount(host.ledger, card.name, req.now, rules_of(host))
         if amount > card.balance - host.ledger.card_net_charged(card.name) - held:
             code = codes.INSUFFICIENT_FUNDS
-    txn = _record(host, req, "sale", card, pan, amount, code)
+    txn = _record(host, req, kind, card, pan, amount, code)
     return _result(host, req, txn, _issuer_data(card, req.msg, arqc, code))
+
+
+def sale(host: HostProcessor, req: Request) -> Message:
+    return authorize_debit(host, req, "sale")
 
 
 def void(host: HostProcessor, req: Request) -> Message:

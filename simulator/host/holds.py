@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING
 from agent.iso8583 import CodecError
 from agent.iso8583.subfields import Field61
 from simulator.host import codes
-from simulator.host.financial import _card_data, _precheck, _record, _result, check_card, check_chip, _issuer_data
+from simulator.host.financial import _precheck, _record, _result, authorize_debit
 from simulator.host.ledger import Ledger, Txn, _txn
 
 if TYPE_CHECKING:
+    from agent.iso8583 import Message
     from simulator.host.processing import HostProcessor, Request
 
 
@@ -111,23 +112,9 @@ def _original_by_trace(host: HostProcessor, req: Request) -> tuple[Txn | None, s
 
 
 # -- handlers (rows of processing.ROUTES) ----------------------------------------------------------
-def preauth(host: HostProcessor, req: Request) -> tuple:
-    bad = _precheck(host, req)
-    if bad:
-        return host.answer(req, bad)
-    amount = req.msg.amount
-    pan, _ = _card_data(req.msg)
-    card, code = check_card(host, req)
-    arqc = None
-    if code == codes.APPROVED and card is not None:
-        code, arqc = check_chip(card, req.msg, amount)
-    if code == codes.APPROVED and card is not None:
-        available = card.balance - host.ledger.card_net_charged(card.name) - \
-            held_amount(host.ledger, card.name, req.now, rules_of(host))
-        if amount > available:
-            code = codes.INSUFFICIENT_FUNDS
-    txn = _record(host, req, "preauth", card, pan, amount, code)
-    return _result(host, req, txn, _issuer_data(card, req.msg, arqc, code))
+def preauth(host: HostProcessor, req: Request) -> Message:
+    """A hold: checked like a sale against what the card has left, recorded as a pre-auth."""
+    return authorize_debit(host, req, "preauth")
 
 
 def preauth_void(host: HostProcessor, req: Request):
