@@ -80,7 +80,8 @@ def build_session(cfg: config.Config, client: Any, *, idle_timeout_s: float | No
         reader = cfg.card_reader
 
         def card_test(timeout: float) -> str:
-            return run_card_test(reader.reader, timeout, apdu_timeout=reader.apdu_timeout)
+            return run_card_test(reader.reader, timeout, apdu_timeout=reader.apdu_timeout,
+                                 language=cfg.terminal.language)
 
     context.card_test = card_test
     t = cfg.terminal

@@ -8,10 +8,12 @@ run it while a sale is waiting for a card).
 
 from __future__ import annotations
 
+from agent.console.texts import say
+from agent.console.views import columns
 from agent.drivers.card_errors import CardError
 
 
-def run_card_test(reader_pattern: str, timeout: float, *, apdu_timeout: float = 5.0) -> str:
+def run_card_test(reader_pattern: str, timeout: float, *, apdu_timeout: float = 5.0, language: str = "en") -> str:
     from agent.drivers.emv import EmvReader
     from agent.drivers.pcsc import CardReader, PcscSession
 
@@ -19,27 +21,35 @@ def run_card_test(reader_pattern: str, timeout: float, *, apdu_timeout: float = 
     try:
         names = reader.readers()
         if not names:
-            return f"no card reader matches {reader_pattern!r} (card_reader.reader)"
+            return say(language, "ct.no_reader", pattern=reader_pattern)
         event = reader.wait_for_card(timeout)
-        lines = [f"reader    {event.reader}", f"ATR       {event.atr.hex().upper()}"]
         session = PcscSession(event.reader, apdu_timeout=apdu_timeout)
         try:
-            lines.append(f"protocol  {session.protocol}")
+            protocol = session.protocol
             emv = EmvReader(session, None)  # type: ignore[arg-type]  # directory only: no terminal data needed
             apps = emv.candidates()
             blocked = list(emv.blocked)
         finally:
             session.close()
     except CardError as exc:
-        return f"card test failed: {exc}"
+        from agent.daemon.cards import card_text
+
+        return say(language, "ct.failed", detail=str(exc) if language == "en" else card_text(language, exc))
+    return render(event.reader, event.atr, protocol, apps, blocked, language)
+
+
+def render(reader: str, atr: bytes, protocol: str, apps: list, blocked: list[bytes], language: str = "en") -> str:
+    """What the card showed, as a short report: reader, ATR, protocol, then one row per application."""
+    t = lambda key, **v: say(language, key, **v)  # noqa: E731
+    lines = [t("ct.reader", reader=reader), t("ct.atr", atr=atr.hex().upper()), t("ct.protocol", protocol=protocol)]
     if apps:
-        lines.append("applications")
-        for app in apps:
-            lines.append(f"  {app.aid.hex().upper():<16} {app.label or '(no label)':<16} priority "
-                         f"{app.priority or '-'}{'  asks cardholder confirmation' if app.needs_confirmation else ''}")
+        lines.append(t("ct.applications"))
+        rows = [(app.aid.hex().upper(), app.label or t("ct.no_label"), t("ct.priority", priority=app.priority or "-"),
+                 t("ct.confirmation") if app.needs_confirmation else "") for app in apps]
+        rows += [(aid.hex().upper(), t("ct.blocked"), "", "") for aid in blocked]
+        lines += ["  " + line for line in columns(rows)]
     else:
-        lines.append("applications  none this terminal supports")
-    for aid in blocked:
-        lines.append(f"  {aid.hex().upper():<16} blocked")
-    lines.append("card test ok: you may remove the card")
+        lines.append(t("ct.none"))
+        lines += ["  " + line for line in columns([(aid.hex().upper(), t("ct.blocked")) for aid in blocked])]
+    lines.append(t("ct.ok"))
     return "\n".join(lines)

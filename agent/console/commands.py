@@ -21,6 +21,7 @@ from agent.console.session import Question, Reply
 from agent.errors import PosagentError, UsageError
 from agent.journal.export import render_text
 from agent.money import parse_amount
+from agent.receipts import display_width
 
 log = logging.getLogger("posagent.console")
 
@@ -67,13 +68,13 @@ class CommandTable:
         try:
             words = shlex.split(line)
         except ValueError as exc:
-            raise UsageError(f"cannot read that line: {exc}") from None
+            raise UsageError(say(self.language, "u.cannot_read", detail=exc)) from None
         lowered = [w.lower() for w in words]
         for command in sorted(COMMANDS, key=lambda c: -len(c.words)):
             n = len(command.words)
             if tuple(lowered[:n]) == command.words:
                 return command.handler(self, words[n:])
-        raise UsageError(f"unknown command {line.strip()!r}; type help for the list")
+        raise UsageError(say(self.language, "u.unknown", line=line.strip()))
 
     def call(self, op: str, args: dict | None = None, *, password: str | None = None) -> dict:
         """The daemon's `result` or `outcome`; `DaemonRefused` with its message otherwise."""
@@ -82,9 +83,9 @@ class CommandTable:
         except PosagentError as exc:
             raise DaemonRefused(str(exc)) from None
         except (OSError, ValueError) as exc:
-            raise DaemonRefused(f"no answer from the daemon ({type(exc).__name__}: {exc})") from None
+            raise DaemonRefused(say(self.language, "no_daemon", detail=f"{type(exc).__name__}: {exc}")) from None
         if not reply.get("ok"):
-            raise DaemonRefused(reply.get("error", {}).get("message") or "the daemon refused")
+            raise DaemonRefused(reply.get("error", {}).get("message") or say(self.language, "daemon_refused"))
         return reply.get("result") if "result" in reply else reply.get("outcome", {})
 
     @property
@@ -100,58 +101,57 @@ class CommandTable:
         lines = []
         for c in COMMANDS:  # fits an 80-column terminal: a long usage gets its own line
             text = say(self.language, "help." + "_".join(c.words))
-            if len(c.usage) <= 28 and 30 + len(text) < HELP_COLUMNS:
+            if len(c.usage) <= 28 and 30 + display_width(text) < HELP_COLUMNS:
                 lines.append(f"{c.usage:<28}  {text}")
             else:
                 lines += [c.usage, f"{'':<30}{text}"]
         return Reply("\n".join(lines))
 
     def status(self, args: list[str]) -> Reply:
-        _no_args(args, "status")
+        self._no_args(args, "status")
         return Reply(views.status(self.call("status"), self.language))
 
     def echo(self, args: list[str]) -> Reply:
-        _no_args(args, "link test")
+        self._no_args(args, "link test")
         return Reply(views.outcome(self.call("echo")))
 
     def signon(self, args: list[str]) -> Reply:
-        _no_args(args, "sign-on")
+        self._no_args(args, "sign-on")
         return Reply(views.outcome(self.call("signon")))
 
     def config_show(self, args: list[str]) -> Reply:
         if len(args) > 1:
-            raise UsageError("usage: config show [SECTION]")
-        return Reply(configedit.show(self.ctx.cfg, args[0] if args else None))
+            raise UsageError(self._say("u.usage", usage="config show [SECTION]"))
+        return Reply(configedit.show(self.ctx.cfg, args[0] if args else None, self.language))
 
     def config_set(self, args: list[str]) -> Reply:
         if not args or len(args) > 2:
-            raise UsageError("usage: config set SECTION.KEY VALUE (secrets: config set SECTION.KEY, then type it)")
-        section, key = configedit.resolve(args[0])
-        roles.check_setting("technician", section, key)  # the console is the technician's
+            raise UsageError(self._say("u.config_set"))
+        section, key = configedit.resolve(args[0], self.language)
+        self._may_set(section, key)
         if self.ctx.config_path is None:
-            raise UsageError("this console runs on built-in defaults: start it with --config FILE to change settings")
+            raise UsageError(self._say("u.defaults_only"))
         if configedit.is_secret(section, key):
             if len(args) == 2:
-                raise UsageError(f"{section}.{key} is secret: type `config set {section}.{key}` alone and give the "
-                                 f"value at the hidden prompt")
+                raise UsageError(self._say("u.secret_inline", name=f"{section}.{key}"))
             if configedit.is_password(section, key):
                 return self._ask_new_password(section, key)
-            return Reply(ask=Question(f"New value for {section}.{key} (hidden): ", secret=True,
-                                      then=lambda text: self._save(section, key,
-                                                                   configedit.parse_typed(section, key, text))))
+            return Reply(ask=Question(self._say("ask.secret", name=f"{section}.{key}"), secret=True,
+                                      then=lambda text: self._save(section, key, configedit.parse_typed(
+                                          section, key, text, self.language))))
         if len(args) != 2:
-            raise UsageError(f"usage: config set {section}.{key} VALUE")
-        return self._save(section, key, configedit.parse_typed(section, key, args[1]))
+            raise UsageError(self._say("u.usage", usage=f"config set {section}.{key} VALUE"))
+        return self._save(section, key, configedit.parse_typed(section, key, args[1], self.language))
 
     def _ask_new_password(self, section: str, key: str) -> Reply:
         role = "technician" if section == "console" else section
 
         def first(password: str) -> Reply:
-            value = configedit.password_value(password)
+            value = configedit.password_value(password, self.language)
 
             def second(again: str) -> Reply:
                 if again != password:
-                    raise UsageError("the two passwords differ; nothing was changed")
+                    raise UsageError(self._say("u.passwords_differ"))
                 if role != "technician":
                     return self._save(section, key, value)
                 # the daemon checks the technician's password against the file: from the save on, it is the new one
@@ -162,106 +162,109 @@ class CommandTable:
                     self.ctx.password = was
                     raise
 
-            return Reply(ask=Question("Again: ", second, secret=True))
+            return Reply(ask=Question(self._say("ask.again"), second, secret=True))
 
-        return Reply(ask=Question(f"New {role} password (hidden): ", first, secret=True))
+        return Reply(ask=Question(self._say("ask.new_password", role=role), first, secret=True))
 
     def _save(self, section: str, key: str, value: Any) -> Reply:
         assert self.ctx.config_path is not None
         self.ctx.cfg = configedit.save(self.ctx.config_path, section, key, value)
         self.ctx.audit("config_set", {"key": f"{section}.{key}", "by": "technician"})
-        note = "the daemon uses it from its next start"
+        text = self._say("saved", what=configedit.describe(section, key, value), path=self.ctx.config_path)
         if (section, key) == ("daemon", "log_level"):
-            note += " (log level LEVEL changes the running daemon now)"
-        return Reply(f"saved {configedit.describe(section, key, value)} in {self.ctx.config_path}; {note}")
+            text += self._say("saved_log")
+        return Reply(text)
 
     def journal_tail(self, args: list[str]) -> Reply:
         if len(args) > 1:
-            raise UsageError("usage: journal tail [N]")
-        count = _whole(args[0], "N", 1, MAX_TAIL) if args else 10
+            raise UsageError(self._say("u.usage", usage="journal tail [N]"))
+        count = self._whole(args[0], "N", 1, MAX_TAIL) if args else 10
         found = self.call("lookup", {"limit": count})["transactions"]
-        return Reply(views.transactions(list(reversed(found)), self.exponent))
+        return Reply(views.transactions(list(reversed(found)), self.exponent, self.language))
 
     def journal_search(self, args: list[str]) -> Reply:
-        criteria = _pairs(args)
+        criteria = self._pairs(args)
         if not criteria:
-            raise UsageError("usage: journal search trace N | amount 12.00 | last4 1234 | date YYYY-MM-DD | rrn R "
-                             "(several may be combined)")
+            raise UsageError(self._say("u.search"))
         query: dict[str, Any] = {"limit": MAX_TAIL}
         for name, value in criteria:
             if name == "trace":
-                query["trace"] = _whole(value, "trace", 1, 999_999)
+                query["trace"] = self._whole(value, "trace", 1, 999_999)
             elif name == "amount":
-                query["amount"] = parse_amount(value, self.exponent)
+                try:
+                    query["amount"] = parse_amount(value, self.exponent)
+                except PosagentError:
+                    if self.language == "en":
+                        raise
+                    raise UsageError(self._say("u.amount", value=value)) from None
             elif name == "last4":
                 if not (len(value) == 4 and value.isascii() and value.isdigit()):
-                    raise UsageError(f"last4 must be 4 digits, not {value!r}")
+                    raise UsageError(self._say("u.last4", value=value))
                 query["last4"] = value
             elif name == "date":
                 query["date"] = value
             elif name == "rrn":
                 query["rrn"] = value
             else:
-                raise UsageError(f"cannot search by {name!r}: use trace, amount, last4, date or rrn")
+                raise UsageError(self._say("u.search_by", name=name))
         found = self.call("lookup", query)["transactions"]
-        return Reply(views.transactions(found, self.exponent))
+        return Reply(views.transactions(found, self.exponent, self.language))
 
     def reversals_list(self, args: list[str]) -> Reply:
-        _no_args(args, "reversals")
-        return Reply(views.reversals(self.call("reversals")))
+        self._no_args(args, "reversals")
+        return Reply(views.reversals(self.call("reversals"), self.language))
 
     def reversals_retry(self, args: list[str]) -> Reply:
-        _no_args(args, "reversals retry")
+        self._no_args(args, "reversals retry")
         try:
             result = self.call("reversal_retry")
-            said = result.get("message") or result.get("status", "done")
+            said = result.get("message") or self._say("retry_said")
         except DaemonRefused as exc:
-            said = f"error: {exc}"
+            said = self._say("error", detail=exc)
         # the queue itself is the truth (a reversal that ran out of tries is not "acknowledged")
-        return Reply(f"{said}\n{views.reversals(self.call('reversals'))}")
+        return Reply(f"{said}\n{views.reversals(self.call('reversals'), self.language)}")
 
     def reversals_handled(self, args: list[str]) -> Reply:
         if len(args) < 2:
-            raise UsageError("usage: reversals handled ID REASON (what was done, e.g. \"acquirer confirmed no charge\")")
-        rev_id = _whole(args[0], "ID", 1, 2**62)
+            raise UsageError(self._say("u.handled"))
+        rev_id = self._whole(args[0], "ID", 1, 2**62)
         note = " ".join(args[1:]).strip()
         if len(note) < 3:
-            raise UsageError("say what was done in the REASON (at least 3 characters)")
+            raise UsageError(self._say("u.reason_short"))
 
         def with_password(password: str) -> Reply:
             self.call("reversal_handled", {"id": rev_id, "note": note}, password=password or None)
             self.ctx.audit("reversal_handled", {"id": rev_id})
-            return Reply(f"reversal {rev_id} marked handled (journaled): {note}")
+            return Reply(self._say("rev_handled", id=rev_id, note=note))
 
-        return Reply(ask=Question("Supervisor password (hidden): ", with_password, secret=True))
+        return Reply(ask=Question(self._say("ask.supervisor"), with_password, secret=True))
 
     def card_test(self, args: list[str]) -> Reply:
         if len(args) > 1:
-            raise UsageError("usage: card test [SECONDS]")
-        timeout = _whole(args[0], "SECONDS", 1, 120) if args else 20
+            raise UsageError(self._say("u.usage", usage="card test [SECONDS]"))
+        timeout = self._whole(args[0], "SECONDS", 1, 120) if args else 20
         if self.ctx.card_test is None:
-            raise UsageError("no card reader test is available here")
+            raise UsageError(self._say("u.no_card_test"))
         return Reply(self.ctx.card_test(float(timeout)))
 
     def log_level(self, args: list[str]) -> Reply:
         if len(args) > 1 or (args and args[0].upper() not in LOG_LEVELS):
-            raise UsageError(f"usage: log level [{'|'.join(LOG_LEVELS)}]")
+            raise UsageError(self._say("u.usage", usage=f"log level [{'|'.join(LOG_LEVELS)}]"))
         result = self.call("log_level", {"level": args[0].upper()} if args else {}, password=self.ctx.password)
         if args:
             self.ctx.audit("log_level", {"level": result["level"]})
-            return Reply(f"daemon log level {result['was']} -> {result['level']} (until its next start; "
-                         f"config set daemon.log_level keeps it)")
-        return Reply(f"daemon log level {result['level']}")
+            return Reply(self._say("log_changed", was=result["was"], level=result["level"]))
+        return Reply(self._say("log_is", level=result["level"]))
 
     def export(self, args: list[str]) -> Reply:
         if len(args) != 1:
-            raise UsageError("usage: export ID (journal id of any transaction of the chain)")
-        bundle = self.call("export", {"id": _whole(args[0], "ID", 1, 2**62)})
+            raise UsageError(self._say("u.export"))
+        bundle = self.call("export", {"id": self._whole(args[0], "ID", 1, 2**62)})
         return Reply(render_text(bundle).rstrip("\n"))
 
     def reconcile(self, args: list[str]) -> Reply:
         if not 1 <= len(args) <= 2:
-            raise UsageError("usage: reconcile PATH [FORMAT] (the acquirer's statement file; format default posim)")
+            raise UsageError(self._say("u.reconcile"))
         from agent.reconcile.cli import render_report
         from agent.reconcile.run import reconcile_file
 
@@ -272,31 +275,46 @@ class CommandTable:
     def logout(self, args: list[str]) -> Reply:
         return Reply(say(self.language, "logged_out"), logout=True)
 
+    # -- checking what was typed (errors in the terminal's language) -------------------------------
+    def _may_set(self, section: str, key: str) -> None:
+        """The console is the technician's: `roles.check_setting` decides, the refusal is in the language."""
+        try:
+            roles.check_setting("technician", section, key)
+        except UsageError:
+            if self.language == "en":
+                raise
+            name, owner = f"{section}.{key}", roles.owner_of_password(section, key)
+            if name in roles.INSTALLATION_ONLY:
+                raise UsageError(self._say("u.installation", name=name)) from None
+            if owner is not None and owner != "technician":
+                raise UsageError(self._say("u.others_password", name=name, owner=owner)) from None
+            raise UsageError(self._say("u.not_technician", name=name)) from None
 
-def _no_args(args: list[str], usage: str) -> None:
-    if args:
-        raise UsageError(f"usage: {usage} (no arguments)")
+    def _say(self, key: str, **values: object) -> str:
+        return say(self.language, key, **values)
 
+    def _no_args(self, args: list[str], usage: str) -> None:
+        if args:
+            raise UsageError(self._say("u.no_args", usage=usage))
 
-def _whole(text: str, what: str, lo: int, hi: int) -> int:
-    if not (text.isascii() and text.isdigit()) or not lo <= int(text) <= hi:
-        raise UsageError(f"{what} must be a whole number from {lo} to {hi}, not {text!r}")
-    return int(text)
+    def _whole(self, text: str, what: str, lo: int, hi: int) -> int:
+        if not (text.isascii() and text.isdigit()) or not lo <= int(text) <= hi:
+            raise UsageError(self._say("u.whole", what=what, lo=lo, hi=hi, text=text))
+        return int(text)
 
-
-def _pairs(args: list[str]) -> list[tuple[str, str]]:
-    """``trace=12 amount 1.00`` → [("trace", "12"), ("amount", "1.00")]."""
-    out, i = [], 0
-    while i < len(args):
-        name, eq, value = args[i].partition("=")
-        if eq:
-            i += 1
-        elif i + 1 < len(args):
-            value, i = args[i + 1], i + 2
-        else:
-            raise UsageError(f"{name} needs a value")
-        out.append((name.lower(), value))
-    return out
+    def _pairs(self, args: list[str]) -> list[tuple[str, str]]:
+        """``trace=12 amount 1.00`` → [("trace", "12"), ("amount", "1.00")]."""
+        out, i = [], 0
+        while i < len(args):
+            name, eq, value = args[i].partition("=")
+            if eq:
+                i += 1
+            elif i + 1 < len(args):
+                value, i = args[i + 1], i + 2
+            else:
+                raise UsageError(self._say("u.needs_value", name=name))
+            out.append((name.lower(), value))
+        return out
 
 
 C = Command

@@ -14,6 +14,8 @@ from typing import Any
 from agent import config
 from agent.auth import hash_password
 from agent.console.files import atomic_write
+from agent.console.texts import say
+from agent.console.views import columns
 from agent.errors import ConfigError, UsageError
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -22,13 +24,13 @@ _FALSE = {"false", "no", "off", "0"}
 MIN_PASSWORD_CHARS = 6
 
 
-def resolve(name: str) -> tuple[str, str]:
+def resolve(name: str, language: str = "en") -> tuple[str, str]:
     """``"acquirer.port"`` → ``("acquirer", "port")``, or a UsageError listing what exists."""
     section, dot, key = name.partition(".")
     if section not in config.SCHEMA:
-        raise UsageError(f"no section {section!r}; sections: {', '.join(config.SCHEMA)}")
+        raise UsageError(say(language, "u.no_section", section=section, known=", ".join(config.SCHEMA)))
     if not dot or key not in config.SCHEMA[section]:
-        raise UsageError(f"no key {key!r} in [{section}]; keys: {', '.join(config.SCHEMA[section])}")
+        raise UsageError(say(language, "u.no_key", name=key, section=section, known=", ".join(config.SCHEMA[section])))
     return section, key
 
 
@@ -41,20 +43,20 @@ def is_password(section: str, key: str) -> bool:
     return is_secret(section, key) and key == "password_hash"
 
 
-def parse_typed(section: str, key: str, text: str) -> Any:
+def parse_typed(section: str, key: str, text: str, language: str = "en") -> Any:
     """Turn what the technician typed into the schema's type, then validate it."""
     setting = config.SCHEMA[section][key]
     kinds = setting.kind if isinstance(setting.kind, tuple) else (setting.kind,)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise UsageError(f"{section}.{key}: the value has characters that cannot be saved") from None
+        raise UsageError(say(language, "u.unsavable", name=f"{section}.{key}")) from None
     value: Any = text
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         value = text[1:-1]
     elif bool in kinds:
         if text.lower() not in _TRUE | _FALSE:
-            raise UsageError(f"{section}.{key}: expected true or false, got {text!r}")
+            raise UsageError(say(language, "u.bad_bool", name=f"{section}.{key}", text=text))
         value = text.lower() in _TRUE
     elif int in kinds or float in kinds:
         try:
@@ -66,21 +68,29 @@ def parse_typed(section: str, key: str, text: str) -> Any:
                 value = text
         if isinstance(value, float) and value != value:  # NaN is not a setting
             value = text
-    return config.validate_value(section, key, value)
+    try:
+        return config.validate_value(section, key, value)
+    except ConfigError as exc:
+        if language == "en":
+            raise
+        raise ConfigError(say(language, "u.bad_value", detail=str(exc))) from None
 
 
-def show(cfg: config.Config, section: str | None = None) -> str:
-    """The effective settings as ``section.key = value`` lines; secrets as (set) / (not set)."""
+def show(cfg: config.Config, section: str | None = None, language: str = "en") -> str:
+    """The effective settings as ``section.key = value`` lines, the names padded to the longest of their
+    section; secrets as (set) / (not set)."""
     if section is not None and section not in config.SCHEMA:
-        raise UsageError(f"no section {section!r}; sections: {', '.join(config.SCHEMA)}")
-    lines = [f"# source: {cfg.source or 'built-in defaults'}"]
+        raise UsageError(say(language, "u.no_section", section=section, known=", ".join(config.SCHEMA)))
+    lines = [say(language, "cfg.source", source=cfg.source or say(language, "cfg.defaults"))]
     for name, keys in config.SCHEMA.items():
         if section is not None and name != section:
             continue
+        rows = []
         for key, setting in keys.items():
             value = cfg[name][key]
-            text = ("(set)" if value else "(not set)") if setting.secret else config.toml_value(value)
-            lines.append(f"{name}.{key} = {text}")
+            text = say(language, "cfg.set" if value else "cfg.not_set") if setting.secret else config.toml_value(value)
+            rows.append((f"{name}.{key}", "=", text))
+        lines += columns(rows)  # each section's names padded to its longest
     return "\n".join(lines)
 
 
@@ -89,9 +99,9 @@ def describe(section: str, key: str, value: Any) -> str:
     return f"{section}.{key} = {'(set)' if is_secret(section, key) else config.toml_value(value)}"
 
 
-def password_value(password: str) -> str:
+def password_value(password: str, language: str = "en") -> str:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise UsageError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+        raise UsageError(say(language, "u.short_password", count=MIN_PASSWORD_CHARS))
     return hash_password(password)
 
 

@@ -4,6 +4,7 @@ typed from the component forms, the combined key's check value confirmed); see `
 from __future__ import annotations
 
 from agent.console.session import Question, Reply
+from agent.console.texts import say
 from agent.errors import UsageError
 from agent.keyload import MasterKeyFile, MasterKeyLoad, check_value
 from agent.keystore import default_key_file
@@ -14,8 +15,10 @@ def master_key_file(cfg) -> MasterKeyFile:
 
 
 def load_master_key(ctx, args: list[str]) -> Reply:
+    language = ctx.cfg.terminal.language
+    t = lambda key, **v: say(language, key, **v)  # noqa: E731
     if len(args) > 1 or (args and args[0] not in ("2", "3")):
-        raise UsageError("usage: keys load [2|3] (the number of components, 2 if not given)")
+        raise UsageError(t("u.keys_load"))
     ceremony = MasterKeyLoad(int(args[0]) if args else 2)
 
     def ask_component(shown: str = "") -> Reply:
@@ -24,12 +27,12 @@ def load_master_key(ctx, args: list[str]) -> Reply:
         def with_component(component: str) -> Reply:
             def with_check_value(form_value: str) -> Reply:
                 actual = ceremony.add(component, form_value)
-                shown = f"component {number} check value {actual}: accepted"
+                shown = t("key.accepted", number=number, kcv=actual)
                 return ask_component(shown) if not ceremony.complete else ask_combined(shown)
 
-            return Reply(ask=Question(f"Check value on component {number}'s form: ", with_check_value))
+            return Reply(ask=Question(t("key.form_kcv", number=number), with_check_value))
 
-        return Reply(shown, ask=Question(f"Component {number} of {ceremony.count} (hidden): ", with_component,
+        return Reply(shown, ask=Question(t("key.component", number=number, count=ceremony.count), with_component,
                                          secret=True))
 
     def ask_combined(shown: str) -> Reply:
@@ -41,10 +44,9 @@ def load_master_key(ctx, args: list[str]) -> Reply:
             # working keys arrived encrypted under the old master key: they go, the next sign-on brings new ones
             default_key_file(ctx.cfg).unlink(missing_ok=True)
             ctx.audit("keys_loaded", {"check_value": kcv, "components": ceremony.count, "by": "technician"})
-            return Reply(f"master key loaded (check value {kcv}), stored encrypted in {ctx.cfg.path('keys', 'tmk_file')}; "
-                         f"the daemon uses it from its next start, then sign on")
+            return Reply(t("key.loaded", kcv=kcv, path=ctx.cfg.path("keys", "tmk_file")))
 
-        return Reply(f"{shown}\ncombined key check value {combined}",
-                     ask=Question("Check value of the combined key (from the key form): ", with_confirmation))
+        return Reply(f"{shown}\n{t('key.combined', kcv=combined)}",
+                     ask=Question(t("key.combined_form"), with_confirmation))
 
     return ask_component()

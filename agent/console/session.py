@@ -147,8 +147,8 @@ class Session:
         minutes = self.settings.idle_timeout_s / 60
         if was_logged_in:
             self.settings.audit("idle_logout", {"idle_minutes": round(minutes, 2)})
-            return crlf(f"\nIdle for {minutes:g} min: logged out.\n" + self._banner())
-        return crlf("\nLogin timed out.\n" + self._banner())
+            return crlf(f"\n{self._say('idle_out', minutes=minutes)}\n" + self._banner())
+        return crlf(f"\n{self._say('login_timeout')}\n" + self._banner())
 
     def _event(self, event: Line | Cancelled | EndOfInput) -> bytes:
         if self.state is State.LOGGED_OUT:
@@ -178,10 +178,10 @@ class Session:
         try:
             reply = question.then(event.text)
         except PosagentError as exc:
-            reply = Reply(f"error: {exc}")
+            reply = Reply(self._say("error", detail=exc))
         except Exception as exc:  # noqa: BLE001 — as for commands
             log.exception("console command failed")
-            reply = Reply(f"error: internal error ({type(exc).__name__}); see the log")
+            reply = Reply(self._say("error", detail=self._say("internal", name=type(exc).__name__)))
         return self._reply(reply, answering=True)
 
     # -- login ------------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ class Session:
         try:
             remaining = self.gate.locked_for()
         except PosagentError as exc:  # e.g. a damaged lock file: stay out, say why
-            return crlf(f"error: {exc}\n")
+            return crlf(self._say("error", detail=exc) + "\n")
         if remaining > 0:
             self._move("still_locked" if self.state is State.LOCKED else "locked")
             return crlf(self._locked_text(remaining))
@@ -200,16 +200,18 @@ class Session:
         try:
             self.gate.check(password)
         except AuthError as exc:
-            if self.gate.locked_for() > 0:
+            remaining = self.gate.locked_for()
+            if remaining > 0:
                 self._move("locked")
                 self.settings.audit("login_locked", {})
-                return crlf(f"{exc}\n")
+                return crlf(self._say("locked_now", detail=exc, minutes=int(remaining // 60) + (remaining % 60 > 0))
+                            + "\n")
             self._move("wrong")
             self.settings.audit("login_failed", {})
-            return crlf(f"{exc}\n") + self._say("password").encode("utf-8")
+            return crlf(self._say("wrong_password", detail=exc) + "\n") + self._say("password").encode("utf-8")
         except PosagentError as exc:  # the lock state could not be read or saved: nobody gets in
             self._move("cancel")
-            return crlf(f"error: {exc}\n" + self._banner())
+            return crlf(self._say("error", detail=exc) + "\n" + self._banner())
         self._move("right")
         self.settings.audit("login", {})
         return crlf(self._say("logged_in") + "\n" + self.settings.prompt)
@@ -222,10 +224,10 @@ class Session:
         try:
             reply = self.runner.run(line)
         except PosagentError as exc:
-            reply = Reply(f"error: {exc}")
+            reply = Reply(self._say("error", detail=exc))
         except Exception as exc:  # noqa: BLE001 — a broken command must not end the technician's session
             log.exception("console command failed")
-            reply = Reply(f"error: internal error ({type(exc).__name__}); see the log")
+            reply = Reply(self._say("error", detail=self._say("internal", name=type(exc).__name__)))
         return self._reply(reply)
 
     def _reply(self, reply: Reply, *, answering: bool = False) -> bytes:

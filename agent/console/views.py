@@ -1,6 +1,7 @@
 """How the console prints the daemon's answers: short lines for an 80-column serial terminal.
 
-Pure functions from the control API's JSON to text; card numbers arrive masked and stay so.
+Pure functions from the control API's JSON to text in `[terminal] language`; card numbers arrive masked
+and stay so.  Tables size each column to its content, counting a Chinese character as two columns.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from typing import Any
 
 from agent.console.texts import say
 from agent.money import format_amount
+from agent.receipts import display_width
+from agent.ui.texts import Texts as ScreenTexts
 
 
 def stamp(epoch: float | None) -> str:
@@ -33,9 +36,9 @@ def status(s: dict[str, Any], language: str = "en") -> str:
         t("st.uptime", seconds=s.get("uptime_s", 0)),
     ]
     if journal.get("damaged"):
-        lines.append(f"JOURNAL DAMAGED: {journal['damaged']}")
+        lines.append(t("st.damaged", detail=journal["damaged"]))
     if keys.get("master_check_value"):
-        lines.append(f"master key check value {keys['master_check_value']} ({keys.get('master_source', '?')})")
+        lines.append(t("st.master", kcv=keys["master_check_value"], source=keys.get("master_source", "?")))
     fixes = (s.get("chains") or {}).get("open") or []
     lines.append(t("st.fixes", count=len(fixes)) + (t("st.fixes_wait") if fixes else ""))
     lines += [t("st.fix", id=c["id"], trace=c["trace"], standing=c["standing"]) for c in fixes]
@@ -44,30 +47,59 @@ def status(s: dict[str, Any], language: str = "en") -> str:
     return "\n".join(lines)
 
 
-def transactions(txns: list[dict[str, Any]], exponent: int) -> str:
-    """One 80-column line per transaction; the card as its last 4 digits only (export shows the rest)."""
-    if not txns:
-        return "no transactions found"
-    lines = [f"{'id':>5} {'time':<14} {'kind':<6} {'amount':>11} {'state':<18} {'trace':<6} card"]
-    for t in txns:
-        card = "****" + t["pan_masked"][-4:] if t["pan_masked"] else "-"
-        when = stamp(t["created_at"])[5:]  # MM-DD HH:MM:SS
-        lines.append(f"{t['id']:>5} {when:<14} {t['kind']:<6} {format_amount(t['amount'], exponent):>11} "
-                     f"{t['state']:<18} {t['trace']:06d} {card}")
-    return "\n".join(lines)
-
-
-def reversals(queue: dict[str, list[dict[str, Any]]]) -> str:
-    rows = [("pending", r) for r in queue["pending"]] + [("NEEDS MANUAL", r) for r in queue["needs_manual"]]
+def columns(rows: list[tuple[str, ...]], *, right: tuple[int, ...] = ()) -> list[str]:
+    """Rows as lines, each column as wide as its widest cell in display columns (a Chinese character takes
+    two); the columns in `right` are aligned right (numbers), the last column is never padded."""
     if not rows:
-        return "reversal queue empty"
-    lines = [f"{'id':>5} {'trace':<6} {'reason':<6} {'tries':>5}  state"]
-    for state, r in rows:
-        lines.append(f"{r['id']:>5} {r['trace']:06d} {r['reason'] or '-':<6} {r['tries']:>5}  {state}"
-                     f"{'  ' + r['last_error'] if r['last_error'] else ''}")
+        return []
+    widths = [max(display_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = []
+        for i, (cell, width) in enumerate(zip(row, widths)):
+            pad = " " * (width - display_width(cell))
+            if i in right:
+                cells.append(pad + cell)
+            else:
+                cells.append(cell if i == len(row) - 1 else cell + pad)
+        lines.append(" ".join(cells).rstrip())
+    return lines
+
+
+def _word(language: str, kind: str, value: str) -> str:
+    """A transaction kind or state as the cashier screen names it in Chinese; the journal's own word in English."""
+    if language != "zh":
+        return value
+    return ScreenTexts(language).get(f"{kind}.{value}", value)
+
+
+def transactions(txns: list[dict[str, Any]], exponent: int, language: str = "en") -> str:
+    """One line per transaction; the card as its last 4 digits only (export shows the rest)."""
+    t = lambda key, **v: say(language, key, **v)  # noqa: E731
+    if not txns:
+        return t("no_transactions")
+    rows = [(t("col.id"), t("col.time"), t("col.kind"), t("col.amount"), t("col.state"), t("col.trace"),
+             t("col.card"))]
+    for txn in txns:
+        card = "****" + txn["pan_masked"][-4:] if txn["pan_masked"] else "-"
+        rows.append((str(txn["id"]), stamp(txn["created_at"])[5:],  # MM-DD HH:MM:SS
+                     _word(language, "kind", txn["kind"]), format_amount(txn["amount"], exponent),
+                     _word(language, "state", txn["state"]), f"{txn['trace']:06d}", card))
+    return "\n".join(columns(rows, right=(0, 3)))
+
+
+def reversals(queue: dict[str, list[dict[str, Any]]], language: str = "en") -> str:
+    t = lambda key, **v: say(language, key, **v)  # noqa: E731
+    listed = [("rev.pending", r) for r in queue["pending"]] + [("rev.manual", r) for r in queue["needs_manual"]]
+    if not listed:
+        return t("rev.empty")
+    rows = [(t("col.id"), t("col.trace"), t("col.reason"), t("col.tries"), t("col.state"), t("col.error"))]
+    for state, r in listed:
+        rows.append((str(r["id"]), f"{r['trace']:06d}", r["reason"] or "-", str(r["tries"]), t(state),
+                     r["last_error"] or "-"))
+    lines = columns(rows, right=(0, 3))
     if queue["needs_manual"]:
-        lines.append("For each NEEDS MANUAL: ask the acquirer (give the trace) whether the card was charged; "
-                     "refund if it was, then: reversals handled ID REASON")
+        lines.append(t("rev.manual_help"))
     return "\n".join(lines)
 
 
