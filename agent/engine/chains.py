@@ -23,7 +23,9 @@ from agent.journal.chains import STEP_KINDS
 
 #: a step's transaction in one of these states means the step went through
 DONE_STATES = {"void": ("approved",), "refund": ("approved",),
-               "sale": ("approved", "voided", "refunded_partially", "refunded")}
+               "sale": ("approved", "voided", "refunded_partially", "refunded"),
+               # a pre-auth completion's fix (engine/completion_chain.py)
+               "completion_void": ("approved",), "completion": ("approved", "voided", "refunded_partially", "refunded")}
 #: the outcome of a step's transaction is not known yet (a reversal is under way)
 PENDING_STATES = ("sending", "in_doubt")
 
@@ -58,6 +60,7 @@ def progress(chain: Any, txns: list[Any]) -> tuple[StepState, ...]:
 
 
 def resume_command(chain: Any, original: Any) -> str:
+    """The one command that finishes an open chain (a completion's fix is resumed by its trace, like a sale's)."""
     if chain.kind == "duplicate_fix":
         return f"posagent duplicates --fix {original.id}"
     return f"posagent correct {original.trace:06d} --resume"
@@ -94,9 +97,10 @@ def _open(profile: Profile, operation: str, chain: Any, original: Any, states, l
 
 def run_chain(profile: Profile, operator: Operator, *, operation: str, original: Any, kind: str,
               plan: list[dict] | None = None, target: int | None = None, chain: Any = None,
-              test_card: str | None = None, lead: str = "", done_lead: str | None = None) -> Gen:
+              test_card: str | None = None, lead: str = "", done_lead: str | None = None, step: Any = None) -> Gen:
     """Plan (when `chain` is None) and run the steps of a fix still owed; see the module notes.  `lead`
-    introduces the outcome's text (`done_lead` instead when every step went through)."""
+    introduces the outcome's text (`done_lead` instead when every step went through); `step` runs one step
+    (default: void, refund, sale — a completion's fix adds its own)."""
     language = profile.language
     if chain is not None:
         states = progress(chain, (yield ask.chain_txns(chain.id)))
@@ -130,7 +134,7 @@ def run_chain(profile: Profile, operator: Operator, *, operation: str, original:
     try:
         outcome = yield from _run_steps(profile, operator, operation=operation, original=original, kind=kind,
                                         planned=planned, target=target, chain=chain, card=card, lead=lead,
-                                        done_lead=done_lead)
+                                        done_lead=done_lead, step=step or run_step)
     except GeneratorExit:  # abandoned: the daemon wipes the card itself
         raise
     except BaseException:
@@ -144,14 +148,14 @@ def run_chain(profile: Profile, operator: Operator, *, operation: str, original:
 
 def _run_steps(profile: Profile, operator: Operator, *, operation: str, original: Any, kind: str,
                planned: list[tuple[str, int]], target: int | None, chain: Any, card: Any, lead: str,
-               done_lead: str | None) -> Gen:
+               done_lead: str | None, step: Any) -> Gen:
     if chain is None:
         chain = yield ask.plan_chain(kind, original.id, steps=[{"op": op, "amount": amount} for op, amount in planned], target=target, operator=operator.name, role=operator.role)
     made: tuple = ()
     texts: list[str] = []
     for op, amount in planned:
         try:
-            result = yield from _step(profile, operator, op, amount, original, card)
+            result = yield from step(profile, operator, op, amount, original, card)
         except EngineError as exc:  # refused before anything was sent (offline, rules): the chain stays open
             texts.append(str(exc))
             break
@@ -173,7 +177,8 @@ def _run_steps(profile: Profile, operator: Operator, *, operation: str, original
     return _open(profile, operation, chain, original, states, " ".join(p for p in (lead, *texts) if p), made)
 
 
-def _step(profile: Profile, operator: Operator, op: str, amount: int, original: Any, card: Any) -> Gen:
+def run_step(profile: Profile, operator: Operator, op: str, amount: int, original: Any, card: Any) -> Gen:
+    """One step of a sale's fix: void the original, refund part of it, or charge the card read for the chain."""
     if op == "void":
         return (yield from void(profile, VoidRequest(original.trace), operator))
     if op == "refund":

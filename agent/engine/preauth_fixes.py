@@ -1,12 +1,12 @@
 """Fixing mistakes made with pre-auths: a completion for the wrong amount, a stay held twice.
 
-The engine picks the fix and says why, like `fixes.correct` for sales (whose plans it reuses for the
-refund and the linked sale):
+The engine picks the fix and says why, like `fixes.correct` for sales, and runs it as a chain
+(engine/chains.py: plan journaled first, open and resumable when a step fails, recovered after a kill):
 
-- completion too large: batch open → completion void + new completion for the right amount;
-  settled (or partly refunded) → refund of the difference against the completion;
-- completion too small: batch open and the right amount within the pre-auth's tolerance → completion
-  void + new completion; otherwise → a sale of the difference linked to the completion (card present);
+- batch open, the right amount within the pre-auth's tolerance and the pre-auth not expired →
+  completion void + new completion for the right amount;
+- otherwise, completion too large → refund of the difference against the completion;
+  too small → a sale of the difference linked to the completion (the pre-auth's card, read first);
 - a duplicate hold → a pre-auth void of the extra one.
 
 `correct_any` / `fix_duplicate_any` send a sale's trace or id to the sale fixes and a completion's or
@@ -16,12 +16,13 @@ pre-auth's to these, so `posagent correct` and `duplicates --fix` cover both.
 from __future__ import annotations
 
 from agent.engine import fixes
+from agent.engine.chains import resume_command, run_chain, run_step
 from agent.engine.common import Gen
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
-from agent.engine.operations import Operator, RefundRequest, SaleRequest, _money, refund, sale
+from agent.engine.operations import Operator, _money
 from agent.engine.preauth import (CompletionRef, HoldRef, ceiling, complete_preauth, completion_void,
-                                  preauth_void)
+                                  preauth_void, validity_seconds)
 from agent.engine.requests import Profile
 from agent.engine.texts import say
 
@@ -42,12 +43,27 @@ def correct_any(profile: Profile, request: fixes.CorrectRequest, operator: Opera
 
 
 def correct_completion(profile: Profile, completion, request: fixes.CorrectRequest, operator: Operator) -> Gen:
+    """A completion for the wrong amount, fixed as a chain (engine/chains.py) like a sale's correction: the
+    plan journaled before the first irreversible step, and a fix that stops halfway left open with what was
+    done, what is still owed and `posagent correct TRACE --resume`."""
     language = profile.language
     trace = f"{completion.trace:06d}"
+    chain = yield ask.open_chain_of(completion.id)
+    if chain is not None:  # a fix that stopped halfway: finish it rather than start another
+        if request.right_amount is not None and chain.target is not None and request.right_amount != chain.target:
+            raise EngineError(say(language, "chain_other_target", trace=trace, target=_money(profile, chain.target),
+                                  command=resume_command(chain, completion), id=chain.id), code="chain_open",
+                              txn_id=completion.id)
+        return (yield from run_chain(profile, operator, operation="correct", original=completion, kind=chain.kind,
+                                     chain=chain, test_card=request.test_card, step=completion_step))
+    if request.resume or request.right_amount is None:
+        raise EngineError(say(language, "chain_none", trace=trace), code="not_found", txn_id=completion.id)
+    if request.right_amount <= 0:
+        raise EngineError(say(language, "right_amount_zero", trace=trace), code="usage", txn_id=completion.id)
     completion = yield from fixes._resolve_uncertain(profile, completion)
-    if request.right_amount is None:  # `--resume` finishes an open fix; a completion's fix is never left open
-        raise EngineError(f"completion {trace} has no open correction to resume: give the right amount with --amount",
-                          code="usage", txn_id=completion.id)
+    if completion.state == "advice_pending":  # the bank has not heard of it yet: nothing to correct against
+        raise EngineError(say(language, "still_uncertain", trace=trace), code="original_uncertain",
+                          txn_id=completion.id)
     if completion.state in ("reversed", "declined", "voided"):
         raise EngineError(say(language, "not_correctable", trace=trace, state=completion.state,
                               amount=_money(profile, request.right_amount)), code="not_correctable",
@@ -57,39 +73,49 @@ def correct_completion(profile: Profile, completion, request: fixes.CorrectReque
     if right == charged:
         return Outcome("correct", "done", say(language, "nothing_to_correct", trace=trace,
                                               amount=_money(profile, charged)), txn=completion)
+    plan, lead, method = yield from _plan(profile, completion, request, charged, right)
+    outcome = yield from run_chain(profile, operator, operation="correct", original=completion, kind="completion_fix",
+                                   plan=plan, target=right, test_card=request.test_card, lead=lead,
+                                   step=completion_step)
+    return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
+                   details={**outcome.details, "method": method})
+
+
+def _plan(profile: Profile, completion, request: fixes.CorrectRequest, charged: int, right: int) -> Gen:
+    """The fix's steps, what it says it does, and its method name.  Completing again is chosen only when the
+    pre-auth can take it (open batch, within the tolerance, not expired): the check that fails for ordinary
+    reasons goes before the completion void that cannot be undone."""
+    language = profile.language
     preauth_txn = yield ask.get(completion.original_id)
+    hold = yield ask.hold(preauth_txn.id, validity_seconds=validity_seconds(profile))
     open_batch = completion.batch_state == "open" and completion.state == "approved"
-    if open_batch and right <= ceiling(profile, preauth_txn.amount) and request.method != "refund":
-        return (yield from _recomplete(profile, completion, preauth_txn, right, operator))
+    within = right <= ceiling(profile, preauth_txn.amount)
+    if open_batch and within and not hold.expired and request.method != "refund":
+        amounts = {"wrong": _money(profile, completion.amount), "right": _money(profile, right)}
+        return ([{"op": "completion_void", "amount": completion.amount}, {"op": "completion", "amount": right}],
+                say(language, "fix_recomplete", **amounts), "recomplete")
+    why = say(language, "why_fix_settled" if completion.batch_state != "open" else
+              "why_fix_refunded" if completion.state != "approved" else
+              "why_fix_expired" if hold.expired else "why_fix_tolerance" if not within else "why_asked")
     if right < charged:
         difference = charged - right
-        outcome = yield from refund(profile, RefundRequest(trace=completion.trace, amount=difference,
-                                                           confirm_repeat=True), operator)
-        return _combine("correct", say(language, "fix_refund_difference", amount=_money(profile, difference)),
-                              outcome)
+        return ([{"op": "refund", "amount": difference}],
+                say(language, "fix_refund_difference", amount=_money(profile, difference), why=why), "refund")
     difference = right - charged
-    why = say(language, "why_fix_settled" if completion.batch_state != "open" else
-              "why_fix_refunded" if completion.state != "approved" else "why_fix_tolerance")
-    outcome = yield from sale(profile, SaleRequest(difference, test_card=request.test_card, confirm_duplicate=True,
-                                                   confirm_unusual=True, kind="correction",
-                                                   original_id=completion.id,
-                                                   chain_id=completion.chain_id or completion.id), operator)
-    return _combine("correct", say(language, "fix_linked_sale", amount=_money(profile, difference), why=why,
-                                         trace=trace), outcome)
+    return ([{"op": "sale", "amount": difference}],
+            say(language, "fix_linked_sale", amount=_money(profile, difference), why=why,
+                trace=f"{completion.trace:06d}"), "linked_sale")
 
 
-def _recomplete(profile: Profile, completion, preauth_txn, right: int, operator: Operator) -> Gen:
-    language = profile.language
-    amounts = {"wrong": _money(profile, completion.amount), "right": _money(profile, right)}
-    voided = yield from completion_void(profile, CompletionRef(completion.trace), operator)
-    if voided.status != "approved":
-        return _combine("correct", say(language, "void_failed_first"), voided)
-    preauth_txn = yield ask.get(preauth_txn.id)
-    again = yield from complete_preauth(profile, preauth_txn, right, operator)
-    lead = say(language, "fix_recomplete" if again.status == "approved" else "fix_recomplete_failed",
-               trace=f"{preauth_txn.trace:06d}", **amounts)
-    return Outcome("correct", again.status, f"{lead} {again.message}", txn=again.txn,
-                   steps=voided.steps + again.steps, details={"original_id": completion.id, "method": "recomplete"})
+def completion_step(profile: Profile, operator: Operator, op: str, amount: int, original, card) -> Gen:
+    """One step of a completion's fix: void the wrong completion, complete its pre-auth again; a refund of
+    the difference or a linked sale run as for a sale's fix."""
+    if op == "completion_void":
+        return (yield from completion_void(profile, CompletionRef(original.trace), operator))
+    if op == "completion":
+        preauth_txn = yield ask.get(original.original_id)
+        return (yield from complete_preauth(profile, preauth_txn, amount, operator))
+    return (yield from run_step(profile, operator, op, amount, original, card))
 
 
 def fix_duplicate_any(profile: Profile, request: fixes.DuplicateFixRequest, operator: Operator) -> Gen:

@@ -57,18 +57,23 @@ PREAUTH_TEXTS: dict[str, tuple[str, str]] = {
     # ---- fixing a completion
     "fix_recomplete": ("Batch open: voiding the completion of {wrong} and completing the pre-auth for the right {right}.",
                        "批次未结算：撤销 {wrong} 的预授权完成，并按正确金额 {right} 重新完成。"),
-    "fix_recomplete_failed": ("The completion of {wrong} was voided, but the new completion of {right} did not go "
-                              "through: the pre-auth trace {trace} is open again — complete it for {right}.",
-                              "已撤销 {wrong} 的预授权完成，但 {right} 的新完成未成功：预授权凭证号 {trace} 已恢复，请按 {right} "
-                              "重新完成。"),
-    "fix_refund_difference": ("Completion overcharged by {amount}: the batch is settled, refunding the difference.",
-                              "预授权完成多收 {amount}：批次已结算，退还差额。"),
+    "fix_refund_difference": ("Completion overcharged by {amount}: {why}, refunding the difference.",
+                              "预授权完成多收 {amount}：{why}，退还差额。"),
     "fix_linked_sale": ("Completion undercharged by {amount}: {why}; collecting the difference as a sale linked to "
                         "completion trace {trace}.",
                         "预授权完成少收 {amount}：{why}；以关联完成凭证号 {trace} 的消费收取差额。"),
     "why_fix_settled": ("the batch is settled", "批次已结算"),
     "why_fix_tolerance": ("the right amount is above the pre-auth's tolerance", "正确金额超出预授权允许范围"),
     "why_fix_refunded": ("it was partly refunded already", "已部分退货"),
+    "why_fix_expired": ("the pre-auth has expired", "预授权已过期"),
+    # ---- a completion's fix as a chain (engine/chains.py standing: done / owed / pending per step)
+    "chain_done_completion_void": ("Voided the completion of {amount}.", "已撤销 {amount} 的预授权完成。"),
+    "chain_done_completion": ("Completed {amount}.", "已完成 {amount}。"),
+    "chain_owed_completion_void": ("the completion of {amount} still to void", "尚需撤销 {amount} 的预授权完成"),
+    "chain_owed_completion": ("{amount} still to complete", "尚需完成 {amount}"),
+    "chain_pending_completion_void": ("the void of the completion of {amount} has no final outcome yet",
+                                      "{amount} 的预授权完成撤销结果未明"),
+    "chain_pending_completion": ("the completion of {amount} has no final outcome yet", "{amount} 的预授权完成结果未明"),
     "no_preauth_id": ("no pre-auth with id {id} on this terminal", "本终端没有编号为 {id} 的预授权"),
     "hold_not_duplicate": ("pre-auth {id} (trace {trace}) is not a suspected duplicate hold",
                            "预授权 {id}（凭证号 {trace}）不是疑似重复冻结"),

@@ -8,7 +8,8 @@ Until then it is ``open`` and every interface says what was done, what is still 
 action that finishes it.
 
 Steps reference journal transactions: a step's transactions are those linked to the chain's original
-(``original_id``) journaled after the chain was planned (``id > watermark``) with the step's kind — so
+(``original_id``; for a completion's fix also to its pre-auth, which the new completion names)
+journaled after the chain was planned (``id > watermark``) with the step's kind — so
 what a step did is read from the transactions themselves, which survive a kill between any two
 commits; the step list stored here is the plan and the last known progress.
 """
@@ -25,8 +26,9 @@ from agent.journal.states import check_transition
 
 TXN_SELECT = "SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id"
 #: step operations and the transaction kind each journals
-STEP_KINDS = {"void": "void", "sale": "correction", "refund": "refund"}
-CHAIN_KINDS = ("correction", "duplicate_fix")
+STEP_KINDS = {"void": "void", "sale": "correction", "refund": "refund",
+              "completion_void": "completion_void", "completion": "completion"}
+CHAIN_KINDS = ("correction", "duplicate_fix", "completion_fix")
 MAX_STEPS = 8
 MAX_REASON = 200
 
@@ -157,8 +159,15 @@ class Chains:
     def chain_txns(self, chain_id: int) -> list[Txn]:
         """The transactions the chain's steps journaled (linked to its original, after it was planned)."""
         row = self._chain_row(chain_id)
+        linked = [row["original_id"]]
+        if row["kind"] == "completion_fix":  # the new completion hangs from the pre-auth, not from the one it replaces
+            preauth_id = self._conn.execute("SELECT original_id FROM transactions WHERE id = ?",
+                                            (row["original_id"],)).fetchone()[0]
+            if preauth_id is not None:
+                linked.append(preauth_id)
+        marks = ", ".join("?" * len(linked))
         return [txn_from_row(r) for r in self._conn.execute(
-            TXN_SELECT + " WHERE t.original_id = ? AND t.id > ? ORDER BY t.id", (row["original_id"], row["watermark"]))]
+            TXN_SELECT + f" WHERE t.original_id IN ({marks}) AND t.id > ? ORDER BY t.id", (*linked, row["watermark"]))]
 
     def _chain_row(self, chain_id: int):
         if isinstance(chain_id, bool) or not isinstance(chain_id, int):
