@@ -14,12 +14,13 @@ import time
 from typing import Any, Callable
 
 from agent import __version__, config
-from agent.auth import PasswordGate
+from agent.auth import AuthError, PasswordGate
 from agent.console.cardtest import run_card_test
 from agent.console.commands import CommandTable, ConsoleContext
 from agent.console.files import FileStateStore, auth_state_path
 from agent.console.lineeditor import Echo
 from agent.console.session import Session, SessionSettings
+from agent.console.texts import say
 from agent.errors import PosagentError
 
 log = logging.getLogger("posagent.console")
@@ -33,16 +34,37 @@ def technician_gate(cfg: config.Config, *, clock: Callable[[], float] = time.tim
 
 
 class RememberingGate:
-    """The technician's gate; a right password is kept for the session, to prove the role to the daemon."""
+    """The technician's gate; a right password is kept for the session, to prove the role to the daemon.
+    A refusal is said in the terminal's language (the gate decides; only the words are the console's)."""
 
-    def __init__(self, gate: PasswordGate, context: ConsoleContext):
+    def __init__(self, gate: PasswordGate, context: ConsoleContext, *, max_attempts: int = 5,
+                 language: str = "en"):
         self.gate = gate
         self.context = context
+        self.max_attempts = max_attempts
+        self.language = language
 
     def check(self, password: str | None) -> None:
         self.context.password = None
-        self.gate.check(password)
+        was_locked = self.gate.locked_for() > 0
+        try:
+            self.gate.check(password)
+        except AuthError as exc:
+            if self.language == "en":
+                raise
+            raise AuthError(self._refusal(password, was_locked)) from exc
         self.context.password = password
+
+    def _refusal(self, password: str | None, was_locked: bool) -> str:
+        t = lambda key, **v: say(self.language, key, **v)  # noqa: E731
+        if not self.context.cfg.console.password_hash:
+            return t("auth.unset")
+        remaining = self.gate.locked_for()
+        if remaining > 0:
+            return t("auth.locked" if was_locked else "auth.now_locked", minutes=int(remaining // 60) + 1)
+        if password is None:
+            return t("auth.needed")
+        return t("auth.wrong", left=max(0, self.max_attempts - self.gate.state().failures))
 
     def locked_for(self) -> float:
         return self.gate.locked_for()
@@ -86,12 +108,13 @@ def build_session(cfg: config.Config, client: Any, *, idle_timeout_s: float | No
     context.card_test = card_test
     t = cfg.terminal
     settings = SessionSettings(
-        banner=f"posagent {__version__} technician console - terminal {t.terminal_id} ({t.merchant_name})",
+        banner=say(t.language, "banner", version=__version__, terminal=t.terminal_id, merchant=t.merchant_name),
         prompt=f"posagent {t.terminal_id}> ",
         idle_timeout_s=idle_timeout_s if idle_timeout_s is not None else cfg.console.idle_timeout_minutes * 60,
         secret_echo=Echo.STARS,
         audit=audit, language=t.language)
-    return Session(RememberingGate(technician_gate(cfg), context), CommandTable(context), settings)
+    gate = RememberingGate(technician_gate(cfg), context, max_attempts=cfg.console.max_attempts, language=t.language)
+    return Session(gate, CommandTable(context), settings)
 
 
 def start_console_child(cfg: config.Config) -> "subprocess.Popen | None":

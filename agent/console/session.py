@@ -200,15 +200,13 @@ class Session:
         try:
             self.gate.check(password)
         except AuthError as exc:
-            remaining = self.gate.locked_for()
-            if remaining > 0:
+            if self.gate.locked_for() > 0:
                 self._move("locked")
                 self.settings.audit("login_locked", {})
-                return crlf(self._say("locked_now", detail=exc, minutes=int(remaining // 60) + (remaining % 60 > 0))
-                            + "\n")
+                return crlf(f"{exc}\n")  # the gate says it in the terminal's language
             self._move("wrong")
             self.settings.audit("login_failed", {})
-            return crlf(self._say("wrong_password", detail=exc) + "\n") + self._say("password").encode("utf-8")
+            return crlf(f"{exc}\n") + self._say("password").encode("utf-8")
         except PosagentError as exc:  # the lock state could not be read or saved: nobody gets in
             self._move("cancel")
             return crlf(self._say("error", detail=exc) + "\n" + self._banner())

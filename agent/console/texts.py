@@ -67,8 +67,18 @@ TEXTS.update({
     "internal": ("internal error ({name}); see the log", "内部错误（{name}）；请查看日志"),
     "idle_out": ("Idle for {minutes:g} min: logged out.", "空闲 {minutes:g} 分钟：已退出。"),
     "login_timeout": ("Login timed out.", "登录超时。"),
-    "wrong_password": ("{detail}", "密码错误。"),
-    "locked_now": ("{detail}", "密码错误次数过多，控制台已锁定 {minutes} 分钟。"),
+    "banner": ("posagent {version} technician console - terminal {terminal} ({merchant})",
+               "posagent {version} 技术员控制台 - 终端 {terminal}（{merchant}）"),
+    # ---- login refusals in Chinese (in English the password gate's own words are shown)
+    "auth.unset": ("no technician password is set: create one with `posagent passwd --role technician` and put "
+                   "the hash in the configuration",
+                   "未设置技术员密码：请用 `posagent passwd --role technician` 生成，并把散列值写入配置"),
+    "auth.locked": ("technician functions are locked after too many wrong passwords; try again in {minutes} min",
+                    "密码错误次数过多，技术员功能已锁定；请在 {minutes} 分钟后重试"),
+    "auth.now_locked": ("wrong technician password; technician functions are now locked for {minutes} min",
+                        "技术员密码错误；技术员功能现已锁定 {minutes} 分钟"),
+    "auth.needed": ("this needs the technician password", "需要技术员密码"),
+    "auth.wrong": ("wrong technician password ({left} attempt(s) left)", "技术员密码错误（还可尝试 {left} 次）"),
     "no_daemon": ("no answer from the daemon ({detail})", "守护进程无应答（{detail}）"),
     "daemon_refused": ("the daemon refused", "守护进程拒绝了该操作"),
     # ---- tables: column titles, empty tables, notes
