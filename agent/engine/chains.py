@@ -24,7 +24,7 @@ from agent.journal.chains import STEP_KINDS
 #: a step's transaction in one of these states means the step went through
 DONE_STATES = {"void": ("approved",), "refund": ("approved",),
                "sale": ("approved", "voided", "refunded_partially", "refunded"),
-               # a pre-auth completion's fix (engine/completion_chain.py)
+               # a pre-auth completion's fix (engine/preauth_fixes.py)
                "completion_void": ("approved",), "completion": ("approved", "voided", "refunded_partially", "refunded")}
 #: the outcome of a step's transaction is not known yet (a reversal is under way)
 PENDING_STATES = ("sending", "in_doubt")

@@ -1,7 +1,7 @@
 """Chains: a multi-step fix whose whole plan the journal holds before its first irreversible step.
 
 A correction (void → sale on the same card, refund of a difference, a linked sale), a duplicate's
-repair, and later pre-authorization completions and wallet payments are chains.  A chain is planned
+repair and a pre-auth completion's correction (completion void → new completion) are chains.  A chain is planned
 (every step, in order, with its amount) in one commit before anything is sent; each step's outcome
 updates it; it ends ``done`` (every step approved) or ``closed`` by a supervisor with the reason.
 Until then it is ``open`` and every interface says what was done, what is still owed and the one
