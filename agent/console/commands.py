@@ -7,7 +7,9 @@ nothing here holds business rules: the daemon does the work, the console asks an
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,9 +203,13 @@ class CommandTable:
                 if not (len(value) == 4 and value.isascii() and value.isdigit()):
                     raise UsageError(self._say("u.last4", value=value))
                 query["last4"] = value
-            elif name == "date":
+            elif name == "date":  # checked here so that the refusal is in the terminal's language
+                if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value) or not _is_day(value):
+                    raise UsageError(self._say("u.date", value=value))
                 query["date"] = value
             elif name == "rrn":
+                if not re.fullmatch(r"[0-9A-Za-z ]{1,12}", value):
+                    raise UsageError(self._say("u.rrn", value=value))
                 query["rrn"] = value
             else:
                 raise UsageError(self._say("u.search_by", name=name))
@@ -315,6 +321,14 @@ class CommandTable:
                 raise UsageError(self._say("u.needs_value", name=name))
             out.append((name.lower(), value))
         return out
+
+
+def _is_day(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 C = Command

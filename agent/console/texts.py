@@ -137,6 +137,8 @@ TEXTS.update({
                  "(several may be combined)",
                  "用法：journal search trace N | amount 12.00 | last4 1234 | date YYYY-MM-DD | rrn R（可组合多个）"),
     "u.last4": ("last4 must be 4 digits, not '{value}'", "last4 必须是 4 位数字，而不是“{value}”"),
+    "u.date": ("date must be a day as YYYY-MM-DD, not '{value}'", "date 必须是 YYYY-MM-DD 格式的日期，而不是“{value}”"),
+    "u.rrn": ("rrn must be up to 12 letters or digits, not '{value}'", "rrn 必须是最多 12 位字母或数字，而不是“{value}”"),
     "u.amount": ("amount must be an amount like 12.00, not '{value}'", "amount 必须是金额（如 12.00），而不是“{value}”"),
     "u.search_by": ("cannot search by '{name}': use trace, amount, last4, date or rrn",
                     "不能按“{name}”查找：请用 trace、amount、last4、date 或 rrn"),
