@@ -52,12 +52,14 @@ class CardSource:
     def _emv_settings(emv: Any) -> dict[str, Any]:
         """The terminal's EMV data from `[emv]`; the CA key file is read and checked here, at start."""
         from agent.drivers.oda import CaKeys, load_ca_keys
+        from agent.drivers.tacs import ActionCodes, build_table
 
         if emv is None:
             return {}
+        flat = ActionCodes(bytes.fromhex(emv.tac_denial), bytes.fromhex(emv.tac_online), bytes.fromhex(emv.tac_default))
         return {"ca_keys": load_ca_keys(os.path.expanduser(emv.ca_keys)) if emv.ca_keys else CaKeys(),
-                "floor_limit": emv.floor_limit, "tac_denial": bytes.fromhex(emv.tac_denial),
-                "tac_online": bytes.fromhex(emv.tac_online), "tac_default": bytes.fromhex(emv.tac_default)}
+                "floor_limit": emv.floor_limit, "tac_denial": flat.denial, "tac_online": flat.online,
+                "tac_default": flat.default, "tacs": build_table(emv.tacs, flat)}
 
     @property
     def holds_chip(self) -> bool:

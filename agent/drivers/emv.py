@@ -338,9 +338,10 @@ class EmvReader:
         values = {**terminal.tags(), 0x95: tvr, 0x9B: bytes([tsi, 0]), 0x9F34: cvm_results, 0x82: aip,
                   0x84: tlv.find(fci, 0x84) or app.aid}
         # posagent approves only online (offline approvals would need advices): a TC becomes an ARQC
+        tac = terminal.action_codes(tlv.find(fci, 0x84) or app.aid)
         decision = action_analysis(tvr, iac_denial=card_tags.get(0x9F0E), iac_online=card_tags.get(0x9F0F),
-                                   iac_default=card_tags.get(0x9F0D), tac_denial=terminal.tac_denial,
-                                   tac_online=terminal.tac_online, tac_default=terminal.tac_default)
+                                   iac_default=card_tags.get(0x9F0D), tac_denial=tac.denial,
+                                   tac_online=tac.online, tac_default=tac.default)
         deny = decision == apdu.AAC
         with _step("genac1"):
             cdol1 = parse_dol(card_tags[0x8C])

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from agent.drivers.card_errors import BadCardData
 from agent.drivers.oda import CaKeys
+from agent.drivers.tacs import ActionCodes, TacTable
 from agent.iso8583 import tlv
 from agent.money import MAX_MINOR_UNITS
 
@@ -57,6 +58,7 @@ class TerminalData:
     tac_denial: bytes = bytes(5)  # terminal action codes ([emv] tac_*)
     tac_online: bytes = bytes.fromhex("DC4004F800")
     tac_default: bytes = bytes.fromhex("DC4000A800")
+    tacs: TacTable | None = None  # per-AID action codes ([emv] tacs); None: the three above for every AID
 
     def __post_init__(self) -> None:
         if not 0 <= self.amount <= MAX_MINOR_UNITS or not 0 <= self.other_amount <= MAX_MINOR_UNITS:
@@ -66,6 +68,11 @@ class TerminalData:
             raise ValueError("unpredictable number is 4 bytes, TVR 5, terminal capabilities 3")
         if len(self.ifd_serial) != 8:
             raise ValueError("IFD serial number is 8 characters")
+
+    def action_codes(self, aid: bytes) -> ActionCodes:
+        """The terminal action codes for the application `aid` (per-AID table, else the flat codes)."""
+        flat = ActionCodes(self.tac_denial, self.tac_online, self.tac_default)
+        return flat if self.tacs is None else self.tacs.for_aid(aid)
 
     def tags(self) -> dict[int, bytes]:
         """The terminal's own tag values (the TVR is the one the flow updates, see `with_tvr_bits`)."""
