@@ -35,8 +35,11 @@ def card_text(language: str, exc: CardError) -> str:
 class CardSource:
     def __init__(self, *, reader_pattern: str, card_timeout: float, apdu_timeout: float = 5.0,
                  terminal_id: str = "10000001", currency: str = "156", test_cards_path: str | None = None,
-                 emv: Any = None, language: str = "en"):
+                 emv: Any = None, language: str = "en", pin_cipher: Any = None):
+        from agent.drivers.pinpad import PinPad
+
         self.language = language  # the cashier's messages follow [terminal] language
+        self.pin_pad = PinPad(pin_cipher)  # loaded per transaction by the daemon, wiped at release
         self.reader_pattern = reader_pattern
         self.card_timeout = card_timeout
         self.apdu_timeout = apdu_timeout
@@ -81,8 +84,25 @@ class CardSource:
         card = cards.get(name)
         if card is None:
             return CardFailure(f"no test card named {name!r} (known: {', '.join(sorted(cards))})")
+        if self.pin_pad.entered():  # swiped with a PIN: 021 and field 52
+            block = self._pin_block(card.pan)
+            if isinstance(block, CardFailure):
+                return block
+            return CardData(pan=card.pan, expiry=card.expiry, entry_mode="021", track2=card.track2,
+                            source="test-card", pin_block=block)
         return CardData(pan=card.pan, expiry=card.expiry, entry_mode="022", track2=card.track2,
                         source="test-card")
+
+    def _pin_block(self, pan: str) -> bytes | CardFailure:
+        from agent.drivers.pinpad import PinPadError
+        from agent.errors import PosagentError
+
+        try:
+            return self.pin_pad.block(pan)
+        except (PinPadError, PosagentError) as exc:
+            log.info("PIN block: %s", exc)
+            from agent.engine.texts import say
+            return CardFailure(say(self.language, "card_PinPadError"))
 
     def _read_chip(self, amount: int) -> CardData | CardFailure:
         from agent.drivers.emv_data import TerminalData
@@ -94,12 +114,17 @@ class CardSource:
         terminal = TerminalData(amount=amount, currency=self.currency, country=self.currency,
                                 unpredictable_number=os.urandom(4), ifd_serial=self.terminal_id, **self._emv)
         try:
-            chip = self._reader.read_chip(terminal)
+            chip = self._reader.read_chip(terminal, enter_pin=self.pin_pad.entered)
         except CardError as exc:
             return CardFailure(self._say(exc))
         self._chip = chip
+        block = None
+        if chip.entry_mode == "051":  # the CVM list asked for an online PIN and it was entered
+            block = self._pin_block(chip.pan)
+            if isinstance(block, CardFailure):
+                return block
         return CardData(pan=chip.pan, expiry=chip.expiry, entry_mode=chip.entry_mode, track2=chip.track2,
-                        sequence=chip.sequence, field55=chip.field55, source="chip")
+                        sequence=chip.sequence, field55=chip.field55, source="chip", pin_block=block)
 
     def _say(self, exc: CardError) -> str:
         """The cashier's text for a card problem in the terminal's language (the technical detail is logged)."""
@@ -118,6 +143,7 @@ class CardSource:
             return CardFailure(self._say(exc))
 
     def release(self) -> None:
+        self.pin_pad.wipe()
         chip, self._chip = self._chip, None
         if chip is not None:
             try:

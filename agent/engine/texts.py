@@ -156,6 +156,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "card_CardDataWiped": ("Card data already cleared — read the card again", "卡数据已清除——请重新读卡"),
     "card_ManualEntryRefused": ("Manual card entry needs a supervisor", "手工输入卡号需主管授权"),
     "card_CardError": ("Card error — try again", "读卡出错——请重试"),
+    "card_PinPadError": ("PIN could not be enciphered — sign on and try again", "密码无法加密——请签到后重试"),
     # ---- outcome unknown
     "outcome_unknown": ("The outcome is unknown: {detail}. The card may have been charged; if it was, it is "
                         "reversed automatically when the daemon is back — never charged twice. Check with "
