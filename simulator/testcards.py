@@ -60,6 +60,7 @@ class TestCard:
     cvm_rules: bytes = bytes.fromhex("42031F00")  # CVM list rules (tag 8E after X and Y): online PIN if supported, else no CVM
     pin: str = ""  # the cardholder's PIN the issuer checks (empty: none)
     pin_required: bool = False  # the issuer refuses a sale or pre-auth of this card without a PIN
+    offline: bool = False  # card risk management lets the card approve offline (TC) when the terminal asks
 
     @property
     def track2(self) -> str:
@@ -99,6 +100,7 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
                 card_type=str(raw.get("card_type", "debit")),
                 cvm_rules=bytes.fromhex(raw.get("cvm_rules", "42031F00")),
                 pin=str(raw.get("pin", "")), pin_required=bool(raw.get("pin_required", False)),
+                offline=bool(raw.get("offline", False)),
             )
         except KeyError as exc:
             raise ConfigError(f"missing key {exc.args[0]}", key=where, path=source) from None

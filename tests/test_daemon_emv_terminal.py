@@ -5,6 +5,8 @@ Cardholder verification with online PIN (the PIN-required card), terminal action
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from agent.drivers.pcsc import CardReader
@@ -117,3 +119,69 @@ def test_a_denial_code_for_one_aid_declines_its_cards_offline_and_spares_other_a
     approved = chip_sale(agent, insert, 1000, None, card="credit")
     assert approved["ok"] and approved["outcome"]["status"] == "approved", approved
     assert sim_host.ledger()["cards"]["credit"]["net_charged"] == 1000
+
+
+# -- offline approval with an advice ------------------------------------------------------------------
+
+FLOOR = "floor_limit = 5000"
+
+
+def test_an_offline_approval_is_journaled_with_its_tc_and_its_advice_survives_a_restart(chip_terminal, sim_host):
+    start, insert = chip_terminal
+    agent = start(FLOOR)
+    reply = chip_sale(agent, insert, 2000, None, card="offline")
+    assert reply["ok"] and reply["outcome"]["status"] == "approved", reply
+    assert reply["outcome"]["details"]["offline"] and "offline" in reply["outcome"]["message"]
+    txn_id = reply["outcome"]["txn"]["id"]
+    assert reply["outcome"]["txn"]["state"] == "advice_pending"
+    icc, fields = sent_icc(agent, txn_id)  # the journaled advice: the TC is the evidence, TVR clean
+    assert icc["9F27"] == "40" and icc["95"] == "0000000000" and len(icc["9F26"]) == 16
+    assert fields["2"].count("*") and "35" not in fields
+    assert "offline" not in sim_host.ledger()["cards"]  # nothing sent yet
+    raw = b"".join(p.read_bytes() for p in agent.directory.glob("journal.db*"))
+    assert CARDS["offline"].pan.encode() not in raw  # the advice's card number is sealed, never in clear
+
+    agent.kill()  # power goes before the advice is sent: it waits in the journal
+    agent.start()  # recovery sends it before anything else
+    deadline = time.monotonic() + 15
+    while "offline" not in sim_host.ledger()["cards"] and time.monotonic() < deadline:
+        time.sleep(0.1)  # recovery runs in the background after "ready"
+    assert sim_host.ledger()["cards"]["offline"]["net_charged"] == 2000
+    assert host_codes(sim_host, "offline") == ["00"]
+    trace = reply["outcome"]["txn"]["trace"]
+    while state_of(agent, trace) != "approved" and time.monotonic() < deadline:
+        time.sleep(0.1)  # the host has booked it; the journal records the answer right after
+    assert state_of(agent, trace) == "approved"
+
+    settled = agent.json("settle", "--yes", password=True)  # the settlement totals include it
+    assert settled["ok"] and settled["outcome"]["details"]["result"] == "balanced", settled
+    assert "20.00" in settled["outcome"]["message"], settled["outcome"]["message"]
+
+
+def state_of(agent, trace: int) -> str:
+    return agent.call("lookup", {"trace": trace})["result"]["transactions"][0]["state"]
+
+
+def test_an_offline_approval_is_advised_before_the_next_online_sale(chip_terminal, sim_host):
+    start, insert = chip_terminal
+    agent = start(FLOOR)
+    first = chip_sale(agent, insert, 1500, None, card="offline")
+    assert first["outcome"]["details"].get("offline"), first
+    second = chip_sale(agent, insert, 8000, None, card="offline")  # above the floor: online
+    assert second["outcome"]["status"] == "approved" and not second["outcome"]["details"].get("offline")
+    icc, _ = sent_icc(agent, second["outcome"]["txn"]["id"])
+    assert icc["9F27"] == "80" and int(icc["95"][6:8], 16) & 0x80  # floor limit exceeded → online
+    assert host_codes(sim_host, "offline") == ["00", "00"]
+    assert sim_host.ledger()["cards"]["offline"]["net_charged"] == 9500
+
+
+def test_a_card_without_offline_capability_goes_online_under_the_floor_limit(chip_terminal, sim_host):
+    start, insert = chip_terminal
+    agent = start(FLOOR)
+    reply = chip_sale(agent, insert, 1000, None, card="debit")
+    assert reply["outcome"]["status"] == "approved" and not reply["outcome"]["details"].get("offline")
+    icc, _ = sent_icc(agent, reply["outcome"]["txn"]["id"])
+    # PIN bypassed (the card offers it if supported), no online-forcing bit: the terminal asked for a TC,
+    # the card's own risk management chose online
+    assert icc["9F27"] == "80" and icc["95"] == "0000080000"
+    assert sim_host.ledger()["cards"]["debit"]["net_charged"] == 1000

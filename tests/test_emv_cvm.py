@@ -152,3 +152,21 @@ def test_the_pin_pad_never_shows_the_pin_and_forgets_it():
     with pytest.raises(PinPadError) as caught:
         pad.load("12a4")
     assert "12a4" not in str(caught.value)
+
+
+# -- offline approval (terminal action analysis + the card's decision) ------------------------------
+
+def test_an_offline_card_under_the_floor_limit_approves_offline_with_a_tc():
+    chip, session = read("offline", amount=2000, floor_limit=5000, offline_approvals=True)
+    assert chip.approved_offline and chip.tags[0x9F27] == b"\x40" and chip.tags[0x95] == bytes(5)
+    assert sum(1 for c in session.commands if c[1] == 0xAE) == 1  # no second GENERATE AC
+
+
+@pytest.mark.parametrize("card, term", [
+    ("offline", dict(amount=6000, floor_limit=5000, offline_approvals=True)),  # above the floor limit
+    ("offline", dict(amount=2000, floor_limit=5000, offline_approvals=False)),  # a pre-auth: always online
+    ("debit", dict(amount=2000, floor_limit=5000, offline_approvals=True)),  # the card itself goes online
+])
+def test_otherwise_the_card_goes_online(card, term):
+    chip, _ = read(card, **term)
+    assert not chip.approved_offline and chip.tags[0x9F27] == b"\x80"

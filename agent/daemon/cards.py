@@ -35,11 +35,12 @@ def card_text(language: str, exc: CardError) -> str:
 class CardSource:
     def __init__(self, *, reader_pattern: str, card_timeout: float, apdu_timeout: float = 5.0,
                  terminal_id: str = "10000001", currency: str = "156", test_cards_path: str | None = None,
-                 emv: Any = None, language: str = "en", pin_cipher: Any = None):
+                 emv: Any = None, language: str = "en", pin_cipher: Any = None, sealer: Any = None):
         from agent.drivers.pinpad import PinPad
 
         self.language = language  # the cashier's messages follow [terminal] language
         self.pin_pad = PinPad(pin_cipher)  # loaded per transaction by the daemon, wiped at release
+        self.sealer = sealer  # seals the card of an offline approval for its advice (agent/drivers/cardseal.py)
         self.reader_pattern = reader_pattern
         self.card_timeout = card_timeout
         self.apdu_timeout = apdu_timeout
@@ -70,10 +71,10 @@ class CardSource:
         return self._chip is not None
 
     # -- read -------------------------------------------------------------------------------------
-    def read(self, amount: int, test_card: str | None) -> CardData | CardFailure:
+    def read(self, amount: int, test_card: str | None, offline_ok: bool = False) -> CardData | CardFailure:
         if test_card is not None:
             return self._read_test_card(test_card)
-        return self._read_chip(amount)
+        return self._read_chip(amount, offline_ok)
 
     def _read_test_card(self, name: str) -> CardData | CardFailure:
         from simulator.testcards import load_cards  # the simulator's card file: only for --card
@@ -104,7 +105,7 @@ class CardSource:
             from agent.engine.texts import say
             return CardFailure(say(self.language, "card_PinPadError"))
 
-    def _read_chip(self, amount: int) -> CardData | CardFailure:
+    def _read_chip(self, amount: int, offline_ok: bool = False) -> CardData | CardFailure:
         from agent.drivers.emv_data import TerminalData
         from agent.drivers.pcsc import CardReader
 
@@ -112,7 +113,8 @@ class CardSource:
             self._reader = CardReader(self.reader_pattern, card_timeout=self.card_timeout,
                                       apdu_timeout=self.apdu_timeout)
         terminal = TerminalData(amount=amount, currency=self.currency, country=self.currency,
-                                unpredictable_number=os.urandom(4), ifd_serial=self.terminal_id, **self._emv)
+                                unpredictable_number=os.urandom(4), ifd_serial=self.terminal_id,
+                                offline_approvals=offline_ok, **self._emv)
         try:
             chip = self._reader.read_chip(terminal, enter_pin=self.pin_pad.entered)
         except CardError as exc:
@@ -123,8 +125,27 @@ class CardSource:
             block = self._pin_block(chip.pan)
             if isinstance(block, CardFailure):
                 return block
+        sealed = None
+        if chip.approved_offline:
+            if self.sealer is None:
+                return CardFailure(self._say(CardError("no key to seal the card for the advice")))
+            from agent.drivers.cardseal import binding_of
+            sealed = self.sealer.seal(chip.pan, chip.expiry, chip.field55, binding=binding_of(amount))
         return CardData(pan=chip.pan, expiry=chip.expiry, entry_mode=chip.entry_mode, track2=chip.track2,
-                        sequence=chip.sequence, field55=chip.field55, source="chip", pin_block=block)
+                        sequence=chip.sequence, field55=chip.field55, source="chip", pin_block=block,
+                        approved_offline=chip.approved_offline, sealed_card=sealed)
+
+    def open_sealed(self, sealed: str, amount: int) -> tuple[str, str, bytes] | CardFailure:
+        """The PAN, expiry and field 55 of an offline approval's advice (never logged)."""
+        from agent.drivers.cardseal import SealError, binding_of
+
+        if self.sealer is None:
+            return CardFailure("no key to open the sealed card")
+        try:
+            return self.sealer.open(sealed, binding=binding_of(amount))
+        except SealError as exc:
+            log.warning("offline advice: %s", exc)
+            return CardFailure(str(exc))
 
     def _say(self, exc: CardError) -> str:
         """The cashier's text for a card problem in the terminal's language (the technical detail is logged)."""

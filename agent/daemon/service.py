@@ -20,6 +20,7 @@ from agent import roles
 from agent.console.files import FileStateStore, auth_state_path
 from agent.daemon import apispec
 from agent.daemon.cards import CardSource
+from agent.drivers.cardseal import CardSealer
 from agent.daemon.interpreter import Interpreter
 from agent.drivers.hostlink import HostLink, make_ssl_context
 from agent.engine import chains, common, fixes, operations, preauth, preauth_fixes, settlement
@@ -239,7 +240,7 @@ class Daemon:
                                apdu_timeout=reader.apdu_timeout, terminal_id=self.cfg.terminal.terminal_id,
                                currency=self.cfg.terminal.currency, test_cards_path=self.test_cards_path,
                                emv=self.cfg.emv, language=self.cfg.terminal.language,
-                               pin_cipher=self.keystore.pin_block)
+                               pin_cipher=self.keystore.pin_block, sealer=CardSealer(key))
             self.wallet = self._open_wallet()
             self.interpreter = Interpreter(journal=self.journal, link=self.link, keystore=self.keystore,
                                            dialect=self.dialect, cards=cards,

@@ -344,11 +344,13 @@ class EmvReader:
                | TSI_CARD_RISK)
         values = {**terminal.tags(), 0x95: tvr, 0x9B: bytes([tsi, 0]), 0x9F34: verified.results, 0x82: aip,
                   0x84: tlv.find(fci, 0x84) or app.aid}
-        # posagent approves only online (offline approvals would need advices): a TC becomes an ARQC
+        # TC (offline approval, delivered later as an advice), ARQC (online) or AAC (decline offline)
         tac = terminal.action_codes(tlv.find(fci, 0x84) or app.aid)
         decision = action_analysis(tvr, iac_denial=card_tags.get(0x9F0E), iac_online=card_tags.get(0x9F0F),
                                    iac_default=card_tags.get(0x9F0D), tac_denial=tac.denial,
                                    tac_online=tac.online, tac_default=tac.default)
+        if decision == apdu.TC and not terminal.offline_approvals:
+            decision = apdu.ARQC  # pre-auths and the like always go online
         deny = decision == apdu.AAC
         with _step("genac1"):
             cdol1 = parse_dol(card_tags[0x8C])
@@ -357,20 +359,24 @@ class EmvReader:
                 self._send(apdu.generate_ac(apdu.AAC, cdol1_data))
                 raise CardAuthenticationFailed(f"{self.oda_failure or 'terminal action analysis'}; TVR {tvr.hex().upper()}",
                                                step="genac1")
-            kind_asked = apdu.ARQC | (apdu.CDA if cda_key is not None else 0)
+            kind_asked = decision | (apdu.CDA if cda_key is not None else 0)
             response = self._send(apdu.generate_ac(kind_asked, cdol1_data))
             if not response.ok:
                 raise self._unexpected(response, "GENERATE AC")
             cryptogram = parse_generate_ac(response.data, cda=cda_key is not None)
             kind = cryptogram[0x9F27][0] & 0xC0
             if kind == apdu.AAC:
-                raise CardDeclinedOffline("the card answered AAC to the ARQC request", step="genac1")
-            if kind != apdu.ARQC:
-                raise BadCardData(f"cryptogram type {kind:02X} answers an ARQC request")
+                raise CardDeclinedOffline("the card answered AAC at the first GENERATE AC", step="genac1")
+            # the card may go online instead of approving offline, never the other way round
+            if kind not in (apdu.ARQC, apdu.TC) or (kind == apdu.TC and decision != apdu.TC):
+                raise BadCardData(f"cryptogram type {kind:02X} answers a request for {decision:02X}")
             if cda_key is not None:
                 cryptogram[0x9F26] = self._check_cda(cda_key, response.data, cdol1_data, cryptogram)
         values.update(cryptogram)
-        return ChipRead(self.session, card_tags, values, cdol1_tags=tuple(t for t, _ in cdol1),
+        chip = ChipRead(self.session, card_tags, values, cdol1_tags=tuple(t for t, _ in cdol1),
                         aid=app.aid, label=app.label, entry_mode=entry_mode_for(verified.online_pin),
                         terminal=terminal)
+        if kind == apdu.TC:  # approved offline by the terminal and the card: no second GENERATE AC
+            chip.approve_offline()
+        return chip
 

@@ -59,6 +59,7 @@ class TerminalData:
     tac_online: bytes = bytes.fromhex("DC4004F800")
     tac_default: bytes = bytes.fromhex("DC4000A800")
     tacs: TacTable | None = None  # per-AID action codes ([emv] tacs); None: the three above for every AID
+    offline_approvals: bool = False  # this transaction may be approved offline (a sale); else TC becomes ARQC
 
     def __post_init__(self) -> None:
         if not 0 <= self.amount <= MAX_MINOR_UNITS or not 0 <= self.other_amount <= MAX_MINOR_UNITS:

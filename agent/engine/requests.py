@@ -93,6 +93,8 @@ class CardData:
     fallback: bool = False
     source: str = "chip"  # chip, swipe, manual, test-card
     pin_block: bytes | None = None  # field 52: the online PIN, enciphered under the PIN key (never journaled)
+    approved_offline: bool = False  # the card answered TC to the terminal's TC request (field 55 holds it)
+    sealed_card: str | None = None  # PAN and expiry sealed for the advice of an offline approval
 
     def __repr__(self) -> str:  # never show card data in a traceback or a log
         return f"CardData(source={self.source!r}, entry_mode={self.entry_mode!r})"

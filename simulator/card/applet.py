@@ -309,8 +309,9 @@ class EmvApplet:
         cryptogram = emvcrypto.application_cryptogram(app.keys, app.pan, app.sequence, dol, values)
         if self.arqc is None:
             declines = "AAC" in (self.options.first_ac, app.first_ac)
-            kind = 0x00 if declines or requested == 0x00 else 0x80
-            if kind == 0x00:
+            # card risk management: an offline-capable card grants the TC the terminal asks for
+            kind = 0x00 if declines or requested == 0x00 else 0x40 if requested == 0x40 and app.offline else 0x80
+            if kind != 0x80:
                 self.completed = True
             self.arqc = cryptogram
         else:
