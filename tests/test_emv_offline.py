@@ -57,7 +57,8 @@ def test_a_sealed_card_opens_only_with_its_key_and_its_amount():
         sealer.open(sealed, binding=binding_of(2001))  # moved to another sale
     with pytest.raises(SealError):
         CardSealer(bytes(32)).open(sealed, binding=binding_of(2000))  # another terminal's key
-    flipped = sealed[:-3] + ("A" if sealed[-3] != "A" else "B") + sealed[-2:]
+    middle = len(sealed) // 2  # a character in the middle: it always carries ciphertext bits
+    flipped = sealed[:middle] + ("A" if sealed[middle] != "A" else "B") + sealed[middle + 1:]
     with pytest.raises(SealError):
         sealer.open(flipped, binding=binding_of(2000))
     for garbage in ("", "s1:", "s2:AAAA", "s1:!!!!"):
@@ -114,3 +115,15 @@ def test_a_bad_tc_is_booked_declined_and_never_charged(terminal, tag, value, cod
     answer = term.send(with_icc(advice, tag, value))
     assert answer[39] == code
     assert rows(ledger) == [("sale", code, 2000)] and ledger.card_net_charged("offline") == 0
+
+
+@pytest.mark.parametrize("language, text", [("en", "APPROVED OFFLINE"), ("zh", "脱机批准")])
+def test_the_receipt_of_an_offline_approval_says_so_until_its_advice_is_answered(language, text):
+    from agent.receipts import render_receipt
+
+    class Txn:
+        kind, state, response_code, pan_masked, entry_mode = "sale", "advice_pending", None, "622609******0162", "052"
+        batch, trace, rrn, auth_code, created_at, amount = 1, 2, None, None, 0.0, 2000
+    receipt = render_receipt(Txn, merchant_name="SHOP", terminal_id="10000001", merchant_id="123456789012345",
+                             language=language)
+    assert text in receipt and "6226090000000162" not in receipt
