@@ -185,3 +185,18 @@ def test_a_card_without_offline_capability_goes_online_under_the_floor_limit(chi
     # the card's own risk management chose online
     assert icc["9F27"] == "80" and icc["95"] == "0000080000"
     assert sim_host.ledger()["cards"]["debit"]["net_charged"] == 1000
+
+
+def test_an_advice_whose_answer_is_lost_is_sent_again_and_booked_once(chip_terminal, sim_host):
+    start, insert = chip_terminal
+    agent = start(FLOOR)
+    offline = chip_sale(agent, insert, 1200, None, card="offline")
+    assert offline["outcome"]["details"].get("offline"), offline
+    sim_host.fault("drop_after:mti=0220,count=1")  # the acquirer books the advice, its answer is lost
+    held = chip_sale(agent, insert, 300, None, card="debit")
+    assert not held["ok"] and held["error"]["code"] == "advice_pending", held  # nothing else goes first
+    assert "debit" not in sim_host.ledger()["cards"]
+    retried = chip_sale(agent, insert, 300, None, card="debit")
+    assert retried["ok"] and retried["outcome"]["status"] == "approved", retried
+    assert host_codes(sim_host, "offline") == ["00"] and sim_host.ledger()["cards"]["offline"]["net_charged"] == 1200
+    assert state_of(agent, offline["outcome"]["txn"]["trace"]) == "approved"
