@@ -170,3 +170,23 @@ def test_an_offline_card_under_the_floor_limit_approves_offline_with_a_tc():
 def test_otherwise_the_card_goes_online(card, term):
     chip, _ = read(card, **term)
     assert not chip.approved_offline and chip.tags[0x9F27] == b"\x80"
+
+
+def test_without_a_pin_key_the_card_read_fails_with_a_cashier_message_and_no_block():
+    from agent.daemon.cards import CardSource
+    from agent.engine.effects import CardFailure
+    from agent.errors import PosagentError
+
+    def no_key(pin: str, pan: str) -> bytes:
+        raise PosagentError("no working keys: sign on first")
+    source = CardSource(reader_pattern="none", card_timeout=1, pin_cipher=no_key)
+    source.pin_pad.load("2468")
+    failed = source.read(100, "pin-required")
+    assert isinstance(failed, CardFailure) and "sign on" in failed.message
+    source.release()
+    assert not source.pin_pad.entered()
+    swiped = CardSource(reader_pattern="none", card_timeout=1,
+                        pin_cipher=lambda pin, pan: encrypt_pin_block(bytes(range(16)), pin, pan))
+    swiped.pin_pad.load("2468")
+    card = swiped.read(100, "pin-required")
+    assert card.entry_mode == "021" and len(card.pin_block) == 8 and "2468" not in repr(card)

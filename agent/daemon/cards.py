@@ -12,6 +12,8 @@ import os
 from typing import Any
 
 from agent.drivers.card_errors import CardError, CardRemovedAfterApproval
+from agent.drivers.cardseal import SealError, binding_of
+from agent.drivers.pinpad import PinPad, PinPadError
 from agent.engine.effects import CardFailure
 from agent.engine.requests import CardData
 
@@ -36,8 +38,6 @@ class CardSource:
     def __init__(self, *, reader_pattern: str, card_timeout: float, apdu_timeout: float = 5.0,
                  terminal_id: str = "10000001", currency: str = "156", test_cards_path: str | None = None,
                  emv: Any = None, language: str = "en", pin_cipher: Any = None, sealer: Any = None):
-        from agent.drivers.pinpad import PinPad
-
         self.language = language  # the cashier's messages follow [terminal] language
         self.pin_pad = PinPad(pin_cipher)  # loaded per transaction by the daemon, wiped at release
         self.sealer = sealer  # seals the card of an offline approval for its advice (agent/drivers/cardseal.py)
@@ -95,14 +95,14 @@ class CardSource:
                         source="test-card")
 
     def _pin_block(self, pan: str) -> bytes | CardFailure:
-        from agent.drivers.pinpad import PinPadError
+        """Field 52 from the PIN pad; a key store without a PIN key (no sign-on yet) is a card failure."""
+        from agent.engine.texts import say
         from agent.errors import PosagentError
 
         try:
             return self.pin_pad.block(pan)
         except (PinPadError, PosagentError) as exc:
             log.info("PIN block: %s", exc)
-            from agent.engine.texts import say
             return CardFailure(say(self.language, "card_PinPadError"))
 
     def _read_chip(self, amount: int, offline_ok: bool = False) -> CardData | CardFailure:
@@ -124,12 +124,13 @@ class CardSource:
         if chip.entry_mode == "051":  # the CVM list asked for an online PIN and it was entered
             block = self._pin_block(chip.pan)
             if isinstance(block, CardFailure):
+                self.release()  # the plan stops here: nothing will release the card after
                 return block
         sealed = None
         if chip.approved_offline:
             if self.sealer is None:
+                self.release()
                 return CardFailure(self._say(CardError("no key to seal the card for the advice")))
-            from agent.drivers.cardseal import binding_of
             sealed = self.sealer.seal(chip.pan, chip.expiry, chip.field55, binding=binding_of(amount))
         return CardData(pan=chip.pan, expiry=chip.expiry, entry_mode=chip.entry_mode, track2=chip.track2,
                         sequence=chip.sequence, field55=chip.field55, source="chip", pin_block=block,
@@ -137,8 +138,6 @@ class CardSource:
 
     def open_sealed(self, sealed: str, amount: int) -> tuple[str, str, bytes] | CardFailure:
         """The PAN, expiry and field 55 of an offline approval's advice (never logged)."""
-        from agent.drivers.cardseal import SealError, binding_of
-
         if self.sealer is None:
             return CardFailure("no key to open the sealed card")
         try:
