@@ -105,3 +105,13 @@ def test_the_cli_reads_the_pin_from_standard_input(agent, sim_host):
     bad = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, input="12x4\n", timeout=60)
     assert bad.returncode != 0 and "--pin-stdin" in bad.stderr and "12x4" not in bad.stderr
     assert codes_of(sim_host, "pin-required") == ["00"]
+
+
+def test_a_pre_auth_of_a_pin_required_card_takes_the_pin_too(agent, sim_host):
+    from tests.agentproc import SUPERVISOR_PASSWORD
+    held = agent.call("preauth", {"amount": 5000, "card": "pin-required", "pin": PIN}, password=SUPERVISOR_PASSWORD)
+    assert held["ok"] and held["outcome"]["status"] == "approved", held
+    refused = agent.call("preauth", {"amount": 5000, "card": "pin-required", "confirm_duplicate": True},
+                         password=SUPERVISOR_PASSWORD)
+    assert refused["outcome"]["status"] == "declined"
+    assert codes_of(sim_host, "pin-required") == ["00", "55"]

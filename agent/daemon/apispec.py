@@ -84,7 +84,7 @@ OPERATIONS: dict[str, dict[str, Arg]] = {
     "chains": {},
     "chain_close": {"id": Arg("int", True, 1, MAX_ID), "reason": _text(required=True)},
     "preauth": {"amount": Arg("int", True, 1, MAX_AMOUNT), "card": CARD, "confirm_duplicate": FLAG,
-                "client_request_id": REQUEST_ID},
+                "client_request_id": REQUEST_ID, "pin": PIN},
     "preauth_void": {"trace": Arg("int", True, 1, MAX_TRACE)},
     "preauth_release": {"trace": Arg("int", True, 1, MAX_TRACE)},
     "preauth_complete": {"trace": Arg("int", True, 1, MAX_TRACE), "amount": Arg("int", True, 1, MAX_AMOUNT),
