@@ -31,6 +31,9 @@ def _cryptogram_type(msg: "Message") -> int | None:
 
 
 def sale_advice(host: "HostProcessor", req: "Request") -> "Message":
+    if 61 in req.msg:  # names a pre-auth: a completion advice whose configured 60.1 happens to be 30
+        from simulator.host.holds import completion_advice
+        return completion_advice(host, req)
     earlier = host.ledger.find_by_trace(req.tid, req.batch, req.stan)
     if earlier is not None and earlier.kind == "sale" and earlier.amount == req.msg.amount:
         return _result(host, req, earlier)
