@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from agent.errors import ConfigError
+from agent.drivers import tacs
 from agent.reconcile import fees
 
 #: where the daemon and CLI look for the file when neither --config nor $POSAGENT_CONFIG is given
@@ -183,6 +184,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                               _pattern(r"[0-9A-Fa-f]{10}", "10 hex digits")),
         "tac_default": Setting(str, "DC4000A800", "Terminal action code - default (10 hex digits), used when the "
                                "host cannot be reached.", _pattern(r"[0-9A-Fa-f]{10}", "10 hex digits")),
+        "tacs": Setting(str, tacs.DEFAULT_TEXT, "Terminal action codes per AID: `AID denial=HEX online=HEX default=HEX` "
+                        "entries separated by `;` (a code left out, and any AID not listed, takes tac_denial/"
+                        "tac_online/tac_default; the longest matching AID wins).", tacs.check_text),
     },
     "console": {
         "port": Setting(str, "", "Serial device for the technician console (empty: disabled)."),

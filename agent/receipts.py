@@ -16,7 +16,7 @@ from agent.money import format_amount
 LABELS = {
     "en": {"merchant": "MERCHANT", "terminal": "TERMINAL", "card": "CARD", "type": "TYPE", "batch": "BATCH",
            "trace": "TRACE", "rrn": "REF NO", "auth": "AUTH", "date": "DATE", "amount": "AMOUNT",
-           "result": "RESULT", "original": "ORIG TRACE", "merchant_copy": "MERCHANT COPY",
+           "result": "RESULT", "offline": "APPROVED OFFLINE", "original": "ORIG TRACE", "merchant_copy": "MERCHANT COPY",
            "customer_copy": "CUSTOMER COPY", "sign": "SIGNATURE", "agree": "I agree to the above transaction",
            "sale": "SALE", "void": "VOID", "refund": "REFUND", "correction": "SALE (CORRECTION)",
            "reprint": "REPRINT", "settlement": "SETTLEMENT REPORT", "sales": "SALES", "refunds": "REFUNDS",
@@ -27,7 +27,7 @@ LABELS = {
            "completion_void": "COMPLETE VOID"},
     "zh": {"merchant": "商户名称", "terminal": "终端号", "card": "卡号", "type": "交易类型", "batch": "批次号",
            "trace": "凭证号", "rrn": "参考号", "auth": "授权码", "date": "日期时间", "amount": "金额",
-           "result": "结果", "original": "原凭证号", "merchant_copy": "商户存根", "customer_copy": "持卡人存根",
+           "result": "结果", "offline": "脱机批准", "original": "原凭证号", "merchant_copy": "商户存根", "customer_copy": "持卡人存根",
            "sign": "持卡人签名", "agree": "本人确认以上交易", "sale": "消费", "void": "消费撤销",
            "refund": "退货", "correction": "消费(更正)", "reprint": "重打印", "settlement": "结算单",
            "sales": "消费", "refunds": "退货", "count": "笔数", "total": "金额", "net": "净额",
@@ -65,7 +65,8 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
     rule = "-" * width
     kind = words.get(txn.kind, txn.kind.upper())
     sign = "-" if txn.kind in ("void", "refund", "preauth_void", "completion_void") else ""
-    result = describe(txn.response_code, language) if txn.response_code else txn.state
+    result = describe(txn.response_code, language) if txn.response_code else \
+        (words["offline"] if txn.kind == "sale" and txn.state == "advice_pending" else txn.state)
     lines = [_centre(merchant_name, width), rule,
              _pair(words["merchant"], merchant_id, width), _pair(words["terminal"], terminal_id, width), rule,
              *_card_line(txn, words, width, original_card), _pair(words["type"], kind, width),

@@ -35,7 +35,7 @@ SETTINGS: dict[str, frozenset[str]] = {
         "card_reader.reader", "card_reader.card_timeout", "card_reader.fallback", "card_reader.apdu_timeout",
         "console.baudrate", "console.password_hash", "console.idle_timeout_minutes",
         "daemon.log_level",
-        "emv.floor_limit", "emv.tac_denial", "emv.tac_online", "emv.tac_default",
+        "emv.floor_limit", "emv.tac_denial", "emv.tac_online", "emv.tac_default", "emv.tacs",
         "preauth.tolerance_percent", "preauth.validity_days", "preauth.advice_type",
         "scanner.baudrate", "scanner.scan_timeout", "scanner.partial_timeout",
         "wallet.*",

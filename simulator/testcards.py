@@ -57,6 +57,10 @@ class TestCard:
     iac_denial: bytes = bytes(5)
     first_ac: str = "ARQC"  # "AAC": the card itself declines offline at the first GENERATE AC
     card_type: str = "debit"  # debit or credit: the fee rate on the merchant's statement
+    cvm_rules: bytes = bytes.fromhex("42031F00")  # CVM list rules (tag 8E after X and Y): online PIN if supported, else no CVM
+    pin: str = ""  # the cardholder's PIN the issuer checks (empty: none)
+    pin_required: bool = False  # the issuer refuses a sale or pre-auth of this card without a PIN
+    offline: bool = False  # card risk management lets the card approve offline (TC) when the terminal asks
 
     @property
     def track2(self) -> str:
@@ -94,6 +98,9 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
                 iac_denial=bytes.fromhex(raw.get("iac_denial", "0000000000")),
                 first_ac=str(raw.get("first_ac", "ARQC")),
                 card_type=str(raw.get("card_type", "debit")),
+                cvm_rules=bytes.fromhex(raw.get("cvm_rules", "42031F00")),
+                pin=str(raw.get("pin", "")), pin_required=bool(raw.get("pin_required", False)),
+                offline=bool(raw.get("offline", False)),
             )
         except KeyError as exc:
             raise ConfigError(f"missing key {exc.args[0]}", key=where, path=source) from None
@@ -123,6 +130,12 @@ def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
         if card.card_type not in CARD_TYPES:
             raise ConfigError(f"card_type must be one of {', '.join(CARD_TYPES)}", key=f"{where}.card_type",
                               path=source)
+        if not card.cvm_rules or len(card.cvm_rules) % 2 or len(card.cvm_rules) > 24:
+            raise ConfigError("cvm_rules must be 1 to 12 rules of 4 hex digits", key=f"{where}.cvm_rules", path=source)
+        if card.pin and not (card.pin.isdigit() and 4 <= len(card.pin) <= 12):
+            raise ConfigError("pin must be 4 to 12 digits", key=f"{where}.pin", path=source)
+        if card.pin_required and not card.pin:
+            raise ConfigError("pin_required needs a pin", key=f"{where}.pin_required", path=source)
         if card.name in cards:
             raise ConfigError(f"duplicate card name {card.name!r}", key=where, path=source)
         cards[card.name] = card

@@ -24,15 +24,16 @@ from tests.card_loopback import LoopbackSession, terminal
 CARDS = load_cards()
 
 
-def read(card="debit", *, options=CardOptions(), misbehaviour=Misbehaviour(), extra=(), choose_app=None, **term):
+def read(card="debit", *, options=CardOptions(), misbehaviour=Misbehaviour(), extra=(), choose_app=None,
+         enter_pin=None, **term):
     applet = EmvApplet([CARDS[card], *(CARDS[c] for c in extra)], options, misbehaviour)
     session = LoopbackSession(applet)
-    return EmvReader(session, terminal(**term), choose_app=choose_app).read(), session
+    return EmvReader(session, terminal(**term), choose_app=choose_app, enter_pin=enter_pin).read(), session
 
 
 @pytest.mark.parametrize("t0", [False, True], ids=["T=1", "T=0"])
 def test_full_flow_reads_the_card_and_its_arqc_verifies_like_the_host_does(t0):
-    chip, session = read(options=CardOptions(t0=t0))
+    chip, session = read(options=CardOptions(t0=t0), enter_pin=lambda: True)
     card = CARDS["debit"]
     assert (chip.pan, chip.expiry, chip.sequence, chip.aid) == (card.pan, card.expiry, "001", card.aid)
     assert chip.track2 == card.track2

@@ -67,7 +67,7 @@ def test_a_sale_reads_the_chip_through_pcscd_and_completes_with_tc(slot, t0):
     reader, insert = slot
     card = CARDS["credit"]
     virtual = insert("credit", t0=t0)
-    with reader.read_chip(terminal(amount=12345)) as chip:
+    with reader.read_chip(terminal(amount=12345), enter_pin=lambda: True) as chip:  # the PIN pad: PIN entered
         assert reader.last_session.protocol == ("T=0" if t0 else "T=1")
         assert (chip.pan, chip.expiry, chip.sequence, chip.entry_mode) == (card.pan, card.expiry, "001", "051")
         assert chip.track2 == card.track2

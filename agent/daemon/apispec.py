@@ -51,6 +51,8 @@ REQUEST_ID = _text(r"[ -~]{1,64}", "1 to 64 printable ASCII characters")
 #: a payment code as typed or scanned: digits only here; the wallet table (agent/paycodes.py) checks the rest
 CODE = _text(r"[0-9]{1,40}", "the digits of a payment code")
 CARD = _text(r"[A-Za-z0-9_.-]{1,40}", "a test card name (letters, digits, _ . -)")
+#: the cardholder's PIN for a card that asks for one online: checked without ever being echoed
+PIN = Arg("pin")
 
 #: operation → {argument: what it must be}; an argument not listed is refused
 OPERATIONS: dict[str, dict[str, Arg]] = {
@@ -70,7 +72,7 @@ OPERATIONS: dict[str, dict[str, Arg]] = {
     "log_level": {"level": Arg("level")},
     "console_event": {"kind": _text(required=True), "details": Arg("object")},
     "sale": {"amount": Arg("int", True, 1, MAX_AMOUNT), "card": CARD, "confirm_duplicate": FLAG,
-             "confirm_unusual": FLAG, "client_request_id": REQUEST_ID},
+             "confirm_unusual": FLAG, "client_request_id": REQUEST_ID, "pin": PIN},
     "void": {"trace": Arg("int", True, 1, MAX_TRACE)},
     "refund": {"trace": TRACE, "rrn": _text(r"[0-9A-Za-z ]{1,12}", "up to 12 letters or digits"),
                "date": _text(r"[0-9]{4}", "the original's day as MMDD"), "amount": AMOUNT,
@@ -82,7 +84,7 @@ OPERATIONS: dict[str, dict[str, Arg]] = {
     "chains": {},
     "chain_close": {"id": Arg("int", True, 1, MAX_ID), "reason": _text(required=True)},
     "preauth": {"amount": Arg("int", True, 1, MAX_AMOUNT), "card": CARD, "confirm_duplicate": FLAG,
-                "client_request_id": REQUEST_ID},
+                "client_request_id": REQUEST_ID, "pin": PIN},
     "preauth_void": {"trace": Arg("int", True, 1, MAX_TRACE)},
     "preauth_release": {"trace": Arg("int", True, 1, MAX_TRACE)},
     "preauth_complete": {"trace": Arg("int", True, 1, MAX_TRACE), "amount": Arg("int", True, 1, MAX_AMOUNT),
@@ -150,6 +152,10 @@ def _check(op: str, name: str, arg: Arg, value: Any) -> Any:
     if arg.kind == "level":
         if value not in LOG_LEVELS:
             raise usage(f"{where} must be one of {', '.join(LOG_LEVELS)}, not {_shown(value)}")
+        return value
+    if arg.kind == "pin":  # never repeat what was typed
+        if not (isinstance(value, str) and value.isascii() and value.isdigit() and 4 <= len(value) <= 12):
+            raise usage(f"{where} must be 4 to 12 digits (the value is not shown)")
         return value
     if arg.kind == "record":
         if not isinstance(value, dict) or len(json.dumps(value, ensure_ascii=False).encode()) > MAX_RECORD_BYTES:

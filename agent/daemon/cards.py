@@ -12,6 +12,8 @@ import os
 from typing import Any
 
 from agent.drivers.card_errors import CardError, CardRemovedAfterApproval
+from agent.drivers.cardseal import SealError, binding_of
+from agent.drivers.pinpad import PinPad, PinPadError
 from agent.engine.effects import CardFailure
 from agent.engine.requests import CardData
 
@@ -35,8 +37,10 @@ def card_text(language: str, exc: CardError) -> str:
 class CardSource:
     def __init__(self, *, reader_pattern: str, card_timeout: float, apdu_timeout: float = 5.0,
                  terminal_id: str = "10000001", currency: str = "156", test_cards_path: str | None = None,
-                 emv: Any = None, language: str = "en"):
+                 emv: Any = None, language: str = "en", pin_cipher: Any = None, sealer: Any = None):
         self.language = language  # the cashier's messages follow [terminal] language
+        self.pin_pad = PinPad(pin_cipher)  # loaded per transaction by the daemon, wiped at release
+        self.sealer = sealer  # seals the card of an offline approval for its advice (agent/drivers/cardseal.py)
         self.reader_pattern = reader_pattern
         self.card_timeout = card_timeout
         self.apdu_timeout = apdu_timeout
@@ -52,12 +56,14 @@ class CardSource:
     def _emv_settings(emv: Any) -> dict[str, Any]:
         """The terminal's EMV data from `[emv]`; the CA key file is read and checked here, at start."""
         from agent.drivers.oda import CaKeys, load_ca_keys
+        from agent.drivers.tacs import ActionCodes, build_table
 
         if emv is None:
             return {}
+        flat = ActionCodes(bytes.fromhex(emv.tac_denial), bytes.fromhex(emv.tac_online), bytes.fromhex(emv.tac_default))
         return {"ca_keys": load_ca_keys(os.path.expanduser(emv.ca_keys)) if emv.ca_keys else CaKeys(),
-                "floor_limit": emv.floor_limit, "tac_denial": bytes.fromhex(emv.tac_denial),
-                "tac_online": bytes.fromhex(emv.tac_online), "tac_default": bytes.fromhex(emv.tac_default)}
+                "floor_limit": emv.floor_limit, "tac_denial": flat.denial, "tac_online": flat.online,
+                "tac_default": flat.default, "tacs": build_table(emv.tacs, flat)}
 
     @property
     def holds_chip(self) -> bool:
@@ -65,10 +71,10 @@ class CardSource:
         return self._chip is not None
 
     # -- read -------------------------------------------------------------------------------------
-    def read(self, amount: int, test_card: str | None) -> CardData | CardFailure:
+    def read(self, amount: int, test_card: str | None, offline_ok: bool = False) -> CardData | CardFailure:
         if test_card is not None:
             return self._read_test_card(test_card)
-        return self._read_chip(amount)
+        return self._read_chip(amount, offline_ok)
 
     def _read_test_card(self, name: str) -> CardData | CardFailure:
         from simulator.testcards import load_cards  # the simulator's card file: only for --card
@@ -79,10 +85,27 @@ class CardSource:
         card = cards.get(name)
         if card is None:
             return CardFailure(f"no test card named {name!r} (known: {', '.join(sorted(cards))})")
+        if self.pin_pad.entered():  # swiped with a PIN: 021 and field 52
+            block = self._pin_block(card.pan)
+            if isinstance(block, CardFailure):
+                return block
+            return CardData(pan=card.pan, expiry=card.expiry, entry_mode="021", track2=card.track2,
+                            source="test-card", pin_block=block)
         return CardData(pan=card.pan, expiry=card.expiry, entry_mode="022", track2=card.track2,
                         source="test-card")
 
-    def _read_chip(self, amount: int) -> CardData | CardFailure:
+    def _pin_block(self, pan: str) -> bytes | CardFailure:
+        """Field 52 from the PIN pad; a key store without a PIN key (no sign-on yet) is a card failure."""
+        from agent.engine.texts import say
+        from agent.errors import PosagentError
+
+        try:
+            return self.pin_pad.block(pan)
+        except (PinPadError, PosagentError) as exc:
+            log.info("PIN block: %s", exc)
+            return CardFailure(say(self.language, "card_PinPadError"))
+
+    def _read_chip(self, amount: int, offline_ok: bool = False) -> CardData | CardFailure:
         from agent.drivers.emv_data import TerminalData
         from agent.drivers.pcsc import CardReader
 
@@ -90,14 +113,38 @@ class CardSource:
             self._reader = CardReader(self.reader_pattern, card_timeout=self.card_timeout,
                                       apdu_timeout=self.apdu_timeout)
         terminal = TerminalData(amount=amount, currency=self.currency, country=self.currency,
-                                unpredictable_number=os.urandom(4), ifd_serial=self.terminal_id, **self._emv)
+                                unpredictable_number=os.urandom(4), ifd_serial=self.terminal_id,
+                                offline_approvals=offline_ok, **self._emv)
         try:
-            chip = self._reader.read_chip(terminal)
+            chip = self._reader.read_chip(terminal, enter_pin=self.pin_pad.entered)
         except CardError as exc:
             return CardFailure(self._say(exc))
         self._chip = chip
+        block = None
+        if chip.entry_mode == "051":  # the CVM list asked for an online PIN and it was entered
+            block = self._pin_block(chip.pan)
+            if isinstance(block, CardFailure):
+                self.release()  # the plan stops here: nothing will release the card after
+                return block
+        sealed = None
+        if chip.approved_offline:
+            if self.sealer is None:
+                self.release()
+                return CardFailure(self._say(CardError("no key to seal the card for the advice")))
+            sealed = self.sealer.seal(chip.pan, chip.expiry, chip.field55, binding=binding_of(amount))
         return CardData(pan=chip.pan, expiry=chip.expiry, entry_mode=chip.entry_mode, track2=chip.track2,
-                        sequence=chip.sequence, field55=chip.field55, source="chip")
+                        sequence=chip.sequence, field55=chip.field55, source="chip", pin_block=block,
+                        approved_offline=chip.approved_offline, sealed_card=sealed)
+
+    def open_sealed(self, sealed: str, amount: int) -> tuple[str, str, bytes] | CardFailure:
+        """The PAN, expiry and field 55 of an offline approval's advice (never logged)."""
+        if self.sealer is None:
+            return CardFailure("no key to open the sealed card")
+        try:
+            return self.sealer.open(sealed, binding=binding_of(amount))
+        except SealError as exc:
+            log.warning("offline advice: %s", exc)
+            return CardFailure(str(exc))
 
     def _say(self, exc: CardError) -> str:
         """The cashier's text for a card problem in the terminal's language (the technical detail is logged)."""
@@ -116,6 +163,7 @@ class CardSource:
             return CardFailure(self._say(exc))
 
     def release(self) -> None:
+        self.pin_pad.wipe()
         chip, self._chip = self._chip, None
         if chip is not None:
             try:

@@ -64,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--code", metavar="DIGITS", help="the customer's wallet payment code (Alipay, WeChat Pay, "
                                                     "UnionPay QuickPass) instead of a card")
     p.add_argument("--scan", action="store_true", help="read the wallet payment code from the barcode scanner")
+    p.add_argument("--pin-stdin", action="store_true",
+                   help="the cardholder's PIN (for a card that asks for one online) from the first line of "
+                        "standard input; never shown, logged or journaled")
     p.set_defaults(handler=_sale)
 
     p = op("void", "cancel a sale of the open batch (supervisor)", password=True)
@@ -270,6 +273,14 @@ def _sale(args: argparse.Namespace) -> int:
                  "confirm_unusual": args.confirm_unusual, "client_request_id": args.request_id}
     if args.code is not None or args.scan:
         return _wallet_sale(args, cfg, call_args)
+    if args.pin_stdin:
+        from agent.drivers.pinpad import PinPadError, check_pin
+        pin = sys.stdin.readline().rstrip("\r\n")
+        try:
+            check_pin(pin)
+        except PinPadError as exc:
+            raise UsageError(f"--pin-stdin: {exc}") from None
+        call_args["pin"] = pin
     _, reply = _call(args, "sale", call_args)
     outcome = reply.get("outcome") or {}
     if outcome.get("status") == "needs_confirmation" and not args.json:

@@ -75,11 +75,13 @@ class Interpreter:
         if isinstance(effect, fx.ReadCard):
             if effect.test_card is not None:
                 return self.cards.read(effect.amount, effect.test_card)
-            return await asyncio.to_thread(self.cards.read, effect.amount, None)
+            return await asyncio.to_thread(self.cards.read, effect.amount, None, effect.offline_ok)
         if isinstance(effect, fx.FinishCard):
             if not self.cards.holds_chip:
                 return self.cards.finish(effect.approved, effect.issuer_data)
             return await asyncio.to_thread(self.cards.finish, effect.approved, effect.issuer_data)
+        if isinstance(effect, fx.OpenSealedCard):
+            return self.cards.open_sealed(effect.sealed, effect.amount)
         if isinstance(effect, fx.ReleaseCard):
             if not self.cards.holds_chip:
                 return self.cards.release()

@@ -20,6 +20,7 @@ from agent import roles
 from agent.console.files import FileStateStore, auth_state_path
 from agent.daemon import apispec
 from agent.daemon.cards import CardSource
+from agent.drivers.cardseal import CardSealer
 from agent.daemon.interpreter import Interpreter
 from agent.drivers.hostlink import HostLink, make_ssl_context
 from agent.engine import chains, common, fixes, operations, preauth, preauth_fixes, settlement
@@ -238,7 +239,8 @@ class Daemon:
             cards = CardSource(reader_pattern=reader.reader, card_timeout=reader.card_timeout,
                                apdu_timeout=reader.apdu_timeout, terminal_id=self.cfg.terminal.terminal_id,
                                currency=self.cfg.terminal.currency, test_cards_path=self.test_cards_path,
-                               emv=self.cfg.emv, language=self.cfg.terminal.language)
+                               emv=self.cfg.emv, language=self.cfg.terminal.language,
+                               pin_cipher=self.keystore.pin_block, sealer=CardSealer(key))
             self.wallet = self._open_wallet()
             self.interpreter = Interpreter(journal=self.journal, link=self.link, keystore=self.keystore,
                                            dialect=self.dialect, cards=cards,
@@ -379,6 +381,8 @@ class Daemon:
         if self.integrity_problem and spec.financial:
             raise EngineError(self.integrity_problem, code="journal_damaged")
         who = operations.Operator(name=operator or authorized, role=authorized)
+        args = dict(args)
+        pin = args.pop("pin", None)  # for the PIN pad only: plans, the journal and logs never see it
         try:
             plan = spec.build(self.profile, args, who)
         except KeyError as exc:
@@ -388,7 +392,12 @@ class Daemon:
             if self.wallet is not None:
                 self.wallet.arm()
             started = time.perf_counter()
-            outcome = await self.interpreter.run(plan)
+            pin_pad = self.interpreter.cards.pin_pad
+            try:
+                pin_pad.load(pin)
+                outcome = await self.interpreter.run(plan)
+            finally:
+                pin_pad.wipe()
             elapsed = time.perf_counter() - started
             if op == "settle" and outcome.status == "done":
                 self._prune_old_batches()

@@ -107,6 +107,14 @@ class ChipRead:
             return None
         return build_field55(self._final_values, CUP_FIELD55, extra=self._cdol1_tags)
 
+    @property
+    def approved_offline(self) -> bool:
+        """The card answered TC to the terminal's TC request: approved offline, the TC is the evidence."""
+        return self.outcome == "TC" and self._final_values is None
+
+    def approve_offline(self) -> None:
+        self.outcome = "TC"
+
     # -- completion -------------------------------------------------------------------------------
     def _run_scripts(self, issuer: list[tlv.Tlv], template: int) -> None:
         for item in issuer:

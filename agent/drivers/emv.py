@@ -20,11 +20,11 @@ from agent.drivers.apdu import Response
 from agent.drivers.card_errors import (BadCardData, CardAuthenticationFailed, CardBlocked, CardCancelled, CardDeclinedOffline, CardError,
                                        NoSupportedApplication, UnexpectedStatusWord)
 from agent.drivers.chip import ChipRead
-from agent.drivers import oda
+from agent.drivers import cvm, oda
 from agent.drivers.emv_data import (TSI_CARD_RISK, TSI_CVM, TSI_ODA, TSI_TERMINAL_RISK, TVR_CDA_FAILED,
                                     TVR_DDA_FAILED, TVR_EXPIRED_APPLICATION, TVR_FLOOR_LIMIT_EXCEEDED,
                                     TVR_ICC_DATA_MISSING, TVR_ODA_NOT_PERFORMED, TVR_SDA_FAILED, TVR_SDA_SELECTED,
-                                    TerminalData, action_analysis, choose_cvm, dol_data, entry_mode_for, parse_afl,
+                                    TerminalData, action_analysis, dol_data, entry_mode_for, parse_afl,
                                     parse_dol, parse_generate_ac, with_tvr_bits)
 from agent.iso8583 import tlv
 from agent.iso8583.errors import CodecError
@@ -107,8 +107,9 @@ class EmvReader:
     """One card, one pass through the flow; `read()` returns a `ChipRead` holding the session."""
 
     def __init__(self, session: Session, terminal: TerminalData, *, choose_app: AppChooser | None = None,
-                 supported_aids: Sequence[bytes] = SUPPORTED_AIDS):
+                 supported_aids: Sequence[bytes] = SUPPORTED_AIDS, enter_pin: Callable[[], bool] | None = None):
         self.session = session
+        self.enter_pin = enter_pin or (lambda: False)  # the PIN pad: True once the cardholder entered a PIN
         self.terminal = terminal
         self.choose_app = choose_app
         self.supported_aids = tuple(supported_aids)
@@ -116,6 +117,7 @@ class EmvReader:
         self.pdol_data = b""
         self.oda_method: str | None = None  # "SDA", "DDA", "CDA" or None (not performed)
         self.oda_failure: str | None = None  # why it failed, for the cashier and the journal
+        self.cvm: cvm.CvmOutcome | None = None  # cardholder verification's outcome (9F34, PIN entered or not)
 
     def _send(self, command: bytes) -> Response:
         return self.session.exchange(command)
@@ -329,18 +331,26 @@ class EmvReader:
         terminal = self.terminal
         oda_bits, cda_key = self._offline_authentication(app, aip, card_tags, oda_records)
         tvr = with_tvr_bits(terminal.tvr, *oda_bits)
-        tsi = (TSI_ODA if self.oda_method else 0) | TSI_CVM | TSI_TERMINAL_RISK | TSI_CARD_RISK
         if card_tags[0x5F24][:2].hex() < terminal.date.strftime("%y%m"):
             tvr = with_tvr_bits(tvr, TVR_EXPIRED_APPLICATION)
         if terminal.amount > terminal.floor_limit:
             tvr = with_tvr_bits(tvr, TVR_FLOOR_LIMIT_EXCEEDED)
-        cvm_results = choose_cvm(card_tags.get(0x8E), terminal.pin_capable)
-        values = {**terminal.tags(), 0x95: tvr, 0x9B: bytes([tsi, 0]), 0x9F34: cvm_results, 0x82: aip,
+        app_currency = card_tags.get(0x9F42)
+        verified = cvm.process(card_tags.get(0x8E), cvm.Context(terminal.amount, terminal.currency, terminal.pin_capable),
+                               self.enter_pin, app_currency=app_currency.hex()[-3:] if app_currency else None)
+        tvr = with_tvr_bits(tvr, *verified.tvr_bits)
+        self.cvm = verified
+        tsi = ((TSI_ODA if self.oda_method else 0) | (TSI_CVM if verified.performed else 0) | TSI_TERMINAL_RISK
+               | TSI_CARD_RISK)
+        values = {**terminal.tags(), 0x95: tvr, 0x9B: bytes([tsi, 0]), 0x9F34: verified.results, 0x82: aip,
                   0x84: tlv.find(fci, 0x84) or app.aid}
-        # posagent approves only online (offline approvals would need advices): a TC becomes an ARQC
+        # TC (offline approval, delivered later as an advice), ARQC (online) or AAC (decline offline)
+        tac = terminal.action_codes(tlv.find(fci, 0x84) or app.aid)
         decision = action_analysis(tvr, iac_denial=card_tags.get(0x9F0E), iac_online=card_tags.get(0x9F0F),
-                                   iac_default=card_tags.get(0x9F0D), tac_denial=terminal.tac_denial,
-                                   tac_online=terminal.tac_online, tac_default=terminal.tac_default)
+                                   iac_default=card_tags.get(0x9F0D), tac_denial=tac.denial,
+                                   tac_online=tac.online, tac_default=tac.default)
+        if decision == apdu.TC and not terminal.offline_approvals:
+            decision = apdu.ARQC  # pre-auths and the like always go online
         deny = decision == apdu.AAC
         with _step("genac1"):
             cdol1 = parse_dol(card_tags[0x8C])
@@ -349,20 +359,24 @@ class EmvReader:
                 self._send(apdu.generate_ac(apdu.AAC, cdol1_data))
                 raise CardAuthenticationFailed(f"{self.oda_failure or 'terminal action analysis'}; TVR {tvr.hex().upper()}",
                                                step="genac1")
-            kind_asked = apdu.ARQC | (apdu.CDA if cda_key is not None else 0)
+            kind_asked = decision | (apdu.CDA if cda_key is not None else 0)
             response = self._send(apdu.generate_ac(kind_asked, cdol1_data))
             if not response.ok:
                 raise self._unexpected(response, "GENERATE AC")
             cryptogram = parse_generate_ac(response.data, cda=cda_key is not None)
             kind = cryptogram[0x9F27][0] & 0xC0
             if kind == apdu.AAC:
-                raise CardDeclinedOffline("the card answered AAC to the ARQC request", step="genac1")
-            if kind != apdu.ARQC:
-                raise BadCardData(f"cryptogram type {kind:02X} answers an ARQC request")
+                raise CardDeclinedOffline("the card answered AAC at the first GENERATE AC", step="genac1")
+            # the card may go online instead of approving offline, never the other way round
+            if kind not in (apdu.ARQC, apdu.TC) or (kind == apdu.TC and decision != apdu.TC):
+                raise BadCardData(f"cryptogram type {kind:02X} answers a request for {decision:02X}")
             if cda_key is not None:
                 cryptogram[0x9F26] = self._check_cda(cda_key, response.data, cdol1_data, cryptogram)
         values.update(cryptogram)
-        return ChipRead(self.session, card_tags, values, cdol1_tags=tuple(t for t, _ in cdol1),
-                        aid=app.aid, label=app.label, entry_mode=entry_mode_for(cvm_results, terminal.pin_capable),
+        chip = ChipRead(self.session, card_tags, values, cdol1_tags=tuple(t for t, _ in cdol1),
+                        aid=app.aid, label=app.label, entry_mode=entry_mode_for(verified.online_pin),
                         terminal=terminal)
+        if kind == apdu.TC:  # approved offline by the terminal and the card: no second GENERATE AC
+            chip.approve_offline()
+        return chip
 

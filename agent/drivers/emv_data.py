@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from agent.drivers.card_errors import BadCardData
 from agent.drivers.oda import CaKeys
+from agent.drivers.tacs import ActionCodes, TacTable
 from agent.iso8583 import tlv
 from agent.money import MAX_MINOR_UNITS
 
@@ -46,7 +47,7 @@ class TerminalData:
     unpredictable_number: bytes = b"\x00\x00\x00\x00"
     other_amount: int = 0
     tvr: bytes = bytes(5)
-    capabilities: bytes = bytes.fromhex("E0E1C8")  # IC + magstripe + manual; online PIN, signature, no CVM
+    capabilities: bytes = bytes.fromhex("E068C8")  # IC + magstripe + manual; online PIN, signature, no CVM; SDA/DDA/CDA
     terminal_type: int = 0x22  # attended, online with offline capability, merchant-operated
     ifd_serial: str = "10000001"  # 8 characters, usually the terminal id
     app_version: bytes = b"\x00\x30"
@@ -57,6 +58,8 @@ class TerminalData:
     tac_denial: bytes = bytes(5)  # terminal action codes ([emv] tac_*)
     tac_online: bytes = bytes.fromhex("DC4004F800")
     tac_default: bytes = bytes.fromhex("DC4000A800")
+    tacs: TacTable | None = None  # per-AID action codes ([emv] tacs); None: the three above for every AID
+    offline_approvals: bool = False  # this transaction may be approved offline (a sale); else TC becomes ARQC
 
     def __post_init__(self) -> None:
         if not 0 <= self.amount <= MAX_MINOR_UNITS or not 0 <= self.other_amount <= MAX_MINOR_UNITS:
@@ -66,6 +69,11 @@ class TerminalData:
             raise ValueError("unpredictable number is 4 bytes, TVR 5, terminal capabilities 3")
         if len(self.ifd_serial) != 8:
             raise ValueError("IFD serial number is 8 characters")
+
+    def action_codes(self, aid: bytes) -> ActionCodes:
+        """The terminal action codes for the application `aid` (per-AID table, else the flat codes)."""
+        flat = ActionCodes(self.tac_denial, self.tac_online, self.tac_default)
+        return flat if self.tacs is None else self.tacs.for_aid(aid)
 
     def tags(self) -> dict[int, bytes]:
         """The terminal's own tag values (the TVR is the one the flow updates, see `with_tvr_bits`)."""
@@ -78,7 +86,8 @@ class TerminalData:
             0x9A: bcd(self.date.strftime("%y%m%d"), 3),
             0x9C: bytes([self.tx_type]),
             0x9F37: self.unpredictable_number,
-            0x9F33: self.capabilities,
+            0x9F33: self.capabilities if self.pin_capable else  # no PIN pad: no online PIN
+            bytes([self.capabilities[0], self.capabilities[1] & ~0x40, self.capabilities[2]]),
             0x9F35: bytes([self.terminal_type]),
             0x9F1E: self.ifd_serial.encode("ascii"),
             0x9F09: self.app_version,
@@ -184,34 +193,9 @@ def parse_afl(afl: bytes) -> list[AflEntry]:
     return entries
 
 
-#: CVM codes (EMV Book 3 Annex C3), bits 1-6 of the first byte of a CVM rule
-CVM_ONLINE_PIN = 0x02
-CVM_SIGNATURE = 0x1E
-CVM_NO_CVM = 0x1F
-
-
-def choose_cvm(cvm_list: bytes | None, pin_capable: bool) -> bytes:
-    """The CVM results (9F34) for the first applicable rule this terminal can perform.
-
-    Conditions honoured: 00 always, 03 if the terminal supports the CVM; amount conditions are not
-    evaluated (no test card uses them).  Online PIN's result is 'unknown' (00) until the host checks it.
-    """
-    if not cvm_list or len(cvm_list) < 10:
-        return bytes([0x3F, 0x00, 0x01])  # no CVM performed, failed
-    rules = cvm_list[8:]
-    for i in range(0, len(rules) - 1, 2):
-        code, condition = rules[i], rules[i + 1]
-        method = code & 0x3F
-        supported = method == CVM_NO_CVM or method == CVM_SIGNATURE or (method == CVM_ONLINE_PIN and pin_capable)
-        if condition in (0x00, 0x03) and supported:
-            result = 0x00 if method == CVM_ONLINE_PIN else 0x02
-            return bytes([code, condition, result])
-    return bytes([0x3F, 0x00, 0x01])
-
-
-def entry_mode_for(cvm_results: bytes, pin_capable: bool) -> str:
-    """Field 22 for a chip read: 051 when a PIN will be entered, 052 otherwise."""
-    return "051" if pin_capable and cvm_results[0] & 0x3F == CVM_ONLINE_PIN else "052"
+def entry_mode_for(online_pin: bool) -> str:
+    """Field 22 for a chip read: 051 when an online PIN was entered (field 52 goes along), 052 otherwise."""
+    return "051" if online_pin else "052"
 
 
 def fallback_entry_mode(pin_capable: bool) -> str:

@@ -15,7 +15,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from smartcard import scard
 
@@ -281,14 +281,18 @@ class CardReader:
         return False
 
     def read_chip(self, terminal: TerminalData, cancel: threading.Event | None = None,
-                  choose_app: AppChooser | None = None, *, timeout: float | None = None) -> ChipRead:
-        """Wait for a card, then run the flow up to the ARQC.  Blocking; run it in a worker thread."""
+                  choose_app: AppChooser | None = None, *, timeout: float | None = None,
+                  enter_pin: Callable[[], bool] | None = None) -> ChipRead:
+        """Wait for a card, then run the flow up to the ARQC.  Blocking; run it in a worker thread.
+
+        `enter_pin` is the PIN pad, asked when the card's CVM list calls for an online PIN."""
         event = self.wait_for_card(timeout, cancel)
         self.last_card_seen = time.perf_counter()  # for the benchmark: card detected → ARQC ready
         session = PcscSession(event.reader, apdu_timeout=self.apdu_timeout, cancel=cancel)
         self.last_session = session
         try:
-            return EmvReader(session, terminal, choose_app=choose_app, supported_aids=self.supported_aids).read()
+            return EmvReader(session, terminal, choose_app=choose_app, supported_aids=self.supported_aids,
+                             enter_pin=enter_pin).read()
         except BaseException:
             session.close()
             raise

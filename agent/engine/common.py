@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any, Callable, Generator
 
 from agent.engine.effects import (Answer, CardFailure, Connect, EngineError, Exchange, FinishCard, InstallKeys,
-                                  NoAnswer, Notify, Outcome, ReadCard, ReleaseCard, SignOnNeeded)
+                                  NoAnswer, Notify, OpenSealedCard, Outcome, ReadCard, ReleaseCard, SignOnNeeded)
+from agent.engine.offline import OFFLINE_KINDS, advice_from_record
 from agent.engine.requests import (REVERSAL_ACKNOWLEDGED, Profile, Verdict, check_response, reference_request,
                                    reversal_for)
 from agent.engine.responses import describe
@@ -70,10 +71,19 @@ def flush_advices(profile: Profile) -> Gen:
     pending = yield ask.pending_advices()
     answered = []
     for txn in pending:
-        original = yield ask.get(txn.original_id)
-        message = reference_request(profile, "completion_advice", trace=txn.trace, batch=txn.batch,
-                                    amount=txn.amount, original=original)
-        yield Notify(f"Sending the completion advice of trace {txn.trace:06d}…")
+        if txn.kind in OFFLINE_KINDS:  # an offline-approved sale: rebuilt from its record and sealed card
+            record = yield ask.advice_record(txn.id)
+            card = yield OpenSealedCard(record.get("sealed_card") or "", txn.amount)
+            if isinstance(card, CardFailure):
+                yield ask.advice_failed(txn.id, card.message)
+                raise EngineError(say(profile.language, "advice_card_sealed", trace=f"{txn.trace:06d}",
+                                      problem=card.message), code="advice_pending")
+            message = advice_from_record(profile, txn, record, *card)
+        else:
+            original = yield ask.get(txn.original_id)
+            message = reference_request(profile, "completion_advice", trace=txn.trace, batch=txn.batch,
+                                        amount=txn.amount, original=original)
+        yield Notify(f"Sending the advice of trace {txn.trace:06d}…")
         result = yield Exchange(message)
         problem = _reversal_problem(message, result) if isinstance(result, NoAnswer) else None
         if problem is None:
@@ -110,10 +120,10 @@ def ensure_ready(profile: Profile, *, trace_for_signon: Callable[[], Gen] | None
         yield from sign_on(profile)
 
 
-def with_card(amount: int, test_card: str | None, body: Callable[[Any], Gen]) -> Gen:
+def with_card(amount: int, test_card: str | None, body: Callable[[Any], Gen], *, offline_ok: bool = False) -> Gen:
     """Read the card for `amount`, run `body(card)`, and always release the card after (wiping its data);
-    a plan abandoned mid-way leaves the wiping to the daemon."""
-    card = yield ReadCard(amount, test_card)
+    a plan abandoned mid-way leaves the wiping to the daemon.  `offline_ok`: the card may approve offline."""
+    card = yield ReadCard(amount, test_card, offline_ok)
     if isinstance(card, CardFailure):
         raise EngineError(card.message, code="card")
     try:

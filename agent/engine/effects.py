@@ -55,6 +55,7 @@ class ReadCard:
 
     amount: int
     test_card: str | None = None
+    offline_ok: bool = False  # the terminal may approve offline (a plain sale); else it always goes online
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,16 @@ class FinishCard:
 
     approved: bool
     issuer_data: bytes | None
+
+
+@dataclass(frozen=True)
+class OpenSealedCard:
+    """The PAN, expiry and chip data of an offline approval's advice, from its sealed copy in the journal.
+
+    Result: (PAN, expiry YYMM, field 55 bytes), or `CardFailure` when the copy does not open."""
+
+    sealed: str
+    amount: int
 
 
 @dataclass(frozen=True)

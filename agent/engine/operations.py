@@ -11,6 +11,7 @@ from typing import Any
 
 from agent.engine.common import Gen, with_card, ensure_ready, send_financial
 from agent.engine.effects import EngineError, Outcome
+from agent.engine.offline import OFFLINE_KINDS, approve_offline
 from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.engine.requests import CardData, Profile, local_mmdd, refund_request, sale_request, void_request
@@ -74,7 +75,8 @@ def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
                            details={"guard": "unusual_amount", "typical": typical})
     yield from ensure_ready(profile)
     return (yield from with_card(request.amount, request.test_card,
-                                 lambda card: _sale_with_card(profile, request, operator, card)))
+                                 lambda card: _sale_with_card(profile, request, operator, card),
+                                 offline_ok=request.kind in OFFLINE_KINDS))
 
 
 def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, card: CardData) -> Gen:
@@ -87,6 +89,9 @@ def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, 
                            say(profile.language, "duplicate", amount=_money(profile, request.amount),
                                trace=f"{last.trace:06d}"),
                            txn=last, details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
+
+    if card.approved_offline:  # the terminal's action analysis and the card approved offline (TC)
+        return (yield from approve_offline(profile, request, operator, card))
 
     def build(trace: int, batch: int) -> Message:
         return sale_request(profile, trace=trace, batch=batch, amount=request.amount, card=card, kind=request.kind)

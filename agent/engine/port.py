@@ -40,7 +40,7 @@ class JournalPort(Protocol):
                       client_request_id: str | None = None, build: Callable[[int, int], Any],
                       advice: bool = False) -> Begun:
         """Journal a financial request before it is sent; the message is built by `build(trace, batch)`
-        (an `advice`, an offline completion, starts "advice_pending" and owes no reversal)."""
+        (an `advice`, an offline completion or offline-approved sale, starts "advice_pending", owes no reversal)."""
         ...
 
     def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,
@@ -206,7 +206,11 @@ class JournalPort(Protocol):
         ...
 
     def pending_advices(self) -> list[Txn]:
-        """Offline completion advices not yet acknowledged, oldest first."""
+        """Offline completions and offline-approved sales whose advice is not yet acknowledged, oldest first."""
+        ...
+
+    def advice_record(self, txn_id: int) -> dict:
+        """What an offline-approved sale journaled for its advice: the masked message and the sealed card."""
         ...
 
     def plan_chain(self, kind: str, original_id: int, *, steps: list[dict], target: int | None, operator: str, role: str) -> Chain:

@@ -92,6 +92,9 @@ class CardData:
     field55: bytes | None = None
     fallback: bool = False
     source: str = "chip"  # chip, swipe, manual, test-card
+    pin_block: bytes | None = None  # field 52: the online PIN, enciphered under the PIN key (never journaled)
+    approved_offline: bool = False  # the card answered TC to the terminal's TC request (field 55 holds it)
+    sealed_card: str | None = None  # PAN and expiry sealed for the advice of an offline approval
 
     def __repr__(self) -> str:  # never show card data in a traceback or a log
         return f"CardData(source={self.source!r}, entry_mode={self.entry_mode!r})"
@@ -132,7 +135,20 @@ def sale_request(profile: Profile, *, trace: int, batch: int, amount: int, card:
         fields[23] = card.sequence
     if card.field55:
         fields[55] = card.field55
+    if card.pin_block:
+        fields.update(pin_fields(profile, card.pin_block))
     return Message(mti, fields)
+
+
+#: field 26, the PIN capture code: the most PIN digits the PIN pad accepts
+PIN_CAPTURE_CODE = "12"
+
+
+def pin_fields(profile: Profile, pin_block: bytes) -> dict[int, str | bytes]:
+    """52 the enciphered block, 26 the capture code, 53 security control: PIN format 2 (ISO 9564 format 0,
+    with the PAN) and the PIN key's algorithm (0 single DES, 6 double-length 3DES) by the key mode."""
+    algorithm = "0" if profile.key_mode == "001" else "6"
+    return {52: pin_block, 26: PIN_CAPTURE_CODE, 53: f"2{algorithm}".ljust(16, "0")}
 
 
 def void_request(profile: Profile, *, trace: int, batch: int, original: Any) -> Message:

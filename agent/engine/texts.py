@@ -26,6 +26,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "sale_approved": ("Sale approved: {amount} on card {card} (trace {trace}, auth {auth}).",
                       "消费成功：卡号 {card} 扣款 {amount}（凭证号 {trace}，授权码 {auth}）。"),
     "sale_declined": ("Sale declined: {reason}.", "消费失败：{reason}。"),
+    "sale_approved_offline": ("Sale approved offline by the card: {amount} on card {card} (trace {trace}); the bank "
+                              "is told before the next online transaction.",
+                              "卡片脱机批准消费：卡号 {card} 扣款 {amount}（凭证号 {trace}）；将在下一笔联机交易前通知银行。"),
+    "advice_card_sealed": ("the sealed card of trace {trace} does not open ({problem}); its advice needs manual "
+                           "handling", "凭证号 {trace} 的加密卡号无法解开（{problem}）；其通知需人工处理"),
     "unusual": ("{amount} is unusually large for this terminal (typical sale {typical}). Check the amount; "
                 "confirm to go on.",
                 "{amount} 远高于本终端的常见金额（通常 {typical}）。请核对金额，确认后继续。"),
@@ -156,6 +161,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "card_CardDataWiped": ("Card data already cleared — read the card again", "卡数据已清除——请重新读卡"),
     "card_ManualEntryRefused": ("Manual card entry needs a supervisor", "手工输入卡号需主管授权"),
     "card_CardError": ("Card error — try again", "读卡出错——请重试"),
+    "card_PinPadError": ("PIN could not be enciphered — sign on and try again", "密码无法加密——请签到后重试"),
     # ---- outcome unknown
     "outcome_unknown": ("The outcome is unknown: {detail}. The card may have been charged; if it was, it is "
                         "reversed automatically when the daemon is back — never charged twice. Check with "

@@ -153,3 +153,19 @@ def pin_block_iso0(pin: str, pan: str) -> bytes:
 
 def encrypt_pin_block(pin_key: bytes, pin: str, pan: str) -> bytes:
     return tdes_ecb_encrypt(pin_key, pin_block_iso0(pin, pan))
+
+
+def pin_from_block_iso0(clear_block: bytes, pan: str) -> str:
+    """The PIN in a clear ISO 9564 format 0 block for `pan` (the issuer's side); CodecError if malformed."""
+    if len(clear_block) != BLOCK:
+        raise CodecError(f"a PIN block is {BLOCK} bytes, got {len(clear_block)}")
+    if not (pan.isascii() and pan.isdigit() and len(pan) >= 13):
+        raise CodecError("PAN must be at least 13 digits")
+    digits = _xor(clear_block, bytes.fromhex("0000" + pan[-13:-1])).hex().upper()
+    length = int(digits[1], 16)
+    if digits[0] != "0" or not 4 <= length <= 12:
+        raise CodecError("not an ISO 9564 format 0 PIN block (control or length nibble)")
+    pin, fill = digits[2:2 + length], digits[2 + length:]
+    if not pin.isdigit() or fill != "F" * len(fill):
+        raise CodecError("not an ISO 9564 format 0 PIN block (PIN digits or F fill)")
+    return pin

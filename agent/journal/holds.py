@@ -8,6 +8,7 @@ a live completion (approved, or still under way) completes it, an approved pre-a
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -91,11 +92,18 @@ class Holds:
         return [h for h in holds if h.completion is None and (include_expired or not h.expired)]
 
     def pending_advices(self) -> list[Txn]:
-        """Offline completion advices not yet acknowledged, oldest first (all in the open batch: a batch
-        is settled only after its advices are delivered)."""
+        """Offline completions and offline-approved sales whose advice is not yet acknowledged, oldest first
+        (all in the open batch: a batch is settled only after its advices are delivered)."""
         return [txn_from_row(r) for r in self._conn.execute(
             TXN_SELECT + " WHERE t.batch_id IN (SELECT id FROM batches WHERE state != 'settled') "
-            "AND t.kind = 'completion' AND t.state = 'advice_pending' ORDER BY t.id")]
+            "AND t.kind IN ('completion', 'sale') AND t.state = 'advice_pending' ORDER BY t.id")]
+
+    def advice_record(self, txn_id: int) -> dict:
+        """What an offline-approved sale journaled for its advice: the masked message and the sealed card."""
+        row = self._conn.execute("SELECT request FROM transactions WHERE id = ?", (txn_id,)).fetchone()
+        if row is None or not row[0]:
+            raise JournalError(f"transaction {txn_id} has no journaled request", txn_id=txn_id)
+        return json.loads(row[0])
 
     def advice_failed(self, txn_id: int, error: str) -> None:
         """An advice try got no valid answer: it stays pending (the event keeps why)."""

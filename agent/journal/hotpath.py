@@ -57,11 +57,11 @@ class HotPath:
         A void must name an approved sale of the open batch with the same amount; a refund an approved
         sale with at least `amount` still refundable (checked in the same transaction, so two refunds cannot both
         pass).  A repeated `client_request_id` raises `DuplicateRequest` naming the first one.
-        An `advice` (offline completion) starts "advice_pending" instead: it owes no reversal.
+        An `advice` (offline completion, offline-approved sale) starts "advice_pending": it owes no reversal.
         """
         _check_begin_args(kind, amount, currency, entry_mode, operator, role)
-        if advice and kind != "completion":
-            raise JournalError(f"only a completion can be sent as an advice, not a {kind}")
+        if advice and kind not in ("completion", "sale"):
+            raise JournalError(f"only a completion or an offline-approved sale is sent as an advice, not a {kind}")
         masked = mask_pan(pan) if pan is not None else None
         fp = self.fingerprint(pan) if pan is not None else None
         for _ in range(_BUILD_TRIES):

@@ -51,6 +51,10 @@ class Call:
     args: Mapping[str, Any] = field(default_factory=dict)
     password: str | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:  # a customer's PIN in the arguments never shows
+        args = {k: ("***" if k == "pin" else v) for k, v in self.args.items()}
+        return f"Call(op={self.op!r}, args={args!r})"
+
 
 @dataclass(frozen=True)
 class Print:

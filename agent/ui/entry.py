@@ -13,7 +13,7 @@ from agent.ui.actions import BACKSPACE, CLEAR, DIGITS, DOT, DOUBLE_ZERO
 
 #: longest text each entry accepts (explicit limits: a keypad cannot overflow a field)
 MAX_LENGTH = {"amount": 16, "find_amount": 16, "trace": 6, "rrn": 12, "mmdd": 4, "last4": 4, "day": 12,
-              "password": 32}
+              "password": 32, "pin": 12}
 MAX_UNITS_DIGITS = 12
 
 

@@ -47,6 +47,7 @@ class Terminal:
         self._notice = ""
         self._page = 0
         self._password: str | None = None
+        self._pin: str | None = None  # the customer's online PIN: handed over in the sale's Call, never kept
         self._in_flight: Call | None = None
         self._cancel_requested = False
         self._progress = ""
@@ -105,10 +106,10 @@ class Terminal:
         self._entry, self._notice, self._page = "", "", 0
         screen = STATES[self.state]
         if self.state == "idle":
-            self.draft, self._result, self._password = Draft(), None, None
+            self.draft, self._result, self._password, self._pin = Draft(), None, None, None
         if screen.kind == table.BUSY:
             call = self._make_call(screen.call)
-            self._password = None  # handed over in the Call; never kept
+            self._password = self._pin = None  # handed over in the Call; never kept
             self._in_flight = call
             return [Show(self.frame()), call]
         return [Show(self.frame())]
@@ -133,7 +134,8 @@ class Terminal:
         return self._scroll(key)
 
     def _key_amount(self, key: str, screen: Screen) -> list[Action]:
-        if key != ENTER:
+        with_pin = key == F1 and self.state == "sale.amount"  # the customer will key an online PIN
+        if key != ENTER and not with_pin:
             return self._edit(edit_amount(self._entry, key, self.exponent), key)
         if not self._entry and screen.optional:
             value = None
@@ -142,6 +144,9 @@ class Terminal:
             if value is None:
                 zero = bool(self._entry) and not self._entry.strip("0.")
                 return self._problem("bad.zero" if zero else "bad.amount")
+        if with_pin:
+            self.draft = replace(self.draft, amount=value, with_pin=True)
+            return self._go("pin")
         return self._store(screen.field, value)
 
     def _key_number(self, key: str, screen: Screen) -> list[Action]:
@@ -153,6 +158,8 @@ class Terminal:
         return self._store(screen.field, value)
 
     def _key_password(self, key: str, screen: Screen) -> list[Action]:
+        if screen.field == "pin":
+            return self._key_pin(key)
         if key != ENTER:
             return self._edit(edit_digits(self._entry, key, MAX_LENGTH["password"]), key)
         if not self._entry:
@@ -160,7 +167,17 @@ class Terminal:
         self._password = self._entry
         return self._go("enter")
 
+    def _key_pin(self, key: str) -> list[Action]:
+        if key != ENTER:
+            return self._edit(edit_digits(self._entry, key, MAX_LENGTH["pin"]), key)
+        if not 4 <= len(self._entry) <= MAX_LENGTH["pin"]:
+            return self._problem("bad.pin")
+        self._pin = self._entry
+        return self._go("enter")
+
     def _key_confirm(self, key: str, screen: Screen) -> list[Action]:
+        if key == ENTER and self.state == "sale.confirm" and self.draft.with_pin:
+            return self._go("pin")
         return self._go("enter") if key == ENTER else self._scroll(key)
 
     def _key_list(self, key: str, screen: Screen) -> list[Action]:
@@ -224,8 +241,9 @@ class Terminal:
     def _make_call(self, name: str) -> Call:
         d, password = self.draft, self._password
         if name == "sale":
+            pin = {"pin": self._pin} if self._pin else {}
             return Call("sale", {"amount": d.amount, "card": self.test_card, "confirm_duplicate": d.confirm_duplicate,
-                                 "confirm_unusual": d.confirm_unusual})
+                                 "confirm_unusual": d.confirm_unusual, **pin})
         if name == "void":
             return Call("void", {"trace": d.trace}, password)
         if name == "lookup":

@@ -27,6 +27,7 @@ class Draft:
     amount: int | None = None  # the sale / refund / right amount
     confirm_duplicate: bool = False
     confirm_unusual: bool = False
+    with_pin: bool = False  # the customer keys an online PIN for this sale (F1 on the amount screen)
     confirm_repeat: bool = False  # a refund like one just made: the cashier said go on
     confirm_open_chains: bool = False  # settle although the confirm screen listed open fixes
     question: str = ""  # the agent's question on a confirm screen

@@ -40,6 +40,7 @@ STATES: dict[str, Screen] = {
     "result": Screen(RESULT, ""),
     # sale (S1 prevention, S2 warning: the agent may ask to confirm an unusual amount or a repeat)
     "sale.amount": Screen(AMOUNT, "sale", "prompt.amount", field="amount"),
+    "sale.pin": Screen(PASSWORD, "sale", "prompt.pin", field="pin"),  # F1 on the amount: online PIN
     "sale.send": Screen(BUSY, "sale", call="sale"),
     "sale.confirm": Screen(CONFIRM, "sale"),
     # void (open batch only; S5: a settled batch offers the refund instead)
@@ -140,8 +141,11 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {k: frozenset([v]) if isins
     ("paopen.detail", "back"): "paopen.list",
     ("paopen.detail", "enter"): "paopen.list",
     ("sale.amount", "enter"): "sale.send",
+    ("sale.amount", "pin"): "sale.pin",
+    ("sale.pin", "enter"): "sale.send",
     ("sale.send", "confirm"): "sale.confirm",
     ("sale.confirm", "enter"): "sale.send",
+    ("sale.confirm", "pin"): "sale.pin",  # the PIN went with the first call: the customer keys it again
     ("void.trace", "enter"): "void.password",
     ("void.password", "enter"): "void.send",
     ("refund.by", "trace"): "refund.trace",

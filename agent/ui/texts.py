@@ -40,6 +40,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "entry.all": "ALL", "prompt.trace": "Trace no.:", "prompt.rrn": "RRN (12 digits):", "prompt.mmdd": "Date of sale MMDD:",
         "prompt.last4": "Card last 4 digits:", "prompt.day": "Date YYYYMMDD, time HHMM optional:",
         "prompt.password": "Supervisor password:", "prompt.choose": "Find by:",
+        "prompt.pin": "Customer PIN, then ENTER:", "bad.pin": "A PIN is 4 to 12 digits",
         # hints (last line)
         "hint.menu": "0-9 choose", "hint.choose": "digit choose", "hint.entry": "ENTER ok",
         "hint.confirm": "ENTER yes X no", "hint.list": "ENTER open", "hint.pick": "ENTER choose",
@@ -106,6 +107,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "prompt.refund_rest": "直接按确认=全部可退金额",
         "entry.all": "全部", "prompt.trace": "原凭证号:", "prompt.rrn": "参考号(12位):", "prompt.mmdd": "原交易日期MMDD:",
         "prompt.last4": "卡号后4位:", "prompt.day": "日期YYYYMMDD,可加时间HHMM:", "prompt.password": "主管密码:",
+        "prompt.pin": "请持卡人输入密码:", "bad.pin": "密码为4至12位数字",
         "prompt.choose": "查找方式:",
         "hint.menu": "按数字选择", "hint.choose": "按数字选择", "hint.entry": "确认键继续",
         "hint.confirm": "确认:是 取消:否", "hint.list": "确认键查看", "hint.pick": "确认键选择",

@@ -44,7 +44,6 @@ ATR_T0 = bytes([0x3B, 0x60 | len(HISTORICAL), 0x00, 0x00]) + HISTORICAL  # TB1, 
 PDOL = bytes.fromhex("9F1A02" "5F2A02" "9F0206")
 #: CDOL2 by the card profile's ARPC method: tag 91 is ARPC || ARC (method 1) or ARPC || CSU (method 2).
 CDOL2 = {1: ((0x8A, 2), (0x91, 10), (0x95, 5), (0x9F37, 4)), 2: ((0x8A, 2), (0x91, 8), (0x95, 5), (0x9F37, 4))}
-CVM_LIST = bytes(8) + bytes.fromhex("4203" "1F00")  # online PIN if supported, else no CVM
 
 
 def _dol_bytes(dol: Sequence[tuple[int, int]]) -> bytes:
@@ -244,7 +243,8 @@ class EmvApplet:
             Tlv(0x5A, _packed(app.pan)), Tlv(0x5F24, bytes.fromhex(f"{expiry}{last_day:02d}")),
             Tlv(0x5F25, bytes.fromhex("200101")), Tlv(0x5F34, bytes.fromhex(app.sequence[-2:])),
             Tlv(0x5F28, bytes.fromhex("0156")), Tlv(0x9F07, bytes.fromhex("FF00")),
-            Tlv(0x8C, _dol_bytes(CDOL1)), Tlv(0x8D, _dol_bytes(CDOL2[app.keys.arpc_method])), Tlv(0x8E, CVM_LIST)])
+            Tlv(0x8C, _dol_bytes(CDOL1)), Tlv(0x8D, _dol_bytes(CDOL2[app.keys.arpc_method])),
+            Tlv(0x8E, bytes(8) + app.cvm_rules), Tlv(0x9F42, bytes.fromhex("0156"))])
         # the two SFI 2 records are the static data to authenticate (AFL byte 4 = 2), then the AIP (9F4A)
         signed = authdata.auth_records(app, first(app.holder) + second + authdata.aip(app))
         served = first("ALTERED/AFTER/SIGNING") if app.cert_fault == "tampered-record" else first(app.holder)
@@ -309,8 +309,9 @@ class EmvApplet:
         cryptogram = emvcrypto.application_cryptogram(app.keys, app.pan, app.sequence, dol, values)
         if self.arqc is None:
             declines = "AAC" in (self.options.first_ac, app.first_ac)
-            kind = 0x00 if declines or requested == 0x00 else 0x80
-            if kind == 0x00:
+            # card risk management: an offline-capable card grants the TC the terminal asks for
+            kind = 0x00 if declines or requested == 0x00 else 0x40 if requested == 0x40 and app.offline else 0x80
+            if kind != 0x80:
                 self.completed = True
             self.arqc = cryptogram
         else:

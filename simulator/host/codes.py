@@ -13,6 +13,8 @@ LOST_CARD = "41"
 STOLEN_CARD = "43"
 INSUFFICIENT_FUNDS = "51"
 EXPIRED_CARD = "54"
+INCORRECT_PIN = "55"
+PIN_TRIES_EXCEEDED = "75"
 RESTRICTED_CARD = "62"
 ORIGINAL_AMOUNT_WRONG = "64"  # a void whose amount is not the original's
 SIGN_ON_AGAIN = "77"  # a MAC'd request from a terminal that has no working keys
@@ -32,7 +34,8 @@ MEANINGS = {
     INVALID_AMOUNT: "invalid amount", UNKNOWN_CARD: "unknown card", ORIGINAL_NOT_FOUND: "original not found",
     FORMAT_ERROR: "format error", SUSPECTED_FRAUD: "chip cryptogram failed", NOT_SUPPORTED: "not supported",
     LOST_CARD: "lost card", STOLEN_CARD: "stolen card", INSUFFICIENT_FUNDS: "insufficient funds",
-    EXPIRED_CARD: "expired card", RESTRICTED_CARD: "restricted card",
+    EXPIRED_CARD: "expired card", INCORRECT_PIN: "incorrect PIN", PIN_TRIES_EXCEEDED: "PIN tries exceeded",
+    RESTRICTED_CARD: "restricted card",
     ORIGINAL_AMOUNT_WRONG: "amount differs from the original", SIGN_ON_AGAIN: "sign on again",
     DUPLICATE_TRANSMISSION: "duplicate STAN in this batch", MAC_ERROR: "MAC error",
 }

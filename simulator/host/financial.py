@@ -145,6 +145,9 @@ def authorize_debit(host: HostProcessor, req: Request, kind: str) -> Message:
     if code == codes.APPROVED and card is not None:
         code, arqc = check_chip(card, req.msg, amount)
     if code == codes.APPROVED and card is not None:
+        from simulator.host.pin import check_pin
+        code = check_pin(host, req, card, pan or card.pan)
+    if code == codes.APPROVED and card is not None:
         from simulator.host.holds import held_amount, rules_of  # holds import this module
         held = held_amount(host.ledger, card.name, req.now, rules_of(host))
         if amount > card.balance - host.ledger.card_net_charged(card.name) - held:

@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 from agent.iso8583 import CodecError, Message
 from agent.iso8583.crypto import kcv, unwrap_working_key, wrap_working_key
 from agent.iso8583.subfields import Field60, Field62Keys
-from simulator.host import codes, financial, holds, wallet
+from simulator.host import codes, financial, holds, offline, wallet
 from simulator.host.ledger import Ledger
 from simulator.host.settlement import settle
 from simulator.testcards import TestCard
@@ -186,6 +186,7 @@ ROUTES: tuple[tuple[str, str | None, str | None, str | None, Callable[[HostProce
     ("0100", "200000", "11", None, holds.preauth_void),
     ("0200", "000000", "20", None, holds.completion),
     ("0200", "200000", "21", None, holds.completion_void),
+    ("0220", "000000", "30", None, offline.sale_advice),  # a sale the card approved offline
     ("0220", "000000", None, None, holds.completion_advice),  # its 60.1 (24) is unconfirmed: any is taken
     ("0400", None, None, None, wallet.reversal),  # a wallet order's cancel, else the card reversal
     ("0401", None, None, None, wallet.reversal),
