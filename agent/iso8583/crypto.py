@@ -44,7 +44,7 @@ def _blocks(data: bytes, what: str) -> bytes:
 #: state between blocks, so a context that is never finalized serves every call; the lock keeps two
 #: threads (the card reader's, the event loop's) from interleaving inside one update.
 _ECB_CACHE: OrderedDict[tuple[bytes, bool], Any] = OrderedDict()
-_ECB_CACHE_SIZE = 16
+_ECB_CACHE_SIZE = 1024  # the acquirer simulator MACs for a fleet: one key per terminal
 _ECB_LOCK = threading.Lock()
 
 

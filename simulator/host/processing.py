@@ -21,6 +21,7 @@ from agent.iso8583.subfields import Field60, Field62Keys
 from simulator.host import codes, financial, holds, wallet
 from simulator.host.ledger import Ledger
 from simulator.host.settlement import settle
+from simulator.host.wire import encoded_answer
 from simulator.testcards import TestCard
 
 #: fields a response copies from its request when the request had them
@@ -105,11 +106,8 @@ class HostProcessor:
             fields[39] = code
         fields.update(extra or {})
         response = Message(req.msg.response_mti, fields)
-        if self.dialect.mac_required(response):
-            keys = self.working_keys(req.tid)
-            if keys is not None:
-                response = self.dialect.with_mac(keys.mac, response)
-        return response
+        keys = self.working_keys(req.tid) if self.dialect.mac_required(response) else None
+        return encoded_answer(self.dialect, keys.mac if keys is not None else None, response)
 
     # -- working keys --------------------------------------------------------------------------
     def working_keys(self, tid: str) -> WorkingKeys | None:
