@@ -8,7 +8,11 @@ module is the software crypto provider the simulator and tests use.  Nothing her
 from __future__ import annotations
 
 import hmac
+import sys
 import threading
+from array import array
+from functools import reduce
+from operator import xor
 from collections import OrderedDict
 from typing import Any
 
@@ -130,11 +134,10 @@ def mac_cup_ecb(key: bytes, data: bytes) -> bytes:
     XOR all 8-byte blocks (last one zero-padded), hex-expand the result to 16 uppercase characters,
     encrypt the first 8 with the key, XOR with the last 8, encrypt again, hex-expand, keep 8 chars.
     """
-    padded = _zero_pad(data)
-    folded = 0
-    for i in range(0, len(padded), BLOCK):
-        folded ^= int.from_bytes(padded[i:i + BLOCK], "big")
-    expanded = folded.to_bytes(BLOCK, "big").hex().upper().encode("ascii")
+    # XOR of the blocks, folded in C over 8-byte words (XOR is bytewise, so the words' byte order is undone
+    # by converting back in the same order)
+    folded = reduce(xor, array("Q", _zero_pad(data)), 0).to_bytes(BLOCK, sys.byteorder)
+    expanded = folded.hex().upper().encode("ascii")
     first = tdes_ecb_encrypt(key, expanded[:8])
     second = tdes_ecb_encrypt(key, _xor(first, expanded[8:]))
     return second.hex().upper().encode("ascii")[:8]
