@@ -1,7 +1,7 @@
 """A fleet of concurrent simulated terminals doing sales against one `posim host` process.
 
     .venv/bin/python -m bench.host [--terminals 200] [--sales 50] [--drivers 2] [--long-sales 50000]
-                                   [--sync normal|full]
+                                   [--sync normal|full] [--soak-ops 10000]
 
 Phase 1 (throughput): each terminal opens its own TCP connection, signs on and builds all its MAC'd
 sale frames; then, in the timed window, sends them one after another, each as soon as the last is
@@ -12,6 +12,9 @@ ledger holds exactly the money sent (and its running balances equal a full recom
 
 Phase 2 (constant cost): a fresh host takes `--long-sales` sales; the host process's own CPU time
 (from /proc) per sale over the first and the last 10,000 is printed with their ratio (flat = 1.0).
+
+With `--soak-ops N`, phase 3 runs the README's long soak (`posim chaos --seed 20261124 --terminals 4`)
+scaled to N operations and N/50 kills, and prints its operations per second (it takes minutes).
 
 Also printed: the host's, the drivers' and the rest of the machine's CPU use against the wall clock
 and which of them limited the figure (`limited_by`), the host's and the drivers' CPU per message, the
@@ -25,11 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from bench.fleet import AMOUNT, cpu_seconds, drive
-from simulator.stack import Host
+from simulator.stack import ROOT, Host
 
 WINDOW = 10_000
 
@@ -94,6 +99,26 @@ def constant_cost(tmp: Path, args) -> dict:
             "ledger_matches": check_ledger(host, total * AMOUNT)}
 
 
+SOAK_SEED = 20261124  # the README's long soak
+
+
+def soak(ops: int) -> dict:
+    """The README's long soak (`posim chaos`, seed 20261124, 4 terminals), scaled to `ops` operations
+    with one kill per 50: its operations per second."""
+    kills = max(1, ops // 50)
+    cmd = [sys.executable, "-m", "simulator.cli", "chaos", "--seed", str(SOAK_SEED), "--ops", str(ops), "--kills",
+           str(kills), "--checkpoint-every", str(min(5000, ops)), "--terminals", "4", "--json", "--no-reduce"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    try:
+        summary = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        return {"ops": ops, "kills": kills, "error": f"posim chaos exited {proc.returncode} without a summary: "
+                                                     f"{proc.stderr.strip().splitlines()[-1:]}"}
+    return {"ops": ops, "kills": kills, "seconds": summary["elapsed_s"], "ops_per_s": summary["ops_per_s"],
+            "violations": len(summary["violations"])}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench.host")
     parser.add_argument("--terminals", type=int, default=200)
@@ -101,6 +126,8 @@ def main() -> int:
     parser.add_argument("--drivers", type=int, default=2, help="driver processes sharing the terminals")
     parser.add_argument("--long-sales", type=int, default=50_000, help="phase 2 size (0: skip)")
     parser.add_argument("--sync", choices=("normal", "full"), default="normal", help="the host's ledger sync")
+    parser.add_argument("--soak-ops", type=int, default=0,
+                        help="also run the long soak scaled to this many operations and print its ops/s (0: skip)")
     parser.add_argument("--host-args", default=None, help=argparse.SUPPRESS)  # e.g. "" for a host without --sync
     args = parser.parse_args()
     if args.long_sales and args.long_sales < 2 * WINDOW:
@@ -124,13 +151,17 @@ def main() -> int:
             print(f"{long['sales']} sales: host CPU per sale, first {WINDOW}: {long['cpu_per_sale_first_ms']} ms, "
                   f"last {WINDOW}: {long['cpu_per_sale_last_ms']} ms (ratio {long['last_over_first']}); "
                   f"{long['msgs_per_s']} msgs/s; errors {long['errors']}; ledger matches: {long['ledger_matches']}")
+    if args.soak_ops:
+        result["soak"] = soak(args.soak_ops)
+        print(f"soak (posim chaos --seed {SOAK_SEED} --terminals 4): {result['soak']}")
     result["sync"] = args.sync
     result["load_avg_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     result["cpus"] = os.cpu_count()
     print(f"machine: {os.cpu_count()} CPUs, 1-minute load average {result['load_avg_before_after'][0]} before, "
           f"{result['load_avg_before_after'][1]} after")
     print(json.dumps({"bench": "host", **result}))
-    ok = not result["errors"] and result["ledger_matches"] and not result.get("long", {}).get("errors")
+    ok = (not result["errors"] and result["ledger_matches"] and not result.get("long", {}).get("errors")
+          and not result.get("soak", {}).get("error") and not result.get("soak", {}).get("violations"))
     return 0 if ok else 1
 
 
