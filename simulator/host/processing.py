@@ -195,10 +195,16 @@ ROUTES: tuple[tuple[str, str | None, str | None, str | None, Callable[[HostProce
 )
 
 
+#: the rows of ROUTES per MTI, in table order (a request is matched against its own MTI's rows only)
+_BY_MTI: dict[str, list[tuple]] = {}
+for _row in ROUTES:
+    _BY_MTI.setdefault(_row[0], []).append(_row[1:])
+
+
 def route(req: Request) -> Callable[[HostProcessor, Request], Message] | None:
     code = req.msg.get(3)
-    for mti, proc, tx_type, nmc, handler in ROUTES:
-        if (mti == req.msg.mti and (proc is None or proc == code)
-                and (tx_type is None or tx_type == _tx_type(req)) and (nmc is None or nmc == _nmc(req))):
+    for proc, tx_type, nmc, handler in _BY_MTI.get(req.msg.mti, ()):
+        if ((proc is None or proc == code) and (tx_type is None or tx_type == _tx_type(req))
+                and (nmc is None or nmc == _nmc(req))):
             return handler
     return None
