@@ -11,9 +11,9 @@ import hmac
 import sys
 import threading
 from array import array
+from collections import OrderedDict
 from functools import reduce
 from operator import xor
-from collections import OrderedDict
 from typing import Any
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
