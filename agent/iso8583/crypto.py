@@ -8,8 +8,12 @@ module is the software crypto provider the simulator and tests use.  Nothing her
 from __future__ import annotations
 
 import hmac
+import sys
 import threading
+from array import array
 from collections import OrderedDict
+from functools import reduce
+from operator import xor
 from typing import Any
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -44,7 +48,7 @@ def _blocks(data: bytes, what: str) -> bytes:
 #: state between blocks, so a context that is never finalized serves every call; the lock keeps two
 #: threads (the card reader's, the event loop's) from interleaving inside one update.
 _ECB_CACHE: OrderedDict[tuple[bytes, bool], Any] = OrderedDict()
-_ECB_CACHE_SIZE = 16
+_ECB_CACHE_SIZE = 1024  # the acquirer simulator MACs for a fleet: one key per terminal
 _ECB_LOCK = threading.Lock()
 
 
@@ -130,11 +134,10 @@ def mac_cup_ecb(key: bytes, data: bytes) -> bytes:
     XOR all 8-byte blocks (last one zero-padded), hex-expand the result to 16 uppercase characters,
     encrypt the first 8 with the key, XOR with the last 8, encrypt again, hex-expand, keep 8 chars.
     """
-    padded = _zero_pad(data)
-    folded = 0
-    for i in range(0, len(padded), BLOCK):
-        folded ^= int.from_bytes(padded[i:i + BLOCK], "big")
-    expanded = folded.to_bytes(BLOCK, "big").hex().upper().encode("ascii")
+    # XOR of the blocks, folded in C over 8-byte words (XOR is bytewise, so the words' byte order is undone
+    # by converting back in the same order)
+    folded = reduce(xor, array("Q", _zero_pad(data)), 0).to_bytes(BLOCK, sys.byteorder)
+    expanded = folded.hex().upper().encode("ascii")
     first = tdes_ecb_encrypt(key, expanded[:8])
     second = tdes_ecb_encrypt(key, _xor(first, expanded[8:]))
     return second.hex().upper().encode("ascii")[:8]

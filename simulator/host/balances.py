@@ -63,13 +63,11 @@ def move(db: sqlite3.Connection, row: sqlite3.Row, sign: int) -> None:
     if column is None or not row["amount"]:
         return
     delta = sign * int(row["amount"])
-    for scope, field in SCOPES:
-        key = row[field]
-        if key is None:
-            continue
-        db.execute(f"INSERT INTO balances (scope, key, {column}) VALUES (?, ?, ?) "
-                   f"ON CONFLICT(scope, key) DO UPDATE SET {column} = {column} + excluded.{column}",
-                   (scope, key, delta))
+    params = [value for scope, field in SCOPES if row[field] is not None for value in (scope, row[field], delta)]
+    if params:  # every scope in one statement
+        rows = ", ".join(["(?, ?, ?)"] * (len(params) // 3))
+        db.execute(f"INSERT INTO balances (scope, key, {column}) VALUES {rows} "
+                   f"ON CONFLICT(scope, key) DO UPDATE SET {column} = {column} + excluded.{column}", params)
 
 
 def on_recorded(db: sqlite3.Connection, row: sqlite3.Row) -> None:

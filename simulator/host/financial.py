@@ -114,9 +114,10 @@ def _precheck(host: HostProcessor, req: Request) -> str | None:
     amount = req.msg.amount
     if amount is None or amount <= 0 or req.f60 is None:
         return codes.FORMAT_ERROR
-    if host.ledger.stan_used(req.tid, req.batch, req.stan):
+    used, settled = host.ledger.trace_state(req.tid, req.batch, req.stan)
+    if used:
         return codes.DUPLICATE_TRANSMISSION
-    if host.ledger.is_settled(req.tid, req.batch):
+    if settled:
         return codes.INVALID_TRANSACTION
     return None
 

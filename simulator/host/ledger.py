@@ -60,6 +60,17 @@ _VOIDED = ("EXISTS (SELECT 1 FROM txns v WHERE v.orig_id = t.id AND v.kind IN ('
 _NET = (f"SUM(CASE WHEN t.kind IN ('sale', 'completion') AND NOT {_VOIDED} THEN t.amount "
         f"WHEN t.kind = 'refund' THEN -t.amount ELSE 0 END)")
 
+# one statement per new row: its id is the next after the largest, its RRN and (approved) auth code come
+# from the id — `f"{id % 10**12:012d}"` and `f"{id * 7919 % 10**6:06d}"`
+_INSERT_TXN = (
+    "INSERT INTO txns (id, tid, mid, batch, stan, mti, kind, card, masked_pan, amount, rrn, auth_code, local_date, "
+    "response_code, icc, orig_id, created_at) "
+    "SELECT n, ?, ?, ?, ?, ?, ?, ?, ?, ?, printf('%012d', n % 1000000000000), "
+    "CASE WHEN ? = '00' THEN printf('%06d', n * 7919 % 1000000) END, ?, ?, ?, ?, ? "
+    "FROM (SELECT COALESCE(MAX(id), 0) + 1 AS n FROM txns) RETURNING id, rrn, auth_code")
+_TRACE_STATE = ("SELECT EXISTS (SELECT 1 FROM txns WHERE tid = ? AND batch = ? AND stan = ?), "
+                "EXISTS (SELECT 1 FROM settlements WHERE tid = ? AND batch = ?)")
+
 
 @dataclass(frozen=True)
 class Txn:
@@ -190,6 +201,11 @@ class Ledger:
         return row["key_mode"], bytes(row["keys_under_tmk"])
 
     # -- financial rows ------------------------------------------------------------------------
+    def trace_state(self, tid: str, batch: str, stan: str) -> tuple[bool, bool]:
+        """(this trace number already has a row in the batch, the batch is settled) — one read."""
+        row = self._db.execute(_TRACE_STATE, (tid, batch, stan, tid, batch)).fetchone()
+        return bool(row[0]), bool(row[1])
+
     def stan_used(self, tid: str, batch: str, stan: str) -> bool:
         return self._db.execute("SELECT 1 FROM txns WHERE tid = ? AND batch = ? AND stan = ?",
                                 (tid, batch, stan)).fetchone() is not None
@@ -200,15 +216,9 @@ class Ledger:
         """Insert one request's outcome (and its running balances); approved rows get an RRN and auth
         code from their row id."""
         with self._tx() as db:
-            row_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM txns").fetchone()[0]
-            rrn = f"{row_id % 10**12:012d}"
-            auth = f"{(row_id * 7919) % 10**6:06d}" if response_code == "00" else None
-            db.execute(
-                "INSERT INTO txns (id, tid, mid, batch, stan, mti, kind, card, masked_pan, amount, rrn, auth_code, "
-                "local_date, response_code, icc, orig_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (row_id, tid, mid, batch, stan, mti, kind, card, masked_pan, amount, rrn, auth, local_date,
-                 response_code, int(icc), orig_id, now))
+            row_id, rrn, auth = db.execute(_INSERT_TXN, (tid, mid, batch, stan, mti, kind, card, masked_pan, amount,
+                                                         response_code, local_date, response_code, int(icc),
+                                                         orig_id, now)).fetchall()[0]
             txn = Txn(id=row_id, tid=tid, batch=batch, stan=stan, kind=kind, card=card, amount=amount, rrn=rrn,
                       auth_code=auth, local_date=local_date, response_code=response_code, orig_id=orig_id,
                       reversed=False)

@@ -21,6 +21,7 @@ from agent.iso8583.subfields import Field60, Field62Keys
 from simulator.host import codes, financial, holds, offline, wallet
 from simulator.host.ledger import Ledger
 from simulator.host.settlement import settle
+from simulator.host.wire import encoded_answer
 from simulator.testcards import TestCard
 
 #: fields a response copies from its request when the request had them
@@ -105,11 +106,8 @@ class HostProcessor:
             fields[39] = code
         fields.update(extra or {})
         response = Message(req.msg.response_mti, fields)
-        if self.dialect.mac_required(response):
-            keys = self.working_keys(req.tid)
-            if keys is not None:
-                response = self.dialect.with_mac(keys.mac, response)
-        return response
+        keys = self.working_keys(req.tid) if self.dialect.mac_required(response) else None
+        return encoded_answer(self.dialect, keys.mac if keys is not None else None, response)
 
     # -- working keys --------------------------------------------------------------------------
     def working_keys(self, tid: str) -> WorkingKeys | None:
@@ -198,10 +196,16 @@ ROUTES: tuple[tuple[str, str | None, str | None, str | None, Callable[[HostProce
 )
 
 
+#: the rows of ROUTES per MTI, in table order (a request is matched against its own MTI's rows only)
+_BY_MTI: dict[str, list[tuple]] = {}
+for _row in ROUTES:
+    _BY_MTI.setdefault(_row[0], []).append(_row[1:])
+
+
 def route(req: Request) -> Callable[[HostProcessor, Request], Message] | None:
     code = req.msg.get(3)
-    for mti, proc, tx_type, nmc, handler in ROUTES:
-        if (mti == req.msg.mti and (proc is None or proc == code)
-                and (tx_type is None or tx_type == _tx_type(req)) and (nmc is None or nmc == _nmc(req))):
+    for proc, tx_type, nmc, handler in _BY_MTI.get(req.msg.mti, ()):
+        if ((proc is None or proc == code) and (tx_type is None or tx_type == _tx_type(req))
+                and (nmc is None or nmc == _nmc(req))):
             return handler
     return None

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Callable
 
 from agent.iso8583 import CodecError, Message
-from simulator.host import statement_faults
+from simulator.host import statement_faults, wire
 from simulator.host.faults import FaultPlan, FaultRule, FaultSpecError, parse_rule
 from simulator.host.groupcommit import GroupCommit, LedgerUnavailable
 from simulator.host.processing import HostProcessor
@@ -178,7 +178,7 @@ class HostServer:
             await writer.drain()
             return True
         response = self._mutate(response, kind)
-        data = self.dialect.pack_frame(response, swap_tpdu(frame.tpdu), frame.header)
+        data = wire.frame(self.dialect, response, swap_tpdu(frame.tpdu), frame.header)
         if kind == "delay":
             self._spawn(self._send_later(writer, data, fault.seconds))
             return True
