@@ -189,12 +189,25 @@ ca_keys = "{CA_KEYS_FILE}"
     return path
 
 
+#: what `posagent run` imports before it opens anything (loaded once by a fork server), besides the
+#: command modules its argument parser loads
+DAEMON_MODULES = ("asyncio", "agent.daemon.service", "agent.daemon.control", "agent.console.app", "agent.preflight")
+
+
+def daemon_fork_server():
+    """A fork server that starts `posagent` processes with its modules already imported."""
+    from agent.cli import COMMAND_MODULES
+    from simulator.forkserver import ForkServer
+    return ForkServer.start("agent.cli:main", preload=(*DAEMON_MODULES, *COMMAND_MODULES))
+
+
 class Daemon:
     """`posagent run` as a child: start (waits for "ready"), SIGKILL, start again."""
 
     def __init__(self, directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int,
-                 password_hash: str | None = None, journal_path: Path | None = None):
+                 password_hash: str | None = None, journal_path: Path | None = None, launcher=None):
         self.directory = directory
+        self.launcher = launcher  # a `forkserver.ForkServer` with the daemon's modules loaded, or None
         self.config = write_daemon_config(directory, host_port, response_timeout=response_timeout,
                                           reversal_retries=reversal_retries, journal_path=journal_path,
                                           password_hash=password_hash or hash_password(CAMPAIGN_PASSWORD))
@@ -202,6 +215,9 @@ class Daemon:
         self.socket = directory / "control.sock"
 
     def spawn(self) -> subprocess.Popen:
+        if self.launcher is not None:  # a new process all the same, only without the interpreter's start-up
+            self.proc = self.launcher.spawn(["--config", str(self.config), "run"], cwd=ROOT)
+            return self.proc
         self.proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(self.config), "run"],
                                      cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
