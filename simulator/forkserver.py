@@ -171,9 +171,13 @@ def main(argv: list[str]) -> int:
         print("usage: python -m simulator.forkserver SOCKET MODULE:FUNCTION [PRELOAD_MODULE ...]", file=sys.stderr)
         return 2
     path, entry, *preload = argv
-    for name in preload:
-        importlib.import_module(name)
-    target = _resolve(entry)
+    try:
+        for name in preload:
+            importlib.import_module(name)
+        target = _resolve(entry)
+    except (ImportError, AttributeError, ForkServerError) as exc:
+        print(f"fork server: {entry}: {exc}", file=sys.stderr)
+        return 2
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
     listener.listen(16)
