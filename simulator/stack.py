@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: the supervisor password of the campaign's throw-away terminal
 CAMPAIGN_PASSWORD = "135790"
 START_TIMEOUT = 30.0
+#: seconds a daemon start is taken to last until one has been measured
+START_WINDOW_GUESS = 0.35
 
 
 class StackError(PosagentError):
@@ -213,6 +215,7 @@ class Daemon:
                                           password_hash=password_hash or hash_password(CAMPAIGN_PASSWORD))
         self.proc: subprocess.Popen | None = None
         self.socket = directory / "control.sock"
+        self.started_in = START_WINDOW_GUESS
 
     def spawn(self) -> subprocess.Popen:
         if self.launcher is not None:  # a new process all the same, only without the interpreter's start-up
@@ -237,8 +240,10 @@ class Daemon:
             raise StackError(f"the daemon did not start: {line.strip()!r} {err.strip()[-400:]}")
 
     def start(self) -> None:
+        started = time.perf_counter()
         self.spawn()
         self.wait_ready()
+        self.started_in = time.perf_counter() - started  # spawn to "ready", seconds
 
     def kill(self) -> None:
         """Power cut as far as the process can tell: SIGKILL, no clean-up."""
