@@ -166,7 +166,7 @@ def write_soak_cards(directory: Path) -> Path:
 
 def write_daemon_config(directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int = 3,
                         password_hash: str, journal_path: Path | None = None, extra: str = "",
-                        log_level: str = "DEBUG", max_attempts: int = 10) -> Path:
+                        log_level: str = "DEBUG", max_attempts: int = 10, check_whole_at_start: bool = True) -> Path:
     path = directory / "posagent.toml"
     path.write_text(f"""
 [acquirer]
@@ -177,6 +177,7 @@ reversal_retries = {reversal_retries}
 [journal]
 path = "{journal_path or directory / 'journal.db'}"
 fingerprint_key_file = "{directory / 'fingerprint.key'}"
+check_whole_at_start = {str(check_whole_at_start).lower()}
 [daemon]
 control_socket = "{directory / 'control.sock'}"
 log_file = "{directory / 'agent.log'}"
@@ -207,12 +208,14 @@ class Daemon:
     """`posagent run` as a child: start (waits for "ready"), SIGKILL, start again."""
 
     def __init__(self, directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int,
-                 password_hash: str | None = None, journal_path: Path | None = None, launcher=None):
+                 password_hash: str | None = None, journal_path: Path | None = None, launcher=None,
+                 check_whole_at_start: bool = True):
         self.directory = directory
         self.launcher = launcher  # a `forkserver.ForkServer` with the daemon's modules loaded, or None
         self.config = write_daemon_config(directory, host_port, response_timeout=response_timeout,
                                           reversal_retries=reversal_retries, journal_path=journal_path,
-                                          password_hash=password_hash or hash_password(CAMPAIGN_PASSWORD))
+                                          password_hash=password_hash or hash_password(CAMPAIGN_PASSWORD),
+                                          check_whole_at_start=check_whole_at_start)
         self.proc: subprocess.Popen | None = None
         self.socket = directory / "control.sock"
         self.started_in = START_WINDOW_GUESS

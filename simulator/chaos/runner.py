@@ -79,11 +79,16 @@ class _Sales:
 
 class Campaign:
     def __init__(self, directory: Path, *, response_timeout: float = 0.4, reversal_retries: int = 10,
-                 checkpoint_every: int = 0, progress: Callable[[str], None] | None = None):
+                 checkpoint_every: int = 0, progress: Callable[[str], None] | None = None,
+                 tail_check_at_start: bool = False):
         self.directory = directory
         self.response_timeout = response_timeout
         self.reversal_retries = reversal_retries
         self.checkpoint_every = checkpoint_every
+        # the restarted daemon checks only the chain's tail before serving, not the whole journal in a
+        # worker thread (which a long run's next cut interrupts anyway); the checker checks it all at
+        # every checkpoint
+        self.tail_check_at_start = tail_check_at_start
         self.progress = progress or (lambda text: None)
         self.tally = Tally()
         self.violations: list[Violation] = []
@@ -110,7 +115,8 @@ class Campaign:
         # only spares it the interpreter's start-up and imports (most of a restart's cost)
         self.launcher = daemon_fork_server()
         self.daemon = Daemon(self.directory, self.host.port, response_timeout=self.response_timeout,
-                             reversal_retries=self.reversal_retries, journal_path=journal_path, launcher=self.launcher)
+                             reversal_retries=self.reversal_retries, journal_path=journal_path, launcher=self.launcher,
+                             check_whole_at_start=not self.tail_check_at_start)
         try:
             self.daemon.start()
             for done, step in enumerate(steps, 1):
