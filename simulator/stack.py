@@ -207,18 +207,20 @@ def daemon_fork_server():
 class Daemon:
     """`posagent run` as a child: start (waits for "ready"), SIGKILL, start again."""
 
+    launcher = None  # a `forkserver.ForkServer` with the daemon's modules loaded: starts without the interpreter's
+    started_in = START_WINDOW_GUESS  # how long the last start took, spawn to "ready" (seconds)
+
     def __init__(self, directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int,
                  password_hash: str | None = None, journal_path: Path | None = None, launcher=None,
                  check_whole_at_start: bool = True):
         self.directory = directory
-        self.launcher = launcher  # a `forkserver.ForkServer` with the daemon's modules loaded, or None
+        self.launcher = launcher
         self.config = write_daemon_config(directory, host_port, response_timeout=response_timeout,
                                           reversal_retries=reversal_retries, journal_path=journal_path,
                                           password_hash=password_hash or hash_password(CAMPAIGN_PASSWORD),
                                           check_whole_at_start=check_whole_at_start)
         self.proc: subprocess.Popen | None = None
         self.socket = directory / "control.sock"
-        self.started_in = START_WINDOW_GUESS
 
     def spawn(self) -> subprocess.Popen:
         if self.launcher is not None:  # a new process all the same, only without the interpreter's start-up
@@ -246,7 +248,7 @@ class Daemon:
         started = time.perf_counter()
         self.spawn()
         self.wait_ready()
-        self.started_in = time.perf_counter() - started  # spawn to "ready", seconds
+        self.started_in = time.perf_counter() - started
 
     def kill(self) -> None:
         """Power cut as far as the process can tell: SIGKILL, no clean-up."""
