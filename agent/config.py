@@ -139,6 +139,11 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                                         "File holding the HMAC key for PAN fingerprints (created if missing; keep it apart from the journal)."),
         "retention_days": Setting(int, 400, "Days a settled batch is kept before it is pruned.", _range(1, 3650)),
         "busy_timeout_ms": Setting(int, 5000, "How long a journal write waits for a lock.", _range(0, 600000)),
+        "check_whole_at_start": Setting(bool, True,
+                                        "At every start also check the whole hash chain and every row (in a worker "
+                                        "thread while serving); false: only the chain's last 2,000 events, before "
+                                        "serving (for test runs that restart thousands of times and check the whole "
+                                        "journal themselves)."),
     },
     "guards": {
         "duplicate_window_seconds": Setting(int, 600, "Same card + same amount within this window asks for confirmation.",

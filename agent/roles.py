@@ -47,6 +47,7 @@ SETTINGS["supervisor"] = SETTINGS["supervisor"] | {"settlement_fees.*"}
 INSTALLATION_ONLY: dict[str, str] = {
     "journal.path": "a path",
     "journal.fingerprint_key_file": "a path",
+    "journal.check_whole_at_start": "how much of the journal is checked at every start",
     "daemon.control_socket": "a path",
     "daemon.log_file": "a path",
     "daemon.socket_mode": "who may use the control socket",

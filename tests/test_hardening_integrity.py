@@ -98,3 +98,27 @@ def test_a_journal_locked_while_the_answer_waits_is_logged(tmp_path, sim_host):
         assert "another process holds the journal lock" in agent.log_text
     finally:
         agent.stop()
+
+
+def test_without_the_whole_check_at_start_the_tail_is_still_checked_before_serving(tmp_path, sim_host):
+    from simulator.stack import write_daemon_config
+    from tests.agentproc import Agent, supervisor_hash
+    config = write_daemon_config(tmp_path, sim_host.port, response_timeout=2.0, password_hash=supervisor_hash(),
+                                 check_whole_at_start=False)
+    agent = Agent(config, tmp_path)
+    agent.start()
+    try:
+        assert agent.call("sale", {"amount": 1200, "card": "debit"})["outcome"]["status"] == "approved"
+    finally:
+        agent.stop()
+    assert "the whole journal (checked in" not in agent.log_text
+    with sqlite3.connect(tmp_path / "journal.db") as db:
+        last, = db.execute("SELECT max(id) FROM events").fetchone()
+        db.execute("UPDATE events SET operator = 'mallory' WHERE id = ?", (last,))
+    agent.start()
+    try:
+        assert f"damaged at event {last}" in agent.call("status")["result"]["journal"]["damaged"]
+        assert agent.call("sale", {"amount": 100, "card": "debit"})["error"]["code"] == "journal_damaged"
+        assert "the whole journal (checked in" not in agent.log_text
+    finally:
+        agent.stop()

@@ -206,3 +206,21 @@ def test_a_cut_armed_at_the_nth_fsync_lands_just_before_it(disk):
     assert disk.power_cut() is True
     assert (m / "first").read_bytes() == b"2" * 100 and not (m / "second").exists()
     assert disk.power_cut() is False                      # nothing armed: a plain cut now
+
+
+def test_waiting_for_the_armed_cut_wakes_when_it_lands_and_times_out_when_it_does_not(disk):
+    import threading
+    m = disk.mountpoint
+    cuts = disk.cut_at("fsync", 1)
+    assert disk.wait_cut(cuts, timeout=0.05) is False      # armed, not yet reached: the wait times out
+    woke = []
+    waiter = threading.Thread(target=lambda: woke.append(disk.wait_cut(cuts, timeout=20)))
+    waiter.start()
+    with pytest.raises(OSError):
+        _write(m / "f", b"x", sync=True)                    # the fsync: the power fails here
+    waiter.join(20)
+    assert woke == [True]
+    assert disk.power_cut() is True
+    assert disk.wait_cut(cuts, timeout=0) is True           # counted: a later wait on the same count returns
+    with pytest.raises(Exception, match="wait_cut needs after"):
+        disk.control(op="wait_cut", after="one", timeout=1)

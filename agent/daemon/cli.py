@@ -166,7 +166,8 @@ def _run(args: argparse.Namespace) -> int:
             # recovery holds the operation lock from its first step, so every request waits behind it;
             # "ready" does not wait for an unreachable host (the reversals then still go first)
             recovery = asyncio.create_task(daemon.recover())
-            verifying = asyncio.create_task(daemon.verify_journal())
+            verifying = asyncio.create_task(daemon.verify_journal() if cfg.journal.check_whole_at_start
+                                            else asyncio.sleep(0))
             await asyncio.sleep(0)
             print(f"posagent ready: control socket {cfg.path('daemon', 'control_socket')}", flush=True)
             log.info("ready")

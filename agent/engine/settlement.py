@@ -86,6 +86,12 @@ def _exchange_network(profile: Profile, request: Message, what: str) -> Gen:
     if answer_mismatch(request, response, NETWORK_ECHO) is not None:
         raise EngineError(say(profile.language, "settle_mismatch", what=what),
                           code="settlement_incomplete")
+    code = response.get(39)
+    if code not in (None, "00") or (request.mti == "0500" and not isinstance(response.get(48), str)):
+        # refused (a settlement answer without its result is no result): the bank settled or took nothing,
+        # so the batch stays "settling" and the next settle sends the same step again
+        raise EngineError(say(profile.language, "settle_refused", what=what, code=code or "—"),
+                          code="settlement_incomplete")
     return response
 
 
@@ -97,7 +103,7 @@ def resume_settlement(profile: Profile, batch: Any) -> Gen:
         request = _settlement_message(profile, trace, batch)
         yield Notify(f"Settling batch {batch.number:06d}…")
         response = yield from _exchange_network(profile, request, "settlement")
-        domestic, foreign = settlement_result(response[48]) if isinstance(response.get(48), str) else ("3", "3")
+        domestic, foreign = settlement_result(response[48])
         yield ask.record_settlement_result(batch.number, domestic=domestic, foreign=foreign, response=masked(response))
         batch = yield ask.get_batch(batch.number)
     balanced = batch.result_domestic == "1" and batch.result_foreign in ("1", "0", None)

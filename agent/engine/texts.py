@@ -182,6 +182,8 @@ TEXTS: dict[str, tuple[str, str]] = {
                           "stopped", "{what}：{detail}。结算未完成；请再次结算——将从中断处继续"),
     "settle_mismatch": ("{what}: the bank's answer does not match the request; run settle again",
                         "{what}：银行应答与请求不符；请再次结算"),
+    "settle_refused": ("{what}: the bank refused it (answer {code}) and settled nothing; run settle again — it "
+                       "resumes where it stopped", "{what}：银行拒绝（应答码 {code}），未结算；请再次结算——将从中断处继续"),
     "settled": ("Batch {batch} settled ({result}): {totals}; {uploaded} record(s) uploaded. New batch {next} is open.",
                 "批次 {batch} 已结算（{result}）：{totals}；上送 {uploaded} 笔。新批次 {next} 已开启。"),
     "echo_ok": ("link test ok: the acquirer answered", "线路测试成功：收单机构已应答"),

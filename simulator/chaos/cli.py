@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the faults stop counts as a violation, so it must not run out while they last)")
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
                    help="stop faults and check bank = journal every N operations (default: only at the end)")
+    p.add_argument("--tail-check-at-start", action="store_true",
+                   help="the restarted daemon checks only the journal's last 2,000 events, not the whole journal "
+                        "at each start (the checker checks it all at every checkpoint); for long power-cut runs")
     p.add_argument("--terminals", type=int, default=1, metavar="N",
                    help="run the plan on N terminals side by side, each with its own daemon, journal and host; "
                         "the plan is cut into N contiguous parts (default 1)")
@@ -62,7 +65,7 @@ def _chaos(args: argparse.Namespace) -> int:
         raise PlanError(f"terminals must be from 1 to 16, got {args.terminals}")
     steps = make_plan(settings)
     options = dict(response_timeout=args.response_timeout, reversal_retries=args.reversal_retries,
-                   checkpoint_every=args.checkpoint_every)
+                   checkpoint_every=args.checkpoint_every, tail_check_at_start=args.tail_check_at_start)
     progress = (lambda text: print(text, file=sys.stderr, flush=True)) if not args.json else None
     directory = Path(args.keep) if args.keep else None
     result = run_campaign(steps, directory, terminals=args.terminals, progress=progress, **options)

@@ -40,6 +40,10 @@ HELD_MTIS: dict[str, tuple[str, ...]] = {op: mtis[:1] for op, mtis in OPERATION_
 #: kill the restarting daemon again during its recovery
 KILL_MODES: dict[str, float] = {"in_flight": 0.5, "random": 0.35, "in_recovery": 0.15}
 
+#: in_recovery: the second kill lands this far into the restart, scaled onto how long a start takes
+#: (a cold start's length, where it was drawn from, to a forked start's)
+START_WINDOW = 0.35
+
 #: how a power cut is timed (the journal on the power-cut filesystem; unsynced data is lost): just before
 #: the N-th fsync the operation makes (between two of its fsyncs, or after its last when it makes fewer),
 #: or after a random short sleep
@@ -138,7 +142,7 @@ def make_plan(settings: PlanSettings) -> tuple[Step, ...]:
         kill = kill_after = None
         if number in kill_at:
             kill = _weighted(rng, KILL_MODES)
-            kill_after = rng.uniform(0.0, 0.025) if kill == "random" else rng.uniform(0.0, 0.35)
+            kill_after = rng.uniform(0.0, 0.025) if kill == "random" else rng.uniform(0.0, START_WINDOW)
             if kill == "in_flight":
                 kill_after = rng.uniform(0.02, settings.response_timeout * 0.8)
                 fault = f"delay:seconds={HOLD_SECONDS:g},count=1,mti={rng.choice(HELD_MTIS[op])}"

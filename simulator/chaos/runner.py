@@ -21,9 +21,9 @@ from typing import Callable
 
 from agent.errors import PosagentError
 from simulator.chaos.checker import CheckResult, Violation, check
-from simulator.chaos.plan import POWER_MODES, Step
+from simulator.chaos.plan import POWER_MODES, START_WINDOW, Step
 from simulator.powercut.mount import PowercutMount
-from simulator.stack import Daemon, Host, write_soak_cards
+from simulator.stack import Daemon, Host, daemon_fork_server, write_soak_cards
 
 SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle", "preauth", "preauth_release"})
 #: the campaign settles although fixes are open (they stay open and are checked, never a violation)
@@ -79,11 +79,16 @@ class _Sales:
 
 class Campaign:
     def __init__(self, directory: Path, *, response_timeout: float = 0.4, reversal_retries: int = 10,
-                 checkpoint_every: int = 0, progress: Callable[[str], None] | None = None):
+                 checkpoint_every: int = 0, progress: Callable[[str], None] | None = None,
+                 tail_check_at_start: bool = False):
         self.directory = directory
         self.response_timeout = response_timeout
         self.reversal_retries = reversal_retries
         self.checkpoint_every = checkpoint_every
+        # the restarted daemon checks only the chain's tail before serving, not the whole journal in a
+        # worker thread (which a long run's next cut interrupts anyway); the checker checks it all at
+        # every checkpoint
+        self.tail_check_at_start = tail_check_at_start
         self.progress = progress or (lambda text: None)
         self.tally = Tally()
         self.violations: list[Violation] = []
@@ -106,20 +111,26 @@ class Campaign:
                 if not link.is_symlink():
                     link.symlink_to(self.disk.mountpoint / f"journal.db{suffix}")
         self.host = Host.start(self.directory, cards=write_soak_cards(self.directory))
+        # every (re)start is a new daemon process that opens and recovers everything; the fork server
+        # only spares it the interpreter's start-up and imports (most of a restart's cost)
+        self.launcher = daemon_fork_server()
         self.daemon = Daemon(self.directory, self.host.port, response_timeout=self.response_timeout,
-                             reversal_retries=self.reversal_retries, journal_path=journal_path)
+                             reversal_retries=self.reversal_retries, journal_path=journal_path, launcher=self.launcher,
+                             check_whole_at_start=not self.tail_check_at_start)
         try:
             self.daemon.start()
             for done, step in enumerate(steps, 1):
                 self._step(step)
                 if self.checkpoint_every and done % self.checkpoint_every == 0 and done < len(steps):
                     self._checkpoint(f"after {done} operations")
-                    self.progress(f"{done}/{len(steps)} operations, {sum(self.tally.kills.values())} kills, "
+                    self.progress(f"{done}/{len(steps)} operations, {sum(self.tally.kills.values())} kills "
+                                  f"({sum(self.tally.power_cuts.values())} power cuts), "
                                   f"{len(self.violations)} violations, {time.perf_counter() - started:.0f} s")
             self.tally.faults_injected = dict(self.host.control(op="stats").get("faults") or {})
             self._checkpoint("at the end")
         finally:
             self.daemon.stop()
+            self.launcher.stop()
             self.host.stop()
             if self.disk is not None:
                 self.disk.stop()
@@ -155,7 +166,10 @@ class Campaign:
             self._learn(step, op, args, reply)
         self.tally.kill_windows[self._kill_window()] += 1
         if step.kill == "in_recovery":  # and once more while the restarted daemon recovers
-            if self.daemon.kill_during_start(step.kill_after):
+            # the moment was drawn over a cold start (START_WINDOW); a start through the fork server is
+            # shorter, so it is mapped onto the start this daemon takes, to land before "ready" as often
+            after = step.kill_after * min(1.0, self.daemon.started_in / START_WINDOW)
+            if self.daemon.kill_during_start(after):
                 self.tally.kill_windows["during start-up recovery"] += 1
         self._restart()
 
@@ -163,24 +177,26 @@ class Campaign:
         """Send the operation; the power fails before its `cut_at`-th fsync (or after a random sleep): the
         daemon dies, unsynced data is gone, the disk is mounted again and the daemon restarted."""
         self.tally.kills[step.kill] += 1
-        if step.kill == "power_fsync":
-            self.disk.cut_at("fsync", step.cut_at, tear=step.tear)
         reply: list[dict | None] = [None]
+        over = threading.Event()  # the operation answered, or the armed cut came
 
         def send() -> None:
             try:
                 reply[0] = self.daemon.call(op, args, supervisor=supervisor, timeout=30)
             except (PosagentError, OSError, ValueError):
                 reply[0] = None  # the connection died with the daemon
+            finally:
+                over.set()
 
+        if step.kill == "power_fsync":
+            cuts = self.disk.cut_at("fsync", step.cut_at, tear=step.tear)
+            threading.Thread(target=self._await_cut, args=(cuts, over), daemon=True).start()
         thread = threading.Thread(target=send, daemon=True)
         thread.start()
         if step.kill == "power_random":
             thread.join(step.kill_after)
         else:
-            deadline = time.monotonic() + 30
-            while thread.is_alive() and time.monotonic() < deadline and not self.disk.stats()["dead"]:
-                thread.join(0.002)
+            over.wait(30)
         self.daemon.kill()
         thread.join(30)
         if reply[0] is not None:
@@ -190,6 +206,15 @@ class Campaign:
                                            if step.kill == "power_fsync" else "at a random moment")] += 1
         self.tally.kill_windows[f"power cut {self._kill_window()}"] += 1
         self._restart()
+
+    def _await_cut(self, cuts: int, over: threading.Event) -> None:
+        """Set `over` when the disk's power goes (it always does: `power_cut` cuts it if the fault did not)."""
+        try:
+            self.disk.wait_cut(cuts, 30)
+        except (PosagentError, OSError, ValueError):
+            pass
+        finally:
+            over.set()
 
     def _restart(self) -> None:
         try:

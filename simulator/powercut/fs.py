@@ -66,6 +66,7 @@ class PowercutFS(Operations):
         self.root, self.trash = str(root), str(trash)
         os.makedirs(self.trash, exist_ok=True)
         self.mutex = threading.RLock()
+        self.cut_done = threading.Condition(self.mutex)   # notified at every power cut
         self.unsynced: dict[int, UnsyncedFile] = {}       # backing inode → unsynced pages
         self.pending: list[tuple] = []                     # namespace changes not yet made durable
         self.handles: dict[int, int] = {}                  # open backing fd → inode
@@ -327,6 +328,7 @@ class PowercutFS(Operations):
             self.handles.clear()
             self.dead = True
             self.cuts += 1
+            self.cut_done.notify_all()
             return {"dropped_files": dropped, "undone": undone, "torn_bytes": torn}
 
     def _undo(self, change: tuple) -> None:
@@ -348,6 +350,12 @@ class PowercutFS(Operations):
                     if os.lstat(full).st_ino == ino:
                         return full
         return None
+
+    def wait_cut(self, after: int, timeout: float) -> int:
+        """Block until more than `after` power cuts have happened (or `timeout` seconds); the count."""
+        with self.mutex:
+            self.cut_done.wait_for(lambda: self.cuts > after, timeout)
+            return self.cuts
 
     def stats(self) -> dict:
         with self.mutex:

@@ -84,7 +84,7 @@ class PowercutMount:
     # ------------------------------------------------------------------ control
     def control(self, **request) -> dict:
         with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(30)
+            sock.settimeout(30 + float(request.get("timeout") or 0))
             sock.connect(str(self.control_path))
             sock.sendall(json.dumps(request).encode() + b"\n")
             reply = b""
@@ -106,9 +106,14 @@ class PowercutMount:
         or any) from now fail with `error`; with `sticky`, every later one too, until `clear`."""
         self.control(op="fail", call=call, nth=nth, error=error, sticky=sticky)
 
-    def cut_at(self, call: str, nth: int, *, tear: int = 0) -> None:
-        """Cut the power just before the `nth` storage call of kind `call` from now (see `power_cut`)."""
-        self.control(op="fail", call=call, nth=nth, error="CUT", tear=tear)
+    def cut_at(self, call: str, nth: int, *, tear: int = 0) -> int:
+        """Cut the power just before the `nth` storage call of kind `call` from now (see `power_cut`);
+        returns how many cuts there have been so far (for `wait_cut`)."""
+        return self.control(op="fail", call=call, nth=nth, error="CUT", tear=tear)["cuts"]
+
+    def wait_cut(self, after: int, timeout: float = 30) -> bool:
+        """Block until the power has been cut more than `after` times (True) or `timeout` passed (False)."""
+        return self.control(op="wait_cut", after=after, timeout=timeout)["cut"]
 
     def power_cut(self, tear: int = 0) -> bool:
         """After the process using the disk is dead: the cut armed by `cut_at` if it came (True), a cut

@@ -7,6 +7,8 @@ Control requests are one JSON object per line, answered with one JSON line:
                                   write); the filesystem answers EIO until it is unmounted and mounted again
   {"op": "fail", "call": "write", "nth": 3, "error": "EIO", "sticky": false}   arm one storage fault
                                   (error CUT: cut the power just before that call, "tear" as above)
+  {"op": "wait_cut", "after": 3, "timeout": 30}   answer once more than `after` cuts happened (or
+                                  at the timeout): {"cuts": N, "cut": true|false}
   {"op": "clear"}                 disarm it       {"op": "stats"}   call counts, unsynced files, mounts
   {"op": "stop"}                  do not mount again after the next unmount
 """
@@ -38,18 +40,24 @@ def handle(fs: PowercutFS, request: dict, state: dict) -> dict:
             return {"ok": False, "error": str(exc)}
         with fs.mutex:
             fs.fault = fault
-        return {"ok": True}
+            return {"ok": True, "cuts": fs.cuts}
     if op == "clear":
         with fs.mutex:
             fired = fs.fault.fired if fs.fault else 0
             fs.fault = None
         return {"ok": True, "fired": fired}
+    if op == "wait_cut":
+        after, timeout = request.get("after"), request.get("timeout", 30)
+        if not isinstance(after, int) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= 600:
+            return {"ok": False, "error": "wait_cut needs after (a cut count) and timeout (0 to 600 seconds)"}
+        cuts = fs.wait_cut(after, float(timeout))
+        return {"ok": True, "cuts": cuts, "cut": cuts > after}
     if op == "stats":
         return {"ok": True, **fs.stats()}
     if op == "stop":
         state["stop"] = True
         return {"ok": True}
-    return {"ok": False, "error": f"unknown control op {op!r}: expected cut, fail, clear, stats or stop"}
+    return {"ok": False, "error": f"unknown control op {op!r}: expected cut, fail, wait_cut, clear, stats or stop"}
 
 
 def serve(backing: Path, trash: Path, mountpoint: Path, control: Path) -> None:
