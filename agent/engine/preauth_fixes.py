@@ -24,6 +24,7 @@ from agent.engine.preauth import (CompletionRef, HoldRef, ceiling, complete_prea
                                   preauth_void)
 from agent.engine.requests import Profile
 from agent.engine.texts import say
+from agent.journal.states import TxnState
 
 
 def _combine(operation: str, lead: str, outcome: Outcome) -> Outcome:
@@ -48,7 +49,7 @@ def correct_completion(profile: Profile, completion, request: fixes.CorrectReque
     if request.right_amount is None:  # `--resume` finishes an open fix; a completion's fix is never left open
         raise EngineError(f"completion {trace} has no open correction to resume: give the right amount with --amount",
                           code="usage", txn_id=completion.id)
-    if completion.state in ("reversed", "declined", "voided"):
+    if completion.state in (TxnState.REVERSED, TxnState.DECLINED, TxnState.VOIDED):
         raise EngineError(say(language, "not_correctable", trace=trace, state=completion.state,
                               amount=_money(profile, request.right_amount)), code="not_correctable",
                           txn_id=completion.id)
@@ -58,7 +59,7 @@ def correct_completion(profile: Profile, completion, request: fixes.CorrectReque
         return Outcome("correct", "done", say(language, "nothing_to_correct", trace=trace,
                                               amount=_money(profile, charged)), txn=completion)
     preauth_txn = yield ask.get(completion.original_id)
-    open_batch = completion.batch_state == "open" and completion.state == "approved"
+    open_batch = completion.batch_state == "open" and completion.state == TxnState.APPROVED
     if open_batch and right <= ceiling(profile, preauth_txn.amount) and request.method != "refund":
         return (yield from _recomplete(profile, completion, preauth_txn, right, operator))
     if right < charged:
@@ -69,7 +70,7 @@ def correct_completion(profile: Profile, completion, request: fixes.CorrectReque
                               outcome)
     difference = right - charged
     why = say(language, "why_fix_settled" if completion.batch_state != "open" else
-              "why_fix_refunded" if completion.state != "approved" else "why_fix_tolerance")
+              "why_fix_refunded" if completion.state != TxnState.APPROVED else "why_fix_tolerance")
     outcome = yield from sale(profile, SaleRequest(difference, test_card=request.test_card, confirm_duplicate=True,
                                                    confirm_unusual=True, kind="correction",
                                                    original_id=completion.id,

@@ -16,9 +16,10 @@ from agent.journal.errors import JournalError
 from agent.journal.records import Txn, txn_from_row
 from agent.journal.scrub import scrub_text
 from agent.journal.store import TXN_SELECT
+from agent.journal.states import CHARGED_STATES, UNRESOLVED_SQL, UNRESOLVED_TXN_STATES, TxnState
 
 #: completion states that still count: the pre-auth is completed (or may be, when under way)
-LIVE_COMPLETION_STATES = ("approved", "refunded_partially", "refunded", "sending", "in_doubt", "advice_pending")
+LIVE_COMPLETION_STATES = (*CHARGED_STATES, *UNRESOLVED_TXN_STATES, TxnState.ADVICE_PENDING)
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class Hold:
 
     @property
     def blocked(self) -> int:
-        return 0 if self.expired or self.completion is not None or self.txn.state != "approved" else self.txn.amount
+        blocked = not self.expired and self.completion is None and self.txn.state == TxnState.APPROVED
+        return self.txn.amount if blocked else 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"txn": self.txn.as_dict(), "age_seconds": round(self.age_seconds), "expired": self.expired,
@@ -54,11 +56,11 @@ class Holds:
         oid = original["id"]
         if original["kind"] != "preauth":
             raise JournalError(f"transaction {oid} is a {original['kind']}, not a pre-auth", txn_id=oid)
-        if original["state"] != "approved":
+        if original["state"] != TxnState.APPROVED:
             raise JournalError(f"pre-auth {oid} is {original['state']}: only an approved pre-auth can be "
                                f"{'completed' if kind == 'completion' else 'voided'}", txn_id=oid)
         busy = self._conn.execute("SELECT id, kind FROM transactions WHERE original_id = ? AND kind IN "
-                                  "('preauth_void', 'completion') AND state IN ('sending', 'in_doubt')",
+                                  f"('preauth_void', 'completion') AND state IN {UNRESOLVED_SQL}",
                                   (oid,)).fetchone()
         if busy:
             raise JournalError(f"pre-auth {oid} has {busy[1]} {busy[0]} under way: resolve it first", txn_id=oid)
@@ -85,7 +87,7 @@ class Holds:
 
     def open_holds(self, *, validity_seconds: float, include_expired: bool = True) -> list[Hold]:
         """Approved pre-auths neither completed nor voided, oldest first."""
-        rows = self._conn.execute(TXN_SELECT + " WHERE t.kind = 'preauth' AND t.state = 'approved' "
+        rows = self._conn.execute(TXN_SELECT + f" WHERE t.kind = 'preauth' AND t.state = '{TxnState.APPROVED}' "
                                   "ORDER BY t.created_at, t.id").fetchall()
         holds = [self._hold(txn_from_row(r), validity_seconds) for r in rows]
         return [h for h in holds if h.completion is None and (include_expired or not h.expired)]
@@ -95,12 +97,12 @@ class Holds:
         is settled only after its advices are delivered)."""
         return [txn_from_row(r) for r in self._conn.execute(
             TXN_SELECT + " WHERE t.batch_id IN (SELECT id FROM batches WHERE state != 'settled') "
-            "AND t.kind = 'completion' AND t.state = 'advice_pending' ORDER BY t.id")]
+            f"AND t.kind = 'completion' AND t.state = '{TxnState.ADVICE_PENDING}' ORDER BY t.id")]
 
     def advice_failed(self, txn_id: int, error: str) -> None:
         """An advice try got no valid answer: it stays pending (the event keeps why)."""
         row = self._txn_row(txn_id)
-        if row["state"] != "advice_pending":
+        if row["state"] != TxnState.ADVICE_PENDING:
             raise JournalError(f"transaction {txn_id} is {row['state']}, not a pending advice", txn_id=txn_id)
         self.record_event("advice.failed", {"error": scrub_text(error)[:200]}, operator="system", role="system",
                           txn_id=txn_id)

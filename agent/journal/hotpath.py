@@ -19,7 +19,8 @@ from typing import Any, Callable
 from agent.journal.errors import DuplicateRequest, JournalError
 from agent.journal.records import Begun, Reversal, Txn, reversal_from_row, txn_from_row
 from agent.journal.scrub import scrub_text
-from agent.journal.states import KINDS, REFUNDABLE_KINDS, REVERSAL_REASONS, VOIDS, check_transition
+from agent.journal.states import (KINDS, LIVE_SQL, REFUNDABLE_KINDS, REVERSAL_REASONS, UNRESOLVED_SQL, VOIDS, TxnState,
+                                  check_transition)
 from agent.journal.store import TXN_SELECT, _message_text, _Writer
 from agent.masking import mask_pan
 from agent.money import MAX_MINOR_UNITS
@@ -105,7 +106,7 @@ class HotPath:
             now = self._clock()
             # the request and its answer live in the transaction row: one row write per commit
             row = w.insert("transactions", {
-                **values, "kind": kind, "state": "advice_pending" if advice else "sending", "trace": taken,
+                **values, "kind": kind, "state": TxnState.ADVICE_PENDING if advice else TxnState.SENDING, "trace": taken,
                 "batch_id": batch["id"], "batch": batch["number"], "created_at": now, "updated_at": now,
                 "uploaded": 0, "request": request_text})
             w.cache["begun"] = {**dict(zip(row.keys(), row)), "batch_state": "open"}
@@ -136,20 +137,20 @@ class HotPath:
                 raise JournalError(f"transaction {original_id} is in batch {original['batch']:06d}, which is "
                                    "settled or closed: it can no longer be voided, refund it instead",
                                    txn_id=original_id)
-            if original["state"] != "approved":
+            if original["state"] != TxnState.APPROVED:
                 raise JournalError(f"transaction {original_id} is {original['state']}: only an approved sale "
                                    "can be voided", txn_id=original_id)
             if amount != original["amount"]:
                 raise JournalError(f"a void must be for the original amount {original['amount']}, not {amount}",
                                    txn_id=original_id)
             busy = self._conn.execute("SELECT id, kind FROM transactions WHERE original_id = ? AND "
-                                      "state IN ('sending', 'in_doubt')", (original_id,)).fetchone()
+                                      f"state IN {UNRESOLVED_SQL}", (original_id,)).fetchone()
             if busy:
                 raise JournalError(f"transaction {original_id} has {busy[1]} {busy[0]} under way: resolve it first",
                                    txn_id=original_id)
         elif kind == "refund":
             voiding = self._conn.execute("SELECT id FROM transactions WHERE original_id = ? AND kind IN "
-                                         "('void', 'completion_void') AND state IN ('sending', 'in_doubt')",
+                                         f"('void', 'completion_void') AND state IN {UNRESOLVED_SQL}",
                                          (original_id,)).fetchone()
             if voiding:
                 raise JournalError(f"transaction {original_id} has void {voiding[0]} under way: resolve it first",
@@ -160,11 +161,11 @@ class HotPath:
                                    f"{original_id} ({left})", txn_id=original_id)
 
     def _refundable(self, original: sqlite3.Row) -> int:
-        if original["state"] not in ("approved", "refunded_partially"):
+        if original["state"] not in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY):
             return 0
         taken = self._conn.execute(
             "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
-            "AND state IN ('approved', 'sending', 'in_doubt')", (original["id"],)).fetchone()[0]
+            f"AND state IN {LIVE_SQL}", (original["id"],)).fetchone()[0]
         return max(0, original["amount"] - taken)
 
     # ----------------------------------------------------------------- hot path: outcome
@@ -196,15 +197,16 @@ class HotPath:
         return txn_from_row(updated, batch_state=row["batch_state"])
 
     def _apply_outcome(self, w: _Writer, row: sqlite3.Row, approved: bool, **fields: Any) -> sqlite3.Row:
-        updated = self._set_txn_state(w, row, "approved" if approved else "declined", **fields)
+        updated = self._set_txn_state(w, row, TxnState.APPROVED if approved else TxnState.DECLINED, **fields)
         if approved and row["kind"] in VOIDS:
-            self._set_txn_state(w, self._txn_row(row["original_id"]), "voided")
+            self._set_txn_state(w, self._txn_row(row["original_id"]), TxnState.VOIDED)
         elif approved and row["kind"] == "refund":
             original = self._txn_row(row["original_id"])
             refunded = self._conn.execute(
                 "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
-                "AND state = 'approved'", (original["id"],)).fetchone()[0]
-            self._set_txn_state(w, original, "refunded" if refunded >= original["amount"] else "refunded_partially")
+                f"AND state = '{TxnState.APPROVED}'", (original["id"],)).fetchone()[0]
+            self._set_txn_state(w, original, TxnState.REFUNDED if refunded >= original["amount"]
+                                else TxnState.REFUNDED_PARTIALLY)
         return updated
 
     def fail(self, txn_id: int, *, reason: str, error: str, response: dict | None = None) -> Reversal | None:
@@ -219,15 +221,15 @@ class HotPath:
             raise JournalError(f"reversal reason must be 98 (timeout), A0 (MAC) or 06 (other), not {reason!r}")
         with self._write(f"record the failure of transaction {txn_id}") as w:
             row = self._txn_row(txn_id)
-            if row["state"] == "approved" and row["kind"] not in ("sale", "correction", "preauth"):
+            if row["state"] == TxnState.APPROVED and row["kind"] not in ("sale", "correction", "preauth"):
                 raise JournalError(f"transaction {txn_id} is an approved {row['kind']}: it cannot be failed",
                                    txn_id=txn_id)
-            if row["state"] == "approved" and self._conn.execute(
+            if row["state"] == TxnState.APPROVED and self._conn.execute(
                     "SELECT 1 FROM transactions WHERE original_id = ? LIMIT 1", (txn_id,)).fetchone():
                 raise JournalError(f"transaction {txn_id} already has a void or refund: reverse that instead",
                                    txn_id=txn_id)
             extra = {} if response is None else {"response": _message_text(response, txn_id)}
-            self._set_txn_state(w, row, "in_doubt", failure_reason=reason, **extra)
+            self._set_txn_state(w, row, TxnState.IN_DOUBT, failure_reason=reason, **extra)
             now = self._clock()
             rev = self._conn.execute("SELECT * FROM reversals WHERE txn_id = ? AND state IN ('armed', 'pending') "
                                      "ORDER BY id DESC LIMIT 1", (txn_id,)).fetchone()
@@ -236,7 +238,7 @@ class HotPath:
                 check_transition("reversal", rev["id"], rev["state"], "pending")
                 result = w.update("reversals", rev["id"], {"state": "pending", "reason": reason,
                                                            "last_error": scrub_text(error), "updated_at": now})
-            elif row["state"] in ("sending", "approved"):
+            elif row["state"] in (TxnState.SENDING, TxnState.APPROVED):
                 result = w.insert("reversals", {"txn_id": txn_id, "trace": row["trace"], "reason": reason,
                                                 "tries": 0, "last_error": scrub_text(error), "state": "pending",
                                                 "created_at": now, "updated_at": now})

@@ -11,6 +11,7 @@ from agent.journal.errors import JournalError, NotFound
 from agent.journal.hashchain import verify_chain
 from agent.journal.records import (Recovery, Txn, VerifyResult, batch_from_row, reversal_from_row,
                                    txn_from_row)
+from agent.journal.states import CHARGED_SQL, UNRESOLVED_SQL, TxnState, sql_in
 
 TXN_SELECT = "SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id"
 MAX_FIND = 1000
@@ -76,7 +77,7 @@ class Queries:
             raise JournalError(f"limit must be from 1 to {MAX_FIND}, not {limit!r}")
         return [r[0] for r in self._conn.execute(
             "SELECT amount FROM transactions WHERE kind IN ('sale', 'correction') AND state IN "
-            "('approved', 'refunded_partially', 'refunded') ORDER BY id DESC LIMIT ?", (limit,))]
+            f"{CHARGED_SQL} ORDER BY id DESC LIMIT ?", (limit,))]
 
     def recent_refunds(self, original_id: int, *, window_seconds: float) -> list[Txn]:
         """Refunds of `original_id` journaled in the last `window_seconds`, oldest first (repeat guard)."""
@@ -92,10 +93,10 @@ class Queries:
         rows = self._conn.execute(
             "SELECT pan, SUM(amount) AS net FROM ("
             " SELECT pan_masked AS pan, amount FROM transactions WHERE kind IN ('sale', 'correction', 'completion')"
-            "  AND state IN ('approved', 'refunded_partially', 'refunded')"
+            f"  AND state IN {CHARGED_SQL}"
             " UNION ALL"
             " SELECT o.pan_masked, -r.amount FROM transactions r JOIN transactions o ON o.id = r.original_id"
-            "  WHERE r.kind = 'refund' AND r.state = 'approved')"
+            f"  WHERE r.kind = 'refund' AND r.state = '{TxnState.APPROVED}')"
             " GROUP BY pan HAVING net != 0").fetchall()
         return {row["pan"]: int(row["net"]) for row in rows}
 
@@ -117,7 +118,7 @@ class Queries:
                              kinds: tuple[str, ...] = CHARGING_KINDS) -> list[list[Txn]]:
         """Groups of suspected duplicate charges, or holds with `kinds` (journal/duplicates.py holds the rule)."""
         since = self._clock() - lookback_seconds
-        states = ", ".join(f"'{s}'" for s in COUNTING_STATES)
+        states = sql_in(COUNTING_STATES)[1:-1]
         rows = self._conn.execute(
             TXN_SELECT + f" WHERE t.created_at >= ? AND t.pan_fingerprint IS NOT NULL AND "
             f"t.kind IN ({', '.join('?' * len(kinds))}) AND t.state IN ({states})", (since, *kinds)).fetchall()
@@ -168,13 +169,13 @@ class Queries:
     def in_doubt(self) -> Recovery:
         """What is unresolved after a start: unanswered requests, pending reversals, a settlement underway."""
         txns = [txn_from_row(r) for r in self._conn.execute(
-            TXN_SELECT + " WHERE t.state IN ('sending', 'in_doubt') ORDER BY t.id")]
+            TXN_SELECT + f" WHERE t.state IN {UNRESOLVED_SQL} ORDER BY t.id")]
         revs = [reversal_from_row(r) for r in self._conn.execute(
             "SELECT * FROM reversals WHERE state IN ('pending', 'needs_manual') ORDER BY id")]
         settling = self._conn.execute("SELECT * FROM batches WHERE state = 'settling'").fetchone()
         return Recovery(
-            unanswered=tuple(t for t in txns if t.state == "sending"),
-            in_doubt=tuple(t for t in txns if t.state == "in_doubt"),
+            unanswered=tuple(t for t in txns if t.state == TxnState.SENDING),
+            in_doubt=tuple(t for t in txns if t.state == TxnState.IN_DOUBT),
             pending_reversals=tuple(r for r in revs if r.state == "pending"),
             needs_manual=tuple(r for r in revs if r.state == "needs_manual"),
             settling=batch_from_row(settling) if settling else None)

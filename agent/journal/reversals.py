@@ -8,7 +8,7 @@ from typing import Any
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.scrub import scrub_text
 from agent.journal.records import Backlog, Reversal, Txn, reversal_from_row, txn_from_row
-from agent.journal.states import check_transition
+from agent.journal.states import OPEN_REVERSALS_SQL, TxnState, UNRESOLVED_SQL, check_transition
 
 
 class ReversalQueue:
@@ -25,8 +25,8 @@ class ReversalQueue:
     def reversal_backlog(self) -> Backlog:
         """Requests still "sending" and pending reversals; ONE indexed statement when there are none."""
         found = self._conn.execute(
-            "SELECT 0, id FROM transactions WHERE state IN ('sending', 'in_doubt') AND state = 'sending' "
-            "UNION ALL SELECT 1, id FROM reversals WHERE state IN ('armed', 'pending', 'needs_manual') "
+            f"SELECT 0, id FROM transactions WHERE state IN {UNRESOLVED_SQL} AND state = '{TxnState.SENDING}' "
+            f"UNION ALL SELECT 1, id FROM reversals WHERE state IN {OPEN_REVERSALS_SQL} "
             "AND state = 'pending'").fetchall()
         if not found:
             return Backlog((), ())
@@ -70,7 +70,7 @@ class ReversalQueue:
             self._set_reversal(w, row, "done")
             self._store_message(w, "received", response, txn_id=row["txn_id"], reversal_id=rev_id)
             txn = self._txn_row(row["txn_id"])
-            self._set_txn_state(w, txn, "reversed")
+            self._set_txn_state(w, txn, TxnState.REVERSED)
             w.record("reversal.done", row["txn_id"], None, "system", {"reversal": rev_id})
 
     def reversal_failed(self, rev_id: int, error: str, *, max_tries: int) -> Reversal:
@@ -93,8 +93,8 @@ class ReversalQueue:
             row = self._reversal_row(rev_id)
             self._set_reversal(w, row, "handled", last_error=row["last_error"])
             txn = self._txn_row(row["txn_id"])
-            if txn["state"] == "in_doubt":
-                self._set_txn_state(w, txn, "resolved_manually")
+            if txn["state"] == TxnState.IN_DOUBT:
+                self._set_txn_state(w, txn, TxnState.RESOLVED_MANUALLY)
             w.record("reversal.handled", row["txn_id"], operator, role, {"reversal": rev_id, "note": scrub_text(note, 1000)})
 
     def confirm_in_doubt(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None = None,

@@ -7,11 +7,11 @@ import sqlite3
 
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.records import Batch, Totals, Txn, batch_from_row, txn_from_row
-from agent.journal.states import check_transition
+from agent.journal.states import CHARGED_STATES, UNRESOLVED_SQL, TxnState, check_transition
 
 MAX_BATCH = 999_999
 #: transaction states that count in the settlement totals (voided and reversed ones do not)
-COUNTED_STATES = ("approved", "refunded_partially", "refunded")
+COUNTED_STATES = CHARGED_STATES
 #: entry modes read from a chip (contact 05x, contactless 07x): "IC records" for batch upload
 IC_ENTRY_PREFIXES = ("05", "07")
 
@@ -83,7 +83,7 @@ class Settlement:
             if row["state"] == "settling":
                 return batch_from_row(row)
             unresolved = self._conn.execute(
-                "SELECT count(*) FROM transactions WHERE batch_id = ? AND state IN ('sending', 'in_doubt')",
+                f"SELECT count(*) FROM transactions WHERE batch_id = ? AND state IN {UNRESOLVED_SQL}",
                 (row["id"],)).fetchone()[0]
             reversals = self._conn.execute(
                 "SELECT count(*) FROM reversals WHERE state IN ('armed', 'pending')").fetchone()[0]
