@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.journal.errors import JournalError
+from agent.journal.events import Events
+from agent.journal.queries import Queries
 from agent.journal.records import Txn, txn_from_row
 from agent.journal.scrub import scrub_text
-from agent.journal.store import TXN_SELECT
 from agent.journal.states import CHARGED_STATES, UNRESOLVED_SQL, UNRESOLVED_TXN_STATES, TxnState
+from agent.journal.store import Core, Store
+from agent.journal.transactions import TXN_SELECT, Transactions
 
 #: completion states that still count: the pre-auth is completed (or may be, when under way)
 LIVE_COMPLETION_STATES = (*CHARGED_STATES, *UNRESOLVED_TXN_STATES, TxnState.ADVICE_PENDING)
@@ -41,8 +44,14 @@ class Hold:
                 "completion": self.completion.as_dict() if self.completion else None, "blocked": self.blocked}
 
 
-class Holds:
-    """Mixin of `Journal`: pre-auth links checked inside `begin`, and hold queries."""
+class Holds(Store):
+    """Pre-auth links checked inside `begin`, and hold queries."""
+
+    def __init__(self, core: Core, *, txns: Transactions, queries: Queries, events: Events):
+        super().__init__(core)
+        self._txns = txns
+        self._queries = queries
+        self._events = events
 
     def _live_completion(self, preauth_id: int) -> sqlite3.Row | None:
         marks = ", ".join("?" * len(LIVE_COMPLETION_STATES))
@@ -50,7 +59,7 @@ class Holds:
             TXN_SELECT + f" WHERE t.original_id = ? AND t.kind = 'completion' AND t.state IN ({marks}) "
             "ORDER BY t.id DESC LIMIT 1", (preauth_id, *LIVE_COMPLETION_STATES)).fetchone()
 
-    def _check_hold_link(self, kind: str, amount: int, original: sqlite3.Row) -> None:
+    def check_link(self, kind: str, amount: int, original: sqlite3.Row) -> None:
         """A completion or pre-auth void names an approved pre-auth with nothing else under way (one
         completion per pre-auth, checked in the same transaction as the insert)."""
         oid = original["id"]
@@ -74,7 +83,7 @@ class Holds:
 
     def hold(self, preauth_id: int, *, validity_seconds: float) -> Hold:
         """Where one pre-auth stands (age by the journal's clock, completion, expiry)."""
-        row = self._txn_row(preauth_id)
+        row = self._txns.row(preauth_id)
         if row["kind"] != "preauth":
             raise JournalError(f"transaction {preauth_id} is a {row['kind']}, not a pre-auth", txn_id=preauth_id)
         return self._hold(txn_from_row(row), validity_seconds)
@@ -101,14 +110,14 @@ class Holds:
 
     def advice_failed(self, txn_id: int, error: str) -> None:
         """An advice try got no valid answer: it stays pending (the event keeps why)."""
-        row = self._txn_row(txn_id)
+        row = self._txns.row(txn_id)
         if row["state"] != TxnState.ADVICE_PENDING:
             raise JournalError(f"transaction {txn_id} is {row['state']}, not a pending advice", txn_id=txn_id)
-        self.record_event("advice.failed", {"error": scrub_text(error)[:200]}, operator="system", role="system",
+        self._events.record_event("advice.failed", {"error": scrub_text(error)[:200]}, operator="system", role="system",
                           txn_id=txn_id)
 
     def suspected_duplicate_holds(self, *, window_seconds: float) -> list[list[Txn]]:
         """Open pre-auths of the same card and amount close in time (a stay held twice)."""
-        groups = self.suspected_duplicates(window_seconds=window_seconds, kinds=("preauth",))
+        groups = self._queries.suspected_duplicates(window_seconds=window_seconds, kinds=("preauth",))
         open_ones = [[t for t in group if self._live_completion(t.id) is None] for group in groups]
         return [group for group in open_ones if len(group) > 1]

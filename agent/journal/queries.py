@@ -11,20 +11,26 @@ from agent.journal.errors import JournalError, NotFound
 from agent.journal.hashchain import verify_chain
 from agent.journal.records import (Recovery, Txn, VerifyResult, batch_from_row, reversal_from_row,
                                    txn_from_row)
+from agent.journal.settlement import Batches
 from agent.journal.states import CHARGED_SQL, UNRESOLVED_SQL, TxnState, sql_in
-
-TXN_SELECT = "SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id"
+from agent.journal.store import Core, Store
+from agent.journal.transactions import TXN_SELECT, Transactions
 MAX_FIND = 1000
 #: how far back `suspected_duplicates` looks unless told otherwise
 DUPLICATE_LOOKBACK_SECONDS = 30 * 86400
 
 
-class Queries:
-    """Mixin of `Journal`: read-only questions, each one indexed query."""
+class Queries(Store):
+    """Read-only questions, each one indexed query."""
+
+    def __init__(self, core: Core, *, txns: Transactions, batches: Batches):
+        super().__init__(core)
+        self._txns = txns
+        self._batches = batches
 
     def get(self, txn_id: int) -> Txn:
         """One transaction; JournalError when there is none with that id."""
-        return txn_from_row(self._txn_row(txn_id))
+        return txn_from_row(self._txns.row(txn_id))
 
     def find(self, *, trace: int | None = None, rrn: str | None = None, date: str | dt.date | None = None,
              amount: int | None = None, last4: str | None = None, batch: int | None = None,
@@ -64,12 +70,12 @@ class Queries:
     def batch_size(self, batch_no: int) -> int:
         """How many transactions the newest batch with this number holds (any state)."""
         return self._conn.execute("SELECT count(*) FROM transactions WHERE batch_id = ?",
-                                  (self._batch_row(batch_no)["id"],)).fetchone()[0]
+                                  (self._batches.batch_row(batch_no)["id"],)).fetchone()[0]
 
     def uploaded_count(self, batch_no: int) -> int:
         """How many records of the batch are flagged uploaded (field 48 of the batch-upload end)."""
         return self._conn.execute("SELECT count(*) FROM transactions WHERE batch_id = ? AND uploaded = 1",
-                                  (self._batch_row(batch_no)["id"],)).fetchone()[0]
+                                  (self._batches.batch_row(batch_no)["id"],)).fetchone()[0]
 
     def recent_sale_amounts(self, *, limit: int = 50) -> list[int]:
         """Amounts of the latest approved sales, newest first (for the unusual-amount guard)."""
@@ -102,7 +108,7 @@ class Queries:
 
     def refundable_amount(self, sale_id: int) -> int:
         """Original amount minus approved refunds minus refunds still under way (sending / in doubt)."""
-        return self._refundable(self._txn_row(sale_id))
+        return self._txns.refundable(self._txns.row(sale_id))
 
     def duplicates_of(self, fingerprint: str, amount: int, *, window_seconds: float,
                       kinds: tuple[str, ...] = CHARGING_KINDS) -> list[Txn]:
@@ -126,7 +132,7 @@ class Queries:
 
     def chain(self, txn_id: int) -> list[Txn]:
         """The original and everything linked to it (voids, refunds, corrections), oldest first."""
-        root = self._txn_row(txn_id)
+        root = self._txns.row(txn_id)
         seen = {root["id"]}
         while True:  # climb to the first transaction of the chain
             parent = root["original_id"] or root["chain_id"]

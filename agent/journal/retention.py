@@ -11,6 +11,7 @@ from typing import Any
 
 from agent.journal.errors import JournalError
 from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL
+from agent.journal.store import Store
 
 
 def _ranges(ids: list[int]) -> list[list[int]]:
@@ -23,8 +24,8 @@ def _ranges(ids: list[int]) -> list[list[int]]:
     return out
 
 
-class Retention:
-    """Mixin of `Journal`: `prune()`."""
+class Retention(Store):
+    """`prune()`: old settled batches and everything of theirs, recorded in the chain."""
 
     def prune(self, *, retention_days: int, max_batches: int = 10) -> int:
         """Delete up to `max_batches` settled batches settled more than `retention_days` ago.
