@@ -177,6 +177,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "manual_entry": Setting(bool, False, "Allow supervisor-only manual key entry of PAN and expiry."),
         "apdu_timeout": Setting((int, float), 5.0, "Seconds a card may take to answer one command before it counts as mute.",
                                 _seconds(60)),
+        "test_cards": Setting(str, "", "File of named test cards that `--card NAME` reads as swipes, in place of the "
+                              "reader (`[[card]]` tables: name, pan, expiry, service_code; the simulator ships "
+                              "simulator/data/cards.toml). Empty: `--card` is refused."),
     },
     "emv": {
         "ca_keys": Setting(str, "", "File of certification-authority public keys for offline data authentication "

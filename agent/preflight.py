@@ -78,6 +78,13 @@ def problems(cfg: Config) -> list[str]:
             MasterKeyFile(tmk_file, cfg.path("keys", "device_key_file")).load()
         except KeyLoadError as exc:
             found.append(f"keys.tmk_file: {exc}")
+    if cfg.card_reader.test_cards:
+        from agent.drivers.testcards import load_test_cards
+        from agent.errors import ConfigError
+        try:
+            load_test_cards(cfg.path("card_reader", "test_cards"))
+        except ConfigError as exc:
+            found.append(f"card_reader.test_cards: {exc}")
     if cfg.console.port and not Path(cfg.console.port).exists():
         found.append(f"console.port: {cfg.console.port} does not exist")
     return found

@@ -11,6 +11,7 @@ import unicodedata
 from typing import Any
 
 from agent.engine.responses import describe
+from agent.journal.states import TxnState
 from agent.money import format_amount
 
 LABELS = {
@@ -66,7 +67,7 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
     kind = words.get(txn.kind, txn.kind.upper())
     sign = "-" if txn.kind in ("void", "refund", "preauth_void", "completion_void") else ""
     result = describe(txn.response_code, language) if txn.response_code else \
-        (words["offline"] if txn.kind == "sale" and txn.state == "advice_pending" else txn.state)
+        (words["offline"] if txn.kind == "sale" and txn.state == TxnState.ADVICE_PENDING else txn.state)
     lines = [_centre(merchant_name, width), rule,
              _pair(words["merchant"], merchant_id, width), _pair(words["terminal"], terminal_id, width), rule,
              *_card_line(txn, words, width, original_card), _pair(words["type"], kind, width),

@@ -60,6 +60,7 @@ INSTALLATION_ONLY: dict[str, str] = {
     "keys.tmk_file": "a path",
     "keys.device_key_file": "a path",
     "card_reader.manual_entry": "whether cards may be keyed in",
+    "card_reader.test_cards": "a path",
     "supervisor.max_attempts": "the supervisor lockout policy",
     "supervisor.lockout_minutes": "the supervisor lockout policy",
     "console.max_attempts": "the console lockout policy",

@@ -26,6 +26,8 @@ from simulator.host import control as host_control
 ROOT = Path(__file__).resolve().parents[1]
 #: the supervisor password of the campaign's throw-away terminal
 CAMPAIGN_PASSWORD = "135790"
+#: the simulator's test cards (the daemon's `[card_reader] test_cards` points here for `--card NAME`)
+TEST_CARDS_FILE = ROOT / "simulator" / "data" / "cards.toml"
 START_TIMEOUT = 30.0
 #: seconds a daemon start is taken to last until one has been measured
 START_WINDOW_GUESS = 0.35
@@ -155,7 +157,7 @@ class Host:
 def write_soak_cards(directory: Path) -> Path:
     """The simulator's test cards with balances a long soak cannot spend (except the low-balance card,
     kept to exercise "insufficient funds"), so sales keep moving money for 100,000 operations."""
-    text = (ROOT / "simulator" / "data" / "cards.toml").read_text(encoding="utf-8")
+    text = TEST_CARDS_FILE.read_text(encoding="utf-8")
     cards = text.split("[[card]]")
     raised = [part if 'name = "low-balance"' in part else re.sub(r"(?m)^balance = \d+$", "balance = 900000000000", part)
               for part in cards]
@@ -164,10 +166,23 @@ def write_soak_cards(directory: Path) -> Path:
     return path
 
 
+def with_test_cards(extra: str, test_cards: Path) -> str:
+    """`extra` configuration text with `[card_reader] test_cards` set (in its own table if `extra` has one)."""
+    line = f'test_cards = "{test_cards}"\n'
+    if re.search(r"(?m)^test_cards\s*=", extra):
+        return extra
+    if re.search(r"(?m)^\[card_reader\]\s*$", extra):
+        return re.sub(r"(?m)^\[card_reader\]\s*$\n?", lambda m: "[card_reader]\n" + line, extra, count=1)
+    return f"{extra}\n[card_reader]\n{line}"
+
+
 def write_daemon_config(directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int = 3,
                         password_hash: str, journal_path: Path | None = None, extra: str = "",
-                        log_level: str = "DEBUG", max_attempts: int = 10, check_whole_at_start: bool = True) -> Path:
+                        log_level: str = "DEBUG", max_attempts: int = 10, check_whole_at_start: bool = True,
+                        test_cards: Path = TEST_CARDS_FILE) -> Path:
+    """The daemon's configuration for a simulated terminal; `--card NAME` reads the simulator's card file."""
     path = directory / "posagent.toml"
+    extra = with_test_cards(extra, test_cards)
     path.write_text(f"""
 [acquirer]
 port = {host_port}

@@ -100,7 +100,7 @@ def test_the_message_is_built_outside_any_journal_transaction(tmp_path):
         seen = []
 
         def build(trace, batch):
-            seen.append((trace, batch, journal._conn.in_transaction))
+            seen.append((trace, batch, journal.core.conn.in_transaction))
             return {**REQUEST, "11": f"{trace:06d}"}
         begun = journal.begin_request("sale", build=build, **begin_args())
         assert isinstance(begun, Begun)

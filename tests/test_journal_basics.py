@@ -54,9 +54,9 @@ def sale(j, amount=10000, pan=PAN, rrn="000000000001", **kw):
 def test_new_journal_has_batch_1_open_wal_and_full_sync(tmp_path, journal):
     batch = journal.open_batch()
     assert (batch.number, batch.state) == (1, "open")
-    assert journal._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert journal._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
-    assert journal._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert journal.core.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert journal.core.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert journal.core.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert journal.in_doubt().clean
 
 
@@ -95,8 +95,8 @@ def test_a_request_callback_error_leaves_nothing_behind(journal):
 
 
 def test_traces_wrap_after_999999_and_are_never_repeated_in_a_row(journal):
-    journal._conn.execute("UPDATE counters SET value = 999998 WHERE name = 'trace'")
-    journal._cache.clear()
+    journal.core.conn.execute("UPDATE counters SET value = 999998 WHERE name = 'trace'")
+    journal.core.cache.clear()
     assert [begin(journal).trace for _ in range(3)] == [999999, 1, 2]
 
 
@@ -301,7 +301,7 @@ def test_state_and_operator_events_are_durable_and_chained(tmp_path, journal):
     again = Journal.open(tmp_path / "journal.db", fingerprint_key=KEY)
     assert again.get_state("supervisor.failures") == "3"
     assert again.verify().ok
-    kinds = [r[0] for r in again._conn.execute("SELECT kind FROM events ORDER BY id")]
+    kinds = [r[0] for r in again.core.conn.execute("SELECT kind FROM events ORDER BY id")]
     assert kinds[-2:] == ["state.set", "operator.lockout"]
     again.close()
 
@@ -349,7 +349,7 @@ def test_checkpoint_moves_the_wal_into_the_file_and_keeps_everything(tmp_path, j
     for _ in range(5):
         sale(journal)
     journal.checkpoint()
-    busy, frames, copied = journal._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    busy, frames, copied = journal.core.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     assert busy == 0 and frames == copied
     assert len(journal.find()) == 5 and journal.verify().ok
 
@@ -393,17 +393,17 @@ def test_net_charged_counts_completed_sales_minus_approved_refunds(tmp_path):
 def _legacy_armed_row(journal, txn):
     """What journals written before a "sending" row counted as the armed reversal hold: a row per request."""
     now = 1_700_000_000.0
-    with journal._write("arm a reversal the old way") as w:
+    with journal.core.write("arm a reversal the old way") as w:
         w.insert("reversals", {"txn_id": txn.id, "trace": txn.trace, "tries": 0, "state": "armed",
                                "created_at": now, "updated_at": now})
-    journal._legacy_armed = None  # as when such a journal is opened
+    journal.reversals.legacy_armed = None  # as when such a journal is opened
 
 
 def test_an_older_journals_armed_row_is_cleared_by_the_answer(journal):
     txn = begin(journal)
     _legacy_armed_row(journal, txn)
     approve(journal, txn)
-    states = [r[0] for r in journal._conn.execute("SELECT state FROM reversals WHERE txn_id = ?", (txn.id,))]
+    states = [r[0] for r in journal.core.conn.execute("SELECT state FROM reversals WHERE txn_id = ?", (txn.id,))]
     assert states == ["cleared"] and journal.in_doubt().clean and journal.verify().ok
 
 
@@ -411,7 +411,7 @@ def test_an_older_journals_armed_row_becomes_the_pending_reversal(journal):
     txn = begin(journal)
     _legacy_armed_row(journal, txn)
     rev = journal.fail(txn.id, reason="A0", error="MAC did not verify")
-    rows = journal._conn.execute("SELECT id, state, reason FROM reversals WHERE txn_id = ?", (txn.id,)).fetchall()
+    rows = journal.core.conn.execute("SELECT id, state, reason FROM reversals WHERE txn_id = ?", (txn.id,)).fetchall()
     assert [tuple(r) for r in rows] == [(rev.id, "pending", "A0")]  # the same row, not a second reversal
     assert journal.verify().ok
     with pytest.raises(JournalError, match="reversal"):
@@ -423,7 +423,7 @@ def test_a_new_journal_uses_small_pages_and_an_older_one_keeps_its_own(tmp_path)
 
     fresh = Journal.open(tmp_path / "new.db", fingerprint_key=KEY)
     try:
-        assert fresh._conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+        assert fresh.core.conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
     finally:
         fresh.close()
     older = tmp_path / "older.db"
@@ -434,6 +434,6 @@ def test_a_new_journal_uses_small_pages_and_an_older_one_keeps_its_own(tmp_path)
     j = Journal.open(older, fingerprint_key=KEY)
     try:
         approve(j, begin(j))
-        assert j._conn.execute("PRAGMA page_size").fetchone()[0] == 4096 and j.verify().ok
+        assert j.core.conn.execute("PRAGMA page_size").fetchone()[0] == 4096 and j.verify().ok
     finally:
         j.close()

@@ -154,7 +154,7 @@ def test_sigkill_at_random_moments_never_loses_or_repeats_anything(tmp_path):
         try:
             verdict = j.verify()
             assert verdict.ok, f"after kill {kill}: {verdict}"
-            conn = j._conn
+            conn = j.core.conn
             traces = [r[0] for r in conn.execute("SELECT trace FROM transactions")]
             assert len(traces) == len(set(traces)), f"after kill {kill}: a trace number was used twice"
             assert not set(traces) & set(network_traces) and len(network_traces) == len(set(network_traces))

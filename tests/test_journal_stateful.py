@@ -231,7 +231,7 @@ class JournalMachine(RuleBasedStateMachine):
 
     @invariant()
     def counter_agrees(self):
-        value = self.journal._conn.execute("SELECT value FROM counters WHERE name = 'trace'").fetchone()[0]
+        value = self.journal.core.conn.execute("SELECT value FROM counters WHERE name = 'trace'").fetchone()[0]
         assert value == self.model.trace
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from agent.auth import hash_password
 from simulator.terminal import LEGEND, keypad_key, parse_size
+from simulator.stack import TEST_CARDS_FILE
 from tests.harness import require_tool, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +82,8 @@ control_socket = "{short_dir / 'control.sock'}"
 log_file = "{tmp_path / 'daemon.log'}"
 [supervisor]
 password_hash = "{hash_password(PASSWORD)}"
+[card_reader]
+test_cards = "{TEST_CARDS_FILE}"
 """)
     proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(config), "run"], cwd=ROOT,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

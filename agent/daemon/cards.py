@@ -1,8 +1,9 @@
-"""Where a transaction's card comes from: the PC/SC reader (chip), or a named simulator test card.
+"""Where a transaction's card comes from: the PC/SC reader (chip), or a named test card.
 
 Blocking calls (the daemon runs them in a thread).  Card data lives here only for the transaction:
-`release()` wipes it.  A named test card is read as a swipe (22 = 022) from the simulator's test-card
-file — the path CI and the CLI's `--card` use when no chip reader is wanted.
+`release()` wipes it.  A named test card is read as a swipe (22 = 022) from the card file the
+configuration names (`[card_reader] test_cards`) — the path CI and the CLI's `--card` use when no chip
+reader is wanted.  The file is read and checked when the source is made, so a bad one stops the start.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from agent.drivers.card_errors import CardError, CardRemovedAfterApproval
 from agent.drivers.cardseal import SealError, binding_of
 from agent.drivers.pinpad import PinPad, PinPadError
+from agent.drivers.testcards import TestCard, load_test_cards
 from agent.engine.effects import CardFailure
 from agent.engine.requests import CardData
 
@@ -49,7 +51,8 @@ class CardSource:
         self.test_cards_path = test_cards_path
         self._chip: Any = None
         self._reader: Any = None
-        self._test_cards: dict | None = None
+        self._test_cards: dict[str, TestCard] | None = (
+            load_test_cards(os.path.expanduser(test_cards_path)) if test_cards_path else None)
         self._emv = self._emv_settings(emv)
 
     @staticmethod
@@ -77,11 +80,10 @@ class CardSource:
         return self._read_chip(amount, offline_ok)
 
     def _read_test_card(self, name: str) -> CardData | CardFailure:
-        from simulator.testcards import load_cards  # the simulator's card file: only for --card
-
-        if self._test_cards is None:
-            self._test_cards = load_cards(self.test_cards_path)
         cards = self._test_cards
+        if cards is None:
+            return CardFailure("no test-card file is configured ([card_reader] test_cards): "
+                               "insert the card in the reader instead of naming one")
         card = cards.get(name)
         if card is None:
             return CardFailure(f"no test card named {name!r} (known: {', '.join(sorted(cards))})")

@@ -44,7 +44,7 @@ log = logging.getLogger("posagent.daemon")
 
 def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run the daemon (journal owner, host link, control API)")
-    run.add_argument("--test-cards", metavar="FILE", help="simulator test-card file for --card (default: built in)")
+    run.add_argument("--test-cards", metavar="FILE", help="test-card file for --card (default: [card_reader] test_cards)")
     run.set_defaults(handler=_run)
 
     def op(name: str, help_text: str, *, password: bool = False) -> argparse.ArgumentParser:
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = op("sale", "charge a card")
     p.add_argument("amount", help="amount in the currency's major unit, e.g. 100.00")
-    p.add_argument("--card", metavar="NAME", help="use a simulator test card instead of the card reader")
+    p.add_argument("--card", metavar="NAME", help="use a named test card ([card_reader] test_cards) instead of the card reader")
     p.add_argument("--confirm-duplicate", action="store_true", help="the same card and amount again is intended")
     p.add_argument("--confirm-unusual", action="store_true", help="the unusually large amount is right")
     p.add_argument("--request-id", help="the cash register's request id (a repeat is recognised)")

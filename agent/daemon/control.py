@@ -212,8 +212,9 @@ async def serve(daemon, path: Path, mode: int, *, max_connections: int = MAX_CON
         try:
             while True:
                 try:
-                    line = await asyncio.wait_for(reader.readuntil(b"\n"), idle_timeout)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(idle_timeout):  # no task per line, unlike wait_for
+                        line = await reader.readuntil(b"\n")
+                except TimeoutError:
                     break  # idle: the handle goes back
                 except asyncio.LimitOverrunError:
                     send({"ok": False, "error": {"code": "usage", "message": "request too long"}})

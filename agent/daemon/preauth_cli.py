@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("words", nargs="+", metavar="AMOUNT | ACTION ARGS",
                    help="an amount to hold, or one of: " + ", ".join(ACTIONS))
-    p.add_argument("--card", metavar="NAME", help="use a simulator test card instead of the card reader")
+    p.add_argument("--card", metavar="NAME", help="use a named test card ([card_reader] test_cards) instead of the card reader")
     p.add_argument("--confirm-duplicate", action="store_true", help="the same card and amount held again is intended")
     p.add_argument("--request-id", help="the cash register's request id (a repeat is recognised)")
     p.add_argument("--open", action="store_true", help="with list: only holds still open (the default)")

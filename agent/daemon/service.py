@@ -238,7 +238,8 @@ class Daemon:
             reader = self.cfg.card_reader
             cards = CardSource(reader_pattern=reader.reader, card_timeout=reader.card_timeout,
                                apdu_timeout=reader.apdu_timeout, terminal_id=self.cfg.terminal.terminal_id,
-                               currency=self.cfg.terminal.currency, test_cards_path=self.test_cards_path,
+                               currency=self.cfg.terminal.currency,
+                               test_cards_path=self.test_cards_path or reader.test_cards or None,
                                emv=self.cfg.emv, language=self.cfg.terminal.language,
                                pin_cipher=self.keystore.pin_block, sealer=CardSealer(key))
             self.wallet = self._open_wallet()

@@ -273,8 +273,9 @@ class HostLink:
                 raise LinkClosed("the connection broke while sending the request", sent=True) from None
             wait = self.response_timeout if timeout is None else timeout
             try:
-                return await asyncio.wait_for(asyncio.shield(future), wait)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(wait):  # no task per request, unlike wait_for
+                    return await asyncio.shield(future)
+            except TimeoutError:
                 error = LinkTimeout(f"no answer to {msg.mti} stan {key[1]} within {wait:g}s", sent=True)
                 if self._writer is writer:  # a stalled or half-sent answer: this connection is done
                     del self._waiting[key]

@@ -20,14 +20,16 @@ from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidR
 from agent.engine.requests import Profile
 from agent.engine.texts import say
 from agent.journal.chains import STEP_KINDS
+from agent.journal.states import UNRESOLVED_TXN_STATES, TxnState
 
 #: a step's transaction in one of these states means the step went through
-DONE_STATES = {"void": ("approved",), "refund": ("approved",),
-               "sale": ("approved", "voided", "refunded_partially", "refunded"),
+DONE_STATES = {"void": (TxnState.APPROVED,), "refund": (TxnState.APPROVED,),
+               "sale": (TxnState.APPROVED, TxnState.VOIDED, TxnState.REFUNDED_PARTIALLY, TxnState.REFUNDED),
                # a pre-auth completion's fix (engine/preauth_fixes.py)
-               "completion_void": ("approved",), "completion": ("approved", "voided", "refunded_partially", "refunded")}
+               "completion_void": (TxnState.APPROVED,),
+               "completion": (TxnState.APPROVED, TxnState.VOIDED, TxnState.REFUNDED_PARTIALLY, TxnState.REFUNDED)}
 #: the outcome of a step's transaction is not known yet (a reversal is under way)
-PENDING_STATES = ("sending", "in_doubt")
+PENDING_STATES = UNRESOLVED_TXN_STATES
 
 
 @dataclass(frozen=True)

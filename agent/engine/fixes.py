@@ -16,6 +16,7 @@ from agent.engine.operations import Operator, _money, sale_by_trace
 from agent.engine.requests import Profile
 from agent.engine.port import ask
 from agent.engine.texts import say
+from agent.journal.states import TxnState
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,14 @@ class DuplicateFixRequest:
 
 def _resolve_uncertain(profile: Profile, original) -> Gen:
     """Never act on an original whose outcome is unknown: resolve it first (S3)."""
-    if original.state not in ("sending", "in_doubt"):
+    if original.state not in (TxnState.SENDING, TxnState.IN_DOUBT):
         return original
     yield from connect(profile)
-    if original.state == "sending":
+    if original.state == TxnState.SENDING:
         yield ask.fail(original.id, reason="98", error="no outcome recorded; reversing")
     yield from flush_reversals(profile)
     resolved = yield ask.get(original.id)
-    if resolved.state in ("sending", "in_doubt"):
+    if resolved.state in (TxnState.SENDING, TxnState.IN_DOUBT):
         raise EngineError(say(profile.language, "still_uncertain", trace=f"{original.trace:06d}"),
                           code="original_uncertain", txn_id=original.id)
     return resolved
@@ -65,7 +66,7 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
         raise EngineError(say(language, "right_amount_zero", trace=f"{original.trace:06d}"), code="usage",
                           txn_id=original.id)
     original = yield from _resolve_uncertain(profile, original)
-    if original.state in ("reversed", "declined", "voided"):
+    if original.state in (TxnState.REVERSED, TxnState.DECLINED, TxnState.VOIDED):
         raise EngineError(say(language, "not_correctable", trace=f"{original.trace:06d}", state=original.state,
                               amount=_money(profile, request.right_amount)), code="not_correctable",
                           txn_id=original.id)
@@ -77,18 +78,18 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
                                               amount=_money(profile, charged)), txn=original)
     overcharge = right < charged
     by_refund = overcharge and (request.method == "refund" or not open_batch
-                                or original.state == "refunded_partially")
+                                or original.state == TxnState.REFUNDED_PARTIALLY)
     done_lead = None
     if by_refund:
         difference = charged - right
         why = say(language, "why_settled" if not open_batch else
-                  "why_partly_refunded" if original.state == "refunded_partially" else "why_asked")
+                  "why_partly_refunded" if original.state == TxnState.REFUNDED_PARTIALLY else "why_asked")
         plan, lead = [{"op": "refund", "amount": difference}], say(language, "overcharge_refund",
                                                                    amount=_money(profile, difference), why=why)
     elif overcharge or request.method == "resale":
         if not open_batch:
             raise EngineError(say(language, "use_refund_method"), code="batch_settled")
-        if original.state != "approved":
+        if original.state != TxnState.APPROVED:
             raise EngineError(say(language, "refunded_partially", trace=f"{original.trace:06d}"),
                               code="not_voidable", txn_id=original.id)
         plan = [{"op": "void", "amount": original.amount}, {"op": "sale", "amount": right}]
@@ -114,14 +115,14 @@ def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Oper
     if chain is not None:  # a repair that stopped halfway: finish it
         return (yield from run_chain(profile, operator, operation="duplicates", original=txn, kind=chain.kind,
                                      chain=chain))
-    if txn.state in ("sending", "in_doubt"):  # never repair on top of an unknown outcome
+    if txn.state in (TxnState.SENDING, TxnState.IN_DOUBT):  # never repair on top of an unknown outcome
         raise EngineError(say(profile.language, "original_uncertain", trace=f"{txn.trace:06d}"),
                           code="original_uncertain", txn_id=txn.id)
     groups = yield ask.suspected_duplicates(window_seconds=profile.duplicate_window_seconds)
     if not any(t.id == txn.id for group in groups for t in group):
         raise EngineError(say(profile.language, "not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),
                           code="not_duplicate")
-    if txn.batch_state == "open" and txn.state == "approved":
+    if txn.batch_state == "open" and txn.state == TxnState.APPROVED:
         plan, lead = [{"op": "void", "amount": txn.amount}], say(profile.language, "dup_void", trace=f"{txn.trace:06d}")
     else:
         refundable = yield ask.refundable_amount(txn.id)

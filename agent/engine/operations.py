@@ -17,6 +17,7 @@ from agent.engine.texts import say
 from agent.engine.requests import CardData, Profile, local_mmdd, refund_request, sale_request, void_request
 from agent.iso8583 import Message
 from agent.money import format_amount
+from agent.journal.states import LIVE_STATES, TxnState
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, 
 def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
     batch = yield ask.open_batch()
     original = yield from sale_by_trace(profile, request.trace)
-    if original.state != "approved":  # what happened to it matters more than where it is
+    if original.state != TxnState.APPROVED:  # what happened to it matters more than where it is
         _require_voidable(profile, original)
     if original.batch != batch.number or original.batch_state != "open":
         settled = yield ask.get_batch(original.batch)
@@ -147,7 +148,7 @@ NOT_VOIDABLE = ("voided", "refunded", "refunded_partially", "declined", "reverse
 
 
 def _require_voidable(profile: Profile, original: Any) -> None:
-    if original.state != "approved":
+    if original.state != TxnState.APPROVED:
         key = original.state if original.state in NOT_VOIDABLE else "other_state"
         raise EngineError(say(profile.language, key, trace=f"{original.trace:06d}", state=original.state),
                           code="not_voidable", txn_id=original.id)
@@ -203,10 +204,10 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
     language = profile.language
     original = yield from find_original_sale(profile, request)
     trace = f"{original.trace:06d}"
-    if original.state in ("declined", "reversed", "voided"):
+    if original.state in (TxnState.DECLINED, TxnState.REVERSED, TxnState.VOIDED):
         raise EngineError(say(language, "nothing_to_refund", trace=trace, state=original.state),
                           code="not_refundable", txn_id=original.id)
-    if original.state in ("sending", "in_doubt"):
+    if original.state in (TxnState.SENDING, TxnState.IN_DOUBT):
         raise EngineError(say(language, "original_uncertain", trace=trace), code="original_uncertain",
                           txn_id=original.id)
     if request.client_request_id:
@@ -223,7 +224,7 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
                               original=_money(profile, original.amount)), code="amount_too_large", txn_id=original.id)
     if not request.confirm_repeat and profile.refund_repeat_seconds > 0:
         recent = yield ask.recent_refunds(original.id, window_seconds=profile.refund_repeat_seconds)
-        repeats = [t for t in recent if t.amount == amount and t.state in ("approved", "sending", "in_doubt")]
+        repeats = [t for t in recent if t.amount == amount and t.state in LIVE_STATES]
         if repeats:
             earlier = repeats[-1]
             return Outcome("refund", "needs_confirmation",

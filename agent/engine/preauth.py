@@ -19,6 +19,7 @@ from agent.engine.operations import Operator, _money, _when
 from agent.engine.requests import CardData, Profile, preauth_request, reference_request
 from agent.engine.responses import describe
 from agent.engine.texts import say
+from agent.journal.states import LIVE_STATES, TxnState
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def _preauth_with_card(profile: Profile, request: PreauthRequest, operator: Oper
     if not request.confirm_duplicate and profile.duplicate_window_seconds > 0:
         fingerprint = yield ask.fingerprint(card.pan)
         earlier = yield ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds, kinds=("preauth",))
-        earlier = [t for t in earlier if t.state in ("approved", "sending", "in_doubt")]
+        earlier = [t for t in earlier if t.state in LIVE_STATES]
         if earlier:
             last = earlier[-1]
             return Outcome("preauth", "needs_confirmation",
@@ -111,12 +112,12 @@ def open_hold(profile: Profile, preauth_txn: Any, *, completing: bool) -> Gen:
     """The pre-auth's hold if it is still open, else a refusal saying what happened and what to do."""
     language, trace = profile.language, f"{preauth_txn.trace:06d}"
     state = preauth_txn.state
-    if state in ("sending", "in_doubt"):
+    if state in (TxnState.SENDING, TxnState.IN_DOUBT):
         raise EngineError(say(language, "preauth_uncertain", trace=trace), code="original_uncertain",
                           txn_id=preauth_txn.id)
-    if state == "voided":
+    if state == TxnState.VOIDED:
         raise EngineError(say(language, "preauth_released", trace=trace), code="not_open", txn_id=preauth_txn.id)
-    if state != "approved":
+    if state != TxnState.APPROVED:
         raise EngineError(say(language, "preauth_not_held", trace=trace, state=state), code="not_open",
                           txn_id=preauth_txn.id)
     hold = yield ask.hold(preauth_txn.id, validity_seconds=validity_seconds(profile))
@@ -197,12 +198,12 @@ def _complete_by_advice(profile: Profile, original: Any, amount: int, operator: 
         pass  # offline or not answered: it stays queued
     updated = yield ask.get(txn.id)
     amounts = {"amount": _money(profile, amount), "trace": f"{original.trace:06d}"}
-    if updated.state == "approved":
+    if updated.state == TxnState.APPROVED:
         text = say(language, "completion_approved", card=original.pan_masked, held=_money(profile, original.amount),
                    **amounts)
         return Outcome("completion", "approved", text, txn=updated, steps=(updated,),
                        details={"original_id": original.id, "advice": True})
-    if updated.state == "declined":
+    if updated.state == TxnState.DECLINED:
         text = say(language, "advice_declined", trace=f"{updated.trace:06d}",
                    reason=describe(updated.response_code, language))
         return Outcome("completion", "declined", text, txn=updated, steps=(updated,),
@@ -218,10 +219,10 @@ def completion_void(profile: Profile, request: CompletionRef, operator: Operator
     language = profile.language
     original = yield from find_by_trace(profile, request.trace, "completion")
     trace = f"{original.trace:06d}"
-    if original.state in ("sending", "in_doubt"):
+    if original.state in (TxnState.SENDING, TxnState.IN_DOUBT):
         raise EngineError(say(language, "original_uncertain", trace=trace), code="original_uncertain",
                           txn_id=original.id)
-    if original.state != "approved":
+    if original.state != TxnState.APPROVED:
         raise EngineError(say(language, "completion_not_voidable", trace=trace, state=original.state),
                           code="not_voidable", txn_id=original.id)
     if original.batch_state != "open":

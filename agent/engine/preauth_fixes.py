@@ -25,6 +25,7 @@ from agent.engine.preauth import (CompletionRef, HoldRef, ceiling, complete_prea
                                   preauth_void, validity_seconds)
 from agent.engine.requests import Profile
 from agent.engine.texts import say
+from agent.journal.states import TxnState
 
 
 def _combine(operation: str, lead: str, outcome: Outcome) -> Outcome:
@@ -61,10 +62,10 @@ def correct_completion(profile: Profile, completion, request: fixes.CorrectReque
     if request.right_amount <= 0:
         raise EngineError(say(language, "right_amount_zero", trace=trace), code="usage", txn_id=completion.id)
     completion = yield from fixes._resolve_uncertain(profile, completion)
-    if completion.state == "advice_pending":  # the bank has not heard of it yet: nothing to correct against
+    if completion.state == TxnState.ADVICE_PENDING:  # the bank has not heard of it yet: nothing to correct against
         raise EngineError(say(language, "still_uncertain", trace=trace), code="original_uncertain",
                           txn_id=completion.id)
-    if completion.state in ("reversed", "declined", "voided"):
+    if completion.state in (TxnState.REVERSED, TxnState.DECLINED, TxnState.VOIDED):
         raise EngineError(say(language, "not_correctable", trace=trace, state=completion.state,
                               amount=_money(profile, request.right_amount)), code="not_correctable",
                           txn_id=completion.id)
@@ -88,14 +89,14 @@ def _plan(profile: Profile, completion, request: fixes.CorrectRequest, charged: 
     language = profile.language
     preauth_txn = yield ask.get(completion.original_id)
     hold = yield ask.hold(preauth_txn.id, validity_seconds=validity_seconds(profile))
-    open_batch = completion.batch_state == "open" and completion.state == "approved"
+    open_batch = completion.batch_state == "open" and completion.state == TxnState.APPROVED
     within = right <= ceiling(profile, preauth_txn.amount)
     if open_batch and within and not hold.expired and request.method != "refund":
         amounts = {"wrong": _money(profile, completion.amount), "right": _money(profile, right)}
         return ([{"op": "completion_void", "amount": completion.amount}, {"op": "completion", "amount": right}],
                 say(language, "fix_recomplete", **amounts), "recomplete")
     why = say(language, "why_fix_settled" if completion.batch_state != "open" else
-              "why_fix_refunded" if completion.state != "approved" else
+              "why_fix_refunded" if completion.state != TxnState.APPROVED else
               "why_fix_expired" if hold.expired else "why_fix_tolerance" if not within else "why_asked")
     if right < charged:
         difference = charged - right

@@ -24,6 +24,7 @@ from agent.engine.responses import describe
 from agent.engine.walletmsgs import WalletSettings, wallet_query_request, wallet_sale_request
 from agent.money import format_amount
 from agent.paycodes import PaymentCodeError, classify, mask_code
+from agent.journal.states import LIVE_STATES, TxnState
 
 
 # ---------------------------------------------------------------- effects (plan → daemon)
@@ -60,12 +61,12 @@ class Waited:
 
 #: (state, event) → next state.  Events: the classified answer to the sale or a query, the clock, CANCEL.
 PAYING: dict[tuple[str, str], str] = {
-    ("sent", "paid"): "approved",
-    ("sent", "declined"): "declined",
+    ("sent", "paid"): TxnState.APPROVED,
+    ("sent", "declined"): TxnState.DECLINED,
     ("sent", "paying"): "paying",
     ("sent", "no_answer"): "cancelling",
-    ("paying", "paid"): "approved",
-    ("paying", "declined"): "declined",
+    ("paying", "paid"): TxnState.APPROVED,
+    ("paying", "declined"): TxnState.DECLINED,
     ("paying", "paying"): "paying",
     ("paying", "no_answer"): "paying",  # a lost query answer: ask again, the deadline still holds
     ("paying", "deadline"): "cancelling",
@@ -75,7 +76,7 @@ PAYING: dict[tuple[str, str], str] = {
 
 class WalletStateError(EngineError):
     def __init__(self, state: str, event: str):
-        super().__init__(f"wallet payment: no transition from {state!r} on {event!r}", code="internal")
+        super().__init__(f"wallet payment: no transition from {str(state)!r} on {event!r}", code="internal")
 
 
 def next_state(state: str, event: str) -> str:
@@ -166,7 +167,7 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
     if not request.confirm_duplicate and profile.duplicate_window_seconds > 0:
         fingerprint = yield ask.fingerprint(code)
         earlier = yield ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds)
-        earlier = [t for t in earlier if t.state in ("approved", "sending", "in_doubt")]
+        earlier = [t for t in earlier if t.state in LIVE_STATES]
         if earlier:
             return Outcome("wallet_sale", "needs_confirmation",
                            _say(profile, "duplicate", amount=_money(profile, request.amount),
@@ -243,15 +244,15 @@ def _query_until_final(profile: Profile, settings: WalletSettings, txn: Any, ope
         elif event in ("paid", "declined"):
             yield ask.record_event("wallet.final", {"trace": txn.trace, "code": response.get(39)}, operator=operator.name, role=operator.role, txn_id=txn.id)
         state = next_state(state, event)
-        if state in ("approved", "declined"):
+        if state in (TxnState.APPROVED, TxnState.DECLINED):
             return state, response, {"queries": queries}
 
 
 def _finish(profile: Profile, settings: WalletSettings, txn: Any, state: str, response: Any, wallet,
             details: dict) -> Gen:
     code = response.get(39)
-    updated = yield ask.complete(txn.id, approved=state == "approved", response_code=code, rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=None)
-    if state == "approved":
+    updated = yield ask.complete(txn.id, approved=state == TxnState.APPROVED, response_code=code, rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=None)
+    if state == TxnState.APPROVED:
         text = _say(profile, "approved", amount=_money(profile, txn.amount), wallet=wallet.label,
                     code=updated.pan_masked, trace=f"{updated.trace:06d}")
     else:

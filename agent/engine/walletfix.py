@@ -17,6 +17,7 @@ from agent.engine.requests import Profile
 from agent.engine.wallet import WalletSaleRequest, wallet_sale
 from agent.engine.walletmsgs import WalletSettings
 from agent.money import format_amount
+from agent.journal.states import TxnState
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCo
     original = yield from sale_by_trace(profile, request.trace)
     original = yield from fixes._resolve_uncertain(profile, original)
     trace = f"{original.trace:06d}"
-    if original.state not in ("approved", "refunded_partially"):
+    if original.state not in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY):
         raise EngineError(f"trace {trace} is {original.state}: there is no payment to correct",
                           code="not_correctable", txn_id=original.id)
     if request.right_amount == original.amount:

@@ -94,6 +94,9 @@ class Dialect:
     # --- messages -------------------------------------------------------------------------------
     def encode(self, msg: Message) -> bytes:
         """MTI + bitmap + fields (no framing)."""
+        known = msg.wire(self)
+        if known is not None:  # decoded or signed here: those bytes, not a second encoding
+            return known
         encoders = self._encoders
         values = msg._fields
         numbers = sorted(values)
@@ -167,7 +170,7 @@ class Dialect:
                 raise CodecError(exc.expected, field=exc.field,
                                  offset=None if exc.offset is None else exc.offset + base) from None
             raise
-        return Message._trusted(mti, fields)
+        return Message._trusted(mti, fields).keep_wire(self, data)
 
     # --- framing --------------------------------------------------------------------------------
     def pack_frame(self, msg: Message, tpdu: bytes = b"", header: bytes = b"") -> bytes:
@@ -222,7 +225,11 @@ class Dialect:
         return MAC_ALGORITHMS[self.mac_algorithm](key, self.mac_input(msg))
 
     def with_mac(self, key: bytes, msg: Message) -> Message:
-        return msg.replace({self.mac_field(msg): self.compute_mac(key, msg)})
+        """`msg` with its MAC; its encoding is the MAC's input followed by the MAC (the MAC field is the
+        last field and 8 bytes), kept so that sending it does not encode it again."""
+        covered = self.mac_input(msg)
+        mac = MAC_ALGORITHMS[self.mac_algorithm](key, covered)
+        return msg.replace({self.mac_field(msg): mac}).keep_wire(self, covered + mac)
 
     def verify_mac(self, key: bytes, msg: Message, *, encoded: bytes | None = None) -> bool:
         """`encoded`: the message's bytes as they arrived (MTI onwards); when given, the MAC is checked over
@@ -230,6 +237,8 @@ class Dialect:
         received = msg.get(self.mac_field(msg))
         if type(received) is not bytes:
             return False
+        if encoded is None:
+            encoded = msg.wire(self)  # decoded here: checked over the bytes as they arrived
         if encoded is not None and len(received) == 8 and encoded[-8:] == received:
             expected = MAC_ALGORITHMS[self.mac_algorithm](key, encoded[:-8])
         else:

@@ -37,12 +37,13 @@ def _check_fields(fields: Mapping) -> dict[int, FieldValue]:
 class Message:
     """MTI + fields. ``Message("0200", {3: "000000", 4: "000000010000"})``."""
 
-    __slots__ = ("_mti", "_fields", "_hash")
+    __slots__ = ("_mti", "_fields", "_hash", "_wire")
 
     def __init__(self, mti: str, fields: Mapping[int, FieldValue] | None = None):
         object.__setattr__(self, "_mti", _check_mti(mti))
         object.__setattr__(self, "_fields", _check_fields(fields or {}))
         object.__setattr__(self, "_hash", None)
+        object.__setattr__(self, "_wire", None)
 
     @classmethod
     def _trusted(cls, mti: str, fields: dict[int, FieldValue]) -> "Message":
@@ -51,6 +52,19 @@ class Message:
         object.__setattr__(self, "_mti", mti)
         object.__setattr__(self, "_fields", fields)
         object.__setattr__(self, "_hash", None)
+        object.__setattr__(self, "_wire", None)
+        return self
+
+    def wire(self, dialect: object) -> bytes | None:
+        """This message's bytes in `dialect` when they are already known (it was decoded or signed
+        there), so they are not encoded again; None otherwise."""
+        known = self._wire
+        return known[1] if known is not None and known[0] is dialect else None
+
+    def keep_wire(self, dialect: object, data: bytes) -> "Message":
+        """Remember `data` as this message's encoding in `dialect` (the dialect's codec calls this only
+        with the bytes it decoded the message from, or encoded it to).  Returns the message."""
+        object.__setattr__(self, "_wire", (dialect, data))
         return self
 
     def __setattr__(self, name, value):

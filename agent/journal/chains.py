@@ -23,8 +23,8 @@ from typing import Any
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.records import Txn, txn_from_row
 from agent.journal.states import check_transition
-
-TXN_SELECT = "SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id"
+from agent.journal.store import Core, Store
+from agent.journal.transactions import TXN_SELECT, Transactions
 #: step operations and the transaction kind each journals
 STEP_KINDS = {"void": "void", "sale": "correction", "refund": "refund",
               "completion_void": "completion_void", "completion": "completion"}
@@ -78,8 +78,12 @@ def _check_steps(steps: Any) -> list[dict]:
     return out
 
 
-class Chains:
-    """Mixin of `Journal`: plan, progress and end multi-step fixes."""
+class Chains(Store):
+    """The `chains` table: plan, progress and end multi-step fixes."""
+
+    def __init__(self, core: Core, txns: Transactions):
+        super().__init__(core)
+        self._txns = txns
 
     def plan_chain(self, kind: str, original_id: int, *, steps: list[dict], target: int | None,
                    operator: str, role: str) -> Chain:
@@ -88,7 +92,7 @@ class Chains:
             raise JournalError(f"chain kind must be one of {', '.join(CHAIN_KINDS)}, not {kind!r}")
         planned = _check_steps(steps)
         with self._write(f"plan a {kind}") as w:
-            self._txn_row(original_id)  # NotFound names the id
+            self._txns.row(original_id)  # NotFound names the id
             busy = self._conn.execute("SELECT id FROM chains WHERE original_id = ? AND state = 'open'",
                                       (original_id,)).fetchone()
             if busy is not None:

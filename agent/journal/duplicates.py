@@ -15,11 +15,12 @@ twice): pass `kinds=("preauth",)`.
 from __future__ import annotations
 
 from typing import Any, Iterable
+from agent.journal.states import TxnState
 
 #: the kinds of transaction that charge a card
 CHARGING_KINDS = ("sale", "correction")
 #: the states in which a charging transaction counts towards a duplicate
-COUNTING_STATES = ("approved", "refunded_partially", "sending", "in_doubt")
+COUNTING_STATES = (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY, TxnState.SENDING, TxnState.IN_DOUBT)
 
 
 def counts(txn: Any, kinds: tuple[str, ...] = CHARGING_KINDS) -> bool:

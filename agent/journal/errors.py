@@ -23,8 +23,8 @@ class IllegalTransition(JournalError):
 
     def __init__(self, machine: str, record_id: int | str, from_state: str, to_state: str):
         self.machine = machine
-        self.from_state = from_state
-        self.to_state = to_state
+        self.from_state = from_state = str(from_state)  # a TxnState shows as its value
+        self.to_state = to_state = str(to_state)
         super().__init__(f"{machine} {record_id}: cannot go from {from_state!r} to {to_state!r}",
                          txn_id=record_id if machine == "transaction" and isinstance(record_id, int) else None)
 

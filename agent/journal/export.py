@@ -14,38 +14,45 @@ from typing import Any
 
 from agent.journal.errors import JournalError
 from agent.journal.hashchain import GENESIS, verify_bundle_proof
+from agent.journal.queries import Queries
+from agent.journal.records import txn_from_row
+from agent.journal.store import Core, Store
+from agent.journal.transactions import TXN_SELECT
 
 BUNDLE_FORMAT = "posagent-evidence/1"
 #: the most transactions one bundle holds (a date range larger than this is refused)
 MAX_BUNDLE_TRANSACTIONS = 10_000
 
 
-class Evidence:
-    """Mixin of `Journal`: `export()`."""
+class Evidence(Store):
+    """`export()`: transactions, messages, reversals and events with the chain's proof."""
+
+    def __init__(self, core: Core, queries: Queries):
+        super().__init__(core)
+        self._queries = queries
 
     def export(self, *, chain_of: int | None = None, since: float | str | None = None,
                until: float | str | None = None) -> dict[str, Any]:
         """A JSON-able evidence bundle for one chain (`chain_of`) or a time range (`since`/`until`)."""
         if chain_of is not None:
-            txns = self.chain(chain_of)
+            txns = self._queries.chain(chain_of)
             scope: dict[str, Any] = {"chain_of": chain_of}
         else:
             lo = _when(since, 0.0)
             hi = _when(until, float("inf"), end_of_day=True)
             rows = self._conn.execute(
-                "SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id "
+                TXN_SELECT + " "
                 "WHERE t.created_at >= ? AND t.created_at < ? ORDER BY t.id LIMIT ?",
                 (lo, hi if hi != float("inf") else 1e18, MAX_BUNDLE_TRANSACTIONS + 1)).fetchall()
             if len(rows) > MAX_BUNDLE_TRANSACTIONS:
                 raise JournalError(f"more than {MAX_BUNDLE_TRANSACTIONS} transactions in that range: "
                                    "export a shorter period")
-            from agent.journal.records import txn_from_row
             txns = [txn_from_row(r) for r in rows]
             scope = {"since": since, "until": until}
         ids = [t.id for t in txns]
         messages, reversals, events = [], [], []
         for txn_id in ids:
-            messages += self.messages(txn_id)
+            messages += self._queries.messages(txn_id)
             reversals += [dict(r) for r in self._conn.execute("SELECT * FROM reversals WHERE txn_id = ? ORDER BY id",
                                                                (txn_id,))]
             for r in self._conn.execute("SELECT * FROM events WHERE txn_id = ? ORDER BY id", (txn_id,)):

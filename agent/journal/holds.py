@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.journal.errors import JournalError
+from agent.journal.events import Events
+from agent.journal.queries import Queries
 from agent.journal.records import Txn, txn_from_row
 from agent.journal.scrub import scrub_text
-from agent.journal.store import TXN_SELECT
+from agent.journal.states import CHARGED_STATES, UNRESOLVED_SQL, UNRESOLVED_TXN_STATES, TxnState
+from agent.journal.store import Core, Store
+from agent.journal.transactions import TXN_SELECT, Transactions
 
 #: completion states that still count: the pre-auth is completed (or may be, when under way)
-LIVE_COMPLETION_STATES = ("approved", "refunded_partially", "refunded", "sending", "in_doubt", "advice_pending")
+LIVE_COMPLETION_STATES = (*CHARGED_STATES, *UNRESOLVED_TXN_STATES, TxnState.ADVICE_PENDING)
 
 
 @dataclass(frozen=True)
@@ -33,15 +37,22 @@ class Hold:
 
     @property
     def blocked(self) -> int:
-        return 0 if self.expired or self.completion is not None or self.txn.state != "approved" else self.txn.amount
+        blocked = not self.expired and self.completion is None and self.txn.state == TxnState.APPROVED
+        return self.txn.amount if blocked else 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"txn": self.txn.as_dict(), "age_seconds": round(self.age_seconds), "expired": self.expired,
                 "completion": self.completion.as_dict() if self.completion else None, "blocked": self.blocked}
 
 
-class Holds:
-    """Mixin of `Journal`: pre-auth links checked inside `begin`, and hold queries."""
+class Holds(Store):
+    """Pre-auth links checked inside `begin`, and hold queries."""
+
+    def __init__(self, core: Core, *, txns: Transactions, queries: Queries, events: Events):
+        super().__init__(core)
+        self._txns = txns
+        self._queries = queries
+        self._events = events
 
     def _live_completion(self, preauth_id: int) -> sqlite3.Row | None:
         marks = ", ".join("?" * len(LIVE_COMPLETION_STATES))
@@ -49,17 +60,17 @@ class Holds:
             TXN_SELECT + f" WHERE t.original_id = ? AND t.kind = 'completion' AND t.state IN ({marks}) "
             "ORDER BY t.id DESC LIMIT 1", (preauth_id, *LIVE_COMPLETION_STATES)).fetchone()
 
-    def _check_hold_link(self, kind: str, amount: int, original: sqlite3.Row) -> None:
+    def check_link(self, kind: str, amount: int, original: sqlite3.Row) -> None:
         """A completion or pre-auth void names an approved pre-auth with nothing else under way (one
         completion per pre-auth, checked in the same transaction as the insert)."""
         oid = original["id"]
         if original["kind"] != "preauth":
             raise JournalError(f"transaction {oid} is a {original['kind']}, not a pre-auth", txn_id=oid)
-        if original["state"] != "approved":
+        if original["state"] != TxnState.APPROVED:
             raise JournalError(f"pre-auth {oid} is {original['state']}: only an approved pre-auth can be "
                                f"{'completed' if kind == 'completion' else 'voided'}", txn_id=oid)
         busy = self._conn.execute("SELECT id, kind FROM transactions WHERE original_id = ? AND kind IN "
-                                  "('preauth_void', 'completion') AND state IN ('sending', 'in_doubt')",
+                                  f"('preauth_void', 'completion') AND state IN {UNRESOLVED_SQL}",
                                   (oid,)).fetchone()
         if busy:
             raise JournalError(f"pre-auth {oid} has {busy[1]} {busy[0]} under way: resolve it first", txn_id=oid)
@@ -73,7 +84,7 @@ class Holds:
 
     def hold(self, preauth_id: int, *, validity_seconds: float) -> Hold:
         """Where one pre-auth stands (age by the journal's clock, completion, expiry)."""
-        row = self._txn_row(preauth_id)
+        row = self._txns.row(preauth_id)
         if row["kind"] != "preauth":
             raise JournalError(f"transaction {preauth_id} is a {row['kind']}, not a pre-auth", txn_id=preauth_id)
         return self._hold(txn_from_row(row), validity_seconds)
@@ -86,7 +97,7 @@ class Holds:
 
     def open_holds(self, *, validity_seconds: float, include_expired: bool = True) -> list[Hold]:
         """Approved pre-auths neither completed nor voided, oldest first."""
-        rows = self._conn.execute(TXN_SELECT + " WHERE t.kind = 'preauth' AND t.state = 'approved' "
+        rows = self._conn.execute(TXN_SELECT + f" WHERE t.kind = 'preauth' AND t.state = '{TxnState.APPROVED}' "
                                   "ORDER BY t.created_at, t.id").fetchall()
         holds = [self._hold(txn_from_row(r), validity_seconds) for r in rows]
         return [h for h in holds if h.completion is None and (include_expired or not h.expired)]
@@ -96,7 +107,7 @@ class Holds:
         (all in the open batch: a batch is settled only after its advices are delivered)."""
         return [txn_from_row(r) for r in self._conn.execute(
             TXN_SELECT + " WHERE t.batch_id IN (SELECT id FROM batches WHERE state != 'settled') "
-            "AND t.kind IN ('completion', 'sale') AND t.state = 'advice_pending' ORDER BY t.id")]
+            f"AND t.kind IN ('completion', 'sale') AND t.state = '{TxnState.ADVICE_PENDING}' ORDER BY t.id")]
 
     def advice_record(self, txn_id: int) -> dict:
         """What an offline-approved sale journaled for its advice: the masked message and the sealed card."""
@@ -107,14 +118,14 @@ class Holds:
 
     def advice_failed(self, txn_id: int, error: str) -> None:
         """An advice try got no valid answer: it stays pending (the event keeps why)."""
-        row = self._txn_row(txn_id)
-        if row["state"] != "advice_pending":
+        row = self._txns.row(txn_id)
+        if row["state"] != TxnState.ADVICE_PENDING:
             raise JournalError(f"transaction {txn_id} is {row['state']}, not a pending advice", txn_id=txn_id)
-        self.record_event("advice.failed", {"error": scrub_text(error)[:200]}, operator="system", role="system",
+        self._events.record_event("advice.failed", {"error": scrub_text(error)[:200]}, operator="system", role="system",
                           txn_id=txn_id)
 
     def suspected_duplicate_holds(self, *, window_seconds: float) -> list[list[Txn]]:
         """Open pre-auths of the same card and amount close in time (a stay held twice)."""
-        groups = self.suspected_duplicates(window_seconds=window_seconds, kinds=("preauth",))
+        groups = self._queries.suspected_duplicates(window_seconds=window_seconds, kinds=("preauth",))
         open_ones = [[t for t in group if self._live_completion(t.id) is None] for group in groups]
         return [group for group in open_ones if len(group) > 1]

@@ -1,7 +1,8 @@
 """The hot path: the two commits of every transaction, intent before sending and outcome after.
 
 `begin` journals the request (trace taken, transaction "sending", masked message stored) and
-`complete` / `fail` its outcome, each in ONE commit through `JournalStore._write`.
+`complete` / `fail` its outcome, each in ONE commit through `Core.write`; the stores it composes
+(counters, batches, transactions, holds, reversals) each write their own rows.
 
 The "sending" row is the armed reversal: everything a reversal needs (trace, batch, amount, the masked
 request) is in it, committed before the bytes leave, and recovery reports every such row.  A reversal
@@ -13,14 +14,18 @@ are still honoured: `complete` clears one, `fail` makes it pending.)
 from __future__ import annotations
 
 import re
-import sqlite3
 from typing import Any, Callable
 
+from agent.journal.counters import Counters
 from agent.journal.errors import DuplicateRequest, JournalError
+from agent.journal.holds import Holds
 from agent.journal.records import Begun, Reversal, Txn, reversal_from_row, txn_from_row
-from agent.journal.scrub import scrub_text
-from agent.journal.states import KINDS, REFUNDABLE_KINDS, REVERSAL_REASONS, VOIDS, check_transition
-from agent.journal.store import TXN_SELECT, _message_text, _Writer
+from agent.journal.reversals import Reversals
+from agent.journal.scrub import message_text, scrub_text
+from agent.journal.settlement import Batches
+from agent.journal.states import KINDS, REFUNDABLE_KINDS, REVERSAL_REASONS, UNRESOLVED_SQL, VOIDS, TxnState
+from agent.journal.store import Core, Store
+from agent.journal.transactions import TXN_SELECT, Transactions
 from agent.masking import mask_pan
 from agent.money import MAX_MINOR_UNITS
 
@@ -30,8 +35,22 @@ _THREE_DIGITS = re.compile(r"[0-9]{3}")
 _BUILD_TRIES = 3
 
 
-class HotPath:
-    """Mixin of `Journal`: begin / complete / fail and the refund and void rules they enforce."""
+class HotPath(Store):
+    """begin / complete / fail and the refund and void rules they enforce."""
+
+    def __init__(self, core: Core, *, counters: Counters, batches: Batches, txns: Transactions, holds: Holds,
+                 reversals: Reversals):
+        super().__init__(core)
+        self._counters = counters
+        self._batches = batches
+        self._txns = txns
+        self._holds = holds
+        self._reversals = reversals
+
+    def next_numbers(self) -> tuple[int, int]:
+        """(trace, batch number) the next request will be journaled with, read outside any transaction."""
+        cache = self._core.read_cache()
+        return self._counters.peek_trace(cache), self._batches.open_batch_ids(cache)["number"]
 
     # ----------------------------------------------------------------- hot path: intent
     def begin(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
@@ -63,11 +82,11 @@ class HotPath:
         if advice and kind not in ("completion", "sale"):
             raise JournalError(f"only a completion or an offline-approved sale is sent as an advice, not a {kind}")
         masked = mask_pan(pan) if pan is not None else None
-        fp = self.fingerprint(pan) if pan is not None else None
+        fp = self._core.fingerprint(pan) if pan is not None else None
         for _ in range(_BUILD_TRIES):
-            trace, batch_number = self._next_numbers()
+            trace, batch_number = self.next_numbers()
             message = build(trace, batch_number)
-            request_text = _message_text(message.to_json(masked=True) if hasattr(message, "to_json") else message,
+            request_text = message_text(message.to_json(masked=True) if hasattr(message, "to_json") else message,
                                          None)
             txn = self._insert_request(kind, trace, batch_number, request_text, amount=amount, currency=currency,
                                        entry_mode=entry_mode, pan_masked=masked, pan_fingerprint=fp,
@@ -93,19 +112,20 @@ class HotPath:
                 dup = self._conn.execute(TXN_SELECT + " WHERE t.client_request_id = ?", (client_request_id,)).fetchone()
                 if dup is not None:
                     raise DuplicateRequest(client_request_id, txn_from_row(dup))
-            batch = self._open_batch_ids(w.cache)
+            batch = self._batches.open_batch_ids(w.cache)
             self._check_links(kind, values["amount"], values["original_id"], values["chain_id"], batch["id"])
-            if batch["number"] != batch_number or self._peek_trace(w.cache) != trace:
+            if batch["number"] != batch_number or self._counters.peek_trace(w.cache) != trace:
                 raise _Stale
             if values["pan_masked"] is None and values["original_id"] is not None and kind in CARD_OF_ORIGINAL:
                 values["pan_masked"], values["pan_fingerprint"] = self._conn.execute(
                     "SELECT pan_masked, pan_fingerprint FROM transactions WHERE id = ?",
                     (values["original_id"],)).fetchone()
-            taken = self._next_trace(w)
+            taken = self._counters.next_trace(w)
             now = self._clock()
             # the request and its answer live in the transaction row: one row write per commit
             row = w.insert("transactions", {
-                **values, "kind": kind, "state": "advice_pending" if advice else "sending", "trace": taken,
+                **values, "kind": kind, "state": TxnState.ADVICE_PENDING if advice else TxnState.SENDING,
+                "trace": taken,
                 "batch_id": batch["id"], "batch": batch["number"], "created_at": now, "updated_at": now,
                 "uploaded": 0, "request": request_text})
             w.cache["begun"] = {**dict(zip(row.keys(), row)), "batch_state": "open"}
@@ -116,14 +136,14 @@ class HotPath:
     def _check_links(self, kind: str, amount: int, original_id: int | None, chain_id: int | None,
                      batch_id: int) -> None:
         if chain_id is not None:
-            self._txn_row(chain_id)
+            self._txns.row(chain_id)
         if kind in ("void", "refund", "preauth_void", "completion", "completion_void") and original_id is None:
             raise JournalError(f"a {kind} needs the original transaction")
         if original_id is None:
             return
-        original = self._txn_row(original_id)
+        original = self._txns.row(original_id)
         if kind in ("preauth_void", "completion"):
-            self._check_hold_link(kind, amount, original)  # agent/journal/holds.py
+            self._holds.check_link(kind, amount, original)  # agent/journal/holds.py
             return
         # a void names what it voids; a refund or a linked correction may name a completion too
         wanted = VOIDS.get(kind) or (REFUNDABLE_KINDS if kind in ("refund", "correction") else
@@ -136,36 +156,28 @@ class HotPath:
                 raise JournalError(f"transaction {original_id} is in batch {original['batch']:06d}, which is "
                                    "settled or closed: it can no longer be voided, refund it instead",
                                    txn_id=original_id)
-            if original["state"] != "approved":
+            if original["state"] != TxnState.APPROVED:
                 raise JournalError(f"transaction {original_id} is {original['state']}: only an approved sale "
                                    "can be voided", txn_id=original_id)
             if amount != original["amount"]:
                 raise JournalError(f"a void must be for the original amount {original['amount']}, not {amount}",
                                    txn_id=original_id)
             busy = self._conn.execute("SELECT id, kind FROM transactions WHERE original_id = ? AND "
-                                      "state IN ('sending', 'in_doubt')", (original_id,)).fetchone()
+                                      f"state IN {UNRESOLVED_SQL}", (original_id,)).fetchone()
             if busy:
                 raise JournalError(f"transaction {original_id} has {busy[1]} {busy[0]} under way: resolve it first",
                                    txn_id=original_id)
         elif kind == "refund":
             voiding = self._conn.execute("SELECT id FROM transactions WHERE original_id = ? AND kind IN "
-                                         "('void', 'completion_void') AND state IN ('sending', 'in_doubt')",
+                                         f"('void', 'completion_void') AND state IN {UNRESOLVED_SQL}",
                                          (original_id,)).fetchone()
             if voiding:
                 raise JournalError(f"transaction {original_id} has void {voiding[0]} under way: resolve it first",
                                    txn_id=original_id)
-            left = self._refundable(original)
+            left = self._txns.refundable(original)
             if amount > left:
                 raise JournalError(f"refund of {amount} exceeds what is still refundable on transaction "
                                    f"{original_id} ({left})", txn_id=original_id)
-
-    def _refundable(self, original: sqlite3.Row) -> int:
-        if original["state"] not in ("approved", "refunded_partially"):
-            return 0
-        taken = self._conn.execute(
-            "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
-            "AND state IN ('approved', 'sending', 'in_doubt')", (original["id"],)).fetchone()[0]
-        return max(0, original["amount"] - taken)
 
     # ----------------------------------------------------------------- hot path: outcome
     def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,
@@ -177,35 +189,14 @@ class HotPath:
         """
         _check_response_code(response_code)
         with self._write(f"record the answer to transaction {txn_id}") as w:
-            row = self._txn_row_for_outcome(w, txn_id)
-            response_text = None if response is None else _message_text(response, txn_id)
-            updated = self._apply_outcome(w, row, approved, response_code=response_code, rrn=rrn,
-                                          auth_code=auth_code, host_time=host_time, response=response_text)
-            if self._legacy_armed is None:
-                self._legacy_armed = self._conn.execute(
-                    "SELECT 1 FROM reversals WHERE state = 'armed' LIMIT 1").fetchone() is not None
-            if self._legacy_armed:  # an older journal's "armed" row for this request is cleared with it
-                check_transition("reversal", "(armed)", "armed", "cleared")
-                cleared = self._conn.execute("UPDATE reversals SET state = 'cleared', updated_at = ? WHERE "
-                                             "txn_id = ? AND state = 'armed' RETURNING *",
-                                             (self._clock(), txn_id)).fetchone()
-                if cleared is not None:
-                    w._vouch("reversals", cleared)
+            row = self._txns.row_for_outcome(w, txn_id)
+            response_text = None if response is None else message_text(response, txn_id)
+            updated = self._txns.apply_outcome(w, row, approved, response_code=response_code, rrn=rrn,
+                                               auth_code=auth_code, host_time=host_time, response=response_text)
+            self._reversals.clear_legacy_armed(w, txn_id)  # an older journal's "armed" row for this request
             w.record("txn.complete", txn_id, row["operator"], row["role"],
                      {"state": updated["state"], "response_code": response_code})
         return txn_from_row(updated, batch_state=row["batch_state"])
-
-    def _apply_outcome(self, w: _Writer, row: sqlite3.Row, approved: bool, **fields: Any) -> sqlite3.Row:
-        updated = self._set_txn_state(w, row, "approved" if approved else "declined", **fields)
-        if approved and row["kind"] in VOIDS:
-            self._set_txn_state(w, self._txn_row(row["original_id"]), "voided")
-        elif approved and row["kind"] == "refund":
-            original = self._txn_row(row["original_id"])
-            refunded = self._conn.execute(
-                "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
-                "AND state = 'approved'", (original["id"],)).fetchone()[0]
-            self._set_txn_state(w, original, "refunded" if refunded >= original["amount"] else "refunded_partially")
-        return updated
 
     def fail(self, txn_id: int, *, reason: str, error: str, response: dict | None = None) -> Reversal | None:
         """No valid answer (98), MAC failure (A0) or chip declined after approval (06), in ONE commit.
@@ -218,28 +209,17 @@ class HotPath:
         if reason not in REVERSAL_REASONS:
             raise JournalError(f"reversal reason must be 98 (timeout), A0 (MAC) or 06 (other), not {reason!r}")
         with self._write(f"record the failure of transaction {txn_id}") as w:
-            row = self._txn_row(txn_id)
-            if row["state"] == "approved" and row["kind"] not in ("sale", "correction", "preauth"):
+            row = self._txns.row(txn_id)
+            if row["state"] == TxnState.APPROVED and row["kind"] not in ("sale", "correction", "preauth"):
                 raise JournalError(f"transaction {txn_id} is an approved {row['kind']}: it cannot be failed",
                                    txn_id=txn_id)
-            if row["state"] == "approved" and self._conn.execute(
+            if row["state"] == TxnState.APPROVED and self._conn.execute(
                     "SELECT 1 FROM transactions WHERE original_id = ? LIMIT 1", (txn_id,)).fetchone():
                 raise JournalError(f"transaction {txn_id} already has a void or refund: reverse that instead",
                                    txn_id=txn_id)
-            extra = {} if response is None else {"response": _message_text(response, txn_id)}
-            self._set_txn_state(w, row, "in_doubt", failure_reason=reason, **extra)
-            now = self._clock()
-            rev = self._conn.execute("SELECT * FROM reversals WHERE txn_id = ? AND state IN ('armed', 'pending') "
-                                     "ORDER BY id DESC LIMIT 1", (txn_id,)).fetchone()
-            result = None
-            if rev is not None:
-                check_transition("reversal", rev["id"], rev["state"], "pending")
-                result = w.update("reversals", rev["id"], {"state": "pending", "reason": reason,
-                                                           "last_error": scrub_text(error), "updated_at": now})
-            elif row["state"] in ("sending", "approved"):
-                result = w.insert("reversals", {"txn_id": txn_id, "trace": row["trace"], "reason": reason,
-                                                "tries": 0, "last_error": scrub_text(error), "state": "pending",
-                                                "created_at": now, "updated_at": now})
+            extra = {} if response is None else {"response": message_text(response, txn_id)}
+            self._txns.set_state(w, row, TxnState.IN_DOUBT, failure_reason=reason, **extra)
+            result = self._reversals.queue(w, row, reason, error)
             w.record("txn.fail", txn_id, row["operator"], row["role"], {"reason": reason, "error": scrub_text(error)})
         return None if result is None else reversal_from_row(result)
 

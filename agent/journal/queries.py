@@ -11,19 +11,26 @@ from agent.journal.errors import JournalError, NotFound
 from agent.journal.hashchain import verify_chain
 from agent.journal.records import (Recovery, Txn, VerifyResult, batch_from_row, reversal_from_row,
                                    txn_from_row)
-
-TXN_SELECT = "SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id"
+from agent.journal.settlement import Batches
+from agent.journal.states import CHARGED_SQL, UNRESOLVED_SQL, TxnState, sql_in
+from agent.journal.store import Core, Store
+from agent.journal.transactions import TXN_SELECT, Transactions
 MAX_FIND = 1000
 #: how far back `suspected_duplicates` looks unless told otherwise
 DUPLICATE_LOOKBACK_SECONDS = 30 * 86400
 
 
-class Queries:
-    """Mixin of `Journal`: read-only questions, each one indexed query."""
+class Queries(Store):
+    """Read-only questions, each one indexed query."""
+
+    def __init__(self, core: Core, *, txns: Transactions, batches: Batches):
+        super().__init__(core)
+        self._txns = txns
+        self._batches = batches
 
     def get(self, txn_id: int) -> Txn:
         """One transaction; JournalError when there is none with that id."""
-        return txn_from_row(self._txn_row(txn_id))
+        return txn_from_row(self._txns.row(txn_id))
 
     def find(self, *, trace: int | None = None, rrn: str | None = None, date: str | dt.date | None = None,
              amount: int | None = None, last4: str | None = None, batch: int | None = None,
@@ -63,12 +70,12 @@ class Queries:
     def batch_size(self, batch_no: int) -> int:
         """How many transactions the newest batch with this number holds (any state)."""
         return self._conn.execute("SELECT count(*) FROM transactions WHERE batch_id = ?",
-                                  (self._batch_row(batch_no)["id"],)).fetchone()[0]
+                                  (self._batches.batch_row(batch_no)["id"],)).fetchone()[0]
 
     def uploaded_count(self, batch_no: int) -> int:
         """How many records of the batch are flagged uploaded (field 48 of the batch-upload end)."""
         return self._conn.execute("SELECT count(*) FROM transactions WHERE batch_id = ? AND uploaded = 1",
-                                  (self._batch_row(batch_no)["id"],)).fetchone()[0]
+                                  (self._batches.batch_row(batch_no)["id"],)).fetchone()[0]
 
     def recent_sale_amounts(self, *, limit: int = 50) -> list[int]:
         """Amounts of the latest approved sales, newest first (for the unusual-amount guard)."""
@@ -76,7 +83,7 @@ class Queries:
             raise JournalError(f"limit must be from 1 to {MAX_FIND}, not {limit!r}")
         return [r[0] for r in self._conn.execute(
             "SELECT amount FROM transactions WHERE kind IN ('sale', 'correction') AND state IN "
-            "('approved', 'refunded_partially', 'refunded') ORDER BY id DESC LIMIT ?", (limit,))]
+            f"{CHARGED_SQL} ORDER BY id DESC LIMIT ?", (limit,))]
 
     def recent_refunds(self, original_id: int, *, window_seconds: float) -> list[Txn]:
         """Refunds of `original_id` journaled in the last `window_seconds`, oldest first (repeat guard)."""
@@ -92,16 +99,16 @@ class Queries:
         rows = self._conn.execute(
             "SELECT pan, SUM(amount) AS net FROM ("
             " SELECT pan_masked AS pan, amount FROM transactions WHERE kind IN ('sale', 'correction', 'completion')"
-            "  AND state IN ('approved', 'refunded_partially', 'refunded')"
+            f"  AND state IN {CHARGED_SQL}"
             " UNION ALL"
             " SELECT o.pan_masked, -r.amount FROM transactions r JOIN transactions o ON o.id = r.original_id"
-            "  WHERE r.kind = 'refund' AND r.state = 'approved')"
+            f"  WHERE r.kind = 'refund' AND r.state = '{TxnState.APPROVED}')"
             " GROUP BY pan HAVING net != 0").fetchall()
         return {row["pan"]: int(row["net"]) for row in rows}
 
     def refundable_amount(self, sale_id: int) -> int:
         """Original amount minus approved refunds minus refunds still under way (sending / in doubt)."""
-        return self._refundable(self._txn_row(sale_id))
+        return self._txns.refundable(self._txns.row(sale_id))
 
     def duplicates_of(self, fingerprint: str, amount: int, *, window_seconds: float,
                       kinds: tuple[str, ...] = CHARGING_KINDS) -> list[Txn]:
@@ -117,7 +124,7 @@ class Queries:
                              kinds: tuple[str, ...] = CHARGING_KINDS) -> list[list[Txn]]:
         """Groups of suspected duplicate charges, or holds with `kinds` (journal/duplicates.py holds the rule)."""
         since = self._clock() - lookback_seconds
-        states = ", ".join(f"'{s}'" for s in COUNTING_STATES)
+        states = sql_in(COUNTING_STATES)[1:-1]
         rows = self._conn.execute(
             TXN_SELECT + f" WHERE t.created_at >= ? AND t.pan_fingerprint IS NOT NULL AND "
             f"t.kind IN ({', '.join('?' * len(kinds))}) AND t.state IN ({states})", (since, *kinds)).fetchall()
@@ -125,7 +132,7 @@ class Queries:
 
     def chain(self, txn_id: int) -> list[Txn]:
         """The original and everything linked to it (voids, refunds, corrections), oldest first."""
-        root = self._txn_row(txn_id)
+        root = self._txns.row(txn_id)
         seen = {root["id"]}
         while True:  # climb to the first transaction of the chain
             parent = root["original_id"] or root["chain_id"]
@@ -168,13 +175,13 @@ class Queries:
     def in_doubt(self) -> Recovery:
         """What is unresolved after a start: unanswered requests, pending reversals, a settlement underway."""
         txns = [txn_from_row(r) for r in self._conn.execute(
-            TXN_SELECT + " WHERE t.state IN ('sending', 'in_doubt') ORDER BY t.id")]
+            TXN_SELECT + f" WHERE t.state IN {UNRESOLVED_SQL} ORDER BY t.id")]
         revs = [reversal_from_row(r) for r in self._conn.execute(
             "SELECT * FROM reversals WHERE state IN ('pending', 'needs_manual') ORDER BY id")]
         settling = self._conn.execute("SELECT * FROM batches WHERE state = 'settling'").fetchone()
         return Recovery(
-            unanswered=tuple(t for t in txns if t.state == "sending"),
-            in_doubt=tuple(t for t in txns if t.state == "in_doubt"),
+            unanswered=tuple(t for t in txns if t.state == TxnState.SENDING),
+            in_doubt=tuple(t for t in txns if t.state == TxnState.IN_DOUBT),
             pending_reversals=tuple(r for r in revs if r.state == "pending"),
             needs_manual=tuple(r for r in revs if r.state == "needs_manual"),
             settling=batch_from_row(settling) if settling else None)

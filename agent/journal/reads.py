@@ -1,6 +1,6 @@
 """The journal's SQLite connection, whose reads report a failing disk as a `StorageError`.
 
-Writes already do (`Journal._write` rolls back and says what was refused); a read outside a write — a
+Writes already do (`Core.write` rolls back and says what was refused); a read outside a write — a
 lookup, the duplicate check, settlement totals — used to let `sqlite3.DatabaseError` ("disk I/O error",
 "database disk image is malformed" when the device returns errors) through, and the daemon answered
 "internal error" instead of "storage error; no new transactions".  Found by the power-cut campaign.
@@ -21,6 +21,6 @@ class ReportingConnection(sqlite3.Connection):
             # inside a write (or starting one) the writer turns it into the right message and rolls back
             if self.in_transaction or sql.lstrip()[:5].upper() == "BEGIN":
                 raise
-            from agent.journal.store import _storage_error  # the one place that words storage errors
+            from agent.journal.store import storage_error  # the one place that words storage errors
 
-            raise _storage_error(exc, "read the journal", self.path) from None
+            raise storage_error(exc, "read the journal", self.path) from None

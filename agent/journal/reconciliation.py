@@ -25,7 +25,7 @@ _FACTS = (
 
 def reconciliation_facts(journal) -> list[tuple]:
     """(id, kind, state, amount, trace, batch, rrn, pan_masked, made_on, settled_on) per transaction."""
-    return [tuple(row) for row in journal._conn.execute(_FACTS)]
+    return [tuple(row) for row in journal.core.conn.execute(_FACTS)]
 
 
 def record_reconciliation(journal, kind: str, details: dict[str, Any], *, operator: str = "supervisor",
@@ -38,6 +38,6 @@ def record_reconciliation(journal, kind: str, details: dict[str, Any], *, operat
     if not (isinstance(operator, str) and re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", operator)):
         raise JournalError(f"operator {operator!r}: expected a lowercase name")
     journal.record_event(kind, details, operator=operator, role=role)
-    row = journal._conn.execute("SELECT id, hash FROM events WHERE kind = ? ORDER BY id DESC LIMIT 1",
+    row = journal.core.conn.execute("SELECT id, hash FROM events WHERE kind = ? ORDER BY id DESC LIMIT 1",
                                 (kind,)).fetchone()
     return {"event_id": row[0], "hash": row[1]}

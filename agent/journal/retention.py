@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from agent.journal.errors import JournalError
+from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL
+from agent.journal.store import Store
 
 
 def _ranges(ids: list[int]) -> list[list[int]]:
@@ -22,8 +24,8 @@ def _ranges(ids: list[int]) -> list[list[int]]:
     return out
 
 
-class Retention:
-    """Mixin of `Journal`: `prune()`."""
+class Retention(Store):
+    """`prune()`: old settled batches and everything of theirs, recorded in the chain."""
 
     def prune(self, *, retention_days: int, max_batches: int = 10) -> int:
         """Delete up to `max_batches` settled batches settled more than `retention_days` ago.
@@ -83,8 +85,8 @@ class Retention:
 
     def _held(self, batch_id: int) -> bool:
         return self._conn.execute(
-            "SELECT 1 FROM transactions t WHERE t.batch_id = ? AND (t.state IN ('sending', 'in_doubt') "
-            "OR EXISTS (SELECT 1 FROM reversals r WHERE r.txn_id = t.id AND r.state IN ('armed', 'pending', "
-            "'needs_manual')) OR EXISTS (SELECT 1 FROM chains k WHERE k.original_id = t.id AND k.state = 'open') "
+            f"SELECT 1 FROM transactions t WHERE t.batch_id = ? AND (t.state IN {UNRESOLVED_SQL} "
+            f"OR EXISTS (SELECT 1 FROM reversals r WHERE r.txn_id = t.id AND r.state IN {OPEN_REVERSALS_SQL}) "
+            "OR EXISTS (SELECT 1 FROM chains k WHERE k.original_id = t.id AND k.state = 'open') "
             "OR EXISTS (SELECT 1 FROM transactions c WHERE (c.original_id = t.id OR "
             "c.chain_id = t.id) AND c.batch_id != t.batch_id)) LIMIT 1", (batch_id,)).fetchone() is not None

@@ -8,14 +8,55 @@ from typing import Any
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.scrub import scrub_text
 from agent.journal.records import Backlog, Reversal, Txn, reversal_from_row, txn_from_row
-from agent.journal.states import check_transition
+from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL, TxnState, check_transition
+from agent.journal.store import Core, Store, Writer
+from agent.journal.transactions import Transactions
 
 
-class ReversalQueue:
-    """Mixin of `Journal`: the reversal lifecycle.
+class Reversals(Store):
+    """The `reversals` table: the reversal lifecycle.
 
     Armed is the "sending" transaction itself; `fail` queues the reversal: pending -> done, or
     needs_manual -> handled."""
+
+    def __init__(self, core: Core, txns: Transactions):
+        super().__init__(core)
+        self._txns = txns
+        # journals written before a "sending" row counted as its armed reversal may hold "armed" rows;
+        # None until looked up once (no new ones are ever written, so the answer only turns false)
+        self.legacy_armed: bool | None = None
+
+    def queue(self, w: Writer, row: sqlite3.Row, reason: str, error: str) -> sqlite3.Row | None:
+        """A failed request's reversal becomes (or stays) pending with `reason`; None when none is owed
+        (`row` is the transaction as it was before it failed)."""
+        txn_id = row["id"]
+        now = self._clock()
+        rev = self._conn.execute("SELECT * FROM reversals WHERE txn_id = ? AND state IN ('armed', 'pending') "
+                                 "ORDER BY id DESC LIMIT 1", (txn_id,)).fetchone()
+        result = None
+        if rev is not None:
+            check_transition("reversal", rev["id"], rev["state"], "pending")
+            result = w.update("reversals", rev["id"], {"state": "pending", "reason": reason,
+                                                       "last_error": scrub_text(error), "updated_at": now})
+        elif row["state"] in (TxnState.SENDING, TxnState.APPROVED):
+            result = w.insert("reversals", {"txn_id": txn_id, "trace": row["trace"], "reason": reason,
+                                            "tries": 0, "last_error": scrub_text(error), "state": "pending",
+                                            "created_at": now, "updated_at": now})
+        return result
+
+    def clear_legacy_armed(self, w: Writer, txn_id: int) -> None:
+        """An answered request's "armed" row, in a journal written before the "sending" row was its armed
+        reversal, is cleared with the answer (one cached lookup says whether any such row exists)."""
+        if self.legacy_armed is None:
+            self.legacy_armed = self._conn.execute(
+                "SELECT 1 FROM reversals WHERE state = 'armed' LIMIT 1").fetchone() is not None
+        if self.legacy_armed:
+            check_transition("reversal", "(armed)", "armed", "cleared")
+            cleared = self._conn.execute("UPDATE reversals SET state = 'cleared', updated_at = ? WHERE "
+                                         "txn_id = ? AND state = 'armed' RETURNING *",
+                                         (self._clock(), txn_id)).fetchone()
+            if cleared is not None:
+                w.vouch("reversals", cleared)
 
     def pending_reversals(self) -> list[Reversal]:
         """Reversals waiting to be sent, oldest first (send them before any other online message)."""
@@ -25,12 +66,12 @@ class ReversalQueue:
     def reversal_backlog(self) -> Backlog:
         """Requests still "sending" and pending reversals; ONE indexed statement when there are none."""
         found = self._conn.execute(
-            "SELECT 0, id FROM transactions WHERE state IN ('sending', 'in_doubt') AND state = 'sending' "
-            "UNION ALL SELECT 1, id FROM reversals WHERE state IN ('armed', 'pending', 'needs_manual') "
+            f"SELECT 0, id FROM transactions WHERE state IN {UNRESOLVED_SQL} AND state = '{TxnState.SENDING}' "
+            f"UNION ALL SELECT 1, id FROM reversals WHERE state IN {OPEN_REVERSALS_SQL} "
             "AND state = 'pending'").fetchall()
         if not found:
             return Backlog((), ())
-        txns = tuple(txn_from_row(self._txn_row(i)) for table, i in sorted(map(tuple, found)) if table == 0)
+        txns = tuple(txn_from_row(self._txns.row(i)) for table, i in sorted(map(tuple, found)) if table == 0)
         return Backlog(txns, tuple(self.pending_reversals()))
 
     def reversals_needing_manual_handling(self) -> list[Reversal]:
@@ -59,7 +100,7 @@ class ReversalQueue:
             if row["state"] != "pending":
                 raise JournalError(f"reversal {rev_id} is {row['state']}, not pending: nothing to send")
             updated = self._set_reversal(w, row, "pending", tries=row["tries"] + 1)
-            self._store_message(w, "sent", request, txn_id=row["txn_id"], reversal_id=rev_id)
+            self._txns.store_message(w, "sent", request, txn_id=row["txn_id"], reversal_id=rev_id)
             w.record("reversal.attempt", row["txn_id"], None, "system", {"reversal": rev_id, "try": updated["tries"]})
         return reversal_from_row(updated)
 
@@ -68,9 +109,9 @@ class ReversalQueue:
         with self._write(f"record the acknowledgement of reversal {rev_id}") as w:
             row = self._reversal_row(rev_id)
             self._set_reversal(w, row, "done")
-            self._store_message(w, "received", response, txn_id=row["txn_id"], reversal_id=rev_id)
-            txn = self._txn_row(row["txn_id"])
-            self._set_txn_state(w, txn, "reversed")
+            self._txns.store_message(w, "received", response, txn_id=row["txn_id"], reversal_id=rev_id)
+            txn = self._txns.row(row["txn_id"])
+            self._txns.set_state(w, txn, TxnState.REVERSED)
             w.record("reversal.done", row["txn_id"], None, "system", {"reversal": rev_id})
 
     def reversal_failed(self, rev_id: int, error: str, *, max_tries: int) -> Reversal:
@@ -92,9 +133,9 @@ class ReversalQueue:
         with self._write(f"record manual handling of reversal {rev_id}") as w:
             row = self._reversal_row(rev_id)
             self._set_reversal(w, row, "handled", last_error=row["last_error"])
-            txn = self._txn_row(row["txn_id"])
-            if txn["state"] == "in_doubt":
-                self._set_txn_state(w, txn, "resolved_manually")
+            txn = self._txns.row(row["txn_id"])
+            if txn["state"] == TxnState.IN_DOUBT:
+                self._txns.set_state(w, txn, TxnState.RESOLVED_MANUALLY)
             w.record("reversal.handled", row["txn_id"], operator, role, {"reversal": rev_id, "note": scrub_text(note, 1000)})
 
     def confirm_in_doubt(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None = None,
@@ -102,13 +143,13 @@ class ReversalQueue:
                          operator: str = "system", role: str = "system") -> Txn:
         """The host's status says what became of an in-doubt transaction: its reversal is cancelled."""
         with self._write(f"confirm transaction {txn_id}") as w:
-            row = self._txn_row(txn_id)
-            updated = self._apply_outcome(w, row, approved, response_code=response_code, rrn=rrn,
-                                          auth_code=auth_code)
+            row = self._txns.row(txn_id)
+            updated = self._txns.apply_outcome(w, row, approved, response_code=response_code, rrn=rrn,
+                                               auth_code=auth_code)
             if response is not None:
-                self._store_message(w, "received", response, txn_id=txn_id)
-            for rev in self._conn.execute("SELECT * FROM reversals WHERE txn_id = ? AND state IN "
-                                          "('armed', 'pending', 'needs_manual')", (txn_id,)).fetchall():
+                self._txns.store_message(w, "received", response, txn_id=txn_id)
+            for rev in self._conn.execute(f"SELECT * FROM reversals WHERE txn_id = ? AND state IN "
+                                          f"{OPEN_REVERSALS_SQL}", (txn_id,)).fetchall():
                 self._set_reversal(w, rev, "cleared" if rev["state"] == "armed" else "cancelled")
             w.record("txn.confirmed", txn_id, operator, role, {"state": updated["state"]})
         return txn_from_row(updated, batch_state=row["batch_state"])

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from agent.journal.errors import JournalError
+from agent.journal.hashchain import canonical
 from agent.masking import mask_digit_runs
 
 #: message fields never stored, under any of the names a message dict may use
@@ -40,6 +41,9 @@ def scrub_message(message: Any, _depth: int = 0) -> Any:
             if name.lower() in FORBIDDEN_KEYS:
                 out[name] = "[removed]"
                 continue
+            if type(value) is str and _depth < MAX_DEPTH:  # most values: masked here, no call per leaf
+                out[name] = value if name in KEPT_AS_IS else mask_digit_runs(value)
+                continue
             if name in KEPT_AS_IS and isinstance(value, str):
                 out[name] = value
                 continue
@@ -63,3 +67,12 @@ def scrub_message(message: Any, _depth: int = 0) -> Any:
 def scrub_text(text: object, limit: int = 500) -> str:
     """Free text (an error, an operator's note) as it may be stored: PAN-like digits masked, length capped."""
     return mask_digit_runs(str(text))[:limit]
+
+
+def message_text(message: Any, txn_id: int | None) -> str:
+    """A message as the journal stores it: scrubbed canonical JSON, refused when too large."""
+    body = canonical(scrub_message(message))
+    if len(body) > MAX_MESSAGE_CHARS:
+        raise JournalError(f"message of {len(body)} characters is larger than {MAX_MESSAGE_CHARS}; not stored",
+                           txn_id=txn_id)
+    return body

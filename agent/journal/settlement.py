@@ -4,20 +4,43 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.records import Batch, Totals, Txn, batch_from_row, txn_from_row
-from agent.journal.states import check_transition
+from agent.journal.states import CHARGED_STATES, UNRESOLVED_SQL, check_transition
+from agent.journal.store import Core, Store, Writer
+from agent.journal.transactions import TXN_SELECT, Transactions
 
 MAX_BATCH = 999_999
 #: transaction states that count in the settlement totals (voided and reversed ones do not)
-COUNTED_STATES = ("approved", "refunded_partially", "refunded")
+COUNTED_STATES = CHARGED_STATES
 #: entry modes read from a chip (contact 05x, contactless 07x): "IC records" for batch upload
 IC_ENTRY_PREFIXES = ("05", "07")
 
 
-class Settlement:
-    """Mixin of `Journal`: the open batch, host-assigned batch numbers, totals and settlement steps."""
+class Batches(Store):
+    """The `batches` table: the open batch, host-assigned batch numbers, totals and settlement steps."""
+
+    def __init__(self, core: Core, txns: Transactions):
+        super().__init__(core)
+        self._txns = txns
+
+    def create_first(self, w: Writer) -> sqlite3.Row:
+        """A new journal's batch 000001, open."""
+        return w.insert("batches", {"number": 1, "state": "open", "opened_at": self._clock()})
+
+    def open_batch_ids(self, cache: dict[str, Any]) -> sqlite3.Row:
+        """(id, number) of the open batch; a clear error while a settlement holds it."""
+        batch = cache.get("open_batch")
+        if batch is None:
+            batch = self._conn.execute("SELECT id, number FROM batches WHERE state = 'open'").fetchone()
+            if batch is None:
+                live = self._conn.execute("SELECT number FROM batches WHERE state = 'settling'").fetchone()
+                raise JournalError(f"batch {live[0]:06d} is being settled: finish the settlement before new "
+                                   "transactions" if live else "no open batch")
+            cache["open_batch"] = batch
+        return batch
 
     def open_batch(self) -> Batch:
         """The current batch: the open one, or the one being settled while a settlement is unfinished."""
@@ -28,9 +51,9 @@ class Settlement:
 
     def get_batch(self, batch_no: int) -> Batch:
         """The newest batch with this number."""
-        return batch_from_row(self._batch_row(batch_no))
+        return batch_from_row(self.batch_row(batch_no))
 
-    def _batch_row(self, batch_no: int) -> sqlite3.Row:
+    def batch_row(self, batch_no: int) -> sqlite3.Row:
         _check_batch_no(batch_no)
         row = self._conn.execute("SELECT * FROM batches WHERE number = ? ORDER BY id DESC LIMIT 1",
                                  (batch_no,)).fetchone()
@@ -57,7 +80,7 @@ class Settlement:
 
     def batch_totals(self, batch_no: int) -> Totals:
         """Debit (sales, corrections) and credit (refunds) totals of a batch, as field 48 counts them."""
-        return self._totals(self._batch_row(batch_no)["id"])
+        return self._totals(self.batch_row(batch_no)["id"])
 
     def _totals(self, batch_id: int) -> Totals:
         sums = {"debit": [0, 0], "credit": [0, 0]}
@@ -79,11 +102,11 @@ class Settlement:
         are resolved first, so no transaction is counted in two batches or in none.
         """
         with self._write(f"begin settling batch {batch_no:06d}") as w:
-            row = self._batch_row(batch_no)
+            row = self.batch_row(batch_no)
             if row["state"] == "settling":
                 return batch_from_row(row)
             unresolved = self._conn.execute(
-                "SELECT count(*) FROM transactions WHERE batch_id = ? AND state IN ('sending', 'in_doubt')",
+                f"SELECT count(*) FROM transactions WHERE batch_id = ? AND state IN {UNRESOLVED_SQL}",
                 (row["id"],)).fetchone()[0]
             reversals = self._conn.execute(
                 "SELECT count(*) FROM reversals WHERE state IN ('armed', 'pending')").fetchone()[0]
@@ -103,21 +126,21 @@ class Settlement:
             if value not in ("1", "2", "3"):
                 raise JournalError(f"settlement result ({name}) must be '1', '2' or '3', not {value!r}")
         with self._write(f"record the settlement result of batch {batch_no:06d}") as w:
-            row = self._batch_row(batch_no)
+            row = self.batch_row(batch_no)
             if row["state"] != "settling":
                 raise JournalError(f"batch {batch_no:06d} is {row['state']}, not being settled")
             updated = w.update("batches", row["id"], {"result_domestic": domestic, "result_foreign": foreign})
-            self._store_message(w, "received", response, txn_id=None)
+            self._txns.store_message(w, "received", response, txn_id=None)
             w.record("settlement.result", None, None, "system",
                      {"batch": batch_no, "domestic": domestic, "foreign": foreign})
         return batch_from_row(updated)
 
     def upload_pending(self, batch_no: int, *, ic_only: bool) -> list[Txn]:
         """Counted records of the batch not yet uploaded (only chip ones when `ic_only`), oldest first."""
-        row = self._batch_row(batch_no)
+        row = self.batch_row(batch_no)
         marks = ", ".join("?" * len(COUNTED_STATES))
         rows = self._conn.execute(
-            f"SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id "
+            TXN_SELECT + " "
             f"WHERE t.batch_id = ? AND t.kind IN ('sale', 'correction', 'completion', 'refund') AND t.state IN ({marks}) "
             f"AND t.uploaded = 0 ORDER BY t.id", (row["id"], *COUNTED_STATES)).fetchall()
         txns = [txn_from_row(r) for r in rows]
@@ -128,7 +151,7 @@ class Settlement:
     def mark_uploaded(self, txn_id: int) -> None:
         """Flag one record as uploaded, so an interrupted batch upload resumes where it stopped."""
         with self._write(f"mark transaction {txn_id} uploaded") as w:
-            row = self._txn_row(txn_id)
+            row = self._txns.row(txn_id)
             if row["batch_state"] != "settling":
                 raise JournalError(f"transaction {txn_id} is in batch {row['batch']:06d}, which is "
                                    f"{row['batch_state']}, not being settled", txn_id=txn_id)
@@ -139,7 +162,7 @@ class Settlement:
     def finish_settlement(self, batch_no: int, *, operator: str = "system", role: str = "system") -> Batch:
         """settling -> settled, and open the next batch (999999 wraps to 1).  Already settled: no-op."""
         with self._write(f"finish settling batch {batch_no:06d}") as w:
-            row = self._batch_row(batch_no)
+            row = self.batch_row(batch_no)
             if row["state"] == "settled":
                 return batch_from_row(row)
             check_transition("batch", batch_no, row["state"], "settled")

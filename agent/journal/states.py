@@ -15,22 +15,49 @@ Transactions
 
 from __future__ import annotations
 
+from enum import StrEnum
 from types import MappingProxyType
+from typing import Iterable
 
 from agent.journal.errors import IllegalTransition
 
+
+class TxnState(StrEnum):
+    """A transaction's state: each value is what the journal's SQL stores in `transactions.state`."""
+
+    SENDING = "sending"
+    ADVICE_PENDING = "advice_pending"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    IN_DOUBT = "in_doubt"
+    REVERSED = "reversed"
+    VOIDED = "voided"
+    REFUNDED_PARTIALLY = "refunded_partially"
+    REFUNDED = "refunded"
+    RESOLVED_MANUALLY = "resolved_manually"
+
+
+def sql_in(states: Iterable[str]) -> str:
+    """An SQL IN-list of state values, e.g. ``('sending', 'in_doubt')`` — generated, never typed by hand."""
+    values = tuple(states)
+    if not values or not all(isinstance(v, str) and v.replace("_", "").isalnum() for v in values):
+        raise ValueError(f"not a list of state names: {values!r}")
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+S = TxnState
 _T = {
-    "sending": {"approved", "declined", "in_doubt"},
-    "advice_pending": {"approved", "declined", "advice_pending"},
+    S.SENDING: {S.APPROVED, S.DECLINED, S.IN_DOUBT},
+    S.ADVICE_PENDING: {S.APPROVED, S.DECLINED, S.ADVICE_PENDING},
     # approved -> in_doubt: the card declined after the host approved (reversal reason 06)
-    "approved": {"voided", "refunded_partially", "refunded", "in_doubt", "reversed"},
-    "declined": set(),
-    "in_doubt": {"reversed", "approved", "declined", "resolved_manually", "in_doubt"},
-    "reversed": set(),
-    "voided": set(),
-    "refunded_partially": {"refunded_partially", "refunded"},
-    "refunded": set(),
-    "resolved_manually": set(),
+    S.APPROVED: {S.VOIDED, S.REFUNDED_PARTIALLY, S.REFUNDED, S.IN_DOUBT, S.REVERSED},
+    S.DECLINED: set(),
+    S.IN_DOUBT: {S.REVERSED, S.APPROVED, S.DECLINED, S.RESOLVED_MANUALLY, S.IN_DOUBT},
+    S.REVERSED: set(),
+    S.VOIDED: set(),
+    S.REFUNDED_PARTIALLY: {S.REFUNDED_PARTIALLY, S.REFUNDED},
+    S.REFUNDED: set(),
+    S.RESOLVED_MANUALLY: set(),
 }
 
 _R = {
@@ -65,10 +92,19 @@ TRANSITIONS = MappingProxyType({
     "chain": MappingProxyType({k: frozenset(v) for k, v in _C.items()}),
 })
 
-#: transaction states that still wait for an outcome (reported by recovery)
-UNRESOLVED_TXN_STATES = ("sending", "in_doubt")
+#: transaction states that still wait for an outcome (reported by recovery; the partial index's list)
+UNRESOLVED_TXN_STATES = (S.SENDING, S.IN_DOUBT)
+#: an approved transaction, refunded or not: it charged the card and counts in the batch's totals
+CHARGED_STATES = (S.APPROVED, S.REFUNDED_PARTIALLY, S.REFUNDED)
+#: what may still charge the card: approved, or not answered yet
+LIVE_STATES = (S.APPROVED, S.SENDING, S.IN_DOUBT)
 #: reversal states that are still the terminal's business
 OPEN_REVERSAL_STATES = ("armed", "pending", "needs_manual")
+#: the same lists as SQL, for statements (`... WHERE state IN {UNRESOLVED_SQL}`)
+UNRESOLVED_SQL = sql_in(UNRESOLVED_TXN_STATES)
+CHARGED_SQL = sql_in(CHARGED_STATES)
+LIVE_SQL = sql_in(LIVE_STATES)
+OPEN_REVERSALS_SQL = sql_in(OPEN_REVERSAL_STATES)
 #: why a reversal is owed (field 39 of the 0400): 98 no answer, A0 the answer's MAC failed, 06 anything else
 REVERSAL_REASONS = ("98", "A0", "06")
 #: the financial kinds journaled as transactions and which side of the settlement totals they count on

@@ -17,6 +17,7 @@ from typing import Iterable
 
 from agent.reconcile.fees import DEBIT_KINDS, FeeContract
 from agent.reconcile.statement import Statement, StatementLine
+from agent.journal.states import TxnState
 
 #: the kinds of finding, each with its English and Chinese name (the report and the claim letter use them)
 KINDS = MappingProxyType({
@@ -35,7 +36,8 @@ KINDS = MappingProxyType({
 #: journal transaction kinds on the debit side of a settlement (a correction is a sale of its own)
 SALE_KINDS = ("sale", "correction")
 #: states in which an approved sale is still owed on the statement
-SETTLED_SALE_STATES = ("approved", "voided", "refunded_partially", "refunded")
+SETTLED_SALE_STATES = (TxnState.APPROVED, TxnState.VOIDED, TxnState.REFUNDED_PARTIALLY,
+                       TxnState.REFUNDED)
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class JournalFact:
         if self.kind == "completion":  # a pre-auth completion is settled like a sale, under its own name
             return "completion" if self.state in SETTLED_SALE_STATES else None
         if self.kind in ("void", "refund", "completion_void"):
-            return self.kind if self.state == "approved" else None
+            return self.kind if self.state == TxnState.APPROVED else None
         return None
 
 

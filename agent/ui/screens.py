@@ -11,6 +11,7 @@ from agent.ui.layout import compose, right, wrap
 from agent.ui.table import STATES, Screen
 from agent.ui.texts import Texts
 from agent.ui.views import detail_lines, list_row, message_lines
+from agent.journal.states import TxnState
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def body(view: View, t: Texts) -> list[str]:
         lines = (wrap(view.notice, w) if view.notice else []) + wrap(t(screen.prompt), w)
         if view.state == "refund.amount":
             picked = d.picked or {}
-            whole = picked.get("state") == "approved"  # nothing refunded yet: all of it is refundable
+            whole = picked.get("state") == TxnState.APPROVED  # nothing refunded yet: all of it is refundable
             lines += wrap(t("prompt.refund_all", amount=format_amount(int(picked.get("amount", 0)), view.exponent))
                           if whole else t("prompt.refund_rest"), w)
         return lines

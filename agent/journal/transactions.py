@@ -1,0 +1,69 @@
+"""The transactions store: a transaction's row, its state changes (by the transition table), its
+stored messages, and what an outcome does to the original it names (voided, refunded in part or whole).
+
+`TXN_SELECT` is the one query every store reads transactions with (the row and its batch's state).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from agent.journal.errors import NotFound
+from agent.journal.scrub import message_text
+from agent.journal.states import LIVE_SQL, VOIDS, TxnState, check_transition
+from agent.journal.store import Store, Writer
+
+TXN_SELECT = "SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id"
+
+
+class Transactions(Store):
+    """Rows of the `transactions` and `messages` tables."""
+
+    def row(self, txn_id: int) -> sqlite3.Row:
+        row = self._conn.execute(TXN_SELECT + " WHERE t.id = ?", (txn_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no transaction {txn_id} in the journal", txn_id=txn_id)
+        return row
+
+    def row_for_outcome(self, w: Writer, txn_id: int) -> Any:
+        """The row of the request being answered: the one the last intent commit wrote, unless
+        anything changed it since (no statement then), else read."""
+        begun = w.cache.get("begun")
+        if begun is not None and begun["id"] == txn_id:
+            return begun
+        return self.row(txn_id)
+
+    def set_state(self, w: Writer, row: sqlite3.Row, to_state: str, **changes: Any) -> sqlite3.Row:
+        check_transition("transaction", row["id"], row["state"], to_state)
+        return w.update("transactions", row["id"], {"state": to_state, "updated_at": self._clock(), **changes})
+
+    def store_message(self, w: Writer, direction: str, message: Any, *, txn_id: int | None,
+                      reversal_id: int | None = None) -> None:
+        body = message_text(message, txn_id)
+        w.insert("messages", {"txn_id": txn_id, "reversal_id": reversal_id, "direction": direction,
+                              "at": self._clock(), "body": body})
+
+    def apply_outcome(self, w: Writer, row: sqlite3.Row, approved: bool, **fields: Any) -> sqlite3.Row:
+        """Approved or declined; an approved void marks its original "voided", an approved refund
+        marks its original "refunded_partially" or "refunded" from the sum of approved refunds."""
+        updated = self.set_state(w, row, TxnState.APPROVED if approved else TxnState.DECLINED, **fields)
+        if approved and row["kind"] in VOIDS:
+            self.set_state(w, self.row(row["original_id"]), TxnState.VOIDED)
+        elif approved and row["kind"] == "refund":
+            original = self.row(row["original_id"])
+            refunded = self._conn.execute(
+                "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
+                f"AND state = '{TxnState.APPROVED}'", (original["id"],)).fetchone()[0]
+            self.set_state(w, original, TxnState.REFUNDED if refunded >= original["amount"]
+                           else TxnState.REFUNDED_PARTIALLY)
+        return updated
+
+    def refundable(self, original: sqlite3.Row) -> int:
+        """Original amount minus approved refunds minus refunds still under way (sending / in doubt)."""
+        if original["state"] not in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY):
+            return 0
+        taken = self._conn.execute(
+            "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
+            f"AND state IN {LIVE_SQL}", (original["id"],)).fetchone()[0]
+        return max(0, original["amount"] - taken)
