@@ -23,6 +23,7 @@ from agent.engine.requests import Profile, Verdict, check_response
 from agent.engine.responses import describe
 from agent.engine.walletmsgs import WalletSettings, wallet_query_request, wallet_sale_request
 from agent.money import format_amount
+from agent.progress import Progress
 from agent.paycodes import PaymentCodeError, classify, mask_code
 
 
@@ -146,7 +147,7 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
                 *, scan_timeout: float = 30.0) -> Gen:
     code = request.code
     if code is None:
-        yield Notify(_say(profile, "scanning"))
+        yield Notify(Progress(_say(profile, "scanning"), "scanning"))
         code = yield ScanCode(scan_timeout)
         if isinstance(code, ScanFailure):
             raise EngineError(code.message, code="scan")
@@ -226,7 +227,9 @@ def _query_until_final(profile: Profile, settings: WalletSettings, txn: Any, ope
             state = next_state(state, "deadline")
             return state, None, {"key": "why_deadline", "queries": queries, "lost": lost,
                                  "text": f"customer did not confirm within {settings.deadline:g} s"}
-        waited = yield Wait(min(settings.query_interval, left), _say(profile, "waiting", left=int(left + 0.999)))
+        seconds = int(left + 0.999)
+        waited = yield Wait(min(settings.query_interval, left),
+                            Progress(_say(profile, "waiting", left=seconds), "paying", seconds))
         if waited.cancelled:
             state = next_state(state, "cancel_key")
             return state, None, {"key": "why_cancel_key", "queries": queries, "text": "cancelled by the cashier"}
