@@ -193,11 +193,12 @@ class Daemon:
     """`posagent run` as a child: start (waits for "ready"), SIGKILL, start again."""
 
     def __init__(self, directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int,
-                 password_hash: str | None = None, journal_path: Path | None = None):
+                 password_hash: str | None = None, journal_path: Path | None = None, extra: str = ""):
         self.directory = directory
         self.config = write_daemon_config(directory, host_port, response_timeout=response_timeout,
                                           reversal_retries=reversal_retries, journal_path=journal_path,
-                                          password_hash=password_hash or hash_password(CAMPAIGN_PASSWORD))
+                                          password_hash=password_hash or hash_password(CAMPAIGN_PASSWORD),
+                                          extra=extra)
         self.proc: subprocess.Popen | None = None
         self.socket = directory / "control.sock"
 

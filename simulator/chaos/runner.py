@@ -22,10 +22,12 @@ from typing import Callable
 from agent.errors import PosagentError
 from simulator.chaos.checker import CheckResult, Violation, check
 from simulator.chaos.plan import POWER_MODES, Step
+from simulator.chaos.wallet import DAEMON_SETTINGS, PAYERS as WALLET_PAYERS, CodeIssuer
 from simulator.powercut.mount import PowercutMount
 from simulator.stack import Daemon, Host, write_soak_cards
 
-SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle", "preauth", "preauth_release"})
+SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle", "preauth", "preauth_release",
+                            "wallet_correct"})
 #: the campaign settles although fixes are open (they stay open and are checked, never a violation)
 SETTLE = {"confirm": True, "confirm_open_chains": True}
 #: how many rounds of "retry reversals / resume settlement" a quiet host gets before it counts as unresolved
@@ -92,6 +94,8 @@ class Campaign:
         self._settlement_owed = False  # a settlement stopped half way: the cashier runs settle again next
         self.disk = None  # the power-cut filesystem, when the plan has power cuts
         self._cards: dict[str, str] = {}  # masked card → test card name (to resume a fix on the same card)
+        self._codes: CodeIssuer | None = None  # the customers' payment codes, issued at the host
+        self._payer = ""
 
     # ----------------------------------------------------------------------------------- running
     def run(self, steps: tuple[Step, ...]) -> RunResult:
@@ -106,8 +110,10 @@ class Campaign:
                 if not link.is_symlink():
                     link.symlink_to(self.disk.mountpoint / f"journal.db{suffix}")
         self.host = Host.start(self.directory, cards=write_soak_cards(self.directory))
+        self._codes = CodeIssuer(self.host.db)
         self.daemon = Daemon(self.directory, self.host.port, response_timeout=self.response_timeout,
-                             reversal_retries=self.reversal_retries, journal_path=journal_path)
+                             reversal_retries=self.reversal_retries, journal_path=journal_path,
+                             extra=DAEMON_SETTINGS)
         try:
             self.daemon.start()
             for done, step in enumerate(steps, 1):
@@ -120,6 +126,7 @@ class Campaign:
             self._checkpoint("at the end")
         finally:
             self.daemon.stop()
+            self._codes.close()
             self.host.stop()
             if self.disk is not None:
                 self.disk.stop()
@@ -203,6 +210,8 @@ class Campaign:
         sales = self._sales
         if self._settlement_owed:
             return "settle", dict(SETTLE)
+        if step.op == "wallet_sale":
+            return "wallet_sale", self._wallet_sale(step.amount, step.card)
         sale = {"amount": step.amount, "card": step.card, "confirm_duplicate": True, "confirm_unusual": True}
         if step.op == "sale" or (step.op in ("void",) and not sales.open_batch) or (
                 step.op in ("refund", "correct", "duplicate_sale") and not sales.every):
@@ -214,9 +223,14 @@ class Campaign:
             return "refund", {"trace": target["trace"], "amount": 1 + step.amount % target["amount"]}
         if step.op == "correct":
             target = sales.pick(sales.every, step.pick)
+            if target["card"] in WALLET_PAYERS:  # too little: the difference with the customer's new code
+                code = {"code": self._codes.issue(target["card"])} if step.amount > target["amount"] else {}
+                return "wallet_correct", {"trace": target["trace"], "amount": step.amount, **code}
             return "correct", {"trace": target["trace"], "amount": step.amount, "card": target["card"]}
         if step.op == "duplicate_sale":
             last = sales.every[-1]
+            if last["card"] in WALLET_PAYERS:  # the same customer pays the same amount again (a new code)
+                return "wallet_sale", self._wallet_sale(last["amount"], last["card"])
             return "sale", {"amount": last["amount"], "card": last["card"], "confirm_duplicate": True,
                             "confirm_unusual": True}
         if step.op == "duplicates_fix":
@@ -244,7 +258,14 @@ class Campaign:
         chain = chains[step.pick % len(chains)]
         if chain["kind"] == "duplicate_fix":
             return "duplicates_fix", {"id": chain["original_id"]}
-        return "correct", {"trace": chain["trace"], "resume": True, "card": self._cards.get(chain["card"], step.card)}
+        card = self._cards.get(chain["card"], step.card)
+        if card in WALLET_PAYERS:  # a wallet payment has no card to resume with: a sale instead
+            return "sale", sale
+        return "correct", {"trace": chain["trace"], "resume": True, "card": card}
+
+    def _wallet_sale(self, amount: int, payer: str) -> dict:
+        self._payer = payer  # who pays this one (remembered with the sale, for its correction)
+        return {"amount": amount, "code": self._codes.issue(payer), "confirm_duplicate": True}
 
     def _suspected_duplicate(self, pick: int) -> int:
         try:
@@ -273,8 +294,9 @@ class Campaign:
             self._sales.open_batch.clear()
         txn = outcome.get("txn") or {}
         if outcome["status"] == "approved" and txn.get("kind") == "sale":
-            self._sales.remember(txn, args.get("card", step.card))
-            self._cards[txn.get("pan_masked")] = args.get("card", step.card)
+            card = self._payer if op == "wallet_sale" else args.get("card", step.card)
+            self._sales.remember(txn, card)
+            self._cards[txn.get("pan_masked")] = card
         if outcome["status"] == "approved" and txn.get("kind") == "preauth":
             self._sales.holds.append({"trace": txn["trace"], "amount": txn["amount"], "card": args["card"]})
             del self._sales.holds[:-50]
@@ -322,7 +344,7 @@ class Campaign:
 
     def _checkpoint(self, when: str) -> None:
         self.quiesce()
-        result = check(self.directory)
+        result = check(self.directory, codes=self._codes.codes if self._codes else ())
         self.tally.checkpoints += 1
         self._last_check = result
         for v in result.violations:
