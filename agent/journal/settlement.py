@@ -6,6 +6,7 @@ import json
 import sqlite3
 
 from agent.journal.errors import JournalError, NotFound
+from agent.journal.paytotals import PaymentTotals, payment_totals
 from agent.journal.records import Batch, Totals, Txn, batch_from_row, txn_from_row
 from agent.journal.states import check_transition
 
@@ -71,6 +72,10 @@ class Settlement:
             side[1] += count
         return Totals(debit_amount=sums["debit"][0], debit_count=sums["debit"][1],
                       credit_amount=sums["credit"][0], credit_count=sums["credit"][1])
+
+    def payment_totals(self, batch_no: int, *, wallet_entry_mode: str) -> PaymentTotals:
+        """The batch's totals per payment type (card, payment code); together they are `batch_totals`."""
+        return payment_totals(self._conn, self._batch_row(batch_no)["id"], COUNTED_STATES, wallet_entry_mode)
 
     def begin_settlement(self, batch_no: int, *, operator: str = "system", role: str = "system") -> Batch:
         """Freeze the batch's totals (open -> settling).  Already settling: returned as it is (resume).
