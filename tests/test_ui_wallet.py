@@ -295,3 +295,13 @@ def test_side_calls_only_cancel_a_payment_code_in_flight_and_the_sale_reply_alwa
         t.deliver({"ok": True, "outcome": {"status": "reversed", "message": "m", "receipts": []}})
     t.press("CANCEL")
     assert t.state == "idle" and t.draft.code is None
+
+
+def test_f1_means_payment_code_only_on_the_sale_amount():
+    t = Terminal(21, 8, "en", test_card="debit")
+    to_correct_amount(t, "card")
+    assert "F1" not in " ".join(t.frame())
+    keys(t, "100", "F1")
+    assert t.state == "correct.amount"  # F1 is no key here: the amount stays, nothing moves
+    keys(t, "ENTER")
+    assert t.state == "correct.password"

@@ -170,7 +170,7 @@ class Terminal:
         return self._scroll(key)
 
     def _key_amount(self, key: str, screen: Screen) -> list[Action]:
-        by_code = key == CODE_KEY and (self.state, "code") in table.TRANSITIONS
+        by_code = key == CODE_KEY and screen.by_code
         if key != ENTER and not by_code:
             return self._edit(edit_amount(self._entry, key, self.exponent), key)
         if not self._entry and screen.optional:

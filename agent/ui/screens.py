@@ -108,7 +108,7 @@ def body(view: View, t: Texts) -> list[str]:
         return head + [line for i in items for line in wrap(i, w)]
     if kind in (table.AMOUNT, table.NUMBER, table.PASSWORD, table.CODE):
         lines = (wrap(view.notice, w) if view.notice else []) + wrap(t(screen.prompt), w)
-        if (view.state, "code") in table.TRANSITIONS and kind == table.AMOUNT:  # the sale: or a payment code
+        if screen.by_code:  # the sale: F1 for a payment code instead of a card
             lines += wrap(t("prompt.or_code"), w)
         if view.state == "refund.amount":
             picked = d.picked or {}

@@ -30,6 +30,7 @@ class Screen:
     options: tuple[str, ...] = ()  # menu and choice events, in key order 1, 2, ...
     optional: bool = False  # an amount entry that may be left empty
     pick: bool = False  # a detail screen whose ENTER chooses the transaction
+    by_code: bool = False  # an amount that F1 sends to payment by wallet code instead of a card (event "code")
 
 
 MENU_ITEMS = ("sale", "void", "refund", "correct", "dups", "reprint", "lookup", "settle", "signon", "preauth")
@@ -40,7 +41,7 @@ STATES: dict[str, Screen] = {
     "idle": Screen(MENU, "menu", options=MENU_ITEMS),
     "result": Screen(RESULT, ""),
     # sale (S1 prevention, S2 warning: the agent may ask to confirm an unusual amount or a repeat)
-    "sale.amount": Screen(AMOUNT, "sale", "prompt.amount", field="amount"),
+    "sale.amount": Screen(AMOUNT, "sale", "prompt.amount", field="amount", by_code=True),
     "sale.send": Screen(BUSY, "sale", call="sale"),
     "sale.confirm": Screen(CONFIRM, "sale"),
     # payment code (扫码): F1 on the sale amount, then scan (ENTER alone) or key the customer's code;
