@@ -22,7 +22,7 @@ from typing import Callable
 from agent.errors import PosagentError
 from simulator.chaos.checker import CheckResult, Violation, check
 from simulator.chaos.plan import POWER_MODES, Step
-from simulator.chaos.wallet import DAEMON_SETTINGS, PAYERS as WALLET_PAYERS, CodeIssuer
+from simulator.chaos.wallet import DAEMON_SETTINGS, PAYERS as WALLET_PAYERS, CodeIssuer, kill_delay
 from simulator.powercut.mount import PowercutMount
 from simulator.stack import Daemon, Host, write_soak_cards
 
@@ -157,7 +157,8 @@ class Campaign:
             self._learn(step, op, args, reply)
             return
         self.tally.kills[step.kill] += 1
-        reply = self.daemon.call_then_kill(op, args, supervisor=supervisor, after=step.kill_after)
+        reply = self.daemon.call_then_kill(op, args, supervisor=supervisor,
+                                           after=kill_delay(op, step.card, step.kill, step.kill_after))
         if reply is not None:
             self._learn(step, op, args, reply)
         self.tally.kill_windows[self._kill_window()] += 1
@@ -311,10 +312,14 @@ class Campaign:
         try:
             if conn.execute("SELECT 1 FROM batches WHERE state = 'settling'").fetchone():
                 return "inside settlement or batch upload"
-            row = conn.execute("SELECT t.trace, b.number FROM transactions t JOIN batches b ON b.id = t.batch_id "
+            row = conn.execute("SELECT t.trace, b.number, t.id FROM transactions t JOIN batches b ON b.id = t.batch_id "
                                "WHERE t.state = 'sending' ORDER BY t.id DESC LIMIT 1").fetchone()
             if conn.execute("SELECT 1 FROM reversals WHERE state = 'pending' LIMIT 1").fetchone() and row is None:
                 return "with a reversal queued"
+            if row is not None and conn.execute(  # among the last events only: the kill came just after it
+                    "SELECT 1 FROM events WHERE id > (SELECT max(id) - 50 FROM events) AND txn_id = ? "
+                    "AND kind = 'wallet.paying'", (row[2],)).fetchone():
+                return "while the customer confirms on the phone"
         finally:
             conn.close()
         if row is None:

@@ -13,6 +13,19 @@ PAYERS = {"wallet:now": ("alice", "0"), "wallet:later": ("bob", "0.3"), "wallet:
 DAEMON_SETTINGS = "[wallet]\nquery_interval = 0.1\ndeadline = 1.0\n"
 
 
+def kill_delay(op: str, payer: str, mode: str | None, planned: float) -> float:
+    """When a random-moment (or in-recovery) kill of a wallet sale lands: for a customer who confirms on the phone (or never
+    does), inside the paying state — 0.15–0.4 s after the request, between the status queries — so that
+    "SIGKILL while paying" is exercised; otherwise as planned."""
+    if op != "wallet_sale" or payer not in ("wallet:later", "wallet:never"):
+        return planned
+    if mode == "random":  # planned 0–0.025 s
+        return 0.15 + planned * 10
+    if mode == "in_recovery":  # planned 0–0.35 s; the restart is then killed again while it recovers
+        return 0.15 + planned
+    return planned
+
+
 class CodeIssuer:
     """One-time codes from the host's wallet tables (what `posim wallet issue` does), kept for the checker."""
 
