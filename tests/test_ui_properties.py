@@ -25,7 +25,8 @@ txns = st.fixed_dictionaries({
     "state": st.sampled_from(["approved", "declined", "voided", "refunded_partially", "in_doubt", "odd"]),
     "batch": st.integers(1, 999999), "batch_state": st.sampled_from(["open", "settled", "x"]),
     "created_at": st.floats(0, 4e9), "rrn": st.one_of(st.none(), st.text("0123456789", min_size=12, max_size=12)),
-    "auth_code": st.one_of(st.none(), st.just("007919")), "pan_masked": st.one_of(st.none(), st.just("622609******0048"))})
+    "auth_code": st.one_of(st.none(), st.just("007919")), "pan_masked": st.one_of(st.none(), st.just("622609******0048")),
+    "payment": st.sampled_from(["card", "wallet", "odd"])})
 replies = st.one_of(
     st.builds(lambda status, message, guard, n: {"ok": True, "outcome": {
         "status": status, "message": message, "details": {"guard": guard},

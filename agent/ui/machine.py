@@ -181,7 +181,8 @@ class Terminal:
                 zero = bool(self._entry) and not self._entry.strip("0.")
                 return self._problem("bad.zero" if zero else "bad.amount")
         picked = self.draft.picked or {}
-        if self.state == "correct.amount" and picked.get("payment") == "wallet" and value > int(picked["amount"]):
+        if self.state == "correct.amount" and picked.get("payment") == "wallet" \
+                and value > int(picked.get("amount") or 0):
             by_code = True  # undercharged by payment code: the difference is paid with the customer's new code
         return self._store(screen.field, value, "code" if by_code else "enter")
 
