@@ -305,3 +305,9 @@ def test_f1_means_payment_code_only_on_the_sale_amount():
     assert t.state == "correct.amount"  # F1 is no key here: the amount stays, nothing moves
     keys(t, "ENTER")
     assert t.state == "correct.password"
+
+
+def test_wallet_correction_texts_are_in_both_languages():
+    from agent.engine.wallet import TEXTS
+    assert set(TEXTS["en"]) == set(TEXTS["zh"])
+    assert "{amount}" in TEXTS["zh"]["undercharged"] and "{trace}" in TEXTS["zh"]["nothing_to_correct"]

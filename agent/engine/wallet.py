@@ -115,6 +115,9 @@ TEXTS = {
         "why_cancel_key": "cancelled by the cashier",
         "why_no_answer": "no valid answer from the bank",
         "scanning": "Scan the customer's payment code",
+        "undercharged": "Undercharged trace {trace}: collected the difference {amount} with a new code, linked to it. ",
+        "not_correctable": "trace {trace} is {state}: there is no payment to correct",
+        "nothing_to_correct": "trace {trace} already charged {amount}: nothing to correct",
     },
     "zh": {
         "bad_code": "{error}",
@@ -130,6 +133,9 @@ TEXTS = {
         "why_cancel_key": "收银员取消",
         "why_no_answer": "银行无有效应答",
         "scanning": "请扫描顾客付款码",
+        "undercharged": "流水{trace}少收：已用新付款码补收差额 {amount}，与原交易关联。",
+        "not_correctable": "流水{trace}状态为{state}：没有可更正的支付",
+        "nothing_to_correct": "流水{trace}已收 {amount}：无需更正",
     },
 }
 
