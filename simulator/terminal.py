@@ -38,7 +38,8 @@ PRINTER_ROLL_LINES = 500  # the printer pane keeps this much paper
 LEGEND = ("0-9 digits  z=00  .=dot",
           "Enter=ENTER  Esc/x=CANCEL",
           "c=CLEAR  Backspace  Up/Down=page",
-          "F1 sale  F2 refund  F3 lookup",
+          "F1 sale (on its amount: pay by code)",
+          "F2 refund  F3 lookup",
           "F4 reprint  q=quit")
 
 
