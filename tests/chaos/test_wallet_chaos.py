@@ -10,7 +10,7 @@ from dataclasses import replace
 from simulator.chaos.checker import check
 from simulator.chaos.plan import WALLET_PAYERS, PlanSettings, make_plan
 from simulator.chaos.report import violation_report
-from simulator.chaos.runner import Campaign, run_campaign
+from simulator.chaos.runner import RunResult, run_campaign
 from simulator.host.ledger import Ledger
 
 
@@ -50,7 +50,7 @@ def test_short_campaign_with_wallet_payments_and_kills_keeps_bank_and_journal_eq
     assert "wallet:dave" not in bank  # the customer who never confirms is never charged
 
 
-def _clean_wallet_run(directory) -> Campaign:
+def _clean_wallet_run(directory) -> RunResult:
     plan_settings = PlanSettings(seed=5, ops=6, kills=0, fault_rate=0.0, wallet_share=1.0)
     steps = make_plan(plan_settings)
     assert any(s.op == "wallet_sale" for s in steps)
