@@ -25,7 +25,7 @@ LABELS = {
            "uploaded": "UPLOADED", "next_batch": "NEW BATCH", "balanced": "balanced",
            "unbalanced": "UNBALANCED", "error": "ERROR", "settled_at": "SETTLED",
            "preauth": "PRE-AUTH", "preauth_void": "PRE-AUTH VOID", "completion": "PRE-AUTH COMPLETE",
-           "completion_void": "COMPLETE VOID"},
+           "completion_void": "COMPLETE VOID", "pay_card": "BY CARD", "pay_wallet": "BY PAYMENT CODE"},
     "zh": {"merchant": "商户名称", "terminal": "终端号", "card": "卡号", "type": "交易类型", "batch": "批次号",
            "trace": "凭证号", "rrn": "参考号", "auth": "授权码", "date": "日期时间", "amount": "金额",
            "result": "结果", "offline": "脱机批准", "original": "原凭证号", "merchant_copy": "商户存根", "customer_copy": "持卡人存根",
@@ -35,7 +35,7 @@ LABELS = {
            "reconciled": "对账结果", "uploaded": "上送笔数", "next_batch": "新批次号", "balanced": "对账平",
            "unbalanced": "对账不平", "error": "对账错", "settled_at": "结算时间",
            "preauth": "预授权", "preauth_void": "预授权撤销", "completion": "预授权完成",
-           "completion_void": "预授权完成撤销"},
+           "completion_void": "预授权完成撤销", "pay_card": "银行卡", "pay_wallet": "扫码支付"},
 }
 
 
@@ -99,8 +99,11 @@ def _card_line(txn: Any, words: dict, width: int, original_card: str | None = No
 
 def render_settlement_report(*, batch: int, totals: Any, result: str, uploaded: int, next_batch: int,
                              settled_at: float, merchant_name: str, terminal_id: str, merchant_id: str,
-                             width: int = 32, language: str = "en", exponent: int = 2) -> str:
-    """The settlement slip: totals by side, the host's reconciliation result, uploads, the next batch."""
+                             width: int = 32, language: str = "en", exponent: int = 2,
+                             by_payment: Any = None) -> str:
+    """The settlement slip: totals by side (and per payment type, card and payment code, when
+    `by_payment` — `PaymentTotals.as_dict()` — is given), the host's reconciliation result, uploads, the
+    next batch."""
     words = LABELS.get(language, LABELS["en"])
     rule = "-" * width
     money = lambda minor: format_amount(minor, exponent)  # noqa: E731
@@ -113,8 +116,15 @@ def render_settlement_report(*, batch: int, totals: Any, result: str, uploaded: 
              _pair(f"{words['sales']} {words['total']}", money(totals.debit_amount), width),
              _pair(f"{words['refunds']} {words['count']}", str(totals.credit_count), width),
              _pair(f"{words['refunds']} {words['total']}", money(totals.credit_amount), width),
-             _pair(words["net"], money(totals.debit_amount - totals.credit_amount), width), rule,
-             _pair(words["reconciled"], words.get(result, result), width),
+             _pair(words["net"], money(totals.debit_amount - totals.credit_amount), width), rule]
+    for name, part in (by_payment or {}).items():
+        lines += [words.get(f"pay_{name}", name.upper()),
+                  _pair(f"{words['sales']} {words['count']}", str(part["sales_count"]), width),
+                  _pair(f"{words['sales']} {words['total']}", money(part["sales_amount"]), width),
+                  _pair(f"{words['refunds']} {words['count']}", str(part["refunds_count"]), width),
+                  _pair(f"{words['refunds']} {words['total']}", money(part["refunds_amount"]), width),
+                  _pair(words["net"], money(part["net_amount"]), width), rule]
+    lines += [_pair(words["reconciled"], words.get(result, result), width),
              _pair(words["uploaded"], str(uploaded), width),
              _pair(words["next_batch"], f"{next_batch:06d}", width), rule]
     return "\n".join(lines) + "\n"

@@ -227,13 +227,13 @@ class Daemon:
 
     def __init__(self, directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int,
                  password_hash: str | None = None, journal_path: Path | None = None, launcher=None,
-                 check_whole_at_start: bool = True):
+                 check_whole_at_start: bool = True, extra: str = ""):
         self.directory = directory
         self.launcher = launcher
         self.config = write_daemon_config(directory, host_port, response_timeout=response_timeout,
                                           reversal_retries=reversal_retries, journal_path=journal_path,
                                           password_hash=password_hash or hash_password(CAMPAIGN_PASSWORD),
-                                          check_whole_at_start=check_whole_at_start)
+                                          check_whole_at_start=check_whole_at_start, extra=extra)
         self.proc: subprocess.Popen | None = None
         self.socket = directory / "control.sock"
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from agent.cli import load_config
 from agent.errors import PosagentError, UsageError
-from agent.ui import Call, Print, Show, Terminal
+from agent.ui import Call, Print, Show, SideCall, Terminal
 from agent.ui.actions import (BACKSPACE, CANCEL, CLEAR, DOT, DOUBLE_ZERO, DOWN, ENTER, F1, F2, F3, F4, UP)
 
 #: keyboard → keypad; shown on screen as LEGEND
@@ -38,7 +38,8 @@ PRINTER_ROLL_LINES = 500  # the printer pane keeps this much paper
 LEGEND = ("0-9 digits  z=00  .=dot",
           "Enter=ENTER  Esc/x=CANCEL",
           "c=CLEAR  Backspace  Up/Down=page",
-          "F1 sale  F2 refund  F3 lookup",
+          "F1 sale (amount: F1 code, F2 PIN)",
+          "F2 refund  F3 lookup",
           "F4 reprint  q=quit")
 
 
@@ -86,10 +87,13 @@ class Session:
                 self.printed.extend(action.text.rstrip("\n").split("\n") + [""])
                 del self.printed[:-PRINTER_ROLL_LINES]
                 self.print_receipt(action.text)
+            elif isinstance(action, SideCall):  # CANCEL while a payment code waits: beside the call in flight
+                threading.Thread(target=self._run_call, args=(Call(action.op, action.args), "ack"), daemon=True,
+                                 name="posim-side-call").start()
             elif isinstance(action, Call):
                 threading.Thread(target=self._run_call, args=(action,), daemon=True, name="posim-call").start()
 
-    def _run_call(self, call: Call) -> None:
+    def _run_call(self, call: Call, answer: str = "reply") -> None:
         try:
             reply = self.perform_call(call, lambda text: self._events.put(("notify", text)))
         except PosagentError as exc:
@@ -97,7 +101,7 @@ class Session:
         except (OSError, ValueError) as exc:
             reply = {"ok": False, "error": {"code": "daemon", "message": f"lost the connection to the agent ({exc}); "
                                                                         f"check the journal before retrying"}}
-        self._events.put(("reply", reply))
+        self._events.put((answer, reply))
 
     def poll(self) -> bool:
         """Feed what the worker reported to the machine; True when anything arrived."""
@@ -108,7 +112,12 @@ class Session:
             except queue.Empty:
                 return got
             got = True
-            self.apply(self.terminal.notify(value) if kind == "notify" else self.terminal.deliver(value))
+            if kind == "notify":
+                self.apply(self.terminal.notify(value))
+            elif kind == "ack":
+                self.apply(self.terminal.acknowledge(value))
+            else:
+                self.apply(self.terminal.deliver(value))
 
 
 def control_caller(socket_path: Path) -> Callable[[Call, Callable[[str], None]], dict]:

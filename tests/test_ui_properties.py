@@ -9,7 +9,7 @@ import os
 from hypothesis import given, settings, strategies as st
 
 from agent.receipts import display_width
-from agent.ui import KEYS, Call, Print, Show, Terminal, UiStateError
+from agent.ui import KEYS, Call, Print, Show, SideCall, Terminal, UiStateError
 from agent.ui.layout import compose, wrap
 from agent.ui.table import BUSY, STATES, TRANSITIONS, next_state
 from agent.ui.texts import HEADLINE_COLUMNS, TEXTS
@@ -25,7 +25,8 @@ txns = st.fixed_dictionaries({
     "state": st.sampled_from(["approved", "declined", "voided", "refunded_partially", "in_doubt", "odd"]),
     "batch": st.integers(1, 999999), "batch_state": st.sampled_from(["open", "settled", "x"]),
     "created_at": st.floats(0, 4e9), "rrn": st.one_of(st.none(), st.text("0123456789", min_size=12, max_size=12)),
-    "auth_code": st.one_of(st.none(), st.just("007919")), "pan_masked": st.one_of(st.none(), st.just("622609******0048"))})
+    "auth_code": st.one_of(st.none(), st.just("007919")), "pan_masked": st.one_of(st.none(), st.just("622609******0048")),
+    "payment": st.sampled_from(["card", "wallet", "odd"])})
 replies = st.one_of(
     st.builds(lambda status, message, guard, n: {"ok": True, "outcome": {
         "status": status, "message": message, "details": {"guard": guard},
@@ -61,14 +62,16 @@ plausible = {
 
 def check(terminal: Terminal, actions: list) -> None:
     for action in actions:
-        assert isinstance(action, (Show, Call, Print))
+        assert isinstance(action, (Show, Call, SideCall, Print))
         if isinstance(action, Show):
             assert len(action.frame) == terminal.height
             for line in action.frame:
                 assert display_width(line) == terminal.width, (line, action.frame)
                 assert SECRET not in line
-        if isinstance(action, Call):
+        if isinstance(action, (Call, SideCall)):
             assert terminal.busy and STATES[terminal.state].kind == BUSY
+        if isinstance(action, SideCall):  # only the cancel of a payment code, only beside one
+            assert action.op == "wallet_cancel" and terminal._in_flight.op in ("wallet_sale", "wallet_correct")
     assert terminal.state in STATES
     assert terminal.busy == (STATES[terminal.state].kind == BUSY)
 

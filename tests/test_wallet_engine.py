@@ -367,3 +367,15 @@ def test_a_query_answer_that_says_nothing_about_the_order_is_never_taken_for_a_d
     world.exchange = exchange
     outcome = world.pay(800, world.code("bob", confirm="4"))
     assert outcome.status == "reversed" and world.payer_net("bob") == 0
+
+
+def test_wallet_correction_speaks_the_terminals_language(world):
+    from agent.engine.walletfix import WalletCorrectRequest, wallet_correct
+    zh = replace(PROFILE, language="zh")
+    first = world.pay(1000, world.code("alice"))
+    fixed = world.run(wallet_correct(zh, SETTINGS, WalletCorrectRequest(first.txn.trace, 2500, world.code("alice")),
+                                     SUPERVISOR))
+    assert fixed.status == "approved" and fixed.message.startswith(f"流水{first.txn.trace:06d}少收") and "15.00" in fixed.message
+    with pytest.raises(EngineError, match="无需更正"):
+        world.run(wallet_correct(zh, SETTINGS, WalletCorrectRequest(first.txn.trace, 1000), SUPERVISOR))
+    assert world.payer_net("alice") == 2500

@@ -419,7 +419,7 @@ def _settle(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    _, reply = _call(args, "status", {})
+    cfg, reply = _call(args, "status", {})
     if args.json or not reply.get("ok"):
         return _finish(args, reply)
     s = reply["result"]
@@ -430,6 +430,8 @@ def _status(args: argparse.Namespace) -> int:
     kcv = ", ".join(f"{k} {v}" for k, v in keys["check_values"].items()) or "none"
     print(f"keys      {'installed' if keys['installed'] else 'missing — sign on'} ({kcv})")
     print(f"batch     {s['batch']['number']:06d} {s['batch']['state']}, {s['batch']['transactions']} transaction(s)")
+    for line in payment_lines(s["batch"].get("totals") or {}, cfg.terminal.currency_exponent):
+        print(f"  {line}")
     print(f"reversals {s['reversals']['pending']} pending, {s['reversals']['needs_manual']} need manual handling")
     print(f"journal   {s['journal']['path']}: {s['journal']['in_doubt']} in doubt"
           f"{', settlement of batch %06d in progress' % s['journal']['settling'] if s['journal']['settling'] else ''}")
@@ -440,6 +442,17 @@ def _status(args: argparse.Namespace) -> int:
     if s["supervisor_locked_for_s"]:
         print(f"supervisor functions locked for {s['supervisor_locked_for_s']} s")
     return 0
+
+
+PAYMENT_LABELS = {"card": "card", "wallet": "payment code"}
+
+
+def payment_lines(by_payment: dict, exponent: int) -> list[str]:
+    """A batch's totals per payment type, one line each: sales, refunds, net."""
+    money = lambda a: format_amount(a, exponent)  # noqa: E731
+    return [f"{PAYMENT_LABELS.get(name, name):<12} sales {p['sales_count']} for {money(p['sales_amount'])}, "
+            f"refunds {p['refunds_count']} for {money(p['refunds_amount'])}, net {money(p['net_amount'])}"
+            for name, p in by_payment.items()]
 
 
 def _reversals(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from agent.auth import AuthError
 from agent.daemon import apispec
 from agent.engine.effects import EngineError, Outcome
 from agent.errors import PosagentError
+from agent.progress import from_notify, progress_fields
 
 log = logging.getLogger("posagent.control")
 
@@ -64,6 +65,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def with_payment(daemon, txn: Any) -> dict:
+    """A transaction for a screen: its fields and how it was paid ("card" or "wallet", a payment code)."""
+    settings = getattr(daemon, "wallet_settings", None)
+    return {**txn.as_dict(), "payment": "wallet" if settings is not None and settings.is_wallet(txn) else "card"}
+
+
 async def _queries(daemon, op: str, args: dict, role: str) -> dict | None:
     """Read-only and queue operations that are not engine plans; None when `op` is not one of them."""
     journal = daemon.journal
@@ -89,7 +96,7 @@ async def _queries(daemon, op: str, args: dict, role: str) -> dict | None:
     if op == "lookup":
         found = journal.find(**{k: v for k, v in args.items()
                                 if k in ("trace", "rrn", "date", "amount", "last4", "batch", "limit")})
-        return {"transactions": [t.as_dict() for t in found]}
+        return {"transactions": [with_payment(daemon, t) for t in found]}
     if op == "receipt":
         txn = journal.get(int(args["id"])) if "id" in args else journal.last_transaction()
         if txn is None:
@@ -150,7 +157,8 @@ async def handle_request(daemon, request: dict, send: Callable[[dict], None]) ->
         if result is not None:
             return {"id": rid, "ok": True, "result": result}
         outcome = await daemon.perform(op, args, password=password, operator=operator, authorized=role,
-                                       notify=lambda text: send({"id": rid, "notify": text}))
+                                       notify=lambda text: send({"id": rid, "notify": text,
+                                                                          **progress_fields(text)}))
         reply = outcome_json(daemon, outcome, receipts=request.get("receipts") is True)
         return {"id": rid, "ok": True, "outcome": reply}
     except AuthError as exc:
@@ -283,7 +291,7 @@ class ControlClient:
                     reply = json.loads(line)
                     if "notify" in reply:
                         if on_notify:
-                            on_notify(reply["notify"])
+                            on_notify(from_notify(reply))
                         continue
                     return reply
             except OSError as exc:  # timed out, or reset by a dying daemon

@@ -126,6 +126,12 @@ def _completion_supervisor(cfg) -> bool:
     return bool(cfg.preauth.supervisor_completion)
 
 
+def _settle_operation(wallet_entry_mode: str) -> OperationSpec:
+    """Settlement; `wallet_entry_mode` tells payment-code sales from card sales in the totals shown."""
+    return OperationSpec(lambda p, a, o: settlement.settle(p, settlement.SettleRequest(
+        bool(a.get("confirm")), bool(a.get("confirm_open_chains")), wallet_entry_mode=wallet_entry_mode), o), True)
+
+
 #: the pre-authorization family (预授权); which ones need the supervisor is `[preauth]` configuration
 PREAUTH_OPERATIONS: dict[str, OperationSpec] = {
     "preauth": OperationSpec(lambda p, a, o: preauth.preauth(p, preauth.PreauthRequest(
@@ -158,8 +164,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         method=a.get("method", "auto"), test_card=a.get("card"), resume=bool(a.get("resume"))), o), True),
     "duplicates_fix": OperationSpec(lambda p, a, o: preauth_fixes.fix_duplicate_any(
         p, fixes.DuplicateFixRequest(_int(a["id"], "id")), o), True),
-    "settle": OperationSpec(lambda p, a, o: settlement.settle(p, settlement.SettleRequest(
-        bool(a.get("confirm")), bool(a.get("confirm_open_chains"))), o), True),
+    "settle": _settle_operation(WalletSettings.entry_mode),
     **PREAUTH_OPERATIONS,
     "signon": OperationSpec(lambda p, a, o: _signon_plan(p), False, financial=False),
     "echo": OperationSpec(lambda p, a, o: common.echo(p), False, financial=False),
@@ -270,6 +275,7 @@ class Daemon:
         settings = self.wallet_settings = WalletSettings.from_config(self.cfg, self.dialect)
         self.operations["wallet_sale"] = _wallet_operation(settings, float(scanner_cfg.scan_timeout))
         self.operations["wallet_correct"] = _wallet_correct_operation(settings, float(scanner_cfg.scan_timeout))
+        self.operations["settle"] = _settle_operation(settings.entry_mode)
         scanner, problem = None, None
         if scanner_cfg.port:
             from agent.drivers.scanner import Scanner, ScannerError
@@ -280,6 +286,12 @@ class Daemon:
                 problem = f"{exc}: type the code instead (posagent sale AMOUNT --code DIGITS)"
                 log.warning("%s", problem)
         return WalletEffects(scanner, problem=problem)
+
+    @property
+    def wallet_entry_mode(self) -> str:
+        """Field 22 of a payment-code sale: what tells them from card sales in the batch totals."""
+        settings = getattr(self, "wallet_settings", None)
+        return settings.entry_mode if settings is not None else WalletSettings.entry_mode
 
     def wallet_cancel(self) -> bool:
         """The cashier's CANCEL while a payment-code sale waits: cancel it safely (the engine does)."""
@@ -422,6 +434,7 @@ class Daemon:
         t = self.cfg.terminal
         return render_settlement_report(
             batch=details["batch"], totals=Totals(**details["totals"]), result=details["result"],
+            by_payment=details.get("by_payment"),
             uploaded=details["uploaded"], next_batch=details["next_batch"], settled_at=details["settled_at"],
             merchant_name=t.merchant_name, terminal_id=t.terminal_id, merchant_id=t.merchant_id,
             width=t.receipt_width, language=t.language, exponent=t.currency_exponent)
@@ -465,7 +478,9 @@ class Daemon:
                      "master_source": getattr(self.keystore, "master_source", None),
                      "age_seconds": round(age) if age is not None else None},
             "batch": {"number": batch.number, "state": batch.state,
-                      "transactions": self.journal.batch_size(batch.number)},
+                      "transactions": self.journal.batch_size(batch.number),
+                      "totals": self.journal.payment_totals(
+                          batch.number, wallet_entry_mode=self.wallet_entry_mode).as_dict()},
             "reversals": {"pending": len(recovery.pending_reversals), "needs_manual": len(recovery.needs_manual)},
             "journal": {"path": str(self.journal_path), "damaged": self.integrity_problem, "in_doubt": len(recovery.unanswered) + len(recovery.in_doubt),
                         "settling": recovery.settling.number if recovery.settling else None},

@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping, Protocol, cast
 
 from agent.journal.chains import Chain
 from agent.journal.holds import Hold
+from agent.journal.paytotals import PaymentTotals
 from agent.journal.records import Backlog, Batch, Begun, Recovery, Reversal, Totals, Txn
 
 
@@ -146,6 +147,10 @@ class JournalPort(Protocol):
 
     def batch_totals(self, batch_no: int) -> Totals:
         """Debit and credit totals of a batch."""
+        ...
+
+    def payment_totals(self, batch_no: int, *, wallet_entry_mode: str) -> PaymentTotals:
+        """A batch's totals per payment type: card and payment code."""
         ...
 
     def begin_settlement(self, batch_no: int, *, operator: str = "system", role: str = "system") -> Batch:

@@ -19,6 +19,7 @@ from agent.errors import PosagentError
 from agent.engine.requests import FINANCIAL_KINDS, Profile
 from agent.engine.port import ask
 from agent.engine.texts import say
+from agent.engine.walletmsgs import WalletSettings
 from agent.iso8583 import Message
 from agent.iso8583.matching import NETWORK_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, settlement_result
@@ -34,12 +35,21 @@ RESULT_TEXT = {"1": "balanced", "2": "unbalanced", "3": "error"}
 class SettleRequest:
     confirm: bool = False
     confirm_open_chains: bool = False  # settle although some fixes are still open (listed when asked)
+    wallet_entry_mode: str = WalletSettings.entry_mode  # tells payment-code sales apart in the totals shown
 
 
-def totals_text(profile: Profile, totals: Any) -> str:
+def totals_text(profile: Profile, totals: Any, by_payment: Any = None) -> str:
+    """The batch's totals; with `by_payment` (PaymentTotals) also card and payment code apart, when any
+    payment code counts (field 48 carries only the sum)."""
     money = lambda a: format_amount(a, profile.currency_exponent)  # noqa: E731
-    return say(profile.language, "totals", sales=totals.debit_count, sales_amount=money(totals.debit_amount),
-               refunds=totals.credit_count, refunds_amount=money(totals.credit_amount))
+
+    def one(t: Any) -> str:
+        return say(profile.language, "totals", sales=t.debit_count, sales_amount=money(t.debit_amount),
+                   refunds=t.credit_count, refunds_amount=money(t.credit_amount))
+    text = one(totals)
+    if by_payment is not None and (by_payment.wallet.debit_count or by_payment.wallet.credit_count):
+        text += say(profile.language, "totals_split", card=one(by_payment.card), wallet=one(by_payment.wallet))
+    return text
 
 
 def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
@@ -49,16 +59,19 @@ def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
             return Outcome("settle", "needs_confirmation",
                            say(profile.language, "settle_resume", batch=f"{recovery.settling.number:06d}"),
                            details={"batch": recovery.settling.number, "resume": True})
-        return (yield from resume_settlement(profile, recovery.settling))
+        return (yield from resume_settlement(profile, recovery.settling, request.wallet_entry_mode))
     batch = yield ask.open_batch()
     totals = yield ask.batch_totals(batch.number)
+    by_payment = yield ask.payment_totals(batch.number, wallet_entry_mode=request.wallet_entry_mode)
     open_chains = [chains.summary(profile, *item) for item in (yield from chains.summaries_plan())]
     blocked = say(profile.language, "settle_open_chains", count=len(open_chains),
                   list=chains.listing(profile, open_chains)) if open_chains else ""
     if not request.confirm:
-        text = say(profile.language, "settle_confirm", batch=f"{batch.number:06d}", totals=totals_text(profile, totals))
+        text = say(profile.language, "settle_confirm", batch=f"{batch.number:06d}",
+                   totals=totals_text(profile, totals, by_payment))
         return Outcome("settle", "needs_confirmation", f"{blocked} {text}" if blocked else text,
-                       details={"batch": batch.number, "totals": totals.as_dict(), "open_chains": open_chains})
+                       details={"batch": batch.number, "totals": totals.as_dict(), "by_payment": by_payment.as_dict(),
+                                "open_chains": open_chains})
     if open_chains and not request.confirm_open_chains:
         raise EngineError(blocked, code="open_chains")
     yield from ensure_ready(profile)
@@ -67,7 +80,7 @@ def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
         raise EngineError(say(profile.language, "settle_unresolved", count=len(unresolved)), code="unresolved")
     frozen = yield ask.begin_settlement(batch.number)
     yield ask.record_event("settlement_started", {"batch": batch.number}, operator=operator.name, role=operator.role)
-    return (yield from resume_settlement(profile, frozen))
+    return (yield from resume_settlement(profile, frozen, request.wallet_entry_mode))
 
 
 def _settlement_message(profile: Profile, trace: int, batch: Any) -> Message:
@@ -95,7 +108,7 @@ def _exchange_network(profile: Profile, request: Message, what: str) -> Gen:
     return response
 
 
-def resume_settlement(profile: Profile, batch: Any) -> Gen:
+def resume_settlement(profile: Profile, batch: Any, wallet_entry_mode: str = WalletSettings.entry_mode) -> Gen:
     yield from connect(profile)
     yield from flush_reversals(profile)
     if batch.result_domestic is None:
@@ -123,12 +136,15 @@ def resume_settlement(profile: Profile, batch: Any) -> Gen:
     settled = yield ask.finish_settlement(batch.number)
     next_batch = yield ask.open_batch()
     result = RESULT_TEXT.get(batch.result_domestic or "3", "error")
+    by_payment = yield ask.payment_totals(batch.number, wallet_entry_mode=wallet_entry_mode)
     text = say(profile.language, "settled", batch=f"{batch.number:06d}", result=result,
-               totals=totals_text(profile, batch.totals), uploaded=uploaded, next=f"{next_batch.number:06d}")
+               totals=totals_text(profile, batch.totals, by_payment), uploaded=uploaded,
+               next=f"{next_batch.number:06d}")
     return Outcome("settle", "done", text, details={"batch": settled.number, "result": result,
                                                      "uploaded": uploaded, "next_batch": next_batch.number,
                                                      "settled_at": settled.settled_at,
-                                                     "totals": batch.totals.as_dict()})
+                                                     "totals": batch.totals.as_dict(),
+                                                     "by_payment": by_payment.as_dict()})
 
 
 def _upload_message(profile: Profile, batch: Any, txn: Any) -> Message:

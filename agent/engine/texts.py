@@ -171,6 +171,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     # ---- settlement
     "totals": ("sales {sales} for {sales_amount}, refunds {refunds} for {refunds_amount}",
                "消费 {sales} 笔共 {sales_amount}，退货 {refunds} 笔共 {refunds_amount}"),
+    "totals_split": (" (card: {card}; payment code: {wallet})", "（银行卡：{card}；扫码：{wallet}）"),
     "settle_confirm": ("Settle batch {batch}: {totals}. After settlement, sales of this batch can only be refunded, "
                        "not voided. Confirm?",
                        "结算批次 {batch}：{totals}。结算后本批次的消费只能退货，不能撤销。确认结算？"),

@@ -23,6 +23,7 @@ from agent.engine.requests import Profile, Verdict, check_response
 from agent.engine.responses import describe
 from agent.engine.walletmsgs import WalletSettings, wallet_query_request, wallet_sale_request
 from agent.money import format_amount
+from agent.progress import Progress
 from agent.paycodes import PaymentCodeError, classify, mask_code
 from agent.journal.states import LIVE_STATES, TxnState
 
@@ -115,6 +116,9 @@ TEXTS = {
         "why_cancel_key": "cancelled by the cashier",
         "why_no_answer": "no valid answer from the bank",
         "scanning": "Scan the customer's payment code",
+        "undercharged": "Undercharged trace {trace}: collected the difference {amount} with a new code, linked to it. ",
+        "not_correctable": "trace {trace} is {state}: there is no payment to correct",
+        "nothing_to_correct": "trace {trace} already charged {amount}: nothing to correct",
     },
     "zh": {
         "bad_code": "{error}",
@@ -130,6 +134,9 @@ TEXTS = {
         "why_cancel_key": "收银员取消",
         "why_no_answer": "银行无有效应答",
         "scanning": "请扫描顾客付款码",
+        "undercharged": "流水{trace}少收：已用新付款码补收差额 {amount}，与原交易关联。",
+        "not_correctable": "流水{trace}状态为{state}：没有可更正的支付",
+        "nothing_to_correct": "流水{trace}已收 {amount}：无需更正",
     },
 }
 
@@ -147,7 +154,7 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
                 *, scan_timeout: float = 30.0) -> Gen:
     code = request.code
     if code is None:
-        yield Notify(_say(profile, "scanning"))
+        yield Notify(Progress(_say(profile, "scanning"), "scanning"))
         code = yield ScanCode(scan_timeout)
         if isinstance(code, ScanFailure):
             raise EngineError(code.message, code="scan")
@@ -227,7 +234,9 @@ def _query_until_final(profile: Profile, settings: WalletSettings, txn: Any, ope
             state = next_state(state, "deadline")
             return state, None, {"key": "why_deadline", "queries": queries, "lost": lost,
                                  "text": f"customer did not confirm within {settings.deadline:g} s"}
-        waited = yield Wait(min(settings.query_interval, left), _say(profile, "waiting", left=int(left + 0.999)))
+        seconds = int(left + 0.999)
+        waited = yield Wait(min(settings.query_interval, left),
+                            Progress(_say(profile, "waiting", left=seconds), "paying", seconds))
         if waited.cancelled:
             state = next_state(state, "cancel_key")
             return state, None, {"key": "why_cancel_key", "queries": queries, "text": "cancelled by the cashier"}

@@ -14,7 +14,7 @@ from agent.engine.common import Gen
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.operations import Operator, sale_by_trace
 from agent.engine.requests import Profile
-from agent.engine.wallet import WalletSaleRequest, wallet_sale
+from agent.engine.wallet import WalletSaleRequest, _say, wallet_sale
 from agent.engine.walletmsgs import WalletSettings
 from agent.money import format_amount
 from agent.journal.states import TxnState
@@ -36,11 +36,12 @@ def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCo
     original = yield from fixes._resolve_uncertain(profile, original)
     trace = f"{original.trace:06d}"
     if original.state not in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY):
-        raise EngineError(f"trace {trace} is {original.state}: there is no payment to correct",
+        raise EngineError(_say(profile, "not_correctable", trace=trace, state=original.state),
                           code="not_correctable", txn_id=original.id)
     if request.right_amount == original.amount:
-        raise EngineError(f"trace {trace} already charged {format_amount(original.amount, profile.currency_exponent)}:"
-                          f" nothing to correct", code="usage", txn_id=original.id)
+        raise EngineError(_say(profile, "nothing_to_correct", trace=trace,
+                               amount=format_amount(original.amount, profile.currency_exponent)),
+                          code="usage", txn_id=original.id)
     if request.right_amount < original.amount:
         outcome = yield from fixes.correct(profile, fixes.CorrectRequest(original.trace, request.right_amount,
                                                                          method="refund"), operator)
@@ -49,7 +50,6 @@ def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCo
     outcome = yield from wallet_sale(profile, settings, WalletSaleRequest(
         difference, request.code, confirm_duplicate=True, kind="correction", original_id=original.id,
         chain_id=original.chain_id or original.id), operator, scan_timeout=scan_timeout)
-    money = format_amount(difference, profile.currency_exponent)
-    lead = f"Undercharged trace {trace}: collected the difference {money} with a new code, linked to it. "
+    lead = _say(profile, "undercharged", trace=trace, amount=format_amount(difference, profile.currency_exponent))
     return Outcome("correct", outcome.status, lead + outcome.message, txn=outcome.txn, steps=outcome.steps,
                    details={**outcome.details, "original_id": original.id, "method": "linked_wallet_payment"})

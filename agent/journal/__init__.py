@@ -57,7 +57,7 @@ ANSWERS: dict[str, tuple[str, ...]] = {
     "reversals": ("pending_reversals", "reversal_backlog", "reversals_needing_manual_handling", "get_reversal",
                   "reversal_attempt", "reversal_acknowledged", "reversal_failed", "reversal_handled",
                   "confirm_in_doubt"),
-    "batches": ("open_batch", "get_batch", "set_batch_number", "batch_totals", "begin_settlement",
+    "batches": ("open_batch", "get_batch", "set_batch_number", "batch_totals", "payment_totals", "begin_settlement",
                 "record_settlement_result", "upload_pending", "mark_uploaded", "finish_settlement"),
     "queries": ("get", "find", "find_request", "last_transaction", "batch_size", "uploaded_count",
                 "recent_sale_amounts", "recent_refunds", "net_charged", "refundable_amount", "duplicates_of",

@@ -191,11 +191,18 @@ def _totals(args: argparse.Namespace) -> int:
     with journal:
         batch = journal.get_batch(args.batch) if args.batch else journal.open_batch()
         totals = journal.batch_totals(batch.number)
+        by_payment = journal.payment_totals(batch.number, wallet_entry_mode=cfg.wallet.entry_mode)
         e = _exponent(cfg)
         text = (f"batch {batch.number:06d} ({batch.state})\n"
                 f"  debits  (sales)   {totals.debit_count:>6}  {format_amount(totals.debit_amount, e):>15}\n"
                 f"  credits (refunds) {totals.credit_count:>6}  {format_amount(totals.credit_amount, e):>15}")
-        _emit(args, {"batch": batch.number, "state": batch.state, **totals.as_dict()}, text)
+        for name, label in (("card", "card"), ("wallet", "payment code")):
+            part = getattr(by_payment, name)
+            text += (f"\n  {label}: sales {part.debit_count} for {format_amount(part.debit_amount, e)}, refunds "
+                     f"{part.credit_count} for {format_amount(part.credit_amount, e)}, net "
+                     f"{format_amount(part.debit_amount - part.credit_amount, e)}")
+        _emit(args, {"batch": batch.number, "state": batch.state, **totals.as_dict(),
+                     "by_payment": by_payment.as_dict()}, text)
     return 0
 
 

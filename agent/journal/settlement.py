@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any
 
 from agent.journal.errors import JournalError, NotFound
+from agent.journal.paytotals import PaymentTotals, payment_totals
 from agent.journal.records import Batch, Totals, Txn, batch_from_row, txn_from_row
 from agent.journal.states import CHARGED_STATES, UNRESOLVED_SQL, check_transition
 from agent.journal.store import Core, Store, Writer
@@ -94,6 +95,10 @@ class Batches(Store):
             side[1] += count
         return Totals(debit_amount=sums["debit"][0], debit_count=sums["debit"][1],
                       credit_amount=sums["credit"][0], credit_count=sums["credit"][1])
+
+    def payment_totals(self, batch_no: int, *, wallet_entry_mode: str) -> PaymentTotals:
+        """The batch's totals per payment type (card, payment code); together they are `batch_totals`."""
+        return payment_totals(self._conn, self.batch_row(batch_no)["id"], COUNTED_STATES, wallet_entry_mode)
 
     def begin_settlement(self, batch_no: int, *, operator: str = "system", role: str = "system") -> Batch:
         """Freeze the batch's totals (open -> settling).  Already settling: returned as it is (resume).

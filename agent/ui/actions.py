@@ -57,10 +57,23 @@ class Call:
 
 
 @dataclass(frozen=True)
+class SideCall:
+    """Perform control-API operation `op` now, beside the Call in flight, and hand its reply to
+    `Terminal.acknowledge`.
+
+    The one call that may run beside another: `wallet_cancel`, the cashier's CANCEL while the customer
+    confirms a payment code on the phone (or while the scanner waits).  The daemon answers it at once and
+    the wallet sale in flight then cancels the order itself, so the Call's own reply says how it ended."""
+
+    op: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Print:
     """Send this receipt text to the printer."""
 
     text: str
 
 
-Action = Union[Show, Call, Print]
+Action = Union[Show, Call, SideCall, Print]

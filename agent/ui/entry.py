@@ -9,11 +9,12 @@ import datetime as dt
 
 from agent.errors import UsageError
 from agent.money import parse_amount
+from agent.paycodes import MAX_CODE_DIGITS
 from agent.ui.actions import BACKSPACE, CLEAR, DIGITS, DOT, DOUBLE_ZERO
 
 #: longest text each entry accepts (explicit limits: a keypad cannot overflow a field)
 MAX_LENGTH = {"amount": 16, "find_amount": 16, "trace": 6, "rrn": 12, "mmdd": 4, "last4": 4, "day": 12,
-              "password": 32, "pin": 12}
+              "password": 32, "pin": 12, "code": MAX_CODE_DIGITS}
 MAX_UNITS_DIGITS = 12
 
 

@@ -12,9 +12,10 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from agent.money import format_amount
+from agent.paycodes import PaymentCodeError, classify, product_barcode
 from agent.ui import table
 from agent.ui.actions import (BACKSPACE, CANCEL, CLEAR, DIGITS, DOWN, ENTER, F1, F2, F3, F4, KEYS, UP, Action, Call,
-                              Print, Show, UiError, UiStateError)
+                              Print, Show, SideCall, UiError, UiStateError)
 from agent.ui.entry import MAX_LENGTH, edit_amount, edit_digits, read_amount, read_number
 from agent.ui.layout import check_grid, pages
 from agent.ui.screens import Draft, Result, View, body, render
@@ -24,6 +25,13 @@ from agent.ui.views import SALE_KINDS, error_headline, mmdd, near, outcome_headl
 
 #: function-key shortcuts on the idle screen
 SHORTCUTS = {F1: "sale", F2: "refund", F3: "lookup", F4: "reprint"}
+#: on an amount that may be paid by payment code (the sale), this key chooses the code instead of a card
+CODE_KEY = F1
+PIN_KEY = F2  # on the sale's amount: the customer will key an online PIN
+#: calls that CANCEL can stop while they run: a payment-code sale waiting for the scan or the customer's phone
+CANCELLABLE = frozenset({"wallet_sale", "wallet_correct"})
+#: what CANCEL sends beside such a call (the daemon answers it at once; the sale then cancels the order)
+WALLET_CANCEL = SideCall("wallet_cancel", {})
 LOOKUP_LIMIT = 50
 DAY_LIMIT = 1000  # the journal's largest answer
 #: a lookup by time of day shows what happened this many minutes either side
@@ -49,8 +57,10 @@ class Terminal:
         self._password: str | None = None
         self._pin: str | None = None  # the customer's online PIN: handed over in the sale's Call, never kept
         self._in_flight: Call | None = None
+        self._op = ""  # the operation of the last call (its reply is being read)
         self._cancel_requested = False
         self._progress = ""
+        self._stage, self._left = "", None  # a payment code: "scanning" or the customer "paying", seconds left
         self._result: Result | None = None
         self._open_fixes: dict[int, str] = {}  # chain id → trace of its sale, for the idle screen
 
@@ -69,7 +79,7 @@ class Terminal:
         if self._in_flight is not None:
             if key == CANCEL and not self._cancel_requested:
                 self._cancel_requested = True
-                return [Show(self.frame())]
+                return [Show(self.frame()), *self._cancel_order()]
             return []
         if key == CANCEL:
             return self._go("cancel")
@@ -82,18 +92,46 @@ class Terminal:
         return [Show(self.frame())] if self.state == "idle" and self._in_flight is None else []
 
     def notify(self, text: str) -> list[Action]:
-        """Progress from the agent while a call runs ("Connecting…")."""
+        """Progress from the agent while a call runs ("Connecting…"); a `agent.progress.Progress` also names
+        the stage of a payment code (scanning, the customer paying on the phone, the seconds left)."""
         if self._in_flight is None:
             return []
         self._progress = str(text)
+        stage = getattr(text, "stage", "")
+        self._stage = stage if isinstance(stage, str) else ""
+        left = getattr(text, "left", None)
+        self._left = left if isinstance(left, int) and not isinstance(left, bool) and left >= 0 else None
+        # a new wait began although CANCEL was pressed: that cancel reached the agent before the sale
+        # did (or was lost), so it is sent again; a cancel the sale saw ends the waits instead
+        again = self._cancel_order() if self._cancel_requested and self._stage else []
+        return [Show(self.frame()), *again]
+
+    def acknowledge(self, reply: Mapping[str, Any]) -> list[Action]:
+        """The reply to a SideCall (the cancel of a payment code); the call in flight still ends it."""
+        if self._in_flight is None or not self._cancel_requested:
+            return []
+        result = reply.get("result") if reply.get("ok") else None
+        if isinstance(result, Mapping) and result.get("cancelling"):
+            return []
+        error = reply.get("error") if isinstance(reply.get("error"), Mapping) else {}
+        why = str(error.get("message") or error.get("code") or "the agent has no payment-code support")
+        self._cancel_requested = False  # not sent: CANCEL may be pressed again
+        self._notice = self.texts("cancel.failed", why=why)
         return [Show(self.frame())]
+
+    def _cancel_order(self) -> list[Action]:
+        return [WALLET_CANCEL] if self._flight_op() in CANCELLABLE else []
+
+    def _flight_op(self) -> str:
+        return getattr(self._in_flight, "op", "")
 
     def deliver(self, reply: Mapping[str, Any]) -> list[Action]:
         """The reply to the call in flight."""
         if self._in_flight is None:
             raise UiStateError(f"a reply arrived in state {self.state!r} with no call in flight", state=self.state)
-        self._in_flight = None
+        self._op, self._in_flight = self._flight_op(), None
         cancelled, self._cancel_requested, self._progress = self._cancel_requested, False, ""
+        self._stage, self._left = "", None
         try:
             return self._on_reply(STATES[self.state].call, reply, cancelled)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
@@ -134,8 +172,9 @@ class Terminal:
         return self._scroll(key)
 
     def _key_amount(self, key: str, screen: Screen) -> list[Action]:
-        with_pin = key == F1 and self.state == "sale.amount"  # the customer will key an online PIN
-        if key != ENTER and not with_pin:
+        by_code = key == CODE_KEY and screen.by_code
+        with_pin = key == PIN_KEY and self.state == "sale.amount"  # the customer will key an online PIN
+        if key != ENTER and not by_code and not with_pin:
             return self._edit(edit_amount(self._entry, key, self.exponent), key)
         if not self._entry and screen.optional:
             value = None
@@ -147,7 +186,11 @@ class Terminal:
         if with_pin:
             self.draft = replace(self.draft, amount=value, with_pin=True)
             return self._go("pin")
-        return self._store(screen.field, value)
+        picked = self.draft.picked or {}
+        if self.state == "correct.amount" and picked.get("payment") == "wallet" \
+                and value > int(picked.get("amount") or 0):
+            by_code = True  # undercharged by payment code: the difference is paid with the customer's new code
+        return self._store(screen.field, value, "code" if by_code else "enter")
 
     def _key_number(self, key: str, screen: Screen) -> list[Action]:
         if key != ENTER:
@@ -156,6 +199,17 @@ class Terminal:
         if value is None:
             return self._problem(f"bad.{screen.field}")
         return self._store(screen.field, value)
+
+    def _key_code(self, key: str, screen: Screen) -> list[Action]:
+        """A payment code keyed digit by digit, checked here before anything is sent; ENTER alone scans it."""
+        if key != ENTER:
+            return self._edit(edit_digits(self._entry, key, MAX_LENGTH["code"]), key)
+        if self._entry:
+            try:
+                classify(self._entry)
+            except PaymentCodeError:
+                return self._problem("bad.code_product" if product_barcode(self._entry) else "bad.code")
+        return self._store(screen.field, self._entry)
 
     def _key_password(self, key: str, screen: Screen) -> list[Action]:
         if screen.field == "pin":
@@ -220,12 +274,12 @@ class Terminal:
         self._notice, self._page = self.texts(text_key), 0
         return [Show(self.frame())]
 
-    def _store(self, field: str, value: Any) -> list[Action]:
+    def _store(self, field: str, value: Any, event: str = "enter") -> list[Action]:
         changes: dict[str, Any] = {field: value}
         if field in _FIND_FIELDS and STATES[self.state].title != "void":
             changes["find_by"] = _FIND_FIELDS[field]
         self.draft = replace(self.draft, **changes)
-        return self._go("enter")
+        return self._go(event)
 
     def _scroll(self, key: str) -> list[Action]:
         if key not in (UP, DOWN):
@@ -260,6 +314,12 @@ class Terminal:
                 original = {"rrn": picked["rrn"], "date": mmdd(picked)}
             repeat = {"confirm_repeat": True} if d.confirm_repeat else {}
             return Call("refund", {**original, "amount": d.amount, **repeat}, password)
+        if name == "wallet_sale":
+            code = {"code": d.code} if d.code else {}  # none: the agent reads its scanner
+            return Call("wallet_sale", {"amount": d.amount, **code, "confirm_duplicate": d.confirm_duplicate})
+        if name == "correct" and picked.get("payment") == "wallet":
+            code = {"code": d.code} if d.code else {}
+            return Call("wallet_correct", {"trace": int(picked["trace"]), "amount": d.amount, **code}, password)
         if name == "correct":
             return Call("correct", {"trace": int(picked["trace"]), "amount": d.amount, "method": "auto",
                                     "card": self.test_card}, password)
@@ -327,7 +387,7 @@ class Terminal:
                 self._open_fixes.pop(int(chain["id"]), None)
         if call == "preauth_list":  # the open holds, oldest first, each a transaction to look at
             return self._found([h["txn"] for h in (outcome.get("details") or {}).get("holds", ())], (), cancelled)
-        if status == "needs_confirmation" and call in ("sale", "settle_totals", "preauth", "refund"):
+        if status == "needs_confirmation" and call in ("sale", "wallet_sale", "settle_totals", "preauth", "refund"):
             if cancelled:  # the agent asked before doing anything: nothing to wait for
                 return self._go("cancelled")
             details = outcome.get("details") or {}
@@ -340,7 +400,10 @@ class Terminal:
             return self._go("confirm")
         prints = [Print(str(receipt[copy])) for receipt in outcome.get("receipts") or ()
                   for copy in ("merchant", "customer") if receipt.get(copy)]
-        return prints + self._finish(Result(outcome_headline(status, self.texts), message))
+        headline = outcome_headline(status, self.texts)
+        if status == "reversed" and self._op in CANCELLABLE:  # the order was cancelled: nothing charged
+            headline = self.texts("status.cancelled")
+        return prints + self._finish(Result(headline, message))
 
     def _found(self, found: list[Mapping[str, Any]], groups: tuple[int, ...], cancelled: bool) -> list[Action]:
         if cancelled:  # a search only reads: the cashier's cancel simply wins
@@ -366,7 +429,8 @@ class Terminal:
         """What the display shows now."""
         return render(View(self.state, self.width, self.height, self.exponent, self.draft, self._entry, self._notice,
                            self._page, self._in_flight is not None, self._cancel_requested, self._progress,
-                           self._result, tuple(self._open_fixes.values())), self.texts)
+                           self._result, tuple(self._open_fixes.values()), self._stage, self._left,
+                           self._flight_op() in CANCELLABLE), self.texts)
 
     def _body_lines(self) -> int:
         return len(body(View(self.state, self.width, self.height, self.exponent, self.draft, self._entry,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from agent.money import format_amount
@@ -36,6 +36,7 @@ class Draft:
     groups: tuple[int, ...] = ()  # duplicate group of each found transaction
     cursor: int = 0
     picked: Mapping[str, Any] | None = None
+    code: str | None = field(default=None, repr=False)  # a keyed payment code ("" = scan it); one-time, never shown
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,16 @@ class View:
     progress: str
     result: Result | None
     open_fixes: tuple[str, ...] = ()  # traces of sales whose correction stopped halfway (idle screen)
+    stage: str = ""  # what the call in flight waits for: "scanning" the code, the customer "paying" on the phone
+    left: int | None = None  # seconds the customer has left to confirm
+    cancellable: bool = False  # the call in flight is a payment-code sale: CANCEL cancels the order
 
 
 def render(view: View, t: Texts) -> tuple[str, ...]:
     screen = STATES[view.state]
     if view.waiting:
-        title, footer = t(screen.title), t("hint.cancelling" if view.cancel_requested else "hint.wait")
+        hint = "hint.cancelling" if view.cancel_requested else "hint.cancel_order" if view.cancellable else "hint.wait"
+        title, footer = t(screen.title), t(hint)
     elif screen.kind == table.RESULT:
         result = view.result or Result("", "")
         title = result.headline
@@ -80,6 +85,8 @@ def render(view: View, t: Texts) -> tuple[str, ...]:
 
 
 def _footer(view: View, screen: Screen, t: Texts) -> str:
+    if screen.kind == table.CODE:
+        return right(view.entry or t("entry.scan"), view.width)
     if screen.kind in (table.AMOUNT, table.NUMBER, table.PASSWORD):
         shown = "*" * len(view.entry) if screen.kind == table.PASSWORD else view.entry
         if not shown and screen.kind == table.AMOUNT:
@@ -92,7 +99,7 @@ def _footer(view: View, screen: Screen, t: Texts) -> str:
 def body(view: View, t: Texts) -> list[str]:
     screen, w, d = STATES[view.state], view.width, view.draft
     if view.waiting:
-        return wrap(view.progress or t("busy"), w) + (wrap(t("busy.cancel"), w) if view.cancel_requested else [])
+        return _waiting(view, t)
     kind = screen.kind
     if kind in (table.MENU, table.CHOOSE):
         prefix = "item." if kind == table.MENU else "by."
@@ -101,8 +108,10 @@ def body(view: View, t: Texts) -> list[str]:
             wrap(t("idle.open_fixes", count=len(view.open_fixes), traces=" ".join(view.open_fixes)), w) \
             if view.state == "idle" and view.open_fixes else []
         return head + [line for i in items for line in wrap(i, w)]
-    if kind in (table.AMOUNT, table.NUMBER, table.PASSWORD):
+    if kind in (table.AMOUNT, table.NUMBER, table.PASSWORD, table.CODE):
         lines = (wrap(view.notice, w) if view.notice else []) + wrap(t(screen.prompt), w)
+        if screen.by_code:  # the sale: F1 for a payment code instead of a card
+            lines += wrap(t("prompt.or_code"), w)
         if view.state == "refund.amount":
             picked = d.picked or {}
             whole = picked.get("state") == TxnState.APPROVED  # nothing refunded yet: all of it is refundable
@@ -121,3 +130,20 @@ def body(view: View, t: Texts) -> list[str]:
         offer = {"retry": t("offer.retry"), "refund": t("offer.refund", trace=f"{d.trace or 0:06d}")}.get(result.offer)
         return message_lines(result.message, w) + (wrap(offer, w) if offer else [])
     return []
+
+
+def _waiting(view: View, t: Texts) -> list[str]:
+    """A call in flight: the agent's progress, or for a payment code the screen's own words (they fit 16×4)."""
+    w = view.width
+    notice = wrap(view.notice, w) if view.notice else []  # a cancel that did not reach the agent
+    if view.stage and view.cancel_requested:
+        return wrap(t("paying.cancelling"), w)
+    if view.stage == "paying":
+        head = [t("paying.left", left=view.left)] if view.left is not None else []
+        text = wrap(t("paying.wait"), w)
+        if len(notice) + len(head) + len(text) > view.height - 2:
+            text = wrap(t("paying.short"), w)
+        return notice + head + text
+    if view.stage == "scanning":
+        return notice + wrap(t("scan.now"), w)
+    return notice + wrap(view.progress or t("busy"), w) + (wrap(t("busy.cancel"), w) if view.cancel_requested else [])

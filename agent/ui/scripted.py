@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping
 
-from agent.ui.actions import KEYS, Action, Call, Print, Show, UiError
+from agent.ui.actions import KEYS, Action, Call, Print, Show, SideCall, UiError
 from agent.ui.machine import Terminal
 
 Perform = Callable[[Call, Callable[[str], None]], Mapping[str, Any]]
@@ -41,6 +41,9 @@ def _apply(terminal: Terminal, actions: list[Action], perform: Perform, on_show,
             on_show(action.frame)
         elif isinstance(action, Print):
             on_print(action.text)
+        elif isinstance(action, SideCall):  # answered at once by the agent, beside the call in flight
+            reply = perform(Call(action.op, action.args), lambda text: None)
+            _apply(terminal, terminal.acknowledge(reply), perform, on_show, on_print)
         elif isinstance(action, Call):
             pending = action
     if pending is not None:

@@ -17,6 +17,7 @@ from agent.ui.actions import UiStateError
 # dialog kinds
 MENU, CHOOSE, AMOUNT, NUMBER, PASSWORD, CONFIRM, BUSY, LIST, DETAIL, RESULT = (
     "menu", "choose", "amount", "number", "password", "confirm", "busy", "list", "detail", "result")
+CODE = "code"  # a wallet payment code: keyed, or ENTER alone to scan it
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Screen:
     options: tuple[str, ...] = ()  # menu and choice events, in key order 1, 2, ...
     optional: bool = False  # an amount entry that may be left empty
     pick: bool = False  # a detail screen whose ENTER chooses the transaction
+    by_code: bool = False  # an amount that F1 sends to payment by wallet code instead of a card (event "code")
 
 
 MENU_ITEMS = ("sale", "void", "refund", "correct", "dups", "reprint", "lookup", "settle", "signon", "preauth")
@@ -39,10 +41,15 @@ STATES: dict[str, Screen] = {
     "idle": Screen(MENU, "menu", options=MENU_ITEMS),
     "result": Screen(RESULT, ""),
     # sale (S1 prevention, S2 warning: the agent may ask to confirm an unusual amount or a repeat)
-    "sale.amount": Screen(AMOUNT, "sale", "prompt.amount", field="amount"),
-    "sale.pin": Screen(PASSWORD, "sale", "prompt.pin", field="pin"),  # F1 on the amount: online PIN
+    "sale.amount": Screen(AMOUNT, "sale", "prompt.amount", field="amount", by_code=True),
+    "sale.pin": Screen(PASSWORD, "sale", "prompt.pin", field="pin"),  # F2 on the amount: online PIN
     "sale.send": Screen(BUSY, "sale", call="sale"),
     "sale.confirm": Screen(CONFIRM, "sale"),
+    # payment code (扫码): F1 on the sale amount, then scan (ENTER alone) or key the customer's code;
+    # while the customer confirms on the phone CANCEL cancels the order (a SideCall beside the sale)
+    "wallet.code": Screen(CODE, "wallet", "prompt.code", field="code"),
+    "wallet.send": Screen(BUSY, "wallet", call="wallet_sale"),
+    "wallet.confirm": Screen(CONFIRM, "wallet"),
     # void (open batch only; S5: a settled batch offers the refund instead)
     "void.trace": Screen(NUMBER, "void", "prompt.trace", field="trace"),
     "void.password": Screen(PASSWORD, "void", "prompt.password"),
@@ -67,6 +74,7 @@ STATES: dict[str, Screen] = {
     "correct.list": Screen(LIST, "correct"),
     "correct.detail": Screen(DETAIL, "correct", pick=True),
     "correct.amount": Screen(AMOUNT, "correct", "prompt.right_amount", field="amount"),
+    "correct.code": Screen(CODE, "correct", "prompt.new_code", field="code"),  # a payment-code undercharge
     "correct.password": Screen(PASSWORD, "correct", "prompt.password"),
     "correct.send": Screen(BUSY, "correct", call="correct"),
     # suspected duplicates (S2 repair)
@@ -146,6 +154,10 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {k: frozenset([v]) if isins
     ("sale.send", "confirm"): "sale.confirm",
     ("sale.confirm", "enter"): "sale.send",
     ("sale.confirm", "pin"): "sale.pin",  # the PIN went with the first call: the customer keys it again
+    ("sale.amount", "code"): "wallet.code",
+    ("wallet.code", "enter"): "wallet.send",
+    ("wallet.send", "confirm"): "wallet.confirm",
+    ("wallet.confirm", "enter"): "wallet.send",
     ("void.trace", "enter"): "void.password",
     ("void.password", "enter"): "void.send",
     ("refund.by", "trace"): "refund.trace",
@@ -173,6 +185,8 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {k: frozenset([v]) if isins
     ("correct.detail", "back"): "correct.list",
     ("correct.detail", "enter"): "correct.amount",
     ("correct.amount", "enter"): "correct.password",
+    ("correct.amount", "code"): "correct.code",  # a payment-code sale undercharged: the customer's new code
+    ("correct.code", "enter"): "correct.password",
     ("correct.password", "enter"): "correct.send",
     ("dups.find", "one"): "dups.detail",
     ("dups.find", "many"): "dups.list",

@@ -12,6 +12,16 @@ LANGUAGES = ("en", "zh")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
+        # payment codes (扫码)
+        "wallet": "PAY CODE", "prompt.code": "Scan or key code",
+        "prompt.new_code": "Customer's new code:", "prompt.or_code": "F1: pay by code",
+        "entry.scan": "ENTER=scan", "bad.code": "Not a payment code",
+        "bad.code_product": "Product barcode, not a payment code",
+        "paying.left": "{left} s left", "paying.wait": "Waiting for the customer to confirm on the phone",
+        "paying.short": "Confirm on phone", "paying.cancelling": "Cancelling the order...",
+        "scan.now": "Scan the customer's code", "hint.cancel_order": "X=cancel",
+        "cancel.failed": "Cancel not sent: {why}", "status.cancelled": "CANCELLED",
+        "error.bad_code": "NOT A CODE", "error.scan": "NO SCAN", "d.code": "Code",
         # menu and flow titles
         "menu": "POSAGENT", "sale": "SALE", "void": "VOID", "refund": "REFUND", "correct": "CORRECTION",
         "dups": "DUPLICATES", "reprint": "REPRINT", "lookup": "LOOKUP", "settle": "SETTLEMENT",
@@ -85,6 +95,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "state.resolved_manually": "resolved by hand",
     },
     "zh": {
+        "wallet": "扫码支付", "prompt.code": "扫码或输入付款码", "prompt.new_code": "顾客新付款码:",
+        "prompt.or_code": "F1=扫码支付", "entry.scan": "确认键扫码", "bad.code": "不是付款码",
+        "bad.code_product": "商品条码,不是付款码",
+        "paying.left": "剩余{left}秒", "paying.wait": "等待顾客在手机上确认付款",
+        "paying.short": "请顾客手机确认", "paying.cancelling": "正在撤销订单...",
+        "scan.now": "请扫顾客付款码", "hint.cancel_order": "取消键撤销",
+        "cancel.failed": "撤销未送达:{why}", "status.cancelled": "已撤销",
+        "error.bad_code": "非付款码", "error.scan": "未扫到码", "d.code": "付款码",
         "menu": "收银台", "sale": "消费", "void": "消费撤销", "refund": "退货", "correct": "更正金额",
         "dups": "重复扣款", "reprint": "重打印", "lookup": "交易查询", "settle": "结算", "signon": "签到",
         "item.sale": "消费", "item.void": "消费撤销", "item.refund": "退货", "item.correct": "更正金额",

@@ -54,7 +54,7 @@ def detail_lines(txn: Mapping[str, Any], texts: Texts, width: int, exponent: int
         (texts("d.type"), texts.get(f"kind.{kind}", kind)),
         (texts("d.state"), texts.get(f"state.{state}", state)),
         (texts("d.time"), local_time(float(txn["created_at"]), "%m-%d %H:%M")),
-        (texts("d.card"), str(txn.get("pan_masked") or "-")),
+        (texts("d.code" if txn.get("payment") == "wallet" else "d.card"), str(txn.get("pan_masked") or "-")),
         (texts("d.auth"), str(txn.get("auth_code") or "-")),
         (texts("d.rrn"), str(txn.get("rrn") or "-")),
         (texts("d.batch"), f"{int(txn['batch']):06d} {batch_state}"),

@@ -2,11 +2,12 @@
 faults have stopped and every pending reversal has been retried.
 
 Rules (each violation names one):
-  net_charge      per card and per terminal, the ledger's net charge equals the journal's completed
-                  operations (approved sales, corrections and completions not voided or reversed, minus
-                  approved refunds)
+  net_charge      per card, per wallet payer and per terminal, the ledger's net charge equals the journal's
+                  completed operations (approved sales, corrections and completions not voided or reversed,
+                  minus approved refunds); a payment-code sale counts for the payer the bank's order names
   holds           per card, what the ledger holds (open pre-auths) equals the journal's open holds
-  unresolved      nothing is left in doubt: no unanswered request, pending or manual reversal, open settlement
+  unresolved      nothing is left in doubt: no unanswered request, pending or manual reversal, open settlement,
+                  and no wallet order still "paying" at the bank (the terminal must have cancelled it)
   trace_reused    no two transactions share a trace number; the host never saw a trace twice (code 94)
   batch_reused    no batch number appears twice in the journal or is settled twice at the host
   batch_balance   every settled batch: frozen totals = the journal's rows = the host's totals for it
@@ -15,16 +16,19 @@ Rules (each violation names one):
                   recorded done has an approved transaction, a chain ended "done" has every step done.
                   An open chain is not a violation (it is reported with what is still owed); the
                   ledger check above covers what its done steps charged or refunded
-  card_data       no test PAN or track data in the database, its WAL, the logs or an export (byte scan)
+  card_data       no test PAN or track data, and no payment code issued to a customer, in the database, its
+                  WAL, the logs or an export (byte scan)
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterable
 
 from agent.engine.chains import progress
 from agent.journal import Journal
@@ -89,6 +93,25 @@ def scan_for_card_data(files: list[Path]) -> list[Violation]:
     return found
 
 
+def scan_for_codes(files: list[Path], codes: Iterable[str]) -> list[Violation]:
+    """Payment codes are one-time credentials: none issued to a customer may be on disk in full."""
+    issued = set(codes)
+    if not issued:
+        return []
+    lengths = sorted({len(c) for c in issued})
+    found = []
+    for path in files:
+        data = path.read_bytes()
+        for match in re.finditer(rb"[0-9]{%d,}" % lengths[0], data):  # every run of digits long enough
+            run = match.group().decode()
+            hit = next((run[i:i + n] for n in lengths for i in range(len(run) - n + 1) if run[i:i + n] in issued),
+                       None)
+            if hit is not None:
+                found.append(Violation("card_data", f"a payment code ({hit[:6]}…{hit[-4:]}) found in {path.name} "
+                                                    f"at offset {match.start() + run.index(hit)}"))
+    return found
+
+
 def journal_transactions(path: Path) -> list[Txn]:
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
     conn.row_factory = sqlite3.Row
@@ -107,17 +130,62 @@ def ledger_rows(path: Path, tid: str) -> list[sqlite3.Row]:
         conn.close()
 
 
-def journal_net(txns: list[Txn]) -> dict[str, int]:
-    """Net charge per masked card as the journal records it: completed operations only."""
+def journal_net(txns: list[Txn], key: Callable[[Txn], str] = lambda t: t.pan_masked) -> dict[str, int]:
+    """Net charge per card (`key`: masked card, or the wallet payer) as the journal records it: completed
+    operations only."""
     by_id = {t.id: t for t in txns}
     net: dict[str, int] = defaultdict(int)
     for t in txns:
         if t.kind in CHARGING_KINDS and t.state in COMPLETED_SALE_STATES:
-            net[t.pan_masked] += t.amount
+            net[key(t)] += t.amount
         elif t.kind == "refund" and t.state == "approved":
             original = by_id.get(t.original_id)
-            net[original.pan_masked if original else t.pan_masked] -= t.amount
+            net[key(original) if original else key(t)] -= t.amount
     return {card: amount for card, amount in net.items() if amount}
+
+
+def host_key(card: str | None, masked_pan: str | None) -> str:
+    """How the bank's ledger names who paid: `wallet:PAYER` for a wallet payer, else the masked card."""
+    return card if (card or "").startswith("wallet:") else str(masked_pan)
+
+
+def wallet_payers(ledger_path: Path, tid: str, host_rows: list[sqlite3.Row]) -> dict[tuple[str, str], str]:
+    """(batch, trace) of every payment-code order this terminal sent → `wallet:PAYER` (the bank's orders,
+    and its ledger rows for orders paid at once)."""
+    payers = {(r["batch"], r["stan"]): r["card"] for r in host_rows if (r["card"] or "").startswith("wallet:")}
+    conn = sqlite3.connect(f"{ledger_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = conn.execute("SELECT batch, stan, payer FROM wallet_orders WHERE tid = ?", (tid,)).fetchall()
+    except sqlite3.OperationalError:  # a ledger without wallet tables
+        rows = []
+    finally:
+        conn.close()
+    for batch, stan, payer in rows:
+        payers.setdefault((batch, stan), f"wallet:{payer}")
+    return payers
+
+
+def paying_orders(ledger_path: Path, tid: str) -> list[str]:
+    """Wallet orders the bank still holds as "paying" (the customer never confirmed, nobody cancelled)."""
+    conn = sqlite3.connect(f"{ledger_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = conn.execute("SELECT batch, stan, payer, amount, created_at FROM wallet_orders "
+                            "WHERE tid = ? AND state = 'paying'", (tid,)).fetchall()
+    except sqlite3.OperationalError:
+        rows = []
+    finally:
+        conn.close()
+    return [f"batch={b} stan={s} payer={p} amount={a} since={c}" for b, s, p, a, c in rows]
+
+
+def _wallet_entry_mode(directory: Path) -> str:
+    """Field 22 that marks a payment-code sale in the journal, from the configuration beside it."""
+    from agent import config
+    path = directory / "posagent.toml"
+    try:
+        return config.load(str(path)).wallet.entry_mode if path.exists() else "032"
+    except Exception:  # noqa: BLE001 — the default, as the daemon would use
+        return "032"
 
 
 def _journal_row(t: Txn) -> str:
@@ -131,26 +199,36 @@ def _ledger_row(r: sqlite3.Row) -> str:
             f"card={r['masked_pan']}")
 
 
-def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True) -> CheckResult:
-    """Check one terminal's journal in `directory` against the host ledger beside it."""
+def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True,
+          codes: Iterable[str] = ()) -> CheckResult:
+    """Check one terminal's journal in `directory` against the host ledger beside it (`codes`: the
+    payment codes issued to customers, none of which may be on the terminal's disk)."""
     journal_path, ledger_path = directory / "journal.db", directory / "host-ledger.db"
     violations: list[Violation] = []
     txns = journal_transactions(journal_path)
     host_rows = ledger_rows(ledger_path, terminal_id)
+    payers = wallet_payers(ledger_path, terminal_id, host_rows)
+    wallet_mode = _wallet_entry_mode(directory)
+
+    def key(t: Txn) -> str:  # who paid: the wallet payer of a payment-code sale, else the masked card
+        if t.entry_mode == wallet_mode:
+            return payers.get((f"{t.batch:06d}", f"{t.trace:06d}"), f"wallet:? {t.pan_masked}")
+        return t.pan_masked
 
     ledger = Ledger(ledger_path)
     try:
         report = ledger.net_report(terminal_id)
-        host_net = {c["masked_pan"]: c["net_charged"] for c in report["cards"].values() if c["net_charged"]}
+        host_net = {host_key(name, c["masked_pan"]): c["net_charged"] for name, c in report["cards"].items()
+                    if c["net_charged"]}
         terminal_net = report["terminals"].get(terminal_id, {}).get("net_charged", 0)
-        ours = journal_net(txns)
+        ours = journal_net(txns, key)
         for card in sorted(set(host_net) | set(ours)):
             if host_net.get(card, 0) != ours.get(card, 0):
                 violations.append(Violation(
                     "net_charge", f"card {card}: the bank charged {host_net.get(card, 0)}, the journal records "
                                   f"{ours.get(card, 0)} as completed",
-                    tuple(_journal_row(t) for t in txns if t.pan_masked == card),
-                    tuple(_ledger_row(r) for r in host_rows if r["masked_pan"] == card)))
+                    tuple(_journal_row(t) for t in txns if key(t) == card),
+                    tuple(_ledger_row(r) for r in host_rows if host_key(r["card"], r["masked_pan"]) == card)))
         if terminal_net != sum(ours.values()):
             violations.append(Violation("net_charge", f"terminal {terminal_id}: the bank charged {terminal_net}, "
                                                       f"the journal records {sum(ours.values())}"))
@@ -170,6 +248,11 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True) 
                               f"pending, {len(recovery.needs_manual)} needing manual handling, settling batch "
                               f"{recovery.settling.number if recovery.settling else None}",
                 tuple(_journal_row(t) for t in recovery.unanswered + recovery.in_doubt)))
+        paying = paying_orders(ledger_path, terminal_id)
+        if paying:
+            violations.append(Violation("unresolved", f"{len(paying)} wallet order(s) still paying at the bank "
+                                                      f"after recovery: the terminal never cancelled them", (),
+                                        tuple(paying)))
         verified = journal.verify()
         if not verified.ok:
             violations.append(Violation("hash_chain", f"journal verify failed at event {verified.first_broken}: "
@@ -187,7 +270,7 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True) 
         export_file.write_text(export_text, encoding="utf-8")
         files = [p for p in sorted(directory.iterdir()) if p.is_file() and (
             p.name.startswith("journal.db") or p.name.startswith("agent.log") or p.name.endswith(".json"))]
-        violations += scan_for_card_data(files)
+        violations += scan_for_card_data(files) + scan_for_codes(files, codes)
     return CheckResult(tuple(violations), len(txns), len(set(host_net) | set(ours)), settled, len(files),
                        {"bank_net": host_net, "journal_net": ours, "chains": chain_count, "open_chains": open_chains,
                         "suspected_duplicates": duplicates})

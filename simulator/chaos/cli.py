@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from simulator.chaos.plan import PlanError, PlanSettings, make_plan
+from simulator.chaos.plan import WALLET_SHARE, PlanError, PlanSettings, make_plan
 from simulator.chaos.reduce import ddmin
 from simulator.chaos.report import summary_table, violation_report
 from simulator.chaos.runner import run_campaign, split
@@ -37,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="power cuts (journal on the power-cut FUSE filesystem; unsynced writes lost), aimed between "
                         "the fsyncs of an operation or at random moments (default 0; needs /dev/fuse and fuse3)")
     p.add_argument("--fault-rate", type=float, default=0.15, help="share of steps that arm a host fault (default 0.15)")
+    p.add_argument("--wallet-share", type=float, default=WALLET_SHARE, metavar="P",
+                   help=f"share of the sales paid with a wallet payment code: at once, confirmed on the phone after "
+                        f"a delay, or never confirmed and cancelled (default {WALLET_SHARE:g}; its own random "
+                        f"stream, so the rest of a seed's plan does not change with it)")
     p.add_argument("--response-timeout", type=float, default=0.4,
                    help="the daemon's answer timeout in seconds (default 0.4)")
     p.add_argument("--reversal-retries", type=int, default=10,
@@ -60,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _chaos(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     settings = PlanSettings(seed=seed, ops=args.ops, kills=args.kills, fault_rate=args.fault_rate,
-                            response_timeout=args.response_timeout, power_cuts=args.power_cuts)
+                            response_timeout=args.response_timeout, power_cuts=args.power_cuts,
+                            wallet_share=args.wallet_share)
     if not 1 <= args.terminals <= 16:
         raise PlanError(f"terminals must be from 1 to 16, got {args.terminals}")
     steps = make_plan(settings)

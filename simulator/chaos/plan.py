@@ -28,6 +28,7 @@ OPERATION_MTIS: dict[str, tuple[str, ...]] = {
     "correct": ("0200", "0220", "0400"), "correct_resume": ("0200", "0220", "0400"),
     "duplicates_fix": ("0200", "0220"), "settle": ("0500", "0320", "0400"),
     "echo": ("0820",), "preauth": ("0100", "0400"), "complete": ("0200", "0400"), "release": ("0100", "0400"),
+    "wallet_sale": ("0200", "0100", "0400"),  # the sale, its status queries, the cancel
 }
 
 #: the request an in-flight kill holds at the host: the operation's own (settlement: 0500 or upload end)
@@ -54,6 +55,13 @@ TEAR_SECTORS: dict[int, float] = {0: 0.6, 1: 0.2, 2: 0.1, 8: 0.1}
 MAX_CUT_AT = 12
 
 CARDS: dict[str, float] = {"debit": 0.45, "credit": 0.45, "low-balance": 0.06, "declined": 0.04}
+
+#: payment codes (扫码): this share of the sales is paid with a wallet code instead of a card, drawn from a
+#: random stream of its own, so every other step of a seed's plan is the step it was before wallets
+WALLET_SHARE = 0.1
+#: how the wallet customer pays (the step's `card`): at once, confirms on the phone after a short delay,
+#: or never confirms (the terminal cancels the order at its deadline)
+WALLET_PAYERS: dict[str, float] = {"wallet:now": 0.5, "wallet:later": 0.3, "wallet:never": 0.2}
 
 #: seconds the host holds a request for an in-flight kill (longer than the agent waits, so it is
 #: the kill, not the timeout, that ends the wait most of the time)
@@ -99,6 +107,7 @@ class PlanSettings:
     fault_rate: float = 0.15     # share of steps that arm a host fault
     response_timeout: float = 0.4  # the daemon's answer timeout; delays are chosen around it
     power_cuts: int = 0          # steps that end in a power cut (the journal on the power-cut filesystem)
+    wallet_share: float = WALLET_SHARE  # share of the sales paid with a wallet payment code
 
     def __post_init__(self) -> None:
         if not 1 <= self.ops <= MAX_OPS:
@@ -110,6 +119,8 @@ class PlanSettings:
                             f"got {self.power_cuts}")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise PlanError(f"fault rate must be from 0 to 1, got {self.fault_rate}")
+        if not 0.0 <= self.wallet_share <= 1.0:
+            raise PlanError(f"wallet share must be from 0 to 1, got {self.wallet_share}")
 
 
 def _weighted(rng: random.Random, table: dict[str, float]) -> str:
@@ -147,7 +158,23 @@ def make_plan(settings: PlanSettings) -> tuple[Step, ...]:
                 kill_after = rng.uniform(0.02, settings.response_timeout * 0.8)
                 fault = f"delay:seconds={HOLD_SECONDS:g},count=1,mti={rng.choice(HELD_MTIS[op])}"
         steps.append(Step(number, op, amount, card, pick, fault, kill, kill_after or 0.0))
-    return _with_power_cuts(tuple(steps), settings)
+    return _with_power_cuts(_with_wallet_payments(tuple(steps), settings), settings)
+
+
+def _with_wallet_payments(steps: tuple[Step, ...], settings: PlanSettings) -> tuple[Step, ...]:
+    """A share of the sales paid by wallet code, from their own random stream: one draw per step whatever
+    it is, so the same seed converts the same sales and nothing else of the plan moves.  A converted step
+    keeps its amount, fault and kill (the sale's 0200 and 0400 are the wallet sale's too)."""
+    if not settings.wallet_share:
+        return steps
+    rng = random.Random(f"{settings.seed}/wallet")
+    out = []
+    for step in steps:
+        draw, payer = rng.random(), _weighted(rng, WALLET_PAYERS)
+        if step.op == "sale" and draw < settings.wallet_share:
+            step = replace(step, op="wallet_sale", card=payer)
+        out.append(step)
+    return tuple(out)
 
 
 def _with_power_cuts(steps: tuple[Step, ...], settings: PlanSettings) -> tuple[Step, ...]:

@@ -22,10 +22,12 @@ from typing import Callable
 from agent.errors import PosagentError
 from simulator.chaos.checker import CheckResult, Violation, check
 from simulator.chaos.plan import POWER_MODES, START_WINDOW, Step
+from simulator.chaos.wallet import DAEMON_SETTINGS, PAYERS as WALLET_PAYERS, CodeIssuer, kill_delay
 from simulator.powercut.mount import PowercutMount
 from simulator.stack import Daemon, Host, daemon_fork_server, write_soak_cards
 
-SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle", "preauth", "preauth_release"})
+SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle", "preauth", "preauth_release",
+                            "wallet_correct"})
 #: the campaign settles although fixes are open (they stay open and are checked, never a violation)
 SETTLE = {"confirm": True, "confirm_open_chains": True}
 #: how many rounds of "retry reversals / resume settlement" a quiet host gets before it counts as unresolved
@@ -97,6 +99,8 @@ class Campaign:
         self._settlement_owed = False  # a settlement stopped half way: the cashier runs settle again next
         self.disk = None  # the power-cut filesystem, when the plan has power cuts
         self._cards: dict[str, str] = {}  # masked card → test card name (to resume a fix on the same card)
+        self._codes: CodeIssuer | None = None  # the customers' payment codes, issued at the host
+        self._payer = ""
 
     # ----------------------------------------------------------------------------------- running
     def run(self, steps: tuple[Step, ...]) -> RunResult:
@@ -114,9 +118,10 @@ class Campaign:
         # every (re)start is a new daemon process that opens and recovers everything; the fork server
         # only spares it the interpreter's start-up and imports (most of a restart's cost)
         self.launcher = daemon_fork_server()
+        self._codes = CodeIssuer(self.host.db)
         self.daemon = Daemon(self.directory, self.host.port, response_timeout=self.response_timeout,
                              reversal_retries=self.reversal_retries, journal_path=journal_path, launcher=self.launcher,
-                             check_whole_at_start=not self.tail_check_at_start)
+                             check_whole_at_start=not self.tail_check_at_start, extra=DAEMON_SETTINGS)
         try:
             self.daemon.start()
             for done, step in enumerate(steps, 1):
@@ -131,6 +136,7 @@ class Campaign:
         finally:
             self.daemon.stop()
             self.launcher.stop()
+            self._codes.close()
             self.host.stop()
             if self.disk is not None:
                 self.disk.stop()
@@ -161,7 +167,8 @@ class Campaign:
             self._learn(step, op, args, reply)
             return
         self.tally.kills[step.kill] += 1
-        reply = self.daemon.call_then_kill(op, args, supervisor=supervisor, after=step.kill_after)
+        reply = self.daemon.call_then_kill(op, args, supervisor=supervisor,
+                                           after=kill_delay(op, step.card, step.kill, step.kill_after))
         if reply is not None:
             self._learn(step, op, args, reply)
         self.tally.kill_windows[self._kill_window()] += 1
@@ -228,6 +235,8 @@ class Campaign:
         sales = self._sales
         if self._settlement_owed:
             return "settle", dict(SETTLE)
+        if step.op == "wallet_sale":
+            return "wallet_sale", self._wallet_sale(step.amount, step.card)
         sale = {"amount": step.amount, "card": step.card, "confirm_duplicate": True, "confirm_unusual": True}
         if step.op == "sale" or (step.op in ("void",) and not sales.open_batch) or (
                 step.op in ("refund", "correct", "duplicate_sale") and not sales.every):
@@ -239,9 +248,14 @@ class Campaign:
             return "refund", {"trace": target["trace"], "amount": 1 + step.amount % target["amount"]}
         if step.op == "correct":
             target = sales.pick(sales.every, step.pick)
+            if target["card"] in WALLET_PAYERS:  # too little: the difference with the customer's new code
+                code = {"code": self._codes.issue(target["card"])} if step.amount > target["amount"] else {}
+                return "wallet_correct", {"trace": target["trace"], "amount": step.amount, **code}
             return "correct", {"trace": target["trace"], "amount": step.amount, "card": target["card"]}
         if step.op == "duplicate_sale":
             last = sales.every[-1]
+            if last["card"] in WALLET_PAYERS:  # the same customer pays the same amount again (a new code)
+                return "wallet_sale", self._wallet_sale(last["amount"], last["card"])
             return "sale", {"amount": last["amount"], "card": last["card"], "confirm_duplicate": True,
                             "confirm_unusual": True}
         if step.op == "duplicates_fix":
@@ -269,7 +283,14 @@ class Campaign:
         chain = chains[step.pick % len(chains)]
         if chain["kind"] == "duplicate_fix":
             return "duplicates_fix", {"id": chain["original_id"]}
-        return "correct", {"trace": chain["trace"], "resume": True, "card": self._cards.get(chain["card"], step.card)}
+        card = self._cards.get(chain["card"], step.card)
+        if card in WALLET_PAYERS:  # a wallet payment has no card to resume with: a sale instead
+            return "sale", sale
+        return "correct", {"trace": chain["trace"], "resume": True, "card": card}
+
+    def _wallet_sale(self, amount: int, payer: str) -> dict:
+        self._payer = payer  # who pays this one (remembered with the sale, for its correction)
+        return {"amount": amount, "code": self._codes.issue(payer), "confirm_duplicate": True}
 
     def _suspected_duplicate(self, pick: int) -> int:
         try:
@@ -298,8 +319,9 @@ class Campaign:
             self._sales.open_batch.clear()
         txn = outcome.get("txn") or {}
         if outcome["status"] == "approved" and txn.get("kind") == "sale":
-            self._sales.remember(txn, args.get("card", step.card))
-            self._cards[txn.get("pan_masked")] = args.get("card", step.card)
+            card = self._payer if op == "wallet_sale" else args.get("card", step.card)
+            self._sales.remember(txn, card)
+            self._cards[txn.get("pan_masked")] = card
         if outcome["status"] == "approved" and txn.get("kind") == "preauth":
             self._sales.holds.append({"trace": txn["trace"], "amount": txn["amount"], "card": args["card"]})
             del self._sales.holds[:-50]
@@ -314,10 +336,14 @@ class Campaign:
         try:
             if conn.execute("SELECT 1 FROM batches WHERE state = 'settling'").fetchone():
                 return "inside settlement or batch upload"
-            row = conn.execute("SELECT t.trace, b.number FROM transactions t JOIN batches b ON b.id = t.batch_id "
+            row = conn.execute("SELECT t.trace, b.number, t.id FROM transactions t JOIN batches b ON b.id = t.batch_id "
                                "WHERE t.state = 'sending' ORDER BY t.id DESC LIMIT 1").fetchone()
             if conn.execute("SELECT 1 FROM reversals WHERE state = 'pending' LIMIT 1").fetchone() and row is None:
                 return "with a reversal queued"
+            if row is not None and conn.execute(  # among the last events only: the kill came just after it
+                    "SELECT 1 FROM events WHERE id > (SELECT max(id) - 50 FROM events) AND txn_id = ? "
+                    "AND kind = 'wallet.paying'", (row[2],)).fetchone():
+                return "while the customer confirms on the phone"
         finally:
             conn.close()
         if row is None:
@@ -347,7 +373,7 @@ class Campaign:
 
     def _checkpoint(self, when: str) -> None:
         self.quiesce()
-        result = check(self.directory)
+        result = check(self.directory, codes=self._codes.codes if self._codes else ())
         self.tally.checkpoints += 1
         self._last_check = result
         for v in result.violations:
