@@ -340,22 +340,33 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
             path = next((p for p in DEFAULT_CONFIG_PATHS if p.exists()), None)
     if path is None:
         return from_mapping({}, source=None)
+    return from_mapping(read_toml(path), source=str(path))
+
+
+def read_toml(path: str | Path, what: str | None = None) -> dict[str, Any]:
+    """The TOML file at `path` as a dict; a one-line `ConfigError` naming the file otherwise.  `what`
+    names the file's role in a read error ("cannot read test cards: …"); without it a missing file is
+    "file not found"."""
+    return read_toml_text(path, what)[0]
+
+
+def read_toml_text(path: str | Path, what: str | None = None) -> tuple[dict[str, Any], str]:
+    """`read_toml`, with the file's text (for messages that name a line)."""
     source = str(path)
     try:
         raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ConfigError("file not found", path=source) from None
+    except FileNotFoundError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror}" if what else "file not found", path=source) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", path=source) from None
+        raise ConfigError(f"cannot read{' ' + what if what else ''}: {exc.strerror}", path=source) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text (bad byte at offset {exc.start})", path=source) from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=source) from None
-    return from_mapping(data, source=source)
 
 
 def dump_toml(config: Config, *, hide_secrets: bool = True) -> str:

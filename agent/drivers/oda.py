@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from agent.config import read_toml
 from agent.errors import ConfigError
 
 
@@ -65,12 +65,7 @@ def _hex(table: Mapping, name: str, where: str, source: str, length: int | None 
 def load_ca_keys(path: str | Path) -> CaKeys:
     """Read and check a CA key file; every defect is a `ConfigError` naming the entry and the key."""
     source = str(path)
-    try:
-        data = tomllib.loads(Path(path).read_text("utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read CA keys: {exc.strerror}", path=source) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=source) from None
+    data = read_toml(path, "CA keys")
     keys: dict[tuple[bytes, int], CaKey] = {}
     for i, table in enumerate(data.get("key", [])):
         where = f"key[{i}]"

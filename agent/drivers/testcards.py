@@ -9,10 +9,10 @@ same file).  Every problem is one line naming the file, the line and the key.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.config import read_toml_text
 from agent.errors import ConfigError
 
 #: the most cards one file may hold (a limit checked before anything is built)
@@ -37,18 +37,7 @@ class TestCard:
 def load_test_cards(path: str | Path) -> dict[str, TestCard]:
     """Cards by name from the TOML file at `path`; a ConfigError naming file, line and key otherwise."""
     source = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read test cards: {exc.strerror}", path=source) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text (bad byte at offset {exc.start})", path=source) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=source) from None
+    data, text = read_toml_text(path, "test cards")
     tables = data.get("card")
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise ConfigError("expected one or more [[card]] tables", path=source)
