@@ -14,7 +14,7 @@ demo: setup
 	$(PY) -m simulator.cli demo
 
 test: setup
-	@$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
+	@$(PY) -m pytest -q -p no:cacheprovider -n 3 --dist loadgroup --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests — failing on purpose" >&2; exit 1; fi; \
 	exit $$rc
 

@@ -179,13 +179,15 @@ def test_without_a_pin_key_the_card_read_fails_with_a_cashier_message_and_no_blo
 
     def no_key(pin: str, pan: str) -> bytes:
         raise PosagentError("no working keys: sign on first")
-    source = CardSource(reader_pattern="none", card_timeout=1, pin_cipher=no_key)
+    from simulator.stack import TEST_CARDS_FILE
+    source = CardSource(reader_pattern="none", card_timeout=1, pin_cipher=no_key,
+                        test_cards_path=str(TEST_CARDS_FILE))
     source.pin_pad.load("2468")
     failed = source.read(100, "pin-required")
     assert isinstance(failed, CardFailure) and "sign on" in failed.message
     source.release()
     assert not source.pin_pad.entered()
-    swiped = CardSource(reader_pattern="none", card_timeout=1,
+    swiped = CardSource(reader_pattern="none", card_timeout=1, test_cards_path=str(TEST_CARDS_FILE),
                         pin_cipher=lambda pin, pan: encrypt_pin_block(bytes(range(16)), pin, pan))
     swiped.pin_pad.load("2468")
     card = swiped.read(100, "pin-required")
