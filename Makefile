@@ -14,9 +14,10 @@ demo: setup
 	$(PY) -m simulator.cli demo
 
 test: setup
-	@$(PY) -m pytest -q -p no:cacheprovider -n 3 --dist loadgroup --durations=15; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests — failing on purpose" >&2; exit 1; fi; \
-	exit $$rc
+	@$(PY) -m pytest -q -p no:cacheprovider -n 3 --dist loadgroup --durations=15 -m "not serial"; rc1=$$?; \
+	$(PY) -m pytest -q -p no:cacheprovider --durations=5 -m serial; rc2=$$?; \
+	if [ $$rc1 -eq 5 ] || [ $$rc2 -eq 5 ]; then echo "make test: pytest collected no tests — failing on purpose" >&2; exit 1; fi; \
+	if [ $$rc1 -ne 0 ]; then exit $$rc1; fi; exit $$rc2
 
 bench: setup
 	$(PY) -m bench

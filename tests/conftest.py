@@ -14,18 +14,19 @@ settings.register_profile("ci", deadline=None, suppress_health_check=[HealthChec
 settings.load_profile("ci" if harness.IN_CI else os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-#: files that drive the one card reader (pcscd + vpcd slots): run one after another, in one worker
-CARD_STACK_FILES = {"test_card_pcsc.py", "test_console_cardtest.py", "test_daemon_chip.py", "test_daemon_emv_terminal.py",
-                    "test_demo.py", "test_emv_offline.py", "test_foundation_realstack.py"}
+#: files that drive the one card reader (pcscd + vpcd slots) or measure CPU shares: `make test` runs them
+#: after the parallel run, one after another, with nothing else beside them (marker `serial`)
+SERIAL_FILES = {"test_card_pcsc.py", "test_console_cardtest.py", "test_daemon_chip.py", "test_daemon_emv_terminal.py",
+                "test_demo.py", "test_emv_offline.py", "test_foundation_realstack.py", "test_bench_fleet.py"}
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under `pytest -n N --dist loadgroup`: the card-stack tests form one group (only one pcscd exists);
-    every other file is a group of its own, so its module fixtures and its order stay as they are."""
+    """Marks the serial files' tests `serial`; under `pytest -n N --dist loadgroup` every other file is a
+    group of its own, so its module fixtures and its order stay as they are."""
     for item in items:
-        name = item.path.name
-        card = name in CARD_STACK_FILES or "pcscd" in getattr(item, "fixturenames", ())
-        item.add_marker(pytest.mark.xdist_group("card-stack" if card else str(item.path.relative_to(config.rootpath))))
+        if item.path.name in SERIAL_FILES or "pcscd" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.serial)
+        item.add_marker(pytest.mark.xdist_group(str(item.path.relative_to(config.rootpath))))
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ def test_a_clean_run_answers_every_sale_and_the_ledger_holds_exactly_the_money(t
     assert result["errors"] == 0 and result["first_error"] is None, result
     assert result["messages"] == 20 and result["msgs_per_s"] > 0
     assert 0 < result["sale_p50_ms"] <= result["sale_p99_ms"]
-    assert result["host_cpu_per_msg_ms"] > 0 and result["limited_by"]
+    assert result["host_cpu_per_msg_ms"] >= 0 and result["limited_by"]  # 20 messages may take less than a clock tick
     assert check_ledger(host, 20 * AMOUNT)
 
 
