@@ -79,7 +79,8 @@ def test_cancel_while_the_customer_confirms_cancels_the_order_and_nothing_is_cha
     keypad.wait_text("s left", "X=cancel")
     started = time.monotonic()
     keypad.press("CANCEL")
-    assert "Cancelling the order" in keypad.text
+    # the cancel is taken at once; the screen shows it, or the reversal notice that overtook it
+    assert "Cancelling the order" in keypad.text or "Cancel noted" in keypad.text, keypad.text
     assert keypad.wait_result() == "CANCELLED"
     assert time.monotonic() - started < DEADLINE / 2  # the cashier's cancel, not the deadline
     assert "cancelled by the cashier" in keypad.text and "nothing charged" in keypad.text
