@@ -28,9 +28,13 @@ def _read_exactly(sock: socket.socket, n: int) -> bytes | None:
 class MaliciousProxy:
     """`mode` applies to the next request only: "stall" (forward it, then send a length prefix of 8,000,
     101 bytes and nothing more on that connection) or "flood" (forward it, answer it, then send the same
-    answer `flood_count` more times: well-formed, matching no request)."""
+    answer `flood_count` more times: well-formed, matching no request).  The flood is sent in batches of
+    `FLOOD_BATCH` answers and is far larger than loopback's socket buffers (tens of MB), so it can only end
+    before `flood_count` when the peer hangs up, however slowly the peer is scheduled."""
 
-    def __init__(self, upstream_port: int, *, flood_count: int = 5000):
+    FLOOD_BATCH = 1000
+
+    def __init__(self, upstream_port: int, *, flood_count: int = 1_000_000):
         self.upstream_port = upstream_port
         self.flood_count = flood_count
         self.mode: str | None = None
@@ -76,9 +80,10 @@ class MaliciousProxy:
                 client.sendall(answer)
                 if mode == "flood":
                     try:
-                        for _ in range(self.flood_count):
-                            client.sendall(answer)
-                            self.flood_sent += 1
+                        batch = answer * self.FLOOD_BATCH
+                        for _ in range(self.flood_count // self.FLOOD_BATCH):
+                            client.sendall(batch)
+                            self.flood_sent += self.FLOOD_BATCH
                     except OSError:
                         self.flood_stopped_by_peer = True
                         return
