@@ -145,6 +145,14 @@ def sales(client: ControlClient, n: int, offset: int) -> list[float]:
     return out
 
 
+def quiet_config(work: Path, host_port: int) -> Path:
+    """The daemon's configuration for a measured run of sales: no duplicate window (the same amount over and
+    over), WARNING logs, a response timeout no slow machine reaches."""
+    config = write_config(work, host_port, response_timeout=10.0, extra="[guards]\nduplicate_window_seconds = 0\n")
+    config.write_text(config.read_text().replace('log_level = "DEBUG"', 'log_level = "WARNING"'))
+    return config
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sales", type=int, default=1000)
@@ -154,9 +162,7 @@ def main() -> int:
         work = Path(tmp)
         host = start_host(work)
         try:
-            config = write_config(work, host.port, response_timeout=10.0,
-                                  extra="[guards]\nduplicate_window_seconds = 0\n")
-            config.write_text(config.read_text().replace('log_level = "DEBUG"', 'log_level = "WARNING"'))
+            config = quiet_config(work, host.port)
             starts = []
             for _ in range(5):
                 proc, seconds = start_daemon(config)

@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 
 from agent.daemon.control import ControlClient
-from bench.engine import ROOT, sales
-from tests.agentproc import write_config
+from bench.engine import ROOT, quiet_config, sales
 from tests.simhost import start_host
 
 
@@ -59,9 +58,7 @@ def main() -> int:
         work = Path(tmp)
         host = start_host(work)
         try:
-            config = write_config(work, host.port, response_timeout=10.0,
-                                  extra="[guards]\nduplicate_window_seconds = 0\n")
-            config.write_text(config.read_text().replace('log_level = "DEBUG"', 'log_level = "WARNING"'))
+            config = quiet_config(work, host.port)
             proc = subprocess.Popen([sys.executable, "-m", "bench.profile", "--child", str(config), str(out)],
                                     cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL, text=True)

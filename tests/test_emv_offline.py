@@ -127,3 +127,34 @@ def test_the_receipt_of_an_offline_approval_says_so_until_its_advice_is_answered
     receipt = render_receipt(Txn, merchant_name="SHOP", terminal_id="10000001", merchant_id="123456789012345",
                              language=language)
     assert text in receipt and "6226090000000162" not in receipt
+
+
+# -- the journal -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("approved, code", [(True, "00"), (False, "34")])
+def test_an_answered_advice_keeps_its_evidence_and_destroys_its_sealed_card(tmp_path, approved, code):
+    from agent.journal import Journal
+
+    card = offline_card()
+    sealed = CardSealer(KEY).seal(card.pan, card.expiry, card.field55, binding=binding_of(2000))
+    journal = Journal.open(tmp_path / "journal.db", fingerprint_key=KEY)
+    try:
+        txn = journal.begin("sale", amount=2000, currency="156", pan=card.pan, entry_mode=card.entry_mode,
+                            operator="01", role="cashier", advice=True,
+                            request=lambda trace, batch: {**offline_sale_message(
+                                PROFILE, trace=trace, batch=batch, amount=2000, card=card).to_json(masked=True),
+                                "sealed_card": sealed})
+        assert journal.advice_record(txn.id)["sealed_card"] == sealed  # kept while the advice is owed
+        journal.advice_failed(txn.id, "no answer")
+        assert journal.advice_record(txn.id)["sealed_card"] == sealed  # a failed try keeps it for the next
+        journal.complete(txn.id, approved=approved, response_code=code, rrn="000000000009", auth_code=None,
+                         response={"mti": "0230", "39": code})
+        record = journal.advice_record(txn.id)
+        assert "sealed_card" not in record  # the acquirer has the sale: nothing of the card is kept
+        assert record["fields"]["55"] and record["fields"]["2"].count("*")  # the masked advice stays
+        assert {"tag": "9F27", "value": "40"}.items() <= record["subfields"]["55"][1].items()  # the TC: evidence
+        assert journal.pending_advices() == []
+    finally:
+        journal.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("journal.db*"))
+    assert sealed.encode()[-40:] not in raw  # nor left behind anywhere in the files

@@ -6,6 +6,7 @@ stored messages, and what an outcome does to the original it names (voided, refu
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -15,6 +16,13 @@ from agent.journal.states import LIVE_SQL, VOIDS, TxnState, check_transition
 from agent.journal.store import Store, Writer
 
 TXN_SELECT = "SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id"
+
+
+def without_sealed_card(request_text: str, txn_id: int) -> str:
+    """The journaled request of an advice without its sealed card (the rest is the masked evidence)."""
+    request = json.loads(request_text)
+    request.pop("sealed_card", None)
+    return message_text(request, txn_id)
 
 
 class Transactions(Store):
@@ -46,7 +54,11 @@ class Transactions(Store):
 
     def apply_outcome(self, w: Writer, row: sqlite3.Row, approved: bool, **fields: Any) -> sqlite3.Row:
         """Approved or declined; an approved void marks its original "voided", an approved refund
-        marks its original "refunded_partially" or "refunded" from the sum of approved refunds."""
+        marks its original "refunded_partially" or "refunded" from the sum of approved refunds.  An
+        answered advice destroys its sealed card in the same commit: once the acquirer has the sale, the
+        terminal keeps no card number, sealed or not (PCI DSS v4 3.2.1)."""
+        if row["state"] == TxnState.ADVICE_PENDING and row["request"]:
+            fields["request"] = without_sealed_card(row["request"], row["id"])
         updated = self.set_state(w, row, TxnState.APPROVED if approved else TxnState.DECLINED, **fields)
         if approved and row["kind"] in VOIDS:
             self.set_state(w, self.row(row["original_id"]), TxnState.VOIDED)

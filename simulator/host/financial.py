@@ -133,15 +133,25 @@ def balance(host: HostProcessor, req: Request) -> Message:
     return host.answer(req, codes.APPROVED, {54: f"1002{currency}{sign}{abs(available):012d}"})
 
 
+def open_card_request(host: HostProcessor, req: Request):
+    """What every request that charges a card opens with (a sale, a pre-auth, an offline sale's advice):
+    the precheck, then the card.  (refusal, card, pan, code): `refusal` is the answer to send when the
+    request may not be booked at all; otherwise `code` is the card check's, to be booked with the row."""
+    bad = _precheck(host, req)
+    if bad:
+        return host.answer(req, bad), None, None, bad
+    pan, _ = _card_data(req.msg)
+    card, code = check_card(host, req)
+    return None, card, pan, code
+
+
 def authorize_debit(host: HostProcessor, req: Request, kind: str) -> Message:
     """A sale or a pre-auth: card checks, the chip's ARQC, then what the card has left — its balance less
     what it was charged and what its open pre-auths hold — and one ledger row of `kind`."""
-    bad = _precheck(host, req)
-    if bad:
-        return host.answer(req, bad)
+    refusal, card, pan, code = open_card_request(host, req)
+    if refusal is not None:
+        return refusal
     amount = req.msg.amount
-    pan, _ = _card_data(req.msg)
-    card, code = check_card(host, req)
     arqc = None
     if code == codes.APPROVED and card is not None:
         code, arqc = check_chip(card, req.msg, amount)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from agent.iso8583 import CodecError, tlv
 from simulator.host import codes
-from simulator.host.financial import _card_data, _precheck, _record, _result, check_card, check_chip
+from simulator.host.financial import _record, _result, check_chip, open_card_request
 
 if TYPE_CHECKING:
     from agent.iso8583 import Message
@@ -37,12 +37,10 @@ def sale_advice(host: "HostProcessor", req: "Request") -> "Message":
     earlier = host.ledger.find_by_trace(req.tid, req.batch, req.stan)
     if earlier is not None and earlier.kind == "sale" and earlier.amount == req.msg.amount:
         return _result(host, req, earlier)
-    bad = _precheck(host, req)
-    if bad:
-        return host.answer(req, bad)
+    refusal, card, pan, code = open_card_request(host, req)
+    if refusal is not None:
+        return refusal
     amount = req.msg.amount
-    pan, _ = _card_data(req.msg)
-    card, code = check_card(host, req)
     if card is not None and code == codes.APPROVED:
         if _cryptogram_type(req.msg) != TC:
             code = codes.FORMAT_ERROR  # an advice of an offline approval carries the TC
