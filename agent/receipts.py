@@ -66,7 +66,8 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
     rule = "-" * width
     kind = words.get(txn.kind, txn.kind.upper())
     sign = "-" if txn.kind in ("void", "refund", "preauth_void", "completion_void") else ""
-    result = describe(txn.response_code, language) if txn.response_code else \
+    paid_by_code = (txn.entry_mode or "").startswith("03")  # a scanned payment code (see _card_line)
+    result = describe(txn.response_code, language, wallet=paid_by_code) if txn.response_code else \
         (words["offline"] if txn.kind == "sale" and txn.state == TxnState.ADVICE_PENDING else txn.state)
     lines = [_centre(merchant_name, width), rule,
              _pair(words["merchant"], merchant_id, width), _pair(words["terminal"], terminal_id, width), rule,

@@ -83,8 +83,19 @@ def test_payer_who_declines_and_payer_without_money(world):
     declined = world.pay(500, world.code("erin"))
     assert declined.status == "declined" and declined.txn.state == "declined"
     poor = world.pay(5000, world.code("carol"))  # balance 10.00
-    assert poor.status == "declined" and "insufficient" in poor.message.lower()
+    assert poor.status == "declined" and "not enough in the wallet" in poor.message.lower()
+    assert "card" not in poor.message.lower()  # the cashier is not sent to "try another card"
     assert world.payer_net("erin") == world.payer_net("carol") == 0
+
+
+def test_a_code_the_bank_does_not_know_asks_for_a_fresh_code_not_another_card(world):
+    unknown = world.pay(500, "281234567890123456")  # well-formed Alipay, never issued
+    assert unknown.status == "declined" and unknown.txn.response_code == "14"
+    assert "fresh code" in unknown.message and "card" not in unknown.message.lower(), unknown.message
+    from agent.receipts import render_receipt
+    receipt = render_receipt(unknown.txn, merchant_name="SHOP", terminal_id="10000001",
+                             merchant_id="123456789012345", width=42)
+    assert "Invalid payment code" in receipt and "card number" not in receipt
 
 
 def test_paying_then_out_of_money_is_declined_after_the_query(world):
@@ -102,6 +113,7 @@ def test_a_code_pays_once_and_expires_after_60_seconds(world):
     world.clock.advance(61)
     expired = world.pay(300, old)
     assert expired.status == "declined" and expired.txn.response_code == "54"
+    assert "refresh" in expired.message
     assert world.payer_net("alice") == 100
 
 

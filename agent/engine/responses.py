@@ -40,11 +40,28 @@ RESPONSE_CODES: dict[str, tuple[str, str]] = {
 }
 
 
-def describe(code: str | None, language: str = "en") -> str:
-    """Cashier-facing text for a response code; unknown codes are named, never hidden."""
+#: the same codes on a wallet payment code, where "card" would send the cashier the wrong way
+WALLET_CODES: dict[str, tuple[str, str]] = {
+    "04": ("Payment refused by the wallet — ask for another way to pay", "钱包拒绝付款,请换其他方式支付"),
+    "05": ("Declined by the wallet — ask for another way to pay", "钱包拒绝付款,请换其他方式支付"),
+    "14": ("Invalid payment code — ask the customer to show a fresh code", "无效付款码,请顾客刷新付款码"),
+    "33": ("Payment code expired — ask the customer to refresh it", "付款码已过期,请顾客刷新"),
+    "34": ("Payment refused by the wallet — ask for another way to pay", "钱包拒绝付款,请换其他方式支付"),
+    "41": ("Payment refused by the wallet — ask for another way to pay", "钱包拒绝付款,请换其他方式支付"),
+    "43": ("Payment refused by the wallet — ask for another way to pay", "钱包拒绝付款,请换其他方式支付"),
+    "51": ("Not enough in the wallet — ask for another way to pay", "钱包余额不足,请换其他方式支付"),
+    "54": ("Payment code expired — ask the customer to refresh it", "付款码已过期,请顾客刷新"),
+    "57": ("Not permitted for this wallet", "该钱包不允许此交易"),
+    "61": ("Amount over the wallet's limit — ask for another way to pay", "超出钱包限额,请换其他方式支付"),
+}
+
+
+def describe(code: str | None, language: str = "en", *, wallet: bool = False) -> str:
+    """Cashier-facing text for a response code (`wallet`: of a payment-code payment); unknown codes are
+    named, never hidden."""
     if code is None:
         return "no response code" if language == "en" else "无应答码"
-    known = RESPONSE_CODES.get(code)
+    known = (WALLET_CODES.get(code) if wallet else None) or RESPONSE_CODES.get(code)
     if known is None:
         return f"Declined (code {code})" if language == "en" else f"交易失败 (应答码 {code})"
     return known[0] if language == "en" else known[1]

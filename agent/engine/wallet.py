@@ -265,7 +265,7 @@ def _finish(profile: Profile, settings: WalletSettings, txn: Any, state: str, re
         text = _say(profile, "approved", amount=_money(profile, txn.amount), wallet=wallet.label,
                     code=updated.pan_masked, trace=f"{updated.trace:06d}")
     else:
-        text = _say(profile, "declined", reason=describe(code, profile.language))
+        text = _say(profile, "declined", reason=describe(code, profile.language, wallet=True))
     return Outcome("wallet_sale", state, text, txn=updated, steps=(updated,), details=details)
 
 
