@@ -313,3 +313,22 @@ def test_console_status_lists_open_fixes():
                                                                     "the card — `posagent correct 000005 --resume`"}]}}
     text = views.status(status)
     assert "fixes     1 open" in text and "chain 3 trace 000005: Voided 12.34." in text
+
+
+def test_a_purchase_corrected_twice_and_the_same_correction_again_ends_at_the_right_amount(agent, sim_host):
+    """10.00 keyed for 100.00, corrected (a linked 90.00); the cashier runs the same correction again (nothing
+    more is charged), then finds the right amount was 5.00: the 95.00 comes back from both parts."""
+    first = sale(agent, "10.00")
+    assert correct(agent, first["trace"], "--amount", "100.00", "--card", "debit").returncode == 0
+    assert net(sim_host) == 10000
+    again = correct(agent, first["trace"], "--amount", "100.00", "--card", "debit")
+    assert again.returncode == 0 and "Nothing to correct" in again.stdout and "100.00" in again.stdout, again
+    assert net(sim_host) == 10000
+    down = correct(agent, first["trace"], "--amount", "5.00")
+    assert down.returncode == 0, down
+    assert "corrected before" in down.stdout and "95.00" in down.stdout, down.stdout
+    assert net(sim_host) == 500 and open_chains(agent) == []
+    assert_books_agree(agent, sim_host)
+    up = correct(agent, first["trace"], "--amount", "7.00", "--card", "debit")  # and up again: 2.00 more
+    assert up.returncode == 0 and net(sim_host) == 700, up
+    assert_books_agree(agent, sim_host)

@@ -18,7 +18,8 @@ from tests.test_engine_properties import assert_bank_equals_journal, heal, ledge
 
 CARD = "622609******0048"
 #: a fix, set up in a fresh world: (the plan that starts it, the plan that resumes it, the net charge intended)
-FIXES = ("resale", "undercharge", "refund_after_settlement", "duplicate_void", "duplicate_refund")
+FIXES = ("resale", "undercharge", "refund_after_settlement", "duplicate_void", "duplicate_refund",
+         "corrected_again")
 
 
 def _setup(world: World, fix: str):
@@ -33,6 +34,11 @@ def _setup(world: World, fix: str):
         return (fixes.correct(PROFILE, fixes.CorrectRequest(trace, 15000, test_card="debit"), SUPERVISOR),
                 lambda: fixes.correct(PROFILE, fixes.CorrectRequest(trace, None, test_card="debit", resume=True),
                                       SUPERVISOR), 15000)
+    if fix == "corrected_again":  # 120.00 corrected to 150.00 (a linked 30.00), then to 100.00: two refunds
+        up = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(trace, 15000, test_card="debit"), SUPERVISOR))
+        assert up.status == "approved" and ledger_net(world).get(CARD) == 15000
+        return (fixes.correct(PROFILE, fixes.CorrectRequest(trace, 10000), SUPERVISOR),
+                lambda: fixes.correct(PROFILE, fixes.CorrectRequest(trace, None, resume=True), SUPERVISOR), 10000)
     if fix == "refund_after_settlement":
         assert world.run(settlement.settle(PROFILE, settlement.SettleRequest(True), SUPERVISOR)).status == "done"
         return (fixes.correct(PROFILE, fixes.CorrectRequest(trace, 10000), SUPERVISOR),
@@ -228,5 +234,60 @@ def test_resuming_a_chain_whose_steps_all_went_through_says_so(tmp_path):
                                           SUPERVISOR))
         assert outcome.status == "approved" and "Voided 120.00. Charged 100.00." in outcome.message
         assert world.journal.open_chains() == [] and ledger_net(world)[CARD] == 10000
+    finally:
+        world.close()
+
+
+# -- a purchase corrected more than once -------------------------------------------------------------------
+
+AMOUNTS = st.integers(min_value=1, max_value=300_00)
+
+
+@settings(max_examples=40, deadline=None)
+@given(first=AMOUNTS, fixes_asked=st.lists(st.tuples(AMOUNTS, st.booleans()), min_size=1, max_size=4))
+def test_every_correction_of_a_purchase_leaves_the_card_charged_exactly_the_right_amount(first, fixes_asked):
+    """The same correction again charges nothing more; a second correction counts what the first one charged
+    (10.00 → 100.00 → 5.00 leaves 5.00, not 95.00), settled between them or not — on the bank's ledger."""
+    with tempfile.TemporaryDirectory() as tmp:
+        world = World(Path(tmp))
+        try:
+            sale = world.run(ops.sale(PROFILE, ops.SaleRequest(first, test_card="debit"), CASHIER))
+            assert sale.status == "approved"
+            for right, settle_first in fixes_asked:
+                if settle_first:
+                    assert world.run(settlement.settle(PROFILE, settlement.SettleRequest(True), SUPERVISOR)).status \
+                        == "done"
+                outcome = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, right,
+                                                                                 test_card="debit"), SUPERVISOR))
+                assert outcome.status in ("approved", "done"), outcome.message
+                assert ledger_net(world).get(CARD, 0) == right, (outcome.message, right)
+                assert_bank_equals_journal(world)
+                again = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, right,
+                                                                               test_card="debit"), SUPERVISOR))
+                assert again.status == "done" and "Nothing to correct" in again.message, again.message
+                assert ledger_net(world).get(CARD, 0) == right
+            assert _open(world) == []
+        finally:
+            world.close()
+
+
+def test_a_second_correction_refunds_from_the_newest_part_and_says_why(tmp_path):
+    world = World(tmp_path)
+    try:
+        sale = world.run(ops.sale(PROFILE, ops.SaleRequest(1000, test_card="debit"), CASHIER))
+        up = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 10000, test_card="debit"),
+                                     SUPERVISOR))
+        assert up.details["method"] == "linked_sale" and ledger_net(world)[CARD] == 10000
+        with pytest.raises(EngineError, match="corrected before"):  # a void would leave the linked sale charged
+            world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 300, method="resale",
+                                                                  test_card="debit"), SUPERVISOR))
+        assert ledger_net(world)[CARD] == 10000
+        down = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 500), SUPERVISOR))
+        assert down.status == "approved" and down.details["method"] == "refund", down.message
+        assert "corrected before" in down.message and "95.00" in down.message
+        refunds = [t for t in world.journal.find(limit=50) if t.kind == "refund"]
+        assert sorted((t.original_id, t.amount) for t in refunds) == sorted(
+            [(up.txn.id, 9000), (sale.txn.id, 500)])  # the newest part first, then the sale itself
+        assert ledger_net(world)[CARD] == 500
     finally:
         world.close()

@@ -126,3 +126,21 @@ def test_retention_keeps_an_open_chain_and_prunes_a_finished_one(tmp_path):
         assert journal.verify().ok
     finally:
         journal.close()
+
+
+def test_a_step_may_name_the_transaction_it_applies_to_and_the_plan_keeps_it(journal):
+    txn = _sale(journal)
+    part = journal.begin("correction", amount=900, currency="156", pan=PAN, entry_mode="022", operator="c",
+                         role="cashier", original_id=txn.id, request=lambda trace, batch: {"mti": "0200"})
+    journal.complete(part.id, approved=True, response_code="00", rrn="000000000002", auth_code="A1", response=None)
+    with pytest.raises(JournalError, match="step 1: of must name a transaction by its id"):
+        journal.plan_chain("correction", txn.id, steps=[{"op": "refund", "amount": 5, "of": "x"}], target=1,
+                           operator="s", role="supervisor")
+    steps = [{"op": "refund", "amount": 900, "of": part.id}, {"op": "refund", "amount": 100, "of": txn.id}]
+    chain = journal.plan_chain("correction", txn.id, steps=steps, target=234, operator="s", role="supervisor")
+    assert [s.get("of") for s in chain.steps] == [part.id, txn.id]
+    with pytest.raises(JournalError, match="cannot change"):  # the part a step returns is the plan's, too
+        journal.update_chain(chain.id, [{**steps[0], "of": txn.id, "status": "done"}, {**steps[1], "status": "owed"}])
+    refund = journal.begin("refund", amount=100, currency="156", pan=None, entry_mode="012", operator="s",
+                           role="supervisor", original_id=part.id, request=lambda trace, batch: {"mti": "0220"})
+    assert refund.id in [t.id for t in journal.chain_txns(chain.id)]  # a refund of the part is the chain's

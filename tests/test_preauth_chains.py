@@ -374,3 +374,31 @@ def test_chinese_standing(tmp_path):
         assert "已撤销 1100.00 的预授权完成。" in standing and "尚需完成 950.00" in standing
     finally:
         world.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(completed=st.integers(1, 110000), rights=st.lists(st.tuples(st.integers(1, 150000), st.booleans()),
+                                                        min_size=1, max_size=3))
+def test_a_completion_corrected_again_and_again_leaves_exactly_the_last_right_amount(completed, rights):
+    """Every correction counts what earlier ones charged (a linked sale of a difference is part of the stay),
+    settled between them or not; the same correction again charges nothing — on the bank's ledger."""
+    with tempfile.TemporaryDirectory() as tmp:
+        world = World(Path(tmp))
+        try:
+            hold = world.run(pa.preauth(PROFILE, pa.PreauthRequest(100000, test_card="debit"), SUPERVISOR))
+            assert world.run(pa.complete(PROFILE, pa.CompleteRequest(hold.txn.trace, completed), CASHIER)).status \
+                == "approved"
+            for right, settle_first in rights:
+                if settle_first:
+                    assert world.run(settlement.settle(PROFILE, settlement.SettleRequest(True), SUPERVISOR)).status \
+                        == "done"
+                standing = max((t for t in world.journal.find(limit=100) if t.kind == "completion"
+                                and t.state in ("approved", "refunded_partially")), key=lambda t: t.id)
+                outcome = world.run(correct(standing.trace, right))
+                assert outcome.status in ("approved", "done"), outcome.message
+                assert world.net_charged("debit") == right, (outcome.message, right)
+                assert world.run(correct(standing.trace, right)).status in ("done", "approved")
+                assert world.net_charged("debit") == right
+                assert_bank_equals_journal(world)
+        finally:
+            world.close()

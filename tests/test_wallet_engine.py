@@ -388,6 +388,20 @@ def test_wallet_correction_speaks_the_terminals_language(world):
     fixed = world.run(wallet_correct(zh, SETTINGS, WalletCorrectRequest(first.txn.trace, 2500, world.code("alice")),
                                      SUPERVISOR))
     assert fixed.status == "approved" and fixed.message.startswith(f"流水{first.txn.trace:06d}少收") and "15.00" in fixed.message
-    with pytest.raises(EngineError, match="无需更正"):
-        world.run(wallet_correct(zh, SETTINGS, WalletCorrectRequest(first.txn.trace, 1000), SUPERVISOR))
+    with pytest.raises(EngineError, match="无需更正"):  # the purchase stands at 25.00 now, counting the fix
+        world.run(wallet_correct(zh, SETTINGS, WalletCorrectRequest(first.txn.trace, 2500, world.code("alice")),
+                                 SUPERVISOR))
     assert world.payer_net("alice") == 2500
+
+
+def test_a_wallet_purchase_corrected_again_counts_what_the_first_correction_charged(world):
+    from agent.engine.walletfix import WalletCorrectRequest, wallet_correct
+    first = world.pay(1000, world.code("alice"))  # 10.00 keyed for 100.00
+    up = world.run(wallet_correct(PROFILE, SETTINGS, WalletCorrectRequest(first.txn.trace, 10000,
+                                                                          world.code("alice")), SUPERVISOR))
+    assert up.status == "approved" and world.payer_net("alice") == 10000
+    more = world.run(wallet_correct(PROFILE, SETTINGS, WalletCorrectRequest(first.txn.trace, 12000,
+                                                                            world.code("alice")), SUPERVISOR))
+    assert more.status == "approved" and "20.00" in more.message and world.payer_net("alice") == 12000
+    down = world.run(wallet_correct(PROFILE, SETTINGS, WalletCorrectRequest(first.txn.trace, 500), SUPERVISOR))
+    assert down.status == "approved" and world.payer_net("alice") == 500, down.message

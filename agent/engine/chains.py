@@ -38,9 +38,10 @@ class StepState:
     amount: int
     status: str  # done | pending | owed
     txn_ids: tuple[int, ...]
+    of: int | None = None  # the transaction a void or refund applies to, when not the chain's original
 
     def as_step(self) -> dict:
-        return {"op": self.op, "amount": self.amount, "status": self.status}
+        return {"op": self.op, "amount": self.amount, **({"of": self.of} if self.of else {}), "status": self.status}
 
 
 def progress(chain: Any, txns: list[Any]) -> tuple[StepState, ...]:
@@ -48,8 +49,9 @@ def progress(chain: Any, txns: list[Any]) -> tuple[StepState, ...]:
     used: set[int] = set()
     states = []
     for step in chain.steps:
-        op, amount = step["op"], step["amount"]
-        mine = [t for t in txns if t.kind == STEP_KINDS[op] and t.amount == amount and t.id not in used]
+        op, amount, of = step["op"], step["amount"], step.get("of")
+        mine = [t for t in txns if t.kind == STEP_KINDS[op] and t.amount == amount and t.id not in used
+                and (of is None or t.original_id == of)]
         used.update(t.id for t in mine)
         if any(t.state in DONE_STATES[op] for t in mine):
             status = "done"
@@ -57,7 +59,7 @@ def progress(chain: Any, txns: list[Any]) -> tuple[StepState, ...]:
             status = "pending"
         else:
             status = "owed"
-        states.append(StepState(op, amount, status, tuple(t.id for t in mine)))
+        states.append(StepState(op, amount, status, tuple(t.id for t in mine), of))
     return tuple(states)
 
 
@@ -114,12 +116,12 @@ def run_chain(profile: Profile, operator: Operator, *, operation: str, original:
             states = progress(chain, (yield ask.chain_txns(chain.id)))
             if any(s.status == "pending" for s in states):
                 return _open(profile, operation, chain, original, states, lead, ())
-        planned = [(s.op, s.amount) for s in states if s.status == "owed"]
+        planned = [(s.op, s.amount, s.of) for s in states if s.status == "owed"]
     else:
-        planned = [(s["op"], s["amount"]) for s in plan]
+        planned = [(s["op"], s["amount"], s.get("of")) for s in plan]
         states = None
     card = None
-    sale_amount = next((amount for op, amount in planned if op == "sale"), None)
+    sale_amount = next((amount for op, amount, _ in planned if op == "sale"), None)
     if sale_amount is not None:  # the card first: before anything that cannot be undone
         card = yield ReadCard(sale_amount, test_card)
         problem = card.message if isinstance(card, CardFailure) else None
@@ -149,15 +151,18 @@ def run_chain(profile: Profile, operator: Operator, *, operation: str, original:
 
 
 def _run_steps(profile: Profile, operator: Operator, *, operation: str, original: Any, kind: str,
-               planned: list[tuple[str, int]], target: int | None, chain: Any, card: Any, lead: str,
+               planned: list[tuple[str, int, int | None]], target: int | None, chain: Any, card: Any, lead: str,
                done_lead: str | None, step: Any) -> Gen:
     if chain is None:
-        chain = yield ask.plan_chain(kind, original.id, steps=[{"op": op, "amount": amount} for op, amount in planned], target=target, operator=operator.name, role=operator.role)
+        steps = [{"op": op, "amount": amount, **({"of": of} if of else {})} for op, amount, of in planned]
+        chain = yield ask.plan_chain(kind, original.id, steps=steps, target=target, operator=operator.name,
+                                     role=operator.role)
     made: tuple = ()
     texts: list[str] = []
-    for op, amount in planned:
-        try:
-            result = yield from step(profile, operator, op, amount, original, card)
+    for op, amount, of in planned:
+        try:  # a step with `of` voids or refunds that transaction (an earlier correction's sale) instead
+            applies_to = original if of is None else (yield ask.get(of))
+            result = yield from step(profile, operator, op, amount, applies_to, card)
         except EngineError as exc:  # refused before anything was sent (offline, rules): the chain stays open
             texts.append(str(exc))
             break

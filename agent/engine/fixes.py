@@ -66,16 +66,18 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
         raise EngineError(say(language, "right_amount_zero", trace=f"{original.trace:06d}"), code="usage",
                           txn_id=original.id)
     original = yield from _resolve_uncertain(profile, original)
-    if original.state in (TxnState.REVERSED, TxnState.DECLINED, TxnState.VOIDED):
+    earlier, charged = yield from purchase_standing(profile, original)
+    if original.state in (TxnState.REVERSED, TxnState.DECLINED, TxnState.VOIDED) and not earlier:
         raise EngineError(say(language, "not_correctable", trace=f"{original.trace:06d}", state=original.state,
                               amount=_money(profile, request.right_amount)), code="not_correctable",
                           txn_id=original.id)
-    charged = yield ask.refundable_amount(original.id)  # what the card stands charged now
     right = request.right_amount
     open_batch = original.batch_state == "open"
     if right == charged:
         return Outcome("correct", "done", say(language, "nothing_to_correct", trace=f"{original.trace:06d}",
                                               amount=_money(profile, charged)), txn=original)
+    if earlier:
+        return (yield from correct_again(profile, request, operator, original, earlier, charged))
     overcharge = right < charged
     by_refund = overcharge and (request.method == "refund" or not open_batch
                                 or original.state == TxnState.REFUNDED_PARTIALLY)
@@ -105,6 +107,55 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
     return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
                    details={**outcome.details, "method": "refund" if by_refund else
                             "resale" if plan[0]["op"] == "void" else "linked_sale"})
+
+
+def purchase_standing(profile: Profile, original) -> Gen:
+    """(earlier parts, what the customer stands charged for this purchase now): the parts are the sales
+    earlier fixes charged for it that still charge (a linked sale of a difference, a void's re-sale; one
+    whose outcome is unknown is resolved first, as the original is); the amount is the original's and
+    theirs, less what was refunded or is being refunded."""
+    parts = []
+    for part in (yield ask.corrections_of(original.id)):
+        part = yield from _resolve_uncertain(profile, part)
+        if part.state in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY):
+            parts.append(part)
+    charged = 0
+    for part in (original, *parts):
+        charged += yield ask.refundable_amount(part.id)
+    return parts, charged
+
+
+def correct_again(profile: Profile, request: CorrectRequest, operator: Operator, original, earlier: list,
+                   charged: int) -> Gen:
+    """A purchase fixed before is charged in parts (the sale and the fixes' sales): too little → a sale of the
+    difference linked to the original, as the first time; too much → the difference refunded from the
+    newest part back (each refund names the part it returns), never a void of one part that would leave
+    the others charged."""
+    language = profile.language
+    right = request.right_amount
+    if request.method == "resale":
+        raise EngineError(say(language, "resale_after_correction", trace=f"{original.trace:06d}"),
+                          code="usage", txn_id=original.id)
+    if right > charged:
+        difference = right - charged
+        plan = [{"op": "sale", "amount": difference}]
+        lead = say(language, "undercharge", amount=_money(profile, difference), trace=f"{original.trace:06d}")
+        method = "linked_sale"
+    else:
+        difference, plan = charged - right, []
+        left = difference
+        for part in reversed((original, *earlier)):
+            take = min(left, (yield ask.refundable_amount(part.id)))
+            if take:
+                plan.append({"op": "refund", "amount": take, "of": part.id})
+                left -= take
+        why = say(language, "why_corrected", count=1 + len(earlier))
+        lead = say(language, "overcharge_refund", amount=_money(profile, difference), why=why)
+        method = "refund"
+    outcome = yield from run_chain(profile, operator, operation="correct", original=original, kind="correction",
+                                   plan=plan, target=right, test_card=request.test_card, lead=lead)
+    return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
+                   details={**outcome.details, "method": method})
 
 
 def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Operator) -> Gen:

@@ -71,6 +71,10 @@ class JournalPort(Protocol):
         """What is still refundable on a sale."""
         ...
 
+    def corrections_of(self, original_id: int) -> list[Txn]:
+        """The sales earlier fixes charged for the same purchase, oldest first."""
+        ...
+
     def recent_refunds(self, original_id: int, *, window_seconds: float) -> list[Txn]:
         """Refunds of a sale journaled in the last `window_seconds`."""
         ...

@@ -15,6 +15,8 @@ pre-auth's to these, so `posagent correct` and `duplicates --fix` cover both.
 
 from __future__ import annotations
 
+import dataclasses
+
 from agent.engine import fixes
 from agent.engine.chains import resume_command, run_chain, run_step
 from agent.engine.common import Gen
@@ -65,15 +67,23 @@ def correct_completion(profile: Profile, completion, request: fixes.CorrectReque
     if completion.state == TxnState.ADVICE_PENDING:  # the bank has not heard of it yet: nothing to correct against
         raise EngineError(say(language, "still_uncertain", trace=trace), code="original_uncertain",
                           txn_id=completion.id)
-    if completion.state in (TxnState.REVERSED, TxnState.DECLINED, TxnState.VOIDED):
+    if completion.state == TxnState.VOIDED:  # completed again since (an earlier fix): the stay is charged there
+        hold = yield ask.hold(completion.original_id, validity_seconds=validity_seconds(profile))
+        if hold.completion is not None and hold.completion.id > completion.id:
+            return (yield from correct_completion(profile, hold.completion,
+                                                  dataclasses.replace(request, trace=hold.completion.trace),
+                                                  operator))
+    earlier, charged = yield from fixes.purchase_standing(profile, completion)  # a linked sale of an earlier fix
+    if completion.state in (TxnState.REVERSED, TxnState.DECLINED, TxnState.VOIDED) and not earlier:
         raise EngineError(say(language, "not_correctable", trace=trace, state=completion.state,
                               amount=_money(profile, request.right_amount)), code="not_correctable",
                           txn_id=completion.id)
-    charged = yield ask.refundable_amount(completion.id)
     right = request.right_amount
     if right == charged:
         return Outcome("correct", "done", say(language, "nothing_to_correct", trace=trace,
                                               amount=_money(profile, charged)), txn=completion)
+    if earlier:  # charged in parts: the difference from the parts, never a completion void that leaves them
+        return (yield from fixes.correct_again(profile, request, operator, completion, earlier, charged))
     plan, lead, method = yield from _plan(profile, completion, request, charged, right)
     outcome = yield from run_chain(profile, operator, operation="correct", original=completion, kind="completion_fix",
                                    plan=plan, target=right, test_card=request.test_card, lead=lead,

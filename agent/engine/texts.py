@@ -96,6 +96,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "why_settled": ("the batch is settled", "批次已结算"),
     "why_partly_refunded": ("it was partly refunded already", "已部分退货"),
     "why_asked": ("as asked", "按要求"),
+    "why_corrected": ("it was corrected before and is charged in {count} parts",
+                      "该笔交易已更正过，分 {count} 笔扣款"),
+    "resale_after_correction": ("trace {trace} was corrected before: a void and re-sale would leave the earlier "
+                                "correction charged; correct it without --method resale (a difference is "
+                                "refunded or charged)", "凭证号 {trace} 已更正过：撤销重做会使之前的更正仍被扣款；请不要使用 "
+                                "--method resale（差额将退还或补收）"),
     "void_then_resale": ("Batch open: void {original}, then charge the right {right}.",
                          "批次未结算：撤销 {original}，再按正确金额 {right} 扣款。"),
     "void_then_resale_done": ("Batch open: voided {original} and charged the right {right}.",

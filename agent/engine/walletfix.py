@@ -35,18 +35,19 @@ def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCo
     original = yield from sale_by_trace(profile, request.trace)
     original = yield from fixes._resolve_uncertain(profile, original)
     trace = f"{original.trace:06d}"
-    if original.state not in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY):
+    earlier, charged = yield from fixes.purchase_standing(profile, original)  # counting earlier corrections
+    if original.state not in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY) and not earlier:
         raise EngineError(_say(profile, "not_correctable", trace=trace, state=original.state),
                           code="not_correctable", txn_id=original.id)
-    if request.right_amount == original.amount:
+    if request.right_amount == charged:
         raise EngineError(_say(profile, "nothing_to_correct", trace=trace,
-                               amount=format_amount(original.amount, profile.currency_exponent)),
+                               amount=format_amount(charged, profile.currency_exponent)),
                           code="usage", txn_id=original.id)
-    if request.right_amount < original.amount:
+    if request.right_amount < charged:
         outcome = yield from fixes.correct(profile, fixes.CorrectRequest(original.trace, request.right_amount,
                                                                          method="refund"), operator)
         return outcome
-    difference = request.right_amount - original.amount
+    difference = request.right_amount - charged
     outcome = yield from wallet_sale(profile, settings, WalletSaleRequest(
         difference, request.code, confirm_duplicate=True, kind="correction", original_id=original.id,
         chain_id=original.chain_id or original.id), operator, scan_timeout=scan_timeout)

@@ -60,7 +60,7 @@ ANSWERS: dict[str, tuple[str, ...]] = {
     "batches": ("open_batch", "get_batch", "set_batch_number", "batch_totals", "payment_totals", "begin_settlement",
                 "record_settlement_result", "upload_pending", "mark_uploaded", "finish_settlement"),
     "queries": ("get", "find", "find_request", "last_transaction", "batch_size", "uploaded_count",
-                "recent_sale_amounts", "recent_refunds", "net_charged", "refundable_amount", "duplicates_of",
+                "recent_sale_amounts", "recent_refunds", "net_charged", "refundable_amount", "corrections_of", "duplicates_of",
                 "suspected_duplicates", "chain", "messages", "in_doubt", "verify"),
     "holds": ("hold", "open_holds", "pending_advices", "advice_record", "advice_failed", "suspected_duplicate_holds"),
     "evidence": ("export",),

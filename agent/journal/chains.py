@@ -8,7 +8,8 @@ Until then it is ``open`` and every interface says what was done, what is still 
 action that finishes it.
 
 Steps reference journal transactions: a step's transactions are those linked to the chain's original
-(``original_id``; for a completion's fix also to its pre-auth, which the new completion names)
+(``original_id``; for a completion's fix also to its pre-auth, which the new completion names; for a step
+with ``of``, to that transaction — a refund of an earlier correction's sale)
 journaled after the chain was planned (``id > watermark``) with the step's kind — so
 what a step did is read from the transactions themselves, which survive a kill between any two
 commits; the step list stored here is the plan and the last known progress.
@@ -43,7 +44,9 @@ class Chain:
     state: str  # open, done, closed
     original_id: int
     target: int | None
-    steps: tuple[dict, ...]  # {"op": void|sale|refund, "amount": int, "status": planned|done|pending|owed}
+    #: {"op": void|sale|refund, "amount": int, "status": planned|done|pending|owed}, and "of": the id of the
+    #: transaction a void or refund applies to when it is not the original (an earlier correction's sale)
+    steps: tuple[dict, ...]
     watermark: int
     reason: str | None
     operator: str
@@ -74,8 +77,17 @@ def _check_steps(steps: Any) -> list[dict]:
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
             raise JournalError(f"chain step {n}: amount must be a positive whole number of minor units, "
                                f"not {amount!r}")
-        out.append({"op": op, "amount": amount, "status": str(step.get("status") or "planned")})
+        of = step.get("of")
+        if of is not None and (isinstance(of, bool) or not isinstance(of, int) or of <= 0):
+            raise JournalError(f"chain step {n}: of must name a transaction by its id, not {of!r}")
+        out.append({"op": op, "amount": amount, **({"of": of} if of is not None else {}),
+                    "status": str(step.get("status") or "planned")})
     return out
+
+
+def _plan_of(steps: list[dict]) -> list[tuple]:
+    """What a plan is, without its progress: each step's operation, amount and the transaction it applies to."""
+    return [(s["op"], s["amount"], s.get("of")) for s in steps]
 
 
 class Chains(Store):
@@ -114,7 +126,7 @@ class Chains(Store):
             row = self._chain_row(chain_id)
             check_transition("chain", chain_id, row["state"], "open")
             plan = json.loads(row["steps"])
-            if [(s["op"], s["amount"]) for s in plan] != [(s["op"], s["amount"]) for s in updated]:
+            if _plan_of(plan) != _plan_of(updated):
                 raise JournalError(f"chain {chain_id}: the plan's steps cannot change, only their progress")
             row = w.update("chains", chain_id, {"steps": json.dumps(updated), "updated_at": self._clock()})
             w.record("chain.step", row["original_id"], None, "system",
@@ -163,7 +175,7 @@ class Chains(Store):
     def chain_txns(self, chain_id: int) -> list[Txn]:
         """The transactions the chain's steps journaled (linked to its original, after it was planned)."""
         row = self._chain_row(chain_id)
-        linked = [row["original_id"]]
+        linked = [row["original_id"], *sorted({s["of"] for s in json.loads(row["steps"]) if s.get("of")})]
         if row["kind"] == "completion_fix":  # the new completion hangs from the pre-auth, not from the one it replaces
             preauth_id = self._conn.execute("SELECT original_id FROM transactions WHERE id = ?",
                                             (row["original_id"],)).fetchone()[0]

@@ -106,6 +106,12 @@ class Queries(Store):
             " GROUP BY pan HAVING net != 0").fetchall()
         return {row["pan"]: int(row["net"]) for row in rows}
 
+    def corrections_of(self, original_id: int) -> list[Txn]:
+        """The sales earlier fixes charged for the same purchase (kind "correction" linked to `original_id`:
+        a difference collected, a void's re-sale), oldest first, in any state."""
+        return [txn_from_row(r) for r in self._conn.execute(
+            TXN_SELECT + " WHERE t.original_id = ? AND t.kind = 'correction' ORDER BY t.id", (original_id,))]
+
     def refundable_amount(self, sale_id: int) -> int:
         """Original amount minus approved refunds minus refunds still under way (sending / in doubt)."""
         return self._txns.refundable(self._txns.row(sale_id))
