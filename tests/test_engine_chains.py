@@ -291,3 +291,22 @@ def test_a_second_correction_refunds_from_the_newest_part_and_says_why(tmp_path)
         assert ledger_net(world)[CARD] == 500
     finally:
         world.close()
+
+
+def test_a_refund_of_a_corrected_sale_names_the_correction_it_does_not_reach(tmp_path):
+    world = World(tmp_path)
+    try:
+        sale = world.run(ops.sale(PROFILE, ops.SaleRequest(1000, test_card="debit"), CASHIER))
+        up = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 10000, test_card="debit"),
+                                     SUPERVISOR))
+        part = f"{up.txn.trace:06d}"
+        back = world.run(ops.refund(PROFILE, ops.RefundRequest(trace=sale.txn.trace), SUPERVISOR))
+        assert back.status == "approved" and ledger_net(world)[CARD] == 9000
+        assert f"posagent refund --trace {part}" in back.message and "90.00" in back.message, back.message
+        with pytest.raises(EngineError, match=f"fully refunded.*refund --trace {part}"):
+            world.run(ops.refund(PROFILE, ops.RefundRequest(trace=sale.txn.trace), SUPERVISOR))
+        rest = world.run(ops.refund(PROFILE, ops.RefundRequest(trace=up.txn.trace), SUPERVISOR))
+        assert rest.status == "approved" and ledger_net(world).get(CARD, 0) == 0
+        assert "charged apart" not in rest.message
+    finally:
+        world.close()

@@ -189,8 +189,8 @@ def run_step(profile: Profile, operator: Operator, op: str, amount: int, origina
     if op == "void":
         return (yield from void(profile, VoidRequest(original.trace), operator))
     if op == "refund":
-        return (yield from refund(profile, RefundRequest(trace=original.trace, amount=amount, confirm_repeat=True),
-                                  operator))
+        return (yield from refund(profile, RefundRequest(trace=original.trace, amount=amount, confirm_repeat=True,
+                                                         name_other_parts=False), operator))
     yield from ensure_ready(profile)
     request = SaleRequest(amount, confirm_duplicate=True, confirm_unusual=True, kind="correction",
                           original_id=original.id, chain_id=original.chain_id or original.id)

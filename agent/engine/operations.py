@@ -51,6 +51,7 @@ class RefundRequest:
     amount: int | None = None  # None: everything still refundable
     client_request_id: str | None = None
     confirm_repeat: bool = False
+    name_other_parts: bool = True  # say which corrections of the sale are charged apart (not inside a fix)
 
 
 def _money(profile: Profile, amount: int) -> str:
@@ -217,7 +218,9 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
     refundable = yield ask.refundable_amount(original.id)
     amount = refundable if request.amount is None else request.amount
     if refundable <= 0:
-        raise EngineError(say(language, "fully_refunded", trace=trace), code="not_refundable", txn_id=original.id)
+        others = (yield from _other_parts(profile, original)) if request.name_other_parts else ""
+        raise EngineError(" ".join(p for p in (say(language, "fully_refunded", trace=trace), others) if p),
+                          code="not_refundable", txn_id=original.id)
     if amount > refundable:
         raise EngineError(say(language, "refund_too_large", amount=_money(profile, amount),
                               refundable=_money(profile, refundable), trace=trace,
@@ -246,8 +249,22 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
     if status == "approved":
         text = say(language, "refund_approved", amount=_money(profile, amount), card=original.pan_masked,
                    trace=trace, left=_money(profile, refundable - amount))
+        if request.name_other_parts:
+            text = " ".join(p for p in (text, (yield from _other_parts(profile, original))) if p)
     return Outcome("refund", status, text, txn=updated, steps=(updated,),
                    details={"original_id": original.id, "refundable_before": refundable})
+
+
+def _other_parts(profile: Profile, original: Any) -> Gen:
+    """The sales a fix charged for the same purchase (a linked difference, a void's re-sale): a refund of the
+    sale does not reach them, so the cashier is told each one still refundable and the command for it."""
+    notes = []
+    for part in (yield ask.corrections_of(original.id)):
+        left = yield ask.refundable_amount(part.id)
+        if left > 0:
+            notes.append(say(profile.language, "refund_other_part", part=f"{part.trace:06d}",
+                             amount=_money(profile, left)))
+    return " ".join(notes)
 
 
 def _repeat_outcome(profile: Profile, earlier: Any, why: str) -> Outcome:

@@ -76,6 +76,9 @@ TEXTS: dict[str, tuple[str, str]] = {
                          "退货金额 {amount} 超过凭证号 {trace} 的可退余额 {refundable}（原金额 {original}）"),
     "refund_approved": ("Refund approved: {amount} back to card {card} (trace {trace}; {left} still refundable).",
                         "退货成功：{amount} 退回卡号 {card}（原凭证号 {trace}；可退余额 {left}）。"),
+    "refund_other_part": ("Trace {part}, a correction of this sale, is charged apart ({amount} refundable): "
+                          "`posagent refund --trace {part}`.",
+                          "凭证号 {part}（该笔消费的更正）单独扣款（可退 {amount}）：`posagent refund --trace {part}`。"),
     "repeat": ("Not paid twice: {why} (trace {trace}, {amount}, {state}).",
                "未重复退款：{why}（凭证号 {trace}，{amount}，{state}）。"),
     "repeat_refund": ("Not refunded: sale trace {original} already had {amount} refunded a moment ago (refund trace "
