@@ -271,42 +271,40 @@ def test_every_correction_of_a_purchase_leaves_the_card_charged_exactly_the_righ
             world.close()
 
 
-def test_a_second_correction_refunds_from_the_newest_part_and_says_why(tmp_path):
+@pytest.fixture
+def corrected_up(tmp_path):
+    """10.00 keyed for 100.00 and corrected: the sale and its linked 90.00, on the bank's ledger."""
     world = World(tmp_path)
-    try:
-        sale = world.run(ops.sale(PROFILE, ops.SaleRequest(1000, test_card="debit"), CASHIER))
-        up = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 10000, test_card="debit"),
-                                     SUPERVISOR))
-        assert up.details["method"] == "linked_sale" and ledger_net(world)[CARD] == 10000
-        with pytest.raises(EngineError, match="corrected before"):  # a void would leave the linked sale charged
-            world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 300, method="resale",
-                                                                  test_card="debit"), SUPERVISOR))
-        assert ledger_net(world)[CARD] == 10000
-        down = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 500), SUPERVISOR))
-        assert down.status == "approved" and down.details["method"] == "refund", down.message
-        assert "corrected before" in down.message and "95.00" in down.message
-        refunds = [t for t in world.journal.find(limit=50) if t.kind == "refund"]
-        assert sorted((t.original_id, t.amount) for t in refunds) == sorted(
-            [(up.txn.id, 9000), (sale.txn.id, 500)])  # the newest part first, then the sale itself
-        assert ledger_net(world)[CARD] == 500
-    finally:
-        world.close()
+    sale = world.run(ops.sale(PROFILE, ops.SaleRequest(1000, test_card="debit"), CASHIER))
+    up = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 10000, test_card="debit"), SUPERVISOR))
+    assert up.details["method"] == "linked_sale" and ledger_net(world)[CARD] == 10000
+    yield world, sale, up
+    world.close()
 
 
-def test_a_refund_of_a_corrected_sale_names_the_correction_it_does_not_reach(tmp_path):
-    world = World(tmp_path)
-    try:
-        sale = world.run(ops.sale(PROFILE, ops.SaleRequest(1000, test_card="debit"), CASHIER))
-        up = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 10000, test_card="debit"),
-                                     SUPERVISOR))
-        part = f"{up.txn.trace:06d}"
-        back = world.run(ops.refund(PROFILE, ops.RefundRequest(trace=sale.txn.trace), SUPERVISOR))
-        assert back.status == "approved" and ledger_net(world)[CARD] == 9000
-        assert f"posagent refund --trace {part}" in back.message and "90.00" in back.message, back.message
-        with pytest.raises(EngineError, match=f"fully refunded.*refund --trace {part}"):
-            world.run(ops.refund(PROFILE, ops.RefundRequest(trace=sale.txn.trace), SUPERVISOR))
-        rest = world.run(ops.refund(PROFILE, ops.RefundRequest(trace=up.txn.trace), SUPERVISOR))
-        assert rest.status == "approved" and ledger_net(world).get(CARD, 0) == 0
-        assert "charged apart" not in rest.message
-    finally:
-        world.close()
+def test_a_second_correction_refunds_from_the_newest_part_and_says_why(corrected_up):
+    world, sale, up = corrected_up
+    with pytest.raises(EngineError, match="corrected before"):  # a void would leave the linked sale charged
+        world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 300, method="resale",
+                                                              test_card="debit"), SUPERVISOR))
+    assert ledger_net(world)[CARD] == 10000
+    down = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 500), SUPERVISOR))
+    assert down.status == "approved" and down.details["method"] == "refund", down.message
+    assert "corrected before" in down.message and "95.00" in down.message
+    refunds = [t for t in world.journal.find(limit=50) if t.kind == "refund"]
+    assert sorted((t.original_id, t.amount) for t in refunds) == sorted(
+        [(up.txn.id, 9000), (sale.txn.id, 500)])  # the newest part first, then the sale itself
+    assert ledger_net(world)[CARD] == 500
+
+
+def test_a_refund_of_a_corrected_sale_names_the_correction_it_does_not_reach(corrected_up):
+    world, sale, up = corrected_up
+    part = f"{up.txn.trace:06d}"
+    back = world.run(ops.refund(PROFILE, ops.RefundRequest(trace=sale.txn.trace), SUPERVISOR))
+    assert back.status == "approved" and ledger_net(world)[CARD] == 9000
+    assert f"posagent refund --trace {part}" in back.message and "90.00" in back.message, back.message
+    with pytest.raises(EngineError, match=f"fully refunded.*refund --trace {part}"):
+        world.run(ops.refund(PROFILE, ops.RefundRequest(trace=sale.txn.trace), SUPERVISOR))
+    rest = world.run(ops.refund(PROFILE, ops.RefundRequest(trace=up.txn.trace), SUPERVISOR))
+    assert rest.status == "approved" and ledger_net(world).get(CARD, 0) == 0
+    assert "charged apart" not in rest.message
