@@ -118,3 +118,14 @@ def test_settlement_with_an_open_fix_lists_it_and_settles_once_confirmed(sim_hos
     c.keys("ENTER", PASSWORD, "ENTER")
     assert c.calls[-1].args == {"confirm": True, "confirm_open_chains": True}
     assert c.headline() == "DONE" and "Batch 000001 settled (balanced)" in c.text, c.text
+
+
+def test_a_completion_keyed_as_an_advice_is_charged_once_its_advice_is_answered(sim_host, daemon):
+    c = Cashier(daemon).keys("CANCEL", "0", "1", "1000.00", "ENTER", PASSWORD, "ENTER")  # hold 1000.00
+    assert c.headline() == "APPROVED", c.text
+    hold = c.client.call("preauth_list", {})["outcome"]["details"]["holds"][0]["txn"]
+    c.keys("CANCEL", "0", "6", str(hold["trace"]), "ENTER", "980.00", "ENTER")  # 预授权完成通知
+    assert c.calls[-1].args == {"trace": hold["trace"], "amount": 98000, "advice": True}
+    assert c.headline() == "APPROVED", c.text
+    assert net(sim_host) == 98000  # the bank answered the advice at once: charged, the hold gone
+    assert c.client.call("preauth_list", {})["outcome"]["details"]["holds"] == []

@@ -103,3 +103,15 @@ def test_receipts_name_the_family_in_both_languages_and_fit_the_paper(language, 
         assert label in text
         assert ("-2000.00" in text) == kind.endswith("void")
         assert all(display_width(line) <= width for line in text.splitlines())
+
+
+def test_a_completion_sent_as_an_advice_is_its_own_menu_item_and_asks_for_the_same_things():
+    s = Screen().keys("0", "6", "12", "ENTER", "980", "ENTER")
+    assert (s.last_call.op, s.last_call.args) == ("preauth_complete", {"trace": 12, "amount": 98000, "advice": True})
+    s.reply(error("auth", "supervisor password required"))
+    s.keys("ENTER")
+    assert s.t.state == "paadvice.password"
+    s.keys("246810", "ENTER")
+    assert s.last_call.args["advice"] is True and s.last_call.password == "246810"
+    s.reply(outcome())
+    assert s.t.state == "result"

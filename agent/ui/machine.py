@@ -329,7 +329,8 @@ class Terminal:
             return Call("preauth", {"amount": d.amount, "card": self.test_card,
                                     "confirm_duplicate": d.confirm_duplicate}, password)
         if name == "preauth_complete":
-            return Call("preauth_complete", {"trace": d.trace, "amount": d.amount}, password)
+            advice = {"advice": True} if self.state.startswith("paadvice.") else {}  # 预授权完成通知
+            return Call("preauth_complete", {"trace": d.trace, "amount": d.amount, **advice}, password)
         if name in ("preauth_release", "completion_void"):
             return Call(name, {"trace": d.trace}, password)
         if name == "settle_totals":

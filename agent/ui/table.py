@@ -35,7 +35,7 @@ class Screen:
 
 MENU_ITEMS = ("sale", "void", "refund", "correct", "dups", "reprint", "lookup", "settle", "signon", "preauth")
 #: the pre-authorization submenu (预授权): hold, complete, release a hold, void a completion, open holds
-PREAUTH_ITEMS = ("pahold", "pacomplete", "parelease", "pacvoid", "paopen")
+PREAUTH_ITEMS = ("pahold", "pacomplete", "parelease", "pacvoid", "paopen", "paadvice")
 
 STATES: dict[str, Screen] = {
     "idle": Screen(MENU, "menu", options=MENU_ITEMS),
@@ -110,6 +110,11 @@ STATES: dict[str, Screen] = {
     "pacomplete.amount": Screen(AMOUNT, "pacomplete", "prompt.complete_amount", field="amount"),
     "pacomplete.password": Screen(PASSWORD, "pacomplete", "prompt.password"),  # where configured (retry offer)
     "pacomplete.send": Screen(BUSY, "pacomplete", call="preauth_complete"),
+    # a completion sent as an advice (预授权完成通知): journaled owing a 0220, delivered when the bank answers
+    "paadvice.trace": Screen(NUMBER, "paadvice", "prompt.preauth_trace", field="trace"),
+    "paadvice.amount": Screen(AMOUNT, "paadvice", "prompt.complete_amount", field="amount"),
+    "paadvice.password": Screen(PASSWORD, "paadvice", "prompt.password"),  # where configured (retry offer)
+    "paadvice.send": Screen(BUSY, "paadvice", call="preauth_complete"),
     "parelease.trace": Screen(NUMBER, "parelease", "prompt.preauth_trace", field="trace"),
     "parelease.password": Screen(PASSWORD, "parelease", "prompt.password"),
     "parelease.send": Screen(BUSY, "parelease", call="preauth_release"),
@@ -131,7 +136,7 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {k: frozenset([v]) if isins
         ("signon", "signon.send"), ("preauth", "preauth.menu"))},
     **{("preauth.menu", item): f"{item}.{first}" for item, first in (
         ("pahold", "amount"), ("pacomplete", "trace"), ("parelease", "trace"), ("pacvoid", "trace"),
-        ("paopen", "find"))},
+        ("paopen", "find"), ("paadvice", "trace"))},
     ("pahold.amount", "enter"): "pahold.password",
     ("pahold.password", "enter"): "pahold.send",
     ("pahold.send", "confirm"): "pahold.confirm",
@@ -139,6 +144,9 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {k: frozenset([v]) if isins
     ("pacomplete.trace", "enter"): "pacomplete.amount",
     ("pacomplete.amount", "enter"): "pacomplete.send",
     ("pacomplete.password", "enter"): "pacomplete.send",
+    ("paadvice.trace", "enter"): "paadvice.amount",
+    ("paadvice.amount", "enter"): "paadvice.send",
+    ("paadvice.password", "enter"): "paadvice.send",
     ("parelease.trace", "enter"): "parelease.password",
     ("parelease.password", "enter"): "parelease.send",
     ("pacvoid.trace", "enter"): "pacvoid.password",
