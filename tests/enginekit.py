@@ -107,6 +107,30 @@ class World:
             except Exception as exc:  # noqa: BLE001 — thrown into the plan like the daemon does
                 error = exc
 
+    def cut_after(self, plan: fx.Plan, effects: int) -> None:
+        """A power cut: the plan performs its first `effects` effects, then nothing more ever runs."""
+        result = None
+        for _ in range(effects):
+            try:
+                effect = plan.send(result)
+            except StopIteration:
+                break
+            result = self.perform(effect)
+        plan.close()
+
+    def recover_telling_open_chains(self) -> list:
+        """The daemon's recovery after a cut; what it tells the operator names every chain left open with
+        where its money stands (as the journal says).  Returns the open chains."""
+        from agent.engine import chains, settlement
+        recovered = self.run(settlement.recover(self.profile))
+        open_now = self.journal.open_chains()
+        assert ("left open" in recovered.message) == bool(open_now), recovered.message
+        for chain in open_now:
+            summary = chains.summary(self.profile, chain, self.journal.get(chain.original_id),
+                                     self.journal.chain_txns(chain.id))
+            assert summary["standing"] in recovered.message
+        return open_now
+
     def perform(self, effect: Any) -> Any:
         if isinstance(effect, Ask):
             return effect.on(self.port)
