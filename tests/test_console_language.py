@@ -180,6 +180,7 @@ def zh_table(tmp_path) -> CommandTable:
     ("journal search date yesterday", "而不是“yesterday”"),
     ("journal search rrn 1234567890123", "rrn 必须是最多 12 位字母或数字"),
     ("journal search trace", "trace 需要一个值"),
+    ("journal search kind holds", "kind 必须是 sale, correction"),
     ("status now", "（不带参数）"),
     ("config show nosuch", "没有设置段“nosuch”"),
     ("config set acquirer.prot 1", "[acquirer] 中没有设置项“prot”"),

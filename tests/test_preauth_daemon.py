@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from agent.errors import UsageError
 from tests.agentproc import ROOT, SUPERVISOR_PASSWORD, start_agent
 
 
@@ -192,3 +193,9 @@ def test_the_console_journal_search_finds_the_family(agent, sim_host):
     assert "preauth" in found and "completion" in found
     by_trace = table.run(f"journal search trace {done['txn']['trace']}").text
     assert "completion" in by_trace and "432.10" in by_trace
+    only_holds = table.run("journal search kind preauth").text  # the technician lists the pre-auths alone
+    assert "preauth" in only_holds and "completion" not in only_holds
+    with pytest.raises(UsageError, match="kind must be one of sale, correction"):
+        table.run("journal search kind holds")
+    listed = agent.json("journal", "list", "--kind", "completion")  # the CLI's journal list, too
+    assert [t["kind"] for t in listed] == ["completion"]

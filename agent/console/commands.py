@@ -22,6 +22,7 @@ from agent.console.texts import say
 from agent.console.session import Question, Reply
 from agent.errors import PosagentError, UsageError
 from agent.journal.export import render_text
+from agent.journal.states import KINDS
 from agent.money import parse_amount
 from agent.receipts import display_width
 
@@ -211,6 +212,10 @@ class CommandTable:
                 if not re.fullmatch(r"[0-9A-Za-z ]{1,12}", value):
                     raise UsageError(self._say("u.rrn", value=value))
                 query["rrn"] = value
+            elif name == "kind":
+                if value not in KINDS:
+                    raise UsageError(self._say("u.kind", value=value, kinds=", ".join(KINDS)))
+                query["kind"] = value
             else:
                 raise UsageError(self._say("u.search_by", name=name))
         found = self.call("lookup", query)["transactions"]
@@ -345,7 +350,7 @@ COMMANDS: tuple[Command, ...] = (
     C(("keys", "load"), "keys load [2|3]", "load the terminal master key as components (hidden)",
       lambda table, args: load_master_key(table.ctx, args)),
     C(("journal", "tail"), "journal tail [N]", "the last N transactions (default 10)", CommandTable.journal_tail),
-    C(("journal", "search"), "journal search FIELD VALUE", "find by trace, amount, last4, date or rrn",
+    C(("journal", "search"), "journal search FIELD VALUE", "find by trace, amount, last4, date, rrn or kind",
       CommandTable.journal_search),
     C(("reversals",), "reversals", "the reversal queue", CommandTable.reversals_list),
     C(("reversals", "retry"), "reversals retry", "send pending reversals now", CommandTable.reversals_retry),

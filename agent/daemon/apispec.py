@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.engine.effects import EngineError
+from agent.journal.states import KINDS
 from agent.money import MAX_MINOR_UNITS
 
 #: field 4 is n12: the largest amount a message can carry, in minor units (one home: agent.money)
@@ -65,7 +66,8 @@ OPERATIONS: dict[str, dict[str, Arg]] = {
     "echo": {},
     "lookup": {"trace": TRACE, "rrn": _text(r"[0-9A-Za-z ]{1,12}", "up to 12 letters or digits"),
                "date": _text(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", "a day as YYYY-MM-DD"), "amount": AMOUNT,
-               "last4": _text(r"[0-9]{4}", "4 digits"), "batch": _int(1, 999_999), "limit": _int(1, MAX_LIMIT)},
+               "last4": _text(r"[0-9]{4}", "4 digits"), "batch": _int(1, 999_999), "limit": _int(1, MAX_LIMIT),
+               "kind": _text("|".join(KINDS), "a kind: " + ", ".join(KINDS))},
     "receipt": {"id": ID},
     "export": {"id": Arg("int", True, 1, MAX_ID)},
     "reversal_handled": {"id": Arg("int", True, 1, MAX_ID), "note": _text()},

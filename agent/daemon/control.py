@@ -95,7 +95,7 @@ async def _queries(daemon, op: str, args: dict, role: str) -> dict | None:
                 "holds": [[t.as_dict() for t in group] for group in holds]}
     if op == "lookup":
         found = journal.find(**{k: v for k, v in args.items()
-                                if k in ("trace", "rrn", "date", "amount", "last4", "batch", "limit")})
+                                if k in ("trace", "rrn", "date", "amount", "last4", "batch", "kind", "limit")})
         return {"transactions": [with_payment(daemon, t) for t in found]}
     if op == "receipt":
         txn = journal.get(int(args["id"])) if "id" in args else journal.last_transaction()

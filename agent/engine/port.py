@@ -59,7 +59,8 @@ class JournalPort(Protocol):
         ...
 
     def find(self, *, trace: int | None = None, rrn: str | None = None, date: Any = None, amount: int | None = None,
-             last4: str | None = None, batch: int | None = None, limit: int = 50) -> list[Txn]:
+             last4: str | None = None, batch: int | None = None, kind: str | None = None,
+             limit: int = 50) -> list[Txn]:
         """Transactions matching every criterion, newest first."""
         ...
 

@@ -16,6 +16,7 @@ from agent.errors import UsageError
 from agent.journal.errors import StorageError
 from agent.journal import Journal, render_text
 from agent.journal.records import Txn
+from agent.journal.states import KINDS
 from agent.money import format_amount, parse_amount
 
 
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--amount", help="amount such as 120.00")
     p.add_argument("--last4", type=_last4, help="last 4 digits of the card")
     p.add_argument("--batch", type=_batch, help="batch number")
+    p.add_argument("--kind", choices=tuple(KINDS), help="sale, correction, refund, void, preauth, completion, ...")
     p.add_argument("--limit", type=_limit, default=50, help="at most this many rows (default 50)")
     p = action("show", "one transaction with its messages and events", _show)
     p.add_argument("id", type=_txn_id)
@@ -144,7 +146,7 @@ def _list(args: argparse.Namespace) -> int:
     with journal:
         amount = parse_amount(args.amount, _exponent(cfg)) if args.amount else None
         found = journal.find(trace=args.trace, rrn=args.rrn, date=args.date, amount=amount, last4=args.last4,
-                             batch=args.batch, limit=args.limit)
+                             batch=args.batch, kind=args.kind, limit=args.limit)
         _emit(args, [t.as_dict() for t in found], _table(found, _exponent(cfg)) if found else "no transactions match")
     return 0
 

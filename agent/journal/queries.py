@@ -12,7 +12,7 @@ from agent.journal.hashchain import verify_chain
 from agent.journal.records import (Recovery, Txn, VerifyResult, batch_from_row, reversal_from_row,
                                    txn_from_row)
 from agent.journal.settlement import Batches
-from agent.journal.states import CHARGED_SQL, UNRESOLVED_SQL, TxnState, sql_in
+from agent.journal.states import CHARGED_SQL, KINDS, UNRESOLVED_SQL, TxnState, sql_in
 from agent.journal.store import Core, Store
 from agent.journal.transactions import TXN_SELECT, Transactions
 MAX_FIND = 1000
@@ -34,8 +34,9 @@ class Queries(Store):
 
     def find(self, *, trace: int | None = None, rrn: str | None = None, date: str | dt.date | None = None,
              amount: int | None = None, last4: str | None = None, batch: int | None = None,
-             limit: int = 50) -> list[Txn]:
-        """Transactions matching every given criterion, newest first.  `date` is a local calendar day."""
+             kind: str | None = None, limit: int = 50) -> list[Txn]:
+        """Transactions matching every given criterion, newest first.  `date` is a local calendar day;
+        `kind` one of the journal's kinds (sale, correction, refund, void, preauth, ...)."""
         if not isinstance(limit, int) or not 1 <= limit <= MAX_FIND:
             raise JournalError(f"limit must be from 1 to {MAX_FIND}, not {limit!r}")
         where, args = [], []
@@ -47,6 +48,10 @@ class Queries(Store):
             where.append("t.amount = ?"); args.append(int(amount))
         if batch is not None:
             where.append("t.batch = ?"); args.append(int(batch))
+        if kind is not None:
+            if kind not in KINDS:
+                raise JournalError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+            where.append("t.kind = ?"); args.append(kind)
         if last4 is not None:
             if not re.fullmatch(r"[0-9]{4}", str(last4)):
                 raise JournalError(f"last 4 digits must be 4 digits, not {last4!r}")
