@@ -37,3 +37,24 @@ def test_a_short_campaign_of_holds_keeps_bank_and_journal_equal_and_the_checker_
     found = check(tmp_path)
     assert {v.rule for v in found.violations} == {"holds"}, found.violations
     assert any("amount=555" in row for v in found.violations for row in v.ledger_rows)
+
+
+def test_completions_sent_as_advices_under_lost_answers_and_kills_keep_bank_and_journal_equal(tmp_path):
+    """A third of the completions go as offline advices (by the step's amount): the fault aimed at the
+    completion hits its 0220; the advice whose answer is lost is delivered again before the next online
+    message and before the check, and a kill while it is held at the host is recovered — once on the
+    bank's ledger."""
+    from simulator.chaos.plan import Step
+    steps = (Step(1, "preauth", 90000, "debit", 0, None, None, 0.0),
+             Step(2, "complete", 3 * 30001, "debit", 0, "drop_response:mti=0200,count=1", None, 0.0),
+             Step(3, "sale", 1234, "credit", 0, None, None, 0.0),
+             Step(4, "preauth", 50000, "credit", 0, None, None, 0.0),
+             Step(5, "complete", 3 * 15001, "credit", 0, "delay:seconds=2,count=1,mti=0200", "in_flight", 0.3),
+             Step(6, "preauth", 20000, "debit", 0, None, None, 0.0),
+             Step(7, "settle", 0, "debit", 0, None, None, 0.0),
+             Step(8, "preauth", 20000, "credit", 0, None, None, 0.0),  # the last: its advice's answer is lost,
+             Step(9, "complete", 3 * 5000, "credit", 0, "drop_response:mti=0200,count=1", None, 0.0))  # the check waits
+    result = run_campaign(steps, tmp_path)
+    assert result.ok, violation_report(PlanSettings(seed=0, ops=len(steps), kills=1), result, None)
+    assert result.tally.operations["preauth_complete advice"] == 3, result.tally.operations
+    assert result.tally.faults_armed["drop_response"] == 2

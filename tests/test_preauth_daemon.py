@@ -174,11 +174,15 @@ def test_completion_advice_goes_out_when_the_bank_answers_again(agent, sim_host)
     assert outcome["status"] == "done" and outcome["details"]["queued"], outcome
     assert bank(sim_host) == (0, 64000)  # the host took it; its answer was lost
     assert agent.cli("preauth", "complete", str(held["txn"]["trace"]), "640.00").returncode == 1
+    assert agent.call("status")["result"]["advices"] == {"pending": 1}
+    assert "advices   1 waiting for the bank's answer" in agent.cli("status").stdout
     settled = agent.cli("settle", "--yes", password=True)  # the advice is answered before the 0500
     assert settled.returncode == 0, settled.stderr
     assert bank(sim_host) == (0, 64000)
     chain = agent.json("journal", "chain", str(held["txn"]["id"]))
     assert [(t["kind"], t["state"]) for t in chain] == [("preauth", "approved"), ("completion", "approved")]
+    assert agent.call("status")["result"]["advices"] == {"pending": 0}
+    assert "advices" not in agent.cli("status").stdout
 
 
 def test_the_console_journal_search_finds_the_family(agent, sim_host):

@@ -48,6 +48,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "st.installed": ("installed", "已安装"), "st.missing": ("missing: sign on", "缺失：请签到"),
     "st.none": ("none", "无"),
     "st.batch": ("batch     {number:06d} {state}, {count} transaction(s)", "批次      {number:06d} {state}，{count} 笔交易"),
+    "st.advices": ("advices {pending} waiting for the bank's answer", "通知 {pending} 笔等待银行应答"),
     "st.reversals": ("reversals {pending} pending, {manual} need manual handling",
                      "冲正      {pending} 笔待发送，{manual} 笔需人工处理"),
     "st.journal": ("journal   {in_doubt} in doubt", "流水      {in_doubt} 笔结果未明"),

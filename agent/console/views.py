@@ -31,6 +31,7 @@ def status(s: dict[str, Any], language: str = "en") -> str:
         t("st.keys", state=t("st.installed" if keys["installed"] else "st.missing"), kcv=kcv),
         t("st.batch", number=batch["number"], state=batch["state"], count=batch["transactions"]),
         t("st.reversals", pending=rev["pending"], manual=rev["needs_manual"]),
+        *([t("st.advices", pending=s["advices"]["pending"])] if s.get("advices", {}).get("pending") else []),
         t("st.journal", in_doubt=journal["in_doubt"])
         + (t("st.settling", batch=journal["settling"]) if journal["settling"] else ""),
         t("st.uptime", seconds=s.get("uptime_s", 0)),

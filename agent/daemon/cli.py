@@ -433,6 +433,8 @@ def _status(args: argparse.Namespace) -> int:
     for line in payment_lines(s["batch"].get("totals") or {}, cfg.terminal.currency_exponent):
         print(f"  {line}")
     print(f"reversals {s['reversals']['pending']} pending, {s['reversals']['needs_manual']} need manual handling")
+    if s.get("advices", {}).get("pending"):
+        print(f"advices   {s['advices']['pending']} waiting for the bank's answer (sent before the next online message)")
     print(f"journal   {s['journal']['path']}: {s['journal']['in_doubt']} in doubt"
           f"{', settlement of batch %06d in progress' % s['journal']['settling'] if s['journal']['settling'] else ''}")
     open_chains = s.get("chains", {}).get("open", [])

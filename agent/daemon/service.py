@@ -482,6 +482,8 @@ class Daemon:
                       "totals": self.journal.payment_totals(
                           batch.number, wallet_entry_mode=self.wallet_entry_mode).as_dict()},
             "reversals": {"pending": len(recovery.pending_reversals), "needs_manual": len(recovery.needs_manual)},
+            # offline completions and offline-approved sales whose 0220 the bank has not answered yet
+            "advices": {"pending": len(self.journal.pending_advices())},
             "journal": {"path": str(self.journal_path), "damaged": self.integrity_problem, "in_doubt": len(recovery.unanswered) + len(recovery.in_doubt),
                         "settling": recovery.settling.number if recovery.settling else None},
             "chains": {"open": self.open_chains()},
