@@ -185,6 +185,23 @@ def test_completion_advice_goes_out_when_the_bank_answers_again(agent, sim_host)
     assert "advices" not in agent.cli("status").stdout
 
 
+def test_an_advice_sent_again_is_answered_from_its_booking_even_when_the_bank_would_decline_a_new_request(
+        agent, sim_host):
+    """The first copy was booked and its answer lost; the copy sent again (before the next online message)
+    meets a bank that declines what comes next: a repeat is answered from the booking (00), so the journal
+    and the bank agree — the completion charged once, the sale after it declined."""
+    held = preauth(agent, "600.00")
+    sim_host.fault("drop_response:mti=0220,count=1")
+    queued = agent.json("preauth", "complete", str(held["txn"]["trace"]), "640.00", "--advice")["outcome"]
+    assert queued["details"]["queued"] and bank(sim_host) == (0, 64000)
+    sim_host.fault("decline:count=2")  # whatever the terminal sends next: the advice again, then the sale
+    after = agent.json("sale", "10.00", "--card", "debit")
+    assert after["outcome"]["status"] == "declined", after
+    assert bank(sim_host) == (0, 64000)
+    chain = agent.json("journal", "chain", str(held["txn"]["id"]))
+    assert [(t["kind"], t["state"]) for t in chain] == [("preauth", "approved"), ("completion", "approved")]
+
+
 def test_the_console_journal_search_finds_the_family(agent, sim_host):
     from agent import config
     from agent.console.commands import CommandTable, ConsoleContext

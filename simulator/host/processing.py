@@ -88,6 +88,19 @@ class HostProcessor:
                 return self.answer(req, codes.MAC_ERROR)
         return handler(self, req)
 
+    def already_booked(self, msg: Message) -> bool:
+        """The request repeats one this terminal's batch already booked under its trace (an advice sent again
+        after its answer was lost): the bank answers it from that booking, so a fault that would refuse a
+        new request (`decline`) does not apply — its money moved with the first copy."""
+        tid = (msg.get(41) or "").strip() if isinstance(msg.get(41), str) else ""
+        try:
+            f60 = Field60.parse(msg[60]) if 60 in msg else None
+        except CodecError:
+            return False
+        if not tid or f60 is None or msg.mti != "0220":
+            return False
+        return self.ledger.find_by_trace(tid, f60.batch, msg.get(11) or "000000") is not None
+
     def decline(self, msg: Message, now: datetime) -> Message | None:
         """The `decline` fault: answer 05 (do not honour) without processing — no money moves."""
         tid = (msg.get(41) or "").strip() if isinstance(msg.get(41), str) else ""
