@@ -62,6 +62,11 @@ WALLET_SHARE = 0.1
 #: how the wallet customer pays (the step's `card`): at once, confirms on the phone after a short delay,
 #: or never confirms (the terminal cancels the order at its deadline)
 WALLET_PAYERS: dict[str, float] = {"wallet:now": 0.5, "wallet:later": 0.3, "wallet:never": 0.2}
+#: the wallet's own host faults on this share of the wallet sales (instead of the sale's fault), from a
+#: stream of their own: the order stays "paying" until the terminal cancels it, or is paid just as the
+#: cancel arrives (the cancel must undo it)
+WALLET_FAULT_SHARE = 0.2
+WALLET_FAULTS = ("paying_forever:count=1,mti=0200", "paid_late:count=1,mti=0200")
 
 #: seconds the host holds a request for an in-flight kill (longer than the agent waits, so it is
 #: the kill, not the timeout, that ends the wait most of the time)
@@ -164,15 +169,19 @@ def make_plan(settings: PlanSettings) -> tuple[Step, ...]:
 def _with_wallet_payments(steps: tuple[Step, ...], settings: PlanSettings) -> tuple[Step, ...]:
     """A share of the sales paid by wallet code, from their own random stream: one draw per step whatever
     it is, so the same seed converts the same sales and nothing else of the plan moves.  A converted step
-    keeps its amount, fault and kill (the sale's 0200 and 0400 are the wallet sale's too)."""
+    keeps its amount and kill, and its fault (the sale's 0200 and 0400 are the wallet sale's too) unless a
+    wallet fault of its own (`WALLET_FAULTS`) replaces it."""
     if not settings.wallet_share:
         return steps
     rng = random.Random(f"{settings.seed}/wallet")
+    faults = random.Random(f"{settings.seed}/wallet-faults")  # a stream of its own: the payers stay as drawn
     out = []
     for step in steps:
         draw, payer = rng.random(), _weighted(rng, WALLET_PAYERS)
         if step.op == "sale" and draw < settings.wallet_share:
             step = replace(step, op="wallet_sale", card=payer)
+            if faults.random() < WALLET_FAULT_SHARE:
+                step = replace(step, fault=faults.choice(WALLET_FAULTS))
         out.append(step)
     return tuple(out)
 

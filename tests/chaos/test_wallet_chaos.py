@@ -8,27 +8,34 @@ from __future__ import annotations
 from dataclasses import replace
 
 from simulator.chaos.checker import check
-from simulator.chaos.plan import WALLET_PAYERS, PlanSettings, make_plan
+from simulator.chaos.plan import WALLET_FAULTS, WALLET_PAYERS, PlanSettings, make_plan
 from simulator.chaos.report import violation_report
 from simulator.chaos.runner import RunResult, run_campaign
 from simulator.host.ledger import Ledger
 
 
 def test_wallet_payments_replace_some_sales_and_leave_every_other_step_of_a_seed_as_it_was():
+    all_wallet_faults = 0
     for seed, ops, kills in ((11, 2000, 100), (2011, 220, 6), (20261124, 3000, 60)):
         before = make_plan(PlanSettings(seed=seed, ops=ops, kills=kills, wallet_share=0.0))
         after = make_plan(PlanSettings(seed=seed, ops=ops, kills=kills))
         assert len(before) == len(after)
-        converted = 0
+        converted = wallet_faults = 0
         for old, new in zip(before, after):
             if new.op == "wallet_sale":
                 assert old.op == "sale" and new.card in WALLET_PAYERS
+                if new.fault in WALLET_FAULTS:  # the wallet's own fault in place of the sale's
+                    wallet_faults += 1
+                    new = replace(new, fault=old.fault)
                 assert replace(new, op="sale", card=old.card) == old  # amount, fault, kill: the sale's
                 converted += 1
             else:
                 assert new == old
         sales = sum(1 for s in before if s.op == "sale")
         assert 0.05 * sales < converted < 0.15 * sales, (seed, converted, sales)
+        assert wallet_faults < converted / 2, (seed, wallet_faults, converted)
+        all_wallet_faults += wallet_faults
+    assert all_wallet_faults > 0
     ci = make_plan(PlanSettings(seed=11, ops=2000, kills=100))
     assert {s.card for s in ci if s.op == "wallet_sale"} == set(WALLET_PAYERS)
     assert any(s.op == "wallet_sale" and s.kill == "in_flight" for s in ci)
