@@ -62,7 +62,8 @@ class Cashier:
     def last_trace(self) -> str:
         return f"{self.last_reply['outcome']['txn']['trace']:06d}"
 
-    def step(self, label: str, *keys: str, card: str | None = "debit") -> None:
+    def step(self, label: str, *keys: str, card: str | None = "debit", also: str | None = None) -> None:
+        """Press `keys`; print the last screen (and, with `also`, first the first screen showing that text)."""
         from agent.ui.scripted import press_keys
 
         frames: list[tuple[str, ...]] = []
@@ -70,9 +71,11 @@ class Cashier:
                    on_print=lambda text: setattr(self, "receipts", self.receipts + 1))
         width = self.size[0]
         print(f"  keys: {label}")
-        print("  +" + "-" * width + "+")
-        for line in frames[-1] if frames else ():
-            print(f"  |{line}|")
+        shown = [f for f in frames if also and also in " ".join(f)][:1] + frames[-1:]
+        for frame in shown:
+            print("  +" + "-" * width + "+")
+            for line in frame:
+                print(f"  |{line}|")
         print("  +" + "-" * width + "+", flush=True)
 
 
@@ -232,7 +235,7 @@ class Demo:
                      "CANCEL", "4", short, "ENTER", "ENTER", "100.00", "ENTER", DEMO_PASSWORD, "ENTER",
                      card="credit")
 
-        self.wallet_scene()
+        self.wallet_scene(cashier)
 
         self.title("S5 — settled the batch: totals first, then the supervisor")
         cashier.step("8 Settle", "CANCEL", "8")
@@ -269,8 +272,9 @@ class Demo:
         print(f"  {code[:6]}{'*' * (len(code) - 10)}{code[-4:]}   (the customer's one-time code, valid 60 s)")
         return code
 
-    def wallet_scene(self) -> None:
-        """S3 as the seed story tells it: the customer's wallet code scanned, the amount keyed short."""
+    def wallet_scene(self, cashier: "Cashier") -> None:
+        """S3 as the seed story tells it, on the keypad: the customer's wallet code scanned, the amount keyed
+        short, then the difference collected with a new code."""
         self.title("Payment code — scanned, the customer confirms on the phone; 10.00 keyed for 100.00")
         code = self.wallet_code("bob", "--confirm", "1")
         if self.scanner_pty:
@@ -288,20 +292,26 @@ class Demo:
                     time.sleep(0.05)
                 device.scan(code)
             threading.Thread(target=scan, daemon=True).start()
-            self.say("the barcode scanner (a socat pty) sends the code and CR")
-            short = self.outcome("sale", "10.00", "--scan")
+            self.say("the barcode scanner (a socat pty) sends the code and CR when the terminal asks")
+            cashier.step("1 Sale, 10.00, F1 (pay by code), ENTER = scan", "CANCEL", "1", "10.00", "F1", "ENTER",
+                         card=None, also="phone")
             device.close()
         else:
-            self.say("no socat: the code is typed instead of scanned")
-            short = self.outcome("sale", "10.00", "--code", code)
-        if not short.get("ok") or short["outcome"]["status"] != "approved":
+            self.say("no socat: the cashier keys the code in instead of scanning it")
+            cashier.step("1 Sale, 10.00, F1 (pay by code), the code, ENTER", "CANCEL", "1", "10.00", "F1", code,
+                         "ENTER", card=None, also="phone")
+        short = cashier.last_reply.get("outcome", {})
+        if short.get("status") != "approved" or short.get("operation") not in (None, "wallet_sale"):
             return
-        queries = short["outcome"]["details"].get("queries", 0)
+        queries = short.get("details", {}).get("queries", 0)
         self.say(f"the bank answered \"paying\" (the customer confirms on the phone): {queries} status "
                  f"queries until paid, each journaled before it was sent")
-        trace = f"{short['outcome']['txn']['trace']:06d}"
-        self.say("undercharged by 90.00: the customer shows a new code for the difference")
-        self.outcome("correct", trace, "--amount", "100.00", "--code", self.wallet_code("alice"), password=True)
+        trace = cashier.last_trace
+        self.say("undercharged by 90.00: the customer shows a new code for the difference, which is keyed in")
+        new = self.wallet_code("alice")
+        cashier.step(f"4 Correct amount, trace {trace}, ENTER, ENTER, 100.00, ENTER, the new code, ENTER, "
+                     "password, ENTER", "CANCEL", "4", trace, "ENTER", "ENTER", "100.00", "ENTER", new, "ENTER",
+                     DEMO_PASSWORD, "ENTER", card=None)
 
     def compare(self, ledger: dict) -> None:
         """The bank's net charge per card beside the journal's completed operations."""
