@@ -405,3 +405,19 @@ def test_a_wallet_purchase_corrected_again_counts_what_the_first_correction_char
     assert more.status == "approved" and "20.00" in more.message and world.payer_net("alice") == 12000
     down = world.run(wallet_correct(PROFILE, SETTINGS, WalletCorrectRequest(first.txn.trace, 500), SUPERVISOR))
     assert down.status == "approved" and world.payer_net("alice") == 500, down.message
+
+
+def test_the_host_s_decline_fault_refuses_new_requests_only(world):
+    """Found by the power-cut campaign: a `decline` fault armed for a wallet sale met the status query the
+    restarted terminal sent, was answered 05 "without processing" and read as the order declined while the
+    bank kept it paying.  A status query moves nothing and its answer is the order's state, so the fault
+    refuses new financial requests only (a repeated advice is answered from its booking too)."""
+    from agent.engine.walletmsgs import wallet_query_request, wallet_sale_request
+    now = datetime.fromtimestamp(world.clock.now, timezone.utc)
+    paying = world.pay(500, world.code("dave"), settings=replace(SETTINGS, deadline=0.5))
+    query = wallet_query_request(PROFILE, SETTINGS, trace=paying.txn.trace + 5, batch=paying.txn.batch,
+                                 original=paying.txn)
+    sale = wallet_sale_request(PROFILE, SETTINGS, trace=paying.txn.trace + 6, batch=paying.txn.batch, amount=700,
+                               code=world.code("alice"))
+    assert world.host.decline_applies(sale, now) is True
+    assert world.host.decline_applies(query, now) is False

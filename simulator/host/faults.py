@@ -26,7 +26,8 @@ FAULT_KINDS: dict[str, str] = {
     "wrong_stan": "answer with field 11 + 1 (re-MACed, so only the STAN check catches it)",
     "wrong_amount": "answer with field 4 + 1 (re-MACed, so only the amount check catches it)",
     "garbage": "answer with a length-prefixed frame of random bytes",
-    "decline": "answer 05 (do not honour) without processing (no money moves)",
+    "decline": "answer 05 (do not honour) to a new financial request without processing (no money moves); a "
+               "wallet status query and a repeated advice are answered as usual",
     "refuse": "stop listening: new connections are refused until the rule is cleared or `seconds` pass",
 }
 

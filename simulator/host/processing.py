@@ -88,18 +88,22 @@ class HostProcessor:
                 return self.answer(req, codes.MAC_ERROR)
         return handler(self, req)
 
-    def already_booked(self, msg: Message) -> bool:
-        """The request repeats one this terminal's batch already booked under its trace (an advice sent again
-        after its answer was lost): the bank answers it from that booking, so a fault that would refuse a
-        new request (`decline`) does not apply — its money moved with the first copy."""
+    def decline_applies(self, msg: Message, now: datetime) -> bool:
+        """Whether the `decline` fault (the bank refuses a new financial request) applies to `msg`: not to a
+        wallet order's status query (it moves nothing, and its answer is the order's state: a 05 there would
+        be the bank saying the order failed), nor to the repeat of a request this terminal's batch already
+        booked (an advice sent again after its answer was lost: its money moved with the first copy, so the
+        bank answers from that booking)."""
         tid = (msg.get(41) or "").strip() if isinstance(msg.get(41), str) else ""
         try:
             f60 = Field60.parse(msg[60]) if 60 in msg else None
         except CodecError:
+            return True
+        if not tid or f60 is None:
+            return True
+        if route(Request(msg, tid, msg.get(42) or "", msg.get(11) or "000000", f60, now)) is wallet.query:
             return False
-        if not tid or f60 is None or msg.mti != "0220":
-            return False
-        return self.ledger.find_by_trace(tid, f60.batch, msg.get(11) or "000000") is not None
+        return msg.mti != "0220" or self.ledger.find_by_trace(tid, f60.batch, msg.get(11) or "000000") is None
 
     def decline(self, msg: Message, now: datetime) -> Message | None:
         """The `decline` fault: answer 05 (do not honour) without processing — no money moves."""

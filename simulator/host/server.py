@@ -153,7 +153,7 @@ class HostServer:
         def handle() -> Message | None:  # runs inside the commit group: the wallet fault is this request's only
             self.processor.wallet.force_confirm = wallet_fault
             try:
-                if fault is not None and fault.kind == "decline" and not self.processor.already_booked(request):
+                if fault is not None and fault.kind == "decline" and self.processor.decline_applies(request, now):
                     return self.processor.decline(request, now)
                 return self.processor.handle(request, now, encoded=encoded)
             finally:
