@@ -107,16 +107,19 @@ class World:
             except Exception as exc:  # noqa: BLE001 — thrown into the plan like the daemon does
                 error = exc
 
-    def cut_after(self, plan: fx.Plan, effects: int) -> None:
-        """A power cut: the plan performs its first `effects` effects, then nothing more ever runs."""
-        result = None
+    def cut_after(self, plan: fx.Plan, effects: int) -> bool:
+        """A power cut: the plan performs its first `effects` effects, then nothing more ever runs.  True
+        when the plan had finished before the cut."""
+        result, finished = None, False
         for _ in range(effects):
             try:
                 effect = plan.send(result)
             except StopIteration:
+                finished = True
                 break
             result = self.perform(effect)
         plan.close()
+        return finished
 
     def recover_telling_open_chains(self) -> list:
         """The daemon's recovery after a cut; what it tells the operator names every chain left open with

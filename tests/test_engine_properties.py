@@ -164,15 +164,7 @@ def test_power_cut_before_any_step_recovers_with_bank_and_journal_equal(tmp_path
     for cut in range(steps + 1):
         world = World(tmp_path / f"{operation}-{cut}")
         try:
-            plan = _prepare(world, operation)
-            result = None
-            for _ in range(cut):  # perform `cut` effects, then the power goes
-                try:
-                    effect = plan.send(result)
-                except StopIteration:
-                    break
-                result = world.perform(effect)
-            plan.close()
+            world.cut_after(_prepare(world, operation), cut)  # perform `cut` effects, then the power goes
             heal(world)
             if operation == "settle":  # an interrupted settlement finishes at start
                 assert world.journal.in_doubt().settling is None

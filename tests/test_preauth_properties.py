@@ -141,16 +141,7 @@ def test_power_cut_before_any_step_of_a_preauth_plan_recovers_with_bank_and_jour
     while True:
         world = World(tmp_path / f"{operation}-{cut}")
         try:
-            plan = _prepare(world, operation)
-            result, finished = None, False
-            for _ in range(cut):
-                try:
-                    effect = plan.send(result)
-                except StopIteration:
-                    finished = True
-                    break
-                result = world.perform(effect)
-            plan.close()
+            finished = world.cut_after(_prepare(world, operation), cut)
             heal(world)
             assert_bank_equals_journal(world)
             assert ledger_holds(world) == journal_holds(world)
