@@ -294,3 +294,18 @@ def test_a_refund_of_a_corrected_sale_names_the_correction_it_does_not_reach(cor
     rest = world.run(ops.refund(PROFILE, ops.RefundRequest(trace=up.txn.trace), SUPERVISOR))
     assert rest.status == "approved" and ledger_net(world).get(CARD, 0) == 0
     assert "charged apart" not in rest.message
+
+
+def test_a_part_corrected_on_its_own_trace_stays_part_of_the_purchase(corrected_up):
+    """The linked 90.00 is itself corrected to 85.00 on its own trace (void + re-sale, linked to it); the
+    purchase then stands at 95.00, and correcting the sale's trace to 50.00 refunds exactly 45.00."""
+    world, sale, up = corrected_up
+    part = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(up.txn.trace, 8500, test_card="debit"),
+                                   SUPERVISOR))
+    assert part.status == "approved" and part.details["method"] == "resale", part.message
+    assert ledger_net(world)[CARD] == 9500
+    same = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 9500), SUPERVISOR))
+    assert same.status == "done" and "stands at 95.00" in same.message, same.message
+    down = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 5000), SUPERVISOR))
+    assert down.status == "approved" and ledger_net(world)[CARD] == 5000, down.message
+    assert_bank_equals_journal(world)

@@ -113,12 +113,19 @@ def purchase_standing(profile: Profile, original) -> Gen:
     """(earlier parts, what the customer stands charged for this purchase now): the parts are the sales
     earlier fixes charged for it that still charge (a linked sale of a difference, a void's re-sale; one
     whose outcome is unknown is resolved first, as the original is); the amount is the original's and
-    theirs, less what was refunded or is being refunded."""
-    parts = []
-    for part in (yield ask.corrections_of(original.id)):
-        part = yield from _resolve_uncertain(profile, part)
-        if part.state in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY):
-            parts.append(part)
+    theirs, less what was refunded or is being refunded.  A part fixed on its own trace (a linked sale
+    voided and sold again) has parts of its own: they are the purchase's too, oldest first."""
+    parts, frontier, seen = [], [original.id], {original.id}
+    while frontier:
+        for part in (yield ask.corrections_of(frontier.pop(0))):
+            if part.id in seen:
+                continue
+            seen.add(part.id)
+            frontier.append(part.id)
+            part = yield from _resolve_uncertain(profile, part)
+            if part.state in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY):
+                parts.append(part)
+    parts.sort(key=lambda t: t.id)
     charged = 0
     for part in (original, *parts):
         charged += yield ask.refundable_amount(part.id)
