@@ -309,3 +309,7 @@ def test_a_part_corrected_on_its_own_trace_stays_part_of_the_purchase(corrected_
     down = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 5000), SUPERVISOR))
     assert down.status == "approved" and ledger_net(world)[CARD] == 5000, down.message
     assert_bank_equals_journal(world)
+    resold = part.txn  # the 85.00 re-sale, linked to the part: a refund of the sale names it too
+    back = world.run(ops.refund(PROFILE, ops.RefundRequest(trace=sale.txn.trace), SUPERVISOR))
+    assert back.status == "approved" and f"refund --trace {resold.trace:06d}" in back.message, back.message
+    assert "40.00 refundable" in back.message and ledger_net(world)[CARD] == 4000

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from agent.engine.chains import resume_command, run_chain
 from agent.engine.common import Gen, flush_reversals, connect
 from agent.engine.effects import EngineError, Outcome
-from agent.engine.operations import Operator, _money, sale_by_trace
+from agent.engine.operations import Operator, _money, purchase_parts, sale_by_trace
 from agent.engine.requests import Profile
 from agent.engine.port import ask
 from agent.engine.texts import say
@@ -115,17 +115,11 @@ def purchase_standing(profile: Profile, original) -> Gen:
     whose outcome is unknown is resolved first, as the original is); the amount is the original's and
     theirs, less what was refunded or is being refunded.  A part fixed on its own trace (a linked sale
     voided and sold again) has parts of its own: they are the purchase's too, oldest first."""
-    parts, frontier, seen = [], [original.id], {original.id}
-    while frontier:
-        for part in (yield ask.corrections_of(frontier.pop(0))):
-            if part.id in seen:
-                continue
-            seen.add(part.id)
-            frontier.append(part.id)
-            part = yield from _resolve_uncertain(profile, part)
-            if part.state in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY):
-                parts.append(part)
-    parts.sort(key=lambda t: t.id)
+    parts = []
+    for part in (yield from purchase_parts(original)):
+        part = yield from _resolve_uncertain(profile, part)
+        if part.state in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY):
+            parts.append(part)
     charged = 0
     for part in (original, *parts):
         charged += yield ask.refundable_amount(part.id)

@@ -255,11 +255,24 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
                    details={"original_id": original.id, "refundable_before": refundable})
 
 
+def purchase_parts(original: Any) -> Gen:
+    """Every sale a fix charged for the same purchase as `original`, in any state, oldest first: a linked
+    sale of a difference, a void's re-sale — and the parts of a part fixed on its own trace."""
+    parts, frontier, seen = [], [original.id], {original.id}
+    while frontier:
+        for part in (yield ask.corrections_of(frontier.pop(0))):
+            if part.id not in seen:
+                seen.add(part.id)
+                frontier.append(part.id)
+                parts.append(part)
+    return sorted(parts, key=lambda t: t.id)
+
+
 def _other_parts(profile: Profile, original: Any) -> Gen:
     """The sales a fix charged for the same purchase (a linked difference, a void's re-sale): a refund of the
     sale does not reach them, so the cashier is told each one still refundable and the command for it."""
     notes = []
-    for part in (yield ask.corrections_of(original.id)):
+    for part in (yield from purchase_parts(original)):
         left = yield ask.refundable_amount(part.id)
         if left > 0:
             notes.append(say(profile.language, "refund_other_part", part=f"{part.trace:06d}",
