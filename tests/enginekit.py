@@ -107,6 +107,16 @@ class World:
             except Exception as exc:  # noqa: BLE001 — thrown into the plan like the daemon does
                 error = exc
 
+    def run_under(self, plan: fx.Plan, fates: list[str]) -> fx.Outcome | None:
+        """Run `plan` while the wire does `fates` to its exchanges, one each in order, then delivers;
+        None when the plan was refused before anything was sent (an EngineError)."""
+        queue = list(fates)
+        self.wire = lambda message: queue.pop(0) if queue and message is not None else DELIVER
+        try:
+            return self.run(plan)
+        except fx.EngineError:
+            return None
+
     def cut_after(self, plan: fx.Plan, effects: int) -> bool:
         """A power cut: the plan performs its first `effects` effects, then nothing more ever runs.  True
         when the plan had finished before the cut."""

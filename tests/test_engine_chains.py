@@ -123,12 +123,7 @@ def test_any_wire_fate_at_any_step_leaves_a_told_state_and_one_resume_finishes(f
         world = World(Path(tmp))
         try:
             plan, resume, target = _setup(world, fix)
-            queue = list(fates)
-            world.wire = lambda message: queue.pop(0) if queue and message is not None else DELIVER
-            try:
-                outcome = world.run(plan)
-            except EngineError:
-                outcome = None
+            outcome = world.run_under(plan, fates)
             open_now = _open(world)
             if outcome is not None and outcome.status == "approved":
                 assert open_now == [] and ledger_net(world).get(CARD, 0) == target
