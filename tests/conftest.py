@@ -29,6 +29,16 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.xdist_group(str(item.path.relative_to(config.rootpath))))
 
 
+@pytest.fixture
+def world(tmp_path):
+    """The sans-IO engine's world (tests/enginekit.py): a real journal file, the real codec and the
+    simulator's acquirer in process."""
+    from tests.enginekit import World
+    w = World(tmp_path)
+    yield w
+    w.close()
+
+
 @pytest.fixture(scope="session")
 def pcscd():
     """One pcscd for the whole run (only one can run per machine); stopped only if we started it."""

@@ -185,38 +185,30 @@ def test_the_guard_asks_exactly_when_the_list_would_list_the_new_sale(history, c
             world.close()
 
 
-def test_a_zero_right_amount_is_refused_before_anything(tmp_path):
-    world = World(tmp_path)
-    try:
-        first = world.run(ops.sale(PROFILE, ops.SaleRequest(12000, test_card="debit"), CASHIER))
-        with pytest.raises(EngineError, match="more than 0"):
-            world.run(fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, 0, test_card="debit"), SUPERVISOR))
-        assert world.journal.all_chains() == [] and ledger_net(world)[CARD] == 12000
-    finally:
-        world.close()
+def test_a_zero_right_amount_is_refused_before_anything(world):
+    first = world.run(ops.sale(PROFILE, ops.SaleRequest(12000, test_card="debit"), CASHIER))
+    with pytest.raises(EngineError, match="more than 0"):
+        world.run(fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, 0, test_card="debit"), SUPERVISOR))
+    assert world.journal.all_chains() == [] and ledger_net(world)[CARD] == 12000
 
 
-def test_resuming_a_chain_whose_steps_all_went_through_says_so(tmp_path):
+def test_resuming_a_chain_whose_steps_all_went_through_says_so(world):
     """Killed after the last step's approval was journaled but before the chain was ended: a resume (or
     the restart) ends it without charging again, and says what was done."""
-    world = World(tmp_path)
-    try:
-        first = world.run(ops.sale(PROFILE, ops.SaleRequest(12000, test_card="debit"), CASHIER))
-        plan = fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, 10000, test_card="debit"), SUPERVISOR)
-        result = None
-        while True:  # stop right after the new sale's outcome is journaled (the chain not yet ended)
-            effect = plan.send(result)
-            result = world.perform(effect)
-            if getattr(effect, "method", None) == "complete" and result.kind == "correction":
-                break
-        plan.close()
-        [chain] = world.journal.open_chains()
-        outcome = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, None, resume=True),
-                                          SUPERVISOR))
-        assert outcome.status == "approved" and "Voided 120.00. Charged 100.00." in outcome.message
-        assert world.journal.open_chains() == [] and ledger_net(world)[CARD] == 10000
-    finally:
-        world.close()
+    first = world.run(ops.sale(PROFILE, ops.SaleRequest(12000, test_card="debit"), CASHIER))
+    plan = fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, 10000, test_card="debit"), SUPERVISOR)
+    result = None
+    while True:  # stop right after the new sale's outcome is journaled (the chain not yet ended)
+        effect = plan.send(result)
+        result = world.perform(effect)
+        if getattr(effect, "method", None) == "complete" and result.kind == "correction":
+            break
+    plan.close()
+    [chain] = world.journal.open_chains()
+    outcome = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, None, resume=True),
+                                      SUPERVISOR))
+    assert outcome.status == "approved" and "Voided 120.00. Charged 100.00." in outcome.message
+    assert world.journal.open_chains() == [] and ledger_net(world)[CARD] == 10000
 
 
 # -- a purchase corrected more than once -------------------------------------------------------------------
@@ -253,14 +245,12 @@ def test_every_correction_of_a_purchase_leaves_the_card_charged_exactly_the_righ
 
 
 @pytest.fixture
-def corrected_up(tmp_path):
+def corrected_up(world):
     """10.00 keyed for 100.00 and corrected: the sale and its linked 90.00, on the bank's ledger."""
-    world = World(tmp_path)
     sale = world.run(ops.sale(PROFILE, ops.SaleRequest(1000, test_card="debit"), CASHIER))
     up = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 10000, test_card="debit"), SUPERVISOR))
     assert up.details["method"] == "linked_sale" and ledger_net(world)[CARD] == 10000
-    yield world, sale, up
-    world.close()
+    return world, sale, up
 
 
 def test_a_second_correction_refunds_from_the_newest_part_and_says_why(corrected_up):

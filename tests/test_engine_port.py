@@ -11,17 +11,10 @@ from agent.engine.port import METHODS, Ask, ask, check_port
 from agent.journal import Journal, JournalError
 from agent.journal.records import Begun
 from agent.journal.scrub import scrub_message
-from tests.enginekit import CASHIER, PROFILE, RecordingJournal, World
+from tests.enginekit import CASHIER, PROFILE, RecordingJournal
 
 KEY = b"k" * 32
 REQUEST = {"mti": "0200", "3": "000000", "4": "000000001000"}
-
-
-@pytest.fixture
-def world(tmp_path):
-    w = World(tmp_path)
-    yield w
-    w.close()
 
 
 def begin_args(**extra):

@@ -11,13 +11,6 @@ from tests.enginekit import (CASHIER, CORRUPT_MAC, DELIVER, LOSE_ANSWER, LOSE_RE
                              WRONG_AMOUNT, World)
 
 
-@pytest.fixture
-def world(tmp_path):
-    w = World(tmp_path)
-    yield w
-    w.close()
-
-
 def sale(world: World, amount: int, card: str = "debit", **kw):
     return world.run(ops.sale(PROFILE, ops.SaleRequest(amount, test_card=card, **kw), CASHIER))
 

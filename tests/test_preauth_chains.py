@@ -88,19 +88,15 @@ def _finish(world: World, fix: str, resume, target: int) -> None:
 
 
 @pytest.mark.parametrize("fix", FIXES)
-def test_each_fix_is_a_chain_that_ends_done(tmp_path, fix):
-    world = World(tmp_path)
-    try:
-        plan, _, target = _setup(world, fix)
-        outcome = world.run(plan)
-        assert outcome.status == "approved", outcome.message
-        assert outcome.details["method"] == FIXES[fix][4]
-        [chain] = world.journal.all_chains()
-        assert chain.kind == "completion_fix" and chain.state == "done" and chain.target == target
-        assert world.net_charged("debit") == target and held(world) == 0
-        assert_bank_equals_journal(world)
-    finally:
-        world.close()
+def test_each_fix_is_a_chain_that_ends_done(world, fix):
+    plan, _, target = _setup(world, fix)
+    outcome = world.run(plan)
+    assert outcome.status == "approved", outcome.message
+    assert outcome.details["method"] == FIXES[fix][4]
+    [chain] = world.journal.all_chains()
+    assert chain.kind == "completion_fix" and chain.state == "done" and chain.target == target
+    assert world.net_charged("debit") == target and held(world) == 0
+    assert_bank_equals_journal(world)
 
 
 def _effects(tmp: Path, fix: str) -> list:
@@ -197,168 +193,128 @@ def _fail_nth(world: World, mti: str, n: int, fate: str) -> None:
 
 
 @pytest.mark.parametrize("fate", [DECLINE, LOSE_ANSWER, LOSE_REQUEST])
-def test_new_completion_fails_after_the_void_the_chain_says_where_the_money_stands(tmp_path, fate):
-    world = World(tmp_path)
-    try:
-        plan, resume, _ = _setup(world, "recomplete_down")
-        _fail_nth(world, "0200", 2, fate)  # the completion void goes through, the new completion does not
-        outcome = world.run(plan)
-        assert outcome.status == "open", outcome.message
-        wrong = world.journal.get(outcome.details["original_id"])
-        assert "Voided the completion of 1100.00." in outcome.message
-        assert "950.00 still to complete" in outcome.message
-        assert f"`posagent correct {wrong.trace:06d} --resume`" in outcome.message
-        assert world.net_charged("debit") == 0 and held(world) == 100000  # the hold is back, nothing charged
-        assert_bank_equals_journal(world)
-        [chain] = world.journal.open_chains()
-        assert outcome.details["owed"] == [{"op": "completion", "amount": 95000, "status": "owed"}]
-        heal(world)
-        done = world.run(resume())
-        assert done.status == "approved", done.message
-        assert world.net_charged("debit") == 95000 and held(world) == 0
-        assert world.journal.get_chain(chain.id).state == "done"
-        assert_bank_equals_journal(world)
-    finally:
-        world.close()
+def test_new_completion_fails_after_the_void_the_chain_says_where_the_money_stands(world, fate):
+    plan, resume, _ = _setup(world, "recomplete_down")
+    _fail_nth(world, "0200", 2, fate)  # the completion void goes through, the new completion does not
+    outcome = world.run(plan)
+    assert outcome.status == "open", outcome.message
+    wrong = world.journal.get(outcome.details["original_id"])
+    assert "Voided the completion of 1100.00." in outcome.message
+    assert "950.00 still to complete" in outcome.message
+    assert f"`posagent correct {wrong.trace:06d} --resume`" in outcome.message
+    assert world.net_charged("debit") == 0 and held(world) == 100000  # the hold is back, nothing charged
+    assert_bank_equals_journal(world)
+    [chain] = world.journal.open_chains()
+    assert outcome.details["owed"] == [{"op": "completion", "amount": 95000, "status": "owed"}]
+    heal(world)
+    done = world.run(resume())
+    assert done.status == "approved", done.message
+    assert world.net_charged("debit") == 95000 and held(world) == 0
+    assert world.journal.get_chain(chain.id).state == "done"
+    assert_bank_equals_journal(world)
 
 
 @pytest.mark.parametrize("fate", [DECLINE, LOSE_ANSWER])
-def test_completion_void_fails_first_nothing_is_done_and_resume_finishes(tmp_path, fate):
-    world = World(tmp_path)
-    try:
-        plan, resume, _ = _setup(world, "recomplete_down")
-        _fail_nth(world, "0200", 1, fate)
-        outcome = world.run(plan)
-        assert outcome.status == "open", outcome.message
-        assert "Nothing done yet." in outcome.message and "the completion of 1100.00 still to void" in outcome.message
-        assert world.net_charged("debit") == 110000
-        assert_bank_equals_journal(world)
-        heal(world)
-        assert world.run(resume()).status == "approved"
-        assert world.net_charged("debit") == 95000 and world.journal.open_chains() == []
-    finally:
-        world.close()
+def test_completion_void_fails_first_nothing_is_done_and_resume_finishes(world, fate):
+    plan, resume, _ = _setup(world, "recomplete_down")
+    _fail_nth(world, "0200", 1, fate)
+    outcome = world.run(plan)
+    assert outcome.status == "open", outcome.message
+    assert "Nothing done yet." in outcome.message and "the completion of 1100.00 still to void" in outcome.message
+    assert world.net_charged("debit") == 110000
+    assert_bank_equals_journal(world)
+    heal(world)
+    assert world.run(resume()).status == "approved"
+    assert world.net_charged("debit") == 95000 and world.journal.open_chains() == []
 
 
 @pytest.mark.parametrize("fate", [DECLINE, LOSE_ANSWER])
-def test_refund_of_the_difference_fails_then_resume(tmp_path, fate):
-    world = World(tmp_path)
-    try:
-        plan, resume, _ = _setup(world, "refund_after_settlement")
-        _fail_nth(world, "0220", 1, fate)
-        outcome = world.run(plan)
-        assert outcome.status == "open" and "150.00 still to refund" in outcome.message, outcome.message
-        assert world.net_charged("debit") == 110000
-        heal(world)
-        assert world.run(resume()).status == "approved"
-        assert world.net_charged("debit") == 95000
-        assert_bank_equals_journal(world)
-    finally:
-        world.close()
+def test_refund_of_the_difference_fails_then_resume(world, fate):
+    plan, resume, _ = _setup(world, "refund_after_settlement")
+    _fail_nth(world, "0220", 1, fate)
+    outcome = world.run(plan)
+    assert outcome.status == "open" and "150.00 still to refund" in outcome.message, outcome.message
+    assert world.net_charged("debit") == 110000
+    heal(world)
+    assert world.run(resume()).status == "approved"
+    assert world.net_charged("debit") == 95000
+    assert_bank_equals_journal(world)
 
 
-def test_linked_sale_declined_then_resume(tmp_path):
-    world = World(tmp_path)
-    try:
-        plan, resume, _ = _setup(world, "linked_sale_beyond_tolerance")
-        _fail_nth(world, "0200", 1, DECLINE)
-        outcome = world.run(plan)
-        assert outcome.status == "open" and "300.00 still to charge: insert the card" in outcome.message, \
-            outcome.message
-        assert world.net_charged("debit") == 100000
-        assert world.run(resume()).status == "approved"
-        assert world.net_charged("debit") == 130000
-        assert_bank_equals_journal(world)
-    finally:
-        world.close()
+def test_linked_sale_declined_then_resume(world):
+    plan, resume, _ = _setup(world, "linked_sale_beyond_tolerance")
+    _fail_nth(world, "0200", 1, DECLINE)
+    outcome = world.run(plan)
+    assert outcome.status == "open" and "300.00 still to charge: insert the card" in outcome.message, \
+        outcome.message
+    assert world.net_charged("debit") == 100000
+    assert world.run(resume()).status == "approved"
+    assert world.net_charged("debit") == 130000
+    assert_bank_equals_journal(world)
 
 
-def test_a_different_card_for_the_linked_sale_changes_nothing(tmp_path):
-    world = World(tmp_path)
-    try:
-        _setup(world, "linked_sale_beyond_tolerance")
-        wrong = max((t for t in world.journal.find(limit=20) if t.kind == "completion"), key=lambda t: t.id)
-        with pytest.raises(EngineError, match="not the card of trace"):
-            world.run(preauth_fixes.correct_any(PROFILE, fixes.CorrectRequest(wrong.trace, 130000,
-                                                                               test_card="credit"), SUPERVISOR))
-        assert world.journal.all_chains() == [] and world.net_charged("debit") == 100000
-    finally:
-        world.close()
+def test_a_different_card_for_the_linked_sale_changes_nothing(world):
+    _setup(world, "linked_sale_beyond_tolerance")
+    wrong = max((t for t in world.journal.find(limit=20) if t.kind == "completion"), key=lambda t: t.id)
+    with pytest.raises(EngineError, match="not the card of trace"):
+        world.run(preauth_fixes.correct_any(PROFILE, fixes.CorrectRequest(wrong.trace, 130000,
+                                                                           test_card="credit"), SUPERVISOR))
+    assert world.journal.all_chains() == [] and world.net_charged("debit") == 100000
 
 
-def test_an_expired_preauth_is_never_voided_into_nothing(tmp_path):
+def test_an_expired_preauth_is_never_voided_into_nothing(world):
     """The pre-auth expired since the completion: voiding the completion could not be followed by a new
     one, so the fix refunds (or charges) the difference instead of completing again."""
-    world = World(tmp_path)
-    try:
-        plan, _, _ = _setup(world, "recomplete_down")
-        world.clock.advance((PROFILE.preauth_validity_days + 1) * DAY)
-        outcome = world.run(plan)
-        assert outcome.status == "approved" and outcome.details["method"] == "refund", outcome.message
-        assert "expired" in outcome.message
-        assert world.net_charged("debit") == 95000
-    finally:
-        world.close()
+    plan, _, _ = _setup(world, "recomplete_down")
+    world.clock.advance((PROFILE.preauth_validity_days + 1) * DAY)
+    outcome = world.run(plan)
+    assert outcome.status == "approved" and outcome.details["method"] == "refund", outcome.message
+    assert "expired" in outcome.message
+    assert world.net_charged("debit") == 95000
 
 
-def test_resume_with_another_amount_is_refused_naming_the_open_fix(tmp_path):
-    world = World(tmp_path)
-    try:
-        plan, _, _ = _setup(world, "recomplete_down")
-        _fail_nth(world, "0200", 2, DECLINE)
-        outcome = world.run(plan)
-        wrong = world.journal.get(outcome.details["original_id"])
-        with pytest.raises(EngineError, match="open correction to 950.00") as refused:
-            world.run(correct(wrong.trace, 90000))
-        assert "posagent chains --close" in str(refused.value)
-        assert world.net_charged("debit") == 0
-    finally:
-        world.close()
+def test_resume_with_another_amount_is_refused_naming_the_open_fix(world):
+    plan, _, _ = _setup(world, "recomplete_down")
+    _fail_nth(world, "0200", 2, DECLINE)
+    outcome = world.run(plan)
+    wrong = world.journal.get(outcome.details["original_id"])
+    with pytest.raises(EngineError, match="open correction to 950.00") as refused:
+        world.run(correct(wrong.trace, 90000))
+    assert "posagent chains --close" in str(refused.value)
+    assert world.net_charged("debit") == 0
 
 
-def test_resume_without_an_open_fix_says_so(tmp_path):
-    world = World(tmp_path)
-    try:
-        _setup(world, "recomplete_down")
-        wrong = max((t for t in world.journal.find(limit=20) if t.kind == "completion"), key=lambda t: t.id)
-        with pytest.raises(EngineError, match="no open correction to resume"):
-            world.run(correct(wrong.trace, None, resume=True))
-    finally:
-        world.close()
+def test_resume_without_an_open_fix_says_so(world):
+    _setup(world, "recomplete_down")
+    wrong = max((t for t in world.journal.find(limit=20) if t.kind == "completion"), key=lambda t: t.id)
+    with pytest.raises(EngineError, match="no open correction to resume"):
+        world.run(correct(wrong.trace, None, resume=True))
 
 
-def test_a_closed_chain_is_not_resumed_and_settlement_is_no_longer_blocked(tmp_path):
-    world = World(tmp_path)
-    try:
-        plan, resume, _ = _setup(world, "recomplete_down")
-        _fail_nth(world, "0200", 2, DECLINE)
-        world.run(plan)
-        [chain] = world.journal.open_chains()
-        blocked = settlement.settle(PROFILE, settlement.SettleRequest(True), SUPERVISOR)
-        with pytest.raises(EngineError, match="still open"):
-            world.run(blocked)
-        world.journal.end_chain(chain.id, "closed", reason="completed by hand on the paper slip", operator="sup",
-                                role="supervisor")
-        with pytest.raises(EngineError, match="no open correction"):
-            world.run(resume())
-        assert world.run(settlement.settle(PROFILE, settlement.SettleRequest(True), SUPERVISOR)).status == "done"
-    finally:
-        world.close()
+def test_a_closed_chain_is_not_resumed_and_settlement_is_no_longer_blocked(world):
+    plan, resume, _ = _setup(world, "recomplete_down")
+    _fail_nth(world, "0200", 2, DECLINE)
+    world.run(plan)
+    [chain] = world.journal.open_chains()
+    blocked = settlement.settle(PROFILE, settlement.SettleRequest(True), SUPERVISOR)
+    with pytest.raises(EngineError, match="still open"):
+        world.run(blocked)
+    world.journal.end_chain(chain.id, "closed", reason="completed by hand on the paper slip", operator="sup",
+                            role="supervisor")
+    with pytest.raises(EngineError, match="no open correction"):
+        world.run(resume())
+    assert world.run(settlement.settle(PROFILE, settlement.SettleRequest(True), SUPERVISOR)).status == "done"
 
 
-def test_chinese_standing(tmp_path):
-    world = World(tmp_path)
-    try:
-        plan, _, _ = _setup(world, "recomplete_down")
-        _fail_nth(world, "0200", 2, DECLINE)
-        world.run(plan)
-        [chain] = world.journal.open_chains()
-        zh = dataclasses.replace(PROFILE, language="zh")
-        original = world.journal.get(chain.original_id)
-        standing = chains.standing(zh, chain, original, chains.progress(chain, world.journal.chain_txns(chain.id)))
-        assert "已撤销 1100.00 的预授权完成。" in standing and "尚需完成 950.00" in standing
-    finally:
-        world.close()
+def test_chinese_standing(world):
+    plan, _, _ = _setup(world, "recomplete_down")
+    _fail_nth(world, "0200", 2, DECLINE)
+    world.run(plan)
+    [chain] = world.journal.open_chains()
+    zh = dataclasses.replace(PROFILE, language="zh")
+    original = world.journal.get(chain.original_id)
+    standing = chains.standing(zh, chain, original, chains.progress(chain, world.journal.chain_txns(chain.id)))
+    assert "已撤销 1100.00 的预授权完成。" in standing and "尚需完成 950.00" in standing
 
 
 @settings(max_examples=25, deadline=None)

@@ -17,13 +17,6 @@ from tests.enginekit import (CASHIER, CORRUPT_MAC, DELIVER, LOSE_ANSWER, LOSE_RE
 DAY = 86400
 
 
-@pytest.fixture
-def world(tmp_path):
-    w = World(tmp_path)
-    yield w
-    w.close()
-
-
 def held(world: World, card: str = "debit") -> int:
     return held_amount(world.ledger, card, datetime.fromtimestamp(world.clock.now, timezone.utc))
 
