@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from agent.drivers.testcards import TestCard as KeyedCard
 from agent.errors import ConfigError
 from simulator.emvcrypto import IssuerKeys, dol_values
 
@@ -40,11 +41,9 @@ def cdol1_data(values: dict[int, bytes]) -> bytes:
 
 
 @dataclass(frozen=True)
-class TestCard:
-    name: str
-    pan: str
-    expiry: str  # YYMM
-    service_code: str
+class TestCard(KeyedCard):
+    """A whole virtual card: what a terminal may key in (name, PAN, expiry, service code, track 2 — the
+    product's own test-card record) and its chip, issuer keys and behaviour."""
     sequence: str  # card sequence number, 3 digits (field 23)
     aid: str  # hex
     label: str
@@ -61,11 +60,6 @@ class TestCard:
     pin: str = ""  # the cardholder's PIN the issuer checks (empty: none)
     pin_required: bool = False  # the issuer refuses a sale or pre-auth of this card without a PIN
     offline: bool = False  # card risk management lets the card approve offline (TC) when the terminal asks
-
-    @property
-    def track2(self) -> str:
-        """Track 2 equivalent data as digits with '=' as the separator."""
-        return f"{self.pan}={self.expiry}{self.service_code}0000000000"
 
 
 def load_cards(path: str | Path | None = None) -> dict[str, TestCard]:
