@@ -43,6 +43,23 @@ class Agent(Daemon):
         return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                               input=SUPERVISOR_PASSWORD + "\n" if password else "")
 
+    def cli_in_background(self, *args: str, password: bool = False) -> subprocess.Popen:
+        """The CLI started and left running (to kill the daemon under it); `password`: the supervisor's on its
+        standard input, from a file as a terminal's script would give it."""
+        command = [sys.executable, "-m", "agent", "--config", str(self.config), *args]
+        stdin = subprocess.DEVNULL
+        if password:
+            command.append("--password-stdin")
+            secret = self.directory / "password.txt"
+            secret.write_text(SUPERVISOR_PASSWORD + "\n")
+            stdin = open(secret)
+        try:
+            return subprocess.Popen(command, cwd=ROOT, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
+        finally:
+            if stdin is not subprocess.DEVNULL:
+                stdin.close()
+
     def json(self, *args: str, password: bool = False) -> dict:
         result = self.cli(*args, "--json", password=password)
         try:

@@ -194,13 +194,8 @@ def test_sigkill_between_void_and_sale_is_reported_after_restart(agent, sim_host
     never silently dropped — and one resume finishes it."""
     wrong = sale(agent, "12.34")
     sim_host.fault("delay:mti=0200,seconds=20,count=1,skip=1")  # the void answers; the new sale hangs
-    command = [sys.executable, "-m", "agent", "--config", str(agent.config), "correct", f"{wrong['trace']:06d}",
-               "--amount", "10.00", "--card", "debit", "--password-stdin"]
-    secret = agent.directory / "password.txt"
-    secret.write_text(SUPERVISOR_PASSWORD + "\n")
-    with open(secret) as stdin:
-        cli = subprocess.Popen(command, cwd=ROOT, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    cli = agent.cli_in_background("correct", f"{wrong['trace']:06d}", "--amount", "10.00", "--card", "debit",
+                                  password=True)
     wait_for(lambda: any(t.kind == "correction" and t.state == "sending" for t in _journal_txns(agent)), 30,
              "the new sale journaled and sent")
     agent.kill()

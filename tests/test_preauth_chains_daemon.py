@@ -6,12 +6,9 @@ reported after the restart, never dropped."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.agentproc import ROOT, SUPERVISOR_PASSWORD, start_agent
+from tests.agentproc import start_agent
 from tests.harness import wait_for
 from tests.test_daemon_chains import EXIT_CONFIRM, EXIT_OPEN, EXIT_UNKNOWN, _journal_txns, journal_net, open_chains
 from tests.test_preauth_daemon import bank, preauth
@@ -97,13 +94,7 @@ def test_sigkill_between_the_completion_void_and_the_new_completion(agent, sim_h
     after the restart the completion is reversed, the chain is reported open, and one resume finishes."""
     wrong = wrong_completion(agent)
     sim_host.fault("delay:mti=0200,seconds=20,count=1,skip=1")
-    command = [sys.executable, "-m", "agent", "--config", str(agent.config), "correct", f"{wrong['trace']:06d}",
-               "--amount", "980.00", "--password-stdin"]
-    secret = agent.directory / "password.txt"
-    secret.write_text(SUPERVISOR_PASSWORD + "\n")
-    with open(secret) as stdin:
-        cli = subprocess.Popen(command, cwd=ROOT, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    cli = agent.cli_in_background("correct", f"{wrong['trace']:06d}", "--amount", "980.00", password=True)
     wait_for(lambda: any(t.kind == "completion" and t.state == "sending" for t in _journal_txns(agent)), 30,
              "the new completion journaled and sent")
     agent.kill()
