@@ -28,9 +28,9 @@ def _read_exactly(sock: socket.socket, n: int) -> bytes | None:
 class MaliciousProxy:
     """`mode` applies to the next request only: "stall" (forward it, then send a length prefix of 8,000,
     101 bytes and nothing more on that connection) or "flood" (forward it, answer it, then send the same
-    answer `flood_count` more times: well-formed, matching no request).  The flood is sent in batches of
-    `FLOOD_BATCH` answers and is far larger than loopback's socket buffers (tens of MB), so it can only end
-    before `flood_count` when the peer hangs up, however slowly the peer is scheduled."""
+    answer exactly `flood_count` more times: well-formed, matching no request).  After a flood the proxy
+    goes on serving that connection; `hung_up` is set when the peer closes it (what a test waits for,
+    rather than guessing from how much of the flood went out in time)."""
 
     FLOOD_BATCH = 1000
 
@@ -41,6 +41,7 @@ class MaliciousProxy:
         self.connections = 0
         self.flood_sent = 0
         self.flood_stopped_by_peer = False
+        self.hung_up = threading.Event()  # the peer closed a flooded connection
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
         self._stop = threading.Event()
@@ -63,10 +64,16 @@ class MaliciousProxy:
     def _serve(self, client: socket.socket) -> None:
         upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
         self._sockets.append(upstream)
+        flooded = False
         try:
             while not self._stop.is_set():
-                request = _read_frame(client)
+                try:
+                    request = _read_frame(client)
+                except OSError:  # reset: the peer closed with answers still unread
+                    request = None
                 if request is None:
+                    if flooded:
+                        self.hung_up.set()
                     return
                 upstream.sendall(request)
                 answer = _read_frame(upstream)
@@ -79,13 +86,15 @@ class MaliciousProxy:
                     return
                 client.sendall(answer)
                 if mode == "flood":
+                    flooded = True
                     try:
-                        batch = answer * self.FLOOD_BATCH
-                        for _ in range(self.flood_count // self.FLOOD_BATCH):
-                            client.sendall(batch)
-                            self.flood_sent += self.FLOOD_BATCH
+                        while self.flood_sent < self.flood_count:
+                            count = min(self.FLOOD_BATCH, self.flood_count - self.flood_sent)
+                            client.sendall(answer * count)
+                            self.flood_sent += count
                     except OSError:
                         self.flood_stopped_by_peer = True
+                        self.hung_up.set()
                         return
         except OSError:
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent.drivers.hostlink import MAX_UNMATCHED
 from tests.agentproc import start_agent
 from tests.maliciousproxy import MaliciousProxy
 
@@ -46,12 +47,26 @@ def test_a_host_that_stalls_mid_frame_is_dropped_and_the_reversal_and_next_sale_
 
 def test_a_flood_of_unsolicited_answers_is_logged_in_a_few_lines_and_the_peer_is_dropped(agent, proxy):
     assert agent.call("sale", {"amount": 500, "card": "debit"})["outcome"]["status"] == "approved"
-    proxy.mode = "flood"
+    before = proxy.connections
+    proxy.mode, proxy.flood_count = "flood", MAX_UNMATCHED + 1  # one past the limit: the count decides
     assert agent.call("sale", {"amount": 600, "card": "debit"})["outcome"]["status"] == "approved"
-    assert agent.call("echo")["ok"]  # the link still serves (on a fresh connection once the flood is cut)
-    assert proxy.flood_sent < proxy.flood_count  # the daemon hung up before the flood ended
+    assert proxy.hung_up.wait(30), "the daemon kept a connection that sent one unmatched answer too many"
+    assert agent.call("echo")["ok"]  # the link still serves, on a fresh connection
+    assert proxy.connections == before + 1
     log = agent.log_text
     unmatched_lines = [line for line in log.splitlines() if "unmatched answer" in line]
     assert 1 <= len(unmatched_lines) <= 3, unmatched_lines
-    assert "match no request; connection dropped" in log
+    assert (f"sent {MAX_UNMATCHED + 1} answers that match no request (at most {MAX_UNMATCHED} on one "
+            f"connection); connection dropped") in log
     assert agent.call("sale", {"amount": 800, "card": "debit"})["outcome"]["status"] == "approved"
+
+
+def test_unmatched_answers_up_to_the_limit_keep_the_connection(agent, proxy):
+    assert agent.call("sale", {"amount": 500, "card": "debit"})["outcome"]["status"] == "approved"
+    before = proxy.connections
+    proxy.mode, proxy.flood_count = "flood", MAX_UNMATCHED
+    assert agent.call("sale", {"amount": 600, "card": "debit"})["outcome"]["status"] == "approved"
+    # the echo's answer comes after the whole flood on the same connection: read past it, not dropped
+    assert agent.call("echo")["ok"]
+    assert proxy.connections == before and not proxy.hung_up.is_set()
+    assert "connection dropped" not in agent.log_text

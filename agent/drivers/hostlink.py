@@ -25,7 +25,8 @@ log = logging.getLogger("posagent.hostlink")
 #: first retry after a failed connect, doubling up to the maximum, within the connect timeout
 BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 2.0
-#: unmatched answers one connection may send before it is dropped (a flood, or a host out of step)
+#: unmatched answers one connection may send before it is dropped (a flood, or a host out of step): a
+#: count, never a rate, so the same answers drop the peer however fast or slow either side is scheduled
 MAX_UNMATCHED = 32
 #: unmatched answers are logged at most once per this many seconds, as one line with the count
 UNMATCHED_LOG_INTERVAL = 10.0
@@ -208,8 +209,9 @@ class HostLink:
                     self.on_unmatched(body, f"undecodable frame: {exc}")
                     break
                 if not self._deliver(frame):
-                    error = FrameError(f"the acquirer sent over {MAX_UNMATCHED} answers that match no request; "
-                                       f"connection dropped", sent=True, length=length)
+                    error = FrameError(f"the acquirer sent {self._unmatched_here} answers that match no request "
+                                       f"(at most {MAX_UNMATCHED} on one connection); connection dropped",
+                                       sent=True, length=length)
                     self.drops += 1
                     log.warning("dropping the acquirer connection: %s", error)
                     break
@@ -236,6 +238,7 @@ class HostLink:
         return True
 
     def _unmatched(self, frame: Frame, reason: str) -> bool:
+        """Count an answer nobody waits for; False on the one past `MAX_UNMATCHED` on this connection."""
         self.unmatched += 1
         self._unmatched_here += 1
         self.on_unmatched(frame, reason)
