@@ -19,13 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import PosagentError, UsageError
+from agent.masking import mask_digit_runs
 from agent.reconcile.fees import contract_from_config
 from agent.reconcile.formats import StatementFormat, check_encoding, get_format
 from agent.reconcile.reconciler import JournalFact, Reconciliation, reconcile
 from agent.reconcile.statement import Statement, StatementError, parse_statement
 
 #: the most findings listed one by one in the journal event (all are in the claim files and the report hash)
-MAX_EVENT_ITEMS = 300
+MAX_EVENT_ITEMS = 100
+#: the most bytes of details one run's event carries: far below the control API's 64 KiB request limit,
+#: whatever the statement holds (its name, its errors and its findings are all cut to fit)
+MAX_EVENT_DETAILS_BYTES = 16 * 1024
+#: the most characters of a refusal's error kept in its event
+MAX_EVENT_ERROR_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -81,9 +87,8 @@ def reconcile_file(cfg, journal_path: Path, statement_path: str | Path, *, fmt_n
                                     expect_merchant=cfg.terminal.merchant_id, path=name)
     except StatementError as exc:
         if record:
-            journal_run(cfg, journal_path, "reconcile.refused",
-                        {"statement": name, "sha256_b64": _b64(digest), "format": fmt.name, "encoding": encoding,
-                         "error": str(exc)})
+            refused(cfg, journal_path, exc, {"statement": name, "sha256_b64": _b64(digest), "format": fmt.name,
+                                             "encoding": encoding})
         raise
     with Journal.open(journal_path, fingerprint_key=None, read_only=True,
                       busy_timeout_ms=cfg.journal.busy_timeout_ms) as journal:
@@ -94,6 +99,27 @@ def reconcile_file(cfg, journal_path: Path, statement_path: str | Path, *, fmt_n
     if record:
         event = journal_run(cfg, journal_path, "reconcile.run", run_details(report, name, digest, fmt, encoding))
     return Run(report, statement, fmt, name, digest, raw, event, encoding)
+
+
+def refused(cfg, journal_path: Path, error: StatementError, details: dict[str, Any]) -> None:
+    """Journal a refused statement; if that fails too, the refusal is still what is reported (exit 2)."""
+    details = {**details, "error": mask_digit_runs(str(error))[:MAX_EVENT_ERROR_CHARS]}
+    try:
+        journal_run(cfg, journal_path, "reconcile.refused", details)
+    except PosagentError as exc:
+        error.args = (f"{error.args[0]} (and the refusal could not be journaled: {exc})",)
+
+
+def bounded(details: dict[str, Any]) -> dict[str, Any]:
+    """`details` cut to `MAX_EVENT_DETAILS_BYTES` once encoded: long texts shortened, then fewer items."""
+    out = {k: (v[:MAX_EVENT_ERROR_CHARS] if isinstance(v, str) else v) for k, v in details.items()}
+    items = out.get("items")
+    while len(json.dumps(out, ensure_ascii=False).encode()) > MAX_EVENT_DETAILS_BYTES:
+        if not items:
+            raise PosagentError(f"the reconciliation's event would exceed {MAX_EVENT_DETAILS_BYTES} bytes")
+        items = items[:len(items) // 2]
+        out["items"] = items
+    return out
 
 
 def run_details(report: Reconciliation, name: str, digest: str, fmt: StatementFormat, encoding: str) -> dict:
@@ -107,6 +133,7 @@ def run_details(report: Reconciliation, name: str, digest: str, fmt: StatementFo
             "date": report.settlement_date, "lines": report.lines, "owed": report.owed, "credited": report.credited,
             "difference": report.difference, "unexplained": report.unexplained, "balanced": report.balanced,
             "by_kind": {k: [by_kind[k], effect_by_kind[k]] for k in sorted(by_kind)},
+            "findings": len(report.discrepancies),
             "items": [[d.kind, d.effect, d.txn_id, d.line.line if d.line else None]
                       for d in report.discrepancies[:MAX_EVENT_ITEMS]],
             "report_sha256_b64": _b64(report_digest)}
@@ -121,6 +148,8 @@ def journal_run(cfg, journal_path: Path, kind: str, details: dict[str, Any]) -> 
     """Write the run's event, through the daemon when it owns the journal; returns {event_id, hash}."""
     from agent.journal import Journal
     from agent.journal.reconciliation import record_reconciliation
+
+    details = bounded(details)
 
     lock_path = journal_path.with_name(journal_path.name + ".lock")
     try:

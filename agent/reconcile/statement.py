@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from agent.errors import PosagentError
+from agent.excerpt import excerpt
 from agent.reconcile.formats import LINE_FIELDS, TOTAL_FIELDS, Column, StatementFormat
 from agent.reconcile.fees import DEBIT_KINDS
 
@@ -128,7 +129,7 @@ class _Reader:
             raise self.fail(f"expected the title {fmt.title!r}, but the file is empty", 1)
         if rows[0].rstrip() != fmt.title:
             raise self.fail(f"expected the title {fmt.title!r} (format {fmt.name}, {self.encoding}), "
-                            f"got {rows[0][:60]!r}", 1, "1")
+                            f"got {excerpt(rows[0])}", 1, "1")
         header: dict[str, str] = {}
         n = 1
         for key, label in fmt.header:
@@ -136,13 +137,13 @@ class _Reader:
                 raise self.fail(f"expected the header line {label!r}, but the file ends", n + 1)
             got_label, sep, value = rows[n].partition(fmt.header_separator)
             if got_label.strip() != label or not sep:
-                raise self.fail(f"expected the header line {label}{fmt.header_separator}VALUE, got {rows[n][:60]!r}",
+                raise self.fail(f"expected the header line {label}{fmt.header_separator}VALUE, got {excerpt(rows[n])}",
                                 n + 1, "1")
             header[key] = value.strip()
             n += 1
         header_line = {key: i + 2 for i, (key, _) in enumerate(fmt.header)}
         if not re.fullmatch(r"[0-9A-Za-z]{1,15}", header["merchant_id"]):
-            raise self.fail(f"expected a merchant id of 1 to 15 letters or digits, got {header['merchant_id']!r}",
+            raise self.fail(f"expected a merchant id of 1 to 15 letters or digits, got {excerpt(header['merchant_id'])}",
                             header_line["merchant_id"], "2")
         if expect_merchant is not None and header["merchant_id"] != expect_merchant:
             raise self.fail(f"expected the statement of merchant {expect_merchant} (this terminal's), this one is "
@@ -185,7 +186,7 @@ class _Reader:
         fmt = self.fmt
         if fmt.layout == "csv":
             # unquoted lines (all of them, in practice) split as csv would; quoted ones go through csv
-            values = (row.split(",") if '"' not in row else next(csv.reader([row]), []))[skip:]
+            values = (row.split(",") if '"' not in row else self.csv_fields(row, lineno))[skip:]
             if len(values) < len(columns):
                 missing = columns[len(values)]
                 raise self.fail(f"missing; expected {len(columns)} columns "
@@ -225,6 +226,12 @@ class _Reader:
             raise self.fail(f"expected the line to end after {c.title}", lineno, f"byte {at - self.fmt.gap + 1}")
         return out
 
+    def csv_fields(self, row: str, lineno: int) -> list[str]:
+        try:
+            return next(csv.reader([row]), [])
+        except csv.Error as exc:  # an unclosed quote, a field over the csv module's limit
+            raise self.fail(f"expected comma-separated fields ({exc})", lineno) from None
+
     def where(self, key: str) -> str:
         index = list(LINE_FIELDS).index(key)
         col = self.fmt.columns[index]
@@ -235,7 +242,7 @@ class _Reader:
     def check_titles(self, row: str, lineno: int) -> None:
         fmt = self.fmt
         if fmt.layout == "csv":
-            got = [t.strip() for t in next(csv.reader([row]), [])]
+            got = [t.strip() for t in self.csv_fields(row, lineno)]
             expected = list(fmt.column_titles)
         else:
             got = row.split()
@@ -244,7 +251,7 @@ class _Reader:
             if i >= len(got) or got[i] != title:
                 raise self.fail(f"expected column title {title!r}"
                                 f"{' (missing column)' if i >= len(got) or title not in got else ''}, got "
-                                f"{got[i] if i < len(got) else 'the end of the line'!r}", lineno, str(i + 1))
+                                f"{excerpt(got[i]) if i < len(got) else repr('the end of the line')}", lineno, str(i + 1))
         if len(got) > len(expected):
             raise self.fail(f"expected {len(expected)} column titles, got {len(got)}", lineno, str(len(expected) + 1))
 
@@ -302,7 +309,7 @@ class _Reader:
         if kind in _PATTERNS:
             rx, what = _PATTERNS[kind]
             if rx.fullmatch(text) is None:
-                raise self.fail(f"expected {what}, got {text!r}", lineno, where)
+                raise self.fail(f"expected {what}, got {excerpt(text)}", lineno, where)
             return int(text) if kind in ("digits6", "count") else text
         if kind == "money":
             return self.money(text, lineno, where)
@@ -321,7 +328,7 @@ class _Reader:
                 known = dt.datetime.strptime(text, self.fmt.date_format).strftime("%Y%m%d")
             except ValueError:
                 raise self.fail(f"expected a date like {dt.date(2026, 12, 3).strftime(self.fmt.date_format)}, "
-                                f"got {text!r}", lineno, where) from None
+                                f"got {excerpt(text)}", lineno, where) from None
             self._dates[text] = known
         return known
 
@@ -332,24 +339,24 @@ class _Reader:
                 known = dt.datetime.strptime(text, self.fmt.time_format).strftime("%H%M%S")
             except ValueError:
                 raise self.fail(f"expected a time like {dt.time(14, 5, 9).strftime(self.fmt.time_format)}, "
-                                f"got {text!r}", lineno, where) from None
+                                f"got {excerpt(text)}", lineno, where) from None
             if len(self._times) < 100_000:
                 self._times[text] = known
         return known
 
     def enum(self, mapping: dict[str, str], what: str, text: str, lineno: int, where: str) -> str:
         if text not in mapping:
-            raise self.fail(f"expected a {what} ({' or '.join(mapping)}), got {text!r}", lineno, where)
+            raise self.fail(f"expected a {what} ({' or '.join(mapping)}), got {excerpt(text)}", lineno, where)
         return mapping[text]
 
     def money(self, text: str, lineno: int, where: str) -> int:
         if self.fmt.amount_format == "minor":
             if _MINOR.fullmatch(text) is None:
-                raise self.fail(f"expected an amount in fen like 12345 or -500, got {text!r}", lineno, where)
+                raise self.fail(f"expected an amount in fen like 12345 or -500, got {excerpt(text)}", lineno, where)
             return int(text)
         found = _DECIMAL.fullmatch(text)
         if not found:
-            raise self.fail(f"expected an amount like 123.45 or -5.00, got {text!r}", lineno, where)
+            raise self.fail(f"expected an amount like 123.45 or -5.00, got {excerpt(text)}", lineno, where)
         value = int(found.group(2)) * 100 + int(found.group(3))
         return -value if found.group(1) else value
 

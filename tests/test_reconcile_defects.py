@@ -1,0 +1,78 @@
+"""Statements that must be refused cleanly, and days that must be reconciled right, through the real CLI
+(`posagent reconcile` over a running daemon, `posim host statement` over the host's ledger) on real files.
+
+A refused statement is one line on stderr (the line, the column, what was expected, a short masked
+excerpt of what was there), exit 2, and one `reconcile.refused` event whatever the file holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.agentproc import start_agent
+from tests.test_reconcile_cli import day_of_payments, posim, run_events, statement
+
+FULL_PAN = "6226090000000048"
+
+
+@pytest.fixture
+def agent(tmp_path, sim_host):
+    running = start_agent(tmp_path, sim_host.port)
+    yield running
+    running.stop()
+
+
+def with_field(clean: Path, out: Path, column: int, value: str, row: int = 7) -> Path:
+    """A copy of a posim CSV statement with one field of its first line replaced."""
+    rows = clean.read_text(encoding="utf-8").split("\n")
+    fields = rows[row].split(",")
+    fields[column] = value
+    rows[row] = ",".join(fields)
+    out.write_text("\n".join(rows), encoding="utf-8")
+    return out
+
+
+def refused_in_one_line(done, *needles: str) -> str:
+    assert done.returncode == 2, done.stdout + done.stderr
+    err = done.stderr.strip()
+    assert "Traceback" not in done.stderr and len(err.splitlines()) == 1, err[:2000]
+    for needle in needles:
+        assert needle in err, err[:2000]
+    return err
+
+
+@pytest.mark.parametrize("size", [60_000, 70_000, 200_000])
+def test_a_huge_field_is_one_short_line_exit_2_and_journaled_through_the_daemon(agent, sim_host, tmp_path, size):
+    day_of_payments(agent)
+    clean = tmp_path / "clean.csv"
+    statement(sim_host, clean)
+    for column, name in ((7, "auth_code"), (11, "amount")):
+        bad = with_field(clean, tmp_path / f"huge-{name}.csv", column, "A" * size)
+        err = refused_in_one_line(agent.cli("reconcile", str(bad)), f"line 8, column {column + 1} ({name})",
+                                  f"({size} characters)")
+        assert len(err) < 300
+    quoted = with_field(clean, tmp_path / "quoted.csv", 7, '"' + "B" * size + '"')
+    refused_in_one_line(agent.cli("reconcile", str(quoted)), "line 8")
+    assert run_events(tmp_path) == ["reconcile.refused"] * 3
+    assert agent.cli("journal", "verify").returncode == 0
+
+
+def test_a_full_card_number_is_refused_without_repeating_it(agent, sim_host, tmp_path):
+    day_of_payments(agent)
+    clean = tmp_path / "clean.csv"
+    statement(sim_host, clean)
+    bad = with_field(clean, tmp_path / "pan.csv", 8, FULL_PAN)
+    err = refused_in_one_line(agent.cli("reconcile", str(bad)), "line 8, column 9 (card_no)", "622609******0048")
+    assert FULL_PAN not in err
+    # a card number hidden in a longer run of digits, or in a field of its own, is masked too
+    for column, value in ((7, "99" + FULL_PAN + "12345"), (3, FULL_PAN)):
+        err = refused_in_one_line(agent.cli("reconcile", str(with_field(clean, tmp_path / "x.csv", column, value))))
+        assert FULL_PAN not in err and FULL_PAN[6:12] not in err
+    assert run_events(tmp_path) == ["reconcile.refused"] * 3
+    assert FULL_PAN.encode() not in (tmp_path / "journal.db").read_bytes()
+    wal = tmp_path / "journal.db-wal"
+    assert not wal.exists() or FULL_PAN.encode() not in wal.read_bytes()
