@@ -14,8 +14,10 @@ a delta-reduced shortest reproducing sequence, and exits 1.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
+import shlex
 import sys
 import tempfile
 from dataclasses import asdict
@@ -58,11 +60,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-reduce", action="store_true", help="on a violation, do not search for a shorter sequence")
     p.add_argument("--reduce-runs", type=int, default=40, help="re-runs the reduction may spend (default 40)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    p.set_defaults(handler=_chaos)
+    p.set_defaults(handler=lambda args: _chaos(args, p))
 
 
-def _chaos(args: argparse.Namespace) -> int:
+#: flags that change nothing a campaign does — where it keeps its files, how it prints, how a violation is
+#: reduced; every other flag decides the plan or how it runs, so the rerun line carries it
+NOT_REPLAYED = frozenset({"help", "keep", "json", "no_reduce", "reduce_runs"})
+
+
+def rerun_command(parser: argparse.ArgumentParser, args: argparse.Namespace, seed: int) -> str:
+    """The `posim chaos` line that runs this campaign again: every flag of `parser` but `NOT_REPLAYED`, with
+    its value as parsed (defaults too, so a changed default does not change the rerun), the seed drawn."""
+    words = ["posim", "chaos"]
+    for action in parser._actions:  # argparse's own list of the flags: a new flag is replayed without a change here
+        if not action.option_strings or action.dest in NOT_REPLAYED:
+            continue
+        value = seed if action.dest == "seed" else getattr(args, action.dest)
+        flag = max(action.option_strings, key=len)
+        if action.nargs == 0:  # a switch: present or not
+            words += [flag] if value else []
+        elif value is not None:
+            words += [flag, str(value)]
+    return shlex.join(words)
+
+
+def plan_digest(steps, options: dict, terminals: int) -> str:
+    """A short fingerprint of everything the campaign does: its steps and how they are run."""
+    data = {"steps": [asdict(step) for step in steps], "options": options, "terminals": terminals}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _chaos(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    rerun = rerun_command(parser, args, seed)
     settings = PlanSettings(seed=seed, ops=args.ops, kills=args.kills, fault_rate=args.fault_rate,
                             response_timeout=args.response_timeout, power_cuts=args.power_cuts,
                             wallet_share=args.wallet_share)
@@ -71,6 +101,7 @@ def _chaos(args: argparse.Namespace) -> int:
     steps = make_plan(settings)
     options = dict(response_timeout=args.response_timeout, reversal_retries=args.reversal_retries,
                    checkpoint_every=args.checkpoint_every, tail_check_at_start=args.tail_check_at_start)
+    plan = plan_digest(steps, options, args.terminals)
     progress = (lambda text: print(text, file=sys.stderr, flush=True)) if not args.json else None
     directory = Path(args.keep) if args.keep else None
     result = run_campaign(steps, directory, terminals=args.terminals, progress=progress, **options)
@@ -92,7 +123,8 @@ def _chaos(args: argparse.Namespace) -> int:
         reduced = ddmin(failing, fails, max_runs=args.reduce_runs)
     if args.json:
         t = result.tally
-        print(json.dumps({"seed": seed, "terminals": args.terminals, "operations": dict(t.operations),
+        print(json.dumps({"seed": seed, "terminals": args.terminals, "rerun": rerun, "plan": plan,
+                          "operations": dict(t.operations),
                           "faults_armed": dict(t.faults_armed),
                           "faults_injected": t.faults_injected, "kills": dict(t.kills),
                           "kill_windows": dict(t.kill_windows), "recoveries": t.recoveries,
@@ -101,9 +133,9 @@ def _chaos(args: argparse.Namespace) -> int:
                           "elapsed_s": round(t.elapsed, 2),
                           "ops_per_s": round(sum(t.operations.values()) / t.elapsed, 2) if t.elapsed else None}))
     else:
-        print(summary_table(settings, result, terminals=args.terminals))
+        print(summary_table(settings, result, terminals=args.terminals, rerun=rerun, plan=plan))
         if result.violations:
-            print(violation_report(settings, result, reduced, terminals=args.terminals))
+            print(violation_report(settings, result, reduced, terminals=args.terminals, rerun=rerun))
     return 1 if result.violations else 0
 
 

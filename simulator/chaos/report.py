@@ -3,17 +3,23 @@ and the journal and ledger rows involved."""
 
 from __future__ import annotations
 
+import shlex
+from dataclasses import fields
+
 from simulator.chaos.plan import PlanSettings, Step
 from simulator.chaos.runner import RunResult
 from simulator.host.faults import FAULT_KINDS
 
 
-def summary_table(settings: PlanSettings, result: RunResult, terminals: int = 1) -> str:
+def summary_table(settings: PlanSettings, result: RunResult, terminals: int = 1, rerun: str | None = None,
+                  plan: str | None = None) -> str:
     t = result.tally
     ops = sum(t.operations.values())
     rows: list[tuple[str, str]] = [
         ("seed", str(settings.seed)),
         ("terminals", str(terminals)),
+        *([("rerun", rerun)] if rerun else []),
+        *([("plan", plan)] if plan else []),
         ("operations", f"{ops} ({', '.join(f'{k} {v}' for k, v in t.operations.most_common())})"),
         ("faults armed", str(sum(t.faults_armed.values()))),
     ]
@@ -44,13 +50,18 @@ def summary_table(settings: PlanSettings, result: RunResult, terminals: int = 1)
     return "\n".join(lines + [f"{'outcomes'.ljust(width)}  {outcomes}"])
 
 
+def settings_command(settings: PlanSettings, terminals: int = 1) -> str:
+    """A `posim chaos` line for a plan made in code (the command line prints its own, from every flag given):
+    each plan setting as its flag, so a new setting is carried without a change here."""
+    words = ["posim", "chaos"]
+    for field in fields(settings):
+        words += [f"--{field.name.replace('_', '-')}", str(getattr(settings, field.name))]
+    return shlex.join(words + ["--terminals", str(terminals)])
+
+
 def violation_report(settings: PlanSettings, result: RunResult, reduced: tuple[Step, ...] | None,
-                     terminals: int = 1) -> str:
-    rerun = f"posim chaos --seed {settings.seed} --ops {settings.ops} --kills {settings.kills}"
-    if settings.power_cuts:
-        rerun += f" --power-cuts {settings.power_cuts}"
-    if terminals > 1:
-        rerun += f" --terminals {terminals}"
+                     terminals: int = 1, rerun: str | None = None) -> str:
+    rerun = rerun or settings_command(settings, terminals)
     lines = [f"VIOLATIONS: {len(result.violations)} (seed {settings.seed}, {settings.ops} operations, "
              f"{settings.kills} kills; rerun: {rerun})"]
     lines += [v.render() for v in result.violations[:20]]
