@@ -76,3 +76,23 @@ def test_a_full_card_number_is_refused_without_repeating_it(agent, sim_host, tmp
     assert FULL_PAN.encode() not in (tmp_path / "journal.db").read_bytes()
     wal = tmp_path / "journal.db-wal"
     assert not wal.exists() or FULL_PAN.encode() not in wal.read_bytes()
+
+
+def test_only_a_regular_file_of_bounded_size_is_read(agent, tmp_path):
+    """A device, a pipe or a file over the stated maximum is refused before it is read: one line naming the
+    file and the limit, exit 2, journaled as refused (reading /dev/zero used to end in a MemoryError)."""
+    from agent.reconcile.statement import MAX_STATEMENT_BYTES
+
+    limit = f"at most {MAX_STATEMENT_BYTES // (1 << 20)} MiB"
+    refused_in_one_line(agent.cli("reconcile", "/dev/zero", timeout=30), "statement /dev/zero:",
+                        "a character device, not a regular file", limit)
+    fifo = tmp_path / "statement.fifo"
+    os.mkfifo(fifo)
+    refused_in_one_line(agent.cli("reconcile", str(fifo), timeout=30), str(fifo), "a pipe", limit)
+    huge = tmp_path / "huge.csv"
+    with open(huge, "wb") as f:  # sparse: no disk space used
+        f.truncate(MAX_STATEMENT_BYTES + 1)
+    refused_in_one_line(agent.cli("reconcile", str(huge), timeout=30), str(huge),
+                        f"{MAX_STATEMENT_BYTES + 1} bytes", limit)
+    assert run_events(tmp_path) == ["reconcile.refused"] * 3
+    assert agent.cli("journal", "verify").returncode == 0

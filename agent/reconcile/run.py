@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from agent.masking import mask_digit_runs
 from agent.reconcile.fees import contract_from_config
 from agent.reconcile.formats import StatementFormat, check_encoding, get_format
 from agent.reconcile.reconciler import JournalFact, Reconciliation, reconcile
-from agent.reconcile.statement import Statement, StatementError, parse_statement
+from agent.reconcile.statement import MAX_STATEMENT_BYTES, Statement, StatementError, parse_statement
 
 #: the most findings listed one by one in the journal event (all are in the claim files and the report hash)
 MAX_EVENT_ITEMS = 100
@@ -46,16 +47,62 @@ class Run:
     encoding: str = "utf-8"
 
 
-def read_statement_file(path: str | Path) -> bytes:
+def read_statement_file(path: str | Path, limit: int = MAX_STATEMENT_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; anything else is refused before it is read."""
     path = Path(path)
     try:
-        return path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it changes nothing for a regular file
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise UsageError(f"no statement file at {path}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a directory, not a statement file") from None
     except OSError as exc:
         raise UsageError(f"cannot read the statement {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise UsageError(f"{path} is a directory, not a statement file")
+        if not stat.S_ISREG(info.st_mode):
+            raise StatementRefused(f"statement {path}: {_file_type(info.st_mode)}, not a regular file; expected a "
+                                   f"statement file of at most {_size(limit)}")
+        if info.st_size > limit:
+            raise StatementRefused(f"statement {path}: {info.st_size} bytes; expected a statement file of at most "
+                                   f"{_size(limit)}")
+        chunks, total = [], 0
+        while True:  # bounded even if the file grows while it is read
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise StatementRefused(f"statement {path}: more than {limit} bytes (it grew while being read); "
+                                       f"expected a statement file of at most {_size(limit)}")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise UsageError(f"cannot read the statement {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+class StatementRefused(StatementError):
+    """A statement file refused before its content is read (not a regular file, too large)."""
+
+    def __init__(self, message: str):
+        PosagentError.__init__(self, message)
+        self.line = self.column = None
+        self.expected = message
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a pipe"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1 << 20)} MiB ({limit} bytes)" if limit % (1 << 20) == 0 else f"{limit} bytes"
 
 
 def load_facts(journal) -> list[JournalFact]:
@@ -79,8 +126,14 @@ def reconcile_file(cfg, journal_path: Path, statement_path: str | Path, *, fmt_n
     contract = contract_from_config(cfg["settlement_fees"])
     if not journal_path.exists():
         raise UsageError(f"no journal at {journal_path} (set journal.path or pass --journal FILE)")
-    raw = read_statement_file(statement_path)
     name = Path(statement_path).name
+    try:
+        raw = read_statement_file(statement_path)
+    except StatementRefused as exc:
+        if record:
+            refused(cfg, journal_path, exc, {"statement": name, "sha256_b64": None, "format": fmt.name,
+                                             "encoding": encoding})
+        raise
     digest = hashlib.sha256(raw).hexdigest()
     try:
         statement = parse_statement(raw, fmt, encoding=encoding, expect_date=date,

@@ -20,8 +20,8 @@ from agent.excerpt import excerpt
 from agent.reconcile.formats import LINE_FIELDS, TOTAL_FIELDS, Column, StatementFormat
 from agent.reconcile.fees import DEBIT_KINDS
 
-#: a statement larger than this is refused before it is read
-MAX_STATEMENT_BYTES = 256 * 1024 * 1024
+#: a statement larger than this is refused before it is read (a day of 100,000 lines is about 15 MiB)
+MAX_STATEMENT_BYTES = 64 * 1024 * 1024
 MAX_AMOUNT = 999_999_999_999
 _MINOR = re.compile(r"-?[0-9]{1,12}")
 _DECIMAL = re.compile(r"(-?)([0-9]{1,10})\.([0-9]{2})")
