@@ -22,7 +22,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli",
     "agent.journal.cli",
     "agent.daemon.cli",
-    "agent.daemon.preauth_cli",
     "agent.iso8583.cli",
     "agent.console.cli",
     "agent.reconcile.cli",

@@ -11,15 +11,14 @@ whether the acquirer link is encrypted (TLS and its files), are installation set
 them at run time; they are edited in the file by whoever installs the terminal.  The terminal master
 key is never a setting: the technician loads it as components (`keys load`, see `agent.keyload`).
 
-The console (`config set`), the control API and the keypad (through the control API) all ask
-`check_setting` / `OPERATION_ROLES` here, and nowhere else.
+The console (`config set`) asks `check_setting` here; who may run each operation is its row in the
+operation registry (`agent.registry`: `role`, and `configured_by` for the pre-auth family).
 """
 
 from __future__ import annotations
 
 from agent.errors import UsageError
-
-ROLES = ("cashier", "supervisor", "technician")
+from agent.registry import OPERATIONS, ROLES
 
 #: role → the settings (``section.key`` or ``section.*``) it may change at run time
 SETTINGS: dict[str, frozenset[str]] = {
@@ -71,32 +70,6 @@ INSTALLATION_ONLY: dict[str, str] = {
     "preauth.supervisor_completion": "which operations need the supervisor",
 }
 
-#: control-API operation → the role whose password it needs
-OPERATION_ROLES: dict[str, str] = {
-    "ping": "cashier", "status": "cashier", "sale": "cashier", "signon": "cashier", "echo": "cashier",
-    "lookup": "cashier", "receipt": "cashier", "reversals": "cashier", "duplicates": "cashier",
-    "reversal_retry": "cashier", "export": "cashier",
-    "void": "supervisor", "refund": "supervisor", "correct": "supervisor", "duplicates_fix": "supervisor",
-    "settle": "supervisor", "reversal_handled": "supervisor",
-    "log_level": "technician", "console_event": "technician",
-    # the pre-authorization family: the defaults of `[preauth] supervisor_*` (see CONFIGURED_ROLES)
-    "preauth": "supervisor", "preauth_void": "supervisor", "preauth_release": "supervisor",
-    "preauth_complete": "cashier", "completion_void": "supervisor", "preauth_list": "cashier",
-    # `posagent reconcile` journals its run (the statement check changes no money)
-    "reconcile_record": "cashier",
-    # open multi-step fixes: anyone may list them; closing one on purpose is the supervisor's
-    "chains": "cashier", "chain_close": "supervisor",
-    # payment codes: the sale and the cashier's CANCEL while the customer confirms; a correction is money back
-    "wallet_sale": "cashier", "wallet_cancel": "cashier", "wallet_correct": "supervisor",
-}
-
-#: operations whose role the installation chooses: op → the `[section] key` that, when true, asks the supervisor
-CONFIGURED_ROLES: dict[str, tuple[str, str]] = {
-    "preauth": ("preauth", "supervisor_preauth"), "preauth_void": ("preauth", "supervisor_preauth"),
-    "preauth_release": ("preauth", "supervisor_preauth"), "preauth_complete": ("preauth", "supervisor_completion"),
-}
-
-
 def owner_of_password(section: str, key: str) -> str | None:
     """The role whose password a ``*.password_hash`` key holds (None for any other key)."""
     if key != "password_hash":
@@ -124,28 +97,13 @@ def check_setting(role: str, section: str, key: str) -> None:
         raise UsageError(f"{name} may be changed by the {who}, not the {role}")
 
 
-#: console events written before anyone logged in (the console cannot prove a role for them)
-UNAUTHENTICATED_CONSOLE_EVENTS = ("login_failed", "login_locked")
-
-
-def role_for_operation(op: str, args: dict | None = None, cfg=None) -> str | None:
-    """The role whose password `op` needs with these arguments and configuration (None: no such operation)."""
-    args = args or {}
-    if op in CONFIGURED_ROLES and cfg is not None:
-        section, key = CONFIGURED_ROLES[op]
-        return "supervisor" if cfg[section][key] else "cashier"
-    if op == "settle" and not args.get("confirm"):
-        return "cashier"  # the totals preview changes nothing
-    if op == "console_event" and args.get("kind") in UNAUTHENTICATED_CONSOLE_EVENTS:
-        return "cashier"
-    return OPERATION_ROLES.get(op)
-
-
 def table_markdown() -> str:
-    """The roles table for the README (a test keeps the README's copy in step)."""
+    """The roles table for the README (a test keeps the README's copy in step); an operation followed by a
+    setting needs the supervisor when that setting is true, the cashier otherwise."""
     lines = ["| Role | Operations | Settings it may change |", "|---|---|---|"]
     for role in ROLES:
-        ops = ", ".join(sorted(op for op, r in OPERATION_ROLES.items() if r == role))
+        ops = ", ".join(sorted(op + (f" (`{'.'.join(row.configured_by)}`)" if row.configured_by else "")
+                               for op, row in OPERATIONS.items() if row.role == role))
         settings = ", ".join(f"`{s}`" for s in sorted(SETTINGS[role])) or "none"
         lines.append(f"| {role} | {ops} | {settings} |")
     return "\n".join(lines)

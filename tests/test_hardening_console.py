@@ -94,20 +94,6 @@ def test_every_setting_has_an_owner_or_is_an_installation_setting():
             assert section in config.SCHEMA and (key == "*" or key in config.SCHEMA[section]), name
 
 
-def test_every_api_operation_has_a_role_and_the_engine_table_agrees():
-    from agent.daemon import apispec
-    from agent.daemon.service import OPERATIONS
-    assert set(apispec.OPERATIONS) == set(roles.OPERATION_ROLES)
-    from agent.config import Config, SCHEMA
-    defaults = Config({section: {key: setting.default for key, setting in keys.items()}
-                       for section, keys in SCHEMA.items()})
-    for op, spec in OPERATIONS.items():
-        assert op in apispec.OPERATIONS, op
-        supervisor = spec.supervisor(defaults) if callable(spec.supervisor) else spec.supervisor
-        assert supervisor == (roles.role_for_operation(op, {"confirm": True}, defaults) == "supervisor"), op
-        assert supervisor == (roles.OPERATION_ROLES[op] == "supervisor"), op
-
-
 def test_supervisor_password_still_works_for_the_supervisor(agent):
     assert agent.call("settle", {"confirm": False})["ok"]
     assert agent.call("settle", {"confirm": True}, password=SUPERVISOR_PASSWORD)["ok"]

@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from agent.auth import hash_password
-from agent import roles
-from agent.daemon import apispec
+from agent import registry
 from agent.daemon.control import MAX_CONNECTIONS
 from tests.agentproc import SUPERVISOR_PASSWORD, start_agent
 
@@ -140,7 +139,7 @@ VALUES = st.recursive(st.none() | st.booleans() | st.integers(min_value=-2 ** 80
                       | st.floats(allow_nan=True) | st.text(max_size=30),
                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner,
                                                                                    max_size=3), max_leaves=6)
-ARG_NAMES = sorted({name for table in apispec.OPERATIONS.values() for name in table} | {"x"})
+ARG_NAMES = sorted({name for row in registry.OPERATIONS.values() for name in row.args} | {"x"})
 def _named_card(request: dict) -> dict:
     """A sale or correction always names a test card: the machine's one card reader is not this test's."""
     if request.get("op") in ("sale", "correct") and isinstance(request.get("args"), dict):
@@ -159,8 +158,8 @@ PLAUSIBLE = {"amount": st.integers(min_value=-5, max_value=5000) | VALUES, "trac
 
 
 def _near_valid(op: str):
-    args = {name: PLAUSIBLE.get(name, st.booleans() if apispec.OPERATIONS[op][name].kind == "bool" else VALUES)
-            for name in apispec.OPERATIONS[op]}
+    args = {name: PLAUSIBLE.get(name, st.booleans() if arg.kind == "bool" else VALUES)
+            for name, arg in registry.OPERATIONS[op].args.items()}
     return st.fixed_dictionaries({"op": st.just(op), "args": st.fixed_dictionaries({}, optional=args),
                                   "password": st.sampled_from([None, "wrong-one", SUPERVISOR_PASSWORD])})
 
@@ -169,7 +168,7 @@ NEAR_VALID = st.sampled_from(["sale", "sale", "void", "refund", "settle", "corre
                               "duplicates_fix"]).flatmap(_near_valid)
 
 RANDOM = st.fixed_dictionaries(
-    {"op": st.sampled_from(sorted(apispec.OPERATIONS)) | VALUES},
+    {"op": st.sampled_from(sorted(registry.OPERATIONS)) | VALUES},
     optional={"id": VALUES, "password": st.none() | st.text(max_size=12) | VALUES | st.just("wrong-one")
               | st.just(SUPERVISOR_PASSWORD),
               "args": st.dictionaries(st.sampled_from(ARG_NAMES),
@@ -201,7 +200,7 @@ def test_random_requests_never_give_internal_errors_nor_move_money_without_a_val
             assert reply.get("error", {}).get("code") != "internal", (request, reply)
             if ledger_rows(agent) != before:
                 assert reply["ok"] and request["op"] in CHANGING, (request, reply)
-                if roles.OPERATION_ROLES[request["op"]] == "supervisor":
+                if registry.role_for(request["op"], request.get("args")) == "supervisor":
                     assert request.get("password") == SUPERVISOR_PASSWORD
 
         check()

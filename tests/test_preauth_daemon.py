@@ -121,7 +121,7 @@ def test_password_is_required_for_a_preauth_by_default(agent, sim_host):
 def test_bad_input_gets_one_line_errors(agent):
     for args, expected in ((("preauth", "complete", "12"), "complete TRACE AMOUNT"),
                            (("preauth", "void", "abc"), "trace number"),
-                           (("preauth", "frobnicate", "1"), "unknown pre-auth action"),
+                           (("preauth", "frobnicate", "1"), "unknown preauth action"),
                            (("preauth", "12.345"), "")):
         result = agent.cli(*args)
         assert result.returncode == 2, (args, result.stdout, result.stderr)

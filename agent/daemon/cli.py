@@ -1,5 +1,7 @@
-"""`posagent run` and the operator commands that talk to it (sale, void, refund, correct, duplicates,
-settle, signon, echo, status, reversals, receipt, passwd).
+"""`posagent run`, `posagent passwd`, and every operator command that talks to the daemon — derived from
+the operation registry (`agent.registry`): each row with a `cli` form is a subcommand (or a variant of
+one), its arguments are the row's, its password the row's role, its exit status when the daemon is lost
+mid-way the row's `money`.
 
 Thin: parse, call the control API, print (text for people, --json for programs).  Exit status:
 0 done/approved, 1 declined/failed/reversed (nothing charged), 2 bad input, 3 password refused or locked,
@@ -20,24 +22,24 @@ import signal
 import sys
 from typing import Any
 
+from agent import registry
 from agent.auth import hash_password
 from agent.cli import load_config
 from agent.errors import PosagentError, UsageError
 from agent.logsetup import setup_logging
 from agent.money import format_amount, parse_amount
+from agent.registry import Arg, Operation
 
 EXIT_DECLINED, EXIT_USAGE, EXIT_AUTH, EXIT_CONFIRM, EXIT_UNKNOWN, EXIT_OPEN = 1, 2, 3, 4, 5, 6
-#: operations whose outcome is unknown when the daemon stops answering mid-way
-MONEY_OPS = frozenset({"sale", "void", "refund", "correct", "duplicates_fix", "settle"})
 #: error codes that have their own exit status
 ERROR_EXITS = {"auth": EXIT_AUTH, "usage": EXIT_USAGE, "open_chains": EXIT_CONFIRM, "chain_open": EXIT_OPEN}
-#: the flag that confirms each guard
-CONFIRM_FLAGS = {"duplicate": "--confirm-duplicate", "unusual_amount": "--confirm-unusual",
-                 "repeat_refund": "--confirm-repeat"}
+#: the question asked on a terminal when a guard stops an operation (default: "Go on?")
+QUESTIONS = {"totals": "Settle now?"}
 
 
 class OutcomeUnknown(PosagentError):
     exit_status = EXIT_UNKNOWN
+
 
 log = logging.getLogger("posagent.daemon")
 
@@ -46,96 +48,439 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run the daemon (journal owner, host link, control API)")
     run.add_argument("--test-cards", metavar="FILE", help="test-card file for --card (default: [card_reader] test_cards)")
     run.set_defaults(handler=_run)
-
-    def op(name: str, help_text: str, *, password: bool = False) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("--json", action="store_true", help="print the daemon's answer as JSON")
-        if password:
-            p.add_argument("--password-stdin", action="store_true",
-                           help="read the supervisor password from the first line of standard input")
-        return p
-
-    p = op("sale", "charge a card")
-    p.add_argument("amount", help="amount in the currency's major unit, e.g. 100.00")
-    p.add_argument("--card", metavar="NAME", help="use a named test card ([card_reader] test_cards) instead of the card reader")
-    p.add_argument("--confirm-duplicate", action="store_true", help="the same card and amount again is intended")
-    p.add_argument("--confirm-unusual", action="store_true", help="the unusually large amount is right")
-    p.add_argument("--request-id", help="the cash register's request id (a repeat is recognised)")
-    p.add_argument("--code", metavar="DIGITS", help="the customer's wallet payment code (Alipay, WeChat Pay, "
-                                                    "UnionPay QuickPass) instead of a card")
-    p.add_argument("--scan", action="store_true", help="read the wallet payment code from the barcode scanner")
-    p.add_argument("--pin-stdin", action="store_true",
-                   help="the cardholder's PIN (for a card that asks for one online) from the first line of "
-                        "standard input; never shown, logged or journaled")
-    p.set_defaults(handler=_sale)
-
-    p = op("void", "cancel a sale of the open batch (supervisor)", password=True)
-    p.add_argument("trace", type=_trace, help="trace number of the sale")
-    p.set_defaults(handler=lambda a: _simple(a, "void", {"trace": a.trace}))
-
-    p = op("refund", "refund all or part of a sale, any day (supervisor)", password=True)
-    p.add_argument("amount", nargs="?", help="amount to refund (default: everything still refundable)")
-    p.add_argument("--trace", type=_trace, help="trace number of the original sale")
-    p.add_argument("--rrn", help="reference number (RRN) of the original sale")
-    p.add_argument("--date", help="date of the original sale, MMDD (with --rrn)")
-    p.add_argument("--request-id", help="request id; the same id again is never paid twice")
-    p.add_argument("--confirm-repeat", action="store_true", help="a second identical refund is intended")
-    p.set_defaults(handler=_refund)
-
-    p = op("correct", "fix a wrong amount: void + re-sale, refund of the difference, or linked sale (supervisor)",
-           password=True)
-    p.add_argument("trace", type=_trace, help="trace number of the sale with the wrong amount")
-    p.add_argument("--amount", help="the right amount")
-    p.add_argument("--resume", action="store_true", help="finish the open correction of this sale")
-    p.add_argument("--method", choices=("auto", "refund", "resale"), default="auto",
-                   help="auto picks from the batch state (default)")
-    p.add_argument("--card", metavar="NAME", help="test card for a new sale, instead of the reader")
-    p.add_argument("--code", metavar="DIGITS", help="a wallet sale: the customer's new payment code for the "
-                                                    "difference (an overcharge is refunded)")
-    p.add_argument("--scan", action="store_true", help="a wallet sale: scan the customer's new code")
-    p.set_defaults(handler=_correct)
-
-    p = op("duplicates", "list suspected double charges; --fix ID repairs one (supervisor)", password=True)
-    p.add_argument("--fix", type=int, metavar="ID", help="journal id of the duplicate sale to void or refund")
-    p.set_defaults(handler=_duplicates)
-
-    p = op("chains", "multi-step fixes left open; --close ID --reason TEXT ends one on purpose (supervisor)",
-           password=True)
-    p.add_argument("--close", type=int, metavar="ID", help="chain to close (the customer was settled otherwise)")
-    p.add_argument("--reason", help="what was done instead, e.g. \"customer paid cash\" (with --close)")
-    p.set_defaults(handler=_chains)
-
-    p = op("settle", "settle the batch: totals, confirmation, upload (supervisor)", password=True)
-    p.add_argument("--yes", action="store_true", help="the totals were checked: settle without asking")
-    p.add_argument("--confirm-open-chains", action="store_true",
-                   help="settle although fixes are still open (they are listed; close them by hand after)")
-    p.set_defaults(handler=_settle)
-
-    op("signon", "sign on: new working keys and batch number").set_defaults(handler=lambda a: _simple(a, "signon", {}))
-    op("echo", "link test with the acquirer").set_defaults(handler=lambda a: _simple(a, "echo", {}))
-    op("status", "link, keys, batch, reversal queue, journal health").set_defaults(handler=_status)
-
-    p = op("reversals", "the reversal queue; --retry sends now; --handled ID marks one handled (supervisor)",
-           password=True)
-    p.add_argument("--retry", action="store_true", help="send pending reversals now")
-    p.add_argument("--handled", type=int, metavar="ID", help="mark reversal ID handled by hand")
-    p.add_argument("--note", default="", help="what was done (with --handled)")
-    p.set_defaults(handler=_reversals)
-
-    p = op("receipt", "reprint a receipt (default: the last transaction)")
-    p.add_argument("id", nargs="?", type=int, help="journal id")
-    p.set_defaults(handler=_receipt)
-
+    for rows in commands().values():
+        _subcommand(sub, rows)
     p = sub.add_parser("passwd", help="make a salted scrypt hash of a new password for the configuration")
     p.add_argument("--role", choices=("supervisor", "technician"), default="supervisor")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(handler=_passwd)
 
 
-def _trace(text: str) -> int:
-    if not (text.isascii() and text.isdigit() and 1 <= len(text) <= 6) or int(text) == 0:
-        raise argparse.ArgumentTypeError(f"trace number must be 1 to 6 digits, not {text!r}")
-    return int(text)
+# ---------------------------------------------------------------- the subcommands, from the registry
+
+def commands() -> dict[str, list[Operation]]:
+    """First command word → the registry rows it reaches, in the registry's order."""
+    found: dict[str, list[Operation]] = {}
+    for row in registry.OPERATIONS.values():
+        if row.cli is not None:
+            found.setdefault(row.cli.words[0], []).append(row)
+    return found
+
+
+def usage_of(row: Operation) -> str:
+    """`posagent preauth complete TRACE AMOUNT [--advice]`, from the row."""
+    words = ["posagent", *row.cli.words]
+    for name, arg in row.args.items():
+        if arg.positional:
+            words.append(name.upper() if arg.required else f"[{name.upper()}]")
+    choose = [f for f in row.cli.select]
+    if choose:
+        words.append(" | ".join(f"{f} {_metavar(f, row)}".rstrip() for f in choose))
+    for name, arg in row.args.items():
+        flag = registry.flag_of(name, arg)
+        if arg.positional or flag in choose:
+            continue
+        shown = flag if arg.kind in ("bool", "pin") else f"{flag} {_metavar_of(name, arg)}"
+        words.append(shown if arg.required else f"[{shown}]")
+    words += [f"[{f}]" for f in row.cli.extra if f not in choose]
+    return " ".join(words)
+
+
+def _metavar(flag: str, row: Operation) -> str:
+    for name, arg in row.args.items():
+        if registry.flag_of(name, arg) == flag:
+            return "" if arg.kind == "bool" else _metavar_of(name, arg)
+    return ""
+
+
+def _metavar_of(name: str, arg: Arg) -> str:
+    return "ID" if name == "id" else _dest(registry.flag_of(name, arg)).upper()
+
+
+def _asks_password(row: Operation) -> bool:
+    return row.role != "cashier" or row.configured_by is not None
+
+
+def _subcommand(sub: argparse._SubParsersAction, rows: list[Operation]) -> None:
+    word = rows[0].cli.words[0]
+    base = next((r for r in rows if len(r.cli.words) == 1 and not r.cli.select), rows[0])
+    description = "\n".join(f"{usage_of(r)}\n    {r.summary}" for r in rows)
+    p = sub.add_parser(word, help=base.summary if len(rows) == 1 else
+                       base.summary + "; also: " + ", ".join(w for r in rows if r is not base for w in _variant(r)),
+                       description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    positional = [name.upper() for name, arg in base.args.items() if arg.positional]
+    sub_words = [r.cli.words[1] for r in rows if len(r.cli.words) > 1]
+    metavar = " | ".join(filter(None, [" ".join(positional), *(f"{w} ..." for w in sub_words)])) or "ARGS"
+    p.add_argument("words", nargs="*", metavar=metavar, help="see the forms above")
+    added: set[str] = set()
+    for row in rows:
+        for name, arg in row.args.items():
+            flag = registry.flag_of(name, arg)
+            if arg.positional or flag in added:
+                continue
+            added.add(flag)
+            if arg.kind in ("bool", "pin"):
+                p.add_argument(flag, action="store_true", help=arg.help)
+            else:
+                p.add_argument(flag, metavar=_metavar_of(name, arg), help=arg.help)
+        for flag, text in row.cli.extra.items():
+            if flag not in added:
+                added.add(flag)
+                p.add_argument(flag, action="store_true", help=text)
+    p.add_argument("--json", action="store_true", help="print the daemon's answer as JSON")
+    if any(_asks_password(r) for r in rows):
+        p.add_argument("--password-stdin", action="store_true",
+                       help="read the supervisor password from the first line of standard input")
+    p.set_defaults(handler=lambda a: _operate(a, rows))
+
+
+def _variant(row: Operation) -> tuple[str, ...]:
+    return row.cli.words[1:] or row.cli.select
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _given(args: argparse.Namespace, flag: str) -> bool:
+    value = getattr(args, _dest(flag), None)
+    return value is not None and value is not False
+
+
+def _choose(args: argparse.Namespace, rows: list[Operation]) -> tuple[Operation, list[str]]:
+    """The row the words and flags name, and the words left for its positionals."""
+    words = list(args.words)
+    for row in rows:
+        if len(row.cli.words) > 1 and words and words[0] == row.cli.words[1]:
+            return row, words[1:]
+    chosen = [r for r in rows if len(r.cli.words) == 1 and any(_given(args, f) for f in r.cli.select)]
+    if len(chosen) > 1:
+        raise UsageError(" and ".join(f for r in chosen for f in r.cli.select if _given(args, f)) +
+                         " cannot be used together")
+    if chosen:
+        return chosen[0], words
+    base = [r for r in rows if len(r.cli.words) == 1 and not r.cli.select]
+    sub_words = [r.cli.words[1] for r in rows if len(r.cli.words) > 1]
+    if sub_words and words and not words[0][:1].isdigit():
+        first = rows[0].cli.words[0]
+        raise UsageError(f"unknown {first} action {words[0]!r} (an amount, or one of: {', '.join(sub_words)})"
+                         if base else f"unknown {first} action {words[0]!r} (one of: {', '.join(sub_words)})")
+    if not base:
+        raise UsageError(f"usage: {' | '.join(usage_of(r) for r in rows)}")
+    return base[0], words
+
+
+def _call_args(args: argparse.Namespace, row: Operation, words: list[str], rows: list[Operation],
+               exponent: int) -> dict[str, Any]:
+    """The control API's arguments from the command line, each converted as its registry row says."""
+    positional = [(name, arg) for name, arg in row.args.items() if arg.positional]
+    required = sum(1 for _, arg in positional if arg.required)
+    if not required <= len(words) <= len(positional):
+        raise UsageError(f"usage: {usage_of(row)}")
+    own = {registry.flag_of(n, a) for n, a in row.args.items()} | set(row.cli.extra)
+    for other in rows:  # a flag of another form of this command is a mistake here, not silently ignored
+        for flag in {registry.flag_of(n, a) for n, a in other.args.items() if not a.positional} | set(other.cli.extra):
+            if flag not in own and _given(args, flag):
+                raise UsageError(f"{flag} does not go with: {usage_of(row)}")
+    selectors = [f for f in row.cli.select if _given(args, f)]
+    if len(selectors) > 1:
+        raise UsageError(f"give one of {' or '.join(selectors)}")
+    values: dict[str, Any] = {}
+    for (name, arg), text in zip(positional, words):
+        values[name] = _convert(name, arg, text, exponent)
+    for name, arg in row.args.items():
+        if arg.positional or arg.kind == "pin":
+            continue
+        value = getattr(args, _dest(registry.flag_of(name, arg)), None)
+        if value is not None and value is not False:
+            values[name] = _convert(name, arg, value, exponent) if isinstance(value, str) else value
+        elif arg.kind == "bool":
+            values[name] = False
+    for name, arg in row.args.items():
+        if arg.required and name not in values and arg.kind != "pin":
+            raise UsageError(f"{_spelled(name, arg)} is needed: {usage_of(row)}")
+    if row.one_of and not any(all(values.get(n) not in (None, False) for n in group) for group in row.one_of):
+        raise UsageError("give " + ", or ".join(" with ".join(_spelled(n, row.args[n]) for n in group)
+                                                   for group in row.one_of) + f": {usage_of(row)}")
+    return values
+
+
+def _spelled(name: str, arg: Arg) -> str:
+    return name.upper() if arg.positional else registry.flag_of(name, arg)
+
+
+def _convert(name: str, arg: Arg, text: str, exponent: int) -> Any:
+    where = _spelled(name, arg)
+    if arg.kind == "amount":
+        return parse_amount(text, exponent)
+    if arg.kind == "trace":
+        if not (text.isascii() and text.isdigit() and 1 <= len(text) <= 6) or int(text) == 0:
+            raise UsageError(f"{where}: a trace number must be 1 to 6 digits, not {_excerpt(text)}")
+        return int(text)
+    if arg.kind == "int":
+        if not (text.isascii() and text.isdigit() and len(text) <= 19) or not arg.lo <= int(text) <= arg.hi:
+            raise UsageError(f"{where} must be a whole number from {arg.lo} to {arg.hi}, not {_excerpt(text)}")
+        return int(text)
+    return text
+
+
+def _excerpt(text: str) -> str:
+    return repr(text if len(text) <= 24 else text[:21] + "...")
+
+
+def _operate(args: argparse.Namespace, rows: list[Operation]) -> int:
+    row, words = _choose(args, rows)
+    cfg, client = _client(args)
+    call_args = _call_args(args, row, words, rows, cfg.terminal.currency_exponent)
+    secrets_in = _stdin_secrets(args, row, call_args, cfg)
+    if "pin" in row.args and getattr(args, "pin_stdin", False):
+        call_args["pin"] = secrets_in.pin()
+    while True:
+        reply = _call(args, row, call_args, cfg, client, secrets_in)
+        outcome = reply.get("outcome") or {}
+        guard = (outcome.get("details") or {}).get("guard")
+        if outcome.get("status") != "needs_confirmation" or args.json or guard not in row.guards:
+            break
+        if guard == "totals" and call_args.get("confirm"):  # asked although confirmed: say it, do not loop
+            break
+        print(outcome["message"])
+        if not _ask(QUESTIONS.get(guard, "Go on?")):
+            print(f"(re-run with {registry.confirm_flag(guard)} to go on)", file=sys.stderr)
+            return EXIT_CONFIRM
+        call_args[registry.GUARD_ARGS[guard]] = True
+    if reply.get("ok") and not args.json and row.cli.show:
+        return globals()[row.cli.show](args, cfg, reply)
+    return _finish(args, reply)
+
+
+class _StdinSecrets:
+    """The secrets a command reads from standard input, in order: the password, then the PIN."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self._password: str | None = None
+        self._asked = False
+
+    def password(self) -> str | None:
+        if not self._asked:
+            self._asked = True
+            if getattr(self.args, "password_stdin", False):
+                line = sys.stdin.readline()
+                self._password = line.rstrip("\r\n") or None
+            elif sys.stdin.isatty():
+                self._password = getpass.getpass("Supervisor password: ")
+        return self._password
+
+    def pin(self) -> str:
+        from agent.drivers.pinpad import PinPadError, check_pin
+        pin = sys.stdin.readline().rstrip("\r\n")
+        try:
+            check_pin(pin)
+        except PinPadError as exc:
+            raise UsageError(f"--pin-stdin: {exc}") from None
+        return pin
+
+
+def _stdin_secrets(args: argparse.Namespace, row: Operation, call_args: dict, cfg) -> _StdinSecrets:
+    secrets_in = _StdinSecrets(args)
+    if registry.role_for(row.name, call_args, cfg) != "cashier":
+        secrets_in.password()  # the first line of standard input is the password, before any PIN
+    return secrets_in
+
+
+# ---------------------------------------------------------------- talking to it
+
+def _client(args: argparse.Namespace):
+    from agent.daemon.control import ControlClient
+
+    cfg = load_config(args)
+    return cfg, ControlClient(cfg.path("daemon", "control_socket"))
+
+
+def _call(args: argparse.Namespace, row: Operation, call_args: dict, cfg, client, secrets_in: _StdinSecrets) -> dict:
+    needs_password = registry.role_for(row.name, call_args, cfg) != "cashier"
+    secret = secrets_in.password() if needs_password else None
+    notify = None if args.json else (lambda text: print(f"… {text}", file=sys.stderr, flush=True))
+    from agent.daemon.control import ConnectionLost
+    try:
+        reply = client.call(row.name, call_args, password=secret, on_notify=notify)
+    except ConnectionLost as exc:
+        if not row.money:
+            raise
+        from agent.engine.texts import say
+        raise OutcomeUnknown(say(cfg.terminal.language, "outcome_unknown", detail=exc)) from None
+    if (not reply.get("ok") and reply.get("error", {}).get("code") == "auth" and secret is None
+            and not getattr(args, "password_stdin", False)):
+        reply["error"]["message"] += " (give it with --password-stdin, or run on a terminal to be asked)"
+    return reply
+
+
+def _finish(args: argparse.Namespace, reply: dict) -> int:
+    if args.json:
+        print(json.dumps(reply, ensure_ascii=False, indent=2))
+    if not reply.get("ok"):
+        error = reply.get("error", {})
+        if not args.json:
+            print(f"posagent: {error.get('message')}", file=sys.stderr)
+        return ERROR_EXITS.get(error.get("code"), EXIT_DECLINED)
+    outcome = reply.get("outcome")
+    if outcome is None:
+        return 0
+    if not args.json:
+        print(outcome["message"])
+        if outcome.get("report"):
+            print()
+            print(outcome["report"])
+        for receipt in outcome.get("receipts", []):
+            print()
+            print(receipt["merchant"])
+            print(receipt["customer"])
+    if outcome["status"] == "needs_confirmation":
+        flag = registry.confirm_flag((outcome.get("details") or {}).get("guard") or "")
+        if not args.json and flag:
+            print(f"(re-run with {flag} to go on)", file=sys.stderr)
+        return EXIT_CONFIRM
+    if outcome["status"] == "in_doubt":
+        return EXIT_UNKNOWN
+    if outcome["status"] == "open":
+        return EXIT_OPEN
+    return 0 if outcome["ok"] else EXIT_DECLINED
+
+
+def _ask(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+# ---------------------------------------------------------------- answers for people (a row's `show`)
+
+def show_message(args: argparse.Namespace, cfg, reply: dict) -> int:
+    print(reply["result"]["message"])
+    return 0
+
+
+def show_duplicates(args: argparse.Namespace, cfg, reply: dict) -> int:
+    groups = reply["result"]["groups"]
+    if not groups and not reply["result"].get("holds"):
+        print("no suspected duplicates")
+    for group in groups:
+        first = group[0]
+        print(f"card {first['pan_masked']}, {format_amount(first['amount'], cfg.terminal.currency_exponent)} "
+              f"charged {len(group)} times:")
+        rows = [(f"id {t['id']}", f"trace {t['trace']:06d}", f"batch {t['batch']:06d}", t["state"],
+                 f"rrn {t['rrn'] or '-'}") for t in group]
+        for line in table(rows):
+            print(f"  {line}")
+        print(f"  fix with: posagent duplicates --fix {group[-1]['id']}")
+    for group in reply["result"].get("holds") or ():  # a stay held twice (预授权)
+        first = group[0]
+        print(f"card {first['pan_masked']}, {format_amount(first['amount'], cfg.terminal.currency_exponent)} "
+              f"held {len(group)} times (open pre-auths):")
+        for t in group:
+            print(f"  id {t['id']:>5}  trace {t['trace']:06d}  batch {t['batch']:06d}  {t['state']:<10} "
+                  f"rrn {t['rrn'] or '-'}")
+        print(f"  release the extra hold with: posagent duplicates --fix {group[-1]['id']}")
+    return 0
+
+
+def show_chains(args: argparse.Namespace, cfg, reply: dict) -> int:
+    items = reply["result"]["open"]
+    if not items:
+        print("no fix is open")
+    for c in items:
+        print(f"chain {c['id']}  {c['kind']}  trace {c['trace']:06d}  card {c['card'] or '-'}")
+        print(f"  {c['standing']}")
+    return EXIT_OPEN if items else 0
+
+
+def show_retry(args: argparse.Namespace, cfg, reply: dict) -> int:
+    print(reply["result"]["message"])
+    return 0 if reply["result"]["status"] == "done" else EXIT_DECLINED
+
+
+def show_reversals(args: argparse.Namespace, cfg, reply: dict) -> int:
+    queue = reply["result"]
+    rows = [("pending", r) for r in queue["pending"]] + [("NEEDS MANUAL", r) for r in queue["needs_manual"]]
+    if not rows:
+        print("reversal queue empty")
+    for state, r in rows:
+        print(f"id {r['id']:>5}  trace {r['trace']:06d}  reason {r['reason']}  tries {r['tries']}  {state}"
+              f"  {r['last_error'] or ''}")
+    if queue["needs_manual"]:
+        print("For each NEEDS MANUAL: call the acquirer with the trace number to check whether the card was "
+              "charged; refund if it was, then mark it with `posagent reversals --handled ID --note ...`.")
+    return 0
+
+
+def show_receipt(args: argparse.Namespace, cfg, reply: dict) -> int:
+    print(reply["result"]["merchant"])
+    print(reply["result"]["customer"])
+    return 0
+
+
+def show_holds(args: argparse.Namespace, cfg, reply: dict) -> int:
+    outcome = reply["outcome"]
+    exponent = cfg.terminal.currency_exponent
+    print(outcome["message"])
+    for hold in outcome["details"]["holds"]:
+        t = hold["txn"]
+        days = hold["age_seconds"] / 86400
+        state = "EXPIRED (released by the issuer)" if hold["expired"] else \
+            f"blocked {format_amount(hold['blocked'], exponent)}"
+        print(f"  trace {t['trace']:06d}  {days:5.1f} days  card {t['pan_masked'] or '-'}  "
+              f"held {format_amount(t['amount'], exponent):>10}  {state}")
+    if outcome["details"]["holds"]:
+        print("complete with `posagent preauth complete TRACE AMOUNT`; release a forgotten hold with "
+              "`posagent preauth release TRACE`")
+    return 0
+
+
+def table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as lines, each column as wide as its widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
+
+def show_status(args: argparse.Namespace, cfg, reply: dict) -> int:
+    s = reply["result"]
+    link = s["link"]
+    print(f"link      {link['host']}:{link['port']} {'connected' if link['connected'] else 'idle'}"
+          f"{' (TLS)' if link['tls'] else ''}")
+    keys = s["keys"]
+    kcv = ", ".join(f"{k} {v}" for k, v in keys["check_values"].items()) or "none"
+    print(f"keys      {'installed' if keys['installed'] else 'missing — sign on'} ({kcv})")
+    print(f"batch     {s['batch']['number']:06d} {s['batch']['state']}, {s['batch']['transactions']} transaction(s)")
+    for line in payment_lines(s["batch"].get("totals") or {}, cfg.terminal.currency_exponent):
+        print(f"  {line}")
+    print(f"reversals {s['reversals']['pending']} pending, {s['reversals']['needs_manual']} need manual handling")
+    if s.get("advices", {}).get("pending"):
+        print(f"advices   {s['advices']['pending']} waiting for the bank's answer (sent before the next online message)")
+    tcs = s.get("tc_uploads") or {}
+    if tcs.get("owed") or tcs.get("undelivered"):
+        print(f"TCs       {tcs.get('owed', 0)} waiting to be uploaded, {tcs.get('undelivered', 0)} undelivered after every try")
+    print(f"journal   {s['journal']['path']}: {s['journal']['in_doubt']} in doubt"
+          f"{', settlement of batch %06d in progress' % s['journal']['settling'] if s['journal']['settling'] else ''}")
+    open_chains = s.get("chains", {}).get("open", [])
+    print(f"fixes     {len(open_chains)} open")
+    for c in open_chains:
+        print(f"  chain {c['id']} trace {c['trace']:06d}: {c['standing']}")
+    if s["supervisor_locked_for_s"]:
+        print(f"supervisor functions locked for {s['supervisor_locked_for_s']} s")
+    return 0
+
+
+PAYMENT_LABELS = {"card": "card", "wallet": "payment code"}
+
+
+def payment_lines(by_payment: dict, exponent: int) -> list[str]:
+    """A batch's totals per payment type, one line each: sales, refunds, net."""
+    money = lambda a: format_amount(a, exponent)  # noqa: E731
+    return [f"{PAYMENT_LABELS.get(name, name):<12} sales {p['sales_count']} for {money(p['sales_amount'])}, "
+            f"refunds {p['refunds_count']} for {money(p['refunds_amount'])}, net {money(p['net_amount'])}"
+            for name, p in by_payment.items()]
+
 
 
 # ---------------------------------------------------------------- the daemon
@@ -185,311 +530,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- talking to it
-
-def _client(args: argparse.Namespace):
-    from agent.daemon.control import ControlClient
-
-    cfg = load_config(args)
-    return cfg, ControlClient(cfg.path("daemon", "control_socket"))
 
 
-def _password(args: argparse.Namespace) -> str | None:
-    if getattr(args, "password_stdin", False):
-        line = sys.stdin.readline()
-        return line.rstrip("\r\n") or None
-    if sys.stdin.isatty():
-        return getpass.getpass("Supervisor password: ")
-    return None
-
-
-def _amount(cfg, text: str) -> int:
-    return parse_amount(text, cfg.terminal.currency_exponent)
-
-
-def _call(args: argparse.Namespace, op: str, call_args: dict, *, password: bool = False) -> tuple[Any, dict]:
-    cfg, client = _client(args)
-    secret = _password(args) if password else None
-    notify = None if args.json else (lambda text: print(f"… {text}", file=sys.stderr, flush=True))
-    from agent.daemon.control import ConnectionLost
-    try:
-        reply = client.call(op, call_args, password=secret, on_notify=notify)
-    except ConnectionLost as exc:
-        if op not in MONEY_OPS:
-            raise
-        from agent.engine.texts import say
-        raise OutcomeUnknown(say(cfg.terminal.language, "outcome_unknown", detail=exc)) from None
-    if (not reply.get("ok") and reply.get("error", {}).get("code") == "auth" and secret is None
-            and not getattr(args, "password_stdin", False)):
-        reply["error"]["message"] += " (give it with --password-stdin, or run on a terminal to be asked)"
-    return cfg, reply
-
-
-def _finish(args: argparse.Namespace, reply: dict, *, confirm_flag: str | None = None) -> int:
-    if args.json:
-        print(json.dumps(reply, ensure_ascii=False, indent=2))
-    if not reply.get("ok"):
-        error = reply.get("error", {})
-        if not args.json:
-            print(f"posagent: {error.get('message')}", file=sys.stderr)
-        return ERROR_EXITS.get(error.get("code"), EXIT_DECLINED)
-    outcome = reply.get("outcome")
-    if outcome is None:
-        return 0
-    if not args.json:
-        print(outcome["message"])
-        if outcome.get("report"):
-            print()
-            print(outcome["report"])
-        for receipt in outcome.get("receipts", []):
-            print()
-            print(receipt["merchant"])
-            print(receipt["customer"])
-    if outcome["status"] == "needs_confirmation":
-        flag = CONFIRM_FLAGS.get((outcome.get("details") or {}).get("guard"), confirm_flag)
-        if not args.json and flag:
-            print(f"(re-run with {flag} to go on)", file=sys.stderr)
-        return EXIT_CONFIRM
-    if outcome["status"] == "in_doubt":
-        return EXIT_UNKNOWN
-    if outcome["status"] == "open":
-        return EXIT_OPEN
-    return 0 if outcome["ok"] else EXIT_DECLINED
-
-
-def _ask(question: str) -> bool:
-    if not sys.stdin.isatty():
-        return False
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
-
-
-def _simple(args: argparse.Namespace, op: str, call_args: dict) -> int:
-    _, reply = _call(args, op, call_args, password=hasattr(args, "password_stdin"))
-    return _finish(args, reply)
-
-
-def _sale(args: argparse.Namespace) -> int:
-    cfg, _ = _client(args)
-    call_args = {"amount": _amount(cfg, args.amount), "card": args.card, "confirm_duplicate": args.confirm_duplicate,
-                 "confirm_unusual": args.confirm_unusual, "client_request_id": args.request_id}
-    if args.code is not None or args.scan:
-        return _wallet_sale(args, cfg, call_args)
-    if args.pin_stdin:
-        from agent.drivers.pinpad import PinPadError, check_pin
-        pin = sys.stdin.readline().rstrip("\r\n")
-        try:
-            check_pin(pin)
-        except PinPadError as exc:
-            raise UsageError(f"--pin-stdin: {exc}") from None
-        call_args["pin"] = pin
-    _, reply = _call(args, "sale", call_args)
-    outcome = reply.get("outcome") or {}
-    if outcome.get("status") == "needs_confirmation" and not args.json:
-        guard = outcome.get("details", {}).get("guard")
-        flag = "--confirm-duplicate" if guard == "duplicate" else "--confirm-unusual"
-        print(outcome["message"])
-        if _ask("Go on?"):
-            call_args["confirm_duplicate" if guard == "duplicate" else "confirm_unusual"] = True
-            _, reply = _call(args, "sale", call_args)
-        else:
-            print(f"(re-run with {flag} to go on)", file=sys.stderr)
-            return EXIT_CONFIRM
-    return _finish(args, reply, confirm_flag="--confirm-duplicate or --confirm-unusual")
-
-
-def _wallet_sale(args: argparse.Namespace, cfg, call_args: dict) -> int:
-    if args.card or (args.code is not None and args.scan):
-        raise UsageError("a sale takes one of --card, --code or --scan")
-    if args.code is not None:
-        from agent.paycodes import PaymentCodeError, classify
-        try:
-            classify(args.code)  # checked here too, so a wrong code never reaches the daemon
-        except PaymentCodeError as exc:
-            raise UsageError(str(exc)) from None
-    call_args = {"amount": call_args["amount"], "code": args.code, "confirm_duplicate": args.confirm_duplicate,
-                 "client_request_id": args.request_id}
-    _, reply = _call(args, "wallet_sale", call_args)
-    return _finish(args, reply, confirm_flag="--confirm-duplicate")
-
-
-def _refund(args: argparse.Namespace) -> int:
-    cfg, _ = _client(args)
-    if args.trace is None and not args.rrn:
-        raise UsageError("name the original sale: --trace TRACE, or --rrn RRN --date MMDD")
-    if args.rrn and not args.date:
-        raise UsageError("--rrn needs --date MMDD (the day of the original sale)")
-    if args.date is not None and not (len(args.date) == 4 and args.date.isdigit()):
-        raise UsageError(f"--date must be MMDD, not {args.date!r}")
-    call_args = {"trace": args.trace, "rrn": args.rrn, "date": args.date,
-                 "amount": _amount(cfg, args.amount) if args.amount else None,
-                 "client_request_id": args.request_id, "confirm_repeat": args.confirm_repeat}
-    _, reply = _call(args, "refund", call_args, password=True)
-    return _finish(args, reply)
-
-
-def _correct(args: argparse.Namespace) -> int:
-    cfg, _ = _client(args)
-    if args.amount is None and not args.resume:
-        raise UsageError("give the right amount with --amount, or --resume to finish an open correction")
-    call_args = {"trace": args.trace, "amount": _amount(cfg, args.amount) if args.amount is not None else None,
-                 "method": args.method, "card": args.card, "resume": args.resume}
-    if args.code is not None or args.scan:
-        if call_args["amount"] is None:
-            raise UsageError("a payment-code correction needs the right amount (--amount)")
-        _, reply = _call(args, "wallet_correct", {"trace": args.trace, "amount": call_args["amount"],
-                                                  "code": args.code}, password=True)
-        return _finish(args, reply)
-    _, reply = _call(args, "correct", call_args, password=True)
-    return _finish(args, reply)
-
-
-def _duplicates(args: argparse.Namespace) -> int:
-    if args.fix is not None:
-        _, reply = _call(args, "duplicates_fix", {"id": args.fix}, password=True)
-        return _finish(args, reply)
-    cfg, reply = _call(args, "duplicates", {})
-    if args.json or not reply.get("ok"):
-        return _finish(args, reply)
-    groups = reply["result"]["groups"]
-    if not groups and not reply["result"].get("holds"):
-        print("no suspected duplicates")
-    for group in groups:
-        first = group[0]
-        print(f"card {first['pan_masked']}, {format_amount(first['amount'], cfg.terminal.currency_exponent)} "
-              f"charged {len(group)} times:")
-        rows = [(f"id {t['id']}", f"trace {t['trace']:06d}", f"batch {t['batch']:06d}", t["state"],
-                 f"rrn {t['rrn'] or '-'}") for t in group]
-        for line in table(rows):
-            print(f"  {line}")
-        print(f"  fix with: posagent duplicates --fix {group[-1]['id']}")
-    for group in reply["result"].get("holds") or ():  # a stay held twice (预授权)
-        first = group[0]
-        print(f"card {first['pan_masked']}, {format_amount(first['amount'], cfg.terminal.currency_exponent)} "
-              f"held {len(group)} times (open pre-auths):")
-        for t in group:
-            print(f"  id {t['id']:>5}  trace {t['trace']:06d}  batch {t['batch']:06d}  {t['state']:<10} "
-                  f"rrn {t['rrn'] or '-'}")
-        print(f"  release the extra hold with: posagent duplicates --fix {group[-1]['id']}")
-    return 0
-
-
-def table(rows: list[tuple[str, ...]]) -> list[str]:
-    """Rows as lines, each column as wide as its widest cell."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-
-
-def _chains(args: argparse.Namespace) -> int:
-    if args.close is not None:
-        if not args.reason:
-            raise UsageError("--close needs --reason: what was done instead (e.g. \"customer paid cash\")")
-        _, reply = _call(args, "chain_close", {"id": args.close, "reason": args.reason}, password=True)
-        if reply.get("ok") and not args.json:
-            print(reply["result"]["message"])
-            return 0
-        return _finish(args, reply)
-    _, reply = _call(args, "chains", {})
-    if args.json or not reply.get("ok"):
-        return _finish(args, reply)
-    items = reply["result"]["open"]
-    if not items:
-        print("no fix is open")
-    for c in items:
-        print(f"chain {c['id']}  {c['kind']}  trace {c['trace']:06d}  card {c['card'] or '-'}")
-        print(f"  {c['standing']}")
-    return EXIT_OPEN if items else 0
-
-
-def _settle(args: argparse.Namespace) -> int:
-    _, reply = _call(args, "settle", {"confirm": False, "confirm_open_chains": args.confirm_open_chains})
-    outcome = reply.get("outcome") or {}
-    if outcome.get("status") != "needs_confirmation":
-        return _finish(args, reply)
-    if not args.yes:
-        if not args.json:
-            print(outcome["message"])
-        if not _ask("Settle now?"):
-            if not args.json:
-                print("(re-run with --yes to settle)", file=sys.stderr)
-            else:
-                print(json.dumps(reply, ensure_ascii=False, indent=2))
-            return EXIT_CONFIRM
-    _, reply = _call(args, "settle", {"confirm": True, "confirm_open_chains": args.confirm_open_chains}, password=True)
-    return _finish(args, reply)
-
-
-def _status(args: argparse.Namespace) -> int:
-    cfg, reply = _call(args, "status", {})
-    if args.json or not reply.get("ok"):
-        return _finish(args, reply)
-    s = reply["result"]
-    link = s["link"]
-    print(f"link      {link['host']}:{link['port']} {'connected' if link['connected'] else 'idle'}"
-          f"{' (TLS)' if link['tls'] else ''}")
-    keys = s["keys"]
-    kcv = ", ".join(f"{k} {v}" for k, v in keys["check_values"].items()) or "none"
-    print(f"keys      {'installed' if keys['installed'] else 'missing — sign on'} ({kcv})")
-    print(f"batch     {s['batch']['number']:06d} {s['batch']['state']}, {s['batch']['transactions']} transaction(s)")
-    for line in payment_lines(s["batch"].get("totals") or {}, cfg.terminal.currency_exponent):
-        print(f"  {line}")
-    print(f"reversals {s['reversals']['pending']} pending, {s['reversals']['needs_manual']} need manual handling")
-    if s.get("advices", {}).get("pending"):
-        print(f"advices   {s['advices']['pending']} waiting for the bank's answer (sent before the next online message)")
-    print(f"journal   {s['journal']['path']}: {s['journal']['in_doubt']} in doubt"
-          f"{', settlement of batch %06d in progress' % s['journal']['settling'] if s['journal']['settling'] else ''}")
-    open_chains = s.get("chains", {}).get("open", [])
-    print(f"fixes     {len(open_chains)} open")
-    for c in open_chains:
-        print(f"  chain {c['id']} trace {c['trace']:06d}: {c['standing']}")
-    if s["supervisor_locked_for_s"]:
-        print(f"supervisor functions locked for {s['supervisor_locked_for_s']} s")
-    return 0
-
-
-PAYMENT_LABELS = {"card": "card", "wallet": "payment code"}
-
-
-def payment_lines(by_payment: dict, exponent: int) -> list[str]:
-    """A batch's totals per payment type, one line each: sales, refunds, net."""
-    money = lambda a: format_amount(a, exponent)  # noqa: E731
-    return [f"{PAYMENT_LABELS.get(name, name):<12} sales {p['sales_count']} for {money(p['sales_amount'])}, "
-            f"refunds {p['refunds_count']} for {money(p['refunds_amount'])}, net {money(p['net_amount'])}"
-            for name, p in by_payment.items()]
-
-
-def _reversals(args: argparse.Namespace) -> int:
-    if args.retry:
-        _, reply = _call(args, "reversal_retry", {})
-        if reply.get("ok") and not args.json:
-            print(reply["result"]["message"])
-            return 0 if reply["result"]["status"] == "done" else EXIT_DECLINED
-    elif args.handled is not None:
-        _, reply = _call(args, "reversal_handled", {"id": args.handled, "note": args.note}, password=True)
-    else:
-        _, reply = _call(args, "reversals", {})
-        if reply.get("ok") and not args.json:
-            queue = reply["result"]
-            rows = [("pending", r) for r in queue["pending"]] + [("NEEDS MANUAL", r) for r in queue["needs_manual"]]
-            if not rows:
-                print("reversal queue empty")
-            for state, r in rows:
-                print(f"id {r['id']:>5}  trace {r['trace']:06d}  reason {r['reason']}  tries {r['tries']}  {state}"
-                      f"  {r['last_error'] or ''}")
-            if queue["needs_manual"]:
-                print("For each NEEDS MANUAL: call the acquirer with the trace number to check whether the card was "
-                      "charged; refund if it was, then mark it with `posagent reversals --handled ID --note ...`.")
-            return 0
-    return _finish(args, reply)
-
-
-def _receipt(args: argparse.Namespace) -> int:
-    _, reply = _call(args, "receipt", {"id": args.id} if args.id is not None else {})
-    if args.json or not reply.get("ok"):
-        return _finish(args, reply)
-    print(reply["result"]["merchant"])
-    print(reply["result"]["customer"])
-    return 0
-
+# ---------------------------------------------------------------- passwords
 
 def _passwd(args: argparse.Namespace) -> int:
     if args.password_stdin:

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from agent.auth import AuthError
 from agent.daemon import apispec
+from agent.registry import OPERATIONS
 from agent.engine.effects import EngineError, Outcome
 from agent.errors import PosagentError
 from agent.progress import from_notify, progress_fields
@@ -65,78 +66,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def with_payment(daemon, txn: Any) -> dict:
-    """A transaction for a screen: its fields and how it was paid ("card" or "wallet", a payment code)."""
-    settings = getattr(daemon, "wallet_settings", None)
-    return {**txn.as_dict(), "payment": "wallet" if settings is not None and settings.is_wallet(txn) else "card"}
-
-
-async def _queries(daemon, op: str, args: dict, role: str) -> dict | None:
-    """Read-only and queue operations that are not engine plans; None when `op` is not one of them."""
-    journal = daemon.journal
-    if op == "status":
-        return daemon.status()
-    if op == "ping":
-        return {"pong": True}
-    if op == "wallet_cancel":  # the cashier's CANCEL while the customer confirms on the phone
-        return {"cancelling": daemon.wallet_cancel()}
-    if op == "reversals":
-        recovery = journal.in_doubt()
-        return {"pending": [r.as_dict() for r in recovery.pending_reversals],
-                "needs_manual": [r.as_dict() for r in recovery.needs_manual]}
-    if op == "chains":  # open multi-step fixes, each with where its money stands
-        return {"open": daemon.open_chains()}
-    if op == "chain_close":  # the supervisor ends an open fix on purpose ("customer paid cash"); roles checked it
-        return daemon.close_chain(args.get("id"), args.get("reason"))
-    if op == "duplicates":
-        groups = journal.suspected_duplicates(window_seconds=daemon.profile.duplicate_window_seconds)
-        holds = journal.suspected_duplicate_holds(window_seconds=daemon.profile.duplicate_window_seconds)
-        return {"groups": [[t.as_dict() for t in group] for group in groups],
-                "holds": [[t.as_dict() for t in group] for group in holds]}
-    if op == "lookup":
-        found = journal.find(**{k: v for k, v in args.items()
-                                if k in ("trace", "rrn", "date", "amount", "last4", "batch", "kind", "limit")})
-        return {"transactions": [with_payment(daemon, t) for t in found]}
-    if op == "receipt":
-        txn = journal.get(int(args["id"])) if "id" in args else journal.last_transaction()
-        if txn is None:
-            raise EngineError("no transaction to reprint", code="not_found")
-        return {"txn": txn.as_dict(), **daemon.receipts(txn, reprint=True)}
-    if op == "reversal_handled":
-        journal.reversal_handled(args["id"], note=args.get("note") or "", operator="supervisor")
-        return {"handled": args["id"]}
-    if op == "reversal_retry":
-        outcome = await daemon.retry_reversals()
-        return {"message": outcome.message, "status": outcome.status}
-    if op == "export":  # evidence bundle of one chain (the console renders it as text)
-        return journal.export(chain_of=int(args["id"]))
-    if op == "log_level":  # the technician console's `log level [LEVEL]`; until the next start
-        root = logging.getLogger()
-        was = logging.getLevelName(root.level)
-        if args.get("level") is not None:
-            root.setLevel(args["level"])
-            log.warning("log level %s -> %s (technician console)", was, args["level"])
-        return {"level": logging.getLevelName(root.level), "was": was}
-    if op == "reconcile_record":  # `posagent reconcile` journals its run through the journal's owner
-        from agent.journal.reconciliation import record_reconciliation
-        return record_reconciliation(journal, args["kind"], args["details"], operator=role, role=role)
-    if op == "console_event":  # the technician console's audit trail: logins, locks, setting changes
-        if args["kind"] not in CONSOLE_EVENTS:
-            raise EngineError(f"console event kind must be one of {', '.join(CONSOLE_EVENTS)}", code="usage")
-        if role != "technician":  # before a login nobody is proven: the kind only, no free text
-            journal.record_event(f"console.{args['kind']}", {}, operator="console (not logged in)",
-                                 role="unauthenticated")
-        else:
-            journal.record_event(f"console.{args['kind']}", args.get("details") or {}, operator="technician",
-                                 role="technician")
-        return {"recorded": args["kind"]}
-    return None
-
-
-CONSOLE_EVENTS = ("login", "login_failed", "login_locked", "logout", "idle_logout", "config_set", "log_level",
-                  "reversal_handled", "keys_loaded")
-
-
 async def handle_request(daemon, request: dict, send: Callable[[dict], None]) -> dict:
     rid = request.get("id")
     if not (rid is None or isinstance(rid, str) and len(rid) <= 64 or isinstance(rid, int)
@@ -153,9 +82,9 @@ async def handle_request(daemon, request: dict, send: Callable[[dict], None]) ->
             raise EngineError("operator must be a printable name of 1 to 40 characters", code="usage")
         args = apispec.validate(op, request.get("args"))
         role = daemon.authorize(op, args, password)
-        result = await _queries(daemon, op, args, role)
-        if result is not None:
-            return {"id": rid, "ok": True, "result": result}
+        row = OPERATIONS[op]
+        if row.kind == "query":
+            return {"id": rid, "ok": True, "result": await row.function()(daemon, args, role)}
         outcome = await daemon.perform(op, args, password=password, operator=operator, authorized=role,
                                        notify=lambda text: send({"id": rid, "notify": text,
                                                                           **progress_fields(text)}))

@@ -9,23 +9,22 @@ import logging
 import os
 import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from agent import atomicfile
 from agent.auth import PasswordGate
 from agent.config import Config, load as load_config
-from agent import roles
+from agent import registry
 from agent.console.files import FileStateStore, auth_state_path
 from agent.daemon import apispec
 from agent.daemon.cards import CardSource
 from agent.drivers.cardseal import CardSealer
 from agent.daemon.interpreter import Interpreter
 from agent.drivers.hostlink import HostLink, make_ssl_context
-from agent.engine import chains, common, fixes, operations, preauth, preauth_fixes, settlement
+from agent.engine import chains, common, operations, settlement
 from agent.daemon.walletfx import WalletEffects
-from agent.engine.wallet import WalletSaleRequest, resume_after_restart, wallet_sale
+from agent.engine.wallet import resume_after_restart
 from agent.engine.walletmsgs import WalletSettings
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.requests import Profile
@@ -105,101 +104,6 @@ class JournalLock:
             self._fd = None
 
 
-@dataclass(frozen=True)
-class OperationSpec:
-    build: Callable[..., Any]  # (profile, args, operator) -> plan
-    supervisor: bool | Callable[[Any], bool]  # needs the supervisor password (or: ask the configuration)
-    financial: bool = True
-
-
-def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise EngineError(f"{what} must be a whole number", code="usage")
-    return value
-
-
-def _preauth_supervisor(cfg) -> bool:
-    return bool(cfg.preauth.supervisor_preauth)
-
-
-def _completion_supervisor(cfg) -> bool:
-    return bool(cfg.preauth.supervisor_completion)
-
-
-def _settle_operation(wallet_entry_mode: str) -> OperationSpec:
-    """Settlement; `wallet_entry_mode` tells payment-code sales from card sales in the totals shown."""
-    return OperationSpec(lambda p, a, o: settlement.settle(p, settlement.SettleRequest(
-        bool(a.get("confirm")), bool(a.get("confirm_open_chains")), wallet_entry_mode=wallet_entry_mode), o), True)
-
-
-#: the pre-authorization family (预授权); which ones need the supervisor is `[preauth]` configuration
-PREAUTH_OPERATIONS: dict[str, OperationSpec] = {
-    "preauth": OperationSpec(lambda p, a, o: preauth.preauth(p, preauth.PreauthRequest(
-        amount=_int(a["amount"], "amount"), test_card=a.get("card"), confirm_duplicate=bool(a.get("confirm_duplicate")),
-        client_request_id=a.get("client_request_id")), o), _preauth_supervisor),
-    "preauth_void": OperationSpec(lambda p, a, o: preauth.preauth_void(p, preauth.HoldRef(_int(a["trace"], "trace")), o),
-                                  _preauth_supervisor),
-    "preauth_release": OperationSpec(lambda p, a, o: preauth.release(p, preauth.HoldRef(_int(a["trace"], "trace")), o),
-                                     _preauth_supervisor),
-    "preauth_complete": OperationSpec(lambda p, a, o: preauth.complete(p, preauth.CompleteRequest(
-        _int(a["trace"], "trace"), _int(a["amount"], "amount"), advice=bool(a.get("advice"))), o),
-        _completion_supervisor),
-    "completion_void": OperationSpec(lambda p, a, o: preauth.completion_void(
-        p, preauth.CompletionRef(_int(a["trace"], "trace")), o), True),
-    "preauth_list": OperationSpec(lambda p, a, o: preauth.list_holds(p), False, financial=False),
-}
-
-OPERATIONS: dict[str, OperationSpec] = {
-    "sale": OperationSpec(lambda p, a, o: operations.sale(p, operations.SaleRequest(
-        amount=_int(a["amount"], "amount"), test_card=a.get("card"), confirm_duplicate=bool(a.get("confirm_duplicate")),
-        confirm_unusual=bool(a.get("confirm_unusual")), client_request_id=a.get("client_request_id")), o), False),
-    "void": OperationSpec(lambda p, a, o: operations.void(p, operations.VoidRequest(_int(a["trace"], "trace")), o),
-                          True),
-    "refund": OperationSpec(lambda p, a, o: operations.refund(p, operations.RefundRequest(
-        trace=a.get("trace"), rrn=a.get("rrn"), date=a.get("date"), amount=a.get("amount"),
-        client_request_id=a.get("client_request_id"), confirm_repeat=bool(a.get("confirm_repeat"))), o), True),
-    "correct": OperationSpec(lambda p, a, o: preauth_fixes.correct_any(p, fixes.CorrectRequest(
-        trace=_int(a["trace"], "trace"),
-        right_amount=None if a.get("resume") and a.get("amount") is None else _int(a["amount"], "amount"),
-        method=a.get("method", "auto"), test_card=a.get("card"), resume=bool(a.get("resume"))), o), True),
-    "duplicates_fix": OperationSpec(lambda p, a, o: preauth_fixes.fix_duplicate_any(
-        p, fixes.DuplicateFixRequest(_int(a["id"], "id")), o), True),
-    "settle": _settle_operation(WalletSettings.entry_mode),
-    **PREAUTH_OPERATIONS,
-    "signon": OperationSpec(lambda p, a, o: _signon_plan(p), False, financial=False),
-    "echo": OperationSpec(lambda p, a, o: common.echo(p), False, financial=False),
-}
-
-
-def _wallet_operation(settings: WalletSettings, scan_timeout: float) -> OperationSpec:
-    """Payment-code sale: the code from the CLI / keypad (`code`), else from the scanner."""
-    def build(p, a, o):
-        code = a.get("code")
-        if code is not None and not isinstance(code, str):
-            raise EngineError("code must be text (the digits of the payment code)", code="usage")
-        return wallet_sale(p, settings, WalletSaleRequest(
-            amount=_int(a["amount"], "amount"), code=code, confirm_duplicate=bool(a.get("confirm_duplicate")),
-            client_request_id=a.get("client_request_id")), o, scan_timeout=scan_timeout)
-    return OperationSpec(build, False)
-
-
-def _wallet_correct_operation(settings: WalletSettings, scan_timeout: float) -> OperationSpec:
-    from agent.engine.walletfix import WalletCorrectRequest, wallet_correct
-
-    def build(p, a, o):
-        return wallet_correct(p, settings, WalletCorrectRequest(
-            trace=_int(a["trace"], "trace"), right_amount=_int(a["amount"], "amount"), code=a.get("code")), o,
-            scan_timeout=scan_timeout)
-    return OperationSpec(build, True)
-
-
-def _signon_plan(profile: Profile):
-    result = yield from common.sign_on(profile)
-    return Outcome("signon", "done", f"signed on: batch {result.batch_number}, keys installed "
-                                     f"(check values {', '.join(f'{k} {v}' for k, v in result.key_check_values.items())})",
-                   details={"batch": result.batch_number, "key_check_values": result.key_check_values})
-
-
 class Daemon:
     def __init__(self, cfg: Config, *, test_cards_path: str | None = None):
         self.cfg = cfg
@@ -215,8 +119,9 @@ class Daemon:
         self.started_at = time.time()
         self.last_recovery: Outcome | None = None
         self.integrity_problem: str | None = None  # set when the hash chain is found broken: no new money moves
-        self.operations = dict(OPERATIONS)
         self.wallet: WalletEffects | None = None
+        self.wallet_settings: WalletSettings | None = None
+        self.scan_timeout = float(cfg.scanner.scan_timeout)
 
     # -- life cycle -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -272,10 +177,7 @@ class Daemon:
 
     def _open_wallet(self) -> WalletEffects:
         scanner_cfg = self.cfg.scanner
-        settings = self.wallet_settings = WalletSettings.from_config(self.cfg, self.dialect)
-        self.operations["wallet_sale"] = _wallet_operation(settings, float(scanner_cfg.scan_timeout))
-        self.operations["wallet_correct"] = _wallet_correct_operation(settings, float(scanner_cfg.scan_timeout))
-        self.operations["settle"] = _settle_operation(settings.entry_mode)
+        self.wallet_settings = WalletSettings.from_config(self.cfg, self.dialect)
         scanner, problem = None, None
         if scanner_cfg.port:
             from agent.drivers.scanner import Scanner, ScannerError
@@ -290,7 +192,7 @@ class Daemon:
     @property
     def wallet_entry_mode(self) -> str:
         """Field 22 of a payment-code sale: what tells them from card sales in the batch totals."""
-        settings = getattr(self, "wallet_settings", None)
+        settings = self.wallet_settings
         return settings.entry_mode if settings is not None else WalletSettings.entry_mode
 
     def wallet_cancel(self) -> bool:
@@ -371,8 +273,8 @@ class Daemon:
         return self.cfg.console.password_hash
 
     def authorize(self, op: str, args: dict[str, Any], password: str | None) -> str:
-        """Check the password of the role `agent.roles` names for `op`; return that role."""
-        role = roles.role_for_operation(op, args, self.cfg)
+        """Check the password of the role the operation registry names for `op`; return that role."""
+        role = registry.role_for(op, args, self.cfg)
         if role is None:
             raise EngineError(f"unknown operation {op!r}", code="usage")
         if role == "supervisor":
@@ -384,22 +286,21 @@ class Daemon:
     async def perform(self, op: str, args: dict[str, Any], *, password: str | None = None,
                       operator: str | None = None, notify: Callable[[str], None] | None = None,
                       authorized: str | None = None) -> Outcome:
-        """Run one engine operation; `authorized` is the role already checked by the caller (else checked here)."""
-        spec = self.operations.get(op)
-        if spec is None:
-            raise EngineError(f"unknown operation {op!r} (known: {', '.join(sorted(self.operations))})", code="usage")
+        """Run one engine operation (a registry row of kind "plan"); `authorized` is the role already
+        checked by the caller (else checked here)."""
+        row = registry.get(op)
+        if row is None or row.kind != "plan":
+            plans = sorted(name for name, r in registry.OPERATIONS.items() if r.kind == "plan")
+            raise EngineError(f"unknown operation {op!r} (known: {', '.join(plans)})", code="usage")
         if authorized is None:
             args = apispec.validate(op, args)
             authorized = self.authorize(op, args, password)
-        if self.integrity_problem and spec.financial:
+        if self.integrity_problem and row.journaled:
             raise EngineError(self.integrity_problem, code="journal_damaged")
         who = operations.Operator(name=operator or authorized, role=authorized)
         args = dict(args)
         pin = args.pop("pin", None)  # for the PIN pad only: plans, the journal and logs never see it
-        try:
-            plan = spec.build(self.profile, args, who)
-        except KeyError as exc:
-            raise EngineError(f"{op} needs {exc.args[0]}", code="usage") from None
+        plan = row.function()(self, args, who)
         async with self._op_lock:
             self.interpreter.notify = notify or (lambda text: None)
             if self.wallet is not None:
@@ -455,7 +356,8 @@ class Daemon:
 
     def close_chain(self, chain_id: Any, reason: Any) -> dict[str, Any]:
         """The supervisor ends an open fix on purpose; the reason is journaled."""
-        chain_id = _int(chain_id, "chain id")
+        if isinstance(chain_id, bool) or not isinstance(chain_id, int):
+            raise EngineError("the chain id must be a whole number", code="usage")
         if not isinstance(reason, str) or not reason.strip():
             raise EngineError("closing a chain needs --reason: what was done instead (e.g. \"customer paid cash\")",
                               code="usage")
@@ -484,6 +386,7 @@ class Daemon:
             "reversals": {"pending": len(recovery.pending_reversals), "needs_manual": len(recovery.needs_manual)},
             # offline completions and offline-approved sales whose 0220 the bank has not answered yet
             "advices": {"pending": len(self.journal.pending_advices())},
+            "tc_uploads": self.journal.tc_upload_counts(),  # IC card TCs owed to the bank / out of tries
             "journal": {"path": str(self.journal_path), "damaged": self.integrity_problem, "in_doubt": len(recovery.unanswered) + len(recovery.in_doubt),
                         "settling": recovery.settling.number if recovery.settling else None},
             "chains": {"open": self.open_chains()},

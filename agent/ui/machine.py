@@ -17,6 +17,7 @@ from agent.ui import table
 from agent.ui.actions import (BACKSPACE, CANCEL, CLEAR, DIGITS, DOWN, ENTER, F1, F2, F3, F4, KEYS, UP, Action, Call,
                               Print, Show, SideCall, UiError, UiStateError)
 from agent.ui.entry import MAX_LENGTH, edit_amount, edit_digits, read_amount, read_number
+from agent import registry
 from agent.ui.layout import check_grid, pages
 from agent.ui.screens import Draft, Result, View, body, render
 from agent.ui.table import STATES, Screen
@@ -29,7 +30,7 @@ SHORTCUTS = {F1: "sale", F2: "refund", F3: "lookup", F4: "reprint"}
 CODE_KEY = F1
 PIN_KEY = F2  # on the sale's amount: the customer will key an online PIN
 #: calls that CANCEL can stop while they run: a payment-code sale waiting for the scan or the customer's phone
-CANCELLABLE = frozenset({"wallet_sale", "wallet_correct"})
+CANCELLABLE = registry.cancellable_operations()
 #: what CANCEL sends beside such a call (the daemon answers it at once; the sale then cancels the order)
 WALLET_CANCEL = SideCall("wallet_cancel", {})
 LOOKUP_LIMIT = 50
@@ -388,7 +389,7 @@ class Terminal:
                 self._open_fixes.pop(int(chain["id"]), None)
         if call == "preauth_list":  # the open holds, oldest first, each a transaction to look at
             return self._found([h["txn"] for h in (outcome.get("details") or {}).get("holds", ())], (), cancelled)
-        if status == "needs_confirmation" and call in ("sale", "wallet_sale", "settle_totals", "preauth", "refund"):
+        if status == "needs_confirmation" and (self.state, "confirm") in table.TRANSITIONS:  # a guard's question
             if cancelled:  # the agent asked before doing anything: nothing to wait for
                 return self._go("cancelled")
             details = outcome.get("details") or {}

@@ -1,0 +1,97 @@
+"""The plan of each engine operation, built from its checked arguments: named by the operation
+registry's `handler` (`agent.registry`), called as ``build(daemon, args, operator)``.
+
+Thin: each turns the control API's arguments into the engine's request value and hands back the
+engine's plan (a generator the interpreter runs); the business rules are the engine's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.engine import common, fixes, operations, preauth as hold, preauth_fixes, settlement
+from agent.engine.effects import Outcome
+from agent.engine.wallet import WalletSaleRequest, wallet_sale as _wallet_sale
+from agent.engine.walletfix import WalletCorrectRequest, wallet_correct as _wallet_correct
+
+
+def sale(daemon, a: dict[str, Any], who):
+    return operations.sale(daemon.profile, operations.SaleRequest(
+        amount=a["amount"], test_card=a.get("card"), confirm_duplicate=bool(a.get("confirm_duplicate")),
+        confirm_unusual=bool(a.get("confirm_unusual")), client_request_id=a.get("client_request_id")), who)
+
+
+def wallet_sale(daemon, a: dict[str, Any], who):
+    """Payment-code sale: the code from the CLI / keypad (`code`), else from the scanner."""
+    return _wallet_sale(daemon.profile, daemon.wallet_settings, WalletSaleRequest(
+        amount=a["amount"], code=a.get("code"), confirm_duplicate=bool(a.get("confirm_duplicate")),
+        client_request_id=a.get("client_request_id")), who, scan_timeout=daemon.scan_timeout)
+
+
+def void(daemon, a: dict[str, Any], who):
+    return operations.void(daemon.profile, operations.VoidRequest(a["trace"]), who)
+
+
+def refund(daemon, a: dict[str, Any], who):
+    return operations.refund(daemon.profile, operations.RefundRequest(
+        trace=a.get("trace"), rrn=a.get("rrn"), date=a.get("date"), amount=a.get("amount"),
+        client_request_id=a.get("client_request_id"), confirm_repeat=bool(a.get("confirm_repeat"))), who)
+
+
+def correct(daemon, a: dict[str, Any], who):
+    return preauth_fixes.correct_any(daemon.profile, fixes.CorrectRequest(
+        trace=a["trace"], right_amount=a.get("amount"), method=a.get("method", "auto"), test_card=a.get("card"),
+        resume=bool(a.get("resume"))), who)
+
+
+def wallet_correct(daemon, a: dict[str, Any], who):
+    return _wallet_correct(daemon.profile, daemon.wallet_settings, WalletCorrectRequest(
+        trace=a["trace"], right_amount=a["amount"], code=a.get("code")), who, scan_timeout=daemon.scan_timeout)
+
+
+def duplicates_fix(daemon, a: dict[str, Any], who):
+    return preauth_fixes.fix_duplicate_any(daemon.profile, fixes.DuplicateFixRequest(a["id"]), who)
+
+
+def settle(daemon, a: dict[str, Any], who):
+    """Settlement; the wallet's entry mode tells payment-code sales from card sales in the totals shown."""
+    return settlement.settle(daemon.profile, settlement.SettleRequest(
+        bool(a.get("confirm")), bool(a.get("confirm_open_chains")), wallet_entry_mode=daemon.wallet_entry_mode), who)
+
+
+def preauth(daemon, a: dict[str, Any], who):
+    return hold.preauth(daemon.profile, hold.PreauthRequest(
+        amount=a["amount"], test_card=a.get("card"), confirm_duplicate=bool(a.get("confirm_duplicate")),
+        client_request_id=a.get("client_request_id")), who)
+
+
+def preauth_void(daemon, a: dict[str, Any], who):
+    return hold.preauth_void(daemon.profile, hold.HoldRef(a["trace"]), who)
+
+
+def preauth_release(daemon, a: dict[str, Any], who):
+    return hold.release(daemon.profile, hold.HoldRef(a["trace"]), who)
+
+
+def preauth_complete(daemon, a: dict[str, Any], who):
+    return hold.complete(daemon.profile, hold.CompleteRequest(a["trace"], a["amount"], advice=bool(a.get("advice"))),
+                         who)
+
+
+def completion_void(daemon, a: dict[str, Any], who):
+    return hold.completion_void(daemon.profile, hold.CompletionRef(a["trace"]), who)
+
+
+def preauth_list(daemon, a: dict[str, Any], who):
+    return hold.list_holds(daemon.profile)
+
+
+def signon(daemon, a: dict[str, Any], who):
+    result = yield from common.sign_on(daemon.profile)
+    return Outcome("signon", "done", f"signed on: batch {result.batch_number}, keys installed "
+                                     f"(check values {', '.join(f'{k} {v}' for k, v in result.key_check_values.items())})",
+                   details={"batch": result.batch_number, "key_check_values": result.key_check_values})
+
+
+def echo(daemon, a: dict[str, Any], who):
+    return common.echo(daemon.profile)

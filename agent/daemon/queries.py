@@ -1,0 +1,119 @@
+"""The operations answered at once, without an engine plan: read-only look-ups and the queues.
+
+Each is named by its operation registry row's `handler` (`agent.registry`) and called as
+``await query(daemon, args, role)`` with arguments already checked and the role already proven; it
+returns the reply's `result`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from agent.engine.effects import EngineError
+
+log = logging.getLogger("posagent.control")
+
+#: what the technician console may journal about itself
+CONSOLE_EVENTS = ("login", "login_failed", "login_locked", "logout", "idle_logout", "config_set", "log_level",
+                  "reversal_handled", "keys_loaded")
+
+
+def with_payment(daemon, txn: Any) -> dict:
+    """A transaction for a screen: its fields and how it was paid ("card" or "wallet", a payment code)."""
+    settings = getattr(daemon, "wallet_settings", None)
+    return {**txn.as_dict(), "payment": "wallet" if settings is not None and settings.is_wallet(txn) else "card"}
+
+
+async def status(daemon, args: dict, role: str) -> dict:
+    return daemon.status()
+
+
+async def ping(daemon, args: dict, role: str) -> dict:
+    return {"pong": True}
+
+
+async def wallet_cancel(daemon, args: dict, role: str) -> dict:
+    """The cashier's CANCEL while the customer confirms on the phone."""
+    return {"cancelling": daemon.wallet_cancel()}
+
+
+async def reversals(daemon, args: dict, role: str) -> dict:
+    recovery = daemon.journal.in_doubt()
+    return {"pending": [r.as_dict() for r in recovery.pending_reversals],
+            "needs_manual": [r.as_dict() for r in recovery.needs_manual]}
+
+
+async def chains(daemon, args: dict, role: str) -> dict:
+    """Open multi-step fixes, each with where its money stands."""
+    return {"open": daemon.open_chains()}
+
+
+async def chain_close(daemon, args: dict, role: str) -> dict:
+    """The supervisor ends an open fix on purpose ("customer paid cash"); the role was checked."""
+    return daemon.close_chain(args.get("id"), args.get("reason"))
+
+
+async def duplicates(daemon, args: dict, role: str) -> dict:
+    journal, window = daemon.journal, daemon.profile.duplicate_window_seconds
+    return {"groups": [[t.as_dict() for t in group] for group in journal.suspected_duplicates(window_seconds=window)],
+            "holds": [[t.as_dict() for t in group]
+                      for group in journal.suspected_duplicate_holds(window_seconds=window)]}
+
+
+async def lookup(daemon, args: dict, role: str) -> dict:
+    found = daemon.journal.find(**{k: v for k, v in args.items()
+                                   if k in ("trace", "rrn", "date", "amount", "last4", "batch", "kind", "limit")})
+    return {"transactions": [with_payment(daemon, t) for t in found]}
+
+
+async def receipt(daemon, args: dict, role: str) -> dict:
+    journal = daemon.journal
+    txn = journal.get(int(args["id"])) if "id" in args else journal.last_transaction()
+    if txn is None:
+        raise EngineError("no transaction to reprint", code="not_found")
+    return {"txn": txn.as_dict(), **daemon.receipts(txn, reprint=True)}
+
+
+async def reversal_handled(daemon, args: dict, role: str) -> dict:
+    daemon.journal.reversal_handled(args["id"], note=args.get("note") or "", operator="supervisor")
+    return {"handled": args["id"]}
+
+
+async def reversal_retry(daemon, args: dict, role: str) -> dict:
+    outcome = await daemon.retry_reversals()
+    return {"message": outcome.message, "status": outcome.status}
+
+
+async def export(daemon, args: dict, role: str) -> dict:
+    """The evidence bundle of one chain (the console renders it as text)."""
+    return daemon.journal.export(chain_of=int(args["id"]))
+
+
+async def log_level(daemon, args: dict, role: str) -> dict:
+    """The technician console's `log level [LEVEL]`; until the next start."""
+    root = logging.getLogger()
+    was = logging.getLevelName(root.level)
+    if args.get("level") is not None:
+        root.setLevel(args["level"])
+        log.warning("log level %s -> %s (technician console)", was, args["level"])
+    return {"level": logging.getLevelName(root.level), "was": was}
+
+
+async def reconcile_record(daemon, args: dict, role: str) -> dict:
+    """`posagent reconcile` journals its run through the journal's owner."""
+    from agent.journal.reconciliation import record_reconciliation
+    return record_reconciliation(daemon.journal, args["kind"], args["details"], operator=role, role=role)
+
+
+async def console_event(daemon, args: dict, role: str) -> dict:
+    """The technician console's audit trail: logins, locks, setting changes."""
+    if args["kind"] not in CONSOLE_EVENTS:
+        raise EngineError(f"console event kind must be one of {', '.join(CONSOLE_EVENTS)}", code="usage")
+    if role != "technician":  # before a login nobody is proven: the kind only, no free text
+        daemon.journal.record_event(f"console.{args['kind']}", {}, operator="console (not logged in)",
+                                    role="unauthenticated")
+    else:
+        daemon.journal.record_event(f"console.{args['kind']}", args.get("details") or {}, operator="technician",
+                                    role="technician")
+    return {"recorded": args["kind"]}

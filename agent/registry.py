@@ -1,0 +1,350 @@
+"""The operation registry: one row per operation the daemon performs, and everything else derived from it.
+
+A row says what an operation is called, which arguments it takes (type, bounds, which are secret),
+which role may run it (and the setting that changes that), whether it can move money, which guards it
+raises and the argument that confirms each, whether the engine journals it, the function that does it,
+and how the command line, the technician's console and the keypad reach it.  From these rows come:
+
+- the control API's argument checks (`agent.daemon.apispec.validate`) and its dispatch
+  (`agent.daemon.service.Daemon.perform`: a plan for the engine, or a query answered at once);
+- the roles table (`agent.roles.role_for_operation`, and the README's copy of it);
+- the command line's subcommands, positionals and flags (`agent.daemon.cli`), and its exit status
+  when the daemon is lost mid-way (5, outcome unknown, for every operation that can move money);
+- the confirmation flags named when a guard stops an operation;
+- the console's and the keypad's permissions (`console`, `keypad`: which operations they may call).
+
+Adding an operation is one row here plus its plan (or query).  The rows are data: no class per
+operation, no other list of operation names in the product (a test reads the source to keep it so).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from agent.money import MAX_MINOR_UNITS
+
+ROLES = ("cashier", "supervisor", "technician")
+
+#: field 4 is n12: the largest amount a message can carry, in minor units (one home: agent.money)
+MAX_AMOUNT = MAX_MINOR_UNITS
+MAX_TRACE = 999_999
+MAX_ID = 2 ** 62
+MAX_TEXT = 200
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of an operation: what the control API accepts, and how the command line spells it.
+
+    `kind`: "int", "amount" (minor units; decimal text on the command line), "trace", "bool", "text",
+    "object", "record", "level", "txn_kind" (a journal kind) or "pin" (secret: never echoed, read from
+    standard input on the CLI)."""
+
+    kind: str
+    required: bool = False
+    lo: int = 0
+    hi: int = 0
+    pattern: str | None = None  # a text argument must match it whole
+    expected: str = ""  # how the pattern is described to the caller
+    help: str = ""  # the command line's help for its flag
+    flag: str = ""  # the command line's flag when it is not --NAME (e.g. --request-id, --yes)
+    positional: bool = False  # the command line takes it as a word, not a flag
+    secret: bool = False  # never echoed, logged or journaled
+
+    @property
+    def is_int(self) -> bool:
+        return self.kind in ("int", "amount", "trace")
+
+    def but(self, **changes: Any) -> "Arg":
+        from dataclasses import replace
+        return replace(self, **changes)
+
+
+def _int(lo: int, hi: int, **kw: Any) -> Arg:
+    return Arg("int", lo=lo, hi=hi, **kw)
+
+
+def _text(pattern: str | None = None, expected: str = "", hi: int = MAX_TEXT, **kw: Any) -> Arg:
+    return Arg("text", lo=0, hi=hi, pattern=pattern, expected=expected, **kw)
+
+
+AMOUNT = Arg("amount", lo=1, hi=MAX_AMOUNT)
+TRACE = Arg("trace", lo=1, hi=MAX_TRACE)
+ID = _int(1, MAX_ID)
+FLAG = Arg("bool")
+REQUEST_ID = _text(r"[ -~]{1,64}", "1 to 64 printable ASCII characters", flag="--request-id",
+                   help="the cash register's request id (a repeat is recognised, never paid twice)")
+#: a payment code as typed or scanned: digits only here; the wallet table (agent/paycodes.py) checks the rest
+CODE = _text(r"[0-9]{1,40}", "the digits of a payment code", flag="--code",
+             help="the customer's wallet payment code (Alipay, WeChat Pay, UnionPay QuickPass)")
+CARD = _text(r"[A-Za-z0-9_.-]{1,40}", "a test card name (letters, digits, _ . -)",
+             help="use a named test card ([card_reader] test_cards) instead of the card reader")
+#: the cardholder's PIN for a card that asks for one online: checked without ever being echoed
+PIN = Arg("pin", secret=True, flag="--pin-stdin",
+          help="the cardholder's PIN (for a card that asks for one online) from the first line of standard "
+               "input; never shown, logged or journaled")
+RRN = _text(r"[0-9A-Za-z ]{1,12}", "up to 12 letters or digits", help="reference number (RRN) of the original")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+#: a guard → the argument that confirms it (the engine names the guard in a needs_confirmation outcome)
+GUARD_ARGS = MappingProxyType({"duplicate": "confirm_duplicate", "unusual_amount": "confirm_unusual",
+                               "repeat_refund": "confirm_repeat", "totals": "confirm",
+                               "open_chains": "confirm_open_chains"})
+
+
+@dataclass(frozen=True)
+class Cli:
+    """How the command line reaches an operation: `posagent WORDS [POSITIONALS] [--flags]`.
+
+    Operations that share their first word are one subcommand; the operation is chosen by its second
+    word (`preauth complete`), else by the flag that only it takes (`sale --code`, `duplicates --fix`),
+    else it is the one with neither."""
+
+    words: tuple[str, ...]
+    #: flags of this operation only that choose it (its argument flags, or a flag of the CLI alone)
+    select: tuple[str, ...] = ()
+    #: flags the command line adds that are no argument: flag → help (e.g. --scan: the code from the scanner)
+    extra: Mapping[str, str] = field(default_factory=dict)
+    #: a function of `agent.daemon.cli` that prints the answer for people (default: the outcome and receipts)
+    show: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    summary: str  # one line: the command line's help and the roles table
+    handler: str  # "module:function": a plan builder (kind "plan") or a query (kind "query")
+    kind: str = "plan"  # "plan": an engine plan under the operation lock; "query": answered at once
+    args: Mapping[str, Arg] = field(default_factory=dict)
+    role: str = "cashier"  # whose password it needs
+    #: `(section, key)` of a setting that, when true, asks the supervisor instead (else the cashier)
+    configured_by: tuple[str, str] | None = None
+    #: `(argument, values, role)`: with the argument at one of the values, this role suffices
+    relaxed: tuple[str, tuple[Any, ...], str] | None = None
+    money: bool = False  # can move money: a lost answer is "outcome unknown", never "nothing charged"
+    guards: tuple[str, ...] = ()  # the guards it may raise (see GUARD_ARGS)
+    journaled: bool = False  # journaled by the engine: refused while the journal is damaged
+    #: argument groups of which one must be given whole (e.g. a refund names its original by trace, or rrn + date)
+    one_of: tuple[tuple[str, ...], ...] = ()
+    cancellable: bool = False  # the keypad's CANCEL may stop it while it waits for the customer
+    cli: Cli | None = None
+    console: bool = False  # the technician's console calls it
+    keypad: bool = False  # the cashier's keypad calls it
+
+    def function(self) -> Callable[..., Any]:
+        """The function `handler` names, imported on first use (the registry itself imports no layer above)."""
+        module, _, name = self.handler.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+P = "agent.daemon.plans:"
+Q = "agent.daemon.queries:"
+_rows = (
+    # ---------------------------------------------------------------- selling
+    Operation("sale", "charge a card", P + "sale", money=True, journaled=True, keypad=True,
+              guards=("duplicate", "unusual_amount"),
+              args={"amount": AMOUNT.but(required=True, positional=True,
+                                         help="amount in the currency's major unit, e.g. 100.00"),
+                    "card": CARD,
+                    "confirm_duplicate": FLAG.but(help="the same card and amount again is intended"),
+                    "confirm_unusual": FLAG.but(help="the unusually large amount is right"),
+                    "client_request_id": REQUEST_ID, "pin": PIN},
+              cli=Cli(("sale",))),
+    Operation("wallet_sale", "charge a wallet payment code (scan or key the customer's code)", P + "wallet_sale",
+              money=True, journaled=True, keypad=True, cancellable=True, guards=("duplicate",),
+              args={"amount": AMOUNT.but(required=True, positional=True,
+                                         help="amount in the currency's major unit, e.g. 100.00"),
+                    "code": CODE, "confirm_duplicate": FLAG.but(help="the same code and amount again is intended"),
+                    "client_request_id": REQUEST_ID},
+              cli=Cli(("sale",), select=("--code", "--scan"),
+                      extra={"--scan": "read the wallet payment code from the barcode scanner"})),
+    Operation("wallet_cancel", "cancel the payment-code order the customer is confirming", Q + "wallet_cancel",
+              kind="query", keypad=True),
+    # ---------------------------------------------------------------- fixing mistakes
+    Operation("void", "cancel a sale of the open batch (supervisor)", P + "void", role="supervisor", money=True,
+              journaled=True, keypad=True,
+              args={"trace": TRACE.but(required=True, positional=True, help="trace number of the sale")},
+              cli=Cli(("void",))),
+    Operation("refund", "refund all or part of a sale, any day (supervisor)", P + "refund", role="supervisor",
+              money=True, journaled=True, keypad=True, guards=("repeat_refund",), one_of=(("trace",), ("rrn", "date")),
+              args={"amount": AMOUNT.but(positional=True,
+                                         help="amount to refund (default: everything still refundable)"),
+                    "trace": TRACE.but(help="trace number of the original sale"), "rrn": RRN,
+                    "date": _text(r"[0-9]{4}", "the original's day as MMDD",
+                                  help="date of the original sale, MMDD (with --rrn)"),
+                    "client_request_id": REQUEST_ID,
+                    "confirm_repeat": FLAG.but(help="a second identical refund is intended")},
+              cli=Cli(("refund",))),
+    Operation("correct", "fix a wrong amount: void + re-sale, refund of the difference, or linked sale "
+                         "(supervisor)", P + "correct", role="supervisor", money=True, journaled=True, keypad=True,
+              one_of=(("amount",), ("resume",)),
+              args={"trace": TRACE.but(required=True, positional=True,
+                                       help="trace number of the sale with the wrong amount"),
+                    "amount": AMOUNT.but(help="the right amount"),
+                    "method": _text(r"auto|refund|resale", "auto, refund or resale",
+                                    help="auto picks from the batch state (default)"),
+                    "card": CARD.but(help="test card for a new sale, instead of the reader"),
+                    "resume": FLAG.but(help="finish the open correction of this sale")},
+              cli=Cli(("correct",))),
+    Operation("wallet_correct", "fix a wrong amount of a payment-code sale: the difference charged to a new code, "
+                                "or refunded (supervisor)", P + "wallet_correct", role="supervisor", money=True,
+              journaled=True, keypad=True, cancellable=True,
+              args={"trace": TRACE.but(required=True, positional=True,
+                                       help="trace number of the sale with the wrong amount"),
+                    "amount": AMOUNT.but(required=True, help="the right amount"),
+                    "code": CODE.but(help="a wallet sale: the customer's new payment code for the difference "
+                                          "(an overcharge is refunded)")},
+              cli=Cli(("correct",), select=("--code", "--scan"),
+                      extra={"--scan": "a wallet sale: scan the customer's new code"})),
+    Operation("duplicates", "list suspected double charges", Q + "duplicates", kind="query", keypad=True,
+              cli=Cli(("duplicates",), show="show_duplicates")),
+    Operation("duplicates_fix", "repair a suspected double charge: void or refund it (supervisor)",
+              P + "duplicates_fix", role="supervisor", money=True, journaled=True, keypad=True,
+              args={"id": ID.but(required=True, flag="--fix", help="journal id of the duplicate sale to void or refund")},
+              cli=Cli(("duplicates",), select=("--fix",))),
+    Operation("chains", "multi-step fixes left open", Q + "chains", kind="query",
+              cli=Cli(("chains",), show="show_chains")),
+    Operation("chain_close", "end an open fix on purpose, e.g. the customer paid cash (supervisor)",
+              Q + "chain_close", kind="query", role="supervisor",
+              args={"id": ID.but(required=True, flag="--close",
+                                 help="chain to close (the customer was settled otherwise)"),
+                    "reason": _text(required=True, help="what was done instead, e.g. \"customer paid cash\"")},
+              cli=Cli(("chains",), select=("--close",), show="show_message")),
+    # ---------------------------------------------------------------- the end of the day
+    Operation("settle", "settle the batch: totals, confirmation, upload (supervisor)", P + "settle",
+              role="supervisor", relaxed=("confirm", (None, False), "cashier"), money=True, journaled=True,
+              keypad=True, guards=("totals", "open_chains"),
+              args={"confirm": FLAG.but(flag="--yes", help="the totals were checked: settle without asking"),
+                    "confirm_open_chains": FLAG.but(help="settle although fixes are still open (they are listed; "
+                                                         "close them by hand after)")},
+              cli=Cli(("settle",))),
+    # ---------------------------------------------------------------- pre-authorization (预授权)
+    Operation("preauth", "hold an amount on the card (pre-authorization)", P + "preauth", role="supervisor",
+              configured_by=("preauth", "supervisor_preauth"), money=True, journaled=True, keypad=True,
+              guards=("duplicate",),
+              args={"amount": AMOUNT.but(required=True, positional=True, help="the amount to hold, e.g. 2000.00"),
+                    "card": CARD,
+                    "confirm_duplicate": FLAG.but(help="the same card and amount held again is intended"),
+                    "client_request_id": REQUEST_ID, "pin": PIN},
+              cli=Cli(("preauth",))),
+    Operation("preauth_complete", "charge the stay (at most the tolerance above the hold); --advice: offline, "
+                                  "sent when the bank answers", P + "preauth_complete",
+              configured_by=("preauth", "supervisor_completion"), money=True, journaled=True, keypad=True,
+              args={"trace": TRACE.but(required=True, positional=True, help="trace number of the pre-auth"),
+                    "amount": AMOUNT.but(required=True, positional=True, help="the amount to charge"),
+                    "advice": FLAG.but(help="complete offline: the 0220 advice is sent when the bank can be "
+                                            "reached")},
+              cli=Cli(("preauth", "complete"))),
+    Operation("preauth_void", "void the pre-auth before completion", P + "preauth_void", role="supervisor",
+              configured_by=("preauth", "supervisor_preauth"), money=True, journaled=True,
+              args={"trace": TRACE.but(required=True, positional=True, help="trace number of the pre-auth")},
+              cli=Cli(("preauth", "void"))),
+    Operation("preauth_release", "release a forgotten hold", P + "preauth_release", role="supervisor",
+              configured_by=("preauth", "supervisor_preauth"), money=True, journaled=True, keypad=True,
+              args={"trace": TRACE.but(required=True, positional=True, help="trace number of the pre-auth")},
+              cli=Cli(("preauth", "release"))),
+    Operation("completion_void", "void a completion of the open batch (after that, refund it) (supervisor)",
+              P + "completion_void", role="supervisor", money=True, journaled=True, keypad=True,
+              args={"trace": TRACE.but(required=True, positional=True, help="trace number of the completion")},
+              cli=Cli(("preauth", "void-completion"))),
+    Operation("preauth_list", "open holds by age, amount still blocked", P + "preauth_list", keypad=True,
+              args={}, cli=Cli(("preauth", "list"), extra={"--open": "only holds still open (the default)"},
+                               show="show_holds")),
+    # ---------------------------------------------------------------- the link and the queues
+    Operation("signon", "sign on: new working keys and batch number", P + "signon", keypad=True, console=True,
+              cli=Cli(("signon",))),
+    Operation("echo", "link test with the acquirer", P + "echo", console=True, cli=Cli(("echo",))),
+    Operation("status", "link, keys, batch, reversal queue, journal health", Q + "status", kind="query",
+              console=True, cli=Cli(("status",), show="show_status")),
+    Operation("ping", "is the daemon there", Q + "ping", kind="query"),
+    Operation("reversals", "the reversal queue", Q + "reversals", kind="query", console=True,
+              cli=Cli(("reversals",), show="show_reversals")),
+    Operation("reversal_retry", "send pending reversals now", Q + "reversal_retry", kind="query", console=True,
+              cli=Cli(("reversals",), select=("--retry",), extra={"--retry": "send pending reversals now"},
+                      show="show_retry")),
+    Operation("reversal_handled", "mark a reversal handled by hand (supervisor)", Q + "reversal_handled",
+              kind="query", role="supervisor", console=True,
+              args={"id": ID.but(required=True, flag="--handled", help="mark reversal ID handled by hand"),
+                    "note": _text(help="what was done (with --handled)")},
+              cli=Cli(("reversals",), select=("--handled",))),
+    # ---------------------------------------------------------------- reading the journal
+    Operation("lookup", "find transactions", Q + "lookup", kind="query", console=True, keypad=True,
+              args={"trace": TRACE, "rrn": RRN, "date": _text(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", "a day as YYYY-MM-DD"),
+                    "amount": AMOUNT, "last4": _text(r"[0-9]{4}", "4 digits"), "batch": _int(1, 999_999),
+                    "limit": _int(1, MAX_LIMIT), "kind": Arg("txn_kind")}),
+    Operation("receipt", "reprint a receipt (default: the last transaction)", Q + "receipt", kind="query",
+              keypad=True, args={"id": ID.but(positional=True, help="journal id")},
+              cli=Cli(("receipt",), show="show_receipt")),
+    Operation("export", "the evidence bundle of a transaction's chain", Q + "export", kind="query", console=True,
+              args={"id": ID.but(required=True)}),
+    # ---------------------------------------------------------------- the technician and the audit trail
+    Operation("log_level", "show or change the daemon's log level now", Q + "log_level", kind="query",
+              role="technician", console=True, args={"level": Arg("level")}),
+    Operation("console_event", "the technician console's audit trail", Q + "console_event", kind="query",
+              role="technician", relaxed=("kind", ("login_failed", "login_locked"), "cashier"), console=True,
+              args={"kind": _text(required=True), "details": Arg("object")}),
+    Operation("reconcile_record", "journal a statement check", Q + "reconcile_record", kind="query",
+              args={"kind": _text(r"reconcile\.(run|refused)", "reconcile.run or reconcile.refused", required=True),
+                    "details": Arg("record", required=True)}),
+)
+del P, Q
+
+#: operation name → its row (read-only)
+OPERATIONS: Mapping[str, Operation] = MappingProxyType({row.name: row for row in _rows})
+assert len(OPERATIONS) == len(_rows), "two rows share a name"
+assert all(row.role in ROLES for row in _rows)
+assert all(g in GUARD_ARGS and GUARD_ARGS[g] in row.args for row in _rows for g in row.guards)
+
+
+def get(name: str) -> Operation | None:
+    return OPERATIONS.get(name) if isinstance(name, str) else None
+
+
+def money_operations() -> frozenset[str]:
+    return frozenset(name for name, row in OPERATIONS.items() if row.money)
+
+
+def cancellable_operations() -> frozenset[str]:
+    return frozenset(name for name, row in OPERATIONS.items() if row.cancellable)
+
+
+def guarded_operations() -> frozenset[str]:
+    return frozenset(name for name, row in OPERATIONS.items() if row.guards)
+
+
+def confirm_flag(guard: str) -> str | None:
+    """The command-line flag that confirms a guard (the same for every operation that raises it)."""
+    arg = GUARD_ARGS.get(guard)
+    if arg is None:
+        return None
+    for row in OPERATIONS.values():
+        if arg in row.args:
+            return flag_of(arg, row.args[arg])
+    return None
+
+
+def flag_of(name: str, arg: Arg) -> str:
+    return arg.flag or "--" + name.replace("_", "-")
+
+
+def role_for(name: str, args: Mapping[str, Any] | None = None, settings: Any = None) -> str | None:
+    """The role whose password `name` needs with these arguments and settings (None: no such operation).
+
+    `settings` is the configuration (`cfg[section][key]`); without it a configured operation needs its
+    row's role (the safe side)."""
+    row = get(name)
+    if row is None:
+        return None
+    args = args or {}
+    if row.relaxed is not None:
+        arg, values, role = row.relaxed
+        if args.get(arg) in values:
+            return role
+    if row.configured_by is not None and settings is not None:
+        section, key = row.configured_by
+        return "supervisor" if settings[section][key] else "cashier"
+    return row.role
