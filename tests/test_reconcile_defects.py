@@ -96,3 +96,32 @@ def test_only_a_regular_file_of_bounded_size_is_read(agent, tmp_path):
                         f"{MAX_STATEMENT_BYTES + 1} bytes", limit)
     assert run_events(tmp_path) == ["reconcile.refused"] * 3
     assert agent.cli("journal", "verify").returncode == 0
+
+
+def issue_code(sim_host, payer: str) -> str:
+    done = posim("wallet", "issue", payer, "--db", str(sim_host.db), "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["code"]
+
+
+def test_a_day_with_a_long_payment_code_is_written_and_balanced_in_both_formats(agent, sim_host, tmp_path):
+    """An Alipay code has up to 24 digits (the simulator's payer alice gets 20): masked first 6 / last 4 it
+    has more stars than a card number, and the bank's statement must still be written and read."""
+    code = issue_code(sim_host, "alice")
+    assert len(code) >= 20
+    paid = agent.json("sale", "88.80", "--code", code)
+    assert paid["ok"] and paid["outcome"]["status"] == "approved", paid
+    assert agent.json("sale", "12.34", "--card", "debit")["outcome"]["status"] == "approved"
+    assert agent.cli("settle", "--yes", password=True).returncode == 0
+    masked = code[:6] + "*" * (len(code) - 10) + code[-4:]
+    for name, extra in (("day.csv", ()), ("day.txt", ("--format", "unionpay-gbk"))):
+        today = dt.date.today().strftime("%Y%m%d")
+        done = posim("host", "statement", "--db", str(sim_host.db), "--date", today, "--out", str(tmp_path / name),
+                     *extra)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        assert json.loads(done.stdout)["lines"] == 2
+        raw = (tmp_path / name).read_bytes()
+        assert masked.encode() in raw and code.encode() not in raw
+        report = agent.json("reconcile", str(tmp_path / name), *extra)
+        assert report["balanced"] and report["credited"] == report["owed"], report
+    assert run_events(tmp_path) == ["reconcile.run"] * 2

@@ -126,7 +126,7 @@ UNIONPAY_GBK = StatementFormat(
     columns=(Column("settlement_date", "清算日期", 8), Column("txn_date", "交易日期", 8),
              Column("txn_time", "交易时间", 8), Column("terminal_id", "终端号", 8),
              Column("batch_no", "批次号", 6), Column("trace_no", "凭证号", 6), Column("rrn", "参考号", 12),
-             Column("auth_code", "授权码", 6), Column("card_no", "卡号", 19), Column("card_type", "卡类型", 6),
+             Column("auth_code", "授权码", 6), Column("card_no", "卡号", 24), Column("card_type", "卡类型", 6),
              Column("txn_type", "交易类型", 14), Column("amount", "交易金额", 14), Column("fee", "手续费", 12),
              Column("net", "清算金额", 14)),
     totals_label="合计",

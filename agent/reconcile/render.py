@@ -11,8 +11,14 @@ import datetime as dt
 import io
 import re
 
+from agent.errors import PosagentError
+from agent.excerpt import excerpt
 from agent.reconcile.formats import TOTAL_FIELDS, Column, StatementFormat
 from agent.reconcile.statement import Statement, StatementLine
+
+
+class StatementWriteError(PosagentError):
+    """A statement that its format cannot hold (a value wider than its fixed-width column)."""
 
 
 def format_money(minor: int, fmt: StatementFormat) -> str:
@@ -45,8 +51,11 @@ def render_statement(statement: Statement, fmt: StatementFormat, *, encoding: st
         out.append(buffer.getvalue().rstrip("\n"))
     else:
         out.append(_fixed(fmt.column_titles, fmt.columns, fmt, encoding, numbers=False))
-        for line in statement.lines:
-            out.append(_fixed(_line_values(line, fmt), fmt.columns, fmt, encoding))
+        for n, line in enumerate(statement.lines, 1):
+            try:
+                out.append(_fixed(_line_values(line, fmt), fmt.columns, fmt, encoding))
+            except StatementWriteError as exc:
+                raise StatementWriteError(f"statement line {n} (RRN {line.rrn}): {exc}") from None
         out.append(fmt.totals_label + " " * fmt.gap +
                    _fixed([totals[k] for k in TOTAL_FIELDS], fmt.totals, fmt, encoding))
     return ("\n".join(out) + "\n").encode(encoding)
@@ -66,9 +75,11 @@ def _line_values(line: StatementLine, fmt: StatementFormat) -> list[str]:
 def _fixed(values, columns: tuple[Column, ...], fmt: StatementFormat, encoding: str, numbers: bool = True) -> str:
     cells = []
     for value, column in zip(values, columns):
-        pad = column.width - len(str(value).encode(encoding))
+        size = len(str(value).encode(encoding))
+        pad = column.width - size
         if pad < 0:
-            raise ValueError(f"{column.key} value {value!r} is wider than its column ({column.width})")
+            raise StatementWriteError(f"{column.key} {excerpt(value)} is {size} bytes, wider than its column in the "
+                                      f"{fmt.name} format ({column.width} bytes)")
         numeric = numbers and re.fullmatch(r"-?[0-9.]+", str(value)) is not None and column.key not in (
             "settlement_date", "txn_date", "txn_time", "terminal_id", "batch_no", "trace_no", "rrn", "auth_code",
             "card_no")

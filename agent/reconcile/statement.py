@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from agent.errors import PosagentError
 from agent.excerpt import excerpt
+from agent.paycodes import MAX_CODE_DIGITS
 from agent.reconcile.formats import LINE_FIELDS, TOTAL_FIELDS, Column, StatementFormat
 from agent.reconcile.fees import DEBIT_KINDS
 
@@ -31,7 +32,9 @@ _PATTERNS = {
     "digits6": (re.compile(r"[0-9]{6}"), "6 digits"),
     "rrn": (re.compile(r"[0-9A-Za-z]{12}"), "a 12-character reference number"),
     "auth": (re.compile(r"[0-9A-Za-z]{0,6}"), "an authorisation code of up to 6 characters"),
-    "card": (re.compile(r"[0-9]{4,6}\*{3,9}[0-9]{4}"), "a masked card number like 622609******0048"),
+    # a card number (13–19 digits) or a wallet payment code (up to MAX_CODE_DIGITS), first 6 / last 4 at most
+    "card": (re.compile(rf"[0-9]{{4,6}}\*{{3,{MAX_CODE_DIGITS - 10}}}[0-9]{{4}}"),
+             f"a masked card number or payment code like 622609******0048 (at most {MAX_CODE_DIGITS} characters)"),
     "count": (re.compile(r"[0-9]{1,9}"), "a count of lines"),
 }
 
