@@ -332,7 +332,8 @@ class Terminal:
         if name == "preauth_complete":
             advice = {"advice": True} if self.state.startswith("paadvice.") else {}  # 预授权完成通知
             return Call("preauth_complete", {"trace": d.trace, "amount": d.amount, **advice}, password)
-        if name in ("preauth_release", "completion_void"):
+        row = registry.get(name)
+        if row is not None and set(row.args) == {"trace"}:  # a hold or a completion named by its trace
             return Call(name, {"trace": d.trace}, password)
         if name == "settle_totals":
             return Call("settle", {"confirm": False})
@@ -353,7 +354,7 @@ class Terminal:
             return prints + self._finish(Result(self.texts("status.done"), self.texts("reprinted", trace=trace)))
         if call == "lookup":
             found = [t for t in result["transactions"] if isinstance(t, Mapping)]
-            if STATES[self.state].title in ("refund", "correct"):
+            if getattr(STATES.get(self.state.split(".")[0] + ".detail"), "pick", False):  # a sale to fix
                 found = [t for t in found if t.get("kind") in SALE_KINDS]
             if self.draft.find_by == "rrn" and self.draft.mmdd:
                 found = [t for t in found if mmdd(t) == self.draft.mmdd]
