@@ -10,7 +10,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from agent.errors import UsageError
 from agent.journal.errors import StorageError
@@ -128,11 +128,21 @@ def _when(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _table(txns: Iterable[Txn], exponent: int) -> str:
+def _cards(journal: Journal, txns: list[Txn]) -> dict[int, str | None]:
+    """The card each row shows: its own, or a void's or refund's original's."""
+    return journal.queries.cards_shown(txns)
+
+
+def _rows(txns: list[Txn], cards: dict[int, str | None]) -> list[dict[str, Any]]:
+    """`--json` rows: the transaction with `card`, the masked card it was made with."""
+    return [{**t.as_dict(), "card": cards.get(t.id)} for t in txns]
+
+
+def _table(txns: list[Txn], exponent: int, cards: dict[int, str | None]) -> str:
     header = ("ID", "TIME", "KIND", "STATE", "AMOUNT", "TRACE", "BATCH", "CARD", "RRN", "AUTH")
     rows = [header] + [(str(t.id), _when(t.created_at), t.kind, t.state, format_amount(t.amount, exponent),
                         f"{t.trace:06d}", f"{t.batch:06d}" + (" settled" if t.batch_state == "settled" else ""),
-                        t.pan_masked or "-", t.rrn or "-", t.auth_code or "-") for t in txns]
+                        cards.get(t.id) or "-", t.rrn or "-", t.auth_code or "-") for t in txns]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
@@ -147,7 +157,8 @@ def _list(args: argparse.Namespace) -> int:
         amount = parse_amount(args.amount, _exponent(cfg)) if args.amount else None
         found = journal.find(trace=args.trace, rrn=args.rrn, date=args.date, amount=amount, last4=args.last4,
                              batch=args.batch, kind=args.kind, limit=args.limit)
-        _emit(args, [t.as_dict() for t in found], _table(found, _exponent(cfg)) if found else "no transactions match")
+        cards = _cards(journal, found)
+        _emit(args, _rows(found, cards), _table(found, _exponent(cfg), cards) if found else "no transactions match")
     return 0
 
 
@@ -159,8 +170,9 @@ def _show(args: argparse.Namespace) -> int:
         messages = journal.messages(args.id)
         events = [e for e in bundle["events"] if e["txn_id"] == args.id]
         reversals = [r for r in bundle["reversals"] if r["txn_id"] == args.id]
-        data = {"transaction": txn.as_dict(), "messages": messages, "reversals": reversals, "events": events}
-        lines = [_table([txn], _exponent(cfg)), "", "messages (masked):"]
+        cards = _cards(journal, [txn])
+        data = {"transaction": _rows([txn], cards)[0], "messages": messages, "reversals": reversals, "events": events}
+        lines = [_table([txn], _exponent(cfg), cards), "", "messages (masked):"]
         lines += [f"  {_when(m['at'])} {m['direction']:<8} {json.dumps(m['body'], sort_keys=True)}" for m in messages]
         lines += ["reversals:"] + [f"  #{r['id']} {r['state']} reason {r['reason'] or '-'} tries {r['tries']} "
                                    f"{r['last_error'] or ''}".rstrip() for r in reversals]
@@ -174,7 +186,8 @@ def _chain(args: argparse.Namespace) -> int:
     journal, cfg = _open(args)
     with journal:
         chain = journal.chain(args.id)
-        _emit(args, [t.as_dict() for t in chain], _table(chain, _exponent(cfg)))
+        cards = _cards(journal, chain)
+        _emit(args, _rows(chain, cards), _table(chain, _exponent(cfg), cards))
     return 0
 
 
@@ -183,8 +196,9 @@ def _duplicates(args: argparse.Namespace) -> int:
     window = args.window if args.window is not None else cfg.guards.duplicate_window_seconds
     with journal:
         groups = journal.suspected_duplicates(window_seconds=window)
-        text = "\n\n".join(_table(g, _exponent(cfg)) for g in groups) or "no suspected duplicates"
-        _emit(args, [[t.as_dict() for t in g] for g in groups], text)
+        cards = _cards(journal, [t for g in groups for t in g])
+        text = "\n\n".join(_table(g, _exponent(cfg), cards) for g in groups) or "no suspected duplicates"
+        _emit(args, [_rows(g, cards) for g in groups], text)
     return 0
 
 

@@ -1,6 +1,7 @@
 """Evidence bundles for a dispute desk: one chain or a date range, with the hash-chain proof.
 
-The bundle is plain JSON: the transactions, their masked messages and reversals, the events that
+The bundle is plain JSON: the transactions (each with `card`, the masked card it was made with: a void's
+or refund's is its original's), their masked messages and reversals, the events that
 recorded them, and `proof.links` — ``[event id, content hash, hash]`` for every event from the first
 one exported to the journal's head — so anyone can recompute the chain (`verify_bundle`) without
 access to the terminal.  `render_text` prints the same bundle for people.
@@ -69,11 +70,12 @@ class Evidence(Store):
             links = [list(r) for r in self._conn.execute(
                 "SELECT id, content_hash, hash FROM events WHERE id >= ? ORDER BY id", (first,))]
         head = self._conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        cards = self._queries.cards_shown(txns)  # a void or refund shows its original's card
         return {
             "format": BUNDLE_FORMAT,
             "exported_at": self._clock(),
             "scope": scope,
-            "transactions": [t.as_dict() for t in txns],
+            "transactions": [{**t.as_dict(), "card": cards[t.id]} for t in txns],
             "messages": messages,
             "reversals": reversals,
             "events": events,
@@ -128,7 +130,7 @@ def render_text(bundle: dict[str, Any]) -> str:
         lines.append(f"#{t['id']} {t['kind'].upper()} {money(t['amount'])} {t['currency']}  state {t['state']}")
         lines.append(f"    time {_stamp(t['created_at'])}  trace {t['trace']:06d}  batch {t['batch']:06d} "
                      f"({t['batch_state']})")
-        lines.append(f"    card {t['pan_masked'] or '-'}  entry {t['entry_mode'] or '-'}  rrn {t['rrn'] or '-'}  "
+        lines.append(f"    card {t.get('card') or t['pan_masked'] or '-'}  entry {t['entry_mode'] or '-'}  rrn {t['rrn'] or '-'}  "
                      f"auth {t['auth_code'] or '-'}  response {t['response_code'] or '-'}")
         links = [f"original #{t['original_id']}" if t["original_id"] else "",
                  f"chain #{t['chain_id']}" if t["chain_id"] else ""]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from typing import Iterable
 
 from agent.journal.duplicates import CHARGING_KINDS, COUNTING_STATES, earlier_charges, group_duplicates
 from agent.journal.errors import JournalError, NotFound
@@ -16,6 +17,8 @@ from agent.journal.states import CHARGED_SQL, KINDS, UNRESOLVED_SQL, TxnState, s
 from agent.journal.store import Core, Store
 from agent.journal.transactions import TXN_SELECT, Transactions
 MAX_FIND = 1000
+#: how many links back a transaction without a card of its own looks for one (refund → completion → pre-auth)
+MAX_CARD_LINKS = 4
 #: how far back `suspected_duplicates` looks unless told otherwise
 DUPLICATE_LOOKBACK_SECONDS = 30 * 86400
 
@@ -164,6 +167,26 @@ class Queries(Store):
             frontier = [r["id"] for r in children if r["id"] not in found]
             found.update((r["id"], r) for r in children)
         return [txn_from_row(found[i]) for i in sorted(found)]
+
+    def cards_shown(self, txns: Iterable[Txn]) -> dict[int, str | None]:
+        """The masked card to show for each transaction, by id: its own, or — for a void or refund, which
+        carries none and names its original instead — the nearest original's (None when none is left)."""
+        shown: dict[int, str | None] = {}
+        links: dict[int, tuple[str | None, int | None] | None] = {}  # id -> (card, original), read once
+        for txn in txns:
+            card, original = txn.pan_masked, txn.original_id
+            for _ in range(MAX_CARD_LINKS):
+                if card is not None or original is None:
+                    break
+                if original not in links:
+                    row = self._conn.execute("SELECT pan_masked, original_id FROM transactions WHERE id = ?",
+                                             (original,)).fetchone()
+                    links[original] = None if row is None else (row[0], row[1])  # None: pruned
+                if links[original] is None:
+                    break
+                card, original = links[original]
+            shown[txn.id] = card
+        return shown
 
     def messages(self, txn_id: int) -> list[dict]:
         """The masked messages of a transaction: its request, its answer, then reversal and later ones."""
