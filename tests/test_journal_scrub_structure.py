@@ -170,6 +170,11 @@ def test_structured_fields_are_exact_card_fields_masked_and_free_text_safety_net
     assert fields["48"] == "0" * 62 and fields["60"] == "22000001000500"
     assert fields["62"] == "1234567890123456" * 2 and fields["64"] == "1234567890123456"
     assert fields["44"] == "call 622609******0048" and fields["59"] == "till 622609******0048"
+    # a zero-padded field number is the same field; a name that is no field number is free text
+    odd = scrub_message({"mti": "0200", "002": "6226090000000048", "035": "6226090000000048=2512",
+                         "fields": {"note": "card 6226090000000048", "track2": "6226090000000048=2512"}})
+    assert odd == {"mti": "0200", "002": "622609******0048", "035": "[removed]",
+                   "fields": {"note": "card 622609******0048", "track2": "[removed]"}}
     # not a message: free text, as before
     assert scrub_message({"error": "timeout for 6226090000000048", "57": "x", "note": ["6226090000000048"]}) == \
         {"error": "timeout for 622609******0048", "57": "[removed]", "note": ["622609******0048"]}

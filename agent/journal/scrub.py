@@ -110,7 +110,10 @@ def _message(message: dict, depth: int) -> dict:
 
 def _field(number: str, value: Any, depth: int) -> Any:
     """One ISO 8583 field: removed, masked as a card number, read as TLV, free text, or kept exactly."""
-    if number in TRACK_FIELDS or number.lower() in FORBIDDEN_NAMES:
+    if not _is_field_number(number):  # not a field number: a name of no known structure
+        return REMOVED if number.lower() in FORBIDDEN_KEYS else _free(value, depth)
+    number = number.lstrip("0")  # "002" is field 2
+    if number in TRACK_FIELDS:
         return REMOVED
     if number == ICC_FIELD:
         return _tlv(value, depth)
@@ -123,6 +126,9 @@ def _field(number: str, value: Any, depth: int) -> Any:
 
 def _subfield(number: str, value: Any, depth: int) -> Any:
     """The typed view `to_json` adds beside a field (55's tags, 60's parts, 62's check values...)."""
+    if not _is_field_number(number):
+        return REMOVED if number.lower() in FORBIDDEN_KEYS else _free(value, depth)
+    number = number.lstrip("0")
     if number in TRACK_FIELDS:
         return REMOVED
     if number == ICC_FIELD:
