@@ -22,7 +22,8 @@ def _build(path) -> None:
     req = lambda trace, batch: {"mti": "0200", "11": f"{trace:06d}"}  # noqa: E731
     sale = j.begin("sale", amount=12000, currency="156", pan=PAN, entry_mode="051", operator="01", role="cashier",
                    request=req)
-    j.complete(sale.id, approved=True, response_code="00", rrn="123456789012", auth_code="A1", response={"39": "00"})
+    j.complete(sale.id, approved=True, response_code="00", rrn="123456789012", auth_code="A1", response={"39": "00"},
+               tc_upload=bytes.fromhex("9F2701409F26081122334455667788"), card_sequence="001")  # its TC owed
     refund = j.begin("refund", amount=2000, currency="156", pan=PAN, entry_mode="051", operator="01",
                      role="supervisor", original_id=sale.id, request=req)
     j.complete(refund.id, approved=True, response_code="00", rrn=None, auth_code=None, response={"39": "00"})

@@ -29,6 +29,18 @@ def _digits(raw: bytes | bytearray) -> str:
     return raw.hex().upper().rstrip("F")
 
 
+class SecondAc(str):
+    """The card's answer to the second GENERATE AC: "TC" or "AAC" (it compares as that text), with the
+    field 55 it produced — the TC and the CDOL2 data it covers — for the IC card TC upload."""
+
+    field55: bytes | None
+
+    def __new__(cls, kind: str, field55: bytes | None = None) -> "SecondAc":
+        answer = super().__new__(cls, kind)
+        answer.field55 = field55
+        return answer
+
+
 class ChipRead:
     """The result of reading a chip card up to the ARQC; completes with `complete()`."""
 
@@ -102,10 +114,12 @@ class ChipRead:
 
     @property
     def completion_field55(self) -> bytes | None:
-        """Field 55 after the second GENERATE AC (its 9F26/9F27/9F36/9F10), for TC upload or advice."""
+        """Field 55 after the second GENERATE AC, for the TC upload: its 9F26/9F27/9F36/9F10, the CDOL1
+        data, and the CDOL2 data the cryptogram covers (8A, 91 from the issuer, 95, 9F37)."""
         if self._final_values is None:
             return None
-        return build_field55(self._final_values, CUP_FIELD55, extra=self._cdol1_tags)
+        cdol2 = tuple(tag for tag, _ in parse_dol(self._card_tags[0x8D]))
+        return build_field55(self._final_values, CUP_FIELD55, extra=self._cdol1_tags + cdol2)
 
     @property
     def approved_offline(self) -> bool:
@@ -128,8 +142,9 @@ class ChipRead:
                 if sw >> 8 not in (0x90, 0x62, 0x63):
                     break
 
-    def complete(self, approved: bool, issuer_data: bytes | None = None) -> str:
-        """Second GENERATE AC: ask for a TC when the host approved, else an AAC.  Returns "TC" or "AAC".
+    def complete(self, approved: bool, issuer_data: bytes | None = None) -> SecondAc:
+        """Second GENERATE AC: ask for a TC when the host approved, else an AAC.  Returns "TC" or "AAC"
+        (a `SecondAc`, which carries the TC's field 55 for its upload).
 
         A card that answers AAC to an approval means the engine reverses (reason 06); a card removed
         before answering raises `CardRemovedAfterApproval` when the host had approved.
@@ -161,8 +176,6 @@ class ChipRead:
                 raise BadCardData(f"cryptogram type {kind:02X} answers the second GENERATE AC", step="genac2")
             self.outcome = "TC" if kind == apdu.TC else "AAC"
             self._final_values = {**values, **final}
-            self._final_values.pop(0x91, None)
-            self._final_values.pop(0x8A, None)
             self._run_scripts(issuer, 0x72)
         except CardRemoved as exc:
             if approved and self.outcome is None:
@@ -170,7 +183,7 @@ class ChipRead:
             raise
         except CodecError as exc:
             raise BadCardData(str(exc), step="genac2") from None
-        return self.outcome
+        return SecondAc(self.outcome, self.completion_field55 if self.outcome == "TC" else None)
 
     # -- lifetime ---------------------------------------------------------------------------------
     def wipe(self) -> None:

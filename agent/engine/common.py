@@ -1,5 +1,10 @@
 """Steps every online operation shares: get ready (link, reversals first, keys), send one financial
-request under the reversal-first rule, and resolve what recovery reports."""
+request under the reversal-first rule, and resolve what recovery reports.
+
+What goes out before any other online message, in this order: the reversals owed, the offline advices
+owed (they hold everything else back until delivered), then the IC card TC uploads owed (evidence for
+the acquirer: a TC that cannot be delivered is retried a bounded number of times and never holds back
+or changes a sale)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from agent.engine.effects import (Answer, CardFailure, Connect, EngineError, Exc
                                   NoAnswer, Notify, OpenSealedCard, Outcome, ReadCard, ReleaseCard, SignOnNeeded)
 from agent.engine.offline import OFFLINE_KINDS, advice_from_record
 from agent.engine.requests import (REVERSAL_ACKNOWLEDGED, Profile, Verdict, check_response, reference_request,
-                                   reversal_for)
+                                   reversal_for, tc_upload_request)
+from agent.errors import PosagentError
 from agent.engine.responses import describe
 from agent.engine.port import ask
 from agent.engine.texts import say
@@ -62,6 +68,7 @@ def flush_reversals(profile: Profile) -> Gen:
                                   problem=problem), code="reversal_pending")
         exhausted.append(after)
     yield from flush_advices(profile)
+    yield from flush_tc_uploads(profile)
     return acknowledged, exhausted
 
 
@@ -83,7 +90,10 @@ def flush_advices(profile: Profile) -> Gen:
             original = yield ask.get(txn.original_id)
             message = reference_request(profile, "completion_advice", trace=txn.trace, batch=txn.batch,
                                         amount=txn.amount, original=original)
+        if (yield ask.advice_tries(txn.id)):  # sent before without an answer: it goes out as a repeat (0221)
+            message = message.with_mti(profile.repeat_of(message.mti))
         yield Notify(f"Sending the advice of trace {txn.trace:06d}…")
+        yield ask.advice_attempt(txn.id, masked(message))
         result = yield Exchange(message)
         problem = _reversal_problem(message, result) if isinstance(result, NoAnswer) else None
         if problem is None:
@@ -97,6 +107,35 @@ def flush_advices(profile: Profile) -> Gen:
         code = response.get(39)
         answered.append((yield ask.complete(txn.id, approved=code == "00", response_code=code, rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=_host_time(response))))
     return answered
+
+
+def flush_tc_uploads(profile: Profile) -> Gen:
+    """Send every IC card TC upload still owed (after reversals and advices); never raises for a TC that
+    is not delivered — it stays owed for the next try until its tries run out.  Returns how many the
+    acquirer took now."""
+    taken = 0
+    try:
+        for upload in (yield ask.tc_uploads_owed()):
+            txn = yield ask.get(upload.txn_id)
+            message = tc_upload_request(profile, txn, upload.icc, upload.card_sequence)
+            yield Notify(f"Sending the TC of trace {txn.trace:06d}…")
+            yield ask.tc_upload_attempt(upload.id)
+            result = yield Exchange(message)
+            if isinstance(result, NoAnswer):
+                yield ask.tc_upload_failed(upload.id, result.detail, max_tries=profile.tc_upload_tries)
+                break  # the link is down or the host silent: the others wait for the next message too
+            verdict = check_response(message, result.message, mac_valid=result.mac_valid)
+            code = result.message.get(39)
+            if not verdict.valid or code != "00":
+                problem = verdict.problem if not verdict.valid else f"bank answered {code}: {describe(code)}"
+                yield ask.tc_upload_failed(upload.id, problem, max_tries=profile.tc_upload_tries,
+                                           response_code=code if isinstance(code, str) and len(code) == 2 else None)
+                continue
+            yield ask.tc_upload_answered(upload.id, response_code=code)
+            taken += 1
+    except PosagentError as exc:  # e.g. the journal refused a write: the TC stays owed, the sale stands
+        yield Notify(f"TC upload postponed: {exc}")
+    return taken
 
 
 def _reversal_problem(request: Message, result: Any) -> str | None:
@@ -167,6 +206,7 @@ def send_financial(profile: Profile, txn: Any, request: Message, *, operation: s
     verdict = Verdict(False, "98", result.detail) if isinstance(result, NoAnswer) else \
         check_response(request, result.message, mac_valid=result.mac_valid)
     response = result.message if isinstance(result, Answer) else None
+    tc_upload = None
     if verdict.valid and chip:
         approved = response.get(39) == "00"
         issuer_data = _issuer_data(response)
@@ -174,15 +214,21 @@ def send_financial(profile: Profile, txn: Any, request: Message, *, operation: s
         if approved and card != "TC":
             why = card.message if hasattr(card, "message") else "the card declined after the bank approved"
             verdict = Verdict(False, "06", why)
+        elif approved:
+            tc_upload = getattr(card, "field55", None)  # a chip card's TC, owed to the acquirer
     if not verdict.valid:
         yield ask.fail(txn.id, reason=verdict.reason, error=verdict.problem,
                        response=masked(response) if response is not None else None)
         return (yield from _reverse_now(profile, txn, verdict, operation))
     code = response.get(39)
     approved = code == "00"
+    sequence = request.get(23)
     updated = yield ask.complete(txn.id, approved=approved, response_code=code, rrn=response.get(37),
                                  auth_code=response.get(38), response=masked(response),
-                                 host_time=_host_time(response))
+                                 host_time=_host_time(response), tc_upload=tc_upload if approved else None,
+                                 card_sequence=sequence if tc_upload is not None and isinstance(sequence, str) else None)
+    if approved and tc_upload is not None:  # the sale is journaled: its TC goes now, or before the next message
+        yield from flush_tc_uploads(profile)
     return updated, ("approved" if approved else "declined"), describe(code, profile.language)
 
 
@@ -212,8 +258,10 @@ def _host_time(response: Message) -> str | None:
 
 
 def echo(profile: Profile) -> Gen:
-    """Link test (0820, 60.3 = 301): the host answers, nothing else happens."""
+    """Link test (0820, 60.3 = 301): the host answers, nothing else happens.  Like any online message it
+    goes after what is owed (reversals, advices, TC uploads): an advice that cannot be delivered stops it."""
     yield from connect(profile)
+    yield from flush_reversals(profile)
     batch = yield ask.open_batch()
     trace = yield ask.take_trace("network")
     request = build_echo(profile.as_config(), trace, batch=f"{batch.number:06d}")

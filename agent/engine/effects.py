@@ -60,7 +60,8 @@ class ReadCard:
 
 @dataclass(frozen=True)
 class FinishCard:
-    """Second GENERATE AC after the host's answer.  Result: "TC", "AAC" or `CardFailure`."""
+    """Second GENERATE AC after the host's answer.  Result: "TC", "AAC" or `CardFailure`; a chip card's
+    answer also carries `field55`, the TC for its upload (a swiped or keyed card's has none)."""
 
     approved: bool
     issuer_data: bytes | None

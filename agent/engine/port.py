@@ -30,6 +30,7 @@ from agent.journal.chains import Chain
 from agent.journal.holds import Hold
 from agent.journal.paytotals import PaymentTotals
 from agent.journal.records import Backlog, Batch, Begun, Recovery, Reversal, Totals, Txn
+from agent.journal.tcuploads import TcUpload
 
 
 class JournalPort(Protocol):
@@ -45,8 +46,9 @@ class JournalPort(Protocol):
         ...
 
     def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,
-                 auth_code: str | None, response: dict | None, host_time: str | None = None) -> Txn:
-        """Record a validated answer: approved or declined."""
+                 auth_code: str | None, response: dict | None, host_time: str | None = None,
+                 tc_upload: bytes | None = None, card_sequence: str | None = None) -> Txn:
+        """Record a validated answer: approved or declined (with `tc_upload`, the card's TC owed from the same commit)."""
         ...
 
     def fail(self, txn_id: int, *, reason: str, error: str, response: dict | None = None) -> Reversal | None:
@@ -185,6 +187,32 @@ class JournalPort(Protocol):
     # -- pre-auth holds, advices and correction chains (agent/journal/holds.py, chains.py)
     def advice_failed(self, txn_id: int, error: str) -> None:
         """An advice try got no valid answer: it stays pending (the event keeps why)."""
+        ...
+
+    def advice_tries(self, txn_id: int) -> int:
+        """How many times an advice was sent (journaled before each try)."""
+        ...
+
+    def advice_attempt(self, txn_id: int, request: dict) -> int:
+        """Before sending an advice: the message stored as sent; returns how many tries came before this one."""
+        ...
+
+    # -- IC card TC uploads (agent/journal/tcuploads.py)
+    def tc_uploads_owed(self) -> list[TcUpload]:
+        """TC uploads not yet answered whose tries have not run out, oldest first."""
+        ...
+
+    def tc_upload_attempt(self, upload_id: int) -> TcUpload:
+        """Before sending a TC upload: one more try."""
+        ...
+
+    def tc_upload_answered(self, upload_id: int, *, response_code: str) -> TcUpload:
+        """The acquirer took the TC."""
+        ...
+
+    def tc_upload_failed(self, upload_id: int, error: str, *, max_tries: int,
+                         response_code: str | None = None) -> TcUpload:
+        """A try got no answer or a refusal: still owed, or undelivered once its tries are spent."""
         ...
 
     def chain_txns(self, chain_id: int) -> list[Txn]:

@@ -11,8 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from agent.iso8583 import Message
-from agent.iso8583.dialects.cup import MESSAGES as CUP_MESSAGES
+from agent.iso8583 import Message, get_dialect
+from agent.iso8583.dialect import TcUploadSpec
+from agent.iso8583.dialects.cup import DIALECT as CUP, MESSAGES as CUP_MESSAGES
 from agent.iso8583.matching import FINANCIAL_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, Field61
 
@@ -59,9 +60,15 @@ class Profile:
     preauth_tolerance_percent: int = 15
     preauth_validity_days: int = 30
     preauth_advice_type: str = "24"
+    #: the dialect's repeat MTIs (request MTI, its repeat): 0400 → 0401, 0220 → 0221
+    repeat_mtis: tuple[tuple[str, str], ...] = tuple(CUP.repeats.items())
+    #: the dialect's IC card TC upload, and how many tries a TC upload gets before it is left undelivered
+    tc_upload: TcUploadSpec = CUP.tc_upload
+    tc_upload_tries: int = 3
 
     @classmethod
     def from_config(cls, cfg) -> "Profile":
+        dialect = get_dialect(cfg.acquirer.dialect)
         return cls(terminal_id=cfg.terminal.terminal_id, merchant_id=cfg.terminal.merchant_id,
                    currency=cfg.terminal.currency, currency_exponent=cfg.terminal.currency_exponent,
                    language=cfg.terminal.language, key_mode=cfg.keys.key_mode,
@@ -72,7 +79,12 @@ class Profile:
                    signon_max_age_seconds=cfg.keys.signon_max_age_hours * 3600,
                    preauth_tolerance_percent=cfg.preauth.tolerance_percent,
                    preauth_validity_days=cfg.preauth.validity_days,
-                   preauth_advice_type=cfg.preauth.advice_type)
+                   preauth_advice_type=cfg.preauth.advice_type,
+                   repeat_mtis=tuple(dialect.repeats.items()), tc_upload=dialect.tc_upload)
+
+    def repeat_of(self, mti: str) -> str:
+        """The MTI of a request sent again (the dialect's repeat; the same MTI where it declares none)."""
+        return dict(self.repeat_mtis).get(mti, mti)
 
     def as_config(self) -> dict:
         """The mapping shape the network-management builders read."""
@@ -210,7 +222,27 @@ def reversal_for(profile: Profile, txn: Any, original: Any | None, *, reason: st
                                   fallback=(txn.entry_mode or "").startswith("80"), original=refs)
     fields = {n: v for n, v in fields.items() if n in REVERSAL_FIELDS or n == 11}
     fields[39] = reason
-    return Message("0401" if repeat else "0400", fields)
+    return Message(profile.repeat_of("0400") if repeat else "0400", fields)
+
+
+def tc_upload_request(profile: Profile, txn: Any, icc: bytes, card_sequence: str | None) -> Message:
+    """The IC card TC upload of an approved chip transaction, rebuilt from journal facts (the same message
+    each time): the dialect's MTI, 60.1 and 60.3, the original's fields it names, 55 the card's TC."""
+    spec = profile.tc_upload
+    _, original = _financial_fields(profile, txn.kind, trace=txn.trace, batch=txn.batch, amount=txn.amount,
+                                    currency=txn.currency, entry_mode=txn.entry_mode or MANUAL_NO_CARD,
+                                    card_present=True)
+    if txn.rrn:
+        original[37] = txn.rrn
+    if txn.auth_code:
+        original[38] = txn.auth_code
+    if card_sequence:
+        original[23] = card_sequence
+    fields = {n: v for n, v in original.items() if n in spec.copied}
+    fields[55] = icc
+    fields[60] = Field60(tx_type=spec.tx_type, batch=f"{txn.batch:06d}", nmc=spec.nmc, read_cap="5",
+                         ic_cond="0").to_str()
+    return Message(spec.mti, fields)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,18 @@ class FrameSpec:
 
 
 @dataclass(frozen=True)
+class TcUploadSpec:
+    """The IC card TC upload (IC卡交易TC值上送): after an online chip approval the card's second GENERATE AC
+    result (the TC) goes to the acquirer in field 55 of a batch-upload message, with the original's fields."""
+
+    mti: str = "0320"
+    tx_type: str = "00"  # 60.1
+    nmc: str = "203"  # 60.3: an IC record's upload
+    #: fields copied from the approved original (11 is the original's trace: the acquirer finds it by it)
+    copied: tuple[int, ...] = (3, 4, 11, 22, 23, 25, 37, 38, 41, 42, 49)
+
+
+@dataclass(frozen=True)
 class Frame:
     tpdu: bytes
     header: bytes
@@ -65,6 +77,9 @@ class Dialect:
     key_layouts: Mapping[str, tuple[int, int]] = dataclass_field(default_factory=dict)
     #: field numbers with a typed view in agent.iso8583.subfields ("tlv", "60", "61", "48", "62", "63")
     structured: Mapping[int, str] = dataclass_field(default_factory=dict)
+    #: request MTI → the MTI of its repeat (sent again after no answer): 0400 → 0401, 0220 → 0221
+    repeats: Mapping[str, str] = dataclass_field(default_factory=lambda: {"0400": "0401", "0220": "0221"})
+    tc_upload: TcUploadSpec = dataclass_field(default_factory=TcUploadSpec)
 
     def __post_init__(self):
         if self.mti not in ("bcd", "ascii") or self.bitmap not in ("binary", "hex"):
@@ -87,9 +102,16 @@ class Dialect:
         object.__setattr__(self, "_mti_decode", mti_type.fast_decoder())
         object.__setattr__(self, "_mti_encode", mti_type.fast_encoder())
         object.__setattr__(self, "_secondary", any(n > 64 for n in specs))
+        for original, repeat in self.repeats.items():
+            if len(original) != 4 or len(repeat) != 4 or original[:3] != repeat[:3]:
+                raise ValueError(f"repeat of {original} must be the same message class and function, not {repeat}")
 
     def __repr__(self) -> str:
         return f"<Dialect {self.name}>"
+
+    def repeat_mti(self, mti: str) -> str:
+        """The MTI a request goes out with when it is sent again (the same MTI if the dialect has no repeat)."""
+        return self.repeats.get(mti, mti)
 
     # --- messages -------------------------------------------------------------------------------
     def encode(self, msg: Message) -> bytes:

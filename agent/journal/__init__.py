@@ -16,7 +16,7 @@ built message with the transaction (`Begun`), its build run before the commit, n
 `Journal` is a facade over small stores that share one storage core (`store.Core`: the connection and
 the one write path) and each own their SQL: `transactions` (rows, state changes, messages), `counters`
 (trace numbers, durable state values), `events` (the hash chain), `settlement` (batches), `reversals`,
-`holds` (pre-auths), `chains` (multi-step fixes), `queries`, `export`, `retention`, and `hotpath`
+`holds` (pre-auths), `chains` (multi-step fixes), `tc_uploads` (IC card TCs owed to the acquirer), `queries`, `export`, `retention`, and `hotpath`
 (begin/complete/fail, composing the others).  Also: `schema` (file checks and migrations),
 `hashchain`, `states` (the transition tables and `TxnState`), `records` (the values handed out),
 `scrub` (no card data in stored messages), `cli`.
@@ -42,6 +42,7 @@ from agent.journal.records import Batch, Recovery, Reversal, Totals, Txn, Verify
 from agent.journal.retention import Retention
 from agent.journal.reversals import Reversals
 from agent.journal.settlement import Batches
+from agent.journal.tcuploads import TcUpload, TcUploads
 from agent.journal import schema
 from agent.journal.store import Core, storage_error
 from agent.journal.transactions import Transactions
@@ -62,7 +63,10 @@ ANSWERS: dict[str, tuple[str, ...]] = {
     "queries": ("get", "find", "find_request", "last_transaction", "batch_size", "uploaded_count",
                 "recent_sale_amounts", "recent_refunds", "net_charged", "refundable_amount", "corrections_of", "duplicates_of",
                 "suspected_duplicates", "chain", "messages", "in_doubt", "verify"),
-    "holds": ("hold", "open_holds", "pending_advices", "advice_record", "advice_failed", "suspected_duplicate_holds"),
+    "holds": ("hold", "open_holds", "pending_advices", "advice_record", "advice_attempt", "advice_tries", "advice_failed",
+              "suspected_duplicate_holds"),
+    "tc_uploads": ("tc_uploads_owed", "tc_upload_of", "tc_upload_counts", "tc_upload_attempt", "tc_upload_answered",
+                   "tc_upload_failed"),
     "evidence": ("export",),
     "retention": ("prune",),
     "chains": ("plan_chain", "update_chain", "end_chain", "get_chain", "open_chains", "chains_of", "open_chain_of",
@@ -86,10 +90,11 @@ class Journal:
         self.queries = Queries(core, txns=self.txns, batches=self.batches)
         self.holds = Holds(core, txns=self.txns, queries=self.queries, events=self.event_chain)
         self.chains = Chains(core, self.txns)
+        self.tc_uploads = TcUploads(core)
         self.evidence = Evidence(core, self.queries)
         self.retention = Retention(core)
         self.hotpath = HotPath(core, counters=self.counters, batches=self.batches, txns=self.txns,
-                               holds=self.holds, reversals=self.reversals)
+                               holds=self.holds, reversals=self.reversals, tc_uploads=self.tc_uploads)
         for store, names in ANSWERS.items():
             answering = getattr(self, store)
             for name in names:
@@ -140,4 +145,4 @@ def _initialise(journal: Journal) -> None:
 
 
 __all__ = ["Journal", "Chain", "JournalError", "NotFound", "IllegalTransition", "DuplicateRequest", "StorageError", "Txn",
-           "Reversal", "Hold", "Batch", "Totals", "Recovery", "VerifyResult", "render_text", "verify_bundle"]
+           "Reversal", "Hold", "TcUpload", "Batch", "Totals", "Recovery", "VerifyResult", "render_text", "verify_bundle"]

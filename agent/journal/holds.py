@@ -116,6 +116,24 @@ class Holds(Store):
             raise JournalError(f"transaction {txn_id} has no journaled request", txn_id=txn_id)
         return json.loads(row[0])
 
+    def advice_attempt(self, txn_id: int, request: dict) -> int:
+        """Commit BEFORE sending an advice: the (masked) message stored as sent.  Returns how many times it
+        was sent before this try (0: the first copy; more: a repeat, which goes out with the repeat MTI)."""
+        with self._write(f"journal a try of the advice of transaction {txn_id}") as w:
+            row = self._txns.row(txn_id)
+            if row["state"] != TxnState.ADVICE_PENDING:
+                raise JournalError(f"transaction {txn_id} is {row['state']}, not a pending advice", txn_id=txn_id)
+            earlier = self._conn.execute("SELECT count(*) FROM messages WHERE txn_id = ? AND direction = 'sent' "
+                                         "AND reversal_id IS NULL", (txn_id,)).fetchone()[0]
+            self._txns.store_message(w, "sent", request, txn_id=txn_id)
+            w.record("advice.attempt", txn_id, None, "system", {"try": earlier + 1})
+        return earlier
+
+    def advice_tries(self, txn_id: int) -> int:
+        """How many times an advice was sent (journaled before each try)."""
+        return self._conn.execute("SELECT count(*) FROM messages WHERE txn_id = ? AND direction = 'sent' "
+                                  "AND reversal_id IS NULL", (txn_id,)).fetchone()[0]
+
     def advice_failed(self, txn_id: int, error: str) -> None:
         """An advice try got no valid answer: it stays pending (the event keeps why)."""
         row = self._txns.row(txn_id)

@@ -25,6 +25,7 @@ from agent.journal.scrub import message_text, scrub_text
 from agent.journal.settlement import Batches
 from agent.journal.states import KINDS, REFUNDABLE_KINDS, REVERSAL_REASONS, UNRESOLVED_SQL, VOIDS, TxnState
 from agent.journal.store import Core, Store
+from agent.journal.tcuploads import TcUploads
 from agent.journal.transactions import TXN_SELECT, Transactions
 from agent.masking import mask_pan
 from agent.money import MAX_MINOR_UNITS
@@ -39,8 +40,9 @@ class HotPath(Store):
     """begin / complete / fail and the refund and void rules they enforce."""
 
     def __init__(self, core: Core, *, counters: Counters, batches: Batches, txns: Transactions, holds: Holds,
-                 reversals: Reversals):
+                 reversals: Reversals, tc_uploads: TcUploads | None = None):
         super().__init__(core)
+        self._tc_uploads = tc_uploads if tc_uploads is not None else TcUploads(core)
         self._counters = counters
         self._batches = batches
         self._txns = txns
@@ -181,11 +183,13 @@ class HotPath(Store):
 
     # ----------------------------------------------------------------- hot path: outcome
     def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,
-                 auth_code: str | None, response: dict | None, host_time: str | None = None) -> Txn:
+                 auth_code: str | None, response: dict | None, host_time: str | None = None,
+                 tc_upload: bytes | None = None, card_sequence: str | None = None) -> Txn:
         """Record a validated answer in ONE commit: approved/declined (the reversal is disarmed with it).
 
         An approved void marks its original "voided"; an approved refund marks its original
-        "refunded_partially" or "refunded" from the sum of approved refunds.
+        "refunded_partially" or "refunded" from the sum of approved refunds.  `tc_upload`: the card's
+        TC (field 55) of an approved chip transaction, owed to the acquirer from this same commit.
         """
         _check_response_code(response_code)
         with self._write(f"record the answer to transaction {txn_id}") as w:
@@ -194,6 +198,8 @@ class HotPath(Store):
             updated = self._txns.apply_outcome(w, row, approved, response_code=response_code, rrn=rrn,
                                                auth_code=auth_code, host_time=host_time, response=response_text)
             self._reversals.clear_legacy_armed(w, txn_id)  # an older journal's "armed" row for this request
+            if tc_upload is not None and approved:
+                self._tc_uploads.owe(w, txn_id, tc_upload, card_sequence)
             w.record("txn.complete", txn_id, row["operator"], row["role"],
                      {"state": updated["state"], "response_code": response_code})
         return txn_from_row(updated, batch_state=row["batch_state"])

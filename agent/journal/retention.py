@@ -45,7 +45,7 @@ class Retention(Store):
                 "SELECT id, number FROM batches WHERE state = 'settled' AND settled_at < ? ORDER BY id",
                 (cutoff,)).fetchall()
             pruned: dict[str, list[int]] = {"batches": [], "transactions": [], "messages": [], "reversals": [],
-                                            "chains": []}
+                                            "chains": [], "tc_uploads": []}
             for batch in candidates:
                 if len(pruned["batches"]) >= max_batches:
                     break
@@ -68,6 +68,11 @@ class Retention(Store):
                     (batch["id"],))]
                 self._conn.execute("DELETE FROM chains WHERE original_id IN (SELECT id FROM transactions "
                                    "WHERE batch_id = ?)", (batch["id"],))
+                tc_ids = [r[0] for r in self._conn.execute(
+                    "SELECT u.id FROM tc_uploads u JOIN transactions t ON t.id = u.txn_id WHERE t.batch_id = ?",
+                    (batch["id"],))]
+                self._conn.execute("DELETE FROM tc_uploads WHERE txn_id IN (SELECT id FROM transactions "
+                                   "WHERE batch_id = ?)", (batch["id"],))
                 self._conn.execute("DELETE FROM transactions WHERE batch_id = ?", (batch["id"],))
                 self._conn.execute("DELETE FROM batches WHERE id = ?", (batch["id"],))
                 w.cache.pop("begun", None)
@@ -76,6 +81,7 @@ class Retention(Store):
                 pruned["messages"] += msg_ids
                 pruned["reversals"] += rev_ids
                 pruned["chains"] += chain_ids
+                pruned["tc_uploads"] += tc_ids
                 removed += len(txn_ids)
             if pruned["batches"]:
                 details: dict[str, Any] = {"pruned": {t: _ranges(ids) for t, ids in pruned.items() if ids},

@@ -73,8 +73,13 @@ def _v2(db: sqlite_utils.Database) -> None:
     create_table(db)
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    from agent.journal.tcuploads import create_table  # IC card TC uploads owed to the acquirer
+    create_table(db)
+
+
 #: migrations in order; MIGRATIONS[n] takes a journal from schema version n to n + 1
-MIGRATIONS = (_v1, _v2)
+MIGRATIONS = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

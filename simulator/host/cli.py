@@ -3,6 +3,7 @@
     posim host --port 5800 --db host.db --fault delay:seconds=40,mti=0200,count=1
     posim host ledger --db host.db --terminal 10000001 --json
     posim host ledger --db host.db --verify          # running balances = a full recomputation?
+    posim host tcs --db host.db [--missing] [--json]  # IC card TCs received, and the approved chip sales without one
     posim host fault add drop_after:count=1          # at run time, through the control port
     posim host fault list | posim host fault clear | posim host stats
     posim host statement --db host.db --date 20261203 --out statement.csv [--format unionpay-gbk]
@@ -59,6 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="check the running balances against a full recomputation from the rows (exit 1 if not)")
     ledger.set_defaults(handler=_ledger)
 
+    tcs = actions.add_parser("tcs", help="IC card TCs received (checked against the card's keys) and those missing")
+    tcs.add_argument("--db", default=DEFAULT_DB, help=f"ledger SQLite file (default {DEFAULT_DB})")
+    tcs.add_argument("--terminal", metavar="TID", help="only this terminal")
+    tcs.add_argument("--missing", action="store_true", help="only the approved chip transactions whose TC never came "
+                                                            "(exit 1 if any)")
+    tcs.add_argument("--json", action="store_true", help="print JSON")
+    tcs.set_defaults(handler=_tcs)
+
     from simulator.host import statement_cli
     statement_cli.register(actions, DEFAULT_DB)
 
@@ -87,16 +96,45 @@ def _control(args: argparse.Namespace, request: dict) -> int:
     return 0
 
 
-def _ledger(args: argparse.Namespace) -> int:
+def _open_ledger(db: str):
     from simulator.host.ledger import Ledger
 
-    path = Path(os.path.expanduser(args.db))
+    path = Path(os.path.expanduser(db))
     if not path.exists():
-        raise UsageError(f"no ledger at {path} (start `posim host --db {args.db}` first)")
+        raise UsageError(f"no ledger at {path} (start `posim host --db {db}` first)")
     try:
-        ledger = Ledger(path)
+        return Ledger(path)
     except sqlite3.DatabaseError as exc:
         raise UsageError(f"{path} is not a host ledger: {exc}") from None
+
+
+def _tcs(args: argparse.Namespace) -> int:
+    ledger = _open_ledger(args.db)
+    try:
+        report = ledger.tc_report(args.terminal)
+    finally:
+        ledger.close()
+    if args.missing:
+        report = {"missing": report["missing"]}
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        if not args.missing:
+            print(f"TCs received: {len(report['received'])}")
+            for tc in report["received"]:
+                check = "verified" if tc["verified"] else f"failed ({tc['response_code']})"
+                print(f"  {tc['terminal']} batch {tc['batch']} trace {tc['stan']} {tc['kind']:<8} "
+                      f"{tc['card'] or '-':<12} {_money(tc['amount']):>12}  {check}"
+                      f"{'  x%d' % tc['copies'] if tc['copies'] > 1 else ''}")
+        print(f"TCs missing: {len(report['missing'])}")
+        for tc in report["missing"]:
+            print(f"  {tc['terminal']} batch {tc['batch']} trace {tc['stan']} {tc['kind']:<8} "
+                  f"{tc['card'] or '-':<12} {_money(tc['amount']):>12}  approved {tc['created_at'][:19]}")
+    return 1 if args.missing and report["missing"] else 0
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    ledger = _open_ledger(args.db)
     try:
         if args.verify:
             return _verify(ledger, args.json)

@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS settlements (
 CREATE TABLE IF NOT EXISTS uploads (
     tid TEXT NOT NULL, batch TEXT NOT NULL, stan TEXT NOT NULL, received_at TEXT NOT NULL,
     PRIMARY KEY (tid, batch, stan));
+CREATE TABLE IF NOT EXISTS tc_uploads (
+    tid TEXT NOT NULL, batch TEXT NOT NULL, stan TEXT NOT NULL, txn_id INTEGER REFERENCES txns(id),
+    cryptogram TEXT, response_code TEXT NOT NULL, copies INTEGER NOT NULL, received_at TEXT NOT NULL,
+    last_at TEXT NOT NULL, PRIMARY KEY (tid, batch, stan));
 CREATE TABLE IF NOT EXISTS upload_ends (
     tid TEXT NOT NULL, batch TEXT NOT NULL, count INTEGER NOT NULL, uploaded INTEGER NOT NULL,
     received_at TEXT NOT NULL);
@@ -328,6 +332,40 @@ class Ledger:
         self._write("INSERT INTO upload_ends (tid, batch, count, uploaded, received_at) VALUES (?, ?, ?, ?, ?)",
                     (tid, batch, count, uploaded, now))
         return int(uploaded)
+
+    # -- IC card TC uploads (simulator/host/tcs.py) ---------------------------------------------
+    def tc_upload(self, tid: str, batch: str, stan: str) -> sqlite3.Row | None:
+        return self._db.execute("SELECT * FROM tc_uploads WHERE tid = ? AND batch = ? AND stan = ?",
+                                (tid, batch, stan)).fetchone()
+
+    def record_tc(self, *, tid: str, batch: str, stan: str, txn_id: int, cryptogram: str | None,
+                  response_code: str, now: str) -> None:
+        self._write("INSERT INTO tc_uploads (tid, batch, stan, txn_id, cryptogram, response_code, copies, "
+                    "received_at, last_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                    (tid, batch, stan, txn_id, cryptogram, response_code, now, now))
+
+    def record_tc_repeat(self, tid: str, batch: str, stan: str, now: str) -> None:
+        self._write("UPDATE tc_uploads SET copies = copies + 1, last_at = ? WHERE tid = ? AND batch = ? AND stan = ?",
+                    (now, tid, batch, stan))
+
+    def tc_report(self, tid: str | None = None) -> dict:
+        """The TCs received (each with its check's result and how many copies came) and the approved online
+        chip transactions whose TC never arrived (`missing`)."""
+        where, params = ("AND t.tid = ?", (tid,)) if tid else ("", ())
+        received = [{"terminal": r["tid"], "batch": r["batch"], "stan": r["stan"], "kind": r["kind"],
+                     "card": r["card"], "amount": r["amount"], "response_code": r["response_code"],
+                     "verified": r["response_code"] == "00", "copies": r["copies"], "received_at": r["received_at"]}
+                    for r in self._db.execute(
+                        "SELECT u.*, t.kind, t.card, t.amount FROM tc_uploads u JOIN txns t ON t.id = u.txn_id "
+                        f"WHERE 1 {where} ORDER BY u.received_at, u.tid, u.batch, u.stan", params)]
+        missing = [{"terminal": r["tid"], "batch": r["batch"], "stan": r["stan"], "kind": r["kind"],
+                    "card": r["card"], "amount": r["amount"], "created_at": r["created_at"]}
+                   for r in self._db.execute(
+                       "SELECT t.* FROM txns t WHERE t.icc = 1 AND t.mti IN ('0100', '0200') "
+                       "AND t.kind IN ('sale', 'preauth') AND t.response_code = '00' AND t.reversed_at IS NULL "
+                       "AND NOT EXISTS (SELECT 1 FROM tc_uploads u WHERE u.tid = t.tid AND u.batch = t.batch "
+                       f"AND u.stan = t.stan) {where} ORDER BY t.id", params)]
+        return {"received": received, "missing": missing}
 
     # -- reports -------------------------------------------------------------------------------
     def net_report(self, tid: str | None = None) -> dict:

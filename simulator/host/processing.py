@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 from agent.iso8583 import CodecError, Message
 from agent.iso8583.crypto import kcv, unwrap_working_key, wrap_working_key
 from agent.iso8583.subfields import Field60, Field62Keys
-from simulator.host import codes, financial, holds, offline, wallet
+from simulator.host import codes, financial, holds, offline, tcs, wallet
 from simulator.host.ledger import Ledger
 from simulator.host.settlement import settle
 from simulator.host.wire import encoded_answer
@@ -103,7 +103,7 @@ class HostProcessor:
             return True
         if route(Request(msg, tid, msg.get(42) or "", msg.get(11) or "000000", f60, now)) is wallet.query:
             return False
-        return msg.mti != "0220" or self.ledger.find_by_trace(tid, f60.batch, msg.get(11) or "000000") is None
+        return msg.mti not in ADVICE_MTIS or self.ledger.find_by_trace(tid, f60.batch, msg.get(11) or "000000") is None
 
     def decline(self, msg: Message, now: datetime) -> Message | None:
         """The `decline` fault: answer 05 (do not honour) without processing — no money moves."""
@@ -186,6 +186,9 @@ def _tx_type(req: Request) -> str:
     return req.f60.tx_type if req.f60 is not None else ""
 
 
+#: an advice and its repeat
+ADVICE_MTIS = ("0220", "0221")
+
 #: (MTI, processing code or None, 60.1 or None, 60.3 or None) → handler; the first row that matches wins
 ROUTES: tuple[tuple[str, str | None, str | None, str | None, Callable[[HostProcessor, Request], Message]], ...] = (
     ("0800", None, None, None, sign_on),
@@ -203,11 +206,14 @@ ROUTES: tuple[tuple[str, str | None, str | None, str | None, Callable[[HostProce
     ("0200", "200000", "21", None, holds.completion_void),
     ("0220", "000000", "30", None, offline.sale_advice),  # a sale the card approved offline
     ("0220", "000000", None, None, holds.completion_advice),  # its 60.1 (24) is unconfirmed: any is taken
+    # an advice sent again (0221): the same advice — answered from its booking, or booked if the first never came
+    ("0221", "000000", "30", None, offline.sale_advice),
+    ("0221", "000000", None, None, holds.completion_advice),
     ("0400", None, None, None, wallet.reversal),  # a wallet order's cancel, else the card reversal
     ("0401", None, None, None, wallet.reversal),
     ("0500", None, None, "201", settle),
     ("0320", None, None, "201", financial.batch_upload),
-    ("0320", None, None, "203", financial.batch_upload),
+    ("0320", None, None, "203", tcs.ic_upload),  # with 55: the IC card's TC upload, else a batch-upload record
     ("0320", None, None, "202", financial.batch_upload_end),
     ("0320", None, None, "207", financial.batch_upload_end),
 )

@@ -6,7 +6,7 @@ length prefixes, ASCII text (GB18030 in field 63), the CUP ECB MAC in field 64, 
 the field 62 key layouts) are data here so an acquirer profile can change them.
 """
 
-from agent.iso8583.dialect import Dialect, FieldSpec as F, FrameSpec
+from agent.iso8583.dialect import Dialect, FieldSpec as F, FrameSpec, TcUploadSpec
 from agent.iso8583.fields import Bcd, Binary, LengthPrefix, Text, TrackBcd
 from agent.iso8583.subfields import KEY_LAYOUTS
 
@@ -60,6 +60,15 @@ MESSAGES = {
     "completion_advice": ("0220", "000000", "06", "24"),  # 预授权完成（通知）, offline advice
 }
 
+#: a request sent again after no answer: the reversal repeat 0401, and the advice repeat — the acquirer's
+#: spec is not public for advices (*unconfirmed*): ISO 8583's 0221, as data an acquirer profile can change
+REPEATS = {"0400": "0401", "0220": "0221"}
+
+#: IC card TC upload (IC卡交易TC值上送): 0320 as a batch-upload record of an IC transaction (60.1 = 00,
+#: 60.3 = 203), the original's processing code, amount, trace, entry mode, card sequence, condition, RRN,
+#: auth code and currency, and 55 with the second GENERATE AC's TC (its CDOL2 data: 8A, 91, 95, 9F37)
+TC_UPLOAD = TcUploadSpec(mti="0320", tx_type="00", nmc="203", copied=(3, 4, 11, 22, 23, 25, 37, 38, 41, 42, 49))
+
 DIALECT = Dialect(
     name="cup",
     description="China UnionPay-style POS: BCD numerics, BCD length prefixes, CUP ECB MAC, TPDU + 6-byte header",
@@ -72,4 +81,6 @@ DIALECT = Dialect(
     # sign-on mode (60.3) -> (key length, keys): 001 single DES, 003 double, 004 double + track key
     key_layouts=KEY_LAYOUTS,
     structured={55: "tlv", 48: "48", 60: "60", 61: "61", 62: "62", 63: "63"},
+    repeats=REPEATS,
+    tc_upload=TC_UPLOAD,
 )

@@ -7,7 +7,7 @@ Unlike that codec, this one checks character classes (n digits, an letters/digit
 announces a tertiary bitmap there; tertiary bitmaps are not supported here, so bit 65 is refused.
 """
 
-from agent.iso8583.dialect import Dialect, FieldSpec as F, FrameSpec
+from agent.iso8583.dialect import Dialect, FieldSpec as F, FrameSpec, TcUploadSpec
 from agent.iso8583.fields import AsciiDigits as N, Binary as B, LengthPrefix, Text
 
 LL = LengthPrefix(2, "ascii")
@@ -119,4 +119,7 @@ DIALECT = Dialect(
     mac_classes="124",
     frame=FrameSpec(tpdu_len=0, header_len=0, tpdu_id=None, max_frame=16384),
     structured={55: "tlv"},
+    # ISO 8583:1987 repeats: the origin digit + 1 (0400 → 0401, 0220 → 0221)
+    repeats={"0400": "0401", "0220": "0221"},
+    tc_upload=TcUploadSpec(mti="0320", tx_type="00", nmc="203"),
 )
