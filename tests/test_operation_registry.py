@@ -210,3 +210,20 @@ def test_the_listing_test_can_fail(tmp_path):
     planted = tmp_path / "planted.py"
     planted.write_text('MONEY = frozenset({"sale", "void", "correct"})\nKINDS = ("sale", "void")\n')
     assert list(_op_name_collections(planted)) == [(1, ["sale", "void", "correct"])]
+
+
+def _leaf_commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield " ".join(prefix), {o for a in parser._actions for o in a.option_strings}
+        return
+    for name, sub in subs[0].choices.items():
+        yield from _leaf_commands(sub, (*prefix, name))
+
+
+def test_the_readme_names_every_command_without_json_and_no_other():
+    text = (ROOT / "README.md").read_text()
+    listed = text.split("<!-- no-json:begin -->", 1)[1].split("<!-- no-json:end -->", 1)[0]
+    claimed = {name.strip(" `") for name in listed.split(",")}
+    without = {name for name, flags in _leaf_commands(build_parser()) if "--json" not in flags}
+    assert claimed == without
