@@ -85,8 +85,11 @@ def test_a_day_with_several_faults_names_each_and_claims_what_the_bank_kept(agen
     listed = sim_host.control(op="list")["faults"]
     assert len([f for f in listed if f["rule"].startswith("statement_")]) == 6
     faulty = statement(sim_host, tmp_path / "faulty.csv", "--encoding", "gbk")
-    kept = clean["credit"] - faulty["credit"]
     assert len(faulty["faults_applied"]) == 6
+    foreign = next(a for a in faulty["faults_applied"] if a["finding"] == "other_terminal")
+    foreign_net = next(int(x.split(",")[-1].replace(".", "")) for x in
+                       (tmp_path / "faulty.csv").read_bytes().decode("gbk").splitlines() if foreign["rrn"] in x)
+    kept = clean["credit"] - faulty["credit"] + foreign_net  # another terminal's line is not this terminal's claim
 
     claims = tmp_path / "claims"
     done = agent.cli("reconcile", str(tmp_path / "faulty.csv"), "--encoding", "gbk", "--claim", str(claims))
@@ -101,7 +104,10 @@ def test_a_day_with_several_faults_names_each_and_claims_what_the_bank_kept(agen
     day = dt.date.today().strftime("%Y%m%d")
     claim = json.loads((claims / f"claim-{day}.json").read_text())
     assert claim["claim_total"] == kept and claim["unexplained"] == 0
-    assert sorted(d["kind"] for d in claim["discrepancies"]) == sorted(a["finding"] for a in faulty["faults_applied"])
+    assert sorted(d["kind"] for d in claim["discrepancies"]) == sorted(
+        a["finding"] for a in faulty["faults_applied"] if a is not foreign)
+    assert [x["rrn"] for x in claim["other_terminals"]["lines"]] == [foreign["rrn"]]
+    assert claim["other_terminals"]["net"] == foreign_net
     assert claim["journal_event"]["event_id"] > 0
     letter_zh = (claims / f"claim-{day}-zh.txt").read_text()
     letter_en = (claims / f"claim-{day}-en.txt").read_text()

@@ -125,3 +125,44 @@ def test_a_day_with_a_long_payment_code_is_written_and_balanced_in_both_formats(
         report = agent.json("reconcile", str(tmp_path / name), *extra)
         assert report["balanced"] and report["credited"] == report["owed"], report
     assert run_events(tmp_path) == ["reconcile.run"] * 2
+
+
+def test_another_terminals_line_is_listed_apart_and_never_enters_the_claim(agent, sim_host, tmp_path):
+    """The bank left out a sale (it kept that sale's net) and deducted another terminal's refund: the claim
+    is the sale's net, to refund; the other terminal's line has a section of its own."""
+    day_of_payments(agent)
+    clean = statement(sim_host, tmp_path / "clean.csv")
+    sim_host.fault("statement_sale_missing:seed=3")
+    sim_host.fault("statement_foreign_line:seed=4")
+    faulty = statement(sim_host, tmp_path / "faulty.csv")
+    missing = next(a for a in faulty["faults_applied"] if a["finding"] == "not_credited")
+    foreign = next(a for a in faulty["faults_applied"] if a["finding"] == "other_terminal")
+    kept = -missing["effect"]
+    assert kept > 0 and foreign["effect"] == 0 and clean["credit"] - faulty["credit"] != kept
+
+    claims = tmp_path / "claims"
+    done = agent.cli("reconcile", str(tmp_path / "faulty.csv"), "--claim", str(claims))
+    assert done.returncode == 1, done.stdout + done.stderr
+    money = f"{kept // 100}.{kept % 100:02d}"
+    assert f"claim: the acquirer kept {money}" in done.stdout and "paid in excess" not in done.stdout
+    assert "lines of other terminals" in done.stdout and foreign["rrn"] in done.stdout
+
+    day = dt.date.today().strftime("%Y%m%d")
+    claim = json.loads((claims / f"claim-{day}.json").read_text())
+    assert claim["claim_total"] == kept and claim["unexplained"] == 0
+    assert [d["kind"] for d in claim["discrepancies"]] == ["not_credited"]
+    assert [(x["terminal_id"], x["rrn"]) for x in claim["other_terminals"]["lines"]] == [("99999901", foreign["rrn"])]
+    assert claim["credited"] + claim["other_terminals"]["net"] == claim["statement_credit"] == faulty["credit"]
+    letter = (claims / f"claim-{day}-en.txt").read_text()
+    assert f"TOTAL TO REFUND" in letter and money in letter and "PAID IN EXCESS" not in letter
+    others = letter.index("OTHER TERMINALS' LINES")
+    assert letter.index("TOTAL TO REFUND") < others and foreign["rrn"] in letter[others:]
+    assert foreign["rrn"] in (claims / f"claim-{day}-zh.txt").read_text().split("其他终端的交易")[1]
+
+    # a day whose only difference is another terminal's line is balanced for this terminal
+    sim_host.control(op="clear")
+    sim_host.fault("statement_foreign_line:seed=4")
+    statement(sim_host, tmp_path / "foreign-only.csv")
+    report = agent.json("reconcile", str(tmp_path / "foreign-only.csv"))
+    assert report["balanced"] and report["claim_total"] == 0 and report["discrepancies"] == []
+    assert len(report["other_terminals"]["lines"]) == 1

@@ -16,7 +16,7 @@ from agent.ui.layout import split_ends, wrap
 TEXTS = {
     "en": {"title": "SETTLEMENT CLAIM", "subtitle": "Request to refund wrongly deducted settlement funds",
            "merchant": "Merchant", "terminal": "Terminal", "date": "Settlement date", "statement": "Statement",
-           "sha256": "SHA-256", "owed": "Owed (journal + contract)", "credited": "Credited (statement)",
+           "sha256": "SHA-256", "owed": "Owed (journal + contract)", "credited": "Credited (statement, this terminal)",
            "difference": "Difference", "items": "ITEMS", "line": "statement line", "txn": "journal txn",
            "rrn": "RRN", "trace": "trace", "batch": "batch", "card": "card", "amount": "amount", "fee": "fee",
            "expected": "expected", "effect": "effect", "unexplained": "Unexplained remainder",
@@ -25,10 +25,12 @@ TEXTS = {
            "request": "We ask the acquirer to refund the total above to the merchant's settlement account. "
                       "Each item's evidence (the journal chain with its hash-chain proof and the statement "
                       "line as given) is attached.",
+           "others": "OTHER TERMINALS' LINES (not this terminal's transactions; not part of this claim)",
+           "others_net": "Net of other terminals' lines",
            "none": "-"},
     "zh": {"title": "结算差错退款申请", "subtitle": "申请退还多扣的结算资金",
            "merchant": "商户编号", "terminal": "终端号", "date": "清算日期", "statement": "对账单",
-           "sha256": "SHA-256", "owed": "应结算金额(流水+合同)", "credited": "实际入账金额(对账单)",
+           "sha256": "SHA-256", "owed": "应结算金额(流水+合同)", "credited": "实际入账金额(对账单，本终端)",
            "difference": "差额", "items": "差错明细", "line": "对账单行", "txn": "终端流水",
            "rrn": "参考号", "trace": "凭证号", "batch": "批次号", "card": "卡号", "amount": "金额", "fee": "手续费",
            "expected": "应为", "effect": "影响", "unexplained": "未解释差额",
@@ -36,6 +38,8 @@ TEXTS = {
            "event": "流水事件", "balanced": "对账平，精确到分，无需申请。",
            "request": "请收单机构将上述合计金额退还至商户结算账户。每笔差错的证据(终端流水链及其哈希链证明、"
                       "对账单原始行)附后。",
+           "others": "其他终端的交易(非本终端交易，不计入本申请)",
+           "others_net": "其他终端交易净额",
            "none": "-"},
 }
 
@@ -89,6 +93,15 @@ def render_claim(report: Reconciliation, *, language: str = "en", width: int = 8
         out.append(split_ends(t[key], money(abs(report.claim_total)), width))
         out.append("-" * width)
         out += wrap(t["request"], width)
+    if report.other_terminals:
+        out.append("-" * width)
+        out += wrap(t["others"], width)
+        for n, line in enumerate(report.other_terminals, 1):
+            facts = [f"{t['terminal']} {line.terminal_id}", f"{t['line']} {line.line}" if line.line else "",
+                     f"{t['rrn']} {line.rrn}", f"{t['batch']} {line.batch_no:06d}", f"{t['trace']} {line.trace_no:06d}",
+                     f"{t['amount']} {money(line.amount)}", f"{t['fee']} {money(line.fee)}"]
+            out += wrap(f"{n}. " + "  ".join(f for f in facts if f), width)
+        out.append(split_ends(t["others_net"], money(report.other_terminals_net), width))
     if event:
         out += wrap(f"{t['evidence']}: {t['event']} #{event['event_id']} {event['hash']}", width)
     out.append(rule)

@@ -16,7 +16,7 @@ from pathlib import Path
 from agent.errors import UsageError
 from agent.money import format_amount
 from agent.reconcile.formats import ENCODINGS, FORMATS
-from agent.reconcile.reconciler import KINDS
+from agent.reconcile.reconciler import KINDS, OTHER_TERMINALS
 
 #: the claim letter's page width (the printer copy uses terminal.receipt_width)
 LETTER_WIDTH = 80
@@ -84,6 +84,13 @@ def render_report(run, exponent: int = 2) -> str:
         out.append(f"unexplained remainder     {money(r.unexplained):>14}")
         label = "claim: the acquirer kept" if r.claim_total >= 0 else "the acquirer paid in excess"
         out.append(f"{label} {money(abs(r.claim_total))}")
+    if r.other_terminals:
+        out.append(f"{OTHER_TERMINALS[0]}: {len(r.other_terminals)}, net {money(r.other_terminals_net)} "
+                   f"(the statement's credit {money(r.statement_credit)} less these is this terminal's)")
+        out.append(f"{'#':>3}  {'terminal':<10} {'line':>6} {'RRN':<12} {'batch':>6} {'trace':>6} {'net':>12}")
+        for n, line in enumerate(r.other_terminals, 1):
+            out.append(f"{n:>3}  {line.terminal_id:<10} {line.line or '-':>6} {line.rrn:<12} {line.batch_no:06d} "
+                       f"{line.trace_no:06d} {money(line.net):>12}")
     if run.event:
         out.append(f"journaled as event #{run.event['event_id']}")
     return "\n".join(out) + "\n"

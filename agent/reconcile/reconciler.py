@@ -1,6 +1,7 @@
 """The reconciler, sans-IO: journal facts + a parsed statement + the fee contract → what differs.
 
-Every statement line is matched with the journal by RRN and date, else by terminal, batch and trace.
+Every statement line of this terminal is matched with the journal by RRN and date, else by batch and
+trace; lines of other terminals are listed apart and take no part in this terminal's difference or claim.
 Each finding is a `Discrepancy` whose `effect` is what it adds to (credited − owed), in minor units, so
 the findings add up to the day's difference; whatever they do not explain is reported as such.
 
@@ -22,7 +23,6 @@ from agent.journal.states import TxnState
 #: the kinds of finding, each with its English and Chinese name (the report and the claim letter use them)
 KINDS = MappingProxyType({
     "not_in_journal": ("on the statement, not in the journal", "对账单有、终端流水无"),
-    "foreign": ("not this terminal's transaction", "非本终端交易"),
     "not_credited": ("in the journal, not credited", "终端流水有、未入账"),
     "amount_differs": ("amount differs", "金额不符"),
     "counted_twice": ("counted twice", "重复入账"),
@@ -33,6 +33,9 @@ KINDS = MappingProxyType({
     "other_day": ("settled in a batch of another day", "属于其他结算日的批次"),
     "total_differs": ("statement total differs from its own lines", "对账单合计与明细不符"),
 })
+#: the section of a statement's lines of other terminals (listed apart, never in this terminal's claim)
+OTHER_TERMINALS = ("lines of other terminals (not this terminal's transactions; not in this claim)",
+                   "其他终端的交易(非本终端交易，不计入本申请)")
 #: journal transaction kinds on the debit side of a settlement (a correction is a sale of its own)
 SALE_KINDS = ("sale", "correction")
 #: states in which an approved sale is still owed on the statement
@@ -89,10 +92,20 @@ class Reconciliation:
     merchant_id: str
     terminal_id: str
     owed: int  # what the journal and the contract say the acquirer owes
-    credited: int  # what the statement says it credited
+    credited: int  # what the statement says it credited for this terminal: its total less other terminals' lines
     lines: int
     expected: int  # journal transactions expected on the statement
     discrepancies: tuple[Discrepancy, ...]
+    other_terminals: tuple[StatementLine, ...] = ()  # lines of other terminals, listed apart
+
+    @property
+    def other_terminals_net(self) -> int:
+        return sum(line.net for line in self.other_terminals)
+
+    @property
+    def statement_credit(self) -> int:
+        """The statement's own credit total, every terminal's lines included."""
+        return self.credited + self.other_terminals_net
 
     @property
     def difference(self) -> int:
@@ -121,7 +134,10 @@ class Reconciliation:
                 "difference": self.difference, "explained": self.explained, "unexplained": self.unexplained,
                 "balanced": self.balanced, "claim_total": self.claim_total, "statement_lines": self.lines,
                 "journal_transactions_expected": self.expected,
-                "discrepancies": [d.as_dict() for d in self.discrepancies]}
+                "discrepancies": [d.as_dict() for d in self.discrepancies],
+                "statement_credit": self.statement_credit,
+                "other_terminals": {"lines": [line.as_dict() for line in self.other_terminals],
+                                    "net": self.other_terminals_net}}
 
 
 def card_type_of(pan_masked: str | None, credit_bins: tuple[str, ...]) -> str:
@@ -145,11 +161,10 @@ def reconcile(facts: Iterable[JournalFact], statement: Statement, contract: FeeC
 
     found: list[Discrepancy] = []
     seen: set[int] = set()
+    others = tuple(line for line in statement.lines if line.terminal_id != terminal_id)
     for line in statement.lines:
         if line.terminal_id != terminal_id:
-            found.append(Discrepancy("foreign", line.net, line=line,
-                                     detail=f"terminal {line.terminal_id}, not {terminal_id}"))
-            continue
+            continue  # another terminal's: listed apart, never part of this terminal's difference
         fact = by_rrn.get((line.rrn, line.txn_date)) or by_trace.get((line.batch_no, line.trace_no))
         if fact is None:
             found.append(Discrepancy("not_in_journal", line.net, line=line))
@@ -169,8 +184,9 @@ def reconcile(facts: Iterable[JournalFact], statement: Statement, contract: FeeC
         found.append(Discrepancy("total_differs", statement.credit - statement.lines_net,
                                  line=None, expected_amount=statement.lines_net))
     owed = sum(a - f for a, f in map(owed_of, expected))
-    return Reconciliation(date, statement.merchant_id, terminal_id, owed, statement.credit, len(statement.lines),
-                          len(expected), tuple(found))
+    credited = statement.credit - sum(line.net for line in others)
+    return Reconciliation(date, statement.merchant_id, terminal_id, owed, credited, len(statement.lines),
+                          len(expected), tuple(found), others)
 
 
 def _compare(fact: JournalFact, line: StatementLine, expected_ids: set[int], owed_of) -> list[Discrepancy]:

@@ -187,6 +187,7 @@ def run_details(report: Reconciliation, name: str, digest: str, fmt: StatementFo
             "difference": report.difference, "unexplained": report.unexplained, "balanced": report.balanced,
             "by_kind": {k: [by_kind[k], effect_by_kind[k]] for k in sorted(by_kind)},
             "findings": len(report.discrepancies),
+            "other_terminals": [len(report.other_terminals), report.other_terminals_net],
             "items": [[d.kind, d.effect, d.txn_id, d.line.line if d.line else None]
                       for d in report.discrepancies[:MAX_EVENT_ITEMS]],
             "report_sha256_b64": _b64(report_digest)}

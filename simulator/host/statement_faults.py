@@ -30,7 +30,8 @@ STATEMENT_FAULT_KINDS: Mapping[str, tuple[str, str]] = {
     "statement_deducted_twice": ("a refund or void line is deducted twice", "counted_twice"),
     "statement_reversed_settled": ("a sale the host reversed is settled anyway", "cancelled_but_settled"),
     "statement_sale_missing": ("a settled sale is left out of the credit", "not_credited"),
-    "statement_foreign_line": ("a refund of another terminal (99999901) is deducted", "foreign"),
+    # another terminal's line is listed apart by the merchant's reconciliation: no effect on this terminal's claim
+    "statement_foreign_line": ("a refund of another terminal (99999901) is deducted", "other_terminal"),
     "statement_rounding": ("a fee is rounded the wrong way: 0.01 more", "fee_differs"),
     "statement_total_mismatch": ("the credit total is 0.01 to 9.99 less than its own lines", "total_differs"),
 }
@@ -203,7 +204,7 @@ def apply_faults(statement: Statement, faults: list[StatementFault], reversed_ro
                     rrn=f"9{rng.randint(0, 10**11 - 1):011d}", auth_code="", card_no="622609******9999",
                     card_type="debit", txn_type="refund", amount=amount, fee=0, net=amount)
                 extra.append(line)
-                record(fault, line, line.net)
+                record(fault, line, 0)  # the statement's credit moves by line.net, this terminal's does not
             elif kind == "statement_total_mismatch":
                 shift = -rng.randint(1, 999)
                 credit_shift += shift
