@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-DEBS   := pcscd vsmartcard-vpcd socat libpcsclite-dev tmux fuse3
+DEBS   := pcscd vsmartcard-vpcd socat libpcsclite-dev tmux fuse3 postgresql
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test setup system-packages bench clean readme
@@ -24,8 +24,9 @@ bench: setup
 
 setup: system-packages $(STAMP)
 
-# Debian packages for the real PC/SC and serial stacks. Installed only when running as root and
-# only when one is missing; as a normal user the realstack tests skip (or fail under CI=true).
+# Debian packages for the real PC/SC and serial stacks, and PostgreSQL for the back office's tests.
+# Installed only when running as root and only when one is missing; as a normal user the realstack
+# and office tests skip (or fail under CI=true).
 system-packages:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -42,7 +43,7 @@ $(VENV)/bin/python:
 # pyscard compiles against libpcsclite-dev, so system packages come first.
 $(STAMP): $(VENV)/bin/python setup.cfg pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,office]'
 	touch $(STAMP)
 
 clean:

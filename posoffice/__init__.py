@@ -1,0 +1,14 @@
+"""posoffice — the merchant's back office: every terminal's journal events, kept and checked in PostgreSQL.
+
+A terminal's shipper (`agent/office_shipper.py`) posts its hash-chained journal events to the collector
+(`posoffice serve`); the collector re-hashes each one with the journal's own functions
+(`agent/journal/hashchain.py`) and links it to the last event it holds for that terminal, so a gap, a
+fork or an altered event is refused and recorded, never merged.  The `posoffice` CLI lists terminals,
+re-walks the stored chains and sums a day's sales per terminal.
+
+Layout: `wire` (the request format and its limits), `chain` (the sans-IO check of a batch against a
+terminal's cursor), `db` (connections, pool, migrations), `store` (all the SQL), `report` (a day's
+totals from transaction events), `collector` (the HTTP app), `cli`.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from posoffice.cli import main
+
+raise SystemExit(main())

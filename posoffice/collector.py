@@ -1,0 +1,118 @@
+"""The collector: `POST /v1/events` takes a terminal's batch of journal events; `GET /v1/health`.
+
+A terminal authenticates with HTTP Basic (its id and secret) and may only post events for itself: the
+body's "terminal" must be the id it logged in with.  Replies are JSON:
+
+    200 {"acked": 1234, "stored": 500, "repeated": 0}          everything linked (or was already held)
+    409 {"acked": 1200, "error": {"code": "fork", "seq": 1201, "message": "..."}}
+    400/413 {"error": {"code": ..., "message": ...}}  401/403  503 (the database is unreachable)
+
+`acked` is always the last seq the office holds for the terminal: the shipper moves its cursor to it.
+The body is read up to `wire.MAX_BODY_BYTES`, checked against the Content-Length before reading.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from posoffice import store
+from posoffice.db import first_line
+from posoffice.errors import OfficeError, WireError
+from posoffice.wire import MAX_BODY_BYTES, parse_batch
+
+log = logging.getLogger("posoffice.collector")
+
+
+def error(status: int, code: str, message: str, **extra) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Basic realm="posoffice"'} if status == 401 else None
+    return JSONResponse({**extra, "error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def create_app(pool: ConnectionPool) -> Starlette:
+    credentials = store.Credentials()
+
+    def authenticate(terminal: str, secret: str) -> bool:
+        with pool.connection() as conn:
+            return credentials.check(conn, terminal, secret)
+
+    def take(terminal: str, batch) -> store.Ingested:
+        with pool.connection() as conn:
+            result = store.ingest(conn, terminal, batch)
+            store.note_head(conn, terminal, batch.head)
+            return result
+
+    async def post_events(request: Request) -> JSONResponse:
+        login = _basic_auth(request.headers.get("authorization"))
+        if login is None:
+            return error(401, "unauthenticated", "log in with the terminal's id and secret (HTTP Basic)")
+        try:
+            if not await run_in_threadpool(authenticate, *login):
+                return error(401, "unauthenticated", "unknown terminal or wrong secret")
+            body = await _read_body(request)
+            batch = parse_batch(body)
+            if batch.terminal != login[0]:
+                return error(403, "wrong_terminal", f"terminal {login[0]} may only post its own events, "
+                                                    f"not {batch.terminal}'s")
+            result = await run_in_threadpool(take, login[0], batch)
+        except WireError as exc:
+            return error(exc.status, exc.code, str(exc))
+        except ClientDisconnect:
+            return error(400, "bad_request", "the terminal went away before the body arrived")
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            log.error("office database unavailable: %s", first_line(exc))
+            return error(503, "unavailable", "the office database is unavailable; send the batch again later")
+        except psycopg.DataError as exc:
+            return error(422, "unstorable", f"an event cannot be stored: {first_line(exc)}")
+        except OfficeError as exc:
+            return error(500, "office_error", str(exc))
+        if result.problem is not None:
+            p = result.problem
+            log.warning("terminal %s: %s at event %d: %s", login[0], p.what, p.seq, p.detail)
+            return JSONResponse({"acked": result.acked, "stored": result.stored, "repeated": result.repeated,
+                                 "error": {"code": p.what, "seq": p.seq, "message": p.detail}}, status_code=409)
+        return JSONResponse({"acked": result.acked, "stored": result.stored, "repeated": result.repeated})
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        pool.close()
+
+    return Starlette(routes=[Route("/v1/events", post_events, methods=["POST"]),
+                             Route("/v1/health", health, methods=["GET"])], lifespan=lifespan)
+
+
+def _basic_auth(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.startswith("Basic "):
+        return None
+    try:
+        terminal, sep, secret = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (terminal, secret) if sep else None
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise WireError(f"the request body is over {MAX_BODY_BYTES} bytes", status=413, code="too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise WireError(f"the request body is over {MAX_BODY_BYTES} bytes", status=413, code="too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)

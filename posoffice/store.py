@@ -1,0 +1,235 @@
+"""All of the office's SQL: terminals and their secrets, taking in a batch, the listings and the re-walk.
+
+`ingest` runs in one transaction that first locks the terminal's cursor row (`FOR UPDATE`), so two
+collectors taking batches for the same terminal take turns and each event is stored exactly once; a
+collector that dies mid-batch leaves nothing (PostgreSQL rolls its transaction back) and the terminal
+sends the batch again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Iterator
+
+import psycopg
+
+from agent.auth import hash_password, verify_password
+from agent.journal.hashchain import GENESIS, link
+from posoffice.chain import Cursor, Problem, Verdict, check_batch, recomputed_content_hash
+from posoffice.errors import OfficeError
+from posoffice.wire import Batch, WireEvent, is_identifier
+
+SECRET_BYTES = 24
+
+
+# ----------------------------------------------------------------------------- terminals
+def add_terminal(conn: psycopg.Connection, terminal: str, merchant: str) -> str:
+    """Register a terminal; returns its new secret (shown once: only its scrypt hash is stored)."""
+    for name, value in (("terminal id", terminal), ("merchant id", merchant)):
+        if not is_identifier(value):
+            raise OfficeError(f"{name} {value!r}: expected 1-32 letters, digits, '.', '_' or '-'")
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    try:
+        with conn.transaction():
+            conn.execute("INSERT INTO terminals (id, merchant_id, credential_hash) VALUES (%s, %s, %s)",
+                         (terminal, merchant, hash_password(secret)))
+            conn.execute("INSERT INTO cursors (terminal, last_hash) VALUES (%s, %s)", (terminal, GENESIS))
+    except psycopg.errors.UniqueViolation:
+        raise OfficeError(f"terminal {terminal} is already registered") from None
+    return secret
+
+
+class Credentials:
+    """Checks a terminal's id and secret.  scrypt is slow on purpose, so a pair that passed is remembered
+    (as a SHA-256 of the secret, next to the stored hash it passed against) and checked in microseconds."""
+
+    MAX_REMEMBERED = 4096
+
+    def __init__(self):
+        self._passed: dict[tuple[str, str], bytes] = {}
+
+    def check(self, conn: psycopg.Connection, terminal: str, secret: str) -> bool:
+        if not is_identifier(terminal) or not secret or len(secret) > 256:
+            return False
+        row = conn.execute("SELECT credential_hash FROM terminals WHERE id = %s", (terminal,)).fetchone()
+        if row is None:
+            return False
+        key, digest = (terminal, row[0]), hashlib.sha256(secret.encode("utf-8")).digest()
+        remembered = self._passed.get(key)
+        if remembered is not None:
+            return hmac.compare_digest(remembered, digest)
+        if not verify_password(secret, row[0]):
+            return False
+        if len(self._passed) >= self.MAX_REMEMBERED:
+            self._passed.clear()
+        self._passed[key] = digest
+        return True
+
+
+# ----------------------------------------------------------------------------- taking in a batch
+@dataclass(frozen=True)
+class Ingested:
+    acked: int
+    stored: int
+    repeated: int
+    problem: Problem | None
+
+
+def ingest(conn: psycopg.Connection, terminal: str, batch: Batch) -> Ingested:
+    """Check `batch` against the terminal's cursor and store what links, in one transaction."""
+    with conn.transaction():
+        row = conn.execute("SELECT last_seq, last_hash FROM cursors WHERE terminal = %s FOR UPDATE",
+                           (terminal,)).fetchone()
+        if row is None:
+            raise OfficeError(f"terminal {terminal} has no cursor")
+        cursor = Cursor(row[0], row[1])
+        seqs = [e.seq for e in batch.events if e.seq <= cursor.seq]
+        stored = {}
+        if seqs:
+            stored = {r[0]: (r[1], r[2]) for r in conn.execute(
+                "SELECT seq, content_hash, hash FROM events WHERE terminal = %s AND seq = ANY(%s)", (terminal, seqs))}
+        verdict = check_batch(cursor, stored, batch.events)
+        _store(conn, terminal, verdict)
+        if verdict.problem is not None:
+            _record_problem(conn, terminal, verdict.problem)
+        # last: a writer killed before this point has stored nothing (its transaction never commits)
+        conn.execute("UPDATE terminals SET last_contact = now() WHERE id = %s", (terminal,))
+    return Ingested(verdict.cursor.seq, len(verdict.appended), verdict.repeats, verdict.problem)
+
+
+def _store(conn: psycopg.Connection, terminal: str, verdict: Verdict) -> None:
+    if verdict.appended:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO events (terminal, seq, at, kind, txn_id, operator, role, details_text, details, "
+                "content_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)",
+                [(terminal, e.seq, e.at, e.kind, e.txn_id, e.operator, e.role, e.details, e.details,
+                  e.content_hash, e.hash) for e in verdict.appended])
+        # a gap the new events fill is closed: the chain now runs through it
+        conn.execute("UPDATE chain_problems SET resolved_at = now() WHERE terminal = %s AND what = 'gap' "
+                     "AND resolved_at IS NULL AND seq <= %s", (terminal, verdict.cursor.seq))
+    conn.execute("UPDATE cursors SET last_seq = %s, last_hash = %s, updated_at = now() WHERE terminal = %s",
+                 (verdict.cursor.seq, verdict.cursor.hash, terminal))
+
+
+def _record_problem(conn: psycopg.Connection, terminal: str, problem: Problem) -> None:
+    conn.execute("INSERT INTO chain_problems (terminal, seq, what, detail) VALUES (%s, %s, %s, %s) "
+                 "ON CONFLICT (terminal, seq, what) DO UPDATE SET last_seen = now(), "
+                 "times = chain_problems.times + 1, detail = excluded.detail",
+                 (terminal, problem.seq, problem.what, problem.detail))
+
+
+def note_head(conn: psycopg.Connection, terminal: str, head: int | None) -> None:
+    if head is not None:
+        with conn.transaction():
+            conn.execute("UPDATE cursors SET reported_head = %s WHERE terminal = %s", (head, terminal))
+
+
+# ----------------------------------------------------------------------------- listings
+def terminals(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Each terminal: merchant, last seq, last contact, backlog (None: unknown) and its first open problem."""
+    rows = conn.execute("""
+        SELECT t.id, t.merchant_id, c.last_seq, t.last_contact, c.reported_head,
+               p.seq, p.what, p.detail,
+               (SELECT count(*) FROM chain_problems q WHERE q.terminal = t.id AND q.resolved_at IS NULL)
+        FROM terminals t JOIN cursors c ON c.terminal = t.id
+        LEFT JOIN LATERAL (SELECT seq, what, detail FROM chain_problems q
+                           WHERE q.terminal = t.id AND q.resolved_at IS NULL ORDER BY seq, id LIMIT 1) p ON true
+        ORDER BY t.id""").fetchall()
+    return [{"terminal": r[0], "merchant": r[1], "last_seq": r[2],
+             "last_contact": r[3].isoformat(timespec="seconds") if r[3] else None,
+             "backlog": None if r[4] is None else max(0, r[4] - r[2]),
+             "chain": "ok" if r[5] is None else "problem",
+             "problems": r[8],
+             "first_problem": None if r[5] is None else {"seq": r[5], "what": r[6], "detail": r[7]}}
+            for r in rows]
+
+
+def check_terminal_exists(conn: psycopg.Connection, terminal: str) -> None:
+    if conn.execute("SELECT 1 FROM terminals WHERE id = %s", (terminal,)).fetchone() is None:
+        raise OfficeError(f"no terminal {terminal} is registered")
+
+
+# ----------------------------------------------------------------------------- the re-walk
+def verify(conn: psycopg.Connection, terminal: str | None = None) -> dict[str, Any]:
+    """Re-walk every stored chain (or one terminal's): each event re-hashed from the stored text, each link,
+    no seq missing, the jsonb copy equal to the text, the cursor at the last event.  Nothing is changed."""
+    if terminal is not None:
+        check_terminal_exists(conn, terminal)
+    found: list[dict[str, Any]] = []
+    checked = 0
+    cursors = conn.execute("SELECT terminal, last_seq, last_hash FROM cursors WHERE %s::text IS NULL OR "
+                           "terminal = %s ORDER BY terminal", (terminal, terminal)).fetchall()
+    for tid, last_seq, last_hash in cursors:
+        count, problems = _walk(conn, tid, Cursor(last_seq, last_hash))
+        checked += count
+        found.extend({"terminal": tid, **p} for p in problems)
+    return {"terminals": len(cursors), "events": checked, "ok": not found, "problems": found}
+
+
+def _walk(conn: psycopg.Connection, terminal: str, cursor: Cursor) -> tuple[int, list[dict[str, Any]]]:
+    problems: list[dict[str, Any]] = []
+    previous, want, count = GENESIS, 1, 0
+    for e, details in _stored_events(conn, terminal):
+        count += 1
+        if e.seq != want:
+            problems.append({"seq": want, "what": f"events {want}..{e.seq - 1} are missing"})
+        want = e.seq + 1
+        if recomputed_content_hash(e) != e.content_hash:
+            problems.append({"seq": e.seq, "what": "the event was changed (its content hash does not match)"})
+        elif _parsed(e.details) != details:
+            problems.append({"seq": e.seq, "what": "the details column differs from the hashed details text"})
+        if link(previous, e.content_hash) != e.hash:
+            problems.append({"seq": e.seq, "what": "the chain link is broken (hash changed or an event before "
+                                                   "it removed)"})
+        previous = e.hash
+        if len(problems) >= 100:
+            problems.append({"seq": e.seq, "what": "more problems follow; the walk stopped here"})
+            return count, problems
+    if want - 1 != cursor.seq or (cursor.seq and previous != cursor.hash):
+        problems.append({"seq": cursor.seq, "what": f"the office's cursor says event {cursor.seq} is the last "
+                                                    f"verified, but the stored chain ends at {want - 1}"
+                                                    + ("" if want - 1 != cursor.seq else " with another hash")})
+    return count, problems
+
+
+def _stored_events(conn: psycopg.Connection, terminal: str) -> Iterator[tuple[WireEvent, Any]]:
+    with conn.cursor(name="office_verify") as cur:  # server-side: a long chain is read in pieces
+        cur.itersize = 2000
+        cur.execute("SELECT seq, at, txn_id, kind, operator, role, details_text, content_hash, hash, details "
+                    "FROM events WHERE terminal = %s ORDER BY seq", (terminal,))
+        for r in cur:
+            yield WireEvent(*r[:9]), r[9]
+
+
+def _parsed(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+# ----------------------------------------------------------------------------- a day's transaction events
+#: the events that say what became of a transaction (see posoffice/report.py)
+OUTCOME_KINDS = ("txn.begin", "txn.complete", "txn.fail", "txn.confirmed", "reversal.done", "reversal.handled")
+
+
+def day_events(conn: psycopg.Connection, day: date, tz: str) -> list[tuple[str, int, int, str, float, Any]]:
+    """(terminal, seq, txn_id, kind, at, details) of every outcome event of the transactions approved on `day`
+    (in time zone `tz`), whenever each event happened, in chain order."""
+    try:
+        return conn.execute("""
+            SELECT e.terminal, e.seq, e.txn_id, e.kind, e.at, e.details FROM events e
+            WHERE e.kind = ANY(%(kinds)s) AND e.txn_id IS NOT NULL AND (e.terminal, e.txn_id) IN (
+                SELECT a.terminal, a.txn_id FROM events a
+                WHERE a.kind IN ('txn.complete', 'txn.confirmed') AND a.txn_id IS NOT NULL
+                  AND a.details->>'state' = 'approved'
+                  AND (to_timestamp(a.at) AT TIME ZONE %(tz)s)::date = %(day)s)
+            ORDER BY e.terminal, e.seq""", {"kinds": list(OUTCOME_KINDS), "tz": tz, "day": day}).fetchall()
+    except psycopg.errors.InvalidParameterValue:
+        raise OfficeError(f"unknown time zone {tz!r} (e.g. UTC, Asia/Shanghai)") from None

@@ -1,0 +1,130 @@
+"""What a terminal posts to `POST /v1/events`, checked before anything reaches the database.
+
+    {"terminal": "T0001", "head": 1234,
+     "events": [{"seq": 1, "at": 1717000000.25, "txn_id": null, "kind": "batch.open",
+                 "operator": null, "role": "system", "details": "{\"batch\":1,\"rows\":[...]}",
+                 "content_hash": "<64 hex>", "hash": "<64 hex>"}, ...]}
+
+`seq` is the journal's event id; `details` is the event's details *text*, byte for byte what the content
+hash covers (re-encoding parsed JSON could change it); `head` is the newest event id the terminal's
+journal holds, so the office can say how far behind a terminal is.  Limits are checked before reading.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from posoffice.errors import WireError
+
+#: the largest request body read, the most events in one batch, the largest event details text
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_BATCH_EVENTS = 500
+MAX_DETAILS_CHARS = 256 * 1024
+MAX_SEQ = 2**62
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+_KIND = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+_FIELDS = ("seq", "at", "txn_id", "kind", "operator", "role", "details", "content_hash", "hash")
+
+
+@dataclass(frozen=True)
+class WireEvent:
+    seq: int
+    at: float
+    txn_id: int | None
+    kind: str
+    operator: str | None
+    role: str | None
+    details: str
+    content_hash: str
+    hash: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _FIELDS}
+
+
+@dataclass(frozen=True)
+class Batch:
+    terminal: str
+    head: int | None
+    events: tuple[WireEvent, ...]
+
+
+def is_identifier(text: Any) -> bool:
+    """A terminal or merchant id: 1-32 letters, digits, '.', '_' or '-', starting with a letter or digit."""
+    return isinstance(text, str) and bool(_ID.fullmatch(text))
+
+
+def parse_batch(body: bytes) -> Batch:
+    if len(body) > MAX_BODY_BYTES:
+        raise WireError(f"the request body is over {MAX_BODY_BYTES} bytes", status=413, code="too_large")
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WireError(f"the body is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise WireError("the body must be a JSON object with \"terminal\" and \"events\"")
+    unknown = set(doc) - {"terminal", "head", "events"}
+    if unknown:
+        raise WireError(f"unknown field(s) in the body: {', '.join(sorted(unknown))}")
+    terminal = doc.get("terminal")
+    if not is_identifier(terminal):
+        raise WireError("\"terminal\" must be the terminal's id (1-32 letters, digits, '.', '_', '-')")
+    head = doc.get("head")
+    if head is not None and not _is_seq(head, allow_zero=True):
+        raise WireError("\"head\" must be the journal's newest event id (a whole number >= 0) or null")
+    events = doc.get("events")
+    if not isinstance(events, list) or not events:
+        raise WireError("\"events\" must be a non-empty list")
+    if len(events) > MAX_BATCH_EVENTS:
+        raise WireError(f"a batch holds at most {MAX_BATCH_EVENTS} events, not {len(events)}",
+                        status=413, code="too_many_events")
+    return Batch(terminal, head, tuple(parse_event(e, i) for i, e in enumerate(events)))
+
+
+def parse_event(raw: Any, index: int) -> WireEvent:
+    where = f"events[{index}]"
+    if not isinstance(raw, dict):
+        raise WireError(f"{where} must be an object")
+    if set(raw) != set(_FIELDS):
+        missing, extra = set(_FIELDS) - set(raw), set(raw) - set(_FIELDS)
+        raise WireError(f"{where}: " + "; ".join(filter(None, [
+            missing and f"missing {', '.join(sorted(missing))}", extra and f"unknown {', '.join(sorted(extra))}"])))
+    where = f"{where} (seq {raw['seq']!r})"
+    if not _is_seq(raw["seq"]):
+        raise WireError(f"{where}: seq must be a whole number from 1")
+    at = raw["at"]
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
+        raise WireError(f"{where}: at must be a number (seconds since 1970)")
+    if raw["txn_id"] is not None and not _is_seq(raw["txn_id"]):
+        raise WireError(f"{where}: txn_id must be a whole number from 1 or null")
+    if not isinstance(raw["kind"], str) or not _KIND.fullmatch(raw["kind"]):
+        raise WireError(f"{where}: kind must be lowercase letters, digits, '.', '_' or '-'")
+    for name in ("operator", "role"):
+        value = raw[name]
+        if value is not None and (not isinstance(value, str) or len(value) > 64):
+            raise WireError(f"{where}: {name} must be a string of at most 64 characters or null")
+    details = raw["details"]
+    if not isinstance(details, str) or len(details) > MAX_DETAILS_CHARS:
+        raise WireError(f"{where}: details must be the event's details text, at most {MAX_DETAILS_CHARS} characters")
+    if "\x00" in details or "\\u0000" in details:
+        raise WireError(f"{where}: details hold a NUL character, which the office cannot store")
+    try:
+        if not isinstance(json.loads(details), dict):
+            raise ValueError("not an object")
+    except ValueError:
+        raise WireError(f"{where}: details must be a JSON object's text") from None
+    for name in ("content_hash", "hash"):
+        if not isinstance(raw[name], str) or not _HEX64.fullmatch(raw[name]):
+            raise WireError(f"{where}: {name} must be 64 lowercase hex digits")
+    return WireEvent(raw["seq"], at, raw["txn_id"], raw["kind"], raw["operator"], raw["role"], details,
+                     raw["content_hash"], raw["hash"])
+
+
+def _is_seq(value: Any, *, allow_zero: bool = False) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and (0 if allow_zero else 1) <= value <= MAX_SEQ)
