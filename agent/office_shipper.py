@@ -1,0 +1,288 @@
+"""Ships the journal's hash-chained events to the merchant's back office (the `posoffice` collector).
+
+The journal belongs to the daemon: the shipper only reads it, on a read-only connection (WAL lets it
+read while the daemon writes), and keeps its own progress in a sidecar file next to it,
+``<journal>.office-cursor`` — ``{"acked": <last event id the office acknowledged>, "hash": <its hash>}``,
+replaced atomically (agent/atomicfile.py) after each acknowledged batch.  So delivery is at-least-once on
+the wire: a shipper killed after the office stored a batch but before its cursor was saved sends that
+batch again, and the office acknowledges the repeat without storing it twice.
+
+One batch is at most `MAX_BATCH_EVENTS` events and `MAX_BATCH_BYTES` of JSON, in event order, posted to
+the collector's ``/v1/events`` with HTTP Basic (terminal id, secret).  The office answers with the last
+event id it holds for this terminal (`acked`): the cursor moves there.  A gap (the office holds less
+than the cursor says, e.g. its database was restored) moves the cursor back to what the office holds; a
+fork, an altered event or a broken link is the office refusing the chain, and is raised as `ShipError`
+for a person to look at.  Events are sent as the journal stored them, already scrubbed of card data.
+
+    from agent.office_shipper import ship_once, OfficeShipper
+    ship_once("journal.db", "http://office:8740/v1/events", "T0001", secret)   # until caught up
+    shipper = OfficeShipper("journal.db", url, "T0001", secret, interval=30); shipper.start() ... shipper.stop()
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import os
+import sys
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.atomicfile import atomic_write
+from agent.journal import Journal, JournalError
+from agent.journal.hashchain import GENESIS
+
+log = logging.getLogger("posagent.office")
+
+#: the collector's limits are 500 events and 8 MiB a request; stay under both
+MAX_BATCH_EVENTS = 500
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+CURSOR_SUFFIX = ".office-cursor"
+#: the largest reply read from the office
+MAX_REPLY_BYTES = 64 * 1024
+_EVENT_COLUMNS = ("seq", "at", "txn_id", "kind", "operator", "role", "details", "content_hash", "hash")
+
+
+class ShipError(Exception):
+    """Shipping stopped: the office is unreachable, refused the credentials or refused the chain."""
+
+    exit_status = 1
+
+    def __init__(self, message: str, *, retry: bool):
+        super().__init__(message)
+        self.retry = retry  # True: try again later as is; False: a person must look first
+
+
+@dataclass(frozen=True)
+class ShipResult:
+    sent: int      # events posted (repeats included)
+    batches: int
+    acked: int     # the last event id the office holds
+    head: int      # the journal's newest event id
+
+
+@dataclass(frozen=True)
+class Cursor:
+    acked: int
+    hash: str
+
+
+def cursor_path(journal_path: str | Path) -> Path:
+    journal_path = Path(journal_path)
+    return journal_path.with_name(journal_path.name + CURSOR_SUFFIX)
+
+
+def read_cursor(journal_path: str | Path) -> Cursor:
+    path = cursor_path(journal_path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        acked, chash = doc["acked"], doc["hash"]
+        if not isinstance(acked, int) or acked < 0 or not isinstance(chash, str):
+            raise ValueError("bad values")
+        return Cursor(acked, chash)
+    except FileNotFoundError:
+        return Cursor(0, GENESIS)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # the office says again what it holds: starting over costs repeats, never a loss
+        log.warning("office cursor %s unreadable (%s): shipping from the first event", path, exc)
+        return Cursor(0, GENESIS)
+
+
+def write_cursor(journal_path: str | Path, cursor: Cursor) -> None:
+    path = cursor_path(journal_path)
+    try:
+        atomic_write(path, json.dumps({"acked": cursor.acked, "hash": cursor.hash}).encode())
+    except OSError as exc:
+        raise ShipError(f"cannot save the office cursor {path}: {exc.strerror or exc}", retry=True) from None
+
+
+# ----------------------------------------------------------------------------- one round
+def ship_once(journal_path: str | Path, url: str, terminal_id: str, secret: str, *,
+              timeout: float = 30.0, max_batches: int | None = None) -> ShipResult:
+    """Send every event after the cursor, batch by batch, until the office holds the journal's head."""
+    try:
+        journal = Journal.open(journal_path, fingerprint_key=None, read_only=True)
+    except JournalError as exc:
+        raise ShipError(f"cannot read the journal: {exc}", retry=True) from None
+    try:
+        return _ship(journal, Path(journal_path), _Office(url, terminal_id, secret, timeout), max_batches)
+    finally:
+        journal.core.close()
+
+
+def _ship(journal: Journal, journal_path: Path, office: "_Office", max_batches: int | None) -> ShipResult:
+    conn = journal.core.conn
+    cursor = _checked_cursor(conn, journal_path)
+    head = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+    sent = batches = rewinds = 0
+    while cursor.acked < head and (max_batches is None or batches < max_batches):
+        events = _next_batch(conn, cursor.acked)
+        if not events:
+            break
+        status, reply = office.post({"terminal": office.terminal, "head": head, "events": events})
+        batches += 1
+        sent += len(events)
+        acked = reply.get("acked")
+        if not isinstance(acked, int) or acked < 0:
+            raise ShipError(f"the office answered {status} without an acknowledgement: {_reason(reply)}", retry=True)
+        if acked != cursor.acked:  # forward as far as the office holds; back after a gap
+            cursor = _cursor_at(conn, min(acked, head))
+            write_cursor(journal_path, cursor)
+        if status == 200:
+            continue
+        error = reply.get("error") or {}
+        if error.get("code") == "gap" and rewinds < 3:
+            rewinds += 1
+            log.warning("the office holds events up to %d only; sending again from there", acked)
+            continue
+        raise ShipError(f"the office refused event {error.get('seq')}: {_reason(reply)}", retry=False)
+    return ShipResult(sent, batches, cursor.acked, head)
+
+
+def _checked_cursor(conn: Any, journal_path: Path) -> Cursor:
+    """The saved cursor, unless the journal's event at it has another hash (a new journal): then from 0."""
+    cursor = read_cursor(journal_path)
+    if cursor.acked == 0:
+        return Cursor(0, GENESIS)
+    row = conn.execute("SELECT hash FROM events WHERE id = ?", (cursor.acked,)).fetchone()
+    if row is None or row[0] != cursor.hash:
+        log.warning("office cursor %s does not match this journal's event %d: shipping from the first event",
+                    cursor_path(journal_path), cursor.acked)
+        return Cursor(0, GENESIS)
+    return cursor
+
+
+def _cursor_at(conn: Any, seq: int) -> Cursor:
+    if seq == 0:
+        return Cursor(0, GENESIS)
+    row = conn.execute("SELECT hash FROM events WHERE id = ?", (seq,)).fetchone()
+    if row is None:
+        raise ShipError(f"the office acknowledged event {seq}, which this journal does not hold", retry=False)
+    return Cursor(seq, row[0])
+
+
+def _next_batch(conn: Any, after: int) -> list[dict[str, Any]]:
+    events, size = [], 0
+    for row in conn.execute("SELECT id, at, txn_id, kind, operator, role, details, content_hash, hash FROM events "
+                            "WHERE id > ? ORDER BY id LIMIT ?", (after, MAX_BATCH_EVENTS)):
+        event = dict(zip(_EVENT_COLUMNS, tuple(row)))
+        size += len(json.dumps(event)) + 2
+        if events and size > MAX_BATCH_BYTES:
+            break
+        events.append(event)
+    return events
+
+
+def _reason(reply: dict[str, Any]) -> str:
+    error = reply.get("error") or {}
+    return f"{error.get('code', 'error')}: {error.get('message', 'no reason given')}"
+
+
+class _Office:
+    """The collector's endpoint, over urllib (the terminal needs no HTTP library of its own)."""
+
+    def __init__(self, url: str, terminal: str, secret: str, timeout: float):
+        if not url.startswith(("http://", "https://")):
+            raise ShipError(f"office URL {url!r}: expected http:// or https://", retry=False)
+        self.url = url
+        self.terminal = terminal
+        self.timeout = timeout
+        token = base64.b64encode(f"{terminal}:{secret}".encode("utf-8")).decode("ascii")
+        self._headers = {"Content-Type": "application/json", "Authorization": f"Basic {token}"}
+
+    def post(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(self.url, data=json.dumps(body).encode("utf-8"), method="POST",
+                                         headers=self._headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+                return reply.status, _json(reply.read(MAX_REPLY_BYTES))
+        except urllib.error.HTTPError as exc:
+            answer = _json(exc.read(MAX_REPLY_BYTES))
+            if exc.code in (401, 403):
+                raise ShipError(f"the office refused terminal {self.terminal}: {_reason(answer)}",
+                                retry=False) from None
+            if exc.code == 409:
+                return exc.code, answer
+            raise ShipError(f"the office answered {exc.code}: {_reason(answer)}", retry=exc.code >= 500) from None
+        except (urllib.error.URLError, OSError) as exc:
+            why = getattr(exc, "reason", None) or exc
+            raise ShipError(f"the office at {self.url} is unreachable: {why}", retry=True) from None
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+# ----------------------------------------------------------------------------- the loop
+class OfficeShipper:
+    """`ship_once` every `interval` seconds in a thread, backing off (to `max_backoff`) while the office is
+    unreachable; a refused chain is logged and retried at the slowest pace (a person has to look)."""
+
+    def __init__(self, journal_path: str | Path, url: str, terminal_id: str, secret: str, *,
+                 interval: float = 30.0, max_backoff: float = 300.0, timeout: float = 30.0):
+        self.journal_path = Path(journal_path)
+        self.url, self.terminal_id, self._secret = url, terminal_id, secret
+        self.interval, self.max_backoff, self.timeout = interval, max_backoff, timeout
+        self.last_result: ShipResult | None = None
+        self.last_error: ShipError | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        """Ship until `stop()` (blocking)."""
+        delay = self.interval
+        while not self._stop.is_set():
+            try:
+                self.last_result = ship_once(self.journal_path, self.url, self.terminal_id, self._secret,
+                                             timeout=self.timeout)
+                self.last_error = None
+                delay = self.interval
+            except ShipError as exc:
+                self.last_error = exc
+                log.error("office shipping: %s", exc)
+                delay = min(self.max_backoff, delay * 2) if exc.retry else self.max_backoff
+            self._stop.wait(delay)
+
+    def start(self) -> threading.Thread:
+        self._thread = threading.Thread(target=self.run, name="office-shipper", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m agent.office_shipper JOURNAL URL TERMINAL` — one round; the secret from $POSAGENT_OFFICE_SECRET."""
+    parser = argparse.ArgumentParser(prog="python -m agent.office_shipper")
+    parser.add_argument("journal")
+    parser.add_argument("url")
+    parser.add_argument("terminal")
+    args = parser.parse_args(argv)
+    secret = os.environ.get("POSAGENT_OFFICE_SECRET")
+    if not secret:
+        print("office shipper: set POSAGENT_OFFICE_SECRET to the terminal's secret", file=sys.stderr)
+        return 2
+    try:
+        result = ship_once(args.journal, args.url, args.terminal, secret)
+    except ShipError as exc:
+        print(f"office shipper: {exc}", file=sys.stderr)
+        return exc.exit_status
+    print(json.dumps({"sent": result.sent, "batches": result.batches, "acked": result.acked, "head": result.head}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
