@@ -10,14 +10,15 @@ The engine picks the fix and says why, like `fixes.correct` for sales, and runs 
 - a duplicate hold → a pre-auth void of the extra one.
 
 `correct_any` / `fix_duplicate_any` send a sale's trace or id to the sale fixes and a completion's or
-pre-auth's to these, so `posagent correct` and `duplicates --fix` cover both.
+pre-auth's to these, so `posagent correct` and `duplicates --fix` cover both; a payment-code sale's trace
+goes to the wallet's fix (`walletfix.correct_without_code`: a refund to the wallet, never a card read).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from agent.engine import fixes
+from agent.engine import fixes, walletfix
 from agent.engine.chains import resume_command, run_chain, run_step
 from agent.engine.common import Gen
 from agent.engine.effects import EngineError, Outcome
@@ -37,11 +38,14 @@ def _combine(operation: str, lead: str, outcome: Outcome) -> Outcome:
 
 
 def correct_any(profile: Profile, request: fixes.CorrectRequest, operator: Operator) -> Gen:
-    """`correct TRACE --amount`: a completion's trace is fixed here, a sale's by `fixes.correct`."""
+    """`correct TRACE --amount`: a completion's trace is fixed here, a payment-code sale's by the wallet's fix,
+    a card sale's by `fixes.correct`."""
     found = yield ask.find(trace=request.trace, limit=20)
     newest = max(found, key=lambda t: t.created_at) if found else None
     if newest is not None and newest.kind == "completion":
         return (yield from correct_completion(profile, newest, request, operator))
+    if newest is not None and walletfix.is_wallet_payment(newest):
+        return (yield from walletfix.correct_without_code(profile, request, operator))
     return (yield from fixes.correct(profile, request, operator))
 
 

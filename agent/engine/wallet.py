@@ -119,6 +119,12 @@ TEXTS = {
         "undercharged": "Undercharged trace {trace}: collected the difference {amount} with a new code, linked to it. ",
         "not_correctable": "trace {trace} is {state}: there is no payment to correct",
         "nothing_to_correct": "trace {trace} already charged {amount}: nothing to correct",
+        "undercharge_needs_code": "trace {trace} was paid by payment code: to collect the missing {amount}, "
+                                  "the customer shows a new payment code — `posagent correct {trace} --amount "
+                                  "{right} --code CODE` (or `--scan`)",
+        "resale_needs_code": "trace {trace} was paid by payment code: it cannot be voided and paid again without "
+                             "the customer's new code — correct it without --method resale (the difference is "
+                             "refunded to the wallet)",
     },
     "zh": {
         "bad_code": "{error}",
@@ -137,6 +143,10 @@ TEXTS = {
         "undercharged": "流水{trace}少收：已用新付款码补收差额 {amount}，与原交易关联。",
         "not_correctable": "流水{trace}状态为{state}：没有可更正的支付",
         "nothing_to_correct": "流水{trace}已收 {amount}：无需更正",
+        "undercharge_needs_code": "流水{trace}为扫码支付：补收差额 {amount} 需顾客出示新的付款码——"
+                                  "`posagent correct {trace} --amount {right} --code 付款码`（或 `--scan`）",
+        "resale_needs_code": "流水{trace}为扫码支付：没有顾客的新付款码不能撤销后重新收款——请不带 --method resale "
+                             "更正（差额退回钱包）",
     },
 }
 

@@ -3,21 +3,39 @@
 Undercharge: a new payment of the difference with a *new* code (a code pays once), linked to the
 original in its chain.  Overcharge: a refund of the difference against the original (a void + re-sale
 would need the customer's code again).  Never on top of an unknown outcome: that is resolved first.
+
+`correct TRACE --amount` without a code reaches `correct_without_code` (through
+`preauth_fixes.correct_any`, which knows a payment-code sale by `is_wallet_payment`): an overcharge is
+refunded to the wallet, an undercharge is refused with what is needed (the customer's new code) —
+never a card asked for.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from agent.engine import fixes
 from agent.engine.common import Gen
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.operations import Operator, sale_by_trace
+from agent.engine.port import ask
 from agent.engine.requests import Profile
 from agent.engine.wallet import WalletSaleRequest, _say, wallet_sale
 from agent.engine.walletmsgs import WalletSettings
 from agent.money import format_amount
 from agent.journal.states import TxnState
+from agent.paycodes import wallet_of_masked
+
+#: POS entry mode 03x, read from a barcode: how a payment code is entered, never a card (receipts tell them apart so too)
+BARCODE_ENTRY = "03"
+
+
+def is_wallet_payment(txn: Any) -> bool:
+    """A sale paid with a payment code: entered from a barcode and journaled with a wallet's masked code."""
+    return (txn.kind in ("sale", "correction") and (txn.entry_mode or "").startswith(BARCODE_ENTRY)
+            and bool(txn.pan_masked) and wallet_of_masked(txn.pan_masked) is not None)
 
 
 @dataclass(frozen=True)
@@ -54,3 +72,26 @@ def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCo
     lead = _say(profile, "undercharged", trace=trace, amount=format_amount(difference, profile.currency_exponent))
     return Outcome("correct", outcome.status, lead + outcome.message, txn=outcome.txn, steps=outcome.steps,
                    details={**outcome.details, "original_id": original.id, "method": "linked_wallet_payment"})
+
+
+def correct_without_code(profile: Profile, request: fixes.CorrectRequest, operator: Operator) -> Gen:
+    """`correct TRACE --amount` on a payment-code sale, no new code given: too much → the difference refunded
+    to the wallet (as `fixes.correct` refunds, chain and all); too little → refused, naming the customer's
+    new code as what is needed.  A fix left open, or `--resume`, is finished by `fixes.correct` (its steps
+    are refunds: no card)."""
+    original = yield from sale_by_trace(profile, request.trace)
+    trace = f"{original.trace:06d}"
+    chain = yield ask.open_chain_of(original.id)
+    if chain is not None or request.resume or request.right_amount is None or request.right_amount <= 0:
+        return (yield from fixes.correct(profile, request, operator))
+    original = yield from fixes._resolve_uncertain(profile, original)
+    earlier, charged = yield from fixes.purchase_standing(profile, original)
+    correctable = earlier or original.state in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY)
+    if correctable and request.right_amount > charged:
+        raise EngineError(_say(profile, "undercharge_needs_code", trace=trace,
+                               amount=format_amount(request.right_amount - charged, profile.currency_exponent),
+                               right=format_amount(request.right_amount, profile.currency_exponent)),
+                          code="usage", txn_id=original.id)
+    if correctable and request.right_amount < charged and request.method == "resale":
+        raise EngineError(_say(profile, "resale_needs_code", trace=trace), code="usage", txn_id=original.id)
+    return (yield from fixes.correct(profile, dataclasses.replace(request, method="refund"), operator))

@@ -1,0 +1,70 @@
+"""Payment-code sales fixed and refused the way a wallet needs, end to end: the CLI and the control API →
+the daemon → real TCP → `posim host` with its wallet payers, every outcome checked on the bank's ledger
+and in the journal; and the amounts and pre-auth refusals an operator reads on the command line."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from tests.agentproc import SUPERVISOR_PASSWORD, Agent, write_config
+from tests.test_wallet_daemon import WALLET, issue, net, pay
+
+#: 60.1 of a payment-code sale (`[wallet] sale_type`, the default the simulated acquirer routes by)
+SALE_TYPE = "41"
+
+
+@pytest.fixture
+def agent(tmp_path, sim_host):
+    running = Agent(write_config(tmp_path, sim_host.port, extra=WALLET), tmp_path)
+    running.start()
+    yield running
+    running.stop()
+
+
+def journal_rows(agent, sql: str, *params) -> list[sqlite3.Row]:
+    with sqlite3.connect(f"file:{agent.directory / 'journal.db'}?mode=ro", uri=True) as db:
+        db.row_factory = sqlite3.Row
+        return db.execute(sql, params).fetchall()
+
+
+# ---------------------------------------------------------------- 1. a wrong amount, corrected without a code
+
+def test_an_overcharge_corrected_without_a_code_refunds_the_difference_to_the_wallet(agent, sim_host):
+    paid = pay(agent, "100.00", issue(sim_host, "alice"))
+    trace = str(paid["txn"]["trace"])
+    fixed = agent.json("correct", trace, "--amount", "60.00", password=True)
+    assert fixed["ok"], fixed
+    outcome = fixed["outcome"]
+    assert outcome["status"] == "approved" and outcome["details"]["method"] == "refund", outcome
+    assert "Card reader" not in json.dumps(fixed)
+    assert net(sim_host, "alice") == 6000
+    again = agent.json("correct", trace, "--amount", "60.00", password=True)  # the purchase stands at 60.00
+    assert again["ok"] and again["outcome"]["status"] == "done", again
+    assert net(sim_host, "alice") == 6000
+
+
+def test_the_correct_operation_on_the_control_api_refunds_a_wallet_overcharge_too(agent, sim_host):
+    paid = pay(agent, "80.00", issue(sim_host, "bob", confirm="0"))  # WeChat Pay, paid at once
+    reply = agent.call("correct", {"trace": paid["txn"]["trace"], "amount": 5000}, password=SUPERVISOR_PASSWORD)
+    assert reply["ok"] and reply["outcome"]["details"]["method"] == "refund", reply
+    assert net(sim_host, "bob") == 5000
+
+
+def test_an_undercharge_without_a_code_asks_for_the_customers_new_code_not_a_card(agent, sim_host):
+    paid = pay(agent, "10.00", issue(sim_host, "alice"))
+    trace = f"{paid['txn']['trace']:06d}"
+    refused = agent.cli("correct", trace, "--amount", "25.00", password=True)
+    assert refused.returncode == 2, refused
+    assert "new payment code" in refused.stderr and "--code" in refused.stderr and "--scan" in refused.stderr
+    assert "15.00" in refused.stderr and "Card reader" not in refused.stderr + refused.stdout
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert net(sim_host, "alice") == 1000
+    resale = agent.cli("correct", trace, "--amount", "5.00", "--method", "resale", password=True)
+    assert resale.returncode == 2 and "new code" in resale.stderr and "Card reader" not in resale.stderr
+    assert net(sim_host, "alice") == 1000
+    fixed = agent.json("correct", trace, "--amount", "25.00", "--code", issue(sim_host, "alice"), password=True)
+    assert fixed["ok"] and fixed["outcome"]["status"] == "approved", fixed
+    assert net(sim_host, "alice") == 2500
