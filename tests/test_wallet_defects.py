@@ -68,3 +68,22 @@ def test_an_undercharge_without_a_code_asks_for_the_customers_new_code_not_a_car
     fixed = agent.json("correct", trace, "--amount", "25.00", "--code", issue(sim_host, "alice"), password=True)
     assert fixed["ok"] and fixed["outcome"]["status"] == "approved", fixed
     assert net(sim_host, "alice") == 2500
+
+
+# ---------------------------------------------------------------- 2. the cancel carries the sale's own 60.1
+
+def test_the_wallet_cancel_carries_the_60_1_its_sale_carried(agent, sim_host):
+    done = agent.json("sale", "30.00", "--code", issue(sim_host, "dave"))  # never confirms: cancelled
+    assert done["outcome"]["status"] == "reversed", done
+    txn_id = done["outcome"]["txn"]["id"]
+    sale = json.loads(journal_rows(agent, "SELECT request FROM transactions WHERE id = ?", txn_id)[0]["request"])
+    assert sale["subfields"]["60"]["tx_type"] == SALE_TYPE
+    cancels = [json.loads(r["body"]) for r in journal_rows(  # each try of the cancel, as it was sent
+        agent, "SELECT body FROM messages WHERE txn_id = ? AND reversal_id IS NOT NULL AND direction = 'sent'",
+        txn_id)]
+    assert cancels, "no cancel journaled"
+    for cancel in cancels:
+        assert cancel["mti"] in ("0400", "0401")
+        assert cancel["fields"]["60"] == sale["fields"]["60"], (cancel, sale)
+        assert cancel["fields"]["3"] == sale["fields"]["3"]
+    assert net(sim_host, "dave") == 0

@@ -20,6 +20,7 @@ from agent.engine.responses import describe
 from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.iso8583 import Message
+from agent.journal.errors import JournalError
 from agent.journal.states import REVERSAL_REASONS  # texts: why_98, why_A0, why_06
 from agent.netmgmt import NetworkResponseError, build_echo, build_signon, check_network_response
 
@@ -53,7 +54,9 @@ def flush_reversals(profile: Profile) -> Gen:
     for reversal in pending:
         txn = yield ask.get(reversal.txn_id)
         original = (yield ask.get(txn.original_id)) if txn.original_id else None
-        message = reversal_for(profile, txn, original, reason=reversal.reason or "06", repeat=reversal.tries > 0)
+        sent = yield from _journaled_request(txn)
+        message = reversal_for(profile, txn, original, reason=reversal.reason or "06", repeat=reversal.tries > 0,
+                               sent=sent)
         yield Notify(f"Reversing trace {reversal.trace:06d}…")
         yield ask.reversal_attempt(reversal.id, request=masked(message))
         result = yield Exchange(message)
@@ -70,6 +73,14 @@ def flush_reversals(profile: Profile) -> Gen:
     yield from flush_advices(profile)
     yield from flush_tc_uploads(profile)
     return acknowledged, exhausted
+
+
+def _journaled_request(txn: Any) -> Gen:
+    """The request as journaled before it was sent (masked JSON), or None when the journal kept none."""
+    try:
+        return (yield ask.advice_record(txn.id))
+    except JournalError:
+        return None
 
 
 def flush_advices(profile: Profile) -> Gen:

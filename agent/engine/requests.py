@@ -34,6 +34,9 @@ CARD_KINDS = ("sale", "correction", "preauth")
 
 #: fields a reversal copies from its original (never 2, 14, 35, 36, 52, 53, 55)
 REVERSAL_FIELDS = (3, 4, 22, 25, 41, 42, 49, 60, 61)
+#: of those, the ones a reversal takes from the request as it was journaled when one is given: a request
+#: whose values are settings, not the kind's table (a payment-code sale's 60.1, its processing code)
+REVERSAL_AS_SENT = (3, 25, 60)
 
 #: field 22 for operations that need no card (void, refund by reference)
 MANUAL_NO_CARD = "012"
@@ -206,9 +209,11 @@ def _with_references(fields: dict, original: Any) -> dict:
     return fields
 
 
-def reversal_for(profile: Profile, txn: Any, original: Any | None, *, reason: str, repeat: bool) -> Message:
+def reversal_for(profile: Profile, txn: Any, original: Any | None, *, reason: str, repeat: bool,
+                 sent: dict | None = None) -> Message:
     """0400 (0401 when repeated) rebuilt from the journal: the same shared fields as the request it
-    undoes, the original's trace in 11 and the reason in 39; never PAN, track, PIN or chip data."""
+    undoes, the original's trace in 11 and the reason in 39; never PAN, track, PIN or chip data.
+    `sent`: that request as journaled (masked JSON); its 3, 25 and 60 are copied as they went out."""
     refs = None
     if txn.kind == "void" and original is not None:
         refs = (original.batch, original.trace, "0000")
@@ -221,6 +226,11 @@ def reversal_for(profile: Profile, txn: Any, original: Any | None, *, reason: st
                                   card_present=txn.kind in CARD_KINDS,
                                   fallback=(txn.entry_mode or "").startswith("80"), original=refs)
     fields = {n: v for n, v in fields.items() if n in REVERSAL_FIELDS or n == 11}
+    journaled = (sent or {}).get("fields") or {}
+    for number in REVERSAL_AS_SENT:
+        value = journaled.get(str(number))
+        if isinstance(value, str) and value.isascii() and value.isdigit():  # numeric fields, never masked
+            fields[number] = value
     fields[39] = reason
     return Message(profile.repeat_of("0400") if repeat else "0400", fields)
 
