@@ -87,3 +87,18 @@ def test_the_wallet_cancel_carries_the_60_1_its_sale_carried(agent, sim_host):
         assert cancel["fields"]["60"] == sale["fields"]["60"], (cancel, sale)
         assert cancel["fields"]["3"] == sale["fields"]["3"]
     assert net(sim_host, "dave") == 0
+
+
+# ---------------------------------------------------------------- 3. a reused code is worded for a wallet
+
+def test_a_reused_payment_code_is_declined_in_a_wallets_words(agent, sim_host):
+    code = issue(sim_host, "alice")
+    pay(agent, "10.00", code)
+    again = agent.json("sale", "12.00", "--code", code)
+    outcome = again["outcome"]
+    assert outcome["status"] == "declined", again
+    assert "already used" in outcome["message"] and "fresh code" in outcome["message"]
+    assert "another way to pay" in outcome["message"] and "card" not in outcome["message"].lower()
+    receipts = json.dumps(outcome.get("receipts", []))
+    assert "this card cannot do this" not in receipts
+    assert net(sim_host, "alice") == 1000

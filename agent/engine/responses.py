@@ -44,6 +44,8 @@ RESPONSE_CODES: dict[str, tuple[str, str]] = {
 WALLET_CODES: dict[str, tuple[str, str]] = {
     "04": ("Payment refused by the wallet — ask for another way to pay", "钱包拒绝付款,请换其他方式支付"),
     "05": ("Declined by the wallet — ask for another way to pay", "钱包拒绝付款,请换其他方式支付"),
+    "12": ("Payment code already used — ask the customer to show a fresh code, or for another way to pay",
+           "付款码已使用,请顾客刷新付款码或换其他方式支付"),
     "14": ("Invalid payment code — ask the customer to show a fresh code", "无效付款码,请顾客刷新付款码"),
     "33": ("Payment code expired — ask the customer to refresh it", "付款码已过期,请顾客刷新"),
     "34": ("Payment refused by the wallet — ask for another way to pay", "钱包拒绝付款,请换其他方式支付"),
