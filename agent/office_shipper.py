@@ -131,18 +131,32 @@ def _ship(journal: Journal, journal_path: Path, office: "_Office", max_batches: 
         acked = reply.get("acked")
         if not isinstance(acked, int) or acked < 0:
             raise ShipError(f"the office answered {status} without an acknowledgement: {_reason(reply)}", retry=True)
-        if acked != cursor.acked:  # forward as far as the office holds; back after a gap
-            cursor = _cursor_at(conn, min(acked, head))
-            write_cursor(journal_path, cursor)
-        if status == 200:
-            continue
         error = reply.get("error") or {}
-        if error.get("code") == "gap" and rewinds < 3:
+        if status == 409 and error.get("code") == "gap" and acked < cursor.acked:
+            if rewinds >= 3:
+                raise ShipError(f"the office keeps asking for events before {cursor.acked + 1}: {_reason(reply)}",
+                                retry=True)
             rewinds += 1
             log.warning("the office holds events up to %d only; sending again from there", acked)
+            cursor = _move(conn, journal_path, acked)
             continue
-        raise ShipError(f"the office refused event {error.get('seq')}: {_reason(reply)}", retry=False)
+        # forward only over events of this batch the office took or already held as they are here
+        vouched = events[-1]["seq"] if status == 200 else _seq(error.get("seq"), events[0]["seq"]) - 1
+        if min(acked, vouched) > cursor.acked:
+            cursor = _move(conn, journal_path, min(acked, vouched))
+        if status != 200:
+            raise ShipError(f"the office refused event {error.get('seq')}: {_reason(reply)}", retry=False)
     return ShipResult(sent, batches, cursor.acked, head)
+
+
+def _move(conn: Any, journal_path: Path, seq: int) -> Cursor:
+    cursor = _cursor_at(conn, seq)
+    write_cursor(journal_path, cursor)
+    return cursor
+
+
+def _seq(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
 
 
 def _checked_cursor(conn: Any, journal_path: Path) -> Cursor:

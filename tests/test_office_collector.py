@@ -19,7 +19,6 @@ import pytest
 from posoffice import db, store
 from tests.pgcluster import Collector, batch, office_dsn, pg_cluster, post, synthetic_chain  # noqa: F401
 
-pytestmark = pytest.mark.xdist_group("office")
 _numbers = itertools.count(1)
 
 
