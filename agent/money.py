@@ -13,23 +13,34 @@ from agent.errors import UsageError
 #: field 4 is n12: the largest amount the wire can carry
 MAX_MINOR_UNITS = 999_999_999_999
 
-_AMOUNT = re.compile(r"(?P<units>[0-9]{1,12})(?:\.(?P<fraction>[0-9]{1,3}))?")
+_AMOUNT = re.compile(r"(?P<units>[0-9]+)(?:\.(?P<fraction>[0-9]+))?")
 
 
 def parse_amount(text: str, exponent: int = 2) -> int:
-    """``"100.00"`` → ``10000``.  Refuses signs, spaces, thousands separators, too many decimals, zero."""
+    """``"100.00"`` → ``10000``.  Refuses signs, spaces, thousands separators, more decimals than the
+    currency has (never rounded or cut), zero, and more than field 4 carries — each in one line."""
     match = _AMOUNT.fullmatch(text) if text.isascii() else None
     if match is None:
-        raise UsageError(f"amount {text!r} is not a number like 100.00")
-    fraction = match.group("fraction") or ""
+        example = format_amount(100 * 10**exponent, exponent)
+        raise UsageError(f"amount {_shown(text)!r} is not a number like {example}")
+    units, fraction = match.group("units"), match.group("fraction") or ""
     if len(fraction) > exponent:
-        raise UsageError(f"amount {text!r} has more than {exponent} digits after the point")
-    minor = int(match.group("units")) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
+        most = f"at most {exponent} decimals, not {len(fraction)}" if exponent else "no decimals in this currency"
+        raise UsageError(f"amount {_shown(text)!r}: {most} (nothing is rounded or cut)")
+    digits = units.lstrip("0")  # counted before int(): a long enough string is refused, never converted
+    minor = int(digits or "0") * 10**exponent + int(fraction.ljust(exponent, "0") or "0") \
+        if len(digits) <= len(str(MAX_MINOR_UNITS)) else MAX_MINOR_UNITS + 1
+    if minor > MAX_MINOR_UNITS:
+        raise UsageError(f"amount {_shown(text)} is too large: the largest a terminal can send is "
+                         f"{format_amount(MAX_MINOR_UNITS, exponent)}")
     if minor == 0:
         raise UsageError("amount must be more than zero")
-    if minor > MAX_MINOR_UNITS:
-        raise UsageError(f"amount {text} is larger than a terminal can send")
     return minor
+
+
+def _shown(text: str) -> str:
+    """The amount as typed, shortened when it is long enough to flood the line."""
+    return text if len(text) <= 24 else f"{text[:20]}… ({len(text)} characters)"
 
 
 def format_amount(minor: int, exponent: int = 2) -> str:

@@ -145,7 +145,7 @@ def test_cli_without_daemon_says_how_to_start_it(tmp_path, sim_host):
 
 
 def test_bad_amounts_are_refused_at_the_edge(agent):
-    for text, why in (("12.345", "more than 2 digits"), ("-5", "not a number"), ("0", "more than zero"),
+    for text, why in (("12.345", "at most 2 decimals"), ("-5", "not a number"), ("0", "more than zero"),
                       ("1,000.00", "not a number")):
         result = agent.cli("sale", text, "--card", "debit")
         assert result.returncode == 2 and why in result.stderr, (text, result.stderr)

@@ -102,3 +102,37 @@ def test_a_reused_payment_code_is_declined_in_a_wallets_words(agent, sim_host):
     receipts = json.dumps(outcome.get("receipts", []))
     assert "this card cannot do this" not in receipts
     assert net(sim_host, "alice") == 1000
+
+
+# ---------------------------------------------------------------- 4. amounts, and a completion in doubt
+
+@pytest.mark.parametrize("words, says", [
+    (("preauth", "complete", "1", "99999999999999"), "is too large: the largest a terminal can send is 9999999999.99"),
+    (("preauth", "complete", "1", "12.345"), "at most 2 decimals"),
+    (("sale", "99999999999999", "--card", "debit"), "is too large"),
+    (("sale", "12.345", "--card", "debit"), "at most 2 decimals"),
+    (("refund", "--trace", "1", "12.345"), "at most 2 decimals"),
+    (("correct", "1", "--amount", "99999999999999"), "is too large"),
+    (("preauth", "99999999999999"), "is too large"),
+])
+def test_an_amount_too_large_or_with_too_many_decimals_is_one_clear_line(agent, words, says):
+    refused = agent.cli(*words, password=words[0] != "sale")
+    assert refused.returncode == 2, refused
+    assert says in refused.stderr, refused.stderr
+    assert "not a number" not in refused.stderr and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_completing_a_preauth_whose_completion_is_in_doubt_says_so_and_what_to_check(agent, sim_host):
+    held = agent.json("preauth", "200.00", "--card", "debit", password=True)
+    assert held["ok"] and held["outcome"]["status"] == "approved", held
+    trace = f"{held['outcome']['txn']['trace']:06d}"
+    sim_host.fault("drop_response:mti=0200,count=1")
+    for mti in ("0400", "0401"):
+        sim_host.fault(f"drop_response:mti={mti}")
+    lost = agent.json("preauth", "complete", trace, "180.00", password=True)
+    assert lost["outcome"]["status"] == "in_doubt", lost
+    again = agent.cli("preauth", "complete", trace, "180.00", password=True)
+    assert again.returncode != 0
+    assert "in doubt" in again.stderr and "being resolved" in again.stderr
+    assert "posagent reversals" in again.stderr and "was completed" not in again.stderr

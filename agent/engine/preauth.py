@@ -121,6 +121,11 @@ def open_hold(profile: Profile, preauth_txn: Any, *, completing: bool) -> Gen:
         raise EngineError(say(language, "preauth_not_held", trace=trace, state=state), code="not_open",
                           txn_id=preauth_txn.id)
     hold = yield ask.hold(preauth_txn.id, validity_seconds=validity_seconds(profile))
+    if hold.completion is not None and hold.completion.state in (TxnState.SENDING, TxnState.IN_DOUBT):
+        doubt = hold.completion  # no final answer: its reversal is queued, so it may yet leave the hold open
+        raise EngineError(say(language, "preauth_completion_uncertain", trace=trace,
+                              completion=f"{doubt.trace:06d}", amount=_money(profile, doubt.amount)),
+                          code="original_uncertain", txn_id=preauth_txn.id)
     if hold.completion is not None:
         done = hold.completion
         what = say(language, "what_correct" if completing else "what_void_completion",

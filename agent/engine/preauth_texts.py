@@ -25,6 +25,12 @@ PREAUTH_TEXTS: dict[str, tuple[str, str]] = {
     "preauth_completed": ("pre-auth trace {trace} was completed on {when} (completion trace {completion}, {amount}): "
                           "{what}",
                           "预授权凭证号 {trace} 已于 {when} 完成（完成凭证号 {completion}，{amount}）：{what}"),
+    "preauth_completion_uncertain": (
+        "pre-auth trace {trace}: its completion (trace {completion}, {amount}) is in doubt — the bank's answer never "
+        "arrived; it is being resolved by its reversal, sent before anything else. Check `posagent reversals`: once "
+        "the reversal is acknowledged the hold is open again (`posagent preauth list`) and can be completed",
+        "预授权凭证号 {trace}：其完成（凭证号 {completion}，{amount}）结果未明——未收到银行应答；正在以冲正处理，冲正优先发送。"
+        "请查看 `posagent reversals`：冲正被确认后冻结恢复（`posagent preauth list`），可重新完成"),
     "what_correct": ("to change the amount: `posagent correct {completion} --amount AMOUNT`",
                      "如需改金额：`posagent correct {completion} --amount 金额`"),
     "what_void_completion": ("void the completion first (`posagent preauth void-completion {completion}`), or "
