@@ -1,10 +1,14 @@
 """The terminal master key: loaded as components the way terminals are keyed in the field, kept encrypted
 at rest under a device key.
 
-Loading (sans-IO, `MasterKeyLoad`): two or three key custodians each type their component at a hidden
-prompt and the check value printed on their component form; a component whose check value differs is
-refused before anything is stored.  The components are XOR-combined and the combined key's check value
-is confirmed the same way.  Only then is the key stored.
+Loading (sans-IO, `MasterKeyLoad`): split knowledge and dual control (PCI PIN security).  Each key
+custodian enters only their own component, in turn — custodian 1 the first, custodian 2 the second —
+typing it at a hidden prompt with the check value printed on their component form; a component whose
+check value differs is refused before anything is stored, and no custodian enters two.  The components
+are XOR-combined and the combined key's check value is confirmed the same way.  Only then is the key
+stored; `record()` is what the journal keeps of the ceremony: who entered which component when, and the
+check values — never a component.  (That each custodian is a different person is the console's part:
+each logs in with their own password, and one password cannot open both logins.)
 
 At rest (`MasterKeyFile`): ``tmk.enc`` holds the key encrypted with AES-256-GCM under a 256-bit device key
 (``device.key``, created 0600 on the first load), bound to its purpose and its check value.  The device
@@ -20,6 +24,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -63,30 +68,55 @@ def _matches(expected: str, actual: str) -> bool:
     return actual.startswith(expected)
 
 
+@dataclass(frozen=True)
+class ComponentEntered:
+    """What is kept of one component once it is in: who entered it, when, and its check value."""
+
+    number: int
+    custodian: str
+    check_value: str
+    at: str  # ISO 8601, UTC
+
+
 @dataclass
 class MasterKeyLoad:
-    """One key-loading ceremony: components and check values in, the combined key out."""
+    """One key-loading ceremony: each custodian's component and check value in, the combined key out."""
 
-    count: int
+    custodians: tuple[str, ...]
     _components: list[bytes] = field(default_factory=list, repr=False)
+    entered: list[ComponentEntered] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.count not in (2, 3):
-            raise KeyLoadError(f"a master key is loaded as 2 or 3 components, not {self.count}")
+        self.custodians = tuple(self.custodians)
+        if len(self.custodians) not in (2, 3):
+            raise KeyLoadError(f"a master key is loaded as 2 or 3 components, not {len(self.custodians)}")
+        if len(set(self.custodians)) != len(self.custodians):
+            raise KeyLoadError("each component needs its own custodian: one person cannot enter two")
+
+    @property
+    def count(self) -> int:
+        return len(self.custodians)
 
     @property
     def next_number(self) -> int:
         return len(self._components) + 1
 
     @property
+    def next_custodian(self) -> str | None:
+        return None if self.complete else self.custodians[len(self._components)]
+
+    @property
     def complete(self) -> bool:
         return len(self._components) == self.count
 
-    def add(self, component_text: str, form_check_value: str) -> str:
-        """Add one component if its check value matches the form's; return the check value."""
+    def add(self, custodian: str, component_text: str, form_check_value: str, *,
+            now: datetime | None = None) -> str:
+        """Add the next component, entered by `custodian`, if its check value matches the form's; return it."""
         number = self.next_number
         if self.complete:
             raise KeyLoadError("all components are already in")
+        if custodian != self.next_custodian:
+            raise KeyLoadError(f"component {number} is {self.next_custodian}'s to enter, not {custodian}'s")
         component = parse_component(component_text, number)
         if self._components and len(component) != len(self._components[0]):
             raise KeyLoadError(f"component {number} is {len(component) * 2} hex digits, component 1 was "
@@ -97,7 +127,18 @@ class MasterKeyLoad:
             raise KeyLoadError(f"component {number} has check value {actual}, not {expected} as on its form: "
                                f"refused, nothing was stored")
         self._components.append(component)
+        at = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+        self.entered.append(ComponentEntered(number, custodian, actual, at))
         return actual
+
+    def record(self, combined_check_value: str) -> dict[str, str]:
+        """The ceremony as the journal keeps it, one flat record: who entered each component when, and the
+        check values — never a component."""
+        record = {"check_value": combined_check_value}
+        for e in self.entered:
+            record |= {f"component{e.number}_by": e.custodian, f"component{e.number}_check_value": e.check_value,
+                       f"component{e.number}_at": e.at}
+        return record
 
     def combined(self) -> bytes:
         if not self.complete:

@@ -4,6 +4,10 @@
 last sign-on.  Working keys are kept only as they arrived — encrypted under the TMK, with their
 check values — in a small JSON file (mode 0600), decrypted into memory at load, and never logged;
 a key whose check value does not match is refused.
+
+Single-DES keys are refused — a single-length master key, a key mode whose working keys are 8 bytes
+(001), such working keys at sign-on — unless the dialect requires them, that is offers no double-length
+layout in field 62 (`single_des_required`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from agent import atomicfile
 from agent.errors import PosagentError
 from agent.iso8583 import Message
 from agent.iso8583.crypto import KeyCheckError, encrypt_pin_block, kcv, unwrap_working_key
+from agent.iso8583.subfields import KEY_LAYOUTS
 
 #: working-key names in field 62 order
 KEY_NAMES = ("pin", "mac", "track")
@@ -32,6 +37,29 @@ def default_key_file(cfg) -> Path:
 
 class KeyStoreError(PosagentError):
     """The key store cannot do what was asked (no working keys yet, unreadable key file...)."""
+
+
+SINGLE_DES_BYTES = 8
+
+
+def _layouts(dialect) -> dict[str, tuple[int, int]]:
+    return dict(getattr(dialect, "key_layouts", None) or KEY_LAYOUTS)
+
+
+def single_des_required(dialect) -> bool:
+    """True only for a dialect whose field 62 layouts are all single-length keys (it has no stronger mode)."""
+    return all(key_len == SINGLE_DES_BYTES for key_len, _ in _layouts(dialect).values())
+
+
+def check_key_mode(key_mode: str, dialect) -> None:
+    """Refuse a sign-on key mode with single-DES working keys when the dialect offers double-length keys."""
+    layout = _layouts(dialect).get(key_mode)
+    if layout is None:
+        raise KeyStoreError(f"key mode {key_mode} is not one the {dialect.name} dialect knows "
+                            f"({', '.join(sorted(_layouts(dialect)))})")
+    if layout[0] == SINGLE_DES_BYTES and not single_des_required(dialect):
+        raise KeyStoreError(f"keys.key_mode {key_mode} asks for single-DES working keys: refused, the "
+                            f"{dialect.name} dialect offers double-length keys (use 003 or 004)")
 
 
 class KeyStore(Protocol):
@@ -57,9 +85,15 @@ class KeyStore(Protocol):
 class SoftwareKeyStore:
     """TMK in memory from the configuration; working keys encrypted under it in `path`."""
 
-    def __init__(self, tmk: bytes, path: str | os.PathLike[str] | None = None, *, mac_algorithm: str = "cup-ecb"):
+    def __init__(self, tmk: bytes, path: str | os.PathLike[str] | None = None, *, mac_algorithm: str = "cup-ecb",
+                 single_des: bool = False):
         if len(tmk) not in (8, 16, 24):
             raise KeyStoreError("the terminal master key must be 8, 16 or 24 bytes")
+        if len(tmk) == SINGLE_DES_BYTES and not single_des:
+            raise KeyStoreError("the terminal master key is a single-DES key (16 hex digits): refused, load a "
+                                "double- or triple-length key")
+        #: whether single-DES working keys may be installed (only for a dialect that requires them)
+        self.single_des = single_des
         self._tmk = bytes(tmk)
         self.master_check_value = kcv(self._tmk).hex().upper()[:6]  # shown so a technician can tell which key
         self.master_source = "development key"
@@ -80,9 +114,12 @@ class SoftwareKeyStore:
         """The loaded master key (`keys load`, encrypted at rest) or else the development key of [keys] tmk;
         the working keys in the file beside the journal (working-keys.json)."""
         from agent.keyload import MasterKeyFile
+        from agent.iso8583.dialects import get_dialect
+        dialect = get_dialect(cfg["acquirer"]["dialect"])
+        check_key_mode(cfg["keys"]["key_mode"], dialect)
         loaded = MasterKeyFile(cfg.path("keys", "tmk_file"), cfg.path("keys", "device_key_file"))
         tmk = loaded.load() if loaded.exists else bytes.fromhex(cfg["keys"]["tmk"])
-        store = cls(tmk, default_key_file(cfg))
+        store = cls(tmk, default_key_file(cfg), single_des=single_des_required(dialect))
         store.master_source = "loaded" if loaded.exists else "development key"
         return store
 
@@ -94,6 +131,9 @@ class SoftwareKeyStore:
         Returns the check values (hex) of the installed keys; a mismatch raises KeyCheckError."""
         if not 2 <= len(keys) <= len(KEY_NAMES):
             raise KeyStoreError(f"expected 2 or 3 working keys, got {len(keys)}")
+        if not self.single_des and any(len(encrypted) == SINGLE_DES_BYTES for encrypted, _ in keys):
+            raise KeyStoreError(f"single-DES working keys (key mode {key_mode}) refused: the dialect offers "
+                                f"double-length keys")
         clear: dict[str, bytes] = {}
         for name, (encrypted, check) in zip(KEY_NAMES, keys):
             try:

@@ -1,15 +1,19 @@
 """Separation of duties: which role may change which setting and run which operation — one table.
 
-Three roles: the **cashier** (no password: sales, look-ups, reprints), the **supervisor** (money going
-back out: void, refund, corrections, settlement, reversals marked handled) and the **technician** (the
-serial console: link, reader, console and journal upkeep settings, log level, key loading).  A role
-sets its own password and nobody else's; the first password of each role is put in the configuration
-file at installation (`posagent passwd --role ROLE` prints the line).
+Three roles run operations: the **cashier** (no password: sales, look-ups, reprints), the **supervisor**
+(money going back out: void, refund, corrections, settlement, reversals marked handled; and the money
+limits: the floor limit and the pre-auth tolerance, each bounded) and the **technician** (the serial
+console: reader, console and journal upkeep settings, log level, running the key ceremony).  Two more
+hold the terminal master key between them: **custodian1** and **custodian2** each log in on the console
+during `keys load` to enter their own component (split knowledge, dual control: see `agent.keyload`).
+A role sets its own password and nobody else's; the first password of each role is put in the
+configuration file at installation (`posagent passwd --role ROLE` prints the line).
 
-Settings that decide *where* the daemon reads and writes (paths, the control socket and its mode), and
-whether the acquirer link is encrypted (TLS and its files), are installation settings: no role changes
-them at run time; they are edited in the file by whoever installs the terminal.  The terminal master
-key is never a setting: the technician loads it as components (`keys load`, see `agent.keyload`).
+Settings that decide *where* the daemon reads and writes (paths, the control socket and its mode),
+*where* the acquirer link goes and whether it is encrypted (host, port, TLS and its files), the working
+keys' strength (`keys.key_mode`) and the custodians' passwords are installation settings: no role
+changes them at run time; they are edited in the file by whoever installs the terminal.  Otherwise the
+one person at the console could point the terminal at a host that holds the key they helped load.
 
 The console (`config set`) asks `check_setting` here; who may run each operation is its row in the
 operation registry (`agent.registry`: `role`, and `configured_by` for the pre-auth family).
@@ -20,27 +24,34 @@ from __future__ import annotations
 from agent.errors import UsageError
 from agent.registry import OPERATIONS, ROLES
 
+#: the key custodians: each enters one master key component, in this order (`keys load`)
+KEY_CUSTODIANS = ("custodian1", "custodian2")
+#: every role of the table: those that run operations (the registry's), then the key custodians
+ALL_ROLES = (*ROLES, *KEY_CUSTODIANS)
+
 #: role → the settings (``section.key`` or ``section.*``) it may change at run time
 SETTINGS: dict[str, frozenset[str]] = {
     "cashier": frozenset(),
-    "supervisor": frozenset({"supervisor.password_hash", "guards.*"}),
+    # money limits are the supervisor's, each bounded in the schema (see its help text)
+    "supervisor": frozenset({"supervisor.password_hash", "guards.*", "emv.floor_limit", "preauth.tolerance_percent"}),
     "technician": frozenset({
         "terminal.*",
-        "acquirer.host", "acquirer.port", "acquirer.dialect", "acquirer.tpdu", "acquirer.header",
+        "acquirer.dialect", "acquirer.tpdu", "acquirer.header",
         "acquirer.connect_timeout", "acquirer.response_timeout", "acquirer.reversal_retries",
         "acquirer.max_frame_bytes",
-        "keys.key_mode", "keys.signon_max_age_hours",
+        "keys.signon_max_age_hours",
         "journal.retention_days", "journal.busy_timeout_ms",
         "card_reader.reader", "card_reader.card_timeout", "card_reader.fallback", "card_reader.apdu_timeout",
         "console.baudrate", "console.password_hash", "console.idle_timeout_minutes",
         "daemon.log_level",
-        "emv.floor_limit", "emv.tac_denial", "emv.tac_online", "emv.tac_default", "emv.tacs",
-        "preauth.tolerance_percent", "preauth.validity_days", "preauth.advice_type",
+        "emv.tac_denial", "emv.tac_online", "emv.tac_default", "emv.tacs",
+        "preauth.validity_days", "preauth.advice_type",
         "scanner.baudrate", "scanner.scan_timeout", "scanner.partial_timeout",
         "wallet.*",
     }),
 }
 SETTINGS["supervisor"] = SETTINGS["supervisor"] | {"settlement_fees.*"}
+SETTINGS.update({custodian: frozenset() for custodian in KEY_CUSTODIANS})
 
 #: settings no role changes at run time, with the one-line reason shown when one tries
 INSTALLATION_ONLY: dict[str, str] = {
@@ -50,6 +61,8 @@ INSTALLATION_ONLY: dict[str, str] = {
     "daemon.control_socket": "a path",
     "daemon.log_file": "a path",
     "daemon.socket_mode": "who may use the control socket",
+    "acquirer.host": "where the acquirer link goes",
+    "acquirer.port": "where the acquirer link goes",
     "acquirer.tls": "whether the acquirer link is encrypted",
     "acquirer.tls_ca_file": "a path",
     "acquirer.tls_cert_file": "a path",
@@ -58,6 +71,9 @@ INSTALLATION_ONLY: dict[str, str] = {
     "keys.tmk": "the terminal master key (load it with `keys load`)",
     "keys.tmk_file": "a path",
     "keys.device_key_file": "a path",
+    "keys.key_mode": "the working keys' strength; single DES is refused unless the dialect requires it",
+    "keys.custodian1_hash": "a key custodian's password (`posagent passwd --role custodian1`)",
+    "keys.custodian2_hash": "a key custodian's password (`posagent passwd --role custodian2`)",
     "card_reader.manual_entry": "whether cards may be keyed in",
     "card_reader.test_cards": "a path",
     "supervisor.max_attempts": "the supervisor lockout policy",
@@ -70,11 +86,17 @@ INSTALLATION_ONLY: dict[str, str] = {
     "preauth.supervisor_completion": "which operations need the supervisor",
 }
 
+#: role → the setting (section, key) that holds its password hash
+PASSWORD_SETTINGS: dict[str, tuple[str, str]] = {
+    "supervisor": ("supervisor", "password_hash"),
+    "technician": ("console", "password_hash"),
+    **{custodian: ("keys", f"{custodian}_hash") for custodian in KEY_CUSTODIANS},
+}
+
+
 def owner_of_password(section: str, key: str) -> str | None:
-    """The role whose password a ``*.password_hash`` key holds (None for any other key)."""
-    if key != "password_hash":
-        return None
-    return {"supervisor": "supervisor", "console": "technician"}.get(section)
+    """The role whose password a key holds (None for any other key)."""
+    return next((role for role, place in PASSWORD_SETTINGS.items() if place == (section, key)), None)
 
 
 def may_set(role: str, section: str, key: str) -> bool:
@@ -92,18 +114,22 @@ def check_setting(role: str, section: str, key: str) -> None:
     if owner is not None and owner != role:
         raise UsageError(f"{name} is the {owner}'s password: only the {owner} sets it")
     if not may_set(role, section, key):
-        holders = [r for r in ROLES if may_set(r, section, key)]
+        holders = [r for r in ALL_ROLES if may_set(r, section, key)]
         who = " or the ".join(holders) if holders else "no role"
         raise UsageError(f"{name} may be changed by the {who}, not the {role}")
 
 
 def table_markdown() -> str:
     """The roles table for the README (a test keeps the README's copy in step); an operation followed by a
-    setting needs the supervisor when that setting is true, the cashier otherwise."""
+    setting needs the supervisor when that setting is true, the cashier otherwise.  The key custodians run
+    no operation of the registry: their row says what they do instead."""
     lines = ["| Role | Operations | Settings it may change |", "|---|---|---|"]
     for role in ROLES:
         ops = ", ".join(sorted(op + (f" (`{'.'.join(row.configured_by)}`)" if row.configured_by else "")
                                for op, row in OPERATIONS.items() if row.role == role))
         settings = ", ".join(f"`{s}`" for s in sorted(SETTINGS[role])) or "none"
         lines.append(f"| {role} | {ops} | {settings} |")
+    for number, role in enumerate(KEY_CUSTODIANS, 1):
+        lines.append(f"| {role} | — (logs in during the console's `keys load` to enter master key component "
+                     f"{number}, and only that) | none |")
     return "\n".join(lines)

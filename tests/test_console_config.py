@@ -69,20 +69,20 @@ def test_unknown_names_list_what_exists():
 
 def test_config_set_saves_atomically_privately_and_keeps_the_other_keys(cfg_file):
     commands = table(cfg_file)
-    reply = commands.run("config set acquirer.port 5801")
-    assert "saved acquirer.port = 5801" in reply.text and "next start" in reply.text
+    reply = commands.run("config set acquirer.reversal_retries 5")
+    assert "saved acquirer.reversal_retries = 5" in reply.text and "next start" in reply.text
     data = tomllib.loads(cfg_file.read_text())
-    assert data["acquirer"]["port"] == 5801 and data["keys"]["tmk"] == TMK
+    assert data["acquirer"] == {"port": 5800, "reversal_retries": 5} and data["keys"]["tmk"] == TMK
     assert stat.S_IMODE(cfg_file.stat().st_mode) == 0o600  # was 0640: a configuration holds password hashes
-    assert config.load(cfg_file).acquirer.port == 5801
+    assert config.load(cfg_file).acquirer.reversal_retries == 5
     assert not [p for p in cfg_file.parent.iterdir() if p.name.endswith(".tmp")]
-    assert shown_setting(commands.run("config show acquirer").text, "acquirer.port") == "5801"
+    assert shown_setting(commands.run("config show acquirer").text, "acquirer.reversal_retries") == "5"
 
 
 def test_a_refused_value_leaves_the_file_untouched(cfg_file):
     before = cfg_file.read_bytes()
     with pytest.raises(ConfigError):
-        table(cfg_file).run("config set acquirer.port 0")
+        table(cfg_file).run("config set acquirer.reversal_retries 0")
     assert cfg_file.read_bytes() == before
 
 
@@ -119,7 +119,7 @@ def test_a_new_technician_password_is_asked_twice_and_stored_as_a_hash(cfg_file)
 def test_settings_cannot_be_saved_without_a_file():
     commands = CommandTable(ConsoleContext(client=None, cfg=config.from_mapping({})))
     with pytest.raises(UsageError, match="--config FILE"):
-        commands.run("config set acquirer.port 5801")
+        commands.run("config set acquirer.reversal_retries 5")
 
 
 @settings(max_examples=100)

@@ -188,7 +188,7 @@ def zh_table(tmp_path) -> CommandTable:
     ("config set console.password_hash x", "是密钥"),
     ("config set acquirer.tls true", "是安装设置"),
     ("config set supervisor.password_hash", "只能由 supervisor 设置"),
-    ("config set acquirer.port 0", "设置值无效：acquirer.port"),
+    ("config set acquirer.reversal_retries 0", "设置值无效：acquirer.reversal_retries"),
     ("reversals handled 1", "用法：reversals handled"),
     ("reversals handled 1 ok", "至少 3 个字符"),
     ("log level LOUD", "用法：log level"),
@@ -266,7 +266,7 @@ def test_a_chinese_console_session_over_a_real_pty(tmp_path, sim_host, pty_pair)
         assert "错误：N 必须是 1 到 200 之间的整数" in line.command("journal tail 0")
         assert "错误：用法：journal tail [N]" in line.command("journal tail 1 2")
         assert "错误：未知命令“frobnicate”；输入 help 查看命令列表" in line.command("frobnicate")
-        assert "错误：设置值无效：acquirer.port" in line.command("config set acquirer.port 0")
+        assert "错误：设置值无效：acquirer.reversal_retries" in line.command("config set acquirer.reversal_retries 0")
         assert "本列表" in line.command("help")
         line.type("logout\r")
         assert "已退出。" in line.expect("按回车键登录。")

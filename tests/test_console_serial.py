@@ -146,7 +146,8 @@ def test_technician_logs_in_checks_the_terminal_changes_a_setting_and_logs_out(a
     assert "response_timeout = 4.5" in agent.config.read_text()
     shown = line.command("config show keys")
     assert re.search(r"^keys\.tmk +=  *\(set\)\r?$", shown, re.M) and "0123456789ABCDEF" not in shown
-    assert "error: acquirer.port: expected an integer from 1 to 65535" in line.command("config set acquirer.port 0")
+    assert "error: acquirer.reversal_retries: expected an integer from 1 to 99" in line.command(
+        "config set acquirer.reversal_retries 0")
 
     line.type("logout\r")
     assert "Logged out." in line.expect("Press Enter to log in.")

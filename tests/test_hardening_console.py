@@ -99,30 +99,39 @@ def test_supervisor_password_still_works_for_the_supervisor(agent):
     assert agent.call("settle", {"confirm": True}, password=SUPERVISOR_PASSWORD)["ok"]
 
 
-def test_the_technician_loads_the_master_key_as_components_and_it_never_appears_in_clear(tmp_path, sim_host,
-                                                                                          pty_pair, line):
+def test_the_custodians_load_the_master_key_as_components_and_it_never_appears_in_clear(tmp_path, sim_host,
+                                                                                         pty_pair, line):
     from agent.keyload import check_value
+    from tests.test_dual_control import CUSTODIAN_KEYS, CUSTODIAN1, CUSTODIAN2
     from tests.test_keyload import C1, C2, TEST_KEY
     keys = (f'[keys]\ntmk = "00112233445566778899AABBCCDDEEFF"\ntmk_file = "{tmp_path / "tmk.enc"}"\n'
-            f'device_key_file = "{tmp_path / "etc" / "device.key"}"\n')
+            f'device_key_file = "{tmp_path / "etc" / "device.key"}"\n' + CUSTODIAN_KEYS)
     agent = start_agent(tmp_path, sim_host.port, extra=f'[console]\npassword_hash = "{TECH_HASH}"\n' + keys)
     console = Console(agent.config, pty_pair.a)
     try:
         line.expect("Press Enter to log in.")
         log_in(line)
         assert "signed on" not in line.command("sign-on")  # the development key is not the acquirer's
-        line.type("keys load 2\r")
+        line.type("keys load\r")
+        line.expect("Key custodian 1 (custodian1) password (hidden): ")
+        line.type(CUSTODIAN1 + "\r")
         line.expect("Component 1 of 2 (hidden): ")
         line.type(C1 + "\r")
         line.expect("Check value on component 1's form: ")
         line.type("D5D44E\r")  # a misread form: refused, nothing stored
         assert "component 1 has check value D5D44F, not D5D44E as on its form: refused" in line.expect("posagent 10000001> ")
         assert not (tmp_path / "tmk.enc").exists()
-        line.type("keys load 2\r")
+        line.type("keys load\r")
+        line.expect("Key custodian 1 (custodian1) password (hidden): ")
+        line.type(CUSTODIAN1 + "\r")
         line.expect("Component 1 of 2 (hidden): ")
         line.type(C1 + "\r")
         line.expect("Check value on component 1's form: ")
         line.type("D5D44F\r")
+        line.expect("hand over to custodian2: ")
+        line.type("\r")
+        line.expect("Key custodian 2 (custodian2) password (hidden): ")
+        line.type(CUSTODIAN2 + "\r")
         line.expect("Component 2 of 2 (hidden): ")
         line.type(C2 + "\r")
         line.expect("Check value on component 2's form: ")
@@ -144,7 +153,8 @@ def test_the_technician_loads_the_master_key_as_components_and_it_never_appears_
     assert export.returncode == 0, export.stderr
     assert "console.keys_loaded" in journal_events(agent, "console.")
     assert stat.S_IMODE((tmp_path / "tmk.enc").stat().st_mode) == 0o600
-    secrets = [bytes.fromhex(TEST_KEY), TEST_KEY.encode(), TEST_KEY.lower().encode()]
+    secrets = [bytes.fromhex(TEST_KEY), TEST_KEY.encode(), TEST_KEY.lower().encode(), CUSTODIAN1.encode(),
+               CUSTODIAN2.encode()]
     for component in (C1, C2):
         secrets += [component.encode(), component.lower().encode()]
     for path in tmp_path.rglob("*"):

@@ -131,6 +131,8 @@ def test_the_roles_table_is_the_registry():
     listed = {}
     for line in roles.table_markdown().splitlines()[2:]:
         role, ops = line.split(" | ")[0].strip("| "), line.split(" | ")[1]
+        if role in roles.KEY_CUSTODIANS:  # they hold key components, they run no operation
+            continue
         listed.update({op.split(" ")[0]: role for op in ops.split(", ")})
     assert listed == {name: row.role for name, row in registry.OPERATIONS.items()}
     for name, row in registry.OPERATIONS.items():

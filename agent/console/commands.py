@@ -347,7 +347,7 @@ COMMANDS: tuple[Command, ...] = (
     C(("config", "show"), "config show [SECTION]", "settings in effect (secrets: (set))",
       CommandTable.config_show),
     C(("config", "set"), "config set SECTION.KEY VALUE", "change and save a setting (secret: asked hidden)", CommandTable.config_set),
-    C(("keys", "load"), "keys load [2|3]", "load the terminal master key as components (hidden)",
+    C(("keys", "load"), "keys load", "load the terminal master key: each custodian logs in for their component",
       lambda table, args: load_master_key(table.ctx, args)),
     C(("journal", "tail"), "journal tail [N]", "the last N transactions (default 10)", CommandTable.journal_tail),
     C(("journal", "search"), "journal search FIELD VALUE", "find by trace, amount, last4, date, rrn or kind",

@@ -1,39 +1,108 @@
-"""`keys load [2|3]`: the technician's key-loading dialogue over the console (hidden components, check values
-typed from the component forms, the combined key's check value confirmed); see `agent.keyload`."""
+"""`keys load`: the master key ceremony over the console, under split knowledge and dual control.
+
+The technician starts it; then each key custodian in turn logs in with their own password
+(``[keys] custodian1_hash``, ``custodian2_hash``; failures count towards a lock as the console's do) to
+type only their own component (hidden) and the check value from its form, and sees only that
+component's check value.  The screen is cleared before the next custodian logs in.  A password that
+also opens another custodian's login is refused: one person would hold both components.  The combined
+key's check value is shown at the end and confirmed from the key form; the ceremony is journaled
+(`console.keys_loaded`: who entered which component when, and the check values — never a component).
+The sans-IO part is `agent.keyload.MasterKeyLoad`.
+"""
 
 from __future__ import annotations
 
+import time
+from typing import Callable
+
+from agent import roles
+from agent.auth import AuthError, PasswordGate, verify_password
+from agent.console.files import FileStateStore, auth_state_path
 from agent.console.session import Question, Reply
 from agent.console.texts import say
 from agent.errors import UsageError
-from agent.keyload import MasterKeyFile, MasterKeyLoad, check_value
+from agent.keyload import KeyLoadError, MasterKeyFile, MasterKeyLoad, check_value
 from agent.keystore import default_key_file
+
+#: cursor home, clear the screen and its scrollback: the next custodian sees nothing of the one before
+CLEAR_SCREEN = "\x1b[H\x1b[2J\x1b[3J"
 
 
 def master_key_file(cfg) -> MasterKeyFile:
     return MasterKeyFile(cfg.path("keys", "tmk_file"), cfg.path("keys", "device_key_file"))
 
 
-def load_master_key(ctx, args: list[str]) -> Reply:
+def custodian_hash(cfg, custodian: str) -> str:
+    section, key = roles.PASSWORD_SETTINGS[custodian]
+    return cfg[section][key]
+
+
+def custodian_gate(cfg, custodian: str, *, clock: Callable[[], float] = time.time) -> PasswordGate:
+    """A custodian's login: their own hash, a failure counter beside the technician's, the console's lock policy."""
+    store = FileStateStore(auth_state_path(cfg.path("journal", "path")))
+    return PasswordGate(custodian, custodian_hash(cfg, custodian), store, clock=clock,
+                        max_attempts=cfg.console.max_attempts, lockout_minutes=cfg.console.lockout_minutes)
+
+
+def check_custodians(cfg, language: str = "en") -> None:
+    """Each custodian has a password of their own in the configuration; a one-line UsageError otherwise."""
+    hashes = {}
+    for custodian in roles.KEY_CUSTODIANS:
+        stored = custodian_hash(cfg, custodian)
+        if not stored:
+            raise UsageError(say(language, "key.no_custodian", role=custodian))
+        for other, other_hash in hashes.items():
+            if other_hash == stored:
+                raise UsageError(say(language, "key.same_hash", first=other, second=custodian))
+        hashes[custodian] = stored
+
+
+def load_master_key(ctx, args: list[str], *, clock: Callable[[], float] = time.time) -> Reply:
     language = ctx.cfg.terminal.language
     t = lambda key, **v: say(language, key, **v)  # noqa: E731
-    if len(args) > 1 or (args and args[0] not in ("2", "3")):
+    if args:
         raise UsageError(t("u.keys_load"))
-    ceremony = MasterKeyLoad(int(args[0]) if args else 2)
+    check_custodians(ctx.cfg, language)
+    ceremony = MasterKeyLoad(roles.KEY_CUSTODIANS)
 
-    def ask_component(shown: str = "") -> Reply:
+    def log_in(custodian: str, password: str) -> None:
+        try:
+            custodian_gate(ctx.cfg, custodian, clock=clock).check(password or None)
+        except AuthError as exc:
+            ctx.audit("login_failed", {"role": custodian, "during": "keys load"})
+            detail = str(exc) if language == "en" else t("key.wrong_password", role=custodian)
+            raise KeyLoadError(t("key.stopped", detail=detail)) from None
+        for other in roles.KEY_CUSTODIANS:
+            if other != custodian and verify_password(password, custodian_hash(ctx.cfg, other)):
+                raise KeyLoadError(t("key.one_person", role=custodian, other=other))
+
+    def ask_login(shown: str) -> Reply:
+        custodian, number = ceremony.next_custodian, ceremony.next_number
+
+        def with_password(password: str) -> Reply:
+            log_in(custodian, password)
+            return ask_component(custodian)
+
+        return Reply(shown, ask=Question(t("key.custodian_password", number=number, role=custodian), with_password,
+                                         secret=True))
+
+    def ask_component(custodian: str) -> Reply:
         number = ceremony.next_number
 
         def with_component(component: str) -> Reply:
             def with_check_value(form_value: str) -> Reply:
-                actual = ceremony.add(component, form_value)
+                actual = ceremony.add(custodian, component, form_value)
                 shown = t("key.accepted", number=number, kcv=actual)
-                return ask_component(shown) if not ceremony.complete else ask_combined(shown)
+                if ceremony.complete:
+                    return ask_combined(shown)
+                return Reply(shown, ask=Question(t("key.hand_over", role=custodian, next=ceremony.next_custodian),
+                                                 lambda _: ask_login(CLEAR_SCREEN)))
 
             return Reply(ask=Question(t("key.form_kcv", number=number), with_check_value))
 
-        return Reply(shown, ask=Question(t("key.component", number=number, count=ceremony.count), with_component,
-                                         secret=True))
+        return Reply(t("key.custodian_in", role=custodian, number=number),
+                     ask=Question(t("key.component", number=number, count=ceremony.count), with_component,
+                                  secret=True))
 
     def ask_combined(shown: str) -> Reply:
         combined = check_value(ceremony.combined())
@@ -43,10 +112,10 @@ def load_master_key(ctx, args: list[str]) -> Reply:
             kcv = master_key_file(ctx.cfg).store(tmk)
             # working keys arrived encrypted under the old master key: they go, the next sign-on brings new ones
             default_key_file(ctx.cfg).unlink(missing_ok=True)
-            ctx.audit("keys_loaded", {"check_value": kcv, "components": ceremony.count, "by": "technician"})
+            ctx.audit("keys_loaded", {**ceremony.record(kcv), "by": "technician"})
             return Reply(t("key.loaded", kcv=kcv, path=ctx.cfg.path("keys", "tmk_file")))
 
         return Reply(f"{shown}\n{t('key.combined', kcv=combined)}",
                      ask=Question(t("key.combined_form"), with_confirmation))
 
-    return ask_component()
+    return ask_login(t("key.dual", count=ceremony.count))

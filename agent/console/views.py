@@ -28,6 +28,7 @@ def status(s: dict[str, Any], language: str = "en") -> str:
     lines = [
         t("st.link", where=f"{link['host']}:{link['port']}", state=t("st.connected" if link["connected"] else "st.idle"),
           tls=" (TLS)" if link["tls"] else ""),
+        *([] if link["tls"] else [t("st.no_tls")]),
         t("st.keys", state=t("st.installed" if keys["installed"] else "st.missing"), kcv=kcv),
         t("st.batch", number=batch["number"], state=batch["state"], count=batch["transactions"]),
         t("st.reversals", pending=rev["pending"], manual=rev["needs_manual"]),

@@ -22,7 +22,7 @@ import signal
 import sys
 from typing import Any
 
-from agent import registry
+from agent import registry, roles
 from agent.auth import hash_password
 from agent.cli import load_config
 from agent.errors import PosagentError, UsageError
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for rows in commands().values():
         _subcommand(sub, rows)
     p = sub.add_parser("passwd", help="make a salted scrypt hash of a new password for the configuration")
-    p.add_argument("--role", choices=("supervisor", "technician"), default="supervisor")
+    p.add_argument("--role", choices=tuple(roles.PASSWORD_SETTINGS), default="supervisor")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(handler=_passwd)
 
@@ -448,6 +448,8 @@ def show_status(args: argparse.Namespace, cfg, reply: dict) -> int:
     link = s["link"]
     print(f"link      {link['host']}:{link['port']} {'connected' if link['connected'] else 'idle'}"
           f"{' (TLS)' if link['tls'] else ''}")
+    if not link["tls"]:
+        print("notice    link not encrypted (TLS off)")
     keys = s["keys"]
     kcv = ", ".join(f"{k} {v}" for k, v in keys["check_values"].items()) or "none"
     print(f"keys      {'installed' if keys['installed'] else 'missing — sign on'} ({kcv})")
@@ -547,6 +549,6 @@ def _passwd(args: argparse.Namespace) -> int:
         raise UsageError("the two passwords differ")
     if len(first) < 6:
         raise UsageError("a password needs at least 6 characters")
-    section = "supervisor" if args.role == "supervisor" else "console"
-    print(f"[{section}]\npassword_hash = \"{hash_password(first)}\"")
+    section, key = roles.PASSWORD_SETTINGS[args.role]
+    print(f"[{section}]\n{key} = \"{hash_password(first)}\"")
     return 0
