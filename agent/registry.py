@@ -41,7 +41,8 @@ class Arg:
     """One argument of an operation: what the control API accepts, and how the command line spells it.
 
     `kind`: "int", "amount" (minor units; decimal text on the command line), "trace", "bool", "text",
-    "object", "record", "level", "txn_kind" (a journal kind) or "pin" (secret: never echoed, read from
+    "object", "record", "level", "txn_kind" (a journal kind), "paycode" (a wallet payment code, checked
+    by `agent.paycodes.classify` before anything is sent) or "pin" (secret: never echoed, read from
     standard input on the CLI)."""
 
     kind: str
@@ -79,8 +80,8 @@ FLAG = Arg("bool")
 REQUEST_ID = _text(r"[ -~]{1,64}", "1 to 64 printable ASCII characters", flag="--request-id",
                    help="the cash register's request id (a repeat is recognised, never paid twice)")
 #: a payment code as typed or scanned: digits only here; the wallet table (agent/paycodes.py) checks the rest
-CODE = _text(r"[0-9]{1,40}", "the digits of a payment code", flag="--code",
-             help="the customer's wallet payment code (Alipay, WeChat Pay, UnionPay QuickPass)")
+CODE = Arg("paycode", lo=0, hi=40, flag="--code",
+           help="the customer's wallet payment code (Alipay, WeChat Pay, UnionPay QuickPass)")
 CARD = _text(r"[A-Za-z0-9_.-]{1,40}", "a test card name (letters, digits, _ . -)",
              help="use a named test card ([card_reader] test_cards) instead of the card reader")
 #: the cardholder's PIN for a card that asks for one online: checked without ever being echoed

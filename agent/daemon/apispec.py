@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.engine.effects import EngineError
 from agent.journal.states import KINDS
+from agent.paycodes import PaymentCodeError, classify
 from agent.registry import LOG_LEVELS, OPERATIONS, Arg
 
 #: a "record" argument (a reconciliation run's details): any JSON object up to this size once encoded
@@ -74,6 +75,12 @@ def _check(op: str, name: str, arg: Arg, value: Any) -> Any:
     if arg.kind == "txn_kind":
         if value not in KINDS:
             raise usage(f"{where} must be a kind: {', '.join(KINDS)}, not {_shown(value)}")
+        return value
+    if arg.kind == "paycode":  # the wallet table says what a code is; a product barcode never goes out
+        try:
+            classify(value)
+        except PaymentCodeError as exc:
+            raise usage(f"{where}: {exc}") from None
         return value
     if arg.kind == "pin":  # never repeat what was typed
         if not (isinstance(value, str) and value.isascii() and value.isdigit() and 4 <= len(value) <= 12):

@@ -17,13 +17,12 @@ import asyncio
 import getpass
 import json
 import logging
-import os
 import signal
 import sys
 from typing import Any
 
 from agent import registry, roles
-from agent.auth import hash_password
+from agent.auth import SOURCES, hash_password
 from agent.cli import load_config
 from agent.errors import PosagentError, UsageError
 from agent.logsetup import setup_logging
@@ -217,6 +216,13 @@ def _convert(name: str, arg: Arg, text: str, exponent: int) -> Any:
         if not (text.isascii() and text.isdigit() and 1 <= len(text) <= 6) or int(text) == 0:
             raise UsageError(f"{where}: a trace number must be 1 to 6 digits, not {_excerpt(text)}")
         return int(text)
+    if arg.kind == "paycode":  # checked here too, so a wrong code never reaches the daemon
+        from agent.paycodes import PaymentCodeError, classify
+        try:
+            classify(text)
+        except PaymentCodeError as exc:
+            raise UsageError(str(exc)) from None
+        return text
     if arg.kind == "int":
         if not (text.isascii() and text.isdigit() and len(text) <= 19) or not arg.lo <= int(text) <= arg.hi:
             raise UsageError(f"{where} must be a whole number from {arg.lo} to {arg.hi}, not {_excerpt(text)}")
@@ -468,8 +474,9 @@ def show_status(args: argparse.Namespace, cfg, reply: dict) -> int:
     print(f"fixes     {len(open_chains)} open")
     for c in open_chains:
         print(f"  chain {c['id']} trace {c['trace']:06d}: {c['standing']}")
-    if s["supervisor_locked_for_s"]:
-        print(f"supervisor functions locked for {s['supervisor_locked_for_s']} s")
+    for lock in s.get("lockouts", []):
+        print(f"locked    {lock['role']} functions on {SOURCES.get(lock['source'], lock['source'])} "
+              f"until {lock['until']} (wrong passwords)")
     return 0
 
 
@@ -498,7 +505,6 @@ def _run(args: argparse.Namespace) -> int:
     if found:  # the first one on the line; `posagent config check` lists them all
         more = f" (and {len(found) - 1} more: posagent config check)" if len(found) > 1 else ""
         raise UsageError(f"{cfg.source or 'built-in defaults'}: {found[0]}{more}")
-    os.umask(0o077)  # journal, WAL, shared memory, log, keys: the daemon's files are its own
     setup_logging(cfg.daemon.log_level, cfg.daemon.log_file)
     daemon = Daemon(cfg, test_cards_path=args.test_cards)
     daemon.open()
