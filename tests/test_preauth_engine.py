@@ -277,12 +277,13 @@ def test_chinese_texts(world):
 
 # ---------------------------------------------------------------- every fault at every step
 
-def fail(world: World, mti: str, fates: list[str]):
-    """The next exchanges of `mti` meet `fates` in order; everything else is delivered."""
+def fail(world: World, mti: str, fates: list[str], *, repeat: str | None = None):
+    """The next exchanges of `mti` (and of its repeat MTI, when given: a 0220 sent again is a 0221) meet
+    `fates` in order; everything else is delivered."""
     left = list(fates)
 
     def wire(message):
-        if message is not None and message.mti == mti and left:
+        if message is not None and message.mti in (mti, repeat) and left:
             return left.pop(0)
         return DELIVER
     world.wire = wire
@@ -388,7 +389,7 @@ def test_completion_advice_online_is_charged_at_once_without_a_reversal(world):
 @pytest.mark.parametrize("fate", FATES)
 def test_completion_advice_is_sent_again_until_acknowledged_and_charged_once(world, fate):
     pre = hold(world, 20000)
-    fail(world, "0220", [fate, fate])
+    fail(world, "0220", [fate, fate], repeat="0221")  # the first try and its repeat both fail
     out = advise(world, pre.txn.trace, 20000)
     assert out.status == "done" and out.details["queued"], out.message
     assert "sent to the bank as soon as" in out.message
