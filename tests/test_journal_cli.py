@@ -95,7 +95,7 @@ def test_the_cli_never_writes_to_the_journal(path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["show", "99"], "no transaction 99"),
     (["totals", "77"], "no batch 000077"),
-    (["list", "--amount", "12.345"], "more than 2 digits"),
+    (["list", "--amount", "12.345"], "at most 2 decimals"),
     (["export"], "export needs --chain ID"),
 ])
 def test_bad_input_is_one_line_and_exit_2(path, capsys, argv, message):
