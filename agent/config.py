@@ -37,9 +37,15 @@ class Setting:
     required: bool = False
 
 
+def brief(value: Any, most: int = 40) -> str:
+    """A value as an error message shows it: its repr, cut short (a 300-digit number stays one short line)."""
+    text = repr(value)
+    return text if len(text) <= most else f"{text[:most - 12]}... ({len(text)} characters)"
+
+
 def _range(lo: int, hi: int) -> Callable[[Any], str | None]:
     def check(v: Any) -> str | None:
-        return None if lo <= v <= hi else f"expected an integer from {lo} to {hi}, got {v}"
+        return None if lo <= v <= hi else f"expected an integer from {lo} to {hi}, got {brief(v)}"
 
     return check
 
@@ -67,20 +73,24 @@ def _one_of_ints(*options: int) -> Callable[[Any], str | None]:
     return check
 
 
-def _positive(v: Any) -> str | None:
-    return None if 0 < v < float("inf") else f"expected a positive finite number, got {v}"
-
-
-def _seconds(most: float) -> Callable[[Any], str | None]:
-    """A timeout: positive and finite, at most `most` seconds (an endless wait would hold the operation lock)."""
+def _above_zero(most: float, unit: str) -> Callable[[Any], str | None]:
+    """A number above 0 and at most `most` (NaN and infinities fail both comparisons or the second)."""
     def check(v: Any) -> str | None:
-        return None if 0 < v <= most else f"expected seconds above 0 and at most {most:g}, got {v}"
+        return None if 0 < v <= most else f"expected {unit} above 0 and at most {most:g}, got {brief(v)}"
 
     return check
 
 
-def _non_negative(v: Any) -> str | None:
-    return None if v >= 0 else f"expected zero or a positive number, got {v}"
+def _seconds(most: float, least: float | None = None) -> Callable[[Any], str | None]:
+    """A duration: positive and finite, at most `most` seconds (an endless wait would hold the operation lock),
+    and at least `least` where a shorter one would flood a peer or cut a device off mid-answer."""
+    if least is None:
+        return _above_zero(most, "seconds")
+
+    def check(v: Any) -> str | None:
+        return None if least <= v <= most else f"expected seconds from {least:g} to {most:g}, got {brief(v)}"
+
+    return check
 
 
 _HEX16 = _pattern(r"[0-9A-Fa-f]{16}|[0-9A-Fa-f]{32}|[0-9A-Fa-f]{48}", "16, 32 or 48 hex digits (a DES/3DES key)")
@@ -152,12 +162,12 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "guards": {
         "duplicate_window_seconds": Setting(int, 600, "Same card + same amount within this window asks for confirmation.",
-                                            _non_negative),
+                                            _range(0, 24 * 3600)),
         "unusual_amount_multiple": Setting((int, float), 10.0,
                                            "An amount this many times the typical ticket asks for confirmation.",
-                                           _positive),
+                                           _above_zero(1000, "a multiple")),
         "refund_repeat_seconds": Setting(int, 120, "Same original + same refund amount within this window is a repeat.",
-                                         _non_negative),
+                                         _range(0, 24 * 3600)),
     },
     "preauth": {
         "tolerance_percent": Setting(int, 15, "A completion may exceed its pre-auth by at most this percentage "
@@ -213,12 +223,13 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     "scanner": {
         "port": Setting(str, "", "Serial device of the barcode scanner for wallet payment codes (empty: none; codes are typed or given with --code)."),
         "baudrate": Setting(int, 9600, "Scanner serial speed (most counter scanners: 9600 or 115200).", _range(300, 4000000)),
-        "scan_timeout": Setting((int, float), 30.0, "Seconds to wait for the customer's code to be scanned.", _positive),
-        "partial_timeout": Setting((int, float), 0.5, "Seconds after which digits without CR are a partial read and dropped.", _positive),
+        "scan_timeout": Setting((int, float), 30.0, "Seconds to wait for the customer's code to be scanned (at most 300).", _seconds(300)),
+        "partial_timeout": Setting((int, float), 0.5, "Seconds after which digits without CR are a partial read and dropped (0.05 to 10).", _seconds(10, least=0.05)),
     },
     "wallet": {
-        "query_interval": Setting((int, float), 3.0, "Seconds between status queries while the customer confirms on the phone.", _positive),
-        "deadline": Setting((int, float), 60.0, "Seconds the customer has to confirm before the order is cancelled.", _positive),
+        "query_interval": Setting((int, float), 3.0, "Seconds between status queries while the customer confirms on the phone (0.1 to 60).", _seconds(60, least=0.1)),
+        "deadline": Setting((int, float), 60.0, "Seconds the customer has to confirm before the order is cancelled (at most 300: the "
+                                 "sale holds the terminal until then).", _seconds(300)),
         "code_field": Setting(int, 57, "ISO 8583 field that carries the payment code (unconfirmed: dialect data).", _range(2, 63)),
         "entry_mode": Setting(str, "032", "Field 22 of a payment-code sale (unconfirmed).", _pattern(r"[0-9]{3}", "3 digits")),
         "sale_type": Setting(str, "41", "60.1 of a payment-code sale (unconfirmed).", _pattern(r"[0-9]{2}", "2 digits")),
@@ -305,7 +316,7 @@ def validate_value(section: str, key: str, value: Any, *, path: str | None = Non
     # bool is an int in Python: never accept true/false for a number, nor 1 for a bool
     ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
     if not ok:
-        raise ConfigError(f"expected {_type_name(setting.kind)}, got {type(value).__name__} {value!r}",
+        raise ConfigError(f"expected {_type_name(setting.kind)}, got {type(value).__name__} {brief(value)}",
                           key=name, path=path)
     if float in kinds and isinstance(value, int):
         value = float(value)
@@ -373,6 +384,8 @@ def read_toml_text(path: str | Path, what: str | None = None) -> tuple[dict[str,
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=source) from None
+    except ValueError as exc:  # an integer too long for Python to convert: "Exceeds the limit (4300 digits)..."
+        raise ConfigError(f"not valid TOML: {str(exc).split(':')[0]}", path=source) from None
 
 
 def dump_toml(config: Config, *, hide_secrets: bool = True) -> str:

@@ -8,9 +8,12 @@ them, so none of them can surface later as a traceback.
 from __future__ import annotations
 
 import os
+import re
+import ssl
 from pathlib import Path
 
 from agent.config import Config
+from agent.errors import ConfigError
 
 
 def _readable(path: Path) -> str | None:
@@ -35,6 +38,59 @@ def _writable_dir(path: Path) -> str | None:
     return None
 
 
+class _Encrypted(Exception):
+    """The private key asked for a passphrase: nobody is there to type it when the daemon starts."""
+
+
+def _refuse_passphrase() -> bytes:
+    raise _Encrypted
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    """OpenSSL's reason without the C source place: ``[X509: PEM lib] ...``."""
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _tls_problems(cfg: Config) -> list[str]:
+    """The TLS files loaded into an SSL context as `run` loads them; the first that fails, in one line."""
+    from agent.drivers.hostlink import make_ssl_context
+    acq = cfg.acquirer
+    ca = cfg.path("acquirer", "tls_ca_file")
+    try:
+        ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        return [f"acquirer.tls_ca_file: {ca}: expected PEM CA certificates, "
+                f"the file does not load as such ({_ssl_reason(exc)})"]
+    if acq.tls_cert_file:
+        cert = cfg.path("acquirer", "tls_cert_file")
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(cert))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            return [f"acquirer.tls_cert_file: {cert}: expected a PEM client certificate, "
+                    f"the file does not load as one ({_ssl_reason(exc)})"]
+        key = cfg.path("acquirer", "tls_key_file") if acq.tls_key_file else None
+        name, where = ("tls_key_file", key) if key else ("tls_cert_file", cert)
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(str(cert), str(key) if key else None,
+                                                                    password=_refuse_passphrase)
+        except _Encrypted:
+            return [f"acquirer.{name}: {where}: expected an unencrypted private key, the key asks for a passphrase"]
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            expected = (f"the private key of the certificate in {cert}" if key else
+                        "the certificate followed by its private key (or set acquirer.tls_key_file)")
+            return [f"acquirer.{name}: {where}: expected {expected} ({_ssl_reason(exc)})"]
+    for setting in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+        if getattr(acq, setting).startswith("~"):  # the link opens the names as written
+            return [f"acquirer.{setting}: {getattr(acq, setting)}: expected a path without ~ "
+                    "(the link does not expand it)"]
+    try:  # the very call the link makes, with the values as written
+        make_ssl_context(acq.tls_ca_file, acq.tls_cert_file or None, acq.tls_key_file or None)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        return [f"acquirer.tls_ca_file: {acq.tls_ca_file}: the TLS files do not load together ({_ssl_reason(exc)})"]
+    return []
+
+
 def problems(cfg: Config) -> list[str]:
     found: list[str] = []
     acq = cfg.acquirer
@@ -48,6 +104,8 @@ def problems(cfg: Config) -> list[str]:
                     found.append(f"acquirer.{key}: {cfg.path('acquirer', key)} {reason}")
         if acq.tls_key_file and not acq.tls_cert_file:
             found.append("acquirer.tls_key_file: a client key needs acquirer.tls_cert_file too")
+        if acq.tls_ca_file and not found:  # every file is there: load them as the link will
+            found += _tls_problems(cfg)
     for section, key in (("journal", "path"), ("journal", "fingerprint_key_file"), ("daemon", "control_socket"),
                          ("keys", "tmk_file")):
         path = cfg.path(section, key)
@@ -78,9 +136,14 @@ def problems(cfg: Config) -> list[str]:
             MasterKeyFile(tmk_file, cfg.path("keys", "device_key_file")).load()
         except KeyLoadError as exc:
             found.append(f"keys.tmk_file: {exc}")
+    if cfg.emv.ca_keys:
+        from agent.drivers.oda import load_ca_keys
+        try:
+            load_ca_keys(cfg.path("emv", "ca_keys"))
+        except ConfigError as exc:
+            found.append(f"emv.ca_keys: {exc}")
     if cfg.card_reader.test_cards:
         from agent.drivers.testcards import load_test_cards
-        from agent.errors import ConfigError
         try:
             load_test_cards(cfg.path("card_reader", "test_cards"))
         except ConfigError as exc:

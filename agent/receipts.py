@@ -6,6 +6,7 @@ Only the masked PAN is printed (first 6 / last 4), never track data.
 
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 from typing import Any
@@ -14,29 +15,50 @@ from agent.engine.responses import describe
 from agent.journal.states import TxnState
 from agent.money import format_amount
 
+#: every label a receipt prints, by language, as the CUP receipt layout names them (a Chinese terminal's labels
+#: are bilingual); RESULT, REPRINT and the settlement slip's lines are this terminal's own additions
 LABELS = {
-    "en": {"merchant": "MERCHANT", "terminal": "TERMINAL", "card": "CARD", "type": "TYPE", "batch": "BATCH",
-           "trace": "TRACE", "rrn": "REF NO", "auth": "AUTH", "date": "DATE", "amount": "AMOUNT",
-           "result": "RESULT", "offline": "APPROVED OFFLINE", "original": "ORIG TRACE", "merchant_copy": "MERCHANT COPY",
-           "customer_copy": "CUSTOMER COPY", "sign": "SIGNATURE", "agree": "I agree to the above transaction",
+    "en": {"merchant_name": "MERCHANT NAME", "merchant": "MERCHANT NO.", "terminal": "TERMINAL NO.",
+           "card": "CARD NO.", "type": "TRANS TYPE", "batch": "BATCH NO.", "trace": "VOUCHER NO.",
+           "rrn": "REFER NO.", "auth": "AUTH NO.", "date": "DATE/TIME", "amount": "AMOUNT", "result": "RESULT",
+           "offline": "APPROVED OFFLINE", "reference": "REFERENCE", "original": "ORIG VOUCHER",
+           "merchant_copy": "MERCHANT COPY", "customer_copy": "CARDHOLDER COPY", "sign": "CARDHOLDER SIGNATURE",
+           "agree": "I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES",
            "sale": "SALE", "void": "VOID", "refund": "REFUND", "correction": "SALE (CORRECTION)",
-           "reprint": "REPRINT", "settlement": "SETTLEMENT REPORT", "sales": "SALES", "refunds": "REFUNDS",
-           "count": "COUNT", "total": "TOTAL", "net": "NET", "reconciled": "RECONCILIATION",
-           "uploaded": "UPLOADED", "next_batch": "NEW BATCH", "balanced": "balanced",
-           "unbalanced": "UNBALANCED", "error": "ERROR", "settled_at": "SETTLED",
-           "preauth": "PRE-AUTH", "preauth_void": "PRE-AUTH VOID", "completion": "PRE-AUTH COMPLETE",
-           "completion_void": "COMPLETE VOID", "pay_card": "BY CARD", "pay_wallet": "BY PAYMENT CODE"},
-    "zh": {"merchant": "商户名称", "terminal": "终端号", "card": "卡号", "type": "交易类型", "batch": "批次号",
-           "trace": "凭证号", "rrn": "参考号", "auth": "授权码", "date": "日期时间", "amount": "金额",
-           "result": "结果", "offline": "脱机批准", "original": "原凭证号", "merchant_copy": "商户存根", "customer_copy": "持卡人存根",
-           "sign": "持卡人签名", "agree": "本人确认以上交易", "sale": "消费", "void": "消费撤销",
-           "refund": "退货", "correction": "消费(更正)", "reprint": "重打印", "settlement": "结算单",
-           "sales": "消费", "refunds": "退货", "count": "笔数", "total": "金额", "net": "净额",
-           "reconciled": "对账结果", "uploaded": "上送笔数", "next_batch": "新批次号", "balanced": "对账平",
-           "unbalanced": "对账不平", "error": "对账错", "settled_at": "结算时间",
-           "preauth": "预授权", "preauth_void": "预授权撤销", "completion": "预授权完成",
-           "completion_void": "预授权完成撤销", "pay_card": "银行卡", "pay_wallet": "扫码支付"},
+           "reprint": "REPRINT", "settlement": "SETTLEMENT", "sales": "SALES", "refunds": "REFUNDS",
+           "count": "COUNT", "total": "TOTAL", "net": "NET", "reconciled": "RESULT",
+           "uploaded": "UPLOADED", "next_batch": "NEW BATCH NO.", "balanced": "balanced",
+           "unbalanced": "not balanced", "error": "ERROR", "settled_at": "DATE/TIME",
+           "preauth": "AUTH", "preauth_void": "AUTH VOID", "completion": "AUTH COMPLETE",
+           "completion_void": "AUTH COMPLETE VOID", "pay_card": "BY CARD", "pay_wallet": "BY PAYMENT CODE",
+           "notice": "NOTICE - NOTHING TO SIGN", "not_charged": "NOT CHARGED", "nothing_done": "NOTHING DONE",
+           "see_journal": "SEE THE JOURNAL", "state.reversed": "REVERSED", "state.voided": "VOIDED",
+           "state.in_doubt": "BEING REVERSED", "state.sending": "NO ANSWER",
+           "state.resolved_manually": "RESOLVED BY HAND"},
+    "zh": {"merchant_name": "商户名称 MERCHANT NAME", "merchant": "商户编号 MERCHANT NO.",
+           "terminal": "终端编号 TERMINAL NO.", "card": "卡号 CARD NO.", "type": "交易类型 TRANS TYPE",
+           "batch": "批次号 BATCH NO.", "trace": "凭证号 VOUCHER NO.", "rrn": "参考号 REFER NO.",
+           "auth": "授权码 AUTH NO.", "date": "日期/时间 DATE/TIME", "amount": "金额 AMOUNT", "result": "结果 RESULT",
+           "offline": "脱机批准", "reference": "备注 REFERENCE", "original": "原凭证号",
+           "merchant_copy": "商户存根 MERCHANT COPY", "customer_copy": "持卡人存根 CARDHOLDER COPY",
+           "sign": "持卡人签名 CARDHOLDER SIGNATURE", "agree": "本人确认以上交易，同意将其记入本卡账户 I ACKNOWLEDGE SATISFACTORY "
+           "RECEIPT OF RELATIVE GOODS/SERVICES",
+           "sale": "消费", "void": "消费撤销", "refund": "退货", "correction": "消费(更正)", "reprint": "重打印",
+           "settlement": "结算总计单 SETTLEMENT", "sales": "消费", "refunds": "退货", "count": "笔数",
+           "total": "金额", "net": "净额", "reconciled": "对账结果", "uploaded": "上送笔数",
+           "next_batch": "新批次号", "balanced": "对账平", "unbalanced": "对账不平", "error": "对账错",
+           "settled_at": "日期/时间 DATE/TIME", "preauth": "预授权", "preauth_void": "预授权撤销",
+           "completion": "预授权完成", "completion_void": "预授权完成撤销", "pay_card": "银行卡",
+           "pay_wallet": "扫码支付", "notice": "通知单 无需签名", "not_charged": "未扣款",
+           "nothing_done": "交易未生效", "see_journal": "请查看交易流水", "state.reversed": "已冲正",
+           "state.voided": "已撤销", "state.in_doubt": "冲正中", "state.sending": "无应答",
+           "state.resolved_manually": "已人工处理"},
 }
+
+#: what a cardholder authorises, and signs for (sale, completion, pre-auth): a void or a refund is not signed
+SIGNED_KINDS = ("sale", "correction", "completion", "preauth")
+#: a charge that stands (or stood, before a refund): anything else was cancelled and prints a notice instead
+CHARGED_STATES = (TxnState.APPROVED, TxnState.ADVICE_PENDING, TxnState.REFUNDED_PARTIALLY, TxnState.REFUNDED)
 
 
 def display_width(text: str) -> int:
@@ -67,24 +89,45 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
     kind = words.get(txn.kind, txn.kind.upper())
     sign = "-" if txn.kind in ("void", "refund", "preauth_void", "completion_void") else ""
     paid_by_code = (txn.entry_mode or "").startswith("03")  # a scanned payment code (see _card_line)
-    result = describe(txn.response_code, language, wallet=paid_by_code) if txn.response_code else \
-        (words["offline"] if txn.kind == "sale" and txn.state == TxnState.ADVICE_PENDING else txn.state)
-    lines = [_centre(merchant_name, width), rule,
-             _pair(words["merchant"], merchant_id, width), _pair(words["terminal"], terminal_id, width), rule,
-             *_card_line(txn, words, width, original_card), _pair(words["type"], kind, width),
+    result = words.get(f"state.{txn.state}") or (
+        describe(txn.response_code, language, wallet=paid_by_code) if txn.response_code else
+        words["offline"] if txn.kind == "sale" and txn.state == TxnState.ADVICE_PENDING else str(txn.state))
+    lines = [*_pair_lines(words["merchant_name"], merchant_name, width),
+             *_pair_lines(words["merchant"], merchant_id, width), *_pair_lines(words["terminal"], terminal_id, width),
+             rule, *_card_line(txn, words, width, original_card), _pair(words["type"], kind, width),
              _pair(words["batch"], f"{txn.batch:06d}", width), _pair(words["trace"], f"{txn.trace:06d}", width)]
-    if original_trace is not None:
-        lines.append(_pair(words["original"], f"{original_trace:06d}", width))
     lines += [_pair(words["rrn"], txn.rrn or "-", width), _pair(words["auth"], txn.auth_code or "-", width),
-              _pair(words["date"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(txn.created_at)), width),
-              rule, _pair(words["amount"], f"{sign}{format_amount(txn.amount, exponent)}", width),
+              _pair(words["date"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(txn.created_at)), width)]
+    if original_trace is not None:  # a void or refund names the original's voucher
+        lines.append(_pair(words["reference"], f"{words['original']} {original_trace:06d}", width))
+    lines += [rule, _pair(words["amount"], f"{sign}{format_amount(txn.amount, exponent)}", width),
               _pair(words["result"], result, width), rule]
-    if copy == "merchant":
-        lines += [words["sign"] + ":", "", "", words["agree"]]
+    if txn.state not in CHARGED_STATES:  # cancelled, reversed or refused: a notice, nothing to sign
+        notice = words["see_journal"] if txn.state == TxnState.RESOLVED_MANUALLY else \
+            words["not_charged"] if txn.kind in SIGNED_KINDS else words["nothing_done"]
+        lines += [_centre(f"*** {words['notice']} ***", width), _centre(notice, width), rule]
+    elif copy == "merchant" and txn.kind in SIGNED_KINDS:
+        lines += [words["sign"] + ":", "", "", *_wrap(words["agree"], width)]
     lines.append(_centre(words["merchant_copy" if copy == "merchant" else "customer_copy"], width))
     if reprint:
         lines.append(_centre(f"*** {words['reprint']} ***", width))
     return "\n".join(lines) + "\n"
+
+
+def _pair_lines(label: str, value: str, width: int) -> list[str]:
+    return _pair(label, value, width).split("\n")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Words (and each Chinese character) on lines of at most `width` display columns."""
+    lines, line = [], ""
+    for space, token in re.findall(r"(\s*)([!-~]+|\S)", text):
+        joined = line + (" " if line and space else "") + token
+        if line and display_width(joined) > width:
+            lines.append(line)
+            joined = token
+        line = joined
+    return lines + ([line] if line else [])
 
 
 def _card_line(txn: Any, words: dict, width: int, original_card: str | None = None) -> list[str]:
@@ -108,8 +151,8 @@ def render_settlement_report(*, batch: int, totals: Any, result: str, uploaded: 
     words = LABELS.get(language, LABELS["en"])
     rule = "-" * width
     money = lambda minor: format_amount(minor, exponent)  # noqa: E731
-    lines = [_centre(merchant_name, width), _centre(words["settlement"], width), rule,
-             _pair(words["merchant"], merchant_id, width), _pair(words["terminal"], terminal_id, width),
+    lines = [_centre(words["settlement"], width), rule, *_pair_lines(words["merchant_name"], merchant_name, width),
+             *_pair_lines(words["merchant"], merchant_id, width), *_pair_lines(words["terminal"], terminal_id, width),
              _pair(words["batch"], f"{batch:06d}", width),
              _pair(words["settled_at"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(settled_at)), width),
              rule,

@@ -110,7 +110,7 @@ def save(path: Path, section: str, key: str, value: Any) -> config.Config:
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: undecodable text, bad TOML, an over-long integer
         raise ConfigError(f"cannot read it to change it: {exc}", path=str(path)) from None
     data.setdefault(section, {})[key] = value
     new = config.from_mapping(data, source=str(path))  # the whole file must still be valid

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from agent.config import read_toml
+from agent.config import brief, read_toml
 from agent.errors import ConfigError
 
 
@@ -50,46 +50,87 @@ class CaKeys:
         return self.keys.get((rid, index))
 
 
+#: what each entry of the CA key file holds; anything else is a typo that would be silently ignored
+KEY_FIELDS = ("rid", "index", "modulus", "exponent", "expiry", "checksum")
+REVOKED_FIELDS = ("rid", "index", "serial")
+#: the CA public key sizes EMV allows (Book 2 Annex B2: up to 1984 bits; shorter than 512 is no key)
+MODULUS_BYTES = (64, 248)
+
+
 def _hex(table: Mapping, name: str, where: str, source: str, length: int | None = None) -> bytes:
     raw = table.get(name)
     try:
-        value = bytes.fromhex(str(raw)) if raw is not None else None
+        value = bytes.fromhex(raw) if isinstance(raw, str) else None
     except ValueError:
         value = None
     if value is None or (length is not None and len(value) != length):
         want = f"{length} bytes of hex" if length else "hex"
-        raise ConfigError(f"expected {want}, got {raw!r}", key=f"{where}.{name}", path=source)
+        got = "nothing (the key is missing)" if raw is None else brief(raw)
+        raise ConfigError(f"expected {want}, got {got}", key=f"{where}.{name}", path=source)
     return value
+
+
+def _entries(data: Mapping, name: str, fields: tuple[str, ...], source: str) -> list[Mapping]:
+    """The `[[name]]` tables of the file, each holding only `fields`; a wrong shape is one line, not a crash."""
+    entries = data.get(name, [])
+    if not isinstance(entries, list):
+        got = f"a single [{name}] table" if isinstance(entries, dict) else f"{type(entries).__name__} {brief(entries)}"
+        raise ConfigError(f"expected [[{name}]] tables, got {got}", key=name, path=source)
+    for i, table in enumerate(entries):
+        if not isinstance(table, dict):
+            raise ConfigError(f"expected a [[{name}]] table, got {type(table).__name__} {brief(table)}",
+                              key=f"{name}[{i}]", path=source)
+        for unknown in (k for k in table if k not in fields):
+            raise ConfigError(f"unknown key (known: {', '.join(fields)})", key=f"{name}[{i}].{unknown}", path=source)
+    return entries
+
+
+def _modulus_problem(modulus: bytes) -> str | None:
+    lo, hi = MODULUS_BYTES
+    if not lo <= len(modulus) <= hi:
+        return f"expected a modulus of {lo} to {hi} bytes, got {len(modulus)}"
+    if not any(modulus):
+        return "expected an RSA modulus, got zero"
+    if modulus[0] == 0:
+        return f"expected a modulus whose first byte is not 00 (its length is the key's: {len(modulus)} bytes)"
+    if modulus[-1] % 2 == 0:
+        return "expected an RSA modulus, got an even number"
+    return None
 
 
 def load_ca_keys(path: str | Path) -> CaKeys:
     """Read and check a CA key file; every defect is a `ConfigError` naming the entry and the key."""
     source = str(path)
     data = read_toml(path, "CA keys")
+    for unknown in (k for k in data if k not in ("key", "revoked")):
+        raise ConfigError("unknown table (known: [[key]], [[revoked]])", key=unknown, path=source)
     keys: dict[tuple[bytes, int], CaKey] = {}
-    for i, table in enumerate(data.get("key", [])):
+    for i, table in enumerate(_entries(data, "key", KEY_FIELDS, source)):
         where = f"key[{i}]"
         rid = _hex(table, "rid", where, source, 5)
         index = _hex(table, "index", where, source, 1)[0]
+        name = f"CA key {rid.hex().upper()}/{index:02X}"
         modulus = _hex(table, "modulus", where, source)
         exponent = _hex(table, "exponent", where, source)
-        expiry = str(table.get("expiry", ""))
+        expiry = table.get("expiry", "")
         checksum = _hex(table, "checksum", where, source, 20)
         if exponent not in (b"\x03", b"\x01\x00\x01"):
-            raise ConfigError("exponent must be 03 or 010001", key=f"{where}.exponent", path=source)
-        if not 64 <= len(modulus) <= 248:
-            raise ConfigError("modulus must be 64 to 248 bytes", key=f"{where}.modulus", path=source)
-        if not (len(expiry) == 4 and expiry.isdigit() and 1 <= int(expiry[:2]) <= 12):
-            raise ConfigError(f"expiry must be MMYY, got {expiry!r}", key=f"{where}.expiry", path=source)
+            raise ConfigError(f"expected exponent 03 or 010001 (3 or 65537), got {exponent.hex().upper()} ({name})",
+                              key=f"{where}.exponent", path=source)
+        problem = _modulus_problem(modulus)
+        if problem:
+            raise ConfigError(f"{problem} ({name})", key=f"{where}.modulus", path=source)
+        if not (isinstance(expiry, str) and len(expiry) == 4 and expiry.isdigit() and 1 <= int(expiry[:2]) <= 12):
+            raise ConfigError(f"expiry must be MMYY, got {brief(expiry)} ({name})", key=f"{where}.expiry", path=source)
         if hashlib.sha1(rid + bytes([index]) + modulus + exponent).digest() != checksum:
-            raise ConfigError("checksum does not match RID, index, modulus and exponent",
+            raise ConfigError(f"checksum does not match RID, index, modulus and exponent ({name})",
                               key=f"{where}.checksum", path=source)
         if (rid, index) in keys:
             raise ConfigError(f"a second key for RID {rid.hex().upper()} index {index:02X}", key=where, path=source)
         keys[(rid, index)] = CaKey(rid, index, int.from_bytes(modulus, "big"), int.from_bytes(exponent, "big"),
                                    expiry, len(modulus))
     revoked = set()
-    for i, table in enumerate(data.get("revoked", [])):
+    for i, table in enumerate(_entries(data, "revoked", REVOKED_FIELDS, source)):
         where = f"revoked[{i}]"
         revoked.add((_hex(table, "rid", where, source, 5), _hex(table, "index", where, source, 1)[0],
                      _hex(table, "serial", where, source, 3)))

@@ -241,20 +241,8 @@ def _damage_is_one_line(handler):
 
 def write_private(path: Path, data: bytes, *, force: bool) -> None:
     """An export file: 0600, never through a symbolic link, never over a file unless forced."""
-    from agent.console.files import ConsoleFileError, atomic_write
-    if not path.parent.is_dir():
-        raise UsageError(f"{path}: no directory {path.parent}")
-    if path.is_symlink():
-        raise UsageError(f"{path} is a symbolic link; refusing to write through it")
-    if path.exists():
-        if path.is_dir():
-            raise UsageError(f"{path} is a directory")
-        if not force:
-            raise UsageError(f"{path} already exists; add --force to replace it")
-    try:
-        atomic_write(path, data, mode=0o600)
-    except ConsoleFileError as exc:
-        raise UsageError(str(exc)) from None
+    from agent.atomicfile import write_private as write
+    write(path, data, force=force)
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from agent.errors import UsageError
+from agent.atomicfile import PrivateDirectory
 from agent.money import format_amount
 from agent.reconcile.formats import ENCODINGS, FORMATS
 from agent.reconcile.reconciler import KINDS, OTHER_TERMINALS
@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoding", choices=ENCODINGS, help="file encoding (default: the format's)")
     p.add_argument("--date", type=_date, help="the settlement date expected in the file, YYYYMMDD or YYYY-MM-DD")
     p.add_argument("--journal", metavar="FILE", help="journal file (default: journal.path from the configuration)")
-    p.add_argument("--claim", metavar="DIR", help="write the claim letters and the evidence of each item here")
+    p.add_argument("--claim", metavar="DIR", help="write the claim letters and the evidence of each item here "
+                                                  "(private files: 0600, the directory 0700)")
+    p.add_argument("--force", action="store_true", help="replace the claim files of an earlier run in DIR")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=_reconcile)
 
@@ -52,7 +54,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     run = reconcile_file(cfg, journal_path, args.file, fmt_name=args.format, encoding=args.encoding, date=args.date)
     files: list[str] = []
     if args.claim:
-        files = write_claim(run, Path(args.claim), cfg, journal_path)
+        files = write_claim(run, Path(args.claim), cfg, journal_path, force=args.force)
     if args.json:
         out = run.report.as_dict()
         out.update({"statement": run.name, "format": run.fmt.name, "journal_event": run.event, "claim_files": files})
@@ -96,16 +98,13 @@ def render_report(run, exponent: int = 2) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_claim(run, directory: Path, cfg, journal_path: Path) -> list[str]:
-    """Claim letters (zh and en, letter and printer width), claim.json and one evidence file per item."""
+def write_claim(run, directory: Path, cfg, journal_path: Path, *, force: bool = False) -> list[str]:
+    """Claim letters (zh and en, letter and printer width), claim.json and one evidence file per item, written
+    as private files (`agent.atomicfile.PrivateDirectory`: 0600, no link followed, no overwrite unless `force`)."""
     from agent.journal import Journal, render_text
     from agent.reconcile.claim import claim_json, render_claim
 
     r = run.report
-    try:
-        (directory / "evidence").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the claim directory {directory}: {exc.strerror}") from None
     stem = f"claim-{r.settlement_date}"
     written: dict[str, bytes] = {}
     raw_lines = run.raw.decode(run.encoding).lstrip("\ufeff").split("\n")
@@ -137,12 +136,18 @@ def write_claim(run, directory: Path, cfg, journal_path: Path) -> list[str]:
                                          indent=2, ensure_ascii=False).encode()
     written[f"statement-{run.name}"] = run.raw
     paths = []
-    for name, data in written.items():
-        path = directory / name
-        try:
-            path.write_bytes(data)
-        except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror}") from None
-        paths.append(str(path))
+    evidence_files = {name[len("evidence/"):]: data for name, data in written.items() if name.startswith("evidence/")}
+    letters = {name: data for name, data in written.items() if not name.startswith("evidence/")}
+    with PrivateDirectory.open(directory, create=True) as top:
+        # refuse before writing anything: a run's files are written together or not at all
+        for name in letters:
+            top.check_free(name, force=force)
+        with top.subdirectory("evidence") as evidence_dir:
+            for name in evidence_files:
+                evidence_dir.check_free(name, force=force)
+            for name, data in evidence_files.items():
+                paths.append(str(evidence_dir.write(name, data, force=force)))
+        for name, data in letters.items():
+            paths.append(str(top.write(name, data, force=force)))
     return paths
 
