@@ -62,6 +62,12 @@ class Cashier:
     def last_trace(self) -> str:
         return f"{self.last_reply['outcome']['txn']['trace']:06d}"
 
+    def yes(self, card: str | None = "debit") -> list[str]:
+        """The ENTERs that answer the question on the screen: ENTER pages down to its last page, then says yes."""
+        marker = self._terminal(card).frame()[0].split()[-1]
+        page, _, count = marker.partition("/")
+        return ["ENTER"] * (int(count) - int(page) + 1 if page.isdigit() and count.isdigit() else 1)
+
     def step(self, label: str, *keys: str, card: str | None = "debit", also: str | None = None) -> None:
         """Press `keys`; print the last screen (and, with `also`, first the first screen showing that text)."""
         from agent.ui.scripted import press_keys
@@ -221,7 +227,7 @@ class Demo:
         self.title("S2 — charged twice: the cashier pressed sale again")
         cashier.step("1 Sale, 50.00, ENTER", "CANCEL", "1", "50.00", "ENTER", card="credit")
         cashier.step("1 Sale, 50.00 again, ENTER", "CANCEL", "1", "50.00", "ENTER", card="credit")
-        cashier.step("ENTER (the customer really buys twice)", "ENTER", card="credit")
+        cashier.step("ENTER (the customer really buys twice)", *cashier.yes("credit"), card="credit")
         cashier.step("5 Duplicates", "CANCEL", "5")
         cashier.step("ENTER, ENTER, supervisor password, ENTER", "ENTER", "ENTER", DEMO_PASSWORD, "ENTER")
         self.say("and when the bank's answer is lost, the sale is reversed, never re-sent:")
@@ -239,9 +245,10 @@ class Demo:
 
         self.title("S5 — settled the batch: totals first, then the supervisor")
         cashier.step("8 Settle", "CANCEL", "8")
-        cashier.step("ENTER, supervisor password, ENTER", "ENTER", DEMO_PASSWORD, "ENTER")
-        cashier.step(f"2 Void, trace {right}, ENTER, password, ENTER — after settlement",
-                     "CANCEL", "2", right, "ENTER", DEMO_PASSWORD, "ENTER")
+        cashier.step("ENTER (to the totals' last page, then yes), supervisor password, ENTER",
+                     *cashier.yes(), DEMO_PASSWORD, "ENTER")
+        cashier.step(f"2 Void, trace {right}, ENTER, the sale shown: ENTER, password, ENTER — after settlement",
+                     "CANCEL", "2", right, "ENTER", "ENTER", DEMO_PASSWORD, "ENTER")
 
         self.title("S4 — refund to a customer, in two parts, after settlement")
         cashier.step("ENTER (take the refund offered), ENTER", "ENTER", "ENTER")
@@ -309,9 +316,9 @@ class Demo:
         trace = cashier.last_trace
         self.say("undercharged by 90.00: the customer shows a new code for the difference, which is keyed in")
         new = self.wallet_code("alice")
-        cashier.step(f"4 Correct amount, trace {trace}, ENTER, ENTER, 100.00, ENTER, the new code, ENTER, "
-                     "password, ENTER", "CANCEL", "4", trace, "ENTER", "ENTER", "100.00", "ENTER", new, "ENTER",
-                     DEMO_PASSWORD, "ENTER", card=None)
+        cashier.step(f"4 Correct amount, trace {trace}, ENTER, ENTER, 100.00, ENTER, password, ENTER, "
+                     "the new code, ENTER", "CANCEL", "4", trace, "ENTER", "ENTER", "100.00", "ENTER", DEMO_PASSWORD,
+                     "ENTER", new, "ENTER", card=None)
 
     def compare(self, ledger: dict) -> None:
         """The bank's net charge per card beside the journal's completed operations."""

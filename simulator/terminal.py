@@ -21,6 +21,8 @@ from typing import Any, Callable
 from agent.cli import load_config
 from agent.errors import PosagentError, UsageError
 from agent.ui import Call, Print, Show, SideCall, Terminal
+from agent.ui.machine import CONNECTION_LOST, DAEMON_DOWN
+from agent.ui.views import currency_letters
 from agent.ui.actions import (BACKSPACE, CANCEL, CLEAR, DOT, DOUBLE_ZERO, DOWN, ENTER, F1, F2, F3, F4, UP)
 
 #: keyboard → keypad; shown on screen as LEGEND
@@ -34,6 +36,7 @@ KEYMAP: dict[Any, str] = {
     curses.KEY_UP: UP, curses.KEY_PPAGE: UP, curses.KEY_DOWN: DOWN, curses.KEY_NPAGE: DOWN,
 }
 QUIT_KEYS = ("q", "Q")
+NO_SUCH_KEY = "not a keypad key: the keypad has digits only (see the keys below)"
 PRINTER_ROLL_LINES = 500  # the printer pane keeps this much paper
 LEGEND = ("0-9 digits  z=00  .=dot",
           "Enter=ENTER  Esc/x=CANCEL",
@@ -94,13 +97,16 @@ class Session:
                 threading.Thread(target=self._run_call, args=(action,), daemon=True, name="posim-call").start()
 
     def _run_call(self, call: Call, answer: str = "reply") -> None:
+        from agent.daemon.control import ConnectionLost
+
         try:
             reply = self.perform_call(call, lambda text: self._events.put(("notify", text)))
-        except PosagentError as exc:
-            reply = {"ok": False, "error": {"code": "daemon", "message": str(exc)}}
+        except ConnectionLost as exc:  # sent, then the agent went away: what it did is not known here
+            reply = {"ok": False, "error": {"code": CONNECTION_LOST, "message": str(exc)}}
+        except PosagentError as exc:  # not running: nothing was sent
+            reply = {"ok": False, "error": {"code": DAEMON_DOWN, "message": str(exc)}}
         except (OSError, ValueError) as exc:
-            reply = {"ok": False, "error": {"code": "daemon", "message": f"lost the connection to the agent ({exc}); "
-                                                                        f"check the journal before retrying"}}
+            reply = {"ok": False, "error": {"code": CONNECTION_LOST, "message": f"lost the connection ({exc})"}}
         self._events.put((answer, reply))
 
     def poll(self) -> bool:
@@ -191,6 +197,8 @@ def _loop(screen: "curses.window", session: Session, width: int, height: int, wh
         if mapped is not None:
             status = where
             session.press(mapped)
+        elif isinstance(key, str) and key.isprintable():  # a letter typed (a password with letters): say so
+            status = NO_SUCH_KEY
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -208,7 +216,8 @@ def _run(args: argparse.Namespace) -> int:
     width, height = parse_size(args.size)
     cfg = load_config(args)
     terminal = Terminal(width, height, args.language or cfg.terminal.language,
-                        exponent=cfg.terminal.currency_exponent, test_card=args.card)
+                        exponent=cfg.terminal.currency_exponent, test_card=args.card,
+                        currency=currency_letters(cfg.terminal.currency))
     socket_path = Path(os.path.expanduser(args.socket)) if args.socket else cfg.path("daemon", "control_socket")
     receipts = Path(args.receipts) if args.receipts else None
 

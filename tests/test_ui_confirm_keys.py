@@ -28,7 +28,7 @@ def _refund_asked(s):
 def test_a_repeated_refund_asks_then_sends_confirm_repeat_with_the_password_again(width, height, language):
     s = _refund_asked(Screen(width, height, language))
     assert s.t.state == "refund.confirm" and "again" in s.text and len(s.calls) == 2
-    s.keys("ENTER")
+    s.confirm()  # ENTER pages down to the question's last page, then answers it
     assert s.t.state == "refund.password" and len(s.calls) == 2  # the password is asked again, nothing sent yet
     s.keys("1234", "ENTER")
     assert s.last_call == Call("refund", {"trace": 2, "amount": 5000, "confirm_repeat": True}, "1234")
@@ -74,7 +74,7 @@ def test_settlement_with_open_fixes_lists_them_and_confirms_them(width, height, 
     s.reply(outcome("needs_confirmation", "1 correction is not finished: trace 000005. Settle batch 000001: "
                                           "sales 2 for 220.00. Confirm?", receipts=0, open_chains=OPEN))
     assert s.t.state == "settle.confirm" and "000005" in s.text
-    s.keys("ENTER", "1234", "ENTER")
+    s.confirm().keys("1234", "ENTER")
     assert s.last_call == Call("settle", {"confirm": True, "confirm_open_chains": True}, "1234")
 
 

@@ -64,19 +64,19 @@ def test_s2_second_charge_is_confirmed_then_repaired_from_the_duplicates_list(si
 
 def test_s3_undercharge_collects_the_difference_linked_to_the_original(sim_host, daemon):
     c = Cashier(daemon, test_card="credit").sale("10.00")
-    trace = re.search(r"^TRACE\s+(\d{6})$", c.printed[-1], re.MULTILINE).group(1)
+    trace = re.search(r"^VOUCHER NO\.\s+(\d{6})$", c.printed[-1], re.MULTILINE).group(1)
     c.keys("CANCEL", "4", trace, "ENTER")
     assert c.t.state == "correct.detail" and "10.00" in c.text
     c.keys("ENTER", "100.00", "ENTER", PASSWORD, "ENTER")
     assert c.headline() == "APPROVED" and "Undercharge: collecting the 90.00 difference" in c.text
-    assert f"ORIG TRACE {trace}" in " ".join(c.printed[-1].split())
+    assert f"REFERENCE ORIG VOUCHER {trace}" in " ".join(c.printed[-1].split())
     assert net(sim_host) == 10000
 
 
 def test_s4_refund_by_rrn_and_date_partially_and_a_repeat_is_not_paid_twice(sim_host, daemon):
     c = Cashier(daemon).sale("100.00")
-    rrn = re.search(r"^REF NO\s+(\d{12})$", c.printed[-1], re.MULTILINE).group(1)
-    date = re.search(r"^DATE\s+\d{4}-(\d\d)-(\d\d)", c.printed[-1], re.MULTILINE).groups()
+    rrn = re.search(r"^REFER NO\.\s+(\d{12})$", c.printed[-1], re.MULTILINE).group(1)
+    date = re.search(r"^DATE/TIME\s+\d{4}-(\d\d)-(\d\d)", c.printed[-1], re.MULTILINE).groups()
     refund = ("CANCEL", "3", "2", rrn, "ENTER", "".join(date), "ENTER", "ENTER", "40", "ENTER", PASSWORD, "ENTER")
     c.keys(*refund)
     assert c.calls[-1].args == {"rrn": rrn, "date": "".join(date), "amount": 4000}
@@ -109,7 +109,7 @@ def test_s1_unusually_large_amount_is_confirmed_before_the_card_is_read(sim_host
 
 def test_settlement_with_an_open_fix_lists_it_and_settles_once_confirmed(sim_host, daemon):
     c = Cashier(daemon).sale("12.34")
-    trace = re.search(r"^TRACE\s+(\d{6})$", c.printed[-1], re.MULTILINE).group(1)
+    trace = re.search(r"^VOUCHER NO\.\s+(\d{6})$", c.printed[-1], re.MULTILINE).group(1)
     sim_host.fault("decline:mti=0200,count=1,skip=1")  # the void goes through, the new sale is declined
     c.keys("CANCEL", "4", trace, "ENTER", "ENTER", "10.00", "ENTER", PASSWORD, "ENTER")
     assert c.t.state == "result" and net(sim_host) == 0

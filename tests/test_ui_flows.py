@@ -72,6 +72,15 @@ class Screen:
         self._take(self.t.deliver(reply))
         return self
 
+    def confirm(self):
+        """ENTER on a question until it is answered: each ENTER before its last page only pages down."""
+        state, pages_seen = self.t.state, 0
+        while self.t.state == state:
+            assert pages_seen < 20, self.t.frame()
+            self.keys("ENTER")
+            pages_seen += 1
+        return self
+
     @property
     def text(self) -> str:
         """Everything on every page of the current screen (pages through with DOWN, then back)."""
@@ -248,7 +257,7 @@ def test_s4_a_repeated_refund_is_shown_as_already_done():
 
 
 def test_wrong_password_offers_to_key_it_again_keeping_the_dialog():
-    s = Screen().keys("2", "2", "ENTER", "1", "ENTER")
+    s = Screen().keys("2", "2", "ENTER").reply(found(txn())).keys("ENTER", "1", "ENTER")
     s.reply(error("auth", "wrong supervisor password (4 attempts left)"))
     assert "4 attempts left" in s.text
     s.keys("ENTER")
@@ -266,7 +275,7 @@ def test_s5_settlement_shows_totals_first_then_asks_for_the_supervisor():
                                           "settlement, sales of this batch can only be refunded, not voided. "
                                           "Confirm?", receipts=0))
     assert "sales 2 for 220.00" in s.text
-    s.keys("ENTER")
+    s.confirm()
     assert s.t.state == "settle.password" and len(s.calls) == 1
     s.keys("1", "2", "3", "4")
     assert s.t.frame()[-1].endswith("****") and all("1234" not in line for line in s.t.frame())
@@ -275,7 +284,7 @@ def test_s5_settlement_shows_totals_first_then_asks_for_the_supervisor():
 
 
 def test_s5_void_after_settlement_says_why_and_offers_the_refund():
-    s = Screen().keys("2", "2", "ENTER", "1234", "ENTER")
+    s = Screen().keys("2", "2", "ENTER").reply(found(txn(batch_state="settled"))).keys("ENTER", "1234", "ENTER")
     s.reply(error("batch_settled", "trace 000002 is in batch 000001, settled 2026-11-23 17:43: a void is no longer "
                                    "possible. Refund it instead: `posagent refund --trace 000002`"))
     shown = s.text

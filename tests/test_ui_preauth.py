@@ -84,8 +84,8 @@ def test_duplicates_lists_held_pairs_beside_double_charges_and_fixes_the_extra_h
     assert (s.last_call.op, s.last_call.args) == ("duplicates_fix", {"id": 2})
 
 
-@pytest.mark.parametrize("language, labels", [("en", ("PRE-AUTH", "PRE-AUTH VOID", "PRE-AUTH COMPLETE",
-                                                       "COMPLETE VOID")),
+@pytest.mark.parametrize("language, labels", [("en", ("AUTH", "AUTH VOID", "AUTH COMPLETE",
+                                                       "AUTH COMPLETE VOID")),
                                               ("zh", ("预授权", "预授权撤销", "预授权完成", "预授权完成撤销"))])
 @pytest.mark.parametrize("width", [32, 42])
 def test_receipts_name_the_family_in_both_languages_and_fit_the_paper(language, labels, width):

@@ -112,11 +112,23 @@ def terminal_in_tmux(short_dir):
 
 
 def receipt_traces(path: Path) -> list[str]:
-    return re.findall(r"^TRACE\s+(\d{6})$", path.read_text(), re.MULTILINE) if path.exists() else []
+    return re.findall(r"^VOUCHER NO\.\s+(\d{6})$", path.read_text(), re.MULTILINE) if path.exists() else []
 
 
 def net(sim_host) -> int:
     return sim_host.ledger("10000001")["terminals"]["10000001"]["net_charged"]
+
+
+def answer_yes(tmux: Tmux) -> None:
+    """ENTER on a question: it pages down ("ENTER more") until its last page, where ENTER is yes."""
+    for _ in range(20):
+        shown = tmux.screen()
+        tmux.keys("Enter")
+        if "ENTER yes" in shown:
+            return
+        assert "ENTER more" in shown, shown
+        wait_for(lambda: tmux.screen() != shown, SCREEN_TIMEOUT, "the next page of the question")
+    raise AssertionError(f"the question never reached its last page:\n{tmux.screen()}")
 
 
 def test_s1_s5_s4_a_cashier_overcharges_corrects_settles_then_refunds_on_the_keypad(
@@ -130,7 +142,7 @@ def test_s1_s5_s4_a_cashier_overcharges_corrects_settles_then_refunds_on_the_key
     tmux.wait_for("Amount:")
     tmux.type("120")
     tmux.keys("Enter")
-    tmux.wait_for("APPROVED", "CUSTOMER COPY")
+    tmux.wait_for("APPROVED", "CARDHOLDER COPY")
     (sale_trace,) = set(receipt_traces(receipts))
     assert net(sim_host) == 12000
 
@@ -161,12 +173,13 @@ def test_s1_s5_s4_a_cashier_overcharges_corrects_settles_then_refunds_on_the_key
     tmux.keys("Enter")
     tmux.wait_for("1 Sale")
     tmux.keys("8")
-    tmux.wait_for("Settle batch 000001", "ENTER yes")
-    tmux.keys("Enter")
-    tmux.wait_for("Supervisor password:")
+    tmux.wait_for("Settle batch 000001")
+    answer_yes(tmux)
+    tmux.wait_for("Supervisor password:", "digits only")
     tmux.type(PASSWORD)
     tmux.keys("Enter")
     tmux.wait_for("DONE", "settled")
+    assert "SETTLEMENT" in receipts.read_text()  # the settlement slip, as `posagent settle` prints it
 
     # a void after settlement is refused with the reason, and the refund is one ENTER away (S4)
     tmux.keys("Enter")
@@ -174,6 +187,8 @@ def test_s1_s5_s4_a_cashier_overcharges_corrects_settles_then_refunds_on_the_key
     tmux.keys("2")
     tmux.wait_for("Trace no.:")
     tmux.type(correction_trace)
+    tmux.keys("Enter")
+    tmux.wait_for("ENTER choose", "Amount         100.00")  # what the void would cancel, before the password
     tmux.keys("Enter")
     tmux.wait_for("Supervisor password:")
     tmux.type(PASSWORD)
@@ -191,7 +206,7 @@ def test_s1_s5_s4_a_cashier_overcharges_corrects_settles_then_refunds_on_the_key
     tmux.keys("Enter")
     tmux.wait_for("APPROVED")
     assert net(sim_host) == 0
-    assert receipts.read_text().count("CUSTOMER COPY") == 4  # sale, void, re-sale, refund
+    assert receipts.read_text().count("CARDHOLDER COPY") == 4  # sale, void, re-sale, refund
 
     tmux.keys("Enter")
     tmux.wait_for("1 Sale")

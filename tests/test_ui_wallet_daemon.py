@@ -114,14 +114,16 @@ def test_scan_on_the_keypad_confirm_on_the_phone_then_an_undercharge_fixed_with_
     keypad.wait_text("s left")  # bob confirms on the phone after a second
     assert keypad.wait_result() == "APPROVED"
     assert len(keypad.session.printed) > 0 and net(sim_host, "bob") == 1000
-    trace = re.search(r"^TRACE\s+(\d{6})$", "\n".join(keypad.session.printed), re.MULTILINE).group(1)
+    trace = re.search(r"^VOUCHER NO\.\s+(\d{6})$", "\n".join(keypad.session.printed), re.MULTILINE).group(1)
 
     keypad.press("ENTER", "4", trace, "ENTER")
     keypad.wait(lambda: keypad.session.terminal.state == "correct.detail", "the sale's details")
     assert "Code" in keypad.text and "281" not in keypad.text.replace("281234", "")
     keypad.press("ENTER", "25.00", "ENTER")
+    assert keypad.session.terminal.state == "correct.password"  # the password first, then the customer's code
+    keypad.press(SUPERVISOR_PASSWORD, "ENTER")
     assert keypad.session.terminal.state == "correct.code"
-    keypad.press("ENTER", SUPERVISOR_PASSWORD, "ENTER")
+    keypad.press("ENTER")
     keypad.wait_text("Scan the customer's code")
     time.sleep(0.2)
     device.scan(issue(sim_host, "bob"))

@@ -8,14 +8,28 @@ from __future__ import annotations
 import datetime as dt
 
 from agent.errors import UsageError
-from agent.money import parse_amount
+from agent.money import MAX_MINOR_UNITS, parse_amount
 from agent.paycodes import MAX_CODE_DIGITS
 from agent.ui.actions import BACKSPACE, CLEAR, DIGITS, DOT, DOUBLE_ZERO
 
+#: what a supervisor password may be so that it can be keyed on the keypad: digits only, 6 to 12 of them
+SUPERVISOR_PASSWORD_DIGITS = range(6, 13)
+
+
+def keypad_password(text: str) -> bool:
+    """Whether `text` is a supervisor password the keypad can key (the rule `posagent passwd` enforces)."""
+    return text.isascii() and text.isdigit() and len(text) in SUPERVISOR_PASSWORD_DIGITS
+
+
 #: longest text each entry accepts (explicit limits: a keypad cannot overflow a field)
 MAX_LENGTH = {"amount": 16, "find_amount": 16, "trace": 6, "rrn": 12, "mmdd": 4, "last4": 4, "day": 12,
-              "password": 32, "pin": 12, "code": MAX_CODE_DIGITS}
+              "password": max(SUPERVISOR_PASSWORD_DIGITS), "pin": 12, "code": MAX_CODE_DIGITS}
 MAX_UNITS_DIGITS = 12
+
+
+def max_units_digits(exponent: int) -> int:
+    """Digits before the point of the largest amount a terminal can send (field 4 is n12)."""
+    return min(MAX_UNITS_DIGITS, len(str(MAX_MINOR_UNITS // 10**exponent)))
 
 
 def edit_amount(text: str, key: str, exponent: int) -> str:
@@ -32,9 +46,22 @@ def edit_amount(text: str, key: str, exponent: int) -> str:
         return text
     candidate = key if text == "0" else text + key
     units, _, fraction = candidate.partition(".")
-    if len(units) > MAX_UNITS_DIGITS or len(fraction) > exponent or len(candidate) > MAX_LENGTH["amount"]:
+    if len(units) > max_units_digits(exponent) or len(fraction) > exponent or len(candidate) > MAX_LENGTH["amount"]:
         return text
     return candidate
+
+
+def amount_problem(text: str, key: str, exponent: int) -> str:
+    """Why `key` cannot extend the amount `text` ("decimals", "no_decimals", "too_large"), or "" when it
+    simply changes nothing (a second point, a key that is no digit)."""
+    if key == DOT and exponent == 0:
+        return "no_decimals"
+    if key not in (*DIGITS, DOUBLE_ZERO) or (text == "0" and key != DOUBLE_ZERO):
+        return ""
+    units, point, fraction = text.partition(".")
+    if point:
+        return "decimals" if len(fraction) >= exponent else ""
+    return "too_large" if len(units) >= max_units_digits(exponent) else ""
 
 
 def edit_digits(text: str, key: str, limit: int) -> str:
@@ -51,6 +78,9 @@ def edit_digits(text: str, key: str, limit: int) -> str:
 
 def read_amount(text: str, exponent: int) -> int | None:
     """Minor units, or None when the text is not an amount a terminal can charge."""
+    units = text.partition(".")[0].lstrip("0")
+    if len(units) > max_units_digits(exponent):
+        return None
     try:
         return parse_amount(text.rstrip(".") if text.endswith(".") else text, exponent)
     except UsageError:

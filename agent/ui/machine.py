@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping
 
-from agent.money import format_amount
+from agent.money import MAX_MINOR_UNITS, format_amount
 from agent.paycodes import PaymentCodeError, classify, product_barcode
 from agent.ui import table
-from agent.ui.actions import (BACKSPACE, CANCEL, CLEAR, DIGITS, DOWN, ENTER, F1, F2, F3, F4, KEYS, UP, Action, Call,
-                              Print, Show, SideCall, UiError, UiStateError)
-from agent.ui.entry import MAX_LENGTH, edit_amount, edit_digits, read_amount, read_number
+from agent.ui.actions import (BACKSPACE, CANCEL, CLEAR, DIGITS, DOT, DOUBLE_ZERO, DOWN, ENTER, F1, F2, F3, F4, KEYS, UP,
+                              Action, Call, Print, Show, SideCall, UiError, UiStateError)
+from agent.ui.entry import MAX_LENGTH, amount_problem, edit_amount, edit_digits, read_amount, read_number
 from agent import registry
 from agent.ui.layout import check_grid, pages
 from agent.ui.screens import Draft, Result, View, body, render
@@ -37,6 +37,8 @@ LOOKUP_LIMIT = 50
 DAY_LIMIT = 1000  # the journal's largest answer
 #: a lookup by time of day shows what happened this many minutes either side
 TIME_WINDOW_MINUTES = 30
+#: the agent is not running (nothing was sent), or it went away while a call waited for its answer
+DAEMON_DOWN, CONNECTION_LOST = "daemon", "connection_lost"
 _FIND_FIELDS = {"trace": "trace", "rrn": "rrn", "find_amount": "amount", "last4": "last4", "day": "date"}
 
 
@@ -44,11 +46,14 @@ class Terminal:
     """One cashier screen of `width` × `height` display columns in `language` (en, zh)."""
 
     def __init__(self, width: int = 21, height: int = 8, language: str = "en", *, exponent: int = 2,
-                 test_card: str | None = None):
+                 test_card: str | None = None, currency: str = "CNY"):
         check_grid(width, height)
         if not (isinstance(exponent, int) and 0 <= exponent <= 3):
             raise UiError(f"currency exponent must be 0 to 3, not {exponent!r}")
+        if not (isinstance(currency, str) and currency.isascii() and currency.isalnum() and len(currency) == 3):
+            raise UiError(f"currency must be a three-letter code such as CNY (or its three digits), not {currency!r}")
         self.width, self.height, self.exponent, self.test_card = width, height, exponent, test_card
+        self.currency = currency.upper()
         self.texts = Texts(language)
         self.state = "idle"
         self.draft = Draft()
@@ -176,7 +181,11 @@ class Terminal:
         by_code = key == CODE_KEY and screen.by_code
         with_pin = key == PIN_KEY and self.state == "sale.amount"  # the customer will key an online PIN
         if key != ENTER and not by_code and not with_pin:
-            return self._edit(edit_amount(self._entry, key, self.exponent), key)
+            edited = edit_amount(self._entry, key, self.exponent)
+            refused = amount_problem(self._entry, key, self.exponent) if edited == self._entry else ""
+            if refused:  # a key that cannot make an amount says why instead of vanishing
+                return self._problem(f"bad.{refused}", most=self._most(refused), currency=self.currency)
+            return self._edit(edited, key)
         if not self._entry and screen.optional:
             value = None
         else:
@@ -188,10 +197,15 @@ class Terminal:
             self.draft = replace(self.draft, amount=value, with_pin=True)
             return self._go("pin")
         picked = self.draft.picked or {}
-        if self.state == "correct.amount" and picked.get("payment") == "wallet" \
-                and value > int(picked.get("amount") or 0):
-            by_code = True  # undercharged by payment code: the difference is paid with the customer's new code
+        if self.state == "correct.amount":  # undercharged by payment code: the customer's new code pays the rest
+            new_code = picked.get("payment") == "wallet" and value > int(picked.get("amount") or 0)
+            self.draft = replace(self.draft, new_code=new_code)
         return self._store(screen.field, value, "code" if by_code else "enter")
+
+    def _most(self, problem: str) -> str:
+        if problem == "too_large":
+            return format_amount(MAX_MINOR_UNITS, self.exponent)
+        return str(MAX_LENGTH["password"] if problem == "password_long" else self.exponent)
 
     def _key_number(self, key: str, screen: Screen) -> list[Action]:
         if key != ENTER:
@@ -216,11 +230,13 @@ class Terminal:
         if screen.field == "pin":
             return self._key_pin(key)
         if key != ENTER:
+            if key in DIGITS and len(self._entry) >= MAX_LENGTH["password"]:
+                return self._problem("bad.password_long", most=MAX_LENGTH["password"])
             return self._edit(edit_digits(self._entry, key, MAX_LENGTH["password"]), key)
         if not self._entry:
             return self._problem("bad.password")
         self._password = self._entry
-        return self._go("enter")
+        return self._go("code" if self.state == "correct.password" and self.draft.new_code else "enter")
 
     def _key_pin(self, key: str) -> list[Action]:
         if key != ENTER:
@@ -231,6 +247,8 @@ class Terminal:
         return self._go("enter")
 
     def _key_confirm(self, key: str, screen: Screen) -> list[Action]:
+        if key == ENTER and self._page < self._last_page():  # yes only once the whole question was shown
+            return self._scroll(DOWN)
         if key == ENTER and self.state == "sale.confirm" and self.draft.with_pin:
             return self._go("pin")
         return self._go("enter") if key == ENTER else self._scroll(key)
@@ -246,10 +264,13 @@ class Terminal:
         return []
 
     def _key_detail(self, key: str, screen: Screen) -> list[Action]:
-        if key == ENTER:
+        typed = key in DIGITS or key in (DOUBLE_ZERO, DOT)
+        amount_next = screen.pick and STATES[table.next_state(self.state, "enter")].kind == table.AMOUNT
+        if key == ENTER or typed and amount_next:  # the amount may be keyed straight on the sale's details
             if screen.pick:
                 self.draft = replace(self.draft, picked=self.draft.found[self.draft.cursor])
-            return self._go("enter")
+            shown = self._go("enter")
+            return self.press(key) if typed else shown
         if key in (BACKSPACE, CLEAR):
             return self._go("back")
         return self._scroll(key)
@@ -271,13 +292,13 @@ class Terminal:
         self._entry, self._notice = text, ""
         return [Show(self.frame())]
 
-    def _problem(self, text_key: str) -> list[Action]:
-        self._notice, self._page = self.texts(text_key), 0
+    def _problem(self, text_key: str, **values: Any) -> list[Action]:
+        self._notice, self._page = self.texts(text_key, **values), 0
         return [Show(self.frame())]
 
     def _store(self, field: str, value: Any, event: str = "enter") -> list[Action]:
         changes: dict[str, Any] = {field: value}
-        if field in _FIND_FIELDS and STATES[self.state].title != "void":
+        if field in _FIND_FIELDS:
             changes["find_by"] = _FIND_FIELDS[field]
         self.draft = replace(self.draft, **changes)
         return self._go(event)
@@ -285,7 +306,7 @@ class Terminal:
     def _scroll(self, key: str) -> list[Action]:
         if key not in (UP, DOWN):
             return []
-        last = pages(self._body_lines(), self.height - 2) - 1
+        last = self._last_page()
         page = max(0, min(last, self._page + (1 if key == DOWN else -1)))
         if page == self._page:
             return []
@@ -299,8 +320,8 @@ class Terminal:
             pin = {"pin": self._pin} if self._pin else {}
             return Call("sale", {"amount": d.amount, "card": self.test_card, "confirm_duplicate": d.confirm_duplicate,
                                  "confirm_unusual": d.confirm_unusual, **pin})
-        if name == "void":
-            return Call("void", {"trace": d.trace}, password)
+        if name == "void":  # the sale the preview showed
+            return Call("void", {"trace": int((d.picked or {}).get("trace") or d.trace or 0)}, password)
         if name == "lookup":
             field = {v: k for k, v in _FIND_FIELDS.items()}[d.find_by]  # lookup argument → draft field
             value = getattr(d, field)
@@ -371,6 +392,8 @@ class Terminal:
 
     def _on_error(self, error: Mapping[str, Any]) -> list[Action]:
         code, message = str(error.get("code") or "other"), str(error.get("message") or "")
+        if code in (DAEMON_DOWN, CONNECTION_LOST):
+            return self._finish(Result(error_headline(DAEMON_DOWN, self.texts), self._agent_gone(code, message)))
         result = Result(error_headline(code, self.texts), message)
         password_state = self.state.removesuffix(".send") + ".password"
         if code == "auth" and password_state in STATES:
@@ -379,6 +402,23 @@ class Terminal:
             self.draft = Draft(find_by="trace", trace=self.draft.trace)
             result = replace(result, offer="refund")
         return self._finish(result)
+
+    def _agent_gone(self, code: str, message: str) -> str:
+        """What the cashier does when the agent is gone: nothing was sent; or the answer was lost, and for a
+        call that moves money the card may have been charged (the command line's exit status 5 in words)."""
+        t, d = self.texts, self.draft
+        if code == DAEMON_DOWN:
+            return f"{t('down.not_sent')}\n{message}" if message else t("down.not_sent")
+        if self._op not in registry.money_operations():
+            return t("lost.nothing")
+        trace = (d.picked or {}).get("trace") or d.trace
+        if trace:
+            where = t("lost.by_trace", trace=f"{int(trace):06d}")
+        elif d.amount:
+            where = t("lost.by_amount", amount=format_amount(d.amount, self.exponent))
+        else:
+            return t("lost.money_status")
+        return t("lost.money", where=where)
 
     def _on_outcome(self, call: str, outcome: Mapping[str, Any], cancelled: bool) -> list[Action]:
         status, message = str(outcome["status"]), str(outcome["message"])
@@ -403,6 +443,8 @@ class Terminal:
             return self._go("confirm")
         prints = [Print(str(receipt[copy])) for receipt in outcome.get("receipts") or ()
                   for copy in ("merchant", "customer") if receipt.get(copy)]
+        if outcome.get("report"):  # the settlement slip, as the command line prints it
+            prints.append(Print(str(outcome["report"])))
         headline = outcome_headline(status, self.texts)
         if status == "reversed" and self._op in CANCELLABLE:  # the order was cancelled: nothing charged
             headline = self.texts("status.cancelled")
@@ -430,12 +472,16 @@ class Terminal:
     # ------------------------------------------------------------------ frames
     def frame(self) -> tuple[str, ...]:
         """What the display shows now."""
-        return render(View(self.state, self.width, self.height, self.exponent, self.draft, self._entry, self._notice,
-                           self._page, self._in_flight is not None, self._cancel_requested, self._progress,
-                           self._result, tuple(self._open_fixes.values()), self._stage, self._left,
-                           self._flight_op() in CANCELLABLE), self.texts)
+        return render(self._view(), self.texts)
+
+    def _view(self) -> View:
+        return View(self.state, self.width, self.height, self.exponent, self.draft, self._entry, self._notice,
+                    self._page, self._in_flight is not None, self._cancel_requested, self._progress,
+                    self._result, tuple(self._open_fixes.values()), self._stage, self._left,
+                    self._flight_op() in CANCELLABLE, self.currency)
 
     def _body_lines(self) -> int:
-        return len(body(View(self.state, self.width, self.height, self.exponent, self.draft, self._entry,
-                             self._notice, self._page, False, False, "", self._result,
-                             tuple(self._open_fixes.values())), self.texts))
+        return len(body(replace(self._view(), waiting=False, cancel_requested=False, progress=""), self.texts))
+
+    def _last_page(self) -> int:
+        return pages(self._body_lines(), self.height - 2) - 1

@@ -7,10 +7,10 @@ from typing import Any, Mapping
 
 from agent.money import format_amount
 from agent.ui import table
-from agent.ui.layout import compose, right, wrap
+from agent.ui.layout import compose, pages, right, split_ends, wrap
 from agent.ui.table import STATES, Screen
 from agent.ui.texts import Texts
-from agent.ui.views import detail_lines, list_row, message_lines
+from agent.ui.views import detail_lines, grouped, list_row, message_lines, shown_amount
 from agent.journal.states import TxnState
 
 
@@ -31,6 +31,7 @@ class Draft:
     with_pin: bool = False  # the customer keys an online PIN for this sale (F1 on the amount screen)
     confirm_repeat: bool = False  # a refund like one just made: the cashier said go on
     confirm_open_chains: bool = False  # settle although the confirm screen listed open fixes
+    new_code: bool = False  # a payment-code sale corrected upwards: the customer's new code pays the difference
     question: str = ""  # the agent's question on a confirm screen
     found: tuple[Mapping[str, Any], ...] = ()
     groups: tuple[int, ...] = ()  # duplicate group of each found transaction
@@ -67,6 +68,7 @@ class View:
     stage: str = ""  # what the call in flight waits for: "scanning" the code, the customer "paying" on the phone
     left: int | None = None  # seconds the customer has left to confirm
     cancellable: bool = False  # the call in flight is a payment-code sale: CANCEL cancels the order
+    currency: str = "CNY"
 
 
 def render(view: View, t: Texts) -> tuple[str, ...]:
@@ -74,6 +76,10 @@ def render(view: View, t: Texts) -> tuple[str, ...]:
     if view.waiting:
         hint = "hint.cancelling" if view.cancel_requested else "hint.cancel_order" if view.cancellable else "hint.wait"
         title, footer = t(screen.title), t(hint)
+        amount = shown_amount(view.draft.amount, view.exponent, view.currency, view.width) \
+            if screen.charge and view.draft.amount else None
+        if amount:  # what the customer is charged stays on the top line while the card or code is asked for
+            title = split_ends(title, amount, view.width)
     elif screen.kind == table.RESULT:
         result = view.result or Result("", "")
         title = result.headline
@@ -85,8 +91,12 @@ def render(view: View, t: Texts) -> tuple[str, ...]:
 
 
 def _footer(view: View, screen: Screen, t: Texts) -> str:
-    if screen.kind == table.CODE:
-        return right(view.entry or t("entry.scan"), view.width)
+    if screen.kind == table.CODE:  # a one-time code is never echoed (nor what was typed into it by mistake)
+        return right("*" * len(view.entry) or t("entry.scan"), view.width)
+    if screen.kind == table.PASSWORD and screen.field != "pin":  # the keypad has digits only
+        return split_ends(t("hint.digits_only"), "*" * len(view.entry) or "_", view.width)
+    if screen.kind == table.CONFIRM and view.page < pages(len(body(view, t)), view.height - 2) - 1:
+        return t("hint.more")  # ENTER pages down: yes is only asked on the last page
     if screen.kind in (table.AMOUNT, table.NUMBER, table.PASSWORD):
         shown = "*" * len(view.entry) if screen.kind == table.PASSWORD else view.entry
         if not shown and screen.kind == table.AMOUNT:
@@ -103,7 +113,7 @@ def body(view: View, t: Texts) -> list[str]:
     kind = screen.kind
     if kind in (table.MENU, table.CHOOSE):
         prefix = "item." if kind == table.MENU else "by."
-        items = [f"{n} {t(prefix + option)}" for n, option in enumerate(screen.options, 1)]
+        items = [f"{n % 10} {t(prefix + option)}" for n, option in enumerate(screen.options, 1)]  # 0: the tenth
         head = wrap(t(screen.prompt), w) if kind != table.MENU else \
             wrap(t("idle.open_fixes", count=len(view.open_fixes), traces=" ".join(view.open_fixes)), w) \
             if view.state == "idle" and view.open_fixes else []
@@ -136,6 +146,12 @@ def _waiting(view: View, t: Texts) -> list[str]:
     """A call in flight: the agent's progress, or for a payment code the screen's own words (they fit 16×4)."""
     w = view.width
     notice = wrap(view.notice, w) if view.notice else []  # a cancel that did not reach the agent
+    if STATES[view.state].charge and view.draft.amount and \
+            not shown_amount(view.draft.amount, view.exponent, view.currency, w):  # too long for the top line
+        amount = f"{view.currency} {grouped(view.draft.amount, view.exponent)}"
+        if len(amount) > w:
+            amount = f"{view.currency} {format_amount(view.draft.amount, view.exponent)}"
+        notice = [right(line, w) for line in wrap(amount, w)] + notice
     if view.stage and view.cancel_requested:
         return wrap(t("paying.cancelling"), w)
     if view.stage == "paying":

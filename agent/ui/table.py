@@ -30,6 +30,7 @@ class Screen:
     options: tuple[str, ...] = ()  # menu and choice events, in key order 1, 2, ...
     optional: bool = False  # an amount entry that may be left empty
     pick: bool = False  # a detail screen whose ENTER chooses the transaction
+    charge: bool = False  # a busy screen that charges the customer: the amount and its currency stay in view
     by_code: bool = False  # an amount that F1 sends to payment by wallet code instead of a card (event "code")
 
 
@@ -43,15 +44,19 @@ STATES: dict[str, Screen] = {
     # sale (S1 prevention, S2 warning: the agent may ask to confirm an unusual amount or a repeat)
     "sale.amount": Screen(AMOUNT, "sale", "prompt.amount", field="amount", by_code=True),
     "sale.pin": Screen(PASSWORD, "sale", "prompt.pin", field="pin"),  # F2 on the amount: online PIN
-    "sale.send": Screen(BUSY, "sale", call="sale"),
+    "sale.send": Screen(BUSY, "sale", call="sale", charge=True),
     "sale.confirm": Screen(CONFIRM, "sale"),
     # payment code (扫码): F1 on the sale amount, then scan (ENTER alone) or key the customer's code;
     # while the customer confirms on the phone CANCEL cancels the order (a SideCall beside the sale)
     "wallet.code": Screen(CODE, "wallet", "prompt.code", field="code"),
-    "wallet.send": Screen(BUSY, "wallet", call="wallet_sale"),
+    "wallet.send": Screen(BUSY, "wallet", call="wallet_sale", charge=True),
     "wallet.confirm": Screen(CONFIRM, "wallet"),
-    # void (open batch only; S5: a settled batch offers the refund instead)
+    # void (open batch only; S5: a settled batch offers the refund instead): the sale is looked up and
+    # shown (amount, card, time) before the supervisor keys the password
     "void.trace": Screen(NUMBER, "void", "prompt.trace", field="trace"),
+    "void.find": Screen(BUSY, "void", call="lookup"),
+    "void.list": Screen(LIST, "void"),
+    "void.detail": Screen(DETAIL, "void", pick=True),
     "void.password": Screen(PASSWORD, "void", "prompt.password"),
     "void.send": Screen(BUSY, "void", call="void"),
     # refund (S4): find the original, amount (default: all refundable), supervisor
@@ -74,8 +79,8 @@ STATES: dict[str, Screen] = {
     "correct.list": Screen(LIST, "correct"),
     "correct.detail": Screen(DETAIL, "correct", pick=True),
     "correct.amount": Screen(AMOUNT, "correct", "prompt.right_amount", field="amount"),
+    "correct.password": Screen(PASSWORD, "correct", "prompt.password"),  # before the code: never typed into it
     "correct.code": Screen(CODE, "correct", "prompt.new_code", field="code"),  # a payment-code undercharge
-    "correct.password": Screen(PASSWORD, "correct", "prompt.password"),
     "correct.send": Screen(BUSY, "correct", call="correct"),
     # suspected duplicates (S2 repair)
     "dups.find": Screen(BUSY, "dups", call="duplicates"),
@@ -104,7 +109,7 @@ STATES: dict[str, Screen] = {
     "preauth.menu": Screen(MENU, "preauth", options=PREAUTH_ITEMS),
     "pahold.amount": Screen(AMOUNT, "pahold", "prompt.amount", field="amount"),
     "pahold.password": Screen(PASSWORD, "pahold", "prompt.password"),
-    "pahold.send": Screen(BUSY, "pahold", call="preauth"),
+    "pahold.send": Screen(BUSY, "pahold", call="preauth", charge=True),
     "pahold.confirm": Screen(CONFIRM, "pahold"),
     "pacomplete.trace": Screen(NUMBER, "pacomplete", "prompt.preauth_trace", field="trace"),
     "pacomplete.amount": Screen(AMOUNT, "pacomplete", "prompt.complete_amount", field="amount"),
@@ -166,7 +171,12 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {k: frozenset([v]) if isins
     ("wallet.code", "enter"): "wallet.send",
     ("wallet.send", "confirm"): "wallet.confirm",
     ("wallet.confirm", "enter"): "wallet.send",
-    ("void.trace", "enter"): "void.password",
+    ("void.trace", "enter"): "void.find",
+    ("void.find", "one"): "void.detail",
+    ("void.find", "many"): "void.list",
+    ("void.list", "enter"): "void.detail",
+    ("void.detail", "back"): "void.list",
+    ("void.detail", "enter"): "void.password",
     ("void.password", "enter"): "void.send",
     ("refund.by", "trace"): "refund.trace",
     ("refund.by", "rrn"): "refund.rrn",
@@ -193,9 +203,9 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {k: frozenset([v]) if isins
     ("correct.detail", "back"): "correct.list",
     ("correct.detail", "enter"): "correct.amount",
     ("correct.amount", "enter"): "correct.password",
-    ("correct.amount", "code"): "correct.code",  # a payment-code sale undercharged: the customer's new code
-    ("correct.code", "enter"): "correct.password",
     ("correct.password", "enter"): "correct.send",
+    ("correct.password", "code"): "correct.code",  # a payment-code sale undercharged: the customer's new code
+    ("correct.code", "enter"): "correct.send",
     ("dups.find", "one"): "dups.detail",
     ("dups.find", "many"): "dups.list",
     ("dups.list", "enter"): "dups.detail",

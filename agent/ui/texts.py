@@ -64,6 +64,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "bad.rrn": "RRN: up to 12 digits", "bad.mmdd": "Date: MMDD, e.g. 0315", "bad.last4": "Exactly 4 digits",
         "bad.day": "Date YYYYMMDD or YYYYMMDDHHMM", "bad.password": "Key the password, then ENTER",
         "bad.zero": "Amount must be more than 0",
+        "bad.decimals": "At most {most} decimals", "bad.no_decimals": "No decimals in {currency}",
+        "bad.too_large": "Too large: at most {most}", "bad.password_long": "At most {most} digits",
+        "hint.digits_only": "digits only", "hint.more": "ENTER more",
+        # the agent gone: not running (nothing sent), or stopped before it answered
+        "down.not_sent": "The agent is not running: nothing was sent, nothing charged. Start it, then try again.",
+        "lost.money": "No answer: the agent stopped. The card may have been charged: do not charge again. "
+                      "When it is back, check its status, then 7 Lookup {where} to see what was done.",
+        "lost.money_status": "No answer: the agent stopped. The card may have been charged: do not charge "
+                             "again. When it is back, check its status before anything else.",
+        "lost.nothing": "No answer: the agent stopped. This step charges nothing. Start it, then try again.",
+        "lost.by_trace": "by trace {trace}", "lost.by_amount": "by amount {amount}",
         # results
         "status.approved": "APPROVED", "status.declined": "DECLINED", "status.reversed": "REVERSED",
         "status.in_doubt": "IN DOUBT", "status.repeat": "ALREADY DONE", "status.done": "DONE",
@@ -137,6 +148,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "bad.amount": "金额格式错误,如100.00", "bad.trace": "凭证号:1到6位数字", "bad.rrn": "参考号最多12位",
         "bad.mmdd": "日期格式MMDD,如0315", "bad.last4": "请输入4位数字", "bad.day": "日期格式YYYYMMDD或加HHMM",
         "bad.password": "请输入密码后按确认", "bad.zero": "金额必须大于0",
+        "bad.decimals": "最多{most}位小数", "bad.no_decimals": "{currency}金额不能有小数",
+        "bad.too_large": "金额过大:最多{most}", "bad.password_long": "最多{most}位数字",
+        "hint.digits_only": "仅限数字", "hint.more": "确认键下一页",
+        "down.not_sent": "代理程序未运行:交易未发送,未扣款。请启动后重试。",
+        "lost.money": "无应答:代理程序已停止。卡可能已被扣款,请勿重复收款。恢复后先查看状态,再按7交易查询,{where}核实结果。",
+        "lost.money_status": "无应答:代理程序已停止。卡可能已被扣款,请勿重复收款。恢复后请先查看状态。",
+        "lost.nothing": "无应答:代理程序已停止。此操作不扣款,请启动后重试。",
+        "lost.by_trace": "按凭证号{trace}", "lost.by_amount": "按金额{amount}",
         "status.approved": "交易成功", "status.declined": "交易拒绝", "status.reversed": "已冲正",
         "status.in_doubt": "交易未完成", "status.repeat": "重复请求", "status.done": "完成",
         "status.needs_confirmation": "请确认", "status.found": "找到{count}笔", "status.open": "未完成",

@@ -74,6 +74,33 @@ def list_row(txn: Mapping[str, Any], width: int, exponent: int, *, selected: boo
                        width - display_width(lead))[0]
 
 
+def grouped(minor: int, exponent: int) -> str:
+    """``1234500`` → ``"12,345.00"``: an amount as people read it on the screen."""
+    units, point, fraction = format_amount(minor, exponent).partition(".")
+    sign = "-" if units.startswith("-") else ""
+    return f"{sign}{int(units.lstrip('-')):,}{point}{fraction}"
+
+
+def shown_amount(minor: int, exponent: int, currency: str, width: int) -> str | None:
+    """``"CNY 12,345.00"`` in `width` columns beside a title (without the commas when they do not fit), or
+    None when even that is too long."""
+    for amount in (grouped(minor, exponent), format_amount(minor, exponent)):
+        text = f"{currency} {amount}"
+        if len(text) <= width - 5:  # room is left for a title of at least four columns
+            return text
+    return None
+
+
+#: ISO 4217 numeric codes (field 49) of the currencies a terminal is set up for, and their letters
+CURRENCY_LETTERS = {"156": "CNY", "344": "HKD", "446": "MOP", "840": "USD", "978": "EUR", "392": "JPY",
+                    "410": "KRW", "702": "SGD", "826": "GBP", "901": "TWD"}
+
+
+def currency_letters(numeric: str) -> str:
+    """The three letters a screen shows for the configured numeric currency (its digits for one not listed)."""
+    return CURRENCY_LETTERS.get(str(numeric).zfill(3), str(numeric).zfill(3))
+
+
 def outcome_headline(status: str, texts: Texts) -> str:
     return texts.get(f"status.{status}", status.upper())
 
