@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ALL = ("codec", "journal", "engine", "host", "card", "ui", "console", "reconcile", "wallet", "powercut")
+ALL = ("codec", "journal", "engine", "host", "card", "ui", "keypresses", "console", "reconcile", "wallet", "powercut")
 
 
 def main(argv: list[str]) -> int:
