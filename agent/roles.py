@@ -58,6 +58,7 @@ INSTALLATION_ONLY: dict[str, str] = {
     "journal.path": "a path",
     "journal.fingerprint_key_file": "a path",
     "journal.check_whole_at_start": "how much of the journal is checked at every start",
+    "reconcile.statements_dir": "a path",
     "daemon.control_socket": "a path",
     "daemon.log_file": "a path",
     "daemon.socket_mode": "who may use the control socket",
@@ -87,6 +88,25 @@ INSTALLATION_ONLY: dict[str, str] = {
 }
 
 #: role → the setting (section, key) that holds its password hash
+#: a supervisor password is keyed on the cashier's keypad too: ASCII digits only, this many
+SUPERVISOR_PASSWORD_DIGITS = range(6, 13)
+#: every other role types on a keyboard (the console, the CLI): at least this many characters
+MIN_PASSWORD_LENGTH = 6
+
+
+def password_problem(role: str, text: str) -> str | None:
+    """Why `text` cannot be `role`'s password (None: it can) — the one rule, for `posagent passwd`, the
+    keypad's password screen and the console."""
+    if role == "supervisor":
+        if not (text.isascii() and text.isdigit() and len(text) in SUPERVISOR_PASSWORD_DIGITS):
+            return (f"a supervisor password is {min(SUPERVISOR_PASSWORD_DIGITS)} to {max(SUPERVISOR_PASSWORD_DIGITS)} "
+                    f"digits (0-9): it is keyed on the cashier's keypad too")
+        return None
+    if len(text) < MIN_PASSWORD_LENGTH:
+        return f"a password needs at least {MIN_PASSWORD_LENGTH} characters"
+    return None
+
+
 PASSWORD_SETTINGS: dict[str, tuple[str, str]] = {
     "supervisor": ("supervisor", "password_hash"),
     "technician": ("console", "password_hash"),

@@ -192,14 +192,18 @@ def test_passwd_prints_a_salted_hash_that_verifies_and_refuses_weak_input(tmp_pa
     from tests.agentproc import ROOT
     run = lambda *args, stdin: subprocess.run([sys.executable, "-m", "agent", "passwd", *args],  # noqa: E731
                                               cwd=ROOT, capture_output=True, text=True, input=stdin, timeout=60)
-    made = run("--password-stdin", stdin="s3cret-pw\n")
+    made = run("--password-stdin", stdin="24681357\n")
     assert made.returncode == 0 and made.stdout.startswith("[supervisor]\npassword_hash = \"scrypt$")
     stored = made.stdout.split('"')[1]
-    assert verify_password("s3cret-pw", stored) and not verify_password("s3cret-px", stored)
-    assert "s3cret-pw" not in made.stdout
+    assert verify_password("24681357", stored) and not verify_password("24681358", stored)
+    assert "24681357" not in made.stdout
     assert run("--role", "technician", "--password-stdin", stdin="s3cret-pw\n").stdout.startswith("[console]")
-    short = run("--password-stdin", stdin="abc\n")
+    short = run("--role", "technician", "--password-stdin", stdin="abc\n")
     assert short.returncode == 2 and "at least 6" in short.stderr
+    # the supervisor's is keyed on the cashier's keypad too: letters would be a password nobody can key there
+    for bad in ("s3cret-pw", "12345", "1234567890123"):
+        refused = run("--password-stdin", stdin=bad + "\n")
+        assert refused.returncode == 2 and "6 to 12 digits" in refused.stderr and "keypad" in refused.stderr
 
 
 def test_receipts_are_rendered_only_when_asked_and_can_be_had_later(agent):

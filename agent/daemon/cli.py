@@ -553,8 +553,9 @@ def _passwd(args: argparse.Namespace) -> int:
         raise UsageError("give the password with --password-stdin, or run on a terminal")
     if first != second:
         raise UsageError("the two passwords differ")
-    if len(first) < 6:
-        raise UsageError("a password needs at least 6 characters")
+    problem = roles.password_problem(args.role, first)
+    if problem:
+        raise UsageError(problem)
     section, key = roles.PASSWORD_SETTINGS[args.role]
     print(f"[{section}]\n{key} = \"{hash_password(first)}\"")
     return 0

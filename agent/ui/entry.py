@@ -10,15 +10,12 @@ import datetime as dt
 from agent.errors import UsageError
 from agent.money import MAX_MINOR_UNITS, parse_amount
 from agent.paycodes import MAX_CODE_DIGITS
+from agent.roles import SUPERVISOR_PASSWORD_DIGITS, password_problem
 from agent.ui.actions import BACKSPACE, CLEAR, DIGITS, DOT, DOUBLE_ZERO
-
-#: what a supervisor password may be so that it can be keyed on the keypad: digits only, 6 to 12 of them
-SUPERVISOR_PASSWORD_DIGITS = range(6, 13)
-
 
 def keypad_password(text: str) -> bool:
     """Whether `text` is a supervisor password the keypad can key (the rule `posagent passwd` enforces)."""
-    return text.isascii() and text.isdigit() and len(text) in SUPERVISOR_PASSWORD_DIGITS
+    return password_problem("supervisor", text) is None
 
 
 #: longest text each entry accepts (explicit limits: a keypad cannot overflow a field)
