@@ -55,6 +55,31 @@ def build_parser() -> argparse.ArgumentParser:
     day.add_argument("day", type=_date, metavar="DATE", help="YYYY-MM-DD")
     day.add_argument("--tz", default="UTC", help="the time zone the day is in (default UTC)")
     day.add_argument("--json", action="store_true")
+
+    from agent.reconcile.formats import ENCODINGS, FORMATS
+    rec = sub.add_parser("reconcile", parents=[common], help="a merchant's statement against every terminal's journal")
+    rec.add_argument("file", metavar="FILE", help="the statement file the acquirer sent")
+    rec.add_argument("--format", default=None, help=f"statement format: {', '.join(FORMATS)} (default posim)")
+    rec.add_argument("--encoding", choices=ENCODINGS, help="file encoding (default: the format's)")
+    rec.add_argument("--tz", default=None, help="the terminals' time zone, which dates settlements (default: "
+                                                "this machine's)")
+    rec.add_argument("--claim", metavar="DIR", help="write the claim letters (zh, en) and claim.json here "
+                                                    "(private files: 0600, the directory 0700)")
+    rec.add_argument("--force", action="store_true", help="replace the claim files of an earlier run in DIR")
+    for name, default, what in (("debit-rate", "0.50", "fee on debit cards, percent"),
+                                ("debit-cap", "20.00", 'most fee per debit charge ("": none)'),
+                                ("credit-rate", "0.60", "fee on credit cards, percent"),
+                                ("credit-cap", "", 'most fee per credit charge ("": none)'),
+                                ("credit-bins", "625094", "card number prefixes of credit cards, comma-separated")):
+        rec.add_argument(f"--{name}", default=default, help=f"{what} (default {default!r})")
+    rec.add_argument("--json", action="store_true")
+
+    dup = sub.add_parser("duplicates", parents=[common],
+                         help="the same amount charged on two tills of a merchant within a window")
+    dup.add_argument("--window", type=_seconds, default=300, metavar="SECONDS",
+                     help="at most this many seconds apart (default 300)")
+    dup.add_argument("--merchant", metavar="MID", help="only this merchant's terminals")
+    dup.add_argument("--json", action="store_true")
     return parser
 
 
@@ -174,8 +199,55 @@ def cmd_day(args) -> int:
     return 0
 
 
+def cmd_reconcile(args) -> int:
+    from posoffice.reconcile_run import reconcile_statement, render_report
+
+    run = reconcile_statement(args, _connection)
+    if args.json:
+        _print_json(run.as_json())
+    else:
+        print(render_report(run), end="")
+    return 0 if run.report.balanced else 1
+
+
+def cmd_duplicates(args) -> int:
+    from posoffice import report, store
+    from posoffice.duplicates import find_duplicates
+
+    with _connection(args) as conn:
+        merchant_of = store.merchants_of_terminals(conn)
+        if args.merchant is not None:
+            merchant_of = {t: m for t, m in merchant_of.items() if m == args.merchant}
+            if not merchant_of:
+                raise OfficeError(f"no terminal of merchant {args.merchant} is registered")
+        txns = report.transactions(store.transaction_events(conn, sorted(merchant_of)))
+    found = find_duplicates(txns, merchant_of, window_s=args.window)
+    if args.json:
+        _print_json({"window_s": args.window, "key": "amount (the events carry no card data)",
+                     "duplicates": [d.as_dict(txns) for d in found]})
+        return 0
+    if not found:
+        print(f"no charge of the same amount on two tills within {args.window:g} s")
+        return 0
+    print(f"{len(found)} suspected duplicate(s): the same amount on two tills within {args.window:g} s "
+          "(the office's events carry no card data: check the card on the receipts)")
+    for n, d in enumerate(found, 1):
+        fix = d.fix(txns)
+        when = _time(d.second.made_at)
+        print(f"{n:>3}. merchant {d.merchant_id}, {_money(d.first.amount)}: terminal {d.first.terminal} trace "
+              f"{d.first.trace:06d} at {_time(d.first.made_at)}, then terminal {d.second.terminal} trace "
+              f"{d.second.trace:06d} at {when} ({d.seconds_apart:.0f} s later)")
+        action = (f"void trace {fix['trace']:06d} on terminal {fix['terminal']}" if fix["action"] == "void" else
+                  f"refund {_money(fix['amount'])} against trace {fix['trace']:06d} on terminal {fix['terminal']}")
+        print(f"     fix: {action} ({fix['why']})")
+        if "already" in fix:
+            print("     note: that till has since made " + ", ".join(
+                f"a {a['kind']} of the same amount (trace {a['trace']:06d})" for a in fix["already"]))
+    return 0
+
+
 COMMANDS = {"serve": cmd_serve, "terminals": cmd_terminals, "terminal": cmd_terminal, "verify": cmd_verify,
-            "day": cmd_day}
+            "day": cmd_day, "reconcile": cmd_reconcile, "duplicates": cmd_duplicates}
 
 
 # ----------------------------------------------------------------------------- edges
@@ -183,6 +255,21 @@ def _port(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
     return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86_400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 86400")
+    return value
+
+
+def _time(at: float) -> str:
+    from datetime import datetime
+    return datetime.fromtimestamp(at).isoformat(sep=" ", timespec="seconds")
 
 
 def _date(text: str) -> date:

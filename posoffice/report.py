@@ -1,4 +1,4 @@
-"""A day's sales, refunds and voids per terminal, derived from the transaction events alone — no I/O.
+"""Transactions as the office knows them, and a day's totals, derived from the events alone — no I/O.
 
 The journal's events carry the transaction facts: `txn.begin` holds the kind and the amount (minor
 units), `txn.complete` and `txn.confirmed` the state the answer left it in, `txn.fail` makes it in doubt,
@@ -6,11 +6,17 @@ units), `txn.complete` and `txn.confirmed` the state the answer left it in, `txn
 from the terminal.  A transaction counts on the day of its approval when its own last outcome still
 leaves it approved (a sale later reversed does not count; a sale later voided does, and so does its void).
 A void or refund that changes its original is counted as itself: net = sales - refunds - voids.
+
+`transactions` gives each financial transaction with what a statement reconciliation needs: kind, amount,
+trace, batch, state, when it was made and the day its batch was settled (`settlement.finish` names the
+batch).  The events carry no card data (neither the card number's keyed fingerprint nor the masked card),
+no RRN, and a void or refund does not name its original: those are not known to the office.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 from typing import Any, Iterable
 
 #: which transaction kinds count on which side (corrections and pre-auth completions charge the card;
@@ -20,6 +26,11 @@ SIDES = {"sale": "sales", "correction": "sales", "completion": "sales", "refund"
 #: the state each outcome event leaves a transaction in (None: read it from the event's details)
 STATE_AFTER = {"txn.complete": None, "txn.confirmed": None, "txn.fail": "in_doubt", "reversal.done": "reversed"}
 STILL_APPROVED = ("approved", "voided", "refunded", "refunded_partially")
+#: the financial kinds a settlement statement lists (as the terminal's own reconciliation reads them)
+SETTLED_KINDS = ("sale", "correction", "void", "refund", "completion", "completion_void")
+#: the events `transactions` reads: the outcomes, and the end of a batch's settlement
+TRANSACTION_KINDS = ("txn.begin", "txn.complete", "txn.fail", "txn.confirmed", "reversal.done", "reversal.handled",
+                     "settlement.finish")
 
 
 @dataclass
@@ -45,6 +56,65 @@ class TerminalDay:
                    for side in ("sales", "refunds", "voids")}}
 
 
+@dataclass(frozen=True)
+class Transaction:
+    """One financial transaction of one terminal, as its shipped events tell it."""
+
+    terminal: str
+    txn_id: int
+    kind: str
+    amount: int
+    trace: int
+    batch: int
+    state: str | None  # the state its last outcome left it in (None: no answer yet)
+    made_at: float  # its txn.begin
+    settled_at: float | None  # the settlement.finish of its batch, None while the batch is open
+
+    def local_date(self, zone: tzinfo | None) -> str:
+        return _date(self.made_at, zone)
+
+    def settled_on(self, zone: tzinfo | None) -> str | None:
+        return None if self.settled_at is None else _date(self.settled_at, zone)
+
+
+def _date(at: float, zone: tzinfo | None) -> str:
+    return datetime.fromtimestamp(at, zone).strftime("%Y%m%d")
+
+
+def _fold_state(txn: dict[str, Any], kind: str, details: Any) -> None:
+    if kind == "reversal.handled":
+        if txn["state"] == "in_doubt":
+            txn["state"] = "resolved_manually"
+    elif kind in STATE_AFTER:
+        txn["state"] = STATE_AFTER[kind] or details.get("state")
+
+
+def transactions(events: Iterable[tuple[str, int, int | None, str, float, Any]]) -> list[Transaction]:
+    """`events`: (terminal, seq, txn_id, kind, at, details) of `TRANSACTION_KINDS`, each terminal's in chain order
+    (posoffice.store.transaction_events).  The financial transactions, by terminal and id."""
+    txns: dict[tuple[str, int], dict[str, Any]] = {}
+    open_batches: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for terminal, _seq, txn_id, kind, at, details in events:
+        if kind == "settlement.finish":
+            for txn in open_batches.pop((terminal, details.get("batch")), []):
+                txn["settled_at"] = at
+            continue
+        if txn_id is None:
+            continue
+        if kind == "txn.begin":
+            if details.get("kind") not in SETTLED_KINDS or not all(
+                    isinstance(details.get(k), int) for k in ("amount", "trace", "batch")):
+                continue
+            txn = {"terminal": terminal, "txn_id": txn_id, "kind": details["kind"], "amount": details["amount"],
+                   "trace": details["trace"], "batch": details["batch"], "state": None, "made_at": at,
+                   "settled_at": None}
+            txns[(terminal, txn_id)] = txn
+            open_batches.setdefault((terminal, txn["batch"]), []).append(txn)
+        elif (terminal, txn_id) in txns:
+            _fold_state(txns[(terminal, txn_id)], kind, details)
+    return [Transaction(**txns[key]) for key in sorted(txns)]
+
+
 def day_totals(events: Iterable[tuple[str, int, int, str, float, Any]]) -> list[TerminalDay]:
     """`events`: (terminal, seq, txn_id, kind, at, details) in chain order, for the transactions approved on
     the day (posoffice.store.day_events)."""
@@ -53,11 +123,8 @@ def day_totals(events: Iterable[tuple[str, int, int, str, float, Any]]) -> list[
         txn = txns.setdefault((terminal, txn_id), {"kind": None, "amount": None, "state": None})
         if kind == "txn.begin":
             txn["kind"], txn["amount"] = details.get("kind"), details.get("amount")
-        elif kind == "reversal.handled":
-            if txn["state"] == "in_doubt":
-                txn["state"] = "resolved_manually"
-        elif kind in STATE_AFTER:
-            txn["state"] = STATE_AFTER[kind] or details.get("state")
+        else:
+            _fold_state(txn, kind, details)
     days: dict[str, TerminalDay] = {}
     for (terminal, _txn_id), txn in sorted(txns.items()):
         day = days.setdefault(terminal, TerminalDay(terminal))

@@ -233,3 +233,35 @@ def day_events(conn: psycopg.Connection, day: date, tz: str) -> list[tuple[str, 
             ORDER BY e.terminal, e.seq""", {"kinds": list(OUTCOME_KINDS), "tz": tz, "day": day}).fetchall()
     except psycopg.errors.InvalidParameterValue:
         raise OfficeError(f"unknown time zone {tz!r} (e.g. UTC, Asia/Shanghai)") from None
+
+
+# ----------------------------------------------------------------------------- reconciliation and duplicates
+def merchants_of_terminals(conn: psycopg.Connection) -> dict[str, str]:
+    """terminal id → merchant id, for every registered terminal."""
+    return dict(conn.execute("SELECT id, merchant_id FROM terminals").fetchall())
+
+
+def transaction_events(conn: psycopg.Connection, terminals: list[str]) -> list[tuple[str, int, int, str, float, Any]]:
+    """(terminal, seq, txn_id, kind, at, details) of the events posoffice.report.transactions reads, for
+    `terminals`, each terminal's in chain order."""
+    from posoffice.report import TRANSACTION_KINDS
+    return conn.execute("SELECT terminal, seq, txn_id, kind, at, details FROM events WHERE terminal = ANY(%s) "
+                        "AND kind = ANY(%s) ORDER BY terminal, seq", (terminals, list(TRANSACTION_KINDS))).fetchall()
+
+
+def backlogs(conn: psycopg.Connection, terminals: list[str]) -> dict[str, int | None]:
+    """terminal → events its journal holds that the office does not (None: the terminal never said)."""
+    return {r[0]: None if r[2] is None else max(0, r[2] - r[1]) for r in conn.execute(
+        "SELECT terminal, last_seq, reported_head FROM cursors WHERE terminal = ANY(%s)", (terminals,))}
+
+
+def record_reconciliation(conn: psycopg.Connection, run: dict[str, Any]) -> int:
+    """Keep one reconciliation run (see migrations/0002_reconciliations.sql); returns its id."""
+    columns = ("statement", "statement_sha256", "format", "status", "merchant_id", "settlement_date", "owed",
+               "credited", "difference", "unexplained", "findings", "report", "error")
+    values = [run.get(c) for c in columns]
+    values[columns.index("report")] = None if run.get("report") is None else json.dumps(run["report"])
+    values[columns.index("findings")] = run.get("findings") or 0
+    with conn.transaction():
+        return conn.execute(f"INSERT INTO reconciliations ({', '.join(columns)}) VALUES "
+                            f"({', '.join(['%s'] * len(columns))}) RETURNING id", values).fetchone()[0]

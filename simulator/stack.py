@@ -311,3 +311,35 @@ class Daemon:
         self.kill()
         thread.join(30)
         return reply[0]
+
+
+def start_terminals(root: Path, host_port: int, terminal_ids: list[str], *, merchant_id: str,
+                    password_hash: str, response_timeout: float = 2.0, extra: str = "") -> list[Daemon]:
+    """Several daemons (tills) of one merchant against one host, each with its own terminal id and directory
+    (`root/<terminal id>`); started in parallel, stopped together if one does not start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    daemons = []
+    for tid in terminal_ids:
+        directory = root / tid
+        directory.mkdir(parents=True, exist_ok=True)
+        daemon = Daemon(directory, host_port, response_timeout=response_timeout, reversal_retries=3,
+                        password_hash=password_hash,
+                        extra=f'[terminal]\nterminal_id = "{tid}"\nmerchant_id = "{merchant_id}"\n{extra}')
+        daemons.append(daemon)
+    with ThreadPoolExecutor(len(daemons)) as pool:
+        results = list(pool.map(_started, daemons))
+    failed = [r for r in results if r is not None]
+    if failed:
+        for d in daemons:
+            d.stop()
+        raise failed[0]
+    return daemons
+
+
+def _started(daemon: Daemon) -> Exception | None:
+    try:
+        daemon.start()
+    except StackError as exc:
+        return exc
+    return None

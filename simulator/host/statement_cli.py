@@ -27,7 +27,8 @@ def register(actions: argparse._SubParsersAction, default_db: str) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="the statement file to write")
     p.add_argument("--format", default="posim", help=f"statement format: {', '.join(FORMATS)} (default posim)")
     p.add_argument("--encoding", choices=ENCODINGS, help="file encoding (default: the format's)")
-    p.add_argument("--merchant", metavar="MID", help="merchant id (default: the one merchant settled that day)")
+    p.add_argument("--merchant", metavar="MID", help="merchant id: the lines of every terminal of this merchant, "
+                                                     "one credit (default: the one merchant settled that day)")
     p.add_argument("--cards", help="test cards TOML (card types; default: the packaged cards)")
     p.add_argument("--debit-rate", default="0.50", metavar="PERCENT", help="fee on debit cards (default 0.50)")
     p.add_argument("--debit-cap", default="20.00", metavar="AMOUNT", help='most fee per debit sale ("": none)')
@@ -68,6 +69,8 @@ def write_statement(db: str | Path, date: str, out: str | Path, *, fmt_name: str
         raise UsageError(f"cannot write the statement {out}: {exc.strerror}") from None
     return {"statement": str(out), "format": fmt.name, "encoding": encoding, "date": date,
             "merchant": statement.merchant_id, "lines": len(statement.lines), "credit": statement.credit,
+            "terminals": {tid: sum(1 for x in statement.lines if x.terminal_id == tid)
+                          for tid in sorted({x.terminal_id for x in statement.lines})},
             "faults_applied": applied}
 
 

@@ -1,0 +1,298 @@
+"""A merchant with three tills, end to end: three daemons take a day of payments from one `posim host`,
+ship their journals to the office, the host writes the merchant's statement (every till's lines, one
+credit), and `posoffice reconcile` names exactly the statement's injected mistakes per terminal, to the
+cent, keeps each run in PostgreSQL and writes the claim letters; `posoffice duplicates` finds the same
+charge on two tills.  The day is made once per module."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import io
+import json
+import random
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.auth import hash_password
+from agent.office_shipper import ship_once
+from agent.reconcile.fees import DEFAULT_CONTRACT
+from agent.reconcile.formats import FORMATS
+from agent.reconcile.render import render_statement
+from posoffice import db, store
+from posoffice.cli import main as posoffice_main
+from simulator.host.statement import build_statement, statement_line
+from simulator.host.statement_faults import STATEMENT_FAULT_KINDS, StatementFault, apply_faults
+from simulator.stack import CAMPAIGN_PASSWORD, Host, start_terminals
+from simulator.testcards import load_cards
+from tests.pgcluster import ROOT, Collector, pg_cluster  # noqa: F401
+
+MERCHANT = "123456789012345"
+TILLS = ["10000001", "10000002", "10000003"]
+DUPLICATE_SETTLED = 8888  # charged on till 1 then till 2, both batches settled since: a refund fixes it
+DUPLICATE_OPEN = 4200  # charged on till 3 then till 1 after the settlement: a void fixes it
+LOST_SALE = 6600  # taken by the host, its answer lost: the terminal reverses it
+
+
+@dataclasses.dataclass
+class Shop:
+    root: Path
+    ledger: Path
+    dsn: str
+    date: str
+    journals: dict[str, Path]
+    secrets: dict[str, str]
+
+
+def office(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "posoffice", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+
+
+def office_in_process(dsn: str, *args: str) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = posoffice_main(["--dsn", dsn, *args])
+    return status, out.getvalue() + err.getvalue()
+
+
+def day_of_payments(tills, host: Host, rng: random.Random) -> None:
+    """Sales on every till (debit and credit cards, amounts unique across tills), a void and a partial refund on
+    each, a lost sale on till 1, one charge repeated on another till; then every till settles."""
+    host.fault("drop_after:count=1,mti=0200")
+    lost = tills[0].call("sale", {"amount": LOST_SALE, "card": "debit"})
+    assert lost["outcome"]["status"] != "approved", lost
+    amounts = iter(rng.sample(range(500, 300_000), 40))
+    for till in tills:
+        traces = []
+        for _ in range(rng.randint(3, 5)):
+            reply = till.call("sale", {"amount": next(amounts), "card": rng.choice(["debit", "credit"]),
+                                       "confirm_unusual": True, "confirm_duplicate": True})
+            assert reply["outcome"]["status"] == "approved", reply
+            traces.append((reply["outcome"]["txn"]["trace"], reply["outcome"]["txn"]["amount"]))
+        voided, refunded = rng.sample(traces, 2)
+        assert till.call("void", {"trace": voided[0]}, supervisor=True)["outcome"]["status"] == "approved"
+        refund = till.call("refund", {"trace": refunded[0], "amount": refunded[1] // 3}, supervisor=True)
+        assert refund["outcome"]["status"] == "approved", refund
+    for till in tills[:2]:
+        assert till.call("sale", {"amount": DUPLICATE_SETTLED, "card": "debit"})["outcome"]["status"] == "approved"
+    for till in tills:
+        settled = till.call("settle", {"confirm": True}, supervisor=True)
+        assert settled["outcome"]["ok"], settled
+    for till in (tills[2], tills[0]):  # the next batches, still open
+        assert till.call("sale", {"amount": DUPLICATE_OPEN, "card": "credit"})["outcome"]["status"] == "approved"
+
+
+@pytest.fixture(scope="module")
+def shop(pg_cluster, tmp_path_factory) -> Shop:
+    root = Path(tempfile.mkdtemp(prefix="office-shop-", dir="/dev/shm")) if Path("/dev/shm").is_dir() else \
+        tmp_path_factory.mktemp("shop")
+    host = Host.start(root)
+    tills = []
+    try:
+        tills = start_terminals(root, host.port, TILLS, merchant_id=MERCHANT, response_timeout=1.0,
+                                password_hash=hash_password(CAMPAIGN_PASSWORD))
+        day_of_payments(tills, host, random.Random(20261203))
+    finally:
+        for till in tills:
+            till.stop()
+        host.stop()
+    dsn = pg_cluster.new_database()
+    secrets = {}
+    with db.connect(dsn) as conn:
+        db.migrate(conn)
+        for tid in TILLS:
+            secrets[tid] = store.add_terminal(conn, tid, MERCHANT)
+    collector = Collector(dsn)
+    try:
+        for tid in TILLS:
+            ship_once(root / tid / "journal.db", collector.url, tid, secrets[tid])
+    finally:
+        collector.stop()
+    yield Shop(root, host.db, dsn, dt.date.today().strftime("%Y%m%d"), {t: root / t / "journal.db" for t in TILLS},
+               secrets)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def posim_statement(shop: Shop, out: Path, *extra: str) -> dict:
+    done = subprocess.run([sys.executable, "-m", "simulator.cli", "host", "statement", "--db", str(shop.ledger),
+                           "--date", shop.date, "--out", str(out), *extra], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def faulty_statement(shop: Shop, faults: list[StatementFault]):
+    """The host's statement of the day with `faults` applied (as `posim host statement` applies them), and the
+    clean one."""
+    cards = load_cards()
+    clean, reversed_rows = build_statement(shop.ledger, shop.date, cards, DEFAULT_CONTRACT, merchant=MERCHANT)
+
+    def make_line(row):
+        card = cards.get(row["card_name"] or "")
+        return statement_line(row, shop.date, card.card_type if card else "debit", DEFAULT_CONTRACT)
+
+    faulty, applied = apply_faults(clean, faults, reversed_rows, make_line=make_line, contract=DEFAULT_CONTRACT)
+    return clean, faulty, applied
+
+
+def expected_findings(clean, faulty, applied) -> list[tuple]:
+    """(kind, terminal, trace, effect) of each finding the office must report for the applied faults."""
+    by_rrn = {x.rrn: x for x in (*clean.lines, *faulty.lines)}
+    found = []
+    for a in applied:
+        line = by_rrn.get(a["rrn"])
+        if a["finding"] == "total_differs":
+            found.append(("total_differs", None, None, a["effect"]))
+        elif a["finding"] == "other_terminal":
+            found.append(("unknown_terminal", line.terminal_id, line.trace_no, line.net))
+        elif a["finding"] == "not_credited":  # the office knows no card: the fee is the debit rate's
+            fee = DEFAULT_CONTRACT.line_fee(line.txn_type, "debit", line.amount)
+            found.append(("not_credited", line.terminal_id, line.trace_no, -(line.amount - fee)))
+        else:
+            found.append((a["finding"], line.terminal_id, line.trace_no, a["effect"]))
+    return sorted(found, key=repr)
+
+
+# ----------------------------------------------------------------------------- the merchant statement
+def test_the_merchant_statement_lists_every_till_under_one_credit_and_the_office_balances_it(shop, tmp_path):
+    summary = posim_statement(shop, tmp_path / "clean.csv", "--merchant", MERCHANT)
+    assert summary["merchant"] == MERCHANT and sorted(summary["terminals"]) == TILLS
+    assert sum(summary["terminals"].values()) == summary["lines"]
+    rows = (tmp_path / "clean.csv").read_text().splitlines()
+    assert {r.split(",")[3] for r in rows if r[:8].isdigit()} == set(TILLS)  # each line names its terminal
+    done = office("reconcile", str(tmp_path / "clean.csv"), "--dsn", shop.dsn)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "balanced to the cent" in done.stdout and all(f"terminal {t}:" in done.stdout for t in TILLS)
+    gbk = posim_statement(shop, tmp_path / "clean.txt", "--merchant", MERCHANT, "--format", "unionpay-gbk")
+    status, text = office_in_process(shop.dsn, "reconcile", str(tmp_path / "clean.txt"), "--format", "unionpay-gbk",
+                                     "--json")
+    report = json.loads(text)
+    assert status == 0 and report["balanced"] and report["credited"] == report["owed"] == gbk["credit"]
+    assert [t["terminal_id"] for t in report["terminals"]] == TILLS
+
+
+# ----------------------------------------------------------------------------- random faults, exact findings
+fault_specs = st.lists(st.builds(StatementFault, st.sampled_from(sorted(STATEMENT_FAULT_KINDS)),
+                                 st.integers(1, 2), st.integers(0, 2**16)), min_size=0, max_size=4)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(faults=fault_specs, fmt=st.sampled_from(sorted(FORMATS)))
+def test_random_statement_faults_are_found_exactly_and_add_up_to_the_difference(shop, faults, fmt):
+    clean, faulty, applied = faulty_statement(shop, faults)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "statement"
+        path.write_bytes(render_statement(faulty, FORMATS[fmt]))
+        status, text = office_in_process(shop.dsn, "reconcile", str(path), "--format", fmt, "--json")
+    report = json.loads(text)
+    assert status == (0 if not applied else 1), text
+    got = sorted(((f["kind"], f["terminal_id"], f["trace"], f["effect"]) for f in report["findings"]), key=repr)
+    assert got == expected_findings(clean, faulty, applied)
+    assert report["unexplained"] == 0 and report["explained"] == report["difference"]
+    assert report["credited"] == faulty.credit
+
+
+# ----------------------------------------------------------------------------- claim letters, runs kept
+def test_claim_letters_name_terminal_trace_and_rrn_and_each_run_is_kept(shop, tmp_path):
+    faults = [StatementFault("statement_fee_above_rate", 1, 3), StatementFault("statement_sale_missing", 1, 5),
+              StatementFault("statement_foreign_line", 1, 7), StatementFault("statement_reversed_settled")]
+    clean, faulty, applied = faulty_statement(shop, faults)
+    assert len(applied) == 4
+    (tmp_path / "faulty.csv").write_bytes(render_statement(faulty, FORMATS["posim"]))
+    claims = tmp_path / "claims"
+    done = office("reconcile", str(tmp_path / "faulty.csv"), "--claim", str(claims), "--dsn", shop.dsn)
+    assert done.returncode == 1, done.stdout + done.stderr
+    for name in ("fee differs from the contracted rate", "in the journal, not credited",
+                 "a line of a terminal the office does not know", "reversed or never approved, but settled"):
+        assert name in done.stdout
+    kept = -sum(f[3] for f in expected_findings(clean, faulty, applied))
+    assert f"claim: the acquirer kept {kept // 100}.{kept % 100:02d}" in done.stdout
+    stem = f"claim-{MERCHANT}-{shop.date}"
+    letters = {lang: (claims / f"{stem}-{lang}.txt").read_text() for lang in ("zh", "en")}
+    by_rrn = {x.rrn: x for x in (*clean.lines, *faulty.lines)}
+    for a in applied:
+        if a["rrn"] is None:
+            continue
+        line = by_rrn[a["rrn"]]
+        for lang, letter in letters.items():
+            label = {"zh": ("终端号", "凭证号", "参考号"), "en": ("Terminal", "trace", "RRN")}[lang]
+            assert f"{label[0]} {line.terminal_id}" in letter and f"{label[1]} {line.trace_no:06d}" in letter
+            if a["finding"] != "not_credited":  # a missing line's RRN is not in the office's events
+                assert f"{label[2]} {line.rrn}" in letter
+    assert "申请退款合计" in letters["zh"] and "TOTAL TO REFUND" in letters["en"]
+    assert "the office's events carry no RRN" in letters["en"]
+    for path in claims.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(claims.stat().st_mode) == 0o700
+    claim = json.loads((claims / f"{stem}.json").read_text())
+    assert claim["claim_total"] == kept and claim["unexplained"] == 0 and claim["run"] > 0
+    again = office("reconcile", str(tmp_path / "faulty.csv"), "--claim", str(claims), "--dsn", shop.dsn)
+    assert again.returncode == 2 and "already exists; add --force" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+
+    (tmp_path / "bad.csv").write_bytes(b"not a statement\n")
+    bad = office("reconcile", str(tmp_path / "bad.csv"), "--dsn", shop.dsn)
+    assert bad.returncode == 2 and bad.stderr.startswith("posoffice: statement bad.csv line 1")
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+    missing = office("reconcile", str(tmp_path / "none.csv"), "--dsn", shop.dsn)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    with psycopg.connect(shop.dsn) as conn:
+        runs = conn.execute("SELECT status, statement, findings, difference, error FROM reconciliations "
+                            "WHERE statement IN ('faulty.csv', 'bad.csv') ORDER BY id").fetchall()
+    assert [r[:3] for r in runs] == [("differs", "faulty.csv", 4), ("differs", "faulty.csv", 4),
+                                     ("refused", "bad.csv", 0)]
+    assert runs[0][3] == -kept and "line 1" in runs[2][4]
+
+
+def test_a_till_the_office_does_not_know_has_its_lines_flagged(shop, pg_cluster, tmp_path):
+    dsn = pg_cluster.new_database()
+    with db.connect(dsn) as conn:
+        db.migrate(conn)
+        secrets = {tid: store.add_terminal(conn, tid, MERCHANT) for tid in TILLS[:2]}
+    collector = Collector(dsn)
+    try:
+        for tid, secret in secrets.items():
+            copy = tmp_path / tid / "journal.db"  # without the first office's cursor beside it
+            copy.parent.mkdir()
+            shutil.copy(shop.journals[tid], copy)
+            ship_once(copy, collector.url, tid, secret)
+    finally:
+        collector.stop()
+    posim_statement(shop, tmp_path / "clean.csv", "--merchant", MERCHANT)
+    status, text = office_in_process(dsn, "reconcile", str(tmp_path / "clean.csv"), "--json")
+    report = json.loads(text)
+    assert status == 1 and [t["terminal_id"] for t in report["terminals"]] == TILLS[:2]
+    flagged = [f for f in report["findings"] if f["kind"] == "unknown_terminal"]
+    assert flagged and {f["terminal_id"] for f in flagged} == {TILLS[2]} and len(flagged) == len(report["findings"])
+    assert report["difference"] == sum(f["effect"] for f in flagged) and report["unexplained"] == 0
+
+
+# ----------------------------------------------------------------------------- duplicates across tills
+def test_the_same_charge_on_two_tills_is_listed_with_its_fix(shop):
+    done = office("duplicates", "--json", "--dsn", shop.dsn)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)["duplicates"]
+    pairs = {(d["amount"], d["first"]["terminal"], d["second"]["terminal"]): d for d in found}
+    assert set(pairs) == {(DUPLICATE_SETTLED, TILLS[0], TILLS[1]), (DUPLICATE_OPEN, TILLS[2], TILLS[0])}
+    settled = pairs[(DUPLICATE_SETTLED, TILLS[0], TILLS[1])]["fix"]
+    assert settled["action"] == "refund" and settled["terminal"] == TILLS[1] and settled["amount"] == DUPLICATE_SETTLED
+    still_open = pairs[(DUPLICATE_OPEN, TILLS[2], TILLS[0])]["fix"]
+    assert still_open["action"] == "void" and still_open["terminal"] == TILLS[0]
+    text = office("duplicates", "--window", "0.001", "--dsn", shop.dsn)
+    assert text.returncode == 0 and "no charge of the same amount on two tills" in text.stdout
+    listed = office("duplicates", "--dsn", shop.dsn)
+    assert "void trace" in listed.stdout and "refund 88.88 against trace" in listed.stdout
+    bad = office("duplicates", "--window", "-5", "--dsn", shop.dsn)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
