@@ -66,6 +66,13 @@ def build_echo(cfg, trace: int | str, *, batch: str = "000000") -> Message:
                             60: Field60(tx_type=SIGN_ON_TYPE, batch=batch, nmc=NMC_ECHO).to_str()})
 
 
+def build_network(cfg, trace: int | str, mti: str, nmc: str, *, batch: str = "000000",
+                  fields: dict[int, str | bytes] | None = None) -> Message:
+    """Any other network-management request (e.g. a parameter download step): MTI, 60.3 and its own fields."""
+    return Message(mti, {11: _trace(trace), **_identity(cfg), **(fields or {}),
+                         60: Field60(tx_type=SIGN_ON_TYPE, batch=batch, nmc=nmc).to_str()})
+
+
 def check_network_response(request: Message, response: Message) -> None:
     """The answer must be request MTI + 10 with the same 11, 41, 42 and 39 = 00."""
     mismatch = answer_mismatch(request, response, NETWORK_ECHO)

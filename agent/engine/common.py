@@ -188,6 +188,13 @@ def with_card(amount: int, test_card: str | None, body: Callable[[Any], Gen], *,
 
 
 def sign_on(profile: Profile) -> Gen:
+    signon, _ = yield from sign_on_answer(profile)
+    return signon
+
+
+def sign_on_answer(profile: Profile) -> Gen:
+    """Sign on; returns the sign-on result and the acquirer's answer (which may announce new chip
+    parameters: agent/engine/params.py reads it)."""
     yield from connect(profile)
     batch = yield ask.open_batch()
     trace = yield ask.take_trace("network")
@@ -204,7 +211,7 @@ def sign_on(profile: Profile) -> Gen:
             yield ask.set_batch_number(host_batch)
     yield ask.record_event("signon", {"batch": signon.batch_number, "kcv": signon.key_check_values},
                            operator="system", role="system")
-    return signon
+    return signon, result.message
 
 
 def send_financial(profile: Profile, txn: Any, request: Message, *, operation: str,

@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping, Protocol, cast
 
 from agent.journal.chains import Chain
 from agent.journal.holds import Hold
+from agent.journal.params import ParamDownload, ParamRecord
 from agent.journal.paytotals import PaymentTotals
 from agent.journal.records import Backlog, Batch, Begun, Recovery, Reversal, Totals, Txn
 from agent.journal.tcuploads import TcUpload
@@ -195,6 +196,36 @@ class JournalPort(Protocol):
 
     def advice_attempt(self, txn_id: int, request: dict) -> int:
         """Before sending an advice: the message stored as sent; returns how many tries came before this one."""
+        ...
+
+    # -- chip parameter sets and their staged downloads (agent/journal/params.py)
+    def params_in_force(self) -> ParamRecord | None:
+        """The downloaded parameter set in force, or None (the local files are)."""
+        ...
+
+    def params_download_open(self) -> ParamDownload | None:
+        """The parameter download still staging (to resume), if any."""
+        ...
+
+    def params_download_begin(self, *, trigger: str, params_version: str | None, keys_version: str | None,
+                              key_list: list[str], aid_list: list[str]) -> ParamDownload:
+        """Stage a download of what the acquirer listed (a download still staging is abandoned)."""
+        ...
+
+    def params_item(self, download_id: int, kind: str, name: str, data: bytes) -> None:
+        """Keep one downloaded entry (raw TLV) in the staging area."""
+        ...
+
+    def params_items(self, download_id: int) -> dict[str, bytes]:
+        """The entries staged so far: "kind name" → TLV."""
+        ...
+
+    def params_install(self, download_id: int, *, content: dict, digest: str) -> ParamRecord:
+        """Make a verified set the one in force, in one commit."""
+        ...
+
+    def params_download_end(self, download_id: int, state: str, error: str) -> ParamDownload:
+        """Close a download without installing it (refused or abandoned)."""
         ...
 
     # -- IC card TC uploads (agent/journal/tcuploads.py)

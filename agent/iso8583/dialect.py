@@ -56,6 +56,30 @@ class TcUploadSpec:
 
 
 @dataclass(frozen=True)
+class ParamDownloadSpec:
+    """The download of IC card parameters and CA public keys (IC卡参数 / 公钥下载) in network-management
+    messages: per set a list query, one download message per entry, an end-of-download message; then the
+    terminal's status upload.  Every code, tag and layout is data an acquirer profile can change."""
+
+    tx_type: str = "00"  # 60.1 of every network-management message
+    #: step → (MTI, 60.3): keys_query, key, keys_end, aids_query, aid, aids_end, status
+    steps: Mapping[str, tuple[str, str]] = dataclass_field(default_factory=dict)
+    data_field: int = 62  # the TLV entries, in the request and the answer
+    version_field: int = 48  # the version of the set an answer lists (digits)
+    #: the sign-on answer's field announcing the acquirer's versions: parameters then keys, `version_digits` each
+    notice_field: int = 48
+    version_digits: int = 8
+    #: the first character of an answer's data field: an entry / a list follows, or there is none
+    found: str = "1"
+    none: str = "0"
+    #: field name → EMV tag of a CA public key entry, and of an AID's parameters
+    key_tags: Mapping[str, int] = dataclass_field(default_factory=dict)
+    aid_tags: Mapping[str, int] = dataclass_field(default_factory=dict)
+    #: the status upload's data: field name → tag (versions in force and the digest of the set)
+    status_tags: Mapping[str, int] = dataclass_field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Frame:
     tpdu: bytes
     header: bytes
@@ -80,6 +104,8 @@ class Dialect:
     #: request MTI → the MTI of its repeat (sent again after no answer): 0400 → 0401, 0220 → 0221
     repeats: Mapping[str, str] = dataclass_field(default_factory=lambda: {"0400": "0401", "0220": "0221"})
     tc_upload: TcUploadSpec = dataclass_field(default_factory=TcUploadSpec)
+    #: IC card parameter and CA key download (None: the acquirer has none; the local files stay in force)
+    param_download: ParamDownloadSpec | None = None
 
     def __post_init__(self):
         if self.mti not in ("bcd", "ascii") or self.bitmap not in ("binary", "hex"):

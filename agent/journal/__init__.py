@@ -16,7 +16,8 @@ built message with the transaction (`Begun`), its build run before the commit, n
 `Journal` is a facade over small stores that share one storage core (`store.Core`: the connection and
 the one write path) and each own their SQL: `transactions` (rows, state changes, messages), `counters`
 (trace numbers, durable state values), `events` (the hash chain), `settlement` (batches), `reversals`,
-`holds` (pre-auths), `chains` (multi-step fixes), `tc_uploads` (IC card TCs owed to the acquirer), `queries`, `export`, `retention`, and `hotpath`
+`holds` (pre-auths), `chains` (multi-step fixes), `tc_uploads` (IC card TCs owed to the acquirer),
+`param_sets` (chip parameter sets and their staged downloads), `queries`, `export`, `retention`, and `hotpath`
 (begin/complete/fail, composing the others).  Also: `schema` (file checks and migrations),
 `hashchain`, `states` (the transition tables and `TxnState`), `records` (the values handed out),
 `scrub` (no card data in stored messages), `cli`.
@@ -36,6 +37,7 @@ from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalErr
 from agent.journal.events import Events
 from agent.journal.export import Evidence, render_text, verify_bundle
 from agent.journal.holds import Hold, Holds
+from agent.journal.params import ParamSets
 from agent.journal.hotpath import HotPath
 from agent.journal.queries import Queries
 from agent.journal.records import Batch, Recovery, Reversal, Totals, Txn, VerifyResult
@@ -67,6 +69,8 @@ ANSWERS: dict[str, tuple[str, ...]] = {
               "suspected_duplicate_holds"),
     "tc_uploads": ("tc_uploads_owed", "tc_upload_of", "tc_upload_counts", "tc_upload_attempt", "tc_upload_answered",
                    "tc_upload_failed"),
+    "param_sets": ("params_in_force", "params_history", "params_download_open", "params_download_begin",
+                   "params_item", "params_items", "params_install", "params_download_end"),
     "evidence": ("export",),
     "retention": ("prune",),
     "chains": ("plan_chain", "update_chain", "end_chain", "get_chain", "open_chains", "chains_of", "open_chain_of",
@@ -91,6 +95,7 @@ class Journal:
         self.holds = Holds(core, txns=self.txns, queries=self.queries, events=self.event_chain)
         self.chains = Chains(core, self.txns)
         self.tc_uploads = TcUploads(core)
+        self.param_sets = ParamSets(core)
         self.evidence = Evidence(core, self.queries)
         self.retention = Retention(core)
         self.hotpath = HotPath(core, counters=self.counters, batches=self.batches, txns=self.txns,

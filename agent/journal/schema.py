@@ -78,8 +78,13 @@ def _v3(db: sqlite_utils.Database) -> None:
     create_table(db)
 
 
+def _v4(db: sqlite_utils.Database) -> None:
+    from agent.journal.params import create_tables  # chip parameter sets and their staged downloads
+    create_tables(db)
+
+
 #: migrations in order; MIGRATIONS[n] takes a journal from schema version n to n + 1
-MIGRATIONS = (_v1, _v2, _v3)
+MIGRATIONS = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -17,8 +17,9 @@ from typing import Callable, Mapping
 
 from agent.iso8583 import CodecError, Message
 from agent.iso8583.crypto import kcv, unwrap_working_key, wrap_working_key
+from agent.iso8583.dialects.cup import PARAM_DOWNLOAD as CUP_PARAMS
 from agent.iso8583.subfields import Field60, Field62Keys
-from simulator.host import codes, financial, holds, offline, tcs, wallet
+from simulator.host import codes, financial, holds, offline, params, tcs, wallet
 from simulator.host.ledger import Ledger
 from simulator.host.settlement import settle
 from simulator.host.wire import encoded_answer
@@ -63,6 +64,7 @@ class HostProcessor:
         self.key_source = key_source
         self._keys: dict[str, WorkingKeys] = {}
         self.wallet = wallet.WalletHost(ledger)
+        self.params = params.ParamHost()  # chip parameters and CA keys per terminal (simulator/host/params.py)
 
     # -- entry point ---------------------------------------------------------------------------
     def handle(self, msg: Message, now: datetime, *, encoded: bytes | None = None) -> Message | None:
@@ -165,7 +167,11 @@ def sign_on(host: HostProcessor, req: Request) -> Message:
     batch = host.ledger.record_signon(req.tid, req.mid, key_mode, field62, req.now.isoformat())
     host._keys[req.tid] = keys
     f60 = Field60(tx_type=req.f60.tx_type, batch=batch, nmc=key_mode)
-    return host.answer(req, codes.APPROVED, {60: f60.to_str(), 62: field62})
+    extra = {60: f60.to_str(), 62: field62}
+    spec = host.dialect.param_download
+    if spec is not None:  # the versions of the chip parameters and CA keys waiting for this terminal
+        extra[spec.notice_field] = host.params.notice(req.tid, spec.version_digits)
+    return host.answer(req, codes.APPROVED, extra)
 
 
 def sign_off(host: HostProcessor, req: Request) -> Message:
@@ -191,6 +197,7 @@ ADVICE_MTIS = ("0220", "0221")
 
 #: (MTI, processing code or None, 60.1 or None, 60.3 or None) → handler; the first row that matches wins
 ROUTES: tuple[tuple[str, str | None, str | None, str | None, Callable[[HostProcessor, Request], Message]], ...] = (
+    *params.routes(CUP_PARAMS),  # the chip parameter download (0800/0820 by 60.3), ahead of sign-on
     ("0800", None, None, None, sign_on),
     ("0820", None, None, "002", sign_off),
     ("0820", None, None, "301", echo),

@@ -257,6 +257,8 @@ class HostServer:
                 return {"ok": True, "removed": removed}
             if op == "list":
                 return {"ok": True, "faults": self.plan.remaining() + statement_faults.listing(self.processor.ledger.path)}
+            if op == "params":  # chip parameters and CA keys served to terminals (simulator/host/params.py)
+                return self.processor.params.control(request)
             if op == "stats":
                 s = self.stats
                 return {"ok": True, "connections": s.connections, "requests": s.requests, "answers": s.answers,
@@ -264,7 +266,7 @@ class HostServer:
                         "group_commit": self.group.stats.as_dict()}
         except FaultSpecError as exc:
             return {"ok": False, "error": str(exc)}
-        return {"ok": False, "error": f"unknown op {op!r} (known: add, clear, list, stats)"}
+        return {"ok": False, "error": f"unknown op {op!r} (known: add, clear, list, params, stats)"}
 
 
 def add_initial_faults(plan: FaultPlan, specs: list[str]) -> list[FaultRule]:

@@ -6,7 +6,7 @@ length prefixes, ASCII text (GB18030 in field 63), the CUP ECB MAC in field 64, 
 the field 62 key layouts) are data here so an acquirer profile can change them.
 """
 
-from agent.iso8583.dialect import Dialect, FieldSpec as F, FrameSpec, TcUploadSpec
+from agent.iso8583.dialect import Dialect, FieldSpec as F, FrameSpec, ParamDownloadSpec, TcUploadSpec
 from agent.iso8583.fields import Bcd, Binary, LengthPrefix, Text, TrackBcd
 from agent.iso8583.subfields import KEY_LAYOUTS
 
@@ -69,6 +69,27 @@ REPEATS = {"0400": "0401", "0220": "0221"}
 #: auth code and currency, and 55 with the second GENERATE AC's TC (its CDOL2 data: 8A, 91, 95, 9F37)
 TC_UPLOAD = TcUploadSpec(mti="0320", tx_type="00", nmc="203", copied=(3, 4, 11, 22, 23, 25, 37, 38, 41, 42, 49))
 
+#: IC card parameter and CA public key download (IC卡参数下载 / IC卡公钥下载), asked for at sign-on.
+#: The 60.3 codes are those public CUP-style terminal code uses (query 0820, download 0800, end 0800;
+#: status upload 0820); *unconfirmed* against the acquirer's spec, so they are data.  The TLV tags are the
+#: PBOC/EMV kernel parameter tags (9F06 RID/AID, 9F22 index, DF02 modulus, DF03 checksum, DF04 exponent,
+#: DF05 expiry YYYYMMDD, DF06 hash and DF07 key algorithm; DF01 ASI, 9F08 application version, DF11/DF12/DF13
+#: TAC default/online/denial, 9F1B floor limit, DF14 default DDOL, DF15 threshold, DF16 maximum and DF17
+#: target percentage).  *Unconfirmed* and chosen here: 97 for the default TDOL, field 48 for the versions
+#: (the CUP header's processing-request byte is the acquirer's own signal; its values are not public),
+#: DF70-DF72 in the status upload.
+PARAM_DOWNLOAD = ParamDownloadSpec(
+    steps={"keys_query": ("0820", "372"), "key": ("0800", "370"), "keys_end": ("0800", "371"),
+           "aids_query": ("0820", "382"), "aid": ("0800", "380"), "aids_end": ("0800", "381"),
+           "status": ("0820", "362")},
+    key_tags={"rid": 0x9F06, "index": 0x9F22, "expiry": 0xDF05, "hash_algorithm": 0xDF06,
+              "key_algorithm": 0xDF07, "modulus": 0xDF02, "exponent": 0xDF04, "checksum": 0xDF03},
+    aid_tags={"aid": 0x9F06, "asi": 0xDF01, "app_version": 0x9F08, "tac_default": 0xDF11, "tac_online": 0xDF12,
+              "tac_denial": 0xDF13, "floor_limit": 0x9F1B, "default_ddol": 0xDF14, "threshold": 0xDF15,
+              "max_target_percent": 0xDF16, "target_percent": 0xDF17, "default_tdol": 0x97},
+    status_tags={"params_version": 0xDF70, "keys_version": 0xDF71, "digest": 0xDF72},
+)
+
 DIALECT = Dialect(
     name="cup",
     description="China UnionPay-style POS: BCD numerics, BCD length prefixes, CUP ECB MAC, TPDU + 6-byte header",
@@ -83,4 +104,5 @@ DIALECT = Dialect(
     structured={55: "tlv", 48: "48", 60: "60", 61: "61", 62: "62", 63: "63"},
     repeats=REPEATS,
     tc_upload=TC_UPLOAD,
+    param_download=PARAM_DOWNLOAD,
 )
