@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -101,8 +102,17 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         return 1
 
 
+#: every file a command creates (the log, the journal's WAL and shared memory, the console's lock state,
+#: keys, exports) is the terminal's own: none is left readable by others, whichever command made it first
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser(), argv)
+    old_umask = os.umask(PRIVATE_UMASK)
+    try:
+        return run(build_parser(), argv)
+    finally:
+        os.umask(old_umask)  # for a caller that runs the CLI in its own process
 
 
 if __name__ == "__main__":

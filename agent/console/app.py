@@ -29,7 +29,7 @@ log = logging.getLogger("posagent.console")
 def technician_gate(cfg: config.Config, *, clock: Callable[[], float] = time.time) -> PasswordGate:
     console = cfg.console
     store = FileStateStore(auth_state_path(cfg.path("journal", "path")))
-    return PasswordGate("technician", console.password_hash, store, clock=clock,
+    return PasswordGate("technician", console.password_hash, store, clock=clock, source="console",
                         max_attempts=console.max_attempts, lockout_minutes=console.lockout_minutes)
 
 
@@ -61,13 +61,17 @@ class RememberingGate:
             return t("auth.unset")
         remaining = self.gate.locked_for()
         if remaining > 0:
-            return t("auth.locked" if was_locked else "auth.now_locked", minutes=int(remaining // 60) + 1)
+            text = t("auth.locked" if was_locked else "auth.now_locked", minutes=int(remaining // 60) + 1)
+            return f"{text} ({self.lock_note()})"
         if password is None:
             return t("auth.needed")
         return t("auth.wrong", left=max(0, self.max_attempts - self.gate.state().failures))
 
     def locked_for(self) -> float:
         return self.gate.locked_for()
+
+    def lock_note(self) -> str:
+        return self.gate.lock_note()
 
 
 def journal_audit(client: Any, password: Callable[[], str | None] = lambda: None) -> Callable[[str, dict], None]:

@@ -35,7 +35,7 @@ def _console(args: argparse.Namespace) -> int:
     if args.idle_timeout is not None and not args.idle_timeout > 0:
         raise UsageError("--idle-timeout must be more than 0 seconds")
     setup_logging(cfg.daemon.log_level, cfg.daemon.log_file)
-    client = ControlClient(cfg.path("daemon", "control_socket"), timeout=120.0)
+    client = ControlClient(cfg.path("daemon", "control_socket"), timeout=120.0, source="console")
     session = build_session(cfg, client, idle_timeout_s=args.idle_timeout)
     port = open_port(device, baudrate)
     stop = threading.Event()

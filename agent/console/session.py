@@ -249,4 +249,6 @@ class Session:
         return say(self.settings.language, key, **values)
 
     def _locked_text(self, seconds: float) -> str:
-        return self._say("locked", minutes=int(seconds // 60) + 1) + "\n"
+        """How long, and (from a gate that knows) where and until when: "(on the serial console, until 14:32)"."""
+        note = getattr(self.gate, "lock_note", lambda: "")()
+        return self._say("locked", minutes=int(seconds // 60) + 1) + (f" ({note})" if note else "") + "\n"

@@ -2,7 +2,10 @@
 
 Request:  {"id": 1, "op": "sale", "args": {"amount": 10000, "card": "debit"}, "password": null, "receipts": true}
           ("receipts": true asks for the receipts of every step in the outcome; without it none are rendered,
-          and `receipt` renders any of them later from the journal)
+          and `receipt` renders any of them later from the journal; "source": "console" from the serial
+          console, believed from the daemon's own user only: a wrong password counts against that source)
+          A request still waiting for the operation before it when its client closes the connection is
+          dropped and journaled (`request_abandoned`), never run for nobody.
 Replies:  zero or more {"id": 1, "notify": "Connecting…"} then one
           {"id": 1, "ok": true, "outcome": {...}}  or  {"id": 1, "ok": false, "error": {"code", "message"}}
 
@@ -17,6 +20,7 @@ import logging
 import os
 import socket
 import stat
+import struct
 from pathlib import Path
 from typing import Any, Callable
 
@@ -66,7 +70,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-async def handle_request(daemon, request: dict, send: Callable[[dict], None]) -> dict:
+def password_source(request: dict, own_user: bool) -> str:
+    """Where the password was typed: the serial console says so ("source": "console"), and is believed
+    only from a process of the daemon's own user (which can read the console's files anyway); anyone
+    else is the control socket."""
+    return "console" if own_user and request.get("source") == "console" else "control"
+
+
+async def handle_request(daemon, request: dict, send: Callable[[dict], None],
+                         caller_gone: Callable[[], bool] | None = None, *, own_user: bool = False) -> dict:
     rid = request.get("id")
     if not (rid is None or isinstance(rid, str) and len(rid) <= 64 or isinstance(rid, int)
             and not isinstance(rid, bool) and abs(rid) < 2 ** 53):
@@ -81,12 +93,12 @@ async def handle_request(daemon, request: dict, send: Callable[[dict], None]) ->
                                      or not operator.isprintable()):
             raise EngineError("operator must be a printable name of 1 to 40 characters", code="usage")
         args = apispec.validate(op, request.get("args"))
-        role = daemon.authorize(op, args, password)
+        role = daemon.authorize(op, args, password, source=password_source(request, own_user))
         row = OPERATIONS[op]
         if row.kind == "query":
             return {"id": rid, "ok": True, "result": await row.function()(daemon, args, role)}
         outcome = await daemon.perform(op, args, password=password, operator=operator, authorized=role,
-                                       notify=lambda text: send({"id": rid, "notify": text,
+                                       caller_gone=caller_gone, notify=lambda text: send({"id": rid, "notify": text,
                                                                           **progress_fields(text)}))
         reply = outcome_json(daemon, outcome, receipts=request.get("receipts") is True)
         return {"id": rid, "ok": True, "outcome": reply}
@@ -101,6 +113,17 @@ async def handle_request(daemon, request: dict, send: Callable[[dict], None]) ->
     except Exception as exc:  # noqa: BLE001 — one bad request must not stop the daemon
         log.exception("internal error in %s", op)
         return {"id": rid, "ok": False, "error": {"code": "internal", "message": f"internal error: {type(exc).__name__}"}}
+
+
+def peer_uid(writer: asyncio.StreamWriter) -> int | None:
+    """The user id of the process at the other end of a Unix socket (None when it cannot be known)."""
+    sock = writer.get_extra_info("socket")
+    try:
+        _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                               struct.calcsize("3i")))
+    except (OSError, AttributeError):
+        return None
+    return uid
 
 
 class ControlSocketError(PosagentError):
@@ -134,6 +157,10 @@ async def serve(daemon, path: Path, mode: int, *, max_connections: int = MAX_CON
         def send(obj: dict) -> None:
             writer.write(_encode(obj).encode() + b"\n")
 
+        def caller_gone() -> bool:
+            """The client closed its end (or reset it): nobody waits for the answer any more."""
+            return reader.at_eof() or reader.exception() is not None or writer.transport.is_closing()
+
         if open_connections >= max_connections:
             refused["count"] += 1
             now = asyncio.get_running_loop().time()
@@ -146,6 +173,7 @@ async def serve(daemon, path: Path, mode: int, *, max_connections: int = MAX_CON
             writer.close()
             return
         open_connections += 1
+        own_user = peer_uid(writer) == os.geteuid()
         try:
             while True:
                 try:
@@ -166,7 +194,7 @@ async def serve(daemon, path: Path, mode: int, *, max_connections: int = MAX_CON
                     send({"ok": False, "error": {"code": "usage", "message": f"not a JSON object: {exc}"}})
                     await writer.drain()
                     continue
-                send(await handle_request(daemon, request, send))
+                send(await handle_request(daemon, request, send, caller_gone, own_user=own_user))
                 await writer.drain()
         except ConnectionError:
             pass
@@ -190,9 +218,10 @@ class ConnectionLost(PosagentError):
 class ControlClient:
     """A blocking client for the control API (the CLI's side)."""
 
-    def __init__(self, path: Path, timeout: float = 300.0):
+    def __init__(self, path: Path, timeout: float = 300.0, *, source: str | None = None):
         self.path = path
         self.timeout = timeout
+        self.source = source  # "console": passwords sent were typed on the serial console
         self._next_id = 0
 
     def call(self, op: str, args: dict | None = None, *, password: str | None = None,
@@ -204,6 +233,8 @@ class ControlClient:
             request["receipts"] = True
         if password is not None:
             request["password"] = password
+        if self.source:
+            request["source"] = self.source
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(self.timeout)
             try:

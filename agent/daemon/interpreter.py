@@ -29,6 +29,8 @@ class Interpreter:
         self.signon_max_age = signon_max_age
         self.notify = notify or (lambda text: None)
         self.wallet = wallet  # WalletEffects: scanner and the paying state's waits
+        #: requests handed to the link so far: after one, a failure may leave money at the bank
+        self.requests_sent = 0
 
     async def run(self, plan: fx.Plan) -> fx.Outcome:
         """Drive `plan` to its end; an exception from an effect is thrown into the plan (it may clean up)."""
@@ -53,6 +55,7 @@ class Interpreter:
         if isinstance(effect, Ask):
             return effect.on(self.journal)
         if isinstance(effect, fx.Exchange):
+            self.requests_sent += 1
             return await self._exchange(effect.request)
         if isinstance(effect, fx.Connect):
             try:

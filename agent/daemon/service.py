@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent import atomicfile
-from agent.auth import PasswordGate
+from agent.auth import SOURCES, PasswordGate, clock_time
 from agent.config import Config, load as load_config
 from agent import registry
 from agent.console.files import FileStateStore, auth_state_path
@@ -32,6 +32,7 @@ from agent.engine.texts import say
 from agent.errors import PosagentError
 from agent.iso8583 import get_dialect
 from agent.journal import Journal, Totals, integrity
+from agent.journal.errors import StorageError
 from agent.keystore import SoftwareKeyStore
 from agent.receipts import render_receipt, render_settlement_report
 
@@ -248,18 +249,21 @@ class Daemon:
         self._lock.release()
 
     # -- operations -------------------------------------------------------------------------------
-    def supervisor_gate(self) -> PasswordGate:
+    def supervisor_gate(self, source: str = "control") -> PasswordGate:
+        """The supervisor's password, its failures counted per source (`agent.auth.SOURCES`)."""
         sup = self.cfg.supervisor
-        return PasswordGate("supervisor", sup.password_hash, self.journal, clock=time.time,
+        return PasswordGate("supervisor", sup.password_hash, self.journal, clock=time.time, source=source,
                             max_attempts=sup.max_attempts, lockout_minutes=sup.lockout_minutes,
                             on_event=lambda kind, details: self.journal.record_event(
                                 kind, details, operator="supervisor", role="supervisor"))
 
-    def technician_gate(self) -> PasswordGate:
-        """The console's password, with the console's own failure counter (one lock for both doors)."""
+    def technician_gate(self, source: str = "control") -> PasswordGate:
+        """The technician's password, its failures kept in the console's state file and counted per source:
+        guesses on the control socket never lock the technician out of the serial console."""
         con = self.cfg.console
         return PasswordGate("technician", self._technician_hash(), FileStateStore(auth_state_path(self.journal_path)),
-                            clock=time.time, max_attempts=con.max_attempts, lockout_minutes=con.lockout_minutes,
+                            clock=time.time, source=source, max_attempts=con.max_attempts,
+                            lockout_minutes=con.lockout_minutes,
                             on_event=lambda kind, details: self.journal.record_event(
                                 kind, details, operator="technician", role="technician"))
 
@@ -272,22 +276,40 @@ class Daemon:
                 log.warning("technician password: %s; using the one read at start", exc)
         return self.cfg.console.password_hash
 
-    def authorize(self, op: str, args: dict[str, Any], password: str | None) -> str:
-        """Check the password of the role the operation registry names for `op`; return that role."""
+    def authorize(self, op: str, args: dict[str, Any], password: str | None, *, source: str = "control") -> str:
+        """Check the password of the role the operation registry names for `op`, counting a failure against
+        `source` (where it was typed); return that role."""
         role = registry.role_for(op, args, self.cfg)
         if role is None:
             raise EngineError(f"unknown operation {op!r}", code="usage")
         if role == "supervisor":
-            self.supervisor_gate().check(password)
+            self.supervisor_gate(source).check(password)
         elif role == "technician":
-            self.technician_gate().check(password)
+            self.technician_gate(source).check(password)
         return role
+
+    def lockouts(self) -> list[dict[str, Any]]:
+        """Every role locked now, with the source it is locked on and when it ends."""
+        found = []
+        for source in SOURCES:
+            for gate in (self.supervisor_gate(source), self.technician_gate(source)):
+                try:
+                    until = gate.state().locked_until
+                except PosagentError as exc:  # a damaged console state file: say so, do not fail `status`
+                    log.warning("%s", exc)
+                    continue
+                if until > time.time():
+                    found.append({"role": gate.role, "source": source, "until": clock_time(until),
+                                  "seconds": round(until - time.time())})
+        return found
 
     async def perform(self, op: str, args: dict[str, Any], *, password: str | None = None,
                       operator: str | None = None, notify: Callable[[str], None] | None = None,
-                      authorized: str | None = None) -> Outcome:
+                      authorized: str | None = None, caller_gone: Callable[[], bool] | None = None) -> Outcome:
         """Run one engine operation (a registry row of kind "plan"); `authorized` is the role already
-        checked by the caller (else checked here)."""
+        checked by the caller (else checked here).  `caller_gone` tells whether the caller has left: a
+        request still waiting for the operation lock when its caller left is dropped (and journaled), never
+        run for nobody; one that has started runs to its end."""
         row = registry.get(op)
         if row is None or row.kind != "plan":
             plans = sorted(name for name, r in registry.OPERATIONS.items() if r.kind == "plan")
@@ -301,15 +323,23 @@ class Daemon:
         args = dict(args)
         pin = args.pop("pin", None)  # for the PIN pad only: plans, the journal and logs never see it
         plan = row.function()(self, args, who)
+        queued_at = time.perf_counter()
         async with self._op_lock:
+            if caller_gone is not None and caller_gone():
+                self._abandoned(row, args, who, waited_s=time.perf_counter() - queued_at)
             self.interpreter.notify = notify or (lambda text: None)
             if self.wallet is not None:
                 self.wallet.arm()
             started = time.perf_counter()
             pin_pad = self.interpreter.cards.pin_pad
+            sent_before = self.interpreter.requests_sent
             try:
                 pin_pad.load(pin)
                 outcome = await self.interpreter.run(plan)
+            except StorageError as exc:
+                if not row.money or self.interpreter.requests_sent == sent_before:
+                    raise  # nothing reached the bank: the journal's own words are true
+                outcome = self._unrecorded(op, exc)
             finally:
                 pin_pad.wipe()
             elapsed = time.perf_counter() - started
@@ -319,6 +349,28 @@ class Daemon:
         details["elapsed_ms"] = round(elapsed * 1000, 2)
         return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
                        details=details)
+
+    def _unrecorded(self, op: str, exc: StorageError) -> Outcome:
+        """A money operation whose journal write failed after a request went to the bank (e.g. the journal
+        locked by another process when the answer came): the card may be charged, and the request, journaled
+        before it was sent, is reversed by the next operation that finds the journal writable."""
+        log.error("%s: outcome unknown, the journal could not record it: %s", op, exc)
+        # the journal's text ends "...: cannot WHAT: WHY; no new transactions...": only WHY is true here
+        why = str(exc).split("; no new transactions", 1)[0].rsplit(": ", 1)[-1]
+        return Outcome(op, "in_doubt",
+                       f"outcome unknown: the card may have been charged, but the journal could not record the "
+                       f"bank's answer ({why}); it is reversed as soon as the journal can be written again: "
+                       f"check `posagent status` before charging again", details={"journal_error": why})
+
+    def _abandoned(self, row: registry.Operation, args: dict[str, Any], who: operations.Operator, *,
+                   waited_s: float) -> None:
+        """Journal a request whose caller left while it waited its turn, and refuse it: nothing was sent."""
+        facts = {name: value for name, value in args.items() if name in row.args and not row.args[name].secret}
+        log.warning("%s dropped: its caller left after %.1f s waiting for the operation before it", row.name, waited_s)
+        self.journal.record_event("request_abandoned", {"op": row.name, "args": facts, "waited_s": round(waited_s, 2)},
+                                  operator=who.name, role=who.role)
+        raise EngineError(f"{row.name} not started: the caller left while it waited for the operation before it; "
+                          f"nothing was sent to the bank", code="abandoned")
 
     def _prune_old_batches(self) -> None:
         """Retention: after each settlement, a few batches past `[journal] retention_days` go (bounded)."""
@@ -391,5 +443,6 @@ class Daemon:
                         "settling": recovery.settling.number if recovery.settling else None},
             "chains": {"open": self.open_chains()},
             "supervisor_locked_for_s": round(self.supervisor_gate().locked_for()),
+            "lockouts": self.lockouts(),
             "uptime_s": round(time.time() - self.started_at, 1),
         }
