@@ -36,6 +36,7 @@ def status(s: dict[str, Any], language: str = "en") -> str:
         t("st.journal", in_doubt=journal["in_doubt"])
         + (t("st.settling", batch=journal["settling"]) if journal["settling"] else ""),
         t("st.uptime", seconds=s.get("uptime_s", 0)),
+        *([params(s["params"], language)] if s.get("params") else []),
     ]
     if journal.get("damaged"):
         lines.append(t("st.damaged", detail=journal["damaged"]))
@@ -46,6 +47,19 @@ def status(s: dict[str, Any], language: str = "en") -> str:
     lines += [t("st.fix", id=c["id"], trace=c["trace"], standing=c["standing"]) for c in fixes]
     if s.get("supervisor_locked_for_s"):
         lines.append(t("st.locked", seconds=s["supervisor_locked_for_s"]))
+    return "\n".join(lines)
+
+
+def journal_status(s: dict[str, Any], language: str = "en") -> str:
+    """`status` from the journal file alone (the daemon is down): no link, no keys, no uptime."""
+    t = lambda key, **v: say(language, key, **v)  # noqa: E731
+    batch, rev = s["batch"], s["reversals"]
+    lines = [t("st.daemon_down", settling=t("st.settling", batch=s["settling"]) if s["settling"] else ""),
+             t("st.batch", number=batch["number"], state=batch["state"], count=batch["transactions"]),
+             t("st.reversals", pending=rev["pending"], manual=rev["needs_manual"]),
+             t("st.journal", in_doubt=s["in_doubt"])]
+    if s.get("last_transaction_at"):
+        lines.append(t("st.last_txn", at=stamp(s["last_transaction_at"])))
     return "\n".join(lines)
 
 
@@ -102,6 +116,19 @@ def reversals(queue: dict[str, list[dict[str, Any]]], language: str = "en") -> s
     lines = columns(rows, right=(0, 3))
     if queue["needs_manual"]:
         lines.append(t("rev.manual_help"))
+    return "\n".join(lines)
+
+
+def params(p: dict[str, Any], language: str = "en") -> str:
+    """The chip parameter set in force and any download staged (the status's "params" part)."""
+    if not p:
+        return say(language, "st.params", version="?", digest="?", source="?")
+    source = say(language, f"st.params_source.{p.get('source', 'files')}")
+    lines = [say(language, "st.params", version=p.get("version", "?"), digest=p.get("digest", "?"), source=source)]
+    staged = p.get("staged")
+    if staged:
+        lines.append(say(language, "st.params_staged", detail=f"download {staged['id']}, "
+                         f"{staged['keys']} keys, {staged['aids']} AIDs listed"))
     return "\n".join(lines)
 
 

@@ -53,7 +53,9 @@ class CardSource:
         self._reader: Any = None
         self._test_cards: dict[str, TestCard] | None = (
             load_test_cards(os.path.expanduser(test_cards_path)) if test_cards_path else None)
-        self._emv = self._emv_settings(emv)
+        self._emv_config = emv
+        self._emv = self._files_emv = self._emv_settings(emv)
+        self.params = self.files_params()  # the chip parameter set in force (`use_params`)
 
     @staticmethod
     def _emv_settings(emv: Any) -> dict[str, Any]:
@@ -67,6 +69,36 @@ class CardSource:
         return {"ca_keys": load_ca_keys(os.path.expanduser(emv.ca_keys)) if emv.ca_keys else CaKeys(),
                 "floor_limit": emv.floor_limit, "tac_denial": flat.denial, "tac_online": flat.online,
                 "tac_default": flat.default, "tacs": build_table(emv.tacs, flat)}
+
+    def files_params(self) -> Any:
+        """The local files' parameter set (`[emv] ca_keys`, `tacs`, `floor_limit`): the installation default."""
+        from agent.drivers.oda import set_entries
+        from agent.drivers.tacs import aids_of_table
+        from agent.engine.paramset import ParamSet
+
+        if not self._emv:
+            return ParamSet("00000000", "00000000")
+        keys, revoked = set_entries(self._emv["ca_keys"])
+        return ParamSet.from_content({"params_version": "00000000", "keys_version": "00000000",
+                                      "aids": aids_of_table(self._emv["tacs"], self._emv["floor_limit"]),
+                                      "keys": keys, "revoked": revoked}, "files")
+
+    def use_params(self, record: Any) -> None:
+        """Put a downloaded set in force for the next card read (None: the local files).  Called between
+        transactions only: a transaction's terminal data is built once, when its card is read."""
+        from agent.drivers.oda import ca_keys_from_set
+        from agent.drivers.tacs import tables_from_set
+        from agent.engine.paramset import ParamSet
+
+        if record is None or not self._files_emv:
+            self._emv, self.params = self._files_emv, self.files_params()
+            return
+        params = ParamSet.from_content(record.content, "download")
+        flat = self._files_emv["tacs"].fallback
+        tacs, settings = tables_from_set(params.aids, flat)
+        self._emv = {**self._files_emv, "ca_keys": ca_keys_from_set(params.keys, params.revoked), "tacs": tacs,
+                     "aid_settings": settings}
+        self.params = params
 
     @property
     def holds_chip(self) -> bool:

@@ -290,7 +290,8 @@ class EmvReader:
             if method == "CDA":
                 return bits, icc
             with _step("auth"):
-                ddol = parse_dol(card_tags.get(0x9F49) or bytes.fromhex("9F3704"))
+                settings = self.terminal.settings_for(app.aid)
+                ddol = parse_dol(card_tags.get(0x9F49) or (settings.default_ddol if settings else bytes.fromhex("9F3704")))
                 ddol_data = dol_data(ddol, self.terminal.tags())
                 response = self._send(apdu.internal_authenticate(ddol_data))
                 if not response.ok:
@@ -333,7 +334,7 @@ class EmvReader:
         tvr = with_tvr_bits(terminal.tvr, *oda_bits)
         if card_tags[0x5F24][:2].hex() < terminal.date.strftime("%y%m"):
             tvr = with_tvr_bits(tvr, TVR_EXPIRED_APPLICATION)
-        if terminal.amount > terminal.floor_limit:
+        if terminal.amount > terminal.floor_limit_for(tlv.find(fci, 0x84) or app.aid):
             tvr = with_tvr_bits(tvr, TVR_FLOOR_LIMIT_EXCEEDED)
         app_currency = card_tags.get(0x9F42)
         verified = cvm.process(card_tags.get(0x8E), cvm.Context(terminal.amount, terminal.currency, terminal.pin_capable),
@@ -342,7 +343,8 @@ class EmvReader:
         self.cvm = verified
         tsi = ((TSI_ODA if self.oda_method else 0) | (TSI_CVM if verified.performed else 0) | TSI_TERMINAL_RISK
                | TSI_CARD_RISK)
-        values = {**terminal.tags(), 0x95: tvr, 0x9B: bytes([tsi, 0]), 0x9F34: verified.results, 0x82: aip,
+        settings = terminal.settings_for(tlv.find(fci, 0x84) or app.aid)
+        values = {**terminal.tags(), **({0x9F09: settings.app_version} if settings else {}), 0x95: tvr, 0x9B: bytes([tsi, 0]), 0x9F34: verified.results, 0x82: aip,
                   0x84: tlv.find(fci, 0x84) or app.aid}
         # TC (offline approval, delivered later as an advice), ARQC (online) or AAC (decline offline)
         tac = terminal.action_codes(tlv.find(fci, 0x84) or app.aid)

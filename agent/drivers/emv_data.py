@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from agent.drivers.card_errors import BadCardData
 from agent.drivers.oda import CaKeys
-from agent.drivers.tacs import ActionCodes, TacTable
+from agent.drivers.tacs import ActionCodes, AidSettings, TacTable, longest_match
 from agent.iso8583 import tlv
 from agent.money import MAX_MINOR_UNITS
 
@@ -60,6 +60,8 @@ class TerminalData:
     tac_default: bytes = bytes.fromhex("DC4000A800")
     tacs: TacTable | None = None  # per-AID action codes ([emv] tacs); None: the three above for every AID
     offline_approvals: bool = False  # this transaction may be approved offline (a sale); else TC becomes ARQC
+    #: per-AID floor limit, application version and default DDOL from a downloaded parameter set
+    aid_settings: tuple[tuple[bytes, AidSettings], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.amount <= MAX_MINOR_UNITS or not 0 <= self.other_amount <= MAX_MINOR_UNITS:
@@ -74,6 +76,14 @@ class TerminalData:
         """The terminal action codes for the application `aid` (per-AID table, else the flat codes)."""
         flat = ActionCodes(self.tac_denial, self.tac_online, self.tac_default)
         return flat if self.tacs is None else self.tacs.for_aid(aid)
+
+    def settings_for(self, aid: bytes) -> AidSettings | None:
+        """The acquirer's settings for the application `aid` (longest listed AID), if it set any."""
+        return longest_match(self.aid_settings, aid)
+
+    def floor_limit_for(self, aid: bytes) -> int:
+        settings = self.settings_for(aid)
+        return settings.floor_limit if settings is not None else self.floor_limit
 
     def tags(self) -> dict[int, bytes]:
         """The terminal's own tag values (the TVR is the one the flow updates, see `with_tvr_bits`)."""

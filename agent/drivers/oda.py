@@ -137,6 +137,29 @@ def load_ca_keys(path: str | Path) -> CaKeys:
     return CaKeys(keys, frozenset(revoked))
 
 
+def ca_keys_from_set(keys, revoked=()) -> CaKeys:
+    """The CA keys of a parameter set (each checked when the set was made: agent/engine/paramset.py)."""
+    found = {}
+    for key in keys:
+        rid, modulus = bytes.fromhex(key.rid), bytes.fromhex(key.modulus)
+        found[(rid, key.index)] = CaKey(rid, key.index, int.from_bytes(modulus, "big"), int(key.exponent, 16),
+                                        key.expiry[4:6] + key.expiry[2:4], len(modulus))
+    return CaKeys(found, frozenset((bytes.fromhex(r), i, bytes.fromhex(s)) for r, i, s in revoked))
+
+
+def set_entries(ca_keys: CaKeys) -> tuple[list[dict], list[tuple[str, int, str]]]:
+    """A key file's keys and revocations as a parameter set's entries (the files' set, for its digest)."""
+    keys = []
+    for key in ca_keys.keys.values():
+        modulus, exponent = key.modulus.to_bytes(key.size, "big"), key.exponent.to_bytes(1 if key.exponent < 256 else 3, "big")
+        month, year = int(key.expiry[:2]), 2000 + int(key.expiry[2:])
+        last = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)).strftime("%Y%m%d")
+        keys.append({"rid": key.rid.hex().upper(), "index": key.index, "modulus": modulus.hex().upper(),
+                     "exponent": exponent.hex().upper(), "expiry": last,
+                     "checksum": hashlib.sha1(key.rid + bytes([key.index]) + modulus + exponent).hexdigest().upper()})
+    return keys, sorted((r.hex().upper(), i, s.hex().upper()) for r, i, s in ca_keys.revoked)
+
+
 # -- recovery ------------------------------------------------------------------------------------
 
 def _recover(signature: bytes, modulus: int, exponent: int, size: int, fmt: int, what: str) -> bytes:

@@ -61,6 +61,44 @@ class TacTable:
         return best[1] if best else self.fallback
 
 
+@dataclass(frozen=True)
+class AidSettings:
+    """What else the acquirer sets per AID: the floor limit, the application version the terminal sends
+    (9F09) and the default DDOL (used when the card gives none)."""
+
+    floor_limit: int
+    app_version: bytes
+    default_ddol: bytes
+
+
+def longest_match(rows: tuple[tuple[bytes, object], ...], aid: bytes):
+    """The value of the longest listed AID that `aid` starts with, else None."""
+    best: tuple[bytes, object] | None = None
+    for listed, value in rows:
+        if aid.startswith(listed) and (best is None or len(listed) > len(best[0])):
+            best = (listed, value)
+    return best[1] if best else None
+
+
+def tables_from_set(aids, fallback: ActionCodes) -> tuple[TacTable, tuple[tuple[bytes, AidSettings], ...]]:
+    """The action-code table and the per-AID settings of a parameter set's AIDs (agent/engine/paramset.py)."""
+    codes, settings = [], []
+    for entry in aids:
+        aid = bytes.fromhex(entry.aid)
+        codes.append((aid, ActionCodes(bytes.fromhex(entry.tac_denial), bytes.fromhex(entry.tac_online),
+                                       bytes.fromhex(entry.tac_default))))
+        settings.append((aid, AidSettings(entry.floor_limit, bytes.fromhex(entry.app_version),
+                                          bytes.fromhex(entry.default_ddol))))
+    return TacTable(fallback, tuple(codes)), tuple(settings)
+
+
+def aids_of_table(table: TacTable, floor_limit: int) -> list[dict]:
+    """A table read from `[emv] tacs` as a parameter set's AIDs (the files' set, for its digest)."""
+    return [{"aid": aid.hex().upper(), "floor_limit": floor_limit, "tac_denial": codes.denial.hex().upper(),
+             "tac_online": codes.online.hex().upper(), "tac_default": codes.default.hex().upper()}
+            for aid, codes in table.by_aid]
+
+
 def format_table(table: Mapping[str, Mapping[str, str]]) -> str:
     """The text form of a table of {AID: {code name: hex}} (the inverse of `parse_entries`)."""
     return "; ".join(" ".join([aid] + [f"{name}={codes[name]}" for name in CODES if name in codes])

@@ -184,7 +184,19 @@ def with_card(amount: int, test_card: str | None, body: Callable[[Any], Gen], *,
         yield ReleaseCard()
         raise
     yield ReleaseCard()
+    if getattr(card, "source", None) == "chip" and getattr(getattr(outcome, "txn", None), "id", None):
+        yield from _journal_chip_params(outcome.txn.id)
     return outcome
+
+
+def _journal_chip_params(txn_id: int) -> Gen:
+    """Which chip parameters decided a chip transaction: the downloaded set's version and digest, or the
+    local files (the set only changes between operations, so the one in force now is the one used)."""
+    record = yield ask.params_in_force()
+    details = ({"source": "files"} if record is None else
+               {"source": "download", "version": f"{record.params_version}/{record.keys_version}",
+                "digest": record.digest[:16]})
+    yield ask.record_event("chip.params", details, operator="system", role="system", txn_id=txn_id)
 
 
 def sign_on(profile: Profile) -> Gen:

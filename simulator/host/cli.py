@@ -6,6 +6,7 @@
     posim host tcs --db host.db [--missing] [--json]  # IC card TCs received, and the approved chip sales without one
     posim host fault add drop_after:count=1          # at run time, through the control port
     posim host fault list | posim host fault clear | posim host stats
+    posim host params publish --floor-limit 50000 | params rotate --key-file F | params revoke RID/II | params show
     posim host statement --db host.db --date 20261203 --out statement.csv [--format unionpay-gbk]
 """
 
@@ -68,8 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     tcs.add_argument("--json", action="store_true", help="print JSON")
     tcs.set_defaults(handler=_tcs)
 
-    from simulator.host import statement_cli
+    from simulator.host import params_cli, statement_cli
     statement_cli.register(actions, DEFAULT_DB)
+    params_cli.register(actions, DEFAULT_CONTROL_PORT)
 
     fault = actions.add_parser("fault", help="add, list or clear faults of a running simulator")
     fault_actions = fault.add_subparsers(dest="fault_command", metavar="ACTION")
