@@ -259,6 +259,8 @@ _rows = (
     Operation("signon", "sign on: new working keys and batch number", P + "signon", keypad=True, console=True,
               cli=Cli(("signon",))),
     Operation("echo", "link test with the acquirer", P + "echo", console=True, cli=Cli(("echo",))),
+    Operation("params_download", "download the chip parameters and CA keys the acquirer has for this terminal",
+              P + "params_download", console=True, cli=Cli(("params", "download"))),
     Operation("status", "link, keys, batch, reversal queue, journal health", Q + "status", kind="query",
               console=True, cli=Cli(("status",), show="show_status")),
     Operation("ping", "is the daemon there", Q + "ping", kind="query"),

@@ -114,6 +114,15 @@ class CommandTable:
         self._no_args(args, "status")
         return Reply(views.status(self.call("status"), self.language))
 
+    def params(self, args: list[str]) -> Reply:
+        """The chip parameter set in force: version, digest, where it came from, the last download."""
+        self._no_args(args, "params")
+        return Reply(views.params(self.call("status").get("params") or {}, self.language))
+
+    def params_download(self, args: list[str]) -> Reply:
+        self._no_args(args, "params download")
+        return Reply(views.outcome(self.call("params_download")))
+
     def echo(self, args: list[str]) -> Reply:
         self._no_args(args, "link test")
         return Reply(views.outcome(self.call("echo")))
@@ -339,6 +348,9 @@ def _is_day(text: str) -> bool:
 C = Command
 COMMANDS: tuple[Command, ...] = (
     C(("help",), "help", "this list", CommandTable.help),
+    C(("params", "download"), "params download", "download the chip parameters and CA keys from the acquirer",
+      CommandTable.params_download),
+    C(("params",), "params", "chip parameters in force: version, digest, source", CommandTable.params),
     C(("status",), "status", "link, keys, batch, reversal queue, journal, open fixes", CommandTable.status),
     C(("link", "test"), "link test", "echo test with the acquirer", CommandTable.echo),
     C(("echo",), "echo", "same as link test", CommandTable.echo),

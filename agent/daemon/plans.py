@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.engine import common, fixes, operations, preauth as hold, preauth_fixes, settlement
+from agent.engine import common, fixes, operations, params, preauth as hold, preauth_fixes, settlement
 from agent.engine.effects import Outcome
 from agent.engine.wallet import WalletSaleRequest, wallet_sale as _wallet_sale
 from agent.engine.walletfix import WalletCorrectRequest, wallet_correct as _wallet_correct
@@ -86,11 +86,42 @@ def preauth_list(daemon, a: dict[str, Any], who):
     return hold.list_holds(daemon.profile)
 
 
+def _params_request(daemon, trigger: str):
+    """What a chip parameter download needs: the dialect's messages, the local files' set, today."""
+    import datetime as dt
+    from agent.engine.params import DownloadRequest
+
+    spec = daemon.dialect.param_download
+    cards = daemon.interpreter.cards
+    return None if spec is None else DownloadRequest(spec, cards.files_params(), dt.date.today(), trigger)
+
+
 def signon(daemon, a: dict[str, Any], who):
-    result = yield from common.sign_on(daemon.profile)
-    return Outcome("signon", "done", f"signed on: batch {result.batch_number}, keys installed "
-                                     f"(check values {', '.join(f'{k} {v}' for k, v in result.key_check_values.items())})",
-                   details={"batch": result.batch_number, "key_check_values": result.key_check_values})
+    """Sign on; chip parameters or CA keys the answer announces as newer are downloaded now."""
+    result, download, problem = yield from params.sign_on(daemon.profile, _params_request(daemon, "signon"))
+    daemon.interpreter.cards.use_params(daemon.journal.params_in_force())
+    text = (f"signed on: batch {result.batch_number}, keys installed "
+            f"(check values {', '.join(f'{k} {v}' for k, v in result.key_check_values.items())})")
+    details = {"batch": result.batch_number, "key_check_values": result.key_check_values}
+    if download is not None:
+        text, details["params"] = f"{text}; {download.message}", dict(download.details)
+    if problem is not None:
+        text, details["params_problem"] = f"{text}; {problem}", problem
+    return Outcome("signon", "done", text, details=details)
+
+
+def params_download(daemon, a: dict[str, Any], who):
+    """The technician's (or the schedule's) chip parameter download; the set in force changes only here,
+    under the operation lock, between transactions."""
+    request = _params_request(daemon, "technician")
+    if request is None:
+        return Outcome("params_download", "done", "this acquirer's dialect has no parameter download: "
+                       "the local files stay in force", details=daemon.interpreter.cards.params.identity())
+    try:
+        outcome = yield from params.download(daemon.profile, request)
+    finally:
+        daemon.interpreter.cards.use_params(daemon.journal.params_in_force())
+    return outcome
 
 
 def echo(daemon, a: dict[str, Any], who):

@@ -153,6 +153,7 @@ class Daemon:
                                test_cards_path=self.test_cards_path or reader.test_cards or None,
                                emv=self.cfg.emv, language=self.cfg.terminal.language,
                                pin_cipher=self.keystore.pin_block, sealer=CardSealer(key))
+            cards.use_params(self.journal.params_in_force())  # a downloaded chip parameter set beats the files
             self.wallet = self._open_wallet()
             self.interpreter = Interpreter(journal=self.journal, link=self.link, keystore=self.keystore,
                                            dialect=self.dialect, cards=cards,
@@ -439,6 +440,8 @@ class Daemon:
             # offline completions and offline-approved sales whose 0220 the bank has not answered yet
             "advices": {"pending": len(self.journal.pending_advices())},
             "tc_uploads": self.journal.tc_upload_counts(),  # IC card TCs owed to the bank / out of tries
+            "params": {**self.interpreter.cards.params.identity(),  # the chip parameter set in force
+                       "staged": getattr(self.journal.params_download_open(), "as_dict", lambda: None)()},
             "journal": {"path": str(self.journal_path), "damaged": self.integrity_problem, "in_doubt": len(recovery.unanswered) + len(recovery.in_doubt),
                         "settling": recovery.settling.number if recovery.settling else None},
             "chains": {"open": self.open_chains()},
