@@ -17,7 +17,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, UsageError
+from agent.money import parse_amount
 from agent.drivers import tacs
 from agent.reconcile import fees
 
@@ -93,6 +94,44 @@ def _seconds(most: float, least: float | None = None) -> Callable[[Any], str | N
     return check
 
 
+def _amount_text(v: Any) -> str | None:
+    """An amount setting: decimal text in the major unit, above 0, at most what field 4 carries (its decimals
+    are checked against `terminal.currency_exponent` when the whole file is read: `minor_units`)."""
+    try:
+        parse_amount(v, max(2, len(v.partition(".")[2])))
+    except UsageError as exc:
+        return f"expected an amount like \"200.00\": {exc}"
+    return None
+
+
+#: the settings that are amounts (decimal text), converted to minor units by `minor_units`
+AMOUNT_SETTINGS = (("guards", "typical_amount"), ("guards", "max_amount"))
+
+
+def minor_units(values: Any, section: str, key: str, *, path: str | None = None) -> int:
+    """An amount setting in minor units of the terminal's currency; a `ConfigError` naming the key when it has
+    more decimals than the currency (nothing is rounded or cut)."""
+    try:
+        return parse_amount(values[section][key], values["terminal"]["currency_exponent"])
+    except UsageError as exc:
+        raise ConfigError(str(exc), key=f"{section}.{key}", path=path) from None
+
+
+def _password_hash(v: Any) -> str | None:
+    """Empty (no password yet) or the salted scrypt hash `posagent passwd` writes (agent/auth.py): anything else
+    would turn the right password into a wrong one, and every try would count towards the lock."""
+    m = re.fullmatch(r"scrypt\$([0-9]{1,7})\$([0-9]{1,3})\$([0-9]{1,3})\$((?:[0-9a-f]{2}){8,64})\$((?:[0-9a-f]{2}){16,64})", v)
+    if not v or (m and _scrypt_cost_ok(int(m[1]), int(m[2]), int(m[3]))):
+        return None
+    # never shown: a password typed here by mistake would be on the screen
+    return f"expected a scrypt hash made by `posagent passwd` (scrypt$16384$8$1$SALT$HASH), got {len(v)} characters that are not one"
+
+
+def _scrypt_cost_ok(n: int, r: int, p: int) -> bool:
+    """The costs agent/auth.py can check within its memory bound (2**26 bytes): n a power of 2."""
+    return n > 1 and n & (n - 1) == 0 and r >= 1 and p >= 1 and 128 * r * (n + p) <= 2**25
+
+
 _HEX16 = _pattern(r"[0-9A-Fa-f]{16}|[0-9A-Fa-f]{32}|[0-9A-Fa-f]{48}", "16, 32 or 48 hex digits (a DES/3DES key)")
 
 SCHEMA: dict[str, dict[str, Setting]] = {
@@ -111,7 +150,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                                  _one_of_ints(32, 42)),
     },
     "acquirer": {
-        "host": Setting(str, "127.0.0.1", "Acquirer host name or address."),
+        "host": Setting(str, "127.0.0.1", "Acquirer host name or address.",
+                        _pattern(r"[^\s\x00-\x1f]{1,253}", "a host name or address (not empty, no spaces)")),
         "port": Setting(int, 5800, "Acquirer TCP port.", _range(1, 65535)),
         "dialect": Setting(str, "cup", "Message dialect: cup (UnionPay-style) or iso87.", _choice("cup", "iso87")),
         "tpdu": Setting(str, "6000030000", "TPDU sent before each message (10 hex digits).",
@@ -144,9 +184,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "signon_max_age_hours": Setting(int, 24, "Sign on again when the working keys are older than this.",
                                         _range(1, 24 * 30)),
         "custodian1_hash": Setting(str, "", "Key custodian 1's password as a salted scrypt hash (`posagent passwd "
-                                   "--role custodian1`): they log in to enter master key component 1.", secret=True),
+                                   "--role custodian1`): they log in to enter master key component 1.", _password_hash, secret=True),
         "custodian2_hash": Setting(str, "", "Key custodian 2's password (`posagent passwd --role custodian2`): "
-                                   "component 2; it must not be custodian 1's.", secret=True),
+                                   "component 2; it must not be custodian 1's.", _password_hash, secret=True),
     },
     "journal": {
         "path": Setting(str, "~/.posagent/journal.db", "SQLite journal file."),
@@ -168,6 +208,13 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                                            _above_zero(1000, "a multiple")),
         "refund_repeat_seconds": Setting(int, 120, "Same original + same refund amount within this window is a repeat.",
                                          _range(0, 24 * 3600)),
+        "typical_amount": Setting(str, "500", "The typical ticket, in the currency's major unit (text like "
+                                  "\"500.00\"), until the terminal has 5 approved sales of its own (then their "
+                                  "median): a sale, payment-code sale or pre-auth of `unusual_amount_multiple` times "
+                                  "it asks for confirmation from the first sale on.", _amount_text),
+        "max_amount": Setting(str, "50000", "The largest sale, payment-code sale or pre-auth this terminal makes, "
+                              "in the currency's major unit (text like \"50000.00\"): above it the operation is "
+                              "refused before anything is read or sent (the supervisor's setting).", _amount_text),
     },
     "preauth": {
         "tolerance_percent": Setting(int, 15, "A completion may exceed its pre-auth by at most this percentage "
@@ -181,7 +228,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "supervisor": {
         "password_hash": Setting(str, "", "Supervisor password as a salted scrypt hash (`posagent passwd`).",
-                                 secret=True),
+                                 _password_hash, secret=True),
         "max_attempts": Setting(int, 5, "Wrong passwords before supervisor functions lock.", _range(1, 10)),
         "lockout_minutes": Setting(int, 30, "How long the lock lasts (PCI DSS: at least 30).", _range(30, 24 * 60)),
     },
@@ -215,10 +262,12 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     "console": {
         "port": Setting(str, "", "Serial device for the technician console (empty: disabled)."),
         "baudrate": Setting(int, 115200, "Serial speed.", _range(300, 4000000)),
-        "password_hash": Setting(str, "", "Technician password as a salted scrypt hash.", secret=True),
+        "password_hash": Setting(str, "", "Technician password as a salted scrypt hash.", _password_hash, secret=True),
         "idle_timeout_minutes": Setting(int, 15, "Idle minutes before the console logs out.", _range(1, 120)),
         "max_attempts": Setting(int, 5, "Failed logins before the console locks.", _range(1, 10)),
         "lockout_minutes": Setting(int, 30, "How long the console lock lasts (PCI DSS: at least 30).", _range(30, 24 * 60)),
+        "may_start_daemon": Setting(bool, False, "The console may start (or restart) the daemon: `daemon start`, "
+                                    "`daemon restart` (installation setting)."),
     },
     "scanner": {
         "port": Setting(str, "", "Serial device of the barcode scanner for wallet payment codes (empty: none; codes are typed or given with --code)."),
@@ -255,6 +304,18 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "credit_cap": Setting(str, "", "Most fee per credit-card sale (\"\": no cap).", fees.check_cap),
         "credit_bins": Setting(str, "625094", "Card number prefixes (comma-separated) of credit cards; "
                                "other cards are debit.", _pattern(r"([0-9]{1,8}(,[0-9]{1,8})*)?", "digits, comma-separated")),
+    },
+    "reconcile": {
+        "statements_dir": Setting(str, "", "Directory the daemon reads statements from, by name (empty: `statements/` "
+                                  "beside the journal); `posagent reconcile FILE` puts a private copy there."),
+    },
+    "office": {
+        "url": Setting(str, "", "The back office's collector (`posoffice serve`), e.g. `http://office:8740/v1/events`; "
+                       "empty: the journal is not shipped.", _pattern(r"(https?://[^\s]{1,200})?", "an http(s) URL")),
+        "secret_file": Setting(str, "", "File holding this terminal's office secret (`posoffice terminal add` prints it), "
+                               "private to the daemon's user."),
+        "interval": Setting((int, float), 30.0, "Seconds between shipping rounds (1 to 3600); an unreachable office "
+                            "only grows the backlog, never delays a sale.", _seconds(3600, least=1)),
     },
 }
 
@@ -344,6 +405,8 @@ def from_mapping(data: Mapping[str, Any], *, source: str | None = None) -> Confi
         for key, setting in keys.items():
             if setting.required and key not in data.get(section, {}):
                 raise ConfigError("missing required key", key=f"{section}.{key}", path=source)
+    for section, key in AMOUNT_SETTINGS:  # their decimals against the currency's, now that both are known
+        minor_units(values, section, key, path=source)
     return Config(values, source)
 
 

@@ -26,6 +26,7 @@ import base64
 import json
 import logging
 import os
+import stat
 import sys
 import threading
 import urllib.error
@@ -100,6 +101,48 @@ def write_cursor(journal_path: str | Path, cursor: Cursor) -> None:
         atomic_write(path, json.dumps({"acked": cursor.acked, "hash": cursor.hash}).encode())
     except OSError as exc:
         raise ShipError(f"cannot save the office cursor {path}: {exc.strerror or exc}", retry=True) from None
+
+
+#: a terminal's secret file: one line, a few dozen characters
+MAX_SECRET_BYTES = 256
+
+
+def read_secret(path: str | Path) -> str:
+    """The terminal's office secret from its file: a regular file, private to its owner, one line."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ShipError(f"{path}: cannot read the office secret ({exc.strerror or exc})", retry=False) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ShipError(f"{path}: the office secret must be a regular file", retry=False)
+        if info.st_mode & 0o077:
+            raise ShipError(f"{path}: the office secret is readable by others (mode {oct(info.st_mode & 0o777)}); "
+                            f"make it 0600", retry=False)
+        data = os.read(fd, MAX_SECRET_BYTES + 1)
+    finally:
+        os.close(fd)
+    secret = data.decode("utf-8", "replace").strip()
+    if len(data) > MAX_SECRET_BYTES or not secret or not secret.isprintable():
+        raise ShipError(f"{path}: expected one line with the terminal's office secret (at most {MAX_SECRET_BYTES} "
+                        f"bytes)", retry=False)
+    return secret
+
+
+def backlog(journal_path: str | Path) -> dict[str, int]:
+    """What the office holds of this journal (the cursor) and what it does not yet (the journal's newer events)."""
+    acked = read_cursor(journal_path).acked
+    try:
+        journal = Journal.open(journal_path, fingerprint_key=None, read_only=True)
+    except JournalError:
+        return {"acked": acked, "head": acked, "backlog": 0}
+    try:
+        head = journal.core.conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+    finally:
+        journal.core.close()
+    return {"acked": acked, "head": head, "backlog": max(0, head - acked)}
 
 
 # ----------------------------------------------------------------------------- one round

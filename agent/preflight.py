@@ -91,8 +91,19 @@ def _tls_problems(cfg: Config) -> list[str]:
     return []
 
 
+def setting_problems(cfg: Config) -> list[str]:
+    """Values each valid alone that `run` cannot use together, one line each (no file is read)."""
+    from agent.receipts import display_width
+    found = []
+    name, width = cfg.terminal.merchant_name, cfg.terminal.receipt_width
+    if display_width(name) > width:
+        found.append(f"terminal.merchant_name: {display_width(name)} columns wide, the receipt "
+                     f"(terminal.receipt_width) is {width}: shorten the name")
+    return found
+
+
 def problems(cfg: Config) -> list[str]:
-    found: list[str] = []
+    found: list[str] = setting_problems(cfg)
     acq = cfg.acquirer
     if acq.tls:
         if not acq.tls_ca_file:
@@ -115,6 +126,16 @@ def problems(cfg: Config) -> list[str]:
             reason = _writable_dir(path)
             if reason:
                 found.append(f"{section}.{key}: cannot create {path}: {reason}")
+    if cfg.office.url:  # shipping to the back office: the terminal's secret must be there to read
+        if not cfg.office.secret_file:
+            found.append("office.secret_file: office.url is set but no secret file (posoffice terminal add prints "
+                         "the secret)")
+        else:
+            from agent.office_shipper import read_secret, ShipError
+            try:
+                read_secret(cfg.path("office", "secret_file"))
+            except ShipError as exc:
+                found.append(f"office.secret_file: {exc}")
     if cfg.daemon.log_file:
         path = cfg.path("daemon", "log_file")
         reason = f"no directory {path.parent}" if not path.parent.is_dir() else (

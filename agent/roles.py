@@ -47,7 +47,7 @@ SETTINGS: dict[str, frozenset[str]] = {
         "emv.tac_denial", "emv.tac_online", "emv.tac_default", "emv.tacs",
         "preauth.validity_days", "preauth.advice_type",
         "scanner.baudrate", "scanner.scan_timeout", "scanner.partial_timeout",
-        "wallet.*",
+        "wallet.*", "office.interval",
     }),
 }
 SETTINGS["supervisor"] = SETTINGS["supervisor"] | {"settlement_fees.*"}
@@ -59,9 +59,12 @@ INSTALLATION_ONLY: dict[str, str] = {
     "journal.fingerprint_key_file": "a path",
     "journal.check_whole_at_start": "how much of the journal is checked at every start",
     "reconcile.statements_dir": "a path",
+    "office.url": "where the journal is shipped",
+    "office.secret_file": "a path",
     "daemon.control_socket": "a path",
     "daemon.log_file": "a path",
     "daemon.socket_mode": "who may use the control socket",
+    "console.may_start_daemon": "whether the console may start the daemon",
     "acquirer.host": "where the acquirer link goes",
     "acquirer.port": "where the acquirer link goes",
     "acquirer.tls": "whether the acquirer link is encrypted",

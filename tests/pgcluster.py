@@ -135,9 +135,9 @@ def office_dsn(pg_cluster) -> str:
 class Collector:
     """`posoffice serve --port 0` as a child process; `url` is read from its first line."""
 
-    def __init__(self, dsn: str):
+    def __init__(self, dsn: str, port: int = 0):
         self.dsn = dsn
-        self.proc = subprocess.Popen([sys.executable, "-m", "posoffice", "serve", "--port", "0", "--dsn", dsn],
+        self.proc = subprocess.Popen([sys.executable, "-m", "posoffice", "serve", "--port", str(port), "--dsn", dsn],
                                      cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         line = self._first_line(timeout=30)

@@ -470,6 +470,10 @@ def show_status(args: argparse.Namespace, cfg, reply: dict) -> int:
         print(f"TCs       {tcs.get('owed', 0)} waiting to be uploaded, {tcs.get('undelivered', 0)} undelivered after every try")
     print(f"journal   {s['journal']['path']}: {s['journal']['in_doubt']} in doubt"
           f"{', settlement of batch %06d in progress' % s['journal']['settling'] if s['journal']['settling'] else ''}")
+    office = s.get("office")
+    if office:
+        problem = f"; last try: {office['last_error']}" if office.get("last_error") else ""
+        print(f"office    {office['backlog']} event(s) not yet at the back office ({office['url']}){problem}")
     open_chains = s.get("chains", {}).get("open", [])
     print(f"fixes     {len(open_chains)} open")
     for c in open_chains:

@@ -121,6 +121,7 @@ class Daemon:
         self.last_recovery: Outcome | None = None
         self.integrity_problem: str | None = None  # set when the hash chain is found broken: no new money moves
         self.wallet: WalletEffects | None = None
+        self.shipper = None  # agent.office_shipper.OfficeShipper while [office] url is set
         self.wallet_settings: WalletSettings | None = None
         self.scan_timeout = float(cfg.scanner.scan_timeout)
 
@@ -158,9 +159,34 @@ class Daemon:
             self.interpreter = Interpreter(journal=self.journal, link=self.link, keystore=self.keystore,
                                            dialect=self.dialect, cards=cards,
                                            signon_max_age=self.profile.signon_max_age_seconds, wallet=self.wallet)
+            self.shipper = self._start_shipper()
         except BaseException:
             self.close_sync()
             raise
+
+    def _start_shipper(self):
+        """Ship the journal's events to the back office beside the operations (`[office] url`; off when empty)."""
+        office = self.cfg.office
+        if not office.url:
+            return None
+        from agent.office_shipper import OfficeShipper, ShipError, read_secret
+        try:
+            secret = read_secret(self.cfg.path("office", "secret_file"))
+        except ShipError as exc:
+            raise DaemonError(f"office.secret_file: {exc}") from None
+        shipper = OfficeShipper(self.journal_path, office.url, self.cfg.terminal.terminal_id, secret,
+                                interval=float(office.interval))
+        shipper.start()
+        log.info("shipping the journal to the back office at %s every %g s", office.url, office.interval)
+        return shipper
+
+    def office_status(self) -> dict[str, Any] | None:
+        """How far the back office holds this journal; None when shipping is off."""
+        if self.shipper is None:
+            return None
+        from agent.office_shipper import backlog
+        error = self.shipper.last_error
+        return {"url": self.cfg.office.url, **backlog(self.journal_path), "last_error": str(error) if error else None}
 
     def _integrity(self, result, what: str) -> None:
         if result.ok:
@@ -241,6 +267,9 @@ class Daemon:
         self.close_sync()
 
     def close_sync(self) -> None:
+        if self.shipper is not None:
+            self.shipper.stop(timeout=5.0)
+            self.shipper = None
         if self.wallet is not None:
             self.wallet.close()
             self.wallet = None
@@ -447,5 +476,6 @@ class Daemon:
             "chains": {"open": self.open_chains()},
             "supervisor_locked_for_s": round(self.supervisor_gate().locked_for()),
             "lockouts": self.lockouts(),
+            "office": self.office_status(),
             "uptime_s": round(time.time() - self.started_at, 1),
         }
