@@ -132,7 +132,11 @@ class HotPath(Store):
                 "uploaded": 0, "request": request_text})
             w.cache["begun"] = {**dict(zip(row.keys(), row)), "batch_state": "open"}
             w.record("txn.begin", row["id"], values["operator"], values["role"],
-                     {"kind": kind, "amount": values["amount"], "trace": taken, "batch": batch["number"]})
+                     {"kind": kind, "amount": values["amount"], "trace": taken, "batch": batch["number"],
+                      # what the back office matches and groups by: never more than the row holds (masked card,
+                      # the keyed fingerprint), and the transaction this one voids, refunds or completes
+                      "card": values["pan_masked"], "fingerprint": values["pan_fingerprint"],
+                      "original": values["original_id"]})
         return txn_from_row(row, batch_state="open")
 
     def _check_links(self, kind: str, amount: int, original_id: int | None, chain_id: int | None,
@@ -201,7 +205,8 @@ class HotPath(Store):
             if tc_upload is not None and approved:
                 self._tc_uploads.owe(w, txn_id, tc_upload, card_sequence)
             w.record("txn.complete", txn_id, row["operator"], row["role"],
-                     {"state": updated["state"], "response_code": response_code})
+                     {"state": updated["state"], "response_code": response_code, "rrn": updated["rrn"],
+                      "auth_code": updated["auth_code"]})
         return txn_from_row(updated, batch_state=row["batch_state"])
 
     def fail(self, txn_id: int, *, reason: str, error: str, response: dict | None = None) -> Reversal | None:
