@@ -17,7 +17,8 @@ from typing import Any, Iterable, Iterator
 GENESIS = "0" * 64
 #: tables whose every row is vouched for by the chain, with their key column
 CHAINED_TABLES = {"batches": "id", "transactions": "id", "reversals": "id", "messages": "id",
-                  "counters": "name", "state": "key", "chains": "id", "tc_uploads": "id"}
+                  "counters": "name", "state": "key", "chains": "id", "tc_uploads": "id",
+                  "param_downloads": "id", "param_items": "id", "param_sets": "id"}
 
 
 #: one encoder for every call (json.dumps with these options builds a new one each time)
