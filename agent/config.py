@@ -100,7 +100,7 @@ def _amount_text(v: Any) -> str | None:
     try:
         parse_amount(v, max(2, len(v.partition(".")[2])))
     except UsageError as exc:
-        return f"expected an amount like \"200.00\": {exc}"
+        return f"expected an amount like \"500.00\": {exc}"
     return None
 
 
@@ -204,17 +204,19 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "duplicate_window_seconds": Setting(int, 600, "Same card + same amount within this window asks for confirmation.",
                                             _range(0, 24 * 3600)),
         "unusual_amount_multiple": Setting((int, float), 10.0,
-                                           "An amount this many times the typical ticket asks for confirmation.",
+                                           "A sale, payment-code sale or pre-auth of this many times the typical "
+                                           "ticket or more asks for confirmation before the card or code is read.",
                                            _above_zero(1000, "a multiple")),
         "refund_repeat_seconds": Setting(int, 120, "Same original + same refund amount within this window is a repeat.",
                                          _range(0, 24 * 3600)),
         "typical_amount": Setting(str, "500", "The typical ticket, in the currency's major unit (text like "
-                                  "\"500.00\"), until the terminal has 5 approved sales of its own (then their "
-                                  "median): a sale, payment-code sale or pre-auth of `unusual_amount_multiple` times "
-                                  "it asks for confirmation from the first sale on.", _amount_text),
-        "max_amount": Setting(str, "50000", "The largest sale, payment-code sale or pre-auth this terminal makes, "
-                              "in the currency's major unit (text like \"50000.00\"): above it the operation is "
-                              "refused before anything is read or sent (the supervisor's setting).", _amount_text),
+                                  "\"500.00\"), while the terminal has fewer than 5 approved sales; from the 5th on, "
+                                  "the median of its latest 50. So a new terminal asks from its first sale.",
+                                  _amount_text),
+        "max_amount": Setting(str, "50000", "The largest sale, payment-code sale or pre-auth, in the currency's major "
+                              "unit (text like \"50000.00\"): above it the operation is refused before anything is "
+                              "read or sent (the supervisor's setting; a completion keeps `[preauth] "
+                              "tolerance_percent`).", _amount_text),
     },
     "preauth": {
         "tolerance_percent": Setting(int, 15, "A completion may exceed its pre-auth by at most this percentage "
@@ -377,7 +379,8 @@ def validate_value(section: str, key: str, value: Any, *, path: str | None = Non
     # bool is an int in Python: never accept true/false for a number, nor 1 for a bool
     ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
     if not ok:
-        raise ConfigError(f"expected {_type_name(setting.kind)}, got {type(value).__name__} {brief(value)}",
+        unit = " in minor units (fen): 10000 for 100.00" if "in minor units" in setting.doc else ""
+        raise ConfigError(f"expected {_type_name(setting.kind)}{unit}, got {type(value).__name__} {brief(value)}",
                           key=name, path=path)
     if float in kinds and isinstance(value, int):
         value = float(value)

@@ -196,8 +196,77 @@ class MasterKeyFile:
             raise KeyLoadError(f"the device key {self.device_key_path} is {len(key)} bytes, not {DEVICE_KEY_BYTES}")
         return key
 
+    @property
+    def previous_path(self) -> Path:
+        """The key that was in force before the last load, kept (as sealed) until a sign-on under the new one
+        succeeds: ``tmk.enc.previous``; ``{"development": true}`` in it when that was [keys] tmk."""
+        return self.path.with_name(self.path.name + ".previous")
+
+    def stored_check_value(self, path: Path | None = None) -> str | None:
+        """The check value written beside a sealed key (no device key needed); None when there is no file,
+        "development" for the development key, "?" for a file that cannot be read."""
+        try:
+            record = json.loads((path or self.path).read_bytes()[:MAX_FILE_BYTES + 1])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return "?"
+        if not isinstance(record, dict):
+            return "?"
+        if record.get("development") is True:
+            return "development"
+        value = record.get("check_value")
+        return value if isinstance(value, str) and re.fullmatch(r"[0-9A-F]{6}", value) else "?"
+
+    def waiting(self) -> tuple[str, str] | None:
+        """(previous check value or "development", new check value) while a loaded key waits for its first
+        sign-on; None when the key on file is in force."""
+        previous = self.stored_check_value(self.previous_path)
+        if previous is None:
+            return None
+        return previous, self.stored_check_value() or "development"
+
+    def confirm(self, check_value_in_use: str) -> bool:
+        """A sign-on under `check_value_in_use` succeeded: when that is the waiting key, it is in force and the
+        previous one is dropped.  (A daemon still running the old key signs on without confirming the new.)"""
+        if self.waiting() is None or self.stored_check_value() != check_value_in_use:
+            return False
+        self.previous_path.unlink(missing_ok=True)
+        return True
+
+    def restore_previous(self) -> str:
+        """Put the previous key back in force; return its check value ("development": [keys] tmk again)."""
+        kept = self.waiting()
+        if kept is None:
+            raise KeyLoadError("no previous master key is kept: the key on file is the one in force")
+        previous, _ = kept
+        if previous == "?":
+            raise KeyLoadError(f"the previous master key file {self.previous_path} is damaged: load the key again")
+        try:
+            if previous == "development":
+                self.path.unlink(missing_ok=True)
+                self.previous_path.unlink()
+            else:
+                os.replace(self.previous_path, self.path)
+            fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise KeyLoadError(f"cannot put the previous master key back in {self.path}: {exc.strerror}") from None
+        return previous
+
     def store(self, tmk: bytes) -> str:
-        """Encrypt and save the key (atomically, 0600); return its check value."""
+        """Encrypt and save the key (atomically, 0600); return its check value.  The key in force until now
+        stays beside it (`previous_path`) until a sign-on under the new one succeeds (`confirm`)."""
+        if not self.previous_path.exists():  # a second load before any sign-on keeps the key the bank knows
+            try:
+                kept = self.path.read_bytes() if self.path.exists() else json.dumps({"development": True}).encode()
+            except OSError as exc:
+                raise KeyLoadError(f"cannot keep the master key in force ({self.path}): {exc.strerror}; "
+                                   f"nothing was stored") from None
+            atomic_write(self.previous_path, kept, mode=0o600)
         nonce = secrets.token_bytes(12)
         kcv_text = check_value(tmk)
         sealed = AESGCM(self._device_key(create=True)).encrypt(nonce, tmk, _PURPOSE + kcv_text.encode())

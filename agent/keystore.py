@@ -13,6 +13,7 @@ layout in field 62 (`single_des_required`).
 from __future__ import annotations
 
 import hmac
+import logging
 import json
 import os
 from datetime import datetime, timezone
@@ -28,6 +29,8 @@ from agent.iso8583.subfields import KEY_LAYOUTS
 #: working-key names in field 62 order
 KEY_NAMES = ("pin", "mac", "track")
 KEY_FILE_NAME = "working-keys.json"
+
+log = logging.getLogger("posagent.keys")
 
 
 def default_key_file(cfg) -> Path:
@@ -98,6 +101,8 @@ class SoftwareKeyStore:
         self.master_check_value = kcv(self._tmk).hex().upper()[:6]  # shown so a technician can tell which key
         self.master_source = "development key"
         self.path = Path(path) if path is not None else None
+        #: the sealed master key file (`agent.keyload.MasterKeyFile`) this key came from, if any
+        self.master_file = None
         self.mac_algorithm = mac_algorithm
         self._keys: dict[str, bytes] = {}
         self._check_values: dict[str, str] = {}
@@ -121,6 +126,7 @@ class SoftwareKeyStore:
         tmk = loaded.load() if loaded.exists else bytes.fromhex(cfg["keys"]["tmk"])
         store = cls(tmk, default_key_file(cfg), single_des=single_des_required(dialect))
         store.master_source = "loaded" if loaded.exists else "development key"
+        store.master_file = loaded if loaded.exists else None
         return store
 
     # -- installing ----------------------------------------------------------------------------
@@ -139,7 +145,8 @@ class SoftwareKeyStore:
             try:
                 clear[name] = unwrap_working_key(self._tmk, encrypted, check)
             except KeyCheckError:
-                raise KeyCheckError(f"the {name} key's check value does not match: keys rejected", field=62) from None
+                raise KeyCheckError(f"the {name} key's check value does not match: keys rejected{self._way_back()}",
+                                    field=62) from None
         installed_at = now or datetime.now(timezone.utc)
         if self.path is not None:  # saved first: keys that could not be saved are not used either
             self._save([(name, enc, chk) for name, (enc, chk) in zip(KEY_NAMES, keys)], key_mode, installed_at)
@@ -147,7 +154,33 @@ class SoftwareKeyStore:
         self._check_values = {name: kcv(key).hex().upper() for name, key in clear.items()}
         self._installed_at = installed_at
         self.key_mode = key_mode
+        self._confirm_master_key()
         return dict(self._check_values)
+
+    def _waiting(self) -> tuple[str, str] | None:
+        """(previous, new) check values when this store's master key was loaded and awaits its first sign-on."""
+        if self.master_file is None:
+            return None
+        kept = self.master_file.waiting()
+        return kept if kept is not None and kept[1] == self.master_check_value else None
+
+    def _way_back(self) -> str:
+        kept = self._waiting()
+        if kept is None:
+            return ""
+        previous = "the development key" if kept[0] == "development" else f"the previous master key {kept[0]}"
+        return (f" under the newly loaded master key {kept[1]}, which the acquirer does not know; {previous} is kept: "
+                f"`keys restore-previous` on the console puts it back (then restart and sign on)")
+
+    def _confirm_master_key(self) -> None:
+        """Working keys arrived under a newly loaded master key: it is in force, the previous one goes."""
+        if self._waiting() is None:
+            return
+        try:
+            self.master_file.confirm(self.master_check_value)
+        except OSError as exc:  # the sign-on stands; the previous key stays until the next one
+            log.warning("master key %s in force, but the previous one could not be removed: %s",
+                        self.master_check_value, exc.strerror or exc)
 
     def _save(self, wrapped: list[tuple[str, bytes, bytes]], key_mode: str, installed_at: datetime) -> None:
         assert self.path is not None

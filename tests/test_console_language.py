@@ -193,7 +193,7 @@ def zh_table(tmp_path) -> CommandTable:
     ("reversals handled 1 ok", "至少 3 个字符"),
     ("log level LOUD", "用法：log level"),
     ("export", "用法：export ID"),
-    ("reconcile", "用法：reconcile PATH"),
+    ("reconcile", "用法：reconcile NAME"),
     ("keys load 4", "用法：keys load"),
     ("card test 0", "SECONDS 必须是"),
     ("frobnicate", "未知命令“frobnicate”"),
@@ -256,8 +256,8 @@ def test_a_chinese_console_session_over_a_real_pty(tmp_path, sim_host, pty_pair)
         assert table[0].split() == ["编号", "时间", "类型", "金额", "状态", "凭证号", "卡号"]
         assert all("消费" in row and "成功" in row and "****0048" in row for row in table[1:])
         # columns line up in display columns: the amounts end where the 金额 title ends
-        ends = {display_width(row[:row.index(word) + len(word)])
-                for row, word in zip(table, ("金额", "12.34", "1,234.56" if "1,234.56" in table[2] else "1234.56"))}
+        big = "1,234.56" if "1,234.56" in table[1] else "1234.56"  # newest first, as journal list
+        ends = {display_width(row[:row.index(word) + len(word)]) for row, word in zip(table, ("金额", big, "12.34"))}
         assert len(ends) == 1, table
 
         assert line.command("reversals").splitlines()[1] == "冲正队列为空"

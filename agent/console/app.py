@@ -71,7 +71,13 @@ class RememberingGate:
         return self.gate.locked_for()
 
     def lock_note(self) -> str:
-        return self.gate.lock_note()
+        """Where and until when the console is locked, in the terminal's language ("至 14:32")."""
+        if self.language == "en":
+            return self.gate.lock_note()
+        if self.gate.locked_for() <= 0:
+            return ""
+        until = self.gate.state().locked_until
+        return say(self.language, "lock_until", time=time.strftime("%H:%M", time.localtime(until)))
 
 
 def journal_audit(client: Any, password: Callable[[], str | None] = lambda: None) -> Callable[[str, dict], None]:

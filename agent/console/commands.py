@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent import config, roles
-from agent.console import configedit, views
-from agent.console.keyceremony import load_master_key
+from agent.console import configedit, offline, views
+from agent.console.keyceremony import load_master_key, master_key_file
 from agent.console.texts import say
 from agent.console.session import Question, Reply
 from agent.errors import PosagentError, UsageError
@@ -36,6 +36,11 @@ HELP_COLUMNS = 80
 
 class DaemonRefused(PosagentError):
     """The daemon answered with an error (or could not be reached); its message is for the technician."""
+
+
+class DaemonDown(DaemonRefused):
+    """Nothing answers on the control socket: the commands that can, read the journal file themselves."""
+
 
 
 @dataclass(frozen=True)
@@ -83,9 +88,11 @@ class CommandTable:
         """The daemon's `result` or `outcome`; `DaemonRefused` with its message otherwise."""
         try:
             reply = self.ctx.client.call(op, args or {}, password=password)
-        except PosagentError as exc:
-            raise DaemonRefused(str(exc)) from None
-        except (OSError, ValueError) as exc:
+        except (PosagentError, OSError, ValueError) as exc:
+            if not offline.daemon_answers(self.ctx.cfg):
+                raise DaemonDown(self._say("daemon_down")) from None
+            if isinstance(exc, PosagentError):
+                raise DaemonRefused(str(exc)) from None
             raise DaemonRefused(say(self.language, "no_daemon", detail=f"{type(exc).__name__}: {exc}")) from None
         if not reply.get("ok"):
             raise DaemonRefused(reply.get("error", {}).get("message") or say(self.language, "daemon_refused"))
@@ -112,7 +119,14 @@ class CommandTable:
 
     def status(self, args: list[str]) -> Reply:
         self._no_args(args, "status")
-        return Reply(views.status(self.call("status"), self.language))
+        try:
+            text = views.status(self.call("status"), self.language)
+        except DaemonDown as exc:
+            try:
+                text = f"{exc}\n{views.journal_status(offline.journal_status(self.ctx.cfg), self.language)}"
+            except PosagentError as unreadable:  # no journal yet, or one that cannot be read: say so, go on
+                text = f"{exc}\n{self._say('error', detail=unreadable)}"
+        return Reply("\n".join([text, *self._master_key_lines()]))
 
     def params(self, args: list[str]) -> Reply:
         """The chip parameter set in force: version, digest, where it came from, the last download."""
@@ -123,13 +137,70 @@ class CommandTable:
         self._no_args(args, "params download")
         return Reply(views.outcome(self.call("params_download")))
 
+    def _master_key_lines(self) -> list[str]:
+        """The master key in force and the one waiting for its first sign-on, by check value, from the key files."""
+        kept = master_key_file(self.ctx.cfg).waiting()
+        if kept is None:
+            return []
+        return [self._say("st.master_waiting", previous=self._key_name(kept[0]), waiting=kept[1])]
+
+    def _key_name(self, check_value: str) -> str:
+        if check_value != "development":
+            return check_value
+        from agent.keyload import check_value as kcv
+        return self._say("st.development", kcv=kcv(bytes.fromhex(self.ctx.cfg.keys.tmk)))
+
     def echo(self, args: list[str]) -> Reply:
         self._no_args(args, "link test")
         return Reply(views.outcome(self.call("echo")))
 
     def signon(self, args: list[str]) -> Reply:
         self._no_args(args, "sign-on")
-        return Reply(views.outcome(self.call("signon")))
+        try:
+            said = views.outcome(self.call("signon"))
+        except DaemonDown:
+            raise
+        except DaemonRefused as exc:
+            said = self._say("error", detail=exc)
+        kept = master_key_file(self.ctx.cfg).waiting()
+        if kept is not None and "keys rejected" in said:  # the bank does not know the newly loaded master key
+            said += "\n" + self._say("key.rejected", waiting=kept[1], previous=self._key_name(kept[0]))
+        return Reply(said)
+
+    def keys_restore_previous(self, args: list[str]) -> Reply:
+        """The master key in force before the last `keys load` back in force (the bank rejected the new one)."""
+        self._no_args(args, "keys restore-previous")
+        keys = master_key_file(self.ctx.cfg)
+        kept = keys.waiting()
+        if kept is None:
+            raise UsageError(self._say("u.no_previous"))
+        restored = keys.restore_previous()
+        from agent.keystore import default_key_file
+        default_key_file(self.ctx.cfg).unlink(missing_ok=True)  # working keys of either key: the next sign-on brings them
+        # journaled as a master key load: the previous key, put back by the technician
+        self.ctx.audit("keys_loaded", {"check_value": restored, "restored": "previous", "set_aside": kept[1],
+                                       "by": "technician"})
+        return Reply(self._say("key.restored", kcv=self._key_name(restored), waiting=kept[1]))
+
+    def daemon_start(self, args: list[str], *, restart: bool = False) -> Reply:
+        self._no_args(args, "daemon restart" if restart else "daemon start")
+        if not self.ctx.cfg.console.may_start_daemon:
+            raise UsageError(self._say("u.may_not_start"))
+        running = offline.daemon_answers(self.ctx.cfg)
+        if running and not restart:
+            raise UsageError(self._say("u.daemon_running"))
+        helper = offline.start(self.ctx.cfg, restart=running)
+        log.warning("daemon %s from the technician console", "restart" if running else "start")
+        try:  # a console the old daemon runs is stopped with it here; the new daemon starts a fresh one
+            said = (helper.communicate(timeout=offline.START_WAIT_SECONDS + offline.STOP_WAIT_SECONDS + 5)[0]
+                    or "").strip()
+        except Exception:  # noqa: BLE001 — the helper goes on by itself; say what is known
+            said = ""
+        if not said.startswith("started "):
+            raise DaemonRefused(said.removeprefix("error ") or self._say("daemon_no_answer"))
+        pid = int(said.split()[1])
+        self.ctx.audit("daemon_started", {"pid": pid, "restart": running, "by": "technician"})
+        return Reply(self._say("daemon_started", pid=pid))
 
     def config_show(self, args: list[str]) -> Reply:
         if len(args) > 1:
@@ -150,10 +221,10 @@ class CommandTable:
                 return self._ask_new_password(section, key)
             return Reply(ask=Question(self._say("ask.secret", name=f"{section}.{key}"), secret=True,
                                       then=lambda text: self._save(section, key, configedit.parse_typed(
-                                          section, key, text, self.language))))
+                                          section, key, text, self.language, self.exponent))))
         if len(args) != 2:
             raise UsageError(self._say("u.usage", usage=f"config set {section}.{key} VALUE"))
-        return self._save(section, key, configedit.parse_typed(section, key, args[1], self.language))
+        return self._save(section, key, configedit.parse_typed(section, key, args[1], self.language, self.exponent))
 
     def _ask_new_password(self, section: str, key: str) -> Reply:
         role = "technician" if section == "console" else section
@@ -180,7 +251,7 @@ class CommandTable:
 
     def _save(self, section: str, key: str, value: Any) -> Reply:
         assert self.ctx.config_path is not None
-        self.ctx.cfg = configedit.save(self.ctx.config_path, section, key, value)
+        self.ctx.cfg = configedit.save(self.ctx.config_path, section, key, value, self.language)
         self.ctx.audit("config_set", {"key": f"{section}.{key}", "by": "technician"})
         text = self._say("saved", what=configedit.describe(section, key, value), path=self.ctx.config_path)
         if (section, key) == ("daemon", "log_level"):
@@ -191,8 +262,7 @@ class CommandTable:
         if len(args) > 1:
             raise UsageError(self._say("u.usage", usage="journal tail [N]"))
         count = self._whole(args[0], "N", 1, MAX_TAIL) if args else 10
-        found = self.call("lookup", {"limit": count})["transactions"]
-        return Reply(views.transactions(list(reversed(found)), self.exponent, self.language))
+        return self._transactions({"limit": count})  # newest first, as `posagent journal list`
 
     def journal_search(self, args: list[str]) -> Reply:
         criteria = self._pairs(args)
@@ -227,8 +297,15 @@ class CommandTable:
                 query["kind"] = value
             else:
                 raise UsageError(self._say("u.search_by", name=name))
-        found = self.call("lookup", query)["transactions"]
-        return Reply(views.transactions(found, self.exponent, self.language))
+        return self._transactions(query)
+
+    def _transactions(self, query: dict[str, Any]) -> Reply:
+        """The daemon's lookup; with the daemon down, the journal file read here (and said so)."""
+        try:
+            return Reply(views.transactions(self.call("lookup", query)["transactions"], self.exponent, self.language))
+        except DaemonDown as exc:
+            found = offline.transactions(self.ctx.cfg, query)
+            return Reply(f"{exc}\n{views.transactions(found, self.exponent, self.language)}")
 
     def reversals_list(self, args: list[str]) -> Reply:
         self._no_args(args, "reversals")
@@ -283,14 +360,16 @@ class CommandTable:
         return Reply(render_text(bundle).rstrip("\n"))
 
     def reconcile(self, args: list[str]) -> Reply:
+        """A statement of the statements directory, by name: the daemon reads it, reconciles it and journals
+        the run under the technician (this console's login)."""
         if not 1 <= len(args) <= 2:
             raise UsageError(self._say("u.reconcile"))
         from agent.reconcile.cli import render_report
-        from agent.reconcile.run import reconcile_file
+        from agent.reconcile.run import Run
 
-        run = reconcile_file(self.ctx.cfg, self.ctx.cfg.path("journal", "path"), args[0],
-                             fmt_name=args[1] if len(args) > 1 else None)
-        return Reply(render_report(run, self.exponent).rstrip("\n"))
+        request = {"statement": args[0], "technician": True, **({"format": args[1]} if len(args) > 1 else {})}
+        answer = self.call("reconcile", request, password=self.ctx.password)
+        return Reply(render_report(Run.from_answer(answer), self.exponent).rstrip("\n"))
 
     def logout(self, args: list[str]) -> Reply:
         return Reply(say(self.language, "logged_out"), logout=True)
@@ -361,6 +440,12 @@ COMMANDS: tuple[Command, ...] = (
     C(("config", "set"), "config set SECTION.KEY VALUE", "change and save a setting (secret: asked hidden)", CommandTable.config_set),
     C(("keys", "load"), "keys load", "load the terminal master key: each custodian logs in for their component",
       lambda table, args: load_master_key(table.ctx, args)),
+    C(("keys", "restore-previous"), "keys restore-previous",
+      "the master key before the last keys load, back",
+      CommandTable.keys_restore_previous),
+    C(("daemon", "start"), "daemon start", "start the daemon (if [console] may_start_daemon)", CommandTable.daemon_start),
+    C(("daemon", "restart"), "daemon restart", "stop and start the daemon (if [console] may_start_daemon)",
+      lambda table, args: table.daemon_start(args, restart=True)),
     C(("journal", "tail"), "journal tail [N]", "the last N transactions (default 10)", CommandTable.journal_tail),
     C(("journal", "search"), "journal search FIELD VALUE", "find by trace, amount, last4, date, rrn or kind",
       CommandTable.journal_search),
@@ -371,7 +456,7 @@ COMMANDS: tuple[Command, ...] = (
       CommandTable.card_test),
     C(("log", "level"), "log level [LEVEL]", "show or change the daemon's log level now", CommandTable.log_level),
     C(("export",), "export ID", "evidence bundle of a transaction's chain", CommandTable.export),
-    C(("reconcile",), "reconcile PATH [FORMAT]", "the acquirer's statement against the journal, to the cent",
+    C(("reconcile",), "reconcile NAME [FORMAT]", "the acquirer's statement against the journal, to the cent",
       CommandTable.reconcile),
     C(("logout",), "logout", "end the session (or exit, quit, Ctrl-D)", CommandTable.logout),
     C(("exit",), "exit", "same as logout", CommandTable.logout),

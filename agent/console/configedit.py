@@ -1,17 +1,22 @@
 """`config show` and `config set SECTION.KEY VALUE` for the console: typed text → schema-checked value →
 the configuration file replaced atomically.  Secrets are write-only: shown as "(set)", never echoed.
 
-The file keeps only the keys it had plus the one set (defaults stay implicit) and its permissions;
-comments in a hand-written file are not kept.
+Only the one value changes: the file keeps its comments, its order and its layout (tomlkit edits the
+document in place), and the keys it does not name stay at their defaults.  It is saved 0600 (it holds
+password hashes).
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from agent import config
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+from agent import config, preflight
 from agent.auth import hash_password
 from agent.console.files import atomic_write
 from agent.console.texts import say
@@ -22,6 +27,8 @@ _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 #: the shortest password the console accepts for a new operator password
 MIN_PASSWORD_CHARS = 6
+#: integer settings that are money in minor units: "100.00" typed there is answered with the number to type
+MINOR_UNIT_SETTINGS = (("emv", "floor_limit"),)
 
 
 def resolve(name: str, language: str = "en") -> tuple[str, str]:
@@ -43,8 +50,14 @@ def is_password(section: str, key: str) -> bool:
     return is_secret(section, key) and key == "password_hash"
 
 
-def parse_typed(section: str, key: str, text: str, language: str = "en") -> Any:
+def parse_typed(section: str, key: str, text: str, language: str = "en", exponent: int = 2) -> Any:
     """Turn what the technician typed into the schema's type, then validate it."""
+    if (section, key) in MINOR_UNIT_SETTINGS and re.fullmatch(r"[0-9]+[.,][0-9]+", text.strip()):
+        amount = text.strip().replace(",", ".")
+        whole, _, part = amount.partition(".")
+        example = int(whole) * 10**exponent + int((part + "0" * exponent)[:exponent] or 0)
+        raise UsageError(say(language, "u.minor_units", name=f"{section}.{key}", example=example, amount=amount,
+                             text=text))
     setting = config.SCHEMA[section][key]
     kinds = setting.kind if isinstance(setting.kind, tuple) else (setting.kind,)
     try:
@@ -105,14 +118,23 @@ def password_value(password: str, language: str = "en") -> str:
     return hash_password(password)
 
 
-def save(path: Path, section: str, key: str, value: Any) -> config.Config:
-    """Set one key in the configuration file (atomically) and return the new, validated configuration."""
+def save(path: Path, section: str, key: str, value: Any, language: str = "en") -> config.Config:
+    """Set one key in the configuration file (atomically) and return the new, validated configuration.
+    Everything else in the file — comments, blank lines, order — is written back as it was."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except (OSError, ValueError) as exc:  # ValueError: undecodable text, bad TOML, an over-long integer
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        document = tomlkit.parse(text)
+        tomllib.loads(text)  # tomlkit is more lenient in places: the file must be what `run` reads
+    except (OSError, ValueError, TOMLKitError) as exc:  # ValueError: undecodable text, bad TOML, an over-long integer
         raise ConfigError(f"cannot read it to change it: {exc}", path=str(path)) from None
-    data.setdefault(section, {})[key] = value
-    new = config.from_mapping(data, source=str(path))  # the whole file must still be valid
-    atomic_write(path, config.to_toml(data).encode("utf-8"), mode=0o600)  # it holds password hashes
+    if section not in document:
+        document[section] = tomlkit.table()
+    document[section][key] = value
+    new_text = tomlkit.dumps(document)
+    new = config.from_mapping(tomllib.loads(new_text), source=str(path))  # the whole file must still be valid
+    for problem in preflight.setting_problems(new):  # values that only make sense together (one line each)
+        if f"{section}.{key}" in problem:  # a problem the file had before is not this change's to refuse
+            raise ConfigError(problem if language == "en" else say(language, "u.bad_value", detail=problem))
+    atomic_write(path, new_text.encode("utf-8"), mode=0o600)  # it holds password hashes
     return new

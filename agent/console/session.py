@@ -152,8 +152,8 @@ class Session:
 
     def _event(self, event: Line | Cancelled | EndOfInput) -> bytes:
         if self.state is State.LOGGED_OUT:
-            if isinstance(event, Line):
-                return self._begin_login()
+            if isinstance(event, Line):  # the laptop may have joined after start(): who it is talking to, first
+                return crlf(f"\n{self.settings.banner}\n") + self._begin_login()
             return b""
         if self.state is State.LOCKED:
             return self._begin_login()

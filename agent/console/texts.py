@@ -143,8 +143,9 @@ TEXTS.update({
     "key.combined": ("combined key check value {kcv}", "合成密钥校验值 {kcv}"),
     "key.combined_form": ("Check value of the combined key (from the key form): ", "合成密钥的校验值（见密钥表格）："),
     "key.loaded": ("master key loaded (check value {kcv}), stored encrypted in {path}; the daemon uses it from its "
-                   "next start, then sign on",
-                   "主密钥已加载（校验值 {kcv}），加密保存在 {path}；守护进程下次启动后生效，然后请签到"),
+                   "next start, then sign on (the previous key is kept until that sign-on succeeds)",
+                   "主密钥已加载（校验值 {kcv}），加密保存在 {path}；守护进程下次启动后生效，然后请签到"
+                   "（签到成功前保留原密钥）"),
     # ---- usage errors
     "u.usage": ("usage: {usage}", "用法：{usage}"),
     "u.no_args": ("usage: {usage} (no arguments)", "用法：{usage}（不带参数）"),
@@ -176,8 +177,8 @@ TEXTS.update({
     "u.no_card_test": ("no card reader test is available here", "此处无法进行读卡测试"),
     "u.export": ("usage: export ID (journal id of any transaction of the chain)",
                  "用法：export ID（交易链中任一笔交易的流水编号）"),
-    "u.reconcile": ("usage: reconcile PATH [FORMAT] (the acquirer's statement file; format default posim)",
-                    "用法：reconcile PATH [FORMAT]（收单机构对账单文件；格式默认 posim）"),
+    "u.reconcile": ("usage: reconcile NAME [FORMAT] (a statement of the statements directory; format default posim)",
+                    "用法：reconcile NAME [FORMAT]（对账单目录中的对账单文件名；格式默认 posim）"),
     "u.keys_load": ("usage: keys load (no arguments: two key custodians each enter one component)",
                     "用法：keys load（不带参数：两名密钥保管员各输入一个分量）"),
     "u.no_section": ("no section '{section}'; sections: {known}", "没有设置段“{section}”；可用的段：{known}"),
@@ -205,6 +206,43 @@ TEXTS.update({
                           "{name} 是 {owner} 的密码：只能由 {owner} 设置"),
     "u.not_technician": ("{name} may not be changed by the technician", "技术员不能修改 {name}"),
     "u.short_password": ("a password needs at least {count} characters", "密码至少需要 {count} 个字符"),
+})
+
+
+TEXTS.update({
+    # ---- without the daemon (offline.py), the master key waiting for its first sign-on, starting the daemon
+    "help.keys_restore-previous": ("the master key before the last keys load, back", "恢复上次 keys load 前的主密钥"),
+    "help.daemon_start": ("start the daemon (if [console] may_start_daemon)", "启动守护进程（需 [console] may_start_daemon）"),
+    "help.daemon_restart": ("stop and start the daemon (if [console] may_start_daemon)",
+                            "重启守护进程（需 [console] may_start_daemon）"),
+    "daemon_down": ("the daemon is not running: read from the journal file (read-only)",
+                    "守护进程未运行：以下内容直接读自流水文件（只读）"),
+    "daemon_no_answer": ("the daemon did not say it started; see the log", "守护进程未报告启动；请查看日志"),
+    "daemon_started": ("daemon started (pid {pid}) and answering", "守护进程已启动（pid {pid}），应答正常"),
+    "u.may_not_start": ("this installation does not let the console start the daemon ([console] may_start_daemon "
+                        "is false): ask whoever runs the terminal's services",
+                        "本安装不允许控制台启动守护进程（[console] may_start_daemon 为 false）：请联系终端服务的管理人员"),
+    "u.daemon_running": ("the daemon is already running (daemon restart stops and starts it)",
+                         "守护进程已在运行（daemon restart 可将其重启）"),
+    "st.daemon_down": ("daemon    NOT RUNNING{settling}", "守护进程  未运行{settling}"),
+    "st.last_txn": ("last      transaction at {at}", "最近交易  {at}"),
+    "st.master_waiting": ("master key in force {previous}; waiting {waiting}: in force once a sign-on under it "
+                          "succeeds (keys restore-previous goes back)",
+                          "主密钥 当前有效 {previous}；待生效 {waiting}：在其下签到成功后生效（keys restore-previous 可恢复）"),
+    "st.development": ("{kcv} (development key)", "{kcv}（开发密钥）"),
+    "key.rejected": ("The acquirer rejected the keys under the newly loaded master key {waiting}: it does not know that "
+                     "key. The previous master key {previous} is kept. To go back: keys restore-previous, restart the "
+                     "daemon, sign-on. Or load the right key again: keys load.",
+                     "收单机构拒绝了新加载主密钥 {waiting} 下的工作密钥：银行不认识该密钥。原主密钥 {previous} 仍保留。"
+                     "恢复方法：keys restore-previous，重启守护进程，再 sign-on；或用 keys load 重新加载正确的密钥。"),
+    "key.restored": ("master key {kcv} is back in force (journaled); {waiting} is set aside. The daemon uses it from "
+                     "its next start: restart it, then sign-on",
+                     "主密钥 {kcv} 已恢复生效（已记入流水）；{waiting} 已弃用。守护进程下次启动时生效：请重启，然后 sign-on"),
+    "u.no_previous": ("no previous master key is kept: the key on file is the one in force",
+                      "没有保留原主密钥：当前文件中的密钥即为有效密钥"),
+    "u.minor_units": ("{name} is in minor units (fen): {example} for {amount}, not '{text}'",
+                      "{name} 以最小货币单位（分）计：{amount} 应输入 {example}，而不是“{text}”"),
+    "lock_until": ("until {time}", "至 {time}"),
 })
 
 

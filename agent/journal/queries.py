@@ -19,6 +19,14 @@ from agent.journal.transactions import TXN_SELECT, Transactions
 MAX_FIND = 1000
 #: how many links back a transaction without a card of its own looks for one (refund → completion → pre-auth)
 MAX_CARD_LINKS = 4
+#: the ids of the transactions whose card as `cards_shown` gives it ends in the 4 digits bound first: those with
+#: that card, and the voids and refunds (no card of their own) at most the second bound links below one
+_SHOWN_WITH_LAST4 = (
+    "WITH RECURSIVE shown(id, links) AS ("
+    " SELECT id, 0 FROM transactions WHERE substr(pan_masked, -4) = ?"
+    " UNION SELECT x.id, shown.links + 1 FROM transactions x JOIN shown ON x.original_id = shown.id"
+    "  WHERE x.pan_masked IS NULL AND shown.links < ?)"
+    " SELECT id FROM shown")
 #: how far back `suspected_duplicates` looks unless told otherwise
 DUPLICATE_LOOKBACK_SECONDS = 30 * 86400
 
@@ -58,7 +66,8 @@ class Queries(Store):
         if last4 is not None:
             if not re.fullmatch(r"[0-9]{4}", str(last4)):
                 raise JournalError(f"last 4 digits must be 4 digits, not {last4!r}")
-            where.append("substr(t.pan_masked, -4) = ?"); args.append(str(last4))
+            # the card a row shows (`cards_shown`): its own, or for a void or refund its nearest original's
+            where.append(f"t.id IN ({_SHOWN_WITH_LAST4})"); args += [str(last4), MAX_CARD_LINKS]
         if date is not None:
             start, end = _local_day(date)
             where.append("t.created_at >= ? AND t.created_at < ?"); args += [start, end]
