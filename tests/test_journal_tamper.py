@@ -34,6 +34,11 @@ def _build(path) -> None:
                    request=req)
     rev = j.fail(lost.id, reason="98", error="timeout")
     j.reversal_attempt(rev.id, {"mti": "0400"})
+    download = j.params_download_begin(trigger="signon", params_version="00000001", keys_version=None,
+                                       key_list=[], aid_list=["A0000003330101"])  # a chip parameter download
+    j.params_item(download.id, "aid", "A0000003330101", bytes.fromhex("9F0607A0000003330101"))
+    j.params_install(download.id, content={"params_version": "00000001", "keys_version": "00000000", "aids": [],
+                                           "keys": []}, digest="00" * 32)
     j.set_state("supervisor.failures", "1")
     j.record_event("operator.note", {"text": "shift change"}, operator="sup", role="supervisor")
     assert j.verify().ok
