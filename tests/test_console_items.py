@@ -114,8 +114,7 @@ def test_a_rejected_master_key_can_be_put_back_and_status_shows_both(tmp_path):
     commands.ctx.audit = lambda kind, details: audited.append((kind, details))
     said = commands.run("keys restore-previous").text
     assert f"master key {old} is back in force (journaled); {new} is set aside" in said
-    assert audited == [("keys_loaded", {"check_value": old, "restored": "previous", "set_aside": new,
-                                        "by": "technician"})]
+    assert audited == [("keys_restored", {"check_value": old, "set_aside": new, "by": "technician"})]
     assert keys.waiting() is None and keys.load() == OLD_KEY
     with pytest.raises(UsageError, match="no previous master key is kept"):
         commands.run("keys restore-previous")

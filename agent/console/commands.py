@@ -177,9 +177,7 @@ class CommandTable:
         restored = keys.restore_previous()
         from agent.keystore import default_key_file
         default_key_file(self.ctx.cfg).unlink(missing_ok=True)  # working keys of either key: the next sign-on brings them
-        # journaled as a master key load: the previous key, put back by the technician
-        self.ctx.audit("keys_loaded", {"check_value": restored, "restored": "previous", "set_aside": kept[1],
-                                       "by": "technician"})
+        self.ctx.audit("keys_restored", {"check_value": restored, "set_aside": kept[1], "by": "technician"})
         return Reply(self._say("key.restored", kcv=self._key_name(restored), waiting=kept[1]))
 
     def daemon_start(self, args: list[str], *, restart: bool = False) -> Reply:

@@ -7,6 +7,7 @@ returns the reply's `result`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,7 +17,7 @@ log = logging.getLogger("posagent.control")
 
 #: what the technician console may journal about itself
 CONSOLE_EVENTS = ("login", "login_failed", "login_locked", "logout", "idle_logout", "config_set", "log_level",
-                  "reversal_handled", "keys_loaded")
+                  "reversal_handled", "keys_loaded", "keys_restored", "daemon_started")
 
 
 def with_payment(daemon, txn: Any) -> dict:
@@ -100,10 +101,24 @@ async def log_level(daemon, args: dict, role: str) -> dict:
     return {"level": logging.getLevelName(root.level), "was": was}
 
 
-async def reconcile_record(daemon, args: dict, role: str) -> dict:
-    """`posagent reconcile` journals its run through the journal's owner."""
-    from agent.journal.reconciliation import record_reconciliation
-    return record_reconciliation(daemon.journal, args["kind"], args["details"], operator=role, role=role)
+async def reconcile(daemon, args: dict, role: str) -> dict:
+    """The statement named, read from the statements directory, reconciled against this journal; the run (or
+    the refusal of an unreadable statement) is journaled with what the reconciler found, under `role`."""
+    from agent.errors import UsageError
+    from agent.reconcile import run as reconciling
+    from agent.reconcile.statement import StatementError
+
+    try:
+        request = reconciling.Request.checked(args["statement"], fmt_name=args.get("format"),
+                                              encoding=args.get("encoding"), date=args.get("date"))
+        directory = reconciling.statements_directory(daemon.cfg, daemon.journal_path)
+        # reading and parsing up to 64 MiB: beside the event loop, which keeps serving the keypad and the bank
+        examined = await asyncio.to_thread(reconciling.examine, daemon.cfg, directory, request)
+        return reconciling.conclude(daemon.journal, daemon.cfg, examined, role=role).answer()
+    except StatementError as exc:
+        raise EngineError(str(exc), code="statement_refused") from None
+    except UsageError as exc:
+        raise EngineError(str(exc), code="usage") from None
 
 
 async def console_event(daemon, args: dict, role: str) -> dict:
