@@ -48,3 +48,20 @@ def format_amount(minor: int, exponent: int = 2) -> str:
     sign = "-" if minor < 0 else ""
     units, fraction = divmod(abs(minor), 10**exponent)
     return f"{sign}{units}.{fraction:0{exponent}d}" if exponent else f"{sign}{units}"
+
+
+#: ISO 4217 numeric codes (field 49) of the currencies a terminal is set up for, and their letters
+CURRENCY_LETTERS = {"156": "CNY", "344": "HKD", "446": "MOP", "840": "USD", "978": "EUR", "392": "JPY",
+                    "410": "KRW", "702": "SGD", "826": "GBP", "901": "TWD"}
+
+
+def currency_letters(numeric: str) -> str:
+    """The three letters of a numeric currency code (its digits for one not listed)."""
+    return CURRENCY_LETTERS.get(str(numeric).zfill(3), str(numeric).zfill(3))
+
+
+def amount_in_full(minor: int, exponent: int, currency: str) -> str:
+    """``1234500`` → ``"CNY 12,345.00"``: grouped and with its currency, so an extra zero is seen at once."""
+    units, point, fraction = format_amount(minor, exponent).partition(".")
+    sign = "-" if units.startswith("-") else ""
+    return f"{currency_letters(currency)} {sign}{int(units.lstrip('-')):,}{point}{fraction}"

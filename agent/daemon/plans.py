@@ -25,7 +25,8 @@ def wallet_sale(daemon, a: dict[str, Any], who):
     """Payment-code sale: the code from the CLI / keypad (`code`), else from the scanner."""
     return _wallet_sale(daemon.profile, daemon.wallet_settings, WalletSaleRequest(
         amount=a["amount"], code=a.get("code"), confirm_duplicate=bool(a.get("confirm_duplicate")),
-        client_request_id=a.get("client_request_id")), who, scan_timeout=daemon.scan_timeout)
+        confirm_unusual=bool(a.get("confirm_unusual")), client_request_id=a.get("client_request_id")), who,
+        scan_timeout=daemon.scan_timeout)
 
 
 def void(daemon, a: dict[str, Any], who):
@@ -62,7 +63,7 @@ def settle(daemon, a: dict[str, Any], who):
 def preauth(daemon, a: dict[str, Any], who):
     return hold.preauth(daemon.profile, hold.PreauthRequest(
         amount=a["amount"], test_card=a.get("card"), confirm_duplicate=bool(a.get("confirm_duplicate")),
-        client_request_id=a.get("client_request_id")), who)
+        confirm_unusual=bool(a.get("confirm_unusual")), client_request_id=a.get("client_request_id")), who)
 
 
 def preauth_void(daemon, a: dict[str, Any], who):

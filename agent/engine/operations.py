@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agent.engine.amount_guards import check_amount
 from agent.engine.common import Gen, with_card, ensure_ready, send_financial
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.offline import OFFLINE_KINDS, approve_offline
@@ -58,23 +59,11 @@ def _money(profile: Profile, amount: int) -> str:
     return format_amount(amount, profile.currency_exponent)
 
 
-def typical_ticket(recent_amounts: list[int]) -> int | None:
-    """The median of recent approved sales; None until there are enough to judge (5)."""
-    if len(recent_amounts) < 5:
-        return None
-    ordered = sorted(recent_amounts)
-    return ordered[len(ordered) // 2]
-
-
 def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
-    if not request.confirm_unusual:
-        recent = yield ask.recent_sale_amounts(limit=50)
-        typical = typical_ticket(recent)
-        if typical and request.amount >= typical * profile.unusual_amount_multiple:
-            return Outcome("sale", "needs_confirmation",
-                           say(profile.language, "unusual", amount=_money(profile, request.amount),
-                               typical=_money(profile, typical)),
-                           details={"guard": "unusual_amount", "typical": typical})
+    if request.kind == "sale":  # a fix's sale charges part of a purchase already made: never stopped halfway
+        question = yield from check_amount(profile, "sale", request.amount, confirmed=request.confirm_unusual)
+        if question is not None:
+            return question
     yield from ensure_ready(profile)
     return (yield from with_card(request.amount, request.test_card,
                                  lambda card: _sale_with_card(profile, request, operator, card),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agent.engine.amount_guards import check_amount
 from agent.engine.common import Gen, with_card, connect, ensure_ready, flush_reversals, masked, send_financial
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
@@ -27,6 +28,7 @@ class PreauthRequest:
     amount: int
     test_card: str | None = None
     confirm_duplicate: bool = False
+    confirm_unusual: bool = False
     client_request_id: str | None = None
 
 
@@ -63,6 +65,9 @@ def ceiling(profile: Profile, held: int) -> int:
 # ---------------------------------------------------------------- pre-auth
 
 def preauth(profile: Profile, request: PreauthRequest, operator: Operator) -> Gen:
+    question = yield from check_amount(profile, "preauth", request.amount, confirmed=request.confirm_unusual)
+    if question is not None:
+        return question
     yield from ensure_ready(profile)
     return (yield from with_card(request.amount, request.test_card,
                                  lambda card: _preauth_with_card(profile, request, operator, card)))

@@ -16,6 +16,7 @@ from agent.iso8583.dialect import TcUploadSpec
 from agent.iso8583.dialects.cup import DIALECT as CUP, MESSAGES as CUP_MESSAGES
 from agent.iso8583.matching import FINANCIAL_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, Field61
+from agent.money import parse_amount
 
 #: kind → (processing code F3, condition code F25, 60.1 transaction type, request MTI)
 FINANCIAL_KINDS: dict[str, tuple[str, str, str, str]] = {
@@ -58,6 +59,10 @@ class Profile:
     reversal_retries: int = 3
     duplicate_window_seconds: int = 600
     unusual_amount_multiple: float = 10.0
+    #: the typical ticket until there are enough approved sales to judge (`[guards] typical_amount`, minor units)
+    typical_amount: int = 50000
+    #: the largest new payment (sale, payment-code sale, pre-auth) the terminal makes (`[guards] max_amount`)
+    max_amount: int = 5_000_000
     refund_repeat_seconds: int = 120
     signon_max_age_seconds: int = 24 * 3600
     preauth_tolerance_percent: int = 15
@@ -78,6 +83,8 @@ class Profile:
                    reversal_retries=cfg.acquirer.reversal_retries,
                    duplicate_window_seconds=cfg.guards.duplicate_window_seconds,
                    unusual_amount_multiple=cfg.guards.unusual_amount_multiple,
+                   typical_amount=parse_amount(cfg.guards.typical_amount, cfg.terminal.currency_exponent),
+                   max_amount=parse_amount(cfg.guards.max_amount, cfg.terminal.currency_exponent),
                    refund_repeat_seconds=cfg.guards.refund_repeat_seconds,
                    signon_max_age_seconds=cfg.keys.signon_max_age_hours * 3600,
                    preauth_tolerance_percent=cfg.preauth.tolerance_percent,

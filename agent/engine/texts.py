@@ -31,9 +31,14 @@ TEXTS: dict[str, tuple[str, str]] = {
                               "卡片脱机批准消费：卡号 {card} 扣款 {amount}（凭证号 {trace}）；将在下一笔联机交易前通知银行。"),
     "advice_card_sealed": ("the sealed card of trace {trace} does not open ({problem}); its advice needs manual "
                            "handling", "凭证号 {trace} 的加密卡号无法解开（{problem}）；其通知需人工处理"),
-    "unusual": ("{amount} is unusually large for this terminal (typical sale {typical}). Check the amount; "
+    "unusual": ("{amount} is unusually large for this terminal (typical sale {typical}).{meant} Check the amount; "
                 "confirm to go on.",
-                "{amount} 远高于本终端的常见金额（通常 {typical}）。请核对金额，确认后继续。"),
+                "{amount} 远高于本终端的常见金额（通常 {typical}）。{meant}请核对金额，确认后继续。"),
+    "did_you_mean": (" Did you mean {meant}?", "是否应为 {meant}（漏输小数点）？"),
+    "above_maximum": ("{amount} is above this terminal's maximum of {most}: refused, nothing was sent.{meant} Key the "
+                      "right amount (the maximum is the supervisor's setting [guards] max_amount).",
+                      "{amount} 超过本终端单笔上限 {most}：已拒绝，未发送任何交易。{meant}请输入正确金额（上限由主管在 "
+                      "[guards] max_amount 设置）。"),
     "duplicate": ("This card paid {amount} a moment ago (trace {trace}). Charge it again? Confirm only if the "
                   "customer buys twice.",
                   "此卡刚刚支付过 {amount}（凭证号 {trace}）。确定再次扣款？仅当顾客确实购买两次时确认。"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agent.engine.amount_guards import check_amount
 from agent.engine.common import Gen, _reverse_now, connect, ensure_ready, masked
 from agent.engine.effects import (Answer, EngineError, Exchange, NoAnswer, Notify, Outcome,
                                   SignOnNeeded)
@@ -92,6 +93,7 @@ class WalletSaleRequest:
     amount: int
     code: str | None = None  # None: read it from the scanner
     confirm_duplicate: bool = False
+    confirm_unusual: bool = False
     client_request_id: str | None = None
     kind: str = "sale"  # "correction" for a linked payment of a difference
     original_id: int | None = None
@@ -163,15 +165,18 @@ def _money(profile: Profile, amount: int) -> str:
 def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleRequest, operator: Operator,
                 *, scan_timeout: float = 30.0) -> Gen:
     code = request.code
+    if code is not None:  # a code that is not one is refused before any question
+        _classify_code(code)
+    if request.kind == "sale":  # before the customer is asked for a code; a fix's payment is never stopped halfway
+        question = yield from check_amount(profile, "wallet_sale", request.amount, confirmed=request.confirm_unusual)
+        if question is not None:
+            return question
     if code is None:
         yield Notify(Progress(_say(profile, "scanning"), "scanning"))
         code = yield ScanCode(scan_timeout)
         if isinstance(code, ScanFailure):
             raise EngineError(code.message, code="scan")
-    try:
-        wallet = classify(code)
-    except PaymentCodeError as exc:
-        raise EngineError(str(exc), code="bad_code") from None
+    wallet = _classify_code(code)
     if request.client_request_id:
         same = yield ask.find_request(request.client_request_id)
         if same is not None:
@@ -213,6 +218,13 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
             return (yield from _cancel(profile, settings, txn, Verdict(False, "06", why["text"]), why["key"],
                                        details))
     return (yield from _finish(profile, settings, txn, state, response, wallet, details))
+
+
+def _classify_code(code: str):
+    try:
+        return classify(code)
+    except PaymentCodeError as exc:
+        raise EngineError(str(exc), code="bad_code") from None
 
 
 #: answers to a status query that say nothing about the order (sign on again, MAC or format error, not

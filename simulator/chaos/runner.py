@@ -268,7 +268,8 @@ class Campaign:
         if step.op == "correct_resume":  # finish a fix that an earlier fault or kill left open
             return self._resume(step, sale)
         if step.op == "preauth" or (step.op in ("complete", "release") and not sales.holds):
-            return "preauth", {"amount": step.amount, "card": step.card, "confirm_duplicate": True}
+            return "preauth", {"amount": step.amount, "card": step.card, "confirm_duplicate": True,
+                               "confirm_unusual": True}
         if step.op == "complete":
             held = sales.pick(sales.holds, step.pick)
             advice = {"advice": True} if self._completes_by_advice(step) else {}
@@ -301,7 +302,7 @@ class Campaign:
 
     def _wallet_sale(self, amount: int, payer: str) -> dict:
         self._payer = payer  # who pays this one (remembered with the sale, for its correction)
-        return {"amount": amount, "code": self._codes.issue(payer), "confirm_duplicate": True}
+        return {"amount": amount, "code": self._codes.issue(payer), "confirm_duplicate": True, "confirm_unusual": True}
 
     def _suspected_duplicate(self, pick: int) -> int:
         try:
