@@ -17,12 +17,17 @@ for a person to look at.  Events are sent as the journal stored them, already sc
     from agent.office_shipper import ship_once, OfficeShipper
     ship_once("journal.db", "http://office:8740/v1/events", "T0001", secret)   # until caught up
     shipper = OfficeShipper("journal.db", url, "T0001", secret, interval=30); shipper.start() ... shipper.stop()
+
+`refundable(url, terminal, secret, rrn, date)` asks the office what a sale of this terminal's merchant
+still has to refund, whichever till made it (`GET /v1/refundable`): for a refund keyed here against a sale
+this journal does not hold.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import json
 import logging
 import os
@@ -30,6 +35,7 @@ import stat
 import sys
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,6 +262,12 @@ class _Office:
     def post(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         request = urllib.request.Request(self.url, data=json.dumps(body).encode("utf-8"), method="POST",
                                          headers=self._headers)
+        return self._send(request, allow=(409,))
+
+    def get(self, url: str, *, allow: tuple[int, ...] = ()) -> tuple[int, dict[str, Any]]:
+        return self._send(urllib.request.Request(url, method="GET", headers=self._headers), allow=allow)
+
+    def _send(self, request: urllib.request.Request, *, allow: tuple[int, ...]) -> tuple[int, dict[str, Any]]:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as reply:
                 return reply.status, _json(reply.read(MAX_REPLY_BYTES))
@@ -264,12 +276,13 @@ class _Office:
             if exc.code in (401, 403):
                 raise ShipError(f"the office refused terminal {self.terminal}: {_reason(answer)}",
                                 retry=False) from None
-            if exc.code == 409:
+            if exc.code in allow:
                 return exc.code, answer
             raise ShipError(f"the office answered {exc.code}: {_reason(answer)}", retry=exc.code >= 500) from None
-        except (urllib.error.URLError, OSError) as exc:
-            why = getattr(exc, "reason", None) or exc
-            raise ShipError(f"the office at {self.url} is unreachable: {why}", retry=True) from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            why = str(getattr(exc, "reason", None) or exc).strip() or type(exc).__name__
+            where = request.full_url.split("?")[0]
+            raise ShipError(f"the office at {where} is unreachable: {why.splitlines()[0]}", retry=True) from None
 
 
 def _json(data: bytes) -> dict[str, Any]:
@@ -278,6 +291,34 @@ def _json(data: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+# ----------------------------------------------------------------------------- a sale made at another till
+#: a refund waits at most this long for the office: the cashier is at the till with the customer
+REFUNDABLE_TIMEOUT_S = 5.0
+
+
+def office_endpoint(url: str, name: str) -> str:
+    """The collector's endpoint `name` beside the configured `[office] url` (its `/v1/events`)."""
+    parts = urllib.parse.urlsplit(url)
+    base = parts.path[:-len("/events")] if parts.path.endswith("/events") else parts.path.rstrip("/") + "/v1"
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, f"{base}/{name}", "", ""))
+
+
+def refundable(url: str, terminal_id: str, secret: str, rrn: str, date: str, *,
+               timeout: float = REFUNDABLE_TIMEOUT_S) -> int | None:
+    """What the sale with this RRN, made on `date` (MMDD) at any till of this terminal's merchant, still has to
+    refund (minor units; 0: voided, refunded in full or not final), or None when the office knows no such sale.
+    The office unreachable, the login refused or an answer it cannot give is a `ShipError` of one line."""
+    office = _Office(url, terminal_id, secret, timeout)
+    query = urllib.parse.urlencode({"rrn": rrn, "date": date})
+    status, answer = office.get(f"{office_endpoint(url, 'refundable')}?{query}", allow=(404,))
+    if status == 404:
+        return None
+    value = answer.get("refundable")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ShipError(f"the office answered without a refundable amount: {_reason(answer)}", retry=True)
+    return value
 
 
 # ----------------------------------------------------------------------------- the loop

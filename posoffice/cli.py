@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common], help="run the collector (POST /v1/events)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8740, help="port (default 8740; 0: any free port)")
+    serve.add_argument("--tz", default=None, help="the time zone a sale's date is read in for /v1/refundable "
+                                                  "(default: this machine's)")
 
     listing = sub.add_parser("terminals", parents=[common],
                              help="each terminal: last event, last contact, backlog, chain state")
@@ -75,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--json", action="store_true")
 
     dup = sub.add_parser("duplicates", parents=[common],
-                         help="the same amount charged on two tills of a merchant within a window")
+                         help="the same card charged the same amount on two tills of a merchant within a window")
     dup.add_argument("--window", type=_seconds, default=300, metavar="SECONDS",
                      help="at most this many seconds apart (default 300)")
     dup.add_argument("--merchant", metavar="MID", help="only this merchant's terminals")
@@ -117,7 +119,10 @@ def cmd_serve(args) -> int:
     from posoffice import db
     from posoffice.collector import create_app
 
+    from posoffice.reconcile_run import zone_named
+
     dsn = db.resolve_dsn(getattr(args, "dsn", None))
+    zone = zone_named(args.tz)
     with db.connect(dsn) as conn:
         db.migrate(conn)
     try:
@@ -127,8 +132,8 @@ def cmd_serve(args) -> int:
     pool = db.pool(dsn)
     host, port = sock.getsockname()[:2]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(f"posoffice: collecting on http://{host}:{port}/v1/events", flush=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(pool), log_level="warning", access_log=False,
+    print(f"posoffice: collecting on http://{host}:{port}/v1/events", flush=True)  # tests read this line
+    server = uvicorn.Server(uvicorn.Config(create_app(pool, zone=zone), log_level="warning", access_log=False,
                                            timeout_graceful_shutdown=5))
     server.run(sockets=[sock])
     return 0
@@ -222,27 +227,33 @@ def cmd_duplicates(args) -> int:
                 raise OfficeError(f"no terminal of merchant {args.merchant} is registered")
         txns = report.transactions(store.transaction_events(conn, sorted(merchant_of)))
     found = find_duplicates(txns, merchant_of, window_s=args.window)
+    fixed = [d for d in found if d.fixed(txns)]
+    listed = [d for d in found if d not in fixed]
     if args.json:
-        _print_json({"window_s": args.window, "key": "amount (the events carry no card data)",
-                     "duplicates": [d.as_dict(txns) for d in found]})
+        _print_json({"window_s": args.window, "key": "card (masked card; fingerprint where equal) + amount + window; "
+                                                     "amount alone for events without a card",
+                     "duplicates": [d.as_dict(txns) for d in listed],
+                     "already_fixed": [d.as_dict(txns) for d in fixed]})
         return 0
-    if not found:
-        print(f"no charge of the same amount on two tills within {args.window:g} s")
+    done = f"; {len(fixed)} more already fixed by a void or refund naming one of the charges" if fixed else ""
+    if not listed:
+        print(f"no charge on the same card for the same amount on two tills within {args.window:g} s{done}")
         return 0
-    print(f"{len(found)} suspected duplicate(s): the same amount on two tills within {args.window:g} s "
-          "(the office's events carry no card data: check the card on the receipts)")
-    for n, d in enumerate(found, 1):
+    print(f"{len(listed)} suspected duplicate(s): the same card and amount on two tills within {args.window:g} s{done}")
+    for n, d in enumerate(listed, 1):
         fix = d.fix(txns)
-        when = _time(d.second.made_at)
-        print(f"{n:>3}. merchant {d.merchant_id}, {_money(d.first.amount)}: terminal {d.first.terminal} trace "
+        card = {"masked card": f"card {d.second.card}", "fingerprint": f"card {d.second.card or ''} (fingerprint)",
+                "amount": "card unknown (older events: check the receipts)"}[d.matched_by]
+        print(f"{n:>3}. merchant {d.merchant_id}, {_money(d.first.amount)}, {card}: terminal {d.first.terminal} trace "
               f"{d.first.trace:06d} at {_time(d.first.made_at)}, then terminal {d.second.terminal} trace "
-              f"{d.second.trace:06d} at {when} ({d.seconds_apart:.0f} s later)")
+              f"{d.second.trace:06d} at {_time(d.second.made_at)} ({d.seconds_apart:.0f} s later)")
         action = (f"void trace {fix['trace']:06d} on terminal {fix['terminal']}" if fix["action"] == "void" else
                   f"refund {_money(fix['amount'])} against trace {fix['trace']:06d} on terminal {fix['terminal']}")
         print(f"     fix: {action} ({fix['why']})")
         if "already" in fix:
-            print("     note: that till has since made " + ", ".join(
-                f"a {a['kind']} of the same amount (trace {a['trace']:06d})" for a in fix["already"]))
+            print("     note: " + ", ".join(
+                f"{a['kind']} of {_money(a['amount'])} on terminal {a['terminal']} (trace {a['trace']:06d})"
+                + ("" if a["names_it"] else ", not naming which charge") for a in fix["already"]))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The collector: `POST /v1/events` takes a terminal's batch of journal events; `GET /v1/health`.
+"""The collector: `POST /v1/events` takes a terminal's batch of journal events; `GET /v1/refundable` answers
+what a sale of the terminal's merchant still has to refund, whichever till made it; `GET /v1/health`.
 
 A terminal authenticates with HTTP Basic (its id and secret) and may only post events for itself: the
 body's "terminal" must be the id it logged in with.  Replies are JSON:
@@ -9,6 +10,13 @@ body's "terminal" must be the id it logged in with.  Replies are JSON:
 
 `acked` is always the last seq the office holds for the terminal: the shipper moves its cursor to it.
 The body is read up to `wire.MAX_BODY_BYTES`, checked against the Content-Length before reading.
+
+`GET /v1/refundable?rrn=RRN&date=MMDD`, with the same login, looks among the charges of the terminal's own
+merchant only (`posoffice.refunds`):
+
+    200 {"rrn": ..., "date": "MMDD", "sale": {"terminal": ..., "trace": ..., "amount": ...}, "refunded": N,
+         "under_way": N, "refundable": N, "voided": false, "why_none": null, "refunds": [...]}
+    404 not_found (no such sale of this merchant, as far as the office's events go)   409 ambiguous   400
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 from contextlib import asynccontextmanager
+from datetime import tzinfo
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -26,12 +36,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from posoffice import store
+from posoffice import refunds, report, store
 from posoffice.db import first_line
 from posoffice.errors import OfficeError, WireError
 from posoffice.wire import MAX_BODY_BYTES, parse_batch
 
 log = logging.getLogger("posoffice.collector")
+#: an RRN as field 37 carries it (an12) and a slip's date
+_RRN = re.compile(r"[A-Za-z0-9]{1,12}")
+_MMDD = re.compile(r"(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])")
 
 
 def error(status: int, code: str, message: str, **extra) -> JSONResponse:
@@ -39,7 +52,8 @@ def error(status: int, code: str, message: str, **extra) -> JSONResponse:
     return JSONResponse({**extra, "error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def create_app(pool: ConnectionPool) -> Starlette:
+def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None) -> Starlette:
+    """`zone`: the time zone a sale's date is read in (None: this machine's, as the terminals date their slips)."""
     credentials = store.Credentials()
 
     def authenticate(terminal: str, secret: str) -> bool:
@@ -83,6 +97,37 @@ def create_app(pool: ConnectionPool) -> Starlette:
                                  "error": {"code": p.what, "seq": p.seq, "message": p.detail}}, status_code=409)
         return JSONResponse({"acked": result.acked, "stored": result.stored, "repeated": result.repeated})
 
+    def look_up(terminal: str, rrn: str, date: str) -> JSONResponse:
+        with pool.connection() as conn:
+            merchant = store.merchant_of(conn, terminal)
+            txns = report.transactions(store.sale_events(conn, merchant, rrn)) if merchant else []
+        sales = refunds.find_sales(txns, rrn, date, zone)
+        if not sales:
+            return error(404, "not_found", f"no charge with RRN {rrn} on {date} at any terminal of merchant {merchant} "
+                                           "(as far as the office's events go)")
+        if len(sales) > 1:
+            where = ", ".join(f"terminal {t.terminal} trace {t.trace:06d}" for t in sales)
+            return error(409, "ambiguous", f"RRN {rrn} on {date} names {len(sales)} charges: {where}")
+        return JSONResponse(refunds.refundable_of(sales[0], txns, zone).as_dict())
+
+    async def get_refundable(request: Request) -> JSONResponse:
+        login = _basic_auth(request.headers.get("authorization"))
+        if login is None:
+            return error(401, "unauthenticated", "log in with the terminal's id and secret (HTTP Basic)")
+        rrn, date = request.query_params.get("rrn", ""), request.query_params.get("date", "")
+        try:
+            if not await run_in_threadpool(authenticate, *login):
+                return error(401, "unauthenticated", "unknown terminal or wrong secret")
+            if not _RRN.fullmatch(rrn):
+                return error(400, "bad_request", f"rrn {rrn[:20]!r}: expected the sale's reference number "
+                                                 "(1-12 letters or digits)")
+            if not _MMDD.fullmatch(date):
+                return error(400, "bad_request", f"date {date[:20]!r}: expected the sale's date as MMDD")
+            return await run_in_threadpool(look_up, login[0], rrn, date)
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            log.error("office database unavailable: %s", first_line(exc))
+            return error(503, "unavailable", "the office database is unavailable; ask again later")
+
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
@@ -92,6 +137,7 @@ def create_app(pool: ConnectionPool) -> Starlette:
         pool.close()
 
     return Starlette(routes=[Route("/v1/events", post_events, methods=["POST"]),
+                             Route("/v1/refundable", get_refundable, methods=["GET"]),
                              Route("/v1/health", health, methods=["GET"])], lifespan=lifespan)
 
 

@@ -8,10 +8,12 @@ a line of a terminal it does not know (or of another merchant's terminal), and a
 differs from the statement's own lines; each finding's `effect` is what it adds to (credited − owed), so
 the findings of every terminal add up to the day's difference, to the cent.
 
-What the office cannot know, because the events do not carry it: the RRN (lines are matched by batch and
-trace, the statement's second key), and the card (the card type that sets a matched line's fee is read
-from the line's masked card number; a transaction missing from the statement is estimated at the debit
-rate, and says so).
+Lines are matched as the terminal matches them: by RRN and date where the line and the journal both
+have one (`txn.complete` carries the RRN), else by batch and trace.  The card type that sets a fee comes
+from the masked card on `txn.begin` (its BIN against the contract's credit BINs), else from the matched
+line's masked card.  Events written before the journal carried those are still reconciled: without an
+RRN a transaction is matched by batch and trace and a missing line's RRN is not known; without a card a
+transaction missing from the statement is estimated at the debit rate.  Both say so in the finding.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ OFFICE_KINDS = MappingProxyType({
 })
 #: every kind a merchant reconciliation reports
 KINDS = MappingProxyType({**TERMINAL_KINDS, **OFFICE_KINDS})
-NO_RRN = "the office's events carry no RRN"
-DEBIT_ESTIMATE = "fee estimated at the debit rate: the office's events carry no card number"
+NO_RRN = "this transaction's events carry no RRN"
+DEBIT_ESTIMATE = "fee estimated at the debit rate: this transaction's events carry no card number"
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,9 @@ class MerchantReconciliation:
 
 
 def journal_facts(txns: Iterable[Transaction], zone: tzinfo | None) -> list[JournalFact]:
-    """The terminal reconciler's facts from the office's transactions (no RRN, no card: see the module)."""
+    """The terminal reconciler's facts from the office's transactions (RRN and card None from older events)."""
     return [JournalFact(id=t.txn_id, kind=t.kind, state=t.state or "sending", amount=t.amount, trace=t.trace,
-                        batch=t.batch, rrn=None, date=t.local_date(zone), pan_masked=None,
+                        batch=t.batch, rrn=t.rrn, date=t.local_date(zone), pan_masked=t.card,
                         settled_on=t.settled_on(zone)) for t in txns]
 
 
@@ -155,7 +157,8 @@ def reconcile_merchant(statement: Statement, transactions: Iterable[Transaction]
         for d in report.discrepancies:
             fact = by_id.get(d.txn_id) if d.txn_id is not None else None
             if d.line is None and fact is not None:
-                notes = [NO_RRN] + ([DEBIT_ESTIMATE] if fact.pan_masked is None and d.kind == "not_credited" else [])
+                notes = ([NO_RRN] if fact.rrn is None else []) + (
+                    [DEBIT_ESTIMATE] if fact.pan_masked is None and d.kind == "not_credited" else [])
                 d = dataclasses.replace(d, detail="; ".join(x for x in (d.detail, *notes) if x))
             trace = d.line.trace_no if d.line is not None else (fact.trace if fact else None)
             batch = d.line.batch_no if d.line is not None else (fact.batch if fact else None)
@@ -171,9 +174,13 @@ def reconcile_merchant(statement: Statement, transactions: Iterable[Transaction]
 
 
 def _with_cards(facts: list[JournalFact], lines: list[StatementLine]) -> list[JournalFact]:
-    """Each fact a line matches (by batch and trace) takes the line's masked card, which sets its fee's card type."""
-    card = {}
+    """A fact whose events carry no masked card (an older journal) takes the card of the line it matches (by RRN
+    and date, else batch and trace): the card sets its fee's card type."""
+    by_rrn, by_trace = {}, {}
     for line in lines:
-        card.setdefault((line.batch_no, line.trace_no), line.card_no)
-    return [dataclasses.replace(f, pan_masked=card[(f.batch, f.trace)]) if (f.batch, f.trace) in card else f
-            for f in facts]
+        by_rrn.setdefault((line.rrn, line.txn_date), line.card_no)
+        by_trace.setdefault((line.batch_no, line.trace_no), line.card_no)
+
+    def card_of(f: JournalFact) -> str | None:
+        return (by_rrn.get((f.rrn, f.date)) if f.rrn else None) or by_trace.get((f.batch, f.trace))
+    return [f if f.pan_masked else dataclasses.replace(f, pan_masked=card_of(f)) for f in facts]

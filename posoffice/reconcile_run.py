@@ -47,7 +47,7 @@ def reconcile_statement(args, connect) -> OfficeRun:
         raise OfficeError(f"fee contract: {exc}") from None
     except PosagentError as exc:
         raise OfficeError(str(exc)) from None
-    zone = _zone(args.tz)
+    zone = zone_named(args.tz)
     bins = tuple(b.strip() for b in args.credit_bins.split(",") if b.strip())
     name = Path(args.file).name
     with connect(args) as conn:
@@ -92,7 +92,7 @@ def reconcile_statement(args, connect) -> OfficeRun:
     return OfficeRun(result, fmt, name, sha256, run_id, files)
 
 
-def _zone(name: str | None):
+def zone_named(name: str | None):
     if name is None:
         return None  # this machine's local time, as the terminal's journal dates its transactions
     try:

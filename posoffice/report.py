@@ -9,8 +9,12 @@ A void or refund that changes its original is counted as itself: net = sales - r
 
 `transactions` gives each financial transaction with what a statement reconciliation needs: kind, amount,
 trace, batch, state, when it was made and the day its batch was settled (`settlement.finish` names the
-batch).  The events carry no card data (neither the card number's keyed fingerprint nor the masked card),
-no RRN, and a void or refund does not name its original: those are not known to the office.
+batch).  Newer journals also put on `txn.begin` the masked card (`card`), the card number's keyed
+fingerprint (`fingerprint`) and the journal id of the transaction a void, refund, completion or correction
+names (`original`), and on `txn.complete` the acquirer's reference (`rrn`) and the authorisation code
+(`auth_code`); a refund keyed at another till than its sale may name it by `original_rrn` and
+`original_date` (MMDD).  Events written before lack them: those fields are None, and whoever reads them
+says what it could not know.
 """
 
 from __future__ import annotations
@@ -69,6 +73,13 @@ class Transaction:
     state: str | None  # the state its last outcome left it in (None: no answer yet)
     made_at: float  # its txn.begin
     settled_at: float | None  # the settlement.finish of its batch, None while the batch is open
+    card: str | None = None  # the masked card number (first 6, last 4)
+    fingerprint: str | None = None  # the keyed HMAC of the card number: its key is the terminal's own
+    original: int | None = None  # the journal id (on the same terminal) of the transaction this one names
+    rrn: str | None = None  # the acquirer's retrieval reference number, from its answer
+    auth_code: str | None = None
+    original_rrn: str | None = None  # the original named by its reference, when it is not in this journal
+    original_date: str | None = None  # MMDD, with original_rrn
 
     def local_date(self, zone: tzinfo | None) -> str:
         return _date(self.made_at, zone)
@@ -81,7 +92,25 @@ def _date(at: float, zone: tzinfo | None) -> str:
     return datetime.fromtimestamp(at, zone).strftime("%Y%m%d")
 
 
+#: what txn.begin and txn.complete may carry beyond the kind and amount (absent from older events)
+BEGIN_TEXTS = ("card", "fingerprint", "original_rrn", "original_date")
+COMPLETE_TEXTS = ("rrn", "auth_code")
+
+
+def _text(details: Any, name: str) -> str | None:
+    value = details.get(name)
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _whole(details: Any, name: str) -> int | None:
+    value = details.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _fold_state(txn: dict[str, Any], kind: str, details: Any) -> None:
+    if kind == "txn.complete":
+        for name in COMPLETE_TEXTS:
+            txn[name] = _text(details, name) or txn.get(name)
     if kind == "reversal.handled":
         if txn["state"] == "in_doubt":
             txn["state"] = "resolved_manually"
@@ -107,7 +136,8 @@ def transactions(events: Iterable[tuple[str, int, int | None, str, float, Any]])
                 continue
             txn = {"terminal": terminal, "txn_id": txn_id, "kind": details["kind"], "amount": details["amount"],
                    "trace": details["trace"], "batch": details["batch"], "state": None, "made_at": at,
-                   "settled_at": None}
+                   "settled_at": None, "original": _whole(details, "original"),
+                   **{name: _text(details, name) for name in BEGIN_TEXTS}}
             txns[(terminal, txn_id)] = txn
             open_batches.setdefault((terminal, txn["batch"]), []).append(txn)
         elif (terminal, txn_id) in txns:

@@ -265,3 +265,32 @@ def record_reconciliation(conn: psycopg.Connection, run: dict[str, Any]) -> int:
     with conn.transaction():
         return conn.execute(f"INSERT INTO reconciliations ({', '.join(columns)}) VALUES "
                             f"({', '.join(['%s'] * len(columns))}) RETURNING id", values).fetchone()[0]
+
+
+# ----------------------------------------------------------------------------- a refund at another till
+def merchant_of(conn: psycopg.Connection, terminal: str) -> str | None:
+    row = conn.execute("SELECT merchant_id FROM terminals WHERE id = %s", (terminal,)).fetchone()
+    return None if row is None else row[0]
+
+
+def sale_events(conn: psycopg.Connection, merchant: str, rrn: str) -> list[tuple[str, int, int, str, float, Any]]:
+    """The transaction events (as `transaction_events` gives them) of `merchant`'s charges answered with `rrn`,
+    and of every void and refund naming one of them: by journal id on its own terminal, or by RRN on any."""
+    from posoffice.report import TRANSACTION_KINDS
+    return conn.execute("""
+        WITH ours AS (SELECT id FROM terminals WHERE merchant_id = %(merchant)s),
+        sales AS (
+            SELECT e.terminal, e.txn_id FROM events e
+            WHERE e.kind = 'txn.complete' AND e.details->>'rrn' = %(rrn)s AND e.txn_id IS NOT NULL
+              AND e.terminal IN (SELECT id FROM ours)),
+        undos AS (
+            SELECT e.terminal, e.txn_id FROM events e
+            WHERE e.kind = 'txn.begin' AND e.txn_id IS NOT NULL AND e.terminal IN (SELECT id FROM ours) AND (
+                (e.details ? 'original' AND (e.terminal, e.details->>'original') IN
+                    (SELECT terminal, txn_id::text FROM sales))
+                OR (e.details ? 'original_rrn' AND e.details->>'original_rrn' = %(rrn)s))),
+        wanted AS (SELECT terminal, txn_id FROM sales UNION SELECT terminal, txn_id FROM undos)
+        SELECT e.terminal, e.seq, e.txn_id, e.kind, e.at, e.details FROM events e
+        JOIN wanted w ON w.terminal = e.terminal AND w.txn_id = e.txn_id
+        WHERE e.kind = ANY(%(kinds)s) ORDER BY e.terminal, e.seq""",
+                        {"merchant": merchant, "rrn": rrn, "kinds": list(TRANSACTION_KINDS)}).fetchall()
