@@ -6,6 +6,7 @@ list once a void or refund naming it was approved; older events without a card a
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 
 import pytest
 
@@ -133,3 +134,22 @@ def test_older_and_newer_events_both_become_transactions():
     assert (old.card, old.rrn, old.original) == (None, None, None)
     assert (new.card, new.rrn, new.auth_code, new.original) == (DEBIT, "000000000042", "A1B2C3", None)
     assert void.original == 2 and void.state is None
+
+
+# ----------------------------------------------------------------------------- a statement, older and newer events
+def test_a_sale_missing_from_the_statement_is_named_by_its_rrn_and_charged_at_its_card_s_rate():
+    from agent.reconcile.fees import DEFAULT_CONTRACT
+    from agent.reconcile.statement import Statement
+    from posoffice.reconcile import DEBIT_ESTIMATE, NO_RRN, reconcile_merchant
+
+    new = charge("T1", 1, 100_000, 1_000_000.0, card=CREDIT, rrn="000000777777", settled=True)
+    old = charge("T1", 2, 100_000, 1_000_010.0, settled=True)
+    settled_on = datetime.fromtimestamp(new.settled_at).strftime("%Y%m%d")
+    empty = Statement("M1", "", settled_on, "156", (), 0)
+    report = reconcile_merchant(empty, [new, old], MERCHANTS, DEFAULT_CONTRACT, zone=None, credit_bins=("625094",))
+    by_txn = {f.discrepancy.txn_id: f for f in report.findings}
+    assert by_txn[1].rrn == "000000777777" and by_txn[1].discrepancy.expected_fee == 600  # credit: 0.60 %
+    assert NO_RRN not in by_txn[1].discrepancy.detail and DEBIT_ESTIMATE not in by_txn[1].discrepancy.detail
+    assert by_txn[2].rrn is None and by_txn[2].discrepancy.expected_fee == 500  # no card known: the debit rate
+    assert NO_RRN in by_txn[2].discrepancy.detail and DEBIT_ESTIMATE in by_txn[2].discrepancy.detail
+    assert report.unexplained == 0
