@@ -41,7 +41,7 @@ class Arg:
     """One argument of an operation: what the control API accepts, and how the command line spells it.
 
     `kind`: "int", "amount" (minor units; decimal text on the command line), "trace", "bool", "text",
-    "object", "record", "level", "txn_kind" (a journal kind), "paycode" (a wallet payment code, checked
+    "object", "level", "txn_kind" (a journal kind), "paycode" (a wallet payment code, checked
     by `agent.paycodes.classify` before anything is sent) or "pin" (secret: never echoed, read from
     standard input on the CLI)."""
 
@@ -90,6 +90,8 @@ PIN = Arg("pin", secret=True, flag="--pin-stdin",
                "input; never shown, logged or journaled")
 RRN = _text(r"[0-9A-Za-z ]{1,12}", "up to 12 letters or digits", help="reference number (RRN) of the original")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: a statement's name in the statements directory: a plain file name, never a path, a hidden file or '..'
+STATEMENT_NAME = r"(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]{0,99}"
 
 #: a guard → the argument that confirms it (the engine names the guard in a needs_confirmation outcome)
 GUARD_ARGS = MappingProxyType({"duplicate": "confirm_duplicate", "unusual_amount": "confirm_unusual",
@@ -292,9 +294,18 @@ _rows = (
     Operation("console_event", "the technician console's audit trail", Q + "console_event", kind="query",
               role="technician", relaxed=("kind", ("login_failed", "login_locked"), "cashier"), console=True,
               args={"kind": _text(required=True), "details": Arg("object")}),
-    Operation("reconcile_record", "journal a statement check", Q + "reconcile_record", kind="query",
-              args={"kind": _text(r"reconcile\.(run|refused)", "reconcile.run or reconcile.refused", required=True),
-                    "details": Arg("record", required=True)}),
+    # the daemon reads the statement from its own directory and journals what it found, never the caller's words;
+    # the console's run is the technician's, on their password
+    Operation("reconcile", "check a statement of the statements directory against the journal, to the cent "
+                           "(the run is journaled)", Q + "reconcile", kind="query", console=True,
+              relaxed=("technician", (True,), "technician"),
+              args={"statement": _text(STATEMENT_NAME, "the name of a file in the statements directory (letters, "
+                                                       "digits, '.', '_' or '-'; no path)", hi=100, required=True),
+                    "format": _text(r"[a-z0-9-]{1,40}", "a statement format name"),
+                    "encoding": _text(r"[a-z0-9-]{1,20}", "an encoding name"),
+                    "date": _text(r"[0-9]{8}", "the settlement date expected, YYYYMMDD"),
+                    "technician": FLAG.but(help="run from the technician's console: journaled under the technician, "
+                                                "whose password it needs")}),
 )
 del P, Q
 

@@ -8,7 +8,6 @@ registry's rows; nothing here lists operations.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -17,8 +16,6 @@ from agent.journal.states import KINDS
 from agent.paycodes import PaymentCodeError, classify
 from agent.registry import LOG_LEVELS, OPERATIONS, Arg
 
-#: a "record" argument (a reconciliation run's details): any JSON object up to this size once encoded
-MAX_RECORD_BYTES = 1 << 20
 #: console event details: a small flat object of short texts and numbers
 MAX_DETAILS = 8
 MAX_TEXT = 200
@@ -85,10 +82,6 @@ def _check(op: str, name: str, arg: Arg, value: Any) -> Any:
     if arg.kind == "pin":  # never repeat what was typed
         if not (isinstance(value, str) and value.isascii() and value.isdigit() and 4 <= len(value) <= 12):
             raise usage(f"{where} must be 4 to 12 digits (the value is not shown)")
-        return value
-    if arg.kind == "record":
-        if not isinstance(value, dict) or len(json.dumps(value, ensure_ascii=False).encode()) > MAX_RECORD_BYTES:
-            raise usage(f"{where} must be an object of at most {MAX_RECORD_BYTES} bytes as JSON")
         return value
     if arg.kind == "object":
         if not isinstance(value, dict) or len(value) > MAX_DETAILS or not all(

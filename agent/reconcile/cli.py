@@ -3,6 +3,10 @@
     posagent reconcile statement.csv                      # table for people; exit 0 balanced, 1 not
     posagent reconcile stmt.txt --format unionpay-gbk --json
     posagent reconcile statement.csv --claim claims/      # claim letters (zh, en; A4 and printer width) + evidence
+
+FILE is copied into the statements directory (a private file), and the daemon — the journal's owner —
+reconciles it by name and journals the run (control operation `reconcile`); with no daemon running, this
+process does the same under the journal's lock.  The claim letters are written from the answer.
 """
 
 from __future__ import annotations
@@ -47,17 +51,27 @@ def _date(text: str) -> str:
 
 def _reconcile(args: argparse.Namespace) -> int:
     from agent.cli import load_config
-    from agent.reconcile.run import reconcile_file
+    from agent.reconcile.run import (Request, Run, journal_for_writing, place_statement, reconcile_named,
+                                     statements_directory)
 
     cfg = load_config(args)
     journal_path = Path(os.path.expanduser(args.journal)) if args.journal else cfg.path("journal", "path")
-    run = reconcile_file(cfg, journal_path, args.file, fmt_name=args.format, encoding=args.encoding, date=args.date)
+    request = Request.checked("statement", fmt_name=args.format, encoding=args.encoding, date=args.date)
+    directory = statements_directory(cfg, journal_path)
+    name, raw = place_statement(args.file, directory)
+    request = Request(name, request.format, request.encoding, request.date)
+    with journal_for_writing(cfg, journal_path) as journal:
+        if journal is None:
+            run = Run.from_answer(ask_daemon(cfg, request), raw)
+        else:
+            found = reconcile_named(journal, cfg, directory, request, role="cashier")
+            run = Run(found.report, found.name, found.format, found.encoding, found.sha256, found.event, raw)
     files: list[str] = []
     if args.claim:
         files = write_claim(run, Path(args.claim), cfg, journal_path, force=args.force)
     if args.json:
         out = run.report.as_dict()
-        out.update({"statement": run.name, "format": run.fmt.name, "journal_event": run.event, "claim_files": files})
+        out.update({"statement": run.name, "format": run.format, "journal_event": run.event, "claim_files": files})
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
         print(render_report(run, cfg.terminal.currency_exponent), end="")
@@ -66,10 +80,30 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 0 if run.report.balanced else 1
 
 
+def ask_daemon(cfg, request) -> dict:
+    """The daemon's `reconcile` of a statement of its statements directory; a refusal is one line, exit 2."""
+    from agent.daemon.control import ControlClient
+    from agent.errors import PosagentError, UsageError
+    from agent.reconcile.run import StatementRefused
+
+    reply = ControlClient(cfg.path("daemon", "control_socket"), timeout=300).call(
+        "reconcile", {"statement": request.name, "format": request.format, "encoding": request.encoding,
+                      **({"date": request.date} if request.date else {})})
+    if reply.get("ok"):
+        return reply["result"]
+    error = reply.get("error") or {}
+    message = str(error.get("message") or "the daemon refused the reconciliation")
+    if error.get("code") == "statement_refused":
+        raise StatementRefused(message)  # exit 2, as when this process reads a bad statement itself
+    if error.get("code") == "usage":
+        raise UsageError(message)
+    raise PosagentError(message)
+
+
 def render_report(run, exponent: int = 2) -> str:
     r = run.report
     money = lambda minor: format_amount(minor, exponent)  # noqa: E731
-    out = [f"statement {run.name} ({run.fmt.name}): settlement date {r.settlement_date}, merchant {r.merchant_id}, "
+    out = [f"statement {run.name} ({run.format}): settlement date {r.settlement_date}, merchant {r.merchant_id}, "
            f"{r.lines} lines; terminal {r.terminal_id}: {r.expected} transactions in the day's batches"]
     if r.balanced:
         out.append(f"balanced to the cent: owed {money(r.owed)}, credited {money(r.credited)}")

@@ -85,6 +85,12 @@ class Discrepancy:
                 "effect": self.effect, "txn_id": self.txn_id, "line": self.line.as_dict() if self.line else None,
                 "expected_amount": self.expected_amount, "expected_fee": self.expected_fee, "detail": self.detail}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "Discrepancy":
+        line = data.get("line")
+        return cls(data["kind"], data["effect"], data.get("txn_id"), StatementLine.from_dict(line) if line else None,
+                   data.get("expected_amount"), data.get("expected_fee"), data.get("detail") or "", data.get("rrn"))
+
 
 @dataclass(frozen=True)
 class Reconciliation:
@@ -138,6 +144,14 @@ class Reconciliation:
                 "statement_credit": self.statement_credit,
                 "other_terminals": {"lines": [line.as_dict() for line in self.other_terminals],
                                     "net": self.other_terminals_net}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Reconciliation":
+        """The report back from `as_dict`: what the daemon answered, for the report and the claim letters."""
+        return cls(data["settlement_date"], data["merchant_id"], data["terminal_id"], data["owed"], data["credited"],
+                   data["statement_lines"], data["journal_transactions_expected"],
+                   tuple(Discrepancy.from_dict(d) for d in data["discrepancies"]),
+                   tuple(StatementLine.from_dict(x) for x in data["other_terminals"]["lines"]))
 
 
 def card_type_of(pan_masked: str | None, credit_bins: tuple[str, ...]) -> str:

@@ -71,6 +71,11 @@ class StatementLine:
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in (*LINE_FIELDS, "line")}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "StatementLine":
+        """A line back from `as_dict` (the daemon's answer to `reconcile`)."""
+        return cls(**{k: data[k] for k in (*LINE_FIELDS, "line")})
+
 
 @dataclass(frozen=True)
 class Statement:
