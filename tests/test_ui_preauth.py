@@ -115,3 +115,11 @@ def test_a_completion_sent_as_an_advice_is_its_own_menu_item_and_asks_for_the_sa
     assert s.last_call.args["advice"] is True and s.last_call.password == "246810"
     s.reply(outcome())
     assert s.t.state == "result"
+
+
+def test_an_unusual_hold_confirmed_goes_out_confirmed_once():
+    s = Screen().keys("0", "1", "12345", "ENTER", "246810", "ENTER")
+    s.reply(outcome("needs_confirmation", "CNY 12,345.00 is unusually large", receipts=0, guard="unusual_amount"))
+    assert s.t.state == "pahold.confirm"
+    s.keys("ENTER", "246810", "ENTER")
+    assert s.last_call.args["confirm_unusual"] is True and s.last_call.args["amount"] == 1234500

@@ -315,3 +315,16 @@ def test_wallet_correction_texts_are_in_both_languages():
     from agent.engine.wallet import TEXTS
     assert set(TEXTS["en"]) == set(TEXTS["zh"])
     assert "{amount}" in TEXTS["zh"]["undercharged"] and "{trace}" in TEXTS["zh"]["nothing_to_correct"]
+
+
+def test_an_unusual_payment_code_amount_confirmed_goes_out_confirmed_once():
+    """The agent asks about a large payment-code sale before the code is used; ENTER sends it confirmed
+    (the question is not asked again and again)."""
+    t = Terminal(21, 8, "en")
+    to_code_screen(t, "12345")
+    keys(t, ALIPAY, "ENTER")
+    t.deliver({"ok": True, "outcome": {"status": "needs_confirmation", "message": "CNY 12,345.00 is unusually large",
+                                       "details": {"guard": "unusual_amount"}, "receipts": []}})
+    assert t.state == "wallet.confirm"
+    assert calls(t.press("ENTER")) == [Call("wallet_sale", {"amount": 1234500, "code": ALIPAY,
+                                                            "confirm_duplicate": False, "confirm_unusual": True})]

@@ -338,7 +338,8 @@ class Terminal:
             return Call("refund", {**original, "amount": d.amount, **repeat}, password)
         if name == "wallet_sale":
             code = {"code": d.code} if d.code else {}  # none: the agent reads its scanner
-            return Call("wallet_sale", {"amount": d.amount, **code, "confirm_duplicate": d.confirm_duplicate})
+            unusual = {"confirm_unusual": True} if d.confirm_unusual else {}  # the cashier said the amount is right
+            return Call("wallet_sale", {"amount": d.amount, **code, "confirm_duplicate": d.confirm_duplicate, **unusual})
         if name == "correct" and picked.get("payment") == "wallet":
             code = {"code": d.code} if d.code else {}
             return Call("wallet_correct", {"trace": int(picked["trace"]), "amount": d.amount, **code}, password)
@@ -348,8 +349,9 @@ class Terminal:
         if name == "duplicates_fix":
             return Call("duplicates_fix", {"id": int(picked["id"])}, password)
         if name == "preauth":
+            unusual = {"confirm_unusual": True} if d.confirm_unusual else {}
             return Call("preauth", {"amount": d.amount, "card": self.test_card,
-                                    "confirm_duplicate": d.confirm_duplicate}, password)
+                                    "confirm_duplicate": d.confirm_duplicate, **unusual}, password)
         if name == "preauth_complete":
             advice = {"advice": True} if self.state.startswith("paadvice.") else {}  # 预授权完成通知
             return Call("preauth_complete", {"trace": d.trace, "amount": d.amount, **advice}, password)
