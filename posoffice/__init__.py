@@ -7,8 +7,10 @@ fork or an altered event is refused and recorded, never merged.  The `posoffice`
 re-walks the stored chains and sums a day's sales per terminal.
 
 Layout: `wire` (the request format and its limits), `chain` (the sans-IO check of a batch against a
-terminal's cursor), `db` (connections, pool, migrations), `store` (all the SQL), `report` (a day's
-totals from transaction events), `collector` (the HTTP app), `cli`.
+terminal's cursor), `db` (connections, pool, migrations), `store` (all the SQL), `report` (transactions
+and a day's totals from transaction events), `reconcile` / `reconcile_run` / `claims` (a merchant's
+statement), `duplicates` (one charge on two tills), `refunds` (what a sale still has to refund across
+tills), `collector` (the HTTP app), `cli`.
 """
 
 __version__ = "0.1.0"
