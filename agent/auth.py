@@ -7,7 +7,8 @@ is never logged, echoed or stored.
 
 Failures are counted per source (`SOURCES`: the control socket, the serial console), so guesses on one
 door lock that door only: a program on the control socket cannot lock the technician out of the console.
-A refusal names the role, the source and the clock time the lock ends.
+A refusal names the role, the source and the clock time the lock ends, in the terminal's language
+(`[terminal] language`): the keypad and the console show it as it is.
 """
 
 from __future__ import annotations
@@ -69,6 +70,29 @@ class LockState:
 #: where a password is typed → how a refusal names it
 SOURCES = {"control": "the control socket", "console": "the serial console"}
 
+#: what a refusal says, key → (English, Chinese); roles and sources by their names below
+TEXTS: dict[str, tuple[str, str]] = {
+    "unset": ("no {role} password is set: create one with `posagent passwd --role {role_id}` and put the hash in "
+              "the configuration", "未设置{role}密码：请用 `posagent passwd --role {role_id}` 生成，并把散列值写入配置"),
+    "locked": ("{role} functions are locked{where} after too many wrong passwords, until {until}; try again in "
+               "{minutes} min", "{role}密码错误次数过多，{role}功能已锁定{where}，至 {until}；请在 {minutes} 分钟后重试"),
+    "needed": ("this needs the {role} password", "需要{role}密码"),
+    "now_locked": ("wrong {role} password; {role} functions are now locked for {minutes} min{where}, until {until}",
+                   "{role}密码错误；{role}功能现已锁定 {minutes} 分钟{where}，至 {until}"),
+    "wrong": ("wrong {role} password ({left} attempt{s} left)", "{role}密码错误（还可尝试 {left} 次）"),
+    "where": (" on {source}", "（{source}）"),
+    "until": ("until {until}", "至 {until}"),
+    "role.supervisor": ("supervisor", "主管"), "role.technician": ("technician", "技术员"),
+    "role.custodian1": ("custodian1", "密钥保管员1"), "role.custodian2": ("custodian2", "密钥保管员2"),
+    "source.control": (SOURCES["control"], "控制接口"), "source.console": (SOURCES["console"], "串口控制台"),
+}
+
+
+def say(language: str, key: str, **values: object) -> str:
+    """A refusal's words in `language` ("en" or "zh"), its fields filled in."""
+    english, chinese = TEXTS[key]
+    return (chinese if language == "zh" else english).format(**values)
+
 
 def clock_time(epoch: float) -> str:
     """The local wall-clock time a lock ends, as the operator reads it on a screen."""
@@ -80,11 +104,12 @@ class PasswordGate:
 
     def __init__(self, role: str, stored_hash: str, store: StateStore, *, clock: Callable[[], float],
                  max_attempts: int = 5, lockout_minutes: int = 30, on_event: Callable[[str, dict], None] | None = None,
-                 source: str = ""):
+                 source: str = "", language: str = "en"):
         if source and source not in SOURCES:
             raise ValueError(f"unknown password source {source!r} (known: {', '.join(SOURCES)})")
         self.role = role
         self.source = source
+        self.language = language
         self._hash = stored_hash
         self._store = store
         self._clock = clock
@@ -98,8 +123,13 @@ class PasswordGate:
 
     @property
     def where(self) -> str:
-        """" on the control socket", or nothing for a gate of no particular source."""
-        return f" on {SOURCES[self.source]}" if self.source else ""
+        """" on the control socket" ("（控制接口）"), or nothing for a gate of no particular source."""
+        return self._say("where", source=self._say(f"source.{self.source}")) if self.source else ""
+
+    def _say(self, key: str, **values: object) -> str:
+        role = f"role.{self.role}"
+        return say(self.language, key, role=say(self.language, role) if role in TEXTS else self.role,
+                   role_id=self.role, **values)
 
     def state(self) -> LockState:
         raw = self._store.get_state(self._key)
@@ -122,21 +152,22 @@ class PasswordGate:
         until = self.state().locked_until
         if until <= self._clock():
             return ""
-        return f"{self.where.strip()}, until {clock_time(until)}".lstrip(", ")
+        ends = self._say("until", until=clock_time(until))
+        if self.language == "zh":
+            return f"{self._say('source.' + self.source)}，{ends}" if self.source else ends
+        return f"{self.where.strip()}, {ends}".lstrip(", ")
 
     def check(self, password: str | None) -> None:
         """Return quietly when right; raise `AuthError` saying what to do otherwise."""
         if not self._hash:
-            raise AuthError(f"no {self.role} password is set: create one with `posagent passwd --role {self.role}` "
-                            f"and put the hash in the configuration")
+            raise AuthError(self._say("unset"))
         remaining = self.locked_for()
         if remaining > 0:
             minutes = int(remaining // 60) + 1
             until = clock_time(self.state().locked_until)
-            raise AuthError(f"{self.role} functions are locked{self.where} after too many wrong passwords, "
-                            f"until {until}; try again in {minutes} min")
+            raise AuthError(self._say("locked", where=self.where, until=until, minutes=minutes))
         if password is None:
-            raise AuthError(f"this needs the {self.role} password")
+            raise AuthError(self._say("needed"))
         state = self.state()
         if verify_password(password, self._hash):
             if state.failures:
@@ -148,9 +179,9 @@ class PasswordGate:
             until = self._clock() + self._lock_seconds
             self._save(LockState(0, until))
             self._on_event("auth_locked", {"role": self.role, "minutes": self._lock_seconds // 60, **source})
-            raise AuthError(f"wrong {self.role} password; {self.role} functions are now locked for "
-                            f"{self._lock_seconds // 60} min{self.where}, until {clock_time(until)}")
+            raise AuthError(self._say("now_locked", minutes=self._lock_seconds // 60, where=self.where,
+                                      until=clock_time(until)))
         self._save(LockState(failures, 0.0))
         self._on_event("auth_failed", {"role": self.role, "failures": failures, **source})
         left = self._max - failures
-        raise AuthError(f"wrong {self.role} password ({left} attempt{'s' if left != 1 else ''} left)")
+        raise AuthError(self._say("wrong", left=left, s="s" if left != 1 else ""))

@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable
 
 from agent import __version__, config
-from agent.auth import AuthError, PasswordGate
+from agent.auth import PasswordGate
 from agent.console.cardtest import run_card_test
 from agent.console.commands import CommandTable, ConsoleContext
 from agent.console.files import FileStateStore, auth_state_path
@@ -30,54 +30,33 @@ def technician_gate(cfg: config.Config, *, clock: Callable[[], float] = time.tim
     console = cfg.console
     store = FileStateStore(auth_state_path(cfg.path("journal", "path")))
     return PasswordGate("technician", console.password_hash, store, clock=clock, source="console",
-                        max_attempts=console.max_attempts, lockout_minutes=console.lockout_minutes)
+                        max_attempts=console.max_attempts, lockout_minutes=console.lockout_minutes,
+                        language=cfg.terminal.language)
 
 
 class RememberingGate:
     """The technician's gate; a right password is kept for the session, to prove the role to the daemon.
-    A refusal is said in the terminal's language (the gate decides; only the words are the console's)."""
+    A refusal is said in the terminal's language: the gate's own words (`agent.auth.TEXTS`)."""
 
     def __init__(self, gate: PasswordGate, context: ConsoleContext, *, max_attempts: int = 5,
                  language: str = "en"):
         self.gate = gate
+        self.gate.language = language  # the refusals are said in the console's language
         self.context = context
         self.max_attempts = max_attempts
         self.language = language
 
     def check(self, password: str | None) -> None:
         self.context.password = None
-        was_locked = self.gate.locked_for() > 0
-        try:
-            self.gate.check(password)
-        except AuthError as exc:
-            if self.language == "en":
-                raise
-            raise AuthError(self._refusal(password, was_locked)) from exc
+        self.gate.check(password)
         self.context.password = password
-
-    def _refusal(self, password: str | None, was_locked: bool) -> str:
-        t = lambda key, **v: say(self.language, key, **v)  # noqa: E731
-        if not self.context.cfg.console.password_hash:
-            return t("auth.unset")
-        remaining = self.gate.locked_for()
-        if remaining > 0:
-            text = t("auth.locked" if was_locked else "auth.now_locked", minutes=int(remaining // 60) + 1)
-            return f"{text} ({self.lock_note()})"
-        if password is None:
-            return t("auth.needed")
-        return t("auth.wrong", left=max(0, self.max_attempts - self.gate.state().failures))
 
     def locked_for(self) -> float:
         return self.gate.locked_for()
 
     def lock_note(self) -> str:
-        """Where and until when the console is locked, in the terminal's language ("至 14:32")."""
-        if self.language == "en":
-            return self.gate.lock_note()
-        if self.gate.locked_for() <= 0:
-            return ""
-        until = self.gate.state().locked_until
-        return say(self.language, "lock_until", time=time.strftime("%H:%M", time.localtime(until)))
+        """Where and until when the console is locked, in the terminal's language ("串口控制台，至 14:32")."""
+        return self.gate.lock_note()
 
 
 def journal_audit(client: Any, password: Callable[[], str | None] = lambda: None) -> Callable[[str, dict], None]:

@@ -41,7 +41,8 @@ def custodian_gate(cfg, custodian: str, *, clock: Callable[[], float] = time.tim
     """A custodian's login: their own hash, a failure counter beside the technician's, the console's lock policy."""
     store = FileStateStore(auth_state_path(cfg.path("journal", "path")))
     return PasswordGate(custodian, custodian_hash(cfg, custodian), store, clock=clock,
-                        max_attempts=cfg.console.max_attempts, lockout_minutes=cfg.console.lockout_minutes)
+                        max_attempts=cfg.console.max_attempts, lockout_minutes=cfg.console.lockout_minutes,
+                        language=cfg.terminal.language)
 
 
 def check_custodians(cfg, language: str = "en") -> None:
@@ -70,7 +71,7 @@ def load_master_key(ctx, args: list[str], *, clock: Callable[[], float] = time.t
             custodian_gate(ctx.cfg, custodian, clock=clock).check(password or None)
         except AuthError as exc:
             ctx.audit("login_failed", {"role": custodian, "during": "keys load"})
-            detail = str(exc) if language == "en" else t("key.wrong_password", role=custodian)
+            detail = str(exc)  # the gate speaks the terminal's language
             raise KeyLoadError(t("key.stopped", detail=detail)) from None
         for other in roles.KEY_CUSTODIANS:
             if other != custodian and verify_password(password, custodian_hash(ctx.cfg, other)):

@@ -79,16 +79,7 @@ TEXTS.update({
     "login_timeout": ("Login timed out.", "登录超时。"),
     "banner": ("posagent {version} technician console - terminal {terminal} ({merchant})",
                "posagent {version} 技术员控制台 - 终端 {terminal}（{merchant}）"),
-    # ---- login refusals in Chinese (in English the password gate's own words are shown)
-    "auth.unset": ("no technician password is set: create one with `posagent passwd --role technician` and put "
-                   "the hash in the configuration",
-                   "未设置技术员密码：请用 `posagent passwd --role technician` 生成，并把散列值写入配置"),
-    "auth.locked": ("technician functions are locked after too many wrong passwords; try again in {minutes} min",
-                    "密码错误次数过多，技术员功能已锁定；请在 {minutes} 分钟后重试"),
-    "auth.now_locked": ("wrong technician password; technician functions are now locked for {minutes} min",
-                        "技术员密码错误；技术员功能现已锁定 {minutes} 分钟"),
-    "auth.needed": ("this needs the technician password", "需要技术员密码"),
-    "auth.wrong": ("wrong technician password ({left} attempt(s) left)", "技术员密码错误（还可尝试 {left} 次）"),
+    # (login refusals are the password gate's own, in both languages: agent.auth.TEXTS)
     "no_daemon": ("no answer from the daemon ({detail})", "守护进程无应答（{detail}）"),
     "daemon_refused": ("the daemon refused", "守护进程拒绝了该操作"),
     # ---- tables: column titles, empty tables, notes
@@ -135,7 +126,6 @@ TEXTS.update({
     "key.one_person": ("this password also opens {other}'s login: one person would hold two components; refused, "
                        "nothing was stored",
                        "该密码也能登录 {other}：一人将持有两个分量；已拒绝，未保存任何内容"),
-    "key.wrong_password": ("wrong {role} password, or {role} is locked", "{role} 密码错误或已锁定"),
     "key.stopped": ("{detail}; the key load stopped, nothing was stored", "{detail}；密钥加载已停止，未保存任何内容"),
     "key.component": ("Component {number} of {count} (hidden): ", "第 {number} 个分量，共 {count} 个（隐藏输入）："),
     "key.form_kcv": ("Check value on component {number}'s form: ", "第 {number} 个分量表格上的校验值："),
@@ -242,7 +232,6 @@ TEXTS.update({
                       "没有保留原主密钥：当前文件中的密钥即为有效密钥"),
     "u.minor_units": ("{name} is in minor units (fen): {example} for {amount}, not '{text}'",
                       "{name} 以最小货币单位（分）计：{amount} 应输入 {example}，而不是“{text}”"),
-    "lock_until": ("until {time}", "至 {time}"),
 })
 
 

@@ -284,7 +284,7 @@ class Daemon:
         sup = self.cfg.supervisor
         return PasswordGate("supervisor", sup.password_hash, self.journal, clock=time.time, source=source,
                             max_attempts=sup.max_attempts, lockout_minutes=sup.lockout_minutes,
-                            on_event=lambda kind, details: self.journal.record_event(
+                            language=self.cfg.terminal.language, on_event=lambda kind, details: self.journal.record_event(
                                 kind, details, operator="supervisor", role="supervisor"))
 
     def technician_gate(self, source: str = "control") -> PasswordGate:
@@ -293,7 +293,7 @@ class Daemon:
         con = self.cfg.console
         return PasswordGate("technician", self._technician_hash(), FileStateStore(auth_state_path(self.journal_path)),
                             clock=time.time, source=source, max_attempts=con.max_attempts,
-                            lockout_minutes=con.lockout_minutes,
+                            lockout_minutes=con.lockout_minutes, language=self.cfg.terminal.language,
                             on_event=lambda kind, details: self.journal.record_event(
                                 kind, details, operator="technician", role="technician"))
 
