@@ -102,7 +102,7 @@ def test_s5_settled_batch_refuses_void_and_offers_refund(agent, sim_host):
     settled = agent.json("settle", "--yes", password=True)
     assert settled["outcome"]["status"] == "done" and settled["outcome"]["details"]["result"] == "balanced"
     report = settled["outcome"]["report"]
-    assert "SETTLEMENT REPORT" in report and "100.00" in report and "balanced" in report
+    assert "SETTLEMENT" in report and "100.00" in report and "balanced" in report
     void = agent.cli("void", str(original["txn"]["trace"]), password=True)
     assert void.returncode == 1
     assert "settled" in void.stderr and "posagent refund --trace" in void.stderr
