@@ -11,6 +11,7 @@ from typing import Any
 
 from agent.engine import common, fixes, operations, params, preauth as hold, preauth_fixes, settlement
 from agent.engine.effects import Outcome
+from agent.engine.texts import say
 from agent.engine.wallet import WalletSaleRequest, wallet_sale as _wallet_sale
 from agent.engine.walletfix import WalletCorrectRequest, wallet_correct as _wallet_correct
 
@@ -101,8 +102,8 @@ def signon(daemon, a: dict[str, Any], who):
     """Sign on; chip parameters or CA keys the answer announces as newer are downloaded now."""
     result, download, problem = yield from params.sign_on(daemon.profile, _params_request(daemon, "signon"))
     daemon.interpreter.cards.use_params(daemon.journal.params_in_force())
-    text = (f"signed on: batch {result.batch_number}, keys installed "
-            f"(check values {', '.join(f'{k} {v}' for k, v in result.key_check_values.items())})")
+    text = say(daemon.profile.language, "signed_on", batch=result.batch_number,
+               kcv=", ".join(f"{k} {v}" for k, v in result.key_check_values.items()))
     details = {"batch": result.batch_number, "key_check_values": result.key_check_values}
     if download is not None:
         text, details["params"] = f"{text}; {download.message}", dict(download.details)
@@ -116,8 +117,8 @@ def params_download(daemon, a: dict[str, Any], who):
     under the operation lock, between transactions."""
     request = _params_request(daemon, "technician")
     if request is None:
-        return Outcome("params_download", "done", "this acquirer's dialect has no parameter download: "
-                       "the local files stay in force", details=daemon.interpreter.cards.params.identity())
+        return Outcome("params_download", "done", say(daemon.profile.language, "no_param_download"),
+                       details=daemon.interpreter.cards.params.identity())
     try:
         outcome = yield from params.download(daemon.profile, request)
     finally:

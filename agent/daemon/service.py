@@ -146,7 +146,7 @@ class Daemon:
             self.link = HostLink(acq.host, acq.port, dialect=self.dialect, tpdu=bytes.fromhex(acq.tpdu),
                                  header=bytes.fromhex(acq.header), connect_timeout=acq.connect_timeout,
                                  response_timeout=acq.response_timeout, ssl_context=ssl_context,
-                                 max_frame_bytes=acq.max_frame_bytes)
+                                 max_frame_bytes=acq.max_frame_bytes, language=self.cfg.terminal.language)
             reader = self.cfg.card_reader
             cards = CardSource(reader_pattern=reader.reader, card_timeout=reader.card_timeout,
                                apdu_timeout=reader.apdu_timeout, terminal_id=self.cfg.terminal.terminal_id,
@@ -250,12 +250,12 @@ class Daemon:
             if exhausted:
                 traces = ", ".join(f"{r.trace:06d}" for r in exhausted)
                 return Outcome("reversals", "needs_manual",
-                               f"{len(acknowledged)} reversal(s) acknowledged; {len(exhausted)} could not be "
-                               f"delivered and now need manual handling (trace {traces}): call the acquirer",
+                               say(self.profile.language, "reversals_manual", acknowledged=len(acknowledged),
+                                   count=len(exhausted), traces=traces),
                                details={"acknowledged": len(acknowledged), "needs_manual": len(exhausted)})
             if not acknowledged:
-                return Outcome("reversals", "done", "no reversal was pending")
-            return Outcome("reversals", "done", f"{len(acknowledged)} reversal(s) sent and acknowledged",
+                return Outcome("reversals", "done", say(self.profile.language, "reversals_none"))
+            return Outcome("reversals", "done", say(self.profile.language, "reversals_sent", count=len(acknowledged)),
                            details={"acknowledged": len(acknowledged)})
 
         async with self._op_lock:
@@ -387,10 +387,8 @@ class Daemon:
         log.error("%s: outcome unknown, the journal could not record it: %s", op, exc)
         # the journal's text ends "...: cannot WHAT: WHY; no new transactions...": only WHY is true here
         why = str(exc).split("; no new transactions", 1)[0].rsplit(": ", 1)[-1]
-        return Outcome(op, "in_doubt",
-                       f"outcome unknown: the card may have been charged, but the journal could not record the "
-                       f"bank's answer ({why}); it is reversed as soon as the journal can be written again: "
-                       f"check `posagent status` before charging again", details={"journal_error": why})
+        return Outcome(op, "in_doubt", say(self.profile.language, "unrecorded", why=why),
+                       details={"journal_error": why})
 
     def _abandoned(self, row: registry.Operation, args: dict[str, Any], who: operations.Operator, *,
                    waited_s: float) -> None:
@@ -399,8 +397,7 @@ class Daemon:
         log.warning("%s dropped: its caller left after %.1f s waiting for the operation before it", row.name, waited_s)
         self.journal.record_event("request_abandoned", {"op": row.name, "args": facts, "waited_s": round(waited_s, 2)},
                                   operator=who.name, role=who.role)
-        raise EngineError(f"{row.name} not started: the caller left while it waited for the operation before it; "
-                          f"nothing was sent to the bank", code="abandoned")
+        raise EngineError(say(self.profile.language, "abandoned", operation=row.name), code="abandoned")
 
     def _prune_old_batches(self) -> None:
         """Retention: after each settlement, a few batches past `[journal] retention_days` go (bounded)."""

@@ -71,6 +71,30 @@ class FrameError(LinkError):
 
 Unmatched = Callable[[object, str], None]
 
+#: what a link failure says to the cashier and the technician, key → (English, Chinese): `HostLink(language=)`;
+#: addresses, ports, MTIs and traces stay as they are
+TEXTS: dict[str, tuple[str, str]] = {
+    "tls_failed": ("TLS handshake with {where} failed: {reason}", "与 {where} 的 TLS 握手失败：{reason}"),
+    "refused": ("the acquirer at {where} refused the connection", "收单机构 {where} 拒绝连接"),
+    "cannot_connect": ("cannot connect to the acquirer at {where}: {reason}", "无法连接收单机构 {where}：{reason}"),
+    "timed_out": ("timed out", "连接超时"),
+    "os_error": ("{strerror}", "网络错误（错误码 {errno}）"),
+    "too_long": ("the acquirer announced a frame of {length} bytes, over the limit of {most}",
+                 "收单机构的应答长度 {length} 字节，超过上限 {most}"),
+    "undecodable": ("undecodable answer from the acquirer ({length} bytes): {detail}",
+                    "收单机构的应答无法解析（{length} 字节）"),
+    "flood": ("the acquirer sent {count} answers that match no request (at most {most} on one connection); "
+              "connection dropped", "收单机构发来 {count} 个无对应请求的应答（每个连接最多 {most} 个）；连接已断开"),
+    "closed": ("the acquirer closed the connection before answering", "收单机构在应答前关闭了连接"),
+    "busy_stan": ("a request with stan {stan} is already waiting for its answer", "流水号 {stan} 的请求仍在等待应答"),
+    "cannot_encode": ("cannot encode the request: {detail}", "请求报文无法组包：{detail}"),
+    "broke": ("the connection broke while sending the request", "发送请求时连接中断"),
+    "no_answer": ("no answer to {mti} stan {stan} within {wait:g}s", "{wait:g} 秒内未收到 {mti} 报文（流水号 {stan}）的应答"),
+}
+#: an OS error's cause in Chinese (the English is the system's own text)
+_ERRNO_ZH = {errno.ETIMEDOUT: "连接超时", errno.EHOSTUNREACH: "主机不可达", errno.ENETUNREACH: "网络不可达",
+             errno.ECONNRESET: "连接被重置", errno.ECONNABORTED: "连接中止"}
+
 
 def make_ssl_context(ca_file: str, cert_file: str | None = None, key_file: str | None = None) -> ssl.SSLContext:
     """A client context that verifies the acquirer against `ca_file`, with an optional client certificate."""
@@ -89,7 +113,8 @@ def match_key(msg: Message, *, response: bool) -> tuple[str, str, str]:
 class HostLink:
     def __init__(self, host: str, port: int, *, dialect, tpdu: bytes, header: bytes, connect_timeout: float,
                  response_timeout: float, ssl_context: ssl.SSLContext | None = None, max_frame_bytes: int = 8192,
-                 on_unmatched: Unmatched | None = None, server_hostname: str | None = None):
+                 on_unmatched: Unmatched | None = None, server_hostname: str | None = None, language: str = "en"):
+        self.language = language
         self.host = host
         self.port = port
         self.dialect = dialect
@@ -114,6 +139,18 @@ class HostLink:
         self._backoff = BACKOFF_FIRST
         self.connects = 0
 
+    def _say(self, key: str, **values: object) -> str:
+        english, chinese = TEXTS[key]
+        return (chinese if self.language == "zh" else english).format(**values)
+
+    def _os_reason(self, exc: Exception | None) -> str:
+        if exc is None or isinstance(exc, asyncio.TimeoutError):
+            return self._say("timed_out")
+        number = getattr(exc, "errno", None)
+        if self.language == "zh" and number in _ERRNO_ZH:
+            return _ERRNO_ZH[number]
+        return self._say("os_error", strerror=getattr(exc, "strerror", None) or str(exc), errno=number or "?")
+
     @property
     def connected(self) -> bool:
         return self._writer is not None and not self._writer.is_closing()
@@ -135,8 +172,8 @@ class HostLink:
                         self.host, self.port, ssl=self.ssl_context, limit=self.max_frame_bytes + 2,
                         server_hostname=self.server_hostname if self.ssl_context else None), remaining)
                 except ssl.SSLError as exc:
-                    raise LinkConnectError(f"TLS handshake with {self.host}:{self.port} failed: "
-                                           f"{exc.reason or exc}", sent=False) from None
+                    raise LinkConnectError(self._say("tls_failed", where=f"{self.host}:{self.port}",
+                                                     reason=exc.reason or exc), sent=False) from None
                 except (OSError, asyncio.TimeoutError) as exc:
                     last = exc
                     await asyncio.sleep(min(self._backoff, max(0.0, deadline - loop.time())))
@@ -151,10 +188,8 @@ class HostLink:
                 return
             where = f"{self.host}:{self.port}"
             if isinstance(last, ConnectionRefusedError) or getattr(last, "errno", None) == errno.ECONNREFUSED:
-                raise LinkRefused(f"the acquirer at {where} refused the connection", sent=False)
-            reason = "timed out" if last is None or isinstance(last, asyncio.TimeoutError) else (
-                getattr(last, "strerror", None) or str(last))
-            raise LinkConnectError(f"cannot connect to the acquirer at {where}: {reason}", sent=False)
+                raise LinkRefused(self._say("refused", where=where), sent=False)
+            raise LinkConnectError(self._say("cannot_connect", where=where, reason=self._os_reason(last)), sent=False)
 
     async def connect(self) -> None:
         """Open the connection now if it is not up (retrying with backoff within the connect timeout)."""
@@ -197,20 +232,19 @@ class HostLink:
                 prefix = await reader.readexactly(2)
                 length = int.from_bytes(prefix, "big")
                 if length > self.max_frame_bytes:
-                    error = FrameError(f"the acquirer announced a frame of {length} bytes, over the limit of "
-                                       f"{self.max_frame_bytes}", sent=True, length=length, offset=0)
+                    error = FrameError(self._say("too_long", length=length, most=self.max_frame_bytes), sent=True,
+                                       length=length, offset=0)
                     break
                 body = await reader.readexactly(length)
                 try:
                     frame = self.dialect.unpack_frame(body)
                 except CodecError as exc:
-                    error = FrameError(f"undecodable answer from the acquirer ({length} bytes): {exc}", sent=True,
+                    error = FrameError(self._say("undecodable", length=length, detail=exc), sent=True,
                                        length=length, offset=exc.offset, field=exc.field)
                     self.on_unmatched(body, f"undecodable frame: {exc}")
                     break
                 if not self._deliver(frame):
-                    error = FrameError(f"the acquirer sent {self._unmatched_here} answers that match no request "
-                                       f"(at most {MAX_UNMATCHED} on one connection); connection dropped",
+                    error = FrameError(self._say("flood", count=self._unmatched_here, most=MAX_UNMATCHED),
                                        sent=True, length=length)
                     self.drops += 1
                     log.warning("dropping the acquirer connection: %s", error)
@@ -218,7 +252,7 @@ class HostLink:
         except asyncio.CancelledError:
             raise
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, OSError):
-            error = LinkClosed("the acquirer closed the connection before answering", sent=True)
+            error = LinkClosed(self._say("closed"), sent=True)
         if self._writer is writer:
             self._writer = self._reader = None
             self._read_task = None
@@ -257,11 +291,11 @@ class HostLink:
         """Send `msg` and return its matching answer; see the module doc for the errors."""
         key = match_key(msg, response=False)
         if key in self._waiting:
-            raise LinkError(f"a request with stan {key[1]} is already waiting for its answer", sent=False)
+            raise LinkError(self._say("busy_stan", stan=key[1]), sent=False)
         try:
             data = self.dialect.pack_frame(msg, self.tpdu, self.header)
         except CodecError as exc:
-            raise LinkError(f"cannot encode the request: {exc}", sent=False) from None
+            raise LinkError(self._say("cannot_encode", detail=exc), sent=False) from None
         if not self.connected:
             await self._connect()
         writer = self._writer
@@ -273,13 +307,13 @@ class HostLink:
                 writer.write(data)
                 await writer.drain()
             except (ConnectionError, ssl.SSLError, OSError):
-                raise LinkClosed("the connection broke while sending the request", sent=True) from None
+                raise LinkClosed(self._say("broke"), sent=True) from None
             wait = self.response_timeout if timeout is None else timeout
             try:
                 async with asyncio.timeout(wait):  # no task per request, unlike wait_for
                     return await asyncio.shield(future)
             except TimeoutError:
-                error = LinkTimeout(f"no answer to {msg.mti} stan {key[1]} within {wait:g}s", sent=True)
+                error = LinkTimeout(self._say("no_answer", mti=msg.mti, stan=key[1], wait=wait), sent=True)
                 if self._writer is writer:  # a stalled or half-sent answer: this connection is done
                     del self._waiting[key]
                     future.cancel()

@@ -57,10 +57,10 @@ def flush_reversals(profile: Profile) -> Gen:
         sent = yield from _journaled_request(txn)
         message = reversal_for(profile, txn, original, reason=reversal.reason or "06", repeat=reversal.tries > 0,
                                sent=sent)
-        yield Notify(f"Reversing trace {reversal.trace:06d}…")
+        yield Notify(say(profile.language, "reversing", trace=f"{reversal.trace:06d}"))
         yield ask.reversal_attempt(reversal.id, request=masked(message))
         result = yield Exchange(message)
-        problem = _reversal_problem(message, result)
+        problem = _reversal_problem(message, result, profile.language)
         if problem is None:
             yield ask.reversal_acknowledged(reversal.id, response=masked(result.message))
             acknowledged.append(reversal)
@@ -103,10 +103,10 @@ def flush_advices(profile: Profile) -> Gen:
                                         amount=txn.amount, original=original)
         if (yield ask.advice_tries(txn.id)):  # sent before without an answer: it goes out as a repeat (0221)
             message = message.with_mti(profile.repeat_of(message.mti))
-        yield Notify(f"Sending the advice of trace {txn.trace:06d}…")
+        yield Notify(say(profile.language, "sending_advice", trace=f"{txn.trace:06d}"))
         yield ask.advice_attempt(txn.id, masked(message))
         result = yield Exchange(message)
-        problem = _reversal_problem(message, result) if isinstance(result, NoAnswer) else None
+        problem = _reversal_problem(message, result, profile.language) if isinstance(result, NoAnswer) else None
         if problem is None:
             verdict = check_response(message, result.message, mac_valid=result.mac_valid)
             problem = None if verdict.valid else verdict.problem
@@ -129,7 +129,7 @@ def flush_tc_uploads(profile: Profile) -> Gen:
         for upload in (yield ask.tc_uploads_owed()):
             txn = yield ask.get(upload.txn_id)
             message = tc_upload_request(profile, txn, upload.icc, upload.card_sequence)
-            yield Notify(f"Sending the TC of trace {txn.trace:06d}…")
+            yield Notify(say(profile.language, "sending_tc", trace=f"{txn.trace:06d}"))
             yield ask.tc_upload_attempt(upload.id)
             result = yield Exchange(message)
             if isinstance(result, NoAnswer):
@@ -138,18 +138,19 @@ def flush_tc_uploads(profile: Profile) -> Gen:
             verdict = check_response(message, result.message, mac_valid=result.mac_valid)
             code = result.message.get(39)
             if not verdict.valid or code != "00":
-                problem = verdict.problem if not verdict.valid else f"bank answered {code}: {describe(code)}"
+                problem = verdict.problem if not verdict.valid else say(
+                    profile.language, "bank_answered", code=code, meaning=describe(code, profile.language))
                 yield ask.tc_upload_failed(upload.id, problem, max_tries=profile.tc_upload_tries,
                                            response_code=code if isinstance(code, str) and len(code) == 2 else None)
                 continue
             yield ask.tc_upload_answered(upload.id, response_code=code)
             taken += 1
     except PosagentError as exc:  # e.g. the journal refused a write: the TC stays owed, the sale stands
-        yield Notify(f"TC upload postponed: {exc}")
+        yield Notify(say(profile.language, "tc_postponed", detail=exc))
     return taken
 
 
-def _reversal_problem(request: Message, result: Any) -> str | None:
+def _reversal_problem(request: Message, result: Any, language: str = "en") -> str | None:
     if isinstance(result, NoAnswer):
         return result.detail
     verdict = check_response(request, result.message, mac_valid=result.mac_valid)
@@ -157,7 +158,7 @@ def _reversal_problem(request: Message, result: Any) -> str | None:
         return verdict.problem
     code = result.message.get(39)
     if code not in REVERSAL_ACKNOWLEDGED:
-        return f"bank answered {code}: {describe(code)}"
+        return say(language, "bank_answered", code=code, meaning=describe(code, language))
     return None
 
 
@@ -211,7 +212,7 @@ def sign_on_answer(profile: Profile) -> Gen:
     batch = yield ask.open_batch()
     trace = yield ask.take_trace("network")
     request = build_signon(profile.as_config(), trace, batch=f"{batch.number:06d}")
-    yield Notify("Signing on…")
+    yield Notify(say(profile.language, "signing_on"))
     result = yield Exchange(request)
     if isinstance(result, NoAnswer):
         raise EngineError(say(profile.language, "signon_failed", detail=result.detail), code="signon_failed")

@@ -114,17 +114,17 @@ def resume_settlement(profile: Profile, batch: Any, wallet_entry_mode: str = Wal
     if batch.result_domestic is None:
         trace = yield ask.take_trace("settlement")
         request = _settlement_message(profile, trace, batch)
-        yield Notify(f"Settling batch {batch.number:06d}…")
-        response = yield from _exchange_network(profile, request, "settlement")
+        yield Notify(say(profile.language, "settling", batch=f"{batch.number:06d}"))
+        response = yield from _exchange_network(profile, request, say(profile.language, "what_settlement"))
         domestic, foreign = settlement_result(response[48])
         yield ask.record_settlement_result(batch.number, domestic=domestic, foreign=foreign, response=masked(response))
         batch = yield ask.get_batch(batch.number)
     balanced = batch.result_domestic == "1" and batch.result_foreign in ("1", "0", None)
     records = yield ask.upload_pending(batch.number, ic_only=balanced)
     for txn in records:
-        yield Notify(f"Uploading trace {txn.trace:06d}…")
+        yield Notify(say(profile.language, "uploading", trace=f"{txn.trace:06d}"))
         request = _upload_message(profile, batch, txn)
-        yield from _exchange_network(profile, request, f"batch upload of trace {txn.trace:06d}")
+        yield from _exchange_network(profile, request, say(profile.language, "what_upload", trace=f"{txn.trace:06d}"))
         yield ask.mark_uploaded(txn.id)
     uploaded = yield ask.uploaded_count(batch.number)
     trace = yield ask.take_trace("settlement")
@@ -132,12 +132,13 @@ def resume_settlement(profile: Profile, batch: Any, wallet_entry_mode: str = Wal
                            48: f"{uploaded:04d}",
                            60: Field60(tx_type="00", batch=f"{batch.number:06d}",
                                        nmc=NMC_UPLOAD_END_IC if balanced else NMC_UPLOAD_END_ALL).to_str()})
-    yield from _exchange_network(profile, end, "batch upload end")
+    yield from _exchange_network(profile, end, say(profile.language, "what_upload_end"))
     settled = yield ask.finish_settlement(batch.number)
     next_batch = yield ask.open_batch()
     result = RESULT_TEXT.get(batch.result_domestic or "3", "error")
     by_payment = yield ask.payment_totals(batch.number, wallet_entry_mode=wallet_entry_mode)
-    text = say(profile.language, "settled", batch=f"{batch.number:06d}", result=result,
+    text = say(profile.language, "settled", batch=f"{batch.number:06d}",
+               result=say(profile.language, f"result_{result}"),
                totals=totals_text(profile, batch.totals, by_payment), uploaded=uploaded,
                next=f"{next_batch.number:06d}")
     return Outcome("settle", "done", text, details={"batch": settled.number, "result": result,

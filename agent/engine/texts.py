@@ -201,6 +201,35 @@ TEXTS: dict[str, tuple[str, str]] = {
                        "resumes where it stopped", "{what}：银行拒绝（应答码 {code}），未结算；请再次结算——将从中断处继续"),
     "settled": ("Batch {batch} settled ({result}): {totals}; {uploaded} record(s) uploaded. New batch {next} is open.",
                 "批次 {batch} 已结算（{result}）：{totals}；上送 {uploaded} 笔。新批次 {next} 已开启。"),
+    # ---- progress on the screen while an operation runs, and the network operations' answers
+    "signing_on": ("Signing on…", "正在签到…"),
+    "reversing": ("Reversing trace {trace}…", "正在冲正凭证号 {trace}…"),
+    "sending_advice": ("Sending the advice of trace {trace}…", "正在发送凭证号 {trace} 的通知…"),
+    "sending_tc": ("Sending the TC of trace {trace}…", "正在上送凭证号 {trace} 的 TC…"),
+    "tc_postponed": ("TC upload postponed: {detail}", "TC 上送推迟：{detail}"),
+    "bank_answered": ("bank answered {code}: {meaning}", "银行应答码 {code}：{meaning}"),
+    "settling": ("Settling batch {batch}…", "正在结算批次 {batch}…"),
+    "what_settlement": ("settlement", "结算"), "what_upload_end": ("batch upload end", "批上送结束"),
+    "what_upload": ("batch upload of trace {trace}", "凭证号 {trace} 的批上送"),
+    "result_balanced": ("balanced", "对账平"), "result_unbalanced": ("unbalanced", "对账不平"),
+    "result_error": ("error", "对账出错"),
+    "uploading": ("Uploading trace {trace}…", "正在上送凭证号 {trace}…"),
+    "signed_on": ("signed on: batch {batch}, keys installed (check values {kcv})",
+                  "签到成功：批次 {batch}，工作密钥已安装（校验值 {kcv}）"),
+    "no_param_download": ("this acquirer's dialect has no parameter download: the local files stay in force",
+                          "该收单机构不支持参数下载：继续使用本地参数文件"),
+    "reversals_none": ("no reversal was pending", "没有待发送的冲正"),
+    "reversals_sent": ("{count} reversal(s) sent and acknowledged", "{count} 笔冲正已发送并得到确认"),
+    "reversals_manual": ("{acknowledged} reversal(s) acknowledged; {count} could not be delivered and now need manual "
+                         "handling (trace {traces}): call the acquirer",
+                         "{acknowledged} 笔冲正已确认；{count} 笔无法送达，需人工处理（凭证号 {traces}）：请联系收单机构"),
+    "unrecorded": ("outcome unknown: the card may have been charged, but the journal could not record the bank's "
+                   "answer ({why}); it is reversed as soon as the journal can be written again: check `posagent "
+                   "status` before charging again",
+                   "结果未知：卡可能已被扣款，但流水未能记录银行应答（{why}）；流水恢复可写后将立即冲正：再次收款前请用 "
+                   "`posagent status` 核实"),
+    "abandoned": ("{operation} not started: the caller left while it waited for the operation before it; nothing was "
+                  "sent to the bank", "{operation} 未开始：等待前一笔操作时请求方已离开；未向银行发送任何交易"),
     "echo_ok": ("link test ok: the acquirer answered", "线路测试成功：收单机构已应答"),
     "echo_failed": ("link test failed: {detail}", "线路测试失败：{detail}"),
     "signon_failed": ("sign-on failed: {detail}", "签到失败：{detail}"),
