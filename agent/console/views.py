@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from agent.console.texts import say
+from agent.console.texts import TEXTS, say
 from agent.money import format_amount
 from agent.receipts import display_width
 from agent.ui.texts import Texts as ScreenTexts
@@ -24,13 +24,14 @@ def stamp(epoch: float | None) -> str:
 def status(s: dict[str, Any], language: str = "en") -> str:
     link, keys, batch, rev, journal = s["link"], s["keys"], s["batch"], s["reversals"], s["journal"]
     t = lambda key, **v: say(language, key, **v)  # noqa: E731
-    kcv = ", ".join(f"{k} {v}" for k, v in keys["check_values"].items()) or t("st.none")
+    kcv = ", ".join(f"{k.upper()} {v}" for k, v in keys["check_values"].items()) or t("st.none")
     lines = [
         t("st.link", where=f"{link['host']}:{link['port']}", state=t("st.connected" if link["connected"] else "st.idle"),
           tls=" (TLS)" if link["tls"] else ""),
         *([] if link["tls"] else [t("st.no_tls")]),
         t("st.keys", state=t("st.installed" if keys["installed"] else "st.missing"), kcv=kcv),
-        t("st.batch", number=batch["number"], state=batch["state"], count=batch["transactions"]),
+        t("st.batch", number=batch["number"], state=_word(language, "batch", batch["state"]),
+          count=batch["transactions"]),
         t("st.reversals", pending=rev["pending"], manual=rev["needs_manual"]),
         *([t("st.advices", pending=s["advices"]["pending"])] if s.get("advices", {}).get("pending") else []),
         t("st.journal", in_doubt=journal["in_doubt"])
@@ -41,7 +42,10 @@ def status(s: dict[str, Any], language: str = "en") -> str:
     if journal.get("damaged"):
         lines.append(t("st.damaged", detail=journal["damaged"]))
     if keys.get("master_check_value"):
-        lines.append(t("st.master", kcv=keys["master_check_value"], source=keys.get("master_source", "?")))
+        source = keys.get("master_source") or "?"
+        lines.append(t("st.master", kcv=keys["master_check_value"],
+                       source=say(language, f"st.master_source.{source}") if f"st.master_source.{source}" in TEXTS
+                       else source))
     fixes = (s.get("chains") or {}).get("open") or []
     lines.append(t("st.fixes", count=len(fixes)) + (t("st.fixes_wait") if fixes else ""))
     lines += [t("st.fix", id=c["id"], trace=c["trace"], standing=c["standing"]) for c in fixes]
@@ -55,7 +59,8 @@ def journal_status(s: dict[str, Any], language: str = "en") -> str:
     t = lambda key, **v: say(language, key, **v)  # noqa: E731
     batch, rev = s["batch"], s["reversals"]
     lines = [t("st.daemon_down", settling=t("st.settling", batch=s["settling"]) if s["settling"] else ""),
-             t("st.batch", number=batch["number"], state=batch["state"], count=batch["transactions"]),
+             t("st.batch", number=batch["number"], state=_word(language, "batch", batch["state"]),
+               count=batch["transactions"]),
              t("st.reversals", pending=rev["pending"], manual=rev["needs_manual"]),
              t("st.journal", in_doubt=s["in_doubt"])]
     if s.get("last_transaction_at"):
@@ -127,8 +132,9 @@ def params(p: dict[str, Any], language: str = "en") -> str:
     lines = [say(language, "st.params", version=p.get("version", "?"), digest=p.get("digest", "?"), source=source)]
     staged = p.get("staged")
     if staged:
-        lines.append(say(language, "st.params_staged", detail=f"download {staged['id']}, "
-                         f"{staged['keys']} keys, {staged['aids']} AIDs listed"))
+        lines.append(say(language, "st.params_staged", detail=say(language, "st.params_staged_detail",
+                                                                   id=staged["id"], keys=staged["keys"],
+                                                                   aids=staged["aids"])))
     return "\n".join(lines)
 
 

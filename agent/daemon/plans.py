@@ -103,7 +103,7 @@ def signon(daemon, a: dict[str, Any], who):
     result, download, problem = yield from params.sign_on(daemon.profile, _params_request(daemon, "signon"))
     daemon.interpreter.cards.use_params(daemon.journal.params_in_force())
     text = say(daemon.profile.language, "signed_on", batch=result.batch_number,
-               kcv=", ".join(f"{k} {v}" for k, v in result.key_check_values.items()))
+               kcv=", ".join(f"{k.upper()} {v}" for k, v in result.key_check_values.items()))
     details = {"batch": result.batch_number, "key_check_values": result.key_check_values}
     if download is not None:
         text, details["params"] = f"{text}; {download.message}", dict(download.details)
