@@ -18,9 +18,8 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from agent.errors import ConfigError, UsageError
-from agent.money import parse_amount
-from agent.drivers import tacs
-from agent.reconcile import fees
+from agent import tacs
+from agent.money import cap_to_minor, parse_amount, percent_to_ppm
 
 #: where the daemon and CLI look for the file when neither --config nor $POSAGENT_CONFIG is given
 DEFAULT_CONFIG_PATHS = (Path("/etc/posagent/posagent.toml"),)
@@ -102,6 +101,17 @@ def _amount_text(v: Any) -> str | None:
     except UsageError as exc:
         return f"expected an amount like \"500.00\": {exc}"
     return None
+
+
+def _parsed_by(parse: Callable[[Any], Any]) -> Callable[[Any], str | None]:
+    """A check that is `parse`'s refusal (its ValueError's text), or None when `parse` takes the value."""
+    def check(v: Any) -> str | None:
+        try:
+            parse(v)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    return check
 
 
 #: the settings that are amounts (decimal text), converted to minor units by `minor_units`
@@ -299,11 +309,11 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "settlement_fees": {
         "debit_rate_percent": Setting(str, "0.50", "Contracted fee on debit-card sales, percent (up to 4 decimals).",
-                                      fees.check_percent),
-        "debit_cap": Setting(str, "20.00", "Most fee per debit-card sale (\"\": no cap).", fees.check_cap),
+                                      _parsed_by(percent_to_ppm)),
+        "debit_cap": Setting(str, "20.00", "Most fee per debit-card sale (\"\": no cap).", _parsed_by(cap_to_minor)),
         "credit_rate_percent": Setting(str, "0.60", "Contracted fee on credit-card sales, percent.",
-                                       fees.check_percent),
-        "credit_cap": Setting(str, "", "Most fee per credit-card sale (\"\": no cap).", fees.check_cap),
+                                       _parsed_by(percent_to_ppm)),
+        "credit_cap": Setting(str, "", "Most fee per credit-card sale (\"\": no cap).", _parsed_by(cap_to_minor)),
         "credit_bins": Setting(str, "625094", "Card number prefixes (comma-separated) of credit cards; "
                                "other cards are debit.", _pattern(r"([0-9]{1,8}(,[0-9]{1,8})*)?", "digits, comma-separated")),
     },
@@ -318,6 +328,13 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                                "private to the daemon's user."),
         "interval": Setting((int, float), 30.0, "Seconds between shipping rounds (1 to 3600); an unreachable office "
                             "only grows the backlog, never delays a sale.", _seconds(3600, least=1)),
+    },
+    "refunds": {
+        "office_unreachable": Setting(str, "refuse", "A refund by RRN and date of a sale this journal does not hold "
+                                      "(made at another till) is checked with the back office (`[office] url`); when "
+                                      "the office cannot be asked: `refuse`, or `supervisor` (the supervisor's refund "
+                                      "goes ahead unchecked, journaled as `refund.unchecked`).",
+                                      _choice("refuse", "supervisor")),
     },
 }
 

@@ -14,6 +14,11 @@ from agent.errors import UsageError
 MAX_MINOR_UNITS = 999_999_999_999
 
 _AMOUNT = re.compile(r"(?P<units>[0-9]+)(?:\.(?P<fraction>[0-9]+))?")
+#: a fee rate's text (a percentage, up to 4 decimals) and a fee cap's (an amount, up to 2 decimals)
+_PERCENT = re.compile(r"(?P<units>[0-9]{1,2})(?:\.(?P<fraction>[0-9]{1,4}))?")
+_CAP = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
+#: a rate is kept exactly, in parts per million of the amount
+PPM = 1_000_000
 
 
 def parse_amount(text: str, exponent: int = 2) -> int:
@@ -48,6 +53,27 @@ def format_amount(minor: int, exponent: int = 2) -> str:
     sign = "-" if minor < 0 else ""
     units, fraction = divmod(abs(minor), 10**exponent)
     return f"{sign}{units}.{fraction:0{exponent}d}" if exponent else f"{sign}{units}"
+
+
+def percent_to_ppm(text: str) -> int:
+    """``"0.6"`` → 6000 (parts per million); ValueError when not a percentage with up to 4 decimals."""
+    found = _PERCENT.fullmatch(text) if isinstance(text, str) else None
+    if found is None:
+        raise ValueError(f"expected a percentage like 0.60 (up to 4 decimals), got {text!r}")
+    ppm = int(found.group("units")) * 10_000 + int((found.group("fraction") or "").ljust(4, "0"))
+    if ppm > 100 * 10_000:
+        raise ValueError(f"expected a percentage from 0 to 100, got {text!r}")
+    return ppm
+
+
+def cap_to_minor(text: str) -> int | None:
+    """``"20.00"`` → 2000; ``""`` → None (no cap)."""
+    if text == "":
+        return None
+    if not isinstance(text, str) or not _CAP.fullmatch(text):
+        raise ValueError(f"expected an amount like 20.00, or \"\" for no cap, got {text!r}")
+    units, _, fraction = text.partition(".")
+    return int(units) * 100 + int(fraction.ljust(2, "0") or "0")
 
 
 #: ISO 4217 numeric codes (field 49) of the currencies a terminal is set up for, and their letters

@@ -13,7 +13,7 @@ from agent.drivers import oda
 from agent.drivers.card_errors import CardAuthenticationFailed
 from agent.drivers.emv import EmvReader
 from agent.drivers.emv_data import action_analysis
-from agent.drivers.tacs import DEFAULT_TACS, ActionCodes, TacTable, build_table, parse_entries
+from agent.tacs import DEFAULT_TACS, ActionCodes, TacTable, build_table, parse_entries
 from agent.errors import ConfigError
 from simulator.card.applet import EmvApplet
 from simulator.testcards import load_cards

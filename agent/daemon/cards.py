@@ -61,7 +61,7 @@ class CardSource:
     def _emv_settings(emv: Any) -> dict[str, Any]:
         """The terminal's EMV data from `[emv]`; the CA key file is read and checked here, at start."""
         from agent.drivers.oda import CaKeys, load_ca_keys
-        from agent.drivers.tacs import ActionCodes, build_table
+        from agent.tacs import ActionCodes, build_table
 
         if emv is None:
             return {}
@@ -73,7 +73,7 @@ class CardSource:
     def files_params(self) -> Any:
         """The local files' parameter set (`[emv] ca_keys`, `tacs`, `floor_limit`): the installation default."""
         from agent.drivers.oda import set_entries
-        from agent.drivers.tacs import aids_of_table
+        from agent.tacs import aids_of_table
         from agent.engine.paramset import ParamSet
 
         if not self._emv:
@@ -87,7 +87,7 @@ class CardSource:
         """Put a downloaded set in force for the next card read (None: the local files).  Called between
         transactions only: a transaction's terminal data is built once, when its card is read."""
         from agent.drivers.oda import ca_keys_from_set
-        from agent.drivers.tacs import tables_from_set
+        from agent.tacs import tables_from_set
         from agent.engine.paramset import ParamSet
 
         if record is None or not self._files_emv:

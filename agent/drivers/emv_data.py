@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from agent.drivers.card_errors import BadCardData
 from agent.drivers.oda import CaKeys
-from agent.drivers.tacs import ActionCodes, AidSettings, TacTable, longest_match
+from agent.tacs import ActionCodes, AidSettings, TacTable, longest_match
 from agent.iso8583 import tlv
 from agent.money import MAX_MINOR_UNITS
 

@@ -8,40 +8,16 @@ simulator's acquirer to write statements and by the reconciler to check them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from agent.errors import ConfigError
+from agent.money import PPM, cap_to_minor, percent_to_ppm
 
-_PERCENT = re.compile(r"(?P<units>[0-9]{1,2})(?:\.(?P<fraction>[0-9]{1,4}))?")
-_AMOUNT = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
-PPM = 1_000_000
 #: statement line kinds the merchant is credited for (positive amounts); the others are debited
 DEBIT_KINDS = ("sale", "completion")
 #: line kinds that give a charge's fee back
 FEE_RETURN_KINDS = ("void", "completion_void")
-
-
-def percent_to_ppm(text: str) -> int:
-    """``"0.6"`` → 6000 (parts per million); ValueError when not a percentage with up to 4 decimals."""
-    found = _PERCENT.fullmatch(text) if isinstance(text, str) else None
-    if found is None:
-        raise ValueError(f"expected a percentage like 0.60 (up to 4 decimals), got {text!r}")
-    ppm = int(found.group("units")) * 10_000 + int((found.group("fraction") or "").ljust(4, "0"))
-    if ppm > 100 * 10_000:
-        raise ValueError(f"expected a percentage from 0 to 100, got {text!r}")
-    return ppm
-
-
-def cap_to_minor(text: str) -> int | None:
-    """``"20.00"`` → 2000; ``""`` → None (no cap)."""
-    if text == "":
-        return None
-    if not isinstance(text, str) or not _AMOUNT.fullmatch(text):
-        raise ValueError(f"expected an amount like 20.00, or \"\" for no cap, got {text!r}")
-    units, _, fraction = text.partition(".")
-    return int(units) * 100 + int(fraction.ljust(2, "0") or "0")
 
 
 @dataclass(frozen=True)
@@ -88,19 +64,3 @@ def contract_from_config(section: Mapping[str, Any]) -> FeeContract:
 
 #: the simulator's default contract, the same as the configuration's defaults
 DEFAULT_CONTRACT = FeeContract.from_text("0.50", "20.00", "0.60", "")
-
-
-def check_percent(value: Any) -> str | None:
-    try:
-        percent_to_ppm(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def check_cap(value: Any) -> str | None:
-    try:
-        cap_to_minor(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
