@@ -101,3 +101,13 @@ def test_the_console_session_speaks_chinese():
     assert "按回车键登录" in session.start(0.0).decode()
     assert "密码" in session.receive(b"\r", 1.0).decode()
     assert "已登录" in session.receive(b"secret\r", 2.0).decode()
+
+
+@pytest.mark.parametrize("table", ["agent.auth", "agent.drivers.hostlink", "agent.console.texts"])
+def test_every_refusal_table_says_each_key_in_both_languages_with_the_same_fields(table):
+    import importlib
+    fields = lambda text: {name for _, name, _, _ in string.Formatter().parse(text) if name}  # noqa: E731
+    for key, (english, chinese) in importlib.import_module(table).TEXTS.items():
+        assert english and chinese, (table, key)
+        if table != "agent.drivers.hostlink":  # the link names no OS error or codec detail in Chinese
+            assert fields(english) - {"s"} == fields(chinese), (table, key)
