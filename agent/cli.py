@@ -60,11 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     ref.set_defaults(handler=lambda args: print(config.reference_markdown()) or 0)
 
 
-def load_config(args: argparse.Namespace) -> config.Config:
-    """The configuration the command runs with (from --config or the default places)."""
-    return config.load(getattr(args, "config", None))
-
-
 def _config_check(args: argparse.Namespace) -> int:
     from agent.preflight import problems
     cfg = config.load(args.file or args.config)
@@ -78,7 +73,7 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _config_show(args: argparse.Namespace) -> int:
-    cfg = load_config(args)
+    cfg = config.load_for_command(args)
     if args.json:
         print(json.dumps(cfg.as_dict(), indent=2))
     else:

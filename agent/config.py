@@ -443,6 +443,11 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     return from_mapping(read_toml(path), source=str(path))
 
 
+def load_for_command(args: Any) -> Config:
+    """The configuration a command runs with: its parsed `--config`, else the places `load` looks."""
+    return load(getattr(args, "config", None))
+
+
 def read_toml(path: str | Path, what: str | None = None) -> dict[str, Any]:
     """The TOML file at `path` as a dict; a one-line `ConfigError` naming the file otherwise.  `what`
     names the file's role in a read error ("cannot read test cards: …"); without it a missing file is

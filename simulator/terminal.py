@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from agent.cli import load_config
+from agent.config import load_for_command
 from agent.errors import PosagentError, UsageError
 from agent.ui import Call, Print, Show, SideCall, Terminal
 from agent.ui.machine import CONNECTION_LOST, DAEMON_DOWN
@@ -214,7 +214,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     width, height = parse_size(args.size)
-    cfg = load_config(args)
+    cfg = load_for_command(args)
     terminal = Terminal(width, height, args.language or cfg.terminal.language,
                         exponent=cfg.terminal.currency_exponent, test_card=args.card,
                         currency=currency_letters(cfg.terminal.currency))

@@ -6,7 +6,7 @@ import argparse
 import signal
 import threading
 
-from agent.cli import load_config
+from agent.config import load_for_command
 from agent.errors import UsageError
 from agent.logsetup import setup_logging
 
@@ -25,7 +25,7 @@ def _console(args: argparse.Namespace) -> int:
     from agent.console.driver import open_port, serve
     from agent.daemon.control import ControlClient
 
-    cfg = load_config(args)
+    cfg = load_for_command(args)
     device = args.port or cfg.console.port
     if not device:
         raise UsageError("no serial port: give --port DEVICE or set [console] port")

@@ -23,7 +23,7 @@ from typing import Any
 
 from agent import registry, roles
 from agent.auth import SOURCES, hash_password
-from agent.cli import load_config
+from agent.config import load_for_command
 from agent.errors import PosagentError, UsageError
 from agent.logsetup import setup_logging
 from agent.money import format_amount, parse_amount
@@ -299,7 +299,7 @@ def _stdin_secrets(args: argparse.Namespace, row: Operation, call_args: dict, cf
 def _client(args: argparse.Namespace):
     from agent.daemon.control import ControlClient
 
-    cfg = load_config(args)
+    cfg = load_for_command(args)
     return cfg, ControlClient(cfg.path("daemon", "control_socket"))
 
 
@@ -504,7 +504,7 @@ def _run(args: argparse.Namespace) -> int:
     from agent.daemon.service import Daemon
 
     from agent.preflight import problems
-    cfg = load_config(args)
+    cfg = load_for_command(args)
     found = problems(cfg)
     if found:  # the first one on the line; `posagent config check` lists them all
         more = f" (and {len(found) - 1} more: posagent config check)" if len(found) > 1 else ""

@@ -111,8 +111,8 @@ def _date(text: str) -> str:
 
 # ----------------------------------------------------------------- handlers
 def _open(args: argparse.Namespace) -> tuple[Journal, Any]:
-    from agent.cli import load_config
-    cfg = load_config(args)
+    from agent.config import load_for_command
+    cfg = load_for_command(args)
     path = Path(args.journal) if args.journal else cfg.path("journal", "path")
     if not path.exists():
         raise UsageError(f"no journal at {path} (set journal.path or pass --journal FILE)")
@@ -274,8 +274,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from agent.cli import load_config
-    cfg = load_config(args)
+    from agent.config import load_for_command
+    cfg = load_for_command(args)
     path = Path(args.journal) if args.journal else cfg.path("journal", "path")
     if not path.exists():
         raise UsageError(f"no journal at {path} (set journal.path or pass --journal FILE)")

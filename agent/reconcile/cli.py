@@ -50,11 +50,11 @@ def _date(text: str) -> str:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from agent.cli import load_config
+    from agent.config import load_for_command
     from agent.reconcile.run import (Request, Run, journal_for_writing, place_statement, reconcile_named,
                                      statements_directory)
 
-    cfg = load_config(args)
+    cfg = load_for_command(args)
     journal_path = Path(os.path.expanduser(args.journal)) if args.journal else cfg.path("journal", "path")
     request = Request.checked("statement", fmt_name=args.format, encoding=args.encoding, date=args.date)
     directory = statements_directory(cfg, journal_path)
