@@ -16,10 +16,42 @@ from agent.netmgmt import apply_signon_response
 
 log = logging.getLogger("posagent.engine")
 
+#: how long a refund waits for the back office in all (its newest events shipped, then the question): the
+#: cashier is at the till with the customer; each request to the office has `OFFICE_REQUEST_TIMEOUT_S`
+OFFICE_DEADLINE_S = 8.0
+OFFICE_REQUEST_TIMEOUT_S = 3.0
+#: at most this many batches of this till's newest events are shipped before the office is asked
+OFFICE_CATCH_UP_BATCHES = 2
+
+
+class BackOffice:
+    """The merchant's back office as a refund asks it (`[office] url`, the terminal's login): what a sale of the
+    merchant, made at any till, still has to refund.  Blocking (urllib): the interpreter runs it in a thread."""
+
+    def __init__(self, journal_path, url: str, terminal_id: str, secret: str, *,
+                 timeout: float = OFFICE_REQUEST_TIMEOUT_S):
+        self.journal_path, self.url, self.terminal_id, self._secret = journal_path, url, terminal_id, secret
+        self.timeout = timeout
+
+    def __repr__(self) -> str:  # never the secret
+        return f"BackOffice({self.url!r}, {self.terminal_id!r})"
+
+    def refundable(self, rrn: str, date: str) -> int | None:
+        """Minor units still refundable, None for no such sale; `ShipError` (one line) when it cannot be asked.
+        This till's events not yet at the office go first (the shipper's thread may be seconds behind), so
+        the office counts the refunds made here a moment ago."""
+        from agent.office_shipper import ShipError, refundable, ship_once
+        shipped = ship_once(self.journal_path, self.url, self.terminal_id, self._secret, timeout=self.timeout,
+                            max_batches=OFFICE_CATCH_UP_BATCHES)
+        if shipped.acked < shipped.head:
+            raise ShipError(f"the office does not hold this till's latest events yet ({shipped.head - shipped.acked} "
+                            f"behind)", retry=True)
+        return refundable(self.url, self.terminal_id, self._secret, rrn, date, timeout=self.timeout)
+
 
 class Interpreter:
     def __init__(self, *, journal, link, keystore, dialect, cards, signon_max_age: float,
-                 notify: Callable[[str], None] | None = None, wallet=None):
+                 notify: Callable[[str], None] | None = None, wallet=None, office: BackOffice | None = None):
         check_port(journal)
         self.journal: JournalPort = journal
         self.link = link
@@ -29,6 +61,7 @@ class Interpreter:
         self.signon_max_age = signon_max_age
         self.notify = notify or (lambda text: None)
         self.wallet = wallet  # WalletEffects: scanner and the paying state's waits
+        self.office = office  # the back office a refund of another till's sale asks ([office] url), or None
         #: requests handed to the link so far: after one, a failure may leave money at the bank
         self.requests_sent = 0
 
@@ -63,6 +96,8 @@ class Interpreter:
             except LinkError as exc:
                 return fx.NoAnswer("refused", False, str(exc))
             return True
+        if isinstance(effect, fx.AskOffice):
+            return await self._ask_office(effect)
         if isinstance(effect, fx.Notify):
             log.info("%s", effect.text)
             self.notify(effect.text)
@@ -95,6 +130,27 @@ class Interpreter:
                 self.notify(effect.text)
             return await self.wallet.perform(effect)
         raise TypeError(f"unknown effect {effect!r}")
+
+    async def _ask_office(self, effect: fx.AskOffice) -> fx.OfficeAnswer:
+        """The office's answer, off the event loop and within `OFFICE_DEADLINE_S`; any failure is its `problem`."""
+        from agent.office_shipper import ShipError
+        if self.office is None:
+            return fx.OfficeAnswer(problem="no back office is set ([office] url)")
+        try:
+            amount = await asyncio.wait_for(asyncio.to_thread(self.office.refundable, effect.rrn, effect.date),
+                                            OFFICE_DEADLINE_S)
+        except asyncio.TimeoutError:
+            problem = f"the office did not answer within {OFFICE_DEADLINE_S:g} s"
+        except ShipError as exc:
+            problem = str(exc)
+        except Exception as exc:  # noqa: BLE001 — whatever went wrong asking, the refund's rule decides
+            problem = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        else:
+            log.info("back office: RRN %s on %s has %s refundable", effect.rrn, effect.date,
+                     "no sale" if amount is None else amount)
+            return fx.OfficeAnswer(refundable=amount)
+        log.warning("back office not asked about RRN %s on %s: %s", effect.rrn, effect.date, problem)
+        return fx.OfficeAnswer(problem=problem)
 
     async def _exchange(self, request) -> fx.Answer | fx.NoAnswer:
         if self.dialect.mac_required(request) and self.keystore.has_keys:

@@ -37,7 +37,8 @@ def void(daemon, a: dict[str, Any], who):
 def refund(daemon, a: dict[str, Any], who):
     return operations.refund(daemon.profile, operations.RefundRequest(
         trace=a.get("trace"), rrn=a.get("rrn"), date=a.get("date"), amount=a.get("amount"),
-        client_request_id=a.get("client_request_id"), confirm_repeat=bool(a.get("confirm_repeat"))), who)
+        client_request_id=a.get("client_request_id"), confirm_repeat=bool(a.get("confirm_repeat")),
+        office_unreachable=daemon.cfg.refunds.office_unreachable if daemon.cfg.office.url else None), who)
 
 
 def correct(daemon, a: dict[str, Any], who):

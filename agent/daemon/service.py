@@ -20,7 +20,7 @@ from agent.console.files import FileStateStore, auth_state_path
 from agent.daemon import apispec
 from agent.daemon.cards import CardSource
 from agent.drivers.cardseal import CardSealer
-from agent.daemon.interpreter import Interpreter
+from agent.daemon.interpreter import BackOffice, Interpreter
 from agent.drivers.hostlink import HostLink, make_ssl_context
 from agent.engine import chains, common, operations, settlement
 from agent.daemon.walletfx import WalletEffects
@@ -178,6 +178,8 @@ class Daemon:
                                 interval=float(office.interval))
         shipper.start()
         log.info("shipping the journal to the back office at %s every %g s", office.url, office.interval)
+        # a refund of a sale made at another till asks the office what is still refundable
+        self.interpreter.office = BackOffice(self.journal_path, office.url, self.cfg.terminal.terminal_id, secret)
         return shipper
 
     def office_status(self) -> dict[str, Any] | None:

@@ -83,6 +83,17 @@ class ReleaseCard:
 
 
 @dataclass(frozen=True)
+class AskOffice:
+    """Ask the merchant's back office what the sale with this RRN, made on `date` (MMDD) at any till of the
+    merchant, still has to refund (this till's newest events go first, so its own refunds are counted).
+
+    Result: `OfficeAnswer`."""
+
+    rrn: str
+    date: str
+
+
+@dataclass(frozen=True)
 class Notify:
     """Something for the screen while the operation runs ("Connecting…", "Reversing…").  Result: None."""
 
@@ -102,6 +113,15 @@ class NoAnswer:
     kind: str  # timeout, closed, refused, garbage
     sent: bool  # whether the request's bytes may have reached the host
     detail: str
+
+
+@dataclass(frozen=True)
+class OfficeAnswer:
+    """The back office's answer to `AskOffice`: what is refundable (minor units), or `problem`, one line saying
+    why the office could not be asked; neither: the merchant has no such sale."""
+
+    refundable: int | None = None
+    problem: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agent.engine import office
 from agent.engine.amount_guards import check_amount
 from agent.engine.common import Gen, with_card, ensure_ready, send_financial
 from agent.engine.effects import EngineError, Outcome
@@ -53,6 +54,9 @@ class RefundRequest:
     client_request_id: str | None = None
     confirm_repeat: bool = False
     name_other_parts: bool = True  # say which corrections of the sale are charged apart (not inside a fix)
+    #: with a back office ([office] url): what a refund by RRN + date of a sale this journal does not hold does
+    #: when the office cannot be asked ("refuse" or "supervisor"); None: no back office, such a refund is refused
+    office_unreachable: str | None = None
 
 
 def _money(profile: Profile, amount: int) -> str:
@@ -192,7 +196,16 @@ def _mmdd(timestamp: float) -> str:
 
 def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
     language = profile.language
-    original = yield from find_original_sale(profile, request)
+    try:
+        original = yield from find_original_sale(profile, request)
+    except EngineError as exc:  # a sale of another till: the back office, which holds every till's, says
+        if exc.code != "not_found" or not office.may_ask(request):
+            raise
+        if request.client_request_id:
+            same = yield ask.find_request(request.client_request_id)
+            if same is not None:
+                return _repeat_outcome(profile, same, say(language, "why_same_request"))
+        return (yield from office.refund_of_another_till(profile, request, operator))
     trace = f"{original.trace:06d}"
     if original.state in (TxnState.DECLINED, TxnState.REVERSED, TxnState.VOIDED):
         raise EngineError(say(language, "nothing_to_refund", trace=trace, state=original.state),

@@ -41,9 +41,11 @@ class JournalPort(Protocol):
     def begin_request(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
                       operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
                       client_request_id: str | None = None, build: Callable[[int, int], Any],
-                      advice: bool = False) -> Begun:
+                      advice: bool = False, original_rrn: str | None = None,
+                      original_date: str | None = None) -> Begun:
         """Journal a financial request before it is sent; the message is built by `build(trace, batch)`
-        (an `advice`, an offline completion or offline-approved sale, starts "advice_pending", owes no reversal)."""
+        (an `advice`, an offline completion or offline-approved sale, starts "advice_pending", owes no reversal;
+        a refund of another till's sale names it by `original_rrn` and `original_date` MMDD, not `original_id`)."""
         ...
 
     def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,
@@ -81,6 +83,10 @@ class JournalPort(Protocol):
 
     def recent_refunds(self, original_id: int, *, window_seconds: float) -> list[Txn]:
         """Refunds of a sale journaled in the last `window_seconds`."""
+        ...
+
+    def recent_refunds_by_reference(self, rrn: str, date: str, *, window_seconds: float) -> list[Txn]:
+        """Refunds of another till's sale (named by RRN and date MMDD) journaled in the last `window_seconds`."""
         ...
 
     def recent_sale_amounts(self, *, limit: int = 50) -> list[int]:

@@ -57,6 +57,7 @@ ANSWERS: dict[str, tuple[str, ...]] = {
     "counters": ("take_trace", "get_state", "set_state"),
     "event_chain": ("record_event",),
     "hotpath": ("begin", "begin_request", "complete", "fail"),
+    "txns": ("recent_refunds_by_reference",),
     "reversals": ("pending_reversals", "reversal_backlog", "reversals_needing_manual_handling", "get_reversal",
                   "reversal_attempt", "reversal_acknowledged", "reversal_failed", "reversal_handled",
                   "confirm_in_doubt"),

@@ -33,6 +33,8 @@ from agent.money import MAX_MINOR_UNITS
 #: kinds sent without the card that are still about the original's card (its masked PAN is copied)
 CARD_OF_ORIGINAL = ("preauth_void", "completion", "completion_void")
 _THREE_DIGITS = re.compile(r"[0-9]{3}")
+_RRN = re.compile(r"[0-9A-Za-z]{1,12}")
+_MMDD = re.compile(r"(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])")
 _BUILD_TRIES = 3
 
 
@@ -58,16 +60,18 @@ class HotPath(Store):
     def begin(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
               operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
               client_request_id: str | None = None, request: Callable[[int, int], Any],
-              advice: bool = False) -> Txn:
+              advice: bool = False, original_rrn: str | None = None, original_date: str | None = None) -> Txn:
         """`begin_request` for callers that need only the transaction (`request` builds the message)."""
         return self.begin_request(kind, amount=amount, currency=currency, pan=pan, entry_mode=entry_mode,
                                   operator=operator, role=role, original_id=original_id, chain_id=chain_id,
-                                  client_request_id=client_request_id, build=request, advice=advice).txn
+                                  client_request_id=client_request_id, build=request, advice=advice,
+                                  original_rrn=original_rrn, original_date=original_date).txn
 
     def begin_request(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
                       operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
                       client_request_id: str | None = None, build: Callable[[int, int], Any],
-                      advice: bool = False) -> Begun:
+                      advice: bool = False, original_rrn: str | None = None,
+                      original_date: str | None = None) -> Begun:
         """Journal a financial request before it is sent, in ONE commit; returns it with its message.
 
         `build(trace, batch_number)` makes the message (a `Message`, stored masked, or an already
@@ -79,8 +83,12 @@ class HotPath(Store):
         sale with at least `amount` still refundable (checked in the same transaction, so two refunds cannot both
         pass).  A repeated `client_request_id` raises `DuplicateRequest` naming the first one.
         An `advice` (offline completion, offline-approved sale) starts "advice_pending": it owes no reversal.
+        A refund of a sale made at another till names it by `original_rrn` and `original_date` (MMDD) instead of
+        `original_id`: what it may refund was asked of the back office, which counts it by the two (they go on
+        its `txn.begin`); the request journaled, the message sent, names it the same way (37, 61).
         """
         _check_begin_args(kind, amount, currency, entry_mode, operator, role)
+        reference = _check_reference(kind, original_id, original_rrn, original_date)
         if advice and kind not in ("completion", "sale"):
             raise JournalError(f"only a completion or an offline-approved sale is sent as an advice, not a {kind}")
         masked = mask_pan(pan) if pan is not None else None
@@ -93,21 +101,22 @@ class HotPath(Store):
             txn = self._insert_request(kind, trace, batch_number, request_text, amount=amount, currency=currency,
                                        entry_mode=entry_mode, pan_masked=masked, pan_fingerprint=fp,
                                        original_id=original_id, chain_id=chain_id, operator=operator, role=role,
-                                       client_request_id=client_request_id, advice=advice)
+                                       client_request_id=client_request_id, advice=advice, reference=reference)
             if txn is not None:
                 return Begun(txn, message)
         raise JournalError(f"another writer kept taking trace numbers: the {kind} was not journaled; try again")
 
     def _insert_request(self, kind: str, trace: int, batch_number: int, request_text: str,
-                        advice: bool = False, **values: Any) -> Txn | None:
+                        advice: bool = False, reference: dict[str, str] | None = None, **values: Any) -> Txn | None:
         """The intent commit; None (nothing written) when `trace`/`batch_number` are no longer the next ones."""
         try:
-            return self._insert_request_once(kind, trace, batch_number, request_text, values, advice)
+            return self._insert_request_once(kind, trace, batch_number, request_text, values, advice, reference)
         except _Stale:
             return None
 
     def _insert_request_once(self, kind: str, trace: int, batch_number: int, request_text: str,
-                             values: dict[str, Any], advice: bool = False) -> Txn:
+                             values: dict[str, Any], advice: bool = False,
+                             reference: dict[str, str] | None = None) -> Txn:
         with self._write(f"journal a {kind}") as w:
             client_request_id = values["client_request_id"]
             if client_request_id is not None:
@@ -136,14 +145,14 @@ class HotPath(Store):
                       # what the back office matches and groups by: never more than the row holds (masked card,
                       # the keyed fingerprint), and the transaction this one voids, refunds or completes
                       "card": values["pan_masked"], "fingerprint": values["pan_fingerprint"],
-                      "original": values["original_id"]})
+                      "original": values["original_id"], **(reference or {})})
         return txn_from_row(row, batch_state="open")
 
     def _check_links(self, kind: str, amount: int, original_id: int | None, chain_id: int | None,
                      batch_id: int) -> None:
         if chain_id is not None:
             self._txns.row(chain_id)
-        if kind in ("void", "refund", "preauth_void", "completion", "completion_void") and original_id is None:
+        if kind in ("void", "preauth_void", "completion", "completion_void") and original_id is None:
             raise JournalError(f"a {kind} needs the original transaction")
         if original_id is None:
             return
@@ -242,6 +251,21 @@ class _Stale(Exception):
 def _check_response_code(code: Any) -> None:
     if not isinstance(code, str) or len(code) != 2 or not code.isascii() or not code.isprintable():
         raise JournalError(f"response code must be 2 printable characters, not {code!r}")
+
+
+def _check_reference(kind: str, original_id: int | None, rrn: Any, date: Any) -> dict[str, str] | None:
+    """A refund names its original by journal id, or — a sale of another till — by its RRN and date (MMDD)."""
+    if rrn is None and date is None:
+        if kind == "refund" and original_id is None:
+            raise JournalError("a refund needs the original transaction (its journal id, or its RRN and date)")
+        return None
+    if kind != "refund" or original_id is not None:
+        raise JournalError("only a refund of a sale this journal does not hold names it by RRN and date")
+    if not isinstance(rrn, str) or not _RRN.fullmatch(rrn):
+        raise JournalError(f"the original's RRN must be 1 to 12 letters or digits, not {rrn!r}")
+    if not isinstance(date, str) or not _MMDD.fullmatch(date):
+        raise JournalError(f"the original's date must be MMDD (a month and a day), not {date!r}")
+    return {"original_rrn": rrn, "original_date": date}
 
 
 def _check_begin_args(kind: str, amount: Any, currency: Any, entry_mode: Any, operator: Any, role: Any) -> None:

@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any
 
 from agent.journal.errors import NotFound
+from agent.journal.records import Txn, txn_from_row
 from agent.journal.scrub import message_text
 from agent.journal.states import LIVE_SQL, VOIDS, TxnState, check_transition
 from agent.journal.store import Store, Writer
@@ -62,7 +63,7 @@ class Transactions(Store):
         updated = self.set_state(w, row, TxnState.APPROVED if approved else TxnState.DECLINED, **fields)
         if approved and row["kind"] in VOIDS:
             self.set_state(w, self.row(row["original_id"]), TxnState.VOIDED)
-        elif approved and row["kind"] == "refund":
+        elif approved and row["kind"] == "refund" and row["original_id"] is not None:  # else a sale of another till
             original = self.row(row["original_id"])
             refunded = self._conn.execute(
                 "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
@@ -79,3 +80,13 @@ class Transactions(Store):
             "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
             f"AND state IN {LIVE_SQL}", (original["id"],)).fetchone()[0]
         return max(0, original["amount"] - taken)
+
+    def recent_refunds_by_reference(self, rrn: str, date: str, *, window_seconds: float) -> list[Txn]:
+        """Refunds of a sale of another till, named by its RRN and date (MMDD), journaled in the last
+        `window_seconds`, oldest first (repeat guard).  Such a refund names its original in the request it
+        journaled, the message sent: 37 the RRN, 61.3 the date."""
+        return [txn_from_row(r) for r in self._conn.execute(
+            TXN_SELECT + " WHERE t.kind = 'refund' AND t.original_id IS NULL AND t.created_at >= ? "
+            "AND json_extract(t.request, '$.fields.\"37\"') = ? "
+            "AND json_extract(t.request, '$.subfields.\"61\".orig_date') = ? ORDER BY t.id",
+            (self._clock() - window_seconds, rrn, date))]
