@@ -30,7 +30,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from agent.console.files import atomic_write
+from agent.consolefiles import atomic_write
 from agent.errors import PosagentError
 from agent.iso8583.crypto import kcv
 

@@ -14,7 +14,7 @@ from agent import config
 from agent.auth import verify_password
 from agent.console import configedit
 from agent.console.commands import CommandTable, ConsoleContext
-from agent.console.files import ConsoleFileError, FileStateStore, atomic_write
+from agent.consolefiles import ConsoleFileError, FileStateStore, atomic_write
 from agent.errors import ConfigError, UsageError
 
 TMK = "0123456789ABCDEFFEDCBA9876543210"

@@ -18,7 +18,7 @@ from agent.auth import PasswordGate, hash_password
 from agent.console.app import RememberingGate
 from agent.console import configedit
 from agent.console.commands import CommandTable, ConsoleContext
-from agent.console.files import FileStateStore
+from agent.consolefiles import FileStateStore
 from agent.console.lineeditor import Echo
 from agent.console.session import Session, SessionSettings
 from agent.errors import ConfigError, PosagentError, UsageError

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from agent import config
 from agent.auth import PasswordGate, hash_password
 from agent.console.commands import CommandTable, ConsoleContext
-from agent.console.files import FileStateStore
+from agent.consolefiles import FileStateStore
 from agent.console.session import (TRANSITIONS, ConsoleStateError, Question, Reply, Session, SessionSettings,
                                    State)
 

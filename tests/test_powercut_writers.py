@@ -15,7 +15,7 @@ import pytest
 from agent import atomicfile
 from agent.config import load
 from agent.console import configedit
-from agent.console.files import FileStateStore
+from agent.consolefiles import FileStateStore
 from agent.daemon.service import load_fingerprint_key
 from agent.iso8583.crypto import kcv, wrap_working_key
 from agent.keystore import SoftwareKeyStore

@@ -1,6 +1,6 @@
 """Putting the console together from the configuration: gate, commands, session, audit trail.
 
-The technician's login gate keeps its counter in a file beside the journal (see `files`); logins,
+The technician's login gate keeps its counter in a file beside the journal (see `agent.consolefiles`); logins,
 failures, locks, logouts and setting changes are also journaled through the daemon's `console_event`
 operation when the daemon is up (best effort: the console must work while the daemon is down).
 """
@@ -8,8 +8,6 @@ operation when the daemon is up (best effort: the console must work while the da
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import time
 from typing import Any, Callable
 
@@ -17,7 +15,7 @@ from agent import __version__, config
 from agent.auth import PasswordGate
 from agent.console.cardtest import run_card_test
 from agent.console.commands import CommandTable, ConsoleContext
-from agent.console.files import FileStateStore, auth_state_path
+from agent.consolefiles import FileStateStore, auth_state_path
 from agent.console.lineeditor import Echo
 from agent.console.session import Session, SessionSettings
 from agent.console.texts import say
@@ -104,26 +102,3 @@ def build_session(cfg: config.Config, client: Any, *, idle_timeout_s: float | No
         audit=audit, language=t.language)
     gate = RememberingGate(technician_gate(cfg), context, max_attempts=cfg.console.max_attempts, language=t.language)
     return Session(gate, CommandTable(context), settings)
-
-
-def start_console_child(cfg: config.Config) -> "subprocess.Popen | None":
-    """`posagent run` with [console] port set: the console as a child process (its blocking serial loop and
-    any crash stay out of the daemon).  None when no port is configured."""
-    if not cfg.console.port or not cfg.source:
-        return None
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", cfg.source, "console"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    log.info("technician console on %s (pid %d)", cfg.console.port, proc.pid)
-    return proc
-
-
-def stop_console_child(proc: "subprocess.Popen | None", timeout: float = 5.0) -> None:
-    if proc is None:
-        return
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -18,7 +18,7 @@ from tomlkit.exceptions import TOMLKitError
 
 from agent import config, preflight
 from agent.auth import hash_password
-from agent.console.files import atomic_write
+from agent.consolefiles import atomic_write
 from agent.console.texts import say
 from agent.console.views import columns
 from agent.errors import ConfigError, UsageError

@@ -17,7 +17,7 @@ from typing import Callable
 
 from agent import roles
 from agent.auth import AuthError, PasswordGate, verify_password
-from agent.console.files import FileStateStore, auth_state_path
+from agent.consolefiles import FileStateStore, auth_state_path
 from agent.console.session import Question, Reply
 from agent.console.texts import say
 from agent.errors import UsageError

@@ -499,7 +499,7 @@ def payment_lines(by_payment: dict, exponent: int) -> list[str]:
 # ---------------------------------------------------------------- the daemon
 
 def _run(args: argparse.Namespace) -> int:
-    from agent.console.app import start_console_child, stop_console_child
+    from agent.daemon.consolechild import start_console_child, stop_console_child
     from agent.daemon.control import serve
     from agent.daemon.service import Daemon
 

@@ -16,7 +16,7 @@ from agent import atomicfile
 from agent.auth import SOURCES, PasswordGate, clock_time
 from agent.config import Config, load as load_config
 from agent import registry
-from agent.console.files import FileStateStore, auth_state_path
+from agent.consolefiles import FileStateStore, auth_state_path
 from agent.daemon import apispec
 from agent.daemon.cards import CardSource
 from agent.drivers.cardseal import CardSealer

@@ -1,5 +1,7 @@
 """The console's two files: atomic replacement (config edits) and the login-lock state file.
 
+They sit below the console because the daemon (its technician gate) and the key loader use them too.
+
 The technician's failure counter and lock live in a small JSON file beside the journal
 (``journal.db.console-auth.json``), not in the journal itself: the daemon holds the journal, and the
 console must still let a technician in (and keep counting failures) when the daemon is down, which
