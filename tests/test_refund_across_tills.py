@@ -14,7 +14,6 @@ import json
 import os
 import sqlite3
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -23,6 +22,7 @@ from agent.engine.effects import EngineError
 from agent.engine.requests import local_mmdd
 from agent.journal import JournalError
 from tests.enginekit import CASHIER, PROFILE, SUPERVISOR, World
+from tests.pgcluster import pg_cluster  # noqa: F401
 
 
 # ---------------------------------------------------------------- the plan, sans-IO
@@ -195,3 +195,150 @@ def _begin_event(till: World, txn_id: int) -> dict:
     row = till.journal.core.conn.execute("SELECT details FROM events WHERE kind = 'txn.begin' AND txn_id = ?",
                                          (txn_id,)).fetchone()
     return json.loads(row[0])
+
+
+# ---------------------------------------------------------------- the real parts: two tills of one merchant, a third of another
+
+MERCHANT, OTHER_MERCHANT = "123456789012345", "987654321098765"
+TILL_A, TILL_B, TILL_C = "10000001", "10000002", "10000009"
+
+
+@pytest.fixture(scope="module")
+def store(pg_cluster, tmp_path_factory):
+    """The collector, one `posim host`, till A (refuses when the office cannot be asked), till B (the supervisor's
+    refund goes ahead unchecked) of one merchant and till C of another, each shipping its journal every second."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from posoffice import db, store as office_store
+    from simulator.stack import Host
+    from tests.agentproc import Agent, write_config
+    from tests.pgcluster import Collector
+
+    root = tmp_path_factory.mktemp("store")
+    dsn = pg_cluster.new_database()
+    with db.connect(dsn) as conn:
+        db.migrate(conn)
+        secrets = {tid: office_store.add_terminal(conn, tid, merchant) for tid, merchant in
+                   ((TILL_A, MERCHANT), (TILL_B, MERCHANT), (TILL_C, OTHER_MERCHANT))}
+    collector = Collector(dsn)
+    host = Host.start(root)
+    tills = {}
+    try:
+        for tid, merchant, policy in ((TILL_A, MERCHANT, "refuse"), (TILL_B, MERCHANT, "supervisor"),
+                                      (TILL_C, OTHER_MERCHANT, "refuse")):
+            directory = root / tid
+            directory.mkdir()
+            secret_file = directory / "office.secret"
+            secret_file.write_text(secrets[tid] + "\n")
+            os.chmod(secret_file, 0o600)
+            extra = (f'[terminal]\nterminal_id = "{tid}"\nmerchant_id = "{merchant}"\n'
+                     f'[office]\nurl = "{collector.url}"\nsecret_file = "{secret_file}"\ninterval = 1\n'
+                     + (f'[refunds]\noffice_unreachable = "{policy}"\n' if policy != "refuse" else ""))
+            tills[tid] = Agent(write_config(directory, host.port, extra=extra), directory)
+        with ThreadPoolExecutor(len(tills)) as pool:
+            list(pool.map(lambda till: till.start(), tills.values()))
+        yield {"tills": tills, "host": host, "collector": collector}
+    finally:
+        for till in tills.values():
+            till.stop()
+        host.stop()
+        collector.stop()
+
+
+def _money_call(till, op: str, args: dict, *, supervisor: bool = False) -> dict:
+    from tests.agentproc import SUPERVISOR_PASSWORD
+    return till.call(op, args, password=SUPERVISOR_PASSWORD if supervisor else None)
+
+
+def _sold(till, amount: int, card: str) -> dict:
+    reply = _money_call(till, "sale", {"amount": amount, "card": card, "confirm_duplicate": True,
+                                       "confirm_unusual": True})
+    assert reply["outcome"]["status"] == "approved", reply
+    txn = reply["outcome"]["txn"]
+    return {**txn, "date": local_mmdd(txn["created_at"])}
+
+
+def _at_the_office(till) -> None:
+    from tests.harness import wait_for
+    wait_for(lambda: till.call("status")["result"]["office"]["backlog"] == 0, 20, "the office to hold the journal")
+
+
+def _host_refunds(host) -> int:
+    return host.ledger()["counts"].get("refund", {}).get("approved", 0)
+
+
+def test_s4_the_rest_of_a_sale_of_till_a_is_refunded_at_till_b_by_rrn_and_date(store):
+    a, b = store["tills"][TILL_A], store["tills"][TILL_B]
+    host = store["host"]
+    sale = _sold(a, 10000, "credit")
+    partial = _money_call(a, "refund", {"trace": sale["trace"], "amount": 3000}, supervisor=True)
+    assert partial["outcome"]["status"] == "approved", partial
+    _at_the_office(a)
+    refunds_before = _host_refunds(host)
+    # above what is left across the store: refused at till B, one line, exit 1, nothing sent
+    above = b.cli("refund", "70.01", "--rrn", sale["rrn"], "--date", sale["date"], password=True)
+    assert above.returncode == 1, above
+    assert "70.00" in above.stderr + above.stdout and "Traceback" not in above.stderr
+    assert len((above.stderr + above.stdout).strip().splitlines()) == 1, above
+    assert _host_refunds(host) == refunds_before
+    # the rest: approved, and the office counts it at once
+    rest = b.cli("refund", "70.00", "--rrn", sale["rrn"], "--date", sale["date"], password=True)
+    assert rest.returncode == 0, rest
+    assert "refundable across the store: 0.00" in rest.stdout, rest
+    again = _money_call(b, "refund", {"rrn": sale["rrn"], "date": sale["date"], "amount": 1}, supervisor=True)
+    assert again["error"]["code"] == "not_refundable", again
+    # the bank's ledger: the card charged 100.00 and given 30.00 + 70.00 back, by two tills
+    assert host.ledger()["cards"]["credit"]["net_charged"] == 0
+    assert _host_refunds(host) == refunds_before + 1
+    # till B's journal names the sale by RRN + date on the refund's txn.begin, as the office reads it
+    with sqlite3.connect(b.directory / "journal.db") as conn:
+        kind, original, details = conn.execute(
+            "SELECT t.kind, t.original_id, e.details FROM transactions t JOIN events e ON e.txn_id = t.id "
+            "AND e.kind = 'txn.begin' WHERE t.kind = 'refund' ORDER BY t.id DESC LIMIT 1").fetchone()
+    begin = json.loads(details)
+    assert original is None and (begin["original_rrn"], begin["original_date"]) == (sale["rrn"], sale["date"])
+    # till A asks the office too: nothing left
+    from agent.office_shipper import refundable
+    secret = (a.directory / "office.secret").read_text().strip()
+    assert refundable(store["collector"].url, TILL_A, secret, sale["rrn"], sale["date"]) == 0
+
+
+def test_a_sale_of_another_merchant_is_not_refunded(store):
+    b, c = store["tills"][TILL_B], store["tills"][TILL_C]
+    sale = _sold(c, 2500, "debit")
+    _at_the_office(c)
+    refunds_before = _host_refunds(store["host"])
+    refused = b.cli("refund", "25.00", "--rrn", sale["rrn"], "--date", sale["date"], password=True)
+    assert refused.returncode == 1, refused
+    day = f"{sale['date'][:2]}-{sale['date'][2:]}"
+    assert f"no sale with RRN {sale['rrn']} on {day} at this merchant" in refused.stderr + refused.stdout
+    assert _host_refunds(store["host"]) == refunds_before
+
+
+def test_the_office_down_refuses_by_default_and_lets_the_supervisor_setting_through_journaled(store):
+    a, b = store["tills"][TILL_A], store["tills"][TILL_B]
+    host = store["host"]
+    of_a = _sold(a, 5000, "debit")
+    of_b = _sold(b, 4000, "debit")
+    store["collector"].stop()
+    refunds_before = _host_refunds(host)
+    # till A refuses: one line saying the office cannot be asked, exit 1, nothing sent
+    refused = a.cli("refund", "10.00", "--rrn", of_b["rrn"], "--date", of_b["date"], password=True)
+    assert refused.returncode == 1, refused
+    said = (refused.stderr + refused.stdout).strip()
+    assert "back office cannot be asked" in said and len(said.splitlines()) == 1 and "Traceback" not in said
+    assert _host_refunds(host) == refunds_before
+    # till B, set to "supervisor": the supervisor's refund goes ahead, and the journal says it was unchecked
+    unchecked = _money_call(b, "refund", {"rrn": of_a["rrn"], "date": of_a["date"], "amount": 2000}, supervisor=True)
+    assert unchecked["outcome"]["status"] == "approved", unchecked
+    assert unchecked["outcome"]["details"]["office"] == "unchecked"
+    assert _host_refunds(host) == refunds_before + 1
+    with sqlite3.connect(b.directory / "journal.db") as conn:
+        txn_id, details = conn.execute("SELECT txn_id, details FROM events WHERE kind = 'refund.unchecked'").fetchone()
+    journaled = json.loads(details)["details"]
+    assert txn_id == unchecked["outcome"]["txn"]["id"]
+    assert (journaled["rrn"], journaled["date"], journaled["amount"]) == (of_a["rrn"], of_a["date"], 2000)
+    # the bank's ledger, per till: A's sales less its own refund; B's sale less both refunds it gave
+    terminals = host.ledger()["terminals"]
+    assert terminals[TILL_A]["net_charged"] == 10000 - 3000 + 5000
+    assert terminals[TILL_B]["net_charged"] == -7000 + 4000 - 2000
