@@ -28,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from agent.daemon.control import ControlClient
+from agent.control_client import ControlClient
 from bench.journal import floor_two_commits
 from tests.agentproc import write_config
 from tests.simhost import start_host

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.daemon.control import ControlClient
+from agent.control_client import ControlClient
 from bench.engine import ROOT, quiet_config, sales
 from tests.simhost import start_host
 

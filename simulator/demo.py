@@ -36,7 +36,7 @@ class Cashier:
     step's last screen printed in a box the size of the terminal's display."""
 
     def __init__(self, socket: Path, size: tuple[int, int] = (21, 8)):
-        from agent.daemon.control import ControlClient
+        from agent.control_client import ControlClient
 
         self.client = ControlClient(socket)
         self.size = size

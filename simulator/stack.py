@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.auth import hash_password
-from agent.daemon.control import ControlClient
+from agent.control_client import ControlClient
 from agent.errors import PosagentError
 from simulator.emvpki import CA_KEYS_FILE
 from simulator.host import control as host_control

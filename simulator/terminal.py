@@ -97,7 +97,7 @@ class Session:
                 threading.Thread(target=self._run_call, args=(action,), daemon=True, name="posim-call").start()
 
     def _run_call(self, call: Call, answer: str = "reply") -> None:
-        from agent.daemon.control import ConnectionLost
+        from agent.control_client import ConnectionLost
 
         try:
             reply = self.perform_call(call, lambda text: self._events.put(("notify", text)))
@@ -127,7 +127,7 @@ class Session:
 
 
 def control_caller(socket_path: Path) -> Callable[[Call, Callable[[str], None]], dict]:
-    from agent.daemon.control import ControlClient
+    from agent.control_client import ControlClient
 
     client = ControlClient(socket_path)
 

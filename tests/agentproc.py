@@ -69,7 +69,7 @@ class Agent(Daemon):
 
     def call(self, op: str, args: dict | None = None, *, password: str | None = None) -> dict:
         """Straight to the control API (what a cash register integration does)."""
-        from agent.daemon.control import ControlClient
+        from agent.control_client import ControlClient
         return ControlClient(self.directory / "control.sock", timeout=60).call(op, args or {}, password=password)
 
     @property

@@ -207,7 +207,7 @@ def test_passwd_prints_a_salted_hash_that_verifies_and_refuses_weak_input(tmp_pa
 
 
 def test_receipts_are_rendered_only_when_asked_and_can_be_had_later(agent):
-    from agent.daemon.control import ControlClient
+    from agent.control_client import ControlClient
 
     client = ControlClient(agent.directory / "control.sock", timeout=60)
     bare = client.call("sale", {"amount": 1234, "card": "debit"}, receipts=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from agent.daemon.control import ControlClient
+from agent.control_client import ControlClient
 from agent.ui import Call, Terminal
 from agent.ui.scripted import press_keys
 from tests.test_ui_terminal import PASSWORD, daemon, net, short_dir  # noqa: F401 — fixtures used by name

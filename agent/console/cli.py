@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _console(args: argparse.Namespace) -> int:
     from agent.console.app import build_session
     from agent.console.driver import open_port, serve
-    from agent.daemon.control import ControlClient
+    from agent.control_client import ControlClient
 
     cfg = load_for_command(args)
     device = args.port or cfg.console.port

@@ -55,7 +55,7 @@ class Command:
 class ConsoleContext:
     """What commands work with: the daemon's client, the configuration and where it is saved."""
 
-    client: Any  # agent.daemon.control.ControlClient (call(op, args, password=...))
+    client: Any  # agent.control_client.ControlClient (call(op, args, password=...))
     cfg: config.Config
     card_test: Callable[[float], str] | None = None
     audit: Callable[[str, dict], None] = field(default=lambda kind, details: None)

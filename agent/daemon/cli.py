@@ -297,7 +297,7 @@ def _stdin_secrets(args: argparse.Namespace, row: Operation, call_args: dict, cf
 # ---------------------------------------------------------------- talking to it
 
 def _client(args: argparse.Namespace):
-    from agent.daemon.control import ControlClient
+    from agent.control_client import ControlClient
 
     cfg = load_for_command(args)
     return cfg, ControlClient(cfg.path("daemon", "control_socket"))
@@ -307,7 +307,7 @@ def _call(args: argparse.Namespace, row: Operation, call_args: dict, cfg, client
     needs_password = registry.role_for(row.name, call_args, cfg) != "cashier"
     secret = secrets_in.password() if needs_password else None
     notify = None if args.json else (lambda text: print(f"… {text}", file=sys.stderr, flush=True))
-    from agent.daemon.control import ConnectionLost
+    from agent.control_client import ConnectionLost
     try:
         reply = client.call(row.name, call_args, password=secret, on_notify=notify)
     except ConnectionLost as exc:

@@ -10,6 +10,7 @@ Replies:  zero or more {"id": 1, "notify": "Connecting…"} then one
           {"id": 1, "ok": true, "outcome": {...}}  or  {"id": 1, "ok": false, "error": {"code", "message"}}
 
 The CLI, the cashier UI and any cash-register integration use this; none of them holds business rules.
+Their side of the socket is `agent.control_client`, which imports nothing of the daemon.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from agent.daemon import apispec
 from agent.registry import OPERATIONS
 from agent.engine.effects import EngineError, Outcome
 from agent.errors import PosagentError
-from agent.progress import from_notify, progress_fields
+from agent.progress import progress_fields
 
 log = logging.getLogger("posagent.control")
 
@@ -210,50 +211,3 @@ async def serve(daemon, path: Path, mode: int, *, max_connections: int = MAX_CON
     os.chmod(path, mode)
     return server
 
-
-class ConnectionLost(PosagentError):
-    """The request reached the daemon but no answer came back: its outcome is not known here."""
-
-
-class ControlClient:
-    """A blocking client for the control API (the CLI's side)."""
-
-    def __init__(self, path: Path, timeout: float = 300.0, *, source: str | None = None):
-        self.path = path
-        self.timeout = timeout
-        self.source = source  # "console": passwords sent were typed on the serial console
-        self._next_id = 0
-
-    def call(self, op: str, args: dict | None = None, *, password: str | None = None,
-             on_notify: Callable[[str], None] | None = None, receipts: bool = True) -> dict:
-        """One request; `receipts` asks for the outcome's receipts (people print them; a register may not)."""
-        self._next_id += 1
-        request = {"id": self._next_id, "op": op, "args": args or {}}
-        if receipts:
-            request["receipts"] = True
-        if password is not None:
-            request["password"] = password
-        if self.source:
-            request["source"] = self.source
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(self.timeout)
-            try:
-                sock.connect(str(self.path))
-            except (FileNotFoundError, ConnectionRefusedError):
-                raise PosagentError(f"the posagent daemon is not running (no control socket at {self.path}); "
-                                    f"start it with `posagent run`") from None
-            except PermissionError:
-                raise PosagentError(f"no permission to use the control socket {self.path}") from None
-            sock.sendall(json.dumps(request).encode() + b"\n")
-            stream = sock.makefile("rb")
-            try:
-                for line in stream:
-                    reply = json.loads(line)
-                    if "notify" in reply:
-                        if on_notify:
-                            on_notify(from_notify(reply))
-                        continue
-                    return reply
-            except OSError as exc:  # timed out, or reset by a dying daemon
-                raise ConnectionLost(f"no answer from the daemon ({exc.strerror or type(exc).__name__})") from None
-        raise ConnectionLost("the daemon closed the connection without an answer")

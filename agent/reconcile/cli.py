@@ -82,7 +82,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 def ask_daemon(cfg, request) -> dict:
     """The daemon's `reconcile` of a statement of its statements directory; a refusal is one line, exit 2."""
-    from agent.daemon.control import ControlClient
+    from agent.control_client import ControlClient
     from agent.errors import PosagentError, UsageError
     from agent.reconcile.run import StatementRefused
 
