@@ -19,8 +19,7 @@ from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidR
                                      refund, void)
 from agent.engine.requests import Profile
 from agent.engine.texts import say
-from agent.journal.chains import STEP_KINDS
-from agent.journal.states import UNRESOLVED_TXN_STATES, TxnState
+from agent.journal.states import STEP_KINDS, UNRESOLVED_TXN_STATES, TxnState
 
 #: a step's transaction in one of these states means the step went through
 DONE_STATES = {"void": (TxnState.APPROVED,), "refund": (TxnState.APPROVED,),

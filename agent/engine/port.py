@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, cast
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, cast
 
-from agent.journal.chains import Chain
-from agent.journal.holds import Hold
-from agent.journal.params import ParamDownload, ParamRecord
-from agent.journal.paytotals import PaymentTotals
-from agent.journal.records import Backlog, Batch, Begun, Recovery, Reversal, Totals, Txn
-from agent.journal.tcuploads import TcUpload
+if TYPE_CHECKING:  # the port names the journal's values in its signatures only: no storage code is loaded
+    from agent.journal.chains import Chain
+    from agent.journal.holds import Hold
+    from agent.journal.params import ParamDownload, ParamRecord
+    from agent.journal.paytotals import PaymentTotals
+    from agent.journal.records import Backlog, Batch, Begun, Recovery, Reversal, Totals, Txn
+    from agent.journal.tcuploads import TcUpload
 
 
 class JournalPort(Protocol):

@@ -23,12 +23,9 @@ from typing import Any
 
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.records import Txn, txn_from_row
-from agent.journal.states import check_transition
+from agent.journal.states import STEP_KINDS, check_transition
 from agent.journal.store import Core, Store
 from agent.journal.transactions import TXN_SELECT, Transactions
-#: step operations and the transaction kind each journals
-STEP_KINDS = {"void": "void", "sale": "correction", "refund": "refund",
-              "completion_void": "completion_void", "completion": "completion"}
 CHAIN_KINDS = ("correction", "duplicate_fix", "completion_fix")
 MAX_STEPS = 8
 MAX_REASON = 200

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.journal.errors import JournalError
+
+if TYPE_CHECKING:  # rows are read by the stores; the values themselves need no SQLite (the engine imports them)
+    import sqlite3
 
 
 def _scalars(record: Any) -> dict[str, Any]:

@@ -115,6 +115,9 @@ KINDS = MappingProxyType({"sale": "debit", "correction": "debit", "refund": "cre
 VOIDS = MappingProxyType({"void": ("sale", "correction"), "preauth_void": ("preauth",),
                           "completion_void": ("completion",)})
 REFUNDABLE_KINDS = ("sale", "correction", "completion")
+#: a multi-step fix's step operations and the transaction kind each journals
+STEP_KINDS = {"void": "void", "sale": "correction", "refund": "refund",
+              "completion_void": "completion_void", "completion": "completion"}
 
 
 def check_transition(machine: str, record_id: int | str, from_state: str, to_state: str) -> None:
