@@ -1,0 +1,197 @@
+"""The layers of `agent/` are a tested fact: every import, at module level or inside a function, points down.
+
+A module may import its own layer and the layers below it, never one above.  The order, lowest first:
+
+    ground floor  the `agent/` top-level modules not placed higher below (errors, money, config, registry, …)
+    iso8583       the codec; with the modules that build on it: netmgmt, keyload, keystore
+    journal       SQLite; with office_shipper (ships the journal's events)
+    engine        the sans-IO plans; with receipts (rendered from outcomes)
+    drivers       sockets and devices; with preflight (checks the files and devices `run` needs)
+    ui            the cashier's keypad machine (sans-IO; reaches the daemon through `agent.control_client`)
+    reconcile     statements and the reconciler, which the daemon's `reconcile` query runs
+    daemon        the asyncio service, the control API's server, the effect interpreter
+    console       the technician's serial console, a client of the daemon's API
+    cli           `agent.cli` (and `__main__`): the root that imports each package's `cli` module
+
+Nothing is exempt.  Inside a package its modules may import each other; across packages the graph has no
+cycle.  Importing the engine or the codec loads no storage, event loop or network module.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: lowest first; a name is a package under agent/ or a top-level module placed above the ground floor
+LAYERS: tuple[tuple[str, ...], ...] = (
+    (),  # the ground floor: every other top-level module of agent/
+    ("iso8583", "netmgmt", "keyload", "keystore"),
+    ("journal", "office_shipper"),
+    ("engine", "receipts"),
+    ("drivers", "preflight"),
+    ("ui",),
+    ("reconcile",),
+    ("daemon",),
+    ("console",),
+    ("cli", "__main__"),
+)
+LAYER_NAMES = ("ground floor", "iso8583", "journal", "engine", "drivers", "ui", "reconcile", "daemon", "console",
+               "cli")
+#: the engine's and the codec's promise (principle 1): no storage, no event loop, no network
+NOT_IN_THE_CORE = ("sqlite3", "sqlite_utils", "asyncio", "socket", "ssl")
+
+
+def module_name(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def exists(root: Path, name: str) -> bool:
+    path = root.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def imports_of(root: Path, path: Path) -> list[tuple[int, str]]:
+    """(line, module) for every import of an `agent` module in the file, wherever it is written; `from X import
+    Y` counts as an import of X.Y when that is a module."""
+    name = module_name(root, path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            found += [(node.lineno, f"{base}.{alias.name}" if exists(root, f"{base}.{alias.name}") else base)
+                      for alias in node.names]
+    return sorted({(line, target) for line, target in found if target == "agent" or target.startswith("agent.")})
+
+
+def unit_of(module: str) -> str:
+    """The package a module belongs to (`engine`), or the top-level module's own name (`config`)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "agent"
+
+
+def layer_of(unit: str) -> int:
+    return next((n for n, names in enumerate(LAYERS) if unit in names), 0)
+
+
+def agent_modules(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "agent").rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def upward_imports(root: Path) -> list[str]:
+    """`file:line: module (layer) imports module (layer)` for each import that points up."""
+    found = []
+    for path in agent_modules(root):
+        source = module_name(root, path)
+        here = layer_of(unit_of(source))
+        for line, target in imports_of(root, path):
+            there = layer_of(unit_of(target))
+            if there > here:
+                found.append(f"{path.relative_to(root)}:{line}: {source} ({LAYER_NAMES[here]}) imports {target} "
+                             f"({LAYER_NAMES[there]})")
+    return found
+
+
+def unit_cycles(root: Path) -> list[list[str]]:
+    """The import cycles between units (packages, and each top-level module on its own)."""
+    graph: dict[str, set[str]] = {}
+    for path in agent_modules(root):
+        source = unit_of(module_name(root, path))
+        graph.setdefault(source, set()).update(
+            unit_of(target) for _, target in imports_of(root, path) if unit_of(target) != source)
+    cycles, done = [], set()
+
+    def visit(unit: str, trail: list[str]) -> None:
+        if unit in trail:
+            cycles.append(trail[trail.index(unit):] + [unit])
+            return
+        if unit in done:
+            return
+        for target in sorted(graph.get(unit, ())):
+            visit(target, trail + [unit])
+        done.add(unit)
+
+    for unit in sorted(graph):
+        visit(unit, [])
+    return cycles
+
+
+# ---------------------------------------------------------------- the contract
+
+
+def test_every_import_in_agent_points_down_the_layers():
+    assert upward_imports(ROOT) == []
+
+
+def test_no_import_cycle_between_packages_or_top_level_modules():
+    assert unit_cycles(ROOT) == []
+
+
+def test_every_package_of_agent_has_its_layer():
+    packages = {p.parent.name for p in (ROOT / "agent").glob("*/__init__.py")}
+    placed = {name for names in LAYERS for name in names}
+    assert packages - placed == set()
+    assert {name for name in placed if not exists(ROOT, f"agent.{name}")} == set()
+
+
+# ---------------------------------------------------------------- the checker can fail
+
+
+def plant(root: Path, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def test_the_checker_flags_an_upward_import_even_inside_a_function(tmp_path):
+    plant(tmp_path, {
+        "agent/__init__.py": "",
+        "agent/money.py": "from agent.drivers import hostlink\n",
+        "agent/engine/__init__.py": "",
+        "agent/engine/plans.py": "from . import effects\n\ndef settle():\n    from agent.daemon.service import Daemon\n",
+        "agent/engine/effects.py": "from agent.money import format_amount\n",
+        "agent/drivers/__init__.py": "",
+        "agent/drivers/hostlink.py": "",
+        "agent/daemon/__init__.py": "",
+        "agent/daemon/service.py": "from ..engine import plans\n",
+    })
+    assert upward_imports(tmp_path) == [
+        "agent/engine/plans.py:4: agent.engine.plans (engine) imports agent.daemon.service (daemon)",
+        "agent/money.py:1: agent.money (ground floor) imports agent.drivers.hostlink (drivers)",
+    ]
+    assert unit_cycles(tmp_path) == [["daemon", "engine", "daemon"]]
+
+
+# ---------------------------------------------------------------- the sans-IO core loads no I/O
+
+
+def loaded_by(*modules: str, with_submodules: bool = False) -> list[str]:
+    """Which of `NOT_IN_THE_CORE` a fresh interpreter holds after importing `modules` (and all their modules)."""
+    code = ("import importlib, pkgutil, sys\n"
+            f"for name in {list(modules)!r}:\n"
+            "    module = importlib.import_module(name)\n"
+            f"    for sub in pkgutil.walk_packages(module.__path__, name + '.') if {with_submodules!r} else ():\n"
+            "        importlib.import_module(sub.name)\n"
+            f"print(' '.join(m for m in {NOT_IN_THE_CORE!r} if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_importing_the_engines_plans_and_the_codec_loads_no_storage_loop_or_network():
+    assert loaded_by("agent.engine.operations", "agent.iso8583") == []
+
+
+def test_no_module_of_the_engine_or_the_codec_loads_storage_loop_or_network():
+    assert loaded_by("agent.engine", "agent.iso8583", with_submodules=True) == []
