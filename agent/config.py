@@ -326,8 +326,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                        "empty: the journal is not shipped.", _pattern(r"(https?://[^\s]{1,200})?", "an http(s) URL")),
         "secret_file": Setting(str, "", "File holding this terminal's office secret (`posoffice terminal add` prints it), "
                                "private to the daemon's user."),
-        "interval": Setting((int, float), 30.0, "Seconds between shipping rounds (1 to 3600); an unreachable office "
-                            "only grows the backlog, never delays a sale.", _seconds(3600, least=1)),
+        "interval": Setting((int, float), 30.0, "Seconds between shipping rounds (1 to 600); an unreachable office "
+                            "only grows the backlog, never delays a sale.", _seconds(600, least=1)),
     },
     "refunds": {
         "office_unreachable": Setting(str, "refuse", "A refund by RRN and date of a sale this journal does not hold "
