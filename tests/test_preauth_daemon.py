@@ -64,7 +64,7 @@ def test_hold_then_complete_for_the_real_amount(agent, sim_host):
                           cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
     assert "held (open pre-auths)" in text
     receipt = done["outcome"]["receipts"][0]["customer"]
-    assert "PRE-AUTH COMPLETE" in receipt and "1850.00" in receipt
+    assert "AUTH COMPLETE" in receipt and "1850.00" in receipt
 
 
 def test_completion_above_the_tolerance_is_refused_with_the_ceiling(agent, sim_host):
