@@ -231,6 +231,19 @@ def test_s4_refund_by_rrn_and_date_defaults_to_everything_refundable():
                                 "amount": None}
 
 
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_s4_refund_by_rrn_of_a_sale_at_another_till_asks_the_store_office(language):
+    """Nothing at this till by that RRN and day: the refund goes on by RRN + date and the agent asks the
+    store's back office what is still refundable across its tills (the daemon refuses if it cannot)."""
+    day = time.strftime("%m%d", time.localtime(NOW))
+    s = Screen(language=language).keys("3", "2", "777", "ENTER", day, "ENTER")
+    s.reply(found())
+    assert s.t.state == "refund.amount"
+    assert ("000000000777" in s.text) and (("office" in s.text) if language == "en" else ("后台" in s.text))
+    s.keys("30", "ENTER", "246810", "ENTER")
+    assert (s.last_call.op, s.last_call.args) == ("refund", {"rrn": "000000000777", "date": day, "amount": 3000})
+
+
 def test_s4_partial_refund_by_original_amount():
     s = Screen().keys("3", "3", "120", "ENTER")
     assert s.last_call == Call("lookup", {"amount": 12000, "limit": 50})

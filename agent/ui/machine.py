@@ -333,7 +333,7 @@ class Terminal:
             if d.find_by == "trace" or not picked.get("rrn"):
                 original = {"trace": int(picked["trace"])}
             else:
-                original = {"rrn": picked["rrn"], "date": mmdd(picked)}
+                original = {"rrn": picked["rrn"], "date": picked.get("mmdd") or mmdd(picked)}
             repeat = {"confirm_repeat": True} if d.confirm_repeat else {}
             return Call("refund", {**original, "amount": d.amount, **repeat}, password)
         if name == "wallet_sale":
@@ -455,6 +455,13 @@ class Terminal:
     def _found(self, found: list[Mapping[str, Any]], groups: tuple[int, ...], cancelled: bool) -> list[Action]:
         if cancelled:  # a search only reads: the cashier's cancel simply wins
             return self._go("cancelled")
+        d = self.draft
+        if not found and (self.state, "elsewhere") in table.TRANSITIONS and d.find_by == "rrn" and d.rrn and d.mmdd:
+            # a sale of another till of the store: the agent asks the back office what is still refundable
+            self.draft = replace(d, picked={"rrn": d.rrn, "mmdd": d.mmdd, "elsewhere": True})
+            actions = self._go("elsewhere")
+            self._notice = self.texts("refund.elsewhere", key=d.rrn)
+            return [Show(self.frame())] + [a for a in actions if not isinstance(a, Show)]
         if not found:
             return self._finish(Result(error_headline("not_found", self.texts), self._nothing_found()))
         self.draft = replace(self.draft, found=tuple(found), groups=groups, cursor=len(found) - 1 if groups else 0)

@@ -122,7 +122,7 @@ def body(view: View, t: Texts) -> list[str]:
         lines = (wrap(view.notice, w) if view.notice else []) + wrap(t(screen.prompt), w)
         if screen.by_code:  # the sale: F1 for a payment code instead of a card
             lines += wrap(t("prompt.or_code"), w)
-        if view.state == "refund.amount":
+        if view.state == "refund.amount" and not (d.picked or {}).get("elsewhere"):
             picked = d.picked or {}
             whole = picked.get("state") == TxnState.APPROVED  # nothing refunded yet: all of it is refundable
             lines += wrap(t("prompt.refund_all", amount=format_amount(int(picked.get("amount", 0)), view.exponent))

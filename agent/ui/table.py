@@ -192,6 +192,8 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {k: frozenset([v]) if isins
     ("refund.list", "enter"): "refund.detail",
     ("refund.detail", "back"): "refund.list",
     ("refund.detail", "enter"): "refund.amount",
+    # not sold at this till: the store's back office says what is still refundable (a sale of another till)
+    ("refund.find", "elsewhere"): "refund.amount",
     ("refund.amount", "enter"): "refund.password",
     ("refund.password", "enter"): "refund.send",
     ("refund.send", "confirm"): "refund.confirm",
