@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 DEBS   := pcscd vsmartcard-vpcd socat libpcsclite-dev tmux fuse3 postgresql
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup system-packages bench clean readme
+.PHONY: demo test setup system-packages bench clean docs readme
 
 demo: setup
 	$(PY) -m simulator.cli demo
@@ -49,7 +49,9 @@ $(STAMP): $(VENV)/bin/python setup.cfg pyproject.toml
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
 
-# Regenerate the README's configuration reference from the schema (a test checks they match).
-readme: setup
-	$(PY) -c "import re, pathlib; from agent.config import reference_markdown as r; p = pathlib.Path('README.md'); b, e = '<!-- config-reference:begin -->\n', '<!-- config-reference:end -->'; s = p.read_text(); head, rest = s.split(b, 1); p.write_text(head + b + r() + '\n' + e + rest.split(e, 1)[1])"
-	$(PY) -c "import re, pathlib; from agent.roles import table_markdown as r; p = pathlib.Path('README.md'); b, e = '<!-- roles-table:begin -->\n', '<!-- roles-table:end -->'; s = p.read_text(); head, rest = s.split(b, 1); p.write_text(head + b + r() + '\n' + e + rest.split(e, 1)[1])"
+# Regenerate the parts of docs/ that come from the code: the configuration reference, the roles table
+# and the state diagrams (tests check they match). `readme` is its old name.
+docs: setup
+	$(PY) docs/generate.py
+
+readme: docs

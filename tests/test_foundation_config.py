@@ -1,4 +1,4 @@
-"""Configuration: the schema, the validated loader, the CLI's one-line errors, and the README reference."""
+"""Configuration: the schema, the validated loader, the CLI's one-line errors, and the reference in docs/."""
 
 from __future__ import annotations
 
@@ -103,14 +103,14 @@ def test_arbitrary_acquirer_tables_never_raise_anything_but_config_error(table):
         assert exc.key and exc.key.startswith("acquirer")
 
 
-def test_readme_configuration_reference_matches_the_schema():
-    """The README's reference is `posagent config reference` verbatim: keys, types, defaults, meanings."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_docs_configuration_reference_matches_the_schema():
+    """docs/configuration.md's reference is `posagent config reference` verbatim: keys, types, defaults, meanings."""
+    readme = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     begin, finish = "<!-- config-reference:begin -->\n", "<!-- config-reference:end -->"
     assert begin in readme and finish in readme
     block = readme.split(begin, 1)[1].split(finish, 1)[0]
     assert block.strip() == config.reference_markdown().strip(), \
-        "README is stale: paste the output of `posagent config reference` between the markers"
+        "docs/configuration.md is stale: run `make docs`"
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:

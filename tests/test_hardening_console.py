@@ -164,9 +164,9 @@ def test_the_custodians_load_the_master_key_as_components_and_it_never_appears_i
     assert not [s for s in secrets if s in line.seen]  # not echoed on the console either
 
 
-def test_readme_roles_table_matches_the_code():
+def test_docs_roles_table_matches_the_code():
     from pathlib import Path
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text(encoding="utf-8")
     block = readme.split("<!-- roles-table:begin -->\n", 1)[1].split("\n<!-- roles-table:end -->", 1)[0]
     assert block == roles.table_markdown()
 

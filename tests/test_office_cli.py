@@ -136,14 +136,14 @@ def test_an_unreachable_or_missing_database_is_one_line(tmp_path):
     assert gone.stderr.count("\n") == 1
 
 
-def readme_examples() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = text.split("## Back office (posoffice)", 1)[1].split("```", 2)[1]
+def office_page_examples() -> list[str]:
+    text = (ROOT / "docs" / "office.md").read_text(encoding="utf-8")
+    block = text.split("```", 2)[1]
     return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.startswith("posoffice ")]
 
 
-@pytest.mark.parametrize("command", readme_examples())
-def test_every_readme_example_parses(command):
+@pytest.mark.parametrize("command", office_page_examples())
+def test_every_office_page_example_parses(command):
     import re
     import shlex
     from posoffice.cli import build_parser
@@ -151,4 +151,4 @@ def test_every_readme_example_parses(command):
         try:
             build_parser().parse_args(shlex.split(text)[1:])
         except SystemExit as exc:
-            pytest.fail(f"README example does not parse: {text} (exit {exc.code})")
+            pytest.fail(f"docs/office.md example does not parse: {text} (exit {exc.code})")

@@ -223,8 +223,8 @@ def _leaf_commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
         yield from _leaf_commands(sub, (*prefix, name))
 
 
-def test_the_readme_names_every_command_without_json_and_no_other():
-    text = (ROOT / "README.md").read_text()
+def test_the_docs_name_every_command_without_json_and_no_other():
+    text = (ROOT / "docs" / "operations.md").read_text()
     listed = text.split("<!-- no-json:begin -->", 1)[1].split("<!-- no-json:end -->", 1)[0]
     claimed = {name.strip(" `") for name in listed.split(",")}
     without = {name for name, flags in _leaf_commands(build_parser()) if "--json" not in flags}
