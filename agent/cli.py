@@ -69,7 +69,29 @@ def _config_check(args: argparse.Namespace) -> int:
     if found:
         return 1
     print(f"configuration ok ({cfg.source or 'built-in defaults'}; every file `run` needs is in place)")
+    print(f"chip parameters: {_params_in_force(cfg)}")
     return 0
+
+
+def _params_in_force(cfg: config.Config) -> str:
+    """Which chip parameter set `run` uses and where it came from: a downloaded one in the journal beats
+    the local files."""
+    from agent.journal import Journal, JournalError
+    local = f"the configuration's ([emv] ca_keys {cfg.emv.ca_keys or '(none set)'}, [emv] tacs as set)"
+    path = cfg.path("journal", "path")
+    if not path.exists():
+        return local + "; no journal yet"
+    try:
+        with Journal.open(path, fingerprint_key=None, read_only=True) as journal:
+            record = journal.params_in_force()
+    except JournalError as exc:
+        return f"{local} (the journal could not be read for a downloaded set: {exc})"
+    if record is None:
+        return local
+    shown = record.as_dict()
+    return (f"downloaded set {shown['version']} (digest {shown['digest']}, {shown['aids']} AIDs, "
+            f"{shown['keys']} CA keys, from {shown['source']}), kept in the journal; it takes precedence over "
+            f"the local files")
 
 
 def _config_show(args: argparse.Namespace) -> int:

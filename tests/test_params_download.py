@@ -241,3 +241,26 @@ def test_the_journal_shows_which_set_each_download_installed(tmp_path):
     history = w.journal.params_history()
     assert [h.digest for h in history] == [new_digest(w), w.old]
     assert w.journal.verify().ok
+
+
+def test_config_check_says_which_chip_parameters_run_uses_and_where_they_came_from(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.agentproc import ROOT
+    w = world(tmp_path)
+    config = tmp_path / "posagent.toml"
+    config.write_text(f'[journal]\npath = "{tmp_path / "journal.db"}"\n'
+                      f'fingerprint_key_file = "{tmp_path / "fp.key"}"\n')
+    checked = subprocess.run([sys.executable, "-m", "agent", "config", "check", str(config)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    record = w.journal.params_in_force()
+    assert f"downloaded set {record.params_version}/{record.keys_version} (digest {record.digest[:16]}" \
+        in checked.stdout and "takes precedence over the local files" in checked.stdout, checked.stdout
+    empty = tmp_path / "other.toml"
+    empty.write_text(f'[journal]\npath = "{tmp_path / "none" / "journal.db"}"\n')
+    (tmp_path / "none").mkdir()
+    plain = subprocess.run([sys.executable, "-m", "agent", "config", "check", str(empty)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0 and "chip parameters: the configuration's" in plain.stdout, plain
