@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ALL = ("codec", "journal", "engine", "host", "card", "ui", "keypresses", "console", "reconcile", "wallet", "powercut")
+ALL = ("codec", "journal", "engine", "host", "card", "ui", "keypresses", "console", "reconcile", "wallet", "powercut",
+       "office")
 
 
 def main(argv: list[str]) -> int:

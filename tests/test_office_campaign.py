@@ -177,7 +177,8 @@ class Campaign:
 
     def sale(self, step: Step) -> None:
         amount = next(self.amounts)
-        reply = self.tills[step.till].call("sale", {"amount": amount, "card": "debit" if step.value < 0.7 else "credit", "confirm_unusual": True,
+        card = "debit" if step.value < 0.7 else "credit"
+        reply = self.tills[step.till].call("sale", {"amount": amount, "card": card, "confirm_unusual": True,
                                                     "confirm_duplicate": True})
         if self._count("sale", reply) == "approved":
             txn = reply["outcome"]["txn"]
