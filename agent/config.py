@@ -115,7 +115,8 @@ def _parsed_by(parse: Callable[[Any], Any]) -> Callable[[Any], str | None]:
 
 
 #: the settings that are amounts (decimal text), converted to minor units by `minor_units`
-AMOUNT_SETTINGS = (("guards", "typical_amount"), ("guards", "max_amount"))
+AMOUNT_SETTINGS = (("guards", "typical_amount"), ("guards", "max_amount"), ("offline", "max_amount"),
+                   ("offline", "max_total"))
 
 
 def minor_units(values: Any, section: str, key: str, *, path: str | None = None) -> int:
@@ -237,6 +238,25 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "supervisor_completion": Setting(bool, False, "Completion needs the supervisor password (its void always does)."),
         "advice_type": Setting(str, "24", "Field 60.1 of the offline completion advice (0220; unconfirmed, acquirers differ).",
                                _pattern(r"[0-9]{2}", "2 digits")),
+    },
+    "offline": {
+        "enabled": Setting(bool, False, "Store-and-forward: while the acquirer cannot be reached, chip sales within the "
+                           "limits below are approved with the card (TAC/IAC-default, TC with Y3) and stored, then "
+                           "forwarded as advices (0220) when the link is back. False: every sale needs the bank."),
+        "max_amount": Setting(str, "250", "The largest sale stored offline, in the currency's major unit (text like "
+                              "\"250.00\").", _amount_text),
+        "max_total": Setting(str, "2000", "The most money stored offline at once (not yet forwarded), in the "
+                             "currency's major unit.", _amount_text),
+        "max_count": Setting(int, 50, "The most sales stored offline at once (1 to 500).", _range(1, 500)),
+        "max_age_hours": Setting(int, 24, "Offline sales stop when the oldest stored one is this old (1 to 72 hours): "
+                                 "the bank may refuse what is forwarded late.", _range(1, 72)),
+        "entry_modes": Setting(str, "chip", "How a card may be read for an offline sale: \"chip\" (the card's TC "
+                               "vouches for it; the only mode supported).", _pattern(r"chip", "\"chip\"")),
+        "retry_seconds": Setting(int, 60, "The longest wait between tries to forward what is owed (stored sales, "
+                                 "reversals, TCs) while the bank does not answer: the first try comes 2 s after, "
+                                 "then the wait doubles up to this (2 to 600 s).", _range(2, 600)),
+        "after_unanswered": Setting(int, 3, "The link counts as down after this many requests in a row got no "
+                                    "answer (1 to 10), or at once when it cannot connect.", _range(1, 10)),
     },
     "supervisor": {
         "password_hash": Setting(str, "", "Supervisor password as a salted scrypt hash (`posagent passwd`).",

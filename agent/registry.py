@@ -137,6 +137,9 @@ class Operation:
     cli: Cli | None = None
     console: bool = False  # the technician's console calls it
     keypad: bool = False  # the cashier's keypad calls it
+    #: while the bank cannot be reached and store-and-forward is on (`[offline] enabled`): refused, and the
+    #: text that says why — "paycode" (ask for a card or cash) or "wait" (wait for the link); "" goes ahead
+    offline: str = ""
 
     def function(self) -> Callable[..., Any]:
         """The function `handler` names, imported on first use (the registry itself imports no layer above)."""
@@ -157,7 +160,7 @@ _rows = (
                     "confirm_unusual": FLAG.but(help="the unusually large amount is right"),
                     "client_request_id": REQUEST_ID, "pin": PIN},
               cli=Cli(("sale",))),
-    Operation("wallet_sale", "charge a wallet payment code (scan or key the customer's code)", P + "wallet_sale",
+    Operation("wallet_sale", "charge a wallet payment code (scan or key the customer's code)", P + "wallet_sale", offline="paycode",
               money=True, journaled=True, keypad=True, cancellable=True, guards=("duplicate", "unusual_amount"),
               args={"amount": AMOUNT.but(required=True, positional=True,
                                          help="amount in the currency's major unit, e.g. 100.00"),
@@ -169,11 +172,11 @@ _rows = (
     Operation("wallet_cancel", "cancel the payment-code order the customer is confirming", Q + "wallet_cancel",
               kind="query", keypad=True),
     # ---------------------------------------------------------------- fixing mistakes
-    Operation("void", "cancel a sale of the open batch (supervisor)", P + "void", role="supervisor", money=True,
+    Operation("void", "cancel a sale of the open batch (supervisor)", P + "void", offline="wait", role="supervisor", money=True,
               journaled=True, keypad=True,
               args={"trace": TRACE.but(required=True, positional=True, help="trace number of the sale")},
               cli=Cli(("void",))),
-    Operation("refund", "refund all or part of a sale, any day (supervisor)", P + "refund", role="supervisor",
+    Operation("refund", "refund all or part of a sale, any day (supervisor)", P + "refund", offline="wait", role="supervisor",
               money=True, journaled=True, keypad=True, guards=("repeat_refund",), one_of=(("trace",), ("rrn", "date")),
               args={"amount": AMOUNT.but(positional=True,
                                          help="amount to refund (default: everything still refundable)"),
@@ -184,7 +187,7 @@ _rows = (
                     "confirm_repeat": FLAG.but(help="a second identical refund is intended")},
               cli=Cli(("refund",))),
     Operation("correct", "fix a wrong amount: void + re-sale, refund of the difference, or linked sale "
-                         "(supervisor)", P + "correct", role="supervisor", money=True, journaled=True, keypad=True,
+                         "(supervisor)", P + "correct", offline="wait", role="supervisor", money=True, journaled=True, keypad=True,
               one_of=(("amount",), ("resume",)),
               args={"trace": TRACE.but(required=True, positional=True,
                                        help="trace number of the sale with the wrong amount"),
@@ -195,7 +198,7 @@ _rows = (
                     "resume": FLAG.but(help="finish the open correction of this sale")},
               cli=Cli(("correct",))),
     Operation("wallet_correct", "fix a wrong amount of a payment-code sale: the difference charged to a new code, "
-                                "or refunded (supervisor)", P + "wallet_correct", role="supervisor", money=True,
+                                "or refunded (supervisor)", P + "wallet_correct", offline="paycode", role="supervisor", money=True,
               journaled=True, keypad=True, cancellable=True,
               args={"trace": TRACE.but(required=True, positional=True,
                                        help="trace number of the sale with the wrong amount"),
@@ -207,7 +210,7 @@ _rows = (
     Operation("duplicates", "list suspected double charges", Q + "duplicates", kind="query", keypad=True,
               cli=Cli(("duplicates",), show="show_duplicates")),
     Operation("duplicates_fix", "repair a suspected double charge: void or refund it (supervisor)",
-              P + "duplicates_fix", role="supervisor", money=True, journaled=True, keypad=True,
+              P + "duplicates_fix", offline="wait", role="supervisor", money=True, journaled=True, keypad=True,
               args={"id": ID.but(required=True, flag="--fix", help="journal id of the duplicate sale to void or refund")},
               cli=Cli(("duplicates",), select=("--fix",))),
     Operation("chains", "multi-step fixes left open", Q + "chains", kind="query",
@@ -219,7 +222,7 @@ _rows = (
                     "reason": _text(required=True, help="what was done instead, e.g. \"customer paid cash\"")},
               cli=Cli(("chains",), select=("--close",), show="show_message")),
     # ---------------------------------------------------------------- the end of the day
-    Operation("settle", "settle the batch: totals, confirmation, upload (supervisor)", P + "settle",
+    Operation("settle", "settle the batch: totals, confirmation, upload (supervisor)", P + "settle", offline="wait",
               role="supervisor", relaxed=("confirm", (None, False), "cashier"), money=True, journaled=True,
               keypad=True, guards=("totals", "open_chains"),
               args={"confirm": FLAG.but(flag="--yes", help="the totals were checked: settle without asking"),
@@ -227,7 +230,7 @@ _rows = (
                                                          "close them by hand after)")},
               cli=Cli(("settle",))),
     # ---------------------------------------------------------------- pre-authorization (预授权)
-    Operation("preauth", "hold an amount on the card (pre-authorization)", P + "preauth", role="supervisor",
+    Operation("preauth", "hold an amount on the card (pre-authorization)", P + "preauth", offline="wait", role="supervisor",
               configured_by=("preauth", "supervisor_preauth"), money=True, journaled=True, keypad=True,
               guards=("duplicate", "unusual_amount"),
               args={"amount": AMOUNT.but(required=True, positional=True, help="the amount to hold, e.g. 2000.00"),
@@ -237,23 +240,23 @@ _rows = (
                     "client_request_id": REQUEST_ID, "pin": PIN},
               cli=Cli(("preauth",))),
     Operation("preauth_complete", "charge the stay (at most the tolerance above the hold); --advice: offline, "
-                                  "sent when the bank answers", P + "preauth_complete",
+                                  "sent when the bank answers", P + "preauth_complete", offline="wait",
               configured_by=("preauth", "supervisor_completion"), money=True, journaled=True, keypad=True,
               args={"trace": TRACE.but(required=True, positional=True, help="trace number of the pre-auth"),
                     "amount": AMOUNT.but(required=True, positional=True, help="the amount to charge"),
                     "advice": FLAG.but(help="complete offline: the 0220 advice is sent when the bank can be "
                                             "reached")},
               cli=Cli(("preauth", "complete"))),
-    Operation("preauth_void", "void the pre-auth before completion", P + "preauth_void", role="supervisor",
+    Operation("preauth_void", "void the pre-auth before completion", P + "preauth_void", offline="wait", role="supervisor",
               configured_by=("preauth", "supervisor_preauth"), money=True, journaled=True,
               args={"trace": TRACE.but(required=True, positional=True, help="trace number of the pre-auth")},
               cli=Cli(("preauth", "void"))),
-    Operation("preauth_release", "release a forgotten hold", P + "preauth_release", role="supervisor",
+    Operation("preauth_release", "release a forgotten hold", P + "preauth_release", offline="wait", role="supervisor",
               configured_by=("preauth", "supervisor_preauth"), money=True, journaled=True, keypad=True,
               args={"trace": TRACE.but(required=True, positional=True, help="trace number of the pre-auth")},
               cli=Cli(("preauth", "release"))),
     Operation("completion_void", "void a completion of the open batch (after that, refund it) (supervisor)",
-              P + "completion_void", role="supervisor", money=True, journaled=True, keypad=True,
+              P + "completion_void", offline="wait", role="supervisor", money=True, journaled=True, keypad=True,
               args={"trace": TRACE.but(required=True, positional=True, help="trace number of the completion")},
               cli=Cli(("preauth", "void-completion"))),
     Operation("preauth_list", "open holds by age, amount still blocked", P + "preauth_list", keypad=True,
@@ -268,6 +271,9 @@ _rows = (
     Operation("status", "link, keys, batch, reversal queue, journal health", Q + "status", kind="query",
               console=True, cli=Cli(("status",), show="show_status")),
     Operation("ping", "is the daemon there", Q + "ping", kind="query"),
+    Operation("offline_declined", "sales stored offline that the bank declined when they were forwarded",
+              Q + "offline_declined", kind="query",
+              cli=Cli(("offline", "declined"), show="show_offline_declined")),
     Operation("reversals", "the reversal queue", Q + "reversals", kind="query", console=True,
               cli=Cli(("reversals",), show="show_reversals")),
     Operation("reversal_retry", "send pending reversals now", Q + "reversal_retry", kind="query", console=True,

@@ -33,7 +33,9 @@ ALL_ROLES = (*ROLES, *KEY_CUSTODIANS)
 SETTINGS: dict[str, frozenset[str]] = {
     "cashier": frozenset(),
     # money limits are the supervisor's, each bounded in the schema (see its help text)
-    "supervisor": frozenset({"supervisor.password_hash", "guards.*", "emv.floor_limit", "preauth.tolerance_percent"}),
+    "supervisor": frozenset({"supervisor.password_hash", "guards.*", "emv.floor_limit", "preauth.tolerance_percent",
+                               "offline.max_amount", "offline.max_total", "offline.max_count",
+                               "offline.max_age_hours"}),
     "technician": frozenset({
         "terminal.*",
         "acquirer.dialect", "acquirer.tpdu", "acquirer.header",
@@ -89,6 +91,10 @@ INSTALLATION_ONLY: dict[str, str] = {
     "scanner.port": "a device path",
     "preauth.supervisor_preauth": "which operations need the supervisor",
     "preauth.supervisor_completion": "which operations need the supervisor",
+    "offline.enabled": "whether sales are stored while the bank cannot be reached",
+    "offline.entry_modes": "how a card stored offline may be read",
+    "offline.after_unanswered": "when the link counts as down",
+    "offline.retry_seconds": "how often what is owed is tried again",
 }
 
 #: role → the setting (section, key) that holds its password hash

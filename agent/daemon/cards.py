@@ -196,6 +196,28 @@ class CardSource:
         except CardError as exc:
             return CardFailure(self._say(exc))
 
+    def finish_unable_online(self, amount: int, may_approve: bool) -> CardData | CardFailure:
+        """The host cannot be reached: the chip card's second GENERATE AC with Y3 / Z3.  Approved: the card
+        data of the offline approval (the TC's field 55, the card sealed for its advice)."""
+        from agent.engine.texts import say
+
+        chip = self._chip
+        if chip is None:
+            return CardFailure(self._say(CardError("no chip card in the reader")))
+        if self.sealer is None:
+            return CardFailure(self._say(CardError("no key to seal the card for the advice")))
+        try:
+            answer = chip.complete_unable_online(may_approve)
+        except CardError as exc:
+            return CardFailure(self._say(exc))
+        if answer != "TC":
+            log.info("offline: the card answered AAC (Z3): %s", chip.unable_online_reason or "the card declined")
+            return CardFailure(say(self.language, "card_CardDeclinedOffline"))
+        field55 = answer.field55
+        sealed = self.sealer.seal(chip.pan, chip.expiry, field55, binding=binding_of(amount))
+        return CardData(pan=chip.pan, expiry=chip.expiry, entry_mode=chip.entry_mode, sequence=chip.sequence,
+                        field55=field55, source="chip", approved_offline=True, sealed_card=sealed)
+
     def release(self) -> None:
         self.pin_pad.wipe()
         chip, self._chip = self._chip, None

@@ -19,6 +19,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from typing import Any
 
 from agent import registry, roles
@@ -419,6 +420,20 @@ def show_reversals(args: argparse.Namespace, cfg, reply: dict) -> int:
     return 0
 
 
+def show_offline_declined(args: argparse.Namespace, cfg, reply: dict) -> int:
+    declined = reply["result"]["declined"]
+    if not declined:
+        print("no sale stored offline was declined by the bank")
+    for t in declined:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t["created_at"]))
+        print(f"{when}  trace {t['trace']:06d}  {t['pan_masked'] or '-':<19}  "
+              f"{format_amount(t['amount'], cfg.terminal.currency_exponent):>12}  declined {t.get('response_code') or '-'}")
+    if declined:
+        print("Each was approved offline by the card and stored; the bank refused it when it was forwarded: the "
+              "money was not collected — ask the customer for another payment.")
+    return 0
+
+
 def show_receipt(args: argparse.Namespace, cfg, reply: dict) -> int:
     print(reply["result"]["merchant"])
     print(reply["result"]["customer"])
@@ -452,8 +467,9 @@ def table(rows: list[tuple[str, ...]]) -> list[str]:
 def show_status(args: argparse.Namespace, cfg, reply: dict) -> int:
     s = reply["result"]
     link = s["link"]
-    print(f"link      {link['host']}:{link['port']} {'connected' if link['connected'] else 'idle'}"
-          f"{' (TLS)' if link['tls'] else ''}")
+    state = link.get("state") or ("connected" if link["connected"] else "idle")
+    state = {"up": "connected", "down": f"down — {link.get('down_reason')}"}.get(state, state)
+    print(f"link      {link['host']}:{link['port']} {state}{' (TLS)' if link['tls'] else ''}")
     if not link["tls"]:
         print("notice    link not encrypted (TLS off)")
     keys = s["keys"]
@@ -465,6 +481,11 @@ def show_status(args: argparse.Namespace, cfg, reply: dict) -> int:
     print(f"reversals {s['reversals']['pending']} pending, {s['reversals']['needs_manual']} need manual handling")
     if s.get("advices", {}).get("pending"):
         print(f"advices   {s['advices']['pending']} waiting for the bank's answer (sent before the next online message)")
+    offline = s.get("offline")
+    if offline is not None:  # store-and-forward on
+        money = lambda a: format_amount(a, cfg.terminal.currency_exponent)  # noqa: E731
+        declined = f", {offline['declined']} declined by the bank after forwarding" if offline["declined"] else ""
+        print(f"offline   {offline['stored']} stored, {money(offline['amount'])}{declined}")
     tcs = s.get("tc_uploads") or {}
     if tcs.get("owed") or tcs.get("undelivered"):
         print(f"TCs       {tcs.get('owed', 0)} waiting to be uploaded, {tcs.get('undelivered', 0)} undelivered after every try")
@@ -525,6 +546,9 @@ def _run(args: argparse.Namespace) -> int:
             recovery = asyncio.create_task(daemon.recover())
             verifying = asyncio.create_task(daemon.verify_journal() if cfg.journal.check_whole_at_start
                                             else asyncio.sleep(0))
+            # store-and-forward: what is owed goes out by itself once the bank answers again
+            forwarding = (asyncio.create_task(daemon.forward_owed(longest_delay=float(cfg.offline.retry_seconds)))
+                          if daemon.profile.offline else None)
             await asyncio.sleep(0)
             print(f"posagent ready: control socket {cfg.path('daemon', 'control_socket')}", flush=True)
             log.info("ready")
@@ -532,6 +556,8 @@ def _run(args: argparse.Namespace) -> int:
             await stop.wait()
             recovery.cancel()
             verifying.cancel()
+            if forwarding is not None:
+                forwarding.cancel()
             stop_console_child(console)
             server.close()
             await server.wait_closed()

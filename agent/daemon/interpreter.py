@@ -12,6 +12,7 @@ from agent.engine import effects as fx
 from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalError, NotFound
 from agent.engine import wallet as wallet_fx
 from agent.engine.port import Ask, JournalPort, check_port
+from agent.daemon.linkstate import LinkHealth
 from agent.netmgmt import apply_signon_response
 
 log = logging.getLogger("posagent.engine")
@@ -64,6 +65,7 @@ class Interpreter:
         self.office = office  # the back office a refund of another till's sale asks ([office] url), or None
         #: requests handed to the link so far: after one, a failure may leave money at the bank
         self.requests_sent = 0
+        self.health = LinkHealth()  # whether the acquirer counts as reachable (store-and-forward, `status`)
 
     async def run(self, plan: fx.Plan) -> fx.Outcome:
         """Drive `plan` to its end; an exception from an effect is thrown into the plan (it may clean up)."""
@@ -94,8 +96,13 @@ class Interpreter:
             try:
                 await self.link.connect()
             except LinkError as exc:
+                self.health.cannot_connect(str(exc))
                 return fx.NoAnswer("refused", False, str(exc))
             return True
+        if isinstance(effect, fx.HostUnreachable):
+            return self.health.down_reason
+        if isinstance(effect, fx.FinishUnableOnline):
+            return await asyncio.to_thread(self.cards.finish_unable_online, effect.amount, effect.may_approve)
         if isinstance(effect, fx.AskOffice):
             return await self._ask_office(effect)
         if isinstance(effect, fx.Notify):
@@ -158,13 +165,17 @@ class Interpreter:
         try:
             response = await self.link.exchange(request)
         except LinkTimeout as exc:
+            self.health.no_answer(str(exc))
             return fx.NoAnswer("timeout", exc.sent, str(exc))
         except LinkConnectError as exc:
+            self.health.cannot_connect(str(exc))
             return fx.NoAnswer("refused", exc.sent, str(exc))
         except LinkClosed as exc:
+            self.health.no_answer(str(exc))
             return fx.NoAnswer("closed", exc.sent, str(exc))
         except LinkError as exc:
             return fx.NoAnswer("garbage", exc.sent, str(exc))
+        self.health.answered()
         mac_valid = None
         if 64 in response:
             mac_valid = self.keystore.has_keys and self.keystore.verify_mac(self.dialect, response)

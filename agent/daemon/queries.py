@@ -45,6 +45,11 @@ async def reversals(daemon, args: dict, role: str) -> dict:
             "needs_manual": [r.as_dict() for r in recovery.needs_manual]}
 
 
+async def offline_declined(daemon, args: dict, role: str) -> dict:
+    """Store-and-forward: the stored sales the bank declined when they were forwarded (the merchant's loss)."""
+    return {"declined": daemon.offline_declined()}
+
+
 async def chains(daemon, args: dict, role: str) -> dict:
     """Open multi-step fixes, each with where its money stands."""
     return {"open": daemon.open_chains()}

@@ -22,7 +22,7 @@ from agent.daemon.cards import CardSource
 from agent.drivers.cardseal import CardSealer
 from agent.daemon.interpreter import BackOffice, Interpreter
 from agent.drivers.hostlink import HostLink, make_ssl_context
-from agent.engine import chains, common, operations, settlement
+from agent.engine import chains, common, operations, settlement, store_forward
 from agent.daemon.walletfx import WalletEffects
 from agent.engine.wallet import resume_after_restart
 from agent.engine.walletmsgs import WalletSettings
@@ -38,6 +38,10 @@ from agent.receipts import render_receipt, render_settlement_report
 
 log = logging.getLogger("posagent.daemon")
 
+
+#: store-and-forward's background sender: the first delay between tries and the longest (it doubles between)
+FORWARD_FIRST_DELAY_S = 2.0
+FORWARD_LONGEST_DELAY_S = 60.0
 
 class DaemonError(PosagentError):
     exit_status = 2
@@ -159,6 +163,8 @@ class Daemon:
             self.interpreter = Interpreter(journal=self.journal, link=self.link, keystore=self.keystore,
                                            dialect=self.dialect, cards=cards,
                                            signon_max_age=self.profile.signon_max_age_seconds, wallet=self.wallet)
+            if self.profile.offline is not None:
+                self.interpreter.health.after_unanswered = self.profile.offline.after_unanswered
             self.shipper = self._start_shipper()
         except BaseException:
             self.close_sync()
@@ -351,6 +357,10 @@ class Daemon:
             authorized = self.authorize(op, args, password)
         if self.integrity_problem and row.journaled:
             raise EngineError(self.integrity_problem, code="journal_damaged")
+        down = self.interpreter.health.down_reason
+        refused = store_forward.refusal(self.profile, op, row.offline, down) if down else None
+        if refused is not None:  # store-and-forward on and the bank unreachable: nothing is queued for it
+            raise refused
         who = operations.Operator(name=operator or authorized, role=authorized)
         args = dict(args)
         pin = args.pop("pin", None)  # for the PIN pad only: plans, the journal and logs never see it
@@ -449,13 +459,60 @@ class Daemon:
         closed = self.journal.end_chain(chain_id, "closed", reason=reason, operator="supervisor", role="supervisor")
         return {"chain": closed.as_dict(), "message": say(language, "chain_closed", id=chain_id, reason=closed.reason)}
 
+    def link_state(self) -> dict[str, Any]:
+        """"down" (with why and since when) while the acquirer counts as unreachable, else "up" or "idle"."""
+        health = self.interpreter.health
+        if health.down and self.profile.offline is not None:
+            return {"state": "down", "down_reason": health.down_reason, "down_since": health.down_since}
+        return {"state": "up" if self.link.connected else "idle"}
+
+    def offline_status(self) -> dict[str, Any] | None:
+        """Store-and-forward (`[offline] enabled`): the sales stored and not yet forwarded, and those the bank
+        declined when they were; None while it is off."""
+        if self.profile.offline is None:
+            return None
+        stored = self.journal.offline_stored()
+        return {"stored": stored["count"], "amount": stored["amount"], "oldest": stored["oldest"],
+                "declined": len(self.journal.offline_declined()), "limits": self.profile.offline.as_dict()}
+
+    def offline_declined(self) -> list[dict[str, Any]]:
+        """Stored sales the bank declined when they were forwarded (masked card, amount, time, trace)."""
+        return [txn.as_dict() for txn in self.journal.offline_declined()]
+
+    async def forward_owed(self, *, first_delay: float = FORWARD_FIRST_DELAY_S,
+                           longest_delay: float = FORWARD_LONGEST_DELAY_S) -> None:
+        """Store-and-forward's background sender: while reversals, advices or TCs are owed, or the link is
+        down, an echo goes out between operations — it sends what is owed first, in order — with a delay
+        that doubles up to `longest_delay` while the bank does not answer and starts again once it does."""
+        delay = first_delay
+        while True:
+            await asyncio.sleep(delay)
+            if self._op_lock.locked() or not (self.interpreter.health.down or self._owes_the_bank()):
+                continue
+            async with self._op_lock:
+                try:
+                    await self.interpreter.run(common.echo(self.profile))
+                except PosagentError as exc:
+                    log.info("forwarding what is owed: %s; next try in %.0f s", exc, min(delay * 2, longest_delay))
+                    delay = min(delay * 2, longest_delay)
+                    continue
+            log.info("forwarding what is owed: the bank answered; nothing is owed now")
+            delay = first_delay
+
+    def _owes_the_bank(self) -> bool:
+        recovery = self.journal.in_doubt()
+        return bool(recovery.pending_reversals or self.journal.pending_advices()
+                    or self.journal.tc_upload_counts().get("owed"))
+
     def status(self) -> dict[str, Any]:
         recovery = self.journal.in_doubt()
         batch = self.journal.open_batch()
         age = self.keystore.keys_age() if self.keystore.has_keys else None
         return {
             "link": {"host": self.cfg.acquirer.host, "port": self.cfg.acquirer.port,
-                     "connected": self.link.connected, "tls": self.cfg.acquirer.tls},
+                     "connected": self.link.connected, "tls": self.cfg.acquirer.tls,
+                     **self.link_state()},
+            "offline": self.offline_status(),
             "keys": {"installed": self.keystore.has_keys, "check_values": self.keystore.key_check_values(),
                      "master_check_value": getattr(self.keystore, "master_check_value", None),
                      "master_source": getattr(self.keystore, "master_source", None),

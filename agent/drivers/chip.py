@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from agent.drivers import apdu
 from agent.drivers.card_errors import (BadCardData, CardDataWiped, CardError, CardRemoved,
                                        CardRemovedAfterApproval, UnexpectedStatusWord)
-from agent.drivers.emv_data import (CUP_FIELD55, TerminalData, build_field55, dol_data, parse_dol,
+from agent.drivers.emv_data import (CUP_FIELD55, TerminalData, action_analysis, build_field55, dol_data, parse_dol,
                                     parse_generate_ac)
 from agent.iso8583 import tlv
 from agent.iso8583.errors import CodecError
@@ -183,6 +183,39 @@ class ChipRead:
             raise
         except CodecError as exc:
             raise BadCardData(str(exc), step="genac2") from None
+        return SecondAc(self.outcome, self.completion_field55 if self.outcome == "TC" else None)
+
+    def complete_unable_online(self, may_approve: bool = True) -> SecondAc:
+        """Second GENERATE AC when the host cannot be reached (EMV Book 3 §10.7): terminal action analysis
+        with TAC/IAC-default decides; a TC is asked for with authorisation response code Y3 ("unable to go
+        online, offline approved"), else an AAC with Z3.  `may_approve` false (a limit refuses): AAC, Z3."""
+        if self.outcome is not None:
+            raise CardError("second GENERATE AC already done", step="genac2")
+        if 0x8D not in self._card_tags:
+            raise BadCardData("card has no CDOL2 (8D)", step="genac2")
+        aid = self._values.get(0x84) or bytes.fromhex(self.aid)
+        tac = self.terminal.action_codes(aid)
+        decision = action_analysis(self._values[0x95], iac_denial=self._card_tags.get(0x9F0E),
+                                   iac_online=self._card_tags.get(0x9F0F), iac_default=self._card_tags.get(0x9F0D),
+                                   tac_denial=tac.denial, tac_online=tac.online, tac_default=tac.default,
+                                   online_capable=False)
+        approve = may_approve and decision == apdu.TC
+        values = {**self._values, 0x8A: b"Y3" if approve else b"Z3"}
+        try:
+            response = self._session.exchange(
+                apdu.generate_ac(apdu.TC if approve else apdu.AAC, dol_data(parse_dol(self._card_tags[0x8D]), values)))
+            if not response.ok:
+                raise UnexpectedStatusWord("second GENERATE AC", step="genac2", sw=response.sw)
+            final = parse_generate_ac(response.data)
+        except CodecError as exc:
+            raise BadCardData(str(exc), step="genac2") from None
+        kind = final[0x9F27][0] & 0xC0
+        if kind not in (apdu.TC, apdu.AAC) or (kind == apdu.TC and not approve):
+            raise BadCardData(f"cryptogram type {kind:02X} answers the second GENERATE AC", step="genac2")
+        self.outcome = "TC" if kind == apdu.TC else "AAC"
+        self._final_values = {**values, **final}
+        self.unable_online_reason = None if approve else (
+            "a limit refuses" if not may_approve else "terminal action analysis (default codes)")
         return SecondAc(self.outcome, self.completion_field55 if self.outcome == "TC" else None)
 
     # -- lifetime ---------------------------------------------------------------------------------

@@ -68,6 +68,23 @@ class FinishCard:
 
 
 @dataclass(frozen=True)
+class FinishUnableOnline:
+    """Second GENERATE AC when the host cannot be reached (EMV Book 3 §10.7): terminal action analysis with
+    TAC/IAC-default, then a TC with authorisation response code Y3, or an AAC with Z3 (always an AAC when
+    `may_approve` is false: a limit refuses).  Result: `CardData` of the approval (the TC's field 55, the card
+    sealed for the advice), or `CardFailure` saying why it was declined."""
+
+    amount: int
+    may_approve: bool
+
+
+@dataclass(frozen=True)
+class HostUnreachable:
+    """Whether the acquirer counts as unreachable now (the last connect failed, or the last requests went
+    unanswered), with no I/O.  Result: the reason (text), or None while the link is up."""
+
+
+@dataclass(frozen=True)
 class OpenSealedCard:
     """The PAN, expiry and chip data of an offline approval's advice, from its sealed copy in the journal.
 

@@ -37,8 +37,9 @@ def offline_sale_message(profile: Profile, *, trace: int, batch: int, amount: in
     return Message(ADVICE_MTI, fields)
 
 
-def approve_offline(profile: Profile, request: Any, operator: Any, card: CardData):
-    """Journal the offline approval (advice pending) and tell the cashier; nothing is sent now."""
+def approve_offline(profile: Profile, request: Any, operator: Any, card: CardData, *, limits: Any = None):
+    """Journal the offline approval (advice pending) and tell the cashier; nothing is sent now.  A sale stored
+    while the link is down passes its `limits`, checked in the journal commit that stores it."""
     def build(trace: int, batch: int) -> dict:
         message = offline_sale_message(profile, trace=trace, batch=batch, amount=request.amount, card=card)
         return {**message.to_json(masked=True), "sealed_card": card.sealed_card}
@@ -46,7 +47,8 @@ def approve_offline(profile: Profile, request: Any, operator: Any, card: CardDat
     begun = yield ask.begin_request(
         request.kind, amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode,
         operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id,
-        client_request_id=request.client_request_id, build=build, advice=True)
+        client_request_id=request.client_request_id, build=build, advice=True,
+        **({"offline_limits": limits} if limits is not None else {}))
     txn = begun.txn
     text = say(profile.language, "sale_approved_offline",
                amount=format_amount(request.amount, profile.currency_exponent), card=txn.pan_masked,

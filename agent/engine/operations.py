@@ -14,6 +14,7 @@ from agent.engine.amount_guards import check_amount
 from agent.engine.common import Gen, with_card, ensure_ready, send_financial
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.offline import OFFLINE_KINDS, approve_offline
+from agent.engine.store_forward import host_unreachable, offline_sale
 from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.engine.requests import CardData, Profile, local_mmdd, refund_request, sale_request, void_request
@@ -68,7 +69,19 @@ def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
         question = yield from check_amount(profile, "sale", request.amount, confirmed=request.confirm_unusual)
         if question is not None:
             return question
-    yield from ensure_ready(profile)
+    if request.kind == "sale" and profile.offline is not None:  # store-and-forward: the link may be down
+        why = yield from host_unreachable(profile)
+        if why is None:
+            try:
+                yield from ensure_ready(profile)
+            except EngineError:
+                why = yield from host_unreachable(profile)
+                if why is None:
+                    raise
+        if why is not None:
+            return (yield from offline_sale(profile, request, operator, why))
+    else:
+        yield from ensure_ready(profile)
     return (yield from with_card(request.amount, request.test_card,
                                  lambda card: _sale_with_card(profile, request, operator, card),
                                  offline_ok=request.kind in OFFLINE_KINDS))

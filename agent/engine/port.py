@@ -43,7 +43,7 @@ class JournalPort(Protocol):
                       operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
                       client_request_id: str | None = None, build: Callable[[int, int], Any],
                       advice: bool = False, original_rrn: str | None = None,
-                      original_date: str | None = None) -> Begun:
+                      original_date: str | None = None, offline_limits: Any = None) -> Begun:
         """Journal a financial request before it is sent; the message is built by `build(trace, batch)`
         (an `advice`, an offline completion or offline-approved sale, starts "advice_pending", owes no reversal;
         a refund of another till's sale names it by `original_rrn` and `original_date` MMDD, not `original_id`)."""
@@ -279,6 +279,19 @@ class JournalPort(Protocol):
 
     def open_holds(self, *, validity_seconds: float, include_expired: bool = True) -> list[Hold]:
         """Approved pre-auths neither completed nor voided, oldest first."""
+        ...
+
+    def offline_refusal(self, amount: int, limits: Any) -> str | None:
+        """Why a sale of `amount` may not be stored offline under `limits` (`OfflineLimits`): "max_amount",
+        "max_total", "max_count" or "max_age"; None when it fits."""
+        ...
+
+    def offline_stored(self) -> dict:
+        """Sales stored offline and not yet forwarded: count, amount, oldest (a journal time or None)."""
+        ...
+
+    def offline_declined(self) -> list[Txn]:
+        """Sales stored offline that the bank declined when they were forwarded, newest first."""
         ...
 
     def pending_advices(self) -> list[Txn]:

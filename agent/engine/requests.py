@@ -47,6 +47,23 @@ REVERSAL_ACKNOWLEDGED = ("00", "12", "25")
 
 
 @dataclass(frozen=True)
+class OfflineLimits:
+    """`[offline]`: the merchant's limits on sales stored while the bank cannot be reached (minor units)."""
+
+    max_amount: int
+    max_total: int
+    max_count: int
+    max_age_seconds: int
+    entry_modes: tuple[str, ...] = ("chip",)
+    #: requests in a row without an answer after which the link counts as down
+    after_unanswered: int = 3
+
+    def as_dict(self) -> dict:
+        return {"max_amount": self.max_amount, "max_total": self.max_total, "max_count": self.max_count,
+                "max_age_seconds": self.max_age_seconds}
+
+
+@dataclass(frozen=True)
 class Profile:
     """The terminal's identity and the engine's policy, from the configuration."""
 
@@ -73,6 +90,8 @@ class Profile:
     #: the dialect's IC card TC upload, and how many tries a TC upload gets before it is left undelivered
     tc_upload: TcUploadSpec = CUP.tc_upload
     tc_upload_tries: int = 3
+    #: store-and-forward while the bank cannot be reached (`[offline]`); None: disabled
+    offline: OfflineLimits | None = None
 
     @classmethod
     def from_config(cls, cfg) -> "Profile":
@@ -90,7 +109,8 @@ class Profile:
                    preauth_tolerance_percent=cfg.preauth.tolerance_percent,
                    preauth_validity_days=cfg.preauth.validity_days,
                    preauth_advice_type=cfg.preauth.advice_type,
-                   repeat_mtis=tuple(dialect.repeats.items()), tc_upload=dialect.tc_upload)
+                   repeat_mtis=tuple(dialect.repeats.items()), tc_upload=dialect.tc_upload,
+                   offline=_offline_limits(cfg))
 
     def repeat_of(self, mti: str) -> str:
         """The MTI of a request sent again (the dialect's repeat; the same MTI where it declares none)."""
@@ -283,3 +303,15 @@ def check_response(request: Message, response: Message, *, mac_valid: bool | Non
     if mac_valid is False:
         return Verdict(False, "A0", "answer MAC does not verify")
     return Verdict(True)
+
+
+def _offline_limits(cfg) -> OfflineLimits | None:
+    section = cfg.offline
+    if not section.enabled:
+        return None
+    exponent = cfg.terminal.currency_exponent
+    return OfflineLimits(max_amount=parse_amount(section.max_amount, exponent),
+                         max_total=parse_amount(section.max_total, exponent), max_count=section.max_count,
+                         max_age_seconds=section.max_age_hours * 3600,
+                         entry_modes=tuple(m.strip() for m in section.entry_modes.split(",")),
+                         after_unanswered=section.after_unanswered)

@@ -48,3 +48,13 @@ class NotFound(JournalError):
     """No record with that id or number (an operator typed a wrong one)."""
 
     exit_status = 2
+
+
+class OfflineLimitReached(JournalError):
+    """A sale would break one of the offline limits (`reason`: max_amount, max_total, max_count, max_age)."""
+
+    exit_status = 1
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(f"offline limit reached: {reason}")

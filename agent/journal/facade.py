@@ -45,7 +45,7 @@ ANSWERS: dict[str, tuple[str, ...]] = {
                 "recent_sale_amounts", "recent_refunds", "net_charged", "refundable_amount", "corrections_of", "duplicates_of",
                 "suspected_duplicates", "chain", "messages", "in_doubt", "verify"),
     "holds": ("hold", "open_holds", "pending_advices", "advice_record", "advice_attempt", "advice_tries", "advice_failed",
-              "suspected_duplicate_holds"),
+              "suspected_duplicate_holds", "offline_refusal", "offline_stored", "offline_declined"),
     "tc_uploads": ("tc_uploads_owed", "tc_upload_of", "tc_upload_counts", "tc_upload_attempt", "tc_upload_answered",
                    "tc_upload_failed"),
     "param_sets": ("params_in_force", "params_history", "params_download_open", "params_download_begin",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.journal.errors import JournalError
+from agent.journal import offline
 from agent.journal.events import Events
 from agent.journal.queries import Queries
 from agent.journal.records import Txn, txn_from_row
@@ -101,6 +102,19 @@ class Holds(Store):
                                   "ORDER BY t.created_at, t.id").fetchall()
         holds = [self._hold(txn_from_row(r), validity_seconds) for r in rows]
         return [h for h in holds if h.completion is None and (include_expired or not h.expired)]
+
+    def offline_refusal(self, amount: int, limits: Any) -> str | None:
+        """Why a sale of `amount` may not be stored offline under `limits`; None when it fits (read only:
+        the commit that stores it checks again)."""
+        return offline.offline_refusal(self._conn, amount, limits, self._clock())
+
+    def offline_stored(self) -> dict:
+        """Sales stored offline and not yet forwarded: count, amount, oldest (a journal time or None)."""
+        return offline.stored(self._conn)
+
+    def offline_declined(self) -> list[Txn]:
+        """Sales stored offline that the bank declined when they were forwarded, newest first."""
+        return [txn_from_row(r) for r in self._conn.execute(offline.declined_select(TXN_SELECT))]
 
     def pending_advices(self) -> list[Txn]:
         """Offline completions and offline-approved sales whose advice is not yet acknowledged, oldest first

@@ -19,6 +19,8 @@ from typing import Any, Callable
 from agent.journal.counters import Counters
 from agent.journal.errors import DuplicateRequest, JournalError
 from agent.journal.holds import Holds
+from agent.journal.errors import OfflineLimitReached
+from agent.journal.offline import offline_refusal
 from agent.journal.records import Begun, Reversal, Txn, reversal_from_row, txn_from_row
 from agent.journal.reversals import Reversals
 from agent.journal.scrub import message_text, scrub_text
@@ -71,7 +73,7 @@ class HotPath(Store):
                       operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
                       client_request_id: str | None = None, build: Callable[[int, int], Any],
                       advice: bool = False, original_rrn: str | None = None,
-                      original_date: str | None = None) -> Begun:
+                      original_date: str | None = None, offline_limits: Any = None) -> Begun:
         """Journal a financial request before it is sent, in ONE commit; returns it with its message.
 
         `build(trace, batch_number)` makes the message (a `Message`, stored masked, or an already
@@ -86,6 +88,8 @@ class HotPath(Store):
         A refund of a sale made at another till names it by `original_rrn` and `original_date` (MMDD) instead of
         `original_id`: what it may refund was asked of the back office, which counts it by the two (they go on
         its `txn.begin`); the request journaled, the message sent, names it the same way (37, 61).
+        A sale stored offline passes `offline_limits` (`OfflineLimits`): the commit refuses it with
+        `OfflineLimitReached` when it would break one, counted in the same transaction (no race).
         """
         _check_begin_args(kind, amount, currency, entry_mode, operator, role)
         reference = _check_reference(kind, original_id, original_rrn, original_date)
@@ -101,23 +105,30 @@ class HotPath(Store):
             txn = self._insert_request(kind, trace, batch_number, request_text, amount=amount, currency=currency,
                                        entry_mode=entry_mode, pan_masked=masked, pan_fingerprint=fp,
                                        original_id=original_id, chain_id=chain_id, operator=operator, role=role,
-                                       client_request_id=client_request_id, advice=advice, reference=reference)
+                                       client_request_id=client_request_id, advice=advice, reference=reference,
+                                       offline_limits=offline_limits)
             if txn is not None:
                 return Begun(txn, message)
         raise JournalError(f"another writer kept taking trace numbers: the {kind} was not journaled; try again")
 
     def _insert_request(self, kind: str, trace: int, batch_number: int, request_text: str,
-                        advice: bool = False, reference: dict[str, str] | None = None, **values: Any) -> Txn | None:
+                        advice: bool = False, reference: dict[str, str] | None = None,
+                        offline_limits: Any = None, **values: Any) -> Txn | None:
         """The intent commit; None (nothing written) when `trace`/`batch_number` are no longer the next ones."""
         try:
-            return self._insert_request_once(kind, trace, batch_number, request_text, values, advice, reference)
+            return self._insert_request_once(kind, trace, batch_number, request_text, values, advice, reference,
+                                             offline_limits)
         except _Stale:
             return None
 
     def _insert_request_once(self, kind: str, trace: int, batch_number: int, request_text: str,
                              values: dict[str, Any], advice: bool = False,
-                             reference: dict[str, str] | None = None) -> Txn:
+                             reference: dict[str, str] | None = None, offline_limits: Any = None) -> Txn:
         with self._write(f"journal a {kind}") as w:
+            if offline_limits is not None:
+                reason = offline_refusal(self._conn, values["amount"], offline_limits, self._clock())
+                if reason is not None:
+                    raise OfflineLimitReached(reason)
             client_request_id = values["client_request_id"]
             if client_request_id is not None:
                 dup = self._conn.execute(TXN_SELECT + " WHERE t.client_request_id = ?", (client_request_id,)).fetchone()

@@ -320,7 +320,10 @@ class EmvApplet:
                 auth_data = values[0x91]
                 issuer_ok = auth_data == bytes(len(auth_data)) or emvcrypto.issuer_authentication_ok(
                     app.keys, app.pan, app.sequence, values[0x9F36], self.arqc, auth_data)
-                kind = 0x40 if issuer_ok and values[0x8A] == b"00" else 0x00
+                # "00" after the issuer's approval; Y3 when the terminal could not go online (no issuer data):
+                # this card's risk management accepts the terminal's offline approval
+                unable_online = values[0x8A] == b"Y3" and auth_data == bytes(len(auth_data))
+                kind = 0x40 if (issuer_ok and values[0x8A] == b"00") or unable_online else 0x00
             self.completed = True
         header = [Tlv(0x9F27, bytes([kind])), Tlv(0x9F36, self.atc.to_bytes(2, "big"))]
         if command[2] & 0x10 and app.oda == "cda" and kind != 0x00:

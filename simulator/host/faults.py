@@ -38,6 +38,11 @@ WALLET_FAULT_KINDS: dict[str, str] = {
     "paid_late": "the next wallet sale is paid only when the terminal's cancel arrives (the cancel must undo it)",
 }
 
+#: the link itself down (store-and-forward's tests); apart from FAULT_KINDS for the same reason
+LINK_FAULT_KINDS: dict[str, str] = {
+    "outage": "the link is down for `seconds`: every open connection is closed and new ones are refused",
+}
+
 #: faults that need the message processed first (the others act before or instead of processing)
 PROCESS_FIRST = frozenset({"delay", "drop_response", "drop_after", "duplicate", "corrupt_mac",
                            "wrong_stan", "wrong_amount", "garbage"})
@@ -57,13 +62,13 @@ class FaultRule:
     mti: str | None = None  # only messages with this MTI
     probability: float | None = None  # each matching message with this probability
     seed: int = 0
-    seconds: float = 5.0  # for delay and refuse
+    seconds: float = 5.0  # for delay, refuse and outage
     skip: int = 0  # let the first N matching messages through (e.g. a fix's second step fails, not its first)
 
     def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS and self.kind not in WALLET_FAULT_KINDS:
+        if self.kind not in FAULT_KINDS and self.kind not in WALLET_FAULT_KINDS and self.kind not in LINK_FAULT_KINDS:
             raise FaultSpecError(f"unknown fault {self.kind!r} "
-                                 f"(known: {', '.join([*FAULT_KINDS, *WALLET_FAULT_KINDS])})")
+                                 f"(known: {', '.join([*FAULT_KINDS, *WALLET_FAULT_KINDS, *LINK_FAULT_KINDS])})")
         if self.count is not None and not 1 <= self.count <= _MAX_COUNT:
             raise FaultSpecError(f"count must be from 1 to {_MAX_COUNT}, got {self.count}")
         if self.mti is not None and not (len(self.mti) == 4 and self.mti.isascii() and self.mti.isdigit()):
@@ -84,7 +89,7 @@ class FaultRule:
         if self.probability is not None:
             parts.append(f"probability={self.probability:g}")
             parts.append(f"seed={self.seed}")
-        if self.kind in ("delay", "refuse"):
+        if self.kind in ("delay", "refuse", "outage"):
             parts.append(f"seconds={self.seconds:g}")
         if self.skip:
             parts.append(f"skip={self.skip}")
@@ -154,14 +159,14 @@ class FaultPlan:
         return [{"rule": a.rule.to_text(), "remaining": a.remaining} for a in self._active]
 
     def refusing(self) -> FaultRule | None:
-        """The refuse rule in force, if any (it acts on the listener, not on messages)."""
-        return next((a.rule for a in self._active if a.rule.kind == "refuse"), None)
+        """The refuse (or outage) rule in force, if any (it acts on the listener, not on messages)."""
+        return next((a.rule for a in self._active if a.rule.kind in ("refuse", "outage")), None)
 
     def pick(self, mti: str) -> FaultRule | None:
         """The fault for one request with this MTI, consuming one use of the rule that fires."""
         for active in self._active:
             rule = active.rule
-            if rule.kind == "refuse" or (rule.mti is not None and rule.mti != mti):
+            if rule.kind in ("refuse", "outage") or (rule.mti is not None and rule.mti != mti):
                 continue
             if rule.probability is not None and active.rng.random() >= rule.probability:
                 continue

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from agent.iso8583 import CodecError, tlv
 from simulator.host import codes
 from simulator.host.financial import _record, _result, check_chip, open_card_request
+from simulator.host.tcs import verify_tc
 
 if TYPE_CHECKING:
     from agent.iso8583 import Message
@@ -28,6 +29,13 @@ def _cryptogram_type(msg: "Message") -> int | None:
     except CodecError:
         return None
     return value[0] & 0xC0 if value else None
+
+
+def _arc(msg: "Message") -> bytes | None:
+    try:
+        return tlv.find(tlv.decode(msg.get(55) or b""), 0x8A)
+    except CodecError:
+        return None
 
 
 def sale_advice(host: "HostProcessor", req: "Request") -> "Message":
@@ -46,5 +54,8 @@ def sale_advice(host: "HostProcessor", req: "Request") -> "Message":
             code = codes.FORMAT_ERROR  # an advice of an offline approval carries the TC
         else:
             code, _ = check_chip(card, req.msg, amount)
+            if code != codes.APPROVED and _arc(req.msg) == b"Y3":
+                # the terminal could not go online: the TC came from the second GENERATE AC, over CDOL2
+                code, _ = verify_tc(card, req.msg, amount)
     txn = _record(host, req, "sale", card, pan, amount, code)
     return _result(host, req, txn)

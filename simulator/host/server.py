@@ -100,13 +100,17 @@ class HostServer:
         if rule is not None and self._server is not None:
             self._server.close()
             self._server = None
-            log.info("fault refuse: not accepting connections for %gs", rule.seconds)
+            log.info("fault %s: not accepting connections for %gs", rule.kind, rule.seconds)
+            if rule.kind == "outage":  # the line is cut: the connections already open go too
+                for writer in list(self._writers):
+                    writer.close()
             self._relisten = asyncio.get_running_loop().call_later(rule.seconds, self._end_refuse)
         elif rule is None and self._server is None:
             self._spawn(self._listen())
 
     def _end_refuse(self) -> None:
         self.plan.clear("refuse")
+        self.plan.clear("outage")
         self._apply_refuse()
 
     def _spawn(self, coro) -> None:

@@ -1,0 +1,107 @@
+"""Store-and-forward: selling while the acquirer cannot be reached, within the merchant's limits
+(`[offline]`, `Profile.offline`).
+
+A chip sale read while the link is down goes to the card's second GENERATE AC without the host: the
+terminal decides with TAC/IAC-default (EMV Book 3 §10.7) and asks for a TC with authorisation response
+code Y3 ("unable to go online, offline approved"), or gives an AAC with Z3.  Approved, it is journaled as
+an offline approval (`offline.approve_offline`: advice pending, the card sealed for the advice) — the
+limits counted again inside that commit — and forwarded as an advice (0220, 0221 when repeated) before
+anything else online.  What needs the bank's word now (payment codes, voids, refunds, pre-auths,
+settlement) is refused while the link is down, and nothing is queued for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.engine.common import with_card
+from agent.engine.effects import CardFailure, EngineError, FinishUnableOnline, HostUnreachable, Outcome
+from agent.engine.offline import approve_offline
+from agent.engine.port import ask
+from agent.engine.requests import Profile
+from agent.engine.texts import TEXTS, say
+from agent.journal.errors import OfflineLimitReached
+from agent.money import format_amount
+
+#: field 22 of a chip read (with and without online PIN): the only way a card is stored offline for now
+ENTRY_MODES = {"chip": ("051", "052")}
+
+OFFLINE_TEXTS: dict[str, tuple[str, str]] = {
+    "offline_paycode": ("the bank cannot be reached ({why}): payment codes need the network — ask for a card or "
+                        "cash", "无法连接银行（{why}）：付款码需要联网——请改用银行卡或现金"),
+    "offline_wait": ("the bank cannot be reached ({why}): {operation} needs the bank — wait for the link",
+                     "无法连接银行（{why}）：{operation}需要联网——请等待网络恢复"),
+    "offline_refused_max_amount": ("the bank cannot be reached and {amount} is above the offline limit of {limit} "
+                                   "per sale: ask for another payment", "无法连接银行，{amount} 超过脱机单笔限额 "
+                                   "{limit}：请改用其他支付方式"),
+    "offline_refused_max_total": ("the bank cannot be reached and the sales stored offline would exceed {limit} "
+                                  "in all ({stored} stored): ask for another payment",
+                                  "无法连接银行，脱机存储总额将超过 {limit}（已存 {stored}）：请改用其他支付方式"),
+    "offline_refused_max_count": ("the bank cannot be reached and {limit} sales are already stored offline (the "
+                                  "most allowed): ask for another payment",
+                                  "无法连接银行，脱机已存 {limit} 笔（已达上限）：请改用其他支付方式"),
+    "offline_refused_max_age": ("the bank cannot be reached and the oldest sale stored offline is {hours} hours "
+                                "old: offline sales stop until it is forwarded", "无法连接银行，最早的脱机交易已存 "
+                                "{hours} 小时：在其上送前暂停脱机交易"),
+    "offline_entry_mode": ("the bank cannot be reached and only a card read by its chip can be stored offline: "
+                           "insert the card, or ask for another payment",
+                           "无法连接银行，只有插卡读取的芯片卡可以脱机：请插卡或改用其他支付方式"),
+    "offline_card_declined": ("Sale declined offline: {reason}.", "脱机交易被拒绝：{reason}。"),
+}
+TEXTS.update(OFFLINE_TEXTS)
+
+
+def refusal(profile: Profile, operation: str, refused: str, why: str) -> EngineError | None:
+    """The error for `operation` while the link is down ("{why}"): `refused` is its registry row's `offline`
+    ("paycode" or "wait"; "" goes ahead).  None when store-and-forward is off."""
+    if profile.offline is None or not refused:
+        return None
+    return EngineError(say(profile.language, f"offline_{refused}", why=why, operation=operation.replace("_", " ")),
+                       code="offline")
+
+
+def _limit_text(profile: Profile, reason: str, amount: int, stored: dict) -> str:
+    limits, money = profile.offline, (lambda v: format_amount(v, profile.currency_exponent))
+    limit = {"max_amount": money(limits.max_amount), "max_total": money(limits.max_total),
+             "max_count": limits.max_count, "max_age": limits.max_age_seconds // 3600}[reason]
+    return say(profile.language, f"offline_refused_{reason}", amount=money(amount), limit=limit,
+               stored=money(stored.get("amount", 0)), hours=limit)
+
+
+def _refused(profile: Profile, reason: str, amount: int, stored: dict) -> Outcome:
+    return Outcome("sale", "declined", _limit_text(profile, reason, amount, stored),
+                   details={"offline": True, "refused": reason})
+
+
+def offline_sale(profile: Profile, request: Any, operator: Any, why: str):
+    """A sale while the link is down: the limits first, then the chip card decides with TAC/IAC-default."""
+    limits = profile.offline
+    before_card = yield ask.offline_refusal(request.amount, limits)
+    if before_card is not None:
+        return _refused(profile, before_card, request.amount, (yield ask.offline_stored()))
+    return (yield from with_card(request.amount, request.test_card,
+                                 lambda card: _decide_with_card(profile, request, operator, card, why)))
+
+
+def _decide_with_card(profile: Profile, request: Any, operator: Any, card: Any, why: str):
+    limits = profile.offline
+    allowed = {mode for name in limits.entry_modes for mode in ENTRY_MODES.get(name, ())}
+    if card.field55 is None or card.entry_mode not in allowed:
+        raise EngineError(say(profile.language, "offline_entry_mode"), code="offline")
+    approved = yield FinishUnableOnline(request.amount, may_approve=True)
+    if isinstance(approved, CardFailure):
+        return Outcome("sale", "declined", say(profile.language, "offline_card_declined", reason=approved.message),
+                       details={"offline": True, "cryptogram": "AAC", "arc": "Z3"})
+    try:
+        outcome = yield from approve_offline(profile, request, operator, approved, limits=limits)
+    except OfflineLimitReached as exc:  # another sale took the last place meanwhile: this TC is never sent
+        return _refused(profile, exc.reason, request.amount, (yield ask.offline_stored()))
+    return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
+                   details={**outcome.details, "arc": "Y3", "unable_online": why})
+
+
+def host_unreachable(profile: Profile):
+    """The reason the link counts as down (store-and-forward on), else None."""
+    if profile.offline is None:
+        return None
+    return (yield HostUnreachable())

@@ -1,0 +1,191 @@
+"""Selling while the bank cannot be reached (store-and-forward, `[offline] enabled`): chip sales within the
+merchant's limits approved with the card (TAC/IAC-default, second GENERATE AC with Y3) and stored, forwarded
+as advices exactly once when the link is back — by themselves, without a new sale —, nothing lost to a
+SIGKILL, and a forwarded sale the issuer declines listed for the merchant.
+
+End to end: virtual card → vpcd → pcscd → the daemon → real TCP → `posim host` with an outage fault, each
+checked on the host's ledger.  The limits at their edges, fast, on a real journal file."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from agent.drivers.pcsc import CardReader
+from agent.engine.requests import OfflineLimits
+from agent.journal import Journal
+from agent.journal.errors import OfflineLimitReached
+from simulator.card import VirtualCard
+from simulator.testcards import load_cards
+from tests.agentproc import SUPERVISOR_PASSWORD, start_agent
+from tests.test_daemon_emv_terminal import host_codes
+
+READER = "Virtual PCD 00 01"  # slot 1: the card-reader tests use slot 0
+PORT = 35964
+CARDS = load_cards()
+KEY = bytes(range(32))
+#: [emv] floor_limit high so the TVR is clean (1000.00); then the limits of store-and-forward
+SETTINGS = """floor_limit = 100000
+[offline]
+enabled = true
+max_amount = "30.00"
+max_total = "100.00"
+max_count = 4
+retry_seconds = 2
+"""
+OUTAGE = "outage:seconds=600"
+
+
+# -- the limits, at their edges, on a real journal ------------------------------------------------------
+
+LIMITS = OfflineLimits(max_amount=3000, max_total=10000, max_count=4, max_age_seconds=24 * 3600)
+
+
+def store(journal: Journal, amount: int, limits: OfflineLimits = LIMITS):
+    return journal.begin_request("sale", amount=amount, currency="156", pan="6226090000000048", entry_mode="052",
+                                 operator="cashier", role="cashier", build=lambda t, b: {"mti": "0220", "fields": {}},
+                                 advice=True, offline_limits=limits).txn
+
+
+def test_every_limit_at_its_edge_the_last_that_fits_and_the_first_that_does_not(tmp_path):
+    clock = [1.0e9]
+    journal = Journal.open(tmp_path / "j.db", fingerprint_key=KEY, clock=lambda: clock[0])
+    try:
+        assert journal.offline_refusal(3001, LIMITS) == "max_amount"
+        store(journal, 3000)  # the largest sale that fits
+        store(journal, 3000)
+        store(journal, 3000)
+        assert journal.offline_refusal(1001, LIMITS) == "max_total"  # 100.01 in all
+        with pytest.raises(OfflineLimitReached) as refused:  # the commit checks again
+            store(journal, 1001)
+        assert refused.value.reason == "max_total"
+        store(journal, 1000)  # exactly 100.00 in all, the 4th: both fit
+        assert journal.offline_stored()["count"] == 4 and journal.offline_stored()["amount"] == 10000
+        roomy = OfflineLimits(max_amount=3000, max_total=99999, max_count=4, max_age_seconds=24 * 3600)
+        with pytest.raises(OfflineLimitReached) as refused:
+            store(journal, 1, roomy)  # the 5th
+        assert refused.value.reason == "max_count"
+        more = OfflineLimits(max_amount=3000, max_total=99999, max_count=10, max_age_seconds=24 * 3600)
+        clock[0] += 24 * 3600 - 1  # the oldest is one second short of the age limit: still fits
+        assert journal.offline_refusal(1, more) is None
+        clock[0] += 1
+        assert journal.offline_refusal(1, more) == "max_age"
+    finally:
+        journal.close()
+
+
+# -- end to end -----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def offline_terminal(tmp_path, sim_host, pcscd):
+    reader = CardReader(READER, card_timeout=10)
+    assert reader.wait_for_removal(10), "slot 1 still holds a card"
+    agent = start_agent(tmp_path, sim_host.port,
+                        extra=f'{SETTINGS}\n[card_reader]\nreader = "{READER}"\ncard_timeout = 10\n')
+    yield agent
+    agent.stop()
+    assert reader.wait_for_removal(10)
+
+
+def chip_sale(agent, amount: int, card: str = "debit") -> dict:
+    virtual = VirtualCard(CARDS[card], PORT).start()
+    try:
+        return agent.call("sale", {"amount": amount, "confirm_duplicate": True})
+    finally:
+        virtual.remove()
+        assert CardReader(READER, card_timeout=10).wait_for_removal(10)  # the next card is a new insertion
+
+
+def go_offline(agent, sim_host) -> None:
+    """Sign on while the bank answers, then cut the line."""
+    assert agent.call("signon")["ok"]
+    sim_host.fault(OUTAGE)
+
+
+def stored_offline(reply: dict) -> dict:
+    assert reply["ok"] and reply["outcome"]["status"] == "approved", reply
+    details = reply["outcome"]["details"]
+    assert details["offline"] and details["arc"] == "Y3" and reply["outcome"]["txn"]["state"] == "advice_pending"
+    return reply["outcome"]["txn"]
+
+
+def refused_for(reply: dict) -> str:
+    assert reply["ok"] and reply["outcome"]["status"] == "declined", reply
+    return reply["outcome"]["details"]["refused"]
+
+
+def wait_for(condition, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def test_offline_sales_within_the_limits_are_stored_and_forwarded_once_by_themselves(offline_terminal, sim_host):
+    agent = offline_terminal
+    go_offline(agent, sim_host)
+    first = stored_offline(chip_sale(agent, 3000))  # the per-sale limit: the last that fits
+    assert refused_for(agent.call("sale", {"amount": 3001, "confirm_duplicate": True})) == "max_amount"
+    stored_offline(chip_sale(agent, 3000))
+    stored_offline(chip_sale(agent, 3000))
+    assert refused_for(agent.call("sale", {"amount": 1001, "confirm_duplicate": True})) == "max_total"
+    stored_offline(chip_sale(agent, 1000))  # 100.00 in all, the 4th: the last that fits both
+    assert refused_for(agent.call("sale", {"amount": 1, "confirm_duplicate": True})) == "max_count"
+    assert "debit" not in sim_host.ledger()["cards"]
+
+    status = agent.call("status")["result"]
+    assert status["link"]["state"] == "down" and status["offline"]["stored"] == 4, status
+    assert status["offline"]["amount"] == 10000
+    shown = agent.cli("status").stdout
+    assert "down" in shown and "offline   4 stored, 100.00" in shown, shown
+
+    # what needs the bank now is refused, and nothing is queued for it
+    paycode = agent.call("wallet_sale", {"amount": 500, "code": "281234567890123456"})
+    assert not paycode["ok"] and "payment codes need the network" in paycode["error"]["message"], paycode
+    for op, args in (("void", {"trace": first["trace"]}), ("refund", {"trace": first["trace"], "amount": 100}),
+                     ("settle", {"confirm": True})):
+        reply = agent.call(op, args, password=SUPERVISOR_PASSWORD)
+        assert not reply["ok"] and "wait for the link" in reply["error"]["message"], (op, reply)
+    status = agent.call("status")["result"]
+    assert status["reversals"]["pending"] == 0 and status["advices"]["pending"] == 4
+
+    sim_host.control(op="clear")  # the line is back: the stored sales go out with no new sale
+    assert wait_for(lambda: agent.call("status")["result"]["offline"]["stored"] == 0), agent.call("status")
+    assert host_codes(sim_host, "debit") == ["00"] * 4  # each booked once
+    assert sim_host.ledger()["cards"]["debit"]["net_charged"] == 10000
+    found = agent.call("lookup", {"kind": "sale"})["result"]["transactions"]
+    assert sorted(t["amount"] for t in found if t["state"] == "approved") == [1000, 3000, 3000, 3000]
+    assert agent.call("status")["result"]["link"]["state"] != "down"
+
+
+def test_a_card_whose_tvr_hits_the_default_codes_is_declined_offline_with_z3(offline_terminal, sim_host):
+    agent = offline_terminal
+    go_offline(agent, sim_host)
+    reply = chip_sale(agent, 1500, card="expired")  # "expired application" is in the card's IAC-default
+    assert reply["ok"] and reply["outcome"]["status"] == "declined", reply
+    assert reply["outcome"]["details"]["arc"] == "Z3"
+    assert agent.call("status")["result"]["offline"]["stored"] == 0
+
+
+def test_a_sigkill_loses_no_stored_sale_and_a_forwarded_one_the_issuer_declines_is_listed(offline_terminal,
+                                                                                           sim_host):
+    agent = offline_terminal
+    go_offline(agent, sim_host)
+    stored_offline(chip_sale(agent, 2500))
+    refused = stored_offline(chip_sale(agent, 1200, card="declined"))  # the card approves; its issuer will not
+    agent.kill()  # the power goes while both are owed
+    sim_host.control(op="clear")
+    agent.start()
+    assert wait_for(lambda: agent.call("status")["result"]["offline"]["stored"] == 0), agent.call("status")
+    assert host_codes(sim_host, "debit") == ["00"] and host_codes(sim_host, "declined") == ["05"]
+    assert sim_host.ledger()["cards"]["debit"]["net_charged"] == 2500
+    status = agent.call("status")["result"]
+    assert status["offline"]["declined"] == 1, status
+    listed = agent.json("offline", "declined")["result"]["declined"]
+    assert [(t["trace"], t["amount"], t["pan_masked"]) for t in listed] == [
+        (refused["trace"], 1200, "622609******0071")]
+    shown = agent.cli("offline", "declined").stdout
+    assert f"trace {refused['trace']:06d}" in shown and "622609******0071" in shown and "12.00" in shown, shown
