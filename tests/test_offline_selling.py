@@ -189,3 +189,58 @@ def test_a_sigkill_loses_no_stored_sale_and_a_forwarded_one_the_issuer_declines_
         (refused["trace"], 1200, "622609******0071")]
     shown = agent.cli("offline", "declined").stdout
     assert f"trace {refused['trace']:06d}" in shown and "622609******0071" in shown and "12.00" in shown, shown
+
+
+# -- when the link counts as down; what is refused; off by default ---------------------------------------
+
+def test_the_link_is_down_at_once_when_it_cannot_connect_or_after_n_unanswered_and_up_on_an_answer():
+    from agent.daemon.linkstate import LinkHealth
+
+    health = LinkHealth(after_unanswered=3)
+    health.no_answer("timed out")
+    health.no_answer("timed out")
+    assert not health.down  # two unanswered: not yet
+    health.no_answer("timed out")
+    assert health.down and "no answer to the last 3 requests" in health.down_reason
+    health.answered()
+    assert not health.down and health.unanswered == 0
+    health.cannot_connect("the acquirer at 127.0.0.1:1 refused the connection")
+    assert health.down and health.down_reason.startswith("cannot connect")
+
+
+def test_what_needs_the_bank_is_refused_offline_with_its_reason_and_only_when_store_and_forward_is_on():
+    from agent import config, registry
+    from agent.engine.requests import Profile
+    from agent.engine.store_forward import refusal
+
+    off = Profile.from_config(config.from_mapping({}))
+    assert off.offline is None  # the default: every sale needs the bank, nothing changes
+    on = Profile.from_config(config.from_mapping({"offline": {"enabled": True}}))
+    assert on.offline == OfflineLimits(max_amount=25000, max_total=200000, max_count=50, max_age_seconds=24 * 3600)
+    why = "cannot connect"
+    assert "payment codes need the network — ask for a card or cash" in str(
+        refusal(on, "wallet_sale", registry.get("wallet_sale").offline, why))
+    for op in ("void", "refund", "preauth", "preauth_complete", "settle"):
+        assert "wait for the link" in str(refusal(on, op, registry.get(op).offline, why)), op
+        assert refusal(off, op, registry.get(op).offline, why) is None
+    assert refusal(on, "sale", registry.get("sale").offline, why) is None
+
+
+def test_bad_offline_settings_are_refused_in_one_line():
+    from agent import config
+    from agent.errors import PosagentError
+
+    for table in ({"max_count": 0}, {"max_age_hours": 73}, {"entry_modes": "swipe"}, {"max_amount": "abc"},
+                  {"enabled": "yes"}):
+        with pytest.raises(PosagentError) as refused:
+            config.from_mapping({"offline": table})
+        assert "offline." in str(refused.value) and "\n" not in str(refused.value), table
+
+
+def test_the_outage_fault_is_one_rule_with_its_seconds():
+    from simulator.host.faults import FaultPlan, parse_rule
+
+    rule = parse_rule("outage:seconds=12")
+    assert rule.kind == "outage" and rule.seconds == 12 and rule.to_text() == "outage:seconds=12"
+    plan = FaultPlan([rule])
+    assert plan.refusing() == rule and plan.pick("0200") is None  # it acts on the line, not on messages
