@@ -2,8 +2,10 @@
 
 Starts the acquirer simulator, pcscd with a virtual EMV card (when the PC/SC stack is installed), and
 the daemon on a temporary journal; then walks the five merchant scenarios with the operator commands a
-cashier or supervisor would use, printing what each shows; ends with the bank's ledger beside the
-journal.  Everything it starts it stops; nothing is left running.
+cashier or supervisor would use, printing what each shows, and the bank's ledger beside the journal;
+ends with the back office: two tills of one merchant shipping to a collector on a throw-away PostgreSQL
+cluster, the day's totals, a charge made on both tills and the bank's statement reconciled.  Everything
+it starts it stops (also when a step fails); nothing is left running.
 """
 
 from __future__ import annotations
@@ -192,6 +194,7 @@ class Demo:
             self.write_config(self.start_host(), "Virtual PCD 00 00")
             self.start_daemon()
             self.walk(chip)
+            self.office_scene()
         finally:
             self.stop_all()
         print(f"\nDemo finished in {time.monotonic() - self.started:.1f} s; everything it started is stopped.")
@@ -271,6 +274,34 @@ class Demo:
         self.posagent("journal", "verify")
         self.posagent("status")
 
+    # -- the back office ----------------------------------------------------------------------------
+    def office_scene(self) -> None:
+        """Two tills of one merchant ship their journals to the back office on a throw-away PostgreSQL; the
+        merchant's day there: totals per till, the same charge on both tills, the bank's statement reconciled."""
+        from simulator.pgcluster import unavailable
+
+        self.title("Back office — two tills of one merchant, their day reconciled in PostgreSQL")
+        reason, hint = unavailable(), "to see it: sudo apt-get install postgresql, or run make demo as root (it " \
+                                      "installs the package)"
+        if reason is None:
+            import importlib.util
+            if importlib.util.find_spec("psycopg") is None:
+                reason, hint = "the office's Python packages are not installed", "to see it: pip install -e '.[office]'"
+        if reason:
+            self.say(f"skipped: {reason}")
+            self.say(hint)
+            return
+        office = OfficeDay(self.work / "office", self)
+        try:
+            office.run()
+        except StackError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — a database or process error, said in one line
+            first = str(exc).strip().splitlines()
+            raise StackError(f"the back office scene failed: {first[0] if first else type(exc).__name__}") from None
+        finally:
+            office.stop()
+
     def wallet_code(self, payer: str, *flags: str) -> str:
         command = [sys.executable, "-m", "simulator.cli", "wallet", "issue", payer, "--db",
                    str(self.work / "host-ledger.db"), *flags]
@@ -338,3 +369,147 @@ class Demo:
             print(f"  {card['masked_pan']}  bank {card['net_charged'] / 100:>9.2f}  journal {mine / 100:>9.2f}  "
                   f"{'agree' if same else 'DIFFER'}")
         print(f"  {'the bank and the journal agree to the cent' if agree else 'MISMATCH — see above'}")
+
+
+OFFICE_MERCHANT = "123456789012345"
+OFFICE_TILLS = ("10000001", "10000002")
+
+
+class OfficeDay:
+    """The office scene's world: a throw-away PostgreSQL cluster, the collector, its own acquirer simulator and
+    two daemons of one merchant shipping to the collector; `stop` ends all of them and removes their files."""
+
+    def __init__(self, work: Path, demo: Demo):
+        self.work = work
+        self.demo = demo
+        self.cluster = self.collector = self.host = None
+        self.tills: list = []
+        self.env: dict[str, str] = {}
+
+    def office(self, *args: str, show: bool = True) -> subprocess.CompletedProcess:
+        if show:
+            print(f"$ posoffice {' '.join(args)}", flush=True)
+        result = subprocess.run([sys.executable, "-m", "posoffice", *args], cwd=ROOT, env=self.env, capture_output=True,
+                                text=True, timeout=60)
+        if show:
+            for line in (result.stdout + result.stderr).rstrip().splitlines():
+                print(f"  {line}")
+        if result.returncode not in (0, 1):
+            raise StackError(f"posoffice {args[0]} failed: {(result.stderr or result.stdout).strip()[-300:]}")
+        return result
+
+    def run(self) -> None:
+        import datetime as dt
+        import os
+
+        from agent.office_shipper import backlog
+        from simulator.pgcluster import Collector, start_cluster
+        from concurrent.futures import ThreadPoolExecutor
+
+        from simulator.stack import CAMPAIGN_PASSWORD, Daemon, Host
+
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.cluster = start_cluster()
+        dsn = self.cluster.new_database()
+        self.env = {**os.environ, "POSOFFICE_DSN": dsn}
+        self.demo.say(f"PostgreSQL {self.cluster.bindir.parent.name}: a throw-away cluster (initdb, pg_ctl) in "
+                      f"{self.cluster.root}, on a Unix socket there only")
+        self.collector = Collector(dsn)
+        self.demo.say(f"the collector: posoffice serve, on {self.collector.url}")
+        secrets = {}
+        for tid in OFFICE_TILLS:
+            print(f"$ posoffice terminal add {tid} --merchant {OFFICE_MERCHANT}", flush=True)
+            added = self.office("terminal", "add", tid, "--merchant", OFFICE_MERCHANT, show=False)
+            secret = next((line.split(":", 1)[1].strip() for line in added.stdout.splitlines()
+                           if line.startswith("secret:")), None)
+            if added.returncode != 0 or not secret:
+                raise StackError(f"posoffice terminal add {tid} failed: {added.stderr.strip()[-300:]}")
+            path = self.work / f"{tid}.secret"
+            path.write_text(secret + "\n", encoding="utf-8")
+            path.chmod(0o600)
+            secrets[tid] = path
+            print("  secret printed once, kept in the till's 0600 [office] secret_file")
+        self.host = Host.start(self.work)
+        self.demo.say(f"two tills of merchant {OFFICE_MERCHANT} ({', '.join(OFFICE_TILLS)}), each shipping its "
+                      f"journal to the collector every second ([office] url, secret_file)")
+        hashed = hash_password(CAMPAIGN_PASSWORD)
+        for tid in OFFICE_TILLS:  # start_terminals' tills, each with its own office secret
+            directory = self.work / tid
+            directory.mkdir()
+            self.tills.append(Daemon(directory, self.host.port, response_timeout=2.0, reversal_retries=3,
+                                     password_hash=hashed,
+                                     extra=f'[terminal]\nterminal_id = "{tid}"\nmerchant_id = "{OFFICE_MERCHANT}"\n'
+                                           f'[office]\nurl = "{self.collector.url}"\n'
+                                           f'secret_file = "{secrets[tid]}"\ninterval = 1\n'))
+        with ThreadPoolExecutor(len(self.tills)) as pool:
+            for till in self.tills:
+                pool.submit(till.start)
+        for till, tid in zip(self.tills, OFFICE_TILLS):
+            if not till.alive:
+                raise StackError(f"till {tid} did not start; see {till.directory / 'agent.log'}")
+        plan = [(0, "sale", 12000, "debit"), (0, "sale", 4550, "credit"), (0, "sale", 8888, "debit"),
+                (1, "sale", 8888, "debit"), (1, "sale", 23000, "credit"), (1, "sale", 1990, "debit")]
+        last = {}
+        for n, op, amount, card in plan:
+            reply = self.tills[n].call(op, {"amount": amount, "card": card, "confirm_unusual": True,
+                                            "confirm_duplicate": True})
+            outcome = reply.get("outcome", {})
+            if outcome.get("status") != "approved":
+                raise StackError(f"till {OFFICE_TILLS[n]}: the sale of {amount / 100:.2f} was not approved: "
+                                 f"{outcome.get('message') or reply.get('error', {}).get('message')}")
+            last[n] = outcome["txn"]
+            self.demo.say(f"till {OFFICE_TILLS[n]}: sale {amount / 100:>7.2f} on the {card} card, trace "
+                          f"{outcome['txn']['trace']:06d}" + ("   (the same card and amount on both tills)"
+                                                              if amount == 8888 else ""))
+        void = self.tills[1].call("void", {"trace": last[1]["trace"]}, supervisor=True)
+        if void.get("outcome", {}).get("status") != "approved":
+            raise StackError(f"till {OFFICE_TILLS[1]}: the void was not approved")
+        self.demo.say(f"till {OFFICE_TILLS[1]}: void of trace {last[1]['trace']:06d} (19.90)")
+        for till, tid in zip(self.tills, OFFICE_TILLS):
+            settled = till.call("settle", {"confirm": True}, supervisor=True)
+            if not settled.get("outcome", {}).get("ok"):
+                raise StackError(f"till {tid}: the settlement failed: {settled.get('outcome', settled)}")
+            self.demo.say(f"till {tid}: batch settled")
+        deadline = time.monotonic() + 20
+        while any(backlog(t.directory / "journal.db")["backlog"] for t in self.tills):
+            if time.monotonic() > deadline:
+                raise StackError("the tills' journals did not reach the back office within 20 s")
+            time.sleep(0.1)
+        self.demo.say("both journals are at the back office (backlog 0)")
+
+        date = dt.date.today()
+        fault = "statement_sale_missing:count=1,seed=1"
+        self.host.fault(fault)
+        self.demo.say(f"the bank's mistake, through the simulator's fault channel: {fault} (a settled sale left out "
+                      f"of the credit)")
+        statement = self.work / "merchant.csv"
+        print(f"$ posim host statement --date {date:%Y%m%d} --merchant {OFFICE_MERCHANT} --out merchant.csv", flush=True)
+        done = subprocess.run([sys.executable, "-m", "simulator.cli", "host", "statement", "--db", str(self.host.db),
+                               "--date", f"{date:%Y%m%d}", "--merchant", OFFICE_MERCHANT, "--out", str(statement)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise StackError(f"posim host statement failed: {done.stderr.strip()[-300:]}")
+        summary = json.loads(done.stdout)
+        print(f"  {summary['lines']} line(s), " + ", ".join(f"terminal {t}: {n}" for t, n in
+                                                           sorted(summary["terminals"].items())))
+        self.office("terminals")
+        self.office("day", f"{date:%Y-%m-%d}")
+        self.office("duplicates", "--merchant", OFFICE_MERCHANT)
+        print("$ posoffice reconcile merchant.csv", flush=True)
+        reconciled = self.office("reconcile", str(statement), show=False)
+        for line in (reconciled.stdout + reconciled.stderr).rstrip().splitlines():
+            print(f"  {line}")
+
+    def stop(self) -> None:
+        """The daemons, the simulator, the collector, then the cluster; each stopped even if another fails."""
+        for step in [*(till.stop for till in self.tills),
+                     self.host.stop if self.host else None,
+                     self.collector.stop if self.collector else None,
+                     self.cluster.stop if self.cluster else None]:
+            if step is None:
+                continue
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 — go on stopping the rest
+                print(f"    could not stop cleanly: {exc}", flush=True)
+        shutil.rmtree(self.work, ignore_errors=True)

@@ -1,8 +1,9 @@
 """A throw-away PostgreSQL cluster for the office tests, the collector as a real process, and chains.
 
-The cluster is Debian's `postgresql` binaries (found under /usr/lib/postgresql/N/bin): `initdb` in a
-temp dir (as the `postgres` user when the tests run as root: initdb refuses root), listening only on a
-Unix socket in that dir (no TCP port to collide), stopped with `pg_ctl stop -m fast` at the end of the
+The cluster and the collector are `simulator/pgcluster.py`'s (the demo starts the same ones): Debian's
+`postgresql` binaries (found under /usr/lib/postgresql/N/bin), `initdb` in a temp dir (as the `postgres`
+user when the tests run as root: initdb refuses root), listening only on a Unix socket in that dir (no
+TCP port to collide), stopped with `pg_ctl stop -m fast` at the end of the
 session.  A missing PostgreSQL skips the office tests with the reason, or fails them under CI=true.
 Each test module imports `pg_cluster` and `office_dsn`; the cluster is started once per session (a
 count of users, the last one stops it) and each `office_dsn` is a new, empty database.
@@ -11,94 +12,16 @@ count of users, the last one stops it) and each `office_dsn` is a new, empty dat
 from __future__ import annotations
 
 import base64
-import glob
-import itertools
 import json
 import os
-import pwd
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from agent.journal.hashchain import GENESIS, canonical, content_hash, link
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def find_bindir() -> Path | None:
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name),
-                            reverse=True):
-        if Path(candidate, "initdb").exists() and Path(candidate, "pg_ctl").exists():
-            return Path(candidate)
-    return None
-
-
-class PgCluster:
-    def __init__(self, bindir: Path):
-        self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="pgoffice-"))
-        self.data = self.root / "data"
-        self.socket_dir = self.root
-        self._as_postgres = os.geteuid() == 0
-        self._names = itertools.count(1)
-        if self._as_postgres:
-            entry = pwd.getpwnam("postgres")
-            os.chown(self.root, entry.pw_uid, entry.pw_gid)
-
-    def _run(self, *command: str) -> subprocess.CompletedProcess:
-        prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
-        result = subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=60,
-                                stdin=subprocess.DEVNULL, cwd=self.root)
-        if result.returncode != 0:
-            raise RuntimeError(f"{Path(command[0]).name} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
-        return result
-
-    def start(self) -> None:
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                  "--no-sync", "-E", "UTF8", "--locale=C")
-        options = (f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-                   "-c full_page_writes=off -c max_connections=60")
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
-                  "-o", options, "-w", "-t", "30", "start")
-
-    def restart(self) -> None:
-        """`pg_ctl restart -m fast`: every session is cut (open transactions rolled back) and the server comes
-        back on the same socket with the same options."""
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
-                  "-m", "fast", "-w", "-t", "30", "restart")
-
-    def stop(self) -> None:
-        try:
-            if (self.data / "postmaster.pid").exists():
-                self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    def dsn(self, dbname: str = "postgres") -> str:
-        return f"host={self.socket_dir} user=postgres dbname={dbname}"
-
-    def new_database(self) -> str:
-        import psycopg
-        name = f"office_{os.getpid()}_{next(self._names)}"
-        with psycopg.connect(self.dsn(), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return self.dsn(name)
-
-    def pg_dump(self, dsn: str) -> bytes:
-        dbname = dsn.rsplit("dbname=", 1)[1]
-        result = subprocess.run([str(self.bindir / "pg_dump"), "-h", str(self.socket_dir), "-U", "postgres",
-                                 "--no-password", dbname], capture_output=True, timeout=60)
-        assert result.returncode == 0, result.stderr.decode(errors="replace")
-        return result.stdout
-
+from simulator.pgcluster import ROOT, Collector, PgCluster, find_bindir, unavailable  # noqa: F401 (names the tests import)
 
 _shared: dict[str, object] = {"cluster": None, "users": 0}
 _lock = threading.Lock()
@@ -110,8 +33,8 @@ def pg_cluster():
     with _lock:
         if _shared["cluster"] is None:
             bindir = find_bindir()
-            if bindir is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
-                reason = "PostgreSQL is not installed (Debian package postgresql; make setup installs it)"
+            reason = unavailable()
+            if reason:
                 if os.environ.get("CI") == "true":
                     pytest.fail(reason)
                 pytest.skip(reason)
@@ -135,44 +58,6 @@ def pg_cluster():
 def office_dsn(pg_cluster) -> str:
     """A new, empty office database on the session's cluster."""
     return pg_cluster.new_database()
-
-
-# ----------------------------------------------------------------------------- the collector, a real process
-class Collector:
-    """`posoffice serve --port 0` as a child process; `url` is read from its first line."""
-
-    def __init__(self, dsn: str, port: int = 0):
-        self.dsn = dsn
-        self.proc = subprocess.Popen([sys.executable, "-m", "posoffice", "serve", "--port", str(port), "--dsn", dsn],
-                                     cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        line = self._first_line(timeout=30)
-        if not line.startswith("posoffice: collecting on "):
-            self.kill()
-            raise AssertionError(f"the collector did not start: {line!r} {self.proc.stderr.read()!r}")
-        self.url = line.split(" on ", 1)[1].strip()
-
-    def _first_line(self, timeout: float) -> str:
-        box: list[str] = []
-        reader = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        return box[0] if box else ""
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, open transactions left to PostgreSQL to roll back."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
 
 def post(url: str, terminal: str, secret: str, body: dict | bytes, *, timeout: float = 30) -> tuple[int, dict]:
