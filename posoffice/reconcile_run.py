@@ -86,7 +86,8 @@ def reconcile_statement(args, connect) -> OfficeRun:
         from posoffice.claims import write_claim
         try:
             files = tuple(write_claim(result, Path(args.claim), statement_name=name, statement_sha256=sha256,
-                                      raw=raw, run_id=run_id, force=args.force))
+                                      raw=raw, run_id=run_id, force=args.force,
+                                      merchant_name=statement.merchant_name))
         except PosagentError as exc:
             raise OfficeError(f"the run is kept as #{run_id}, but the claim was not written: {exc}") from None
     return OfficeRun(result, fmt, name, sha256, run_id, files)

@@ -2,7 +2,7 @@
 
     posagent reconcile statement.csv                      # table for people; exit 0 balanced, 1 not
     posagent reconcile stmt.txt --format unionpay-gbk --json
-    posagent reconcile statement.csv --claim claims/      # claim letters (zh, en; A4 and printer width) + evidence
+    posagent reconcile statement.csv --claim claims/      # claim letters (zh, en, both; letter, printer) + evidence
 
 FILE is copied into the statements directory (a private file), and the daemon — the journal's owner —
 reconciles it by name and journals the run (control operation `reconcile`); with no daemon running, this
@@ -136,7 +136,7 @@ def write_claim(run, directory: Path, cfg, journal_path: Path, *, force: bool = 
     """Claim letters (zh and en, letter and printer width), claim.json and one evidence file per item, written
     as private files (`agent.atomicfile.PrivateDirectory`: 0600, no link followed, no overwrite unless `force`)."""
     from agent.journal import Journal, render_text
-    from agent.reconcile.claim import claim_json, render_claim
+    from agent.reconcile.claim import bilingual, claim_json, render_claim
 
     r = run.report
     stem = f"claim-{r.settlement_date}"
@@ -160,11 +160,15 @@ def write_claim(run, directory: Path, cfg, journal_path: Path, *, force: bool = 
                 written[name + ".txt"] = text.encode()
             evidence[n] = name + ".json"
     common = {"statement_name": run.name, "statement_sha256": run.sha256, "event": run.event,
-              "exponent": cfg.terminal.currency_exponent}
-    for language in ("zh", "en"):
-        written[f"{stem}-{language}.txt"] = render_claim(r, language=language, width=LETTER_WIDTH, **common).encode()
+              "exponent": cfg.terminal.currency_exponent, "merchant_name": cfg.terminal.merchant_name,
+              "letter_date": dt.date.today().strftime("%Y%m%d")}
+    letters = {language: render_claim(r, language=language, width=LETTER_WIDTH, **common) for language in ("zh", "en")}
+    for language, letter in letters.items():
+        written[f"{stem}-{language}.txt"] = letter.encode()
         written[f"{stem}-{language}-printer.txt"] = render_claim(
             r, language=language, width=cfg.terminal.receipt_width, **common).encode()
+    # both languages in one file to sign and hand over, the terminal's language first
+    written[f"{stem}.txt"] = bilingual(letters, cfg.terminal.language).encode()
     written[f"{stem}.json"] = json.dumps(claim_json(r, statement_name=run.name, statement_sha256=run.sha256,
                                                     event=run.event, evidence_files=evidence),
                                          indent=2, ensure_ascii=False).encode()
