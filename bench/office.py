@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.office [--terminals 200] [--transactions 300] [--batch 100] [--senders 16]
     .venv/bin/python -m bench.office --full        # the target's size: 1,000 terminals x 300 transactions
 
-Before the timed window: a throw-away PostgreSQL cluster (tests/pgcluster.py's: a Unix socket only,
+Before the timed window: a throw-away PostgreSQL cluster (simulator/pgcluster.py: a Unix socket only,
 fsync off), the office database with N terminals of one merchant, two collectors (`posoffice serve`),
 every terminal's chain (a sale begun and approved: two events per transaction, hashed exactly as the
 journal hashes them) cut into batches and encoded, and every terminal logged in once at its collector
@@ -308,7 +308,7 @@ def run(args) -> dict:
     import psycopg
 
     from posoffice import db, store
-    from tests.pgcluster import Collector, PgCluster, find_bindir
+    from simulator.pgcluster import Collector, PgCluster, find_bindir
 
     bindir = find_bindir()
     if bindir is None:
