@@ -19,7 +19,7 @@ from agent.journal.errors import OfflineLimitReached
 from simulator.card import VirtualCard
 from simulator.testcards import load_cards
 from tests.agentproc import SUPERVISOR_PASSWORD, start_agent
-from tests.test_daemon_emv_terminal import host_codes
+from tests.test_daemon_emv_terminal import host_codes, sent_icc
 
 READER = "Virtual PCD 00 01"  # slot 1: the card-reader tests use slot 0
 PORT = 35964
@@ -129,6 +129,9 @@ def test_offline_sales_within_the_limits_are_stored_and_forwarded_once_by_themse
     go_offline(agent, sim_host)
     first = stored_offline(chip_sale(agent, 3000))  # the per-sale limit: the last that fits
     assert refused_for(agent.call("sale", {"amount": 3001, "confirm_duplicate": True})) == "max_amount"
+    icc, fields = sent_icc(agent, first["id"])  # the stored advice: the second GENERATE AC's TC, with Y3
+    assert icc["9F27"] == "40" and icc["8A"] == b"Y3".hex().upper() and len(icc["9F26"]) == 16, icc
+    assert "35" not in fields and "*" in fields["2"]
     stored_offline(chip_sale(agent, 3000))
     stored_offline(chip_sale(agent, 3000))
     assert refused_for(agent.call("sale", {"amount": 1001, "confirm_duplicate": True})) == "max_total"
