@@ -490,10 +490,13 @@ class Daemon:
             if self._op_lock.locked() or not (self.interpreter.health.down or self._owes_the_bank()):
                 continue
             async with self._op_lock:
+                self.interpreter.notify = lambda text: None  # no caller waits for these words
                 try:
                     await self.interpreter.run(common.echo(self.profile))
-                except PosagentError as exc:
-                    log.info("forwarding what is owed: %s; next try in %.0f s", exc, min(delay * 2, longest_delay))
+                except Exception as exc:  # noqa: BLE001 — whatever stopped this try, the next one comes later
+                    problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    log.log(logging.INFO if isinstance(exc, PosagentError) else logging.ERROR,
+                            "forwarding what is owed: %s; next try in %.0f s", problem, min(delay * 2, longest_delay))
                     delay = min(delay * 2, longest_delay)
                     continue
             log.info("forwarding what is owed: the bank answered; nothing is owed now")
