@@ -88,10 +88,10 @@ def offline_terminal(tmp_path, sim_host, pcscd):
     assert reader.wait_for_removal(10)
 
 
-def chip_sale(agent, amount: int, card: str = "debit") -> dict:
+def chip_sale(agent, amount: int, card: str = "debit", *, confirm_duplicate: bool = True) -> dict:
     virtual = VirtualCard(CARDS[card], PORT).start()
     try:
-        return agent.call("sale", {"amount": amount, "confirm_duplicate": True})
+        return agent.call("sale", {"amount": amount, "confirm_duplicate": confirm_duplicate})
     finally:
         virtual.remove()
         assert CardReader(READER, card_timeout=10).wait_for_removal(10)  # the next card is a new insertion
@@ -166,7 +166,11 @@ def test_offline_sales_within_the_limits_are_stored_and_forwarded_once_by_themse
 
 def test_a_card_whose_tvr_hits_the_default_codes_is_declined_offline_with_z3(offline_terminal, sim_host):
     agent = offline_terminal
+    online = chip_sale(agent, 1500, card="credit")
+    assert online["outcome"]["status"] == "approved" and not online["outcome"]["details"].get("offline"), online
     go_offline(agent, sim_host)
+    again = chip_sale(agent, 1500, card="credit", confirm_duplicate=False)  # offline too, the cashier confirms first
+    assert again["outcome"]["status"] == "needs_confirmation", again
     reply = chip_sale(agent, 1500, card="expired")  # "expired application" is in the card's IAC-default
     assert reply["ok"] and reply["outcome"]["status"] == "declined", reply
     assert reply["outcome"]["details"]["arc"] == "Z3"

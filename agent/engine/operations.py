@@ -79,7 +79,8 @@ def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
                 if why is None:
                     raise
         if why is not None:
-            return (yield from offline_sale(profile, request, operator, why))
+            return (yield from offline_sale(profile, request, operator, why,
+                                            question=lambda card: _duplicate_question(profile, request, card)))
     else:
         yield from ensure_ready(profile)
     return (yield from with_card(request.amount, request.test_card,
@@ -87,16 +88,24 @@ def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
                                  offline_ok=request.kind in OFFLINE_KINDS))
 
 
+def _duplicate_question(profile: Profile, request: SaleRequest, card: CardData) -> Gen:
+    """The same card for the same amount a moment ago: the cashier confirms first (None: go ahead)."""
+    if request.confirm_duplicate or profile.duplicate_window_seconds <= 0:
+        return None
+    fingerprint = yield ask.fingerprint(card.pan)
+    earlier = yield ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds)
+    if not earlier:
+        return None
+    last = earlier[-1]
+    return Outcome("sale", "needs_confirmation",
+                   say(profile.language, "duplicate", amount=_money(profile, request.amount), trace=f"{last.trace:06d}"),
+                   txn=last, details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
+
+
 def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, card: CardData) -> Gen:
-    if not request.confirm_duplicate and profile.duplicate_window_seconds > 0:
-        fingerprint = yield ask.fingerprint(card.pan)
-        earlier = yield ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds)
-        if earlier:
-            last = earlier[-1]
-            return Outcome("sale", "needs_confirmation",
-                           say(profile.language, "duplicate", amount=_money(profile, request.amount),
-                               trace=f"{last.trace:06d}"),
-                           txn=last, details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
+    question = yield from _duplicate_question(profile, request, card)
+    if question is not None:
+        return question
 
     if card.approved_offline:  # the terminal's action analysis and the card approved offline (TC)
         return (yield from approve_offline(profile, request, operator, card))

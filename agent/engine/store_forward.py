@@ -73,21 +73,25 @@ def _refused(profile: Profile, reason: str, amount: int, stored: dict) -> Outcom
                    details={"offline": True, "refused": reason})
 
 
-def offline_sale(profile: Profile, request: Any, operator: Any, why: str):
-    """A sale while the link is down: the limits first, then the chip card decides with TAC/IAC-default."""
+def offline_sale(profile: Profile, request: Any, operator: Any, why: str, *, question: Any = None):
+    """A sale while the link is down: the limits first, then the chip card decides with TAC/IAC-default.
+    `question(card)`: a plan asking the cashier first (the duplicate guard), or None."""
     limits = profile.offline
     before_card = yield ask.offline_refusal(request.amount, limits)
     if before_card is not None:
         return _refused(profile, before_card, request.amount, (yield ask.offline_stored()))
     return (yield from with_card(request.amount, request.test_card,
-                                 lambda card: _decide_with_card(profile, request, operator, card, why)))
+                                 lambda card: _decide_with_card(profile, request, operator, card, why, question)))
 
 
-def _decide_with_card(profile: Profile, request: Any, operator: Any, card: Any, why: str):
+def _decide_with_card(profile: Profile, request: Any, operator: Any, card: Any, why: str, question: Any):
     limits = profile.offline
     allowed = {mode for name in limits.entry_modes for mode in ENTRY_MODES.get(name, ())}
     if card.field55 is None or card.entry_mode not in allowed:
         raise EngineError(say(profile.language, "offline_entry_mode"), code="offline")
+    asked = (yield from question(card)) if question is not None else None
+    if asked is not None:  # the card is left with no second GENERATE AC: the sale is not made
+        return asked
     approved = yield FinishUnableOnline(request.amount, may_approve=True)
     if isinstance(approved, CardFailure):
         return Outcome("sale", "declined", say(profile.language, "offline_card_declined", reason=approved.message),
