@@ -33,6 +33,7 @@ max_amount = "30.00"
 max_total = "100.00"
 max_count = 4
 retry_seconds = 2
+after_unanswered = 2
 """
 OUTAGE = "outage:seconds=600"
 
@@ -251,3 +252,19 @@ def test_the_outage_fault_is_one_rule_with_its_seconds():
     assert rule.kind == "outage" and rule.seconds == 12 and rule.to_text() == "outage:seconds=12"
     plan = FaultPlan([rule])
     assert plan.refusing() == rule and plan.pick("0200") is None  # it acts on the line, not on messages
+
+
+def test_a_host_that_stops_answering_counts_as_down_after_n_requests_and_is_settled_up_after(offline_terminal,
+                                                                                             sim_host):
+    agent = offline_terminal
+    assert agent.call("signon")["ok"]
+    sim_host.fault("drop_response")  # the bank takes the requests and never answers
+    lost = chip_sale(agent, 700)  # no answer, nor to its reversal: two in a row, the link is down
+    assert lost["ok"] and lost["outcome"]["status"] != "approved", lost
+    status = agent.call("status")["result"]
+    assert status["link"]["state"] == "down" and "no answer" in status["link"]["down_reason"], status["link"]
+    stored_offline(chip_sale(agent, 900))  # the next sale is stored, not sent
+    sim_host.control(op="clear")
+    assert wait_for(lambda: agent.call("status")["result"]["offline"]["stored"] == 0
+                    and agent.call("status")["result"]["reversals"]["pending"] == 0), agent.call("status")
+    assert sim_host.ledger()["cards"]["debit"]["net_charged"] == 900  # the lost sale undone, the stored one booked
