@@ -41,8 +41,8 @@ OFFLINE_TEXTS: dict[str, tuple[str, str]] = {
                                   "most allowed): ask for another payment",
                                   "无法连接银行，脱机已存 {limit} 笔（已达上限）：请改用其他支付方式"),
     "offline_refused_max_age": ("the bank cannot be reached and the oldest sale stored offline is {hours} hours "
-                                "old: offline sales stop until it is forwarded", "无法连接银行，最早的脱机交易已存 "
-                                "{hours} 小时：在其上送前暂停脱机交易"),
+                                "old or more: offline sales stop until it is forwarded", "无法连接银行，最早的脱机交易已存 "
+                                "{hours} 小时以上：在其上送前暂停脱机交易"),
     "offline_entry_mode": ("the bank cannot be reached and only a card read by its chip can be stored offline: "
                            "insert the card, or ask for another payment",
                            "无法连接银行，只有插卡读取的芯片卡可以脱机：请插卡或改用其他支付方式"),
