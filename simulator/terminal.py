@@ -78,6 +78,12 @@ class Session:
             return
         if reply.get("ok"):
             self.apply(self.terminal.set_open_fixes(reply["result"].get("open") or []))
+        try:  # a link without TLS is said on the idle screen
+            status = self.perform_call(Call("status", {}), lambda text: None)
+        except (PosagentError, OSError, ValueError):
+            return
+        if status.get("ok"):
+            self.apply(self.terminal.set_link(status["result"]))
 
     def press(self, key: str) -> None:
         self.apply(self.terminal.press(key))

@@ -271,3 +271,21 @@ def answer_yes_zh(tmux: Tmux) -> None:
         wait_for(lambda: tmux.screen() != shown, 30, "the next page of the question")
     raise AssertionError(tmux.screen())
 
+
+
+@pytest.mark.parametrize("width,height,language", EVERYWHERE)
+def test_a_link_without_tls_is_said_plainly_on_the_idle_screen(width, height, language):
+    from agent.ui import Terminal
+    t = Terminal(width, height, language)
+    t.start()
+    t.set_link({"link": {"host": "10.0.0.1", "port": 5000, "tls": False}})
+    pages = [t.frame()]
+    while t.press("DOWN"):  # on a small display the notice runs onto the next page, the menu after it
+        pages.append(t.frame())
+    joiner = " " if language == "en" else ""  # the first pages' bodies as one text
+    said = " ".join(joiner.join(line.strip() for frame in pages[:2] for line in frame[1:-1]).split())
+    assert ("No TLS to bank" if language == "en" else "银行链路未加密") in said
+    encrypted = Terminal(width, height, language)
+    encrypted.start()
+    encrypted.set_link({"link": {"tls": True}})
+    assert "not encrypted" not in " ".join(encrypted.frame()) and "未加密" not in " ".join(encrypted.frame())

@@ -69,6 +69,7 @@ class Terminal:
         self._stage, self._left = "", None  # a payment code: "scanning" or the customer "paying", seconds left
         self._result: Result | None = None
         self._open_fixes: dict[int, str] = {}  # chain id → trace of its sale, for the idle screen
+        self._link_notice = ""  # the acquirer link is not encrypted (TLS off): said on the idle screen
 
     # ------------------------------------------------------------------ the driver's side
     @property
@@ -91,6 +92,13 @@ class Terminal:
             return self._go("cancel")
         screen = STATES[self.state]
         return getattr(self, f"_key_{screen.kind}")(key, screen)
+
+    def set_link(self, status: Any) -> list[Action]:
+        """What the agent's `status` says of its acquirer link: without TLS the idle screen says so plainly."""
+        link = status.get("link") if isinstance(status, Mapping) else None
+        plain = isinstance(link, Mapping) and link.get("tls") is False
+        self._link_notice = self.texts("idle.tls_off") if plain else ""
+        return [Show(self.frame())] if self.state == "idle" and self._in_flight is None else []
 
     def set_open_fixes(self, fixes: Any) -> list[Action]:
         """The agent's open multi-step fixes (the `chains` answer), shown on the idle screen until done."""
@@ -487,7 +495,7 @@ class Terminal:
         return View(self.state, self.width, self.height, self.exponent, self.draft, self._entry, self._notice,
                     self._page, self._in_flight is not None, self._cancel_requested, self._progress,
                     self._result, tuple(self._open_fixes.values()), self._stage, self._left,
-                    self._flight_op() in CANCELLABLE, self.currency)
+                    self._flight_op() in CANCELLABLE, self.currency, self._link_notice)
 
     def _body_lines(self) -> int:
         return len(body(replace(self._view(), waiting=False, cancel_requested=False, progress=""), self.texts))

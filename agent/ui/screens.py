@@ -69,6 +69,7 @@ class View:
     left: int | None = None  # seconds the customer has left to confirm
     cancellable: bool = False  # the call in flight is a payment-code sale: CANCEL cancels the order
     currency: str = "CNY"
+    link_notice: str = ""  # said on the idle screen: the acquirer link is not encrypted
 
 
 def render(view: View, t: Texts) -> tuple[str, ...]:
@@ -117,6 +118,8 @@ def body(view: View, t: Texts) -> list[str]:
         head = wrap(t(screen.prompt), w) if kind != table.MENU else \
             wrap(t("idle.open_fixes", count=len(view.open_fixes), traces=" ".join(view.open_fixes)), w) \
             if view.state == "idle" and view.open_fixes else []
+        if view.state == "idle" and view.link_notice:
+            head = wrap(view.link_notice, w) + head
         return head + [line for i in items for line in wrap(i, w)]
     if kind in (table.AMOUNT, table.NUMBER, table.PASSWORD, table.CODE):
         lines = (wrap(view.notice, w) if view.notice else []) + wrap(t(screen.prompt), w)

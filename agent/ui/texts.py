@@ -80,6 +80,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "status.in_doubt": "IN DOUBT", "status.repeat": "ALREADY DONE", "status.done": "DONE",
         "status.needs_confirmation": "CONFIRM", "status.found": "{count} FOUND", "status.open": "NOT FINISHED",
         "idle.open_fixes": "! {count} fix open: {traces} (Correct amount, same trace)",
+        "idle.tls_off": "! No TLS to bank",  # one line on the smallest display: the link is not encrypted
         "error.auth": "BAD PASSWORD", "error.usage": "NOT ACCEPTED", "error.not_found": "NOT FOUND",
         "error.batch_settled": "SETTLED", "error.offline": "BANK OFFLINE",
         "error.reversal_pending": "REVERSAL DUE", "error.card": "CARD PROBLEM",
@@ -161,6 +162,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "status.in_doubt": "交易未完成", "status.repeat": "重复请求", "status.done": "完成",
         "status.needs_confirmation": "请确认", "status.found": "找到{count}笔", "status.open": "未完成",
         "idle.open_fixes": "! {count}笔更正未完成：{traces}（更正金额，同一凭证号）",
+        "idle.tls_off": "! 银行链路未加密",
         "error.auth": "密码错误", "error.usage": "输入有误", "error.not_found": "未找到",
         "error.batch_settled": "批次已结算", "error.offline": "无法连接银行", "error.reversal_pending": "冲正未完成",
         "error.card": "读卡失败", "error.not_voidable": "不能撤销", "error.not_refundable": "不能退货",
