@@ -152,21 +152,10 @@ def action_analysis(tvr: bytes, *, iac_denial: bytes | None, iac_online: bytes |
 
 def parse_dol(dol: bytes) -> list[tuple[int, int]]:
     """A data object list: (tag, length) pairs, tags in BER form without values."""
-    items: list[tuple[int, int]] = []
-    pos = 0
-    while pos < len(dol):
-        start = pos
-        first = dol[pos]
-        pos += 1
-        if first & 0x1F == 0x1F:
-            while pos < len(dol) and dol[pos] & 0x80:
-                pos += 1
-            pos += 1
-        if pos >= len(dol):
-            raise BadCardData(f"DOL truncated at offset {start}")
-        items.append((int.from_bytes(dol[start:pos], "big"), dol[pos]))
-        pos += 1
-    return items
+    try:
+        return tlv.dol_items(dol)
+    except ValueError as exc:
+        raise BadCardData(f"DOL truncated: {exc}") from None
 
 
 def dol_data(dol: list[tuple[int, int]], values: dict[int, bytes]) -> bytes:

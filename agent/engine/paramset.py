@@ -159,17 +159,10 @@ def _dol_problem(dol: bytes) -> str | None:
     """Why `dol` is not a data object list (tag, length pairs), or None."""
     if len(dol) > MAX_DOL_BYTES:
         return f"longer than {MAX_DOL_BYTES} bytes"
-    pos = 0
-    while pos < len(dol):
-        first = dol[pos]
-        pos += 1
-        if first & 0x1F == 0x1F:
-            while pos < len(dol) and dol[pos] & 0x80:
-                pos += 1
-            pos += 1
-        if pos >= len(dol):
-            return "a tag without its length"
-        pos += 1
+    try:
+        tlv.dol_items(dol)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 

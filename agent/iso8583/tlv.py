@@ -130,3 +130,23 @@ def find(items: Iterable[Tlv], tag: int) -> bytes | None:
             if inner is not None:
                 return inner
     return None
+
+
+def dol_items(dol: bytes) -> list[tuple[int, int]]:
+    """A data object list (DOL): its (tag, length) pairs, tags in BER form without values; a `ValueError`
+    naming the offset when a tag has no length after it."""
+    items: list[tuple[int, int]] = []
+    pos = 0
+    while pos < len(dol):
+        start = pos
+        first = dol[pos]
+        pos += 1
+        if first & 0x1F == 0x1F:
+            while pos < len(dol) and dol[pos] & 0x80:
+                pos += 1
+            pos += 1
+        if pos >= len(dol):
+            raise ValueError(f"a tag without its length at offset {start}")
+        items.append((int.from_bytes(dol[start:pos], "big"), dol[pos]))
+        pos += 1
+    return items
