@@ -2,9 +2,10 @@
 
     .venv/bin/python -m bench.office [--terminals 200] [--transactions 300] [--batch 100] [--senders 16]
     .venv/bin/python -m bench.office --full        # the target's size: 1,000 terminals x 300 transactions
+    .venv/bin/python -m bench.office --durable [--compare]   # fsync and synchronous_commit on (and fsync off too)
 
 Before the timed window: a throw-away PostgreSQL cluster (simulator/pgcluster.py: a Unix socket only,
-fsync off), the office database with N terminals of one merchant, two collectors (`posoffice serve`),
+fsync off; with `--durable` fsync, synchronous_commit and full_page_writes on, as a real office runs), the office database with N terminals of one merchant, two collectors (`posoffice serve`),
 every terminal's chain (a sale begun and approved: two events per transaction, hashed exactly as the
 journal hashes them) cut into batches and encoded, and every terminal logged in once at its collector
 (a collector checks a secret with scrypt once, then remembers it; that cost is printed apart).
@@ -19,7 +20,9 @@ against its chain) and the office's own re-walk of every chain.
 The reference, measured in the same run on the same cluster: the same rows in the same batches inserted
 straight into a plain table (same columns, no keys) over two connections, one transaction per batch,
 with `executemany` (the statement the collector runs) and with `COPY`.  Ratio = collector events/s over
-the raw insert's.  Ends with one JSON line.
+the raw insert's.  `--durable --compare` runs the whole benchmark twice in one invocation on the same
+chains, first on a cluster with fsync off, then on a durable one (each with its own raw reference), and
+adds the durable run's events/s over the fsync-off run's.  Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -289,38 +292,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=100, help="events per batch (the shipper sends up to 500)")
     parser.add_argument("--senders", type=int, default=16, help="threads posting at once (half to each collector)")
     parser.add_argument("--full", action="store_true", help="the target's size: 1,000 terminals x 300 transactions")
+    parser.add_argument("--durable", action="store_true",
+                        help="fsync, synchronous_commit and full_page_writes on (as a real office runs)")
+    parser.add_argument("--compare", action="store_true",
+                        help="with --durable: also run with fsync off first, in the same invocation, and give the ratio")
     args = parser.parse_args(argv)
     if args.full:
         args.terminals, args.transactions = 1000, 300
     if min(args.terminals, args.transactions, args.senders) < 1 or not 1 <= args.batch <= 500:
         print("bench.office: --terminals, --transactions and --senders at least 1, --batch 1 to 500", file=sys.stderr)
         return 2
+    if args.compare and not args.durable:
+        print("bench.office: --compare goes with --durable (it adds the fsync-off run to the durable one)",
+              file=sys.stderr)
+        return 2
+    from simulator.pgcluster import find_bindir
+    if find_bindir() is None:
+        print("bench.office: PostgreSQL is not installed (Debian package postgresql; make setup installs it)",
+              file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    batches = build_batches(args.terminals, args.transactions, args.batch)
+    print(f"built {args.terminals} chains x {2 * args.transactions} events "
+          f"({sum(len(b) for b in batches.values())} batches of up to {args.batch}) in "
+          f"{time.perf_counter() - started:.1f} s", flush=True)
     try:
-        result = run(args)
+        if args.compare:
+            print("-- fsync off", flush=True)
+            fast = run(args, batches, durable=False)
+            print("-- durable: fsync, synchronous_commit and full_page_writes on", flush=True)
+            result = run(args, batches, durable=True)
+        else:
+            fast = None
+            result = run(args, batches, durable=args.durable)
     except BenchError as exc:
         print(f"bench.office: {exc}", file=sys.stderr)
         return 2
+    if fast is not None:
+        ratio = result["events_per_s"] / fast["events_per_s"]
+        result.update({"fsync_off_events_per_s": fast["events_per_s"], "fsync_off_ack_p50_ms": fast["ack_p50_ms"],
+                       "fsync_off_ack_p99_ms": fast["ack_p99_ms"], "fsync_off_lost": fast["lost"],
+                       "fsync_off_duplicated": fast["duplicated"], "fsync_off_errors": fast["errors"],
+                       "ratio_durable_to_fsync_off": round(ratio, 2)})
+        print(f"durable {result['events_per_s']:,} events/s (p99 {result['ack_p99_ms']} ms) against fsync off "
+              f"{fast['events_per_s']:,} events/s (p99 {fast['ack_p99_ms']} ms) in the same invocation: {ratio:.2f}x")
     print(json.dumps(result))
-    return 0 if result["lost"] == 0 and result["duplicated"] == 0 and not result["errors"] else 1
+    ok = [r for r in (fast, result) if r is not None]
+    return 0 if all(r["lost"] == 0 and r["duplicated"] == 0 and not r["errors"] for r in ok) else 1
 
 
-def run(args) -> dict:
+def run(args, batches: dict[str, list[tuple[int, bytes]]], *, durable: bool) -> dict:
     import psycopg
 
     from posoffice import db, store
     from simulator.pgcluster import Collector, PgCluster, find_bindir
+    from simulator.stack import StackError
 
-    bindir = find_bindir()
-    if bindir is None:
-        raise BenchError("PostgreSQL is not installed (Debian package postgresql; make setup installs it)")
-    started = time.perf_counter()
-    batches = build_batches(args.terminals, args.transactions, args.batch)
     terminals = list(batches)
     events = 2 * args.transactions * args.terminals
-    print(f"built {args.terminals} chains x {2 * args.transactions} events "
-          f"({sum(len(b) for b in batches.values())} batches of up to {args.batch}) in "
-          f"{time.perf_counter() - started:.1f} s", flush=True)
-    cluster = PgCluster(bindir)
+    cluster = PgCluster(find_bindir(), durable=durable)
     collectors: list = []
     try:
         try:
@@ -333,7 +363,7 @@ def run(args) -> dict:
             register(conn, terminals)
         try:
             collectors = [Collector(dsn), Collector(dsn)]
-        except AssertionError as exc:
+        except (AssertionError, StackError) as exc:
             raise BenchError(str(exc).splitlines()[0]) from None
         urls = [c.url for c in collectors]
         postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
@@ -387,7 +417,9 @@ def run(args) -> dict:
         "raw_executemany_events_per_s": round(raw_rate), "raw_copy_events_per_s": round(copy_rate),
         "ratio_to_raw_executemany": round(rate / raw_rate, 2), "ratio_to_raw_copy": round(rate / copy_rate, 2),
         "target_events_per_s": TARGET_EVENTS_PER_S, "target_met": rate >= TARGET_EVENTS_PER_S,
-        "postgres": "fsync off, synchronous_commit off (the test cluster's settings)",
+        "durable": durable,
+        "postgres": ("fsync, synchronous_commit and full_page_writes on" if durable else
+                     "fsync off, synchronous_commit off (the test cluster's settings)"),
         "load_before": round(load_before, 1), "load_after": round(load_after, 1),
     }
     if raw_count != (events, events):

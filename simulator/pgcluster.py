@@ -51,8 +51,11 @@ def unavailable() -> str | None:
 
 
 class PgCluster:
-    def __init__(self, bindir: Path):
+    def __init__(self, bindir: Path, *, durable: bool = False):
+        """`durable`: fsync, synchronous_commit and full_page_writes on, as a real office runs; by default all
+        three are off (a test cluster loses nothing it needs on a crash of its machine)."""
         self.bindir = bindir
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="pgoffice-"))
         self.data = self.root / "data"
         self.socket_dir = self.root
@@ -73,8 +76,9 @@ class PgCluster:
     def start(self) -> None:
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
                   "--no-sync", "-E", "UTF8", "--locale=C")
-        options = (f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-                   "-c full_page_writes=off -c max_connections=60")
+        sync = "on" if self.durable else "off"
+        options = (f"-k {self.socket_dir} -c listen_addresses='' -c fsync={sync} -c synchronous_commit={sync} "
+                   f"-c full_page_writes={sync} -c max_connections=60")
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
                   "-o", options, "-w", "-t", "30", "start")
 
