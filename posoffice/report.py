@@ -95,6 +95,8 @@ def _date(at: float, zone: tzinfo | None) -> str:
 #: what txn.begin and txn.complete may carry beyond the kind and amount (absent from older events)
 BEGIN_TEXTS = ("card", "fingerprint", "original_rrn", "original_date")
 COMPLETE_TEXTS = ("rrn", "auth_code")
+#: every field of an event's details that `transactions` reads (the store fetches only these)
+TRANSACTION_FIELDS = ("kind", "amount", "trace", "batch", "state", "original", *BEGIN_TEXTS, *COMPLETE_TEXTS)
 
 
 def _text(details: Any, name: str) -> str | None:
