@@ -1,7 +1,7 @@
 """Configuration: one TOML file, validated against one declarative schema.
 
 Every setting posagent reads is declared once in `SCHEMA` with its type, default and meaning; the
-README's configuration reference lists the same keys (a test keeps the two in step).  With no file
+docs/configuration.md's reference lists the same keys (a test keeps the two in step).  With no file
 at all the embedded defaults run the agent against the local simulator.
 
 Errors name the key and why: ``acquirer.port: expected an integer from 1 to 65535, got "x"``.
@@ -27,7 +27,7 @@ DEFAULT_CONFIG_PATHS = (Path("/etc/posagent/posagent.toml"),)
 
 @dataclass(frozen=True)
 class Setting:
-    """One key of the configuration: its type, default and a one-line meaning for the README."""
+    """One key of the configuration: its type, default and a one-line meaning for docs/configuration.md."""
 
     kind: type | tuple[type, ...]
     default: Any
@@ -532,7 +532,7 @@ def _toml_char(c: str) -> str:
 
 
 def reference_markdown() -> str:
-    """The configuration reference as Markdown: one table per section (the README's copy of it)."""
+    """The configuration reference as Markdown: one table per section (docs/configuration.md's copy of it)."""
     lines: list[str] = []
     for section, keys in SCHEMA.items():
         lines += [f"#### [{section}]", "", "| key | type | default | meaning |", "|---|---|---|---|"]

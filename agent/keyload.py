@@ -12,7 +12,7 @@ each logs in with their own password, and one password cannot open both logins.)
 
 At rest (`MasterKeyFile`): ``tmk.enc`` holds the key encrypted with AES-256-GCM under a 256-bit device key
 (``device.key``, created 0600 on the first load), bound to its purpose and its check value.  The device
-key is kept apart from the data directory (see the README): a copy of the data directory, a backup or an
+key is kept apart from the data directory (see docs/security.md): a copy of the data directory, a backup or an
 export never holds a usable master key.  It does not protect against someone with the terminal's root
 account — that is what a secure element behind `agent.keystore.KeyStore` is for.
 """

@@ -150,7 +150,7 @@ def check_setting(role: str, section: str, key: str) -> None:
 
 
 def table_markdown() -> str:
-    """The roles table for the README (a test keeps the README's copy in step); an operation followed by a
+    """The roles table for docs/security.md (a test keeps that copy in step); an operation followed by a
     setting needs the supervisor when that setting is true, the cashier otherwise.  The key custodians run
     no operation of the registry: their row says what they do instead."""
     lines = ["| Role | Operations | Settings it may change |", "|---|---|---|"]

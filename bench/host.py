@@ -13,7 +13,7 @@ ledger holds exactly the money sent (and its running balances equal a full recom
 Phase 2 (constant cost): a fresh host takes `--long-sales` sales; the host process's own CPU time
 (from /proc) per sale over the first and the last 10,000 is printed with their ratio (flat = 1.0).
 
-With `--soak-ops N`, phase 3 runs the README's long soak (`posim chaos --seed 20261124 --terminals 4`)
+With `--soak-ops N`, phase 3 runs the long soak of docs/chaos.md (`posim chaos --seed 20261124 --terminals 4`)
 scaled to N operations and N/50 kills, and prints its operations per second (it takes minutes).
 
 Also printed: the host's, the drivers' and the rest of the machine's CPU use against the wall clock
@@ -99,11 +99,11 @@ def constant_cost(tmp: Path, args) -> dict:
             "ledger_matches": check_ledger(host, total * AMOUNT)}
 
 
-SOAK_SEED = 20261124  # the README's long soak
+SOAK_SEED = 20261124  # the long soak of docs/chaos.md
 
 
 def soak(ops: int) -> dict:
-    """The README's long soak (`posim chaos`, seed 20261124, 4 terminals), scaled to `ops` operations
+    """The long soak of docs/chaos.md (`posim chaos`, seed 20261124, 4 terminals), scaled to `ops` operations
     with one kill per 50: its operations per second."""
     kills = max(1, ops // 50)
     cmd = [sys.executable, "-m", "simulator.cli", "chaos", "--seed", str(SOAK_SEED), "--ops", str(ops), "--kills",

@@ -1,7 +1,7 @@
 """The payment-code messages as dialect data: sale with the code, status query by original trace.
 
 No public specification pins how a CUP-style ISO 8583 link carries wallet payments, so every number
-here is a setting (`[wallet]`, flagged *unconfirmed* in the README).  Cancel of an unfinished or just
+here is a setting (`[wallet]`, flagged *unconfirmed* in docs/status.md).  Cancel of an unfinished or just
 paid order is the reversal of the sale (0400 by the original's trace, rebuilt from the journal alone,
 retried until acknowledged); void and refund of a paid order are the card messages by trace / RRN.
 The code itself travels only in the sale request and is never journaled or logged in full (the field

@@ -1,4 +1,4 @@
-"""Response codes (field 39) the simulated acquirer answers with; the README lists the same table."""
+"""Response codes (field 39) the simulated acquirer answers with; docs/simulator.md lists the same table."""
 
 APPROVED = "00"
 DO_NOT_HONOUR = "05"

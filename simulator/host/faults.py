@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from agent.errors import UsageError
 
-#: every fault the host can inject, with what it does (the README lists the same table)
+#: every fault the host can inject, with what it does (docs/simulator.md lists the same table)
 FAULT_KINDS: dict[str, str] = {
     "delay": "process the request (money moves), then answer after `seconds` (default 5)",
     "drop_response": "process the request (money moves) and never answer; the connection stays open",
