@@ -93,6 +93,13 @@ def _seconds(most: float, least: float | None = None) -> Callable[[Any], str | N
     return check
 
 
+def _schedule_seconds(v: Any) -> str | None:
+    """0 (off) or an interval of 1 second to a week."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v == 0 or 1 <= v <= 604_800):
+        return f"expected 0 (off) or seconds from 1 to 604800 (a week), got {brief(v)}"
+    return None
+
+
 def _amount_text(v: Any) -> str | None:
     """An amount setting: decimal text in the major unit, above 0, at most what field 4 carries (its decimals
     are checked against `terminal.currency_exponent` when the whole file is read: `minor_units`)."""
@@ -287,6 +294,10 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                               _pattern(r"[0-9A-Fa-f]{10}", "10 hex digits")),
         "tac_default": Setting(str, "DC4000A800", "Terminal action code - default (10 hex digits), used when the "
                                "host cannot be reached.", _pattern(r"[0-9A-Fa-f]{10}", "10 hex digits")),
+        "params_check_seconds": Setting((int, float), 86400, "Seconds between scheduled checks for newer chip "
+                                        "parameters and CA keys (two list queries; a newer set is downloaded and "
+                                        "installed between transactions); 0: only at sign-on and when the technician "
+                                        "asks. At most 604800 (a week).", _schedule_seconds),
         "tacs": Setting(str, tacs.DEFAULT_TEXT, "Terminal action codes per AID: `AID denial=HEX online=HEX default=HEX` "
                         "entries separated by `;` (a code left out, and any AID not listed, takes tac_denial/"
                         "tac_online/tac_default; the longest matching AID wins).", tacs.check_text),

@@ -53,7 +53,26 @@ def test_card_test_from_the_command_table_and_without_a_card(pcscd, insert):
                                            card_test=lambda timeout: run_card_test(READER, timeout)))
     assert "card test failed: No card inserted in time" in commands.run("card test 1").text
     insert("credit")
-    assert "A0000003330102" in commands.run("card test 10").text
+    shown = commands.run("card test 10").text
+    assert "A0000003330102" in shown and "chip params: unknown (the daemon is not running)" in shown
+
+
+def test_card_test_names_the_chip_parameter_set_in_force(tmp_path, sim_host, insert):
+    from agent.control_client import ControlClient
+    from tests.agentproc import start_agent
+
+    agent = start_agent(tmp_path, sim_host.port)
+    try:
+        cfg = config.load(agent.config)
+        commands = CommandTable(ConsoleContext(client=ControlClient(agent.socket, timeout=60, source="console"),
+                                               cfg=cfg, card_test=lambda timeout: run_card_test(READER, timeout)))
+        insert("debit")
+        shown = commands.run("card test 10").text
+        params = agent.call("status")["result"]["params"]
+        assert f"chip params {params['version']} digest {params['digest']} from the local files" in shown, shown
+        assert shown.index("card test ok") < shown.index("chip params")
+    finally:
+        agent.stop()
 
 
 def test_card_test_names_a_reader_that_is_not_there(pcscd):

@@ -85,6 +85,7 @@ def test_a_rotated_ca_key_is_downloaded_at_sign_on_and_decides_offline_authentic
         posim(sim_host, "rotate", "--key-file", key_file(tmp_path / "new.toml", new_ca, NEW_INDEX))
         shown = posim(sim_host, "revoke", "A000000333/08")
         assert '"keys": ["A000000333/09"]' in shown
+        assert '"page_entries": 1' in posim(sim_host, "page", "1")  # the lists come one entry per answer
 
         before = agent.call("status")["result"]["params"]
         assert before["source"] == "files"

@@ -340,7 +340,15 @@ class CommandTable:
         timeout = self._whole(args[0], "SECONDS", 1, 120) if args else 20
         if self.ctx.card_test is None:
             raise UsageError(self._say("u.no_card_test"))
-        return Reply(self.ctx.card_test(float(timeout)))
+        report = self.ctx.card_test(float(timeout))
+        in_force = self._say("ct.params_unknown")
+        if self.ctx.client is not None:  # the chip parameter set a transaction with this card would use
+            try:
+                in_force = views.params({k: v for k, v in (self.call("status").get("params") or {}).items()
+                                         if k != "staged"}, self.language)
+            except (DaemonDown, DaemonRefused):
+                pass
+        return Reply(f"{report}\n{in_force}")
 
     def log_level(self, args: list[str]) -> Reply:
         if len(args) > 1 or (args and args[0].upper() not in LOG_LEVELS):

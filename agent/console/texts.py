@@ -192,6 +192,7 @@ TEXTS.update({
     "ct.confirmation": ("asks cardholder confirmation", "需持卡人确认"),
     "ct.blocked": ("blocked", "已锁定"),
     "ct.none": ("applications  none this terminal supports", "应用      无本终端支持的应用"),
+    "ct.params_unknown": ("chip params: unknown (the daemon is not running)", "IC卡参数：未知（守护进程未运行）"),
     "ct.ok": ("card test ok: you may remove the card", "读卡测试成功：可以取出卡片"),
     "u.installation": ("{name} is an installation setting: it is changed only in the configuration file at "
                        "installation, not at run time", "{name} 是安装设置：只能在安装时修改配置文件，运行中不能修改"),

@@ -549,6 +549,9 @@ def _run(args: argparse.Namespace) -> int:
             # store-and-forward: what is owed goes out by itself once the bank answers again
             forwarding = (asyncio.create_task(daemon.forward_owed(longest_delay=float(cfg.offline.retry_seconds)))
                           if daemon.profile.offline else None)
+            every = float(cfg.emv.params_check_seconds)
+            checking = (asyncio.create_task(daemon.check_params_on_schedule(every))
+                        if every and daemon.dialect.param_download is not None else None)
             await asyncio.sleep(0)
             print(f"posagent ready: control socket {cfg.path('daemon', 'control_socket')}", flush=True)
             log.info("ready")
@@ -556,8 +559,9 @@ def _run(args: argparse.Namespace) -> int:
             await stop.wait()
             recovery.cancel()
             verifying.cancel()
-            if forwarding is not None:
-                forwarding.cancel()
+            for task in (forwarding, checking):
+                if task is not None:
+                    task.cancel()
             stop_console_child(console)
             server.close()
             await server.wait_closed()

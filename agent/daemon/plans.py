@@ -116,7 +116,7 @@ def signon(daemon, a: dict[str, Any], who):
 def params_download(daemon, a: dict[str, Any], who):
     """The technician's (or the schedule's) chip parameter download; the set in force changes only here,
     under the operation lock, between transactions."""
-    request = _params_request(daemon, "technician")
+    request = _params_request(daemon, a.get("trigger", "technician"))  # "schedule" from the daemon's own check
     if request is None:
         return Outcome("params_download", "done", say(daemon.profile.language, "no_param_download"),
                        details=daemon.interpreter.cards.params.identity())

@@ -502,6 +502,20 @@ class Daemon:
             log.info("forwarding what is owed: the bank answered; nothing is owed now")
             delay = first_delay
 
+    async def check_params_on_schedule(self, every: float) -> None:
+        """`[emv] params_check_seconds`: every so often, the chip parameter download as the technician's runs
+        it (trigger "schedule"): it waits its turn behind any operation, asks for the lists, and downloads
+        and installs a newer set; whatever stops one check, the next comes `every` seconds later."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                outcome = await self.perform("params_download", {"trigger": "schedule"}, authorized="technician",
+                                             operator="schedule")
+            except PosagentError as exc:
+                log.warning("scheduled chip parameter check: %s; next in %.0f s", str(exc).splitlines()[0], every)
+                continue
+            log.info("scheduled chip parameter check: %s", outcome.message)
+
     def _owes_the_bank(self) -> bool:
         recovery = self.journal.in_doubt()
         return bool(recovery.pending_reversals or self.journal.pending_advices()

@@ -101,27 +101,55 @@ def _version(spec: ParamDownloadSpec, answer: Message, step: str) -> str:
     return text[-spec.version_digits:].rjust(spec.version_digits, "0")
 
 
+#: a list longer than this many answers is refused (an acquirer that never says "last page")
+MAX_LIST_PAGES = 64
+
+
 def _listing(profile: Profile, spec: ParamDownloadSpec, step: str, batch: str, names: tuple[int, ...]) -> Gen:
-    """(version, [entry names as hex of the listed tags]) from a list query's answer."""
-    answer = yield from _exchange(profile, spec, step, batch)
-    version = _version(spec, answer, step)
-    data = _data(spec, answer, step)
+    """(version, [entry names as hex of the listed tags]) from a list query's answers: a list longer than one
+    answer comes in pages (the answer's data starts with the dialect's `more`), each next query saying how
+    many entries the terminal holds; every page must list the same version."""
+    version: str | None = None
     entries: list[str] = []
-    if data:
-        try:
-            items = tlv.decode(data, field=str(spec.data_field))
-        except Exception as exc:  # a list that cannot be read is no list
-            raise _Stopped(f"{step}: malformed list ({exc})") from None
-        current: list[bytes] = []
-        for item in items:
-            if item.tag == names[0] and current:
-                entries.append("".join(v.hex().upper() for v in current))
-                current = []
-            if item.tag in names:
-                current.append(item.value)
-        if current:
+    for _page in range(MAX_LIST_PAGES):
+        offset = str(len(entries)).zfill(spec.offset_digits).encode("ascii") if entries else None
+        answer = yield from _exchange(profile, spec, step, batch, offset)
+        page_version = _version(spec, answer, step)
+        if version is not None and page_version != version:
+            raise _Stopped(f"{step}: the list changed while it was read (version {version}, then {page_version})")
+        version = page_version
+        raw = answer.get(spec.data_field)
+        more = isinstance(raw, bytes) and raw[:1] == spec.more.encode()
+        data = raw[1:] if more else _data(spec, answer, step)
+        page = _entries(data, spec, step, names) if data else []
+        if more and not page:
+            raise _Stopped(f"{step}: the answer says more entries follow after {len(entries)} but lists none")
+        twice = sorted(set(page) & set(entries)) or sorted({e for e in page if page.count(e) > 1})
+        if twice:
+            raise _Stopped(f"{step}: entry {twice[0]} listed twice")
+        entries += page
+        if not more:
+            return version, entries
+    raise _Stopped(f"{step}: the list goes on past {MAX_LIST_PAGES} answers")
+
+
+def _entries(data: bytes, spec: ParamDownloadSpec, step: str, names: tuple[int, ...]) -> list[str]:
+    """One answer's entries: each starts at the first of `names`' tags."""
+    try:
+        items = tlv.decode(data, field=str(spec.data_field))
+    except Exception as exc:  # a list that cannot be read is no list
+        raise _Stopped(f"{step}: malformed list ({exc})") from None
+    entries: list[str] = []
+    current: list[bytes] = []
+    for item in items:
+        if item.tag == names[0] and current:
             entries.append("".join(v.hex().upper() for v in current))
-    return version, entries
+            current = []
+        if item.tag in names:
+            current.append(item.value)
+    if current:
+        entries.append("".join(v.hex().upper() for v in current))
+    return entries
 
 
 def _key_request(spec: ParamDownloadSpec, name: str) -> bytes:

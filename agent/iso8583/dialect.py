@@ -72,6 +72,10 @@ class ParamDownloadSpec:
     #: the first character of an answer's data field: an entry / a list follows, or there is none
     found: str = "1"
     none: str = "0"
+    #: the first character of a list answer when more entries follow (a list longer than one answer): the
+    #: terminal asks again, its data field holding how many entries it has so far, `offset_digits` digits
+    more: str = "2"
+    offset_digits: int = 3
     #: field name → EMV tag of a CA public key entry, and of an AID's parameters
     key_tags: Mapping[str, int] = dataclass_field(default_factory=dict)
     aid_tags: Mapping[str, int] = dataclass_field(default_factory=dict)

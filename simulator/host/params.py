@@ -3,7 +3,8 @@
 A published set (`ParamHost`) has a parameters version and a keys version; the sign-on answer announces
 both (the dialect's notice field), and the terminal downloads what is newer: the list queries, one message
 per key or AID, the end-of-download messages, then its status upload (the dialect's `param_download`).
-`posim host params publish|rotate|revoke|corrupt|show` change it at run time through the control port.
+`posim host params publish|rotate|revoke|corrupt|page|show` change it at run time through the control port;
+a list longer than one answer comes in pages (the dialect's `more`).
 
 Content faults for tests: `corrupt` serves a key with a wrong checksum, a short modulus, or an AID whose
 target percentage is out of range — the terminal must refuse the whole set and keep its own.
@@ -54,6 +55,9 @@ class ParamHost:
 
     def __init__(self) -> None:
         self.sets: dict[str, Published] = {}
+        #: the most entries one list answer holds (None: as many as fit the data field); `posim host params
+        #: page N` sets it, so a short list still comes in pages
+        self.page_entries: int | None = None
 
     def for_terminal(self, tid: str) -> Published:
         return self.sets.get(tid) or self.sets.setdefault(ANY_TERMINAL, Published())
@@ -132,9 +136,15 @@ class ParamHost:
                 published = self.revoke(str(request.get("key", "")), tid)
             elif action == "corrupt":
                 published = self.set_corrupt(request.get("kind") or None, tid)
+            elif action == "page":
+                entries = request.get("entries")
+                if entries is not None and (isinstance(entries, bool) or not isinstance(entries, int) or entries < 1):
+                    raise ParamHostError(f"entries per list answer must be a whole number from 1, not {entries!r}")
+                self.page_entries = entries
+                return {"ok": True, "page_entries": entries}
             else:
                 return {"ok": False, "error": f"unknown params action {action!r} "
-                                              "(known: show, publish, rotate, revoke, corrupt)"}
+                                              "(known: show, publish, rotate, revoke, corrupt, page)"}
         except (ParamHostError, KeyError, ValueError, TypeError) as exc:
             return {"ok": False, "error": str(exc) or "bad request"}
         return {"ok": True, "set": published.as_dict()}
@@ -163,24 +173,49 @@ def _served_key(key: CaKeyEntry, corrupt: str | None) -> CaKeyEntry:
     return key
 
 
+#: how much of the data field one list answer may fill, after its first character (field 62: 512 bytes)
+PAGE_BYTES = 511
+
+
+def _list_answer(host: "HostProcessor", req: "Request", version: int, entries: list[list[tlv.Tlv]]) -> "Message":
+    """A list query's answer: the entries from the offset the query names (none: from the first) that fit one
+    answer (`ParamHost.page_entries` at most, when set), marked `more` when others follow."""
+    spec = _spec(host)
+    raw = req.msg.get(spec.data_field)
+    offset = 0
+    if isinstance(raw, bytes) and raw:
+        text = raw.decode("ascii", "replace")
+        if len(text) != spec.offset_digits or not text.isdigit():
+            return host.answer(req, codes.FORMAT_ERROR)
+        offset = int(text)
+    page: list[tlv.Tlv] = []
+    taken = 0
+    limit = host.params.page_entries
+    for entry in entries[offset:]:
+        if (limit is not None and taken >= limit) or (page and len(tlv.encode(page + entry)) > PAGE_BYTES):
+            break
+        page += entry
+        taken += 1
+    if not page:
+        data = spec.none.encode()
+    else:
+        data = (spec.more if offset + taken < len(entries) else spec.found).encode() + tlv.encode(page)
+    return host.answer(req, codes.APPROVED, {spec.version_field: _version(host, version), spec.data_field: data})
+
+
 def keys_query(host: "HostProcessor", req: "Request") -> "Message":
     spec = _spec(host)
     published = host.params.for_terminal(req.tid)
-    items = []
-    for key in published.keys.values():
-        items += [tlv.Tlv(spec.key_tags["rid"], bytes.fromhex(key.rid)), tlv.Tlv(spec.key_tags["index"], bytes([key.index]))]
-    data = (spec.found.encode() + tlv.encode(items)) if items else spec.none.encode()
-    return host.answer(req, codes.APPROVED, {spec.version_field: _version(host, published.keys_version),
-                                             spec.data_field: data})
+    entries = [[tlv.Tlv(spec.key_tags["rid"], bytes.fromhex(key.rid)), tlv.Tlv(spec.key_tags["index"], bytes([key.index]))]
+               for key in published.keys.values()]
+    return _list_answer(host, req, published.keys_version, entries)
 
 
 def aids_query(host: "HostProcessor", req: "Request") -> "Message":
     spec = _spec(host)
     published = host.params.for_terminal(req.tid)
-    items = [tlv.Tlv(spec.aid_tags["aid"], bytes.fromhex(aid)) for aid in published.aids]
-    data = (spec.found.encode() + tlv.encode(items)) if items else spec.none.encode()
-    return host.answer(req, codes.APPROVED, {spec.version_field: _version(host, published.params_version),
-                                             spec.data_field: data})
+    return _list_answer(host, req, published.params_version,
+                        [[tlv.Tlv(spec.aid_tags["aid"], bytes.fromhex(aid))] for aid in published.aids])
 
 
 def key(host: "HostProcessor", req: "Request") -> "Message":

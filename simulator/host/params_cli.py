@@ -5,6 +5,7 @@
     posim host params rotate --key-file ca_keys.toml [--terminal TID]   # publish every key of the file
     posim host params revoke A000000333/08 [--terminal TID]
     posim host params corrupt checksum|modulus-length|aid-range|none    # serve a malformed set (tests)
+    posim host params page 2                                            # at most 2 entries per list answer
 
 Each change raises the version the next sign-on announces; the terminal downloads what is newer.
 """
@@ -38,11 +39,17 @@ def register(actions: argparse._SubParsersAction, default_control_port: int) -> 
     revoke.add_argument("key")
     corrupt = sub.add_parser("corrupt", help="serve a malformed set from now on (none: serve it right again)")
     corrupt.add_argument("kind", choices=(*CORRUPTIONS, "none"))
+    page = sub.add_parser("page", help="at most N entries per list answer, so the lists come in pages "
+                                       "(full: as many as fit one answer)")
+    page.add_argument("entries", metavar="N|full")
     for p in (show, publish, rotate, revoke, corrupt):
         p.add_argument("--terminal", metavar="TID", help="only this terminal (default: every terminal)")
         p.add_argument("--control", default=f"127.0.0.1:{default_control_port}", metavar="HOST:PORT",
                        help=f"the simulator's control port (default 127.0.0.1:{default_control_port})")
         p.set_defaults(handler=lambda a: _run(a, default_control_port))
+    page.add_argument("--control", default=f"127.0.0.1:{default_control_port}", metavar="HOST:PORT",
+                      help=f"the simulator's control port (default 127.0.0.1:{default_control_port})")
+    page.set_defaults(handler=lambda a: _run(a, default_control_port), terminal=None)
 
 
 def _run(args: argparse.Namespace, default_port: int) -> int:
@@ -57,6 +64,11 @@ def _run(args: argparse.Namespace, default_port: int) -> int:
         requests = [{**base, "key": key} for key in _file_keys(args.key_file)]
     elif args.params_command == "revoke":
         requests = [{**base, "key": args.key}]
+    elif args.params_command == "page":
+        if args.entries != "full" and not (args.entries.isdigit() and int(args.entries) >= 1):
+            raise UsageError(f"page takes a number of entries from 1 or 'full', not {args.entries!r}")
+        requests = [{"op": "params", "action": "page",
+                     "entries": None if args.entries == "full" else int(args.entries)}]
     elif args.params_command == "corrupt":
         requests = [{**base, "kind": None if args.kind == "none" else args.kind}]
     else:

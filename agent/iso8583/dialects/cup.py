@@ -77,7 +77,8 @@ TC_UPLOAD = TcUploadSpec(mti="0320", tx_type="00", nmc="203", copied=(3, 4, 11, 
 #: TAC default/online/denial, 9F1B floor limit, DF14 default DDOL, DF15 threshold, DF16 maximum and DF17
 #: target percentage).  *Unconfirmed* and chosen here: 97 for the default TDOL, field 48 for the versions
 #: (the CUP header's processing-request byte is the acquirer's own signal; its values are not public),
-#: DF70-DF72 in the status upload.
+#: DF70-DF72 in the status upload, and the paging of a long list ("2" = more follow, the next query's field 62
+#: holding the count received as 3 digits).
 PARAM_DOWNLOAD = ParamDownloadSpec(
     steps={"keys_query": ("0820", "372"), "key": ("0800", "370"), "keys_end": ("0800", "371"),
            "aids_query": ("0820", "382"), "aid": ("0800", "380"), "aids_end": ("0800", "381"),
