@@ -158,7 +158,7 @@ def problems(cfg: Config) -> list[str]:
         except KeyLoadError as exc:
             found.append(f"keys.tmk_file: {exc}")
     if cfg.emv.ca_keys:
-        from agent.drivers.oda import load_ca_keys
+        from agent.emv.oda import load_ca_keys
         try:
             load_ca_keys(cfg.path("emv", "ca_keys"))
         except ConfigError as exc:

@@ -16,8 +16,8 @@ import json
 import statistics
 import time
 
-from agent.drivers.emv_data import TerminalData
-from agent.drivers.oda import load_ca_keys
+from agent.emv.data import TerminalData
+from agent.emv.oda import load_ca_keys
 from agent.drivers.pcsc import CardReader
 from simulator.card import VirtualCard
 from simulator.emvpki import CA_KEYS_FILE

@@ -6,7 +6,7 @@ scheme key. The CA signs the issuers' public-key certificates (format 02), an is
 ICC public-key certificates (format 04) and static application data (SSAD, format 03), and a card signs
 dynamic data (SDAD, format 05) for DDA and CDA. Signing is EMV's: SHA-1, message recovery, raw RSA.
 
-The terminal's side of the same formats (recovery and checks) is agent/drivers/oda.py; the terminal
+The terminal's side of the same formats (recovery and checks) is agent/emv/oda.py; the terminal
 holds only the CA public keys (`[emv] ca_keys`, the file `ca_keys_toml` writes: simulator/data/emv_ca_keys.toml).
 """
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from agent.drivers import apdu
-from agent.drivers.apdu import Response
-from agent.drivers.card_errors import CardMute, CardRemoved
-from agent.drivers.emv_data import TerminalData
-from agent.drivers.oda import load_ca_keys
+from agent.emv import apdu
+from agent.emv.apdu import Response
+from agent.emv.card_errors import CardMute, CardRemoved
+from agent.emv.data import TerminalData
+from agent.emv.oda import load_ca_keys
 from simulator.card.applet import EmvApplet
 from simulator.emvpki import CA_KEYS_FILE
 

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.drivers import apdu
-from agent.drivers.card_errors import (BadCardData, CardBlocked, CardCancelled, CardDeclinedOffline, CardMute,
+from agent.emv import apdu
+from agent.emv.card_errors import (BadCardData, CardBlocked, CardCancelled, CardDeclinedOffline, CardMute,
                                        CardRemoved, CardRemovedAfterApproval, NoSupportedApplication,
                                        UnexpectedStatusWord)
-from agent.drivers.emv import EmvReader
-from agent.drivers.emv_data import FORBIDDEN_IN_FIELD55, CUP_FIELD55, dol_data, parse_dol
+from agent.emv.flow import EmvReader
+from agent.emv.data import FORBIDDEN_IN_FIELD55, CUP_FIELD55, dol_data, parse_dol
 from agent.iso8583 import tlv
 from simulator.card.applet import STEPS, CardOptions, EmvApplet, Misbehaviour
 from simulator import emvcrypto

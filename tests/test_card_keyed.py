@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.drivers.card_errors import (CardBlocked, CardMute, CardRemoved, ManualEntryRefused,
+from agent.emv.card_errors import (CardBlocked, CardMute, CardRemoved, ManualEntryRefused,
                                        NoSupportedApplication, UnexpectedStatusWord)
-from agent.drivers.emv_data import fallback_entry_mode
+from agent.emv.data import fallback_entry_mode
 from agent.drivers.keyed import fallback_allowed, keyed_entry, luhn_ok
 from agent.errors import UsageError
 

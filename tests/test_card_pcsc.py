@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.drivers.card_errors import (CardBlocked, CardCancelled, CardMute, CardRemoved,
+from agent.emv.card_errors import (CardBlocked, CardCancelled, CardMute, CardRemoved,
                                        CardRemovedAfterApproval, CardTimeout, NoSupportedApplication,
                                        ReaderNotFound, UnexpectedStatusWord)
 from agent.drivers.pcsc import CardReader

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.drivers import cvm
+from agent.emv import cvm
 from agent.drivers.pinpad import PinPad, PinPadError
 from agent.iso8583 import CodecError
 from agent.iso8583.crypto import encrypt_pin_block, pin_block_iso0, pin_from_block_iso0, tdes_ecb_decrypt

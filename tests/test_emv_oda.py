@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.drivers import oda
-from agent.drivers.apdu import Response
-from agent.drivers.card_errors import CardAuthenticationFailed
-from agent.drivers.emv import EmvReader
-from agent.drivers.emv_data import action_analysis
+from agent.emv import oda
+from agent.emv.apdu import Response
+from agent.emv.card_errors import CardAuthenticationFailed
+from agent.emv.flow import EmvReader
+from agent.emv.data import action_analysis
 from agent.errors import ConfigError
 from agent.iso8583 import tlv
 from simulator import emvcrypto, emvpki
@@ -81,7 +81,7 @@ def test_a_record_altered_after_signing_fails_dda_and_the_cards_iac_denial_decli
 
 
 def test_a_card_that_declines_offline_answers_aac_after_passing_authentication():
-    from agent.drivers.card_errors import CardDeclinedOffline
+    from agent.emv.card_errors import CardDeclinedOffline
     with pytest.raises(CardDeclinedOffline) as info:
         read("declines-offline")
     assert not isinstance(info.value, CardAuthenticationFailed)

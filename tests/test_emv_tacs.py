@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent import config
-from agent.drivers import oda
-from agent.drivers.card_errors import CardAuthenticationFailed
-from agent.drivers.emv import EmvReader
-from agent.drivers.emv_data import action_analysis
+from agent.emv import oda
+from agent.emv.card_errors import CardAuthenticationFailed
+from agent.emv.flow import EmvReader
+from agent.emv.data import action_analysis
 from agent.tacs import DEFAULT_TACS, ActionCodes, TacTable, build_table, parse_entries
 from agent.errors import ConfigError
 from simulator.card.applet import EmvApplet

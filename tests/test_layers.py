@@ -5,7 +5,7 @@ A module may import its own layer and the layers below it, never one above.  The
     ground floor  the `agent/` top-level modules not placed higher below (errors, money, config, registry, …)
     iso8583       the codec; with the modules that build on it: netmgmt, keyload, keystore
     journal       SQLite; with office_shipper (ships the journal's events)
-    engine        the sans-IO plans; with receipts (rendered from outcomes)
+    engine        the sans-IO plans; with emv (the EMV kernel) and receipts (rendered from outcomes)
     drivers       sockets and devices; with preflight (checks the files and devices `run` needs)
     ui            the cashier's keypad machine (sans-IO; reaches the daemon through `agent.control_client`)
     reconcile     statements and the reconciler, which the daemon's `reconcile` query runs
@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (),  # the ground floor: every other top-level module of agent/
     ("iso8583", "netmgmt", "keyload", "keystore"),
     ("journal", "office_shipper"),
-    ("engine", "receipts"),
+    ("engine", "emv", "receipts"),
     ("drivers", "preflight"),
     ("ui",),
     ("reconcile",),
@@ -193,5 +193,5 @@ def test_importing_the_engines_plans_and_the_codec_loads_no_storage_loop_or_netw
     assert loaded_by("agent.engine.operations", "agent.iso8583") == []
 
 
-def test_no_module_of_the_engine_or_the_codec_loads_storage_loop_or_network():
-    assert loaded_by("agent.engine", "agent.iso8583", with_submodules=True) == []
+def test_no_module_of_the_engine_the_emv_kernel_or_the_codec_loads_storage_loop_or_network():
+    assert loaded_by("agent.engine", "agent.emv", "agent.iso8583", with_submodules=True) == []

@@ -9,7 +9,7 @@ import string
 import pytest
 
 from agent.daemon.cards import card_text
-from agent.drivers import card_errors
+from agent.emv import card_errors
 from agent.engine.texts import TEXTS, say
 
 CARD_ERRORS = [cls for _, cls in inspect.getmembers(card_errors, inspect.isclass)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from agent.console.texts import say
 from agent.console.views import columns
-from agent.drivers.card_errors import CardError
+from agent.emv.card_errors import CardError
 
 
 def run_card_test(reader_pattern: str, timeout: float, *, apdu_timeout: float = 5.0, language: str = "en") -> str:
-    from agent.drivers.emv import EmvReader
+    from agent.emv.flow import EmvReader
     from agent.drivers.pcsc import CardReader, PcscSession
 
     reader = CardReader(reader_pattern, card_timeout=timeout, apdu_timeout=apdu_timeout)

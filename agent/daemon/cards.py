@@ -12,7 +12,7 @@ import logging
 import os
 from typing import Any
 
-from agent.drivers.card_errors import CardError, CardRemovedAfterApproval
+from agent.emv.card_errors import CardError, CardRemovedAfterApproval
 from agent.drivers.cardseal import SealError, binding_of
 from agent.drivers.pinpad import PinPad, PinPadError
 from agent.drivers.testcards import TestCard, load_test_cards
@@ -30,7 +30,7 @@ def card_text(language: str, exc: CardError) -> str:
         key = f"card_{cls.__name__}"
         if key in TEXTS:
             if getattr(exc, "sw", None) is not None and cls.__name__ == "UnexpectedStatusWord":
-                from agent.drivers.card_errors import status_word_name
+                from agent.emv.card_errors import status_word_name
                 return say(language, "card_UnexpectedStatusWord_sw", sw=status_word_name(exc.sw))
             return say(language, key)
     return str(exc)
@@ -60,7 +60,7 @@ class CardSource:
     @staticmethod
     def _emv_settings(emv: Any) -> dict[str, Any]:
         """The terminal's EMV data from `[emv]`; the CA key file is read and checked here, at start."""
-        from agent.drivers.oda import CaKeys, load_ca_keys
+        from agent.emv.oda import CaKeys, load_ca_keys
         from agent.tacs import ActionCodes, build_table
 
         if emv is None:
@@ -72,7 +72,7 @@ class CardSource:
 
     def files_params(self) -> Any:
         """The local files' parameter set (`[emv] ca_keys`, `tacs`, `floor_limit`): the installation default."""
-        from agent.drivers.oda import set_entries
+        from agent.emv.oda import set_entries
         from agent.tacs import aids_of_table
         from agent.engine.paramset import ParamSet
 
@@ -86,7 +86,7 @@ class CardSource:
     def use_params(self, record: Any) -> None:
         """Put a downloaded set in force for the next card read (None: the local files).  Called between
         transactions only: a transaction's terminal data is built once, when its card is read."""
-        from agent.drivers.oda import ca_keys_from_set
+        from agent.emv.oda import ca_keys_from_set
         from agent.tacs import tables_from_set
         from agent.engine.paramset import ParamSet
 
@@ -140,7 +140,7 @@ class CardSource:
             return CardFailure(say(self.language, "card_PinPadError"))
 
     def _read_chip(self, amount: int, offline_ok: bool = False) -> CardData | CardFailure:
-        from agent.drivers.emv_data import TerminalData
+        from agent.emv.data import TerminalData
         from agent.drivers.pcsc import CardReader
 
         if self._reader is None:

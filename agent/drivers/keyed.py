@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from agent.drivers.card_errors import CardError, ManualEntryRefused
+from agent.emv.card_errors import CardError, ManualEntryRefused
 from agent.errors import UsageError
 from agent.masking import mask_pan
 

@@ -1,7 +1,7 @@
 """The card reader over PC/SC (pyscard → libpcsclite → pcscd): discovery, card events, APDU transport.
 
 `CardReader` is what the engine uses: it finds readers by a name pattern, waits for a card (with a
-timeout and a cancel), reports insertion and removal, and runs the EMV flow (`agent.drivers.emv`)
+timeout and a cancel), reports insertion and removal, and runs the EMV flow (`agent.emv.flow`)
 on a `PcscSession`.  Each inserted card gets its own PC/SC context, handle and one worker thread
 that makes every PC/SC call of that context; the caller waits for each answer with a deadline, so a
 mute card becomes `CardMute` instead of a hung till (vpcd, unlike real readers, has no timeout of
@@ -19,13 +19,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 from smartcard import scard
 
-from agent.drivers import apdu
-from agent.drivers.apdu import Response
-from agent.drivers.card_errors import (CardCancelled, CardError, CardMute, CardRemoved, CardTimeout,
+from agent.emv import apdu
+from agent.emv.apdu import Response
+from agent.emv.card_errors import (CardCancelled, CardError, CardMute, CardRemoved, CardTimeout,
                                        ReaderNotFound)
-from agent.drivers.chip import ChipRead
-from agent.drivers.emv import SUPPORTED_AIDS, AppChooser, EmvReader
-from agent.drivers.emv_data import TerminalData
+from agent.emv.chip import ChipRead
+from agent.emv.flow import SUPPORTED_AIDS, AppChooser, EmvReader
+from agent.emv.data import TerminalData
 
 __all__ = ["CardReader", "CardEvent", "PcscSession", "TerminalData", "ChipRead", "CardError"]
 

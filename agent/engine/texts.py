@@ -156,7 +156,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "settle_open_chains": ("{count} fix(es) are still open: {list}. Finish them first, or settle anyway with "
                            "--confirm-open-chains (they stay open and must then be closed by hand).",
                            "仍有 {count} 笔更正未完成：{list}。请先完成；或加 --confirm-open-chains 照常结算（之后须人工关闭）。"),
-    # ---- the card reader (agent/drivers/card_errors.py: one key per error class)
+    # ---- the card reader (agent/emv/card_errors.py: one key per error class)
     "card_ReaderNotFound": ("Card reader not found — check the reader connection", "未找到读卡器——请检查读卡器连接"),
     "card_CardTimeout": ("No card inserted in time — start again", "未及时插卡——请重新开始"),
     "card_CardCancelled": ("Cancelled", "已取消"),

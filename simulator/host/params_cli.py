@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace, default_port: int) -> int:
 
 def _file_keys(path: str) -> list[dict]:
     """The keys of a CA key file, checked as the terminal checks it."""
-    from agent.drivers.oda import load_ca_keys, set_entries
+    from agent.emv.oda import load_ca_keys, set_entries
 
     try:
         keys, _ = set_entries(load_ca_keys(path))

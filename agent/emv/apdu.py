@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from agent.drivers.card_errors import BadCardData
+from agent.emv.card_errors import BadCardData
 
 #: a card may chain GET RESPONSEs; a longer chain is a broken card, not a long answer
 MAX_GET_RESPONSE_CHAIN = 16

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agent.drivers import apdu
-from agent.drivers.card_errors import (BadCardData, CardDataWiped, CardError, CardRemoved,
+from agent.emv import apdu
+from agent.emv.card_errors import (BadCardData, CardDataWiped, CardError, CardRemoved,
                                        CardRemovedAfterApproval, UnexpectedStatusWord)
-from agent.drivers.emv_data import (CUP_FIELD55, TerminalData, action_analysis, build_field55, dol_data, parse_dol,
+from agent.emv.data import (CUP_FIELD55, TerminalData, action_analysis, build_field55, dol_data, parse_dol,
                                     parse_generate_ac)
 from agent.iso8583 import tlv
 from agent.iso8583.errors import CodecError
 from agent.masking import mask_pan
 
 if TYPE_CHECKING:
-    from agent.drivers.emv import Session
+    from agent.emv.flow import Session
 
 #: tags kept out of the ordinary value table, in wipeable buffers
 SENSITIVE_TAGS = (0x57, 0x5A, 0x5F20, 0x9F1F, 0x56, 0x9F6B)

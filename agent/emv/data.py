@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from agent.drivers.card_errors import BadCardData
-from agent.drivers.oda import CaKeys
+from agent.emv.card_errors import BadCardData
+from agent.emv.oda import CaKeys
 from agent.tacs import ActionCodes, AidSettings, TacTable, longest_match
 from agent.iso8583 import tlv
 from agent.money import MAX_MINOR_UNITS

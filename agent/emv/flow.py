@@ -4,7 +4,7 @@ Steps, in order (each failure names its step): application selection by PPSE, el
 terminal's list of AIDs; choice by priority (the cashier chooses when the card asks for confirmation
 or when several applications remain and a chooser is given); SELECT AID; GET PROCESSING OPTIONS with
 the PDOL; READ RECORD per the AFL; offline data authentication (CDA, else DDA with INTERNAL
-AUTHENTICATE, else SDA — agent/drivers/oda.py) setting the TVR's bits; processing restrictions, CVM
+AUTHENTICATE, else SDA — agent/emv/oda.py) setting the TVR's bits; processing restrictions, CVM
 choice and the floor limit; terminal action analysis (a TVR bit in the card's or the terminal's denial
 code declines offline); first GENERATE AC asking for an ARQC with the CDOL1 data (with CDA when chosen).
 """
@@ -15,13 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol, Sequence
 
-from agent.drivers import apdu
-from agent.drivers.apdu import Response
-from agent.drivers.card_errors import (BadCardData, CardAuthenticationFailed, CardBlocked, CardCancelled, CardDeclinedOffline, CardError,
+from agent.emv import apdu
+from agent.emv.apdu import Response
+from agent.emv.card_errors import (BadCardData, CardAuthenticationFailed, CardBlocked, CardCancelled, CardDeclinedOffline, CardError,
                                        NoSupportedApplication, UnexpectedStatusWord)
-from agent.drivers.chip import ChipRead
-from agent.drivers import cvm, oda
-from agent.drivers.emv_data import (TSI_CARD_RISK, TSI_CVM, TSI_ODA, TSI_TERMINAL_RISK, TVR_CDA_FAILED,
+from agent.emv.chip import ChipRead
+from agent.emv import cvm, oda
+from agent.emv.data import (TSI_CARD_RISK, TSI_CVM, TSI_ODA, TSI_TERMINAL_RISK, TVR_CDA_FAILED,
                                     TVR_DDA_FAILED, TVR_EXPIRED_APPLICATION, TVR_FLOOR_LIMIT_EXCEEDED,
                                     TVR_ICC_DATA_MISSING, TVR_ODA_NOT_PERFORMED, TVR_SDA_FAILED, TVR_SDA_SELECTED,
                                     TerminalData, action_analysis, dol_data, entry_mode_for, parse_afl,
