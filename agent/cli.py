@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _config_check(args: argparse.Namespace) -> int:
-    from agent.preflight import problems
+    from agent.drivers.preflight import problems
     cfg = config.load(args.file or args.config)
     found = problems(cfg)
     for problem in found:

@@ -5,7 +5,7 @@ Three roles run operations: the **cashier** (no password: sales, look-ups, repri
 limits: the floor limit and the pre-auth tolerance, each bounded) and the **technician** (the serial
 console: reader, console and journal upkeep settings, log level, running the key ceremony).  Two more
 hold the terminal master key between them: **custodian1** and **custodian2** each log in on the console
-during `keys load` to enter their own component (split knowledge, dual control: see `agent.keyload`).
+during `keys load` to enter their own component (split knowledge, dual control: see `agent.keys.load`).
 A role sets its own password and nobody else's; the first password of each role is put in the
 configuration file at installation (`posagent passwd --role ROLE` prints the line).
 
@@ -46,7 +46,7 @@ SETTINGS: dict[str, frozenset[str]] = {
         "card_reader.reader", "card_reader.card_timeout", "card_reader.fallback", "card_reader.apdu_timeout",
         "console.baudrate", "console.password_hash", "console.idle_timeout_minutes",
         "daemon.log_level",
-        "emv.tac_denial", "emv.tac_online", "emv.tac_default", "emv.tacs",
+        "emv.tac_denial", "emv.tac_online", "emv.tac_default", "emv.tacs", "emv.params_check_seconds",
         "preauth.validity_days", "preauth.advice_type",
         "scanner.baudrate", "scanner.scan_timeout", "scanner.partial_timeout",
         "wallet.*", "office.interval",

@@ -78,8 +78,8 @@ def host_round_trips(port: int, n: int) -> list[float]:
     import asyncio
 
     from agent.drivers.hostlink import HostLink
-    from agent.keystore import SoftwareKeyStore
-    from agent.netmgmt import apply_signon_response, build_signon
+    from agent.keys.store import SoftwareKeyStore
+    from agent.engine.netmgmt import apply_signon_response, build_signon
     from simulator.testcards import load_cards
     from tests.simhost import CUP, DEFAULT_TMK, HEADER, TPDU, sale, terminal_config
 

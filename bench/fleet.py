@@ -92,8 +92,8 @@ class Terminal:
 async def prepare(port: int, terminal: Terminal, sales: int, first_stan: int) -> None:
     """Connect, sign on, and build every sale frame (MAC'd) this terminal will send."""
     from agent import config
-    from agent.keystore import SoftwareKeyStore
-    from agent.netmgmt import apply_signon_response, build_signon
+    from agent.keys.store import SoftwareKeyStore
+    from agent.engine.netmgmt import apply_signon_response, build_signon
     from simulator.testcards import load_cards
     from tests.simhost import CUP, DEFAULT_TMK, HEADER, TPDU, sale
 

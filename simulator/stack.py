@@ -209,7 +209,7 @@ ca_keys = "{CA_KEYS_FILE}"
 
 #: what `posagent run` imports before it opens anything (loaded once by a fork server), besides the
 #: command modules its argument parser loads
-DAEMON_MODULES = ("asyncio", "agent.daemon.service", "agent.daemon.control", "agent.console.app", "agent.preflight")
+DAEMON_MODULES = ("asyncio", "agent.daemon.service", "agent.daemon.control", "agent.console.app", "agent.drivers.preflight")
 
 
 def daemon_fork_server():

@@ -19,8 +19,8 @@ from agent.engine.port import METHODS, Ask, JournalPort, check_port
 from agent.engine.requests import CardData, Profile
 from agent.iso8583 import get_dialect
 from agent.journal import Journal
-from agent.keystore import SoftwareKeyStore
-from agent.netmgmt import apply_signon_response
+from agent.keys.store import SoftwareKeyStore
+from agent.engine.netmgmt import apply_signon_response
 from simulator.host.ledger import Ledger
 from simulator.host.processing import HostProcessor
 from simulator.testcards import load_cards

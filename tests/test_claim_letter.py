@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from agent.receipts import display_width
+from agent.engine.receipts import display_width
 from agent.reconcile.claim import PAGE_BREAK, layout_letter, render_claim
 from agent.reconcile.reconciler import Discrepancy, Reconciliation
 from agent.reconcile.statement import StatementLine

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from agent import config, preflight
+from agent import config
+from agent.drivers import preflight
 from agent.auth import PasswordGate, hash_password
 from agent.console.app import RememberingGate
 from agent.console import configedit
@@ -23,8 +24,8 @@ from agent.console.lineeditor import Echo
 from agent.console.session import Session, SessionSettings
 from agent.errors import ConfigError, PosagentError, UsageError
 from agent.iso8583.crypto import KeyCheckError
-from agent.keyload import MasterKeyFile, check_value
-from agent.keystore import SoftwareKeyStore
+from agent.keys.load import MasterKeyFile, check_value
+from agent.keys.store import SoftwareKeyStore
 from tests.agentproc import SUPERVISOR_PASSWORD, start_agent
 from tests.test_console_serial import TECH_HASH, TECH_PASSWORD, Console, Person, journal_events, log_in
 

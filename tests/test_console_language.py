@@ -18,7 +18,7 @@ from agent.console.cardtest import render as card_report
 from agent.console.commands import CommandTable, ConsoleContext
 from agent.console.texts import TEXTS, say
 from agent.errors import ConfigError, UsageError
-from agent.receipts import display_width
+from agent.engine.receipts import display_width
 
 CONSOLE = Path(__file__).resolve().parent.parent / "agent" / "console"
 #: keys whose two languages need not take the same fields

@@ -21,7 +21,7 @@ from agent.auth import hash_password, verify_password
 from agent.console.commands import CommandTable, ConsoleContext
 from agent.console.keyceremony import CLEAR_SCREEN
 from agent.errors import PosagentError, UsageError
-from agent.keyload import KeyLoadError, check_value
+from agent.keys.load import KeyLoadError, check_value
 from tests.agentproc import ROOT, start_agent
 from tests.test_console_serial import TECH_HASH, Console, Person, log_in
 from tests.test_keyload import C1, C2

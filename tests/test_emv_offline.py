@@ -119,7 +119,7 @@ def test_a_bad_tc_is_booked_declined_and_never_charged(terminal, tag, value, cod
 
 @pytest.mark.parametrize("language, text", [("en", "APPROVED OFFLINE"), ("zh", "脱机批准")])
 def test_the_receipt_of_an_offline_approval_says_so_until_its_advice_is_answered(language, text):
-    from agent.receipts import render_receipt
+    from agent.engine.receipts import render_receipt
 
     class Txn:
         kind, state, response_code, pan_masked, entry_mode = "sale", "advice_pending", None, "622609******0162", "052"

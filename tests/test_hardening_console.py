@@ -101,7 +101,7 @@ def test_supervisor_password_still_works_for_the_supervisor(agent):
 
 def test_the_custodians_load_the_master_key_as_components_and_it_never_appears_in_clear(tmp_path, sim_host,
                                                                                          pty_pair, line):
-    from agent.keyload import check_value
+    from agent.keys.load import check_value
     from tests.test_dual_control import CUSTODIAN_KEYS, CUSTODIAN1, CUSTODIAN2
     from tests.test_keyload import C1, C2, TEST_KEY
     keys = (f'[keys]\ntmk = "00112233445566778899AABBCCDDEEFF"\ntmk_file = "{tmp_path / "tmk.enc"}"\n'

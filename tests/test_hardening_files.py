@@ -35,7 +35,7 @@ def test_config_check_and_run_name_a_missing_tls_ca_file_in_one_line(tmp_path):
 
 
 def test_config_check_finds_a_log_directory_that_is_missing_and_a_master_key_that_does_not_open(tmp_path):
-    from agent.keyload import MasterKeyFile
+    from agent.keys.load import MasterKeyFile
     MasterKeyFile(tmp_path / "tmk.enc", tmp_path / "other-device.key").store(bytes.fromhex("0123456789ABCDEFFEDCBA9876543210"))
     config = write_config(tmp_path, f'[console]\nport = "{tmp_path / "no-tty"}"\n',
                           daemon=f'log_file = "{tmp_path / "no-such-dir" / "agent.log"}"\n')

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from agent import config
-from agent.keystore import SoftwareKeyStore
-from agent.netmgmt import apply_signon_response, build_signon
+from agent.keys.store import SoftwareKeyStore
+from agent.engine.netmgmt import apply_signon_response, build_signon
 from simulator.host import balances
 from simulator.host.ledger import Ledger
 from simulator.host.processing import HostProcessor

@@ -15,8 +15,8 @@ from hypothesis import given, settings, strategies as st
 
 from agent import config
 from agent.iso8583 import get_dialect
-from agent.keystore import SoftwareKeyStore
-from agent.netmgmt import apply_signon_response, build_signon
+from agent.keys.store import SoftwareKeyStore
+from agent.engine.netmgmt import apply_signon_response, build_signon
 from simulator.host.groupcommit import GroupCommit, LedgerUnavailable
 from simulator.host.ledger import Ledger
 from simulator.host.processing import HostProcessor

@@ -11,8 +11,8 @@ from agent import config
 from agent.iso8583 import Message, tlv
 from agent.iso8583.crypto import KeyCheckError
 from agent.iso8583.subfields import Field48Request, Field60, SettlementTotals, settlement_result
-from agent.keystore import SoftwareKeyStore
-from agent.netmgmt import apply_signon_response, build_echo, build_signoff, build_signon
+from agent.keys.store import SoftwareKeyStore
+from agent.engine.netmgmt import apply_signon_response, build_echo, build_signoff, build_signon
 from simulator.host.ledger import Ledger
 from simulator.host.processing import HostProcessor
 from simulator import emvcrypto

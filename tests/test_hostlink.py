@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from agent.drivers.hostlink import FrameError, HostLink, LinkClosed, LinkRefused, LinkTimeout
-from agent.keystore import SoftwareKeyStore
-from agent.netmgmt import apply_signon_response, build_echo, build_signon
+from agent.keys.store import SoftwareKeyStore
+from agent.engine.netmgmt import apply_signon_response, build_echo, build_signon
 from simulator.testcards import load_cards
 from tests.simhost import CUP, DEFAULT_TMK, HEADER, TPDU, sale, terminal_config
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from agent.drivers.hostlink import HostLink, LinkConnectError, make_ssl_context
-from agent.netmgmt import build_echo
+from agent.engine.netmgmt import build_echo
 from tests.simhost import CUP, HEADER, TPDU, start_host, terminal_config
 
 

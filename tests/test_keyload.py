@@ -8,7 +8,7 @@ import stat
 import pytest
 from hypothesis import given, strategies as st
 
-from agent.keyload import KeyLoadError, MasterKeyFile, MasterKeyLoad, check_value
+from agent.keys.load import KeyLoadError, MasterKeyFile, MasterKeyLoad, check_value
 
 CUSTODIANS = ("custodian1", "custodian2")
 

@@ -3,10 +3,10 @@
 A module may import its own layer and the layers below it, never one above.  The order, lowest first:
 
     ground floor  the `agent/` top-level modules not placed higher below (errors, money, config, registry, …)
-    iso8583       the codec; with the modules that build on it: netmgmt, keyload, keystore
+    iso8583       the codec; with keys (the master key's loading, the working keys' store)
     journal       SQLite; with office_shipper (ships the journal's events)
-    engine        the sans-IO plans; with emv (the EMV kernel) and receipts (rendered from outcomes)
-    drivers       sockets and devices; with preflight (checks the files and devices `run` needs)
+    engine        the sans-IO plans (with network management and receipts); with emv, the EMV kernel
+    drivers       sockets and devices (with preflight: the files and devices `run` needs)
     ui            the cashier's keypad machine (sans-IO; reaches the daemon through `agent.control_client`)
     reconcile     statements and the reconciler, which the daemon's `reconcile` query runs
     daemon        the asyncio service, the control API's server, the effect interpreter
@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 #: lowest first; a name is a package under agent/ or a top-level module placed above the ground floor
 LAYERS: tuple[tuple[str, ...], ...] = (
     (),  # the ground floor: every other top-level module of agent/
-    ("iso8583", "netmgmt", "keyload", "keystore"),
+    ("iso8583", "keys"),
     ("journal", "office_shipper"),
-    ("engine", "emv", "receipts"),
-    ("drivers", "preflight"),
+    ("engine", "emv"),
+    ("drivers",),
     ("ui",),
     ("reconcile",),
     ("daemon",),

@@ -25,7 +25,7 @@ from agent.drivers.hostlink import HostLink, LinkError
 from agent.engine import common, effects as fx, operations, preauth, settlement
 from agent.engine.effects import EngineError
 from agent.iso8583 import get_dialect
-from agent.receipts import LABELS, render_receipt, render_settlement_report
+from agent.engine.receipts import LABELS, render_receipt, render_settlement_report
 from agent.ui import Call, Print, Show, Terminal
 from agent.ui.table import BUSY, STATES
 from tests.enginekit import CASHIER, DECLINE, LOSE_ANSWER, SUPERVISOR, World

@@ -135,7 +135,7 @@ def test_a_lost_page_stops_the_download_and_the_next_one_reads_the_list_again(tm
 
 @pytest.mark.parametrize("offset", [b"1", b"0x1", b"abc", b"0001"])
 def test_the_host_refuses_a_query_whose_offset_is_not_its_digits(tmp_path, offset):
-    from agent.netmgmt import build_network
+    from agent.engine.netmgmt import build_network
     w = world(tmp_path)
     mti, nmc = SPEC.steps["aids_query"]
     query = build_network(w.profile.as_config(), "000123", mti, nmc, batch="000001", fields={SPEC.data_field: offset})

@@ -18,7 +18,7 @@ from agent.console import configedit
 from agent.consolefiles import FileStateStore
 from agent.daemon.service import load_fingerprint_key
 from agent.iso8583.crypto import kcv, wrap_working_key
-from agent.keystore import SoftwareKeyStore
+from agent.keys.store import SoftwareKeyStore
 from tests.powercutkit import disk  # noqa: F401 — the fixture
 
 TMK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agent.journal.records import Totals, Txn
-from agent.receipts import LABELS, display_width, render_receipt, render_settlement_report
+from agent.engine.receipts import LABELS, display_width, render_receipt, render_settlement_report
 
 #: each label a receipt prints, as the CUP layout names it: English, and the Chinese terminal's bilingual label
 CUP_LABELS = {

@@ -115,7 +115,7 @@ def test_a_day_with_several_faults_names_each_and_claims_what_the_bank_kept(agen
     assert ("申请退款合计" if kept >= 0 else "多付合计") in letter_zh
     assert ("TOTAL TO REFUND" if kept >= 0 else "TOTAL PAID IN EXCESS") in letter_en
     assert f"{abs(kept) // 100}.{abs(kept) % 100:02d}" in letter_en
-    from agent.receipts import display_width
+    from agent.engine.receipts import display_width
     printer = (claims / f"claim-{day}-zh-printer.txt").read_text().splitlines()
     assert max(display_width(x) for x in printer) <= 32
     # each item that names a journal transaction carries its chain with the hash-chain proof

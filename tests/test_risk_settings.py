@@ -17,7 +17,7 @@ from agent import config, roles
 from agent.console.commands import CommandTable, ConsoleContext
 from agent.errors import ConfigError, UsageError
 from agent.iso8583.dialects import get_dialect
-from agent.keystore import KeyStoreError, SoftwareKeyStore, check_key_mode, single_des_required
+from agent.keys.store import KeyStoreError, SoftwareKeyStore, check_key_mode, single_des_required
 from tests.agentproc import ROOT
 
 TMK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from agent.engine import operations as ops, settlement
 from agent.engine.effects import EngineError
 from agent.journal.paytotals import PaymentTotals, side
-from agent.receipts import render_settlement_report
+from agent.engine.receipts import render_settlement_report
 from agent.journal.records import Totals
 from tests.agentproc import Agent, write_config
 from tests.enginekit import PROFILE, SUPERVISOR

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from agent.receipts import display_width
+from agent.engine.receipts import display_width
 from agent.ui import Call, Print, Show, Terminal, UiError, UiStateError
 from agent.ui.table import STATES
 

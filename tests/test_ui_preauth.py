@@ -90,7 +90,7 @@ def test_duplicates_lists_held_pairs_beside_double_charges_and_fixes_the_extra_h
 @pytest.mark.parametrize("width", [32, 42])
 def test_receipts_name_the_family_in_both_languages_and_fit_the_paper(language, labels, width):
     from agent.journal.records import Txn
-    from agent.receipts import display_width, render_receipt
+    from agent.engine.receipts import display_width, render_receipt
 
     for kind, label in zip(("preauth", "preauth_void", "completion", "completion_void"), labels):
         t = Txn(id=1, kind=kind, state="approved", amount=200000, currency="156", trace=3, batch=1,

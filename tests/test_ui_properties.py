@@ -8,7 +8,7 @@ import os
 
 from hypothesis import given, settings, strategies as st
 
-from agent.receipts import display_width
+from agent.engine.receipts import display_width
 from agent.ui import KEYS, Call, Print, Show, SideCall, Terminal, UiStateError
 from agent.ui.layout import compose, wrap
 from agent.ui.table import BUSY, STATES, TRANSITIONS, next_state

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from agent.progress import Progress, from_notify
-from agent.receipts import display_width
+from agent.engine.receipts import display_width
 from agent.ui import Call, Print, Show, SideCall, Terminal
 from agent.ui.scripted import press_keys
 

@@ -92,7 +92,7 @@ def test_a_code_the_bank_does_not_know_asks_for_a_fresh_code_not_another_card(wo
     unknown = world.pay(500, "281234567890123456")  # well-formed Alipay, never issued
     assert unknown.status == "declined" and unknown.txn.response_code == "14"
     assert "fresh code" in unknown.message and "card" not in unknown.message.lower(), unknown.message
-    from agent.receipts import render_receipt
+    from agent.engine.receipts import render_receipt
     receipt = render_receipt(unknown.txn, merchant_name="SHOP", terminal_id="10000001",
                              merchant_id="123456789012345", width=42)
     assert "Invalid payment code" in receipt and "card number" not in receipt
@@ -335,7 +335,7 @@ def test_the_paying_table_refuses_what_it_does_not_name():
 
 
 def test_receipt_names_the_wallet_and_shows_the_code_masked(world):
-    from agent.receipts import render_receipt
+    from agent.engine.receipts import render_receipt
 
     code = world.code("alice")
     paid = world.pay(1234, code)

@@ -24,7 +24,7 @@ from agent.errors import PosagentError, UsageError
 from agent.journal.export import render_text
 from agent.journal.states import KINDS
 from agent.money import parse_amount
-from agent.receipts import display_width
+from agent.engine.receipts import display_width
 
 log = logging.getLogger("posagent.console")
 
@@ -147,7 +147,7 @@ class CommandTable:
     def _key_name(self, check_value: str) -> str:
         if check_value != "development":
             return check_value
-        from agent.keyload import check_value as kcv
+        from agent.keys.load import check_value as kcv
         return self._say("st.development", kcv=kcv(bytes.fromhex(self.ctx.cfg.keys.tmk)))
 
     def echo(self, args: list[str]) -> Reply:
@@ -175,7 +175,7 @@ class CommandTable:
         if kept is None:
             raise UsageError(self._say("u.no_previous"))
         restored = keys.restore_previous()
-        from agent.keystore import default_key_file
+        from agent.keys.store import default_key_file
         default_key_file(self.ctx.cfg).unlink(missing_ok=True)  # working keys of either key: the next sign-on brings them
         self.ctx.audit("keys_restored", {"check_value": restored, "set_aside": kept[1], "by": "technician"})
         return Reply(self._say("key.restored", kcv=self._key_name(restored), waiting=kept[1]))

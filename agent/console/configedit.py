@@ -16,7 +16,8 @@ from typing import Any
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from agent import config, preflight
+from agent import config
+from agent.drivers import preflight
 from agent.auth import hash_password
 from agent.consolefiles import atomic_write
 from agent.console.texts import say

@@ -7,7 +7,7 @@ component's check value.  The screen is cleared before the next custodian logs i
 also opens another custodian's login is refused: one person would hold both components.  The combined
 key's check value is shown at the end and confirmed from the key form; the ceremony is journaled
 (`console.keys_loaded`: who entered which component when, and the check values — never a component).
-The sans-IO part is `agent.keyload.MasterKeyLoad`.
+The sans-IO part is `agent.keys.load.MasterKeyLoad`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from agent.consolefiles import FileStateStore, auth_state_path
 from agent.console.session import Question, Reply
 from agent.console.texts import say
 from agent.errors import UsageError
-from agent.keyload import KeyLoadError, MasterKeyFile, MasterKeyLoad, check_value
-from agent.keystore import default_key_file
+from agent.keys.load import KeyLoadError, MasterKeyFile, MasterKeyLoad, check_value
+from agent.keys.store import default_key_file
 
 #: cursor home, clear the screen and its scrollback: the next custodian sees nothing of the one before
 CLEAR_SCREEN = "\x1b[H\x1b[2J\x1b[3J"

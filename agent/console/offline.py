@@ -113,7 +113,7 @@ def _stop(pid: int) -> None:
 def _start_and_wait(cfg) -> int:
     """`posagent run` in its own session; its pid once the control socket answers.  What `run` would refuse
     is said first (the preflight); its log goes to daemon.log_file, an early failure's last line is shown."""
-    from agent.preflight import problems
+    from agent.drivers.preflight import problems
 
     found = problems(cfg)
     if found:

@@ -11,7 +11,7 @@ from typing import Any
 
 from agent.console.texts import TEXTS, say
 from agent.money import format_amount
-from agent.receipts import display_width
+from agent.engine.receipts import display_width
 from agent.ui.texts import Texts as ScreenTexts
 
 

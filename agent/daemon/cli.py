@@ -524,7 +524,7 @@ def _run(args: argparse.Namespace) -> int:
     from agent.daemon.control import serve
     from agent.daemon.service import Daemon
 
-    from agent.preflight import problems
+    from agent.drivers.preflight import problems
     cfg = load_for_command(args)
     found = problems(cfg)
     if found:  # the first one on the line; `posagent config check` lists them all

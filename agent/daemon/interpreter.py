@@ -13,7 +13,7 @@ from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalErr
 from agent.engine import wallet as wallet_fx
 from agent.engine.port import Ask, JournalPort, check_port
 from agent.daemon.linkstate import LinkHealth
-from agent.netmgmt import apply_signon_response
+from agent.engine.netmgmt import apply_signon_response
 
 log = logging.getLogger("posagent.engine")
 

@@ -33,8 +33,8 @@ from agent.errors import PosagentError
 from agent.iso8583 import get_dialect
 from agent.journal import Journal, Totals, integrity
 from agent.journal.errors import StorageError
-from agent.keystore import SoftwareKeyStore
-from agent.receipts import render_receipt, render_settlement_report
+from agent.keys.store import SoftwareKeyStore
+from agent.engine.receipts import render_receipt, render_settlement_report
 
 log = logging.getLogger("posagent.daemon")
 

@@ -22,7 +22,7 @@ from agent.engine.texts import say
 from agent.iso8583 import Message
 from agent.journal.errors import JournalError
 from agent.journal.states import REVERSAL_REASONS  # texts: why_98, why_A0, why_06
-from agent.netmgmt import NetworkResponseError, build_echo, build_signon, check_network_response
+from agent.engine.netmgmt import NetworkResponseError, build_echo, build_signon, check_network_response
 
 Gen = Generator[Any, Any, Any]
 

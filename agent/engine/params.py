@@ -28,7 +28,7 @@ from agent.engine.port import ask
 from agent.engine.requests import Profile
 from agent.iso8583 import Message, tlv
 from agent.iso8583.dialect import ParamDownloadSpec
-from agent.netmgmt import NetworkResponseError, build_network, check_network_response
+from agent.engine.netmgmt import NetworkResponseError, build_network, check_network_response
 
 TRIGGERS = ("signon", "technician", "schedule")
 

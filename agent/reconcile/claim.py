@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from agent.money import format_amount
-from agent.receipts import display_width
+from agent.engine.receipts import display_width
 from agent.reconcile.fees import DEBIT_KINDS
 from agent.reconcile.reconciler import Discrepancy, Reconciliation
 from agent.reconcile.statement import StatementLine

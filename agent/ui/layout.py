@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from agent.receipts import display_width
+from agent.engine.receipts import display_width
 from agent.ui.actions import UiError
 
 #: the grid sizes the machine accepts; a 16×4 LCD is the smallest useful one

@@ -11,7 +11,7 @@ import time
 from typing import Any, Mapping
 
 from agent.money import format_amount
-from agent.receipts import display_width
+from agent.engine.receipts import display_width
 from agent.ui.layout import cut, right, wrap
 from agent.ui.texts import Texts
 

@@ -93,7 +93,7 @@ def _tls_problems(cfg: Config) -> list[str]:
 
 def setting_problems(cfg: Config) -> list[str]:
     """Values each valid alone that `run` cannot use together, one line each (no file is read)."""
-    from agent.receipts import display_width
+    from agent.engine.receipts import display_width
     found = []
     name, width = cfg.terminal.merchant_name, cfg.terminal.receipt_width
     if display_width(name) > width:
@@ -152,7 +152,7 @@ def problems(cfg: Config) -> list[str]:
             found.append(f"journal.fingerprint_key_file: {fingerprint} is shorter than 128 bits")
     tmk_file = cfg.path("keys", "tmk_file")
     if tmk_file.exists() and not tmk_file.is_dir():
-        from agent.keyload import KeyLoadError, MasterKeyFile
+        from agent.keys.load import KeyLoadError, MasterKeyFile
         try:
             MasterKeyFile(tmk_file, cfg.path("keys", "device_key_file")).load()
         except KeyLoadError as exc:

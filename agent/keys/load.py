@@ -14,7 +14,7 @@ At rest (`MasterKeyFile`): ``tmk.enc`` holds the key encrypted with AES-256-GCM 
 (``device.key``, created 0600 on the first load), bound to its purpose and its check value.  The device
 key is kept apart from the data directory (see docs/security.md): a copy of the data directory, a backup or an
 export never holds a usable master key.  It does not protect against someone with the terminal's root
-account — that is what a secure element behind `agent.keystore.KeyStore` is for.
+account — that is what a secure element behind `agent.keys.store.KeyStore` is for.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ class SoftwareKeyStore:
         self.master_check_value = kcv(self._tmk).hex().upper()[:6]  # shown so a technician can tell which key
         self.master_source = "development key"
         self.path = Path(path) if path is not None else None
-        #: the sealed master key file (`agent.keyload.MasterKeyFile`) this key came from, if any
+        #: the sealed master key file (`agent.keys.load.MasterKeyFile`) this key came from, if any
         self.master_file = None
         self.mac_algorithm = mac_algorithm
         self._keys: dict[str, bytes] = {}
@@ -118,7 +118,7 @@ class SoftwareKeyStore:
     def from_config(cls, cfg) -> "SoftwareKeyStore":
         """The loaded master key (`keys load`, encrypted at rest) or else the development key of [keys] tmk;
         the working keys in the file beside the journal (working-keys.json)."""
-        from agent.keyload import MasterKeyFile
+        from agent.keys.load import MasterKeyFile
         from agent.iso8583.dialects import get_dialect
         dialect = get_dialect(cfg["acquirer"]["dialect"])
         check_key_mode(cfg["keys"]["key_mode"], dialect)
