@@ -17,11 +17,11 @@ import hashlib
 import hmac
 import json
 import os
-import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from agent.errors import PosagentError
+from agent.localtime import local_time
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 _PREFIX = "scrypt"
@@ -96,7 +96,7 @@ def say(language: str, key: str, **values: object) -> str:
 
 def clock_time(epoch: float) -> str:
     """The local wall-clock time a lock ends, as the operator reads it on a screen."""
-    return time.strftime("%H:%M", time.localtime(epoch))
+    return local_time(epoch, "%H:%M")
 
 
 class PasswordGate:

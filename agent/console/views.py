@@ -6,19 +6,17 @@ and stay so.  Tables size each column to its content, counting a Chinese charact
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from agent.console.texts import TEXTS, say
 from agent.money import format_amount
 from agent.engine.receipts import display_width
 from agent.ui.texts import Texts as ScreenTexts
+from agent.localtime import stamp as local_stamp
 
 
 def stamp(epoch: float | None) -> str:
-    if epoch is None:
-        return "-"
-    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+    return local_stamp(epoch)
 
 
 def status(s: dict[str, Any], language: str = "en") -> str:

@@ -19,7 +19,6 @@ import json
 import logging
 import signal
 import sys
-import time
 from typing import Any
 
 from agent import registry, roles
@@ -29,6 +28,7 @@ from agent.errors import PosagentError, UsageError
 from agent.logsetup import setup_logging
 from agent.money import format_amount, parse_amount
 from agent.registry import Arg, Operation
+from agent.localtime import local_time
 
 EXIT_DECLINED, EXIT_USAGE, EXIT_AUTH, EXIT_CONFIRM, EXIT_UNKNOWN, EXIT_OPEN = 1, 2, 3, 4, 5, 6
 #: error codes that have their own exit status
@@ -425,7 +425,7 @@ def show_offline_declined(args: argparse.Namespace, cfg, reply: dict) -> int:
     if not declined:
         print("no sale stored offline was declined by the bank")
     for t in declined:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t["created_at"]))
+        when = local_time(t["created_at"])
         print(f"{when}  trace {t['trace']:06d}  {t['pan_masked'] or '-':<19}  "
               f"{format_amount(t['amount'], cfg.terminal.currency_exponent):>12}  declined {t.get('response_code') or '-'}")
     if declined:

@@ -21,6 +21,7 @@ from agent.engine.requests import CardData, Profile, local_mmdd, refund_request,
 from agent.iso8583 import Message
 from agent.money import format_amount
 from agent.journal.states import LIVE_STATES, TxnState
+from agent.localtime import MINUTES, local_time
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,7 @@ def _require_voidable(profile: Profile, original: Any) -> None:
 
 
 def _when(timestamp: float) -> str:
-    import time
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+    return local_time(timestamp, MINUTES)
 
 
 # ---------------------------------------------------------------- refund

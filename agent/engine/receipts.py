@@ -7,13 +7,13 @@ Only the masked PAN is printed (first 6 / last 4), never track data.
 from __future__ import annotations
 
 import re
-import time
 import unicodedata
 from typing import Any
 
 from agent.engine.responses import describe
 from agent.journal.states import TxnState
 from agent.money import format_amount
+from agent.localtime import local_time
 
 #: every label a receipt prints, by language, as the CUP receipt layout names them (a Chinese terminal's labels
 #: are bilingual); RESULT, REPRINT and the settlement slip's lines are this terminal's own additions
@@ -97,7 +97,7 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
              rule, *_card_line(txn, words, width, original_card), _pair(words["type"], kind, width),
              _pair(words["batch"], f"{txn.batch:06d}", width), _pair(words["trace"], f"{txn.trace:06d}", width)]
     lines += [_pair(words["rrn"], txn.rrn or "-", width), _pair(words["auth"], txn.auth_code or "-", width),
-              _pair(words["date"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(txn.created_at)), width)]
+              _pair(words["date"], local_time(txn.created_at), width)]
     if original_trace is not None:  # a void or refund names the original's voucher
         lines.append(_pair(words["reference"], f"{words['original']} {original_trace:06d}", width))
     lines += [rule, _pair(words["amount"], f"{sign}{format_amount(txn.amount, exponent)}", width),
@@ -154,7 +154,7 @@ def render_settlement_report(*, batch: int, totals: Any, result: str, uploaded: 
     lines = [_centre(words["settlement"], width), rule, *_pair_lines(words["merchant_name"], merchant_name, width),
              *_pair_lines(words["merchant"], merchant_id, width), *_pair_lines(words["terminal"], terminal_id, width),
              _pair(words["batch"], f"{batch:06d}", width),
-             _pair(words["settled_at"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(settled_at)), width),
+             _pair(words["settled_at"], local_time(settled_at), width),
              rule,
              _pair(f"{words['sales']} {words['count']}", str(totals.debit_count), width),
              _pair(f"{words['sales']} {words['total']}", money(totals.debit_amount), width),

@@ -7,7 +7,6 @@ crash (it never needs the PAN, track data or PIN block, which are not kept — d
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ from agent.iso8583.dialects.cup import DIALECT as CUP, MESSAGES as CUP_MESSAGES
 from agent.iso8583.matching import FINANCIAL_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, Field61
 from agent.money import parse_amount
+from agent.localtime import local_time
 
 #: kind → (processing code F3, condition code F25, 60.1 transaction type, request MTI)
 FINANCIAL_KINDS: dict[str, tuple[str, str, str, str]] = {
@@ -144,7 +144,7 @@ class CardData:
 
 def local_mmdd(timestamp: float) -> str:
     """The local calendar date MMDD of a journal time (field 61's original date)."""
-    return time.strftime("%m%d", time.localtime(timestamp))
+    return local_time(timestamp, "%m%d")
 
 
 def _financial_fields(profile: Profile, kind: str, *, trace: int, batch: int, amount: int, currency: str,

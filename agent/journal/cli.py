@@ -18,6 +18,7 @@ from agent.journal import Journal, render_text
 from agent.journal.records import Txn
 from agent.journal.states import KINDS
 from agent.money import format_amount, parse_amount
+from agent.localtime import local_time
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -125,7 +126,7 @@ def _exponent(cfg) -> int:
 
 
 def _when(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return local_time(epoch)
 
 
 def _cards(journal: Journal, txns: list[Txn]) -> dict[int, str | None]:

@@ -19,6 +19,7 @@ from agent.journal.queries import Queries
 from agent.journal.records import txn_from_row
 from agent.journal.store import Core, Store
 from agent.journal.transactions import TXN_SELECT
+from agent.localtime import SECONDS, stamp
 
 BUNDLE_FORMAT = "posagent-evidence/1"
 #: the most transactions one bundle holds (a date range larger than this is refused)
@@ -107,9 +108,7 @@ def _when(value: float | str | None, default: float, *, end_of_day: bool = False
 
 
 def _stamp(epoch: float | None) -> str:
-    if epoch is None:
-        return "-"
-    return dt.datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+    return stamp(epoch, f"{SECONDS} %z")
 
 
 def money(amount: int, exponent: int = 2) -> str:

@@ -14,16 +14,13 @@ from agent.money import format_amount
 from agent.engine.receipts import display_width
 from agent.ui.layout import cut, right, wrap
 from agent.ui.texts import Texts
+from agent.localtime import local_time
 
 #: transaction kinds a refund, a correction or a duplicate fix may start from
 SALE_KINDS = ("sale", "correction", "completion")  # what a refund or a correction may name
 
 # engine messages written for the command line name a command; the screen offers the step itself
 _CLI_HINT = re.compile(r"[:;,]?\s*(?:use\s+)?`[^`]*`|;?\s*use --method \w+")
-
-
-def local_time(timestamp: float, fmt: str) -> str:
-    return time.strftime(fmt, time.localtime(timestamp))
 
 
 def mmdd(txn: Mapping[str, Any]) -> str:
