@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent.errors import PosagentError
+from agent.machine import IllegalTransition  # the one refusal of every state machine, raised here too
 
 
 class JournalError(PosagentError):
@@ -16,17 +17,6 @@ class JournalError(PosagentError):
         self.txn_id = txn_id
         self.path = path
         super().__init__(message)
-
-
-class IllegalTransition(JournalError):
-    """A state change that the transition table does not allow (e.g. declined -> approved)."""
-
-    def __init__(self, machine: str, record_id: int | str, from_state: str, to_state: str):
-        self.machine = machine
-        self.from_state = from_state = str(from_state)  # a TxnState shows as its value
-        self.to_state = to_state = str(to_state)
-        super().__init__(f"{machine} {record_id}: cannot go from {from_state!r} to {to_state!r}",
-                         txn_id=record_id if machine == "transaction" and isinstance(record_id, int) else None)
 
 
 class DuplicateRequest(JournalError):
