@@ -406,7 +406,7 @@ class Terminal:
         if code in (DAEMON_DOWN, CONNECTION_LOST):
             return self._finish(Result(error_headline(DAEMON_DOWN, self.texts), self._agent_gone(code, message)))
         result = Result(error_headline(code, self.texts), message)
-        password_state = sibling(self.state, "password")
+        password_state = sibling(self.state, "password") if self.state.endswith(".send") else None
         if code == "auth" and password_state in RETRY_EVENTS:
             result = replace(result, offer="retry", retry_state=password_state)
         elif code == "batch_settled" and self.state == KeypadState.VOID_SEND and self.draft.trace is not None:
