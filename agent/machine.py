@@ -30,14 +30,12 @@ class IllegalTransition(PosagentError):
     behind the caller's back — never a step to take anyway."""
 
     def __init__(self, machine: str, state: object, event: str, record: object = None):
+        where = machine if record is None else f"{machine} {record}"
+        super().__init__(f"{where}: {str(event)!r} is not allowed in state {_shown(state)!r}")
         self.machine = machine
         self.state = _shown(state)
         self.event = str(event)
         self.record = record
-        #: the transaction concerned, for the journal's callers (as `JournalError.txn_id`)
-        self.txn_id = record if machine == "transaction" and isinstance(record, int) else None
-        where = machine if record is None else f"{machine} {record}"
-        super().__init__(f"{where}: {self.event!r} is not allowed in state {self.state!r}")
 
 
 class Machine(Generic[S]):
@@ -45,8 +43,10 @@ class Machine(Generic[S]):
     members come out); `events` the names of its events; `table` every legal (state, event) → state."""
 
     def __init__(self, name: str, states: type[S], events: Iterable[str], table: Mapping[tuple[S, str], S],
-                 *, initial: S | None = None):
+                 *, initial: S | None = None, refusal: type[IllegalTransition] = IllegalTransition):
         self.name = name
+        #: what `step` raises: `IllegalTransition`, or a subclass that also belongs to its layer's family
+        self.refusal = refusal
         self.states = states
         self.events: tuple[str, ...] = tuple(events)
         self.initial = initial
@@ -58,6 +58,8 @@ class Machine(Generic[S]):
                 raise TypeError(f"{name}: event {event!r} is not one of the machine's events")
         if len(set(self.events)) != len(self.events):
             raise TypeError(f"{name}: an event is named twice")
+        if not issubclass(refusal, IllegalTransition):
+            raise TypeError(f"{name}: a refusal is an IllegalTransition, not {refusal!r}")
         if initial is not None and not isinstance(initial, states):
             raise TypeError(f"{name}: the initial state {initial!r} is not a {states.__name__}")
         self.table: Mapping[tuple[S, str], S] = MappingProxyType(dict(table))
@@ -69,7 +71,7 @@ class Machine(Generic[S]):
         try:
             return self.states(value)
         except ValueError:
-            raise IllegalTransition(self.name, value, event, record) from None
+            raise self.refusal(self.name, value, event, record) from None
 
     def step(self, state: object, event: str, record: object = None) -> S:
         """The state `event` leads to from `state`; `IllegalTransition` when the table has no such move."""
@@ -77,7 +79,7 @@ class Machine(Generic[S]):
         try:
             return self.table[(member, event)]
         except KeyError:
-            raise IllegalTransition(self.name, member, event, record) from None
+            raise self.refusal(self.name, member, event, record) from None
 
     def allows(self, state: object, event: str) -> bool:
         return (state, event) in self.table

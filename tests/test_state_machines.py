@@ -62,6 +62,18 @@ def test_random_events_step_by_the_table_or_are_refused_by_name(machine: Machine
             assert isinstance(error, PosagentError) and "\n" not in str(error)
 
 
+def test_the_journals_refusal_is_also_a_journal_error_naming_the_transaction():
+    from agent.journal.errors import JournalError
+    from agent.journal.states import TRANSACTION, FIX
+    with pytest.raises(JournalError) as refused:
+        TRANSACTION.step("declined", "approve", 12)
+    assert isinstance(refused.value, IllegalTransition) and refused.value.txn_id == 12
+    assert str(refused.value) == "transaction 12: 'approve' is not allowed in state 'declined'"
+    with pytest.raises(JournalError) as refused:
+        FIX.step("done", "close", 3)
+    assert refused.value.txn_id is None and str(refused.value) == "fix 3: 'close' is not allowed in state 'done'"
+
+
 @pytest.mark.parametrize("machine", MACHINES, ids=lambda m: m.name)
 def test_a_state_outside_the_enum_is_refused_too(machine: Machine):
     event = machine.events[0]
@@ -128,6 +140,8 @@ def test_a_machine_is_refused_when_its_table_is_not_made_of_its_own_states_and_e
         Machine("light", Light, ("go",), {(Light.RED, "stop"): Light.GREEN})
     with pytest.raises(TypeError, match="named twice"):
         Machine("light", Light, ("go", "go"), {})
+    with pytest.raises(TypeError, match="a refusal is an IllegalTransition"):
+        Machine("light", Light, ("go",), {}, refusal=ValueError)
     light = Machine("light", Light, ("go",), {(Light.RED, "go"): Light.GREEN}, initial=Light.RED)
     assert light.step("red", "go") is Light.GREEN and light.final_states() == (Light.GREEN,)
     assert light.diagram() == "stateDiagram-v2\n    [*] --> red\n    red --> green: go\n    green --> [*]"

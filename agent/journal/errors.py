@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.errors import PosagentError
-from agent.machine import IllegalTransition  # the one refusal of every state machine, raised here too
+from agent.machine import IllegalTransition
 
 
 class JournalError(PosagentError):
@@ -17,6 +17,15 @@ class JournalError(PosagentError):
         self.txn_id = txn_id
         self.path = path
         super().__init__(message)
+
+
+class IllegalRecordTransition(IllegalTransition, JournalError):
+    """The refusal of the journal's machines (transaction, reversal, batch, fix): the one `IllegalTransition`,
+    and a `JournalError` like every refusal of the journal, naming the transaction when it is one."""
+
+    def __init__(self, machine: str, state: object, event: str, record: object = None):
+        super().__init__(machine, state, event, record)
+        self.txn_id = record if machine == "transaction" and isinstance(record, int) else None
 
 
 class DuplicateRequest(JournalError):

@@ -21,6 +21,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Iterable
 
+from agent.journal.errors import IllegalRecordTransition
 from agent.machine import Machine
 
 
@@ -98,7 +99,7 @@ TRANSACTION: Machine[TxnState] = Machine(
         (S.IN_DOUBT, "fail"): S.IN_DOUBT,
         (S.REFUNDED_PARTIALLY, "refund_part"): S.REFUNDED_PARTIALLY,
         (S.REFUNDED_PARTIALLY, "refund_all"): S.REFUNDED,
-    }, initial=S.SENDING)
+    }, initial=S.SENDING, refusal=IllegalRecordTransition)
 
 REVERSAL: Machine[ReversalState] = Machine(
     "reversal", ReversalState, ("answered", "fail", "attempt", "acknowledge", "give_up", "handle", "cancel"), {
@@ -112,13 +113,13 @@ REVERSAL: Machine[ReversalState] = Machine(
         (R.NEEDS_MANUAL, "acknowledge"): R.DONE,
         (R.NEEDS_MANUAL, "handle"): R.HANDLED,
         (R.NEEDS_MANUAL, "cancel"): R.CANCELLED,
-    }, initial=R.PENDING)
+    }, initial=R.PENDING, refusal=IllegalRecordTransition)
 
 BATCH: Machine[BatchState] = Machine(
     "batch", BatchState, ("begin_settlement", "finish_settlement"), {
         (B.OPEN, "begin_settlement"): B.SETTLING,  # totals frozen
         (B.SETTLING, "finish_settlement"): B.SETTLED,  # and the next batch opens
-    }, initial=B.OPEN)
+    }, initial=B.OPEN, refusal=IllegalRecordTransition)
 
 #: a multi-step fix (journal/chains.py): a correction or duplicate repair recorded step by step
 FIX: Machine[FixState] = Machine(
@@ -126,7 +127,7 @@ FIX: Machine[FixState] = Machine(
         (F.OPEN, "record_step"): F.OPEN,  # a step's progress
         (F.OPEN, "finish"): F.DONE,  # every step approved
         (F.OPEN, "close"): F.CLOSED,  # a supervisor's decision, with why
-    }, initial=F.OPEN)
+    }, initial=F.OPEN, refusal=IllegalRecordTransition)
 
 #: the journal's machines, in the order the docs draw them
 MACHINES = (TRANSACTION, REVERSAL, BATCH, FIX)
