@@ -8,7 +8,8 @@ from typing import Any
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.scrub import scrub_text
 from agent.journal.records import Backlog, Reversal, Txn, reversal_from_row, txn_from_row
-from agent.journal.states import OPEN_REVERSALS_SQL, QUEUED_REVERSALS_SQL, REVERSAL, UNRESOLVED_SQL, ReversalState, TxnState
+from agent.journal.states import (OPEN_REVERSALS_SQL, QUEUED_REVERSALS_SQL, REVERSAL, UNRESOLVED_SQL, ReversalState,
+                                  TxnState)
 from agent.journal.store import Core, Store, Writer
 from agent.journal.transactions import Transactions
 
@@ -38,7 +39,8 @@ class Reversals(Store):
             result = self._step(w, rev, "fail", reason=reason, last_error=scrub_text(error))
         elif row["state"] in (TxnState.SENDING, TxnState.APPROVED):
             result = w.insert("reversals", {"txn_id": txn_id, "trace": row["trace"], "reason": reason,
-                                            "tries": 0, "last_error": scrub_text(error), "state": ReversalState.PENDING,
+                                            "tries": 0, "last_error": scrub_text(error),
+                                            "state": ReversalState.PENDING,
                                             "created_at": now, "updated_at": now})
         return result
 
@@ -58,7 +60,8 @@ class Reversals(Store):
 
     def pending_reversals(self) -> list[Reversal]:
         """Reversals waiting to be sent, oldest first (send them before any other online message)."""
-        rows = self._conn.execute(f"SELECT * FROM reversals WHERE state = '{ReversalState.PENDING}' ORDER BY id").fetchall()
+        rows = self._conn.execute(f"SELECT * FROM reversals WHERE state = '{ReversalState.PENDING}' "
+                                  "ORDER BY id").fetchall()
         return [reversal_from_row(r) for r in rows]
 
     def reversal_backlog(self) -> Backlog:
@@ -74,7 +77,8 @@ class Reversals(Store):
 
     def reversals_needing_manual_handling(self) -> list[Reversal]:
         """Reversals whose retries ran out, oldest first: a person must resolve each one."""
-        rows = self._conn.execute(f"SELECT * FROM reversals WHERE state = '{ReversalState.NEEDS_MANUAL}' ORDER BY id").fetchall()
+        rows = self._conn.execute(f"SELECT * FROM reversals WHERE state = '{ReversalState.NEEDS_MANUAL}' "
+                                  "ORDER BY id").fetchall()
         return [reversal_from_row(r) for r in rows]
 
     def get_reversal(self, rev_id: int) -> Reversal:

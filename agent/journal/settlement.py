@@ -37,7 +37,8 @@ class Batches(Store):
         if batch is None:
             batch = self._conn.execute(f"SELECT id, number FROM batches WHERE state = '{BatchState.OPEN}'").fetchone()
             if batch is None:
-                live = self._conn.execute(f"SELECT number FROM batches WHERE state = '{BatchState.SETTLING}'").fetchone()
+                live = self._conn.execute(
+                    f"SELECT number FROM batches WHERE state = '{BatchState.SETTLING}'").fetchone()
                 raise JournalError(f"batch {live[0]:06d} is being settled: finish the settlement before new "
                                    "transactions" if live else "no open batch")
             cache["open_batch"] = batch
