@@ -208,10 +208,10 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
                                   code=code)
     result = yield Exchange(message)
     details = {"wallet": wallet.name}
-    state, verdict, response = _classify(settings, message, result)
-    if state == "no_answer":
+    event, verdict, response = _classify(settings, message, result)
+    state = ORDER.step(OrderState.SENT, event)
+    if state == OrderState.CANCELLING:  # no valid answer to the sale itself
         return (yield from _cancel(profile, settings, txn, verdict, "why_no_answer", details))
-    state = ORDER.step(ORDER.initial, state)
     if state == OrderState.PAYING:
         yield ask.record_event("wallet.paying", {"trace": txn.trace, "code": response.get(39)}, operator=operator.name, role=operator.role, txn_id=txn.id)
         state, response, why = yield from _query_until_final(profile, settings, txn, operator)
