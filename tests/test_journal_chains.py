@@ -39,7 +39,7 @@ def test_plan_progress_and_done(journal):
     assert chain.steps[0]["status"] == "done"
     done = journal.end_chain(chain.id, "done")
     assert done.state == "done" and journal.open_chains() == [] and journal.open_chain_of(txn.id) is None
-    with pytest.raises(IllegalTransition, match="cannot go from 'done' to 'closed'"):
+    with pytest.raises(IllegalTransition, match=f"fix {chain.id}: 'close' is not allowed in state 'done'"):
         journal.end_chain(chain.id, "closed", reason="late")
     assert journal.verify().ok
 

@@ -1,6 +1,8 @@
-"""Transaction states are one enum (`agent.journal.states.TxnState`) shared by the journal's SQL and the
-engine: no state name is typed as a string anywhere else in the product — not in SQL text, not in a
-comparison with a state, not in a state list, not as the state a row is set to."""
+"""The states of every state machine are enums (`agent.machine.Machine`: the journal's `TxnState`,
+`ReversalState`, `BatchState`, `FixState` shared by its SQL and the engine; the wallet order's, the keypad's
+and the console's): no state name is typed as a string anywhere else in the product — not in SQL text, not
+in a comparison with a state, not in a state list, not as the state a row is set to.  Only the enum's own
+class body spells its values."""
 
 from __future__ import annotations
 
@@ -11,12 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from agent.journal.states import CHARGED_STATES, TRANSITIONS, UNRESOLVED_TXN_STATES, TxnState, sql_in
+from agent.journal.states import MACHINES as JOURNAL_MACHINES
+from agent.journal.states import CHARGED_STATES, TRANSACTION, UNRESOLVED_TXN_STATES, TxnState, sql_in
+from tests.test_state_machines import MACHINES
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = {s.value for s in TxnState}
-SQL_LITERAL = re.compile(r"'(" + "|".join(sorted(NAMES)) + r")'")
-HOME = ROOT / "agent" / "journal" / "states.py"
+#: every state name of every machine (the keypad's "sale.amount", the console's "logged out", ...)
+NAMES = {str(s.value) for machine in MACHINES for s in machine.states}
+#: the names the journal stores (SQL text, a row's "state", `state=`): its machines' only
+STORED = {str(s.value) for machine in JOURNAL_MACHINES for s in machine.states}
+SQL_LITERAL = re.compile(r"'(" + "|".join(re.escape(n) for n in sorted(STORED)) + r")'")
 
 
 def _is_state(node: ast.AST) -> bool:
@@ -32,8 +38,18 @@ def _is_state(node: ast.AST) -> bool:
     return False
 
 
-def _names_in(node: ast.AST) -> list[ast.Constant]:
-    return [n for n in ast.walk(node) if isinstance(n, ast.Constant) and n.value in NAMES]
+def _names_in(node: ast.AST, names: set[str] = NAMES) -> list[ast.Constant]:
+    return [n for n in ast.walk(node) if isinstance(n, ast.Constant) and n.value in names]
+
+
+def _enum_bodies(tree: ast.AST) -> set[int]:
+    """The ids of every node inside a class that derives from an enum: where state values are spelled."""
+    inside = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and any(getattr(b, "id", getattr(b, "attr", "")).endswith("Enum")
+                                                  for b in node.bases):
+            inside.update(id(n) for n in ast.walk(node))
+    return inside
 
 
 def literal_state_names(path: Path, root: Path = ROOT) -> list[str]:
@@ -55,16 +71,17 @@ def literal_state_names(path: Path, root: Path = ROOT) -> list[str]:
             if name.endswith("_state"):  # _set_txn_state(w, row, "voided")
                 for arg in node.args[1:]:
                     found += _names_in(arg)
-            found += [n for kw in node.keywords if kw.arg == "state" for n in _names_in(kw.value)]
+            found += [n for kw in node.keywords if kw.arg == "state" for n in _names_in(kw.value, STORED)]
         elif isinstance(node, ast.Dict):
             found += [n for k, v in zip(node.keys, node.values)
-                      if isinstance(k, ast.Constant) and k.value == "state" for n in _names_in(v)]
+                      if isinstance(k, ast.Constant) and k.value == "state" for n in _names_in(v, STORED)]
     rel = path.relative_to(root)
-    return sorted({f"{rel}:{n.lineno}: {n.value!r}" for n in found})
+    enums = _enum_bodies(tree) | {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # and docstrings
+    return sorted({f"{rel}:{n.lineno}: {n.value!r}" for n in found if id(n) not in enums})
 
 
 def test_no_state_name_is_typed_as_a_string_outside_the_enum():
-    modules = [p for p in sorted((ROOT / "agent").rglob("*.py")) if p != HOME]
+    modules = sorted((ROOT / "agent").rglob("*.py"))
     assert [hit for module in modules for hit in literal_state_names(module)] == []
 
 
@@ -90,7 +107,7 @@ def test_the_walker_finds_every_kind_of_typed_state_name(tmp_path):
 
 def test_values_are_what_sql_stores_and_in_lists_are_generated():
     assert TxnState.IN_DOUBT == "in_doubt" and f"{TxnState.APPROVED}" == "approved"
-    assert set(TRANSITIONS["transaction"]) == set(TxnState)
+    assert {state for state, _event in TRANSACTION.table} | set(TRANSACTION.final_states()) == set(TxnState)
     assert sql_in(UNRESOLVED_TXN_STATES) == "('sending', 'in_doubt')"
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE t (state TEXT)")
@@ -105,3 +122,24 @@ def test_values_are_what_sql_stores_and_in_lists_are_generated():
 def test_an_in_list_of_anything_but_state_names_is_refused(bad):
     with pytest.raises(ValueError, match="not a list of state names"):
         sql_in(bad)
+
+
+PROBE_OTHER_MACHINES = '''
+import enum
+class Screen(enum.StrEnum):
+    IDLE = "idle"  # an enum's own body spells its values: allowed
+def g(self, chain, conn, session):
+    """A docstring may say 'open' and "logged out"."""
+    if self.state == "sale.amount" or chain.state != "open" or session.state in ("logged out",):
+        conn.execute("SELECT * FROM batches WHERE state = 'settling'")
+    link = {"state": "idle"}  # the link's state, no machine's: the journal's names only are checked here
+    return link, "paying"
+'''
+
+
+def test_the_walker_finds_the_other_machines_names_too(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE_OTHER_MACHINES, encoding="utf-8")
+    found = literal_state_names(probe, tmp_path)
+    assert sorted(line.split(": ", 1)[1] for line in found) == sorted(
+        ["'sale.amount'", "'open'", "'logged out'", "\"SELECT * FROM batches WHERE state = 'settling'\""])

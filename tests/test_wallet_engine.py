@@ -12,6 +12,7 @@ import pytest
 from agent.engine import operations as ops, settlement
 from agent.engine import wallet as w
 from agent.engine.effects import EngineError
+from agent.machine import IllegalTransition
 from tests.enginekit import CASHIER, DELIVER, LOSE_ANSWER, LOSE_REQUEST, PROFILE, SUPERVISOR, CORRUPT_MAC
 from tests.walletkit import SETTINGS, WalletWorld
 
@@ -329,9 +330,9 @@ def test_codes_never_reach_the_journal_or_the_host_ledger_in_full(world, tmp_pat
 
 
 def test_the_paying_table_refuses_what_it_does_not_name():
-    assert w.next_state("paying", "no_answer") == "paying"
-    with pytest.raises(w.WalletStateError, match="from 'approved' on 'paid'"):
-        w.next_state("approved", "paid")
+    assert w.ORDER.step("paying", "no_answer") is w.OrderState.PAYING
+    with pytest.raises(IllegalTransition, match="wallet order: 'paid' is not allowed in state 'approved'"):
+        w.ORDER.step("approved", "paid")
 
 
 def test_receipt_names_the_wallet_and_shows_the_code_masked(world):

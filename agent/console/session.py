@@ -7,7 +7,8 @@ session owns no port and reads no clock: the driver passes both in.  The passwor
 are run by a `runner` (`agent.console.commands.CommandTable`), both injected so tests drive the
 whole machine with plain bytes.
 
-The legal moves are one table, `TRANSITIONS`; a move it does not list raises `ConsoleStateError`.
+The legal moves are one table, `CONSOLE` (an `agent.machine.Machine`); a move it does not list raises
+`IllegalTransition` (a bug in the console, never the technician's fault).
 """
 
 from __future__ import annotations
@@ -21,12 +22,9 @@ from agent.auth import AuthError
 from agent.console.lineeditor import Cancelled, Echo, EndOfInput, Line, LineEditor
 from agent.console.texts import say
 from agent.errors import PosagentError
+from agent.machine import Machine
 
 log = logging.getLogger("posagent.console")
-
-
-class ConsoleStateError(PosagentError):
-    """A move the session table does not allow (a bug in the console, never the technician's fault)."""
 
 
 class State(enum.Enum):
@@ -38,17 +36,30 @@ class State(enum.Enum):
 
 
 S = State
-#: state -> {what happened: next state}
-TRANSITIONS: dict[State, dict[str, State]] = {
-    S.LOGGED_OUT: {"enter": S.PASSWORD, "locked": S.LOCKED},
-    S.PASSWORD: {"right": S.LOGGED_IN, "wrong": S.PASSWORD, "locked": S.LOCKED, "cancel": S.LOGGED_OUT,
-                 "idle": S.LOGGED_OUT},
-    S.LOCKED: {"still_locked": S.LOCKED, "lock_over": S.PASSWORD},
-    S.LOGGED_IN: {"command": S.LOGGED_IN, "ask": S.ANSWERING, "cancel": S.LOGGED_IN, "logout": S.LOGGED_OUT,
-                  "idle": S.LOGGED_OUT},
-    S.ANSWERING: {"answer": S.LOGGED_IN, "ask": S.ANSWERING, "cancel": S.LOGGED_IN, "logout": S.LOGGED_OUT,
-                  "idle": S.LOGGED_OUT},
-}
+#: (state, what happened) -> next state
+CONSOLE: Machine[State] = Machine(
+    "console", State, ("enter", "locked", "still_locked", "lock_over", "right", "wrong", "command", "ask", "answer",
+                       "cancel", "logout", "idle"), {
+        (S.LOGGED_OUT, "enter"): S.PASSWORD,
+        (S.LOGGED_OUT, "locked"): S.LOCKED,
+        (S.PASSWORD, "right"): S.LOGGED_IN,
+        (S.PASSWORD, "wrong"): S.PASSWORD,
+        (S.PASSWORD, "locked"): S.LOCKED,
+        (S.PASSWORD, "cancel"): S.LOGGED_OUT,
+        (S.PASSWORD, "idle"): S.LOGGED_OUT,
+        (S.LOCKED, "still_locked"): S.LOCKED,
+        (S.LOCKED, "lock_over"): S.PASSWORD,
+        (S.LOGGED_IN, "command"): S.LOGGED_IN,
+        (S.LOGGED_IN, "ask"): S.ANSWERING,
+        (S.LOGGED_IN, "cancel"): S.LOGGED_IN,
+        (S.LOGGED_IN, "logout"): S.LOGGED_OUT,
+        (S.LOGGED_IN, "idle"): S.LOGGED_OUT,
+        (S.ANSWERING, "answer"): S.LOGGED_IN,
+        (S.ANSWERING, "ask"): S.ANSWERING,
+        (S.ANSWERING, "cancel"): S.LOGGED_IN,
+        (S.ANSWERING, "logout"): S.LOGGED_OUT,
+        (S.ANSWERING, "idle"): S.LOGGED_OUT,
+    }, initial=S.LOGGED_OUT)
 
 
 @dataclass(frozen=True)
@@ -98,17 +109,14 @@ class Session:
         self.gate = gate
         self.runner = runner
         self.settings = settings
-        self.state = State.LOGGED_OUT
+        self.state: State = State.LOGGED_OUT
         self.editor = LineEditor(echo=Echo.NONE)
         self.last_activity = 0.0
         self._question: Question | None = None
 
     # -- the table --------------------------------------------------------------------------------
     def _move(self, happened: str) -> None:
-        try:
-            self.state = TRANSITIONS[self.state][happened]
-        except KeyError:
-            raise ConsoleStateError(f"console: {happened!r} is not allowed while {self.state.value}") from None
+        self.state = CONSOLE.step(self.state, happened)
         self.editor.reset(echo=self._echo())
 
     def _echo(self) -> Echo:

@@ -9,7 +9,8 @@ from typing import Any, Callable
 
 from agent.drivers.hostlink import LinkClosed, LinkConnectError, LinkError, LinkTimeout
 from agent.engine import effects as fx
-from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalError, NotFound
+from agent.journal.errors import DuplicateRequest, JournalError, NotFound
+from agent.machine import IllegalTransition
 from agent.engine import wallet as wallet_fx
 from agent.engine.port import Ask, JournalPort, check_port
 from agent.daemon.linkstate import LinkHealth

@@ -33,6 +33,7 @@ from agent.errors import PosagentError
 from agent.iso8583 import get_dialect
 from agent.journal import Journal, Totals, integrity
 from agent.journal.errors import StorageError
+from agent.journal.states import FixState
 from agent.keys.store import SoftwareKeyStore
 from agent.engine.receipts import render_receipt, render_settlement_report
 
@@ -454,9 +455,9 @@ class Daemon:
                               code="usage")
         chain = self.journal.get_chain(chain_id)
         language = self.profile.language
-        if chain.state != "open":
+        if chain.state != FixState.OPEN:
             raise EngineError(say(language, "chain_not_open", id=chain_id, state=chain.state), code="not_open")
-        closed = self.journal.end_chain(chain_id, "closed", reason=reason, operator="supervisor", role="supervisor")
+        closed = self.journal.end_chain(chain_id, FixState.CLOSED, reason=reason, operator="supervisor", role="supervisor")
         return {"chain": closed.as_dict(), "message": say(language, "chain_closed", id=chain_id, reason=closed.reason)}
 
     def link_state(self) -> dict[str, Any]:

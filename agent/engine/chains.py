@@ -19,7 +19,7 @@ from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidR
                                      refund, void)
 from agent.engine.requests import Profile
 from agent.engine.texts import say
-from agent.journal.states import STEP_KINDS, UNRESOLVED_TXN_STATES, TxnState
+from agent.journal.states import STEP_KINDS, UNRESOLVED_TXN_STATES, FixState, TxnState
 
 #: a step's transaction in one of these states means the step went through
 DONE_STATES = {"void": (TxnState.APPROVED,), "refund": (TxnState.APPROVED,),
@@ -176,7 +176,7 @@ def _run_steps(profile: Profile, operator: Operator, *, operation: str, original
     if all(s.status == "done" for s in states):
         message = " ".join(p for p in (done_lead if done_lead is not None else lead, *texts) if p) or \
             standing(profile, chain, original, states)
-        chain = yield ask.end_chain(chain.id, "done", steps=_steps(states), operator=operator.name, role=operator.role)
+        chain = yield ask.end_chain(chain.id, FixState.DONE, steps=_steps(states), operator=operator.name, role=operator.role)
         return Outcome(operation, "approved", message, txn=made[-1] if made else original, steps=made,
                        details={"chain": chain.as_dict(), "original_id": original.id})
     chain = yield ask.update_chain(chain.id, _steps(states))
@@ -200,7 +200,7 @@ def finish_if_done(profile: Profile, chain: Any) -> Gen:
     """After a restart: a chain whose every step went through is marked done; returns its step states."""
     states = progress(chain, (yield ask.chain_txns(chain.id)))
     if all(s.status == "done" for s in states):
-        yield ask.end_chain(chain.id, "done", steps=_steps(states))
+        yield ask.end_chain(chain.id, FixState.DONE, steps=_steps(states))
     return states
 
 

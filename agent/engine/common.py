@@ -21,7 +21,7 @@ from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.iso8583 import Message
 from agent.journal.errors import JournalError
-from agent.journal.states import REVERSAL_REASONS  # texts: why_98, why_A0, why_06
+from agent.journal.states import REVERSAL_REASONS, ReversalState  # texts: why_98, why_A0, why_06
 from agent.engine.netmgmt import NetworkResponseError, build_echo, build_signon, check_network_response
 
 Gen = Generator[Any, Any, Any]
@@ -66,7 +66,7 @@ def flush_reversals(profile: Profile) -> Gen:
             acknowledged.append(reversal)
             continue
         after = yield ask.reversal_failed(reversal.id, problem, max_tries=profile.reversal_retries)
-        if after.state == "pending":
+        if after.state == ReversalState.PENDING:
             raise EngineError(say(profile.language, "reversal_pending", trace=f"{reversal.trace:06d}",
                                   problem=problem), code="reversal_pending")
         exhausted.append(after)

@@ -16,7 +16,7 @@ from agent.engine.operations import Operator, _money, purchase_parts, sale_by_tr
 from agent.engine.requests import Profile
 from agent.engine.port import ask
 from agent.engine.texts import say
-from agent.journal.states import TxnState
+from agent.journal.states import BatchState, TxnState
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
                               amount=_money(profile, request.right_amount)), code="not_correctable",
                           txn_id=original.id)
     right = request.right_amount
-    open_batch = original.batch_state == "open"
+    open_batch = original.batch_state == BatchState.OPEN
     if right == charged:
         return Outcome("correct", "done", say(language, "nothing_to_correct", trace=f"{original.trace:06d}",
                                               amount=_money(profile, charged)), txn=original)
@@ -174,7 +174,7 @@ def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Oper
     if not any(t.id == txn.id for group in groups for t in group):
         raise EngineError(say(profile.language, "not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),
                           code="not_duplicate")
-    if txn.batch_state == "open" and txn.state == TxnState.APPROVED:
+    if txn.batch_state == BatchState.OPEN and txn.state == TxnState.APPROVED:
         plan, lead = [{"op": "void", "amount": txn.amount}], say(profile.language, "dup_void", trace=f"{txn.trace:06d}")
     else:
         refundable = yield ask.refundable_amount(txn.id)

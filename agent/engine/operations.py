@@ -20,7 +20,7 @@ from agent.engine.texts import say
 from agent.engine.requests import CardData, Profile, local_mmdd, refund_request, sale_request, void_request
 from agent.iso8583 import Message
 from agent.money import format_amount
-from agent.journal.states import LIVE_STATES, TxnState
+from agent.journal.states import LIVE_STATES, BatchState, TxnState
 from agent.localtime import MINUTES, local_time
 
 
@@ -136,7 +136,7 @@ def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
     original = yield from sale_by_trace(profile, request.trace)
     if original.state != TxnState.APPROVED:  # what happened to it matters more than where it is
         _require_voidable(profile, original)
-    if original.batch != batch.number or original.batch_state != "open":
+    if original.batch != batch.number or original.batch_state != BatchState.OPEN:
         settled = yield ask.get_batch(original.batch)
         when = _when(settled.settled_at) if settled and settled.settled_at else "earlier"
         raise EngineError(say(profile.language, "void_settled", trace=f"{request.trace:06d}",

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the port names the journal's values in its signatures only:
     from agent.journal.params import ParamDownload, ParamRecord
     from agent.journal.paytotals import PaymentTotals
     from agent.journal.records import Backlog, Batch, Begun, Recovery, Reversal, Totals, Txn
+    from agent.journal.states import FixState
     from agent.journal.tcuploads import TcUpload
 
 
@@ -257,7 +258,7 @@ class JournalPort(Protocol):
         """The transactions the chain's steps journaled (linked to its original, after it was planned)."""
         ...
 
-    def end_chain(self, chain_id: int, state: str, *, reason: str | None = None, steps: list[dict] | None = None, operator: str = "system", role: str = "system") -> Chain:
+    def end_chain(self, chain_id: int, state: FixState, *, reason: str | None = None, steps: list[dict] | None = None, operator: str = "system", role: str = "system") -> Chain:
         """Finish a chain: ``done`` (every step approved) or ``closed`` (a supervisor's decision, with why)."""
         ...
 

@@ -20,7 +20,7 @@ from agent.engine.operations import Operator, _money, _when
 from agent.engine.requests import CardData, Profile, preauth_request, reference_request
 from agent.engine.responses import describe
 from agent.engine.texts import say
-from agent.journal.states import LIVE_STATES, TxnState
+from agent.journal.states import LIVE_STATES, BatchState, TxnState
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ def completion_void(profile: Profile, request: CompletionRef, operator: Operator
     if original.state != TxnState.APPROVED:
         raise EngineError(say(language, "completion_not_voidable", trace=trace, state=original.state),
                           code="not_voidable", txn_id=original.id)
-    if original.batch_state != "open":
+    if original.batch_state != BatchState.OPEN:
         settled = yield ask.get_batch(original.batch)
         when = _when(settled.settled_at) if settled and settled.settled_at else "earlier"
         raise EngineError(say(language, "completion_settled", trace=trace, batch=f"{original.batch:06d}", when=when),

@@ -28,7 +28,7 @@ from agent.engine.preauth import (CompletionRef, HoldRef, ceiling, complete_prea
                                   preauth_void, validity_seconds)
 from agent.engine.requests import Profile
 from agent.engine.texts import say
-from agent.journal.states import TxnState
+from agent.journal.states import BatchState, TxnState
 
 
 def _combine(operation: str, lead: str, outcome: Outcome) -> Outcome:
@@ -103,13 +103,13 @@ def _plan(profile: Profile, completion, request: fixes.CorrectRequest, charged: 
     language = profile.language
     preauth_txn = yield ask.get(completion.original_id)
     hold = yield ask.hold(preauth_txn.id, validity_seconds=validity_seconds(profile))
-    open_batch = completion.batch_state == "open" and completion.state == TxnState.APPROVED
+    open_batch = completion.batch_state == BatchState.OPEN and completion.state == TxnState.APPROVED
     within = right <= ceiling(profile, preauth_txn.amount)
     if open_batch and within and not hold.expired and request.method != "refund":
         amounts = {"wrong": _money(profile, completion.amount), "right": _money(profile, right)}
         return ([{"op": "completion_void", "amount": completion.amount}, {"op": "completion", "amount": right}],
                 say(language, "fix_recomplete", **amounts), "recomplete")
-    why = say(language, "why_fix_settled" if completion.batch_state != "open" else
+    why = say(language, "why_fix_settled" if completion.batch_state != BatchState.OPEN else
               "why_fix_refunded" if completion.state != TxnState.APPROVED else
               "why_fix_expired" if hold.expired else "why_fix_tolerance" if not within else "why_asked")
     if right < charged:

@@ -21,6 +21,7 @@ from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.engine.walletmsgs import WalletSettings
 from agent.iso8583 import Message
+from agent.journal.states import FixState
 from agent.iso8583.matching import NETWORK_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, settlement_result
 from agent.money import format_amount
@@ -192,7 +193,7 @@ def _chains_after_restart(profile: Profile) -> Gen:
     still = []
     for chain, original, txns in (yield from chains.summaries_plan()):
         yield from chains.finish_if_done(profile, chain)
-        if (yield ask.get_chain(chain.id)).state == "open":
+        if (yield ask.get_chain(chain.id)).state == FixState.OPEN:
             still.append(chains.summary(profile, chain, original, (yield ask.chain_txns(chain.id))))
     if not still:
         return ""

@@ -12,6 +12,7 @@ before anything else, survives a restart, and a cancel that finds the order paid
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from agent.engine.amount_guards import check_amount
@@ -23,6 +24,7 @@ from agent.engine.operations import Operator
 from agent.engine.requests import Profile, Verdict, check_response
 from agent.engine.responses import describe
 from agent.engine.walletmsgs import WalletSettings, wallet_query_request, wallet_sale_request
+from agent.machine import Machine
 from agent.money import format_amount
 from agent.progress import Progress
 from agent.paycodes import PaymentCodeError, classify, mask_code
@@ -61,31 +63,31 @@ class Waited:
 
 # ---------------------------------------------------------------- the paying state, one table
 
-#: (state, event) → next state.  Events: the classified answer to the sale or a query, the clock, CANCEL.
-PAYING: dict[tuple[str, str], str] = {
-    ("sent", "paid"): TxnState.APPROVED,
-    ("sent", "declined"): TxnState.DECLINED,
-    ("sent", "paying"): "paying",
-    ("sent", "no_answer"): "cancelling",
-    ("paying", "paid"): TxnState.APPROVED,
-    ("paying", "declined"): TxnState.DECLINED,
-    ("paying", "paying"): "paying",
-    ("paying", "no_answer"): "paying",  # a lost query answer: ask again, the deadline still holds
-    ("paying", "deadline"): "cancelling",
-    ("paying", "cancel_key"): "cancelling",
-}
+class OrderState(StrEnum):
+    """A wallet order's state while the sale runs; the final two are the transaction's outcome."""
+
+    SENT = "sent"
+    PAYING = "paying"  # the customer confirms on the phone
+    CANCELLING = "cancelling"  # its cancel (the sale's reversal) is owed
+    APPROVED = TxnState.APPROVED.value
+    DECLINED = TxnState.DECLINED.value
 
 
-class WalletStateError(EngineError):
-    def __init__(self, state: str, event: str):
-        super().__init__(f"wallet payment: no transition from {str(state)!r} on {event!r}", code="internal")
-
-
-def next_state(state: str, event: str) -> str:
-    try:
-        return PAYING[(state, event)]
-    except KeyError:
-        raise WalletStateError(state, event) from None
+O = OrderState
+#: Events: the classified answer to the sale or a query, the clock, CANCEL.
+ORDER: Machine[OrderState] = Machine(
+    "wallet order", OrderState, ("paid", "declined", "paying", "no_answer", "deadline", "cancel_key"), {
+        (O.SENT, "paid"): O.APPROVED,
+        (O.SENT, "declined"): O.DECLINED,
+        (O.SENT, "paying"): O.PAYING,
+        (O.SENT, "no_answer"): O.CANCELLING,
+        (O.PAYING, "paid"): O.APPROVED,
+        (O.PAYING, "declined"): O.DECLINED,
+        (O.PAYING, "paying"): O.PAYING,
+        (O.PAYING, "no_answer"): O.PAYING,  # a lost query answer: ask again, the deadline still holds
+        (O.PAYING, "deadline"): O.CANCELLING,
+        (O.PAYING, "cancel_key"): O.CANCELLING,
+    }, initial=O.SENT)
 
 
 @dataclass(frozen=True)
@@ -206,15 +208,15 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
                                   code=code)
     result = yield Exchange(message)
     details = {"wallet": wallet.name}
-    state, verdict, response = _classify(settings, message, result)
-    if state == "no_answer":
+    event, verdict, response = _classify(settings, message, result)
+    state = ORDER.step(OrderState.SENT, event)
+    if state == OrderState.CANCELLING:  # no valid answer to the sale itself
         return (yield from _cancel(profile, settings, txn, verdict, "why_no_answer", details))
-    state = next_state("sent", state)
-    if state == "paying":
+    if state == OrderState.PAYING:
         yield ask.record_event("wallet.paying", {"trace": txn.trace, "code": response.get(39)}, operator=operator.name, role=operator.role, txn_id=txn.id)
         state, response, why = yield from _query_until_final(profile, settings, txn, operator)
         details["queries"] = why.pop("queries", 0)
-        if state == "cancelling":
+        if state == OrderState.CANCELLING:
             return (yield from _cancel(profile, settings, txn, Verdict(False, "06", why["text"]), why["key"],
                                        details))
     return (yield from _finish(profile, settings, txn, state, response, wallet, details))
@@ -249,18 +251,18 @@ def _classify(settings: WalletSettings, request, result) -> tuple[str, Verdict, 
 
 def _query_until_final(profile: Profile, settings: WalletSettings, txn: Any, operator: Operator) -> Gen:
     start = (yield Wait(0)).now
-    state, queries, lost = "paying", 0, 0
+    state, queries, lost = OrderState.PAYING, 0, 0
     while True:
         left = settings.deadline - ((yield Wait(0)).now - start)
         if left <= 0:
-            state = next_state(state, "deadline")
+            state = ORDER.step(state, "deadline")
             return state, None, {"key": "why_deadline", "queries": queries, "lost": lost,
                                  "text": f"customer did not confirm within {settings.deadline:g} s"}
         seconds = int(left + 0.999)
         waited = yield Wait(min(settings.query_interval, left),
                             Progress(_say(profile, "waiting", left=seconds), "paying", seconds))
         if waited.cancelled:
-            state = next_state(state, "cancel_key")
+            state = ORDER.step(state, "cancel_key")
             return state, None, {"key": "why_cancel_key", "queries": queries, "text": "cancelled by the cashier"}
         batch = yield ask.open_batch()
         trace = yield ask.take_trace("network")
@@ -274,16 +276,16 @@ def _query_until_final(profile: Profile, settings: WalletSettings, txn: Any, ope
             lost += 1
         elif event in ("paid", "declined"):
             yield ask.record_event("wallet.final", {"trace": txn.trace, "code": response.get(39)}, operator=operator.name, role=operator.role, txn_id=txn.id)
-        state = next_state(state, event)
-        if state in (TxnState.APPROVED, TxnState.DECLINED):
+        state = ORDER.step(state, event)
+        if state in (OrderState.APPROVED, OrderState.DECLINED):
             return state, response, {"queries": queries}
 
 
 def _finish(profile: Profile, settings: WalletSettings, txn: Any, state: str, response: Any, wallet,
             details: dict) -> Gen:
     code = response.get(39)
-    updated = yield ask.complete(txn.id, approved=state == TxnState.APPROVED, response_code=code, rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=None)
-    if state == TxnState.APPROVED:
+    updated = yield ask.complete(txn.id, approved=state == OrderState.APPROVED, response_code=code, rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=None)
+    if state == OrderState.APPROVED:
         text = _say(profile, "approved", amount=_money(profile, txn.amount), wallet=wallet.label,
                     code=updated.pan_masked, trace=f"{updated.trace:06d}")
     else:

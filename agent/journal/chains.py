@@ -23,12 +23,14 @@ from typing import Any
 
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.records import Txn, txn_from_row
-from agent.journal.states import STEP_KINDS, check_transition
+from agent.journal.states import FIX, STEP_KINDS, FixState
 from agent.journal.store import Core, Store
 from agent.journal.transactions import TXN_SELECT, Transactions
 CHAIN_KINDS = ("correction", "duplicate_fix", "completion_fix")
 MAX_STEPS = 8
 MAX_REASON = 200
+#: how a fix ends: the state the caller names and the event of the `FIX` table that leads there
+END_EVENTS = {FixState.DONE: "finish", FixState.CLOSED: "close"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class Chain:
 
     id: int
     kind: str
-    state: str  # open, done, closed
+    state: str  # a FixState value: open, done, closed
     original_id: int
     target: int | None
     #: {"op": void|sale|refund, "amount": int, "status": planned|done|pending|owed}, and "of": the id of the
@@ -102,14 +104,14 @@ class Chains(Store):
         planned = _check_steps(steps)
         with self._write(f"plan a {kind}") as w:
             self._txns.row(original_id)  # NotFound names the id
-            busy = self._conn.execute("SELECT id FROM chains WHERE original_id = ? AND state = 'open'",
+            busy = self._conn.execute(f"SELECT id FROM chains WHERE original_id = ? AND state = '{FixState.OPEN}'",
                                       (original_id,)).fetchone()
             if busy is not None:
                 raise JournalError(f"transaction {original_id} already has open chain {busy[0]}; resume or close "
                                    "it first", txn_id=original_id)
             watermark = self._conn.execute("SELECT coalesce(max(id), 0) FROM transactions").fetchone()[0]
             now = self._clock()
-            row = w.insert("chains", {"kind": kind, "state": "open", "original_id": original_id, "target": target,
+            row = w.insert("chains", {"kind": kind, "state": FIX.initial, "original_id": original_id, "target": target,
                                       "steps": json.dumps(planned), "watermark": watermark, "reason": None,
                                       "operator": operator, "role": role, "created_at": now, "updated_at": now})
             w.record("chain.plan", original_id, operator, role, {"chain": row["id"], "kind": kind, "steps": planned,
@@ -121,7 +123,7 @@ class Chains(Store):
         updated = _check_steps(steps)
         with self._write(f"update chain {chain_id}") as w:
             row = self._chain_row(chain_id)
-            check_transition("chain", chain_id, row["state"], "open")
+            FIX.step(row["state"], "record_step", chain_id)
             plan = json.loads(row["steps"])
             if _plan_of(plan) != _plan_of(updated):
                 raise JournalError(f"chain {chain_id}: the plan's steps cannot change, only their progress")
@@ -130,17 +132,20 @@ class Chains(Store):
                      {"chain": chain_id, "steps": [s["status"] for s in updated]})
         return chain_from_row(row)
 
-    def end_chain(self, chain_id: int, state: str, *, reason: str | None = None, steps: list[dict] | None = None,
+    def end_chain(self, chain_id: int, state: FixState, *, reason: str | None = None, steps: list[dict] | None = None,
                   operator: str = "system", role: str = "system") -> Chain:
         """Finish a chain: ``done`` (every step approved) or ``closed`` (a supervisor's decision, with why)."""
-        if state == "closed":
+        event = END_EVENTS.get(state)
+        if event is None:
+            raise JournalError(f"a fix ends {FixState.DONE} or {FixState.CLOSED}, not {str(state)!r}")
+        if state == FixState.CLOSED:
             reason = (reason or "").strip()
             if not reason or len(reason) > MAX_REASON:
                 raise JournalError(f"closing chain {chain_id} needs a reason of 1 to {MAX_REASON} characters "
                                    "(what was done instead, e.g. \"customer paid cash\")")
         with self._write(f"end chain {chain_id}") as w:
             row = self._chain_row(chain_id)
-            check_transition("chain", chain_id, row["state"], state)
+            state = FIX.step(row["state"], event, chain_id)
             changes: dict[str, Any] = {"state": state, "reason": reason, "updated_at": self._clock()}
             if steps is not None:
                 changes["steps"] = json.dumps(_check_steps(steps))
@@ -154,7 +159,7 @@ class Chains(Store):
     def open_chains(self) -> list[Chain]:
         """Every chain still open, oldest first."""
         return [chain_from_row(r) for r in self._conn.execute(
-            "SELECT * FROM chains WHERE state = 'open' ORDER BY id")]
+            f"SELECT * FROM chains WHERE state = '{FixState.OPEN}' ORDER BY id")]
 
     def chains_of(self, original_id: int) -> list[Chain]:
         """Every chain of one original, oldest first."""
@@ -162,7 +167,7 @@ class Chains(Store):
             "SELECT * FROM chains WHERE original_id = ? ORDER BY id", (original_id,))]
 
     def open_chain_of(self, original_id: int) -> Chain | None:
-        row = self._conn.execute("SELECT * FROM chains WHERE original_id = ? AND state = 'open'",
+        row = self._conn.execute(f"SELECT * FROM chains WHERE original_id = ? AND state = '{FixState.OPEN}'",
                                  (original_id,)).fetchone()
         return None if row is None else chain_from_row(row)
 
@@ -199,4 +204,4 @@ def create_table(db) -> None:
     }, pk="id", not_null={"kind", "state", "original_id", "steps", "watermark", "operator", "role", "created_at",
                   "updated_at"})
     db.execute("CREATE INDEX idx_chains_original ON chains(original_id)")
-    db.execute("CREATE INDEX idx_chains_open ON chains(state) WHERE state = 'open'")
+    db.execute(f"CREATE INDEX idx_chains_open ON chains(state) WHERE state = '{FixState.OPEN}'")

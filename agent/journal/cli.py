@@ -16,7 +16,7 @@ from agent.errors import UsageError
 from agent.journal.errors import StorageError
 from agent.journal import Journal, render_text
 from agent.journal.records import Txn
-from agent.journal.states import KINDS
+from agent.journal.states import KINDS, BatchState
 from agent.money import format_amount, parse_amount
 from agent.localtime import local_time
 
@@ -142,7 +142,7 @@ def _rows(txns: list[Txn], cards: dict[int, str | None]) -> list[dict[str, Any]]
 def _table(txns: list[Txn], exponent: int, cards: dict[int, str | None]) -> str:
     header = ("ID", "TIME", "KIND", "STATE", "AMOUNT", "TRACE", "BATCH", "CARD", "RRN", "AUTH")
     rows = [header] + [(str(t.id), _when(t.created_at), t.kind, t.state, format_amount(t.amount, exponent),
-                        f"{t.trace:06d}", f"{t.batch:06d}" + (" settled" if t.batch_state == "settled" else ""),
+                        f"{t.trace:06d}", f"{t.batch:06d}" + (" settled" if t.batch_state == BatchState.SETTLED else ""),
                         cards.get(t.id) or "-", t.rrn or "-", t.auth_code or "-") for t in txns]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

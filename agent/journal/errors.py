@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent.errors import PosagentError
+from agent.machine import IllegalTransition
 
 
 class JournalError(PosagentError):
@@ -18,15 +19,13 @@ class JournalError(PosagentError):
         super().__init__(message)
 
 
-class IllegalTransition(JournalError):
-    """A state change that the transition table does not allow (e.g. declined -> approved)."""
+class IllegalRecordTransition(IllegalTransition, JournalError):
+    """The refusal of the journal's machines (transaction, reversal, batch, fix): the one `IllegalTransition`,
+    and a `JournalError` like every refusal of the journal, naming the transaction when it is one."""
 
-    def __init__(self, machine: str, record_id: int | str, from_state: str, to_state: str):
-        self.machine = machine
-        self.from_state = from_state = str(from_state)  # a TxnState shows as its value
-        self.to_state = to_state = str(to_state)
-        super().__init__(f"{machine} {record_id}: cannot go from {from_state!r} to {to_state!r}",
-                         txn_id=record_id if machine == "transaction" and isinstance(record_id, int) else None)
+    def __init__(self, machine: str, state: object, event: str, record: object = None):
+        super().__init__(machine, state, event, record)
+        self.txn_id = record if machine == "transaction" and isinstance(record, int) else None
 
 
 class DuplicateRequest(JournalError):

@@ -19,7 +19,7 @@ from agent.journal.events import Events
 from agent.journal.queries import Queries
 from agent.journal.records import Txn, txn_from_row
 from agent.journal.scrub import scrub_text
-from agent.journal.states import CHARGED_STATES, UNRESOLVED_SQL, UNRESOLVED_TXN_STATES, TxnState
+from agent.journal.states import CHARGED_STATES, UNRESOLVED_SQL, UNRESOLVED_TXN_STATES, BatchState, TxnState
 from agent.journal.store import Core, Store
 from agent.journal.transactions import TXN_SELECT, Transactions
 
@@ -120,7 +120,7 @@ class Holds(Store):
         """Offline completions and offline-approved sales whose advice is not yet acknowledged, oldest first
         (all in the open batch: a batch is settled only after its advices are delivered)."""
         return [txn_from_row(r) for r in self._conn.execute(
-            TXN_SELECT + " WHERE t.batch_id IN (SELECT id FROM batches WHERE state != 'settled') "
+            TXN_SELECT + f" WHERE t.batch_id IN (SELECT id FROM batches WHERE state != '{BatchState.SETTLED}') "
             f"AND t.kind IN ('completion', 'sale') AND t.state = '{TxnState.ADVICE_PENDING}' ORDER BY t.id")]
 
     def advice_record(self, txn_id: int) -> dict:

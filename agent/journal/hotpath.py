@@ -25,7 +25,7 @@ from agent.journal.records import Begun, Reversal, Txn, reversal_from_row, txn_f
 from agent.journal.reversals import Reversals
 from agent.journal.scrub import message_text, scrub_text
 from agent.journal.settlement import Batches
-from agent.journal.states import KINDS, REFUNDABLE_KINDS, REVERSAL_REASONS, UNRESOLVED_SQL, VOIDS, TxnState
+from agent.journal.states import KINDS, REFUNDABLE_KINDS, REVERSAL_REASONS, UNRESOLVED_SQL, VOIDS, BatchState, TxnState
 from agent.journal.store import Core, Store
 from agent.journal.tcuploads import TcUploads
 from agent.journal.transactions import TXN_SELECT, Transactions
@@ -150,14 +150,14 @@ class HotPath(Store):
                 "trace": taken,
                 "batch_id": batch["id"], "batch": batch["number"], "created_at": now, "updated_at": now,
                 "uploaded": 0, "request": request_text})
-            w.cache["begun"] = {**dict(zip(row.keys(), row)), "batch_state": "open"}
+            w.cache["begun"] = {**dict(zip(row.keys(), row)), "batch_state": BatchState.OPEN}
             w.record("txn.begin", row["id"], values["operator"], values["role"],
                      {"kind": kind, "amount": values["amount"], "trace": taken, "batch": batch["number"],
                       # what the back office matches and groups by: never more than the row holds (masked card,
                       # the keyed fingerprint), and the transaction this one voids, refunds or completes
                       "card": values["pan_masked"], "fingerprint": values["pan_fingerprint"],
                       "original": values["original_id"], **(reference or {})})
-        return txn_from_row(row, batch_state="open")
+        return txn_from_row(row, batch_state=BatchState.OPEN)
 
     def _check_links(self, kind: str, amount: int, original_id: int | None, chain_id: int | None,
                      batch_id: int) -> None:
@@ -249,7 +249,7 @@ class HotPath(Store):
                 raise JournalError(f"transaction {txn_id} already has a void or refund: reverse that instead",
                                    txn_id=txn_id)
             extra = {} if response is None else {"response": message_text(response, txn_id)}
-            self._txns.set_state(w, row, TxnState.IN_DOUBT, failure_reason=reason, **extra)
+            self._txns.step(w, row, "fail", failure_reason=reason, **extra)
             result = self._reversals.queue(w, row, reason, error)
             w.record("txn.fail", txn_id, row["operator"], row["role"], {"reason": reason, "error": scrub_text(error)})
         return None if result is None else reversal_from_row(result)

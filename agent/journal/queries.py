@@ -13,7 +13,7 @@ from agent.journal.hashchain import verify_chain
 from agent.journal.records import (Recovery, Txn, VerifyResult, batch_from_row, reversal_from_row,
                                    txn_from_row)
 from agent.journal.settlement import Batches
-from agent.journal.states import CHARGED_SQL, KINDS, UNRESOLVED_SQL, TxnState, sql_in
+from agent.journal.states import CHARGED_SQL, KINDS, UNRESOLVED_SQL, BatchState, ReversalState, TxnState, sql_in
 from agent.journal.store import Core, Store
 from agent.journal.transactions import TXN_SELECT, Transactions
 MAX_FIND = 1000
@@ -220,13 +220,14 @@ class Queries(Store):
         txns = [txn_from_row(r) for r in self._conn.execute(
             TXN_SELECT + f" WHERE t.state IN {UNRESOLVED_SQL} ORDER BY t.id")]
         revs = [reversal_from_row(r) for r in self._conn.execute(
-            "SELECT * FROM reversals WHERE state IN ('pending', 'needs_manual') ORDER BY id")]
-        settling = self._conn.execute("SELECT * FROM batches WHERE state = 'settling'").fetchone()
+            f"SELECT * FROM reversals WHERE state IN {sql_in((ReversalState.PENDING, ReversalState.NEEDS_MANUAL))} "
+            "ORDER BY id")]
+        settling = self._conn.execute(f"SELECT * FROM batches WHERE state = '{BatchState.SETTLING}'").fetchone()
         return Recovery(
             unanswered=tuple(t for t in txns if t.state == TxnState.SENDING),
             in_doubt=tuple(t for t in txns if t.state == TxnState.IN_DOUBT),
-            pending_reversals=tuple(r for r in revs if r.state == "pending"),
-            needs_manual=tuple(r for r in revs if r.state == "needs_manual"),
+            pending_reversals=tuple(r for r in revs if r.state == ReversalState.PENDING),
+            needs_manual=tuple(r for r in revs if r.state == ReversalState.NEEDS_MANUAL),
             settling=batch_from_row(settling) if settling else None)
 
     def verify(self) -> VerifyResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.journal.errors import JournalError
-from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL
+from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL, BatchState, FixState
 from agent.journal.store import Store
 
 
@@ -42,7 +42,7 @@ class Retention(Store):
         removed = 0
         with self._write("prune old batches") as w:
             candidates = self._conn.execute(
-                "SELECT id, number FROM batches WHERE state = 'settled' AND settled_at < ? ORDER BY id",
+                f"SELECT id, number FROM batches WHERE state = '{BatchState.SETTLED}' AND settled_at < ? ORDER BY id",
                 (cutoff,)).fetchall()
             pruned: dict[str, list[int]] = {"batches": [], "transactions": [], "messages": [], "reversals": [],
                                             "chains": [], "tc_uploads": []}
@@ -93,6 +93,6 @@ class Retention(Store):
         return self._conn.execute(
             f"SELECT 1 FROM transactions t WHERE t.batch_id = ? AND (t.state IN {UNRESOLVED_SQL} "
             f"OR EXISTS (SELECT 1 FROM reversals r WHERE r.txn_id = t.id AND r.state IN {OPEN_REVERSALS_SQL}) "
-            "OR EXISTS (SELECT 1 FROM chains k WHERE k.original_id = t.id AND k.state = 'open') "
+            f"OR EXISTS (SELECT 1 FROM chains k WHERE k.original_id = t.id AND k.state = '{FixState.OPEN}') "
             "OR EXISTS (SELECT 1 FROM transactions c WHERE (c.original_id = t.id OR "
             "c.chain_id = t.id) AND c.batch_id != t.batch_id)) LIMIT 1", (batch_id,)).fetchone() is not None

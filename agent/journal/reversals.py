@@ -8,7 +8,8 @@ from typing import Any
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.scrub import scrub_text
 from agent.journal.records import Backlog, Reversal, Txn, reversal_from_row, txn_from_row
-from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL, TxnState, check_transition
+from agent.journal.states import (OPEN_REVERSALS_SQL, QUEUED_REVERSALS_SQL, REVERSAL, UNRESOLVED_SQL, ReversalState,
+                                  TxnState)
 from agent.journal.store import Core, Store, Writer
 from agent.journal.transactions import Transactions
 
@@ -31,16 +32,15 @@ class Reversals(Store):
         (`row` is the transaction as it was before it failed)."""
         txn_id = row["id"]
         now = self._clock()
-        rev = self._conn.execute("SELECT * FROM reversals WHERE txn_id = ? AND state IN ('armed', 'pending') "
+        rev = self._conn.execute(f"SELECT * FROM reversals WHERE txn_id = ? AND state IN {QUEUED_REVERSALS_SQL} "
                                  "ORDER BY id DESC LIMIT 1", (txn_id,)).fetchone()
         result = None
         if rev is not None:
-            check_transition("reversal", rev["id"], rev["state"], "pending")
-            result = w.update("reversals", rev["id"], {"state": "pending", "reason": reason,
-                                                       "last_error": scrub_text(error), "updated_at": now})
+            result = self._step(w, rev, "fail", reason=reason, last_error=scrub_text(error))
         elif row["state"] in (TxnState.SENDING, TxnState.APPROVED):
             result = w.insert("reversals", {"txn_id": txn_id, "trace": row["trace"], "reason": reason,
-                                            "tries": 0, "last_error": scrub_text(error), "state": "pending",
+                                            "tries": 0, "last_error": scrub_text(error),
+                                            "state": ReversalState.PENDING,
                                             "created_at": now, "updated_at": now})
         return result
 
@@ -49,18 +49,19 @@ class Reversals(Store):
         reversal, is cleared with the answer (one cached lookup says whether any such row exists)."""
         if self.legacy_armed is None:
             self.legacy_armed = self._conn.execute(
-                "SELECT 1 FROM reversals WHERE state = 'armed' LIMIT 1").fetchone() is not None
+                f"SELECT 1 FROM reversals WHERE state = '{ReversalState.ARMED}' LIMIT 1").fetchone() is not None
         if self.legacy_armed:
-            check_transition("reversal", "(armed)", "armed", "cleared")
-            cleared = self._conn.execute("UPDATE reversals SET state = 'cleared', updated_at = ? WHERE "
-                                         "txn_id = ? AND state = 'armed' RETURNING *",
+            cleared_state = REVERSAL.step(ReversalState.ARMED, "answered")
+            cleared = self._conn.execute(f"UPDATE reversals SET state = '{cleared_state}', updated_at = ? WHERE "
+                                         f"txn_id = ? AND state = '{ReversalState.ARMED}' RETURNING *",
                                          (self._clock(), txn_id)).fetchone()
             if cleared is not None:
                 w.vouch("reversals", cleared)
 
     def pending_reversals(self) -> list[Reversal]:
         """Reversals waiting to be sent, oldest first (send them before any other online message)."""
-        rows = self._conn.execute("SELECT * FROM reversals WHERE state = 'pending' ORDER BY id").fetchall()
+        rows = self._conn.execute(f"SELECT * FROM reversals WHERE state = '{ReversalState.PENDING}' "
+                                  "ORDER BY id").fetchall()
         return [reversal_from_row(r) for r in rows]
 
     def reversal_backlog(self) -> Backlog:
@@ -68,7 +69,7 @@ class Reversals(Store):
         found = self._conn.execute(
             f"SELECT 0, id FROM transactions WHERE state IN {UNRESOLVED_SQL} AND state = '{TxnState.SENDING}' "
             f"UNION ALL SELECT 1, id FROM reversals WHERE state IN {OPEN_REVERSALS_SQL} "
-            "AND state = 'pending'").fetchall()
+            f"AND state = '{ReversalState.PENDING}'").fetchall()
         if not found:
             return Backlog((), ())
         txns = tuple(txn_from_row(self._txns.row(i)) for table, i in sorted(map(tuple, found)) if table == 0)
@@ -76,7 +77,8 @@ class Reversals(Store):
 
     def reversals_needing_manual_handling(self) -> list[Reversal]:
         """Reversals whose retries ran out, oldest first: a person must resolve each one."""
-        rows = self._conn.execute("SELECT * FROM reversals WHERE state = 'needs_manual' ORDER BY id").fetchall()
+        rows = self._conn.execute(f"SELECT * FROM reversals WHERE state = '{ReversalState.NEEDS_MANUAL}' "
+                                  "ORDER BY id").fetchall()
         return [reversal_from_row(r) for r in rows]
 
     def get_reversal(self, rev_id: int) -> Reversal:
@@ -89,17 +91,18 @@ class Reversals(Store):
             raise NotFound(f"no reversal {rev_id} in the journal")
         return row
 
-    def _set_reversal(self, w, row: sqlite3.Row, to_state: str, **changes: Any) -> sqlite3.Row:
-        check_transition("reversal", row["id"], row["state"], to_state)
+    def _step(self, w, row: sqlite3.Row, event: str, **changes: Any) -> sqlite3.Row:
+        """Move the reversal by `event` through the `REVERSAL` table (`IllegalTransition` otherwise)."""
+        to_state = REVERSAL.step(row["state"], event, row["id"])
         return w.update("reversals", row["id"], {"state": to_state, "updated_at": self._clock(), **changes})
 
     def reversal_attempt(self, rev_id: int, request: dict) -> Reversal:
         """Commit BEFORE sending a reversal: tries += 1 and the (masked) request is stored."""
         with self._write(f"journal an attempt of reversal {rev_id}") as w:
             row = self._reversal_row(rev_id)
-            if row["state"] != "pending":
+            if row["state"] != ReversalState.PENDING:
                 raise JournalError(f"reversal {rev_id} is {row['state']}, not pending: nothing to send")
-            updated = self._set_reversal(w, row, "pending", tries=row["tries"] + 1)
+            updated = self._step(w, row, "attempt", tries=row["tries"] + 1)
             self._txns.store_message(w, "sent", request, txn_id=row["txn_id"], reversal_id=rev_id)
             w.record("reversal.attempt", row["txn_id"], None, "system", {"reversal": rev_id, "try": updated["tries"]})
         return reversal_from_row(updated)
@@ -108,10 +111,10 @@ class Reversals(Store):
         """The host acknowledged the reversal: it is done and the transaction is "reversed"."""
         with self._write(f"record the acknowledgement of reversal {rev_id}") as w:
             row = self._reversal_row(rev_id)
-            self._set_reversal(w, row, "done")
+            self._step(w, row, "acknowledge")
             self._txns.store_message(w, "received", response, txn_id=row["txn_id"], reversal_id=rev_id)
             txn = self._txns.row(row["txn_id"])
-            self._txns.set_state(w, txn, TxnState.REVERSED)
+            self._txns.step(w, txn, "reverse")
             w.record("reversal.done", row["txn_id"], None, "system", {"reversal": rev_id})
 
     def reversal_failed(self, rev_id: int, error: str, *, max_tries: int) -> Reversal:
@@ -120,8 +123,9 @@ class Reversals(Store):
             raise JournalError(f"max_tries must be a positive whole number, not {max_tries!r}")
         with self._write(f"record the failure of reversal {rev_id}") as w:
             row = self._reversal_row(rev_id)
-            to_state = "needs_manual" if row["tries"] >= max_tries else "pending"
-            updated = self._set_reversal(w, row, to_state, last_error=scrub_text(error))
+            updated = self._step(w, row, "give_up" if row["tries"] >= max_tries else "fail",
+                                 last_error=scrub_text(error))
+            to_state = updated["state"]
             w.record("reversal.failed", row["txn_id"], None, "system",
                      {"reversal": rev_id, "tries": row["tries"], "state": to_state, "error": scrub_text(error)})
         return reversal_from_row(updated)
@@ -132,10 +136,10 @@ class Reversals(Store):
             raise JournalError("manual handling needs a note saying what was done")
         with self._write(f"record manual handling of reversal {rev_id}") as w:
             row = self._reversal_row(rev_id)
-            self._set_reversal(w, row, "handled", last_error=row["last_error"])
+            self._step(w, row, "handle", last_error=row["last_error"])
             txn = self._txns.row(row["txn_id"])
             if txn["state"] == TxnState.IN_DOUBT:
-                self._txns.set_state(w, txn, TxnState.RESOLVED_MANUALLY)
+                self._txns.step(w, txn, "resolve")
             w.record("reversal.handled", row["txn_id"], operator, role, {"reversal": rev_id, "note": scrub_text(note, 1000)})
 
     def confirm_in_doubt(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None = None,
@@ -150,6 +154,6 @@ class Reversals(Store):
                 self._txns.store_message(w, "received", response, txn_id=txn_id)
             for rev in self._conn.execute(f"SELECT * FROM reversals WHERE txn_id = ? AND state IN "
                                           f"{OPEN_REVERSALS_SQL}", (txn_id,)).fetchall():
-                self._set_reversal(w, rev, "cleared" if rev["state"] == "armed" else "cancelled")
+                self._step(w, rev, "answered" if rev["state"] == ReversalState.ARMED else "cancel")
             w.record("txn.confirmed", txn_id, operator, role, {"state": updated["state"]})
         return txn_from_row(updated, batch_state=row["batch_state"])

@@ -15,7 +15,7 @@ import sqlite_utils
 
 from agent.journal.errors import JournalError, StorageError
 from agent.journal.reads import ReportingConnection
-from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL
+from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL, BatchState
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: the `PRAGMA application_id` of a posagent journal ("POSJ")
@@ -65,7 +65,7 @@ def _v1(db: sqlite_utils.Database) -> None:
     # recovery reads only the few unresolved rows, whatever the journal's size
     db.execute(f"CREATE INDEX idx_transactions_unresolved ON transactions(state) WHERE state IN {UNRESOLVED_SQL}")
     db.execute(f"CREATE INDEX idx_reversals_open ON reversals(state) WHERE state IN {OPEN_REVERSALS_SQL}")
-    db.execute("CREATE INDEX idx_batches_live ON batches(state) WHERE state != 'settled'")
+    db.execute(f"CREATE INDEX idx_batches_live ON batches(state) WHERE state != '{BatchState.SETTLED}'")
 
 
 def _v2(db: sqlite_utils.Database) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.paytotals import PaymentTotals, payment_totals
 from agent.journal.records import Batch, Totals, Txn, batch_from_row, txn_from_row
-from agent.journal.states import CHARGED_STATES, UNRESOLVED_SQL, check_transition
+from agent.journal.states import BATCH, CHARGED_STATES, QUEUED_REVERSALS_SQL, UNRESOLVED_SQL, BatchState
 from agent.journal.store import Core, Store, Writer
 from agent.journal.transactions import TXN_SELECT, Transactions
 
@@ -29,15 +29,16 @@ class Batches(Store):
 
     def create_first(self, w: Writer) -> sqlite3.Row:
         """A new journal's batch 000001, open."""
-        return w.insert("batches", {"number": 1, "state": "open", "opened_at": self._clock()})
+        return w.insert("batches", {"number": 1, "state": BATCH.initial, "opened_at": self._clock()})
 
     def open_batch_ids(self, cache: dict[str, Any]) -> sqlite3.Row:
         """(id, number) of the open batch; a clear error while a settlement holds it."""
         batch = cache.get("open_batch")
         if batch is None:
-            batch = self._conn.execute("SELECT id, number FROM batches WHERE state = 'open'").fetchone()
+            batch = self._conn.execute(f"SELECT id, number FROM batches WHERE state = '{BatchState.OPEN}'").fetchone()
             if batch is None:
-                live = self._conn.execute("SELECT number FROM batches WHERE state = 'settling'").fetchone()
+                live = self._conn.execute(
+                    f"SELECT number FROM batches WHERE state = '{BatchState.SETTLING}'").fetchone()
                 raise JournalError(f"batch {live[0]:06d} is being settled: finish the settlement before new "
                                    "transactions" if live else "no open batch")
             cache["open_batch"] = batch
@@ -45,7 +46,8 @@ class Batches(Store):
 
     def open_batch(self) -> Batch:
         """The current batch: the open one, or the one being settled while a settlement is unfinished."""
-        row = self._conn.execute("SELECT * FROM batches WHERE state != 'settled' ORDER BY id DESC LIMIT 1").fetchone()
+        row = self._conn.execute(f"SELECT * FROM batches WHERE state != '{BatchState.SETTLED}' ORDER BY id DESC "
+                                 "LIMIT 1").fetchone()
         if row is None:
             raise JournalError("the journal has no open batch")
         return batch_from_row(row)
@@ -66,7 +68,7 @@ class Batches(Store):
         """Adopt the batch number the host assigned at sign-on (only while the open batch is empty)."""
         _check_batch_no(number)
         with self._write(f"set the batch number to {number:06d}") as w:
-            row = self._conn.execute("SELECT * FROM batches WHERE state = 'open'").fetchone()
+            row = self._conn.execute(f"SELECT * FROM batches WHERE state = '{BatchState.OPEN}'").fetchone()
             if row is None:
                 raise JournalError("no open batch: finish the settlement first")
             if row["number"] == number:
@@ -108,19 +110,19 @@ class Batches(Store):
         """
         with self._write(f"begin settling batch {batch_no:06d}") as w:
             row = self.batch_row(batch_no)
-            if row["state"] == "settling":
+            if row["state"] == BatchState.SETTLING:
                 return batch_from_row(row)
             unresolved = self._conn.execute(
                 f"SELECT count(*) FROM transactions WHERE batch_id = ? AND state IN {UNRESOLVED_SQL}",
                 (row["id"],)).fetchone()[0]
             reversals = self._conn.execute(
-                "SELECT count(*) FROM reversals WHERE state IN ('armed', 'pending')").fetchone()[0]
+                f"SELECT count(*) FROM reversals WHERE state IN {QUEUED_REVERSALS_SQL}").fetchone()[0]
             if unresolved or reversals:
                 raise JournalError(f"batch {batch_no:06d} cannot be settled yet: {unresolved} transaction(s) without "
                                    f"an outcome and {reversals} reversal(s) still to send; resolve them first")
-            check_transition("batch", batch_no, row["state"], "settling")
+            settling = BATCH.step(row["state"], "begin_settlement", batch_no)
             totals = self._totals(row["id"])
-            updated = w.update("batches", row["id"], {"state": "settling", "settling_at": self._clock(),
+            updated = w.update("batches", row["id"], {"state": settling, "settling_at": self._clock(),
                                                       "totals": json.dumps(totals.as_dict(), sort_keys=True)})
             w.record("settlement.begin", None, operator, role, {"batch": batch_no, "totals": totals.as_dict()})
         return batch_from_row(updated)
@@ -132,7 +134,7 @@ class Batches(Store):
                 raise JournalError(f"settlement result ({name}) must be '1', '2' or '3', not {value!r}")
         with self._write(f"record the settlement result of batch {batch_no:06d}") as w:
             row = self.batch_row(batch_no)
-            if row["state"] != "settling":
+            if row["state"] != BatchState.SETTLING:
                 raise JournalError(f"batch {batch_no:06d} is {row['state']}, not being settled")
             updated = w.update("batches", row["id"], {"result_domestic": domestic, "result_foreign": foreign})
             self._txns.store_message(w, "received", response, txn_id=None)
@@ -157,7 +159,7 @@ class Batches(Store):
         """Flag one record as uploaded, so an interrupted batch upload resumes where it stopped."""
         with self._write(f"mark transaction {txn_id} uploaded") as w:
             row = self._txns.row(txn_id)
-            if row["batch_state"] != "settling":
+            if row["batch_state"] != BatchState.SETTLING:
                 raise JournalError(f"transaction {txn_id} is in batch {row['batch']:06d}, which is "
                                    f"{row['batch_state']}, not being settled", txn_id=txn_id)
             if not row["uploaded"]:
@@ -168,13 +170,13 @@ class Batches(Store):
         """settling -> settled, and open the next batch (999999 wraps to 1).  Already settled: no-op."""
         with self._write(f"finish settling batch {batch_no:06d}") as w:
             row = self.batch_row(batch_no)
-            if row["state"] == "settled":
+            if row["state"] == BatchState.SETTLED:
                 return batch_from_row(row)
-            check_transition("batch", batch_no, row["state"], "settled")
+            settled = BATCH.step(row["state"], "finish_settlement", batch_no)
             now = self._clock()
-            updated = w.update("batches", row["id"], {"state": "settled", "settled_at": now})
+            updated = w.update("batches", row["id"], {"state": settled, "settled_at": now})
             following = batch_no % MAX_BATCH + 1
-            w.insert("batches", {"number": following, "state": "open", "opened_at": now})
+            w.insert("batches", {"number": following, "state": BATCH.initial, "opened_at": now})
             w.record("settlement.finish", None, operator, role, {"batch": batch_no, "next": following})
         return batch_from_row(updated)
 

@@ -1,4 +1,6 @@
-"""The journal's state machines, each one table of legal transitions, enforced by `check_transition`.
+"""The journal's state machines — a transaction, a reversal, a batch, a multi-step fix — each one
+`agent.machine.Machine`: an enum of states whose values are what SQL stores, and one table of
+(state, event) → state that every state change goes through (`IllegalTransition` otherwise).
 
 Transactions
     sending      the request is journaled (this row is its armed reversal); the bytes may be on the wire
@@ -19,7 +21,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Iterable
 
-from agent.journal.errors import IllegalTransition
+from agent.journal.errors import IllegalRecordTransition
+from agent.machine import Machine
 
 
 class TxnState(StrEnum):
@@ -45,52 +48,89 @@ def sql_in(states: Iterable[str]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-S = TxnState
-_T = {
-    S.SENDING: {S.APPROVED, S.DECLINED, S.IN_DOUBT},
-    S.ADVICE_PENDING: {S.APPROVED, S.DECLINED, S.ADVICE_PENDING},
-    # approved -> in_doubt: the card declined after the host approved (reversal reason 06)
-    S.APPROVED: {S.VOIDED, S.REFUNDED_PARTIALLY, S.REFUNDED, S.IN_DOUBT, S.REVERSED},
-    S.DECLINED: set(),
-    S.IN_DOUBT: {S.REVERSED, S.APPROVED, S.DECLINED, S.RESOLVED_MANUALLY, S.IN_DOUBT},
-    S.REVERSED: set(),
-    S.VOIDED: set(),
-    S.REFUNDED_PARTIALLY: {S.REFUNDED_PARTIALLY, S.REFUNDED},
-    S.REFUNDED: set(),
-    S.RESOLVED_MANUALLY: set(),
-}
+class ReversalState(StrEnum):
+    """A reversal's state (`reversals.state`)."""
 
-_R = {
-    # armed: only in journals written before a "sending" transaction itself counted as the armed
-    # reversal (a row per request); cleared by a valid answer, made pending by a failure
-    "armed": {"cleared", "pending"},
-    "pending": {"pending", "done", "needs_manual", "cancelled"},
-    "needs_manual": {"done", "handled", "cancelled"},
-    "cleared": set(),
-    "done": set(),
-    "handled": set(),
-    "cancelled": set(),
-}
+    ARMED = "armed"  # only in journals written before a "sending" transaction itself was the armed reversal
+    PENDING = "pending"
+    NEEDS_MANUAL = "needs_manual"
+    CLEARED = "cleared"
+    DONE = "done"
+    HANDLED = "handled"
+    CANCELLED = "cancelled"
 
-_B = {
-    "open": {"settling"},
-    "settling": {"settled"},
-    "settled": set(),
-}
 
-#: multi-step fixes (journal/chains.py): open -> open records a step's progress
-_C = {
-    "open": {"open", "done", "closed"},
-    "done": set(),
-    "closed": set(),
-}
+class BatchState(StrEnum):
+    """A batch's state (`batches.state`)."""
 
-TRANSITIONS = MappingProxyType({
-    "transaction": MappingProxyType({k: frozenset(v) for k, v in _T.items()}),
-    "reversal": MappingProxyType({k: frozenset(v) for k, v in _R.items()}),
-    "batch": MappingProxyType({k: frozenset(v) for k, v in _B.items()}),
-    "chain": MappingProxyType({k: frozenset(v) for k, v in _C.items()}),
-})
+    OPEN = "open"
+    SETTLING = "settling"
+    SETTLED = "settled"
+
+
+class FixState(StrEnum):
+    """A multi-step fix's state (`chains.state`)."""
+
+    OPEN = "open"
+    DONE = "done"
+    CLOSED = "closed"
+
+
+S, R, B, F = TxnState, ReversalState, BatchState, FixState
+
+TRANSACTION: Machine[TxnState] = Machine(
+    "transaction", TxnState,
+    ("approve", "decline", "fail", "void", "refund_part", "refund_all", "reverse", "resolve", "advice_resent"), {
+        (S.SENDING, "approve"): S.APPROVED,
+        (S.SENDING, "decline"): S.DECLINED,
+        (S.SENDING, "fail"): S.IN_DOUBT,  # no valid answer: its reversal is owed
+        (S.ADVICE_PENDING, "approve"): S.APPROVED,
+        (S.ADVICE_PENDING, "decline"): S.DECLINED,
+        (S.ADVICE_PENDING, "advice_resent"): S.ADVICE_PENDING,
+        (S.APPROVED, "void"): S.VOIDED,
+        (S.APPROVED, "refund_part"): S.REFUNDED_PARTIALLY,
+        (S.APPROVED, "refund_all"): S.REFUNDED,
+        (S.APPROVED, "fail"): S.IN_DOUBT,  # the card declined after the host approved (reversal reason 06)
+        (S.APPROVED, "reverse"): S.REVERSED,
+        (S.IN_DOUBT, "reverse"): S.REVERSED,
+        (S.IN_DOUBT, "approve"): S.APPROVED,  # the host's status says what became of it
+        (S.IN_DOUBT, "decline"): S.DECLINED,
+        (S.IN_DOUBT, "resolve"): S.RESOLVED_MANUALLY,
+        (S.IN_DOUBT, "fail"): S.IN_DOUBT,
+        (S.REFUNDED_PARTIALLY, "refund_part"): S.REFUNDED_PARTIALLY,
+        (S.REFUNDED_PARTIALLY, "refund_all"): S.REFUNDED,
+    }, initial=S.SENDING, refusal=IllegalRecordTransition)
+
+REVERSAL: Machine[ReversalState] = Machine(
+    "reversal", ReversalState, ("answered", "fail", "attempt", "acknowledge", "give_up", "handle", "cancel"), {
+        (R.ARMED, "answered"): R.CLEARED,  # a valid answer to the request it would reverse
+        (R.ARMED, "fail"): R.PENDING,
+        (R.PENDING, "fail"): R.PENDING,  # failed again, or an attempt got no answer with tries left
+        (R.PENDING, "attempt"): R.PENDING,  # journaled before it is sent: one try more
+        (R.PENDING, "acknowledge"): R.DONE,
+        (R.PENDING, "give_up"): R.NEEDS_MANUAL,  # its tries ran out: a person must act
+        (R.PENDING, "cancel"): R.CANCELLED,  # the host's status says what became of the transaction
+        (R.NEEDS_MANUAL, "acknowledge"): R.DONE,
+        (R.NEEDS_MANUAL, "handle"): R.HANDLED,
+        (R.NEEDS_MANUAL, "cancel"): R.CANCELLED,
+    }, initial=R.PENDING, refusal=IllegalRecordTransition)
+
+BATCH: Machine[BatchState] = Machine(
+    "batch", BatchState, ("begin_settlement", "finish_settlement"), {
+        (B.OPEN, "begin_settlement"): B.SETTLING,  # totals frozen
+        (B.SETTLING, "finish_settlement"): B.SETTLED,  # and the next batch opens
+    }, initial=B.OPEN, refusal=IllegalRecordTransition)
+
+#: a multi-step fix (journal/chains.py): a correction or duplicate repair recorded step by step
+FIX: Machine[FixState] = Machine(
+    "fix", FixState, ("record_step", "finish", "close"), {
+        (F.OPEN, "record_step"): F.OPEN,  # a step's progress
+        (F.OPEN, "finish"): F.DONE,  # every step approved
+        (F.OPEN, "close"): F.CLOSED,  # a supervisor's decision, with why
+    }, initial=F.OPEN, refusal=IllegalRecordTransition)
+
+#: the journal's machines, in the order the docs draw them
+MACHINES = (TRANSACTION, REVERSAL, BATCH, FIX)
 
 #: transaction states that still wait for an outcome (reported by recovery; the partial index's list)
 UNRESOLVED_TXN_STATES = (S.SENDING, S.IN_DOUBT)
@@ -99,12 +139,15 @@ CHARGED_STATES = (S.APPROVED, S.REFUNDED_PARTIALLY, S.REFUNDED)
 #: what may still charge the card: approved, or not answered yet
 LIVE_STATES = (S.APPROVED, S.SENDING, S.IN_DOUBT)
 #: reversal states that are still the terminal's business
-OPEN_REVERSAL_STATES = ("armed", "pending", "needs_manual")
+OPEN_REVERSAL_STATES = (R.ARMED, R.PENDING, R.NEEDS_MANUAL)
+#: reversals still to be sent (not yet handed to a person)
+QUEUED_REVERSAL_STATES = (R.ARMED, R.PENDING)
 #: the same lists as SQL, for statements (`... WHERE state IN {UNRESOLVED_SQL}`)
 UNRESOLVED_SQL = sql_in(UNRESOLVED_TXN_STATES)
 CHARGED_SQL = sql_in(CHARGED_STATES)
 LIVE_SQL = sql_in(LIVE_STATES)
 OPEN_REVERSALS_SQL = sql_in(OPEN_REVERSAL_STATES)
+QUEUED_REVERSALS_SQL = sql_in(QUEUED_REVERSAL_STATES)
 #: why a reversal is owed (field 39 of the 0400): 98 no answer, A0 the answer's MAC failed, 06 anything else
 REVERSAL_REASONS = ("98", "A0", "06")
 #: the financial kinds journaled as transactions and which side of the settlement totals they count on
@@ -119,9 +162,3 @@ REFUNDABLE_KINDS = ("sale", "correction", "completion")
 STEP_KINDS = {"void": "void", "sale": "correction", "refund": "refund",
               "completion_void": "completion_void", "completion": "completion"}
 
-
-def check_transition(machine: str, record_id: int | str, from_state: str, to_state: str) -> None:
-    """Raise `IllegalTransition` unless `machine` may go from `from_state` to `to_state`."""
-    allowed = TRANSITIONS[machine].get(from_state, frozenset())
-    if to_state not in allowed:
-        raise IllegalTransition(machine, record_id, from_state, to_state)

@@ -13,7 +13,7 @@ from typing import Any
 from agent.journal.errors import NotFound
 from agent.journal.records import Txn, txn_from_row
 from agent.journal.scrub import message_text
-from agent.journal.states import LIVE_SQL, VOIDS, TxnState, check_transition
+from agent.journal.states import LIVE_SQL, TRANSACTION, VOIDS, TxnState
 from agent.journal.store import Store, Writer
 
 TXN_SELECT = "SELECT t.*, b.state AS batch_state FROM transactions t JOIN batches b ON b.id = t.batch_id"
@@ -43,8 +43,9 @@ class Transactions(Store):
             return begun
         return self.row(txn_id)
 
-    def set_state(self, w: Writer, row: sqlite3.Row, to_state: str, **changes: Any) -> sqlite3.Row:
-        check_transition("transaction", row["id"], row["state"], to_state)
+    def step(self, w: Writer, row: sqlite3.Row, event: str, **changes: Any) -> sqlite3.Row:
+        """Move the transaction by `event` through the `TRANSACTION` table (`IllegalTransition` otherwise)."""
+        to_state = TRANSACTION.step(row["state"], event, row["id"])
         return w.update("transactions", row["id"], {"state": to_state, "updated_at": self._clock(), **changes})
 
     def store_message(self, w: Writer, direction: str, message: Any, *, txn_id: int | None,
@@ -60,16 +61,15 @@ class Transactions(Store):
         terminal keeps no card number, sealed or not (PCI DSS v4 3.2.1)."""
         if row["state"] == TxnState.ADVICE_PENDING and row["request"]:
             fields["request"] = without_sealed_card(row["request"], row["id"])
-        updated = self.set_state(w, row, TxnState.APPROVED if approved else TxnState.DECLINED, **fields)
+        updated = self.step(w, row, "approve" if approved else "decline", **fields)
         if approved and row["kind"] in VOIDS:
-            self.set_state(w, self.row(row["original_id"]), TxnState.VOIDED)
+            self.step(w, self.row(row["original_id"]), "void")
         elif approved and row["kind"] == "refund" and row["original_id"] is not None:  # else a sale of another till
             original = self.row(row["original_id"])
             refunded = self._conn.execute(
                 "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
                 f"AND state = '{TxnState.APPROVED}'", (original["id"],)).fetchone()[0]
-            self.set_state(w, original, TxnState.REFUNDED if refunded >= original["amount"]
-                           else TxnState.REFUNDED_PARTIALLY)
+            self.step(w, original, "refund_all" if refunded >= original["amount"] else "refund_part")
         return updated
 
     def refundable(self, original: sqlite3.Row) -> int:

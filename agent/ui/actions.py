@@ -25,7 +25,8 @@ class UiError(PosagentError):
 
 
 class UiStateError(UiError):
-    """A driver broke the protocol (a reply with no call in flight) or a transition is not in the table."""
+    """A driver broke the protocol (a reply with no call in flight); a move the table does not list is an
+    `agent.machine.IllegalTransition`."""
 
     def __init__(self, message: str, *, state: str, event: str | None = None):
         self.state = state

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping
 
+from agent.journal.states import FixState
 from agent.money import MAX_MINOR_UNITS, format_amount
 from agent.paycodes import PaymentCodeError, classify, product_barcode
 from agent.ui import table
@@ -20,7 +21,7 @@ from agent.ui.entry import MAX_LENGTH, amount_problem, edit_amount, edit_digits,
 from agent import registry
 from agent.ui.layout import check_grid, pages
 from agent.ui.screens import Draft, Result, View, body, render
-from agent.ui.table import STATES, Screen
+from agent.ui.table import KEYPAD, RETRY_EVENTS, STATES, KeypadState, Screen, sibling
 from agent.ui.texts import Texts
 from agent.ui.views import SALE_KINDS, error_headline, mmdd, near, outcome_headline
 
@@ -55,7 +56,7 @@ class Terminal:
         self.width, self.height, self.exponent, self.test_card = width, height, exponent, test_card
         self.currency = currency.upper()
         self.texts = Texts(language)
-        self.state = "idle"
+        self.state: KeypadState = KeypadState.IDLE
         self.draft = Draft()
         self._entry = ""
         self._notice = ""
@@ -98,12 +99,12 @@ class Terminal:
         link = status.get("link") if isinstance(status, Mapping) else None
         plain = isinstance(link, Mapping) and link.get("tls") is False
         self._link_notice = self.texts("idle.tls_off") if plain else ""
-        return [Show(self.frame())] if self.state == "idle" and self._in_flight is None else []
+        return [Show(self.frame())] if self.state == KeypadState.IDLE and self._in_flight is None else []
 
     def set_open_fixes(self, fixes: Any) -> list[Action]:
         """The agent's open multi-step fixes (the `chains` answer), shown on the idle screen until done."""
         self._open_fixes = {int(f["id"]): f"{int(f['trace']):06d}" for f in fixes if isinstance(f, Mapping)}
-        return [Show(self.frame())] if self.state == "idle" and self._in_flight is None else []
+        return [Show(self.frame())] if self.state == KeypadState.IDLE and self._in_flight is None else []
 
     def notify(self, text: str) -> list[Action]:
         """Progress from the agent while a call runs ("Connecting…"); a `agent.progress.Progress` also names
@@ -153,11 +154,11 @@ class Terminal:
             return self._finish(Result(error_headline("internal", self.texts), self.texts("bad_reply", why=why)))
 
     # ------------------------------------------------------------------ moving through the table
-    def _go(self, event: str, target: str | None = None) -> list[Action]:
-        self.state = table.next_state(self.state, event, target)
+    def _go(self, event: str) -> list[Action]:
+        self.state = KEYPAD.step(self.state, event)
         self._entry, self._notice, self._page = "", "", 0
         screen = STATES[self.state]
-        if self.state == "idle":
+        if self.state == KeypadState.IDLE:
             self.draft, self._result, self._password, self._pin = Draft(), None, None, None
         if screen.kind == table.BUSY:
             call = self._make_call(screen.call)
@@ -172,7 +173,7 @@ class Terminal:
 
     # ------------------------------------------------------------------ keys, per kind of screen
     def _key_menu(self, key: str, screen: Screen) -> list[Action]:
-        if self.state == "idle" and key in SHORTCUTS:
+        if self.state == KeypadState.IDLE and key in SHORTCUTS:
             return self._go(SHORTCUTS[key])
         return self._key_choose(key, screen)
 
@@ -187,7 +188,7 @@ class Terminal:
 
     def _key_amount(self, key: str, screen: Screen) -> list[Action]:
         by_code = key == CODE_KEY and screen.by_code
-        with_pin = key == PIN_KEY and self.state == "sale.amount"  # the customer will key an online PIN
+        with_pin = key == PIN_KEY and self.state == KeypadState.SALE_AMOUNT  # the customer will key an online PIN
         if key != ENTER and not by_code and not with_pin:
             edited = edit_amount(self._entry, key, self.exponent)
             refused = amount_problem(self._entry, key, self.exponent) if edited == self._entry else ""
@@ -205,7 +206,7 @@ class Terminal:
             self.draft = replace(self.draft, amount=value, with_pin=True)
             return self._go("pin")
         picked = self.draft.picked or {}
-        if self.state == "correct.amount":  # undercharged by payment code: the customer's new code pays the rest
+        if self.state == KeypadState.CORRECT_AMOUNT:  # undercharged by payment code: the customer's new code pays the rest
             new_code = picked.get("payment") == "wallet" and value > int(picked.get("amount") or 0)
             self.draft = replace(self.draft, new_code=new_code)
         return self._store(screen.field, value, "code" if by_code else "enter")
@@ -244,7 +245,7 @@ class Terminal:
         if not self._entry:
             return self._problem("bad.password")
         self._password = self._entry
-        return self._go("code" if self.state == "correct.password" and self.draft.new_code else "enter")
+        return self._go("code" if self.state == KeypadState.CORRECT_PASSWORD and self.draft.new_code else "enter")
 
     def _key_pin(self, key: str) -> list[Action]:
         if key != ENTER:
@@ -257,7 +258,7 @@ class Terminal:
     def _key_confirm(self, key: str, screen: Screen) -> list[Action]:
         if key == ENTER and self._page < self._last_page():  # yes only once the whole question was shown
             return self._scroll(DOWN)
-        if key == ENTER and self.state == "sale.confirm" and self.draft.with_pin:
+        if key == ENTER and self.state == KeypadState.SALE_CONFIRM and self.draft.with_pin:
             return self._go("pin")
         return self._go("enter") if key == ENTER else self._scroll(key)
 
@@ -273,7 +274,7 @@ class Terminal:
 
     def _key_detail(self, key: str, screen: Screen) -> list[Action]:
         typed = key in DIGITS or key in (DOUBLE_ZERO, DOT)
-        amount_next = screen.pick and STATES[table.next_state(self.state, "enter")].kind == table.AMOUNT
+        amount_next = screen.pick and STATES[KEYPAD.step(self.state, "enter")].kind == table.AMOUNT
         if key == ENTER or typed and amount_next:  # the amount may be keyed straight on the sale's details
             if screen.pick:
                 self.draft = replace(self.draft, picked=self.draft.found[self.draft.cursor])
@@ -288,7 +289,7 @@ class Terminal:
             return self._scroll(key)
         result = self._result
         if result is not None and result.offer == "retry":
-            return self._go("retry", result.retry_state)
+            return self._go(RETRY_EVENTS[result.retry_state])
         if result is not None and result.offer == "refund":
             return self._go("refund")
         return self._go("enter")
@@ -361,7 +362,7 @@ class Terminal:
             return Call("preauth", {"amount": d.amount, "card": self.test_card,
                                     "confirm_duplicate": d.confirm_duplicate, **unusual}, password)
         if name == "preauth_complete":
-            advice = {"advice": True} if self.state.startswith("paadvice.") else {}  # 预授权完成通知
+            advice = {"advice": True} if self.state == KeypadState.PAADVICE_SEND else {}  # 预授权完成通知
             return Call("preauth_complete", {"trace": d.trace, "amount": d.amount, **advice}, password)
         row = registry.get(name)
         if row is not None and set(row.args) == {"trace"}:  # a hold or a completion named by its trace
@@ -385,7 +386,7 @@ class Terminal:
             return prints + self._finish(Result(self.texts("status.done"), self.texts("reprinted", trace=trace)))
         if call == "lookup":
             found = [t for t in result["transactions"] if isinstance(t, Mapping)]
-            if getattr(STATES.get(self.state.split(".")[0] + ".detail"), "pick", False):  # a sale to fix
+            if getattr(STATES.get(sibling(self.state, "detail")), "pick", False):  # a sale to fix
                 found = [t for t in found if t.get("kind") in SALE_KINDS]
             if self.draft.find_by == "rrn" and self.draft.mmdd:
                 found = [t for t in found if mmdd(t) == self.draft.mmdd]
@@ -405,10 +406,10 @@ class Terminal:
         if code in (DAEMON_DOWN, CONNECTION_LOST):
             return self._finish(Result(error_headline(DAEMON_DOWN, self.texts), self._agent_gone(code, message)))
         result = Result(error_headline(code, self.texts), message)
-        password_state = self.state.removesuffix(".send") + ".password"
-        if code == "auth" and password_state in STATES:
+        password_state = sibling(self.state, "password") if self.state.endswith(".send") else None
+        if code == "auth" and password_state in RETRY_EVENTS:
             result = replace(result, offer="retry", retry_state=password_state)
-        elif code == "batch_settled" and self.state == "void.send" and self.draft.trace is not None:
+        elif code == "batch_settled" and self.state == KeypadState.VOID_SEND and self.draft.trace is not None:
             self.draft = Draft(find_by="trace", trace=self.draft.trace)
             result = replace(result, offer="refund")
         return self._finish(result)
@@ -434,13 +435,13 @@ class Terminal:
         status, message = str(outcome["status"]), str(outcome["message"])
         chain = (outcome.get("details") or {}).get("chain")
         if isinstance(chain, Mapping) and "id" in chain:  # a fix: remember it while it stays open
-            if chain.get("state") == "open" and isinstance(outcome.get("txn"), Mapping):
+            if chain.get("state") == FixState.OPEN and isinstance(outcome.get("txn"), Mapping):
                 self._open_fixes[int(chain["id"])] = f"{int(outcome['txn']['trace']):06d}"
             else:
                 self._open_fixes.pop(int(chain["id"]), None)
         if call == "preauth_list":  # the open holds, oldest first, each a transaction to look at
             return self._found([h["txn"] for h in (outcome.get("details") or {}).get("holds", ())], (), cancelled)
-        if status == "needs_confirmation" and (self.state, "confirm") in table.TRANSITIONS:  # a guard's question
+        if status == "needs_confirmation" and KEYPAD.allows(self.state, "confirm"):  # a guard's question
             if cancelled:  # the agent asked before doing anything: nothing to wait for
                 return self._go("cancelled")
             details = outcome.get("details") or {}
@@ -464,7 +465,7 @@ class Terminal:
         if cancelled:  # a search only reads: the cashier's cancel simply wins
             return self._go("cancelled")
         d = self.draft
-        if not found and (self.state, "elsewhere") in table.TRANSITIONS and d.find_by == "rrn" and d.rrn and d.mmdd:
+        if not found and KEYPAD.allows(self.state, "elsewhere") and d.find_by == "rrn" and d.rrn and d.mmdd:
             # a sale of another till of the store: the agent asks the back office what is still refundable
             self.draft = replace(d, picked={"rrn": d.rrn, "mmdd": d.mmdd, "elsewhere": True})
             actions = self._go("elsewhere")

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from agent.money import format_amount
 from agent.ui import table
 from agent.ui.layout import compose, pages, right, split_ends, wrap
-from agent.ui.table import STATES, Screen
+from agent.ui.table import STATES, KeypadState, Screen
 from agent.ui.texts import Texts
 from agent.ui.views import detail_lines, grouped, list_row, message_lines, shown_amount
 from agent.journal.states import TxnState
@@ -45,14 +45,14 @@ class Result:
     headline: str
     message: str
     offer: str = ""  # "retry" (key the password again) or "refund" (a void refused after settlement)
-    retry_state: str = ""
+    retry_state: KeypadState | None = None  # the password screen a "retry" goes back to
 
 
 @dataclass(frozen=True)
 class View:
     """Everything a frame depends on (a snapshot of the machine)."""
 
-    state: str
+    state: KeypadState
     width: int
     height: int
     exponent: int
@@ -117,15 +117,15 @@ def body(view: View, t: Texts) -> list[str]:
         items = [f"{n % 10} {t(prefix + option)}" for n, option in enumerate(screen.options, 1)]  # 0: the tenth
         head = wrap(t(screen.prompt), w) if kind != table.MENU else \
             wrap(t("idle.open_fixes", count=len(view.open_fixes), traces=" ".join(view.open_fixes)), w) \
-            if view.state == "idle" and view.open_fixes else []
-        if view.state == "idle" and view.link_notice:
+            if view.state == KeypadState.IDLE and view.open_fixes else []
+        if view.state == KeypadState.IDLE and view.link_notice:
             head = wrap(view.link_notice, w) + head
         return head + [line for i in items for line in wrap(i, w)]
     if kind in (table.AMOUNT, table.NUMBER, table.PASSWORD, table.CODE):
         lines = (wrap(view.notice, w) if view.notice else []) + wrap(t(screen.prompt), w)
         if screen.by_code:  # the sale: F1 for a payment code instead of a card
             lines += wrap(t("prompt.or_code"), w)
-        if view.state == "refund.amount" and not (d.picked or {}).get("elsewhere"):
+        if view.state == KeypadState.REFUND_AMOUNT and not (d.picked or {}).get("elsewhere"):
             picked = d.picked or {}
             whole = picked.get("state") == TxnState.APPROVED  # nothing refunded yet: all of it is refundable
             lines += wrap(t("prompt.refund_all", amount=format_amount(int(picked.get("amount", 0)), view.exponent))

@@ -1,8 +1,9 @@
 """The cashier menu as one table: every screen state, and every legal move between them.
 
-A state is "flow.step"; its `Screen` says what kind of dialog it is (menu, amount entry, password,
-busy waiting for a reply, ...).  `TRANSITIONS[(state, event)]` names where an event may lead; the
-machine moves only through `next_state`, which refuses anything not listed here.  Rules that hold
+A state is a `KeypadState`, "flow.step"; its `Screen` says what kind of dialog it is (menu, amount entry,
+password, busy waiting for a reply, ...).  `KEYPAD` (an `agent.machine.Machine`) says where each event
+leads; the terminal moves only through `KEYPAD.step`, which refuses anything not listed here
+(`IllegalTransition`).  Rules that hold
 for every state are added below the table: CANCEL leads to idle from every state that is not waiting
 for a reply, and every busy state ends in "result" (or back in idle when the cashier cancelled a
 question or a search while it ran: nothing was done).
@@ -11,8 +12,9 @@ question or a search while it ran: nothing was done).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-from agent.ui.actions import UiStateError
+from agent.machine import Machine
 
 # dialog kinds
 MENU, CHOOSE, AMOUNT, NUMBER, PASSWORD, CONFIRM, BUSY, LIST, DETAIL, RESULT = (
@@ -38,222 +40,320 @@ MENU_ITEMS = ("sale", "void", "refund", "correct", "dups", "reprint", "lookup", 
 #: the pre-authorization submenu (预授权): hold, complete, release a hold, void a completion, open holds
 PREAUTH_ITEMS = ("pahold", "pacomplete", "parelease", "pacvoid", "paopen", "paadvice")
 
-STATES: dict[str, Screen] = {
-    "idle": Screen(MENU, "menu", options=MENU_ITEMS),
-    "result": Screen(RESULT, ""),
+class KeypadState(StrEnum):
+    """A screen of the cashier menu, "flow.step"; its `Screen` in `STATES` says what kind of dialog it is."""
+
+    IDLE = "idle"
+    RESULT = "result"
+    SALE_AMOUNT = "sale.amount"
+    SALE_PIN = "sale.pin"
+    SALE_SEND = "sale.send"
+    SALE_CONFIRM = "sale.confirm"
+    WALLET_CODE = "wallet.code"
+    WALLET_SEND = "wallet.send"
+    WALLET_CONFIRM = "wallet.confirm"
+    VOID_TRACE = "void.trace"
+    VOID_FIND = "void.find"
+    VOID_LIST = "void.list"
+    VOID_DETAIL = "void.detail"
+    VOID_PASSWORD = "void.password"
+    VOID_SEND = "void.send"
+    REFUND_BY = "refund.by"
+    REFUND_TRACE = "refund.trace"
+    REFUND_RRN = "refund.rrn"
+    REFUND_DATE = "refund.date"
+    REFUND_FIND_AMOUNT = "refund.find_amount"
+    REFUND_LAST4 = "refund.last4"
+    REFUND_FIND = "refund.find"
+    REFUND_LIST = "refund.list"
+    REFUND_DETAIL = "refund.detail"
+    REFUND_AMOUNT = "refund.amount"
+    REFUND_PASSWORD = "refund.password"
+    REFUND_SEND = "refund.send"
+    REFUND_CONFIRM = "refund.confirm"
+    CORRECT_TRACE = "correct.trace"
+    CORRECT_FIND = "correct.find"
+    CORRECT_LIST = "correct.list"
+    CORRECT_DETAIL = "correct.detail"
+    CORRECT_AMOUNT = "correct.amount"
+    CORRECT_PASSWORD = "correct.password"
+    CORRECT_CODE = "correct.code"
+    CORRECT_SEND = "correct.send"
+    DUPS_FIND = "dups.find"
+    DUPS_LIST = "dups.list"
+    DUPS_DETAIL = "dups.detail"
+    DUPS_PASSWORD = "dups.password"
+    DUPS_SEND = "dups.send"
+    REPRINT_SEND = "reprint.send"
+    SIGNON_SEND = "signon.send"
+    LOOKUP_BY = "lookup.by"
+    LOOKUP_TRACE = "lookup.trace"
+    LOOKUP_AMOUNT = "lookup.amount"
+    LOOKUP_LAST4 = "lookup.last4"
+    LOOKUP_DATE = "lookup.date"
+    LOOKUP_FIND = "lookup.find"
+    LOOKUP_LIST = "lookup.list"
+    LOOKUP_DETAIL = "lookup.detail"
+    SETTLE_TOTALS = "settle.totals"
+    SETTLE_CONFIRM = "settle.confirm"
+    SETTLE_PASSWORD = "settle.password"
+    SETTLE_SEND = "settle.send"
+    PREAUTH_MENU = "preauth.menu"
+    PAHOLD_AMOUNT = "pahold.amount"
+    PAHOLD_PASSWORD = "pahold.password"
+    PAHOLD_SEND = "pahold.send"
+    PAHOLD_CONFIRM = "pahold.confirm"
+    PACOMPLETE_TRACE = "pacomplete.trace"
+    PACOMPLETE_AMOUNT = "pacomplete.amount"
+    PACOMPLETE_PASSWORD = "pacomplete.password"
+    PACOMPLETE_SEND = "pacomplete.send"
+    PAADVICE_TRACE = "paadvice.trace"
+    PAADVICE_AMOUNT = "paadvice.amount"
+    PAADVICE_PASSWORD = "paadvice.password"
+    PAADVICE_SEND = "paadvice.send"
+    PARELEASE_TRACE = "parelease.trace"
+    PARELEASE_PASSWORD = "parelease.password"
+    PARELEASE_SEND = "parelease.send"
+    PACVOID_TRACE = "pacvoid.trace"
+    PACVOID_PASSWORD = "pacvoid.password"
+    PACVOID_SEND = "pacvoid.send"
+    PAOPEN_FIND = "paopen.find"
+    PAOPEN_LIST = "paopen.list"
+    PAOPEN_DETAIL = "paopen.detail"
+
+
+K = KeypadState
+
+STATES: dict[KeypadState, Screen] = {
+    K.IDLE: Screen(MENU, "menu", options=MENU_ITEMS),
+    K.RESULT: Screen(RESULT, ""),
     # sale (S1 prevention, S2 warning: the agent may ask to confirm an unusual amount or a repeat)
-    "sale.amount": Screen(AMOUNT, "sale", "prompt.amount", field="amount", by_code=True),
-    "sale.pin": Screen(PASSWORD, "sale", "prompt.pin", field="pin"),  # F2 on the amount: online PIN
-    "sale.send": Screen(BUSY, "sale", call="sale", charge=True),
-    "sale.confirm": Screen(CONFIRM, "sale"),
+    K.SALE_AMOUNT: Screen(AMOUNT, "sale", "prompt.amount", field="amount", by_code=True),
+    K.SALE_PIN: Screen(PASSWORD, "sale", "prompt.pin", field="pin"),  # F2 on the amount: online PIN
+    K.SALE_SEND: Screen(BUSY, "sale", call="sale", charge=True),
+    K.SALE_CONFIRM: Screen(CONFIRM, "sale"),
     # payment code (扫码): F1 on the sale amount, then scan (ENTER alone) or key the customer's code;
     # while the customer confirms on the phone CANCEL cancels the order (a SideCall beside the sale)
-    "wallet.code": Screen(CODE, "wallet", "prompt.code", field="code"),
-    "wallet.send": Screen(BUSY, "wallet", call="wallet_sale", charge=True),
-    "wallet.confirm": Screen(CONFIRM, "wallet"),
+    K.WALLET_CODE: Screen(CODE, "wallet", "prompt.code", field="code"),
+    K.WALLET_SEND: Screen(BUSY, "wallet", call="wallet_sale", charge=True),
+    K.WALLET_CONFIRM: Screen(CONFIRM, "wallet"),
     # void (open batch only; S5: a settled batch offers the refund instead): the sale is looked up and
     # shown (amount, card, time) before the supervisor keys the password
-    "void.trace": Screen(NUMBER, "void", "prompt.trace", field="trace"),
-    "void.find": Screen(BUSY, "void", call="lookup"),
-    "void.list": Screen(LIST, "void"),
-    "void.detail": Screen(DETAIL, "void", pick=True),
-    "void.password": Screen(PASSWORD, "void", "prompt.password"),
-    "void.send": Screen(BUSY, "void", call="void"),
+    K.VOID_TRACE: Screen(NUMBER, "void", "prompt.trace", field="trace"),
+    K.VOID_FIND: Screen(BUSY, "void", call="lookup"),
+    K.VOID_LIST: Screen(LIST, "void"),
+    K.VOID_DETAIL: Screen(DETAIL, "void", pick=True),
+    K.VOID_PASSWORD: Screen(PASSWORD, "void", "prompt.password"),
+    K.VOID_SEND: Screen(BUSY, "void", call="void"),
     # refund (S4): find the original, amount (default: all refundable), supervisor
-    "refund.by": Screen(CHOOSE, "refund", "prompt.choose", options=("trace", "rrn", "amount", "last4")),
-    "refund.trace": Screen(NUMBER, "refund", "prompt.trace", field="trace"),
-    "refund.rrn": Screen(NUMBER, "refund", "prompt.rrn", field="rrn"),
-    "refund.date": Screen(NUMBER, "refund", "prompt.mmdd", field="mmdd"),
-    "refund.find_amount": Screen(AMOUNT, "refund", "prompt.orig_amount", field="find_amount"),
-    "refund.last4": Screen(NUMBER, "refund", "prompt.last4", field="last4"),
-    "refund.find": Screen(BUSY, "refund", call="lookup"),
-    "refund.list": Screen(LIST, "refund"),
-    "refund.detail": Screen(DETAIL, "refund", pick=True),
-    "refund.amount": Screen(AMOUNT, "refund", "prompt.refund_amount", field="amount", optional=True),
-    "refund.password": Screen(PASSWORD, "refund", "prompt.password"),
-    "refund.send": Screen(BUSY, "refund", call="refund"),
-    "refund.confirm": Screen(CONFIRM, "refund"),  # the same refund was just made: again? (supervisor again)
+    K.REFUND_BY: Screen(CHOOSE, "refund", "prompt.choose", options=("trace", "rrn", "amount", "last4")),
+    K.REFUND_TRACE: Screen(NUMBER, "refund", "prompt.trace", field="trace"),
+    K.REFUND_RRN: Screen(NUMBER, "refund", "prompt.rrn", field="rrn"),
+    K.REFUND_DATE: Screen(NUMBER, "refund", "prompt.mmdd", field="mmdd"),
+    K.REFUND_FIND_AMOUNT: Screen(AMOUNT, "refund", "prompt.orig_amount", field="find_amount"),
+    K.REFUND_LAST4: Screen(NUMBER, "refund", "prompt.last4", field="last4"),
+    K.REFUND_FIND: Screen(BUSY, "refund", call="lookup"),
+    K.REFUND_LIST: Screen(LIST, "refund"),
+    K.REFUND_DETAIL: Screen(DETAIL, "refund", pick=True),
+    K.REFUND_AMOUNT: Screen(AMOUNT, "refund", "prompt.refund_amount", field="amount", optional=True),
+    K.REFUND_PASSWORD: Screen(PASSWORD, "refund", "prompt.password"),
+    K.REFUND_SEND: Screen(BUSY, "refund", call="refund"),
+    K.REFUND_CONFIRM: Screen(CONFIRM, "refund"),  # the same refund was just made: again? (supervisor again)
     # correct amount (S1 overcharge, S3 undercharge): the agent picks the fix and says why
-    "correct.trace": Screen(NUMBER, "correct", "prompt.trace", field="trace"),
-    "correct.find": Screen(BUSY, "correct", call="lookup"),
-    "correct.list": Screen(LIST, "correct"),
-    "correct.detail": Screen(DETAIL, "correct", pick=True),
-    "correct.amount": Screen(AMOUNT, "correct", "prompt.right_amount", field="amount"),
-    "correct.password": Screen(PASSWORD, "correct", "prompt.password"),  # before the code: never typed into it
-    "correct.code": Screen(CODE, "correct", "prompt.new_code", field="code"),  # a payment-code undercharge
-    "correct.send": Screen(BUSY, "correct", call="correct"),
+    K.CORRECT_TRACE: Screen(NUMBER, "correct", "prompt.trace", field="trace"),
+    K.CORRECT_FIND: Screen(BUSY, "correct", call="lookup"),
+    K.CORRECT_LIST: Screen(LIST, "correct"),
+    K.CORRECT_DETAIL: Screen(DETAIL, "correct", pick=True),
+    K.CORRECT_AMOUNT: Screen(AMOUNT, "correct", "prompt.right_amount", field="amount"),
+    K.CORRECT_PASSWORD: Screen(PASSWORD, "correct", "prompt.password"),  # before the code: never typed into it
+    K.CORRECT_CODE: Screen(CODE, "correct", "prompt.new_code", field="code"),  # a payment-code undercharge
+    K.CORRECT_SEND: Screen(BUSY, "correct", call="correct"),
     # suspected duplicates (S2 repair)
-    "dups.find": Screen(BUSY, "dups", call="duplicates"),
-    "dups.list": Screen(LIST, "dups"),
-    "dups.detail": Screen(DETAIL, "dups", pick=True),
-    "dups.password": Screen(PASSWORD, "dups", "prompt.password"),
-    "dups.send": Screen(BUSY, "dups", call="duplicates_fix"),
+    K.DUPS_FIND: Screen(BUSY, "dups", call="duplicates"),
+    K.DUPS_LIST: Screen(LIST, "dups"),
+    K.DUPS_DETAIL: Screen(DETAIL, "dups", pick=True),
+    K.DUPS_PASSWORD: Screen(PASSWORD, "dups", "prompt.password"),
+    K.DUPS_SEND: Screen(BUSY, "dups", call="duplicates_fix"),
     # reprint, sign-on
-    "reprint.send": Screen(BUSY, "reprint", call="receipt"),
-    "signon.send": Screen(BUSY, "signon", call="signon"),
+    K.REPRINT_SEND: Screen(BUSY, "reprint", call="receipt"),
+    K.SIGNON_SEND: Screen(BUSY, "signon", call="signon"),
     # lookup (S1: by trace, amount, card last 4, day)
-    "lookup.by": Screen(CHOOSE, "lookup", "prompt.choose", options=("trace", "amount", "last4", "date")),
-    "lookup.trace": Screen(NUMBER, "lookup", "prompt.trace", field="trace"),
-    "lookup.amount": Screen(AMOUNT, "lookup", "prompt.amount", field="find_amount"),
-    "lookup.last4": Screen(NUMBER, "lookup", "prompt.last4", field="last4"),
-    "lookup.date": Screen(NUMBER, "lookup", "prompt.day", field="day"),
-    "lookup.find": Screen(BUSY, "lookup", call="lookup"),
-    "lookup.list": Screen(LIST, "lookup"),
-    "lookup.detail": Screen(DETAIL, "lookup"),
+    K.LOOKUP_BY: Screen(CHOOSE, "lookup", "prompt.choose", options=("trace", "amount", "last4", "date")),
+    K.LOOKUP_TRACE: Screen(NUMBER, "lookup", "prompt.trace", field="trace"),
+    K.LOOKUP_AMOUNT: Screen(AMOUNT, "lookup", "prompt.amount", field="find_amount"),
+    K.LOOKUP_LAST4: Screen(NUMBER, "lookup", "prompt.last4", field="last4"),
+    K.LOOKUP_DATE: Screen(NUMBER, "lookup", "prompt.day", field="day"),
+    K.LOOKUP_FIND: Screen(BUSY, "lookup", call="lookup"),
+    K.LOOKUP_LIST: Screen(LIST, "lookup"),
+    K.LOOKUP_DETAIL: Screen(DETAIL, "lookup"),
     # settlement (S5): totals first, confirm (open fixes listed and confirmed too), supervisor
-    "settle.totals": Screen(BUSY, "settle", call="settle_totals"),
-    "settle.confirm": Screen(CONFIRM, "settle"),
-    "settle.password": Screen(PASSWORD, "settle", "prompt.password"),
-    "settle.send": Screen(BUSY, "settle", call="settle"),
+    K.SETTLE_TOTALS: Screen(BUSY, "settle", call="settle_totals"),
+    K.SETTLE_CONFIRM: Screen(CONFIRM, "settle"),
+    K.SETTLE_PASSWORD: Screen(PASSWORD, "settle", "prompt.password"),
+    K.SETTLE_SEND: Screen(BUSY, "settle", call="settle"),
     # pre-authorization (key 0): hold, complete, release, void a completion, open holds by age
-    "preauth.menu": Screen(MENU, "preauth", options=PREAUTH_ITEMS),
-    "pahold.amount": Screen(AMOUNT, "pahold", "prompt.amount", field="amount"),
-    "pahold.password": Screen(PASSWORD, "pahold", "prompt.password"),
-    "pahold.send": Screen(BUSY, "pahold", call="preauth", charge=True),
-    "pahold.confirm": Screen(CONFIRM, "pahold"),
-    "pacomplete.trace": Screen(NUMBER, "pacomplete", "prompt.preauth_trace", field="trace"),
-    "pacomplete.amount": Screen(AMOUNT, "pacomplete", "prompt.complete_amount", field="amount"),
-    "pacomplete.password": Screen(PASSWORD, "pacomplete", "prompt.password"),  # where configured (retry offer)
-    "pacomplete.send": Screen(BUSY, "pacomplete", call="preauth_complete"),
+    K.PREAUTH_MENU: Screen(MENU, "preauth", options=PREAUTH_ITEMS),
+    K.PAHOLD_AMOUNT: Screen(AMOUNT, "pahold", "prompt.amount", field="amount"),
+    K.PAHOLD_PASSWORD: Screen(PASSWORD, "pahold", "prompt.password"),
+    K.PAHOLD_SEND: Screen(BUSY, "pahold", call="preauth", charge=True),
+    K.PAHOLD_CONFIRM: Screen(CONFIRM, "pahold"),
+    K.PACOMPLETE_TRACE: Screen(NUMBER, "pacomplete", "prompt.preauth_trace", field="trace"),
+    K.PACOMPLETE_AMOUNT: Screen(AMOUNT, "pacomplete", "prompt.complete_amount", field="amount"),
+    K.PACOMPLETE_PASSWORD: Screen(PASSWORD, "pacomplete", "prompt.password"),  # where configured (retry offer)
+    K.PACOMPLETE_SEND: Screen(BUSY, "pacomplete", call="preauth_complete"),
     # a completion sent as an advice (预授权完成通知): journaled owing a 0220, delivered when the bank answers
-    "paadvice.trace": Screen(NUMBER, "paadvice", "prompt.preauth_trace", field="trace"),
-    "paadvice.amount": Screen(AMOUNT, "paadvice", "prompt.complete_amount", field="amount"),
-    "paadvice.password": Screen(PASSWORD, "paadvice", "prompt.password"),  # where configured (retry offer)
-    "paadvice.send": Screen(BUSY, "paadvice", call="preauth_complete"),
-    "parelease.trace": Screen(NUMBER, "parelease", "prompt.preauth_trace", field="trace"),
-    "parelease.password": Screen(PASSWORD, "parelease", "prompt.password"),
-    "parelease.send": Screen(BUSY, "parelease", call="preauth_release"),
-    "pacvoid.trace": Screen(NUMBER, "pacvoid", "prompt.completion_trace", field="trace"),
-    "pacvoid.password": Screen(PASSWORD, "pacvoid", "prompt.password"),
-    "pacvoid.send": Screen(BUSY, "pacvoid", call="completion_void"),
-    "paopen.find": Screen(BUSY, "paopen", call="preauth_list"),
-    "paopen.list": Screen(LIST, "paopen"),
-    "paopen.detail": Screen(DETAIL, "paopen"),
+    K.PAADVICE_TRACE: Screen(NUMBER, "paadvice", "prompt.preauth_trace", field="trace"),
+    K.PAADVICE_AMOUNT: Screen(AMOUNT, "paadvice", "prompt.complete_amount", field="amount"),
+    K.PAADVICE_PASSWORD: Screen(PASSWORD, "paadvice", "prompt.password"),  # where configured (retry offer)
+    K.PAADVICE_SEND: Screen(BUSY, "paadvice", call="preauth_complete"),
+    K.PARELEASE_TRACE: Screen(NUMBER, "parelease", "prompt.preauth_trace", field="trace"),
+    K.PARELEASE_PASSWORD: Screen(PASSWORD, "parelease", "prompt.password"),
+    K.PARELEASE_SEND: Screen(BUSY, "parelease", call="preauth_release"),
+    K.PACVOID_TRACE: Screen(NUMBER, "pacvoid", "prompt.completion_trace", field="trace"),
+    K.PACVOID_PASSWORD: Screen(PASSWORD, "pacvoid", "prompt.password"),
+    K.PACVOID_SEND: Screen(BUSY, "pacvoid", call="completion_void"),
+    K.PAOPEN_FIND: Screen(BUSY, "paopen", call="preauth_list"),
+    K.PAOPEN_LIST: Screen(LIST, "paopen"),
+    K.PAOPEN_DETAIL: Screen(DETAIL, "paopen"),
 }
 
-_PASSWORD_STATES = frozenset(s for s, screen in STATES.items() if screen.kind == PASSWORD)
+#: a refused supervisor password: ENTER on the result keys it again (the rest of the dialog kept), one
+#: event per password screen so that the table says where each leads
+RETRY_EVENTS: dict[KeypadState, str] = {
+    state: f"retry.{state.split('.')[0]}" for state, screen in STATES.items()
+    if screen.kind == PASSWORD and state.endswith(".password")}
 
-TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {k: frozenset([v]) if isinstance(v, str) else frozenset(v)
-                                                      for k, v in {
-    **{("idle", item): target for item, target in (
-        ("sale", "sale.amount"), ("void", "void.trace"), ("refund", "refund.by"), ("correct", "correct.trace"),
-        ("dups", "dups.find"), ("reprint", "reprint.send"), ("lookup", "lookup.by"), ("settle", "settle.totals"),
-        ("signon", "signon.send"), ("preauth", "preauth.menu"))},
-    **{("preauth.menu", item): f"{item}.{first}" for item, first in (
-        ("pahold", "amount"), ("pacomplete", "trace"), ("parelease", "trace"), ("pacvoid", "trace"),
-        ("paopen", "find"), ("paadvice", "trace"))},
-    ("pahold.amount", "enter"): "pahold.password",
-    ("pahold.password", "enter"): "pahold.send",
-    ("pahold.send", "confirm"): "pahold.confirm",
-    ("pahold.confirm", "enter"): "pahold.password",
-    ("pacomplete.trace", "enter"): "pacomplete.amount",
-    ("pacomplete.amount", "enter"): "pacomplete.send",
-    ("pacomplete.password", "enter"): "pacomplete.send",
-    ("paadvice.trace", "enter"): "paadvice.amount",
-    ("paadvice.amount", "enter"): "paadvice.send",
-    ("paadvice.password", "enter"): "paadvice.send",
-    ("parelease.trace", "enter"): "parelease.password",
-    ("parelease.password", "enter"): "parelease.send",
-    ("pacvoid.trace", "enter"): "pacvoid.password",
-    ("pacvoid.password", "enter"): "pacvoid.send",
-    ("paopen.find", "one"): "paopen.detail",
-    ("paopen.find", "many"): "paopen.list",
-    ("paopen.list", "enter"): "paopen.detail",
-    ("paopen.detail", "back"): "paopen.list",
-    ("paopen.detail", "enter"): "paopen.list",
-    ("sale.amount", "enter"): "sale.send",
-    ("sale.amount", "pin"): "sale.pin",
-    ("sale.pin", "enter"): "sale.send",
-    ("sale.send", "confirm"): "sale.confirm",
-    ("sale.confirm", "enter"): "sale.send",
-    ("sale.confirm", "pin"): "sale.pin",  # the PIN went with the first call: the customer keys it again
-    ("sale.amount", "code"): "wallet.code",
-    ("wallet.code", "enter"): "wallet.send",
-    ("wallet.send", "confirm"): "wallet.confirm",
-    ("wallet.confirm", "enter"): "wallet.send",
-    ("void.trace", "enter"): "void.find",
-    ("void.find", "one"): "void.detail",
-    ("void.find", "many"): "void.list",
-    ("void.list", "enter"): "void.detail",
-    ("void.detail", "back"): "void.list",
-    ("void.detail", "enter"): "void.password",
-    ("void.password", "enter"): "void.send",
-    ("refund.by", "trace"): "refund.trace",
-    ("refund.by", "rrn"): "refund.rrn",
-    ("refund.by", "amount"): "refund.find_amount",
-    ("refund.by", "last4"): "refund.last4",
-    ("refund.trace", "enter"): "refund.find",
-    ("refund.rrn", "enter"): "refund.date",
-    ("refund.date", "enter"): "refund.find",
-    ("refund.find_amount", "enter"): "refund.find",
-    ("refund.last4", "enter"): "refund.find",
-    ("refund.find", "one"): "refund.detail",
-    ("refund.find", "many"): "refund.list",
-    ("refund.list", "enter"): "refund.detail",
-    ("refund.detail", "back"): "refund.list",
-    ("refund.detail", "enter"): "refund.amount",
+#: every event of the cashier menu: a menu item or choice, a key's meaning, the reply to a call
+EVENTS: tuple[str, ...] = tuple(dict.fromkeys((
+    *MENU_ITEMS, *PREAUTH_ITEMS, "trace", "rrn", "amount", "last4", "date",
+    "enter", "back", "pin", "code", "confirm", "one", "many", "elsewhere", "refund", *RETRY_EVENTS.values(),
+    "done", "cancelled", "cancel")))
+
+_MOVES: dict[tuple[KeypadState, str], KeypadState] = {
+    (K.IDLE, "sale"): K.SALE_AMOUNT,
+    (K.IDLE, "void"): K.VOID_TRACE,
+    (K.IDLE, "refund"): K.REFUND_BY,
+    (K.IDLE, "correct"): K.CORRECT_TRACE,
+    (K.IDLE, "dups"): K.DUPS_FIND,
+    (K.IDLE, "reprint"): K.REPRINT_SEND,
+    (K.IDLE, "lookup"): K.LOOKUP_BY,
+    (K.IDLE, "settle"): K.SETTLE_TOTALS,
+    (K.IDLE, "signon"): K.SIGNON_SEND,
+    (K.IDLE, "preauth"): K.PREAUTH_MENU,
+    (K.PREAUTH_MENU, "pahold"): K.PAHOLD_AMOUNT,
+    (K.PREAUTH_MENU, "pacomplete"): K.PACOMPLETE_TRACE,
+    (K.PREAUTH_MENU, "parelease"): K.PARELEASE_TRACE,
+    (K.PREAUTH_MENU, "pacvoid"): K.PACVOID_TRACE,
+    (K.PREAUTH_MENU, "paopen"): K.PAOPEN_FIND,
+    (K.PREAUTH_MENU, "paadvice"): K.PAADVICE_TRACE,
+    (K.PAHOLD_AMOUNT, "enter"): K.PAHOLD_PASSWORD,
+    (K.PAHOLD_PASSWORD, "enter"): K.PAHOLD_SEND,
+    (K.PAHOLD_SEND, "confirm"): K.PAHOLD_CONFIRM,
+    (K.PAHOLD_CONFIRM, "enter"): K.PAHOLD_PASSWORD,
+    (K.PACOMPLETE_TRACE, "enter"): K.PACOMPLETE_AMOUNT,
+    (K.PACOMPLETE_AMOUNT, "enter"): K.PACOMPLETE_SEND,
+    (K.PACOMPLETE_PASSWORD, "enter"): K.PACOMPLETE_SEND,
+    (K.PAADVICE_TRACE, "enter"): K.PAADVICE_AMOUNT,
+    (K.PAADVICE_AMOUNT, "enter"): K.PAADVICE_SEND,
+    (K.PAADVICE_PASSWORD, "enter"): K.PAADVICE_SEND,
+    (K.PARELEASE_TRACE, "enter"): K.PARELEASE_PASSWORD,
+    (K.PARELEASE_PASSWORD, "enter"): K.PARELEASE_SEND,
+    (K.PACVOID_TRACE, "enter"): K.PACVOID_PASSWORD,
+    (K.PACVOID_PASSWORD, "enter"): K.PACVOID_SEND,
+    (K.PAOPEN_FIND, "one"): K.PAOPEN_DETAIL,
+    (K.PAOPEN_FIND, "many"): K.PAOPEN_LIST,
+    (K.PAOPEN_LIST, "enter"): K.PAOPEN_DETAIL,
+    (K.PAOPEN_DETAIL, "back"): K.PAOPEN_LIST,
+    (K.PAOPEN_DETAIL, "enter"): K.PAOPEN_LIST,
+    (K.SALE_AMOUNT, "enter"): K.SALE_SEND,
+    (K.SALE_AMOUNT, "pin"): K.SALE_PIN,
+    (K.SALE_PIN, "enter"): K.SALE_SEND,
+    (K.SALE_SEND, "confirm"): K.SALE_CONFIRM,
+    (K.SALE_CONFIRM, "enter"): K.SALE_SEND,
+    (K.SALE_CONFIRM, "pin"): K.SALE_PIN,  # the PIN went with the first call: the customer keys it again
+    (K.SALE_AMOUNT, "code"): K.WALLET_CODE,
+    (K.WALLET_CODE, "enter"): K.WALLET_SEND,
+    (K.WALLET_SEND, "confirm"): K.WALLET_CONFIRM,
+    (K.WALLET_CONFIRM, "enter"): K.WALLET_SEND,
+    (K.VOID_TRACE, "enter"): K.VOID_FIND,
+    (K.VOID_FIND, "one"): K.VOID_DETAIL,
+    (K.VOID_FIND, "many"): K.VOID_LIST,
+    (K.VOID_LIST, "enter"): K.VOID_DETAIL,
+    (K.VOID_DETAIL, "back"): K.VOID_LIST,
+    (K.VOID_DETAIL, "enter"): K.VOID_PASSWORD,
+    (K.VOID_PASSWORD, "enter"): K.VOID_SEND,
+    (K.REFUND_BY, "trace"): K.REFUND_TRACE,
+    (K.REFUND_BY, "rrn"): K.REFUND_RRN,
+    (K.REFUND_BY, "amount"): K.REFUND_FIND_AMOUNT,
+    (K.REFUND_BY, "last4"): K.REFUND_LAST4,
+    (K.REFUND_TRACE, "enter"): K.REFUND_FIND,
+    (K.REFUND_RRN, "enter"): K.REFUND_DATE,
+    (K.REFUND_DATE, "enter"): K.REFUND_FIND,
+    (K.REFUND_FIND_AMOUNT, "enter"): K.REFUND_FIND,
+    (K.REFUND_LAST4, "enter"): K.REFUND_FIND,
+    (K.REFUND_FIND, "one"): K.REFUND_DETAIL,
+    (K.REFUND_FIND, "many"): K.REFUND_LIST,
+    (K.REFUND_LIST, "enter"): K.REFUND_DETAIL,
+    (K.REFUND_DETAIL, "back"): K.REFUND_LIST,
+    (K.REFUND_DETAIL, "enter"): K.REFUND_AMOUNT,
     # not sold at this till: the store's back office says what is still refundable (a sale of another till)
-    ("refund.find", "elsewhere"): "refund.amount",
-    ("refund.amount", "enter"): "refund.password",
-    ("refund.password", "enter"): "refund.send",
-    ("refund.send", "confirm"): "refund.confirm",
-    ("refund.confirm", "enter"): "refund.password",
-    ("correct.trace", "enter"): "correct.find",
-    ("correct.find", "one"): "correct.detail",
-    ("correct.find", "many"): "correct.list",
-    ("correct.list", "enter"): "correct.detail",
-    ("correct.detail", "back"): "correct.list",
-    ("correct.detail", "enter"): "correct.amount",
-    ("correct.amount", "enter"): "correct.password",
-    ("correct.password", "enter"): "correct.send",
-    ("correct.password", "code"): "correct.code",  # a payment-code sale undercharged: the customer's new code
-    ("correct.code", "enter"): "correct.send",
-    ("dups.find", "one"): "dups.detail",
-    ("dups.find", "many"): "dups.list",
-    ("dups.list", "enter"): "dups.detail",
-    ("dups.detail", "back"): "dups.list",
-    ("dups.detail", "enter"): "dups.password",
-    ("dups.password", "enter"): "dups.send",
-    ("lookup.by", "trace"): "lookup.trace",
-    ("lookup.by", "amount"): "lookup.amount",
-    ("lookup.by", "last4"): "lookup.last4",
-    ("lookup.by", "date"): "lookup.date",
-    ("lookup.trace", "enter"): "lookup.find",
-    ("lookup.amount", "enter"): "lookup.find",
-    ("lookup.last4", "enter"): "lookup.find",
-    ("lookup.date", "enter"): "lookup.find",
-    ("lookup.find", "one"): "lookup.detail",
-    ("lookup.find", "many"): "lookup.list",
-    ("lookup.list", "enter"): "lookup.detail",
-    ("lookup.detail", "back"): "lookup.list",
-    ("lookup.detail", "enter"): "lookup.list",
-    ("settle.totals", "confirm"): "settle.confirm",
-    ("settle.confirm", "enter"): "settle.password",
-    ("settle.password", "enter"): "settle.send",
-    ("result", "enter"): "idle",
-    ("result", "retry"): _PASSWORD_STATES,  # a refused password: key it again, the rest of the dialog kept
-    ("result", "refund"): "refund.find",  # S5: a void refused because the batch is settled
-}.items()}
+    (K.REFUND_FIND, "elsewhere"): K.REFUND_AMOUNT,
+    (K.REFUND_AMOUNT, "enter"): K.REFUND_PASSWORD,
+    (K.REFUND_PASSWORD, "enter"): K.REFUND_SEND,
+    (K.REFUND_SEND, "confirm"): K.REFUND_CONFIRM,
+    (K.REFUND_CONFIRM, "enter"): K.REFUND_PASSWORD,
+    (K.CORRECT_TRACE, "enter"): K.CORRECT_FIND,
+    (K.CORRECT_FIND, "one"): K.CORRECT_DETAIL,
+    (K.CORRECT_FIND, "many"): K.CORRECT_LIST,
+    (K.CORRECT_LIST, "enter"): K.CORRECT_DETAIL,
+    (K.CORRECT_DETAIL, "back"): K.CORRECT_LIST,
+    (K.CORRECT_DETAIL, "enter"): K.CORRECT_AMOUNT,
+    (K.CORRECT_AMOUNT, "enter"): K.CORRECT_PASSWORD,
+    (K.CORRECT_PASSWORD, "enter"): K.CORRECT_SEND,
+    (K.CORRECT_PASSWORD, "code"): K.CORRECT_CODE,  # a payment-code sale undercharged: the customer's new code
+    (K.CORRECT_CODE, "enter"): K.CORRECT_SEND,
+    (K.DUPS_FIND, "one"): K.DUPS_DETAIL,
+    (K.DUPS_FIND, "many"): K.DUPS_LIST,
+    (K.DUPS_LIST, "enter"): K.DUPS_DETAIL,
+    (K.DUPS_DETAIL, "back"): K.DUPS_LIST,
+    (K.DUPS_DETAIL, "enter"): K.DUPS_PASSWORD,
+    (K.DUPS_PASSWORD, "enter"): K.DUPS_SEND,
+    (K.LOOKUP_BY, "trace"): K.LOOKUP_TRACE,
+    (K.LOOKUP_BY, "amount"): K.LOOKUP_AMOUNT,
+    (K.LOOKUP_BY, "last4"): K.LOOKUP_LAST4,
+    (K.LOOKUP_BY, "date"): K.LOOKUP_DATE,
+    (K.LOOKUP_TRACE, "enter"): K.LOOKUP_FIND,
+    (K.LOOKUP_AMOUNT, "enter"): K.LOOKUP_FIND,
+    (K.LOOKUP_LAST4, "enter"): K.LOOKUP_FIND,
+    (K.LOOKUP_DATE, "enter"): K.LOOKUP_FIND,
+    (K.LOOKUP_FIND, "one"): K.LOOKUP_DETAIL,
+    (K.LOOKUP_FIND, "many"): K.LOOKUP_LIST,
+    (K.LOOKUP_LIST, "enter"): K.LOOKUP_DETAIL,
+    (K.LOOKUP_DETAIL, "back"): K.LOOKUP_LIST,
+    (K.LOOKUP_DETAIL, "enter"): K.LOOKUP_LIST,
+    (K.SETTLE_TOTALS, "confirm"): K.SETTLE_CONFIRM,
+    (K.SETTLE_CONFIRM, "enter"): K.SETTLE_PASSWORD,
+    (K.SETTLE_PASSWORD, "enter"): K.SETTLE_SEND,
+    (K.RESULT, "enter"): K.IDLE,
+    (K.RESULT, "refund"): K.REFUND_FIND,  # S5: a void refused because the batch is settled
+    **{(K.RESULT, event): state for state, event in RETRY_EVENTS.items()},
+}
 
-# rules for every state
+# rules for every state: CANCEL leaves any screen that waits for the cashier; a busy one ends in the result
+# (or back in idle when the cashier cancelled a question or a search while it ran)
 for _state, _screen in STATES.items():
     if _screen.kind == BUSY:
-        TRANSITIONS[(_state, "done")] = frozenset(["result"])
-        TRANSITIONS[(_state, "cancelled")] = frozenset(["idle"])
+        _MOVES[(_state, "done")] = K.RESULT
+        _MOVES[(_state, "cancelled")] = K.IDLE
     else:
-        TRANSITIONS[(_state, "cancel")] = frozenset(["idle"])
+        _MOVES[(_state, "cancel")] = K.IDLE
+
+KEYPAD: Machine[KeypadState] = Machine("keypad", KeypadState, EVENTS, _MOVES, initial=K.IDLE)
 
 
-def next_state(state: str, event: str, target: str | None = None) -> str:
-    """Where `event` leads from `state` (`target` chooses when the table allows several); else refuse."""
-    allowed = TRANSITIONS.get((state, event))
-    if not allowed:
-        raise UiStateError(f"no move from {state!r} on {event!r} in the cashier menu table", state=state, event=event)
-    if target is None:
-        if len(allowed) != 1:
-            raise UiStateError(f"{state!r} on {event!r} needs a target (one of {sorted(allowed)})",
-                               state=state, event=event)
-        (target,) = allowed
-    elif target not in allowed:
-        raise UiStateError(f"{state!r} on {event!r} may not lead to {target!r}", state=state, event=event)
-    return target
+def sibling(state: KeypadState, step: str) -> KeypadState | None:
+    """The screen `step` of the same flow as `state` ("void.send", "password" → void.password), if there is one."""
+    try:
+        return KeypadState(f"{state.split('.')[0]}.{step}")
+    except ValueError:
+        return None
