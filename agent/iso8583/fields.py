@@ -16,4 +16,5 @@ from agent.iso8583.fieldbase import PREFIX_ENCODINGS, AnyFieldType, FieldType, L
 from agent.iso8583.numeric import AsciiDigits, Bcd, TrackBcd
 from agent.iso8583.textfields import Binary, Text
 
-__all__ = ["PREFIX_ENCODINGS", "AnyFieldType", "AsciiDigits", "Bcd", "Binary", "FieldType", "LengthPrefix", "Text", "TrackBcd"]
+__all__ = ["PREFIX_ENCODINGS", "AnyFieldType", "AsciiDigits", "Bcd", "Binary", "FieldType", "LengthPrefix", "Text",
+           "TrackBcd"]
