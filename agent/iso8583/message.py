@@ -79,7 +79,7 @@ class Message:
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError("Message is immutable: use replace() or without()")
 
-    __delattr__ = __setattr__  # type: ignore[assignment]  # del calls it with one argument: a TypeError
+    __delattr__ = __setattr__  # type: ignore[assignment]  # `del` calls it without a value: a TypeError, kept as it was
 
     # --- reading --------------------------------------------------------------------------------
     @property
