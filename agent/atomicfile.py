@@ -171,7 +171,7 @@ class PrivateDirectory:
     def __enter__(self) -> "PrivateDirectory":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def existing(self, name: str) -> os.stat_result | None:

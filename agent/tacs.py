@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping, Protocol, TypeVar
+
+ValueT = TypeVar("ValueT")
 
 CODES = ("denial", "online", "default")
 
@@ -71,16 +73,36 @@ class AidSettings:
     default_ddol: bytes
 
 
-def longest_match(rows: tuple[tuple[bytes, object], ...], aid: bytes):
+def longest_match(rows: tuple[tuple[bytes, ValueT], ...], aid: bytes) -> ValueT | None:
     """The value of the longest listed AID that `aid` starts with, else None."""
-    best: tuple[bytes, object] | None = None
+    best: tuple[bytes, ValueT] | None = None
     for listed, value in rows:
         if aid.startswith(listed) and (best is None or len(listed) > len(best[0])):
             best = (listed, value)
     return best[1] if best else None
 
 
-def tables_from_set(aids, fallback: ActionCodes) -> tuple[TacTable, tuple[tuple[bytes, AidSettings], ...]]:
+class SetAid(Protocol):
+    """An AID of a parameter set as the tables read it (agent/engine/paramset.py's `AidEntry`)."""
+
+    @property
+    def aid(self) -> str: ...
+    @property
+    def floor_limit(self) -> int: ...
+    @property
+    def app_version(self) -> str: ...
+    @property
+    def default_ddol(self) -> str: ...
+    @property
+    def tac_denial(self) -> str: ...
+    @property
+    def tac_online(self) -> str: ...
+    @property
+    def tac_default(self) -> str: ...
+
+
+def tables_from_set(aids: Iterable[SetAid],
+                    fallback: ActionCodes) -> tuple[TacTable, tuple[tuple[bytes, AidSettings], ...]]:
     """The action-code table and the per-AID settings of a parameter set's AIDs (agent/engine/paramset.py)."""
     codes, settings = [], []
     for entry in aids:
@@ -92,7 +114,7 @@ def tables_from_set(aids, fallback: ActionCodes) -> tuple[TacTable, tuple[tuple[
     return TacTable(fallback, tuple(codes)), tuple(settings)
 
 
-def aids_of_table(table: TacTable, floor_limit: int) -> list[dict]:
+def aids_of_table(table: TacTable, floor_limit: int) -> list[dict[str, str | int]]:
     """A table read from `[emv] tacs` as a parameter set's AIDs (the files' set, for its digest)."""
     return [{"aid": aid.hex().upper(), "floor_limit": floor_limit, "tac_denial": codes.denial.hex().upper(),
              "tac_online": codes.online.hex().upper(), "tac_default": codes.default.hex().upper()}

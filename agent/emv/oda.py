@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Protocol
 
 from agent.config import brief, read_toml
 from agent.errors import ConfigError
@@ -57,7 +57,7 @@ REVOKED_FIELDS = ("rid", "index", "serial")
 MODULUS_BYTES = (64, 248)
 
 
-def _hex(table: Mapping, name: str, where: str, source: str, length: int | None = None) -> bytes:
+def _hex(table: Mapping[str, object], name: str, where: str, source: str, length: int | None = None) -> bytes:
     raw = table.get(name)
     try:
         value = bytes.fromhex(raw) if isinstance(raw, str) else None
@@ -70,7 +70,7 @@ def _hex(table: Mapping, name: str, where: str, source: str, length: int | None 
     return value
 
 
-def _entries(data: Mapping, name: str, fields: tuple[str, ...], source: str) -> list[Mapping]:
+def _entries(data: Mapping[str, object], name: str, fields: tuple[str, ...], source: str) -> list[Mapping[str, object]]:
     """The `[[name]]` tables of the file, each holding only `fields`; a wrong shape is one line, not a crash."""
     entries = data.get(name, [])
     if not isinstance(entries, list):
@@ -137,7 +137,22 @@ def load_ca_keys(path: str | Path) -> CaKeys:
     return CaKeys(keys, frozenset(revoked))
 
 
-def ca_keys_from_set(keys, revoked=()) -> CaKeys:
+class SetCaKey(Protocol):
+    """A CA key of a parameter set as `ca_keys_from_set` reads it (agent/engine/paramset.py's `CaKeyEntry`)."""
+
+    @property
+    def rid(self) -> str: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def modulus(self) -> str: ...
+    @property
+    def exponent(self) -> str: ...
+    @property
+    def expiry(self) -> str: ...
+
+
+def ca_keys_from_set(keys: Iterable[SetCaKey], revoked: Iterable[tuple[str, int, str]] = ()) -> CaKeys:
     """The CA keys of a parameter set (each checked when the set was made: agent/engine/paramset.py)."""
     found = {}
     for key in keys:
@@ -147,9 +162,9 @@ def ca_keys_from_set(keys, revoked=()) -> CaKeys:
     return CaKeys(found, frozenset((bytes.fromhex(r), i, bytes.fromhex(s)) for r, i, s in revoked))
 
 
-def set_entries(ca_keys: CaKeys) -> tuple[list[dict], list[tuple[str, int, str]]]:
+def set_entries(ca_keys: CaKeys) -> tuple[list[dict[str, str | int]], list[tuple[str, int, str]]]:
     """A key file's keys and revocations as a parameter set's entries (the files' set, for its digest)."""
-    keys = []
+    keys: list[dict[str, str | int]] = []
     for key in ca_keys.keys.values():
         modulus, exponent = key.modulus.to_bytes(key.size, "big"), key.exponent.to_bytes(1 if key.exponent < 256 else 3, "big")
         month, year = int(key.expiry[:2]), 2000 + int(key.expiry[2:])

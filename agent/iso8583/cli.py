@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Mapping
 
 from agent.errors import UsageError
 from agent.iso8583.dialects import KNOWN, get_dialect
@@ -21,7 +22,7 @@ from agent.iso8583.message import Message
 MAX_INPUT_CHARS = 1 << 20
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     iso = sub.add_parser("iso8583", help="decode or encode ISO 8583 messages")
     iso_sub = iso.add_subparsers(dest="iso8583_command", metavar="ACTION")
     iso_sub.required = True
@@ -74,7 +75,7 @@ def _decode(args: argparse.Namespace) -> int:
     else:
         msg = dialect.decode(data)
     if args.json:
-        out = msg.to_json(masked=not args.unmasked, dialect=dialect)
+        out: Mapping[str, object] = msg.to_json(masked=not args.unmasked, dialect=dialect)
         if frame is not None:
             out = {"tpdu": frame.tpdu.hex().upper(), "header": frame.header.hex().upper(), **out}
         print(json.dumps(out, ensure_ascii=False, indent=2))

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field as dataclass_field
-from typing import Mapping
+from typing import IO, Mapping
 
 from construct import Construct, SizeofError
 
 from agent.iso8583 import crypto
 from agent.iso8583.errors import CodecError
-from agent.iso8583.fields import AsciiDigits, Bcd, FieldType
-from agent.iso8583.message import Message
+from agent.iso8583.fieldbase import Decoder, Encoder
+from agent.iso8583.fields import AnyFieldType, AsciiDigits, Bcd, FieldType
+from agent.iso8583.message import FieldValue, Message
 
 #: for each byte value, the 1-based bit positions set in it, most significant first
 _BITS = tuple(tuple(i + 1 for i in range(8) if byte & (0x80 >> i)) for byte in range(256))
@@ -29,7 +30,7 @@ class FieldSpec:
     """One field of a dialect: its name, wire type, and how dumps and logs show it."""
 
     name: str
-    type: FieldType
+    type: AnyFieldType
     mask: str | None = None  # None: shown; "pan": first 6/last 4; "hide": never shown; "tlv": per EMV tag
 
 
@@ -110,13 +111,20 @@ class Dialect:
     tc_upload: TcUploadSpec = dataclass_field(default_factory=TcUploadSpec)
     #: IC card parameter and CA key download (None: the acquirer has none; the local files stay in force)
     param_download: ParamDownloadSpec | None = None
+    # the codec's tables, made from the declaration in __post_init__
+    _decoders: tuple[Decoder[FieldValue] | None, ...] = dataclass_field(init=False, repr=False, compare=False)
+    _encoders: tuple[Encoder | None, ...] = dataclass_field(init=False, repr=False, compare=False)
+    _mti_type: FieldType[str] = dataclass_field(init=False, repr=False, compare=False)
+    _mti_decode: Decoder[str] = dataclass_field(init=False, repr=False, compare=False)
+    _mti_encode: Encoder = dataclass_field(init=False, repr=False, compare=False)
+    _secondary: bool = dataclass_field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.mti not in ("bcd", "ascii") or self.bitmap not in ("binary", "hex"):
             raise ValueError("mti is bcd/ascii, bitmap binary/hex")
         if self.mac_algorithm not in MAC_ALGORITHMS:
             raise ValueError(f"unknown MAC algorithm {self.mac_algorithm}")
-        types: list[FieldType | None] = [None] * 129
+        types: list[AnyFieldType | None] = [None] * 129
         specs = {}
         for number, spec in self.fields.items():
             if not 2 <= number <= 128 or spec.mask not in MASKS:
@@ -127,7 +135,7 @@ class Dialect:
         object.__setattr__(self, "fields", specs)
         object.__setattr__(self, "_decoders", tuple(t and t.fast_decoder() for t in types))
         object.__setattr__(self, "_encoders", tuple(t and t.fast_encoder() for t in types))
-        mti_type = Bcd(4, field=0) if self.mti == "bcd" else AsciiDigits(4, field=0)
+        mti_type: FieldType[str] = Bcd(4, field=0) if self.mti == "bcd" else AsciiDigits(4, field=0)
         object.__setattr__(self, "_mti_type", mti_type)
         object.__setattr__(self, "_mti_decode", mti_type.fast_decoder())
         object.__setattr__(self, "_mti_encode", mti_type.fast_encoder())
@@ -308,20 +316,20 @@ class Dialect:
         return MessageConstruct(self)
 
 
-class MessageConstruct(Construct):
+class MessageConstruct(Construct):  # type: ignore[misc]  # construct's Construct is Any to mypy
     """A dialect's message as a construct, to compose with framing or other formats."""
 
-    def __init__(self, dialect: Dialect):
+    def __init__(self, dialect: Dialect) -> None:
         super().__init__()
         self.dialect = dialect
 
-    def _parse(self, stream, context, path):
+    def _parse(self, stream: IO[bytes], context: object, path: str | None) -> Message:
         start = stream.tell()
         return self.dialect._decode(stream.read(), start)
 
-    def _build(self, obj, stream, context, path):
+    def _build(self, obj: Message, stream: IO[bytes], context: object, path: str | None) -> Message:
         stream.write(self.dialect.encode(obj))
         return obj
 
-    def _sizeof(self, context, path):
+    def _sizeof(self, context: object, path: str | None) -> int:
         raise SizeofError("ISO 8583 messages have variable size", path=path)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from agent.errors import PosagentError
 
+#: how errors name a field: its number (0 the MTI, 1 the bitmap) or a subfield such as ``"55.9F26"``
+FieldId = int | str
+
 
 class CodecError(PosagentError):
     """Bad bytes or bad values for an ISO 8583 message.
@@ -15,7 +18,7 @@ class CodecError(PosagentError):
 
     exit_status = 2
 
-    def __init__(self, expected: str, *, field: int | str | None = None, offset: int | None = None):
+    def __init__(self, expected: str, *, field: FieldId | None = None, offset: int | None = None) -> None:
         self.field = field
         self.offset = offset
         self.expected = expected

@@ -7,19 +7,28 @@ and compiled through the same strict code), and the shape of the tuned closures 
 from __future__ import annotations
 
 import copy
+from typing import IO, Callable, Generic, Literal, Self, TypeVar
 
-from construct import Construct, SizeofError
+from construct import CodeGen, Construct, SizeofError
 
-from agent.iso8583.errors import CodecError
+from agent.iso8583.errors import CodecError, FieldId
 
-PREFIX_ENCODINGS = ("bcd", "ascii", "binary")
+PrefixEncoding = Literal["bcd", "ascii", "binary"]
+PREFIX_ENCODINGS: tuple[PrefixEncoding, ...] = ("bcd", "ascii", "binary")
+
+#: a field type's value: `str` for n, z, an and ans, `bytes` for b
+ValueT = TypeVar("ValueT", bound=str | bytes)
+#: a tuned decoder: (data, pos, field) -> (value, end)
+Decoder = Callable[[bytes, int, FieldId | None], tuple[ValueT, int]]
+#: a tuned encoder: (value, field) -> bytes; it checks the value, whatever its type
+Encoder = Callable[[object, FieldId | None], bytes]
 
 
 def shifted(exc: CodecError, base: int) -> CodecError:
     return CodecError(exc.expected, field=exc.field, offset=None if exc.offset is None else exc.offset + base)
 
 
-def truncated(field, pos: int, needed: int, data_len: int, what: str = "bytes") -> CodecError:
+def truncated(field: FieldId | None, pos: int, needed: int, data_len: int, what: str = "bytes") -> CodecError:
     return CodecError(f"needs {needed} {what}, only {max(data_len - pos, 0)} remain", field=field, offset=pos)
 
 
@@ -28,7 +37,7 @@ class LengthPrefix:
 
     __slots__ = ("digits", "encoding", "size", "limit")
 
-    def __init__(self, digits: int, encoding: str):
+    def __init__(self, digits: int, encoding: PrefixEncoding) -> None:
         if digits not in (2, 3) or encoding not in PREFIX_ENCODINGS:
             raise ValueError(f"length prefix must be LL or LLL in {PREFIX_ENCODINGS}")
         self.digits = digits
@@ -39,7 +48,7 @@ class LengthPrefix:
     def __repr__(self) -> str:
         return f"{'L' * self.digits}-{self.encoding}"
 
-    def decode_at(self, data: bytes, pos: int, field) -> int:
+    def decode_at(self, data: bytes, pos: int, field: FieldId | None) -> int:
         end = pos + self.size
         if end > len(data):
             raise truncated(field, pos, self.size, len(data), "bytes of length prefix")
@@ -63,12 +72,12 @@ class LengthPrefix:
         return length.to_bytes(self.size, "big")
 
 
-class FieldType(Construct):
+class FieldType(Construct, Generic[ValueT]):  # type: ignore[misc]  # construct's Construct is Any to mypy
     """Common shape: fixed (`length`) or variable (`prefix` + `max_len`); subclasses do the body."""
 
     kind = "?"
 
-    def __init__(self, length: int, *, prefix: LengthPrefix | None = None, field: int | str | None = None):
+    def __init__(self, length: int, *, prefix: LengthPrefix | None = None, field: FieldId | None = None) -> None:
         super().__init__()
         if length <= 0:
             raise ValueError("field length must be positive")
@@ -78,7 +87,7 @@ class FieldType(Construct):
         if prefix is not None and length > prefix.limit:
             raise ValueError(f"maximum {length} does not fit a {prefix!r} prefix")
 
-    def for_field(self, number: int | str) -> "FieldType":
+    def for_field(self, number: FieldId) -> Self:
         """A copy that names `number` in its errors (dialects give each field its own)."""
         clone = copy.copy(self)
         clone.field = number
@@ -102,15 +111,15 @@ class FieldType(Construct):
         """Wire bytes of a body whose counted length is `length`."""
         return length
 
-    def decode_body(self, data: bytes, pos: int, length: int, field) -> tuple[object, int]:
+    def decode_body(self, data: bytes, pos: int, length: int, field: FieldId | None) -> tuple[ValueT, int]:
         raise NotImplementedError
 
-    def encode_body(self, value, field) -> tuple[bytes, int]:
+    def encode_body(self, value: object, field: FieldId | None) -> tuple[bytes, int]:
         """(body bytes, counted length) for `value`, after checking it."""
         raise NotImplementedError
 
     # --- the fast path on bytes ------------------------------------------------------------------
-    def decode_at(self, data: bytes, pos: int, field=None) -> tuple[object, int]:
+    def decode_at(self, data: bytes, pos: int, field: FieldId | None = None) -> tuple[ValueT, int]:
         field = self.field if field is None else field
         prefix = self.prefix
         if prefix is None:
@@ -120,7 +129,7 @@ class FieldType(Construct):
             raise CodecError(f"length {length} {self.unit} exceeds maximum {self.max_len}", field=field, offset=pos)
         return self.decode_body(data, pos + prefix.size, length, field)
 
-    def encode_value(self, value, field=None) -> bytes:
+    def encode_value(self, value: object, field: FieldId | None = None) -> bytes:
         field = self.field if field is None else field
         body, length = self.encode_body(value, field)
         if self.prefix is None:
@@ -132,7 +141,7 @@ class FieldType(Construct):
     unit = "bytes"
 
     # --- specialised closures for the message codec's loop ----------------------------------------
-    def fast_decoder(self):
+    def fast_decoder(self) -> Decoder[ValueT]:
         """A function (data, pos, field) -> (value, end) equal to `decode_at`, tuned for the common case.
 
         Each tuned path checks everything `decode_at` checks; on any doubt it calls `decode_at`,
@@ -140,33 +149,33 @@ class FieldType(Construct):
         """
         return self.decode_at
 
-    def fast_encoder(self):
+    def fast_encoder(self) -> Encoder:
         """A function (value, field) -> bytes equal to `encode_value`, tuned the same way."""
         return self.encode_value
 
-    def _prefix_table(self) -> tuple[dict[bytes, int], list[bytes]]:
+    def _prefix_table(self, prefix: LengthPrefix) -> tuple[dict[bytes, int], list[bytes]]:
         """Every valid prefix (0..max) to its length, and back, so one lookup checks digits and maximum."""
-        encoded = [self.prefix.encode(i) for i in range(self.max_len + 1)]
+        encoded = [prefix.encode(i) for i in range(self.max_len + 1)]
         return {raw: i for i, raw in enumerate(encoded)}, encoded
 
-    def _tuned_decoder(self, body_ok):
+    def _tuned_decoder(self, body_ok: Callable[[bytes, int], ValueT | None]) -> Decoder[ValueT]:
         """Shared shape of tuned decoders: `body_ok(raw)` -> value or None (None: let decode_at judge)."""
         slow = self.decode_at
         if self.prefix is None:
             size = self.body_size(self.max_len)
 
-            def decode_fixed(data, pos, field=None):
+            def decode_fixed(data: bytes, pos: int, field: FieldId | None = None) -> tuple[ValueT, int]:
                 end = pos + size
                 value = body_ok(data[pos:end], self.max_len) if end <= len(data) else None
                 if value is None:
                     return slow(data, pos, field)
                 return value, end
             return decode_fixed
-        lengths, _ = self._prefix_table()
+        lengths, _ = self._prefix_table(self.prefix)
         psize = self.prefix.size
         body_size = self.body_size
 
-        def decode_var(data, pos, field=None):
+        def decode_var(data: bytes, pos: int, field: FieldId | None = None) -> tuple[ValueT, int]:
             start = pos + psize
             length = lengths.get(data[pos:start])
             if length is not None:
@@ -178,20 +187,20 @@ class FieldType(Construct):
             return slow(data, pos, field)
         return decode_var
 
-    def _tuned_encoder(self, body_of):
+    def _tuned_encoder(self, body_of: Callable[[object], tuple[bytes, int] | None]) -> Encoder:
         """Shared shape of tuned encoders: `body_of(value)` -> (body, length) or None."""
         slow = self.encode_value
         if self.prefix is None:
-            def encode_fixed(value, field=None):
+            def encode_fixed(value: object, field: FieldId | None = None) -> bytes:
                 done = body_of(value)
                 if done is None or done[1] != self.max_len:
                     return slow(value, field)
                 return done[0]
             return encode_fixed
-        _, prefixes = self._prefix_table()
+        _, prefixes = self._prefix_table(self.prefix)
         max_len = self.max_len
 
-        def encode_var(value, field=None):
+        def encode_var(value: object, field: FieldId | None = None) -> bytes:
             done = body_of(value)
             if done is None or done[1] > max_len:
                 return slow(value, field)
@@ -199,7 +208,7 @@ class FieldType(Construct):
         return encode_var
 
     # --- construct's interface (interpreted and compiled use the same strict code) ---------------
-    def _parse(self, stream, context, path):
+    def _parse(self, stream: IO[bytes], context: object, path: str | None) -> ValueT:
         start = stream.tell()
         head = b""
         if self.prefix is not None:
@@ -224,19 +233,23 @@ class FieldType(Construct):
         except CodecError as exc:
             raise shifted(exc, start) from None
 
-    def _build(self, obj, stream, context, path):
+    def _build(self, obj: object, stream: IO[bytes], context: object, path: str | None) -> object:
         stream.write(self.encode_value(obj))
         return obj
 
-    def _sizeof(self, context, path):
+    def _sizeof(self, context: object, path: str | None) -> int:
         if self.prefix is not None:
             raise SizeofError("variable-length field", path=path)
         return self.body_size(self.max_len)
 
-    def _emitparse(self, code):
+    def _emitparse(self, code: CodeGen) -> str:
         code.linkedinstances[id(self)] = self
         return f"linkedinstances[{id(self)}]._parse(io, this, None)"
 
-    def _emitbuild(self, code):
+    def _emitbuild(self, code: CodeGen) -> str:
         code.linkedinstances[id(self)] = self
         return f"linkedinstances[{id(self)}]._build(obj, io, this, None)"
+
+
+#: a field type of either kind of value (a dialect's fields mix them)
+AnyFieldType = FieldType[str] | FieldType[bytes]

@@ -12,8 +12,9 @@ the BCD nibble D); `an`/`ans` are `str`; `b` is `bytes`.  Variable lengths count
 fields and bytes for everything else.
 """
 
-from agent.iso8583.fieldbase import PREFIX_ENCODINGS, FieldType, LengthPrefix
+from agent.iso8583.fieldbase import PREFIX_ENCODINGS, AnyFieldType, FieldType, LengthPrefix
 from agent.iso8583.numeric import AsciiDigits, Bcd, TrackBcd
 from agent.iso8583.textfields import Binary, Text
 
-__all__ = ["PREFIX_ENCODINGS", "AsciiDigits", "Bcd", "Binary", "FieldType", "LengthPrefix", "Text", "TrackBcd"]
+__all__ = ["PREFIX_ENCODINGS", "AnyFieldType", "AsciiDigits", "Bcd", "Binary", "FieldType", "LengthPrefix", "Text",
+           "TrackBcd"]

@@ -8,20 +8,25 @@ a dialect; the constructor only checks the shape (a 4-digit MTI, field numbers 2
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping, NoReturn, TypeVar, overload
 
 from agent.iso8583.errors import CodecError
 
+if TYPE_CHECKING:
+    from agent.iso8583.dialect import Dialect
+    from agent.iso8583.dump import MessageJson
+
 FieldValue = str | bytes
+DefaultT = TypeVar("DefaultT")
 
 
-def _check_mti(mti) -> str:
+def _check_mti(mti: object) -> str:
     if type(mti) is not str or len(mti) != 4 or not (mti.isascii() and mti.isdigit()):
         raise CodecError(f"MTI must be 4 digits, got {mti!r}", field=0)
     return mti
 
 
-def _check_fields(fields: Mapping) -> dict[int, FieldValue]:
+def _check_fields(fields: Mapping[int, object]) -> dict[int, FieldValue]:
     checked: dict[int, FieldValue] = {}
     for number, value in fields.items():
         if type(number) is not int or not 2 <= number <= 128:
@@ -38,8 +43,12 @@ class Message:
     """MTI + fields. ``Message("0200", {3: "000000", 4: "000000010000"})``."""
 
     __slots__ = ("_mti", "_fields", "_hash", "_wire")
+    _mti: str
+    _fields: dict[int, FieldValue]
+    _hash: int | None
+    _wire: tuple[object, bytes] | None  # (dialect, its bytes)
 
-    def __init__(self, mti: str, fields: Mapping[int, FieldValue] | None = None):
+    def __init__(self, mti: str, fields: Mapping[int, FieldValue] | None = None) -> None:
         object.__setattr__(self, "_mti", _check_mti(mti))
         object.__setattr__(self, "_fields", _check_fields(fields or {}))
         object.__setattr__(self, "_hash", None)
@@ -67,10 +76,10 @@ class Message:
         object.__setattr__(self, "_wire", (dialect, data))
         return self
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError("Message is immutable: use replace() or without()")
 
-    __delattr__ = __setattr__
+    __delattr__ = __setattr__  # type: ignore[assignment]  # `del` calls it without a value: a TypeError, kept as it was
 
     # --- reading --------------------------------------------------------------------------------
     @property
@@ -84,10 +93,15 @@ class Message:
     def __getitem__(self, number: int) -> FieldValue:
         return self._fields[number]
 
-    def get(self, number: int, default=None):
+    @overload
+    def get(self, number: int) -> FieldValue | None: ...
+    @overload
+    def get(self, number: int, default: DefaultT) -> FieldValue | DefaultT: ...
+
+    def get(self, number: int, default: object = None) -> object:
         return self._fields.get(number, default)
 
-    def __contains__(self, number) -> bool:
+    def __contains__(self, number: object) -> bool:
         return number in self._fields
 
     def numbers(self) -> list[int]:
@@ -135,31 +149,33 @@ class Message:
         return Message._trusted(_check_mti(mti), dict(self._fields))
 
     # --- value semantics ------------------------------------------------------------------------
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):
             return NotImplemented
         return self._mti == other._mti and self._fields == other._fields
 
     def __hash__(self) -> int:
-        if self._hash is None:
-            object.__setattr__(self, "_hash", hash((self._mti, frozenset(self._fields.items()))))
-        return self._hash
+        known = self._hash
+        if known is None:
+            known = hash((self._mti, frozenset(self._fields.items())))
+            object.__setattr__(self, "_hash", known)
+        return known
 
     def __repr__(self) -> str:
         # repr never shows values: a message may carry a PAN, track or PIN block
         return f"Message({self._mti!r}, fields={self.numbers()})"
 
     # --- views ----------------------------------------------------------------------------------
-    def masked_dump(self, dialect=None) -> str:
+    def masked_dump(self, dialect: Dialect | str | None = None) -> str:
         from agent.iso8583.dump import masked_dump
         return masked_dump(self, dialect)
 
-    def to_json(self, masked: bool = True, dialect=None) -> dict:
+    def to_json(self, masked: bool = True, dialect: Dialect | str | None = None) -> MessageJson:
         from agent.iso8583.dump import message_to_json
         return message_to_json(self, masked=masked, dialect=dialect)
 
     @classmethod
-    def from_json(cls, data: dict, dialect=None) -> "Message":
+    def from_json(cls, data: object, dialect: Dialect | str | None = None) -> "Message":
         from agent.iso8583.dump import message_from_json
         return message_from_json(data, dialect=dialect)
 

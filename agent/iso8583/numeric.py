@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from agent.iso8583.errors import CodecError
-from agent.iso8583.fieldbase import FieldType, LengthPrefix, truncated
+from typing import Literal
 
-class Bcd(FieldType):
+from agent.iso8583.errors import CodecError, FieldId
+from agent.iso8583.fieldbase import Decoder, Encoder, FieldType, LengthPrefix, truncated
+
+class Bcd(FieldType[str]):
     """`n` as packed BCD: lengths in digits; odd lengths padded on `pad` side with `pad_nibble`."""
 
     kind = "n"
     unit = "digits"
 
-    def __init__(self, length: int, *, prefix: LengthPrefix | None = None, pad: str = "left",
-                 pad_nibble: str = "0", field: int | str | None = None):
+    def __init__(self, length: int, *, prefix: LengthPrefix | None = None, pad: Literal["left", "right"] = "left",
+                 pad_nibble: str = "0", field: FieldId | None = None) -> None:
         super().__init__(length, prefix=prefix, field=field)
         if pad not in ("left", "right") or len(pad_nibble) != 1 or pad_nibble not in "0123456789ABCDEF":
             raise ValueError("pad must be left/right and pad_nibble one hex digit")
@@ -30,7 +32,7 @@ class Bcd(FieldType):
 
     kind_label = "BCD digit"
 
-    def decode_body(self, data: bytes, pos: int, length: int, field):
+    def decode_body(self, data: bytes, pos: int, length: int, field: FieldId | None) -> tuple[str, int]:
         end = pos + ((length + 1) >> 1)
         if end > len(data):
             raise truncated(field, pos, end - pos, len(data))
@@ -54,13 +56,13 @@ class Bcd(FieldType):
     def _to_value(self, text: str) -> str:
         return text
 
-    def fast_decoder(self):
+    def fast_decoder(self) -> Decoder[str]:
         pad_left, pad = self.pad_left, self.pad_nibble
         digits, to_value = self._digits, self._to_value
         if type(self) is Bcd:
             return self._plain_decoder()
 
-        def body_ok(raw, length):
+        def body_ok(raw: bytes, length: int) -> str | None:
             text = raw.hex()
             if length & 1:
                 if pad_left:
@@ -74,14 +76,14 @@ class Bcd(FieldType):
             return to_value(text) if digits(text) else None
         return self._tuned_decoder(body_ok)
 
-    def _plain_decoder(self):
+    def _plain_decoder(self) -> Decoder[str]:
         """`n` BCD: one hex() per field; odd lengths strip and check the pad nibble."""
         slow, pad_left, pad = self.decode_at, self.pad_left, self.pad_nibble
         if self.prefix is None:
             length = self.max_len
             size, odd = (length + 1) >> 1, length & 1
 
-            def decode_bcd(data, pos, field=None):
+            def decode_bcd(data: bytes, pos: int, field: FieldId | None = None) -> tuple[str, int]:
                 end = pos + size
                 text = data[pos:end].hex()
                 if len(text) == size * 2:
@@ -96,10 +98,10 @@ class Bcd(FieldType):
                         return text, end
                 return slow(data, pos, field)
             return decode_bcd
-        lengths, _ = self._prefix_table()
+        lengths, _ = self._prefix_table(self.prefix)
         psize = self.prefix.size
 
-        def decode_var_bcd(data, pos, field=None):
+        def decode_var_bcd(data: bytes, pos: int, field: FieldId | None = None) -> tuple[str, int]:
             start = pos + psize
             length = lengths.get(data[pos:start])
             if length:
@@ -118,11 +120,11 @@ class Bcd(FieldType):
             return slow(data, pos, field)
         return decode_var_bcd
 
-    def fast_encoder(self):
+    def fast_encoder(self) -> Encoder:
         pad_left, pad, fromhex = self.pad_left, self.pad_nibble, bytes.fromhex
         is_plain = type(self)._to_nibbles is Bcd._to_nibbles
 
-        def body_of(value):
+        def body_of(value: object) -> tuple[bytes, int] | None:
             if type(value) is not str or not value.isascii():
                 return None
             if is_plain:
@@ -139,14 +141,14 @@ class Bcd(FieldType):
             return fromhex(nibbles), length
         return self._tuned_encoder(body_of)
 
-    def _to_nibbles(self, value, field) -> str:
+    def _to_nibbles(self, value: object, field: FieldId | None) -> str:
         if type(value) is not str:
             raise CodecError(f"expected digits as str, got {type(value).__name__}", field=field)
         if value and not (value.isascii() and value.isdigit()):
             raise CodecError(f"{value!r} is not all digits", field=field)
         return value
 
-    def encode_body(self, value, field):
+    def encode_body(self, value: object, field: FieldId | None) -> tuple[bytes, int]:
         nibbles = self._to_nibbles(value, field)
         length = len(nibbles)
         if self.prefix is None and length != self.max_len:
@@ -168,7 +170,7 @@ class TrackBcd(Bcd):
     def _to_value(self, text: str) -> str:
         return text.replace("d", "=")
 
-    def _to_nibbles(self, value, field) -> str:
+    def _to_nibbles(self, value: object, field: FieldId | None) -> str:
         if type(value) is not str:
             raise CodecError(f"expected track data as str, got {type(value).__name__}", field=field)
         nibbles = value.replace("=", "d")
@@ -177,13 +179,13 @@ class TrackBcd(Bcd):
         return nibbles
 
 
-class AsciiDigits(FieldType):
+class AsciiDigits(FieldType[str]):
     """`n` (or `z` with ``allow="="``) as ASCII characters, one byte per digit."""
 
     kind = "n"
 
     def __init__(self, length: int, *, prefix: LengthPrefix | None = None, track: bool = False,
-                 field: int | str | None = None):
+                 field: FieldId | None = None) -> None:
         super().__init__(length, prefix=prefix, field=field)
         self.track = track
         if track:
@@ -194,7 +196,7 @@ class AsciiDigits(FieldType):
             return raw.isdigit() or not raw
         return raw.replace(b"=", b"").isdigit() or not raw.strip(b"=")
 
-    def decode_body(self, data: bytes, pos: int, length: int, field):
+    def decode_body(self, data: bytes, pos: int, length: int, field: FieldId | None) -> tuple[str, int]:
         end = pos + length
         if end > len(data):
             raise truncated(field, pos, length, len(data))
@@ -204,23 +206,23 @@ class AsciiDigits(FieldType):
             raise CodecError(f"byte {raw[index]:02X} is not an ASCII digit", field=field, offset=pos + index)
         return raw.decode("ascii"), end
 
-    def fast_decoder(self):
+    def fast_decoder(self) -> Decoder[str]:
         if self.track:
             check = self._check
             return self._tuned_decoder(lambda raw, length: raw.decode("ascii") if check(raw) else None)
         slow, size = self.decode_at, self.max_len
         if self.prefix is None:
-            def decode_digits(data, pos, field=None):
+            def decode_digits(data: bytes, pos: int, field: FieldId | None = None) -> tuple[str, int]:
                 end = pos + size
                 raw = data[pos:end]
                 if len(raw) == size and raw.isdigit():
                     return raw.decode("ascii"), end
                 return slow(data, pos, field)
             return decode_digits
-        lengths, _ = self._prefix_table()
+        lengths, _ = self._prefix_table(self.prefix)
         psize = self.prefix.size
 
-        def decode_var_digits(data, pos, field=None):
+        def decode_var_digits(data: bytes, pos: int, field: FieldId | None = None) -> tuple[str, int]:
             start = pos + psize
             length = lengths.get(data[pos:start])
             if length is not None:
@@ -231,25 +233,25 @@ class AsciiDigits(FieldType):
             return slow(data, pos, field)
         return decode_var_digits
 
-    def fast_encoder(self):
+    def fast_encoder(self) -> Encoder:
         check = self._check
         if not self.track and self.prefix is None:
             slow, size = self.encode_value, self.max_len
 
-            def encode_digits(value, field=None):
+            def encode_digits(value: object, field: FieldId | None = None) -> bytes:
                 if type(value) is str and len(value) == size and value.isdigit() and value.isascii():
                     return value.encode("ascii")
                 return slow(value, field)
             return encode_digits
 
-        def body_of(value):
+        def body_of(value: object) -> tuple[bytes, int] | None:
             if type(value) is not str or not value.isascii():
                 return None
             raw = value.encode("ascii")
             return (raw, len(raw)) if check(raw) else None
         return self._tuned_encoder(body_of)
 
-    def encode_body(self, value, field):
+    def encode_body(self, value: object, field: FieldId | None) -> tuple[bytes, int]:
         if type(value) is not str:
             raise CodecError(f"expected digits as str, got {type(value).__name__}", field=field)
         if not value.isascii() or not self._check(value.encode("ascii")):

@@ -7,6 +7,7 @@ field value and `parse` reading one back; bad input is a `CodecError` naming the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Mapping
 
 from agent.iso8583.errors import CodecError
 
@@ -15,7 +16,7 @@ KEY_LAYOUTS = {"001": (8, 2), "003": (16, 2), "004": (16, 3)}
 CHECK_VALUE_LEN = 4
 
 
-def _digits(value: str, width: int, name: str) -> str:
+def _digits(value: object, width: int, name: str) -> str:
     if type(value) is not str or len(value) != width or not (value.isascii() and value.isdigit()):
         raise CodecError(f"must be {width} digits, got {value!r}", field=name)
     return value
@@ -33,7 +34,7 @@ class Field60:
     ic_cond: str | None = None
     extra: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _digits(self.tx_type, 2, "60.1")
         _digits(self.batch, 6, "60.2")
         _digits(self.nmc, 3, "60.3")
@@ -50,7 +51,7 @@ class Field60:
         return self.tx_type + self.batch + self.nmc + (self.read_cap or "") + (self.ic_cond or "") + self.extra
 
     @classmethod
-    def parse(cls, value: str) -> "Field60":
+    def parse(cls, value: object) -> "Field60":
         if type(value) is not str or len(value) < 11 or not (value.isascii() and value.isdigit()):
             raise CodecError(f"needs at least 11 digits, got {value!r}", field="60")
         return cls(value[0:2], value[2:8], value[8:11], value[11:12] or None, value[12:13] or None, value[13:])
@@ -65,7 +66,7 @@ class Field61:
     orig_date: str = ""
     extra: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _digits(self.orig_batch, 6, "61.1")
         _digits(self.orig_trace, 6, "61.2")
         if self.orig_date:
@@ -77,7 +78,7 @@ class Field61:
         return self.orig_batch + self.orig_trace + self.orig_date + self.extra
 
     @classmethod
-    def parse(cls, value: str) -> "Field61":
+    def parse(cls, value: object) -> "Field61":
         if type(value) is not str or (len(value) != 12 and len(value) < 16):
             raise CodecError(f"needs 12 or at least 16 digits, got {value!r}", field="61")
         return cls(value[0:6], value[6:12], value[12:16], value[16:])
@@ -95,7 +96,7 @@ class SettlementTotals:
 
     WIDTH = 31
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name, value, limit in (("debit_amount", self.debit_amount, 10 ** 12), ("debit_count", self.debit_count, 1000),
                                    ("credit_amount", self.credit_amount, 10 ** 12),
                                    ("credit_count", self.credit_count, 1000)):
@@ -108,8 +109,8 @@ class SettlementTotals:
                 f"{self.credit_count:03d}{self.flag}")
 
     @classmethod
-    def parse(cls, value: str) -> "SettlementTotals":
-        _digits(value, cls.WIDTH, "48")
+    def parse(cls, value: object) -> "SettlementTotals":
+        value = _digits(value, cls.WIDTH, "48")
         return cls(int(value[0:12]), int(value[12:15]), int(value[15:27]), int(value[27:30]), value[30])
 
 
@@ -124,15 +125,15 @@ class Field48Request:
         return self.domestic.to_str() + self.foreign.to_str()
 
     @classmethod
-    def parse(cls, value: str) -> "Field48Request":
-        _digits(value, 62, "48")
+    def parse(cls, value: object) -> "Field48Request":
+        value = _digits(value, 62, "48")
         return cls(SettlementTotals.parse(value[:31]), SettlementTotals.parse(value[31:]))
 
 
 SETTLEMENT_RESULTS = {"1": "balanced", "2": "unbalanced", "3": "error"}
 
 
-def settlement_result(field48_response: str) -> tuple[str, str]:
+def settlement_result(field48_response: object) -> tuple[str, str]:
     """(domestic, foreign) result codes from positions 31 and 62 of the response's field 48."""
     if type(field48_response) is not str or len(field48_response) < 62:
         raise CodecError("settlement response needs 62 characters", field="48")
@@ -147,7 +148,8 @@ class Field62Keys:
     """Working keys of a sign-on response: (encrypted key, 4-byte check value) pairs, per key layout."""
 
     @staticmethod
-    def parse(data: bytes, key_mode: str, layouts=None) -> list[tuple[bytes, bytes]]:
+    def parse(data: object, key_mode: str,
+              layouts: Mapping[str, tuple[int, int]] | None = None) -> list[tuple[bytes, bytes]]:
         layout = (layouts or KEY_LAYOUTS).get(key_mode)
         if layout is None:
             raise CodecError(f"unknown key mode {key_mode!r}: known {', '.join(sorted(layouts or KEY_LAYOUTS))}",
@@ -160,7 +162,7 @@ class Field62Keys:
         return [(data[i:i + key_len], data[i + key_len:i + step]) for i in range(0, len(data), step)]
 
     @staticmethod
-    def build(pairs) -> bytes:
+    def build(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
         out = bytearray()
         for encrypted, check in pairs:
             if len(encrypted) not in (8, 16, 24) or len(check) != CHECK_VALUE_LEN:
@@ -176,7 +178,7 @@ class Field63:
     card_org: str
     text: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if type(self.card_org) is not str or len(self.card_org) != 3 or not self.card_org.isascii():
             raise CodecError(f"card organisation must be 3 ASCII characters, got {self.card_org!r}", field="63.1")
 
@@ -184,7 +186,7 @@ class Field63:
         return self.card_org + self.text
 
     @classmethod
-    def parse(cls, value: str) -> "Field63":
+    def parse(cls, value: object) -> "Field63":
         if type(value) is not str or len(value) < 3:
             raise CodecError("needs a 3-character card organisation", field="63")
         return cls(value[:3], value[3:])
@@ -233,7 +235,7 @@ class IccData:
 
         values = {item.tag: item.value for item in tlv.decode(data, field="55")}
 
-        def digits(tag, strip=False):
+        def digits(tag: int, strip: bool = False) -> str | None:
             raw = values.get(tag)
             if raw is None:
                 return None

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
-from agent.iso8583.errors import CodecError
-from agent.iso8583.fieldbase import FieldType, LengthPrefix, truncated
+from agent.iso8583.errors import CodecError, FieldId
+from agent.iso8583.fieldbase import Decoder, Encoder, FieldType, LengthPrefix, truncated
 
 _AN_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 "
 _ANS_BYTES = bytes(range(0x20, 0x7F))
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class Text(FieldType):
+class Text(FieldType[str]):
     """`an` (letters, digits, space) or `ans` (printable) text; `encoding` ascii or gb18030 (ans only).
 
     Fixed fields are space-padded on encode; decode returns the wire text unchanged.
     """
 
-    def __init__(self, length: int, *, kind: str = "ans", encoding: str = "ascii",
-                 prefix: LengthPrefix | None = None, field: int | str | None = None):
+    def __init__(self, length: int, *, kind: Literal["an", "ans"] = "ans",
+                 encoding: Literal["ascii", "gb18030"] = "ascii", prefix: LengthPrefix | None = None,
+                 field: FieldId | None = None) -> None:
         super().__init__(length, prefix=prefix, field=field)
         if kind not in ("an", "ans") or encoding not in ("ascii", "gb18030"):
             raise ValueError("text kind is an/ans, encoding ascii/gb18030")
@@ -32,12 +34,12 @@ class Text(FieldType):
     def describe(self) -> str:
         return super().describe() + (" GB18030" if self.encoding == "gb18030" else "")
 
-    def _bad_byte(self, raw: bytes, pos: int, field) -> CodecError:
+    def _bad_byte(self, raw: bytes, pos: int, field: FieldId | None) -> CodecError:
         index = next(i for i, b in enumerate(raw) if b not in self._allowed)
         what = "letter, digit or space" if self.kind == "an" else "printable ASCII character"
         return CodecError(f"byte {raw[index]:02X} is not a {what}", field=field, offset=pos + index)
 
-    def decode_body(self, data: bytes, pos: int, length: int, field):
+    def decode_body(self, data: bytes, pos: int, length: int, field: FieldId | None) -> tuple[str, int]:
         end = pos + length
         if end > len(data):
             raise truncated(field, pos, length, len(data))
@@ -54,20 +56,20 @@ class Text(FieldType):
             raise CodecError("text contains a control character", field=field, offset=pos)
         return text, end
 
-    def fast_decoder(self):
+    def fast_decoder(self) -> Decoder[str]:
         allowed, slow, size = self._allowed, self.decode_at, self.max_len
         if self.prefix is None:
-            def decode_text(data, pos, field=None):
+            def decode_text(data: bytes, pos: int, field: FieldId | None = None) -> tuple[str, int]:
                 end = pos + size
                 raw = data[pos:end]
                 if len(raw) == size and raw.isascii() and not raw.translate(None, allowed):
                     return raw.decode("ascii"), end
                 return slow(data, pos, field)
             return decode_text
-        lengths, _ = self._prefix_table()
+        lengths, _ = self._prefix_table(self.prefix)
         psize = self.prefix.size
 
-        def decode_var_text(data, pos, field=None):
+        def decode_var_text(data: bytes, pos: int, field: FieldId | None = None) -> tuple[str, int]:
             start = pos + psize
             length = lengths.get(data[pos:start])
             if length is not None:
@@ -78,12 +80,12 @@ class Text(FieldType):
             return slow(data, pos, field)
         return decode_var_text
 
-    def fast_encoder(self):
+    def fast_encoder(self) -> Encoder:
         allowed = self._allowed
         if self.prefix is None:
             slow, size = self.encode_value, self.max_len
 
-            def encode_text(value, field=None):
+            def encode_text(value: object, field: FieldId | None = None) -> bytes:
                 if type(value) is str and len(value) == size and value.isascii():
                     raw = value.encode("ascii")
                     if not raw.translate(None, allowed):
@@ -91,14 +93,14 @@ class Text(FieldType):
                 return slow(value, field)
             return encode_text
 
-        def body_of(value):
+        def body_of(value: object) -> tuple[bytes, int] | None:
             if type(value) is not str or not value.isascii():
                 return None
             raw = value.encode("ascii")
             return None if raw.translate(None, allowed) else (raw, len(raw))
         return self._tuned_encoder(body_of)
 
-    def encode_body(self, value, field):
+    def encode_body(self, value: object, field: FieldId | None) -> tuple[bytes, int]:
         if type(value) is not str:
             raise CodecError(f"expected text as str, got {type(value).__name__}", field=field)
         try:
@@ -118,18 +120,18 @@ class Text(FieldType):
         return raw, len(raw)
 
 
-class Binary(FieldType):
+class Binary(FieldType[bytes]):
     """`b`: raw bytes, fixed or with a byte-count prefix."""
 
     kind = "b"
 
-    def decode_body(self, data: bytes, pos: int, length: int, field):
+    def decode_body(self, data: bytes, pos: int, length: int, field: FieldId | None) -> tuple[bytes, int]:
         end = pos + length
         if end > len(data):
             raise truncated(field, pos, length, len(data))
         return data[pos:end], end
 
-    def encode_body(self, value, field):
+    def encode_body(self, value: object, field: FieldId | None) -> tuple[bytes, int]:
         if type(value) is not bytes:
             if not isinstance(value, (bytearray, memoryview)):
                 raise CodecError(f"expected bytes, got {type(value).__name__}", field=field)
@@ -138,20 +140,20 @@ class Binary(FieldType):
             raise CodecError(f"needs exactly {self.max_len} bytes, got {len(value)}", field=field)
         return value, len(value)
 
-    def fast_decoder(self):
+    def fast_decoder(self) -> Decoder[bytes]:
         slow, size = self.decode_at, self.max_len
         if self.prefix is None:
-            def decode_bytes(data, pos, field=None):
+            def decode_bytes(data: bytes, pos: int, field: FieldId | None = None) -> tuple[bytes, int]:
                 end = pos + size
                 raw = data[pos:end]
                 if len(raw) == size:
                     return raw, end
                 return slow(data, pos, field)
             return decode_bytes
-        lengths, _ = self._prefix_table()
+        lengths, _ = self._prefix_table(self.prefix)
         psize = self.prefix.size
 
-        def decode_var_bytes(data, pos, field=None):
+        def decode_var_bytes(data: bytes, pos: int, field: FieldId | None = None) -> tuple[bytes, int]:
             start = pos + psize
             length = lengths.get(data[pos:start])
             if length is not None:
@@ -162,17 +164,17 @@ class Binary(FieldType):
             return slow(data, pos, field)
         return decode_var_bytes
 
-    def fast_encoder(self):
+    def fast_encoder(self) -> Encoder:
         slow, size = self.encode_value, self.max_len
         if self.prefix is None:
-            def encode_bytes(value, field=None):
+            def encode_bytes(value: object, field: FieldId | None = None) -> bytes:
                 if type(value) is bytes and len(value) == size:
                     return value
                 return slow(value, field)
             return encode_bytes
-        _, prefixes = self._prefix_table()
+        _, prefixes = self._prefix_table(self.prefix)
 
-        def encode_var_bytes(value, field=None):
+        def encode_var_bytes(value: object, field: FieldId | None = None) -> bytes:
             if type(value) is bytes and len(value) <= size:
                 return prefixes[len(value)] + value
             return slow(value, field)

@@ -18,13 +18,17 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from agent import atomicfile
 from agent.errors import PosagentError
-from agent.iso8583 import Message
+from agent.iso8583 import Dialect, Message
 from agent.iso8583.crypto import KeyCheckError, encrypt_pin_block, kcv, unwrap_working_key
 from agent.iso8583.subfields import KEY_LAYOUTS
+
+if TYPE_CHECKING:
+    from agent.config import Config
+    from agent.keys.load import MasterKeyFile
 
 #: working-key names in field 62 order
 KEY_NAMES = ("pin", "mac", "track")
@@ -33,7 +37,7 @@ KEY_FILE_NAME = "working-keys.json"
 log = logging.getLogger("posagent.keys")
 
 
-def default_key_file(cfg) -> Path:
+def default_key_file(cfg: Config) -> Path:
     """Where the working keys live: `working-keys.json` in the journal's folder."""
     return cfg.path("journal", "path").with_name(KEY_FILE_NAME)
 
@@ -45,16 +49,16 @@ class KeyStoreError(PosagentError):
 SINGLE_DES_BYTES = 8
 
 
-def _layouts(dialect) -> dict[str, tuple[int, int]]:
+def _layouts(dialect: Dialect) -> dict[str, tuple[int, int]]:
     return dict(getattr(dialect, "key_layouts", None) or KEY_LAYOUTS)
 
 
-def single_des_required(dialect) -> bool:
+def single_des_required(dialect: Dialect) -> bool:
     """True only for a dialect whose field 62 layouts are all single-length keys (it has no stronger mode)."""
     return all(key_len == SINGLE_DES_BYTES for key_len, _ in _layouts(dialect).values())
 
 
-def check_key_mode(key_mode: str, dialect) -> None:
+def check_key_mode(key_mode: str, dialect: Dialect) -> None:
     """Refuse a sign-on key mode with single-DES working keys when the dialect offers double-length keys."""
     layout = _layouts(dialect).get(key_mode)
     if layout is None:
@@ -71,9 +75,9 @@ class KeyStore(Protocol):
 
     def mac(self, data: bytes) -> bytes: ...
 
-    def sign(self, dialect, msg: Message) -> Message: ...
+    def sign(self, dialect: Dialect, msg: Message) -> Message: ...
 
-    def verify_mac(self, dialect, msg: Message) -> bool: ...
+    def verify_mac(self, dialect: Dialect, msg: Message) -> bool: ...
 
     def pin_block(self, pin: str, pan: str) -> bytes: ...
 
@@ -89,7 +93,7 @@ class SoftwareKeyStore:
     """TMK in memory from the configuration; working keys encrypted under it in `path`."""
 
     def __init__(self, tmk: bytes, path: str | os.PathLike[str] | None = None, *, mac_algorithm: str = "cup-ecb",
-                 single_des: bool = False):
+                 single_des: bool = False) -> None:
         if len(tmk) not in (8, 16, 24):
             raise KeyStoreError("the terminal master key must be 8, 16 or 24 bytes")
         if len(tmk) == SINGLE_DES_BYTES and not single_des:
@@ -102,7 +106,7 @@ class SoftwareKeyStore:
         self.master_source = "development key"
         self.path = Path(path) if path is not None else None
         #: the sealed master key file (`agent.keys.load.MasterKeyFile`) this key came from, if any
-        self.master_file = None
+        self.master_file: MasterKeyFile | None = None
         self.mac_algorithm = mac_algorithm
         self._keys: dict[str, bytes] = {}
         self._check_values: dict[str, str] = {}
@@ -115,7 +119,7 @@ class SoftwareKeyStore:
         return f"SoftwareKeyStore(keys={sorted(self._keys)}, installed_at={self._installed_at})"
 
     @classmethod
-    def from_config(cls, cfg) -> "SoftwareKeyStore":
+    def from_config(cls, cfg: Config) -> "SoftwareKeyStore":
         """The loaded master key (`keys load`, encrypted at rest) or else the development key of [keys] tmk;
         the working keys in the file beside the journal (working-keys.json)."""
         from agent.keys.load import MasterKeyFile
@@ -174,10 +178,11 @@ class SoftwareKeyStore:
 
     def _confirm_master_key(self) -> None:
         """Working keys arrived under a newly loaded master key: it is in force, the previous one goes."""
-        if self._waiting() is None:
+        master = self.master_file
+        if master is None or self._waiting() is None:
             return
         try:
-            self.master_file.confirm(self.master_check_value)
+            master.confirm(self.master_check_value)
         except OSError as exc:  # the sign-on stands; the previous key stays until the next one
             log.warning("master key %s in force, but the previous one could not be removed: %s",
                         self.master_check_value, exc.strerror or exc)
@@ -223,11 +228,11 @@ class SoftwareKeyStore:
         from agent.iso8583.dialect import MAC_ALGORITHMS
         return MAC_ALGORITHMS[self.mac_algorithm](self._key("mac"), data)
 
-    def sign(self, dialect, msg: Message) -> Message:
+    def sign(self, dialect: Dialect, msg: Message) -> Message:
         """`msg` with its MAC field set under the MAC key."""
         return dialect.with_mac(self._key("mac"), msg)
 
-    def verify_mac(self, dialect, msg: Message) -> bool:
+    def verify_mac(self, dialect: Dialect, msg: Message) -> bool:
         return dialect.verify_mac(self._key("mac"), msg)
 
     def pin_block(self, pin: str, pan: str) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 
+from agent.iso8583.dialect import Dialect
 from agent.iso8583.errors import CodecError
 
 #: dialect name -> module that declares it (as `DIALECT`)
@@ -12,15 +13,16 @@ KNOWN = {
     "iso87": "agent.iso8583.dialects.iso87",
 }
 
-_loaded: dict = {}
+_loaded: dict[str, Dialect] = {}
 
 
-def get_dialect(name: str):
+def get_dialect(name: str) -> Dialect:
     """The dialect called `name` ("cup" or "iso87"); an unknown name is a CodecError listing the known."""
     dialect = _loaded.get(name)
     if dialect is None:
         module = KNOWN.get(name)
         if module is None:
             raise CodecError(f"unknown dialect {name!r}: known dialects are {', '.join(sorted(KNOWN))}")
-        dialect = _loaded[name] = importlib.import_module(module).DIALECT
+        declared: Dialect = importlib.import_module(module).DIALECT
+        dialect = _loaded[name] = declared
     return dialect

@@ -14,11 +14,11 @@ LL = LengthPrefix(2, "ascii")
 LLL = LengthPrefix(3, "ascii")
 
 
-def an(length, prefix=None):
+def an(length: int, prefix: LengthPrefix | None = None) -> Text:
     return Text(length, kind="an", prefix=prefix)
 
 
-def ans(length, prefix=None):
+def ans(length: int, prefix: LengthPrefix | None = None) -> Text:
     return Text(length, kind="ans", prefix=prefix)
 
 
