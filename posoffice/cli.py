@@ -225,7 +225,7 @@ def cmd_duplicates(args) -> int:
             merchant_of = {t: m for t, m in merchant_of.items() if m == args.merchant}
             if not merchant_of:
                 raise OfficeError(f"no terminal of merchant {args.merchant} is registered")
-        txns = report.transactions(store.transaction_events(conn, sorted(merchant_of)))
+        txns = report.transactions_of_rows(store.transaction_rows(conn, sorted(merchant_of)))
     found = find_duplicates(txns, merchant_of, window_s=args.window)
     fixed = [d for d in found if d.fixed(txns)]
     listed = [d for d in found if d not in fixed]

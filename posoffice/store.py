@@ -241,14 +241,29 @@ def merchants_of_terminals(conn: psycopg.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT id, merchant_id FROM terminals").fetchall())
 
 
-def transaction_events(conn: psycopg.Connection, terminals: list[str]) -> list[tuple[str, int, int, str, float, Any]]:
-    """(terminal, seq, txn_id, kind, at, details) of the events posoffice.report.transactions reads, for
+def _transaction_values() -> str:
+    """The SQL of an event row's values (posoffice.report.event_row): each field of `details` the report reads,
+    as bigint or text, NULL where absent or of another JSON type.  Typed columns, not a jsonb object: decoding
+    a small JSON object per event in Python was the largest part of a reconciliation."""
+    from posoffice.report import TRANSACTION_FIELDS, WHOLE_FIELDS, WHOLE_LIMIT
+
+    digits = len(str(WHOLE_LIMIT)) - 1
+    values = []
+    for name in TRANSACTION_FIELDS:
+        if name in WHOLE_FIELDS:
+            values.append(f"CASE WHEN jsonb_typeof(details->'{name}') = 'number' AND details->>'{name}' ~ "
+                          f"'^-?[0-9]{{1,{digits}}}$' THEN (details->>'{name}')::bigint END")
+        else:
+            values.append(f"CASE WHEN jsonb_typeof(details->'{name}') = 'string' THEN details->>'{name}' END")
+    return ", ".join(values)
+
+
+def transaction_rows(conn: psycopg.Connection, terminals: list[str]) -> list[tuple]:
+    """The event rows (posoffice.report.event_row) of the events posoffice.report.transactions_of_rows reads, for
     `terminals`, each terminal's in chain order."""
-    from posoffice.report import TRANSACTION_FIELDS, TRANSACTION_KINDS
-    # only the fields the report reads: decoding each event's whole details was a quarter of a reconciliation
-    fields = ", ".join(f"'{name}', details->'{name}'" for name in TRANSACTION_FIELDS)
-    return conn.execute(f"SELECT terminal, seq, txn_id, kind, at, jsonb_strip_nulls(jsonb_build_object({fields})) "
-                        "FROM events WHERE terminal = ANY(%s) AND kind = ANY(%s) ORDER BY terminal, seq",
+    from posoffice.report import TRANSACTION_KINDS
+    return conn.execute(f"SELECT terminal, seq, txn_id, kind, at, {_transaction_values()} FROM events "
+                        "WHERE terminal = ANY(%s) AND kind = ANY(%s) ORDER BY terminal, seq",
                         (terminals, list(TRANSACTION_KINDS))).fetchall()
 
 
@@ -276,8 +291,8 @@ def merchant_of(conn: psycopg.Connection, terminal: str) -> str | None:
     return None if row is None else row[0]
 
 
-def sale_events(conn: psycopg.Connection, merchant: str, rrn: str) -> list[tuple[str, int, int, str, float, Any]]:
-    """The transaction events (as `transaction_events` gives them) of `merchant`'s charges answered with `rrn`,
+def sale_rows(conn: psycopg.Connection, merchant: str, rrn: str) -> list[tuple]:
+    """The event rows (as `transaction_rows` gives them) of `merchant`'s charges answered with `rrn`,
     and of every void and refund naming one of them: by journal id on its own terminal, or by RRN on any."""
     from posoffice.report import TRANSACTION_KINDS
     return conn.execute("""
@@ -293,7 +308,7 @@ def sale_events(conn: psycopg.Connection, merchant: str, rrn: str) -> list[tuple
                     (SELECT terminal, txn_id::text FROM sales))
                 OR (e.details ? 'original_rrn' AND e.details->>'original_rrn' = %(rrn)s))),
         wanted AS (SELECT terminal, txn_id FROM sales UNION SELECT terminal, txn_id FROM undos)
-        SELECT e.terminal, e.seq, e.txn_id, e.kind, e.at, e.details FROM events e
+        SELECT e.terminal, e.seq, e.txn_id, e.kind, e.at, """ + _transaction_values() + """ FROM events e
         JOIN wanted w ON w.terminal = e.terminal AND w.txn_id = e.txn_id
         WHERE e.kind = ANY(%(kinds)s) ORDER BY e.terminal, e.seq""",
                         {"merchant": merchant, "rrn": rrn, "kinds": list(TRANSACTION_KINDS)}).fetchall()
