@@ -31,6 +31,7 @@ import http.client
 import json
 import logging
 import os
+import ssl
 import stat
 import sys
 import threading
@@ -44,6 +45,8 @@ from typing import Any
 from agent.atomicfile import atomic_write
 from agent.journal import Journal, JournalError
 from agent.journal.hashchain import GENESIS
+from agent.tls import make_ssl_context
+from agent.tls import reason as tls_reason
 
 log = logging.getLogger("posagent.office")
 
@@ -61,9 +64,10 @@ class ShipError(Exception):
 
     exit_status = 1
 
-    def __init__(self, message: str, *, retry: bool):
+    def __init__(self, message: str, *, retry: bool, login_refused: bool = False):
         super().__init__(message)
         self.retry = retry  # True: try again later as is; False: a person must look first
+        self.login_refused = login_refused  # the office refused the terminal's id and secret (401/403)
 
 
 @dataclass(frozen=True)
@@ -153,14 +157,14 @@ def backlog(journal_path: str | Path) -> dict[str, int]:
 
 # ----------------------------------------------------------------------------- one round
 def ship_once(journal_path: str | Path, url: str, terminal_id: str, secret: str, *,
-              timeout: float = 30.0, max_batches: int | None = None) -> ShipResult:
+              timeout: float = 30.0, max_batches: int | None = None, ca_file: str | None = None) -> ShipResult:
     """Send every event after the cursor, batch by batch, until the office holds the journal's head."""
     try:
         journal = Journal.open(journal_path, fingerprint_key=None, read_only=True)
     except JournalError as exc:
         raise ShipError(f"cannot read the journal: {exc}", retry=True) from None
     try:
-        return _ship(journal, Path(journal_path), _Office(url, terminal_id, secret, timeout), max_batches)
+        return _ship(journal, Path(journal_path), _Office(url, terminal_id, secret, timeout, ca_file), max_batches)
     finally:
         journal.core.close()
 
@@ -248,12 +252,25 @@ def _reason(reply: dict[str, Any]) -> str:
 
 
 class _Office:
-    """The collector's endpoint, over urllib (the terminal needs no HTTP library of its own)."""
+    """The collector's endpoint, over urllib (the terminal needs no HTTP library of its own).  An https:// URL is
+    verified against `ca_file` (`[office] ca_file`; None: the system's CAs); with a CA file, plain http is
+    refused: the secret must not travel in the clear to an office that is meant to be behind TLS."""
 
-    def __init__(self, url: str, terminal: str, secret: str, timeout: float):
+    def __init__(self, url: str, terminal: str, secret: str, timeout: float, ca_file: str | None = None):
         if not url.startswith(("http://", "https://")):
             raise ShipError(f"office URL {url!r}: expected http:// or https://", retry=False)
+        self.context = None
+        if url.startswith("https://"):
+            try:
+                self.context = make_ssl_context(ca_file)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise ShipError(f"office CA file {ca_file}: expected PEM CA certificates ({tls_reason(exc)})",
+                                retry=False) from None
+        elif ca_file:
+            raise ShipError(f"office URL {url}: plain http while a CA file is set ({ca_file}); expected https://",
+                            retry=False)
         self.url = url
+        self.ca_file = ca_file
         self.terminal = terminal
         self.timeout = timeout
         token = base64.b64encode(f"{terminal}:{secret}".encode("utf-8")).decode("ascii")
@@ -269,20 +286,27 @@ class _Office:
 
     def _send(self, request: urllib.request.Request, *, allow: tuple[int, ...]) -> tuple[int, dict[str, Any]]:
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as reply:
                 return reply.status, _json(reply.read(MAX_REPLY_BYTES))
         except urllib.error.HTTPError as exc:
             answer = _json(exc.read(MAX_REPLY_BYTES))
             if exc.code in (401, 403):
                 raise ShipError(f"the office refused terminal {self.terminal}: {_reason(answer)}",
-                                retry=False) from None
+                                retry=False, login_refused=True) from None
             if exc.code in allow:
                 return exc.code, answer
             raise ShipError(f"the office answered {exc.code}: {_reason(answer)}", retry=exc.code >= 500) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            why = str(getattr(exc, "reason", None) or exc).strip() or type(exc).__name__
+            cause = getattr(exc, "reason", None) or exc
             where = request.full_url.split("?")[0]
-            raise ShipError(f"the office at {where} is unreachable: {why.splitlines()[0]}", retry=True) from None
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                trusted = f"the CA in {self.ca_file}" if self.ca_file else "this machine's CAs ([office] ca_file unset)"
+                raise ShipError(f"the office at {where} is not trusted: its certificate does not verify against "
+                                f"{trusted} ({tls_reason(cause)})", retry=False) from None
+            why = (tls_reason(cause) if isinstance(cause, ssl.SSLError) else str(cause).strip()) or type(cause).__name__
+            hint = " (does the office serve https?)" if self.context is None and isinstance(
+                cause, (http.client.BadStatusLine, ConnectionResetError)) else ""
+            raise ShipError(f"the office at {where} is unreachable: {why.splitlines()[0]}{hint}", retry=True) from None
 
 
 def _json(data: bytes) -> dict[str, Any]:
@@ -306,11 +330,11 @@ def office_endpoint(url: str, name: str) -> str:
 
 
 def refundable(url: str, terminal_id: str, secret: str, rrn: str, date: str, *,
-               timeout: float = REFUNDABLE_TIMEOUT_S) -> int | None:
+               timeout: float = REFUNDABLE_TIMEOUT_S, ca_file: str | None = None) -> int | None:
     """What the sale with this RRN, made on `date` (MMDD) at any till of this terminal's merchant, still has to
     refund (minor units; 0: voided, refunded in full or not final), or None when the office knows no such sale.
     The office unreachable, the login refused or an answer it cannot give is a `ShipError` of one line."""
-    office = _Office(url, terminal_id, secret, timeout)
+    office = _Office(url, terminal_id, secret, timeout, ca_file)
     query = urllib.parse.urlencode({"rrn": rrn, "date": date})
     status, answer = office.get(f"{office_endpoint(url, 'refundable')}?{query}", allow=(404,))
     if status == 404:
@@ -324,31 +348,64 @@ def refundable(url: str, terminal_id: str, secret: str, rrn: str, date: str, *,
 # ----------------------------------------------------------------------------- the loop
 class OfficeShipper:
     """`ship_once` every `interval` seconds in a thread, backing off (to `max_backoff`) while the office is
-    unreachable; a refused chain is logged and retried at the slowest pace (a person has to look)."""
+    unreachable or refuses the login; a refused chain is logged and retried at the slowest pace (a person has
+    to look).  With `secret_file`, the secret is read again before a round whenever the file changed (a
+    rotated secret put in place by the installer: `posoffice terminal rotate`), so shipping carries on with the
+    new secret without a restart; a file that does not read keeps the secret in use, logged."""
 
     def __init__(self, journal_path: str | Path, url: str, terminal_id: str, secret: str, *,
-                 interval: float = 30.0, max_backoff: float = 300.0, timeout: float = 30.0):
+                 interval: float = 30.0, max_backoff: float = 300.0, timeout: float = 30.0,
+                 ca_file: str | None = None, secret_file: str | Path | None = None):
         self.journal_path = Path(journal_path)
         self.url, self.terminal_id, self._secret = url, terminal_id, secret
         self.interval, self.max_backoff, self.timeout = interval, max_backoff, timeout
+        self.ca_file = ca_file
+        self.secret_file = None if secret_file is None else Path(secret_file)
+        self._secret_stamp = self._stamp()
         self.last_result: ShipResult | None = None
         self.last_error: ShipError | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def secret(self) -> str:
+        """The secret in use (read again from `secret_file` when it changed)."""
+        stamp = self._stamp()
+        if stamp is not None and stamp != self._secret_stamp:
+            try:
+                secret = read_secret(self.secret_file)
+            except ShipError as exc:
+                log.error("office secret not reloaded, the one in use stays: %s", exc)
+            else:
+                if secret != self._secret:
+                    log.info("office secret reloaded from %s", self.secret_file)
+                self._secret = secret
+            self._secret_stamp = stamp
+        return self._secret
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        if self.secret_file is None:
+            return None
+        try:
+            info = os.stat(self.secret_file)
+        except OSError:
+            return None
+        return info.st_ino, info.st_mtime_ns, info.st_size
 
     def run(self) -> None:
         """Ship until `stop()` (blocking)."""
         delay = self.interval
         while not self._stop.is_set():
             try:
-                self.last_result = ship_once(self.journal_path, self.url, self.terminal_id, self._secret,
-                                             timeout=self.timeout)
+                self.last_result = ship_once(self.journal_path, self.url, self.terminal_id, self.secret,
+                                             timeout=self.timeout, ca_file=self.ca_file)
                 self.last_error = None
                 delay = self.interval
             except ShipError as exc:
                 self.last_error = exc
                 log.error("office shipping: %s", exc)
-                delay = min(self.max_backoff, delay * 2) if exc.retry else self.max_backoff
+                slow = not exc.retry and not exc.login_refused  # a refused login may be a secret on its way
+                delay = self.max_backoff if slow else min(self.max_backoff, delay * 2)
             self._stop.wait(delay)
 
     def start(self) -> threading.Thread:
@@ -368,13 +425,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("journal")
     parser.add_argument("url")
     parser.add_argument("terminal")
+    parser.add_argument("--ca-file", help="CA certificate(s) the office's https certificate must verify against")
     args = parser.parse_args(argv)
     secret = os.environ.get("POSAGENT_OFFICE_SECRET")
     if not secret:
         print("office shipper: set POSAGENT_OFFICE_SECRET to the terminal's secret", file=sys.stderr)
         return 2
     try:
-        result = ship_once(args.journal, args.url, args.terminal, secret)
+        result = ship_once(args.journal, args.url, args.terminal, secret, ca_file=args.ca_file)
     except ShipError as exc:
         print(f"office shipper: {exc}", file=sys.stderr)
         return exc.exit_status

@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8740, help="port (default 8740; 0: any free port)")
     serve.add_argument("--tz", default=None, help="the time zone a sale's date is read in for /v1/refundable "
                                                   "(default: this machine's)")
+    serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM); the terminals "
+                                                           "verify it against [office] ca_file")
+    serve.add_argument("--tls-key", metavar="FILE", help="the private key of --tls-cert (PEM; default: in that file)")
 
     listing = sub.add_parser("terminals", parents=[common],
                              help="each terminal: last event, last contact, backlog, chain state")
@@ -123,6 +126,7 @@ def cmd_serve(args) -> int:
 
     dsn = db.resolve_dsn(getattr(args, "dsn", None))
     zone = zone_named(args.tz)
+    tls = _tls_files(args.tls_cert, args.tls_key)
     with db.connect(dsn) as conn:
         db.migrate(conn)
     try:
@@ -132,11 +136,31 @@ def cmd_serve(args) -> int:
     pool = db.pool(dsn)
     host, port = sock.getsockname()[:2]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(f"posoffice: collecting on http://{host}:{port}/v1/events", flush=True)  # tests read this line
+    scheme = "https" if tls else "http"
+    print(f"posoffice: collecting on {scheme}://{host}:{port}/v1/events", flush=True)  # tests read this line
     server = uvicorn.Server(uvicorn.Config(create_app(pool, zone=zone), log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=5))
+                                           timeout_graceful_shutdown=5, **tls))
     server.run(sockets=[sock])
     return 0
+
+
+def _tls_files(cert: str | None, key: str | None) -> dict[str, str]:
+    """uvicorn's TLS settings for --tls-cert/--tls-key, loaded once here (agent.tls, as the terminals' side) so
+    a bad file is one line before the collector listens."""
+    if not cert:
+        if key:
+            raise OfficeError("--tls-key needs --tls-cert (the certificate the collector serves)")
+        return {}
+    import ssl
+
+    from agent.tls import reason, server_ssl_context
+    try:
+        server_ssl_context(cert, key)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        what = f"--tls-cert {cert}" + (f" with --tls-key {key}" if key else "")
+        raise OfficeError(f"{what}: expected a PEM certificate and its unencrypted private key ({reason(exc)})") \
+            from None
+    return {"ssl_certfile": cert, **({"ssl_keyfile": key} if key else {})}
 
 
 def cmd_terminals(args) -> int:

@@ -29,10 +29,10 @@ class BackOffice:
     """The merchant's back office as a refund asks it (`[office] url`, the terminal's login): what a sale of the
     merchant, made at any till, still has to refund.  Blocking (urllib): the interpreter runs it in a thread."""
 
-    def __init__(self, journal_path, url: str, terminal_id: str, secret: str, *,
-                 timeout: float = OFFICE_REQUEST_TIMEOUT_S):
+    def __init__(self, journal_path, url: str, terminal_id: str, secret: Callable[[], str], *,
+                 timeout: float = OFFICE_REQUEST_TIMEOUT_S, ca_file: str | None = None):
         self.journal_path, self.url, self.terminal_id, self._secret = journal_path, url, terminal_id, secret
-        self.timeout = timeout
+        self.timeout, self.ca_file = timeout, ca_file
 
     def __repr__(self) -> str:  # never the secret
         return f"BackOffice({self.url!r}, {self.terminal_id!r})"
@@ -42,12 +42,13 @@ class BackOffice:
         This till's events not yet at the office go first (the shipper's thread may be seconds behind), so
         the office counts the refunds made here a moment ago."""
         from agent.office_shipper import ShipError, refundable, ship_once
-        shipped = ship_once(self.journal_path, self.url, self.terminal_id, self._secret, timeout=self.timeout,
-                            max_batches=OFFICE_CATCH_UP_BATCHES)
+        secret = self._secret()
+        shipped = ship_once(self.journal_path, self.url, self.terminal_id, secret, timeout=self.timeout,
+                            max_batches=OFFICE_CATCH_UP_BATCHES, ca_file=self.ca_file)
         if shipped.acked < shipped.head:
             raise ShipError(f"the office does not hold this till's latest events yet ({shipped.head - shipped.acked} "
                             f"behind)", retry=True)
-        return refundable(self.url, self.terminal_id, self._secret, rrn, date, timeout=self.timeout)
+        return refundable(self.url, self.terminal_id, secret, rrn, date, timeout=self.timeout, ca_file=self.ca_file)
 
 
 class Interpreter:

@@ -21,7 +21,8 @@ from agent.daemon import apispec
 from agent.daemon.cards import CardSource
 from agent.drivers.cardseal import CardSealer
 from agent.daemon.interpreter import BackOffice, Interpreter
-from agent.drivers.hostlink import HostLink, make_ssl_context
+from agent.drivers.hostlink import HostLink
+from agent.tls import make_ssl_context
 from agent.engine import chains, common, operations, settlement, store_forward
 from agent.daemon.walletfx import WalletEffects
 from agent.engine.wallet import resume_after_restart
@@ -180,12 +181,16 @@ class Daemon:
             secret = read_secret(self.cfg.path("office", "secret_file"))
         except ShipError as exc:
             raise DaemonError(f"office.secret_file: {exc}") from None
+        ca_file = str(self.cfg.path("office", "ca_file")) if office.ca_file else None
         shipper = OfficeShipper(self.journal_path, office.url, self.cfg.terminal.terminal_id, secret,
-                                interval=float(office.interval))
+                                interval=float(office.interval), ca_file=ca_file,
+                                secret_file=self.cfg.path("office", "secret_file"))
         shipper.start()
         log.info("shipping the journal to the back office at %s every %g s", office.url, office.interval)
-        # a refund of a sale made at another till asks the office what is still refundable
-        self.interpreter.office = BackOffice(self.journal_path, office.url, self.cfg.terminal.terminal_id, secret)
+        # a refund of a sale made at another till asks the office what is still refundable (with the shipper's
+        # secret: a rotated one is read once, by the shipper)
+        self.interpreter.office = BackOffice(self.journal_path, office.url, self.cfg.terminal.terminal_id,
+                                             lambda: shipper.secret, ca_file=ca_file)
         return shipper
 
     def office_status(self) -> dict[str, Any] | None:
