@@ -404,8 +404,10 @@ class OfficeShipper:
             except ShipError as exc:
                 self.last_error = exc
                 log.error("office shipping: %s", exc)
-                slow = not exc.retry and not exc.login_refused  # a refused login may be a secret on its way
-                delay = self.max_backoff if slow else min(self.max_backoff, delay * 2)
+                if exc.login_refused:  # a rotated secret may be on its way to the secret file: look again soon
+                    delay = self.interval
+                else:
+                    delay = min(self.max_backoff, delay * 2) if exc.retry else self.max_backoff
             self._stop.wait(delay)
 
     def start(self) -> threading.Thread:

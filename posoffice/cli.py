@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     add = tsub.add_parser("add", parents=[common], help="register a terminal and print its secret (once)")
     add.add_argument("terminal", metavar="TID")
     add.add_argument("--merchant", required=True, metavar="MID")
+    rotate = tsub.add_parser("rotate", parents=[common], help="give a terminal a new secret and print it (once); "
+                                                              "the old one is accepted until the new one's first use "
+                                                              "or the end of --grace")
+    rotate.add_argument("terminal", metavar="TID")
+    rotate.add_argument("--grace", type=_hours, default=24.0, metavar="HOURS",
+                        help="hours the old secret stays accepted at most (default 24; 0: refused at once)")
 
     verify = sub.add_parser("verify", parents=[common],
                             help="re-walk the stored chains; exit 1 when anything was altered")
@@ -186,6 +192,20 @@ def cmd_terminals(args) -> int:
 
 def cmd_terminal(args) -> int:
     from posoffice import store
+    if args.action == "rotate":
+        with _connection(args) as conn:
+            rotated = store.rotate_secret(conn, args.terminal, args.grace * 3600)
+        print(f"terminal {args.terminal}: new secret")
+        print(f"secret: {rotated.secret}")
+        print("(shown once: put it in the terminal's [office] secret_file now; the daemon reads the file again by "
+              "itself; the office keeps only its hash)")
+        if rotated.old_valid_until is None:
+            print("the old secret is refused from now on: the terminal ships nothing until it has the new one "
+                  "(its events wait in its journal)")
+        else:
+            print(f"the old secret is accepted until the terminal first logs in with the new one, or until "
+                  f"{rotated.old_valid_until.isoformat(timespec='seconds')} at the latest")
+        return 0
     with _connection(args) as conn:
         secret = store.add_terminal(conn, args.terminal, args.merchant)
     print(f"terminal {args.terminal} registered for merchant {args.merchant}")
@@ -299,6 +319,16 @@ def _seconds(text: str) -> float:
         value = -1.0
     if not 0 <= value <= 86_400:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 86400")
+    return value
+
+
+def _hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 720:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours from 0 to 720 (30 days)")
     return value
 
 

@@ -13,7 +13,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Iterator
 
 import psycopg
@@ -44,9 +44,41 @@ def add_terminal(conn: psycopg.Connection, terminal: str, merchant: str) -> str:
     return secret
 
 
+@dataclass(frozen=True)
+class Rotated:
+    secret: str  # the new secret, shown once
+    old_valid_until: datetime | None  # the old secret's last moment (None: refused at once)
+
+
+def rotate_secret(conn: psycopg.Connection, terminal: str, grace_s: float) -> Rotated:
+    """Give `terminal` a new secret.  The one it has now stays accepted until the terminal first logs in with
+    the new one, or for `grace_s` seconds at most (0: refused at once); a secret older than that (a rotation
+    before this one whose grace has not run out) is refused from now on."""
+    if not 0 <= grace_s <= MAX_GRACE_S:
+        raise OfficeError(f"grace {grace_s:g} s: expected 0 to {MAX_GRACE_S // 86400} days")
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    with conn.transaction():
+        row = conn.execute("""
+            UPDATE terminals SET
+                previous_credential_hash = CASE WHEN %(grace)s > 0 THEN credential_hash END,
+                previous_valid_until = CASE WHEN %(grace)s > 0 THEN now() + make_interval(secs => %(grace)s) END,
+                credential_hash = %(hash)s, rotated_at = now()
+            WHERE id = %(terminal)s RETURNING previous_valid_until""",
+                           {"grace": grace_s, "hash": hash_password(secret), "terminal": terminal}).fetchone()
+    if row is None:
+        raise OfficeError(f"no terminal {terminal} is registered")
+    return Rotated(secret, row[0])
+
+
+#: the longest a rotated secret may stay accepted beside the new one
+MAX_GRACE_S = 30 * 86400
+
+
 class Credentials:
-    """Checks a terminal's id and secret.  scrypt is slow on purpose, so a pair that passed is remembered
-    (as a SHA-256 of the secret, next to the stored hash it passed against) and checked in microseconds."""
+    """Checks a terminal's id and secret: its newest secret, or the one before it while that is still accepted
+    (`rotate_secret`).  The first login with the newest retires the one before at once.  scrypt is slow on
+    purpose, so a pair that passed is remembered (as a SHA-256 of the secret, next to the stored hash it passed
+    against) and checked in microseconds; a hash the database no longer holds is never consulted."""
 
     MAX_REMEMBERED = 4096
 
@@ -54,16 +86,27 @@ class Credentials:
         self._passed: dict[tuple[str, str], bytes] = {}
 
     def check(self, conn: psycopg.Connection, terminal: str, secret: str) -> bool:
+        """The caller commits (the retiring of the secret before, on the newest's first use)."""
         if not is_identifier(terminal) or not secret or len(secret) > 256:
             return False
-        row = conn.execute("SELECT credential_hash FROM terminals WHERE id = %s", (terminal,)).fetchone()
+        row = conn.execute("SELECT credential_hash, previous_credential_hash, previous_valid_until > now() "
+                           "FROM terminals WHERE id = %s", (terminal,)).fetchone()
         if row is None:
             return False
-        key, digest = (terminal, row[0]), hashlib.sha256(secret.encode("utf-8")).digest()
+        newest, previous, previous_valid = row
+        if self._matches(terminal, newest, secret):
+            if previous is not None:
+                conn.execute("UPDATE terminals SET previous_credential_hash = NULL, previous_valid_until = NULL "
+                             "WHERE id = %s AND previous_credential_hash = %s", (terminal, previous))
+            return True
+        return bool(previous is not None and previous_valid and self._matches(terminal, previous, secret))
+
+    def _matches(self, terminal: str, stored_hash: str, secret: str) -> bool:
+        key, digest = (terminal, stored_hash), hashlib.sha256(secret.encode("utf-8")).digest()
         remembered = self._passed.get(key)
         if remembered is not None:
             return hmac.compare_digest(remembered, digest)
-        if not verify_password(secret, row[0]):
+        if not verify_password(secret, stored_hash):
             return False
         if len(self._passed) >= self.MAX_REMEMBERED:
             self._passed.clear()
