@@ -62,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("terminal", nargs="?", metavar="TERMINAL")
     verify.add_argument("--json", action="store_true")
 
+    keep = sub.add_parser("retention", parents=[common], help="remove events older than --days of settled, "
+                                                               "reconciled batches (a dry run without --apply)")
+    keep.add_argument("--days", type=_days, required=True, metavar="N", help="keep every event of the last N days")
+    keep.add_argument("--apply", action="store_true", help="remove them (default: only say what would go)")
+    keep.add_argument("--tz", default=None, help="the terminals' time zone, which dates settlements as "
+                                                 "`reconcile --tz` does (default: this machine's)")
+    keep.add_argument("--json", action="store_true")
+
     day = sub.add_parser("day", parents=[common], help="a day's approved sales, refunds and voids per terminal")
     day.add_argument("day", type=_date, metavar="DATE", help="YYYY-MM-DD")
     day.add_argument("--tz", default="UTC", help="the time zone the day is in (default UTC)")
@@ -221,13 +229,46 @@ def cmd_verify(args) -> int:
     if args.json:
         _print_json(result)
     elif result["ok"]:
-        print(f"ok: {result['events']} events of {result['terminals']} terminal(s) re-hashed, every chain intact")
+        retired = f" (walked from the retention anchors: {result['retired']} older events removed)" \
+            if result["retired"] else ""
+        print(f"ok: {result['events']} events of {result['terminals']} terminal(s) re-hashed, every chain intact"
+              f"{retired}")
     else:
         for p in result["problems"]:
             print(f"{p['terminal']} event {p['seq']}: {p['what']}")
         print(f"{len(result['problems'])} problem(s) in {result['events']} events of {result['terminals']} "
               "terminal(s)")
     return 0 if result["ok"] else 1
+
+
+def cmd_retention(args) -> int:
+    from posoffice import retention
+    from posoffice.reconcile_run import zone_named
+
+    zone = zone_named(args.tz)
+    cutoff = retention.cutoff_of(args.days)
+    with _connection(args) as conn:
+        plans = retention.plan(conn, args.days, zone, cutoff=cutoff)
+        if args.apply:
+            plans = retention.apply(conn, plans, args.days, cutoff)
+    total = sum(p.count for p in plans)
+    if args.json:
+        _print_json({"days": args.days, "cutoff": cutoff.isoformat(timespec="seconds"), "applied": args.apply,
+                     "events": total, "terminals": [p.as_dict() for p in plans]})
+        return 0
+    verb = "removed" if args.apply else "would remove"
+    print(f"retention: events made before {cutoff.isoformat(sep=' ', timespec='seconds')} ({args.days} days), "
+          "of settled batches a reconciliation run covered")
+    for p in plans:
+        what = f"{verb} events {p.first}..{p.through} ({p.count})" if p.count else (
+            "nothing removed" if args.apply else "nothing to remove")
+        kept = "" if p.kept_from is None else f"; kept from event {p.kept_from}"
+        print(f"  {p.terminal}: {what}{kept}: {p.why}")
+    if args.apply:
+        print(f"{total} event(s) removed; each chain keeps its anchor (posoffice verify walks from it)")
+    else:
+        print(f"dry run: {total} event(s) would be removed; --apply removes them")
+    return 0
 
 
 def cmd_day(args) -> int:
@@ -301,7 +342,8 @@ def cmd_duplicates(args) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "terminals": cmd_terminals, "terminal": cmd_terminal, "verify": cmd_verify,
+COMMANDS = {"retention": cmd_retention, "serve": cmd_serve,
+            "terminals": cmd_terminals, "terminal": cmd_terminal, "verify": cmd_verify,
             "day": cmd_day, "reconcile": cmd_reconcile, "duplicates": cmd_duplicates}
 
 
@@ -320,6 +362,13 @@ def _seconds(text: str) -> float:
     if not 0 <= value <= 86_400:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 86400")
     return value
+
+
+def _days(text: str) -> int:
+    from posoffice.retention import MAX_DAYS
+    if not text.isdigit() or int(text) > MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 0 to {MAX_DAYS}")
+    return int(text)
 
 
 def _hours(text: str) -> float:

@@ -132,11 +132,15 @@ def ingest(conn: psycopg.Connection, terminal: str, batch: Batch) -> Ingested:
             raise OfficeError(f"terminal {terminal} has no cursor")
         cursor = Cursor(row[0], row[1])
         seqs = [e.seq for e in batch.events if e.seq <= cursor.seq]
-        stored = {}
+        stored, anchor = {}, None
         if seqs:
             stored = {r[0]: (r[1], r[2]) for r in conn.execute(
                 "SELECT seq, content_hash, hash FROM events WHERE terminal = %s AND seq = ANY(%s)", (terminal, seqs))}
-        verdict = check_batch(cursor, stored, batch.events)
+            anchor = conn.execute("SELECT seq, content_hash, hash FROM chain_anchors WHERE terminal = %s",
+                                  (terminal,)).fetchone()
+            if anchor is not None:  # the last event retention removed: what the office still knows of it
+                stored[anchor[0]] = (anchor[1], anchor[2])
+        verdict = check_batch(cursor, stored, batch.events, retired_before=anchor[0] if anchor else 0)
         _store(conn, terminal, verdict)
         if verdict.problem is not None:
             _record_problem(conn, terminal, verdict.problem)
@@ -206,18 +210,24 @@ def verify(conn: psycopg.Connection, terminal: str | None = None) -> dict[str, A
         check_terminal_exists(conn, terminal)
     found: list[dict[str, Any]] = []
     checked = 0
-    cursors = conn.execute("SELECT terminal, last_seq, last_hash FROM cursors WHERE %s::text IS NULL OR "
-                           "terminal = %s ORDER BY terminal", (terminal, terminal)).fetchall()
-    for tid, last_seq, last_hash in cursors:
-        count, problems = _walk(conn, tid, Cursor(last_seq, last_hash))
+    cursors = conn.execute("SELECT c.terminal, c.last_seq, c.last_hash, a.seq, a.hash FROM cursors c "
+                           "LEFT JOIN chain_anchors a ON a.terminal = c.terminal WHERE %s::text IS NULL OR "
+                           "c.terminal = %s ORDER BY c.terminal", (terminal, terminal)).fetchall()
+    retired = 0
+    for tid, last_seq, last_hash, anchor_seq, anchor_hash in cursors:
+        anchor = Cursor(anchor_seq, anchor_hash) if anchor_seq is not None else Cursor.start()
+        count, problems = _walk(conn, tid, Cursor(last_seq, last_hash), anchor)
         checked += count
+        retired += anchor.seq
         found.extend({"terminal": tid, **p} for p in problems)
-    return {"terminals": len(cursors), "events": checked, "ok": not found, "problems": found}
+    return {"terminals": len(cursors), "events": checked, "retired": retired, "ok": not found, "problems": found}
 
 
-def _walk(conn: psycopg.Connection, terminal: str, cursor: Cursor) -> tuple[int, list[dict[str, Any]]]:
+def _walk(conn: psycopg.Connection, terminal: str, cursor: Cursor,
+          anchor: Cursor = Cursor.start()) -> tuple[int, list[dict[str, Any]]]:
+    """From `anchor`: the last event retention removed (its seq and chain hash), or the chain's start."""
     problems: list[dict[str, Any]] = []
-    previous, want, count = GENESIS, 1, 0
+    previous, want, count = anchor.hash, anchor.seq + 1, 0
     for e, details in _stored_events(conn, terminal):
         count += 1
         if e.seq != want:
