@@ -21,7 +21,7 @@ from agent.engine import effects as fx, operations as ops
 from agent.engine.effects import EngineError
 from agent.engine.requests import local_mmdd
 from agent.journal import JournalError
-from tests.enginekit import CASHIER, PROFILE, SUPERVISOR, World
+from tests.enginekit import CASHIER, LOSE_ANSWER, PROFILE, SUPERVISOR, World
 from tests.pgcluster import pg_cluster  # noqa: F401
 
 
@@ -162,6 +162,23 @@ def test_the_office_unreachable_refuses_by_default_and_the_supervisor_setting_go
     details = unchecked[0]["details"]
     assert (details["rrn"], details["date"], details["amount"]) == (sale.rrn, date, 1000)
     assert b.ledger.card_net_charged("debit") == 7000
+
+
+def test_the_reversal_of_a_refund_of_another_till_s_sale_carries_its_field_61(tills):
+    a, b = tills
+    sale = _sale(a, 6000)
+    date = local_mmdd(sale.created_at)
+    b.office = fx.OfficeAnswer(refundable=6000)
+    _sale(b, 100)  # signed on: the refund's request is the next exchange
+    b.run_under(ops.refund(b.profile, ops.RefundRequest(rrn=sale.rrn, date=date, amount=2500,
+                                                        office_unreachable="refuse"), SUPERVISOR), [LOSE_ANSWER])
+    _sale(b, 100)  # the next message sends the reversal first
+    [refund] = b.journal.find(kind="refund")
+    refund = b.journal.get(refund.id)
+    [reversal] = [m["body"] for m in b.journal.messages(refund.id) if m["body"]["mti"] in ("0400", "0401")]
+    # as the refund went out: zeros for the original's batch and trace, the sale's date
+    assert reversal["fields"]["61"] == f"000000000000{date}" and reversal["fields"]["39"] == "98"
+    assert refund.state == "reversed" and b.ledger.card_net_charged("debit") == 6200  # nothing refunded
 
 
 def test_the_journal_takes_a_refund_by_reference_only_whole(tmp_path):
