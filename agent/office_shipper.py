@@ -31,6 +31,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import ssl
 import stat
 import sys
@@ -329,10 +330,27 @@ def office_endpoint(url: str, name: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, f"{base}/{name}", "", ""))
 
 
+@dataclass(frozen=True)
+class OfficeSale:
+    """The office's answer about a sale of this terminal's merchant: what it still has to refund (minor units;
+    0: voided, refunded in full or not final), and what a refund's receipt names of it — the masked card, its
+    voucher (trace) and the terminal that made it (None when the office's events do not say)."""
+
+    refundable: int
+    card: str | None = None
+    trace: int | None = None
+    terminal: str | None = None
+
+
+#: what the office may say of the sale's card, trace and terminal (anything else is not taken)
+_MASKED_CARD = re.compile(r"[0-9]{6}\*{3,9}[0-9]{4}")
+_TERMINAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+
+
 def refundable(url: str, terminal_id: str, secret: str, rrn: str, date: str, *,
-               timeout: float = REFUNDABLE_TIMEOUT_S, ca_file: str | None = None) -> int | None:
+               timeout: float = REFUNDABLE_TIMEOUT_S, ca_file: str | None = None) -> OfficeSale | None:
     """What the sale with this RRN, made on `date` (MMDD) at any till of this terminal's merchant, still has to
-    refund (minor units; 0: voided, refunded in full or not final), or None when the office knows no such sale.
+    refund, with its masked card, voucher and till, or None when the office knows no such sale.
     The office unreachable, the login refused or an answer it cannot give is a `ShipError` of one line."""
     office = _Office(url, terminal_id, secret, timeout, ca_file)
     query = urllib.parse.urlencode({"rrn": rrn, "date": date})
@@ -342,7 +360,13 @@ def refundable(url: str, terminal_id: str, secret: str, rrn: str, date: str, *,
     value = answer.get("refundable")
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ShipError(f"the office answered without a refundable amount: {_reason(answer)}", retry=True)
-    return value
+    sale = answer.get("sale") if isinstance(answer.get("sale"), dict) else {}
+    card, trace, terminal = sale.get("card"), sale.get("trace"), sale.get("terminal")
+    return OfficeSale(value,
+                      card if isinstance(card, str) and _MASKED_CARD.fullmatch(card) else None,
+                      trace if isinstance(trace, int) and not isinstance(trace, bool) and 0 < trace < 1_000_000
+                      else None,
+                      terminal if isinstance(terminal, str) and _TERMINAL_ID.fullmatch(terminal) else None)
 
 
 # ----------------------------------------------------------------------------- the loop

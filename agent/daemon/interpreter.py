@@ -37,8 +37,9 @@ class BackOffice:
     def __repr__(self) -> str:  # never the secret
         return f"BackOffice({self.url!r}, {self.terminal_id!r})"
 
-    def refundable(self, rrn: str, date: str) -> int | None:
-        """Minor units still refundable, None for no such sale; `ShipError` (one line) when it cannot be asked.
+    def refundable(self, rrn: str, date: str):
+        """`agent.office_shipper.OfficeSale` (what is still refundable, the sale's card, voucher and till), None for
+        no such sale; `ShipError` (one line) when it cannot be asked.
         This till's events not yet at the office go first (the shipper's thread may be seconds behind), so
         the office counts the refunds made here a moment ago."""
         from agent.office_shipper import ShipError, refundable, ship_once
@@ -145,8 +146,8 @@ class Interpreter:
         if self.office is None:
             return fx.OfficeAnswer(problem="no back office is set ([office] url)")
         try:
-            amount = await asyncio.wait_for(asyncio.to_thread(self.office.refundable, effect.rrn, effect.date),
-                                            OFFICE_DEADLINE_S)
+            sale = await asyncio.wait_for(asyncio.to_thread(self.office.refundable, effect.rrn, effect.date),
+                                          OFFICE_DEADLINE_S)
         except asyncio.TimeoutError:
             problem = f"the office did not answer within {OFFICE_DEADLINE_S:g} s"
         except ShipError as exc:
@@ -155,8 +156,11 @@ class Interpreter:
             problem = f"{type(exc).__name__}: {exc}".splitlines()[0]
         else:
             log.info("back office: RRN %s on %s has %s refundable", effect.rrn, effect.date,
-                     "no sale" if amount is None else amount)
-            return fx.OfficeAnswer(refundable=amount)
+                     "no sale" if sale is None else sale.refundable)
+            if sale is None:
+                return fx.OfficeAnswer()
+            return fx.OfficeAnswer(refundable=sale.refundable, sale_card=sale.card, sale_trace=sale.trace,
+                                   sale_terminal=sale.terminal)
         log.warning("back office not asked about RRN %s on %s: %s", effect.rrn, effect.date, problem)
         return fx.OfficeAnswer(problem=problem)
 

@@ -439,10 +439,13 @@ class Daemon:
     def receipts(self, txn: Any, *, reprint: bool = False) -> dict[str, str]:
         t = self.cfg.terminal
         original = self.journal.get(txn.original_id) if txn.original_id else None
+        # a refund of another till's sale: its voucher and till as the back office said them
+        elsewhere = self.journal.original_reference(txn.id) if txn.kind == "refund" and original is None else {}
         common_args = dict(merchant_name=t.merchant_name, terminal_id=t.terminal_id, merchant_id=t.merchant_id,
                            width=t.receipt_width, language=t.language, exponent=t.currency_exponent,
-                           original_trace=original.trace if original else None, reprint=reprint,
-                           original_card=original.pan_masked if original else None)
+                           original_trace=original.trace if original else elsewhere.get("original_trace"),
+                           reprint=reprint, original_card=original.pan_masked if original else None,
+                           original_terminal=elsewhere.get("original_terminal"))
         return {copy: render_receipt(txn, copy=copy, **common_args) for copy in ("merchant", "customer")}
 
     def open_chains(self) -> list[dict[str, Any]]:
