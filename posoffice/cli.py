@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "reconciled batches (a dry run without --apply)")
     keep.add_argument("--days", type=_days, required=True, metavar="N", help="keep every event of the last N days")
     keep.add_argument("--apply", action="store_true", help="remove them (default: only say what would go)")
+    keep.add_argument("--archive", metavar="DIR", help="with --apply: first write the events removed to DIR, one "
+                                                       "private JSON Lines file per terminal")
     keep.add_argument("--tz", default=None, help="the terminals' time zone, which dates settlements as "
                                                  "`reconcile --tz` does (default: this machine's)")
     keep.add_argument("--json", action="store_true")
@@ -245,16 +247,23 @@ def cmd_retention(args) -> int:
     from posoffice import retention
     from posoffice.reconcile_run import zone_named
 
+    from pathlib import Path
+
     zone = zone_named(args.tz)
     cutoff = retention.cutoff_of(args.days)
+    if args.archive and not args.apply:
+        raise OfficeError("--archive goes with --apply (a dry run removes nothing, so it archives nothing)")
     with _connection(args) as conn:
         plans = retention.plan(conn, args.days, zone, cutoff=cutoff)
         if args.apply:
-            plans = retention.apply(conn, plans, args.days, cutoff)
+            plans = retention.apply(conn, plans, args.days, cutoff,
+                                    archive=Path(args.archive) if args.archive else None)
     total = sum(p.count for p in plans)
     if args.json:
+        archived = [str(Path(args.archive) / retention.archive_name(p)) for p in plans if p.count] \
+            if args.archive else []
         _print_json({"days": args.days, "cutoff": cutoff.isoformat(timespec="seconds"), "applied": args.apply,
-                     "events": total, "terminals": [p.as_dict() for p in plans]})
+                     "events": total, "terminals": [p.as_dict() for p in plans], "archived": archived})
         return 0
     verb = "removed" if args.apply else "would remove"
     print(f"retention: events made before {cutoff.isoformat(sep=' ', timespec='seconds')} ({args.days} days), "
@@ -266,6 +275,9 @@ def cmd_retention(args) -> int:
         print(f"  {p.terminal}: {what}{kept}: {p.why}")
     if args.apply:
         print(f"{total} event(s) removed; each chain keeps its anchor (posoffice verify walks from it)")
+        for p in plans:
+            if args.archive and p.count:
+                print(f"archived in {Path(args.archive) / retention.archive_name(p)}")
     else:
         print(f"dry run: {total} event(s) would be removed; --apply removes them")
     return 0

@@ -11,7 +11,8 @@ and chain hash); `verify` walks from it and the collector acknowledges an event 
 when its content still matches its content hash.  A terminal with an open chain problem is left alone (the
 evidence stays), and the prefix is re-walked before it is removed, so an anchor is never taken from a chain
 that does not verify.  Nothing is removed without `apply`; each run that removed something is kept in
-`retention_runs`.
+`retention_runs`.  With an archive directory the events removed are first written there, one private JSON
+Lines file per terminal and run, as the terminal shipped them (no card data: they are the journal's events).
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 import json
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import psycopg
 
+from agent.atomicfile import PrivateDirectory
+from agent.errors import PosagentError
 from posoffice import report, store
 from posoffice.errors import OfficeError
 
@@ -115,10 +119,39 @@ def _reconciled_days(conn: psycopg.Connection, terminal: str, merchant: str) -> 
     return {d.strftime("%Y%m%d") for (d,) in rows if isinstance(d, date)}
 
 
-def apply(conn: psycopg.Connection, plans: list[Plan], days: int, cutoff: datetime) -> list[Plan]:
+def archive_name(plan: Plan) -> str:
+    return f"events-{plan.terminal}-{plan.first:09d}-{plan.through:09d}.jsonl"
+
+
+def _archive(conn: psycopg.Connection, plan: Plan, directory: PrivateDirectory) -> None:
+    """The events about to go, one JSON line each as the terminal shipped them (posoffice/wire.py): the journal's
+    hash functions re-walk them from the anchor before them to the anchor they leave."""
+    lines = [json.dumps(dict(zip(_WIRE_COLUMNS, row)), ensure_ascii=False) for row in conn.execute(
+        f"SELECT {', '.join(_STORED_COLUMNS)} FROM events WHERE terminal = %s AND seq BETWEEN %s AND %s ORDER BY seq",
+        (plan.terminal, plan.first, plan.through))]
+    try:
+        # the same name holds the same events: a run that stopped after writing it (nothing removed) writes it again
+        directory.write(archive_name(plan), ("\n".join(lines) + "\n").encode("utf-8"), force=True)
+    except PosagentError as exc:
+        raise OfficeError(f"archive: {exc}; nothing of terminal {plan.terminal} was removed") from None
+
+
+_WIRE_COLUMNS = ("seq", "at", "txn_id", "kind", "operator", "role", "details", "content_hash", "hash")
+_STORED_COLUMNS = ("seq", "at", "txn_id", "kind", "operator", "role", "details_text", "content_hash", "hash")
+
+
+def apply(conn: psycopg.Connection, plans: list[Plan], days: int, cutoff: datetime, *,
+          archive: Path | None = None) -> list[Plan]:
     """Remove what each plan says, each terminal in one transaction holding its cursor row (so the collectors
     wait for it), after re-walking the terminal's chain; returns the plans carried out (a chain that no longer
-    verifies, or changed since the plan, is left alone and said so)."""
+    verifies, or changed since the plan, is left alone and said so).  With `archive`, the events go first to a
+    private file there (`archive_name`), written and synced before the removal commits."""
+    if archive is not None:
+        try:
+            with PrivateDirectory.open(archive, create=True):
+                pass
+        except PosagentError as exc:
+            raise OfficeError(f"archive: {exc}") from None
     done = []
     for p in plans:
         if p.count == 0:
@@ -134,6 +167,9 @@ def apply(conn: psycopg.Connection, plans: list[Plan], days: int, cutoff: dateti
                        if broken else "another retention run changed this chain meanwhile: nothing removed")
                 done.append(Plan(p.terminal, p.first, p.first - 1, p.first, why))
                 continue
+            if archive is not None:
+                with PrivateDirectory.open(archive, create=True) as directory:
+                    _archive(conn, p, directory)
             last = conn.execute("SELECT content_hash, hash FROM events WHERE terminal = %s AND seq = %s",
                                 (p.terminal, p.through)).fetchone()
             conn.execute("INSERT INTO chain_anchors (terminal, seq, content_hash, hash) VALUES (%s, %s, %s, %s) "

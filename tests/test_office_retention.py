@@ -15,6 +15,7 @@ import pytest
 
 from agent.journal.hashchain import GENESIS, canonical, content_hash, link
 from posoffice import db, store
+from posoffice.chain import recomputed_content_hash
 from posoffice.retention import plan_chain
 from posoffice.wire import Batch, WireEvent
 from tests.pgcluster import ROOT, office_dsn, pg_cluster  # noqa: F401
@@ -105,9 +106,18 @@ def test_a_dry_run_says_what_would_go_and_why_it_stops_and_removes_nothing(offic
     assert "T1: would remove events 1..7 (7); kept from event 8" in text and "dry run: 7 event(s)" in text
 
 
-def test_applied_the_chain_keeps_an_anchor_and_verify_and_ingest_go_on_from_it(office):
+def test_applied_the_chain_keeps_an_anchor_and_verify_and_ingest_go_on_from_it(office, tmp_path):
     reconciled(office, A + 10 * 3600)
-    assert retention(office, "--apply")["T1"]["events"] == 7
+    assert retention(office, "--apply", "--archive", str(tmp_path / "archive"))["T1"]["events"] == 7
+    # the archive: the events removed as the terminal shipped them, re-walked with the journal's functions
+    archived = tmp_path / "archive" / "events-T1-000000001-000000007.jsonl"
+    assert oct(archived.stat().st_mode & 0o777) == "0o600"
+    previous = GENESIS
+    for line, sent in zip(archived.read_text().splitlines(), CHAIN, strict=False):
+        event = WireEvent(**json.loads(line))
+        assert event == sent and recomputed_content_hash(event) == event.content_hash
+        previous = link(previous, event.content_hash)
+    assert len(archived.read_text().splitlines()) == 7 and previous == CHAIN[6].hash  # the anchor's hash
     assert seqs(office) == list(range(8, 13)) and seqs(office, "T2") == list(range(1, 13))
     verified = posoffice(office, "verify")
     assert verified.returncode == 0 and "7 older events removed" in verified.stdout, verified
@@ -165,6 +175,18 @@ def test_a_terminal_with_an_open_chain_problem_keeps_every_event(office):
     plans = retention(office, "--apply")
     assert plans["T1"]["events"] == 7 and plans["T2"]["events"] == 0
     assert "open chain problem (fork at event 13)" in plans["T2"]["why"] and len(seqs(office, "T2")) == 12
+
+
+def test_an_archive_that_cannot_be_written_removes_nothing_and_a_dry_run_archives_nothing(office, tmp_path):
+    reconciled(office, A + 10 * 3600)
+    in_the_way = tmp_path / "file"
+    in_the_way.write_text("x")
+    for args, expected in ((["--apply", "--archive", str(in_the_way)], "archive: "),
+                           (["--archive", str(tmp_path / "a")], "--archive goes with --apply")):
+        run = posoffice(office, "retention", "--days", "30", *args)
+        assert run.returncode == 2 and expected in run.stderr and "Traceback" not in run.stderr, run
+        assert len(run.stderr.strip().splitlines()) == 1
+    assert seqs(office) == list(range(1, 13)) and not (tmp_path / "a").exists()
 
 
 def test_bad_days_are_one_line(office):
