@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "the old one is accepted until the new one's first use "
                                                               "or the end of --grace")
     rotate.add_argument("terminal", metavar="TID")
+    revoke = tsub.add_parser("revoke", parents=[common], help="refuse every login of a terminal (its secrets) until "
+                                                              "it is given a new secret with rotate")
+    revoke.add_argument("terminal", metavar="TID")
     rotate.add_argument("--grace", type=_hours, default=24.0, metavar="HOURS",
                         help="hours the old secret stays accepted at most (default 24; 0: refused at once)")
 
@@ -197,11 +200,25 @@ def cmd_terminals(args) -> int:
         table.append((r["terminal"], r["merchant"], str(r["last_seq"]), r["last_contact"] or "never",
                       "unknown" if r["backlog"] is None else str(r["backlog"]), chain))
     _print_table(table)
+    for r in rows:
+        if r["secret"] == "revoked":
+            print(f"{r['terminal']}: revoked (every login refused; rotate gives it a new secret)")
+        elif r["old_secret_until"]:
+            print(f"{r['terminal']}: secret rotated; the old one is accepted until the new one's first use or "
+                  f"{r['old_secret_until']}")
+        if r["retired_through"]:
+            print(f"{r['terminal']}: events 1..{r['retired_through']} removed by retention (the chain's anchor)")
     return 0
 
 
 def cmd_terminal(args) -> int:
     from posoffice import store
+    if args.action == "revoke":
+        with _connection(args) as conn:
+            store.revoke(conn, args.terminal)
+        print(f"terminal {args.terminal}: every login refused from now on (its events stay; its journal keeps "
+              f"what it has not shipped); `posoffice terminal rotate {args.terminal}` gives it a new secret")
+        return 0
     if args.action == "rotate":
         with _connection(args) as conn:
             rotated = store.rotate_secret(conn, args.terminal, args.grace * 3600)

@@ -60,11 +60,14 @@ def rotate_secret(conn: psycopg.Connection, terminal: str, grace_s: float) -> Ro
     with conn.transaction():
         row = conn.execute("""
             UPDATE terminals SET
-                previous_credential_hash = CASE WHEN %(grace)s > 0 THEN credential_hash END,
-                previous_valid_until = CASE WHEN %(grace)s > 0 THEN now() + make_interval(secs => %(grace)s) END,
+                previous_credential_hash = CASE WHEN %(grace)s > 0 AND credential_hash <> %(revoked)s
+                                                THEN credential_hash END,
+                previous_valid_until = CASE WHEN %(grace)s > 0 AND credential_hash <> %(revoked)s
+                                            THEN now() + make_interval(secs => %(grace)s) END,
                 credential_hash = %(hash)s, rotated_at = now()
             WHERE id = %(terminal)s RETURNING previous_valid_until""",
-                           {"grace": grace_s, "hash": hash_password(secret), "terminal": terminal}).fetchone()
+                           {"grace": grace_s, "hash": hash_password(secret), "terminal": terminal,
+                            "revoked": REVOKED}).fetchone()
     if row is None:
         raise OfficeError(f"no terminal {terminal} is registered")
     return Rotated(secret, row[0])
@@ -72,6 +75,19 @@ def rotate_secret(conn: psycopg.Connection, terminal: str, grace_s: float) -> Ro
 
 #: the longest a rotated secret may stay accepted beside the new one
 MAX_GRACE_S = 30 * 86400
+#: the credential of a revoked terminal: no secret's hash, so no login matches it (`rotate_secret` ends it)
+REVOKED = "revoked"
+
+
+def revoke(conn: psycopg.Connection, terminal: str) -> None:
+    """Refuse every login of `terminal` from now on, its newest secret and the one before alike; its events stay,
+    and so do those its journal still holds (shipped again after `rotate_secret` gives it a new secret)."""
+    with conn.transaction():
+        row = conn.execute("UPDATE terminals SET credential_hash = %s, previous_credential_hash = NULL, "
+                           "previous_valid_until = NULL, rotated_at = now() WHERE id = %s RETURNING id",
+                           (REVOKED, terminal)).fetchone()
+    if row is None:
+        raise OfficeError(f"no terminal {terminal} is registered")
 
 
 class Credentials:
@@ -183,17 +199,22 @@ def terminals(conn: psycopg.Connection) -> list[dict[str, Any]]:
     rows = conn.execute("""
         SELECT t.id, t.merchant_id, c.last_seq, t.last_contact, c.reported_head,
                p.seq, p.what, p.detail,
-               (SELECT count(*) FROM chain_problems q WHERE q.terminal = t.id AND q.resolved_at IS NULL)
+               (SELECT count(*) FROM chain_problems q WHERE q.terminal = t.id AND q.resolved_at IS NULL),
+               t.credential_hash = %s, t.previous_valid_until,
+               (SELECT seq FROM chain_anchors a WHERE a.terminal = t.id)
         FROM terminals t JOIN cursors c ON c.terminal = t.id
         LEFT JOIN LATERAL (SELECT seq, what, detail FROM chain_problems q
                            WHERE q.terminal = t.id AND q.resolved_at IS NULL ORDER BY seq, id LIMIT 1) p ON true
-        ORDER BY t.id""").fetchall()
+        ORDER BY t.id""", (REVOKED,)).fetchall()
     return [{"terminal": r[0], "merchant": r[1], "last_seq": r[2],
              "last_contact": r[3].isoformat(timespec="seconds") if r[3] else None,
              "backlog": None if r[4] is None else max(0, r[4] - r[2]),
              "chain": "ok" if r[5] is None else "problem",
              "problems": r[8],
-             "first_problem": None if r[5] is None else {"seq": r[5], "what": r[6], "detail": r[7]}}
+             "first_problem": None if r[5] is None else {"seq": r[5], "what": r[6], "detail": r[7]},
+             "secret": "revoked" if r[9] else "ok",
+             "old_secret_until": r[10].isoformat(timespec="seconds") if r[10] and not r[9] else None,
+             "retired_through": r[11]}
             for r in rows]
 
 

@@ -121,6 +121,9 @@ def test_applied_the_chain_keeps_an_anchor_and_verify_and_ingest_go_on_from_it(o
     assert seqs(office) == list(range(8, 13)) and seqs(office, "T2") == list(range(1, 13))
     verified = posoffice(office, "verify")
     assert verified.returncode == 0 and "7 older events removed" in verified.stdout, verified
+    listed = {t["terminal"]: t for t in json.loads(posoffice(office, "terminals", "--json").stdout)}
+    assert (listed["T1"]["retired_through"], listed["T2"]["retired_through"]) == (7, None)
+    assert "T1: events 1..7 removed by retention" in posoffice(office, "terminals").stdout
     with db.connect(office) as conn:
         # a shipper sending everything again (its cursor lost): acknowledged, nothing stored twice
         again = store.ingest(conn, "T1", Batch("T1", 12, tuple(CHAIN)))

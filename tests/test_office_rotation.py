@@ -5,6 +5,7 @@ PostgreSQL, and in the last test the daemon shipping over TLS through a rotation
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -103,6 +104,31 @@ def test_rotate_prints_the_new_secret_once_and_refuses_bad_input_in_one_line(off
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert run.returncode == 2 and expected in run.stderr and "Traceback" not in run.stderr, run
         assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_a_revoked_terminal_is_refused_until_it_is_given_a_new_secret_and_terminals_says_so(office):
+    collector, old = office
+    assert send(collector, old, 1, 2) == 200  # remembered by the collector
+    rotate(collector.dsn, 3600)  # a rotation under way: revoking ends its grace too
+    run = subprocess.run([sys.executable, "-m", "posoffice", "terminal", "revoke", TERMINAL, "--dsn", collector.dsn],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "every login refused" in run.stdout, run
+    assert send(collector, old, 3, 4) == 401
+    listed = subprocess.run([sys.executable, "-m", "posoffice", "terminals", "--json", "--dsn", collector.dsn],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    [row] = json.loads(listed.stdout)
+    assert (row["secret"], row["old_secret_until"]) == ("revoked", None)
+    fresh = rotate(collector.dsn, 3600)
+    assert fresh.old_valid_until is None  # nothing of a revoked terminal is accepted beside the new secret
+    assert send(collector, old, 3, 4) == 401 and send(collector, fresh.secret, 3, 4) == 200
+    newer = rotate(collector.dsn, 3600)
+    table = subprocess.run([sys.executable, "-m", "posoffice", "terminals", "--dsn", collector.dsn], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60).stdout
+    assert f"{TERMINAL}: secret rotated; the old one is accepted until the new one's first use or " in table
+    assert send(collector, newer.secret, 5, 6) == 200 and stored(collector.dsn) == (6, 6)
+    gone = subprocess.run([sys.executable, "-m", "posoffice", "terminal", "revoke", "NOPE", "--dsn", collector.dsn],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert gone.returncode == 2 and "no terminal NOPE is registered" in gone.stderr
 
 
 def _head(journal) -> int:
