@@ -12,7 +12,8 @@ import pytest
 
 from agent.config import load as load_config
 from agent.journal import Journal
-from agent.office_shipper import ShipError, cursor_path, refundable, ship_once
+from agent.office_link import ShipError, refundable
+from agent.office_shipper import cursor_path, ship_once
 from agent.preflight import problems
 from posoffice import db, store
 from tests.agentproc import write_config

@@ -176,7 +176,8 @@ class Daemon:
         office = self.cfg.office
         if not office.url:
             return None
-        from agent.office_shipper import OfficeShipper, ShipError, read_secret
+        from agent.office_link import ShipError, read_secret
+        from agent.office_shipper import OfficeShipper
         try:
             secret = read_secret(self.cfg.path("office", "secret_file"))
         except ShipError as exc:
