@@ -357,6 +357,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                        "empty: the journal is not shipped.", _pattern(r"(https?://[^\s]{1,200})?", "an http(s) URL")),
         "secret_file": Setting(str, "", "File holding this terminal's office secret (`posoffice terminal add` prints it), "
                                "private to the daemon's user."),
+        "ca_file": Setting(str, "", "CA certificate file (PEM) the collector's https certificate must verify against "
+                           "(`posoffice serve --tls-cert`); empty: this machine's CAs. Set, it requires an https:// "
+                           "`url`."),
         "interval": Setting((int, float), 30.0, "Seconds between shipping rounds (1 to 600); an unreachable office "
                             "only grows the backlog, never delays a sale.", _seconds(600, least=1)),
     },

@@ -12,31 +12,22 @@ the collector's ``/v1/events`` with HTTP Basic (terminal id, secret).  The offic
 event id it holds for this terminal (`acked`): the cursor moves there.  A gap (the office holds less
 than the cursor says, e.g. its database was restored) moves the cursor back to what the office holds; a
 fork, an altered event or a broken link is the office refusing the chain, and is raised as `ShipError`
-for a person to look at.  Events are sent as the journal stored them, already scrubbed of card data.
+for a person to look at.  Events are sent as the journal stored them, already scrubbed of card data.  The
+login, the HTTP client and its TLS are the office link's (`agent/office_link.py`).
 
     from agent.office_shipper import ship_once, OfficeShipper
     ship_once("journal.db", "http://office:8740/v1/events", "T0001", secret)   # until caught up
     shipper = OfficeShipper("journal.db", url, "T0001", secret, interval=30); shipper.start() ... shipper.stop()
-
-`refundable(url, terminal, secret, rrn, date)` asks the office what a sale of this terminal's merchant
-still has to refund, whichever till made it (`GET /v1/refundable`): for a refund keyed here against a sale
-this journal does not hold.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import http.client
 import json
 import logging
 import os
-import stat
 import sys
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +35,7 @@ from typing import Any
 from agent.atomicfile import atomic_write
 from agent.journal import Journal, JournalError
 from agent.journal.hashchain import GENESIS
+from agent.office_link import OfficeClient, ShipError, read_secret, reason_of
 
 log = logging.getLogger("posagent.office")
 
@@ -51,19 +43,7 @@ log = logging.getLogger("posagent.office")
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 CURSOR_SUFFIX = ".office-cursor"
-#: the largest reply read from the office
-MAX_REPLY_BYTES = 64 * 1024
 _EVENT_COLUMNS = ("seq", "at", "txn_id", "kind", "operator", "role", "details", "content_hash", "hash")
-
-
-class ShipError(Exception):
-    """Shipping stopped: the office is unreachable, refused the credentials or refused the chain."""
-
-    exit_status = 1
-
-    def __init__(self, message: str, *, retry: bool):
-        super().__init__(message)
-        self.retry = retry  # True: try again later as is; False: a person must look first
 
 
 @dataclass(frozen=True)
@@ -109,34 +89,6 @@ def write_cursor(journal_path: str | Path, cursor: Cursor) -> None:
         raise ShipError(f"cannot save the office cursor {path}: {exc.strerror or exc}", retry=True) from None
 
 
-#: a terminal's secret file: one line, a few dozen characters
-MAX_SECRET_BYTES = 256
-
-
-def read_secret(path: str | Path) -> str:
-    """The terminal's office secret from its file: a regular file, private to its owner, one line."""
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        raise ShipError(f"{path}: cannot read the office secret ({exc.strerror or exc})", retry=False) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ShipError(f"{path}: the office secret must be a regular file", retry=False)
-        if info.st_mode & 0o077:
-            raise ShipError(f"{path}: the office secret is readable by others (mode {oct(info.st_mode & 0o777)}); "
-                            f"make it 0600", retry=False)
-        data = os.read(fd, MAX_SECRET_BYTES + 1)
-    finally:
-        os.close(fd)
-    secret = data.decode("utf-8", "replace").strip()
-    if len(data) > MAX_SECRET_BYTES or not secret or not secret.isprintable():
-        raise ShipError(f"{path}: expected one line with the terminal's office secret (at most {MAX_SECRET_BYTES} "
-                        f"bytes)", retry=False)
-    return secret
-
-
 def backlog(journal_path: str | Path) -> dict[str, int]:
     """What the office holds of this journal (the cursor) and what it does not yet (the journal's newer events)."""
     acked = read_cursor(journal_path).acked
@@ -153,19 +105,19 @@ def backlog(journal_path: str | Path) -> dict[str, int]:
 
 # ----------------------------------------------------------------------------- one round
 def ship_once(journal_path: str | Path, url: str, terminal_id: str, secret: str, *,
-              timeout: float = 30.0, max_batches: int | None = None) -> ShipResult:
+              timeout: float = 30.0, max_batches: int | None = None, ca_file: str | None = None) -> ShipResult:
     """Send every event after the cursor, batch by batch, until the office holds the journal's head."""
     try:
         journal = Journal.open(journal_path, fingerprint_key=None, read_only=True)
     except JournalError as exc:
         raise ShipError(f"cannot read the journal: {exc}", retry=True) from None
     try:
-        return _ship(journal, Path(journal_path), _Office(url, terminal_id, secret, timeout), max_batches)
+        return _ship(journal, Path(journal_path), OfficeClient(url, terminal_id, secret, timeout, ca_file), max_batches)
     finally:
         journal.core.close()
 
 
-def _ship(journal: Journal, journal_path: Path, office: "_Office", max_batches: int | None) -> ShipResult:
+def _ship(journal: Journal, journal_path: Path, office: "OfficeClient", max_batches: int | None) -> ShipResult:
     conn = journal.core.conn
     cursor = _checked_cursor(conn, journal_path)
     head = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
@@ -179,11 +131,11 @@ def _ship(journal: Journal, journal_path: Path, office: "_Office", max_batches: 
         sent += len(events)
         acked = reply.get("acked")
         if not isinstance(acked, int) or acked < 0:
-            raise ShipError(f"the office answered {status} without an acknowledgement: {_reason(reply)}", retry=True)
+            raise ShipError(f"the office answered {status} without an acknowledgement: {reason_of(reply)}", retry=True)
         error = reply.get("error") or {}
         if status == 409 and error.get("code") == "gap" and acked < cursor.acked:
             if rewinds >= 3:
-                raise ShipError(f"the office keeps asking for events before {cursor.acked + 1}: {_reason(reply)}",
+                raise ShipError(f"the office keeps asking for events before {cursor.acked + 1}: {reason_of(reply)}",
                                 retry=True)
             rewinds += 1
             log.warning("the office holds events up to %d only; sending again from there", acked)
@@ -194,7 +146,7 @@ def _ship(journal: Journal, journal_path: Path, office: "_Office", max_batches: 
         if min(acked, vouched) > cursor.acked:
             cursor = _move(conn, journal_path, min(acked, vouched))
         if status != 200:
-            raise ShipError(f"the office refused event {error.get('seq')}: {_reason(reply)}", retry=False)
+            raise ShipError(f"the office refused event {error.get('seq')}: {reason_of(reply)}", retry=False)
     return ShipResult(sent, batches, cursor.acked, head)
 
 
@@ -242,113 +194,69 @@ def _next_batch(conn: Any, after: int) -> list[dict[str, Any]]:
     return events
 
 
-def _reason(reply: dict[str, Any]) -> str:
-    error = reply.get("error") or {}
-    return f"{error.get('code', 'error')}: {error.get('message', 'no reason given')}"
-
-
-class _Office:
-    """The collector's endpoint, over urllib (the terminal needs no HTTP library of its own)."""
-
-    def __init__(self, url: str, terminal: str, secret: str, timeout: float):
-        if not url.startswith(("http://", "https://")):
-            raise ShipError(f"office URL {url!r}: expected http:// or https://", retry=False)
-        self.url = url
-        self.terminal = terminal
-        self.timeout = timeout
-        token = base64.b64encode(f"{terminal}:{secret}".encode("utf-8")).decode("ascii")
-        self._headers = {"Content-Type": "application/json", "Authorization": f"Basic {token}"}
-
-    def post(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        request = urllib.request.Request(self.url, data=json.dumps(body).encode("utf-8"), method="POST",
-                                         headers=self._headers)
-        return self._send(request, allow=(409,))
-
-    def get(self, url: str, *, allow: tuple[int, ...] = ()) -> tuple[int, dict[str, Any]]:
-        return self._send(urllib.request.Request(url, method="GET", headers=self._headers), allow=allow)
-
-    def _send(self, request: urllib.request.Request, *, allow: tuple[int, ...]) -> tuple[int, dict[str, Any]]:
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
-                return reply.status, _json(reply.read(MAX_REPLY_BYTES))
-        except urllib.error.HTTPError as exc:
-            answer = _json(exc.read(MAX_REPLY_BYTES))
-            if exc.code in (401, 403):
-                raise ShipError(f"the office refused terminal {self.terminal}: {_reason(answer)}",
-                                retry=False) from None
-            if exc.code in allow:
-                return exc.code, answer
-            raise ShipError(f"the office answered {exc.code}: {_reason(answer)}", retry=exc.code >= 500) from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            why = str(getattr(exc, "reason", None) or exc).strip() or type(exc).__name__
-            where = request.full_url.split("?")[0]
-            raise ShipError(f"the office at {where} is unreachable: {why.splitlines()[0]}", retry=True) from None
-
-
-def _json(data: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-# ----------------------------------------------------------------------------- a sale made at another till
-#: a refund waits at most this long for the office: the cashier is at the till with the customer
-REFUNDABLE_TIMEOUT_S = 5.0
-
-
-def office_endpoint(url: str, name: str) -> str:
-    """The collector's endpoint `name` beside the configured `[office] url` (its `/v1/events`)."""
-    parts = urllib.parse.urlsplit(url)
-    base = parts.path[:-len("/events")] if parts.path.endswith("/events") else parts.path.rstrip("/") + "/v1"
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, f"{base}/{name}", "", ""))
-
-
-def refundable(url: str, terminal_id: str, secret: str, rrn: str, date: str, *,
-               timeout: float = REFUNDABLE_TIMEOUT_S) -> int | None:
-    """What the sale with this RRN, made on `date` (MMDD) at any till of this terminal's merchant, still has to
-    refund (minor units; 0: voided, refunded in full or not final), or None when the office knows no such sale.
-    The office unreachable, the login refused or an answer it cannot give is a `ShipError` of one line."""
-    office = _Office(url, terminal_id, secret, timeout)
-    query = urllib.parse.urlencode({"rrn": rrn, "date": date})
-    status, answer = office.get(f"{office_endpoint(url, 'refundable')}?{query}", allow=(404,))
-    if status == 404:
-        return None
-    value = answer.get("refundable")
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ShipError(f"the office answered without a refundable amount: {_reason(answer)}", retry=True)
-    return value
-
-
 # ----------------------------------------------------------------------------- the loop
 class OfficeShipper:
     """`ship_once` every `interval` seconds in a thread, backing off (to `max_backoff`) while the office is
-    unreachable; a refused chain is logged and retried at the slowest pace (a person has to look)."""
+    unreachable or refuses the login; a refused chain is logged and retried at the slowest pace (a person has
+    to look).  With `secret_file`, the secret is read again before a round whenever the file changed (a
+    rotated secret put in place by the installer: `posoffice terminal rotate`), so shipping carries on with the
+    new secret without a restart; a file that does not read keeps the secret in use, logged."""
 
     def __init__(self, journal_path: str | Path, url: str, terminal_id: str, secret: str, *,
-                 interval: float = 30.0, max_backoff: float = 300.0, timeout: float = 30.0):
+                 interval: float = 30.0, max_backoff: float = 300.0, timeout: float = 30.0,
+                 ca_file: str | None = None, secret_file: str | Path | None = None):
         self.journal_path = Path(journal_path)
         self.url, self.terminal_id, self._secret = url, terminal_id, secret
         self.interval, self.max_backoff, self.timeout = interval, max_backoff, timeout
+        self.ca_file = ca_file
+        self.secret_file = None if secret_file is None else Path(secret_file)
+        self._secret_stamp = self._stamp()
         self.last_result: ShipResult | None = None
         self.last_error: ShipError | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def secret(self) -> str:
+        """The secret in use (read again from `secret_file` when it changed)."""
+        stamp = self._stamp()
+        if stamp is not None and stamp != self._secret_stamp:
+            try:
+                secret = read_secret(self.secret_file)
+            except ShipError as exc:
+                log.error("office secret not reloaded, the one in use stays: %s", exc)
+            else:
+                if secret != self._secret:
+                    log.info("office secret reloaded from %s", self.secret_file)
+                self._secret = secret
+            self._secret_stamp = stamp
+        return self._secret
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        if self.secret_file is None:
+            return None
+        try:
+            info = os.stat(self.secret_file)
+        except OSError:
+            return None
+        return info.st_ino, info.st_mtime_ns, info.st_size
 
     def run(self) -> None:
         """Ship until `stop()` (blocking)."""
         delay = self.interval
         while not self._stop.is_set():
             try:
-                self.last_result = ship_once(self.journal_path, self.url, self.terminal_id, self._secret,
-                                             timeout=self.timeout)
+                self.last_result = ship_once(self.journal_path, self.url, self.terminal_id, self.secret,
+                                             timeout=self.timeout, ca_file=self.ca_file)
                 self.last_error = None
                 delay = self.interval
             except ShipError as exc:
                 self.last_error = exc
                 log.error("office shipping: %s", exc)
-                delay = min(self.max_backoff, delay * 2) if exc.retry else self.max_backoff
+                if exc.login_refused:  # a rotated secret may be on its way to the secret file: look again soon
+                    delay = self.interval
+                else:
+                    delay = min(self.max_backoff, delay * 2) if exc.retry else self.max_backoff
             self._stop.wait(delay)
 
     def start(self) -> threading.Thread:
@@ -368,13 +276,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("journal")
     parser.add_argument("url")
     parser.add_argument("terminal")
+    parser.add_argument("--ca-file", help="CA certificate(s) the office's https certificate must verify against")
     args = parser.parse_args(argv)
     secret = os.environ.get("POSAGENT_OFFICE_SECRET")
     if not secret:
         print("office shipper: set POSAGENT_OFFICE_SECRET to the terminal's secret", file=sys.stderr)
         return 2
     try:
-        result = ship_once(args.journal, args.url, args.terminal, secret)
+        result = ship_once(args.journal, args.url, args.terminal, secret, ca_file=args.ca_file)
     except ShipError as exc:
         print(f"office shipper: {exc}", file=sys.stderr)
         return exc.exit_status

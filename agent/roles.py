@@ -63,6 +63,7 @@ INSTALLATION_ONLY: dict[str, str] = {
     "reconcile.statements_dir": "a path",
     "office.url": "where the journal is shipped",
     "office.secret_file": "a path",
+    "office.ca_file": "whom the terminal trusts as its back office",
     "refunds.office_unreachable": "whether a refund goes ahead when the back office cannot check it",
     "daemon.control_socket": "a path",
     "daemon.log_file": "a path",

@@ -167,8 +167,8 @@ def parse_once(path: Path):
 
 #: the steps of reconcile_statement, by (module path's tail, function name), as the profile names them
 STEPS = (("parse the statement", "agent/reconcile/statement.py", "parse_statement"),
-         ("fetch the events (SQL + jsonb)", "posoffice/store.py", "transaction_events"),
-         ("events to transactions", "posoffice/report.py", "transactions"),
+         ("fetch the events (SQL, typed columns)", "posoffice/store.py", "transaction_rows"),
+         ("events to transactions", "posoffice/report.py", "transactions_of_rows"),
          ("reconcile (terminal reconciler x N)", "posoffice/reconcile.py", "reconcile_merchant"),
          ("keep the run (report as jsonb)", "posoffice/store.py", "record_reconciliation"),
          ("report to a dict", "posoffice/reconcile.py", "as_dict"))

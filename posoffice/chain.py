@@ -54,13 +54,22 @@ def recomputed_content_hash(e: WireEvent) -> str:
     return content_hash(e.seq, e.at, e.txn_id, e.kind, e.operator, e.role, e.details)
 
 
-def check_batch(cursor: Cursor, stored: Mapping[int, tuple[str, str]], events: Sequence[WireEvent]) -> Verdict:
+def check_batch(cursor: Cursor, stored: Mapping[int, tuple[str, str]], events: Sequence[WireEvent], *,
+                retired_before: int = 0) -> Verdict:
     """Walk `events` from `cursor`; `stored` maps the seqs the office already holds among them to their
-    (content_hash, hash)."""
+    (content_hash, hash).  Events before `retired_before` were removed by retention (posoffice/retention.py;
+    the anchor, the last one removed, is in `stored`): the office can no longer compare them, so one whose
+    content still matches its content hash is a repeat."""
     held = dict(stored)
     appended: list[WireEvent] = []
     repeats = 0
     for e in events:
+        if e.seq < retired_before:
+            if recomputed_content_hash(e) != e.content_hash:
+                return Verdict(tuple(appended), repeats, cursor, Problem(
+                    e.seq, "altered", f"event {e.seq}'s content does not match its content hash"))
+            repeats += 1
+            continue
         problem = _problem(cursor, held, e)
         if problem is not None:
             return Verdict(tuple(appended), repeats, cursor, problem)

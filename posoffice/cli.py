@@ -6,85 +6,14 @@ configuration or an unreachable database (one line on stderr, never a traceback)
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import socket
 import sys
-from datetime import date
 from typing import Any, Sequence
 
+from posoffice.arguments import build_parser
 from posoffice.errors import OfficeError
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line and exit 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    common = Parser(add_help=False)
-    common.add_argument("--dsn", default=argparse.SUPPRESS,
-                        help="the office database (libpq connection string or URI); default: $POSOFFICE_DSN")
-    parser = Parser(prog="posoffice", parents=[common], description="The merchant's back office: terminals' "
-                    "journal events collected and checked in PostgreSQL.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
-
-    serve = sub.add_parser("serve", parents=[common], help="run the collector (POST /v1/events)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=8740, help="port (default 8740; 0: any free port)")
-    serve.add_argument("--tz", default=None, help="the time zone a sale's date is read in for /v1/refundable "
-                                                  "(default: this machine's)")
-
-    listing = sub.add_parser("terminals", parents=[common],
-                             help="each terminal: last event, last contact, backlog, chain state")
-    listing.add_argument("--json", action="store_true")
-
-    terminal = sub.add_parser("terminal", help="manage terminals")
-    tsub = terminal.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = tsub.add_parser("add", parents=[common], help="register a terminal and print its secret (once)")
-    add.add_argument("terminal", metavar="TID")
-    add.add_argument("--merchant", required=True, metavar="MID")
-
-    verify = sub.add_parser("verify", parents=[common],
-                            help="re-walk the stored chains; exit 1 when anything was altered")
-    verify.add_argument("terminal", nargs="?", metavar="TERMINAL")
-    verify.add_argument("--json", action="store_true")
-
-    day = sub.add_parser("day", parents=[common], help="a day's approved sales, refunds and voids per terminal")
-    day.add_argument("day", type=_date, metavar="DATE", help="YYYY-MM-DD")
-    day.add_argument("--tz", default="UTC", help="the time zone the day is in (default UTC)")
-    day.add_argument("--json", action="store_true")
-
-    from agent.reconcile.formats import ENCODINGS, FORMATS
-    rec = sub.add_parser("reconcile", parents=[common], help="a merchant's statement against every terminal's journal")
-    rec.add_argument("file", metavar="FILE", help="the statement file the acquirer sent")
-    rec.add_argument("--format", default=None, help=f"statement format: {', '.join(FORMATS)} (default posim)")
-    rec.add_argument("--encoding", choices=ENCODINGS, help="file encoding (default: the format's)")
-    rec.add_argument("--tz", default=None, help="the terminals' time zone, which dates settlements (default: "
-                                                "this machine's)")
-    rec.add_argument("--claim", metavar="DIR", help="write the claim letters (zh, en) and claim.json here "
-                                                    "(private files: 0600, the directory 0700)")
-    rec.add_argument("--force", action="store_true", help="replace the claim files of an earlier run in DIR")
-    for name, default, what in (("debit-rate", "0.50", "fee on debit cards, percent"),
-                                ("debit-cap", "20.00", 'most fee per debit charge ("": none)'),
-                                ("credit-rate", "0.60", "fee on credit cards, percent"),
-                                ("credit-cap", "", 'most fee per credit charge ("": none)'),
-                                ("credit-bins", "625094", "card number prefixes of credit cards, comma-separated")):
-        rec.add_argument(f"--{name}", default=default, help=f"{what} (default {default!r})")
-    rec.add_argument("--json", action="store_true")
-
-    dup = sub.add_parser("duplicates", parents=[common],
-                         help="the same card charged the same amount on two tills of a merchant within a window")
-    dup.add_argument("--window", type=_seconds, default=300, metavar="SECONDS",
-                     help="at most this many seconds apart (default 300)")
-    dup.add_argument("--merchant", metavar="MID", help="only this merchant's terminals")
-    dup.add_argument("--json", action="store_true")
-    return parser
-
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,6 +52,7 @@ def cmd_serve(args) -> int:
 
     dsn = db.resolve_dsn(getattr(args, "dsn", None))
     zone = zone_named(args.tz)
+    tls = _tls_files(args.tls_cert, args.tls_key)
     with db.connect(dsn) as conn:
         db.migrate(conn)
     try:
@@ -132,11 +62,31 @@ def cmd_serve(args) -> int:
     pool = db.pool(dsn)
     host, port = sock.getsockname()[:2]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(f"posoffice: collecting on http://{host}:{port}/v1/events", flush=True)  # tests read this line
+    scheme = "https" if tls else "http"
+    print(f"posoffice: collecting on {scheme}://{host}:{port}/v1/events", flush=True)  # tests read this line
     server = uvicorn.Server(uvicorn.Config(create_app(pool, zone=zone), log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=5))
+                                           timeout_graceful_shutdown=5, **tls))
     server.run(sockets=[sock])
     return 0
+
+
+def _tls_files(cert: str | None, key: str | None) -> dict[str, str]:
+    """uvicorn's TLS settings for --tls-cert/--tls-key, loaded once here (agent.tls, as the terminals' side) so
+    a bad file is one line before the collector listens."""
+    if not cert:
+        if key:
+            raise OfficeError("--tls-key needs --tls-cert (the certificate the collector serves)")
+        return {}
+    import ssl
+
+    from agent.tls import reason, server_ssl_context
+    try:
+        server_ssl_context(cert, key)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        what = f"--tls-cert {cert}" + (f" with --tls-key {key}" if key else "")
+        raise OfficeError(f"{what}: expected a PEM certificate and its unencrypted private key ({reason(exc)})") \
+            from None
+    return {"ssl_certfile": cert, **({"ssl_keyfile": key} if key else {})}
 
 
 def cmd_terminals(args) -> int:
@@ -157,11 +107,39 @@ def cmd_terminals(args) -> int:
         table.append((r["terminal"], r["merchant"], str(r["last_seq"]), r["last_contact"] or "never",
                       "unknown" if r["backlog"] is None else str(r["backlog"]), chain))
     _print_table(table)
+    for r in rows:
+        if r["secret"] == "revoked":
+            print(f"{r['terminal']}: revoked (every login refused; rotate gives it a new secret)")
+        elif r["old_secret_until"]:
+            print(f"{r['terminal']}: secret rotated; the old one is accepted until the new one's first use or "
+                  f"{r['old_secret_until']}")
+        if r["retired_through"]:
+            print(f"{r['terminal']}: events 1..{r['retired_through']} removed by retention (the chain's anchor)")
     return 0
 
 
 def cmd_terminal(args) -> int:
     from posoffice import store
+    if args.action == "revoke":
+        with _connection(args) as conn:
+            store.revoke(conn, args.terminal)
+        print(f"terminal {args.terminal}: every login refused from now on (its events stay; its journal keeps "
+              f"what it has not shipped); `posoffice terminal rotate {args.terminal}` gives it a new secret")
+        return 0
+    if args.action == "rotate":
+        with _connection(args) as conn:
+            rotated = store.rotate_secret(conn, args.terminal, args.grace * 3600)
+        print(f"terminal {args.terminal}: new secret")
+        print(f"secret: {rotated.secret}")
+        print("(shown once: put it in the terminal's [office] secret_file now; the daemon reads the file again by "
+              "itself; the office keeps only its hash)")
+        if rotated.old_valid_until is None:
+            print("the old secret is refused from now on: the terminal ships nothing until it has the new one "
+                  "(its events wait in its journal)")
+        else:
+            print(f"the old secret is accepted until the terminal first logs in with the new one, or until "
+                  f"{rotated.old_valid_until.isoformat(timespec='seconds')} at the latest")
+        return 0
     with _connection(args) as conn:
         secret = store.add_terminal(conn, args.terminal, args.merchant)
     print(f"terminal {args.terminal} registered for merchant {args.merchant}")
@@ -177,13 +155,56 @@ def cmd_verify(args) -> int:
     if args.json:
         _print_json(result)
     elif result["ok"]:
-        print(f"ok: {result['events']} events of {result['terminals']} terminal(s) re-hashed, every chain intact")
+        retired = f" (walked from the retention anchors: {result['retired']} older events removed)" \
+            if result["retired"] else ""
+        print(f"ok: {result['events']} events of {result['terminals']} terminal(s) re-hashed, every chain intact"
+              f"{retired}")
     else:
         for p in result["problems"]:
             print(f"{p['terminal']} event {p['seq']}: {p['what']}")
         print(f"{len(result['problems'])} problem(s) in {result['events']} events of {result['terminals']} "
               "terminal(s)")
     return 0 if result["ok"] else 1
+
+
+def cmd_retention(args) -> int:
+    from posoffice import retention
+    from posoffice.reconcile_run import zone_named
+
+    from pathlib import Path
+
+    zone = zone_named(args.tz)
+    cutoff = retention.cutoff_of(args.days)
+    if args.archive and not args.apply:
+        raise OfficeError("--archive goes with --apply (a dry run removes nothing, so it archives nothing)")
+    with _connection(args) as conn:
+        plans = retention.plan(conn, args.days, zone, cutoff=cutoff)
+        if args.apply:
+            plans = retention.apply(conn, plans, args.days, cutoff,
+                                    archive=Path(args.archive) if args.archive else None)
+    total = sum(p.count for p in plans)
+    if args.json:
+        archived = [str(Path(args.archive) / retention.archive_name(p)) for p in plans if p.count] \
+            if args.archive else []
+        _print_json({"days": args.days, "cutoff": cutoff.isoformat(timespec="seconds"), "applied": args.apply,
+                     "events": total, "terminals": [p.as_dict() for p in plans], "archived": archived})
+        return 0
+    verb = "removed" if args.apply else "would remove"
+    print(f"retention: events made before {cutoff.isoformat(sep=' ', timespec='seconds')} ({args.days} days), "
+          "of settled batches a reconciliation run covered")
+    for p in plans:
+        what = f"{verb} events {p.first}..{p.through} ({p.count})" if p.count else (
+            "nothing removed" if args.apply else "nothing to remove")
+        kept = "" if p.kept_from is None else f"; kept from event {p.kept_from}"
+        print(f"  {p.terminal}: {what}{kept}: {p.why}")
+    if args.apply:
+        print(f"{total} event(s) removed; each chain keeps its anchor (posoffice verify walks from it)")
+        for p in plans:
+            if args.archive and p.count:
+                print(f"archived in {Path(args.archive) / retention.archive_name(p)}")
+    else:
+        print(f"dry run: {total} event(s) would be removed; --apply removes them")
+    return 0
 
 
 def cmd_day(args) -> int:
@@ -225,7 +246,7 @@ def cmd_duplicates(args) -> int:
             merchant_of = {t: m for t, m in merchant_of.items() if m == args.merchant}
             if not merchant_of:
                 raise OfficeError(f"no terminal of merchant {args.merchant} is registered")
-        txns = report.transactions(store.transaction_events(conn, sorted(merchant_of)))
+        txns = report.transactions_of_rows(store.transaction_rows(conn, sorted(merchant_of)))
     found = find_duplicates(txns, merchant_of, window_s=args.window)
     fixed = [d for d in found if d.fixed(txns)]
     listed = [d for d in found if d not in fixed]
@@ -257,37 +278,15 @@ def cmd_duplicates(args) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "terminals": cmd_terminals, "terminal": cmd_terminal, "verify": cmd_verify,
+COMMANDS = {"retention": cmd_retention, "serve": cmd_serve,
+            "terminals": cmd_terminals, "terminal": cmd_terminal, "verify": cmd_verify,
             "day": cmd_day, "reconcile": cmd_reconcile, "duplicates": cmd_duplicates}
 
 
 # ----------------------------------------------------------------------------- edges
-def _port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
-    return int(text)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 86_400:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 86400")
-    return value
-
-
 def _time(at: float) -> str:
     from datetime import datetime
     return datetime.fromtimestamp(at).isoformat(sep=" ", timespec="seconds")
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _money(minor: int) -> str:

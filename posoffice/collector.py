@@ -100,7 +100,7 @@ def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None) -> Starlette
     def look_up(terminal: str, rrn: str, date: str) -> JSONResponse:
         with pool.connection() as conn:
             merchant = store.merchant_of(conn, terminal)
-            txns = report.transactions(store.sale_events(conn, merchant, rrn)) if merchant else []
+            txns = report.transactions_of_rows(store.sale_rows(conn, merchant, rrn)) if merchant else []
         sales = refunds.find_sales(txns, rrn, date, zone)
         if not sales:
             return error(404, "not_found", f"no charge with RRN {rrn} on {date} at any terminal of merchant {merchant} "

@@ -34,15 +34,18 @@ class Migration:
 
 
 def migrations() -> list[Migration]:
-    """The migration files shipped with the package, in version order (numbers must run 1, 2, 3...)."""
+    """The migration files shipped with the package, in version order (each number once; a number may be left
+    out: a migration written beside another under way takes the next free number, and a database that has the
+    later one applies the earlier when it arrives — each migration is independent of the others' order)."""
     found = []
     for entry in resources.files("posoffice.migrations").iterdir():
         match = _FILE.fullmatch(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
-    if [m.version for m in found] != list(range(1, len(found) + 1)):
-        raise OfficeError(f"migrations are not numbered 1..{len(found)}: {[m.version for m in found]}")
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions) or not versions or versions[0] != 1:
+        raise OfficeError(f"migrations must start at 1 and use each number once: {versions}")
     return found
 
 
@@ -84,10 +87,10 @@ def migrate(conn: psycopg.Connection) -> list[int]:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
                          "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
             have = {row[0] for row in conn.execute("SELECT version FROM schema_version")}
-            newest = max(have, default=0)
-            if newest > len(wanted):
-                raise OfficeError(f"the office database has schema version {newest}; this posoffice knows "
-                                  f"up to {len(wanted)}: upgrade posoffice")
+            unknown = sorted(have - {m.version for m in wanted})
+            if unknown:
+                raise OfficeError(f"the office database has schema version {unknown[-1]}, which this posoffice does "
+                                  f"not know (it knows {', '.join(str(m.version) for m in wanted)}): upgrade posoffice")
             for m in wanted:
                 if m.version in have:
                     continue

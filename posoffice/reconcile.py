@@ -28,7 +28,7 @@ from agent.reconcile.fees import FeeContract
 from agent.reconcile.reconciler import KINDS as TERMINAL_KINDS
 from agent.reconcile.reconciler import Discrepancy, JournalFact, Reconciliation, reconcile
 from agent.reconcile.statement import Statement, StatementLine
-from posoffice.report import Transaction
+from posoffice.report import DayOf, Transaction
 
 #: the office's own kinds of finding, with their English and Chinese names
 OFFICE_KINDS = MappingProxyType({
@@ -120,9 +120,9 @@ class MerchantReconciliation:
 
 def journal_facts(txns: Iterable[Transaction], zone: tzinfo | None) -> list[JournalFact]:
     """The terminal reconciler's facts from the office's transactions (RRN and card None from older events)."""
-    return [JournalFact(id=t.txn_id, kind=t.kind, state=t.state or "sending", amount=t.amount, trace=t.trace,
-                        batch=t.batch, rrn=t.rrn, date=t.local_date(zone), pan_masked=t.card,
-                        settled_on=t.settled_on(zone)) for t in txns]
+    made_on, settled_on = DayOf(zone), DayOf(zone)  # two: a terminal's sales and its settlements each come in order
+    return [JournalFact(t.txn_id, t.kind, t.state or "sending", t.amount, t.trace, t.batch, t.rrn, made_on(t.made_at),
+                        t.card, None if t.settled_at is None else settled_on(t.settled_at)) for t in txns]
 
 
 def reconcile_merchant(statement: Statement, transactions: Iterable[Transaction], merchant_of: Mapping[str, str],

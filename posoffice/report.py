@@ -20,8 +20,8 @@ says what it could not know.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
-from typing import Any, Iterable
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, Iterable, Mapping
 
 #: which transaction kinds count on which side (corrections and pre-auth completions charge the card;
 #: a pre-authorization itself only holds funds and is not counted)
@@ -92,27 +92,65 @@ def _date(at: float, zone: tzinfo | None) -> str:
     return datetime.fromtimestamp(at, zone).strftime("%Y%m%d")
 
 
+class DayOf:
+    """`DayOf(zone)(at)` is `_date(at, zone)`, remembering the last local day's bounds: a terminal's events come
+    in time order, so most timestamps fall in the day before them and no date is formatted again."""
+
+    def __init__(self, zone: tzinfo | None):
+        self.zone, self.start, self.end, self.text = zone, 0.0, -1.0, ""
+
+    def __call__(self, at: float) -> str:
+        if self.start <= at < self.end:
+            return self.text
+        made = datetime.fromtimestamp(at, self.zone)
+        text = made.strftime("%Y%m%d")
+        start = made.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = start + timedelta(days=1)
+        start_at, end_at = start.timestamp(), end.replace(tzinfo=start.tzinfo).timestamp()
+        # kept only where both bounds check out (a day that starts inside a clock change is not remembered)
+        if start_at <= at < end_at and _date(start_at, self.zone) == text and _date(end_at, self.zone) != text:
+            self.start, self.end, self.text = start_at, end_at, text
+        return text
+
+
 #: what txn.begin and txn.complete may carry beyond the kind and amount (absent from older events)
 BEGIN_TEXTS = ("card", "fingerprint", "original_rrn", "original_date")
 COMPLETE_TEXTS = ("rrn", "auth_code")
-#: every field of an event's details that `transactions` reads (the store fetches only these)
+#: every field of an event's details that `transactions` reads, in the order of an event row's values
 TRANSACTION_FIELDS = ("kind", "amount", "trace", "batch", "state", "original", *BEGIN_TEXTS, *COMPLETE_TEXTS)
+#: of those, the whole numbers (the others are texts); a value of another JSON type counts as absent
+WHOLE_FIELDS = ("amount", "trace", "batch", "original")
+#: the largest whole number a field may hold (the database reads them as bigint)
+WHOLE_LIMIT = 10 ** 18
 
 
-def _text(details: Any, name: str) -> str | None:
+def event_row(event: tuple[str, int, int | None, str, float, Mapping[str, Any]]) -> tuple:
+    """(terminal, seq, txn_id, kind, at, details) → the event row `transactions_of_rows` reads:
+    (terminal, seq, txn_id, kind, at, *TRANSACTION_FIELDS), as `posoffice.store.transaction_rows` selects it."""
+    terminal, seq, txn_id, kind, at, details = event
+    return (terminal, seq, txn_id, kind, at,
+            *(_whole(details, name) if name in WHOLE_FIELDS else _string(details, name) for name in TRANSACTION_FIELDS))
+
+
+def _string(details: Mapping[str, Any], name: str) -> str | None:
     value = details.get(name)
-    return (value.strip() or None) if isinstance(value, str) else None
+    return value if isinstance(value, str) else None
 
 
-def _whole(details: Any, name: str) -> int | None:
+def _whole(details: Mapping[str, Any], name: str) -> int | None:
     value = details.get(name)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    ok = isinstance(value, int) and not isinstance(value, bool) and -WHOLE_LIMIT < value < WHOLE_LIMIT
+    return value if ok else None
+
+
+def _text(value: str | None) -> str | None:
+    return (value.strip() or None) if value else None
 
 
 def _fold_state(txn: dict[str, Any], kind: str, details: Any) -> None:
     if kind == "txn.complete":
         for name in COMPLETE_TEXTS:
-            txn[name] = _text(details, name) or txn.get(name)
+            txn[name] = _text(_string(details, name)) or txn.get(name)
     if kind == "reversal.handled":
         if txn["state"] == "in_doubt":
             txn["state"] = "resolved_manually"
@@ -120,31 +158,50 @@ def _fold_state(txn: dict[str, Any], kind: str, details: Any) -> None:
         txn["state"] = STATE_AFTER[kind] or details.get("state")
 
 
-def transactions(events: Iterable[tuple[str, int, int | None, str, float, Any]]) -> list[Transaction]:
-    """`events`: (terminal, seq, txn_id, kind, at, details) of `TRANSACTION_KINDS`, each terminal's in chain order
-    (posoffice.store.transaction_events).  The financial transactions, by terminal and id."""
-    txns: dict[tuple[str, int], dict[str, Any]] = {}
-    open_batches: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for terminal, _seq, txn_id, kind, at, details in events:
+def transactions(events: Iterable[tuple[str, int, int | None, str, float, Mapping[str, Any]]]) -> list[Transaction]:
+    """`events`: (terminal, seq, txn_id, kind, at, details), each terminal's in chain order.  The financial
+    transactions, by terminal and id (see `transactions_of_rows`)."""
+    return transactions_of_rows(map(event_row, events))
+
+
+# a transaction being folded: a list in Transaction's field order
+_STATE, _SETTLED_AT, _RRN, _AUTH_CODE = 6, 8, 12, 13
+
+
+def transactions_of_rows(rows: Iterable[tuple]) -> list[Transaction]:
+    """`rows`: event rows of `TRANSACTION_KINDS` (`event_row`; posoffice.store.transaction_rows selects them so),
+    each terminal's in chain order.  The financial transactions, by terminal and id."""
+    txns: dict[tuple[str, int], list[Any]] = {}
+    open_batches: dict[tuple[str, int | None], list[list[Any]]] = {}
+    settled_kinds, state_after = frozenset(SETTLED_KINDS), STATE_AFTER
+    for (terminal, _seq, txn_id, kind, at, what, amount, trace, batch, state, original,
+         card, fingerprint, original_rrn, original_date, rrn, auth_code) in rows:
         if kind == "settlement.finish":
-            for txn in open_batches.pop((terminal, details.get("batch")), []):
-                txn["settled_at"] = at
+            for txn in open_batches.pop((terminal, batch), ()):
+                txn[_SETTLED_AT] = at
             continue
         if txn_id is None:
             continue
         if kind == "txn.begin":
-            if details.get("kind") not in SETTLED_KINDS or not all(
-                    isinstance(details.get(k), int) for k in ("amount", "trace", "batch")):
+            if what not in settled_kinds or amount is None or trace is None or batch is None:
                 continue
-            txn = {"terminal": terminal, "txn_id": txn_id, "kind": details["kind"], "amount": details["amount"],
-                   "trace": details["trace"], "batch": details["batch"], "state": None, "made_at": at,
-                   "settled_at": None, "original": _whole(details, "original"),
-                   **{name: _text(details, name) for name in BEGIN_TEXTS}}
+            txn = [terminal, txn_id, what, amount, trace, batch, None, at, None, _text(card), _text(fingerprint),
+                   original, None, None, _text(original_rrn), _text(original_date)]
             txns[(terminal, txn_id)] = txn
-            open_batches.setdefault((terminal, txn["batch"]), []).append(txn)
-        elif (terminal, txn_id) in txns:
-            _fold_state(txns[(terminal, txn_id)], kind, details)
-    return [Transaction(**txns[key]) for key in sorted(txns)]
+            open_batches.setdefault((terminal, batch), []).append(txn)
+            continue
+        txn = txns.get((terminal, txn_id))
+        if txn is None:
+            continue
+        if kind == "txn.complete":
+            txn[_RRN] = _text(rrn) or txn[_RRN]
+            txn[_AUTH_CODE] = _text(auth_code) or txn[_AUTH_CODE]
+        if kind == "reversal.handled":
+            if txn[_STATE] == "in_doubt":
+                txn[_STATE] = "resolved_manually"
+        elif kind in state_after:
+            txn[_STATE] = state_after[kind] or state
+    return [Transaction(*txns[key]) for key in sorted(txns)]
 
 
 def day_totals(events: Iterable[tuple[str, int, int, str, float, Any]]) -> list[TerminalDay]:

@@ -13,7 +13,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Iterator
 
 import psycopg
@@ -44,9 +44,57 @@ def add_terminal(conn: psycopg.Connection, terminal: str, merchant: str) -> str:
     return secret
 
 
+@dataclass(frozen=True)
+class Rotated:
+    secret: str  # the new secret, shown once
+    old_valid_until: datetime | None  # the old secret's last moment (None: refused at once)
+
+
+def rotate_secret(conn: psycopg.Connection, terminal: str, grace_s: float) -> Rotated:
+    """Give `terminal` a new secret.  The one it has now stays accepted until the terminal first logs in with
+    the new one, or for `grace_s` seconds at most (0: refused at once); a secret older than that (a rotation
+    before this one whose grace has not run out) is refused from now on."""
+    if not 0 <= grace_s <= MAX_GRACE_S:
+        raise OfficeError(f"grace {grace_s:g} s: expected 0 to {MAX_GRACE_S // 86400} days")
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    with conn.transaction():
+        row = conn.execute("""
+            UPDATE terminals SET
+                previous_credential_hash = CASE WHEN %(grace)s > 0 AND credential_hash <> %(revoked)s
+                                                THEN credential_hash END,
+                previous_valid_until = CASE WHEN %(grace)s > 0 AND credential_hash <> %(revoked)s
+                                            THEN now() + make_interval(secs => %(grace)s) END,
+                credential_hash = %(hash)s, rotated_at = now()
+            WHERE id = %(terminal)s RETURNING previous_valid_until""",
+                           {"grace": grace_s, "hash": hash_password(secret), "terminal": terminal,
+                            "revoked": REVOKED}).fetchone()
+    if row is None:
+        raise OfficeError(f"no terminal {terminal} is registered")
+    return Rotated(secret, row[0])
+
+
+#: the longest a rotated secret may stay accepted beside the new one
+MAX_GRACE_S = 30 * 86400
+#: the credential of a revoked terminal: no secret's hash, so no login matches it (`rotate_secret` ends it)
+REVOKED = "revoked"
+
+
+def revoke(conn: psycopg.Connection, terminal: str) -> None:
+    """Refuse every login of `terminal` from now on, its newest secret and the one before alike; its events stay,
+    and so do those its journal still holds (shipped again after `rotate_secret` gives it a new secret)."""
+    with conn.transaction():
+        row = conn.execute("UPDATE terminals SET credential_hash = %s, previous_credential_hash = NULL, "
+                           "previous_valid_until = NULL, rotated_at = now() WHERE id = %s RETURNING id",
+                           (REVOKED, terminal)).fetchone()
+    if row is None:
+        raise OfficeError(f"no terminal {terminal} is registered")
+
+
 class Credentials:
-    """Checks a terminal's id and secret.  scrypt is slow on purpose, so a pair that passed is remembered
-    (as a SHA-256 of the secret, next to the stored hash it passed against) and checked in microseconds."""
+    """Checks a terminal's id and secret: its newest secret, or the one before it while that is still accepted
+    (`rotate_secret`).  The first login with the newest retires the one before at once.  scrypt is slow on
+    purpose, so a pair that passed is remembered (as a SHA-256 of the secret, next to the stored hash it passed
+    against) and checked in microseconds; a hash the database no longer holds is never consulted."""
 
     MAX_REMEMBERED = 4096
 
@@ -54,16 +102,27 @@ class Credentials:
         self._passed: dict[tuple[str, str], bytes] = {}
 
     def check(self, conn: psycopg.Connection, terminal: str, secret: str) -> bool:
+        """The caller commits (the retiring of the secret before, on the newest's first use)."""
         if not is_identifier(terminal) or not secret or len(secret) > 256:
             return False
-        row = conn.execute("SELECT credential_hash FROM terminals WHERE id = %s", (terminal,)).fetchone()
+        row = conn.execute("SELECT credential_hash, previous_credential_hash, previous_valid_until > now() "
+                           "FROM terminals WHERE id = %s", (terminal,)).fetchone()
         if row is None:
             return False
-        key, digest = (terminal, row[0]), hashlib.sha256(secret.encode("utf-8")).digest()
+        newest, previous, previous_valid = row
+        if self._matches(terminal, newest, secret):
+            if previous is not None:
+                conn.execute("UPDATE terminals SET previous_credential_hash = NULL, previous_valid_until = NULL "
+                             "WHERE id = %s AND previous_credential_hash = %s", (terminal, previous))
+            return True
+        return bool(previous is not None and previous_valid and self._matches(terminal, previous, secret))
+
+    def _matches(self, terminal: str, stored_hash: str, secret: str) -> bool:
+        key, digest = (terminal, stored_hash), hashlib.sha256(secret.encode("utf-8")).digest()
         remembered = self._passed.get(key)
         if remembered is not None:
             return hmac.compare_digest(remembered, digest)
-        if not verify_password(secret, row[0]):
+        if not verify_password(secret, stored_hash):
             return False
         if len(self._passed) >= self.MAX_REMEMBERED:
             self._passed.clear()
@@ -89,11 +148,15 @@ def ingest(conn: psycopg.Connection, terminal: str, batch: Batch) -> Ingested:
             raise OfficeError(f"terminal {terminal} has no cursor")
         cursor = Cursor(row[0], row[1])
         seqs = [e.seq for e in batch.events if e.seq <= cursor.seq]
-        stored = {}
+        stored, anchor = {}, None
         if seqs:
             stored = {r[0]: (r[1], r[2]) for r in conn.execute(
                 "SELECT seq, content_hash, hash FROM events WHERE terminal = %s AND seq = ANY(%s)", (terminal, seqs))}
-        verdict = check_batch(cursor, stored, batch.events)
+            anchor = conn.execute("SELECT seq, content_hash, hash FROM chain_anchors WHERE terminal = %s",
+                                  (terminal,)).fetchone()
+            if anchor is not None:  # the last event retention removed: what the office still knows of it
+                stored[anchor[0]] = (anchor[1], anchor[2])
+        verdict = check_batch(cursor, stored, batch.events, retired_before=anchor[0] if anchor else 0)
         _store(conn, terminal, verdict)
         if verdict.problem is not None:
             _record_problem(conn, terminal, verdict.problem)
@@ -136,17 +199,22 @@ def terminals(conn: psycopg.Connection) -> list[dict[str, Any]]:
     rows = conn.execute("""
         SELECT t.id, t.merchant_id, c.last_seq, t.last_contact, c.reported_head,
                p.seq, p.what, p.detail,
-               (SELECT count(*) FROM chain_problems q WHERE q.terminal = t.id AND q.resolved_at IS NULL)
+               (SELECT count(*) FROM chain_problems q WHERE q.terminal = t.id AND q.resolved_at IS NULL),
+               t.credential_hash = %s, t.previous_valid_until,
+               (SELECT seq FROM chain_anchors a WHERE a.terminal = t.id)
         FROM terminals t JOIN cursors c ON c.terminal = t.id
         LEFT JOIN LATERAL (SELECT seq, what, detail FROM chain_problems q
                            WHERE q.terminal = t.id AND q.resolved_at IS NULL ORDER BY seq, id LIMIT 1) p ON true
-        ORDER BY t.id""").fetchall()
+        ORDER BY t.id""", (REVOKED,)).fetchall()
     return [{"terminal": r[0], "merchant": r[1], "last_seq": r[2],
              "last_contact": r[3].isoformat(timespec="seconds") if r[3] else None,
              "backlog": None if r[4] is None else max(0, r[4] - r[2]),
              "chain": "ok" if r[5] is None else "problem",
              "problems": r[8],
-             "first_problem": None if r[5] is None else {"seq": r[5], "what": r[6], "detail": r[7]}}
+             "first_problem": None if r[5] is None else {"seq": r[5], "what": r[6], "detail": r[7]},
+             "secret": "revoked" if r[9] else "ok",
+             "old_secret_until": r[10].isoformat(timespec="seconds") if r[10] and not r[9] else None,
+             "retired_through": r[11]}
             for r in rows]
 
 
@@ -163,18 +231,24 @@ def verify(conn: psycopg.Connection, terminal: str | None = None) -> dict[str, A
         check_terminal_exists(conn, terminal)
     found: list[dict[str, Any]] = []
     checked = 0
-    cursors = conn.execute("SELECT terminal, last_seq, last_hash FROM cursors WHERE %s::text IS NULL OR "
-                           "terminal = %s ORDER BY terminal", (terminal, terminal)).fetchall()
-    for tid, last_seq, last_hash in cursors:
-        count, problems = _walk(conn, tid, Cursor(last_seq, last_hash))
+    cursors = conn.execute("SELECT c.terminal, c.last_seq, c.last_hash, a.seq, a.hash FROM cursors c "
+                           "LEFT JOIN chain_anchors a ON a.terminal = c.terminal WHERE %s::text IS NULL OR "
+                           "c.terminal = %s ORDER BY c.terminal", (terminal, terminal)).fetchall()
+    retired = 0
+    for tid, last_seq, last_hash, anchor_seq, anchor_hash in cursors:
+        anchor = Cursor(anchor_seq, anchor_hash) if anchor_seq is not None else Cursor.start()
+        count, problems = _walk(conn, tid, Cursor(last_seq, last_hash), anchor)
         checked += count
+        retired += anchor.seq
         found.extend({"terminal": tid, **p} for p in problems)
-    return {"terminals": len(cursors), "events": checked, "ok": not found, "problems": found}
+    return {"terminals": len(cursors), "events": checked, "retired": retired, "ok": not found, "problems": found}
 
 
-def _walk(conn: psycopg.Connection, terminal: str, cursor: Cursor) -> tuple[int, list[dict[str, Any]]]:
+def _walk(conn: psycopg.Connection, terminal: str, cursor: Cursor,
+          anchor: Cursor = Cursor.start()) -> tuple[int, list[dict[str, Any]]]:
+    """From `anchor`: the last event retention removed (its seq and chain hash), or the chain's start."""
     problems: list[dict[str, Any]] = []
-    previous, want, count = GENESIS, 1, 0
+    previous, want, count = anchor.hash, anchor.seq + 1, 0
     for e, details in _stored_events(conn, terminal):
         count += 1
         if e.seq != want:
@@ -241,14 +315,29 @@ def merchants_of_terminals(conn: psycopg.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT id, merchant_id FROM terminals").fetchall())
 
 
-def transaction_events(conn: psycopg.Connection, terminals: list[str]) -> list[tuple[str, int, int, str, float, Any]]:
-    """(terminal, seq, txn_id, kind, at, details) of the events posoffice.report.transactions reads, for
+def _transaction_values() -> str:
+    """The SQL of an event row's values (posoffice.report.event_row): each field of `details` the report reads,
+    as bigint or text, NULL where absent or of another JSON type.  Typed columns, not a jsonb object: decoding
+    a small JSON object per event in Python was the largest part of a reconciliation."""
+    from posoffice.report import TRANSACTION_FIELDS, WHOLE_FIELDS, WHOLE_LIMIT
+
+    digits = len(str(WHOLE_LIMIT)) - 1
+    values = []
+    for name in TRANSACTION_FIELDS:
+        if name in WHOLE_FIELDS:
+            values.append(f"CASE WHEN jsonb_typeof(details->'{name}') = 'number' AND details->>'{name}' ~ "
+                          f"'^-?[0-9]{{1,{digits}}}$' THEN (details->>'{name}')::bigint END")
+        else:
+            values.append(f"CASE WHEN jsonb_typeof(details->'{name}') = 'string' THEN details->>'{name}' END")
+    return ", ".join(values)
+
+
+def transaction_rows(conn: psycopg.Connection, terminals: list[str]) -> list[tuple]:
+    """The event rows (posoffice.report.event_row) of the events posoffice.report.transactions_of_rows reads, for
     `terminals`, each terminal's in chain order."""
-    from posoffice.report import TRANSACTION_FIELDS, TRANSACTION_KINDS
-    # only the fields the report reads: decoding each event's whole details was a quarter of a reconciliation
-    fields = ", ".join(f"'{name}', details->'{name}'" for name in TRANSACTION_FIELDS)
-    return conn.execute(f"SELECT terminal, seq, txn_id, kind, at, jsonb_strip_nulls(jsonb_build_object({fields})) "
-                        "FROM events WHERE terminal = ANY(%s) AND kind = ANY(%s) ORDER BY terminal, seq",
+    from posoffice.report import TRANSACTION_KINDS
+    return conn.execute(f"SELECT terminal, seq, txn_id, kind, at, {_transaction_values()} FROM events "
+                        "WHERE terminal = ANY(%s) AND kind = ANY(%s) ORDER BY terminal, seq",
                         (terminals, list(TRANSACTION_KINDS))).fetchall()
 
 
@@ -276,8 +365,8 @@ def merchant_of(conn: psycopg.Connection, terminal: str) -> str | None:
     return None if row is None else row[0]
 
 
-def sale_events(conn: psycopg.Connection, merchant: str, rrn: str) -> list[tuple[str, int, int, str, float, Any]]:
-    """The transaction events (as `transaction_events` gives them) of `merchant`'s charges answered with `rrn`,
+def sale_rows(conn: psycopg.Connection, merchant: str, rrn: str) -> list[tuple]:
+    """The event rows (as `transaction_rows` gives them) of `merchant`'s charges answered with `rrn`,
     and of every void and refund naming one of them: by journal id on its own terminal, or by RRN on any."""
     from posoffice.report import TRANSACTION_KINDS
     return conn.execute("""
@@ -293,7 +382,7 @@ def sale_events(conn: psycopg.Connection, merchant: str, rrn: str) -> list[tuple
                     (SELECT terminal, txn_id::text FROM sales))
                 OR (e.details ? 'original_rrn' AND e.details->>'original_rrn' = %(rrn)s))),
         wanted AS (SELECT terminal, txn_id FROM sales UNION SELECT terminal, txn_id FROM undos)
-        SELECT e.terminal, e.seq, e.txn_id, e.kind, e.at, e.details FROM events e
+        SELECT e.terminal, e.seq, e.txn_id, e.kind, e.at, """ + _transaction_values() + """ FROM events e
         JOIN wanted w ON w.terminal = e.terminal AND w.txn_id = e.txn_id
         WHERE e.kind = ANY(%(kinds)s) ORDER BY e.terminal, e.seq""",
                         {"merchant": merchant, "rrn": rrn, "kinds": list(TRANSACTION_KINDS)}).fetchall()

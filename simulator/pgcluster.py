@@ -131,12 +131,14 @@ def start_cluster() -> PgCluster:
 
 
 class Collector:
-    """`posoffice serve --port 0` as a child process; `url` is read from its first line."""
+    """`posoffice serve --port 0` as a child process; `url` is read from its first line.  `tls`: (certificate, key)
+    files to serve https with."""
 
-    def __init__(self, dsn: str, port: int = 0):
+    def __init__(self, dsn: str, port: int = 0, *, tls: tuple[str, str] | None = None):
         self.dsn = dsn
-        self.proc = subprocess.Popen([sys.executable, "-m", "posoffice", "serve", "--port", str(port), "--dsn", dsn],
-                                     cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        extra = ["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []
+        self.proc = subprocess.Popen([sys.executable, "-m", "posoffice", "serve", "--port", str(port), "--dsn", dsn,
+                                      *extra], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         line = self._first_line(timeout=30)
         if not line.startswith("posoffice: collecting on "):

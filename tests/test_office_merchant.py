@@ -29,7 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.auth import hash_password
-from agent.office_shipper import ShipError, office_endpoint, refundable, ship_once
+from agent.office_link import ShipError, office_endpoint, refundable
+from agent.office_shipper import ship_once
 from agent.reconcile.fees import DEFAULT_CONTRACT
 from agent.reconcile.formats import FORMATS
 from agent.reconcile.reconciler import card_type_of
@@ -360,11 +361,13 @@ def test_another_till_asks_the_office_what_a_sale_still_has_to_refund(shop, tmp_
         date = dt.datetime.fromtimestamp(sale["created_at"]).strftime("%m%d")
         # the sale and its partial refund were made on till 1; till 2 asks for the rest
         left = refundable(collector.url, TILLS[1], shop.secrets[TILLS[1]], sale["rrn"], date)
-        assert left == sale["amount"] - sale["refunded"] > 0
+        assert left.refundable == sale["amount"] - sale["refunded"] > 0
+        # what a refund's receipt names of the sale: its masked card, voucher and till
+        assert (left.trace, left.terminal) == (sale["trace"], TILLS[0]) and "******" in left.card
         assert refundable(collector.url, TILLS[0], shop.secrets[TILLS[0]], sale["rrn"], date) == left
         voided = shop.voided[TILLS[2]]
         assert refundable(collector.url, TILLS[1], shop.secrets[TILLS[1]], voided["rrn"],
-                          dt.datetime.fromtimestamp(voided["created_at"]).strftime("%m%d")) == 0
+                          dt.datetime.fromtimestamp(voided["created_at"]).strftime("%m%d")).refundable == 0
         other_day = "0101" if date != "0101" else "0102"
         assert refundable(collector.url, TILLS[1], shop.secrets[TILLS[1]], sale["rrn"], other_day) is None
         # another merchant's terminal is told nothing of this merchant's sales

@@ -19,7 +19,8 @@ import psycopg
 import pytest
 
 from agent.journal import Journal
-from agent.office_shipper import OfficeShipper, ShipError, cursor_path, read_cursor, ship_once
+from agent.office_link import ShipError
+from agent.office_shipper import OfficeShipper, cursor_path, read_cursor, ship_once
 from posoffice import db, store
 from tests.pgcluster import ROOT, Collector, office_dsn, pg_cluster  # noqa: F401
 

@@ -21,7 +21,8 @@ from agent.engine import effects as fx, operations as ops
 from agent.engine.effects import EngineError
 from agent.engine.requests import local_mmdd
 from agent.journal import JournalError
-from tests.enginekit import CASHIER, PROFILE, SUPERVISOR, World
+from agent.engine.receipts import render_receipt
+from tests.enginekit import CASHIER, LOSE_ANSWER, PROFILE, SUPERVISOR, World
 from tests.pgcluster import pg_cluster  # noqa: F401
 
 
@@ -164,6 +165,71 @@ def test_the_office_unreachable_refuses_by_default_and_the_supervisor_setting_go
     assert b.ledger.card_net_charged("debit") == 7000
 
 
+def test_the_refund_takes_the_sale_s_masked_card_voucher_and_till_as_the_office_says_them(tills):
+    a, b = tills
+    sale = _sale(a, 9000)
+    date = local_mmdd(sale.created_at)
+    b.office = fx.OfficeAnswer(refundable=9000, sale_card=sale.pan_masked, sale_trace=sale.trace,
+                               sale_terminal="10000001")
+    outcome = _refund(b, sale.rrn, date, 1500)
+    assert outcome.status == "approved", outcome.message
+    refund = b.journal.get(outcome.txn.id)
+    assert refund.pan_masked == sale.pan_masked and "*" in sale.pan_masked and refund.pan_fingerprint is None
+    assert b.journal.original_reference(refund.id) == {
+        "original_rrn": sale.rrn, "original_date": date, "original_card": sale.pan_masked,
+        "original_trace": sale.trace, "original_terminal": "10000001"}
+    begin = _begin_event(b, refund.id)
+    assert begin["card"] == sale.pan_masked and begin["original_trace"] == sale.trace
+    printed = render_receipt(refund, merchant_name="SHOP", terminal_id="10000002", merchant_id="M1", width=32,
+                             original_trace=sale.trace, original_terminal="10000001")
+    assert sale.pan_masked in printed and f"ORIG VOUCHER {sale.trace:06d}" in printed
+    assert "ORIG TERMINAL 10000001" in printed
+    # the office unreachable (the supervisor's setting): nothing is known of the sale but its RRN and date
+    b.office = fx.OfficeAnswer(problem="the office at http://office/v1/refundable is unreachable: refused")
+    unchecked = _refund(b, sale.rrn, date, 1000, policy="supervisor")
+    assert b.journal.original_reference(unchecked.txn.id) == {"original_rrn": sale.rrn, "original_date": date}
+    assert b.journal.get(unchecked.txn.id).pan_masked is None and a.journal.original_reference(sale.id) == {}
+
+
+def test_the_journal_refuses_a_card_number_as_what_the_office_said_of_the_sale(tmp_path):
+    till = World(tmp_path)
+    try:
+        def begin(sale):
+            return till.journal.begin_request(
+                "refund", amount=100, currency="156", pan=None, entry_mode="012", operator="01", role="supervisor",
+                build=lambda trace, batch: {"mti": "0220", "fields": {}}, original_rrn="000000000042",
+                original_date="1203", original_sale=sale)
+        for sale, expected in (({"card": "6226090000000048"}, "must be masked"), ({"trace": 0}, "1 to 999999"),
+                               ({"terminal": "T 1"}, "original's terminal")):
+            with pytest.raises(JournalError, match=expected):
+                begin(sale)
+        with pytest.raises(JournalError, match="goes only with its RRN and date"):
+            till.journal.begin_request("refund", amount=100, currency="156", pan=None, entry_mode="012",
+                                       operator="01", role="supervisor", original_id=1,
+                                       build=lambda trace, batch: {"mti": "0220", "fields": {}},
+                                       original_sale={"card": None})
+    finally:
+        till.journal.close()
+        till.ledger.close()
+
+
+def test_the_reversal_of_a_refund_of_another_till_s_sale_carries_its_field_61(tills):
+    a, b = tills
+    sale = _sale(a, 6000)
+    date = local_mmdd(sale.created_at)
+    b.office = fx.OfficeAnswer(refundable=6000)
+    _sale(b, 100)  # signed on: the refund's request is the next exchange
+    b.run_under(ops.refund(b.profile, ops.RefundRequest(rrn=sale.rrn, date=date, amount=2500,
+                                                        office_unreachable="refuse"), SUPERVISOR), [LOSE_ANSWER])
+    _sale(b, 100)  # the next message sends the reversal first
+    [refund] = b.journal.find(kind="refund")
+    refund = b.journal.get(refund.id)
+    [reversal] = [m["body"] for m in b.journal.messages(refund.id) if m["body"]["mti"] in ("0400", "0401")]
+    # as the refund went out: zeros for the original's batch and trace, the sale's date
+    assert reversal["fields"]["61"] == f"000000000000{date}" and reversal["fields"]["39"] == "98"
+    assert refund.state == "reversed" and b.ledger.card_net_charged("debit") == 6200  # nothing refunded
+
+
 def test_the_journal_takes_a_refund_by_reference_only_whole(tmp_path):
     till = World(tmp_path)
     try:
@@ -297,10 +363,14 @@ def test_s4_the_rest_of_a_sale_of_till_a_is_refunded_at_till_b_by_rrn_and_date(s
             "AND e.kind = 'txn.begin' WHERE t.kind = 'refund' ORDER BY t.id DESC LIMIT 1").fetchone()
     begin = json.loads(details)
     assert original is None and (begin["original_rrn"], begin["original_date"]) == (sale["rrn"], sale["date"])
+    # its receipt names the card (masked, as the office had it from till A) and the original voucher and till
+    printed = b.call("receipt", {})["result"]["customer"]
+    assert sale["pan_masked"] in printed and f"ORIG VOUCHER {sale['trace']:06d}" in printed, printed
+    assert f"ORIG TERMINAL {TILL_A}" in printed, printed
     # till A asks the office too: nothing left
-    from agent.office_shipper import refundable
+    from agent.office_link import refundable
     secret = (a.directory / "office.secret").read_text().strip()
-    assert refundable(store["collector"].url, TILL_A, secret, sale["rrn"], sale["date"]) == 0
+    assert refundable(store["collector"].url, TILL_A, secret, sale["rrn"], sale["date"]).refundable == 0
 
 
 def test_a_sale_of_another_merchant_is_not_refunded(store):

@@ -30,25 +30,28 @@ class BackOffice:
     """The merchant's back office as a refund asks it (`[office] url`, the terminal's login): what a sale of the
     merchant, made at any till, still has to refund.  Blocking (urllib): the interpreter runs it in a thread."""
 
-    def __init__(self, journal_path, url: str, terminal_id: str, secret: str, *,
-                 timeout: float = OFFICE_REQUEST_TIMEOUT_S):
+    def __init__(self, journal_path, url: str, terminal_id: str, secret: Callable[[], str], *,
+                 timeout: float = OFFICE_REQUEST_TIMEOUT_S, ca_file: str | None = None):
         self.journal_path, self.url, self.terminal_id, self._secret = journal_path, url, terminal_id, secret
-        self.timeout = timeout
+        self.timeout, self.ca_file = timeout, ca_file
 
     def __repr__(self) -> str:  # never the secret
         return f"BackOffice({self.url!r}, {self.terminal_id!r})"
 
-    def refundable(self, rrn: str, date: str) -> int | None:
-        """Minor units still refundable, None for no such sale; `ShipError` (one line) when it cannot be asked.
+    def refundable(self, rrn: str, date: str):
+        """`agent.office_link.OfficeSale` (what is still refundable, the sale's card, voucher and till), None for
+        no such sale; `ShipError` (one line) when it cannot be asked.
         This till's events not yet at the office go first (the shipper's thread may be seconds behind), so
         the office counts the refunds made here a moment ago."""
-        from agent.office_shipper import ShipError, refundable, ship_once
-        shipped = ship_once(self.journal_path, self.url, self.terminal_id, self._secret, timeout=self.timeout,
-                            max_batches=OFFICE_CATCH_UP_BATCHES)
+        from agent.office_link import ShipError, refundable
+        from agent.office_shipper import ship_once
+        secret = self._secret()
+        shipped = ship_once(self.journal_path, self.url, self.terminal_id, secret, timeout=self.timeout,
+                            max_batches=OFFICE_CATCH_UP_BATCHES, ca_file=self.ca_file)
         if shipped.acked < shipped.head:
             raise ShipError(f"the office does not hold this till's latest events yet ({shipped.head - shipped.acked} "
                             f"behind)", retry=True)
-        return refundable(self.url, self.terminal_id, self._secret, rrn, date, timeout=self.timeout)
+        return refundable(self.url, self.terminal_id, secret, rrn, date, timeout=self.timeout, ca_file=self.ca_file)
 
 
 class Interpreter:
@@ -141,12 +144,12 @@ class Interpreter:
 
     async def _ask_office(self, effect: fx.AskOffice) -> fx.OfficeAnswer:
         """The office's answer, off the event loop and within `OFFICE_DEADLINE_S`; any failure is its `problem`."""
-        from agent.office_shipper import ShipError
+        from agent.office_link import ShipError
         if self.office is None:
             return fx.OfficeAnswer(problem="no back office is set ([office] url)")
         try:
-            amount = await asyncio.wait_for(asyncio.to_thread(self.office.refundable, effect.rrn, effect.date),
-                                            OFFICE_DEADLINE_S)
+            sale = await asyncio.wait_for(asyncio.to_thread(self.office.refundable, effect.rrn, effect.date),
+                                          OFFICE_DEADLINE_S)
         except asyncio.TimeoutError:
             problem = f"the office did not answer within {OFFICE_DEADLINE_S:g} s"
         except ShipError as exc:
@@ -155,8 +158,11 @@ class Interpreter:
             problem = f"{type(exc).__name__}: {exc}".splitlines()[0]
         else:
             log.info("back office: RRN %s on %s has %s refundable", effect.rrn, effect.date,
-                     "no sale" if amount is None else amount)
-            return fx.OfficeAnswer(refundable=amount)
+                     "no sale" if sale is None else sale.refundable)
+            if sale is None:
+                return fx.OfficeAnswer()
+            return fx.OfficeAnswer(refundable=sale.refundable, sale_card=sale.card, sale_trace=sale.trace,
+                                   sale_terminal=sale.terminal)
         log.warning("back office not asked about RRN %s on %s: %s", effect.rrn, effect.date, problem)
         return fx.OfficeAnswer(problem=problem)
 

@@ -21,7 +21,8 @@ from agent.daemon import apispec
 from agent.daemon.cards import CardSource
 from agent.drivers.cardseal import CardSealer
 from agent.daemon.interpreter import BackOffice, Interpreter
-from agent.drivers.hostlink import HostLink, make_ssl_context
+from agent.drivers.hostlink import HostLink
+from agent.tls import make_ssl_context
 from agent.engine import chains, common, operations, settlement, store_forward
 from agent.daemon.walletfx import WalletEffects
 from agent.engine.wallet import resume_after_restart
@@ -176,17 +177,22 @@ class Daemon:
         office = self.cfg.office
         if not office.url:
             return None
-        from agent.office_shipper import OfficeShipper, ShipError, read_secret
+        from agent.office_link import ShipError, read_secret
+        from agent.office_shipper import OfficeShipper
         try:
             secret = read_secret(self.cfg.path("office", "secret_file"))
         except ShipError as exc:
             raise DaemonError(f"office.secret_file: {exc}") from None
+        ca_file = str(self.cfg.path("office", "ca_file")) if office.ca_file else None
         shipper = OfficeShipper(self.journal_path, office.url, self.cfg.terminal.terminal_id, secret,
-                                interval=float(office.interval))
+                                interval=float(office.interval), ca_file=ca_file,
+                                secret_file=self.cfg.path("office", "secret_file"))
         shipper.start()
         log.info("shipping the journal to the back office at %s every %g s", office.url, office.interval)
-        # a refund of a sale made at another till asks the office what is still refundable
-        self.interpreter.office = BackOffice(self.journal_path, office.url, self.cfg.terminal.terminal_id, secret)
+        # a refund of a sale made at another till asks the office what is still refundable (with the shipper's
+        # secret: a rotated one is read once, by the shipper)
+        self.interpreter.office = BackOffice(self.journal_path, office.url, self.cfg.terminal.terminal_id,
+                                             lambda: shipper.secret, ca_file=ca_file)
         return shipper
 
     def office_status(self) -> dict[str, Any] | None:
@@ -435,10 +441,13 @@ class Daemon:
     def receipts(self, txn: Any, *, reprint: bool = False) -> dict[str, str]:
         t = self.cfg.terminal
         original = self.journal.get(txn.original_id) if txn.original_id else None
+        # a refund of another till's sale: its voucher and till as the back office said them
+        elsewhere = self.journal.original_reference(txn.id) if txn.kind == "refund" and original is None else {}
         common_args = dict(merchant_name=t.merchant_name, terminal_id=t.terminal_id, merchant_id=t.merchant_id,
                            width=t.receipt_width, language=t.language, exponent=t.currency_exponent,
-                           original_trace=original.trace if original else None, reprint=reprint,
-                           original_card=original.pan_masked if original else None)
+                           original_trace=original.trace if original else elsewhere.get("original_trace"),
+                           reprint=reprint, original_card=original.pan_masked if original else None,
+                           original_terminal=elsewhere.get("original_terminal"))
         return {copy: render_receipt(txn, copy=copy, **common_args) for copy in ("merchant", "customer")}
 
     def open_chains(self) -> list[dict[str, Any]]:

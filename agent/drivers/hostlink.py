@@ -96,15 +96,6 @@ _ERRNO_ZH = {errno.ETIMEDOUT: "连接超时", errno.EHOSTUNREACH: "主机不可�
              errno.ECONNRESET: "连接被重置", errno.ECONNABORTED: "连接中止"}
 
 
-def make_ssl_context(ca_file: str, cert_file: str | None = None, key_file: str | None = None) -> ssl.SSLContext:
-    """A client context that verifies the acquirer against `ca_file`, with an optional client certificate."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if cert_file:
-        context.load_cert_chain(cert_file, key_file or None)
-    return context
-
-
 def match_key(msg: Message, *, response: bool) -> tuple[str, str, str]:
     mti = msg.response_mti if not response else msg.mti
     return mti, str(msg.get(11) or ""), str(msg.get(41) or "")

@@ -8,12 +8,13 @@ them, so none of them can surface later as a traceback.
 from __future__ import annotations
 
 import os
-import re
 import ssl
 from pathlib import Path
 
 from agent.config import Config
 from agent.errors import ConfigError
+from agent.tls import make_ssl_context
+from agent.tls import reason as ssl_reason
 
 
 def _readable(path: Path) -> str | None:
@@ -46,29 +47,24 @@ def _refuse_passphrase() -> bytes:
     raise _Encrypted
 
 
-def _ssl_reason(exc: BaseException) -> str:
-    """OpenSSL's reason without the C source place: ``[X509: PEM lib] ...``."""
-    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(exc)).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _tls_problems(cfg: Config) -> list[str]:
     """The TLS files loaded into an SSL context as `run` loads them; the first that fails, in one line."""
-    from agent.drivers.hostlink import make_ssl_context
     acq = cfg.acquirer
     ca = cfg.path("acquirer", "tls_ca_file")
     try:
         ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
     except (ssl.SSLError, OSError, ValueError) as exc:
         return [f"acquirer.tls_ca_file: {ca}: expected PEM CA certificates, "
-                f"the file does not load as such ({_ssl_reason(exc)})"]
+                f"the file does not load as such ({ssl_reason(exc)})"]
     if acq.tls_cert_file:
         cert = cfg.path("acquirer", "tls_cert_file")
         try:
             ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(cert))
         except (ssl.SSLError, OSError, ValueError) as exc:
             return [f"acquirer.tls_cert_file: {cert}: expected a PEM client certificate, "
-                    f"the file does not load as one ({_ssl_reason(exc)})"]
+                    f"the file does not load as one ({ssl_reason(exc)})"]
         key = cfg.path("acquirer", "tls_key_file") if acq.tls_key_file else None
         name, where = ("tls_key_file", key) if key else ("tls_cert_file", cert)
         try:
@@ -79,7 +75,7 @@ def _tls_problems(cfg: Config) -> list[str]:
         except (ssl.SSLError, OSError, ValueError) as exc:
             expected = (f"the private key of the certificate in {cert}" if key else
                         "the certificate followed by its private key (or set acquirer.tls_key_file)")
-            return [f"acquirer.{name}: {where}: expected {expected} ({_ssl_reason(exc)})"]
+            return [f"acquirer.{name}: {where}: expected {expected} ({ssl_reason(exc)})"]
     for setting in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
         if getattr(acq, setting).startswith("~"):  # the link opens the names as written
             return [f"acquirer.{setting}: {getattr(acq, setting)}: expected a path without ~ "
@@ -87,7 +83,24 @@ def _tls_problems(cfg: Config) -> list[str]:
     try:  # the very call the link makes, with the values as written
         make_ssl_context(acq.tls_ca_file, acq.tls_cert_file or None, acq.tls_key_file or None)
     except (ssl.SSLError, OSError, ValueError) as exc:
-        return [f"acquirer.tls_ca_file: {acq.tls_ca_file}: the TLS files do not load together ({_ssl_reason(exc)})"]
+        return [f"acquirer.tls_ca_file: {acq.tls_ca_file}: the TLS files do not load together ({ssl_reason(exc)})"]
+    return []
+
+
+def _office_tls_problems(cfg: Config) -> list[str]:
+    """`[office] ca_file`: only with an https:// url, and a file that loads as the shipper loads it."""
+    office = cfg.office
+    if not office.ca_file:
+        return []
+    if not office.url.startswith("https://"):
+        return [f"office.ca_file: set, but office.url {office.url} is plain http: expected an https:// url "
+                "(the terminal's secret must not travel in the clear)"]
+    ca = cfg.path("office", "ca_file")
+    try:
+        make_ssl_context(str(ca))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        return [f"office.ca_file: {ca}: expected PEM CA certificates, the file does not load as such "
+                f"({ssl_reason(exc)})"]
     return []
 
 
@@ -131,11 +144,12 @@ def problems(cfg: Config) -> list[str]:
             found.append("office.secret_file: office.url is set but no secret file (posoffice terminal add prints "
                          "the secret)")
         else:
-            from agent.office_shipper import read_secret, ShipError
+            from agent.office_link import ShipError, read_secret
             try:
                 read_secret(cfg.path("office", "secret_file"))
             except ShipError as exc:
                 found.append(f"office.secret_file: {exc}")
+        found += _office_tls_problems(cfg)
     if cfg.daemon.log_file:
         path = cfg.path("daemon", "log_file")
         reason = f"no directory {path.parent}" if not path.parent.is_dir() else (

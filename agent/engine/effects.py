@@ -139,6 +139,10 @@ class OfficeAnswer:
 
     refundable: int | None = None
     problem: str | None = None
+    #: what a refund's receipt names of the sale (None: the office's events do not say)
+    sale_card: str | None = None  # masked, first 6 and last 4
+    sale_trace: int | None = None  # its voucher number at the till that made it
+    sale_terminal: str | None = None
 
 
 @dataclass(frozen=True)

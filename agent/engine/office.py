@@ -127,7 +127,10 @@ def refund_of_another_till(profile: Profile, request: Any, operator: Any) -> Gen
     begun = yield ask.begin_request(
         "refund", amount=amount, currency=profile.currency, pan=None, entry_mode=MANUAL_NO_CARD,
         operator=operator.name, role=operator.role, client_request_id=request.client_request_id, build=build,
-        original_rrn=rrn, original_date=date)
+        original_rrn=rrn, original_date=date,
+        # what the office said of the sale: the refund's card and its receipt's original voucher
+        original_sale=None if problem is not None else {"card": answer.sale_card, "trace": answer.sale_trace,
+                                                        "terminal": answer.sale_terminal})
     txn, message = begun.txn, begun.message
     if problem is not None:  # before the message leaves: the journal says the office was not asked, and why
         yield ask.record_event("refund.unchecked", {"rrn": rrn, "date": date, "amount": amount,

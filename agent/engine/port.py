@@ -44,10 +44,12 @@ class JournalPort(Protocol):
                       operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
                       client_request_id: str | None = None, build: Callable[[int, int], Any],
                       advice: bool = False, original_rrn: str | None = None,
-                      original_date: str | None = None, offline_limits: Any = None) -> Begun:
+                      original_date: str | None = None, offline_limits: Any = None,
+                      original_sale: Mapping[str, Any] | None = None) -> Begun:
         """Journal a financial request before it is sent; the message is built by `build(trace, batch)`
         (an `advice`, an offline completion or offline-approved sale, starts "advice_pending", owes no reversal;
-        a refund of another till's sale names it by `original_rrn` and `original_date` MMDD, not `original_id`)."""
+        a refund of another till's sale names it by `original_rrn` and `original_date` MMDD, not `original_id`,
+        with what the back office said of it in `original_sale`: masked card, trace, terminal)."""
         ...
 
     def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,

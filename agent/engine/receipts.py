@@ -22,6 +22,7 @@ LABELS = {
            "card": "CARD NO.", "type": "TRANS TYPE", "batch": "BATCH NO.", "trace": "VOUCHER NO.",
            "rrn": "REFER NO.", "auth": "AUTH NO.", "date": "DATE/TIME", "amount": "AMOUNT", "result": "RESULT",
            "offline": "APPROVED OFFLINE", "reference": "REFERENCE", "original": "ORIG VOUCHER",
+           "original_terminal": "ORIG TERMINAL",
            "merchant_copy": "MERCHANT COPY", "customer_copy": "CARDHOLDER COPY", "sign": "CARDHOLDER SIGNATURE",
            "agree": "I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES",
            "sale": "SALE", "void": "VOID", "refund": "REFUND", "correction": "SALE (CORRECTION)",
@@ -40,6 +41,7 @@ LABELS = {
            "batch": "批次号 BATCH NO.", "trace": "凭证号 VOUCHER NO.", "rrn": "参考号 REFER NO.",
            "auth": "授权码 AUTH NO.", "date": "日期/时间 DATE/TIME", "amount": "金额 AMOUNT", "result": "结果 RESULT",
            "offline": "脱机批准", "reference": "备注 REFERENCE", "original": "原凭证号",
+           "original_terminal": "原终端号",
            "merchant_copy": "商户存根 MERCHANT COPY", "customer_copy": "持卡人存根 CARDHOLDER COPY",
            "sign": "持卡人签名 CARDHOLDER SIGNATURE", "agree": "本人确认以上交易，同意将其记入本卡账户 I ACKNOWLEDGE SATISFACTORY "
            "RECEIPT OF RELATIVE GOODS/SERVICES",
@@ -81,9 +83,11 @@ def _centre(text: str, width: int) -> str:
 
 def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_id: str, copy: str = "customer",
                    width: int = 32, language: str = "en", exponent: int = 2, original_trace: int | None = None,
-                   reprint: bool = False, original_card: str | None = None) -> str:
+                   reprint: bool = False, original_card: str | None = None,
+                   original_terminal: str | None = None) -> str:
     """One copy ("merchant" or "customer") of the receipt for journal transaction `txn`; a void or refund
-    (which carries no card itself) shows the masked card of the sale it goes back to, `original_card`."""
+    (which carries no card itself) shows the masked card of the sale it goes back to, `original_card`, and
+    its voucher, `original_trace` (with `original_terminal` when the sale was made at another till)."""
     words = LABELS.get(language, LABELS["en"])
     rule = "-" * width
     kind = words.get(txn.kind, txn.kind.upper())
@@ -100,6 +104,8 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
               _pair(words["date"], local_time(txn.created_at), width)]
     if original_trace is not None:  # a void or refund names the original's voucher
         lines.append(_pair(words["reference"], f"{words['original']} {original_trace:06d}", width))
+        if original_terminal is not None:
+            lines.append(_pair("", f"{words['original_terminal']} {original_terminal}", width))
     lines += [rule, _pair(words["amount"], f"{sign}{format_amount(txn.amount, exponent)}", width),
               _pair(words["result"], result, width), rule]
     if txn.state not in CHARGED_STATES:  # cancelled, reversed or refused: a notice, nothing to sign

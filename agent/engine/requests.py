@@ -254,7 +254,9 @@ def reversal_for(profile: Profile, txn: Any, original: Any | None, *, reason: st
                                   fallback=(txn.entry_mode or "").startswith("80"), original=refs)
     fields = {n: v for n, v in fields.items() if n in REVERSAL_FIELDS or n == 11}
     journaled = (sent or {}).get("fields") or {}
-    for number in REVERSAL_AS_SENT:
+    # a refund of another till's sale has no original here: its 61 (zeros and the sale's date) as it went out
+    as_sent = REVERSAL_AS_SENT + ((61,) if txn.kind == "refund" and original is None else ())
+    for number in as_sent:
         value = journaled.get(str(number))
         if isinstance(value, str) and value.isascii() and value.isdigit():  # numeric fields, never masked
             fields[number] = value

@@ -43,7 +43,7 @@ ANSWERS: dict[str, tuple[str, ...]] = {
                 "record_settlement_result", "upload_pending", "mark_uploaded", "finish_settlement"),
     "queries": ("get", "find", "find_request", "last_transaction", "batch_size", "uploaded_count",
                 "recent_sale_amounts", "recent_refunds", "net_charged", "refundable_amount", "corrections_of", "duplicates_of",
-                "suspected_duplicates", "chain", "messages", "in_doubt", "verify"),
+                "suspected_duplicates", "chain", "messages", "original_reference", "in_doubt", "verify"),
     "holds": ("hold", "open_holds", "pending_advices", "advice_record", "advice_attempt", "advice_tries", "advice_failed",
               "suspected_duplicate_holds", "offline_refusal", "offline_stored", "offline_declined"),
     "tc_uploads": ("tc_uploads_owed", "tc_upload_of", "tc_upload_counts", "tc_upload_attempt", "tc_upload_answered",

@@ -14,7 +14,7 @@ are still honoured: `complete` clears one, `fail` makes it pending.)
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from agent.journal.counters import Counters
 from agent.journal.errors import DuplicateRequest, JournalError
@@ -37,6 +37,9 @@ CARD_OF_ORIGINAL = ("preauth_void", "completion", "completion_void")
 _THREE_DIGITS = re.compile(r"[0-9]{3}")
 _RRN = re.compile(r"[0-9A-Za-z]{1,12}")
 _MMDD = re.compile(r"(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])")
+#: what the back office may say of another till's sale: a masked card (never a card number) and a terminal id
+_MASKED_CARD = re.compile(r"[0-9]{6}\*{3,9}[0-9]{4}")
+_TERMINAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _BUILD_TRIES = 3
 
 
@@ -73,7 +76,8 @@ class HotPath(Store):
                       operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
                       client_request_id: str | None = None, build: Callable[[int, int], Any],
                       advice: bool = False, original_rrn: str | None = None,
-                      original_date: str | None = None, offline_limits: Any = None) -> Begun:
+                      original_date: str | None = None, offline_limits: Any = None,
+                      original_sale: Mapping[str, Any] | None = None) -> Begun:
         """Journal a financial request before it is sent, in ONE commit; returns it with its message.
 
         `build(trace, batch_number)` makes the message (a `Message`, stored masked, or an already
@@ -87,15 +91,18 @@ class HotPath(Store):
         An `advice` (offline completion, offline-approved sale) starts "advice_pending": it owes no reversal.
         A refund of a sale made at another till names it by `original_rrn` and `original_date` (MMDD) instead of
         `original_id`: what it may refund was asked of the back office, which counts it by the two (they go on
-        its `txn.begin`); the request journaled, the message sent, names it the same way (37, 61).
+        its `txn.begin`); the request journaled, the message sent, names it the same way (37, 61).  What the
+        office said of that sale, `original_sale` ({"card": masked, "trace", "terminal"}, each may be None), goes
+        on its `txn.begin` too (`original_card`, `original_trace`, `original_terminal`, for its receipt), and the
+        masked card is the refund's own, as a refund of a sale in this journal takes its original's.
         A sale stored offline passes `offline_limits` (`OfflineLimits`): the commit refuses it with
         `OfflineLimitReached` when it would break one, counted in the same transaction (no race).
         """
         _check_begin_args(kind, amount, currency, entry_mode, operator, role)
-        reference = _check_reference(kind, original_id, original_rrn, original_date)
+        reference = _check_reference(kind, original_id, original_rrn, original_date, original_sale)
         if advice and kind not in ("completion", "sale"):
             raise JournalError(f"only a completion or an offline-approved sale is sent as an advice, not a {kind}")
-        masked = mask_pan(pan) if pan is not None else None
+        masked = mask_pan(pan) if pan is not None else (reference or {}).get("original_card")
         fp = self._core.fingerprint(pan) if pan is not None else None
         for _ in range(_BUILD_TRIES):
             trace, batch_number = self.next_numbers()
@@ -264,8 +271,12 @@ def _check_response_code(code: Any) -> None:
         raise JournalError(f"response code must be 2 printable characters, not {code!r}")
 
 
-def _check_reference(kind: str, original_id: int | None, rrn: Any, date: Any) -> dict[str, str] | None:
-    """A refund names its original by journal id, or — a sale of another till — by its RRN and date (MMDD)."""
+def _check_reference(kind: str, original_id: int | None, rrn: Any, date: Any,
+                     sale: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """A refund names its original by journal id, or — a sale of another till — by its RRN and date (MMDD), with
+    what the back office said of that sale (`sale`: its masked card, trace and terminal, each may be None)."""
+    if sale is not None and rrn is None:
+        raise JournalError("what the back office said of a sale goes only with its RRN and date")
     if rrn is None and date is None:
         if kind == "refund" and original_id is None:
             raise JournalError("a refund needs the original transaction (its journal id, or its RRN and date)")
@@ -276,7 +287,19 @@ def _check_reference(kind: str, original_id: int | None, rrn: Any, date: Any) ->
         raise JournalError(f"the original's RRN must be 1 to 12 letters or digits, not {rrn!r}")
     if not isinstance(date, str) or not _MMDD.fullmatch(date):
         raise JournalError(f"the original's date must be MMDD (a month and a day), not {date!r}")
-    return {"original_rrn": rrn, "original_date": date}
+    reference: dict[str, Any] = {"original_rrn": rrn, "original_date": date}
+    card, trace, terminal = (sale or {}).get("card"), (sale or {}).get("trace"), (sale or {}).get("terminal")
+    if card is not None and not (isinstance(card, str) and _MASKED_CARD.fullmatch(card)):
+        raise JournalError("the original's card must be masked (first 6 and last 4 digits), not a card number")
+    if trace is not None and not (isinstance(trace, int) and not isinstance(trace, bool) and 0 < trace < 1_000_000):
+        raise JournalError(f"the original's trace must be 1 to 999999, not {trace!r}")
+    if terminal is not None and not (isinstance(terminal, str) and _TERMINAL.fullmatch(terminal)):
+        raise JournalError(f"the original's terminal must be 1 to 32 letters, digits, '.', '_' or '-', not "
+                           f"{str(terminal)[:40]!r}")
+    for name, value in (("original_card", card), ("original_trace", trace), ("original_terminal", terminal)):
+        if value is not None:
+            reference[name] = value
+    return reference
 
 
 def _check_begin_args(kind: str, amount: Any, currency: Any, entry_mode: Any, operator: Any, role: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Iterable
+from typing import Any, Iterable
 
 from agent.journal.duplicates import CHARGING_KINDS, COUNTING_STATES, earlier_charges, group_duplicates
 from agent.journal.errors import JournalError, NotFound
@@ -214,6 +214,17 @@ class Queries(Store):
                  "body": json.loads(r["body"])}
                 for r in self._conn.execute("SELECT * FROM messages WHERE txn_id = ? ORDER BY id", (txn_id,))]
         return out
+
+    def original_reference(self, txn_id: int) -> dict[str, Any]:
+        """How a refund of another till's sale names it on its `txn.begin` ({} for any other transaction): the
+        sale's RRN and date, and what the back office said of it (`original_card`, `original_trace`,
+        `original_terminal`) when it was asked."""
+        # newest first: events.txn_id has no index, and a receipt is mostly asked for just after its refund
+        row = self._conn.execute("SELECT details FROM events WHERE txn_id = ? AND kind = 'txn.begin' ORDER BY id "
+                                 "DESC LIMIT 1", (txn_id,)).fetchone()
+        details = json.loads(row[0]) if row is not None else {}
+        names = ("original_rrn", "original_date", "original_card", "original_trace", "original_terminal")
+        return {name: details[name] for name in names if details.get(name) is not None}
 
     def in_doubt(self) -> Recovery:
         """What is unresolved after a start: unanswered requests, pending reversals, a settlement underway."""

@@ -201,16 +201,11 @@ def server_ssl_context(cert: str | None, key: str | None, client_ca: str | None)
         if key or client_ca:
             raise UsageError("--tls-key and --tls-client-ca need --tls-cert")
         return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    from agent.tls import server_ssl_context as context_of
     try:
-        context.load_cert_chain(cert, key)
-        if client_ca:
-            context.load_verify_locations(client_ca)
-            context.verify_mode = ssl.CERT_REQUIRED
+        return context_of(cert, key, client_ca)
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"cannot load the TLS certificate or key: {exc}") from None
-    return context
 
 
 def _serve(args: argparse.Namespace) -> int:
