@@ -36,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8740, help="port (default 8740; 0: any free port)")
     serve.add_argument("--tz", default=None, help="the time zone a sale's date is read in for /v1/refundable "
-                                                  "(default: this machine's)")
+                                                  "and the web pages (default: this machine's)")
+    serve.add_argument("--statements", metavar="DIR", default=None,
+                       help="the statements directory the Reconcile page offers files from")
+    serve.add_argument("--upload-limit", type=int, default=None, metavar="BYTES",
+                       help="the largest statement the Reconcile page takes (default 16 MiB)")
+    serve.add_argument("--api-only", action="store_true", help="serve the collector's API without the web pages")
 
     listing = sub.add_parser("terminals", parents=[common],
                              help="each terminal: last event, last contact, backlog, chain state")
@@ -75,6 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
                                 ("credit-bins", "625094", "card number prefixes of credit cards, comma-separated")):
         rec.add_argument(f"--{name}", default=default, help=f"{what} (default {default!r})")
     rec.add_argument("--json", action="store_true")
+
+    user = sub.add_parser("user", help="manage the web pages' users")
+    usub = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    uadd = usub.add_parser("add", parents=[common], help="add a user; the password is read from stdin (or asked)")
+    uadd.add_argument("name", metavar="NAME")
+    uadd.add_argument("--role", required=True, help="manager (reads everything), finance (also reconciles and "
+                                                    "claims), admin (users and terminals)")
+    ulist = usub.add_parser("list", parents=[common], help="the users, their roles and whether they are locked")
+    ulist.add_argument("--json", action="store_true")
+    unlock = usub.add_parser("unlock", parents=[common], help="lift a login lockout")
+    unlock.add_argument("name", metavar="NAME")
 
     dup = sub.add_parser("duplicates", parents=[common],
                          help="the same card charged the same amount on two tills of a merchant within a window")
@@ -133,8 +149,17 @@ def cmd_serve(args) -> int:
     host, port = sock.getsockname()[:2]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"posoffice: collecting on http://{host}:{port}/v1/events", flush=True)  # tests read this line
-    server = uvicorn.Server(uvicorn.Config(create_app(pool, zone=zone), log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=5))
+    web = None
+    if not args.api_only:
+        from pathlib import Path
+
+        from posoffice.web.app import WebSettings
+        from posoffice.web.forms import DEFAULT_UPLOAD_LIMIT
+        web = WebSettings(zone, Path(args.statements) if args.statements else None,
+                          args.upload_limit or DEFAULT_UPLOAD_LIMIT)
+        print(f"posoffice: web pages on http://{host}:{port}/", flush=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(pool, zone=zone, web=web), log_level="warning",
+                                           access_log=False, timeout_graceful_shutdown=5))
     server.run(sockets=[sock])
     return 0
 
@@ -257,7 +282,42 @@ def cmd_duplicates(args) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "terminals": cmd_terminals, "terminal": cmd_terminal, "verify": cmd_verify,
+def cmd_user(args) -> int:
+    from posoffice import access
+    with _connection(args) as conn:
+        if args.action == "add":
+            user = access.add_user(conn, args.name, args.role, _read_password(args.name))
+            print(f"user {user.name} added with role {user.role}")
+        elif args.action == "unlock":
+            access.unlock(conn, args.name)
+            print(f"user {args.name} unlocked")
+        else:
+            rows = access.users(conn)
+            if args.json:
+                _print_json(rows)
+            elif not rows:
+                print("no users (posoffice user add NAME --role manager)")
+            else:
+                _print_table([("USER", "ROLE", "LOCKED UNTIL")] + [(r["name"], r["role"], r["locked_until"] or "-")
+                                                                   for r in rows])
+    return 0
+
+
+def _read_password(name: str) -> str:
+    """From the terminal (asked twice, not echoed) or one line of stdin (a script, a pipe)."""
+    if sys.stdin.isatty():
+        import getpass
+        first = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != first:
+            raise OfficeError("the two passwords differ; nothing was changed")
+        return first
+    line = sys.stdin.readline()
+    if not line:
+        raise OfficeError("no password on stdin: give it as one line (or run from a terminal to be asked)")
+    return line.rstrip("\r\n")
+
+
+COMMANDS = {"serve": cmd_serve, "user": cmd_user, "terminals": cmd_terminals, "terminal": cmd_terminal, "verify": cmd_verify,
             "day": cmd_day, "reconcile": cmd_reconcile, "duplicates": cmd_duplicates}
 
 
