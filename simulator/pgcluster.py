@@ -131,11 +131,13 @@ def start_cluster() -> PgCluster:
 
 
 class Collector:
-    """`posoffice serve --port 0` as a child process; `url` is read from its first line."""
+    """`posoffice serve --port 0` as a child process; `url` is read from its first line, `site` (the web pages'
+    root) is the same server without the path."""
 
-    def __init__(self, dsn: str, port: int = 0):
+    def __init__(self, dsn: str, port: int = 0, *extra: str):
         self.dsn = dsn
-        self.proc = subprocess.Popen([sys.executable, "-m", "posoffice", "serve", "--port", str(port), "--dsn", dsn],
+        self.proc = subprocess.Popen([sys.executable, "-m", "posoffice", "serve", "--port", str(port), "--dsn", dsn,
+                                      *extra],
                                      cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         line = self._first_line(timeout=30)
@@ -144,6 +146,7 @@ class Collector:
             error = self.proc.stderr.read().strip().splitlines()
             raise StackError(f"the collector did not start: {line.strip()!r} {error[-1] if error else ''}".rstrip())
         self.url = line.split(" on ", 1)[1].strip()
+        self.site = self.url.rsplit("/v1/", 1)[0]
 
     def _first_line(self, timeout: float) -> str:
         box: list[str] = []
