@@ -27,8 +27,6 @@ TILLS = ["20000001", "20000002"]
 PASSWORDS = {"manager": "manager-pass-1", "finance": "finance-pass-1", "admin": "admin-pass-123"}
 DOUBLE = 8888  # the same card, the same amount, on both tills within a minute: a double charge across tills
 UPLOAD_LIMIT = 200_000
-#: the test cards' full numbers (simulator/data): none may appear in any page or download
-TEST_PANS = ("6226090000000048", "6250946000000016")
 
 
 @dataclasses.dataclass
@@ -110,6 +108,35 @@ def day_of_two_tills(tills) -> dict[str, list[dict]]:
     settled = tills[0].call("settle", {"confirm": True}, supervisor=True)
     assert settled["outcome"]["ok"], settled
     return sales
+
+
+def statement_bytes(shop: WebShop, faults=(), fmt: str = "posim", encoding: str | None = None) -> tuple[bytes, list]:
+    """The host's merchant statement of today, with `faults` applied as `posim host statement` applies them; and
+    the faults applied."""
+    import datetime as dt
+
+    from agent.reconcile.fees import DEFAULT_CONTRACT
+    from agent.reconcile.formats import FORMATS
+    from agent.reconcile.render import render_statement
+    from simulator.host.statement import build_statement, statement_line
+    from simulator.host.statement_faults import apply_faults
+    from simulator.testcards import load_cards
+
+    cards, date = load_cards(), dt.date.today().strftime("%Y%m%d")
+    clean, reversed_rows = build_statement(shop.host.db, date, cards, DEFAULT_CONTRACT, merchant=MERCHANT)
+
+    def make_line(row):
+        card = cards.get(row["card_name"] or "")
+        return statement_line(row, date, card.card_type if card else "debit", DEFAULT_CONTRACT)
+
+    faulty, applied = apply_faults(clean, list(faults), reversed_rows, make_line=make_line, contract=DEFAULT_CONTRACT)
+    return render_statement(faulty, FORMATS[fmt], **({"encoding": encoding} if encoding else {})), applied
+
+
+def card_numbers() -> list[bytes]:
+    """Every test card's full number (simulator/data/cards.toml): none may appear in a page or a download."""
+    from simulator.testcards import load_cards
+    return [card.pan.encode() for card in load_cards().values()]
 
 
 class Browserless:
