@@ -28,6 +28,7 @@ from agent.paycodes import wallet_of_masked
 from agent.reconcile.fees import FeeContract
 from agent.reconcile.reconciler import card_type_of
 from posoffice.duplicates import Duplicate, find_duplicates
+from posoffice.refunds import REFUNDABLE_KINDS, refundable_of
 from posoffice.report import SIDES, STILL_APPROVED, Transaction
 
 #: the payment types a batch is totalled by, as the terminal's settlement slip has them
@@ -158,6 +159,18 @@ def manual_reversals(events: Iterable[tuple], txns: Iterable[Transaction]) -> li
         elif kind in ("reversal.done", "reversal.handled"):
             waiting.pop(key, None)
     return sorted(waiting.values(), key=lambda r: r.at)
+
+
+def standing(txn: Transaction, txns: Iterable[Transaction], zone: tzinfo | None = None) -> str | None:
+    """The state the terminal's journal shows for it: an approved charge that a void or refund named (on any
+    till) is voided, refunded or partly refunded — the original's own events do not say so; None: no answer yet."""
+    if txn.kind in REFUNDABLE_KINDS and txn.state == "approved":
+        undone = refundable_of(txn, txns, zone)
+        if undone.void is not None and undone.void.state == "approved":
+            return "voided"
+        if undone.refunded:
+            return "refunded" if undone.refunded >= txn.amount else "refunded_partially"
+    return txn.state
 
 
 def open_duplicates(txns: list[Transaction], merchant_of: Mapping[str, str], *, window_s: float,

@@ -52,6 +52,8 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
     env.filters["masked"] = lambda text: mask_digit_runs(str(text))
     env.filters["when"] = lambda at: "-" if at is None else datetime.fromtimestamp(at, settings.zone).strftime(
         "%Y-%m-%d %H:%M:%S")
+    env.filters["stamp"] = lambda iso: "-" if not iso else datetime.fromisoformat(iso).astimezone(settings.zone).strftime(
+        "%Y-%m-%d %H:%M:%S")
     env.filters["trace"] = lambda n: "-" if n is None else f"{n:06d}"
     env.filters["json"] = lambda v: mask_digit_runs(json.dumps(v, ensure_ascii=False, sort_keys=True))
 
@@ -189,6 +191,7 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
         alerts = [e for e in lookups.alert_events(conn) if e[0] == terminal]
         fixes = [f for f in overview.open_fixes(alerts, txns) if f.original and (f.terminal, f.original.txn_id) in keys]
         return {"txns": txns, "events": events, "proofs": proofs, "fixes": fixes,
+                "standing": {(t.terminal, t.txn_id): overview.standing(t, txns, settings.zone) for t in txns},
                 "checks": {till: check_events(evs, proofs[till]) for till, evs in events.items() if evs},
                 "subject": (terminal, txn_id)}
 
@@ -295,11 +298,14 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
         from posoffice.web.chart import bar_chart
         view = await db(days_view)
         lang = language(request)
-        names = list(view["days"])[-14:]
+        names = list(view["days"])[-14:]  # the last two weeks settled
         label = lambda minor: format_amount(minor, 2)  # noqa: E731
         cell = lambda what: lambda d, t: getattr(view["days"][d].get(t) or overview.TerminalDayTotals(), what)  # noqa
-        view["totals_chart"] = bar_chart(texts.say(lang, "chart_totals"), names, view["terminals"], cell("net"), label)
-        view["fees_chart"] = bar_chart(texts.say(lang, "chart_fees"), names, view["terminals"], cell("fees"), label)
+        shown = [f"{d[4:6]}-{d[6:]}" for d in names]
+        by_shown = dict(zip(shown, names))
+        for key, what, title in (("totals_chart", "net", "chart_totals"), ("fees_chart", "fees", "chart_fees")):
+            view[key] = bar_chart(texts.say(lang, title), shown, view["terminals"],
+                                  lambda d, t, what=what: cell(what)(by_shown[d], t), label)
         return render(request, "days.html", view)
 
     # ------------------------------------------------------------------------- Admin

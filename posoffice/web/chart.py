@@ -8,7 +8,7 @@ from html import escape
 from typing import Callable, Mapping, Sequence
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 240, 64, 36, 16
+WIDTH, HEIGHT, LEFT, BOTTOM, TOP, MAX_BAR = 640, 240, 64, 36, 16, 40
 
 
 def _step(span: int) -> int:
@@ -39,16 +39,16 @@ def bar_chart(title: str, groups: Sequence[str], series: Sequence[str], value: C
                    f'<text x="{LEFT - 4}" y="{y(tick) + 4:.1f}" text-anchor="end" font-size="11">'
                    f'{escape(label(tick))}</text>')
     group_w = (WIDTH - LEFT) / max(1, len(groups))
-    bar_w = max(2.0, (group_w - 8) / max(1, len(series)))
+    bar_w = min(MAX_BAR, max(2.0, (group_w - 8) / max(1, len(series))))
     for gi, group in enumerate(groups):
-        x0 = LEFT + gi * group_w + 4
+        x0 = LEFT + gi * group_w + (group_w - bar_w * len(series)) / 2
         for si, name in enumerate(series):
             v = value(group, name)
             y_top, y_bottom = (y(v), y(0)) if v >= 0 else (y(0), y(v))
             out.append(f'<rect x="{x0 + si * bar_w:.1f}" y="{y_top:.1f}" width="{bar_w - 1:.1f}" '
                        f'height="{max(0.5, y_bottom - y_top):.1f}" fill="{colours[name]}">'
                        f'<title>{escape(group)} {escape(name)}: {escape(label(v))}</title></rect>')
-        out.append(f'<text x="{x0 + (group_w - 8) / 2:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle" '
+        out.append(f'<text x="{x0 + bar_w * len(series) / 2:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle" '
                    f'font-size="11">{escape(group)}</text>')
     for si, name in enumerate(series):
         lx = LEFT + si * 110
