@@ -6,10 +6,13 @@ detail page (with its hash-chain proof), through a real HTTP client, with a mana
 
 Before the timed window: a throw-away PostgreSQL cluster (simulator/pgcluster.py), the office database with
 N terminals of one merchant, and every terminal's chain written straight into the events table with COPY
-(a sale begun and approved per transaction, hashed and linked exactly as the journal does, a settlement every
-100 transactions and the last batch left open; the cursors at each chain's end), then ANALYZE; `posoffice
-serve` started and a manager logged in.  In the window, one client asks each page `--requests` times
-(searches and details at random transactions).  Target: p95 <= 200 ms for each.  Ends with one JSON line.
+(a sale begun and approved per transaction, hashed and linked exactly as the journal does, spread over ten
+days with one batch settled per day and the last left open; the cursors at each chain's end), then ANALYZE;
+`posoffice serve` started and a manager logged in.  In the window, one client asks each page `--requests` times
+(searches and details at random transactions).  Today derives its view from the events once per change of the
+office (a terminal shipping): the first request after a change pays for it, printed as `today_cold_ms`, the
+others read the last derivation and the terminals' rows.  Target: p95 <= 200 ms for each.  Ends with one JSON
+line.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import urllib.parse
 TARGET_P95_MS = 200
 MERCHANT = "M-WEB"
 PASSWORD = "bench-manager-pass"
-BATCH_SIZE = 100
+DAYS = 10  # each terminal's transactions spread over this many days, one batch settled per day, the last open
 
 
 def chain_rows(terminal: str, transactions: int, start_at: float):
@@ -43,15 +46,17 @@ def chain_rows(terminal: str, transactions: int, start_at: float):
         rows.append((terminal, seq, at, kind, txn_id, "01", "cashier", text, text, chash, previous))
 
     number = int(terminal[1:])
+    per_batch = max(1, transactions // DAYS)
+    spacing = DAYS * 86_400 / transactions
     for n in range(1, transactions + 1):
-        batch = (n - 1) // BATCH_SIZE + 1
-        at = start_at + n * 20.0
+        batch = (n - 1) // per_batch + 1
+        at = start_at + n * spacing
         card = f"622609******{(number * 7 + n) % 10000:04d}"
         add("txn.begin", n, at, {"kind": "sale", "amount": 100 + (n * 37) % 50000, "trace": n, "batch": batch,
                                  "card": card, "fingerprint": None, "original": None})
         add("txn.complete", n, at + 0.5, {"state": "approved", "response_code": "00",
                                           "rrn": f"{number:05d}{n:07d}", "auth_code": f"{n % 1000000:06d}"})
-        if n % BATCH_SIZE == 0 and n < transactions:
+        if n % per_batch == 0 and n < transactions:
             add("settlement.finish", None, at + 1.0, {"batch": batch, "next": batch + 1})
     return rows, seq, previous
 
@@ -73,7 +78,7 @@ def seed(dsn: str, terminals: int, transactions: int) -> float:
                 cur.executemany("INSERT INTO terminals (id, merchant_id, credential_hash, last_contact) "
                                 "VALUES (%s, %s, %s, now())", [(t, MERCHANT, secret_hash) for t in ids])
                 cur.executemany("INSERT INTO cursors (terminal, last_hash) VALUES (%s, %s)", [(t, GENESIS) for t in ids])
-        start_at = time.time() - transactions * 20.0 - 3600
+        start_at = time.time() - DAYS * 86_400 - 600
         heads = []
         with conn.cursor() as cur:
             with cur.copy("COPY events (terminal, seq, at, kind, txn_id, operator, role, details_text, details, "
@@ -164,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         client.log_in()
         rng = random.Random(7)
         picks = [(rng.randint(1, args.terminals), rng.randint(1, args.transactions)) for _ in range(args.requests)]
-        timed(client, ["/today", "/transactions?rrn=000010000001", "/transactions/W00001/1"])  # warm up
+        cold = timed(client, ["/today"])[0]
+        timed(client, ["/transactions?rrn=000010000001", "/transactions/W00001/1"])  # warm up
         results = {
             "today": timed(client, ["/today"] * args.requests),
             "search": timed(client, [f"/transactions?rrn={t:05d}{n:07d}" for t, n in picks]),
@@ -175,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             office.stop()
         cluster.stop()
     line = {"bench": "office_web", "terminals": args.terminals, "transactions": total, "requests": args.requests,
-            "target_p95_ms": TARGET_P95_MS}
+            "target_p95_ms": TARGET_P95_MS, "today_cold_ms": round(cold, 1)}
+    print(f"today, the first request after a change: {cold:.1f} ms")
     for page, took in results.items():
         p50, p95 = percentile(took, 0.5), percentile(took, 0.95)
         print(f"{page:<7} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms")

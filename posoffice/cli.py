@@ -145,6 +145,9 @@ def cmd_serve(args) -> int:
         sock = socket.create_server((args.host, args.port), reuse_port=False)
     except OSError as exc:
         raise OfficeError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    # accepted connections inherit it: asyncio sets no TCP_NODELAY on a socket made with proto 0, and without it each
+    # answer's body waits for the ACK of its headers (the client's delayed ACK: ~40 ms a keep-alive request)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     pool = db.pool(dsn)
     host, port = sock.getsockname()[:2]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

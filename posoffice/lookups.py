@@ -119,6 +119,31 @@ def proof(conn: psycopg.Connection, terminal: str, first_seq: int) -> dict[str, 
             "head_id": head[0], "head_hash": head[2]}
 
 
+def today_keys(conn: psycopg.Connection, since: float) -> tuple[list[tuple[str, int]], dict[str, float]]:
+    """(terminal, txn id) of every transaction in a batch not settled yet or begun since `since`; and each terminal's
+    last settlement time.  A terminal's open batches are those from the `next` its last `settlement.finish` names."""
+    last = conn.execute("""
+        SELECT t.id, s.at, coalesce(s.details->'next', '0'::jsonb) FROM terminals t
+        LEFT JOIN LATERAL (SELECT at, details FROM events e WHERE e.terminal = t.id AND e.kind = 'settlement.finish'
+                           ORDER BY e.seq DESC LIMIT 1) s ON true""").fetchall()
+    keys = conn.execute("""
+        SELECT b.terminal, b.txn_id FROM unnest(%(ids)s::text[], %(open)s::jsonb[]) AS o(terminal, open_from)
+        JOIN events b ON b.terminal = o.terminal AND b.kind = 'txn.begin' AND b.details->'batch' >= o.open_from
+        WHERE b.txn_id IS NOT NULL
+        UNION
+        SELECT b.terminal, b.txn_id FROM events b WHERE b.kind = 'txn.begin' AND b.at >= %(since)s
+          AND b.txn_id IS NOT NULL""",
+                        {"ids": [r[0] for r in last], "open": [json.dumps(r[2]) for r in last],
+                         "since": since}).fetchall()
+    return [(k[0], k[1]) for k in keys], {r[0]: r[1] for r in last if r[1] is not None}
+
+
+def contact(conn: psycopg.Connection) -> str:
+    """Changes whenever a terminal is heard from (a batch, even one the office already held)."""
+    row = conn.execute("SELECT coalesce(max(last_contact)::text, '') FROM terminals").fetchone()
+    return row[0]
+
+
 def alert_events(conn: psycopg.Connection) -> list[tuple]:
     """(terminal, seq, txn_id, kind, at, details) of the events `posoffice.overview` reads alerts from."""
     return conn.execute("SELECT terminal, seq, txn_id, kind, at, details FROM events WHERE kind = ANY(%s) "
@@ -126,7 +151,8 @@ def alert_events(conn: psycopg.Connection) -> list[tuple]:
 
 
 def version(conn: psycopg.Connection) -> str:
-    """Changes whenever a terminal ships an event, a chain problem is found or a run is kept (Today polls it)."""
+    """Changes whenever a terminal ships an event, a chain problem is found or a run is kept: what Today derives
+    from the events is computed again only then (its last contacts are read on every request)."""
     row = conn.execute("SELECT (SELECT coalesce(sum(last_seq), 0) FROM cursors), "
                        "(SELECT count(*) FROM chain_problems WHERE resolved_at IS NULL), "
                        "(SELECT coalesce(max(id), 0) FROM reconciliations), "

@@ -73,10 +73,13 @@ def signed(txn: Transaction) -> int:
     return txn.amount if side == "sales" else -txn.amount
 
 
-def terminals_today(terminals: Iterable[Mapping[str, Any]], txns: Iterable[Transaction]) -> list[TerminalToday]:
-    """`terminals`: `posoffice.store.terminals` rows."""
+def terminals_today(terminals: Iterable[Mapping[str, Any]], txns: Iterable[Transaction],
+                    last_settled: Mapping[str, float] | None = None) -> list[TerminalToday]:
+    """`terminals`: `posoffice.store.terminals` rows; `txns`: at least those of the open batches; `last_settled`:
+    terminal → its last settlement's time (else taken from `txns`)."""
     rows = {t["terminal"]: TerminalToday(t["terminal"], t["merchant"], t["last_contact"], t["backlog"],
-                                         t["chain"] == "ok") for t in terminals}
+                                         t["chain"] == "ok", last_settled_at=(last_settled or {}).get(t["terminal"]))
+            for t in terminals}
     for txn in txns:
         row = rows.get(txn.terminal)
         if row is None:

@@ -27,3 +27,9 @@ CREATE TABLE claim_documents (
     content bytea NOT NULL,
     PRIMARY KEY (run_id, name)
 );
+
+-- What the Today page reads without walking every event: each terminal's settlements (the last says which batch
+-- is open), its transactions by batch, and the transactions begun since a time.
+CREATE INDEX events_settlements ON events (terminal, seq) WHERE kind = 'settlement.finish';
+CREATE INDEX events_begun_batch ON events (terminal, (details->'batch')) WHERE kind = 'txn.begin';
+CREATE INDEX events_begun_at ON events (at) WHERE kind = 'txn.begin';
