@@ -50,9 +50,9 @@ def chain_rows(terminal: str, transactions: int, start_at: float):
     spacing = DAYS * 86_400 / transactions
     for n in range(1, transactions + 1):
         batch = (n - 1) // per_batch + 1
-        at = start_at + n * spacing
+        at = start_at + n * spacing + (number * 7919) % int(spacing)  # the tills do not sell in step
         card = f"622609******{(number * 7 + n) % 10000:04d}"
-        add("txn.begin", n, at, {"kind": "sale", "amount": 100 + (n * 37) % 50000, "trace": n, "batch": batch,
+        add("txn.begin", n, at, {"kind": "sale", "amount": 100 + (n * 37 + number * 101) % 50000, "trace": n, "batch": batch,
                                  "card": card, "fingerprint": None, "original": None})
         add("txn.complete", n, at + 0.5, {"state": "approved", "response_code": "00",
                                           "rrn": f"{number:05d}{n:07d}", "auth_code": f"{n % 1000000:06d}"})

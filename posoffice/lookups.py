@@ -37,18 +37,25 @@ class Search:
 
 
 def search(conn: psycopg.Connection, s: Search, limit: int = SEARCH_LIMIT) -> list[tuple[str, int]]:
-    """(terminal, txn id) of the financial transactions that match every given criterion, newest first."""
-    rows = conn.execute("""
-        SELECT b.terminal, b.txn_id FROM events b
-        WHERE b.kind = 'txn.begin' AND b.txn_id IS NOT NULL AND b.details->>'kind' = ANY(%(kinds)s)
-          AND (%(terminal)s::text IS NULL OR b.terminal = %(terminal)s)
-          AND (%(trace)s::bigint IS NULL OR b.details->'trace' = to_jsonb(%(trace)s::bigint))
-          AND (%(amount)s::bigint IS NULL OR b.details->'amount' = to_jsonb(%(amount)s::bigint))
-          AND (%(last4)s::text IS NULL OR right(b.details->>'card', 4) = %(last4)s)
-          AND (%(since)s::float8 IS NULL OR b.at >= %(since)s) AND (%(until)s::float8 IS NULL OR b.at < %(until)s)
-          AND (%(rrn)s::text IS NULL OR (b.terminal, b.txn_id) IN (
-                SELECT c.terminal, c.txn_id FROM events c WHERE c.kind = 'txn.complete' AND c.details->>'rrn' = %(rrn)s))
-        ORDER BY b.at DESC LIMIT %(limit)s""",
+    """(terminal, txn id) of the financial transactions that match every given criterion, newest first.  Only the
+    given criteria are in the query, so the planner can start from an index (the RRN's, the terminal's)."""
+    where = ["b.kind = 'txn.begin'", "b.txn_id IS NOT NULL", "b.details->>'kind' = ANY(%(kinds)s)"]
+    if s.terminal is not None:
+        where.append("b.terminal = %(terminal)s")
+    if s.trace is not None:
+        where.append("b.details->'trace' = to_jsonb(%(trace)s::bigint)")
+    if s.amount is not None:
+        where.append("b.details->'amount' = to_jsonb(%(amount)s::bigint)")
+    if s.last4 is not None:
+        where.append("right(b.details->>'card', 4) = %(last4)s")
+    if s.since is not None:
+        where.append("b.at >= %(since)s AND b.at < %(until)s")
+    source = "events b"
+    if s.rrn is not None:  # from the RRN's index to the transaction's txn.begin
+        source = ("(SELECT DISTINCT terminal, txn_id FROM events WHERE kind = 'txn.complete' "
+                  "AND details->>'rrn' = %(rrn)s) r JOIN events b ON b.terminal = r.terminal AND b.txn_id = r.txn_id")
+    rows = conn.execute(f"SELECT b.terminal, b.txn_id FROM {source} WHERE {' AND '.join(where)} "
+                        "ORDER BY b.at DESC LIMIT %(limit)s",
                         {"kinds": list(SETTLED_KINDS), "terminal": s.terminal, "trace": s.trace, "amount": s.amount,
                          "last4": s.last4, "since": s.since, "until": s.until, "rrn": s.rrn, "limit": limit}).fetchall()
     return [(r[0], r[1]) for r in rows]
@@ -84,15 +91,18 @@ def purchase_keys(conn: psycopg.Connection, terminal: str, txn_id: int) -> list[
     if row is None:
         return []
     root = row[0] if isinstance(row[0], int) else txn_id
+    rrn = conn.execute("SELECT details->>'rrn' FROM events WHERE terminal = %s AND txn_id = %s AND kind = 'txn.complete' "
+                       "AND details->>'rrn' IS NOT NULL LIMIT 1", (terminal, root)).fetchone()
     found = conn.execute("""
-        WITH rrn AS (SELECT details->>'rrn' AS rrn FROM events WHERE terminal = %(t)s AND txn_id = %(root)s
-                     AND kind = 'txn.complete' AND details->>'rrn' IS NOT NULL LIMIT 1)
-        SELECT terminal, txn_id FROM events WHERE kind = 'txn.begin' AND txn_id IS NOT NULL AND (
-            (terminal = %(t)s AND (txn_id = %(root)s OR details->'original' = to_jsonb(%(root)s::bigint)))
-            OR (details ? 'original_rrn' AND details->>'original_rrn' = (SELECT rrn FROM rrn)
-                AND terminal IN (SELECT id FROM terminals WHERE merchant_id =
-                                 (SELECT merchant_id FROM terminals WHERE id = %(t)s))))
-        ORDER BY at""", {"t": terminal, "root": root}).fetchall()
+        SELECT terminal, txn_id, at FROM events WHERE kind = 'txn.begin' AND terminal = %(t)s AND txn_id = %(root)s
+        UNION
+        SELECT terminal, txn_id, at FROM events WHERE kind = 'txn.begin' AND terminal = %(t)s
+          AND details ? 'original' AND details->>'original' = %(root_text)s
+        UNION
+        SELECT terminal, txn_id, at FROM events WHERE kind = 'txn.begin' AND details ? 'original_rrn'
+          AND details->>'original_rrn' = %(rrn)s
+          AND terminal IN (SELECT id FROM terminals WHERE merchant_id = (SELECT merchant_id FROM terminals WHERE id = %(t)s))
+        ORDER BY at""", {"t": terminal, "root": root, "root_text": str(root), "rrn": rrn[0] if rrn else None}).fetchall()
     return [(r[0], r[1]) for r in found]
 
 
@@ -144,10 +154,12 @@ def contact(conn: psycopg.Connection) -> str:
     return row[0]
 
 
-def alert_events(conn: psycopg.Connection) -> list[tuple]:
-    """(terminal, seq, txn_id, kind, at, details) of the events `posoffice.overview` reads alerts from."""
-    return conn.execute("SELECT terminal, seq, txn_id, kind, at, details FROM events WHERE kind = ANY(%s) "
-                        "ORDER BY terminal, seq", (list(ALERT_KINDS),)).fetchall()
+def alert_events(conn: psycopg.Connection, terminal: str | None = None) -> list[tuple]:
+    """(terminal, seq, txn_id, kind, at, details) of the events `posoffice.overview` reads alerts from (of one
+    terminal, or all), on their partial index (migration 0004: its kinds are `ALERT_KINDS`)."""
+    kinds = ", ".join(f"'{k}'" for k in ALERT_KINDS)  # spelled out, so the planner matches the partial index
+    return conn.execute(f"SELECT terminal, seq, txn_id, kind, at, details FROM events WHERE kind IN ({kinds}) "
+                        "AND (%(t)s::text IS NULL OR terminal = %(t)s) ORDER BY terminal, seq", {"t": terminal}).fetchall()
 
 
 def version(conn: psycopg.Connection) -> str:

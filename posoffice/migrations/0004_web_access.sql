@@ -33,3 +33,6 @@ CREATE TABLE claim_documents (
 CREATE INDEX events_settlements ON events (terminal, seq) WHERE kind = 'settlement.finish';
 CREATE INDEX events_begun_batch ON events (terminal, (details->'batch')) WHERE kind = 'txn.begin';
 CREATE INDEX events_begun_at ON events (at) WHERE kind = 'txn.begin';
+-- the events Today's alerts come from (posoffice/overview.py ALERT_KINDS): few, read on every change
+CREATE INDEX events_alerts ON events (terminal, seq) WHERE kind IN ('chain.plan', 'chain.step', 'chain.done',
+    'chain.closed', 'reversal.failed', 'reversal.done', 'reversal.handled');

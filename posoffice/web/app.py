@@ -212,7 +212,7 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
         for till in sorted({k[0] for k in keys}):
             events[till] = lookups.full_events(conn, till, [k[1] for k in keys if k[0] == till])
         proofs = {till: lookups.proof(conn, till, evs[0]["id"]) for till, evs in events.items() if evs}
-        alerts = [e for e in lookups.alert_events(conn) if e[0] == terminal]
+        alerts = lookups.alert_events(conn, terminal)
         fixes = [f for f in overview.open_fixes(alerts, txns) if f.original and (f.terminal, f.original.txn_id) in keys]
         return {"txns": txns, "events": events, "proofs": proofs, "fixes": fixes,
                 "standing": {(t.terminal, t.txn_id): overview.standing(t, txns, settings.zone) for t in txns},
