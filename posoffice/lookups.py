@@ -129,20 +129,22 @@ def proof(conn: psycopg.Connection, terminal: str, first_seq: int) -> dict[str, 
             "head_id": head[0], "head_hash": head[2]}
 
 
-def today_keys(conn: psycopg.Connection, since: float) -> tuple[list[tuple[str, int]], dict[str, float]]:
-    """(terminal, txn id) of every transaction in a batch not settled yet or begun since `since`; and each terminal's
-    last settlement time.  A terminal's open batches are those from the `next` its last `settlement.finish` names."""
+def today_keys(conn: psycopg.Connection, since: float,
+               terminals: list[str]) -> tuple[list[tuple[str, int]], dict[str, float]]:
+    """(terminal, txn id) of every transaction of `terminals` in a batch not settled yet or begun since `since`; and
+    each one's last settlement time.  A terminal's open batches are those from the `next` its last
+    `settlement.finish` names."""
     last = conn.execute("""
         SELECT t.id, s.at, coalesce(s.details->'next', '0'::jsonb) FROM terminals t
         LEFT JOIN LATERAL (SELECT at, details FROM events e WHERE e.terminal = t.id AND e.kind = 'settlement.finish'
-                           ORDER BY e.seq DESC LIMIT 1) s ON true""").fetchall()
+                           ORDER BY e.seq DESC LIMIT 1) s ON true WHERE t.id = ANY(%s)""", (terminals,)).fetchall()
     keys = conn.execute("""
         SELECT b.terminal, b.txn_id FROM unnest(%(ids)s::text[], %(open)s::jsonb[]) AS o(terminal, open_from)
         JOIN events b ON b.terminal = o.terminal AND b.kind = 'txn.begin' AND b.details->'batch' >= o.open_from
         WHERE b.txn_id IS NOT NULL
         UNION
         SELECT b.terminal, b.txn_id FROM events b WHERE b.kind = 'txn.begin' AND b.at >= %(since)s
-          AND b.txn_id IS NOT NULL""",
+          AND b.txn_id IS NOT NULL AND b.terminal = ANY(%(ids)s)""",
                         {"ids": [r[0] for r in last], "open": [json.dumps(r[2]) for r in last],
                          "since": since}).fetchall()
     return [(k[0], k[1]) for k in keys], {r[0]: r[1] for r in last if r[1] is not None}

@@ -9,8 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import threading
-import time
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Callable
@@ -31,14 +29,12 @@ from posoffice import access, lookups, overview, report, store
 from posoffice.errors import OfficeError
 from posoffice.web import security, texts
 from posoffice.web.evidence import bundle_of, check_events
+from posoffice.web.today import TodayView
 from posoffice.web.forms import DEFAULT_UPLOAD_LIMIT, ReconcileForm, parse_search
 
 log = logging.getLogger("posoffice.web")
 HERE = Path(__file__).resolve().parent
 CREDIT_BINS = ("625094",)
-DUPLICATE_WINDOW_S = 300
-#: Today reads the open batches' transactions and those begun in the last day (its duplicates and fixes)
-TODAY_HORIZON_S = 86_400
 
 
 class WebSettings:
@@ -146,43 +142,11 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
         return response
 
     # ------------------------------------------------------------------------- Today
-    cache: dict[str, Any] = {"version": None, "view": None}
-    cache_lock = threading.Lock()
-
-    def today_derived(conn, version: str) -> dict[str, Any]:
-        """What Today derives from the events: computed again only when the office's version moved."""
-        with cache_lock:
-            if cache["version"] != version:
-                cache.update(version=version, view=derive_today(conn))
-            return cache["view"]
-
-    def derive_today(conn) -> dict[str, Any]:
-        rows = store.terminals(conn)
-        merchant_of = {r["terminal"]: r["merchant"] for r in rows}
-        keys, last_settled = lookups.today_keys(conn, time.time() - TODAY_HORIZON_S)
-        alerts = lookups.alert_events(conn)
-        named = {(e[0], e[2]) for e in alerts if e[2] is not None}  # the fixes' originals, however old
-        txns = report.transactions(lookups.transaction_events_of(conn, sorted(set(keys) | named)))
-        view = {"txns": txns, "last_settled": last_settled,
-                "fixes": overview.open_fixes(alerts, txns),
-                "reversals": overview.manual_reversals(alerts, txns),
-                "duplicates": [(d, d.fix(txns, settings.zone))
-                               for d in overview.open_duplicates(txns, merchant_of, window_s=DUPLICATE_WINDOW_S,
-                                                                 zone=settings.zone)]}
-        return view
-
-    def today_view(conn) -> dict[str, Any]:
-        version = lookups.version(conn)
-        derived = today_derived(conn, version)
-        rows = store.terminals(conn)
-        return {"terminals": overview.terminals_today(rows, derived["txns"], derived["last_settled"]),
-                "fixes": derived["fixes"], "reversals": derived["reversals"], "duplicates": derived["duplicates"],
-                "problems": [r for r in rows if r["chain"] != "ok"],
-                "version": f"{version}-{lookups.contact(conn)}", "payment_types": overview.PAYMENT_TYPES}
+    today_view = TodayView(settings.zone)
 
     @guarded("read")
     async def today(request: Request) -> Response:
-        return render(request, "today.html", await db(today_view))
+        return render(request, "today.html", await db(today_view.page))
 
     @guarded("read")
     async def today_state(request: Request) -> Response:
