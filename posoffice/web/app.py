@@ -35,6 +35,8 @@ from posoffice.web.forms import DEFAULT_UPLOAD_LIMIT, ReconcileForm, parse_searc
 log = logging.getLogger("posoffice.web")
 HERE = Path(__file__).resolve().parent
 CREDIT_BINS = ("625094",)
+#: terminals per page of Today (a chain's 1,000 tills in five pages; the alerts are on every page)
+TODAY_PAGE = 200
 
 
 class WebSettings:
@@ -146,7 +148,16 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
 
     @guarded("read")
     async def today(request: Request) -> Response:
-        return render(request, "today.html", await db(today_view.page))
+        view = await db(today_view.page)
+        page = request.query_params.get("page", "1")
+        number = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+        everyone = view["terminals"]
+        pages = max(1, -(-len(everyone) // TODAY_PAGE))
+        number = min(number, pages)
+        view["terminals"] = everyone[(number - 1) * TODAY_PAGE:number * TODAY_PAGE]
+        view["paging"] = {"page": number, "pages": pages, "first": (number - 1) * TODAY_PAGE + 1,
+                          "last": (number - 1) * TODAY_PAGE + len(view["terminals"]), "of": len(everyone)}
+        return render(request, "today.html", view)
 
     @guarded("read")
     async def today_state(request: Request) -> Response:

@@ -46,6 +46,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "settled": ("Settled", "已结算"), "last_settled": ("last", "上次"),
     "never": ("never", "从未"), "unknown": ("unknown", "未知"), "ok": ("ok", "正常"), "problem": ("problem", "异常"),
     "yes": ("yes", "是"), "no": ("no", "否"),
+    "terminals_shown": ("Terminals {first}-{last} of {of}.", "终端 {first}-{last}，共 {of} 台。"),
+    "previous": ("previous", "上一页"), "next": ("next", "下一页"),
     "no_terminals": ("No terminal is registered yet (posoffice terminal add).", "尚未登记终端（posoffice terminal add）。"),
     "trace": ("Trace", "凭证号"), "batch": ("Batch", "批次号"), "amount": ("Amount", "金额"), "date": ("Date", "日期"),
     "last4": ("Card last 4", "卡号后四位"), "search": ("Search", "查询"), "time": ("Time", "时间"), "kind": ("Type", "类型"),

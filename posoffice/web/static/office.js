@@ -12,7 +12,7 @@
   function schedule() { if (polls < MAX_POLLS) { timer = setTimeout(poll, wait); } }
 
   function refresh() {
-    return fetch(window.location.pathname, { credentials: "same-origin", cache: "no-store" })
+    return fetch(window.location.pathname + window.location.search, { credentials: "same-origin", cache: "no-store" })
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); })
       .then(function (html) {
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
