@@ -1,5 +1,6 @@
 """The collector: `POST /v1/events` takes a terminal's batch of journal events; `GET /v1/refundable` answers
-what a sale of the terminal's merchant still has to refund, whichever till made it; `GET /v1/health`.
+what a sale of the terminal's merchant still has to refund, whichever till made it; `GET /v1/health`.  The
+web pages (`posoffice.web`) are served beside them by the same app unless `serve --api-only`.
 
 A terminal authenticates with HTTP Basic (its id and secret) and may only post events for itself: the
 body's "terminal" must be the id it logged in with.  Replies are JSON:

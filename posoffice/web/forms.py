@@ -95,7 +95,8 @@ class ReconcileForm:
         self.format, self.encoding = fmt, encoding
         upload, picked = form.get("statement"), self.fields.get("pick") or ""
         if isinstance(upload, UploadFile) and upload.filename:
-            self.name = Path(upload.filename).name[:100] or "upload"
+            # the name comes back in a download's Content-Disposition and a link: letters, digits, . _ - only
+            self.name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(upload.filename).name)[:100].lstrip(".") or "upload"
             data = await upload.read(self.limit + 1)
             if len(data) > self.limit:
                 self.error = (f"statement {self.name}: over {self.limit} bytes; expected a statement file of at "
