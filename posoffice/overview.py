@@ -8,7 +8,7 @@ settled.  The alerts, each with the one thing that finishes it:
   command (`agent.engine.chains.resume_command`) and the keypad's way to it;
 - a reversal whose tries ran out (`reversal.failed` with state `needs_manual`, no `reversal.done` or
   `reversal.handled` since): `posagent reversals --handled ID --note …` after settling it with the acquirer;
-- suspected duplicates within a till and across tills (`posoffice.duplicates`), not yet fixed;
+- suspected duplicates within a till and across tills (`posoffice.duplicates`), not yet fixed (`open_pairs`);
 - a chain that failed to verify (the collector's `chain_problems`).
 
 *Days*: each settled day's approved transactions per terminal (the day its batch's settlement finished), their
@@ -27,8 +27,8 @@ from agent.engine.chains import resume_command
 from agent.paycodes import wallet_of_masked
 from agent.reconcile.fees import FeeContract
 from agent.reconcile.reconciler import card_type_of
-from posoffice.duplicates import Duplicate, find_duplicates
-from posoffice.refunds import REFUNDABLE_KINDS, refundable_of
+from posoffice.duplicates import Duplicate
+from posoffice.refunds import REFUNDABLE_KINDS, UNDO_KINDS, refundable_of
 from posoffice.report import SIDES, STILL_APPROVED, Transaction
 
 #: the payment types a batch is totalled by, as the terminal's settlement slip has them
@@ -176,11 +176,17 @@ def standing(txn: Transaction, txns: Iterable[Transaction], zone: tzinfo | None 
     return txn.state
 
 
-def open_duplicates(txns: list[Transaction], merchant_of: Mapping[str, str], *, window_s: float,
-                    zone: tzinfo | None = None) -> list[Duplicate]:
-    """Suspected duplicates across tills and within one, not fixed yet, newest first."""
-    found = find_duplicates(txns, merchant_of, window_s=window_s, within_tills=True)
-    return sorted((d for d in found if not d.fixed(txns, zone)), key=lambda d: -d.second.made_at)
+def open_pairs(pairs: Iterable[Duplicate], undos: Iterable[Transaction],
+               zone: tzinfo | None = None) -> list[tuple[Duplicate, dict[str, Any]]]:
+    """The suspected duplicates (`find_duplicates(..., within_tills=True)`) not fixed yet, each with its fix, newest
+    first; `undos`: the voids and refunds that may name their charges (nothing else decides it)."""
+    undos = [t for t in undos if t.kind in UNDO_KINDS]
+    found = []
+    for d in sorted(pairs, key=lambda d: (-d.second.made_at, d.second.terminal, d.second.txn_id)):
+        context = [d.first, d.second, *undos]
+        if not d.fixed(context, zone):
+            found.append((d, d.fix(context, zone)))
+    return found
 
 
 # ----------------------------------------------------------------------------- days

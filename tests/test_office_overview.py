@@ -10,6 +10,7 @@ from pathlib import Path
 
 from agent.reconcile.fees import DEFAULT_CONTRACT
 from posoffice import overview
+from posoffice.duplicates import find_duplicates
 from posoffice.report import Transaction
 from posoffice.web import chart, texts
 
@@ -54,12 +55,17 @@ def test_a_reversal_out_of_tries_waits_for_manual_handling_until_done_or_handled
 def test_duplicates_within_one_till_need_the_card_and_fixed_pairs_leave_the_list():
     merchant = {"T1": "M", "T2": "M"}
     same_till = [txn("T1", 1, at=100.0), txn("T1", 2, at=160.0)]
-    [pair] = overview.open_duplicates(same_till, merchant, window_s=300)
-    assert (pair.first.txn_id, pair.second.txn_id) == (1, 2)
+    pairs = find_duplicates(same_till, merchant, window_s=300, within_tills=True)
+    [(pair, fix)] = overview.open_pairs(pairs, same_till)
+    assert (pair.first.txn_id, pair.second.txn_id) == (1, 2) and (fix["action"], fix["trace"]) == ("void", 3)
+    assert find_duplicates(same_till, merchant, window_s=300) == []  # `posoffice duplicates` lists across tills only
     no_card = [txn("T1", 1, at=100.0, card=None), txn("T1", 2, at=160.0, card=None)]
-    assert overview.open_duplicates(no_card, merchant, window_s=300) == []  # the amount alone is no suspicion
+    assert find_duplicates(no_card, merchant, window_s=300, within_tills=True) == []  # the amount alone: no suspicion
     void = txn("T1", 3, kind="void", at=200.0, original=2)
-    assert overview.open_duplicates([*same_till, void], merchant, window_s=300) == []
+    assert overview.open_pairs(pairs, [*same_till, void]) == []
+    refund = txn("T1", 3, kind="refund", amount=400, at=200.0, original=2, settled=300.0)
+    [(_, part)] = overview.open_pairs(pairs, [refund])
+    assert (part["action"], part["amount"]) == ("refund", 600)  # what is left of the later charge
 
 
 def test_a_sale_stands_voided_or_refunded_by_what_names_it_on_any_till():

@@ -2,8 +2,10 @@
 
 Each terminal's part — the transactions of its open batches and of the last day (`lookups.today_keys`), its
 open batch's totals per payment type, when it last settled — is derived again only when that terminal's cursor
-moved (it shipped events).  What spans terminals — duplicates within and across tills, open fixes, reversals
-needing manual handling — is derived again from the kept transactions whenever any terminal moved.  The rows
+moved (it shipped events).  What spans terminals is derived again whenever any terminal moved: open fixes and
+reversals needing manual handling from their events (few, on their own index); duplicates within and across
+tills per (merchant, amount) — a pair is always of one amount at one merchant (`find_duplicates`) — only in
+the amounts the moved terminals' charges have, then each pair checked against the voids and refunds.  The rows
 read on every request (last contact, backlog, chain state) come from `store.terminals`.
 """
 
@@ -18,6 +20,7 @@ from typing import Any
 import psycopg
 
 from posoffice import lookups, overview, report, store
+from posoffice.duplicates import CHARGE_KINDS, Duplicate, find_duplicates
 
 #: Today reads the open batches' transactions and those begun in the last day (its duplicates and fixes)
 HORIZON_S = 86_400
@@ -38,6 +41,9 @@ class TodayView:
         self._terminals: dict[str, _Terminal] = {}
         self._version: str | None = None
         self._shared: dict[str, Any] = {}
+        self._charges: dict[tuple[str, int], dict[str, list[report.Transaction]]] = {}  # (merchant, amount) → till
+        self._buckets_of: dict[str, set[tuple[str, int]]] = {}  # till → its buckets
+        self._pairs: dict[tuple[str, int], list[Duplicate]] = {}
 
     def page(self, conn: psycopg.Connection) -> dict[str, Any]:
         """The Today page's data; `version` changes whenever the page would."""
@@ -55,27 +61,47 @@ class TodayView:
                 "version": f"{version}-{lookups.contact(conn)}", "payment_types": overview.PAYMENT_TYPES}
 
     def _refresh(self, conn: psycopg.Connection, rows: list[dict[str, Any]]) -> None:
+        merchant_of = {r["terminal"]: r["merchant"] for r in rows}
         moved = [r for r in rows if r["terminal"] not in self._terminals
                  or self._terminals[r["terminal"]].seq != r["last_seq"]]
+        gone = set(self._terminals) - set(merchant_of)
+        touched: set[tuple[str, int]] = set()
         if moved:
             keys, last_settled = lookups.today_keys(conn, time.time() - HORIZON_S, [r["terminal"] for r in moved])
             txns = report.transactions(lookups.transaction_events_of(conn, keys))
             for r in moved:
                 mine = [t for t in txns if t.terminal == r["terminal"]]
                 [row] = overview.terminals_today([r], mine, last_settled)
+                touched |= self._file_charges(r["terminal"], mine, r["merchant"])
                 self._terminals[r["terminal"]] = _Terminal(r["last_seq"], mine, row)
-        for gone in set(self._terminals) - {r["terminal"] for r in rows}:
-            del self._terminals[gone]
+        for terminal in gone:
+            touched |= self._file_charges(terminal, [], None)
+            del self._terminals[terminal]
+        for bucket in touched:
+            charges = [t for part in self._charges.get(bucket, {}).values() for t in part]
+            self._pairs[bucket] = find_duplicates(charges, merchant_of, window_s=DUPLICATE_WINDOW_S, within_tills=True)
         everything = [t for part in self._terminals.values() for t in part.txns]
         alerts = lookups.alert_events(conn)
         have = {(t.terminal, t.txn_id) for t in everything}
         named = sorted({(e[0], e[2]) for e in alerts if e[2] is not None} - have)  # fixes' originals, however old
         if named:
             everything += report.transactions(lookups.transaction_events_of(conn, named))
-        merchant_of = {r["terminal"]: r["merchant"] for r in rows}
-        self._shared = {
-            "fixes": overview.open_fixes(alerts, everything),
-            "reversals": overview.manual_reversals(alerts, everything),
-            "duplicates": [(d, d.fix(everything, self.zone)) for d in
-                           overview.open_duplicates(everything, merchant_of, window_s=DUPLICATE_WINDOW_S,
-                                                    zone=self.zone)]}
+        duplicates = overview.open_pairs([d for found in self._pairs.values() for d in found], everything, self.zone)
+        self._shared = {"fixes": overview.open_fixes(alerts, everything),
+                        "reversals": overview.manual_reversals(alerts, everything), "duplicates": duplicates}
+
+    def _file_charges(self, terminal: str, txns: list[report.Transaction], merchant: str | None) -> set:
+        """Keep the terminal's charges by (merchant, amount); the buckets it left or entered."""
+        touched = self._buckets_of.pop(terminal, set())
+        for bucket in touched:
+            self._charges[bucket].pop(terminal, None)
+        if merchant is not None:
+            mine = set()
+            for t in txns:
+                if t.kind in CHARGE_KINDS:
+                    bucket = (merchant, t.amount)
+                    self._charges.setdefault(bucket, {}).setdefault(terminal, []).append(t)
+                    mine.add(bucket)
+            self._buckets_of[terminal] = mine
+            touched = touched | mine
+        return touched
