@@ -232,3 +232,46 @@ def test_a_bad_upload_names_line_and_column_and_only_the_refused_run_is_kept(sho
         assert re.search(r"line \d+, column ", refusal), refusal
     if case == "wrong_encoding":
         assert "utf-8" in refusal and "another encoding" in refusal
+
+
+# ----------------------------------------------------------------------------- alerts from shipped events
+def chained(events: list[tuple], start: int = 1, previous: str | None = None) -> list[dict]:
+    """Wire events (kind, txn_id, details) from `start`, hashed and linked as the journal does."""
+    from agent.journal.hashchain import GENESIS, canonical, content_hash, link
+    previous, out = previous or GENESIS, []
+    for seq, (kind, txn_id, details) in enumerate(events, start):
+        at, text = 1_900_000_000.0 + seq, canonical(details)
+        chash = content_hash(seq, at, txn_id, kind, "01", "supervisor", text)
+        previous = link(previous, chash)
+        out.append({"seq": seq, "at": at, "txn_id": txn_id, "kind": kind, "operator": "01", "role": "supervisor",
+                    "details": text, "content_hash": chash, "hash": previous})
+    return out
+
+
+def test_an_open_fix_and_a_reversal_left_to_a_person_are_alerts_until_their_events_end_them(shop):
+    from posoffice import store
+    from tests.pgcluster import post
+    with psycopg.connect(shop.dsn) as conn:
+        secret = store.add_terminal(conn, "30000009", "OTHER-MERCHANT")
+    sale = {"kind": "sale", "amount": 12000, "trace": 41, "batch": 1, "card": "622609******0048"}
+    events = chained([("txn.begin", 1, sale), ("txn.complete", 1, {"state": "approved", "rrn": "000000000041"}),
+                      ("chain.plan", 1, {"chain": 1, "kind": "correction", "steps": [
+                          {"op": "void", "amount": 12000, "status": "done"},
+                          {"op": "sale", "amount": 10000, "status": "owed"}]}),
+                      ("txn.begin", 2, {**sale, "amount": 500, "trace": 42}),
+                      ("txn.fail", 2, {"reason": "98"}),
+                      ("reversal.failed", 2, {"reversal": 3, "tries": 3, "state": "needs_manual",
+                                              "error": "no answer"})])
+    assert post(shop.office.url, "30000009", secret, {"terminal": "30000009", "head": 6, "events": events})[0] == 200
+    manager = logged_in(shop, "manager")
+    page = manager.get("/today")[2].decode()
+    fix = re.search(r'data-alert="fix">(.*?)</div>\s*</div>', page, re.S).group(1)
+    assert "30000009" in fix and "posagent correct 000041 --resume" in fix and "done, owed" in fix
+    reversal = re.search(r'data-alert="reversal">(.*?)</div>\s*</div>', page, re.S).group(1)
+    assert "reversal 3 needs manual handling (3 tries)" in reversal and "posagent reversals --handled 3" in reversal
+    more = chained([("chain.done", 1, {"chain": 1, "reason": None}),
+                    ("reversal.handled", 2, {"reversal": 3, "note": "the bank confirmed it by phone"})],
+                   start=7, previous=events[-1]["hash"])
+    assert post(shop.office.url, "30000009", secret, {"terminal": "30000009", "head": 8, "events": more})[0] == 200
+    page = manager.get("/today")[2].decode()
+    assert 'data-alert="fix"' not in page and 'data-alert="reversal"' not in page

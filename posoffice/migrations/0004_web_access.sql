@@ -32,7 +32,7 @@ CREATE TABLE claim_documents (
 -- is open), its transactions by batch, and the transactions begun since a time.
 CREATE INDEX events_settlements ON events (terminal, seq) WHERE kind = 'settlement.finish';
 CREATE INDEX events_begun_batch ON events (terminal, (details->'batch')) WHERE kind = 'txn.begin';
-CREATE INDEX events_begun_at ON events (at) WHERE kind = 'txn.begin';
+CREATE INDEX events_begun_at ON events (terminal, at) WHERE kind = 'txn.begin';
 -- the events Today's alerts come from (posoffice/overview.py ALERT_KINDS): few, read on every change
 CREATE INDEX events_alerts ON events (terminal, seq) WHERE kind IN ('chain.plan', 'chain.step', 'chain.done',
     'chain.closed', 'reversal.failed', 'reversal.done', 'reversal.handled');

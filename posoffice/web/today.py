@@ -21,6 +21,7 @@ import psycopg
 
 from posoffice import lookups, overview, report, store
 from posoffice.duplicates import CHARGE_KINDS, Duplicate, find_duplicates
+from posoffice.refunds import UNDO_KINDS
 
 #: Today reads the open batches' transactions and those begun in the last day (its duplicates and fixes)
 HORIZON_S = 86_400
@@ -30,7 +31,8 @@ DUPLICATE_WINDOW_S = 300
 @dataclasses.dataclass
 class _Terminal:
     seq: int
-    txns: list[report.Transaction]
+    by_id: dict[int, report.Transaction]
+    undos: list[report.Transaction]  # its voids and refunds (what decides whether a duplicate is fixed)
     row: overview.TerminalToday
 
 
@@ -68,27 +70,32 @@ class TodayView:
         touched: set[tuple[str, int]] = set()
         if moved:
             keys, last_settled = lookups.today_keys(conn, time.time() - HORIZON_S, [r["terminal"] for r in moved])
-            txns = report.transactions(lookups.transaction_events_of(conn, keys))
+            by_terminal: dict[str, list[report.Transaction]] = {r["terminal"]: [] for r in moved}
+            for t in report.transactions(lookups.transaction_events_of(conn, keys)):
+                by_terminal[t.terminal].append(t)
             for r in moved:
-                mine = [t for t in txns if t.terminal == r["terminal"]]
+                mine = by_terminal[r["terminal"]]
                 [row] = overview.terminals_today([r], mine, last_settled)
                 touched |= self._file_charges(r["terminal"], mine, r["merchant"])
-                self._terminals[r["terminal"]] = _Terminal(r["last_seq"], mine, row)
+                self._terminals[r["terminal"]] = _Terminal(r["last_seq"], {t.txn_id: t for t in mine},
+                                                           [t for t in mine if t.kind in UNDO_KINDS], row)
         for terminal in gone:
             touched |= self._file_charges(terminal, [], None)
             del self._terminals[terminal]
         for bucket in touched:
             charges = [t for part in self._charges.get(bucket, {}).values() for t in part]
             self._pairs[bucket] = find_duplicates(charges, merchant_of, window_s=DUPLICATE_WINDOW_S, within_tills=True)
-        everything = [t for part in self._terminals.values() for t in part.txns]
         alerts = lookups.alert_events(conn)
-        have = {(t.terminal, t.txn_id) for t in everything}
-        named = sorted({(e[0], e[2]) for e in alerts if e[2] is not None} - have)  # fixes' originals, however old
-        if named:
-            everything += report.transactions(lookups.transaction_events_of(conn, named))
-        duplicates = overview.open_pairs([d for found in self._pairs.values() for d in found], everything, self.zone)
-        self._shared = {"fixes": overview.open_fixes(alerts, everything),
-                        "reversals": overview.manual_reversals(alerts, everything), "duplicates": duplicates}
+        wanted = {(e[0], e[2]) for e in alerts if e[2] is not None}  # the fixes' and reversals' transactions
+        kept = {k: self._terminals[k[0]].by_id.get(k[1]) for k in wanted if k[0] in self._terminals}
+        originals = [t for t in kept.values() if t is not None]
+        missing = sorted(k for k in wanted if kept.get(k) is None)  # older than the day: read them
+        if missing:
+            originals += report.transactions(lookups.transaction_events_of(conn, missing))
+        undos = [t for part in self._terminals.values() for t in part.undos]
+        duplicates = overview.open_pairs([d for found in self._pairs.values() for d in found], undos, self.zone)
+        self._shared = {"fixes": overview.open_fixes(alerts, originals),
+                        "reversals": overview.manual_reversals(alerts, originals), "duplicates": duplicates}
 
     def _file_charges(self, terminal: str, txns: list[report.Transaction], merchant: str | None) -> set:
         """Keep the terminal's charges by (merchant, amount); the buckets it left or entered."""
