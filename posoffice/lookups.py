@@ -150,6 +150,22 @@ def today_keys(conn: psycopg.Connection, since: float,
     return [(k[0], k[1]) for k in keys], {r[0]: r[1] for r in last if r[1] is not None}
 
 
+def settlements(conn: psycopg.Connection, since: float) -> list[tuple[str, Any]]:
+    """(terminal, batch) of every batch whose settlement finished since `since` (the batch as its events say it)."""
+    return [(r[0], r[1]) for r in conn.execute(
+        "SELECT terminal, details->'batch' FROM events WHERE kind = 'settlement.finish' AND at >= %s "
+        "ORDER BY terminal, seq", (since,))]
+
+
+def batch_keys(conn: psycopg.Connection, batches: list[tuple[str, Any]]) -> list[tuple[str, int]]:
+    """(terminal, txn id) of the transactions begun in these (terminal, batch) batches."""
+    rows = conn.execute("""
+        SELECT b.terminal, b.txn_id FROM unnest(%s::text[], %s::jsonb[]) AS w(terminal, batch)
+        JOIN events b ON b.terminal = w.terminal AND b.kind = 'txn.begin' AND b.details->'batch' = w.batch
+        WHERE b.txn_id IS NOT NULL""", ([t for t, _ in batches], [json.dumps(b) for _, b in batches])).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
 def contact(conn: psycopg.Connection) -> str:
     """Changes whenever a terminal is heard from (a batch, even one the office already held)."""
     row = conn.execute("SELECT coalesce(max(last_contact)::text, '') FROM terminals").fetchone()

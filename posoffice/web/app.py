@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Callable
@@ -29,6 +30,7 @@ from posoffice import access, lookups, overview, report, store
 from posoffice.errors import OfficeError
 from posoffice.web import security, texts
 from posoffice.web.evidence import bundle_of, check_events
+from posoffice.web.days import DaysView
 from posoffice.web.today import TodayView
 from posoffice.web.forms import DEFAULT_UPLOAD_LIMIT, ReconcileForm, parse_search
 
@@ -145,6 +147,16 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
 
     # ------------------------------------------------------------------------- Today
     today_view = TodayView(settings.zone)
+
+    def warm_up() -> None:
+        """Derive Today and Days once at start, so the first person does not wait for every terminal's part."""
+        try:
+            with pool.connection() as conn:
+                today_view.page(conn)
+                days_view.page(conn)
+        except Exception as exc:  # noqa: BLE001 — the page derives it again when asked, and says why if it cannot
+            log.warning("Today was not derived at start: %s", str(exc).splitlines()[0] if str(exc) else exc)
+
 
     @guarded("read")
     async def today(request: Request) -> Response:
@@ -285,26 +297,31 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     # ------------------------------------------------------------------------- Days
-    def days_view(conn) -> dict[str, Any]:
-        rows = store.terminals(conn)
-        txns = report.transactions(store.transaction_events(conn, [r["terminal"] for r in rows]))
-        days = overview.settled_days(txns, settings.zone, DEFAULT_CONTRACT, CREDIT_BINS)
-        runs = {r["settlement_date"].strftime("%Y%m%d"): r for r in lookups.newest_runs_per_day(conn)}
-        return {"days": days, "runs": runs, "terminals": sorted({t for d in days.values() for t in d})}
+    days_view = DaysView(settings.zone, DEFAULT_CONTRACT, CREDIT_BINS)
+
+    threading.Thread(target=warm_up, name="pages-warm-up", daemon=True).start()
+
+    def days_page(conn) -> dict[str, Any]:
+        view = days_view.page(conn)
+        view["runs"] = {r["settlement_date"].strftime("%Y%m%d"): r for r in lookups.newest_runs_per_day(conn)}
+        return view
 
     @guarded("read")
     async def days(request: Request) -> Response:
         from posoffice.web.chart import bar_chart
-        view = await db(days_view)
+        from posoffice.web.days import folded, top_terminals
+        view = await db(days_page)
         lang = language(request)
+        shown = top_terminals(view["days"])
+        view["shown"] = shown
+        view["folded"] = {d: folded(per, shown) for d, per in view["days"].items()}
         names = list(view["days"])[-14:]  # the last two weeks settled
         label = lambda minor: format_amount(minor, 2)  # noqa: E731
-        cell = lambda what: lambda d, t: getattr(view["days"][d].get(t) or overview.TerminalDayTotals(), what)  # noqa
-        shown = [f"{d[4:6]}-{d[6:]}" for d in names]
-        by_shown = dict(zip(shown, names))
+        labels = [f"{d[4:6]}-{d[6:]}" for d in names]
+        day_of = dict(zip(labels, names))
         for key, what, title in (("totals_chart", "net", "chart_totals"), ("fees_chart", "fees", "chart_fees")):
-            view[key] = bar_chart(texts.say(lang, title), shown, view["terminals"],
-                                  lambda d, t, what=what: cell(what)(by_shown[d], t), label)
+            view[key] = bar_chart(texts.say(lang, title), labels, shown, lambda d, t, what=what: getattr(
+                view["folded"][day_of[d]].get(t) or overview.TerminalDayTotals(), what), label)
         return render(request, "days.html", view)
 
     # ------------------------------------------------------------------------- Admin

@@ -105,6 +105,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "no_statements_dir": ("The office has no statements directory (posoffice serve --statements DIR).",
                           "后台未配置对账单目录（posoffice serve --statements DIR）。"),
     "plain": ("{message}", "{message}"),
+    "others": ("the other terminals", "其余终端"),
     "no_days": ("No settled day yet.", "尚无已结算日。"), "count": ("Count", "笔数"), "net": ("Net", "净额"),
     "fees": ("Fees (contract)", "手续费（合同）"), "not_reconciled": ("no statement reconciled", "未对账"),
     "chart_totals": ("Daily net per terminal", "各终端每日净额"), "chart_fees": ("Daily fees per terminal", "各终端每日手续费"),
