@@ -10,8 +10,10 @@ N terminals of one merchant, and every terminal's chain written straight into th
 days with one batch settled per day and the last left open; the cursors at each chain's end), then ANALYZE;
 `posoffice serve` started and a manager logged in.  In the window, one client asks each page `--requests` times
 (searches and details at random transactions).  Today derives its view from the events once per change of the
-office (a terminal shipping): the first request after a change pays for it, printed as `today_cold_ms`, the
-others read the last derivation and the terminals' rows.  Target: p95 <= 200 ms for each.  Ends with one JSON
+office, per terminal that shipped: the office derives it for every terminal at start (the first request waits
+for that: `today_cold_ms`), then a till shipping costs its own part (`today_after_a_till_ships`, a sale stored
+for one till before each request).  Days reads each settled batch once (`days_cold_ms`, also begun at start;
+the window starts after it).  Target: p95 <= 200 ms for each.  Ends with one JSON
 line.
 """
 
@@ -186,13 +188,15 @@ def main(argv: list[str] | None = None) -> int:
         rng = random.Random(7)
         picks = [(rng.randint(1, args.terminals), rng.randint(1, args.transactions)) for _ in range(args.requests)]
         cold = timed(client, ["/today"])[0]
+        # the office derives Days at start too (every settled batch, once): wait for it before the window
+        days_cold = timed(client, ["/days"])[0]
         timed(client, ["/transactions?rrn=000010000001", "/transactions/W00001/1"])  # warm up
         results = {
             "today": timed(client, ["/today"] * args.requests),
             "search": timed(client, [f"/transactions?rrn={t:05d}{n:07d}" for t, n in picks]),
             "detail": timed(client, [f"/transactions/W{t:05d}/{n}" for t, n in picks]),
         }
-        days = timed(client, ["/days"])[0]  # every settled day: reads every transaction (not a target)
+        days = timed(client, ["/days"])[0]  # each settled batch read once: now from what is kept
         shipped = []  # one terminal ships a sale before each request: Today derives that terminal again
         for n in range(min(args.requests, 20)):
             ship_more(dsn, f"W{n + 1:05d}", args.transactions, 1)
@@ -209,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{page:<7} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms")
         line[f"{page}_p50_ms"], line[f"{page}_p95_ms"] = round(p50, 1), round(p95, 1)
     line["met"] = all(line[f"{p}_p95_ms"] <= TARGET_P95_MS for p in results)
-    line["days_ms"] = round(days, 1)
-    print(f"days (every settled day, one request): {days:.1f} ms")
+    line["days_cold_ms"], line["days_ms"] = round(days_cold, 1), round(days, 1)
+    print(f"days: {days_cold:.1f} ms the first time (every settled batch of 31 days read), then {days:.1f} ms")
     line["today_after_a_till_ships_p50_ms"] = round(percentile(shipped, 0.5), 1)
     line["today_after_a_till_ships_p95_ms"] = round(percentile(shipped, 0.95), 1)
     print(f"today after one till shipped a sale: p50 {line['today_after_a_till_ships_p50_ms']} ms, "
