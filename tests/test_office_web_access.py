@@ -275,3 +275,22 @@ def test_an_open_fix_and_a_reversal_left_to_a_person_are_alerts_until_their_even
     assert post(shop.office.url, "30000009", secret, {"terminal": "30000009", "head": 8, "events": more})[0] == 200
     page = manager.get("/today")[2].decode()
     assert 'data-alert="fix"' not in page and 'data-alert="reversal"' not in page
+
+
+def test_a_statement_picked_from_the_statements_directory_is_reconciled_and_a_missing_one_named(shop):
+    client = logged_in(shop, "finance")
+    raw, _ = statement_bytes(shop, fmt="unionpay-gbk")
+    (shop.statements / "bank-today.txt").write_bytes(raw)
+    page = client.get("/reconcile")[2]
+    assert b"<option>bank-today.txt</option>" in page
+    before = runs(shop)
+    status, headers, _ = client.upload("/reconcile", {"csrf": client.token("/reconcile"), "format": "unionpay-gbk",
+                                                      "pick": "bank-today.txt"}, "statement", "", b"")
+    assert status == 303, status
+    run = runs(shop)[-1]
+    assert len(runs(shop)) == len(before) + 1 and run[1] in ("balanced", "differs")
+    _s, _h, report = client.get(headers["Location"])
+    assert b"bank-today.txt" in report and TILLS[0].encode() in report
+    status, _h, body = client.upload("/reconcile", {"csrf": client.token("/reconcile"), "pick": "../etc/passwd"},
+                                     "statement", "", b"")
+    assert status == 400 and b"no statement &#39;passwd&#39;" in body and len(runs(shop)) == len(before) + 1
