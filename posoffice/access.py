@@ -58,7 +58,12 @@ class Session:
 
 
 class LoginRefused(OfficeError):
-    """A login that did not succeed; the message is safe to show on the login page."""
+    """A login that did not succeed; the message is safe to show on the login page.  `key` and `values` name it
+    in the web pages' catalogue (posoffice/web/texts.py), which has it in Chinese too."""
+
+    def __init__(self, key: str, message: str, **values: object):
+        super().__init__(message)
+        self.key, self.values = key, values
 
 
 def check_password_rules(password: str) -> None:
@@ -94,25 +99,28 @@ def log_in(conn: psycopg.Connection, name: str, password: str, *, now: datetime 
     now = now or _now()
     if not is_identifier(name) or not password or len(password) > MAX_PASSWORD:
         verify_password("x", _DUMMY_HASH)
-        raise LoginRefused("wrong user name or password")
+        raise LoginRefused("login_wrong", "wrong user name or password")
     with conn.transaction():
         row = conn.execute("SELECT role, password_hash, failures, locked_until FROM users WHERE name = %s FOR UPDATE",
                            (name,)).fetchone()
         if row is None:
             verify_password(password, _DUMMY_HASH)
-            raise_after = LoginRefused("wrong user name or password")
+            raise_after = LoginRefused("login_wrong", "wrong user name or password")
         elif row[3] is not None and row[3] > now:
-            raise_after = LoginRefused(f"user {name} is locked after {MAX_FAILURES} wrong passwords until "
-                                       f"{row[3].astimezone().strftime('%H:%M')}; an admin or the time unlocks it")
+            until = row[3].astimezone().strftime('%H:%M')
+            raise_after = LoginRefused("login_locked", f"user {name} is locked after {MAX_FAILURES} wrong passwords "
+                                       f"until {until}; an admin or the time unlocks it", name=name, n=MAX_FAILURES,
+                                       until=until)
         elif not verify_password(password, row[1]):
             failures = row[2] + 1
             if failures >= MAX_FAILURES:
                 until = now + timedelta(minutes=LOCK_MINUTES)
                 conn.execute("UPDATE users SET failures = 0, locked_until = %s WHERE name = %s", (until, name))
-                raise_after = LoginRefused(f"wrong password; user {name} is now locked for {LOCK_MINUTES} minutes")
+                raise_after = LoginRefused("login_now_locked", f"wrong password; user {name} is now locked for "
+                                           f"{LOCK_MINUTES} minutes", name=name, minutes=LOCK_MINUTES)
             else:
                 conn.execute("UPDATE users SET failures = %s WHERE name = %s", (failures, name))
-                raise_after = LoginRefused("wrong user name or password")
+                raise_after = LoginRefused("login_wrong", "wrong user name or password")
         else:
             conn.execute("UPDATE users SET failures = 0, locked_until = NULL WHERE name = %s", (name,))
             token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)

@@ -119,7 +119,8 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
             log.warning("login refused for %r: %s", str(form.get("name", ""))[:32], exc)
             fresh = security.new_login_token()
             response = render(request, "login.html", {"login_token": fresh, "next": _safe_next(request, form),
-                                                      "error": str(exc)}, 401)
+                                                      "error": texts.say(language(request), exc.key, **exc.values)},
+                              401)
             response.set_cookie(security.LOGIN_COOKIE, fresh, max_age=1800, **security.cookie_options(request))
             return response
         response = RedirectResponse(_safe_next(request, form), status_code=303)
