@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-DEBS   := pcscd vsmartcard-vpcd socat libpcsclite-dev tmux fuse3 postgresql
+DEBS   := pcscd vsmartcard-vpcd socat libpcsclite-dev tmux fuse3 postgresql chromium fonts-wqy-zenhei
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test setup system-packages bench clean docs readme
@@ -24,7 +24,8 @@ bench: setup
 
 setup: system-packages $(STAMP)
 
-# Debian packages for the real PC/SC and serial stacks, and PostgreSQL for the back office's tests.
+# Debian packages for the real PC/SC and serial stacks, PostgreSQL for the back office's tests, and Chromium
+# with a CJK font for the office's web pages in a real browser.
 # Installed only when running as root and only when one is missing; as a normal user the realstack
 # and office tests skip (or fail under CI=true).
 system-packages:

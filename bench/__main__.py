@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ALL = ("codec", "journal", "engine", "host", "card", "ui", "keypresses", "console", "reconcile", "wallet", "powercut",
-       "office", "footprint", "office_reconcile")
+       "office", "footprint", "office_reconcile", "office_web")
 
 
 def main(argv: list[str]) -> int:

@@ -10,7 +10,9 @@ Layout: `wire` (the request format and its limits), `chain` (the sans-IO check o
 terminal's cursor), `db` (connections, pool, migrations), `store` (all the SQL), `report` (transactions
 and a day's totals from transaction events), `reconcile` / `reconcile_run` / `claims` (a merchant's
 statement), `duplicates` (one charge on two tills), `refunds` (what a sale still has to refund across
-tills), `collector` (the HTTP app), `cli`.
+tills), `overview` (what the web pages derive: open fixes, reversals left to a person, open batch totals,
+settled days), `lookups` (the SQL the pages read with), `access` (users, roles, sessions, lockout),
+`collector` (the HTTP app), `web` (the pages served beside it), `cli`.
 """
 
 __version__ = "0.1.0"

@@ -26,7 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8740, help="port (default 8740; 0: any free port)")
     serve.add_argument("--tz", default=None, help="the time zone a sale's date is read in for /v1/refundable "
-                                                  "(default: this machine's)")
+                                                  "and the web pages (default: this machine's)")
+    serve.add_argument("--statements", metavar="DIR", default=None,
+                       help="the statements directory the Reconcile page offers files from")
+    serve.add_argument("--upload-limit", type=int, default=None, metavar="BYTES",
+                       help="the largest statement the Reconcile page takes (default 16 MiB)")
+    serve.add_argument("--api-only", action="store_true", help="serve the collector's API without the web pages")
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM); the terminals "
                                                            "verify it against [office] ca_file")
     serve.add_argument("--tls-key", metavar="FILE", help="the private key of --tls-cert (PEM; default: in that file)")
@@ -87,6 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
                                 ("credit-bins", "625094", "card number prefixes of credit cards, comma-separated")):
         rec.add_argument(f"--{name}", default=default, help=f"{what} (default {default!r})")
     rec.add_argument("--json", action="store_true")
+
+    user = sub.add_parser("user", help="manage the web pages' users")
+    usub = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    uadd = usub.add_parser("add", parents=[common], help="add a user; the password is read from stdin (or asked)")
+    uadd.add_argument("name", metavar="NAME")
+    uadd.add_argument("--role", required=True, help="manager (reads everything), finance (also reconciles and "
+                                                    "claims), admin (users and terminals)")
+    ulist = usub.add_parser("list", parents=[common], help="the users, their roles and whether they are locked")
+    ulist.add_argument("--json", action="store_true")
+    unlock = usub.add_parser("unlock", parents=[common], help="lift a login lockout")
+    unlock.add_argument("name", metavar="NAME")
 
     dup = sub.add_parser("duplicates", parents=[common],
                          help="the same card charged the same amount on two tills of a merchant within a window")

@@ -86,12 +86,11 @@ def claim_json(report: MerchantReconciliation, *, statement_name: str, statement
             "run": run_id, **data}
 
 
-def write_claim(report: MerchantReconciliation, directory: Path, *, statement_name: str, statement_sha256: str,
-                raw: bytes, run_id: int | None, force: bool = False, merchant_name: str = "",
-                primary: str = "zh", letter_date: str | None = None) -> list[str]:
+def claim_documents(report: MerchantReconciliation, *, statement_name: str, statement_sha256: str, raw: bytes,
+                    run_id: int | None, merchant_name: str = "", primary: str = "zh",
+                    letter_date: str | None = None) -> dict[str, bytes]:
     """claim-MID-DATE-{zh,en}.txt, claim-MID-DATE.txt (both, `primary` first), claim-MID-DATE.json and the
-    statement as given, written together or not at all.  The letters are dated `letter_date` (YYYYMMDD), today
-    if not given."""
+    statement as given, by name.  The letters are dated `letter_date` (YYYYMMDD), today if not given."""
     stem = f"claim-{report.merchant_id}-{report.settlement_date}"
     common = {"statement_name": statement_name, "statement_sha256": statement_sha256, "run_id": run_id}
     dated = {"merchant_name": merchant_name, "letter_date": letter_date or dt.date.today().strftime("%Y%m%d")}
@@ -101,6 +100,15 @@ def write_claim(report: MerchantReconciliation, directory: Path, *, statement_na
     files[f"{stem}.txt"] = bilingual(letters, primary).encode()
     files[f"{stem}.json"] = json.dumps(claim_json(report, **common), indent=2, ensure_ascii=False).encode()
     files[f"statement-{statement_name}"] = raw
+    return files
+
+
+def write_claim(report: MerchantReconciliation, directory: Path, *, statement_name: str, statement_sha256: str,
+                raw: bytes, run_id: int | None, force: bool = False, merchant_name: str = "",
+                primary: str = "zh", letter_date: str | None = None) -> list[str]:
+    """`claim_documents`, written together or not at all."""
+    files = claim_documents(report, statement_name=statement_name, statement_sha256=statement_sha256, raw=raw,
+                            run_id=run_id, merchant_name=merchant_name, primary=primary, letter_date=letter_date)
     with PrivateDirectory.open(directory, create=True) as top:
         for name in files:  # refuse before writing anything
             top.check_free(name, force=force)

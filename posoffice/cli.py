@@ -59,13 +59,25 @@ def cmd_serve(args) -> int:
         sock = socket.create_server((args.host, args.port), reuse_port=False)
     except OSError as exc:
         raise OfficeError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    # accepted connections inherit it: asyncio sets no TCP_NODELAY on a socket made with proto 0, and without it each
+    # answer's body waits for the ACK of its headers (the client's delayed ACK: ~40 ms a keep-alive request)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     pool = db.pool(dsn)
     host, port = sock.getsockname()[:2]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     scheme = "https" if tls else "http"
     print(f"posoffice: collecting on {scheme}://{host}:{port}/v1/events", flush=True)  # tests read this line
-    server = uvicorn.Server(uvicorn.Config(create_app(pool, zone=zone), log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=5, **tls))
+    web = None
+    if not args.api_only:
+        from pathlib import Path
+
+        from posoffice.web.app import WebSettings
+        from posoffice.web.forms import DEFAULT_UPLOAD_LIMIT
+        web = WebSettings(zone, Path(args.statements) if args.statements else None,
+                          args.upload_limit or DEFAULT_UPLOAD_LIMIT)
+        print(f"posoffice: web pages on {scheme}://{host}:{port}/", flush=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(pool, zone=zone, web=web), log_level="warning",
+                                           access_log=False, timeout_graceful_shutdown=5, **tls))
     server.run(sockets=[sock])
     return 0
 
@@ -278,7 +290,42 @@ def cmd_duplicates(args) -> int:
     return 0
 
 
-COMMANDS = {"retention": cmd_retention, "serve": cmd_serve,
+def cmd_user(args) -> int:
+    from posoffice import access
+    with _connection(args) as conn:
+        if args.action == "add":
+            user = access.add_user(conn, args.name, args.role, _read_password(args.name))
+            print(f"user {user.name} added with role {user.role}")
+        elif args.action == "unlock":
+            access.unlock(conn, args.name)
+            print(f"user {args.name} unlocked")
+        else:
+            rows = access.users(conn)
+            if args.json:
+                _print_json(rows)
+            elif not rows:
+                print("no users (posoffice user add NAME --role manager)")
+            else:
+                _print_table([("USER", "ROLE", "LOCKED UNTIL")] + [(r["name"], r["role"], r["locked_until"] or "-")
+                                                                   for r in rows])
+    return 0
+
+
+def _read_password(name: str) -> str:
+    """From the terminal (asked twice, not echoed) or one line of stdin (a script, a pipe)."""
+    if sys.stdin.isatty():
+        import getpass
+        first = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != first:
+            raise OfficeError("the two passwords differ; nothing was changed")
+        return first
+    line = sys.stdin.readline()
+    if not line:
+        raise OfficeError("no password on stdin: give it as one line (or run from a terminal to be asked)")
+    return line.rstrip("\r\n")
+
+
+COMMANDS = {"retention": cmd_retention, "serve": cmd_serve, "user": cmd_user,
             "terminals": cmd_terminals, "terminal": cmd_terminal, "verify": cmd_verify,
             "day": cmd_day, "reconcile": cmd_reconcile, "duplicates": cmd_duplicates}
 

@@ -1,5 +1,6 @@
 """The collector: `POST /v1/events` takes a terminal's batch of journal events; `GET /v1/refundable` answers
-what a sale of the terminal's merchant still has to refund, whichever till made it; `GET /v1/health`.
+what a sale of the terminal's merchant still has to refund, whichever till made it; `GET /v1/health`.  The
+web pages (`posoffice.web`) are served beside them by the same app unless `serve --api-only`.
 
 A terminal authenticates with HTTP Basic (its id and secret) and may only post events for itself: the
 body's "terminal" must be the id it logged in with.  Replies are JSON:
@@ -34,6 +35,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from posoffice import refunds, report, store
@@ -52,8 +54,9 @@ def error(status: int, code: str, message: str, **extra) -> JSONResponse:
     return JSONResponse({**extra, "error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None) -> Starlette:
-    """`zone`: the time zone a sale's date is read in (None: this machine's, as the terminals date their slips)."""
+def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None, web=None) -> Starlette:
+    """`zone`: the time zone a sale's date is read in (None: this machine's, as the terminals date their slips).
+    `web`: the web pages' settings (`posoffice.web.app.WebSettings`); None serves the API alone."""
     credentials = store.Credentials()
 
     def authenticate(terminal: str, secret: str) -> bool:
@@ -136,9 +139,13 @@ def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None) -> Starlette
         yield
         pool.close()
 
-    return Starlette(routes=[Route("/v1/events", post_events, methods=["POST"]),
-                             Route("/v1/refundable", get_refundable, methods=["GET"]),
-                             Route("/v1/health", health, methods=["GET"])], lifespan=lifespan)
+    api = [Route("/v1/events", post_events, methods=["POST"]), Route("/v1/refundable", get_refundable, methods=["GET"]),
+           Route("/v1/health", health, methods=["GET"])]
+    if web is None:
+        return Starlette(routes=api, lifespan=lifespan)
+    from posoffice.web.app import routes
+    from posoffice.web.security import SecurityHeaders
+    return Starlette(routes=api + routes(pool, web), lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
 
 
 def _basic_auth(header: str | None) -> tuple[str, str] | None:

@@ -99,10 +99,11 @@ class Duplicate:
 
 
 def find_duplicates(transactions: Iterable[Transaction], merchant_of: Mapping[str, str], *,
-                    window_s: float = DEFAULT_WINDOW_S) -> list[Duplicate]:
+                    window_s: float = DEFAULT_WINDOW_S, within_tills: bool = False) -> list[Duplicate]:
     """Each later approved charge with an earlier one of the same amount on the same card (see `same_card`), on
-    another terminal of the same merchant, at most `window_s` seconds before it; oldest first.  Fixed ones
-    included: `Duplicate.fixed` tells them apart."""
+    another terminal of the same merchant (`within_tills`: or on the same one, by its fingerprint or masked card),
+    at most `window_s` seconds before it; oldest first.  Fixed ones included: `Duplicate.fixed` tells them
+    apart."""
     if not window_s >= 0:
         raise ValueError(f"the window must be 0 seconds or more, not {window_s!r}")
     charges = sorted((t for t in transactions if t.kind in CHARGE_KINDS and t.state in STILL_APPROVED
@@ -113,7 +114,11 @@ def find_duplicates(transactions: Iterable[Transaction], merchant_of: Mapping[st
         key = (merchant_of[charge.terminal], charge.amount)
         earlier = [t for t in recent.get(key, []) if charge.made_at - t.made_at <= window_s]
         for t in reversed(earlier):
-            how = same_card(t, charge) if t.terminal != charge.terminal else None
+            if t.terminal != charge.terminal:
+                how = same_card(t, charge)
+            else:  # on one till the amount alone is not a suspicion: the card must be known and the same
+                how = same_card(t, charge) if within_tills and t.card and charge.card else None
+                how = None if how == "amount" else how
             if how is not None:
                 found.append(Duplicate(key[0], t, charge, how))
                 break  # the nearest other till is enough to name this charge

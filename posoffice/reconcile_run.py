@@ -31,14 +31,16 @@ class OfficeRun:
     sha256: str
     run_id: int
     claim_files: tuple[str, ...] = ()
+    merchant_name: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {**self.report.as_dict(), "statement": self.name, "statement_sha256": self.sha256,
                 "format": self.fmt.name, "run": self.run_id, "claim_files": list(self.claim_files)}
 
 
-def reconcile_statement(args, connect) -> OfficeRun:
-    """`posoffice reconcile`'s work: `connect(args)` opens the migrated office database."""
+def reconcile_statement(args, connect, *, raw: bytes | None = None) -> OfficeRun:
+    """`posoffice reconcile`'s work: `connect(args)` opens the migrated office database.  `raw`: the statement's
+    bytes when they did not come from a file (an upload on the Reconcile page; `args.file` names it)."""
     from agent.reconcile.run import read_statement_file
 
     try:
@@ -53,9 +55,8 @@ def reconcile_statement(args, connect) -> OfficeRun:
     bins = tuple(b.strip() for b in args.credit_bins.split(",") if b.strip())
     name = Path(args.file).name
     with connect(args) as conn:
-        raw: bytes | None = None
         try:
-            raw = read_statement_file(args.file)
+            raw = read_statement_file(args.file) if raw is None else raw
             statement = parse_statement(raw, fmt, encoding=encoding, path=name)
         except StatementError as exc:
             sha = None if raw is None else hashlib.sha256(raw).hexdigest()
@@ -93,7 +94,7 @@ def reconcile_statement(args, connect) -> OfficeRun:
                                       merchant_name=statement.merchant_name))
         except PosagentError as exc:
             raise OfficeError(f"the run is kept as #{run_id}, but the claim was not written: {exc}") from None
-    return OfficeRun(result, fmt, name, sha256, run_id, files)
+    return OfficeRun(result, fmt, name, sha256, run_id, files, statement.merchant_name)
 
 
 @contextmanager

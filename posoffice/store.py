@@ -1,4 +1,5 @@
-"""All of the office's SQL: terminals and their secrets, taking in a batch, the listings and the re-walk.
+"""The collector's and the CLI's SQL: terminals and their secrets, taking in a batch, the listings and the re-walk
+(the web pages' reads are `posoffice.lookups`, users and sessions `posoffice.access`).
 
 `ingest` runs in one transaction that first locks the terminal's cursor row (`FOR UPDATE`), so two
 collectors taking batches for the same terminal take turns and each event is stored exactly once; a

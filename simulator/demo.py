@@ -30,7 +30,9 @@ DEMO_PASSWORD = "246810"
 def register(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="run the merchant walk-through (simulator + daemon + cashier)")
     demo.add_argument("--no-card", action="store_true", help="skip the chip-card part even if pcscd is there")
-    demo.set_defaults(handler=lambda args: Demo(chip=not args.no_card).run())
+    demo.add_argument("--office-open", type=int, default=0, metavar="SECONDS",
+                      help="keep the back office (its web pages) up this long at the end before removing it")
+    demo.set_defaults(handler=lambda args: Demo(chip=not args.no_card, office_open=args.office_open).run())
 
 
 class Cashier:
@@ -88,8 +90,9 @@ class Cashier:
 
 
 class Demo:
-    def __init__(self, chip: bool = True):
+    def __init__(self, chip: bool = True, office_open: int = 0):
         self.want_chip = chip
+        self.office_open = office_open
         self.children: list[subprocess.Popen] = []
         self.work = Path(tempfile.mkdtemp(prefix="posagent-demo-"))
         self.config = self.work / "posagent.toml"
@@ -499,6 +502,39 @@ class OfficeDay:
         reconciled = self.office("reconcile", str(statement), show=False)
         for line in (reconciled.stdout + reconciled.stderr).rstrip().splitlines():
             print(f"  {line}")
+        self.web_pages()
+
+    def web_pages(self) -> None:
+        """A manager user, the pages' address and login, checked by logging in and reading Today once."""
+        import http.cookiejar
+        import re
+        import secrets
+        import urllib.parse
+        import urllib.request
+
+        password = secrets.token_urlsafe(9)
+        print("$ posoffice user add manager --role manager   (password on stdin)", flush=True)
+        added = subprocess.run([sys.executable, "-m", "posoffice", "user", "add", "manager", "--role", "manager"],
+                               cwd=ROOT, env=self.env, input=password + "\n", capture_output=True, text=True, timeout=60)
+        if added.returncode != 0:
+            raise StackError(f"posoffice user add failed: {added.stderr.strip()[-300:]}")
+        site = self.collector.site
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        login = opener.open(site + "/login", timeout=10).read().decode()
+        token = re.search(r'name="csrf" value="([^"]+)"', login).group(1)
+        form = urllib.parse.urlencode({"csrf": token, "name": "manager", "password": password, "next": "/today"})
+        today = opener.open(site + "/login", data=form.encode(), timeout=10).read().decode()
+        shown = [tid for tid in OFFICE_TILLS if f'data-terminal="{tid}"' in today]
+        alerts = today.count('data-alert="')
+        self.demo.say(f"the office's web pages: {site}/   log in as manager / {password}")
+        self.demo.say(f"(checked: Today lists {len(shown)} terminals and {alerts} alert(s) — the double charge)")
+        if self.demo.office_open > 0:
+            self.demo.say(f"kept open {self.demo.office_open} s; the office is removed after that")
+            time.sleep(self.demo.office_open)
+        else:
+            self.demo.say("the demo removes this office when it ends; `posim demo --office-open 600` keeps it up "
+                          "for ten minutes to look at in a browser")
 
     def stop(self) -> None:
         """The daemons, the simulator, the collector, then the cluster; each stopped even if another fails."""

@@ -131,12 +131,14 @@ def start_cluster() -> PgCluster:
 
 
 class Collector:
-    """`posoffice serve --port 0` as a child process; `url` is read from its first line.  `tls`: (certificate, key)
-    files to serve https with."""
+    """`posoffice serve --port 0` as a child process; `url` is read from its first line, `site` (the web pages'
+    root) is the same server without the path.  `tls`: (certificate, key) files to serve https with; `extra`:
+    more `serve` arguments."""
 
-    def __init__(self, dsn: str, port: int = 0, *, tls: tuple[str, str] | None = None):
+    def __init__(self, dsn: str, port: int = 0, *extra: str, tls: tuple[str, str] | None = None):
         self.dsn = dsn
-        extra = ["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []
+        if tls:
+            extra = (*extra, "--tls-cert", tls[0], "--tls-key", tls[1])
         self.proc = subprocess.Popen([sys.executable, "-m", "posoffice", "serve", "--port", str(port), "--dsn", dsn,
                                       *extra], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
@@ -146,6 +148,7 @@ class Collector:
             error = self.proc.stderr.read().strip().splitlines()
             raise StackError(f"the collector did not start: {line.strip()!r} {error[-1] if error else ''}".rstrip())
         self.url = line.split(" on ", 1)[1].strip()
+        self.site = self.url.rsplit("/v1/", 1)[0]
 
     def _first_line(self, timeout: float) -> str:
         box: list[str] = []

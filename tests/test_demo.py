@@ -62,6 +62,9 @@ def test_demo_walks_the_five_scenarios_and_the_bank_agrees(pcscd):
     assert re.search(rf"^  difference +{re.escape(finding.group(2))}$", reconcile, re.M), reconcile
     assert re.search(r"^  unexplained remainder +0\.00$", reconcile, re.M), reconcile
     assert f"claim: the acquirer kept {finding.group(2)[1:]}" in reconcile
+    # the office's web pages: an address and a manager's login, checked by logging in and reading Today
+    assert re.search(r"the office's web pages: http://127\.0\.0\.1:\d+/   log in as manager / \S{10,}", office), office
+    assert "Today lists 2 terminals and 1 alert(s)" in office
     # the cluster, the collector and the tills are gone
     cluster_dir = re.search(r"throw-away cluster \(initdb, pg_ctl\) in (\S+),", office).group(1)
     assert not Path(cluster_dir).exists()

@@ -1,0 +1,213 @@
+"""What the web pages show, derived from the events the office stores — sans-IO.
+
+*Today* per terminal: its open batch's totals per payment type (card, payment code: a payment code is told
+from a card by its masked number's prefix and length, `agent.paycodes.wallet_of_masked`), and when it last
+settled.  The alerts, each with the one thing that finishes it:
+
+- a multi-step fix (`chain.plan` … `chain.done` / `chain.closed`) still open: the terminal's own resume
+  command (`agent.engine.chains.resume_command`) and the keypad's way to it;
+- a reversal whose tries ran out (`reversal.failed` with state `needs_manual`, no `reversal.done` or
+  `reversal.handled` since): `posagent reversals --handled ID --note …` after settling it with the acquirer;
+- suspected duplicates within a till and across tills (`posoffice.duplicates`), not yet fixed (`open_pairs`);
+- a chain that failed to verify (the collector's `chain_problems`).
+
+*Days*: each settled day's approved transactions per terminal (the day its batch's settlement finished), their
+net and the fees the contract says (`agent.reconcile.fees`), beside what the bank's statement said for that
+day (the newest reconciliation run of it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from types import SimpleNamespace
+from typing import Any, Iterable, Mapping
+
+from agent.engine.chains import resume_command
+from agent.paycodes import wallet_of_masked
+from agent.reconcile.fees import FeeContract
+from agent.reconcile.reconciler import card_type_of
+from posoffice.duplicates import Duplicate
+from posoffice.refunds import REFUNDABLE_KINDS, UNDO_KINDS, refundable_of
+from posoffice.report import SIDES, STILL_APPROVED, Transaction
+
+#: the payment types a batch is totalled by, as the terminal's settlement slip has them
+PAYMENT_TYPES = ("card", "code")
+#: the events `alerts` reads besides the transactions'
+ALERT_KINDS = ("chain.plan", "chain.step", "chain.done", "chain.closed", "reversal.failed", "reversal.done",
+               "reversal.handled")
+
+
+def payment_type(txn: Transaction) -> str:
+    return "code" if txn.card and wallet_of_masked(txn.card) is not None else "card"
+
+
+@dataclass
+class Totals:
+    count: int = 0
+    amount: int = 0  # sales − refunds − voids, minor units
+
+
+@dataclass
+class TerminalToday:
+    terminal: str
+    merchant: str
+    last_contact: str | None
+    backlog: int | None
+    chain_ok: bool
+    open_batch: int | None = None
+    open_totals: dict[str, Totals] = field(default_factory=lambda: {p: Totals() for p in PAYMENT_TYPES})
+    last_settled_at: float | None = None
+    unsettled: int = 0  # approved transactions in batches not settled yet
+
+    @property
+    def settled(self) -> bool:
+        return self.unsettled == 0
+
+
+def signed(txn: Transaction) -> int:
+    """What a transaction adds to a batch's net (0 when it did not stand)."""
+    side = SIDES.get(txn.kind)
+    if side is None or txn.state not in STILL_APPROVED:
+        return 0
+    return txn.amount if side == "sales" else -txn.amount
+
+
+def terminals_today(terminals: Iterable[Mapping[str, Any]], txns: Iterable[Transaction],
+                    last_settled: Mapping[str, float] | None = None) -> list[TerminalToday]:
+    """`terminals`: `posoffice.store.terminals` rows; `txns`: at least those of the open batches; `last_settled`:
+    terminal → its last settlement's time (else taken from `txns`)."""
+    rows = {t["terminal"]: TerminalToday(t["terminal"], t["merchant"], t["last_contact"], t["backlog"],
+                                         t["chain"] == "ok", last_settled_at=(last_settled or {}).get(t["terminal"]))
+            for t in terminals}
+    for txn in txns:
+        row = rows.get(txn.terminal)
+        if row is None:
+            continue
+        if txn.settled_at is not None:
+            row.last_settled_at = max(row.last_settled_at or 0.0, txn.settled_at)
+            continue
+        row.open_batch = max(row.open_batch or 0, txn.batch)
+        amount = signed(txn)
+        if amount or (txn.state in STILL_APPROVED and txn.kind in SIDES):
+            totals = row.open_totals[payment_type(txn)]
+            totals.count += 1
+            totals.amount += amount
+            row.unsettled += 1
+    return [rows[t] for t in sorted(rows)]
+
+
+@dataclass(frozen=True)
+class OpenFix:
+    terminal: str
+    chain: int
+    kind: str
+    original: Transaction | None
+    steps: tuple[str, ...]  # each step's status, as the last chain.step said
+    since: float
+    command: str
+
+
+@dataclass(frozen=True)
+class ManualReversal:
+    terminal: str
+    reversal: int
+    txn: Transaction | None
+    tries: int
+    at: float
+    error: str
+
+    @property
+    def command(self) -> str:
+        return f'posagent reversals --handled {self.reversal} --note "what the acquirer said"'
+
+
+def open_fixes(events: Iterable[tuple], txns: Iterable[Transaction]) -> list[OpenFix]:
+    """`events`: (terminal, seq, txn_id, kind, at, details) of `ALERT_KINDS`, in chain order."""
+    by_id = {(t.terminal, t.txn_id): t for t in txns}
+    chains: dict[tuple[str, int], dict[str, Any]] = {}
+    for terminal, _seq, txn_id, kind, at, details in events:
+        chain_id = details.get("chain") if isinstance(details, dict) else None
+        if not kind.startswith("chain.") or not isinstance(chain_id, int):
+            continue
+        key = (terminal, chain_id)
+        if kind == "chain.plan":
+            chains[key] = {"kind": details.get("kind", ""), "txn_id": txn_id, "at": at,
+                           "steps": tuple(str(s.get("status", "owed")) for s in details.get("steps") or ()
+                                          if isinstance(s, dict))}
+        elif key in chains and kind == "chain.step":
+            chains[key]["steps"] = tuple(str(s) for s in details.get("steps") or ())
+        elif kind in ("chain.done", "chain.closed"):
+            chains.pop(key, None)
+    found = []
+    for (terminal, chain_id), c in sorted(chains.items(), key=lambda kv: kv[1]["at"]):
+        original = by_id.get((terminal, c["txn_id"]))
+        named = SimpleNamespace(id=c["txn_id"], trace=original.trace if original else 0)
+        found.append(OpenFix(terminal, chain_id, c["kind"], original, c["steps"], c["at"],
+                             resume_command(SimpleNamespace(kind=c["kind"]), named)))
+    return found
+
+
+def manual_reversals(events: Iterable[tuple], txns: Iterable[Transaction]) -> list[ManualReversal]:
+    by_id = {(t.terminal, t.txn_id): t for t in txns}
+    waiting: dict[tuple[str, int], ManualReversal] = {}
+    for terminal, _seq, txn_id, kind, at, details in events:
+        reversal = details.get("reversal") if isinstance(details, dict) else None
+        if not kind.startswith("reversal.") or not isinstance(reversal, int):
+            continue
+        key = (terminal, reversal)
+        if kind == "reversal.failed" and details.get("state") == "needs_manual":
+            waiting[key] = ManualReversal(terminal, reversal, by_id.get((terminal, txn_id)),
+                                          int(details.get("tries") or 0), at, str(details.get("error") or ""))
+        elif kind in ("reversal.done", "reversal.handled"):
+            waiting.pop(key, None)
+    return sorted(waiting.values(), key=lambda r: r.at)
+
+
+def standing(txn: Transaction, txns: Iterable[Transaction], zone: tzinfo | None = None) -> str | None:
+    """The state the terminal's journal shows for it: an approved charge that a void or refund named (on any
+    till) is voided, refunded or partly refunded — the original's own events do not say so; None: no answer yet."""
+    if txn.kind in REFUNDABLE_KINDS and txn.state == "approved":
+        undone = refundable_of(txn, txns, zone)
+        if undone.void is not None and undone.void.state == "approved":
+            return "voided"
+        if undone.refunded:
+            return "refunded" if undone.refunded >= txn.amount else "refunded_partially"
+    return txn.state
+
+
+def open_pairs(pairs: Iterable[Duplicate], undos: Iterable[Transaction],
+               zone: tzinfo | None = None) -> list[tuple[Duplicate, dict[str, Any]]]:
+    """The suspected duplicates (`find_duplicates(..., within_tills=True)`) not fixed yet, each with its fix, newest
+    first; `undos`: the voids and refunds that may name their charges (nothing else decides it)."""
+    undos = [t for t in undos if t.kind in UNDO_KINDS]
+    found = []
+    for d in sorted(pairs, key=lambda d: (-d.second.made_at, d.second.terminal, d.second.txn_id)):
+        context = [d.first, d.second, *undos]
+        if not d.fixed(context, zone):
+            found.append((d, d.fix(context, zone)))
+    return found
+
+
+# ----------------------------------------------------------------------------- days
+@dataclass
+class TerminalDayTotals:
+    net: int = 0
+    fees: int = 0
+    count: int = 0
+
+
+def settled_days(txns: Iterable[Transaction], zone: tzinfo | None, contract: FeeContract,
+                 credit_bins: tuple[str, ...]) -> dict[str, dict[str, TerminalDayTotals]]:
+    """settlement day (YYYYMMDD) → terminal → the approved transactions' net and the contract's fees."""
+    days: dict[str, dict[str, TerminalDayTotals]] = {}
+    for txn in txns:
+        day = txn.settled_on(zone)
+        amount = signed(txn)
+        if day is None or not amount:
+            continue
+        cell = days.setdefault(day, {}).setdefault(txn.terminal, TerminalDayTotals())
+        cell.net += amount
+        cell.count += 1
+        cell.fees += contract.line_fee(txn.kind, card_type_of(txn.card, credit_bins), amount)
+    return {d: days[d] for d in sorted(days)}
