@@ -1,6 +1,6 @@
 """posoffice — the merchant's back office: every terminal's journal events, kept and checked in PostgreSQL.
 
-A terminal's shipper (`agent/office_shipper.py`) posts its hash-chained journal events to the collector
+A terminal's shipper (`agent/office/shipper.py`) posts its hash-chained journal events to the collector
 (`posoffice serve`); the collector re-hashes each one with the journal's own functions
 (`agent/journal/hashchain.py`) and links it to the last event it holds for that terminal, so a gap, a
 fork or an altered event is refused and recorded, never merged.  The `posoffice` CLI lists terminals,

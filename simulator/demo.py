@@ -405,7 +405,7 @@ class OfficeDay:
         import datetime as dt
         import os
 
-        from agent.office_shipper import backlog
+        from agent.office.shipper import backlog
         from simulator.pgcluster import Collector, start_cluster
         from concurrent.futures import ThreadPoolExecutor
 

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from agent.auth import hash_password
-from agent.office_shipper import ship_once
+from agent.office.shipper import ship_once
 from posoffice import access, db, store
 from simulator.stack import CAMPAIGN_PASSWORD, Host, start_terminals
 from tests.pgcluster import Collector

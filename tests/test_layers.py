@@ -4,7 +4,7 @@ A module may import its own layer and the layers below it, never one above.  The
 
     ground floor  the `agent/` top-level modules not placed higher below (errors, money, config, registry, …)
     iso8583       the codec; with keys (the master key's loading, the working keys' store)
-    journal       SQLite; with office_shipper (ships the journal's events)
+    journal       SQLite; with office (the back office's link and the shipper of the journal's events)
     engine        the sans-IO plans (with network management and receipts); with emv, the EMV kernel
     drivers       sockets and devices (with preflight: the files and devices `run` needs)
     ui            the cashier's keypad machine (sans-IO; reaches the daemon through `agent.control_client`)
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: tuple[tuple[str, ...], ...] = (
     (),  # the ground floor: every other top-level module of agent/
     ("iso8583", "keys"),
-    ("journal", "office_shipper"),
+    ("journal", "office"),
     ("engine", "emv"),
     ("drivers",),
     ("ui",),

@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.auth import hash_password
-from agent.office_link import ShipError, office_endpoint, refundable
-from agent.office_shipper import ship_once
+from agent.office.link import ShipError, office_endpoint, refundable
+from agent.office.shipper import ship_once
 from agent.reconcile.fees import DEFAULT_CONTRACT
 from agent.reconcile.formats import FORMATS
 from agent.reconcile.reconciler import card_type_of

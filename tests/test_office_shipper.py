@@ -1,4 +1,4 @@
-"""The terminal's shipper (agent/office_shipper.py) against the real collector on a real PostgreSQL:
+"""The terminal's shipper (agent/office/shipper.py) against the real collector on a real PostgreSQL:
 everything arrives once, a killed shipper resumes, a restored office is refilled, a refused chain stops
 shipping, and after real sales through the daemon no full card number reaches the office's database."""
 
@@ -19,8 +19,8 @@ import psycopg
 import pytest
 
 from agent.journal import Journal
-from agent.office_link import ShipError
-from agent.office_shipper import OfficeShipper, cursor_path, read_cursor, ship_once
+from agent.office.link import ShipError
+from agent.office.shipper import OfficeShipper, cursor_path, read_cursor, ship_once
 from posoffice import db, store
 from tests.pgcluster import ROOT, Collector, office_dsn, pg_cluster  # noqa: F401
 
@@ -107,7 +107,7 @@ def test_a_shipper_killed_while_the_office_stores_its_batch_sends_it_again_and_i
     with psycopg.connect(office.dsn) as holder:
         # the office's transaction for the first batch waits on this lock; the shipper waits for the answer
         holder.execute("SELECT 1 FROM terminals WHERE id = %s FOR NO KEY UPDATE", (terminal,))
-        shipper = subprocess.Popen([sys.executable, "-m", "agent.office_shipper", str(journal), office.url, terminal],
+        shipper = subprocess.Popen([sys.executable, "-m", "agent.office.shipper", str(journal), office.url, terminal],
                                    cwd=ROOT, env={**os.environ, "POSAGENT_OFFICE_SECRET": secret},
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

@@ -12,8 +12,8 @@ import pytest
 
 from agent.config import load as load_config
 from agent.journal import Journal
-from agent.office_link import ShipError, refundable
-from agent.office_shipper import cursor_path, ship_once
+from agent.office.link import ShipError, refundable
+from agent.office.shipper import cursor_path, ship_once
 from agent.drivers.preflight import problems
 from posoffice import db, store
 from tests.agentproc import write_config

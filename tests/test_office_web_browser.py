@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 from agent.journal.export import verify_bundle
-from agent.office_shipper import ship_once
+from agent.office.shipper import ship_once
 from simulator.host.statement_faults import StatementFault
 from tests.harness import require
 from tests.officeweb import DOUBLE, PASSWORDS, TILLS, card_numbers, make_shop, statement_bytes, stop_shop

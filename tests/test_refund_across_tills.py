@@ -368,7 +368,7 @@ def test_s4_the_rest_of_a_sale_of_till_a_is_refunded_at_till_b_by_rrn_and_date(s
     assert sale["pan_masked"] in printed and f"ORIG VOUCHER {sale['trace']:06d}" in printed, printed
     assert f"ORIG TERMINAL {TILL_A}" in printed, printed
     # till A asks the office too: nothing left
-    from agent.office_link import refundable
+    from agent.office.link import refundable
     secret = (a.directory / "office.secret").read_text().strip()
     assert refundable(store["collector"].url, TILL_A, secret, sale["rrn"], sale["date"]).refundable == 0
 

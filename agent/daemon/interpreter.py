@@ -39,12 +39,12 @@ class BackOffice:
         return f"BackOffice({self.url!r}, {self.terminal_id!r})"
 
     def refundable(self, rrn: str, date: str):
-        """`agent.office_link.OfficeSale` (what is still refundable, the sale's card, voucher and till), None for
+        """`agent.office.link.OfficeSale` (what is still refundable, the sale's card, voucher and till), None for
         no such sale; `ShipError` (one line) when it cannot be asked.
         This till's events not yet at the office go first (the shipper's thread may be seconds behind), so
         the office counts the refunds made here a moment ago."""
-        from agent.office_link import ShipError, refundable
-        from agent.office_shipper import ship_once
+        from agent.office.link import ShipError, refundable
+        from agent.office.shipper import ship_once
         secret = self._secret()
         shipped = ship_once(self.journal_path, self.url, self.terminal_id, secret, timeout=self.timeout,
                             max_batches=OFFICE_CATCH_UP_BATCHES, ca_file=self.ca_file)
@@ -144,7 +144,7 @@ class Interpreter:
 
     async def _ask_office(self, effect: fx.AskOffice) -> fx.OfficeAnswer:
         """The office's answer, off the event loop and within `OFFICE_DEADLINE_S`; any failure is its `problem`."""
-        from agent.office_link import ShipError
+        from agent.office.link import ShipError
         if self.office is None:
             return fx.OfficeAnswer(problem="no back office is set ([office] url)")
         try:

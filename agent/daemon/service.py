@@ -127,7 +127,7 @@ class Daemon:
         self.last_recovery: Outcome | None = None
         self.integrity_problem: str | None = None  # set when the hash chain is found broken: no new money moves
         self.wallet: WalletEffects | None = None
-        self.shipper = None  # agent.office_shipper.OfficeShipper while [office] url is set
+        self.shipper = None  # agent.office.shipper.OfficeShipper while [office] url is set
         self.wallet_settings: WalletSettings | None = None
         self.scan_timeout = float(cfg.scanner.scan_timeout)
 
@@ -177,8 +177,8 @@ class Daemon:
         office = self.cfg.office
         if not office.url:
             return None
-        from agent.office_link import ShipError, read_secret
-        from agent.office_shipper import OfficeShipper
+        from agent.office.link import ShipError, read_secret
+        from agent.office.shipper import OfficeShipper
         try:
             secret = read_secret(self.cfg.path("office", "secret_file"))
         except ShipError as exc:
@@ -199,7 +199,7 @@ class Daemon:
         """How far the back office holds this journal; None when shipping is off."""
         if self.shipper is None:
             return None
-        from agent.office_shipper import backlog
+        from agent.office.shipper import backlog
         error = self.shipper.last_error
         return {"url": self.cfg.office.url, **backlog(self.journal_path), "last_error": str(error) if error else None}
 

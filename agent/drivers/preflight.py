@@ -144,7 +144,7 @@ def problems(cfg: Config) -> list[str]:
             found.append("office.secret_file: office.url is set but no secret file (posoffice terminal add prints "
                          "the secret)")
         else:
-            from agent.office_link import ShipError, read_secret
+            from agent.office.link import ShipError, read_secret
             try:
                 read_secret(cfg.path("office", "secret_file"))
             except ShipError as exc:

@@ -4,7 +4,7 @@ over urllib with TLS verified against `[office] ca_file`, and the question a ref
 The terminal logs in with HTTP Basic: its terminal id and the secret `posoffice terminal add` (or `rotate`)
 printed, kept in `[office] secret_file` (`read_secret`).  An https URL is verified with the TLS context every
 link of the terminal uses (`agent/tls.py`); with a CA file set, plain http is refused before anything is sent.
-The shipper (`agent/office_shipper.py`) posts the journal's events through `OfficeClient`; `refundable` asks
+The shipper (`agent/office/shipper.py`) posts the journal's events through `OfficeClient`; `refundable` asks
 what a sale of the merchant still has to refund (`GET /v1/refundable`).  Every failure is a `ShipError` of
 one line.
 """

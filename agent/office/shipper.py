@@ -13,9 +13,9 @@ event id it holds for this terminal (`acked`): the cursor moves there.  A gap (t
 than the cursor says, e.g. its database was restored) moves the cursor back to what the office holds; a
 fork, an altered event or a broken link is the office refusing the chain, and is raised as `ShipError`
 for a person to look at.  Events are sent as the journal stored them, already scrubbed of card data.  The
-login, the HTTP client and its TLS are the office link's (`agent/office_link.py`).
+login, the HTTP client and its TLS are the office link's (`agent/office/link.py`).
 
-    from agent.office_shipper import ship_once, OfficeShipper
+    from agent.office.shipper import ship_once, OfficeShipper
     ship_once("journal.db", "http://office:8740/v1/events", "T0001", secret)   # until caught up
     shipper = OfficeShipper("journal.db", url, "T0001", secret, interval=30); shipper.start() ... shipper.stop()
 """
@@ -35,7 +35,7 @@ from typing import Any
 from agent.atomicfile import atomic_write
 from agent.journal import Journal, JournalError
 from agent.journal.hashchain import GENESIS
-from agent.office_link import OfficeClient, ShipError, read_secret, reason_of
+from agent.office.link import OfficeClient, ShipError, read_secret, reason_of
 
 log = logging.getLogger("posagent.office")
 
@@ -271,8 +271,8 @@ class OfficeShipper:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m agent.office_shipper JOURNAL URL TERMINAL` — one round; the secret from $POSAGENT_OFFICE_SECRET."""
-    parser = argparse.ArgumentParser(prog="python -m agent.office_shipper")
+    """`python -m agent.office.shipper JOURNAL URL TERMINAL` — one round; the secret from $POSAGENT_OFFICE_SECRET."""
+    parser = argparse.ArgumentParser(prog="python -m agent.office.shipper")
     parser.add_argument("journal")
     parser.add_argument("url")
     parser.add_argument("terminal")
