@@ -106,13 +106,13 @@ def run_chain(profile: Profile, operator: Operator, *, operation: str, original:
     (default: void, refund, sale — a completion's fix adds its own)."""
     language = profile.language
     if chain is not None:
-        states = progress(chain, (yield ask.chain_txns(chain.id)))
+        states = progress(chain, (yield from ask.chain_txns(chain.id)))
         if any(s.status == "pending" for s in states):
             try:  # a step's reversal is still owed: deliver it first, then look again
                 yield from ensure_ready(profile)
             except EngineError as exc:
                 return _open(profile, operation, chain, original, states, str(exc), ())
-            states = progress(chain, (yield ask.chain_txns(chain.id)))
+            states = progress(chain, (yield from ask.chain_txns(chain.id)))
             if any(s.status == "pending" for s in states):
                 return _open(profile, operation, chain, original, states, lead, ())
         planned = [(s.op, s.amount, s.of) for s in states if s.status == "owed"]
@@ -125,7 +125,7 @@ def run_chain(profile: Profile, operator: Operator, *, operation: str, original:
         card = yield ReadCard(sale_amount, test_card)
         problem = card.message if isinstance(card, CardFailure) else None
         if problem is None:
-            fingerprint = yield ask.fingerprint(card.pan)
+            fingerprint = yield from ask.fingerprint(card.pan)
             if original.pan_fingerprint is not None and fingerprint != original.pan_fingerprint:
                 yield ReleaseCard()
                 problem = say(language, "chain_other_card", trace=f"{original.trace:06d}", card=original.pan_masked)
@@ -154,32 +154,32 @@ def _run_steps(profile: Profile, operator: Operator, *, operation: str, original
                done_lead: str | None, step: Any) -> Gen:
     if chain is None:
         steps = [{"op": op, "amount": amount, **({"of": of} if of else {})} for op, amount, of in planned]
-        chain = yield ask.plan_chain(kind, original.id, steps=steps, target=target, operator=operator.name,
-                                     role=operator.role)
+        chain = yield from ask.plan_chain(kind, original.id, steps=steps, target=target, operator=operator.name,
+                                          role=operator.role)
     made: tuple = ()
     texts: list[str] = []
     for op, amount, of in planned:
         try:  # a step with `of` voids or refunds that transaction (an earlier correction's sale) instead
-            applies_to = original if of is None else (yield ask.get(of))
+            applies_to = original if of is None else (yield from ask.get(of))
             result = yield from step(profile, operator, op, amount, applies_to, card)
         except EngineError as exc:  # refused before anything was sent (offline, rules): the chain stays open
             texts.append(str(exc))
             break
         made += result.steps
         texts.append(result.message)
-        states = progress(chain, (yield ask.chain_txns(chain.id)))
+        states = progress(chain, (yield from ask.chain_txns(chain.id)))
         if result.status != "approved":
             break
         if any(s.status != "done" for s in states):
-            yield ask.update_chain(chain.id, _steps(states))
-    states = progress(chain, (yield ask.chain_txns(chain.id)))
+            yield from ask.update_chain(chain.id, _steps(states))
+    states = progress(chain, (yield from ask.chain_txns(chain.id)))
     if all(s.status == "done" for s in states):
         message = " ".join(p for p in (done_lead if done_lead is not None else lead, *texts) if p) or \
             standing(profile, chain, original, states)
-        chain = yield ask.end_chain(chain.id, FixState.DONE, steps=_steps(states), operator=operator.name, role=operator.role)
+        chain = yield from ask.end_chain(chain.id, FixState.DONE, steps=_steps(states), operator=operator.name, role=operator.role)
         return Outcome(operation, "approved", message, txn=made[-1] if made else original, steps=made,
                        details={"chain": chain.as_dict(), "original_id": original.id})
-    chain = yield ask.update_chain(chain.id, _steps(states))
+    chain = yield from ask.update_chain(chain.id, _steps(states))
     return _open(profile, operation, chain, original, states, " ".join(p for p in (lead, *texts) if p), made)
 
 
@@ -198,9 +198,9 @@ def run_step(profile: Profile, operator: Operator, op: str, amount: int, origina
 
 def finish_if_done(profile: Profile, chain: Any) -> Gen:
     """After a restart: a chain whose every step went through is marked done; returns its step states."""
-    states = progress(chain, (yield ask.chain_txns(chain.id)))
+    states = progress(chain, (yield from ask.chain_txns(chain.id)))
     if all(s.status == "done" for s in states):
-        yield ask.end_chain(chain.id, FixState.DONE, steps=_steps(states))
+        yield from ask.end_chain(chain.id, FixState.DONE, steps=_steps(states))
     return states
 
 
@@ -216,9 +216,9 @@ def summary(profile: Profile, chain: Any, original: Any, txns: list[Any]) -> dic
 def summaries_plan() -> Gen:
     """Every open chain with its original and transactions (for plans: settlement, recovery)."""
     out = []
-    for chain in (yield ask.open_chains()):
-        original = yield ask.get(chain.original_id)
-        out.append((chain, original, (yield ask.chain_txns(chain.id))))
+    for chain in (yield from ask.open_chains()):
+        original = yield from ask.get(chain.original_id)
+        out.append((chain, original, (yield from ask.chain_txns(chain.id))))
     return out
 
 

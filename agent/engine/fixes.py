@@ -39,9 +39,9 @@ def _resolve_uncertain(profile: Profile, original) -> Gen:
         return original
     yield from connect(profile)
     if original.state == TxnState.SENDING:
-        yield ask.fail(original.id, reason="98", error="no outcome recorded; reversing")
+        yield from ask.fail(original.id, reason="98", error="no outcome recorded; reversing")
     yield from flush_reversals(profile)
-    resolved = yield ask.get(original.id)
+    resolved = yield from ask.get(original.id)
     if resolved.state in (TxnState.SENDING, TxnState.IN_DOUBT):
         raise EngineError(say(profile.language, "still_uncertain", trace=f"{original.trace:06d}"),
                           code="original_uncertain", txn_id=original.id)
@@ -51,7 +51,7 @@ def _resolve_uncertain(profile: Profile, original) -> Gen:
 def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Gen:
     language = profile.language
     original = yield from sale_by_trace(profile, request.trace)
-    chain = yield ask.open_chain_of(original.id)
+    chain = yield from ask.open_chain_of(original.id)
     if chain is not None:  # a fix that stopped halfway: finish it rather than start another
         if request.right_amount is not None and chain.target is not None and request.right_amount != chain.target:
             raise EngineError(say(language, "chain_other_target", trace=f"{original.trace:06d}",
@@ -122,7 +122,7 @@ def purchase_standing(profile: Profile, original) -> Gen:
             parts.append(part)
     charged = 0
     for part in (original, *parts):
-        charged += yield ask.refundable_amount(part.id)
+        charged += yield from ask.refundable_amount(part.id)
     return parts, charged
 
 
@@ -146,7 +146,7 @@ def correct_again(profile: Profile, request: CorrectRequest, operator: Operator,
         difference, plan = charged - right, []
         left = difference
         for part in reversed((original, *earlier)):
-            take = min(left, (yield ask.refundable_amount(part.id)))
+            take = min(left, (yield from ask.refundable_amount(part.id)))
             if take:
                 plan.append({"op": "refund", "amount": take, "of": part.id})
                 left -= take
@@ -160,24 +160,24 @@ def correct_again(profile: Profile, request: CorrectRequest, operator: Operator,
 
 
 def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Operator) -> Gen:
-    txn = yield ask.get(request.txn_id)
+    txn = yield from ask.get(request.txn_id)
     if txn is None or txn.kind not in ("sale", "correction"):
         raise EngineError(say(profile.language, "no_sale_id", id=request.txn_id), code="not_found")
-    chain = yield ask.open_chain_of(txn.id)
+    chain = yield from ask.open_chain_of(txn.id)
     if chain is not None:  # a repair that stopped halfway: finish it
         return (yield from run_chain(profile, operator, operation="duplicates", original=txn, kind=chain.kind,
                                      chain=chain))
     if txn.state in (TxnState.SENDING, TxnState.IN_DOUBT):  # never repair on top of an unknown outcome
         raise EngineError(say(profile.language, "original_uncertain", trace=f"{txn.trace:06d}"),
                           code="original_uncertain", txn_id=txn.id)
-    groups = yield ask.suspected_duplicates(window_seconds=profile.duplicate_window_seconds)
+    groups = yield from ask.suspected_duplicates(window_seconds=profile.duplicate_window_seconds)
     if not any(t.id == txn.id for group in groups for t in group):
         raise EngineError(say(profile.language, "not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),
                           code="not_duplicate")
     if txn.batch_state == BatchState.OPEN and txn.state == TxnState.APPROVED:
         plan, lead = [{"op": "void", "amount": txn.amount}], say(profile.language, "dup_void", trace=f"{txn.trace:06d}")
     else:
-        refundable = yield ask.refundable_amount(txn.id)
+        refundable = yield from ask.refundable_amount(txn.id)
         plan = [{"op": "refund", "amount": refundable}]
         lead = say(profile.language, "dup_refund", trace=f"{txn.trace:06d}")
     return (yield from run_chain(profile, operator, operation="duplicates", original=txn, kind="duplicate_fix",

@@ -8,7 +8,7 @@ crash (it never needs the PAN, track data or PIN block, which are not kept — d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from agent.iso8583 import Message, get_dialect
 from agent.iso8583.dialect import TcUploadSpec
@@ -17,6 +17,9 @@ from agent.iso8583.matching import FINANCIAL_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, Field61
 from agent.money import parse_amount
 from agent.localtime import local_time
+
+if TYPE_CHECKING:
+    from agent.config import Config
 
 #: kind → (processing code F3, condition code F25, 60.1 transaction type, request MTI)
 FINANCIAL_KINDS: dict[str, tuple[str, str, str, str]] = {
@@ -58,7 +61,7 @@ class OfflineLimits:
     #: requests in a row without an answer after which the link counts as down
     after_unanswered: int = 3
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, int]:
         return {"max_amount": self.max_amount, "max_total": self.max_total, "max_count": self.max_count,
                 "max_age_seconds": self.max_age_seconds}
 
@@ -94,7 +97,7 @@ class Profile:
     offline: OfflineLimits | None = None
 
     @classmethod
-    def from_config(cls, cfg) -> "Profile":
+    def from_config(cls, cfg: Config) -> "Profile":
         dialect = get_dialect(cfg.acquirer.dialect)
         return cls(terminal_id=cfg.terminal.terminal_id, merchant_id=cfg.terminal.merchant_id,
                    currency=cfg.terminal.currency, currency_exponent=cfg.terminal.currency_exponent,
@@ -116,7 +119,7 @@ class Profile:
         """The MTI of a request sent again (the dialect's repeat; the same MTI where it declares none)."""
         return dict(self.repeat_mtis).get(mti, mti)
 
-    def as_config(self) -> dict:
+    def as_config(self) -> dict[str, dict[str, str]]:
         """The mapping shape the network-management builders read."""
         return {"terminal": {"terminal_id": self.terminal_id, "merchant_id": self.merchant_id},
                 "keys": {"key_mode": self.key_mode}}
@@ -228,7 +231,7 @@ def reference_request(profile: Profile, kind: str, *, trace: int, batch: int, am
     return Message(mti, _with_references(fields, original))
 
 
-def _with_references(fields: dict, original: Any) -> dict:
+def _with_references(fields: dict[int, str | bytes], original: Any) -> dict[int, str | bytes]:
     if original.rrn:
         fields[37] = original.rrn
     if original.auth_code:
@@ -237,7 +240,7 @@ def _with_references(fields: dict, original: Any) -> dict:
 
 
 def reversal_for(profile: Profile, txn: Any, original: Any | None, *, reason: str, repeat: bool,
-                 sent: dict | None = None) -> Message:
+                 sent: Mapping[str, Any] | None = None) -> Message:
     """0400 (0401 when repeated) rebuilt from the journal: the same shared fields as the request it
     undoes, the original's trace in 11 and the reason in 39; never PAN, track, PIN or chip data.
     `sent`: that request as journaled (masked JSON); its 3, 25 and 60 are copied as they went out."""
@@ -305,7 +308,7 @@ def check_response(request: Message, response: Message, *, mac_valid: bool | Non
     return Verdict(True)
 
 
-def _offline_limits(cfg) -> OfflineLimits | None:
+def _offline_limits(cfg: Config) -> OfflineLimits | None:
     section = cfg.offline
     if not section.enabled:
         return None
