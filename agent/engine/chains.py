@@ -39,7 +39,7 @@ class StepState:
     txn_ids: tuple[int, ...]
     of: int | None = None  # the transaction a void or refund applies to, when not the chain's original
 
-    def as_step(self) -> dict:
+    def as_step(self) -> dict[str, Any]:
         return {"op": self.op, "amount": self.amount, **({"of": self.of} if self.of else {}), "status": self.status}
 
 
@@ -86,11 +86,12 @@ def standing(profile: Profile, chain: Any, original: Any, states: tuple[StepStat
     return " ".join(parts)
 
 
-def _steps(states: tuple[StepState, ...]) -> list[dict]:
+def _steps(states: tuple[StepState, ...]) -> list[dict[str, Any]]:
     return [s.as_step() for s in states]
 
 
-def _open(profile: Profile, operation: str, chain: Any, original: Any, states, lead: str, steps: tuple) -> Outcome:
+def _open(profile: Profile, operation: str, chain: Any, original: Any, states: tuple[StepState, ...], lead: str,
+          steps: tuple[Any, ...]) -> Outcome:
     text = " ".join(p for p in (lead, standing(profile, chain, original, states)) if p)
     return Outcome(operation, "open", text, txn=original, steps=steps,
                    details={"chain": chain.as_dict(), "original_id": original.id,
@@ -99,7 +100,7 @@ def _open(profile: Profile, operation: str, chain: Any, original: Any, states, l
 
 
 def run_chain(profile: Profile, operator: Operator, *, operation: str, original: Any, kind: str,
-              plan: list[dict] | None = None, target: int | None = None, chain: Any = None,
+              plan: list[dict[str, Any]] | None = None, target: int | None = None, chain: Any = None,
               test_card: str | None = None, lead: str = "", done_lead: str | None = None, step: Any = None) -> Gen:
     """Plan (when `chain` is None) and run the steps of a fix still owed; see the module notes.  `lead`
     introduces the outcome's text (`done_lead` instead when every step went through); `step` runs one step
@@ -117,8 +118,9 @@ def run_chain(profile: Profile, operator: Operator, *, operation: str, original:
                 return _open(profile, operation, chain, original, states, lead, ())
         planned = [(s.op, s.amount, s.of) for s in states if s.status == "owed"]
     else:
+        assert plan is not None  # a new chain comes with its plan
         planned = [(s["op"], s["amount"], s.get("of")) for s in plan]
-        states = None
+        states = ()
     card = None
     sale_amount = next((amount for op, amount, _ in planned if op == "sale"), None)
     if sale_amount is not None:  # the card first: before anything that cannot be undone
@@ -156,7 +158,7 @@ def _run_steps(profile: Profile, operator: Operator, *, operation: str, original
         steps = [{"op": op, "amount": amount, **({"of": of} if of else {})} for op, amount, of in planned]
         chain = yield from ask.plan_chain(kind, original.id, steps=steps, target=target, operator=operator.name,
                                           role=operator.role)
-    made: tuple = ()
+    made: tuple[Any, ...] = ()
     texts: list[str] = []
     for op, amount, of in planned:
         try:  # a step with `of` voids or refunds that transaction (an earlier correction's sale) instead
@@ -204,7 +206,7 @@ def finish_if_done(profile: Profile, chain: Any) -> Gen:
     return states
 
 
-def summary(profile: Profile, chain: Any, original: Any, txns: list[Any]) -> dict:
+def summary(profile: Profile, chain: Any, original: Any, txns: list[Any]) -> dict[str, Any]:
     """One open chain for a list (status, settlement, keypad, console): what it is and where it stands."""
     states = progress(chain, txns)
     return {"id": chain.id, "kind": chain.kind, "original_id": original.id, "trace": original.trace,
@@ -222,6 +224,6 @@ def summaries_plan() -> Gen:
     return out
 
 
-def listing(profile: Profile, items: list[dict]) -> str:
+def listing(profile: Profile, items: list[dict[str, Any]]) -> str:
     """"chain 3 (trace 000005): Voided 12.34. 10.00 still to charge: …" joined for one line of text."""
     return "; ".join(f"chain {c['id']} (trace {c['trace']:06d}): {c['standing']}" for c in items)

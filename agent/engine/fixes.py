@@ -8,6 +8,7 @@ journaled transaction linked to the original, and a fix that stops halfway left 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from agent.engine.chains import resume_command, run_chain
 from agent.engine.common import Gen, flush_reversals, connect
@@ -16,6 +17,7 @@ from agent.engine.operations import Operator, _money, purchase_parts, sale_by_tr
 from agent.engine.requests import Profile
 from agent.engine.port import ask
 from agent.engine.texts import say
+from agent.journal.records import Txn
 from agent.journal.states import BatchState, TxnState
 
 
@@ -33,7 +35,7 @@ class DuplicateFixRequest:
     txn_id: int
 
 
-def _resolve_uncertain(profile: Profile, original) -> Gen:
+def _resolve_uncertain(profile: Profile, original: Txn) -> Gen:
     """Never act on an original whose outcome is unknown: resolve it first (S3)."""
     if original.state not in (TxnState.SENDING, TxnState.IN_DOUBT):
         return original
@@ -109,7 +111,7 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
                             "resale" if plan[0]["op"] == "void" else "linked_sale"})
 
 
-def purchase_standing(profile: Profile, original) -> Gen:
+def purchase_standing(profile: Profile, original: Txn) -> Gen:
     """(earlier parts, what the customer stands charged for this purchase now): the parts are the sales
     earlier fixes charged for it that still charge (a linked sale of a difference, a void's re-sale; one
     whose outcome is unknown is resolved first, as the original is); the amount is the original's and
@@ -126,7 +128,7 @@ def purchase_standing(profile: Profile, original) -> Gen:
     return parts, charged
 
 
-def correct_again(profile: Profile, request: CorrectRequest, operator: Operator, original, earlier: list,
+def correct_again(profile: Profile, request: CorrectRequest, operator: Operator, original: Txn, earlier: list[Txn],
                    charged: int) -> Gen:
     """A purchase fixed before is charged in parts (the sale and the fixes' sales): too little → a sale of the
     difference linked to the original, as the first time; too much → the difference refunded from the
@@ -134,6 +136,7 @@ def correct_again(profile: Profile, request: CorrectRequest, operator: Operator,
     the others charged."""
     language = profile.language
     right = request.right_amount
+    assert right is not None  # a correction to an amount: its caller checked
     if request.method == "resale":
         raise EngineError(say(language, "resale_after_correction", trace=f"{original.trace:06d}"),
                           code="usage", txn_id=original.id)
@@ -174,6 +177,7 @@ def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Oper
     if not any(t.id == txn.id for group in groups for t in group):
         raise EngineError(say(profile.language, "not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),
                           code="not_duplicate")
+    plan: list[dict[str, Any]]
     if txn.batch_state == BatchState.OPEN and txn.state == TxnState.APPROVED:
         plan, lead = [{"op": "void", "amount": txn.amount}], say(profile.language, "dup_void", trace=f"{txn.trace:06d}")
     else:

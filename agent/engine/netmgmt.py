@@ -60,7 +60,8 @@ def _identity(cfg: TerminalSections) -> dict[int, str]:
     return {41: cfg["terminal"]["terminal_id"], 42: cfg["terminal"]["merchant_id"]}
 
 
-def build_signon(cfg: TerminalSections, trace: int | str, *, batch: str = "000000", key_mode: str | None = None) -> Message:
+def build_signon(cfg: TerminalSections, trace: int | str, *, batch: str = "000000",
+                 key_mode: str | None = None) -> Message:
     """0800 sign-on; 60.3 = the key mode asked for (default: [keys] key_mode)."""
     mode = key_mode or cfg["keys"]["key_mode"]
     return Message("0800", {11: _trace(trace), **_identity(cfg),
