@@ -447,9 +447,9 @@ class Questions:
 
 
 ask = Questions()
-_unasked = METHODS.keys() - {name for name, value in vars(Questions).items() if isinstance(value, Question)}
-if _unasked:
-    raise TypeError(f"the journal port's methods without a question in `Questions`: {sorted(_unasked)}")
+_asked = {name for name, value in vars(Questions).items() if isinstance(value, Question) and value.name == name}
+if _asked != METHODS.keys():  # each method of the port is asked under its own name, and nothing else is
+    raise TypeError(f"`Questions` differs from the journal port: {sorted(_asked ^ METHODS.keys())}")
 
 
 def check_port(port: object) -> None:
