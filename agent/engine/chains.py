@@ -10,7 +10,7 @@ is read back from its transactions, so a resume after a crash never repeats a st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.engine.common import Gen, ensure_ready
 from agent.engine.effects import CardFailure, EngineError, Outcome, ReadCard, ReleaseCard
@@ -20,6 +20,9 @@ from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidR
 from agent.engine.requests import Profile
 from agent.engine.texts import say
 from agent.journal.states import STEP_KINDS, UNRESOLVED_TXN_STATES, FixState, TxnState
+
+if TYPE_CHECKING:  # the journal's values, named in signatures only: no storage code is loaded
+    from agent.journal.chains import ChainStep
 
 #: a step's transaction in one of these states means the step went through
 DONE_STATES = {"void": (TxnState.APPROVED,), "refund": (TxnState.APPROVED,),
@@ -39,8 +42,18 @@ class StepState:
     txn_ids: tuple[int, ...]
     of: int | None = None  # the transaction a void or refund applies to, when not the chain's original
 
-    def as_step(self) -> dict[str, Any]:
-        return {"op": self.op, "amount": self.amount, **({"of": self.of} if self.of else {}), "status": self.status}
+    def as_step(self) -> ChainStep:
+        step = planned_step(self.op, self.amount, self.of)
+        step["status"] = self.status
+        return step
+
+
+def planned_step(op: str, amount: int, of: int | None = None) -> ChainStep:
+    """A step of a fix's plan as the journal keeps it (`of` only when it applies to another than the original)."""
+    step: ChainStep = {"op": op, "amount": amount}
+    if of:
+        step["of"] = of
+    return step
 
 
 def progress(chain: Any, txns: list[Any]) -> tuple[StepState, ...]:
@@ -86,7 +99,7 @@ def standing(profile: Profile, chain: Any, original: Any, states: tuple[StepStat
     return " ".join(parts)
 
 
-def _steps(states: tuple[StepState, ...]) -> list[dict[str, Any]]:
+def _steps(states: tuple[StepState, ...]) -> list[ChainStep]:
     return [s.as_step() for s in states]
 
 
@@ -100,7 +113,7 @@ def _open(profile: Profile, operation: str, chain: Any, original: Any, states: t
 
 
 def run_chain(profile: Profile, operator: Operator, *, operation: str, original: Any, kind: str,
-              plan: list[dict[str, Any]] | None = None, target: int | None = None, chain: Any = None,
+              plan: list[ChainStep] | None = None, target: int | None = None, chain: Any = None,
               test_card: str | None = None, lead: str = "", done_lead: str | None = None, step: Any = None) -> Gen:
     """Plan (when `chain` is None) and run the steps of a fix still owed; see the module notes.  `lead`
     introduces the outcome's text (`done_lead` instead when every step went through); `step` runs one step
@@ -155,7 +168,7 @@ def _run_steps(profile: Profile, operator: Operator, *, operation: str, original
                planned: list[tuple[str, int, int | None]], target: int | None, chain: Any, card: Any, lead: str,
                done_lead: str | None, step: Any) -> Gen:
     if chain is None:
-        steps = [{"op": op, "amount": amount, **({"of": of} if of else {})} for op, amount, of in planned]
+        steps = [planned_step(op, amount, of) for op, amount, of in planned]
         chain = yield from ask.plan_chain(kind, original.id, steps=steps, target=target, operator=operator.name,
                                           role=operator.role)
     made: tuple[Any, ...] = ()

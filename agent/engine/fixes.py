@@ -8,7 +8,7 @@ journaled transaction linked to the original, and a fix that stops halfway left 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from agent.engine.chains import resume_command, run_chain
 from agent.engine.common import Gen, flush_reversals, connect
@@ -19,6 +19,9 @@ from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.journal.records import Txn
 from agent.journal.states import BatchState, TxnState
+
+if TYPE_CHECKING:
+    from agent.journal.chains import ChainStep
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
     by_refund = overcharge and (request.method == "refund" or not open_batch
                                 or original.state == TxnState.REFUNDED_PARTIALLY)
     done_lead = None
+    plan: list[ChainStep]
     if by_refund:
         difference = charged - right
         why = say(language, "why_settled" if not open_batch else
@@ -140,6 +144,7 @@ def correct_again(profile: Profile, request: CorrectRequest, operator: Operator,
     if request.method == "resale":
         raise EngineError(say(language, "resale_after_correction", trace=f"{original.trace:06d}"),
                           code="usage", txn_id=original.id)
+    plan: list[ChainStep]
     if right > charged:
         difference = right - charged
         plan = [{"op": "sale", "amount": difference}]
@@ -177,7 +182,7 @@ def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Oper
     if not any(t.id == txn.id for group in groups for t in group):
         raise EngineError(say(profile.language, "not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),
                           code="not_duplicate")
-    plan: list[dict[str, Any]]
+    plan: list[ChainStep]
     if txn.batch_state == BatchState.OPEN and txn.state == TxnState.APPROVED:
         plan, lead = [{"op": "void", "amount": txn.amount}], say(profile.language, "dup_void", trace=f"{txn.trace:06d}")
     else:

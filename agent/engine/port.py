@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Concatenate, Generator, Generic, Mapping, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:  # the port names the journal's values in its signatures only: no storage code is loaded
-    from agent.journal.chains import Chain
+    from agent.journal.chains import Chain, ChainStep
     from agent.journal.holds import Hold
     from agent.journal.params import ParamDownload, ParamRecord
     from agent.journal.paytotals import PaymentTotals
@@ -263,7 +263,7 @@ class JournalPort(Protocol):
         """The transactions the chain's steps journaled (linked to its original, after it was planned)."""
         ...
 
-    def end_chain(self, chain_id: int, state: FixState, *, reason: str | None = None, steps: list[dict[str, Any]] | None = None, operator: str = "system", role: str = "system") -> Chain:
+    def end_chain(self, chain_id: int, state: FixState, *, reason: str | None = None, steps: list[ChainStep] | None = None, operator: str = "system", role: str = "system") -> Chain:
         """Finish a chain: ``done`` (every step approved) or ``closed`` (a supervisor's decision, with why)."""
         ...
 
@@ -308,7 +308,7 @@ class JournalPort(Protocol):
         """What an offline-approved sale journaled for its advice: the masked message and the sealed card."""
         ...
 
-    def plan_chain(self, kind: str, original_id: int, *, steps: list[dict[str, Any]], target: int | None, operator: str, role: str) -> Chain:
+    def plan_chain(self, kind: str, original_id: int, *, steps: list[ChainStep], target: int | None, operator: str, role: str) -> Chain:
         """Journal the whole plan of a fix before its first step; refused while the original has an open one."""
         ...
 
@@ -316,7 +316,7 @@ class JournalPort(Protocol):
         """Open pre-auths of the same card and amount close in time (a stay held twice)."""
         ...
 
-    def update_chain(self, chain_id: int, steps: list[dict[str, Any]]) -> Chain:
+    def update_chain(self, chain_id: int, steps: list[ChainStep]) -> Chain:
         """Record each step's progress (same plan: op and amount may not change)."""
         ...
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.records import Txn, txn_from_row
@@ -38,6 +38,17 @@ MAX_REASON = 200
 END_EVENTS = {FixState.DONE: "finish", FixState.CLOSED: "close"}
 
 
+class ChainStep(TypedDict):
+    """One step of a fix's plan: `op` void|sale|refund (a completion's fix: completion_void|completion), its
+    `amount`, `of` the id of the transaction a void or refund applies to when it is not the original (an
+    earlier correction's sale), and `status` planned|done|pending|owed once journaled."""
+
+    op: str
+    amount: int
+    of: NotRequired[int]
+    status: NotRequired[str]
+
+
 @dataclass(frozen=True)
 class Chain:
     """A planned multi-step fix of transaction `original_id`; `target` is what the original's card should
@@ -48,9 +59,7 @@ class Chain:
     state: str  # a FixState value: open, done, closed
     original_id: int
     target: int | None
-    #: {"op": void|sale|refund, "amount": int, "status": planned|done|pending|owed}, and "of": the id of the
-    #: transaction a void or refund applies to when it is not the original (an earlier correction's sale)
-    steps: tuple[dict[str, Any], ...]
+    steps: tuple[ChainStep, ...]
     watermark: int
     reason: str | None
     operator: str
@@ -70,10 +79,10 @@ def chain_from_row(row: Any) -> Chain:
                  updated_at=row["updated_at"])
 
 
-def _check_steps(steps: Any) -> list[dict[str, Any]]:
+def _check_steps(steps: Any) -> list[ChainStep]:
     if not isinstance(steps, (list, tuple)) or not 1 <= len(steps) <= MAX_STEPS:
         raise JournalError(f"a chain needs 1 to {MAX_STEPS} steps, not {steps!r}")
-    out = []
+    out: list[ChainStep] = []
     for n, step in enumerate(steps, 1):
         op, amount = (step.get("op"), step.get("amount")) if isinstance(step, dict) else (None, None)
         if op not in STEP_KINDS:
@@ -84,12 +93,15 @@ def _check_steps(steps: Any) -> list[dict[str, Any]]:
         of = step.get("of")
         if of is not None and (isinstance(of, bool) or not isinstance(of, int) or of <= 0):
             raise JournalError(f"chain step {n}: of must name a transaction by its id, not {of!r}")
-        out.append({"op": op, "amount": amount, **({"of": of} if of is not None else {}),
-                    "status": str(step.get("status") or "planned")})
+        checked: ChainStep = {"op": op, "amount": amount}
+        if of is not None:
+            checked["of"] = of
+        checked["status"] = str(step.get("status") or "planned")
+        out.append(checked)
     return out
 
 
-def _plan_of(steps: list[dict[str, Any]]) -> list[tuple[str, int, int | None]]:
+def _plan_of(steps: list[ChainStep]) -> list[tuple[str, int, int | None]]:
     """What a plan is, without its progress: each step's operation, amount and the transaction it applies to."""
     return [(s["op"], s["amount"], s.get("of")) for s in steps]
 
@@ -101,7 +113,7 @@ class Chains(Store):
         super().__init__(core)
         self._txns = txns
 
-    def plan_chain(self, kind: str, original_id: int, *, steps: list[dict[str, Any]], target: int | None,
+    def plan_chain(self, kind: str, original_id: int, *, steps: list[ChainStep], target: int | None,
                    operator: str, role: str) -> Chain:
         """Journal the whole plan of a fix before its first step; refused while the original has an open one."""
         if kind not in CHAIN_KINDS:
@@ -123,7 +135,7 @@ class Chains(Store):
                                                                   "target": target})
         return chain_from_row(row)
 
-    def update_chain(self, chain_id: int, steps: list[dict[str, Any]]) -> Chain:
+    def update_chain(self, chain_id: int, steps: list[ChainStep]) -> Chain:
         """Record each step's progress (same plan: op and amount may not change)."""
         updated = _check_steps(steps)
         with self._write(f"update chain {chain_id}") as w:
@@ -137,7 +149,7 @@ class Chains(Store):
                      {"chain": chain_id, "steps": [s["status"] for s in updated]})
         return chain_from_row(row)
 
-    def end_chain(self, chain_id: int, state: FixState, *, reason: str | None = None, steps: list[dict[str, Any]] | None = None,
+    def end_chain(self, chain_id: int, state: FixState, *, reason: str | None = None, steps: list[ChainStep] | None = None,
                   operator: str = "system", role: str = "system") -> Chain:
         """Finish a chain: ``done`` (every step approved) or ``closed`` (a supervisor's decision, with why)."""
         event = END_EVENTS.get(state)
