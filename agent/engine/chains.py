@@ -19,10 +19,11 @@ from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidR
                                      refund, void)
 from agent.engine.requests import Profile
 from agent.engine.texts import say
+from agent.journal.records import Txn
 from agent.journal.states import STEP_KINDS, UNRESOLVED_TXN_STATES, FixState, TxnState
 
 if TYPE_CHECKING:  # the journal's values, named in signatures only: no storage code is loaded
-    from agent.journal.chains import ChainStep
+    from agent.journal.chains import Chain, ChainStep
 
 #: a step's transaction in one of these states means the step went through
 DONE_STATES = {"void": (TxnState.APPROVED,), "refund": (TxnState.APPROVED,),
@@ -56,7 +57,7 @@ def planned_step(op: str, amount: int, of: int | None = None) -> ChainStep:
     return step
 
 
-def progress(chain: Any, txns: list[Any]) -> tuple[StepState, ...]:
+def progress(chain: Chain, txns: list[Txn]) -> tuple[StepState, ...]:
     """Each planned step's status, read from the transactions journaled for the chain (pure)."""
     used: set[int] = set()
     states = []
@@ -75,14 +76,14 @@ def progress(chain: Any, txns: list[Any]) -> tuple[StepState, ...]:
     return tuple(states)
 
 
-def resume_command(chain: Any, original: Any) -> str:
+def resume_command(chain: Chain, original: Txn) -> str:
     """The one command that finishes an open chain (a completion's fix is resumed by its trace, like a sale's)."""
     if chain.kind == "duplicate_fix":
         return f"posagent duplicates --fix {original.id}"
     return f"posagent correct {original.trace:06d} --resume"
 
 
-def standing(profile: Profile, chain: Any, original: Any, states: tuple[StepState, ...]) -> str:
+def standing(profile: Profile, chain: Chain, original: Txn, states: tuple[StepState, ...]) -> str:
     """Where the money stands: what was done, what is still owed, and the one action that finishes it."""
     language = profile.language
     done = [say(language, f"chain_done_{s.op}", amount=_money(profile, s.amount)) for s in states if s.status == "done"]
@@ -103,7 +104,7 @@ def _steps(states: tuple[StepState, ...]) -> list[ChainStep]:
     return [s.as_step() for s in states]
 
 
-def _open(profile: Profile, operation: str, chain: Any, original: Any, states: tuple[StepState, ...], lead: str,
+def _open(profile: Profile, operation: str, chain: Chain, original: Txn, states: tuple[StepState, ...], lead: str,
           steps: tuple[Any, ...]) -> Outcome:
     text = " ".join(p for p in (lead, standing(profile, chain, original, states)) if p)
     return Outcome(operation, "open", text, txn=original, steps=steps,
@@ -112,8 +113,8 @@ def _open(profile: Profile, operation: str, chain: Any, original: Any, states: t
                             "resume": resume_command(chain, original)})
 
 
-def run_chain(profile: Profile, operator: Operator, *, operation: str, original: Any, kind: str,
-              plan: list[ChainStep] | None = None, target: int | None = None, chain: Any = None,
+def run_chain(profile: Profile, operator: Operator, *, operation: str, original: Txn, kind: str,
+              plan: list[ChainStep] | None = None, target: int | None = None, chain: Chain | None = None,
               test_card: str | None = None, lead: str = "", done_lead: str | None = None, step: Any = None) -> Gen:
     """Plan (when `chain` is None) and run the steps of a fix still owed; see the module notes.  `lead`
     introduces the outcome's text (`done_lead` instead when every step went through); `step` runs one step
@@ -164,8 +165,8 @@ def run_chain(profile: Profile, operator: Operator, *, operation: str, original:
     return outcome
 
 
-def _run_steps(profile: Profile, operator: Operator, *, operation: str, original: Any, kind: str,
-               planned: list[tuple[str, int, int | None]], target: int | None, chain: Any, card: Any, lead: str,
+def _run_steps(profile: Profile, operator: Operator, *, operation: str, original: Txn, kind: str,
+               planned: list[tuple[str, int, int | None]], target: int | None, chain: Chain | None, card: Any, lead: str,
                done_lead: str | None, step: Any) -> Gen:
     if chain is None:
         steps = [planned_step(op, amount, of) for op, amount, of in planned]
@@ -198,7 +199,7 @@ def _run_steps(profile: Profile, operator: Operator, *, operation: str, original
     return _open(profile, operation, chain, original, states, " ".join(p for p in (lead, *texts) if p), made)
 
 
-def run_step(profile: Profile, operator: Operator, op: str, amount: int, original: Any, card: Any) -> Gen:
+def run_step(profile: Profile, operator: Operator, op: str, amount: int, original: Txn, card: Any) -> Gen:
     """One step of a sale's fix: void the original, refund part of it, or charge the card read for the chain."""
     if op == "void":
         return (yield from void(profile, VoidRequest(original.trace), operator))
@@ -211,7 +212,7 @@ def run_step(profile: Profile, operator: Operator, op: str, amount: int, origina
     return (yield from _sale_with_card(profile, request, operator, card))
 
 
-def finish_if_done(profile: Profile, chain: Any) -> Gen:
+def finish_if_done(profile: Profile, chain: Chain) -> Gen:
     """After a restart: a chain whose every step went through is marked done; returns its step states."""
     states = progress(chain, (yield from ask.chain_txns(chain.id)))
     if all(s.status == "done" for s in states):
@@ -219,7 +220,7 @@ def finish_if_done(profile: Profile, chain: Any) -> Gen:
     return states
 
 
-def summary(profile: Profile, chain: Any, original: Any, txns: list[Any]) -> dict[str, Any]:
+def summary(profile: Profile, chain: Chain, original: Txn, txns: list[Any]) -> dict[str, Any]:
     """One open chain for a list (status, settlement, keypad, console): what it is and where it stands."""
     states = progress(chain, txns)
     return {"id": chain.id, "kind": chain.kind, "original_id": original.id, "trace": original.trace,

@@ -23,7 +23,7 @@ from agent.engine.texts import say
 from agent.iso8583 import Message
 from agent.iso8583.dump import MessageJson
 from agent.journal.errors import JournalError
-from agent.journal.records import Reversal
+from agent.journal.records import Reversal, Txn
 from agent.journal.states import REVERSAL_REASONS, ReversalState  # texts: why_98, why_A0, why_06
 from agent.engine.netmgmt import NetworkResponseError, build_echo, build_signon, check_network_response
 
@@ -78,7 +78,7 @@ def flush_reversals(profile: Profile) -> Gen:
     return acknowledged, exhausted
 
 
-def _journaled_request(txn: Any) -> Gen:
+def _journaled_request(txn: Txn) -> Gen:
     """The request as journaled before it was sent (masked JSON), or None when the journal kept none."""
     try:
         return (yield from ask.advice_record(txn.id))
@@ -232,7 +232,7 @@ def sign_on_answer(profile: Profile) -> Gen:
     return signon, result.message
 
 
-def send_financial(profile: Profile, txn: Any, request: Message, *, operation: str,
+def send_financial(profile: Profile, txn: Txn, request: Message, *, operation: str,
                    chip: bool = False) -> Gen:
     """Exchange a journaled request and record its outcome; on any failure reverse it.
 
@@ -269,7 +269,7 @@ def send_financial(profile: Profile, txn: Any, request: Message, *, operation: s
     return updated, ("approved" if approved else "declined"), describe(code, profile.language)
 
 
-def _reverse_now(profile: Profile, txn: Any, verdict: Verdict, operation: str) -> Gen:
+def _reverse_now(profile: Profile, txn: Txn, verdict: Verdict, operation: str) -> Gen:
     """Try to deliver the reversal at once; if it cannot be, it stays queued (sent before anything else)."""
     language = profile.language
     why = say(language, f"why_{verdict.reason}") if verdict.reason in REVERSAL_REASONS else verdict.problem

@@ -20,6 +20,7 @@ from agent.engine.texts import say
 from agent.engine.requests import CardData, Profile, local_mmdd, refund_request, sale_request, void_request
 from agent.iso8583 import Message
 from agent.money import format_amount
+from agent.journal.records import Txn
 from agent.journal.states import LIVE_STATES, BatchState, TxnState
 from agent.localtime import MINUTES, local_time
 
@@ -164,7 +165,7 @@ NOT_VOIDABLE = ("voided", "refunded", "refunded_partially", "declined", "reverse
                 "resolved_manually")
 
 
-def _require_voidable(profile: Profile, original: Any) -> None:
+def _require_voidable(profile: Profile, original: Txn) -> None:
     if original.state != TxnState.APPROVED:
         key = original.state if original.state in NOT_VOIDABLE else "other_state"
         raise EngineError(say(profile.language, key, trace=f"{original.trace:06d}", state=original.state),
@@ -279,7 +280,7 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
                    details={"original_id": original.id, "refundable_before": refundable})
 
 
-def purchase_parts(original: Any) -> Gen:
+def purchase_parts(original: Txn) -> Gen:
     """Every sale a fix charged for the same purchase as `original`, in any state, oldest first: a linked
     sale of a difference, a void's re-sale — and the parts of a part fixed on its own trace."""
     parts, frontier, seen = [], [original.id], {original.id}
@@ -292,7 +293,7 @@ def purchase_parts(original: Any) -> Gen:
     return sorted(parts, key=lambda t: t.id)
 
 
-def _other_parts(profile: Profile, original: Any) -> Gen:
+def _other_parts(profile: Profile, original: Txn) -> Gen:
     """The sales a fix charged for the same purchase (a linked difference, a void's re-sale): a refund of the
     sale does not reach them, so the cashier is told each one still refundable and the command for it."""
     notes = []

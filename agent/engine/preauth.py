@@ -21,6 +21,7 @@ from agent.engine.requests import CardData, Profile, preauth_request, reference_
 from agent.engine.responses import describe
 from agent.engine.texts import say
 from agent.iso8583.dump import MessageJson
+from agent.journal.records import Txn
 from agent.journal.states import LIVE_STATES, BatchState, TxnState
 
 
@@ -114,7 +115,7 @@ def find_by_trace(profile: Profile, trace: int, kind: str) -> Gen:
     return max(matching, key=lambda t: t.created_at)
 
 
-def open_hold(profile: Profile, preauth_txn: Any, *, completing: bool) -> Gen:
+def open_hold(profile: Profile, preauth_txn: Txn, *, completing: bool) -> Gen:
     """The pre-auth's hold if it is still open, else a refusal saying what happened and what to do."""
     language, trace = profile.language, f"{preauth_txn.trace:06d}"
     state = preauth_txn.state
@@ -173,7 +174,7 @@ def complete(profile: Profile, request: CompleteRequest, operator: Operator) -> 
     return (yield from complete_preauth(profile, original, request.amount, operator, advice=request.advice))
 
 
-def complete_preauth(profile: Profile, original: Any, amount: int, operator: Operator, *,
+def complete_preauth(profile: Profile, original: Txn, amount: int, operator: Operator, *,
                      advice: bool = False) -> Gen:
     yield from open_hold(profile, original, completing=True)
     most = ceiling(profile, original.amount)
@@ -192,7 +193,7 @@ def complete_preauth(profile: Profile, original: Any, amount: int, operator: Ope
     return outcome
 
 
-def _complete_by_advice(profile: Profile, original: Any, amount: int, operator: Operator) -> Gen:
+def _complete_by_advice(profile: Profile, original: Txn, amount: int, operator: Operator) -> Gen:
     """Offline completion: journaled as a completion owing an advice (no reversal), then delivered now if
     the bank can be reached, else before the next online message and before the settlement."""
     language = profile.language
@@ -252,7 +253,7 @@ def completion_void(profile: Profile, request: CompletionRef, operator: Operator
 
 # ---------------------------------------------------------------- shared
 
-def _send_reference(profile: Profile, kind: str, original: Any, amount: int, operator: Operator) -> Gen:
+def _send_reference(profile: Profile, kind: str, original: Txn, amount: int, operator: Operator) -> Gen:
     """Journal and send a request that names its original (no card): pre-auth void, completion, completion void."""
     def build(trace: int, batch: int) -> MessageJson:
         return masked(reference_request(profile, kind, trace=trace, batch=batch, amount=amount, original=original))

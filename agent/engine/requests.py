@@ -8,7 +8,7 @@ crash (it never needs the PAN, track data or PIN block, which are not kept — d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from agent.iso8583 import Message, get_dialect
 from agent.iso8583.dialect import TcUploadSpec
@@ -19,6 +19,7 @@ from agent.money import parse_amount
 from agent.localtime import local_time
 
 if TYPE_CHECKING:
+    from agent.journal.records import Txn
     from agent.config import Config
 
 #: kind → (processing code F3, condition code F25, 60.1 transaction type, request MTI)
@@ -196,7 +197,7 @@ def pin_fields(profile: Profile, pin_block: bytes) -> dict[int, str | bytes]:
     return {52: pin_block, 26: PIN_CAPTURE_CODE, 53: f"2{algorithm}".ljust(16, "0")}
 
 
-def void_request(profile: Profile, *, trace: int, batch: int, original: Any) -> Message:
+def void_request(profile: Profile, *, trace: int, batch: int, original: Txn) -> Message:
     """Void of a sale in the open batch: the host finds it by 61 (batch + trace) and 37/38."""
     mti, fields = _financial_fields(profile, "void", trace=trace, batch=batch, amount=original.amount,
                                     currency=original.currency, entry_mode=MANUAL_NO_CARD, card_present=False,
@@ -204,7 +205,20 @@ def void_request(profile: Profile, *, trace: int, batch: int, original: Any) -> 
     return Message(mti, _with_references(fields, original))
 
 
-def refund_request(profile: Profile, *, trace: int, batch: int, amount: int, original: Any) -> Message:
+class SaleReferenced(Protocol):
+    """What a refund's message reads of its sale: a journaled `Txn`, or a sale known only by its RRN."""
+
+    @property
+    def rrn(self) -> str | None: ...
+    @property
+    def auth_code(self) -> str | None: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def created_at(self) -> float: ...
+
+
+def refund_request(profile: Profile, *, trace: int, batch: int, amount: int, original: SaleReferenced) -> Message:
     """Refund (0220): by original RRN and date (MMDD); batch and trace of 61 are zeros (another day)."""
     mti, fields = _financial_fields(profile, "refund", trace=trace, batch=batch, amount=amount,
                                     currency=original.currency, entry_mode=MANUAL_NO_CARD, card_present=False,
@@ -218,7 +232,7 @@ def preauth_request(profile: Profile, *, trace: int, batch: int, amount: int, ca
 
 
 def reference_request(profile: Profile, kind: str, *, trace: int, batch: int, amount: int,
-                      original: Any) -> Message:
+                      original: Txn) -> Message:
     """Pre-auth void, completion and completion void: no card; the original by 37/38 and field 61
     (voids: the original's batch + trace + date; completion: zeros + the pre-auth's date)."""
     refs = (original.batch, original.trace, local_mmdd(original.created_at)) if kind in VOID_KINDS else \
@@ -231,7 +245,7 @@ def reference_request(profile: Profile, kind: str, *, trace: int, batch: int, am
     return Message(mti, _with_references(fields, original))
 
 
-def _with_references(fields: dict[int, str | bytes], original: Any) -> dict[int, str | bytes]:
+def _with_references(fields: dict[int, str | bytes], original: SaleReferenced) -> dict[int, str | bytes]:
     if original.rrn:
         fields[37] = original.rrn
     if original.auth_code:
@@ -239,7 +253,7 @@ def _with_references(fields: dict[int, str | bytes], original: Any) -> dict[int,
     return fields
 
 
-def reversal_for(profile: Profile, txn: Any, original: Any | None, *, reason: str, repeat: bool,
+def reversal_for(profile: Profile, txn: Txn, original: Txn | None, *, reason: str, repeat: bool,
                  sent: Mapping[str, Any] | None = None) -> Message:
     """0400 (0401 when repeated) rebuilt from the journal: the same shared fields as the request it
     undoes, the original's trace in 11 and the reason in 39; never PAN, track, PIN or chip data.
@@ -265,7 +279,7 @@ def reversal_for(profile: Profile, txn: Any, original: Any | None, *, reason: st
     return Message(profile.repeat_of("0400") if repeat else "0400", fields)
 
 
-def tc_upload_request(profile: Profile, txn: Any, icc: bytes, card_sequence: str | None) -> Message:
+def tc_upload_request(profile: Profile, txn: Txn, icc: bytes, card_sequence: str | None) -> Message:
     """The IC card TC upload of an approved chip transaction, rebuilt from journal facts (the same message
     each time): the dialect's MTI, 60.1 and 60.3, the original's fields it names, 55 the card's TC."""
     spec = profile.tc_upload

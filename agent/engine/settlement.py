@@ -21,6 +21,7 @@ from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.engine.walletmsgs import WalletSettings
 from agent.iso8583 import Message
+from agent.journal.records import Batch, Txn
 from agent.journal.states import FixState
 from agent.iso8583.matching import NETWORK_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, settlement_result
@@ -150,7 +151,7 @@ def resume_settlement(profile: Profile, batch: Any, wallet_entry_mode: str = Wal
                                                      "by_payment": by_payment.as_dict()})
 
 
-def _upload_message(profile: Profile, batch: Any, txn: Any) -> Message:
+def _upload_message(profile: Profile, batch: Batch, txn: Txn) -> Message:
     code, condition, _, _ = FINANCIAL_KINDS["sale" if txn.kind == "correction" else txn.kind]
     ic = (txn.entry_mode or "").startswith("05")
     fields: dict[int, str | bytes] = {

@@ -30,6 +30,7 @@ from agent.machine import Machine
 from agent.money import format_amount
 from agent.progress import Progress
 from agent.paycodes import PaymentCodeError, Wallet, classify, mask_code
+from agent.journal.records import Txn
 from agent.journal.states import LIVE_STATES, TxnState
 
 
@@ -251,7 +252,7 @@ def _classify(settings: WalletSettings, request: Message, result: Answer | NoAns
     return ("paid" if code == "00" else "declined"), verdict, result.message
 
 
-def _query_until_final(profile: Profile, settings: WalletSettings, txn: Any, operator: Operator) -> Gen:
+def _query_until_final(profile: Profile, settings: WalletSettings, txn: Txn, operator: Operator) -> Gen:
     start = (yield Wait(0)).now
     state, queries, lost = OrderState.PAYING, 0, 0
     while True:
@@ -283,7 +284,7 @@ def _query_until_final(profile: Profile, settings: WalletSettings, txn: Any, ope
             return state, response, {"queries": queries}
 
 
-def _finish(profile: Profile, settings: WalletSettings, txn: Any, state: str, response: Any, wallet: Wallet,
+def _finish(profile: Profile, settings: WalletSettings, txn: Txn, state: str, response: Any, wallet: Wallet,
             details: dict[str, Any]) -> Gen:
     code = response.get(39)
     updated = yield from ask.complete(txn.id, approved=state == OrderState.APPROVED, response_code=code, rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=None)
@@ -295,7 +296,7 @@ def _finish(profile: Profile, settings: WalletSettings, txn: Any, state: str, re
     return Outcome("wallet_sale", state, text, txn=updated, steps=(updated,), details=details)
 
 
-def _cancel(profile: Profile, settings: WalletSettings, txn: Any, verdict: Verdict, why_key: str,
+def _cancel(profile: Profile, settings: WalletSettings, txn: Txn, verdict: Verdict, why_key: str,
             details: dict[str, Any]) -> Gen:
     """Queue the sale's reversal (the cancel) with its reason and deliver it now if the host answers."""
     yield from ask.fail(txn.id, reason=verdict.reason, error=verdict.problem, response=None)

@@ -19,6 +19,7 @@ from agent.iso8583.subfields import Field60, Field61
 from agent.engine.requests import Profile, local_mmdd
 
 if TYPE_CHECKING:
+    from agent.journal.records import Txn
     from agent.config import Config
     from agent.iso8583.dialect import Dialect
 
@@ -69,7 +70,7 @@ def wallet_sale_request(profile: Profile, settings: WalletSettings, *, trace: in
 
 
 def wallet_query_request(profile: Profile, settings: WalletSettings, *, trace: int, batch: int,
-                         original: Any) -> Message:
+                         original: Txn) -> Message:
     """Status of the order sent as `original` (a journal Txn): 61 = its batch + trace + date."""
     f60 = Field60(tx_type=settings.query_type, batch=f"{batch:06d}", nmc="000")
     f61 = Field61(orig_batch=f"{original.batch:06d}", orig_trace=f"{original.trace:06d}",
