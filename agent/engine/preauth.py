@@ -10,7 +10,6 @@ before completion; a completion void only in the open batch (after that, a refun
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from agent.engine.amount_guards import check_amount
 from agent.engine.common import Gen, with_card, connect, ensure_ready, flush_reversals, masked, send_financial
