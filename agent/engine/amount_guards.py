@@ -55,7 +55,7 @@ def check_amount(profile: Profile, operation: str, amount: int, *, confirmed: bo
     return the unusual-amount question (a needs_confirmation `Outcome`) unless `confirmed`; else None."""
     if amount <= profile.max_amount and confirmed:
         return None
-    typical = typical_ticket((yield ask.recent_sale_amounts(limit=HISTORY_LIMIT)), profile.typical_amount)
+    typical = typical_ticket((yield from ask.recent_sale_amounts(limit=HISTORY_LIMIT)), profile.typical_amount)
     meant = meant_amount(profile, amount, typical)
     said = {"amount": _in_full(profile, amount), "meant": _did_you_mean(profile, meant)}
     if amount > profile.max_amount:

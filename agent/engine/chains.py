@@ -10,7 +10,7 @@ is read back from its transactions, so a resume after a crash never repeats a st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.engine.common import Gen, ensure_ready
 from agent.engine.effects import CardFailure, EngineError, Outcome, ReadCard, ReleaseCard
@@ -19,7 +19,11 @@ from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidR
                                      refund, void)
 from agent.engine.requests import Profile
 from agent.engine.texts import say
+from agent.journal.records import Txn
 from agent.journal.states import STEP_KINDS, UNRESOLVED_TXN_STATES, FixState, TxnState
+
+if TYPE_CHECKING:  # the journal's values, named in signatures only: no storage code is loaded
+    from agent.journal.chains import Chain, ChainStep
 
 #: a step's transaction in one of these states means the step went through
 DONE_STATES = {"void": (TxnState.APPROVED,), "refund": (TxnState.APPROVED,),
@@ -39,11 +43,21 @@ class StepState:
     txn_ids: tuple[int, ...]
     of: int | None = None  # the transaction a void or refund applies to, when not the chain's original
 
-    def as_step(self) -> dict:
-        return {"op": self.op, "amount": self.amount, **({"of": self.of} if self.of else {}), "status": self.status}
+    def as_step(self) -> ChainStep:
+        step = planned_step(self.op, self.amount, self.of)
+        step["status"] = self.status
+        return step
 
 
-def progress(chain: Any, txns: list[Any]) -> tuple[StepState, ...]:
+def planned_step(op: str, amount: int, of: int | None = None) -> ChainStep:
+    """A step of a fix's plan as the journal keeps it (`of` only when it applies to another than the original)."""
+    step: ChainStep = {"op": op, "amount": amount}
+    if of:
+        step["of"] = of
+    return step
+
+
+def progress(chain: Chain, txns: list[Txn]) -> tuple[StepState, ...]:
     """Each planned step's status, read from the transactions journaled for the chain (pure)."""
     used: set[int] = set()
     states = []
@@ -62,14 +76,14 @@ def progress(chain: Any, txns: list[Any]) -> tuple[StepState, ...]:
     return tuple(states)
 
 
-def resume_command(chain: Any, original: Any) -> str:
+def resume_command(chain: Chain, original: Txn) -> str:
     """The one command that finishes an open chain (a completion's fix is resumed by its trace, like a sale's)."""
     if chain.kind == "duplicate_fix":
         return f"posagent duplicates --fix {original.id}"
     return f"posagent correct {original.trace:06d} --resume"
 
 
-def standing(profile: Profile, chain: Any, original: Any, states: tuple[StepState, ...]) -> str:
+def standing(profile: Profile, chain: Chain, original: Txn, states: tuple[StepState, ...]) -> str:
     """Where the money stands: what was done, what is still owed, and the one action that finishes it."""
     language = profile.language
     done = [say(language, f"chain_done_{s.op}", amount=_money(profile, s.amount)) for s in states if s.status == "done"]
@@ -86,11 +100,12 @@ def standing(profile: Profile, chain: Any, original: Any, states: tuple[StepStat
     return " ".join(parts)
 
 
-def _steps(states: tuple[StepState, ...]) -> list[dict]:
+def _steps(states: tuple[StepState, ...]) -> list[ChainStep]:
     return [s.as_step() for s in states]
 
 
-def _open(profile: Profile, operation: str, chain: Any, original: Any, states, lead: str, steps: tuple) -> Outcome:
+def _open(profile: Profile, operation: str, chain: Chain, original: Txn, states: tuple[StepState, ...], lead: str,
+          steps: tuple[Any, ...]) -> Outcome:
     text = " ".join(p for p in (lead, standing(profile, chain, original, states)) if p)
     return Outcome(operation, "open", text, txn=original, steps=steps,
                    details={"chain": chain.as_dict(), "original_id": original.id,
@@ -98,34 +113,35 @@ def _open(profile: Profile, operation: str, chain: Any, original: Any, states, l
                             "resume": resume_command(chain, original)})
 
 
-def run_chain(profile: Profile, operator: Operator, *, operation: str, original: Any, kind: str,
-              plan: list[dict] | None = None, target: int | None = None, chain: Any = None,
+def run_chain(profile: Profile, operator: Operator, *, operation: str, original: Txn, kind: str,
+              plan: list[ChainStep] | None = None, target: int | None = None, chain: Chain | None = None,
               test_card: str | None = None, lead: str = "", done_lead: str | None = None, step: Any = None) -> Gen:
     """Plan (when `chain` is None) and run the steps of a fix still owed; see the module notes.  `lead`
     introduces the outcome's text (`done_lead` instead when every step went through); `step` runs one step
     (default: void, refund, sale — a completion's fix adds its own)."""
     language = profile.language
     if chain is not None:
-        states = progress(chain, (yield ask.chain_txns(chain.id)))
+        states = progress(chain, (yield from ask.chain_txns(chain.id)))
         if any(s.status == "pending" for s in states):
             try:  # a step's reversal is still owed: deliver it first, then look again
                 yield from ensure_ready(profile)
             except EngineError as exc:
                 return _open(profile, operation, chain, original, states, str(exc), ())
-            states = progress(chain, (yield ask.chain_txns(chain.id)))
+            states = progress(chain, (yield from ask.chain_txns(chain.id)))
             if any(s.status == "pending" for s in states):
                 return _open(profile, operation, chain, original, states, lead, ())
         planned = [(s.op, s.amount, s.of) for s in states if s.status == "owed"]
     else:
+        assert plan is not None  # a new chain comes with its plan
         planned = [(s["op"], s["amount"], s.get("of")) for s in plan]
-        states = None
+        states = ()
     card = None
     sale_amount = next((amount for op, amount, _ in planned if op == "sale"), None)
     if sale_amount is not None:  # the card first: before anything that cannot be undone
         card = yield ReadCard(sale_amount, test_card)
         problem = card.message if isinstance(card, CardFailure) else None
         if problem is None:
-            fingerprint = yield ask.fingerprint(card.pan)
+            fingerprint = yield from ask.fingerprint(card.pan)
             if original.pan_fingerprint is not None and fingerprint != original.pan_fingerprint:
                 yield ReleaseCard()
                 problem = say(language, "chain_other_card", trace=f"{original.trace:06d}", card=original.pan_masked)
@@ -149,41 +165,41 @@ def run_chain(profile: Profile, operator: Operator, *, operation: str, original:
     return outcome
 
 
-def _run_steps(profile: Profile, operator: Operator, *, operation: str, original: Any, kind: str,
-               planned: list[tuple[str, int, int | None]], target: int | None, chain: Any, card: Any, lead: str,
+def _run_steps(profile: Profile, operator: Operator, *, operation: str, original: Txn, kind: str,
+               planned: list[tuple[str, int, int | None]], target: int | None, chain: Chain | None, card: Any, lead: str,
                done_lead: str | None, step: Any) -> Gen:
     if chain is None:
-        steps = [{"op": op, "amount": amount, **({"of": of} if of else {})} for op, amount, of in planned]
-        chain = yield ask.plan_chain(kind, original.id, steps=steps, target=target, operator=operator.name,
-                                     role=operator.role)
-    made: tuple = ()
+        steps = [planned_step(op, amount, of) for op, amount, of in planned]
+        chain = yield from ask.plan_chain(kind, original.id, steps=steps, target=target, operator=operator.name,
+                                          role=operator.role)
+    made: tuple[Any, ...] = ()
     texts: list[str] = []
     for op, amount, of in planned:
         try:  # a step with `of` voids or refunds that transaction (an earlier correction's sale) instead
-            applies_to = original if of is None else (yield ask.get(of))
+            applies_to = original if of is None else (yield from ask.get(of))
             result = yield from step(profile, operator, op, amount, applies_to, card)
         except EngineError as exc:  # refused before anything was sent (offline, rules): the chain stays open
             texts.append(str(exc))
             break
         made += result.steps
         texts.append(result.message)
-        states = progress(chain, (yield ask.chain_txns(chain.id)))
+        states = progress(chain, (yield from ask.chain_txns(chain.id)))
         if result.status != "approved":
             break
         if any(s.status != "done" for s in states):
-            yield ask.update_chain(chain.id, _steps(states))
-    states = progress(chain, (yield ask.chain_txns(chain.id)))
+            yield from ask.update_chain(chain.id, _steps(states))
+    states = progress(chain, (yield from ask.chain_txns(chain.id)))
     if all(s.status == "done" for s in states):
         message = " ".join(p for p in (done_lead if done_lead is not None else lead, *texts) if p) or \
             standing(profile, chain, original, states)
-        chain = yield ask.end_chain(chain.id, FixState.DONE, steps=_steps(states), operator=operator.name, role=operator.role)
+        chain = yield from ask.end_chain(chain.id, FixState.DONE, steps=_steps(states), operator=operator.name, role=operator.role)
         return Outcome(operation, "approved", message, txn=made[-1] if made else original, steps=made,
                        details={"chain": chain.as_dict(), "original_id": original.id})
-    chain = yield ask.update_chain(chain.id, _steps(states))
+    chain = yield from ask.update_chain(chain.id, _steps(states))
     return _open(profile, operation, chain, original, states, " ".join(p for p in (lead, *texts) if p), made)
 
 
-def run_step(profile: Profile, operator: Operator, op: str, amount: int, original: Any, card: Any) -> Gen:
+def run_step(profile: Profile, operator: Operator, op: str, amount: int, original: Txn, card: Any) -> Gen:
     """One step of a sale's fix: void the original, refund part of it, or charge the card read for the chain."""
     if op == "void":
         return (yield from void(profile, VoidRequest(original.trace), operator))
@@ -196,15 +212,15 @@ def run_step(profile: Profile, operator: Operator, op: str, amount: int, origina
     return (yield from _sale_with_card(profile, request, operator, card))
 
 
-def finish_if_done(profile: Profile, chain: Any) -> Gen:
+def finish_if_done(profile: Profile, chain: Chain) -> Gen:
     """After a restart: a chain whose every step went through is marked done; returns its step states."""
-    states = progress(chain, (yield ask.chain_txns(chain.id)))
+    states = progress(chain, (yield from ask.chain_txns(chain.id)))
     if all(s.status == "done" for s in states):
-        yield ask.end_chain(chain.id, FixState.DONE, steps=_steps(states))
+        yield from ask.end_chain(chain.id, FixState.DONE, steps=_steps(states))
     return states
 
 
-def summary(profile: Profile, chain: Any, original: Any, txns: list[Any]) -> dict:
+def summary(profile: Profile, chain: Chain, original: Txn, txns: list[Any]) -> dict[str, Any]:
     """One open chain for a list (status, settlement, keypad, console): what it is and where it stands."""
     states = progress(chain, txns)
     return {"id": chain.id, "kind": chain.kind, "original_id": original.id, "trace": original.trace,
@@ -216,12 +232,12 @@ def summary(profile: Profile, chain: Any, original: Any, txns: list[Any]) -> dic
 def summaries_plan() -> Gen:
     """Every open chain with its original and transactions (for plans: settlement, recovery)."""
     out = []
-    for chain in (yield ask.open_chains()):
-        original = yield ask.get(chain.original_id)
-        out.append((chain, original, (yield ask.chain_txns(chain.id))))
+    for chain in (yield from ask.open_chains()):
+        original = yield from ask.get(chain.original_id)
+        out.append((chain, original, (yield from ask.chain_txns(chain.id))))
     return out
 
 
-def listing(profile: Profile, items: list[dict]) -> str:
+def listing(profile: Profile, items: list[dict[str, Any]]) -> str:
     """"chain 3 (trace 000005): Voided 12.34. 10.00 still to charge: …" joined for one line of text."""
     return "; ".join(f"chain {c['id']} (trace {c['trace']:06d}): {c['standing']}" for c in items)

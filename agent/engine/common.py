@@ -8,19 +8,22 @@ or changes a sale)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Sequence
 
 from agent.engine.effects import (Answer, CardFailure, Connect, EngineError, Exchange, FinishCard, InstallKeys,
-                                  NoAnswer, Notify, OpenSealedCard, Outcome, ReadCard, ReleaseCard, SignOnNeeded)
+                                  NoAnswer, Notify, OpenSealedCard, Outcome, Plan, ReadCard, ReleaseCard,
+                                  SignOnNeeded)
 from agent.engine.offline import OFFLINE_KINDS, advice_from_record
-from agent.engine.requests import (REVERSAL_ACKNOWLEDGED, Profile, Verdict, check_response, reference_request,
-                                   reversal_for, tc_upload_request)
+from agent.engine.requests import (REVERSAL_ACKNOWLEDGED, CardData, Profile, Verdict, check_response,
+                                   reference_request, reversal_for, tc_upload_request)
 from agent.errors import PosagentError
 from agent.engine.responses import describe
 from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.iso8583 import Message
+from agent.iso8583.dump import MessageJson
 from agent.journal.errors import JournalError
+from agent.journal.records import Reversal, Txn
 from agent.journal.states import REVERSAL_REASONS, ReversalState  # texts: why_98, why_A0, why_06
 from agent.engine.netmgmt import NetworkResponseError, build_echo, build_signon, check_network_response
 
@@ -28,7 +31,7 @@ Gen = Generator[Any, Any, Any]
 
 
 
-def masked(message: Message) -> dict:
+def masked(message: Message) -> MessageJson:
     return message.to_json(masked=True)
 
 
@@ -44,28 +47,28 @@ def flush_reversals(profile: Profile) -> Gen:
 
     Returns (acknowledged, needs_manual): the reversals delivered now, and those whose tries ran out now
     (they stay visible as "needs manual handling" and no longer hold back other messages)."""
-    backlog = yield ask.reversal_backlog()
-    pending = backlog.pending
+    backlog = yield from ask.reversal_backlog()
+    pending: Sequence[Reversal] = backlog.pending
     for txn in backlog.unanswered:  # sent, but its outcome could not be journaled (disk full): reverse it first
-        yield ask.fail(txn.id, reason="98", error="no outcome could be journaled for this request")
+        yield from ask.fail(txn.id, reason="98", error="no outcome could be journaled for this request")
     if backlog.unanswered:
-        pending = yield ask.pending_reversals()
+        pending = yield from ask.pending_reversals()
     acknowledged, exhausted = [], []
     for reversal in pending:
-        txn = yield ask.get(reversal.txn_id)
-        original = (yield ask.get(txn.original_id)) if txn.original_id else None
+        txn = yield from ask.get(reversal.txn_id)
+        original = (yield from ask.get(txn.original_id)) if txn.original_id else None
         sent = yield from _journaled_request(txn)
         message = reversal_for(profile, txn, original, reason=reversal.reason or "06", repeat=reversal.tries > 0,
                                sent=sent)
         yield Notify(say(profile.language, "reversing", trace=f"{reversal.trace:06d}"))
-        yield ask.reversal_attempt(reversal.id, request=masked(message))
+        yield from ask.reversal_attempt(reversal.id, request=masked(message))
         result = yield Exchange(message)
         problem = _reversal_problem(message, result, profile.language)
         if problem is None:
-            yield ask.reversal_acknowledged(reversal.id, response=masked(result.message))
+            yield from ask.reversal_acknowledged(reversal.id, response=masked(result.message))
             acknowledged.append(reversal)
             continue
-        after = yield ask.reversal_failed(reversal.id, problem, max_tries=profile.reversal_retries)
+        after = yield from ask.reversal_failed(reversal.id, problem, max_tries=profile.reversal_retries)
         if after.state == ReversalState.PENDING:
             raise EngineError(say(profile.language, "reversal_pending", trace=f"{reversal.trace:06d}",
                                   problem=problem), code="reversal_pending")
@@ -75,10 +78,10 @@ def flush_reversals(profile: Profile) -> Gen:
     return acknowledged, exhausted
 
 
-def _journaled_request(txn: Any) -> Gen:
+def _journaled_request(txn: Txn) -> Gen:
     """The request as journaled before it was sent (masked JSON), or None when the journal kept none."""
     try:
-        return (yield ask.advice_record(txn.id))
+        return (yield from ask.advice_record(txn.id))
     except JournalError:
         return None
 
@@ -86,37 +89,38 @@ def _journaled_request(txn: Any) -> Gen:
 def flush_advices(profile: Profile) -> Gen:
     """Deliver every offline completion advice (after the reversals, before anything else): the same
     bytes again until the host answers; raise if one is still owed.  Returns the advices answered."""
-    pending = yield ask.pending_advices()
+    pending = yield from ask.pending_advices()
     answered = []
     for txn in pending:
         if txn.kind in OFFLINE_KINDS:  # an offline-approved sale: rebuilt from its record and sealed card
-            record = yield ask.advice_record(txn.id)
+            record = yield from ask.advice_record(txn.id)
             card = yield OpenSealedCard(record.get("sealed_card") or "", txn.amount)
             if isinstance(card, CardFailure):
-                yield ask.advice_failed(txn.id, card.message)
+                yield from ask.advice_failed(txn.id, card.message)
                 raise EngineError(say(profile.language, "advice_card_sealed", trace=f"{txn.trace:06d}",
                                       problem=card.message), code="advice_pending")
             message = advice_from_record(profile, txn, record, *card)
         else:
-            original = yield ask.get(txn.original_id)
+            assert txn.original_id is not None  # an offline completion names its pre-auth
+            original = yield from ask.get(txn.original_id)
             message = reference_request(profile, "completion_advice", trace=txn.trace, batch=txn.batch,
                                         amount=txn.amount, original=original)
-        if (yield ask.advice_tries(txn.id)):  # sent before without an answer: it goes out as a repeat (0221)
+        if (yield from ask.advice_tries(txn.id)):  # sent before without an answer: it goes out as a repeat (0221)
             message = message.with_mti(profile.repeat_of(message.mti))
         yield Notify(say(profile.language, "sending_advice", trace=f"{txn.trace:06d}"))
-        yield ask.advice_attempt(txn.id, masked(message))
+        yield from ask.advice_attempt(txn.id, masked(message))
         result = yield Exchange(message)
         problem = _reversal_problem(message, result, profile.language) if isinstance(result, NoAnswer) else None
         if problem is None:
             verdict = check_response(message, result.message, mac_valid=result.mac_valid)
             problem = None if verdict.valid else verdict.problem
         if problem is not None:
-            yield ask.advice_failed(txn.id, problem)
+            yield from ask.advice_failed(txn.id, problem)
             raise EngineError(say(profile.language, "advice_pending", trace=f"{txn.trace:06d}", problem=problem),
                               code="advice_pending")
         response = result.message
         code = response.get(39)
-        answered.append((yield ask.complete(txn.id, approved=code == "00", response_code=code, rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=_host_time(response))))
+        answered.append((yield from ask.complete(txn.id, approved=code == "00", response_code=code, rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=_host_time(response))))
     return answered
 
 
@@ -126,24 +130,24 @@ def flush_tc_uploads(profile: Profile) -> Gen:
     acquirer took now."""
     taken = 0
     try:
-        for upload in (yield ask.tc_uploads_owed()):
-            txn = yield ask.get(upload.txn_id)
+        for upload in (yield from ask.tc_uploads_owed()):
+            txn = yield from ask.get(upload.txn_id)
             message = tc_upload_request(profile, txn, upload.icc, upload.card_sequence)
             yield Notify(say(profile.language, "sending_tc", trace=f"{txn.trace:06d}"))
-            yield ask.tc_upload_attempt(upload.id)
+            yield from ask.tc_upload_attempt(upload.id)
             result = yield Exchange(message)
             if isinstance(result, NoAnswer):
-                yield ask.tc_upload_failed(upload.id, result.detail, max_tries=profile.tc_upload_tries)
+                yield from ask.tc_upload_failed(upload.id, result.detail, max_tries=profile.tc_upload_tries)
                 break  # the link is down or the host silent: the others wait for the next message too
             verdict = check_response(message, result.message, mac_valid=result.mac_valid)
             code = result.message.get(39)
             if not verdict.valid or code != "00":
                 problem = verdict.problem if not verdict.valid else say(
                     profile.language, "bank_answered", code=code, meaning=describe(code, profile.language))
-                yield ask.tc_upload_failed(upload.id, problem, max_tries=profile.tc_upload_tries,
-                                           response_code=code if isinstance(code, str) and len(code) == 2 else None)
+                yield from ask.tc_upload_failed(upload.id, problem, max_tries=profile.tc_upload_tries,
+                                                response_code=code if isinstance(code, str) and len(code) == 2 else None)
                 continue
-            yield ask.tc_upload_answered(upload.id, response_code=code)
+            yield from ask.tc_upload_answered(upload.id, response_code=code)
             taken += 1
     except PosagentError as exc:  # e.g. the journal refused a write: the TC stays owed, the sale stands
         yield Notify(say(profile.language, "tc_postponed", detail=exc))
@@ -171,7 +175,8 @@ def ensure_ready(profile: Profile, *, trace_for_signon: Callable[[], Gen] | None
         yield from sign_on(profile)
 
 
-def with_card(amount: int, test_card: str | None, body: Callable[[Any], Gen], *, offline_ok: bool = False) -> Gen:
+def with_card(amount: int, test_card: str | None, body: Callable[[CardData], Plan], *,
+              offline_ok: bool = False) -> Plan:
     """Read the card for `amount`, run `body(card)`, and always release the card after (wiping its data);
     a plan abandoned mid-way leaves the wiping to the daemon.  `offline_ok`: the card may approve offline."""
     card = yield ReadCard(amount, test_card, offline_ok)
@@ -193,11 +198,11 @@ def with_card(amount: int, test_card: str | None, body: Callable[[Any], Gen], *,
 def _journal_chip_params(txn_id: int) -> Gen:
     """Which chip parameters decided a chip transaction: the downloaded set's version and digest, or the
     local files (the set only changes between operations, so the one in force now is the one used)."""
-    record = yield ask.params_in_force()
+    record = yield from ask.params_in_force()
     details = ({"source": "files"} if record is None else
                {"source": "download", "version": f"{record.params_version}/{record.keys_version}",
                 "digest": record.digest[:16]})
-    yield ask.record_event("chip.params", details, operator="system", role="system", txn_id=txn_id)
+    yield from ask.record_event("chip.params", details, operator="system", role="system", txn_id=txn_id)
 
 
 def sign_on(profile: Profile) -> Gen:
@@ -209,8 +214,8 @@ def sign_on_answer(profile: Profile) -> Gen:
     """Sign on; returns the sign-on result and the acquirer's answer (which may announce new chip
     parameters: agent/engine/params.py reads it)."""
     yield from connect(profile)
-    batch = yield ask.open_batch()
-    trace = yield ask.take_trace("network")
+    batch = yield from ask.open_batch()
+    trace = yield from ask.take_trace("network")
     request = build_signon(profile.as_config(), trace, batch=f"{batch.number:06d}")
     yield Notify(say(profile.language, "signing_on"))
     result = yield Exchange(request)
@@ -219,15 +224,15 @@ def sign_on_answer(profile: Profile) -> Gen:
     signon = yield InstallKeys(request, result.message)
     host_batch = int(signon.batch_number)
     if host_batch and host_batch != batch.number:
-        count = yield ask.batch_size(batch.number)
+        count = yield from ask.batch_size(batch.number)
         if count == 0:  # the host numbers batches; a batch that already holds sales keeps its number
-            yield ask.set_batch_number(host_batch)
-    yield ask.record_event("signon", {"batch": signon.batch_number, "kcv": signon.key_check_values},
-                           operator="system", role="system")
+            yield from ask.set_batch_number(host_batch)
+    yield from ask.record_event("signon", {"batch": signon.batch_number, "kcv": signon.key_check_values},
+                                operator="system", role="system")
     return signon, result.message
 
 
-def send_financial(profile: Profile, txn: Any, request: Message, *, operation: str,
+def send_financial(profile: Profile, txn: Txn, request: Message, *, operation: str,
                    chip: bool = False) -> Gen:
     """Exchange a journaled request and record its outcome; on any failure reverse it.
 
@@ -238,7 +243,7 @@ def send_financial(profile: Profile, txn: Any, request: Message, *, operation: s
         check_response(request, result.message, mac_valid=result.mac_valid)
     response = result.message if isinstance(result, Answer) else None
     tc_upload = None
-    if verdict.valid and chip:
+    if verdict.valid and chip and response is not None:
         approved = response.get(39) == "00"
         issuer_data = _issuer_data(response)
         card = yield FinishCard(approved, issuer_data)
@@ -248,22 +253,23 @@ def send_financial(profile: Profile, txn: Any, request: Message, *, operation: s
         elif approved:
             tc_upload = getattr(card, "field55", None)  # a chip card's TC, owed to the acquirer
     if not verdict.valid:
-        yield ask.fail(txn.id, reason=verdict.reason, error=verdict.problem,
-                       response=masked(response) if response is not None else None)
+        yield from ask.fail(txn.id, reason=verdict.reason, error=verdict.problem,
+                            response=masked(response) if response is not None else None)
         return (yield from _reverse_now(profile, txn, verdict, operation))
-    code = response.get(39)
+    code = text(response, 39) if response is not None else None
+    assert response is not None and code is not None  # a valid verdict: an answer with a response code
     approved = code == "00"
     sequence = request.get(23)
-    updated = yield ask.complete(txn.id, approved=approved, response_code=code, rrn=response.get(37),
-                                 auth_code=response.get(38), response=masked(response),
-                                 host_time=_host_time(response), tc_upload=tc_upload if approved else None,
-                                 card_sequence=sequence if tc_upload is not None and isinstance(sequence, str) else None)
+    updated = yield from ask.complete(txn.id, approved=approved, response_code=code, rrn=text(response, 37),
+                                      auth_code=text(response, 38), response=masked(response),
+                                      host_time=_host_time(response), tc_upload=tc_upload if approved else None,
+                                      card_sequence=sequence if tc_upload is not None and isinstance(sequence, str) else None)
     if approved and tc_upload is not None:  # the sale is journaled: its TC goes now, or before the next message
         yield from flush_tc_uploads(profile)
     return updated, ("approved" if approved else "declined"), describe(code, profile.language)
 
 
-def _reverse_now(profile: Profile, txn: Any, verdict: Verdict, operation: str) -> Gen:
+def _reverse_now(profile: Profile, txn: Txn, verdict: Verdict, operation: str) -> Gen:
     """Try to deliver the reversal at once; if it cannot be, it stays queued (sent before anything else)."""
     language = profile.language
     why = say(language, f"why_{verdict.reason}") if verdict.reason in REVERSAL_REASONS else verdict.problem
@@ -271,10 +277,16 @@ def _reverse_now(profile: Profile, txn: Any, verdict: Verdict, operation: str) -
     try:
         yield from flush_reversals(profile)
     except EngineError:
-        updated = yield ask.get(txn.id)
+        updated = yield from ask.get(txn.id)
         return updated, "in_doubt", say(language, "not_completed", operation=name, why=why)
-    updated = yield ask.get(txn.id)
+    updated = yield from ask.get(txn.id)
     return updated, "reversed", say(language, "cancelled", operation=name, why=why)
+
+
+def text(message: Message, number: int) -> str | None:
+    """A text field of `message` (37, 38, 39: never bytes in any dialect), or None when it is absent."""
+    value = message.get(number)
+    return value if isinstance(value, str) else None
 
 
 def _issuer_data(response: Message) -> bytes | None:
@@ -293,8 +305,8 @@ def echo(profile: Profile) -> Gen:
     goes after what is owed (reversals, advices, TC uploads): an advice that cannot be delivered stops it."""
     yield from connect(profile)
     yield from flush_reversals(profile)
-    batch = yield ask.open_batch()
-    trace = yield ask.take_trace("network")
+    batch = yield from ask.open_batch()
+    trace = yield from ask.take_trace("network")
     request = build_echo(profile.as_config(), trace, batch=f"{batch.number:06d}")
     result = yield Exchange(request)
     if isinstance(result, NoAnswer):

@@ -8,6 +8,7 @@ journaled transaction linked to the original, and a fix that stops halfway left 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agent.engine.chains import resume_command, run_chain
 from agent.engine.common import Gen, flush_reversals, connect
@@ -16,7 +17,11 @@ from agent.engine.operations import Operator, _money, purchase_parts, sale_by_tr
 from agent.engine.requests import Profile
 from agent.engine.port import ask
 from agent.engine.texts import say
+from agent.journal.records import Txn
 from agent.journal.states import BatchState, TxnState
+
+if TYPE_CHECKING:
+    from agent.journal.chains import ChainStep
 
 
 @dataclass(frozen=True)
@@ -33,15 +38,15 @@ class DuplicateFixRequest:
     txn_id: int
 
 
-def _resolve_uncertain(profile: Profile, original) -> Gen:
+def _resolve_uncertain(profile: Profile, original: Txn) -> Gen:
     """Never act on an original whose outcome is unknown: resolve it first (S3)."""
     if original.state not in (TxnState.SENDING, TxnState.IN_DOUBT):
         return original
     yield from connect(profile)
     if original.state == TxnState.SENDING:
-        yield ask.fail(original.id, reason="98", error="no outcome recorded; reversing")
+        yield from ask.fail(original.id, reason="98", error="no outcome recorded; reversing")
     yield from flush_reversals(profile)
-    resolved = yield ask.get(original.id)
+    resolved = yield from ask.get(original.id)
     if resolved.state in (TxnState.SENDING, TxnState.IN_DOUBT):
         raise EngineError(say(profile.language, "still_uncertain", trace=f"{original.trace:06d}"),
                           code="original_uncertain", txn_id=original.id)
@@ -51,7 +56,7 @@ def _resolve_uncertain(profile: Profile, original) -> Gen:
 def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Gen:
     language = profile.language
     original = yield from sale_by_trace(profile, request.trace)
-    chain = yield ask.open_chain_of(original.id)
+    chain = yield from ask.open_chain_of(original.id)
     if chain is not None:  # a fix that stopped halfway: finish it rather than start another
         if request.right_amount is not None and chain.target is not None and request.right_amount != chain.target:
             raise EngineError(say(language, "chain_other_target", trace=f"{original.trace:06d}",
@@ -82,6 +87,7 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
     by_refund = overcharge and (request.method == "refund" or not open_batch
                                 or original.state == TxnState.REFUNDED_PARTIALLY)
     done_lead = None
+    plan: list[ChainStep]
     if by_refund:
         difference = charged - right
         why = say(language, "why_settled" if not open_batch else
@@ -109,7 +115,7 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
                             "resale" if plan[0]["op"] == "void" else "linked_sale"})
 
 
-def purchase_standing(profile: Profile, original) -> Gen:
+def purchase_standing(profile: Profile, original: Txn) -> Gen:
     """(earlier parts, what the customer stands charged for this purchase now): the parts are the sales
     earlier fixes charged for it that still charge (a linked sale of a difference, a void's re-sale; one
     whose outcome is unknown is resolved first, as the original is); the amount is the original's and
@@ -122,11 +128,11 @@ def purchase_standing(profile: Profile, original) -> Gen:
             parts.append(part)
     charged = 0
     for part in (original, *parts):
-        charged += yield ask.refundable_amount(part.id)
+        charged += yield from ask.refundable_amount(part.id)
     return parts, charged
 
 
-def correct_again(profile: Profile, request: CorrectRequest, operator: Operator, original, earlier: list,
+def correct_again(profile: Profile, request: CorrectRequest, operator: Operator, original: Txn, earlier: list[Txn],
                    charged: int) -> Gen:
     """A purchase fixed before is charged in parts (the sale and the fixes' sales): too little → a sale of the
     difference linked to the original, as the first time; too much → the difference refunded from the
@@ -134,9 +140,11 @@ def correct_again(profile: Profile, request: CorrectRequest, operator: Operator,
     the others charged."""
     language = profile.language
     right = request.right_amount
+    assert right is not None  # a correction to an amount: its caller checked
     if request.method == "resale":
         raise EngineError(say(language, "resale_after_correction", trace=f"{original.trace:06d}"),
                           code="usage", txn_id=original.id)
+    plan: list[ChainStep]
     if right > charged:
         difference = right - charged
         plan = [{"op": "sale", "amount": difference}]
@@ -146,7 +154,7 @@ def correct_again(profile: Profile, request: CorrectRequest, operator: Operator,
         difference, plan = charged - right, []
         left = difference
         for part in reversed((original, *earlier)):
-            take = min(left, (yield ask.refundable_amount(part.id)))
+            take = min(left, (yield from ask.refundable_amount(part.id)))
             if take:
                 plan.append({"op": "refund", "amount": take, "of": part.id})
                 left -= take
@@ -160,24 +168,25 @@ def correct_again(profile: Profile, request: CorrectRequest, operator: Operator,
 
 
 def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Operator) -> Gen:
-    txn = yield ask.get(request.txn_id)
+    txn = yield from ask.get(request.txn_id)
     if txn is None or txn.kind not in ("sale", "correction"):
         raise EngineError(say(profile.language, "no_sale_id", id=request.txn_id), code="not_found")
-    chain = yield ask.open_chain_of(txn.id)
+    chain = yield from ask.open_chain_of(txn.id)
     if chain is not None:  # a repair that stopped halfway: finish it
         return (yield from run_chain(profile, operator, operation="duplicates", original=txn, kind=chain.kind,
                                      chain=chain))
     if txn.state in (TxnState.SENDING, TxnState.IN_DOUBT):  # never repair on top of an unknown outcome
         raise EngineError(say(profile.language, "original_uncertain", trace=f"{txn.trace:06d}"),
                           code="original_uncertain", txn_id=txn.id)
-    groups = yield ask.suspected_duplicates(window_seconds=profile.duplicate_window_seconds)
+    groups = yield from ask.suspected_duplicates(window_seconds=profile.duplicate_window_seconds)
     if not any(t.id == txn.id for group in groups for t in group):
         raise EngineError(say(profile.language, "not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),
                           code="not_duplicate")
+    plan: list[ChainStep]
     if txn.batch_state == BatchState.OPEN and txn.state == TxnState.APPROVED:
         plan, lead = [{"op": "void", "amount": txn.amount}], say(profile.language, "dup_void", trace=f"{txn.trace:06d}")
     else:
-        refundable = yield ask.refundable_amount(txn.id)
+        refundable = yield from ask.refundable_amount(txn.id)
         plan = [{"op": "refund", "amount": refundable}]
         lead = say(profile.language, "dup_refund", trace=f"{txn.trace:06d}")
     return (yield from run_chain(profile, operator, operation="duplicates", original=txn, kind="duplicate_fix",

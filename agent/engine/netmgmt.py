@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from agent.errors import PosagentError
 from agent.iso8583 import CodecError, Message
@@ -20,6 +21,9 @@ SIGN_ON_TYPE = "00"  # 60.1 for every network-management message
 NMC_SIGN_OFF = "002"
 NMC_ECHO = "301"
 
+if TYPE_CHECKING:
+    from agent.keys.store import KeyStore
+
 
 class NetworkResponseError(PosagentError):
     """A network-management answer that is not the answer to our request, or says no."""
@@ -28,6 +32,13 @@ class NetworkResponseError(PosagentError):
         self.field = field
         self.response_code = response_code
         super().__init__(message)
+
+
+class TerminalSections(Protocol):
+    """What the builders read of the configuration: `cfg["terminal"]["terminal_id"]`, `cfg["keys"]["key_mode"]`
+    (an `agent.config.Config`, or `Profile.as_config()`)."""
+
+    def __getitem__(self, section: str, /) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -45,28 +56,29 @@ def _trace(trace: int | str) -> str:
     return text
 
 
-def _identity(cfg) -> dict[int, str]:
+def _identity(cfg: TerminalSections) -> dict[int, str]:
     return {41: cfg["terminal"]["terminal_id"], 42: cfg["terminal"]["merchant_id"]}
 
 
-def build_signon(cfg, trace: int | str, *, batch: str = "000000", key_mode: str | None = None) -> Message:
+def build_signon(cfg: TerminalSections, trace: int | str, *, batch: str = "000000",
+                 key_mode: str | None = None) -> Message:
     """0800 sign-on; 60.3 = the key mode asked for (default: [keys] key_mode)."""
     mode = key_mode or cfg["keys"]["key_mode"]
     return Message("0800", {11: _trace(trace), **_identity(cfg),
                             60: Field60(tx_type=SIGN_ON_TYPE, batch=batch, nmc=mode).to_str()})
 
 
-def build_signoff(cfg, trace: int | str, *, batch: str = "000000") -> Message:
+def build_signoff(cfg: TerminalSections, trace: int | str, *, batch: str = "000000") -> Message:
     return Message("0820", {11: _trace(trace), **_identity(cfg),
                             60: Field60(tx_type=SIGN_ON_TYPE, batch=batch, nmc=NMC_SIGN_OFF).to_str()})
 
 
-def build_echo(cfg, trace: int | str, *, batch: str = "000000") -> Message:
+def build_echo(cfg: TerminalSections, trace: int | str, *, batch: str = "000000") -> Message:
     return Message("0820", {11: _trace(trace), **_identity(cfg),
                             60: Field60(tx_type=SIGN_ON_TYPE, batch=batch, nmc=NMC_ECHO).to_str()})
 
 
-def build_network(cfg, trace: int | str, mti: str, nmc: str, *, batch: str = "000000",
+def build_network(cfg: TerminalSections, trace: int | str, mti: str, nmc: str, *, batch: str = "000000",
                   fields: dict[int, str | bytes] | None = None) -> Message:
     """Any other network-management request (e.g. a parameter download step): MTI, 60.3 and its own fields."""
     return Message(mti, {11: _trace(trace), **_identity(cfg), **(fields or {}),
@@ -80,11 +92,12 @@ def check_network_response(request: Message, response: Message) -> None:
         raise NetworkResponseError(mismatch[1], field=mismatch[0])
     code = response.get(39)
     if code != "00":
+        code = code if isinstance(code, str) else None
         raise NetworkResponseError(f"the acquirer answered {request.mti} with response code {code or 'none'}",
                                    field=39, response_code=code)
 
 
-def apply_signon_response(request: Message, response: Message, keystore, *,
+def apply_signon_response(request: Message, response: Message, keystore: KeyStore, *,
                           now: datetime | None = None) -> SignOnResult:
     """Check a sign-on answer and install its working keys; returns the new batch number and check values."""
     check_network_response(request, response)
@@ -98,6 +111,7 @@ def apply_signon_response(request: Message, response: Message, keystore, *,
         raise NetworkResponseError(f"the sign-on answer is malformed: {exc}", field=62) from None
     check_values = keystore.install_working_keys([(enc, chk) for enc, chk in keys], key_mode=key_mode, now=now)
     host_time = None
-    if isinstance(response.get(13), str) and isinstance(response.get(12), str):
-        host_time = response[13] + response[12]
+    date, time = response.get(13), response.get(12)
+    if isinstance(date, str) and isinstance(time, str):
+        host_time = date + time
     return SignOnResult(batch_number=batch, key_mode=key_mode, key_check_values=check_values, host_time=host_time)

@@ -110,7 +110,7 @@ def refund_of_another_till(profile: Profile, request: Any, operator: Any) -> Gen
             raise EngineError(_say(language, "store_too_large", amount=_money(profile, amount), rrn=rrn, day=day,
                                    refundable=_money(profile, refundable)), code="amount_too_large")
     if not request.confirm_repeat and profile.refund_repeat_seconds > 0:
-        recent = yield ask.recent_refunds_by_reference(rrn, date, window_seconds=profile.refund_repeat_seconds)
+        recent = yield from ask.recent_refunds_by_reference(rrn, date, window_seconds=profile.refund_repeat_seconds)
         repeats = [t for t in recent if t.amount == amount and t.state in LIVE_STATES]
         if repeats:
             earlier = repeats[-1]
@@ -124,7 +124,7 @@ def refund_of_another_till(profile: Profile, request: Any, operator: Any) -> Gen
     def build(trace_no: int, batch_no: int) -> Message:
         return refund_by_reference(profile, trace=trace_no, batch=batch_no, amount=amount, rrn=rrn, date=date)
 
-    begun = yield ask.begin_request(
+    begun = yield from ask.begin_request(
         "refund", amount=amount, currency=profile.currency, pan=None, entry_mode=MANUAL_NO_CARD,
         operator=operator.name, role=operator.role, client_request_id=request.client_request_id, build=build,
         original_rrn=rrn, original_date=date,
@@ -133,9 +133,9 @@ def refund_of_another_till(profile: Profile, request: Any, operator: Any) -> Gen
                                                         "terminal": answer.sale_terminal})
     txn, message = begun.txn, begun.message
     if problem is not None:  # before the message leaves: the journal says the office was not asked, and why
-        yield ask.record_event("refund.unchecked", {"rrn": rrn, "date": date, "amount": amount,
-                                                    "why": problem[:MAX_PROBLEM_CHARS]},
-                               operator=operator.name, role=operator.role, txn_id=txn.id)
+        yield from ask.record_event("refund.unchecked", {"rrn": rrn, "date": date, "amount": amount,
+                                                         "why": problem[:MAX_PROBLEM_CHARS]},
+                                    operator=operator.name, role=operator.role, txn_id=txn.id)
     updated, status, text = yield from send_financial(profile, txn, message, operation="refund")
     if status == "approved":
         text = (_say(language, "unchecked_refund_approved", amount=_money(profile, amount), rrn=rrn, day=day,

@@ -10,12 +10,12 @@ bytes each time, until the acquirer answers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from agent.engine.port import ask
 from agent.engine.requests import CardData, Profile, sale_request
 from agent.engine.texts import say
-from agent.engine.effects import Outcome
+from agent.engine.effects import Outcome, Plan
 from agent.iso8583 import Message
 from agent.iso8583.subfields import Field60
 from agent.money import format_amount
@@ -37,14 +37,14 @@ def offline_sale_message(profile: Profile, *, trace: int, batch: int, amount: in
     return Message(ADVICE_MTI, fields)
 
 
-def approve_offline(profile: Profile, request: Any, operator: Any, card: CardData, *, limits: Any = None):
+def approve_offline(profile: Profile, request: Any, operator: Any, card: CardData, *, limits: Any = None) -> Plan:
     """Journal the offline approval (advice pending) and tell the cashier; nothing is sent now.  A sale stored
     while the link is down passes its `limits`, checked in the journal commit that stores it."""
-    def build(trace: int, batch: int) -> dict:
+    def build(trace: int, batch: int) -> dict[str, Any]:
         message = offline_sale_message(profile, trace=trace, batch=batch, amount=request.amount, card=card)
         return {**message.to_json(masked=True), "sealed_card": card.sealed_card}
 
-    begun = yield ask.begin_request(
+    begun = yield from ask.begin_request(
         request.kind, amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode,
         operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id,
         client_request_id=request.client_request_id, build=build, advice=True,
@@ -57,7 +57,7 @@ def approve_offline(profile: Profile, request: Any, operator: Any, card: CardDat
                    details={"offline": True, "cryptogram": "TC", "advice": "pending"})
 
 
-def advice_from_record(profile: Profile, txn: Any, record: dict, pan: str, expiry: str, icc: bytes) -> Message:
+def advice_from_record(profile: Profile, txn: Any, record: Mapping[str, Any], pan: str, expiry: str, icc: bytes) -> Message:
     """The advice again, from journal facts and the unsealed card (the same message each time)."""
     sequence = record.get("fields", {}).get("23")
     card = CardData(pan=pan, expiry=expiry, entry_mode=txn.entry_mode or "052", field55=icc,

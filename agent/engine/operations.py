@@ -20,6 +20,7 @@ from agent.engine.texts import say
 from agent.engine.requests import CardData, Profile, local_mmdd, refund_request, sale_request, void_request
 from agent.iso8583 import Message
 from agent.money import format_amount
+from agent.journal.records import Txn
 from agent.journal.states import LIVE_STATES, BatchState, TxnState
 from agent.localtime import MINUTES, local_time
 
@@ -93,8 +94,8 @@ def _duplicate_question(profile: Profile, request: SaleRequest, card: CardData) 
     """The same card for the same amount a moment ago: the cashier confirms first (None: go ahead)."""
     if request.confirm_duplicate or profile.duplicate_window_seconds <= 0:
         return None
-    fingerprint = yield ask.fingerprint(card.pan)
-    earlier = yield ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds)
+    fingerprint = yield from ask.fingerprint(card.pan)
+    earlier = yield from ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds)
     if not earlier:
         return None
     last = earlier[-1]
@@ -114,7 +115,7 @@ def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, 
     def build(trace: int, batch: int) -> Message:
         return sale_request(profile, trace=trace, batch=batch, amount=request.amount, card=card, kind=request.kind)
 
-    begun = yield ask.begin_request(
+    begun = yield from ask.begin_request(
         request.kind, amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode,
         operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id,
         client_request_id=request.client_request_id, build=build)
@@ -132,12 +133,12 @@ def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, 
 # ---------------------------------------------------------------- void
 
 def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
-    batch = yield ask.open_batch()
+    batch = yield from ask.open_batch()
     original = yield from sale_by_trace(profile, request.trace)
     if original.state != TxnState.APPROVED:  # what happened to it matters more than where it is
         _require_voidable(profile, original)
     if original.batch != batch.number or original.batch_state != BatchState.OPEN:
-        settled = yield ask.get_batch(original.batch)
+        settled = yield from ask.get_batch(original.batch)
         when = _when(settled.settled_at) if settled and settled.settled_at else "earlier"
         raise EngineError(say(profile.language, "void_settled", trace=f"{request.trace:06d}",
                               batch=f"{original.batch:06d}", when=when), code="batch_settled", txn_id=original.id)
@@ -147,7 +148,7 @@ def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
     def build(trace: int, batch_no: int) -> Message:
         return void_request(profile, trace=trace, batch=batch_no, original=original)
 
-    begun = yield ask.begin_request(
+    begun = yield from ask.begin_request(
         "void", amount=original.amount, currency=original.currency, pan=None, entry_mode="012",
         operator=operator.name, role=operator.role, original_id=original.id,
         chain_id=original.chain_id or original.id, build=build)
@@ -164,7 +165,7 @@ NOT_VOIDABLE = ("voided", "refunded", "refunded_partially", "declined", "reverse
                 "resolved_manually")
 
 
-def _require_voidable(profile: Profile, original: Any) -> None:
+def _require_voidable(profile: Profile, original: Txn) -> None:
     if original.state != TxnState.APPROVED:
         key = original.state if original.state in NOT_VOIDABLE else "other_state"
         raise EngineError(say(profile.language, key, trace=f"{original.trace:06d}", state=original.state),
@@ -180,10 +181,10 @@ def _when(timestamp: float) -> str:
 def find_original_sale(profile: Profile, request: RefundRequest) -> Gen:
     language = profile.language
     if request.trace is not None:
-        found = yield ask.find(trace=request.trace, limit=20)
+        found = yield from ask.find(trace=request.trace, limit=20)
         what = say(language, "what_trace", trace=f"{request.trace:06d}")
     elif request.rrn:
-        found = yield ask.find(rrn=request.rrn, limit=20)
+        found = yield from ask.find(rrn=request.rrn, limit=20)
         if request.date:
             found = [t for t in found if _mmdd(t.created_at) == request.date]
             what = say(language, "what_rrn_date", rrn=request.rrn, day=f"{request.date[:2]}-{request.date[2:]}")
@@ -206,7 +207,7 @@ def latest_sale(found: list[Any], kinds: tuple[str, ...] = ("sale", "correction"
 
 def sale_by_trace(profile: Profile, trace: int) -> Gen:
     """The original sale with this trace number, or an error naming the trace."""
-    original = latest_sale((yield ask.find(trace=trace, limit=20)))
+    original = latest_sale((yield from ask.find(trace=trace, limit=20)))
     if original is None:
         raise EngineError(say(profile.language, "no_sale_trace", trace=f"{trace:06d}"), code="not_found")
     return original
@@ -224,7 +225,7 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
         if exc.code != "not_found" or not office.may_ask(request):
             raise
         if request.client_request_id:
-            same = yield ask.find_request(request.client_request_id)
+            same = yield from ask.find_request(request.client_request_id)
             if same is not None:
                 return _repeat_outcome(profile, same, say(language, "why_same_request"))
         return (yield from office.refund_of_another_till(profile, request, operator))
@@ -236,10 +237,10 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
         raise EngineError(say(language, "original_uncertain", trace=trace), code="original_uncertain",
                           txn_id=original.id)
     if request.client_request_id:
-        same = yield ask.find_request(request.client_request_id)
+        same = yield from ask.find_request(request.client_request_id)
         if same is not None:
             return _repeat_outcome(profile, same, say(language, "why_same_request"))
-    refundable = yield ask.refundable_amount(original.id)
+    refundable = yield from ask.refundable_amount(original.id)
     amount = refundable if request.amount is None else request.amount
     if refundable <= 0:
         others = (yield from _other_parts(profile, original)) if request.name_other_parts else ""
@@ -250,7 +251,7 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
                               refundable=_money(profile, refundable), trace=trace,
                               original=_money(profile, original.amount)), code="amount_too_large", txn_id=original.id)
     if not request.confirm_repeat and profile.refund_repeat_seconds > 0:
-        recent = yield ask.recent_refunds(original.id, window_seconds=profile.refund_repeat_seconds)
+        recent = yield from ask.recent_refunds(original.id, window_seconds=profile.refund_repeat_seconds)
         repeats = [t for t in recent if t.amount == amount and t.state in LIVE_STATES]
         if repeats:
             earlier = repeats[-1]
@@ -264,7 +265,7 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
     def build(trace_no: int, batch_no: int) -> Message:
         return refund_request(profile, trace=trace_no, batch=batch_no, amount=amount, original=original)
 
-    begun = yield ask.begin_request(
+    begun = yield from ask.begin_request(
         "refund", amount=amount, currency=original.currency, pan=None, entry_mode="012",
         operator=operator.name, role=operator.role, original_id=original.id,
         chain_id=original.chain_id or original.id, client_request_id=request.client_request_id, build=build)
@@ -279,12 +280,12 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
                    details={"original_id": original.id, "refundable_before": refundable})
 
 
-def purchase_parts(original: Any) -> Gen:
+def purchase_parts(original: Txn) -> Gen:
     """Every sale a fix charged for the same purchase as `original`, in any state, oldest first: a linked
     sale of a difference, a void's re-sale — and the parts of a part fixed on its own trace."""
     parts, frontier, seen = [], [original.id], {original.id}
     while frontier:
-        for part in (yield ask.corrections_of(frontier.pop(0))):
+        for part in (yield from ask.corrections_of(frontier.pop(0))):
             if part.id not in seen:
                 seen.add(part.id)
                 frontier.append(part.id)
@@ -292,12 +293,12 @@ def purchase_parts(original: Any) -> Gen:
     return sorted(parts, key=lambda t: t.id)
 
 
-def _other_parts(profile: Profile, original: Any) -> Gen:
+def _other_parts(profile: Profile, original: Txn) -> Gen:
     """The sales a fix charged for the same purchase (a linked difference, a void's re-sale): a refund of the
     sale does not reach them, so the cashier is told each one still refundable and the command for it."""
     notes = []
     for part in (yield from purchase_parts(original)):
-        left = yield ask.refundable_amount(part.id)
+        left = yield from ask.refundable_amount(part.id)
         if left > 0:
             notes.append(say(profile.language, "refund_other_part", part=f"{part.trace:06d}",
                              amount=_money(profile, left)))

@@ -47,7 +47,9 @@ def in_force(record: Any, files: ParamSet) -> ParamSet:
 
 
 def newer(announced: str | None, held: str) -> bool:
-    return bool(announced) and announced.isdigit() and (not held.isdigit() or int(announced) > int(held))
+    if not announced:
+        return False
+    return announced.isdigit() and (not held.isdigit() or int(announced) > int(held))
 
 
 def announced_versions(spec: ParamDownloadSpec, answer: Message) -> tuple[str, str] | None:
@@ -70,7 +72,7 @@ class _Superseded(Exception):
 def _exchange(profile: Profile, spec: ParamDownloadSpec, step: str, batch: str,
               data: bytes | None = None) -> Gen:
     mti, nmc = spec.steps[step]
-    trace = yield ask.take_trace("network")
+    trace = yield from ask.take_trace("network")
     request = build_network(profile.as_config(), trace, mti, nmc, batch=batch,
                             fields={spec.data_field: data} if data is not None else None)
     result = yield Exchange(request)
@@ -166,9 +168,9 @@ def download(profile: Profile, request: DownloadRequest) -> Gen:
     spec = request.spec
     yield from connect(profile)
     yield from flush_reversals(profile)
-    record = yield ask.params_in_force()
+    record = yield from ask.params_in_force()
     current = in_force(record, request.files)
-    batch = f"{(yield ask.open_batch()).number:06d}"
+    batch = f"{(yield from ask.open_batch()).number:06d}"
     staged = None
     try:
         yield Notify("Asking the acquirer for its chip parameters…")
@@ -180,20 +182,20 @@ def download(profile: Profile, request: DownloadRequest) -> Gen:
         if want_keys is None and want_params is None:
             return Outcome("params_download", "done", f"chip parameters up to date: version {current.version} "
                            f"({current.source}), digest {current.digest[:16]}", details=current.identity())
-        staged = yield ask.params_download_open()
+        staged = yield from ask.params_download_open()
         listed = (want_params, want_keys, tuple(key_names) if want_keys else (), tuple(aid_names) if want_params else ())
         if staged is None or (staged.params_version, staged.keys_version, staged.key_list, staged.aid_list) != listed:
-            staged = yield ask.params_download_begin(trigger=request.trigger, params_version=want_params,
-                                                     keys_version=want_keys, key_list=list(listed[2]),
-                                                     aid_list=list(listed[3]))
-        have = yield ask.params_items(staged.id)
+            staged = yield from ask.params_download_begin(trigger=request.trigger, params_version=want_params,
+                                                          keys_version=want_keys, key_list=list(listed[2]),
+                                                          aid_list=list(listed[3]))
+        have = yield from ask.params_items(staged.id)
         if want_keys is not None:
             yield from _fetch_all(profile, spec, staged.id, "key", listed[2], have, batch, request.today)
             yield from _end(profile, spec, "keys_end", batch, want_keys)
         if want_params is not None:
             yield from _fetch_all(profile, spec, staged.id, "aid", listed[3], have, batch, request.today)
             yield from _end(profile, spec, "aids_end", batch, want_params)
-        have = yield ask.params_items(staged.id)
+        have = yield from ask.params_items(staged.id)
         new = current.replacing(
             keys=tuple(key_from_tlv(have[f"key {n}"], spec.key_tags) for n in listed[2]) if want_keys else None,
             keys_version=want_keys,
@@ -202,7 +204,7 @@ def download(profile: Profile, request: DownloadRequest) -> Gen:
         check_set(new, request.today)
     except ParamError as exc:
         if staged is not None:
-            yield ask.params_download_end(staged.id, "refused", str(exc))
+            yield from ask.params_download_end(staged.id, "refused", str(exc))
         raise EngineError(f"chip parameters refused, nothing changed: {exc}; in force: version {current.version} "
                           f"({current.source})", code="params_refused") from None
     except _Stopped as exc:
@@ -210,10 +212,11 @@ def download(profile: Profile, request: DownloadRequest) -> Gen:
         raise EngineError(f"chip parameter download stopped at {exc}; in force: version {current.version} "
                           f"({current.source}){resume}", code="params_stopped") from None
     except _Superseded as exc:
-        yield ask.params_download_end(staged.id, "abandoned", str(exc))
+        assert staged is not None  # superseded while fetching: after the download was staged
+        yield from ask.params_download_end(staged.id, "abandoned", str(exc))
         raise EngineError(f"chip parameter download abandoned: {exc}; in force: version {current.version} "
                           f"({current.source}); download again", code="params_stopped") from None
-    yield ask.params_install(staged.id, content=new.content(), digest=new.digest)
+    yield from ask.params_install(staged.id, content=new.content(), digest=new.digest)
     reported = yield from _status_upload(profile, spec, batch, new)
     return Outcome("params_download", "done",
                    f"chip parameters installed: version {new.version}, digest {new.digest[:16]} "
@@ -245,7 +248,7 @@ def _fetch_all(profile: Profile, spec: ParamDownloadSpec, download_id: int, kind
             if aid.name != asked:
                 raise ParamError(f"the answer holds {aid.name}", item=asked, field="aid")
             check_aid(aid)
-        yield ask.params_item(download_id, kind, name, entry_data)
+        yield from ask.params_item(download_id, kind, name, entry_data)
 
 
 def _end(profile: Profile, spec: ParamDownloadSpec, step: str, batch: str, version: str) -> Gen:
@@ -278,7 +281,7 @@ def sign_on(profile: Profile, request: DownloadRequest | None) -> Gen:
     announced = announced_versions(request.spec, answer)
     if announced is None:
         return signon, None, None
-    current = in_force((yield ask.params_in_force()), request.files)
+    current = in_force((yield from ask.params_in_force()), request.files)
     if not (newer(announced[0], current.params_version) or newer(announced[1], current.keys_version)):
         return signon, None, None
     try:

@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NoReturn
 
 from agent.errors import PosagentError
 from agent.iso8583 import CodecError, tlv
@@ -127,7 +127,7 @@ def check_key(key: CaKeyEntry, today: dt.date | None = None) -> None:
     """Every rule a CA key must meet before it is used; `today`: refuse one already expired."""
     name = key.name
 
-    def refuse(field_name: str, message: str) -> None:
+    def refuse(field_name: str, message: str) -> NoReturn:
         raise ParamError(message, item=name, field=field_name)
 
     if len(key.rid) != 10:
@@ -170,7 +170,7 @@ def check_aid(entry: AidEntry) -> None:
     """Every rule an AID's parameters must meet (EMV Book 3 formats; §10.6 for the random selection)."""
     name = entry.name
 
-    def refuse(field_name: str, message: str) -> None:
+    def refuse(field_name: str, message: str) -> NoReturn:
         raise ParamError(message, item=name, field=field_name)
 
     if not (10 <= len(entry.aid) <= 32 and len(entry.aid) % 2 == 0):

@@ -2,38 +2,43 @@
 
 Plans never hold the journal.  They write the call as if to the port::
 
-    txn = yield ask.complete(txn.id, approved=True, response_code="00", rrn=rrn, auth_code=None,
-                             response=masked(answer))
+    txn = yield from ask.complete(txn.id, approved=True, response_code="00", rrn=rrn, auth_code=None,
+                                  response=masked(answer))
 
-`ask` has exactly the port's methods.  Each checks its arguments against the port's signature where
-the plan makes the call (a misspelt question or argument fails at that line, and a type checker reads
-the port's signatures) and returns an `Ask` effect: plain data the daemon's interpreter performs on the
-real journal and the tests' recording stub on theirs (`Ask.on(port)`; `check_port` refuses, at
-start, an object that lacks one of the port's methods).
+`ask` has exactly the port's questions, each a `Question` read from the port's method: it checks its
+arguments against the method's signature where the plan makes the call (a misspelt question or argument
+fails at that line) and returns an `Ask[T]` effect, `T` being the method's result type: plain data the
+daemon's interpreter performs on the real journal and the tests' recording stub on theirs (`Ask.on(port)`;
+`check_port` refuses, at start, an object that lacks one of the port's methods).  `yield from` hands the
+effect up and gives the plan the answer with its type (`txn` above is a `Txn` to the type checker).
 
 No engine code runs inside a journal transaction: `begin_request` calls `build(trace, batch)` with the
 numbers the journal is about to use *before* its commit, checks in the commit that they are still
 the next ones (else builds again), and returns the transaction together with that message, so the
 message is built once and the bytes sent are the bytes journaled.
 
-Adding a question: one method here (typed signature and a one-line docstring) and one method on the
-journal store that answers it (the facade `agent.journal.Journal` exposes it under the same name).
+Adding a question: one method on `JournalPort` (typed signature and a one-line docstring), its line in
+`Questions`, and one method on the journal store that answers it (the facade `agent.journal.Journal`
+exposes it under the same name).
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, cast
+from typing import TYPE_CHECKING, Any, Callable, Concatenate, Generator, Generic, Mapping, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:  # the port names the journal's values in its signatures only: no storage code is loaded
-    from agent.journal.chains import Chain
+    from agent.journal.chains import Chain, ChainStep
     from agent.journal.holds import Hold
     from agent.journal.params import ParamDownload, ParamRecord
     from agent.journal.paytotals import PaymentTotals
     from agent.journal.records import Backlog, Batch, Begun, Recovery, Reversal, Totals, Txn
     from agent.journal.states import FixState
     from agent.journal.tcuploads import TcUpload
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class JournalPort(Protocol):
@@ -53,12 +58,12 @@ class JournalPort(Protocol):
         ...
 
     def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,
-                 auth_code: str | None, response: dict | None, host_time: str | None = None,
+                 auth_code: str | None, response: Mapping[str, Any] | None, host_time: str | None = None,
                  tc_upload: bytes | None = None, card_sequence: str | None = None) -> Txn:
         """Record a validated answer: approved or declined (with `tc_upload`, the card's TC owed from the same commit)."""
         ...
 
-    def fail(self, txn_id: int, *, reason: str, error: str, response: dict | None = None) -> Reversal | None:
+    def fail(self, txn_id: int, *, reason: str, error: str, response: Mapping[str, Any] | None = None) -> Reversal | None:
         """No valid answer: the transaction is in doubt and its reversal is queued."""
         ...
 
@@ -124,11 +129,11 @@ class JournalPort(Protocol):
         """Reversals waiting to be sent, oldest first."""
         ...
 
-    def reversal_attempt(self, rev_id: int, request: dict) -> Reversal:
+    def reversal_attempt(self, rev_id: int, request: Mapping[str, Any]) -> Reversal:
         """Before sending a reversal: one more try, the request stored."""
         ...
 
-    def reversal_acknowledged(self, rev_id: int, response: dict) -> None:
+    def reversal_acknowledged(self, rev_id: int, response: Mapping[str, Any]) -> None:
         """The host acknowledged a reversal."""
         ...
 
@@ -175,7 +180,7 @@ class JournalPort(Protocol):
         """Freeze a batch's totals (open → settling)."""
         ...
 
-    def record_settlement_result(self, batch_no: int, *, domestic: str, foreign: str, response: dict) -> Batch:
+    def record_settlement_result(self, batch_no: int, *, domestic: str, foreign: str, response: Mapping[str, Any]) -> Batch:
         """Store the host's settlement verdict."""
         ...
 
@@ -204,7 +209,7 @@ class JournalPort(Protocol):
         """How many times an advice was sent (journaled before each try)."""
         ...
 
-    def advice_attempt(self, txn_id: int, request: dict) -> int:
+    def advice_attempt(self, txn_id: int, request: Mapping[str, Any]) -> int:
         """Before sending an advice: the message stored as sent; returns how many tries came before this one."""
         ...
 
@@ -230,7 +235,7 @@ class JournalPort(Protocol):
         """The entries staged so far: "kind name" → TLV."""
         ...
 
-    def params_install(self, download_id: int, *, content: dict, digest: str) -> ParamRecord:
+    def params_install(self, download_id: int, *, content: Mapping[str, Any], digest: str) -> ParamRecord:
         """Make a verified set the one in force, in one commit."""
         ...
 
@@ -260,7 +265,7 @@ class JournalPort(Protocol):
         """The transactions the chain's steps journaled (linked to its original, after it was planned)."""
         ...
 
-    def end_chain(self, chain_id: int, state: FixState, *, reason: str | None = None, steps: list[dict] | None = None, operator: str = "system", role: str = "system") -> Chain:
+    def end_chain(self, chain_id: int, state: FixState, *, reason: str | None = None, steps: list[ChainStep] | None = None, operator: str = "system", role: str = "system") -> Chain:
         """Finish a chain: ``done`` (every step approved) or ``closed`` (a supervisor's decision, with why)."""
         ...
 
@@ -289,7 +294,7 @@ class JournalPort(Protocol):
         "max_total", "max_count" or "max_age"; None when it fits."""
         ...
 
-    def offline_stored(self) -> dict:
+    def offline_stored(self) -> dict[str, Any]:
         """Sales stored offline and not yet forwarded: count, amount, oldest (a journal time or None)."""
         ...
 
@@ -301,11 +306,11 @@ class JournalPort(Protocol):
         """Offline completions and offline-approved sales whose advice is not yet acknowledged, oldest first."""
         ...
 
-    def advice_record(self, txn_id: int) -> dict:
+    def advice_record(self, txn_id: int) -> dict[str, Any]:
         """What an offline-approved sale journaled for its advice: the masked message and the sealed card."""
         ...
 
-    def plan_chain(self, kind: str, original_id: int, *, steps: list[dict], target: int | None, operator: str, role: str) -> Chain:
+    def plan_chain(self, kind: str, original_id: int, *, steps: list[ChainStep], target: int | None, operator: str, role: str) -> Chain:
         """Journal the whole plan of a fix before its first step; refused while the original has an open one."""
         ...
 
@@ -313,7 +318,7 @@ class JournalPort(Protocol):
         """Open pre-auths of the same card and amount close in time (a stay held twice)."""
         ...
 
-    def update_chain(self, chain_id: int, steps: list[dict]) -> Chain:
+    def update_chain(self, chain_id: int, steps: list[ChainStep]) -> Chain:
         """Record each step's progress (same plan: op and amount may not change)."""
         ...
 
@@ -326,48 +331,127 @@ METHODS: dict[str, inspect.Signature] = {
 
 
 @dataclass(frozen=True)
-class Ask:
-    """Effect: call the port's `method` with these arguments; the result is its return value."""
+class Ask(Generic[T]):
+    """Effect: call the port's `method` with these arguments; the result, of type `T`, is its return value.
+
+    Made by `ask` only (`ask.get(7)` is an `Ask[Txn]`).  A plan yields it and gets the result back, typed
+    where it writes ``txn = yield from ask.get(7)`` (a plain ``yield`` performs the same effect)."""
 
     method: str
-    args: tuple = ()
+    args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
-    def on(self, port: JournalPort) -> Any:
-        return getattr(port, self.method)(*self.args, **self.kwargs)
+    def on(self, port: JournalPort) -> T:
+        """The answer of `port` (checked against the port by `check_port` where it was bound)."""
+        answer: Callable[..., T] = getattr(port, self.method)
+        return answer(*self.args, **self.kwargs)
+
+    def __iter__(self) -> Generator[Ask[T], T, T]:
+        return (yield self)
 
 
-class _Asking:
-    """`ask`: the port's methods, each returning the `Ask` for its call (arguments checked here)."""
+class Question(Generic[P, T]):
+    """One question of the port as a plan asks it: called with the port method's arguments (checked here,
+    where the plan makes the call), it returns the `Ask[T]` for that call, `T` being the method's result."""
+
+    def __init__(self, method: Callable[Concatenate[Any, P], T]):
+        self.name = method.__name__
+        self.signature = METHODS[self.name]
+        parameters = list(self.signature.parameters.values())
+        self._positional = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+        self._keywords = frozenset(p.name for p in parameters)
+        self._required = frozenset(p.name for p in parameters if p.default is p.empty)
+
+    def __repr__(self) -> str:
+        return f"<journal port question {self.name}{self.signature}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Ask[T]:
+        # what Signature.bind checks, at a tenth of its cost (plans ask on every sale)
+        given = self._positional[:len(args)]
+        if len(args) > len(self._positional) or not self._keywords.issuperset(kwargs) or not self._required.issubset(
+                (*given, *kwargs)) or not set(given).isdisjoint(kwargs):
+            try:
+                self.signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"journal port {self.name}{self.signature}: {exc}") from None
+        return Ask(self.name, args, kwargs)
+
+
+class Questions:
+    """`ask`: one `Question` per method of the port, its arguments and result type read from the method."""
+
+    begin_request = Question(JournalPort.begin_request)
+    complete = Question(JournalPort.complete)
+    fail = Question(JournalPort.fail)
+    get = Question(JournalPort.get)
+    find = Question(JournalPort.find)
+    find_request = Question(JournalPort.find_request)
+    refundable_amount = Question(JournalPort.refundable_amount)
+    corrections_of = Question(JournalPort.corrections_of)
+    recent_refunds = Question(JournalPort.recent_refunds)
+    recent_refunds_by_reference = Question(JournalPort.recent_refunds_by_reference)
+    recent_sale_amounts = Question(JournalPort.recent_sale_amounts)
+    fingerprint = Question(JournalPort.fingerprint)
+    duplicates_of = Question(JournalPort.duplicates_of)
+    suspected_duplicates = Question(JournalPort.suspected_duplicates)
+    in_doubt = Question(JournalPort.in_doubt)
+    reversal_backlog = Question(JournalPort.reversal_backlog)
+    pending_reversals = Question(JournalPort.pending_reversals)
+    reversal_attempt = Question(JournalPort.reversal_attempt)
+    reversal_acknowledged = Question(JournalPort.reversal_acknowledged)
+    reversal_failed = Question(JournalPort.reversal_failed)
+    take_trace = Question(JournalPort.take_trace)
+    record_event = Question(JournalPort.record_event)
+    open_batch = Question(JournalPort.open_batch)
+    get_batch = Question(JournalPort.get_batch)
+    batch_size = Question(JournalPort.batch_size)
+    set_batch_number = Question(JournalPort.set_batch_number)
+    batch_totals = Question(JournalPort.batch_totals)
+    payment_totals = Question(JournalPort.payment_totals)
+    begin_settlement = Question(JournalPort.begin_settlement)
+    record_settlement_result = Question(JournalPort.record_settlement_result)
+    upload_pending = Question(JournalPort.upload_pending)
+    mark_uploaded = Question(JournalPort.mark_uploaded)
+    uploaded_count = Question(JournalPort.uploaded_count)
+    finish_settlement = Question(JournalPort.finish_settlement)
+    advice_failed = Question(JournalPort.advice_failed)
+    advice_tries = Question(JournalPort.advice_tries)
+    advice_attempt = Question(JournalPort.advice_attempt)
+    params_in_force = Question(JournalPort.params_in_force)
+    params_download_open = Question(JournalPort.params_download_open)
+    params_download_begin = Question(JournalPort.params_download_begin)
+    params_item = Question(JournalPort.params_item)
+    params_items = Question(JournalPort.params_items)
+    params_install = Question(JournalPort.params_install)
+    params_download_end = Question(JournalPort.params_download_end)
+    tc_uploads_owed = Question(JournalPort.tc_uploads_owed)
+    tc_upload_attempt = Question(JournalPort.tc_upload_attempt)
+    tc_upload_answered = Question(JournalPort.tc_upload_answered)
+    tc_upload_failed = Question(JournalPort.tc_upload_failed)
+    chain_txns = Question(JournalPort.chain_txns)
+    end_chain = Question(JournalPort.end_chain)
+    get_chain = Question(JournalPort.get_chain)
+    hold = Question(JournalPort.hold)
+    open_chain_of = Question(JournalPort.open_chain_of)
+    open_chains = Question(JournalPort.open_chains)
+    open_holds = Question(JournalPort.open_holds)
+    offline_refusal = Question(JournalPort.offline_refusal)
+    offline_stored = Question(JournalPort.offline_stored)
+    offline_declined = Question(JournalPort.offline_declined)
+    pending_advices = Question(JournalPort.pending_advices)
+    advice_record = Question(JournalPort.advice_record)
+    plan_chain = Question(JournalPort.plan_chain)
+    suspected_duplicate_holds = Question(JournalPort.suspected_duplicate_holds)
+    update_chain = Question(JournalPort.update_chain)
 
     def __repr__(self) -> str:
         return "<journal port questions>"
 
 
-def _question(name: str, signature: inspect.Signature) -> Callable[..., Ask]:
-    parameters = list(signature.parameters.values())
-    positional = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
-    keywords = frozenset(p.name for p in parameters)
-    required = frozenset(p.name for p in parameters if p.default is p.empty)
-
-    def question(self: _Asking, *args: Any, **kwargs: Any) -> Ask:
-        # what Signature.bind checks, at a tenth of its cost (plans ask on every sale)
-        given = positional[:len(args)]
-        if len(args) > len(positional) or not keywords.issuperset(kwargs) or not required.issubset(
-                (*given, *kwargs)) or not set(given).isdisjoint(kwargs):
-            try:
-                signature.bind(*args, **kwargs)
-            except TypeError as exc:
-                raise TypeError(f"journal port {name}{signature}: {exc}") from None
-        return Ask(name, args, kwargs)
-    question.__name__ = question.__qualname__ = name
-    return question
-
-
-for _name, _signature in METHODS.items():
-    setattr(_Asking, _name, _question(_name, _signature))
-
-ask: JournalPort = cast(JournalPort, _Asking())
+ask = Questions()
+_asked = {name for name, value in vars(Questions).items() if isinstance(value, Question) and value.name == name}
+if _asked != METHODS.keys():  # each method of the port is asked under its own name, and nothing else is
+    raise TypeError(f"`Questions` differs from the journal port: {sorted(_asked ^ METHODS.keys())}")
 
 
 def check_port(port: object) -> None:

@@ -10,7 +10,6 @@ before completion; a completion void only in the open batch (after that, a refun
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from agent.engine.amount_guards import check_amount
 from agent.engine.common import Gen, with_card, connect, ensure_ready, flush_reversals, masked, send_financial
@@ -20,6 +19,8 @@ from agent.engine.operations import Operator, _money, _when
 from agent.engine.requests import CardData, Profile, preauth_request, reference_request
 from agent.engine.responses import describe
 from agent.engine.texts import say
+from agent.iso8583.dump import MessageJson
+from agent.journal.records import Txn
 from agent.journal.states import LIVE_STATES, BatchState, TxnState
 
 
@@ -76,8 +77,8 @@ def preauth(profile: Profile, request: PreauthRequest, operator: Operator) -> Ge
 def _preauth_with_card(profile: Profile, request: PreauthRequest, operator: Operator, card: CardData) -> Gen:
     language = profile.language
     if not request.confirm_duplicate and profile.duplicate_window_seconds > 0:
-        fingerprint = yield ask.fingerprint(card.pan)
-        earlier = yield ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds, kinds=("preauth",))
+        fingerprint = yield from ask.fingerprint(card.pan)
+        earlier = yield from ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds, kinds=("preauth",))
         earlier = [t for t in earlier if t.state in LIVE_STATES]
         if earlier:
             last = earlier[-1]
@@ -86,10 +87,10 @@ def _preauth_with_card(profile: Profile, request: PreauthRequest, operator: Oper
                                trace=f"{last.trace:06d}"),
                            txn=last, details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
 
-    def build(trace: int, batch: int):
+    def build(trace: int, batch: int) -> MessageJson:
         return masked(preauth_request(profile, trace=trace, batch=batch, amount=request.amount, card=card))
 
-    txn = (yield ask.begin_request("preauth", amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode, operator=operator.name, role=operator.role, client_request_id=request.client_request_id, build=build)).txn
+    txn = (yield from ask.begin_request("preauth", amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode, operator=operator.name, role=operator.role, client_request_id=request.client_request_id, build=build)).txn
     message = preauth_request(profile, trace=txn.trace, batch=txn.batch, amount=request.amount, card=card)
     updated, status, text = yield from send_financial(profile, txn, message, operation="preauth",
                                                       chip=card.field55 is not None)
@@ -105,7 +106,7 @@ def _preauth_with_card(profile: Profile, request: PreauthRequest, operator: Oper
 
 def find_by_trace(profile: Profile, trace: int, kind: str) -> Gen:
     """The newest `kind` ("preauth" or "completion") with this trace, or a refusal naming it."""
-    found = yield ask.find(trace=trace, limit=20)
+    found = yield from ask.find(trace=trace, limit=20)
     matching = [t for t in found if t.kind == kind]
     if not matching:
         key = "no_preauth_trace" if kind == "preauth" else "no_completion_trace"
@@ -113,7 +114,7 @@ def find_by_trace(profile: Profile, trace: int, kind: str) -> Gen:
     return max(matching, key=lambda t: t.created_at)
 
 
-def open_hold(profile: Profile, preauth_txn: Any, *, completing: bool) -> Gen:
+def open_hold(profile: Profile, preauth_txn: Txn, *, completing: bool) -> Gen:
     """The pre-auth's hold if it is still open, else a refusal saying what happened and what to do."""
     language, trace = profile.language, f"{preauth_txn.trace:06d}"
     state = preauth_txn.state
@@ -125,7 +126,7 @@ def open_hold(profile: Profile, preauth_txn: Any, *, completing: bool) -> Gen:
     if state != TxnState.APPROVED:
         raise EngineError(say(language, "preauth_not_held", trace=trace, state=state), code="not_open",
                           txn_id=preauth_txn.id)
-    hold = yield ask.hold(preauth_txn.id, validity_seconds=validity_seconds(profile))
+    hold = yield from ask.hold(preauth_txn.id, validity_seconds=validity_seconds(profile))
     if hold.completion is not None and hold.completion.state in (TxnState.SENDING, TxnState.IN_DOUBT):
         doubt = hold.completion  # no final answer: its reversal is queued, so it may yet leave the hold open
         raise EngineError(say(language, "preauth_completion_uncertain", trace=trace,
@@ -172,7 +173,7 @@ def complete(profile: Profile, request: CompleteRequest, operator: Operator) -> 
     return (yield from complete_preauth(profile, original, request.amount, operator, advice=request.advice))
 
 
-def complete_preauth(profile: Profile, original: Any, amount: int, operator: Operator, *,
+def complete_preauth(profile: Profile, original: Txn, amount: int, operator: Operator, *,
                      advice: bool = False) -> Gen:
     yield from open_hold(profile, original, completing=True)
     most = ceiling(profile, original.amount)
@@ -191,22 +192,22 @@ def complete_preauth(profile: Profile, original: Any, amount: int, operator: Ope
     return outcome
 
 
-def _complete_by_advice(profile: Profile, original: Any, amount: int, operator: Operator) -> Gen:
+def _complete_by_advice(profile: Profile, original: Txn, amount: int, operator: Operator) -> Gen:
     """Offline completion: journaled as a completion owing an advice (no reversal), then delivered now if
     the bank can be reached, else before the next online message and before the settlement."""
     language = profile.language
 
-    def build(trace: int, batch: int):
+    def build(trace: int, batch: int) -> MessageJson:
         return masked(reference_request(profile, "completion_advice", trace=trace, batch=batch, amount=amount,
                                         original=original))
 
-    txn = (yield ask.begin_request("completion", amount=amount, currency=original.currency, pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id, chain_id=original.chain_id or original.id, build=build, advice=True)).txn
+    txn = (yield from ask.begin_request("completion", amount=amount, currency=original.currency, pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id, chain_id=original.chain_id or original.id, build=build, advice=True)).txn
     try:
         yield from connect(profile)
         yield from flush_reversals(profile)  # delivers the advices too, this one included
     except EngineError:
         pass  # offline or not answered: it stays queued
-    updated = yield ask.get(txn.id)
+    updated = yield from ask.get(txn.id)
     amounts = {"amount": _money(profile, amount), "trace": f"{original.trace:06d}"}
     if updated.state == TxnState.APPROVED:
         text = say(language, "completion_approved", card=original.pan_masked, held=_money(profile, original.amount),
@@ -236,14 +237,14 @@ def completion_void(profile: Profile, request: CompletionRef, operator: Operator
         raise EngineError(say(language, "completion_not_voidable", trace=trace, state=original.state),
                           code="not_voidable", txn_id=original.id)
     if original.batch_state != BatchState.OPEN:
-        settled = yield ask.get_batch(original.batch)
+        settled = yield from ask.get_batch(original.batch)
         when = _when(settled.settled_at) if settled and settled.settled_at else "earlier"
         raise EngineError(say(language, "completion_settled", trace=trace, batch=f"{original.batch:06d}", when=when),
                           code="batch_settled", txn_id=original.id)
     yield from ensure_ready(profile)
     outcome = yield from _send_reference(profile, "completion_void", original, original.amount, operator)
     if outcome.status == "approved":
-        preauth_txn = yield ask.get(original.original_id)
+        preauth_txn = yield from ask.get(original.original_id)
         outcome = _with_text(outcome, say(language, "completion_void_approved", amount=_money(profile, original.amount),
                                           trace=trace, held=_money(profile, preauth_txn.amount)))
     return outcome
@@ -251,12 +252,12 @@ def completion_void(profile: Profile, request: CompletionRef, operator: Operator
 
 # ---------------------------------------------------------------- shared
 
-def _send_reference(profile: Profile, kind: str, original: Any, amount: int, operator: Operator) -> Gen:
+def _send_reference(profile: Profile, kind: str, original: Txn, amount: int, operator: Operator) -> Gen:
     """Journal and send a request that names its original (no card): pre-auth void, completion, completion void."""
-    def build(trace: int, batch: int):
+    def build(trace: int, batch: int) -> MessageJson:
         return masked(reference_request(profile, kind, trace=trace, batch=batch, amount=amount, original=original))
 
-    txn = (yield ask.begin_request(kind, amount=amount, currency=original.currency, pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id, chain_id=original.chain_id or original.id, build=build)).txn
+    txn = (yield from ask.begin_request(kind, amount=amount, currency=original.currency, pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id, chain_id=original.chain_id or original.id, build=build)).txn
     message = reference_request(profile, kind, trace=txn.trace, batch=txn.batch, amount=amount, original=original)
     updated, status, text = yield from send_financial(profile, txn, message, operation=kind)
     return Outcome(kind, status, text, txn=updated, steps=(updated,), details={"original_id": original.id})
@@ -269,7 +270,7 @@ def _with_text(outcome: Outcome, text: str) -> Outcome:
 
 def list_holds(profile: Profile) -> Gen:
     """Open holds by age (oldest first), with what is still blocked on each cardholder's card."""
-    holds = yield ask.open_holds(validity_seconds=validity_seconds(profile))
+    holds = yield from ask.open_holds(validity_seconds=validity_seconds(profile))
     blocked = sum(h.blocked for h in holds)
     text = say(profile.language, "holds_count", count=len(holds), blocked=_money(profile, blocked)) if holds else \
         say(profile.language, "holds_none")

@@ -26,8 +26,9 @@ from agent.engine.port import ask
 from agent.engine.operations import Operator, _money
 from agent.engine.preauth import (CompletionRef, HoldRef, ceiling, complete_preauth, completion_void,
                                   preauth_void, validity_seconds)
-from agent.engine.requests import Profile
+from agent.engine.requests import CardData, Profile
 from agent.engine.texts import say
+from agent.journal.records import Txn
 from agent.journal.states import BatchState, TxnState
 
 
@@ -40,7 +41,7 @@ def _combine(operation: str, lead: str, outcome: Outcome) -> Outcome:
 def correct_any(profile: Profile, request: fixes.CorrectRequest, operator: Operator) -> Gen:
     """`correct TRACE --amount`: a completion's trace is fixed here, a payment-code sale's by the wallet's fix,
     a card sale's by `fixes.correct`."""
-    found = yield ask.find(trace=request.trace, limit=20)
+    found = yield from ask.find(trace=request.trace, limit=20)
     newest = max(found, key=lambda t: t.created_at) if found else None
     if newest is not None and newest.kind == "completion":
         return (yield from correct_completion(profile, newest, request, operator))
@@ -49,13 +50,13 @@ def correct_any(profile: Profile, request: fixes.CorrectRequest, operator: Opera
     return (yield from fixes.correct(profile, request, operator))
 
 
-def correct_completion(profile: Profile, completion, request: fixes.CorrectRequest, operator: Operator) -> Gen:
+def correct_completion(profile: Profile, completion: Txn, request: fixes.CorrectRequest, operator: Operator) -> Gen:
     """A completion for the wrong amount, fixed as a chain (engine/chains.py) like a sale's correction: the
     plan journaled before the first irreversible step, and a fix that stops halfway left open with what was
     done, what is still owed and `posagent correct TRACE --resume`."""
     language = profile.language
     trace = f"{completion.trace:06d}"
-    chain = yield ask.open_chain_of(completion.id)
+    chain = yield from ask.open_chain_of(completion.id)
     if chain is not None:  # a fix that stopped halfway: finish it rather than start another
         if request.right_amount is not None and chain.target is not None and request.right_amount != chain.target:
             raise EngineError(say(language, "chain_other_target", trace=trace, target=_money(profile, chain.target),
@@ -72,7 +73,8 @@ def correct_completion(profile: Profile, completion, request: fixes.CorrectReque
         raise EngineError(say(language, "still_uncertain", trace=trace), code="original_uncertain",
                           txn_id=completion.id)
     if completion.state == TxnState.VOIDED:  # completed again since (an earlier fix): the stay is charged there
-        hold = yield ask.hold(completion.original_id, validity_seconds=validity_seconds(profile))
+        assert completion.original_id is not None  # a completion names its pre-auth
+        hold = yield from ask.hold(completion.original_id, validity_seconds=validity_seconds(profile))
         if hold.completion is not None and hold.completion.id > completion.id:
             return (yield from correct_completion(profile, hold.completion,
                                                   dataclasses.replace(request, trace=hold.completion.trace),
@@ -96,13 +98,14 @@ def correct_completion(profile: Profile, completion, request: fixes.CorrectReque
                    details={**outcome.details, "method": method})
 
 
-def _plan(profile: Profile, completion, request: fixes.CorrectRequest, charged: int, right: int) -> Gen:
+def _plan(profile: Profile, completion: Txn, request: fixes.CorrectRequest, charged: int, right: int) -> Gen:
     """The fix's steps, what it says it does, and its method name.  Completing again is chosen only when the
     pre-auth can take it (open batch, within the tolerance, not expired): the check that fails for ordinary
     reasons goes before the completion void that cannot be undone."""
     language = profile.language
-    preauth_txn = yield ask.get(completion.original_id)
-    hold = yield ask.hold(preauth_txn.id, validity_seconds=validity_seconds(profile))
+    assert completion.original_id is not None  # a completion names its pre-auth
+    preauth_txn = yield from ask.get(completion.original_id)
+    hold = yield from ask.hold(preauth_txn.id, validity_seconds=validity_seconds(profile))
     open_batch = completion.batch_state == BatchState.OPEN and completion.state == TxnState.APPROVED
     within = right <= ceiling(profile, preauth_txn.amount)
     if open_batch and within and not hold.expired and request.method != "refund":
@@ -122,27 +125,29 @@ def _plan(profile: Profile, completion, request: fixes.CorrectRequest, charged: 
                 trace=f"{completion.trace:06d}"), "linked_sale")
 
 
-def completion_step(profile: Profile, operator: Operator, op: str, amount: int, original, card) -> Gen:
+def completion_step(profile: Profile, operator: Operator, op: str, amount: int, original: Txn,
+                    card: CardData | None) -> Gen:
     """One step of a completion's fix: void the wrong completion, complete its pre-auth again; a refund of
     the difference or a linked sale run as for a sale's fix."""
     if op == "completion_void":
         return (yield from completion_void(profile, CompletionRef(original.trace), operator))
     if op == "completion":
-        preauth_txn = yield ask.get(original.original_id)
+        assert original.original_id is not None  # a completion names its pre-auth
+        preauth_txn = yield from ask.get(original.original_id)
         return (yield from complete_preauth(profile, preauth_txn, amount, operator))
     return (yield from run_step(profile, operator, op, amount, original, card))
 
 
 def fix_duplicate_any(profile: Profile, request: fixes.DuplicateFixRequest, operator: Operator) -> Gen:
     """`duplicates --fix ID`: a pre-auth id releases the extra hold, a sale id goes to `fixes.fix_duplicate`."""
-    txn = yield ask.get(request.txn_id)
+    txn = yield from ask.get(request.txn_id)
     if txn is not None and txn.kind == "preauth":
         return (yield from fix_duplicate_hold(profile, txn, operator))
     return (yield from fixes.fix_duplicate(profile, request, operator))
 
 
-def fix_duplicate_hold(profile: Profile, txn, operator: Operator) -> Gen:
-    groups = yield ask.suspected_duplicate_holds(window_seconds=profile.duplicate_window_seconds)
+def fix_duplicate_hold(profile: Profile, txn: Txn, operator: Operator) -> Gen:
+    groups = yield from ask.suspected_duplicate_holds(window_seconds=profile.duplicate_window_seconds)
     if not any(t.id == txn.id for group in groups for t in group):
         raise EngineError(say(profile.language, "hold_not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),
                           code="not_duplicate")

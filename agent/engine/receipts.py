@@ -136,7 +136,7 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines + ([line] if line else [])
 
 
-def _card_line(txn: Any, words: dict, width: int, original_card: str | None = None) -> list[str]:
+def _card_line(txn: Any, words: dict[str, str], width: int, original_card: str | None = None) -> list[str]:
     """The card number (a refund's: its sale's), or for a wallet payment (entry mode 03x, a scanned code) the
     wallet and masked code."""
     from agent.paycodes import wallet_of_masked
@@ -156,7 +156,8 @@ def render_settlement_report(*, batch: int, totals: Any, result: str, uploaded: 
     next batch."""
     words = LABELS.get(language, LABELS["en"])
     rule = "-" * width
-    money = lambda minor: format_amount(minor, exponent)  # noqa: E731
+    def money(minor: int) -> str:
+        return format_amount(minor, exponent)
     lines = [_centre(words["settlement"], width), rule, *_pair_lines(words["merchant_name"], merchant_name, width),
              *_pair_lines(words["merchant"], merchant_id, width), *_pair_lines(words["terminal"], terminal_id, width),
              _pair(words["batch"], f"{batch:06d}", width),

@@ -8,7 +8,7 @@ crash (it never needs the PAN, track data or PIN block, which are not kept — d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from agent.iso8583 import Message, get_dialect
 from agent.iso8583.dialect import TcUploadSpec
@@ -17,6 +17,10 @@ from agent.iso8583.matching import FINANCIAL_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, Field61
 from agent.money import parse_amount
 from agent.localtime import local_time
+
+if TYPE_CHECKING:
+    from agent.journal.records import Txn
+    from agent.config import Config
 
 #: kind → (processing code F3, condition code F25, 60.1 transaction type, request MTI)
 FINANCIAL_KINDS: dict[str, tuple[str, str, str, str]] = {
@@ -58,7 +62,7 @@ class OfflineLimits:
     #: requests in a row without an answer after which the link counts as down
     after_unanswered: int = 3
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, int]:
         return {"max_amount": self.max_amount, "max_total": self.max_total, "max_count": self.max_count,
                 "max_age_seconds": self.max_age_seconds}
 
@@ -94,7 +98,7 @@ class Profile:
     offline: OfflineLimits | None = None
 
     @classmethod
-    def from_config(cls, cfg) -> "Profile":
+    def from_config(cls, cfg: Config) -> "Profile":
         dialect = get_dialect(cfg.acquirer.dialect)
         return cls(terminal_id=cfg.terminal.terminal_id, merchant_id=cfg.terminal.merchant_id,
                    currency=cfg.terminal.currency, currency_exponent=cfg.terminal.currency_exponent,
@@ -116,7 +120,7 @@ class Profile:
         """The MTI of a request sent again (the dialect's repeat; the same MTI where it declares none)."""
         return dict(self.repeat_mtis).get(mti, mti)
 
-    def as_config(self) -> dict:
+    def as_config(self) -> dict[str, dict[str, str]]:
         """The mapping shape the network-management builders read."""
         return {"terminal": {"terminal_id": self.terminal_id, "merchant_id": self.merchant_id},
                 "keys": {"key_mode": self.key_mode}}
@@ -193,7 +197,7 @@ def pin_fields(profile: Profile, pin_block: bytes) -> dict[int, str | bytes]:
     return {52: pin_block, 26: PIN_CAPTURE_CODE, 53: f"2{algorithm}".ljust(16, "0")}
 
 
-def void_request(profile: Profile, *, trace: int, batch: int, original: Any) -> Message:
+def void_request(profile: Profile, *, trace: int, batch: int, original: Txn) -> Message:
     """Void of a sale in the open batch: the host finds it by 61 (batch + trace) and 37/38."""
     mti, fields = _financial_fields(profile, "void", trace=trace, batch=batch, amount=original.amount,
                                     currency=original.currency, entry_mode=MANUAL_NO_CARD, card_present=False,
@@ -201,7 +205,20 @@ def void_request(profile: Profile, *, trace: int, batch: int, original: Any) -> 
     return Message(mti, _with_references(fields, original))
 
 
-def refund_request(profile: Profile, *, trace: int, batch: int, amount: int, original: Any) -> Message:
+class SaleReferenced(Protocol):
+    """What a refund's message reads of its sale: a journaled `Txn`, or a sale known only by its RRN."""
+
+    @property
+    def rrn(self) -> str | None: ...
+    @property
+    def auth_code(self) -> str | None: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def created_at(self) -> float: ...
+
+
+def refund_request(profile: Profile, *, trace: int, batch: int, amount: int, original: SaleReferenced) -> Message:
     """Refund (0220): by original RRN and date (MMDD); batch and trace of 61 are zeros (another day)."""
     mti, fields = _financial_fields(profile, "refund", trace=trace, batch=batch, amount=amount,
                                     currency=original.currency, entry_mode=MANUAL_NO_CARD, card_present=False,
@@ -215,7 +232,7 @@ def preauth_request(profile: Profile, *, trace: int, batch: int, amount: int, ca
 
 
 def reference_request(profile: Profile, kind: str, *, trace: int, batch: int, amount: int,
-                      original: Any) -> Message:
+                      original: Txn) -> Message:
     """Pre-auth void, completion and completion void: no card; the original by 37/38 and field 61
     (voids: the original's batch + trace + date; completion: zeros + the pre-auth's date)."""
     refs = (original.batch, original.trace, local_mmdd(original.created_at)) if kind in VOID_KINDS else \
@@ -228,7 +245,7 @@ def reference_request(profile: Profile, kind: str, *, trace: int, batch: int, am
     return Message(mti, _with_references(fields, original))
 
 
-def _with_references(fields: dict, original: Any) -> dict:
+def _with_references(fields: dict[int, str | bytes], original: SaleReferenced) -> dict[int, str | bytes]:
     if original.rrn:
         fields[37] = original.rrn
     if original.auth_code:
@@ -236,8 +253,8 @@ def _with_references(fields: dict, original: Any) -> dict:
     return fields
 
 
-def reversal_for(profile: Profile, txn: Any, original: Any | None, *, reason: str, repeat: bool,
-                 sent: dict | None = None) -> Message:
+def reversal_for(profile: Profile, txn: Txn, original: Txn | None, *, reason: str, repeat: bool,
+                 sent: Mapping[str, Any] | None = None) -> Message:
     """0400 (0401 when repeated) rebuilt from the journal: the same shared fields as the request it
     undoes, the original's trace in 11 and the reason in 39; never PAN, track, PIN or chip data.
     `sent`: that request as journaled (masked JSON); its 3, 25 and 60 are copied as they went out."""
@@ -264,7 +281,7 @@ def reversal_for(profile: Profile, txn: Any, original: Any | None, *, reason: st
     return Message(profile.repeat_of("0400") if repeat else "0400", fields)
 
 
-def tc_upload_request(profile: Profile, txn: Any, icc: bytes, card_sequence: str | None) -> Message:
+def tc_upload_request(profile: Profile, txn: Txn, icc: bytes, card_sequence: str | None) -> Message:
     """The IC card TC upload of an approved chip transaction, rebuilt from journal facts (the same message
     each time): the dialect's MTI, 60.1 and 60.3, the original's fields it names, 55 the card's TC."""
     spec = profile.tc_upload
@@ -307,7 +324,7 @@ def check_response(request: Message, response: Message, *, mac_valid: bool | Non
     return Verdict(True)
 
 
-def _offline_limits(cfg) -> OfflineLimits | None:
+def _offline_limits(cfg: Config) -> OfflineLimits | None:
     section = cfg.offline
     if not section.enabled:
         return None

@@ -21,6 +21,7 @@ from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.engine.walletmsgs import WalletSettings
 from agent.iso8583 import Message
+from agent.journal.records import Batch, Txn
 from agent.journal.states import FixState
 from agent.iso8583.matching import NETWORK_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, settlement_result
@@ -42,7 +43,8 @@ class SettleRequest:
 def totals_text(profile: Profile, totals: Any, by_payment: Any = None) -> str:
     """The batch's totals; with `by_payment` (PaymentTotals) also card and payment code apart, when any
     payment code counts (field 48 carries only the sum)."""
-    money = lambda a: format_amount(a, profile.currency_exponent)  # noqa: E731
+    def money(minor: int) -> str:
+        return format_amount(minor, profile.currency_exponent)
 
     def one(t: Any) -> str:
         return say(profile.language, "totals", sales=t.debit_count, sales_amount=money(t.debit_amount),
@@ -54,16 +56,16 @@ def totals_text(profile: Profile, totals: Any, by_payment: Any = None) -> str:
 
 
 def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
-    recovery = yield ask.in_doubt()
+    recovery = yield from ask.in_doubt()
     if recovery.settling is not None:
         if not request.confirm:
             return Outcome("settle", "needs_confirmation",
                            say(profile.language, "settle_resume", batch=f"{recovery.settling.number:06d}"),
                            details={"batch": recovery.settling.number, "resume": True})
         return (yield from resume_settlement(profile, recovery.settling, request.wallet_entry_mode))
-    batch = yield ask.open_batch()
-    totals = yield ask.batch_totals(batch.number)
-    by_payment = yield ask.payment_totals(batch.number, wallet_entry_mode=request.wallet_entry_mode)
+    batch = yield from ask.open_batch()
+    totals = yield from ask.batch_totals(batch.number)
+    by_payment = yield from ask.payment_totals(batch.number, wallet_entry_mode=request.wallet_entry_mode)
     open_chains = [chains.summary(profile, *item) for item in (yield from chains.summaries_plan())]
     blocked = say(profile.language, "settle_open_chains", count=len(open_chains),
                   list=chains.listing(profile, open_chains)) if open_chains else ""
@@ -79,8 +81,8 @@ def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
     unresolved = [t for t in recovery.unanswered + recovery.in_doubt if t.batch == batch.number]
     if unresolved:
         raise EngineError(say(profile.language, "settle_unresolved", count=len(unresolved)), code="unresolved")
-    frozen = yield ask.begin_settlement(batch.number)
-    yield ask.record_event("settlement_started", {"batch": batch.number}, operator=operator.name, role=operator.role)
+    frozen = yield from ask.begin_settlement(batch.number)
+    yield from ask.record_event("settlement_started", {"batch": batch.number}, operator=operator.name, role=operator.role)
     return (yield from resume_settlement(profile, frozen, request.wallet_entry_mode))
 
 
@@ -113,31 +115,31 @@ def resume_settlement(profile: Profile, batch: Any, wallet_entry_mode: str = Wal
     yield from connect(profile)
     yield from flush_reversals(profile)
     if batch.result_domestic is None:
-        trace = yield ask.take_trace("settlement")
+        trace = yield from ask.take_trace("settlement")
         request = _settlement_message(profile, trace, batch)
         yield Notify(say(profile.language, "settling", batch=f"{batch.number:06d}"))
         response = yield from _exchange_network(profile, request, say(profile.language, "what_settlement"))
         domestic, foreign = settlement_result(response[48])
-        yield ask.record_settlement_result(batch.number, domestic=domestic, foreign=foreign, response=masked(response))
-        batch = yield ask.get_batch(batch.number)
+        yield from ask.record_settlement_result(batch.number, domestic=domestic, foreign=foreign, response=masked(response))
+        batch = yield from ask.get_batch(batch.number)
     balanced = batch.result_domestic == "1" and batch.result_foreign in ("1", "0", None)
-    records = yield ask.upload_pending(batch.number, ic_only=balanced)
+    records = yield from ask.upload_pending(batch.number, ic_only=balanced)
     for txn in records:
         yield Notify(say(profile.language, "uploading", trace=f"{txn.trace:06d}"))
         request = _upload_message(profile, batch, txn)
         yield from _exchange_network(profile, request, say(profile.language, "what_upload", trace=f"{txn.trace:06d}"))
-        yield ask.mark_uploaded(txn.id)
-    uploaded = yield ask.uploaded_count(batch.number)
-    trace = yield ask.take_trace("settlement")
+        yield from ask.mark_uploaded(txn.id)
+    uploaded = yield from ask.uploaded_count(batch.number)
+    trace = yield from ask.take_trace("settlement")
     end = Message("0320", {11: f"{trace:06d}", 41: profile.terminal_id, 42: profile.merchant_id,
                            48: f"{uploaded:04d}",
                            60: Field60(tx_type="00", batch=f"{batch.number:06d}",
                                        nmc=NMC_UPLOAD_END_IC if balanced else NMC_UPLOAD_END_ALL).to_str()})
     yield from _exchange_network(profile, end, say(profile.language, "what_upload_end"))
-    settled = yield ask.finish_settlement(batch.number)
-    next_batch = yield ask.open_batch()
+    settled = yield from ask.finish_settlement(batch.number)
+    next_batch = yield from ask.open_batch()
     result = RESULT_TEXT.get(batch.result_domestic or "3", "error")
-    by_payment = yield ask.payment_totals(batch.number, wallet_entry_mode=wallet_entry_mode)
+    by_payment = yield from ask.payment_totals(batch.number, wallet_entry_mode=wallet_entry_mode)
     text = say(profile.language, "settled", batch=f"{batch.number:06d}",
                result=say(profile.language, f"result_{result}"),
                totals=totals_text(profile, batch.totals, by_payment), uploaded=uploaded,
@@ -149,7 +151,7 @@ def resume_settlement(profile: Profile, batch: Any, wallet_entry_mode: str = Wal
                                                      "by_payment": by_payment.as_dict()})
 
 
-def _upload_message(profile: Profile, batch: Any, txn: Any) -> Message:
+def _upload_message(profile: Profile, batch: Batch, txn: Txn) -> Message:
     code, condition, _, _ = FINANCIAL_KINDS["sale" if txn.kind == "correction" else txn.kind]
     ic = (txn.entry_mode or "").startswith("05")
     fields: dict[int, str | bytes] = {
@@ -167,15 +169,15 @@ def _upload_message(profile: Profile, batch: Any, txn: Any) -> Message:
 def recover(profile: Profile) -> Gen:
     """At start: every request without an outcome is reversed; queued reversals and an interrupted
     settlement are resumed when the host can be reached (otherwise they wait, and still go first)."""
-    recovery = yield ask.in_doubt()
+    recovery = yield from ask.in_doubt()
     for txn in recovery.unanswered:
-        yield ask.fail(txn.id, reason="98", error="no outcome recorded before the agent stopped")
+        yield from ask.fail(txn.id, reason="98", error="no outcome recorded before the agent stopped")
     done = {"reversal_queued": len(recovery.unanswered), "settlement_resumed": False}
     try:
         yield from connect(profile)
         yield from flush_reversals(profile)
         if recovery.settling is not None:
-            batch = yield ask.get_batch(recovery.settling.number)
+            batch = yield from ask.get_batch(recovery.settling.number)
             yield from resume_settlement(profile, batch)
             done["settlement_resumed"] = True
         if (yield SignOnNeeded()):  # keys missing or stale: sign on before the first customer
@@ -193,8 +195,8 @@ def _chains_after_restart(profile: Profile) -> Gen:
     still = []
     for chain, original, txns in (yield from chains.summaries_plan()):
         yield from chains.finish_if_done(profile, chain)
-        if (yield ask.get_chain(chain.id)).state == FixState.OPEN:
-            still.append(chains.summary(profile, chain, original, (yield ask.chain_txns(chain.id))))
+        if (yield from ask.get_chain(chain.id)).state == FixState.OPEN:
+            still.append(chains.summary(profile, chain, original, (yield from ask.chain_txns(chain.id))))
     if not still:
         return ""
     return "; " + say(profile.language, "chains_open", count=len(still), list=chains.listing(profile, still))

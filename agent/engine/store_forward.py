@@ -12,13 +12,13 @@ settlement) is refused while the link is down, and nothing is queued for it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Generator, Mapping
 
 from agent.engine.common import with_card
-from agent.engine.effects import CardFailure, EngineError, FinishUnableOnline, HostUnreachable, Outcome
+from agent.engine.effects import CardFailure, EngineError, FinishUnableOnline, HostUnreachable, Outcome, Plan
 from agent.engine.offline import approve_offline
 from agent.engine.port import ask
-from agent.engine.requests import Profile
+from agent.engine.requests import CardData, Profile
 from agent.engine.texts import TEXTS, say
 from agent.journal.errors import OfflineLimitReached
 from agent.money import format_amount
@@ -60,32 +60,39 @@ def refusal(profile: Profile, operation: str, refused: str, why: str) -> EngineE
                        code="offline")
 
 
-def _limit_text(profile: Profile, reason: str, amount: int, stored: dict) -> str:
-    limits, money = profile.offline, (lambda v: format_amount(v, profile.currency_exponent))
+def _limit_text(profile: Profile, reason: str, amount: int, stored: Mapping[str, Any]) -> str:
+    limits = profile.offline
+    assert limits is not None  # a limit refused: store-and-forward is on
+
+    def money(minor: int) -> str:
+        return format_amount(minor, profile.currency_exponent)
     limit = {"max_amount": money(limits.max_amount), "max_total": money(limits.max_total),
              "max_count": limits.max_count, "max_age": limits.max_age_seconds // 3600}[reason]
     return say(profile.language, f"offline_refused_{reason}", amount=money(amount), limit=limit,
                stored=money(stored.get("amount", 0)), hours=limit)
 
 
-def _refused(profile: Profile, reason: str, amount: int, stored: dict) -> Outcome:
+def _refused(profile: Profile, reason: str, amount: int, stored: Mapping[str, Any]) -> Outcome:
     return Outcome("sale", "declined", _limit_text(profile, reason, amount, stored),
                    details={"offline": True, "refused": reason})
 
 
-def offline_sale(profile: Profile, request: Any, operator: Any, why: str, *, question: Any = None):
+def offline_sale(profile: Profile, request: Any, operator: Any, why: str, *,
+                 question: Callable[[CardData], Generator[Any, Any, Outcome | None]] | None = None) -> Plan:
     """A sale while the link is down: the limits first, then the chip card decides with TAC/IAC-default.
     `question(card)`: a plan asking the cashier first (the duplicate guard), or None."""
     limits = profile.offline
-    before_card = yield ask.offline_refusal(request.amount, limits)
+    before_card = yield from ask.offline_refusal(request.amount, limits)
     if before_card is not None:
-        return _refused(profile, before_card, request.amount, (yield ask.offline_stored()))
+        return _refused(profile, before_card, request.amount, (yield from ask.offline_stored()))
     return (yield from with_card(request.amount, request.test_card,
                                  lambda card: _decide_with_card(profile, request, operator, card, why, question)))
 
 
-def _decide_with_card(profile: Profile, request: Any, operator: Any, card: Any, why: str, question: Any):
+def _decide_with_card(profile: Profile, request: Any, operator: Any, card: CardData, why: str,
+                      question: Callable[[CardData], Generator[Any, Any, Outcome | None]] | None) -> Plan:
     limits = profile.offline
+    assert limits is not None  # offline_sale runs only with store-and-forward on
     allowed = {mode for name in limits.entry_modes for mode in ENTRY_MODES.get(name, ())}
     if card.field55 is None or card.entry_mode not in allowed:
         raise EngineError(say(profile.language, "offline_entry_mode"), code="offline")
@@ -99,12 +106,12 @@ def _decide_with_card(profile: Profile, request: Any, operator: Any, card: Any, 
     try:
         outcome = yield from approve_offline(profile, request, operator, approved, limits=limits)
     except OfflineLimitReached as exc:  # another sale took the last place meanwhile: this TC is never sent
-        return _refused(profile, exc.reason, request.amount, (yield ask.offline_stored()))
+        return _refused(profile, exc.reason, request.amount, (yield from ask.offline_stored()))
     return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
                    details={**outcome.details, "arc": "Y3", "unable_online": why})
 
 
-def host_unreachable(profile: Profile):
+def host_unreachable(profile: Profile) -> Generator[HostUnreachable, str | None, str | None]:
     """The reason the link counts as down (store-and-forward on), else None."""
     if profile.offline is None:
         return None

@@ -23,11 +23,14 @@ from agent.engine.port import ask
 from agent.engine.operations import Operator
 from agent.engine.requests import Profile, Verdict, check_response
 from agent.engine.responses import describe
+from agent.iso8583 import Message
+from agent.iso8583.dump import MessageJson
 from agent.engine.walletmsgs import WalletSettings, wallet_query_request, wallet_sale_request
 from agent.machine import Machine
 from agent.money import format_amount
 from agent.progress import Progress
-from agent.paycodes import PaymentCodeError, classify, mask_code
+from agent.paycodes import PaymentCodeError, Wallet, classify, mask_code
+from agent.journal.records import Txn
 from agent.journal.states import LIVE_STATES, TxnState
 
 
@@ -180,17 +183,17 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
             raise EngineError(code.message, code="scan")
     wallet = _classify_code(code)
     if request.client_request_id:
-        same = yield ask.find_request(request.client_request_id)
+        same = yield from ask.find_request(request.client_request_id)
         if same is not None:
             return Outcome("wallet_sale", "repeat", _say(profile, "same_request", trace=f"{same.trace:06d}",
                                                          state=same.state), txn=same, steps=(same,))
-    stranded = yield ask.in_doubt()
+    stranded = yield from ask.in_doubt()
     if stranded.unanswered:
         raise EngineError(_say(profile, "unresolved", trace=f"{stranded.unanswered[0].trace:06d}"),
                           code="original_uncertain", txn_id=stranded.unanswered[0].id)
     if not request.confirm_duplicate and profile.duplicate_window_seconds > 0:
-        fingerprint = yield ask.fingerprint(code)
-        earlier = yield ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds)
+        fingerprint = yield from ask.fingerprint(code)
+        earlier = yield from ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds)
         earlier = [t for t in earlier if t.state in LIVE_STATES]
         if earlier:
             return Outcome("wallet_sale", "needs_confirmation",
@@ -199,11 +202,11 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
                            txn=earlier[-1], details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
     yield from ensure_ready(profile)
 
-    def build(trace: int, batch: int):
+    def build(trace: int, batch: int) -> MessageJson:
         return masked(wallet_sale_request(profile, settings, trace=trace, batch=batch, amount=request.amount,
                                           code=code))
 
-    txn = (yield ask.begin_request(request.kind, amount=request.amount, currency=profile.currency, pan=code, entry_mode=settings.entry_mode, operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id, client_request_id=request.client_request_id, build=build)).txn
+    txn = (yield from ask.begin_request(request.kind, amount=request.amount, currency=profile.currency, pan=code, entry_mode=settings.entry_mode, operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id, client_request_id=request.client_request_id, build=build)).txn
     message = wallet_sale_request(profile, settings, trace=txn.trace, batch=txn.batch, amount=request.amount,
                                   code=code)
     result = yield Exchange(message)
@@ -213,7 +216,7 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
     if state == OrderState.CANCELLING:  # no valid answer to the sale itself
         return (yield from _cancel(profile, settings, txn, verdict, "why_no_answer", details))
     if state == OrderState.PAYING:
-        yield ask.record_event("wallet.paying", {"trace": txn.trace, "code": response.get(39)}, operator=operator.name, role=operator.role, txn_id=txn.id)
+        yield from ask.record_event("wallet.paying", {"trace": txn.trace, "code": response.get(39)}, operator=operator.name, role=operator.role, txn_id=txn.id)
         state, response, why = yield from _query_until_final(profile, settings, txn, operator)
         details["queries"] = why.pop("queries", 0)
         if state == OrderState.CANCELLING:
@@ -222,7 +225,7 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
     return (yield from _finish(profile, settings, txn, state, response, wallet, details))
 
 
-def _classify_code(code: str):
+def _classify_code(code: str) -> Wallet:
     try:
         return classify(code)
     except PaymentCodeError as exc:
@@ -234,7 +237,7 @@ def _classify_code(code: str):
 QUERY_NOT_FINAL = frozenset({"77", "A0", "30", "40", "25", "94", "96"})
 
 
-def _classify(settings: WalletSettings, request, result) -> tuple[str, Verdict, Any]:
+def _classify(settings: WalletSettings, request: Message, result: Answer | NoAnswer) -> tuple[str, Verdict, Any]:
     """paid / declined / paying / no_answer, with the verdict on the answer and the answer itself."""
     if isinstance(result, NoAnswer):
         return "no_answer", Verdict(False, "98", result.detail), None
@@ -249,7 +252,7 @@ def _classify(settings: WalletSettings, request, result) -> tuple[str, Verdict, 
     return ("paid" if code == "00" else "declined"), verdict, result.message
 
 
-def _query_until_final(profile: Profile, settings: WalletSettings, txn: Any, operator: Operator) -> Gen:
+def _query_until_final(profile: Profile, settings: WalletSettings, txn: Txn, operator: Operator) -> Gen:
     start = (yield Wait(0)).now
     state, queries, lost = OrderState.PAYING, 0, 0
     while True:
@@ -264,27 +267,27 @@ def _query_until_final(profile: Profile, settings: WalletSettings, txn: Any, ope
         if waited.cancelled:
             state = ORDER.step(state, "cancel_key")
             return state, None, {"key": "why_cancel_key", "queries": queries, "text": "cancelled by the cashier"}
-        batch = yield ask.open_batch()
-        trace = yield ask.take_trace("network")
+        batch = yield from ask.open_batch()
+        trace = yield from ask.take_trace("network")
         query = wallet_query_request(profile, settings, trace=trace, batch=batch.number, original=txn)
-        yield ask.record_event("wallet.query", {"trace": txn.trace, "query_trace": trace,
-                                                        "request": masked(query)}, operator=operator.name, role=operator.role, txn_id=txn.id)
+        yield from ask.record_event("wallet.query", {"trace": txn.trace, "query_trace": trace,
+                                                             "request": masked(query)}, operator=operator.name, role=operator.role, txn_id=txn.id)
         result = yield Exchange(query)
         queries += 1
         event, _verdict, response = _classify(settings, query, result)
         if event == "no_answer":
             lost += 1
         elif event in ("paid", "declined"):
-            yield ask.record_event("wallet.final", {"trace": txn.trace, "code": response.get(39)}, operator=operator.name, role=operator.role, txn_id=txn.id)
+            yield from ask.record_event("wallet.final", {"trace": txn.trace, "code": response.get(39)}, operator=operator.name, role=operator.role, txn_id=txn.id)
         state = ORDER.step(state, event)
         if state in (OrderState.APPROVED, OrderState.DECLINED):
             return state, response, {"queries": queries}
 
 
-def _finish(profile: Profile, settings: WalletSettings, txn: Any, state: str, response: Any, wallet,
-            details: dict) -> Gen:
+def _finish(profile: Profile, settings: WalletSettings, txn: Txn, state: str, response: Any, wallet: Wallet,
+            details: dict[str, Any]) -> Gen:
     code = response.get(39)
-    updated = yield ask.complete(txn.id, approved=state == OrderState.APPROVED, response_code=code, rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=None)
+    updated = yield from ask.complete(txn.id, approved=state == OrderState.APPROVED, response_code=code, rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=None)
     if state == OrderState.APPROVED:
         text = _say(profile, "approved", amount=_money(profile, txn.amount), wallet=wallet.label,
                     code=updated.pan_masked, trace=f"{updated.trace:06d}")
@@ -293,10 +296,10 @@ def _finish(profile: Profile, settings: WalletSettings, txn: Any, state: str, re
     return Outcome("wallet_sale", state, text, txn=updated, steps=(updated,), details=details)
 
 
-def _cancel(profile: Profile, settings: WalletSettings, txn: Any, verdict: Verdict, why_key: str,
-            details: dict) -> Gen:
+def _cancel(profile: Profile, settings: WalletSettings, txn: Txn, verdict: Verdict, why_key: str,
+            details: dict[str, Any]) -> Gen:
     """Queue the sale's reversal (the cancel) with its reason and deliver it now if the host answers."""
-    yield ask.fail(txn.id, reason=verdict.reason, error=verdict.problem, response=None)
+    yield from ask.fail(txn.id, reason=verdict.reason, error=verdict.problem, response=None)
     updated, status, _text = yield from _reverse_now(profile, txn, verdict, "sale")
     why = _say(profile, why_key, seconds=settings.deadline)
     key = "cancelled" if status == "reversed" else "not_completed"
@@ -315,9 +318,9 @@ def resume_after_restart(profile: Profile, settings: WalletSettings) -> Gen:
     Paid or declined by now → that outcome is journaled (the customer who confirmed while the terminal
     was down keeps their payment); still paying, unknown, or the bank unreachable → nothing here, and
     the general recovery cancels it (its reversal), which undoes a payment that lands late."""
-    recovery = yield ask.in_doubt()
+    recovery = yield from ask.in_doubt()
     waiting = [t for t in recovery.unanswered if settings.is_wallet(t)]
-    resolved = []
+    resolved: list[int] = []
     if not waiting:
         return resolved
     try:  # a status query moves no money: it may go before queued reversals (they go next, in recovery)
@@ -327,13 +330,13 @@ def resume_after_restart(profile: Profile, settings: WalletSettings) -> Gen:
     if (yield SignOnNeeded()):  # no working keys to MAC the query: recovery cancels instead
         return resolved
     for txn in waiting:
-        batch = yield ask.open_batch()
-        trace = yield ask.take_trace("network")
+        batch = yield from ask.open_batch()
+        trace = yield from ask.take_trace("network")
         query = wallet_query_request(profile, settings, trace=trace, batch=batch.number, original=txn)
-        yield ask.record_event("wallet.query", {"trace": txn.trace, "query_trace": trace,
-                                                        "request": masked(query), "after_restart": True}, operator="system", role="system", txn_id=txn.id)
+        yield from ask.record_event("wallet.query", {"trace": txn.trace, "query_trace": trace,
+                                                             "request": masked(query), "after_restart": True}, operator="system", role="system", txn_id=txn.id)
         event, _verdict, response = _classify(settings, query, (yield Exchange(query)))
         if event in ("paid", "declined"):
-            yield ask.complete(txn.id, approved=event == "paid", response_code=response.get(39), rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=None)
+            yield from ask.complete(txn.id, approved=event == "paid", response_code=response.get(39), rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=None)
             resolved.append(txn.id)
     return resolved

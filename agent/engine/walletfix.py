@@ -81,7 +81,7 @@ def correct_without_code(profile: Profile, request: fixes.CorrectRequest, operat
     are refunds: no card)."""
     original = yield from sale_by_trace(profile, request.trace)
     trace = f"{original.trace:06d}"
-    chain = yield ask.open_chain_of(original.id)
+    chain = yield from ask.open_chain_of(original.id)
     if chain is not None or request.resume or request.right_amount is None or request.right_amount <= 0:
         return (yield from fixes.correct(profile, request, operator))
     original = yield from fixes._resolve_uncertain(profile, original)

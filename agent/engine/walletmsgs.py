@@ -11,12 +11,17 @@ is masked like a PAN).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError
 from agent.iso8583 import Message
 from agent.iso8583.subfields import Field60, Field61
 from agent.engine.requests import Profile, local_mmdd
+
+if TYPE_CHECKING:
+    from agent.journal.records import Txn
+    from agent.config import Config
+    from agent.iso8583.dialect import Dialect
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class WalletSettings:
     query_mti: str = "0100"
 
     @classmethod
-    def from_config(cls, cfg, dialect=None) -> "WalletSettings":
+    def from_config(cls, cfg: Config, dialect: Dialect | None = None) -> "WalletSettings":
         w = cfg.wallet
         settings = cls(query_interval=float(w.query_interval), deadline=float(w.deadline), code_field=w.code_field,
                        entry_mode=w.entry_mode, sale_type=w.sale_type, query_type=w.query_type,
@@ -43,7 +48,7 @@ class WalletSettings:
             settings.check(dialect)
         return settings
 
-    def check(self, dialect) -> None:
+    def check(self, dialect: Dialect) -> None:
         """The code field must exist in the dialect and be masked like a PAN (the code is a credential)."""
         spec = dialect.fields.get(self.code_field)
         if spec is None or spec.mask != "pan":
@@ -65,7 +70,7 @@ def wallet_sale_request(profile: Profile, settings: WalletSettings, *, trace: in
 
 
 def wallet_query_request(profile: Profile, settings: WalletSettings, *, trace: int, batch: int,
-                         original: Any) -> Message:
+                         original: Txn) -> Message:
     """Status of the order sent as `original` (a journal Txn): 61 = its batch + trace + date."""
     f60 = Field60(tx_type=settings.query_type, batch=f"{batch:06d}", nmc="000")
     f61 = Field61(orig_batch=f"{original.batch:06d}", orig_trace=f"{original.trace:06d}",

@@ -19,18 +19,34 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.records import Txn, txn_from_row
 from agent.journal.states import FIX, STEP_KINDS, FixState
 from agent.journal.store import Core, Store
 from agent.journal.transactions import TXN_SELECT, Transactions
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    import sqlite_utils
 CHAIN_KINDS = ("correction", "duplicate_fix", "completion_fix")
 MAX_STEPS = 8
 MAX_REASON = 200
 #: how a fix ends: the state the caller names and the event of the `FIX` table that leads there
 END_EVENTS = {FixState.DONE: "finish", FixState.CLOSED: "close"}
+
+
+class ChainStep(TypedDict):
+    """One step of a fix's plan: `op` void|sale|refund (a completion's fix: completion_void|completion), its
+    `amount`, `of` the id of the transaction a void or refund applies to when it is not the original (an
+    earlier correction's sale), and `status` planned|done|pending|owed once journaled."""
+
+    op: str
+    amount: int
+    of: NotRequired[int]
+    status: NotRequired[str]
 
 
 @dataclass(frozen=True)
@@ -43,9 +59,7 @@ class Chain:
     state: str  # a FixState value: open, done, closed
     original_id: int
     target: int | None
-    #: {"op": void|sale|refund, "amount": int, "status": planned|done|pending|owed}, and "of": the id of the
-    #: transaction a void or refund applies to when it is not the original (an earlier correction's sale)
-    steps: tuple[dict, ...]
+    steps: tuple[ChainStep, ...]
     watermark: int
     reason: str | None
     operator: str
@@ -65,10 +79,10 @@ def chain_from_row(row: Any) -> Chain:
                  updated_at=row["updated_at"])
 
 
-def _check_steps(steps: Any) -> list[dict]:
+def _check_steps(steps: Any) -> list[ChainStep]:
     if not isinstance(steps, (list, tuple)) or not 1 <= len(steps) <= MAX_STEPS:
         raise JournalError(f"a chain needs 1 to {MAX_STEPS} steps, not {steps!r}")
-    out = []
+    out: list[ChainStep] = []
     for n, step in enumerate(steps, 1):
         op, amount = (step.get("op"), step.get("amount")) if isinstance(step, dict) else (None, None)
         if op not in STEP_KINDS:
@@ -79,12 +93,15 @@ def _check_steps(steps: Any) -> list[dict]:
         of = step.get("of")
         if of is not None and (isinstance(of, bool) or not isinstance(of, int) or of <= 0):
             raise JournalError(f"chain step {n}: of must name a transaction by its id, not {of!r}")
-        out.append({"op": op, "amount": amount, **({"of": of} if of is not None else {}),
-                    "status": str(step.get("status") or "planned")})
+        checked: ChainStep = {"op": op, "amount": amount}
+        if of is not None:
+            checked["of"] = of
+        checked["status"] = str(step.get("status") or "planned")
+        out.append(checked)
     return out
 
 
-def _plan_of(steps: list[dict]) -> list[tuple]:
+def _plan_of(steps: list[ChainStep]) -> list[tuple[str, int, int | None]]:
     """What a plan is, without its progress: each step's operation, amount and the transaction it applies to."""
     return [(s["op"], s["amount"], s.get("of")) for s in steps]
 
@@ -96,7 +113,7 @@ class Chains(Store):
         super().__init__(core)
         self._txns = txns
 
-    def plan_chain(self, kind: str, original_id: int, *, steps: list[dict], target: int | None,
+    def plan_chain(self, kind: str, original_id: int, *, steps: list[ChainStep], target: int | None,
                    operator: str, role: str) -> Chain:
         """Journal the whole plan of a fix before its first step; refused while the original has an open one."""
         if kind not in CHAIN_KINDS:
@@ -118,7 +135,7 @@ class Chains(Store):
                                                                   "target": target})
         return chain_from_row(row)
 
-    def update_chain(self, chain_id: int, steps: list[dict]) -> Chain:
+    def update_chain(self, chain_id: int, steps: list[ChainStep]) -> Chain:
         """Record each step's progress (same plan: op and amount may not change)."""
         updated = _check_steps(steps)
         with self._write(f"update chain {chain_id}") as w:
@@ -132,7 +149,7 @@ class Chains(Store):
                      {"chain": chain_id, "steps": [s["status"] for s in updated]})
         return chain_from_row(row)
 
-    def end_chain(self, chain_id: int, state: FixState, *, reason: str | None = None, steps: list[dict] | None = None,
+    def end_chain(self, chain_id: int, state: FixState, *, reason: str | None = None, steps: list[ChainStep] | None = None,
                   operator: str = "system", role: str = "system") -> Chain:
         """Finish a chain: ``done`` (every step approved) or ``closed`` (a supervisor's decision, with why)."""
         event = END_EVENTS.get(state)
@@ -187,18 +204,18 @@ class Chains(Store):
         return [txn_from_row(r) for r in self._conn.execute(
             TXN_SELECT + f" WHERE t.original_id IN ({marks}) AND t.id > ? ORDER BY t.id", (*linked, row["watermark"]))]
 
-    def _chain_row(self, chain_id: int):
+    def _chain_row(self, chain_id: int) -> sqlite3.Row:
         if isinstance(chain_id, bool) or not isinstance(chain_id, int):
             raise JournalError(f"chain id must be a whole number, not {chain_id!r}")
-        row = self._conn.execute("SELECT * FROM chains WHERE id = ?", (chain_id,)).fetchone()
+        row: sqlite3.Row | None = self._conn.execute("SELECT * FROM chains WHERE id = ?", (chain_id,)).fetchone()
         if row is None:
             raise NotFound(f"no chain {chain_id} in the journal")
         return row
 
 
-def create_table(db) -> None:
+def create_table(db: sqlite_utils.Database) -> None:
     """Schema step: the chains table (applied by the journal's migrations)."""
-    db["chains"].create({
+    db.table("chains").create({
         "id": int, "kind": str, "state": str, "original_id": int, "target": int, "steps": str, "watermark": int,
         "reason": str, "operator": str, "role": str, "created_at": float, "updated_at": float,
     }, pk="id", not_null={"kind", "state", "original_id", "steps", "watermark", "operator", "role", "created_at",

@@ -10,7 +10,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from agent.errors import UsageError
 from agent.journal.errors import StorageError
@@ -20,14 +20,20 @@ from agent.journal.states import KINDS, BatchState
 from agent.money import format_amount, parse_amount
 from agent.localtime import local_time
 
+if TYPE_CHECKING:
+    from agent.config import Config
 
-def register(sub: argparse._SubParsersAction) -> None:
+#: a subcommand: its parsed arguments in, the exit status out
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("journal", help="look into the transaction journal (read-only)")
     parser.add_argument("--journal", metavar="FILE", help="journal file (default: journal.path from the configuration)")
     actions = parser.add_subparsers(dest="journal_command", metavar="ACTION")
     actions.required = True
 
-    def action(name: str, help_text: str, handler) -> argparse.ArgumentParser:
+    def action(name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
         p = actions.add_parser(name, help=help_text)
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
         p.set_defaults(handler=_damage_is_one_line(handler))
@@ -111,7 +117,7 @@ def _date(text: str) -> str:
 
 
 # ----------------------------------------------------------------- handlers
-def _open(args: argparse.Namespace) -> tuple[Journal, Any]:
+def _open(args: argparse.Namespace) -> tuple[Journal, Config]:
     from agent.config import load_for_command
     cfg = load_for_command(args)
     path = Path(args.journal) if args.journal else cfg.path("journal", "path")
@@ -121,8 +127,9 @@ def _open(args: argparse.Namespace) -> tuple[Journal, Any]:
                         busy_timeout_ms=cfg.journal.busy_timeout_ms), cfg
 
 
-def _exponent(cfg) -> int:
-    return cfg.terminal.currency_exponent
+def _exponent(cfg: Config) -> int:
+    exponent: int = cfg.terminal.currency_exponent
+    return exponent
 
 
 def _when(epoch: float) -> str:
@@ -131,7 +138,8 @@ def _when(epoch: float) -> str:
 
 def _cards(journal: Journal, txns: list[Txn]) -> dict[int, str | None]:
     """The card each row shows: its own, or a void's or refund's original's."""
-    return journal.queries.cards_shown(txns)
+    cards: dict[int, str | None] = journal.queries.cards_shown(txns)
+    return cards
 
 
 def _rows(txns: list[Txn], cards: dict[int, str | None]) -> list[dict[str, Any]]:
@@ -223,7 +231,7 @@ def _totals(args: argparse.Namespace) -> int:
     return 0
 
 
-def _damage_is_one_line(handler):
+def _damage_is_one_line(handler: Handler) -> Handler:
     """A damaged page met while reading becomes one line (verify: "journal BROKEN", exit 1), never a traceback."""
     import sqlite3
 

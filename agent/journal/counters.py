@@ -25,13 +25,13 @@ class Counters(Store):
 
     def next_trace(self, w: Writer) -> int:
         # persisted in the same commit as its use: a crash can lose a number, never hand it out twice
-        trace = w.update("counters", "trace", {"value": self.peek_trace(w.cache)})["value"]
+        trace: int = w.update("counters", "trace", {"value": self.peek_trace(w.cache)})["value"]
         w.cache["trace"] = trace
         return trace
 
     def peek_trace(self, cache: dict[str, Any]) -> int:
         """The trace number the next commit will take (nothing is written)."""
-        last = cache.get("trace")
+        last: int | None = cache.get("trace")
         if last is None:
             last = cache["trace"] = self._conn.execute("SELECT value FROM counters WHERE name = 'trace'").fetchone()[0]
         return last % MAX_TRACE + 1

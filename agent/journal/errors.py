@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from agent.errors import PosagentError
-from agent.machine import IllegalTransition
+from agent.machine import IllegalTransition as IllegalTransition  # the journal's refusals are the one kind
+
+if TYPE_CHECKING:
+    from agent.journal.records import Txn
 
 
 class JournalError(PosagentError):
@@ -31,7 +36,7 @@ class IllegalRecordTransition(IllegalTransition, JournalError):
 class DuplicateRequest(JournalError):
     """A client request id that is already journaled: the earlier transaction is `existing`."""
 
-    def __init__(self, client_request_id: str, existing):
+    def __init__(self, client_request_id: str, existing: Txn):
         self.existing = existing
         super().__init__(f"request {client_request_id!r} was already journaled as transaction {existing.id} "
                          f"({existing.kind}, {existing.state}); not sending it twice", txn_id=existing.id)

@@ -20,7 +20,7 @@ from agent.journal.hashchain import GENESIS, canonical, content_hash, link
 from agent.journal.scrub import message_text
 
 if TYPE_CHECKING:
-    from agent.journal.store import Writer
+    from agent.journal.store import Core, Writer
 
 _KIND = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 
@@ -63,7 +63,7 @@ def append_event(conn: sqlite3.Connection, writer: "Writer", at: float) -> None:
 class Events:
     """Operator actions journaled in the chain (lockouts, manual handling, confirmations...)."""
 
-    def __init__(self, core):
+    def __init__(self, core: Core):
         self._core = core
 
     def record_event(self, kind: str, details: dict[str, Any], *, operator: str, role: str,

@@ -57,9 +57,10 @@ class Holds(Store):
 
     def _live_completion(self, preauth_id: int) -> sqlite3.Row | None:
         marks = ", ".join("?" * len(LIVE_COMPLETION_STATES))
-        return self._conn.execute(
+        row: sqlite3.Row | None = self._conn.execute(
             TXN_SELECT + f" WHERE t.original_id = ? AND t.kind = 'completion' AND t.state IN ({marks}) "
             "ORDER BY t.id DESC LIMIT 1", (preauth_id, *LIVE_COMPLETION_STATES)).fetchone()
+        return row
 
     def check_link(self, kind: str, amount: int, original: sqlite3.Row) -> None:
         """A completion or pre-auth void names an approved pre-auth with nothing else under way (one
@@ -108,7 +109,7 @@ class Holds(Store):
         the commit that stores it checks again)."""
         return offline.offline_refusal(self._conn, amount, limits, self._clock())
 
-    def offline_stored(self) -> dict:
+    def offline_stored(self) -> dict[str, Any]:
         """Sales stored offline and not yet forwarded: count, amount, oldest (a journal time or None)."""
         return offline.stored(self._conn)
 
@@ -123,21 +124,22 @@ class Holds(Store):
             TXN_SELECT + f" WHERE t.batch_id IN (SELECT id FROM batches WHERE state != '{BatchState.SETTLED}') "
             f"AND t.kind IN ('completion', 'sale') AND t.state = '{TxnState.ADVICE_PENDING}' ORDER BY t.id")]
 
-    def advice_record(self, txn_id: int) -> dict:
+    def advice_record(self, txn_id: int) -> dict[str, Any]:
         """What an offline-approved sale journaled for its advice: the masked message and the sealed card."""
         row = self._conn.execute("SELECT request FROM transactions WHERE id = ?", (txn_id,)).fetchone()
         if row is None or not row[0]:
             raise JournalError(f"transaction {txn_id} has no journaled request", txn_id=txn_id)
-        return json.loads(row[0])
+        record: dict[str, Any] = json.loads(row[0])
+        return record
 
-    def advice_attempt(self, txn_id: int, request: dict) -> int:
+    def advice_attempt(self, txn_id: int, request: dict[str, Any]) -> int:
         """Commit BEFORE sending an advice: the (masked) message stored as sent.  Returns how many times it
         was sent before this try (0: the first copy; more: a repeat, which goes out with the repeat MTI)."""
         with self._write(f"journal a try of the advice of transaction {txn_id}") as w:
             row = self._txns.row(txn_id)
             if row["state"] != TxnState.ADVICE_PENDING:
                 raise JournalError(f"transaction {txn_id} is {row['state']}, not a pending advice", txn_id=txn_id)
-            earlier = self._conn.execute("SELECT count(*) FROM messages WHERE txn_id = ? AND direction = 'sent' "
+            earlier: int = self._conn.execute("SELECT count(*) FROM messages WHERE txn_id = ? AND direction = 'sent' "
                                          "AND reversal_id IS NULL", (txn_id,)).fetchone()[0]
             self._txns.store_message(w, "sent", request, txn_id=txn_id)
             w.record("advice.attempt", txn_id, None, "system", {"try": earlier + 1})
@@ -145,8 +147,8 @@ class Holds(Store):
 
     def advice_tries(self, txn_id: int) -> int:
         """How many times an advice was sent (journaled before each try)."""
-        return self._conn.execute("SELECT count(*) FROM messages WHERE txn_id = ? AND direction = 'sent' "
-                                  "AND reversal_id IS NULL", (txn_id,)).fetchone()[0]
+        return int(self._conn.execute("SELECT count(*) FROM messages WHERE txn_id = ? AND direction = 'sent' "
+                                      "AND reversal_id IS NULL", (txn_id,)).fetchone()[0])
 
     def advice_failed(self, txn_id: int, error: str) -> None:
         """An advice try got no valid answer: it stays pending (the event keeps why)."""

@@ -12,29 +12,32 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.journal.errors import JournalError
 from agent.journal.scrub import scrub_text
 from agent.journal.store import Store
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 #: where a download stands: staging (entries arriving), installed, abandoned (superseded), refused
 DOWNLOAD_STATES = ("staging", "installed", "abandoned", "refused")
 ITEM_KINDS = ("key", "aid")
 
 
-def create_tables(db: Any) -> None:
+def create_tables(db: sqlite_utils.Database) -> None:
     """Schema version 4: `param_sets`, `param_downloads`, `param_items`."""
-    db["param_downloads"].create({
+    db.table("param_downloads").create({
         "id": int, "state": str, "trigger": str, "params_version": str, "keys_version": str, "key_list": str,
         "aid_list": str, "error": str, "started_at": float, "updated_at": float,
     }, pk="id", not_null={"state", "trigger", "key_list", "aid_list", "started_at", "updated_at"})
-    db["param_items"].create({
+    db.table("param_items").create({
         "id": int, "download_id": int, "kind": str, "name": str, "tlv": str, "created_at": float,
     }, pk="id", foreign_keys=[("download_id", "param_downloads", "id")],
         not_null={"download_id", "kind", "name", "tlv", "created_at"})
     db.execute("CREATE UNIQUE INDEX idx_param_items_entry ON param_items(download_id, kind, name)")
-    db["param_sets"].create({
+    db.table("param_sets").create({
         "id": int, "state": str, "params_version": str, "keys_version": str, "digest": str, "content": str,
         "source": str, "download_id": int, "installed_at": float, "replaced_at": float,
     }, pk="id", foreign_keys=[("download_id", "param_downloads", "id")],
@@ -50,7 +53,7 @@ class ParamRecord:
     params_version: str
     keys_version: str
     digest: str
-    content: dict
+    content: dict[str, Any]
     source: str
     installed_at: float
 
@@ -112,7 +115,8 @@ class ParamSets(Store):
         return _download(row) if row is not None else None
 
     def _download_row(self, download_id: int) -> sqlite3.Row:
-        row = self._conn.execute("SELECT * FROM param_downloads WHERE id = ?", (download_id,)).fetchone()
+        row: sqlite3.Row | None = self._conn.execute("SELECT * FROM param_downloads WHERE id = ?",
+                                                     (download_id,)).fetchone()
         if row is None:
             raise JournalError(f"no parameter download {download_id} in the journal")
         return row
@@ -153,7 +157,7 @@ class ParamSets(Store):
         return {f"{r['kind']} {r['name']}": bytes.fromhex(r["tlv"]) for r in self._conn.execute(
             "SELECT kind, name, tlv FROM param_items WHERE download_id = ? ORDER BY id", (download_id,))}
 
-    def params_install(self, download_id: int, *, content: dict, digest: str) -> ParamRecord:
+    def params_install(self, download_id: int, *, content: dict[str, Any], digest: str) -> ParamRecord:
         """The one step that changes the set in force: old replaced, new in force, download closed — one commit."""
         now = self._clock()
         with self._write("install a parameter set") as w:

@@ -50,7 +50,8 @@ class Queries(Store):
         `kind` one of the journal's kinds (sale, correction, refund, void, preauth, ...)."""
         if not isinstance(limit, int) or not 1 <= limit <= MAX_FIND:
             raise JournalError(f"limit must be from 1 to {MAX_FIND}, not {limit!r}")
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         if trace is not None:
             where.append("t.trace = ?"); args.append(int(trace))
         if rrn is not None:
@@ -86,13 +87,13 @@ class Queries(Store):
 
     def batch_size(self, batch_no: int) -> int:
         """How many transactions the newest batch with this number holds (any state)."""
-        return self._conn.execute("SELECT count(*) FROM transactions WHERE batch_id = ?",
-                                  (self._batches.batch_row(batch_no)["id"],)).fetchone()[0]
+        return int(self._conn.execute("SELECT count(*) FROM transactions WHERE batch_id = ?",
+                                      (self._batches.batch_row(batch_no)["id"],)).fetchone()[0])
 
     def uploaded_count(self, batch_no: int) -> int:
         """How many records of the batch are flagged uploaded (field 48 of the batch-upload end)."""
-        return self._conn.execute("SELECT count(*) FROM transactions WHERE batch_id = ? AND uploaded = 1",
-                                  (self._batches.batch_row(batch_no)["id"],)).fetchone()[0]
+        return int(self._conn.execute("SELECT count(*) FROM transactions WHERE batch_id = ? AND uploaded = 1",
+                                      (self._batches.batch_row(batch_no)["id"],)).fetchone()[0])
 
     def recent_sale_amounts(self, *, limit: int = 50) -> list[int]:
         """Amounts of the latest approved sales, newest first (for the unusual-amount guard)."""
@@ -191,13 +192,14 @@ class Queries(Store):
                     row = self._conn.execute("SELECT pan_masked, original_id FROM transactions WHERE id = ?",
                                              (original,)).fetchone()
                     links[original] = None if row is None else (row[0], row[1])  # None: pruned
-                if links[original] is None:
+                link = links[original]
+                if link is None:
                     break
-                card, original = links[original]
+                card, original = link
             shown[txn.id] = card
         return shown
 
-    def messages(self, txn_id: int) -> list[dict]:
+    def messages(self, txn_id: int) -> list[dict[str, Any]]:
         """The masked messages of a transaction: its request, its answer, then reversal and later ones."""
         row = self._conn.execute("SELECT created_at, updated_at, request, response FROM transactions WHERE id = ?",
                                  (txn_id,)).fetchone()

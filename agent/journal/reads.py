@@ -9,12 +9,13 @@ lookup, the duplicate check, settlement totals — used to let `sqlite3.Database
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 
 class ReportingConnection(sqlite3.Connection):
     path = ""  # set by whoever opens it, for the message
 
-    def execute(self, sql, parameters=(), /):
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         try:
             return super().execute(sql, parameters)
         except sqlite3.Error as exc:

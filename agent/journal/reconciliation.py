@@ -9,9 +9,12 @@ could not be read) and returns that event's id and hash, which the claim letter 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.journal.errors import JournalError
+
+if TYPE_CHECKING:
+    from agent.journal.facade import Journal
 
 RUN_KINDS = ("reconcile.run", "reconcile.refused")
 _FACTS = (
@@ -23,12 +26,12 @@ _FACTS = (
     "ORDER BY t.id")
 
 
-def reconciliation_facts(journal) -> list[tuple]:
+def reconciliation_facts(journal: Journal) -> list[tuple[Any, ...]]:
     """(id, kind, state, amount, trace, batch, rrn, pan_masked, made_on, settled_on) per transaction."""
     return [tuple(row) for row in journal.core.conn.execute(_FACTS)]
 
 
-def record_reconciliation(journal, kind: str, details: dict[str, Any], *, operator: str = "supervisor",
+def record_reconciliation(journal: Journal, kind: str, details: dict[str, Any], *, operator: str = "supervisor",
                           role: str = "supervisor") -> dict[str, Any]:
     """Journal one reconciliation run; returns {"event_id", "hash"} of the event written."""
     if kind not in RUN_KINDS:
@@ -37,7 +40,7 @@ def record_reconciliation(journal, kind: str, details: dict[str, Any], *, operat
         raise JournalError("reconciliation details must be an object")
     if not (isinstance(operator, str) and re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", operator)):
         raise JournalError(f"operator {operator!r}: expected a lowercase name")
-    journal.record_event(kind, details, operator=operator, role=role)
+    journal.event_chain.record_event(kind, details, operator=operator, role=role)
     row = journal.core.conn.execute("SELECT id, hash FROM events WHERE kind = ? ORDER BY id DESC LIMIT 1",
                                 (kind,)).fetchone()
     return {"event_id": row[0], "hash": row[1]}

@@ -86,17 +86,17 @@ class Reversals(Store):
         return reversal_from_row(self._reversal_row(rev_id))
 
     def _reversal_row(self, rev_id: int) -> sqlite3.Row:
-        row = self._conn.execute("SELECT * FROM reversals WHERE id = ?", (rev_id,)).fetchone()
+        row: sqlite3.Row | None = self._conn.execute("SELECT * FROM reversals WHERE id = ?", (rev_id,)).fetchone()
         if row is None:
             raise NotFound(f"no reversal {rev_id} in the journal")
         return row
 
-    def _step(self, w, row: sqlite3.Row, event: str, **changes: Any) -> sqlite3.Row:
+    def _step(self, w: Writer, row: sqlite3.Row, event: str, **changes: Any) -> sqlite3.Row:
         """Move the reversal by `event` through the `REVERSAL` table (`IllegalTransition` otherwise)."""
         to_state = REVERSAL.step(row["state"], event, row["id"])
         return w.update("reversals", row["id"], {"state": to_state, "updated_at": self._clock(), **changes})
 
-    def reversal_attempt(self, rev_id: int, request: dict) -> Reversal:
+    def reversal_attempt(self, rev_id: int, request: dict[str, Any]) -> Reversal:
         """Commit BEFORE sending a reversal: tries += 1 and the (masked) request is stored."""
         with self._write(f"journal an attempt of reversal {rev_id}") as w:
             row = self._reversal_row(rev_id)
@@ -107,7 +107,7 @@ class Reversals(Store):
             w.record("reversal.attempt", row["txn_id"], None, "system", {"reversal": rev_id, "try": updated["tries"]})
         return reversal_from_row(updated)
 
-    def reversal_acknowledged(self, rev_id: int, response: dict) -> None:
+    def reversal_acknowledged(self, rev_id: int, response: dict[str, Any]) -> None:
         """The host acknowledged the reversal: it is done and the transaction is "reversed"."""
         with self._write(f"record the acknowledgement of reversal {rev_id}") as w:
             row = self._reversal_row(rev_id)
@@ -143,7 +143,7 @@ class Reversals(Store):
             w.record("reversal.handled", row["txn_id"], operator, role, {"reversal": rev_id, "note": scrub_text(note, 1000)})
 
     def confirm_in_doubt(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None = None,
-                         auth_code: str | None = None, response: dict | None = None,
+                         auth_code: str | None = None, response: dict[str, Any] | None = None,
                          operator: str = "system", role: str = "system") -> Txn:
         """The host's status says what became of an in-doubt transaction: its reversal is cancelled."""
         with self._write(f"confirm transaction {txn_id}") as w:

@@ -23,11 +23,11 @@ APPLICATION_ID = 0x504F534A
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["batches"].create({
+    db.table("batches").create({
         "id": int, "number": int, "state": str, "opened_at": float, "settling_at": float,
         "settled_at": float, "totals": str, "result_domestic": str, "result_foreign": str,
     }, pk="id", not_null={"number", "state", "opened_at"})
-    db["transactions"].create({
+    db.table("transactions").create({
         "id": int, "kind": str, "state": str, "amount": int, "currency": str, "trace": int,
         "batch_id": int, "batch": int, "rrn": str, "auth_code": str, "response_code": str,
         "entry_mode": str, "pan_masked": str, "pan_fingerprint": str, "original_id": int, "chain_id": int,
@@ -36,27 +36,27 @@ def _v1(db: sqlite_utils.Database) -> None:
     }, pk="id", foreign_keys=[("batch_id", "batches", "id")],
         not_null={"kind", "state", "amount", "currency", "trace", "batch_id", "batch", "operator", "role",
                   "created_at", "updated_at", "uploaded"})
-    db["reversals"].create({
+    db.table("reversals").create({
         "id": int, "txn_id": int, "trace": int, "reason": str, "tries": int, "last_error": str,
         "state": str, "created_at": float, "updated_at": float,
     }, pk="id", foreign_keys=[("txn_id", "transactions", "id")],
         not_null={"txn_id", "trace", "tries", "state", "created_at", "updated_at"})
-    db["messages"].create({
+    db.table("messages").create({
         "id": int, "txn_id": int, "reversal_id": int, "direction": str, "at": float, "body": str,
     }, pk="id", foreign_keys=[("txn_id", "transactions", "id"), ("reversal_id", "reversals", "id")],
         not_null={"direction", "at", "body"})
-    db["events"].create({
+    db.table("events").create({
         "id": int, "at": float, "txn_id": int, "kind": str, "operator": str, "role": str, "details": str,
         "content_hash": str, "hash": str,
     }, pk="id", not_null={"at", "kind", "details", "content_hash", "hash"})
-    db["counters"].create({"name": str, "value": int}, pk="name", not_null={"value"})
-    db["state"].create({"key": str, "value": str}, pk="key")
-    t = db["transactions"]
+    db.table("counters").create({"name": str, "value": int}, pk="name", not_null={"value"})
+    db.table("state").create({"key": str, "value": str}, pk="key")
+    t = db.table("transactions")
     t.create_index(["trace"])
     t.create_index(["created_at"])
     t.create_index(["batch_id", "kind", "state", "amount"])
-    db["messages"].create_index(["txn_id"])
-    db["reversals"].create_index(["txn_id"])
+    db.table("messages").create_index(["txn_id"])
+    db.table("reversals").create_index(["txn_id"])
     # partial indexes: rows without the value (most sales) cost no index write on the hot path
     for column in ("rrn", "original_id", "chain_id", "pan_fingerprint"):
         db.execute(f"CREATE INDEX idx_transactions_{column} ON transactions({column}) WHERE {column} IS NOT NULL")
@@ -122,7 +122,7 @@ def inspect_read_only(path: Path) -> int:
         raise JournalError(f"journal {path} cannot be opened: {exc}; left untouched", path=str(path)) from None
     try:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     except sqlite3.DatabaseError as exc:
         raise JournalError(f"journal {path} is damaged ({exc}); refusing to use it and leaving it untouched",
@@ -144,7 +144,7 @@ def inspect_read_only(path: Path) -> int:
 PAGE_SIZE = 1024
 
 
-def connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+def connect(path: Path, busy_timeout_ms: int) -> ReportingConnection:
     """The one writer connection: autocommit (we issue BEGIN IMMEDIATE), WAL, FULL, foreign keys."""
     new = not path.exists() or path.stat().st_size == 0
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout_ms / 1000,

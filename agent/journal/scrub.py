@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.journal.errors import JournalError
 from agent.journal.hashchain import canonical
 from agent.masking import mask_card_number, mask_digit_runs
+
+if TYPE_CHECKING:  # the codec is loaded only for raw TLV (see `_decode`)
+    from agent.iso8583.tlv import Tlv
 
 REMOVED = "[removed]"
 #: names never stored, wherever they appear
@@ -86,9 +89,9 @@ def _is_field_number(name: str) -> bool:
     return 0 < len(name) <= 3 and name.isascii() and name.isdigit()
 
 
-def _message(message: dict, depth: int) -> dict:
+def _message(message: dict[str, Any], depth: int) -> dict[str, Any]:
     _check_depth(depth)
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in message.items():
         name = str(key)
         if name == "mti" and type(value) is str:
@@ -208,7 +211,7 @@ def _tlv_bytes(data: bytes, depth: int, *, as_text: str) -> Any:
     return [_tlv_item({"tag": item.tag_hex, "value": item.value.hex().upper()}, depth + 1) for item in items]
 
 
-def _holds_card_data(items: list, depth: int) -> bool:
+def _holds_card_data(items: list[Tlv], depth: int) -> bool:
     if depth >= MAX_DEPTH:
         return True  # templates nested this deep are not opened further: treated as holding card data
     for item in items:
@@ -221,7 +224,7 @@ def _holds_card_data(items: list, depth: int) -> bool:
     return False
 
 
-def _decode(data: bytes) -> list | None:
+def _decode(data: bytes) -> list[Tlv] | None:
     # the codec is loaded only for raw TLV (masked messages list their tags): opening the journal stays light
     from agent.iso8583 import tlv
     from agent.iso8583.errors import CodecError

@@ -33,7 +33,7 @@ class Batches(Store):
 
     def open_batch_ids(self, cache: dict[str, Any]) -> sqlite3.Row:
         """(id, number) of the open batch; a clear error while a settlement holds it."""
-        batch = cache.get("open_batch")
+        batch: sqlite3.Row | None = cache.get("open_batch")
         if batch is None:
             batch = self._conn.execute(f"SELECT id, number FROM batches WHERE state = '{BatchState.OPEN}'").fetchone()
             if batch is None:
@@ -58,8 +58,8 @@ class Batches(Store):
 
     def batch_row(self, batch_no: int) -> sqlite3.Row:
         _check_batch_no(batch_no)
-        row = self._conn.execute("SELECT * FROM batches WHERE number = ? ORDER BY id DESC LIMIT 1",
-                                 (batch_no,)).fetchone()
+        row: sqlite3.Row | None = self._conn.execute("SELECT * FROM batches WHERE number = ? ORDER BY id DESC LIMIT 1",
+                                                     (batch_no,)).fetchone()
         if row is None:
             raise NotFound(f"no batch {batch_no:06d} in the journal")
         return row
@@ -127,7 +127,7 @@ class Batches(Store):
             w.record("settlement.begin", None, operator, role, {"batch": batch_no, "totals": totals.as_dict()})
         return batch_from_row(updated)
 
-    def record_settlement_result(self, batch_no: int, *, domestic: str, foreign: str, response: dict) -> Batch:
+    def record_settlement_result(self, batch_no: int, *, domestic: str, foreign: str, response: dict[str, Any]) -> Batch:
         """Store the host's verdict: '1' balanced, '2' unbalanced (upload every record), '3' error."""
         for name, value in (("domestic", domestic), ("foreign", foreign)):
             if value not in ("1", "2", "3"):

@@ -19,7 +19,7 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 from agent.journal import schema
 from agent.journal.errors import JournalError, StorageError
@@ -45,16 +45,16 @@ class Writer:
     def insert(self, table: str, values: dict[str, Any]) -> sqlite3.Row:
         columns = ", ".join(values)
         marks = ", ".join("?" * len(values))
-        row = self.conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING *",
-                                tuple(values.values())).fetchone()
+        row: sqlite3.Row = self.conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING *",
+                                             tuple(values.values())).fetchone()
         self.vouch(table, row)
         return row
 
     def update(self, table: str, key: Any, changes: dict[str, Any]) -> sqlite3.Row:
         key_column = "id" if table not in ("counters", "state") else ("name" if table == "counters" else "key")
         sets = ", ".join(f"{c} = ?" for c in changes)
-        row = self.conn.execute(f"UPDATE {table} SET {sets} WHERE {key_column} = ? RETURNING *",
-                                (*changes.values(), key)).fetchone()
+        row: sqlite3.Row | None = self.conn.execute(f"UPDATE {table} SET {sets} WHERE {key_column} = ? RETURNING *",
+                                                    (*changes.values(), key)).fetchone()
         if row is None:
             raise JournalError(f"{table} row {key} does not exist")
         begun = self.cache.get("begun")
@@ -229,7 +229,7 @@ class Store:
     def _clock(self) -> float:
         return self._core.clock()
 
-    def _write(self, what: str):
+    def _write(self, what: str) -> ContextManager[Writer]:
         return self._core.write(what)
 
 

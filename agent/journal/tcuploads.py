@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.journal.errors import JournalError
 from agent.journal.scrub import scrub_text
 from agent.journal.store import Store, Writer
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 #: where a TC upload stands: owed (sent until answered), answered, undelivered (its tries ran out)
 TC_STATES = ("owed", "answered", "undelivered")
 
 
-def create_table(db: Any) -> None:
+def create_table(db: sqlite_utils.Database) -> None:
     """Schema version 3: the `tc_uploads` table (one row per approved chip transaction with a TC)."""
-    db["tc_uploads"].create({
+    db.table("tc_uploads").create({
         "id": int, "txn_id": int, "icc": str, "card_sequence": str, "state": str, "tries": int,
         "last_error": str, "response_code": str, "created_at": float, "updated_at": float,
     }, pk="id", foreign_keys=[("txn_id", "transactions", "id")],
@@ -68,7 +71,7 @@ class TcUploads(Store):
                                 "state": "owed", "tries": 0, "created_at": now, "updated_at": now})
 
     def _row(self, upload_id: int) -> sqlite3.Row:
-        row = self._conn.execute("SELECT * FROM tc_uploads WHERE id = ?", (upload_id,)).fetchone()
+        row: sqlite3.Row | None = self._conn.execute("SELECT * FROM tc_uploads WHERE id = ?", (upload_id,)).fetchone()
         if row is None:
             raise JournalError(f"no TC upload {upload_id} in the journal")
         return row

@@ -30,7 +30,7 @@ class Transactions(Store):
     """Rows of the `transactions` and `messages` tables."""
 
     def row(self, txn_id: int) -> sqlite3.Row:
-        row = self._conn.execute(TXN_SELECT + " WHERE t.id = ?", (txn_id,)).fetchone()
+        row: sqlite3.Row | None = self._conn.execute(TXN_SELECT + " WHERE t.id = ?", (txn_id,)).fetchone()
         if row is None:
             raise NotFound(f"no transaction {txn_id} in the journal", txn_id=txn_id)
         return row
@@ -76,10 +76,11 @@ class Transactions(Store):
         """Original amount minus approved refunds minus refunds still under way (sending / in doubt)."""
         if original["state"] not in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY):
             return 0
-        taken = self._conn.execute(
+        taken: int = self._conn.execute(
             "SELECT coalesce(sum(amount), 0) FROM transactions WHERE original_id = ? AND kind = 'refund' "
             f"AND state IN {LIVE_SQL}", (original["id"],)).fetchone()[0]
-        return max(0, original["amount"] - taken)
+        amount: int = original["amount"]
+        return max(0, amount - taken)
 
     def recent_refunds_by_reference(self, rrn: str, date: str, *, window_seconds: float) -> list[Txn]:
         """Refunds of a sale of another till, named by its RRN and date (MMDD), journaled in the last
