@@ -102,9 +102,9 @@ def host_round_trips(port: int, n: int) -> list[float]:
     return asyncio.run(run())
 
 
-def start_daemon(config: Path) -> tuple[subprocess.Popen, float]:
+def start_daemon(config: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(config), "run"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(config), "run"], cwd=ROOT, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     if not line.startswith("posagent ready"):
