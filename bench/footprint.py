@@ -42,8 +42,8 @@ import time
 from pathlib import Path
 
 from agent.control_client import ControlClient
-from bench.engine import cpu_seconds, quiet_config, sales, start_daemon, stop
-from bench.journal import build_big, floor_two_commits
+from bench.engine import cpu_seconds, floor_cpu_per_sale, quiet_config, sales, start_daemon, stop
+from bench.journal import build_big
 from tests.agentproc import SUPERVISOR_PASSWORD
 from tests.simhost import start_host
 
@@ -186,27 +186,6 @@ def byte_table(path: Path) -> tuple[int, int, list[dict]]:
                      "kind": "free", "table": "-"})
     rows.sort(key=lambda r: -r["bytes"])
     return path.stat().st_size, txns, rows
-
-
-def floor_cpu_per_sale(work: Path, n: int) -> tuple[float, float]:
-    """CPU (ms) of two raw WAL+FULL commits, and of encode + decode of a chip 0200 sale plus two MACs."""
-    from agent.iso8583 import get_dialect
-    from agent.iso8583.dialect import MAC_ALGORITHMS
-    from bench.codec import SALE
-
-    start = time.process_time()
-    floor_two_commits(work / "floor.db", n)
-    commits = (time.process_time() - start) / n * 1000
-    cup, mac, key = get_dialect("cup"), MAC_ALGORITHMS["cup-ecb"], bytes(range(16))
-    rounds = n * 20
-    start = time.process_time()
-    for _ in range(rounds):
-        wire = cup.encode(SALE)
-        mac(key, wire)
-        cup.decode(wire)
-        mac(key, wire)
-    codec = (time.process_time() - start) / rounds * 1000
-    return commits, codec
 
 
 def verdict(figure: float, target: float) -> str:
