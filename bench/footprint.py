@@ -5,10 +5,14 @@ transaction over a day, daemon CPU per sale — each against a floor measured in
 
 1. Cold start: `posagent run` spawned until its "posagent ready" line, median of 5, against
    `python -c pass` and `python -c "import sqlite3, asyncio"` (median of 5 each, same run).  Target
-   ≤ 250 ms.  The largest imports of the same start (`-X importtime`) are printed.
+   ≤ 250 ms.  Measured twice: in the caller's environment (where PYTHONDONTWRITEBYTECODE is set, every
+   module is compiled from source at each start) and from compiled bytecode, as an installed terminal
+   starts (a bytecode cache in the run's directory, filled by one start before the timed ones).  The
+   floors are the standard library's, compiled either way.  The largest imports of the same start
+   (`-X importtime`) are printed.
 2. Restart after a crash: a journal of `--big` transactions with 100 pending reversals (the host
    unreachable, so they stay pending), the daemon SIGKILLed after "ready" and started again: spawn to
-   "ready", median of 5.  Target ≤ 300 ms.  SIGKILL leaves the journal as a power cut does after the
+   "ready", median of 5, both ways as in 1.  Target ≤ 300 ms.  SIGKILL leaves the journal as a power cut does after the
    last fsync (WAL not checkpointed, recovery owed); the page cache stays warm, which a power cut
    would not leave.
 3. Journal bytes per transaction over a realistic day through the daemon (chip sales on two cards,
@@ -38,8 +42,8 @@ import time
 from pathlib import Path
 
 from agent.control_client import ControlClient
-from bench.engine import cpu_seconds, quiet_config, sales, start_daemon, stop
-from bench.journal import build_big, floor_two_commits
+from bench.engine import cpu_seconds, floor_cpu_per_sale, quiet_config, sales, start_daemon, stop
+from bench.journal import build_big
 from tests.agentproc import SUPERVISOR_PASSWORD
 from tests.simhost import start_host
 
@@ -58,10 +62,18 @@ def median_ms(command: list[str]) -> float:
     return statistics.median(spawn_ms(command) for _ in range(RUNS))
 
 
-def cold_starts(config: Path) -> list[float]:
+def bytecode_env(work: Path) -> dict[str, str]:
+    """The environment of a start from compiled bytecode, as an installed terminal has it: a bytecode cache
+    (in `work`, filled by the first start) even where the caller's environment says not to write one."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
+
+
+def cold_starts(config: Path, env: dict[str, str] | None = None) -> list[float]:
     out = []
     for _ in range(RUNS):
-        proc, seconds = start_daemon(config)
+        proc, seconds = start_daemon(config, env)
         out.append(seconds * 1000)
         stop(proc)
     return out
@@ -93,23 +105,23 @@ def import_times(config: Path, top: int = 10) -> tuple[list[tuple[str, float]], 
             sorted(by_package.items(), key=lambda kv: -kv[1])[:top])
 
 
-def restart_after_crash(work: Path, big: Path) -> list[float]:
+def restart_after_crash(work: Path, big: Path, env: dict[str, str] | None = None, name: str = "crash") -> list[float]:
     """Spawn → "ready" on a copy of the big journal after a SIGKILL, the host unreachable."""
-    directory = work / "crash"
+    directory = work / name
     directory.mkdir()
     shutil.copy(big, directory / "journal.db")
     with socket.socket() as s:  # a port nothing listens on: the reversals stay pending
         s.bind(("127.0.0.1", 0))
         dead_port = s.getsockname()[1]
     config = quiet_config(directory, dead_port)
-    proc, _ = start_daemon(config)
+    proc, _ = start_daemon(config, env)
     out = []
     for _ in range(RUNS):
         time.sleep(0.2)  # let recovery begin its work before the cut
         proc.kill()
         proc.wait(10)
         proc.stdout.close()
-        proc, seconds = start_daemon(config)
+        proc, seconds = start_daemon(config, env)
         out.append(seconds * 1000)
     stop(proc)
     return out
@@ -176,27 +188,6 @@ def byte_table(path: Path) -> tuple[int, int, list[dict]]:
     return path.stat().st_size, txns, rows
 
 
-def floor_cpu_per_sale(work: Path, n: int) -> tuple[float, float]:
-    """CPU (ms) of two raw WAL+FULL commits, and of encode + decode of a chip 0200 sale plus two MACs."""
-    from agent.iso8583 import get_dialect
-    from agent.iso8583.dialect import MAC_ALGORITHMS
-    from bench.codec import SALE
-
-    start = time.process_time()
-    floor_two_commits(work / "floor.db", n)
-    commits = (time.process_time() - start) / n * 1000
-    cup, mac, key = get_dialect("cup"), MAC_ALGORITHMS["cup-ecb"], bytes(range(16))
-    rounds = n * 20
-    start = time.process_time()
-    for _ in range(rounds):
-        wire = cup.encode(SALE)
-        mac(key, wire)
-        cup.decode(wire)
-        mac(key, wire)
-    codec = (time.process_time() - start) / rounds * 1000
-    return commits, codec
-
-
 def verdict(figure: float, target: float) -> str:
     return "met" if figure <= target else f"missed by {figure - target:.0f}" if target > 10 else \
         f"missed by {figure - target:.2f}"
@@ -230,14 +221,18 @@ def main() -> int:
             config = quiet_config(work, host.port)
             start_daemon(config)[0].terminate()  # the journal created once, not in the timed runs
             time.sleep(0.5)
-            floor_pass, floor_imports, cold = [], [], []
+            compiled = bytecode_env(work)
+            stop(start_daemon(config, compiled)[0])  # the bytecode cache filled once, not in the timed runs
+            floor_pass, floor_imports, cold, cold_compiled = [], [], [], []
             for _ in range(RUNS):
                 floor_pass.append(spawn_ms([sys.executable, "-c", "pass"]))
                 floor_imports.append(spawn_ms([sys.executable, "-c", "import sqlite3, asyncio"]))
                 cold += cold_starts(config)[:1]
+                cold_compiled += cold_starts(config, compiled)[:1]
             imports, packages = import_times(config)
             # 2. restart after a crash with the big journal
             restart = restart_after_crash(work, big)
+            restart_compiled = restart_after_crash(work, big, compiled, "crash-compiled")
             # 3. the day's journal
             journal, done = day(work, host.port, args.day_sales)
             size, txns, table = byte_table(journal)
@@ -255,18 +250,24 @@ def main() -> int:
 
     cold_ms, pass_ms, imports_ms = statistics.median(cold), statistics.median(floor_pass), statistics.median(floor_imports)
     restart_ms = statistics.median(restart)
+    cold_compiled_ms, restart_compiled_ms = statistics.median(cold_compiled), statistics.median(restart_compiled)
     per_txn = size / txns
     cpu_floor = commits_cpu + codec_cpu
     print(f"cold start to ready: median {cold_ms:.0f} ms of {RUNS} ({', '.join(f'{s:.0f}' for s in cold)}) "
           f"(target ≤ {TARGETS['cold_start_ms']:.0f} ms — {verdict(cold_ms, TARGETS['cold_start_ms'])})")
     print(f"  floors, same run: python -c pass {pass_ms:.0f} ms, import sqlite3, asyncio {imports_ms:.0f} ms "
           f"→ ratio {cold_ms / imports_ms:.2f}× (of pass: {cold_ms / pass_ms:.2f}×)")
+    print(f"  from compiled bytecode (a bytecode cache, as an installed terminal has): median {cold_compiled_ms:.0f} ms "
+          f"({', '.join(f'{s:.0f}' for s in cold_compiled)}) — {verdict(cold_compiled_ms, TARGETS['cold_start_ms'])}; "
+          f"ratio {cold_compiled_ms / imports_ms:.2f}× the import floor")
     print("  largest top-level imports of one start (-X importtime, cumulative ms): "
           + ", ".join(f"{name} {ms:.0f}" for name, ms in imports))
     print("  self time per package (ms): " + ", ".join(f"{name} {ms:.0f}" for name, ms in packages))
     print(f"restart after a crash, {args.big:,} transactions, 100 pending reversals: median {restart_ms:.0f} ms "
           f"({', '.join(f'{s:.0f}' for s in restart)}) (target ≤ {TARGETS['restart_big_ms']:.0f} ms — "
           f"{verdict(restart_ms, TARGETS['restart_big_ms'])}) → ratio {restart_ms / imports_ms:.2f}× the import floor")
+    print(f"  from compiled bytecode: median {restart_compiled_ms:.0f} ms ({', '.join(f'{s:.0f}' for s in restart_compiled)}) "
+          f"— {verdict(restart_compiled_ms, TARGETS['restart_big_ms'])}; ratio {restart_compiled_ms / imports_ms:.2f}×")
     print(f"journal over a day ({done['sale']} sales, {done['void']} voids, {done['refund']} refunds, "
           f"{done['settle']} settlement; {txns} transaction rows): {size:,} bytes checkpointed → "
           f"{per_txn:,.0f} bytes per transaction (target ≤ 1,024 — {verdict(per_txn, TARGETS['bytes_per_txn'])}; "
@@ -293,6 +294,10 @@ def main() -> int:
         "cold_start_ms": round(cold_ms, 1), "cold_start_runs_ms": [round(s, 1) for s in cold],
         "floor_python_pass_ms": round(pass_ms, 1), "floor_import_sqlite3_asyncio_ms": round(imports_ms, 1),
         "cold_start_ratio": round(cold_ms / imports_ms, 2), "cold_start_ratio_pass": round(cold_ms / pass_ms, 2),
+        "cold_start_compiled_ms": round(cold_compiled_ms, 1),
+        "cold_start_compiled_runs_ms": [round(s, 1) for s in cold_compiled],
+        "restart_big_compiled_ms": round(restart_compiled_ms, 1),
+        "restart_big_compiled_runs_ms": [round(s, 1) for s in restart_compiled],
         "top_imports_ms": {name: round(ms, 1) for name, ms in imports},
         "restart_big_ms": round(restart_ms, 1), "restart_big_runs_ms": [round(s, 1) for s in restart],
         "restart_big_ratio": round(restart_ms / imports_ms, 2), "big_transactions": args.big,
@@ -302,6 +307,8 @@ def main() -> int:
         "floor_codec_cpu_ms": round(codec_cpu, 4), "cpu_ratio": round(daemon_cpu / cpu_floor, 2),
         "targets": TARGETS,
         "met": {"cold_start": cold_ms <= TARGETS["cold_start_ms"], "restart_big": restart_ms <= TARGETS["restart_big_ms"],
+                "cold_start_compiled": cold_compiled_ms <= TARGETS["cold_start_ms"],
+                "restart_big_compiled": restart_compiled_ms <= TARGETS["restart_big_ms"],
                 "bytes_per_txn": per_txn <= TARGETS["bytes_per_txn"], "cpu": daemon_cpu <= TARGETS["cpu_ms_per_sale"]},
     }))
     return 0

@@ -325,9 +325,9 @@ class JournalPort(Protocol):
 
 #: the port's methods and their signatures (without `self`)
 METHODS: dict[str, inspect.Signature] = {
-    name: inspect.signature(member).replace(
-        parameters=list(inspect.signature(member).parameters.values())[1:])
-    for name, member in vars(JournalPort).items() if inspect.isfunction(member) and not name.startswith("_")}
+    name: signature.replace(parameters=list(signature.parameters.values())[1:])
+    for name, member in vars(JournalPort).items() if inspect.isfunction(member) and not name.startswith("_")
+    for signature in (inspect.signature(member),)}
 
 
 @dataclass(frozen=True)

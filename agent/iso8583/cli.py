@@ -15,7 +15,6 @@ from typing import Mapping
 
 from agent.errors import UsageError
 from agent.iso8583.dialects import KNOWN, get_dialect
-from agent.iso8583.dump import annotated_dump
 from agent.iso8583.errors import CodecError
 from agent.iso8583.message import Message
 
@@ -82,6 +81,8 @@ def _decode(args: argparse.Namespace) -> int:
     else:
         if frame is not None:
             print(f"TPDU {frame.tpdu.hex().upper()}  header {frame.header.hex().upper()}")
+        from agent.iso8583.dump import annotated_dump
+
         print(annotated_dump(msg, dialect, masked=not args.unmasked))
     return 0
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from agent.journal.errors import JournalError, StorageError
 from agent.journal.reads import ReportingConnection
 from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL, BatchState
+
+if TYPE_CHECKING:  # loaded by `migrate` only: a journal already at SCHEMA_VERSION opens without it
+    import sqlite_utils
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: the `PRAGMA application_id` of a posagent journal ("POSJ")
@@ -171,6 +173,8 @@ def migrate(conn: sqlite3.Connection, from_version: int) -> None:
     """Bring the schema to SCHEMA_VERSION in one transaction (nothing changes if any step fails)."""
     if from_version == SCHEMA_VERSION:
         return
+    import sqlite_utils
+
     db = sqlite_utils.Database(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:

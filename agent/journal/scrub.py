@@ -20,6 +20,7 @@ It returns a new JSON-able value; the input is not changed.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import TYPE_CHECKING, Any
@@ -111,20 +112,38 @@ def _message(message: dict[str, Any], depth: int) -> dict[str, Any]:
     return out
 
 
-def _field(number: str, value: Any, depth: int) -> Any:
-    """One ISO 8583 field: removed, masked as a card number, read as TLV, free text, or kept exactly."""
+_KEEP, _REMOVE, _TLV, _PAN, _FREE = "keep", "remove", "tlv", "pan", "free"
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_rule(number: str) -> str:
+    """Which rule a field's name calls for (read once per name: a message has the same few dozen)."""
     if not _is_field_number(number):  # not a field number: a name of no known structure
-        return REMOVED if number.lower() in FORBIDDEN_KEYS else _free(value, depth)
+        return _REMOVE if number.lower() in FORBIDDEN_KEYS else _FREE
     number = number.lstrip("0")  # "002" is field 2
     if number in TRACK_FIELDS:
-        return REMOVED
+        return _REMOVE
     if number == ICC_FIELD:
-        return _tlv(value, depth)
+        return _TLV
     if number in PAN_FIELDS:
-        return mask_card_number(value) if type(value) is str else _free(value, depth)
+        return _PAN
     if number in FREE_TEXT_FIELDS:
-        return _free(value, depth)
-    return _exact(value, depth)
+        return _FREE
+    return _KEEP
+
+
+def _field(number: str, value: Any, depth: int) -> Any:
+    """One ISO 8583 field: removed, masked as a card number, read as TLV, free text, or kept exactly."""
+    rule = _field_rule(number)
+    if rule is _KEEP:
+        return value if type(value) is str and depth <= MAX_DEPTH else _exact(value, depth)
+    if rule is _REMOVE:
+        return REMOVED
+    if rule is _TLV:
+        return _tlv(value, depth)
+    if rule is _PAN:
+        return mask_card_number(value) if type(value) is str else _free(value, depth)
+    return _free(value, depth)
 
 
 def _subfield(number: str, value: Any, depth: int) -> Any:

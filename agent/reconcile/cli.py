@@ -20,7 +20,6 @@ from pathlib import Path
 from agent.atomicfile import PrivateDirectory
 from agent.money import format_amount
 from agent.reconcile.formats import ENCODINGS, FORMATS
-from agent.reconcile.reconciler import KINDS, OTHER_TERMINALS
 
 #: the claim letter's page width (the printer copy uses terminal.receipt_width)
 LETTER_WIDTH = 80
@@ -101,6 +100,8 @@ def ask_daemon(cfg, request) -> dict:
 
 
 def render_report(run, exponent: int = 2) -> str:
+    from agent.reconcile.reconciler import KINDS, OTHER_TERMINALS  # a report's words: not at every start
+
     r = run.report
     money = lambda minor: format_amount(minor, exponent)  # noqa: E731
     out = [f"statement {run.name} ({run.format}): settlement date {r.settlement_date}, merchant {r.merchant_id}, "
