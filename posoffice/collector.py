@@ -1,4 +1,5 @@
-"""The collector: `POST /v1/events` takes a terminal's batch of journal events; `GET /v1/refundable` answers
+"""The collector: `POST /v1/events` takes a terminal's batch of journal events, `POST /v1/messages` the masked
+ISO 8583 messages of the transactions they name (`{"stored": N, "repeated": N}`); `GET /v1/refundable` answers
 what a sale of the terminal's merchant still has to refund, whichever till made it; `GET /v1/health`.  The
 web pages (`posoffice.web`) are served beside them by the same app unless `serve --api-only`.
 
@@ -41,7 +42,7 @@ from starlette.routing import Route
 from posoffice import refunds, report, store
 from posoffice.db import first_line
 from posoffice.errors import OfficeError, WireError
-from posoffice.wire import MAX_BODY_BYTES, parse_batch
+from posoffice.wire import MAX_BODY_BYTES, parse_batch, parse_messages
 
 log = logging.getLogger("posoffice.collector")
 #: an RRN as field 37 carries it (an12) and a slip's date
@@ -100,6 +101,33 @@ def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None, web=None) ->
                                  "error": {"code": p.what, "seq": p.seq, "message": p.detail}}, status_code=409)
         return JSONResponse({"acked": result.acked, "stored": result.stored, "repeated": result.repeated})
 
+    def keep_messages(terminal: str, batch) -> int:
+        with pool.connection() as conn:
+            return store.take_messages(conn, terminal, batch)
+
+    async def post_messages(request: Request) -> JSONResponse:
+        login = _basic_auth(request.headers.get("authorization"))
+        if login is None:
+            return error(401, "unauthenticated", "log in with the terminal's id and secret (HTTP Basic)")
+        try:
+            if not await run_in_threadpool(authenticate, *login):
+                return error(401, "unauthenticated", "unknown terminal or wrong secret")
+            batch = parse_messages(await _read_body(request))
+            if batch.terminal != login[0]:
+                return error(403, "wrong_terminal", f"terminal {login[0]} may only post its own messages, "
+                                                    f"not {batch.terminal}'s")
+            stored = await run_in_threadpool(keep_messages, login[0], batch)
+        except WireError as exc:
+            return error(exc.status, exc.code, str(exc))
+        except ClientDisconnect:
+            return error(400, "bad_request", "the terminal went away before the body arrived")
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            log.error("office database unavailable: %s", first_line(exc))
+            return error(503, "unavailable", "the office database is unavailable; send the messages again later")
+        except psycopg.DataError as exc:
+            return error(422, "unstorable", f"a message cannot be stored: {first_line(exc)}")
+        return JSONResponse({"stored": stored, "repeated": len(batch.messages) - stored})
+
     def look_up(terminal: str, rrn: str, date: str) -> JSONResponse:
         with pool.connection() as conn:
             merchant = store.merchant_of(conn, terminal)
@@ -139,7 +167,8 @@ def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None, web=None) ->
         yield
         pool.close()
 
-    api = [Route("/v1/events", post_events, methods=["POST"]), Route("/v1/refundable", get_refundable, methods=["GET"]),
+    api = [Route("/v1/events", post_events, methods=["POST"]), Route("/v1/messages", post_messages, methods=["POST"]),
+           Route("/v1/refundable", get_refundable, methods=["GET"]),
            Route("/v1/health", health, methods=["GET"])]
     if web is None:
         return Starlette(routes=api, lifespan=lifespan)

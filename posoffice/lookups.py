@@ -115,6 +115,21 @@ def full_events(conn: psycopg.Connection, terminal: str, txn_ids: list[int]) -> 
              "details": json.loads(r[6]), "content_hash": r[7], "hash": r[8]} for r in rows]
 
 
+def messages_of(conn: psycopg.Connection, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """The masked ISO 8583 messages the terminals shipped of these transactions, by (terminal, txn id), in the
+    order the journal stored them, as the journal's evidence bundle lists messages."""
+    found: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for till in sorted({k[0] for k in keys}):
+        rows = conn.execute(
+            "SELECT txn_id, message_id, direction, at, reversal_id, body FROM messages WHERE terminal = %s "
+            "AND txn_id = ANY(%s) ORDER BY txn_id, message_id, direction DESC",
+            (till, [k[1] for k in keys if k[0] == till])).fetchall()
+        for r in rows:
+            found.setdefault((till, r[0]), []).append({"txn_id": r[0], "message_id": r[1], "direction": r[2],
+                                                       "at": r[3], "reversal_id": r[4], "body": r[5]})
+    return found
+
+
 def proof(conn: psycopg.Connection, terminal: str, first_seq: int) -> dict[str, Any]:
     """The hash chain from `first_seq` to the last event the office verified for the terminal, as the journal's
     bundle carries it (`agent.journal.hashchain.verify_bundle_proof` checks it)."""

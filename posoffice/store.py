@@ -21,9 +21,10 @@ import psycopg
 
 from agent.auth import hash_password, verify_password
 from agent.journal.hashchain import GENESIS, link
+from agent.journal.scrub import scrub_message
 from posoffice.chain import Cursor, Problem, Verdict, check_batch, recomputed_content_hash
 from posoffice.errors import OfficeError
-from posoffice.wire import Batch, WireEvent, is_identifier
+from posoffice.wire import Batch, MessageBatch, WireEvent, is_identifier
 
 SECRET_BYTES = 24
 
@@ -186,6 +187,20 @@ def _record_problem(conn: psycopg.Connection, terminal: str, problem: Problem) -
                  "ON CONFLICT (terminal, seq, what) DO UPDATE SET last_seen = now(), "
                  "times = chain_problems.times + 1, detail = excluded.detail",
                  (terminal, problem.seq, problem.what, problem.detail))
+
+
+def take_messages(conn: psycopg.Connection, terminal: str, batch: MessageBatch) -> int:
+    """Store a terminal's masked messages, each once (by terminal, transaction, direction and the journal's message
+    id), scrubbed again by the journal's rules; returns how many were new."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO messages (terminal, txn_id, direction, message_id, at, reversal_id, body) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING",
+            [(terminal, m.txn_id, m.direction, m.message_id, m.at, m.reversal_id,
+              json.dumps(scrub_message(m.body), ensure_ascii=False)) for m in batch.messages])
+        stored = cur.rowcount
+        conn.execute("UPDATE terminals SET last_contact = now() WHERE id = %s", (terminal,))
+    return max(0, stored)
 
 
 def note_head(conn: psycopg.Connection, terminal: str, head: int | None) -> None:

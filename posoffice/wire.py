@@ -5,6 +5,11 @@
                  "operator": null, "role": "system", "details": "{\"batch\":1,\"rows\":[...]}",
                  "content_hash": "<64 hex>", "hash": "<64 hex>"}, ...]}
 
+`POST /v1/messages` takes the masked ISO 8583 messages of transactions those events name (`parse_messages`):
+
+    {"terminal": "T0001", "messages": [{"txn_id": 7, "message_id": 0, "direction": "sent", "at": 1717000000.2,
+                                        "reversal_id": null, "body": {"mti": "0200", "fields": {...}}}, ...]}
+
 `seq` is the journal's event id; `details` is the event's details *text*, byte for byte what the content
 hash covers (re-encoding parsed JSON could change it); `head` is the newest event id the terminal's
 journal holds, so the office can say how far behind a terminal is.  Limits are checked before reading.
@@ -25,6 +30,10 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_BATCH_EVENTS = 500
 MAX_DETAILS_CHARS = 256 * 1024
 MAX_SEQ = 2**62
+#: the most messages one request holds, the largest message (its JSON), as the journal stores them
+MAX_BATCH_MESSAGES = 200
+MAX_MESSAGE_CHARS = 64 * 1024
+_MESSAGE_FIELDS = ("txn_id", "message_id", "direction", "at", "reversal_id", "body")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _KIND = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
@@ -60,17 +69,7 @@ def is_identifier(text: Any) -> bool:
 
 
 def parse_batch(body: bytes) -> Batch:
-    if len(body) > MAX_BODY_BYTES:
-        raise WireError(f"the request body is over {MAX_BODY_BYTES} bytes", status=413, code="too_large")
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise WireError(f"the body is not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise WireError("the body must be a JSON object with \"terminal\" and \"events\"")
-    unknown = set(doc) - {"terminal", "head", "events"}
-    if unknown:
-        raise WireError(f"unknown field(s) in the body: {', '.join(sorted(unknown))}")
+    doc = _object(body, ("terminal", "head", "events"))
     terminal = doc.get("terminal")
     if not is_identifier(terminal):
         raise WireError("\"terminal\" must be the terminal's id (1-32 letters, digits, '.', '_', '-')")
@@ -84,6 +83,75 @@ def parse_batch(body: bytes) -> Batch:
         raise WireError(f"a batch holds at most {MAX_BATCH_EVENTS} events, not {len(events)}",
                         status=413, code="too_many_events")
     return Batch(terminal, head, tuple(parse_event(e, i) for i, e in enumerate(events)))
+
+
+@dataclass(frozen=True)
+class WireMessage:
+    txn_id: int
+    message_id: int  # 0: the transaction's own request or answer; else the journal's `messages` row
+    direction: str   # "sent" or "received"
+    at: float
+    reversal_id: int | None
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MessageBatch:
+    terminal: str
+    messages: tuple[WireMessage, ...]
+
+
+def parse_messages(body: bytes) -> MessageBatch:
+    """A terminal's masked messages, checked field by field (the body's card data is scrubbed by the caller)."""
+    doc = _object(body, ("terminal", "messages"))
+    terminal = doc.get("terminal")
+    if not is_identifier(terminal):
+        raise WireError("\"terminal\" must be the terminal's id (1-32 letters, digits, '.', '_', '-')")
+    messages = doc.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise WireError("\"messages\" must be a non-empty list")
+    if len(messages) > MAX_BATCH_MESSAGES:
+        raise WireError(f"a request holds at most {MAX_BATCH_MESSAGES} messages, not {len(messages)}",
+                        status=413, code="too_many_messages")
+    return MessageBatch(terminal, tuple(_message(m, i) for i, m in enumerate(messages)))
+
+
+def _message(raw: Any, index: int) -> WireMessage:
+    where = f"messages[{index}]"
+    if not isinstance(raw, dict) or set(raw) != set(_MESSAGE_FIELDS):
+        raise WireError(f"{where} must be an object with {', '.join(_MESSAGE_FIELDS)}")
+    if not _is_seq(raw["txn_id"]):
+        raise WireError(f"{where}: txn_id must be a whole number from 1")
+    if not _is_seq(raw["message_id"], allow_zero=True):
+        raise WireError(f"{where}: message_id must be a whole number from 0")
+    if raw["direction"] not in ("sent", "received"):
+        raise WireError(f"{where}: direction must be \"sent\" or \"received\"")
+    at = raw["at"]
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
+        raise WireError(f"{where}: at must be a number (seconds since 1970)")
+    if raw["reversal_id"] is not None and not _is_seq(raw["reversal_id"]):
+        raise WireError(f"{where}: reversal_id must be a whole number from 1 or null")
+    body = raw["body"]
+    text = json.dumps(body) if isinstance(body, dict) else ""
+    if not text or len(text) > MAX_MESSAGE_CHARS or "\\u0000" in text:
+        raise WireError(f"{where}: body must be the message as a JSON object of at most {MAX_MESSAGE_CHARS} "
+                        "characters, without NUL")
+    return WireMessage(raw["txn_id"], raw["message_id"], raw["direction"], float(at), raw["reversal_id"], body)
+
+
+def _object(body: bytes, names: tuple[str, ...]) -> dict[str, Any]:
+    if len(body) > MAX_BODY_BYTES:
+        raise WireError(f"the request body is over {MAX_BODY_BYTES} bytes", status=413, code="too_large")
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WireError(f"the body is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise WireError(f"the body must be a JSON object with {', '.join(names)}")
+    unknown = set(doc) - set(names)
+    if unknown:
+        raise WireError(f"unknown field(s) in the body: {', '.join(sorted(unknown))}")
+    return doc
 
 
 def parse_event(raw: Any, index: int) -> WireEvent:

@@ -200,20 +200,22 @@ class Queries(Store):
         return shown
 
     def messages(self, txn_id: int) -> list[dict[str, Any]]:
-        """The masked messages of a transaction: its request, its answer, then reversal and later ones."""
+        """The masked messages of a transaction: its request, its answer, then reversal and later ones.  Each one's
+        `message_id` is its row in `messages` (0 for the transaction's own request and answer), which with the
+        transaction and the direction names it for good (the back office stores each once by them)."""
         row = self._conn.execute("SELECT created_at, updated_at, request, response FROM transactions WHERE id = ?",
                                  (txn_id,)).fetchone()
         if row is None:
             raise NotFound(f"no transaction {txn_id} in the journal", txn_id=txn_id)
         out = []
         if row["request"] is not None:
-            out.append({"txn_id": txn_id, "direction": "sent", "at": row["created_at"], "reversal_id": None,
-                        "body": json.loads(row["request"])})
+            out.append({"txn_id": txn_id, "message_id": 0, "direction": "sent", "at": row["created_at"],
+                        "reversal_id": None, "body": json.loads(row["request"])})
         if row["response"] is not None:
-            out.append({"txn_id": txn_id, "direction": "received", "at": row["updated_at"], "reversal_id": None,
-                        "body": json.loads(row["response"])})
-        out += [{"txn_id": txn_id, "direction": r["direction"], "at": r["at"], "reversal_id": r["reversal_id"],
-                 "body": json.loads(r["body"])}
+            out.append({"txn_id": txn_id, "message_id": 0, "direction": "received", "at": row["updated_at"],
+                        "reversal_id": None, "body": json.loads(row["response"])})
+        out += [{"txn_id": txn_id, "message_id": r["id"], "direction": r["direction"], "at": r["at"],
+                 "reversal_id": r["reversal_id"], "body": json.loads(r["body"])}
                 for r in self._conn.execute("SELECT * FROM messages WHERE txn_id = ? ORDER BY id", (txn_id,))]
         return out
 

@@ -102,8 +102,9 @@ class OfficeClient:
         token = base64.b64encode(f"{terminal}:{secret}".encode("utf-8")).decode("ascii")
         self._headers = {"Content-Type": "application/json", "Authorization": f"Basic {token}"}
 
-    def post(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        request = urllib.request.Request(self.url, data=json.dumps(body).encode("utf-8"), method="POST",
+    def post(self, body: dict[str, Any], url: str | None = None) -> tuple[int, dict[str, Any]]:
+        """POST `body` to the events endpoint (or to `url`, another endpoint of the collector)."""
+        request = urllib.request.Request(url or self.url, data=json.dumps(body).encode("utf-8"), method="POST",
                                          headers=self._headers)
         return self._send(request, allow=(409,))
 

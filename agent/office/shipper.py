@@ -15,6 +15,14 @@ fork, an altered event or a broken link is the office refusing the chain, and is
 for a person to look at.  Events are sent as the journal stored them, already scrubbed of card data.  The
 login, the HTTP client and its TLS are the office link's (`agent/office/link.py`).
 
+Beside the events go the masked ISO 8583 messages of the transactions they name (`ship_messages`), posted to
+the collector's ``/v1/messages`` once the office holds those events: each as the journal stored it (already
+scrubbed), without an offline advice's sealed card and scrubbed again by the journal's rules
+(`agent.journal.scrub.scrub_message`) before it leaves.  Their progress is a second sidecar file,
+``<journal>.office-messages`` (the last event whose transactions' messages the office acknowledged); the
+office stores each message once by terminal, transaction, direction and the journal's message id, so a
+repeat costs nothing.
+
     from agent.office.shipper import ship_once, OfficeShipper
     ship_once("journal.db", "http://office:8740/v1/events", "T0001", secret)   # until caught up
     shipper = OfficeShipper("journal.db", url, "T0001", secret, interval=30); shipper.start() ... shipper.stop()
@@ -35,7 +43,8 @@ from typing import Any
 from agent.atomicfile import atomic_write
 from agent.journal import Journal, JournalError
 from agent.journal.hashchain import GENESIS
-from agent.office.link import OfficeClient, ShipError, read_secret, reason_of
+from agent.journal.scrub import scrub_message
+from agent.office.link import OfficeClient, ShipError, office_endpoint, read_secret, reason_of
 
 log = logging.getLogger("posagent.office")
 
@@ -43,6 +52,9 @@ log = logging.getLogger("posagent.office")
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 CURSOR_SUFFIX = ".office-cursor"
+MESSAGES_SUFFIX = ".office-messages"
+#: the collector takes at most this many messages a request
+MAX_BATCH_MESSAGES = 200
 _EVENT_COLUMNS = ("seq", "at", "txn_id", "kind", "operator", "role", "details", "content_hash", "hash")
 
 
@@ -52,6 +64,7 @@ class ShipResult:
     batches: int
     acked: int     # the last event id the office holds
     head: int      # the journal's newest event id
+    messages: int = 0  # masked messages posted (repeats included)
 
 
 @dataclass(frozen=True)
@@ -60,13 +73,13 @@ class Cursor:
     hash: str
 
 
-def cursor_path(journal_path: str | Path) -> Path:
+def cursor_path(journal_path: str | Path, suffix: str = CURSOR_SUFFIX) -> Path:
     journal_path = Path(journal_path)
-    return journal_path.with_name(journal_path.name + CURSOR_SUFFIX)
+    return journal_path.with_name(journal_path.name + suffix)
 
 
-def read_cursor(journal_path: str | Path) -> Cursor:
-    path = cursor_path(journal_path)
+def read_cursor(journal_path: str | Path, suffix: str = CURSOR_SUFFIX) -> Cursor:
+    path = cursor_path(journal_path, suffix)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         acked, chash = doc["acked"], doc["hash"]
@@ -81,8 +94,8 @@ def read_cursor(journal_path: str | Path) -> Cursor:
         return Cursor(0, GENESIS)
 
 
-def write_cursor(journal_path: str | Path, cursor: Cursor) -> None:
-    path = cursor_path(journal_path)
+def write_cursor(journal_path: str | Path, cursor: Cursor, suffix: str = CURSOR_SUFFIX) -> None:
+    path = cursor_path(journal_path, suffix)
     try:
         atomic_write(path, json.dumps({"acked": cursor.acked, "hash": cursor.hash}).encode())
     except OSError as exc:
@@ -112,7 +125,10 @@ def ship_once(journal_path: str | Path, url: str, terminal_id: str, secret: str,
     except JournalError as exc:
         raise ShipError(f"cannot read the journal: {exc}", retry=True) from None
     try:
-        return _ship(journal, Path(journal_path), OfficeClient(url, terminal_id, secret, timeout, ca_file), max_batches)
+        office = OfficeClient(url, terminal_id, secret, timeout, ca_file)
+        result = _ship(journal, Path(journal_path), office, max_batches)
+        sent = ship_messages(journal, Path(journal_path), office, result.acked)
+        return ShipResult(result.sent, result.batches, result.acked, result.head, sent)
     finally:
         journal.core.close()
 
@@ -150,9 +166,9 @@ def _ship(journal: Journal, journal_path: Path, office: "OfficeClient", max_batc
     return ShipResult(sent, batches, cursor.acked, head)
 
 
-def _move(conn: Any, journal_path: Path, seq: int) -> Cursor:
+def _move(conn: Any, journal_path: Path, seq: int, suffix: str = CURSOR_SUFFIX) -> Cursor:
     cursor = _cursor_at(conn, seq)
-    write_cursor(journal_path, cursor)
+    write_cursor(journal_path, cursor, suffix)
     return cursor
 
 
@@ -160,15 +176,15 @@ def _seq(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
 
 
-def _checked_cursor(conn: Any, journal_path: Path) -> Cursor:
+def _checked_cursor(conn: Any, journal_path: Path, suffix: str = CURSOR_SUFFIX) -> Cursor:
     """The saved cursor, unless the journal's event at it has another hash (a new journal): then from 0."""
-    cursor = read_cursor(journal_path)
+    cursor = read_cursor(journal_path, suffix)
     if cursor.acked == 0:
         return Cursor(0, GENESIS)
     row = conn.execute("SELECT hash FROM events WHERE id = ?", (cursor.acked,)).fetchone()
     if row is None or row[0] != cursor.hash:
         log.warning("office cursor %s does not match this journal's event %d: shipping from the first event",
-                    cursor_path(journal_path), cursor.acked)
+                    cursor_path(journal_path, suffix), cursor.acked)
         return Cursor(0, GENESIS)
     return cursor
 
@@ -192,6 +208,61 @@ def _next_batch(conn: Any, after: int) -> list[dict[str, Any]]:
             break
         events.append(event)
     return events
+
+
+# ----------------------------------------------------------------------------- the masked messages
+def ship_messages(journal: Journal, journal_path: Path, office: OfficeClient, acked: int) -> int:
+    """Post the masked messages of the transactions named by the events after the messages' cursor, up to the
+    event `acked` (what the office holds), batch by batch; the cursor moves after each acknowledged batch of
+    events' transactions.  Returns how many messages were posted."""
+    conn = journal.core.conn
+    done = _checked_cursor(conn, journal_path, MESSAGES_SUFFIX)
+    url = office_endpoint(office.url, "messages")
+    sent = 0
+    while done.acked < acked:
+        rows = conn.execute("SELECT id, txn_id FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+                            (done.acked, acked, MAX_BATCH_EVENTS)).fetchall()
+        if not rows:
+            break
+        messages = [m for txn_id in sorted({r[1] for r in rows if r[1] is not None})
+                    for m in _messages_of(journal, txn_id)]
+        for chunk in _chunks(messages):
+            status, reply = office.post({"terminal": office.terminal, "messages": chunk}, url)
+            if status != 200 or not isinstance(reply.get("stored"), int):
+                raise ShipError(f"the office did not take the masked messages: {reason_of(reply)}", retry=True)
+            sent += len(chunk)
+        done = _move(conn, journal_path, rows[-1][0], MESSAGES_SUFFIX)
+    return sent
+
+
+def shippable(message: dict[str, Any]) -> dict[str, Any]:
+    """A journal message as it leaves for the office: without an advice's sealed card, scrubbed again."""
+    body = message["body"]
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k != "sealed_card"}
+    return {"txn_id": message["txn_id"], "message_id": message["message_id"], "direction": message["direction"],
+            "at": message["at"], "reversal_id": message["reversal_id"], "body": scrub_message(body)}
+
+
+def _messages_of(journal: Journal, txn_id: int) -> list[dict[str, Any]]:
+    try:
+        return [shippable(m) for m in journal.messages(txn_id)]
+    except JournalError:  # the transaction is no longer in the journal: nothing of it to ship
+        return []
+
+
+def _chunks(messages: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    chunks: list[list[dict[str, Any]]] = []
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for message in messages:
+        length = len(json.dumps(message)) + 2
+        if chunk and (len(chunk) >= MAX_BATCH_MESSAGES or size + length > MAX_BATCH_BYTES):
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(message)
+        size += length
+    return chunks + [chunk] if chunk else chunks
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -287,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     except ShipError as exc:
         print(f"office shipper: {exc}", file=sys.stderr)
         return exc.exit_status
-    print(json.dumps({"sent": result.sent, "batches": result.batches, "acked": result.acked, "head": result.head}))
+    print(json.dumps({"sent": result.sent, "batches": result.batches, "acked": result.acked, "head": result.head,
+                      "messages": result.messages}))
     return 0
 
 

@@ -59,6 +59,8 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
     env.filters["stamp"] = lambda iso: "-" if not iso else datetime.fromisoformat(iso).astimezone(settings.zone).strftime(
         "%Y-%m-%d %H:%M:%S")
     env.filters["trace"] = lambda n: "-" if n is None else f"{n:06d}"
+    env.filters["fields"] = lambda fields: sorted((fields or {}).items(), key=lambda kv: (
+        int(kv[0]) if str(kv[0]).isdigit() else 1 << 30, str(kv[0])))  # a message's fields by number
     env.filters["json"] = lambda v: mask_digit_runs(json.dumps(v, ensure_ascii=False, sort_keys=True))
 
     def db(work: Callable, *args):
@@ -203,6 +205,7 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
         alerts = lookups.alert_events(conn, terminal)
         fixes = [f for f in overview.open_fixes(alerts, txns) if f.original and (f.terminal, f.original.txn_id) in keys]
         return {"txns": txns, "events": events, "proofs": proofs, "fixes": fixes,
+                "messages": lookups.messages_of(conn, keys),
                 "standing": {(t.terminal, t.txn_id): overview.standing(t, txns, settings.zone) for t in txns},
                 "checks": {till: check_events(evs, proofs[till]) for till, evs in events.items() if evs},
                 "subject": (terminal, txn_id)}
@@ -221,7 +224,8 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
         view = await db(purchase, terminal, txn_id)
         if view is None:
             return JSONResponse({"error": f"no transaction {txn_id} of terminal {terminal}"}, status_code=404)
-        data = bundle_of(terminal, txn_id, view["txns"], view["events"].get(terminal, []), view["proofs"].get(terminal))
+        data = bundle_of(terminal, txn_id, view["txns"], view["events"].get(terminal, []), view["proofs"].get(terminal),
+                         [m for (till, _), ms in view["messages"].items() if till == terminal for m in ms])
         # exactly the events as hashed (they left the terminal scrubbed of card data): masking here would break the proof
         body = json.dumps(data, indent=2, ensure_ascii=False).encode()
         return Response(body, media_type="application/json", headers={

@@ -13,16 +13,14 @@ from posoffice.report import Transaction
 
 
 def bundle_of(terminal: str, txn_id: int, txns: list[Transaction], events: list[dict[str, Any]],
-              proof: dict[str, Any] | None) -> dict[str, Any]:
-    """The bundle of one terminal's part of a purchase.  The office holds no ISO 8583 messages (a terminal ships
-    events only): `messages` is empty and says so; the terminal's `posagent journal export` has them."""
+              proof: dict[str, Any] | None, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bundle of one terminal's part of a purchase, with the masked ISO 8583 messages the terminal shipped of
+    it (the proof covers the events only, as in the terminal's own bundle, so `verify_bundle` is unchanged)."""
     mine = [t for t in txns if t.terminal == terminal]
     return {"format": BUNDLE_FORMAT, "exported_at": time.time(),
             "scope": {"chain_of": txn_id, "terminal": terminal, "source": "posoffice"},
             "transactions": [{**dataclasses.asdict(t), "id": t.txn_id} for t in mine],
-            "messages": [], "messages_note": "the back office holds the terminal's events, not its messages: "
-                                             "`posagent journal export` on the terminal adds them",
-            "reversals": [], "events": events,
+            "messages": messages, "reversals": [], "events": events,
             "proof": proof or {"algorithm": "", "start_previous_hash": "", "links": [], "head_id": None,
                                "head_hash": ""}}
 

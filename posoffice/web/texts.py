@@ -79,10 +79,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "event": ("Event", "事件"), "who": ("By", "操作员"), "details": ("Details", "详情"), "hash": ("Hash", "哈希"),
     "check": ("Check", "校验"), "content_ok": ("content ok", "内容一致"), "content_bad": ("CONTENT CHANGED", "内容被改"),
     "link_ok": ("linked", "链接正确"), "link_bad": ("LINK BROKEN", "链接断开"),
-    "no_messages": ("The office holds the terminals' events (masked at the source), not their ISO 8583 messages: "
-                    "`posagent journal export` on the terminal adds the masked messages.",
-                    "后台保存终端的事件（在终端已脱敏），不含 ISO 8583 报文；报文（已脱敏）请在终端上用 "
-                    "`posagent journal export` 导出。"),
+    "messages": ("Messages (ISO 8583, masked)", "报文（ISO 8583，已脱敏）"),
+    "messages_of": ("{kind} · trace {trace} · terminal {terminal}", "{kind} · 凭证号 {trace} · 终端 {terminal}"),
+    "direction_sent": ("sent", "发出"), "direction_received": ("received", "收到"),
+    "field": ("Field", "域"), "value": ("Value", "值"),
+    "no_messages": ("The terminal has not shipped this transaction's messages (yet).",
+                    "终端尚未上送此笔交易的报文。"),
     "no_txn": ("No transaction {id} of terminal {terminal} in the office.", "后台没有终端 {terminal} 的交易 {id}。"),
     "upload": ("The bank's statement", "银行对账单"), "or_pick": ("or one from the statements directory",
                                                                 "或从对账单目录选择"),
