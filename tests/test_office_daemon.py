@@ -36,6 +36,12 @@ def _stored(dsn: str) -> int:
         return conn.execute("SELECT count(*) FROM events WHERE terminal = %s", (TERMINAL,)).fetchone()[0]
 
 
+def _messages(dsn: str) -> list[tuple]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT txn_id, direction, body->'fields' FROM messages WHERE terminal = %s",
+                            (TERMINAL,)).fetchall()
+
+
 def test_the_daemon_ships_its_journal_and_status_shows_the_backlog(tmp_path, sim_host, pg_cluster):
     dsn = pg_cluster.new_database()
     with db.connect(dsn) as conn:
@@ -66,6 +72,16 @@ def test_the_daemon_ships_its_journal_and_status_shows_the_backlog(tmp_path, sim
         collector = Collector(dsn, port=int(url.split(":")[2].split("/")[0]))
         wait_for(lambda: agent.call("status")["result"]["office"]["backlog"] == 0, 60, "the backlog to drain")
         assert _stored(dsn) == _head(journal)
+        # beside the events, each sale's masked request and answer, once each, the card masked
+        wait_for(lambda: len(_messages(dsn)) >= 6, 30, "the three sales' messages at the office")
+        messages = _messages(dsn)
+        assert sorted((txn, direction) for txn, direction, _f in messages) == [
+            (txn, direction) for txn in (1, 2, 3) for direction in ("received", "sent")], messages
+        for _txn, direction, fields in messages:
+            if direction == "sent":
+                assert fields["2"][:6] + fields["2"][-4:] != fields["2"] and "*" in fields["2"], fields
+            else:
+                assert fields["39"] == "00" and fields["37"].strip(), fields
     finally:
         agent.stop()
         collector.stop()

@@ -13,6 +13,8 @@ import psycopg
 import pytest
 
 from agent.journal.export import verify_bundle
+from agent.office.link import OfficeClient, ShipError, office_endpoint
+from agent.office.shipper import MESSAGES_SUFFIX, cursor_path, ship_once
 from posoffice import access
 from simulator.host.statement_faults import StatementFault
 from tests.officeweb import (PASSWORDS, TILLS, UPLOAD_LIMIT, Browserless, make_shop, statement_bytes, stop_shop,
@@ -201,6 +203,69 @@ def test_the_evidence_download_is_the_terminal_s_bundle_and_verifies(shop):
     assert verify_bundle(bundle) is None and {t["kind"] for t in bundle["transactions"]} == {"sale", "void"}
     bundle["events"][0]["details"]["amount"] += 1  # one fen changed: the proof no longer holds
     assert "does not match" in verify_bundle(bundle)
+
+
+# ----------------------------------------------------------------------------- the masked messages
+def _message_tables(page: bytes) -> list[tuple[str, dict[str, str]]]:
+    """(direction, {field: value}) of each message table on a Transaction page."""
+    tables = []
+    for direction, body in re.findall(rb'<table class="message"[^>]*data-direction="(\w+)"[^>]*>(.*?)</table>', page,
+                                      re.S):
+        fields = dict(re.findall(rb'<tr data-field="(\d+)"><td>\d+</td><td><code>([^<]*)</code>', body))
+        tables.append((direction.decode(), {k.decode(): v.decode() for k, v in fields.items()}))
+    return tables
+
+
+def test_the_transaction_page_shows_each_message_s_fields_masked_and_the_evidence_carries_them(shop):
+    client = logged_in(shop, "manager")
+    sale = shop.sales[TILLS[0]][1]  # the credit sale on till 1, approved
+    status, _h, page = client.get(f"/transactions/{TILLS[0]}/{sale['id']}")
+    assert status == 200
+    tables = _message_tables(page)
+    assert [d for d, _f in tables][:2] == ["sent", "received"], tables
+    sent, received = tables[0][1], tables[1][1]
+    assert re.fullmatch(r"[0-9]{6}\*+[0-9]{4}", sent["2"]), sent  # the PAN masked first 6 / last 4
+    assert sent["4"] == f"{sale['amount']:012d}" and sent["11"] == f"{sale['trace']:06d}"
+    # track 2 and the PIN block are never stored, so never shipped: the journal keeps only the field's number
+    assert sent.get("35", "[removed]") == "[removed]" and sent.get("52", "[removed]") == "[removed]", sent
+    assert received["39"] == "00" and received["37"].strip() == sale["rrn"], received
+    for pan in card_numbers():
+        assert pan not in page
+    status, _h, body = client.get(f"/transactions/{TILLS[0]}/{sale['id']}/evidence.json")
+    bundle = json.loads(body)
+    assert verify_bundle(bundle) is None  # the messages beside the events leave the proof as it was
+    assert [(m["txn_id"], m["direction"]) for m in bundle["messages"]] == [(sale["id"], "sent"), (sale["id"], "received")]
+    assert re.fullmatch(r"[0-9]{6}\*+[0-9]{4}", bundle["messages"][0]["body"]["fields"]["2"])
+
+
+def test_a_message_shipped_twice_is_stored_once_and_the_collector_masks_what_the_terminal_did_not(shop):
+    def stored() -> list[tuple]:
+        with psycopg.connect(shop.dsn) as conn:
+            return conn.execute("SELECT terminal, txn_id, direction, message_id, body FROM messages "
+                                "ORDER BY 1, 2, 3, 4").fetchall()
+
+    before = stored()
+    assert {r[0] for r in before} == set(TILLS) and len(before) >= 2 * sum(len(v) for v in shop.sales.values())
+    for tid in TILLS:  # the messages' progress lost: every message is sent again
+        cursor_path(shop.root / tid / "journal.db", MESSAGES_SUFFIX).unlink()
+    results = [ship_once(shop.root / tid / "journal.db", shop.office.url, tid, shop.secrets[tid]) for tid in TILLS]
+    assert all(r.messages > 0 for r in results), results
+    assert stored() == before
+    # a terminal that sent a full card number (a bug upstream) would not have it kept: the collector scrubs again
+    office = OfficeClient(shop.office.url, TILLS[1], shop.secrets[TILLS[1]], 5.0)
+    pan = card_numbers()[0].decode()
+    message = {"txn_id": 999_999, "message_id": 0, "direction": "sent", "at": 1.0, "reversal_id": None,
+               "body": {"mti": "0200", "fields": {"2": pan, "35": pan + "=2512", "39": "00"}}}
+    url = office_endpoint(shop.office.url, "messages")
+    assert office.post({"terminal": TILLS[1], "messages": [message]}, url) == (200, {"stored": 1, "repeated": 0})
+    assert office.post({"terminal": TILLS[1], "messages": [message]}, url) == (200, {"stored": 0, "repeated": 1})
+    with pytest.raises(ShipError, match="wrong_terminal"):  # only its own messages
+        office.post({"terminal": TILLS[0], "messages": [message]}, url)
+    with psycopg.connect(shop.dsn) as conn:
+        kept = conn.execute("SELECT body::text FROM messages WHERE terminal = %s AND txn_id = 999999",
+                            (TILLS[1],)).fetchone()[0]
+        conn.execute("DELETE FROM messages WHERE txn_id = 999999")
+    assert pan not in kept and json.loads(kept)["fields"]["35"] == "[removed]" and pan[-4:] in kept
 
 
 # ----------------------------------------------------------------------------- bad statements
