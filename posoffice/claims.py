@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from agent.atomicfile import PrivateDirectory
 from agent.money import format_amount
-from agent.reconcile.claim import TEXTS, bilingual, iso_date, layout_letter, letter_item, money_in_words
-from posoffice.reconcile import MerchantReconciliation
+from agent.reconcile.claim import (AMOUNT_WORDS, TEXTS, amounts_in_words, bilingual, iso_date, kind_in_words,
+                                   layout_letter, letter_item, money_in_words)
+from agent.reconcile.reconciler import Discrepancy
+from posoffice.reconcile import DEBIT_ESTIMATE, NO_RRN, MerchantReconciliation
 
 #: the letter's page width
 LETTER_WIDTH = 80
@@ -38,6 +41,51 @@ OFFICE_TEXTS = {
 OFFICE_ITEM_WORDS = {"en": {"unknown_terminal": "{moved} of a terminal the office does not know",
                             "other_merchant": "{moved} of another merchant's terminal"},
                      "zh": {"unknown_terminal": "后台未登记终端的{moved}", "other_merchant": "其他商户终端的{moved}"}}
+
+
+#: the notes a finding's detail may hold (the reconciler's and the office's, in English as kept in the run's
+#: report), each with its Chinese; a note of no known form is shown as it is
+DETAIL_NOTES_ZH = (
+    (re.compile(re.escape(NO_RRN)), "该交易的事件不含参考号"),
+    (re.compile(re.escape(DEBIT_ESTIMATE)), "该交易的事件不含卡号，手续费按借记卡费率估算"),
+    (re.compile(r"merchant (\S+)"), "商户 {0}"),
+    (re.compile(r"batch ([0-9]+) settled on no day yet"), "批次 {0} 尚未结算"),
+    (re.compile(r"batch ([0-9]+) settled on ([0-9]+)"), "批次 {0} 于 {1} 结算"),
+)
+
+
+def finding_in_words(finding: dict[str, Any], language: str, exponent: int = 2) -> str:
+    """A finding of a run's report (`Finding.as_dict`) as the claim letter words its item — what happened and
+    its amounts, in the letter's language (`agent.reconcile.claim`'s catalogue) — then the detail's notes."""
+    d = Discrepancy.from_dict(finding)
+    money = lambda minor: format_amount(minor, exponent)  # noqa: E731
+    what = kind_in_words(d, language, OFFICE_ITEM_WORDS[language])
+    amounts = AMOUNT_WORDS[language]["comma"].join(amounts_in_words(d, language, money))
+    notes = [_note(note, language) for note in d.detail.split("; ") if note]
+    colon, semicolon = ("：", "；") if language == "zh" else (": ", "; ")
+    return semicolon.join(x for x in (f"{what}{colon}{amounts}" if amounts else what, *notes) if x)
+
+
+def _note(note: str, language: str) -> str:
+    if language == "zh":
+        for pattern, chinese in DETAIL_NOTES_ZH:
+            match = pattern.fullmatch(note)
+            if match:
+                return chinese.format(*match.groups())
+    return note
+
+
+#: what each of a run's documents is (`claim_documents` names them), by the end of its name
+DOCUMENT_KINDS = (("-zh.txt", "letter_zh"), ("-en.txt", "letter_en"), (".txt", "letters"), (".json", "claim_json"))
+
+
+def document_kind(name: str) -> str:
+    """`letter_zh`, `letter_en`, `letters` (both), `claim_json` or `statement` (the statement as given)."""
+    if name.startswith("claim-"):
+        for end, kind in DOCUMENT_KINDS:
+            if name.endswith(end):
+                return kind
+    return "statement"
 
 
 def render_merchant_claim(report: MerchantReconciliation, *, language: str = "en", width: int = LETTER_WIDTH,

@@ -123,3 +123,36 @@ def test_every_text_the_templates_use_is_in_both_languages():
                            ("chain_", ("correction", "duplicate_fix", "completion_fix")),
                            ("keypad_", ("correction", "duplicate_fix", "completion_fix"))):
         assert {prefix + v for v in values} <= set(texts.TEXTS), prefix
+
+
+def test_a_finding_s_words_and_notes_are_the_letter_s_in_either_language_and_each_document_has_a_label():
+    from posoffice.claims import DOCUMENT_KINDS, document_kind, finding_in_words
+    from posoffice.reconcile import DEBIT_ESTIMATE, NO_RRN
+    from posoffice.web.app import document_label
+    from agent.reconcile.statement import StatementLine
+    line = StatementLine("20261203", "20261203", "101010", "20000009", 1, 7, "1", "", "625094******0016", "debit",
+                         "sale", 1000, 6, 994, 4).as_dict()
+    findings = [
+        {"kind": "not_credited", "effect": -29820, "txn_id": 3, "line": None, "expected_amount": 30000,
+         "expected_fee": 180, "detail": f"{NO_RRN}; {DEBIT_ESTIMATE}"},
+        {"kind": "other_day", "effect": -994, "txn_id": 4, "line": None, "expected_amount": 1000, "expected_fee": 6,
+         "detail": "batch 000002 settled on 20261202"},
+        {"kind": "other_day", "effect": -994, "txn_id": 5, "line": None, "expected_amount": 1000, "expected_fee": 6,
+         "detail": "batch 000003 settled on no day yet"},
+        {"kind": "other_merchant", "effect": 994, "line": line, "detail": "merchant M2"},
+        {"kind": "unknown_terminal", "effect": 994, "line": line, "detail": ""},
+    ]
+    for finding in findings:
+        chinese = finding_in_words(finding, "zh")
+        assert not re.search(r"[A-Za-z]", chinese.replace("M2", "")), chinese
+        english = finding_in_words(finding, "en")
+        assert not re.search(r"[\u4e00-\u9fff]", english) and finding["detail"] in english, english
+    assert "批次 000002 于 20261202 结算" in finding_in_words(findings[1], "zh")
+    assert "商户 M2" in finding_in_words(findings[3], "zh")
+    names = ["claim-1-20261203-zh.txt", "claim-1-20261203-en.txt", "claim-1-20261203.txt", "claim-1-20261203.json",
+             "statement-merchant.csv"]
+    assert [document_kind(n) for n in names] == [k for _end, k in DOCUMENT_KINDS] + ["statement"]
+    for language in ("zh", "en"):
+        labels = [document_label(n, language) for n in names]
+        assert len(set(labels)) == len(names), labels
+    assert document_label(names[0], "zh") == "结算差错退款申请（中文）"

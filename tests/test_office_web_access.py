@@ -268,6 +268,37 @@ def test_a_message_shipped_twice_is_stored_once_and_the_collector_masks_what_the
     assert pan not in kept and json.loads(kept)["fields"]["35"] == "[removed]" and pan[-4:] in kept
 
 
+# ----------------------------------------------------------------------------- the Chinese pages
+def _cells(html: bytes) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.decode())).strip()
+
+
+def test_a_run_s_findings_their_details_and_its_documents_are_in_chinese_on_the_chinese_page(shop, claim_run):
+    run_id, names = claim_run
+    client = logged_in(shop, "finance")
+    status, _h, _b = client.get(f"/lang/zh?next=/reconcile/{run_id}")
+    assert status in (302, 303), status
+    _s, _h, page = client.get(f"/reconcile/{run_id}")
+    rows = re.findall(rb'<tr data-kind="not_credited">(.*?)</tr>', page, re.S)
+    assert len(rows) == 1, page
+    details = _cells(re.search(rb'<td class="details">(.*?)</td>', rows[0], re.S)[1])
+    # the claim letter's own Chinese (agent.reconcile.claim): what happened and its amounts
+    assert details.startswith("消费未入账") and "应入账" in details, details
+    assert not re.search(r"[A-Za-z]{2,}", _cells(rows[0])), rows[0]
+    links = re.findall(rb'<a href="/reconcile/%d/[^"]+"[^>]*>([^<]*)</a>' % run_id, page)
+    assert len(links) == len(names) == 5
+    labels = [label.decode() for label in links]
+    assert all(re.search(r"[\u4e00-\u9fff]", label) and not re.search(r"[A-Za-z]{2,}", label.replace("JSON", ""))
+               for label in labels), labels
+    assert "结算差错退款申请（中文）" in labels
+    # the English page words the same finding in the letter's English
+    client.get(f"/lang/en?next=/reconcile/{run_id}")
+    _s, _h, page = client.get(f"/reconcile/{run_id}")
+    row = re.search(rb'<tr data-kind="not_credited">(.*?)</tr>', page, re.S)[1]
+    assert "sale not credited: by the journal and contract: sale amount" in _cells(row), row
+    assert b"Settlement Claim (Chinese)" in page
+
+
 # ----------------------------------------------------------------------------- bad statements
 @pytest.mark.parametrize("case", ["not_a_statement", "wrong_encoding", "too_large", "far_too_large"])
 def test_a_bad_upload_names_line_and_column_and_only_the_refused_run_is_kept(shop, case):

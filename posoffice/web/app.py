@@ -24,9 +24,10 @@ from starlette.templating import Jinja2Templates
 
 from agent.masking import mask_digit_runs
 from agent.money import format_amount
+from agent.reconcile.claim import TEXTS as claim_texts
 from agent.reconcile.fees import DEFAULT_CONTRACT
 from agent.reconcile.formats import ENCODINGS, FORMATS
-from posoffice import access, lookups, overview, report, store
+from posoffice import access, claims, lookups, overview, report, store
 from posoffice.errors import OfficeError
 from posoffice.web import security, texts
 from posoffice.web.evidence import bundle_of, check_events
@@ -59,6 +60,8 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
     env.filters["stamp"] = lambda iso: "-" if not iso else datetime.fromisoformat(iso).astimezone(settings.zone).strftime(
         "%Y-%m-%d %H:%M:%S")
     env.filters["trace"] = lambda n: "-" if n is None else f"{n:06d}"
+    env.globals["finding_in_words"] = claims.finding_in_words
+    env.globals["document_label"] = document_label
     env.filters["fields"] = lambda fields: sorted((fields or {}).items(), key=lambda kv: (
         int(kv[0]) if str(kv[0]).isdigit() else 1 << 30, str(kv[0])))  # a message's fields by number
     env.filters["json"] = lambda v: mask_digit_runs(json.dumps(v, ensure_ascii=False, sort_keys=True))
@@ -252,7 +255,7 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
 
     @guarded("upload")  # the reconcile permission; the CSRF token is inside the multipart form, checked here
     async def reconcile_post(request: Request) -> Response:
-        from posoffice.claims import claim_documents
+        claim_documents = claims.claim_documents
         from posoffice.cli import build_parser
         from posoffice.reconcile_run import reconcile_statement
 
@@ -362,6 +365,15 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
             Route("/days", days), Route("/admin", admin, methods=["GET"]),
             Route("/admin/users", add_user, methods=["POST"]),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")]
+
+
+def document_label(name: str, language: str) -> str:
+    """A run's document in words of the page's language: the claim letter's own title, evidence and statement
+    words (`agent.reconcile.claim.TEXTS`), the kind of document from its name (`claims.document_kind`)."""
+    words = claim_texts["zh" if language == "zh" else "en"]
+    title = words["title"].title() if language != "zh" else words["title"]
+    return texts.say(language, f"doc_{claims.document_kind(name)}", title=title, evidence=words["evidence"],
+                     statement=words["statement"])
 
 
 def _kinds() -> dict[str, tuple[str, str]]:
