@@ -112,6 +112,11 @@ def test_a_purchase_found_by_rrn_shows_its_void_its_proof_and_downloads_evidence
     proof = page.locator("[data-proof]")
     assert proof.get_attribute("data-proof") == "ok" and "The chain verifies" in proof.inner_text()
     assert page.locator("table.events").inner_text().count("content ok, linked") >= 4
+    # the sale's and the void's masked messages, each under its transaction: the card masked, the answer 00
+    sent = page.locator(f"table.message[data-txn='{sale['id']}'][data-direction='sent']").first
+    assert re.fullmatch(r"[0-9]{6}\*+[0-9]{4}", sent.locator("tr[data-field='2'] code").inner_text())
+    answers = page.locator("table.message[data-direction='received'] tr[data-field='39'] code")
+    assert answers.count() >= 2 and {answers.nth(i).inner_text() for i in range(answers.count())} == {"00"}
     with page.expect_download() as info:
         page.click("a[href$='evidence.json']")
     path = tmp_path / "evidence.json"
