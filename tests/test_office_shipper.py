@@ -235,3 +235,16 @@ def wait_for(predicate, timeout: float = 30.0):
             return
         time.sleep(0.05)
     raise AssertionError("condition never held")
+
+
+def test_a_message_leaves_without_an_advice_s_sealed_card_and_scrubbed_again():
+    from agent.office.shipper import shippable
+    body = {"mti": "0220", "fields": {"2": DEBIT_PAN, "35": DEBIT_PAN + "=2512", "52": "00" * 8, "4": "000000001200"},
+            "sealed_card": "a1" * 40}
+    out = shippable({"txn_id": 7, "message_id": 0, "direction": "sent", "at": 1.0, "reversal_id": None,
+                     "body": body})
+    text = json.dumps(out)
+    assert DEBIT_PAN not in text and "sealed_card" not in text and "a1a1" not in text
+    assert out["body"]["fields"]["2"] == "622609******0048" and out["body"]["fields"]["4"] == "000000001200"
+    assert out["body"]["fields"]["35"] == out["body"]["fields"]["52"] == "[removed]"
+    assert body["sealed_card"] and body["fields"]["2"] == DEBIT_PAN  # the journal's copy is not changed

@@ -268,6 +268,28 @@ def test_a_message_shipped_twice_is_stored_once_and_the_collector_masks_what_the
     assert pan not in kept and json.loads(kept)["fields"]["35"] == "[removed]" and pan[-4:] in kept
 
 
+def test_an_office_that_does_not_take_messages_leaves_the_events_shipping_and_they_follow_later(shop, monkeypatch):
+    import agent.office.shipper as shipper
+    tid = TILLS[1]
+    journal = shop.root / tid / "journal.db"
+    progress = cursor_path(journal, MESSAGES_SUFFIX)
+
+    def count() -> int:
+        with psycopg.connect(shop.dsn) as conn:
+            return conn.execute("SELECT count(*) FROM messages WHERE terminal = %s", (tid,)).fetchone()[0]
+
+    held = count()
+    with psycopg.connect(shop.dsn) as conn:  # an office that lost them, and a terminal that lost its progress
+        conn.execute("DELETE FROM messages WHERE terminal = %s", (tid,))
+    progress.unlink()
+    monkeypatch.setattr(shipper, "office_endpoint", lambda url, name: url.replace("/v1/events", "/v1/older"))
+    result = ship_once(journal, shop.office.url, tid, shop.secrets[tid])  # an older collector: 404 for messages
+    assert result.acked == result.head and result.messages == 0 and count() == 0
+    assert not progress.exists()  # nothing acknowledged: the messages' progress did not move
+    monkeypatch.undo()
+    assert ship_once(journal, shop.office.url, tid, shop.secrets[tid]).messages == held == count() > 0
+
+
 # ----------------------------------------------------------------------------- the Chinese pages
 def _cells(html: bytes) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.decode())).strip()

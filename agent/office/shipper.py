@@ -127,7 +127,15 @@ def ship_once(journal_path: str | Path, url: str, terminal_id: str, secret: str,
     try:
         office = OfficeClient(url, terminal_id, secret, timeout, ca_file)
         result = _ship(journal, Path(journal_path), office, max_batches)
-        sent = ship_messages(journal, Path(journal_path), office, result.acked)
+        try:
+            sent = ship_messages(journal, Path(journal_path), office, result.acked)
+        except ShipError as exc:
+            if exc.login_refused:
+                raise
+            # the events are shipped: an office that does not take the messages (an older collector, a refused
+            # message) is logged and asked again next round, from the messages' own cursor
+            log.error("office shipping of the masked messages: %s", exc)
+            sent = 0
         return ShipResult(result.sent, result.batches, result.acked, result.head, sent)
     finally:
         journal.core.close()
