@@ -76,6 +76,27 @@ def test_every_limit_at_its_edge_the_last_that_fits_and_the_first_that_does_not(
         journal.close()
 
 
+def test_the_same_card_and_amount_stored_twice_offline_is_a_suspected_duplicate(tmp_path):
+    """A stored sale charges the card once it is forwarded: it counts for the duplicate rule like an approved
+    one (the guard asks, `duplicates` lists the pair); another card or amount does not."""
+    clock = [1.0e9]
+    journal = Journal.open(tmp_path / "j.db", fingerprint_key=KEY, clock=lambda: clock[0])
+    try:
+        first = store(journal, 2000)
+        clock[0] += 30
+        fingerprint = journal.fingerprint("6226090000000048")
+        assert [t.id for t in journal.duplicates_of(fingerprint, 2000, window_seconds=120)] == [first.id]
+        assert journal.duplicates_of(fingerprint, 2001, window_seconds=120) == []
+        second = store(journal, 2000)
+        groups = journal.suspected_duplicates(window_seconds=120)
+        assert [[t.id for t in g] for g in groups] == [[first.id, second.id]]
+        assert journal.duplicates_of(journal.fingerprint("6226090000000071"), 2000, window_seconds=120) == []
+        clock[0] += 121  # out of the window: no longer suspected
+        assert journal.duplicates_of(fingerprint, 2000, window_seconds=120) == []
+    finally:
+        journal.close()
+
+
 # -- end to end -----------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -176,6 +197,12 @@ def test_a_card_whose_tvr_hits_the_default_codes_is_declined_offline_with_z3(off
     assert reply["ok"] and reply["outcome"]["status"] == "declined", reply
     assert reply["outcome"]["details"]["arc"] == "Z3"
     assert agent.call("status")["result"]["offline"]["stored"] == 0
+    first = stored_offline(chip_sale(agent, 1800))  # stored twice while offline: a suspected duplicate too
+    asked = chip_sale(agent, 1800, confirm_duplicate=False)
+    assert asked["outcome"]["status"] == "needs_confirmation" and asked["outcome"]["txn"]["id"] == first["id"], asked
+    second = stored_offline(chip_sale(agent, 1800))  # the cashier confirmed
+    groups = agent.call("duplicates")["result"]["groups"]
+    assert [[t["id"] for t in g] for g in groups] == [[first["id"], second["id"]]], groups
 
 
 def test_a_sigkill_loses_no_stored_sale_and_a_forwarded_one_the_issuer_declines_is_listed(offline_terminal,
