@@ -136,9 +136,10 @@ def test_the_roles_table_is_the_registry():
         listed.update({op.split(" ")[0]: role for op in ops.split(", ")})
     assert listed == {name: row.role for name, row in registry.OPERATIONS.items()}
     for name, row in registry.OPERATIONS.items():
-        assert registry.role_for(name, {"confirm": True, "kind": "config_set"}) == row.role
+        assert registry.role_for(name, {"confirm": True, "kind": "config_set", "acknowledge": True}) == row.role
     assert registry.role_for("settle", {"confirm": False}) == "cashier"
     assert registry.role_for("settle", {"confirm": True}) == "supervisor"
+    assert registry.role_for("offline_declined", {}) == "cashier"  # reading; acknowledging is the supervisor's
     assert registry.role_for("preauth_complete", {}, DEFAULTS) == ("supervisor" if DEFAULTS.preauth.supervisor_completion
                                                                    else "cashier")
     assert registry.role_for("console_event", {"kind": "login_failed"}) == "cashier"

@@ -129,6 +129,12 @@ STATES: dict[str, Screen] = {
     "paopen.find": Screen(BUSY, "paopen", call="preauth_list"),
     "paopen.list": Screen(LIST, "paopen"),
     "paopen.detail": Screen(DETAIL, "paopen"),
+    # store-and-forward: the stored sales the bank declined when forwarded (ENTER on the idle screen's
+    # banner); the supervisor's password acknowledges them, and they are listed with what to do
+    "declined.password": Screen(PASSWORD, "declined", "prompt.password"),
+    "declined.send": Screen(BUSY, "declined", call="offline_declined"),
+    "declined.list": Screen(LIST, "declined"),
+    "declined.detail": Screen(DETAIL, "declined"),
 }
 
 _PASSWORD_STATES = frozenset(s for s, screen in STATES.items() if screen.kind == PASSWORD)
@@ -230,6 +236,13 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {k: frozenset([v]) if isins
     ("settle.totals", "confirm"): "settle.confirm",
     ("settle.confirm", "enter"): "settle.password",
     ("settle.password", "enter"): "settle.send",
+    ("idle", "declined"): "declined.password",
+    ("declined.password", "enter"): "declined.send",
+    ("declined.send", "one"): "declined.detail",
+    ("declined.send", "many"): "declined.list",
+    ("declined.list", "enter"): "declined.detail",
+    ("declined.detail", "back"): "declined.list",
+    ("declined.detail", "enter"): "declined.list",
     ("result", "enter"): "idle",
     ("result", "retry"): _PASSWORD_STATES,  # a refused password: key it again, the rest of the dialog kept
     ("result", "refund"): "refund.find",  # S5: a void refused because the batch is settled
