@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from agent import config
+from agent.console.commands import CommandTable, ConsoleContext
 from agent.drivers.pcsc import CardReader
 from agent.engine.requests import OfflineLimits
 from agent.journal import Journal
@@ -224,6 +226,25 @@ def test_a_sigkill_loses_no_stored_sale_and_a_forwarded_one_the_issuer_declines_
         (refused["trace"], 1200, "622609******0071")]
     shown = agent.cli("offline", "declined").stdout
     assert f"trace {refused['trace']:06d}" in shown and "622609******0071" in shown and "12.00" in shown, shown
+    assert "new" in shown and "merchant bears it" in shown, shown
+    assert status["offline"]["unseen"] == 1
+
+    # the technician's console: the status line, the list, and the supervisor acknowledging it
+    console = CommandTable(ConsoleContext(client=agent, cfg=config.load(agent.config)))
+    said = console.run("status").text
+    assert "offline   0 stored, 0.00, 1 declined by the bank after forwarding (1 not yet seen" in said, said
+    listed = console.run("offline declined").text
+    assert f"{refused['trace']:06d}" in listed and "NEW" in listed and "another payment" in listed, listed
+    asked = console.run("offline declined ack")
+    assert asked.ask is not None and asked.ask.secret
+    refused_ack = agent.call("offline_declined", {"acknowledge": True})  # no password: the supervisor's alone
+    assert not refused_ack["ok"], refused_ack
+    done = asked.ask.then(SUPERVISOR_PASSWORD).text
+    assert "1 marked seen" in done and "NEW" not in done, done
+    assert agent.call("status")["result"]["offline"]["unseen"] == 0
+    assert "new" not in agent.cli("offline", "declined").stdout
+    again = agent.cli("offline", "declined", "--acknowledge", password=True)
+    assert again.returncode == 0 and "marked seen" not in again.stdout, again  # nothing new to acknowledge
 
 
 # -- when the link counts as down; what is refused; off by default ---------------------------------------

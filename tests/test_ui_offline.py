@@ -32,6 +32,18 @@ def banner_of(s: Screen) -> str:
     return s.t.frame()[0].rstrip()
 
 
+def said(s: Screen) -> str:
+    """The body of every page of the screen under the banner and the title, read as one text."""
+    pages = [s.t.frame()[2:-1]]
+    moved = 0
+    while s.t.press("DOWN"):
+        pages.append(s.t.frame()[2:-1])
+        moved += 1
+    for _ in range(moved):
+        s.t.press("UP")
+    return " ".join(" ".join(" ".join(p) for p in pages).split())
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("width,height", SIZES)
 def test_offline_is_on_the_top_line_of_every_screen_with_what_is_stored(width, height, language):
@@ -121,3 +133,22 @@ def test_idle_enter_without_a_declined_sale_does_nothing_and_bad_status_values_n
                                                                                                "amount": "7"}}):
         s._take(s.t.set_link(bad))
         assert len(s.t.frame()) == 4
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("width,height", [(16, 4), (21, 8)])
+def test_what_needs_the_bank_says_so_under_the_banner_a_payment_code_and_a_void(width, height, language):
+    paycode = "the bank cannot be reached (cannot connect): payment codes need the network — ask for a card or cash"
+    s = Screen(width, height, language)
+    s._take(s.t.set_link(status()))
+    s.keys("1", "5", "F1", "281234567890123456", "ENTER")
+    assert s.last_call.op == "wallet_sale"
+    s.reply(error("offline", paycode))
+    assert s.t.state == "result" and TEXTS[language]["error.offline"] in s.t.frame()[1], s.t.frame()
+    assert "payment codes need the network — ask for a card or cash" in said(s), said(s)
+    assert banner_of(s).startswith(TEXTS[language]["offline.banner_short"][:2])
+    s.keys("ENTER", "2", "7", "ENTER").reply({"ok": True, "result": {"transactions": [txn(trace=7)]}})
+    s.keys("ENTER", "123456", "ENTER")
+    assert s.last_call.op == "void"
+    s.reply(error("offline", "the bank cannot be reached (cannot connect): void needs the bank — wait for the link"))
+    assert "void needs the bank — wait for the link" in said(s), said(s)
