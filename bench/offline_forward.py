@@ -111,6 +111,16 @@ def forwarding(client: ControlClient, host_db: Path, n: int, back: float, timeou
     return first_at - back, last_at - first_at
 
 
+def bank_rows(host_db: Path) -> list[tuple]:
+    """The bank's sale rows by (MTI, response code, reversed): count and amount (what to look at on a mismatch)."""
+    conn = sqlite3.connect(f"{host_db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT mti, response_code, reversed_at IS NOT NULL, count(*), sum(amount) FROM txns "
+                            "WHERE kind = 'sale' GROUP BY 1, 2, 3").fetchall()
+    finally:
+        conn.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sales", type=int, default=500, help="sales online and stored (1 to 500)")
@@ -133,6 +143,7 @@ def main() -> int:
                 host.control(op="clear")
                 first_s, empty_s = forwarding(client, host.db, args.sales, back)
                 charged = host.ledger()["cards"]["debit"]["net_charged"]
+                booked = bank_rows(host.db)
                 stop(proc)
             finally:
                 host.stop()
@@ -142,7 +153,8 @@ def main() -> int:
     # every sale online and stored booked once: the bank's ledger is their sum
     expected = sum(100 + i for i in range(10)) + 2 * sum(100 + i % 500 for i in range(args.sales))
     if charged != expected:
-        raise SystemExit(f"the bank's ledger holds {charged}, not the {expected} of every sale once")
+        raise SystemExit(f"the bank's ledger holds {charged}, not the {expected} of every sale once; its rows by "
+                         f"(MTI, response code, reversed): {booked}")
     # the first answered advice took part of the sender's time too: count it as one of the n
     forward = empty_s * args.sales / max(1, args.sales - 1)
     ratio = forward / online

@@ -227,6 +227,7 @@ def test_a_sigkill_loses_no_stored_sale_and_a_forwarded_one_the_issuer_declines_
     shown = agent.cli("offline", "declined").stdout
     assert f"trace {refused['trace']:06d}" in shown and "622609******0071" in shown and "12.00" in shown, shown
     assert "new" in shown and "merchant bears it" in shown, shown
+    assert "1 declined by the bank after forwarding (1 not yet seen" in agent.cli("status").stdout
     assert status["offline"]["unseen"] == 1
 
     # the technician's console: the status line, the list, and the supervisor acknowledging it

@@ -488,7 +488,8 @@ def show_status(args: argparse.Namespace, cfg, reply: dict) -> int:
     offline = s.get("offline")
     if offline is not None:  # store-and-forward on
         money = lambda a: format_amount(a, cfg.terminal.currency_exponent)  # noqa: E731
-        declined = f", {offline['declined']} declined by the bank after forwarding" if offline["declined"] else ""
+        unseen = f" ({offline['unseen']} not yet seen: posagent offline declined)" if offline.get("unseen") else ""
+        declined = f", {offline['declined']} declined by the bank after forwarding{unseen}" if offline["declined"] else ""
         print(f"offline   {offline['stored']} stored, {money(offline['amount'])}{declined}")
     tcs = s.get("tc_uploads") or {}
     if tcs.get("owed") or tcs.get("undelivered"):
