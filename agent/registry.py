@@ -271,8 +271,11 @@ _rows = (
     Operation("status", "link, keys, batch, reversal queue, journal health", Q + "status", kind="query",
               console=True, cli=Cli(("status",), show="show_status")),
     Operation("ping", "is the daemon there", Q + "ping", kind="query"),
-    Operation("offline_declined", "sales stored offline that the bank declined when they were forwarded",
-              Q + "offline_declined", kind="query",
+    Operation("offline_declined", "sales stored offline that the bank declined when they were forwarded; "
+                                  "--acknowledge: the supervisor has seen them (the keypad's banner ends)",
+              Q + "offline_declined", kind="query", role="supervisor", relaxed=("acknowledge", (None, False), "cashier"),
+              console=True, keypad=True,
+              args={"acknowledge": FLAG.but(help="mark them seen: the store will contact the customers (supervisor)")},
               cli=Cli(("offline", "declined"), show="show_offline_declined")),
     Operation("reversals", "the reversal queue", Q + "reversals", kind="query", console=True,
               cli=Cli(("reversals",), show="show_reversals")),

@@ -14,6 +14,7 @@ import curses
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -38,6 +39,8 @@ KEYMAP: dict[Any, str] = {
 QUIT_KEYS = ("q", "Q")
 NO_SUCH_KEY = "not a keypad key: the keypad has digits only (see the keys below)"
 PRINTER_ROLL_LINES = 500  # the printer pane keeps this much paper
+#: how often the screen asks the agent's status (the link down, sales stored offline, declined after forwarding)
+STATUS_POLL_SECONDS = 2.0
 LEGEND = ("0-9 digits  z=00  .=dot",
           "Enter=ENTER  Esc/x=CANCEL",
           "c=CLEAR  Backspace  Up/Down=page",
@@ -69,6 +72,7 @@ class Session:
     frame: tuple[str, ...] = ()
     printed: list[str] = field(default_factory=list)
     _events: "queue.Queue[tuple[str, Any]]" = field(default_factory=queue.Queue)
+    _status_asked: bool = False
 
     def start(self) -> None:
         self.apply(self.terminal.start())
@@ -84,6 +88,22 @@ class Session:
             return
         if status.get("ok"):
             self.apply(self.terminal.set_link(status["result"]))
+
+    def refresh_status(self) -> None:
+        """Ask the agent's `status` beside whatever runs (a query, answered at once): the link going down or
+        coming back, what is stored offline and declined after forwarding reach every screen within a poll."""
+        if self._status_asked:
+            return
+        self._status_asked = True
+
+        def ask() -> None:
+            try:
+                reply = self.perform_call(Call("status", {}), lambda text: None)
+            except (PosagentError, OSError, ValueError):
+                reply = {}
+            self._events.put(("status", reply))
+
+        threading.Thread(target=ask, daemon=True, name="posim-status").start()
 
     def press(self, key: str) -> None:
         self.apply(self.terminal.press(key))
@@ -124,7 +144,11 @@ class Session:
             except queue.Empty:
                 return got
             got = True
-            if kind == "notify":
+            if kind == "status":
+                self._status_asked = False
+                if value.get("ok"):
+                    self.apply(self.terminal.set_link(value["result"]))
+            elif kind == "notify":
                 self.apply(self.terminal.notify(value))
             elif kind == "ack":
                 self.apply(self.terminal.acknowledge(value))
@@ -183,7 +207,11 @@ def _loop(screen: "curses.window", session: Session, width: int, height: int, wh
     screen.timeout(100)
     session.start()
     status = where
+    asked_at = time.monotonic()
     while True:
+        if time.monotonic() - asked_at >= STATUS_POLL_SECONDS:
+            session.refresh_status()
+            asked_at = time.monotonic()
         session.poll()
         _draw(screen, session, width, height, status)
         try:

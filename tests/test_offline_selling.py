@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from agent import config
+from agent.console.commands import CommandTable, ConsoleContext
 from agent.drivers.pcsc import CardReader
 from agent.engine.requests import OfflineLimits
 from agent.journal import Journal
@@ -72,6 +74,27 @@ def test_every_limit_at_its_edge_the_last_that_fits_and_the_first_that_does_not(
         assert journal.offline_refusal(1, more) is None
         clock[0] += 1
         assert journal.offline_refusal(1, more) == "max_age"
+    finally:
+        journal.close()
+
+
+def test_the_same_card_and_amount_stored_twice_offline_is_a_suspected_duplicate(tmp_path):
+    """A stored sale charges the card once it is forwarded: it counts for the duplicate rule like an approved
+    one (the guard asks, `duplicates` lists the pair); another card or amount does not."""
+    clock = [1.0e9]
+    journal = Journal.open(tmp_path / "j.db", fingerprint_key=KEY, clock=lambda: clock[0])
+    try:
+        first = store(journal, 2000)
+        clock[0] += 30
+        fingerprint = journal.fingerprint("6226090000000048")
+        assert [t.id for t in journal.duplicates_of(fingerprint, 2000, window_seconds=120)] == [first.id]
+        assert journal.duplicates_of(fingerprint, 2001, window_seconds=120) == []
+        second = store(journal, 2000)
+        groups = journal.suspected_duplicates(window_seconds=120)
+        assert [[t.id for t in g] for g in groups] == [[first.id, second.id]]
+        assert journal.duplicates_of(journal.fingerprint("6226090000000071"), 2000, window_seconds=120) == []
+        clock[0] += 121  # out of the window: no longer suspected
+        assert journal.duplicates_of(fingerprint, 2000, window_seconds=120) == []
     finally:
         journal.close()
 
@@ -176,6 +199,12 @@ def test_a_card_whose_tvr_hits_the_default_codes_is_declined_offline_with_z3(off
     assert reply["ok"] and reply["outcome"]["status"] == "declined", reply
     assert reply["outcome"]["details"]["arc"] == "Z3"
     assert agent.call("status")["result"]["offline"]["stored"] == 0
+    first = stored_offline(chip_sale(agent, 1800))  # stored twice while offline: a suspected duplicate too
+    asked = chip_sale(agent, 1800, confirm_duplicate=False)
+    assert asked["outcome"]["status"] == "needs_confirmation" and asked["outcome"]["txn"]["id"] == first["id"], asked
+    second = stored_offline(chip_sale(agent, 1800))  # the cashier confirmed
+    groups = agent.call("duplicates")["result"]["groups"]
+    assert [[t["id"] for t in g] for g in groups] == [[first["id"], second["id"]]], groups
 
 
 def test_a_sigkill_loses_no_stored_sale_and_a_forwarded_one_the_issuer_declines_is_listed(offline_terminal,
@@ -197,6 +226,26 @@ def test_a_sigkill_loses_no_stored_sale_and_a_forwarded_one_the_issuer_declines_
         (refused["trace"], 1200, "622609******0071")]
     shown = agent.cli("offline", "declined").stdout
     assert f"trace {refused['trace']:06d}" in shown and "622609******0071" in shown and "12.00" in shown, shown
+    assert "new" in shown and "merchant bears it" in shown, shown
+    assert "1 declined by the bank after forwarding (1 not yet seen" in agent.cli("status").stdout
+    assert status["offline"]["unseen"] == 1
+
+    # the technician's console: the status line, the list, and the supervisor acknowledging it
+    console = CommandTable(ConsoleContext(client=agent, cfg=config.load(agent.config)))
+    said = console.run("status").text
+    assert "offline   0 stored, 0.00, 1 declined by the bank after forwarding (1 not yet seen" in said, said
+    listed = console.run("offline declined").text
+    assert f"{refused['trace']:06d}" in listed and "NEW" in listed and "another payment" in listed, listed
+    asked = console.run("offline declined ack")
+    assert asked.ask is not None and asked.ask.secret
+    refused_ack = agent.call("offline_declined", {"acknowledge": True})  # no password: the supervisor's alone
+    assert not refused_ack["ok"], refused_ack
+    done = asked.ask.then(SUPERVISOR_PASSWORD).text
+    assert "1 marked seen" in done and "NEW" not in done, done
+    assert agent.call("status")["result"]["offline"]["unseen"] == 0
+    assert "new" not in agent.cli("offline", "declined").stdout
+    again = agent.cli("offline", "declined", "--acknowledge", password=True)
+    assert again.returncode == 0 and "marked seen" not in again.stdout, again  # nothing new to acknowledge
 
 
 # -- when the link counts as down; what is refused; off by default ---------------------------------------

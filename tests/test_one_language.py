@@ -225,6 +225,15 @@ TYPING = [["1"], ["2"], ["3"], ["4"], ["5"], ["6"], ["7"], ["8"], ["9"], ["0"], 
                                                                "2", "ENTER"]]
 
 
+#: store-and-forward: the bank cannot be reached, 2 sales stored, 1 declined after forwarding not yet seen
+OFFLINE = {"link": {"tls": True, "state": "down", "down_reason": "cannot connect"},
+           "offline": {"stored": 2, "amount": 4500, "declined": 1, "unseen": 1}}
+DECLINED = [{"ok": True, "result": {"declined": [{**TXN, "state": "declined", "seen": True}], "acknowledged": [1]}},
+            {"ok": True, "result": {"declined": [{**TXN, "state": "declined"}, {**TXN, "id": 2, "trace": 3}],
+                                    "acknowledged": []}},
+            {"ok": True, "result": {"declined": [], "acknowledged": []}}]
+
+
 def replies_for(call: str, outcomes: list[dict]) -> list[dict]:
     if call == "lookup":
         return FOUND + outcomes[-8:]
@@ -234,6 +243,8 @@ def replies_for(call: str, outcomes: list[dict]) -> list[dict]:
         return RECEIPT + outcomes[-8:]
     if call == "preauth_list":
         return [HOLDS] + outcomes[-8:]
+    if call == "offline_declined":
+        return DECLINED + outcomes[-8:]
     return outcomes
 
 
@@ -255,6 +266,7 @@ def walk(language: str, outcomes: list[dict], notes: list[str]):
     """Every state the keypad reaches from idle with these keys and replies; every frame it showed."""
     start = Terminal(21, 8, language, test_card="debit")
     frames = frames_of(start.start())
+    frames += frames_of(start.set_link(OFFLINE))  # the bank unreachable, a stored sale declined: both banners
     seen, todo = {place(start)}, [start]
     while todo:
         t = todo.pop()

@@ -136,9 +136,10 @@ def test_the_roles_table_is_the_registry():
         listed.update({op.split(" ")[0]: role for op in ops.split(", ")})
     assert listed == {name: row.role for name, row in registry.OPERATIONS.items()}
     for name, row in registry.OPERATIONS.items():
-        assert registry.role_for(name, {"confirm": True, "kind": "config_set"}) == row.role
+        assert registry.role_for(name, {"confirm": True, "kind": "config_set", "acknowledge": True}) == row.role
     assert registry.role_for("settle", {"confirm": False}) == "cashier"
     assert registry.role_for("settle", {"confirm": True}) == "supervisor"
+    assert registry.role_for("offline_declined", {}) == "cashier"  # reading; acknowledging is the supervisor's
     assert registry.role_for("preauth_complete", {}, DEFAULTS) == ("supervisor" if DEFAULTS.preauth.supervisor_completion
                                                                    else "cashier")
     assert registry.role_for("console_event", {"kind": "login_failed"}) == "cashier"
@@ -176,7 +177,8 @@ def test_the_keypad_asks_the_supervisor_password_before_each_supervisor_operatio
             continue
         flow = state.split(".")[0]
         asks = f"{flow}.password" in table.STATES
-        role = registry.role_for(screen.call, {"confirm": True}, DEFAULTS)
+        # the arguments the keypad sends: settle confirmed, the declined-after-forwarding sales acknowledged
+        role = registry.role_for(screen.call, {"confirm": True, "acknowledge": True}, DEFAULTS)
         if role == "supervisor":
             assert asks, state
         elif screen.call not in ("lookup", "duplicates"):  # a search on the way to a supervisor's step

@@ -120,7 +120,7 @@ class CommandTable:
     def status(self, args: list[str]) -> Reply:
         self._no_args(args, "status")
         try:
-            text = views.status(self.call("status"), self.language)
+            text = views.status(self.call("status"), self.language, self.exponent)
         except DaemonDown as exc:
             try:
                 text = f"{exc}\n{views.journal_status(offline.journal_status(self.ctx.cfg), self.language)}"
@@ -319,6 +319,19 @@ class CommandTable:
         # the queue itself is the truth (a reversal that ran out of tries is not "acknowledged")
         return Reply(f"{said}\n{views.reversals(self.call('reversals'), self.language)}")
 
+    def offline_declined(self, args: list[str]) -> Reply:
+        """The stored sales the bank declined after forwarding; `ack` marks them seen (supervisor password)."""
+        if args not in ([], ["ack"]):
+            raise UsageError(self._say("u.offline_declined"))
+        if not args:
+            return Reply(views.offline_declined(self.call("offline_declined"), self.exponent, self.language))
+
+        def with_password(password: str) -> Reply:
+            result = self.call("offline_declined", {"acknowledge": True}, password=password or None)
+            return Reply(views.offline_declined(result, self.exponent, self.language))
+
+        return Reply(ask=Question(self._say("ask.supervisor"), with_password, secret=True))
+
     def reversals_handled(self, args: list[str]) -> Reply:
         if len(args) < 2:
             raise UsageError(self._say("u.handled"))
@@ -455,6 +468,8 @@ COMMANDS: tuple[Command, ...] = (
     C(("journal", "tail"), "journal tail [N]", "the last N transactions (default 10)", CommandTable.journal_tail),
     C(("journal", "search"), "journal search FIELD VALUE", "find by trace, amount, last4, date, rrn or kind",
       CommandTable.journal_search),
+    C(("offline", "declined"), "offline declined [ack]", "stored sales the bank declined; ack: seen (supervisor)",
+      CommandTable.offline_declined),
     C(("reversals",), "reversals", "the reversal queue", CommandTable.reversals_list),
     C(("reversals", "retry"), "reversals retry", "send pending reversals now", CommandTable.reversals_retry),
     C(("reversals", "handled"), "reversals handled ID REASON", "mark one handled (supervisor password)", CommandTable.reversals_handled),

@@ -53,6 +53,22 @@ TEXTS: dict[str, tuple[str, str]] = {
     "help.quit": ("same as logout", "同 logout"),
     # ---- status
     "st.link": ("link      {where} {state}{tls}", "线路      {where} {state}{tls}"),
+    "st.down": ("down — {reason}", "断开——{reason}"),
+    "st.offline": ("offline   {stored} stored, {amount}{declined}", "脱机      已存 {stored} 笔，共 {amount}{declined}"),
+    "st.offline_declined": (", {count} declined by the bank after forwarding ({unseen} not yet seen: "
+                            "offline declined)", "，上送后被银行拒绝 {count} 笔（{unseen} 笔未查看：offline declined）"),
+    "off.none": ("no sale stored offline was declined by the bank", "没有被银行拒绝的脱机交易"),
+    "off.seen": ("seen", "已查看"), "off.new": ("NEW", "新"),
+    "off.help": ("Each was approved offline by the card and stored; the bank refused it when it was forwarded: the "
+                 "money was not collected and the merchant bears it — ask the customer for another payment "
+                 "(the trace is the receipt's voucher number).",
+                 "以上交易脱机时经卡片批准并存储，上送时被银行拒绝：款项未收到，损失由商户承担——请联系顾客改用其他方式付款"
+                 "（凭证号即签购单上的凭证号）。"),
+    "off.acknowledged": ("{count} marked seen (journaled): the keypad's banner for them ends",
+                         "{count} 笔已标记为已查看（已记入流水）：收银键盘上的提示随之消失"),
+    "col.code": ("code", "应答码"), "col.seen": ("seen", "查看"),
+    "help.offline_declined": ("stored sales the bank declined; ack: seen (supervisor)", "被银行拒绝的脱机交易；ack：已查看（主管）"),
+    "u.offline_declined": ("usage: offline declined [ack]", "用法：offline declined [ack]"),
     "st.no_tls": ("notice    link not encrypted (TLS off)", "注意      线路未加密（TLS 未开启）"),
     "st.connected": ("connected", "已连接"), "st.idle": ("idle", "空闲"),
     "st.keys": ("keys      {state} ({kcv})", "密钥      {state}（{kcv}）"),

@@ -19,14 +19,16 @@ def stamp(epoch: float | None) -> str:
     return local_stamp(epoch)
 
 
-def status(s: dict[str, Any], language: str = "en") -> str:
+def status(s: dict[str, Any], language: str = "en", exponent: int = 2) -> str:
     link, keys, batch, rev, journal = s["link"], s["keys"], s["batch"], s["reversals"], s["journal"]
     t = lambda key, **v: say(language, key, **v)  # noqa: E731
     kcv = ", ".join(f"{k.upper()} {v}" for k, v in keys["check_values"].items()) or t("st.none")
+    state = t("st.down", reason=link.get("down_reason") or "?") if link.get("state") == "down" else \
+        t("st.connected" if link["connected"] else "st.idle")
     lines = [
-        t("st.link", where=f"{link['host']}:{link['port']}", state=t("st.connected" if link["connected"] else "st.idle"),
-          tls=" (TLS)" if link["tls"] else ""),
+        t("st.link", where=f"{link['host']}:{link['port']}", state=state, tls=" (TLS)" if link["tls"] else ""),
         *([] if link["tls"] else [t("st.no_tls")]),
+        *offline_line(s.get("offline"), language, exponent),
         t("st.keys", state=t("st.installed" if keys["installed"] else "st.missing"), kcv=kcv),
         t("st.batch", number=batch["number"], state=_word(language, "batch", batch["state"]),
           count=batch["transactions"]),
@@ -49,6 +51,33 @@ def status(s: dict[str, Any], language: str = "en") -> str:
     lines += [t("st.fix", id=c["id"], trace=c["trace"], standing=c["standing"]) for c in fixes]
     if s.get("supervisor_locked_for_s"):
         lines.append(t("st.locked", seconds=s["supervisor_locked_for_s"]))
+    return "\n".join(lines)
+
+
+def offline_line(offline: dict[str, Any] | None, language: str, exponent: int) -> list[str]:
+    """Store-and-forward's line of `status` (none while it is off): stored, amount, declined after forwarding."""
+    if offline is None:
+        return []
+    declined = say(language, "st.offline_declined", count=offline["declined"], unseen=offline.get("unseen", 0)) \
+        if offline["declined"] else ""
+    return [say(language, "st.offline", stored=offline["stored"], amount=format_amount(offline["amount"], exponent),
+                declined=declined)]
+
+
+def offline_declined(result: dict[str, Any], exponent: int, language: str = "en") -> str:
+    """`offline declined`: the stored sales the bank refused when they were forwarded, and what to do."""
+    t = lambda key, **v: say(language, key, **v)  # noqa: E731
+    declined = result["declined"]
+    if not declined:
+        return t("off.none")
+    rows = [(t("col.id"), t("col.time"), t("col.amount"), t("col.trace"), t("col.card"), t("col.code"), t("col.seen"))]
+    for txn in declined:
+        rows.append((str(txn["id"]), stamp(txn["created_at"])[5:], format_amount(txn["amount"], exponent),
+                     f"{txn['trace']:06d}", txn["pan_masked"] or "-", txn.get("response_code") or "-",
+                     t("off.seen" if txn.get("seen") else "off.new")))
+    lines = columns(rows, right=(0, 2)) + [t("off.help")]
+    if result.get("acknowledged"):
+        lines.append(t("off.acknowledged", count=len(result["acknowledged"])))
     return "\n".join(lines)
 
 

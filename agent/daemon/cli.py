@@ -427,10 +427,14 @@ def show_offline_declined(args: argparse.Namespace, cfg, reply: dict) -> int:
     for t in declined:
         when = local_time(t["created_at"])
         print(f"{when}  trace {t['trace']:06d}  {t['pan_masked'] or '-':<19}  "
-              f"{format_amount(t['amount'], cfg.terminal.currency_exponent):>12}  declined {t.get('response_code') or '-'}")
+              f"{format_amount(t['amount'], cfg.terminal.currency_exponent):>12}  declined {t.get('response_code') or '-'}"
+              f"{'' if t.get('seen', True) else '  new'}")
     if declined:
         print("Each was approved offline by the card and stored; the bank refused it when it was forwarded: the "
-              "money was not collected — ask the customer for another payment.")
+              "money was not collected and the merchant bears it — ask the customer for another payment.")
+    acknowledged = reply["result"].get("acknowledged") or []
+    if acknowledged:
+        print(f"{len(acknowledged)} marked seen: the keypad's banner for them ends")
     return 0
 
 
@@ -484,7 +488,8 @@ def show_status(args: argparse.Namespace, cfg, reply: dict) -> int:
     offline = s.get("offline")
     if offline is not None:  # store-and-forward on
         money = lambda a: format_amount(a, cfg.terminal.currency_exponent)  # noqa: E731
-        declined = f", {offline['declined']} declined by the bank after forwarding" if offline["declined"] else ""
+        unseen = f" ({offline['unseen']} not yet seen: posagent offline declined)" if offline.get("unseen") else ""
+        declined = f", {offline['declined']} declined by the bank after forwarding{unseen}" if offline["declined"] else ""
         print(f"offline   {offline['stored']} stored, {money(offline['amount'])}{declined}")
     tcs = s.get("tc_uploads") or {}
     if tcs.get("owed") or tcs.get("undelivered"):

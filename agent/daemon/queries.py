@@ -46,8 +46,11 @@ async def reversals(daemon, args: dict, role: str) -> dict:
 
 
 async def offline_declined(daemon, args: dict, role: str) -> dict:
-    """Store-and-forward: the stored sales the bank declined when they were forwarded (the merchant's loss)."""
-    return {"declined": daemon.offline_declined()}
+    """Store-and-forward: the stored sales the bank declined when they were forwarded (the merchant's loss),
+    each with whether a supervisor has seen it; `acknowledge` (supervisor): those not seen yet are marked seen
+    and named in `acknowledged`."""
+    acknowledged = daemon.acknowledge_offline_declined(role) if args.get("acknowledge") else []
+    return {"declined": daemon.offline_declined(), "acknowledged": acknowledged}
 
 
 async def chains(daemon, args: dict, role: str) -> dict:

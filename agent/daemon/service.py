@@ -483,11 +483,19 @@ class Daemon:
             return None
         stored = self.journal.offline_stored()
         return {"stored": stored["count"], "amount": stored["amount"], "oldest": stored["oldest"],
-                "declined": len(self.journal.offline_declined()), "limits": self.profile.offline.as_dict()}
+                "declined": len(self.journal.offline_declined()),
+                "unseen": len(self.journal.offline_declined(unseen_only=True)), "limits": self.profile.offline.as_dict()}
 
     def offline_declined(self) -> list[dict[str, Any]]:
-        """Stored sales the bank declined when they were forwarded (masked card, amount, time, trace)."""
-        return [txn.as_dict() for txn in self.journal.offline_declined()]
+        """Stored sales the bank declined when they were forwarded (masked card, amount, time, trace), each with
+        `seen`: whether a supervisor has acknowledged it."""
+        declined = self.journal.offline_declined()
+        seen = self.journal.offline_declined_seen([t.id for t in declined])
+        return [{**txn.as_dict(), "seen": txn.id in seen} for txn in declined]
+
+    def acknowledge_offline_declined(self, role: str) -> list[int]:
+        """The supervisor has seen the declined-after-forwarding sales: the ids newly marked seen."""
+        return [t.id for t in self.journal.acknowledge_offline_declined(operator=role, role=role)]
 
     async def forward_owed(self, *, first_delay: float = FORWARD_FIRST_DELAY_S,
                            longest_delay: float = FORWARD_LONGEST_DELAY_S) -> None:

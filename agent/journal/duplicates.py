@@ -5,8 +5,9 @@ The rule: two sales (or correction sales) are suspected duplicates when they are
 fingerprint), for the same amount, and the later one was made within the window
 (`[guards] duplicate_window_seconds`) of the one before it — counting only sales that still charge
 the card, or may: **approved**, **partially refunded** (the card still carries part of the charge, so a
-second identical sale is a second charge) and **outcome unknown** (sending / in doubt: it may have
-charged).  A **voided**, **reversed**, **declined**, **fully refunded** or manually resolved sale
+second identical sale is a second charge), **outcome unknown** (sending / in doubt: it may have
+charged) and **stored offline** (advice pending: approved by the card while the bank could not be
+reached, charged when it is forwarded).  A **voided**, **reversed**, **declined**, **fully refunded** or manually resolved sale
 charges nothing and never counts.  A run of such sales, each within the window of the previous, is one
 group ("charged N times").  Pre-authorizations follow the same rule among themselves (a stay held
 twice): pass `kinds=("preauth",)`.
@@ -20,7 +21,8 @@ from agent.journal.states import TxnState
 #: the kinds of transaction that charge a card
 CHARGING_KINDS = ("sale", "correction")
 #: the states in which a charging transaction counts towards a duplicate
-COUNTING_STATES = (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY, TxnState.SENDING, TxnState.IN_DOUBT)
+COUNTING_STATES = (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY, TxnState.SENDING, TxnState.IN_DOUBT,
+                   TxnState.ADVICE_PENDING)
 
 
 def counts(txn: Any, kinds: tuple[str, ...] = CHARGING_KINDS) -> bool:

@@ -113,9 +113,24 @@ class Holds(Store):
         """Sales stored offline and not yet forwarded: count, amount, oldest (a journal time or None)."""
         return offline.stored(self._conn)
 
-    def offline_declined(self) -> list[Txn]:
-        """Sales stored offline that the bank declined when they were forwarded, newest first."""
-        return [txn_from_row(r) for r in self._conn.execute(offline.declined_select(TXN_SELECT))]
+    def offline_declined(self, *, unseen_only: bool = False) -> list[Txn]:
+        """Sales stored offline that the bank declined when they were forwarded, newest first (`unseen_only`:
+        those no supervisor has acknowledged yet)."""
+        return [txn_from_row(r) for r in
+                self._conn.execute(offline.declined_select(TXN_SELECT, unseen_only=unseen_only))]
+
+    def offline_declined_seen(self, txn_ids: list[int]) -> set[int]:
+        """Which of these declined-after-forwarding sales a supervisor has acknowledged."""
+        return offline.seen_ids(self._conn, list(txn_ids))
+
+    def acknowledge_offline_declined(self, *, operator: str, role: str = "supervisor") -> list[Txn]:
+        """A supervisor saw the stored sales the bank declined after forwarding: each not yet acknowledged is
+        marked seen (one event each; the keypad's banner ends).  Returns them, newest first."""
+        unseen = self.offline_declined(unseen_only=True)
+        for txn in unseen:
+            self._events.record_event(offline.SEEN, {"amount": txn.amount, "trace": txn.trace}, operator=operator,
+                                      role=role, txn_id=txn.id)
+        return unseen
 
     def pending_advices(self) -> list[Txn]:
         """Offline completions and offline-approved sales whose advice is not yet acknowledged, oldest first

@@ -1,5 +1,6 @@
 """Sales stored offline (store-and-forward): what is stored, whether one more fits the merchant's limits,
-and the stored sales the bank declined when they were forwarded.
+and the stored sales the bank declined when they were forwarded — each shown to the merchant until a
+supervisor acknowledges it (an `offline.declined_seen` event on the transaction, found by a partial index).
 
 A stored sale is an offline-approved sale whose advice the bank has not answered yet ("advice_pending");
 the limits are counted inside the commit that stores the next one, so two sales cannot both take the last
@@ -40,5 +41,22 @@ def offline_refusal(conn: sqlite3.Connection, amount: int, limits: Any, now: flo
     return None
 
 
-def declined_select(txn_select: str) -> str:
-    return txn_select + f" WHERE {_DECLINED} ORDER BY t.id DESC"
+#: the event that says a supervisor saw a declined-after-forwarding sale (the keypad's banner ends)
+SEEN = "offline.declined_seen"
+_UNSEEN = f"NOT EXISTS (SELECT 1 FROM events e WHERE e.txn_id = t.id AND e.kind = '{SEEN}')"
+
+
+def create_index(db: Any) -> None:
+    db.execute(f"CREATE INDEX idx_events_offline_seen ON events(txn_id) WHERE kind = '{SEEN}'")
+
+
+def declined_select(txn_select: str, *, unseen_only: bool = False) -> str:
+    unseen = f" AND {_UNSEEN}" if unseen_only else ""
+    return txn_select + f" WHERE {_DECLINED}{unseen} ORDER BY t.id DESC"
+
+
+def seen_ids(conn: sqlite3.Connection, txn_ids: list[int]) -> set[int]:
+    """Which of `txn_ids` a supervisor has acknowledged."""
+    marks = ", ".join("?" * len(txn_ids))
+    return {r[0] for r in conn.execute(f"SELECT txn_id FROM events WHERE kind = '{SEEN}' AND txn_id IN ({marks})",
+                                       txn_ids)} if txn_ids else set()

@@ -85,8 +85,13 @@ def _v4(db: sqlite_utils.Database) -> None:
     create_tables(db)
 
 
+def _v5(db: sqlite_utils.Database) -> None:
+    from agent.journal.offline import create_index  # a stored sale declined after forwarding, acknowledged
+    create_index(db)
+
+
 #: migrations in order; MIGRATIONS[n] takes a journal from schema version n to n + 1
-MIGRATIONS = (_v1, _v2, _v3, _v4)
+MIGRATIONS = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -71,6 +71,8 @@ class Terminal:
         self._result: Result | None = None
         self._open_fixes: dict[int, str] = {}  # chain id → trace of its sale, for the idle screen
         self._link_notice = ""  # the acquirer link is not encrypted (TLS off): said on the idle screen
+        self._offline: tuple[int, int] | None = None  # the bank cannot be reached: (stored, amount) on every screen
+        self._declined = 0  # stored sales the bank declined after forwarding, not yet seen by a supervisor
 
     # ------------------------------------------------------------------ the driver's side
     @property
@@ -95,10 +97,22 @@ class Terminal:
         return getattr(self, f"_key_{screen.kind}")(key, screen)
 
     def set_link(self, status: Any) -> list[Action]:
-        """What the agent's `status` says of its acquirer link: without TLS the idle screen says so plainly."""
-        link = status.get("link") if isinstance(status, Mapping) else None
+        """What the agent's `status` says of its acquirer link: without TLS the idle screen says so plainly;
+        while the bank cannot be reached (store-and-forward on) every screen says "OFFLINE — n stored, amount";
+        stored sales the bank declined after forwarding, not yet seen, are a banner until a supervisor sees them."""
+        status = status if isinstance(status, Mapping) else {}
+        link, offline = status.get("link"), status.get("offline")
         plain = isinstance(link, Mapping) and link.get("tls") is False
         self._link_notice = self.texts("idle.tls_off") if plain else ""
+        before = (self._offline, self._declined)
+        down = isinstance(link, Mapping) and link.get("state") == "down"
+        if isinstance(offline, Mapping):
+            self._offline = (_count(offline.get("stored")), _count(offline.get("amount"))) if down else None
+            self._declined = _count(offline.get("unseen"))
+        else:
+            self._offline, self._declined = None, 0
+        if (self._offline, self._declined) != before:  # the banner is on every screen: show the change now
+            return [Show(self.frame())]
         return [Show(self.frame())] if self.state == KeypadState.IDLE and self._in_flight is None else []
 
     def set_open_fixes(self, fixes: Any) -> list[Action]:
@@ -175,6 +189,8 @@ class Terminal:
     def _key_menu(self, key: str, screen: Screen) -> list[Action]:
         if self.state == KeypadState.IDLE and key in SHORTCUTS:
             return self._go(SHORTCUTS[key])
+        if self.state == KeypadState.IDLE and key == ENTER and self._declined:  # the banner's sales, for the supervisor
+            return self._go("declined")
         return self._key_choose(key, screen)
 
     def _key_choose(self, key: str, screen: Screen) -> list[Action]:
@@ -367,6 +383,8 @@ class Terminal:
         row = registry.get(name)
         if row is not None and set(row.args) == {"trace"}:  # a hold or a completion named by its trace
             return Call(name, {"trace": d.trace}, password)
+        if name == "offline_declined":  # the supervisor sees them: acknowledged (the banner ends)
+            return Call("offline_declined", {"acknowledge": True}, password)
         if name == "settle_totals":
             return Call("settle", {"confirm": False})
         if name == "settle":
@@ -393,6 +411,11 @@ class Terminal:
             if self.draft.find_by == "date" and self.draft.day and len(self.draft.day) > 10:
                 found = [t for t in found if near(t, self.draft.day, TIME_WINDOW_MINUTES)]
             return self._found(found, (), cancelled)
+        if call == "offline_declined":  # those just acknowledged (all of them if another till saw them first)
+            declined = [t for t in result["declined"] if isinstance(t, Mapping)]
+            fresh = set(result.get("acknowledged") or ())
+            self._declined = 0
+            return self._found([t for t in declined if t.get("id") in fresh] or declined, (), cancelled)
         if call == "duplicates":
             found, groups = [], []
             for number, group in enumerate(list(result["groups"]) + list(result.get("holds") or ()), start=1):
@@ -482,6 +505,8 @@ class Terminal:
             return t("nothing.dups")
         if STATES[self.state].call == "preauth_list":
             return t("nothing.holds")
+        if STATES[self.state].call == "offline_declined":
+            return t("nothing.declined")
         key = {"trace": f"{d.trace or 0:06d}", "rrn": d.rrn, "last4": d.last4, "date": d.day,
                "amount": format_amount(d.find_amount or 0, self.exponent)}.get(d.find_by, "")
         date = f"{d.mmdd[:2]}-{d.mmdd[2:]}" if d.mmdd else ""
@@ -496,10 +521,16 @@ class Terminal:
         return View(self.state, self.width, self.height, self.exponent, self.draft, self._entry, self._notice,
                     self._page, self._in_flight is not None, self._cancel_requested, self._progress,
                     self._result, tuple(self._open_fixes.values()), self._stage, self._left,
-                    self._flight_op() in CANCELLABLE, self.currency, self._link_notice)
+                    self._flight_op() in CANCELLABLE, self.currency, self._link_notice, self._offline,
+                    self._declined)
 
     def _body_lines(self) -> int:
         return len(body(replace(self._view(), waiting=False, cancel_requested=False, progress=""), self.texts))
 
     def _last_page(self) -> int:
-        return pages(self._body_lines(), self.height - 2) - 1
+        return pages(self._body_lines(), self._view().rows) - 1
+
+
+def _count(value: Any) -> int:
+    """A count or an amount from the agent's status (anything else counts as 0: the screen never crashes)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

@@ -7,7 +7,8 @@ from typing import Any, Mapping
 
 from agent.money import format_amount
 from agent.ui import table
-from agent.ui.layout import compose, pages, right, split_ends, wrap
+from agent.engine.receipts import display_width
+from agent.ui.layout import compose, pad, pages, right, split_ends, wrap
 from agent.ui.table import STATES, KeypadState, Screen
 from agent.ui.texts import Texts
 from agent.ui.views import detail_lines, grouped, list_row, message_lines, shown_amount
@@ -70,6 +71,31 @@ class View:
     cancellable: bool = False  # the call in flight is a payment-code sale: CANCEL cancels the order
     currency: str = "CNY"
     link_notice: str = ""  # said on the idle screen: the acquirer link is not encrypted
+    #: store-and-forward while the bank cannot be reached: (sales stored, their amount) — a banner on every screen
+    offline: tuple[int, int] | None = None
+    declined: int = 0  # stored sales the bank declined when forwarded, not yet seen by a supervisor
+
+    @property
+    def banner(self) -> bool:
+        return self.offline is not None or self.declined > 0
+
+    @property
+    def rows(self) -> int:
+        """Body rows of a frame: the grid less the title and footer lines (and the banner's)."""
+        return self.height - 2 - (1 if self.banner else 0)
+
+
+def banner(view: View, t: Texts) -> str:
+    """The top line while offline ("OFFLINE — 3 stored, 75.00", shorter where the display is narrow), or
+    while a declined-after-forwarding sale waits for a supervisor; the longest form that fits."""
+    if view.offline is not None:
+        count, amount = view.offline
+        keys, values = ("offline.banner", "offline.banner_mid", "offline.banner_short"), \
+            {"count": count, "amount": format_amount(amount, view.exponent)}
+    else:
+        keys, values = ("declined.banner", "declined.banner_short"), {"count": view.declined}
+    texts = [t(key, **values) for key in keys]
+    return next((text for text in texts if display_width(text) <= view.width), texts[-1])
 
 
 def render(view: View, t: Texts) -> tuple[str, ...]:
@@ -87,8 +113,11 @@ def render(view: View, t: Texts) -> tuple[str, ...]:
         footer = t({"retry": "hint.retry", "refund": "hint.refund"}.get(result.offer, "hint.ok"))
     else:
         title, footer = t(screen.title), _footer(view, screen, t)
-    page = view.draft.cursor // (view.height - 2) if screen.kind == table.LIST else view.page
-    return compose(title, body(view, t), footer, view.width, view.height, page)
+    page = view.draft.cursor // view.rows if screen.kind == table.LIST else view.page
+    if not view.banner:
+        return compose(title, body(view, t), footer, view.width, view.height, page)
+    # the banner takes the top line of every screen; the rest is the frame one line shorter
+    return (pad(banner(view, t), view.width), *compose(title, body(view, t), footer, view.width, view.height - 1, page))
 
 
 def _footer(view: View, screen: Screen, t: Texts) -> str:
@@ -96,7 +125,7 @@ def _footer(view: View, screen: Screen, t: Texts) -> str:
         return right("*" * len(view.entry) or t("entry.scan"), view.width)
     if screen.kind == table.PASSWORD and screen.field != "pin":  # the keypad has digits only
         return split_ends(t("hint.digits_only"), "*" * len(view.entry) or "_", view.width)
-    if screen.kind == table.CONFIRM and view.page < pages(len(body(view, t)), view.height - 2) - 1:
+    if screen.kind == table.CONFIRM and view.page < pages(len(body(view, t)), view.rows) - 1:
         return t("hint.more")  # ENTER pages down: yes is only asked on the last page
     if screen.kind in (table.AMOUNT, table.NUMBER, table.PASSWORD):
         shown = "*" * len(view.entry) if screen.kind == table.PASSWORD else view.entry
@@ -120,6 +149,8 @@ def body(view: View, t: Texts) -> list[str]:
             if view.state == KeypadState.IDLE and view.open_fixes else []
         if view.state == KeypadState.IDLE and view.link_notice:
             head = wrap(view.link_notice, w) + head
+        if view.state == KeypadState.IDLE and view.declined:  # ENTER opens them (the supervisor acknowledges)
+            head = wrap(t("idle.declined", count=view.declined), w) + head
         return head + [line for i in items for line in wrap(i, w)]
     if kind in (table.AMOUNT, table.NUMBER, table.PASSWORD, table.CODE):
         lines = (wrap(view.notice, w) if view.notice else []) + wrap(t(screen.prompt), w)
@@ -137,7 +168,10 @@ def body(view: View, t: Texts) -> list[str]:
         return [list_row(txn, w, view.exponent, selected=i == d.cursor, group=d.groups[i] if d.groups else None)
                 for i, txn in enumerate(d.found)]
     if kind == table.DETAIL:
-        return detail_lines(d.found[d.cursor], t, w, view.exponent, group=d.groups[d.cursor] if d.groups else None)
+        lines = detail_lines(d.found[d.cursor], t, w, view.exponent, group=d.groups[d.cursor] if d.groups else None)
+        if view.state == KeypadState.DECLINED_DETAIL:  # what the store does about a sale the bank refused after forwarding
+            lines += wrap(t("declined.todo"), w)
+        return lines
     if kind == table.RESULT:
         result = view.result or Result("", "")
         offer = {"retry": t("offer.retry"), "refund": t("offer.refund", trace=f"{d.trace or 0:06d}")}.get(result.offer)
@@ -160,7 +194,7 @@ def _waiting(view: View, t: Texts) -> list[str]:
     if view.stage == "paying":
         head = [t("paying.left", left=view.left)] if view.left is not None else []
         text = wrap(t("paying.wait"), w)
-        if len(notice) + len(head) + len(text) > view.height - 2:
+        if len(notice) + len(head) + len(text) > view.rows:
             text = wrap(t("paying.short"), w)
         return notice + head + text
     if view.stage == "scanning":

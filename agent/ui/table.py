@@ -120,6 +120,10 @@ class KeypadState(StrEnum):
     PAOPEN_FIND = "paopen.find"
     PAOPEN_LIST = "paopen.list"
     PAOPEN_DETAIL = "paopen.detail"
+    DECLINED_PASSWORD = "declined.password"
+    DECLINED_SEND = "declined.send"
+    DECLINED_LIST = "declined.list"
+    DECLINED_DETAIL = "declined.detail"
 
 
 K = KeypadState
@@ -215,6 +219,12 @@ STATES: dict[KeypadState, Screen] = {
     K.PAOPEN_FIND: Screen(BUSY, "paopen", call="preauth_list"),
     K.PAOPEN_LIST: Screen(LIST, "paopen"),
     K.PAOPEN_DETAIL: Screen(DETAIL, "paopen"),
+    # store-and-forward: the stored sales the bank declined when forwarded (ENTER on the idle screen's
+    # banner); the supervisor's password acknowledges them, and they are listed with what to do
+    K.DECLINED_PASSWORD: Screen(PASSWORD, "declined", "prompt.password"),
+    K.DECLINED_SEND: Screen(BUSY, "declined", call="offline_declined"),
+    K.DECLINED_LIST: Screen(LIST, "declined"),
+    K.DECLINED_DETAIL: Screen(DETAIL, "declined"),
 }
 
 #: a refused supervisor password: ENTER on the result keys it again (the rest of the dialog kept), one
@@ -226,7 +236,8 @@ RETRY_EVENTS: dict[KeypadState, str] = {
 #: every event of the cashier menu: a menu item or choice, a key's meaning, the reply to a call
 EVENTS: tuple[str, ...] = tuple(dict.fromkeys((
     *MENU_ITEMS, *PREAUTH_ITEMS, "trace", "rrn", "amount", "last4", "date",
-    "enter", "back", "pin", "code", "confirm", "one", "many", "elsewhere", "refund", *RETRY_EVENTS.values(),
+    "enter", "back", "pin", "code", "confirm", "one", "many", "elsewhere", "refund", "declined",
+    *RETRY_EVENTS.values(),
     "done", "cancelled", "cancel")))
 
 _MOVES: dict[tuple[KeypadState, str], KeypadState] = {
@@ -334,6 +345,13 @@ _MOVES: dict[tuple[KeypadState, str], KeypadState] = {
     (K.SETTLE_TOTALS, "confirm"): K.SETTLE_CONFIRM,
     (K.SETTLE_CONFIRM, "enter"): K.SETTLE_PASSWORD,
     (K.SETTLE_PASSWORD, "enter"): K.SETTLE_SEND,
+    (K.IDLE, "declined"): K.DECLINED_PASSWORD,
+    (K.DECLINED_PASSWORD, "enter"): K.DECLINED_SEND,
+    (K.DECLINED_SEND, "one"): K.DECLINED_DETAIL,
+    (K.DECLINED_SEND, "many"): K.DECLINED_LIST,
+    (K.DECLINED_LIST, "enter"): K.DECLINED_DETAIL,
+    (K.DECLINED_DETAIL, "back"): K.DECLINED_LIST,
+    (K.DECLINED_DETAIL, "enter"): K.DECLINED_LIST,
     (K.RESULT, "enter"): K.IDLE,
     (K.RESULT, "refund"): K.REFUND_FIND,  # S5: a void refused because the batch is settled
     **{(K.RESULT, event): state for state, event in RETRY_EVENTS.items()},

@@ -81,6 +81,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "status.needs_confirmation": "CONFIRM", "status.found": "{count} FOUND", "status.open": "NOT FINISHED",
         "idle.open_fixes": "! {count} fix open: {traces} (Correct amount, same trace)",
         "idle.tls_off": "! No TLS to bank",  # one line on the smallest display: the link is not encrypted
+        # store-and-forward: the banner on every screen while the bank cannot be reached, longest form first
+        "offline.banner": "OFFLINE — {count} stored, {amount}", "offline.banner_mid": "OFFLINE {count}: {amount}",
+        "offline.banner_short": "OFF {count}: {amount}",
+        "declined.banner": "! {count} DECLINED OFFLINE", "declined.banner_short": "! {count} DECLINED",
+        "idle.declined": "! {count} offline sale(s) declined by the bank: ENTER to see (supervisor)",
+        "declined": "DECLINED", "nothing.declined": "No stored sale was declined by the bank.",
+        "declined.todo": "Approved offline by the card, declined by the bank when forwarded: the money was not "
+                         "collected, the merchant bears it. Ask the customer for another payment.",
         "error.auth": "BAD PASSWORD", "error.usage": "NOT ACCEPTED", "error.not_found": "NOT FOUND",
         "error.batch_settled": "SETTLED", "error.offline": "BANK OFFLINE",
         "error.reversal_pending": "REVERSAL DUE", "error.card": "CARD PROBLEM",
@@ -163,6 +171,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "status.needs_confirmation": "请确认", "status.found": "找到{count}笔", "status.open": "未完成",
         "idle.open_fixes": "! {count}笔更正未完成：{traces}（更正金额，同一凭证号）",
         "idle.tls_off": "! 银行链路未加密",
+        "offline.banner": "脱机——已存{count}笔，{amount}", "offline.banner_mid": "脱机{count}笔 {amount}",
+        "offline.banner_short": "脱机{count} {amount}",
+        "declined.banner": "! {count}笔脱机交易被拒", "declined.banner_short": "! 被拒{count}笔",
+        "idle.declined": "! {count}笔脱机交易上送后被银行拒绝：按确认查看（主管）",
+        "declined": "脱机被拒", "nothing.declined": "没有被银行拒绝的脱机交易。",
+        "declined.todo": "该交易脱机时经卡片批准，上送时被银行拒绝：款项未收到，损失由商户承担。请顾客改用其他方式付款。",
         "error.auth": "密码错误", "error.usage": "输入有误", "error.not_found": "未找到",
         "error.batch_settled": "批次已结算", "error.offline": "无法连接银行", "error.reversal_pending": "冲正未完成",
         "error.card": "读卡失败", "error.not_voidable": "不能撤销", "error.not_refundable": "不能退货",

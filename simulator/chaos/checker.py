@@ -18,6 +18,11 @@ Rules (each violation names one):
                   ledger check above covers what its done steps charged or refunded
   card_data       no test PAN or track data, and no payment code issued to a customer, in the database, its
                   WAL, the logs or an export (byte scan)
+  forwarded       store-and-forward: every sale the daemon said it stored is in the journal (none lost to a
+                  SIGKILL or a power cut), and every stored sale reached the bank exactly once as an advice
+                  (0220/0221, one ledger row for its batch and trace) with the outcome the journal records —
+                  approved and charged, or declined and listed by `posagent offline declined`
+  offline_limit   (checked by the campaign after every step) the sales stored offline never exceed the limits
 """
 
 from __future__ import annotations
@@ -200,9 +205,10 @@ def _ledger_row(r: sqlite3.Row) -> str:
 
 
 def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True,
-          codes: Iterable[str] = ()) -> CheckResult:
+          codes: Iterable[str] = (), stored: Iterable[tuple[int, int]] = ()) -> CheckResult:
     """Check one terminal's journal in `directory` against the host ledger beside it (`codes`: the
-    payment codes issued to customers, none of which may be on the terminal's disk)."""
+    payment codes issued to customers, none of which may be on the terminal's disk; `stored`: (batch, trace)
+    of the sales the daemon said it stored offline)."""
     journal_path, ledger_path = directory / "journal.db", directory / "host-ledger.db"
     violations: list[Violation] = []
     txns = journal_transactions(journal_path)
@@ -238,6 +244,7 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True,
         ledger.close()
 
     _check_traces(txns, host_rows, violations)
+    _check_forwarded(journal_path, txns, host_rows, stored, violations)
     journal = Journal.open(journal_path, fingerprint_key=None, read_only=True)
     try:
         recovery = journal.in_doubt()
@@ -258,6 +265,11 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True,
             violations.append(Violation("hash_chain", f"journal verify failed at event {verified.first_broken}: "
                                                       f"{verified.why}"))
         export_text = json.dumps(journal.export(chain_of=txns[-1].id)) if txns else ""
+        listed = {t.id for t in journal.offline_declined()}  # what `posagent offline declined` shows the merchant
+        declined = {i for i, state in _stored_sales(journal_path).items() if state == "declined"}
+        if listed != declined:
+            violations.append(Violation("forwarded", f"stored sales declined by the bank {sorted(declined)} but "
+                                                     f"`offline declined` lists {sorted(listed)}"))
         open_chains, chain_count = _check_chains(journal, violations)
         window = _duplicate_window(directory)
         duplicates = len(group_duplicates(txns, window)) if window else None
@@ -336,6 +348,40 @@ def _check_holds(ledger: Ledger, journal_path: Path, tid: str, txns: list[Txn], 
                          f"{ours.get(card, 0)}",
                 tuple(_journal_row(t) for t in txns if t.pan_masked == card and t.kind.startswith(("preauth", "compl"))),
                 tuple(_ledger_row(r) for r in host_rows if r["masked_pan"] == card and r["kind"] == "preauth")))
+
+
+def _stored_sales(journal_path: Path) -> dict[int, str]:
+    """Journal id → state of every sale approved offline and stored for an advice (its request is a 0220)."""
+    conn = sqlite3.connect(f"{journal_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        return dict(conn.execute("SELECT id, state FROM transactions WHERE kind = 'sale' "
+                                 "AND json_extract(request, '$.mti') IN ('0220', '0221')").fetchall())
+    finally:
+        conn.close()
+
+
+def _check_forwarded(journal_path: Path, txns: list[Txn], host_rows: list[sqlite3.Row],
+                     stored: Iterable[tuple[int, int]], violations: list[Violation]) -> None:
+    by_place = {(t.batch, t.trace): t for t in txns}
+    lost = [place for place in stored if place not in by_place]
+    if lost:
+        violations.append(Violation("forwarded", f"{len(lost)} sale(s) the daemon said it stored offline are not in "
+                                                 f"the journal: (batch, trace) {lost[:10]}"))
+    at_bank = {(r["batch"], r["stan"]): r for r in host_rows}
+    for txn_id, state in _stored_sales(journal_path).items():
+        t = next(x for x in txns if x.id == txn_id)
+        row = at_bank.get((f"{t.batch:06d}", f"{t.trace:06d}"))
+        if state == "advice_pending":
+            violations.append(Violation("forwarded", f"stored sale trace {t.trace:06d} was never forwarded",
+                                        (_journal_row(t),)))
+        elif row is None or row["mti"] not in ("0220", "0221"):
+            violations.append(Violation("forwarded", f"stored sale trace {t.trace:06d} is {state} in the journal "
+                                                     "but the bank has no advice for it", (_journal_row(t),),
+                                        (_ledger_row(row),) if row is not None else ()))
+        elif (row["response_code"] == "00") != (state != "declined"):
+            violations.append(Violation("forwarded", f"stored sale trace {t.trace:06d}: the bank answered "
+                                                     f"{row['response_code']}, the journal says {state}",
+                                        (_journal_row(t),), (_ledger_row(row),)))
 
 
 def _check_traces(txns: list[Txn], host_rows: list[sqlite3.Row], violations: list[Violation]) -> None:

@@ -43,6 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"share of the sales paid with a wallet payment code: at once, confirmed on the phone after "
                         f"a delay, or never confirmed and cancelled (default {WALLET_SHARE:g}; its own random "
                         f"stream, so the rest of a seed's plan does not change with it)")
+    p.add_argument("--outages", type=int, default=0, metavar="N",
+                   help="N windows of 3-12 steps with the line to the bank cut (the host's outage fault): "
+                        "store-and-forward on, sales in them read by chip through pcscd (slot 1) and stored, "
+                        "forwarded when the line is back; one terminal only")
     p.add_argument("--response-timeout", type=float, default=0.4,
                    help="the daemon's answer timeout in seconds (default 0.4)")
     p.add_argument("--reversal-retries", type=int, default=10,
@@ -95,9 +99,12 @@ def _chaos(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     rerun = rerun_command(parser, args, seed)
     settings = PlanSettings(seed=seed, ops=args.ops, kills=args.kills, fault_rate=args.fault_rate,
                             response_timeout=args.response_timeout, power_cuts=args.power_cuts,
-                            wallet_share=args.wallet_share)
+                            wallet_share=args.wallet_share, outages=args.outages)
     if not 1 <= args.terminals <= 16:
         raise PlanError(f"terminals must be from 1 to 16, got {args.terminals}")
+    if args.outages and args.terminals > 1:  # one card reader slot: the chip sales of one terminal at a time
+        raise PlanError(f"outages need one terminal (its sales are read by chip through the one reader), got "
+                        f"--terminals {args.terminals}")
     steps = make_plan(settings)
     options = dict(response_timeout=args.response_timeout, reversal_retries=args.reversal_retries,
                    checkpoint_every=args.checkpoint_every, tail_check_at_start=args.tail_check_at_start)
@@ -128,6 +135,7 @@ def _chaos(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                           "faults_armed": dict(t.faults_armed),
                           "faults_injected": t.faults_injected, "kills": dict(t.kills),
                           "kill_windows": dict(t.kill_windows), "recoveries": t.recoveries,
+                          "outages": t.outages, "stored_offline": t.stored,
                           "violations": [asdict(v) for v in result.violations],
                           "reduced": [s.describe() for s in reduced] if reduced else None,
                           "elapsed_s": round(t.elapsed, 2),

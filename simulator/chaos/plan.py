@@ -68,6 +68,10 @@ WALLET_PAYERS: dict[str, float] = {"wallet:now": 0.5, "wallet:later": 0.3, "wall
 WALLET_FAULT_SHARE = 0.2
 WALLET_FAULTS = ("paying_forever:count=1,mti=0200", "paid_late:count=1,mti=0200")
 
+#: outage windows (the host's `outage:` fault, the line cut): how many steps one lasts, drawn from a
+#: stream of their own so a plan without outages is the plan it was; at least one step between two windows
+OUTAGE_STEPS = (3, 12)
+
 #: seconds the host holds a request for an in-flight kill (longer than the agent waits, so it is
 #: the kill, not the timeout, that ends the wait most of the time)
 HOLD_SECONDS = 1.5
@@ -90,6 +94,7 @@ class Step:
     kill_after: float    # seconds after the request is sent (random and in_recovery modes)
     cut_at: int = 0      # power_fsync: the power fails just before this fsync of the operation
     tear: int = 0        # power cuts: sectors of the last unsynced write that reach the disk anyway
+    outage: bool = False  # the line to the bank is cut during this step (store-and-forward: sales go by chip)
 
     def describe(self) -> str:
         text = f"#{self.number} {self.op} {self.amount} {self.card} pick={self.pick}"
@@ -101,6 +106,8 @@ class Step:
             text += f" power cut @{self.kill_after:.3f}s" + (f" tearing {self.tear} sectors" if self.tear else "")
         elif self.kill:
             text += f" kill={self.kill}@{self.kill_after:.3f}s"
+        if self.outage:
+            text += " during an outage"
         return text
 
 
@@ -113,6 +120,7 @@ class PlanSettings:
     response_timeout: float = 0.4  # the daemon's answer timeout; delays are chosen around it
     power_cuts: int = 0          # steps that end in a power cut (the journal on the power-cut filesystem)
     wallet_share: float = WALLET_SHARE  # share of the sales paid with a wallet payment code
+    outages: int = 0             # windows with the line to the bank cut (store-and-forward on, chip sales stored)
 
     def __post_init__(self) -> None:
         if not 1 <= self.ops <= MAX_OPS:
@@ -126,6 +134,10 @@ class PlanSettings:
             raise PlanError(f"fault rate must be from 0 to 1, got {self.fault_rate}")
         if not 0.0 <= self.wallet_share <= 1.0:
             raise PlanError(f"wallet share must be from 0 to 1, got {self.wallet_share}")
+        most = self.ops // (OUTAGE_STEPS[0] + 1)
+        if not 0 <= self.outages <= most:
+            raise PlanError(f"outages must be from 0 to {most} for {self.ops} operations (a window lasts at least "
+                            f"{OUTAGE_STEPS[0]} steps, with one between two), got {self.outages}")
 
 
 def _weighted(rng: random.Random, table: dict[str, float]) -> str:
@@ -163,7 +175,25 @@ def make_plan(settings: PlanSettings) -> tuple[Step, ...]:
                 kill_after = rng.uniform(0.02, settings.response_timeout * 0.8)
                 fault = f"delay:seconds={HOLD_SECONDS:g},count=1,mti={rng.choice(HELD_MTIS[op])}"
         steps.append(Step(number, op, amount, card, pick, fault, kill, kill_after or 0.0))
-    return _with_power_cuts(_with_wallet_payments(tuple(steps), settings), settings)
+    return _with_outages(_with_power_cuts(_with_wallet_payments(tuple(steps), settings), settings), settings)
+
+
+def _with_outages(steps: tuple[Step, ...], settings: PlanSettings) -> tuple[Step, ...]:
+    """`settings.outages` windows of `OUTAGE_STEPS` steps with the line cut, from their own random stream, none
+    overlapping and at least one step apart (a plan without outages is the same plan as before they existed).
+    A window shorter than drawn where the next one starts, or the plan ends."""
+    if not settings.outages:
+        return steps
+    rng = random.Random(f"{settings.seed}/outage")
+    low, high = OUTAGE_STEPS
+    slots = len(steps) // (low + 1)  # one window may start in each slot: they cannot overlap
+    size = len(steps) // slots
+    windows = []
+    for slot in sorted(rng.sample(range(slots), settings.outages)):
+        start = slot * size + rng.randint(0, size - low - 1)
+        windows.append((start, min(start + rng.randint(low, high), (slot + 1) * size - 1)))
+    cut = {n for start, end in windows for n in range(start, end)}
+    return tuple(replace(step, outage=True) if i in cut else step for i, step in enumerate(steps))
 
 
 def _with_wallet_payments(steps: tuple[Step, ...], settings: PlanSettings) -> tuple[Step, ...]:

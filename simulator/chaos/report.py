@@ -30,6 +30,9 @@ def summary_table(settings: PlanSettings, result: RunResult, terminals: int = 1,
         rows += [("power cuts", str(sum(t.power_cuts.values())))]
         rows += [(f"  {when}", str(n)) for when, n in sorted(t.power_cuts.items())]
     rows += [(f"  landed {where}", str(n)) for where, n in t.kill_windows.most_common()]
+    if t.outages:
+        rows += [("outages", f"{t.outages} windows with the line cut, {t.stored} sales stored offline (each "
+                             f"checked forwarded once)")]
     rows += [
         ("recoveries", str(t.recoveries)),
         ("checkpoints", str(t.checkpoints)),

@@ -24,7 +24,10 @@ from simulator.chaos.checker import CheckResult, Violation, check
 from simulator.chaos.plan import POWER_MODES, START_WINDOW, Step
 from simulator.chaos.wallet import DAEMON_SETTINGS, PAYERS as WALLET_PAYERS, CodeIssuer, kill_delay
 from simulator.powercut.mount import PowercutMount
-from simulator.stack import Daemon, Host, daemon_fork_server, write_soak_cards
+from agent.drivers.pcsc import CardReader
+from simulator.card import VirtualCard
+from simulator.stack import Daemon, Host, daemon_fork_server, start_pcscd, stop_process, write_soak_cards
+from simulator.testcards import load_cards
 
 SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle", "preauth", "preauth_release",
                             "wallet_correct"})
@@ -34,6 +37,23 @@ SETTLE = {"confirm": True, "confirm_open_chains": True}
 QUIESCE_ROUNDS = 20
 #: one completion in this many (by the step's amount) is sent as an offline advice
 ADVICE_EVERY = 3
+#: store-and-forward for a plan with outage windows: the chip card read through pcscd (slot 1, the virtual
+#: card), the limits small enough that a window reaches them, the link down at the first failure, the
+#: stored sales forwarded 2 s after the line is back; `floor_limit` (under [emv]) keeps the card's TVR clean
+OFFLINE_READER, OFFLINE_PORT = "Virtual PCD 00 01", 35964
+OFFLINE_SETTINGS = """floor_limit = 100000
+[offline]
+enabled = true
+max_amount = "500.00"
+max_total = "3000.00"
+max_count = 8
+retry_seconds = 2
+after_unanswered = 1
+[card_reader]
+reader = "Virtual PCD 00 01"
+card_timeout = 10
+"""
+OUTAGE = "outage:seconds=3600"  # ended by the window's end (`posim host fault clear`), never by itself
 
 
 @dataclass
@@ -46,6 +66,8 @@ class Tally:
     kill_windows: Counter = field(default_factory=Counter)  # where the journal shows a kill landed
     power_cuts: Counter = field(default_factory=Counter)    # "before fsync N" / "after the operation" / "random"
     error_samples: dict = field(default_factory=dict)  # "op error:code" → the first message seen
+    outages: int = 0  # windows with the line to the bank cut
+    stored: int = 0  # chip sales approved with the card and stored while the bank could not be reached
     recoveries: int = 0
     checkpoints: int = 0
     elapsed: float = 0.0
@@ -103,6 +125,10 @@ class Campaign:
         self._cards: dict[str, str] = {}  # masked card → test card name (to resume a fix on the same card)
         self._codes: CodeIssuer | None = None  # the customers' payment codes, issued at the host
         self._payer = ""
+        self._offline = False  # the plan has outage windows: store-and-forward on, sales in them by chip
+        self._line_cut = False  # the host's outage fault is on now
+        self._stored: list[tuple[int, int]] = []  # (batch, trace) of every sale the daemon said it stored
+        self._pcscd = None  # the pcscd this campaign started (None: one was running, or no outages)
 
     # ----------------------------------------------------------------------------------- running
     def run(self, steps: tuple[Step, ...]) -> RunResult:
@@ -116,6 +142,11 @@ class Campaign:
                 link = self.directory / f"journal.db{suffix}"
                 if not link.is_symlink():
                     link.symlink_to(self.disk.mountpoint / f"journal.db{suffix}")
+        self._offline = any(step.outage for step in steps)
+        extra = DAEMON_SETTINGS
+        if self._offline:
+            self._pcscd = start_pcscd()  # the one running, or ours (stopped at the end)
+            extra = OFFLINE_SETTINGS + extra
         self.host = Host.start(self.directory, cards=write_soak_cards(self.directory))
         # every (re)start is a new daemon process that opens and recovers everything; the fork server
         # only spares it the interpreter's start-up and imports (most of a restart's cost)
@@ -123,7 +154,7 @@ class Campaign:
         self._codes = CodeIssuer(self.host.db)
         self.daemon = Daemon(self.directory, self.host.port, response_timeout=self.response_timeout,
                              reversal_retries=self.reversal_retries, journal_path=journal_path, launcher=self.launcher,
-                             check_whole_at_start=not self.tail_check_at_start, extra=DAEMON_SETTINGS)
+                             check_whole_at_start=not self.tail_check_at_start, extra=extra)
         try:
             self.daemon.start()
             for done, step in enumerate(steps, 1):
@@ -142,6 +173,8 @@ class Campaign:
             self.host.stop()
             if self.disk is not None:
                 self.disk.stop()
+            if self._pcscd is not None:
+                stop_process(self._pcscd)
             self.tally.elapsed = time.perf_counter() - started
         return RunResult(len(steps), self.tally, tuple(self.violations), self._last_check)
 
@@ -149,6 +182,13 @@ class Campaign:
         if not self.daemon.alive:
             self.violations.append(Violation("crash", f"the daemon died on its own before step {step.describe()}"))
             self._restart()
+        if step.outage != self._line_cut:  # a window begins (the line is cut) or ends (the line is back)
+            if step.outage:
+                self.host.fault(OUTAGE)
+                self.tally.outages += 1
+            else:
+                self.host.clear_faults()
+            self._line_cut = step.outage
         if step.fault:  # aimed at the advice's 0220 where the completion goes as an advice
             fault = step.fault.replace("mti=0200", "mti=0220") if self._completes_by_advice(step) else step.fault
             self.host.fault(fault)
@@ -156,6 +196,32 @@ class Campaign:
         op, args = self._request(step)
         self.tally.operations[f"{op} advice" if args.get("advice") else op] += 1
         supervisor = op in SUPERVISOR_OPS
+        chip = None
+        if step.outage and op == "sale":  # the bank is cut off: the card is read by its chip (a named one is refused)
+            args = {k: v for k, v in args.items() if k != "card"}
+            chip = VirtualCard(load_cards()[step.card], OFFLINE_PORT).start()
+        try:
+            self._send(step, op, args, supervisor)
+        finally:
+            if chip is not None:
+                chip.remove()
+                CardReader(OFFLINE_READER, card_timeout=10).wait_for_removal(10)  # the next card is a new one
+        if self._offline:
+            self._check_limits(step)
+
+    def _check_limits(self, step: Step) -> None:
+        """What is stored offline never exceeds the merchant's limits (the journal's count, via `status`)."""
+        try:
+            offline = self.daemon.call("status")["result"]["offline"]
+        except (PosagentError, KeyError, TypeError):
+            return  # a daemon killed by this step: the next step's check reads the restarted one
+        limits = offline["limits"]
+        if offline["stored"] > limits["max_count"] or offline["amount"] > limits["max_total"]:
+            self.violations.append(Violation("offline_limit", f"after {step.describe()}: {offline['stored']} sales, "
+                                                              f"{offline['amount']} stored offline, beyond the limits "
+                                                              f"{limits}"))
+
+    def _send(self, step: Step, op: str, args: dict, supervisor: bool) -> None:
         if step.kill in POWER_MODES:
             self._power_cut(step, op, args, supervisor)
             return
@@ -330,6 +396,9 @@ class Campaign:
         if op == "settle" and outcome["status"] == "done":
             self._sales.open_batch.clear()
         txn = outcome.get("txn") or {}
+        if outcome["status"] == "approved" and (outcome.get("details") or {}).get("arc") == "Y3":
+            self.tally.stored += 1  # approved by the card while the bank could not be reached: must reach it
+            self._stored.append((txn["batch"], txn["trace"]))
         if outcome["status"] == "approved" and txn.get("kind") == "sale":
             card = self._payer if op == "wallet_sale" else args.get("card", step.card)
             self._sales.remember(txn, card)
@@ -370,22 +439,27 @@ class Campaign:
 
     # ----------------------------------------------------------------------------------- checking
     def quiesce(self) -> None:
-        """Faults stop; reversals are retried and an interrupted settlement resumed until nothing is owed."""
+        """Faults stop (an outage too); reversals are retried, what is stored offline forwarded and an interrupted
+        settlement resumed until nothing is owed."""
         self.host.clear_faults()
+        self._line_cut = False
         if not self.daemon.alive:
             self._restart()
         for _ in range(QUIESCE_ROUNDS):
             status = self.daemon.call("status")["result"]
+            down = status["link"].get("state") == "down"
             if not status["reversals"]["pending"] and status["journal"]["settling"] is None \
-                    and not status["journal"]["in_doubt"] and not status["advices"]["pending"]:
+                    and not status["journal"]["in_doubt"] and not status["advices"]["pending"] and not down:
                 return
+            if down or status["advices"]["pending"]:  # an echo sends what is owed first; answered, the link is up
+                self.daemon.call("echo")
             self.daemon.call("reversal_retry")
             if status["journal"]["settling"] is not None:
                 self.daemon.call("settle", dict(SETTLE), supervisor=True)
 
     def _checkpoint(self, when: str) -> None:
         self.quiesce()
-        result = check(self.directory, codes=self._codes.codes if self._codes else ())
+        result = check(self.directory, codes=self._codes.codes if self._codes else (), stored=tuple(self._stored))
         self.tally.checkpoints += 1
         self._last_check = result
         for v in result.violations:
@@ -417,6 +491,8 @@ def merge(results: list[RunResult], elapsed: float) -> RunResult:
             tally.error_samples.setdefault(key, text)
         tally.recoveries += t.recoveries
         tally.checkpoints += t.checkpoints
+        tally.outages += t.outages
+        tally.stored += t.stored
         prefix = f"terminal {n}: " if len(results) > 1 else ""
         violations += [Violation(v.rule, prefix + v.detail, v.journal_rows, v.ledger_rows) for v in result.violations]
     checks = [r.last_check for r in results if r.last_check is not None]

@@ -1,0 +1,39 @@
+"""The chaos campaign with outage windows (`posim chaos --outages N`): the host's `outage:` fault cuts the line
+for a few steps at a time while faults, SIGKILLs and power-cut-free kills go on; store-and-forward is on, so
+the sales of a window are read by chip (the virtual card through pcscd) and stored within the limits.  The
+checker proves every stored sale is in the journal (none lost to a SIGKILL) and reached the bank exactly
+once as an advice with the outcome the journal records, declines listed by `offline declined`; the
+campaign checks the limits against the journal after every step; the bank's ledger equals the journal."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.chaos.plan import OUTAGE_STEPS, PlanError, PlanSettings, make_plan
+from simulator.chaos.report import summary_table, violation_report
+from simulator.chaos.runner import run_campaign
+
+
+def test_outage_windows_are_seeded_apart_and_leave_a_plan_without_them_unchanged():
+    plain = make_plan(PlanSettings(seed=42, ops=300, kills=20))
+    cut = make_plan(PlanSettings(seed=42, ops=300, kills=20, outages=6))
+    assert cut == make_plan(PlanSettings(seed=42, ops=300, kills=20, outages=6))
+    assert [s.outage for s in plain] == [False] * 300
+    assert [(s.op, s.amount, s.card, s.fault, s.kill) for s in cut] == \
+        [(s.op, s.amount, s.card, s.fault, s.kill) for s in plain]  # only the line changes
+    flags = "".join("x" if s.outage else "." for s in cut)
+    windows = [w for w in flags.split(".") if w]
+    assert len(windows) == 6 and all(OUTAGE_STEPS[0] <= len(w) <= OUTAGE_STEPS[1] for w in windows), flags
+    assert "during an outage" in next(s for s in cut if s.outage).describe()
+    with pytest.raises(PlanError, match="outages must be from 0 to"):
+        PlanSettings(seed=1, ops=10, kills=0, outages=5)
+
+
+def test_a_campaign_with_outage_windows_forwards_every_stored_sale_once(tmp_path, pcscd):
+    plan_settings = PlanSettings(seed=33, ops=48, kills=3, fault_rate=0.15, wallet_share=0.0, outages=3)
+    steps = make_plan(plan_settings)
+    result = run_campaign(steps, tmp_path, checkpoint_every=24)
+    assert result.ok, violation_report(plan_settings, result, None)
+    assert result.tally.outages >= 3 and result.tally.stored > 0, summary_table(plan_settings, result)
+    assert sum(result.tally.kills.values()) == plan_settings.kills
+    assert "sales stored offline" in summary_table(plan_settings, result)
