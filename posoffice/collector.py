@@ -70,33 +70,41 @@ def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None, web=None) ->
             store.note_head(conn, terminal, batch.head)
             return result
 
-    async def post_events(request: Request) -> JSONResponse:
+    async def from_terminal(request: Request, parse, keep, noun: str, again: str):
+        """A terminal's post: its login, the body read by `parse`, posted for itself only, kept by `keep` in a
+        worker thread; (login, batch, kept) or the error answer (`noun`, `again`: the operator's words)."""
         login = _basic_auth(request.headers.get("authorization"))
         if login is None:
             return error(401, "unauthenticated", "log in with the terminal's id and secret (HTTP Basic)")
         try:
             if not await run_in_threadpool(authenticate, *login):
                 return error(401, "unauthenticated", "unknown terminal or wrong secret")
-            body = await _read_body(request)
-            batch = parse_batch(body)
+            batch = parse(await _read_body(request))
             if batch.terminal != login[0]:
-                return error(403, "wrong_terminal", f"terminal {login[0]} may only post its own events, "
+                return error(403, "wrong_terminal", f"terminal {login[0]} may only post its own {noun}s, "
                                                     f"not {batch.terminal}'s")
-            result = await run_in_threadpool(take, login[0], batch)
+            return login[0], batch, await run_in_threadpool(keep, login[0], batch)
         except WireError as exc:
             return error(exc.status, exc.code, str(exc))
         except ClientDisconnect:
             return error(400, "bad_request", "the terminal went away before the body arrived")
         except (PoolTimeout, psycopg.OperationalError) as exc:
             log.error("office database unavailable: %s", first_line(exc))
-            return error(503, "unavailable", "the office database is unavailable; send the batch again later")
+            return error(503, "unavailable", f"the office database is unavailable; send {again} again later")
         except psycopg.DataError as exc:
-            return error(422, "unstorable", f"an event cannot be stored: {first_line(exc)}")
+            return error(422, "unstorable", f"{'an' if noun[0] in 'aeiou' else 'a'} {noun} cannot be stored: "
+                                            f"{first_line(exc)}")
         except OfficeError as exc:
             return error(500, "office_error", str(exc))
+
+    async def post_events(request: Request) -> JSONResponse:
+        taken = await from_terminal(request, parse_batch, take, "event", "the batch")
+        if isinstance(taken, JSONResponse):
+            return taken
+        terminal, _, result = taken
         if result.problem is not None:
             p = result.problem
-            log.warning("terminal %s: %s at event %d: %s", login[0], p.what, p.seq, p.detail)
+            log.warning("terminal %s: %s at event %d: %s", terminal, p.what, p.seq, p.detail)
             return JSONResponse({"acked": result.acked, "stored": result.stored, "repeated": result.repeated,
                                  "error": {"code": p.what, "seq": p.seq, "message": p.detail}}, status_code=409)
         return JSONResponse({"acked": result.acked, "stored": result.stored, "repeated": result.repeated})
@@ -106,26 +114,10 @@ def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None, web=None) ->
             return store.take_messages(conn, terminal, batch)
 
     async def post_messages(request: Request) -> JSONResponse:
-        login = _basic_auth(request.headers.get("authorization"))
-        if login is None:
-            return error(401, "unauthenticated", "log in with the terminal's id and secret (HTTP Basic)")
-        try:
-            if not await run_in_threadpool(authenticate, *login):
-                return error(401, "unauthenticated", "unknown terminal or wrong secret")
-            batch = parse_messages(await _read_body(request))
-            if batch.terminal != login[0]:
-                return error(403, "wrong_terminal", f"terminal {login[0]} may only post its own messages, "
-                                                    f"not {batch.terminal}'s")
-            stored = await run_in_threadpool(keep_messages, login[0], batch)
-        except WireError as exc:
-            return error(exc.status, exc.code, str(exc))
-        except ClientDisconnect:
-            return error(400, "bad_request", "the terminal went away before the body arrived")
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            log.error("office database unavailable: %s", first_line(exc))
-            return error(503, "unavailable", "the office database is unavailable; send the messages again later")
-        except psycopg.DataError as exc:
-            return error(422, "unstorable", f"a message cannot be stored: {first_line(exc)}")
+        taken = await from_terminal(request, parse_messages, keep_messages, "message", "the messages")
+        if isinstance(taken, JSONResponse):
+            return taken
+        _, batch, stored = taken
         return JSONResponse({"stored": stored, "repeated": len(batch.messages) - stored})
 
     def look_up(terminal: str, rrn: str, date: str) -> JSONResponse:
