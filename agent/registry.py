@@ -112,7 +112,7 @@ class Cli:
     select: tuple[str, ...] = ()
     #: flags the command line adds that are no argument: flag → help (e.g. --scan: the code from the scanner)
     extra: Mapping[str, str] = field(default_factory=dict)
-    #: a function of `agent.daemon.cli` that prints the answer for people (default: the outcome and receipts)
+    #: a function of `agent.daemon.show` that prints the answer for people (default: the outcome and receipts)
     show: str = ""
 
 

@@ -22,15 +22,15 @@ import sys
 from typing import Any
 
 from agent import registry, roles
-from agent.auth import SOURCES, hash_password
+from agent.auth import hash_password
 from agent.config import load_for_command
 from agent.errors import PosagentError, UsageError
 from agent.logsetup import setup_logging
-from agent.money import format_amount, parse_amount
+from agent.money import parse_amount
 from agent.registry import Arg, Operation
-from agent.localtime import local_time
+from agent.daemon import show
+from agent.daemon.exits import EXIT_AUTH, EXIT_CONFIRM, EXIT_DECLINED, EXIT_OPEN, EXIT_UNKNOWN, EXIT_USAGE
 
-EXIT_DECLINED, EXIT_USAGE, EXIT_AUTH, EXIT_CONFIRM, EXIT_UNKNOWN, EXIT_OPEN = 1, 2, 3, 4, 5, 6
 #: error codes that have their own exit status
 ERROR_EXITS = {"auth": EXIT_AUTH, "usage": EXIT_USAGE, "open_chains": EXIT_CONFIRM, "chain_open": EXIT_OPEN}
 #: the question asked on a terminal when a guard stops an operation (default: "Go on?")
@@ -256,7 +256,7 @@ def _operate(args: argparse.Namespace, rows: list[Operation]) -> int:
             return EXIT_CONFIRM
         call_args[registry.GUARD_ARGS[guard]] = True
     if reply.get("ok") and not args.json and row.cli.show:
-        return globals()[row.cli.show](args, cfg, reply)
+        return getattr(show, row.cli.show)(args, cfg, reply)
     return _finish(args, reply)
 
 
@@ -359,170 +359,6 @@ def _ask(question: str) -> bool:
         return False
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
-
-# ---------------------------------------------------------------- answers for people (a row's `show`)
-
-def show_message(args: argparse.Namespace, cfg, reply: dict) -> int:
-    print(reply["result"]["message"])
-    return 0
-
-
-def show_duplicates(args: argparse.Namespace, cfg, reply: dict) -> int:
-    groups = reply["result"]["groups"]
-    if not groups and not reply["result"].get("holds"):
-        print("no suspected duplicates")
-    for group in groups:
-        first = group[0]
-        print(f"card {first['pan_masked']}, {format_amount(first['amount'], cfg.terminal.currency_exponent)} "
-              f"charged {len(group)} times:")
-        rows = [(f"id {t['id']}", f"trace {t['trace']:06d}", f"batch {t['batch']:06d}", t["state"],
-                 f"rrn {t['rrn'] or '-'}") for t in group]
-        for line in table(rows):
-            print(f"  {line}")
-        print(f"  fix with: posagent duplicates --fix {group[-1]['id']}")
-    for group in reply["result"].get("holds") or ():  # a stay held twice (预授权)
-        first = group[0]
-        print(f"card {first['pan_masked']}, {format_amount(first['amount'], cfg.terminal.currency_exponent)} "
-              f"held {len(group)} times (open pre-auths):")
-        for t in group:
-            print(f"  id {t['id']:>5}  trace {t['trace']:06d}  batch {t['batch']:06d}  {t['state']:<10} "
-                  f"rrn {t['rrn'] or '-'}")
-        print(f"  release the extra hold with: posagent duplicates --fix {group[-1]['id']}")
-    return 0
-
-
-def show_chains(args: argparse.Namespace, cfg, reply: dict) -> int:
-    items = reply["result"]["open"]
-    if not items:
-        print("no fix is open")
-    for c in items:
-        print(f"chain {c['id']}  {c['kind']}  trace {c['trace']:06d}  card {c['card'] or '-'}")
-        print(f"  {c['standing']}")
-    return EXIT_OPEN if items else 0
-
-
-def show_retry(args: argparse.Namespace, cfg, reply: dict) -> int:
-    print(reply["result"]["message"])
-    return 0 if reply["result"]["status"] == "done" else EXIT_DECLINED
-
-
-def show_reversals(args: argparse.Namespace, cfg, reply: dict) -> int:
-    queue = reply["result"]
-    rows = [("pending", r) for r in queue["pending"]] + [("NEEDS MANUAL", r) for r in queue["needs_manual"]]
-    if not rows:
-        print("reversal queue empty")
-    for state, r in rows:
-        print(f"id {r['id']:>5}  trace {r['trace']:06d}  reason {r['reason']}  tries {r['tries']}  {state}"
-              f"  {r['last_error'] or ''}")
-    if queue["needs_manual"]:
-        print("For each NEEDS MANUAL: call the acquirer with the trace number to check whether the card was "
-              "charged; refund if it was, then mark it with `posagent reversals --handled ID --note ...`.")
-    return 0
-
-
-def show_offline_declined(args: argparse.Namespace, cfg, reply: dict) -> int:
-    declined = reply["result"]["declined"]
-    if not declined:
-        print("no sale stored offline was declined by the bank")
-    for t in declined:
-        when = local_time(t["created_at"])
-        print(f"{when}  trace {t['trace']:06d}  {t['pan_masked'] or '-':<19}  "
-              f"{format_amount(t['amount'], cfg.terminal.currency_exponent):>12}  declined {t.get('response_code') or '-'}"
-              f"{'' if t.get('seen', True) else '  new'}")
-    if declined:
-        print("Each was approved offline by the card and stored; the bank refused it when it was forwarded: the "
-              "money was not collected and the merchant bears it — ask the customer for another payment.")
-    acknowledged = reply["result"].get("acknowledged") or []
-    if acknowledged:
-        print(f"{len(acknowledged)} marked seen: the keypad's banner for them ends")
-    return 0
-
-
-def show_receipt(args: argparse.Namespace, cfg, reply: dict) -> int:
-    print(reply["result"]["merchant"])
-    print(reply["result"]["customer"])
-    return 0
-
-
-def show_holds(args: argparse.Namespace, cfg, reply: dict) -> int:
-    outcome = reply["outcome"]
-    exponent = cfg.terminal.currency_exponent
-    print(outcome["message"])
-    for hold in outcome["details"]["holds"]:
-        t = hold["txn"]
-        days = hold["age_seconds"] / 86400
-        state = "EXPIRED (released by the issuer)" if hold["expired"] else \
-            f"blocked {format_amount(hold['blocked'], exponent)}"
-        print(f"  trace {t['trace']:06d}  {days:5.1f} days  card {t['pan_masked'] or '-'}  "
-              f"held {format_amount(t['amount'], exponent):>10}  {state}")
-    if outcome["details"]["holds"]:
-        print("complete with `posagent preauth complete TRACE AMOUNT`; release a forgotten hold with "
-              "`posagent preauth release TRACE`")
-    return 0
-
-
-def table(rows: list[tuple[str, ...]]) -> list[str]:
-    """Rows as lines, each column as wide as its widest cell."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-
-
-
-def show_status(args: argparse.Namespace, cfg, reply: dict) -> int:
-    s = reply["result"]
-    link = s["link"]
-    state = link.get("state") or ("connected" if link["connected"] else "idle")
-    state = {"up": "connected", "down": f"down — {link.get('down_reason')}"}.get(state, state)
-    print(f"link      {link['host']}:{link['port']} {state}{' (TLS)' if link['tls'] else ''}")
-    if not link["tls"]:
-        print("notice    link not encrypted (TLS off)")
-    keys = s["keys"]
-    kcv = ", ".join(f"{k} {v}" for k, v in keys["check_values"].items()) or "none"
-    print(f"keys      {'installed' if keys['installed'] else 'missing — sign on'} ({kcv})")
-    print(f"batch     {s['batch']['number']:06d} {s['batch']['state']}, {s['batch']['transactions']} transaction(s)")
-    for line in payment_lines(s["batch"].get("totals") or {}, cfg.terminal.currency_exponent):
-        print(f"  {line}")
-    print(f"reversals {s['reversals']['pending']} pending, {s['reversals']['needs_manual']} need manual handling")
-    if s.get("advices", {}).get("pending"):
-        print(f"advices   {s['advices']['pending']} waiting for the bank's answer (sent before the next online message)")
-    offline = s.get("offline")
-    if offline is not None:  # store-and-forward on
-        money = lambda a: format_amount(a, cfg.terminal.currency_exponent)  # noqa: E731
-        unseen = f" ({offline['unseen']} not yet seen: posagent offline declined)" if offline.get("unseen") else ""
-        declined = f", {offline['declined']} declined by the bank after forwarding{unseen}" if offline["declined"] else ""
-        print(f"offline   {offline['stored']} stored, {money(offline['amount'])}{declined}")
-    tcs = s.get("tc_uploads") or {}
-    if tcs.get("owed") or tcs.get("undelivered"):
-        print(f"TCs       {tcs.get('owed', 0)} waiting to be uploaded, {tcs.get('undelivered', 0)} undelivered after every try")
-    print(f"journal   {s['journal']['path']}: {s['journal']['in_doubt']} in doubt"
-          f"{', settlement of batch %06d in progress' % s['journal']['settling'] if s['journal']['settling'] else ''}")
-    office = s.get("office")
-    if office:
-        problem = f"; last try: {office['last_error']}" if office.get("last_error") else ""
-        print(f"office    {office['backlog']} event(s) not yet at the back office ({office['url']}){problem}")
-    open_chains = s.get("chains", {}).get("open", [])
-    print(f"fixes     {len(open_chains)} open")
-    for c in open_chains:
-        print(f"  chain {c['id']} trace {c['trace']:06d}: {c['standing']}")
-    for lock in s.get("lockouts", []):
-        print(f"locked    {lock['role']} functions on {SOURCES.get(lock['source'], lock['source'])} "
-              f"until {lock['until']} (wrong passwords)")
-    return 0
-
-
-PAYMENT_LABELS = {"card": "card", "wallet": "payment code"}
-
-
-def payment_lines(by_payment: dict, exponent: int) -> list[str]:
-    """A batch's totals per payment type, one line each: sales, refunds, net."""
-    money = lambda a: format_amount(a, exponent)  # noqa: E731
-    return [f"{PAYMENT_LABELS.get(name, name):<12} sales {p['sales_count']} for {money(p['sales_amount'])}, "
-            f"refunds {p['refunds_count']} for {money(p['refunds_amount'])}, net {money(p['net_amount'])}"
-            for name, p in by_payment.items()]
-
-
-
-# ---------------------------------------------------------------- the daemon
 
 def _run(args: argparse.Namespace) -> int:
     from agent.daemon.consolechild import start_console_child, stop_console_child
