@@ -70,19 +70,30 @@ def is_identifier(text: Any) -> bool:
 
 def parse_batch(body: bytes) -> Batch:
     doc = _object(body, ("terminal", "head", "events"))
-    terminal = doc.get("terminal")
-    if not is_identifier(terminal):
-        raise WireError("\"terminal\" must be the terminal's id (1-32 letters, digits, '.', '_', '-')")
+    terminal = _terminal(doc)
     head = doc.get("head")
     if head is not None and not _is_seq(head, allow_zero=True):
         raise WireError("\"head\" must be the journal's newest event id (a whole number >= 0) or null")
-    events = doc.get("events")
-    if not isinstance(events, list) or not events:
-        raise WireError("\"events\" must be a non-empty list")
-    if len(events) > MAX_BATCH_EVENTS:
-        raise WireError(f"a batch holds at most {MAX_BATCH_EVENTS} events, not {len(events)}",
-                        status=413, code="too_many_events")
+    events = _items(doc, "events", MAX_BATCH_EVENTS, "a batch")
     return Batch(terminal, head, tuple(parse_event(e, i) for i, e in enumerate(events)))
+
+
+def _terminal(doc: dict[str, Any]) -> str:
+    terminal = doc.get("terminal")
+    if not is_identifier(terminal):
+        raise WireError("\"terminal\" must be the terminal's id (1-32 letters, digits, '.', '_', '-')")
+    return terminal
+
+
+def _items(doc: dict[str, Any], key: str, most: int, holder: str) -> list[Any]:
+    """The body's non-empty list `key`, at most `most` long (413 beyond it)."""
+    items = doc.get(key)
+    if not isinstance(items, list) or not items:
+        raise WireError(f"\"{key}\" must be a non-empty list")
+    if len(items) > most:
+        raise WireError(f"{holder} holds at most {most} {key}, not {len(items)}", status=413,
+                        code=f"too_many_{key}")
+    return items
 
 
 @dataclass(frozen=True)
@@ -104,15 +115,8 @@ class MessageBatch:
 def parse_messages(body: bytes) -> MessageBatch:
     """A terminal's masked messages, checked field by field (the body's card data is scrubbed by the caller)."""
     doc = _object(body, ("terminal", "messages"))
-    terminal = doc.get("terminal")
-    if not is_identifier(terminal):
-        raise WireError("\"terminal\" must be the terminal's id (1-32 letters, digits, '.', '_', '-')")
-    messages = doc.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise WireError("\"messages\" must be a non-empty list")
-    if len(messages) > MAX_BATCH_MESSAGES:
-        raise WireError(f"a request holds at most {MAX_BATCH_MESSAGES} messages, not {len(messages)}",
-                        status=413, code="too_many_messages")
+    terminal = _terminal(doc)
+    messages = _items(doc, "messages", MAX_BATCH_MESSAGES, "a request")
     return MessageBatch(terminal, tuple(_message(m, i) for i, m in enumerate(messages)))
 
 
