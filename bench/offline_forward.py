@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sqlite3
 import statistics
 import tempfile
@@ -152,14 +153,16 @@ def main() -> int:
                 stop(proc)
             finally:
                 host.stop()
+            # every sale online and stored booked once: the bank's ledger is their sum
+            expected = sum(100 + i for i in range(10)) + 2 * sum(100 + i % 500 for i in range(args.sales))
+            if charged != expected:  # keep the journal, the bank's ledger and the logs to read
+                kept = Path(tempfile.mkdtemp(prefix="posagent-offline-forward-mismatch-"))
+                shutil.copytree(work, kept, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sock"))
+                raise SystemExit(f"the bank's ledger holds {charged}, not the {expected} of every sale once; its "
+                                 f"rows by (MTI, response code, reversed): {booked}; the run's files are kept in {kept}")
     finally:
         if pcscd is not None:
             stop_process(pcscd)
-    # every sale online and stored booked once: the bank's ledger is their sum
-    expected = sum(100 + i for i in range(10)) + 2 * sum(100 + i % 500 for i in range(args.sales))
-    if charged != expected:
-        raise SystemExit(f"the bank's ledger holds {charged}, not the {expected} of every sale once; its rows by "
-                         f"(MTI, response code, reversed): {booked}")
     # the first answered advice took part of the sender's time too: count it as one of the n
     forward = empty_s * args.sales / max(1, args.sales - 1)
     ratio = forward / online
