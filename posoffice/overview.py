@@ -63,7 +63,7 @@ class TerminalToday:
     open_batch: int | None = None
     open_totals: dict[str, Totals] = field(default_factory=lambda: {p: Totals() for p in PAYMENT_TYPES})
     last_settled_at: float | None = None
-    unsettled: int = 0  # approved transactions in batches not settled yet
+    unsettled: int = 0  # approved (or stored offline) transactions in batches not settled yet
     stored: Totals = field(default_factory=Totals)  # sales stored offline the bank has not answered yet
 
     @property
@@ -94,9 +94,10 @@ def terminals_today(terminals: Iterable[Mapping[str, Any]], txns: Iterable[Trans
             row.last_settled_at = max(row.last_settled_at or 0.0, txn.settled_at)
             continue
         row.open_batch = max(row.open_batch or 0, txn.batch)
-        if is_stored(txn):
+        if is_stored(txn):  # approved by the card, owed to the bank: not settled
             row.stored.count += 1
             row.stored.amount += txn.amount
+            row.unsettled += 1
         amount = signed(txn)
         if amount or (txn.state in STILL_APPROVED and txn.kind in SIDES):
             totals = row.open_totals[payment_type(txn)]

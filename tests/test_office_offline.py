@@ -210,3 +210,57 @@ def test_once_acknowledged_on_the_terminal_it_stays_listed_marked_by_whom_and_wh
     assert 'data-seen="yes"' in alert and f"acknowledged on the terminal by supervisor at {seen}" in alert
     assert "posagent offline declined --acknowledge" not in alert and "a day after" in alert
     assert json.loads(posoffice("declined", "--new", "--json", dsn=dsn).stdout)["declined"] == []
+
+
+# -- end to end: a daemon's stored sales, forwarded and declined, shipped by the daemon itself ------------------
+
+def test_a_daemon_s_sale_the_issuer_declines_when_forwarded_reaches_the_office_by_itself(tmp_path, sim_host, pcscd,
+                                                                                          pg_cluster):  # noqa: F811
+    from agent.drivers.pcsc import CardReader
+    from tests.agentproc import start_agent
+    from tests.test_office_daemon import TERMINAL, _office_config
+    from tests.test_offline_selling import READER, SETTINGS, chip_sale, go_offline, stored_offline, wait_for
+
+    dsn = pg_cluster.new_database()
+    with db.connect(dsn) as conn:
+        db.migrate(conn)
+        secret = store.add_terminal(conn, TERMINAL, MERCHANT)
+        access.add_user(conn, "manager", "manager", PASSWORD)
+    collector = Collector(dsn)
+    reader = CardReader(READER, card_timeout=10)
+    assert reader.wait_for_removal(10), "slot 1 still holds a card"
+    agent = start_agent(tmp_path, sim_host.port, extra=f'{SETTINGS}\n[card_reader]\nreader = "{READER}"\n'
+                        f'card_timeout = 10\n' + _office_config(tmp_path, collector.url, secret))
+    try:
+        go_offline(agent, sim_host)
+        stored_offline(chip_sale(agent, 2500))
+        refused = stored_offline(chip_sale(agent, 1200, card="declined"))  # the card approves; its issuer will not
+        client = manager(collector)
+
+        def today() -> str:
+            return client.get("/today")[2].decode()
+        assert wait_for(lambda: "2 stored offline, 37.00" in today(), 30), today()  # shipped while the line is cut
+        assert alerts(today()) == []
+        sim_host.control(op="clear")  # the line is back: the daemon forwards both, the issuer declines one
+        assert wait_for(lambda: len(alerts(today())) == 1, 60), (agent.call("status")["result"], today())
+        [alert] = alerts(today())
+        assert f'data-trace="{refused["trace"]:06d}"' in alert and "12.00 on card 622609******0071" in alert
+        assert "<code>05</code> Declined by the bank" in alert and 'data-seen="no"' in alert
+        assert "stored offline" not in re.search(rf'<tr data-terminal="{TERMINAL}">(.*?)</tr>', today(), re.S)[1]
+        listed = json.loads(posoffice("declined", "--json", dsn=dsn).stdout)["declined"]
+        assert [(d["trace"], d["amount"], d["card"], d["response_code"], d["acknowledged"]) for d in listed] == [
+            (refused["trace"], 1200, "622609******0071", "05", None)]
+        found = client.get(f"/transactions?terminal={TERMINAL}")[2].decode()
+        assert found.count("declined after forwarding") == 1 and "approved after forwarding" in found
+        # the supervisor sees it on the terminal: the office shows by whom and when
+        seen = agent.cli("offline", "declined", "--acknowledge", password=True)
+        assert seen.returncode == 0 and "1 marked seen" in seen.stdout, seen
+        assert wait_for(lambda: 'data-seen="yes"' in "".join(alerts(today())), 30), today()
+        assert "acknowledged on the terminal by supervisor at" in alerts(today())[0]
+        assert json.loads(posoffice("declined", "--new", "--json", dsn=dsn).stdout)["declined"] == []
+        verified = posoffice("verify", dsn=dsn)
+        assert verified.returncode == 0, verified.stdout
+    finally:
+        agent.stop()
+        collector.stop()
+        assert reader.wait_for_removal(10)
