@@ -136,6 +136,14 @@ def test_the_stored_and_declined_states_come_from_the_events_also_of_older_journ
     assert offline.offline_state(sale("approved", 1)) == offline.APPROVED
     assert offline.offline_state(sale("advice_pending", kind="completion")) is None  # an offline completion
     assert offline.is_stored(sale("advice_pending", 1)) and not offline.is_stored(sale("declined", 1))
+    refused, online = sale("declined", 1), sale("declined")
+    found = offline.declined([refused, online], {("T", 1): 50.0},
+                             [("T", 1, 900.0, "02", "supervisor"), ("T", 1, 700.0, "01", "supervisor")])
+    assert [(d.txn, d.declined_at, d.seen.operator, d.seen.at) for d in found] == [(refused, 50.0, "01", 700.0)]
+    day = offline.ACKNOWLEDGED_SHOWN_S
+    assert offline.on_today(found, 700.0 + day - 1) == found  # the first acknowledgement counts, for a day
+    assert offline.on_today(found, 700.0 + day) == []
+    assert offline.on_today(offline.declined([refused], {}, []), 1e12)[0].seen is None  # not acknowledged: stays
 
 
 def test_today_lists_the_sale_declined_after_forwarding_and_counts_the_stored_ones(office):
