@@ -110,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="at most this many seconds apart (default 300)")
     dup.add_argument("--merchant", metavar="MID", help="only this merchant's terminals")
     dup.add_argument("--json", action="store_true")
+
+    declined = sub.add_parser("declined", parents=[common], help="the sales stored offline that the bank declined "
+                                                                   "when they were forwarded (the merchant bears them)")
+    declined.add_argument("--merchant", metavar="MID", help="only this merchant's terminals")
+    declined.add_argument("--terminal", metavar="TID", help="only this terminal")
+    declined.add_argument("--new", action="store_true", help="only those not yet acknowledged on their terminal")
+    declined.add_argument("--json", action="store_true")
     return parser
 
 

@@ -290,6 +290,44 @@ def cmd_duplicates(args) -> int:
     return 0
 
 
+def cmd_declined(args) -> int:
+    from posoffice import lookups, offline, report, store
+
+    with _connection(args) as conn:
+        merchant_of = store.merchants_of_terminals(conn)
+        if args.terminal is not None and args.terminal not in merchant_of:
+            raise OfficeError(f"no terminal {args.terminal} is registered")
+        ours = sorted(t for t, m in merchant_of.items() if (args.merchant is None or m == args.merchant)
+                      and (args.terminal is None or t == args.terminal))
+        if not ours:
+            raise OfficeError(f"no terminal of merchant {args.merchant} is registered" if args.merchant else
+                              "no terminals registered (posoffice terminal add TID --merchant MID)")
+        read = lookups.offline_declined(conn, ours)
+    found = offline.declined(report.transactions(read["events"]), read["declined_at"], read["seen"])
+    new = [d for d in found if d.seen is None]
+    listed = new if args.new else found
+    if args.json:
+        _print_json({"declined": [d.as_dict() for d in listed], "count": len(found), "not_acknowledged": len(new)})
+        return 0
+    if not listed:
+        print("no sale stored offline was declined by the bank when forwarded" + (
+            f" that is not yet acknowledged ({len(found)} acknowledged)" if found else ""))
+        return 0
+    print(f"{len(listed)} sale(s) stored offline declined by the bank when forwarded ({len(new)} not yet acknowledged "
+          "on the terminal):")
+    table = [("TERMINAL", "SOLD AT", "TRACE", "CARD", "AMOUNT", "BANK'S ANSWER", "ACKNOWLEDGED")]
+    for d in listed:
+        t = d.txn
+        seen = "no" if d.seen is None else f"{d.seen.operator or d.seen.role or '?'} at {_time(d.seen.at)}"
+        table.append((t.terminal, _time(t.made_at), f"{t.trace:06d}", t.card or "-", _money(t.amount),
+                      f"{t.response_code or '-'} {d.meaning()}", seen))
+    _print_table(table)
+    print("Each was approved offline by the card and stored; the bank refused it when it was forwarded: the money "
+          "was not collected and the merchant bears it — contact the customer for another payment. A supervisor "
+          "acknowledges it on the terminal: `posagent offline declined --acknowledge`.")
+    return 0
+
+
 def cmd_user(args) -> int:
     from posoffice import access
     with _connection(args) as conn:
@@ -327,7 +365,7 @@ def _read_password(name: str) -> str:
 
 COMMANDS = {"retention": cmd_retention, "serve": cmd_serve, "user": cmd_user,
             "terminals": cmd_terminals, "terminal": cmd_terminal, "verify": cmd_verify,
-            "day": cmd_day, "reconcile": cmd_reconcile, "duplicates": cmd_duplicates}
+            "day": cmd_day, "reconcile": cmd_reconcile, "duplicates": cmd_duplicates, "declined": cmd_declined}
 
 
 # ----------------------------------------------------------------------------- edges

@@ -195,6 +195,26 @@ def alert_events(conn: psycopg.Connection, terminal: str | None = None) -> list[
                         "AND (%(t)s::text IS NULL OR terminal = %(t)s) ORDER BY terminal, seq", {"t": terminal}).fetchall()
 
 
+def offline_declined(conn: psycopg.Connection, terminals: list[str] | None = None) -> dict[str, Any]:
+    """What `posoffice.offline.declined` reads, of every terminal or of `terminals`: the events of the sales stored
+    offline that the bank declined when they were forwarded (`events`, as `transaction_events_of` gives them),
+    when each decline came (`declined_at`) and their acknowledgements (`seen`: terminal, txn id, at, operator,
+    role) — from the forwarding tries on their partial index (migration 0008), few however many events there are."""
+    rows = conn.execute("""
+        WITH forwarded AS (SELECT DISTINCT terminal, txn_id FROM events WHERE kind = 'advice.attempt'
+                           AND txn_id IS NOT NULL AND (%(t)s::text[] IS NULL OR terminal = ANY(%(t)s)))
+        SELECT c.terminal, c.txn_id, max(c.at) FROM forwarded f
+        JOIN events c ON c.terminal = f.terminal AND c.txn_id = f.txn_id AND c.kind = 'txn.complete'
+        WHERE c.details->>'state' = 'declined' GROUP BY 1, 2""", {"t": terminals}).fetchall()
+    keys = [(r[0], r[1]) for r in rows]
+    seen = conn.execute("""
+        SELECT terminal, txn_id, at, operator, role FROM events WHERE kind = 'offline.declined_seen'
+        AND txn_id IS NOT NULL AND (terminal, txn_id) IN (SELECT * FROM unnest(%s::text[], %s::bigint[]))""",
+                        ([k[0] for k in keys], [k[1] for k in keys])).fetchall() if keys else []
+    return {"events": transaction_events_of(conn, keys), "declined_at": {(r[0], r[1]): r[2] for r in rows},
+            "seen": [tuple(r) for r in seen]}
+
+
 def version(conn: psycopg.Connection) -> str:
     """Changes whenever a terminal ships an event, a chain problem is found or a run is kept: what Today derives
     from the events is computed again only then (its last contacts are read on every request)."""

@@ -9,7 +9,11 @@ settled.  The alerts, each with the one thing that finishes it:
 - a reversal whose tries ran out (`reversal.failed` with state `needs_manual`, no `reversal.done` or
   `reversal.handled` since): `posagent reversals --handled ID --note …` after settling it with the acquirer;
 - suspected duplicates within a till and across tills (`posoffice.duplicates`), not yet fixed (`open_pairs`);
-- a chain that failed to verify (the collector's `chain_problems`).
+- a chain that failed to verify (the collector's `chain_problems`);
+- a sale stored offline that the bank declined when it was forwarded (`posoffice.offline`): the store contacts
+  the customer.
+
+Each terminal's row also counts its sales stored offline that the bank has not answered yet.
 
 *Days*: each settled day's approved transactions per terminal (the day its batch's settlement finished), their
 net and the fees the contract says (`agent.reconcile.fees`), beside what the bank's statement said for that
@@ -28,6 +32,7 @@ from agent.paycodes import wallet_of_masked
 from agent.reconcile.fees import FeeContract
 from agent.reconcile.reconciler import card_type_of
 from posoffice.duplicates import Duplicate
+from posoffice.offline import is_stored
 from posoffice.refunds import REFUNDABLE_KINDS, UNDO_KINDS, refundable_of
 from posoffice.report import SIDES, STILL_APPROVED, Transaction
 
@@ -58,7 +63,8 @@ class TerminalToday:
     open_batch: int | None = None
     open_totals: dict[str, Totals] = field(default_factory=lambda: {p: Totals() for p in PAYMENT_TYPES})
     last_settled_at: float | None = None
-    unsettled: int = 0  # approved transactions in batches not settled yet
+    unsettled: int = 0  # approved (or stored offline) transactions in batches not settled yet
+    stored: Totals = field(default_factory=Totals)  # sales stored offline the bank has not answered yet
 
     @property
     def settled(self) -> bool:
@@ -88,6 +94,10 @@ def terminals_today(terminals: Iterable[Mapping[str, Any]], txns: Iterable[Trans
             row.last_settled_at = max(row.last_settled_at or 0.0, txn.settled_at)
             continue
         row.open_batch = max(row.open_batch or 0, txn.batch)
+        if is_stored(txn):  # approved by the card, owed to the bank: not settled
+            row.stored.count += 1
+            row.stored.amount += txn.amount
+            row.unsettled += 1
         amount = signed(txn)
         if amount or (txn.state in STILL_APPROVED and txn.kind in SIDES):
             totals = row.open_totals[payment_type(txn)]

@@ -2,7 +2,10 @@
 
 The journal's events carry the transaction facts: `txn.begin` holds the kind and the amount (minor
 units), `txn.complete` and `txn.confirmed` the state the answer left it in, `txn.fail` makes it in doubt,
-`reversal.done` reversed, `reversal.handled` resolved by a person.  So the office needs no other table
+`reversal.done` reversed, `reversal.handled` resolved by a person.  A sale stored offline (and an offline
+completion) is an advice: its `txn.begin` says `state` advice_pending (journals older than that say nothing
+until the answer), each `advice.attempt` is one try to forward it, and the advice's answer is its
+`txn.complete` (with the bank's `response_code`).  So the office needs no other table
 from the terminal.  A transaction counts on the day of its approval when its own last outcome still
 leaves it approved (a sale later reversed does not count; a sale later voided does, and so does its void).
 A void or refund that changes its original is counted as itself: net = sales - refunds - voids.
@@ -32,9 +35,9 @@ STATE_AFTER = {"txn.complete": None, "txn.confirmed": None, "txn.fail": "in_doub
 STILL_APPROVED = ("approved", "voided", "refunded", "refunded_partially")
 #: the financial kinds a settlement statement lists (as the terminal's own reconciliation reads them)
 SETTLED_KINDS = ("sale", "correction", "void", "refund", "completion", "completion_void")
-#: the events `transactions` reads: the outcomes, and the end of a batch's settlement
+#: the events `transactions` reads: the outcomes, an advice's tries, and the end of a batch's settlement
 TRANSACTION_KINDS = ("txn.begin", "txn.complete", "txn.fail", "txn.confirmed", "reversal.done", "reversal.handled",
-                     "settlement.finish")
+                     "advice.attempt", "settlement.finish")
 
 
 @dataclass
@@ -80,6 +83,8 @@ class Transaction:
     auth_code: str | None = None
     original_rrn: str | None = None  # the original named by its reference, when it is not in this journal
     original_date: str | None = None  # MMDD, with original_rrn
+    response_code: str | None = None  # field 39 of its last answer
+    forwarded: int = 0  # an advice's tries to forward it (`advice.attempt`): a stored sale was forwarded when > 0
 
     def local_date(self, zone: tzinfo | None) -> str:
         return _date(self.made_at, zone)
@@ -115,7 +120,7 @@ class DayOf:
 
 #: what txn.begin and txn.complete may carry beyond the kind and amount (absent from older events)
 BEGIN_TEXTS = ("card", "fingerprint", "original_rrn", "original_date")
-COMPLETE_TEXTS = ("rrn", "auth_code")
+COMPLETE_TEXTS = ("rrn", "auth_code", "response_code")
 #: every field of an event's details that `transactions` reads, in the order of an event row's values
 TRANSACTION_FIELDS = ("kind", "amount", "trace", "batch", "state", "original", *BEGIN_TEXTS, *COMPLETE_TEXTS)
 #: of those, the whole numbers (the others are texts); a value of another JSON type counts as absent
@@ -165,7 +170,7 @@ def transactions(events: Iterable[tuple[str, int, int | None, str, float, Mappin
 
 
 # a transaction being folded: a list in Transaction's field order
-_STATE, _SETTLED_AT, _RRN, _AUTH_CODE = 6, 8, 12, 13
+_STATE, _SETTLED_AT, _RRN, _AUTH_CODE, _CODE, _FORWARDED = 6, 8, 12, 13, 16, 17
 
 
 def transactions_of_rows(rows: Iterable[tuple]) -> list[Transaction]:
@@ -175,7 +180,7 @@ def transactions_of_rows(rows: Iterable[tuple]) -> list[Transaction]:
     open_batches: dict[tuple[str, int | None], list[list[Any]]] = {}
     settled_kinds, state_after = frozenset(SETTLED_KINDS), STATE_AFTER
     for (terminal, _seq, txn_id, kind, at, what, amount, trace, batch, state, original,
-         card, fingerprint, original_rrn, original_date, rrn, auth_code) in rows:
+         card, fingerprint, original_rrn, original_date, rrn, auth_code, code) in rows:
         if kind == "settlement.finish":
             for txn in open_batches.pop((terminal, batch), ()):
                 txn[_SETTLED_AT] = at
@@ -185,8 +190,8 @@ def transactions_of_rows(rows: Iterable[tuple]) -> list[Transaction]:
         if kind == "txn.begin":
             if what not in settled_kinds or amount is None or trace is None or batch is None:
                 continue
-            txn = [terminal, txn_id, what, amount, trace, batch, None, at, None, _text(card), _text(fingerprint),
-                   original, None, None, _text(original_rrn), _text(original_date)]
+            txn = [terminal, txn_id, what, amount, trace, batch, state, at, None, _text(card), _text(fingerprint),
+                   original, None, None, _text(original_rrn), _text(original_date), None, 0]
             txns[(terminal, txn_id)] = txn
             open_batches.setdefault((terminal, batch), []).append(txn)
             continue
@@ -196,6 +201,10 @@ def transactions_of_rows(rows: Iterable[tuple]) -> list[Transaction]:
         if kind == "txn.complete":
             txn[_RRN] = _text(rrn) or txn[_RRN]
             txn[_AUTH_CODE] = _text(auth_code) or txn[_AUTH_CODE]
+            txn[_CODE] = _text(code) or txn[_CODE]
+        elif kind == "advice.attempt":
+            txn[_FORWARDED] += 1
+            continue
         if kind == "reversal.handled":
             if txn[_STATE] == "in_doubt":
                 txn[_STATE] = "resolved_manually"

@@ -176,6 +176,52 @@ def test_finance_uploads_a_faulty_statement_and_downloads_the_claim(browser, sho
     context.close()
 
 
+def test_a_sale_declined_after_forwarding_is_an_alert_in_both_languages_until_and_after_it_is_acknowledged(
+        browser, shop, tmp_path):
+    """A till whose journal (built through the journal's own API) stored two sales offline: one the bank declined
+    when it was forwarded, one not forwarded yet.  (The pages at a phone's width, with this alert, follow.)"""
+    from agent.journal import Journal
+    from posoffice import db, store
+    from tests.test_office_offline import DECLINED_CARD, KEY, forward, stored_sale
+    till = "20000009"
+    with db.connect(shop.dsn) as conn:
+        secret = store.add_terminal(conn, till, "123456789012345")
+    path = tmp_path / "journal.db"
+    with Journal.open(path, fingerprint_key=KEY) as journal:
+        declined = stored_sale(journal, 1200, DECLINED_CARD)
+        stored_sale(journal, 2500)
+        forward(journal, declined.id, "05")
+    ship_once(path, shop.office.url, till, secret)
+    context, page = session(browser, shop, "manager")
+    alert = page.locator(f"[data-alert=declined][data-terminal='{till}']")
+    expect(alert).to_have_count(1)
+    text = alert.inner_text()
+    assert "12.00 on card 622609******0071" in text and f"Trace {declined.trace:06d}" in text and "05" in text
+    assert "Declined by the bank" in text and "not yet acknowledged" in text
+    assert "1 stored offline, 25.00" in page.locator(f"tr[data-terminal='{till}']").inner_text()
+    page.screenshot(path=tmp_path / "today-declined.png", full_page=True)
+    page.click("a[hreflang=zh]")
+    page.wait_for_url("**/today")
+    chinese = page.locator(f"[data-alert=declined][data-terminal='{till}']").inner_text()
+    assert "卡 622609******0071 金额 12.00" in chinese and "不予承兑" in chinese and "终端上尚未确认" in chinese
+    assert "上送后被银行拒绝的脱机交易" in page.locator("section.declined h3").inner_text()
+    alert.locator("a").click()  # the sale itself: its state
+    page.wait_for_url(f"**/transactions/{till}/{declined.id}")
+    assert "上送后被银行拒绝" in page.locator("tr.subject").inner_text()
+    page.click("a[hreflang=en]")
+    page.wait_for_url(f"**/transactions/{till}/{declined.id}")
+    page.goto(shop.site + "/today")
+    page.evaluate("window.__same_page = true")
+    with Journal.open(path, fingerprint_key=KEY) as journal:  # a supervisor sees it on the terminal
+        journal.acknowledge_offline_declined(operator="supervisor")
+    ship_once(path, shop.office.url, till, secret)
+    expect(alert).to_have_attribute("data-seen", "yes", timeout=20_000)  # Today updates by itself
+    assert "acknowledged on the terminal by supervisor" in alert.inner_text()
+    assert page.evaluate("window.__same_page === true")
+    no_full_card_number(page)
+    context.close()
+
+
 @pytest.mark.parametrize("language", ["en", "zh"])
 @pytest.mark.parametrize("width", ["phone", "desktop"])
 def test_every_page_fits_a_phone_and_a_desktop_in_both_languages(browser, shop, tmp_path, width, language):

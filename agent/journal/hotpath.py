@@ -163,7 +163,10 @@ class HotPath(Store):
                       # what the back office matches and groups by: never more than the row holds (masked card,
                       # the keyed fingerprint), and the transaction this one voids, refunds or completes
                       "card": values["pan_masked"], "fingerprint": values["pan_fingerprint"],
-                      "original": values["original_id"], **(reference or {})})
+                      "original": values["original_id"], **(reference or {}),
+                      # an advice (a sale stored offline, an offline completion) begins approved offline: the back
+                      # office tells it from a request still under way
+                      **({"state": TxnState.ADVICE_PENDING.value} if advice else {})})
         return txn_from_row(row, batch_state=BatchState.OPEN)
 
     def _check_links(self, kind: str, amount: int, original_id: int | None, chain_id: int | None,

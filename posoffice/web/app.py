@@ -78,7 +78,7 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
         lang = language(request)
         return templates.TemplateResponse(request, name, {
-            "t": functools.partial(texts.say, lang), "lang": lang, "session": getattr(request.state, "session", None),
+            "t": functools.partial(texts.say, lang), "state_word": functools.partial(texts.state_word, lang), "lang": lang, "session": getattr(request.state, "session", None),
             "path": request.url.path, **context}, status_code=status)
 
     def problem(request: Request, status: int, message: str) -> Response:

@@ -3,6 +3,8 @@ catalogues have (`agent.auth.TEXTS`, `agent.engine.texts`).  `say(language, key,
 
 from __future__ import annotations
 
+from typing import Any
+
 TEXTS: dict[str, tuple[str, str]] = {
     "office": ("Back office", "商户后台"),
     "nav_today": ("Today", "今日"), "nav_transactions": ("Transactions", "交易查询"),
@@ -44,6 +46,25 @@ TEXTS: dict[str, tuple[str, str]] = {
     "on_terminal": ("on terminal {terminal}", "在终端 {terminal} 上"),
     "void_why": ("its batch is still open", "其批次尚未结算"),
     "refund_why": ("its batch is settled", "其批次已结算"),
+    "declined_title": ("Sales declined after forwarding", "上送后被银行拒绝的脱机交易"),
+    "declined_note": ("The card approved each of these offline while the bank could not be reached; the bank refused it "
+                      "when the terminal forwarded it: the money was not collected and the merchant bears it.",
+                      "以下交易在无法连接银行时由卡片脱机批准并存储，终端上送时被银行拒绝：款项未收到，损失由商户承担。"),
+    "declined_sale": ("Terminal {terminal}: {amount} on card {card}", "终端 {terminal}：卡 {card} 金额 {amount}"),
+    "sold_at": ("sold", "交易时间"), "bank_answer": ("the bank's answer", "银行应答"),
+    "acknowledged_by": ("acknowledged on the terminal by {who} at {when}", "已由 {who} 于 {when} 在终端上确认"),
+    "not_acknowledged": ("not yet acknowledged on the terminal", "终端上尚未确认"),
+    "declined_fix": ("contact the customer for another payment; then a supervisor acknowledges it on the terminal:",
+                     "联系顾客改用其他方式付款；然后由主管在终端上确认："),
+    "keypad_declined": ("ENTER on the idle screen, the supervisor's password", "待机界面按确认键，输入主管密码"),
+    "declined_seen_fix": ("contact the customer for another payment (acknowledged on the terminal: it leaves this list "
+                          "a day after that; `posoffice declined` keeps listing it)",
+                          "联系顾客改用其他方式付款（终端已确认：确认一天后不再在此列出；`posoffice declined` 仍会列出）"),
+    "stored_count": ("{n} stored offline, {amount}", "脱机已存 {n} 笔，{amount}"),
+    "state_stored_offline": ("stored offline, not forwarded yet", "脱机存储，尚未上送"),
+    "state_forwarded": ("stored offline, forwarded, no answer yet", "脱机存储，已上送，待银行应答"),
+    "state_declined_after_forwarding": ("declined after forwarding", "上送后被银行拒绝"),
+    "state_approved_after_forwarding": ("approved after forwarding", "上送后银行批准"),
     "terminals": ("Terminals", "终端"), "terminal": ("Terminal", "终端号"), "merchant": ("Merchant", "商户号"),
     "last_contact": ("Last contact", "最近联系"), "backlog": ("Not yet shipped", "未上送事件"),
     "chain": ("Hash chain", "哈希链"), "open_batch": ("Open batch", "当前批次"),
@@ -129,3 +150,15 @@ TEXTS: dict[str, tuple[str, str]] = {
 def say(language: str, key: str, **values: object) -> str:
     english, chinese = TEXTS[key]
     return (chinese if language == "zh" else english).format(**values)
+
+
+def state_word(language: str, txn: Any, standing: str | None = None) -> str:
+    """The state a transaction is shown in: a sale stored offline where it stands in store-and-forward (stored,
+    forwarded, declined or approved after forwarding) unless a void or refund changed it (`standing`:
+    `overview.standing`); else the journal's state as it is named there, or "no answer yet"."""
+    from posoffice.offline import offline_state
+    shown = standing or txn.state
+    forwarding = offline_state(txn)
+    if forwarding is not None and shown in (None, txn.state):
+        return say(language, f"state_{forwarding}")
+    return say(language, "no_answer") if shown is None else str(shown)

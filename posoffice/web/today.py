@@ -6,7 +6,9 @@ moved (it shipped events).  What spans terminals is derived again whenever any t
 reversals needing manual handling from their events (few, on their own index); duplicates within and across
 tills per (merchant, amount) — a pair is always of one amount at one merchant (`find_duplicates`) — only in
 the amounts the moved terminals' charges have, then each pair checked against the voids and refunds.  The rows
-read on every request (last contact, backlog, chain state) come from `store.terminals`.
+read on every request (last contact, backlog, chain state) come from `store.terminals`.  The sales declined
+after forwarding come from their forwarding tries (`lookups.offline_declined`, on their own index); which of them
+Today lists (`offline.on_today`: an acknowledged one for a day) is decided on every request.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from posoffice import lookups, overview, report, store
+from posoffice import lookups, offline, overview, report, store
 from posoffice.duplicates import CHARGE_KINDS, Duplicate, find_duplicates
 from posoffice.refunds import UNDO_KINDS
 
@@ -59,6 +61,7 @@ class TodayView:
                                              backlog=r["backlog"], chain_ok=r["chain"] == "ok")
                          for r in rows if r["terminal"] in self._terminals]
             shared = dict(self._shared)
+        shared["declined"] = offline.on_today(shared.get("declined", []), time.time())
         return {"terminals": terminals, **shared, "problems": [r for r in rows if r["chain"] != "ok"],
                 "version": f"{version}-{lookups.contact(conn)}", "payment_types": overview.PAYMENT_TYPES}
 
@@ -94,7 +97,10 @@ class TodayView:
             originals += report.transactions(lookups.transaction_events_of(conn, missing))
         undos = [t for part in self._terminals.values() for t in part.undos]
         duplicates = overview.open_pairs([d for found in self._pairs.values() for d in found], undos, self.zone)
-        self._shared = {"fixes": overview.open_fixes(alerts, originals),
+        forwarded = lookups.offline_declined(conn)
+        declined = offline.declined(report.transactions(forwarded["events"]), forwarded["declined_at"],
+                                    forwarded["seen"])
+        self._shared = {"declined": declined, "fixes": overview.open_fixes(alerts, originals),
                         "reversals": overview.manual_reversals(alerts, originals), "duplicates": duplicates}
 
     def _file_charges(self, terminal: str, txns: list[report.Transaction], merchant: str | None) -> set:
