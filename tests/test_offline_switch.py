@@ -20,9 +20,8 @@ from agent.drivers.pcsc import CardReader
 from agent.errors import UsageError
 from tests.agentproc import SUPERVISOR_PASSWORD, start_agent
 from tests.test_daemon_emv_terminal import host_codes
-from tests.test_offline_selling import OUTAGE, READER, SETTINGS, chip_sale, offline_terminal, stored_offline, wait_for
-
-__all__ = ["offline_terminal"]  # the fixture, shared with the store-and-forward tests
+from tests.test_offline_selling import (OUTAGE, READER, SETTINGS, chip_sale, offline_terminal,  # noqa: F401
+                                        stored_offline, wait_for)
 
 
 def switch_events(agent) -> list[tuple]:
