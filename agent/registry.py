@@ -277,6 +277,12 @@ _rows = (
               console=True, keypad=True,
               args={"acknowledge": FLAG.but(help="mark them seen: the store will contact the customers (supervisor)")},
               cli=Cli(("offline", "declined"), show="show_offline_declined")),
+    Operation("offline_switch", "switch the terminal offline by hand (on: sales are stored within the offline "
+                                "limits and nothing is sent to the bank) or back (off) (supervisor)",
+              Q + "offline_switch", kind="query", role="supervisor", console=True, keypad=True,
+              args={"switch": _text(r"on|off", "on or off", hi=3, required=True, positional=True,
+                                    help="on: offline now; off: back to the bank")},
+              cli=Cli(("offline",), show="show_message")),
     Operation("reversals", "the reversal queue", Q + "reversals", kind="query", console=True,
               cli=Cli(("reversals",), show="show_reversals")),
     Operation("reversal_retry", "send pending reversals now", Q + "reversal_retry", kind="query", console=True,

@@ -320,7 +320,7 @@ def test_reprint_prints_both_copies_of_the_last_transaction():
 
 
 def test_signon_result_is_shown():
-    s = Screen().keys("9")
+    s = Screen().keys("9", "1")  # Manage, Sign-on
     assert s.last_call == Call("signon", {})
     s.reply(outcome("done", "signed on: batch 000002, keys installed", receipts=0))
     assert "signed on" in s.text
@@ -364,7 +364,7 @@ def test_cancel_during_a_search_returns_to_idle_when_the_answer_comes():
 
 
 def test_progress_from_the_agent_is_shown_while_waiting():
-    s = Screen().keys("9")
+    s = Screen().keys("9", "1")
     s._take(s.t.notify("Signing on…"))
     assert "Signing on…" in s.t.frame()[1]
 

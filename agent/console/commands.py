@@ -332,6 +332,17 @@ class CommandTable:
 
         return Reply(ask=Question(self._say("ask.supervisor"), with_password, secret=True))
 
+    def offline_switch(self, args: list[str]) -> Reply:
+        """`offline on|off`: the supervisor switches the terminal offline by hand, or back (password hidden)."""
+        if len(args) != 1 or args[0].lower() not in ("on", "off"):
+            raise UsageError(self._say("u.offline_switch"))
+
+        def with_password(password: str) -> Reply:
+            result = self.call("offline_switch", {"switch": args[0].lower()}, password=password or None)
+            return Reply(result["message"])
+
+        return Reply(ask=Question(self._say("ask.supervisor"), with_password, secret=True))
+
     def reversals_handled(self, args: list[str]) -> Reply:
         if len(args) < 2:
             raise UsageError(self._say("u.handled"))
@@ -470,6 +481,8 @@ COMMANDS: tuple[Command, ...] = (
       CommandTable.journal_search),
     C(("offline", "declined"), "offline declined [ack]", "stored sales the bank declined; ack: seen (supervisor)",
       CommandTable.offline_declined),
+    C(("offline",), "offline on|off", "switch the terminal offline by hand, or back (supervisor)",
+      CommandTable.offline_switch),
     C(("reversals",), "reversals", "the reversal queue", CommandTable.reversals_list),
     C(("reversals", "retry"), "reversals retry", "send pending reversals now", CommandTable.reversals_retry),
     C(("reversals", "handled"), "reversals handled ID REASON", "mark one handled (supervisor password)", CommandTable.reversals_handled),

@@ -25,6 +25,9 @@ def status(s: dict[str, Any], language: str = "en", exponent: int = 2) -> str:
     kcv = ", ".join(f"{k.upper()} {v}" for k, v in keys["check_values"].items()) or t("st.none")
     state = t("st.down", reason=link.get("down_reason") or "?") if link.get("state") == "down" else \
         t("st.connected" if link["connected"] else "st.idle")
+    switched = link.get("switched")
+    if switched:  # the supervisor's switch, in the console's language
+        state = t("st.switched", at=local_stamp(switched["since"], "%H:%M"))
     lines = [
         t("st.link", where=f"{link['host']}:{link['port']}", state=state, tls=" (TLS)" if link["tls"] else ""),
         *([] if link["tls"] else [t("st.no_tls")]),

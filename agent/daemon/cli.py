@@ -17,6 +17,7 @@ import asyncio
 import getpass
 import json
 import logging
+import re
 import signal
 import sys
 from typing import Any
@@ -72,7 +73,7 @@ def usage_of(row: Operation) -> str:
     words = ["posagent", *row.cli.words]
     for name, arg in row.args.items():
         if arg.positional:
-            words.append(name.upper() if arg.required else f"[{name.upper()}]")
+            words.append(_word_of(name, arg) if arg.required else f"[{_word_of(name, arg)}]")
     choose = [f for f in row.cli.select]
     if choose:
         words.append(" | ".join(f"{f} {_metavar(f, row)}".rstrip() for f in choose))
@@ -84,6 +85,17 @@ def usage_of(row: Operation) -> str:
         words.append(shown if arg.required else f"[{shown}]")
     words += [f"[{f}]" for f in row.cli.extra if f not in choose]
     return " ".join(words)
+
+
+def _word_of(name: str, arg: Arg) -> str:
+    """A positional as the usage line shows it: its words when it takes a few (`on|off`), else its NAME."""
+    return arg.pattern if _choices(arg) else name.upper()
+
+
+def _choices(arg: Arg) -> tuple[str, ...]:
+    """The words a positional takes when its pattern is a few plain words (`on|off`), else ()."""
+    pattern = arg.pattern or ""
+    return tuple(pattern.split("|")) if arg.kind == "text" and re.fullmatch(r"[a-z]+(\|[a-z]+)+", pattern) else ()
 
 
 def _metavar(flag: str, row: Operation) -> str:
@@ -108,7 +120,7 @@ def _subcommand(sub: argparse._SubParsersAction, rows: list[Operation]) -> None:
     p = sub.add_parser(word, help=base.summary if len(rows) == 1 else
                        base.summary + "; also: " + ", ".join(w for r in rows if r is not base for w in _variant(r)),
                        description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    positional = [name.upper() for name, arg in base.args.items() if arg.positional]
+    positional = [_word_of(name, arg) for name, arg in base.args.items() if arg.positional]
     sub_words = [r.cli.words[1] for r in rows if len(r.cli.words) > 1]
     metavar = " | ".join(filter(None, [" ".join(positional), *(f"{w} ..." for w in sub_words)])) or "ARGS"
     p.add_argument("words", nargs="*", metavar=metavar, help="see the forms above")
@@ -161,9 +173,12 @@ def _choose(args: argparse.Namespace, rows: list[Operation]) -> tuple[Operation,
         return chosen[0], words
     base = [r for r in rows if len(r.cli.words) == 1 and not r.cli.select]
     sub_words = [r.cli.words[1] for r in rows if len(r.cli.words) > 1]
-    if sub_words and words and not words[0][:1].isdigit():
+    # the base form's first positional: an amount (digits), or one of a few words (`offline on|off`)
+    takes = next((_choices(arg) for r in base for arg in r.args.values() if arg.positional), ())
+    if sub_words and words and not words[0][:1].isdigit() and words[0] not in takes:
         first = rows[0].cli.words[0]
-        raise UsageError(f"unknown {first} action {words[0]!r} (an amount, or one of: {', '.join(sub_words)})"
+        what = " or ".join(takes) if takes else "an amount"
+        raise UsageError(f"unknown {first} action {words[0]!r} ({what}, or one of: {', '.join(sub_words)})"
                          if base else f"unknown {first} action {words[0]!r} (one of: {', '.join(sub_words)})")
     if not base:
         raise UsageError(f"usage: {' | '.join(usage_of(r) for r in rows)}")

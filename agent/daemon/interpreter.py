@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -13,7 +14,7 @@ from agent.journal.errors import DuplicateRequest, JournalError, NotFound
 from agent.machine import IllegalTransition
 from agent.engine import wallet as wallet_fx
 from agent.engine.port import Ask, JournalPort, check_port
-from agent.daemon.linkstate import LinkHealth
+from agent.daemon.linkstate import SALE_CONNECT_S, LinkHealth
 from agent.engine.netmgmt import apply_signon_response
 
 log = logging.getLogger("posagent.engine")
@@ -93,6 +94,8 @@ class Interpreter:
     async def perform(self, effect: Any) -> Any:
         if isinstance(effect, Ask):
             return effect.on(self.journal)
+        if isinstance(effect, (fx.Exchange, fx.Connect)) and self.health.switched is not None:
+            return fx.NoAnswer("refused", False, self.health.down_reason)  # the supervisor: nothing goes out
         if isinstance(effect, fx.Exchange):
             self.requests_sent += 1
             return await self._exchange(effect.request)
@@ -104,6 +107,8 @@ class Interpreter:
                 return fx.NoAnswer("refused", False, str(exc))
             return True
         if isinstance(effect, fx.HostUnreachable):
+            if effect.try_first:
+                await self._try_the_bank()
             return self.health.down_reason
         if isinstance(effect, fx.FinishUnableOnline):
             return await asyncio.to_thread(self.cards.finish_unable_online, effect.amount, effect.may_approve)
@@ -141,6 +146,23 @@ class Interpreter:
                 self.notify(effect.text)
             return await self.wallet.perform(effect)
         raise TypeError(f"unknown effect {effect!r}")
+
+    async def _try_the_bank(self) -> None:
+        """A sale while the link counts as down: one connect of at most `SALE_CONNECT_S` after a failed one,
+        one request let through after unanswered ones older than the retry interval, else nothing."""
+        worth = self.health.next_try()
+        if worth == "request":
+            log.info("the last unanswered request is %.0f s old: this sale tries the bank",
+                     time.time() - (self.health.last_unanswered or 0))
+            self.health.let_one_through()
+        elif worth == "connect":
+            try:
+                await self.link.connect(once=SALE_CONNECT_S)
+            except LinkError as exc:
+                self.health.cannot_connect(str(exc))
+                return
+            log.info("the acquirer accepts connections again: this sale goes online")
+            self.health.connected()
 
     async def _ask_office(self, effect: fx.AskOffice) -> fx.OfficeAnswer:
         """The office's answer, off the event loop and within `OFFICE_DEADLINE_S`; any failure is its `problem`."""

@@ -53,6 +53,13 @@ async def offline_declined(daemon, args: dict, role: str) -> dict:
     return {"declined": daemon.offline_declined(), "acknowledged": acknowledged}
 
 
+async def offline_switch(daemon, args: dict, role: str) -> dict:
+    """The supervisor switches the terminal offline by hand ("on") or back ("off"); journaled, kept across a
+    restart (`agent.daemon.offswitch`)."""
+    from agent.daemon import offswitch
+    return await offswitch.switch(daemon, args["switch"] == "on", role, role)
+
+
 async def chains(daemon, args: dict, role: str) -> dict:
     """Open multi-step fixes, each with where its money stands."""
     return {"open": daemon.open_chains()}

@@ -18,6 +18,7 @@ from agent.config import Config, load as load_config
 from agent import registry
 from agent.consolefiles import FileStateStore, auth_state_path
 from agent.daemon import apispec
+from agent.daemon import offswitch
 from agent.daemon.cards import CardSource
 from agent.drivers.cardseal import CardSealer
 from agent.daemon.interpreter import BackOffice, Interpreter
@@ -167,6 +168,8 @@ class Daemon:
                                            signon_max_age=self.profile.signon_max_age_seconds, wallet=self.wallet)
             if self.profile.offline is not None:
                 self.interpreter.health.after_unanswered = self.profile.offline.after_unanswered
+                self.interpreter.health.retry_seconds = float(self.cfg.offline.retry_seconds)
+            offswitch.restore(self)  # switched offline by the supervisor before the restart: still so
             self.shipper = self._start_shipper()
         except BaseException:
             self.close_sync()
@@ -294,6 +297,11 @@ class Daemon:
         self._lock.release()
 
     # -- operations -------------------------------------------------------------------------------
+    @property
+    def operation_lock(self) -> asyncio.Lock:
+        """Held while an operation runs: what must not happen in the middle of one waits for it."""
+        return self._op_lock
+
     def supervisor_gate(self, source: str = "control") -> PasswordGate:
         """The supervisor's password, its failures counted per source (`agent.auth.SOURCES`)."""
         sup = self.cfg.supervisor
@@ -470,10 +478,12 @@ class Daemon:
         return {"chain": closed.as_dict(), "message": say(language, "chain_closed", id=chain_id, reason=closed.reason)}
 
     def link_state(self) -> dict[str, Any]:
-        """"down" (with why and since when) while the acquirer counts as unreachable, else "up" or "idle"."""
+        """"down" (with why and since when, and `switched`: who switched the terminal offline by hand, if
+        that is why) while the acquirer counts as unreachable, else "up" or "idle"."""
         health = self.interpreter.health
         if health.down and self.profile.offline is not None:
-            return {"state": "down", "down_reason": health.down_reason, "down_since": health.down_since}
+            return {"state": "down", "down_reason": health.down_reason, "down_since": health.down_since,
+                    "switched": offswitch.public(health)}
         return {"state": "up" if self.link.connected else "idle"}
 
     def offline_status(self) -> dict[str, Any] | None:
@@ -505,8 +515,9 @@ class Daemon:
         delay = first_delay
         while True:
             await asyncio.sleep(delay)
-            if self._op_lock.locked() or not (self.interpreter.health.down or self._owes_the_bank()):
-                continue
+            health = self.interpreter.health
+            if self._op_lock.locked() or health.switched is not None or not (health.down or self._owes_the_bank()):
+                continue  # the supervisor switched offline: the bank is not to be used until switched back
             async with self._op_lock:
                 self.interpreter.notify = lambda text: None  # no caller waits for these words
                 try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from agent.auth import SOURCES
+from agent.auth import SOURCES, clock_time
 from agent.daemon.exits import EXIT_DECLINED, EXIT_OPEN
 from agent.localtime import local_time
 from agent.money import format_amount
@@ -122,6 +122,10 @@ def show_status(args: argparse.Namespace, cfg, reply: dict) -> int:
     link = s["link"]
     state = link.get("state") or ("connected" if link["connected"] else "idle")
     state = {"up": "connected", "down": f"down — {link.get('down_reason')}"}.get(state, state)
+    switched = link.get("switched")
+    if switched:  # the supervisor's switch, not the line: say who and how to end it
+        state = (f"down — switched offline by the {switched['role']} at {clock_time(switched['since'])} "
+                 f"(back online: posagent offline off)")
     print(f"link      {link['host']}:{link['port']} {state}{' (TLS)' if link['tls'] else ''}")
     if not link["tls"]:
         print("notice    link not encrypted (TLS off)")

@@ -147,12 +147,12 @@ class HostLink:
         return self._writer is not None and not self._writer.is_closing()
 
     # -- connection ----------------------------------------------------------------------------
-    async def _connect(self) -> None:
+    async def _connect(self, once: float | None = None) -> None:
         async with self._connect_lock:
             if self.connected:
                 return
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + self.connect_timeout
+            deadline = loop.time() + (self.connect_timeout if once is None else min(once, self.connect_timeout))
             last: Exception | None = None
             while True:
                 remaining = deadline - loop.time()
@@ -167,6 +167,8 @@ class HostLink:
                                                      reason=exc.reason or exc), sent=False) from None
                 except (OSError, asyncio.TimeoutError) as exc:
                     last = exc
+                    if once is not None:
+                        break
                     await asyncio.sleep(min(self._backoff, max(0.0, deadline - loop.time())))
                     self._backoff = min(self._backoff * 2, BACKOFF_MAX)
                     continue
@@ -182,10 +184,12 @@ class HostLink:
                 raise LinkRefused(self._say("refused", where=where), sent=False)
             raise LinkConnectError(self._say("cannot_connect", where=where, reason=self._os_reason(last)), sent=False)
 
-    async def connect(self) -> None:
-        """Open the connection now if it is not up (retrying with backoff within the connect timeout)."""
+    async def connect(self, *, once: float | None = None) -> None:
+        """Open the connection now if it is not up (retrying with backoff within the connect timeout; `once`:
+        a single attempt of at most `once` seconds, or the connect timeout if shorter — a refused one fails
+        at once)."""
         if not self.connected:
-            await self._connect()
+            await self._connect(once)
 
     async def close(self) -> None:
         writer, task = self._writer, self._read_task

@@ -80,8 +80,12 @@ class FinishUnableOnline:
 
 @dataclass(frozen=True)
 class HostUnreachable:
-    """Whether the acquirer counts as unreachable now (the last connect failed, or the last requests went
-    unanswered), with no I/O.  Result: the reason (text), or None while the link is up."""
+    """Whether the acquirer counts as unreachable now (the last connect failed, the last requests went
+    unanswered, or the supervisor switched the terminal offline).  Result: the reason (text), or None while
+    the link is up.  `try_first`: while it is down, a sale tries the bank once first where that is worth it
+    (one bounded connect after a failed one; see `agent.daemon.linkstate`); else no I/O."""
+
+    try_first: bool = False
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
         if question is not None:
             return question
     if request.kind == "sale" and profile.offline is not None:  # store-and-forward: the link may be down
-        why = yield from host_unreachable(profile)
+        why = yield from host_unreachable(profile, try_first=True)
         if why is None:
             try:
                 yield from ensure_ready(profile)

@@ -47,6 +47,19 @@ OFFLINE_TEXTS: dict[str, tuple[str, str]] = {
                            "insert the card, or ask for another payment",
                            "无法连接银行，只有插卡读取的芯片卡可以脱机：请插卡或改用其他支付方式"),
     "offline_card_declined": ("Sale declined offline: {reason}.", "脱机交易被拒绝：{reason}。"),
+    # the supervisor switches the terminal offline by hand, and back
+    "offline_switched": ("switched offline by the supervisor", "主管已切换为脱机"),
+    "offline_switch_disabled": ("store-and-forward is off ([offline] enabled = false): the terminal cannot be "
+                                "switched offline, every sale needs the bank", "未启用脱机交易（[offline] enabled = "
+                                "false）：不能切换为脱机，每笔消费都需要联网"),
+    "offline_switch_on": ("Switched offline: sales are stored within the offline limits and nothing is sent to the "
+                          "bank until a supervisor switches back (posagent offline off).",
+                          "已切换为脱机：消费在脱机限额内存储，在主管切换回联机（posagent offline off）之前不向银行发送任何报文。"),
+    "offline_switch_off": ("Back online: the next sale or echo tries the bank, and the stored sales are forwarded "
+                           "once it answers.", "已恢复联机：下一笔消费或回响测试将连接银行，银行应答后上送已存储的交易。"),
+    "offline_switch_already_on": ("Already switched offline by the supervisor (since {since}).",
+                                  "已由主管切换为脱机（自 {since} 起）。"),
+    "offline_switch_already_off": ("Not switched offline: nothing changed.", "当前未切换为脱机：无变化。"),
 }
 TEXTS.update(OFFLINE_TEXTS)
 
@@ -111,8 +124,10 @@ def _decide_with_card(profile: Profile, request: Any, operator: Any, card: CardD
                    details={**outcome.details, "arc": "Y3", "unable_online": why})
 
 
-def host_unreachable(profile: Profile) -> Generator[HostUnreachable, str | None, str | None]:
-    """The reason the link counts as down (store-and-forward on), else None."""
+def host_unreachable(profile: Profile, *, try_first: bool = False) -> Generator[HostUnreachable, str | None,
+                                                                                str | None]:
+    """The reason the link counts as down (store-and-forward on), else None; `try_first`: the bank is tried
+    once first where that is worth it (`HostUnreachable`)."""
     if profile.offline is None:
         return None
-    return (yield HostUnreachable())
+    return (yield HostUnreachable(try_first))

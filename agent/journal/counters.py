@@ -48,8 +48,10 @@ class Counters(Store):
         row = self._conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
-    def set_state(self, key: str, value: str | None, *, operator: str = "system", role: str = "system") -> None:
-        """Set a durable value (journaled and chained like everything else)."""
+    def set_state(self, key: str, value: str | None, *, operator: str = "system", role: str = "system",
+                  event: str = "state.set", details: dict[str, Any] | None = None) -> None:
+        """Set a durable value (journaled and chained like everything else: `event` names the change, with
+        `details` beside the key)."""
         if not isinstance(key, str) or not key or len(key) > 100:
             raise JournalError("state key must be a non-empty string of at most 100 characters")
         if value is not None and (not isinstance(value, str) or len(value) > 4096):
@@ -58,4 +60,4 @@ class Counters(Store):
             value = scrub_text(value, 4096)
         with self._write(f"set {key}") as w:
             w.upsert_state(key, value)
-            w.record("state.set", None, operator, role, {"key": key})
+            w.record(event, None, operator, role, {**(details or {}), "key": key})

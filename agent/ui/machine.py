@@ -73,6 +73,7 @@ class Terminal:
         self._link_notice = ""  # the acquirer link is not encrypted (TLS off): said on the idle screen
         self._offline: tuple[int, int] | None = None  # the bank cannot be reached: (stored, amount) on every screen
         self._declined = 0  # stored sales the bank declined after forwarding, not yet seen by a supervisor
+        self._switched = False  # offline because the supervisor switched it so (the banner says it)
 
     # ------------------------------------------------------------------ the driver's side
     @property
@@ -104,14 +105,15 @@ class Terminal:
         link, offline = status.get("link"), status.get("offline")
         plain = isinstance(link, Mapping) and link.get("tls") is False
         self._link_notice = self.texts("idle.tls_off") if plain else ""
-        before = (self._offline, self._declined)
+        before = (self._offline, self._declined, self._switched)
         down = isinstance(link, Mapping) and link.get("state") == "down"
+        self._switched = down and bool(link.get("switched"))
         if isinstance(offline, Mapping):
             self._offline = (_count(offline.get("stored")), _count(offline.get("amount"))) if down else None
             self._declined = _count(offline.get("unseen"))
         else:
             self._offline, self._declined = None, 0
-        if (self._offline, self._declined) != before:  # the banner is on every screen: show the change now
+        if (self._offline, self._declined, self._switched) != before:  # the banner is on every screen: show the change now
             return [Show(self.frame())]
         return [Show(self.frame())] if self.state == KeypadState.IDLE and self._in_flight is None else []
 
@@ -383,6 +385,8 @@ class Terminal:
         row = registry.get(name)
         if row is not None and set(row.args) == {"trace"}:  # a hold or a completion named by its trace
             return Call(name, {"trace": d.trace}, password)
+        if name == "offline_switch":  # the supervisor switches the terminal offline by hand, or back
+            return Call(name, {"switch": "on" if self.state == KeypadState.GOOFFLINE_SEND else "off"}, password)
         if name == "offline_declined":  # the supervisor sees them: acknowledged (the banner ends)
             return Call("offline_declined", {"acknowledge": True}, password)
         if name == "settle_totals":
@@ -411,6 +415,8 @@ class Terminal:
             if self.draft.find_by == "date" and self.draft.day and len(self.draft.day) > 10:
                 found = [t for t in found if near(t, self.draft.day, TIME_WINDOW_MINUTES)]
             return self._found(found, (), cancelled)
+        if call == "offline_switch":  # switched (or already so): the banner follows with the next status
+            return self._finish(Result(self.texts("status.done"), str(result["message"])))
         if call == "offline_declined":  # those just acknowledged (all of them if another till saw them first)
             declined = [t for t in result["declined"] if isinstance(t, Mapping)]
             fresh = set(result.get("acknowledged") or ())
@@ -522,7 +528,7 @@ class Terminal:
                     self._page, self._in_flight is not None, self._cancel_requested, self._progress,
                     self._result, tuple(self._open_fixes.values()), self._stage, self._left,
                     self._flight_op() in CANCELLABLE, self.currency, self._link_notice, self._offline,
-                    self._declined)
+                    self._declined, self._switched)
 
     def _body_lines(self) -> int:
         return len(body(replace(self._view(), waiting=False, cancel_requested=False, progress=""), self.texts))

@@ -74,6 +74,7 @@ class View:
     #: store-and-forward while the bank cannot be reached: (sales stored, their amount) — a banner on every screen
     offline: tuple[int, int] | None = None
     declined: int = 0  # stored sales the bank declined when forwarded, not yet seen by a supervisor
+    switched: bool = False  # offline because the supervisor switched it so by hand
 
     @property
     def banner(self) -> bool:
@@ -86,11 +87,13 @@ class View:
 
 
 def banner(view: View, t: Texts) -> str:
-    """The top line while offline ("OFFLINE — 3 stored, 75.00", shorter where the display is narrow), or
+    """The top line while offline ("OFFLINE — 3 stored, 75.00", shorter where the display is narrow; "OFFLINE BY
+    SUPERVISOR — ..." while the supervisor switched it offline), or
     while a declined-after-forwarding sale waits for a supervisor; the longest form that fits."""
     if view.offline is not None:
         count, amount = view.offline
-        keys, values = ("offline.banner", "offline.banner_mid", "offline.banner_short"), \
+        name = "offline.switched" if view.switched else "offline.banner"  # the supervisor's switch: said so
+        keys, values = (name, f"{name}_mid", f"{name}_short"), \
             {"count": count, "amount": format_amount(amount, view.exponent)}
     else:
         keys, values = ("declined.banner", "declined.banner_short"), {"count": view.declined}

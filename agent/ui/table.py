@@ -36,9 +36,11 @@ class Screen:
     by_code: bool = False  # an amount that F1 sends to payment by wallet code instead of a card (event "code")
 
 
-MENU_ITEMS = ("sale", "void", "refund", "correct", "dups", "reprint", "lookup", "settle", "signon", "preauth")
+MENU_ITEMS = ("sale", "void", "refund", "correct", "dups", "reprint", "lookup", "settle", "manage", "preauth")
 #: the pre-authorization submenu (预授权): hold, complete, release a hold, void a completion, open holds
 PREAUTH_ITEMS = ("pahold", "pacomplete", "parelease", "pacvoid", "paopen", "paadvice")
+#: the management submenu (管理): sign on; the supervisor switches the terminal offline by hand, or back
+MANAGE_ITEMS = ("signon", "gooffline", "goonline")
 
 class KeypadState(StrEnum):
     """A screen of the cashier menu, "flow.step"; its `Screen` in `STATES` says what kind of dialog it is."""
@@ -85,7 +87,12 @@ class KeypadState(StrEnum):
     DUPS_PASSWORD = "dups.password"
     DUPS_SEND = "dups.send"
     REPRINT_SEND = "reprint.send"
+    MANAGE_MENU = "manage.menu"
     SIGNON_SEND = "signon.send"
+    GOOFFLINE_PASSWORD = "gooffline.password"
+    GOOFFLINE_SEND = "gooffline.send"
+    GOONLINE_PASSWORD = "goonline.password"
+    GOONLINE_SEND = "goonline.send"
     LOOKUP_BY = "lookup.by"
     LOOKUP_TRACE = "lookup.trace"
     LOOKUP_AMOUNT = "lookup.amount"
@@ -178,9 +185,14 @@ STATES: dict[KeypadState, Screen] = {
     K.DUPS_DETAIL: Screen(DETAIL, "dups", pick=True),
     K.DUPS_PASSWORD: Screen(PASSWORD, "dups", "prompt.password"),
     K.DUPS_SEND: Screen(BUSY, "dups", call="duplicates_fix"),
-    # reprint, sign-on
+    # reprint; management (key 9): sign-on, and the supervisor's offline switch (store-and-forward)
     K.REPRINT_SEND: Screen(BUSY, "reprint", call="receipt"),
+    K.MANAGE_MENU: Screen(MENU, "manage", options=MANAGE_ITEMS),
     K.SIGNON_SEND: Screen(BUSY, "signon", call="signon"),
+    K.GOOFFLINE_PASSWORD: Screen(PASSWORD, "gooffline", "prompt.password"),
+    K.GOOFFLINE_SEND: Screen(BUSY, "gooffline", call="offline_switch"),
+    K.GOONLINE_PASSWORD: Screen(PASSWORD, "goonline", "prompt.password"),
+    K.GOONLINE_SEND: Screen(BUSY, "goonline", call="offline_switch"),
     # lookup (S1: by trace, amount, card last 4, day)
     K.LOOKUP_BY: Screen(CHOOSE, "lookup", "prompt.choose", options=("trace", "amount", "last4", "date")),
     K.LOOKUP_TRACE: Screen(NUMBER, "lookup", "prompt.trace", field="trace"),
@@ -235,7 +247,7 @@ RETRY_EVENTS: dict[KeypadState, str] = {
 
 #: every event of the cashier menu: a menu item or choice, a key's meaning, the reply to a call
 EVENTS: tuple[str, ...] = tuple(dict.fromkeys((
-    *MENU_ITEMS, *PREAUTH_ITEMS, "trace", "rrn", "amount", "last4", "date",
+    *MENU_ITEMS, *PREAUTH_ITEMS, *MANAGE_ITEMS, "trace", "rrn", "amount", "last4", "date",
     "enter", "back", "pin", "code", "confirm", "one", "many", "elsewhere", "refund", "declined",
     *RETRY_EVENTS.values(),
     "done", "cancelled", "cancel")))
@@ -249,7 +261,12 @@ _MOVES: dict[tuple[KeypadState, str], KeypadState] = {
     (K.IDLE, "reprint"): K.REPRINT_SEND,
     (K.IDLE, "lookup"): K.LOOKUP_BY,
     (K.IDLE, "settle"): K.SETTLE_TOTALS,
-    (K.IDLE, "signon"): K.SIGNON_SEND,
+    (K.IDLE, "manage"): K.MANAGE_MENU,
+    (K.MANAGE_MENU, "signon"): K.SIGNON_SEND,
+    (K.MANAGE_MENU, "gooffline"): K.GOOFFLINE_PASSWORD,
+    (K.MANAGE_MENU, "goonline"): K.GOONLINE_PASSWORD,
+    (K.GOOFFLINE_PASSWORD, "enter"): K.GOOFFLINE_SEND,
+    (K.GOONLINE_PASSWORD, "enter"): K.GOONLINE_SEND,
     (K.IDLE, "preauth"): K.PREAUTH_MENU,
     (K.PREAUTH_MENU, "pahold"): K.PAHOLD_AMOUNT,
     (K.PREAUTH_MENU, "pacomplete"): K.PACOMPLETE_TRACE,
