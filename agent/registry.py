@@ -140,6 +140,9 @@ class Operation:
     #: while the bank cannot be reached and store-and-forward is on (`[offline] enabled`): refused, and the
     #: text that says why — "paycode" (ask for a card or cash) or "wait" (wait for the link); "" goes ahead
     offline: str = ""
+    #: a flag argument that, set, lets an operation `offline` refuses go ahead anyway: it queues by design
+    #: (a pre-auth completion as an advice is journaled and sent when the bank answers)
+    offline_with: str = ""
 
     def function(self) -> Callable[..., Any]:
         """The function `handler` names, imported on first use (the registry itself imports no layer above)."""
@@ -240,7 +243,7 @@ _rows = (
                     "client_request_id": REQUEST_ID, "pin": PIN},
               cli=Cli(("preauth",))),
     Operation("preauth_complete", "charge the stay (at most the tolerance above the hold); --advice: offline, "
-                                  "sent when the bank answers", P + "preauth_complete", offline="wait",
+                                  "sent when the bank answers", P + "preauth_complete", offline="wait", offline_with="advice",
               configured_by=("preauth", "supervisor_completion"), money=True, journaled=True, keypad=True,
               args={"trace": TRACE.but(required=True, positional=True, help="trace number of the pre-auth"),
                     "amount": AMOUNT.but(required=True, positional=True, help="the amount to charge"),

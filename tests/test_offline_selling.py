@@ -317,3 +317,28 @@ def test_a_host_that_stops_answering_counts_as_down_after_n_requests_and_is_sett
     assert wait_for(lambda: agent.call("status")["result"]["offline"]["stored"] == 0
                     and agent.call("status")["result"]["reversals"]["pending"] == 0), agent.call("status")
     assert sim_host.ledger()["cards"]["debit"]["net_charged"] == 900  # the lost sale undone, the stored one booked
+
+
+def test_a_pre_auth_completion_as_an_advice_is_queued_offline_and_a_completion_online_is_refused(offline_terminal,
+                                                                                                 sim_host):
+    """The hotel's check-out while the line is cut: `preauth complete --advice` is store-and-forward by design
+    (journaled, sent when the bank answers), so it goes ahead; the online completion waits for the link."""
+    agent = offline_terminal
+    held = agent.json("preauth", "300.00", "--card", "credit", password=True)
+    assert held["ok"] and held["outcome"]["status"] == "approved", held
+    trace = str(held["outcome"]["txn"]["trace"])
+    go_offline(agent, sim_host)
+    online = agent.json("preauth", "complete", trace, "310.00", password=True)  # finds the line cut
+    assert not online["ok"] and "nothing was sent" in online["error"]["message"], online
+    online = agent.json("preauth", "complete", trace, "310.00", password=True)  # the link counts as down now
+    assert not online["ok"] and "wait for the link" in online["error"]["message"], online
+    queued = agent.json("preauth", "complete", trace, "310.00", "--advice", password=True)
+    assert queued["ok"] and queued["outcome"]["status"] == "done", queued
+    assert queued["outcome"]["details"]["queued"] and queued["outcome"]["txn"]["state"] == "advice_pending", queued
+    assert [r for r in host_codes(sim_host, "credit")] == ["00"]  # only the hold so far
+    sim_host.control(op="clear")  # the line is back: the background sender delivers it once
+    assert wait_for(lambda: agent.call("status")["result"]["advices"]["pending"] == 0), agent.call("status")
+    assert host_codes(sim_host, "credit") == ["00", "00"]
+    assert sim_host.ledger()["cards"]["credit"]["net_charged"] == 31000
+    completion = agent.call("lookup", {"trace": queued["outcome"]["txn"]["trace"]})["result"]["transactions"][0]
+    assert completion["state"] == "approved", completion

@@ -231,3 +231,12 @@ def test_the_docs_name_every_command_without_json_and_no_other():
     claimed = {name.strip(" `") for name in listed.split(",")}
     without = {name for name, flags in _leaf_commands(build_parser()) if "--json" not in flags}
     assert claimed == without
+
+
+def test_an_operation_that_goes_ahead_offline_with_a_flag_names_a_flag_of_its_own():
+    with_flag = {name: row for name, row in registry.OPERATIONS.items() if row.offline_with}
+    assert with_flag, "preauth_complete --advice queues by design and goes ahead while the link is down"
+    for name, row in with_flag.items():
+        assert row.offline, f"{name}: offline_with only relaxes a refusal the row makes"
+        arg = row.args.get(row.offline_with)
+        assert arg is not None and arg.kind == "bool", f"{name}: {row.offline_with!r} is not a flag of the row"

@@ -373,7 +373,8 @@ class Daemon:
         if self.integrity_problem and row.journaled:
             raise EngineError(self.integrity_problem, code="journal_damaged")
         down = self.interpreter.health.down_reason
-        refused = store_forward.refusal(self.profile, op, row.offline, down) if down else None
+        queues = bool(row.offline_with and args.get(row.offline_with))  # e.g. a completion as an advice
+        refused = store_forward.refusal(self.profile, op, row.offline, down) if down and not queues else None
         if refused is not None:  # store-and-forward on and the bank unreachable: nothing is queued for it
             raise refused
         who = operations.Operator(name=operator or authorized, role=authorized)
