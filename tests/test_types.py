@@ -24,6 +24,7 @@ STRICT = [
     "agent/emv",
     "agent/engine",
     "agent/journal",
+    "agent/drivers",
     "agent/money.py",
     "agent/errors.py",
     "agent/masking.py",
