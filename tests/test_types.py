@@ -25,6 +25,7 @@ STRICT = [
     "agent/engine",
     "agent/journal",
     "agent/drivers",
+    "agent/ui",
     "agent/money.py",
     "agent/errors.py",
     "agent/masking.py",

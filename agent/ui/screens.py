@@ -88,6 +88,7 @@ class View:
 def banner(view: View, t: Texts) -> str:
     """The top line while offline ("OFFLINE — 3 stored, 75.00", shorter where the display is narrow), or
     while a declined-after-forwarding sale waits for a supervisor; the longest form that fits."""
+    keys: tuple[str, ...]
     if view.offline is not None:
         count, amount = view.offline
         keys, values = ("offline.banner", "offline.banner_mid", "offline.banner_short"), \
