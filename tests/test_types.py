@@ -26,6 +26,7 @@ STRICT = [
     "agent/journal",
     "agent/drivers",
     "agent/ui",
+    "agent/reconcile",
     "agent/money.py",
     "agent/errors.py",
     "agent/masking.py",
