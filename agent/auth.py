@@ -103,7 +103,7 @@ class PasswordGate:
     """Checks one role's password with a durable failure counter and a timed lock, for one source."""
 
     def __init__(self, role: str, stored_hash: str, store: StateStore, *, clock: Callable[[], float],
-                 max_attempts: int = 5, lockout_minutes: int = 30, on_event: Callable[[str, dict], None] | None = None,
+                 max_attempts: int = 5, lockout_minutes: int = 30, on_event: Callable[[str, dict[str, object]], None] | None = None,
                  source: str = "", language: str = "en"):
         if source and source not in SOURCES:
             raise ValueError(f"unknown password source {source!r} (known: {', '.join(SOURCES)})")
@@ -164,8 +164,8 @@ class PasswordGate:
         remaining = self.locked_for()
         if remaining > 0:
             minutes = int(remaining // 60) + 1
-            until = clock_time(self.state().locked_until)
-            raise AuthError(self._say("locked", where=self.where, until=until, minutes=minutes))
+            raise AuthError(self._say("locked", where=self.where, until=clock_time(self.state().locked_until),
+                                      minutes=minutes))
         if password is None:
             raise AuthError(self._say("needed"))
         state = self.state()

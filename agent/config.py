@@ -482,16 +482,16 @@ def load_for_command(args: Any) -> Config:
     return load(getattr(args, "config", None))
 
 
-def read_toml(path: str | Path, what: str | None = None) -> dict[str, Any]:
+def read_toml(path: str | os.PathLike[str], what: str | None = None) -> dict[str, Any]:
     """The TOML file at `path` as a dict; a one-line `ConfigError` naming the file otherwise.  `what`
     names the file's role in a read error ("cannot read test cards: …"); without it a missing file is
     "file not found"."""
     return read_toml_text(path, what)[0]
 
 
-def read_toml_text(path: str | Path, what: str | None = None) -> tuple[dict[str, Any], str]:
+def read_toml_text(path: str | os.PathLike[str], what: str | None = None) -> tuple[dict[str, Any], str]:
     """`read_toml`, with the file's text (for messages that name a line)."""
-    source = str(path)
+    source = os.fspath(path)
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import socket
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from agent.errors import PosagentError
 from agent.progress import from_notify
@@ -30,11 +30,11 @@ class ControlClient:
         self.source = source  # "console": passwords sent were typed on the serial console
         self._next_id = 0
 
-    def call(self, op: str, args: dict | None = None, *, password: str | None = None,
-             on_notify: Callable[[str], None] | None = None, receipts: bool = True) -> dict:
+    def call(self, op: str, args: Mapping[str, object] | None = None, *, password: str | None = None,
+             on_notify: Callable[[str], None] | None = None, receipts: bool = True) -> dict[str, Any]:
         """One request; `receipts` asks for the outcome's receipts (people print them; a register may not)."""
         self._next_id += 1
-        request = {"id": self._next_id, "op": op, "args": args or {}}
+        request = {"id": self._next_id, "op": op, "args": dict(args or {})}
         if receipts:
             request["receipts"] = True
         if password is not None:
@@ -54,7 +54,7 @@ class ControlClient:
             stream = sock.makefile("rb")
             try:
                 for line in stream:
-                    reply = json.loads(line)
+                    reply: dict[str, Any] = json.loads(line)  # the daemon answers one JSON object a line
                     if "notify" in reply:
                         if on_notify:
                             on_notify(from_notify(reply))

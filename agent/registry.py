@@ -147,7 +147,8 @@ class Operation:
     def function(self) -> Callable[..., Any]:
         """The function `handler` names, imported on first use (the registry itself imports no layer above)."""
         module, _, name = self.handler.partition(":")
-        return getattr(importlib.import_module(module), name)
+        function: Callable[..., Any] = getattr(importlib.import_module(module), name)
+        return function
 
 
 P = "agent.daemon.plans:"

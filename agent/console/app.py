@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from agent import __version__, config
 from agent.auth import PasswordGate
 from agent.console.cardtest import run_card_test
-from agent.console.commands import CommandTable, ConsoleContext
+from agent.console.commands import CommandTable, ConsoleContext, DaemonClient
 from agent.consolefiles import FileStateStore, auth_state_path
 from agent.console.lineeditor import Echo
-from agent.console.session import Session, SessionSettings
+from agent.console.session import Audit, Session, SessionSettings
 from agent.console.texts import say
 from agent.errors import PosagentError
 
@@ -57,12 +57,12 @@ class RememberingGate:
         return self.gate.lock_note()
 
 
-def journal_audit(client: Any, password: Callable[[], str | None] = lambda: None) -> Callable[[str, dict], None]:
+def journal_audit(client: DaemonClient, password: Callable[[], str | None] = lambda: None) -> Audit:
     """Send a console event to the daemon's journal; when it cannot, say so in the log and go on.
 
     Events of a logged-in session carry the technician's password (the daemon checks it); failed and
     locked logins go without, and the daemon journals their kind only."""
-    def audit(kind: str, details: dict) -> None:
+    def audit(kind: str, details: dict[str, object]) -> None:
         log.info("console %s %s", kind, details)
         try:
             reply = client.call("console_event", {"kind": kind, "details": details}, password=password())
@@ -74,12 +74,12 @@ def journal_audit(client: Any, password: Callable[[], str | None] = lambda: None
     return audit
 
 
-def build_session(cfg: config.Config, client: Any, *, idle_timeout_s: float | None = None,
+def build_session(cfg: config.Config, client: DaemonClient, *, idle_timeout_s: float | None = None,
                   card_test: Callable[[float], str] | None = None) -> Session:
     context = ConsoleContext(client=client, cfg=cfg)
     send_event = journal_audit(client, lambda: context.password)
 
-    def audit(kind: str, details: dict) -> None:
+    def audit(kind: str, details: dict[str, object]) -> None:
         send_event(kind, details)
         if kind in ("logout", "idle_logout"):
             context.password = None

@@ -8,9 +8,15 @@ run it while a sale is waiting for a card).
 
 from __future__ import annotations
 
+from functools import partial
+from typing import TYPE_CHECKING
+
 from agent.console.texts import say
 from agent.console.views import columns
 from agent.emv.card_errors import CardError
+
+if TYPE_CHECKING:
+    from agent.emv.flow import Application
 
 
 def run_card_test(reader_pattern: str, timeout: float, *, apdu_timeout: float = 5.0, language: str = "en") -> str:
@@ -38,10 +44,11 @@ def run_card_test(reader_pattern: str, timeout: float, *, apdu_timeout: float = 
     return render(event.reader, event.atr, protocol, apps, blocked, language)
 
 
-def render(reader: str, atr: bytes, protocol: str, apps: list, blocked: list[bytes], language: str = "en") -> str:
+def render(reader: str, atr: bytes, protocol: str | None, apps: list[Application], blocked: list[bytes],
+           language: str = "en") -> str:
     """What the card showed, as a short report: reader, ATR, protocol, then one row per application."""
-    t = lambda key, **v: say(language, key, **v)  # noqa: E731
-    lines = [t("ct.reader", reader=reader), t("ct.atr", atr=atr.hex().upper()), t("ct.protocol", protocol=protocol)]
+    t = partial(say, language)
+    lines = [t("ct.reader", reader=reader), t("ct.atr", atr=atr.hex().upper()), t("ct.protocol", protocol=protocol or "?")]
     if apps:
         lines.append(t("ct.applications"))
         rows = [(app.aid.hex().upper(), app.label or t("ct.no_label"), t("ct.priority", priority=app.priority or "-"),

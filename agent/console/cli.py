@@ -11,7 +11,7 @@ from agent.errors import UsageError
 from agent.logsetup import setup_logging
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("console", help="the technician's serial console (login, status, settings, journal)")
     p.add_argument("--port", metavar="DEVICE", help="serial device, e.g. /dev/ttyUSB0 (default: [console] port)")
     p.add_argument("--baudrate", type=int, metavar="N", help="serial speed (default: [console] baudrate)")

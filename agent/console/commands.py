@@ -13,13 +13,13 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Protocol
 
 from agent import config, roles
 from agent.console import configedit, offline, views
 from agent.console.keyceremony import load_master_key, master_key_file
 from agent.console.texts import say
-from agent.console.session import Question, Reply
+from agent.console.session import Audit, Question, Reply
 from agent.errors import PosagentError, UsageError
 from agent.journal.export import render_text
 from agent.journal.states import KINDS
@@ -51,14 +51,21 @@ class Command:
     handler: Callable[["CommandTable", list[str]], Reply]
 
 
+class DaemonClient(Protocol):
+    """What the console asks of the daemon's control API (`agent.control_client.ControlClient`)."""
+
+    def call(self, op: str, args: Mapping[str, object] | None = None, *,
+             password: str | None = None) -> dict[str, Any]: ...
+
+
 @dataclass
 class ConsoleContext:
     """What commands work with: the daemon's client, the configuration and where it is saved."""
 
-    client: Any  # agent.control_client.ControlClient (call(op, args, password=...))
+    client: DaemonClient
     cfg: config.Config
     card_test: Callable[[float], str] | None = None
-    audit: Callable[[str, dict], None] = field(default=lambda kind, details: None)
+    audit: Audit = field(default=lambda kind, details: None)
     #: the logged-in technician's password, for the daemon operations that are the technician's own
     password: str | None = field(default=None, repr=False)
 
@@ -84,7 +91,8 @@ class CommandTable:
                 return command.handler(self, words[n:])
         raise UsageError(say(self.language, "u.unknown", line=line.strip()))
 
-    def call(self, op: str, args: dict | None = None, *, password: str | None = None) -> dict:
+    def call(self, op: str, args: Mapping[str, object] | None = None, *,
+             password: str | None = None) -> dict[str, Any]:
         """The daemon's `result` or `outcome`; `DaemonRefused` with its message otherwise."""
         try:
             reply = self.ctx.client.call(op, args or {}, password=password)
@@ -96,15 +104,18 @@ class CommandTable:
             raise DaemonRefused(say(self.language, "no_daemon", detail=f"{type(exc).__name__}: {exc}")) from None
         if not reply.get("ok"):
             raise DaemonRefused(reply.get("error", {}).get("message") or say(self.language, "daemon_refused"))
-        return reply.get("result") if "result" in reply else reply.get("outcome", {})
+        answer: dict[str, Any] = reply["result"] if "result" in reply else reply.get("outcome", {})
+        return answer
 
     @property
     def language(self) -> str:
-        return self.ctx.cfg.terminal.language
+        language: str = self.ctx.cfg.terminal.language
+        return language
 
     @property
     def exponent(self) -> int:
-        return self.ctx.cfg.terminal.currency_exponent
+        exponent: int = self.ctx.cfg.terminal.currency_exponent
+        return exponent
 
     # -- commands ---------------------------------------------------------------------------------
     def help(self, args: list[str]) -> Reply:

@@ -33,19 +33,21 @@ class Port(Protocol):
     def read(self, size: int = 1) -> bytes: ...
     def write(self, data: bytes) -> int | None: ...
     def flush(self) -> None: ...
+    def close(self) -> None: ...
 
 
-def open_port(device: str, baudrate: int):
+def open_port(device: str, baudrate: int) -> Port:
     """A pyserial port at `baudrate`, 8N1, no flow control, reads time out after POLL_SECONDS.  Opened
     exclusively: a second console on the same line (a daemon started from this console starts its own)
     is refused instead of stealing half the keystrokes."""
     import serial
 
     try:
-        return serial.Serial(device, baudrate=baudrate, timeout=POLL_SECONDS, write_timeout=10,
-                             rtscts=False, dsrdtr=False, xonxoff=False, exclusive=True)
+        port: Port = serial.Serial(device, baudrate=baudrate, timeout=POLL_SECONDS, write_timeout=10,
+                                   rtscts=False, dsrdtr=False, xonxoff=False, exclusive=True)
     except (serial.SerialException, OSError, ValueError) as exc:
         raise ConsolePortError(f"cannot open the console port {device}: {exc}") from None
+    return port
 
 
 def serve(port: Port, session: Session, *, stop: threading.Event | None = None,

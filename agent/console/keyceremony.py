@@ -13,7 +13,8 @@ The sans-IO part is `agent.keys.load.MasterKeyLoad`.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Callable
 
 from agent import roles
 from agent.auth import AuthError, PasswordGate, verify_password
@@ -24,20 +25,25 @@ from agent.errors import UsageError
 from agent.keys.load import KeyLoadError, MasterKeyFile, MasterKeyLoad, check_value
 from agent.keys.store import default_key_file
 
+if TYPE_CHECKING:
+    from agent.config import Config
+    from agent.console.commands import ConsoleContext
+
 #: cursor home, clear the screen and its scrollback: the next custodian sees nothing of the one before
 CLEAR_SCREEN = "\x1b[H\x1b[2J\x1b[3J"
 
 
-def master_key_file(cfg) -> MasterKeyFile:
+def master_key_file(cfg: Config) -> MasterKeyFile:
     return MasterKeyFile(cfg.path("keys", "tmk_file"), cfg.path("keys", "device_key_file"))
 
 
-def custodian_hash(cfg, custodian: str) -> str:
+def custodian_hash(cfg: Config, custodian: str) -> str:
     section, key = roles.PASSWORD_SETTINGS[custodian]
-    return cfg[section][key]
+    stored: str = cfg[section][key]
+    return stored
 
 
-def custodian_gate(cfg, custodian: str, *, clock: Callable[[], float] = time.time) -> PasswordGate:
+def custodian_gate(cfg: Config, custodian: str, *, clock: Callable[[], float] = time.time) -> PasswordGate:
     """A custodian's login: their own hash, a failure counter beside the technician's, the console's lock policy."""
     store = FileStateStore(auth_state_path(cfg.path("journal", "path")))
     return PasswordGate(custodian, custodian_hash(cfg, custodian), store, clock=clock,
@@ -45,9 +51,9 @@ def custodian_gate(cfg, custodian: str, *, clock: Callable[[], float] = time.tim
                         language=cfg.terminal.language)
 
 
-def check_custodians(cfg, language: str = "en") -> None:
+def check_custodians(cfg: Config, language: str = "en") -> None:
     """Each custodian has a password of their own in the configuration; a one-line UsageError otherwise."""
-    hashes = {}
+    hashes: dict[str, str] = {}  # custodian → password hash
     for custodian in roles.KEY_CUSTODIANS:
         stored = custodian_hash(cfg, custodian)
         if not stored:
@@ -58,9 +64,9 @@ def check_custodians(cfg, language: str = "en") -> None:
         hashes[custodian] = stored
 
 
-def load_master_key(ctx, args: list[str], *, clock: Callable[[], float] = time.time) -> Reply:
+def load_master_key(ctx: ConsoleContext, args: list[str], *, clock: Callable[[], float] = time.time) -> Reply:
     language = ctx.cfg.terminal.language
-    t = lambda key, **v: say(language, key, **v)  # noqa: E731
+    t = partial(say, language)
     if args:
         raise UsageError(t("u.keys_load"))
     check_custodians(ctx.cfg, language)
@@ -79,6 +85,7 @@ def load_master_key(ctx, args: list[str], *, clock: Callable[[], float] = time.t
 
     def ask_login(shown: str) -> Reply:
         custodian, number = ceremony.next_custodian, ceremony.next_number
+        assert custodian is not None, "a login is asked for only while components are missing"
 
         def with_password(password: str) -> Reply:
             log_in(custodian, password)

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent.config import Config
 from agent.errors import PosagentError
 from agent.journal import Journal
 
@@ -34,7 +35,7 @@ class OfflineError(PosagentError):
     """The journal cannot be read, or the daemon cannot be started; the message says which and why."""
 
 
-def daemon_answers(cfg) -> bool:
+def daemon_answers(cfg: Config) -> bool:
     """True when something listens on the control socket."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(2.0)
@@ -45,7 +46,7 @@ def daemon_answers(cfg) -> bool:
     return True
 
 
-def daemon_pid(cfg) -> int | None:
+def daemon_pid(cfg: Config) -> int | None:
     """The running daemon's process id, from the lock beside the journal (None: no daemon runs)."""
     lock = cfg.path("journal", "path")
     lock = lock.with_name(lock.name + ".lock")
@@ -58,14 +59,14 @@ def daemon_pid(cfg) -> int | None:
 
 
 # -------------------------------------------------------------------------- the journal, read-only
-def _journal(cfg) -> Journal:
+def _journal(cfg: Config) -> Journal:
     path = cfg.path("journal", "path")
     if not path.exists():
         raise OfflineError(f"no journal at {path}")
     return Journal.open(path, fingerprint_key=None, read_only=True, busy_timeout_ms=cfg.journal.busy_timeout_ms)
 
 
-def transactions(cfg, query: dict[str, Any]) -> list[dict[str, Any]]:
+def transactions(cfg: Config, query: dict[str, Any]) -> list[dict[str, Any]]:
     """`journal.find` on the file, newest first; each row with the card it shows (a void's: its original's)."""
     with _journal(cfg) as journal:
         found = journal.find(**query)
@@ -73,7 +74,7 @@ def transactions(cfg, query: dict[str, Any]) -> list[dict[str, Any]]:
         return [{**txn.as_dict(), "pan_masked": cards.get(txn.id)} for txn in found]
 
 
-def journal_status(cfg) -> dict[str, Any]:
+def journal_status(cfg: Config) -> dict[str, Any]:
     """What `status` can say from the journal alone: the open batch, the reversal queue, what is in doubt."""
     with _journal(cfg) as journal:
         batch = journal.open_batch()
@@ -87,15 +88,21 @@ def journal_status(cfg) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------- starting the daemon
-def start(cfg, *, restart: bool) -> subprocess.Popen:
+def start(cfg: Config, *, restart: bool) -> subprocess.Popen[str]:
     """Start the daemon (after stopping the running one when `restart`), detached; the returned process says
     one line on its standard output when the daemon answers, or why not."""
-    if not cfg.source:
-        raise OfflineError("this console runs on built-in defaults: the daemon is started with a configuration file")
+    source = _config_file(cfg)
     pid = daemon_pid(cfg) if restart else None
-    return subprocess.Popen([sys.executable, "-m", "agent.console.offline", cfg.source, str(pid or 0)],
+    return subprocess.Popen([sys.executable, "-m", "agent.console.offline", source, str(pid or 0)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             start_new_session=True, text=True)
+
+
+def _config_file(cfg: Config) -> str:
+    """The file the daemon is started with: the console's own."""
+    if not cfg.source:
+        raise OfflineError("this console runs on built-in defaults: the daemon is started with a configuration file")
+    return cfg.source
 
 
 def _stop(pid: int) -> None:
@@ -110,7 +117,7 @@ def _stop(pid: int) -> None:
         time.sleep(0.1)
 
 
-def _start_and_wait(cfg) -> int:
+def _start_and_wait(cfg: Config) -> int:
     """`posagent run` in its own session; its pid once the control socket answers.  What `run` would refuse
     is said first (the preflight); its log goes to daemon.log_file, an early failure's last line is shown."""
     from agent.drivers.preflight import problems
@@ -120,7 +127,7 @@ def _start_and_wait(cfg) -> int:
         raise OfflineError(f"the daemon would not start: {found[0]}")
     # standard error holds the daemon's whole log when daemon.log_file is empty: nowhere to keep it then
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errors:
-        proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", cfg.source, "run"],
+        proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", _config_file(cfg), "run"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=errors if cfg.daemon.log_file else subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + START_WAIT_SECONDS

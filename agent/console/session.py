@@ -26,6 +26,9 @@ from agent.machine import Machine
 
 log = logging.getLogger("posagent.console")
 
+#: how a console event reaches the journal: (kind, details), best effort
+Audit = Callable[[str, dict[str, object]], None]
+
 
 class State(enum.Enum):
     LOGGED_OUT = "logged out"
@@ -95,7 +98,7 @@ class SessionSettings:
     prompt: str = "posagent> "
     idle_timeout_s: float = 15 * 60
     secret_echo: Echo = Echo.STARS
-    audit: Callable[[str, dict], None] = field(default=lambda kind, details: None)
+    audit: Audit = field(default=lambda kind, details: None)
     language: str = "en"  # [terminal] language
 
 

@@ -6,7 +6,8 @@ and stay so.  Tables size each column to its content, counting a Chinese charact
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Sequence
 
 from agent.console.texts import TEXTS, say
 from agent.money import format_amount
@@ -21,7 +22,7 @@ def stamp(epoch: float | None) -> str:
 
 def status(s: dict[str, Any], language: str = "en", exponent: int = 2) -> str:
     link, keys, batch, rev, journal = s["link"], s["keys"], s["batch"], s["reversals"], s["journal"]
-    t = lambda key, **v: say(language, key, **v)  # noqa: E731
+    t = partial(say, language)
     kcv = ", ".join(f"{k.upper()} {v}" for k, v in keys["check_values"].items()) or t("st.none")
     state = t("st.down", reason=link.get("down_reason") or "?") if link.get("state") == "down" else \
         t("st.connected" if link["connected"] else "st.idle")
@@ -69,7 +70,7 @@ def offline_line(offline: dict[str, Any] | None, language: str, exponent: int) -
 
 def offline_declined(result: dict[str, Any], exponent: int, language: str = "en") -> str:
     """`offline declined`: the stored sales the bank refused when they were forwarded, and what to do."""
-    t = lambda key, **v: say(language, key, **v)  # noqa: E731
+    t = partial(say, language)
     declined = result["declined"]
     if not declined:
         return t("off.none")
@@ -86,7 +87,7 @@ def offline_declined(result: dict[str, Any], exponent: int, language: str = "en"
 
 def journal_status(s: dict[str, Any], language: str = "en") -> str:
     """`status` from the journal file alone (the daemon is down): no link, no keys, no uptime."""
-    t = lambda key, **v: say(language, key, **v)  # noqa: E731
+    t = partial(say, language)
     batch, rev = s["batch"], s["reversals"]
     lines = [t("st.daemon_down", settling=t("st.settling", batch=s["settling"]) if s["settling"] else ""),
              t("st.batch", number=batch["number"], state=_word(language, "batch", batch["state"]),
@@ -98,7 +99,7 @@ def journal_status(s: dict[str, Any], language: str = "en") -> str:
     return "\n".join(lines)
 
 
-def columns(rows: list[tuple[str, ...]], *, right: tuple[int, ...] = ()) -> list[str]:
+def columns(rows: Sequence[tuple[str, ...]], *, right: tuple[int, ...] = ()) -> list[str]:
     """Rows as lines, each column as wide as its widest cell in display columns (a Chinese character takes
     two); the columns in `right` are aligned right (numbers), the last column is never padded."""
     if not rows:
@@ -126,7 +127,7 @@ def _word(language: str, kind: str, value: str) -> str:
 
 def transactions(txns: list[dict[str, Any]], exponent: int, language: str = "en") -> str:
     """One line per transaction; the card as its last 4 digits only (export shows the rest)."""
-    t = lambda key, **v: say(language, key, **v)  # noqa: E731
+    t = partial(say, language)
     if not txns:
         return t("no_transactions")
     rows = [(t("col.id"), t("col.time"), t("col.kind"), t("col.amount"), t("col.state"), t("col.trace"),
@@ -140,7 +141,7 @@ def transactions(txns: list[dict[str, Any]], exponent: int, language: str = "en"
 
 
 def reversals(queue: dict[str, list[dict[str, Any]]], language: str = "en") -> str:
-    t = lambda key, **v: say(language, key, **v)  # noqa: E731
+    t = partial(say, language)
     listed = [("rev.pending", r) for r in queue["pending"]] + [("rev.manual", r) for r in queue["needs_manual"]]
     if not listed:
         return t("rev.empty")
@@ -169,4 +170,4 @@ def params(p: dict[str, Any], language: str = "en") -> str:
 
 
 def outcome(reply_outcome: dict[str, Any]) -> str:
-    return reply_outcome.get("message") or reply_outcome.get("status", "done")
+    return str(reply_outcome.get("message") or reply_outcome.get("status", "done"))

@@ -18,7 +18,7 @@ import ssl
 from typing import Callable
 
 from agent.errors import PosagentError
-from agent.iso8583 import CodecError, Frame, Message
+from agent.iso8583 import CodecError, Dialect, Frame, Message
 
 log = logging.getLogger("posagent.hostlink")
 
@@ -102,7 +102,7 @@ def match_key(msg: Message, *, response: bool) -> tuple[str, str, str]:
 
 
 class HostLink:
-    def __init__(self, host: str, port: int, *, dialect, tpdu: bytes, header: bytes, connect_timeout: float,
+    def __init__(self, host: str, port: int, *, dialect: Dialect, tpdu: bytes, header: bytes, connect_timeout: float,
                  response_timeout: float, ssl_context: ssl.SSLContext | None = None, max_frame_bytes: int = 8192,
                  on_unmatched: Unmatched | None = None, server_hostname: str | None = None, language: str = "en"):
         self.language = language
@@ -124,8 +124,8 @@ class HostLink:
         self.drops = 0  # connections closed by us after a timeout, a bad frame or a flood
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._read_task: asyncio.Task | None = None
-        self._waiting: dict[tuple[str, str, str], asyncio.Future] = {}
+        self._read_task: asyncio.Task[None] | None = None
+        self._waiting: dict[tuple[str, str, str], asyncio.Future[Message]] = {}
         self._connect_lock = asyncio.Lock()
         self._backoff = BACKOFF_FIRST
         self.connects = 0
@@ -295,7 +295,7 @@ class HostLink:
             await self._connect()
         writer = self._writer
         assert writer is not None
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiting[key] = future
         try:
             try:

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol, Sequence
 
 from agent.errors import PosagentError
 
@@ -28,6 +28,16 @@ POLL_SECONDS = 0.05
 
 class ScannerError(PosagentError):
     """No usable code came from the scanner; the message says what happened and what to do."""
+
+
+class ScanPort(Protocol):
+    """What the scanner needs of a pyserial port."""
+
+    in_waiting: int
+
+    def read(self, size: int = 1) -> bytes: ...
+    def reset_input_buffer(self) -> None: ...
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,7 @@ class ScanFramer:
         return bool(self._line) or self._overflow
 
     def feed(self, data: bytes, now: float) -> list[Scanned | ScanProblem]:
-        events = self.tick(now)
+        events: list[Scanned | ScanProblem] = [*self.tick(now)]
         for byte in data:
             if byte in (0x0D, 0x0A):
                 events.extend(self._end_of_line())
@@ -94,21 +104,22 @@ class ScanFramer:
         self._last_byte_at = None
 
 
-def open_port(device: str, baudrate: int):
+def open_port(device: str, baudrate: int) -> ScanPort:
     """A pyserial port, 8N1, no flow control (a pty and a USB-serial scanner behave the same)."""
     import serial
 
     try:
-        return serial.Serial(device, baudrate=baudrate, timeout=POLL_SECONDS, rtscts=False, dsrdtr=False,
-                             xonxoff=False)
+        port: ScanPort = serial.Serial(device, baudrate=baudrate, timeout=POLL_SECONDS, rtscts=False,
+                                       dsrdtr=False, xonxoff=False)
     except (serial.SerialException, OSError, ValueError) as exc:
         raise ScannerError(f"cannot open the scanner port {device}: {exc}") from None
+    return port
 
 
 class Scanner:
     """One scanner port, opened once; `read_code` waits for one scanned line."""
 
-    def __init__(self, port, *, partial_timeout: float = 0.5, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, port: ScanPort, *, partial_timeout: float = 0.5, clock: Callable[[], float] = time.monotonic):
         self.port = port
         self.framer = ScanFramer(partial_timeout=partial_timeout)
         self.clock = clock
@@ -161,7 +172,7 @@ class Scanner:
                     return result
 
 
-def _one_code(events: list[Scanned | ScanProblem]) -> str | None:
+def _one_code(events: Sequence[Scanned | ScanProblem]) -> str | None:
     """One burst's outcome: its code, None for nothing yet, or the problem it shows."""
     problems = [e for e in events if isinstance(e, ScanProblem)]
     lines = [e.line for e in events if isinstance(e, Scanned)]

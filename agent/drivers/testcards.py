@@ -54,7 +54,7 @@ def load_test_cards(path: str | Path) -> dict[str, TestCard]:
     return cards
 
 
-def _card(table: dict, i: int, lines: "_Lines", source: str) -> TestCard:
+def _card(table: dict[str, object], i: int, lines: "_Lines", source: str) -> TestCard:
     def value(key: str) -> str:
         where = lines.where(source, i, key)
         if key not in table:

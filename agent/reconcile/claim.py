@@ -14,7 +14,7 @@ layout: the back office's merchant-wide letter (`posoffice.claims`) fills it wit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from agent.money import format_amount
 from agent.engine.receipts import display_width
@@ -161,7 +161,7 @@ def _moves(txn_kind: str, amount: int, fee: int, net: int, language: str, money:
            f"{net_words} {money(abs(net))}"
 
 
-def line_facts(line: StatementLine, t: dict, *, with_ids: bool = True) -> list[str]:
+def line_facts(line: StatementLine, t: Mapping[str, str], *, with_ids: bool = True) -> list[str]:
     """Where a statement line is: its number, RRN, trace, batch, date and time, card."""
     facts = [f"{t['line']} {line.line}" if line.line else ""]
     if with_ids:
@@ -287,11 +287,11 @@ def bilingual(letters: dict[str, str], primary: str) -> str:
 
 
 def render_claim(report: Reconciliation, *, language: str = "en", width: int = 80, statement_name: str = "",
-                 statement_sha256: str = "", event: dict | None = None, exponent: int = 2,
+                 statement_sha256: str = "", event: Mapping[str, Any] | None = None, exponent: int = 2,
                  merchant_name: str = "", letter_date: str = "") -> str:
     """The terminal's letter; `letter_date` (YYYYMMDD) is the day it is written."""
     t = TEXTS[language]
-    money = lambda minor: format_amount(minor, exponent)  # noqa: E731
+    money: Callable[[int], str] = lambda minor: format_amount(minor, exponent)  # noqa: E731
     header = [(t["merchant_name"], merchant_name or t["none"]), (t["merchant"], report.merchant_id),
               (t["terminal"], report.terminal_id), (t["date"], iso_date(report.settlement_date)),
               (t["letter_date"], iso_date(letter_date) if letter_date else t["none"])]
@@ -318,7 +318,8 @@ def render_claim(report: Reconciliation, *, language: str = "en", width: int = 8
                          money=money, others=others, evidence=evidence)
 
 
-def claim_json(report: Reconciliation, *, statement_name: str, statement_sha256: str, event: dict | None,
+def claim_json(report: Reconciliation, *, statement_name: str, statement_sha256: str,
+               event: Mapping[str, Any] | None,
                evidence_files: dict[int, str] | None = None) -> dict[str, Any]:
     data = report.as_dict()
     for n, item in enumerate(data["discrepancies"], 1):

@@ -16,16 +16,21 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from agent.atomicfile import PrivateDirectory
 from agent.money import format_amount
 from agent.reconcile.formats import ENCODINGS, FORMATS
 
+if TYPE_CHECKING:
+    from agent.config import Config
+    from agent.reconcile.run import Request, Run
+
 #: the claim letter's page width (the printer copy uses terminal.receipt_width)
 LETTER_WIDTH = 80
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("reconcile", help="check the acquirer's settlement statement against the journal, to the cent")
     p.add_argument("file", help="the statement file the acquirer sent")
     p.add_argument("--format", default=None, help=f"statement format: {', '.join(FORMATS)} (default posim)")
@@ -79,7 +84,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 0 if run.report.balanced else 1
 
 
-def ask_daemon(cfg, request) -> dict:
+def ask_daemon(cfg: Config, request: Request) -> dict[str, Any]:
     """The daemon's `reconcile` of a statement of its statements directory; a refusal is one line, exit 2."""
     from agent.control_client import ControlClient
     from agent.errors import PosagentError, UsageError
@@ -89,7 +94,8 @@ def ask_daemon(cfg, request) -> dict:
         "reconcile", {"statement": request.name, "format": request.format, "encoding": request.encoding,
                       **({"date": request.date} if request.date else {})})
     if reply.get("ok"):
-        return reply["result"]
+        answer: dict[str, Any] = reply["result"]
+        return answer
     error = reply.get("error") or {}
     message = str(error.get("message") or "the daemon refused the reconciliation")
     if error.get("code") == "statement_refused":
@@ -99,11 +105,11 @@ def ask_daemon(cfg, request) -> dict:
     raise PosagentError(message)
 
 
-def render_report(run, exponent: int = 2) -> str:
+def render_report(run: Run, exponent: int = 2) -> str:
     from agent.reconcile.reconciler import KINDS, OTHER_TERMINALS  # a report's words: not at every start
 
     r = run.report
-    money = lambda minor: format_amount(minor, exponent)  # noqa: E731
+    money: Callable[[int], str] = lambda minor: format_amount(minor, exponent)  # noqa: E731
     out = [f"statement {run.name} ({run.format}): settlement date {r.settlement_date}, merchant {r.merchant_id}, "
            f"{r.lines} lines; terminal {r.terminal_id}: {r.expected} transactions in the day's batches"]
     if r.balanced:
@@ -133,7 +139,7 @@ def render_report(run, exponent: int = 2) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_claim(run, directory: Path, cfg, journal_path: Path, *, force: bool = False) -> list[str]:
+def write_claim(run: Run, directory: Path, cfg: Config, journal_path: Path, *, force: bool = False) -> list[str]:
     """Claim letters (zh and en, letter and printer width), claim.json and one evidence file per item, written
     as private files (`agent.atomicfile.PrivateDirectory`: 0600, no link followed, no overwrite unless `force`)."""
     from agent.journal import Journal, render_text
@@ -142,7 +148,9 @@ def write_claim(run, directory: Path, cfg, journal_path: Path, *, force: bool = 
     r = run.report
     stem = f"claim-{r.settlement_date}"
     written: dict[str, bytes] = {}
-    raw_lines = run.raw.decode(run.encoding).lstrip("\ufeff").split("\n")
+    raw = run.raw
+    assert raw is not None, "a claim quotes the statement: only a run that read the file writes one"
+    raw_lines = raw.decode(run.encoding).lstrip("\ufeff").split("\n")
     evidence: dict[int, str] = {}
     with Journal.open(journal_path, fingerprint_key=None, read_only=True,
                       busy_timeout_ms=cfg.journal.busy_timeout_ms) as journal:
@@ -173,20 +181,20 @@ def write_claim(run, directory: Path, cfg, journal_path: Path, *, force: bool = 
     written[f"{stem}.json"] = json.dumps(claim_json(r, statement_name=run.name, statement_sha256=run.sha256,
                                                     event=run.event, evidence_files=evidence),
                                          indent=2, ensure_ascii=False).encode()
-    written[f"statement-{run.name}"] = run.raw
+    written[f"statement-{run.name}"] = raw
     paths = []
     evidence_files = {name[len("evidence/"):]: data for name, data in written.items() if name.startswith("evidence/")}
-    letters = {name: data for name, data in written.items() if not name.startswith("evidence/")}
+    top_files = {name: data for name, data in written.items() if not name.startswith("evidence/")}
     with PrivateDirectory.open(directory, create=True) as top:
         # refuse before writing anything: a run's files are written together or not at all
-        for name in letters:
+        for name in top_files:
             top.check_free(name, force=force)
         with top.subdirectory("evidence") as evidence_dir:
             for name in evidence_files:
                 evidence_dir.check_free(name, force=force)
             for name, data in evidence_files.items():
                 paths.append(str(evidence_dir.write(name, data, force=force)))
-        for name, data in letters.items():
+        for name, data in top_files.items():
             paths.append(str(top.write(name, data, force=force)))
     return paths
 

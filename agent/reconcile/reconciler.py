@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from agent.reconcile.fees import DEBIT_KINDS, FeeContract
 from agent.reconcile.statement import Statement, StatementLine
@@ -80,13 +80,13 @@ class Discrepancy:
     detail: str = ""
     rrn: str | None = None  # of the line, else of the journal transaction
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "rrn": self.rrn or (self.line.rrn if self.line else None), "what": KINDS[self.kind][0], "what_zh": KINDS[self.kind][1],
                 "effect": self.effect, "txn_id": self.txn_id, "line": self.line.as_dict() if self.line else None,
                 "expected_amount": self.expected_amount, "expected_fee": self.expected_fee, "detail": self.detail}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Discrepancy":
+    def from_dict(cls, data: Mapping[str, Any]) -> "Discrepancy":
         line = data.get("line")
         return cls(data["kind"], data["effect"], data.get("txn_id"), StatementLine.from_dict(line) if line else None,
                    data.get("expected_amount"), data.get("expected_fee"), data.get("detail") or "", data.get("rrn"))
@@ -134,7 +134,7 @@ class Reconciliation:
         """What the acquirer kept that the merchant is owed (negative: the merchant was paid too much)."""
         return -self.difference
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"settlement_date": self.settlement_date, "merchant_id": self.merchant_id,
                 "terminal_id": self.terminal_id, "owed": self.owed, "credited": self.credited,
                 "difference": self.difference, "explained": self.explained, "unexplained": self.unexplained,
@@ -146,7 +146,7 @@ class Reconciliation:
                                     "net": self.other_terminals_net}}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Reconciliation":
+    def from_dict(cls, data: Mapping[str, Any]) -> "Reconciliation":
         """The report back from `as_dict`: what the daemon answered, for the report and the claim letters."""
         return cls(data["settlement_date"], data["merchant_id"], data["terminal_id"], data["owed"], data["credited"],
                    data["statement_lines"], data["journal_transactions_expected"],
@@ -203,7 +203,8 @@ def reconcile(facts: Iterable[JournalFact], statement: Statement, contract: FeeC
                           len(expected), tuple(found), others)
 
 
-def _compare(fact: JournalFact, line: StatementLine, expected_ids: set[int], owed_of) -> list[Discrepancy]:
+def _compare(fact: JournalFact, line: StatementLine, expected_ids: set[int],
+             owed_of: Callable[[JournalFact], tuple[int, int]]) -> list[Discrepancy]:
     if fact.expected_line() is None:
         return [Discrepancy("cancelled_but_settled", line.net, fact.id, line, 0, 0,
                             f"journal state {fact.state}")]

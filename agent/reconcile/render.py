@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import re
+from typing import Sequence
 
 from agent.errors import PosagentError
 from agent.excerpt import excerpt
@@ -72,7 +73,7 @@ def _line_values(line: StatementLine, fmt: StatementFormat) -> list[str]:
             format_money(line.fee, fmt), format_money(line.net, fmt)]
 
 
-def _fixed(values, columns: tuple[Column, ...], fmt: StatementFormat, encoding: str, numbers: bool = True) -> str:
+def _fixed(values: Sequence[str], columns: tuple[Column, ...], fmt: StatementFormat, encoding: str, numbers: bool = True) -> str:
     cells = []
     for value, column in zip(values, columns):
         size = len(str(value).encode(encoding))

@@ -22,9 +22,10 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from agent.atomicfile import PrivateDirectory, PrivateFileError
+from agent.config import Config
 from agent.errors import PosagentError, UsageError
 from agent.masking import mask_digit_runs
 from agent.registry import STATEMENT_NAME
@@ -32,6 +33,9 @@ from agent.reconcile.fees import contract_from_config
 from agent.reconcile.formats import check_encoding, get_format
 from agent.reconcile.reconciler import JournalFact, Reconciliation, reconcile
 from agent.reconcile.statement import MAX_STATEMENT_BYTES, Statement, StatementError, parse_statement
+
+if TYPE_CHECKING:
+    from agent.journal.facade import Journal
 
 #: the most findings listed one by one in the journal event (all are in the report, its hash and the claim)
 MAX_EVENT_ITEMS = 100
@@ -70,7 +74,7 @@ class Run:
     format: str
     encoding: str
     sha256: str
-    event: dict | None
+    event: dict[str, Any] | None  # the run's journal event: {"event_id", "hash"}
     raw: bytes | None = None  # the statement's bytes, where the caller has them (the command line does)
 
     def answer(self) -> dict[str, Any]:
@@ -108,7 +112,7 @@ class NoStatement(UsageError):
 
 
 # ------------------------------------------------------------------------------------------- the files
-def statements_directory(cfg, journal_path: Path) -> Path:
+def statements_directory(cfg: Config, journal_path: Path) -> Path:
     """`[reconcile] statements_dir`, else `statements/` beside the journal."""
     configured = cfg["reconcile"]["statements_dir"]
     return Path(os.path.expanduser(configured)) if configured else Path(journal_path).parent / "statements"
@@ -213,7 +217,7 @@ def _size(limit: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------- the run
-def examine(cfg, directory: Path, request: Request) -> Examined:
+def examine(cfg: Config, directory: Path, request: Request) -> Examined:
     """Read and parse the statement (no journal: the daemon runs this beside its event loop).
     `NoStatement` (or another `UsageError`) when there is nothing to read."""
     try:
@@ -230,7 +234,7 @@ def examine(cfg, directory: Path, request: Request) -> Examined:
     return Examined(request, digest, statement)
 
 
-def conclude(journal, cfg, examined: Examined, *, role: str) -> Run:
+def conclude(journal: Journal, cfg: Config, examined: Examined, *, role: str) -> Run:
     """Compare with the journal and journal the run under `role`; a refused statement is journaled as
     refused and its error raised."""
     from agent.journal.reconciliation import record_reconciliation
@@ -250,18 +254,18 @@ def conclude(journal, cfg, examined: Examined, *, role: str) -> Run:
     return Run(report, request.name, request.format, request.encoding, examined.digest or "", event)
 
 
-def reconcile_named(journal, cfg, directory: Path, request: Request, *, role: str) -> Run:
+def reconcile_named(journal: Journal, cfg: Config, directory: Path, request: Request, *, role: str) -> Run:
     return conclude(journal, cfg, examine(cfg, directory, request), role=role)
 
 
-def load_facts(journal) -> list[JournalFact]:
+def load_facts(journal: Journal) -> list[JournalFact]:
     from agent.journal.reconciliation import reconciliation_facts
 
     return [JournalFact(id=r[0], kind=r[1], state=r[2], amount=r[3], trace=r[4], batch=r[5], rrn=r[6],
                         pan_masked=r[7], date=r[8], settled_on=r[9]) for r in reconciliation_facts(journal)]
 
 
-def credit_bins(cfg) -> tuple[str, ...]:
+def credit_bins(cfg: Config) -> tuple[str, ...]:
     return tuple(b.strip() for b in cfg.settlement_fees.credit_bins.split(",") if b.strip())
 
 
@@ -273,10 +277,10 @@ def bounded(details: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_details(report: Reconciliation, request: Request, digest: str) -> dict:
+def run_details(report: Reconciliation, request: Request, digest: str) -> dict[str, Any]:
     """The run's event: fixed fields, each a number, a flag or a short text the reconciler produced."""
-    by_kind: Counter = Counter()
-    effect_by_kind: Counter = Counter()
+    by_kind: Counter[str] = Counter()
+    effect_by_kind: Counter[str] = Counter()
     for d in report.discrepancies:
         by_kind[d.kind] += 1
         effect_by_kind[d.kind] += d.effect
@@ -300,7 +304,7 @@ def _b64(hex_digest: str) -> str:
 
 # ------------------------------------------------------------------------------------------- without a daemon
 @contextmanager
-def journal_for_writing(cfg, journal_path: Path) -> Iterator[Any]:
+def journal_for_writing(cfg: Config, journal_path: Path) -> Iterator[Journal | None]:
     """The journal opened for this process's writes while it holds the journal's lock; None when another
     process (the daemon) holds it, whose control API is then the way to the journal."""
     from agent.journal import Journal
@@ -324,7 +328,7 @@ def journal_for_writing(cfg, journal_path: Path) -> Iterator[Any]:
         os.close(fd)
 
 
-def reconcile_file(cfg, journal_path: Path, statement_path: str | Path, *, fmt_name: str | None = None,
+def reconcile_file(cfg: Config, journal_path: Path, statement_path: str | Path, *, fmt_name: str | None = None,
                    encoding: str | None = None, date: str | None = None) -> Run:
     """A statement file reconciled with no daemon running: copied into the statements directory, then
     reconciled by name under the journal's lock (the command line's role, the cashier's)."""

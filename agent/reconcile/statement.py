@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from agent.errors import PosagentError
 from agent.excerpt import excerpt
@@ -68,11 +69,11 @@ class StatementLine:
     net: int  # amount − fee
     line: int = 0  # where it was in the file (0: built in memory)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in (*LINE_FIELDS, "line")}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "StatementLine":
+    def from_dict(cls, data: Mapping[str, Any]) -> "StatementLine":
         """A line back from `as_dict` (the daemon's answer to `reconcile`)."""
         return cls(**{k: data[k] for k in (*LINE_FIELDS, "line")})
 
@@ -124,7 +125,7 @@ class _Reader:
         self.card_types = {v: k for k, v in fmt.card_types.items()}
         self.kinds = {v: k for k, v in fmt.kinds.items()}
         self._dates: dict[str, str] = {}
-        self._slices: dict = {}
+        self._slices: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (columns, skip) → byte ranges
         self._times: dict[str, str] = {}
 
     def fail(self, expected: str, line: int | None = None, column: str | None = None) -> StatementError:
@@ -217,7 +218,7 @@ class _Reader:
             except UnicodeDecodeError:
                 pass  # the careful pass below says which column
         at = skip
-        out = []
+        out: list[str] = []
         for c in columns:
             piece = raw[at:at + c.width]
             if len(piece) < c.width and (len(raw) <= at or c is not columns[-1]):
@@ -269,25 +270,37 @@ class _Reader:
         return row.startswith(self.fmt.totals_label)
 
     def line(self, row: str, lineno: int) -> StatementLine:
-        values = {}
+        texts: dict[str, str] = {}
+        numbers: dict[str, int] = {}  # the counts and the money
         for text, column in zip(self.split(row, self.fmt.columns, lineno), self.fmt.columns):
-            values[column.key] = self.value(LINE_FIELDS[column.key], text, lineno, column.key)
-        if values["net"] != values["amount"] - values["fee"]:
-            raise self.fail(f"expected net = amount − fee = {self.money_text(values['amount'] - values['fee'])}, "
-                            f"got {self.money_text(values['net'])}", lineno, self.where("net"))
-        sign = 1 if values["txn_type"] in DEBIT_KINDS else -1
-        if values["amount"] * sign <= 0:
+            value = self.value(LINE_FIELDS[column.key], text, lineno, column.key)
+            if isinstance(value, int):
+                numbers[column.key] = value
+            else:
+                texts[column.key] = value
+        amount, fee, net = numbers["amount"], numbers["fee"], numbers["net"]
+        if net != amount - fee:
+            raise self.fail(f"expected net = amount − fee = {self.money_text(amount - fee)}, "
+                            f"got {self.money_text(net)}", lineno, self.where("net"))
+        sign = 1 if texts["txn_type"] in DEBIT_KINDS else -1
+        if amount * sign <= 0:
             raise self.fail(f"expected a {'positive' if sign > 0 else 'negative'} amount for a "
-                            f"{self.fmt.kinds[values['txn_type']]} line", lineno, self.where("amount"))
-        return StatementLine(**values, line=lineno)
+                            f"{self.fmt.kinds[texts['txn_type']]} line", lineno, self.where("amount"))
+        return StatementLine(
+            settlement_date=texts["settlement_date"], txn_date=texts["txn_date"], txn_time=texts["txn_time"],
+            terminal_id=texts["terminal_id"], batch_no=numbers["batch_no"], trace_no=numbers["trace_no"],
+            rrn=texts["rrn"], auth_code=texts["auth_code"], card_no=texts["card_no"], card_type=texts["card_type"],
+            txn_type=texts["txn_type"], amount=amount, fee=fee, net=net, line=lineno)
 
     def totals(self, row: str, lineno: int) -> dict[str, int]:
         label_len = len(self.fmt.totals_label.encode(self.encoding)) + self.fmt.gap
         parts = self.split(row, self.fmt.totals, lineno, skip=1 if self.fmt.layout == "csv" else label_len)
-        out = {}
+        out: dict[str, int] = {}
         for text, column in zip(parts, self.fmt.totals):
             kind = "count" if column.key == "count" else "money"
-            out[column.key] = self.value(kind, text, lineno, column.key, totals=True)
+            value = self.value(kind, text, lineno, column.key, totals=True)
+            if isinstance(value, int):  # a count or money always reads as a number
+                out[column.key] = value
         return out
 
     def check_totals(self, totals: dict[str, int], lines: list[StatementLine], lineno: int) -> None:
@@ -305,7 +318,7 @@ class _Reader:
         return f"{index + 2} ({self.fmt.totals[index].title})" if self.fmt.layout == "csv" else self.fmt.totals[index].title
 
     # -- one value ---------------------------------------------------------------------------
-    def value(self, kind: str, text: str, lineno: int, key: str, totals: bool = False):
+    def value(self, kind: str, text: str, lineno: int, key: str, totals: bool = False) -> int | str:
         """`text` as the field `key` holds it; the place of an error is worked out only when there is one."""
         try:
             return self._value(kind, text, lineno, "")
@@ -313,7 +326,7 @@ class _Reader:
             where = self.total_where(key) if totals else self.where(key)
             raise self.fail(exc.expected, lineno, where) from None
 
-    def _value(self, kind: str, text: str, lineno: int, where: str):
+    def _value(self, kind: str, text: str, lineno: int, where: str) -> int | str:
         if kind in _PATTERNS:
             rx, what = _PATTERNS[kind]
             if rx.fullmatch(text) is None:

@@ -9,7 +9,7 @@ flight it is noted, the reply is awaited and then shown, so no operation is ever
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from agent.journal.states import FixState
 from agent.money import MAX_MINOR_UNITS, format_amount
@@ -67,7 +67,8 @@ class Terminal:
         self._op = ""  # the operation of the last call (its reply is being read)
         self._cancel_requested = False
         self._progress = ""
-        self._stage, self._left = "", None  # a payment code: "scanning" or the customer "paying", seconds left
+        self._stage = ""  # a payment code: "scanning" or the customer "paying"
+        self._left: int | None = None  # seconds left of that wait
         self._result: Result | None = None
         self._open_fixes: dict[int, str] = {}  # chain id → trace of its sale, for the idle screen
         self._link_notice = ""  # the acquirer link is not encrypted (TLS off): said on the idle screen
@@ -95,7 +96,8 @@ class Terminal:
         if key == CANCEL:
             return self._go("cancel")
         screen = STATES[self.state]
-        return getattr(self, f"_key_{screen.kind}")(key, screen)
+        handle: Callable[[str, Screen], list[Action]] = getattr(self, f"_key_{screen.kind}")
+        return handle(key, screen)
 
     def set_link(self, status: Any) -> list[Action]:
         """What the agent's `status` says of its acquirer link: without TLS the idle screen says so plainly;
@@ -144,7 +146,8 @@ class Terminal:
         result = reply.get("result") if reply.get("ok") else None
         if isinstance(result, Mapping) and result.get("cancelling"):
             return []
-        error = reply.get("error") if isinstance(reply.get("error"), Mapping) else {}
+        error = reply.get("error")
+        error = error if isinstance(error, Mapping) else {}
         why = str(error.get("message") or error.get("code") or "the agent has no payment-code support")
         self._cancel_requested = False  # not sent: CANCEL may be pressed again
         self._notice = self.texts("cancel.failed", why=why)
@@ -224,7 +227,7 @@ class Terminal:
             self.draft = replace(self.draft, amount=value, with_pin=True)
             return self._go("pin")
         picked = self.draft.picked or {}
-        if self.state == KeypadState.CORRECT_AMOUNT:  # undercharged by payment code: the customer's new code pays the rest
+        if self.state == KeypadState.CORRECT_AMOUNT and value is not None:  # undercharged by payment code: the customer's new code pays the rest
             new_code = picked.get("payment") == "wallet" and value > int(picked.get("amount") or 0)
             self.draft = replace(self.draft, new_code=new_code)
         return self._store(screen.field, value, "code" if by_code else "enter")
@@ -306,7 +309,7 @@ class Terminal:
         if key != ENTER:
             return self._scroll(key)
         result = self._result
-        if result is not None and result.offer == "retry":
+        if result is not None and result.offer == "retry" and result.retry_state is not None:
             return self._go(RETRY_EVENTS[result.retry_state])
         if result is not None and result.offer == "refund":
             return self._go("refund")
@@ -358,7 +361,7 @@ class Terminal:
         picked = d.picked or {}
         if name == "refund":
             if d.find_by == "trace" or not picked.get("rrn"):
-                original = {"trace": int(picked["trace"])}
+                original: dict[str, object] = {"trace": int(picked["trace"])}
             else:
                 original = {"rrn": picked["rrn"], "date": picked.get("mmdd") or mmdd(picked)}
             repeat = {"confirm_repeat": True} if d.confirm_repeat else {}
@@ -408,7 +411,8 @@ class Terminal:
             return prints + self._finish(Result(self.texts("status.done"), self.texts("reprinted", trace=trace)))
         if call == "lookup":
             found = [t for t in result["transactions"] if isinstance(t, Mapping)]
-            if getattr(STATES.get(sibling(self.state, "detail")), "pick", False):  # a sale to fix
+            detail = sibling(self.state, "detail")
+            if detail is not None and STATES[detail].pick:  # a sale to fix
                 found = [t for t in found if t.get("kind") in SALE_KINDS]
             if self.draft.find_by == "rrn" and self.draft.mmdd:
                 found = [t for t in found if mmdd(t) == self.draft.mmdd]

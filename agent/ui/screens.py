@@ -90,6 +90,7 @@ def banner(view: View, t: Texts) -> str:
     """The top line while offline ("OFFLINE — 3 stored, 75.00", shorter where the display is narrow; "OFFLINE BY
     SUPERVISOR — ..." while the supervisor switched it offline), or
     while a declined-after-forwarding sale waits for a supervisor; the longest form that fits."""
+    keys: tuple[str, ...]
     if view.offline is not None:
         count, amount = view.offline
         name = "offline.switched" if view.switched else "offline.banner"  # the supervisor's switch: said so

@@ -34,7 +34,8 @@ def press_keys(terminal: Terminal, keys: Iterable[str], perform: Perform, *,
             _apply(terminal, terminal.press(k), perform, on_show, on_print)
 
 
-def _apply(terminal: Terminal, actions: list[Action], perform: Perform, on_show, on_print) -> None:
+def _apply(terminal: Terminal, actions: list[Action], perform: Perform,
+           on_show: Callable[[tuple[str, ...]], None], on_print: Callable[[str], None]) -> None:
     pending: Call | None = None
     for action in actions:
         if isinstance(action, Show):
