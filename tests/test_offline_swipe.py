@@ -29,6 +29,68 @@ after_unanswered = 2
 SETTINGS = LIMITS + 'entry_modes = "chip,swipe,keyed"\n[card_reader]\nmanual_entry = true\n'
 
 
+# -- the setting, the sealed copy and the advice, fast -----------------------------------------------------
+
+@pytest.mark.parametrize("value, says", [
+    ("chip,magnetic", "got 'magnetic' in 'chip,magnetic'"), ("Swipe", "got 'Swipe'"),
+    ("chip,swipe,chip", "'chip' is named twice"), ("", "got ''"), (" , ", "got ''"), ("chip,", "got ''")])
+def test_bad_entry_modes_are_one_line_naming_the_setting(value, says):
+    from agent import config
+    from agent.errors import PosagentError
+
+    with pytest.raises(PosagentError) as refused:
+        config.from_mapping({"offline": {"enabled": True, "entry_modes": value}})
+    text = str(refused.value)
+    assert text.startswith("offline.entry_modes: ") and says in text and "\n" not in text, text
+    assert "chip, swipe, keyed" in text or "named twice" in text, text
+
+
+def test_entry_modes_default_to_chip_and_name_the_field_22_values_stored():
+    from agent import config
+    from agent.engine.requests import Profile
+    from agent.engine.store_forward import ENTRY_MODES, stored_modes
+
+    assert tuple(ENTRY_MODES) == config.OFFLINE_ENTRY_MODES  # the setting's words are the engine's table
+    default = Profile.from_config(config.from_mapping({"offline": {"enabled": True}}))
+    assert default.offline.entry_modes == ("chip",) and stored_modes(default) == {"051", "052"}
+    every = Profile.from_config(config.from_mapping({"offline": {"enabled": True, "entry_modes": " swipe, keyed,chip"}}))
+    assert every.offline.entry_modes == ("swipe", "keyed", "chip")
+    assert stored_modes(every) == {"051", "052", "022", "802", "011", "012"}  # never 021/801: a PIN is not kept
+    no_fallback = Profile.from_config(config.from_mapping({"offline": {"enabled": True, "entry_modes": "swipe"},
+                                                           "card_reader": {"fallback": False}}))
+    assert stored_modes(no_fallback) == {"022"}
+
+
+def test_a_swipe_s_sealed_copy_holds_its_track_2_and_its_advice_carries_it():
+    from agent.drivers.cardseal import CardSealer, SealError, binding_of
+    from agent.engine.offline import advice_from_record, offline_sale_message
+    from agent.engine.requests import CardData, Profile
+
+    card = CARDS["debit"]
+    sealer = CardSealer(bytes(range(32)))
+    sealed = sealer.seal(card.pan, card.expiry, b"", track2=card.track2, binding=binding_of(4000))
+    assert card.pan not in sealed and card.track2 not in sealed
+    assert sealer.open(sealed, binding=binding_of(4000)) == (card.pan, card.expiry, b"", card.track2)
+    with pytest.raises(SealError):
+        sealer.open(sealed, binding=binding_of(4001))
+
+    profile = Profile("10000001", "123456789012345")
+    swiped = offline_sale_message(profile, trace=7, batch=1, amount=4000, card=CardData(
+        pan=card.pan, expiry=card.expiry, entry_mode="022", track2=card.track2, source="test-card"))
+    assert swiped.mti == "0220" and swiped[22] == "022" and swiped[35] == card.track2 and 55 not in swiped
+    assert swiped[60][:2] == "30" and swiped[3] == "000000" and swiped[2] == card.pan
+
+    class Txn:
+        trace, batch, amount, entry_mode = 7, 1, 4000, "022"
+    again = advice_from_record(profile, Txn, {"fields": {}}, *sealer.open(sealed, binding=binding_of(4000)))
+    assert again == swiped  # rebuilt from the sealed copy: the same message each time
+    keyed = offline_sale_message(profile, trace=8, batch=1, amount=100, card=CardData(
+        pan=card.pan, expiry=card.expiry, entry_mode="012", source="manual"))
+    assert keyed[22] == "012" and 35 not in keyed and 55 not in keyed and keyed[14] == card.expiry
+
+
+# -- end to end -----------------------------------------------------------------------------------------
+
 @pytest.fixture
 def terminal(tmp_path, sim_host):
     agent = start_agent(tmp_path, sim_host.port, extra=SETTINGS)
