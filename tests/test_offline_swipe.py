@@ -222,3 +222,45 @@ def test_without_swipe_in_entry_modes_a_swipe_is_refused_offline_in_both_languag
         finally:
             agent.stop()
     assert "debit" not in sim_host.ledger()["cards"]
+
+
+# -- the issuer's first look at a swiped or keyed advice, sans-IO -----------------------------------------
+
+def test_the_host_checks_an_advice_without_field_55_as_an_online_sale_and_books_it_once():
+    from agent.engine.offline import offline_sale_message
+    from agent.engine.requests import CardData, Profile
+    from simulator.host.ledger import Ledger
+    from simulator.host.processing import HostProcessor
+    from tests.simhost import CUP, DEFAULT_TMK
+    from tests.test_host_processing import Terminal
+
+    ledger = Ledger(":memory:")
+    try:
+        terminal = Terminal(HostProcessor(ledger, CARDS, dialect=CUP, tmk_for=lambda tid: DEFAULT_TMK))
+        profile = Profile("10000001", "123456789012345")
+
+        def advice(name: str, amount: int, entry_mode: str = "022", track2: str | None = None, mti: str = "0220",
+                   stan: int | None = None):
+            card = CARDS[name]
+            track = (track2 or card.track2) if entry_mode.startswith("02") else None
+            message = offline_sale_message(profile, trace=stan or terminal.next_stan(),
+                                           batch=int(terminal.signon.batch_number), amount=amount,
+                                           card=CardData(pan=card.pan, expiry=card.expiry, entry_mode=entry_mode,
+                                                         track2=track))
+            return terminal.send(message.with_mti(mti))[39]
+
+        assert advice("debit", 4000) == "00"
+        assert advice("debit", 4000, entry_mode="012") == "00"  # keyed: PAN and expiry only
+        assert advice("low-balance", 5001) == "51"  # 50.00 on the card: the funds decide, as online
+        assert advice("lost", 100) == "41" and advice("declined", 100) == "05"
+        assert advice("expired", 100) == "54"
+        other = CARDS["credit"].track2
+        assert advice("debit", 100, track2=other) == "14"  # a track 2 that is not the card's own
+        assert advice("debit", 100, entry_mode="052") == "30"  # a chip read's advice must carry its TC
+        repeat = terminal.next_stan()
+        assert advice("debit", 700, stan=repeat) == "00"
+        assert advice("debit", 700, stan=repeat, mti="0221") == "00"  # answered from its booking
+        rows = ledger.read("SELECT response_code FROM txns WHERE stan = ?", (f"{repeat:06d}",))
+        assert [r["response_code"] for r in rows] == ["00"]  # booked once
+    finally:
+        ledger.close()

@@ -3,10 +3,10 @@
 A chip sale's advice carries the card's TC in field 55, checked like an ARQC (same keys, same data, EMV
 Book 2); a valid TC is booked as an approved sale — the card, not the issuer, decided, so there is no
 balance check — and the wrong one (34) is booked as declined.  A swiped or keyed sale's advice has no field
-55: nothing but the merchant's limits approved it, so this is the issuer's first look at the sale and it
-is checked as an online sale would be — the card known (14), the expiry presented the card's and not past
-(54), not blocked (its behaviour), track 2 (when sent) the card's own (14), and the funds (51) — then booked
-approved or declined.  An unknown card (14) or a card the issuer refuses is booked as declined either way.
+55 (and a field 22 that is no chip read's): nothing but the merchant's limits approved it, so this is the
+issuer's first look at the sale and it is checked as an online sale would be — the card known (14), the
+expiry presented the card's and not past (54), not blocked (its behaviour), track 2 (when sent) the card's
+own (14), and the funds (51) — then booked approved or declined.  An unknown card (14) or a card the issuer refuses is booked as declined either way.
 A repeated advice (same STAN, the answer was lost) is answered again as the first time, never booked twice."""
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def sale_advice(host: "HostProcessor", req: "Request") -> "Message":
     if refusal is not None:
         return refusal
     amount = req.msg.amount
-    if card is not None and code == codes.APPROVED and 55 not in req.msg:  # swiped or keyed: no cryptogram
+    chip_read = str(req.msg.get(22) or "").startswith("05")  # a chip read's advice must carry its TC
+    if card is not None and code == codes.APPROVED and not chip_read and 55 not in req.msg:  # swiped or keyed
         code = _stand_in_code(host, req, card, amount)
     elif card is not None and code == codes.APPROVED:
         if _cryptogram_type(req.msg) != TC:
