@@ -121,7 +121,7 @@ def _mode_word(entry_mode: str) -> str:
     """How a card with this field 22 was read, as the refusal names it."""
     if entry_mode in ENTRY_MODES["chip"]:
         return "chip"
-    if entry_mode[:2] in ("01",):
+    if entry_mode.startswith("01"):
         return "keyed"
     return "swipe_pin" if entry_mode in ("021", "801") else "swipe"
 
