@@ -110,6 +110,25 @@ def _amount_text(v: Any) -> str | None:
     return None
 
 
+#: how a card may be read for a sale stored offline (`[offline] entry_modes`): the chip (the card's TC vouches
+#: for it), the magnetic stripe (fallback included where `[card_reader] fallback` allows it), keyed by a supervisor
+OFFLINE_ENTRY_MODES = ("chip", "swipe", "keyed")
+
+
+def offline_entry_modes(text: str) -> tuple[str, ...]:
+    """`[offline] entry_modes` as its words ("chip,swipe" → ("chip", "swipe")); a ValueError saying what is wrong."""
+    words = [w.strip() for w in text.split(",")]
+    expected = f"a comma-separated list of {', '.join(OFFLINE_ENTRY_MODES)} (such as \"chip,swipe\")"
+    if not text.strip():
+        raise ValueError(f"expected {expected}, got {text!r}")
+    for word in words:
+        if word not in OFFLINE_ENTRY_MODES:
+            raise ValueError(f"expected {expected}, got {brief(word)} in {brief(text)}")
+        if words.count(word) > 1:
+            raise ValueError(f"{word!r} is named twice in {brief(text)}: name each mode once")
+    return tuple(words)
+
+
 def _parsed_by(parse: Callable[[Any], Any]) -> Callable[[Any], str | None]:
     """A check that is `parse`'s refusal (its ValueError's text), or None when `parse` takes the value."""
     def check(v: Any) -> str | None:
@@ -257,8 +276,12 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "max_count": Setting(int, 50, "The most sales stored offline at once (1 to 500).", _range(1, 500)),
         "max_age_hours": Setting(int, 24, "Offline sales stop when the oldest stored one is this old (1 to 72 hours): "
                                  "the bank may refuse what is forwarded late.", _range(1, 72)),
-        "entry_modes": Setting(str, "chip", "How a card may be read for an offline sale: \"chip\" (the card's TC "
-                               "vouches for it; the only mode supported).", _pattern(r"chip", "\"chip\"")),
+        "entry_modes": Setting(str, "chip", "How a card may be read for a sale stored offline, a comma-separated "
+                               "list: \"chip\" (the card's TC vouches for it), \"swipe\" (the magnetic stripe, and "
+                               "the fallback to it where `[card_reader] fallback` allows it; no PIN), \"keyed\" (the "
+                               "supervisor's manual entry, with `[card_reader] manual_entry`). A swiped or keyed sale "
+                               "is approved by the limits alone and the issuer may decline it when it is forwarded.",
+                               _parsed_by(offline_entry_modes)),
         "retry_seconds": Setting(int, 60, "The longest wait between tries to forward what is owed (stored sales, "
                                  "reversals, TCs) while the bank does not answer: the first try comes 2 s after, "
                                  "then the wait doubles up to this (2 to 600 s).", _range(2, 600)),

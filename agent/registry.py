@@ -128,6 +128,8 @@ class Operation:
     configured_by: tuple[str, str] | None = None
     #: `(argument, values, role)`: with the argument at one of the values, this role suffices
     relaxed: tuple[str, tuple[Any, ...], str] | None = None
+    #: `(argument, role)`: with the argument true, this role's password is needed (a sale keyed by hand)
+    raised: tuple[str, str] | None = None
     money: bool = False  # can move money: a lost answer is "outcome unknown", never "nothing charged"
     guards: tuple[str, ...] = ()  # the guards it may raise (see GUARD_ARGS)
     journaled: bool = False  # journaled by the engine: refused while the journal is damaged
@@ -162,8 +164,10 @@ _rows = (
                     "card": CARD,
                     "confirm_duplicate": FLAG.but(help="the same card and amount again is intended"),
                     "confirm_unusual": FLAG.but(help="the unusually large amount is right"),
-                    "client_request_id": REQUEST_ID, "pin": PIN},
-              cli=Cli(("sale",))),
+                    "client_request_id": REQUEST_ID, "pin": PIN,
+                    "keyed": FLAG.but(help="the test card's number and expiry keyed by hand (supervisor; "
+                                           "[card_reader] manual_entry)")},
+              raised=("keyed", "supervisor"), cli=Cli(("sale",))),
     Operation("wallet_sale", "charge a wallet payment code (scan or key the customer's code)", P + "wallet_sale", offline="paycode",
               money=True, journaled=True, keypad=True, cancellable=True, guards=("duplicate", "unusual_amount"),
               args={"amount": AMOUNT.but(required=True, positional=True,
@@ -375,6 +379,8 @@ def role_for(name: str, args: Mapping[str, Any] | None = None, settings: Any = N
     if row is None:
         return None
     args = args or {}
+    if row.raised is not None and args.get(row.raised[0]):
+        return row.raised[1]
     if row.relaxed is not None:
         arg, values, role = row.relaxed
         if args.get(arg) in values:

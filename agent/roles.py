@@ -16,7 +16,8 @@ changes them at run time; they are edited in the file by whoever installs the te
 one person at the console could point the terminal at a host that holds the key they helped load.
 
 The console (`config set`) asks `check_setting` here; who may run each operation is its row in the
-operation registry (`agent.registry`: `role`, and `configured_by` for the pre-auth family).
+operation registry (`agent.registry`: `role`, `configured_by` for the pre-auth family, and `raised` for a
+keyed sale).
 """
 
 from __future__ import annotations
@@ -152,12 +153,15 @@ def check_setting(role: str, section: str, key: str) -> None:
 
 def table_markdown() -> str:
     """The roles table for docs/security.md (a test keeps that copy in step); an operation followed by a
-    setting needs the supervisor when that setting is true, the cashier otherwise.  The key custodians run
+    setting needs the supervisor when that setting is true, the cashier otherwise; one followed by an argument
+    needs that role with the argument given (a keyed sale).  The key custodians run
     no operation of the registry: their row says what they do instead."""
     lines = ["| Role | Operations | Settings it may change |", "|---|---|---|"]
     for role in ROLES:
-        ops = ", ".join(sorted(op + (f" (`{'.'.join(row.configured_by)}`)" if row.configured_by else "")
-                               for op, row in OPERATIONS.items() if row.role == role))
+        ops = ", ".join(sorted([op + (f" (`{'.'.join(row.configured_by)}`)" if row.configured_by else "")
+                                for op, row in OPERATIONS.items() if row.role == role]
+                               + [f"{op} (`{row.raised[0]}`)" for op, row in OPERATIONS.items()
+                                  if row.raised is not None and row.raised[1] == role]))
         settings = ", ".join(f"`{s}`" for s in sorted(SETTINGS[role])) or "none"
         lines.append(f"| {role} | {ops} | {settings} |")
     for number, role in enumerate(KEY_CUSTODIANS, 1):

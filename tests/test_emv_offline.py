@@ -52,7 +52,7 @@ def test_a_sealed_card_opens_only_with_its_key_and_its_amount():
     sealer = CardSealer(KEY)
     sealed = sealer.seal("6226090000000162", "3012", b"\x9F\x27\x01\x40", binding=binding_of(2000))
     assert "6226090000000162" not in sealed
-    assert sealer.open(sealed, binding=binding_of(2000)) == ("6226090000000162", "3012", b"\x9F\x27\x01\x40")
+    assert sealer.open(sealed, binding=binding_of(2000)) == ("6226090000000162", "3012", b"\x9F\x27\x01\x40", None)
     with pytest.raises(SealError):
         sealer.open(sealed, binding=binding_of(2001))  # moved to another sale
     with pytest.raises(SealError):

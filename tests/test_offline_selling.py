@@ -287,7 +287,7 @@ def test_bad_offline_settings_are_refused_in_one_line():
     from agent import config
     from agent.errors import PosagentError
 
-    for table in ({"max_count": 0}, {"max_age_hours": 73}, {"entry_modes": "swipe"}, {"max_amount": "abc"},
+    for table in ({"max_count": 0}, {"max_age_hours": 73}, {"entry_modes": "chip,magnetic"}, {"max_amount": "abc"},
                   {"enabled": "yes"}):
         with pytest.raises(PosagentError) as refused:
             config.from_mapping({"offline": table})

@@ -71,7 +71,7 @@ def test_the_command_line_reaches_exactly_the_rows_with_a_cli_form():
                 if not arg.positional:
                     assert registry.flag_of(name, arg) in flags, (row.name, name)
             assert "--json" in flags
-            assert ("--password-stdin" in flags) == any(r.role != "cashier" or r.configured_by for r in rows)
+            assert ("--password-stdin" in flags) == any(r.role != "cashier" or r.configured_by or r.raised for r in rows)
     reached = {row.name for rows in cli.commands().values() for row in rows}
     assert reached == {name for name, row in registry.OPERATIONS.items() if row.cli is not None}
 
@@ -128,13 +128,23 @@ def test_a_wrong_command_line_is_one_usage_line(argv, expected):
 
 
 def test_the_roles_table_is_the_registry():
-    listed = {}
+    listed, raised = {}, {}
     for line in roles.table_markdown().splitlines()[2:]:
         role, ops = line.split(" | ")[0].strip("| "), line.split(" | ")[1]
         if role in roles.KEY_CUSTODIANS:  # they hold key components, they run no operation
             continue
-        listed.update({op.split(" ")[0]: role for op in ops.split(", ")})
+        for op in ops.split(", "):
+            name, _, argument = op.partition(" ")
+            row = registry.OPERATIONS[name]
+            if row.raised is not None and argument == f"(`{row.raised[0]}`)":  # with that argument: its own role
+                raised[name] = role
+            else:
+                listed[name] = role
     assert listed == {name: row.role for name, row in registry.OPERATIONS.items()}
+    assert raised == {name: row.raised[1] for name, row in registry.OPERATIONS.items() if row.raised} == {
+        "sale": "supervisor"}
+    assert registry.role_for("sale", {"keyed": True}) == "supervisor"  # a card keyed by hand: the supervisor's
+    assert registry.role_for("sale", {"keyed": False}) == registry.role_for("sale", {}) == "cashier"
     for name, row in registry.OPERATIONS.items():
         assert registry.role_for(name, {"confirm": True, "kind": "config_set", "acknowledge": True}) == row.role
     assert registry.role_for("settle", {"confirm": False}) == "cashier"

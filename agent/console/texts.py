@@ -59,10 +59,11 @@ TEXTS: dict[str, tuple[str, str]] = {
                             "offline declined)", "，上送后被银行拒绝 {count} 笔（{unseen} 笔未查看：offline declined）"),
     "off.none": ("no sale stored offline was declined by the bank", "没有被银行拒绝的脱机交易"),
     "off.seen": ("seen", "已查看"), "off.new": ("NEW", "新"),
-    "off.help": ("Each was approved offline by the card and stored; the bank refused it when it was forwarded: the "
+    "off.help": ("Each was approved offline (by the card, or a swiped or keyed one by the merchant's limits) and "
+                 "stored; the bank refused it when it was forwarded: the "
                  "money was not collected and the merchant bears it — ask the customer for another payment "
                  "(the trace is the receipt's voucher number).",
-                 "以上交易脱机时经卡片批准并存储，上送时被银行拒绝：款项未收到，损失由商户承担——请联系顾客改用其他方式付款"
+                 "以上交易脱机时经卡片（刷卡或手工输入的按商户限额）批准并存储，上送时被银行拒绝：款项未收到，损失由商户承担——请联系顾客改用其他方式付款"
                  "（凭证号即签购单上的凭证号）。"),
     "off.acknowledged": ("{count} marked seen (journaled): the keypad's banner for them ends",
                          "{count} 笔已标记为已查看（已记入流水）：收银键盘上的提示随之消失"),

@@ -1,23 +1,26 @@
-"""Where a transaction's card comes from: the PC/SC reader (chip), or a named test card.
+"""Where a transaction's card comes from: the PC/SC reader (chip), or a named test card (swiped, or keyed).
 
 Blocking calls (the daemon runs them in a thread).  Card data lives here only for the transaction:
 `release()` wipes it.  A named test card is read as a swipe (22 = 022) from the card file the
 configuration names (`[card_reader] test_cards`) — the path CI and the CLI's `--card` use when no chip
-reader is wanted.  The file is read and checked when the source is made, so a bad one stops the start.
+reader is wanted — or, with `--keyed`, as a supervisor keys its number and expiry (012, no track data).  The file is read and checked when the source is made, so a bad one stops the start.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from typing import Any
 
 from agent.emv.card_errors import CardError, CardRemovedAfterApproval
 from agent.drivers.cardseal import SealError, binding_of
+from agent.drivers.keyed import keyed_entry
 from agent.drivers.pinpad import PinPad, PinPadError
 from agent.drivers.testcards import TestCard, load_test_cards
 from agent.engine.effects import CardFailure
 from agent.engine.requests import CardData
+from agent.errors import UsageError
 
 log = logging.getLogger("posagent.card")
 
@@ -50,6 +53,7 @@ class CardSource:
         self.currency = currency
         self.test_cards_path = test_cards_path
         self._chip: Any = None
+        self._read: CardData | None = None  # a swiped or keyed card of the transaction under way
         self._reader: Any = None
         self._test_cards: dict[str, TestCard] | None = (
             load_test_cards(os.path.expanduser(test_cards_path)) if test_cards_path else None)
@@ -106,12 +110,15 @@ class CardSource:
         return self._chip is not None
 
     # -- read -------------------------------------------------------------------------------------
-    def read(self, amount: int, test_card: str | None, offline_ok: bool = False) -> CardData | CardFailure:
+    def read(self, amount: int, test_card: str | None, offline_ok: bool = False, *,
+             keyed: bool = False) -> CardData | CardFailure:
         if test_card is not None:
-            return self._read_test_card(test_card)
+            read = self._read_test_card(test_card, keyed)
+            self._read = read if isinstance(read, CardData) else None  # sealed for an advice, wiped at release
+            return read
         return self._read_chip(amount, offline_ok)
 
-    def _read_test_card(self, name: str) -> CardData | CardFailure:
+    def _read_test_card(self, name: str, keyed: bool = False) -> CardData | CardFailure:
         cards = self._test_cards
         if cards is None:
             return CardFailure("no test-card file is configured ([card_reader] test_cards): "
@@ -119,6 +126,13 @@ class CardSource:
         card = cards.get(name)
         if card is None:
             return CardFailure(f"no test card named {name!r} (known: {', '.join(sorted(cards))})")
+        if keyed:  # the number and expiry as a supervisor keys them: no track data (the engine checked who)
+            try:
+                entered = keyed_entry(card.pan, card.expiry, allowed=True, supervisor_authorised=True,
+                                      today=dt.date.today())
+            except UsageError as exc:
+                return CardFailure(str(exc))
+            return CardData(pan=entered.pan, expiry=entered.expiry, entry_mode=entered.entry_mode, source="manual")
         if self.pin_pad.entered():  # swiped with a PIN: 021 and field 52
             block = self._pin_block(card.pan)
             if isinstance(block, CardFailure):
@@ -170,8 +184,8 @@ class CardSource:
                         sequence=chip.sequence, field55=chip.field55, source="chip", pin_block=block,
                         approved_offline=chip.approved_offline, sealed_card=sealed)
 
-    def open_sealed(self, sealed: str, amount: int) -> tuple[str, str, bytes] | CardFailure:
-        """The PAN, expiry and field 55 of an offline approval's advice (never logged)."""
+    def open_sealed(self, sealed: str, amount: int) -> tuple[str, str, bytes, str | None] | CardFailure:
+        """The PAN, expiry, field 55 and track 2 of an offline approval's advice (never logged)."""
         if self.sealer is None:
             return CardFailure("no key to open the sealed card")
         try:
@@ -202,10 +216,12 @@ class CardSource:
         from agent.engine.texts import say
 
         chip = self._chip
-        if chip is None:
-            return CardFailure(self._say(CardError("no chip card in the reader")))
         if self.sealer is None:
             return CardFailure(self._say(CardError("no key to seal the card for the advice")))
+        if chip is None and self._read is not None and self._read.field55 is None:
+            return self._stored_without_chip(self._read, amount)
+        if chip is None:
+            return CardFailure(self._say(CardError("no chip card in the reader")))
         try:
             answer = chip.complete_unable_online(may_approve)
         except CardError as exc:
@@ -218,8 +234,16 @@ class CardSource:
         return CardData(pan=chip.pan, expiry=chip.expiry, entry_mode=chip.entry_mode, sequence=chip.sequence,
                         field55=field55, source="chip", approved_offline=True, sealed_card=sealed)
 
+    def _stored_without_chip(self, card: CardData, amount: int) -> CardData:
+        """A swiped or keyed card stored offline: no cryptogram — the merchant's limits approved it — so
+        its PAN, expiry and any track 2 are sealed for the advice (the PIN block never: not kept for later)."""
+        sealed = self.sealer.seal(card.pan, card.expiry, b"", track2=card.track2, binding=binding_of(amount))
+        return CardData(pan=card.pan, expiry=card.expiry, entry_mode=card.entry_mode, track2=card.track2,
+                        fallback=card.fallback, source=card.source, approved_offline=True, sealed_card=sealed)
+
     def release(self) -> None:
         self.pin_pad.wipe()
+        self._read = None
         chip, self._chip = self._chip, None
         if chip is not None:
             try:

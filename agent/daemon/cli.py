@@ -110,7 +110,7 @@ def _metavar_of(name: str, arg: Arg) -> str:
 
 
 def _asks_password(row: Operation) -> bool:
-    return row.role != "cashier" or row.configured_by is not None
+    return row.role != "cashier" or row.configured_by is not None or row.raised is not None
 
 
 def _subcommand(sub: argparse._SubParsersAction, rows: list[Operation]) -> None:

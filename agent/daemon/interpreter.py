@@ -128,7 +128,7 @@ class Interpreter:
         # the chip reader blocks (APDUs through pcscd): it runs in a thread; a named test card does not
         if isinstance(effect, fx.ReadCard):
             if effect.test_card is not None:
-                return self.cards.read(effect.amount, effect.test_card)
+                return self.cards.read(effect.amount, effect.test_card, keyed=effect.keyed)
             return await asyncio.to_thread(self.cards.read, effect.amount, None, effect.offline_ok)
         if isinstance(effect, fx.FinishCard):
             if not self.cards.holds_chip:

@@ -19,7 +19,8 @@ from agent.engine.walletfix import WalletCorrectRequest, wallet_correct as _wall
 def sale(daemon, a: dict[str, Any], who):
     return operations.sale(daemon.profile, operations.SaleRequest(
         amount=a["amount"], test_card=a.get("card"), confirm_duplicate=bool(a.get("confirm_duplicate")),
-        confirm_unusual=bool(a.get("confirm_unusual")), client_request_id=a.get("client_request_id")), who)
+        confirm_unusual=bool(a.get("confirm_unusual")), client_request_id=a.get("client_request_id"),
+        keyed=bool(a.get("keyed"))), who)
 
 
 def wallet_sale(daemon, a: dict[str, Any], who):

@@ -79,7 +79,8 @@ def show_offline_declined(args: argparse.Namespace, cfg, reply: dict) -> int:
               f"{format_amount(t['amount'], cfg.terminal.currency_exponent):>12}  declined {t.get('response_code') or '-'}"
               f"{'' if t.get('seen', True) else '  new'}")
     if declined:
-        print("Each was approved offline by the card and stored; the bank refused it when it was forwarded: the "
+        print("Each was approved offline (by the card, or a swiped or keyed one by the merchant's limits) and stored; "
+              "the bank refused it when it was forwarded: the "
               "money was not collected and the merchant bears it — ask the customer for another payment.")
     acknowledged = reply["result"].get("acknowledged") or []
     if acknowledged:

@@ -1,12 +1,12 @@
-"""The card number of an offline approval, sealed until its advice is delivered (PCI DSS v4 3.5).
+"""The card of a sale approved offline, sealed until its advice is delivered (PCI DSS v4 3.3.2, 3.5).
 
-An offline-approved sale owes the acquirer an advice (0220) that must carry the PAN, the expiry and the
-chip data with the TC; the journal keeps only the masked PAN, a keyed fingerprint, field 55 with digit
-runs masked and, for such a sale, this sealed copy: AES-GCM
-(the `cryptography` package) under a key derived with HKDF-SHA256 from the fingerprint key — a key
-file kept apart from the journal — bound to the sale's amount (the associated data).  Nothing here is
-ever logged.
-"""
+An offline-approved sale owes the acquirer an advice (0220) that must carry the PAN, the expiry and,
+for a chip sale, the chip data with the TC — for a swiped sale track 2 instead (sensitive authentication
+data: kept only until the issuer has answered, and only sealed; docs/security.md says why).  The journal
+keeps only the masked PAN, a keyed fingerprint, field 55 with digit runs masked and, for such a sale,
+this sealed copy, deleted once the bank answers: AES-GCM (the `cryptography` package) under a key derived
+with HKDF-SHA256 from the fingerprint key — a key file kept apart from the journal — bound to the sale's
+amount (the associated data).  Nothing here is ever logged."""
 
 from __future__ import annotations
 
@@ -37,15 +37,19 @@ class CardSealer:
             raise ValueError("the sealing key must be at least 128 bits")
         self._aead = AESGCM(_key(fingerprint_key))
 
-    def seal(self, pan: str, expiry: str, icc: bytes, *, binding: str) -> str:
-        """PAN, expiry and the chip data (field 55, which the journal keeps only masked), sealed."""
+    def seal(self, pan: str, expiry: str, icc: bytes, *, binding: str, track2: str | None = None) -> str:
+        """PAN, expiry and the chip data (field 55, which the journal keeps only masked) — or a swipe's
+        track 2 — sealed."""
         nonce = os.urandom(_NONCE)
-        clear = f"{pan}={expiry}={icc.hex().upper()}".encode("ascii")
+        clear = f"{pan}={expiry}={icc.hex().upper()}"
+        if track2:  # its own separator as the stripe writes it ('D'), so '=' still parts the four
+            clear += "=" + track2.replace("=", "D")
+        clear = clear.encode("ascii")
         sealed = self._aead.encrypt(nonce, clear, binding.encode("ascii"))
         return f"{VERSION}:" + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
-    def open(self, text: str, *, binding: str) -> tuple[str, str, bytes]:
-        """(PAN, expiry YYMM, field 55) from a sealed copy; SealError if it does not open."""
+    def open(self, text: str, *, binding: str) -> tuple[str, str, bytes, str | None]:
+        """(PAN, expiry YYMM, field 55, track 2 or None) from a sealed copy; SealError if it does not open."""
         version, _, body = text.partition(":")
         if version != VERSION:
             raise SealError(f"unknown seal version {version[:8]!r}")
@@ -54,10 +58,12 @@ class CardSealer:
             clear = self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], binding.encode("ascii")).decode("ascii")
         except (InvalidTag, ValueError, UnicodeError):
             raise SealError("the sealed card does not open with this terminal's key") from None
-        pan, expiry, icc = (clear.split("=") + ["", ""])[:3]
+        pan, expiry, icc, track2 = (clear.split("=") + ["", "", ""])[:4]
         if not (pan.isdigit() and len(expiry) == 4 and expiry.isdigit()):
             raise SealError("the sealed card is not a card number and expiry")
-        return pan, expiry, bytes.fromhex(icc)
+        if track2 and not (track2.count("D") == 1 and track2.replace("D", "").isdigit()):
+            raise SealError("the sealed track 2 is not track 2 data")
+        return pan, expiry, bytes.fromhex(icc), track2.replace("D", "=") or None
 
     def __repr__(self) -> str:
         return "<CardSealer>"

@@ -176,10 +176,11 @@ def ensure_ready(profile: Profile, *, trace_for_signon: Callable[[], Gen] | None
 
 
 def with_card(amount: int, test_card: str | None, body: Callable[[CardData], Plan], *,
-              offline_ok: bool = False) -> Plan:
+              offline_ok: bool = False, keyed: bool = False) -> Plan:
     """Read the card for `amount`, run `body(card)`, and always release the card after (wiping its data);
-    a plan abandoned mid-way leaves the wiping to the daemon.  `offline_ok`: the card may approve offline."""
-    card = yield ReadCard(amount, test_card, offline_ok)
+    a plan abandoned mid-way leaves the wiping to the daemon.  `offline_ok`: the card may approve offline;
+    `keyed`: the named test card as a supervisor keys it."""
+    card = yield ReadCard(amount, test_card, offline_ok, keyed)
     if isinstance(card, CardFailure):
         raise EngineError(card.message, code="card")
     try:

@@ -56,6 +56,7 @@ class ReadCard:
     amount: int
     test_card: str | None = None
     offline_ok: bool = False  # the terminal may approve offline (a plain sale); else it always goes online
+    keyed: bool = False  # the named test card's number and expiry as a supervisor keys them (22 = 012)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ class FinishUnableOnline:
     """Second GENERATE AC when the host cannot be reached (EMV Book 3 §10.7): terminal action analysis with
     TAC/IAC-default, then a TC with authorisation response code Y3, or an AAC with Z3 (always an AAC when
     `may_approve` is false: a limit refuses).  Result: `CardData` of the approval (the TC's field 55, the card
-    sealed for the advice), or `CardFailure` saying why it was declined."""
+    sealed for the advice), or `CardFailure` saying why it was declined.  A swiped or keyed card has no
+    cryptogram: the merchant's limits approved it, and the result is its card sealed for the advice."""
 
     amount: int
     may_approve: bool
@@ -90,9 +92,10 @@ class HostUnreachable:
 
 @dataclass(frozen=True)
 class OpenSealedCard:
-    """The PAN, expiry and chip data of an offline approval's advice, from its sealed copy in the journal.
+    """The PAN, expiry and chip data (or a swipe's track 2) of an offline approval's advice, from its sealed
+    copy in the journal.
 
-    Result: (PAN, expiry YYMM, field 55 bytes), or `CardFailure` when the copy does not open."""
+    Result: (PAN, expiry YYMM, field 55 bytes, track 2 or None), or `CardFailure` when the copy does not open."""
 
     sealed: str
     amount: int

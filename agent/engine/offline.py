@@ -1,12 +1,12 @@
-"""Offline approvals: a sale the terminal's action analysis and the card approved offline (TC at the
-first GENERATE AC), journaled as approved-offline, and the advice (0220, 60.1 = 30) that tells the
-acquirer later — before anything else online, at the latest before settlement.
+"""Offline approvals: a sale approved without the acquirer — by the chip card (a TC, at the first GENERATE
+AC or, while the link is down, the second with Y3) or, for a swiped or keyed card stored while the link is
+down, by the merchant's limits alone — journaled as approved-offline, and the advice (0220, 60.1 = 30) that
+tells the acquirer later: before anything else online, at the latest before settlement.
 
-The sale is journaled in ONE commit as "advice_pending" with its masked message (field 55 with the TC
-is the evidence) and the card number sealed for the advice (agent/drivers/cardseal.py); it owes no
-reversal.  The advice is rebuilt from that record, so it survives a restart and is sent, the same
-bytes each time, until the acquirer answers.
-"""
+The sale is journaled in ONE commit as "advice_pending" with its masked message (a chip sale's field 55
+with the TC is the evidence) and the card sealed for the advice (agent/drivers/cardseal.py: PAN, expiry
+and the chip data, or a swipe's track 2); it owes no reversal.  The advice is rebuilt from that record, so
+it survives a restart and is sent, the same bytes each time, until the acquirer answers."""
 
 from __future__ import annotations
 
@@ -17,24 +17,21 @@ from agent.engine.requests import CardData, Profile, sale_request
 from agent.engine.texts import say
 from agent.engine.effects import Outcome, Plan
 from agent.iso8583 import Message
-from agent.iso8583.subfields import Field60
 from agent.money import format_amount
 
-#: 60.1 of an offline sale advice (domain notes §3: offline sale 0220, 60.1 = 30)
-OFFLINE_SALE_TYPE = "30"
-ADVICE_MTI = "0220"
 #: kinds an offline approval can be (pre-auths and the sales of a correction always go online)
 OFFLINE_KINDS = ("sale",)
 
 
 def offline_sale_message(profile: Profile, *, trace: int, batch: int, amount: int, card: CardData) -> Message:
-    """The advice of an offline-approved sale: the sale's fields, MTI 0220 and 60.1 = 30, field 55 with the TC."""
-    sale = sale_request(profile, trace=trace, batch=batch, amount=amount, card=card)
-    fields = dict(sale.fields)
-    fields.pop(35, None)  # an advice needs no track data: the TC vouches for the card
-    fields[60] = Field60(tx_type=OFFLINE_SALE_TYPE, batch=f"{batch:06d}", nmc="000", read_cap="5",
-                         ic_cond="0").to_str()
-    return Message(ADVICE_MTI, fields)
+    """The advice of a sale stored offline: the sale's fields under the MTI and 60.1 the dialect gives the kind
+    "offline_sale" (cup: 0220, 60.1 = 30; domain notes §3).
+    A chip sale's carries field 55 with the TC and no track data (the TC vouches for the card); a swiped one's
+    carries track 2 (35), the issuer's only evidence the card was there; a keyed one's, PAN and expiry alone."""
+    message = sale_request(profile, trace=trace, batch=batch, amount=amount, card=card, kind="offline_sale")
+    if card.field55:
+        return Message(message.mti, {n: v for n, v in message.fields.items() if n != 35})
+    return message
 
 
 def approve_offline(profile: Profile, request: Any, operator: Any, card: CardData, *, limits: Any = None) -> Plan:
@@ -50,16 +47,22 @@ def approve_offline(profile: Profile, request: Any, operator: Any, card: CardDat
         client_request_id=request.client_request_id, build=build, advice=True,
         **({"offline_limits": limits} if limits is not None else {}))
     txn = begun.txn
-    text = say(profile.language, "sale_approved_offline",
+    chip = card.field55 is not None
+    text = say(profile.language, "sale_approved_offline" if chip else "sale_stored_offline",
                amount=format_amount(request.amount, profile.currency_exponent), card=txn.pan_masked,
                trace=f"{txn.trace:06d}")
     return Outcome("sale", "approved", text, txn=txn, steps=(txn,),
-                   details={"offline": True, "cryptogram": "TC", "advice": "pending"})
+                   details={"offline": True, "advice": "pending", "entry_mode": card.entry_mode,
+                            **({"cryptogram": "TC"} if chip else {})})
 
 
-def advice_from_record(profile: Profile, txn: Any, record: Mapping[str, Any], pan: str, expiry: str, icc: bytes) -> Message:
-    """The advice again, from journal facts and the unsealed card (the same message each time)."""
+def advice_from_record(profile: Profile, txn: Any, record: Mapping[str, Any], pan: str, expiry: str, icc: bytes,
+                       track2: str | None = None) -> Message:
+    """The advice again, from journal facts and the unsealed card (the same message each time): a chip sale's
+    field 55, a swiped one's track 2."""
     sequence = record.get("fields", {}).get("23")
-    card = CardData(pan=pan, expiry=expiry, entry_mode=txn.entry_mode or "052", field55=icc,
+    entry_mode = txn.entry_mode or "052"
+    card = CardData(pan=pan, expiry=expiry, entry_mode=entry_mode, field55=icc or None, track2=track2,
+                    fallback=entry_mode.startswith("80"),
                     sequence=sequence if isinstance(sequence, str) and sequence.isdigit() else None)
     return offline_sale_message(profile, trace=txn.trace, batch=txn.batch, amount=txn.amount, card=card)

@@ -41,6 +41,7 @@ class SaleRequest:
     kind: str = "sale"  # "correction" for a linked sale of a difference
     original_id: int | None = None
     chain_id: int | None = None
+    keyed: bool = False  # the test card's number and expiry keyed by a supervisor (`[card_reader] manual_entry`)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,24 @@ def _money(profile: Profile, amount: int) -> str:
     return format_amount(amount, profile.currency_exponent)
 
 
+def keyed_refusal(profile: Profile, request: SaleRequest, operator: Operator) -> EngineError | None:
+    """A card keyed by hand: only where `[card_reader] manual_entry` allows it, only by a supervisor, and (with
+    no keypad entry of a typed number yet) only a named test card's."""
+    if not request.keyed:
+        return None
+    if not profile.manual_entry:
+        return EngineError(say(profile.language, "keyed_disabled"), code="card")
+    if operator.role != "supervisor":
+        return EngineError(say(profile.language, "card_ManualEntryRefused"), code="auth")
+    if request.test_card is None:
+        return EngineError(say(profile.language, "keyed_needs_card"), code="usage")
+    return None
+
+
 def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
+    refused = keyed_refusal(profile, request, operator)
+    if refused is not None:
+        raise refused
     if request.kind == "sale":  # a fix's sale charges part of a purchase already made: never stopped halfway
         question = yield from check_amount(profile, "sale", request.amount, confirmed=request.confirm_unusual)
         if question is not None:
@@ -87,7 +105,7 @@ def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
         yield from ensure_ready(profile)
     return (yield from with_card(request.amount, request.test_card,
                                  lambda card: _sale_with_card(profile, request, operator, card),
-                                 offline_ok=request.kind in OFFLINE_KINDS))
+                                 offline_ok=request.kind in OFFLINE_KINDS, keyed=request.keyed))
 
 
 def _duplicate_question(profile: Profile, request: SaleRequest, card: CardData) -> Gen:

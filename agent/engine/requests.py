@@ -15,6 +15,7 @@ from agent.iso8583.dialect import TcUploadSpec
 from agent.iso8583.dialects.cup import DIALECT as CUP, MESSAGES as CUP_MESSAGES
 from agent.iso8583.matching import FINANCIAL_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, Field61
+from agent.config import offline_entry_modes
 from agent.money import parse_amount
 from agent.localtime import local_time
 
@@ -96,6 +97,9 @@ class Profile:
     tc_upload_tries: int = 3
     #: store-and-forward while the bank cannot be reached (`[offline]`); None: disabled
     offline: OfflineLimits | None = None
+    #: `[card_reader] manual_entry` (a supervisor may key a card) and `fallback` (the stripe when the chip fails)
+    manual_entry: bool = False
+    fallback: bool = True
 
     @classmethod
     def from_config(cls, cfg: Config) -> "Profile":
@@ -114,7 +118,8 @@ class Profile:
                    preauth_validity_days=cfg.preauth.validity_days,
                    preauth_advice_type=cfg.preauth.advice_type,
                    repeat_mtis=tuple(dialect.repeats.items()), tc_upload=dialect.tc_upload,
-                   offline=_offline_limits(cfg))
+                   offline=_offline_limits(cfg), manual_entry=cfg.card_reader.manual_entry,
+                   fallback=cfg.card_reader.fallback)
 
     def repeat_of(self, mti: str) -> str:
         """The MTI of a request sent again (the dialect's repeat; the same MTI where it declares none)."""
@@ -332,5 +337,5 @@ def _offline_limits(cfg: Config) -> OfflineLimits | None:
     return OfflineLimits(max_amount=parse_amount(section.max_amount, exponent),
                          max_total=parse_amount(section.max_total, exponent), max_count=section.max_count,
                          max_age_seconds=section.max_age_hours * 3600,
-                         entry_modes=tuple(m.strip() for m in section.entry_modes.split(",")),
+                         entry_modes=offline_entry_modes(section.entry_modes),
                          after_unanswered=section.after_unanswered)

@@ -23,8 +23,12 @@ from agent.engine.texts import TEXTS, say
 from agent.journal.errors import OfflineLimitReached
 from agent.money import format_amount
 
-#: field 22 of a chip read (with and without online PIN): the only way a card is stored offline for now
-ENTRY_MODES = {"chip": ("051", "052")}
+#: `[offline] entry_modes` word → the field 22 values of a card read that way which may be stored offline: a
+#: chip read (with and without online PIN); a swipe without PIN (a PIN block is never kept for later); a
+#: supervisor's keyed entry.  The stripe read after a chip failure (802) counts as a swipe where `[card_reader]
+#: fallback` allows it (FALLBACK_MODES)
+ENTRY_MODES = {"chip": ("051", "052"), "swipe": ("022",), "keyed": ("011", "012")}
+FALLBACK_MODES = ("802",)
 
 OFFLINE_TEXTS: dict[str, tuple[str, str]] = {
     "offline_paycode": ("the bank cannot be reached ({why}): payment codes need the network — ask for a card or "
@@ -43,9 +47,21 @@ OFFLINE_TEXTS: dict[str, tuple[str, str]] = {
     "offline_refused_max_age": ("the bank cannot be reached and the oldest sale stored offline is {hours} hours "
                                 "old or more: offline sales stop until it is forwarded", "无法连接银行，最早的脱机交易已存 "
                                 "{hours} 小时以上：在其上送前暂停脱机交易"),
-    "offline_entry_mode": ("the bank cannot be reached and only a card read by its chip can be stored offline: "
-                           "insert the card, or ask for another payment",
-                           "无法连接银行，只有插卡读取的芯片卡可以脱机：请插卡或改用其他支付方式"),
+    "offline_entry_mode": ("the bank cannot be reached and a card read this way ({mode}) is not stored offline "
+                           "(offline.entry_modes = {modes}): {instead}, or ask for another payment",
+                           "无法连接银行，此读卡方式（{mode}）不可脱机（offline.entry_modes = {modes}）：{instead}，"
+                           "或改用其他支付方式"),
+    "offline_mode_chip": ("read by its chip", "插卡读芯片"),
+    "offline_mode_swipe": ("swiped", "刷卡"),
+    "offline_mode_swipe_pin": ("swiped with a PIN: a PIN is never kept for later", "刷卡并输入密码：密码不可留存"),
+    "offline_mode_keyed": ("keyed by hand", "手工输入卡号"),
+    "offline_instead_chip": ("insert the card", "请插卡"),
+    "offline_instead_swipe": ("swipe the card without a PIN", "请刷卡（不输密码）"),
+    "offline_instead_keyed": ("ask a supervisor to key the card in", "请主管手工输入卡号"),
+    "sale_stored_offline": ("Sale stored offline: {amount} on card {card} (trace {trace}), within the merchant's "
+                            "offline limits; the bank is told when the link is back and may still decline it.",
+                            "脱机存储消费：卡号 {card} 扣款 {amount}（凭证号 {trace}），在商户脱机限额内；"
+                            "联机后通知银行，银行仍可能拒绝。"),
     "offline_card_declined": ("Sale declined offline: {reason}.", "脱机交易被拒绝：{reason}。"),
     # the supervisor switches the terminal offline by hand, and back
     "offline_switched": ("switched offline by the supervisor", "主管已切换为脱机"),
@@ -92,36 +108,70 @@ def _refused(profile: Profile, reason: str, amount: int, stored: Mapping[str, An
 
 def offline_sale(profile: Profile, request: Any, operator: Any, why: str, *,
                  question: Callable[[CardData], Generator[Any, Any, Outcome | None]] | None = None) -> Plan:
-    """A sale while the link is down: the limits first, then the chip card decides with TAC/IAC-default.
+    """A sale while the link is down: the limits first, then the card — a chip card decides with
+    TAC/IAC-default; a swiped or keyed one (where `entry_modes` names it) is stored on the limits alone.
     `question(card)`: a plan asking the cashier first (the duplicate guard), or None."""
     limits = profile.offline
     before_card = yield from ask.offline_refusal(request.amount, limits)
     if before_card is not None:
         return _refused(profile, before_card, request.amount, (yield from ask.offline_stored()))
     return (yield from with_card(request.amount, request.test_card,
-                                 lambda card: _decide_with_card(profile, request, operator, card, why, question)))
+                                 lambda card: _decide_with_card(profile, request, operator, card, why, question),
+                                 keyed=request.keyed))
+
+
+def stored_modes(profile: Profile) -> set[str]:
+    """The field 22 values a sale stored offline may have (`[offline] entry_modes`, `[card_reader] fallback`)."""
+    limits = profile.offline
+    assert limits is not None
+    modes = {mode for name in limits.entry_modes for mode in ENTRY_MODES[name]}
+    if "swipe" in limits.entry_modes and profile.fallback:
+        modes.update(FALLBACK_MODES)
+    return modes
+
+
+def _mode_word(entry_mode: str) -> str:
+    """How a card with this field 22 was read, as the refusal names it."""
+    if entry_mode in ENTRY_MODES["chip"]:
+        return "chip"
+    if entry_mode.startswith("01"):
+        return "keyed"
+    return "swipe_pin" if entry_mode in ("021", "801") else "swipe"
+
+
+def _entry_mode_refused(profile: Profile, card: CardData) -> EngineError:
+    limits = profile.offline
+    assert limits is not None
+    language = profile.language
+    return EngineError(say(language, "offline_entry_mode", mode=say(language, f"offline_mode_{_mode_word(card.entry_mode)}"),
+                           modes=",".join(limits.entry_modes),
+                           instead=say(language, f"offline_instead_{limits.entry_modes[0]}")), code="offline")
 
 
 def _decide_with_card(profile: Profile, request: Any, operator: Any, card: CardData, why: str,
                       question: Callable[[CardData], Generator[Any, Any, Outcome | None]] | None) -> Plan:
+    """A chip card decides with TAC/IAC-default (its TC, Y3); a swiped or keyed one is stored on the merchant's
+    limits alone — the driver seals its card number, expiry and track 2 for the advice."""
     limits = profile.offline
     assert limits is not None  # offline_sale runs only with store-and-forward on
-    allowed = {mode for name in limits.entry_modes for mode in ENTRY_MODES.get(name, ())}
-    if card.field55 is None or card.entry_mode not in allowed:
-        raise EngineError(say(profile.language, "offline_entry_mode"), code="offline")
+    chip = card.entry_mode in ENTRY_MODES["chip"]
+    if card.entry_mode not in stored_modes(profile) or chip != (card.field55 is not None):
+        raise _entry_mode_refused(profile, card)
     asked = (yield from question(card)) if question is not None else None
     if asked is not None:  # the card is left with no second GENERATE AC: the sale is not made
         return asked
     approved = yield FinishUnableOnline(request.amount, may_approve=True)
     if isinstance(approved, CardFailure):
+        if not chip:  # nothing to seal with: nothing is stored
+            raise EngineError(approved.message, code="card")
         return Outcome("sale", "declined", say(profile.language, "offline_card_declined", reason=approved.message),
                        details={"offline": True, "cryptogram": "AAC", "arc": "Z3"})
     try:
         outcome = yield from approve_offline(profile, request, operator, approved, limits=limits)
-    except OfflineLimitReached as exc:  # another sale took the last place meanwhile: this TC is never sent
+    except OfflineLimitReached as exc:  # another sale took the last place meanwhile: this one is never sent
         return _refused(profile, exc.reason, request.amount, (yield from ask.offline_stored()))
     return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
-                   details={**outcome.details, "arc": "Y3", "unable_online": why})
+                   details={**outcome.details, **({"arc": "Y3"} if chip else {}), "unable_online": why})
 
 
 def host_unreachable(profile: Profile, *, try_first: bool = False) -> Generator[HostUnreachable, str | None,

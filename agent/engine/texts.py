@@ -174,6 +174,9 @@ TEXTS: dict[str, tuple[str, str]] = {
                                       "卡片认证失败——终端拒绝交易，请换卡"),
     "card_CardDataWiped": ("Card data already cleared — read the card again", "卡数据已清除——请重新读卡"),
     "card_ManualEntryRefused": ("Manual card entry needs a supervisor", "手工输入卡号需主管授权"),
+    "keyed_disabled": ("manual card entry is off (card_reader.manual_entry = false): insert or swipe the card",
+                       "手工输入卡号已关闭（card_reader.manual_entry = false）：请插卡或刷卡"),
+    "keyed_needs_card": ("a keyed sale names the test card keyed (--card NAME)", "手工输入消费需指定测试卡（--card NAME）"),
     "card_CardError": ("Card error — try again", "读卡出错——请重试"),
     "card_PinPadError": ("PIN could not be enciphered — sign on and try again", "密码无法加密——请签到后重试"),
     # ---- outcome unknown

@@ -159,12 +159,19 @@ def authorize_debit(host: HostProcessor, req: Request, kind: str) -> Message:
         from simulator.host.pin import check_pin
         code = check_pin(host, req, card, pan or card.pan)
     if code == codes.APPROVED and card is not None:
-        from simulator.host.holds import held_amount, rules_of  # holds import this module
-        held = held_amount(host.ledger, card.name, req.now, rules_of(host))
-        if amount > card.balance - host.ledger.card_net_charged(card.name) - held:
-            code = codes.INSUFFICIENT_FUNDS
+        code = available_code(host, req, card, amount)
     txn = _record(host, req, kind, card, pan, amount, code)
     return _result(host, req, txn, _issuer_data(card, req.msg, arqc, code))
+
+
+def available_code(host: HostProcessor, req: Request, card: TestCard, amount: int) -> str:
+    """APPROVED when the card has `amount` left — its balance less what it was charged and what its open
+    pre-auths hold —, else INSUFFICIENT_FUNDS."""
+    from simulator.host.holds import held_amount, rules_of  # holds import this module
+    held = held_amount(host.ledger, card.name, req.now, rules_of(host))
+    if amount > card.balance - host.ledger.card_net_charged(card.name) - held:
+        return codes.INSUFFICIENT_FUNDS
+    return codes.APPROVED
 
 
 def sale(host: HostProcessor, req: Request) -> Message:

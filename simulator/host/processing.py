@@ -17,7 +17,7 @@ from typing import Callable, Mapping
 
 from agent.iso8583 import CodecError, Message
 from agent.iso8583.crypto import kcv, unwrap_working_key, wrap_working_key
-from agent.iso8583.dialects.cup import PARAM_DOWNLOAD as CUP_PARAMS
+from agent.iso8583.dialects.cup import MESSAGES as CUP_MESSAGES, PARAM_DOWNLOAD as CUP_PARAMS
 from agent.iso8583.subfields import Field60, Field62Keys
 from simulator.host import codes, financial, holds, offline, params, tcs, wallet
 from simulator.host.ledger import Ledger
@@ -194,6 +194,8 @@ def _tx_type(req: Request) -> str:
 
 #: an advice and its repeat
 ADVICE_MTIS = ("0220", "0221")
+#: 60.1 of the advice of a sale approved offline (dialect data: cup 30)
+OFFLINE_SALE_TYPE = CUP_MESSAGES["offline_sale"][3]
 
 #: (MTI, processing code or None, 60.1 or None, 60.3 or None) → handler; the first row that matches wins
 ROUTES: tuple[tuple[str, str | None, str | None, str | None, Callable[[HostProcessor, Request], Message]], ...] = (
@@ -211,10 +213,10 @@ ROUTES: tuple[tuple[str, str | None, str | None, str | None, Callable[[HostProce
     ("0100", "200000", "11", None, holds.preauth_void),
     ("0200", "000000", "20", None, holds.completion),
     ("0200", "200000", "21", None, holds.completion_void),
-    ("0220", "000000", "30", None, offline.sale_advice),  # a sale the card approved offline
+    ("0220", "000000", OFFLINE_SALE_TYPE, None, offline.sale_advice),  # a sale approved offline (chip, swipe, keyed)
     ("0220", "000000", None, None, holds.completion_advice),  # its 60.1 (24) is unconfirmed: any is taken
     # an advice sent again (0221): the same advice — answered from its booking, or booked if the first never came
-    ("0221", "000000", "30", None, offline.sale_advice),
+    ("0221", "000000", OFFLINE_SALE_TYPE, None, offline.sale_advice),
     ("0221", "000000", None, None, holds.completion_advice),
     ("0400", None, None, None, wallet.reversal),  # a wallet order's cancel, else the card reversal
     ("0401", None, None, None, wallet.reversal),

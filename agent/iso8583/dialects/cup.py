@@ -50,7 +50,7 @@ FIELDS = {
     64: F("MAC", Binary(8)),
 }
 
-#: the pre-authorization family (预授权), each a row: kind → (MTI, F3 processing code, F25 condition, 60.1).
+#: the pre-authorization family (预授权) and the offline sale's advice, each a row: kind → (MTI, F3 processing code, F25 condition, 60.1).
 #: 60.1 of the completion advice is *unconfirmed* (domain §3): `[preauth] advice_type` overrides it.
 MESSAGES = {
     "preauth": ("0100", "030000", "06", "10"),  # 预授权
@@ -58,6 +58,9 @@ MESSAGES = {
     "completion": ("0200", "000000", "06", "20"),  # 预授权完成（请求）
     "completion_void": ("0200", "200000", "06", "21"),  # 预授权完成撤销
     "completion_advice": ("0220", "000000", "06", "24"),  # 预授权完成（通知）, offline advice
+    # 离线消费（通知）: a sale approved while the acquirer could not be reached — by the card's TC, or by the
+    # merchant's offline limits for a swiped or keyed card (field 22 says which) — told as an advice
+    "offline_sale": ("0220", "000000", "00", "30"),
 }
 
 #: a request sent again after no answer: the reversal repeat 0401, and the advice repeat — the acquirer's
