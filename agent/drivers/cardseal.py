@@ -44,8 +44,7 @@ class CardSealer:
         clear = f"{pan}={expiry}={icc.hex().upper()}"
         if track2:  # its own separator as the stripe writes it ('D'), so '=' still parts the four
             clear += "=" + track2.replace("=", "D")
-        clear = clear.encode("ascii")
-        sealed = self._aead.encrypt(nonce, clear, binding.encode("ascii"))
+        sealed = self._aead.encrypt(nonce, clear.encode("ascii"), binding.encode("ascii"))
         return f"{VERSION}:" + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
     def open(self, text: str, *, binding: str) -> tuple[str, str, bytes, str | None]:
