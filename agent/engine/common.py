@@ -17,7 +17,7 @@ from agent.engine.offline import OFFLINE_KINDS, advice_from_record
 from agent.engine.requests import (REVERSAL_ACKNOWLEDGED, CardData, Profile, Verdict, check_response,
                                    reference_request, reversal_for, tc_upload_request)
 from agent.errors import PosagentError
-from agent.engine.responses import describe
+from agent.engine.responses import NOT_PROCESSED, SIGN_ON_AGAIN, describe
 from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.iso8583 import Message
@@ -54,21 +54,33 @@ def flush_reversals(profile: Profile) -> Gen:
     if backlog.unanswered:
         pending = yield from ask.pending_reversals()
     acknowledged, exhausted = [], []
+    if pending:
+        yield from keys_ready(profile)
+    signed_on = False  # a sign-on the bank asked for (77, A0) is done once a flush, then the reversal goes again
     for reversal in pending:
         txn = yield from ask.get(reversal.txn_id)
         original = (yield from ask.get(txn.original_id)) if txn.original_id else None
         sent = yield from _journaled_request(txn)
-        message = reversal_for(profile, txn, original, reason=reversal.reason or "06", repeat=reversal.tries > 0,
-                               sent=sent)
-        yield Notify(say(profile.language, "reversing", trace=f"{reversal.trace:06d}"))
-        yield from ask.reversal_attempt(reversal.id, request=masked(message))
-        result = yield Exchange(message)
-        problem = _reversal_problem(message, result, profile.language)
+        tries = reversal.tries
+        while True:
+            message = reversal_for(profile, txn, original, reason=reversal.reason or "06", repeat=tries > 0, sent=sent)
+            yield Notify(say(profile.language, "reversing", trace=f"{reversal.trace:06d}"))
+            yield from ask.reversal_attempt(reversal.id, request=masked(message))
+            result = yield Exchange(message)
+            problem = _reversal_problem(message, result, profile.language)
+            if problem is None:
+                break
+            after = yield from ask.reversal_failed(reversal.id, problem, max_tries=profile.reversal_retries)
+            tries += 1
+            if after.state == ReversalState.PENDING and _answer_code(result) in SIGN_ON_AGAIN and not signed_on:
+                signed_on = True  # the bank wants new working keys: sign on, then the same reversal again
+                yield from sign_on(profile)
+                continue
+            break
         if problem is None:
             yield from ask.reversal_acknowledged(reversal.id, response=masked(result.message))
             acknowledged.append(reversal)
             continue
-        after = yield from ask.reversal_failed(reversal.id, problem, max_tries=profile.reversal_retries)
         if after.state == ReversalState.PENDING:
             raise EngineError(say(profile.language, "reversal_pending", trace=f"{reversal.trace:06d}",
                                   problem=problem), code="reversal_pending")
@@ -91,6 +103,9 @@ def flush_advices(profile: Profile) -> Gen:
     bytes again until the host answers; raise if one is still owed.  Returns the advices answered."""
     pending = yield from ask.pending_advices()
     answered = []
+    signed_on = False  # a sign-on the bank asked for (77, A0) is done once a flush, then the advice goes again
+    if pending:
+        yield from keys_ready(profile)
     for txn in pending:
         if txn.kind in OFFLINE_KINDS:  # an offline-approved sale: rebuilt from its record and sealed card
             record = yield from ask.advice_record(txn.id)
@@ -105,17 +120,27 @@ def flush_advices(profile: Profile) -> Gen:
             original = yield from ask.get(txn.original_id)
             message = reference_request(profile, "completion_advice", trace=txn.trace, batch=txn.batch,
                                         amount=txn.amount, original=original)
-        if (yield from ask.advice_tries(txn.id)):  # sent before without an answer: it goes out as a repeat (0221)
-            message = message.with_mti(profile.repeat_of(message.mti))
-        yield Notify(say(profile.language, "sending_advice", trace=f"{txn.trace:06d}"))
-        yield from ask.advice_attempt(txn.id, masked(message))
-        result = yield Exchange(message)
-        problem = _reversal_problem(message, result, profile.language) if isinstance(result, NoAnswer) else None
-        if problem is None:
-            verdict = check_response(message, result.message, mac_valid=result.mac_valid)
-            problem = None if verdict.valid else verdict.problem
-        if problem is not None:
+        first = message
+        while True:
+            if (yield from ask.advice_tries(txn.id)):  # sent before without an answer: it goes out as a repeat (0221)
+                message = first.with_mti(profile.repeat_of(first.mti))
+            yield Notify(say(profile.language, "sending_advice", trace=f"{txn.trace:06d}"))
+            yield from ask.advice_attempt(txn.id, masked(message))
+            result = yield Exchange(message)
+            problem = _reversal_problem(message, result, profile.language) if isinstance(result, NoAnswer) else None
+            if problem is None:
+                verdict = check_response(message, result.message, mac_valid=result.mac_valid)
+                problem = None if verdict.valid else verdict.problem
+            code = None if problem is not None else result.message.get(39)
+            if code in NOT_PROCESSED:  # not the bank's word on the sale: still owed, never taken as a decline
+                problem = say(profile.language, "bank_answered", code=code, meaning=describe(code, profile.language))
+            if problem is None:
+                break
             yield from ask.advice_failed(txn.id, problem)
+            if code in SIGN_ON_AGAIN and not signed_on:  # the bank wants new working keys: once, then again
+                signed_on = True
+                yield from sign_on(profile)
+                continue
             raise EngineError(say(profile.language, "advice_pending", trace=f"{txn.trace:06d}", problem=problem),
                               code="advice_pending")
         response = result.message
@@ -154,6 +179,11 @@ def flush_tc_uploads(profile: Profile) -> Gen:
     return taken
 
 
+def _answer_code(result: Any) -> str | None:
+    """Field 39 of an answer, None without one."""
+    return None if isinstance(result, NoAnswer) else result.message.get(39)
+
+
 def _reversal_problem(request: Message, result: Any, language: str = "en") -> str | None:
     if isinstance(result, NoAnswer):
         return result.detail
@@ -170,8 +200,14 @@ def ensure_ready(profile: Profile, *, trace_for_signon: Callable[[], Gen] | None
     """Before any financial message: link up, reversals flushed, working keys present and fresh."""
     yield from connect(profile)
     yield from flush_reversals(profile)
-    needed = yield SignOnNeeded()
-    if needed:
+    yield from keys_ready(profile)
+
+
+def keys_ready(profile: Profile) -> Gen:
+    """Sign on when the working keys are missing or too old.  What is owed (reversals, advices, TC uploads)
+    calls this before it goes out, not after: they are MAC'd, and without keys the bank cannot take them (it
+    answers 77, sign on again), so the reversal-first rule yields to the one message that makes them possible."""
+    if (yield SignOnNeeded()):
         yield from sign_on(profile)
 
 

@@ -29,6 +29,7 @@ RESPONSE_CODES: dict[str, tuple[str, str]] = {
     "61": ("Amount over the card's limit", "超出金额限制"),
     "64": ("Amount does not match the original", "原始金额不正确"),
     "75": ("Too many wrong PINs — card locked", "允许的输入PIN次数超限"),
+    "77": ("Sign on again — the bank holds no working keys for this terminal", "请重新签到"),
     "90": ("Bank cut-off in progress — try again in a few minutes", "日期切换正在处理"),
     "91": ("Card issuer unavailable — try again later", "发卡方不能操作"),
     "94": ("Duplicate transaction", "重复交易"),
@@ -38,6 +39,14 @@ RESPONSE_CODES: dict[str, tuple[str, str]] = {
     "99": ("PIN format error", "PIN格式错"),
     "A0": ("Security check failed (MAC) — sign on again", "MAC校验错"),
 }
+
+
+#: answers by which the bank says it did not process a message at all — sign on again (77), the MAC did not
+#: check (A0), or its systems could not (22, 90, 91, 96, 98): an advice answered so is still owed and goes
+#: again (it is never the bank's decline of the stored sale, which the merchant would bear)
+NOT_PROCESSED: frozenset[str] = frozenset({"22", "77", "90", "91", "96", "98", "A0"})
+#: of those, the ones that call for new working keys: the terminal signs on, then sends the message again
+SIGN_ON_AGAIN: frozenset[str] = frozenset({"77", "A0"})
 
 
 #: the same codes on a wallet payment code, where "card" would send the cashier the wrong way
