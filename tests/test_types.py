@@ -32,6 +32,7 @@ STRICT = [
     "agent/excerpt.py",
     "agent/logsetup.py",
     "agent/progress.py",
+    "simulator/card",
 ]
 
 
