@@ -33,6 +33,7 @@ STRICT = [
     "agent/logsetup.py",
     "agent/progress.py",
     "simulator/card",
+    "simulator/host",
 ]
 
 
