@@ -34,6 +34,14 @@ STRICT = [
     "agent/progress.py",
     "simulator/card",
     "simulator/host",
+    "simulator/__init__.py",
+    "simulator/cli.py",
+    "simulator/emvcrypto.py",
+    "simulator/emvpki.py",
+    "simulator/pgcluster.py",
+    "simulator/scanner.py",
+    "simulator/terminal.py",
+    "simulator/testcards.py",
 ]
 
 
