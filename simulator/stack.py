@@ -16,12 +16,16 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.auth import hash_password
 from agent.control_client import ControlClient
 from agent.errors import PosagentError
 from simulator.emvpki import CA_KEYS_FILE
 from simulator.host import control as host_control
+
+if TYPE_CHECKING:
+    from simulator.forkserver import ForkServer
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the supervisor password of the campaign's throw-away terminal
@@ -212,7 +216,7 @@ ca_keys = "{CA_KEYS_FILE}"
 DAEMON_MODULES = ("asyncio", "agent.daemon.service", "agent.daemon.control", "agent.console.app", "agent.drivers.preflight")
 
 
-def daemon_fork_server():
+def daemon_fork_server() -> ForkServer:
     """A fork server that starts `posagent` processes with its modules already imported."""
     from agent.cli import COMMAND_MODULES
     from simulator.forkserver import ForkServer

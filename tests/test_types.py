@@ -34,6 +34,7 @@ STRICT = [
     "agent/progress.py",
     "simulator/card",
     "simulator/host",
+    "simulator/chaos",
     "simulator/__init__.py",
     "simulator/cli.py",
     "simulator/emvcrypto.py",
