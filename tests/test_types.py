@@ -39,8 +39,10 @@ STRICT = [
     "simulator/cli.py",
     "simulator/emvcrypto.py",
     "simulator/emvpki.py",
+    "simulator/forkserver.py",
     "simulator/pgcluster.py",
     "simulator/scanner.py",
+    "simulator/stack.py",
     "simulator/terminal.py",
     "simulator/testcards.py",
 ]
