@@ -37,6 +37,7 @@ STRICT = [
     "simulator/chaos",
     "simulator/__init__.py",
     "simulator/cli.py",
+    "simulator/demo.py",
     "simulator/emvcrypto.py",
     "simulator/emvpki.py",
     "simulator/forkserver.py",
