@@ -32,20 +32,7 @@ STRICT = [
     "agent/excerpt.py",
     "agent/logsetup.py",
     "agent/progress.py",
-    "simulator/card",
-    "simulator/host",
-    "simulator/chaos",
-    "simulator/__init__.py",
-    "simulator/cli.py",
-    "simulator/demo.py",
-    "simulator/emvcrypto.py",
-    "simulator/emvpki.py",
-    "simulator/forkserver.py",
-    "simulator/pgcluster.py",
-    "simulator/scanner.py",
-    "simulator/stack.py",
-    "simulator/terminal.py",
-    "simulator/testcards.py",
+    "simulator",
 ]
 
 
