@@ -304,9 +304,8 @@ class Ledger:
         return BatchTotals(int(row["da"]), int(row["dc"]), int(row["ca"]), int(row["cc"]))
 
     def settlement(self, tid: str, batch: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._db.execute("SELECT * FROM settlements WHERE tid = ? AND batch = ?",
-                                                   (tid, batch)).fetchone()
-        return row
+        rows = self.read("SELECT * FROM settlements WHERE tid = ? AND batch = ?", (tid, batch))
+        return rows[0] if rows else None
 
     def is_settled(self, tid: str, batch: str) -> bool:
         return self.settlement(tid, batch) is not None
@@ -337,9 +336,8 @@ class Ledger:
 
     # -- IC card TC uploads (simulator/host/tcs.py) ---------------------------------------------
     def tc_upload(self, tid: str, batch: str, stan: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._db.execute("SELECT * FROM tc_uploads WHERE tid = ? AND batch = ? AND stan = ?",
-                                                   (tid, batch, stan)).fetchone()
-        return row
+        rows = self.read("SELECT * FROM tc_uploads WHERE tid = ? AND batch = ? AND stan = ?", (tid, batch, stan))
+        return rows[0] if rows else None
 
     def record_tc(self, *, tid: str, batch: str, stan: str, txn_id: int, cryptogram: str | None,
                   response_code: str, now: str) -> None:
