@@ -18,16 +18,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from agent import __version__
 from agent.auth import hash_password
-from simulator.stack import Host, StackError, start_pcscd, stop_process, write_daemon_config
+from simulator.stack import Child, Host, StackError, start_pcscd, stop_process, write_daemon_config
+
+if TYPE_CHECKING:
+    from agent.ui import Call, Terminal
+    from simulator.pgcluster import Collector, PgCluster
+    from simulator.stack import Daemon
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "246810"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser("demo", help="run the merchant walk-through (simulator + daemon + cashier)")
     demo.add_argument("--no-card", action="store_true", help="skip the chip-card part even if pcscd is there")
     demo.add_argument("--office-open", type=int, default=0, metavar="SECONDS",
@@ -44,11 +50,11 @@ class Cashier:
 
         self.client = ControlClient(socket)
         self.size = size
-        self.terminals: dict[str | None, object] = {}
-        self.last_reply: dict = {}
+        self.terminals: dict[str | None, Terminal] = {}
+        self.last_reply: dict[str, Any] = {}
         self.receipts = 0
 
-    def _terminal(self, card: str | None):
+    def _terminal(self, card: str | None) -> Terminal:
         from agent.ui import Terminal
 
         if card not in self.terminals:
@@ -56,7 +62,7 @@ class Cashier:
             self.terminals[card].start()
         return self.terminals[card]
 
-    def _perform(self, call, notify) -> dict:
+    def _perform(self, call: Call, notify: Callable[[str], None]) -> dict[str, Any]:
         reply = self.client.call(call.op, dict(call.args), password=call.password, on_notify=notify)
         if reply.get("ok") and reply.get("outcome", {}).get("txn"):
             self.last_reply = reply
@@ -93,7 +99,7 @@ class Demo:
     def __init__(self, chip: bool = True, office_open: int = 0):
         self.want_chip = chip
         self.office_open = office_open
-        self.children: list[subprocess.Popen] = []
+        self.children: list[Child] = []
         self.work = Path(tempfile.mkdtemp(prefix="posagent-demo-"))
         self.config = self.work / "posagent.toml"
         self.started = time.monotonic()
@@ -106,7 +112,7 @@ class Demo:
     def say(self, text: str) -> None:
         print(f"    {text}", flush=True)
 
-    def posagent(self, *args: str, password: bool = False, show: bool = True) -> subprocess.CompletedProcess:
+    def posagent(self, *args: str, password: bool = False, show: bool = True) -> subprocess.CompletedProcess[str]:
         from agent.masking import mask_digit_runs  # a payment code on the command line is shown masked
         shown = mask_digit_runs(" ".join(args)) + (" --password-stdin   (supervisor password typed)" if password else "")
         print(f"$ posagent {shown}", flush=True)
@@ -120,15 +126,15 @@ class Demo:
                 print(f"  {line}")
         return result
 
-    def outcome(self, *args: str, password: bool = False) -> dict:
+    def outcome(self, *args: str, password: bool = False) -> dict[str, Any]:
         result = self.posagent(*args, "--json", password=password, show=False)
-        reply = json.loads(result.stdout)
+        reply: dict[str, Any] = json.loads(result.stdout)
         text = reply["outcome"]["message"] if reply.get("ok") else reply["error"]["message"]
         print(f"  {text}")
         return reply
 
     # -- the helpers ------------------------------------------------------------------------------
-    def spawn(self, *command: str) -> subprocess.Popen:
+    def spawn(self, *command: str) -> subprocess.Popen[str]:
         proc = subprocess.Popen(list(command), cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
         self.children.append(proc)
@@ -177,6 +183,7 @@ class Demo:
 
     def start_daemon(self) -> None:
         proc = self.spawn(sys.executable, "-m", "agent", "--config", str(self.config), "run")
+        assert proc.stdout is not None  # a pipe: `spawn` asks for one
         line = proc.stdout.readline()
         if not line.startswith("posagent ready"):
             raise SystemExit(f"the daemon did not start: {line!r}; see {self.work / 'agent.log'}")
@@ -354,7 +361,7 @@ class Demo:
                      "the new code, ENTER", "CANCEL", "4", trace, "ENTER", "ENTER", "100.00", "ENTER", DEMO_PASSWORD,
                      "ENTER", new, "ENTER", card=None)
 
-    def compare(self, ledger: dict) -> None:
+    def compare(self, ledger: dict[str, Any]) -> None:
         """The bank's net charge per card beside the journal's completed operations."""
         from agent.journal import Journal
 
@@ -385,11 +392,13 @@ class OfficeDay:
     def __init__(self, work: Path, demo: Demo):
         self.work = work
         self.demo = demo
-        self.cluster = self.collector = self.host = None
-        self.tills: list = []
+        self.cluster: PgCluster | None = None
+        self.collector: Collector | None = None
+        self.host: Host | None = None
+        self.tills: list[Daemon] = []
         self.env: dict[str, str] = {}
 
-    def office(self, *args: str, show: bool = True) -> subprocess.CompletedProcess:
+    def office(self, *args: str, show: bool = True) -> subprocess.CompletedProcess[str]:
         if show:
             print(f"$ posoffice {' '.join(args)}", flush=True)
         result = subprocess.run([sys.executable, "-m", "posoffice", *args], cwd=ROOT, env=self.env, capture_output=True,
@@ -412,13 +421,13 @@ class OfficeDay:
         from simulator.stack import CAMPAIGN_PASSWORD, Daemon, Host
 
         self.work.mkdir(parents=True, exist_ok=True)
-        self.cluster = start_cluster()
-        dsn = self.cluster.new_database()
+        self.cluster = cluster = start_cluster()
+        dsn = cluster.new_database()
         self.env = {**os.environ, "POSOFFICE_DSN": dsn}
-        self.demo.say(f"PostgreSQL {self.cluster.bindir.parent.name}: a throw-away cluster (initdb, pg_ctl) in "
-                      f"{self.cluster.root}, on a Unix socket there only")
-        self.collector = Collector(dsn)
-        self.demo.say(f"the collector: posoffice serve, on {self.collector.url}")
+        self.demo.say(f"PostgreSQL {cluster.bindir.parent.name}: a throw-away cluster (initdb, pg_ctl) in "
+                      f"{cluster.root}, on a Unix socket there only")
+        self.collector = collector = Collector(dsn)
+        self.demo.say(f"the collector: posoffice serve, on {collector.url}")
         secrets = {}
         for tid in OFFICE_TILLS:
             print(f"$ posoffice terminal add {tid} --merchant {OFFICE_MERCHANT}", flush=True)
@@ -432,17 +441,17 @@ class OfficeDay:
             path.chmod(0o600)
             secrets[tid] = path
             print("  secret printed once, kept in the till's 0600 [office] secret_file")
-        self.host = Host.start(self.work)
+        self.host = host = Host.start(self.work)
         self.demo.say(f"two tills of merchant {OFFICE_MERCHANT} ({', '.join(OFFICE_TILLS)}), each shipping its "
                       f"journal to the collector every second ([office] url, secret_file)")
         hashed = hash_password(CAMPAIGN_PASSWORD)
         for tid in OFFICE_TILLS:  # start_terminals' tills, each with its own office secret
             directory = self.work / tid
             directory.mkdir()
-            self.tills.append(Daemon(directory, self.host.port, response_timeout=2.0, reversal_retries=3,
+            self.tills.append(Daemon(directory, host.port, response_timeout=2.0, reversal_retries=3,
                                      password_hash=hashed,
                                      extra=f'[terminal]\nterminal_id = "{tid}"\nmerchant_id = "{OFFICE_MERCHANT}"\n'
-                                           f'[office]\nurl = "{self.collector.url}"\n'
+                                           f'[office]\nurl = "{collector.url}"\n'
                                            f'secret_file = "{secrets[tid]}"\ninterval = 1\n'))
         with ThreadPoolExecutor(len(self.tills)) as pool:
             for till in self.tills:
@@ -482,12 +491,12 @@ class OfficeDay:
 
         date = dt.date.today()
         fault = "statement_sale_missing:count=1,seed=1"
-        self.host.fault(fault)
+        host.fault(fault)
         self.demo.say(f"the bank's mistake, through the simulator's fault channel: {fault} (a settled sale left out "
                       f"of the credit)")
         statement = self.work / "merchant.csv"
         print(f"$ posim host statement --date {date:%Y%m%d} --merchant {OFFICE_MERCHANT} --out merchant.csv", flush=True)
-        done = subprocess.run([sys.executable, "-m", "simulator.cli", "host", "statement", "--db", str(self.host.db),
+        done = subprocess.run([sys.executable, "-m", "simulator.cli", "host", "statement", "--db", str(host.db),
                                "--date", f"{date:%Y%m%d}", "--merchant", OFFICE_MERCHANT, "--out", str(statement)],
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
@@ -502,9 +511,9 @@ class OfficeDay:
         reconciled = self.office("reconcile", str(statement), show=False)
         for line in (reconciled.stdout + reconciled.stderr).rstrip().splitlines():
             print(f"  {line}")
-        self.web_pages()
+        self.web_pages(collector.site)
 
-    def web_pages(self) -> None:
+    def web_pages(self, site: str) -> None:
         """A manager user, the pages' address and login, checked by logging in and reading Today once."""
         import http.cookiejar
         import re
@@ -518,12 +527,13 @@ class OfficeDay:
                                cwd=ROOT, env=self.env, input=password + "\n", capture_output=True, text=True, timeout=60)
         if added.returncode != 0:
             raise StackError(f"posoffice user add failed: {added.stderr.strip()[-300:]}")
-        site = self.collector.site
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         login = opener.open(site + "/login", timeout=10).read().decode()
-        token = re.search(r'name="csrf" value="([^"]+)"', login).group(1)
-        form = urllib.parse.urlencode({"csrf": token, "name": "manager", "password": password, "next": "/today"})
+        token = re.search(r'name="csrf" value="([^"]+)"', login)
+        if token is None:
+            raise StackError(f"the office's login page at {site}/login has no form to log in with")
+        form = urllib.parse.urlencode({"csrf": token.group(1), "name": "manager", "password": password, "next": "/today"})
         today = opener.open(site + "/login", data=form.encode(), timeout=10).read().decode()
         shown = [tid for tid in OFFICE_TILLS if f'data-terminal="{tid}"' in today]
         alerts = today.count('data-alert="')

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Mapping
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -117,7 +118,7 @@ class TestPki:
     cards: dict[str, RsaKey]    # by card name
 
 
-def _key(table: dict) -> RsaKey:
+def _key(table: Mapping[str, str]) -> RsaKey:
     return RsaKey(int(table["modulus"], 16), int(table["exponent"]), int(table["private"], 16))
 
 

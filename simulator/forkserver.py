@@ -36,11 +36,19 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
+from typing import IO, Any, Callable, Protocol, TextIO
 
 from agent.errors import PosagentError
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 60.0
+
+#: a program's entry point: `main(argv)` → its exit status (None: 0)
+Main = Callable[[list[str]], object]
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
 
 
 class ForkServerError(PosagentError):
@@ -49,14 +57,15 @@ class ForkServerError(PosagentError):
 
 # ---------------------------------------------------------------------------------------- the server
 
-def _resolve(entry: str):
+def _resolve(entry: str) -> Main:
     module, _, name = entry.partition(":")
     if not module or not name:
         raise ForkServerError(f"entry point must be MODULE:FUNCTION, got {entry!r}")
-    return getattr(importlib.import_module(module), name)
+    target: Main = getattr(importlib.import_module(module), name)
+    return target
 
 
-def _child(main, request: dict, fds: list[int], closing: list) -> None:
+def _child(main: Main, request: dict[str, Any], fds: list[int], closing: list[_Closable]) -> None:
     """In the forked child: take the handed streams, run `main`, exit with its status (never returns)."""
     code = 1
     try:
@@ -73,10 +82,10 @@ def _child(main, request: dict, fds: list[int], closing: list) -> None:
         os.chdir(request.get("cwd") or ROOT)
         sys.argv = [sys.argv[0], *request["argv"]]
         try:
-            code = main(list(request["argv"]))
+            status = main(list(request["argv"]))
         except SystemExit as exc:
-            code = exc.code
-        code = code if isinstance(code, int) else (0 if code is None else 1)
+            status = exc.code
+        code = status if isinstance(status, int) else (0 if status is None else 1)
     except BaseException:  # noqa: BLE001 — the child reports and exits, it never returns into the server
         traceback.print_exc()
         code = 1
@@ -89,7 +98,7 @@ def _child(main, request: dict, fds: list[int], closing: list) -> None:
             os._exit(code)
 
 
-def serve(listener: socket.socket, main) -> None:
+def serve(listener: socket.socket, main: Main) -> None:
     """Fork one child per connection; report its exit on that connection; end at EOF on stdin."""
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, "accept")
@@ -125,7 +134,8 @@ def serve(listener: socket.socket, main) -> None:
             conn.close()
 
 
-def _fork_one(conn: socket.socket, main, selector, children: dict, listener: socket.socket) -> None:
+def _fork_one(conn: socket.socket, main: Main, selector: selectors.BaseSelector,
+              children: dict[int, tuple[int, socket.socket]], listener: socket.socket) -> None:
     fds: list[int] = []
     try:
         message, fds, _, _ = socket.recv_fds(conn, 65536, 3)
@@ -145,8 +155,8 @@ def _fork_one(conn: socket.socket, main, selector, children: dict, listener: soc
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        _child(main, request, fds, [selector, listener, conn, *(c for _, c in children.values())]
-               + [_Fd(fd) for fd in children])
+        closing: list[_Closable] = [selector, listener, conn, *(c for _, c in children.values())]
+        _child(main, request, fds, closing + [_Fd(fd) for fd in children])
     for fd in fds:
         os.close(fd)
     pidfd = os.pidfd_open(pid)
@@ -191,7 +201,7 @@ def main(argv: list[str]) -> int:
 class ForkedProcess:
     """A child of the fork server, used like a `subprocess.Popen` (text-mode stdout and stderr pipes)."""
 
-    def __init__(self, args: list[str], conn: socket.socket, pid: int, pidfd: int, stdout, stderr):
+    def __init__(self, args: list[str], conn: socket.socket, pid: int, pidfd: int, stdout: TextIO, stderr: TextIO):
         self.args, self.pid, self.stdout, self.stderr = args, pid, stdout, stderr
         self.stdin = None
         self.returncode: int | None = None
@@ -202,8 +212,8 @@ class ForkedProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         code = self._collect(timeout)
-        if code is None:
-            raise subprocess.TimeoutExpired(self.args, timeout)
+        if code is None:  # only with a timeout: without one, `_collect` waits for the exit
+            raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
         return code
 
     def _collect(self, timeout: float | None) -> int | None:
@@ -238,7 +248,7 @@ class ForkedProcess:
 class ForkServer:
     """The client side: start the server (`start`), fork programs (`spawn`), end it all (`stop`)."""
 
-    def __init__(self, proc: subprocess.Popen, socket_path: Path, folder: tempfile.TemporaryDirectory):
+    def __init__(self, proc: subprocess.Popen[bytes], socket_path: Path, folder: tempfile.TemporaryDirectory[str]):
         self.proc, self.socket_path, self._folder = proc, socket_path, folder
 
     @classmethod
@@ -248,8 +258,10 @@ class ForkServer:
         proc = subprocess.Popen([sys.executable, "-m", "simulator.forkserver", str(path), entry, *preload],
                                 cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = b""
-        if select.select([proc.stdout], [], [], START_TIMEOUT)[0]:
-            line = proc.stdout.readline()
+        stdout: IO[bytes] | None = proc.stdout
+        assert stdout is not None  # a pipe: Popen was given PIPE
+        if select.select([stdout], [], [], START_TIMEOUT)[0]:
+            line = stdout.readline()
         if line.strip() != b"ready":
             proc.kill()
             _, err = proc.communicate()
@@ -310,7 +322,7 @@ class ForkServer:
     def __enter__(self) -> "ForkServer":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 

@@ -65,7 +65,7 @@ class PgCluster:
             entry = pwd.getpwnam("postgres")
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
 
-    def _run(self, *command: str) -> subprocess.CompletedProcess:
+    def _run(self, *command: str) -> subprocess.CompletedProcess[str]:
         prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
         result = subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=60,
                                 stdin=subprocess.DEVNULL, cwd=self.root)
@@ -116,10 +116,10 @@ class PgCluster:
 
 def start_cluster() -> PgCluster:
     """A started throw-away cluster; StackError (one line) when PostgreSQL is missing or will not start."""
-    reason = unavailable()
-    if reason:
-        raise StackError(reason)
-    cluster = PgCluster(find_bindir())
+    reason, bindir = unavailable(), find_bindir()
+    if reason or bindir is None:
+        raise StackError(reason or f"PostgreSQL is not installed ({INSTALL_HINT})")
+    cluster = PgCluster(bindir)
     try:
         cluster.start()
     except BaseException as exc:
@@ -145,6 +145,7 @@ class Collector:
         line = self._first_line(timeout=30)
         if not line.startswith("posoffice: collecting on "):
             self.kill()
+            assert self.proc.stderr is not None  # a pipe: Popen was given PIPE
             error = self.proc.stderr.read().strip().splitlines()
             raise StackError(f"the collector did not start: {line.strip()!r} {error[-1] if error else ''}".rstrip())
         self.url = line.split(" on ", 1)[1].strip()
@@ -152,7 +153,9 @@ class Collector:
 
     def _first_line(self, timeout: float) -> str:
         box: list[str] = []
-        reader = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()), daemon=True)
+        stdout = self.proc.stdout
+        assert stdout is not None  # a pipe: Popen was given PIPE
+        reader = threading.Thread(target=lambda: box.append(stdout.readline()), daemon=True)
         reader.start()
         reader.join(timeout)
         return box[0] if box else ""

@@ -16,12 +16,16 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from agent.auth import hash_password
 from agent.control_client import ControlClient
 from agent.errors import PosagentError
 from simulator.emvpki import CA_KEYS_FILE
 from simulator.host import control as host_control
+
+if TYPE_CHECKING:
+    from simulator.forkserver import ForkServer
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the supervisor password of the campaign's throw-away terminal
@@ -67,7 +71,7 @@ def virtual_readers() -> list[str]:
         return []
 
 
-def start_pcscd(timeout: float = 10.0) -> subprocess.Popen | None:
+def start_pcscd(timeout: float = 10.0) -> subprocess.Popen[bytes] | None:
     """A pcscd that lists the virtual readers: the one already running (returns None — not ours to stop)
     or a new child (returned, to be stopped by whoever started it)."""
     if pcscd_running():
@@ -93,7 +97,22 @@ def start_pcscd(timeout: float = 10.0) -> subprocess.Popen | None:
     raise StackError(f"pcscd did not list the virtual readers within {timeout:g} s")
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+class Child(Protocol):
+    """A child process as `subprocess.Popen` and the fork server's `ForkedProcess` both are."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def stdout(self) -> IO[Any] | None: ...
+    @property
+    def stderr(self) -> IO[Any] | None: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def send_signal(self, sig: int) -> None: ...
+    def kill(self) -> None: ...
+
+
+def stop_process(proc: Child, timeout: float = 5.0) -> None:
     """SIGTERM, wait, SIGKILL if needed; always reaped and its pipes closed."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -109,7 +128,7 @@ def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
 
 @dataclass
 class Host:
-    proc: subprocess.Popen
+    proc: subprocess.Popen[str]
     port: int
     control_port: int
     db: Path
@@ -122,6 +141,7 @@ class Host:
         proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "host", "--port", "0", "--control-port", "0",
                                  "--db", str(db), *extra], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
+        assert proc.stdout is not None  # a pipe: Popen was given PIPE
         line = proc.stdout.readline()
         if not line.startswith("posim host listening on "):
             stop_process(proc)
@@ -129,7 +149,7 @@ class Host:
         words = line.split()
         return cls(proc, int(words[4].rsplit(":", 1)[1]), int(words[6].rsplit(":", 1)[1]), db)
 
-    def control(self, **request) -> dict:
+    def control(self, **request: Any) -> dict[str, Any]:
         return host_control.call(("127.0.0.1", self.control_port), request)
 
     def fault(self, rule: str) -> None:
@@ -140,7 +160,7 @@ class Host:
     def clear_faults(self) -> None:
         self.control(op="clear")
 
-    def ledger(self, terminal: str | None = None) -> dict:
+    def ledger(self, terminal: str | None = None) -> dict[str, Any]:
         """What the bank believes: net charged per card and per terminal (`posim host ledger --json`)."""
         from simulator.host.ledger import Ledger
 
@@ -212,7 +232,7 @@ ca_keys = "{CA_KEYS_FILE}"
 DAEMON_MODULES = ("asyncio", "agent.daemon.service", "agent.daemon.control", "agent.console.app", "agent.drivers.preflight")
 
 
-def daemon_fork_server():
+def daemon_fork_server() -> ForkServer:
     """A fork server that starts `posagent` processes with its modules already imported."""
     from agent.cli import COMMAND_MODULES
     from simulator.forkserver import ForkServer
@@ -222,11 +242,11 @@ def daemon_fork_server():
 class Daemon:
     """`posagent run` as a child: start (waits for "ready"), SIGKILL, start again."""
 
-    launcher = None  # a `forkserver.ForkServer` with the daemon's modules loaded: starts without the interpreter's
+    launcher: ForkServer | None = None  # a `forkserver.ForkServer` with the daemon's modules loaded: starts without the interpreter's
     started_in = START_WINDOW_GUESS  # how long the last start took, spawn to "ready" (seconds)
 
     def __init__(self, directory: Path, host_port: int, *, response_timeout: float, reversal_retries: int,
-                 password_hash: str | None = None, journal_path: Path | None = None, launcher=None,
+                 password_hash: str | None = None, journal_path: Path | None = None, launcher: ForkServer | None = None,
                  check_whole_at_start: bool = True, extra: str = ""):
         self.directory = directory
         self.launcher = launcher
@@ -234,20 +254,22 @@ class Daemon:
                                           reversal_retries=reversal_retries, journal_path=journal_path,
                                           password_hash=password_hash or hash_password(CAMPAIGN_PASSWORD),
                                           check_whole_at_start=check_whole_at_start, extra=extra)
-        self.proc: subprocess.Popen | None = None
+        self.proc: Child | None = None
         self.socket = directory / "control.sock"
 
-    def spawn(self) -> subprocess.Popen:
+    def spawn(self) -> Child:
+        proc: Child
         if self.launcher is not None:  # a new process all the same, only without the interpreter's start-up
-            self.proc = self.launcher.spawn(["--config", str(self.config), "run"], cwd=ROOT)
-            return self.proc
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(self.config), "run"],
-                                     cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        return self.proc
+            proc = self.launcher.spawn(["--config", str(self.config), "run"], cwd=ROOT)
+        else:
+            proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(self.config), "run"],
+                                    cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+        self.proc = proc
+        return proc
 
     def wait_ready(self) -> None:
-        assert self.proc is not None
+        assert self.proc is not None and self.proc.stdout is not None and self.proc.stderr is not None
         line = self.proc.stdout.readline()
         if not line.startswith("posagent ready"):
             try:
@@ -277,6 +299,7 @@ class Daemon:
     def kill_during_start(self, after: float) -> bool:
         """Start and SIGKILL after `after` seconds; True if it had not said "ready" yet (killed in recovery)."""
         proc = self.spawn()
+        assert proc.stdout is not None  # a pipe, from Popen or the fork server
         time.sleep(after)
         readable, _, _ = select.select([proc.stdout], [], [], 0)
         self.kill()
@@ -291,13 +314,14 @@ class Daemon:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def call(self, op: str, args: dict | None = None, *, supervisor: bool = False, timeout: float = 60) -> dict:
+    def call(self, op: str, args: dict[str, Any] | None = None, *, supervisor: bool = False,
+             timeout: float = 60) -> dict[str, Any]:
         client = ControlClient(self.socket, timeout=timeout)
         return client.call(op, args or {}, password=CAMPAIGN_PASSWORD if supervisor else None)
 
-    def call_then_kill(self, op: str, args: dict, *, supervisor: bool, after: float) -> dict | None:
+    def call_then_kill(self, op: str, args: dict[str, Any], *, supervisor: bool, after: float) -> dict[str, Any] | None:
         """Send one request and SIGKILL the daemon `after` seconds later, whatever it is doing then."""
-        reply: list[dict | None] = [None]
+        reply: list[dict[str, Any] | None] = [None]
 
         def send() -> None:
             try:

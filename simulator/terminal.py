@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from agent.config import load_for_command
 from agent.errors import PosagentError, UsageError
-from agent.ui import Call, Print, Show, SideCall, Terminal
+from agent.ui import Action, Call, Print, Show, SideCall, Terminal
 from agent.ui.machine import CONNECTION_LOST, DAEMON_DOWN
 from agent.ui.views import currency_letters
 from agent.ui.actions import (BACKSPACE, CANCEL, CLEAR, DOT, DOUBLE_ZERO, DOWN, ENTER, F1, F2, F3, F4, UP)
@@ -67,7 +67,7 @@ class Session:
     """The machine, its worker thread and the printer roll; everything but curses."""
 
     terminal: Terminal
-    perform_call: Callable[[Call, Callable[[str], None]], dict]
+    perform_call: Callable[[Call, Callable[[str], None]], dict[str, Any]]
     print_receipt: Callable[[str], None] = lambda text: None
     frame: tuple[str, ...] = ()
     printed: list[str] = field(default_factory=list)
@@ -108,7 +108,7 @@ class Session:
     def press(self, key: str) -> None:
         self.apply(self.terminal.press(key))
 
-    def apply(self, actions: list) -> None:
+    def apply(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Show):
                 self.frame = action.frame
@@ -156,12 +156,12 @@ class Session:
                 self.apply(self.terminal.deliver(value))
 
 
-def control_caller(socket_path: Path) -> Callable[[Call, Callable[[str], None]], dict]:
+def control_caller(socket_path: Path) -> Callable[[Call, Callable[[str], None]], dict[str, Any]]:
     from agent.control_client import ControlClient
 
     client = ControlClient(socket_path)
 
-    def perform(call: Call, on_notify: Callable[[str], None]) -> dict:
+    def perform(call: Call, on_notify: Callable[[str], None]) -> dict[str, Any]:
         return client.call(call.op, dict(call.args), password=call.password, on_notify=on_notify)
 
     return perform
@@ -235,7 +235,7 @@ def _loop(screen: "curses.window", session: Session, width: int, height: int, wh
             status = NO_SUCH_KEY
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("terminal", help="the cashier's keypad screen (curses) on a running posagent daemon")
     p.add_argument("--size", default="21x8", help="screen grid, columns x lines (default 21x8; 16x4 is the smallest)")
     p.add_argument("--language", choices=("en", "zh"), help="screen language (default: terminal.language)")

@@ -27,6 +27,8 @@ def test_message_reads_like_a_mapping():
     assert SALE.mti == "0200" and SALE[4] == "000000010000" and SALE.get(38) is None and 4 in SALE
     assert SALE.amount == 10000 and Message("0800").amount is None
     assert list(SALE.fields) == [2, 3, 4, 11, 22, 25, 35, 41, 42, 49, 52, 55, 60, 64]
+    # a text field as text; a binary one (55, 64) or an absent one is not text
+    assert SALE.text(11) == SALE[11] and SALE.text(55) is None and SALE.text(64) is None and SALE.text(38) is None
 
 
 def test_message_is_immutable_hashable_and_compared_by_value():

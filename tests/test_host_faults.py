@@ -72,3 +72,22 @@ def test_skip_lets_the_first_matching_messages_through():
     assert plan.pick("0200") is None and plan.rules == []
     with pytest.raises(FaultSpecError, match="skip"):
         parse_rule("decline:skip=x")
+
+
+def test_a_control_port_answering_json_that_is_no_object_is_refused_in_one_line():
+    import socket
+    import threading
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def answer() -> None:  # something on the control port that answers JSON, but not the host's object
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"[1, 2]\n")
+
+        threading.Thread(target=answer, daemon=True).start()
+        result = subprocess.run([sys.executable, "-m", "simulator.cli", "host", "stats", "--control",
+                                 f"127.0.0.1:{server.getsockname()[1]}"], capture_output=True, text=True, cwd=ROOT,
+                                timeout=60)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "the control port answered something that is not a JSON object" in result.stderr

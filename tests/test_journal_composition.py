@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from agent.engine.port import METHODS, check_port
-from agent.journal import ANSWERS, Journal
+from agent.journal import Journal
+from agent.journal.facade import Answer
+from agent.journal.queries import Queries
+from agent.journal.records import Txn
 from agent.journal.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,14 +71,48 @@ def journal(tmp_path):
 
 
 def test_each_question_is_answered_by_the_store_that_owns_it(journal):
-    names = [name for names in ANSWERS.values() for name in names]
-    assert len(names) == len(set(names))  # one owner per question
-    for store, owned in ANSWERS.items():
-        for name in owned:
-            method = getattr(journal, name)
-            assert method.__self__ is getattr(journal, store), name
+    answers = {name: value for name, value in vars(Journal).items() if isinstance(value, Answer)}
+    assert set(METHODS) <= set(answers)  # the port's questions are all declared on the facade
+    for name, answer in answers.items():
+        method = getattr(journal, name)
+        assert method.__self__ is answer.store(journal) and method.__func__ is answer.method, name
+        assert vars(journal)[name] is method  # bound once: later calls go straight to the store
     check_port(journal)
-    assert set(METHODS) <= set(names)
+
+
+def facade_differences(port: dict[str, inspect.Signature], facade: type) -> list[str]:
+    """Where the facade's declaration of a port question differs from the port: missing, or a parameter
+    (name, kind, default, annotation) or the result written otherwise; an extra parameter needs a default."""
+    problems = []
+    for name, wanted in port.items():
+        answer = vars(facade).get(name)
+        if not isinstance(answer, Answer):
+            problems.append(f"{name}: not declared")
+            continue
+        have = inspect.signature(answer.method)
+        have = have.replace(parameters=list(have.parameters.values())[1:])  # the store's self
+        extra = [p for p in have.parameters.values() if p.name not in wanted.parameters]
+        common = have.replace(parameters=[p for p in have.parameters.values() if p.name in wanted.parameters])
+        if str(common) != str(wanted) or any(p.default is p.empty for p in extra):
+            problems.append(f"{name}: the port has {wanted}, the facade {have}")
+    return problems
+
+
+def test_the_facade_declares_each_question_as_the_port_asks_it():
+    assert facade_differences(METHODS, Journal) == []
+
+
+def test_a_facade_that_differs_from_the_port_is_caught():
+    def port(self, txn_id: int, *, reason: str) -> Txn:
+        ...
+
+    wanted = inspect.signature(port)
+    wanted = wanted.replace(parameters=list(wanted.parameters.values())[1:])
+    assert facade_differences({"get": wanted, "no_such_question": wanted}, Journal) == [
+        "get: the port has (txn_id: 'int', *, reason: 'str') -> 'Txn', the facade (txn_id: 'int') -> 'Txn'",
+        "no_such_question: not declared"]
+    with pytest.raises(TypeError, match=r"Journal.find is answered by Queries.get: give it that name"):
+        Answer(lambda journal: journal.queries, Queries.get).__set_name__(Journal, "find")  # as `class` calls it
 
 
 def test_the_stores_share_one_write_path_and_one_chain(journal):

@@ -7,6 +7,7 @@ errors, event details) keeps the safety net: any 13–24-digit run is masked."""
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 
 import pytest
 from hypothesis import given, settings
@@ -181,6 +182,18 @@ def test_structured_fields_are_exact_card_fields_masked_and_free_text_safety_net
     # a message inside event details is still read by its structure
     nested = scrub_message({"response": {"mti": "0210", "fields": {"2": "6226090000000048", "62": "1" * 16}}})
     assert nested["response"]["fields"] == {"2": "622609******0048", "62": "1" * 16}
+
+
+def test_a_message_handed_as_a_mapping_that_is_no_dict_is_journaled_and_scrubbed(tmp_path):
+    # the journal port takes a message as any Mapping: a read-only view of the answer is journaled like the dict
+    with Journal.open(tmp_path / "j.db", fingerprint_key=KEY) as journal:
+        txn = journal.begin("sale", amount=1234, currency="156", pan="6226090000000048", entry_mode="051",
+                            operator="01", role="cashier", request=lambda trace, batch: {"mti": "0200"})
+        answer = MappingProxyType({"mti": "0210", "fields": {"2": "6226090000000048", "39": "00"}})
+        journal.complete(txn.id, approved=True, response_code="00", rrn="000000000001", auth_code="A1",
+                         response=answer)
+        received = [m["body"] for m in journal.messages(txn.id) if m["direction"] == "received"]
+    assert received == [{"mti": "0210", "fields": {"2": "622609******0048", "39": "00"}}]
 
 
 def test_every_dialect_card_field_and_chip_card_tag_is_known_to_the_scrubber():

@@ -224,3 +224,17 @@ def test_waiting_for_the_armed_cut_wakes_when_it_lands_and_times_out_when_it_doe
     assert disk.wait_cut(cuts, timeout=0) is True           # counted: a later wait on the same count returns
     with pytest.raises(Exception, match="wait_cut needs after"):
         disk.control(op="wait_cut", after="one", timeout=1)
+
+
+def test_setting_a_files_times_to_now_is_answered_not_refused(tmp_path):
+    # utimens without times ("now", as mfusepy hands it when the kernel gives none) touches the file
+    from simulator.powercut.fs import PowercutFS
+
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "disk" / "f").write_bytes(b"x")
+    os.utime(tmp_path / "disk" / "f", ns=(1_000_000_000, 1_000_000_000))
+    fs = PowercutFS(tmp_path / "disk", tmp_path / "trash")
+    assert fs.utimens("/f") == 0
+    assert os.stat(tmp_path / "disk" / "f").st_mtime_ns > 1_000_000_000
+    assert fs.utimens("/f", (2_000_000_000, 3_000_000_000)) == 0
+    assert os.stat(tmp_path / "disk" / "f").st_mtime_ns == 3_000_000_000

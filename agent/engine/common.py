@@ -293,12 +293,12 @@ def send_financial(profile: Profile, txn: Txn, request: Message, *, operation: s
         yield from ask.fail(txn.id, reason=verdict.reason, error=verdict.problem,
                             response=masked(response) if response is not None else None)
         return (yield from _reverse_now(profile, txn, verdict, operation))
-    code = text(response, 39) if response is not None else None
+    code = response.text(39) if response is not None else None
     assert response is not None and code is not None  # a valid verdict: an answer with a response code
     approved = code == "00"
     sequence = request.get(23)
-    updated = yield from ask.complete(txn.id, approved=approved, response_code=code, rrn=text(response, 37),
-                                      auth_code=text(response, 38), response=masked(response),
+    updated = yield from ask.complete(txn.id, approved=approved, response_code=code, rrn=response.text(37),
+                                      auth_code=response.text(38), response=masked(response),
                                       host_time=_host_time(response), tc_upload=tc_upload if approved else None,
                                       card_sequence=sequence if tc_upload is not None and isinstance(sequence, str) else None)
     if approved and tc_upload is not None:  # the sale is journaled: its TC goes now, or before the next message
@@ -318,12 +318,6 @@ def _reverse_now(profile: Profile, txn: Txn, verdict: Verdict, operation: str) -
         return updated, "in_doubt", say(language, "not_completed", operation=name, why=why)
     updated = yield from ask.get(txn.id)
     return updated, "reversed", say(language, "cancelled", operation=name, why=why)
-
-
-def text(message: Message, number: int) -> str | None:
-    """A text field of `message` (37, 38, 39: never bytes in any dialect), or None when it is absent."""
-    value = message.get(number)
-    return value if isinstance(value, str) else None
 
 
 def _issuer_data(response: Message) -> bytes | None:

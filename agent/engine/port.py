@@ -18,8 +18,9 @@ the next ones (else builds again), and returns the transaction together with tha
 message is built once and the bytes sent are the bytes journaled.
 
 Adding a question: one method on `JournalPort` (typed signature and a one-line docstring), its line in
-`Questions`, and one method on the journal store that answers it (the facade `agent.journal.Journal`
-exposes it under the same name).
+`Questions`, and one method on the journal store that answers it with its line on the facade
+`agent.journal.Journal` (`get = _queries(Queries.get)`), under the same name.  The type checker holds the
+facade to the port (`_the_journal_answers_the_port`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Concatenate, Generator, Generic, Mapping, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:  # the port names the journal's values in its signatures only: no storage code is loaded
+    import datetime as dt
+
     from agent.journal.chains import Chain, ChainStep
+    from agent.journal.facade import Journal
     from agent.journal.holds import Hold
     from agent.journal.params import ParamDownload, ParamRecord
     from agent.journal.paytotals import PaymentTotals
@@ -72,7 +76,7 @@ class JournalPort(Protocol):
         """One transaction by id."""
         ...
 
-    def find(self, *, trace: int | None = None, rrn: str | None = None, date: Any = None, amount: int | None = None,
+    def find(self, *, trace: int | None = None, rrn: str | None = None, date: str | dt.date | None = None, amount: int | None = None,
              last4: str | None = None, batch: int | None = None, kind: str | None = None,
              limit: int = 50) -> list[Txn]:
         """Transactions matching every criterion, newest first."""
@@ -321,6 +325,14 @@ class JournalPort(Protocol):
     def update_chain(self, chain_id: int, steps: list[ChainStep]) -> Chain:
         """Record each step's progress (same plan: op and amount may not change)."""
         ...
+
+
+if TYPE_CHECKING:
+    def _the_journal_answers_the_port(journal: Journal) -> JournalPort:
+        """The type checker's proof that the facade answers every question of the port with the port's
+        parameters and types (mypy checks the protocol member by member; `check_port` checks the names and
+        kinds again where a journal is bound)."""
+        return journal
 
 
 #: the port's methods and their signatures (without `self`)

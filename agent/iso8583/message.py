@@ -101,6 +101,11 @@ class Message:
     def get(self, number: int, default: object = None) -> object:
         return self._fields.get(number, default)
 
+    def text(self, number: int) -> str | None:
+        """A text field (11, 37, 41: never bytes in any dialect), or None when it is absent or binary."""
+        value = self._fields.get(number)
+        return value if isinstance(value, str) else None
+
     def __contains__(self, number: object) -> bool:
         return number in self._fields
 

@@ -31,7 +31,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the type checker reads the facade's names where they live; at run time `__getattr__` loads them
+    from agent.journal.chains import Chain
+    from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalError, NotFound, StorageError
+    from agent.journal.export import render_text, verify_bundle
+    from agent.journal.facade import Journal
+    from agent.journal.holds import Hold
+    from agent.journal.records import Batch, Recovery, Reversal, Totals, Txn, VerifyResult
+    from agent.journal.tcuploads import TcUpload
 
 
 def __getattr__(name: str) -> Any:

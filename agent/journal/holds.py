@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from agent.journal.errors import JournalError
 from agent.journal import offline
@@ -147,7 +147,7 @@ class Holds(Store):
         record: dict[str, Any] = json.loads(row[0])
         return record
 
-    def advice_attempt(self, txn_id: int, request: dict[str, Any]) -> int:
+    def advice_attempt(self, txn_id: int, request: Mapping[str, Any]) -> int:
         """Commit BEFORE sending an advice: the (masked) message stored as sent.  Returns how many times it
         was sent before this try (0: the first copy; more: a repeat, which goes out with the repeat MTI)."""
         with self._write(f"journal a try of the advice of transaction {txn_id}") as w:

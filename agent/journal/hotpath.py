@@ -217,7 +217,7 @@ class HotPath(Store):
 
     # ----------------------------------------------------------------- hot path: outcome
     def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,
-                 auth_code: str | None, response: dict[str, Any] | None, host_time: str | None = None,
+                 auth_code: str | None, response: Mapping[str, Any] | None, host_time: str | None = None,
                  tc_upload: bytes | None = None, card_sequence: str | None = None) -> Txn:
         """Record a validated answer in ONE commit: approved/declined (the reversal is disarmed with it).
 
@@ -239,7 +239,7 @@ class HotPath(Store):
                       "auth_code": updated["auth_code"]})
         return txn_from_row(updated, batch_state=row["batch_state"])
 
-    def fail(self, txn_id: int, *, reason: str, error: str, response: dict[str, Any] | None = None) -> Reversal | None:
+    def fail(self, txn_id: int, *, reason: str, error: str, response: Mapping[str, Any] | None = None) -> Reversal | None:
         """No valid answer (98), MAC failure (A0) or chip declined after approval (06), in ONE commit.
 
         The transaction becomes "in_doubt" and a reversal is queued "pending" with `reason` (for a

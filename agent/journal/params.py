@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from agent.journal.errors import JournalError
 from agent.journal.scrub import scrub_text
@@ -157,7 +157,7 @@ class ParamSets(Store):
         return {f"{r['kind']} {r['name']}": bytes.fromhex(r["tlv"]) for r in self._conn.execute(
             "SELECT kind, name, tlv FROM param_items WHERE download_id = ? ORDER BY id", (download_id,))}
 
-    def params_install(self, download_id: int, *, content: dict[str, Any], digest: str) -> ParamRecord:
+    def params_install(self, download_id: int, *, content: Mapping[str, Any], digest: str) -> ParamRecord:
         """The one step that changes the set in force: old replaced, new in force, download closed — one commit."""
         now = self._clock()
         with self._write("install a parameter set") as w:
@@ -169,7 +169,7 @@ class ParamSets(Store):
             row = w.insert("param_sets", {
                 "state": "in_force", "params_version": content["params_version"],
                 "keys_version": content["keys_version"], "digest": digest,
-                "content": json.dumps(content, sort_keys=True, separators=(",", ":")), "source": "download",
+                "content": json.dumps(dict(content), sort_keys=True, separators=(",", ":")), "source": "download",
                 "download_id": download_id, "installed_at": now})
             w.update("param_downloads", download_id, {"state": "installed", "updated_at": now})
             w.record("params.installed", None, None, "system",

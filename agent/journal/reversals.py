@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, Mapping
 
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.scrub import scrub_text
@@ -96,7 +96,7 @@ class Reversals(Store):
         to_state = REVERSAL.step(row["state"], event, row["id"])
         return w.update("reversals", row["id"], {"state": to_state, "updated_at": self._clock(), **changes})
 
-    def reversal_attempt(self, rev_id: int, request: dict[str, Any]) -> Reversal:
+    def reversal_attempt(self, rev_id: int, request: Mapping[str, Any]) -> Reversal:
         """Commit BEFORE sending a reversal: tries += 1 and the (masked) request is stored."""
         with self._write(f"journal an attempt of reversal {rev_id}") as w:
             row = self._reversal_row(rev_id)
@@ -107,7 +107,7 @@ class Reversals(Store):
             w.record("reversal.attempt", row["txn_id"], None, "system", {"reversal": rev_id, "try": updated["tries"]})
         return reversal_from_row(updated)
 
-    def reversal_acknowledged(self, rev_id: int, response: dict[str, Any]) -> None:
+    def reversal_acknowledged(self, rev_id: int, response: Mapping[str, Any]) -> None:
         """The host acknowledged the reversal: it is done and the transaction is "reversed"."""
         with self._write(f"record the acknowledgement of reversal {rev_id}") as w:
             row = self._reversal_row(rev_id)

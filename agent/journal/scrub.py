@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agent.journal.errors import JournalError
@@ -61,7 +62,10 @@ _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 
 
 def scrub_message(message: Any, _depth: int = 0) -> Any:
-    """`message` as the journal may store it (a message by its structure, anything else as free text)."""
+    """`message` as the journal may store it (a message by its structure, anything else as free text).  The
+    journal port takes a message as any `Mapping`: one that is not a dict is read as the dict it holds."""
+    if isinstance(message, Mapping) and not isinstance(message, dict):
+        message = dict(message)
     if _is_message(message):
         return _message(message, _depth)
     return _free(message, _depth)

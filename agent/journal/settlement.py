@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from typing import Any, Mapping
 
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.paytotals import PaymentTotals, payment_totals
@@ -127,7 +127,7 @@ class Batches(Store):
             w.record("settlement.begin", None, operator, role, {"batch": batch_no, "totals": totals.as_dict()})
         return batch_from_row(updated)
 
-    def record_settlement_result(self, batch_no: int, *, domestic: str, foreign: str, response: dict[str, Any]) -> Batch:
+    def record_settlement_result(self, batch_no: int, *, domestic: str, foreign: str, response: Mapping[str, Any]) -> Batch:
         """Store the host's verdict: '1' balanced, '2' unbalanced (upload every record), '3' error."""
         for name, value in (("domestic", domestic), ("foreign", foreign)):
             if value not in ("1", "2", "3"):

@@ -295,6 +295,7 @@ class EmvApplet:
         if app is None or self.completed:
             return 0x6985
         requested = command[2] & 0xC0
+        dol: Sequence[tuple[int, int]]
         if self.arqc is None:
             dol = CDOL1
             self.atc += 1

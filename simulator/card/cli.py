@@ -13,7 +13,7 @@ from simulator.card.vpcd import VirtualCard, port_for_reader
 from simulator.testcards import load_cards
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     card = sub.add_parser("card", help="insert a virtual EMV test card into a virtual reader (through pcscd)",
                           description="Connects to vpcd as a card (insertion); Ctrl-C or SIGTERM removes it.")
     card.add_argument("--reader", type=int, default=0, help="reader slot: 0 = Virtual PCD 00 00, 1 = 00 01")

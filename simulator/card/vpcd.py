@@ -102,7 +102,7 @@ class VirtualCard:
                 if answer == "mute":
                     self._stop.wait()
                     break
-                if answer is not None:
+                if isinstance(answer, bytes):
                     sock.sendall(len(answer).to_bytes(2, "big") + answer)
         except OSError:
             pass  # the socket was shut down by remove() or vpcd went away

@@ -33,13 +33,13 @@ import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from agent.engine.chains import progress
 from agent.journal import Journal
 from agent.journal.duplicates import group_duplicates
-from agent.journal.queries import TXN_SELECT
 from agent.journal.records import Txn, txn_from_row
+from agent.journal.transactions import TXN_SELECT
 from simulator.host.ledger import Ledger
 from simulator.testcards import load_cards
 
@@ -68,7 +68,7 @@ class CheckResult:
     cards_checked: int
     settled_batches: int
     files_scanned: int
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -135,7 +135,7 @@ def ledger_rows(path: Path, tid: str) -> list[sqlite3.Row]:
         conn.close()
 
 
-def journal_net(txns: list[Txn], key: Callable[[Txn], str] = lambda t: t.pan_masked) -> dict[str, int]:
+def journal_net(txns: list[Txn], key: Callable[[Txn], str] = lambda t: str(t.pan_masked)) -> dict[str, int]:
     """Net charge per card (`key`: masked card, or the wallet payer) as the journal records it: completed
     operations only."""
     by_id = {t.id: t for t in txns}
@@ -144,14 +144,14 @@ def journal_net(txns: list[Txn], key: Callable[[Txn], str] = lambda t: t.pan_mas
         if t.kind in CHARGING_KINDS and t.state in COMPLETED_SALE_STATES:
             net[key(t)] += t.amount
         elif t.kind == "refund" and t.state == "approved":
-            original = by_id.get(t.original_id)
+            original = by_id.get(t.original_id) if t.original_id is not None else None
             net[key(original) if original else key(t)] -= t.amount
     return {card: amount for card, amount in net.items() if amount}
 
 
 def host_key(card: str | None, masked_pan: str | None) -> str:
     """How the bank's ledger names who paid: `wallet:PAYER` for a wallet payer, else the masked card."""
-    return card if (card or "").startswith("wallet:") else str(masked_pan)
+    return card if card is not None and card.startswith("wallet:") else str(masked_pan)
 
 
 def wallet_payers(ledger_path: Path, tid: str, host_rows: list[sqlite3.Row]) -> dict[tuple[str, str], str]:
@@ -219,7 +219,7 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True,
     def key(t: Txn) -> str:  # who paid: the wallet payer of a payment-code sale, else the masked card
         if t.entry_mode == wallet_mode:
             return payers.get((f"{t.batch:06d}", f"{t.trace:06d}"), f"wallet:? {t.pan_masked}")
-        return t.pan_masked
+        return str(t.pan_masked)  # as `host_key` names a card
 
     ledger = Ledger(ledger_path)
     try:
@@ -288,7 +288,7 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True,
                         "suspected_duplicates": duplicates})
 
 
-def _check_chains(journal: Journal, violations: list[Violation]) -> tuple[list[dict], int]:
+def _check_chains(journal: Journal, violations: list[Violation]) -> tuple[list[dict[str, Any]], int]:
     """Every chain's recorded progress against its transactions; returns the open ones (what is owed)."""
     open_chains = []
     every = journal.all_chains()
@@ -317,7 +317,8 @@ def _duplicate_window(directory: Path) -> int | None:
     if not path.exists():
         return None
     try:
-        return config.load(str(path)).guards.duplicate_window_seconds
+        window: int | None = config.load(str(path)).guards.duplicate_window_seconds
+        return window
     except Exception:  # noqa: BLE001 — a count for the report only
         return None
 
@@ -333,12 +334,12 @@ def _check_holds(ledger: Ledger, journal_path: Path, tid: str, txns: list[Txn], 
     bank: dict[str, int] = defaultdict(int)
     for hold in open_holds(ledger, datetime.now(timezone.utc), tid):
         if not hold["expired"]:
-            bank[hold["masked_pan"]] += hold["amount"]
+            bank[str(hold["masked_pan"])] += hold["amount"]  # named as `host_key` names a card
     journal = Journal.open(journal_path, fingerprint_key=None, read_only=True)
     try:
         ours: dict[str, int] = defaultdict(int)
-        for hold in journal.open_holds(validity_seconds=30 * 86400):
-            ours[hold.txn.pan_masked] += hold.blocked
+        for held in journal.open_holds(validity_seconds=30 * 86400):
+            ours[str(held.txn.pan_masked)] += held.blocked
     finally:
         journal.close()
     for card in sorted(set(bank) | set(ours)):
@@ -417,6 +418,9 @@ def _check_batches(directory: Path, tid: str, ledger: Ledger, violations: list[V
             rows = journal.batch_totals(number)
             host = ledger.batch_totals(tid, f"{number:06d}")
             frozen = batch.totals
+            if frozen is None:  # settlement freezes them: a settled batch without them is a broken journal
+                violations.append(Violation("batch_balance", f"settled batch {number:06d} has no frozen totals"))
+                continue
             ours = (frozen.debit_amount, frozen.debit_count, frozen.credit_amount, frozen.credit_count)
             recount = (rows.debit_amount, rows.debit_count, rows.credit_amount, rows.credit_count)
             theirs = (host.debit_amount, host.debit_count, host.credit_amount, host.credit_count)

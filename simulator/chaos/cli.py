@@ -22,14 +22,15 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
-from simulator.chaos.plan import WALLET_SHARE, PlanError, PlanSettings, make_plan
+from simulator.chaos.plan import WALLET_SHARE, PlanError, PlanSettings, Step, make_plan
 from simulator.chaos.reduce import ddmin
 from simulator.chaos.report import summary_table, violation_report
 from simulator.chaos.runner import run_campaign, split
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("chaos", help="seeded chaos campaign: operations, host faults and SIGKILLs; checks bank = journal",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, help="campaign seed (default: random, printed)")
@@ -88,7 +89,7 @@ def rerun_command(parser: argparse.ArgumentParser, args: argparse.Namespace, see
     return shlex.join(words)
 
 
-def plan_digest(steps, options: dict, terminals: int) -> str:
+def plan_digest(steps: Sequence[Step], options: Mapping[str, Any], terminals: int) -> str:
     """A short fingerprint of everything the campaign does: its steps and how they are run."""
     data = {"steps": [asdict(step) for step in steps], "options": options, "terminals": terminals}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -116,7 +117,7 @@ def _chaos(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if result.violations and not args.no_reduce:
         rules = {v.rule for v in result.violations}
 
-        def fails(candidate):
+        def fails(candidate: tuple[Step, ...]) -> bool:
             with tempfile.TemporaryDirectory(prefix="posim-chaos-reduce-") as tmp:
                 again = run_campaign(candidate, Path(tmp), **options)
             return any(v.rule in rules for v in again.violations)

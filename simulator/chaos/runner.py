@@ -11,13 +11,14 @@ settlement are retried, and the checker compares the bank's ledger with the jour
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import tempfile
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from agent.errors import PosagentError
 from simulator.chaos.checker import CheckResult, Violation, check
@@ -58,14 +59,14 @@ OUTAGE = "outage:seconds=3600"  # ended by the window's end (`posim host fault c
 
 @dataclass
 class Tally:
-    operations: Counter = field(default_factory=Counter)   # op → how many were sent
-    outcomes: Counter = field(default_factory=Counter)     # "op status" or "op error:code"
-    faults_armed: Counter = field(default_factory=Counter)  # fault kind → rules armed
-    faults_injected: dict = field(default_factory=dict)    # fault kind → times the host applied one
-    kills: Counter = field(default_factory=Counter)         # kill mode → count
-    kill_windows: Counter = field(default_factory=Counter)  # where the journal shows a kill landed
-    power_cuts: Counter = field(default_factory=Counter)    # "before fsync N" / "after the operation" / "random"
-    error_samples: dict = field(default_factory=dict)  # "op error:code" → the first message seen
+    operations: Counter[str] = field(default_factory=Counter)   # op → how many were sent
+    outcomes: Counter[str] = field(default_factory=Counter)     # "op status" or "op error:code"
+    faults_armed: Counter[str] = field(default_factory=Counter)  # fault kind → rules armed
+    faults_injected: dict[str, int] = field(default_factory=dict)    # fault kind → times the host applied one
+    kills: Counter[str] = field(default_factory=Counter)         # kill mode → count
+    kill_windows: Counter[str] = field(default_factory=Counter)  # where the journal shows a kill landed
+    power_cuts: Counter[str] = field(default_factory=Counter)    # "before fsync N" / "after the operation" / "random"
+    error_samples: dict[str, str | None] = field(default_factory=dict)  # "op error:code" → the first message seen
     outages: int = 0  # windows with the line to the bank cut
     stored: int = 0  # chip sales approved with the card and stored while the bank could not be reached
     recoveries: int = 0
@@ -89,14 +90,15 @@ class RunResult:
 class _Sales:
     """What the cashier remembers: approved sales (for voids, refunds, corrections) and the last one."""
 
-    open_batch: list[dict] = field(default_factory=list)
-    every: list[dict] = field(default_factory=list)
-    holds: list[dict] = field(default_factory=list)  # approved pre-auths (to complete or release)
+    open_batch: list[dict[str, Any]] = field(default_factory=list)
+    every: list[dict[str, Any]] = field(default_factory=list)
+    holds: list[dict[str, Any]] = field(default_factory=list)  # approved pre-auths (to complete or release)
 
-    def pick(self, which: list[dict], n: int) -> dict | None:
-        return which[-1 - n % len(which)] if which else None
+    def pick(self, which: list[dict[str, Any]], n: int) -> dict[str, Any]:
+        """The `n`-th latest of `which`, round: the cashier asks only of a list that holds something."""
+        return which[-1 - n % len(which)]
 
-    def remember(self, txn: dict, card: str) -> None:
+    def remember(self, txn: dict[str, Any], card: str) -> None:
         entry = {"trace": txn["trace"], "amount": txn["amount"], "card": card}
         self.open_batch.append(entry)
         self.every.append(entry)
@@ -121,14 +123,14 @@ class Campaign:
         self._sales = _Sales()
         self._last_check: CheckResult | None = None
         self._settlement_owed = False  # a settlement stopped half way: the cashier runs settle again next
-        self.disk = None  # the power-cut filesystem, when the plan has power cuts
+        self.disk: PowercutMount | None = None  # the power-cut filesystem, when the plan has power cuts
         self._cards: dict[str, str] = {}  # masked card → test card name (to resume a fix on the same card)
         self._codes: CodeIssuer | None = None  # the customers' payment codes, issued at the host
         self._payer = ""
         self._offline = False  # the plan has outage windows: store-and-forward on, sales in them by chip
         self._line_cut = False  # the host's outage fault is on now
         self._stored: list[tuple[int, int]] = []  # (batch, trace) of every sale the daemon said it stored
-        self._pcscd = None  # the pcscd this campaign started (None: one was running, or no outages)
+        self._pcscd: subprocess.Popen[bytes] | None = None  # the pcscd this campaign started (None: one was running, or no outages)
 
     # ----------------------------------------------------------------------------------- running
     def run(self, steps: tuple[Step, ...]) -> RunResult:
@@ -136,12 +138,12 @@ class Campaign:
         started = time.perf_counter()
         journal_path = None
         if any(step.kill in POWER_MODES for step in steps):
-            self.disk = PowercutMount.start(self.directory / "powercut")
-            journal_path = self.disk.mountpoint / "journal.db"
+            self.disk = disk = PowercutMount.start(self.directory / "powercut")
+            journal_path = disk.mountpoint / "journal.db"
             for suffix in ("", "-wal", "-shm"):  # the checker reads the journal beside the ledger
                 link = self.directory / f"journal.db{suffix}"
                 if not link.is_symlink():
-                    link.symlink_to(self.disk.mountpoint / f"journal.db{suffix}")
+                    link.symlink_to(disk.mountpoint / f"journal.db{suffix}")
         self._offline = any(step.outage for step in steps)
         extra = DAEMON_SETTINGS
         if self._offline:
@@ -169,7 +171,8 @@ class Campaign:
         finally:
             self.daemon.stop()
             self.launcher.stop()
-            self._codes.close()
+            if self._codes is not None:
+                self._codes.close()
             self.host.stop()
             if self.disk is not None:
                 self.disk.stop()
@@ -221,9 +224,9 @@ class Campaign:
                                                               f"{offline['amount']} stored offline, beyond the limits "
                                                               f"{limits}"))
 
-    def _send(self, step: Step, op: str, args: dict, supervisor: bool) -> None:
-        if step.kill in POWER_MODES:
-            self._power_cut(step, op, args, supervisor)
+    def _send(self, step: Step, op: str, args: dict[str, Any], supervisor: bool) -> None:
+        if step.kill is not None and step.kill in POWER_MODES:
+            self._power_cut(step, step.kill, op, args, supervisor)
             return
         if step.kill is None:
             try:
@@ -236,10 +239,10 @@ class Campaign:
             self._learn(step, op, args, reply)
             return
         self.tally.kills[step.kill] += 1
-        reply = self.daemon.call_then_kill(op, args, supervisor=supervisor,
-                                           after=kill_delay(op, step.card, step.kill, step.kill_after))
-        if reply is not None:
-            self._learn(step, op, args, reply)
+        answered = self.daemon.call_then_kill(op, args, supervisor=supervisor,
+                                              after=kill_delay(op, step.card, step.kill, step.kill_after))
+        if answered is not None:
+            self._learn(step, op, args, answered)
         self.tally.kill_windows[self._kill_window()] += 1
         if step.kill == "in_recovery":  # and once more while the restarted daemon recovers
             # the moment was drawn over a cold start (START_WINDOW); a start through the fork server is
@@ -249,11 +252,12 @@ class Campaign:
                 self.tally.kill_windows["during start-up recovery"] += 1
         self._restart()
 
-    def _power_cut(self, step: Step, op: str, args: dict, supervisor: bool) -> None:
+    def _power_cut(self, step: Step, kill: str, op: str, args: dict[str, Any], supervisor: bool) -> None:
         """Send the operation; the power fails before its `cut_at`-th fsync (or after a random sleep): the
         daemon dies, unsynced data is gone, the disk is mounted again and the daemon restarted."""
-        self.tally.kills[step.kill] += 1
-        reply: list[dict | None] = [None]
+        self.tally.kills[kill] += 1
+        disk = self._powercut_disk()
+        reply: list[dict[str, Any] | None] = [None]
         over = threading.Event()  # the operation answered, or the armed cut came
 
         def send() -> None:
@@ -265,7 +269,7 @@ class Campaign:
                 over.set()
 
         if step.kill == "power_fsync":
-            cuts = self.disk.cut_at("fsync", step.cut_at, tear=step.tear)
+            cuts = disk.cut_at("fsync", step.cut_at, tear=step.tear)
             threading.Thread(target=self._await_cut, args=(cuts, over), daemon=True).start()
         thread = threading.Thread(target=send, daemon=True)
         thread.start()
@@ -277,7 +281,7 @@ class Campaign:
         thread.join(30)
         if reply[0] is not None:
             self._learn(step, op, args, reply[0])
-        landed = self.disk.power_cut(step.tear)
+        landed = disk.power_cut(step.tear)
         self.tally.power_cuts[f"{op}: " + (f"before fsync {step.cut_at}" if landed else "after the operation"
                                            if step.kill == "power_fsync" else "at a random moment")] += 1
         self.tally.kill_windows[f"power cut {self._kill_window()}"] += 1
@@ -286,11 +290,23 @@ class Campaign:
     def _await_cut(self, cuts: int, over: threading.Event) -> None:
         """Set `over` when the disk's power goes (it always does: `power_cut` cuts it if the fault did not)."""
         try:
-            self.disk.wait_cut(cuts, 30)
+            self._powercut_disk().wait_cut(cuts, 30)
         except (PosagentError, OSError, ValueError):
             pass
         finally:
             over.set()
+
+    def _powercut_disk(self) -> PowercutMount:
+        """The power-cut filesystem (mounted by `run` for a plan with power cuts: only their steps ask)."""
+        if self.disk is None:
+            raise PosagentError("a power cut was asked of a campaign run without the power-cut filesystem")
+        return self.disk
+
+    def _issuer(self) -> CodeIssuer:
+        """The customers' payment codes (made by `run` before the first step)."""
+        if self._codes is None:
+            raise PosagentError("a payment code was asked before the campaign started")
+        return self._codes
 
     def _restart(self) -> None:
         try:
@@ -300,7 +316,7 @@ class Campaign:
             raise
         self.tally.recoveries += 1
 
-    def _request(self, step: Step) -> tuple[str, dict]:
+    def _request(self, step: Step) -> tuple[str, dict[str, Any]]:
         sales = self._sales
         if self._settlement_owed:
             return "settle", dict(SETTLE)
@@ -318,7 +334,7 @@ class Campaign:
         if step.op == "correct":
             target = sales.pick(sales.every, step.pick)
             if target["card"] in WALLET_PAYERS:  # too little: the difference with the customer's new code
-                code = {"code": self._codes.issue(target["card"])} if step.amount > target["amount"] else {}
+                code = {"code": self._issuer().issue(target["card"])} if step.amount > target["amount"] else {}
                 return "wallet_correct", {"trace": target["trace"], "amount": step.amount, **code}
             return "correct", {"trace": target["trace"], "amount": step.amount, "card": target["card"]}
         if step.op == "duplicate_sale":
@@ -351,7 +367,7 @@ class Campaign:
         return step.op == "complete" and bool(self._sales.holds) and not self._settlement_owed \
             and step.amount % ADVICE_EVERY == 0
 
-    def _resume(self, step: Step, sale: dict) -> tuple[str, dict]:
+    def _resume(self, step: Step, sale: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         try:
             chains = self.daemon.call("chains").get("result", {}).get("open") or []
         except PosagentError:
@@ -366,9 +382,9 @@ class Campaign:
             return "sale", sale
         return "correct", {"trace": chain["trace"], "resume": True, "card": card}
 
-    def _wallet_sale(self, amount: int, payer: str) -> dict:
+    def _wallet_sale(self, amount: int, payer: str) -> dict[str, Any]:
         self._payer = payer  # who pays this one (remembered with the sale, for its correction)
-        return {"amount": amount, "code": self._codes.issue(payer), "confirm_duplicate": True, "confirm_unusual": True}
+        return {"amount": amount, "code": self._issuer().issue(payer), "confirm_duplicate": True, "confirm_unusual": True}
 
     def _suspected_duplicate(self, pick: int) -> int:
         try:
@@ -380,13 +396,14 @@ class Campaign:
         group = groups[pick % len(groups)]
         return group[-1]["id"] if isinstance(group, list) and group else 0
 
-    def _learn(self, step: Step, op: str, args: dict, reply: dict) -> None:
-        code = (reply.get("error") or {}).get("code", "?")
+    def _learn(self, step: Step, op: str, args: dict[str, Any], reply: dict[str, Any]) -> None:
+        error: dict[str, Any] = reply.get("error") or {}
+        code = error.get("code", "?")
         self._settlement_owed = code == "settlement_incomplete" or (
-            code == "JournalError" and "being settled" in (reply.get("error") or {}).get("message", ""))
+            code == "JournalError" and "being settled" in error.get("message", ""))
         if not reply.get("ok"):
             self.tally.outcomes[f"{op} error:{code}"] += 1
-            self.tally.error_samples.setdefault(f"{op} error:{code}", (reply.get("error") or {}).get("message"))
+            self.tally.error_samples.setdefault(f"{op} error:{code}", error.get("message"))
             if code == "internal":
                 self.violations.append(Violation("crash", f"{step.describe()}: internal error in the daemon: "
                                                           f"{reply['error'].get('message')}"))
@@ -395,14 +412,15 @@ class Campaign:
         self.tally.outcomes[f"{op} {outcome['status']}"] += 1
         if op == "settle" and outcome["status"] == "done":
             self._sales.open_batch.clear()
-        txn = outcome.get("txn") or {}
+        txn: dict[str, Any] = outcome.get("txn") or {}
         if outcome["status"] == "approved" and (outcome.get("details") or {}).get("arc") == "Y3":
             self.tally.stored += 1  # approved by the card while the bank could not be reached: must reach it
             self._stored.append((txn["batch"], txn["trace"]))
         if outcome["status"] == "approved" and txn.get("kind") == "sale":
             card = self._payer if op == "wallet_sale" else args.get("card", step.card)
             self._sales.remember(txn, card)
-            self._cards[txn.get("pan_masked")] = card
+            if txn.get("pan_masked"):
+                self._cards[txn["pan_masked"]] = card
         if outcome["status"] == "approved" and txn.get("kind") == "preauth":
             self._sales.holds.append({"trace": txn["trace"], "amount": txn["amount"], "card": args["card"]})
             del self._sales.holds[:-50]
@@ -505,7 +523,7 @@ def merge(results: list[RunResult], elapsed: float) -> RunResult:
 
 
 def run_campaign(steps: tuple[Step, ...], directory: Path | None = None, *, terminals: int = 1,
-                 progress: Callable[[str], None] | None = None, **kw) -> RunResult:
+                 progress: Callable[[str], None] | None = None, **kw: Any) -> RunResult:
     """Run `steps` in `directory` (a fresh temporary one when None).
 
     With `terminals` > 1 the plan is cut into that many contiguous parts, each run by its own terminal

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from simulator.host.wallet import WalletHost
 
 #: the wallet payer behind each way a plan's customer pays by code, and when they confirm on the phone
 PAYERS = {"wallet:now": ("alice", "0"), "wallet:later": ("bob", "0.3"), "wallet:never": ("dave", "never")}
@@ -32,7 +36,7 @@ class CodeIssuer:
     def __init__(self, host_db: Path):
         self.host_db = host_db
         self.codes: list[str] = []
-        self._wallet = None
+        self._wallet: WalletHost | None = None
 
     def issue(self, payer: str) -> str:
         from simulator.host.ledger import Ledger

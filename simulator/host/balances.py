@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any, Mapping
+
+#: a row of `txns` as read (`sqlite3.Row`) or as just inserted (its columns by name)
+TxnRow = sqlite3.Row | Mapping[str, Any]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS balances (
@@ -57,7 +61,7 @@ def _cancelled(db: sqlite3.Connection, txn_id: int, *, besides: int | None = Non
     return row is not None
 
 
-def move(db: sqlite3.Connection, row: sqlite3.Row, sign: int) -> None:
+def move(db: sqlite3.Connection, row: TxnRow, sign: int) -> None:
     """Add (sign +1) or take away (sign -1) what `row` moves, under each of its scopes."""
     column = EFFECTS.get(row["kind"])
     if column is None or not row["amount"]:
@@ -70,7 +74,7 @@ def move(db: sqlite3.Connection, row: sqlite3.Row, sign: int) -> None:
                    f"ON CONFLICT(scope, key) DO UPDATE SET {column} = {column} + excluded.{column}", params)
 
 
-def on_recorded(db: sqlite3.Connection, row: sqlite3.Row) -> None:
+def on_recorded(db: sqlite3.Connection, row: TxnRow) -> None:
     """A new row was inserted (never reversed, never cancelled yet): apply what it changes."""
     if row["response_code"] != APPROVED:
         return

@@ -21,17 +21,22 @@ import sqlite3
 import ssl
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from agent.config import SCHEMA
 from agent.errors import UsageError
 from simulator.host import control
+
+if TYPE_CHECKING:
+    from simulator.host.ledger import Ledger
+    from simulator.host.server import HostServer
 
 DEFAULT_PORT = 5800
 DEFAULT_CONTROL_PORT = 5801
 DEFAULT_DB = "~/.posim/host-ledger.db"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     host = sub.add_parser("host", help="run the acquirer host simulator (or query it: ledger, fault, stats)")
     host.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     host.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"terminal port (default {DEFAULT_PORT}; 0: any)")
@@ -91,14 +96,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     stats.set_defaults(handler=lambda a: _control(a, {"op": "stats"}))
 
 
-def _control(args: argparse.Namespace, request: dict) -> int:
+def _control(args: argparse.Namespace, request: dict[str, Any]) -> int:
     answer = control.call(control.parse_address(args.control, DEFAULT_CONTROL_PORT), request)
     answer.pop("ok", None)
     print(json.dumps(answer))
     return 0
 
 
-def _open_ledger(db: str):
+def _open_ledger(db: str) -> Ledger:
     from simulator.host.ledger import Ledger
 
     path = Path(os.path.expanduser(db))
@@ -164,7 +169,7 @@ def _ledger(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(ledger, as_json: bool) -> int:
+def _verify(ledger: Ledger, as_json: bool) -> int:
     problems = ledger.verify_balances()
     if as_json:
         print(json.dumps({"match": not problems, "differences": problems}))
@@ -247,7 +252,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(server) -> None:
+async def _run(server: HostServer) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from typing import Any
 
 from agent.errors import PosagentError, UsageError
 
@@ -21,7 +22,7 @@ def parse_address(text: str, default_port: int) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def call(address: tuple[str, int], request: dict, *, timeout: float = CONTROL_TIMEOUT) -> dict:
+def call(address: tuple[str, int], request: dict[str, Any], *, timeout: float = CONTROL_TIMEOUT) -> dict[str, Any]:
     """Send one control request; a refusal from the host is a ControlError with its reason."""
     try:
         with socket.create_connection(address, timeout=timeout) as sock:
@@ -39,6 +40,8 @@ def call(address: tuple[str, int], request: dict, *, timeout: float = CONTROL_TI
         answer = json.loads(reply)
     except ValueError:
         raise ControlError("the control port answered something that is not JSON") from None
+    if not isinstance(answer, dict):
+        raise ControlError("the control port answered something that is not a JSON object")
     if not answer.get("ok"):
         raise ControlError(answer.get("error", "request refused"))
     return answer

@@ -155,7 +155,7 @@ class FaultPlan:
     def rules(self) -> list[FaultRule]:
         return [a.rule for a in self._active]
 
-    def remaining(self) -> list[dict]:
+    def remaining(self) -> list[dict[str, object]]:
         return [{"rule": a.rule.to_text(), "remaining": a.remaining} for a in self._active]
 
     def refusing(self) -> FaultRule | None:

@@ -8,13 +8,14 @@ is recognised.  Requests that fail the MAC, repeat a STAN or are malformed leave
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from agent.iso8583 import CodecError, Message, tlv
 from agent.iso8583.subfields import Field61
 from agent.masking import mask_pan
 from simulator.host import codes
 from simulator import emvcrypto
+from simulator.host.ledger import Txn
 from simulator.testcards import CDOL1, TestCard, card_by_pan
 
 if TYPE_CHECKING:
@@ -56,16 +57,23 @@ def check_card(host: HostProcessor, req: Request) -> tuple[TestCard | None, str]
     return card, codes.APPROVED
 
 
+def chip_items(msg: Message) -> list[tlv.Tlv]:
+    """Field 55's TLV items (none without field 55); a CodecError when it is no chip data."""
+    data = msg.get(55, b"")
+    if not isinstance(data, bytes):
+        raise CodecError("binary chip data", field=55)
+    return tlv.decode(data)
+
+
 def check_chip(card: TestCard, msg: Message, amount: int) -> tuple[str, bytes | None]:
     """Verify the ARQC in field 55 by EMV Book 2: (code, ARQC) — the ARQC is None without chip data.
 
     The session key comes from the card's issuer master key (Option A) and the ATC in 9F36; the ARQC
     covers the CDOL1 data, AIP, ATC and IAD, all taken from field 55."""
-    icc = msg.get(55)
-    if icc is None:
+    if 55 not in msg:
         return codes.APPROVED, None
     try:
-        items = tlv.decode(icc)
+        items = chip_items(msg)
     except CodecError:
         return codes.FORMAT_ERROR, None
     values = {item.tag: item.value for item in items}
@@ -85,7 +93,7 @@ def _issuer_data(card: TestCard | None, msg: Message, arqc: bytes | None, code: 
     """Field 55 of the answer: tag 91 by the card profile's ARPC method (ARC = the response code in ASCII)."""
     if card is None or arqc is None:
         return {}
-    atc = tlv.find(tlv.decode(msg.get(55)), 0x9F36)
+    atc = tlv.find(chip_items(msg), 0x9F36)
     if atc is None or len(atc) != 2:
         return {}
     auth = emvcrypto.issuer_authentication_data(card.keys, card.pan, card.sequence, atc, arqc, code.encode("ascii"))
@@ -93,7 +101,7 @@ def _issuer_data(card: TestCard | None, msg: Message, arqc: bytes | None, code: 
 
 
 def _record(host: HostProcessor, req: Request, kind: str, card: TestCard | None, pan: str | None, amount: int,
-            code: str, orig_id: int | None = None, card_name: str | None = None):
+            code: str, orig_id: int | None = None, card_name: str | None = None) -> Txn:
     return host.ledger.record_txn(
         tid=req.tid, mid=req.mid, batch=req.batch, stan=req.stan, mti=req.msg.mti, kind=kind,
         card=card.name if card else card_name, masked_pan=mask_pan(pan) if pan else None, amount=amount,
@@ -101,8 +109,8 @@ def _record(host: HostProcessor, req: Request, kind: str, card: TestCard | None,
         now=req.now.isoformat())
 
 
-def _result(host: HostProcessor, req: Request, txn, extra: dict | None = None) -> Message:
-    fields: dict = {37: txn.rrn}
+def _result(host: HostProcessor, req: Request, txn: Txn, extra: Mapping[int, str | bytes] | None = None) -> Message:
+    fields: dict[int, str | bytes] = {37: txn.rrn}
     if txn.auth_code:
         fields[38] = txn.auth_code
     fields.update(extra or {})
@@ -111,8 +119,7 @@ def _result(host: HostProcessor, req: Request, txn, extra: dict | None = None) -
 
 def _precheck(host: HostProcessor, req: Request) -> str | None:
     """Checks before any row is written: amount present, STAN unused in this batch, batch open."""
-    amount = req.msg.amount
-    if amount is None or amount <= 0 or req.f60 is None:
+    if req.amount <= 0 or req.f60 is None:
         return codes.FORMAT_ERROR
     used, settled = host.ledger.trace_state(req.tid, req.batch, req.stan)
     if used:
@@ -128,12 +135,12 @@ def balance(host: HostProcessor, req: Request) -> Message:
         return host.answer(req, code)
     available = card.balance - host.ledger.card_net_charged(card.name)
     sign = "C" if available >= 0 else "D"
-    currency = req.msg.get(49) or "156"
+    currency = req.msg.text(49) or "156"
     # 54: account type 10, amount type 02 (available), currency, sign, n12
     return host.answer(req, codes.APPROVED, {54: f"1002{currency}{sign}{abs(available):012d}"})
 
 
-def open_card_request(host: HostProcessor, req: Request):
+def open_card_request(host: HostProcessor, req: Request) -> tuple[Message | None, TestCard | None, str | None, str]:
     """What every request that charges a card opens with (a sale, a pre-auth, an offline sale's advice):
     the precheck, then the card.  (refusal, card, pan, code): `refusal` is the answer to send when the
     request may not be booked at all; otherwise `code` is the card check's, to be booked with the row."""
@@ -151,7 +158,7 @@ def authorize_debit(host: HostProcessor, req: Request, kind: str) -> Message:
     refusal, card, pan, code = open_card_request(host, req)
     if refusal is not None:
         return refusal
-    amount = req.msg.amount
+    amount = req.amount
     arqc = None
     if code == codes.APPROVED and card is not None:
         code, arqc = check_chip(card, req.msg, amount)
@@ -182,7 +189,7 @@ def void(host: HostProcessor, req: Request) -> Message:
     bad = _precheck(host, req)
     if bad:
         return host.answer(req, bad)
-    amount = req.msg.amount
+    amount = req.amount
     pan, _ = _card_data(req.msg)
     try:
         f61 = Field61.parse(req.msg[61])
@@ -209,7 +216,7 @@ def refund(host: HostProcessor, req: Request) -> Message:
     bad = _precheck(host, req)
     if bad:
         return host.answer(req, bad)
-    amount = req.msg.amount
+    amount = req.amount
     pan, _ = _card_data(req.msg)
     rrn = req.msg.get(37)
     orig_date = ""

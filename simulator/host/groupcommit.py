@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from simulator.host.ledger import Ledger
 
@@ -38,7 +38,7 @@ class GroupStats:
     failed_groups: int = 0
     commit_seconds: float = 0.0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, float]:
         return {"groups": self.groups, "requests": self.requests, "largest": self.largest,
                 "mean": round(self.requests / self.groups, 2) if self.groups else 0.0,
                 "failed_groups": self.failed_groups, "group_ms_total": round(self.commit_seconds * 1000, 1)}
@@ -51,13 +51,13 @@ class GroupCommit:
         self.on_failure = on_failure  # forget in-memory state derived from the rolled-back writes
         self.max_group = max_group
         self.stats = GroupStats()
-        self._pending: list[tuple[Callable[[], object], asyncio.Future]] = []
+        self._pending: list[tuple[Callable[[], object], asyncio.Future[Any]]] = []  # each future of its work's result
         self._scheduled = False
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run `work` (which may write the ledger) in the next group; its result once the group is durable."""
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future: asyncio.Future[T] = loop.create_future()
         self._pending.append((work, future))
         if not self._scheduled:
             self._scheduled = True

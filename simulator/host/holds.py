@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.iso8583 import CodecError
 from agent.iso8583.subfields import Field61
@@ -64,7 +64,7 @@ def held_amount(ledger: Ledger, card: str, now: datetime, rules: HoldRules = DEF
 
 
 def open_holds(ledger: Ledger, now: datetime, tid: str | None = None,
-               rules: HoldRules = DEFAULT_RULES) -> list[dict]:
+               rules: HoldRules = DEFAULT_RULES) -> list[dict[str, Any]]:
     """Every open pre-auth (expired ones flagged: the issuer no longer holds them), oldest first."""
     where, params = ("AND p.tid = ?", (tid,)) if tid else ("", ())
     cutoff = _cutoff(now, rules)
@@ -74,7 +74,8 @@ def open_holds(ledger: Ledger, now: datetime, tid: str | None = None,
             for r in ledger.read(f"SELECT * FROM txns p WHERE {_OPEN} {where} ORDER BY p.created_at, p.id", params)]
 
 
-def hold_report(ledger: Ledger, now: datetime, tid: str | None = None, rules: HoldRules = DEFAULT_RULES) -> dict:
+def hold_report(ledger: Ledger, now: datetime, tid: str | None = None,
+                rules: HoldRules = DEFAULT_RULES) -> dict[str, Any]:
     """Per card: what is held now; and the open holds themselves (for `posim host ledger`)."""
     holds = open_holds(ledger, now, tid, rules)
     per_card: dict[str, int] = {}
@@ -100,7 +101,7 @@ def _preauth_by_rrn(ledger: Ledger, rrn: str) -> Txn | None:
 
 
 def _created_at(ledger: Ledger, txn_id: int) -> str:
-    return ledger.read("SELECT created_at FROM txns WHERE id = ?", (txn_id,))[0][0]
+    return str(ledger.read("SELECT created_at FROM txns WHERE id = ?", (txn_id,))[0][0])
 
 
 def _original_by_trace(host: HostProcessor, req: Request) -> tuple[Txn | None, str | None]:
@@ -117,7 +118,7 @@ def preauth(host: HostProcessor, req: Request) -> Message:
     return authorize_debit(host, req, "preauth")
 
 
-def preauth_void(host: HostProcessor, req: Request):
+def preauth_void(host: HostProcessor, req: Request) -> Message:
     bad = _precheck(host, req)
     if bad:
         return host.answer(req, bad)
@@ -129,29 +130,29 @@ def preauth_void(host: HostProcessor, req: Request):
         code = codes.ORIGINAL_NOT_FOUND
     elif not _is_open(host.ledger, original.id):
         code = codes.INVALID_TRANSACTION  # declined, reversed, already voided or completed
-    elif req.msg.amount != original.amount:
+    elif req.amount != original.amount:
         code = codes.ORIGINAL_AMOUNT_WRONG
     else:
         code = codes.APPROVED
-    txn = _record(host, req, "preauth_void", card, None, req.msg.amount, code, original.id if original else None)
+    txn = _record(host, req, "preauth_void", card, None, req.amount, code, original.id if original else None)
     return _result(host, req, txn)
 
 
-def completion_advice(host: HostProcessor, req: Request):
+def completion_advice(host: HostProcessor, req: Request) -> Message:
     """The offline completion (0220): the same rules; a repeated advice (same STAN) is answered again
     as it was the first time, never charged twice."""
     earlier = host.ledger.find_by_trace(req.tid, req.batch, req.stan)
-    if earlier is not None and earlier.kind == "completion" and earlier.amount == req.msg.amount:
+    if earlier is not None and earlier.kind == "completion" and earlier.amount == req.amount:
         return _result(host, req, earlier)
     return completion(host, req)
 
 
-def completion(host: HostProcessor, req: Request):
+def completion(host: HostProcessor, req: Request) -> Message:
     bad = _precheck(host, req)
     if bad:
         return host.answer(req, bad)
     rules = rules_of(host)
-    amount = req.msg.amount
+    amount = req.amount
     rrn, auth = req.msg.get(37), req.msg.get(38)
     try:
         orig_date = Field61.parse(req.msg[61]).orig_date if 61 in req.msg else ""
@@ -176,7 +177,7 @@ def completion(host: HostProcessor, req: Request):
     return _result(host, req, txn)
 
 
-def completion_void(host: HostProcessor, req: Request):
+def completion_void(host: HostProcessor, req: Request) -> Message:
     bad = _precheck(host, req)
     if bad:
         return host.answer(req, bad)
@@ -189,9 +190,9 @@ def completion_void(host: HostProcessor, req: Request):
     elif (not _completion_live(host.ledger, original.id) or original.batch != req.batch
           or host.ledger.refunded_amount(original.id)):
         code = codes.INVALID_TRANSACTION  # declined, reversed, voided, refunded or in a settled batch
-    elif req.msg.amount != original.amount:
+    elif req.amount != original.amount:
         code = codes.ORIGINAL_AMOUNT_WRONG
     else:
         code = codes.APPROVED
-    txn = _record(host, req, "completion_void", card, None, req.msg.amount, code, original.id if original else None)
+    txn = _record(host, req, "completion_void", card, None, req.amount, code, original.id if original else None)
     return _result(host, req, txn)

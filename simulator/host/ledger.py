@@ -21,7 +21,7 @@ import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from simulator.host import balances
 
@@ -85,7 +85,7 @@ class Txn:
     kind: str
     card: str | None
     amount: int
-    rrn: str | None
+    rrn: str  # every row booked has one (approved or declined)
     auth_code: str | None
     local_date: str | None
     response_code: str
@@ -176,7 +176,7 @@ class Ledger:
             raise
         self._db.execute("RELEASE step")
 
-    def _write(self, sql: str, params: tuple) -> sqlite3.Cursor:
+    def _write(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
         with self._tx() as db:
             return db.execute(sql, params)
 
@@ -255,7 +255,7 @@ class Ledger:
             "AND response_code = '00' AND reversed_at IS NULL", (txn_id,)).fetchone()
         return int(row["total"])
 
-    def read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    def read(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         """A read-only query, for the ledger's companions (holds)."""
         return self._db.execute(sql, params).fetchall()
 
@@ -290,8 +290,8 @@ class Ledger:
         return seen is None, (_txn(original) if original else None)
 
     def reversal_count(self, tid: str, batch: str, stan: str) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM reversals WHERE tid = ? AND batch = ? AND stan = ?",
-                                (tid, batch, stan)).fetchone()[0]
+        return int(self._db.execute("SELECT COUNT(*) FROM reversals WHERE tid = ? AND batch = ? AND stan = ?",
+                                    (tid, batch, stan)).fetchone()[0])
 
     # -- settlement and batch upload -----------------------------------------------------------
     def batch_totals(self, tid: str, batch: str) -> BatchTotals:
@@ -304,7 +304,8 @@ class Ledger:
         return BatchTotals(int(row["da"]), int(row["dc"]), int(row["ca"]), int(row["cc"]))
 
     def settlement(self, tid: str, batch: str) -> sqlite3.Row | None:
-        return self._db.execute("SELECT * FROM settlements WHERE tid = ? AND batch = ?", (tid, batch)).fetchone()
+        rows = self.read("SELECT * FROM settlements WHERE tid = ? AND batch = ?", (tid, batch))
+        return rows[0] if rows else None
 
     def is_settled(self, tid: str, batch: str) -> bool:
         return self.settlement(tid, batch) is not None
@@ -335,8 +336,8 @@ class Ledger:
 
     # -- IC card TC uploads (simulator/host/tcs.py) ---------------------------------------------
     def tc_upload(self, tid: str, batch: str, stan: str) -> sqlite3.Row | None:
-        return self._db.execute("SELECT * FROM tc_uploads WHERE tid = ? AND batch = ? AND stan = ?",
-                                (tid, batch, stan)).fetchone()
+        rows = self.read("SELECT * FROM tc_uploads WHERE tid = ? AND batch = ? AND stan = ?", (tid, batch, stan))
+        return rows[0] if rows else None
 
     def record_tc(self, *, tid: str, batch: str, stan: str, txn_id: int, cryptogram: str | None,
                   response_code: str, now: str) -> None:
@@ -348,7 +349,7 @@ class Ledger:
         self._write("UPDATE tc_uploads SET copies = copies + 1, last_at = ? WHERE tid = ? AND batch = ? AND stan = ?",
                     (now, tid, batch, stan))
 
-    def tc_report(self, tid: str | None = None) -> dict:
+    def tc_report(self, tid: str | None = None) -> dict[str, list[dict[str, Any]]]:
         """The TCs received (each with its check's result and how many copies came) and the approved online
         chip transactions whose TC never arrived (`missing`)."""
         where, params = ("AND t.tid = ?", (tid,)) if tid else ("", ())
@@ -368,7 +369,7 @@ class Ledger:
         return {"received": received, "missing": missing}
 
     # -- reports -------------------------------------------------------------------------------
-    def net_report(self, tid: str | None = None) -> dict:
+    def net_report(self, tid: str | None = None) -> dict[str, Any]:
         """Net amount charged per card and per terminal (minor units), plus row counts."""
         where, params = ("AND t.tid = ?", (tid,)) if tid else ("", ())
         cards = {r["card"]: {"masked_pan": r["masked_pan"], "net_charged": int(r["net"])}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from agent.iso8583 import CodecError, tlv
 from simulator.host import codes
-from simulator.host.financial import _record, _result, available_code, check_chip, open_card_request
+from simulator.host.financial import _record, _result, available_code, check_chip, chip_items, open_card_request
 from simulator.host.tcs import verify_tc
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ TC = 0x40
 
 def _cryptogram_type(msg: "Message") -> int | None:
     try:
-        value = tlv.find(tlv.decode(msg.get(55) or b""), 0x9F27)
+        value = tlv.find(chip_items(msg), 0x9F27)
     except CodecError:
         return None
     return value[0] & 0xC0 if value else None
@@ -36,7 +36,7 @@ def _cryptogram_type(msg: "Message") -> int | None:
 
 def _arc(msg: "Message") -> bytes | None:
     try:
-        return tlv.find(tlv.decode(msg.get(55) or b""), 0x8A)
+        return tlv.find(chip_items(msg), 0x8A)
     except CodecError:
         return None
 
@@ -46,12 +46,12 @@ def sale_advice(host: "HostProcessor", req: "Request") -> "Message":
         from simulator.host.holds import completion_advice
         return completion_advice(host, req)
     earlier = host.ledger.find_by_trace(req.tid, req.batch, req.stan)
-    if earlier is not None and earlier.kind == "sale" and earlier.amount == req.msg.amount:
+    if earlier is not None and earlier.kind == "sale" and earlier.amount == req.amount:
         return _result(host, req, earlier)
     refusal, card, pan, code = open_card_request(host, req)
     if refusal is not None:
         return refusal
-    amount = req.msg.amount
+    amount = req.amount
     chip_read = str(req.msg.get(22) or "").startswith("05")  # a chip read's advice must carry its TC
     if card is not None and code == codes.APPROVED and not chip_read and 55 not in req.msg:  # swiped or keyed
         code = _stand_in_code(host, req, card, amount)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from agent.engine.paramset import (AidEntry, CaKeyEntry, ParamError, aid_to_tlv, ca_key_entry, check_aid, check_key,
                                    key_to_tlv)
 from agent.iso8583 import CodecError, tlv
+from agent.iso8583.dialect import ParamDownloadSpec
 from simulator.host import codes
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ class ParamHost:
         return f"{published.params_version:0{digits}d}{published.keys_version:0{digits}d}"
 
     # -- the control channel ---------------------------------------------------------------------
-    def control(self, request: dict) -> dict:
+    def control(self, request: dict[str, Any]) -> dict[str, Any]:
         action = request.get("action")
         tid = request.get("terminal") or None
         try:
@@ -152,8 +153,12 @@ class ParamHost:
 
 # -- serving the download messages ---------------------------------------------------------------
 
-def _spec(host: "HostProcessor"):
-    return host.dialect.param_download
+def _spec(host: "HostProcessor") -> ParamDownloadSpec:
+    """The dialect's download messages (a dialect without them routes none of these handlers: `routes`)."""
+    spec = host.dialect.param_download
+    if spec is None:
+        raise LookupError(f"dialect {host.dialect.name} has no chip parameter download")
+    return spec
 
 
 def _version(host: "HostProcessor", value: int) -> str:
@@ -277,7 +282,7 @@ HANDLERS = {"keys_query": keys_query, "key": key, "keys_end": keys_end, "aids_qu
             "aids_end": aids_end, "status": status}
 
 
-def routes(spec) -> tuple[tuple[str, None, None, str, Any], ...]:
+def routes(spec: ParamDownloadSpec | None) -> tuple[tuple[str, None, None, str, Callable[[HostProcessor, Request], Message]], ...]:
     """The router's rows for the download messages of a dialect (ahead of sign-on: both are 0800)."""
     if spec is None:
         return ()

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from agent.errors import ConfigError, UsageError
 from simulator.host import control
 from simulator.host.params import CORRUPTIONS
 
 
-def register(actions: argparse._SubParsersAction, default_control_port: int) -> None:
+def register(actions: argparse._SubParsersAction[argparse.ArgumentParser], default_control_port: int) -> None:
     params = actions.add_parser("params", help="chip parameters and CA keys served to terminals (publish, rotate, "
                                                "revoke, corrupt, show)")
     sub = params.add_subparsers(dest="params_command", metavar="ACTION")
@@ -73,7 +74,7 @@ def _run(args: argparse.Namespace, default_port: int) -> int:
         requests = [{**base, "kind": None if args.kind == "none" else args.kind}]
     else:
         requests = [base]
-    answer: dict = {}
+    answer: dict[str, Any] = {}
     for request in requests:
         answer = control.call(address, request)
     answer.pop("ok", None)
@@ -81,7 +82,7 @@ def _run(args: argparse.Namespace, default_port: int) -> int:
     return 0
 
 
-def _file_keys(path: str) -> list[dict]:
+def _file_keys(path: str) -> list[dict[str, Any]]:
     """The keys of a CA key file, checked as the terminal checks it."""
     from agent.emv.oda import load_ca_keys, set_entries
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Mapping
 
-from agent.iso8583 import CodecError, Message
+from agent.iso8583 import CodecError, Dialect, Message
 from agent.iso8583.crypto import kcv, unwrap_working_key, wrap_working_key
 from agent.iso8583.dialects.cup import MESSAGES as CUP_MESSAGES, PARAM_DOWNLOAD as CUP_PARAMS
 from agent.iso8583.subfields import Field60, Field62Keys
@@ -40,9 +40,25 @@ class Request:
     f60: Field60 | None
     now: datetime
 
+    @classmethod
+    def of(cls, msg: Message, tid: str, f60: Field60 | None, now: datetime) -> Request:
+        """The request of terminal `tid` (see `terminal_of`): merchant (42) and trace (11) read as text."""
+        return cls(msg, tid, msg.text(42) or "", msg.text(11) or "000000", f60, now)
+
     @property
     def batch(self) -> str:
         return self.f60.batch if self.f60 is not None else "000000"
+
+    @property
+    def amount(self) -> int:
+        """The amount (4) in minor units, 0 when absent: a handler that books money refuses a request
+        without a positive amount before it books anything (`financial._precheck`)."""
+        return self.msg.amount or 0
+
+
+def terminal_of(msg: Message) -> str:
+    """The terminal id a request names (41, blanks stripped), or "" when it names none."""
+    return (msg.text(41) or "").strip()
 
 
 @dataclass(frozen=True)
@@ -55,7 +71,7 @@ class WorkingKeys:
 class HostProcessor:
     """The acquirer's rules over its ledger; one instance serves every terminal."""
 
-    def __init__(self, ledger: Ledger, cards: Mapping[str, TestCard], *, dialect,
+    def __init__(self, ledger: Ledger, cards: Mapping[str, TestCard], *, dialect: Dialect,
                  tmk_for: Callable[[str], bytes], key_source: Callable[[int], bytes] = os.urandom):
         self.ledger = ledger
         self.cards = dict(cards)
@@ -70,15 +86,14 @@ class HostProcessor:
     def handle(self, msg: Message, now: datetime, *, encoded: bytes | None = None) -> Message | None:
         """The response to one request (None for a request the host does not answer); `encoded`: the
         request's bytes as received, if the caller has them (its MAC is then checked over them)."""
-        tid = (msg.get(41) or "").strip() if isinstance(msg.get(41), str) else ""
+        tid = terminal_of(msg)
         if not tid:
             return None  # no terminal to answer to
         try:
             f60 = Field60.parse(msg[60]) if 60 in msg else None
         except CodecError:
-            return self.answer(Request(msg, tid, msg.get(42) or "", msg.get(11) or "000000", None, now),
-                               codes.FORMAT_ERROR)
-        req = Request(msg, tid, msg.get(42) or "", msg.get(11) or "000000", f60, now)
+            return self.answer(Request.of(msg, tid, None, now), codes.FORMAT_ERROR)
+        req = Request.of(msg, tid, f60, now)
         handler = route(req)
         if handler is None:
             return self.answer(req, codes.NOT_SUPPORTED)
@@ -96,24 +111,24 @@ class HostProcessor:
         be the bank saying the order failed), nor to the repeat of a request this terminal's batch already
         booked (an advice sent again after its answer was lost: its money moved with the first copy, so the
         bank answers from that booking)."""
-        tid = (msg.get(41) or "").strip() if isinstance(msg.get(41), str) else ""
+        tid = terminal_of(msg)
         try:
             f60 = Field60.parse(msg[60]) if 60 in msg else None
         except CodecError:
             return True
         if not tid or f60 is None:
             return True
-        if route(Request(msg, tid, msg.get(42) or "", msg.get(11) or "000000", f60, now)) is wallet.query:
+        req = Request.of(msg, tid, f60, now)
+        if route(req) is wallet.query:
             return False
-        return msg.mti not in ADVICE_MTIS or self.ledger.find_by_trace(tid, f60.batch, msg.get(11) or "000000") is None
+        return msg.mti not in ADVICE_MTIS or self.ledger.find_by_trace(tid, f60.batch, req.stan) is None
 
     def decline(self, msg: Message, now: datetime) -> Message | None:
         """The `decline` fault: answer 05 (do not honour) without processing — no money moves."""
-        tid = (msg.get(41) or "").strip() if isinstance(msg.get(41), str) else ""
+        tid = terminal_of(msg)
         if not tid:
             return None
-        return self.answer(Request(msg, tid, msg.get(42) or "", msg.get(11) or "000000", None, now),
-                           codes.DO_NOT_HONOUR)
+        return self.answer(Request.of(msg, tid, None, now), codes.DO_NOT_HONOUR)
 
     # -- responses -----------------------------------------------------------------------------
     def answer(self, req: Request, code: str | None, extra: Mapping[int, str | bytes] | None = None,
@@ -166,8 +181,8 @@ def sign_on(host: HostProcessor, req: Request) -> Message:
     keys, field62 = host.issue_keys(req.tid, key_mode)
     batch = host.ledger.record_signon(req.tid, req.mid, key_mode, field62, req.now.isoformat())
     host._keys[req.tid] = keys
-    f60 = Field60(tx_type=req.f60.tx_type, batch=batch, nmc=key_mode)
-    extra = {60: f60.to_str(), 62: field62}
+    f60 = Field60(tx_type=_tx_type(req), batch=batch, nmc=key_mode)
+    extra: dict[int, str | bytes] = {60: f60.to_str(), 62: field62}
     spec = host.dialect.param_download
     if spec is not None:  # the versions of the chip parameters and CA keys waiting for this terminal
         extra[spec.notice_field] = host.params.notice(req.tid, spec.version_digits)
@@ -229,7 +244,7 @@ ROUTES: tuple[tuple[str, str | None, str | None, str | None, Callable[[HostProce
 
 
 #: the rows of ROUTES per MTI, in table order (a request is matched against its own MTI's rows only)
-_BY_MTI: dict[str, list[tuple]] = {}
+_BY_MTI: dict[str, list[tuple[str | None, str | None, str | None, Callable[[HostProcessor, Request], Message]]]] = {}
 for _row in ROUTES:
     _BY_MTI.setdefault(_row[0], []).append(_row[1:])
 

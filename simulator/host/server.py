@@ -15,9 +15,9 @@ import random
 import ssl
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable, Coroutine
 
-from agent.iso8583 import CodecError, Message
+from agent.iso8583 import CodecError, Frame, Message
 from simulator.host import statement_faults, wire
 from simulator.host.faults import FaultPlan, FaultRule, FaultSpecError, parse_rule
 from simulator.host.groupcommit import GroupCommit, LedgerUnavailable
@@ -62,7 +62,7 @@ class HostServer:
         self._server: asyncio.base_events.Server | None = None
         self._control: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._relisten: asyncio.TimerHandle | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -113,7 +113,7 @@ class HostServer:
         self.plan.clear("outage")
         self._apply_refuse()
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -141,7 +141,7 @@ class HostServer:
             self._writers.discard(writer)
             writer.close()
 
-    async def _answer(self, frame, writer: asyncio.StreamWriter, encoded: bytes) -> bool:
+    async def _answer(self, frame: Frame, writer: asyncio.StreamWriter, encoded: bytes) -> bool:
         """Process one request and answer it as the fault plan says; False closes the connection."""
         request = frame.message
         self.stats.requests += 1
@@ -183,7 +183,7 @@ class HostServer:
             return True
         response = self._mutate(response, kind)
         data = wire.frame(self.dialect, response, swap_tpdu(frame.tpdu), frame.header)
-        if kind == "delay":
+        if kind == "delay" and fault is not None:
             self._spawn(self._send_later(writer, data, fault.seconds))
             return True
         writer.write(data + data if kind == "duplicate" else data)
@@ -194,8 +194,8 @@ class HostServer:
     def _mutate(self, response: Message, kind: str | None) -> Message:
         if kind == "corrupt_mac":
             number = self.dialect.mac_field(response)
-            old = response.get(number) or bytes(8)
-            return response.replace({number: bytes(b ^ 0x55 for b in old)})
+            old = response.get(number)
+            return response.replace({number: bytes(b ^ 0x55 for b in (old if isinstance(old, bytes) else bytes(8)))})
         if kind == "wrong_stan" and 11 in response:
             return self._remac(response.replace({11: f"{(int(response[11]) + 1) % 1_000_000:06d}"}))
         if kind == "wrong_amount" and 4 in response:
@@ -237,7 +237,7 @@ class HostServer:
         finally:
             writer.close()
 
-    def control(self, line: bytes) -> dict:
+    def control(self, line: bytes) -> dict[str, Any]:
         """One control request (JSON object with "op") → its JSON reply."""
         try:
             request = json.loads(line)

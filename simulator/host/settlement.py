@@ -50,14 +50,13 @@ def settle(host: HostProcessor, req: Request) -> Message:
     if domestic is None or foreign is None:
         return host.answer(req, codes.FORMAT_ERROR)
     previous = host.ledger.settlement(req.tid, req.batch)
-    if previous is not None:
-        host_totals = parse_block(previous["host_totals"][:BLOCK_WIDTH])
+    zero = BatchTotals(0, 0, 0, 0)
+    foreign_flag = BALANCED if foreign == zero else UNBALANCED
+    if previous is not None:  # settled before: the same verdict, from the totals booked then
+        domestic_flag = BALANCED if domestic == parse_block(previous["host_totals"][:BLOCK_WIDTH]) else UNBALANCED
     else:
         host_totals = host.ledger.batch_totals(req.tid, req.batch)
-    zero = BatchTotals(0, 0, 0, 0)
-    domestic_flag = BALANCED if domestic == host_totals else UNBALANCED
-    foreign_flag = BALANCED if foreign == zero else UNBALANCED
-    if previous is None:
+        domestic_flag = BALANCED if domestic == host_totals else UNBALANCED
         host.ledger.record_settlement(
             tid=req.tid, batch=req.batch, terminal_totals=field48,
             host_totals=format_block(host_totals, domestic_flag) + format_block(zero, foreign_flag),

@@ -13,14 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
 
 from agent.errors import UsageError
 from agent.reconcile.fees import FeeContract
 from agent.reconcile.formats import ENCODINGS, FORMATS, check_encoding, get_format
 
+if TYPE_CHECKING:
+    from agent.reconcile.statement import StatementLine
+    from simulator.testcards import TestCard
 
-def register(actions: argparse._SubParsersAction, default_db: str) -> None:
+
+def register(actions: argparse._SubParsersAction[argparse.ArgumentParser], default_db: str) -> None:
     p = actions.add_parser("statement", help="write the settlement statement of one day (CSV or a bank's layout)")
     p.add_argument("--db", default=default_db, help=f"ledger SQLite file (default {default_db})")
     p.add_argument("--date", required=True, help="settlement date, YYYYMMDD")
@@ -38,8 +44,8 @@ def register(actions: argparse._SubParsersAction, default_db: str) -> None:
 
 
 def write_statement(db: str | Path, date: str, out: str | Path, *, fmt_name: str = "posim",
-                    encoding: str | None = None, merchant: str | None = None, cards=None,
-                    contract: FeeContract | None = None) -> dict:
+                    encoding: str | None = None, merchant: str | None = None,
+                    cards: Mapping[str, TestCard] | None = None, contract: FeeContract | None = None) -> dict[str, Any]:
     """Write the statement (faults applied); returns the summary the command prints."""
     from agent.reconcile.fees import DEFAULT_CONTRACT
     from agent.reconcile.render import render_statement
@@ -53,7 +59,7 @@ def write_statement(db: str | Path, date: str, out: str | Path, *, fmt_name: str
     cards = cards if cards is not None else load_cards()
     statement, reversed_rows = build_statement(db, date, cards, contract, merchant=merchant)
 
-    def make_line(row):
+    def make_line(row: sqlite3.Row) -> StatementLine:
         card = cards.get(row["card_name"] or "")
         return statement_line(row, date, card.card_type if card else "debit", contract)
 

@@ -16,7 +16,7 @@ import random
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 from agent.reconcile.fees import DEBIT_KINDS, FeeContract
 from agent.reconcile.statement import Statement, StatementLine
@@ -119,7 +119,7 @@ class StatementFaultStore:
             conn.close()
 
 
-def control(ledger_path: str | Path, request: dict) -> dict | None:
+def control(ledger_path: str | Path, request: Mapping[str, Any]) -> dict[str, Any] | None:
     """The host's control channel for statement faults: the reply, or None when not about them."""
     op = request.get("op")
     if op == "add" and is_statement_fault(str(request.get("rule", ""))):
@@ -129,7 +129,7 @@ def control(ledger_path: str | Path, request: dict) -> dict | None:
     return None
 
 
-def listing(ledger_path: str | Path) -> list[dict]:
+def listing(ledger_path: str | Path) -> list[dict[str, Any]]:
     """The statement fault rules in force, as the control channel lists rules."""
     if str(ledger_path) == ":memory:":
         return []
@@ -137,8 +137,9 @@ def listing(ledger_path: str | Path) -> list[dict]:
 
 
 # -------------------------------------------------------------------------- applying them
-def apply_faults(statement: Statement, faults: list[StatementFault], reversed_rows: list, *, make_line,
-                 contract: FeeContract) -> tuple[Statement, list[dict]]:
+def apply_faults(statement: Statement, faults: list[StatementFault], reversed_rows: list[sqlite3.Row], *,
+                 make_line: Callable[[sqlite3.Row], StatementLine],
+                 contract: FeeContract) -> tuple[Statement, list[dict[str, Any]]]:
     """The statement with each fault applied, and one record per change made: what and the finding due.
 
     `make_line(row)` turns a reversed ledger row into its statement line.
@@ -147,9 +148,9 @@ def apply_faults(statement: Statement, faults: list[StatementFault], reversed_ro
     touched: set[int] = set()  # indexes of original lines already changed
     extra: list[StatementLine] = []
     credit_shift = 0
-    applied: list[dict] = []
+    applied: list[dict[str, Any]] = []
 
-    def pick(rng: random.Random, wanted) -> int | None:
+    def pick(rng: random.Random, wanted: Callable[[StatementLine], bool]) -> int | None:
         free = [i for i, x in enumerate(lines) if i not in touched and wanted(x)]
         if not free:
             return None

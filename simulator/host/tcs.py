@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent.iso8583 import CodecError, tlv
+from agent.iso8583 import CodecError
 from simulator import emvcrypto
 from simulator.card.applet import CDOL2
 from simulator.host import codes
-from simulator.host.financial import batch_upload
+from simulator.host.financial import batch_upload, chip_items
 
 if TYPE_CHECKING:
     from agent.iso8583 import Message
@@ -55,7 +55,7 @@ def verify_tc(card: "TestCard | None", msg: "Message", amount: int) -> tuple[str
     if msg.amount != amount:
         return codes.FORMAT_ERROR, None
     try:
-        values = {item.tag: item.value for item in tlv.decode(msg.get(55) or b"")}
+        values = {item.tag: item.value for item in chip_items(msg)}
     except CodecError:
         return codes.FORMAT_ERROR, None
     cryptogram = values.get(0x9F26)

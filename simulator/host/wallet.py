@@ -18,13 +18,14 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError
 from agent.iso8583 import CodecError, Message
 from agent.iso8583.subfields import Field61
 from agent.paycodes import WALLETS, PaymentCodeError, classify, mask_code
 from simulator.host import codes, financial
+from simulator.host.ledger import Ledger, Txn
 
 if TYPE_CHECKING:
     from simulator.host.processing import HostProcessor, Request
@@ -98,7 +99,7 @@ def load_payers(text: str | None = None, source: str = "simulator/data/wallet.to
 class WalletHost:
     """The wallet tables beside the host ledger (same SQLite file and connection)."""
 
-    def __init__(self, ledger, payers: dict[str, Payer] | None = None):
+    def __init__(self, ledger: Ledger, payers: dict[str, Payer] | None = None):
         self.ledger = ledger
         self.payers = payers if payers is not None else load_payers()
         self._db = ledger._db
@@ -123,7 +124,7 @@ class WalletHost:
                            "VALUES (?, ?, ?, ?, ?)", (_hash(code), mask_code(code), payer, confirm, now.isoformat()))
         return code
 
-    def _take_code(self, code: str, now: datetime) -> tuple[str, dict | None]:
+    def _take_code(self, code: str, now: datetime) -> tuple[str, dict[str, Any] | None]:
         """Use a code once: (response code, its row) — unknown 14, used 12, expired 54."""
         row = self._db.execute("SELECT * FROM wallet_codes WHERE code_hash = ?", (_hash(code),)).fetchone()
         if row is None:
@@ -137,12 +138,12 @@ class WalletHost:
         return codes.APPROVED, dict(row)
 
     # -- orders ----------------------------------------------------------------------------------
-    def order(self, tid: str, batch: str, stan: str) -> dict | None:
+    def order(self, tid: str, batch: str, stan: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT * FROM wallet_orders WHERE tid = ? AND batch = ? AND stan = ?",
                                (tid, batch, stan)).fetchone()
         return dict(row) if row else None
 
-    def _set_order(self, order: dict, state: str, txn_id: int | None = None) -> None:
+    def _set_order(self, order: dict[str, Any], state: str, txn_id: int | None = None) -> None:
         self.ledger._write("UPDATE wallet_orders SET state = ?, txn_id = COALESCE(?, txn_id) "
                            "WHERE tid = ? AND batch = ? AND stan = ?",
                            (state, txn_id, order["tid"], order["batch"], order["stan"]))
@@ -150,8 +151,8 @@ class WalletHost:
     def _available(self, payer: Payer) -> int:
         return payer.balance - self.ledger.card_net_charged(f"wallet:{payer.name}")
 
-    def _charge(self, *, tid, mid, batch, stan, payer: Payer, masked: str, amount: int, local_date: str,
-                now: datetime):
+    def _charge(self, *, tid: str, mid: str, batch: str, stan: str, payer: Payer, masked: str, amount: int,
+                local_date: str, now: datetime) -> Txn:
         """The ledger row of the outcome: approved (money moves) or declined (insufficient funds)."""
         code = codes.APPROVED if amount <= self._available(payer) else codes.INSUFFICIENT_FUNDS
         if payer.behaviour == "decline":
@@ -161,7 +162,7 @@ class WalletHost:
             masked_pan=masked, amount=amount, local_date=local_date, response_code=code, icc=False, orig_id=None,
             now=now.isoformat())
 
-    def settle_order(self, order: dict, now: datetime):
+    def settle_order(self, order: dict[str, Any], now: datetime) -> Txn:
         """A paying order becomes final: the customer confirmed (or was out of money)."""
         payer = self.payers[order["payer"]]
         txn = self._charge(tid=order["tid"], mid=order["mid"], batch=order["batch"], stan=order["stan"],
@@ -170,7 +171,7 @@ class WalletHost:
         self._set_order(order, "paid" if txn.response_code == codes.APPROVED else "declined", txn.id)
         return txn
 
-    def confirmed_by(self, order: dict, now: datetime) -> bool:
+    def confirmed_by(self, order: dict[str, Any], now: datetime) -> bool:
         if order["confirm"] in ("never", "late"):
             return False
         created = _aware(datetime.fromisoformat(order["created_at"]))
@@ -185,26 +186,26 @@ def pay(host: HostProcessor, req: Request) -> Message:
         bad = codes.DUPLICATE_TRANSMISSION
     if bad:
         return host.answer(req, bad, drop=(CODE_FIELD,))
-    code = req.msg.get(CODE_FIELD)
+    code = req.msg.text(CODE_FIELD) or ""
     try:
-        classify(code if isinstance(code, str) else "")
+        classify(code)
     except PaymentCodeError:
         return host.answer(req, codes.FORMAT_ERROR, drop=(CODE_FIELD,))
     result, row = wallets._take_code(code, req.now)
     local_date = req.now.strftime("%m%d")
     if row is None:
-        txn = financial._record(host, req, "sale", None, None, req.msg.amount, result)
+        txn = financial._record(host, req, "sale", None, None, req.amount, result)
         return financial._result(host, req, txn)
     payer = wallets.payers[row["payer"]]
     confirm = wallets.force_confirm or row["confirm"]
     if confirm == "0" or payer.behaviour == "decline":
         txn = wallets._charge(tid=req.tid, mid=req.mid, batch=req.batch, stan=req.stan, payer=payer,
-                              masked=mask_code(code), amount=req.msg.amount, local_date=local_date, now=req.now)
+                              masked=mask_code(code), amount=req.amount, local_date=local_date, now=req.now)
         return financial._result(host, req, txn)
     wallets.ledger._write(
         "INSERT INTO wallet_orders (tid, batch, stan, payer, masked_code, amount, mid, local_date, confirm, state, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'paying', ?)",
-        (req.tid, req.batch, req.stan, payer.name, mask_code(code), req.msg.amount, req.mid, local_date,
+        (req.tid, req.batch, req.stan, payer.name, mask_code(code), req.amount, req.mid, local_date,
          confirm, req.now.isoformat()))
     return host.answer(req, PAYING)
 
@@ -229,7 +230,7 @@ def query(host: HostProcessor, req: Request) -> Message:
         return host.answer(req, codes.ORIGINAL_NOT_FOUND)
     if txn.reversed:
         return host.answer(req, codes.INVALID_TRANSACTION)
-    fields = {37: txn.rrn}
+    fields: dict[int, str | bytes] = {37: txn.rrn}
     if txn.auth_code:
         fields[38] = txn.auth_code
     return host.answer(req, txn.response_code, fields)
@@ -258,8 +259,9 @@ def _hash(code: str) -> str:
     return hashlib.sha256(code.encode("ascii")).hexdigest()
 
 
-def issued_codes(ledger, payer: str | None = None) -> list[dict]:
-    sql, params = "SELECT payer, masked_code, confirm, issued_at, used_at FROM wallet_codes", ()
+def issued_codes(ledger: Ledger, payer: str | None = None) -> list[dict[str, Any]]:
+    sql = "SELECT payer, masked_code, confirm, issued_at, used_at FROM wallet_codes"
+    params: tuple[str, ...] = ()
     if payer:
         sql, params = sql + " WHERE payer = ?", (payer,)
     return [dict(r) for r in ledger._db.execute(sql + " ORDER BY issued_at", params)]

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from simulator.host.cli import DEFAULT_DB
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     wallet = sub.add_parser("wallet", help="issue one-time wallet payment codes for test payers")
     actions = wallet.add_subparsers(dest="wallet_command", metavar="ACTION")
     actions.required = True

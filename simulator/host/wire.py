@@ -8,10 +8,10 @@ rewrites a field) no longer carries them and is encoded afresh.
 
 from __future__ import annotations
 
-from agent.iso8583 import Message
+from agent.iso8583 import Dialect, Message
 
 
-def encoded_answer(dialect, mac_key: bytes | None, msg: Message) -> Message:
+def encoded_answer(dialect: Dialect, mac_key: bytes | None, msg: Message) -> Message:
     """`msg` encoded once — MAC'd under `mac_key` when one is given — carrying its bytes."""
     if mac_key is not None:
         return dialect.with_mac(mac_key, msg)
@@ -20,6 +20,6 @@ def encoded_answer(dialect, mac_key: bytes | None, msg: Message) -> Message:
     return msg
 
 
-def frame(dialect, response: Message, tpdu: bytes, header: bytes) -> bytes:
+def frame(dialect: Dialect, response: Message, tpdu: bytes, header: bytes) -> bytes:
     """2-byte length + TPDU + header + the message, reusing the bytes it carries."""
     return dialect.pack_frame(response, tpdu, header)

@@ -21,10 +21,11 @@ import shutil
 import stat
 import threading
 from pathlib import Path
+from typing import Any
 
 from mfusepy import FuseOSError, Operations
 
-from simulator.powercut.pages import UnsyncedFile, torn_prefix
+from simulator.powercut.pages import ReadDurable, UnsyncedFile, torn_prefix
 
 #: the storage calls a fault can aim at ("any" counts them all)
 CALL_KINDS = ("read", "write", "fsync", "rename", "create", "unlink", "truncate")
@@ -59,7 +60,7 @@ class Fault:
         return False
 
 
-class PowercutFS(Operations):
+class PowercutFS(Operations):  # type: ignore[misc]  # mfusepy ships no types: its Operations is Any to mypy
     use_ns = True
 
     def __init__(self, root: Path, trash: Path):
@@ -68,7 +69,7 @@ class PowercutFS(Operations):
         self.mutex = threading.RLock()
         self.cut_done = threading.Condition(self.mutex)   # notified at every power cut
         self.unsynced: dict[int, UnsyncedFile] = {}       # backing inode → unsynced pages
-        self.pending: list[tuple] = []                     # namespace changes not yet made durable
+        self.pending: list[tuple[str, ...]] = []                     # namespace changes not yet made durable
         self.handles: dict[int, int] = {}                  # open backing fd → inode
         self.last_write: tuple[int, int, bytes] | None = None  # (inode, offset, data) of the last unsynced write
         self.fault: Fault | None = None
@@ -93,18 +94,8 @@ class PowercutFS(Operations):
             raise FuseOSError(self.fault.errno)
 
     @staticmethod
-    def _reader(fd: int):
+    def _reader(fd: int) -> ReadDurable:
         return lambda offset, size: os.pread(fd, size, offset)
-
-    def _reader_for(self, ino: int, path: str | None):
-        fd = next((fd for fd, i in self.handles.items() if i == ino), None)
-        if fd is not None:
-            return self._reader(fd)
-        def read(offset: int, size: int) -> bytes:
-            with open(self._path(path), "rb") as f:
-                f.seek(offset)
-                return f.read(size)
-        return read
 
     def _unsynced(self, ino: int, durable_size: int) -> UnsyncedFile:
         entry = self.unsynced.get(ino)
@@ -118,12 +109,12 @@ class PowercutFS(Operations):
         return target
 
     # ------------------------------------------------------------------ metadata
-    def init(self, path):
+    def init(self, path: str) -> None:
         with self.mutex:
             self.mounts += 1
             self.dead = False
 
-    def getattr(self, path, fh=None):
+    def getattr(self, path: str, fh: int | None = None) -> dict[str, int]:
         with self.mutex:
             if self.dead:
                 raise FuseOSError(errno.EIO)
@@ -137,49 +128,52 @@ class PowercutFS(Operations):
                 attrs["st_size"] = entry.size
             return attrs
 
-    def access(self, path, amode):
+    def access(self, path: str, amode: int) -> int:
         if not os.access(self._path(path), amode):
             raise FuseOSError(errno.EACCES)
         return 0
 
-    def readdir(self, path, fh):
+    def readdir(self, path: str, fh: int) -> list[str]:
         with self.mutex:
             if self.dead:
                 raise FuseOSError(errno.EIO)
             return [".", "..", *os.listdir(self._path(path))]
 
-    def opendir(self, path):
+    def opendir(self, path: str) -> int:
         return 0
 
-    def releasedir(self, path, fh):
+    def releasedir(self, path: str, fh: int) -> int:
         return 0
 
-    def statfs(self, path):
+    def statfs(self, path: str) -> dict[str, int]:
         st = os.statvfs(self._path(path))
         return {key: getattr(st, key) for key in ("f_bavail", "f_bfree", "f_blocks", "f_bsize", "f_favail",
                                                   "f_ffree", "f_files", "f_flag", "f_frsize", "f_namemax")}
 
-    def chmod(self, path, mode):
+    def chmod(self, path: str, mode: int) -> int:
         os.chmod(self._path(path), mode)
         return 0
 
-    def chown(self, path, uid, gid):
+    def chown(self, path: str, uid: int, gid: int) -> int:
         os.chown(self._path(path), uid, gid)
         return 0
 
-    def utimens(self, path, times=None):
-        os.utime(self._path(path), ns=times)
+    def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
+        if times is None:  # "now" (mfusepy passes None when the kernel gives no times)
+            os.utime(self._path(path))
+        else:
+            os.utime(self._path(path), ns=times)
         return 0
 
     # ------------------------------------------------------------------ namespace (undone by a cut until fsyncdir)
-    def mkdir(self, path, mode):
+    def mkdir(self, path: str, mode: int) -> int:
         with self.mutex:
             self._call("create")
             os.mkdir(self._path(path), mode)
             self.pending.append(("created", path))
             return 0
 
-    def create(self, path, mode, fi=None):
+    def create(self, path: str, mode: int, fi: object = None) -> int:
         with self.mutex:
             self._call("create")
             fd = os.open(self._path(path), os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
@@ -187,13 +181,13 @@ class PowercutFS(Operations):
             self.handles[fd] = os.fstat(fd).st_ino
             return fd
 
-    def unlink(self, path):
+    def unlink(self, path: str) -> int:
         with self.mutex:
             self._call("unlink")
             self.pending.append(("removed", path, self._to_trash(path)))
             return 0
 
-    def rmdir(self, path):
+    def rmdir(self, path: str) -> int:
         with self.mutex:
             self._call("unlink")
             if os.listdir(self._path(path)):
@@ -201,7 +195,7 @@ class PowercutFS(Operations):
             self.pending.append(("removed", path, self._to_trash(path)))
             return 0
 
-    def rename(self, old, new):
+    def rename(self, old: str, new: str) -> int:
         with self.mutex:
             self._call("rename")
             if os.path.lexists(self._path(new)):
@@ -210,7 +204,7 @@ class PowercutFS(Operations):
             self.pending.append(("moved", old, new))
             return 0
 
-    def link(self, target, source):
+    def link(self, target: str, source: str) -> int:
         """A new name `target` for the file `source` (mfusepy's argument order)."""
         with self.mutex:
             self._call("create")
@@ -218,7 +212,7 @@ class PowercutFS(Operations):
             self.pending.append(("created", target))
             return 0
 
-    def fsyncdir(self, path, datasync, fh):
+    def fsyncdir(self, path: str, datasync: int, fh: int) -> int:
         with self.mutex:
             self._call("fsync")
             directory = "/" + path.strip("/")
@@ -241,7 +235,7 @@ class PowercutFS(Operations):
             os.unlink(trashed)
 
     # ------------------------------------------------------------------ data (kept here until fsync)
-    def open(self, path, flags):
+    def open(self, path: str, flags: int) -> int:
         with self.mutex:
             if self.dead:
                 raise FuseOSError(errno.EIO)
@@ -253,7 +247,7 @@ class PowercutFS(Operations):
                 self._unsynced(st.st_ino, st.st_size).truncate(0)
             return fd
 
-    def read(self, path, size, offset, fh):
+    def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
         with self.mutex:
             self._call("read")
             entry = self.unsynced.get(self.handles[fh])
@@ -261,7 +255,7 @@ class PowercutFS(Operations):
                 return os.pread(fh, size, offset)
             return entry.read(offset, size, self._reader(fh))
 
-    def write(self, path, data, offset, fh):
+    def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
         with self.mutex:
             self._call("write")
             ino = self.handles[fh]
@@ -269,14 +263,14 @@ class PowercutFS(Operations):
             self.last_write = (ino, offset, bytes(data))
             return len(data)
 
-    def truncate(self, path, length, fh=None):
+    def truncate(self, path: str, length: int, fh: int | None = None) -> int:
         with self.mutex:
             self._call("truncate")
             st = os.fstat(fh) if fh is not None and fh in self.handles else os.stat(self._path(path))
             self._unsynced(st.st_ino, st.st_size).truncate(length)
             return 0
 
-    def fsync(self, path, datasync, fh):
+    def fsync(self, path: str, datasync: int, fh: int) -> int:
         with self.mutex:
             self._call("fsync")
             ino = self.handles[fh]
@@ -291,17 +285,17 @@ class PowercutFS(Operations):
                 self.last_write = None
             return 0
 
-    def flush(self, path, fh):
+    def flush(self, path: str, fh: int) -> int:
         return 0
 
-    def release(self, path, fh):
+    def release(self, path: str, fh: int) -> int:
         with self.mutex:
             if self.handles.pop(fh, None) is not None:
                 os.close(fh)
             return 0
 
     # ------------------------------------------------------------------ the power cut
-    def cut(self, tear_sectors: int = 0) -> dict:
+    def cut(self, tear_sectors: int = 0) -> dict[str, int]:
         """Forget every unsynced change (keeping `tear_sectors` sectors of the last write, if any)."""
         with self.mutex:
             torn = 0
@@ -331,7 +325,7 @@ class PowercutFS(Operations):
             self.cut_done.notify_all()
             return {"dropped_files": dropped, "undone": undone, "torn_bytes": torn}
 
-    def _undo(self, change: tuple) -> None:
+    def _undo(self, change: tuple[str, ...]) -> None:
         try:
             if change[0] == "created":
                 self._forget(self._path(change[1]))
@@ -357,7 +351,7 @@ class PowercutFS(Operations):
             self.cut_done.wait_for(lambda: self.cuts > after, timeout)
             return self.cuts
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         with self.mutex:
             return {"calls": dict(self.calls), "unsynced_files": len(self.unsynced), "pending": len(self.pending),
                     "fault_fired": self.fault.fired if self.fault else 0, "mounts": self.mounts, "cuts": self.cuts,

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 from pathlib import Path
 
 from agent.errors import PosagentError
@@ -54,7 +55,7 @@ class PowercutMount:
         self.trash = self.base / "disk-removed"     # removals not yet made durable (restored by a cut)
         self.mountpoint = self.base / "mnt"
         self.control_path = self.base / "control.sock"
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[str] | None = None
 
     @classmethod
     def start(cls, base: Path) -> "PowercutMount":
@@ -78,11 +79,11 @@ class PowercutMount:
     def __enter__(self) -> "PowercutMount":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # ------------------------------------------------------------------ control
-    def control(self, **request) -> dict:
+    def control(self, **request: Any) -> dict[str, Any]:
         with socket.socket(socket.AF_UNIX) as sock:
             sock.settimeout(30 + float(request.get("timeout") or 0))
             sock.connect(str(self.control_path))
@@ -94,11 +95,12 @@ class PowercutMount:
                     break
                 reply += chunk
         answer = json.loads(reply or b"{}")
-        if not answer.get("ok"):
-            raise PowercutError(f"the power-cut filesystem refused {request.get('op')}: {answer.get('error')}")
+        if not isinstance(answer, dict) or not answer.get("ok"):
+            why = answer.get("error") if isinstance(answer, dict) else answer
+            raise PowercutError(f"the power-cut filesystem refused {request.get('op')}: {why}")
         return answer
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         return self.control(op="stats")
 
     def fail(self, call: str, nth: int, error: str = "EIO", *, sticky: bool = False) -> None:
@@ -109,11 +111,13 @@ class PowercutMount:
     def cut_at(self, call: str, nth: int, *, tear: int = 0) -> int:
         """Cut the power just before the `nth` storage call of kind `call` from now (see `power_cut`);
         returns how many cuts there have been so far (for `wait_cut`)."""
-        return self.control(op="fail", call=call, nth=nth, error="CUT", tear=tear)["cuts"]
+        cuts: int = self.control(op="fail", call=call, nth=nth, error="CUT", tear=tear)["cuts"]
+        return cuts
 
     def wait_cut(self, after: int, timeout: float = 30) -> bool:
         """Block until the power has been cut more than `after` times (True) or `timeout` passed (False)."""
-        return self.control(op="wait_cut", after=after, timeout=timeout)["cut"]
+        cut: bool = self.control(op="wait_cut", after=after, timeout=timeout)["cut"]
+        return cut
 
     def power_cut(self, tear: int = 0) -> bool:
         """After the process using the disk is dead: the cut armed by `cut_at` if it came (True), a cut
@@ -129,9 +133,10 @@ class PowercutMount:
 
     def clear(self) -> int:
         """Disarm the fault; returns how many calls it failed."""
-        return self.control(op="clear")["fired"]
+        fired: int = self.control(op="clear")["fired"]
+        return fired
 
-    def cut(self, tear: int = 0) -> dict:
+    def cut(self, tear: int = 0) -> dict[str, Any]:
         """Power cut: every unsynced change is gone (`tear` sectors of the last write kept), then the
         filesystem is mounted again.  Whoever had files open on it must be dead or have closed them."""
         mounts = self.stats()["mounts"]
@@ -145,8 +150,10 @@ class PowercutMount:
         deadline = time.monotonic() + MOUNT_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
+                # its stderr is a pipe, or (POWERCUT_LOG set) the caller's own, where it already wrote why
+                why = (self.proc.stderr.read() or "") if self.proc.stderr is not None else "see its log above"
                 raise PowercutError(f"the power-cut filesystem exited (status {self.proc.returncode}): "
-                                    f"{(self.proc.stderr.read() or '').strip()[-400:]}")
+                                    f"{why.strip()[-400:]}")
             if self.control_path.exists() and os.path.ismount(self.mountpoint):
                 try:
                     if self.stats()["mounts"] >= mounts:

@@ -22,13 +22,14 @@ import socketserver
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from mfusepy import FUSE
 
 from simulator.powercut.fs import Fault, PowercutFS
 
 
-def handle(fs: PowercutFS, request: dict, state: dict) -> dict:
+def handle(fs: PowercutFS, request: dict[str, Any], state: dict[str, bool]) -> dict[str, Any]:
     op = request.get("op")
     if op == "cut":
         return {"ok": True, **fs.cut(int(request.get("tear") or 0))}

@@ -163,3 +163,19 @@ def test_a_violation_on_one_terminal_names_it_and_the_rerun_command():
     merged = merge([good, bad], elapsed=1.0)
     assert merged.steps == 20 and [v.detail for v in merged.violations] == ["terminal 2: trace 000004 twice"]
     assert "--terminals 2" in violation_report(plan_settings, merged, None, terminals=2)
+
+
+def test_checker_reports_a_settled_batch_without_frozen_totals_instead_of_failing(tmp_path):
+    import sqlite3
+
+    plan_settings = PlanSettings(seed=5, ops=6, kills=0, fault_rate=0.0)
+    assert run_campaign(make_plan(plan_settings), tmp_path).ok
+    conn = sqlite3.connect(tmp_path / "journal.db")
+    try:  # a damaged journal: its batch says settled but holds no frozen totals
+        with conn:
+            conn.execute("UPDATE batches SET state = 'settled', totals = NULL WHERE id = (SELECT min(id) FROM batches)")
+    finally:
+        conn.close()
+    found = check(tmp_path, scan=False)
+    assert any(v.rule == "batch_balance" and "has no frozen totals" in v.detail for v in found.violations), \
+        found.violations
