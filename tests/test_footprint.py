@@ -5,10 +5,14 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 from agent.journal import Journal
 from agent.journal.schema import CACHE_KIB
 
+ROOT = Path(__file__).resolve().parent.parent
 KEY = b"test-fingerprint-key-0123456789ab"
 
 
@@ -27,3 +31,30 @@ def test_the_journal_writer_keeps_a_bounded_page_cache_whatever_the_page_size(tm
         finally:
             journal.close()
     assert 0 < CACHE_KIB < 2000
+
+
+def test_the_daemon_process_builds_only_the_run_command_and_loads_no_other_commands_modules():
+    """`posagent run` keeps its own parser only: the other commands' parsers and the modules behind them
+    (the journal's, the codec's, the console's and the reconciler's command lines, the printers) are never
+    loaded in the process that runs for months."""
+    probe = ("import sys\n"
+             "from agent.cli import build_parser, command_word\n"
+             "parser = build_parser(command_word(['--config', 'posagent.toml', 'run', '--test-cards', 'x']))\n"
+             "commands = parser._subparsers._group_actions[0].choices\n"
+             "print(sorted(commands))\n"
+             "print(sorted(m for m in sys.modules if m.endswith('.cli') or m == 'agent.daemon.show'))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    commands, modules = done.stdout.splitlines()
+    assert commands == "['run']"
+    assert modules == "['agent.cli', 'agent.daemon.cli']", modules
+
+
+def test_every_other_command_line_still_gets_the_whole_parser():
+    from agent.cli import build_parser, command_word
+
+    assert command_word(["run"]) == command_word(["--config=x.toml", "run"]) == "run"
+    assert command_word(["--config", "run", "run"]) == "run"  # a file named "run"
+    for argv in (["-h", "run"], ["--help"], ["--version"], [], ["--config"], ["sale", "1.00"]):
+        assert command_word(argv) != "run", argv
+    whole = build_parser(command_word(["sale", "1.00"]))._subparsers._group_actions[0].choices
+    assert {"run", "sale", "journal", "iso8583", "config"} <= set(whole)
