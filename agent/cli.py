@@ -29,7 +29,8 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; `command="run"`: the daemon's alone (see `main`)."""
     parser = argparse.ArgumentParser(
         prog="posagent",
         description="posagent: the terminal-side ISO 8583 agent (journal, reversals, refunds, settlement).",
@@ -40,10 +41,30 @@ def build_parser() -> argparse.ArgumentParser:
                              "else built-in defaults for the local simulator)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    if command == "run":
+        importlib.import_module("agent.daemon.cli").register_run(sub)
+        return parser
     for name in COMMAND_MODULES:
         module = sys.modules[__name__] if name == __name__ else importlib.import_module(name)
         module.register(sub)
     return parser
+
+
+def command_word(argv: Sequence[str] | None) -> str | None:
+    """The subcommand `argv` names, read past the global options (None when there is none, or when help or
+    the version is asked before it: those print the whole command line)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    head = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    head.add_argument("--config")
+    head.add_argument("command", nargs="?")
+    try:
+        known, rest = head.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return None
+    if known.command is None:
+        return None
+    before = argv[:argv.index(known.command)]
+    return None if {"-h", "--help", "--version"} & set(before) else known.command
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -127,7 +148,9 @@ PRIVATE_UMASK = 0o077
 def main(argv: Sequence[str] | None = None) -> int:
     old_umask = os.umask(PRIVATE_UMASK)
     try:
-        return run(build_parser(), argv)
+        # the daemon runs for months: its process keeps `run`'s parser only, not every command's (nor the
+        # modules behind them, ~1 MB resident; docs/benchmarks.md#footprint)
+        return run(build_parser(command_word(argv)), argv)
     finally:
         os.umask(old_umask)  # for a caller that runs the CLI in its own process
 

@@ -11,7 +11,8 @@
    run, of two raw WAL+FULL commits plus the `cup` codec's encode + decode and two MACs.
 2. Cold start: from process start to the daemon's "ready" line (median of 5), in the caller's environment
    and from compiled bytecode (as `bench.footprint` does).  Target ≤ 250 ms.
-3. Resident memory (VmRSS) of the daemon after `--memory-sales` sales.  Target ≤ 40 MB.
+3. Resident memory (VmRSS) of the daemon after `--memory-sales` sales, and at "ready", against a bare
+   `python -c "import sqlite3, asyncio"` in the same run.  Target ≤ 40 MB.
 4. The journal's bytes per transaction after those sales (WAL checkpointed); `bench.footprint` measures a
    day's mix of sales, voids, refunds and settlement.  Target ≤ 1,024.
 
@@ -129,6 +130,14 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def floor_rss_mb() -> float:
+    """VmRSS of a bare `python -c "import sqlite3, asyncio"`: what any daemon of this kind starts from."""
+    probe = ("import sqlite3, asyncio\n"
+             "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmRSS:')][0])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return int(done.stdout) / 1024
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU a process has used so far (from /proc: independent of what else runs)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -196,6 +205,8 @@ def main() -> int:
                 starts.append(seconds)
                 stop(proc)
             proc, _ = start_daemon(config)
+            time.sleep(0.3)  # the tail check and recovery have run
+            memory_ready = rss_mb(proc.pid)
             client = ControlClient(work / "control.sock")
             sales(client, 20, 0)  # sign-on and warm-up
             daemon_cpu, host_cpu = cpu_seconds(proc.pid), cpu_seconds(host.proc.pid)
@@ -211,6 +222,7 @@ def main() -> int:
             sales(client, remaining, 20 + args.sales)
             memory = rss_mb(proc.pid)
             stop(proc)
+            memory_floor = floor_rss_mb()
             size, txns, _ = byte_table(work / "journal.db")
             compiled = bytecode_env(work)
             stop(start_daemon(config, compiled)[0])  # the bytecode cache filled once, not in the timed runs
@@ -236,7 +248,8 @@ def main() -> int:
           f"{codec_cpu:.3f} ms = {floor_cpu:.3f} ms → ratio {daemon_cpu * 1000 / floor_cpu:.2f}×")
     print(f"cold start to ready: median {cold * 1000:.0f} ms of 5; from compiled bytecode "
           f"{cold_compiled * 1000:.0f} ms (target ≤ 250 ms)")
-    print(f"daemon RSS after {args.memory_sales} sales: {memory:.1f} MB (target ≤ 40 MB)")
+    print(f"daemon RSS after {args.memory_sales} sales: {memory:.1f} MB (target ≤ 40 MB); at \"ready\" "
+          f"{memory_ready:.1f} MB; floor, same run: python -c \"import sqlite3, asyncio\" {memory_floor:.1f} MB")
     print(f"journal after these sales (WAL checkpointed): {size:,} bytes / {txns} transactions = "
           f"{size / txns:,.0f} bytes per transaction (target ≤ 1,024; `bench.footprint` measures a day's mix)")
     print(json.dumps({"bench": "engine", "sales": args.sales, "sale_p50_ms": round(p50, 3),
@@ -249,6 +262,7 @@ def main() -> int:
                       "host_cpu_ms_per_sale": round(host_cpu * 1000, 3),
                       "cold_start_ms": round(cold * 1000, 1), "cold_start_compiled_ms": round(cold_compiled * 1000, 1),
                       "rss_mb_after_sales": round(memory, 1), "memory_sales": args.memory_sales,
+                      "rss_mb_ready": round(memory_ready, 1), "rss_mb_floor": round(memory_floor, 1),
                       "journal_bytes_per_txn": round(size / txns, 1)}))
     return 0
 

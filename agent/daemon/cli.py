@@ -29,7 +29,6 @@ from agent.errors import PosagentError, UsageError
 from agent.logsetup import setup_logging
 from agent.money import parse_amount
 from agent.registry import Arg, Operation
-from agent.daemon import show
 from agent.daemon.exits import EXIT_AUTH, EXIT_CONFIRM, EXIT_DECLINED, EXIT_OPEN, EXIT_UNKNOWN, EXIT_USAGE
 
 #: error codes that have their own exit status
@@ -46,15 +45,20 @@ log = logging.getLogger("posagent.daemon")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    run = sub.add_parser("run", help="run the daemon (journal owner, host link, control API)")
-    run.add_argument("--test-cards", metavar="FILE", help="test-card file for --card (default: [card_reader] test_cards)")
-    run.set_defaults(handler=_run)
+    register_run(sub)
     for rows in commands().values():
         _subcommand(sub, rows)
     p = sub.add_parser("passwd", help="make a salted scrypt hash of a new password for the configuration")
     p.add_argument("--role", choices=tuple(roles.PASSWORD_SETTINGS), default="supervisor")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(handler=_passwd)
+
+
+def register_run(sub: argparse._SubParsersAction) -> None:
+    """`posagent run` alone: the daemon's process builds no other command's parser (`agent.cli.main`)."""
+    run = sub.add_parser("run", help="run the daemon (journal owner, host link, control API)")
+    run.add_argument("--test-cards", metavar="FILE", help="test-card file for --card (default: [card_reader] test_cards)")
+    run.set_defaults(handler=_run)
 
 
 # ---------------------------------------------------------------- the subcommands, from the registry
@@ -271,6 +275,7 @@ def _operate(args: argparse.Namespace, rows: list[Operation]) -> int:
             return EXIT_CONFIRM
         call_args[registry.GUARD_ARGS[guard]] = True
     if reply.get("ok") and not args.json and row.cli.show:
+        from agent.daemon import show  # the printers: never loaded by the daemon's own process
         return getattr(show, row.cli.show)(args, cfg, reply)
     return _finish(args, reply)
 

@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from agent.journal.hashchain import GENESIS, content_hash, link, verify_chain
+from agent.journal.schema import CACHE_KIB
 from agent.journal.records import VerifyResult
 
 #: events re-hashed before the daemon serves
@@ -22,6 +23,7 @@ def _read_only(path: Path) -> sqlite3.Connection:
     """A read-only connection inside one read transaction: every query sees the same WAL snapshot, so
     rows the daemon changes while the check runs cannot look changed behind the events' backs."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0, isolation_level=None)
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")  # as the writer's: it reads every page once
     conn.execute("BEGIN")
     return conn
 

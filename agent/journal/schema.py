@@ -150,6 +150,12 @@ def inspect_read_only(path: Path) -> int:
 #: mean fewer bytes written before each fsync (bench.journal: ~15 % less time per transaction than 4096)
 PAGE_SIZE = 1024
 
+#: the writer connection's page cache, in KiB whatever the page size (SQLite's default is 2,000 KiB, which
+#: a daemon's journal fills within its first thousand sales and then keeps for good): a sale touches ~17
+#: pages, the B-trees' upper pages stay cached, and a page outside it is read back from the kernel's page
+#: cache.  The daemon's figures, side by side: docs/benchmarks.md#footprint
+CACHE_KIB = 512
+
 
 def connect(path: Path, busy_timeout_ms: int) -> ReportingConnection:
     """The one writer connection: autocommit (we issue BEGIN IMMEDIATE), WAL, FULL, foreign keys."""
@@ -165,6 +171,7 @@ def connect(path: Path, busy_timeout_ms: int) -> ReportingConnection:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")  # negative: KiB, not pages
         # synchronous is per connection and not stored in the file: prove it took (domain notes §7)
         if conn.execute("PRAGMA synchronous").fetchone()[0] != 2 or mode.lower() != "wal":
             raise JournalError(f"journal {path}: SQLite refused WAL + synchronous=FULL (got {mode})", path=str(path))
