@@ -21,6 +21,7 @@ from simulator.host.tcs import verify_tc
 if TYPE_CHECKING:
     from agent.iso8583 import Message
     from simulator.host.processing import HostProcessor, Request
+    from simulator.testcards import TestCard
 
 #: 9F27 of a transaction certificate (the card approved offline)
 TC = 0x40
@@ -67,7 +68,7 @@ def sale_advice(host: "HostProcessor", req: "Request") -> "Message":
     return _result(host, req, txn)
 
 
-def _stand_in_code(host: "HostProcessor", req: "Request", card, amount: int) -> str:
+def _stand_in_code(host: "HostProcessor", req: "Request", card: "TestCard", amount: int) -> str:
     """A swiped or keyed sale approved on the merchant's limits: its track 2 (a swipe's) must be the card's,
     then the funds decide, as they would have online (`check_card` has seen the card and its expiry)."""
     track2 = req.msg.get(35)
