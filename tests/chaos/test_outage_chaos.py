@@ -37,3 +37,16 @@ def test_a_campaign_with_outage_windows_forwards_every_stored_sale_once(tmp_path
     assert result.tally.outages >= 3 and result.tally.stored > 0, summary_table(plan_settings, result)
     assert sum(result.tally.kills.values()) == plan_settings.kills
     assert "sales stored offline" in summary_table(plan_settings, result)
+
+
+def test_a_sale_stored_before_the_terminal_ever_signed_on_is_forwarded_not_declined(tmp_path, pcscd):
+    """Found by `posim chaos --seed 20261207 --ops 600 --kills 30 --power-cuts 60 --outages 12` and reduced by
+    it to this one step: the line is cut from the start, so the terminal never signed on; the sale it stored
+    went out as an advice before any sign-on, the bank answered 77 (sign on again) and the terminal took that
+    for the bank's decline — the checker's `forwarded` rule: declined in the journal, no advice at the bank."""
+    from simulator.chaos.plan import Step
+    steps = (Step(number=0, op="refund", amount=32337, card="low-balance", pick=2,
+                  fault="drop_after:count=1,mti=0220", kill=None, kill_after=0.0, outage=True),)
+    result = run_campaign(steps, tmp_path)
+    assert result.ok, violation_report(PlanSettings(seed=20261207, ops=1, kills=0), result, None)
+    assert result.tally.stored == 1, summary_table(PlanSettings(seed=20261207, ops=1, kills=0), result)
