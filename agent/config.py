@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 from agent.errors import ConfigError, UsageError
 from agent import tacs
+from agent.cardtypes import CARD_TYPES
 from agent.money import cap_to_minor, parse_amount, percent_to_ppm
 
 #: where the daemon and CLI look for the file when neither --config nor $POSAGENT_CONFIG is given
@@ -115,18 +116,29 @@ def _amount_text(v: Any) -> str | None:
 OFFLINE_ENTRY_MODES = ("chip", "swipe", "keyed")
 
 
-def offline_entry_modes(text: str) -> tuple[str, ...]:
-    """`[offline] entry_modes` as its words ("chip,swipe" → ("chip", "swipe")); a ValueError saying what is wrong."""
+def word_list(text: str, allowed: tuple[str, ...], example: str) -> tuple[str, ...]:
+    """A comma-separated list of `allowed` words, each named once ("chip,swipe" → ("chip", "swipe")); a
+    ValueError saying what is wrong."""
     words = [w.strip() for w in text.split(",")]
-    expected = f"a comma-separated list of {', '.join(OFFLINE_ENTRY_MODES)} (such as \"chip,swipe\")"
+    expected = f"a comma-separated list of {', '.join(allowed)} (such as \"{example}\")"
     if not text.strip():
         raise ValueError(f"expected {expected}, got {text!r}")
     for word in words:
-        if word not in OFFLINE_ENTRY_MODES:
+        if word not in allowed:
             raise ValueError(f"expected {expected}, got {brief(word)} in {brief(text)}")
         if words.count(word) > 1:
-            raise ValueError(f"{word!r} is named twice in {brief(text)}: name each mode once")
+            raise ValueError(f"{word!r} is named twice in {brief(text)}: name each once")
     return tuple(words)
+
+
+def offline_entry_modes(text: str) -> tuple[str, ...]:
+    """`[offline] entry_modes` as its words ("chip,swipe" → ("chip", "swipe"))."""
+    return word_list(text, OFFLINE_ENTRY_MODES, "chip,swipe")
+
+
+def offline_card_types(text: str) -> tuple[str, ...]:
+    """`[offline] card_types` as its words ("debit" → ("debit",))."""
+    return word_list(text, CARD_TYPES, "debit")
 
 
 def _parsed_by(parse: Callable[[Any], Any]) -> Callable[[Any], str | None]:
@@ -282,6 +294,11 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                                "supervisor's manual entry, with `[card_reader] manual_entry`). A swiped or keyed sale "
                                "is approved by the limits alone and the issuer may decline it when it is forwarded.",
                                _parsed_by(offline_entry_modes)),
+        "card_types": Setting(str, "debit,credit", "Which cards may be stored offline, a comma-separated list of "
+                              "\"debit\" and \"credit\": a UnionPay chip's application names its type (…0101 01 "
+                              "debit, 02 credit, 03 quasi-credit, counted as credit), any other card is credit when "
+                              "its number starts with one of `[settlement_fees] credit_bins`, else debit.",
+                              _parsed_by(offline_card_types)),
         "retry_seconds": Setting(int, 60, "The longest wait between tries to forward what is owed (stored sales, "
                                  "reversals, TCs) while the bank does not answer: the first try comes 2 s after, "
                                  "then the wait doubles up to this (2 to 600 s).", _range(2, 600)),

@@ -36,7 +36,7 @@ SETTINGS: dict[str, frozenset[str]] = {
     # money limits are the supervisor's, each bounded in the schema (see its help text)
     "supervisor": frozenset({"supervisor.password_hash", "guards.*", "emv.floor_limit", "preauth.tolerance_percent",
                                "offline.max_amount", "offline.max_total", "offline.max_count",
-                               "offline.max_age_hours"}),
+                               "offline.max_age_hours", "offline.card_types"}),
     "technician": frozenset({
         "terminal.*",
         "acquirer.dialect", "acquirer.tpdu", "acquirer.header",

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping
 from agent.engine.chains import resume_command
 from agent.paycodes import wallet_of_masked
 from agent.reconcile.fees import FeeContract
-from agent.reconcile.reconciler import card_type_of
+from agent.cardtypes import card_type
 from posoffice.duplicates import Duplicate
 from posoffice.offline import is_stored
 from posoffice.refunds import REFUNDABLE_KINDS, UNDO_KINDS, refundable_of
@@ -219,5 +219,5 @@ def settled_days(txns: Iterable[Transaction], zone: tzinfo | None, contract: Fee
         cell = days.setdefault(day, {}).setdefault(txn.terminal, TerminalDayTotals())
         cell.net += amount
         cell.count += 1
-        cell.fees += contract.line_fee(txn.kind, card_type_of(txn.card, credit_bins), amount)
+        cell.fees += contract.line_fee(txn.kind, card_type(txn.card, credit_bins), amount)
     return {d: days[d] for d in sorted(days)}

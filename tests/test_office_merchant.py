@@ -33,7 +33,7 @@ from agent.office.link import ShipError, office_endpoint, refundable
 from agent.office.shipper import ship_once
 from agent.reconcile.fees import DEFAULT_CONTRACT
 from agent.reconcile.formats import FORMATS
-from agent.reconcile.reconciler import card_type_of
+from agent.cardtypes import card_type
 from agent.reconcile.render import render_statement
 from posoffice import db, store
 from posoffice.cli import main as posoffice_main
@@ -181,7 +181,7 @@ def expected_findings(clean, faulty, applied) -> list[tuple]:
         elif a["finding"] == "other_terminal":
             found.append(("unknown_terminal", line.terminal_id, line.trace_no, line.net))
         elif a["finding"] == "not_credited":  # the card type from the journal's masked card and the credit BINs
-            fee = DEFAULT_CONTRACT.line_fee(line.txn_type, card_type_of(line.card_no, CREDIT_BINS), line.amount)
+            fee = DEFAULT_CONTRACT.line_fee(line.txn_type, card_type(line.card_no, CREDIT_BINS), line.amount)
             found.append(("not_credited", line.terminal_id, line.trace_no, -(line.amount - fee)))
         else:
             found.append((a["finding"], line.terminal_id, line.trace_no, a["effect"]))

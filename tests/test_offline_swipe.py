@@ -224,6 +224,41 @@ def test_without_swipe_in_entry_modes_a_swipe_is_refused_offline_in_both_languag
     assert "debit" not in sim_host.ledger()["cards"]
 
 
+def test_a_card_type_the_merchant_does_not_store_is_refused_offline_the_others_stored(tmp_path, sim_host):
+    """`[offline] card_types = "debit"`: a credit card (its number under `[settlement_fees] credit_bins`) is
+    refused with its reason in both languages and nothing is stored; a debit card is stored as before."""
+    for language, words in (("en", ("a credit card is not stored offline", "offline.card_types = debit")),
+                            ("zh", ("贷记卡不可脱机", "offline.card_types = debit"))):
+        directory = tmp_path / language
+        directory.mkdir()
+        agent = start_agent(directory, sim_host.port, extra=f'[terminal]\nlanguage = "{language}"\n{LIMITS}'
+                                                             'entry_modes = "chip,swipe"\ncard_types = "debit"\n')
+        try:
+            if language == "en":
+                cut_line(agent, sim_host)  # the line stays cut for the next terminal too
+            reply = swipe(agent, 1000, card="credit")
+            assert not reply["ok"] and reply["error"]["code"] == "offline", reply
+            assert all(w in reply["error"]["message"] for w in words), reply["error"]["message"]
+            assert agent.call("status")["result"]["offline"]["stored"] == 0
+            debit = swipe(agent, 1000)
+            assert debit["ok"] and debit["outcome"]["txn"]["state"] == "advice_pending", debit
+        finally:
+            agent.stop()
+    assert "credit" not in sim_host.ledger()["cards"]
+
+
+@pytest.mark.parametrize("value, says", [("debit,prepaid", "got 'prepaid'"), ("credit,credit", "named twice"),
+                                         ("", "got ''")])
+def test_bad_card_types_are_one_line_naming_the_setting(value, says):
+    from agent import config
+    from agent.errors import PosagentError
+
+    with pytest.raises(PosagentError) as refused:
+        config.from_mapping({"offline": {"enabled": True, "card_types": value}})
+    text = str(refused.value)
+    assert text.startswith("offline.card_types: ") and says in text and "\n" not in text, text
+
+
 # -- the issuer's first look at a swiped or keyed advice, sans-IO -----------------------------------------
 
 def test_the_host_checks_an_advice_without_field_55_as_an_online_sale_and_books_it_once():
@@ -264,3 +299,14 @@ def test_the_host_checks_an_advice_without_field_55_as_an_online_sale_and_books_
         assert [r["response_code"] for r in rows] == ["00"]  # booked once
     finally:
         ledger.close()
+
+
+def test_a_chip_card_s_type_is_read_from_its_application_in_field_55():
+    from agent.cardtypes import card_type
+    from agent.engine.store_forward import _aid
+    from agent.iso8583 import tlv
+
+    icc = tlv.encode([tlv.Tlv(0x9F27, b"\x40"), tlv.Tlv(0x84, bytes.fromhex("A000000333010102"))])
+    assert _aid(icc) == "A000000333010102"
+    assert card_type("622609******0048", ("625094",), _aid(icc)) == "credit"  # the chip's word over the prefix
+    assert _aid(None) is None and _aid(b"\x9f") is None  # no field 55, or one that does not parse

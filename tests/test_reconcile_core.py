@@ -97,6 +97,21 @@ def test_total_that_disagrees_and_several_findings_add_up():
 
 @pytest.mark.parametrize("pan, expected", [("625094******0016", "credit"), ("622609******0048", "debit"), (None, "debit")])
 def test_card_type_from_the_card_prefix(pan, expected):
-    from agent.reconcile.reconciler import card_type_of
-    assert card_type_of(pan, ("625094",)) == expected
-    assert card_type_of(pan, ()) == "debit"
+    from agent.cardtypes import card_type
+    assert card_type(pan, ("625094",)) == expected
+    assert card_type(pan, ()) == "debit"
+
+
+@pytest.mark.parametrize("aid, expected", [("A000000333010101", "debit"), ("A000000333010102", "credit"),
+                                           ("A000000333010103", "credit"), ("a000000333010102", "credit")])
+def test_a_unionpay_chip_application_names_its_card_type_whatever_the_prefix(aid, expected):
+    from agent.cardtypes import card_type
+    assert card_type("622609******0048", ("622609",), aid) == expected
+    assert card_type("622609******0048", (), aid) == expected
+
+
+@pytest.mark.parametrize("aid", ["A0000003330101", "A0000000031010", "", None, "A000000333010199"])
+def test_any_other_application_falls_back_to_the_card_number_prefix(aid):
+    from agent.cardtypes import card_type
+    assert card_type("625094******0016", ("625094",), aid) == "credit"
+    assert card_type("622609******0048", ("625094",), aid) == "debit"

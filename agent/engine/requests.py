@@ -15,7 +15,8 @@ from agent.iso8583.dialect import TcUploadSpec
 from agent.iso8583.dialects.cup import DIALECT as CUP, MESSAGES as CUP_MESSAGES
 from agent.iso8583.matching import FINANCIAL_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, Field61
-from agent.config import offline_entry_modes
+from agent.cardtypes import credit_bins
+from agent.config import offline_card_types, offline_entry_modes
 from agent.money import parse_amount
 from agent.localtime import local_time
 
@@ -60,6 +61,8 @@ class OfflineLimits:
     max_count: int
     max_age_seconds: int
     entry_modes: tuple[str, ...] = ("chip",)
+    card_types: tuple[str, ...] = ("debit", "credit")  # agent/cardtypes.py: how a card's type is told
+    credit_bins: tuple[str, ...] = ()  # `[settlement_fees] credit_bins`: the prefixes of credit cards
     #: requests in a row without an answer after which the link counts as down
     after_unanswered: int = 3
 
@@ -338,4 +341,6 @@ def _offline_limits(cfg: Config) -> OfflineLimits | None:
                          max_total=parse_amount(section.max_total, exponent), max_count=section.max_count,
                          max_age_seconds=section.max_age_hours * 3600,
                          entry_modes=offline_entry_modes(section.entry_modes),
+                         card_types=offline_card_types(section.card_types),
+                         credit_bins=credit_bins(cfg.settlement_fees.credit_bins),
                          after_unanswered=section.after_unanswered)

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generator, Mapping
 
+from agent.cardtypes import card_type
 from agent.engine.common import with_card
 from agent.engine.effects import CardFailure, EngineError, FinishUnableOnline, HostUnreachable, Outcome, Plan
 from agent.engine.offline import approve_offline
 from agent.engine.port import ask
 from agent.engine.requests import CardData, Profile
 from agent.engine.texts import TEXTS, say
+from agent.iso8583 import CodecError, tlv
 from agent.journal.errors import OfflineLimitReached
 from agent.money import format_amount
 
@@ -51,6 +53,11 @@ OFFLINE_TEXTS: dict[str, tuple[str, str]] = {
                            "(offline.entry_modes = {modes}): {instead}, or ask for another payment",
                            "无法连接银行，此读卡方式（{mode}）不可脱机（offline.entry_modes = {modes}）：{instead}，"
                            "或改用其他支付方式"),
+    "offline_card_type": ("the bank cannot be reached and a {type} card is not stored offline (offline.card_types = "
+                          "{types}): ask for another card or payment", "无法连接银行，{type}不可脱机（offline.card_types = "
+                          "{types}）：请改用其他卡或支付方式"),
+    "offline_type_debit": ("debit", "借记卡"),
+    "offline_type_credit": ("credit", "贷记卡"),
     "offline_mode_chip": ("read by its chip", "插卡读芯片"),
     "offline_mode_swipe": ("swiped", "刷卡"),
     "offline_mode_swipe_pin": ("swiped with a PIN: a PIN is never kept for later", "刷卡并输入密码：密码不可留存"),
@@ -157,6 +164,10 @@ def _decide_with_card(profile: Profile, request: Any, operator: Any, card: CardD
     chip = card.entry_mode in ENTRY_MODES["chip"]
     if card.entry_mode not in stored_modes(profile) or chip != (card.field55 is not None):
         raise _entry_mode_refused(profile, card)
+    kind = card_type(card.pan, limits.credit_bins, _aid(card.field55))
+    if kind not in limits.card_types:
+        raise EngineError(say(profile.language, "offline_card_type", type=say(profile.language, f"offline_type_{kind}"),
+                              types=",".join(limits.card_types)), code="offline")
     asked = (yield from question(card)) if question is not None else None
     if asked is not None:  # the card is left with no second GENERATE AC: the sale is not made
         return asked
@@ -172,6 +183,15 @@ def _decide_with_card(profile: Profile, request: Any, operator: Any, card: CardD
         return _refused(profile, exc.reason, request.amount, (yield from ask.offline_stored()))
     return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
                    details={**outcome.details, **({"arc": "Y3"} if chip else {}), "unable_online": why})
+
+
+def _aid(field55: bytes | None) -> str | None:
+    """The chip application's identifier (tag 84 of field 55) in hex, or None."""
+    try:
+        value = tlv.find(tlv.decode(field55), 0x84) if field55 else None
+    except CodecError:
+        return None
+    return value.hex().upper() if value else None
 
 
 def host_unreachable(profile: Profile, *, try_first: bool = False) -> Generator[HostUnreachable, str | None,

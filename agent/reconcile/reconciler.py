@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
+from agent.cardtypes import card_type
 from agent.reconcile.fees import DEBIT_KINDS, FeeContract
 from agent.reconcile.statement import Statement, StatementLine
 from agent.journal.states import TxnState
@@ -154,10 +155,6 @@ class Reconciliation:
                    tuple(StatementLine.from_dict(x) for x in data["other_terminals"]["lines"]))
 
 
-def card_type_of(pan_masked: str | None, credit_bins: tuple[str, ...]) -> str:
-    return "credit" if pan_masked and pan_masked.startswith(credit_bins) and credit_bins else "debit"
-
-
 def reconcile(facts: Iterable[JournalFact], statement: Statement, contract: FeeContract, *, terminal_id: str,
               credit_bins: tuple[str, ...] = ()) -> Reconciliation:
     """Compare one day's statement with the journal; pure: no clock, no files."""
@@ -171,7 +168,7 @@ def reconcile(facts: Iterable[JournalFact], statement: Statement, contract: FeeC
     def owed_of(fact: JournalFact) -> tuple[int, int]:
         kind = fact.expected_line() or "sale"
         amount = fact.amount if kind in DEBIT_KINDS else -fact.amount
-        return amount, contract.line_fee(kind, card_type_of(fact.pan_masked, credit_bins), amount)
+        return amount, contract.line_fee(kind, card_type(fact.pan_masked, credit_bins), amount)
 
     found: list[Discrepancy] = []
     seen: set[int] = set()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from agent.atomicfile import PrivateDirectory, PrivateFileError
+from agent import cardtypes
 from agent.config import Config
 from agent.errors import PosagentError, UsageError
 from agent.masking import mask_digit_runs
@@ -266,7 +267,7 @@ def load_facts(journal: Journal) -> list[JournalFact]:
 
 
 def credit_bins(cfg: Config) -> tuple[str, ...]:
-    return tuple(b.strip() for b in cfg.settlement_fees.credit_bins.split(",") if b.strip())
+    return cardtypes.credit_bins(cfg.settlement_fees.credit_bins)
 
 
 def bounded(details: dict[str, Any]) -> dict[str, Any]:
