@@ -195,6 +195,14 @@ def alert_events(conn: psycopg.Connection, terminal: str | None = None) -> list[
                         "AND (%(t)s::text IS NULL OR terminal = %(t)s) ORDER BY terminal, seq", {"t": terminal}).fetchall()
 
 
+def switched_offline(conn: psycopg.Connection) -> list[tuple[str, float, str | None, str | None]]:
+    """(terminal, since, operator, role) of each terminal a supervisor switched offline by hand and has not
+    switched back: its last `offline.switched` event says `offline` true (migration 0009's partial index)."""
+    rows = conn.execute("SELECT DISTINCT ON (terminal) terminal, at, operator, role, details->'offline' FROM events "
+                        "WHERE kind = 'offline.switched' ORDER BY terminal, seq DESC").fetchall()
+    return [(r[0], r[1], r[2], r[3]) for r in rows if r[4] is True]
+
+
 def offline_declined(conn: psycopg.Connection, terminals: list[str] | None = None) -> dict[str, Any]:
     """What `posoffice.offline.declined` reads, of every terminal or of `terminals`: the events of the sales stored
     offline that the bank declined when they were forwarded (`events`, as `transaction_events_of` gives them),

@@ -220,6 +220,32 @@ def test_once_acknowledged_on_the_terminal_it_stays_listed_marked_by_whom_and_wh
     assert json.loads(posoffice("declined", "--new", "--json", dsn=dsn).stdout)["declined"] == []
 
 
+def test_a_terminal_the_supervisor_switched_offline_is_an_alert_until_switched_back(office):
+    till, collector, _dsn, _sales = office
+
+    def switch(on: bool) -> None:  # as agent/daemon/offswitch.py journals it
+        till.now = time.time()
+        till.journal.set_state("offline.switched", json.dumps({"operator": "07", "role": "supervisor",
+                                                               "since": till.now}) if on else None,
+                               operator="07", role="supervisor", event="offline.switched", details={"offline": on})
+        till.ship()
+
+    def switched_alert(language: str = "en") -> str | None:
+        page = manager(collector, language).get("/today")[2].decode()
+        found = re.search(r'<div class="alert switched" data-alert="switched"[^>]*>(.*?)</div>\s*</div>', page, re.S)
+        return found.group(1) if found else None
+
+    assert switched_alert() is None
+    switch(True)
+    alert = switched_alert()
+    assert alert is not None and f"Terminal {TILL} switched offline by the supervisor (07)" in alert, alert
+    assert time.strftime("%Y-%m-%d %H:%M", time.localtime(till.now)) in alert
+    assert "<code>posagent offline off</code>" in alert and "Back online" in alert
+    assert "已被主管（07）切换为脱机" in (switched_alert("zh") or "")
+    switch(False)
+    assert switched_alert() is None
+
+
 # -- end to end: a daemon's stored sales, forwarded and declined, shipped by the daemon itself ------------------
 
 def test_a_daemon_s_sale_the_issuer_declines_when_forwarded_reaches_the_office_by_itself(tmp_path, sim_host, pcscd,

@@ -46,6 +46,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "on_terminal": ("on terminal {terminal}", "在终端 {terminal} 上"),
     "void_why": ("its batch is still open", "其批次尚未结算"),
     "refund_why": ("its batch is settled", "其批次已结算"),
+    "switched_offline": ("Terminal {terminal} switched offline by the supervisor ({who})",
+                         "终端 {terminal} 已被主管（{who}）切换为脱机"),
+    "switched_note": ("its sales are stored within the offline limits and nothing goes to the bank until it is "
+                      "switched back", "其交易在脱机限额内存储，切回联机前不向银行发送任何交易"),
+    "keypad_back_online": ("Manage (9) → Back online, with the supervisor password",
+                           "管理（9）→ 恢复联机，需主管密码"),
     "declined_title": ("Sales declined after forwarding", "上送后被银行拒绝的脱机交易"),
     "declined_note": ("The card approved each of these offline while the bank could not be reached; the bank refused it "
                       "when the terminal forwarded it: the money was not collected and the merchant bears it.",

@@ -100,7 +100,9 @@ class TodayView:
         forwarded = lookups.offline_declined(conn)
         declined = offline.declined(report.transactions(forwarded["events"]), forwarded["declined_at"],
                                     forwarded["seen"])
-        self._shared = {"declined": declined, "fixes": overview.open_fixes(alerts, originals),
+        switched = [{"terminal": t, "since": at, "operator": operator, "role": role}
+                    for t, at, operator, role in lookups.switched_offline(conn) if t in merchant_of]
+        self._shared = {"declined": declined, "switched": switched, "fixes": overview.open_fixes(alerts, originals),
                         "reversals": overview.manual_reversals(alerts, originals), "duplicates": duplicates}
 
     def _file_charges(self, terminal: str, txns: list[report.Transaction], merchant: str | None) -> set:
