@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from agent import config, settings
-from agent.console.commands import CommandTable, ConsoleContext
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext
 from agent.errors import ConfigError, UsageError
 from simulator.emvpki import CA_KEYS_FILE
 from tests.agentproc import ROOT

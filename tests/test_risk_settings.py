@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pytest
 
 from agent import config, roles, settings
-from agent.console.commands import CommandTable, ConsoleContext
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext
 from agent.errors import ConfigError, UsageError
 from agent.iso8583.dialects import get_dialect
 from agent.keys.store import KeyStoreError, SoftwareKeyStore, check_key_mode, single_des_required
