@@ -1,6 +1,6 @@
-"""The keypad's side of the control API: the call each operation's form makes, and how an answer's lists and
-failures read on the screen (the transactions a lookup or a duplicates query found, why nothing was found,
-what to do when the agent is gone).
+"""The keypad's side of the control API: the call each operation's form makes, and how an answer reads on the
+screen (the transactions a lookup or a duplicates query found, the link and offline state of a status, why
+nothing was found, what to do when the agent is gone).
 
 Pure functions of the cashier's draft: `agent.ui.machine.Terminal` decides when a call is made and where its
 answer leads.
@@ -109,6 +109,25 @@ def duplicate_groups(result: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]]
         found += list(group)
         groups += [number] * len(group)
     return found, tuple(groups)
+
+
+def link_state(status: Any) -> tuple[bool, tuple[int, int] | None, int, bool]:
+    """What the agent's `status` answer says of its acquirer link: (no TLS, (stored, amount) while the bank
+    cannot be reached, stored sales declined after forwarding and not yet seen, switched offline by hand)."""
+    status = status if isinstance(status, Mapping) else {}
+    link, offline = status.get("link"), status.get("offline")
+    plain = isinstance(link, Mapping) and link.get("tls") is False
+    down = isinstance(link, Mapping) and link.get("state") == "down"
+    switched = down and bool(link.get("switched"))
+    if not isinstance(offline, Mapping):
+        return plain, None, 0, switched
+    stored = (_count(offline.get("stored")), _count(offline.get("amount"))) if down else None
+    return plain, stored, _count(offline.get("unseen")), switched
+
+
+def _count(value: Any) -> int:
+    """A count or an amount from the agent's status (anything else counts as 0: the screen never crashes)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def agent_gone(code: str, message: str, op: str, d: Draft, t: Texts, exponent: int) -> str:

@@ -16,7 +16,7 @@ from agent.money import MAX_MINOR_UNITS, format_amount
 from agent.paycodes import PaymentCodeError, classify, product_barcode
 from agent.ui import table
 from agent.ui.calls import (CONNECTION_LOST, DAEMON_DOWN, FIND_FIELDS, agent_gone, call_for, duplicate_groups,
-                            looked_up, nothing_found)
+                            link_state, looked_up, nothing_found)
 from agent.ui.actions import (BACKSPACE, CANCEL, CLEAR, DIGITS, DOT, DOUBLE_ZERO, DOWN, ENTER, F1, F2, F3, F4, KEYS, UP,
                               Action, Call, Print, Show, SideCall, UiError, UiStateError)
 from agent.ui.entry import MAX_LENGTH, amount_problem, edit_amount, edit_digits, read_amount, read_number
@@ -98,18 +98,10 @@ class Terminal:
         """What the agent's `status` says of its acquirer link: without TLS the idle screen says so plainly;
         while the bank cannot be reached (store-and-forward on) every screen says "OFFLINE — n stored, amount";
         stored sales the bank declined after forwarding, not yet seen, are a banner until a supervisor sees them."""
-        status = status if isinstance(status, Mapping) else {}
-        link, offline = status.get("link"), status.get("offline")
-        plain = isinstance(link, Mapping) and link.get("tls") is False
+        plain, offline, declined, switched = link_state(status)
         self._link_notice = self.texts("idle.tls_off") if plain else ""
         before = (self._offline, self._declined, self._switched)
-        down = isinstance(link, Mapping) and link.get("state") == "down"
-        self._switched = down and bool(link.get("switched"))
-        if isinstance(offline, Mapping):
-            self._offline = (_count(offline.get("stored")), _count(offline.get("amount"))) if down else None
-            self._declined = _count(offline.get("unseen"))
-        else:
-            self._offline, self._declined = None, 0
+        self._offline, self._declined, self._switched = offline, declined, switched
         if (self._offline, self._declined, self._switched) != before:  # the banner is on every screen: show the change now
             return [Show(self.frame())]
         return [Show(self.frame())] if self.state == KeypadState.IDLE and self._in_flight is None else []
@@ -438,8 +430,3 @@ class Terminal:
 
     def _last_page(self) -> int:
         return pages(self._body_lines(), self._view().rows) - 1
-
-
-def _count(value: Any) -> int:
-    """A count or an amount from the agent's status (anything else counts as 0: the screen never crashes)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
