@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from agent import config
-from agent.console.commands import CommandTable, ConsoleContext
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext
 from agent.console.lineeditor import LineEditor
 from agent.console.session import Session, SessionSettings
 from tests.harness import start_pty_pair, stop_process

@@ -22,7 +22,7 @@ from typing import Any, Callable
 from agent.config import load_for_command
 from agent.errors import PosagentError, UsageError
 from agent.ui import Action, Call, Print, Show, SideCall, Terminal
-from agent.ui.machine import CONNECTION_LOST, DAEMON_DOWN
+from agent.ui.calls import CONNECTION_LOST, DAEMON_DOWN
 from agent.ui.views import currency_letters
 from agent.ui.actions import (BACKSPACE, CANCEL, CLEAR, DOT, DOUBLE_ZERO, DOWN, ENTER, F1, F2, F3, F4, UP)
 

@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from agent.engine import effects as fx
 from agent.engine.operations import Operator
-from agent.engine.port import METHODS, Ask, JournalPort, check_port
+from agent.engine.journalport import JournalPort
+from agent.engine.port import METHODS, Ask, check_port
 from agent.engine.requests import CardData, Profile
 from agent.iso8583 import get_dialect
 from agent.journal import Journal

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent import config
+from agent import config, settings
 from agent.iso8583 import Message, get_dialect
 from agent.iso8583.subfields import Field60, Field61
 from simulator.stack import Host
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CUP = get_dialect("cup")
 TPDU = bytes.fromhex("6000030000")
 HEADER = bytes.fromhex("613100000000")
-DEFAULT_TMK = bytes.fromhex(config.SCHEMA["keys"]["tmk"].default)
+DEFAULT_TMK = bytes.fromhex(settings.SCHEMA["keys"]["tmk"].default)
 
 
 #: the simulator as a child process: `.port`, `.control(...)`, `.fault(spec)`, `.ledger()`, `.stop()`

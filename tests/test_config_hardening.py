@@ -21,8 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from agent import config
-from agent.console.commands import CommandTable, ConsoleContext
+from agent import config, settings
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext
 from agent.errors import ConfigError, UsageError
 from simulator.emvpki import CA_KEYS_FILE
 from tests.agentproc import ROOT
@@ -189,7 +190,7 @@ DURATION = re.compile(r"timeout|interval|deadline|_seconds$|_minutes$|_hours$|_d
 WAIT = re.compile(r"^(?!idle_).*(timeout|interval|deadline)")
 SECONDS_PER = {"_ms": 0.001, "_minutes": 60, "_hours": 3600, "_days": 86400}
 
-NUMBERS = [(section, key, setting) for section, keys in config.SCHEMA.items() for key, setting in keys.items()
+NUMBERS = [(section, key, setting) for section, keys in settings.SCHEMA.items() for key, setting in keys.items()
            if set(setting.kind if isinstance(setting.kind, tuple) else (setting.kind,)) & {int, float}]
 DURATIONS = [(section, key, setting) for section, key, setting in NUMBERS if DURATION.search(key)]
 HUGE = {"1e300": 1e300, "nan": math.nan, "inf": math.inf, "-inf": -math.inf, "-1": -1, "-0.5": -0.5,

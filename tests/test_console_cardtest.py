@@ -6,7 +6,8 @@ import pytest
 
 from agent import config
 from agent.console.cardtest import run_card_test
-from agent.console.commands import CommandTable, ConsoleContext
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext
 from agent.drivers.pcsc import CardReader
 from simulator.card import VirtualCard
 from simulator.testcards import load_cards

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from agent import config
 from agent.auth import verify_password
 from agent.console import configedit
-from agent.console.commands import CommandTable, ConsoleContext
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext
 from agent.consolefiles import ConsoleFileError, FileStateStore, atomic_write
 from agent.errors import ConfigError, UsageError
 

@@ -18,7 +18,8 @@ from agent.drivers import preflight
 from agent.auth import PasswordGate, hash_password
 from agent.console.app import RememberingGate
 from agent.console import configedit
-from agent.console.commands import CommandTable, ConsoleContext
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext
 from agent.consolefiles import FileStateStore
 from agent.console.lineeditor import Echo
 from agent.console.session import Session, SessionSettings

@@ -15,7 +15,8 @@ from hypothesis import given, settings, strategies as st
 from agent import config
 from agent.console import configedit, views
 from agent.console.cardtest import render as card_report
-from agent.console.commands import CommandTable, ConsoleContext
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext
 from agent.console.texts import TEXTS, say
 from agent.errors import ConfigError, UsageError
 from agent.engine.receipts import display_width

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from agent import config
 from agent.auth import PasswordGate, hash_password
-from agent.console.commands import CommandTable, ConsoleContext
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext
 from agent.consolefiles import FileStateStore
 from agent.machine import IllegalTransition
 from agent.console.session import (CONSOLE, Question, Reply, Session, SessionSettings,

@@ -18,7 +18,8 @@ import pytest
 
 from agent import config
 from agent.auth import hash_password, verify_password
-from agent.console.commands import CommandTable, ConsoleContext
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext
 from agent.console.keyceremony import CLEAR_SCREEN
 from agent.errors import PosagentError, UsageError
 from agent.keys.load import KeyLoadError, check_value

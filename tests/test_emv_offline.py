@@ -11,6 +11,7 @@ from agent.drivers.cardseal import CardSealer, SealError, binding_of
 from agent.engine.offline import advice_from_record, offline_sale_message
 from agent.engine.requests import CardData, Profile
 from agent.iso8583 import Message, tlv
+from agent.iso8583.dump import message_to_json
 from simulator.host.ledger import Ledger
 from simulator.host.processing import HostProcessor
 from simulator.testcards import load_cards
@@ -81,7 +82,7 @@ def test_the_advice_is_a_0220_offline_sale_with_the_tc_and_no_track_data():
 def test_the_advice_rebuilt_after_a_restart_is_the_same_message():
     card = offline_card()
     first = offline_sale_message(PROFILE, trace=7, batch=1, amount=2000, card=card)
-    record = first.to_json(masked=True)
+    record = message_to_json(first, masked=True)
 
     class Txn:
         trace, batch, amount, entry_mode = 7, 1, 2000, card.entry_mode
@@ -141,8 +142,8 @@ def test_an_answered_advice_keeps_its_evidence_and_destroys_its_sealed_card(tmp_
     try:
         txn = journal.begin("sale", amount=2000, currency="156", pan=card.pan, entry_mode=card.entry_mode,
                             operator="01", role="cashier", advice=True,
-                            request=lambda trace, batch: {**offline_sale_message(
-                                PROFILE, trace=trace, batch=batch, amount=2000, card=card).to_json(masked=True),
+                            request=lambda trace, batch: {**message_to_json(offline_sale_message(
+                                PROFILE, trace=trace, batch=batch, amount=2000, card=card), masked=True),
                                 "sealed_card": sealed})
         assert journal.advice_record(txn.id)["sealed_card"] == sealed  # kept while the advice is owed
         journal.advice_failed(txn.id, "no answer")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from agent import config
+from agent import config, settings
 from agent.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ def test_valid_file_overrides_only_what_it_names(tmp_path):
     cfg = config.load(write(tmp_path, '[terminal]\nterminal_id = "ABCD1234"\n[acquirer]\nresponse_timeout = 5\n'))
     assert cfg.terminal.terminal_id == "ABCD1234"
     assert cfg.acquirer.response_timeout == 5.0 and isinstance(cfg.acquirer.response_timeout, float)
-    assert cfg.terminal.merchant_id == config.SCHEMA["terminal"]["merchant_id"].default
+    assert cfg.terminal.merchant_id == settings.SCHEMA["terminal"]["merchant_id"].default
 
 
 @pytest.mark.parametrize("text, key, why", [
@@ -64,8 +64,8 @@ def test_bad_value_names_the_key_and_why(tmp_path, text, key, why):
 
 
 def test_required_key_missing_is_named(monkeypatch):
-    required = config.Setting(str, "", "test-only required key", required=True)
-    monkeypatch.setitem(config.SCHEMA, "testonly", {"needed": required})
+    required = settings.Setting(str, "", "test-only required key", required=True)
+    monkeypatch.setitem(settings.SCHEMA, "testonly", {"needed": required})
     with pytest.raises(ConfigError, match="testonly.needed: missing required key"):
         config.from_mapping({})
 

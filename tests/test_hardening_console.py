@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from agent import config, roles
+from agent import config, roles, settings
 from tests.agentproc import SUPERVISOR_PASSWORD, start_agent
 from tests.test_console_serial import TECH_HASH, Console, Person, journal_events, log_in
 
@@ -83,7 +83,7 @@ def test_the_master_key_is_not_a_setting_and_a_save_is_private_and_journaled(age
 
 
 def test_every_setting_has_an_owner_or_is_an_installation_setting():
-    for section, keys in config.SCHEMA.items():
+    for section, keys in settings.SCHEMA.items():
         for key in keys:
             name = f"{section}.{key}"
             owners = [r for r in roles.ROLES if roles.may_set(r, section, key)]
@@ -91,7 +91,7 @@ def test_every_setting_has_an_owner_or_is_an_installation_setting():
     for role, names in roles.SETTINGS.items():
         for name in names:
             section, _, key = name.partition(".")
-            assert section in config.SCHEMA and (key == "*" or key in config.SCHEMA[section]), name
+            assert section in settings.SCHEMA and (key == "*" or key in settings.SCHEMA[section]), name
 
 
 def test_supervisor_password_still_works_for_the_supervisor(agent):

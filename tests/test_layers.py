@@ -13,8 +13,10 @@ A module may import its own layer and the layers below it, never one above.  The
     console       the technician's serial console, a client of the daemon's API
     cli           `agent.cli` (and `__main__`): the root that imports each package's `cli` module
 
-Nothing is exempt.  Inside a package its modules may import each other; across packages the graph has no
-cycle.  Importing the engine or the codec loads no storage, event loop or network module.
+Nothing is exempt.  Inside a package its modules may import each other, but not in a circle: the modules of
+a package, like the packages, form a graph without cycle (an import inside a function counts; a name read
+under `if TYPE_CHECKING:` only for an annotation loads nothing and does not).  Across packages the graph has
+no cycle.  Importing the engine or the codec loads no storage, event loop or network module.
 """
 
 from __future__ import annotations
@@ -109,21 +111,53 @@ def unit_cycles(root: Path) -> list[list[str]]:
         source = unit_of(module_name(root, path))
         graph.setdefault(source, set()).update(
             unit_of(target) for _, target in imports_of(root, path) if unit_of(target) != source)
+    return find_cycles(graph)
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle through each node that closes one (depth first, in name order), each written from where it
+    was entered back to it."""
     cycles, done = [], set()
 
-    def visit(unit: str, trail: list[str]) -> None:
-        if unit in trail:
-            cycles.append(trail[trail.index(unit):] + [unit])
+    def visit(node: str, trail: list[str]) -> None:
+        if node in trail:
+            cycles.append(trail[trail.index(node):] + [node])
             return
-        if unit in done:
+        if node in done:
             return
-        for target in sorted(graph.get(unit, ())):
-            visit(target, trail + [unit])
-        done.add(unit)
+        for target in sorted(graph.get(node, ())):
+            visit(target, trail + [node])
+        done.add(node)
 
-    for unit in sorted(graph):
-        visit(unit, [])
+    for node in sorted(graph):
+        visit(node, [])
     return cycles
+
+
+def type_checking_lines(tree: ast.AST) -> set[int]:
+    """The lines of `if TYPE_CHECKING:` blocks: names imported there only annotate, nothing is loaded."""
+    return {line for node in ast.walk(tree) if isinstance(node, ast.If) and ast.unparse(node.test).endswith(
+        "TYPE_CHECKING") for statement in node.body for line in range(statement.lineno, statement.end_lineno + 1)}
+
+
+def package_of(module: str) -> str | None:
+    """The package a module is in (`agent.engine` for `agent.engine.port` and for `agent.engine` itself); None
+    for a top-level module."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 else None
+
+
+def module_cycles(root: Path) -> list[list[str]]:
+    """The import cycles between the modules of one package (imports under `if TYPE_CHECKING:` left out)."""
+    graph: dict[str, set[str]] = {}
+    for path in agent_modules(root):
+        source = module_name(root, path)
+        skipped = type_checking_lines(ast.parse(path.read_text(encoding="utf-8")))
+        graph.setdefault(source, set()).update(
+            target for line, target in imports_of(root, path)
+            if line not in skipped and target != source and package_of(source) is not None
+            and package_of(target) == package_of(source))
+    return find_cycles(graph)
 
 
 # ---------------------------------------------------------------- the contract
@@ -135,6 +169,10 @@ def test_every_import_in_agent_points_down_the_layers():
 
 def test_no_import_cycle_between_packages_or_top_level_modules():
     assert unit_cycles(ROOT) == []
+
+
+def test_no_import_cycle_between_the_modules_of_a_package():
+    assert module_cycles(ROOT) == []
 
 
 def test_every_package_of_agent_has_its_layer():
@@ -171,6 +209,26 @@ def test_the_checker_flags_an_upward_import_even_inside_a_function(tmp_path):
         "agent/money.py:1: agent.money (ground floor) imports agent.drivers.hostlink (drivers)",
     ]
     assert unit_cycles(tmp_path) == [["daemon", "engine", "daemon"]]
+
+
+def test_the_checker_flags_a_cycle_between_the_modules_of_a_package_even_through_a_function(tmp_path):
+    plant(tmp_path, {
+        "agent/__init__.py": "",
+        "agent/money.py": "from agent import errors\n",
+        "agent/errors.py": "from agent import money\n",  # two top-level modules: the unit check's business
+        "agent/reconcile/__init__.py": "from agent.reconcile.render import render\n",
+        "agent/reconcile/render.py": "from agent.reconcile.statement import Statement\n",
+        "agent/reconcile/statement.py": "def text():\n    from agent.reconcile.render import money\n",
+        "agent/reconcile/formats.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                      "    from agent.reconcile.statement import Statement\n",
+        "agent/reconcile/fees.py": "from agent.reconcile import formats\n",
+        "agent/engine/__init__.py": "",
+        "agent/engine/port.py": "from agent.reconcile import fees\n",
+    })
+    assert module_cycles(tmp_path) == [
+        ["agent.reconcile.render", "agent.reconcile.statement", "agent.reconcile.render"]]
+    plant(tmp_path, {"agent/reconcile/statement.py": "from agent.reconcile.formats import money\n"})
+    assert module_cycles(tmp_path) == []
 
 
 # ---------------------------------------------------------------- the sans-IO core loads no I/O

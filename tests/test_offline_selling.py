@@ -13,7 +13,8 @@ import time
 import pytest
 
 from agent import config
-from agent.console.commands import CommandTable, ConsoleContext
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext
 from agent.drivers.pcsc import CardReader
 from agent.engine.requests import OfflineLimits
 from agent.journal import Journal

@@ -46,11 +46,11 @@ def test_bad_entry_modes_are_one_line_naming_the_setting(value, says):
 
 
 def test_entry_modes_default_to_chip_and_name_the_field_22_values_stored():
-    from agent import config
+    from agent import config, settings
     from agent.engine.requests import Profile
     from agent.engine.store_forward import ENTRY_MODES, stored_modes
 
-    assert tuple(ENTRY_MODES) == config.OFFLINE_ENTRY_MODES  # the setting's words are the engine's table
+    assert tuple(ENTRY_MODES) == settings.OFFLINE_ENTRY_MODES  # the setting's words are the engine's table
     default = Profile.from_config(config.from_mapping({"offline": {"enabled": True}}))
     assert default.offline.entry_modes == ("chip",) and stored_modes(default) == {"051", "052"}
     every = Profile.from_config(config.from_mapping({"offline": {"enabled": True, "entry_modes": " swipe, keyed,chip"}}))

@@ -14,7 +14,8 @@ import time
 import pytest
 
 from agent import config
-from agent.console.commands import CommandTable, ConsoleContext, DaemonRefused
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext, DaemonRefused
 from agent.daemon.linkstate import LinkHealth
 from agent.drivers.pcsc import CardReader
 from agent.errors import UsageError

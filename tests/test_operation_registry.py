@@ -15,7 +15,8 @@ import pytest
 
 from agent import registry, roles
 from agent.cli import build_parser
-from agent.config import SCHEMA, Config
+from agent.config import Config
+from agent.settings import SCHEMA
 from agent.daemon import apispec, cli
 from agent.errors import UsageError
 from agent.journal.states import KINDS

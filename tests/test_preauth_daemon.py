@@ -204,7 +204,8 @@ def test_an_advice_sent_again_is_answered_from_its_booking_even_when_the_bank_wo
 
 def test_the_console_journal_search_finds_the_family(agent, sim_host):
     from agent import config
-    from agent.console.commands import CommandTable, ConsoleContext
+    from agent.console.commands import CommandTable
+    from agent.console.context import ConsoleContext
     from agent.control_client import ControlClient
 
     held = preauth(agent, "432.10")

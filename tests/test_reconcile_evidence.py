@@ -212,7 +212,8 @@ def test_every_event_kind_in_use_has_a_bound_and_a_larger_event_is_refused_in_on
 
 # ------------------------------------------------------------------------------------------- 3. the console
 def test_the_console_reconciles_by_name_only_and_journals_the_technician(agent, sim_host, tmp_path):
-    from agent.console.commands import CommandTable, ConsoleContext, DaemonRefused
+    from agent.console.commands import CommandTable
+    from agent.console.context import ConsoleContext, DaemonRefused
     from agent.control_client import ControlClient
     from agent.errors import PosagentError
     from agent.config import load as load_config

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent import config, roles
-from agent.console.commands import CommandTable, ConsoleContext
+from agent import config, roles, settings
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext
 from agent.errors import ConfigError, UsageError
 from agent.iso8583.dialects import get_dialect
 from agent.keys.store import KeyStoreError, SoftwareKeyStore, check_key_mode, single_des_required
@@ -67,7 +68,7 @@ def test_the_roles_table_names_the_owners():
     ("emv", "floor_limit", 100_000, "0 to 100000"),
 ])
 def test_money_limits_are_bounded_and_their_help_says_so(section, key, most, stated):
-    assert stated in config.SCHEMA[section][key].doc
+    assert stated in settings.SCHEMA[section][key].doc
     assert config.from_mapping({section: {key: most}})[section][key] == most
     with pytest.raises(ConfigError, match=f"{section}.{key}: expected an integer from 0 to {most}"):
         config.from_mapping({section: {key: most + 1}})
@@ -85,7 +86,7 @@ def test_the_daemon_refuses_single_des_working_keys_at_start(tmp_path):
     assert run.returncode != 0
     [said] = [line for line in run.stderr.splitlines() if line.strip()]
     assert "keys.key_mode 001 asks for single-DES working keys: refused" in said and "Traceback" not in run.stderr
-    assert "001" in config.SCHEMA["keys"]["key_mode"].doc and "refused" in config.SCHEMA["keys"]["key_mode"].doc
+    assert "001" in settings.SCHEMA["keys"]["key_mode"].doc and "refused" in settings.SCHEMA["keys"]["key_mode"].doc
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from agent.drivers.scanner import ScanFramer, Scanned, ScanProblem, Scanner, ScannerError
+from agent.iso8583.dump import masked_dump, message_to_json
 from agent.paycodes import WALLETS, PaymentCodeError, classify, mask_code, product_barcode
 
 ALIPAY, WECHAT, UNIONPAY = WALLETS
@@ -195,7 +196,7 @@ def test_a_journaled_wallet_request_never_holds_the_code():
                                   amount=1000, code=code)
     cup = get_dialect("cup")
     assert cup.decode(cup.encode(message))[57] == code  # on the wire, in full, once
-    assert code not in str(message.to_json(masked=True)) and code not in message.masked_dump()
+    assert code not in str(message_to_json(message, masked=True)) and code not in masked_dump(message)
 
 
 def test_posim_wallet_refuses_unknown_payers_and_bad_confirm_in_one_line(tmp_path):

@@ -14,7 +14,8 @@ from typing import Callable
 from agent import __version__, config
 from agent.auth import PasswordGate
 from agent.console.cardtest import run_card_test
-from agent.console.commands import CommandTable, ConsoleContext, DaemonClient
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext, DaemonClient
 from agent.consolefiles import FileStateStore, auth_state_path
 from agent.console.lineeditor import Echo
 from agent.console.session import Audit, Session, SessionSettings

@@ -16,7 +16,7 @@ from typing import Any
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from agent import config
+from agent import config, settings
 from agent.drivers import preflight
 from agent.auth import hash_password
 from agent.consolefiles import atomic_write
@@ -35,15 +35,15 @@ MINOR_UNIT_SETTINGS = (("emv", "floor_limit"),)
 def resolve(name: str, language: str = "en") -> tuple[str, str]:
     """``"acquirer.port"`` → ``("acquirer", "port")``, or a UsageError listing what exists."""
     section, dot, key = name.partition(".")
-    if section not in config.SCHEMA:
-        raise UsageError(say(language, "u.no_section", section=section, known=", ".join(config.SCHEMA)))
-    if not dot or key not in config.SCHEMA[section]:
-        raise UsageError(say(language, "u.no_key", name=key, section=section, known=", ".join(config.SCHEMA[section])))
+    if section not in settings.SCHEMA:
+        raise UsageError(say(language, "u.no_section", section=section, known=", ".join(settings.SCHEMA)))
+    if not dot or key not in settings.SCHEMA[section]:
+        raise UsageError(say(language, "u.no_key", name=key, section=section, known=", ".join(settings.SCHEMA[section])))
     return section, key
 
 
 def is_secret(section: str, key: str) -> bool:
-    return config.SCHEMA[section][key].secret
+    return settings.SCHEMA[section][key].secret
 
 
 def is_password(section: str, key: str) -> bool:
@@ -59,7 +59,7 @@ def parse_typed(section: str, key: str, text: str, language: str = "en", exponen
         example = int(whole) * 10**exponent + int((part + "0" * exponent)[:exponent] or 0)
         raise UsageError(say(language, "u.minor_units", name=f"{section}.{key}", example=example, amount=amount,
                              text=text))
-    setting = config.SCHEMA[section][key]
+    setting = settings.SCHEMA[section][key]
     kinds = setting.kind if isinstance(setting.kind, tuple) else (setting.kind,)
     try:
         text.encode("utf-8")
@@ -93,10 +93,10 @@ def parse_typed(section: str, key: str, text: str, language: str = "en", exponen
 def show(cfg: config.Config, section: str | None = None, language: str = "en") -> str:
     """The effective settings as ``section.key = value`` lines, the names padded to the longest of their
     section; secrets as (set) / (not set)."""
-    if section is not None and section not in config.SCHEMA:
-        raise UsageError(say(language, "u.no_section", section=section, known=", ".join(config.SCHEMA)))
+    if section is not None and section not in settings.SCHEMA:
+        raise UsageError(say(language, "u.no_section", section=section, known=", ".join(settings.SCHEMA)))
     lines = [say(language, "cfg.source", source=cfg.source or say(language, "cfg.defaults"))]
-    for name, keys in config.SCHEMA.items():
+    for name, keys in settings.SCHEMA.items():
         if section is not None and name != section:
             continue
         rows = []

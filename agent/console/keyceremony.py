@@ -27,7 +27,7 @@ from agent.keys.store import default_key_file
 
 if TYPE_CHECKING:
     from agent.config import Config
-    from agent.console.commands import ConsoleContext
+    from agent.console.context import ConsoleContext
 
 #: cursor home, clear the screen and its scrollback: the next custodian sees nothing of the one before
 CLEAR_SCREEN = "\x1b[H\x1b[2J\x1b[3J"

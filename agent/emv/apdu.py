@@ -9,7 +9,7 @@ command again with Le = xx.  On T=1 cards neither word appears and the rule cost
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 from agent.emv.card_errors import BadCardData
 
@@ -28,6 +28,14 @@ class Response:
     @property
     def ok(self) -> bool:
         return self.sw == 0x9000
+
+
+class Session(Protocol):
+    """A card's APDU channel (a PC/SC connection, a test's virtual card): one command, one `Response`."""
+
+    def exchange(self, command: bytes) -> Response: ...
+
+    def close(self) -> None: ...
 
 
 def _case(cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: bool = True) -> bytes:

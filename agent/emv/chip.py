@@ -7,9 +7,10 @@ Sensitive card data (track 2 equivalent 57, PAN 5A, cardholder name) is kept in 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent.emv import apdu
+from agent.emv.apdu import Session
 from agent.emv.card_errors import (BadCardData, CardDataWiped, CardError, CardRemoved,
                                        CardRemovedAfterApproval, UnexpectedStatusWord)
 from agent.emv.data import (CUP_FIELD55, TerminalData, action_analysis, build_field55, dol_data, parse_dol,
@@ -17,9 +18,6 @@ from agent.emv.data import (CUP_FIELD55, TerminalData, action_analysis, build_fi
 from agent.iso8583 import tlv
 from agent.iso8583.errors import CodecError
 from agent.masking import mask_pan
-
-if TYPE_CHECKING:
-    from agent.emv.flow import Session
 
 #: tags kept out of the ordinary value table, in wipeable buffers
 SENSITIVE_TAGS = (0x57, 0x5A, 0x5F20, 0x9F1F, 0x56, 0x9F6B)
@@ -44,7 +42,7 @@ class SecondAc(str):
 class ChipRead:
     """The result of reading a chip card up to the ARQC; completes with `complete()`."""
 
-    def __init__(self, session: "Session", card_tags: dict[int, bytes], values: dict[int, bytes], *,
+    def __init__(self, session: Session, card_tags: dict[int, bytes], values: dict[int, bytes], *,
                  cdol1_tags: tuple[int, ...], aid: bytes, label: str, entry_mode: str, terminal: TerminalData):
         self._session: Any = session
         self._sensitive = {tag: bytearray(card_tags.pop(tag)) for tag in SENSITIVE_TAGS if tag in card_tags}

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Callable, Iterator, Sequence
 
 from agent.emv import apdu
-from agent.emv.apdu import Response
+from agent.emv.apdu import Response, Session
 from agent.emv.card_errors import (BadCardData, CardAuthenticationFailed, CardBlocked, CardCancelled, CardDeclinedOffline, CardError,
                                        NoSupportedApplication, UnexpectedStatusWord)
 from agent.emv.chip import ChipRead
@@ -39,12 +39,6 @@ SUPPORTED_AIDS: tuple[bytes, ...] = tuple(bytes.fromhex(a) for a in (
 #: a card listing more directory records or AFL records than this is broken, not rich
 MAX_DIRECTORY_RECORDS = 16
 MAX_AFL_RECORDS = 32
-
-
-class Session(Protocol):
-    def exchange(self, command: bytes) -> Response: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Protocol
 
-from agent.config import brief, read_toml
+from agent.config import read_toml
+from agent.settings import brief
 from agent.errors import ConfigError
 
 

@@ -21,7 +21,7 @@ from agent.engine.responses import NOT_PROCESSED, SIGN_ON_AGAIN, describe
 from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.iso8583 import Message
-from agent.iso8583.dump import MessageJson
+from agent.iso8583.dump import MessageJson, message_to_json
 from agent.journal.errors import JournalError
 from agent.journal.records import Reversal, Txn
 from agent.journal.states import REVERSAL_REASONS, ReversalState  # texts: why_98, why_A0, why_06
@@ -32,7 +32,7 @@ Gen = Generator[Any, Any, Any]
 
 
 def masked(message: Message) -> MessageJson:
-    return message.to_json(masked=True)
+    return message_to_json(message, masked=True)
 
 
 def connect(profile: Profile) -> Gen:

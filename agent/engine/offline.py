@@ -17,6 +17,7 @@ from agent.engine.requests import CardData, Profile, sale_request
 from agent.engine.texts import say
 from agent.engine.effects import Outcome, Plan
 from agent.iso8583 import Message
+from agent.iso8583.dump import message_to_json
 from agent.money import format_amount
 
 #: kinds an offline approval can be (pre-auths and the sales of a correction always go online)
@@ -39,7 +40,7 @@ def approve_offline(profile: Profile, request: Any, operator: Any, card: CardDat
     while the link is down passes its `limits`, checked in the journal commit that stores it."""
     def build(trace: int, batch: int) -> dict[str, Any]:
         message = offline_sale_message(profile, trace=trace, batch=batch, amount=request.amount, card=card)
-        return {**message.to_json(masked=True), "sealed_card": card.sealed_card}
+        return {**message_to_json(message, masked=True), "sealed_card": card.sealed_card}
 
     begun = yield from ask.begin_request(
         request.kind, amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode,

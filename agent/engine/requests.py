@@ -16,7 +16,7 @@ from agent.iso8583.dialects.cup import DIALECT as CUP, MESSAGES as CUP_MESSAGES
 from agent.iso8583.matching import FINANCIAL_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, Field61
 from agent.cardtypes import credit_bins
-from agent.config import offline_card_types, offline_entry_modes
+from agent.settings import offline_card_types, offline_entry_modes
 from agent.money import parse_amount
 from agent.localtime import local_time
 

@@ -15,8 +15,8 @@ from typing import Mapping
 
 from agent.errors import UsageError
 from agent.iso8583.dialects import KNOWN, get_dialect
+from agent.iso8583.dump import message_from_json, message_to_json
 from agent.iso8583.errors import CodecError
-from agent.iso8583.message import Message
 
 MAX_INPUT_CHARS = 1 << 20
 
@@ -74,7 +74,7 @@ def _decode(args: argparse.Namespace) -> int:
     else:
         msg = dialect.decode(data)
     if args.json:
-        out: Mapping[str, object] = msg.to_json(masked=not args.unmasked, dialect=dialect)
+        out: Mapping[str, object] = message_to_json(msg, masked=not args.unmasked, dialect=dialect)
         if frame is not None:
             out = {"tpdu": frame.tpdu.hex().upper(), "header": frame.header.hex().upper(), **out}
         print(json.dumps(out, ensure_ascii=False, indent=2))
@@ -93,7 +93,7 @@ def _encode(args: argparse.Namespace) -> int:
         data = json.loads(_read(args.data))
     except json.JSONDecodeError as exc:
         raise UsageError(f"input is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    msg = Message.from_json(data, dialect=dialect)
+    msg = message_from_json(data, dialect=dialect)
     if args.framed:
         tpdu = _hex(str(data.get("tpdu", "")), "tpdu")
         header = _hex(str(data.get("header", "")), "header")

@@ -8,13 +8,9 @@ a dialect; the constructor only checks the shape (a 4-digit MTI, field numbers 2
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Mapping, NoReturn, TypeVar, overload
+from typing import Mapping, NoReturn, TypeVar, overload
 
 from agent.iso8583.errors import CodecError
-
-if TYPE_CHECKING:
-    from agent.iso8583.dialect import Dialect
-    from agent.iso8583.dump import MessageJson
 
 FieldValue = str | bytes
 DefaultT = TypeVar("DefaultT")
@@ -169,18 +165,3 @@ class Message:
     def __repr__(self) -> str:
         # repr never shows values: a message may carry a PAN, track or PIN block
         return f"Message({self._mti!r}, fields={self.numbers()})"
-
-    # --- views ----------------------------------------------------------------------------------
-    def masked_dump(self, dialect: Dialect | str | None = None) -> str:
-        from agent.iso8583.dump import masked_dump
-        return masked_dump(self, dialect)
-
-    def to_json(self, masked: bool = True, dialect: Dialect | str | None = None) -> MessageJson:
-        from agent.iso8583.dump import message_to_json
-        return message_to_json(self, masked=masked, dialect=dialect)
-
-    @classmethod
-    def from_json(cls, data: object, dialect: Dialect | str | None = None) -> "Message":
-        from agent.iso8583.dump import message_from_json
-        return message_from_json(data, dialect=dialect)
-

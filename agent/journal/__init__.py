@@ -10,7 +10,7 @@ commit (WAL, synchronous=FULL), with a hash-chained event vouching for the rows 
     j.complete(txn.id, approved=True, response_code="00", rrn="123456789012", auth_code="A1B2C3",
                response=masked_response)
 
-The engine asks through `agent.engine.port.JournalPort`; `begin_request` is `begin` returning the
+The engine asks through `agent.engine.journalport.JournalPort`; `begin_request` is `begin` returning the
 built message with the transaction (`Begun`), its build run before the commit, never inside it.
 
 `Journal` is a facade over small stores that share one storage core (`store.Core`: the connection and

@@ -30,7 +30,6 @@ from agent.journal.transactions import TXN_SELECT, Transactions
 if TYPE_CHECKING:
     import sqlite3
 
-    import sqlite_utils
 CHAIN_KINDS = ("correction", "duplicate_fix", "completion_fix")
 MAX_STEPS = 8
 MAX_REASON = 200
@@ -211,14 +210,3 @@ class Chains(Store):
         if row is None:
             raise NotFound(f"no chain {chain_id} in the journal")
         return row
-
-
-def create_table(db: sqlite_utils.Database) -> None:
-    """Schema step: the chains table (applied by the journal's migrations)."""
-    db.table("chains").create({
-        "id": int, "kind": str, "state": str, "original_id": int, "target": int, "steps": str, "watermark": int,
-        "reason": str, "operator": str, "role": str, "created_at": float, "updated_at": float,
-    }, pk="id", not_null={"kind", "state", "original_id", "steps", "watermark", "operator", "role", "created_at",
-                  "updated_at"})
-    db.execute("CREATE INDEX idx_chains_original ON chains(original_id)")
-    db.execute(f"CREATE INDEX idx_chains_open ON chains(state) WHERE state = '{FixState.OPEN}'")

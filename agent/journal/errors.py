@@ -8,6 +8,9 @@ from agent.errors import PosagentError
 from agent.machine import IllegalTransition as IllegalTransition  # the journal's refusals are the one kind
 
 if TYPE_CHECKING:
+    import sqlite3
+    from pathlib import Path
+
     from agent.journal.records import Txn
 
 
@@ -62,3 +65,23 @@ class OfflineLimitReached(JournalError):
     def __init__(self, reason: str):
         self.reason = reason
         super().__init__(f"offline limit reached: {reason}")
+
+
+def storage_error(exc: sqlite3.Error, what: str, path: Path | str) -> StorageError:
+    """A SQLite failure worded for the person who has to fix it (the one place that words storage errors)."""
+    code = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if code.startswith("SQLITE_FULL") or "disk is full" in text:
+        why = "the disk is full"
+    elif code.startswith("SQLITE_READONLY") or "readonly" in text:
+        why = "the journal file or its folder is read-only"
+    elif code.startswith("SQLITE_BUSY") or "locked" in text:
+        why = "another process holds the journal lock"
+    elif code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        why = f"the journal file is damaged ({text})"
+    elif code.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")):
+        why = f"a storage error ({text})"
+    else:
+        why = text
+    return StorageError(f"journal {path}: cannot {what}: {why}; no new transactions until this is fixed",
+                        path=str(path))

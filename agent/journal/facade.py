@@ -11,7 +11,8 @@ from typing import Callable, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from agent.journal.chains import Chain, Chains
 from agent.journal.counters import Counters
-from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalError, NotFound, StorageError
+from agent.journal.errors import (DuplicateRequest, IllegalTransition, JournalError, NotFound, StorageError,
+                                  storage_error)
 from agent.journal.events import Events
 from agent.journal.export import Evidence, render_text, verify_bundle
 from agent.journal.holds import Hold, Holds
@@ -24,7 +25,7 @@ from agent.journal.reversals import Reversals
 from agent.journal.settlement import Batches
 from agent.journal.tcuploads import TcUpload, TcUploads
 from agent.journal import schema
-from agent.journal.store import Core, storage_error
+from agent.journal.store import Core
 from agent.journal.transactions import Transactions
 
 log = logging.getLogger("posagent.journal")

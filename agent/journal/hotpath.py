@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Mapping
 
+from agent.iso8583.dump import message_to_json
+from agent.iso8583.message import Message
 from agent.journal.counters import Counters
 from agent.journal.errors import DuplicateRequest, JournalError
 from agent.journal.holds import Holds
@@ -107,7 +109,7 @@ class HotPath(Store):
         for _ in range(_BUILD_TRIES):
             trace, batch_number = self.next_numbers()
             message = build(trace, batch_number)
-            request_text = message_text(message.to_json(masked=True) if hasattr(message, "to_json") else message,
+            request_text = message_text(message_to_json(message, masked=True) if isinstance(message, Message) else message,
                                          None)
             txn = self._insert_request(kind, trace, batch_number, request_text, amount=amount, currency=currency,
                                        entry_mode=entry_mode, pan_masked=masked, pan_fingerprint=fp,

@@ -12,37 +12,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from agent.journal.errors import JournalError
 from agent.journal.scrub import scrub_text
 from agent.journal.store import Store
 
-if TYPE_CHECKING:
-    import sqlite_utils
-
 #: where a download stands: staging (entries arriving), installed, abandoned (superseded), refused
 DOWNLOAD_STATES = ("staging", "installed", "abandoned", "refused")
 ITEM_KINDS = ("key", "aid")
-
-
-def create_tables(db: sqlite_utils.Database) -> None:
-    """Schema version 4: `param_sets`, `param_downloads`, `param_items`."""
-    db.table("param_downloads").create({
-        "id": int, "state": str, "trigger": str, "params_version": str, "keys_version": str, "key_list": str,
-        "aid_list": str, "error": str, "started_at": float, "updated_at": float,
-    }, pk="id", not_null={"state", "trigger", "key_list", "aid_list", "started_at", "updated_at"})
-    db.table("param_items").create({
-        "id": int, "download_id": int, "kind": str, "name": str, "tlv": str, "created_at": float,
-    }, pk="id", foreign_keys=[("download_id", "param_downloads", "id")],
-        not_null={"download_id", "kind", "name", "tlv", "created_at"})
-    db.execute("CREATE UNIQUE INDEX idx_param_items_entry ON param_items(download_id, kind, name)")
-    db.table("param_sets").create({
-        "id": int, "state": str, "params_version": str, "keys_version": str, "digest": str, "content": str,
-        "source": str, "download_id": int, "installed_at": float, "replaced_at": float,
-    }, pk="id", foreign_keys=[("download_id", "param_downloads", "id")],
-        not_null={"state", "params_version", "keys_version", "digest", "content", "source", "installed_at"})
-    db.execute("CREATE UNIQUE INDEX idx_param_sets_in_force ON param_sets(state) WHERE state = 'in_force'")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from agent.journal.errors import storage_error
+
 
 class ReportingConnection(sqlite3.Connection):
     path = ""  # set by whoever opens it, for the message
@@ -22,6 +24,5 @@ class ReportingConnection(sqlite3.Connection):
             # inside a write (or starting one) the writer turns it into the right message and rolls back
             if self.in_transaction or sql.lstrip()[:5].upper() == "BEGIN":
                 raise
-            from agent.journal.store import storage_error  # the one place that words storage errors
 
             raise storage_error(exc, "read the journal", self.path) from None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from agent.journal.errors import JournalError, StorageError
 from agent.journal.reads import ReportingConnection
-from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL, BatchState
+from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL, BatchState, FixState
 
 if TYPE_CHECKING:  # loaded by `migrate` only: a journal already at SCHEMA_VERSION opens without it
     import sqlite_utils
@@ -71,18 +71,44 @@ def _v1(db: sqlite_utils.Database) -> None:
 
 
 def _v2(db: sqlite_utils.Database) -> None:
-    from agent.journal.chains import create_table  # multi-step fixes (corrections, duplicate repairs)
-    create_table(db)
+    # the chains table: multi-step fixes (corrections, duplicate repairs)
+    db.table("chains").create({
+        "id": int, "kind": str, "state": str, "original_id": int, "target": int, "steps": str, "watermark": int,
+        "reason": str, "operator": str, "role": str, "created_at": float, "updated_at": float,
+    }, pk="id", not_null={"kind", "state", "original_id", "steps", "watermark", "operator", "role", "created_at",
+                  "updated_at"})
+    db.execute("CREATE INDEX idx_chains_original ON chains(original_id)")
+    db.execute(f"CREATE INDEX idx_chains_open ON chains(state) WHERE state = '{FixState.OPEN}'")
 
 
 def _v3(db: sqlite_utils.Database) -> None:
-    from agent.journal.tcuploads import create_table  # IC card TC uploads owed to the acquirer
-    create_table(db)
+    # the `tc_uploads` table: IC card TCs owed to the acquirer (one row per approved chip transaction with a TC)
+    db.table("tc_uploads").create({
+        "id": int, "txn_id": int, "icc": str, "card_sequence": str, "state": str, "tries": int,
+        "last_error": str, "response_code": str, "created_at": float, "updated_at": float,
+    }, pk="id", foreign_keys=[("txn_id", "transactions", "id")],
+        not_null={"txn_id", "icc", "state", "tries", "created_at", "updated_at"})
+    db.execute("CREATE UNIQUE INDEX idx_tc_uploads_txn ON tc_uploads(txn_id)")
+    db.execute("CREATE INDEX idx_tc_uploads_owed ON tc_uploads(state) WHERE state = 'owed'")
 
 
 def _v4(db: sqlite_utils.Database) -> None:
-    from agent.journal.params import create_tables  # chip parameter sets and their staged downloads
-    create_tables(db)
+    # chip parameter sets and their staged downloads: `param_downloads`, `param_items`, `param_sets`
+    db.table("param_downloads").create({
+        "id": int, "state": str, "trigger": str, "params_version": str, "keys_version": str, "key_list": str,
+        "aid_list": str, "error": str, "started_at": float, "updated_at": float,
+    }, pk="id", not_null={"state", "trigger", "key_list", "aid_list", "started_at", "updated_at"})
+    db.table("param_items").create({
+        "id": int, "download_id": int, "kind": str, "name": str, "tlv": str, "created_at": float,
+    }, pk="id", foreign_keys=[("download_id", "param_downloads", "id")],
+        not_null={"download_id", "kind", "name", "tlv", "created_at"})
+    db.execute("CREATE UNIQUE INDEX idx_param_items_entry ON param_items(download_id, kind, name)")
+    db.table("param_sets").create({
+        "id": int, "state": str, "params_version": str, "keys_version": str, "digest": str, "content": str,
+        "source": str, "download_id": int, "installed_at": float, "replaced_at": float,
+    }, pk="id", foreign_keys=[("download_id", "param_downloads", "id")],
+        not_null={"state", "params_version", "keys_version", "digest", "content", "source", "installed_at"})
+    db.execute("CREATE UNIQUE INDEX idx_param_sets_in_force ON param_sets(state) WHERE state = 'in_force'")
 
 
 def _v5(db: sqlite_utils.Database) -> None:

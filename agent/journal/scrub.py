@@ -1,7 +1,7 @@
 """The last line of defence for stored messages: no track data, PIN block, key or full PAN is written,
 and nothing else in a message is changed.
 
-Messages reach the journal already masked (`Message.to_json(masked=True)`).  `scrub_message` applies
+Messages reach the journal already masked (`agent.iso8583.dump.message_to_json(message, masked=True)`).  `scrub_message` applies
 the rules again *by structure*, so a mistake upstream cannot put card data on disk while the evidence a
 dispute desk asks for — field 55's cryptogram and every tag it covers, amounts, ids — stays byte-exact:
 

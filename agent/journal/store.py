@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator
 
 from agent.journal import schema
-from agent.journal.errors import JournalError, StorageError
+from agent.journal.errors import JournalError, storage_error
 from agent.journal.events import append_event
 from agent.journal.hashchain import row_digest
 from agent.journal.reads import ReportingConnection
@@ -236,22 +236,3 @@ class Store:
 def check_pan(pan: Any) -> None:
     if not isinstance(pan, str) or not _PAN.fullmatch(pan):
         raise JournalError("card number or payment code must be 12 to 24 digits")
-
-
-def storage_error(exc: sqlite3.Error, what: str, path: Path | str) -> StorageError:
-    code = getattr(exc, "sqlite_errorname", "") or ""
-    text = str(exc)
-    if code.startswith("SQLITE_FULL") or "disk is full" in text:
-        why = "the disk is full"
-    elif code.startswith("SQLITE_READONLY") or "readonly" in text:
-        why = "the journal file or its folder is read-only"
-    elif code.startswith("SQLITE_BUSY") or "locked" in text:
-        why = "another process holds the journal lock"
-    elif code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        why = f"the journal file is damaged ({text})"
-    elif code.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")):
-        why = f"a storage error ({text})"
-    else:
-        why = text
-    return StorageError(f"journal {path}: cannot {what}: {why}; no new transactions until this is fixed",
-                        path=str(path))

@@ -11,28 +11,14 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent.journal.errors import JournalError
 from agent.journal.scrub import scrub_text
 from agent.journal.store import Store, Writer
 
-if TYPE_CHECKING:
-    import sqlite_utils
-
 #: where a TC upload stands: owed (sent until answered), answered, undelivered (its tries ran out)
 TC_STATES = ("owed", "answered", "undelivered")
-
-
-def create_table(db: sqlite_utils.Database) -> None:
-    """Schema version 3: the `tc_uploads` table (one row per approved chip transaction with a TC)."""
-    db.table("tc_uploads").create({
-        "id": int, "txn_id": int, "icc": str, "card_sequence": str, "state": str, "tries": int,
-        "last_error": str, "response_code": str, "created_at": float, "updated_at": float,
-    }, pk="id", foreign_keys=[("txn_id", "transactions", "id")],
-        not_null={"txn_id", "icc", "state", "tries", "created_at", "updated_at"})
-    db.execute("CREATE UNIQUE INDEX idx_tc_uploads_txn ON tc_uploads(txn_id)")
-    db.execute("CREATE INDEX idx_tc_uploads_owed ON tc_uploads(state) WHERE state = 'owed'")
 
 
 @dataclass(frozen=True)

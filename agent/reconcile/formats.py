@@ -98,6 +98,14 @@ class StatementFormat:
         return tuple(c.title for c in self.columns)
 
 
+def format_money(minor: int, fmt: StatementFormat) -> str:
+    """An amount as `fmt` writes it: fen (`minor`) or yuan with two decimals (what the parser reads back)."""
+    if fmt.amount_format == "minor":
+        return str(minor)
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
+
+
 POSIM_CSV = StatementFormat(
     name="posim",
     description="the simulator's acquirer: CSV, UTF-8 (or GBK), decimal amounts",

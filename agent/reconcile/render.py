@@ -14,19 +14,12 @@ from typing import Sequence
 
 from agent.errors import PosagentError
 from agent.excerpt import excerpt
-from agent.reconcile.formats import TOTAL_FIELDS, Column, StatementFormat
+from agent.reconcile.formats import TOTAL_FIELDS, Column, StatementFormat, format_money
 from agent.reconcile.statement import Statement, StatementLine
 
 
 class StatementWriteError(PosagentError):
     """A statement that its format cannot hold (a value wider than its fixed-width column)."""
-
-
-def format_money(minor: int, fmt: StatementFormat) -> str:
-    if fmt.amount_format == "minor":
-        return str(minor)
-    sign = "-" if minor < 0 else ""
-    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
 
 
 def render_statement(statement: Statement, fmt: StatementFormat, *, encoding: str | None = None) -> bytes:

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from agent.errors import PosagentError
 from agent.excerpt import excerpt
 from agent.paycodes import MAX_CODE_DIGITS
-from agent.reconcile.formats import LINE_FIELDS, TOTAL_FIELDS, Column, StatementFormat
+from agent.reconcile.formats import LINE_FIELDS, TOTAL_FIELDS, Column, StatementFormat, format_money
 from agent.reconcile.fees import DEBIT_KINDS
 
 #: a statement larger than this is refused before it is read (a day of 100,000 lines is about 15 MiB)
@@ -382,5 +382,4 @@ class _Reader:
         return -value if found.group(1) else value
 
     def money_text(self, minor: int) -> str:
-        from agent.reconcile.render import format_money
         return format_money(minor, self.fmt)

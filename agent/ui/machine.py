@@ -15,6 +15,8 @@ from agent.journal.states import FixState
 from agent.money import MAX_MINOR_UNITS, format_amount
 from agent.paycodes import PaymentCodeError, classify, product_barcode
 from agent.ui import table
+from agent.ui.calls import (CONNECTION_LOST, DAEMON_DOWN, FIND_FIELDS, agent_gone, call_for, duplicate_groups,
+                            link_state, looked_up, nothing_found)
 from agent.ui.actions import (BACKSPACE, CANCEL, CLEAR, DIGITS, DOT, DOUBLE_ZERO, DOWN, ENTER, F1, F2, F3, F4, KEYS, UP,
                               Action, Call, Print, Show, SideCall, UiError, UiStateError)
 from agent.ui.entry import MAX_LENGTH, amount_problem, edit_amount, edit_digits, read_amount, read_number
@@ -23,7 +25,7 @@ from agent.ui.layout import check_grid, pages
 from agent.ui.screens import Draft, Result, View, body, render
 from agent.ui.table import KEYPAD, RETRY_EVENTS, STATES, KeypadState, Screen, sibling
 from agent.ui.texts import Texts
-from agent.ui.views import SALE_KINDS, error_headline, mmdd, near, outcome_headline
+from agent.ui.views import error_headline, outcome_headline
 
 #: function-key shortcuts on the idle screen
 SHORTCUTS = {F1: "sale", F2: "refund", F3: "lookup", F4: "reprint"}
@@ -34,13 +36,6 @@ PIN_KEY = F2  # on the sale's amount: the customer will key an online PIN
 CANCELLABLE = registry.cancellable_operations()
 #: what CANCEL sends beside such a call (the daemon answers it at once; the sale then cancels the order)
 WALLET_CANCEL = SideCall("wallet_cancel", {})
-LOOKUP_LIMIT = 50
-DAY_LIMIT = 1000  # the journal's largest answer
-#: a lookup by time of day shows what happened this many minutes either side
-TIME_WINDOW_MINUTES = 30
-#: the agent is not running (nothing was sent), or it went away while a call waited for its answer
-DAEMON_DOWN, CONNECTION_LOST = "daemon", "connection_lost"
-_FIND_FIELDS = {"trace": "trace", "rrn": "rrn", "find_amount": "amount", "last4": "last4", "day": "date"}
 
 
 class Terminal:
@@ -103,18 +98,10 @@ class Terminal:
         """What the agent's `status` says of its acquirer link: without TLS the idle screen says so plainly;
         while the bank cannot be reached (store-and-forward on) every screen says "OFFLINE — n stored, amount";
         stored sales the bank declined after forwarding, not yet seen, are a banner until a supervisor sees them."""
-        status = status if isinstance(status, Mapping) else {}
-        link, offline = status.get("link"), status.get("offline")
-        plain = isinstance(link, Mapping) and link.get("tls") is False
+        plain, offline, declined, switched = link_state(status)
         self._link_notice = self.texts("idle.tls_off") if plain else ""
         before = (self._offline, self._declined, self._switched)
-        down = isinstance(link, Mapping) and link.get("state") == "down"
-        self._switched = down and bool(link.get("switched"))
-        if isinstance(offline, Mapping):
-            self._offline = (_count(offline.get("stored")), _count(offline.get("amount"))) if down else None
-            self._declined = _count(offline.get("unseen"))
-        else:
-            self._offline, self._declined = None, 0
+        self._offline, self._declined, self._switched = offline, declined, switched
         if (self._offline, self._declined, self._switched) != before:  # the banner is on every screen: show the change now
             return [Show(self.frame())]
         return [Show(self.frame())] if self.state == KeypadState.IDLE and self._in_flight is None else []
@@ -180,7 +167,8 @@ class Terminal:
         if self.state == KeypadState.IDLE:
             self.draft, self._result, self._password, self._pin = Draft(), None, None, None
         if screen.kind == table.BUSY:
-            call = self._make_call(screen.call)
+            call = call_for(screen.call, self.draft, self.state, password=self._password, pin=self._pin,
+                            test_card=self.test_card)
             self._password = self._pin = None  # handed over in the Call; never kept
             self._in_flight = call
             return [Show(self.frame()), call]
@@ -328,8 +316,8 @@ class Terminal:
 
     def _store(self, field: str, value: Any, event: str = "enter") -> list[Action]:
         changes: dict[str, Any] = {field: value}
-        if field in _FIND_FIELDS:
-            changes["find_by"] = _FIND_FIELDS[field]
+        if field in FIND_FIELDS:
+            changes["find_by"] = FIND_FIELDS[field]
         self.draft = replace(self.draft, **changes)
         return self._go(event)
 
@@ -344,61 +332,6 @@ class Terminal:
         return [Show(self.frame())]
 
     # ------------------------------------------------------------------ calls and replies
-    def _make_call(self, name: str) -> Call:
-        d, password = self.draft, self._password
-        if name == "sale":
-            pin = {"pin": self._pin} if self._pin else {}
-            return Call("sale", {"amount": d.amount, "card": self.test_card, "confirm_duplicate": d.confirm_duplicate,
-                                 "confirm_unusual": d.confirm_unusual, **pin})
-        if name == "void":  # the sale the preview showed
-            return Call("void", {"trace": int((d.picked or {}).get("trace") or d.trace or 0)}, password)
-        if name == "lookup":
-            field = {v: k for k, v in _FIND_FIELDS.items()}[d.find_by]  # lookup argument → draft field
-            value = getattr(d, field)
-            if field == "day" and len(value) > 10:  # a time of day: the whole day is asked, then filtered here
-                return Call("lookup", {"date": value[:10], "limit": DAY_LIMIT})
-            return Call("lookup", {d.find_by: value, "limit": LOOKUP_LIMIT})
-        picked = d.picked or {}
-        if name == "refund":
-            if d.find_by == "trace" or not picked.get("rrn"):
-                original: dict[str, object] = {"trace": int(picked["trace"])}
-            else:
-                original = {"rrn": picked["rrn"], "date": picked.get("mmdd") or mmdd(picked)}
-            repeat = {"confirm_repeat": True} if d.confirm_repeat else {}
-            return Call("refund", {**original, "amount": d.amount, **repeat}, password)
-        if name == "wallet_sale":
-            code = {"code": d.code} if d.code else {}  # none: the agent reads its scanner
-            unusual = {"confirm_unusual": True} if d.confirm_unusual else {}  # the cashier said the amount is right
-            return Call("wallet_sale", {"amount": d.amount, **code, "confirm_duplicate": d.confirm_duplicate, **unusual})
-        if name == "correct" and picked.get("payment") == "wallet":
-            code = {"code": d.code} if d.code else {}
-            return Call("wallet_correct", {"trace": int(picked["trace"]), "amount": d.amount, **code}, password)
-        if name == "correct":
-            return Call("correct", {"trace": int(picked["trace"]), "amount": d.amount, "method": "auto",
-                                    "card": self.test_card}, password)
-        if name == "duplicates_fix":
-            return Call("duplicates_fix", {"id": int(picked["id"])}, password)
-        if name == "preauth":
-            unusual = {"confirm_unusual": True} if d.confirm_unusual else {}
-            return Call("preauth", {"amount": d.amount, "card": self.test_card,
-                                    "confirm_duplicate": d.confirm_duplicate, **unusual}, password)
-        if name == "preauth_complete":
-            advice = {"advice": True} if self.state == KeypadState.PAADVICE_SEND else {}  # 预授权完成通知
-            return Call("preauth_complete", {"trace": d.trace, "amount": d.amount, **advice}, password)
-        row = registry.get(name)
-        if row is not None and set(row.args) == {"trace"}:  # a hold or a completion named by its trace
-            return Call(name, {"trace": d.trace}, password)
-        if name == "offline_switch":  # the supervisor switches the terminal offline by hand, or back
-            return Call(name, {"switch": "on" if self.state == KeypadState.GOOFFLINE_SEND else "off"}, password)
-        if name == "offline_declined":  # the supervisor sees them: acknowledged (the banner ends)
-            return Call("offline_declined", {"acknowledge": True}, password)
-        if name == "settle_totals":
-            return Call("settle", {"confirm": False})
-        if name == "settle":
-            chains = {"confirm_open_chains": True} if d.confirm_open_chains else {}
-            return Call("settle", {"confirm": True, **chains}, password)
-        return Call(name, {})  # duplicates, receipt, signon
-
     def _on_reply(self, call: str, reply: Mapping[str, Any], cancelled: bool) -> list[Action]:
         if not reply.get("ok"):
             return self._on_error(reply.get("error") or {})
@@ -410,15 +343,7 @@ class Terminal:
             trace = f"{int(result['txn']['trace']):06d}"
             return prints + self._finish(Result(self.texts("status.done"), self.texts("reprinted", trace=trace)))
         if call == "lookup":
-            found = [t for t in result["transactions"] if isinstance(t, Mapping)]
-            detail = sibling(self.state, "detail")
-            if detail is not None and STATES[detail].pick:  # a sale to fix
-                found = [t for t in found if t.get("kind") in SALE_KINDS]
-            if self.draft.find_by == "rrn" and self.draft.mmdd:
-                found = [t for t in found if mmdd(t) == self.draft.mmdd]
-            if self.draft.find_by == "date" and self.draft.day and len(self.draft.day) > 10:
-                found = [t for t in found if near(t, self.draft.day, TIME_WINDOW_MINUTES)]
-            return self._found(found, (), cancelled)
+            return self._found(looked_up(result, self.draft, self.state), (), cancelled)
         if call == "offline_switch":  # switched (or already so): the banner follows with the next status
             return self._finish(Result(self.texts("status.done"), str(result["message"])))
         if call == "offline_declined":  # those just acknowledged (all of them if another till saw them first)
@@ -427,17 +352,13 @@ class Terminal:
             self._declined = 0
             return self._found([t for t in declined if t.get("id") in fresh] or declined, (), cancelled)
         if call == "duplicates":
-            found, groups = [], []
-            for number, group in enumerate(list(result["groups"]) + list(result.get("holds") or ()), start=1):
-                found += list(group)
-                groups += [number] * len(group)
-            return self._found(found, tuple(groups), cancelled)
+            return self._found(*duplicate_groups(result), cancelled)
         raise ValueError(f"no result expected for {call}")
 
     def _on_error(self, error: Mapping[str, Any]) -> list[Action]:
         code, message = str(error.get("code") or "other"), str(error.get("message") or "")
         if code in (DAEMON_DOWN, CONNECTION_LOST):
-            return self._finish(Result(error_headline(DAEMON_DOWN, self.texts), self._agent_gone(code, message)))
+            return self._finish(Result(error_headline(DAEMON_DOWN, self.texts), agent_gone(code, message, self._op, self.draft, self.texts, self.exponent)))
         result = Result(error_headline(code, self.texts), message)
         password_state = sibling(self.state, "password") if self.state.endswith(".send") else None
         if code == "auth" and password_state in RETRY_EVENTS:
@@ -446,23 +367,6 @@ class Terminal:
             self.draft = Draft(find_by="trace", trace=self.draft.trace)
             result = replace(result, offer="refund")
         return self._finish(result)
-
-    def _agent_gone(self, code: str, message: str) -> str:
-        """What the cashier does when the agent is gone: nothing was sent; or the answer was lost, and for a
-        call that moves money the card may have been charged (the command line's exit status 5 in words)."""
-        t, d = self.texts, self.draft
-        if code == DAEMON_DOWN:
-            return f"{t('down.not_sent')}\n{message}" if message else t("down.not_sent")
-        if self._op not in registry.money_operations():
-            return t("lost.nothing")
-        trace = (d.picked or {}).get("trace") or d.trace
-        if trace:
-            where = t("lost.by_trace", trace=f"{int(trace):06d}")
-        elif d.amount:
-            where = t("lost.by_amount", amount=format_amount(d.amount, self.exponent))
-        else:
-            return t("lost.money_status")
-        return t("lost.money", where=where)
 
     def _on_outcome(self, call: str, outcome: Mapping[str, Any], cancelled: bool) -> list[Action]:
         status, message = str(outcome["status"]), str(outcome["message"])
@@ -505,22 +409,9 @@ class Terminal:
             self._notice = self.texts("refund.elsewhere", key=d.rrn)
             return [Show(self.frame())] + [a for a in actions if not isinstance(a, Show)]
         if not found:
-            return self._finish(Result(error_headline("not_found", self.texts), self._nothing_found()))
+            return self._finish(Result(error_headline("not_found", self.texts), nothing_found(STATES[self.state].call, self.draft, self.texts, self.exponent)))
         self.draft = replace(self.draft, found=tuple(found), groups=groups, cursor=len(found) - 1 if groups else 0)
         return self._go("one" if len(found) == 1 else "many")
-
-    def _nothing_found(self) -> str:
-        d, t = self.draft, self.texts
-        if STATES[self.state].call == "duplicates":
-            return t("nothing.dups")
-        if STATES[self.state].call == "preauth_list":
-            return t("nothing.holds")
-        if STATES[self.state].call == "offline_declined":
-            return t("nothing.declined")
-        key = {"trace": f"{d.trace or 0:06d}", "rrn": d.rrn, "last4": d.last4, "date": d.day,
-               "amount": format_amount(d.find_amount or 0, self.exponent)}.get(d.find_by, "")
-        date = f"{d.mmdd[:2]}-{d.mmdd[2:]}" if d.mmdd else ""
-        return t(f"nothing.{d.find_by}", key=key, date=date)
 
     # ------------------------------------------------------------------ frames
     def frame(self) -> tuple[str, ...]:
@@ -539,8 +430,3 @@ class Terminal:
 
     def _last_page(self) -> int:
         return pages(self._body_lines(), self._view().rows) - 1
-
-
-def _count(value: Any) -> int:
-    """A count or an amount from the agent's status (anything else counts as 0: the screen never crashes)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

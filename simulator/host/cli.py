@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.config import SCHEMA
+from agent.settings import SCHEMA
 from agent.errors import UsageError
 from simulator.host import control
 
