@@ -75,8 +75,11 @@ class _Msg:
     def __init__(self, values):
         self._icc = tlv.encode([tlv.Tlv(tag, value) for tag, value in values.items()])
 
-    def get(self, field):
-        return self._icc if field == 55 else None
+    def get(self, field, default=None):
+        return self._icc if field == 55 else default
+
+    def __contains__(self, field):
+        return field == 55
 
 
 @settings(max_examples=60)
