@@ -49,4 +49,5 @@ def test_a_sale_stored_before_the_terminal_ever_signed_on_is_forwarded_not_decli
                   fault="drop_after:count=1,mti=0220", kill=None, kill_after=0.0, outage=True),)
     result = run_campaign(steps, tmp_path)
     assert result.ok, violation_report(PlanSettings(seed=20261207, ops=1, kills=0), result, None)
-    assert result.tally.stored == 1, summary_table(PlanSettings(seed=20261207, ops=1, kills=0), result)
+    assert result.tally.stored == 1, (summary_table(PlanSettings(seed=20261207, ops=1, kills=0), result)
+                                      + (tmp_path / "agent.log").read_text()[-4000:])
