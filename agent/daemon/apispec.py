@@ -14,7 +14,7 @@ from typing import Any
 from agent.engine.effects import EngineError
 from agent.journal.states import KINDS
 from agent.paycodes import PaymentCodeError, classify
-from agent.registry import LOG_LEVELS, OPERATIONS, Arg
+from agent.registry import LOG_LEVELS, OPERATIONS, Arg, Operation
 
 #: console event details: a small flat object of short texts and numbers
 MAX_DETAILS = 8
@@ -25,16 +25,22 @@ def usage(message: str) -> EngineError:
     return EngineError(message, code="usage")
 
 
-def validate(op: Any, args: Any) -> dict[str, Any]:
-    """The request's arguments checked against the registry; a one-line usage error otherwise."""
+def operation(op: object) -> Operation:
+    """The registry's row of the operation a request names; a one-line usage error for any other name."""
     if not isinstance(op, str) or op not in OPERATIONS:
         shown = op if isinstance(op, str) and len(op) <= 40 and op.isprintable() else type(op).__name__
         raise usage(f"unknown operation {shown!r} (known: {', '.join(sorted(OPERATIONS))})")
+    return OPERATIONS[op]
+
+
+def validate(op: object, args: object) -> dict[str, Any]:
+    """The request's arguments checked against the registry; a one-line usage error otherwise."""
+    row = operation(op)
+    op = row.name
     if args is None:
         args = {}
     if not isinstance(args, dict):
         raise usage(f"{op}: args must be an object, not {type(args).__name__}")
-    row = OPERATIONS[op]
     table = row.args
     unknown = [str(k)[:40] for k in args if k not in table]
     if unknown:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from agent.emv.card_errors import CardError, CardRemovedAfterApproval
 from agent.drivers.cardseal import SealError, binding_of
@@ -21,6 +21,11 @@ from agent.drivers.testcards import TestCard, load_test_cards
 from agent.engine.effects import CardFailure
 from agent.engine.requests import CardData
 from agent.errors import UsageError
+
+if TYPE_CHECKING:  # the reader needs pyscard, loaded only when a chip card is read
+    from agent.drivers.cardseal import CardSealer
+    from agent.drivers.pcsc import CardReader
+    from agent.emv.chip import ChipRead
 
 log = logging.getLogger("posagent.card")
 
@@ -32,7 +37,7 @@ def card_text(language: str, exc: CardError) -> str:
     for cls in type(exc).__mro__:
         key = f"card_{cls.__name__}"
         if key in TEXTS:
-            if getattr(exc, "sw", None) is not None and cls.__name__ == "UnexpectedStatusWord":
+            if exc.sw is not None and cls.__name__ == "UnexpectedStatusWord":
                 from agent.emv.card_errors import status_word_name
                 return say(language, "card_UnexpectedStatusWord_sw", sw=status_word_name(exc.sw))
             return say(language, key)
@@ -42,7 +47,8 @@ def card_text(language: str, exc: CardError) -> str:
 class CardSource:
     def __init__(self, *, reader_pattern: str, card_timeout: float, apdu_timeout: float = 5.0,
                  terminal_id: str = "10000001", currency: str = "156", test_cards_path: str | None = None,
-                 emv: Any = None, language: str = "en", pin_cipher: Any = None, sealer: Any = None):
+                 emv: Any = None, language: str = "en", pin_cipher: Callable[[str, str], bytes] | None = None,
+                 sealer: CardSealer | None = None):
         self.language = language  # the cashier's messages follow [terminal] language
         self.pin_pad = PinPad(pin_cipher)  # loaded per transaction by the daemon, wiped at release
         self.sealer = sealer  # seals the card of an offline approval for its advice (agent/drivers/cardseal.py)
@@ -52,9 +58,9 @@ class CardSource:
         self.terminal_id = terminal_id
         self.currency = currency
         self.test_cards_path = test_cards_path
-        self._chip: Any = None
+        self._chip: ChipRead | None = None
         self._read: CardData | None = None  # a swiped or keyed card of the transaction under way
-        self._reader: Any = None
+        self._reader: CardReader | None = None
         self._test_cards: dict[str, TestCard] | None = (
             load_test_cards(os.path.expanduser(test_cards_path)) if test_cards_path else None)
         self._emv_config = emv
@@ -168,12 +174,13 @@ class CardSource:
         except CardError as exc:
             return CardFailure(self._say(exc))
         self._chip = chip
-        block = None
+        block: bytes | None = None
         if chip.entry_mode == "051":  # the CVM list asked for an online PIN and it was entered
-            block = self._pin_block(chip.pan)
-            if isinstance(block, CardFailure):
+            entered = self._pin_block(chip.pan)
+            if isinstance(entered, CardFailure):
                 self.release()  # the plan stops here: nothing will release the card after
-                return block
+                return entered
+            block = entered
         sealed = None
         if chip.approved_offline:
             if self.sealer is None:
@@ -230,6 +237,8 @@ class CardSource:
             log.info("offline: the card answered AAC (Z3): %s", chip.unable_online_reason or "the card declined")
             return CardFailure(say(self.language, "card_CardDeclinedOffline"))
         field55 = answer.field55
+        if field55 is None:  # a TC carries the field 55 it produced (`agent.emv.chip.SecondAc`)
+            return CardFailure(self._say(CardError("the card's TC came without its data")))
         sealed = self.sealer.seal(chip.pan, chip.expiry, field55, binding=binding_of(amount))
         return CardData(pan=chip.pan, expiry=chip.expiry, entry_mode=chip.entry_mode, sequence=chip.sequence,
                         field55=field55, source="chip", approved_offline=True, sealed_card=sealed)

@@ -20,16 +20,19 @@ import logging
 import re
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import registry, roles
 from agent.auth import hash_password
-from agent.config import load_for_command
+from agent.config import Config, load_for_command
 from agent.errors import PosagentError, UsageError
 from agent.logsetup import setup_logging
 from agent.money import parse_amount
-from agent.registry import Arg, Operation
+from agent.registry import Arg, Cli, Operation
 from agent.daemon.exits import EXIT_AUTH, EXIT_CONFIRM, EXIT_DECLINED, EXIT_OPEN, EXIT_UNKNOWN, EXIT_USAGE
+
+if TYPE_CHECKING:  # loaded by the commands that talk to the daemon, not by `run` or `passwd`
+    from agent.control_client import ControlClient
 
 #: error codes that have their own exit status
 ERROR_EXITS = {"auth": EXIT_AUTH, "usage": EXIT_USAGE, "open_chains": EXIT_CONFIRM, "chain_open": EXIT_OPEN}
@@ -44,7 +47,7 @@ class OutcomeUnknown(PosagentError):
 log = logging.getLogger("posagent.daemon")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     register_run(sub)
     for rows in commands().values():
         _subcommand(sub, rows)
@@ -54,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_passwd)
 
 
-def register_run(sub: argparse._SubParsersAction) -> None:
+def register_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`posagent run` alone: the daemon's process builds no other command's parser (`agent.cli.main`)."""
     run = sub.add_parser("run", help="run the daemon (journal owner, host link, control API)")
     run.add_argument("--test-cards", metavar="FILE", help="test-card file for --card (default: [card_reader] test_cards)")
@@ -72,13 +75,20 @@ def commands() -> dict[str, list[Operation]]:
     return found
 
 
+def cli_of(row: Operation) -> Cli:
+    """The row's command-line form: every row this module is handed has one (`commands`)."""
+    if row.cli is None:
+        raise UsageError(f"{row.name} has no command-line form")
+    return row.cli
+
+
 def usage_of(row: Operation) -> str:
     """`posagent preauth complete TRACE AMOUNT [--advice]`, from the row."""
-    words = ["posagent", *row.cli.words]
+    words = ["posagent", *cli_of(row).words]
     for name, arg in row.args.items():
         if arg.positional:
             words.append(_word_of(name, arg) if arg.required else f"[{_word_of(name, arg)}]")
-    choose = [f for f in row.cli.select]
+    choose = [f for f in cli_of(row).select]
     if choose:
         words.append(" | ".join(f"{f} {_metavar(f, row)}".rstrip() for f in choose))
     for name, arg in row.args.items():
@@ -87,13 +97,13 @@ def usage_of(row: Operation) -> str:
             continue
         shown = flag if arg.kind in ("bool", "pin") else f"{flag} {_metavar_of(name, arg)}"
         words.append(shown if arg.required else f"[{shown}]")
-    words += [f"[{f}]" for f in row.cli.extra if f not in choose]
+    words += [f"[{f}]" for f in cli_of(row).extra if f not in choose]
     return " ".join(words)
 
 
 def _word_of(name: str, arg: Arg) -> str:
     """A positional as the usage line shows it: its words when it takes a few (`on|off`), else its NAME."""
-    return arg.pattern if _choices(arg) else name.upper()
+    return "|".join(_choices(arg)) or name.upper()
 
 
 def _choices(arg: Arg) -> tuple[str, ...]:
@@ -117,15 +127,15 @@ def _asks_password(row: Operation) -> bool:
     return row.role != "cashier" or row.configured_by is not None or row.raised is not None
 
 
-def _subcommand(sub: argparse._SubParsersAction, rows: list[Operation]) -> None:
-    word = rows[0].cli.words[0]
-    base = next((r for r in rows if len(r.cli.words) == 1 and not r.cli.select), rows[0])
+def _subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser], rows: list[Operation]) -> None:
+    word = cli_of(rows[0]).words[0]
+    base = next((r for r in rows if len(cli_of(r).words) == 1 and not cli_of(r).select), rows[0])
     description = "\n".join(f"{usage_of(r)}\n    {r.summary}" for r in rows)
     p = sub.add_parser(word, help=base.summary if len(rows) == 1 else
                        base.summary + "; also: " + ", ".join(w for r in rows if r is not base for w in _variant(r)),
                        description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     positional = [_word_of(name, arg) for name, arg in base.args.items() if arg.positional]
-    sub_words = [r.cli.words[1] for r in rows if len(r.cli.words) > 1]
+    sub_words = [cli_of(r).words[1] for r in rows if len(cli_of(r).words) > 1]
     metavar = " | ".join(filter(None, [" ".join(positional), *(f"{w} ..." for w in sub_words)])) or "ARGS"
     p.add_argument("words", nargs="*", metavar=metavar, help="see the forms above")
     added: set[str] = set()
@@ -139,7 +149,7 @@ def _subcommand(sub: argparse._SubParsersAction, rows: list[Operation]) -> None:
                 p.add_argument(flag, action="store_true", help=arg.help)
             else:
                 p.add_argument(flag, metavar=_metavar_of(name, arg), help=arg.help)
-        for flag, text in row.cli.extra.items():
+        for flag, text in cli_of(row).extra.items():
             if flag not in added:
                 added.add(flag)
                 p.add_argument(flag, action="store_true", help=text)
@@ -151,7 +161,7 @@ def _subcommand(sub: argparse._SubParsersAction, rows: list[Operation]) -> None:
 
 
 def _variant(row: Operation) -> tuple[str, ...]:
-    return row.cli.words[1:] or row.cli.select
+    return cli_of(row).words[1:] or cli_of(row).select
 
 
 def _dest(flag: str) -> str:
@@ -167,20 +177,20 @@ def _choose(args: argparse.Namespace, rows: list[Operation]) -> tuple[Operation,
     """The row the words and flags name, and the words left for its positionals."""
     words = list(args.words)
     for row in rows:
-        if len(row.cli.words) > 1 and words and words[0] == row.cli.words[1]:
+        if len(cli_of(row).words) > 1 and words and words[0] == cli_of(row).words[1]:
             return row, words[1:]
-    chosen = [r for r in rows if len(r.cli.words) == 1 and any(_given(args, f) for f in r.cli.select)]
+    chosen = [r for r in rows if len(cli_of(r).words) == 1 and any(_given(args, f) for f in cli_of(r).select)]
     if len(chosen) > 1:
-        raise UsageError(" and ".join(f for r in chosen for f in r.cli.select if _given(args, f)) +
+        raise UsageError(" and ".join(f for r in chosen for f in cli_of(r).select if _given(args, f)) +
                          " cannot be used together")
     if chosen:
         return chosen[0], words
-    base = [r for r in rows if len(r.cli.words) == 1 and not r.cli.select]
-    sub_words = [r.cli.words[1] for r in rows if len(r.cli.words) > 1]
+    base = [r for r in rows if len(cli_of(r).words) == 1 and not cli_of(r).select]
+    sub_words = [cli_of(r).words[1] for r in rows if len(cli_of(r).words) > 1]
     # the base form's first positional: an amount (digits), or one of a few words (`offline on|off`)
     takes = next((_choices(arg) for r in base for arg in r.args.values() if arg.positional), ())
     if sub_words and words and not words[0][:1].isdigit() and words[0] not in takes:
-        first = rows[0].cli.words[0]
+        first = cli_of(rows[0]).words[0]
         what = " or ".join(takes) if takes else "an amount"
         raise UsageError(f"unknown {first} action {words[0]!r} ({what}, or one of: {', '.join(sub_words)})"
                          if base else f"unknown {first} action {words[0]!r} (one of: {', '.join(sub_words)})")
@@ -196,12 +206,13 @@ def _call_args(args: argparse.Namespace, row: Operation, words: list[str], rows:
     required = sum(1 for _, arg in positional if arg.required)
     if not required <= len(words) <= len(positional):
         raise UsageError(f"usage: {usage_of(row)}")
-    own = {registry.flag_of(n, a) for n, a in row.args.items()} | set(row.cli.extra)
+    own = {registry.flag_of(n, a) for n, a in row.args.items()} | set(cli_of(row).extra)
     for other in rows:  # a flag of another form of this command is a mistake here, not silently ignored
-        for flag in {registry.flag_of(n, a) for n, a in other.args.items() if not a.positional} | set(other.cli.extra):
+        flags = {registry.flag_of(n, a) for n, a in other.args.items() if not a.positional} | set(cli_of(other).extra)
+        for flag in flags:
             if flag not in own and _given(args, flag):
                 raise UsageError(f"{flag} does not go with: {usage_of(row)}")
-    selectors = [f for f in row.cli.select if _given(args, f)]
+    selectors = [f for f in cli_of(row).select if _given(args, f)]
     if len(selectors) > 1:
         raise UsageError(f"give one of {' or '.join(selectors)}")
     values: dict[str, Any] = {}
@@ -274,9 +285,10 @@ def _operate(args: argparse.Namespace, rows: list[Operation]) -> int:
             print(f"(re-run with {registry.confirm_flag(guard)} to go on)", file=sys.stderr)
             return EXIT_CONFIRM
         call_args[registry.GUARD_ARGS[guard]] = True
-    if reply.get("ok") and not args.json and row.cli.show:
+    if reply.get("ok") and not args.json and cli_of(row).show:
         from agent.daemon import show  # the printers: never loaded by the daemon's own process
-        return getattr(show, row.cli.show)(args, cfg, reply)
+        printer: show.Printer = getattr(show, cli_of(row).show)
+        return printer(args, cfg, reply)
     return _finish(args, reply)
 
 
@@ -308,7 +320,7 @@ class _StdinSecrets:
         return pin
 
 
-def _stdin_secrets(args: argparse.Namespace, row: Operation, call_args: dict, cfg) -> _StdinSecrets:
+def _stdin_secrets(args: argparse.Namespace, row: Operation, call_args: dict[str, Any], cfg: Config) -> _StdinSecrets:
     secrets_in = _StdinSecrets(args)
     if registry.role_for(row.name, call_args, cfg) != "cashier":
         secrets_in.password()  # the first line of standard input is the password, before any PIN
@@ -317,14 +329,15 @@ def _stdin_secrets(args: argparse.Namespace, row: Operation, call_args: dict, cf
 
 # ---------------------------------------------------------------- talking to it
 
-def _client(args: argparse.Namespace):
+def _client(args: argparse.Namespace) -> tuple[Config, ControlClient]:
     from agent.control_client import ControlClient
 
     cfg = load_for_command(args)
     return cfg, ControlClient(cfg.path("daemon", "control_socket"))
 
 
-def _call(args: argparse.Namespace, row: Operation, call_args: dict, cfg, client, secrets_in: _StdinSecrets) -> dict:
+def _call(args: argparse.Namespace, row: Operation, call_args: dict[str, Any], cfg: Config, client: ControlClient,
+          secrets_in: _StdinSecrets) -> dict[str, Any]:
     needs_password = registry.role_for(row.name, call_args, cfg) != "cashier"
     secret = secrets_in.password() if needs_password else None
     notify = None if args.json else (lambda text: print(f"… {text}", file=sys.stderr, flush=True))
@@ -342,7 +355,7 @@ def _call(args: argparse.Namespace, row: Operation, call_args: dict, cfg, client
     return reply
 
 
-def _finish(args: argparse.Namespace, reply: dict) -> int:
+def _finish(args: argparse.Namespace, reply: dict[str, Any]) -> int:
     if args.json:
         print(json.dumps(reply, ensure_ascii=False, indent=2))
     if not reply.get("ok"):

@@ -12,7 +12,7 @@ from agent import config
 log = logging.getLogger("posagent.console")
 
 
-def start_console_child(cfg: config.Config) -> "subprocess.Popen | None":
+def start_console_child(cfg: config.Config) -> "subprocess.Popen[bytes] | None":
     """`posagent run` with [console] port set: the console as a child process (its blocking serial loop and
     any crash stay out of the daemon).  None when no port is configured."""
     if not cfg.console.port or not cfg.source:
@@ -23,7 +23,7 @@ def start_console_child(cfg: config.Config) -> "subprocess.Popen | None":
     return proc
 
 
-def stop_console_child(proc: "subprocess.Popen | None", timeout: float = 5.0) -> None:
+def stop_console_child(proc: "subprocess.Popen[bytes] | None", timeout: float = 5.0) -> None:
     if proc is None:
         return
     if proc.poll() is None:

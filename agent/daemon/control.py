@@ -23,14 +23,20 @@ import socket
 import stat
 import struct
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from agent.auth import AuthError
 from agent.daemon import apispec
-from agent.registry import OPERATIONS
 from agent.engine.effects import EngineError, Outcome
 from agent.errors import PosagentError
+from agent.journal import Txn
 from agent.progress import progress_fields
+
+if TYPE_CHECKING:  # the daemon's module starts this one's server
+    from agent.daemon.service import Daemon
+
+#: a request or a reply: a JSON object
+Json = dict[str, Any]
 
 log = logging.getLogger("posagent.control")
 
@@ -42,17 +48,17 @@ IDLE_TIMEOUT_S = 120.0
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder for every reply
 
 
-def txn_json(txn: Any) -> dict | None:
+def txn_json(txn: Txn | None) -> Json | None:
     return txn.as_dict() if txn is not None else None
 
 
-def outcome_json(daemon, outcome: Outcome, *, receipts: bool = True) -> dict:
+def outcome_json(daemon: Daemon, outcome: Outcome, *, receipts: bool = True) -> Json:
     """The reply's outcome; receipts only when asked for (they are rendered from journal facts only,
     so `receipt` renders any of them later, identically but for the REPRINT mark)."""
     txn = txn_json(outcome.txn)
     steps = [txn if step is outcome.txn else txn_json(step) for step in outcome.steps]
-    reply = {"operation": outcome.operation, "status": outcome.status, "ok": outcome.ok, "message": outcome.message,
-             "txn": txn, "steps": steps, "details": _plain(outcome.details) if outcome.details else {}}
+    reply: Json = {"operation": outcome.operation, "status": outcome.status, "ok": outcome.ok,
+                   "message": outcome.message, "txn": txn, "steps": steps, "details": _plain(outcome.details) if outcome.details else {}}
     if receipts:
         reply["receipts"] = [{"txn_id": step.id, "trace": step.trace, **daemon.receipts(step)}
                              for step in outcome.steps]
@@ -71,15 +77,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def password_source(request: dict, own_user: bool) -> str:
+def password_source(request: Mapping[str, Any], own_user: bool) -> str:
     """Where the password was typed: the serial console says so ("source": "console"), and is believed
     only from a process of the daemon's own user (which can read the console's files anyway); anyone
     else is the control socket."""
     return "console" if own_user and request.get("source") == "console" else "control"
 
 
-async def handle_request(daemon, request: dict, send: Callable[[dict], None],
-                         caller_gone: Callable[[], bool] | None = None, *, own_user: bool = False) -> dict:
+async def handle_request(daemon: Daemon, request: Mapping[str, Any], send: Callable[[Json], None],
+                         caller_gone: Callable[[], bool] | None = None, *, own_user: bool = False) -> Json:
     rid = request.get("id")
     if not (rid is None or isinstance(rid, str) and len(rid) <= 64 or isinstance(rid, int)
             and not isinstance(rid, bool) and abs(rid) < 2 ** 53):
@@ -93,12 +99,12 @@ async def handle_request(daemon, request: dict, send: Callable[[dict], None],
         if operator is not None and (not isinstance(operator, str) or not 0 < len(operator) <= 40
                                      or not operator.isprintable()):
             raise EngineError("operator must be a printable name of 1 to 40 characters", code="usage")
-        args = apispec.validate(op, request.get("args"))
-        role = daemon.authorize(op, args, password, source=password_source(request, own_user))
-        row = OPERATIONS[op]
+        row = apispec.operation(op)
+        args = apispec.validate(row.name, request.get("args"))
+        role = daemon.authorize(row.name, args, password, source=password_source(request, own_user))
         if row.kind == "query":
             return {"id": rid, "ok": True, "result": await row.function()(daemon, args, role)}
-        outcome = await daemon.perform(op, args, password=password, operator=operator, authorized=role,
+        outcome = await daemon.perform(row.name, args, password=password, operator=operator, authorized=role,
                                        caller_gone=caller_gone, notify=lambda text: send({"id": rid, "notify": text,
                                                                           **progress_fields(text)}))
         reply = outcome_json(daemon, outcome, receipts=request.get("receipts") is True)
@@ -124,7 +130,7 @@ def peer_uid(writer: asyncio.StreamWriter) -> int | None:
                                                                struct.calcsize("3i")))
     except (OSError, AttributeError):
         return None
-    return uid
+    return int(uid)
 
 
 class ControlSocketError(PosagentError):
@@ -145,7 +151,7 @@ def clear_stale_socket(path: Path) -> None:
     path.unlink()
 
 
-async def serve(daemon, path: Path, mode: int, *, max_connections: int = MAX_CONNECTIONS,
+async def serve(daemon: Daemon, path: Path, mode: int, *, max_connections: int = MAX_CONNECTIONS,
                 idle_timeout: float = IDLE_TIMEOUT_S) -> asyncio.base_events.Server:
     clear_stale_socket(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +161,7 @@ async def serve(daemon, path: Path, mode: int, *, max_connections: int = MAX_CON
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal open_connections
 
-        def send(obj: dict) -> None:
+        def send(obj: Json) -> None:
             writer.write(_encode(obj).encode() + b"\n")
 
         def caller_gone() -> bool:

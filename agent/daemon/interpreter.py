@@ -6,9 +6,12 @@ import asyncio
 import logging
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
-from agent.drivers.hostlink import LinkClosed, LinkConnectError, LinkError, LinkTimeout
+from agent.daemon.cards import CardSource
+from agent.daemon.walletfx import WalletEffects
+from agent.drivers.hostlink import HostLink, LinkClosed, LinkConnectError, LinkError, LinkTimeout
 from agent.engine import effects as fx
 from agent.journal.errors import DuplicateRequest, JournalError, NotFound
 from agent.machine import IllegalTransition
@@ -16,6 +19,11 @@ from agent.engine import wallet as wallet_fx
 from agent.engine.port import Ask, JournalPort, check_port
 from agent.daemon.linkstate import SALE_CONNECT_S, LinkHealth
 from agent.engine.netmgmt import apply_signon_response
+from agent.iso8583 import Dialect, Message
+from agent.keys.store import SoftwareKeyStore
+
+if TYPE_CHECKING:  # the office's modules load only when a refund asks it
+    from agent.office.link import OfficeSale
 
 log = logging.getLogger("posagent.engine")
 
@@ -31,7 +39,7 @@ class BackOffice:
     """The merchant's back office as a refund asks it (`[office] url`, the terminal's login): what a sale of the
     merchant, made at any till, still has to refund.  Blocking (urllib): the interpreter runs it in a thread."""
 
-    def __init__(self, journal_path, url: str, terminal_id: str, secret: Callable[[], str], *,
+    def __init__(self, journal_path: Path, url: str, terminal_id: str, secret: Callable[[], str], *,
                  timeout: float = OFFICE_REQUEST_TIMEOUT_S, ca_file: str | None = None):
         self.journal_path, self.url, self.terminal_id, self._secret = journal_path, url, terminal_id, secret
         self.timeout, self.ca_file = timeout, ca_file
@@ -39,7 +47,7 @@ class BackOffice:
     def __repr__(self) -> str:  # never the secret
         return f"BackOffice({self.url!r}, {self.terminal_id!r})"
 
-    def refundable(self, rrn: str, date: str):
+    def refundable(self, rrn: str, date: str) -> OfficeSale | None:
         """`agent.office.link.OfficeSale` (what is still refundable, the sale's card, voucher and till), None for
         no such sale; `ShipError` (one line) when it cannot be asked.
         This till's events not yet at the office go first (the shipper's thread may be seconds behind), so
@@ -56,8 +64,9 @@ class BackOffice:
 
 
 class Interpreter:
-    def __init__(self, *, journal, link, keystore, dialect, cards, signon_max_age: float,
-                 notify: Callable[[str], None] | None = None, wallet=None, office: BackOffice | None = None):
+    def __init__(self, *, journal: JournalPort, link: HostLink, keystore: SoftwareKeyStore, dialect: Dialect,
+                 cards: CardSource, signon_max_age: float, notify: Callable[[str], None] | None = None,
+                 wallet: WalletEffects | None = None, office: BackOffice | None = None):
         check_port(journal)
         self.journal: JournalPort = journal
         self.link = link
@@ -80,7 +89,8 @@ class Interpreter:
             try:
                 effect = plan.throw(error) if error is not None else plan.send(result)
             except StopIteration as stop:
-                return stop.value
+                outcome: fx.Outcome = stop.value
+                return outcome
             error = None
             try:
                 result = await self.perform(effect)
@@ -94,8 +104,9 @@ class Interpreter:
     async def perform(self, effect: Any) -> Any:
         if isinstance(effect, Ask):
             return effect.on(self.journal)
-        if isinstance(effect, (fx.Exchange, fx.Connect)) and self.health.switched is not None:
-            return fx.NoAnswer("refused", False, self.health.down_reason)  # the supervisor: nothing goes out
+        switched = self.health.switched
+        if isinstance(effect, (fx.Exchange, fx.Connect)) and switched is not None:
+            return fx.NoAnswer("refused", False, switched["reason"])  # the supervisor: nothing goes out
         if isinstance(effect, fx.Exchange):
             self.requests_sent += 1
             return await self._exchange(effect.request)
@@ -188,7 +199,7 @@ class Interpreter:
         log.warning("back office not asked about RRN %s on %s: %s", effect.rrn, effect.date, problem)
         return fx.OfficeAnswer(problem=problem)
 
-    async def _exchange(self, request) -> fx.Answer | fx.NoAnswer:
+    async def _exchange(self, request: Message) -> fx.Answer | fx.NoAnswer:
         if self.dialect.mac_required(request) and self.keystore.has_keys:
             request = self.keystore.sign(self.dialect, request)
         try:

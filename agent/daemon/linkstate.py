@@ -12,7 +12,7 @@ never answers would make every sale wait its response timeout — unless the las
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Callable, TypedDict
 
 #: why the link counts as down
 CONNECT, UNANSWERED = "connect", "unanswered"
@@ -20,8 +20,18 @@ CONNECT, UNANSWERED = "connect", "unanswered"
 SALE_CONNECT_S = 2.0
 
 
+class Switched(TypedDict):
+    """The supervisor's switch: who, their role, since when (epoch seconds), and the reason `status` shows."""
+
+    operator: str
+    role: str
+    since: float
+    reason: str
+
+
 class LinkHealth:
-    def __init__(self, after_unanswered: int = 3, retry_seconds: float = 60.0, clock=time.time):
+    def __init__(self, after_unanswered: int = 3, retry_seconds: float = 60.0,
+                 clock: Callable[[], float] = time.time):
         self.after_unanswered = after_unanswered
         self.retry_seconds = retry_seconds
         self.clock = clock
@@ -30,8 +40,8 @@ class LinkHealth:
         self.last_unanswered: float | None = None
         self._reason: str | None = None
         self._since: float | None = None
-        #: the supervisor's switch: {"operator", "role", "since", "reason"} while switched offline by hand
-        self.switched: dict[str, Any] | None = None
+        #: the supervisor's switch while switched offline by hand
+        self.switched: Switched | None = None
 
     def cannot_connect(self, detail: str) -> None:
         self._down(CONNECT, f"cannot connect: {detail}")
@@ -67,9 +77,9 @@ class LinkHealth:
         self.unanswered = max(0, self.after_unanswered - 1)
         self._up()
 
-    def switch(self, facts: dict[str, Any] | None) -> None:
+    def switch(self, facts: Switched | None) -> None:
         """The supervisor switched the terminal offline (`facts`: who, when, the reason's words) or back (None)."""
-        self.switched = dict(facts) if facts is not None else None
+        self.switched = facts.copy() if facts is not None else None
 
     def _down(self, cause: str, reason: str) -> None:
         self.cause = cause

@@ -17,12 +17,37 @@ from __future__ import annotations
 
 import json
 import logging
+import asyncio
 import time
-from typing import Any
+from typing import Any, Mapping, Protocol
 
 from agent.auth import clock_time
+from agent.daemon.interpreter import Interpreter
+from agent.daemon.linkstate import LinkHealth, Switched
+from agent.drivers.hostlink import HostLink
 from agent.engine.effects import EngineError
+from agent.engine.requests import Profile
 from agent.engine.texts import say
+from agent.journal import Journal
+
+
+class Daemon(Protocol):
+    """What the switch needs of the daemon (`agent.daemon.service.Daemon`, which calls it)."""
+
+    @property
+    def profile(self) -> Profile: ...
+
+    @property
+    def journal(self) -> Journal: ...
+
+    @property
+    def interpreter(self) -> Interpreter: ...
+
+    @property
+    def link(self) -> HostLink: ...
+
+    @property
+    def operation_lock(self) -> asyncio.Lock: ...
 
 log = logging.getLogger("posagent.daemon")
 
@@ -30,13 +55,13 @@ log = logging.getLogger("posagent.daemon")
 STATE_KEY = EVENT = "offline.switched"
 
 
-def _facts(daemon, stored: dict[str, Any]) -> dict[str, Any]:
+def _facts(daemon: Daemon, stored: Mapping[str, Any]) -> Switched:
     return {"operator": str(stored.get("operator") or "supervisor"), "role": str(stored.get("role") or "supervisor"),
             "since": float(stored.get("since") or time.time()),
             "reason": say(daemon.profile.language, "offline_switched")}
 
 
-def restore(daemon) -> None:
+def restore(daemon: Daemon) -> None:
     """At start: the switch as the journal last recorded it."""
     text = daemon.journal.get_state(STATE_KEY)
     if text is None:
@@ -51,30 +76,32 @@ def restore(daemon) -> None:
         daemon.journal.set_state(STATE_KEY, None, operator="daemon", role="system", event=EVENT,
                                  details={"offline": False, "why": "[offline] enabled is false"})
         return
-    daemon.interpreter.health.switch(_facts(daemon, stored if isinstance(stored, dict) else {}))
+    facts = _facts(daemon, stored if isinstance(stored, dict) else {})
+    daemon.interpreter.health.switch(facts)
     log.warning("switched offline by the supervisor since %s: nothing is sent to the bank until switched back",
-                clock_time(daemon.interpreter.health.down_since))
+                clock_time(facts["since"]))
 
 
-def public(health) -> dict[str, Any] | None:
+def public(health: LinkHealth) -> dict[str, Any] | None:
     """The switch as `status` shows it: who and since when (None: not switched)."""
     if health.switched is None:
         return None
     return {key: health.switched[key] for key in ("operator", "role", "since")}
 
 
-async def switch(daemon, offline: bool, operator: str, role: str) -> dict[str, Any]:
+async def switch(daemon: Daemon, offline: bool, operator: str, role: str) -> dict[str, Any]:
     """Switch offline (`offline` true) or back; after the operation running now, never in its middle."""
     language = daemon.profile.language
     if daemon.profile.offline is None:
         raise EngineError(say(language, "offline_switch_disabled"), code="offline_disabled")
     health = daemon.interpreter.health
     async with daemon.operation_lock:
-        if offline == (health.switched is not None):
-            message = say(language, "offline_switch_already_on", since=clock_time(health.down_since)) if offline \
-                else say(language, "offline_switch_already_off")
+        switched = health.switched
+        if offline == (switched is not None):
+            message = say(language, "offline_switch_already_on", since=clock_time(switched["since"])) \
+                if switched is not None else say(language, "offline_switch_already_off")
             return {"offline": offline, "changed": False, "message": message, "switched": public(health)}
-        facts = {"operator": operator, "role": role, "since": time.time()} if offline else None
+        facts: dict[str, Any] | None = {"operator": operator, "role": role, "since": time.time()} if offline else None
         daemon.journal.set_state(STATE_KEY, json.dumps(facts) if facts else None, operator=operator, role=role,
                                  event=EVENT, details={"offline": offline})
         health.switch(_facts(daemon, facts) if facts else None)

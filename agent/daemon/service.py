@@ -10,7 +10,7 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 from agent import atomicfile
 from agent.auth import SOURCES, PasswordGate, clock_time
@@ -28,18 +28,23 @@ from agent.engine import chains, common, operations, settlement, store_forward
 from agent.daemon.walletfx import WalletEffects
 from agent.engine.wallet import resume_after_restart
 from agent.engine.walletmsgs import WalletSettings
-from agent.engine.effects import EngineError, Outcome
+from agent.engine.effects import EngineError, Outcome, Plan
 from agent.engine.requests import Profile
 from agent.engine.texts import say
 from agent.errors import PosagentError
 from agent.iso8583 import get_dialect
-from agent.journal import Journal, Totals, integrity
+from agent.journal import Journal, Totals, Txn, VerifyResult, integrity
 from agent.journal.errors import StorageError
 from agent.journal.states import FixState
 from agent.keys.store import SoftwareKeyStore
 from agent.engine.receipts import render_receipt, render_settlement_report
 
+if TYPE_CHECKING:  # the office's modules load only while [office] url is set
+    from agent.office.shipper import OfficeShipper
+
 log = logging.getLogger("posagent.daemon")
+
+T = TypeVar("T")
 
 
 #: store-and-forward's background sender: the first delay between tries and the longest (it doubles between)
@@ -48,6 +53,13 @@ FORWARD_LONGEST_DELAY_S = 60.0
 
 class DaemonError(PosagentError):
     exit_status = 2
+
+
+def _opened(part: T | None, what: str) -> T:
+    """A part `Daemon.open` makes (the journal, the link, ...): asked for before it, one line."""
+    if part is None:
+        raise DaemonError(f"the daemon is not open: it has no {what}")
+    return part
 
 
 def load_fingerprint_key(path: Path) -> bytes:
@@ -93,7 +105,8 @@ class JournalLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:  # e.g. the journal's filesystem turned read-only: say so, no traceback
-            raise DaemonError(f"cannot lock the journal {self.path.with_suffix('')}: {exc.strerror.lower()}; "
+            why = (exc.strerror or str(exc)).lower()
+            raise DaemonError(f"cannot lock the journal {self.path.with_suffix('')}: {why}; "
                               f"no transactions can be taken until it is writable again") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -120,17 +133,38 @@ class Daemon:
         self.test_cards_path = test_cards_path
         self._lock = JournalLock(self.journal_path)
         self._op_lock = asyncio.Lock()
-        self.journal: Journal | None = None
-        self.link: HostLink | None = None
-        self.keystore: SoftwareKeyStore | None = None
-        self.interpreter: Interpreter | None = None
+        self._journal: Journal | None = None
+        self._link: HostLink | None = None
+        self._keystore: SoftwareKeyStore | None = None
+        self._interpreter: Interpreter | None = None
         self.started_at = time.time()
         self.last_recovery: Outcome | None = None
         self.integrity_problem: str | None = None  # set when the hash chain is found broken: no new money moves
         self.wallet: WalletEffects | None = None
-        self.shipper = None  # agent.office.shipper.OfficeShipper while [office] url is set
-        self.wallet_settings: WalletSettings | None = None
+        self.shipper: OfficeShipper | None = None  # while [office] url is set
+        self._wallet_settings: WalletSettings | None = None
         self.scan_timeout = float(cfg.scanner.scan_timeout)
+
+    # -- what `open` makes: asked for before it, a `DaemonError` -----------------------------------------
+    @property
+    def journal(self) -> Journal:
+        return _opened(self._journal, "journal")
+
+    @property
+    def link(self) -> HostLink:
+        return _opened(self._link, "link to the acquirer")
+
+    @property
+    def keystore(self) -> SoftwareKeyStore:
+        return _opened(self._keystore, "key store")
+
+    @property
+    def interpreter(self) -> Interpreter:
+        return _opened(self._interpreter, "interpreter")
+
+    @property
+    def wallet_settings(self) -> WalletSettings:
+        return _opened(self._wallet_settings, "wallet settings")
 
     # -- life cycle -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -142,40 +176,40 @@ class Daemon:
                            for suffix in ("", "-wal", "-shm")), self.cfg.path("journal", "fingerprint_key_file"),
                          *([self.cfg.path("daemon", "log_file")] if self.cfg.daemon.log_file else []))
             key = load_fingerprint_key(self.cfg.path("journal", "fingerprint_key_file"))
-            self.journal = Journal.open(self.journal_path, fingerprint_key=key,
-                                        busy_timeout_ms=self.cfg.journal.busy_timeout_ms)
+            journal = self._journal = Journal.open(self.journal_path, fingerprint_key=key,
+                                                   busy_timeout_ms=self.cfg.journal.busy_timeout_ms)
             self._integrity(integrity.check_tail(self.journal_path), "the chain's tail")
-            self.keystore = SoftwareKeyStore.from_config(self.cfg)
+            keystore = self._keystore = SoftwareKeyStore.from_config(self.cfg)
             acq = self.cfg.acquirer
             ssl_context = make_ssl_context(acq.tls_ca_file, acq.tls_cert_file or None,
                                            acq.tls_key_file or None) if acq.tls else None
             self.dialect = get_dialect(acq.dialect)
-            self.link = HostLink(acq.host, acq.port, dialect=self.dialect, tpdu=bytes.fromhex(acq.tpdu),
-                                 header=bytes.fromhex(acq.header), connect_timeout=acq.connect_timeout,
-                                 response_timeout=acq.response_timeout, ssl_context=ssl_context,
-                                 max_frame_bytes=acq.max_frame_bytes, language=self.cfg.terminal.language)
+            link = self._link = HostLink(acq.host, acq.port, dialect=self.dialect, tpdu=bytes.fromhex(acq.tpdu),
+                                         header=bytes.fromhex(acq.header), connect_timeout=acq.connect_timeout,
+                                         response_timeout=acq.response_timeout, ssl_context=ssl_context,
+                                         max_frame_bytes=acq.max_frame_bytes, language=self.cfg.terminal.language)
             reader = self.cfg.card_reader
             cards = CardSource(reader_pattern=reader.reader, card_timeout=reader.card_timeout,
                                apdu_timeout=reader.apdu_timeout, terminal_id=self.cfg.terminal.terminal_id,
                                currency=self.cfg.terminal.currency,
                                test_cards_path=self.test_cards_path or reader.test_cards or None,
                                emv=self.cfg.emv, language=self.cfg.terminal.language,
-                               pin_cipher=self.keystore.pin_block, sealer=CardSealer(key))
-            cards.use_params(self.journal.params_in_force())  # a downloaded chip parameter set beats the files
+                               pin_cipher=keystore.pin_block, sealer=CardSealer(key))
+            cards.use_params(journal.params_in_force())  # a downloaded chip parameter set beats the files
             self.wallet = self._open_wallet()
-            self.interpreter = Interpreter(journal=self.journal, link=self.link, keystore=self.keystore,
-                                           dialect=self.dialect, cards=cards,
-                                           signon_max_age=self.profile.signon_max_age_seconds, wallet=self.wallet)
+            interpreter = self._interpreter = Interpreter(
+                journal=journal, link=link, keystore=keystore, dialect=self.dialect, cards=cards,
+                signon_max_age=self.profile.signon_max_age_seconds, wallet=self.wallet)
             if self.profile.offline is not None:
-                self.interpreter.health.after_unanswered = self.profile.offline.after_unanswered
-                self.interpreter.health.retry_seconds = float(self.cfg.offline.retry_seconds)
+                interpreter.health.after_unanswered = self.profile.offline.after_unanswered
+                interpreter.health.retry_seconds = float(self.cfg.offline.retry_seconds)
             offswitch.restore(self)  # switched offline by the supervisor before the restart: still so
             self.shipper = self._start_shipper()
         except BaseException:
             self.close_sync()
             raise
 
-    def _start_shipper(self):
+    def _start_shipper(self) -> OfficeShipper | None:
         """Ship the journal's events to the back office beside the operations (`[office] url`; off when empty)."""
         office = self.cfg.office
         if not office.url:
@@ -206,7 +240,7 @@ class Daemon:
         error = self.shipper.last_error
         return {"url": self.cfg.office.url, **backlog(self.journal_path), "last_error": str(error) if error else None}
 
-    def _integrity(self, result, what: str) -> None:
+    def _integrity(self, result: VerifyResult, what: str) -> None:
         if result.ok:
             log.info("journal integrity: %s verified (%d events)", what, result.events)
             return
@@ -223,7 +257,7 @@ class Daemon:
 
     def _open_wallet(self) -> WalletEffects:
         scanner_cfg = self.cfg.scanner
-        self.wallet_settings = WalletSettings.from_config(self.cfg, self.dialect)
+        self._wallet_settings = WalletSettings.from_config(self.cfg, self.dialect)
         scanner, problem = None, None
         if scanner_cfg.port:
             from agent.drivers.scanner import Scanner, ScannerError
@@ -238,7 +272,7 @@ class Daemon:
     @property
     def wallet_entry_mode(self) -> str:
         """Field 22 of a payment-code sale: what tells them from card sales in the batch totals."""
-        settings = self.wallet_settings
+        settings = self._wallet_settings
         return settings.entry_mode if settings is not None else WalletSettings.entry_mode
 
     def wallet_cancel(self) -> bool:
@@ -262,7 +296,7 @@ class Daemon:
 
     async def retry_reversals(self) -> Outcome:
         """Send the pending reversals now (the technician's or supervisor's "retry"), and say what happened."""
-        def plan():
+        def plan() -> Plan:
             yield from common.connect(self.profile)
             acknowledged, exhausted = yield from common.flush_reversals(self.profile)
             if exhausted:
@@ -280,8 +314,8 @@ class Daemon:
             return await self.interpreter.run(plan())
 
     async def close(self) -> None:
-        if self.link is not None:
-            await self.link.close()
+        if self._link is not None:
+            await self._link.close()
         self.close_sync()
 
     def close_sync(self) -> None:
@@ -291,9 +325,9 @@ class Daemon:
         if self.wallet is not None:
             self.wallet.close()
             self.wallet = None
-        if self.journal is not None:
-            self.journal.close()
-            self.journal = None
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
         self._lock.release()
 
     # -- operations -------------------------------------------------------------------------------
@@ -324,10 +358,12 @@ class Daemon:
         """The technician sets their own password on the console, which saves it to the file: read it there."""
         if self.cfg.source:
             try:
-                return load_config(self.cfg.source).console.password_hash
+                saved: str = load_config(self.cfg.source).console.password_hash
+                return saved
             except PosagentError as exc:
                 log.warning("technician password: %s; using the one read at start", exc)
-        return self.cfg.console.password_hash
+        at_start: str = self.cfg.console.password_hash
+        return at_start
 
     def authorize(self, op: str, args: dict[str, Any], password: str | None, *, source: str = "control") -> str:
         """Check the password of the role the operation registry names for `op`, counting a failure against
@@ -438,7 +474,7 @@ class Daemon:
             log.info("retention: pruned %d transaction(s) of batches settled over %d days ago",
                      removed, self.cfg.journal.retention_days)
 
-    def settlement_report(self, details: dict) -> str:
+    def settlement_report(self, details: Mapping[str, Any]) -> str:
         t = self.cfg.terminal
         return render_settlement_report(
             batch=details["batch"], totals=Totals(**details["totals"]), result=details["result"],
@@ -447,7 +483,7 @@ class Daemon:
             merchant_name=t.merchant_name, terminal_id=t.terminal_id, merchant_id=t.merchant_id,
             width=t.receipt_width, language=t.language, exponent=t.currency_exponent)
 
-    def receipts(self, txn: Any, *, reprint: bool = False) -> dict[str, str]:
+    def receipts(self, txn: Txn, *, reprint: bool = False) -> dict[str, str]:
         t = self.cfg.terminal
         original = self.journal.get(txn.original_id) if txn.original_id else None
         # a refund of another till's sale: its voucher and till as the back office said them
@@ -464,7 +500,7 @@ class Daemon:
         return [chains.summary(self.profile, chain, self.journal.get(chain.original_id),
                                self.journal.chain_txns(chain.id)) for chain in self.journal.open_chains()]
 
-    def close_chain(self, chain_id: Any, reason: Any) -> dict[str, Any]:
+    def close_chain(self, chain_id: object, reason: object) -> dict[str, Any]:
         """The supervisor ends an open fix on purpose; the reason is journaled."""
         if isinstance(chain_id, bool) or not isinstance(chain_id, int):
             raise EngineError("the chain id must be a whole number", code="usage")

@@ -5,18 +5,25 @@ prints the reply itself).  Each returns the command's exit status."""
 from __future__ import annotations
 
 import argparse
+from functools import partial
+from typing import Any, Callable, Mapping, Sequence
 
 from agent.auth import SOURCES, clock_time
+from agent.config import Config
 from agent.daemon.exits import EXIT_DECLINED, EXIT_OPEN
 from agent.localtime import local_time
 from agent.money import format_amount
 
-def show_message(args: argparse.Namespace, cfg, reply: dict) -> int:
+#: a printer of this module: the parsed arguments, the configuration, the daemon's reply → the exit status
+Printer = Callable[[argparse.Namespace, Config, Mapping[str, Any]], int]
+
+
+def show_message(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
     print(reply["result"]["message"])
     return 0
 
 
-def show_duplicates(args: argparse.Namespace, cfg, reply: dict) -> int:
+def show_duplicates(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
     groups = reply["result"]["groups"]
     if not groups and not reply["result"].get("holds"):
         print("no suspected duplicates")
@@ -40,7 +47,7 @@ def show_duplicates(args: argparse.Namespace, cfg, reply: dict) -> int:
     return 0
 
 
-def show_chains(args: argparse.Namespace, cfg, reply: dict) -> int:
+def show_chains(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
     items = reply["result"]["open"]
     if not items:
         print("no fix is open")
@@ -50,12 +57,12 @@ def show_chains(args: argparse.Namespace, cfg, reply: dict) -> int:
     return EXIT_OPEN if items else 0
 
 
-def show_retry(args: argparse.Namespace, cfg, reply: dict) -> int:
+def show_retry(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
     print(reply["result"]["message"])
     return 0 if reply["result"]["status"] == "done" else EXIT_DECLINED
 
 
-def show_reversals(args: argparse.Namespace, cfg, reply: dict) -> int:
+def show_reversals(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
     queue = reply["result"]
     rows = [("pending", r) for r in queue["pending"]] + [("NEEDS MANUAL", r) for r in queue["needs_manual"]]
     if not rows:
@@ -69,7 +76,7 @@ def show_reversals(args: argparse.Namespace, cfg, reply: dict) -> int:
     return 0
 
 
-def show_offline_declined(args: argparse.Namespace, cfg, reply: dict) -> int:
+def show_offline_declined(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
     declined = reply["result"]["declined"]
     if not declined:
         print("no sale stored offline was declined by the bank")
@@ -88,13 +95,13 @@ def show_offline_declined(args: argparse.Namespace, cfg, reply: dict) -> int:
     return 0
 
 
-def show_receipt(args: argparse.Namespace, cfg, reply: dict) -> int:
+def show_receipt(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
     print(reply["result"]["merchant"])
     print(reply["result"]["customer"])
     return 0
 
 
-def show_holds(args: argparse.Namespace, cfg, reply: dict) -> int:
+def show_holds(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
     outcome = reply["outcome"]
     exponent = cfg.terminal.currency_exponent
     print(outcome["message"])
@@ -111,14 +118,14 @@ def show_holds(args: argparse.Namespace, cfg, reply: dict) -> int:
     return 0
 
 
-def table(rows: list[tuple[str, ...]]) -> list[str]:
+def table(rows: Sequence[tuple[str, ...]]) -> list[str]:
     """Rows as lines, each column as wide as its widest cell."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
 
 
 
-def show_status(args: argparse.Namespace, cfg, reply: dict) -> int:
+def show_status(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
     s = reply["result"]
     link = s["link"]
     state = link.get("state") or ("connected" if link["connected"] else "idle")
@@ -141,7 +148,7 @@ def show_status(args: argparse.Namespace, cfg, reply: dict) -> int:
         print(f"advices   {s['advices']['pending']} waiting for the bank's answer (sent before the next online message)")
     offline = s.get("offline")
     if offline is not None:  # store-and-forward on
-        money = lambda a: format_amount(a, cfg.terminal.currency_exponent)  # noqa: E731
+        money = partial(format_amount, exponent=cfg.terminal.currency_exponent)
         unseen = f" ({offline['unseen']} not yet seen: posagent offline declined)" if offline.get("unseen") else ""
         declined = f", {offline['declined']} declined by the bank after forwarding{unseen}" if offline["declined"] else ""
         print(f"offline   {offline['stored']} stored, {money(offline['amount'])}{declined}")
@@ -167,9 +174,9 @@ def show_status(args: argparse.Namespace, cfg, reply: dict) -> int:
 PAYMENT_LABELS = {"card": "card", "wallet": "payment code"}
 
 
-def payment_lines(by_payment: dict, exponent: int) -> list[str]:
+def payment_lines(by_payment: Mapping[str, Any], exponent: int) -> list[str]:
     """A batch's totals per payment type, one line each: sales, refunds, net."""
-    money = lambda a: format_amount(a, exponent)  # noqa: E731
+    money = partial(format_amount, exponent=exponent)
     return [f"{PAYMENT_LABELS.get(name, name):<12} sales {p['sales_count']} for {money(p['sales_amount'])}, "
             f"refunds {p['refunds_count']} for {money(p['refunds_amount'])}, net {money(p['net_amount'])}"
             for name, p in by_payment.items()]

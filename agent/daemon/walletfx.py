@@ -32,7 +32,8 @@ class WalletEffects:
         if self.scanner is not None:
             self.scanner.close()
 
-    async def perform(self, effect):
+    async def perform(self, effect: w.Wait | w.ScanCode) -> w.Waited | w.ScanFailure | str:
+        """A wait of the paying state (cut short by CANCEL), or the scanned code (`ScanFailure` when none)."""
         if isinstance(effect, w.Wait):
             if effect.seconds > 0 and not self._cancel.is_set():
                 try:

@@ -186,7 +186,8 @@ def refundable(url: str, terminal_id: str, secret: str, rrn: str, date: str, *,
     value = answer.get("refundable")
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ShipError(f"the office answered without a refundable amount: {reason_of(answer)}", retry=True)
-    sale = answer.get("sale") if isinstance(answer.get("sale"), dict) else {}
+    found = answer.get("sale")
+    sale: dict[str, Any] = found if isinstance(found, dict) else {}
     card, trace, terminal = sale.get("card"), sale.get("trace"), sale.get("terminal")
     return OfficeSale(value,
                       card if isinstance(card, str) and _MASKED_CARD.fullmatch(card) else None,

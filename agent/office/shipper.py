@@ -207,7 +207,8 @@ def _cursor_at(conn: Any, seq: int) -> Cursor:
 
 
 def _next_batch(conn: Any, after: int) -> list[dict[str, Any]]:
-    events, size = [], 0
+    events: list[dict[str, Any]] = []
+    size = 0
     for row in conn.execute("SELECT id, at, txn_id, kind, operator, role, details, content_hash, hash FROM events "
                             "WHERE id > ? ORDER BY id LIMIT ?", (after, MAX_BATCH_EVENTS)):
         event = dict(zip(_EVENT_COLUMNS, tuple(row)))
@@ -299,7 +300,7 @@ class OfficeShipper:
     def secret(self) -> str:
         """The secret in use (read again from `secret_file` when it changed)."""
         stamp = self._stamp()
-        if stamp is not None and stamp != self._secret_stamp:
+        if self.secret_file is not None and stamp is not None and stamp != self._secret_stamp:
             try:
                 secret = read_secret(self.secret_file)
             except ShipError as exc:
