@@ -222,11 +222,11 @@ class CardSource:
         data of the offline approval (the TC's field 55, the card sealed for its advice)."""
         from agent.engine.texts import say
 
-        chip = self._chip
-        if self.sealer is None:
+        chip, sealer = self._chip, self.sealer
+        if sealer is None:
             return CardFailure(self._say(CardError("no key to seal the card for the advice")))
         if chip is None and self._read is not None and self._read.field55 is None:
-            return self._stored_without_chip(self._read, amount)
+            return self._stored_without_chip(sealer, self._read, amount)
         if chip is None:
             return CardFailure(self._say(CardError("no chip card in the reader")))
         try:
@@ -239,14 +239,15 @@ class CardSource:
         field55 = answer.field55
         if field55 is None:  # a TC carries the field 55 it produced (`agent.emv.chip.SecondAc`)
             return CardFailure(self._say(CardError("the card's TC came without its data")))
-        sealed = self.sealer.seal(chip.pan, chip.expiry, field55, binding=binding_of(amount))
+        sealed = sealer.seal(chip.pan, chip.expiry, field55, binding=binding_of(amount))
         return CardData(pan=chip.pan, expiry=chip.expiry, entry_mode=chip.entry_mode, sequence=chip.sequence,
                         field55=field55, source="chip", approved_offline=True, sealed_card=sealed)
 
-    def _stored_without_chip(self, card: CardData, amount: int) -> CardData:
+    @staticmethod
+    def _stored_without_chip(sealer: CardSealer, card: CardData, amount: int) -> CardData:
         """A swiped or keyed card stored offline: no cryptogram — the merchant's limits approved it — so
         its PAN, expiry and any track 2 are sealed for the advice (the PIN block never: not kept for later)."""
-        sealed = self.sealer.seal(card.pan, card.expiry, b"", track2=card.track2, binding=binding_of(amount))
+        sealed = sealer.seal(card.pan, card.expiry, b"", track2=card.track2, binding=binding_of(amount))
         return CardData(pan=card.pan, expiry=card.expiry, entry_mode=card.entry_mode, track2=card.track2,
                         fallback=card.fallback, source=card.source, approved_offline=True, sealed_card=sealed)
 
