@@ -72,14 +72,20 @@ class Till:
         ship_once(self.path, self.url, TILL, self.secret)
 
 
-@pytest.fixture(scope="module")
-def office(pg_cluster, tmp_path_factory):  # noqa: F811
-    dsn = pg_cluster.new_database()
+def new_office(cluster, terminal: str) -> tuple[str, str, Collector]:
+    """A fresh office database with `terminal` and the manager, and a collector serving it: (dsn, the terminal's
+    secret, the collector)."""
+    dsn = cluster.new_database()
     with db.connect(dsn) as conn:
         db.migrate(conn)
-        secret = store.add_terminal(conn, TILL, MERCHANT)
+        secret = store.add_terminal(conn, terminal, MERCHANT)
         access.add_user(conn, "manager", "manager", PASSWORD)
-    collector = Collector(dsn)
+    return dsn, secret, Collector(dsn)
+
+
+@pytest.fixture(scope="module")
+def office(pg_cluster, tmp_path_factory):  # noqa: F811
+    dsn, secret, collector = new_office(pg_cluster, TILL)
     till = Till(tmp_path_factory.mktemp("till") / "journal.db", collector.url, secret)
     j, sales = till.journal, {}
     try:
@@ -255,12 +261,7 @@ def test_a_daemon_s_sale_the_issuer_declines_when_forwarded_reaches_the_office_b
     from tests.test_office_daemon import TERMINAL, _office_config
     from tests.test_offline_selling import READER, SETTINGS, chip_sale, go_offline, stored_offline, wait_for
 
-    dsn = pg_cluster.new_database()
-    with db.connect(dsn) as conn:
-        db.migrate(conn)
-        secret = store.add_terminal(conn, TERMINAL, MERCHANT)
-        access.add_user(conn, "manager", "manager", PASSWORD)
-    collector = Collector(dsn)
+    dsn, secret, collector = new_office(pg_cluster, TERMINAL)
     reader = CardReader(READER, card_timeout=10)
     assert reader.wait_for_removal(10), "slot 1 still holds a card"
     agent = start_agent(tmp_path, sim_host.port, extra=f'{SETTINGS}\n[card_reader]\nreader = "{READER}"\n'
