@@ -274,7 +274,8 @@ def test_what_needs_the_bank_is_refused_offline_with_its_reason_and_only_when_st
     off = Profile.from_config(config.from_mapping({}))
     assert off.offline is None  # the default: every sale needs the bank, nothing changes
     on = Profile.from_config(config.from_mapping({"offline": {"enabled": True}}))
-    assert on.offline == OfflineLimits(max_amount=25000, max_total=200000, max_count=50, max_age_seconds=24 * 3600)
+    assert on.offline == OfflineLimits(max_amount=25000, max_total=200000, max_count=50, max_age_seconds=24 * 3600,
+                                      credit_bins=("625094",))  # [settlement_fees] credit_bins tells a credit card
     why = "cannot connect"
     assert "payment codes need the network — ask for a card or cash" in str(
         refusal(on, "wallet_sale", registry.get("wallet_sale").offline, why))
