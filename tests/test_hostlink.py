@@ -201,6 +201,35 @@ def test_refuse_is_linkrefused_with_nothing_sent_then_recovers(sim_host):
     run(go())
 
 
+def test_a_connection_the_host_closed_is_never_written_to_before_the_reader_has_seen_it(sim_host):
+    """The host's close is in the kernel, the reader task has not run yet (the loop was busy): the request
+    goes on a new connection (refused: nothing sent), never into the closed one (sent, no answer: a
+    reversal owed for a sale the bank never saw)."""
+    import time
+
+    async def go():
+        s = Session(sim_host.port, connect_timeout=0.3)
+        await s.signon()
+        sim_host.fault("outage:seconds=60")  # blocking: the loop does not turn, the reader task cannot run
+        time.sleep(0.1)
+        assert s.link.connected  # as far as the reader task knows
+        with pytest.raises(LinkRefused) as info:
+            await s.link.exchange(build_echo(s.cfg, s.next_stan()))
+        assert not info.value.sent
+        sim_host.control(op="clear")
+        for _ in range(50):
+            if sim_host.control(op="stats")["listening"]:
+                break
+            await asyncio.sleep(0.02)
+        await s.link.exchange(build_echo(s.cfg, s.next_stan()))  # a live connection again
+        sim_host.fault("outage:seconds=0.3")  # the host leaves the connection and is back before the next request
+        time.sleep(0.6)
+        assert (await s.link.exchange(build_echo(s.cfg, s.next_stan())))[39] == "00"
+        assert s.link.connects == 3 and s.link.drops == 0
+        await s.link.close()
+    run(go())
+
+
 def test_probability_fault_with_seed_is_reproducible(sim_host):
     async def pattern() -> list[bool]:
         sim_host.control(op="clear")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import select
 import socket
 import ssl
 from typing import Callable
@@ -213,6 +214,18 @@ class HostLink:
         log.warning("dropping the acquirer connection: %s", reason)
         await self.close()
 
+    def _peer_closed(self) -> bool:
+        """True when the kernel already holds the peer's close (FIN or reset) that the reader task has not
+        seen yet: a request written now would be lost in a connection the host has left, and counted as
+        sent.  A host that closes idle connections makes this the common case, not a race."""
+        sock = self._writer.get_extra_info("socket") if self._writer is not None else None
+        if sock is None or not hasattr(select, "poll"):
+            return False
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN | getattr(select, "POLLRDHUP", 0))
+        return any(events & (getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR)
+                   for _, events in poller.poll(0))
+
     def _fail_all(self, error: LinkError) -> None:
         for future in self._waiting.values():
             if not future.done():
@@ -291,6 +304,9 @@ class HostLink:
             data = self.dialect.pack_frame(msg, self.tpdu, self.header)
         except CodecError as exc:
             raise LinkError(self._say("cannot_encode", detail=exc), sent=False) from None
+        if self.connected and self._peer_closed():
+            log.info("the acquirer had closed the connection: opening a new one before sending")
+            await self.close()
         if not self.connected:
             await self._connect()
         writer = self._writer

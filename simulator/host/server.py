@@ -9,9 +9,11 @@ run-time control (`posim host fault ...`): add/clear/list faults and read counte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
+import socket
 import ssl
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -101,8 +103,12 @@ class HostServer:
             self._server.close()
             self._server = None
             log.info("fault %s: not accepting connections for %gs", rule.kind, rule.seconds)
-            if rule.kind == "outage":  # the line is cut: the connections already open go too
-                for writer in list(self._writers):
+            if rule.kind == "outage":  # the line is cut: the connections already open go too, before the
+                for writer in list(self._writers):  # control answer (a close alone waits for the next loop turn)
+                    sock = writer.get_extra_info("socket")
+                    if sock is not None:
+                        with contextlib.suppress(OSError):
+                            sock.shutdown(socket.SHUT_RDWR)
                     writer.close()
             self._relisten = asyncio.get_running_loop().call_later(rule.seconds, self._end_refuse)
         elif rule is None and self._server is None:
