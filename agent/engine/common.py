@@ -131,7 +131,7 @@ def flush_advices(profile: Profile) -> Gen:
             if problem is None:
                 verdict = check_response(message, result.message, mac_valid=result.mac_valid)
                 problem = None if verdict.valid else verdict.problem
-            code = None if problem is not None else result.message.get(39)
+            code = _answer_code(result) if problem is None else None
             if code in NOT_PROCESSED:  # not the bank's word on the sale: still owed, never taken as a decline
                 problem = say(profile.language, "bank_answered", code=code, meaning=describe(code, profile.language))
             if problem is None:
@@ -204,9 +204,9 @@ def ensure_ready(profile: Profile, *, trace_for_signon: Callable[[], Gen] | None
 
 
 def keys_ready(profile: Profile) -> Gen:
-    """Sign on when the working keys are missing or too old.  What is owed (reversals, advices, TC uploads)
-    calls this before it goes out, not after: they are MAC'd, and without keys the bank cannot take them (it
-    answers 77, sign on again), so the reversal-first rule yields to the one message that makes them possible."""
+    """Sign on when the working keys are missing or too old.  What is owed and MAC'd (reversals, advices)
+    calls this before it goes out, not after: without keys the bank cannot take them (it answers 77, sign
+    on again), so the reversal-first rule yields to the one message that makes them possible."""
     if (yield SignOnNeeded()):
         yield from sign_on(profile)
 
