@@ -244,3 +244,33 @@ def test_a_full_disk_is_reported_and_nothing_committed_is_lost(tiny_filesystem):
     for name in os.listdir(tiny_filesystem):
         shutil.copy(tiny_filesystem / name, copy / name)  # check on a disk with room to open the WAL
     _check_after_full(copy / "journal.db", committed, error, "the disk is full")
+
+
+def test_a_page_that_fails_after_the_first_row_is_a_storage_error_not_an_internal_one(tmp_path):
+    """SQLite reads a page when a row is stepped to: a damaged page met after the first row (a torn write
+    after a power cut) must say "storage error" as a damaged first page does — the daemon answered
+    "internal error: DatabaseError" when it surfaced while the rows were fetched."""
+    from agent.journal.reads import ReportingConnection
+
+    path = tmp_path / "rows.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (x TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(f"{n:06d}" * 30,) for n in range(3000)])
+    conn.commit()
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with path.open("r+b") as damaged:  # the last leaf page (the last rows inserted) overwritten
+        damaged.seek(path.stat().st_size - page_size)
+        damaged.write(b"\xff" * page_size)
+    reading = sqlite3.connect(path, isolation_level=None, factory=ReportingConnection)
+    try:
+        assert reading.execute("SELECT x FROM t").fetchone() is not None  # the first pages are sound
+        for fetch in (lambda c: c.fetchall(), list, lambda c: c.fetchmany(5000)):
+            with pytest.raises(StorageError, match="read the journal"):
+                fetch(reading.execute("SELECT x FROM t"))
+        reading.execute("BEGIN")  # inside a write the writer reports it (and rolls back): the error as SQLite said it
+        with pytest.raises(sqlite3.DatabaseError):
+            reading.execute("SELECT x FROM t").fetchall()
+        reading.execute("ROLLBACK")
+    finally:
+        reading.close()
