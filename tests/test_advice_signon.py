@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.engine import preauth as pa
+from agent.engine.preauth import plans as pa
 from agent.engine.common import echo, sign_on
 from agent.engine.responses import NOT_PROCESSED, SIGN_ON_AGAIN, describe
 from agent.journal.states import TxnState

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from agent import config, registry
-from agent.engine import amount_guards as guards, operations as ops, preauth as pa
-from agent.engine import wallet as w
+from agent.engine import amount_guards as guards, operations as ops
+from agent.engine.preauth import plans as pa
+from agent.engine.wallet import plans as w
 from agent.engine.effects import EngineError
 from agent.engine.requests import Profile
 from agent.errors import ConfigError

@@ -206,7 +206,7 @@ def test_every_dialect_card_field_and_chip_card_tag_is_known_to_the_scrubber():
         assert tracks <= TRACK_FIELDS, (name, tracks - TRACK_FIELDS)
     assert {f"{tag:X}" for tag, (_, kind) in EMV_TAGS.items() if kind == "pan"} <= PAN_TAGS
     assert {f"{tag:X}" for tag, (label, _) in EMV_TAGS.items() if "Track" in label} <= TRACK_TAGS
-    from agent.engine.walletmsgs import WalletSettings
+    from agent.engine.wallet.messages import WalletSettings
     assert str(WalletSettings().code_field) in PAN_FIELDS
 
 

@@ -22,7 +22,8 @@ from agent.auth import AuthError, PasswordGate, hash_password
 from agent.console import views
 from agent.daemon import plans
 from agent.drivers.hostlink import HostLink, LinkError
-from agent.engine import common, effects as fx, operations, preauth, settlement
+from agent.engine import common, effects as fx, operations, settlement
+from agent.engine.preauth import plans as preauth
 from agent.engine.effects import EngineError
 from agent.iso8583 import get_dialect
 from agent.engine.receipts import LABELS, render_receipt, render_settlement_report

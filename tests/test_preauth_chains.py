@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from agent.engine import chains, effects as fx, fixes, preauth as pa, preauth_fixes, settlement
+from agent.engine import chains, effects as fx, fixes, routes, settlement
+from agent.engine.preauth import plans as pa
 from agent.engine.effects import EngineError
 from simulator.host.holds import held_amount
 from tests.enginekit import (CASHIER, DECLINE, DELIVER, LOSE_ANSWER, LOSE_REQUEST, PROFILE, REFUSE, SUPERVISOR,
@@ -51,7 +52,7 @@ def assert_bank_equals_journal(world: World) -> None:
 
 
 def correct(trace: int, amount: int | None, *, resume: bool = False):
-    return preauth_fixes.correct_any(PROFILE, fixes.CorrectRequest(trace, amount, test_card="debit", resume=resume),
+    return routes.correct_any(PROFILE, fixes.CorrectRequest(trace, amount, test_card="debit", resume=resume),
                                      SUPERVISOR)
 
 
@@ -257,7 +258,7 @@ def test_a_different_card_for_the_linked_sale_changes_nothing(world):
     _setup(world, "linked_sale_beyond_tolerance")
     wrong = max((t for t in world.journal.find(limit=20) if t.kind == "completion"), key=lambda t: t.id)
     with pytest.raises(EngineError, match="not the card of trace"):
-        world.run(preauth_fixes.correct_any(PROFILE, fixes.CorrectRequest(wrong.trace, 130000,
+        world.run(routes.correct_any(PROFILE, fixes.CorrectRequest(wrong.trace, 130000,
                                                                            test_card="credit"), SUPERVISOR))
     assert world.journal.all_chains() == [] and world.net_charged("debit") == 100000
 

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from agent.engine import fixes, operations as ops, preauth as pa, preauth_fixes, settlement
+from agent.engine import fixes, operations as ops, routes, settlement
+from agent.engine.preauth import plans as pa
 from agent.engine.effects import EngineError
 from simulator.host.holds import held_amount
 from tests.enginekit import (CASHIER, CORRUPT_MAC, DELIVER, LOSE_ANSWER, LOSE_REQUEST, PROFILE, REFUSE, SUPERVISOR,
@@ -42,7 +43,7 @@ def void_completion(world: World, trace: int):
 
 
 def correct(world: World, trace: int, amount: int, card: str = "debit"):
-    return world.run(preauth_fixes.correct_any(PROFILE, fixes.CorrectRequest(trace, amount, test_card=card),
+    return world.run(routes.correct_any(PROFILE, fixes.CorrectRequest(trace, amount, test_card=card),
                                                SUPERVISOR))
 
 
@@ -231,12 +232,12 @@ def test_a_stay_held_twice_is_asked_first_then_listed_and_the_extra_hold_release
     assert held(world) == 160000
     groups = world.journal.suspected_duplicate_holds(window_seconds=PROFILE.duplicate_window_seconds)
     assert [[t.id for t in g] for g in groups] == [[first.txn.id, second.txn.id]]
-    fixed = world.run(preauth_fixes.fix_duplicate_any(PROFILE, fixes.DuplicateFixRequest(second.txn.id), SUPERVISOR))
+    fixed = world.run(routes.fix_duplicate_any(PROFILE, fixes.DuplicateFixRequest(second.txn.id), SUPERVISOR))
     assert fixed.status == "approved" and "releasing" in fixed.message
     assert held(world) == 80000
     assert world.journal.suspected_duplicate_holds(window_seconds=PROFILE.duplicate_window_seconds) == []
     with pytest.raises(EngineError) as refused:
-        world.run(preauth_fixes.fix_duplicate_any(PROFILE, fixes.DuplicateFixRequest(first.txn.id), SUPERVISOR))
+        world.run(routes.fix_duplicate_any(PROFILE, fixes.DuplicateFixRequest(first.txn.id), SUPERVISOR))
     assert refused.value.code == "not_duplicate"
 
 

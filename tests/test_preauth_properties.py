@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import precondition, rule
 
-from agent.engine import preauth as pa
+from agent.engine.preauth import plans as pa
 from tests.enginekit import CASHIER, DELIVER, PROFILE, SUPERVISOR, World
 from tests.test_engine_properties import FATES, EngineMachine, assert_bank_equals_journal, heal
 from simulator.host.holds import open_holds

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-from agent.engine import fixes, operations as ops, preauth, settlement
+from agent.engine import fixes, operations as ops, settlement
+from agent.engine.preauth import plans as preauth
 from agent.engine.effects import EngineError
 from agent.reconcile.fees import DEFAULT_CONTRACT
 from agent.reconcile.formats import FORMATS

@@ -312,7 +312,7 @@ def test_f1_means_payment_code_only_on_the_sale_amount():
 
 
 def test_wallet_correction_texts_are_in_both_languages():
-    from agent.engine.wallet import TEXTS
+    from agent.engine.wallet.plans import TEXTS
     assert set(TEXTS["en"]) == set(TEXTS["zh"])
     assert "{amount}" in TEXTS["zh"]["undercharged"] and "{trace}" in TEXTS["zh"]["nothing_to_correct"]
 

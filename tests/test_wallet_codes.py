@@ -174,7 +174,7 @@ def test_logs_mask_codes_of_every_wallet_length():
 
 def test_the_code_field_must_be_masked_like_a_pan():
     from agent import config
-    from agent.engine.walletmsgs import WalletSettings
+    from agent.engine.wallet.messages import WalletSettings
     from agent.errors import ConfigError
     from agent.iso8583 import get_dialect
 
@@ -188,7 +188,7 @@ def test_the_code_field_must_be_masked_like_a_pan():
 
 def test_a_journaled_wallet_request_never_holds_the_code():
     from agent.engine.requests import Profile
-    from agent.engine.walletmsgs import WalletSettings, wallet_sale_request
+    from agent.engine.wallet.messages import WalletSettings, wallet_sale_request
     from agent.iso8583 import get_dialect
 
     code = "281234567890123456"

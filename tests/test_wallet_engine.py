@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from agent.engine import operations as ops, settlement
-from agent.engine import wallet as w
+from agent.engine.wallet import plans as w
 from agent.engine.effects import EngineError
 from agent.machine import IllegalTransition
 from tests.enginekit import CASHIER, DELIVER, LOSE_ANSWER, LOSE_REQUEST, PROFILE, SUPERVISOR, CORRUPT_MAC
@@ -383,7 +383,7 @@ def test_a_query_answer_that_says_nothing_about_the_order_is_never_taken_for_a_d
 
 
 def test_wallet_correction_speaks_the_terminals_language(world):
-    from agent.engine.walletfix import WalletCorrectRequest, wallet_correct
+    from agent.engine.wallet.fixes import WalletCorrectRequest, wallet_correct
     zh = replace(PROFILE, language="zh")
     first = world.pay(1000, world.code("alice"))
     fixed = world.run(wallet_correct(zh, SETTINGS, WalletCorrectRequest(first.txn.trace, 2500, world.code("alice")),
@@ -396,7 +396,7 @@ def test_wallet_correction_speaks_the_terminals_language(world):
 
 
 def test_a_wallet_purchase_corrected_again_counts_what_the_first_correction_charged(world):
-    from agent.engine.walletfix import WalletCorrectRequest, wallet_correct
+    from agent.engine.wallet.fixes import WalletCorrectRequest, wallet_correct
     first = world.pay(1000, world.code("alice"))  # 10.00 keyed for 100.00
     up = world.run(wallet_correct(PROFILE, SETTINGS, WalletCorrectRequest(first.txn.trace, 10000,
                                                                           world.code("alice")), SUPERVISOR))
@@ -413,7 +413,7 @@ def test_the_host_s_decline_fault_refuses_new_requests_only(world):
     restarted terminal sent, was answered 05 "without processing" and read as the order declined while the
     bank kept it paying.  A status query moves nothing and its answer is the order's state, so the fault
     refuses new financial requests only (a repeated advice is answered from its booking too)."""
-    from agent.engine.walletmsgs import wallet_query_request, wallet_sale_request
+    from agent.engine.wallet.messages import wallet_query_request, wallet_sale_request
     now = datetime.fromtimestamp(world.clock.now, timezone.utc)
     paying = world.pay(500, world.code("dave"), settings=replace(SETTINGS, deadline=0.5))
     query = wallet_query_request(PROFILE, SETTINGS, trace=paying.txn.trace + 5, batch=paying.txn.batch,

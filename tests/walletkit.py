@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from agent.engine import wallet as w
-from agent.engine.walletmsgs import WalletSettings
+from agent.engine.wallet import plans as w
+from agent.engine.wallet.messages import WalletSettings
 from tests.enginekit import CASHIER, PROFILE, World
 
 SETTINGS = WalletSettings(query_interval=3.0, deadline=20.0)

@@ -15,7 +15,7 @@ from agent.drivers.hostlink import HostLink, LinkClosed, LinkConnectError, LinkE
 from agent.engine import effects as fx
 from agent.journal.errors import DuplicateRequest, JournalError, NotFound
 from agent.machine import IllegalTransition
-from agent.engine import wallet as wallet_fx
+from agent.engine.wallet import plans as wallet_fx
 from agent.engine.port import Ask, JournalPort, check_port
 from agent.daemon.linkstate import SALE_CONNECT_S, LinkHealth
 from agent.engine.netmgmt import apply_signon_response

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agent.engine import common, fixes, operations, params, preauth as hold, preauth_fixes, settlement
+from agent.engine import common, fixes, operations, params, routes, settlement
+from agent.engine.preauth import plans as hold
 from agent.engine.effects import Outcome, Plan
 from agent.engine.operations import Operator
 from agent.engine.params import DownloadRequest
 from agent.engine.texts import say
-from agent.engine.wallet import WalletSaleRequest, wallet_sale as _wallet_sale
-from agent.engine.walletfix import WalletCorrectRequest, wallet_correct as _wallet_correct
+from agent.engine.wallet.plans import WalletSaleRequest, wallet_sale as _wallet_sale
+from agent.engine.wallet.fixes import WalletCorrectRequest, wallet_correct as _wallet_correct
 
 if TYPE_CHECKING:  # the daemon calls these: its module imports the registry that names them
     from agent.daemon.service import Daemon
@@ -48,7 +49,7 @@ def refund(daemon: Daemon, a: dict[str, Any], who: Operator) -> Plan:
 
 
 def correct(daemon: Daemon, a: dict[str, Any], who: Operator) -> Plan:
-    return preauth_fixes.correct_any(daemon.profile, fixes.CorrectRequest(
+    return routes.correct_any(daemon.profile, fixes.CorrectRequest(
         trace=a["trace"], right_amount=a.get("amount"), method=a.get("method", "auto"), test_card=a.get("card"),
         resume=bool(a.get("resume"))), who)
 
@@ -59,7 +60,7 @@ def wallet_correct(daemon: Daemon, a: dict[str, Any], who: Operator) -> Plan:
 
 
 def duplicates_fix(daemon: Daemon, a: dict[str, Any], who: Operator) -> Plan:
-    return preauth_fixes.fix_duplicate_any(daemon.profile, fixes.DuplicateFixRequest(a["id"]), who)
+    return routes.fix_duplicate_any(daemon.profile, fixes.DuplicateFixRequest(a["id"]), who)
 
 
 def settle(daemon: Daemon, a: dict[str, Any], who: Operator) -> Plan:

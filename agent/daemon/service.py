@@ -26,8 +26,8 @@ from agent.drivers.hostlink import HostLink
 from agent.tls import make_ssl_context
 from agent.engine import chains, common, operations, settlement, store_forward
 from agent.daemon.walletfx import WalletEffects
-from agent.engine.wallet import resume_after_restart
-from agent.engine.walletmsgs import WalletSettings
+from agent.engine.wallet.plans import resume_after_restart
+from agent.engine.wallet.messages import WalletSettings
 from agent.engine.effects import EngineError, Outcome, Plan
 from agent.engine.requests import Profile
 from agent.engine.texts import say

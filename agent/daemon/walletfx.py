@@ -8,7 +8,7 @@ import threading
 import time
 
 from agent.drivers.scanner import Scanner, ScannerError
-from agent.engine import wallet as w
+from agent.engine.wallet import plans as w
 
 
 class WalletEffects:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # the journal's values, named in signatures only: no storage 
 #: a step's transaction in one of these states means the step went through
 DONE_STATES = {"void": (TxnState.APPROVED,), "refund": (TxnState.APPROVED,),
                "sale": (TxnState.APPROVED, TxnState.VOIDED, TxnState.REFUNDED_PARTIALLY, TxnState.REFUNDED),
-               # a pre-auth completion's fix (engine/preauth_fixes.py)
+               # a pre-auth completion's fix (engine/preauth/fixes.py)
                "completion_void": (TxnState.APPROVED,),
                "completion": (TxnState.APPROVED, TxnState.VOIDED, TxnState.REFUNDED_PARTIALLY, TxnState.REFUNDED)}
 #: the outcome of a step's transaction is not known yet (a reversal is under way)

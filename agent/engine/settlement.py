@@ -19,7 +19,7 @@ from agent.errors import PosagentError
 from agent.engine.requests import FINANCIAL_KINDS, Profile
 from agent.engine.port import ask
 from agent.engine.texts import say
-from agent.engine.walletmsgs import WalletSettings
+from agent.engine.wallet.messages import WalletSettings
 from agent.iso8583 import Message
 from agent.journal.records import Batch, Txn
 from agent.journal.states import FixState

@@ -244,6 +244,6 @@ def say(language: str, key: str, **values: object) -> str:
     english, chinese = TEXTS[key]
     return (chinese if language == "zh" else english).format(**values)
 
-from agent.engine.preauth_texts import PREAUTH_TEXTS  # noqa: E402 — the pre-authorization family's texts
+from agent.engine.preauth.texts import PREAUTH_TEXTS  # noqa: E402 — the pre-authorization family's texts
 
 TEXTS.update(PREAUTH_TEXTS)

@@ -5,7 +5,7 @@ original in its chain.  Overcharge: a refund of the difference against the origi
 would need the customer's code again).  Never on top of an unknown outcome: that is resolved first.
 
 `correct TRACE --amount` without a code reaches `correct_without_code` (through
-`preauth_fixes.correct_any`, which knows a payment-code sale by `is_wallet_payment`): an overcharge is
+`routes.correct_any`, which knows a payment-code sale by `is_wallet_payment`): an overcharge is
 refunded to the wallet, an undercharge is refused with what is needed (the customer's new code) —
 never a card asked for.
 """
@@ -22,8 +22,8 @@ from agent.engine.effects import EngineError, Outcome
 from agent.engine.operations import Operator, sale_by_trace
 from agent.engine.port import ask
 from agent.engine.requests import Profile
-from agent.engine.wallet import WalletSaleRequest, _say, wallet_sale
-from agent.engine.walletmsgs import WalletSettings
+from agent.engine.wallet.plans import WalletSaleRequest, _say, wallet_sale
+from agent.engine.wallet.messages import WalletSettings
 from agent.money import format_amount
 from agent.journal.states import TxnState
 from agent.paycodes import wallet_of_masked

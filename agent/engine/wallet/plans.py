@@ -25,7 +25,7 @@ from agent.engine.requests import Profile, Verdict, check_response
 from agent.engine.responses import describe
 from agent.iso8583 import Message
 from agent.iso8583.dump import MessageJson
-from agent.engine.walletmsgs import WalletSettings, wallet_query_request, wallet_sale_request
+from agent.engine.wallet.messages import WalletSettings, wallet_query_request, wallet_sale_request
 from agent.machine import Machine
 from agent.money import format_amount
 from agent.progress import Progress

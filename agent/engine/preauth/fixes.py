@@ -9,23 +9,22 @@ The engine picks the fix and says why, like `fixes.correct` for sales, and runs 
   too small → a sale of the difference linked to the completion (the pre-auth's card, read first);
 - a duplicate hold → a pre-auth void of the extra one.
 
-`correct_any` / `fix_duplicate_any` send a sale's trace or id to the sale fixes and a completion's or
-pre-auth's to these, so `posagent correct` and `duplicates --fix` cover both; a payment-code sale's trace
-goes to the wallet's fix (`walletfix.correct_without_code`: a refund to the wallet, never a card read).
+`engine/routes.py` sends a completion's or a pre-auth's trace or id here, so `posagent correct` and
+`duplicates --fix` cover every family.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from agent.engine import fixes, walletfix
+from agent.engine import fixes
 from agent.engine.chains import resume_command, run_chain, run_step
 from agent.engine.common import Gen
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
 from agent.engine.operations import Operator, _money
-from agent.engine.preauth import (CompletionRef, HoldRef, ceiling, complete_preauth, completion_void,
-                                  preauth_void, validity_seconds)
+from agent.engine.preauth.plans import (CompletionRef, HoldRef, ceiling, complete_preauth, completion_void,
+                                       preauth_void, validity_seconds)
 from agent.engine.requests import CardData, Profile
 from agent.engine.texts import say
 from agent.journal.records import Txn
@@ -36,18 +35,6 @@ def _combine(operation: str, lead: str, outcome: Outcome) -> Outcome:
     """The outcome of the step that ran, with what the fix chose in front of its message."""
     return Outcome(operation, outcome.status, f"{lead} {outcome.message}", txn=outcome.txn, steps=outcome.steps,
                    details=dict(outcome.details))
-
-
-def correct_any(profile: Profile, request: fixes.CorrectRequest, operator: Operator) -> Gen:
-    """`correct TRACE --amount`: a completion's trace is fixed here, a payment-code sale's by the wallet's fix,
-    a card sale's by `fixes.correct`."""
-    found = yield from ask.find(trace=request.trace, limit=20)
-    newest = max(found, key=lambda t: t.created_at) if found else None
-    if newest is not None and newest.kind == "completion":
-        return (yield from correct_completion(profile, newest, request, operator))
-    if newest is not None and walletfix.is_wallet_payment(newest):
-        return (yield from walletfix.correct_without_code(profile, request, operator))
-    return (yield from fixes.correct(profile, request, operator))
 
 
 def correct_completion(profile: Profile, completion: Txn, request: fixes.CorrectRequest, operator: Operator) -> Gen:
@@ -136,14 +123,6 @@ def completion_step(profile: Profile, operator: Operator, op: str, amount: int, 
         preauth_txn = yield from ask.get(original.original_id)
         return (yield from complete_preauth(profile, preauth_txn, amount, operator))
     return (yield from run_step(profile, operator, op, amount, original, card))
-
-
-def fix_duplicate_any(profile: Profile, request: fixes.DuplicateFixRequest, operator: Operator) -> Gen:
-    """`duplicates --fix ID`: a pre-auth id releases the extra hold, a sale id goes to `fixes.fix_duplicate`."""
-    txn = yield from ask.get(request.txn_id)
-    if txn is not None and txn.kind == "preauth":
-        return (yield from fix_duplicate_hold(profile, txn, operator))
-    return (yield from fixes.fix_duplicate(profile, request, operator))
 
 
 def fix_duplicate_hold(profile: Profile, txn: Txn, operator: Operator) -> Gen:
