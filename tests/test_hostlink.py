@@ -230,6 +230,61 @@ def test_a_connection_the_host_closed_is_never_written_to_before_the_reader_has_
     run(go())
 
 
+def test_an_answer_that_came_before_the_host_closed_still_reaches_its_request():
+    """The host answers one request and closes; before the reader task has run, a second request is sent:
+    the first still gets its answer (read from before the close), the second goes on a new connection."""
+    import socket
+    import threading
+    import time
+
+    from agent.iso8583 import Message
+
+    answered = threading.Event()
+    go_on = threading.Event()
+
+    def read_frame(conn: socket.socket):
+        size = int.from_bytes(conn.recv(2, socket.MSG_WAITALL), "big")
+        return CUP.unpack_frame(conn.recv(size, socket.MSG_WAITALL)).message
+
+    def answer(conn: socket.socket, request) -> None:
+        reply = Message(f"{int(request.mti) + 10:04d}", {11: request[11], 41: request[41], 39: "00"})
+        conn.sendall(CUP.pack_frame(reply, TPDU, HEADER))
+
+    def serve(listener: socket.socket) -> None:
+        first, _ = listener.accept()
+        request = read_frame(first)
+        go_on.wait(5)
+        answer(first, request)
+        first.shutdown(socket.SHUT_RDWR)
+        first.close()
+        answered.set()
+        second, _ = listener.accept()
+        answer(second, read_frame(second))
+        second.close()
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = threading.Thread(target=serve, args=(listener,), daemon=True)
+    server.start()
+
+    async def go():
+        s = Session(listener.getsockname()[1], connect_timeout=2.0)
+        first = asyncio.ensure_future(s.link.exchange(build_echo(s.cfg, 1)))
+        await asyncio.sleep(0.2)  # sent; its answer not yet given
+        go_on.set()
+        assert answered.wait(5)
+        time.sleep(0.1)  # the answer and the close are in the kernel; the loop has not turned
+        second = await s.link.exchange(build_echo(s.cfg, 2))
+        assert second[39] == "00" and second[11] == "000002"
+        assert (await first)[39] == "00"
+        assert s.link.connects == 2
+        await s.link.close()
+    try:
+        run(go())
+    finally:
+        listener.close()
+        server.join(5)
+
+
 def test_probability_fault_with_seed_is_reproducible(sim_host):
     async def pattern() -> list[bool]:
         sim_host.control(op="clear")

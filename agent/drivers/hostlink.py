@@ -306,7 +306,10 @@ class HostLink:
             raise LinkError(self._say("cannot_encode", detail=exc), sent=False) from None
         if self.connected and self._peer_closed():
             log.info("the acquirer had closed the connection: opening a new one before sending")
-            await self.close()
+            if self._read_task is not None:  # it reads what came before the close (an answer another request
+                await asyncio.wait({self._read_task}, timeout=1.0)  # waits for) and then ends the connection
+            if self.connected:
+                await self.close()
         if not self.connected:
             await self._connect()
         writer = self._writer
