@@ -56,6 +56,18 @@ async def offline_declined(daemon: Daemon, args: dict[str, Any], role: str) -> d
     return {"declined": daemon.offline_declined(), "acknowledged": acknowledged}
 
 
+async def offline_manual(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
+    """Store-and-forward: the stored sales whose advice cannot be built (their sealed card does not open), each
+    with why and since when — approved offline, the bank never told."""
+    return {"needs_manual": daemon.journal.advices_needing_manual_handling()}
+
+
+async def offline_manual_handled(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
+    """A supervisor marks one of them handled (journaled with who, when and the note)."""
+    txn = daemon.journal.advice_handled(args["id"], note=args.get("note") or "", operator=role, role=role)
+    return {"handled": txn.id, "trace": txn.trace, "amount": txn.amount}
+
+
 async def offline_switch(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
     """The supervisor switches the terminal offline by hand ("on") or back ("off"); journaled, kept across a
     restart (`agent.daemon.offswitch`)."""

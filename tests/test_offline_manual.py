@@ -1,0 +1,109 @@
+"""A sale stored offline whose sealed card does not open (the sealing key replaced, the sealed copy damaged):
+its advice can never be built, so it needs manual handling — it no longer holds back other messages, is not
+counted as stored money nor in the settlement totals, is listed with what the merchant must do, and a
+supervisor marks it handled (journaled, once).
+
+The journal on a real SQLite file; then end to end: the daemon (`posagent run`) → real TCP → `posim host` with
+an outage, swiped sales stored without a card reader, the key file replaced, SIGKILL and restart."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from agent.drivers.cardseal import CardSealer, binding_of
+from agent.engine.offline import offline_sale_message
+from agent.engine.requests import CardData, Profile
+from agent.iso8583.dump import message_to_json
+from agent.journal import Journal
+from agent.journal.errors import IllegalRecordTransition, JournalError, NotFound
+from agent.journal.states import TRANSACTION, TxnState
+from simulator.testcards import load_cards
+from tests.agentproc import SUPERVISOR_PASSWORD, start_agent
+from tests.test_daemon_emv_terminal import host_codes
+from tests.test_offline_selling import wait_for
+from tests.test_offline_swipe import SETTINGS, cut_line, stored, swipe
+
+CARDS = load_cards()
+PROFILE = Profile(terminal_id="10000001", merchant_id="123456789012345")
+KEY = bytes(range(32))
+PAN, EXPIRY = "6226090000000162", "3012"
+
+
+def store_sale(journal: Journal, amount: int, key: bytes = KEY):
+    """A swiped sale stored offline, its card sealed under `key`."""
+    card = CardData(pan=PAN, expiry=EXPIRY, entry_mode="022", track2=f"{PAN}={EXPIRY}1011")
+    sealed = CardSealer(key).seal(PAN, EXPIRY, b"", binding=binding_of(amount), track2=card.track2)
+    return journal.begin("sale", amount=amount, currency="156", pan=PAN, entry_mode="022", operator="01",
+                         role="cashier", advice=True,
+                         request=lambda trace, batch: {**message_to_json(offline_sale_message(
+                             PROFILE, trace=trace, batch=batch, amount=amount, card=card), masked=True),
+                             "sealed_card": sealed})
+
+
+@pytest.fixture
+def journal(tmp_path):
+    j = Journal.open(tmp_path / "journal.db", fingerprint_key=KEY)
+    yield j
+    j.close()
+
+
+# -- the state machine and the journal ---------------------------------------------------------------------
+
+def test_the_machine_sends_a_stored_sale_to_manual_handling_and_only_a_person_out_of_it():
+    assert TRANSACTION.step(TxnState.ADVICE_PENDING, "give_up") == TxnState.ADVICE_NEEDS_MANUAL
+    assert TRANSACTION.events_from(TxnState.ADVICE_NEEDS_MANUAL) == ("resolve",)
+    assert TRANSACTION.step(TxnState.ADVICE_NEEDS_MANUAL, "resolve") == TxnState.RESOLVED_MANUALLY
+    for state in (TxnState.APPROVED, TxnState.SENDING, TxnState.DECLINED):
+        assert not TRANSACTION.allows(state, "give_up")
+
+
+def test_a_sale_needing_manual_handling_is_out_of_the_queue_the_limits_and_the_totals(journal):
+    broken, owed = store_sale(journal, 4000), store_sale(journal, 1500)
+    batch = journal.open_batch().number
+    assert journal.offline_stored()["count"] == 2
+    journal.advice_needs_manual(broken.id, "the sealed card does not open with this terminal's key")
+
+    assert [t.id for t in journal.pending_advices()] == [owed.id]  # the other one is still owed
+    assert journal.offline_stored() == {"count": 1, "amount": 1500, "oldest": owed.created_at}
+    listed = journal.advices_needing_manual_handling()
+    assert [(t["id"], t["state"], t["amount"]) for t in listed] == [(broken.id, "advice_needs_manual", 4000)]
+    assert listed[0]["reason"] == "the sealed card does not open with this terminal's key" and listed[0]["since"]
+    # the bank was never told: not in the totals it settles, not uploaded, and settlement is not blocked by it
+    journal.complete(owed.id, approved=True, response_code="00", rrn="000000000001", auth_code="123456",
+                     response={"mti": "0230", "39": "00"})
+    assert journal.batch_totals(batch).debit_count == 1 and journal.batch_totals(batch).debit_amount == 1500
+    assert journal.begin_settlement(batch).state == "settling"
+    assert [t.id for t in journal.upload_pending(batch, ic_only=False)] == [owed.id]
+    assert journal.verify().ok
+    event = journal.core.conn.execute("SELECT kind, operator, role, details FROM events WHERE txn_id = ? "
+                                       "AND kind = 'advice.needs_manual'", (broken.id,)).fetchone()
+    assert event["role"] == "system" and "does not open" in event["details"]
+
+
+def test_marking_it_handled_is_journaled_once_and_every_wrong_target_is_one_line(journal):
+    broken = store_sale(journal, 4000)
+    with pytest.raises(JournalError, match=r"transaction \d+ is a sale in state advice_pending, not a stored sale "
+                                           r"needing manual handling"):
+        journal.advice_handled(broken.id, note="too early", operator="supervisor")
+    journal.advice_needs_manual(broken.id, "the sealed card does not open with this terminal's key")
+    with pytest.raises(JournalError, match="needs a note"):
+        journal.advice_handled(broken.id, note="  ", operator="supervisor")
+
+    done = journal.advice_handled(broken.id, note="acquirer booked it by phone, ref 4711", operator="supervisor")
+    assert done.state == TxnState.RESOLVED_MANUALLY and journal.advices_needing_manual_handling() == []
+    assert "sealed_card" not in journal.advice_record(broken.id)  # never to be forwarded: nothing of the card kept
+    event = journal.core.conn.execute("SELECT operator, role, at, details FROM events WHERE txn_id = ? AND "
+                                       "kind = 'advice.handled'", (broken.id,)).fetchone()
+    assert event["operator"] == "supervisor" and event["at"] and "ref 4711" in event["details"]
+
+    with pytest.raises(JournalError) as twice:
+        journal.advice_handled(broken.id, note="again", operator="supervisor")
+    assert str(twice.value) == (f"transaction {broken.id} is resolved by hand already, not a stored sale needing "
+                                "manual handling (see posagent offline manual)")
+    with pytest.raises(NotFound, match="no transaction 999 in the journal"):
+        journal.advice_handled(999, note="x", operator="supervisor")
+    with pytest.raises(IllegalRecordTransition):  # only a stored sale still owed can be given up
+        journal.advice_needs_manual(broken.id, "again")
+    assert journal.verify().ok
