@@ -107,3 +107,65 @@ def test_marking_it_handled_is_journaled_once_and_every_wrong_target_is_one_line
     with pytest.raises(IllegalRecordTransition):  # only a stored sale still owed can be given up
         journal.advice_needs_manual(broken.id, "again")
     assert journal.verify().ok
+
+
+# -- end to end: the daemon, the simulator host, the key file replaced -----------------------------------
+
+@pytest.fixture
+def terminal(tmp_path, sim_host):
+    agent = start_agent(tmp_path, sim_host.port, extra=SETTINGS)
+    yield agent
+    agent.stop()
+
+
+def offline_section(agent) -> dict:
+    return agent.call("status")["result"]["offline"]
+
+
+def test_a_stored_sale_whose_key_was_replaced_needs_manual_handling_and_holds_nothing_back(terminal, sim_host):
+    agent = terminal
+    cut_line(agent, sim_host)
+    broken = stored(swipe(agent, 4000), "022")  # sealed under the key the terminal has now
+    agent.kill()
+    (agent.directory / "fingerprint.key").write_bytes(secrets.token_bytes(32))  # the key file replaced
+    agent.start()
+    assert wait_for(lambda: not agent.call("echo")["ok"] and agent.call("status")["result"]["link"]["state"] == "down")
+    later = stored(swipe(agent, 1500, card="credit"), "022")  # sealed under the new key: it can be forwarded
+    sim_host.control(op="clear")  # the line is back
+
+    # the one that cannot be built is set aside; the other is forwarded, and the next sale goes online
+    assert wait_for(lambda: offline_section(agent)["stored"] == 0, 40), agent.call("status")
+    online = swipe(agent, 1000)
+    assert online["ok"] and online["outcome"]["status"] == "approved", online
+    assert online["outcome"]["txn"]["state"] == "approved" and not online["outcome"]["details"].get("offline")
+    assert host_codes(sim_host, "credit") == ["00"] and host_codes(sim_host, "debit") == ["00"]  # never the broken one
+    section = offline_section(agent)
+    assert (section["stored"], section["needs_manual"], section["needs_manual_amount"]) == (0, 1, 4000), section
+    assert "1 stored sale(s) for 40.00 never reached the bank" in agent.cli("status").stdout
+
+    listing = agent.cli("offline", "manual")
+    assert listing.returncode == 0 and f"trace {broken['trace']:06d}" in listing.stdout, listing
+    assert "NEEDS MANUAL" in listing.stdout and "does not open" in listing.stdout
+    assert "contact the acquirer" in listing.stdout and "another payment" in listing.stdout
+
+    agent.kill()  # a power cut keeps it as it is
+    agent.start()
+    kept = agent.json("offline", "manual")["result"]["needs_manual"]
+    assert [(t["id"], t["amount"], t["state"]) for t in kept] == [(broken["id"], 4000, "advice_needs_manual")], kept
+
+    # only a supervisor marks it handled, once; anything else is one line
+    no_password = agent.cli("offline", "manual", "--handled", str(broken["id"]), "--note", "booked by phone")
+    assert no_password.returncode != 0 and len(no_password.stderr.strip().splitlines()) == 1, no_password
+    done = agent.cli("offline", "manual", "--handled", str(broken["id"]), "--note", "acquirer booked it, ref 4711",
+                     password=True)
+    assert done.returncode == 0 and "marked handled" in done.stdout, done
+    for target, says in ((broken["id"], "resolved by hand already"), (online["outcome"]["txn"]["id"], "state approved"),
+                         (later["id"], "state approved"), (9999, "no transaction 9999")):
+        again = agent.cli("offline", "manual", "--handled", str(target), "--note", "again", password=True)
+        lines = again.stderr.strip().splitlines()
+        assert again.returncode != 0 and len(lines) == 1 and says in lines[0], again
+    assert "no sale stored offline needs manual handling" in agent.cli("offline", "manual").stdout
+    assert offline_section(agent)["needs_manual"] == 0
+    shown = agent.json("journal", "show", str(broken["id"]))
+    assert shown["transaction"]["state"] == "resolved_manually"
+    assert agent.cli("journal", "verify").returncode == 0
