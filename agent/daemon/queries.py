@@ -21,7 +21,7 @@ log = logging.getLogger("posagent.control")
 
 #: what the technician console may journal about itself
 CONSOLE_EVENTS = ("login", "login_failed", "login_locked", "logout", "idle_logout", "config_set", "log_level",
-                  "reversal_handled", "keys_loaded", "keys_restored", "daemon_started")
+                  "reversal_handled", "advice_handled", "keys_loaded", "keys_restored", "daemon_started")
 
 
 def with_payment(daemon: Daemon, txn: Txn) -> dict[str, Any]:
