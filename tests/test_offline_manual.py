@@ -153,6 +153,18 @@ def test_a_stored_sale_whose_key_was_replaced_needs_manual_handling_and_holds_no
     kept = agent.json("offline", "manual")["result"]["needs_manual"]
     assert [(t["id"], t["amount"], t["state"]) for t in kept] == [(broken["id"], 4000, "advice_needs_manual")], kept
 
+    # settlement is not held back by it, and says it is in neither side's totals (nor uploaded)
+    asked = agent.call("settle", {}, password=SUPERVISOR_PASSWORD)
+    assert asked["outcome"]["status"] == "needs_confirmation", asked
+    assert "1 sale(s) stored offline for 40.00 that the bank was never told of" in asked["outcome"]["message"]
+    settled = agent.call("settle", {"confirm": True}, password=SUPERVISOR_PASSWORD)
+    assert settled["ok"] and settled["outcome"]["status"] == "done", settled
+    totals = settled["outcome"]["details"]["totals"]
+    assert (totals["debit_count"], totals["debit_amount"]) == (2, 2500), totals  # the forwarded one and the online one
+    assert settled["outcome"]["details"]["result"] == "balanced"  # the bank's totals agree: it never had the sale
+    assert "are not in these totals" in settled["outcome"]["message"]
+    assert [t["id"] for t in agent.json("offline", "manual")["result"]["needs_manual"]] == [broken["id"]]
+
     # only a supervisor marks it handled, once; anything else is one line
     no_password = agent.cli("offline", "manual", "--handled", str(broken["id"]), "--note", "booked by phone")
     assert no_password.returncode != 0 and len(no_password.stderr.strip().splitlines()) == 1, no_password

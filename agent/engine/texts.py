@@ -33,6 +33,10 @@ TEXTS: dict[str, tuple[str, str]] = {
                            "the bank cannot be told of it and it needs manual handling (posagent offline manual)",
                            "凭证号 {trace} 的脱机存储交易的加密卡号无法解开（{problem}）：无法通知银行，需人工处理"
                            "（posagent offline manual）"),
+    "settle_manual": (" {count} sale(s) stored offline for {amount} that the bank was never told of (sealed card does "
+                      "not open) are not in these totals: settle them with the acquirer or the customer (posagent "
+                      "offline manual).", "另有 {count} 笔脱机存储交易（共 {amount}）从未通知银行（加密卡号无法解开），"
+                      "不计入以上总计：请与收单机构或顾客处理（posagent offline manual）。"),
     "unusual": ("{amount} is unusually large for this terminal (typical sale {typical}).{meant} Check the amount; "
                 "confirm to go on.",
                 "{amount} 远高于本终端的常见金额（通常 {typical}）。{meant}请核对金额，确认后继续。"),
