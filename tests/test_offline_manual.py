@@ -109,6 +109,24 @@ def test_marking_it_handled_is_journaled_once_and_every_wrong_target_is_one_line
     assert journal.verify().ok
 
 
+def test_the_back_office_folds_it_out_of_the_stored_sales_and_then_resolved_by_hand(journal):
+    import json
+
+    from posoffice.offline import is_stored
+    from posoffice.report import transactions
+
+    def as_office() -> dict:  # the journal's events as the shipper sends them: (terminal, seq, txn_id, kind, at, details)
+        rows = [("40000001", r["id"], r["txn_id"], r["kind"], r["at"], json.loads(r["details"]))
+                for r in journal.core.conn.execute("SELECT * FROM events ORDER BY id")]
+        return {t.txn_id: (t.state, is_stored(t)) for t in transactions(rows)}
+
+    broken, owed = store_sale(journal, 4000), store_sale(journal, 1500)
+    journal.advice_needs_manual(broken.id, "the sealed card does not open with this terminal's key")
+    assert as_office() == {broken.id: ("advice_needs_manual", False), owed.id: ("advice_pending", True)}
+    journal.advice_handled(broken.id, note="customer paid cash", operator="supervisor")
+    assert as_office()[broken.id] == ("resolved_manually", False)
+
+
 # -- end to end: the daemon, the simulator host, the key file replaced -----------------------------------
 
 @pytest.fixture
