@@ -109,6 +109,23 @@ def test_marking_it_handled_is_journaled_once_and_every_wrong_target_is_one_line
     assert journal.verify().ok
 
 
+def test_retention_keeps_its_batch_until_it_is_handled(tmp_path):
+    clock = [1_800_000_000.0]
+    journal = Journal.open(tmp_path / "r.db", fingerprint_key=KEY, clock=lambda: clock[0])
+    try:
+        broken = store_sale(journal, 4000)
+        journal.advice_needs_manual(broken.id, "the sealed card does not open with this terminal's key")
+        journal.begin_settlement(1)
+        journal.finish_settlement(1)
+        clock[0] += 100 * 86400
+        assert journal.prune(retention_days=30) == 0  # its evidence stays while nobody has handled it
+        journal.advice_handled(broken.id, note="customer paid cash", operator="supervisor")
+        assert journal.prune(retention_days=30) == 1
+        assert journal.verify().ok
+    finally:
+        journal.close()
+
+
 def test_the_back_office_folds_it_out_of_the_stored_sales_and_then_resolved_by_hand(journal):
     import json
 
