@@ -12,6 +12,9 @@ import secrets
 
 import pytest
 
+from agent import config
+from agent.console.commands import CommandTable
+from agent.console.context import ConsoleContext
 from agent.drivers.cardseal import CardSealer, binding_of
 from agent.engine.offline import offline_sale_message
 from agent.engine.requests import CardData, Profile
@@ -157,7 +160,9 @@ def offline_section(agent) -> dict:
     return agent.call("status")["result"]["offline"]
 
 
-def test_a_stored_sale_whose_key_was_replaced_needs_manual_handling_and_holds_nothing_back(terminal, sim_host):
+@pytest.mark.parametrize("console_handles", [False, True], ids=["cli", "console"])
+def test_a_stored_sale_whose_key_was_replaced_needs_manual_handling_and_holds_nothing_back(terminal, sim_host,
+                                                                                           console_handles):
     agent = terminal
     cut_line(agent, sim_host)
     broken = stored(swipe(agent, 4000), "022")  # sealed under the key the terminal has now
@@ -203,9 +208,19 @@ def test_a_stored_sale_whose_key_was_replaced_needs_manual_handling_and_holds_no
     # only a supervisor marks it handled, once; anything else is one line
     no_password = agent.cli("offline", "manual", "--handled", str(broken["id"]), "--note", "booked by phone")
     assert no_password.returncode != 0 and len(no_password.stderr.strip().splitlines()) == 1, no_password
-    done = agent.cli("offline", "manual", "--handled", str(broken["id"]), "--note", "acquirer booked it, ref 4711",
-                     password=True)
-    assert done.returncode == 0 and "marked handled" in done.stdout, done
+    if console_handles:  # the technician's console: the status line, the list, the supervisor's password hidden
+        console = CommandTable(ConsoleContext(client=agent, cfg=config.load(agent.config)))
+        said = console.run("status").text
+        assert "1 stored sale(s) for 40.00 never reached the bank" in said, said
+        listed = console.run("offline manual").text
+        assert f"{broken['trace']:06d}" in listed and "NEEDS MANUAL" in listed and "another payment" in listed, listed
+        asked = console.run(f"offline handled {broken['id']} acquirer booked it, ref 4711")
+        assert asked.ask is not None and asked.ask.secret
+        assert "marked handled" in asked.ask.then(SUPERVISOR_PASSWORD).text
+    else:
+        done = agent.cli("offline", "manual", "--handled", str(broken["id"]), "--note", "acquirer booked it, ref 4711",
+                         password=True)
+        assert done.returncode == 0 and "marked handled" in done.stdout, done
     for target, says in ((broken["id"], "resolved by hand already"), (online["outcome"]["txn"]["id"], "state approved"),
                          (later["id"], "state approved"), (9999, "no transaction 9999")):
         again = agent.cli("offline", "manual", "--handled", str(target), "--note", "again", password=True)
