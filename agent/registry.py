@@ -285,6 +285,15 @@ _rows = (
               console=True, keypad=True,
               args={"acknowledge": FLAG.but(help="mark them seen: the store will contact the customers (supervisor)")},
               cli=Cli(("offline", "declined"), show="show_offline_declined")),
+    Operation("offline_manual", "sales stored offline whose advice cannot be built (the sealed card does not "
+                                "open): approved offline, the bank never told — each needs manual handling",
+              Q + "offline_manual", kind="query", console=True,
+              cli=Cli(("offline", "manual"), show="show_offline_manual")),
+    Operation("offline_manual_handled", "mark a stored sale needing manual handling as handled (supervisor)",
+              Q + "offline_manual_handled", kind="query", role="supervisor", console=True,
+              args={"id": ID.but(required=True, flag="--handled", help="mark stored sale ID (journal id) handled"),
+                    "note": _text(help="what was done (with --handled): e.g. acquirer booked it by phone, ref …")},
+              cli=Cli(("offline", "manual"), select=("--handled",), show="show_offline_handled")),
     Operation("offline_switch", "switch the terminal offline by hand (on: sales are stored within the offline "
                                 "limits and nothing is sent to the bank) or back (off) (supervisor)",
               Q + "offline_switch", kind="query", role="supervisor", console=True, keypad=True,

@@ -5,7 +5,8 @@ units), `txn.complete` and `txn.confirmed` the state the answer left it in, `txn
 `reversal.done` reversed, `reversal.handled` resolved by a person.  A sale stored offline (and an offline
 completion) is an advice: its `txn.begin` says `state` advice_pending (journals older than that say nothing
 until the answer), each `advice.attempt` is one try to forward it, and the advice's answer is its
-`txn.complete` (with the bank's `response_code`).  So the office needs no other table
+`txn.complete` (with the bank's `response_code`); `advice.needs_manual` says it can never be forwarded (its
+sealed card does not open) and `advice.handled` that a person settled it (resolved_manually).  So the office needs no other table
 from the terminal.  A transaction counts on the day of its approval when its own last outcome still
 leaves it approved (a sale later reversed does not count; a sale later voided does, and so does its void).
 A void or refund that changes its original is counted as itself: net = sales - refunds - voids.
@@ -31,13 +32,16 @@ from typing import Any, Iterable, Mapping
 SIDES = {"sale": "sales", "correction": "sales", "completion": "sales", "refund": "refunds",
          "void": "voids", "completion_void": "voids"}
 #: the state each outcome event leaves a transaction in (None: read it from the event's details)
-STATE_AFTER = {"txn.complete": None, "txn.confirmed": None, "txn.fail": "in_doubt", "reversal.done": "reversed"}
+STATE_AFTER = {"txn.complete": None, "txn.confirmed": None, "txn.fail": "in_doubt", "reversal.done": "reversed",
+               # a stored sale whose sealed card does not open (agent.journal.offline): never forwarded, then settled
+               # by a person
+               "advice.needs_manual": "advice_needs_manual", "advice.handled": "resolved_manually"}
 STILL_APPROVED = ("approved", "voided", "refunded", "refunded_partially")
 #: the financial kinds a settlement statement lists (as the terminal's own reconciliation reads them)
 SETTLED_KINDS = ("sale", "correction", "void", "refund", "completion", "completion_void")
 #: the events `transactions` reads: the outcomes, an advice's tries, and the end of a batch's settlement
 TRANSACTION_KINDS = ("txn.begin", "txn.complete", "txn.fail", "txn.confirmed", "reversal.done", "reversal.handled",
-                     "advice.attempt", "settlement.finish")
+                     "advice.attempt", "advice.needs_manual", "advice.handled", "settlement.finish")
 
 
 @dataclass

@@ -152,3 +152,23 @@ def test_what_needs_the_bank_says_so_under_the_banner_a_payment_code_and_a_void(
     assert s.last_call.op == "void"
     s.reply(error("offline", "the bank cannot be reached (cannot connect): void needs the bank — wait for the link"))
     assert "void needs the bank — wait for the link" in said(s), said(s)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("width,height", [(16, 4), (21, 8)])
+def test_a_stored_sale_the_bank_was_never_told_of_is_a_banner_and_says_what_to_do_until_handled(width, height,
+                                                                                                 language):
+    s = Screen(width, height, language)
+    online = status(down=False, stored=0, amount=0)
+    s._take(s.t.set_link({**online, "offline": {**online["offline"], "needs_manual": 1,
+                                                "needs_manual_amount": 4000}}))
+    assert banner_of(s) in (TEXTS[language]["manual.banner"].format(count=1),
+                            TEXTS[language]["manual.banner_short"].format(count=1))
+    assert len(s.t.frame()) == height and all(len(line) <= width for line in s.t.frame())
+    todo = "".join(TEXTS[language]["idle.manual"].format(count=1).split())
+    assert todo[:12] in "".join(said(s).split())
+    s.keys("ENTER")
+    assert s.t.state == "idle" and not s.calls  # a supervisor marks it handled elsewhere, with a note
+    s._take(s.t.set_link(online))  # marked handled: the banner goes
+    assert banner_of(s) not in (TEXTS[language]["manual.banner"].format(count=1),
+                                TEXTS[language]["manual.banner_short"].format(count=1))

@@ -283,6 +283,27 @@ class CommandTable(Asking):
 
         return Reply(ask=Question(self._say("ask.supervisor"), with_password, secret=True))
 
+    def offline_manual(self, args: list[str]) -> Reply:
+        """The stored sales whose sealed card does not open (never forwarded), and what the merchant does."""
+        self._no_args(args, "offline manual")
+        return Reply(views.offline_manual(self.call("offline_manual"), self.exponent, self.language))
+
+    def offline_handled(self, args: list[str]) -> Reply:
+        """`offline handled ID NOTE`: the supervisor marks one of them handled (password hidden)."""
+        if len(args) < 2:
+            raise UsageError(self._say("u.offline_handled"))
+        txn_id = self._whole(args[0], "ID", 1, 2**62)
+        note = " ".join(args[1:]).strip()
+        if len(note) < 3:
+            raise UsageError(self._say("u.reason_short"))
+
+        def with_password(password: str) -> Reply:
+            result = self.call("offline_manual_handled", {"id": txn_id, "note": note}, password=password or None)
+            self.ctx.audit("advice_handled", {"id": txn_id})
+            return Reply(self._say("off_handled", id=txn_id, trace=f"{result['trace']:06d}", note=note))
+
+        return Reply(ask=Question(self._say("ask.supervisor"), with_password, secret=True))
+
     def offline_switch(self, args: list[str]) -> Reply:
         """`offline on|off`: the supervisor switches the terminal offline by hand, or back (password hidden)."""
         if len(args) != 1 or args[0].lower() not in ("on", "off"):
@@ -391,6 +412,10 @@ COMMANDS: tuple[Command, ...] = (
       CommandTable.journal_search),
     C(("offline", "declined"), "offline declined [ack]", "stored sales the bank declined; ack: seen (supervisor)",
       CommandTable.offline_declined),
+    C(("offline", "manual"), "offline manual", "stored sales the bank was never told of (sealed card does not open)",
+      CommandTable.offline_manual),
+    C(("offline", "handled"), "offline handled ID NOTE", "mark one of them handled (supervisor password)",
+      CommandTable.offline_handled),
     C(("offline",), "offline on|off", "switch the terminal offline by hand, or back (supervisor)",
       CommandTable.offline_switch),
     C(("reversals",), "reversals", "the reversal queue", CommandTable.reversals_list),

@@ -70,6 +70,23 @@ TEXTS: dict[str, tuple[str, str]] = {
     "col.code": ("code", "应答码"), "col.seen": ("seen", "查看"),
     "help.offline_declined": ("stored sales the bank declined; ack: seen (supervisor)", "被银行拒绝的脱机交易；ack：已查看（主管）"),
     "u.offline_declined": ("usage: offline declined [ack]", "用法：offline declined [ack]"),
+    "st.offline_manual": ("          {count} stored sale(s) for {amount} never reached the bank (sealed card does not "
+                          "open): need manual handling — offline manual",
+                          "          {count} 笔脱机存储交易（共 {amount}）未能上送银行（加密卡号无法解开）：需人工处理——offline manual"),
+    "off.manual_none": ("no sale stored offline needs manual handling", "没有需人工处理的脱机存储交易"),
+    "off.manual": ("NEEDS MANUAL", "需人工处理"), "col.why": ("why", "原因"),
+    "off.manual_help": ("Each was approved offline and stored, but its sealed card does not open, so the bank was never "
+                        "told and will not pay for it: contact the acquirer with the receipt (trace, amount, card) to have "
+                        "it booked, or ask the customer for another payment; then: offline handled ID NOTE (supervisor).",
+                        "以上交易已脱机批准并存储，但加密卡号无法解开，银行从未收到，也不会为其付款：请持签购单（凭证号、金额、卡号）"
+                        "联系收单机构补录，或请顾客改用其他方式付款；然后：offline handled ID 说明（主管）。"),
+    "off_handled": ("stored sale {id} (trace {trace}) marked handled (journaled): {note}",
+                    "脱机存储交易 {id}（凭证号 {trace}）已标记为人工处理（已记入流水）：{note}"),
+    "help.offline_manual": ("stored sales the bank was never told of (sealed card does not open)",
+                            "未能通知银行的脱机存储交易（加密卡号无法解开）"),
+    "help.offline_handled": ("mark one of them handled (supervisor password)", "标记为已人工处理（需主管密码）"),
+    "u.offline_handled": ("usage: offline handled ID NOTE (what was done, e.g. \"acquirer booked it by phone\")",
+                          "用法：offline handled ID 说明（所做处理，如\"收单机构已电话补录\"）"),
     "help.offline": ("switch the terminal offline by hand, or back (supervisor)", "手动切换为脱机或恢复联机（主管）"),
     "u.offline_switch": ("usage: offline on|off (the supervisor switches the terminal offline, or back)",
                          "用法：offline on|off（主管切换为脱机或恢复联机）"),

@@ -64,8 +64,26 @@ def offline_line(offline: dict[str, Any] | None, language: str, exponent: int) -
         return []
     declined = say(language, "st.offline_declined", count=offline["declined"], unseen=offline.get("unseen", 0)) \
         if offline["declined"] else ""
-    return [say(language, "st.offline", stored=offline["stored"], amount=format_amount(offline["amount"], exponent),
-                declined=declined)]
+    lines = [say(language, "st.offline", stored=offline["stored"], amount=format_amount(offline["amount"], exponent),
+                 declined=declined)]
+    if offline.get("needs_manual"):
+        lines.append(say(language, "st.offline_manual", count=offline["needs_manual"],
+                         amount=format_amount(offline.get("needs_manual_amount", 0), exponent)))
+    return lines
+
+
+def offline_manual(result: dict[str, Any], exponent: int, language: str = "en") -> str:
+    """`offline manual`: the stored sales the bank was never told of (their sealed card does not open)."""
+    t = partial(say, language)
+    items = result["needs_manual"]
+    if not items:
+        return t("off.manual_none")
+    rows = [(t("col.id"), t("col.time"), t("col.amount"), t("col.trace"), t("col.card"), t("col.state"),
+             t("col.why"))]
+    for txn in items:
+        rows.append((str(txn["id"]), stamp(txn["created_at"])[5:], format_amount(txn["amount"], exponent),
+                     f"{txn['trace']:06d}", txn["pan_masked"] or "-", t("off.manual"), txn.get("reason") or "-"))
+    return "\n".join(columns(rows, right=(0, 2)) + [t("off.manual_help")])
 
 
 def offline_declined(result: dict[str, Any], exponent: int, language: str = "en") -> str:

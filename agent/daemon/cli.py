@@ -132,10 +132,10 @@ def _subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser], rows: 
     base = next((r for r in rows if len(cli_of(r).words) == 1 and not cli_of(r).select), rows[0])
     description = "\n".join(f"{usage_of(r)}\n    {r.summary}" for r in rows)
     p = sub.add_parser(word, help=base.summary if len(rows) == 1 else
-                       base.summary + "; also: " + ", ".join(w for r in rows if r is not base for w in _variant(r)),
+                       base.summary + "; also: " + ", ".join(" ".join(_variant(r)) for r in rows if r is not base),
                        description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     positional = [_word_of(name, arg) for name, arg in base.args.items() if arg.positional]
-    sub_words = [cli_of(r).words[1] for r in rows if len(cli_of(r).words) > 1]
+    sub_words = list(dict.fromkeys(cli_of(r).words[1] for r in rows if len(cli_of(r).words) > 1))
     metavar = " | ".join(filter(None, [" ".join(positional), *(f"{w} ..." for w in sub_words)])) or "ARGS"
     p.add_argument("words", nargs="*", metavar=metavar, help="see the forms above")
     added: set[str] = set()
@@ -161,7 +161,7 @@ def _subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser], rows: 
 
 
 def _variant(row: Operation) -> tuple[str, ...]:
-    return cli_of(row).words[1:] or cli_of(row).select
+    return (*cli_of(row).words[1:], *cli_of(row).select)
 
 
 def _dest(flag: str) -> str:
@@ -176,9 +176,10 @@ def _given(args: argparse.Namespace, flag: str) -> bool:
 def _choose(args: argparse.Namespace, rows: list[Operation]) -> tuple[Operation, list[str]]:
     """The row the words and flags name, and the words left for its positionals."""
     words = list(args.words)
-    for row in rows:
-        if len(cli_of(row).words) > 1 and words and words[0] == cli_of(row).words[1]:
-            return row, words[1:]
+    named = [r for r in rows if len(cli_of(r).words) > 1 and words and words[0] == cli_of(r).words[1]]
+    if named:  # `offline manual` lists, `offline manual --handled ID` acts: its flag chooses among the same words
+        flagged = [r for r in named if any(_given(args, f) for f in cli_of(r).select)]
+        return (flagged or [r for r in named if not cli_of(r).select] or named)[0], words[1:]
     chosen = [r for r in rows if len(cli_of(r).words) == 1 and any(_given(args, f) for f in cli_of(r).select)]
     if len(chosen) > 1:
         raise UsageError(" and ".join(f for r in chosen for f in cli_of(r).select if _given(args, f)) +

@@ -21,7 +21,7 @@ log = logging.getLogger("posagent.control")
 
 #: what the technician console may journal about itself
 CONSOLE_EVENTS = ("login", "login_failed", "login_locked", "logout", "idle_logout", "config_set", "log_level",
-                  "reversal_handled", "keys_loaded", "keys_restored", "daemon_started")
+                  "reversal_handled", "advice_handled", "keys_loaded", "keys_restored", "daemon_started")
 
 
 def with_payment(daemon: Daemon, txn: Txn) -> dict[str, Any]:
@@ -54,6 +54,18 @@ async def offline_declined(daemon: Daemon, args: dict[str, Any], role: str) -> d
     and named in `acknowledged`."""
     acknowledged = daemon.acknowledge_offline_declined(role) if args.get("acknowledge") else []
     return {"declined": daemon.offline_declined(), "acknowledged": acknowledged}
+
+
+async def offline_manual(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
+    """Store-and-forward: the stored sales whose advice cannot be built (their sealed card does not open), each
+    with why and since when — approved offline, the bank never told."""
+    return {"needs_manual": daemon.journal.advices_needing_manual_handling()}
+
+
+async def offline_manual_handled(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
+    """A supervisor marks one of them handled (journaled with who, when and the note)."""
+    txn = daemon.journal.advice_handled(args["id"], note=args.get("note") or "", operator=role, role=role)
+    return {"handled": txn.id, "trace": txn.trace, "amount": txn.amount}
 
 
 async def offline_switch(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:

@@ -524,12 +524,14 @@ class Daemon:
         return {"state": "up" if self.link.connected else "idle"}
 
     def offline_status(self) -> dict[str, Any] | None:
-        """Store-and-forward (`[offline] enabled`): the sales stored and not yet forwarded, and those the bank
-        declined when they were; None while it is off."""
+        """Store-and-forward (`[offline] enabled`): the sales stored and not yet forwarded, those whose advice
+        cannot be built (needing manual handling), and those the bank declined when they were; None while it is off."""
         if self.profile.offline is None:
             return None
         stored = self.journal.offline_stored()
+        manual = self.journal.advices_needing_manual_handling()  # never forwarded: not counted as stored
         return {"stored": stored["count"], "amount": stored["amount"], "oldest": stored["oldest"],
+                "needs_manual": len(manual), "needs_manual_amount": sum(t["amount"] for t in manual),
                 "declined": len(self.journal.offline_declined()),
                 "unseen": len(self.journal.offline_declined(unseen_only=True)), "limits": self.profile.offline.as_dict()}
 

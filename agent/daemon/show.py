@@ -95,6 +95,32 @@ def show_offline_declined(args: argparse.Namespace, cfg: Config, reply: Mapping[
     return 0
 
 
+#: what the merchant does about a stored sale the bank was never told of (the listing, and `status`)
+MANUAL_TODO = ("Each was approved offline and stored, but its sealed card does not open, so the bank was never told and "
+               "will not pay for it: contact the acquirer with the receipt (trace, amount, card) to have it booked, or "
+               "ask the customer for another payment; then mark it with `posagent offline manual --handled ID "
+               "--note ...` (supervisor).")
+
+
+def show_offline_manual(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
+    items = reply["result"]["needs_manual"]
+    if not items:
+        print("no sale stored offline needs manual handling")
+    for t in items:
+        print(f"id {t['id']:>5}  {local_time(t['created_at'])}  trace {t['trace']:06d}  {t['pan_masked'] or '-':<19}  "
+              f"{format_amount(t['amount'], cfg.terminal.currency_exponent):>12}  NEEDS MANUAL  {t.get('reason') or ''}")
+    if items:
+        print(MANUAL_TODO)
+    return 0
+
+
+def show_offline_handled(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
+    r = reply["result"]
+    print(f"stored sale {r['handled']} (trace {r['trace']:06d}, "
+          f"{format_amount(r['amount'], cfg.terminal.currency_exponent)}) marked handled by hand")
+    return 0
+
+
 def show_receipt(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
     print(reply["result"]["merchant"])
     print(reply["result"]["customer"])
@@ -152,6 +178,9 @@ def show_status(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any])
         unseen = f" ({offline['unseen']} not yet seen: posagent offline declined)" if offline.get("unseen") else ""
         declined = f", {offline['declined']} declined by the bank after forwarding{unseen}" if offline["declined"] else ""
         print(f"offline   {offline['stored']} stored, {money(offline['amount'])}{declined}")
+        if offline.get("needs_manual"):
+            print(f"          {offline['needs_manual']} stored sale(s) for {money(offline['needs_manual_amount'])} "
+                  "never reached the bank (sealed card does not open): need manual handling — posagent offline manual")
     tcs = s.get("tc_uploads") or {}
     if tcs.get("owed") or tcs.get("undelivered"):
         print(f"TCs       {tcs.get('owed', 0)} waiting to be uploaded, {tcs.get('undelivered', 0)} undelivered after every try")

@@ -100,7 +100,10 @@ def _journaled_request(txn: Txn) -> Gen:
 
 def flush_advices(profile: Profile) -> Gen:
     """Deliver every offline completion advice (after the reversals, before anything else): the same
-    bytes again until the host answers; raise if one is still owed.  Returns the advices answered."""
+    bytes again until the host answers; raise if one is still owed.  Returns the advices answered.
+
+    A stored sale whose sealed card does not open can never be forwarded: it needs manual handling (the
+    reason journaled) and the next advice goes on — a link failure or a "not processed" answer stays owed."""
     pending = yield from ask.pending_advices()
     answered = []
     signed_on = False  # a sign-on the bank asked for (77, A0) is done once a flush, then the advice goes again
@@ -110,10 +113,11 @@ def flush_advices(profile: Profile) -> Gen:
         if txn.kind in OFFLINE_KINDS:  # an offline-approved sale: rebuilt from its record and sealed card
             record = yield from ask.advice_record(txn.id)
             card = yield OpenSealedCard(record.get("sealed_card") or "", txn.amount)
-            if isinstance(card, CardFailure):
-                yield from ask.advice_failed(txn.id, card.message)
-                raise EngineError(say(profile.language, "advice_card_sealed", trace=f"{txn.trace:06d}",
-                                      problem=card.message), code="advice_pending")
+            if isinstance(card, CardFailure):  # never buildable: a person settles it, the others go on
+                yield from ask.advice_needs_manual(txn.id, card.message)
+                yield Notify(say(profile.language, "advice_card_sealed", trace=f"{txn.trace:06d}",
+                                 problem=card.message))
+                continue
             message = advice_from_record(profile, txn, record, *card)
         else:
             assert txn.original_id is not None  # an offline completion names its pre-auth

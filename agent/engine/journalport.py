@@ -191,6 +191,14 @@ class JournalPort(Protocol):
         """How many times an advice was sent (journaled before each try)."""
         ...
 
+    def advice_needs_manual(self, txn_id: int, reason: str) -> Txn:
+        """A stored sale whose advice cannot be built (its sealed card does not open): needs manual handling."""
+        ...
+
+    def advices_needing_manual_handling(self) -> list[dict[str, Any]]:
+        """Stored sales whose advice cannot be built, oldest first, each with `reason` and `since`."""
+        ...
+
     def advice_attempt(self, txn_id: int, request: Mapping[str, Any]) -> int:
         """Before sending an advice: the message stored as sent; returns how many tries came before this one."""
         ...

@@ -10,7 +10,7 @@ it survives a restart and is sent, the same bytes each time, until the acquirer 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Generator, Mapping
 
 from agent.engine.port import ask
 from agent.engine.requests import CardData, Profile, sale_request
@@ -67,3 +67,13 @@ def advice_from_record(profile: Profile, txn: Any, record: Mapping[str, Any], pa
                     fallback=entry_mode.startswith("80"),
                     sequence=sequence if isinstance(sequence, str) and sequence.isdigit() else None)
     return offline_sale_message(profile, trace=txn.trace, batch=txn.batch, amount=txn.amount, card=card)
+
+
+def manual_note(profile: Profile, batch_number: int) -> Generator[Any, Any, str]:
+    """What a settlement says of the batch's stored sales needing manual handling ("" when none): the bank was
+    never told of them, so they are in neither side's totals nor the batch upload — said, never silently dropped."""
+    items = [t for t in (yield from ask.advices_needing_manual_handling()) if t["batch"] == batch_number]
+    if not items:
+        return ""
+    return say(profile.language, "settle_manual", count=len(items),
+               amount=format_amount(sum(t["amount"] for t in items), profile.currency_exponent))

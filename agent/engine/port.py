@@ -128,6 +128,8 @@ class Questions:
     finish_settlement = Question(JournalPort.finish_settlement)
     advice_failed = Question(JournalPort.advice_failed)
     advice_tries = Question(JournalPort.advice_tries)
+    advice_needs_manual = Question(JournalPort.advice_needs_manual)
+    advices_needing_manual_handling = Question(JournalPort.advices_needing_manual_handling)
     advice_attempt = Question(JournalPort.advice_attempt)
     params_in_force = Question(JournalPort.params_in_force)
     params_download_open = Question(JournalPort.params_download_open)

@@ -35,7 +35,7 @@ LABELS = {
            "notice": "NOTICE - NOTHING TO SIGN", "not_charged": "NOT CHARGED", "nothing_done": "NOTHING DONE",
            "see_journal": "SEE THE JOURNAL", "state.reversed": "REVERSED", "state.voided": "VOIDED",
            "state.in_doubt": "BEING REVERSED", "state.sending": "NO ANSWER",
-           "state.resolved_manually": "RESOLVED BY HAND"},
+           "state.resolved_manually": "RESOLVED BY HAND", "state.advice_needs_manual": "NOT SENT TO BANK"},
     "zh": {"merchant_name": "商户名称 MERCHANT NAME", "merchant": "商户编号 MERCHANT NO.",
            "terminal": "终端编号 TERMINAL NO.", "card": "卡号 CARD NO.", "type": "交易类型 TRANS TYPE",
            "batch": "批次号 BATCH NO.", "trace": "凭证号 VOUCHER NO.", "rrn": "参考号 REFER NO.",
@@ -54,7 +54,7 @@ LABELS = {
            "pay_wallet": "扫码支付", "notice": "通知单 无需签名", "not_charged": "未扣款",
            "nothing_done": "交易未生效", "see_journal": "请查看交易流水", "state.reversed": "已冲正",
            "state.voided": "已撤销", "state.in_doubt": "冲正中", "state.sending": "无应答",
-           "state.resolved_manually": "已人工处理"},
+           "state.resolved_manually": "已人工处理", "state.advice_needs_manual": "未上送银行"},
 }
 
 #: what a cardholder authorises, and signs for (sale, completion, pre-auth): a void or a refund is not signed
@@ -109,7 +109,7 @@ def render_receipt(txn: Any, *, merchant_name: str, terminal_id: str, merchant_i
     lines += [rule, _pair(words["amount"], f"{sign}{format_amount(txn.amount, exponent)}", width),
               _pair(words["result"], result, width), rule]
     if txn.state not in CHARGED_STATES:  # cancelled, reversed or refused: a notice, nothing to sign
-        notice = words["see_journal"] if txn.state == TxnState.RESOLVED_MANUALLY else \
+        notice = words["see_journal"] if txn.state in (TxnState.RESOLVED_MANUALLY, TxnState.ADVICE_NEEDS_MANUAL) else \
             words["not_charged"] if txn.kind in SIGNED_KINDS else words["nothing_done"]
         lines += [_centre(f"*** {words['notice']} ***", width), _centre(notice, width), rule]
     elif copy == "merchant" and txn.kind in SIGNED_KINDS:

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.engine import chains
 from agent.engine.common import Gen, connect, ensure_ready, flush_reversals, masked, sign_on
+from agent.engine.offline import manual_note
 from agent.engine.effects import Answer, EngineError, Exchange, NoAnswer, Notify, Outcome, SignOnNeeded
 from agent.errors import PosagentError
 from agent.engine.requests import FINANCIAL_KINDS, Profile
@@ -71,7 +72,7 @@ def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
                   list=chains.listing(profile, open_chains)) if open_chains else ""
     if not request.confirm:
         text = say(profile.language, "settle_confirm", batch=f"{batch.number:06d}",
-                   totals=totals_text(profile, totals, by_payment))
+                   totals=totals_text(profile, totals, by_payment)) + (yield from manual_note(profile, batch.number))
         return Outcome("settle", "needs_confirmation", f"{blocked} {text}" if blocked else text,
                        details={"batch": batch.number, "totals": totals.as_dict(), "by_payment": by_payment.as_dict(),
                                 "open_chains": open_chains})
@@ -143,7 +144,7 @@ def resume_settlement(profile: Profile, batch: Any, wallet_entry_mode: str = Wal
     text = say(profile.language, "settled", batch=f"{batch.number:06d}",
                result=say(profile.language, f"result_{result}"),
                totals=totals_text(profile, batch.totals, by_payment), uploaded=uploaded,
-               next=f"{next_batch.number:06d}")
+               next=f"{next_batch.number:06d}") + (yield from manual_note(profile, batch.number))
     return Outcome("settle", "done", text, details={"batch": settled.number, "result": result,
                                                      "uploaded": uploaded, "next_batch": next_batch.number,
                                                      "settled_at": settled.settled_at,

@@ -29,8 +29,14 @@ TEXTS: dict[str, tuple[str, str]] = {
     "sale_approved_offline": ("Sale approved offline by the card: {amount} on card {card} (trace {trace}); the bank "
                               "is told before the next online transaction.",
                               "卡片脱机批准消费：卡号 {card} 扣款 {amount}（凭证号 {trace}）；将在下一笔联机交易前通知银行。"),
-    "advice_card_sealed": ("the sealed card of trace {trace} does not open ({problem}); its advice needs manual "
-                           "handling", "凭证号 {trace} 的加密卡号无法解开（{problem}）；其通知需人工处理"),
+    "advice_card_sealed": ("the sealed card of the sale stored offline with trace {trace} does not open ({problem}): "
+                           "the bank cannot be told of it and it needs manual handling (posagent offline manual)",
+                           "凭证号 {trace} 的脱机存储交易的加密卡号无法解开（{problem}）：无法通知银行，需人工处理"
+                           "（posagent offline manual）"),
+    "settle_manual": (" {count} sale(s) stored offline for {amount} that the bank was never told of (sealed card does "
+                      "not open) are not in these totals: settle them with the acquirer or the customer (posagent "
+                      "offline manual).", "另有 {count} 笔脱机存储交易（共 {amount}）从未通知银行（加密卡号无法解开），"
+                      "不计入以上总计：请与收单机构或顾客处理（posagent offline manual）。"),
     "unusual": ("{amount} is unusually large for this terminal (typical sale {typical}).{meant} Check the amount; "
                 "confirm to go on.",
                 "{amount} 远高于本终端的常见金额（通常 {typical}）。{meant}请核对金额，确认后继续。"),

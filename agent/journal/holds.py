@@ -21,7 +21,7 @@ from agent.journal.records import Txn, txn_from_row
 from agent.journal.scrub import scrub_text
 from agent.journal.states import CHARGED_STATES, UNRESOLVED_SQL, UNRESOLVED_TXN_STATES, BatchState, TxnState
 from agent.journal.store import Core, Store
-from agent.journal.transactions import TXN_SELECT, Transactions
+from agent.journal.transactions import TXN_SELECT, Transactions, without_sealed_card
 
 #: completion states that still count: the pre-auth is completed (or may be, when under way)
 LIVE_COMPLETION_STATES = (*CHARGED_STATES, *UNRESOLVED_TXN_STATES, TxnState.ADVICE_PENDING)
@@ -172,6 +172,41 @@ class Holds(Store):
             raise JournalError(f"transaction {txn_id} is {row['state']}, not a pending advice", txn_id=txn_id)
         self._events.record_event("advice.failed", {"error": scrub_text(error)[:200]}, operator="system", role="system",
                           txn_id=txn_id)
+
+    def advice_needs_manual(self, txn_id: int, reason: str) -> Txn:
+        """A stored sale whose advice cannot be built (its sealed card does not open): it needs manual handling —
+        it no longer holds back other messages nor counts as stored money; `reason` is journaled with it."""
+        with self._write(f"journal that the advice of transaction {txn_id} needs manual handling") as w:
+            row = self._txns.row(txn_id)
+            if row["kind"] != "sale":
+                raise JournalError(f"transaction {txn_id} is a {row['kind']}, not a stored sale", txn_id=txn_id)
+            updated = self._txns.step(w, row, "give_up")
+            w.record(offline.NEEDS_MANUAL, txn_id, None, "system",
+                     {"error": scrub_text(reason)[:200], "amount": row["amount"], "trace": row["trace"]})
+        return txn_from_row(updated, batch_state=row["batch_state"])
+
+    def advices_needing_manual_handling(self) -> list[dict[str, Any]]:
+        """Stored sales whose advice cannot be built, oldest first: each transaction with `reason` and `since`."""
+        return [{**txn_from_row(r).as_dict(), "reason": r["reason"], "since": r["since"]}
+                for r in self._conn.execute(offline.needs_manual_select(TXN_SELECT))]
+
+    def advice_handled(self, txn_id: int, *, note: str, operator: str, role: str = "supervisor") -> Txn:
+        """A person settled a stored sale the bank was never told of (with the acquirer, or the customer paid
+        another way): resolved by hand, its sealed card destroyed in the same commit."""
+        if not isinstance(note, str) or not note.strip():
+            raise JournalError("manual handling needs a note saying what was done (--note)")
+        with self._write(f"record manual handling of stored sale {txn_id}") as w:
+            row = self._txns.row(txn_id)
+            if row["kind"] != "sale" or row["state"] != TxnState.ADVICE_NEEDS_MANUAL:
+                shown = "resolved by hand already" if row["state"] == TxnState.RESOLVED_MANUALLY else \
+                    f"a {row['kind']} in state {row['state']}"
+                raise JournalError(f"transaction {txn_id} is {shown}, not a stored sale needing manual handling "
+                                   "(see posagent offline manual)", txn_id=txn_id)
+            changes = {"request": without_sealed_card(row["request"], txn_id)} if row["request"] else {}
+            updated = self._txns.step(w, row, "resolve", **changes)
+            w.record(offline.HANDLED, txn_id, operator, role,
+                     {"note": scrub_text(note, 1000), "amount": row["amount"], "trace": row["trace"]})
+        return txn_from_row(updated, batch_state=row["batch_state"])
 
     def suspected_duplicate_holds(self, *, window_seconds: float) -> list[list[Txn]]:
         """Open pre-auths of the same card and amount close in time (a stay held twice)."""

@@ -2,6 +2,11 @@
 and the stored sales the bank declined when they were forwarded — each shown to the merchant until a
 supervisor acknowledges it (an `offline.declined_seen` event on the transaction, found by a partial index).
 
+A stored sale whose advice cannot be built — its sealed card does not open (the key was replaced, the sealed
+copy damaged) — is "advice_needs_manual": the bank was never told and never will be by this terminal, so it
+no longer holds back other messages, is not counted as stored money, and waits for a supervisor to mark it
+handled (`NEEDS_MANUAL` says why, `HANDLED` who and what was done; both in the hash chain).
+
 A stored sale is an offline-approved sale whose advice the bank has not answered yet ("advice_pending");
 the limits are counted inside the commit that stores the next one, so two sales cannot both take the last
 place.
@@ -39,6 +44,29 @@ def offline_refusal(conn: sqlite3.Connection, amount: int, limits: Any, now: flo
     if held["amount"] + amount > limits.max_total:
         return "max_total"
     return None
+
+
+#: the events of a stored sale whose advice cannot be built, and of a supervisor marking it handled
+NEEDS_MANUAL = "advice.needs_manual"
+HANDLED = "advice.handled"
+
+
+def needs_manual_select(txn_select: str) -> str:
+    """Stored sales needing manual handling, oldest first, each with why (`reason`) and since when (`since`)."""
+    why = (f"(SELECT {{}} FROM events e WHERE e.txn_id = t.id AND e.kind = '{NEEDS_MANUAL}' "
+           "ORDER BY e.id DESC LIMIT 1)")
+    return (txn_select.replace("SELECT t.*", "SELECT t.*, " + why.format("json_extract(e.details, '$.error')")
+                               + " AS reason, " + why.format("e.at") + " AS since", 1)
+            + f" WHERE t.kind = 'sale' AND t.state = '{TxnState.ADVICE_NEEDS_MANUAL}' ORDER BY t.id")
+
+
+def needs_manual_total(conn: sqlite3.Connection, batch_id: int | None = None) -> tuple[int, int]:
+    """How many stored sales need manual handling and their amount (of one batch, or all)."""
+    where = "" if batch_id is None else " AND batch_id = ?"
+    count, amount = conn.execute(f"SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM transactions WHERE kind = 'sale' "
+                                 f"AND state = '{TxnState.ADVICE_NEEDS_MANUAL}'{where}",
+                                 () if batch_id is None else (batch_id,)).fetchone()
+    return count, amount
 
 
 #: the event that says a supervisor saw a declined-after-forwarding sale (the keypad's banner ends)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.journal.errors import JournalError
-from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL, BatchState, FixState
+from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL, BatchState, FixState, TxnState
 from agent.journal.store import Store
 
 
@@ -30,8 +30,8 @@ class Retention(Store):
     def prune(self, *, retention_days: int, max_batches: int = 10) -> int:
         """Delete up to `max_batches` settled batches settled more than `retention_days` ago.
 
-        A batch is kept while any of its transactions is unresolved or has an open reversal, or while a
-        newer transaction still links to one of its transactions.  Returns the number of transactions
+        A batch is kept while any of its transactions is unresolved, has an open reversal or is a stored sale
+        needing manual handling, or while a newer transaction still links to one of its transactions.  Returns the number of transactions
         removed.
         """
         if not isinstance(retention_days, int) or retention_days < 1:
@@ -92,6 +92,7 @@ class Retention(Store):
     def _held(self, batch_id: int) -> bool:
         return self._conn.execute(
             f"SELECT 1 FROM transactions t WHERE t.batch_id = ? AND (t.state IN {UNRESOLVED_SQL} "
+            f"OR t.state = '{TxnState.ADVICE_NEEDS_MANUAL}' "  # a stored sale the bank never had: a person acts
             f"OR EXISTS (SELECT 1 FROM reversals r WHERE r.txn_id = t.id AND r.state IN {OPEN_REVERSALS_SQL}) "
             f"OR EXISTS (SELECT 1 FROM chains k WHERE k.original_id = t.id AND k.state = '{FixState.OPEN}') "
             "OR EXISTS (SELECT 1 FROM transactions c WHERE (c.original_id = t.id OR "

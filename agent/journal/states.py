@@ -13,6 +13,9 @@ Transactions
     resolved_manually  an operator handled a reversal that could not be delivered
     advice_pending  an offline completion advice journaled, not yet acknowledged (no reversal: it is
                  sent again, the same bytes, until the host answers it)
+    advice_needs_manual  a sale stored offline whose advice cannot be built (its sealed card does not open):
+                 the bank was never told; it no longer holds back other messages and waits for a person
+                 (resolve: resolved_manually)
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class TxnState(StrEnum):
 
     SENDING = "sending"
     ADVICE_PENDING = "advice_pending"
+    ADVICE_NEEDS_MANUAL = "advice_needs_manual"
     APPROVED = "approved"
     DECLINED = "declined"
     IN_DOUBT = "in_doubt"
@@ -80,13 +84,16 @@ S, R, B, F = TxnState, ReversalState, BatchState, FixState
 
 TRANSACTION: Machine[TxnState] = Machine(
     "transaction", TxnState,
-    ("approve", "decline", "fail", "void", "refund_part", "refund_all", "reverse", "resolve", "advice_resent"), {
+    ("approve", "decline", "fail", "void", "refund_part", "refund_all", "reverse", "resolve", "advice_resent",
+     "give_up"), {
         (S.SENDING, "approve"): S.APPROVED,
         (S.SENDING, "decline"): S.DECLINED,
         (S.SENDING, "fail"): S.IN_DOUBT,  # no valid answer: its reversal is owed
         (S.ADVICE_PENDING, "approve"): S.APPROVED,
         (S.ADVICE_PENDING, "decline"): S.DECLINED,
         (S.ADVICE_PENDING, "advice_resent"): S.ADVICE_PENDING,
+        (S.ADVICE_PENDING, "give_up"): S.ADVICE_NEEDS_MANUAL,  # its sealed card does not open: a person must act
+        (S.ADVICE_NEEDS_MANUAL, "resolve"): S.RESOLVED_MANUALLY,  # settled with the acquirer or the customer
         (S.APPROVED, "void"): S.VOIDED,
         (S.APPROVED, "refund_part"): S.REFUNDED_PARTIALLY,
         (S.APPROVED, "refund_all"): S.REFUNDED,

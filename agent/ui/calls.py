@@ -111,18 +111,19 @@ def duplicate_groups(result: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]]
     return found, tuple(groups)
 
 
-def link_state(status: Any) -> tuple[bool, tuple[int, int] | None, int, bool]:
+def link_state(status: Any) -> tuple[bool, tuple[int, int] | None, int, bool, int]:
     """What the agent's `status` answer says of its acquirer link: (no TLS, (stored, amount) while the bank
-    cannot be reached, stored sales declined after forwarding and not yet seen, switched offline by hand)."""
+    cannot be reached, stored sales declined after forwarding and not yet seen, switched offline by hand,
+    stored sales the bank was never told of — their sealed card does not open — waiting for manual handling)."""
     status = status if isinstance(status, Mapping) else {}
     link, offline = status.get("link"), status.get("offline")
     plain = isinstance(link, Mapping) and link.get("tls") is False
     down = isinstance(link, Mapping) and link.get("state") == "down"
     switched = down and bool(link.get("switched"))
     if not isinstance(offline, Mapping):
-        return plain, None, 0, switched
+        return plain, None, 0, switched, 0
     stored = (_count(offline.get("stored")), _count(offline.get("amount"))) if down else None
-    return plain, stored, _count(offline.get("unseen")), switched
+    return plain, stored, _count(offline.get("unseen")), switched, _count(offline.get("needs_manual"))
 
 
 def _count(value: Any) -> int:

@@ -70,6 +70,7 @@ class Terminal:
         self._offline: tuple[int, int] | None = None  # the bank cannot be reached: (stored, amount) on every screen
         self._declined = 0  # stored sales the bank declined after forwarding, not yet seen by a supervisor
         self._switched = False  # offline because the supervisor switched it so (the banner says it)
+        self._manual = 0  # stored sales the bank was never told of (sealed card does not open): manual handling
 
     # ------------------------------------------------------------------ the driver's side
     @property
@@ -97,12 +98,13 @@ class Terminal:
     def set_link(self, status: Any) -> list[Action]:
         """What the agent's `status` says of its acquirer link: without TLS the idle screen says so plainly;
         while the bank cannot be reached (store-and-forward on) every screen says "OFFLINE — n stored, amount";
-        stored sales the bank declined after forwarding, not yet seen, are a banner until a supervisor sees them."""
-        plain, offline, declined, switched = link_state(status)
+        stored sales the bank declined after forwarding, not yet seen, are a banner until a supervisor sees them,
+        and so are stored sales the bank was never told of, until a supervisor marks them handled."""
+        plain, offline, declined, switched, manual = link_state(status)
         self._link_notice = self.texts("idle.tls_off") if plain else ""
-        before = (self._offline, self._declined, self._switched)
-        self._offline, self._declined, self._switched = offline, declined, switched
-        if (self._offline, self._declined, self._switched) != before:  # the banner is on every screen: show the change now
+        before = (self._offline, self._declined, self._switched, self._manual)
+        self._offline, self._declined, self._switched, self._manual = offline, declined, switched, manual
+        if (self._offline, self._declined, self._switched, self._manual) != before:  # the banner is on every screen: show the change now
             return [Show(self.frame())]
         return [Show(self.frame())] if self.state == KeypadState.IDLE and self._in_flight is None else []
 
@@ -423,7 +425,7 @@ class Terminal:
                     self._page, self._in_flight is not None, self._cancel_requested, self._progress,
                     self._result, tuple(self._open_fixes.values()), self._stage, self._left,
                     self._flight_op() in CANCELLABLE, self.currency, self._link_notice, self._offline,
-                    self._declined, self._switched)
+                    self._declined, self._switched, self._manual)
 
     def _body_lines(self) -> int:
         return len(body(replace(self._view(), waiting=False, cancel_requested=False, progress=""), self.texts))

@@ -75,10 +75,11 @@ class View:
     offline: tuple[int, int] | None = None
     declined: int = 0  # stored sales the bank declined when forwarded, not yet seen by a supervisor
     switched: bool = False  # offline because the supervisor switched it so by hand
+    manual: int = 0  # stored sales the bank was never told of (sealed card does not open): manual handling
 
     @property
     def banner(self) -> bool:
-        return self.offline is not None or self.declined > 0
+        return self.offline is not None or self.declined > 0 or self.manual > 0
 
     @property
     def rows(self) -> int:
@@ -89,15 +90,18 @@ class View:
 def banner(view: View, t: Texts) -> str:
     """The top line while offline ("OFFLINE — 3 stored, 75.00", shorter where the display is narrow; "OFFLINE BY
     SUPERVISOR — ..." while the supervisor switched it offline), or
-    while a declined-after-forwarding sale waits for a supervisor; the longest form that fits."""
+    while a declined-after-forwarding sale waits for a supervisor, or a stored sale the bank was never told of;
+    the longest form that fits."""
     keys: tuple[str, ...]
     if view.offline is not None:
         count, amount = view.offline
         name = "offline.switched" if view.switched else "offline.banner"  # the supervisor's switch: said so
         keys, values = (name, f"{name}_mid", f"{name}_short"), \
             {"count": count, "amount": format_amount(amount, view.exponent)}
-    else:
+    elif view.declined:
         keys, values = ("declined.banner", "declined.banner_short"), {"count": view.declined}
+    else:
+        keys, values = ("manual.banner", "manual.banner_short"), {"count": view.manual}
     texts = [t(key, **values) for key in keys]
     return next((text for text in texts if display_width(text) <= view.width), texts[-1])
 
@@ -155,6 +159,8 @@ def body(view: View, t: Texts) -> list[str]:
             head = wrap(view.link_notice, w) + head
         if view.state == KeypadState.IDLE and view.declined:  # ENTER opens them (the supervisor acknowledges)
             head = wrap(t("idle.declined", count=view.declined), w) + head
+        if view.state == KeypadState.IDLE and view.manual:  # what the merchant must do; a supervisor marks them
+            head = wrap(t("idle.manual", count=view.manual), w) + head
         return head + [line for i in items for line in wrap(i, w)]
     if kind in (table.AMOUNT, table.NUMBER, table.PASSWORD, table.CODE):
         lines = (wrap(view.notice, w) if view.notice else []) + wrap(t(screen.prompt), w)

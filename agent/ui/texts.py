@@ -91,6 +91,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "offline.banner_short": "OFF {count}: {amount}",
         "declined.banner": "! {count} DECLINED OFFLINE", "declined.banner_short": "! {count} DECLINED",
         "idle.declined": "! {count} offline sale(s) declined by the bank: ENTER to see (supervisor)",
+        "manual.banner": "! {count} OFFLINE NOT SENT", "manual.banner_short": "! {count} NOT SENT",
+        "idle.manual": "! {count} offline sale(s) never reached the bank: call the acquirer with the receipt, or ask "
+                       "for another payment; supervisor: posagent offline manual",
         "declined": "DECLINED", "nothing.declined": "No stored sale was declined by the bank.",
         "declined.todo": "Approved offline by the card, declined by the bank when forwarded: the money was not "
                          "collected, the merchant bears it. Ask the customer for another payment.",
@@ -119,7 +122,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "state.approved": "approved", "state.declined": "declined", "state.voided": "voided",
         "state.refunded": "refunded", "state.refunded_partially": "part refunded", "state.reversed": "reversed",
         "state.in_doubt": "being reversed", "state.sending": "no answer yet",
-        "state.resolved_manually": "resolved by hand",
+        "state.resolved_manually": "resolved by hand", "state.advice_needs_manual": "not sent: manual",
     },
     "zh": {
         "wallet": "扫码支付", "prompt.code": "扫码或输入付款码", "prompt.new_code": "顾客新付款码:",
@@ -185,6 +188,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "offline.banner_short": "脱机{count} {amount}",
         "declined.banner": "! {count}笔脱机交易被拒", "declined.banner_short": "! 被拒{count}笔",
         "idle.declined": "! {count}笔脱机交易上送后被银行拒绝：按确认查看（主管）",
+        "manual.banner": "! {count}笔脱机未上送", "manual.banner_short": "! 未上送{count}笔",
+        "idle.manual": "! {count}笔脱机交易未能上送银行：请持签购单联系收单机构，或请顾客改用其他方式付款；"
+                       "主管：posagent offline manual",
         "declined": "脱机被拒", "nothing.declined": "没有被银行拒绝的脱机交易。",
         "declined.todo": "该交易脱机时经卡片批准，上送时被银行拒绝：款项未收到，损失由商户承担。请顾客改用其他方式付款。",
         "error.auth": "密码错误", "error.usage": "输入有误", "error.not_found": "未找到",
@@ -207,6 +213,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "state.approved": "成功", "state.declined": "拒绝", "state.voided": "已撤销", "state.refunded": "已退货",
         "state.refunded_partially": "部分退货", "state.reversed": "已冲正", "state.in_doubt": "冲正中",
         "state.sending": "等待应答", "state.resolved_manually": "已人工处理",
+        "state.advice_needs_manual": "未上送：需人工",
     },
 }
 
