@@ -16,7 +16,8 @@ Texts = dict[str, tuple[str, str]]
 LANGUAGES = ("en", "zh")
 
 
-def say(texts: Mapping[str, tuple[str, str]], language: str, key: str, **values: object) -> str:
-    """`key`'s text of `texts` in `language` ("zh" for Chinese, English otherwise), its fields filled in."""
+def say(texts: Mapping[str, tuple[str, str]], language: str, key: str, /, **values: object) -> str:
+    """`key`'s text of `texts` in `language` ("zh" for Chinese, English otherwise), its fields filled in from
+    `values` (any names: the first three are positional only)."""
     english, chinese = texts[key]
     return (chinese if language == "zh" else english).format(**values)
