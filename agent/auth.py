@@ -18,8 +18,10 @@ import hmac
 import json
 import os
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Protocol
 
+from agent import catalogue
 from agent.errors import PosagentError
 from agent.localtime import local_time
 
@@ -71,7 +73,7 @@ class LockState:
 SOURCES = {"control": "the control socket", "console": "the serial console"}
 
 #: what a refusal says, key → (English, Chinese); roles and sources by their names below
-TEXTS: dict[str, tuple[str, str]] = {
+TEXTS: catalogue.Texts = {
     "unset": ("no {role} password is set: create one with `posagent passwd --role {role_id}` and put the hash in "
               "the configuration", "未设置{role}密码：请用 `posagent passwd --role {role_id}` 生成，并把散列值写入配置"),
     "locked": ("{role} functions are locked{where} after too many wrong passwords, until {until}; try again in "
@@ -88,10 +90,8 @@ TEXTS: dict[str, tuple[str, str]] = {
 }
 
 
-def say(language: str, key: str, **values: object) -> str:
-    """A refusal's words in `language` ("en" or "zh"), its fields filled in."""
-    english, chinese = TEXTS[key]
-    return (chinese if language == "zh" else english).format(**values)
+#: a refusal's words in `language`, its fields filled in: `say(language, key, **values)`
+say = partial(catalogue.say, TEXTS)
 
 
 def clock_time(epoch: float) -> str:

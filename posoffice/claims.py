@@ -13,10 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from agent.atomicfile import PrivateDirectory
+from agent.catalogue import Texts, say
 from agent.money import format_amount
 from agent.reconcile.claim import (AMOUNT_WORDS, TEXTS, amounts_in_words, bilingual, iso_date, kind_in_words,
                                    layout_letter, letter_item, money_in_words)
@@ -26,21 +28,23 @@ from posoffice.reconcile import DEBIT_ESTIMATE, NO_RRN, MerchantReconciliation
 #: the letter's page width
 LETTER_WIDTH = 80
 #: labels the terminal's letter has no use for
-OFFICE_TEXTS = {
-    "en": {"subtotal": "Terminal {terminal}: credited {direction}", "statement_total": "the statement's total",
-           "credited_all": "Credited (statement, all terminals)", "debited_all": "Debited (statement, all terminals)",
-           "owed_all": "Owed to the merchant (journals of {n} terminal(s) + contract)",
-           "owed_by_all": "Owed by the merchant (journals of {n} terminal(s) + contract)",
-           "short": "short by", "over": "over by", "terminals": "Terminals", "run": "back office run"},
-    "zh": {"subtotal": "终端 {terminal} {direction}", "statement_total": "对账单合计",
-           "credited_all": "实际入账金额(对账单，全部终端)", "debited_all": "实际扣款金额(对账单，全部终端)",
-           "owed_all": "应付商户金额({n}台终端流水+合同)", "owed_by_all": "商户应付金额({n}台终端流水+合同)",
-           "short": "少入账", "over": "多入账", "terminals": "终端号", "run": "后台对账记录"},
+OFFICE_TEXTS: Texts = {
+    "subtotal": ("Terminal {terminal}: credited {direction}", "终端 {terminal} {direction}"),
+    "statement_total": ("the statement's total", "对账单合计"),
+    "credited_all": ("Credited (statement, all terminals)", "实际入账金额(对账单，全部终端)"),
+    "debited_all": ("Debited (statement, all terminals)", "实际扣款金额(对账单，全部终端)"),
+    "owed_all": ("Owed to the merchant (journals of {n} terminal(s) + contract)", "应付商户金额({n}台终端流水+合同)"),
+    "owed_by_all": ("Owed by the merchant (journals of {n} terminal(s) + contract)", "商户应付金额({n}台终端流水+合同)"),
+    "short": ("short by", "少入账"),
+    "over": ("over by", "多入账"),
+    "terminals": ("Terminals", "终端号"),
+    "run": ("back office run", "后台对账记录"),
 }
 #: the office's own kinds of finding in words, for the letter (the terminal's are `claim.ITEM_WORDS`)
-OFFICE_ITEM_WORDS = {"en": {"unknown_terminal": "{moved} of a terminal the office does not know",
-                            "other_merchant": "{moved} of another merchant's terminal"},
-                     "zh": {"unknown_terminal": "后台未登记终端的{moved}", "other_merchant": "其他商户终端的{moved}"}}
+OFFICE_ITEM_WORDS: Texts = {
+    "unknown_terminal": ("{moved} of a terminal the office does not know", "后台未登记终端的{moved}"),
+    "other_merchant": ("{moved} of another merchant's terminal", "其他商户终端的{moved}"),
+}
 
 
 #: the notes a finding's detail may hold (the reconciler's and the office's, in English as kept in the run's
@@ -59,8 +63,8 @@ def finding_in_words(finding: dict[str, Any], language: str, exponent: int = 2) 
     its amounts, in the letter's language (`agent.reconcile.claim`'s catalogue) — then the detail's notes."""
     d = Discrepancy.from_dict(finding)
     money = lambda minor: format_amount(minor, exponent)  # noqa: E731
-    what = kind_in_words(d, language, OFFICE_ITEM_WORDS[language])
-    amounts = AMOUNT_WORDS[language]["comma"].join(amounts_in_words(d, language, money))
+    what = kind_in_words(d, language, OFFICE_ITEM_WORDS)
+    amounts = say(AMOUNT_WORDS, language, "comma").join(amounts_in_words(d, language, money))
     notes = [_note(note, language) for note in d.detail.split("; ") if note]
     colon, semicolon = ("：", "；") if language == "zh" else (": ", "; ")
     return semicolon.join(x for x in (f"{what}{colon}{amounts}" if amounts else what, *notes) if x)
@@ -92,34 +96,34 @@ def render_merchant_claim(report: MerchantReconciliation, *, language: str = "en
                           statement_name: str = "", statement_sha256: str = "", run_id: int | None = None,
                           exponent: int = 2, merchant_name: str = "", letter_date: str = "") -> str:
     """The terminal's letter layout for a whole merchant: each item names its terminal, a subtotal per terminal."""
-    t, o = TEXTS[language], OFFICE_TEXTS[language]
+    t, o = partial(say, TEXTS, language), partial(say, OFFICE_TEXTS, language)
     money = lambda minor: format_amount(minor, exponent)  # noqa: E731
-    header = [(t["merchant_name"], merchant_name or t["none"]), (t["merchant"], report.merchant_id),
-              (o["terminals"], ", ".join(r.terminal_id for r in report.terminals) or t["none"]),
-              (t["date"], iso_date(report.settlement_date)),
-              (t["letter_date"], iso_date(letter_date) if letter_date else t["none"])]
+    header = [(t("merchant_name"), merchant_name or t("none")), (t("merchant"), report.merchant_id),
+              (o("terminals"), ", ".join(r.terminal_id for r in report.terminals) or t("none")),
+              (t("date"), iso_date(report.settlement_date)),
+              (t("letter_date"), iso_date(letter_date) if letter_date else t("none"))]
     if statement_name:
-        header.append((t["statement"], statement_name))
+        header.append((t("statement"), statement_name))
     if statement_sha256:
-        header.append((t["sha256"], statement_sha256))
+        header.append((t("sha256"), statement_sha256))
     n = len(report.terminals)
-    summary = [money_in_words(report.owed, o["owed_all"].format(n=n), o["owed_by_all"].format(n=n), money),
-               money_in_words(report.credited, o["credited_all"], o["debited_all"], money),
-               money_in_words(-report.difference, t["short"], t["over"], money)]
+    summary = [money_in_words(report.owed, o("owed_all", n=n), o("owed_by_all", n=n), money),
+               money_in_words(report.credited, o("credited_all"), o("debited_all"), money),
+               money_in_words(-report.difference, t("short"), t("over"), money)]
     items = []
     for f in report.findings:
-        lead = [f"{t['terminal']} {f.terminal_id}" if f.terminal_id else o["statement_total"],
-                f"{t['rrn']} {f.rrn}" if f.rrn else "",
-                f"{t['trace']} {f.trace:06d}" if f.trace is not None else "",
-                f"{t['batch']} {f.batch:06d}" if f.batch is not None else ""]
+        lead = [f"{t('terminal')} {f.terminal_id}" if f.terminal_id else o("statement_total"),
+                f"{t('rrn')} {f.rrn}" if f.rrn else "",
+                f"{t('trace')} {f.trace:06d}" if f.trace is not None else "",
+                f"{t('batch')} {f.batch:06d}" if f.batch is not None else ""]
         items.append(letter_item(f.discrepancy, language, money, lead=lead, with_ids=False, effect=f.effect,
-                                 words=OFFICE_ITEM_WORDS[language]))
+                                 words=OFFICE_ITEM_WORDS))
     subtotals = []
     for r in report.terminals:
         if r.difference:
-            direction, amount = money_in_words(-r.difference, o["short"], o["over"], money)
-            subtotals.append((o["subtotal"].format(terminal=r.terminal_id, direction=direction), amount))
-    evidence = f"{t['evidence']}: {o['run']} #{run_id}" if run_id is not None else ""
+            direction, amount = money_in_words(-r.difference, o("short"), o("over"), money)
+            subtotals.append((o("subtotal", terminal=r.terminal_id, direction=direction), amount))
+    evidence = f"{t('evidence')}: {o('run')} #{run_id}" if run_id is not None else ""
     return layout_letter(language=language, width=width, header=header, summary=summary, balanced=report.balanced,
                          items=items, subtotals=subtotals, unexplained=report.unexplained,
                          claim_total=report.claim_total, money=money, evidence=evidence)

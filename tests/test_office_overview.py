@@ -112,11 +112,7 @@ def test_every_text_the_templates_use_is_in_both_languages():
     for page in (Path(texts.__file__).parent / "templates").glob("*.html"):
         used |= set(re.findall(r't\("([a-z_0-9]+)"', page.read_text(encoding="utf-8")))
     prefixed = {k for k in used if k.endswith("_")}
-    assert (used - prefixed) - set(texts.TEXTS) == set()
-    for key, (english, chinese) in texts.TEXTS.items():
-        assert english and chinese, key
-        assert re.findall(r"\{(\w+)", english) == re.findall(r"\{(\w+)", chinese) or sorted(
-            re.findall(r"\{(\w+)", english)) == sorted(re.findall(r"\{(\w+)", chinese)), key
+    assert (used - prefixed) - set(texts.TEXTS) == set()  # each text's fields: tests/test_catalogues.py
     for prefix, values in (("kind_", ("sale", "void", "refund", "correction", "completion", "completion_void")),
                            ("role_", ("manager", "finance", "admin")), ("pt_", overview.PAYMENT_TYPES),
                            ("status_", ("balanced", "differs", "refused")),

@@ -11,7 +11,7 @@ import pytest
 
 from agent.ui import Call
 from agent.ui.table import STATES
-from agent.ui.texts import TEXTS
+from agent.ui.texts import Texts
 from tests.test_ui_flows import Screen, error, txn
 
 SIZES = [(w, h) for w in range(16, 22) for h in range(4, 9)]
@@ -54,7 +54,7 @@ def test_offline_is_on_the_top_line_of_every_screen_with_what_is_stored(width, h
         if walk == "password":  # a void's trace found: its details, then the password screen
             s.reply({"ok": True, "result": {"transactions": [txn(trace=7)]}}).keys("ENTER")
         top = banner_of(s)
-        forms = [TEXTS[language][k].format(count=3, amount="75.00")
+        forms = [Texts(language)(k, count=3, amount="75.00")
                  for k in ("offline.banner", "offline.banner_mid", "offline.banner_short")]
         assert top in forms, (walk, s.t.frame())
         if width >= 21 and language == "en":
@@ -68,7 +68,8 @@ def test_the_banner_goes_once_the_bank_answers_and_comes_back_at_once_on_a_busy_
     s.keys("1", "25", "ENTER")  # a sale in flight
     assert isinstance(s.last_call, Call) and s.last_call.op == "sale"
     shown = s.t.set_link(status(stored=1, amount=2500))
-    assert shown and shown[0].frame[0].startswith(TEXTS[language]["offline.banner_short"][:2])  # shown at once
+    short = Texts(language)("offline.banner_short", count=3, amount="75.00")
+    assert shown and shown[0].frame[0].startswith(short[:2])  # shown at once
     s._take(shown)
     s._take(s.t.set_link(status(down=False, stored=0, amount=0)))
     assert not any("OFF" in line or "脱机" in line for line in s.t.frame()), s.t.frame()
@@ -89,9 +90,9 @@ def test_the_whole_sale_screen_still_pages_under_the_banner_at_16x4():
 def test_a_declined_stored_sale_is_a_banner_until_the_supervisor_opens_it(width, height, language):
     s = Screen(width, height, language)
     s._take(s.t.set_link(status(down=False, stored=0, amount=0, unseen=2)))
-    assert banner_of(s) in (TEXTS[language]["declined.banner"].format(count=2),
-                            TEXTS[language]["declined.banner_short"].format(count=2))
-    assert "".join(TEXTS[language]["idle.declined"].format(count=2).split())[:8] in "".join(s.text.split())
+    assert banner_of(s) in (Texts(language)("declined.banner", count=2),
+                            Texts(language)("declined.banner_short", count=2))
+    assert "".join(Texts(language)("idle.declined", count=2).split())[:8] in "".join(s.text.split())
     s.keys("ENTER")
     assert s.t.state == "declined.password"
     s.keys("123456", "ENTER")
@@ -106,7 +107,7 @@ def test_a_declined_stored_sale_is_a_banner_until_the_supervisor_opens_it(width,
     assert s.t.state == "declined.detail"
     text = "".join(s.text.split())
     assert "000042" in text and "33.00" in text and "622609******0048" in text, s.text
-    todo = TEXTS[language]["declined.todo"]
+    todo = Texts(language)("declined.todo")
     assert "".join(todo.split())[:12] in text, s.text
     s.keys("CANCEL")
     assert s.t.state == "idle" and not any("DECLINED" in line or "被拒" in line for line in s.t.frame()), s.t.frame()
@@ -144,9 +145,9 @@ def test_what_needs_the_bank_says_so_under_the_banner_a_payment_code_and_a_void(
     s.keys("1", "5", "F1", "281234567890123456", "ENTER")
     assert s.last_call.op == "wallet_sale"
     s.reply(error("offline", paycode))
-    assert s.t.state == "result" and TEXTS[language]["error.offline"] in s.t.frame()[1], s.t.frame()
+    assert s.t.state == "result" and Texts(language)("error.offline") in s.t.frame()[1], s.t.frame()
     assert "payment codes need the network — ask for a card or cash" in said(s), said(s)
-    assert banner_of(s).startswith(TEXTS[language]["offline.banner_short"][:2])
+    assert banner_of(s).startswith(Texts(language)("offline.banner_short", count=3, amount="75.00")[:2])
     s.keys("ENTER", "2", "7", "ENTER").reply({"ok": True, "result": {"transactions": [txn(trace=7)]}})
     s.keys("ENTER", "123456", "ENTER")
     assert s.last_call.op == "void"
@@ -162,13 +163,13 @@ def test_a_stored_sale_the_bank_was_never_told_of_is_a_banner_and_says_what_to_d
     online = status(down=False, stored=0, amount=0)
     s._take(s.t.set_link({**online, "offline": {**online["offline"], "needs_manual": 1,
                                                 "needs_manual_amount": 4000}}))
-    assert banner_of(s) in (TEXTS[language]["manual.banner"].format(count=1),
-                            TEXTS[language]["manual.banner_short"].format(count=1))
+    assert banner_of(s) in (Texts(language)("manual.banner", count=1),
+                            Texts(language)("manual.banner_short", count=1))
     assert len(s.t.frame()) == height and all(len(line) <= width for line in s.t.frame())
-    todo = "".join(TEXTS[language]["idle.manual"].format(count=1).split())
+    todo = "".join(Texts(language)("idle.manual", count=1).split())
     assert todo[:12] in "".join(said(s).split())
     s.keys("ENTER")
     assert s.t.state == "idle" and not s.calls  # a supervisor marks it handled elsewhere, with a note
     s._take(s.t.set_link(online))  # marked handled: the banner goes
-    assert banner_of(s) not in (TEXTS[language]["manual.banner"].format(count=1),
-                                TEXTS[language]["manual.banner_short"].format(count=1))
+    assert banner_of(s) not in (Texts(language)("manual.banner", count=1),
+                                Texts(language)("manual.banner_short", count=1))

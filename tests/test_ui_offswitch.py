@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from agent.ui import Call
-from agent.ui.texts import TEXTS
+from agent.ui.texts import Texts
 from tests.test_ui_flows import Screen, error
 from tests.test_ui_offline import LANGUAGES, SIZES, WALKS, banner_of, said, status
 
@@ -27,21 +27,21 @@ def answer(message: str, offline: bool = True) -> dict:
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("width,height", SIZES)
 def test_manage_lists_sign_on_and_the_two_switches_and_each_asks_the_supervisor(width, height, language):
-    words = TEXTS[language]
+    words = Texts(language)
     s = Screen(width, height, language).keys("9")
-    assert s.t.state == "manage.menu" and s.t.frame()[0].startswith(words["manage"])
+    assert s.t.state == "manage.menu" and s.t.frame()[0].startswith(words("manage"))
     for item in ("item.signon", "item.gooffline", "item.goonline"):
-        assert "".join(words[item].split()) in "".join(s.text.split()), (item, s.t.frame())
+        assert "".join(words(item).split()) in "".join(s.text.split()), (item, s.t.frame())
     s.keys("2")
-    assert s.t.state == "gooffline.password" and s.t.frame()[0].startswith(words["gooffline"])
+    assert s.t.state == "gooffline.password" and s.t.frame()[0].startswith(words("gooffline"))
     s.keys("246810", "ENTER")
     assert s.last_call == Call("offline_switch", {"switch": "on"}, "246810")
     said_on = "Switched offline: sales are stored within the offline limits."
     s.reply(answer(said_on))
-    assert s.t.state == "result" and s.t.frame()[0].startswith(words["status.done"])
+    assert s.t.state == "result" and s.t.frame()[0].startswith(words("status.done"))
     assert said_on in s.text
     s.keys("ENTER", "9", "3", "246810", "ENTER")
-    assert s.t.state == "goonline.send" and s.t.frame()[0].startswith(words["goonline"])
+    assert s.t.state == "goonline.send" and s.t.frame()[0].startswith(words("goonline"))
     assert s.last_call == Call("offline_switch", {"switch": "off"}, "246810")
     s.reply(answer("Back online: the next sale or echo tries the bank.", offline=False))
     assert "Back online" in s.text
@@ -50,9 +50,9 @@ def test_manage_lists_sign_on_and_the_two_switches_and_each_asks_the_supervisor(
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("width,height", SIZES)
 def test_switched_by_the_supervisor_is_on_the_top_line_of_every_screen(width, height, language):
-    forms = [TEXTS[language][k].format(count=2, amount="30.00")
+    forms = [Texts(language)(k, count=2, amount="30.00")
              for k in ("offline.switched", "offline.switched_mid", "offline.switched_short")]
-    line_down = [TEXTS[language][k].format(count=2, amount="30.00")
+    line_down = [Texts(language)(k, count=2, amount="30.00")
                  for k in ("offline.banner", "offline.banner_mid", "offline.banner_short")]
     for walk, keys in {**WALKS, "manage": ("9",), "switch password": ("9", "2")}.items():
         s = Screen(width, height, language)
@@ -73,12 +73,12 @@ def test_switched_by_the_supervisor_is_on_the_top_line_of_every_screen(width, he
 def test_a_wrong_password_offers_to_key_it_again_and_offline_off_in_the_settings_is_said(language):
     s = Screen(16, 4, language).keys("9", "2", "111111", "ENTER")
     s.reply(error("auth", "wrong supervisor password (4 tries left)"))
-    assert s.t.frame()[0].startswith(TEXTS[language]["error.auth"])
+    assert s.t.frame()[0].startswith(Texts(language)("error.auth"))
     s.keys("ENTER")
     assert s.t.state == "gooffline.password"
     s.keys("246810", "ENTER").reply(error("offline_disabled", "store-and-forward is off ([offline] enabled = "
                                                                "false): the terminal cannot be switched offline"))
-    assert s.t.frame()[0].startswith(TEXTS[language]["error.offline_disabled"])
+    assert s.t.frame()[0].startswith(Texts(language)("error.offline_disabled"))
     assert "cannot be switched offline" in s.text
     s.keys("ENTER")
     assert s.t.state == "idle"

@@ -14,7 +14,7 @@ import pytest
 from agent.money import MAX_MINOR_UNITS, format_amount
 from agent.ui import Call
 from agent.ui.entry import MAX_LENGTH, SUPERVISOR_PASSWORD_DIGITS, keypad_password
-from agent.ui.texts import TEXTS
+from agent.ui.texts import Texts
 from tests.agentproc import Agent, write_config
 from tests.harness import wait_for
 from tests.test_ui_flows import Screen, error, found, outcome, txn
@@ -28,7 +28,7 @@ LOST = {"code": "connection_lost", "message": "no answer from the daemon (Connec
 
 
 def words(language: str, name: str, **values) -> str:
-    return TEXTS[language][name].format(**values) if values else TEXTS[language][name]
+    return Texts(language)(name, **values)
 
 
 def flat(s: Screen) -> str:
@@ -261,7 +261,7 @@ def test_posim_terminal_at_16x4_in_chinese_voids_with_a_preview_and_prints_the_s
 
 
 def answer_yes_zh(tmux: Tmux) -> None:
-    yes, more = TEXTS["zh"]["hint.confirm"], TEXTS["zh"]["hint.more"]
+    yes, more = words("zh", "hint.confirm"), words("zh", "hint.more")
     for _ in range(30):
         shown = tmux.screen()
         tmux.keys("Enter")

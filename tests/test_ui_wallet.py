@@ -311,12 +311,6 @@ def test_f1_means_payment_code_only_on_the_sale_amount():
     assert t.state == "correct.password"
 
 
-def test_wallet_correction_texts_are_in_both_languages():
-    from agent.engine.wallet.plans import TEXTS
-    assert set(TEXTS["en"]) == set(TEXTS["zh"])
-    assert "{amount}" in TEXTS["zh"]["undercharged"] and "{trace}" in TEXTS["zh"]["nothing_to_correct"]
-
-
 def test_an_unusual_payment_code_amount_confirmed_goes_out_confirmed_once():
     """The agent asks about a large payment-code sale before the code is used; ENTER sends it confirmed
     (the question is not asked again and again)."""

@@ -8,7 +8,11 @@ checks that each key has both languages with the same fields).
 
 from __future__ import annotations
 
-TEXTS: dict[str, tuple[str, str]] = {
+from functools import partial
+
+from agent import catalogue
+
+TEXTS: catalogue.Texts = {
     # ---- session
     "press_enter": ("Press Enter to log in.", "按回车键登录。"),
     "password": ("Password: ", "密码："),
@@ -278,6 +282,5 @@ TEXTS.update({
 })
 
 
-def say(language: str, key: str, **values: object) -> str:
-    english, chinese = TEXTS[key]
-    return (chinese if language == "zh" else english).format(**values)
+#: the console's words for `key` in `language`, its fields filled in: `say(language, key, **values)`
+say = partial(catalogue.say, TEXTS)

@@ -18,6 +18,7 @@ import socket
 import ssl
 from typing import Callable
 
+from agent import catalogue
 from agent.errors import PosagentError
 from agent.iso8583 import CodecError, Dialect, Frame, Message
 
@@ -74,7 +75,7 @@ Unmatched = Callable[[object, str], None]
 
 #: what a link failure says to the cashier and the technician, key → (English, Chinese): `HostLink(language=)`;
 #: addresses, ports, MTIs and traces stay as they are
-TEXTS: dict[str, tuple[str, str]] = {
+TEXTS: catalogue.Texts = {
     "tls_failed": ("TLS handshake with {where} failed: {reason}", "与 {where} 的 TLS 握手失败：{reason}"),
     "refused": ("the acquirer at {where} refused the connection", "收单机构 {where} 拒绝连接"),
     "cannot_connect": ("cannot connect to the acquirer at {where}: {reason}", "无法连接收单机构 {where}：{reason}"),
@@ -132,8 +133,7 @@ class HostLink:
         self.connects = 0
 
     def _say(self, key: str, **values: object) -> str:
-        english, chinese = TEXTS[key]
-        return (chinese if self.language == "zh" else english).format(**values)
+        return catalogue.say(TEXTS, self.language, key, **values)
 
     def _os_reason(self, exc: Exception | None) -> str:
         if exc is None or isinstance(exc, asyncio.TimeoutError):

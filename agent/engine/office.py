@@ -11,8 +11,10 @@ already the supervisor's operation, goes ahead unchecked and the journal says so
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from agent import catalogue
 from agent.engine.common import Gen, ensure_ready, send_financial
 from agent.engine.effects import AskOffice, EngineError, Outcome
 from agent.engine.port import ask
@@ -23,7 +25,7 @@ from agent.journal.states import LIVE_STATES
 from agent.money import format_amount
 
 #: what a refund of another till's sale says, in English and Chinese (the engine's `texts` in shape)
-OFFICE_TEXTS: dict[str, tuple[str, str]] = {
+OFFICE_TEXTS: catalogue.Texts = {
     "no_sale_at_merchant": ("no sale with RRN {rrn} on {day} at this merchant (the back office looked at every till)",
                             "本商户所有终端均无参考号 {rrn}（{day}）的消费（后台已核对）"),
     "office_refused": ("refund refused: RRN {rrn} on {day} is not in this terminal's journal and the back office "
@@ -57,9 +59,7 @@ OFFICE_TEXTS: dict[str, tuple[str, str]] = {
 MAX_PROBLEM_CHARS = 300
 
 
-def _say(language: str, key: str, **values: object) -> str:
-    english, chinese = OFFICE_TEXTS[key]
-    return (chinese if language == "zh" else english).format(**values)
+_say = partial(catalogue.say, OFFICE_TEXTS)
 
 
 def may_ask(request: Any) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-# code: (english, chinese, what the cashier should do — english)
-RESPONSE_CODES: dict[str, tuple[str, str]] = {
+from agent.catalogue import Texts, say
+
+# code: (English, Chinese), each saying what the cashier should do
+RESPONSE_CODES: Texts = {
     "00": ("Approved", "交易成功"),
     "01": ("Refer to card issuer — ask the customer to call the bank", "请持卡人与发卡行联系"),
     "03": ("Invalid merchant — call the acquirer", "无效商户"),
@@ -50,7 +52,7 @@ SIGN_ON_AGAIN: frozenset[str] = frozenset({"77", "A0"})
 
 
 #: the same codes on a wallet payment code, where "card" would send the cashier the wrong way
-WALLET_CODES: dict[str, tuple[str, str]] = {
+WALLET_CODES: Texts = {
     "04": ("Payment refused by the wallet — ask for another way to pay", "钱包拒绝付款,请换其他方式支付"),
     "05": ("Declined by the wallet — ask for another way to pay", "钱包拒绝付款,请换其他方式支付"),
     "12": ("Payment code already used — ask the customer to show a fresh code, or for another way to pay",
@@ -67,12 +69,17 @@ WALLET_CODES: dict[str, tuple[str, str]] = {
 }
 
 
+#: no response code, and one in neither table
+NO_CODE: Texts = {
+    "none": ("no response code", "无应答码"),
+    "unknown": ("Declined (code {code})", "交易失败 (应答码 {code})"),
+}
+
+
 def describe(code: str | None, language: str = "en", *, wallet: bool = False) -> str:
     """Cashier-facing text for a response code (`wallet`: of a payment-code payment); unknown codes are
     named, never hidden."""
     if code is None:
-        return "no response code" if language == "en" else "无应答码"
-    known = (WALLET_CODES.get(code) if wallet else None) or RESPONSE_CODES.get(code)
-    if known is None:
-        return f"Declined (code {code})" if language == "en" else f"交易失败 (应答码 {code})"
-    return known[0] if language == "en" else known[1]
+        return say(NO_CODE, language, "none")
+    codes = WALLET_CODES if wallet and code in WALLET_CODES else RESPONSE_CODES
+    return say(codes, language, code) if code in codes else say(NO_CODE, language, "unknown", code=code)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, Generator, Mapping
 
 from agent.cardtypes import card_type
+from agent.catalogue import Texts
 from agent.engine.common import with_card
 from agent.engine.effects import CardFailure, EngineError, FinishUnableOnline, HostUnreachable, Outcome, Plan
 from agent.engine.offline import approve_offline
@@ -32,7 +33,7 @@ from agent.money import format_amount
 ENTRY_MODES = {"chip": ("051", "052"), "swipe": ("022",), "keyed": ("011", "012")}
 FALLBACK_MODES = ("802",)
 
-OFFLINE_TEXTS: dict[str, tuple[str, str]] = {
+OFFLINE_TEXTS: Texts = {
     "offline_paycode": ("the bank cannot be reached ({why}): payment codes need the network — ask for a card or "
                         "cash", "无法连接银行（{why}）：付款码需要联网——请改用银行卡或现金"),
     "offline_wait": ("the bank cannot be reached ({why}): {operation} needs the bank — wait for the link",

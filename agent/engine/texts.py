@@ -6,7 +6,11 @@ link or the card (e.g. "no answer to 0200 stan 000123 within 30s") stay as they 
 
 from __future__ import annotations
 
-TEXTS: dict[str, tuple[str, str]] = {
+from functools import partial
+
+from agent import catalogue
+
+TEXTS: catalogue.Texts = {
     # ---- link and reversals
     "offline": ("cannot reach the bank ({detail}); nothing was sent — check the network and try again",
                 "无法连接银行（{detail}）；交易未发送——请检查网络后重试"),
@@ -245,10 +249,8 @@ TEXTS: dict[str, tuple[str, str]] = {
 }
 
 
-def say(language: str, key: str, **values: object) -> str:
-    """The text for `key` in `language` ("en" or "zh"), its fields filled in."""
-    english, chinese = TEXTS[key]
-    return (chinese if language == "zh" else english).format(**values)
+#: the text for `key` in `language`, its fields filled in: `say(language, key, **values)`
+say = partial(catalogue.say, TEXTS)
 
 from agent.engine.preauth.texts import PREAUTH_TEXTS  # noqa: E402 — the pre-authorization family's texts
 

@@ -14,8 +14,10 @@ layout: the back office's merchant-wide letter (`posoffice.claims`) fills it wit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
+from agent.catalogue import Texts, say
 from agent.money import format_amount
 from agent.engine.receipts import display_width
 from agent.reconcile.fees import DEBIT_KINDS
@@ -27,147 +29,169 @@ LANGUAGES = ("zh", "en")
 #: between the primary language's letter and the other's, in the file that holds both
 PAGE_BREAK = "\f"
 
-TEXTS = {
-    "en": {"title": "SETTLEMENT CLAIM", "subtitle": "Request to refund wrongly deducted settlement funds",
-           "merchant_name": "Merchant name", "merchant": "Merchant id", "terminal": "Terminal",
-           "date": "Settlement date", "letter_date": "Date of this letter", "statement": "Statement",
-           "sha256": "SHA-256", "owed": "Owed to the merchant (journal + contract)",
-           "owed_by": "Owed by the merchant (journal + contract)",
-           "credited": "Credited (statement, this terminal)", "debited": "Debited (statement, this terminal)",
-           "short": "Credited short by", "over": "Credited over by", "items": "ITEMS", "line": "statement line",
-           "txn": "journal txn", "rrn": "RRN", "trace": "trace", "batch": "batch", "card": "card",
-           "claimed": "Claimed", "conceded": "In the acquirer's favour",
-           "claimed_all": "Items claimed", "conceded_all": "Less items in the acquirer's favour",
-           "unexplained_short": "Unexplained: credited short by", "unexplained_over": "Unexplained: credited over by",
-           "total": "TOTAL TO REFUND", "overpaid": "TOTAL PAID IN EXCESS", "evidence": "Evidence",
-           "event": "journal event", "balanced": "Balanced to the cent: nothing to claim.",
-           "request": "We ask the acquirer to refund the total above to the merchant's settlement account. "
-                      "Each item's evidence (the journal chain with its hash-chain proof and the statement "
-                      "line as given) is attached.",
-           "request_excess": "The acquirer paid the merchant the total above in excess; it may be set off against "
-                             "the next settlement. Each item's evidence is attached.",
-           "others": "OTHER TERMINALS' LINES (not this terminal's transactions; not part of this claim)",
-           "others_net": "Other terminals' lines, net", "sign": "FOR THE MERCHANT", "name": "Name",
-           "job": "Title", "signature": "Signature", "signed_on": "Date", "seal": "Company seal",
-           "none": "-"},
-    "zh": {"title": "结算差错退款申请", "subtitle": "申请退还多扣的结算资金",
-           "merchant_name": "商户名称", "merchant": "商户编号", "terminal": "终端号", "date": "清算日期",
-           "letter_date": "申请日期", "statement": "对账单", "sha256": "SHA-256",
-           "owed": "应付商户金额(流水+合同)", "owed_by": "商户应付金额(流水+合同)",
-           "credited": "实际入账金额(对账单，本终端)", "debited": "实际扣款金额(对账单，本终端)",
-           "short": "少入账", "over": "多入账", "items": "差错明细", "line": "对账单行", "txn": "终端流水",
-           "rrn": "参考号", "trace": "凭证号", "batch": "批次号", "card": "卡号",
-           "claimed": "申请退还", "conceded": "收单机构应收回",
-           "claimed_all": "申请退还小计", "conceded_all": "减：收单机构应收回小计",
-           "unexplained_short": "未解释差额：少入账", "unexplained_over": "未解释差额：多入账",
-           "total": "申请退款合计", "overpaid": "多付合计", "evidence": "证据",
-           "event": "流水事件", "balanced": "对账平，精确到分，无需申请。",
-           "request": "请收单机构将上述合计金额退还至商户结算账户。每笔差错的证据(终端流水链及其哈希链证明、"
-                      "对账单原始行)附后。",
-           "request_excess": "收单机构多付商户上述合计金额，可在下次结算中抵扣。每笔差错的证据附后。",
-           "others": "其他终端的交易(非本终端交易，不计入本申请)",
-           "others_net": "其他终端交易净额", "sign": "商户签章", "name": "经办人姓名", "job": "职务",
-           "signature": "签字", "signed_on": "日期", "seal": "商户公章",
-           "none": "-"},
+TEXTS: Texts = {
+    "title": ("SETTLEMENT CLAIM", "结算差错退款申请"),
+    "subtitle": ("Request to refund wrongly deducted settlement funds", "申请退还多扣的结算资金"),
+    "merchant_name": ("Merchant name", "商户名称"),
+    "merchant": ("Merchant id", "商户编号"),
+    "terminal": ("Terminal", "终端号"),
+    "date": ("Settlement date", "清算日期"),
+    "letter_date": ("Date of this letter", "申请日期"),
+    "statement": ("Statement", "对账单"),
+    "sha256": ("SHA-256", "SHA-256"),
+    "owed": ("Owed to the merchant (journal + contract)", "应付商户金额(流水+合同)"),
+    "owed_by": ("Owed by the merchant (journal + contract)", "商户应付金额(流水+合同)"),
+    "credited": ("Credited (statement, this terminal)", "实际入账金额(对账单，本终端)"),
+    "debited": ("Debited (statement, this terminal)", "实际扣款金额(对账单，本终端)"),
+    "short": ("Credited short by", "少入账"),
+    "over": ("Credited over by", "多入账"),
+    "items": ("ITEMS", "差错明细"),
+    "line": ("statement line", "对账单行"),
+    "txn": ("journal txn", "终端流水"),
+    "rrn": ("RRN", "参考号"),
+    "trace": ("trace", "凭证号"),
+    "batch": ("batch", "批次号"),
+    "card": ("card", "卡号"),
+    "claimed": ("Claimed", "申请退还"),
+    "conceded": ("In the acquirer's favour", "收单机构应收回"),
+    "claimed_all": ("Items claimed", "申请退还小计"),
+    "conceded_all": ("Less items in the acquirer's favour", "减：收单机构应收回小计"),
+    "unexplained_short": ("Unexplained: credited short by", "未解释差额：少入账"),
+    "unexplained_over": ("Unexplained: credited over by", "未解释差额：多入账"),
+    "total": ("TOTAL TO REFUND", "申请退款合计"),
+    "overpaid": ("TOTAL PAID IN EXCESS", "多付合计"),
+    "evidence": ("Evidence", "证据"),
+    "event": ("journal event", "流水事件"),
+    "balanced": ("Balanced to the cent: nothing to claim.", "对账平，精确到分，无需申请。"),
+    "request": ("We ask the acquirer to refund the total above to the merchant's settlement account. Each item's "
+                "evidence (the journal chain with its hash-chain proof and the statement line as given) is attached.",
+                "请收单机构将上述合计金额退还至商户结算账户。每笔差错的证据(终端流水链及其哈希链证明、对账单原始行)附后。"),
+    "request_excess": ("The acquirer paid the merchant the total above in excess; it may be set off against the next "
+                       "settlement. Each item's evidence is attached.",
+                       "收单机构多付商户上述合计金额，可在下次结算中抵扣。每笔差错的证据附后。"),
+    "others": ("OTHER TERMINALS' LINES (not this terminal's transactions; not part of this claim)",
+               "其他终端的交易(非本终端交易，不计入本申请)"),
+    "others_net": ("Other terminals' lines, net", "其他终端交易净额"),
+    "sign": ("FOR THE MERCHANT", "商户签章"),
+    "name": ("Name", "经办人姓名"),
+    "job": ("Title", "职务"),
+    "signature": ("Signature", "签字"),
+    "signed_on": ("Date", "日期"),
+    "seal": ("Company seal", "商户公章"),
+    "none": ("-", "-"),
 }
 
-#: a statement line's kind as a noun, and as what it did to the merchant's account
-TXN_WORDS = {
-    "en": {"sale": ("sale", "sale credited"), "completion": ("auth completion", "auth completion credited"),
-           "void": ("void", "void charged"), "refund": ("refund", "refund charged"),
-           "completion_void": ("completion void", "completion void charged")},
-    "zh": {"sale": ("消费", "消费入账"), "completion": ("预授权完成", "预授权完成入账"),
-           "void": ("消费撤销", "撤销扣款"), "refund": ("退货", "退货扣款"),
-           "completion_void": ("预授权完成撤销", "完成撤销扣款")},
+#: a statement line's kind as a noun (`sale`), and as what it did to the merchant's account (`sale.moved`)
+TXN_WORDS: Texts = {
+    "sale": ("sale", "消费"),
+    "sale.moved": ("sale credited", "消费入账"),
+    "completion": ("auth completion", "预授权完成"),
+    "completion.moved": ("auth completion credited", "预授权完成入账"),
+    "void": ("void", "消费撤销"),
+    "void.moved": ("void charged", "撤销扣款"),
+    "refund": ("refund", "退货"),
+    "refund.moved": ("refund charged", "退货扣款"),
+    "completion_void": ("completion void", "预授权完成撤销"),
+    "completion_void.moved": ("completion void charged", "完成撤销扣款"),
 }
 #: each kind of finding in words, for the letter; {txn} is the line's kind, {moved} what it did
-ITEM_WORDS = {
-    "en": {"not_in_journal": "{moved}, not made at this terminal", "not_credited": "sale not credited",
-           "amount_differs": "{txn} at the wrong amount", "counted_twice": "{moved} twice",
-           "cancelled_but_settled": "reversed {txn} settled",
-           "voided_but_settled": "void missing: sale settled in full",
-           "refunded_but_settled": "refund missing: sale settled in full",
-           "fee_above": "fee above the contract", "fee_below": "fee below the contract",
-           "fee_back_short": "fee given back below the contract", "fee_back_over": "fee given back above the contract",
-           "other_day": "{txn} of another day's batch", "total_differs": "statement total differs from its lines"},
-    "zh": {"not_in_journal": "{moved}，本终端无此交易", "not_credited": "消费未入账",
-           "amount_differs": "{txn}金额不符", "counted_twice": "重复{moved}",
-           "cancelled_but_settled": "已冲正的{txn}仍结算", "voided_but_settled": "撤销未扣款，原消费全额结算",
-           "refunded_but_settled": "退货未扣款，原消费全额结算",
-           "fee_above": "手续费高于合同费率", "fee_below": "手续费低于合同费率",
-           "fee_back_short": "退还手续费少于合同", "fee_back_over": "退还手续费多于合同",
-           "other_day": "其他结算日批次的{txn}", "total_differs": "对账单合计与明细不符"},
+ITEM_WORDS: Texts = {
+    "not_in_journal": ("{moved}, not made at this terminal", "{moved}，本终端无此交易"),
+    "not_credited": ("sale not credited", "消费未入账"),
+    "amount_differs": ("{txn} at the wrong amount", "{txn}金额不符"),
+    "counted_twice": ("{moved} twice", "重复{moved}"),
+    "cancelled_but_settled": ("reversed {txn} settled", "已冲正的{txn}仍结算"),
+    "voided_but_settled": ("void missing: sale settled in full", "撤销未扣款，原消费全额结算"),
+    "refunded_but_settled": ("refund missing: sale settled in full", "退货未扣款，原消费全额结算"),
+    "fee_above": ("fee above the contract", "手续费高于合同费率"),
+    "fee_below": ("fee below the contract", "手续费低于合同费率"),
+    "fee_back_short": ("fee given back below the contract", "退还手续费少于合同"),
+    "fee_back_over": ("fee given back above the contract", "退还手续费多于合同"),
+    "other_day": ("{txn} of another day's batch", "其他结算日批次的{txn}"),
+    "total_differs": ("statement total differs from its lines", "对账单合计与明细不符"),
 }
 #: the amounts of an item, each a positive amount named by what it is
-AMOUNT_WORDS = {
-    "en": {"amount": "{txn} amount", "fee": "fee charged", "fee_back": "fee given back", "credited": "credited",
-           "charged": "charged", "due": "by the journal and contract", "lines": "its lines add up to",
-           "to_credit": "to be credited",
-           "to_charge": "to be charged", "nothing": "nothing to settle", "comma": ", ",
-           "total_credited": "total credited", "total_charged": "total charged"},
-    "zh": {"amount": "{txn}金额", "fee": "手续费", "fee_back": "退还手续费", "credited": "入账",
-           "charged": "扣款", "due": "按流水及合同应为", "lines": "明细合计", "to_credit": "应入账", "to_charge": "应扣款",
-           "nothing": "无需结算", "comma": "，", "total_credited": "合计入账",
-           "total_charged": "合计扣款"},
+AMOUNT_WORDS: Texts = {
+    "amount": ("{txn} amount", "{txn}金额"),
+    "fee": ("fee charged", "手续费"),
+    "fee_back": ("fee given back", "退还手续费"),
+    "credited": ("credited", "入账"),
+    "charged": ("charged", "扣款"),
+    "due": ("by the journal and contract", "按流水及合同应为"),
+    "lines": ("its lines add up to", "明细合计"),
+    "to_credit": ("to be credited", "应入账"),
+    "to_charge": ("to be charged", "应扣款"),
+    "nothing": ("nothing to settle", "无需结算"),
+    "comma": (", ", "，"),
+    "total_credited": ("total credited", "合计入账"),
+    "total_charged": ("total charged", "合计扣款"),
 }
 
 
-def kind_in_words(d: Discrepancy, language: str, words: dict[str, str] | None = None) -> str:
+def txn_words(kind: str, language: str) -> tuple[str, str]:
+    """A statement line's kind as a noun and as what it did (`TXN_WORDS`); its own name for a kind not there."""
+    if kind not in TXN_WORDS:
+        return kind, kind
+    return say(TXN_WORDS, language, kind), say(TXN_WORDS, language, f"{kind}.moved")
+
+
+def kind_in_words(d: Discrepancy, language: str, words: Texts | None = None) -> str:
     """What a finding is, in words of what happened (`void charged twice`, `fee above the contract`);
     `words` may add kinds of finding of its own (the back office's)."""
-    words = {**ITEM_WORDS[language], **(words or {})}
+    words = {**ITEM_WORDS, **(words or {})}
     txn_kind = d.line.txn_type if d.line is not None else "sale"
     key = d.kind
     if key == "fee_differs":
         back = d.line is not None and d.line.txn_type not in DEBIT_KINDS
         key = ("fee_back_short" if d.effect < 0 else "fee_back_over") if back else \
               ("fee_above" if d.effect < 0 else "fee_below")
-    noun, moved = TXN_WORDS[language].get(txn_kind, (txn_kind, txn_kind))
-    return words.get(key, d.kind).format(txn=noun, moved=moved)
+    noun, moved = txn_words(txn_kind, language)
+    return say(words, language, key, txn=noun, moved=moved) if key in words else d.kind
 
 
 def amounts_in_words(d: Discrepancy, language: str, money: Callable[[int], str]) -> list[str]:
     """An item's amounts, each positive and named: what the statement did, what the journal says was due."""
-    a = AMOUNT_WORDS[language]
+    a = partial(say, AMOUNT_WORDS, language)
     out: list[str] = []
     if d.line is not None:
         out.append(_moves(d.line.txn_type, d.line.amount, d.line.fee, d.line.net, language, money))
     if d.kind == "total_differs" and d.expected_amount is not None:
         total = d.expected_amount + d.effect
-        out.append(f"{a['lines']} {money(abs(d.expected_amount))}"
-                   f" ({a['credited'] if d.expected_amount >= 0 else a['charged']})")
-        out.append(f"{a['total_credited'] if total >= 0 else a['total_charged']} {money(abs(total))}")
+        out.append(f"{a('lines')} {money(abs(d.expected_amount))}"
+                   f" ({a('credited') if d.expected_amount >= 0 else a('charged')})")
+        out.append(f"{a('total_credited') if total >= 0 else a('total_charged')} {money(abs(total))}")
     elif d.expected_amount == 0 and not d.expected_fee:
-        out.append(f"{a['due']}: {a['nothing']}")
+        out.append(f"{a('due')}: {a('nothing')}")
     elif d.expected_amount is not None:
         kind = "sale" if d.expected_amount >= 0 else ("refund" if d.kind == "refunded_but_settled" else "void")
         if d.line is not None and (d.line.amount >= 0) == (d.expected_amount >= 0):
             kind = d.line.txn_type
         fee = d.expected_fee or 0
-        out.append(f"{a['due']}: " + _moves(kind, d.expected_amount, fee, d.expected_amount - fee, language, money,
+        out.append(f"{a('due')}: " + _moves(kind, d.expected_amount, fee, d.expected_amount - fee, language, money,
                                                  due=True))
     return out
 
 
 def _moves(txn_kind: str, amount: int, fee: int, net: int, language: str, money: Callable[[int], str], *,
            due: bool = False) -> str:
-    a = AMOUNT_WORDS[language]
-    noun = TXN_WORDS[language].get(txn_kind, (txn_kind, txn_kind))[0]
-    fee_words = a["fee"] if fee >= 0 else a["fee_back"]
-    comma = a["comma"]
-    net_words = (a["to_credit"] if net >= 0 else a["to_charge"]) if due else \
-        (a["credited"] if net >= 0 else a["charged"])
-    return f"{a['amount'].format(txn=noun)} {money(abs(amount))}{comma}{fee_words} {money(abs(fee))}{comma}" \
+    a = partial(say, AMOUNT_WORDS, language)
+    noun = txn_words(txn_kind, language)[0]
+    fee_words = a("fee") if fee >= 0 else a("fee_back")
+    comma = a("comma")
+    net_words = (a("to_credit") if net >= 0 else a("to_charge")) if due else \
+        (a("credited") if net >= 0 else a("charged"))
+    return f"{a('amount', txn=noun)} {money(abs(amount))}{comma}{fee_words} {money(abs(fee))}{comma}" \
            f"{net_words} {money(abs(net))}"
 
 
-def line_facts(line: StatementLine, t: Mapping[str, str], *, with_ids: bool = True) -> list[str]:
-    """Where a statement line is: its number, RRN, trace, batch, date and time, card."""
-    facts = [f"{t['line']} {line.line}" if line.line else ""]
+def line_facts(line: StatementLine, t: Callable[[str], str], *, with_ids: bool = True) -> list[str]:
+    """Where a statement line is: its number, RRN, trace, batch, date and time, card (`t` says a word of
+    `TEXTS` in the letter's language)."""
+    facts = [f"{t('line')} {line.line}" if line.line else ""]
     if with_ids:
-        facts += [f"{t['rrn']} {line.rrn}", f"{t['trace']} {line.trace_no:06d}", f"{t['batch']} {line.batch_no:06d}"]
+        facts += [f"{t('rrn')} {line.rrn}", f"{t('trace')} {line.trace_no:06d}", f"{t('batch')} {line.batch_no:06d}"]
     facts += [f"{line.txn_date[:4]}-{line.txn_date[4:6]}-{line.txn_date[6:]} "
-              f"{line.txn_time[:2]}:{line.txn_time[2:4]}:{line.txn_time[4:]}", f"{t['card']} {line.card_no}"]
+              f"{line.txn_time[:2]}:{line.txn_time[2:4]}:{line.txn_time[4:]}", f"{t('card')} {line.card_no}"]
     return [f for f in facts if f]
 
 
@@ -183,16 +207,16 @@ class LetterItem:
 
 
 def letter_item(d: Discrepancy, language: str, money: Callable[[int], str], *, lead: Sequence[str] = (),
-                with_ids: bool = True, effect: int | None = None, words: dict[str, str] | None = None) -> LetterItem:
+                with_ids: bool = True, effect: int | None = None, words: Texts | None = None) -> LetterItem:
     """A finding as a letter item; `lead` names where it is first (the back office: terminal, trace, batch)."""
-    t = TEXTS[language]
+    t = partial(say, TEXTS, language)
     facts = [*lead]
     if d.line is not None:
         facts += line_facts(d.line, t, with_ids=with_ids)
     elif d.rrn and with_ids:
-        facts.append(f"{t['rrn']} {d.rrn}")
+        facts.append(f"{t('rrn')} {d.rrn}")
     if d.txn_id is not None:
-        facts.append(f"{t['txn']} #{d.txn_id}")
+        facts.append(f"{t('txn')} #{d.txn_id}")
     if d.detail:
         facts.append(d.detail)
     return LetterItem(kind_in_words(d, language, words), tuple(f for f in facts if f),
@@ -209,9 +233,9 @@ def layout_letter(*, language: str, width: int, header: Sequence[tuple[str, str]
                   money: Callable[[int], str], others: Sequence[str] = (), evidence: str = "") -> str:
     """The claim letter's one layout (the terminal's and the back office's): header, summary, items, totals,
     the request, other terminals' lines, evidence, and the block to sign and stamp."""
-    t = TEXTS[language]
+    t = partial(say, TEXTS, language)
     rule, thin = "=" * width, "-" * width
-    out = [rule, *wrap(t["title"], width), *wrap(t["subtitle"], width), rule]
+    out = [rule, *wrap(t("title"), width), *wrap(t("subtitle"), width), rule]
     for label, value in header:
         out += _field(label, value, width)
     out.append(thin)
@@ -219,31 +243,31 @@ def layout_letter(*, language: str, width: int, header: Sequence[tuple[str, str]
         out += _field(label, value, width)
     out.append(thin)
     if balanced:
-        out += wrap(t["balanced"], width)
+        out += wrap(t("balanced"), width)
     else:
-        out.append(t["items"])
+        out.append(t("items"))
         for n, item in enumerate(items, 1):
             out += wrap(f"{n}. {item.what}", width)
             if item.facts:
                 out += ["   " + x for x in wrap("  ".join(item.facts), max(1, width - 3))]
             for amount in item.amounts:
                 out += ["   " + x for x in wrap(amount, max(1, width - 3))]
-            label = t["claimed"] if item.effect < 0 else t["conceded"]
+            label = t("claimed") if item.effect < 0 else t("conceded")
             out.append(split_ends("", f"{label} {money(abs(item.effect))}", width))
         out.append(thin)
         for label, value in subtotals:
             out += _field(label, value, width)
         claimed = -sum(i.effect for i in items if i.effect < 0)
         conceded = sum(i.effect for i in items if i.effect > 0)
-        out += _field(t["claimed_all"], money(claimed), width)
+        out += _field(t("claimed_all"), money(claimed), width)
         if conceded:
-            out += _field(t["conceded_all"], money(conceded), width)
+            out += _field(t("conceded_all"), money(conceded), width)
         if unexplained:
-            label = t["unexplained_short"] if unexplained < 0 else t["unexplained_over"]
+            label = t("unexplained_short") if unexplained < 0 else t("unexplained_over")
             out += _field(label, money(abs(unexplained)), width)
-        out += _field(t["total"] if claim_total >= 0 else t["overpaid"], money(abs(claim_total)), width)
+        out += _field(t("total") if claim_total >= 0 else t("overpaid"), money(abs(claim_total)), width)
         out.append(thin)
-        out += wrap(t["request"] if claim_total >= 0 else t["request_excess"], width)
+        out += wrap(t("request") if claim_total >= 0 else t("request_excess"), width)
     if others:
         out.append(thin)
         out += others
@@ -256,14 +280,14 @@ def layout_letter(*, language: str, width: int, header: Sequence[tuple[str, str]
 
 def signature_block(language: str, width: int) -> list[str]:
     """Where the merchant signs and stamps: name, title, signature, date, company seal."""
-    t = TEXTS[language]
-    out = ["-" * width, *wrap(t["sign"], width)]
+    t = partial(say, TEXTS, language)
+    out = ["-" * width, *wrap(t("sign"), width)]
     line = min(width, 44)
     for key in ("name", "job", "signature", "signed_on"):
-        label = f"{t[key]}: "
+        label = f"{t(key)}: "
         out.append(label + "_" * max(8, line - display_width(label)))
     seal = max(8, min(30, width - 2))
-    out += [f"{t['seal']}:", "", "+" + "-" * (seal - 2) + "+", *(["|" + " " * (seal - 2) + "|"] * 3),
+    out += [f"{t('seal')}:", "", "+" + "-" * (seal - 2) + "+", *(["|" + " " * (seal - 2) + "|"] * 3),
             "+" + "-" * (seal - 2) + "+"]
     return out
 
@@ -290,29 +314,29 @@ def render_claim(report: Reconciliation, *, language: str = "en", width: int = 8
                  statement_sha256: str = "", event: Mapping[str, Any] | None = None, exponent: int = 2,
                  merchant_name: str = "", letter_date: str = "") -> str:
     """The terminal's letter; `letter_date` (YYYYMMDD) is the day it is written."""
-    t = TEXTS[language]
+    t = partial(say, TEXTS, language)
     money: Callable[[int], str] = lambda minor: format_amount(minor, exponent)  # noqa: E731
-    header = [(t["merchant_name"], merchant_name or t["none"]), (t["merchant"], report.merchant_id),
-              (t["terminal"], report.terminal_id), (t["date"], iso_date(report.settlement_date)),
-              (t["letter_date"], iso_date(letter_date) if letter_date else t["none"])]
+    header = [(t("merchant_name"), merchant_name or t("none")), (t("merchant"), report.merchant_id),
+              (t("terminal"), report.terminal_id), (t("date"), iso_date(report.settlement_date)),
+              (t("letter_date"), iso_date(letter_date) if letter_date else t("none"))]
     if statement_name:
-        header.append((t["statement"], statement_name))
+        header.append((t("statement"), statement_name))
     if statement_sha256:
-        header.append((t["sha256"], statement_sha256))
-    summary = [money_in_words(report.owed, t["owed"], t["owed_by"], money),
-               money_in_words(report.credited, t["credited"], t["debited"], money),
-               money_in_words(-report.difference, t["short"], t["over"], money)]
+        header.append((t("sha256"), statement_sha256))
+    summary = [money_in_words(report.owed, t("owed"), t("owed_by"), money),
+               money_in_words(report.credited, t("credited"), t("debited"), money),
+               money_in_words(-report.difference, t("short"), t("over"), money)]
     items = [letter_item(d, language, money) for d in report.discrepancies]
     others: list[str] = []
     if report.other_terminals:
-        others += wrap(t["others"], width)
+        others += wrap(t("others"), width)
         for n, line in enumerate(report.other_terminals, 1):
-            facts = [f"{t['terminal']} {line.terminal_id}", *line_facts(line, t),
+            facts = [f"{t('terminal')} {line.terminal_id}", *line_facts(line, t),
                      _moves(line.txn_type, line.amount, line.fee, line.net, language, money)]
             others += wrap(f"{n}. " + "  ".join(facts), width)
-        net_words = AMOUNT_WORDS[language]["credited" if report.other_terminals_net >= 0 else "charged"]
-        others += _field(t["others_net"], f"{net_words} {money(abs(report.other_terminals_net))}", width)
-    evidence = f"{t['evidence']}: {t['event']} #{event['event_id']} {event['hash']}" if event else ""
+        net_words = say(AMOUNT_WORDS, language, "credited" if report.other_terminals_net >= 0 else "charged")
+        others += _field(t("others_net"), f"{net_words} {money(abs(report.other_terminals_net))}", width)
+    evidence = f"{t('evidence')}: {t('event')} #{event['event_id']} {event['hash']}" if event else ""
     return layout_letter(language=language, width=width, header=header, summary=summary, balanced=report.balanced,
                          items=items, subtotals=(), unexplained=report.unexplained, claim_total=report.claim_total,
                          money=money, others=others, evidence=evidence)

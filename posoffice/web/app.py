@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from agent import catalogue
 from agent.masking import mask_digit_runs
 from agent.money import format_amount
 from agent.reconcile.claim import TEXTS as claim_texts
@@ -370,10 +371,10 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
 def document_label(name: str, language: str) -> str:
     """A run's document in words of the page's language: the claim letter's own title, evidence and statement
     words (`agent.reconcile.claim.TEXTS`), the kind of document from its name (`claims.document_kind`)."""
-    words = claim_texts["zh" if language == "zh" else "en"]
-    title = words["title"].title() if language != "zh" else words["title"]
-    return texts.say(language, f"doc_{claims.document_kind(name)}", title=title, evidence=words["evidence"],
-                     statement=words["statement"])
+    words = functools.partial(catalogue.say, claim_texts, language)
+    title = words("title").title() if language != "zh" else words("title")
+    return texts.say(language, f"doc_{claims.document_kind(name)}", title=title, evidence=words("evidence"),
+                     statement=words("statement"))
 
 
 def _kinds() -> dict[str, tuple[str, str]]:

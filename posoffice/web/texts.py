@@ -1,11 +1,14 @@
-"""Every word the web pages show, in English and Chinese: key → (English, Chinese), the shape the terminal's
-catalogues have (`agent.auth.TEXTS`, `agent.engine.texts`).  `say(language, key, **values)` fills one in."""
+"""Every word the web pages show, in English and Chinese: key → (English, Chinese), the one shape of the
+terminal's catalogues (`agent.catalogue`).  `say(language, key, **values)` fills one in."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-TEXTS: dict[str, tuple[str, str]] = {
+from agent import catalogue
+
+TEXTS: catalogue.Texts = {
     "office": ("Back office", "商户后台"),
     "nav_today": ("Today", "今日"), "nav_transactions": ("Transactions", "交易查询"),
     "nav_reconcile": ("Reconcile", "对账"), "nav_days": ("Days", "结算日"), "nav_admin": ("Admin", "管理"),
@@ -153,9 +156,7 @@ TEXTS: dict[str, tuple[str, str]] = {
 }
 
 
-def say(language: str, key: str, **values: object) -> str:
-    english, chinese = TEXTS[key]
-    return (chinese if language == "zh" else english).format(**values)
+say = partial(catalogue.say, TEXTS)
 
 
 def state_word(language: str, txn: Any, standing: str | None = None) -> str:

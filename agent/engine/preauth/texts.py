@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-PREAUTH_TEXTS: dict[str, tuple[str, str]] = {
+from agent.catalogue import Texts
+
+PREAUTH_TEXTS: Texts = {
     "op_preauth": ("Pre-auth", "预授权"), "op_preauth_void": ("Pre-auth void", "预授权撤销"),
     "op_completion": ("Completion", "预授权完成"), "op_completion_void": ("Completion void", "预授权完成撤销"),
     "preauth_approved": ("Pre-auth approved: {amount} held on card {card} (trace {trace}, auth {auth}). Complete "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from agent import catalogue
 from agent.engine.amount_guards import check_amount
 from agent.engine.common import Gen, _reverse_now, connect, ensure_ready, masked
 from agent.engine.effects import (Answer, EngineError, Exchange, NoAnswer, Notify, Outcome,
@@ -108,59 +109,43 @@ class WalletSaleRequest:
         return f"WalletSaleRequest(amount={self.amount}, code={'set' if self.code else None})"
 
 
-TEXTS = {
-    "en": {
-        "bad_code": "{error}",
-        "unresolved": "Wallet payment trace {trace} is not resolved yet: finish it before taking another payment",
-        "same_request": "This sale already has a wallet payment (trace {trace}, {state}): not paid again",
-        "duplicate": "Same wallet code and amount {amount} as trace {trace}: confirm to charge again",
-        "waiting": "Waiting for the customer to confirm on the phone ({left} s) — CANCEL to cancel",
-        "approved": "Paid {amount} by {wallet} {code}, trace {trace}",
-        "declined": "Wallet payment declined: {reason}",
-        "cancelled": "Wallet payment cancelled ({why}): nothing charged",
-        "not_completed": "Wallet payment not finished ({why}): the cancel is queued and goes first",
-        "why_deadline": "the customer did not confirm within {seconds:g} s",
-        "why_cancel_key": "cancelled by the cashier",
-        "why_no_answer": "no valid answer from the bank",
-        "scanning": "Scan the customer's payment code",
-        "undercharged": "Undercharged trace {trace}: collected the difference {amount} with a new code, linked to it. ",
-        "not_correctable": "trace {trace} is {state}: there is no payment to correct",
-        "nothing_to_correct": "trace {trace} already charged {amount}: nothing to correct",
-        "undercharge_needs_code": "trace {trace} was paid by payment code: to collect the missing {amount}, "
-                                  "the customer shows a new payment code — `posagent correct {trace} --amount "
-                                  "{right} --code CODE` (or `--scan`)",
-        "resale_needs_code": "trace {trace} was paid by payment code: it cannot be voided and paid again without "
-                             "the customer's new code — correct it without --method resale (the difference is "
-                             "refunded to the wallet)",
-    },
-    "zh": {
-        "bad_code": "{error}",
-        "unresolved": "扫码交易 流水{trace} 尚未完成，请先处理后再收款",
-        "same_request": "本笔销售已有扫码支付（流水{trace}，{state}），不重复收款",
-        "duplicate": "同一付款码同金额 {amount} 与流水{trace}相同：确认后才再次收款",
-        "waiting": "等待顾客在手机上确认（{left}秒）— 按取消键撤销",
-        "approved": "{wallet} {code} 已支付 {amount}，流水{trace}",
-        "declined": "扫码支付被拒：{reason}",
-        "cancelled": "扫码支付已撤销（{why}）：未扣款",
-        "not_completed": "扫码支付未完成（{why}）：撤销已排队，优先发送",
-        "why_deadline": "顾客 {seconds:g} 秒内未确认",
-        "why_cancel_key": "收银员取消",
-        "why_no_answer": "银行无有效应答",
-        "scanning": "请扫描顾客付款码",
-        "undercharged": "流水{trace}少收：已用新付款码补收差额 {amount}，与原交易关联。",
-        "not_correctable": "流水{trace}状态为{state}：没有可更正的支付",
-        "nothing_to_correct": "流水{trace}已收 {amount}：无需更正",
-        "undercharge_needs_code": "流水{trace}为扫码支付：补收差额 {amount} 需顾客出示新的付款码——"
-                                  "`posagent correct {trace} --amount {right} --code 付款码`（或 `--scan`）",
-        "resale_needs_code": "流水{trace}为扫码支付：没有顾客的新付款码不能撤销后重新收款——请不带 --method resale "
-                             "更正（差额退回钱包）",
-    },
+TEXTS: catalogue.Texts = {
+    "bad_code": ("{error}", "{error}"),
+    "unresolved": ("Wallet payment trace {trace} is not resolved yet: finish it before taking another payment",
+                   "扫码交易 流水{trace} 尚未完成，请先处理后再收款"),
+    "same_request": ("This sale already has a wallet payment (trace {trace}, {state}): not paid again",
+                     "本笔销售已有扫码支付（流水{trace}，{state}），不重复收款"),
+    "duplicate": ("Same wallet code and amount {amount} as trace {trace}: confirm to charge again",
+                  "同一付款码同金额 {amount} 与流水{trace}相同：确认后才再次收款"),
+    "waiting": ("Waiting for the customer to confirm on the phone ({left} s) — CANCEL to cancel",
+                "等待顾客在手机上确认（{left}秒）— 按取消键撤销"),
+    "approved": ("Paid {amount} by {wallet} {code}, trace {trace}", "{wallet} {code} 已支付 {amount}，流水{trace}"),
+    "declined": ("Wallet payment declined: {reason}", "扫码支付被拒：{reason}"),
+    "cancelled": ("Wallet payment cancelled ({why}): nothing charged", "扫码支付已撤销（{why}）：未扣款"),
+    "not_completed": ("Wallet payment not finished ({why}): the cancel is queued and goes first",
+                      "扫码支付未完成（{why}）：撤销已排队，优先发送"),
+    "why_deadline": ("the customer did not confirm within {seconds:g} s", "顾客 {seconds:g} 秒内未确认"),
+    "why_cancel_key": ("cancelled by the cashier", "收银员取消"),
+    "why_no_answer": ("no valid answer from the bank", "银行无有效应答"),
+    "scanning": ("Scan the customer's payment code", "请扫描顾客付款码"),
+    "undercharged": ("Undercharged trace {trace}: collected the difference {amount} with a new code, linked to it. ",
+                     "流水{trace}少收：已用新付款码补收差额 {amount}，与原交易关联。"),
+    "not_correctable": ("trace {trace} is {state}: there is no payment to correct", "流水{trace}状态为{state}：没有可更正的支付"),
+    "nothing_to_correct": ("trace {trace} already charged {amount}: nothing to correct", "流水{trace}已收 {amount}：无需更正"),
+    "undercharge_needs_code": ("trace {trace} was paid by payment code: to collect the missing {amount}, the "
+                               "customer shows a new payment code — `posagent correct {trace} --amount {right} "
+                               "--code CODE` (or `--scan`)",
+                               "流水{trace}为扫码支付：补收差额 {amount} 需顾客出示新的付款码——`posagent correct {trace} --amount {right} "
+                               "--code 付款码`（或 `--scan`）"),
+    "resale_needs_code": ("trace {trace} was paid by payment code: it cannot be voided and paid again without the "
+                          "customer's new code — correct it without --method resale (the difference is refunded to "
+                          "the wallet)",
+                          "流水{trace}为扫码支付：没有顾客的新付款码不能撤销后重新收款——请不带 --method resale 更正（差额退回钱包）"),
 }
 
 
 def _say(profile: Profile, key: str, **values: Any) -> str:
-    table = TEXTS.get(profile.language, TEXTS["en"])
-    return table.get(key, TEXTS["en"][key]).format(**values)
+    return catalogue.say(TEXTS, profile.language, key, **values)
 
 
 def _money(profile: Profile, amount: int) -> str:
