@@ -394,6 +394,7 @@ def _ask(question: str) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agent.daemon import background, startup
     from agent.daemon.consolechild import start_console_child, stop_console_child
     from agent.daemon.control import serve
     from agent.daemon.service import Daemon
@@ -418,13 +419,13 @@ def _run(args: argparse.Namespace) -> int:
             # recovery holds the operation lock from its first step, so every request waits behind it;
             # "ready" does not wait for an unreachable host (the reversals then still go first)
             recovery = asyncio.create_task(daemon.recover())
-            verifying = asyncio.create_task(daemon.verify_journal() if cfg.journal.check_whole_at_start
+            verifying = asyncio.create_task(startup.verify_journal(daemon) if cfg.journal.check_whole_at_start
                                             else asyncio.sleep(0))
             # store-and-forward: what is owed goes out by itself once the bank answers again
-            forwarding = (asyncio.create_task(daemon.forward_owed(longest_delay=float(cfg.offline.retry_seconds)))
-                          if daemon.profile.offline else None)
+            forwarding = (asyncio.create_task(background.forward_owed(
+                daemon, longest_delay=float(cfg.offline.retry_seconds))) if daemon.profile.offline else None)
             every = float(cfg.emv.params_check_seconds)
-            checking = (asyncio.create_task(daemon.check_params_on_schedule(every))
+            checking = (asyncio.create_task(background.check_params_on_schedule(daemon, every))
                         if every and daemon.dialect.param_download is not None else None)
             await asyncio.sleep(0)
             print(f"posagent ready: control socket {cfg.path('daemon', 'control_socket')}", flush=True)
