@@ -8,8 +8,8 @@ and how the command line, the technician's console and the keypad reach it.  Fro
 - the control API's argument checks (`agent.daemon.apispec.validate`) and its dispatch
   (`agent.daemon.service.Daemon.perform`: a plan for the engine, or a query answered at once);
 - the roles table (`role_for` here; `agent.roles.table_markdown` writes it into docs/security.md);
-- the command line's subcommands, positionals and flags (`agent.daemon.cli`), and its exit status
-  when the daemon is lost mid-way (5, outcome unknown, for every operation that can move money);
+- the command line's subcommands, positionals and flags (`agent.daemon.cli`, from the forms
+  `agent.daemon.cliforms` reads off the rows), and its exit status when the daemon is lost mid-way (5, outcome unknown, for every operation that can move money);
 - the confirmation flags named when a guard stops an operation;
 - the console's and the keypad's permissions (`console`, `keypad`: which operations they may call).
 

@@ -196,7 +196,7 @@ def test_what_a_sale_tries_while_the_link_is_down_by_cause_and_age():
 @pytest.mark.parametrize("word", ["on", "off"])
 def test_the_switch_is_one_registry_row_reached_by_the_cli_the_console_and_the_keypad(word):
     from agent import registry
-    from agent.daemon.cli import usage_of
+    from agent.daemon.cliforms import usage_of
 
     row = registry.get("offline_switch")
     assert row.role == "supervisor" and not row.money and row.console and row.keypad

@@ -17,7 +17,7 @@ from agent import registry, roles
 from agent.cli import build_parser
 from agent.config import Config
 from agent.settings import SCHEMA
-from agent.daemon import apispec, cli
+from agent.daemon import apispec, cliforms, commands
 from agent.errors import UsageError
 from agent.journal.states import KINDS
 from agent.ui import table
@@ -63,7 +63,7 @@ def test_the_modules_of_plans_and_queries_hold_no_operation_the_registry_lacks()
 def test_the_command_line_reaches_exactly_the_rows_with_a_cli_form():
     parser = build_parser()
     subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    for word, rows in cli.commands().items():
+    for word, rows in cliforms.commands().items():
         assert word in subcommands, word
         sub = subcommands[word]
         flags = {option for action in sub._actions for option in action.option_strings}
@@ -73,7 +73,7 @@ def test_the_command_line_reaches_exactly_the_rows_with_a_cli_form():
                     assert registry.flag_of(name, arg) in flags, (row.name, name)
             assert "--json" in flags
             assert ("--password-stdin" in flags) == any(r.role != "cashier" or r.configured_by or r.raised for r in rows)
-    reached = {row.name for rows in cli.commands().values() for row in rows}
+    reached = {row.name for rows in cliforms.commands().values() for row in rows}
     assert reached == {name for name, row in registry.OPERATIONS.items() if row.cli is not None}
 
 
@@ -99,10 +99,10 @@ def test_the_command_line_reaches_exactly_the_rows_with_a_cli_form():
 ])
 def test_each_form_of_a_command_chooses_its_row_and_converts_its_words(argv, op, values):
     args = build_parser().parse_args(argv)
-    rows = cli.commands()[argv[0]]
-    row, words = cli._choose(args, rows)
+    rows = cliforms.commands()[argv[0]]
+    row, words = commands.choose(args, rows)
     assert row.name == op
-    got = cli._call_args(args, row, words, rows, 2)
+    got = commands.api_args(args, row, words, rows, 2)
     assert {k: v for k, v in got.items() if v is not False or values.get(k) is False} == values
     assert apispec.validate(op, got) == {k: v for k, v in got.items()}  # what the CLI sends, the API takes
 
@@ -121,10 +121,10 @@ def test_each_form_of_a_command_chooses_its_row_and_converts_its_words(argv, op,
 ])
 def test_a_wrong_command_line_is_one_usage_line(argv, expected):
     args = build_parser().parse_args(argv)
-    rows = cli.commands()[argv[0]]
+    rows = cliforms.commands()[argv[0]]
     with pytest.raises(UsageError) as refused:
-        row, words = cli._choose(args, rows)
-        cli._call_args(args, row, words, rows, 2)
+        row, words = commands.choose(args, rows)
+        commands.api_args(args, row, words, rows, 2)
     assert expected in str(refused.value) and "\n" not in str(refused.value)
 
 

@@ -16,7 +16,7 @@ from agent import atomicfile
 from agent.config import load
 from agent.console import configedit
 from agent.consolefiles import FileStateStore
-from agent.daemon.service import load_fingerprint_key
+from agent.daemon.startup import load_fingerprint_key
 from agent.iso8583.crypto import kcv, wrap_working_key
 from agent.keys.store import SoftwareKeyStore
 from tests.powercutkit import disk  # noqa: F401 — the fixture

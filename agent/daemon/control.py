@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from agent.auth import AuthError
-from agent.daemon import apispec
+from agent.daemon import apispec, gates
 from agent.engine.effects import EngineError, Outcome
 from agent.errors import PosagentError
 from agent.journal import Txn
@@ -101,7 +101,7 @@ async def handle_request(daemon: Daemon, request: Mapping[str, Any], send: Calla
             raise EngineError("operator must be a printable name of 1 to 40 characters", code="usage")
         row = apispec.operation(op)
         args = apispec.validate(row.name, request.get("args"))
-        role = daemon.authorize(row.name, args, password, source=password_source(request, own_user))
+        role = gates.authorize(daemon, row.name, args, password, source=password_source(request, own_user))
         if row.kind == "query":
             return {"id": rid, "ok": True, "result": await row.function()(daemon, args, role)}
         outcome = await daemon.perform(row.name, args, password=password, operator=operator, authorized=role,

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
+from agent.daemon import background, gates, offswitch
+from agent.engine import chains as engine_chains
 from agent.engine.effects import EngineError
+from agent.engine.texts import say
 from agent.journal import Txn
+from agent.journal.states import FixState
 
 if TYPE_CHECKING:  # the daemon calls these: its module imports the registry that names them
     from agent.daemon.service import Daemon
@@ -30,7 +35,62 @@ def with_payment(daemon: Daemon, txn: Txn) -> dict[str, Any]:
 
 
 async def status(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
-    return daemon.status()
+    journal, keystore = daemon.journal, daemon.keystore
+    recovery = journal.in_doubt()
+    batch = journal.open_batch()
+    age = keystore.keys_age() if keystore.has_keys else None
+    return {
+        "link": {"host": daemon.cfg.acquirer.host, "port": daemon.cfg.acquirer.port,
+                 "connected": daemon.link.connected, "tls": daemon.cfg.acquirer.tls,
+                 **_link_state(daemon)},
+        "offline": _offline_status(daemon),
+        "keys": {"installed": keystore.has_keys, "check_values": keystore.key_check_values(),
+                 "master_check_value": getattr(keystore, "master_check_value", None),
+                 "master_source": getattr(keystore, "master_source", None),
+                 "age_seconds": round(age) if age is not None else None},
+        "batch": {"number": batch.number, "state": batch.state,
+                  "transactions": journal.batch_size(batch.number),
+                  "totals": journal.payment_totals(
+                      batch.number, wallet_entry_mode=daemon.wallet_entry_mode).as_dict()},
+        "reversals": {"pending": len(recovery.pending_reversals), "needs_manual": len(recovery.needs_manual)},
+        # offline completions and offline-approved sales whose 0220 the bank has not answered yet
+        "advices": {"pending": len(journal.pending_advices())},
+        "tc_uploads": journal.tc_upload_counts(),  # IC card TCs owed to the bank / out of tries
+        "params": {**daemon.interpreter.cards.params.identity(),  # the chip parameter set in force
+                   "staged": getattr(journal.params_download_open(), "as_dict", lambda: None)()},
+        "journal": {"path": str(daemon.journal_path), "damaged": daemon.integrity_problem,
+                    "in_doubt": len(recovery.unanswered) + len(recovery.in_doubt),
+                    "settling": recovery.settling.number if recovery.settling else None},
+        "chains": {"open": _open_chains(daemon)},
+        "supervisor_locked_for_s": round(gates.supervisor_gate(daemon).locked_for()),
+        "lockouts": gates.lockouts(daemon),
+        "office": background.office_status(daemon),
+        "uptime_s": round(time.time() - daemon.started_at, 1),
+    }
+
+
+def _link_state(daemon: Daemon) -> dict[str, Any]:
+    """"down" (with why and since when, and `switched`: who switched the terminal offline by hand, if
+    that is why) while the acquirer counts as unreachable, else "up" or "idle"."""
+    health = daemon.interpreter.health
+    if health.down and daemon.profile.offline is not None:
+        return {"state": "down", "down_reason": health.down_reason, "down_since": health.down_since,
+                "switched": offswitch.public(health)}
+    return {"state": "up" if daemon.link.connected else "idle"}
+
+
+def _offline_status(daemon: Daemon) -> dict[str, Any] | None:
+    """Store-and-forward (`[offline] enabled`): the sales stored and not yet forwarded, those whose advice
+    cannot be built (needing manual handling), and those the bank declined when they were; None while it is off."""
+    if daemon.profile.offline is None:
+        return None
+    journal = daemon.journal
+    stored = journal.offline_stored()
+    manual = journal.advices_needing_manual_handling()  # never forwarded: not counted as stored
+    return {"stored": stored["count"], "amount": stored["amount"], "oldest": stored["oldest"],
+            "needs_manual": len(manual), "needs_manual_amount": sum(t["amount"] for t in manual),
+            "declined": len(journal.offline_declined()),
+            "unseen": len(journal.offline_declined(unseen_only=True)), "limits": daemon.profile.offline.as_dict()}
 
 
 async def ping(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
@@ -52,8 +112,12 @@ async def offline_declined(daemon: Daemon, args: dict[str, Any], role: str) -> d
     """Store-and-forward: the stored sales the bank declined when they were forwarded (the merchant's loss),
     each with whether a supervisor has seen it; `acknowledge` (supervisor): those not seen yet are marked seen
     and named in `acknowledged`."""
-    acknowledged = daemon.acknowledge_offline_declined(role) if args.get("acknowledge") else []
-    return {"declined": daemon.offline_declined(), "acknowledged": acknowledged}
+    journal = daemon.journal
+    acknowledged = ([t.id for t in journal.acknowledge_offline_declined(operator=role, role=role)]
+                    if args.get("acknowledge") else [])
+    declined = journal.offline_declined()
+    seen = journal.offline_declined_seen([t.id for t in declined])
+    return {"declined": [{**txn.as_dict(), "seen": txn.id in seen} for txn in declined], "acknowledged": acknowledged}
 
 
 async def offline_manual(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
@@ -71,18 +135,37 @@ async def offline_manual_handled(daemon: Daemon, args: dict[str, Any], role: str
 async def offline_switch(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
     """The supervisor switches the terminal offline by hand ("on") or back ("off"); journaled, kept across a
     restart (`agent.daemon.offswitch`)."""
-    from agent.daemon import offswitch
     return await offswitch.switch(daemon, args["switch"] == "on", role, role)
 
 
 async def chains(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
     """Open multi-step fixes, each with where its money stands."""
-    return {"open": daemon.open_chains()}
+    return {"open": _open_chains(daemon)}
+
+
+def _open_chains(daemon: Daemon) -> list[dict[str, Any]]:
+    """Every multi-step fix still open, with where its money stands and the action that finishes it."""
+    journal = daemon.journal
+    return [engine_chains.summary(daemon.profile, chain, journal.get(chain.original_id), journal.chain_txns(chain.id))
+            for chain in journal.open_chains()]
 
 
 async def chain_close(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
-    """The supervisor ends an open fix on purpose ("customer paid cash"); the role was checked."""
-    return daemon.close_chain(args.get("id"), args.get("reason"))
+    """The supervisor ends an open fix on purpose ("customer paid cash"); the role was checked; the reason
+    is journaled."""
+    chain_id, reason = args.get("id"), args.get("reason")
+    if isinstance(chain_id, bool) or not isinstance(chain_id, int):
+        raise EngineError("the chain id must be a whole number", code="usage")
+    if not isinstance(reason, str) or not reason.strip():
+        raise EngineError("closing a chain needs --reason: what was done instead (e.g. \"customer paid cash\")",
+                          code="usage")
+    chain = daemon.journal.get_chain(chain_id)
+    language = daemon.profile.language
+    if chain.state != FixState.OPEN:
+        raise EngineError(say(language, "chain_not_open", id=chain_id, state=chain.state), code="not_open")
+    closed = daemon.journal.end_chain(chain_id, FixState.CLOSED, reason=reason, operator="supervisor",
+                                      role="supervisor")
+    return {"chain": closed.as_dict(), "message": say(language, "chain_closed", id=chain_id, reason=closed.reason)}
 
 
 async def duplicates(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:

@@ -1,43 +1,42 @@
 """The daemon: owns the journal (one daemon per journal, by file lock), recovers at start, then serves
-operations one at a time to the control API."""
+operations one at a time to the control API.
+
+Here: the daemon's parts (journal, link, key store, card source, interpreter, wallet) opened and closed, the
+recovery at start, and `Daemon.perform`, which runs one operation under the operation lock.  Beside it:
+`agent.daemon.startup` (what is checked and held before serving: the lock, the key, the journal's integrity),
+`agent.daemon.gates` (the passwords), `agent.daemon.background` (what runs with no caller waiting: the sender
+of what is owed, the scheduled parameter check, the office shipper) and `agent.daemon.queries` (the
+operations answered at once, `status` among them)."""
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
-import os
-import secrets
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
-from agent import atomicfile
-from agent.auth import SOURCES, PasswordGate, clock_time
-from agent.config import Config, load as load_config
 from agent import registry
-from agent.consolefiles import FileStateStore, auth_state_path
-from agent.daemon import apispec
-from agent.daemon import offswitch
+from agent.config import Config
+from agent.daemon import apispec, background, gates, offswitch
 from agent.daemon.cards import CardSource
-from agent.drivers.cardseal import CardSealer
-from agent.daemon.interpreter import BackOffice, Interpreter
-from agent.drivers.hostlink import HostLink
-from agent.tls import make_ssl_context
-from agent.engine import chains, common, operations, settlement, store_forward
+from agent.daemon.interpreter import Interpreter
+from agent.daemon.startup import DaemonError, JournalLock, integrity_problem, load_fingerprint_key, make_private
 from agent.daemon.walletfx import WalletEffects
-from agent.engine.wallet.plans import resume_after_restart
-from agent.engine.wallet.messages import WalletSettings
+from agent.drivers.cardseal import CardSealer
+from agent.drivers.hostlink import HostLink
+from agent.engine import common, operations, settlement, store_forward
 from agent.engine.effects import EngineError, Outcome, Plan
+from agent.engine.receipts import render_receipt, render_settlement_report
 from agent.engine.requests import Profile
 from agent.engine.texts import say
+from agent.engine.wallet.messages import WalletSettings
+from agent.engine.wallet.plans import resume_after_restart
 from agent.errors import PosagentError
 from agent.iso8583 import get_dialect
-from agent.journal import Journal, Totals, Txn, VerifyResult, integrity
+from agent.journal import Journal, Totals, Txn, integrity
 from agent.journal.errors import StorageError
-from agent.journal.states import FixState
 from agent.keys.store import SoftwareKeyStore
-from agent.engine.receipts import render_receipt, render_settlement_report
+from agent.tls import make_ssl_context
 
 if TYPE_CHECKING:  # the office's modules load only while [office] url is set
     from agent.office.shipper import OfficeShipper
@@ -47,82 +46,11 @@ log = logging.getLogger("posagent.daemon")
 T = TypeVar("T")
 
 
-#: store-and-forward's background sender: the first delay between tries and the longest (it doubles between)
-FORWARD_FIRST_DELAY_S = 2.0
-FORWARD_LONGEST_DELAY_S = 60.0
-
-class DaemonError(PosagentError):
-    exit_status = 2
-
-
 def _opened(part: T | None, what: str) -> T:
     """A part `Daemon.open` makes (the journal, the link, ...): asked for before it, one line."""
     if part is None:
         raise DaemonError(f"the daemon is not open: it has no {what}")
     return part
-
-
-def load_fingerprint_key(path: Path) -> bytes:
-    """The PAN-fingerprint HMAC key (256 bits), created 0600 on first use; kept apart from the journal."""
-    if path.exists():
-        key = path.read_bytes()
-        if len(key) < 16:
-            raise DaemonError(f"{path}: fingerprint key is shorter than 128 bits; refusing to use it")
-        return key
-    try:  # never seen short or missing after a power cut: the name appears once the key is on disk
-        atomicfile.create_exclusive(path, secrets.token_bytes(32), mode=0o600)
-    except FileExistsError:
-        pass  # another process made it first: use theirs
-    except OSError as exc:
-        raise DaemonError(f"{path}: cannot create the fingerprint key: {exc.strerror or exc}") from None
-    return path.read_bytes()
-
-
-def make_private(*paths: Path) -> None:
-    """Existing daemon files made 0600 (older versions created some 0644); a file we do not own is left."""
-    for path in paths:
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            continue
-        if mode & 0o077:
-            try:
-                os.chmod(path, 0o600)
-                log.warning("%s was readable by others (mode %o); now 0600", path, mode)
-            except OSError as exc:
-                log.warning("%s is readable by others (mode %o) and cannot be changed: %s", path, mode, exc.strerror)
-
-
-class JournalLock:
-    """An exclusive lock beside the journal: a second daemon on the same journal is refused."""
-
-    def __init__(self, journal_path: Path):
-        self.path = journal_path.with_name(journal_path.name + ".lock")
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:  # e.g. the journal's filesystem turned read-only: say so, no traceback
-            why = (exc.strerror or str(exc)).lower()
-            raise DaemonError(f"cannot lock the journal {self.path.with_suffix('')}: {why}; "
-                              f"no transactions can be taken until it is writable again") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-            os.close(fd)
-            raise DaemonError(f"another posagent daemon (pid {other}) already owns the journal "
-                              f"{self.path.with_suffix('')}; stop it first") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 class Daemon:
@@ -178,7 +106,7 @@ class Daemon:
             key = load_fingerprint_key(self.cfg.path("journal", "fingerprint_key_file"))
             journal = self._journal = Journal.open(self.journal_path, fingerprint_key=key,
                                                    busy_timeout_ms=self.cfg.journal.busy_timeout_ms)
-            self._integrity(integrity.check_tail(self.journal_path), "the chain's tail")
+            self.integrity_problem = integrity_problem(integrity.check_tail(self.journal_path), "the chain's tail")
             keystore = self._keystore = SoftwareKeyStore.from_config(self.cfg)
             acq = self.cfg.acquirer
             ssl_context = make_ssl_context(acq.tls_ca_file, acq.tls_cert_file or None,
@@ -204,56 +132,10 @@ class Daemon:
                 interpreter.health.after_unanswered = self.profile.offline.after_unanswered
                 interpreter.health.retry_seconds = float(self.cfg.offline.retry_seconds)
             offswitch.restore(self)  # switched offline by the supervisor before the restart: still so
-            self.shipper = self._start_shipper()
+            self.shipper = background.start_shipper(self)
         except BaseException:
             self.close_sync()
             raise
-
-    def _start_shipper(self) -> OfficeShipper | None:
-        """Ship the journal's events to the back office beside the operations (`[office] url`; off when empty)."""
-        office = self.cfg.office
-        if not office.url:
-            return None
-        from agent.office.link import ShipError, read_secret
-        from agent.office.shipper import OfficeShipper
-        try:
-            secret = read_secret(self.cfg.path("office", "secret_file"))
-        except ShipError as exc:
-            raise DaemonError(f"office.secret_file: {exc}") from None
-        ca_file = str(self.cfg.path("office", "ca_file")) if office.ca_file else None
-        shipper = OfficeShipper(self.journal_path, office.url, self.cfg.terminal.terminal_id, secret,
-                                interval=float(office.interval), ca_file=ca_file,
-                                secret_file=self.cfg.path("office", "secret_file"))
-        shipper.start()
-        log.info("shipping the journal to the back office at %s every %g s", office.url, office.interval)
-        # a refund of a sale made at another till asks the office what is still refundable (with the shipper's
-        # secret: a rotated one is read once, by the shipper)
-        self.interpreter.office = BackOffice(self.journal_path, office.url, self.cfg.terminal.terminal_id,
-                                             lambda: shipper.secret, ca_file=ca_file)
-        return shipper
-
-    def office_status(self) -> dict[str, Any] | None:
-        """How far the back office holds this journal; None when shipping is off."""
-        if self.shipper is None:
-            return None
-        from agent.office.shipper import backlog
-        error = self.shipper.last_error
-        return {"url": self.cfg.office.url, **backlog(self.journal_path), "last_error": str(error) if error else None}
-
-    def _integrity(self, result: VerifyResult, what: str) -> None:
-        if result.ok:
-            log.info("journal integrity: %s verified (%d events)", what, result.events)
-            return
-        where = f" at event {result.first_broken}" if result.first_broken is not None else ""
-        self.integrity_problem = (f"the journal is damaged{where}: {result.why}; no new transactions until it is "
-                                  f"inspected with `posagent journal verify` (call the technician)")
-        log.error("journal integrity: %s", self.integrity_problem)
-
-    async def verify_journal(self) -> None:
-        """The whole chain and every row, in a worker thread on a read-only connection, while the daemon serves."""
-        started = time.perf_counter()
-        result = await asyncio.to_thread(integrity.check_all, self.journal_path)
-        self._integrity(result, f"the whole journal (checked in {time.perf_counter() - started:.2f} s)")
 
     def _open_wallet(self) -> WalletEffects:
         scanner_cfg = self.cfg.scanner
@@ -336,62 +218,6 @@ class Daemon:
         """Held while an operation runs: what must not happen in the middle of one waits for it."""
         return self._op_lock
 
-    def supervisor_gate(self, source: str = "control") -> PasswordGate:
-        """The supervisor's password, its failures counted per source (`agent.auth.SOURCES`)."""
-        sup = self.cfg.supervisor
-        return PasswordGate("supervisor", sup.password_hash, self.journal, clock=time.time, source=source,
-                            max_attempts=sup.max_attempts, lockout_minutes=sup.lockout_minutes,
-                            language=self.cfg.terminal.language, on_event=lambda kind, details: self.journal.record_event(
-                                kind, details, operator="supervisor", role="supervisor"))
-
-    def technician_gate(self, source: str = "control") -> PasswordGate:
-        """The technician's password, its failures kept in the console's state file and counted per source:
-        guesses on the control socket never lock the technician out of the serial console."""
-        con = self.cfg.console
-        return PasswordGate("technician", self._technician_hash(), FileStateStore(auth_state_path(self.journal_path)),
-                            clock=time.time, source=source, max_attempts=con.max_attempts,
-                            lockout_minutes=con.lockout_minutes, language=self.cfg.terminal.language,
-                            on_event=lambda kind, details: self.journal.record_event(
-                                kind, details, operator="technician", role="technician"))
-
-    def _technician_hash(self) -> str:
-        """The technician sets their own password on the console, which saves it to the file: read it there."""
-        if self.cfg.source:
-            try:
-                saved: str = load_config(self.cfg.source).console.password_hash
-                return saved
-            except PosagentError as exc:
-                log.warning("technician password: %s; using the one read at start", exc)
-        at_start: str = self.cfg.console.password_hash
-        return at_start
-
-    def authorize(self, op: str, args: dict[str, Any], password: str | None, *, source: str = "control") -> str:
-        """Check the password of the role the operation registry names for `op`, counting a failure against
-        `source` (where it was typed); return that role."""
-        role = registry.role_for(op, args, self.cfg)
-        if role is None:
-            raise EngineError(f"unknown operation {op!r}", code="usage")
-        if role == "supervisor":
-            self.supervisor_gate(source).check(password)
-        elif role == "technician":
-            self.technician_gate(source).check(password)
-        return role
-
-    def lockouts(self) -> list[dict[str, Any]]:
-        """Every role locked now, with the source it is locked on and when it ends."""
-        found = []
-        for source in SOURCES:
-            for gate in (self.supervisor_gate(source), self.technician_gate(source)):
-                try:
-                    until = gate.state().locked_until
-                except PosagentError as exc:  # a damaged console state file: say so, do not fail `status`
-                    log.warning("%s", exc)
-                    continue
-                if until > time.time():
-                    found.append({"role": gate.role, "source": source, "until": clock_time(until),
-                                  "seconds": round(until - time.time())})
-        return found
-
     async def perform(self, op: str, args: dict[str, Any], *, password: str | None = None,
                       operator: str | None = None, notify: Callable[[str], None] | None = None,
                       authorized: str | None = None, caller_gone: Callable[[], bool] | None = None) -> Outcome:
@@ -405,7 +231,7 @@ class Daemon:
             raise EngineError(f"unknown operation {op!r} (known: {', '.join(plans)})", code="usage")
         if authorized is None:
             args = apispec.validate(op, args)
-            authorized = self.authorize(op, args, password)
+            authorized = gates.authorize(self, op, args, password)
         if self.integrity_problem and row.journaled:
             raise EngineError(self.integrity_problem, code="journal_damaged")
         down = self.interpreter.health.down_reason
@@ -494,129 +320,3 @@ class Daemon:
                            reprint=reprint, original_card=original.pan_masked if original else None,
                            original_terminal=elsewhere.get("original_terminal"))
         return {copy: render_receipt(txn, copy=copy, **common_args) for copy in ("merchant", "customer")}
-
-    def open_chains(self) -> list[dict[str, Any]]:
-        """Every multi-step fix still open, with where its money stands and the action that finishes it."""
-        return [chains.summary(self.profile, chain, self.journal.get(chain.original_id),
-                               self.journal.chain_txns(chain.id)) for chain in self.journal.open_chains()]
-
-    def close_chain(self, chain_id: object, reason: object) -> dict[str, Any]:
-        """The supervisor ends an open fix on purpose; the reason is journaled."""
-        if isinstance(chain_id, bool) or not isinstance(chain_id, int):
-            raise EngineError("the chain id must be a whole number", code="usage")
-        if not isinstance(reason, str) or not reason.strip():
-            raise EngineError("closing a chain needs --reason: what was done instead (e.g. \"customer paid cash\")",
-                              code="usage")
-        chain = self.journal.get_chain(chain_id)
-        language = self.profile.language
-        if chain.state != FixState.OPEN:
-            raise EngineError(say(language, "chain_not_open", id=chain_id, state=chain.state), code="not_open")
-        closed = self.journal.end_chain(chain_id, FixState.CLOSED, reason=reason, operator="supervisor", role="supervisor")
-        return {"chain": closed.as_dict(), "message": say(language, "chain_closed", id=chain_id, reason=closed.reason)}
-
-    def link_state(self) -> dict[str, Any]:
-        """"down" (with why and since when, and `switched`: who switched the terminal offline by hand, if
-        that is why) while the acquirer counts as unreachable, else "up" or "idle"."""
-        health = self.interpreter.health
-        if health.down and self.profile.offline is not None:
-            return {"state": "down", "down_reason": health.down_reason, "down_since": health.down_since,
-                    "switched": offswitch.public(health)}
-        return {"state": "up" if self.link.connected else "idle"}
-
-    def offline_status(self) -> dict[str, Any] | None:
-        """Store-and-forward (`[offline] enabled`): the sales stored and not yet forwarded, those whose advice
-        cannot be built (needing manual handling), and those the bank declined when they were; None while it is off."""
-        if self.profile.offline is None:
-            return None
-        stored = self.journal.offline_stored()
-        manual = self.journal.advices_needing_manual_handling()  # never forwarded: not counted as stored
-        return {"stored": stored["count"], "amount": stored["amount"], "oldest": stored["oldest"],
-                "needs_manual": len(manual), "needs_manual_amount": sum(t["amount"] for t in manual),
-                "declined": len(self.journal.offline_declined()),
-                "unseen": len(self.journal.offline_declined(unseen_only=True)), "limits": self.profile.offline.as_dict()}
-
-    def offline_declined(self) -> list[dict[str, Any]]:
-        """Stored sales the bank declined when they were forwarded (masked card, amount, time, trace), each with
-        `seen`: whether a supervisor has acknowledged it."""
-        declined = self.journal.offline_declined()
-        seen = self.journal.offline_declined_seen([t.id for t in declined])
-        return [{**txn.as_dict(), "seen": txn.id in seen} for txn in declined]
-
-    def acknowledge_offline_declined(self, role: str) -> list[int]:
-        """The supervisor has seen the declined-after-forwarding sales: the ids newly marked seen."""
-        return [t.id for t in self.journal.acknowledge_offline_declined(operator=role, role=role)]
-
-    async def forward_owed(self, *, first_delay: float = FORWARD_FIRST_DELAY_S,
-                           longest_delay: float = FORWARD_LONGEST_DELAY_S) -> None:
-        """Store-and-forward's background sender: while reversals, advices or TCs are owed, or the link is
-        down, an echo goes out between operations — it sends what is owed first, in order — with a delay
-        that doubles up to `longest_delay` while the bank does not answer and starts again once it does."""
-        delay = first_delay
-        while True:
-            await asyncio.sleep(delay)
-            health = self.interpreter.health
-            if self._op_lock.locked() or health.switched is not None or not (health.down or self._owes_the_bank()):
-                continue  # the supervisor switched offline: the bank is not to be used until switched back
-            async with self._op_lock:
-                self.interpreter.notify = lambda text: None  # no caller waits for these words
-                try:
-                    await self.interpreter.run(common.echo(self.profile))
-                except Exception as exc:  # noqa: BLE001 — whatever stopped this try, the next one comes later
-                    problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    log.log(logging.INFO if isinstance(exc, PosagentError) else logging.ERROR,
-                            "forwarding what is owed: %s; next try in %.0f s", problem, min(delay * 2, longest_delay))
-                    delay = min(delay * 2, longest_delay)
-                    continue
-            log.info("forwarding what is owed: the bank answered; nothing is owed now")
-            delay = first_delay
-
-    async def check_params_on_schedule(self, every: float) -> None:
-        """`[emv] params_check_seconds`: every so often, the chip parameter download as the technician's runs
-        it (trigger "schedule"): it waits its turn behind any operation, asks for the lists, and downloads
-        and installs a newer set; whatever stops one check, the next comes `every` seconds later."""
-        while True:
-            await asyncio.sleep(every)
-            try:
-                outcome = await self.perform("params_download", {"trigger": "schedule"}, authorized="technician",
-                                             operator="schedule")
-            except PosagentError as exc:
-                log.warning("scheduled chip parameter check: %s; next in %.0f s", str(exc).splitlines()[0], every)
-                continue
-            log.info("scheduled chip parameter check: %s", outcome.message)
-
-    def _owes_the_bank(self) -> bool:
-        recovery = self.journal.in_doubt()
-        return bool(recovery.pending_reversals or self.journal.pending_advices()
-                    or self.journal.tc_upload_counts().get("owed"))
-
-    def status(self) -> dict[str, Any]:
-        recovery = self.journal.in_doubt()
-        batch = self.journal.open_batch()
-        age = self.keystore.keys_age() if self.keystore.has_keys else None
-        return {
-            "link": {"host": self.cfg.acquirer.host, "port": self.cfg.acquirer.port,
-                     "connected": self.link.connected, "tls": self.cfg.acquirer.tls,
-                     **self.link_state()},
-            "offline": self.offline_status(),
-            "keys": {"installed": self.keystore.has_keys, "check_values": self.keystore.key_check_values(),
-                     "master_check_value": getattr(self.keystore, "master_check_value", None),
-                     "master_source": getattr(self.keystore, "master_source", None),
-                     "age_seconds": round(age) if age is not None else None},
-            "batch": {"number": batch.number, "state": batch.state,
-                      "transactions": self.journal.batch_size(batch.number),
-                      "totals": self.journal.payment_totals(
-                          batch.number, wallet_entry_mode=self.wallet_entry_mode).as_dict()},
-            "reversals": {"pending": len(recovery.pending_reversals), "needs_manual": len(recovery.needs_manual)},
-            # offline completions and offline-approved sales whose 0220 the bank has not answered yet
-            "advices": {"pending": len(self.journal.pending_advices())},
-            "tc_uploads": self.journal.tc_upload_counts(),  # IC card TCs owed to the bank / out of tries
-            "params": {**self.interpreter.cards.params.identity(),  # the chip parameter set in force
-                       "staged": getattr(self.journal.params_download_open(), "as_dict", lambda: None)()},
-            "journal": {"path": str(self.journal_path), "damaged": self.integrity_problem, "in_doubt": len(recovery.unanswered) + len(recovery.in_doubt),
-                        "settling": recovery.settling.number if recovery.settling else None},
-            "chains": {"open": self.open_chains()},
-            "supervisor_locked_for_s": round(self.supervisor_gate().locked_for()),
-            "lockouts": self.lockouts(),
-            "office": self.office_status(),
-            "uptime_s": round(time.time() - self.started_at, 1),
-        }

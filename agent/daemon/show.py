@@ -1,5 +1,5 @@
 """The operator commands' answers for people: a registry row's `cli.show` names one of these printers
-(`agent.daemon.cli` calls it with the parsed arguments, the configuration and the daemon's reply; --json
+(`agent.daemon.commands` calls it with the parsed arguments, the configuration and the daemon's reply; --json
 prints the reply itself).  Each returns the command's exit status."""
 
 from __future__ import annotations
