@@ -29,6 +29,7 @@ LABELS = {
            "reprint": "REPRINT", "settlement": "SETTLEMENT", "sales": "SALES", "refunds": "REFUNDS",
            "count": "COUNT", "total": "TOTAL", "net": "NET", "reconciled": "RESULT",
            "uploaded": "UPLOADED", "next_batch": "NEW BATCH NO.", "balanced": "balanced",
+           "moved": "STORED OFFLINE, NOT IN TOTALS", "moved_to": "MOVED TO BATCH",
            "unbalanced": "not balanced", "error": "ERROR", "settled_at": "DATE/TIME",
            "preauth": "AUTH", "preauth_void": "AUTH VOID", "completion": "AUTH COMPLETE",
            "completion_void": "AUTH COMPLETE VOID", "pay_card": "BY CARD", "pay_wallet": "BY PAYMENT CODE",
@@ -49,6 +50,7 @@ LABELS = {
            "settlement": "结算总计单 SETTLEMENT", "sales": "消费", "refunds": "退货", "count": "笔数",
            "total": "金额", "net": "净额", "reconciled": "对账结果", "uploaded": "上送笔数",
            "next_batch": "新批次号", "balanced": "对账平", "unbalanced": "对账不平", "error": "对账错",
+           "moved": "脱机存储 不计入本次总计", "moved_to": "移入批次号",
            "settled_at": "日期/时间 DATE/TIME", "preauth": "预授权", "preauth_void": "预授权撤销",
            "completion": "预授权完成", "completion_void": "预授权完成撤销", "pay_card": "银行卡",
            "pay_wallet": "扫码支付", "notice": "通知单 无需签名", "not_charged": "未扣款",
@@ -150,10 +152,10 @@ def _card_line(txn: Any, words: dict[str, str], width: int, original_card: str |
 def render_settlement_report(*, batch: int, totals: Any, result: str, uploaded: int, next_batch: int,
                              settled_at: float, merchant_name: str, terminal_id: str, merchant_id: str,
                              width: int = 32, language: str = "en", exponent: int = 2,
-                             by_payment: Any = None) -> str:
+                             by_payment: Any = None, moved: Any = None) -> str:
     """The settlement slip: totals by side (and per payment type, card and payment code, when
     `by_payment` — `PaymentTotals.as_dict()` — is given), the host's reconciliation result, uploads, the
-    next batch."""
+    next batch; `moved` (to, count, amount): the stored sales the supervisor moved to the next batch."""
     words = LABELS.get(language, LABELS["en"])
     rule = "-" * width
     def money(minor: int) -> str:
@@ -178,4 +180,8 @@ def render_settlement_report(*, batch: int, totals: Any, result: str, uploaded: 
     lines += [_pair(words["reconciled"], words.get(result, result), width),
              _pair(words["uploaded"], str(uploaded), width),
              _pair(words["next_batch"], f"{next_batch:06d}", width), rule]
+    if moved:
+        lines += [words["moved"], _pair(f"{words['sales']} {words['count']}", str(moved["count"]), width),
+                  _pair(f"{words['sales']} {words['total']}", money(moved["amount"]), width),
+                  _pair(words["moved_to"], f"{moved['to']:06d}", width), rule]
     return "\n".join(lines) + "\n"

@@ -165,13 +165,15 @@ class Holds(Store):
         return int(self._conn.execute("SELECT count(*) FROM messages WHERE txn_id = ? AND direction = 'sent' "
                                       "AND reversal_id IS NULL", (txn_id,)).fetchone()[0])
 
-    def advice_failed(self, txn_id: int, error: str) -> None:
-        """An advice try got no valid answer: it stays pending (the event keeps why)."""
+    def advice_failed(self, txn_id: int, error: str, *, not_booked: bool = False) -> None:
+        """An advice try got no valid answer: it stays pending (the event keeps why).  `not_booked`: the bank
+        answered that it did not process it (so the sale may still move to another batch)."""
         row = self._txns.row(txn_id)
         if row["state"] != TxnState.ADVICE_PENDING:
             raise JournalError(f"transaction {txn_id} is {row['state']}, not a pending advice", txn_id=txn_id)
-        self._events.record_event("advice.failed", {"error": scrub_text(error)[:200]}, operator="system", role="system",
-                          txn_id=txn_id)
+        self._events.record_event("advice.failed", {"error": scrub_text(error)[:200],
+                                                    **({offline.NOT_BOOKED: True} if not_booked else {})},
+                                  operator="system", role="system", txn_id=txn_id)
 
     def suspected_duplicate_holds(self, *, window_seconds: float) -> list[list[Txn]]:
         """Open pre-auths of the same card and amount close in time (a stay held twice)."""

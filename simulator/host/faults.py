@@ -38,9 +38,12 @@ WALLET_FAULT_KINDS: dict[str, str] = {
     "paid_late": "the next wallet sale is paid only when the terminal's cancel arrives (the cancel must undo it)",
 }
 
-#: the link itself down (store-and-forward's tests); apart from FAULT_KINDS for the same reason
+#: the link itself down, or the bank's advice service (store-and-forward's tests); apart from FAULT_KINDS for the
+#: same reason
 LINK_FAULT_KINDS: dict[str, str] = {
     "outage": "the link is down for `seconds`: every open connection is closed and new ones are refused",
+    "advices_refused": "answer 96 (system malfunction) to an advice (0220, 0221) without processing it (nothing "
+                       "is booked); every other message is processed as usual",
 }
 
 #: faults that need the message processed first (the others act before or instead of processing)
