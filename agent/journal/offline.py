@@ -46,7 +46,7 @@ def owed_in(conn: sqlite3.Connection, batch_id: int) -> list[dict[str, Any]]:
     tries = dict(conn.execute(f"SELECT txn_id, count(*) FROM messages WHERE direction = 'sent' AND reversal_id IS "
                               f"NULL AND txn_id IN ({marks}) GROUP BY txn_id", ids).fetchall())
     refused = dict(conn.execute(f"SELECT txn_id, count(*) FROM events WHERE kind = 'advice.failed' AND "
-                                f"json_extract(details, '$.{NOT_BOOKED}') = 1 AND txn_id IN ({marks}) GROUP BY txn_id",
+                                f"json_extract(details, '$.details.{NOT_BOOKED}') = 1 AND txn_id IN ({marks}) GROUP BY txn_id",
                                 ids).fetchall())
     return [{"id": r[0], "trace": r[1], "amount": r[2], "maybe_booked": tries.get(r[0], 0) > refused.get(r[0], 0)}
             for r in rows]

@@ -23,7 +23,7 @@ from agent.iso8583 import CodecError, Frame, Message
 from simulator.host import statement_faults, wire
 from simulator.host.faults import FaultPlan, FaultRule, FaultSpecError, parse_rule
 from simulator.host.groupcommit import GroupCommit, LedgerUnavailable
-from simulator.host.processing import ADVICE_MTIS, HostProcessor
+from simulator.host.processing import HostProcessor
 
 log = logging.getLogger("posim.host")
 
@@ -165,7 +165,7 @@ class HostServer:
             try:
                 if fault is not None and fault.kind == "decline" and self.processor.decline_applies(request, now):
                     return self.processor.decline(request, now)
-                if fault is not None and fault.kind == "advices_refused" and request.mti in ADVICE_MTIS:
+                if fault is not None and fault.kind == "advices_refused":  # picked for an advice only
                     return self.processor.not_processed(request, now)
                 return self.processor.handle(request, now, encoded=encoded)
             finally:
