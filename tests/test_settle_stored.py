@@ -14,6 +14,7 @@ import sqlite3
 
 import pytest
 
+from agent.daemon.exits import EXIT_CONFIRM
 from simulator.host.ledger import Ledger
 from tests.agentproc import SUPERVISOR_PASSWORD, start_agent
 from tests.test_offline_selling import wait_for
@@ -131,9 +132,10 @@ def test_stored_sales_the_bank_cannot_take_move_to_the_next_batch_with_the_super
     assert outcome["status"] == "needs_confirmation" and outcome["details"]["guard"] == "stored_sales", asked
     assert outcome["details"]["stored"] == {"count": 2, "amount": 6500, "traces": [first["trace"], second["trace"]]}
     assert "2 sale(s) stored offline (65.00)" in outcome["message"] and "--confirm-stored" in outcome["message"]
+    assert f"the bank did not take the advice of trace {first['trace']:06d}: bank answered 96" in outcome["message"]
     assert "next batch" in outcome["message"] and "\n" not in outcome["message"], outcome["message"]
     cli = agent.cli("settle", "--yes", password=True)  # the command line: not a terminal, so it says how to go on
-    assert cli.returncode != 0 and "re-run with --confirm-stored" in cli.stderr, cli
+    assert cli.returncode == EXIT_CONFIRM and "re-run with --confirm-stored" in cli.stderr, cli
     assert agent.call("status")["result"]["batch"]["number"] == 1
 
     done = supervisor(agent, confirm=True, confirm_stored=True)

@@ -115,9 +115,11 @@ def _forward_or_move(profile: Profile, request: SettleRequest, batch: Batch) -> 
                               problem=problem), code="advice_pending")
     amount = sum(o["amount"] for o in owed)
     if not request.confirm_stored:
+        why = next((f"{o['trace']:06d}: {o['last_error']}" for o in owed if o["last_error"]), None)
         return Outcome("settle", "needs_confirmation", say(
             profile.language, "settle_stored_confirm", count=len(owed), batch=f"{batch.number:06d}",
-            amount=format_amount(amount, profile.currency_exponent), problem=problem),
+            amount=format_amount(amount, profile.currency_exponent),
+            problem=say(profile.language, "settle_stored_why", why=why) if why else problem),
             details={"guard": "stored_sales", "batch": batch.number,
                      "stored": {"count": len(owed), "amount": amount, "traces": [o["trace"] for o in owed]}})
     return True

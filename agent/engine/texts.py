@@ -211,6 +211,7 @@ TEXTS: dict[str, tuple[str, str]] = {
                               "{count} 笔脱机存储的交易（{amount}）现在无法上送（{problem}）。请等上送后再结算；或由"
                               "主管确认（--confirm-stored）：这些交易移入下一批次——批次 {batch} 不含它们结算，"
                               "银行可接收时以下一批次号上送，并随下一批次结算。"),
+    "settle_stored_why": ("the bank did not take the advice of trace {why}", "银行未接收凭证号 {why} 的通知"),
     "settle_stored_sent": ("the advice of trace {traces} went to the bank without an answer ({problem}): the bank may "
                            "have booked it in batch {batch}, so it cannot move to the next batch — settle once it is "
                            "forwarded", "凭证号 {traces} 的通知已发往银行但未获应答（{problem}）：银行可能已将其记入"

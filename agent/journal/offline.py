@@ -34,9 +34,9 @@ NOT_BOOKED = "not_booked"
 
 
 def owed_in(conn: sqlite3.Connection, batch_id: int) -> list[dict[str, Any]]:
-    """The advices a batch still owes, oldest first: id, trace, amount, and `maybe_booked` — a try went out
-    that the bank did not answer with a not-processed code, so it may already have booked the sale in this
-    batch (such a sale can only be forwarded, never moved to another batch)."""
+    """The advices a batch still owes, oldest first: id, trace, amount, `last_error` (why its last try failed,
+    or None) and `maybe_booked` — a try went out that the bank did not answer with a not-processed code, so it
+    may already have booked the sale in this batch (such a sale can only be forwarded, never moved)."""
     rows = conn.execute(f"SELECT id, trace, amount FROM transactions WHERE batch_id = ? AND {_OWED} ORDER BY id",
                         (batch_id,)).fetchall()
     ids = [r[0] for r in rows]
@@ -48,8 +48,11 @@ def owed_in(conn: sqlite3.Connection, batch_id: int) -> list[dict[str, Any]]:
     refused = dict(conn.execute(f"SELECT txn_id, count(*) FROM events WHERE kind = 'advice.failed' AND "
                                 f"json_extract(details, '$.details.{NOT_BOOKED}') = 1 AND txn_id IN ({marks}) GROUP BY txn_id",
                                 ids).fetchall())
-    return [{"id": r[0], "trace": r[1], "amount": r[2], "maybe_booked": tries.get(r[0], 0) > refused.get(r[0], 0)}
-            for r in rows]
+    errors = dict(conn.execute(f"SELECT txn_id, json_extract(details, '$.details.error') FROM events WHERE id IN "
+                               f"(SELECT max(id) FROM events WHERE kind = 'advice.failed' AND txn_id IN ({marks}) "
+                               "GROUP BY txn_id)", ids).fetchall())
+    return [{"id": r[0], "trace": r[1], "amount": r[2], "last_error": errors.get(r[0]),
+             "maybe_booked": tries.get(r[0], 0) > refused.get(r[0], 0)} for r in rows]
 
 
 def offline_refusal(conn: sqlite3.Connection, amount: int, limits: Any, now: float) -> str | None:
