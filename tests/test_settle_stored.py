@@ -217,3 +217,21 @@ def test_a_sigkill_between_the_move_and_the_settlement_keeps_every_sale_once_in_
     assert final["outcome"]["details"]["totals"]["debit_amount"] == 6500
     assert agent.cli("journal", "verify").returncode == 0
     assert_host_ledger_is_the_journal(agent, sim_host)
+
+
+def test_when_the_bank_takes_the_advices_again_the_confirmation_moves_nothing_they_are_forwarded_first(
+        terminal, sim_host):
+    agent = terminal
+    first, second = two_sales_stored_the_bank_cannot_take(agent, sim_host)
+    sim_host.clear_faults()
+    done = supervisor(agent, confirm=True, confirm_stored=True)  # confirmed, but forwarding works: as without it
+    outcome = done["outcome"]
+    assert done["ok"] and outcome["status"] == "done" and "moved" not in outcome["details"], done
+    assert outcome["details"]["totals"]["debit_count"] == 3 and outcome["details"]["totals"]["debit_amount"] == 7500
+    assert "STORED OFFLINE" not in outcome["report"]
+    assert journal_rows(agent, "SELECT batch, state FROM transactions WHERE id IN (?, ?)",
+                        (first["id"], second["id"])) == [(1, "approved")] * 2
+    booked = host_rows(sim_host, "SELECT batch FROM txns WHERE mti IN ('0220', '0221')")
+    assert [r["batch"] for r in booked] == ["000001", "000001"], booked
+    assert [(r["batch"], r["balanced"]) for r in host_rows(sim_host, "SELECT * FROM settlements")] == [("000001", 1)]
+    assert_host_ledger_is_the_journal(agent, sim_host)
