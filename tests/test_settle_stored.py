@@ -235,3 +235,32 @@ def test_when_the_bank_takes_the_advices_again_the_confirmation_moves_nothing_th
     assert [r["batch"] for r in booked] == ["000001", "000001"], booked
     assert [(r["batch"], r["balanced"]) for r in host_rows(sim_host, "SELECT * FROM settlements")] == [("000001", 1)]
     assert_host_ledger_is_the_journal(agent, sim_host)
+
+
+def test_a_stored_sale_sent_without_an_answer_never_moves_the_settlement_waits_for_it(terminal, sim_host):
+    agent = terminal
+    assert agent.call("signon")["ok"]
+    assert agent.call("sale", {"amount": 1000, "card": "debit", "confirm_duplicate": True})["ok"]
+    sim_host.fault("drop_before:mti=0220,count=1")  # its first advice: the line drops, the terminal cannot know
+    sim_host.fault("advices_refused")  # its repeats: 96, not processed
+    sim_host.fault("outage:seconds=4")
+    assert wait_for(lambda: not agent.call("echo")["ok"] and agent.call("status")["result"]["link"]["state"] == "down")
+    sale = stored(swipe(agent, 4000), "022")
+    assert wait_for(lambda: "0221" in sent_mtis(agent, sale["id"])
+                    and agent.call("status")["result"]["link"]["state"] != "down", 30), (
+        sent_mtis(agent, sale["id"]), agent.call("status")["result"]["link"])
+
+    refused = supervisor(agent, confirm=True, confirm_stored=True)
+    assert not refused["ok"] and refused["error"]["code"] == "advice_pending", refused
+    text = refused["error"]["message"]
+    assert f"the advice of trace {sale['trace']:06d} went to the bank without an answer" in text, text
+    assert "may have booked it in batch 000001" in text and "\n" not in text, text
+    assert journal_rows(agent, "SELECT number, state FROM batches ORDER BY id") == [(1, "open")]
+    assert journal_rows(agent, "SELECT batch FROM transactions WHERE id = ?", (sale["id"],)) == [(1,)]
+
+    sim_host.clear_faults()  # forwarded in its own batch, then batch 1 settles with it
+    assert wait_for(lambda: agent.call("status")["result"]["offline"]["stored"] == 0, 30), agent.call("status")
+    done = supervisor(agent, confirm=True)
+    assert done["ok"] and done["outcome"]["details"]["totals"]["debit_amount"] == 5000, done
+    assert done["outcome"]["details"]["result"] == "balanced" and "moved" not in done["outcome"]["details"]
+    assert_host_ledger_is_the_journal(agent, sim_host)

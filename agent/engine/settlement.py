@@ -109,10 +109,11 @@ def _forward_or_move(profile: Profile, request: SettleRequest, batch: Batch) -> 
     owed = yield from ask.stored_owed(batch.number)
     if not owed:
         raise problem
-    sent = [f"{o['trace']:06d}" for o in owed if o["maybe_booked"]]
+    sent = [o for o in owed if o["maybe_booked"]]
     if sent:
-        raise EngineError(say(profile.language, "settle_stored_sent", traces=", ".join(sent), batch=f"{batch.number:06d}",
-                              problem=problem), code="advice_pending")
+        raise EngineError(say(profile.language, "settle_stored_sent", traces=", ".join(f"{o['trace']:06d}" for o in sent),
+                              batch=f"{batch.number:06d}", problem=sent[0]["last_error"] or problem),
+                          code="advice_pending")
     amount = sum(o["amount"] for o in owed)
     if not request.confirm_stored:
         why = next((f"{o['trace']:06d}: {o['last_error']}" for o in owed if o["last_error"]), None)

@@ -134,7 +134,8 @@ class Holds(Store):
 
     def pending_advices(self) -> list[Txn]:
         """Offline completions and offline-approved sales whose advice is not yet acknowledged, oldest first
-        (all in the open batch: a batch is settled only after its advices are delivered)."""
+        (in batches not settled: a batch settles only after its own are delivered; those a supervisor moved
+        when settling are the next batch's)."""
         return [txn_from_row(r) for r in self._conn.execute(
             TXN_SELECT + f" WHERE t.batch_id IN (SELECT id FROM batches WHERE state != '{BatchState.SETTLED}') "
             f"AND t.kind IN ('completion', 'sale') AND t.state = '{TxnState.ADVICE_PENDING}' ORDER BY t.id")]
