@@ -96,7 +96,7 @@ STATEMENT_NAME = r"(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]{0,99}"
 #: a guard → the argument that confirms it (the engine names the guard in a needs_confirmation outcome)
 GUARD_ARGS = MappingProxyType({"duplicate": "confirm_duplicate", "unusual_amount": "confirm_unusual",
                                "repeat_refund": "confirm_repeat", "totals": "confirm",
-                               "open_chains": "confirm_open_chains"})
+                               "open_chains": "confirm_open_chains", "stored_sales": "confirm_stored"})
 
 
 @dataclass(frozen=True)
@@ -231,11 +231,13 @@ _rows = (
               cli=Cli(("chains",), select=("--close",), show="show_message")),
     # ---------------------------------------------------------------- the end of the day
     Operation("settle", "settle the batch: totals, confirmation, upload (supervisor)", P + "settle", offline="wait",
-              role="supervisor", relaxed=("confirm", (None, False), "cashier"), money=True, journaled=True,
-              keypad=True, guards=("totals", "open_chains"),
+              role="supervisor", relaxed=("confirm", (None, False), "cashier"), raised=("confirm_stored", "supervisor"),
+              money=True, journaled=True, keypad=True, guards=("totals", "open_chains", "stored_sales"),
               args={"confirm": FLAG.but(flag="--yes", help="the totals were checked: settle without asking"),
                     "confirm_open_chains": FLAG.but(help="settle although fixes are still open (they are listed; "
-                                                         "close them by hand after)")},
+                                                         "close them by hand after)"),
+                    "confirm_stored": FLAG.but(help="sales stored offline that the bank cannot take now move to the "
+                                                    "next batch and this one settles without them (supervisor)")},
               cli=Cli(("settle",))),
     # ---------------------------------------------------------------- pre-authorization (预授权)
     Operation("preauth", "hold an amount on the card (pre-authorization)", P + "preauth", offline="wait", role="supervisor",

@@ -91,3 +91,11 @@ def test_a_control_port_answering_json_that_is_no_object_is_refused_in_one_line(
                                 timeout=60)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "the control port answered something that is not a JSON object" in result.stderr
+
+
+def test_advices_refused_is_picked_for_advices_only_and_lets_the_next_rule_fire_for_the_rest():
+    plan = FaultPlan([parse_rule("advices_refused"), parse_rule("delay:mti=0500,count=1,seconds=3")])
+    assert plan.pick("0200") is None and plan.pick("0820") is None  # a sale, an echo: processed as usual
+    assert plan.pick("0220").kind == plan.pick("0221").kind == "advices_refused"  # an advice and its repeat
+    assert plan.pick("0500").kind == "delay"  # not taken by the armed advices_refused
+    assert [r.kind for r in plan.rules] == ["advices_refused"]  # it stays armed until cleared

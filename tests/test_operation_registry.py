@@ -143,7 +143,10 @@ def test_the_roles_table_is_the_registry():
                 listed[name] = role
     assert listed == {name: row.role for name, row in registry.OPERATIONS.items()}
     assert raised == {name: row.raised[1] for name, row in registry.OPERATIONS.items() if row.raised} == {
-        "sale": "supervisor"}
+        "sale": "supervisor", "settle": "supervisor"}
+    # stored sales moved to the next batch: the supervisor's, even without --yes (the cashier's totals question)
+    assert registry.role_for("settle", {"confirm_stored": True}) == "supervisor"
+    assert registry.role_for("settle", {"confirm": False}) == "cashier"
     assert registry.role_for("sale", {"keyed": True}) == "supervisor"  # a card keyed by hand: the supervisor's
     assert registry.role_for("sale", {"keyed": False}) == registry.role_for("sale", {}) == "cashier"
     for name, row in registry.OPERATIONS.items():

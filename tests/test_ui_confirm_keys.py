@@ -1,4 +1,5 @@
-"""The confirm keys on the keypad: a refund like one just made, settlement while fixes are still open.
+"""The confirm keys on the keypad: a refund like one just made, settlement while fixes are still open or while
+stored sales cannot be forwarded (confirmed: they move to the next batch).
 
 Like the duplicate-sale question, the agent answers needs_confirmation and does nothing; the cashier's
 ENTER asks again with the confirm flag (and the supervisor's password again: it is never kept), X ends
@@ -76,6 +77,34 @@ def test_settlement_with_open_fixes_lists_them_and_confirms_them(width, height, 
     assert s.t.state == "settle.confirm" and "000005" in s.text
     s.confirm().keys("1234", "ENTER")
     assert s.last_call == Call("settle", {"confirm": True, "confirm_open_chains": True}, "1234")
+
+
+STORED = ("2 sale(s) stored offline (65.00) cannot be forwarded now (bank answered 96). Wait and settle once they "
+          "are forwarded, or confirm (supervisor, --confirm-stored): they move to the next batch.")
+
+
+@pytest.mark.parametrize("width,height", SIZES)
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_settlement_with_stored_sales_the_bank_cannot_take_asks_after_the_password_then_moves_them(
+        width, height, language):
+    s = Screen(width, height, language).keys("8")
+    s.reply(outcome("needs_confirmation", "Settle batch 000001: sales 1 for 10.00. Confirm?", receipts=0,
+                    open_chains=[]))
+    s.confirm().keys("1234", "ENTER")
+    assert s.last_call == Call("settle", {"confirm": True}, "1234")
+    s.reply(outcome("needs_confirmation", STORED, receipts=0, guard="stored_sales", batch=1,
+                    stored={"count": 2, "amount": 6500, "traces": [4, 5]}))
+    assert s.t.state == "settle.confirm" and "65.00" in s.text
+    s.confirm().keys("1234", "ENTER")  # the supervisor's password again: it is never kept
+    assert s.last_call == Call("settle", {"confirm": True, "confirm_stored": True}, "1234")
+
+
+def test_settlement_with_stored_sales_declined_sends_nothing_more():
+    s = Screen().keys("8").reply(outcome("needs_confirmation", "Settle?", receipts=0, open_chains=[]))
+    s.keys("ENTER", "1234", "ENTER")
+    s.reply(outcome("needs_confirmation", STORED, receipts=0, guard="stored_sales"))
+    s.keys("CANCEL")
+    assert s.t.state == "idle" and len(s.calls) == 2
 
 
 def test_settlement_without_open_fixes_does_not_confirm_them():

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # loaded by the commands that talk to the daemon, not by `run
 #: error codes that have their own exit status
 ERROR_EXITS = {"auth": EXIT_AUTH, "usage": EXIT_USAGE, "open_chains": EXIT_CONFIRM, "chain_open": EXIT_OPEN}
 #: the question asked on a terminal when a guard stops an operation (default: "Go on?")
-QUESTIONS = {"totals": "Settle now?"}
+QUESTIONS = {"totals": "Settle now?", "stored_sales": "Move them to the next batch and settle now?"}
 
 
 class OutcomeUnknown(PosagentError):

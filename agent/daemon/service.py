@@ -304,7 +304,7 @@ class Daemon:
         t = self.cfg.terminal
         return render_settlement_report(
             batch=details["batch"], totals=Totals(**details["totals"]), result=details["result"],
-            by_payment=details.get("by_payment"),
+            by_payment=details.get("by_payment"), moved=details.get("moved"),
             uploaded=details["uploaded"], next_batch=details["next_batch"], settled_at=details["settled_at"],
             merchant_name=t.merchant_name, terminal_id=t.terminal_id, merchant_id=t.merchant_id,
             width=t.receipt_width, language=t.language, exponent=t.currency_exponent)

@@ -140,7 +140,7 @@ def flush_advices(profile: Profile) -> Gen:
                 problem = say(profile.language, "bank_answered", code=code, meaning=describe(code, profile.language))
             if problem is None:
                 break
-            yield from ask.advice_failed(txn.id, problem)
+            yield from ask.advice_failed(txn.id, problem, not_booked=code in NOT_PROCESSED)
             if code in SIGN_ON_AGAIN and not signed_on:  # the bank wants new working keys: once, then again
                 signed_on = True
                 yield from sign_on(profile)

@@ -158,8 +158,17 @@ class JournalPort(Protocol):
         """A batch's totals per payment type: card and payment code."""
         ...
 
-    def begin_settlement(self, batch_no: int, *, operator: str = "system", role: str = "system") -> Batch:
-        """Freeze a batch's totals (open → settling)."""
+    def begin_settlement(self, batch_no: int, *, move_stored: bool = False, operator: str = "system",
+                         role: str = "system") -> Batch:
+        """Freeze a batch's totals (open → settling); `move_stored`: its owed advices move to the next batch."""
+        ...
+
+    def stored_owed(self, batch_no: int) -> list[dict[str, Any]]:
+        """The advices a batch still owes: id, trace, amount, maybe_booked."""
+        ...
+
+    def moved_out(self, batch_no: int) -> dict[str, Any] | None:
+        """What moved out of a batch when it began settling: to, count, amount, txns."""
         ...
 
     def record_settlement_result(self, batch_no: int, *, domestic: str, foreign: str, response: Mapping[str, Any]) -> Batch:
@@ -183,7 +192,7 @@ class JournalPort(Protocol):
         ...
 
     # -- pre-auth holds, advices and correction chains (agent/journal/holds.py, chains.py)
-    def advice_failed(self, txn_id: int, error: str) -> None:
+    def advice_failed(self, txn_id: int, error: str, *, not_booked: bool = False) -> None:
         """An advice try got no valid answer: it stays pending (the event keeps why)."""
         ...
 

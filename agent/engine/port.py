@@ -121,6 +121,8 @@ class Questions:
     batch_totals = Question(JournalPort.batch_totals)
     payment_totals = Question(JournalPort.payment_totals)
     begin_settlement = Question(JournalPort.begin_settlement)
+    stored_owed = Question(JournalPort.stored_owed)
+    moved_out = Question(JournalPort.moved_out)
     record_settlement_result = Question(JournalPort.record_settlement_result)
     upload_pending = Question(JournalPort.upload_pending)
     mark_uploaded = Question(JournalPort.mark_uploaded)

@@ -55,6 +55,8 @@ LABELS: Texts = {
     "reconciled": ("RESULT", "对账结果"),
     "uploaded": ("UPLOADED", "上送笔数"),
     "next_batch": ("NEW BATCH NO.", "新批次号"),
+    "moved": ("STORED OFFLINE, NOT IN TOTALS", "脱机存储 不计入本次总计"),
+    "moved_to": ("MOVED TO BATCH", "移入批次号"),
     "balanced": ("balanced", "对账平"),
     "unbalanced": ("not balanced", "对账不平"),
     "error": ("ERROR", "对账错"),
@@ -170,10 +172,10 @@ def _card_line(txn: Any, words: Callable[[str], str], width: int, original_card:
 def render_settlement_report(*, batch: int, totals: Any, result: str, uploaded: int, next_batch: int,
                              settled_at: float, merchant_name: str, terminal_id: str, merchant_id: str,
                              width: int = 32, language: str = "en", exponent: int = 2,
-                             by_payment: Any = None) -> str:
+                             by_payment: Any = None, moved: Any = None) -> str:
     """The settlement slip: totals by side (and per payment type, card and payment code, when
     `by_payment` — `PaymentTotals.as_dict()` — is given), the host's reconciliation result, uploads, the
-    next batch."""
+    next batch; `moved` (to, count, amount): the stored sales the supervisor moved to the next batch."""
     words = partial(say, LABELS, language)
     rule = "-" * width
     def money(minor: int) -> str:
@@ -198,4 +200,8 @@ def render_settlement_report(*, batch: int, totals: Any, result: str, uploaded: 
     lines += [_pair(words("reconciled"), (words(result) if result in LABELS else result), width),
              _pair(words("uploaded"), str(uploaded), width),
              _pair(words("next_batch"), f"{next_batch:06d}", width), rule]
+    if moved:
+        lines += [words("moved"), _pair(f"{words('sales')} {words('count')}", str(moved["count"]), width),
+                  _pair(f"{words('sales')} {words('total')}", money(moved["amount"]), width),
+                  _pair(words("moved_to"), f"{moved['to']:06d}", width), rule]
     return "\n".join(lines) + "\n"

@@ -1,10 +1,16 @@
 """Settlement (S5) and start-up recovery: both resumable from the journal at any step.
 
-Settlement: totals shown and confirmed → reversals flushed → batch frozen (settling) → 0500 with
+Settlement: totals shown and confirmed → reversals and advices flushed → batch frozen (settling) → 0500 with
 field 48 → on imbalance every record is uploaded (0320), else the IC records → upload end → the batch
 is settled and the next one opens.  A crash anywhere leaves the batch "settling" with the steps done
 recorded; `resume_settlement` carries on from there.  The host treats a repeated 0500 for the same
 batch as the same request, so re-sending it after a lost answer is safe.
+
+Sales stored offline are forwarded first, like before any online message.  When the bank cannot take them now
+(it answers their advices "not processed", or the advice cannot be built), the settlement asks; with the
+supervisor's confirmation (`confirm_stored`) they move to the next batch in the commit that freezes this one
+(its event names them), are forwarded later with the next batch's number in field 60 and settled with it.  A
+stored sale whose advice went out without such an answer may already be booked in this batch: it never moves.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ RESULT_TEXT = {"1": "balanced", "2": "unbalanced", "3": "error"}
 class SettleRequest:
     confirm: bool = False
     confirm_open_chains: bool = False  # settle although some fixes are still open (listed when asked)
+    confirm_stored: bool = False  # stored sales the bank cannot take now move to the next batch (supervisor)
     wallet_entry_mode: str = WalletSettings.entry_mode  # tells payment-code sales apart in the totals shown
 
 
@@ -78,13 +85,56 @@ def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
                                 "open_chains": open_chains})
     if open_chains and not request.confirm_open_chains:
         raise EngineError(blocked, code="open_chains")
-    yield from ensure_ready(profile)
+    move = yield from _forward_or_move(profile, request, batch)
+    if isinstance(move, Outcome):
+        return move
     unresolved = [t for t in recovery.unanswered + recovery.in_doubt if t.batch == batch.number]
     if unresolved:
         raise EngineError(say(profile.language, "settle_unresolved", count=len(unresolved)), code="unresolved")
-    frozen = yield from ask.begin_settlement(batch.number)
+    frozen = yield from ask.begin_settlement(batch.number, move_stored=move, operator=operator.name, role=operator.role)
     yield from ask.record_event("settlement_started", {"batch": batch.number}, operator=operator.name, role=operator.role)
     return (yield from resume_settlement(profile, frozen, request.wallet_entry_mode))
+
+
+def _forward_or_move(profile: Profile, request: SettleRequest, batch: Batch) -> Gen:
+    """What is owed goes first.  When the bank cannot take the batch's stored sales now: the question (an
+    Outcome naming how many, how much and what confirming does), or True with the supervisor's confirmation
+    (they move to the next batch); False when everything went."""
+    try:
+        yield from ensure_ready(profile)
+        return False
+    except EngineError as exc:
+        if exc.code != "advice_pending":
+            raise
+        problem = exc
+    owed = yield from ask.stored_owed(batch.number)
+    if not owed:
+        raise problem
+    sent = [o for o in owed if o["maybe_booked"]]
+    if sent:
+        raise EngineError(say(profile.language, "settle_stored_sent", traces=", ".join(f"{o['trace']:06d}" for o in sent),
+                              batch=f"{batch.number:06d}", problem=sent[0]["last_error"] or problem),
+                          code="advice_pending")
+    amount = sum(o["amount"] for o in owed)
+    if not request.confirm_stored:
+        why = next((f"{o['trace']:06d}: {o['last_error']}" for o in owed if o["last_error"]), None)
+        return Outcome("settle", "needs_confirmation", say(
+            profile.language, "settle_stored_confirm", count=len(owed), batch=f"{batch.number:06d}",
+            amount=format_amount(amount, profile.currency_exponent),
+            problem=say(profile.language, "settle_stored_why", why=why) if why else problem),
+            details={"guard": "stored_sales", "batch": batch.number,
+                     "stored": {"count": len(owed), "amount": amount, "traces": [o["trace"] for o in owed]}})
+    return True
+
+
+def _flush_owed(profile: Profile, batch: Batch) -> Gen:
+    """Reversals and advices before the settlement's messages; an advice the bank cannot take holds the
+    settlement only when it is this batch's (those moved to the next batch go before that one settles)."""
+    try:
+        yield from flush_reversals(profile)
+    except EngineError as exc:
+        if exc.code != "advice_pending" or (yield from ask.stored_owed(batch.number)):
+            raise
 
 
 def _settlement_message(profile: Profile, trace: int, batch: Any) -> Message:
@@ -114,7 +164,7 @@ def _exchange_network(profile: Profile, request: Message, what: str) -> Gen:
 
 def resume_settlement(profile: Profile, batch: Any, wallet_entry_mode: str = WalletSettings.entry_mode) -> Gen:
     yield from connect(profile)
-    yield from flush_reversals(profile)
+    yield from _flush_owed(profile, batch)
     if batch.result_domestic is None:
         trace = yield from ask.take_trace("settlement")
         request = _settlement_message(profile, trace, batch)
@@ -145,11 +195,17 @@ def resume_settlement(profile: Profile, batch: Any, wallet_entry_mode: str = Wal
                result=say(profile.language, f"result_{result}"),
                totals=totals_text(profile, batch.totals, by_payment), uploaded=uploaded,
                next=f"{next_batch.number:06d}") + (yield from manual_note(profile, batch.number))
+    moved = yield from ask.moved_out(batch.number)
+    if moved is not None:
+        moved = {"to": moved["to"], "count": moved["count"], "amount": moved["amount"]}
+        text += say(profile.language, "settled_moved", count=moved["count"], next=f"{moved['to']:06d}",
+                    amount=format_amount(moved["amount"], profile.currency_exponent))
     return Outcome("settle", "done", text, details={"batch": settled.number, "result": result,
                                                      "uploaded": uploaded, "next_batch": next_batch.number,
                                                      "settled_at": settled.settled_at,
                                                      "totals": batch.totals.as_dict(),
-                                                     "by_payment": by_payment.as_dict()})
+                                                     "by_payment": by_payment.as_dict(),
+                                                     **({"moved": moved} if moved is not None else {})})
 
 
 def _upload_message(profile: Profile, batch: Batch, txn: Txn) -> Message:
@@ -176,11 +232,12 @@ def recover(profile: Profile) -> Gen:
     done = {"reversal_queued": len(recovery.unanswered), "settlement_resumed": False}
     try:
         yield from connect(profile)
-        yield from flush_reversals(profile)
-        if recovery.settling is not None:
+        if recovery.settling is not None:  # what is owed goes first there (a moved sale's advice may wait)
             batch = yield from ask.get_batch(recovery.settling.number)
             yield from resume_settlement(profile, batch)
             done["settlement_resumed"] = True
+        else:
+            yield from flush_reversals(profile)
         if (yield SignOnNeeded()):  # keys missing or stale: sign on before the first customer
             yield from sign_on(profile)
             done["signed_on"] = True

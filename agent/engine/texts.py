@@ -214,6 +214,21 @@ TEXTS: catalogue.Texts = {
                        "resumes where it stopped", "{what}：银行拒绝（应答码 {code}），未结算；请再次结算——将从中断处继续"),
     "settled": ("Batch {batch} settled ({result}): {totals}; {uploaded} record(s) uploaded. New batch {next} is open.",
                 "批次 {batch} 已结算（{result}）：{totals}；上送 {uploaded} 笔。新批次 {next} 已开启。"),
+    "settle_stored_confirm": ("{count} sale(s) stored offline ({amount}) cannot be forwarded now ({problem}). "
+                              "Wait and settle once they are forwarded, or confirm (supervisor, --confirm-stored): "
+                              "they move to the next batch — batch {batch} settles without them, and they are "
+                              "forwarded with the next batch's number when the bank takes them and settled with it.",
+                              "{count} 笔脱机存储的交易（{amount}）现在无法上送（{problem}）。请等上送后再结算；或由"
+                              "主管确认（--confirm-stored）：这些交易移入下一批次——批次 {batch} 不含它们结算，"
+                              "银行可接收时以下一批次号上送，并随下一批次结算。"),
+    "settle_stored_why": ("the bank did not take the advice of trace {why}", "银行未接收凭证号 {why} 的通知"),
+    "settle_stored_sent": ("the advice of trace {traces} went to the bank without an answer ({problem}): the bank may "
+                           "have booked it in batch {batch}, so it cannot move to the next batch — settle once it is "
+                           "forwarded", "凭证号 {traces} 的通知已发往银行但未获应答（{problem}）：银行可能已将其记入"
+                           "批次 {batch}，不能移入下一批次——请上送后再结算"),
+    "settled_moved": (" {count} sale(s) stored offline ({amount}) moved to batch {next} and are not in these totals: "
+                      "they are forwarded and settled with it.", " {count} 笔脱机存储的交易（{amount}）已移入批次 {next}，"
+                      "不计入本次总计：随该批次上送并结算。"),
     # ---- progress on the screen while an operation runs, and the network operations' answers
     "signing_on": ("Signing on…", "正在签到…"),
     "reversing": ("Reversing trace {trace}…", "正在冲正凭证号 {trace}…"),

@@ -148,6 +148,8 @@ class Journal:
     batch_totals = _batches(Batches.batch_totals)
     payment_totals = _batches(Batches.payment_totals)
     begin_settlement = _batches(Batches.begin_settlement)
+    stored_owed = _batches(Batches.stored_owed)
+    moved_out = _batches(Batches.moved_out)
     record_settlement_result = _batches(Batches.record_settlement_result)
     upload_pending = _batches(Batches.upload_pending)
     mark_uploaded = _batches(Batches.mark_uploaded)

@@ -134,7 +134,8 @@ class Holds(Store):
 
     def pending_advices(self) -> list[Txn]:
         """Offline completions and offline-approved sales whose advice is not yet acknowledged, oldest first
-        (all in the open batch: a batch is settled only after its advices are delivered)."""
+        (in batches not settled: a batch settles only after its own are delivered; those a supervisor moved
+        when settling are the next batch's)."""
         return [txn_from_row(r) for r in self._conn.execute(
             TXN_SELECT + f" WHERE t.batch_id IN (SELECT id FROM batches WHERE state != '{BatchState.SETTLED}') "
             f"AND t.kind IN ('completion', 'sale') AND t.state = '{TxnState.ADVICE_PENDING}' ORDER BY t.id")]
@@ -165,13 +166,15 @@ class Holds(Store):
         return int(self._conn.execute("SELECT count(*) FROM messages WHERE txn_id = ? AND direction = 'sent' "
                                       "AND reversal_id IS NULL", (txn_id,)).fetchone()[0])
 
-    def advice_failed(self, txn_id: int, error: str) -> None:
-        """An advice try got no valid answer: it stays pending (the event keeps why)."""
+    def advice_failed(self, txn_id: int, error: str, *, not_booked: bool = False) -> None:
+        """An advice try got no valid answer: it stays pending (the event keeps why).  `not_booked`: the bank
+        answered that it did not process it (so the sale may still move to another batch)."""
         row = self._txns.row(txn_id)
         if row["state"] != TxnState.ADVICE_PENDING:
             raise JournalError(f"transaction {txn_id} is {row['state']}, not a pending advice", txn_id=txn_id)
-        self._events.record_event("advice.failed", {"error": scrub_text(error)[:200]}, operator="system", role="system",
-                          txn_id=txn_id)
+        self._events.record_event("advice.failed", {"error": scrub_text(error)[:200],
+                                                    **({offline.NOT_BOOKED: True} if not_booked else {})},
+                                  operator="system", role="system", txn_id=txn_id)
 
     def advice_needs_manual(self, txn_id: int, reason: str) -> Txn:
         """A stored sale whose advice cannot be built (its sealed card does not open): it needs manual handling —

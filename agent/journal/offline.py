@@ -32,6 +32,34 @@ def stored(conn: sqlite3.Connection) -> dict[str, Any]:
     return {"count": count, "amount": amount, "oldest": oldest}
 
 
+#: an advice still owed: a sale stored offline or an offline completion (the engine's `pending_advices`)
+_OWED = f"kind IN ('sale', 'completion') AND state = '{TxnState.ADVICE_PENDING}'"
+#: an advice try the bank answered without processing it (a not-processed code: nothing was booked)
+NOT_BOOKED = "not_booked"
+
+
+def owed_in(conn: sqlite3.Connection, batch_id: int) -> list[dict[str, Any]]:
+    """The advices a batch still owes, oldest first: id, trace, amount, `last_error` (why its last try failed,
+    or None) and `maybe_booked` — a try went out that the bank did not answer with a not-processed code, so it
+    may already have booked the sale in this batch (such a sale can only be forwarded, never moved)."""
+    rows = conn.execute(f"SELECT id, trace, amount FROM transactions WHERE batch_id = ? AND {_OWED} ORDER BY id",
+                        (batch_id,)).fetchall()
+    ids = [r[0] for r in rows]
+    if not ids:
+        return []
+    marks = ", ".join("?" * len(ids))
+    tries = dict(conn.execute(f"SELECT txn_id, count(*) FROM messages WHERE direction = 'sent' AND reversal_id IS "
+                              f"NULL AND txn_id IN ({marks}) GROUP BY txn_id", ids).fetchall())
+    refused = dict(conn.execute(f"SELECT txn_id, count(*) FROM events WHERE kind = 'advice.failed' AND "
+                                f"json_extract(details, '$.details.{NOT_BOOKED}') = 1 AND txn_id IN ({marks}) GROUP BY txn_id",
+                                ids).fetchall())
+    errors = dict(conn.execute(f"SELECT txn_id, json_extract(details, '$.details.error') FROM events WHERE id IN "
+                               f"(SELECT max(id) FROM events WHERE kind = 'advice.failed' AND txn_id IN ({marks}) "
+                               "GROUP BY txn_id)", ids).fetchall())
+    return [{"id": r[0], "trace": r[1], "amount": r[2], "last_error": errors.get(r[0]),
+             "maybe_booked": tries.get(r[0], 0) > refused.get(r[0], 0)} for r in rows]
+
+
 def offline_refusal(conn: sqlite3.Connection, amount: int, limits: Any, now: float) -> str | None:
     """The first limit a sale of `amount` would break, or None; the oldest stored sale's age counts too."""
     if amount > limits.max_amount:

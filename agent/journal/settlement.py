@@ -6,6 +6,7 @@ import json
 import sqlite3
 from typing import Any, Mapping
 
+from agent.journal import offline
 from agent.journal.errors import JournalError, NotFound
 from agent.journal.paytotals import PaymentTotals, payment_totals
 from agent.journal.records import Batch, Totals, Txn, batch_from_row, txn_from_row
@@ -102,16 +103,37 @@ class Batches(Store):
         """The batch's totals per payment type (card, payment code); together they are `batch_totals`."""
         return payment_totals(self._conn, self.batch_row(batch_no)["id"], COUNTED_STATES, wallet_entry_mode)
 
-    def begin_settlement(self, batch_no: int, *, operator: str = "system", role: str = "system") -> Batch:
+    def stored_owed(self, batch_no: int) -> list[dict[str, Any]]:
+        """The advices the batch still owes (sales stored offline, offline completions): id, trace, amount and
+        `maybe_booked` (a try went out without a not-processed answer: it can only be forwarded)."""
+        return offline.owed_in(self._conn, self.batch_row(batch_no)["id"])
+
+    def moved_out(self, batch_no: int) -> dict[str, Any] | None:
+        """What the supervisor moved out of the batch when settling it (`begin_settlement(move_stored=True)`):
+        the batch they went to, their count and amount, and [id, trace, amount] each; None when nothing."""
+        row = self._conn.execute(
+            "SELECT json_extract(details, '$.moved') FROM events WHERE kind = 'settlement.begin' AND "
+            "json_extract(details, '$.batch') = ? AND json_extract(details, '$.moved') IS NOT NULL ORDER BY id DESC "
+            "LIMIT 1", (batch_no,)).fetchone()
+        return json.loads(row[0]) if row is not None else None
+
+    def begin_settlement(self, batch_no: int, *, move_stored: bool = False, operator: str = "system",
+                         role: str = "system") -> Batch:
         """Freeze the batch's totals (open -> settling).  Already settling: returned as it is (resume).
 
         Refused while a transaction of the batch has no outcome or any reversal is still pending: those
         are resolved first, so no transaction is counted in two batches or in none.
+
+        `move_stored` (the supervisor confirmed): the advices the batch still owes — sales stored offline the
+        bank could not take now — move to the next batch, opened now, in the same commit, whose event names
+        them; they are forwarded later with that batch's number and settled with it.  Refused when one of
+        them may already be booked by the bank in this batch (sent without an answer saying otherwise).
         """
         with self._write(f"begin settling batch {batch_no:06d}") as w:
             row = self.batch_row(batch_no)
             if row["state"] == BatchState.SETTLING:
                 return batch_from_row(row)
+            moved = self._move_owed(w, row) if move_stored else None
             unresolved = self._conn.execute(
                 f"SELECT count(*) FROM transactions WHERE batch_id = ? AND state IN {UNRESOLVED_SQL}",
                 (row["id"],)).fetchone()[0]
@@ -124,8 +146,26 @@ class Batches(Store):
             totals = self._totals(row["id"])
             updated = w.update("batches", row["id"], {"state": settling, "settling_at": self._clock(),
                                                       "totals": json.dumps(totals.as_dict(), sort_keys=True)})
-            w.record("settlement.begin", None, operator, role, {"batch": batch_no, "totals": totals.as_dict()})
+            w.record("settlement.begin", None, operator, role, {"batch": batch_no, "totals": totals.as_dict(),
+                                                                **({"moved": moved} if moved else {})})
         return batch_from_row(updated)
+
+    def _move_owed(self, w: Writer, row: sqlite3.Row) -> dict[str, Any] | None:
+        """Open the next batch and move the advices `row`'s batch owes into it; what moved, or None."""
+        owed = offline.owed_in(self._conn, row["id"])
+        if not owed:
+            return None
+        sent = [f"{o['trace']:06d}" for o in owed if o["maybe_booked"]]
+        if sent:
+            raise JournalError(f"batch {row['number']:06d}: the advice of trace {', '.join(sent)} went to the bank "
+                               "without an answer, so the bank may have booked it in this batch; it cannot move to "
+                               "the next batch — settle once it is forwarded")
+        following = row["number"] % MAX_BATCH + 1
+        target = w.insert("batches", {"number": following, "state": BATCH.initial, "opened_at": self._clock()})
+        for item in owed:
+            w.update("transactions", item["id"], {"batch_id": target["id"], "batch": following})
+        return {"to": following, "count": len(owed), "amount": sum(o["amount"] for o in owed),
+                "txns": [[o["id"], o["trace"], o["amount"]] for o in owed]}
 
     def record_settlement_result(self, batch_no: int, *, domestic: str, foreign: str, response: Mapping[str, Any]) -> Batch:
         """Store the host's verdict: '1' balanced, '2' unbalanced (upload every record), '3' error."""
@@ -176,7 +216,11 @@ class Batches(Store):
             now = self._clock()
             updated = w.update("batches", row["id"], {"state": settled, "settled_at": now})
             following = batch_no % MAX_BATCH + 1
-            w.insert("batches", {"number": following, "state": BATCH.initial, "opened_at": now})
+            opened = self._conn.execute(f"SELECT number FROM batches WHERE state = '{BatchState.OPEN}'").fetchone()
+            if opened is not None:  # opened when the batch's stored sales moved into it (begin_settlement)
+                following = opened[0]
+            else:
+                w.insert("batches", {"number": following, "state": BATCH.initial, "opened_at": now})
             w.record("settlement.finish", None, operator, role, {"batch": batch_no, "next": following})
         return batch_from_row(updated)
 

@@ -83,7 +83,8 @@ def call_for(name: str, d: Draft, state: KeypadState, *, password: str | None, p
         return Call("settle", {"confirm": False})
     if name == "settle":
         chains = {"confirm_open_chains": True} if d.confirm_open_chains else {}
-        return Call("settle", {"confirm": True, **chains}, password)
+        stored = {"confirm_stored": True} if d.confirm_stored else {}  # they move to the next batch
+        return Call("settle", {"confirm": True, **chains, **stored}, password)
     return Call(name, {})  # duplicates, receipt, signon
 
 

@@ -389,7 +389,8 @@ class Terminal:
                                  confirm_duplicate=d.confirm_duplicate or guard == "duplicate",
                                  confirm_unusual=d.confirm_unusual or guard == "unusual_amount",
                                  confirm_repeat=d.confirm_repeat or guard == "repeat_refund",
-                                 confirm_open_chains=d.confirm_open_chains or bool(details.get("open_chains")))
+                                 confirm_open_chains=d.confirm_open_chains or bool(details.get("open_chains")),
+                                 confirm_stored=d.confirm_stored or guard == "stored_sales")
             return self._go("confirm")
         prints = [Print(str(receipt[copy])) for receipt in outcome.get("receipts") or ()
                   for copy in ("merchant", "customer") if receipt.get(copy)]

@@ -202,7 +202,8 @@ STATES: dict[KeypadState, Screen] = {
     K.LOOKUP_FIND: Screen(BUSY, "lookup", call="lookup"),
     K.LOOKUP_LIST: Screen(LIST, "lookup"),
     K.LOOKUP_DETAIL: Screen(DETAIL, "lookup"),
-    # settlement (S5): totals first, confirm (open fixes listed and confirmed too), supervisor
+    # settlement (S5): totals first, confirm (open fixes listed and confirmed too), supervisor; stored sales the
+    # bank cannot take now are asked about after the password (confirmed: they move to the next batch)
     K.SETTLE_TOTALS: Screen(BUSY, "settle", call="settle_totals"),
     K.SETTLE_CONFIRM: Screen(CONFIRM, "settle"),
     K.SETTLE_PASSWORD: Screen(PASSWORD, "settle", "prompt.password"),
@@ -362,6 +363,7 @@ _MOVES: dict[tuple[KeypadState, str], KeypadState] = {
     (K.SETTLE_TOTALS, "confirm"): K.SETTLE_CONFIRM,
     (K.SETTLE_CONFIRM, "enter"): K.SETTLE_PASSWORD,
     (K.SETTLE_PASSWORD, "enter"): K.SETTLE_SEND,
+    (K.SETTLE_SEND, "confirm"): K.SETTLE_CONFIRM,  # stored sales the bank cannot take: move them on?
     (K.IDLE, "declined"): K.DECLINED_PASSWORD,
     (K.DECLINED_PASSWORD, "enter"): K.DECLINED_SEND,
     (K.DECLINED_SEND, "one"): K.DECLINED_DETAIL,

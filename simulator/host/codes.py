@@ -19,6 +19,7 @@ RESTRICTED_CARD = "62"
 ORIGINAL_AMOUNT_WRONG = "64"  # a void whose amount is not the original's
 SIGN_ON_AGAIN = "77"  # a MAC'd request from a terminal that has no working keys
 DUPLICATE_TRANSMISSION = "94"  # STAN already used in this batch
+SYSTEM_MALFUNCTION = "96"  # the `advices_refused` fault: the advice was not processed
 MAC_ERROR = "A0"
 
 #: test-card behaviours (simulator/data/cards.toml) → the decline they cause
@@ -37,5 +38,6 @@ MEANINGS = {
     EXPIRED_CARD: "expired card", INCORRECT_PIN: "incorrect PIN", PIN_TRIES_EXCEEDED: "PIN tries exceeded",
     RESTRICTED_CARD: "restricted card",
     ORIGINAL_AMOUNT_WRONG: "amount differs from the original", SIGN_ON_AGAIN: "sign on again",
-    DUPLICATE_TRANSMISSION: "duplicate STAN in this batch", MAC_ERROR: "MAC error",
+    DUPLICATE_TRANSMISSION: "duplicate STAN in this batch", SYSTEM_MALFUNCTION: "system malfunction (not processed)",
+    MAC_ERROR: "MAC error",
 }

@@ -38,10 +38,15 @@ WALLET_FAULT_KINDS: dict[str, str] = {
     "paid_late": "the next wallet sale is paid only when the terminal's cancel arrives (the cancel must undo it)",
 }
 
-#: the link itself down (store-and-forward's tests); apart from FAULT_KINDS for the same reason
+#: the link itself down, or the bank's advice service (store-and-forward's tests); apart from FAULT_KINDS for the
+#: same reason
 LINK_FAULT_KINDS: dict[str, str] = {
     "outage": "the link is down for `seconds`: every open connection is closed and new ones are refused",
+    "advices_refused": "answer 96 (system malfunction) to an advice (0220, 0221) without processing it (nothing "
+                       "is booked); every other message is processed as usual",
 }
+#: kinds that act on these MTIs only (any other message passes them by, and they stay armed)
+KIND_MTIS: dict[str, tuple[str, ...]] = {"advices_refused": ("0220", "0221")}
 
 #: faults that need the message processed first (the others act before or instead of processing)
 PROCESS_FIRST = frozenset({"delay", "drop_response", "drop_after", "duplicate", "corrupt_mac",
@@ -167,6 +172,8 @@ class FaultPlan:
         for active in self._active:
             rule = active.rule
             if rule.kind in ("refuse", "outage") or (rule.mti is not None and rule.mti != mti):
+                continue
+            if mti not in KIND_MTIS.get(rule.kind, (mti,)):
                 continue
             if rule.probability is not None and active.rng.random() >= rule.probability:
                 continue

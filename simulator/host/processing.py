@@ -130,6 +130,13 @@ class HostProcessor:
             return None
         return self.answer(Request.of(msg, tid, None, now), codes.DO_NOT_HONOUR)
 
+    def not_processed(self, msg: Message, now: datetime) -> Message | None:
+        """The `advices_refused` fault: answer 96 (system malfunction) without processing — nothing is booked."""
+        tid = terminal_of(msg)
+        if not tid:
+            return None
+        return self.answer(Request.of(msg, tid, None, now), codes.SYSTEM_MALFUNCTION)
+
     # -- responses -----------------------------------------------------------------------------
     def answer(self, req: Request, code: str | None, extra: Mapping[int, str | bytes] | None = None,
                *, drop: tuple[int, ...] = ()) -> Message:

@@ -165,6 +165,8 @@ class HostServer:
             try:
                 if fault is not None and fault.kind == "decline" and self.processor.decline_applies(request, now):
                     return self.processor.decline(request, now)
+                if fault is not None and fault.kind == "advices_refused":  # picked for an advice only
+                    return self.processor.not_processed(request, now)
                 return self.processor.handle(request, now, encoded=encoded)
             finally:
                 self.processor.wallet.force_confirm = None
