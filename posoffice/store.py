@@ -15,7 +15,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Iterator
+from typing import Any, Iterator, TypedDict
 
 import psycopg
 
@@ -24,6 +24,7 @@ from agent.journal.hashchain import GENESIS, link
 from agent.journal.scrub import scrub_message
 from posoffice.chain import Cursor, Problem, Verdict, check_batch, recomputed_content_hash
 from posoffice.errors import OfficeError
+from posoffice.report import EventRow
 from posoffice.wire import Batch, MessageBatch, WireEvent, is_identifier
 
 SECRET_BYTES = 24
@@ -100,7 +101,7 @@ class Credentials:
 
     MAX_REMEMBERED = 4096
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._passed: dict[tuple[str, str], bytes] = {}
 
     def check(self, conn: psycopg.Connection, terminal: str, secret: str) -> bool:
@@ -210,7 +211,52 @@ def note_head(conn: psycopg.Connection, terminal: str, head: int | None) -> None
 
 
 # ----------------------------------------------------------------------------- listings
-def terminals(conn: psycopg.Connection) -> list[dict[str, Any]]:
+class OpenProblem(TypedDict):
+    """A terminal's first open chain problem, as the collector recorded it."""
+
+    seq: int
+    what: str
+    detail: str | None
+
+
+class TerminalRow(TypedDict):
+    """One terminal of `terminals` (as `posoffice terminals --json` prints it)."""
+
+    terminal: str
+    merchant: str
+    last_seq: int
+    last_contact: str | None  # ISO 8601, seconds
+    backlog: int | None  # None: the terminal never said how far its journal goes
+    chain: str  # "ok" or "problem"
+    problems: int  # open chain problems
+    first_problem: OpenProblem | None
+    secret: str  # "ok" or "revoked"
+    old_secret_until: str | None  # ISO 8601: a rotated secret still accepted until then
+    retired_through: int | None  # the last event retention removed (the chain's anchor)
+
+
+class WalkProblem(TypedDict):
+    """What a re-walk found wrong at event `seq`."""
+
+    seq: int
+    what: str
+
+
+class ChainProblem(WalkProblem):
+    terminal: str
+
+
+class Verified(TypedDict):
+    """`verify`'s answer (as `posoffice verify --json` prints it)."""
+
+    terminals: int
+    events: int
+    retired: int  # events retention removed before the anchors the walks started from
+    ok: bool
+    problems: list[ChainProblem]
+
+
+def terminals(conn: psycopg.Connection) -> list[TerminalRow]:
     """Each terminal: merchant, last seq, last contact, backlog (None: unknown) and its first open problem."""
     rows = conn.execute("""
         SELECT t.id, t.merchant_id, c.last_seq, t.last_contact, c.reported_head,
@@ -240,12 +286,12 @@ def check_terminal_exists(conn: psycopg.Connection, terminal: str) -> None:
 
 
 # ----------------------------------------------------------------------------- the re-walk
-def verify(conn: psycopg.Connection, terminal: str | None = None) -> dict[str, Any]:
+def verify(conn: psycopg.Connection, terminal: str | None = None) -> Verified:
     """Re-walk every stored chain (or one terminal's): each event re-hashed from the stored text, each link,
     no seq missing, the jsonb copy equal to the text, the cursor at the last event.  Nothing is changed."""
     if terminal is not None:
         check_terminal_exists(conn, terminal)
-    found: list[dict[str, Any]] = []
+    found: list[ChainProblem] = []
     checked = 0
     cursors = conn.execute("SELECT c.terminal, c.last_seq, c.last_hash, a.seq, a.hash FROM cursors c "
                            "LEFT JOIN chain_anchors a ON a.terminal = c.terminal WHERE %s::text IS NULL OR "
@@ -261,9 +307,9 @@ def verify(conn: psycopg.Connection, terminal: str | None = None) -> dict[str, A
 
 
 def _walk(conn: psycopg.Connection, terminal: str, cursor: Cursor,
-          anchor: Cursor = Cursor.start()) -> tuple[int, list[dict[str, Any]]]:
+          anchor: Cursor = Cursor.start()) -> tuple[int, list[WalkProblem]]:
     """From `anchor`: the last event retention removed (its seq and chain hash), or the chain's start."""
-    problems: list[dict[str, Any]] = []
+    problems: list[WalkProblem] = []
     previous, want, count = anchor.hash, anchor.seq + 1, 0
     for e, details in _stored_events(conn, terminal):
         count += 1
@@ -348,7 +394,7 @@ def _transaction_values() -> str:
     return ", ".join(values)
 
 
-def transaction_rows(conn: psycopg.Connection, terminals: list[str]) -> list[tuple]:
+def transaction_rows(conn: psycopg.Connection, terminals: list[str]) -> list[EventRow]:
     """The event rows (posoffice.report.event_row) of the events posoffice.report.transactions_of_rows reads, for
     `terminals`, each terminal's in chain order."""
     from posoffice.report import TRANSACTION_KINDS
@@ -371,8 +417,11 @@ def record_reconciliation(conn: psycopg.Connection, run: dict[str, Any]) -> int:
     values[columns.index("report")] = None if run.get("report") is None else json.dumps(run["report"])
     values[columns.index("findings")] = run.get("findings") or 0
     with conn.transaction():
-        return conn.execute(f"INSERT INTO reconciliations ({', '.join(columns)}) VALUES "
-                            f"({', '.join(['%s'] * len(columns))}) RETURNING id", values).fetchone()[0]
+        row = conn.execute(f"INSERT INTO reconciliations ({', '.join(columns)}) VALUES "
+                           f"({', '.join(['%s'] * len(columns))}) RETURNING id", values).fetchone()
+    assert row is not None  # an INSERT … RETURNING that did not raise returns its row
+    run_id: int = row[0]
+    return run_id
 
 
 # ----------------------------------------------------------------------------- a refund at another till
@@ -381,7 +430,7 @@ def merchant_of(conn: psycopg.Connection, terminal: str) -> str | None:
     return None if row is None else row[0]
 
 
-def sale_rows(conn: psycopg.Connection, merchant: str, rrn: str) -> list[tuple]:
+def sale_rows(conn: psycopg.Connection, merchant: str, rrn: str) -> list[EventRow]:
     """The event rows (as `transaction_rows` gives them) of `merchant`'s charges answered with `rrn`,
     and of every void and refund naming one of them: by journal id on its own terminal, or by RRN on any."""
     from posoffice.report import TRANSACTION_KINDS
