@@ -34,7 +34,7 @@ from agent.cardtypes import card_type
 from posoffice.duplicates import Duplicate
 from posoffice.offline import is_stored
 from posoffice.refunds import REFUNDABLE_KINDS, UNDO_KINDS, refundable_of
-from posoffice.report import SIDES, STILL_APPROVED, Transaction
+from posoffice.report import SIDES, STILL_APPROVED, Event, Transaction
 
 #: the payment types a batch is totalled by, as the terminal's settlement slip has them
 PAYMENT_TYPES = ("card", "code")
@@ -132,7 +132,7 @@ class ManualReversal:
         return f'posagent reversals --handled {self.reversal} --note "what the acquirer said"'
 
 
-def open_fixes(events: Iterable[tuple], txns: Iterable[Transaction]) -> list[OpenFix]:
+def open_fixes(events: Iterable[Event], txns: Iterable[Transaction]) -> list[OpenFix]:
     """`events`: (terminal, seq, txn_id, kind, at, details) of `ALERT_KINDS`, in chain order."""
     by_id = {(t.terminal, t.txn_id): t for t in txns}
     chains: dict[tuple[str, int], dict[str, Any]] = {}
@@ -153,13 +153,14 @@ def open_fixes(events: Iterable[tuple], txns: Iterable[Transaction]) -> list[Ope
     for (terminal, chain_id), c in sorted(chains.items(), key=lambda kv: kv[1]["at"]):
         original = by_id.get((terminal, c["txn_id"]))
         named = SimpleNamespace(id=c["txn_id"], trace=original.trace if original else 0)
-        found.append(OpenFix(terminal, chain_id, c["kind"], original, c["steps"], c["at"],
-                             resume_command(SimpleNamespace(kind=c["kind"]), named)))
+        # the terminal's own rule, declared on its journal records (Chain, Txn), of which the office has the events
+        command = resume_command(SimpleNamespace(kind=c["kind"]), named)  # type: ignore[arg-type]  # reads .kind, .id, .trace only
+        found.append(OpenFix(terminal, chain_id, c["kind"], original, c["steps"], c["at"], command))
     return found
 
 
-def manual_reversals(events: Iterable[tuple], txns: Iterable[Transaction]) -> list[ManualReversal]:
-    by_id = {(t.terminal, t.txn_id): t for t in txns}
+def manual_reversals(events: Iterable[Event], txns: Iterable[Transaction]) -> list[ManualReversal]:
+    by_id: dict[tuple[str, int | None], Transaction] = {(t.terminal, t.txn_id): t for t in txns}  # None: no txn
     waiting: dict[tuple[str, int], ManualReversal] = {}
     for terminal, _seq, txn_id, kind, at, details in events:
         reversal = details.get("reversal") if isinstance(details, dict) else None
