@@ -175,9 +175,9 @@ def cmd_terminal(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from posoffice import store
+    from posoffice import rewalk
     with _connection(args) as conn:
-        result = store.verify(conn, args.terminal)
+        result = rewalk.verify(conn, args.terminal)
     if args.json:
         _print_json(result)
     elif result["ok"]:

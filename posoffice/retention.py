@@ -27,7 +27,7 @@ import psycopg
 
 from agent.atomicfile import PrivateDirectory
 from agent.errors import PosagentError
-from posoffice import report, store
+from posoffice import report, rewalk, store
 from posoffice.errors import OfficeError
 
 #: the longest retention asked for, in days (ten years)
@@ -159,7 +159,7 @@ def apply(conn: psycopg.Connection, plans: list[Plan], days: int, cutoff: dateti
             continue
         with conn.transaction():
             conn.execute("SELECT 1 FROM cursors WHERE terminal = %s FOR UPDATE", (p.terminal,))
-            walked = store.verify(conn, p.terminal)
+            walked = rewalk.verify(conn, p.terminal)
             broken = [x for x in walked["problems"] if x["seq"] <= p.through + 1]
             anchor = conn.execute("SELECT seq FROM chain_anchors WHERE terminal = %s", (p.terminal,)).fetchone()
             if broken or (anchor[0] if anchor else 0) + 1 != p.first:
