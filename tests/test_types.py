@@ -3,7 +3,8 @@ are clean, so `make test` fails on a type error there with mypy's own report.
 
 Modules outside the list that these import are read for their types, but their own errors are not
 reported here (`--follow-imports=silent`): a package joins the list once it is clean by itself.  mypy's
-cache lives in the test's temporary directory, so every run checks from scratch (about 5 seconds).
+cache lives in the test's temporary directory, so every run checks from scratch (about 5 seconds; up to 10 on a
+busy machine).
 """
 
 from __future__ import annotations
