@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args, batches: dict[str, list[tuple[int, bytes]]], *, durable: bool) -> dict:
     import psycopg
 
-    from posoffice import db, store
+    from posoffice import db, rewalk
     from simulator.pgcluster import Collector, PgCluster, find_bindir
     from simulator.stack import StackError
 
@@ -383,7 +383,7 @@ def run(args, batches: dict[str, list[tuple[int, bytes]]], *, durable: bool) -> 
         with db.connect(dsn) as conn:
             lost, duplicated = lost_and_duplicated(conn, {t: 2 * args.transactions for t in terminals})
             walk_start = time.perf_counter()
-            walked = store.verify(conn)
+            walked = rewalk.verify(conn)
             walk_s = time.perf_counter() - walk_start
         for c in collectors:
             c.stop()

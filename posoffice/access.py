@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
+from typing import TypedDict
 
 import psycopg
 
@@ -86,7 +87,17 @@ def add_user(conn: psycopg.Connection, name: str, role: str, password: str) -> U
     return User(name, role)
 
 
-def users(conn: psycopg.Connection) -> list[dict]:
+class UserRow(TypedDict):
+    """One user of `users` (as `posoffice user list --json` prints it)."""
+
+    name: str
+    role: str
+    failures: int  # wrong passwords in a row since the last good one
+    locked_until: str | None  # ISO 8601 while the user is locked out
+    created_at: str  # ISO 8601
+
+
+def users(conn: psycopg.Connection) -> list[UserRow]:
     rows = conn.execute("SELECT name, role, failures, locked_until, created_at FROM users ORDER BY name").fetchall()
     now = _now()
     return [{"name": r[0], "role": r[1], "failures": r[2],
@@ -160,7 +171,9 @@ def unlock(conn: psycopg.Connection, name: str) -> None:
 
 
 def same_token(given: str | None, expected: str) -> bool:
-    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+    if not given:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def _digest(token: str) -> str:
@@ -171,5 +184,5 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-__all__ = ["ROLES", "User", "Session", "LoginRefused", "add_user", "users", "log_in", "session_of",
+__all__ = ["ROLES", "User", "UserRow", "Session", "LoginRefused", "add_user", "users", "log_in", "session_of",
            "log_out", "unlock", "same_token", "check_password_rules"]

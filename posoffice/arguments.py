@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 from datetime import date
+from typing import NoReturn
 
 
 class Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line and exit 2."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 

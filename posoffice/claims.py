@@ -144,13 +144,16 @@ def claim_documents(report: MerchantReconciliation, *, statement_name: str, stat
     """claim-MID-DATE-{zh,en}.txt, claim-MID-DATE.txt (both, `primary` first), claim-MID-DATE.json and the
     statement as given, by name.  The letters are dated `letter_date` (YYYYMMDD), today if not given."""
     stem = f"claim-{report.merchant_id}-{report.settlement_date}"
-    common = {"statement_name": statement_name, "statement_sha256": statement_sha256, "run_id": run_id}
-    dated = {"merchant_name": merchant_name, "letter_date": letter_date or dt.date.today().strftime("%Y%m%d")}
-    letters = {language: render_merchant_claim(report, language=language, **common, **dated)
+    dated = letter_date or dt.date.today().strftime("%Y%m%d")
+    letters = {language: render_merchant_claim(report, language=language, statement_name=statement_name,
+                                               statement_sha256=statement_sha256, run_id=run_id,
+                                               merchant_name=merchant_name, letter_date=dated)
                for language in ("zh", "en")}
     files = {f"{stem}-{language}.txt": letter.encode() for language, letter in letters.items()}
     files[f"{stem}.txt"] = bilingual(letters, primary).encode()
-    files[f"{stem}.json"] = json.dumps(claim_json(report, **common), indent=2, ensure_ascii=False).encode()
+    files[f"{stem}.json"] = json.dumps(claim_json(report, statement_name=statement_name,
+                                                  statement_sha256=statement_sha256, run_id=run_id),
+                                       indent=2, ensure_ascii=False).encode()
     files[f"statement-{statement_name}"] = raw
     return files
 

@@ -6,14 +6,18 @@ configuration or an unreachable database (one line on stderr, never a traceback)
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import socket
 import sys
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, TypedDict
 
 from posoffice.arguments import build_parser
 from posoffice.errors import OfficeError
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _connection(args):
+def _connection(args: argparse.Namespace) -> psycopg.Connection:
     from posoffice import db
     conn = db.connect(db.resolve_dsn(getattr(args, "dsn", None)))
     try:
@@ -42,7 +46,7 @@ def _connection(args):
 
 
 # ----------------------------------------------------------------------------- commands
-def cmd_serve(args) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from posoffice import db
@@ -82,7 +86,14 @@ def cmd_serve(args) -> int:
     return 0
 
 
-def _tls_files(cert: str | None, key: str | None) -> dict[str, str]:
+class TlsFiles(TypedDict, total=False):
+    """uvicorn.Config's TLS settings (none: plain HTTP)."""
+
+    ssl_certfile: str
+    ssl_keyfile: str
+
+
+def _tls_files(cert: str | None, key: str | None) -> TlsFiles:
     """uvicorn's TLS settings for --tls-cert/--tls-key, loaded once here (agent.tls, as the terminals' side) so
     a bad file is one line before the collector listens."""
     if not cert:
@@ -98,10 +109,13 @@ def _tls_files(cert: str | None, key: str | None) -> dict[str, str]:
         what = f"--tls-cert {cert}" + (f" with --tls-key {key}" if key else "")
         raise OfficeError(f"{what}: expected a PEM certificate and its unencrypted private key ({reason(exc)})") \
             from None
-    return {"ssl_certfile": cert, **({"ssl_keyfile": key} if key else {})}
+    files: TlsFiles = {"ssl_certfile": cert}
+    if key:
+        files["ssl_keyfile"] = key
+    return files
 
 
-def cmd_terminals(args) -> int:
+def cmd_terminals(args: argparse.Namespace) -> int:
     from posoffice import store
     with _connection(args) as conn:
         rows = store.terminals(conn)
@@ -130,7 +144,7 @@ def cmd_terminals(args) -> int:
     return 0
 
 
-def cmd_terminal(args) -> int:
+def cmd_terminal(args: argparse.Namespace) -> int:
     from posoffice import store
     if args.action == "revoke":
         with _connection(args) as conn:
@@ -160,10 +174,10 @@ def cmd_terminal(args) -> int:
     return 0
 
 
-def cmd_verify(args) -> int:
-    from posoffice import store
+def cmd_verify(args: argparse.Namespace) -> int:
+    from posoffice import rewalk
     with _connection(args) as conn:
-        result = store.verify(conn, args.terminal)
+        result = rewalk.verify(conn, args.terminal)
     if args.json:
         _print_json(result)
     elif result["ok"]:
@@ -179,7 +193,7 @@ def cmd_verify(args) -> int:
     return 0 if result["ok"] else 1
 
 
-def cmd_retention(args) -> int:
+def cmd_retention(args: argparse.Namespace) -> int:
     from posoffice import retention
     from posoffice.reconcile_run import zone_named
 
@@ -219,7 +233,7 @@ def cmd_retention(args) -> int:
     return 0
 
 
-def cmd_day(args) -> int:
+def cmd_day(args: argparse.Namespace) -> int:
     from posoffice import report, store
     with _connection(args) as conn:
         totals = {t.terminal: t for t in report.day_totals(store.day_events(conn, args.day, args.tz))}
@@ -228,7 +242,7 @@ def cmd_day(args) -> int:
     if args.json:
         _print_json({"day": args.day.isoformat(), "tz": args.tz, "terminals": [d.as_json() for d in days]})
         return 0
-    table = [("TERMINAL", "SALES", "REFUNDS", "VOIDS", "NET")]
+    table: list[tuple[str, ...]] = [("TERMINAL", "SALES", "REFUNDS", "VOIDS", "NET")]
     for d in days:
         table.append((d.terminal, *(f"{line.count} / {_money(line.amount)}" for line in (d.sales, d.refunds, d.voids)),
                       _money(d.net)))
@@ -237,7 +251,7 @@ def cmd_day(args) -> int:
     return 0
 
 
-def cmd_reconcile(args) -> int:
+def cmd_reconcile(args: argparse.Namespace) -> int:
     from posoffice.reconcile_run import reconcile_statement, render_report
 
     run = reconcile_statement(args, _connection)
@@ -248,7 +262,7 @@ def cmd_reconcile(args) -> int:
     return 0 if run.report.balanced else 1
 
 
-def cmd_duplicates(args) -> int:
+def cmd_duplicates(args: argparse.Namespace) -> int:
     from posoffice import report, store
     from posoffice.duplicates import find_duplicates
 
@@ -290,7 +304,7 @@ def cmd_duplicates(args) -> int:
     return 0
 
 
-def cmd_declined(args) -> int:
+def cmd_declined(args: argparse.Namespace) -> int:
     from posoffice import lookups, offline, report, store
 
     with _connection(args) as conn:
@@ -328,7 +342,7 @@ def cmd_declined(args) -> int:
     return 0
 
 
-def cmd_user(args) -> int:
+def cmd_user(args: argparse.Namespace) -> int:
     from posoffice import access
     with _connection(args) as conn:
         if args.action == "add":
@@ -384,7 +398,7 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def _print_table(rows: list[tuple[str, ...]]) -> None:
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())

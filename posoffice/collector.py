@@ -29,6 +29,7 @@ import logging
 import re
 from contextlib import asynccontextmanager
 from datetime import tzinfo
+from typing import TYPE_CHECKING, AsyncIterator, Callable, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -42,20 +43,26 @@ from starlette.routing import Route
 from posoffice import refunds, report, store
 from posoffice.db import first_line
 from posoffice.errors import OfficeError, WireError
-from posoffice.wire import MAX_BODY_BYTES, parse_batch, parse_messages
+from posoffice.wire import MAX_BODY_BYTES, Batch, MessageBatch, parse_batch, parse_messages
+
+if TYPE_CHECKING:
+    from posoffice.web.app import WebSettings
 
 log = logging.getLogger("posoffice.collector")
 #: an RRN as field 37 carries it (an12) and a slip's date
 _RRN = re.compile(r"[A-Za-z0-9]{1,12}")
 _MMDD = re.compile(r"(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])")
+#: what a terminal posts (its events or its messages), and what keeping it answers
+Posted = TypeVar("Posted", Batch, MessageBatch)
+Kept = TypeVar("Kept")
 
 
-def error(status: int, code: str, message: str, **extra) -> JSONResponse:
+def error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Basic realm="posoffice"'} if status == 401 else None
     return JSONResponse({**extra, "error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None, web=None) -> Starlette:
+def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None, web: WebSettings | None = None) -> Starlette:
     """`zone`: the time zone a sale's date is read in (None: this machine's, as the terminals date their slips).
     `web`: the web pages' settings (`posoffice.web.app.WebSettings`); None serves the API alone."""
     credentials = store.Credentials()
@@ -64,13 +71,14 @@ def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None, web=None) ->
         with pool.connection() as conn:
             return credentials.check(conn, terminal, secret)
 
-    def take(terminal: str, batch) -> store.Ingested:
+    def take(terminal: str, batch: Batch) -> store.Ingested:
         with pool.connection() as conn:
             result = store.ingest(conn, terminal, batch)
             store.note_head(conn, terminal, batch.head)
             return result
 
-    async def from_terminal(request: Request, parse, keep, noun: str, again: str):
+    async def from_terminal(request: Request, parse: Callable[[bytes], Posted], keep: Callable[[str, Posted], Kept],
+                            noun: str, again: str) -> tuple[str, Posted, Kept] | JSONResponse:
         """A terminal's post: its login, the body read by `parse`, posted for itself only, kept by `keep` in a
         worker thread; (login, batch, kept) or the error answer (`noun`, `again`: the operator's words)."""
         login = _basic_auth(request.headers.get("authorization"))
@@ -109,7 +117,7 @@ def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None, web=None) ->
                                  "error": {"code": p.what, "seq": p.seq, "message": p.detail}}, status_code=409)
         return JSONResponse({"acked": result.acked, "stored": result.stored, "repeated": result.repeated})
 
-    def keep_messages(terminal: str, batch) -> int:
+    def keep_messages(terminal: str, batch: MessageBatch) -> int:
         with pool.connection() as conn:
             return store.take_messages(conn, terminal, batch)
 
@@ -155,7 +163,7 @@ def create_app(pool: ConnectionPool, *, zone: tzinfo | None = None, web=None) ->
         return JSONResponse({"ok": True})
 
     @asynccontextmanager
-    async def lifespan(app):
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         pool.close()
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NotRequired, TypedDict
 
 from posoffice.refunds import Refundable, names_nothing, refundable_of
 from posoffice.report import STILL_APPROVED, Transaction
@@ -32,6 +32,30 @@ from posoffice.report import STILL_APPROVED, Transaction
 #: the charges a customer pays (a pre-authorization only holds funds)
 CHARGE_KINDS = ("sale", "correction", "completion")
 DEFAULT_WINDOW_S = 300
+
+
+class AlreadyDone(TypedDict):
+    """A void or refund the later charge's till made since: one naming either charge (`names_it`), or an older
+    journal's of the same amount that does not say which charge it undoes."""
+
+    kind: str
+    terminal: str
+    trace: int
+    txn_id: int
+    amount: int
+    names_it: bool
+
+
+class Fix(TypedDict):
+    """How to undo a pair's later charge (`Duplicate.fix`)."""
+
+    action: str  # "void" while its batch is open, else "refund"; "none": already fixed
+    terminal: str
+    trace: int
+    batch: int
+    why: str
+    amount: NotRequired[int]  # a refund's: what the charge still has to refund
+    already: NotRequired[list[AlreadyDone]]
 
 
 def same_card(a: Transaction, b: Transaction) -> str | None:
@@ -62,11 +86,12 @@ class Duplicate:
         """Already fixed: either charge was voided or refunded in full by a void or refund naming it."""
         return any(side.undone for side in self.undone(transactions, zone))
 
-    def fix(self, transactions: Iterable[Transaction], zone: tzinfo | None = None) -> dict[str, Any]:
+    def fix(self, transactions: Iterable[Transaction], zone: tzinfo | None = None) -> Fix:
         """How to undo the later charge, and what its till already did about it."""
         txns = list(transactions)
         s = self.second
         first, second = self.undone(txns, zone)
+        action: Fix
         if any(side.undone for side in (first, second)):
             done = first if first.undone else second
             how = done.void or done.refunds[-1]

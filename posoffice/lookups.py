@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import psycopg
 
 from posoffice.overview import ALERT_KINDS
-from posoffice.report import SETTLED_KINDS, TRANSACTION_FIELDS, TRANSACTION_KINDS
+from posoffice.report import SETTLED_KINDS, TRANSACTION_FIELDS, TRANSACTION_KINDS, Event
 
 #: the most transactions one search lists
 SEARCH_LIMIT = 100
@@ -61,7 +61,7 @@ def search(conn: psycopg.Connection, s: Search, limit: int = SEARCH_LIMIT) -> li
     return [(r[0], r[1]) for r in rows]
 
 
-def transaction_events_of(conn: psycopg.Connection, keys: list[tuple[str, int]]) -> list[tuple]:
+def transaction_events_of(conn: psycopg.Connection, keys: list[tuple[str, int]]) -> list[Event]:
     """The events `posoffice.report.transactions` reads, for the transactions `keys` (with their batches'
     settlements), each terminal's in chain order."""
     if not keys:
@@ -184,10 +184,12 @@ def batch_keys(conn: psycopg.Connection, batches: list[tuple[str, Any]]) -> list
 def contact(conn: psycopg.Connection) -> str:
     """Changes whenever a terminal is heard from (a batch, even one the office already held)."""
     row = conn.execute("SELECT coalesce(max(last_contact)::text, '') FROM terminals").fetchone()
-    return row[0]
+    assert row is not None  # an aggregate without GROUP BY returns one row
+    contacted: str = row[0]
+    return contacted
 
 
-def alert_events(conn: psycopg.Connection, terminal: str | None = None) -> list[tuple]:
+def alert_events(conn: psycopg.Connection, terminal: str | None = None) -> list[Event]:
     """(terminal, seq, txn_id, kind, at, details) of the events `posoffice.overview` reads alerts from (of one
     terminal, or all), on their partial index (migration 0004: its kinds are `ALERT_KINDS`)."""
     kinds = ", ".join(f"'{k}'" for k in ALERT_KINDS)  # spelled out, so the planner matches the partial index
@@ -203,7 +205,15 @@ def switched_offline(conn: psycopg.Connection) -> list[tuple[str, float, str | N
     return [(r[0], r[1], r[2], r[3]) for r in rows if r[4] is True]
 
 
-def offline_declined(conn: psycopg.Connection, terminals: list[str] | None = None) -> dict[str, Any]:
+class OfflineDeclined(TypedDict):
+    """What `posoffice.offline.declined` reads (`offline_declined`)."""
+
+    events: list[Event]  # the declined sales' events, as `transaction_events_of` gives them
+    declined_at: dict[tuple[str, int], float]  # (terminal, txn id) → when the bank's decline came
+    seen: list[tuple[str, int, float, str | None, str | None]]  # acknowledgements: terminal, txn id, at, operator, role
+
+
+def offline_declined(conn: psycopg.Connection, terminals: list[str] | None = None) -> OfflineDeclined:
     """What `posoffice.offline.declined` reads, of every terminal or of `terminals`: the events of the sales stored
     offline that the bank declined when they were forwarded (`events`, as `transaction_events_of` gives them),
     when each decline came (`declined_at`) and their acknowledgements (`seen`: terminal, txn id, at, operator,
@@ -230,6 +240,7 @@ def version(conn: psycopg.Connection) -> str:
                        "(SELECT count(*) FROM chain_problems WHERE resolved_at IS NULL), "
                        "(SELECT coalesce(max(id), 0) FROM reconciliations), "
                        "(SELECT count(*) FROM terminals)").fetchone()
+    assert row is not None  # a SELECT without FROM returns one row
     return "-".join(str(v) for v in row)
 
 

@@ -31,10 +31,10 @@ from agent.engine.chains import resume_command
 from agent.paycodes import wallet_of_masked
 from agent.reconcile.fees import FeeContract
 from agent.cardtypes import card_type
-from posoffice.duplicates import Duplicate
+from posoffice.duplicates import Duplicate, Fix
 from posoffice.offline import is_stored
 from posoffice.refunds import REFUNDABLE_KINDS, UNDO_KINDS, refundable_of
-from posoffice.report import SIDES, STILL_APPROVED, Transaction
+from posoffice.report import SIDES, STILL_APPROVED, Event, Transaction
 
 #: the payment types a batch is totalled by, as the terminal's settlement slip has them
 PAYMENT_TYPES = ("card", "code")
@@ -132,34 +132,45 @@ class ManualReversal:
         return f'posagent reversals --handled {self.reversal} --note "what the acquirer said"'
 
 
-def open_fixes(events: Iterable[tuple], txns: Iterable[Transaction]) -> list[OpenFix]:
+@dataclass
+class _Planned:
+    """A fix as its `chain.plan` said, with each step's status as the last `chain.step` said."""
+
+    kind: str
+    txn_id: int | None  # the original's
+    at: float
+    steps: tuple[str, ...]
+
+
+def open_fixes(events: Iterable[Event], txns: Iterable[Transaction]) -> list[OpenFix]:
     """`events`: (terminal, seq, txn_id, kind, at, details) of `ALERT_KINDS`, in chain order."""
-    by_id = {(t.terminal, t.txn_id): t for t in txns}
-    chains: dict[tuple[str, int], dict[str, Any]] = {}
+    by_id: dict[tuple[str, int | None], Transaction] = {(t.terminal, t.txn_id): t for t in txns}
+    chains: dict[tuple[str, int], _Planned] = {}
     for terminal, _seq, txn_id, kind, at, details in events:
         chain_id = details.get("chain") if isinstance(details, dict) else None
         if not kind.startswith("chain.") or not isinstance(chain_id, int):
             continue
         key = (terminal, chain_id)
         if kind == "chain.plan":
-            chains[key] = {"kind": details.get("kind", ""), "txn_id": txn_id, "at": at,
-                           "steps": tuple(str(s.get("status", "owed")) for s in details.get("steps") or ()
-                                          if isinstance(s, dict))}
+            chains[key] = _Planned(details.get("kind", ""), txn_id, at,
+                                   tuple(str(s.get("status", "owed")) for s in details.get("steps") or ()
+                                         if isinstance(s, dict)))
         elif key in chains and kind == "chain.step":
-            chains[key]["steps"] = tuple(str(s) for s in details.get("steps") or ())
+            chains[key].steps = tuple(str(s) for s in details.get("steps") or ())
         elif kind in ("chain.done", "chain.closed"):
             chains.pop(key, None)
     found = []
-    for (terminal, chain_id), c in sorted(chains.items(), key=lambda kv: kv[1]["at"]):
-        original = by_id.get((terminal, c["txn_id"]))
-        named = SimpleNamespace(id=c["txn_id"], trace=original.trace if original else 0)
-        found.append(OpenFix(terminal, chain_id, c["kind"], original, c["steps"], c["at"],
-                             resume_command(SimpleNamespace(kind=c["kind"]), named)))
+    for (terminal, chain_id), c in sorted(chains.items(), key=lambda kv: kv[1].at):
+        original = by_id.get((terminal, c.txn_id))
+        named = SimpleNamespace(id=c.txn_id, trace=original.trace if original else 0)
+        # the terminal's own rule, declared on its journal records (Chain, Txn), of which the office has the events
+        command = resume_command(SimpleNamespace(kind=c.kind), named)  # type: ignore[arg-type]  # reads .kind, .id, .trace only
+        found.append(OpenFix(terminal, chain_id, c.kind, original, c.steps, c.at, command))
     return found
 
 
-def manual_reversals(events: Iterable[tuple], txns: Iterable[Transaction]) -> list[ManualReversal]:
-    by_id = {(t.terminal, t.txn_id): t for t in txns}
+def manual_reversals(events: Iterable[Event], txns: Iterable[Transaction]) -> list[ManualReversal]:
+    by_id: dict[tuple[str, int | None], Transaction] = {(t.terminal, t.txn_id): t for t in txns}  # None: no txn
     waiting: dict[tuple[str, int], ManualReversal] = {}
     for terminal, _seq, txn_id, kind, at, details in events:
         reversal = details.get("reversal") if isinstance(details, dict) else None
@@ -187,7 +198,7 @@ def standing(txn: Transaction, txns: Iterable[Transaction], zone: tzinfo | None 
 
 
 def open_pairs(pairs: Iterable[Duplicate], undos: Iterable[Transaction],
-               zone: tzinfo | None = None) -> list[tuple[Duplicate, dict[str, Any]]]:
+               zone: tzinfo | None = None) -> list[tuple[Duplicate, Fix]]:
     """The suspected duplicates (`find_duplicates(..., within_tills=True)`) not fixed yet, each with its fix, newest
     first; `undos`: the voids and refunds that may name their charges (nothing else decides it)."""
     undos = [t for t in undos if t.kind in UNDO_KINDS]

@@ -176,7 +176,8 @@ def reconcile_merchant(statement: Statement, transactions: Iterable[Transaction]
 def _with_cards(facts: list[JournalFact], lines: list[StatementLine]) -> list[JournalFact]:
     """A fact whose events carry no masked card (an older journal) takes the card of the line it matches (by RRN
     and date, else batch and trace): the card sets its fee's card type."""
-    by_rrn, by_trace = {}, {}
+    by_rrn: dict[tuple[str, str], str] = {}  # (RRN, date) → masked card
+    by_trace: dict[tuple[int, int], str] = {}  # (batch, trace) → masked card
     for line in lines:
         by_rrn.setdefault((line.rrn, line.txn_date), line.card_no)
         by_trace.setdefault((line.batch_no, line.trace_no), line.card_no)

@@ -4,13 +4,16 @@ kept as a refused run and is a one-line error (exit 2)."""
 
 from __future__ import annotations
 
+import argparse
 import gc
 import hashlib
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import psycopg
 
 from agent.errors import PosagentError
 from agent.money import format_amount
@@ -38,7 +41,9 @@ class OfficeRun:
                 "format": self.fmt.name, "run": self.run_id, "claim_files": list(self.claim_files)}
 
 
-def reconcile_statement(args, connect, *, raw: bytes | None = None) -> OfficeRun:
+def reconcile_statement(args: argparse.Namespace,
+                        connect: Callable[[argparse.Namespace], AbstractContextManager[psycopg.Connection]], *,
+                        raw: bytes | None = None) -> OfficeRun:
     """`posoffice reconcile`'s work: `connect(args)` opens the migrated office database.  `raw`: the statement's
     bytes when they did not come from a file (an upload on the Reconcile page; `args.file` names it)."""
     from agent.reconcile.run import read_statement_file
@@ -98,7 +103,7 @@ def reconcile_statement(args, connect, *, raw: bytes | None = None) -> OfficeRun
 
 
 @contextmanager
-def collector_paused():
+def collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off for a while: deriving a day's transactions makes a few hundred
     thousand small objects that hold no cycles (reference counting frees them), and the collector's passes over
     them were about half of that step's time.  Whatever cycles come up meanwhile are collected afterwards."""
@@ -111,7 +116,7 @@ def collector_paused():
             gc.enable()
 
 
-def zone_named(name: str | None):
+def zone_named(name: str | None) -> ZoneInfo | None:
     if name is None:
         return None  # this machine's local time, as the terminal's journal dates its transactions
     try:
@@ -122,7 +127,9 @@ def zone_named(name: str | None):
 
 def render_report(run: OfficeRun, exponent: int = 2) -> str:
     r = run.report
-    money = lambda minor: format_amount(minor, exponent)  # noqa: E731
+    def money(minor: int) -> str:
+        return format_amount(minor, exponent)
+
     out = [f"statement {run.name} ({run.fmt.name}): settlement date {r.settlement_date}, merchant {r.merchant_id}, "
            f"{r.statement_lines} lines; {len(r.terminals)} terminal(s) in the office"]
     for t in r.terminals:

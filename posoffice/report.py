@@ -133,7 +133,13 @@ WHOLE_FIELDS = ("amount", "trace", "batch", "original")
 WHOLE_LIMIT = 10 ** 18
 
 
-def event_row(event: tuple[str, int, int | None, str, float, Mapping[str, Any]]) -> tuple:
+#: an event as the office stores it: (terminal, seq, txn_id, kind, at, details)
+Event = tuple[str, int, int | None, str, float, Mapping[str, Any]]
+#: an event row: (terminal, seq, txn_id, kind, at, *TRANSACTION_FIELDS), each field an int, a str or None
+EventRow = tuple[str, int, int | None, str, float, *tuple[Any, ...]]
+
+
+def event_row(event: Event) -> EventRow:
     """(terminal, seq, txn_id, kind, at, details) → the event row `transactions_of_rows` reads:
     (terminal, seq, txn_id, kind, at, *TRANSACTION_FIELDS), as `posoffice.store.transaction_rows` selects it."""
     terminal, seq, txn_id, kind, at, details = event
@@ -167,7 +173,7 @@ def _fold_state(txn: dict[str, Any], kind: str, details: Any) -> None:
         txn["state"] = STATE_AFTER[kind] or details.get("state")
 
 
-def transactions(events: Iterable[tuple[str, int, int | None, str, float, Mapping[str, Any]]]) -> list[Transaction]:
+def transactions(events: Iterable[Event]) -> list[Transaction]:
     """`events`: (terminal, seq, txn_id, kind, at, details), each terminal's in chain order.  The financial
     transactions, by terminal and id (see `transactions_of_rows`)."""
     return transactions_of_rows(map(event_row, events))
@@ -177,7 +183,7 @@ def transactions(events: Iterable[tuple[str, int, int | None, str, float, Mappin
 _STATE, _SETTLED_AT, _RRN, _AUTH_CODE, _CODE, _FORWARDED = 6, 8, 12, 13, 16, 17
 
 
-def transactions_of_rows(rows: Iterable[tuple]) -> list[Transaction]:
+def transactions_of_rows(rows: Iterable[EventRow]) -> list[Transaction]:
     """`rows`: event rows of `TRANSACTION_KINDS` (`event_row`; posoffice.store.transaction_rows selects them so),
     each terminal's in chain order.  The financial transactions, by terminal and id."""
     txns: dict[tuple[str, int], list[Any]] = {}
@@ -186,18 +192,18 @@ def transactions_of_rows(rows: Iterable[tuple]) -> list[Transaction]:
     for (terminal, _seq, txn_id, kind, at, what, amount, trace, batch, state, original,
          card, fingerprint, original_rrn, original_date, rrn, auth_code, code) in rows:
         if kind == "settlement.finish":
-            for txn in open_batches.pop((terminal, batch), ()):
-                txn[_SETTLED_AT] = at
+            for settled in open_batches.pop((terminal, batch), ()):
+                settled[_SETTLED_AT] = at
             continue
         if txn_id is None:
             continue
         if kind == "txn.begin":
             if what not in settled_kinds or amount is None or trace is None or batch is None:
                 continue
-            txn = [terminal, txn_id, what, amount, trace, batch, state, at, None, _text(card), _text(fingerprint),
-                   original, None, None, _text(original_rrn), _text(original_date), None, 0]
-            txns[(terminal, txn_id)] = txn
-            open_batches.setdefault((terminal, batch), []).append(txn)
+            begun = [terminal, txn_id, what, amount, trace, batch, state, at, None, _text(card), _text(fingerprint),
+                     original, None, None, _text(original_rrn), _text(original_date), None, 0]
+            txns[(terminal, txn_id)] = begun
+            open_batches.setdefault((terminal, batch), []).append(begun)
             continue
         txn = txns.get((terminal, txn_id))
         if txn is None:

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 import json
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import psycopg
 
 from agent.atomicfile import PrivateDirectory
 from agent.errors import PosagentError
-from posoffice import report, store
+from posoffice import report, rewalk, store
 from posoffice.errors import OfficeError
 
 #: the longest retention asked for, in days (ten years)
@@ -104,7 +104,7 @@ def plan(conn: psycopg.Connection, days: int, zone: tzinfo | None, *, cutoff: da
     return plans
 
 
-def _events(conn: psycopg.Connection, terminal: str, first: int):
+def _events(conn: psycopg.Connection, terminal: str, first: int) -> Iterator[tuple[int, float, int | None]]:
     with conn.cursor(name="office_retention") as cur:  # server-side: a long chain is read in pieces
         cur.itersize = 5000
         cur.execute("SELECT seq, at, txn_id FROM events WHERE terminal = %s AND seq >= %s ORDER BY seq",
@@ -159,7 +159,7 @@ def apply(conn: psycopg.Connection, plans: list[Plan], days: int, cutoff: dateti
             continue
         with conn.transaction():
             conn.execute("SELECT 1 FROM cursors WHERE terminal = %s FOR UPDATE", (p.terminal,))
-            walked = store.verify(conn, p.terminal)
+            walked = rewalk.verify(conn, p.terminal)
             broken = [x for x in walked["problems"] if x["seq"] <= p.through + 1]
             anchor = conn.execute("SELECT seq FROM chain_anchors WHERE terminal = %s", (p.terminal,)).fetchone()
             if broken or (anchor[0] if anchor else 0) + 1 != p.first:
@@ -172,6 +172,7 @@ def apply(conn: psycopg.Connection, plans: list[Plan], days: int, cutoff: dateti
                     _archive(conn, p, directory)
             last = conn.execute("SELECT content_hash, hash FROM events WHERE terminal = %s AND seq = %s",
                                 (p.terminal, p.through)).fetchone()
+            assert last is not None  # the walk just verified the chain through it, under the cursor's lock
             conn.execute("INSERT INTO chain_anchors (terminal, seq, content_hash, hash) VALUES (%s, %s, %s, %s) "
                          "ON CONFLICT (terminal) DO UPDATE SET seq = excluded.seq, content_hash = "
                          "excluded.content_hash, hash = excluded.hash, removed_at = now()",

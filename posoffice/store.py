@@ -1,5 +1,6 @@
-"""The collector's and the CLI's SQL: terminals and their secrets, taking in a batch, the listings and the re-walk
-(the web pages' reads are `posoffice.lookups`, users and sessions `posoffice.access`).
+"""The collector's and the CLI's SQL: terminals and their secrets, taking in a batch, the listings (the re-walk of
+the stored chains is `posoffice.rewalk`, the web pages' reads `posoffice.lookups`, users and sessions
+`posoffice.access`).
 
 `ingest` runs in one transaction that first locks the terminal's cursor row (`FOR UPDATE`), so two
 collectors taking batches for the same terminal take turns and each event is stored exactly once; a
@@ -15,16 +16,17 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Iterator
+from typing import Any, TypedDict
 
 import psycopg
 
 from agent.auth import hash_password, verify_password
-from agent.journal.hashchain import GENESIS, link
+from agent.journal.hashchain import GENESIS
 from agent.journal.scrub import scrub_message
-from posoffice.chain import Cursor, Problem, Verdict, check_batch, recomputed_content_hash
+from posoffice.chain import Cursor, Problem, Verdict, check_batch
 from posoffice.errors import OfficeError
-from posoffice.wire import Batch, MessageBatch, WireEvent, is_identifier
+from posoffice.report import EventRow
+from posoffice.wire import Batch, MessageBatch, is_identifier
 
 SECRET_BYTES = 24
 
@@ -100,7 +102,7 @@ class Credentials:
 
     MAX_REMEMBERED = 4096
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._passed: dict[tuple[str, str], bytes] = {}
 
     def check(self, conn: psycopg.Connection, terminal: str, secret: str) -> bool:
@@ -210,7 +212,31 @@ def note_head(conn: psycopg.Connection, terminal: str, head: int | None) -> None
 
 
 # ----------------------------------------------------------------------------- listings
-def terminals(conn: psycopg.Connection) -> list[dict[str, Any]]:
+class OpenProblem(TypedDict):
+    """A terminal's first open chain problem, as the collector recorded it."""
+
+    seq: int
+    what: str
+    detail: str | None
+
+
+class TerminalRow(TypedDict):
+    """One terminal of `terminals` (as `posoffice terminals --json` prints it)."""
+
+    terminal: str
+    merchant: str
+    last_seq: int
+    last_contact: str | None  # ISO 8601, seconds
+    backlog: int | None  # None: the terminal never said how far its journal goes
+    chain: str  # "ok" or "problem"
+    problems: int  # open chain problems
+    first_problem: OpenProblem | None
+    secret: str  # "ok" or "revoked"
+    old_secret_until: str | None  # ISO 8601: a rotated secret still accepted until then
+    retired_through: int | None  # the last event retention removed (the chain's anchor)
+
+
+def terminals(conn: psycopg.Connection) -> list[TerminalRow]:
     """Each terminal: merchant, last seq, last contact, backlog (None: unknown) and its first open problem."""
     rows = conn.execute("""
         SELECT t.id, t.merchant_id, c.last_seq, t.last_contact, c.reported_head,
@@ -237,71 +263,6 @@ def terminals(conn: psycopg.Connection) -> list[dict[str, Any]]:
 def check_terminal_exists(conn: psycopg.Connection, terminal: str) -> None:
     if conn.execute("SELECT 1 FROM terminals WHERE id = %s", (terminal,)).fetchone() is None:
         raise OfficeError(f"no terminal {terminal} is registered")
-
-
-# ----------------------------------------------------------------------------- the re-walk
-def verify(conn: psycopg.Connection, terminal: str | None = None) -> dict[str, Any]:
-    """Re-walk every stored chain (or one terminal's): each event re-hashed from the stored text, each link,
-    no seq missing, the jsonb copy equal to the text, the cursor at the last event.  Nothing is changed."""
-    if terminal is not None:
-        check_terminal_exists(conn, terminal)
-    found: list[dict[str, Any]] = []
-    checked = 0
-    cursors = conn.execute("SELECT c.terminal, c.last_seq, c.last_hash, a.seq, a.hash FROM cursors c "
-                           "LEFT JOIN chain_anchors a ON a.terminal = c.terminal WHERE %s::text IS NULL OR "
-                           "c.terminal = %s ORDER BY c.terminal", (terminal, terminal)).fetchall()
-    retired = 0
-    for tid, last_seq, last_hash, anchor_seq, anchor_hash in cursors:
-        anchor = Cursor(anchor_seq, anchor_hash) if anchor_seq is not None else Cursor.start()
-        count, problems = _walk(conn, tid, Cursor(last_seq, last_hash), anchor)
-        checked += count
-        retired += anchor.seq
-        found.extend({"terminal": tid, **p} for p in problems)
-    return {"terminals": len(cursors), "events": checked, "retired": retired, "ok": not found, "problems": found}
-
-
-def _walk(conn: psycopg.Connection, terminal: str, cursor: Cursor,
-          anchor: Cursor = Cursor.start()) -> tuple[int, list[dict[str, Any]]]:
-    """From `anchor`: the last event retention removed (its seq and chain hash), or the chain's start."""
-    problems: list[dict[str, Any]] = []
-    previous, want, count = anchor.hash, anchor.seq + 1, 0
-    for e, details in _stored_events(conn, terminal):
-        count += 1
-        if e.seq != want:
-            problems.append({"seq": want, "what": f"events {want}..{e.seq - 1} are missing"})
-        want = e.seq + 1
-        if recomputed_content_hash(e) != e.content_hash:
-            problems.append({"seq": e.seq, "what": "the event was changed (its content hash does not match)"})
-        elif _parsed(e.details) != details:
-            problems.append({"seq": e.seq, "what": "the details column differs from the hashed details text"})
-        if link(previous, e.content_hash) != e.hash:
-            problems.append({"seq": e.seq, "what": "the chain link is broken (hash changed or an event before "
-                                                   "it removed)"})
-        previous = e.hash
-        if len(problems) >= 100:
-            problems.append({"seq": e.seq, "what": "more problems follow; the walk stopped here"})
-            return count, problems
-    if want - 1 != cursor.seq or (cursor.seq and previous != cursor.hash):
-        problems.append({"seq": cursor.seq, "what": f"the office's cursor says event {cursor.seq} is the last "
-                                                    f"verified, but the stored chain ends at {want - 1}"
-                                                    + ("" if want - 1 != cursor.seq else " with another hash")})
-    return count, problems
-
-
-def _stored_events(conn: psycopg.Connection, terminal: str) -> Iterator[tuple[WireEvent, Any]]:
-    with conn.cursor(name="office_verify") as cur:  # server-side: a long chain is read in pieces
-        cur.itersize = 2000
-        cur.execute("SELECT seq, at, txn_id, kind, operator, role, details_text, content_hash, hash, details "
-                    "FROM events WHERE terminal = %s ORDER BY seq", (terminal,))
-        for r in cur:
-            yield WireEvent(*r[:9]), r[9]
-
-
-def _parsed(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 # ----------------------------------------------------------------------------- a day's transaction events
@@ -348,7 +309,7 @@ def _transaction_values() -> str:
     return ", ".join(values)
 
 
-def transaction_rows(conn: psycopg.Connection, terminals: list[str]) -> list[tuple]:
+def transaction_rows(conn: psycopg.Connection, terminals: list[str]) -> list[EventRow]:
     """The event rows (posoffice.report.event_row) of the events posoffice.report.transactions_of_rows reads, for
     `terminals`, each terminal's in chain order."""
     from posoffice.report import TRANSACTION_KINDS
@@ -371,8 +332,11 @@ def record_reconciliation(conn: psycopg.Connection, run: dict[str, Any]) -> int:
     values[columns.index("report")] = None if run.get("report") is None else json.dumps(run["report"])
     values[columns.index("findings")] = run.get("findings") or 0
     with conn.transaction():
-        return conn.execute(f"INSERT INTO reconciliations ({', '.join(columns)}) VALUES "
-                            f"({', '.join(['%s'] * len(columns))}) RETURNING id", values).fetchone()[0]
+        row = conn.execute(f"INSERT INTO reconciliations ({', '.join(columns)}) VALUES "
+                           f"({', '.join(['%s'] * len(columns))}) RETURNING id", values).fetchone()
+    assert row is not None  # an INSERT … RETURNING that did not raise returns its row
+    run_id: int = row[0]
+    return run_id
 
 
 # ----------------------------------------------------------------------------- a refund at another till
@@ -381,7 +345,7 @@ def merchant_of(conn: psycopg.Connection, terminal: str) -> str | None:
     return None if row is None else row[0]
 
 
-def sale_rows(conn: psycopg.Connection, merchant: str, rrn: str) -> list[tuple]:
+def sale_rows(conn: psycopg.Connection, merchant: str, rrn: str) -> list[EventRow]:
     """The event rows (as `transaction_rows` gives them) of `merchant`'s charges answered with `rrn`,
     and of every void and refund naming one of them: by journal id on its own terminal, or by RRN on any."""
     from posoffice.report import TRANSACTION_KINDS

@@ -21,7 +21,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from posoffice.errors import WireError
 
@@ -63,7 +63,7 @@ class Batch:
     events: tuple[WireEvent, ...]
 
 
-def is_identifier(text: Any) -> bool:
+def is_identifier(text: object) -> TypeGuard[str]:
     """A terminal or merchant id: 1-32 letters, digits, '.', '_' or '-', starting with a letter or digit."""
     return isinstance(text, str) and bool(_ID.fullmatch(text))
 
@@ -164,8 +164,10 @@ def parse_event(raw: Any, index: int) -> WireEvent:
         raise WireError(f"{where} must be an object")
     if set(raw) != set(_FIELDS):
         missing, extra = set(_FIELDS) - set(raw), set(raw) - set(_FIELDS)
-        raise WireError(f"{where}: " + "; ".join(filter(None, [
-            missing and f"missing {', '.join(sorted(missing))}", extra and f"unknown {', '.join(sorted(extra))}"])))
+        wrong = [f"missing {', '.join(sorted(missing))}"] if missing else []
+        if extra:
+            wrong.append(f"unknown {', '.join(sorted(extra))}")
+        raise WireError(f"{where}: " + "; ".join(wrong))
     where = f"{where} (seq {raw['seq']!r})"
     if not _is_seq(raw["seq"]):
         raise WireError(f"{where}: seq must be a whole number from 1")

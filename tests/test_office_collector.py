@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import psycopg
 import pytest
 
-from posoffice import db, store
+from posoffice import db, rewalk, store
 from tests.pgcluster import Collector, batch, office_dsn, pg_cluster, post, synthetic_chain  # noqa: F401
 
 _numbers = itertools.count(1)
@@ -85,7 +85,7 @@ def test_duplicated_and_reordered_batches_are_stored_exactly_once(office):
     again = post(office.url, terminal, secret, batch(terminal, chain[5:25]))
     assert again == (200, {"acked": 60, "stored": 0, "repeated": 20})
     with db.connect(office.dsn) as conn:
-        assert store.verify(conn, terminal)["ok"]
+        assert rewalk.verify(conn, terminal)["ok"]
 
 
 def test_the_same_batches_from_many_senders_through_two_collectors_are_stored_once(office, pg_cluster):

@@ -21,7 +21,7 @@ import pytest
 from agent.journal import Journal
 from agent.office.link import ShipError
 from agent.office.shipper import OfficeShipper, cursor_path, read_cursor, ship_once
-from posoffice import db, store
+from posoffice import db, rewalk, store
 from tests.pgcluster import ROOT, Collector, office_dsn, pg_cluster  # noqa: F401
 
 JOURNAL_EVENTS = 1200  # with the first batch's own event: three batches of 500, 500 and 201
@@ -95,7 +95,7 @@ def test_a_journal_is_shipped_in_batches_of_500_and_a_second_round_sends_nothing
     assert read_cursor(journal).acked == head and cursor_path(journal).name == "journal.db.office-cursor"
     assert ship_once(journal, office.url, terminal, secret).sent == 0
     with db.connect(office.dsn) as conn:
-        assert store.verify(conn, terminal)["ok"]
+        assert rewalk.verify(conn, terminal)["ok"]
         listed = {t["terminal"]: t for t in store.terminals(conn)}[terminal]
     assert listed["backlog"] == 0 and listed["chain"] == "ok"
 

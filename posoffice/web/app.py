@@ -12,13 +12,14 @@ import logging
 import threading
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, Concatenate, ParamSpec, TypeVar
 
+import psycopg
 from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
@@ -30,6 +31,7 @@ from agent.reconcile.fees import DEFAULT_CONTRACT
 from agent.reconcile.formats import ENCODINGS, FORMATS
 from posoffice import access, claims, lookups, overview, report, store
 from posoffice.errors import OfficeError
+from posoffice.lookups import Search
 from posoffice.web import security, texts
 from posoffice.web.evidence import bundle_of, check_events
 from posoffice.web.days import DaysView
@@ -41,17 +43,21 @@ HERE = Path(__file__).resolve().parent
 CREDIT_BINS = ("625094",)
 #: terminals per page of Today (a chain's 1,000 tills in five pages; the alerts are on every page)
 TODAY_PAGE = 200
+#: a page's handler
+Handler = Callable[[Request], Awaitable[Response]]
+Args = ParamSpec("Args")
+Result = TypeVar("Result")
 
 
 class WebSettings:
     def __init__(self, zone: tzinfo | None = None, statements: Path | None = None,
-                 upload_limit: int = DEFAULT_UPLOAD_LIMIT):
+                 upload_limit: int = DEFAULT_UPLOAD_LIMIT) -> None:
         self.zone = zone
         self.statements = statements
         self.upload_limit = upload_limit
 
 
-def routes(pool: ConnectionPool, settings: WebSettings) -> list:
+def routes(pool: ConnectionPool, settings: WebSettings) -> list[BaseRoute]:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
     env.filters["money"] = lambda minor: "-" if minor is None else format_amount(minor, 2)
@@ -67,10 +73,11 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
         int(kv[0]) if str(kv[0]).isdigit() else 1 << 30, str(kv[0])))  # a message's fields by number
     env.filters["json"] = lambda v: mask_digit_runs(json.dumps(v, ensure_ascii=False, sort_keys=True))
 
-    def db(work: Callable, *args):
-        def run():
+    def db(work: Callable[Concatenate[psycopg.Connection, Args], Result], *args: Args.args,
+           **kwargs: Args.kwargs) -> Awaitable[Result]:
+        def run() -> Result:
             with pool.connection() as conn:
-                return work(conn, *args)
+                return work(conn, *args, **kwargs)
         return run_in_threadpool(run)
 
     def language(request: Request) -> str:
@@ -85,11 +92,11 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
     def problem(request: Request, status: int, message: str) -> Response:
         return render(request, "error.html", {"message": message, "status": status}, status)
 
-    def guarded(permission: str):
+    def guarded(permission: str) -> Callable[[Handler], Handler]:
         """A handler for a signed-in user whose role has `permission`; POSTs need the session's CSRF token."""
-        def wrap(handler):
+        def wrap(handler: Handler) -> Handler:
             @functools.wraps(handler)
-            async def endpoint(request: Request):
+            async def endpoint(request: Request) -> Response:
                 session = await db(access.session_of, request.cookies.get(security.SESSION_COOKIE))
                 if session is None:
                     if request.url.path.endswith(".json") or request.url.path.startswith("/api/"):
@@ -183,7 +190,7 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
         return JSONResponse({"version": await db(lambda conn: f"{lookups.version(conn)}-{lookups.contact(conn)}")})
 
     # ------------------------------------------------------------------------- Transaction
-    def found(conn, criteria) -> list[report.Transaction]:
+    def found(conn: psycopg.Connection, criteria: Search) -> list[report.Transaction]:
         keys = lookups.search(conn, criteria)
         txns = {(t.terminal, t.txn_id): t for t in report.transactions(lookups.transaction_events_of(conn, keys))}
         return [txns[k] for k in keys if k in txns]
@@ -197,7 +204,7 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
         return render(request, "search.html", {"q": request.query_params, "errors": errors, "results": results,
                                                "limit": lookups.SEARCH_LIMIT})
 
-    def purchase(conn, terminal: str, txn_id: int) -> dict[str, Any] | None:
+    def purchase(conn: psycopg.Connection, terminal: str, txn_id: int) -> dict[str, Any] | None:
         keys = lookups.purchase_keys(conn, terminal, txn_id)
         if not keys:
             return None
@@ -242,13 +249,11 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
             return []
         return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.is_symlink())[:200]
 
-    def reconcile_page(request: Request, *, message: str | None = None, status: int = 200) -> Response:
-        async def make():
-            return render(request, "reconcile.html", {
-                "runs": await db(lookups.runs), "files": statement_files(), "formats": list(FORMATS),
-                "encodings": list(ENCODINGS), "message": message,
-                "may_run": request.state.session.user.may("reconcile")}, status)
-        return make()
+    async def reconcile_page(request: Request, *, message: str | None = None, status: int = 200) -> Response:
+        return render(request, "reconcile.html", {
+            "runs": await db(lookups.runs), "files": statement_files(), "formats": list(FORMATS),
+            "encodings": list(ENCODINGS), "message": message,
+            "may_run": request.state.session.user.may("reconcile")}, status)
 
     @guarded("read")
     async def reconcile_get(request: Request) -> Response:
@@ -257,7 +262,7 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
     @guarded("upload")  # the reconcile permission; the CSRF token is inside the multipart form, checked here
     async def reconcile_post(request: Request) -> Response:
         claim_documents = claims.claim_documents
-        from posoffice.cli import build_parser
+        from posoffice.arguments import build_parser
         from posoffice.reconcile_run import reconcile_statement
 
         form = ReconcileForm(settings.statements, settings.upload_limit)
@@ -271,15 +276,17 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
         args.format, args.encoding = form.format, form.encoding
         args.tz = getattr(settings.zone, "key", None)
 
-        def work():
+        def work() -> int:
             with pool.connection() as conn:
                 if form.error is not None:  # refused before parsing (too large, unreadable): kept as refused
                     store.record_reconciliation(conn, {"statement": form.name or "(upload)", "format": args.format or
                                                        "posim", "status": "refused", "error": form.error[:400]})
                     raise OfficeError(form.error)
-                result = reconcile_statement(args, lambda _args: pool.connection(), raw=form.raw)
+                raw = form.raw
+                assert raw is not None  # the form was read: it holds the statement or says why not (form.error)
+                result = reconcile_statement(args, lambda _args: pool.connection(), raw=raw)
                 docs = claim_documents(result.report, statement_name=result.name, statement_sha256=result.sha256,
-                                       raw=form.raw, run_id=result.run_id, merchant_name=result.merchant_name)
+                                       raw=raw, run_id=result.run_id, merchant_name=result.merchant_name)
                 lookups.keep_documents(conn, result.run_id, docs)
                 return result.run_id
         try:
@@ -310,7 +317,7 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
 
     threading.Thread(target=warm_up, name="pages-warm-up", daemon=True).start()
 
-    def days_page(conn) -> dict[str, Any]:
+    def days_page(conn: psycopg.Connection) -> dict[str, Any]:
         view = days_view.page(conn)
         view["runs"] = {r["settlement_date"].strftime("%Y%m%d"): r for r in lookups.newest_runs_per_day(conn)}
         return view
@@ -329,12 +336,14 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list:
         labels = [f"{d[4:6]}-{d[6:]}" for d in names]
         day_of = dict(zip(labels, names))
         for key, what, title in (("totals_chart", "net", "chart_totals"), ("fees_chart", "fees", "chart_fees")):
-            view[key] = bar_chart(texts.say(lang, title), labels, shown, lambda d, t, what=what: getattr(
-                view["folded"][day_of[d]].get(t) or overview.TerminalDayTotals(), what), label)
+            def value(day: str, terminal: str, what: str = what) -> int:
+                amount: int = getattr(view["folded"][day_of[day]].get(terminal) or overview.TerminalDayTotals(), what)
+                return amount
+            view[key] = bar_chart(texts.say(lang, title), labels, shown, value, label)
         return render(request, "days.html", view)
 
     # ------------------------------------------------------------------------- Admin
-    def admin_view(conn) -> dict[str, Any]:
+    def admin_view(conn: psycopg.Connection) -> dict[str, Any]:
         return {"users": access.users(conn), "terminals": store.terminals(conn), "roles": list(access.ROLES)}
 
     @guarded("admin")
@@ -382,17 +391,18 @@ def _kinds() -> dict[str, tuple[str, str]]:
     return dict(KINDS)
 
 
-async def _small_form(request: Request) -> dict | None:
+async def _small_form(request: Request) -> dict[str, str] | None:
     """A url-encoded form of at most 16 KiB (login, logout, a user); None for anything else."""
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return None
     declared = request.headers.get("content-length", "")
     if not declared.isdigit() or int(declared) > 16_384:
         return None
-    return dict(await request.form(max_files=0, max_fields=20, max_part_size=16_384))
+    form = await request.form(max_files=0, max_fields=20, max_part_size=16_384)
+    return {name: value for name, value in form.items() if isinstance(value, str)}  # url-encoded: no files
 
 
-def _safe_next(request: Request, form: dict | None = None) -> str:
+def _safe_next(request: Request, form: dict[str, str] | None = None) -> str:
     target = str((form or {}).get("next") or request.query_params.get("next") or "/today")
     # only a path of this site: never another host ("//evil", "https://…", "\\")
     return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/today"

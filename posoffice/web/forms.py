@@ -23,12 +23,17 @@ DEFAULT_UPLOAD_LIMIT = 16 * 1024 * 1024
 _RRN = re.compile(r"[A-Za-z0-9]{1,12}")
 _DIGITS = re.compile(r"[0-9]{1,6}")
 _LAST4 = re.compile(r"[0-9]{4}")
+#: a form refused: (HTTP status, text key, the text's values)
+Refusal = tuple[int, str, dict[str, object]]
 
 
-def parse_search(query: Mapping[str, str], zone: tzinfo | None) -> tuple[Search, list[tuple[str, dict]]]:
+def parse_search(query: Mapping[str, str], zone: tzinfo | None) -> tuple[Search, list[tuple[str, dict[str, str]]]]:
     """The search and the mistakes in it, as (text key, values) pairs."""
-    errors: list[tuple[str, dict]] = []
-    get = lambda name: (query.get(name) or "").strip() or None  # noqa: E731
+    errors: list[tuple[str, dict[str, str]]] = []
+
+    def get(name: str) -> str | None:
+        return (query.get(name) or "").strip() or None
+
     rrn, trace, terminal, amount, last4, day = (get(n) for n in ("rrn", "trace", "terminal", "amount", "last4", "date"))
     if rrn is not None and not _RRN.fullmatch(rrn):
         errors.append(("bad_rrn", {"value": rrn[:20]}))
@@ -74,7 +79,7 @@ class ReconcileForm:
         self.format: str | None = None
         self.encoding: str | None = None
 
-    async def read(self, request: Request) -> tuple[int, str, dict] | None:
+    async def read(self, request: Request) -> Refusal | None:
         declared = request.headers.get("content-length", "")
         if not declared.isdigit():
             return 411, "length_required", {}
@@ -110,7 +115,7 @@ class ReconcileForm:
             return 400, "no_statement", {}
         return None
 
-    def _read_picked(self) -> tuple[int, str, dict] | None:
+    def _read_picked(self) -> Refusal | None:
         from agent.reconcile.run import StatementRefused, read_named_statement
         if self.statements is None:
             return 400, "no_statements_dir", {}

@@ -10,6 +10,10 @@ login form, before there is a session, a token from its own cookie); a POST with
 from __future__ import annotations
 
 import secrets
+from typing import Literal, TypedDict
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SESSION_COOKIE = "posoffice_session"
 LOGIN_COOKIE = "posoffice_login"
@@ -24,15 +28,15 @@ HEADERS = ((b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DE
 class SecurityHeaders:
     """ASGI middleware: the headers above on every HTTP answer; no-store on all but /static/."""
 
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         cacheable = scope.get("path", "").startswith("/static/")
 
-        async def with_headers(message):
+        async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() not in {h[0] for h in HEADERS} and k.lower() != b"cache-control"]
@@ -44,7 +48,16 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def cookie_options(request) -> dict:
+class CookieOptions(TypedDict):
+    """The keywords of `Response.set_cookie` every cookie of the pages is set with."""
+
+    httponly: bool
+    samesite: Literal["strict"]
+    secure: bool
+    path: str
+
+
+def cookie_options(request: Request) -> CookieOptions:
     return {"httponly": True, "samesite": "strict", "secure": request.url.scheme == "https", "path": "/"}
 
 

@@ -65,7 +65,7 @@ class TodayView:
         return {"terminals": terminals, **shared, "problems": [r for r in rows if r["chain"] != "ok"],
                 "version": f"{version}-{lookups.contact(conn)}", "payment_types": overview.PAYMENT_TYPES}
 
-    def _refresh(self, conn: psycopg.Connection, rows: list[dict[str, Any]]) -> None:
+    def _refresh(self, conn: psycopg.Connection, rows: list[store.TerminalRow]) -> None:
         merchant_of = {r["terminal"]: r["merchant"] for r in rows}
         moved = [r for r in rows if r["terminal"] not in self._terminals
                  or self._terminals[r["terminal"]].seq != r["last_seq"]]
@@ -105,13 +105,14 @@ class TodayView:
         self._shared = {"declined": declined, "switched": switched, "fixes": overview.open_fixes(alerts, originals),
                         "reversals": overview.manual_reversals(alerts, originals), "duplicates": duplicates}
 
-    def _file_charges(self, terminal: str, txns: list[report.Transaction], merchant: str | None) -> set:
+    def _file_charges(self, terminal: str, txns: list[report.Transaction],
+                      merchant: str | None) -> set[tuple[str, int]]:
         """Keep the terminal's charges by (merchant, amount); the buckets it left or entered."""
         touched = self._buckets_of.pop(terminal, set())
         for bucket in touched:
             self._charges[bucket].pop(terminal, None)
         if merchant is not None:
-            mine = set()
+            mine: set[tuple[str, int]] = set()
             for t in txns:
                 if t.kind in CHARGE_KINDS:
                     bucket = (merchant, t.amount)
