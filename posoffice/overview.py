@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from types import SimpleNamespace
 from typing import Any, Iterable, Mapping
 
 from agent.engine.chains import resume_command
@@ -162,9 +161,7 @@ def open_fixes(events: Iterable[Event], txns: Iterable[Transaction]) -> list[Ope
     found = []
     for (terminal, chain_id), c in sorted(chains.items(), key=lambda kv: kv[1].at):
         original = by_id.get((terminal, c.txn_id))
-        named = SimpleNamespace(id=c.txn_id, trace=original.trace if original else 0)
-        # the terminal's own rule, declared on its journal records (Chain, Txn), of which the office has the events
-        command = resume_command(SimpleNamespace(kind=c.kind), named)  # type: ignore[arg-type]  # reads .kind, .id, .trace only
+        command = resume_command(c.kind, c.txn_id or 0, original.trace if original else 0)  # the terminal's own rule
         found.append(OpenFix(terminal, chain_id, c.kind, original, c.steps, c.at, command))
     return found
 

@@ -76,11 +76,12 @@ def progress(chain: Chain, txns: list[Txn]) -> tuple[StepState, ...]:
     return tuple(states)
 
 
-def resume_command(chain: Chain, original: Txn) -> str:
-    """The one command that finishes an open chain (a completion's fix is resumed by its trace, like a sale's)."""
-    if chain.kind == "duplicate_fix":
-        return f"posagent duplicates --fix {original.id}"
-    return f"posagent correct {original.trace:06d} --resume"
+def resume_command(kind: str, original_id: int, original_trace: int) -> str:
+    """The one command that finishes an open fix of this kind on this original (a completion's fix is resumed
+    by its trace, like a sale's) — from the journal's records or, in the back office, from their events."""
+    if kind == "duplicate_fix":
+        return f"posagent duplicates --fix {original_id}"
+    return f"posagent correct {original_trace:06d} --resume"
 
 
 def standing(profile: Profile, chain: Chain, original: Txn, states: tuple[StepState, ...]) -> str:
@@ -91,7 +92,7 @@ def standing(profile: Profile, chain: Chain, original: Txn, states: tuple[StepSt
     pending = [say(language, f"chain_pending_{s.op}", amount=_money(profile, s.amount))
                for s in states if s.status == "pending"]
     parts = [" ".join(done) if done else say(language, "chain_nothing_done")]
-    command = resume_command(chain, original)
+    command = resume_command(chain.kind, original.id, original.trace)
     if pending:
         parts.append(say(language, "chain_pending", what="; ".join(pending), command=command))
     elif owed:
@@ -110,7 +111,7 @@ def _open(profile: Profile, operation: str, chain: Chain, original: Txn, states:
     return Outcome(operation, "open", text, txn=original, steps=steps,
                    details={"chain": chain.as_dict(), "original_id": original.id,
                             "owed": [s.as_step() for s in states if s.status != "done"],
-                            "resume": resume_command(chain, original)})
+                            "resume": resume_command(chain.kind, original.id, original.trace)})
 
 
 def run_chain(profile: Profile, operator: Operator, *, operation: str, original: Txn, kind: str,
@@ -226,7 +227,8 @@ def summary(profile: Profile, chain: Chain, original: Txn, txns: list[Any]) -> d
     return {"id": chain.id, "kind": chain.kind, "original_id": original.id, "trace": original.trace,
             "card": original.pan_masked, "target": chain.target, "owed": [s.as_step() for s in states
                                                                       if s.status != "done"],
-            "standing": standing(profile, chain, original, states), "resume": resume_command(chain, original)}
+            "standing": standing(profile, chain, original, states),
+            "resume": resume_command(chain.kind, original.id, original.trace)}
 
 
 def summaries_plan() -> Gen:

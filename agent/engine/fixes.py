@@ -60,8 +60,8 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
     if chain is not None:  # a fix that stopped halfway: finish it rather than start another
         if request.right_amount is not None and chain.target is not None and request.right_amount != chain.target:
             raise EngineError(say(language, "chain_other_target", trace=f"{original.trace:06d}",
-                                  target=_money(profile, chain.target), command=resume_command(chain, original),
-                                  id=chain.id), code="chain_open", txn_id=original.id)
+                                  target=_money(profile, chain.target), id=chain.id,
+                                  command=resume_command(chain.kind, original.id, original.trace)), code="chain_open", txn_id=original.id)
         return (yield from run_chain(profile, operator, operation="correct", original=original, kind=chain.kind,
                                      chain=chain, test_card=request.test_card))
     if request.resume or request.right_amount is None:

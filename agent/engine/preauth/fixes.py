@@ -47,8 +47,8 @@ def correct_completion(profile: Profile, completion: Txn, request: fixes.Correct
     if chain is not None:  # a fix that stopped halfway: finish it rather than start another
         if request.right_amount is not None and chain.target is not None and request.right_amount != chain.target:
             raise EngineError(say(language, "chain_other_target", trace=trace, target=_money(profile, chain.target),
-                                  command=resume_command(chain, completion), id=chain.id), code="chain_open",
-                              txn_id=completion.id)
+                                  command=resume_command(chain.kind, completion.id, completion.trace), id=chain.id),
+                              code="chain_open", txn_id=completion.id)
         return (yield from run_chain(profile, operator, operation="correct", original=completion, kind=chain.kind,
                                      chain=chain, test_card=request.test_card, step=completion_step))
     if request.resume or request.right_amount is None:
