@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from agent.engine.common import Gen, ensure_ready
 from agent.engine.effects import CardFailure, EngineError, Outcome, ReadCard, ReleaseCard
 from agent.engine.port import ask
-from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidRequest, _money, _sale_with_card,
+from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidRequest, sale_with_card,
                                      refund, void)
 from agent.engine.requests import Profile
 from agent.engine.texts import say
@@ -87,9 +87,9 @@ def resume_command(kind: str, original_id: int, original_trace: int) -> str:
 def standing(profile: Profile, chain: Chain, original: Txn, states: tuple[StepState, ...]) -> str:
     """Where the money stands: what was done, what is still owed, and the one action that finishes it."""
     language = profile.language
-    done = [say(language, f"chain_done_{s.op}", amount=_money(profile, s.amount)) for s in states if s.status == "done"]
-    owed = [say(language, f"chain_owed_{s.op}", amount=_money(profile, s.amount)) for s in states if s.status == "owed"]
-    pending = [say(language, f"chain_pending_{s.op}", amount=_money(profile, s.amount))
+    done = [say(language, f"chain_done_{s.op}", amount=profile.money(s.amount)) for s in states if s.status == "done"]
+    owed = [say(language, f"chain_owed_{s.op}", amount=profile.money(s.amount)) for s in states if s.status == "owed"]
+    pending = [say(language, f"chain_pending_{s.op}", amount=profile.money(s.amount))
                for s in states if s.status == "pending"]
     parts = [" ".join(done) if done else say(language, "chain_nothing_done")]
     command = resume_command(chain.kind, original.id, original.trace)
@@ -210,7 +210,7 @@ def run_step(profile: Profile, operator: Operator, op: str, amount: int, origina
     yield from ensure_ready(profile)
     request = SaleRequest(amount, confirm_duplicate=True, confirm_unusual=True, kind="correction",
                           original_id=original.id, chain_id=original.chain_id or original.id)
-    return (yield from _sale_with_card(profile, request, operator, card))
+    return (yield from sale_with_card(profile, request, operator, card))
 
 
 def finish_if_done(profile: Profile, chain: Chain) -> Gen:

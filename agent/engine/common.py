@@ -296,7 +296,7 @@ def send_financial(profile: Profile, txn: Txn, request: Message, *, operation: s
     if not verdict.valid:
         yield from ask.fail(txn.id, reason=verdict.reason, error=verdict.problem,
                             response=masked(response) if response is not None else None)
-        return (yield from _reverse_now(profile, txn, verdict, operation))
+        return (yield from reverse_now(profile, txn, verdict, operation))
     code = response.text(39) if response is not None else None
     assert response is not None and code is not None  # a valid verdict: an answer with a response code
     approved = code == "00"
@@ -310,7 +310,7 @@ def send_financial(profile: Profile, txn: Txn, request: Message, *, operation: s
     return updated, ("approved" if approved else "declined"), describe(code, profile.language)
 
 
-def _reverse_now(profile: Profile, txn: Txn, verdict: Verdict, operation: str) -> Gen:
+def reverse_now(profile: Profile, txn: Txn, verdict: Verdict, operation: str) -> Gen:
     """Try to deliver the reversal at once; if it cannot be, it stays queued (sent before anything else)."""
     language = profile.language
     why = say(language, f"why_{verdict.reason}") if verdict.reason in REVERSAL_REASONS else verdict.problem

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from agent.engine.chains import resume_command, run_chain
 from agent.engine.common import Gen, flush_reversals, connect
 from agent.engine.effects import EngineError, Outcome
-from agent.engine.operations import Operator, _money, purchase_parts, sale_by_trace
+from agent.engine.operations import Operator, purchase_parts, sale_by_trace
 from agent.engine.requests import Profile
 from agent.engine.port import ask
 from agent.engine.texts import say
@@ -60,8 +60,9 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
     if chain is not None:  # a fix that stopped halfway: finish it rather than start another
         if request.right_amount is not None and chain.target is not None and request.right_amount != chain.target:
             raise EngineError(say(language, "chain_other_target", trace=f"{original.trace:06d}",
-                                  target=_money(profile, chain.target), id=chain.id,
-                                  command=resume_command(chain.kind, original.id, original.trace)), code="chain_open", txn_id=original.id)
+                                  target=profile.money(chain.target), id=chain.id,
+                                  command=resume_command(chain.kind, original.id, original.trace)),
+                              code="chain_open", txn_id=original.id)
         return (yield from run_chain(profile, operator, operation="correct", original=original, kind=chain.kind,
                                      chain=chain, test_card=request.test_card))
     if request.resume or request.right_amount is None:
@@ -74,13 +75,13 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
     earlier, charged = yield from purchase_standing(profile, original)
     if original.state in (TxnState.REVERSED, TxnState.DECLINED, TxnState.VOIDED) and not earlier:
         raise EngineError(say(language, "not_correctable", trace=f"{original.trace:06d}", state=original.state,
-                              amount=_money(profile, request.right_amount)), code="not_correctable",
+                              amount=profile.money(request.right_amount)), code="not_correctable",
                           txn_id=original.id)
     right = request.right_amount
     open_batch = original.batch_state == BatchState.OPEN
     if right == charged:
         return Outcome("correct", "done", say(language, "nothing_to_correct", trace=f"{original.trace:06d}",
-                                              amount=_money(profile, charged)), txn=original)
+                                              amount=profile.money(charged)), txn=original)
     if earlier:
         return (yield from correct_again(profile, request, operator, original, earlier, charged))
     overcharge = right < charged
@@ -93,7 +94,7 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
         why = say(language, "why_settled" if not open_batch else
                   "why_partly_refunded" if original.state == TxnState.REFUNDED_PARTIALLY else "why_asked")
         plan, lead = [{"op": "refund", "amount": difference}], say(language, "overcharge_refund",
-                                                                   amount=_money(profile, difference), why=why)
+                                                                   amount=profile.money(difference), why=why)
     elif overcharge or request.method == "resale":
         if not open_batch:
             raise EngineError(say(language, "use_refund_method"), code="batch_settled")
@@ -101,12 +102,12 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
             raise EngineError(say(language, "refunded_partially", trace=f"{original.trace:06d}"),
                               code="not_voidable", txn_id=original.id)
         plan = [{"op": "void", "amount": original.amount}, {"op": "sale", "amount": right}]
-        amounts = {"original": _money(profile, original.amount), "right": _money(profile, right)}
+        amounts = {"original": profile.money(original.amount), "right": profile.money(right)}
         lead, done_lead = say(language, "void_then_resale", **amounts), say(language, "void_then_resale_done", **amounts)
     else:
         difference = right - charged
         plan = [{"op": "sale", "amount": difference}]
-        lead = say(language, "undercharge", amount=_money(profile, difference), trace=f"{original.trace:06d}")
+        lead = say(language, "undercharge", amount=profile.money(difference), trace=f"{original.trace:06d}")
     outcome = yield from run_chain(profile, operator, operation="correct", original=original, kind="correction",
                                    plan=plan, target=right, test_card=request.test_card, lead=lead,
                                    done_lead=done_lead)
@@ -148,7 +149,7 @@ def correct_again(profile: Profile, request: CorrectRequest, operator: Operator,
     if right > charged:
         difference = right - charged
         plan = [{"op": "sale", "amount": difference}]
-        lead = say(language, "undercharge", amount=_money(profile, difference), trace=f"{original.trace:06d}")
+        lead = say(language, "undercharge", amount=profile.money(difference), trace=f"{original.trace:06d}")
         method = "linked_sale"
     else:
         difference, plan = charged - right, []
@@ -159,7 +160,7 @@ def correct_again(profile: Profile, request: CorrectRequest, operator: Operator,
                 plan.append({"op": "refund", "amount": take, "of": part.id})
                 left -= take
         why = say(language, "why_corrected", count=1 + len(earlier))
-        lead = say(language, "overcharge_refund", amount=_money(profile, difference), why=why)
+        lead = say(language, "overcharge_refund", amount=profile.money(difference), why=why)
         method = "refund"
     outcome = yield from run_chain(profile, operator, operation="correct", original=original, kind="correction",
                                    plan=plan, target=right, test_card=request.test_card, lead=lead)

@@ -22,7 +22,6 @@ from agent.engine.requests import MANUAL_NO_CARD, Profile, refund_request
 from agent.iso8583 import Message
 from agent.iso8583.subfields import Field61
 from agent.journal.states import LIVE_STATES
-from agent.money import format_amount
 
 #: what a refund of another till's sale says, in English and Chinese (the engine's `texts` in shape)
 OFFICE_TEXTS: catalogue.Texts = {
@@ -107,8 +106,8 @@ def refund_of_another_till(profile: Profile, request: Any, operator: Any) -> Gen
         if refundable <= 0:
             raise EngineError(_say(language, "store_nothing_left", rrn=rrn, day=day), code="not_refundable")
         if amount > refundable:
-            raise EngineError(_say(language, "store_too_large", amount=_money(profile, amount), rrn=rrn, day=day,
-                                   refundable=_money(profile, refundable)), code="amount_too_large")
+            raise EngineError(_say(language, "store_too_large", amount=profile.money(amount), rrn=rrn, day=day,
+                                   refundable=profile.money(refundable)), code="amount_too_large")
     if not request.confirm_repeat and profile.refund_repeat_seconds > 0:
         recent = yield from ask.recent_refunds_by_reference(rrn, date, window_seconds=profile.refund_repeat_seconds)
         repeats = [t for t in recent if t.amount == amount and t.state in LIVE_STATES]
@@ -116,7 +115,7 @@ def refund_of_another_till(profile: Profile, request: Any, operator: Any) -> Gen
             earlier = repeats[-1]
             return Outcome("refund", "needs_confirmation",
                            _say(language, "store_repeat_refund", rrn=rrn, day=day, trace=f"{earlier.trace:06d}",
-                                amount=_money(profile, earlier.amount), state=earlier.state),
+                                amount=profile.money(earlier.amount), state=earlier.state),
                            txn=earlier, details={"guard": "repeat_refund", "original_rrn": rrn, "original_date": date,
                                                  "earlier": earlier.id})
     yield from ensure_ready(profile)
@@ -138,14 +137,10 @@ def refund_of_another_till(profile: Profile, request: Any, operator: Any) -> Gen
                                     operator=operator.name, role=operator.role, txn_id=txn.id)
     updated, status, text = yield from send_financial(profile, txn, message, operation="refund")
     if status == "approved":
-        text = (_say(language, "unchecked_refund_approved", amount=_money(profile, amount), rrn=rrn, day=day,
+        text = (_say(language, "unchecked_refund_approved", amount=profile.money(amount), rrn=rrn, day=day,
                      problem=problem) if refundable is None else
-                _say(language, "store_refund_approved", amount=_money(profile, amount), rrn=rrn, day=day,
-                     left=_money(profile, refundable - amount)))
+                _say(language, "store_refund_approved", amount=profile.money(amount), rrn=rrn, day=day,
+                     left=profile.money(refundable - amount)))
     return Outcome("refund", status, text, txn=updated, steps=(updated,),
                    details={"original_rrn": rrn, "original_date": date, "refundable_before": refundable,
                             "office": "unchecked" if refundable is None else "asked"})
-
-
-def _money(profile: Profile, amount: int) -> str:
-    return format_amount(amount, profile.currency_exponent)

@@ -19,7 +19,6 @@ from agent.engine.port import ask
 from agent.engine.texts import say
 from agent.engine.requests import CardData, Profile, local_mmdd, refund_request, sale_request, void_request
 from agent.iso8583 import Message
-from agent.money import format_amount
 from agent.journal.records import Txn
 from agent.journal.states import LIVE_STATES, BatchState, TxnState
 from agent.localtime import MINUTES, local_time
@@ -63,9 +62,6 @@ class RefundRequest:
     office_unreachable: str | None = None
 
 
-def _money(profile: Profile, amount: int) -> str:
-    return format_amount(amount, profile.currency_exponent)
-
 
 def keyed_refusal(profile: Profile, request: SaleRequest, operator: Operator) -> EngineError | None:
     """A card keyed by hand: only where `[card_reader] manual_entry` allows it, only by a supervisor, and (with
@@ -104,7 +100,7 @@ def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
     else:
         yield from ensure_ready(profile)
     return (yield from with_card(request.amount, request.test_card,
-                                 lambda card: _sale_with_card(profile, request, operator, card),
+                                 lambda card: sale_with_card(profile, request, operator, card),
                                  offline_ok=request.kind in OFFLINE_KINDS, keyed=request.keyed))
 
 
@@ -118,11 +114,11 @@ def _duplicate_question(profile: Profile, request: SaleRequest, card: CardData) 
         return None
     last = earlier[-1]
     return Outcome("sale", "needs_confirmation",
-                   say(profile.language, "duplicate", amount=_money(profile, request.amount), trace=f"{last.trace:06d}"),
+                   say(profile.language, "duplicate", amount=profile.money(request.amount), trace=f"{last.trace:06d}"),
                    txn=last, details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
 
 
-def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, card: CardData) -> Gen:
+def sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, card: CardData) -> Gen:
     question = yield from _duplicate_question(profile, request, card)
     if question is not None:
         return question
@@ -141,7 +137,7 @@ def _sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, 
     updated, status, text = yield from send_financial(profile, txn, message, operation="sale",
                                                       chip=card.field55 is not None)
     if status == "approved":
-        text = say(profile.language, "sale_approved", amount=_money(profile, request.amount), card=updated.pan_masked,
+        text = say(profile.language, "sale_approved", amount=profile.money(request.amount), card=updated.pan_masked,
                    trace=f"{updated.trace:06d}", auth=updated.auth_code or "-")
     elif status == "declined":
         text = say(profile.language, "sale_declined", reason=text)
@@ -157,7 +153,7 @@ def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
         _require_voidable(profile, original)
     if original.batch != batch.number or original.batch_state != BatchState.OPEN:
         settled = yield from ask.get_batch(original.batch)
-        when = _when(settled.settled_at) if settled and settled.settled_at else "earlier"
+        when = when_text(settled.settled_at) if settled and settled.settled_at else "earlier"
         raise EngineError(say(profile.language, "void_settled", trace=f"{request.trace:06d}",
                               batch=f"{original.batch:06d}", when=when), code="batch_settled", txn_id=original.id)
     _require_voidable(profile, original)
@@ -173,7 +169,7 @@ def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
     txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="void")
     if status == "approved":
-        text = say(profile.language, "void_approved", amount=_money(profile, original.amount),
+        text = say(profile.language, "void_approved", amount=profile.money(original.amount),
                    trace=f"{original.trace:06d}")
     return Outcome("void", status, text, txn=updated, steps=(updated,), details={"original_id": original.id})
 
@@ -190,7 +186,8 @@ def _require_voidable(profile: Profile, original: Txn) -> None:
                           code="not_voidable", txn_id=original.id)
 
 
-def _when(timestamp: float) -> str:
+def when_text(timestamp: float) -> str:
+    """A journaled moment as the operator reads it: local time to the minute."""
     return local_time(timestamp, MINUTES)
 
 
@@ -265,9 +262,9 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
         raise EngineError(" ".join(p for p in (say(language, "fully_refunded", trace=trace), others) if p),
                           code="not_refundable", txn_id=original.id)
     if amount > refundable:
-        raise EngineError(say(language, "refund_too_large", amount=_money(profile, amount),
-                              refundable=_money(profile, refundable), trace=trace,
-                              original=_money(profile, original.amount)), code="amount_too_large", txn_id=original.id)
+        raise EngineError(say(language, "refund_too_large", amount=profile.money(amount),
+                              refundable=profile.money(refundable), trace=trace,
+                              original=profile.money(original.amount)), code="amount_too_large", txn_id=original.id)
     if not request.confirm_repeat and profile.refund_repeat_seconds > 0:
         recent = yield from ask.recent_refunds(original.id, window_seconds=profile.refund_repeat_seconds)
         repeats = [t for t in recent if t.amount == amount and t.state in LIVE_STATES]
@@ -275,7 +272,7 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
             earlier = repeats[-1]
             return Outcome("refund", "needs_confirmation",
                            say(language, "repeat_refund", original=trace, trace=f"{earlier.trace:06d}",
-                               amount=_money(profile, earlier.amount), state=earlier.state),
+                               amount=profile.money(earlier.amount), state=earlier.state),
                            txn=earlier, details={"guard": "repeat_refund", "original_id": original.id,
                                                  "earlier": earlier.id})
     yield from ensure_ready(profile)
@@ -290,8 +287,8 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
     txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="refund")
     if status == "approved":
-        text = say(language, "refund_approved", amount=_money(profile, amount), card=original.pan_masked,
-                   trace=trace, left=_money(profile, refundable - amount))
+        text = say(language, "refund_approved", amount=profile.money(amount), card=original.pan_masked,
+                   trace=trace, left=profile.money(refundable - amount))
         if request.name_other_parts:
             text = " ".join(p for p in (text, (yield from _other_parts(profile, original))) if p)
     return Outcome("refund", status, text, txn=updated, steps=(updated,),
@@ -319,11 +316,11 @@ def _other_parts(profile: Profile, original: Txn) -> Gen:
         left = yield from ask.refundable_amount(part.id)
         if left > 0:
             notes.append(say(profile.language, "refund_other_part", part=f"{part.trace:06d}",
-                             amount=_money(profile, left)))
+                             amount=profile.money(left)))
     return " ".join(notes)
 
 
 def _repeat_outcome(profile: Profile, earlier: Any, why: str) -> Outcome:
     return Outcome("refund", "repeat", say(profile.language, "repeat", why=why, trace=f"{earlier.trace:06d}",
-                                           amount=_money(profile, earlier.amount), state=earlier.state),
+                                           amount=profile.money(earlier.amount), state=earlier.state),
                    txn=earlier, steps=(earlier,))

@@ -17,7 +17,7 @@ from agent.iso8583.matching import FINANCIAL_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, Field61
 from agent.cardtypes import credit_bins
 from agent.settings import offline_card_types, offline_entry_modes
-from agent.money import parse_amount
+from agent.money import format_amount, parse_amount
 from agent.localtime import local_time
 
 if TYPE_CHECKING:
@@ -123,6 +123,10 @@ class Profile:
                    repeat_mtis=tuple(dialect.repeats.items()), tc_upload=dialect.tc_upload,
                    offline=_offline_limits(cfg), manual_entry=cfg.card_reader.manual_entry,
                    fallback=cfg.card_reader.fallback)
+
+    def money(self, amount: int) -> str:
+        """An amount in minor units as the operator reads it in this currency ("25.00")."""
+        return format_amount(amount, self.currency_exponent)
 
     def repeat_of(self, mti: str) -> str:
         """The MTI of a request sent again (the dialect's repeat; the same MTI where it declares none)."""

@@ -22,7 +22,7 @@ from agent.engine.chains import resume_command, run_chain, run_step
 from agent.engine.common import Gen
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
-from agent.engine.operations import Operator, _money
+from agent.engine.operations import Operator
 from agent.engine.preauth.plans import (CompletionRef, HoldRef, ceiling, complete_preauth, completion_void,
                                        preauth_void, validity_seconds)
 from agent.engine.requests import CardData, Profile
@@ -46,7 +46,7 @@ def correct_completion(profile: Profile, completion: Txn, request: fixes.Correct
     chain = yield from ask.open_chain_of(completion.id)
     if chain is not None:  # a fix that stopped halfway: finish it rather than start another
         if request.right_amount is not None and chain.target is not None and request.right_amount != chain.target:
-            raise EngineError(say(language, "chain_other_target", trace=trace, target=_money(profile, chain.target),
+            raise EngineError(say(language, "chain_other_target", trace=trace, target=profile.money(chain.target),
                                   command=resume_command(chain.kind, completion.id, completion.trace), id=chain.id),
                               code="chain_open", txn_id=completion.id)
         return (yield from run_chain(profile, operator, operation="correct", original=completion, kind=chain.kind,
@@ -69,12 +69,12 @@ def correct_completion(profile: Profile, completion: Txn, request: fixes.Correct
     earlier, charged = yield from fixes.purchase_standing(profile, completion)  # a linked sale of an earlier fix
     if completion.state in (TxnState.REVERSED, TxnState.DECLINED, TxnState.VOIDED) and not earlier:
         raise EngineError(say(language, "not_correctable", trace=trace, state=completion.state,
-                              amount=_money(profile, request.right_amount)), code="not_correctable",
+                              amount=profile.money(request.right_amount)), code="not_correctable",
                           txn_id=completion.id)
     right = request.right_amount
     if right == charged:
         return Outcome("correct", "done", say(language, "nothing_to_correct", trace=trace,
-                                              amount=_money(profile, charged)), txn=completion)
+                                              amount=profile.money(charged)), txn=completion)
     if earlier:  # charged in parts: the difference from the parts, never a completion void that leaves them
         return (yield from fixes.correct_again(profile, request, operator, completion, earlier, charged))
     plan, lead, method = yield from _plan(profile, completion, request, charged, right)
@@ -96,7 +96,7 @@ def _plan(profile: Profile, completion: Txn, request: fixes.CorrectRequest, char
     open_batch = completion.batch_state == BatchState.OPEN and completion.state == TxnState.APPROVED
     within = right <= ceiling(profile, preauth_txn.amount)
     if open_batch and within and not hold.expired and request.method != "refund":
-        amounts = {"wrong": _money(profile, completion.amount), "right": _money(profile, right)}
+        amounts = {"wrong": profile.money(completion.amount), "right": profile.money(right)}
         return ([{"op": "completion_void", "amount": completion.amount}, {"op": "completion", "amount": right}],
                 say(language, "fix_recomplete", **amounts), "recomplete")
     why = say(language, "why_fix_settled" if completion.batch_state != BatchState.OPEN else
@@ -105,10 +105,10 @@ def _plan(profile: Profile, completion: Txn, request: fixes.CorrectRequest, char
     if right < charged:
         difference = charged - right
         return ([{"op": "refund", "amount": difference}],
-                say(language, "fix_refund_difference", amount=_money(profile, difference), why=why), "refund")
+                say(language, "fix_refund_difference", amount=profile.money(difference), why=why), "refund")
     difference = right - charged
     return ([{"op": "sale", "amount": difference}],
-            say(language, "fix_linked_sale", amount=_money(profile, difference), why=why,
+            say(language, "fix_linked_sale", amount=profile.money(difference), why=why,
                 trace=f"{completion.trace:06d}"), "linked_sale")
 
 

@@ -15,7 +15,7 @@ from agent.engine.amount_guards import check_amount
 from agent.engine.common import Gen, with_card, connect, ensure_ready, flush_reversals, masked, send_financial
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
-from agent.engine.operations import Operator, _money, _when
+from agent.engine.operations import Operator, when_text
 from agent.engine.requests import CardData, Profile, preauth_request, reference_request
 from agent.engine.responses import describe
 from agent.engine.texts import say
@@ -83,7 +83,7 @@ def _preauth_with_card(profile: Profile, request: PreauthRequest, operator: Oper
         if earlier:
             last = earlier[-1]
             return Outcome("preauth", "needs_confirmation",
-                           say(language, "preauth_duplicate", amount=_money(profile, request.amount),
+                           say(language, "preauth_duplicate", amount=profile.money(request.amount),
                                trace=f"{last.trace:06d}"),
                            txn=last, details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
 
@@ -95,7 +95,7 @@ def _preauth_with_card(profile: Profile, request: PreauthRequest, operator: Oper
     updated, status, text = yield from send_financial(profile, txn, message, operation="preauth",
                                                       chip=card.field55 is not None)
     if status == "approved":
-        text = say(language, "preauth_approved", amount=_money(profile, request.amount), card=updated.pan_masked,
+        text = say(language, "preauth_approved", amount=profile.money(request.amount), card=updated.pan_masked,
                    trace=f"{updated.trace:06d}", auth=updated.auth_code or "-", days=profile.preauth_validity_days)
     elif status == "declined":
         text = say(language, "preauth_declined", reason=text)
@@ -130,17 +130,17 @@ def open_hold(profile: Profile, preauth_txn: Txn, *, completing: bool) -> Gen:
     if hold.completion is not None and hold.completion.state in (TxnState.SENDING, TxnState.IN_DOUBT):
         doubt = hold.completion  # no final answer: its reversal is queued, so it may yet leave the hold open
         raise EngineError(say(language, "preauth_completion_uncertain", trace=trace,
-                              completion=f"{doubt.trace:06d}", amount=_money(profile, doubt.amount)),
+                              completion=f"{doubt.trace:06d}", amount=profile.money(doubt.amount)),
                           code="original_uncertain", txn_id=preauth_txn.id)
     if hold.completion is not None:
         done = hold.completion
         what = say(language, "what_correct" if completing else "what_void_completion",
                    completion=f"{done.trace:06d}")
-        raise EngineError(say(language, "preauth_completed", trace=trace, when=_when(done.created_at),
-                              completion=f"{done.trace:06d}", amount=_money(profile, done.amount), what=what),
+        raise EngineError(say(language, "preauth_completed", trace=trace, when=when_text(done.created_at),
+                              completion=f"{done.trace:06d}", amount=profile.money(done.amount), what=what),
                           code="already_completed", txn_id=preauth_txn.id)
     if completing and hold.expired:
-        raise EngineError(say(language, "preauth_expired", trace=trace, when=_when(preauth_txn.created_at),
+        raise EngineError(say(language, "preauth_expired", trace=trace, when=when_text(preauth_txn.created_at),
                               days=profile.preauth_validity_days), code="expired", txn_id=preauth_txn.id)
     return hold
 
@@ -154,7 +154,7 @@ def preauth_void(profile: Profile, request: HoldRef, operator: Operator) -> Gen:
     outcome = yield from _send_reference(profile, "preauth_void", original, original.amount, operator)
     if outcome.status == "approved":
         outcome = _with_text(outcome, say(profile.language, "preauth_void_approved",
-                                          amount=_money(profile, original.amount), card=original.pan_masked,
+                                          amount=profile.money(original.amount), card=original.pan_masked,
                                           trace=f"{original.trace:06d}"))
     return outcome
 
@@ -178,17 +178,17 @@ def complete_preauth(profile: Profile, original: Txn, amount: int, operator: Ope
     yield from open_hold(profile, original, completing=True)
     most = ceiling(profile, original.amount)
     if amount > most:
-        raise EngineError(say(profile.language, "completion_too_large", amount=_money(profile, amount),
-                              percent=profile.preauth_tolerance_percent, held=_money(profile, original.amount),
-                              ceiling=_money(profile, most)), code="amount_too_large", txn_id=original.id)
+        raise EngineError(say(profile.language, "completion_too_large", amount=profile.money(amount),
+                              percent=profile.preauth_tolerance_percent, held=profile.money(original.amount),
+                              ceiling=profile.money(most)), code="amount_too_large", txn_id=original.id)
     if advice:
         return (yield from _complete_by_advice(profile, original, amount, operator))
     yield from ensure_ready(profile)
     outcome = yield from _send_reference(profile, "completion", original, amount, operator)
     if outcome.status == "approved":
-        outcome = _with_text(outcome, say(profile.language, "completion_approved", amount=_money(profile, amount),
+        outcome = _with_text(outcome, say(profile.language, "completion_approved", amount=profile.money(amount),
                                           card=original.pan_masked, trace=f"{original.trace:06d}",
-                                          held=_money(profile, original.amount)))
+                                          held=profile.money(original.amount)))
     return outcome
 
 
@@ -208,9 +208,9 @@ def _complete_by_advice(profile: Profile, original: Txn, amount: int, operator: 
     except EngineError:
         pass  # offline or not answered: it stays queued
     updated = yield from ask.get(txn.id)
-    amounts = {"amount": _money(profile, amount), "trace": f"{original.trace:06d}"}
+    amounts = {"amount": profile.money(amount), "trace": f"{original.trace:06d}"}
     if updated.state == TxnState.APPROVED:
-        text = say(language, "completion_approved", card=original.pan_masked, held=_money(profile, original.amount),
+        text = say(language, "completion_approved", card=original.pan_masked, held=profile.money(original.amount),
                    **amounts)
         return Outcome("completion", "approved", text, txn=updated, steps=(updated,),
                        details={"original_id": original.id, "advice": True})
@@ -238,15 +238,15 @@ def completion_void(profile: Profile, request: CompletionRef, operator: Operator
                           code="not_voidable", txn_id=original.id)
     if original.batch_state != BatchState.OPEN:
         settled = yield from ask.get_batch(original.batch)
-        when = _when(settled.settled_at) if settled and settled.settled_at else "earlier"
+        when = when_text(settled.settled_at) if settled and settled.settled_at else "earlier"
         raise EngineError(say(language, "completion_settled", trace=trace, batch=f"{original.batch:06d}", when=when),
                           code="batch_settled", txn_id=original.id)
     yield from ensure_ready(profile)
     outcome = yield from _send_reference(profile, "completion_void", original, original.amount, operator)
     if outcome.status == "approved":
         preauth_txn = yield from ask.get(original.original_id)
-        outcome = _with_text(outcome, say(language, "completion_void_approved", amount=_money(profile, original.amount),
-                                          trace=trace, held=_money(profile, preauth_txn.amount)))
+        outcome = _with_text(outcome, say(language, "completion_void_approved", amount=profile.money(original.amount),
+                                          trace=trace, held=profile.money(preauth_txn.amount)))
     return outcome
 
 
@@ -272,7 +272,7 @@ def list_holds(profile: Profile) -> Gen:
     """Open holds by age (oldest first), with what is still blocked on each cardholder's card."""
     holds = yield from ask.open_holds(validity_seconds=validity_seconds(profile))
     blocked = sum(h.blocked for h in holds)
-    text = say(profile.language, "holds_count", count=len(holds), blocked=_money(profile, blocked)) if holds else \
+    text = say(profile.language, "holds_count", count=len(holds), blocked=profile.money(blocked)) if holds else \
         say(profile.language, "holds_none")
     return Outcome("preauth_list", "done", text,
                    details={"holds": [h.as_dict() for h in holds], "blocked": blocked})

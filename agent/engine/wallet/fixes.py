@@ -22,7 +22,7 @@ from agent.engine.effects import EngineError, Outcome
 from agent.engine.operations import Operator, sale_by_trace
 from agent.engine.port import ask
 from agent.engine.requests import Profile
-from agent.engine.wallet.plans import WalletSaleRequest, _say, wallet_sale
+from agent.engine.wallet.plans import WalletSaleRequest, wallet_say, wallet_sale
 from agent.engine.wallet.messages import WalletSettings
 from agent.money import format_amount
 from agent.journal.states import TxnState
@@ -55,10 +55,10 @@ def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCo
     trace = f"{original.trace:06d}"
     earlier, charged = yield from fixes.purchase_standing(profile, original)  # counting earlier corrections
     if original.state not in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY) and not earlier:
-        raise EngineError(_say(profile, "not_correctable", trace=trace, state=original.state),
+        raise EngineError(wallet_say(profile, "not_correctable", trace=trace, state=original.state),
                           code="not_correctable", txn_id=original.id)
     if request.right_amount == charged:
-        raise EngineError(_say(profile, "nothing_to_correct", trace=trace,
+        raise EngineError(wallet_say(profile, "nothing_to_correct", trace=trace,
                                amount=format_amount(charged, profile.currency_exponent)),
                           code="usage", txn_id=original.id)
     if request.right_amount < charged:
@@ -69,7 +69,7 @@ def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCo
     outcome = yield from wallet_sale(profile, settings, WalletSaleRequest(
         difference, request.code, confirm_duplicate=True, kind="correction", original_id=original.id,
         chain_id=original.chain_id or original.id), operator, scan_timeout=scan_timeout)
-    lead = _say(profile, "undercharged", trace=trace, amount=format_amount(difference, profile.currency_exponent))
+    lead = wallet_say(profile, "undercharged", trace=trace, amount=format_amount(difference, profile.currency_exponent))
     return Outcome("correct", outcome.status, lead + outcome.message, txn=outcome.txn, steps=outcome.steps,
                    details={**outcome.details, "original_id": original.id, "method": "linked_wallet_payment"})
 
@@ -88,10 +88,10 @@ def correct_without_code(profile: Profile, request: fixes.CorrectRequest, operat
     earlier, charged = yield from fixes.purchase_standing(profile, original)
     correctable = earlier or original.state in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY)
     if correctable and request.right_amount > charged:
-        raise EngineError(_say(profile, "undercharge_needs_code", trace=trace,
+        raise EngineError(wallet_say(profile, "undercharge_needs_code", trace=trace,
                                amount=format_amount(request.right_amount - charged, profile.currency_exponent),
                                right=format_amount(request.right_amount, profile.currency_exponent)),
                           code="usage", txn_id=original.id)
     if correctable and request.right_amount < charged and request.method == "resale":
-        raise EngineError(_say(profile, "resale_needs_code", trace=trace), code="usage", txn_id=original.id)
+        raise EngineError(wallet_say(profile, "resale_needs_code", trace=trace), code="usage", txn_id=original.id)
     return (yield from fixes.correct(profile, dataclasses.replace(request, method="refund"), operator))

@@ -17,7 +17,7 @@ from typing import Any
 
 from agent import catalogue
 from agent.engine.amount_guards import check_amount
-from agent.engine.common import Gen, _reverse_now, connect, ensure_ready, masked
+from agent.engine.common import Gen, reverse_now, connect, ensure_ready, masked
 from agent.engine.effects import (Answer, EngineError, Exchange, NoAnswer, Notify, Outcome,
                                   SignOnNeeded)
 from agent.engine.port import ask
@@ -28,7 +28,6 @@ from agent.iso8583 import Message
 from agent.iso8583.dump import MessageJson
 from agent.engine.wallet.messages import WalletSettings, wallet_query_request, wallet_sale_request
 from agent.machine import Machine
-from agent.money import format_amount
 from agent.progress import Progress
 from agent.paycodes import PaymentCodeError, Wallet, classify, mask_code
 from agent.journal.records import Txn
@@ -144,12 +143,9 @@ TEXTS: catalogue.Texts = {
 }
 
 
-def _say(profile: Profile, key: str, **values: Any) -> str:
+def wallet_say(profile: Profile, key: str, **values: Any) -> str:
     return catalogue.say(TEXTS, profile.language, key, **values)
 
-
-def _money(profile: Profile, amount: int) -> str:
-    return format_amount(amount, profile.currency_exponent)
 
 
 def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleRequest, operator: Operator,
@@ -162,7 +158,7 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
         if question is not None:
             return question
     if code is None:
-        yield Notify(Progress(_say(profile, "scanning"), "scanning"))
+        yield Notify(Progress(wallet_say(profile, "scanning"), "scanning"))
         code = yield ScanCode(scan_timeout)
         if isinstance(code, ScanFailure):
             raise EngineError(code.message, code="scan")
@@ -170,11 +166,11 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
     if request.client_request_id:
         same = yield from ask.find_request(request.client_request_id)
         if same is not None:
-            return Outcome("wallet_sale", "repeat", _say(profile, "same_request", trace=f"{same.trace:06d}",
+            return Outcome("wallet_sale", "repeat", wallet_say(profile, "same_request", trace=f"{same.trace:06d}",
                                                          state=same.state), txn=same, steps=(same,))
     stranded = yield from ask.in_doubt()
     if stranded.unanswered:
-        raise EngineError(_say(profile, "unresolved", trace=f"{stranded.unanswered[0].trace:06d}"),
+        raise EngineError(wallet_say(profile, "unresolved", trace=f"{stranded.unanswered[0].trace:06d}"),
                           code="original_uncertain", txn_id=stranded.unanswered[0].id)
     if not request.confirm_duplicate and profile.duplicate_window_seconds > 0:
         fingerprint = yield from ask.fingerprint(code)
@@ -182,7 +178,7 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
         earlier = [t for t in earlier if t.state in LIVE_STATES]
         if earlier:
             return Outcome("wallet_sale", "needs_confirmation",
-                           _say(profile, "duplicate", amount=_money(profile, request.amount),
+                           wallet_say(profile, "duplicate", amount=profile.money(request.amount),
                                 trace=f"{earlier[-1].trace:06d}"),
                            txn=earlier[-1], details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
     yield from ensure_ready(profile)
@@ -248,7 +244,7 @@ def _query_until_final(profile: Profile, settings: WalletSettings, txn: Txn, ope
                                  "text": f"customer did not confirm within {settings.deadline:g} s"}
         seconds = int(left + 0.999)
         waited = yield Wait(min(settings.query_interval, left),
-                            Progress(_say(profile, "waiting", left=seconds), "paying", seconds))
+                            Progress(wallet_say(profile, "waiting", left=seconds), "paying", seconds))
         if waited.cancelled:
             state = ORDER.step(state, "cancel_key")
             return state, None, {"key": "why_cancel_key", "queries": queries, "text": "cancelled by the cashier"}
@@ -274,10 +270,10 @@ def _finish(profile: Profile, settings: WalletSettings, txn: Txn, state: str, re
     code = response.get(39)
     updated = yield from ask.complete(txn.id, approved=state == OrderState.APPROVED, response_code=code, rrn=response.get(37), auth_code=response.get(38), response=masked(response), host_time=None)
     if state == OrderState.APPROVED:
-        text = _say(profile, "approved", amount=_money(profile, txn.amount), wallet=wallet.label,
+        text = wallet_say(profile, "approved", amount=profile.money(txn.amount), wallet=wallet.label,
                     code=updated.pan_masked, trace=f"{updated.trace:06d}")
     else:
-        text = _say(profile, "declined", reason=describe(code, profile.language, wallet=True))
+        text = wallet_say(profile, "declined", reason=describe(code, profile.language, wallet=True))
     return Outcome("wallet_sale", state, text, txn=updated, steps=(updated,), details=details)
 
 
@@ -285,10 +281,10 @@ def _cancel(profile: Profile, settings: WalletSettings, txn: Txn, verdict: Verdi
             details: dict[str, Any]) -> Gen:
     """Queue the sale's reversal (the cancel) with its reason and deliver it now if the host answers."""
     yield from ask.fail(txn.id, reason=verdict.reason, error=verdict.problem, response=None)
-    updated, status, _text = yield from _reverse_now(profile, txn, verdict, "sale")
-    why = _say(profile, why_key, seconds=settings.deadline)
+    updated, status, _text = yield from reverse_now(profile, txn, verdict, "sale")
+    why = wallet_say(profile, why_key, seconds=settings.deadline)
     key = "cancelled" if status == "reversed" else "not_completed"
-    return Outcome("wallet_sale", status, _say(profile, key, why=why), txn=updated, steps=(updated,),
+    return Outcome("wallet_sale", status, wallet_say(profile, key, why=why), txn=updated, steps=(updated,),
                    details=details)
 
 
