@@ -47,6 +47,15 @@ def run(coro):
     return asyncio.run(coro)
 
 
+async def line_back(sim_host) -> None:
+    """Clear the host's faults and wait until it listens again."""
+    sim_host.control(op="clear")
+    for _ in range(50):
+        if sim_host.control(op="stats")["listening"]:
+            break
+        await asyncio.sleep(0.02)
+
+
 def test_signon_echo_and_sale(sim_host):
     async def go():
         s = Session(sim_host.port)
@@ -191,11 +200,7 @@ def test_refuse_is_linkrefused_with_nothing_sent_then_recovers(sim_host):
         with pytest.raises(LinkRefused) as info:
             await s.link.exchange(build_echo(s.cfg, 1))
         assert not info.value.sent
-        sim_host.control(op="clear")
-        for _ in range(50):
-            if sim_host.control(op="stats")["listening"]:
-                break
-            await asyncio.sleep(0.02)
+        await line_back(sim_host)
         assert (await s.link.exchange(build_echo(s.cfg, 2)))[39] == "00"
         await s.link.close()
     run(go())
@@ -216,11 +221,7 @@ def test_a_connection_the_host_closed_is_never_written_to_before_the_reader_has_
         with pytest.raises(LinkRefused) as info:
             await s.link.exchange(build_echo(s.cfg, s.next_stan()))
         assert not info.value.sent
-        sim_host.control(op="clear")
-        for _ in range(50):
-            if sim_host.control(op="stats")["listening"]:
-                break
-            await asyncio.sleep(0.02)
+        await line_back(sim_host)
         await s.link.exchange(build_echo(s.cfg, s.next_stan()))  # a live connection again
         sim_host.fault("outage:seconds=0.3")  # the host leaves the connection and is back before the next request
         time.sleep(0.6)
