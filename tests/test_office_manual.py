@@ -109,6 +109,16 @@ def test_today_lists_the_sale_never_sent_with_what_to_do_in_both_languages(offic
     assert "终端上尚未标记为已处理" in zh and "联系收单行补登" in zh and "终端记录的原因" in zh
 
 
+def test_the_transactions_pages_say_where_each_stands_in_words(office):
+    _till, collector, _dsn, sales = office
+    page = manager(collector).get(f"/transactions?terminal={TILL}")[2].decode()
+    rows = {int(m[1]): m[2] for m in re.finditer(rf'href="/transactions/{TILL}/(\d+)">(.*?)</tr>', page, re.S)}
+    assert "never sent to the bank: needs manual handling" in rows[sales["unsent"].id], rows[sales["unsent"].id]
+    assert "resolved by hand" in rows[sales["old"].id] and "stored offline, not forwarded yet" in rows[sales["stored"].id]
+    chinese = manager(collector, "zh").get(f"/transactions/{TILL}/{sales['unsent'].id}")[2].decode()
+    assert "从未上送银行：需人工处理" in chinese and "advice.needs_manual" in chinese
+
+
 def test_posoffice_manual_lists_every_one_with_its_handling(office):
     _till, _collector, dsn, sales = office
     listed = json.loads(posoffice("manual", "--json", dsn=dsn).stdout)

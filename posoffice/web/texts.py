@@ -88,6 +88,8 @@ TEXTS: catalogue.Texts = {
     "state_forwarded": ("stored offline, forwarded, no answer yet", "脱机存储，已上送，待银行应答"),
     "state_declined_after_forwarding": ("declined after forwarding", "上送后被银行拒绝"),
     "state_approved_after_forwarding": ("approved after forwarding", "上送后银行批准"),
+    "state_advice_needs_manual": ("never sent to the bank: needs manual handling", "从未上送银行：需人工处理"),
+    "state_resolved_manually": ("resolved by hand", "已人工处理"),
     "terminals": ("Terminals", "终端"), "terminal": ("Terminal", "终端号"), "merchant": ("Merchant", "商户号"),
     "last_contact": ("Last contact", "最近联系"), "backlog": ("Not yet shipped", "未上送事件"),
     "chain": ("Hash chain", "哈希链"), "open_batch": ("Open batch", "当前批次"),
@@ -171,15 +173,19 @@ TEXTS: catalogue.Texts = {
 
 
 say = partial(catalogue.say, TEXTS)
+#: the journal's states the pages name in words (the others by the journal's own name)
+STATES_SAID = ("advice_needs_manual", "resolved_manually")
 
 
 def state_word(language: str, txn: Any, standing: str | None = None) -> str:
     """The state a transaction is shown in: a sale stored offline where it stands in store-and-forward (stored,
     forwarded, declined or approved after forwarding) unless a void or refund changed it (`standing`:
-    `overview.standing`); else the journal's state as it is named there, or "no answer yet"."""
+    `overview.standing`); else the state in words (`STATES_SAID`) or as the journal names it, or "no answer yet"."""
     from posoffice.offline import offline_state
     shown = standing or txn.state
     forwarding = offline_state(txn)
     if forwarding is not None and shown in (None, txn.state):
         return say(language, f"state_{forwarding}")
+    if shown in STATES_SAID:
+        return say(language, f"state_{shown}")
     return say(language, "no_answer") if shown is None else str(shown)
