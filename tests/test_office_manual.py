@@ -18,7 +18,7 @@ import pytest
 
 from posoffice import lookups, offline
 from posoffice.report import Transaction
-from tests.pgcluster import Collector, pg_cluster, post  # noqa: F401
+from tests.pgcluster import pg_cluster, post  # noqa: F401
 from tests.test_office_offline import DECLINED_CARD, Till, forward, manager, new_office, posoffice, stored_sale
 from tests.test_office_web_access import chained
 
@@ -162,7 +162,7 @@ def test_once_handled_on_the_terminal_it_is_marked_by_whom_and_when_and_leaves_t
         posoffice("manual", "--new", dsn=dsn).stdout
 
 
-def test_malformed_or_partial_events_shipped_by_a_terminal_show_as_unknown_never_as_an_error(office, pg_cluster):  # noqa: F811
+def test_malformed_or_partial_events_shipped_by_a_terminal_show_as_unknown_never_as_an_error(office):
     from posoffice import store
     _till, collector, dsn, _sales = office
     with psycopg.connect(dsn) as conn:
