@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     declined.add_argument("--terminal", metavar="TID", help="only this terminal")
     declined.add_argument("--new", action="store_true", help="only those not yet acknowledged on their terminal")
     declined.add_argument("--json", action="store_true")
+
+    manual = sub.add_parser("manual", parents=[common], help="the sales stored offline never sent to the bank (their "
+                                                               "sealed card does not open): the store settles them")
+    manual.add_argument("--merchant", metavar="MID", help="only this merchant's terminals")
+    manual.add_argument("--terminal", metavar="TID", help="only this terminal")
+    manual.add_argument("--new", action="store_true", help="only those not yet marked handled on their terminal")
+    manual.add_argument("--json", action="store_true")
     return parser
 
 

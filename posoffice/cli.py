@@ -7,17 +7,15 @@ configuration or an unreachable database (one line on stderr, never a traceback)
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import socket
 import sys
-from typing import TYPE_CHECKING, Any, Sequence, TypedDict
+from typing import Sequence, TypedDict
 
 from posoffice.arguments import build_parser
+from posoffice.cli_offline import cmd_declined, cmd_manual
+from posoffice.edges import connection, money, print_json, print_table, when
 from posoffice.errors import OfficeError
-
-if TYPE_CHECKING:
-    import psycopg
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,17 +30,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-
-
-def _connection(args: argparse.Namespace) -> psycopg.Connection:
-    from posoffice import db
-    conn = db.connect(db.resolve_dsn(getattr(args, "dsn", None)))
-    try:
-        db.migrate(conn)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
 
 
 # ----------------------------------------------------------------------------- commands
@@ -117,10 +104,10 @@ def _tls_files(cert: str | None, key: str | None) -> TlsFiles:
 
 def cmd_terminals(args: argparse.Namespace) -> int:
     from posoffice import store
-    with _connection(args) as conn:
+    with connection(args) as conn:
         rows = store.terminals(conn)
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return 0
     if not rows:
         print("no terminals registered (posoffice terminal add TID --merchant MID)")
@@ -132,7 +119,7 @@ def cmd_terminals(args: argparse.Namespace) -> int:
             f" (+{r['problems'] - 1} more)" if r["problems"] > 1 else "")
         table.append((r["terminal"], r["merchant"], str(r["last_seq"]), r["last_contact"] or "never",
                       "unknown" if r["backlog"] is None else str(r["backlog"]), chain))
-    _print_table(table)
+    print_table(table)
     for r in rows:
         if r["secret"] == "revoked":
             print(f"{r['terminal']}: revoked (every login refused; rotate gives it a new secret)")
@@ -147,13 +134,13 @@ def cmd_terminals(args: argparse.Namespace) -> int:
 def cmd_terminal(args: argparse.Namespace) -> int:
     from posoffice import store
     if args.action == "revoke":
-        with _connection(args) as conn:
+        with connection(args) as conn:
             store.revoke(conn, args.terminal)
         print(f"terminal {args.terminal}: every login refused from now on (its events stay; its journal keeps "
               f"what it has not shipped); `posoffice terminal rotate {args.terminal}` gives it a new secret")
         return 0
     if args.action == "rotate":
-        with _connection(args) as conn:
+        with connection(args) as conn:
             rotated = store.rotate_secret(conn, args.terminal, args.grace * 3600)
         print(f"terminal {args.terminal}: new secret")
         print(f"secret: {rotated.secret}")
@@ -166,7 +153,7 @@ def cmd_terminal(args: argparse.Namespace) -> int:
             print(f"the old secret is accepted until the terminal first logs in with the new one, or until "
                   f"{rotated.old_valid_until.isoformat(timespec='seconds')} at the latest")
         return 0
-    with _connection(args) as conn:
+    with connection(args) as conn:
         secret = store.add_terminal(conn, args.terminal, args.merchant)
     print(f"terminal {args.terminal} registered for merchant {args.merchant}")
     print(f"secret: {secret}")
@@ -176,10 +163,10 @@ def cmd_terminal(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from posoffice import rewalk
-    with _connection(args) as conn:
+    with connection(args) as conn:
         result = rewalk.verify(conn, args.terminal)
     if args.json:
-        _print_json(result)
+        print_json(result)
     elif result["ok"]:
         retired = f" (walked from the retention anchors: {result['retired']} older events removed)" \
             if result["retired"] else ""
@@ -203,7 +190,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
     cutoff = retention.cutoff_of(args.days)
     if args.archive and not args.apply:
         raise OfficeError("--archive goes with --apply (a dry run removes nothing, so it archives nothing)")
-    with _connection(args) as conn:
+    with connection(args) as conn:
         plans = retention.plan(conn, args.days, zone, cutoff=cutoff)
         if args.apply:
             plans = retention.apply(conn, plans, args.days, cutoff,
@@ -212,7 +199,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
     if args.json:
         archived = [str(Path(args.archive) / retention.archive_name(p)) for p in plans if p.count] \
             if args.archive else []
-        _print_json({"days": args.days, "cutoff": cutoff.isoformat(timespec="seconds"), "applied": args.apply,
+        print_json({"days": args.days, "cutoff": cutoff.isoformat(timespec="seconds"), "applied": args.apply,
                      "events": total, "terminals": [p.as_dict() for p in plans], "archived": archived})
         return 0
     verb = "removed" if args.apply else "would remove"
@@ -235,28 +222,28 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
 def cmd_day(args: argparse.Namespace) -> int:
     from posoffice import report, store
-    with _connection(args) as conn:
+    with connection(args) as conn:
         totals = {t.terminal: t for t in report.day_totals(store.day_events(conn, args.day, args.tz))}
         everyone = [r["terminal"] for r in store.terminals(conn)]
     days = [totals.get(t) or report.TerminalDay(t) for t in sorted(set(everyone) | set(totals))]
     if args.json:
-        _print_json({"day": args.day.isoformat(), "tz": args.tz, "terminals": [d.as_json() for d in days]})
+        print_json({"day": args.day.isoformat(), "tz": args.tz, "terminals": [d.as_json() for d in days]})
         return 0
     table: list[tuple[str, ...]] = [("TERMINAL", "SALES", "REFUNDS", "VOIDS", "NET")]
     for d in days:
-        table.append((d.terminal, *(f"{line.count} / {_money(line.amount)}" for line in (d.sales, d.refunds, d.voids)),
-                      _money(d.net)))
+        table.append((d.terminal, *(f"{line.count} / {money(line.amount)}" for line in (d.sales, d.refunds, d.voids)),
+                      money(d.net)))
     print(f"{args.day.isoformat()} ({args.tz}), count / amount:")
-    _print_table(table)
+    print_table(table)
     return 0
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from posoffice.reconcile_run import reconcile_statement, render_report
 
-    run = reconcile_statement(args, _connection)
+    run = reconcile_statement(args, connection)
     if args.json:
-        _print_json(run.as_json())
+        print_json(run.as_json())
     else:
         print(render_report(run), end="")
     return 0 if run.report.balanced else 1
@@ -266,7 +253,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     from posoffice import report, store
     from posoffice.duplicates import find_duplicates
 
-    with _connection(args) as conn:
+    with connection(args) as conn:
         merchant_of = store.merchants_of_terminals(conn)
         if args.merchant is not None:
             merchant_of = {t: m for t, m in merchant_of.items() if m == args.merchant}
@@ -277,7 +264,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     fixed = [d for d in found if d.fixed(txns)]
     listed = [d for d in found if d not in fixed]
     if args.json:
-        _print_json({"window_s": args.window, "key": "card (masked card; fingerprint where equal) + amount + window; "
+        print_json({"window_s": args.window, "key": "card (masked card; fingerprint where equal) + amount + window; "
                                                      "amount alone for events without a card",
                      "duplicates": [d.as_dict(txns) for d in listed],
                      "already_fixed": [d.as_dict(txns) for d in fixed]})
@@ -291,60 +278,22 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         fix = d.fix(txns)
         card = {"masked card": f"card {d.second.card}", "fingerprint": f"card {d.second.card or ''} (fingerprint)",
                 "amount": "card unknown (older events: check the receipts)"}[d.matched_by]
-        print(f"{n:>3}. merchant {d.merchant_id}, {_money(d.first.amount)}, {card}: terminal {d.first.terminal} trace "
-              f"{d.first.trace:06d} at {_time(d.first.made_at)}, then terminal {d.second.terminal} trace "
-              f"{d.second.trace:06d} at {_time(d.second.made_at)} ({d.seconds_apart:.0f} s later)")
+        print(f"{n:>3}. merchant {d.merchant_id}, {money(d.first.amount)}, {card}: terminal {d.first.terminal} trace "
+              f"{d.first.trace:06d} at {when(d.first.made_at)}, then terminal {d.second.terminal} trace "
+              f"{d.second.trace:06d} at {when(d.second.made_at)} ({d.seconds_apart:.0f} s later)")
         action = (f"void trace {fix['trace']:06d} on terminal {fix['terminal']}" if fix["action"] == "void" else
-                  f"refund {_money(fix['amount'])} against trace {fix['trace']:06d} on terminal {fix['terminal']}")
+                  f"refund {money(fix['amount'])} against trace {fix['trace']:06d} on terminal {fix['terminal']}")
         print(f"     fix: {action} ({fix['why']})")
         if "already" in fix:
             print("     note: " + ", ".join(
-                f"{a['kind']} of {_money(a['amount'])} on terminal {a['terminal']} (trace {a['trace']:06d})"
+                f"{a['kind']} of {money(a['amount'])} on terminal {a['terminal']} (trace {a['trace']:06d})"
                 + ("" if a["names_it"] else ", not naming which charge") for a in fix["already"]))
-    return 0
-
-
-def cmd_declined(args: argparse.Namespace) -> int:
-    from posoffice import lookups, offline, report, store
-
-    with _connection(args) as conn:
-        merchant_of = store.merchants_of_terminals(conn)
-        if args.terminal is not None and args.terminal not in merchant_of:
-            raise OfficeError(f"no terminal {args.terminal} is registered")
-        ours = sorted(t for t, m in merchant_of.items() if (args.merchant is None or m == args.merchant)
-                      and (args.terminal is None or t == args.terminal))
-        if not ours:
-            raise OfficeError(f"no terminal of merchant {args.merchant} is registered" if args.merchant else
-                              "no terminals registered (posoffice terminal add TID --merchant MID)")
-        read = lookups.offline_declined(conn, ours)
-    found = offline.declined(report.transactions(read["events"]), read["declined_at"], read["seen"])
-    new = [d for d in found if d.seen is None]
-    listed = new if args.new else found
-    if args.json:
-        _print_json({"declined": [d.as_dict() for d in listed], "count": len(found), "not_acknowledged": len(new)})
-        return 0
-    if not listed:
-        print("no sale stored offline was declined by the bank when forwarded" + (
-            f" that is not yet acknowledged ({len(found)} acknowledged)" if found else ""))
-        return 0
-    print(f"{len(listed)} sale(s) stored offline declined by the bank when forwarded ({len(new)} not yet acknowledged "
-          "on the terminal):")
-    table = [("TERMINAL", "SOLD AT", "TRACE", "CARD", "AMOUNT", "BANK'S ANSWER", "ACKNOWLEDGED")]
-    for d in listed:
-        t = d.txn
-        seen = "no" if d.seen is None else f"{d.seen.operator or d.seen.role or '?'} at {_time(d.seen.at)}"
-        table.append((t.terminal, _time(t.made_at), f"{t.trace:06d}", t.card or "-", _money(t.amount),
-                      f"{t.response_code or '-'} {d.meaning()}", seen))
-    _print_table(table)
-    print("Each was approved offline by the card and stored; the bank refused it when it was forwarded: the money "
-          "was not collected and the merchant bears it — contact the customer for another payment. A supervisor "
-          "acknowledges it on the terminal: `posagent offline declined --acknowledge`.")
     return 0
 
 
 def cmd_user(args: argparse.Namespace) -> int:
     from posoffice import access
-    with _connection(args) as conn:
+    with connection(args) as conn:
         if args.action == "add":
             user = access.add_user(conn, args.name, args.role, _read_password(args.name))
             print(f"user {user.name} added with role {user.role}")
@@ -354,11 +303,11 @@ def cmd_user(args: argparse.Namespace) -> int:
         else:
             rows = access.users(conn)
             if args.json:
-                _print_json(rows)
+                print_json(rows)
             elif not rows:
                 print("no users (posoffice user add NAME --role manager)")
             else:
-                _print_table([("USER", "ROLE", "LOCKED UNTIL")] + [(r["name"], r["role"], r["locked_until"] or "-")
+                print_table([("USER", "ROLE", "LOCKED UNTIL")] + [(r["name"], r["role"], r["locked_until"] or "-")
                                                                    for r in rows])
     return 0
 
@@ -379,26 +328,5 @@ def _read_password(name: str) -> str:
 
 COMMANDS = {"retention": cmd_retention, "serve": cmd_serve, "user": cmd_user,
             "terminals": cmd_terminals, "terminal": cmd_terminal, "verify": cmd_verify,
-            "day": cmd_day, "reconcile": cmd_reconcile, "duplicates": cmd_duplicates, "declined": cmd_declined}
-
-
-# ----------------------------------------------------------------------------- edges
-def _time(at: float) -> str:
-    from datetime import datetime
-    return datetime.fromtimestamp(at).isoformat(sep=" ", timespec="seconds")
-
-
-def _money(minor: int) -> str:
-    """Minor units as decimal text, two places (the terminals' currencies all have two)."""
-    sign = "-" if minor < 0 else ""
-    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+            "day": cmd_day, "reconcile": cmd_reconcile, "duplicates": cmd_duplicates, "declined": cmd_declined,
+            "manual": cmd_manual}

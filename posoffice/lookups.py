@@ -10,6 +10,8 @@ from typing import Any, TypedDict
 
 import psycopg
 
+from agent.journal.offline import NEEDS_MANUAL
+from posoffice.offline import MANUAL_KINDS, ManualEvent
 from posoffice.overview import ALERT_KINDS
 from posoffice.report import SETTLED_KINDS, TRANSACTION_FIELDS, TRANSACTION_KINDS, Event
 
@@ -231,6 +233,30 @@ def offline_declined(conn: psycopg.Connection, terminals: list[str] | None = Non
                         ([k[0] for k in keys], [k[1] for k in keys])).fetchall() if keys else []
     return {"events": transaction_events_of(conn, keys), "declined_at": {(r[0], r[1]): r[2] for r in rows},
             "seen": [tuple(r) for r in seen]}
+
+
+#: the needs-manual and handled events of every terminal (%(t)s NULL) or of some, on migration 0010's partial index
+NEVER_SENT_SQL = f"""
+    SELECT terminal, txn_id, kind, at, operator, role, details FROM events
+    WHERE kind IN ({", ".join(f"'{k}'" for k in MANUAL_KINDS)}) AND txn_id IS NOT NULL
+    AND (%(t)s::text[] IS NULL OR terminal = ANY(%(t)s)) ORDER BY terminal, seq"""
+
+
+class OfflineNeverSent(TypedDict):
+    """What `posoffice.offline.never_sent` reads (`offline_never_sent`)."""
+
+    events: list[Event]  # the sales' events, as `transaction_events_of` gives them
+    manual: list[ManualEvent]  # their needs-manual and handled events, each terminal's in chain order
+
+
+def offline_never_sent(conn: psycopg.Connection, terminals: list[str] | None = None) -> OfflineNeverSent:
+    """What `posoffice.offline.never_sent` reads, of every terminal or of `terminals`: the `advice.needs_manual` and
+    `advice.handled` events (`manual`: terminal, txn id, kind, at, operator, role, details) on their partial index
+    (migration 0010), and the events of the sales they name (`events`)."""
+    rows = conn.execute(NEVER_SENT_SQL, {"t": terminals}).fetchall()
+    manual: list[ManualEvent] = [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+    keys = sorted({(m[0], m[1]) for m in manual if m[2] == NEEDS_MANUAL})
+    return {"events": transaction_events_of(conn, keys), "manual": manual}
 
 
 def version(conn: psycopg.Connection) -> str:

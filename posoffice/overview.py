@@ -11,7 +11,9 @@ settled.  The alerts, each with the one thing that finishes it:
 - suspected duplicates within a till and across tills (`posoffice.duplicates`), not yet fixed (`open_pairs`);
 - a chain that failed to verify (the collector's `chain_problems`);
 - a sale stored offline that the bank declined when it was forwarded (`posoffice.offline`): the store contacts
-  the customer.
+  the customer;
+- a sale stored offline never sent to the bank, its sealed card does not open (`posoffice.offline.never_sent`):
+  the store calls the acquirer or the customer, then the terminal's supervisor marks it handled.
 
 Each terminal's row also counts its sales stored offline that the bank has not answered yet.
 

@@ -64,12 +64,12 @@ def forward(journal: Journal, txn_id: int, code: str | None) -> None:
 class Till:
     """A terminal's journal on a clock the test sets (the events' times), shipped to the office by the shipper."""
 
-    def __init__(self, path, url: str, secret: str):
-        self.path, self.url, self.secret, self.now = path, url, secret, time.time()
+    def __init__(self, path, url: str, secret: str, terminal: str = TILL):
+        self.path, self.url, self.secret, self.terminal, self.now = path, url, secret, terminal, time.time()
         self.journal = Journal.open(path, fingerprint_key=KEY, clock=lambda: self.now)
 
     def ship(self) -> None:
-        ship_once(self.path, self.url, TILL, self.secret)
+        ship_once(self.path, self.url, self.terminal, self.secret)
 
 
 def new_office(cluster, terminal: str) -> tuple[str, str, Collector]:

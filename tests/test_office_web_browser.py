@@ -222,6 +222,51 @@ def test_a_sale_declined_after_forwarding_is_an_alert_in_both_languages_until_an
     context.close()
 
 
+def test_a_stored_sale_never_sent_to_the_bank_is_an_alert_in_both_languages_until_it_is_handled(browser, shop, tmp_path):
+    """A till whose journal (built through the journal's own API) set a stored sale aside: its sealed card does not
+    open, so the bank was never told.  The alert until the supervisor marks it handled on the terminal, then marked
+    handled in place."""
+    from agent.journal import Journal
+    from posoffice import db, store
+    from tests.test_office_offline import KEY, stored_sale
+    till = "20000010"
+    with db.connect(shop.dsn) as conn:
+        secret = store.add_terminal(conn, till, "123456789012345")
+    path = tmp_path / "journal.db"
+    with Journal.open(path, fingerprint_key=KEY) as journal:
+        unsent = stored_sale(journal, 4000)
+        journal.advice_needs_manual(unsent.id, "the sealed card does not open with this terminal's key")
+    ship_once(path, shop.office.url, till, secret)
+    context, page = session(browser, shop, "manager")
+    alert = page.locator(f"[data-alert=never_sent][data-terminal='{till}']")
+    expect(alert).to_have_count(1)
+    text = alert.inner_text()
+    assert "40.00 on card 622609******0048" in text and f"Trace {unsent.trace:06d}" in text
+    assert "the sealed card does not open with this terminal's key" in text and "not yet marked handled" in text
+    assert "call the acquirer with the receipt" in text and f"posagent offline manual --handled {unsent.id}" in text
+    assert alert.get_attribute("data-handled") == "no"
+    assert "Stored sales never sent to the bank" in page.locator("section.never-sent h3").inner_text()
+    page.screenshot(path=tmp_path / "today-never-sent.png", full_page=True)
+    page.click("a[hreflang=zh]")
+    page.wait_for_url("**/today")
+    chinese = page.locator(f"[data-alert=never_sent][data-terminal='{till}']").inner_text()
+    assert "卡 622609******0048 金额 40.00" in chinese and "终端上尚未标记为已处理" in chinese and "联系收单行补登" in chinese
+    assert "从未上送银行的脱机交易" in page.locator("section.never-sent h3").inner_text()
+    page.click("a[hreflang=en]")
+    page.wait_for_url("**/today")
+    page.evaluate("window.__same_page = true")
+    with Journal.open(path, fingerprint_key=KEY) as journal:  # the supervisor marks it handled on the terminal
+        journal.advice_handled(unsent.id, note="acquirer booked it by phone, ref 4711", operator="supervisor")
+    ship_once(path, shop.office.url, till, secret)
+    expect(alert).to_have_attribute("data-handled", "yes", timeout=20_000)  # Today updates by itself
+    text = alert.inner_text()
+    assert "marked handled on the terminal by supervisor" in text and "acquirer booked it by phone, ref 4711" in text
+    assert "--handled" not in text
+    assert page.evaluate("window.__same_page === true")
+    no_full_card_number(page)
+    context.close()
+
+
 @pytest.mark.parametrize("language", ["en", "zh"])
 @pytest.mark.parametrize("width", ["phone", "desktop"])
 def test_every_page_fits_a_phone_and_a_desktop_in_both_languages(browser, shop, tmp_path, width, language):

@@ -59,7 +59,7 @@ TEXTS: catalogue.Texts = {
     "declined_note": ("The card approved each of these offline while the bank could not be reached; the bank refused it "
                       "when the terminal forwarded it: the money was not collected and the merchant bears it.",
                       "以下交易在无法连接银行时由卡片脱机批准并存储，终端上送时被银行拒绝：款项未收到，损失由商户承担。"),
-    "declined_sale": ("Terminal {terminal}: {amount} on card {card}", "终端 {terminal}：卡 {card} 金额 {amount}"),
+    "stored_sale": ("Terminal {terminal}: {amount} on card {card}", "终端 {terminal}：卡 {card} 金额 {amount}"),
     "sold_at": ("sold", "交易时间"), "bank_answer": ("the bank's answer", "银行应答"),
     "acknowledged_by": ("acknowledged on the terminal by {who} at {when}", "已由 {who} 于 {when} 在终端上确认"),
     "not_acknowledged": ("not yet acknowledged on the terminal", "终端上尚未确认"),
@@ -69,11 +69,27 @@ TEXTS: catalogue.Texts = {
     "declined_seen_fix": ("contact the customer for another payment (acknowledged on the terminal: it leaves this list "
                           "a day after that; `posoffice declined` keeps listing it)",
                           "联系顾客改用其他方式付款（终端已确认：确认一天后不再在此列出；`posoffice declined` 仍会列出）"),
+    "never_sent_title": ("Stored sales never sent to the bank", "从未上送银行的脱机交易"),
+    "never_sent_note": ("The card approved each of these offline and the terminal stored it, but its sealed card does "
+                        "not open, so the bank was never told of it: the money will not be collected unless the store "
+                        "acts.", "以下交易由卡片脱机批准并存储，但加密保存的卡号无法解开，终端从未上送银行：除非门店处理，"
+                                 "款项不会到账。"),
+    "set_aside": ("set aside", "搁置时间"), "reason": ("the terminal's reason", "终端记录的原因"),
+    "handled_by": ("marked handled on the terminal by {who} at {when}", "已由 {who} 于 {when} 在终端上标记为已处理"),
+    "not_handled": ("not yet marked handled on the terminal", "终端上尚未标记为已处理"),
+    "never_sent_fix": ("call the acquirer with the receipt (trace, amount, card) to have it booked, or ask the "
+                       "customer for another payment; then a supervisor marks it handled on the terminal:",
+                       "持签购单（凭证号、金额、卡号）联系收单行补登，或请顾客改用其他方式付款；然后由主管在终端上标记为已处理："),
+    "or_console": ("— or on the console:", "— 或在维护控制台上："),
+    "never_sent_handled_fix": ("handled on the terminal: it leaves this list a day after that; `posoffice manual` "
+                               "keeps listing it", "终端已处理：一天后不再在此列出；`posoffice manual` 仍会列出"),
     "stored_count": ("{n} stored offline, {amount}", "脱机已存 {n} 笔，{amount}"),
     "state_stored_offline": ("stored offline, not forwarded yet", "脱机存储，尚未上送"),
     "state_forwarded": ("stored offline, forwarded, no answer yet", "脱机存储，已上送，待银行应答"),
     "state_declined_after_forwarding": ("declined after forwarding", "上送后被银行拒绝"),
     "state_approved_after_forwarding": ("approved after forwarding", "上送后银行批准"),
+    "state_advice_needs_manual": ("never sent to the bank: needs manual handling", "从未上送银行：需人工处理"),
+    "state_resolved_manually": ("resolved by hand", "已人工处理"),
     "terminals": ("Terminals", "终端"), "terminal": ("Terminal", "终端号"), "merchant": ("Merchant", "商户号"),
     "last_contact": ("Last contact", "最近联系"), "backlog": ("Not yet shipped", "未上送事件"),
     "chain": ("Hash chain", "哈希链"), "open_batch": ("Open batch", "当前批次"),
@@ -157,15 +173,19 @@ TEXTS: catalogue.Texts = {
 
 
 say = partial(catalogue.say, TEXTS)
+#: the journal's states the pages name in words (the others by the journal's own name)
+STATES_SAID = ("advice_needs_manual", "resolved_manually")
 
 
 def state_word(language: str, txn: Any, standing: str | None = None) -> str:
     """The state a transaction is shown in: a sale stored offline where it stands in store-and-forward (stored,
     forwarded, declined or approved after forwarding) unless a void or refund changed it (`standing`:
-    `overview.standing`); else the journal's state as it is named there, or "no answer yet"."""
+    `overview.standing`); else the state in words (`STATES_SAID`) or as the journal names it, or "no answer yet"."""
     from posoffice.offline import offline_state
     shown = standing or txn.state
     forwarding = offline_state(txn)
     if forwarding is not None and shown in (None, txn.state):
         return say(language, f"state_{forwarding}")
+    if shown in STATES_SAID:
+        return say(language, f"state_{shown}")
     return say(language, "no_answer") if shown is None else str(shown)

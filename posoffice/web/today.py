@@ -7,8 +7,10 @@ reversals needing manual handling from their events (few, on their own index); d
 tills per (merchant, amount) — a pair is always of one amount at one merchant (`find_duplicates`) — only in
 the amounts the moved terminals' charges have, then each pair checked against the voids and refunds.  The rows
 read on every request (last contact, backlog, chain state) come from `store.terminals`.  The sales declined
-after forwarding come from their forwarding tries (`lookups.offline_declined`, on their own index); which of them
-Today lists (`offline.on_today`: an acknowledged one for a day) is decided on every request.
+after forwarding come from their forwarding tries (`lookups.offline_declined`, on their own index), the stored
+sales never sent to the bank from their needs-manual and handled events (`lookups.offline_never_sent`, on theirs);
+which of them Today lists (`offline.on_today`: an acknowledged or handled one for a day) is decided on every
+request.
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ class TodayView:
                                              backlog=r["backlog"], chain_ok=r["chain"] == "ok")
                          for r in rows if r["terminal"] in self._terminals]
             shared = dict(self._shared)
-        shared["declined"] = offline.on_today(shared.get("declined", []), time.time())
+        now = time.time()
+        shared["declined"] = offline.on_today(shared.get("declined", []), now)
+        shared["never_sent"] = offline.on_today(shared.get("never_sent", []), now)
         return {"terminals": terminals, **shared, "problems": [r for r in rows if r["chain"] != "ok"],
                 "version": f"{version}-{lookups.contact(conn)}", "payment_types": overview.PAYMENT_TYPES}
 
@@ -100,9 +104,11 @@ class TodayView:
         forwarded = lookups.offline_declined(conn)
         declined = offline.declined(report.transactions(forwarded["events"]), forwarded["declined_at"],
                                     forwarded["seen"])
+        unsent = lookups.offline_never_sent(conn)
+        never_sent = offline.never_sent(report.transactions(unsent["events"]), unsent["manual"])
         switched = [{"terminal": t, "since": at, "operator": operator, "role": role}
                     for t, at, operator, role in lookups.switched_offline(conn) if t in merchant_of]
-        self._shared = {"declined": declined, "switched": switched, "fixes": overview.open_fixes(alerts, originals),
+        self._shared = {"declined": declined, "never_sent": never_sent, "switched": switched, "fixes": overview.open_fixes(alerts, originals),
                         "reversals": overview.manual_reversals(alerts, originals), "duplicates": duplicates}
 
     def _file_charges(self, terminal: str, txns: list[report.Transaction],
