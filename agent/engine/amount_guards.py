@@ -18,7 +18,7 @@ from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
 from agent.engine.requests import Profile
 from agent.engine.texts import say
-from agent.money import amount_in_full, format_amount
+from agent.money import amount_in_full
 
 #: approved sales the terminal needs before their median replaces the configured typical ticket
 HISTORY_NEEDED = 5
@@ -73,7 +73,7 @@ def check_amount(profile: Profile, operation: str, amount: int, *, confirmed: bo
 def _did_you_mean(profile: Profile, meant: int | None) -> str:
     if meant is None:
         return ""
-    return say(profile.language, "did_you_mean", meant=format_amount(meant, profile.currency_exponent))
+    return say(profile.language, "did_you_mean", meant=profile.money(meant))
 
 
 def _in_full(profile: Profile, amount: int) -> str:

@@ -18,7 +18,6 @@ from agent.engine.texts import say
 from agent.engine.effects import Outcome, Plan
 from agent.iso8583 import Message
 from agent.iso8583.dump import message_to_json
-from agent.money import format_amount
 
 #: kinds an offline approval can be (pre-auths and the sales of a correction always go online)
 OFFLINE_KINDS = ("sale",)
@@ -50,7 +49,7 @@ def approve_offline(profile: Profile, request: Any, operator: Any, card: CardDat
     txn = begun.txn
     chip = card.field55 is not None
     text = say(profile.language, "sale_approved_offline" if chip else "sale_stored_offline",
-               amount=format_amount(request.amount, profile.currency_exponent), card=txn.pan_masked,
+               amount=profile.money(request.amount), card=txn.pan_masked,
                trace=f"{txn.trace:06d}")
     return Outcome("sale", "approved", text, txn=txn, steps=(txn,),
                    details={"offline": True, "advice": "pending", "entry_mode": card.entry_mode,
@@ -76,4 +75,4 @@ def manual_note(profile: Profile, batch_number: int) -> Generator[Any, Any, str]
     if not items:
         return ""
     return say(profile.language, "settle_manual", count=len(items),
-               amount=format_amount(sum(t["amount"] for t in items), profile.currency_exponent))
+               amount=profile.money(sum(t["amount"] for t in items)))

@@ -32,7 +32,6 @@ from agent.journal.records import Batch, Txn
 from agent.journal.states import FixState
 from agent.iso8583.matching import NETWORK_ECHO, answer_mismatch
 from agent.iso8583.subfields import Field60, settlement_result
-from agent.money import format_amount
 
 NMC_SETTLE = "201"
 NMC_UPLOAD_MAGSTRIPE, NMC_UPLOAD_IC = "201", "203"
@@ -51,8 +50,7 @@ class SettleRequest:
 def totals_text(profile: Profile, totals: Any, by_payment: Any = None) -> str:
     """The batch's totals; with `by_payment` (PaymentTotals) also card and payment code apart, when any
     payment code counts (field 48 carries only the sum)."""
-    def money(minor: int) -> str:
-        return format_amount(minor, profile.currency_exponent)
+    money = profile.money
 
     def one(t: Any) -> str:
         return say(profile.language, "totals", sales=t.debit_count, sales_amount=money(t.debit_amount),
@@ -120,7 +118,7 @@ def _forward_or_move(profile: Profile, request: SettleRequest, batch: Batch) -> 
         why = next((f"{o['trace']:06d}: {o['last_error']}" for o in owed if o["last_error"]), None)
         return Outcome("settle", "needs_confirmation", say(
             profile.language, "settle_stored_confirm", count=len(owed), batch=f"{batch.number:06d}",
-            amount=format_amount(amount, profile.currency_exponent),
+            amount=profile.money(amount),
             problem=say(profile.language, "settle_stored_why", why=why) if why else problem),
             details={"guard": "stored_sales", "batch": batch.number,
                      "stored": {"count": len(owed), "amount": amount, "traces": [o["trace"] for o in owed]}})
@@ -199,7 +197,7 @@ def resume_settlement(profile: Profile, batch: Any, wallet_entry_mode: str = Wal
     if moved is not None:
         moved = {"to": moved["to"], "count": moved["count"], "amount": moved["amount"]}
         text += say(profile.language, "settled_moved", count=moved["count"], next=f"{moved['to']:06d}",
-                    amount=format_amount(moved["amount"], profile.currency_exponent))
+                    amount=profile.money(moved["amount"]))
     return Outcome("settle", "done", text, details={"batch": settled.number, "result": result,
                                                      "uploaded": uploaded, "next_batch": next_batch.number,
                                                      "settled_at": settled.settled_at,

@@ -24,7 +24,6 @@ from agent.engine.requests import CardData, Profile
 from agent.engine.texts import TEXTS, say
 from agent.iso8583 import CodecError, tlv
 from agent.journal.errors import OfflineLimitReached
-from agent.money import format_amount
 
 #: `[offline] entry_modes` word → the field 22 values of a card read that way which may be stored offline: a
 #: chip read (with and without online PIN); a swipe without PIN (a PIN block is never kept for later); a
@@ -101,8 +100,7 @@ def _limit_text(profile: Profile, reason: str, amount: int, stored: Mapping[str,
     limits = profile.offline
     assert limits is not None  # a limit refused: store-and-forward is on
 
-    def money(minor: int) -> str:
-        return format_amount(minor, profile.currency_exponent)
+    money = profile.money
     limit = {"max_amount": money(limits.max_amount), "max_total": money(limits.max_total),
              "max_count": limits.max_count, "max_age": limits.max_age_seconds // 3600}[reason]
     return say(profile.language, f"offline_refused_{reason}", amount=money(amount), limit=limit,

@@ -24,7 +24,6 @@ from agent.engine.port import ask
 from agent.engine.requests import Profile
 from agent.engine.wallet.plans import WalletSaleRequest, wallet_say, wallet_sale
 from agent.engine.wallet.messages import WalletSettings
-from agent.money import format_amount
 from agent.journal.states import TxnState
 from agent.paycodes import wallet_of_masked
 
@@ -59,7 +58,7 @@ def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCo
                           code="not_correctable", txn_id=original.id)
     if request.right_amount == charged:
         raise EngineError(wallet_say(profile, "nothing_to_correct", trace=trace,
-                               amount=format_amount(charged, profile.currency_exponent)),
+                               amount=profile.money(charged)),
                           code="usage", txn_id=original.id)
     if request.right_amount < charged:
         outcome = yield from fixes.correct(profile, fixes.CorrectRequest(original.trace, request.right_amount,
@@ -69,7 +68,7 @@ def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCo
     outcome = yield from wallet_sale(profile, settings, WalletSaleRequest(
         difference, request.code, confirm_duplicate=True, kind="correction", original_id=original.id,
         chain_id=original.chain_id or original.id), operator, scan_timeout=scan_timeout)
-    lead = wallet_say(profile, "undercharged", trace=trace, amount=format_amount(difference, profile.currency_exponent))
+    lead = wallet_say(profile, "undercharged", trace=trace, amount=profile.money(difference))
     return Outcome("correct", outcome.status, lead + outcome.message, txn=outcome.txn, steps=outcome.steps,
                    details={**outcome.details, "original_id": original.id, "method": "linked_wallet_payment"})
 
@@ -89,8 +88,8 @@ def correct_without_code(profile: Profile, request: fixes.CorrectRequest, operat
     correctable = earlier or original.state in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY)
     if correctable and request.right_amount > charged:
         raise EngineError(wallet_say(profile, "undercharge_needs_code", trace=trace,
-                               amount=format_amount(request.right_amount - charged, profile.currency_exponent),
-                               right=format_amount(request.right_amount, profile.currency_exponent)),
+                               amount=profile.money(request.right_amount - charged),
+                               right=profile.money(request.right_amount)),
                           code="usage", txn_id=original.id)
     if correctable and request.right_amount < charged and request.method == "resale":
         raise EngineError(wallet_say(profile, "resale_needs_code", trace=trace), code="usage", txn_id=original.id)
