@@ -1,6 +1,6 @@
 """What the console's commands work with: the daemon's client and the one way it is asked (its refusals
 as one line, in the terminal's language), the configuration and where it is saved, and the checks of what
-the technician typed.  `agent.console.commands` holds the commands themselves.
+the technician typed.  `agent.console.commands` (and `agent.console.queues`) hold the commands themselves.
 """
 
 from __future__ import annotations
