@@ -17,7 +17,8 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from agent.errors import ConfigError
-from agent.settings import AMOUNT_SETTINGS, SCHEMA, brief, minor_units
+from agent.settingchecks import brief
+from agent.settings import AMOUNT_SETTINGS, SCHEMA, minor_units
 
 #: where the daemon and CLI look for the file when neither --config nor $POSAGENT_CONFIG is given
 DEFAULT_CONFIG_PATHS = (Path("/etc/posagent/posagent.toml"),)

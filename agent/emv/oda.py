@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Protocol
 
 from agent.config import read_toml
-from agent.settings import brief
+from agent.settingchecks import brief
 from agent.errors import ConfigError
 
 
