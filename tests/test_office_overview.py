@@ -124,7 +124,7 @@ def test_every_text_the_templates_use_is_in_both_languages():
 def test_a_finding_s_words_and_notes_are_the_letter_s_in_either_language_and_each_document_has_a_label():
     from posoffice.claims import DOCUMENT_KINDS, document_kind, finding_in_words
     from posoffice.reconcile import DEBIT_ESTIMATE, NO_RRN
-    from posoffice.web.app import document_label
+    from posoffice.web.pagekit import document_label
     from agent.reconcile.statement import StatementLine
     line = StatementLine("20261203", "20261203", "101010", "20000009", 1, 7, "1", "", "625094******0016", "debit",
                          "sale", 1000, 6, 994, 4).as_dict()

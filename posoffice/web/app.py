@@ -2,17 +2,17 @@
 collector's API.  Thin: every view is derived in posoffice's logic modules (`overview`, `report`, `duplicates`,
 `reconcile_run`, `claims`) from what `lookups` and `store` read; the handlers check access, parse the query and
 render a template (Jinja2, through Starlette's templating).  Nothing but the login page and the static files is
-served without a session; each page needs its role's permission (`posoffice.access.ROLES`)."""
+served without a session; each page needs its role's permission (`posoffice.access.ROLES`).  How any page is
+served (the templates, the language, the access check) is `posoffice.web.pagekit`'s; here, which pages there are."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import threading
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -21,12 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
-from agent import catalogue
-from agent.masking import mask_digit_runs
 from agent.money import format_amount
-from agent.reconcile.claim import TEXTS as claim_texts
 from agent.reconcile.fees import DEFAULT_CONTRACT
 from agent.reconcile.formats import ENCODINGS, FORMATS
 from posoffice import access, claims, lookups, overview, report, store
@@ -37,16 +33,13 @@ from posoffice.web.evidence import bundle_of, check_events
 from posoffice.web.days import DaysView
 from posoffice.web.today import TodayView
 from posoffice.web.forms import DEFAULT_UPLOAD_LIMIT, ReconcileForm, parse_search
+from posoffice.web.pagekit import PageKit, small_form
 
 log = logging.getLogger("posoffice.web")
 HERE = Path(__file__).resolve().parent
 CREDIT_BINS = ("625094",)
 #: terminals per page of Today (a chain's 1,000 tills in five pages; the alerts are on every page)
 TODAY_PAGE = 200
-#: a page's handler
-Handler = Callable[[Request], Awaitable[Response]]
-Args = ParamSpec("Args")
-Result = TypeVar("Result")
 
 
 class WebSettings:
@@ -58,62 +51,8 @@ class WebSettings:
 
 
 def routes(pool: ConnectionPool, settings: WebSettings) -> list[BaseRoute]:
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
-    env = templates.env
-    env.filters["money"] = lambda minor: "-" if minor is None else format_amount(minor, 2)
-    env.filters["masked"] = lambda text: mask_digit_runs(str(text))
-    env.filters["when"] = lambda at: "-" if at is None else datetime.fromtimestamp(at, settings.zone).strftime(
-        "%Y-%m-%d %H:%M:%S")
-    env.filters["stamp"] = lambda iso: "-" if not iso else datetime.fromisoformat(iso).astimezone(settings.zone).strftime(
-        "%Y-%m-%d %H:%M:%S")
-    env.filters["trace"] = lambda n: "-" if n is None else f"{n:06d}"
-    env.globals["finding_in_words"] = claims.finding_in_words
-    env.globals["document_label"] = document_label
-    env.filters["fields"] = lambda fields: sorted((fields or {}).items(), key=lambda kv: (
-        int(kv[0]) if str(kv[0]).isdigit() else 1 << 30, str(kv[0])))  # a message's fields by number
-    env.filters["json"] = lambda v: mask_digit_runs(json.dumps(v, ensure_ascii=False, sort_keys=True))
-
-    def db(work: Callable[Concatenate[psycopg.Connection, Args], Result], *args: Args.args,
-           **kwargs: Args.kwargs) -> Awaitable[Result]:
-        def run() -> Result:
-            with pool.connection() as conn:
-                return work(conn, *args, **kwargs)
-        return run_in_threadpool(run)
-
-    def language(request: Request) -> str:
-        return "zh" if request.cookies.get(security.LANGUAGE_COOKIE) == "zh" else "en"
-
-    def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-        lang = language(request)
-        return templates.TemplateResponse(request, name, {
-            "t": functools.partial(texts.say, lang), "state_word": functools.partial(texts.state_word, lang), "lang": lang, "session": getattr(request.state, "session", None),
-            "path": request.url.path, **context}, status_code=status)
-
-    def problem(request: Request, status: int, message: str) -> Response:
-        return render(request, "error.html", {"message": message, "status": status}, status)
-
-    def guarded(permission: str) -> Callable[[Handler], Handler]:
-        """A handler for a signed-in user whose role has `permission`; POSTs need the session's CSRF token."""
-        def wrap(handler: Handler) -> Handler:
-            @functools.wraps(handler)
-            async def endpoint(request: Request) -> Response:
-                session = await db(access.session_of, request.cookies.get(security.SESSION_COOKIE))
-                if session is None:
-                    if request.url.path.endswith(".json") or request.url.path.startswith("/api/"):
-                        return JSONResponse({"error": "log in first"}, status_code=401)
-                    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                    return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
-                request.state.session = session
-                if not session.user.may("reconcile" if permission == "upload" else permission):
-                    return problem(request, 403, texts.say(language(request), "forbidden", role=session.user.role))
-                if request.method == "POST" and permission != "upload":
-                    form = await _small_form(request)
-                    if form is None or not access.same_token(form.get("csrf"), session.csrf):
-                        return problem(request, 403, texts.say(language(request), "csrf"))
-                    request.state.form = form
-                return await handler(request)
-            return endpoint
-        return wrap
+    kit = PageKit(pool, settings.zone)
+    db, language, render, problem, guarded = kit.db, kit.language, kit.render, kit.problem, kit.guarded
 
     # ------------------------------------------------------------------------- login
     async def login_page(request: Request) -> Response:
@@ -123,7 +62,7 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list[BaseRoute]:
         return response
 
     async def login(request: Request) -> Response:
-        form = await _small_form(request)
+        form = await small_form(request)
         if form is None or not access.same_token(form.get("csrf"), request.cookies.get(security.LOGIN_COOKIE) or ""):
             return problem(request, 403, texts.say(language(request), "csrf"))
         try:
@@ -143,7 +82,7 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list[BaseRoute]:
         return response
 
     async def logout(request: Request) -> Response:
-        form = await _small_form(request)
+        form = await small_form(request)
         session = await db(access.session_of, request.cookies.get(security.SESSION_COOKIE))
         if session is None or form is None or not access.same_token(form.get("csrf"), session.csrf):
             return problem(request, 403, texts.say(language(request), "csrf"))
@@ -377,40 +316,15 @@ def routes(pool: ConnectionPool, settings: WebSettings) -> list[BaseRoute]:
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")]
 
 
-def document_label(name: str, language: str) -> str:
-    """A run's document in words of the page's language: the claim letter's own title, evidence and statement
-    words (`agent.reconcile.claim.TEXTS`), the kind of document from its name (`claims.document_kind`)."""
-    words = functools.partial(catalogue.say, claim_texts, language)
-    title = words("title").title() if language != "zh" else words("title")
-    return texts.say(language, f"doc_{claims.document_kind(name)}", title=title, evidence=words("evidence"),
-                     statement=words("statement"))
-
-
 def _kinds() -> dict[str, tuple[str, str]]:
     from posoffice.reconcile import KINDS
     return dict(KINDS)
-
-
-async def _small_form(request: Request) -> dict[str, str] | None:
-    """A url-encoded form of at most 16 KiB (login, logout, a user); None for anything else."""
-    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        return None
-    declared = request.headers.get("content-length", "")
-    if not declared.isdigit() or int(declared) > 16_384:
-        return None
-    form = await request.form(max_files=0, max_fields=20, max_part_size=16_384)
-    return {name: value for name, value in form.items() if isinstance(value, str)}  # url-encoded: no files
 
 
 def _safe_next(request: Request, form: dict[str, str] | None = None) -> str:
     target = str((form or {}).get("next") or request.query_params.get("next") or "/today")
     # only a path of this site: never another host ("//evil", "https://…", "\\")
     return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/today"
-
-
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-    return quote(text, safe="/")
 
 
 __all__ = ["routes", "WebSettings"]
