@@ -63,7 +63,7 @@ def test_entry_modes_default_to_chip_and_name_the_field_22_values_stored():
 
 def test_a_swipe_s_sealed_copy_holds_its_track_2_and_its_advice_carries_it():
     from agent.drivers.cardseal import CardSealer, SealError, binding_of
-    from agent.engine.offline import advice_from_record, offline_sale_message
+    from agent.engine.requests import advice_from_record, offline_sale_message
     from agent.engine.requests import CardData, Profile
 
     card = CARDS["debit"]
@@ -262,7 +262,7 @@ def test_bad_card_types_are_one_line_naming_the_setting(value, says):
 # -- the issuer's first look at a swiped or keyed advice, sans-IO -----------------------------------------
 
 def test_the_host_checks_an_advice_without_field_55_as_an_online_sale_and_books_it_once():
-    from agent.engine.offline import offline_sale_message
+    from agent.engine.requests import offline_sale_message
     from agent.engine.requests import CardData, Profile
     from simulator.host.ledger import Ledger
     from simulator.host.processing import HostProcessor

@@ -13,11 +13,12 @@ from agent.engine import office
 from agent.engine.amount_guards import check_amount
 from agent.engine.common import Gen, with_card, ensure_ready, send_financial
 from agent.engine.effects import EngineError, Outcome
-from agent.engine.offline import OFFLINE_KINDS, approve_offline
+from agent.engine.offline import approve_offline
 from agent.engine.store_forward import host_unreachable, offline_sale
 from agent.engine.port import ask
 from agent.engine.texts import say
-from agent.engine.requests import CardData, Profile, local_mmdd, refund_request, sale_request, void_request
+from agent.engine.requests import (OFFLINE_KINDS, CardData, Profile, local_mmdd, refund_request, sale_request,
+                                   void_request)
 from agent.iso8583 import Message
 from agent.journal.records import Txn
 from agent.journal.states import LIVE_STATES, BatchState, TxnState
