@@ -48,7 +48,7 @@ def test_bad_entry_modes_are_one_line_naming_the_setting(value, says):
 def test_entry_modes_default_to_chip_and_name_the_field_22_values_stored():
     from agent import config, settings
     from agent.engine.requests import Profile
-    from agent.engine.store_forward import ENTRY_MODES, stored_modes
+    from agent.engine.card.store_forward import ENTRY_MODES, stored_modes
 
     assert tuple(ENTRY_MODES) == settings.OFFLINE_ENTRY_MODES  # the setting's words are the engine's table
     default = Profile.from_config(config.from_mapping({"offline": {"enabled": True}}))
@@ -303,7 +303,7 @@ def test_the_host_checks_an_advice_without_field_55_as_an_online_sale_and_books_
 
 def test_a_chip_card_s_type_is_read_from_its_application_in_field_55():
     from agent.cardtypes import card_type
-    from agent.engine.store_forward import _aid
+    from agent.engine.card.store_forward import _aid
     from agent.iso8583 import tlv
 
     icc = tlv.encode([tlv.Tlv(0x9F27, b"\x40"), tlv.Tlv(0x84, bytes.fromhex("A000000333010102"))])

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from agent.engine.chains import resume_command, run_chain
 from agent.engine.common import Gen, flush_reversals, connect
 from agent.engine.effects import EngineError, Outcome
-from agent.engine.operations import Operator, purchase_parts, sale_by_trace
+from agent.engine.purchases import Operator, purchase_parts, sale_by_trace
 from agent.engine.requests import Profile
 from agent.engine.port import ask
 from agent.engine.texts import say

@@ -22,7 +22,7 @@ from agent.engine.chains import resume_command, run_chain, run_step
 from agent.engine.common import Gen
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
-from agent.engine.operations import Operator
+from agent.engine.purchases import Operator
 from agent.engine.preauth.plans import (CompletionRef, HoldRef, ceiling, complete_preauth, completion_void,
                                        preauth_void, validity_seconds)
 from agent.engine.requests import CardData, Profile

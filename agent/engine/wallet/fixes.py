@@ -19,7 +19,7 @@ from typing import Any
 from agent.engine import fixes
 from agent.engine.common import Gen
 from agent.engine.effects import EngineError, Outcome
-from agent.engine.operations import Operator, sale_by_trace
+from agent.engine.purchases import Operator, sale_by_trace
 from agent.engine.port import ask
 from agent.engine.requests import Profile
 from agent.engine.wallet.plans import WalletSaleRequest, wallet_say, wallet_sale
