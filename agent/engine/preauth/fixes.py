@@ -55,7 +55,7 @@ def correct_completion(profile: Profile, completion: Txn, request: fixes.Correct
         raise EngineError(say(language, "chain_none", trace=trace), code="not_found", txn_id=completion.id)
     if request.right_amount <= 0:
         raise EngineError(say(language, "right_amount_zero", trace=trace), code="usage", txn_id=completion.id)
-    completion = yield from fixes._resolve_uncertain(profile, completion)
+    completion = yield from fixes.resolve_uncertain(profile, completion)
     if completion.state == TxnState.ADVICE_PENDING:  # the bank has not heard of it yet: nothing to correct against
         raise EngineError(say(language, "still_uncertain", trace=trace), code="original_uncertain",
                           txn_id=completion.id)
