@@ -24,7 +24,7 @@ from tests.enginekit import CASHIER, PROFILE, REFUSE, SUPERVISOR, TMK, World
 def bank_forgets_the_terminal(world: World) -> None:
     """The acquirer lost this terminal's working keys (its key store was rebuilt, or it signed it off)."""
     world.ledger.record_signoff(PROFILE.terminal_id)
-    world.host._keys.pop(PROFILE.terminal_id, None)
+    world.host.drop_keys(PROFILE.terminal_id)
 
 
 def held_then_completed_by_advice_while_cut(world: World) -> int:
