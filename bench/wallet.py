@@ -21,7 +21,8 @@ def _p50(times: list[float]) -> float:
 
 def main() -> None:
     from agent.drivers.scanner import ScanFramer
-    from agent.engine import operations as ops
+    from agent.engine import purchases as ops
+    from agent.engine.card import sale as card_sale
     from agent.paycodes import classify
     from tests.enginekit import CASHIER, PROFILE
     from tests.walletkit import WalletWorld
@@ -31,11 +32,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         world = WalletWorld(Path(tmp))
-        world.run(ops.sale(PROFILE, ops.SaleRequest(100, test_card="debit"), CASHIER))  # signed on
+        world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(100, test_card="debit"), CASHIER))  # signed on
         card, code_now, code_paying = [], [], []
         for i in range(args.rounds):
             started = time.perf_counter()
-            world.run(ops.sale(PROFILE, ops.SaleRequest(100 + i, test_card="debit", confirm_duplicate=True,
+            world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(100 + i, test_card="debit", confirm_duplicate=True,
                                                         confirm_unusual=True), CASHIER))
             card.append(time.perf_counter() - started)
             code = world.code("alice")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent.engine import effects as fx
-from agent.engine.operations import Operator
+from agent.engine.purchases import Operator
 from agent.engine.journalport import JournalPort
 from agent.engine.port import METHODS, Ask, check_port
 from agent.engine.requests import CardData, Profile

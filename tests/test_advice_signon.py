@@ -24,7 +24,7 @@ from tests.enginekit import CASHIER, PROFILE, REFUSE, SUPERVISOR, TMK, World
 def bank_forgets_the_terminal(world: World) -> None:
     """The acquirer lost this terminal's working keys (its key store was rebuilt, or it signed it off)."""
     world.ledger.record_signoff(PROFILE.terminal_id)
-    world.host._keys.pop(PROFILE.terminal_id, None)
+    world.host.drop_keys(PROFILE.terminal_id)
 
 
 def held_then_completed_by_advice_while_cut(world: World) -> int:
@@ -117,7 +117,7 @@ def test_a_decline_of_the_stored_sale_itself_is_still_final(tmp_path):
 def test_a_reversal_the_bank_asks_a_sign_on_for_is_sent_again_after_one(tmp_path):
     """A sale whose answer was lost owes its reversal; the bank meanwhile lost the terminal's keys: 77 to the
     reversal, a sign-on, the reversal again — the sale undone on the bank's ledger, nothing left owed."""
-    from agent.engine.operations import SaleRequest, sale
+    from agent.engine.card.sale import SaleRequest, sale
     from tests.enginekit import LOSE_ANSWER
     world = World(tmp_path)
     try:

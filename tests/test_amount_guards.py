@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from agent import config, registry
-from agent.engine import amount_guards as guards, operations as ops
+from agent.engine import amount_guards as guards, purchases as ops
+from agent.engine.card import sale as card_sale
 from agent.engine.preauth import plans as pa
 from agent.engine.wallet import plans as w
 from agent.engine.effects import EngineError
@@ -33,7 +34,7 @@ FAMILIES = ("sale", "wallet_sale", "preauth")
 def pay(world: WalletWorld, family: str, amount: int, profile: Profile = PROFILE, **confirm):
     """One new payment of `family` on `world`, as the daemon's plans make it."""
     if family == "sale":
-        return world.run(ops.sale(profile, ops.SaleRequest(amount, test_card="debit", **confirm), CASHIER))
+        return world.run(card_sale.sale(profile, card_sale.SaleRequest(amount, test_card="debit", **confirm), CASHIER))
     if family == "wallet_sale":
         return world.run(w.wallet_sale(profile, SETTINGS, w.WalletSaleRequest(amount, world.code("alice"), **confirm),
                                        CASHIER))
@@ -182,7 +183,7 @@ def test_a_code_that_is_not_one_is_refused_before_the_question(world_factory):
 def test_a_fixs_sale_is_never_stopped_halfway_by_the_guards(world_factory):
     world = world_factory()
     sold = pay(world, "sale", 1000)
-    fixed = world.run(ops.sale(PROFILE, ops.SaleRequest(MAXIMUM + 1, test_card="debit", kind="correction",
+    fixed = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(MAXIMUM + 1, test_card="debit", kind="correction",
                                                         original_id=sold.txn.id, confirm_unusual=True,
                                                         confirm_duplicate=True), SUPERVISOR))
     assert fixed.status == "approved"

@@ -85,7 +85,7 @@ def problems(found: Mapping[str, Mapping[str, tuple[str, str]]]) -> list[str]:
 def test_every_text_of_every_catalogue_says_both_languages_with_the_same_fields():
     found = catalogues()
     expected = {"agent.engine.texts.TEXTS", "agent.engine.preauth.texts.PREAUTH_TEXTS", "agent.engine.office."
-                "OFFICE_TEXTS", "agent.engine.store_forward.OFFLINE_TEXTS", "agent.ui.texts.TEXTS",
+                "OFFICE_TEXTS", "agent.engine.card.store_forward.OFFLINE_TEXTS", "agent.ui.texts.TEXTS",
                 "agent.console.texts.TEXTS", "agent.auth.TEXTS", "agent.drivers.hostlink.TEXTS",
                 "agent.engine.wallet.plans.TEXTS", "agent.engine.receipts.LABELS", "agent.engine.responses."
                 "RESPONSE_CODES", "agent.reconcile.claim.TEXTS", "posoffice.web.texts.TEXTS"}

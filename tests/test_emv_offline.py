@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from agent.drivers.cardseal import CardSealer, SealError, binding_of
-from agent.engine.offline import advice_from_record, offline_sale_message
+from agent.engine.requests import advice_from_record, offline_sale_message
 from agent.engine.requests import CardData, Profile
 from agent.iso8583 import Message, tlv
 from agent.iso8583.dump import message_to_json

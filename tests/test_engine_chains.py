@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from agent.engine import chains, fixes, operations as ops, settlement
+from agent.engine import chains, fixes, purchases as ops, settlement
+from agent.engine.card import sale as card_sale
 from agent.engine.effects import EngineError
 from tests.enginekit import (CASHIER, DELIVER, LOSE_ANSWER, LOSE_REQUEST, PROFILE, REFUSE, SUPERVISOR, World)
 from tests.test_engine_properties import assert_bank_equals_journal, heal, ledger_net
@@ -23,7 +24,7 @@ FIXES = ("resale", "undercharge", "refund_after_settlement", "duplicate_void", "
 
 
 def _setup(world: World, fix: str):
-    first = world.run(ops.sale(PROFILE, ops.SaleRequest(12000, test_card="debit"), CASHIER))
+    first = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(12000, test_card="debit"), CASHIER))
     assert first.status == "approved"
     trace = first.txn.trace
     if fix == "resale":
@@ -43,7 +44,7 @@ def _setup(world: World, fix: str):
         assert world.run(settlement.settle(PROFILE, settlement.SettleRequest(True), SUPERVISOR)).status == "done"
         return (fixes.correct(PROFILE, fixes.CorrectRequest(trace, 10000), SUPERVISOR),
                 lambda: fixes.correct(PROFILE, fixes.CorrectRequest(trace, None, resume=True), SUPERVISOR), 10000)
-    second = world.run(ops.sale(PROFILE, ops.SaleRequest(12000, test_card="debit", confirm_duplicate=True), CASHIER))
+    second = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(12000, test_card="debit", confirm_duplicate=True), CASHIER))
     assert second.status == "approved"
     if fix == "duplicate_refund":
         assert world.run(settlement.settle(PROFILE, settlement.SettleRequest(True), SUPERVISOR)).status == "done"
@@ -159,7 +160,7 @@ def test_the_guard_asks_exactly_when_the_list_would_list_the_new_sale(history, c
                 lost = fate == "reversed"
                 world.wire = lambda message: LOSE_REQUEST if lost and message is not None and message.mti == "0200" \
                     else DELIVER
-                sold = world.run(ops.sale(PROFILE, ops.SaleRequest(earlier_amount, test_card=earlier_card,
+                sold = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(earlier_amount, test_card=earlier_card,
                                                                    confirm_duplicate=True, confirm_unusual=True),
                                           CASHIER))
                 world.wire = lambda message: DELIVER
@@ -169,11 +170,11 @@ def test_the_guard_asks_exactly_when_the_list_would_list_the_new_sale(history, c
                     part = earlier_amount // 2 if fate == "partly_refunded" else earlier_amount
                     world.run(ops.refund(PROFILE, ops.RefundRequest(trace=sold.txn.trace, amount=part), SUPERVISOR))
             world.clock.advance(wait)
-            asked = world.run(ops.sale(PROFILE, ops.SaleRequest(amount, test_card=card, confirm_unusual=True),
+            asked = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(amount, test_card=card, confirm_unusual=True),
                                        CASHIER))
             if asked.status == "needs_confirmation":
                 assert asked.details["guard"] == "duplicate"
-                new = world.run(ops.sale(PROFILE, ops.SaleRequest(amount, test_card=card, confirm_unusual=True,
+                new = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(amount, test_card=card, confirm_unusual=True,
                                                                   confirm_duplicate=True), CASHIER))
             else:
                 new = asked
@@ -186,7 +187,7 @@ def test_the_guard_asks_exactly_when_the_list_would_list_the_new_sale(history, c
 
 
 def test_a_zero_right_amount_is_refused_before_anything(world):
-    first = world.run(ops.sale(PROFILE, ops.SaleRequest(12000, test_card="debit"), CASHIER))
+    first = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(12000, test_card="debit"), CASHIER))
     with pytest.raises(EngineError, match="more than 0"):
         world.run(fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, 0, test_card="debit"), SUPERVISOR))
     assert world.journal.all_chains() == [] and ledger_net(world)[CARD] == 12000
@@ -195,7 +196,7 @@ def test_a_zero_right_amount_is_refused_before_anything(world):
 def test_resuming_a_chain_whose_steps_all_went_through_says_so(world):
     """Killed after the last step's approval was journaled but before the chain was ended: a resume (or
     the restart) ends it without charging again, and says what was done."""
-    first = world.run(ops.sale(PROFILE, ops.SaleRequest(12000, test_card="debit"), CASHIER))
+    first = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(12000, test_card="debit"), CASHIER))
     plan = fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, 10000, test_card="debit"), SUPERVISOR)
     result = None
     while True:  # stop right after the new sale's outcome is journaled (the chain not yet ended)
@@ -224,7 +225,7 @@ def test_every_correction_of_a_purchase_leaves_the_card_charged_exactly_the_righ
     with tempfile.TemporaryDirectory() as tmp:
         world = World(Path(tmp))
         try:
-            sale = world.run(ops.sale(PROFILE, ops.SaleRequest(first, test_card="debit"), CASHIER))
+            sale = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(first, test_card="debit"), CASHIER))
             assert sale.status == "approved"
             for right, settle_first in fixes_asked:
                 if settle_first:
@@ -247,7 +248,7 @@ def test_every_correction_of_a_purchase_leaves_the_card_charged_exactly_the_righ
 @pytest.fixture
 def corrected_up(world):
     """10.00 keyed for 100.00 and corrected: the sale and its linked 90.00, on the bank's ledger."""
-    sale = world.run(ops.sale(PROFILE, ops.SaleRequest(1000, test_card="debit"), CASHIER))
+    sale = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(1000, test_card="debit"), CASHIER))
     up = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(sale.txn.trace, 10000, test_card="debit"), SUPERVISOR))
     assert up.details["method"] == "linked_sale" and ledger_net(world)[CARD] == 10000
     return world, sale, up

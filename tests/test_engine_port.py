@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from agent.engine import operations as ops
+from agent.engine import purchases as ops
+from agent.engine.card import sale as card_sale
 from agent.engine.port import METHODS, Ask, ask, check_port
 from agent.journal import Journal, JournalError
 from agent.iso8583.dump import message_to_json
@@ -68,17 +69,17 @@ def test_a_binding_whose_method_takes_other_arguments_is_refused():
 
 def test_a_sale_builds_its_message_once_and_sends_what_it_journaled(world, monkeypatch):
     built = []
-    real = ops.sale_request
+    real = card_sale.sale_request
 
     def counting(*args, **kwargs):
         message = real(*args, **kwargs)
         built.append(message)
         return message
-    monkeypatch.setattr(ops, "sale_request", counting)
+    monkeypatch.setattr(card_sale, "sale_request", counting)
     sent = []
     exchange = world.exchange
     monkeypatch.setattr(world, "exchange", lambda request: sent.append(request) or exchange(request))
-    outcome = world.run(ops.sale(PROFILE, ops.SaleRequest(2500, test_card="debit"), CASHIER))
+    outcome = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(2500, test_card="debit"), CASHIER))
     assert outcome.status == "approved", outcome.message
     assert len(built) == 1
     assert built[0] is sent[-1]  # the very message journaled is the one sent (MAC added on the way)

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from agent.engine import fixes, operations as ops, settlement
+from agent.engine import fixes, purchases as ops, settlement
+from agent.engine.card import sale as card_sale
 from agent.engine.effects import EngineError
 from tests.enginekit import (CASHIER, CORRUPT_MAC, DELIVER, LOSE_ANSWER, LOSE_REQUEST, PROFILE, REFUSE, SUPERVISOR,
                              WRONG_AMOUNT, World)
@@ -71,7 +72,7 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(card=st.sampled_from(CARDS), amount=st.integers(1, 50_000), fate=st.sampled_from(FATES))
     def sale(self, card, amount, fate):
         self._arm(fate)
-        outcome = self._run(ops.sale(PROFILE, ops.SaleRequest(amount, test_card=card, confirm_duplicate=True,
+        outcome = self._run(card_sale.sale(PROFILE, card_sale.SaleRequest(amount, test_card=card, confirm_duplicate=True,
                                                               confirm_unusual=True), CASHIER))
         if outcome is not None and outcome.status == "approved":
             self.model[outcome.txn.pan_masked] = self.model.get(outcome.txn.pan_masked, 0) + amount
@@ -126,10 +127,10 @@ test_engine_against_the_model = EngineMachine.TestCase
 
 def _prepare(world: World, operation: str):
     """The plan to crash, after whatever setup it needs."""
-    first = world.run(ops.sale(PROFILE, ops.SaleRequest(10000, test_card="debit"), CASHIER))
+    first = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(10000, test_card="debit"), CASHIER))
     assert first.status == "approved"
     if operation == "sale":
-        return ops.sale(PROFILE, ops.SaleRequest(2500, test_card="credit"), CASHIER)
+        return card_sale.sale(PROFILE, card_sale.SaleRequest(2500, test_card="credit"), CASHIER)
     if operation == "void":
         return ops.void(PROFILE, ops.VoidRequest(first.txn.trace), SUPERVISOR)
     if operation == "refund":
@@ -180,7 +181,7 @@ def test_whatever_the_wire_does_a_sale_is_charged_once_or_not_at_all(fates):
     with tempfile.TemporaryDirectory() as tmp:
         world = World(Path(tmp))
         try:
-            outcome = world.run_under(ops.sale(PROFILE, ops.SaleRequest(4200, test_card="debit"), CASHIER), fates)
+            outcome = world.run_under(card_sale.sale(PROFILE, card_sale.SaleRequest(4200, test_card="debit"), CASHIER), fates)
             heal(world)
             charged = ledger_net(world).get("622609******0048", 0)
             assert charged in (0, 4200)

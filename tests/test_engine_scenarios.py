@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from agent.engine import common, fixes, operations as ops, settlement
+from agent.engine import common, fixes, purchases as ops, settlement
+from agent.engine.card import sale as card_sale
 from agent.engine.effects import EngineError
 from tests.enginekit import (CASHIER, CORRUPT_MAC, DELIVER, LOSE_ANSWER, LOSE_REQUEST, PROFILE, REFUSE, SUPERVISOR,
                              WRONG_AMOUNT, World)
 
 
 def sale(world: World, amount: int, card: str = "debit", **kw):
-    return world.run(ops.sale(PROFILE, ops.SaleRequest(amount, test_card=card, **kw), CASHIER))
+    return world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(amount, test_card=card, **kw), CASHIER))
 
 
 def settle(world: World):
@@ -97,7 +98,7 @@ def test_offline_host_means_nothing_journaled_nothing_sent(world):
 def test_card_removed_after_approval_reverses_with_reason_06(world):
     sale(world, 100)
     world.card_removed_after_approval = True
-    outcome = world.run(ops.sale(PROFILE, ops.SaleRequest(300, test_card="debit", confirm_duplicate=True), CASHIER))
+    outcome = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(300, test_card="debit", confirm_duplicate=True), CASHIER))
     # test cards are swipes: FinishCard still runs, and a chip-removal answer reverses
     assert outcome.status in ("approved", "reversed")
     if outcome.status == "reversed":
@@ -257,7 +258,7 @@ def test_s5_settlement_interrupted_after_0500_resumes_without_a_second_batch(wor
 
 def test_crash_between_intent_and_outcome_is_reversed_at_start(world):
     sale(world, 100)
-    plan = ops.sale(PROFILE, ops.SaleRequest(4000, test_card="debit", confirm_duplicate=True), CASHIER)
+    plan = card_sale.sale(PROFILE, card_sale.SaleRequest(4000, test_card="debit", confirm_duplicate=True), CASHIER)
     effect = None
     result = None
     while True:  # run the plan until its request is on the wire, then "lose power"
@@ -297,7 +298,7 @@ def test_a_chinese_terminal_speaks_chinese_to_the_cashier(world):
     from dataclasses import replace
 
     zh = replace(PROFILE, language="zh")
-    approved = world.run(ops.sale(zh, ops.SaleRequest(10000, test_card="debit"), CASHIER))
+    approved = world.run(card_sale.sale(zh, card_sale.SaleRequest(10000, test_card="debit"), CASHIER))
     assert approved.message.startswith("消费成功") and "100.00" in approved.message
     asked = world.run(settlement.settle(zh, settlement.SettleRequest(confirm=False), SUPERVISOR))
     assert "确认结算" in asked.message

@@ -195,7 +195,7 @@ def test_every_per_message_lookup_uses_an_index(tmp_path):
     host = HostProcessor(ledger, CARDS, dialect=CUP, tmk_for=lambda tid: DEFAULT_TMK)
     t = Terminal(host, "10000001")
     statements: list[str] = []
-    ledger._db.set_trace_callback(statements.append)
+    ledger.db.set_trace_callback(statements.append)
     card = CARDS["debit"]
     original = sale(card, 500, t.next_stan(), batch=t.batch)
     answer = t.send(original)
@@ -205,7 +205,7 @@ def test_every_per_message_lookup_uses_an_index(tmp_path):
     t.send(void(card, 500, t.next_stan(), original, answer, batch=t.batch))
     t.send(refund(card, 100, t.next_stan(), other_answer, batch=t.batch))
     t.send(reversal(other))
-    ledger._db.set_trace_callback(None)
+    ledger.db.set_trace_callback(None)
     probe = sqlite3.connect(tmp_path / "host.db")
     checked = 0
     for sql in {s for s in statements if s.lstrip().upper().startswith(("SELECT", "UPDATE", "INSERT"))}:

@@ -248,7 +248,7 @@ def loaded_by(*modules: str, with_submodules: bool = False) -> list[str]:
 
 
 def test_importing_the_engines_plans_and_the_codec_loads_no_storage_loop_or_network():
-    assert loaded_by("agent.engine.operations", "agent.iso8583") == []
+    assert loaded_by("agent.engine.purchases", "agent.engine.card.sale", "agent.iso8583") == []
 
 
 def test_no_module_of_the_engine_the_emv_kernel_or_the_codec_loads_storage_loop_or_network():

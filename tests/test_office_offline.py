@@ -40,7 +40,7 @@ def posoffice(*args: str, dsn: str) -> subprocess.CompletedProcess:
 
 
 def stored_sale(journal: Journal, amount: int, pan: str = DEBIT_CARD):
-    """A sale the card approved offline, stored as an advice (as `agent.engine.offline.approve_offline` journals it)."""
+    """A sale the card approved offline, stored as an advice (as `agent.engine.card.offline.approve_offline` journals it)."""
     return journal.begin_request("sale", amount=amount, currency="156", pan=pan, entry_mode="051", operator="01",
                                  role="cashier", advice=True,
                                  build=lambda trace, batch: {"mti": "0220", "fields": {"4": f"{amount:012d}"}}).txn

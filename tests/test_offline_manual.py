@@ -16,7 +16,7 @@ from agent import config
 from agent.console.commands import CommandTable
 from agent.console.context import ConsoleContext
 from agent.drivers.cardseal import CardSealer, binding_of
-from agent.engine.offline import offline_sale_message
+from agent.engine.requests import offline_sale_message
 from agent.engine.requests import CardData, Profile
 from agent.iso8583.dump import message_to_json
 from agent.journal import Journal

@@ -269,7 +269,7 @@ def test_the_link_is_down_at_once_when_it_cannot_connect_or_after_n_unanswered_a
 def test_what_needs_the_bank_is_refused_offline_with_its_reason_and_only_when_store_and_forward_is_on():
     from agent import config, registry
     from agent.engine.requests import Profile
-    from agent.engine.store_forward import refusal
+    from agent.engine.card.store_forward import refusal
 
     off = Profile.from_config(config.from_mapping({}))
     assert off.offline is None  # the default: every sale needs the bank, nothing changes

@@ -48,7 +48,7 @@ def test_bad_entry_modes_are_one_line_naming_the_setting(value, says):
 def test_entry_modes_default_to_chip_and_name_the_field_22_values_stored():
     from agent import config, settings
     from agent.engine.requests import Profile
-    from agent.engine.store_forward import ENTRY_MODES, stored_modes
+    from agent.engine.card.store_forward import ENTRY_MODES, stored_modes
 
     assert tuple(ENTRY_MODES) == settings.OFFLINE_ENTRY_MODES  # the setting's words are the engine's table
     default = Profile.from_config(config.from_mapping({"offline": {"enabled": True}}))
@@ -63,7 +63,7 @@ def test_entry_modes_default_to_chip_and_name_the_field_22_values_stored():
 
 def test_a_swipe_s_sealed_copy_holds_its_track_2_and_its_advice_carries_it():
     from agent.drivers.cardseal import CardSealer, SealError, binding_of
-    from agent.engine.offline import advice_from_record, offline_sale_message
+    from agent.engine.requests import advice_from_record, offline_sale_message
     from agent.engine.requests import CardData, Profile
 
     card = CARDS["debit"]
@@ -262,7 +262,7 @@ def test_bad_card_types_are_one_line_naming_the_setting(value, says):
 # -- the issuer's first look at a swiped or keyed advice, sans-IO -----------------------------------------
 
 def test_the_host_checks_an_advice_without_field_55_as_an_online_sale_and_books_it_once():
-    from agent.engine.offline import offline_sale_message
+    from agent.engine.requests import offline_sale_message
     from agent.engine.requests import CardData, Profile
     from simulator.host.ledger import Ledger
     from simulator.host.processing import HostProcessor
@@ -303,7 +303,7 @@ def test_the_host_checks_an_advice_without_field_55_as_an_online_sale_and_books_
 
 def test_a_chip_card_s_type_is_read_from_its_application_in_field_55():
     from agent.cardtypes import card_type
-    from agent.engine.store_forward import _aid
+    from agent.engine.card.store_forward import _aid
     from agent.iso8583 import tlv
 
     icc = tlv.encode([tlv.Tlv(0x9F27, b"\x40"), tlv.Tlv(0x84, bytes.fromhex("A000000333010102"))])

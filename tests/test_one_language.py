@@ -22,7 +22,8 @@ from agent.auth import AuthError, PasswordGate, hash_password
 from agent.console import views
 from agent.daemon import plans
 from agent.drivers.hostlink import HostLink, LinkError
-from agent.engine import common, effects as fx, operations, settlement
+from agent.engine import common, effects as fx, purchases, settlement
+from agent.engine.card import sale as card_sale
 from agent.engine.preauth import plans as preauth
 from agent.engine.effects import EngineError
 from agent.iso8583 import get_dialect
@@ -127,25 +128,25 @@ def daemon_texts(tmp_path, language: str):
     world.notes = []
     w = world
     replies: list[dict] = []
-    sale = w.run(operations.sale(w.profile, operations.SaleRequest(10000), CASHIER))
+    sale = w.run(card_sale.sale(w.profile, card_sale.SaleRequest(10000), CASHIER))
     replies.append(outcome_reply(sale))
-    replies.append(outcome_reply(w.run(operations.sale(w.profile, operations.SaleRequest(10000), CASHIER))))  # again?
+    replies.append(outcome_reply(w.run(card_sale.sale(w.profile, card_sale.SaleRequest(10000), CASHIER))))  # again?
     w.wire = lambda message: DECLINE if message is not None else "deliver"
-    replies.append(outcome_reply(w.run(operations.sale(w.profile, operations.SaleRequest(2500, confirm_duplicate=True),
+    replies.append(outcome_reply(w.run(card_sale.sale(w.profile, card_sale.SaleRequest(2500, confirm_duplicate=True),
                                                        CASHIER))))
-    replies.append(outcome_reply(w.run_under(operations.sale(w.profile, operations.SaleRequest(
+    replies.append(outcome_reply(w.run_under(card_sale.sale(w.profile, card_sale.SaleRequest(
         3300, confirm_duplicate=True), CASHIER), ["deliver", LOSE_ANSWER])))  # reversed: nothing charged
     w.wire = lambda message: "deliver"
-    replies.append(outcome_reply(w.run(operations.refund(w.profile, operations.RefundRequest(
+    replies.append(outcome_reply(w.run(purchases.refund(w.profile, purchases.RefundRequest(
         trace=sale.txn.trace, amount=1000), SUPERVISOR))))
-    for plan, code in ((operations.refund(w.profile, operations.RefundRequest(trace=sale.txn.trace, amount=10 ** 9),
+    for plan, code in ((purchases.refund(w.profile, purchases.RefundRequest(trace=sale.txn.trace, amount=10 ** 9),
                                           SUPERVISOR), "amount_too_large"),
-                       (operations.void(w.profile, operations.VoidRequest(999), SUPERVISOR), "not_found")):
+                       (purchases.void(w.profile, purchases.VoidRequest(999), SUPERVISOR), "not_found")):
         with pytest.raises(EngineError) as refused:
             w.run(plan)
         replies.append(error_reply(refused.value.code, str(refused.value)))
-    second = w.run(operations.sale(w.profile, operations.SaleRequest(4400, confirm_duplicate=True), CASHIER))
-    replies.append(outcome_reply(w.run(operations.void(w.profile, operations.VoidRequest(second.txn.trace),
+    second = w.run(card_sale.sale(w.profile, card_sale.SaleRequest(4400, confirm_duplicate=True), CASHIER))
+    replies.append(outcome_reply(w.run(purchases.void(w.profile, purchases.VoidRequest(second.txn.trace),
                                                        SUPERVISOR))))
     replies.append(outcome_reply(w.run(preauth.preauth(w.profile, preauth.PreauthRequest(5000), SUPERVISOR))))
     replies.append(outcome_reply(w.run(settlement.settle(w.profile, settlement.SettleRequest(False), SUPERVISOR))))
@@ -158,7 +159,7 @@ def daemon_texts(tmp_path, language: str):
     echo = w.run(common.echo(w.profile))
     w.offline_detail, w.refuse = refused_link_detail(language), True
     with pytest.raises(EngineError) as offline:
-        w.run(operations.sale(w.profile, operations.SaleRequest(1200), CASHIER))
+        w.run(card_sale.sale(w.profile, card_sale.SaleRequest(1200), CASHIER))
     w.refuse = False
     replies.append(error_reply(offline.value.code, str(offline.value)))
     replies += [error_reply("auth", text) for text in gate_refusals(tmp_path, language)]

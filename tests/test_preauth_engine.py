@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from agent.engine import fixes, operations as ops, routes, settlement
+from agent.engine import fixes, purchases as ops, routes, settlement
+from agent.engine.card import sale as card_sale
 from agent.engine.preauth import plans as pa
 from agent.engine.effects import EngineError
 from simulator.host.holds import held_amount
@@ -68,7 +69,7 @@ def test_preauth_above_the_available_funds_is_declined_and_holds_nothing(world):
     first = hold(world, 4000, card="low-balance")
     assert first.status == "approved" and held(world, "low-balance") == 4000
     # the hold counts against what the card can still pay
-    sale = world.run(ops.sale(PROFILE, ops.SaleRequest(2000, test_card="low-balance"), CASHIER))
+    sale = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(2000, test_card="low-balance"), CASHIER))
     assert sale.status == "declined" and charged(world, "low-balance") == 0
 
 
@@ -156,7 +157,7 @@ def test_settlement_counts_completions_as_debits_and_never_preauths(world):
     b = hold(world, 9000, card="credit")
     void_hold(world, b.txn.trace)
     complete(world, a.txn.trace, 9500)
-    world.run(ops.sale(PROFILE, ops.SaleRequest(1234, test_card="credit"), CASHIER))
+    world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(1234, test_card="credit"), CASHIER))
     batch = world.journal.open_batch().number
     totals = world.journal.batch_totals(batch)
     assert (totals.debit_amount, totals.debit_count, totals.credit_count) == (9500 + 1234, 2, 0)
@@ -218,7 +219,7 @@ def test_completion_too_small_after_settlement_collects_a_linked_sale(world):
 
 
 def test_correct_on_a_sale_trace_still_corrects_the_sale(world):
-    sale = world.run(ops.sale(PROFILE, ops.SaleRequest(12000, test_card="debit"), CASHIER))
+    sale = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(12000, test_card="debit"), CASHIER))
     fixed = correct(world, sale.txn.trace, 10000)
     assert fixed.status == "approved" and charged(world) == 10000
 
@@ -259,7 +260,7 @@ def test_forgotten_holds_are_listed_by_age_with_what_is_blocked_and_released(wor
 
 
 def test_unknown_traces_get_a_specific_refusal(world):
-    sale = world.run(ops.sale(PROFILE, ops.SaleRequest(500, test_card="debit"), CASHIER))
+    sale = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(500, test_card="debit"), CASHIER))
     with pytest.raises(EngineError, match="no pre-auth with trace 000999"):
         complete(world, 999, 100)
     with pytest.raises(EngineError, match=f"no pre-auth with trace {sale.txn.trace:06d}"):
@@ -330,7 +331,7 @@ def test_every_fault_at_every_step_leaves_the_ledger_as_before(world, step, fate
     if reversal_lost:  # the next operation of any kind sends the reversal first
         listing = world.run(pa.list_holds(PROFILE))
         assert listing.status == "done"
-        world.run(ops.sale(PROFILE, ops.SaleRequest(1, test_card="credit"), CASHIER))
+        world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(1, test_card="credit"), CASHIER))
     assert world.journal.pending_reversals() == []
     assert (held(world), charged(world)) == before
     assert world.journal.get(outcome.txn.id).state == "reversed"
@@ -365,7 +366,7 @@ def test_a_crash_between_journal_and_answer_is_reversed_at_recovery(world):
     assert charged(world) == 25000  # the bank charged; the journal says "sending"
     recovered = world.journal.in_doubt()
     assert [t.kind for t in recovered.unanswered] == ["completion"]
-    world.run(ops.sale(PROFILE, ops.SaleRequest(1, test_card="credit"), CASHIER))  # reversal first
+    world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(1, test_card="credit"), CASHIER))  # reversal first
     assert charged(world) == 0 and held(world) == 25000
     again = complete(world, pre.txn.trace, 25000)
     assert again.status == "approved" and charged(world) == 25000
@@ -401,9 +402,9 @@ def test_completion_advice_is_sent_again_until_acknowledged_and_charged_once(wor
     # no reversal is owed; the next online operation is held back until the advice is answered
     assert world.journal.pending_reversals() == []
     with pytest.raises(EngineError) as held_back:
-        world.run(ops.sale(PROFILE, ops.SaleRequest(100, test_card="credit"), CASHIER))
+        world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(100, test_card="credit"), CASHIER))
     assert held_back.value.code == "advice_pending"
-    sale = world.run(ops.sale(PROFILE, ops.SaleRequest(100, test_card="credit"), CASHIER))
+    sale = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(100, test_card="credit"), CASHIER))
     assert sale.status == "approved"
     assert world.journal.get(out.txn.id).state == "approved"
     assert charged(world) == 20000 and held(world) == 0  # never twice, whatever happened to the tries

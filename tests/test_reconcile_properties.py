@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-from agent.engine import fixes, operations as ops, settlement
+from agent.engine import fixes, purchases as ops, settlement
+from agent.engine.card import sale as card_sale
 from agent.engine.preauth import plans as preauth
 from agent.engine.effects import EngineError
 from agent.reconcile.fees import DEFAULT_CONTRACT
@@ -77,7 +78,7 @@ def play(world: World, day: list[tuple]) -> None:
         world.wire = wire
         try:
             if step[0] == "sale":
-                outcome = world.run(ops.sale(PROFILE, ops.SaleRequest(step[2], test_card=step[1]), CASHIER))
+                outcome = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(step[2], test_card=step[1]), CASHIER))
                 if outcome.txn is not None:
                     sales.append(outcome.txn)
             elif step[0] == "preauth":

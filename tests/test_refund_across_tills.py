@@ -17,7 +17,8 @@ from dataclasses import replace
 
 import pytest
 
-from agent.engine import effects as fx, operations as ops
+from agent.engine import effects as fx, purchases as ops
+from agent.engine.card import sale as card_sale
 from agent.engine.effects import EngineError
 from agent.engine.requests import local_mmdd
 from agent.journal import JournalError
@@ -58,7 +59,7 @@ def tills(tmp_path):
 
 
 def _sale(till: Till, amount: int):
-    outcome = till.run(ops.sale(till.profile, ops.SaleRequest(amount, test_card="debit", confirm_duplicate=True),
+    outcome = till.run(card_sale.sale(till.profile, card_sale.SaleRequest(amount, test_card="debit", confirm_duplicate=True),
                                 CASHIER))
     assert outcome.status == "approved", outcome.message
     return outcome.txn

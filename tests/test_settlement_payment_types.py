@@ -12,7 +12,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from agent.engine import operations as ops, settlement
+from agent.engine import purchases as ops, settlement
+from agent.engine.card import sale as card_sale
 from agent.engine.effects import EngineError
 from agent.journal.paytotals import PaymentTotals, side
 from agent.engine.receipts import render_settlement_report
@@ -43,7 +44,7 @@ def run_day(world, plan) -> list:
     for what, a, b in plan:
         try:
             if what == "card":
-                outcome = world.run(ops.sale(PROFILE, ops.SaleRequest(b, test_card=a, confirm_duplicate=True,
+                outcome = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(b, test_card=a, confirm_duplicate=True,
                                                                      confirm_unusual=True), SUPERVISOR))
             elif what == "wallet":
                 outcome = world.pay(b, world.code(a), confirm_duplicate=True)
@@ -93,7 +94,7 @@ def test_card_and_payment_code_totals_add_up_to_field_48_and_each_matches_the_ba
 def test_a_refund_counts_where_its_sale_counts_and_cancelled_orders_count_nowhere(tmp_path):
     world = WalletWorld(tmp_path)
     try:
-        card = world.run(ops.sale(PROFILE, ops.SaleRequest(5000, test_card="debit"), SUPERVISOR))
+        card = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(5000, test_card="debit"), SUPERVISOR))
         paid = world.pay(3000, world.code("alice"))
         assert world.pay(7000, world.code("dave")).status == "reversed"  # never confirmed: cancelled
         world.run(ops.refund(PROFILE, ops.RefundRequest(trace=paid.txn.trace, amount=1000), SUPERVISOR))

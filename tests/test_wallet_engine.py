@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from agent.engine import operations as ops, settlement
+from agent.engine import purchases as ops, settlement
 from agent.engine.wallet import plans as w
 from agent.engine.effects import EngineError
 from agent.machine import IllegalTransition

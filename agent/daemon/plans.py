@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agent.engine import common, fixes, operations, params, routes, settlement
+from agent.engine import common, fixes, params, purchases, routes, settlement
+from agent.engine.card import sale as card_sale
 from agent.engine.preauth import plans as hold
 from agent.engine.effects import Outcome, Plan
-from agent.engine.operations import Operator
+from agent.engine.purchases import Operator
 from agent.engine.params import DownloadRequest
 from agent.engine.texts import say
 from agent.engine.wallet.plans import WalletSaleRequest, wallet_sale as _wallet_sale
@@ -23,7 +24,7 @@ if TYPE_CHECKING:  # the daemon calls these: its module imports the registry tha
 
 
 def sale(daemon: Daemon, a: dict[str, Any], who: Operator) -> Plan:
-    return operations.sale(daemon.profile, operations.SaleRequest(
+    return card_sale.sale(daemon.profile, card_sale.SaleRequest(
         amount=a["amount"], test_card=a.get("card"), confirm_duplicate=bool(a.get("confirm_duplicate")),
         confirm_unusual=bool(a.get("confirm_unusual")), client_request_id=a.get("client_request_id"),
         keyed=bool(a.get("keyed"))), who)
@@ -38,11 +39,11 @@ def wallet_sale(daemon: Daemon, a: dict[str, Any], who: Operator) -> Plan:
 
 
 def void(daemon: Daemon, a: dict[str, Any], who: Operator) -> Plan:
-    return operations.void(daemon.profile, operations.VoidRequest(a["trace"]), who)
+    return purchases.void(daemon.profile, purchases.VoidRequest(a["trace"]), who)
 
 
 def refund(daemon: Daemon, a: dict[str, Any], who: Operator) -> Plan:
-    return operations.refund(daemon.profile, operations.RefundRequest(
+    return purchases.refund(daemon.profile, purchases.RefundRequest(
         trace=a.get("trace"), rrn=a.get("rrn"), date=a.get("date"), amount=a.get("amount"),
         client_request_id=a.get("client_request_id"), confirm_repeat=bool(a.get("confirm_repeat")),
         office_unreachable=daemon.cfg.refunds.office_unreachable if daemon.cfg.office.url else None), who)

@@ -24,7 +24,8 @@ from agent.daemon.startup import DaemonError, JournalLock, integrity_problem, lo
 from agent.daemon.walletfx import WalletEffects
 from agent.drivers.cardseal import CardSealer
 from agent.drivers.hostlink import HostLink
-from agent.engine import common, operations, settlement, store_forward
+from agent.engine import common, purchases, settlement
+from agent.engine.card import store_forward
 from agent.engine.effects import EngineError, Outcome, Plan
 from agent.engine.receipts import render_receipt, render_settlement_report
 from agent.engine.requests import Profile
@@ -239,7 +240,7 @@ class Daemon:
         refused = store_forward.refusal(self.profile, op, row.offline, down) if down and not queues else None
         if refused is not None:  # store-and-forward on and the bank unreachable: nothing is queued for it
             raise refused
-        who = operations.Operator(name=operator or authorized, role=authorized)
+        who = purchases.Operator(name=operator or authorized, role=authorized)
         args = dict(args)
         pin = args.pop("pin", None)  # for the PIN pad only: plans, the journal and logs never see it
         plan = row.function()(self, args, who)
@@ -280,7 +281,7 @@ class Daemon:
         return Outcome(op, "in_doubt", say(self.profile.language, "unrecorded", why=why),
                        details={"journal_error": why})
 
-    def _abandoned(self, row: registry.Operation, args: dict[str, Any], who: operations.Operator, *,
+    def _abandoned(self, row: registry.Operation, args: dict[str, Any], who: purchases.Operator, *,
                    waited_s: float) -> None:
         """Journal a request whose caller left while it waited its turn, and refuse it: nothing was sent."""
         facts = {name: value for name, value in args.items() if name in row.args and not row.args[name].secret}

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from agent.engine.common import Gen, ensure_ready
 from agent.engine.effects import CardFailure, EngineError, Outcome, ReadCard, ReleaseCard
 from agent.engine.port import ask
-from agent.engine.operations import (Operator, RefundRequest, SaleRequest, VoidRequest, sale_with_card,
-                                     refund, void)
+from agent.engine.purchases import Operator, RefundRequest, VoidRequest, refund, void
+from agent.engine.card.sale import SaleRequest, sale_with_card
 from agent.engine.requests import Profile
 from agent.engine.texts import say
 from agent.journal.records import Txn

@@ -13,9 +13,8 @@ from typing import Any, Callable, Generator, Sequence
 from agent.engine.effects import (Answer, CardFailure, Connect, EngineError, Exchange, FinishCard, InstallKeys,
                                   NoAnswer, Notify, OpenSealedCard, Outcome, Plan, ReadCard, ReleaseCard,
                                   SignOnNeeded)
-from agent.engine.offline import OFFLINE_KINDS, advice_from_record
-from agent.engine.requests import (REVERSAL_ACKNOWLEDGED, CardData, Profile, Verdict, check_response,
-                                   reference_request, reversal_for, tc_upload_request)
+from agent.engine.requests import (OFFLINE_KINDS, REVERSAL_ACKNOWLEDGED, CardData, Profile, Verdict, advice_from_record,
+                                   check_response, reference_request, reversal_for, tc_upload_request)
 from agent.errors import PosagentError
 from agent.engine.responses import NOT_PROCESSED, SIGN_ON_AGAIN, describe
 from agent.engine.port import ask

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from agent.engine.chains import resume_command, run_chain
 from agent.engine.common import Gen, flush_reversals, connect
 from agent.engine.effects import EngineError, Outcome
-from agent.engine.operations import Operator, purchase_parts, sale_by_trace
+from agent.engine.purchases import Operator, purchase_parts, sale_by_trace
 from agent.engine.requests import Profile
 from agent.engine.port import ask
 from agent.engine.texts import say
@@ -38,7 +38,7 @@ class DuplicateFixRequest:
     txn_id: int
 
 
-def _resolve_uncertain(profile: Profile, original: Txn) -> Gen:
+def resolve_uncertain(profile: Profile, original: Txn) -> Gen:
     """Never act on an original whose outcome is unknown: resolve it first (S3)."""
     if original.state not in (TxnState.SENDING, TxnState.IN_DOUBT):
         return original
@@ -71,7 +71,7 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
     if request.right_amount <= 0:
         raise EngineError(say(language, "right_amount_zero", trace=f"{original.trace:06d}"), code="usage",
                           txn_id=original.id)
-    original = yield from _resolve_uncertain(profile, original)
+    original = yield from resolve_uncertain(profile, original)
     earlier, charged = yield from purchase_standing(profile, original)
     if original.state in (TxnState.REVERSED, TxnState.DECLINED, TxnState.VOIDED) and not earlier:
         raise EngineError(say(language, "not_correctable", trace=f"{original.trace:06d}", state=original.state,
@@ -124,7 +124,7 @@ def purchase_standing(profile: Profile, original: Txn) -> Gen:
     voided and sold again) has parts of its own: they are the purchase's too, oldest first."""
     parts = []
     for part in (yield from purchase_parts(original)):
-        part = yield from _resolve_uncertain(profile, part)
+        part = yield from resolve_uncertain(profile, part)
         if part.state in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY):
             parts.append(part)
     charged = 0

@@ -293,6 +293,33 @@ def reversal_for(profile: Profile, txn: Txn, original: Txn | None, *, reason: st
     return Message(profile.repeat_of("0400") if repeat else "0400", fields)
 
 
+#: kinds an offline approval can be (pre-auths and the sales of a correction always go online)
+OFFLINE_KINDS = ("sale",)
+
+
+def offline_sale_message(profile: Profile, *, trace: int, batch: int, amount: int, card: CardData) -> Message:
+    """The advice of a sale stored offline: the sale's fields under the MTI and 60.1 the dialect gives the kind
+    "offline_sale" (cup: 0220, 60.1 = 30; domain notes §3).
+    A chip sale's carries field 55 with the TC and no track data (the TC vouches for the card); a swiped one's
+    carries track 2 (35), the issuer's only evidence the card was there; a keyed one's, PAN and expiry alone."""
+    message = sale_request(profile, trace=trace, batch=batch, amount=amount, card=card, kind="offline_sale")
+    if card.field55:
+        return Message(message.mti, {n: v for n, v in message.fields.items() if n != 35})
+    return message
+
+
+def advice_from_record(profile: Profile, txn: Any, record: Mapping[str, Any], pan: str, expiry: str, icc: bytes,
+                       track2: str | None = None) -> Message:
+    """The advice again, from journal facts and the unsealed card (the same message each time): a chip sale's
+    field 55, a swiped one's track 2."""
+    sequence = record.get("fields", {}).get("23")
+    entry_mode = txn.entry_mode or "052"
+    card = CardData(pan=pan, expiry=expiry, entry_mode=entry_mode, field55=icc or None, track2=track2,
+                    fallback=entry_mode.startswith("80"),
+                    sequence=sequence if isinstance(sequence, str) and sequence.isdigit() else None)
+    return offline_sale_message(profile, trace=txn.trace, batch=txn.batch, amount=txn.amount, card=card)
+
+
 def tc_upload_request(profile: Profile, txn: Txn, icc: bytes, card_sequence: str | None) -> Message:
     """The IC card TC upload of an approved chip transaction, rebuilt from journal facts (the same message
     each time): the dialect's MTI, 60.1 and 60.3, the original's fields it names, 55 the card's TC."""

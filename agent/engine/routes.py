@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from agent.engine import fixes
 from agent.engine.common import Gen
-from agent.engine.operations import Operator
+from agent.engine.purchases import Operator
 from agent.engine.port import ask
 from agent.engine.preauth.fixes import correct_completion, fix_duplicate_hold
 from agent.engine.requests import Profile

@@ -16,11 +16,10 @@ stored sale whose advice went out without such an answer may already be booked i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generator
 
 from agent.engine import chains
 from agent.engine.common import Gen, connect, ensure_ready, flush_reversals, masked, sign_on
-from agent.engine.offline import manual_note
 from agent.engine.effects import Answer, EngineError, Exchange, NoAnswer, Notify, Outcome, SignOnNeeded
 from agent.errors import PosagentError
 from agent.engine.requests import FINANCIAL_KINDS, Profile
@@ -256,3 +255,13 @@ def _chains_after_restart(profile: Profile) -> Gen:
     if not still:
         return ""
     return "; " + say(profile.language, "chains_open", count=len(still), list=chains.listing(profile, still))
+
+
+def manual_note(profile: Profile, batch_number: int) -> Generator[Any, Any, str]:
+    """What a settlement says of the batch's stored sales needing manual handling ("" when none): the bank was
+    never told of them, so they are in neither side's totals nor the batch upload — said, never silently dropped."""
+    items = [t for t in (yield from ask.advices_needing_manual_handling()) if t["batch"] == batch_number]
+    if not items:
+        return ""
+    return say(profile.language, "settle_manual", count=len(items),
+               amount=profile.money(sum(t["amount"] for t in items)))

@@ -100,7 +100,7 @@ def _issuer_data(card: TestCard | None, msg: Message, arqc: bytes | None, code: 
     return {55: tlv.encode([tlv.Tlv(0x91, auth)])}
 
 
-def _record(host: HostProcessor, req: Request, kind: str, card: TestCard | None, pan: str | None, amount: int,
+def record(host: HostProcessor, req: Request, kind: str, card: TestCard | None, pan: str | None, amount: int,
             code: str, orig_id: int | None = None, card_name: str | None = None) -> Txn:
     return host.ledger.record_txn(
         tid=req.tid, mid=req.mid, batch=req.batch, stan=req.stan, mti=req.msg.mti, kind=kind,
@@ -109,7 +109,7 @@ def _record(host: HostProcessor, req: Request, kind: str, card: TestCard | None,
         now=req.now.isoformat())
 
 
-def _result(host: HostProcessor, req: Request, txn: Txn, extra: Mapping[int, str | bytes] | None = None) -> Message:
+def answer_for(host: HostProcessor, req: Request, txn: Txn, extra: Mapping[int, str | bytes] | None = None) -> Message:
     fields: dict[int, str | bytes] = {37: txn.rrn}
     if txn.auth_code:
         fields[38] = txn.auth_code
@@ -117,7 +117,7 @@ def _result(host: HostProcessor, req: Request, txn: Txn, extra: Mapping[int, str
     return host.answer(req, txn.response_code, fields)
 
 
-def _precheck(host: HostProcessor, req: Request) -> str | None:
+def precheck(host: HostProcessor, req: Request) -> str | None:
     """Checks before any row is written: amount present, STAN unused in this batch, batch open."""
     if req.amount <= 0 or req.f60 is None:
         return codes.FORMAT_ERROR
@@ -144,7 +144,7 @@ def open_card_request(host: HostProcessor, req: Request) -> tuple[Message | None
     """What every request that charges a card opens with (a sale, a pre-auth, an offline sale's advice):
     the precheck, then the card.  (refusal, card, pan, code): `refusal` is the answer to send when the
     request may not be booked at all; otherwise `code` is the card check's, to be booked with the row."""
-    bad = _precheck(host, req)
+    bad = precheck(host, req)
     if bad:
         return host.answer(req, bad), None, None, bad
     pan, _ = _card_data(req.msg)
@@ -167,8 +167,8 @@ def authorize_debit(host: HostProcessor, req: Request, kind: str) -> Message:
         code = check_pin(host, req, card, pan or card.pan)
     if code == codes.APPROVED and card is not None:
         code = available_code(host, req, card, amount)
-    txn = _record(host, req, kind, card, pan, amount, code)
-    return _result(host, req, txn, _issuer_data(card, req.msg, arqc, code))
+    txn = record(host, req, kind, card, pan, amount, code)
+    return answer_for(host, req, txn, _issuer_data(card, req.msg, arqc, code))
 
 
 def available_code(host: HostProcessor, req: Request, card: TestCard, amount: int) -> str:
@@ -186,7 +186,7 @@ def sale(host: HostProcessor, req: Request) -> Message:
 
 
 def void(host: HostProcessor, req: Request) -> Message:
-    bad = _precheck(host, req)
+    bad = precheck(host, req)
     if bad:
         return host.answer(req, bad)
     amount = req.amount
@@ -208,12 +208,12 @@ def void(host: HostProcessor, req: Request) -> Message:
         code = codes.ORIGINAL_AMOUNT_WRONG
     else:
         code = codes.APPROVED
-    txn = _record(host, req, "void", card, pan, amount, code, original.id if original else None)
-    return _result(host, req, txn)
+    txn = record(host, req, "void", card, pan, amount, code, original.id if original else None)
+    return answer_for(host, req, txn)
 
 
 def refund(host: HostProcessor, req: Request) -> Message:
-    bad = _precheck(host, req)
+    bad = precheck(host, req)
     if bad:
         return host.answer(req, bad)
     amount = req.amount
@@ -238,9 +238,9 @@ def refund(host: HostProcessor, req: Request) -> Message:
     else:
         code = codes.APPROVED
     # a wallet payer is no test card: the refund is still theirs (card `wallet:<payer>`)
-    txn = _record(host, req, "refund", card, pan, amount, code, original.id if original else None,
+    txn = record(host, req, "refund", card, pan, amount, code, original.id if original else None,
                   card_name=original.card if original else None)
-    return _result(host, req, txn)
+    return answer_for(host, req, txn)
 
 
 def reversal(host: HostProcessor, req: Request) -> Message:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from agent.iso8583 import CodecError
 from agent.iso8583.subfields import Field61
 from simulator.host import codes
-from simulator.host.financial import _precheck, _record, _result, authorize_debit
+from simulator.host.financial import answer_for, authorize_debit, precheck, record
 from simulator.host.ledger import Ledger, Txn, _txn
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def preauth(host: HostProcessor, req: Request) -> Message:
 
 
 def preauth_void(host: HostProcessor, req: Request) -> Message:
-    bad = _precheck(host, req)
+    bad = precheck(host, req)
     if bad:
         return host.answer(req, bad)
     original, bad = _original_by_trace(host, req)
@@ -134,8 +134,8 @@ def preauth_void(host: HostProcessor, req: Request) -> Message:
         code = codes.ORIGINAL_AMOUNT_WRONG
     else:
         code = codes.APPROVED
-    txn = _record(host, req, "preauth_void", card, None, req.amount, code, original.id if original else None)
-    return _result(host, req, txn)
+    txn = record(host, req, "preauth_void", card, None, req.amount, code, original.id if original else None)
+    return answer_for(host, req, txn)
 
 
 def completion_advice(host: HostProcessor, req: Request) -> Message:
@@ -143,12 +143,12 @@ def completion_advice(host: HostProcessor, req: Request) -> Message:
     as it was the first time, never charged twice."""
     earlier = host.ledger.find_by_trace(req.tid, req.batch, req.stan)
     if earlier is not None and earlier.kind == "completion" and earlier.amount == req.amount:
-        return _result(host, req, earlier)
+        return answer_for(host, req, earlier)
     return completion(host, req)
 
 
 def completion(host: HostProcessor, req: Request) -> Message:
-    bad = _precheck(host, req)
+    bad = precheck(host, req)
     if bad:
         return host.answer(req, bad)
     rules = rules_of(host)
@@ -173,12 +173,12 @@ def completion(host: HostProcessor, req: Request) -> Message:
         code = codes.INSUFFICIENT_FUNDS
     else:
         code = codes.APPROVED
-    txn = _record(host, req, "completion", card, None, amount, code, original.id if original else None)
-    return _result(host, req, txn)
+    txn = record(host, req, "completion", card, None, amount, code, original.id if original else None)
+    return answer_for(host, req, txn)
 
 
 def completion_void(host: HostProcessor, req: Request) -> Message:
-    bad = _precheck(host, req)
+    bad = precheck(host, req)
     if bad:
         return host.answer(req, bad)
     original, bad = _original_by_trace(host, req)
@@ -194,5 +194,5 @@ def completion_void(host: HostProcessor, req: Request) -> Message:
         code = codes.ORIGINAL_AMOUNT_WRONG
     else:
         code = codes.APPROVED
-    txn = _record(host, req, "completion_void", card, None, req.amount, code, original.id if original else None)
-    return _result(host, req, txn)
+    txn = record(host, req, "completion_void", card, None, req.amount, code, original.id if original else None)
+    return answer_for(host, req, txn)

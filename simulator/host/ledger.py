@@ -116,78 +116,78 @@ class Ledger:
         if sync not in SYNC_MODES:
             raise ValueError(f"ledger sync must be one of {', '.join(SYNC_MODES)}, got {sync!r}")
         self.path = str(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
         if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={sync.upper()}")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA + balances.SCHEMA)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={sync.upper()}")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.executescript(SCHEMA + balances.SCHEMA)
         with self._tx():
-            if self._db.execute("SELECT 1 FROM balances LIMIT 1").fetchone() is None and \
-                    self._db.execute("SELECT 1 FROM txns WHERE response_code = '00' LIMIT 1").fetchone():
-                balances.rebuild(self._db)  # a ledger written before running balances existed
+            if self.db.execute("SELECT 1 FROM balances LIMIT 1").fetchone() is None and \
+                    self.db.execute("SELECT 1 FROM txns WHERE response_code = '00' LIMIT 1").fetchone():
+                balances.rebuild(self.db)  # a ledger written before running balances existed
 
     def close(self) -> None:
-        self._db.close()
+        self.db.close()
 
     # -- transactions --------------------------------------------------------------------------
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One transaction; inside an open group, part of the group's (its `step()` undoes a failure)."""
-        if self._db.in_transaction:
-            yield self._db
+        if self.db.in_transaction:
+            yield self.db
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        self.db.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
+            yield self.db
         except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        self.db.execute("COMMIT")
 
     @contextmanager
     def group(self) -> Iterator[None]:
         """One transaction for several messages, committed (durably, as `sync` says) on leaving;
         rolled back, and the error raised, if the body or the commit fails."""
-        if self._db.in_transaction:
+        if self.db.in_transaction:
             raise RuntimeError("a ledger group is already open")
-        self._db.execute("BEGIN IMMEDIATE")
+        self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
-            self._db.execute("COMMIT")
+            self.db.execute("COMMIT")
         except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
 
     @contextmanager
     def step(self) -> Iterator[None]:
         """A savepoint inside the open group: one message's writes, undone alone if it fails."""
-        if not self._db.in_transaction:
+        if not self.db.in_transaction:
             raise RuntimeError("a ledger step needs an open group")
-        self._db.execute("SAVEPOINT step")
+        self.db.execute("SAVEPOINT step")
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK TO step")
-            self._db.execute("RELEASE step")
+            self.db.execute("ROLLBACK TO step")
+            self.db.execute("RELEASE step")
             raise
-        self._db.execute("RELEASE step")
+        self.db.execute("RELEASE step")
 
-    def _write(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
+    def write(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
         with self._tx() as db:
             return db.execute(sql, params)
 
     # -- terminals -----------------------------------------------------------------------------
     def current_batch(self, tid: str) -> str:
-        row = self._db.execute("SELECT current_batch FROM terminals WHERE tid = ?", (tid,)).fetchone()
+        row = self.db.execute("SELECT current_batch FROM terminals WHERE tid = ?", (tid,)).fetchone()
         return row["current_batch"] if row else "000001"
 
     def record_signon(self, tid: str, mid: str, key_mode: str, keys_under_tmk: bytes, now: str) -> str:
         batch = self.current_batch(tid)
-        self._write(
+        self.write(
             "INSERT INTO terminals (tid, mid, current_batch, key_mode, keys_under_tmk, signed_on_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(tid) DO UPDATE SET mid = excluded.mid, "
             "key_mode = excluded.key_mode, keys_under_tmk = excluded.keys_under_tmk, "
@@ -196,10 +196,10 @@ class Ledger:
         return batch
 
     def record_signoff(self, tid: str) -> None:
-        self._write("UPDATE terminals SET keys_under_tmk = NULL WHERE tid = ?", (tid,))
+        self.write("UPDATE terminals SET keys_under_tmk = NULL WHERE tid = ?", (tid,))
 
     def stored_keys(self, tid: str) -> tuple[str, bytes] | None:
-        row = self._db.execute("SELECT key_mode, keys_under_tmk FROM terminals WHERE tid = ?", (tid,)).fetchone()
+        row = self.db.execute("SELECT key_mode, keys_under_tmk FROM terminals WHERE tid = ?", (tid,)).fetchone()
         if row is None or row["keys_under_tmk"] is None:
             return None
         return row["key_mode"], bytes(row["keys_under_tmk"])
@@ -207,11 +207,11 @@ class Ledger:
     # -- financial rows ------------------------------------------------------------------------
     def trace_state(self, tid: str, batch: str, stan: str) -> tuple[bool, bool]:
         """(this trace number already has a row in the batch, the batch is settled) — one read."""
-        row = self._db.execute(_TRACE_STATE, (tid, batch, stan, tid, batch)).fetchone()
+        row = self.db.execute(_TRACE_STATE, (tid, batch, stan, tid, batch)).fetchone()
         return bool(row[0]), bool(row[1])
 
     def stan_used(self, tid: str, batch: str, stan: str) -> bool:
-        return self._db.execute("SELECT 1 FROM txns WHERE tid = ? AND batch = ? AND stan = ?",
+        return self.db.execute("SELECT 1 FROM txns WHERE tid = ? AND batch = ? AND stan = ?",
                                 (tid, batch, stan)).fetchone() is not None
 
     def record_txn(self, *, tid: str, mid: str, batch: str, stan: str, mti: str, kind: str, card: str | None,
@@ -231,46 +231,46 @@ class Ledger:
         return txn
 
     def txn(self, txn_id: int) -> Txn | None:
-        row = self._db.execute("SELECT * FROM txns WHERE id = ?", (txn_id,)).fetchone()
+        row = self.db.execute("SELECT * FROM txns WHERE id = ?", (txn_id,)).fetchone()
         return _txn(row) if row else None
 
     def find_by_trace(self, tid: str, batch: str, stan: str) -> Txn | None:
-        row = self._db.execute("SELECT * FROM txns WHERE tid = ? AND batch = ? AND stan = ?",
+        row = self.db.execute("SELECT * FROM txns WHERE tid = ? AND batch = ? AND stan = ?",
                                (tid, batch, stan)).fetchone()
         return _txn(row) if row else None
 
     def find_by_rrn(self, rrn: str) -> Txn | None:
-        row = self._db.execute("SELECT * FROM txns WHERE rrn = ? AND kind IN ('sale', 'completion')",
+        row = self.db.execute("SELECT * FROM txns WHERE rrn = ? AND kind IN ('sale', 'completion')",
                                (rrn,)).fetchone()
         return _txn(row) if row else None
 
     def is_voided(self, txn_id: int) -> bool:
-        return self._db.execute(
+        return self.db.execute(
             "SELECT 1 FROM txns WHERE orig_id = ? AND kind IN ('void', 'completion_void') AND response_code = '00' "
             "AND reversed_at IS NULL", (txn_id,)).fetchone() is not None
 
     def refunded_amount(self, txn_id: int) -> int:
-        row = self._db.execute(
+        row = self.db.execute(
             "SELECT COALESCE(SUM(amount), 0) AS total FROM txns WHERE orig_id = ? AND kind = 'refund' "
             "AND response_code = '00' AND reversed_at IS NULL", (txn_id,)).fetchone()
         return int(row["total"])
 
     def read(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         """A read-only query, for the ledger's companions (holds)."""
-        return self._db.execute(sql, params).fetchall()
+        return self.db.execute(sql, params).fetchall()
 
     def card_net_charged(self, card: str) -> int:
         return self.balance("card", card).net_charged
 
     def balance(self, scope: str, key: str) -> balances.Balance:
         """The running balance of one card or terminal (scope "card" or "terminal")."""
-        row = self._db.execute("SELECT charged, refunded, held FROM balances WHERE scope = ? AND key = ?",
+        row = self.db.execute("SELECT charged, refunded, held FROM balances WHERE scope = ? AND key = ?",
                                (scope, key)).fetchone()
         return balances.Balance(*row) if row else balances.Balance()
 
     def verify_balances(self) -> list[str]:
         """Running balances against a full recomputation from the rows: one line per difference."""
-        return balances.verify(self._db)
+        return balances.verify(self.db)
 
     # -- reversals -----------------------------------------------------------------------------
     def record_reversal(self, *, tid: str, batch: str, stan: str, reason: str, now: str) -> tuple[bool, Txn | None]:
@@ -290,12 +290,12 @@ class Ledger:
         return seen is None, (_txn(original) if original else None)
 
     def reversal_count(self, tid: str, batch: str, stan: str) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM reversals WHERE tid = ? AND batch = ? AND stan = ?",
+        return int(self.db.execute("SELECT COUNT(*) FROM reversals WHERE tid = ? AND batch = ? AND stan = ?",
                                     (tid, batch, stan)).fetchone()[0])
 
     # -- settlement and batch upload -----------------------------------------------------------
     def batch_totals(self, tid: str, batch: str) -> BatchTotals:
-        row = self._db.execute(
+        row = self.db.execute(
             f"SELECT COALESCE(SUM(CASE WHEN t.kind IN ('sale', 'completion') AND NOT {_VOIDED} THEN t.amount END), 0) AS da, "
             f"COUNT(CASE WHEN t.kind IN ('sale', 'completion') AND NOT {_VOIDED} THEN 1 END) AS dc, "
             f"COALESCE(SUM(CASE WHEN t.kind = 'refund' THEN t.amount END), 0) AS ca, "
@@ -324,13 +324,13 @@ class Ledger:
                 (tid, next_batch, batch))
 
     def record_upload(self, tid: str, batch: str, stan: str, now: str) -> None:
-        self._write("INSERT OR IGNORE INTO uploads (tid, batch, stan, received_at) VALUES (?, ?, ?, ?)",
+        self.write("INSERT OR IGNORE INTO uploads (tid, batch, stan, received_at) VALUES (?, ?, ?, ?)",
                     (tid, batch, stan, now))
 
     def record_upload_end(self, tid: str, batch: str, count: int, now: str) -> int:
-        uploaded = self._db.execute("SELECT COUNT(*) FROM uploads WHERE tid = ? AND batch = ?",
+        uploaded = self.db.execute("SELECT COUNT(*) FROM uploads WHERE tid = ? AND batch = ?",
                                     (tid, batch)).fetchone()[0]
-        self._write("INSERT INTO upload_ends (tid, batch, count, uploaded, received_at) VALUES (?, ?, ?, ?, ?)",
+        self.write("INSERT INTO upload_ends (tid, batch, count, uploaded, received_at) VALUES (?, ?, ?, ?, ?)",
                     (tid, batch, count, uploaded, now))
         return int(uploaded)
 
@@ -341,12 +341,12 @@ class Ledger:
 
     def record_tc(self, *, tid: str, batch: str, stan: str, txn_id: int, cryptogram: str | None,
                   response_code: str, now: str) -> None:
-        self._write("INSERT INTO tc_uploads (tid, batch, stan, txn_id, cryptogram, response_code, copies, "
+        self.write("INSERT INTO tc_uploads (tid, batch, stan, txn_id, cryptogram, response_code, copies, "
                     "received_at, last_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
                     (tid, batch, stan, txn_id, cryptogram, response_code, now, now))
 
     def record_tc_repeat(self, tid: str, batch: str, stan: str, now: str) -> None:
-        self._write("UPDATE tc_uploads SET copies = copies + 1, last_at = ? WHERE tid = ? AND batch = ? AND stan = ?",
+        self.write("UPDATE tc_uploads SET copies = copies + 1, last_at = ? WHERE tid = ? AND batch = ? AND stan = ?",
                     (now, tid, batch, stan))
 
     def tc_report(self, tid: str | None = None) -> dict[str, list[dict[str, Any]]]:
@@ -356,12 +356,12 @@ class Ledger:
         received = [{"terminal": r["tid"], "batch": r["batch"], "stan": r["stan"], "kind": r["kind"],
                      "card": r["card"], "amount": r["amount"], "response_code": r["response_code"],
                      "verified": r["response_code"] == "00", "copies": r["copies"], "received_at": r["received_at"]}
-                    for r in self._db.execute(
+                    for r in self.db.execute(
                         "SELECT u.*, t.kind, t.card, t.amount FROM tc_uploads u JOIN txns t ON t.id = u.txn_id "
                         f"WHERE 1 {where} ORDER BY u.received_at, u.tid, u.batch, u.stan", params)]
         missing = [{"terminal": r["tid"], "batch": r["batch"], "stan": r["stan"], "kind": r["kind"],
                     "card": r["card"], "amount": r["amount"], "created_at": r["created_at"]}
-                   for r in self._db.execute(
+                   for r in self.db.execute(
                        "SELECT t.* FROM txns t WHERE t.icc = 1 AND t.mti IN ('0100', '0200') "
                        "AND t.kind IN ('sale', 'preauth') AND t.response_code = '00' AND t.reversed_at IS NULL "
                        "AND NOT EXISTS (SELECT 1 FROM tc_uploads u WHERE u.tid = t.tid AND u.batch = t.batch "
@@ -373,21 +373,21 @@ class Ledger:
         """Net amount charged per card and per terminal (minor units), plus row counts."""
         where, params = ("AND t.tid = ?", (tid,)) if tid else ("", ())
         cards = {r["card"]: {"masked_pan": r["masked_pan"], "net_charged": int(r["net"])}
-                 for r in self._db.execute(
+                 for r in self.db.execute(
                      f"SELECT t.card, MAX(t.masked_pan) AS masked_pan, {_NET} AS net FROM txns t "
                      f"WHERE {_LIVE} AND t.card IS NOT NULL {where} GROUP BY t.card ORDER BY t.card", params)}
         terminals = {r["tid"]: {"net_charged": int(r["net"])}
-                     for r in self._db.execute(
+                     for r in self.db.execute(
                          f"SELECT t.tid, {_NET} AS net FROM txns t WHERE {_LIVE} {where} "
                          f"GROUP BY t.tid ORDER BY t.tid", params)}
         counts = {r["kind"]: {"approved": int(r["approved"]), "declined": int(r["declined"]),
                               "reversed": int(r["reversed"])}
-                  for r in self._db.execute(
+                  for r in self.db.execute(
                       f"SELECT kind, SUM(response_code = '00') AS approved, SUM(response_code != '00') AS declined, "
                       f"SUM(reversed_at IS NOT NULL) AS reversed FROM txns t WHERE 1 {where} GROUP BY kind", params)}
         settled = [{"terminal": r["tid"], "batch": r["batch"], "balanced": bool(r["balanced"]),
                     "settled_at": r["settled_at"]}
-                   for r in self._db.execute(
+                   for r in self.db.execute(
                        "SELECT * FROM settlements" + (" WHERE tid = ?" if tid else "") + " ORDER BY settled_at",
                        params)]
         return {"cards": cards, "terminals": terminals, "counts": counts, "settlements": settled}

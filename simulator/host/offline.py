@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from agent.iso8583 import CodecError, tlv
 from simulator.host import codes
-from simulator.host.financial import _record, _result, available_code, check_chip, chip_items, open_card_request
+from simulator.host.financial import answer_for, available_code, check_chip, chip_items, open_card_request, record
 from simulator.host.tcs import verify_tc
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def sale_advice(host: "HostProcessor", req: "Request") -> "Message":
         return completion_advice(host, req)
     earlier = host.ledger.find_by_trace(req.tid, req.batch, req.stan)
     if earlier is not None and earlier.kind == "sale" and earlier.amount == req.amount:
-        return _result(host, req, earlier)
+        return answer_for(host, req, earlier)
     refusal, card, pan, code = open_card_request(host, req)
     if refusal is not None:
         return refusal
@@ -64,8 +64,8 @@ def sale_advice(host: "HostProcessor", req: "Request") -> "Message":
             if code != codes.APPROVED and _arc(req.msg) == b"Y3":
                 # the terminal could not go online: the TC came from the second GENERATE AC, over CDOL2
                 code, _ = verify_tc(card, req.msg, amount)
-    txn = _record(host, req, "sale", card, pan, amount, code)
-    return _result(host, req, txn)
+    txn = record(host, req, "sale", card, pan, amount, code)
+    return answer_for(host, req, txn)
 
 
 def _stand_in_code(host: "HostProcessor", req: "Request", card: "TestCard", amount: int) -> str:

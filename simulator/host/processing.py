@@ -52,7 +52,7 @@ class Request:
     @property
     def amount(self) -> int:
         """The amount (4) in minor units, 0 when absent: a handler that books money refuses a request
-        without a positive amount before it books anything (`financial._precheck`)."""
+        without a positive amount before it books anything (`financial.precheck`)."""
         return self.msg.amount or 0
 
 
@@ -161,6 +161,14 @@ class HostProcessor:
             self._keys[tid] = keys
         return keys
 
+    def hold_keys(self, tid: str, keys: WorkingKeys) -> None:
+        """Keep a terminal's new working keys in memory (the ledger holds them too, wrapped)."""
+        self._keys[tid] = keys
+
+    def drop_keys(self, tid: str) -> None:
+        """Forget a terminal's working keys (signed off): its next message needs a sign-on."""
+        self._keys.pop(tid, None)
+
     def forget_cached_keys(self) -> None:
         """Drop the working keys held in memory (the ledger's copy is the truth, e.g. after a rollback)."""
         self._keys.clear()
@@ -187,7 +195,7 @@ def sign_on(host: HostProcessor, req: Request) -> Message:
         return host.answer(req, codes.FORMAT_ERROR)
     keys, field62 = host.issue_keys(req.tid, key_mode)
     batch = host.ledger.record_signon(req.tid, req.mid, key_mode, field62, req.now.isoformat())
-    host._keys[req.tid] = keys
+    host.hold_keys(req.tid, keys)
     f60 = Field60(tx_type=_tx_type(req), batch=batch, nmc=key_mode)
     extra: dict[int, str | bytes] = {60: f60.to_str(), 62: field62}
     spec = host.dialect.param_download
@@ -198,7 +206,7 @@ def sign_on(host: HostProcessor, req: Request) -> Message:
 
 def sign_off(host: HostProcessor, req: Request) -> Message:
     host.ledger.record_signoff(req.tid)
-    host._keys.pop(req.tid, None)
+    host.drop_keys(req.tid)
     return host.answer(req, codes.APPROVED)
 
 

@@ -102,7 +102,7 @@ class WalletHost:
     def __init__(self, ledger: Ledger, payers: dict[str, Payer] | None = None):
         self.ledger = ledger
         self.payers = payers if payers is not None else load_payers()
-        self._db = ledger._db
+        self._db = ledger.db
         self._db.executescript(SCHEMA)
         self.force_confirm: str | None = None  # a fault in force: every new order "never" or "late"
 
@@ -120,7 +120,7 @@ class WalletHost:
             if classify(code) is wallet and not self._db.execute(
                     "SELECT 1 FROM wallet_codes WHERE code_hash = ?", (_hash(code),)).fetchone():
                 break
-        self.ledger._write("INSERT INTO wallet_codes (code_hash, masked_code, payer, confirm, issued_at) "
+        self.ledger.write("INSERT INTO wallet_codes (code_hash, masked_code, payer, confirm, issued_at) "
                            "VALUES (?, ?, ?, ?, ?)", (_hash(code), mask_code(code), payer, confirm, now.isoformat()))
         return code
 
@@ -133,7 +133,7 @@ class WalletHost:
             return codes.INVALID_TRANSACTION, None
         if _aware(now) - _aware(datetime.fromisoformat(row["issued_at"])) > timedelta(seconds=CODE_LIFETIME):
             return codes.EXPIRED_CARD, None
-        self.ledger._write("UPDATE wallet_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL",
+        self.ledger.write("UPDATE wallet_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL",
                            (now.isoformat(), _hash(code)))
         return codes.APPROVED, dict(row)
 
@@ -144,7 +144,7 @@ class WalletHost:
         return dict(row) if row else None
 
     def _set_order(self, order: dict[str, Any], state: str, txn_id: int | None = None) -> None:
-        self.ledger._write("UPDATE wallet_orders SET state = ?, txn_id = COALESCE(?, txn_id) "
+        self.ledger.write("UPDATE wallet_orders SET state = ?, txn_id = COALESCE(?, txn_id) "
                            "WHERE tid = ? AND batch = ? AND stan = ?",
                            (state, txn_id, order["tid"], order["batch"], order["stan"]))
 
@@ -180,7 +180,7 @@ class WalletHost:
 
 # -- handlers (routes in processing.py) ---------------------------------------------------------
 def pay(host: HostProcessor, req: Request) -> Message:
-    bad = financial._precheck(host, req)
+    bad = financial.precheck(host, req)
     wallets: WalletHost = host.wallet
     if bad is None and wallets.order(req.tid, req.batch, req.stan) is not None:
         bad = codes.DUPLICATE_TRANSMISSION
@@ -194,15 +194,15 @@ def pay(host: HostProcessor, req: Request) -> Message:
     result, row = wallets._take_code(code, req.now)
     local_date = req.now.strftime("%m%d")
     if row is None:
-        txn = financial._record(host, req, "sale", None, None, req.amount, result)
-        return financial._result(host, req, txn)
+        txn = financial.record(host, req, "sale", None, None, req.amount, result)
+        return financial.answer_for(host, req, txn)
     payer = wallets.payers[row["payer"]]
     confirm = wallets.force_confirm or row["confirm"]
     if confirm == "0" or payer.behaviour == "decline":
         txn = wallets._charge(tid=req.tid, mid=req.mid, batch=req.batch, stan=req.stan, payer=payer,
                               masked=mask_code(code), amount=req.amount, local_date=local_date, now=req.now)
-        return financial._result(host, req, txn)
-    wallets.ledger._write(
+        return financial.answer_for(host, req, txn)
+    wallets.ledger.write(
         "INSERT INTO wallet_orders (tid, batch, stan, payer, masked_code, amount, mid, local_date, confirm, state, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'paying', ?)",
         (req.tid, req.batch, req.stan, payer.name, mask_code(code), req.amount, req.mid, local_date,
@@ -264,5 +264,5 @@ def issued_codes(ledger: Ledger, payer: str | None = None) -> list[dict[str, Any
     params: tuple[str, ...] = ()
     if payer:
         sql, params = sql + " WHERE payer = ?", (payer,)
-    return [dict(r) for r in ledger._db.execute(sql + " ORDER BY issued_at", params)]
+    return [dict(r) for r in ledger.db.execute(sql + " ORDER BY issued_at", params)]
 

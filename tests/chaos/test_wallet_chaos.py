@@ -85,7 +85,8 @@ def test_checker_calls_a_wallet_order_still_paying_after_recovery_unresolved(tmp
     ledger = Ledger(tmp_path / "host-ledger.db")
     try:
         from simulator.host.wallet import WalletHost
-        WalletHost(ledger)._db.execute(
+        WalletHost(ledger)  # creates the wallet's tables in the ledger's file
+        ledger.db.execute(
             "INSERT INTO wallet_orders (tid, batch, stan, payer, masked_code, amount, mid, local_date, confirm, "
             "state, created_at) VALUES ('10000001', '000099', '999997', 'dave', '281234********2222', 4200, "
             "'123456789012345', '1123', 'never', 'paying', '2026-11-23T00:00:00')")

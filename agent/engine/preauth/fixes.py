@@ -22,7 +22,7 @@ from agent.engine.chains import resume_command, run_chain, run_step
 from agent.engine.common import Gen
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
-from agent.engine.operations import Operator
+from agent.engine.purchases import Operator
 from agent.engine.preauth.plans import (CompletionRef, HoldRef, ceiling, complete_preauth, completion_void,
                                        preauth_void, validity_seconds)
 from agent.engine.requests import CardData, Profile
@@ -55,7 +55,7 @@ def correct_completion(profile: Profile, completion: Txn, request: fixes.Correct
         raise EngineError(say(language, "chain_none", trace=trace), code="not_found", txn_id=completion.id)
     if request.right_amount <= 0:
         raise EngineError(say(language, "right_amount_zero", trace=trace), code="usage", txn_id=completion.id)
-    completion = yield from fixes._resolve_uncertain(profile, completion)
+    completion = yield from fixes.resolve_uncertain(profile, completion)
     if completion.state == TxnState.ADVICE_PENDING:  # the bank has not heard of it yet: nothing to correct against
         raise EngineError(say(language, "still_uncertain", trace=trace), code="original_uncertain",
                           txn_id=completion.id)

@@ -15,7 +15,7 @@ from agent.engine.amount_guards import check_amount
 from agent.engine.common import Gen, with_card, connect, ensure_ready, flush_reversals, masked, send_financial
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
-from agent.engine.operations import Operator, when_text
+from agent.engine.purchases import Operator, when_text
 from agent.engine.requests import CardData, Profile, preauth_request, reference_request
 from agent.engine.responses import describe
 from agent.engine.texts import say

@@ -19,7 +19,7 @@ from typing import Any
 from agent.engine import fixes
 from agent.engine.common import Gen
 from agent.engine.effects import EngineError, Outcome
-from agent.engine.operations import Operator, sale_by_trace
+from agent.engine.purchases import Operator, sale_by_trace
 from agent.engine.port import ask
 from agent.engine.requests import Profile
 from agent.engine.wallet.plans import WalletSaleRequest, wallet_say, wallet_sale
@@ -50,7 +50,7 @@ class WalletCorrectRequest:
 def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCorrectRequest, operator: Operator,
                    *, scan_timeout: float = 30.0) -> Gen:
     original = yield from sale_by_trace(profile, request.trace)
-    original = yield from fixes._resolve_uncertain(profile, original)
+    original = yield from fixes.resolve_uncertain(profile, original)
     trace = f"{original.trace:06d}"
     earlier, charged = yield from fixes.purchase_standing(profile, original)  # counting earlier corrections
     if original.state not in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY) and not earlier:
@@ -83,7 +83,7 @@ def correct_without_code(profile: Profile, request: fixes.CorrectRequest, operat
     chain = yield from ask.open_chain_of(original.id)
     if chain is not None or request.resume or request.right_amount is None or request.right_amount <= 0:
         return (yield from fixes.correct(profile, request, operator))
-    original = yield from fixes._resolve_uncertain(profile, original)
+    original = yield from fixes.resolve_uncertain(profile, original)
     earlier, charged = yield from fixes.purchase_standing(profile, original)
     correctable = earlier or original.state in (TxnState.APPROVED, TxnState.REFUNDED_PARTIALLY)
     if correctable and request.right_amount > charged:

@@ -21,7 +21,7 @@ from agent.engine.common import Gen, reverse_now, connect, ensure_ready, masked
 from agent.engine.effects import (Answer, EngineError, Exchange, NoAnswer, Notify, Outcome,
                                   SignOnNeeded)
 from agent.engine.port import ask
-from agent.engine.operations import Operator
+from agent.engine.purchases import Operator
 from agent.engine.requests import Profile, Verdict, check_response
 from agent.engine.responses import describe
 from agent.iso8583 import Message

@@ -18,7 +18,7 @@ from agent.cardtypes import card_type
 from agent.catalogue import Texts
 from agent.engine.common import with_card
 from agent.engine.effects import CardFailure, EngineError, FinishUnableOnline, HostUnreachable, Outcome, Plan
-from agent.engine.offline import approve_offline
+from agent.engine.card.offline import approve_offline
 from agent.engine.port import ask
 from agent.engine.requests import CardData, Profile
 from agent.engine.texts import TEXTS, say

@@ -1,7 +1,9 @@
-"""Sale, void and refund: the three financial operations, each a sans-IO plan.
-
-Every one follows the same order: refuse early what the rules forbid (with the reason and the way
-out), get ready (link, reversals first, keys), journal the intent, send, journal the outcome.
+"""What every payment family's purchase shares: who asks (`Operator`), finding the original sale, the parts a
+fix charged for it, and the two operations that undo one — void (the whole sale, while its batch is open) and
+refund (all or part of it, before or after settlement) — the same messages for a card sale, a completion and a
+paid payment-code order.  Each is a sans-IO plan in the order every operation follows: refuse early what the
+rules forbid (with the reason and the way out), get ready (link, reversals first, keys), journal the intent,
+send, journal the outcome.  The card family's sale is `agent.engine.card.sale`.
 """
 
 from __future__ import annotations
@@ -10,14 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.engine import office
-from agent.engine.amount_guards import check_amount
-from agent.engine.common import Gen, with_card, ensure_ready, send_financial
+from agent.engine.common import Gen, ensure_ready, send_financial
 from agent.engine.effects import EngineError, Outcome
-from agent.engine.offline import OFFLINE_KINDS, approve_offline
-from agent.engine.store_forward import host_unreachable, offline_sale
 from agent.engine.port import ask
 from agent.engine.texts import say
-from agent.engine.requests import CardData, Profile, local_mmdd, refund_request, sale_request, void_request
+from agent.engine.requests import Profile, local_mmdd, refund_request, void_request
 from agent.iso8583 import Message
 from agent.journal.records import Txn
 from agent.journal.states import LIVE_STATES, BatchState, TxnState
@@ -28,19 +27,6 @@ from agent.localtime import MINUTES, local_time
 class Operator:
     name: str = "cashier"
     role: str = "cashier"
-
-
-@dataclass(frozen=True)
-class SaleRequest:
-    amount: int
-    test_card: str | None = None
-    confirm_duplicate: bool = False
-    confirm_unusual: bool = False
-    client_request_id: str | None = None
-    kind: str = "sale"  # "correction" for a linked sale of a difference
-    original_id: int | None = None
-    chain_id: int | None = None
-    keyed: bool = False  # the test card's number and expiry keyed by a supervisor (`[card_reader] manual_entry`)
 
 
 @dataclass(frozen=True)
@@ -61,87 +47,6 @@ class RefundRequest:
     #: when the office cannot be asked ("refuse" or "supervisor"); None: no back office, such a refund is refused
     office_unreachable: str | None = None
 
-
-
-def keyed_refusal(profile: Profile, request: SaleRequest, operator: Operator) -> EngineError | None:
-    """A card keyed by hand: only where `[card_reader] manual_entry` allows it, only by a supervisor, and (with
-    no keypad entry of a typed number yet) only a named test card's."""
-    if not request.keyed:
-        return None
-    if not profile.manual_entry:
-        return EngineError(say(profile.language, "keyed_disabled"), code="card")
-    if operator.role != "supervisor":
-        return EngineError(say(profile.language, "card_ManualEntryRefused"), code="auth")
-    if request.test_card is None:
-        return EngineError(say(profile.language, "keyed_needs_card"), code="usage")
-    return None
-
-
-def sale(profile: Profile, request: SaleRequest, operator: Operator) -> Gen:
-    refused = keyed_refusal(profile, request, operator)
-    if refused is not None:
-        raise refused
-    if request.kind == "sale":  # a fix's sale charges part of a purchase already made: never stopped halfway
-        question = yield from check_amount(profile, "sale", request.amount, confirmed=request.confirm_unusual)
-        if question is not None:
-            return question
-    if request.kind == "sale" and profile.offline is not None:  # store-and-forward: the link may be down
-        why = yield from host_unreachable(profile, try_first=True)
-        if why is None:
-            try:
-                yield from ensure_ready(profile)
-            except EngineError:
-                why = yield from host_unreachable(profile)
-                if why is None:
-                    raise
-        if why is not None:
-            return (yield from offline_sale(profile, request, operator, why,
-                                            question=lambda card: _duplicate_question(profile, request, card)))
-    else:
-        yield from ensure_ready(profile)
-    return (yield from with_card(request.amount, request.test_card,
-                                 lambda card: sale_with_card(profile, request, operator, card),
-                                 offline_ok=request.kind in OFFLINE_KINDS, keyed=request.keyed))
-
-
-def _duplicate_question(profile: Profile, request: SaleRequest, card: CardData) -> Gen:
-    """The same card for the same amount a moment ago: the cashier confirms first (None: go ahead)."""
-    if request.confirm_duplicate or profile.duplicate_window_seconds <= 0:
-        return None
-    fingerprint = yield from ask.fingerprint(card.pan)
-    earlier = yield from ask.duplicates_of(fingerprint, request.amount, window_seconds=profile.duplicate_window_seconds)
-    if not earlier:
-        return None
-    last = earlier[-1]
-    return Outcome("sale", "needs_confirmation",
-                   say(profile.language, "duplicate", amount=profile.money(request.amount), trace=f"{last.trace:06d}"),
-                   txn=last, details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
-
-
-def sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, card: CardData) -> Gen:
-    question = yield from _duplicate_question(profile, request, card)
-    if question is not None:
-        return question
-
-    if card.approved_offline:  # the terminal's action analysis and the card approved offline (TC)
-        return (yield from approve_offline(profile, request, operator, card))
-
-    def build(trace: int, batch: int) -> Message:
-        return sale_request(profile, trace=trace, batch=batch, amount=request.amount, card=card, kind=request.kind)
-
-    begun = yield from ask.begin_request(
-        request.kind, amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode,
-        operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id,
-        client_request_id=request.client_request_id, build=build)
-    txn, message = begun.txn, begun.message
-    updated, status, text = yield from send_financial(profile, txn, message, operation="sale",
-                                                      chip=card.field55 is not None)
-    if status == "approved":
-        text = say(profile.language, "sale_approved", amount=profile.money(request.amount), card=updated.pan_masked,
-                   trace=f"{updated.trace:06d}", auth=updated.auth_code or "-")
-    elif status == "declined":
-        text = say(profile.language, "sale_declined", reason=text)
-    return Outcome("sale", status, text, txn=updated, steps=(updated,))
 
 
 # ---------------------------------------------------------------- void
