@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from agent.engine import purchases as ops
+from agent.engine import common
 from agent.engine.card import sale as card_sale
 from agent.engine.port import METHODS, Ask, ask, check_port
 from agent.journal import Journal, JournalError
@@ -51,7 +51,7 @@ def test_a_binding_without_every_question_is_refused_by_name():
         def get(self, txn_id):
             return None
 
-    with pytest.raises(TypeError, match=r"Partial does not implement the journal port: missing begin_request"):
+    with pytest.raises(TypeError, match=r"Partial does not implement the journal port: missing next_numbers; missing begin_request"):
         check_port(Partial())
 
 
@@ -90,20 +90,46 @@ def test_a_sale_builds_its_message_once_and_sends_what_it_journaled(world, monke
     assert names[-1] == "complete"
 
 
-def test_the_message_is_built_outside_any_journal_transaction(tmp_path):
+def _begin_on(journal, build, **extra):
+    """Drive the engine's `common.begin` on a real journal: every effect it yields is a port question."""
+    plan = common.begin(build, lambda trace, batch, message: ask.begin_request(
+        "sale", trace=trace, batch=batch, message=message, **begin_args(**extra)))
+    result = None
+    while True:
+        try:
+            effect = plan.send(result)
+        except StopIteration as stop:
+            return stop.value
+        result = effect.on(journal)
+
+
+def test_the_engine_builds_the_message_outside_any_journal_transaction(tmp_path):
     with Journal.open(tmp_path / "j.db", fingerprint_key=KEY) as journal:
         seen = []
 
         def build(trace, batch):
             seen.append((trace, batch, journal.core.conn.in_transaction))
             return {**REQUEST, "11": f"{trace:06d}"}
-        begun = journal.begin_request("sale", build=build, **begin_args())
+        begun = _begin_on(journal, build)
         assert isinstance(begun, Begun)
         assert seen == [(begun.txn.trace, begun.txn.batch, False)]
         assert begun.message["11"] == f"{begun.txn.trace:06d}"
 
 
-def test_another_writer_taking_the_trace_meanwhile_makes_the_message_built_again(tmp_path):
+def test_the_journal_refuses_numbers_another_writer_took_and_writes_nothing(tmp_path):
+    path = tmp_path / "j.db"
+    with Journal.open(path, fingerprint_key=KEY) as journal, Journal.open(path, fingerprint_key=KEY) as other:
+        trace, batch = journal.next_numbers()
+        other.take_trace("network")
+        refused = journal.begin_request("sale", trace=trace, batch=batch, message={**REQUEST, "11": f"{trace:06d}"},
+                                        **begin_args())
+        assert refused is None
+        assert journal.find(limit=10) == []
+        assert journal.next_numbers() == (trace + 1, batch)
+        assert journal.verify().ok
+
+
+def test_another_writer_taking_the_trace_meanwhile_makes_the_engine_build_again(tmp_path):
     path = tmp_path / "j.db"
     with Journal.open(path, fingerprint_key=KEY) as journal, Journal.open(path, fingerprint_key=KEY) as other:
         calls = []
@@ -113,7 +139,7 @@ def test_another_writer_taking_the_trace_meanwhile_makes_the_message_built_again
             if len(calls) == 1:
                 other.take_trace("network")  # commits between this build and the intent commit
             return {**REQUEST, "11": f"{trace:06d}"}
-        begun = journal.begin_request("sale", build=build, **begin_args())
+        begun = _begin_on(journal, build)
         assert len(calls) == 2 and calls[1] == calls[0] + 1
         assert begun.txn.trace == calls[1]
         assert journal.messages(begun.txn.id)[0]["body"]["11"] == f"{calls[1]:06d}"
@@ -126,8 +152,9 @@ def test_a_writer_that_never_stops_taking_traces_leaves_nothing_journaled(tmp_pa
         def build(trace, batch):
             other.take_trace("network")
             return {**REQUEST, "11": f"{trace:06d}"}
-        with pytest.raises(JournalError, match="another writer kept taking trace numbers: the sale was not journaled"):
-            journal.begin_request("sale", build=build, **begin_args())
+        with pytest.raises(JournalError, match="another writer kept taking trace numbers: the request was not "
+                                               "journaled"):
+            _begin_on(journal, build)
         assert journal.find(limit=10) == []
         assert journal.verify().ok
 
@@ -137,7 +164,7 @@ def test_no_message_is_built_while_the_batch_is_being_settled(tmp_path):
         journal.begin_settlement(journal.open_batch().number)
         built = []
         with pytest.raises(JournalError, match="being settled"):
-            journal.begin_request("sale", build=lambda t, b: built.append(t) or REQUEST, **begin_args())
+            _begin_on(journal, lambda t, b: built.append(t) or REQUEST)
         assert built == []
 
 
@@ -146,9 +173,9 @@ def test_a_failing_build_journals_nothing(tmp_path):
         def build(trace, batch):
             raise ValueError("field 4: amount does not fit n12")
         with pytest.raises(ValueError, match="field 4"):
-            journal.begin_request("sale", build=build, **begin_args())
+            _begin_on(journal, build)
         assert journal.find(limit=10) == []
-        again = journal.begin_request("sale", build=lambda t, b: {**REQUEST, "11": f"{t:06d}"}, **begin_args())
+        again = _begin_on(journal, lambda t, b: {**REQUEST, "11": f"{t:06d}"})
         assert again.txn.trace == 1  # the trace the failed build saw was never taken
 
 

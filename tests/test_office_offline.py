@@ -41,14 +41,14 @@ def posoffice(*args: str, dsn: str) -> subprocess.CompletedProcess:
 
 def stored_sale(journal: Journal, amount: int, pan: str = DEBIT_CARD):
     """A sale the card approved offline, stored as an advice (as `agent.engine.card.offline.approve_offline` journals it)."""
-    return journal.begin_request("sale", amount=amount, currency="156", pan=pan, entry_mode="051", operator="01",
-                                 role="cashier", advice=True,
-                                 build=lambda trace, batch: {"mti": "0220", "fields": {"4": f"{amount:012d}"}}).txn
+    return journal.begin("sale", amount=amount, currency="156", pan=pan, entry_mode="051", operator="01",
+                         role="cashier", advice=True,
+                         request=lambda trace, batch: {"mti": "0220", "fields": {"4": f"{amount:012d}"}})
 
 
 def online_sale(journal: Journal, amount: int, *, approved: bool = True, pan: str = DEBIT_CARD):
-    txn = journal.begin_request("sale", amount=amount, currency="156", pan=pan, entry_mode="051", operator="01",
-                                role="cashier", build=lambda trace, batch: {"mti": "0200", "fields": {}}).txn
+    txn = journal.begin("sale", amount=amount, currency="156", pan=pan, entry_mode="051", operator="01",
+                        role="cashier", request=lambda trace, batch: {"mti": "0200", "fields": {}})
     return journal.complete(txn.id, approved=approved, response_code="00" if approved else "51",
                             rrn=f"{txn.id:012d}", auth_code="A1" if approved else None, response=None)
 

@@ -47,9 +47,9 @@ LIMITS = OfflineLimits(max_amount=3000, max_total=10000, max_count=4, max_age_se
 
 
 def store(journal: Journal, amount: int, limits: OfflineLimits = LIMITS):
-    return journal.begin_request("sale", amount=amount, currency="156", pan="6226090000000048", entry_mode="052",
-                                 operator="cashier", role="cashier", build=lambda t, b: {"mti": "0220", "fields": {}},
-                                 advice=True, offline_limits=limits).txn
+    return journal.begin("sale", amount=amount, currency="156", pan="6226090000000048", entry_mode="052",
+                         operator="cashier", role="cashier", request=lambda t, b: {"mti": "0220", "fields": {}},
+                         advice=True, offline_limits=limits)
 
 
 def test_every_limit_at_its_edge_the_last_that_fits_and_the_first_that_does_not(tmp_path):

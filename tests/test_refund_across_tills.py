@@ -196,19 +196,19 @@ def test_the_journal_refuses_a_card_number_as_what_the_office_said_of_the_sale(t
     till = World(tmp_path)
     try:
         def begin(sale):
-            return till.journal.begin_request(
+            return till.journal.begin(
                 "refund", amount=100, currency="156", pan=None, entry_mode="012", operator="01", role="supervisor",
-                build=lambda trace, batch: {"mti": "0220", "fields": {}}, original_rrn="000000000042",
+                request=lambda trace, batch: {"mti": "0220", "fields": {}}, original_rrn="000000000042",
                 original_date="1203", original_sale=sale)
         for sale, expected in (({"card": "6226090000000048"}, "must be masked"), ({"trace": 0}, "1 to 999999"),
                                ({"terminal": "T 1"}, "original's terminal")):
             with pytest.raises(JournalError, match=expected):
                 begin(sale)
         with pytest.raises(JournalError, match="goes only with its RRN and date"):
-            till.journal.begin_request("refund", amount=100, currency="156", pan=None, entry_mode="012",
-                                       operator="01", role="supervisor", original_id=1,
-                                       build=lambda trace, batch: {"mti": "0220", "fields": {}},
-                                       original_sale={"card": None})
+            till.journal.begin("refund", amount=100, currency="156", pan=None, entry_mode="012",
+                               operator="01", role="supervisor", original_id=1,
+                               request=lambda trace, batch: {"mti": "0220", "fields": {}},
+                               original_sale={"card": None})
     finally:
         till.journal.close()
         till.ledger.close()

@@ -17,12 +17,12 @@ from agent.engine.requests import (OFFLINE_KINDS, REVERSAL_ACKNOWLEDGED, CardDat
                                    check_response, reference_request, reversal_for, tc_upload_request)
 from agent.errors import PosagentError
 from agent.engine.responses import NOT_PROCESSED, SIGN_ON_AGAIN, describe
-from agent.engine.port import ask
+from agent.engine.port import Ask, ask
 from agent.engine.texts import say
 from agent.iso8583 import Message
 from agent.iso8583.dump import MessageJson, message_to_json
 from agent.journal.errors import JournalError
-from agent.journal.records import Reversal, Txn
+from agent.journal.records import Begun, Reversal, Txn
 from agent.journal.states import REVERSAL_REASONS, ReversalState  # texts: why_98, why_A0, why_06
 from agent.engine.netmgmt import NetworkResponseError, build_echo, build_signon, check_network_response
 
@@ -32,6 +32,25 @@ Gen = Generator[Any, Any, Any]
 
 def masked(message: Message) -> MessageJson:
     return message_to_json(message, masked=True)
+
+
+#: how many times a request is built again when another writer keeps taking its trace number
+BEGIN_TRIES = 3
+
+
+def begin(build: Callable[[int, int], Any],
+          journal: Callable[[int, int, Any], Ask[Begun | None]]) -> Generator[Any, Any, Begun]:
+    """Journal a request before it is sent: ask for the trace and batch it will carry, `build(trace, batch)`
+    its message, and `journal(trace, batch, message)` — the plan's `ask.begin_request` with them — which the
+    journal refuses (None, nothing written) when another writer took the numbers meanwhile; then again with
+    the new numbers.  The message is built here, outside any journal transaction, and journaled as built."""
+    for _ in range(BEGIN_TRIES):
+        trace, batch = yield from ask.next_numbers()
+        message = build(trace, batch)
+        begun = yield from journal(trace, batch, message)
+        if begun is not None:
+            return begun
+    raise JournalError("another writer kept taking trace numbers: the request was not journaled; try again")
 
 
 def connect(profile: Profile) -> Gen:

@@ -8,7 +8,7 @@ answers each under the same name, and the type checker holds it to this declarat
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 if TYPE_CHECKING:  # the port names the journal's values in its signatures only: no storage code is loaded
     import datetime as dt
@@ -27,16 +27,21 @@ class JournalPort(Protocol):
     """What the engine needs from storage (`agent.engine.port` says how a plan asks it)."""
 
     # -- transactions: intent and outcome
-    def begin_request(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
-                      operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
-                      client_request_id: str | None = None, build: Callable[[int, int], Any],
-                      advice: bool = False, original_rrn: str | None = None,
+    def next_numbers(self) -> tuple[int, int]:
+        """(trace, batch number) the next request will be journaled with, if no other writer takes them first."""
+        ...
+
+    def begin_request(self, kind: str, *, trace: int, batch: int, message: Any, amount: int, currency: str,
+                      pan: str | None, entry_mode: str | None, operator: str, role: str,
+                      original_id: int | None = None, chain_id: int | None = None,
+                      client_request_id: str | None = None, advice: bool = False, original_rrn: str | None = None,
                       original_date: str | None = None, offline_limits: Any = None,
-                      original_sale: Mapping[str, Any] | None = None) -> Begun:
-        """Journal a financial request before it is sent; the message is built by `build(trace, batch)`
-        (an `advice`, an offline completion or offline-approved sale, starts "advice_pending", owes no reversal;
-        a refund of another till's sale names it by `original_rrn` and `original_date` MMDD, not `original_id`,
-        with what the back office said of it in `original_sale`: masked card, trace, terminal)."""
+                      original_sale: Mapping[str, Any] | None = None) -> Begun | None:
+        """Journal a financial request before it is sent, built by the caller for `trace` and `batch`; None, with
+        nothing written, when those are no longer the next numbers (an `advice`, an offline completion or
+        offline-approved sale, starts "advice_pending", owes no reversal; a refund of another till's sale names
+        it by `original_rrn` and `original_date` MMDD, not `original_id`, with what the back office said of it in
+        `original_sale`: masked card, trace, terminal)."""
         ...
 
     def complete(self, txn_id: int, *, approved: bool, response_code: str, rrn: str | None,

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from agent import catalogue
-from agent.engine.common import Gen, ensure_ready, send_financial
+from agent.engine.common import Gen, begin, ensure_ready, send_financial
 from agent.engine.effects import AskOffice, EngineError, Outcome
 from agent.engine.port import ask
 from agent.engine.requests import MANUAL_NO_CARD, Profile, refund_request
@@ -123,13 +123,13 @@ def refund_of_another_till(profile: Profile, request: Any, operator: Any) -> Gen
     def build(trace_no: int, batch_no: int) -> Message:
         return refund_by_reference(profile, trace=trace_no, batch=batch_no, amount=amount, rrn=rrn, date=date)
 
-    begun = yield from ask.begin_request(
-        "refund", amount=amount, currency=profile.currency, pan=None, entry_mode=MANUAL_NO_CARD,
-        operator=operator.name, role=operator.role, client_request_id=request.client_request_id, build=build,
-        original_rrn=rrn, original_date=date,
+    begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
+        "refund", trace=trace, batch=batch, message=message, amount=amount, currency=profile.currency, pan=None,
+        entry_mode=MANUAL_NO_CARD, operator=operator.name, role=operator.role,
+        client_request_id=request.client_request_id, original_rrn=rrn, original_date=date,
         # what the office said of the sale: the refund's card and its receipt's original voucher
         original_sale=None if problem is not None else {"card": answer.sale_card, "trace": answer.sale_trace,
-                                                        "terminal": answer.sale_terminal})
+                                                        "terminal": answer.sale_terminal}))
     txn, message = begun.txn, begun.message
     if problem is not None:  # before the message leaves: the journal says the office was not asked, and why
         yield from ask.record_event("refund.unchecked", {"rrn": rrn, "date": date, "amount": amount,

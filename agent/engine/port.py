@@ -12,10 +12,11 @@ daemon's interpreter performs on the real journal and the tests' recording stub 
 `check_port` refuses, at start, an object that lacks one of the port's methods).  `yield from` hands the
 effect up and gives the plan the answer with its type (`txn` above is a `Txn` to the type checker).
 
-No engine code runs inside a journal transaction: `begin_request` calls `build(trace, batch)` with the
-numbers the journal is about to use *before* its commit, checks in the commit that they are still
-the next ones (else builds again), and returns the transaction together with that message, so the
-message is built once and the bytes sent are the bytes journaled.
+No engine code runs inside a journal transaction, and the journal calls no engine code: a plan asks for the
+numbers its request will carry (`next_numbers`), builds the message itself, and asks `begin_request` to
+journal it under them; the journal compares them in its commit and answers None, writing nothing, when
+another writer took them meanwhile, and the plan builds again (`common.begin`).  So the message is built
+before the commit, and the bytes sent are the bytes journaled.
 
 Adding a question: one method on `JournalPort` (`agent/engine/journalport.py`: typed signature and a
 one-line docstring), its line in `Questions`, and one method on the journal store that answers it with its
@@ -92,6 +93,7 @@ class Question(Generic[P, T]):
 class Questions:
     """`ask`: one `Question` per method of the port, its arguments and result type read from the method."""
 
+    next_numbers = Question(JournalPort.next_numbers)
     begin_request = Question(JournalPort.begin_request)
     complete = Question(JournalPort.complete)
     fail = Question(JournalPort.fail)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.engine import office
-from agent.engine.common import Gen, ensure_ready, send_financial
+from agent.engine.common import Gen, begin, ensure_ready, send_financial
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
 from agent.engine.texts import say
@@ -67,10 +67,10 @@ def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
     def build(trace: int, batch_no: int) -> Message:
         return void_request(profile, trace=trace, batch=batch_no, original=original)
 
-    begun = yield from ask.begin_request(
-        "void", amount=original.amount, currency=original.currency, pan=None, entry_mode="012",
-        operator=operator.name, role=operator.role, original_id=original.id,
-        chain_id=original.chain_id or original.id, build=build)
+    begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
+        "void", trace=trace, batch=batch, message=message, amount=original.amount, currency=original.currency,
+        pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id,
+        chain_id=original.chain_id or original.id))
     txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="void")
     if status == "approved":
@@ -185,10 +185,10 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
     def build(trace_no: int, batch_no: int) -> Message:
         return refund_request(profile, trace=trace_no, batch=batch_no, amount=amount, original=original)
 
-    begun = yield from ask.begin_request(
-        "refund", amount=amount, currency=original.currency, pan=None, entry_mode="012",
-        operator=operator.name, role=operator.role, original_id=original.id,
-        chain_id=original.chain_id or original.id, client_request_id=request.client_request_id, build=build)
+    begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
+        "refund", trace=trace, batch=batch, message=message, amount=amount, currency=original.currency, pan=None,
+        entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id,
+        chain_id=original.chain_id or original.id, client_request_id=request.client_request_id))
     txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="refund")
     if status == "approved":

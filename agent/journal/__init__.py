@@ -10,8 +10,8 @@ commit (WAL, synchronous=FULL), with a hash-chained event vouching for the rows 
     j.complete(txn.id, approved=True, response_code="00", rrn="123456789012", auth_code="A1B2C3",
                response=masked_response)
 
-The engine asks through `agent.engine.journalport.JournalPort`; `begin_request` is `begin` returning the
-built message with the transaction (`Begun`), its build run before the commit, never inside it.
+The engine asks through `agent.engine.journalport.JournalPort`: `next_numbers`, then `begin_request` with the
+message it built for them (None when another writer took them meanwhile: it builds again).
 
 `Journal` is a facade over small stores that share one storage core (`store.Core`: the connection and
 the one write path) and each own their SQL: `transactions` (rows, state changes, messages), `counters`

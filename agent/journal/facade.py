@@ -125,6 +125,7 @@ class Journal:
 
     record_event = _event_chain(Events.record_event)
 
+    next_numbers = _hotpath(HotPath.next_numbers)
     begin = _hotpath(HotPath.begin)
     begin_request = _hotpath(HotPath.begin_request)
     complete = _hotpath(HotPath.complete)

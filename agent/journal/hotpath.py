@@ -42,7 +42,6 @@ _MMDD = re.compile(r"(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])")
 #: what the back office may say of another till's sale: a masked card (never a card number) and a terminal id
 _MASKED_CARD = re.compile(r"[0-9]{6}\*{3,9}[0-9]{4}")
 _TERMINAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
-_BUILD_TRIES = 3
 
 
 class HotPath(Store):
@@ -67,26 +66,36 @@ class HotPath(Store):
     def begin(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
               operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
               client_request_id: str | None = None, request: Callable[[int, int], Any],
-              advice: bool = False, original_rrn: str | None = None, original_date: str | None = None) -> Txn:
-        """`begin_request` for callers that need only the transaction (`request` builds the message)."""
-        return self.begin_request(kind, amount=amount, currency=currency, pan=pan, entry_mode=entry_mode,
-                                  operator=operator, role=role, original_id=original_id, chain_id=chain_id,
-                                  client_request_id=client_request_id, build=request, advice=advice,
-                                  original_rrn=original_rrn, original_date=original_date).txn
+              advice: bool = False, original_rrn: str | None = None, original_date: str | None = None,
+              offline_limits: Any = None, original_sale: Mapping[str, Any] | None = None) -> Txn:
+        """Journal a request for callers outside the engine that need only the transaction (tools, tests,
+        benchmarks): the next numbers, `request(trace, batch)` builds the message, `begin_request` under them.
+        One try: another writer taking the numbers meanwhile is refused (the engine's `common.begin` retries)."""
+        trace, batch = self.next_numbers()
+        begun = self.begin_request(kind, trace=trace, batch=batch, message=request(trace, batch), amount=amount,
+                                   currency=currency, pan=pan, entry_mode=entry_mode, operator=operator, role=role,
+                                   original_id=original_id, chain_id=chain_id, client_request_id=client_request_id,
+                                   advice=advice, original_rrn=original_rrn, original_date=original_date,
+                                   offline_limits=offline_limits, original_sale=original_sale)
+        if begun is None:
+            raise JournalError(f"another writer took trace {trace:06d} meanwhile: the {kind} was not journaled; "
+                               "try again")
+        return begun.txn
 
-    def begin_request(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
-                      operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
-                      client_request_id: str | None = None, build: Callable[[int, int], Any],
-                      advice: bool = False, original_rrn: str | None = None,
+    def begin_request(self, kind: str, *, trace: int, batch: int, message: Any, amount: int, currency: str,
+                      pan: str | None, entry_mode: str | None, operator: str, role: str,
+                      original_id: int | None = None, chain_id: int | None = None,
+                      client_request_id: str | None = None, advice: bool = False, original_rrn: str | None = None,
                       original_date: str | None = None, offline_limits: Any = None,
-                      original_sale: Mapping[str, Any] | None = None) -> Begun:
-        """Journal a financial request before it is sent, in ONE commit; returns it with its message.
+                      original_sale: Mapping[str, Any] | None = None) -> Begun | None:
+        """Journal a financial request before it is sent, in ONE commit, under the `trace` and `batch` number
+        `next_numbers` gave and the `message` (a `Message`, stored masked, or an already masked dict) the
+        caller built with them; None, with nothing written, when they are no longer the next ones (another
+        writer took the trace or the batch changed meanwhile: build again with new numbers).  The compare is
+        made inside the commit, so the message journaled is the one sent, and no caller's code runs in it.
 
-        `build(trace, batch_number)` makes the message (a `Message`, stored masked, or an already
-        masked dict) with the numbers the commit is about to use; it runs before the commit, never
-        inside it.  The commit takes the next trace number, inserts the transaction (state "sending":
-        its reversal is armed from this commit on) and stores the masked message; should another writer
-        have taken that trace or changed the batch meanwhile, the message is built again.
+        The commit takes the trace, inserts the transaction (state "sending": its reversal is armed from this
+        commit on) and stores the masked message.
         A void must name an approved sale of the open batch with the same amount; a refund an approved
         sale with at least `amount` still refundable (checked in the same transaction, so two refunds cannot both
         pass).  A repeated `client_request_id` raises `DuplicateRequest` naming the first one.
@@ -106,19 +115,14 @@ class HotPath(Store):
             raise JournalError(f"only a completion or an offline-approved sale is sent as an advice, not a {kind}")
         masked = mask_pan(pan) if pan is not None else (reference or {}).get("original_card")
         fp = self._core.fingerprint(pan) if pan is not None else None
-        for _ in range(_BUILD_TRIES):
-            trace, batch_number = self.next_numbers()
-            message = build(trace, batch_number)
-            request_text = message_text(message_to_json(message, masked=True) if isinstance(message, Message) else message,
-                                         None)
-            txn = self._insert_request(kind, trace, batch_number, request_text, amount=amount, currency=currency,
-                                       entry_mode=entry_mode, pan_masked=masked, pan_fingerprint=fp,
-                                       original_id=original_id, chain_id=chain_id, operator=operator, role=role,
-                                       client_request_id=client_request_id, advice=advice, reference=reference,
-                                       offline_limits=offline_limits)
-            if txn is not None:
-                return Begun(txn, message)
-        raise JournalError(f"another writer kept taking trace numbers: the {kind} was not journaled; try again")
+        request_text = message_text(message_to_json(message, masked=True) if isinstance(message, Message) else message,
+                                    None)
+        txn = self._insert_request(kind, trace, batch, request_text, amount=amount, currency=currency,
+                                   entry_mode=entry_mode, pan_masked=masked, pan_fingerprint=fp,
+                                   original_id=original_id, chain_id=chain_id, operator=operator, role=role,
+                                   client_request_id=client_request_id, advice=advice, reference=reference,
+                                   offline_limits=offline_limits)
+        return Begun(txn, message) if txn is not None else None
 
     def _insert_request(self, kind: str, trace: int, batch_number: int, request_text: str,
                         advice: bool = False, reference: dict[str, str] | None = None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.engine.common import begin
 from agent.engine.port import ask
 from agent.engine.requests import CardData, Profile, offline_sale_message
 from agent.engine.texts import say
@@ -28,11 +29,11 @@ def approve_offline(profile: Profile, request: Any, operator: Any, card: CardDat
         message = offline_sale_message(profile, trace=trace, batch=batch, amount=request.amount, card=card)
         return {**message_to_json(message, masked=True), "sealed_card": card.sealed_card}
 
-    begun = yield from ask.begin_request(
-        request.kind, amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode,
-        operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id,
-        client_request_id=request.client_request_id, build=build, advice=True,
-        **({"offline_limits": limits} if limits is not None else {}))
+    begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
+        request.kind, trace=trace, batch=batch, message=message, amount=request.amount, currency=profile.currency,
+        pan=card.pan, entry_mode=card.entry_mode, operator=operator.name, role=operator.role,
+        original_id=request.original_id, chain_id=request.chain_id, client_request_id=request.client_request_id,
+        advice=True, offline_limits=limits))
     txn = begun.txn
     chip = card.field55 is not None
     text = say(profile.language, "sale_approved_offline" if chip else "sale_stored_offline",

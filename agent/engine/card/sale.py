@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from agent.engine.amount_guards import check_amount
 from agent.engine.card.offline import approve_offline
 from agent.engine.card.store_forward import host_unreachable, offline_sale
-from agent.engine.common import Gen, with_card, ensure_ready, send_financial
+from agent.engine.common import Gen, begin, with_card, ensure_ready, send_financial
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
 from agent.engine.purchases import Operator
@@ -101,10 +101,10 @@ def sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, c
     def build(trace: int, batch: int) -> Message:
         return sale_request(profile, trace=trace, batch=batch, amount=request.amount, card=card, kind=request.kind)
 
-    begun = yield from ask.begin_request(
-        request.kind, amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode,
-        operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id,
-        client_request_id=request.client_request_id, build=build)
+    begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
+        request.kind, trace=trace, batch=batch, message=message, amount=request.amount, currency=profile.currency,
+        pan=card.pan, entry_mode=card.entry_mode, operator=operator.name, role=operator.role,
+        original_id=request.original_id, chain_id=request.chain_id, client_request_id=request.client_request_id))
     txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="sale",
                                                       chip=card.field55 is not None)

@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.engine.amount_guards import check_amount
-from agent.engine.common import Gen, with_card, connect, ensure_ready, flush_reversals, masked, send_financial
+from agent.engine.common import Gen, begin, with_card, connect, ensure_ready, flush_reversals, send_financial
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
 from agent.engine.purchases import Operator, when_text
 from agent.engine.requests import CardData, Profile, preauth_request, reference_request
 from agent.engine.responses import describe
 from agent.engine.texts import say
-from agent.iso8583.dump import MessageJson
+from agent.iso8583 import Message
 from agent.journal.records import Txn
 from agent.journal.states import LIVE_STATES, BatchState, TxnState
 
@@ -87,11 +87,14 @@ def _preauth_with_card(profile: Profile, request: PreauthRequest, operator: Oper
                                trace=f"{last.trace:06d}"),
                            txn=last, details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
 
-    def build(trace: int, batch: int) -> MessageJson:
-        return masked(preauth_request(profile, trace=trace, batch=batch, amount=request.amount, card=card))
+    def build(trace: int, batch: int) -> Message:
+        return preauth_request(profile, trace=trace, batch=batch, amount=request.amount, card=card)
 
-    txn = (yield from ask.begin_request("preauth", amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode, operator=operator.name, role=operator.role, client_request_id=request.client_request_id, build=build)).txn
-    message = preauth_request(profile, trace=txn.trace, batch=txn.batch, amount=request.amount, card=card)
+    begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
+        "preauth", trace=trace, batch=batch, message=message, amount=request.amount, currency=profile.currency,
+        pan=card.pan, entry_mode=card.entry_mode, operator=operator.name, role=operator.role,
+        client_request_id=request.client_request_id))
+    txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="preauth",
                                                       chip=card.field55 is not None)
     if status == "approved":
@@ -197,11 +200,14 @@ def _complete_by_advice(profile: Profile, original: Txn, amount: int, operator: 
     the bank can be reached, else before the next online message and before the settlement."""
     language = profile.language
 
-    def build(trace: int, batch: int) -> MessageJson:
-        return masked(reference_request(profile, "completion_advice", trace=trace, batch=batch, amount=amount,
-                                        original=original))
+    def build(trace: int, batch: int) -> Message:
+        return reference_request(profile, "completion_advice", trace=trace, batch=batch, amount=amount,
+                                 original=original)
 
-    txn = (yield from ask.begin_request("completion", amount=amount, currency=original.currency, pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id, chain_id=original.chain_id or original.id, build=build, advice=True)).txn
+    txn = (yield from begin(build, lambda trace, batch, message: ask.begin_request(
+        "completion", trace=trace, batch=batch, message=message, amount=amount, currency=original.currency,
+        pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id,
+        chain_id=original.chain_id or original.id, advice=True))).txn
     try:
         yield from connect(profile)
         yield from flush_reversals(profile)  # delivers the advices too, this one included
@@ -254,11 +260,14 @@ def completion_void(profile: Profile, request: CompletionRef, operator: Operator
 
 def _send_reference(profile: Profile, kind: str, original: Txn, amount: int, operator: Operator) -> Gen:
     """Journal and send a request that names its original (no card): pre-auth void, completion, completion void."""
-    def build(trace: int, batch: int) -> MessageJson:
-        return masked(reference_request(profile, kind, trace=trace, batch=batch, amount=amount, original=original))
+    def build(trace: int, batch: int) -> Message:
+        return reference_request(profile, kind, trace=trace, batch=batch, amount=amount, original=original)
 
-    txn = (yield from ask.begin_request(kind, amount=amount, currency=original.currency, pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id, chain_id=original.chain_id or original.id, build=build)).txn
-    message = reference_request(profile, kind, trace=txn.trace, batch=txn.batch, amount=amount, original=original)
+    begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
+        kind, trace=trace, batch=batch, message=message, amount=amount, currency=original.currency, pan=None,
+        entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id,
+        chain_id=original.chain_id or original.id))
+    txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation=kind)
     return Outcome(kind, status, text, txn=updated, steps=(updated,), details={"original_id": original.id})
 

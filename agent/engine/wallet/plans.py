@@ -17,7 +17,7 @@ from typing import Any
 
 from agent import catalogue
 from agent.engine.amount_guards import check_amount
-from agent.engine.common import Gen, reverse_now, connect, ensure_ready, masked
+from agent.engine.common import Gen, begin, reverse_now, connect, ensure_ready, masked
 from agent.engine.effects import (Answer, EngineError, Exchange, NoAnswer, Notify, Outcome,
                                   SignOnNeeded)
 from agent.engine.port import ask
@@ -25,7 +25,6 @@ from agent.engine.purchases import Operator
 from agent.engine.requests import Profile, Verdict, check_response
 from agent.engine.responses import describe
 from agent.iso8583 import Message
-from agent.iso8583.dump import MessageJson
 from agent.engine.wallet.messages import WalletSettings, wallet_query_request, wallet_sale_request
 from agent.machine import Machine
 from agent.progress import Progress
@@ -183,13 +182,14 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
                            txn=earlier[-1], details={"guard": "duplicate", "earlier": [t.id for t in earlier]})
     yield from ensure_ready(profile)
 
-    def build(trace: int, batch: int) -> MessageJson:
-        return masked(wallet_sale_request(profile, settings, trace=trace, batch=batch, amount=request.amount,
-                                          code=code))
+    def build(trace: int, batch: int) -> Message:
+        return wallet_sale_request(profile, settings, trace=trace, batch=batch, amount=request.amount, code=code)
 
-    txn = (yield from ask.begin_request(request.kind, amount=request.amount, currency=profile.currency, pan=code, entry_mode=settings.entry_mode, operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id, client_request_id=request.client_request_id, build=build)).txn
-    message = wallet_sale_request(profile, settings, trace=txn.trace, batch=txn.batch, amount=request.amount,
-                                  code=code)
+    begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
+        request.kind, trace=trace, batch=batch, message=message, amount=request.amount, currency=profile.currency,
+        pan=code, entry_mode=settings.entry_mode, operator=operator.name, role=operator.role,
+        original_id=request.original_id, chain_id=request.chain_id, client_request_id=request.client_request_id))
+    txn, message = begun.txn, begun.message
     result = yield Exchange(message)
     details = {"wallet": wallet.name}
     event, verdict, response = _classify(settings, message, result)
