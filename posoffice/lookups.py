@@ -109,8 +109,8 @@ def purchase_keys(conn: psycopg.Connection, terminal: str, txn_id: int) -> list[
 
 
 def full_events(conn: psycopg.Connection, terminal: str, txn_ids: list[int]) -> list[dict[str, Any]]:
-    """Every event of these transactions of one terminal (with the fix's chain events), as the journal's
-    evidence bundle lists events."""
+    """Every event of these transactions of one terminal (a fix's too: they name its original), as the
+    journal's evidence bundle lists events."""
     rows = conn.execute("SELECT seq, at, txn_id, kind, operator, role, details_text, content_hash, hash FROM events "
                         "WHERE terminal = %s AND txn_id = ANY(%s) ORDER BY seq", (terminal, txn_ids)).fetchall()
     return [{"id": r[0], "at": r[1], "txn_id": r[2], "kind": r[3], "operator": r[4], "role": r[5],

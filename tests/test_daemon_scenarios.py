@@ -36,7 +36,7 @@ def test_s1_overcharge_in_open_batch_is_voided_and_recharged(agent, sim_host):
     assert "voided" in fixed["outcome"]["message"]
     assert len(fixed["outcome"]["receipts"]) == 2  # a receipt for every step
     assert net(sim_host) == 10000
-    chain = agent.json("journal", "chain", str(wrong["txn"]["id"]))
+    chain = agent.json("journal", "purchase", str(wrong["txn"]["id"]))
     assert {t["kind"] for t in chain} >= {"sale", "void", "correction"}
 
 

@@ -88,7 +88,7 @@ def test_no_pan_or_track_data_anywhere_after_a_run(tmp_path, logfile, capsys):
     exports = tmp_path / "exports"
     exports.mkdir()
     first = j.find(limit=1000)[-1].id
-    bundle = j.export(chain_of=first)
+    bundle = j.export(purchase_of=first)
     (exports / "chain.json").write_text(json.dumps(bundle))
     (exports / "chain.txt").write_text(render_text(bundle))
     (exports / "range.json").write_text(json.dumps(j.export(since="2000-01-01")))
@@ -96,7 +96,7 @@ def test_no_pan_or_track_data_anywhere_after_a_run(tmp_path, logfile, capsys):
     assert any(p.name.endswith("-wal") for p in files_open), "the WAL should be scanned while it holds data"
     hits = _scan(files_open + list(exports.iterdir()), patterns)
     j.close()
-    for argv in (["list"], ["show", str(first)], ["export", "--chain", str(first), "--text"], ["duplicates"]):
+    for argv in (["list"], ["show", str(first)], ["export", "--purchase", str(first), "--text"], ["duplicates"]):
         assert main(["journal", "--journal", str(path), *argv]) == 0
     (exports / "cli.txt").write_text(capsys.readouterr().out)
     hits += _scan([p for p in tmp_path.iterdir() if p.is_file()] + list(exports.iterdir()), patterns)

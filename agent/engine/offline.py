@@ -43,7 +43,7 @@ def approve_offline(profile: Profile, request: Any, operator: Any, card: CardDat
 
     begun = yield from ask.begin_request(
         request.kind, amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode,
-        operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id,
+        operator=operator.name, role=operator.role, original_id=request.original_id, purchase_id=request.purchase_id,
         client_request_id=request.client_request_id, build=build, advice=True,
         **({"offline_limits": limits} if limits is not None else {}))
     txn = begun.txn

@@ -39,7 +39,7 @@ class SaleRequest:
     client_request_id: str | None = None
     kind: str = "sale"  # "correction" for a linked sale of a difference
     original_id: int | None = None
-    chain_id: int | None = None
+    purchase_id: int | None = None
     keyed: bool = False  # the test card's number and expiry keyed by a supervisor (`[card_reader] manual_entry`)
 
 
@@ -131,7 +131,7 @@ def sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, c
 
     begun = yield from ask.begin_request(
         request.kind, amount=request.amount, currency=profile.currency, pan=card.pan, entry_mode=card.entry_mode,
-        operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id,
+        operator=operator.name, role=operator.role, original_id=request.original_id, purchase_id=request.purchase_id,
         client_request_id=request.client_request_id, build=build)
     txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="sale",
@@ -165,7 +165,7 @@ def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
     begun = yield from ask.begin_request(
         "void", amount=original.amount, currency=original.currency, pan=None, entry_mode="012",
         operator=operator.name, role=operator.role, original_id=original.id,
-        chain_id=original.chain_id or original.id, build=build)
+        purchase_id=original.purchase_id or original.id, build=build)
     txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="void")
     if status == "approved":
@@ -283,7 +283,7 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
     begun = yield from ask.begin_request(
         "refund", amount=amount, currency=original.currency, pan=None, entry_mode="012",
         operator=operator.name, role=operator.role, original_id=original.id,
-        chain_id=original.chain_id or original.id, client_request_id=request.client_request_id, build=build)
+        purchase_id=original.purchase_id or original.id, client_request_id=request.client_request_id, build=build)
     txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="refund")
     if status == "approved":

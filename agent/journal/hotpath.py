@@ -65,17 +65,17 @@ class HotPath(Store):
 
     # ----------------------------------------------------------------- hot path: intent
     def begin(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
-              operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
+              operator: str, role: str, original_id: int | None = None, purchase_id: int | None = None,
               client_request_id: str | None = None, request: Callable[[int, int], Any],
               advice: bool = False, original_rrn: str | None = None, original_date: str | None = None) -> Txn:
         """`begin_request` for callers that need only the transaction (`request` builds the message)."""
         return self.begin_request(kind, amount=amount, currency=currency, pan=pan, entry_mode=entry_mode,
-                                  operator=operator, role=role, original_id=original_id, chain_id=chain_id,
+                                  operator=operator, role=role, original_id=original_id, purchase_id=purchase_id,
                                   client_request_id=client_request_id, build=request, advice=advice,
                                   original_rrn=original_rrn, original_date=original_date).txn
 
     def begin_request(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
-                      operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
+                      operator: str, role: str, original_id: int | None = None, purchase_id: int | None = None,
                       client_request_id: str | None = None, build: Callable[[int, int], Any],
                       advice: bool = False, original_rrn: str | None = None,
                       original_date: str | None = None, offline_limits: Any = None,
@@ -113,7 +113,7 @@ class HotPath(Store):
                                          None)
             txn = self._insert_request(kind, trace, batch_number, request_text, amount=amount, currency=currency,
                                        entry_mode=entry_mode, pan_masked=masked, pan_fingerprint=fp,
-                                       original_id=original_id, chain_id=chain_id, operator=operator, role=role,
+                                       original_id=original_id, purchase_id=purchase_id, operator=operator, role=role,
                                        client_request_id=client_request_id, advice=advice, reference=reference,
                                        offline_limits=offline_limits)
             if txn is not None:
@@ -144,7 +144,7 @@ class HotPath(Store):
                 if dup is not None:
                     raise DuplicateRequest(client_request_id, txn_from_row(dup))
             batch = self._batches.open_batch_ids(w.cache)
-            self._check_links(kind, values["amount"], values["original_id"], values["chain_id"], batch["id"])
+            self._check_links(kind, values["amount"], values["original_id"], values["purchase_id"], batch["id"])
             if batch["number"] != batch_number or self._counters.peek_trace(w.cache) != trace:
                 raise _Stale
             if values["pan_masked"] is None and values["original_id"] is not None and kind in CARD_OF_ORIGINAL:
@@ -171,10 +171,10 @@ class HotPath(Store):
                       **({"state": TxnState.ADVICE_PENDING.value} if advice else {})})
         return txn_from_row(row, batch_state=BatchState.OPEN)
 
-    def _check_links(self, kind: str, amount: int, original_id: int | None, chain_id: int | None,
+    def _check_links(self, kind: str, amount: int, original_id: int | None, purchase_id: int | None,
                      batch_id: int) -> None:
-        if chain_id is not None:
-            self._txns.row(chain_id)
+        if purchase_id is not None:
+            self._txns.row(purchase_id)
         if kind in ("void", "preauth_void", "completion", "completion_void") and original_id is None:
             raise JournalError(f"a {kind} needs the original transaction")
         if original_id is None:

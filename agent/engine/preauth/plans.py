@@ -201,7 +201,7 @@ def _complete_by_advice(profile: Profile, original: Txn, amount: int, operator: 
         return masked(reference_request(profile, "completion_advice", trace=trace, batch=batch, amount=amount,
                                         original=original))
 
-    txn = (yield from ask.begin_request("completion", amount=amount, currency=original.currency, pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id, chain_id=original.chain_id or original.id, build=build, advice=True)).txn
+    txn = (yield from ask.begin_request("completion", amount=amount, currency=original.currency, pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id, purchase_id=original.purchase_id or original.id, build=build, advice=True)).txn
     try:
         yield from connect(profile)
         yield from flush_reversals(profile)  # delivers the advices too, this one included
@@ -257,7 +257,7 @@ def _send_reference(profile: Profile, kind: str, original: Txn, amount: int, ope
     def build(trace: int, batch: int) -> MessageJson:
         return masked(reference_request(profile, kind, trace=trace, batch=batch, amount=amount, original=original))
 
-    txn = (yield from ask.begin_request(kind, amount=amount, currency=original.currency, pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id, chain_id=original.chain_id or original.id, build=build)).txn
+    txn = (yield from ask.begin_request(kind, amount=amount, currency=original.currency, pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id, purchase_id=original.purchase_id or original.id, build=build)).txn
     message = reference_request(profile, kind, trace=txn.trace, batch=txn.batch, amount=amount, original=original)
     updated, status, text = yield from send_financial(profile, txn, message, operation=kind)
     return Outcome(kind, status, text, txn=updated, steps=(updated,), details={"original_id": original.id})

@@ -102,7 +102,7 @@ class WalletSaleRequest:
     client_request_id: str | None = None
     kind: str = "sale"  # "correction" for a linked payment of a difference
     original_id: int | None = None
-    chain_id: int | None = None
+    purchase_id: int | None = None
 
     def __repr__(self) -> str:  # never show the code in a traceback or a log
         return f"WalletSaleRequest(amount={self.amount}, code={'set' if self.code else None})"
@@ -187,7 +187,7 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
         return masked(wallet_sale_request(profile, settings, trace=trace, batch=batch, amount=request.amount,
                                           code=code))
 
-    txn = (yield from ask.begin_request(request.kind, amount=request.amount, currency=profile.currency, pan=code, entry_mode=settings.entry_mode, operator=operator.name, role=operator.role, original_id=request.original_id, chain_id=request.chain_id, client_request_id=request.client_request_id, build=build)).txn
+    txn = (yield from ask.begin_request(request.kind, amount=request.amount, currency=profile.currency, pan=code, entry_mode=settings.entry_mode, operator=operator.name, role=operator.role, original_id=request.original_id, purchase_id=request.purchase_id, client_request_id=request.client_request_id, build=build)).txn
     message = wallet_sale_request(profile, settings, trace=txn.trace, batch=txn.batch, amount=request.amount,
                                   code=code)
     result = yield Exchange(message)
