@@ -191,12 +191,16 @@ def contact(conn: psycopg.Connection) -> str:
     return contacted
 
 
+#: the events of `ALERT_KINDS`, spelled out so that the planner matches their partial index (migration 0011)
+ALERT_EVENTS_SQL = ("SELECT terminal, seq, txn_id, kind, at, details FROM events WHERE kind IN ("
+                    + ", ".join(f"'{k}'" for k in ALERT_KINDS) + ") AND (%(t)s::text IS NULL OR terminal = %(t)s) "
+                    "ORDER BY terminal, seq")
+
+
 def alert_events(conn: psycopg.Connection, terminal: str | None = None) -> list[Event]:
     """(terminal, seq, txn_id, kind, at, details) of the events `posoffice.overview` reads alerts from (of one
-    terminal, or all), on their partial index (migration 0004: its kinds are `ALERT_KINDS`)."""
-    kinds = ", ".join(f"'{k}'" for k in ALERT_KINDS)  # spelled out, so the planner matches the partial index
-    return conn.execute(f"SELECT terminal, seq, txn_id, kind, at, details FROM events WHERE kind IN ({kinds}) "
-                        "AND (%(t)s::text IS NULL OR terminal = %(t)s) ORDER BY terminal, seq", {"t": terminal}).fetchall()
+    terminal, or all), on their partial index."""
+    return conn.execute(ALERT_EVENTS_SQL, {"t": terminal}).fetchall()
 
 
 def switched_offline(conn: psycopg.Connection) -> list[tuple[str, float, str | None, str | None]]:
