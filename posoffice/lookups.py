@@ -1,4 +1,4 @@
-"""The SQL the web pages read with: finding transactions, a purchase's events and its chain's proof, the alert
+"""The SQL the web pages read with: finding transactions, a purchase's events and their hash-chain proof, the alert
 events, reconciliation runs and their claim documents, and the number the Today page polls.  (The collector's
 and the CLI's SQL is `posoffice.store`'s.)"""
 

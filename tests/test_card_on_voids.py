@@ -1,5 +1,5 @@
 """A void or refund carries no card of its own — it names its original — and still shows the card it
-went back to: in `posagent journal list` (table and --json), `journal show`, `journal chain`, the
+went back to: in `posagent journal list` (table and --json), `journal show`, `journal purchase`, the
 receipt and the `journal export` bundle (JSON and text).  The CLI → the daemon → real TCP → `posim host`,
 then the journal read by the CLI."""
 
@@ -42,7 +42,7 @@ def card_column(table: str) -> dict[int, str]:
     return {int(line.split()[0]): line[start:].split()[0] for line in lines[1:]}
 
 
-def test_journal_list_show_and_chain_show_the_original_card(journal_with_a_void_and_a_refund):
+def test_journal_list_show_and_purchase_show_the_original_card(journal_with_a_void_and_a_refund):
     agent, ids = journal_with_a_void_and_a_refund
     listed = agent.cli("journal", "list")
     assert listed.returncode == 0, listed.stderr

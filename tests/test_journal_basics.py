@@ -247,7 +247,7 @@ def test_duplicates_same_card_same_amount_within_the_window(journal, clock):
     assert journal.duplicates_of(journal.fingerprint(PAN), 8801, window_seconds=99999) == []
 
 
-def test_chain_links_original_void_refund_and_correction(journal):
+def test_a_purchase_links_original_void_refund_and_correction(journal):
     original = sale(journal, 1000)
     difference = sale(journal, 9000, purchase_id=original.id)
     refund = approve(journal, begin(journal, "refund", 500, original_id=difference.id))

@@ -73,7 +73,7 @@ def test_export_writes_a_verifiable_bundle_and_a_printable_text(path, tmp_path, 
 
 
 def test_the_names_before_the_rename_still_work_and_are_not_listed(path, tmp_path, capsys):
-    """`journal chain ID` and `export --chain ID` were `purchase` and `--purchase` before the rename."""
+    """`journal purchase ID` and `export --purchase ID` were `chain` and `--chain` before the rename."""
     assert run(capsys, "--journal", str(path), "purchase", "4", "--json") == \
         run(capsys, "--journal", str(path), "chain", "4", "--json")
     old, new = tmp_path / "old.json", tmp_path / "new.json"

@@ -89,8 +89,8 @@ def test_no_pan_or_track_data_anywhere_after_a_run(tmp_path, logfile, capsys):
     exports.mkdir()
     first = j.find(limit=1000)[-1].id
     bundle = j.export(purchase_of=first)
-    (exports / "chain.json").write_text(json.dumps(bundle))
-    (exports / "chain.txt").write_text(render_text(bundle))
+    (exports / "purchase.json").write_text(json.dumps(bundle))
+    (exports / "purchase.txt").write_text(render_text(bundle))
     (exports / "range.json").write_text(json.dumps(j.export(since="2000-01-01")))
     files_open = [p for p in tmp_path.iterdir() if p.is_file()]
     assert any(p.name.endswith("-wal") for p in files_open), "the WAL should be scanned while it holds data"
@@ -102,5 +102,5 @@ def test_no_pan_or_track_data_anywhere_after_a_run(tmp_path, logfile, capsys):
     hits += _scan([p for p in tmp_path.iterdir() if p.is_file()] + list(exports.iterdir()), patterns)
     assert logfile.stat().st_size > 0
     assert hits == []
-    masked = json.loads((exports / "chain.json").read_text())["transactions"][0]["pan_masked"]
+    masked = json.loads((exports / "purchase.json").read_text())["transactions"][0]["pan_masked"]
     assert masked.endswith(cards[0].pan[-4:]) and "*" in masked

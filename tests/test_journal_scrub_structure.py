@@ -58,7 +58,7 @@ def sale_message(card, amount: int, trace: int, batch: int, icc: bytes) -> Messa
 
 
 def exported_icc(capsys, path, txn_id: int) -> list[dict]:
-    """Field 55 of the sent request, as `posagent journal export --chain` prints it."""
+    """Field 55 of the sent request, as `posagent journal export --purchase` prints it."""
     assert main(["journal", "--journal", str(path), "export", "--purchase", str(txn_id)]) == 0
     bundle = json.loads(capsys.readouterr().out)
     sent = next(m for m in bundle["messages"] if m["txn_id"] == txn_id and m["direction"] == "sent")
