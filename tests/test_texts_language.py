@@ -1,4 +1,4 @@
-"""Every cashier-facing line follows `[terminal] language`: the card reader's messages, the chain texts
+"""Every cashier-facing line follows `[terminal] language`: the card reader's messages, the fix texts
 and the outcome-unknown text come from the one engine table, in English and Chinese."""
 
 from __future__ import annotations

@@ -131,8 +131,8 @@ def test_flags_sent_are_exactly_those_the_cashier_confirmed(guards, asks):
         s.keys("ENTER", "1234", "ENTER")
     assert s.last_call.args.get("confirm_repeat", False) is ("repeat_refund" in guards)
     s.reply(outcome("approved", "ok", receipts=0)).keys("ENTER")
-    for chains in asks:  # the totals asked again and again (X each time), then once confirmed
-        s.keys("8").reply(outcome("needs_confirmation", "Settle?", receipts=0, open_fixes=chains)).keys("CANCEL")
+    for fixes in asks:  # the totals asked again and again (X each time), then once confirmed
+        s.keys("8").reply(outcome("needs_confirmation", "Settle?", receipts=0, open_fixes=fixes)).keys("CANCEL")
     s.keys("8").reply(outcome("needs_confirmation", "Settle?", receipts=0, open_fixes=asks[-1]))
     s.keys("ENTER", "1234", "ENTER")
     assert s.last_call.args.get("confirm_open_fixes", False) is bool(asks[-1])

@@ -226,7 +226,7 @@ def summary(profile: Profile, fix: Fix, original: Txn, txns: list[Any]) -> dict[
     states = progress(fix, txns)
     return {"id": fix.id, "kind": fix.kind, "original_id": original.id, "trace": original.trace,
             "card": original.pan_masked, "target": fix.target, "owed": [s.as_step() for s in states
-                                                                      if s.status != "done"],
+                                                                        if s.status != "done"],
             "standing": standing(profile, fix, original, states),
             "resume": resume_command(fix.kind, original.id, original.trace)}
 
