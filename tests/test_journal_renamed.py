@@ -19,7 +19,7 @@ import sqlite_utils
 
 from agent.cli import main
 from agent.engine import fixes, operations as ops
-from agent.journal import Journal, schema, verify_bundle
+from agent.journal import Journal, integrity, schema, verify_bundle
 from agent.journal.states import FIX_EVENTS, FIX_ID_KEYS
 from tests.enginekit import CASHIER, PROFILE, SUPERVISOR, RecordingJournal, World
 from tests.test_engine_properties import assert_bank_equals_journal, ledger_net
@@ -119,7 +119,10 @@ def test_the_journal_made_before_the_rename_is_a_schema_5_journal_with_the_old_e
 
 def test_it_migrates_verifies_and_its_open_fix_is_read_and_resumed_to_the_end(old_world, capsys):
     path = old_world.tmp / "journal.db"
+    assert main(["journal", "--journal", str(path), "verify"]) != 0  # read-only: never migrates, says so
+    assert "schema version 5; open it once with the agent" in capsys.readouterr().err
     journal = _reopen(old_world)
+    assert integrity.check_tail(path).ok  # the daemon's check at start
     assert _shape(path)["user_version"] == schema.SCHEMA_VERSION == 6
     assert {"fixes", "idx_fixes_open", "idx_fixes_original", "idx_transactions_purchase_id"} <= set(_shape(path))
     assert "chains" not in _shape(path) and "idx_transactions_chain_id" not in _shape(path)
