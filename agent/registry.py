@@ -96,7 +96,12 @@ STATEMENT_NAME = r"(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]{0,99}"
 #: a guard → the argument that confirms it (the engine names the guard in a needs_confirmation outcome)
 GUARD_ARGS = MappingProxyType({"duplicate": "confirm_duplicate", "unusual_amount": "confirm_unusual",
                                "repeat_refund": "confirm_repeat", "totals": "confirm",
-                               "open_chains": "confirm_open_chains", "stored_sales": "confirm_stored"})
+                               "open_fixes": "confirm_open_fixes", "stored_sales": "confirm_stored"})
+
+
+#: names of the past → today's, for operations and arguments: still accepted as input (the control API, and the
+#: command line's words and flags derived from them, hidden from --help), never output (docs/operations.md#renamed)
+RENAMED = MappingProxyType({"chains": "fixes", "chain_close": "fix_close", "confirm_open_chains": "confirm_open_fixes"})
 
 
 @dataclass(frozen=True)
@@ -221,21 +226,21 @@ _rows = (
               P + "duplicates_fix", offline="wait", role="supervisor", money=True, journaled=True, keypad=True,
               args={"id": ID.but(required=True, flag="--fix", help="journal id of the duplicate sale to void or refund")},
               cli=Cli(("duplicates",), select=("--fix",))),
-    Operation("chains", "multi-step fixes left open", Q + "chains", kind="query",
-              cli=Cli(("chains",), show="show_chains")),
-    Operation("chain_close", "end an open fix on purpose, e.g. the customer paid cash (supervisor)",
-              Q + "chain_close", kind="query", role="supervisor",
+    Operation("fixes", "multi-step fixes left open", Q + "fixes", kind="query",
+              cli=Cli(("fixes",), show="show_fixes")),
+    Operation("fix_close", "end an open fix on purpose, e.g. the customer paid cash (supervisor)",
+              Q + "fix_close", kind="query", role="supervisor",
               args={"id": ID.but(required=True, flag="--close",
-                                 help="chain to close (the customer was settled otherwise)"),
+                                 help="fix to close (the customer was settled otherwise)"),
                     "reason": _text(required=True, help="what was done instead, e.g. \"customer paid cash\"")},
-              cli=Cli(("chains",), select=("--close",), show="show_message")),
+              cli=Cli(("fixes",), select=("--close",), show="show_message")),
     # ---------------------------------------------------------------- the end of the day
     Operation("settle", "settle the batch: totals, confirmation, upload (supervisor)", P + "settle", offline="wait",
               role="supervisor", relaxed=("confirm", (None, False), "cashier"), raised=("confirm_stored", "supervisor"),
-              money=True, journaled=True, keypad=True, guards=("totals", "open_chains", "stored_sales"),
+              money=True, journaled=True, keypad=True, guards=("totals", "open_fixes", "stored_sales"),
               args={"confirm": FLAG.but(flag="--yes", help="the totals were checked: settle without asking"),
-                    "confirm_open_chains": FLAG.but(help="settle although fixes are still open (they are listed; "
-                                                         "close them by hand after)"),
+                    "confirm_open_fixes": FLAG.but(help="settle although fixes are still open (they are listed; "
+                                                        "close them by hand after)"),
                     "confirm_stored": FLAG.but(help="sales stored offline that the bank cannot take now move to the "
                                                     "next batch and this one settles without them (supervisor)")},
               cli=Cli(("settle",))),
@@ -320,7 +325,7 @@ _rows = (
     Operation("receipt", "reprint a receipt (default: the last transaction)", Q + "receipt", kind="query",
               keypad=True, args={"id": ID.but(positional=True, help="journal id")},
               cli=Cli(("receipt",), show="show_receipt")),
-    Operation("export", "the evidence bundle of a transaction's chain", Q + "export", kind="query", console=True,
+    Operation("export", "the evidence bundle of a transaction's purchase", Q + "export", kind="query", console=True,
               args={"id": ID.but(required=True)}),
     # ---------------------------------------------------------------- the technician and the audit trail
     Operation("log_level", "show or change the daemon's log level now", Q + "log_level", kind="query",

@@ -53,7 +53,7 @@ class Replies:
             return {"ok": True, "result": {"transactions": [self.sale]}}
         if call.op == "settle" and not call.args.get("confirm"):
             return {"ok": True, "outcome": {"status": "needs_confirmation", "message": TOTALS, "txn": None,
-                                            "steps": [], "details": {"batch": 1, "open_chains": []}}}
+                                            "steps": [], "details": {"batch": 1, "open_fixes": []}}}
         if call.op == "settle":
             return _outcome("done", "Batch 000001 settled: balanced.", report="SETTLEMENT REPORT")
         return _outcome("approved", f"{call.op} approved")

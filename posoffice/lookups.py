@@ -1,4 +1,4 @@
-"""The SQL the web pages read with: finding transactions, a purchase's events and its chain's proof, the alert
+"""The SQL the web pages read with: finding transactions, a purchase's events and their hash-chain proof, the alert
 events, reconciliation runs and their claim documents, and the number the Today page polls.  (The collector's
 and the CLI's SQL is `posoffice.store`'s.)"""
 
@@ -109,8 +109,8 @@ def purchase_keys(conn: psycopg.Connection, terminal: str, txn_id: int) -> list[
 
 
 def full_events(conn: psycopg.Connection, terminal: str, txn_ids: list[int]) -> list[dict[str, Any]]:
-    """Every event of these transactions of one terminal (with the fix's chain events), as the journal's
-    evidence bundle lists events."""
+    """Every event of these transactions of one terminal (a fix's too: they name its original), as the
+    journal's evidence bundle lists events."""
     rows = conn.execute("SELECT seq, at, txn_id, kind, operator, role, details_text, content_hash, hash FROM events "
                         "WHERE terminal = %s AND txn_id = ANY(%s) ORDER BY seq", (terminal, txn_ids)).fetchall()
     return [{"id": r[0], "at": r[1], "txn_id": r[2], "kind": r[3], "operator": r[4], "role": r[5],
@@ -191,12 +191,16 @@ def contact(conn: psycopg.Connection) -> str:
     return contacted
 
 
+#: the events of `ALERT_KINDS`, spelled out so that the planner matches their partial index (migration 0011)
+ALERT_EVENTS_SQL = ("SELECT terminal, seq, txn_id, kind, at, details FROM events WHERE kind IN ("
+                    + ", ".join(f"'{k}'" for k in ALERT_KINDS) + ") AND (%(t)s::text IS NULL OR terminal = %(t)s) "
+                    "ORDER BY terminal, seq")
+
+
 def alert_events(conn: psycopg.Connection, terminal: str | None = None) -> list[Event]:
     """(terminal, seq, txn_id, kind, at, details) of the events `posoffice.overview` reads alerts from (of one
-    terminal, or all), on their partial index (migration 0004: its kinds are `ALERT_KINDS`)."""
-    kinds = ", ".join(f"'{k}'" for k in ALERT_KINDS)  # spelled out, so the planner matches the partial index
-    return conn.execute(f"SELECT terminal, seq, txn_id, kind, at, details FROM events WHERE kind IN ({kinds}) "
-                        "AND (%(t)s::text IS NULL OR terminal = %(t)s) ORDER BY terminal, seq", {"t": terminal}).fetchall()
+    terminal, or all), on their partial index."""
+    return conn.execute(ALERT_EVENTS_SQL, {"t": terminal}).fetchall()
 
 
 def switched_offline(conn: psycopg.Connection) -> list[tuple[str, float, str | None, str | None]]:

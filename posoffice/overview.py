@@ -4,8 +4,8 @@
 from a card by its masked number's prefix and length, `agent.paycodes.wallet_of_masked`), and when it last
 settled.  The alerts, each with the one thing that finishes it:
 
-- a multi-step fix (`chain.plan` … `chain.done` / `chain.closed`) still open: the terminal's own resume
-  command (`agent.engine.chains.resume_command`) and the keypad's way to it;
+- a multi-step fix (`fix.plan` … `fix.done` / `fix.closed`; `chain.*` before the rename) still open: the terminal's own resume
+  command (`agent.engine.fixrun.resume_command`) and the keypad's way to it;
 - a reversal whose tries ran out (`reversal.failed` with state `needs_manual`, no `reversal.done` or
   `reversal.handled` since): `posagent reversals --handled ID --note …` after settling it with the acquirer;
 - suspected duplicates within a till and across tills (`posoffice.duplicates`), not yet fixed (`open_pairs`);
@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Iterable, Mapping
 
-from agent.engine.chains import resume_command
+from agent.engine.fixrun import resume_command
+from agent.journal.states import FIX_EVENTS, FIX_ID_KEYS
 from agent.paycodes import wallet_of_masked
 from agent.reconcile.fees import FeeContract
 from agent.cardtypes import card_type
@@ -39,9 +40,10 @@ from posoffice.report import SIDES, STILL_APPROVED, Event, Transaction
 
 #: the payment types a batch is totalled by, as the terminal's settlement slip has them
 PAYMENT_TYPES = ("card", "code")
-#: the events `alerts` reads besides the transactions'
-ALERT_KINDS = ("chain.plan", "chain.step", "chain.done", "chain.closed", "reversal.failed", "reversal.done",
-               "reversal.handled")
+#: a fix's event kind (either spelling: terminals shipped `chain.*` before the rename) → what it says
+_FIX_SAYS = {kind: says for says, kinds in FIX_EVENTS.items() for kind in kinds}
+#: the events `alerts` reads besides the transactions' (migration 0011's partial index lists the same)
+ALERT_KINDS = (*_FIX_SAYS, "reversal.failed", "reversal.done", "reversal.handled")
 
 
 def payment_type(txn: Transaction) -> str:
@@ -111,10 +113,10 @@ def terminals_today(terminals: Iterable[Mapping[str, Any]], txns: Iterable[Trans
 @dataclass(frozen=True)
 class OpenFix:
     terminal: str
-    chain: int
+    id: int  # the fix's, on its terminal
     kind: str
     original: Transaction | None
-    steps: tuple[str, ...]  # each step's status, as the last chain.step said
+    steps: tuple[str, ...]  # each step's status, as the last fix.step said
     since: float
     command: str
 
@@ -135,7 +137,7 @@ class ManualReversal:
 
 @dataclass
 class _Planned:
-    """A fix as its `chain.plan` said, with each step's status as the last `chain.step` said."""
+    """A fix as its `fix.plan` said, with each step's status as the last `fix.step` said."""
 
     kind: str
     txn_id: int | None  # the original's
@@ -146,25 +148,26 @@ class _Planned:
 def open_fixes(events: Iterable[Event], txns: Iterable[Transaction]) -> list[OpenFix]:
     """`events`: (terminal, seq, txn_id, kind, at, details) of `ALERT_KINDS`, in chain order."""
     by_id: dict[tuple[str, int | None], Transaction] = {(t.terminal, t.txn_id): t for t in txns}
-    chains: dict[tuple[str, int], _Planned] = {}
+    fixes: dict[tuple[str, int], _Planned] = {}
     for terminal, _seq, txn_id, kind, at, details in events:
-        chain_id = details.get("chain") if isinstance(details, dict) else None
-        if not kind.startswith("chain.") or not isinstance(chain_id, int):
+        says = _FIX_SAYS.get(kind)
+        fix_id = next((details[k] for k in FIX_ID_KEYS if k in details), None) if isinstance(details, dict) else None
+        if says is None or not isinstance(fix_id, int):
             continue
-        key = (terminal, chain_id)
-        if kind == "chain.plan":
-            chains[key] = _Planned(details.get("kind", ""), txn_id, at,
-                                   tuple(str(s.get("status", "owed")) for s in details.get("steps") or ()
-                                         if isinstance(s, dict)))
-        elif key in chains and kind == "chain.step":
-            chains[key].steps = tuple(str(s) for s in details.get("steps") or ())
-        elif kind in ("chain.done", "chain.closed"):
-            chains.pop(key, None)
+        key = (terminal, fix_id)
+        if says == "plan":
+            fixes[key] = _Planned(details.get("kind", ""), txn_id, at,
+                                  tuple(str(s.get("status", "owed")) for s in details.get("steps") or ()
+                                        if isinstance(s, dict)))
+        elif key in fixes and says == "step":
+            fixes[key].steps = tuple(str(s) for s in details.get("steps") or ())
+        else:  # done or closed
+            fixes.pop(key, None)
     found = []
-    for (terminal, chain_id), c in sorted(chains.items(), key=lambda kv: kv[1].at):
+    for (terminal, fix_id), c in sorted(fixes.items(), key=lambda kv: kv[1].at):
         original = by_id.get((terminal, c.txn_id))
         command = resume_command(c.kind, c.txn_id or 0, original.trace if original else 0)  # the terminal's own rule
-        found.append(OpenFix(terminal, chain_id, c.kind, original, c.steps, c.at, command))
+        found.append(OpenFix(terminal, fix_id, c.kind, original, c.steps, c.at, command))
     return found
 
 

@@ -77,7 +77,7 @@ class Session:
     def start(self) -> None:
         self.apply(self.terminal.start())
         try:  # fixes left open (e.g. before a restart) show on the idle screen from the start
-            reply = self.perform_call(Call("chains", {}), lambda text: None)
+            reply = self.perform_call(Call("fixes", {}), lambda text: None)
         except (PosagentError, OSError, ValueError):
             return
         if reply.get("ok"):

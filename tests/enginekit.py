@@ -132,16 +132,16 @@ class World:
         plan.close()
         return finished
 
-    def recover_telling_open_chains(self) -> list:
-        """The daemon's recovery after a cut; what it tells the operator names every chain left open with
-        where its money stands (as the journal says).  Returns the open chains."""
-        from agent.engine import chains, settlement
+    def recover_telling_open_fixes(self) -> list:
+        """The daemon's recovery after a cut; what it tells the operator names every fix left open with
+        where its money stands (as the journal says).  Returns the open fixes."""
+        from agent.engine import fixrun, settlement
         recovered = self.run(settlement.recover(self.profile))
-        open_now = self.journal.open_chains()
+        open_now = self.journal.open_fixes()
         assert ("left open" in recovered.message) == bool(open_now), recovered.message
-        for chain in open_now:
-            summary = chains.summary(self.profile, chain, self.journal.get(chain.original_id),
-                                     self.journal.chain_txns(chain.id))
+        for fix in open_now:
+            summary = fixrun.summary(self.profile, fix, self.journal.get(fix.original_id),
+                                     self.journal.fix_txns(fix.id))
             assert summary["standing"] in recovered.message
         return open_now
 

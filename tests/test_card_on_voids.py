@@ -1,5 +1,5 @@
 """A void or refund carries no card of its own — it names its original — and still shows the card it
-went back to: in `posagent journal list` (table and --json), `journal show`, `journal chain`, the
+went back to: in `posagent journal list` (table and --json), `journal show`, `journal purchase`, the
 receipt and the `journal export` bundle (JSON and text).  The CLI → the daemon → real TCP → `posim host`,
 then the journal read by the CLI."""
 
@@ -42,7 +42,7 @@ def card_column(table: str) -> dict[int, str]:
     return {int(line.split()[0]): line[start:].split()[0] for line in lines[1:]}
 
 
-def test_journal_list_show_and_chain_show_the_original_card(journal_with_a_void_and_a_refund):
+def test_journal_list_show_and_purchase_show_the_original_card(journal_with_a_void_and_a_refund):
     agent, ids = journal_with_a_void_and_a_refund
     listed = agent.cli("journal", "list")
     assert listed.returncode == 0, listed.stderr
@@ -54,7 +54,7 @@ def test_journal_list_show_and_chain_show_the_original_card(journal_with_a_void_
     assert card_column(agent.cli("journal", "show", str(ids["refund"])).stdout.split("\n\n")[0]) == \
         {ids["refund"]: CREDIT}
     assert agent.json("journal", "show", str(ids["void"]))["transaction"]["card"] == DEBIT
-    assert card_column(agent.cli("journal", "chain", str(ids["sale"])).stdout) == \
+    assert card_column(agent.cli("journal", "purchase", str(ids["sale"])).stdout) == \
         {ids["sale"]: DEBIT, ids["void"]: DEBIT}
 
 
@@ -73,6 +73,6 @@ def test_journal_export_shows_the_original_card(journal_with_a_void_and_a_refund
     bundle = json.loads(agent.cli("journal", "export", "--since", "2000-01-01").stdout)
     cards = {t["id"]: t["card"] for t in bundle["transactions"]}
     assert cards == {ids["sale"]: DEBIT, ids["void"]: DEBIT, ids["other_sale"]: CREDIT, ids["refund"]: CREDIT}
-    text = agent.cli("journal", "export", "--chain", str(ids["other_sale"]), "--text").stdout
+    text = agent.cli("journal", "export", "--purchase", str(ids["other_sale"]), "--text").stdout
     blocks = {int(b.split()[0][1:]): b for b in re.split(r"\n(?=#\d+ )", text.split("\nEVENTS")[0]) if b[0] == "#"}
     assert f"card {CREDIT} " in blocks[ids["refund"]] and "card - " not in text

@@ -36,8 +36,8 @@ def test_s1_overcharge_in_open_batch_is_voided_and_recharged(agent, sim_host):
     assert "voided" in fixed["outcome"]["message"]
     assert len(fixed["outcome"]["receipts"]) == 2  # a receipt for every step
     assert net(sim_host) == 10000
-    chain = agent.json("journal", "chain", str(wrong["txn"]["id"]))
-    assert {t["kind"] for t in chain} >= {"sale", "void", "correction"}
+    purchase = agent.json("journal", "purchase", str(wrong["txn"]["id"]))
+    assert {t["kind"] for t in purchase} >= {"sale", "void", "correction"}
 
 
 def test_s1_overcharge_after_settlement_refunds_the_difference(agent, sim_host):

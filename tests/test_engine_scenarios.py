@@ -127,7 +127,7 @@ def test_s1_overcharge_open_batch_voids_and_charges_the_right_amount(world):
     assert outcome.status == "approved", outcome.message
     assert "voided" in outcome.message
     assert world.net_charged() == 10000
-    kinds = [t.kind for t in world.journal.chain(wrong.txn.id)]
+    kinds = [t.kind for t in world.journal.purchase(wrong.txn.id)]
     assert "void" in kinds and "correction" in kinds
 
 

@@ -247,14 +247,14 @@ def test_duplicates_same_card_same_amount_within_the_window(journal, clock):
     assert journal.duplicates_of(journal.fingerprint(PAN), 8801, window_seconds=99999) == []
 
 
-def test_chain_links_original_void_refund_and_correction(journal):
+def test_a_purchase_links_original_void_refund_and_correction(journal):
     original = sale(journal, 1000)
-    difference = sale(journal, 9000, chain_id=original.id)
+    difference = sale(journal, 9000, purchase_id=original.id)
     refund = approve(journal, begin(journal, "refund", 500, original_id=difference.id))
     other = sale(journal, 1000)
     for member in (original, difference, refund):
-        assert [t.id for t in journal.chain(member.id)] == [original.id, difference.id, refund.id]
-    assert [t.id for t in journal.chain(other.id)] == [other.id]
+        assert [t.id for t in journal.purchase(member.id)] == [original.id, difference.id, refund.id]
+    assert [t.id for t in journal.purchase(other.id)] == [other.id]
 
 
 def test_settlement_freezes_totals_uploads_resumably_and_opens_the_next_batch(journal):

@@ -49,10 +49,10 @@ def test_list_is_a_table_and_json_on_request(path, capsys):
     assert [t["amount"] for t in json.loads(out)] == [500]
 
 
-def test_show_chain_duplicates_totals(path, capsys):
+def test_show_purchase_duplicates_totals(path, capsys):
     code, out, _ = run(capsys, "--journal", str(path), "show", "1")
     assert code == 0 and "messages (masked):" in out and "txn.complete" in out
-    code, out, _ = run(capsys, "--journal", str(path), "chain", "4", "--json")
+    code, out, _ = run(capsys, "--journal", str(path), "purchase", "4", "--json")
     assert [t["kind"] for t in json.loads(out)] == ["sale", "refund"]
     code, out, _ = run(capsys, "--journal", str(path), "duplicates", "--window", "600", "--json")
     assert [[t["id"] for t in g] for g in json.loads(out)] == [[1, 2]]
@@ -65,11 +65,26 @@ def test_show_chain_duplicates_totals(path, capsys):
 
 def test_export_writes_a_verifiable_bundle_and_a_printable_text(path, tmp_path, capsys):
     target = tmp_path / "bundle.json"
-    code, out, _ = run(capsys, "--journal", str(path), "export", "--chain", "1", "-o", str(target))
+    code, out, _ = run(capsys, "--journal", str(path), "export", "--purchase", "1", "-o", str(target))
     assert code == 0 and "wrote 2 transaction(s)" in out
     assert verify_bundle(json.loads(target.read_text())) is None
     code, out, _ = run(capsys, "--journal", str(path), "export", "--since", "2000-01-01", "--text")
     assert code == 0 and "hash chain intact" in out and out.count("SALE") == 3
+
+
+def test_the_names_before_the_rename_still_work_and_are_not_listed(path, tmp_path, capsys):
+    """`journal purchase ID` and `export --purchase ID` were `chain` and `--chain` before the rename."""
+    assert run(capsys, "--journal", str(path), "purchase", "4", "--json") == \
+        run(capsys, "--journal", str(path), "chain", "4", "--json")
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    assert run(capsys, "--journal", str(path), "export", "--chain", "1", "-o", str(old))[0] == 0
+    assert run(capsys, "--journal", str(path), "export", "--purchase", "1", "-o", str(new))[0] == 0
+    assert json.loads(old.read_text())["scope"] == json.loads(new.read_text())["scope"] == {"purchase_of": 1}
+    for argv in (["--help"], ["export", "--help"]):
+        with pytest.raises(SystemExit):
+            run(capsys, *argv)
+        shown = capsys.readouterr().out
+        assert "purchase" in shown and "chain" not in shown.replace("hash chain", "")
 
 
 def test_verify_passes_then_reports_tampering_with_exit_1(path, capsys):
@@ -86,8 +101,8 @@ def test_verify_passes_then_reports_tampering_with_exit_1(path, capsys):
 
 def test_the_cli_never_writes_to_the_journal(path, capsys):
     before = path.read_bytes()
-    for argv in (["list"], ["show", "1"], ["chain", "1"], ["duplicates"], ["totals"], ["verify"],
-                 ["export", "--chain", "1"]):
+    for argv in (["list"], ["show", "1"], ["purchase", "1"], ["duplicates"], ["totals"], ["verify"],
+                 ["export", "--purchase", "1"]):
         assert run(capsys, "--journal", str(path), *argv)[0] == 0
     assert path.read_bytes() == before
 
@@ -96,7 +111,7 @@ def test_the_cli_never_writes_to_the_journal(path, capsys):
     (["show", "99"], "no transaction 99"),
     (["totals", "77"], "no batch 000077"),
     (["list", "--amount", "12.345"], "at most 2 decimals"),
-    (["export"], "export needs --chain ID"),
+    (["export"], "export needs --purchase ID"),
 ])
 def test_bad_input_is_one_line_and_exit_2(path, capsys, argv, message):
     code, out, err = run(capsys, "--journal", str(path), *argv)
@@ -137,18 +152,18 @@ def test_export_to_a_file_is_private_refuses_links_and_overwrites_and_names_a_mi
     import os
     import stat
     out = tmp_path / "bundle.json"
-    code, text, err = run(capsys, "--journal", str(path), "export", "--chain", "1", "-o", str(out))
+    code, text, err = run(capsys, "--journal", str(path), "export", "--purchase", "1", "-o", str(out))
     assert code == 0 and stat.S_IMODE(out.stat().st_mode) == 0o600
-    code, _, err = run(capsys, "--journal", str(path), "export", "--chain", "1", "-o", str(out))
+    code, _, err = run(capsys, "--journal", str(path), "export", "--purchase", "1", "-o", str(out))
     assert code == 2 and "already exists; add --force to replace it" in err and len(err.strip().splitlines()) == 1
-    assert run(capsys, "--journal", str(path), "export", "--chain", "1", "-o", str(out), "--force")[0] == 0
+    assert run(capsys, "--journal", str(path), "export", "--purchase", "1", "-o", str(out), "--force")[0] == 0
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     link = tmp_path / "link.json"
     os.symlink(victim, link)
     for extra in ((), ("--force",)):
-        code, _, err = run(capsys, "--journal", str(path), "export", "--chain", "1", "-o", str(link), *extra)
+        code, _, err = run(capsys, "--journal", str(path), "export", "--purchase", "1", "-o", str(link), *extra)
         assert code == 2 and "symbolic link" in err
     assert victim.read_text() == "keep me"
-    code, _, err = run(capsys, "--journal", str(path), "export", "--chain", "1", "-o", str(tmp_path / "no" / "x.json"))
+    code, _, err = run(capsys, "--journal", str(path), "export", "--purchase", "1", "-o", str(tmp_path / "no" / "x.json"))
     assert code == 2 and "no directory" in err and "Traceback" not in err

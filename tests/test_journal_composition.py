@@ -55,7 +55,7 @@ def test_the_journal_is_a_composition_not_a_class_of_mixins():
     assert Journal.__mro__ == (Journal, object)
     stores = {name: cls for name, cls in inspect.getmembers(__import__("agent.journal", fromlist=["*"]))
               if inspect.isclass(cls) and issubclass(cls, Store) and cls is not Store}
-    assert {"Transactions", "Batches", "Reversals", "Counters", "Queries", "Holds", "Chains", "HotPath"} <= set(stores)
+    assert {"Transactions", "Batches", "Reversals", "Counters", "Queries", "Holds", "Fixes", "HotPath"} <= set(stores)
 
 
 def test_every_module_of_the_journal_is_small():

@@ -88,19 +88,19 @@ def test_no_pan_or_track_data_anywhere_after_a_run(tmp_path, logfile, capsys):
     exports = tmp_path / "exports"
     exports.mkdir()
     first = j.find(limit=1000)[-1].id
-    bundle = j.export(chain_of=first)
-    (exports / "chain.json").write_text(json.dumps(bundle))
-    (exports / "chain.txt").write_text(render_text(bundle))
+    bundle = j.export(purchase_of=first)
+    (exports / "purchase.json").write_text(json.dumps(bundle))
+    (exports / "purchase.txt").write_text(render_text(bundle))
     (exports / "range.json").write_text(json.dumps(j.export(since="2000-01-01")))
     files_open = [p for p in tmp_path.iterdir() if p.is_file()]
     assert any(p.name.endswith("-wal") for p in files_open), "the WAL should be scanned while it holds data"
     hits = _scan(files_open + list(exports.iterdir()), patterns)
     j.close()
-    for argv in (["list"], ["show", str(first)], ["export", "--chain", str(first), "--text"], ["duplicates"]):
+    for argv in (["list"], ["show", str(first)], ["export", "--purchase", str(first), "--text"], ["duplicates"]):
         assert main(["journal", "--journal", str(path), *argv]) == 0
     (exports / "cli.txt").write_text(capsys.readouterr().out)
     hits += _scan([p for p in tmp_path.iterdir() if p.is_file()] + list(exports.iterdir()), patterns)
     assert logfile.stat().st_size > 0
     assert hits == []
-    masked = json.loads((exports / "chain.json").read_text())["transactions"][0]["pan_masked"]
+    masked = json.loads((exports / "purchase.json").read_text())["transactions"][0]["pan_masked"]
     assert masked.endswith(cards[0].pan[-4:]) and "*" in masked

@@ -58,8 +58,8 @@ def sale_message(card, amount: int, trace: int, batch: int, icc: bytes) -> Messa
 
 
 def exported_icc(capsys, path, txn_id: int) -> list[dict]:
-    """Field 55 of the sent request, as `posagent journal export --chain` prints it."""
-    assert main(["journal", "--journal", str(path), "export", "--chain", str(txn_id)]) == 0
+    """Field 55 of the sent request, as `posagent journal export --purchase` prints it."""
+    assert main(["journal", "--journal", str(path), "export", "--purchase", str(txn_id)]) == 0
     bundle = json.loads(capsys.readouterr().out)
     sent = next(m for m in bundle["messages"] if m["txn_id"] == txn_id and m["direction"] == "sent")
     return sent["body"]["subfields"]["55"]
@@ -227,7 +227,7 @@ def test_a_chip_sale_through_the_daemon_reverifies_from_journal_export(tmp_path,
         reply = agent.json("sale", "66.00")
         assert reply["ok"] and reply["outcome"]["status"] == "approved", reply
         txn_id = reply["outcome"]["txn"]["id"]
-        exported = agent.cli("journal", "export", "--chain", str(txn_id))
+        exported = agent.cli("journal", "export", "--purchase", str(txn_id))
         assert exported.returncode == 0, exported.stderr
     finally:
         agent.stop()

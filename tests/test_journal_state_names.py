@@ -128,9 +128,9 @@ PROBE_OTHER_MACHINES = '''
 import enum
 class Screen(enum.StrEnum):
     IDLE = "idle"  # an enum's own body spells its values: allowed
-def g(self, chain, conn, session):
+def g(self, fix, conn, session):
     """A docstring may say 'open' and "logged out"."""
-    if self.state == "sale.amount" or chain.state != "open" or session.state in ("logged out",):
+    if self.state == "sale.amount" or fix.state != "open" or session.state in ("logged out",):
         conn.execute("SELECT * FROM batches WHERE state = 'settling'")
     link = {"state": "idle"}  # the link's state, no machine's: the journal's names only are checked here
     return link, "paying"

@@ -27,9 +27,9 @@ def _build(path) -> None:
     refund = j.begin("refund", amount=2000, currency="156", pan=PAN, entry_mode="051", operator="01",
                      role="supervisor", original_id=sale.id, request=req)
     j.complete(refund.id, approved=True, response_code="00", rrn=None, auth_code=None, response={"39": "00"})
-    fix = j.plan_chain("correction", sale.id, steps=[{"op": "refund", "amount": 2000}], target=10000,
-                       operator="sup", role="supervisor")  # every chained table holds a row to tamper with
-    j.end_chain(fix.id, "done", steps=[{"op": "refund", "amount": 2000, "status": "done"}])
+    fix = j.plan_fix("correction", sale.id, steps=[{"op": "refund", "amount": 2000}], target=10000,
+                     operator="sup", role="supervisor")  # every chained table holds a row to tamper with
+    j.end_fix(fix.id, "done", steps=[{"op": "refund", "amount": 2000, "status": "done"}])
     lost = j.begin("sale", amount=500, currency="156", pan=PAN, entry_mode="051", operator="01", role="cashier",
                    request=req)
     rev = j.fail(lost.id, reason="98", error="timeout")
@@ -166,7 +166,7 @@ def test_any_changed_value_in_any_chained_row_is_caught(pristine, tmp_path, data
 
 def test_export_bundle_proof_holds_and_detects_edits(copy):
     j = Journal.open(copy, fingerprint_key=KEY)
-    bundle = j.export(chain_of=1)
+    bundle = j.export(purchase_of=1)
     j.close()
     assert verify_bundle(bundle) is None
     assert [t["id"] for t in bundle["transactions"]] == [1, 2]

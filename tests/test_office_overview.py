@@ -26,19 +26,41 @@ def txn(terminal, txn_id, kind="sale", amount=1000, *, state="approved", at=1000
 
 def test_an_open_fix_is_listed_with_the_terminal_s_resume_command_until_it_is_done_or_closed():
     txns = [txn("T1", 5, amount=12000), txn("T1", 9, amount=3000)]
-    plan = {"chain": 1, "kind": "correction", "steps": [{"op": "void", "status": "done"},
-                                                        {"op": "sale", "status": "owed"}]}
-    events = [("T1", 10, 5, "chain.plan", 2000.0, plan),
+    plan = {"fix": 1, "kind": "correction", "steps": [{"op": "void", "status": "done"},
+                                                      {"op": "sale", "status": "owed"}]}
+    events = [("T1", 10, 5, "fix.plan", 2000.0, plan),
+              ("T1", 11, 5, "fix.step", 2001.0, {"fix": 1, "steps": ["done", "owed"]}),
+              ("T1", 12, 9, "fix.plan", 2002.0, {"fix": 2, "kind": "duplicate_fix", "steps": []}),
+              ("T1", 13, 9, "fix.done", 2003.0, {"fix": 2, "reason": None})]
+    [fix] = overview.open_fixes(events, txns)
+    assert (fix.terminal, fix.id, fix.steps) == ("T1", 1, ("done", "owed"))
+    assert fix.command == "posagent correct 000006 --resume"  # the original's trace
+    closed = [*events, ("T1", 14, 5, "fix.closed", 2004.0, {"fix": 1, "reason": "customer paid cash"})]
+    assert overview.open_fixes(closed, txns) == []
+    dup = [("T2", 3, 4, "fix.plan", 5.0, {"fix": 7, "kind": "duplicate_fix", "steps": []})]
+    assert overview.open_fixes(dup, [txn("T2", 4)])[0].command == "posagent duplicates --fix 4"
+
+
+def test_a_fix_s_events_from_before_the_rename_are_read_like_today_s_even_mixed_within_one_fix():
+    """A terminal shipped `chain.*` events (the fix's id under "chain") before its upgrade: the office keeps
+    them, and a fix planned before the upgrade may end after it."""
+    txns = [txn("T1", 5, amount=12000), txn("T1", 9, amount=3000), txn("T2", 4)]
+    old_plan = {"chain": 1, "kind": "correction", "steps": [{"op": "void", "status": "done"},
+                                                            {"op": "sale", "status": "owed"}]}
+    events = [("T1", 10, 5, "chain.plan", 2000.0, old_plan),
               ("T1", 11, 5, "chain.step", 2001.0, {"chain": 1, "steps": ["done", "owed"]}),
               ("T1", 12, 9, "chain.plan", 2002.0, {"chain": 2, "kind": "duplicate_fix", "steps": []}),
-              ("T1", 13, 9, "chain.done", 2003.0, {"chain": 2, "reason": None})]
-    [fix] = overview.open_fixes(events, txns)
-    assert (fix.terminal, fix.chain, fix.steps) == ("T1", 1, ("done", "owed"))
-    assert fix.command == "posagent correct 000006 --resume"  # the original's trace
-    closed = [*events, ("T1", 14, 5, "chain.closed", 2004.0, {"chain": 1, "reason": "customer paid cash"})]
+              ("T1", 13, 9, "chain.done", 2003.0, {"chain": 2, "reason": None}),
+              ("T2", 3, 4, "fix.plan", 5.0, {"fix": 7, "kind": "duplicate_fix", "steps": []})]
+    assert {k for *_, k, _at, _d in events} <= set(overview.ALERT_KINDS)  # Today reads them (and their index)
+    new, old = overview.open_fixes(events, txns)  # oldest first
+    assert (old.terminal, old.id, old.kind, old.steps) == ("T1", 1, "correction", ("done", "owed"))
+    assert old.command == "posagent correct 000006 --resume" and new.command == "posagent duplicates --fix 4"
+    after = [*events, ("T1", 14, 5, "fix.step", 2004.0, {"fix": 1, "steps": ["done", "done"]})]
+    assert overview.open_fixes(after, txns)[1].steps == ("done", "done")  # the old plan, a new step
+    closed = [*after, ("T1", 15, 5, "fix.closed", 2005.0, {"fix": 1, "reason": "customer paid cash"}),
+              ("T2", 4, 4, "chain.closed", 6.0, {"chain": 7, "reason": "x"})]
     assert overview.open_fixes(closed, txns) == []
-    dup = [("T2", 3, 4, "chain.plan", 5.0, {"chain": 7, "kind": "duplicate_fix", "steps": []})]
-    assert overview.open_fixes(dup, [txn("T2", 4)])[0].command == "posagent duplicates --fix 4"
 
 
 def test_a_reversal_out_of_tries_waits_for_manual_handling_until_done_or_handled():
@@ -116,7 +138,7 @@ def test_every_text_the_templates_use_is_in_both_languages():
     for prefix, values in (("kind_", ("sale", "void", "refund", "correction", "completion", "completion_void")),
                            ("role_", ("manager", "finance", "admin")), ("pt_", overview.PAYMENT_TYPES),
                            ("status_", ("balanced", "differs", "refused")),
-                           ("chain_", ("correction", "duplicate_fix", "completion_fix")),
+                           ("fix_", ("correction", "duplicate_fix", "completion_fix")),
                            ("keypad_", ("correction", "duplicate_fix", "completion_fix"))):
         assert {prefix + v for v in values} <= set(texts.TEXTS), prefix
 

@@ -375,6 +375,7 @@ def test_an_open_fix_and_a_reversal_left_to_a_person_are_alerts_until_their_even
         secret = store.add_terminal(conn, "30000009", "OTHER-MERCHANT")
     sale = {"kind": "sale", "amount": 12000, "trace": 41, "batch": 1, "card": "622609******0048"}
     events = chained([("txn.begin", 1, sale), ("txn.complete", 1, {"state": "approved", "rrn": "000000000041"}),
+                      # planned before the terminal's upgrade (the rename): `chain.plan`, its id under "chain"
                       ("chain.plan", 1, {"chain": 1, "kind": "correction", "steps": [
                           {"op": "void", "amount": 12000, "status": "done"},
                           {"op": "sale", "amount": 10000, "status": "owed"}]}),
@@ -389,12 +390,23 @@ def test_an_open_fix_and_a_reversal_left_to_a_person_are_alerts_until_their_even
     assert "30000009" in fix and "posagent correct 000041 --resume" in fix and "done, owed" in fix
     reversal = re.search(r'data-alert="reversal">(.*?)</div>\s*</div>', page, re.S).group(1)
     assert "reversal 3 needs manual handling (3 tries)" in reversal and "posagent reversals --handled 3" in reversal
-    more = chained([("chain.done", 1, {"chain": 1, "reason": None}),
+    more = chained([("fix.done", 1, {"fix": 1, "reason": None}),  # ended after it
                     ("reversal.handled", 2, {"reversal": 3, "note": "the bank confirmed it by phone"})],
                    start=7, previous=events[-1]["hash"])
     assert post(shop.office.url, "30000009", secret, {"terminal": "30000009", "head": 8, "events": more})[0] == 200
     page = manager.get("/today")[2].decode()
     assert 'data-alert="fix"' not in page and 'data-alert="reversal"' not in page
+
+
+def test_the_alerts_query_reads_the_partial_index_of_migration_0011_with_both_spellings_of_a_fix(shop):
+    from posoffice import lookups
+    with psycopg.connect(shop.dsn) as conn:
+        [definition] = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'events_alerts'").fetchone()
+        assert all(f"'{kind}'" in definition for kind in ("fix.plan", "chain.plan", "fix.closed", "chain.closed"))
+        conn.execute("SET enable_seqscan = off")
+        for terminal in (None, "30000009"):
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + lookups.ALERT_EVENTS_SQL, {"t": terminal}))
+            assert "events_alerts" in plan, plan
 
 
 def test_a_statement_picked_from_the_statements_directory_is_reconciled_and_a_missing_one_named(shop):

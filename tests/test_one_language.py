@@ -208,7 +208,7 @@ def test_the_lock_and_the_offline_detail_name_their_values(texts, language):
 
 TXN = {"id": 1, "kind": "sale", "state": "approved", "amount": 12000, "currency": "156", "trace": 2, "batch": 1,
        "rrn": "000000000001", "auth_code": "007919", "response_code": "00", "entry_mode": "022",
-       "pan_masked": "622609******0048", "original_id": None, "chain_id": None, "created_at": 1_790_000_000.0,
+       "pan_masked": "622609******0048", "original_id": None, "purchase_id": None, "created_at": 1_790_000_000.0,
        "updated_at": 1_790_000_000.0, "batch_state": "open", "payment": "card"}
 FOUND = [{"ok": True, "result": {"transactions": [TXN]}},
          {"ok": True, "result": {"transactions": [TXN, {**TXN, "id": 2, "trace": 3, "kind": "refund"}]}},
@@ -335,7 +335,7 @@ STATUS = {"link": {"host": "10.1.2.3", "port": 5000, "connected": False, "tls": 
           "advices": {"pending": 1}, "journal": {"in_doubt": 1, "settling": 6, "damaged": None},
           "params": {"version": "1/1", "digest": "3f9a0c12", "source": "download",
                      "staged": {"id": 2, "keys": 3, "aids": 4}},
-          "chains": {"open": [{"id": 1, "trace": 5, "standing": "-"}]}, "supervisor_locked_for_s": 90,
+          "fixes": {"open": [{"id": 1, "trace": 5, "standing": "-"}]}, "supervisor_locked_for_s": 90,
           "uptime_s": 12.0}
 
 

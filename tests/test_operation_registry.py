@@ -18,6 +18,7 @@ from agent.cli import build_parser
 from agent.config import Config
 from agent.settings import SCHEMA
 from agent.daemon import apispec, cliforms, commands
+from agent.engine.effects import EngineError
 from agent.errors import UsageError
 from agent.journal.states import KINDS
 from agent.ui import table
@@ -85,7 +86,7 @@ def test_the_command_line_reaches_exactly_the_rows_with_a_cli_form():
     (["correct", "7", "--amount", "9.99", "--scan"], "wallet_correct", {"trace": 7, "amount": 999}),
     (["duplicates"], "duplicates", {}),
     (["duplicates", "--fix", "4"], "duplicates_fix", {"id": 4}),
-    (["chains", "--close", "3", "--reason", "paid cash"], "chain_close", {"id": 3, "reason": "paid cash"}),
+    (["fixes", "--close", "3", "--reason", "paid cash"], "fix_close", {"id": 3, "reason": "paid cash"}),
     (["reversals", "--retry"], "reversal_retry", {}),
     (["reversals", "--handled", "2", "--note", "called"], "reversal_handled", {"id": 2, "note": "called"}),
     (["preauth", "2000.00"], "preauth", {"amount": 200000}),
@@ -93,7 +94,7 @@ def test_the_command_line_reaches_exactly_the_rows_with_a_cli_form():
      {"trace": 12, "amount": 198000, "advice": True}),
     (["preauth", "void-completion", "13"], "completion_void", {"trace": 13}),
     (["preauth", "list"], "preauth_list", {}),
-    (["settle", "--yes"], "settle", {"confirm": True, "confirm_open_chains": False}),
+    (["settle", "--yes"], "settle", {"confirm": True, "confirm_open_fixes": False}),
     (["refund", "--rrn", "123456789012", "--date", "1207"], "refund", {"rrn": "123456789012", "date": "1207"}),
     (["receipt", "9"], "receipt", {"id": 9}),
 ])
@@ -105,6 +106,34 @@ def test_each_form_of_a_command_chooses_its_row_and_converts_its_words(argv, op,
     got = commands.api_args(args, row, words, rows, 2)
     assert {k: v for k, v in got.items() if v is not False or values.get(k) is False} == values
     assert apispec.validate(op, got) == {k: v for k, v in got.items()}  # what the CLI sends, the API takes
+
+
+@pytest.mark.parametrize("old, new", [
+    (["chains"], ["fixes"]),
+    (["chains", "--close", "3", "--reason", "paid cash"], ["fixes", "--close", "3", "--reason", "paid cash"]),
+    (["settle", "--yes", "--confirm-open-chains"], ["settle", "--yes", "--confirm-open-fixes"]),
+])
+def test_the_command_line_s_words_and_flags_before_the_rename_are_taken_and_not_listed(old, new):
+    parser = build_parser()
+    rows = cliforms.commands()[new[0]]
+    (row, words), (new_row, new_words) = (commands.choose(parser.parse_args(argv), rows) for argv in (old, new))
+    assert row == new_row and words == new_words
+    assert commands.api_args(parser.parse_args(old), row, words, rows, 2) == \
+        commands.api_args(parser.parse_args(new), new_row, new_words, rows, 2)
+    shown = parser.format_help() + next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)) \
+        .choices[new[0]].format_help()
+    assert new[-1] in shown and "chain" not in shown
+
+
+def test_the_control_api_takes_the_names_before_the_rename_and_answers_in_today_s():
+    assert set(registry.RENAMED.values()) <= set(OPS) | {a for row in registry.OPERATIONS.values() for a in row.args}
+    assert not set(registry.RENAMED) & OPS  # an old name never shadows an operation of today
+    assert apispec.operation("chains").name == "fixes" and apispec.operation("chain_close").name == "fix_close"
+    assert apispec.validate("chain_close", {"id": 3, "reason": "paid cash"}) == {"id": 3, "reason": "paid cash"}
+    assert apispec.validate("settle", {"confirm": True, "confirm_open_chains": True}) == \
+        {"confirm": True, "confirm_open_fixes": True}
+    with pytest.raises(EngineError, match="unknown argument 'confirm_open_chains'"):
+        apispec.validate("sale", {"amount": 100, "confirm_open_chains": True})  # only where today's name is taken
 
 
 @pytest.mark.parametrize("argv, expected", [

@@ -179,8 +179,8 @@ def test_completion_advice_goes_out_when_the_bank_answers_again(agent, sim_host)
     settled = agent.cli("settle", "--yes", password=True)  # the advice is answered before the 0500
     assert settled.returncode == 0, settled.stderr
     assert bank(sim_host) == (0, 64000)
-    chain = agent.json("journal", "chain", str(held["txn"]["id"]))
-    assert [(t["kind"], t["state"]) for t in chain] == [("preauth", "approved"), ("completion", "approved")]
+    purchase = agent.json("journal", "purchase", str(held["txn"]["id"]))
+    assert [(t["kind"], t["state"]) for t in purchase] == [("preauth", "approved"), ("completion", "approved")]
     assert agent.call("status")["result"]["advices"] == {"pending": 0}
     assert "advices" not in agent.cli("status").stdout
 
@@ -198,8 +198,8 @@ def test_an_advice_sent_again_is_answered_from_its_booking_even_when_the_bank_wo
     after = agent.json("sale", "10.00", "--card", "debit")
     assert after["outcome"]["status"] == "declined", after
     assert bank(sim_host) == (0, 64000)
-    chain = agent.json("journal", "chain", str(held["txn"]["id"]))
-    assert [(t["kind"], t["state"]) for t in chain] == [("preauth", "approved"), ("completion", "approved")]
+    purchase = agent.json("journal", "purchase", str(held["txn"]["id"]))
+    assert [(t["kind"], t["state"]) for t in purchase] == [("preauth", "approved"), ("completion", "approved")]
 
 
 def test_the_console_journal_search_finds_the_family(agent, sim_host):

@@ -177,8 +177,8 @@ def test_completion_too_large_in_the_open_batch_is_voided_and_completed_again(wo
     assert fixed.status == "approved", fixed.message
     assert "voiding the completion" in fixed.message and len(fixed.steps) == 2
     assert charged(world) == 95000 and held(world) == 0
-    chain = {t.kind for t in world.journal.chain(out.txn.id)}
-    assert chain >= {"preauth", "completion", "completion_void"}
+    purchase = {t.kind for t in world.journal.purchase(out.txn.id)}
+    assert purchase >= {"preauth", "completion", "completion_void"}
 
 
 def test_completion_too_large_after_settlement_refunds_the_difference(world):

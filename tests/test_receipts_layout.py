@@ -41,7 +41,7 @@ NOW = 1_795_455_800.0
 def txn(kind="sale", state="approved", **more) -> Txn:
     fields = dict(id=1, kind=kind, state=state, amount=12345, currency="156", trace=3, batch=1, rrn="000000000003",
                   auth_code="023757", response_code="00", entry_mode="051", pan_masked="622609******0048",
-                  pan_fingerprint=None, original_id=None, chain_id=None, operator="cashier", role="cashier",
+                  pan_fingerprint=None, original_id=None, purchase_id=None, operator="cashier", role="cashier",
                   client_request_id=None, created_at=NOW, updated_at=NOW, uploaded=False, batch_state="open",
                   failure_reason=None)
     return Txn(**{**fields, **more})

@@ -118,12 +118,12 @@ def test_a_day_with_several_faults_names_each_and_claims_what_the_bank_kept(agen
     from agent.engine.receipts import display_width
     printer = (claims / f"claim-{day}-zh-printer.txt").read_text().splitlines()
     assert max(display_width(x) for x in printer) <= 32
-    # each item that names a journal transaction carries its chain with the hash-chain proof
+    # each item that names a journal transaction carries its purchase with the hash-chain proof
     from agent.journal import verify_bundle
     items = [json.loads(p.read_text()) for p in sorted((claims / "evidence").glob("item-*.json"))]
     assert len(items) == len(claim["discrepancies"])
-    chains = [i["journal_chain"] for i in items if i["journal_chain"]]
-    assert chains and all(verify_bundle(c) is None for c in chains)
+    purchases = [i["journal_purchase"] for i in items if i["journal_purchase"]]
+    assert purchases and all(verify_bundle(c) is None for c in purchases)
     lines = [i["statement_line"] for i in items if i["statement_line"]]
     assert lines and all(x["text"] in (tmp_path / "faulty.csv").read_bytes().decode("gbk") for x in lines)
 

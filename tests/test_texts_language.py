@@ -1,4 +1,4 @@
-"""Every cashier-facing line follows `[terminal] language`: the card reader's messages, the chain texts
+"""Every cashier-facing line follows `[terminal] language`: the card reader's messages, the fix texts
 and the outcome-unknown text come from the one engine table, in English and Chinese."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def test_a_status_word_is_named_in_both_languages():
 
 
 def test_a_fix_left_open_is_told_in_chinese():
-    text = say("zh", "chain_action_card", what=say("zh", "chain_owed_sale", amount="10.00"),
+    text = say("zh", "fix_action_card", what=say("zh", "fix_owed_sale", amount="10.00"),
                command="posagent correct 000005 --resume")
     assert "尚需收取 10.00" in text and "posagent correct 000005 --resume" in text
 
@@ -47,7 +47,7 @@ def test_the_keypad_idle_screen_lists_open_fixes_until_done():
     t._in_flight = object()  # a reply arrives for the call the flow sent
     t.state = "correct.send"
     t.deliver({"ok": True, "outcome": {"status": "approved", "message": "done", "receipts": [],
-                                       "details": {"chain": {"id": 3, "state": "done"}}, "txn": {"trace": 9}}})
+                                       "details": {"fix": {"id": 3, "state": "done"}}, "txn": {"trace": 9}}})
     t.press(ENTER)
     assert t.state == "idle" and not any("fix open" in line for line in t.frame())
     zh = Terminal(21, 8, "zh")
@@ -69,7 +69,7 @@ def test_the_console_status_speaks_chinese():
               "keys": {"installed": False, "check_values": {}}, "batch": {"number": 1, "state": "open",
                                                                         "transactions": 2},
               "reversals": {"pending": 1, "needs_manual": 0}, "journal": {"in_doubt": 0, "settling": None},
-              "chains": {"open": []}}
+              "fixes": {"open": []}}
     text = views.status(status, "zh")
     assert "已连接" in text and "缺失：请签到" in text and "1 笔待发送" in text and "0 笔未完成" in text
     assert "connected" not in text

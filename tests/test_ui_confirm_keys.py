@@ -73,10 +73,10 @@ OPEN = [{"id": 3, "trace": 5, "state": "open", "step": "sale"}]
 def test_settlement_with_open_fixes_lists_them_and_confirms_them(width, height, language):
     s = Screen(width, height, language).keys("8")
     s.reply(outcome("needs_confirmation", "1 correction is not finished: trace 000005. Settle batch 000001: "
-                                          "sales 2 for 220.00. Confirm?", receipts=0, open_chains=OPEN))
+                                          "sales 2 for 220.00. Confirm?", receipts=0, open_fixes=OPEN))
     assert s.t.state == "settle.confirm" and "000005" in s.text
     s.confirm().keys("1234", "ENTER")
-    assert s.last_call == Call("settle", {"confirm": True, "confirm_open_chains": True}, "1234")
+    assert s.last_call == Call("settle", {"confirm": True, "confirm_open_fixes": True}, "1234")
 
 
 STORED = ("2 sale(s) stored offline (65.00) cannot be forwarded now (bank answered 96). Wait and settle once they "
@@ -89,7 +89,7 @@ def test_settlement_with_stored_sales_the_bank_cannot_take_asks_after_the_passwo
         width, height, language):
     s = Screen(width, height, language).keys("8")
     s.reply(outcome("needs_confirmation", "Settle batch 000001: sales 1 for 10.00. Confirm?", receipts=0,
-                    open_chains=[]))
+                    open_fixes=[]))
     s.confirm().keys("1234", "ENTER")
     assert s.last_call == Call("settle", {"confirm": True}, "1234")
     s.reply(outcome("needs_confirmation", STORED, receipts=0, guard="stored_sales", batch=1,
@@ -100,7 +100,7 @@ def test_settlement_with_stored_sales_the_bank_cannot_take_asks_after_the_passwo
 
 
 def test_settlement_with_stored_sales_declined_sends_nothing_more():
-    s = Screen().keys("8").reply(outcome("needs_confirmation", "Settle?", receipts=0, open_chains=[]))
+    s = Screen().keys("8").reply(outcome("needs_confirmation", "Settle?", receipts=0, open_fixes=[]))
     s.keys("ENTER", "1234", "ENTER")
     s.reply(outcome("needs_confirmation", STORED, receipts=0, guard="stored_sales"))
     s.keys("CANCEL")
@@ -108,13 +108,13 @@ def test_settlement_with_stored_sales_declined_sends_nothing_more():
 
 
 def test_settlement_without_open_fixes_does_not_confirm_them():
-    s = Screen().keys("8").reply(outcome("needs_confirmation", "Settle? ", receipts=0, open_chains=[]))
+    s = Screen().keys("8").reply(outcome("needs_confirmation", "Settle? ", receipts=0, open_fixes=[]))
     s.keys("ENTER", "1234", "ENTER")
     assert s.last_call == Call("settle", {"confirm": True}, "1234")
 
 
 def test_settlement_with_open_fixes_declined_sends_nothing():
-    s = Screen().keys("8").reply(outcome("needs_confirmation", "open fixes. Settle?", receipts=0, open_chains=OPEN))
+    s = Screen().keys("8").reply(outcome("needs_confirmation", "open fixes. Settle?", receipts=0, open_fixes=OPEN))
     s.keys("CANCEL")
     assert s.t.state == "idle" and len(s.calls) == 1
 
@@ -131,8 +131,8 @@ def test_flags_sent_are_exactly_those_the_cashier_confirmed(guards, asks):
         s.keys("ENTER", "1234", "ENTER")
     assert s.last_call.args.get("confirm_repeat", False) is ("repeat_refund" in guards)
     s.reply(outcome("approved", "ok", receipts=0)).keys("ENTER")
-    for chains in asks:  # the totals asked again and again (X each time), then once confirmed
-        s.keys("8").reply(outcome("needs_confirmation", "Settle?", receipts=0, open_chains=chains)).keys("CANCEL")
-    s.keys("8").reply(outcome("needs_confirmation", "Settle?", receipts=0, open_chains=asks[-1]))
+    for fixes in asks:  # the totals asked again and again (X each time), then once confirmed
+        s.keys("8").reply(outcome("needs_confirmation", "Settle?", receipts=0, open_fixes=fixes)).keys("CANCEL")
+    s.keys("8").reply(outcome("needs_confirmation", "Settle?", receipts=0, open_fixes=asks[-1]))
     s.keys("ENTER", "1234", "ENTER")
-    assert s.last_call.args.get("confirm_open_chains", False) is bool(asks[-1])
+    assert s.last_call.args.get("confirm_open_fixes", False) is bool(asks[-1])

@@ -116,7 +116,7 @@ def test_settlement_with_an_open_fix_lists_it_and_settles_once_confirmed(sim_hos
     c.keys("CANCEL", "8")
     assert c.t.state == "settle.confirm" and "10.00 still to charge" in c.text
     c.keys("ENTER", PASSWORD, "ENTER")
-    assert c.calls[-1].args == {"confirm": True, "confirm_open_chains": True}
+    assert c.calls[-1].args == {"confirm": True, "confirm_open_fixes": True}
     assert c.headline() == "DONE" and "Batch 000001 settled (balanced)" in c.text, c.text
 
 

@@ -20,7 +20,7 @@ def txn(id=1, trace=2, amount=12000, kind="sale", state="approved", batch_state=
         rrn="000000000001", **more):
     return {"id": id, "kind": kind, "state": state, "amount": amount, "currency": "156", "trace": trace, "batch": 1,
             "rrn": rrn, "auth_code": "007919", "response_code": "00", "entry_mode": "022",
-            "pan_masked": "622609******0048", "original_id": None, "chain_id": None, "created_at": created_at,
+            "pan_masked": "622609******0048", "original_id": None, "purchase_id": None, "created_at": created_at,
             "updated_at": created_at, "batch_state": batch_state, **more}
 
 

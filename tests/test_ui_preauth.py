@@ -95,7 +95,7 @@ def test_receipts_name_the_family_in_both_languages_and_fit_the_paper(language, 
     for kind, label in zip(("preauth", "preauth_void", "completion", "completion_void"), labels):
         t = Txn(id=1, kind=kind, state="approved", amount=200000, currency="156", trace=3, batch=1,
                 rrn="000000000003", auth_code="023757", response_code="00", entry_mode="012",
-                pan_masked="622609******0048", pan_fingerprint=None, original_id=None, chain_id=None,
+                pan_masked="622609******0048", pan_fingerprint=None, original_id=None, purchase_id=None,
                 operator="supervisor", role="supervisor", client_request_id=None, created_at=NOW, updated_at=NOW,
                 uploaded=False, batch_state="open", failure_reason=None)
         text = render_receipt(t, merchant_name="SHOP", terminal_id="10000001", merchant_id="123456789012345",

@@ -294,7 +294,7 @@ def test_void_the_same_day(world):
 def test_undercharge_fixed_with_a_second_code_linked_to_the_first(world):
     first = world.pay(1000, world.code("alice"))
     second = world.pay(9000, world.code("alice"), kind="correction", original_id=first.txn.id,
-                       chain_id=first.txn.id)
+                       purchase_id=first.txn.id)
     assert second.status == "approved" and second.txn.original_id == first.txn.id
     assert world.payer_net("alice") == 10000
 
@@ -359,7 +359,7 @@ def test_every_query_is_journaled_before_it_is_sent_and_the_evidence_holds_no_co
     code = world.code("bob", confirm="7")
     outcome = world.pay(2500, code)
     assert outcome.status == "approved" and seen == list(range(1, len(seen) + 1)) and len(seen) >= 2
-    bundle = json.dumps(world.journal.export(chain_of=outcome.txn.id), ensure_ascii=False)
+    bundle = json.dumps(world.journal.export(purchase_of=outcome.txn.id), ensure_ascii=False)
     assert "wallet.query" in bundle and "wallet.paying" in bundle and code not in bundle
 
 

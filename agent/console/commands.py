@@ -351,7 +351,7 @@ COMMANDS: tuple[Command, ...] = (
     C(("card", "test"), "card test [SECONDS]", "ATR and applications of a card (no PAN)",
       CommandTable.card_test),
     C(("log", "level"), "log level [LEVEL]", "show or change the daemon's log level now", CommandTable.log_level),
-    C(("export",), "export ID", "evidence bundle of a transaction's chain", CommandTable.export),
+    C(("export",), "export ID", "evidence bundle of a transaction's purchase", CommandTable.export),
     C(("reconcile",), "reconcile NAME [FORMAT]", "the acquirer's statement against the journal, to the cent",
       CommandTable.reconcile),
     C(("logout",), "logout", "end the session (or exit, quit, Ctrl-D)", CommandTable.logout),

@@ -48,7 +48,7 @@ TEXTS: catalogue.Texts = {
     "help.reversals_handled": ("mark one handled (supervisor password)", "标记为已人工处理（需主管密码）"),
     "help.card_test": ("ATR and applications of a card (no PAN)", "读卡测试：ATR 和应用（不显示卡号）"),
     "help.log_level": ("show or change the daemon's log level now", "查看或修改守护进程日志级别"),
-    "help.export": ("evidence bundle of a transaction's chain", "导出交易链的证据包"),
+    "help.export": ("evidence bundle of a transaction's purchase", "导出交易及其关联交易的证据包"),
     "help.keys_load": ("load the terminal master key: each custodian logs in for their component",
                        "加载终端主密钥：每名保管员登录后输入自己的分量"),
     "help.reconcile": ("the acquirer's statement against the journal, to the cent", "按分核对收单机构对账单与流水"),
@@ -113,7 +113,7 @@ TEXTS: catalogue.Texts = {
     "st.fixes_wait": (": the settlement waits for them", "：结算需等待其完成"),
     "st.damaged": ("JOURNAL DAMAGED: {detail}", "流水已损坏：{detail}"),
     "st.master": ("master key check value {kcv} ({source})", "主密钥校验值 {kcv}（{source}）"),
-    "st.fix": ("  chain {id} trace {trace:06d}: {standing}", "  链 {id} 凭证号 {trace:06d}：{standing}"),
+    "st.fix": ("  fix {id} trace {trace:06d}: {standing}", "  修正 {id} 凭证号 {trace:06d}：{standing}"),
 }
 
 
@@ -211,8 +211,8 @@ TEXTS.update({
                   "用法：reversals handled ID REASON（说明处理方式，如 \"收单机构确认未扣款\"）"),
     "u.reason_short": ("say what was done in the REASON (at least 3 characters)", "请在 REASON 中说明处理方式（至少 3 个字符）"),
     "u.no_card_test": ("no card reader test is available here", "此处无法进行读卡测试"),
-    "u.export": ("usage: export ID (journal id of any transaction of the chain)",
-                 "用法：export ID（交易链中任一笔交易的流水编号）"),
+    "u.export": ("usage: export ID (journal id of any transaction of the purchase)",
+                 "用法：export ID（原交易或其任一关联交易的流水编号）"),
     "u.reconcile": ("usage: reconcile NAME [FORMAT] (a statement of the statements directory; format default posim)",
                     "用法：reconcile NAME [FORMAT]（对账单目录中的对账单文件名；格式默认 posim）"),
     "u.keys_load": ("usage: keys load (no arguments: two key custodians each enter one component)",

@@ -50,7 +50,7 @@ def status(s: dict[str, Any], language: str = "en", exponent: int = 2) -> str:
         lines.append(t("st.master", kcv=keys["master_check_value"],
                        source=say(language, f"st.master_source.{source}") if f"st.master_source.{source}" in TEXTS
                        else source))
-    fixes = (s.get("chains") or {}).get("open") or []
+    fixes = (s.get("fixes") or {}).get("open") or []
     lines.append(t("st.fixes", count=len(fixes)) + (t("st.fixes_wait") if fixes else ""))
     lines += [t("st.fix", id=c["id"], trace=c["trace"], standing=c["standing"]) for c in fixes]
     if s.get("supervisor_locked_for_s"):

@@ -14,7 +14,7 @@ from typing import Any
 from agent.engine.effects import EngineError
 from agent.journal.states import KINDS
 from agent.paycodes import PaymentCodeError, classify
-from agent.registry import LOG_LEVELS, OPERATIONS, Arg, Operation
+from agent.registry import LOG_LEVELS, OPERATIONS, RENAMED, Arg, Operation
 
 #: console event details: a small flat object of short texts and numbers
 MAX_DETAILS = 8
@@ -26,7 +26,10 @@ def usage(message: str) -> EngineError:
 
 
 def operation(op: object) -> Operation:
-    """The registry's row of the operation a request names; a one-line usage error for any other name."""
+    """The registry's row of the operation a request names (or named before a rename); a one-line usage error
+    for any other name."""
+    if isinstance(op, str) and op in RENAMED:
+        op = RENAMED[op]
     if not isinstance(op, str) or op not in OPERATIONS:
         shown = op if isinstance(op, str) and len(op) <= 40 and op.isprintable() else type(op).__name__
         raise usage(f"unknown operation {shown!r} (known: {', '.join(sorted(OPERATIONS))})")
@@ -42,6 +45,8 @@ def validate(op: object, args: object) -> dict[str, Any]:
     if not isinstance(args, dict):
         raise usage(f"{op}: args must be an object, not {type(args).__name__}")
     table = row.args
+    # an argument named as before a rename, where today's name is one of this operation's
+    args = {RENAMED[k] if k not in table and RENAMED.get(k) in table else k: v for k, v in args.items()}
     unknown = [str(k)[:40] for k in args if k not in table]
     if unknown:
         known = ", ".join(table) or "none"

@@ -13,7 +13,7 @@ import argparse
 
 from agent import registry, roles
 from agent.daemon import commands, main
-from agent.daemon.cliforms import cli_of, metavar_of, usage_of, word_of
+from agent.daemon.cliforms import cli_of, dest, metavar_of, usage_of, word_of
 from agent.daemon.cliforms import commands as command_rows
 from agent.registry import Operation
 
@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     register_run(sub)
     for rows in command_rows().values():
         _subcommand(sub, rows)
+    for old, new in registry.RENAMED.items():  # an operation whose command word was its name: the old word, unlisted
+        row = registry.get(new)
+        if row is not None and row.cli is not None and row.cli.words == (new,) and old not in sub.choices:
+            _subcommand(sub, command_rows()[new], old)
     p = sub.add_parser("passwd", help="make a salted scrypt hash of a new password for the configuration")
     p.add_argument("--role", choices=tuple(roles.PASSWORD_SETTINGS), default="supervisor")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
@@ -41,13 +45,19 @@ def _asks_password(row: Operation) -> bool:
     return row.role != "cashier" or row.configured_by is not None or row.raised is not None
 
 
-def _subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser], rows: list[Operation]) -> None:
-    word = cli_of(rows[0]).words[0]
+def _subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser], rows: list[Operation],
+                old_word: str = "") -> None:
+    """The subcommand of `rows`; under `old_word`, the same one under its name of the past, left out of --help."""
+    word = old_word or cli_of(rows[0]).words[0]
     base = next((r for r in rows if len(cli_of(r).words) == 1 and not cli_of(r).select), rows[0])
     description = "\n".join(f"{usage_of(r)}\n    {r.summary}" for r in rows)
-    p = sub.add_parser(word, help=base.summary if len(rows) == 1 else
-                       base.summary + "; also: " + ", ".join(" ".join(_variant(r)) for r in rows if r is not base),
-                       description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    summary = base.summary if len(rows) == 1 else base.summary + "; also: " + ", ".join(
+        " ".join(_variant(r)) for r in rows if r is not base)
+    if old_word:  # no help: argparse lists a subcommand only when it has one
+        p = sub.add_parser(word, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    else:
+        p = sub.add_parser(word, help=summary, description=description,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     positional = [word_of(name, arg) for name, arg in base.args.items() if arg.positional]
     sub_words = list(dict.fromkeys(cli_of(r).words[1] for r in rows if len(cli_of(r).words) > 1))
     metavar = " | ".join(filter(None, [" ".join(positional), *(f"{w} ..." for w in sub_words)])) or "ARGS"
@@ -63,6 +73,9 @@ def _subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser], rows: 
                 p.add_argument(flag, action="store_true", help=arg.help)
             else:
                 p.add_argument(flag, metavar=metavar_of(name, arg), help=arg.help)
+            for old in (old for old, new in registry.RENAMED.items() if new == name):  # a flag of the past, unlisted
+                p.add_argument(registry.flag_of(old, arg), dest=dest(flag), action="store_true" if arg.kind == "bool"
+                               else "store", help=argparse.SUPPRESS)
         for flag, text in cli_of(row).extra.items():
             if flag not in added:
                 added.add(flag)

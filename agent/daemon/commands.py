@@ -30,7 +30,8 @@ if TYPE_CHECKING:  # loaded by the commands that talk to the daemon, not by `run
     from agent.control_client import ControlClient
 
 #: error codes that have their own exit status
-ERROR_EXITS = {"auth": EXIT_AUTH, "usage": EXIT_USAGE, "open_chains": EXIT_CONFIRM, "chain_open": EXIT_OPEN}
+ERROR_EXITS = {"auth": EXIT_AUTH, "usage": EXIT_USAGE, "open_fixes": EXIT_CONFIRM, "fix_open": EXIT_OPEN,
+               "open_chains": EXIT_CONFIRM, "chain_open": EXIT_OPEN}  # the codes of a daemon from before the rename
 #: the question asked on a terminal when a guard stops an operation (default: "Go on?")
 QUESTIONS = {"totals": "Settle now?", "stored_sales": "Move them to the next batch and settle now?"}
 

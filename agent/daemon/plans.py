@@ -67,7 +67,7 @@ def duplicates_fix(daemon: Daemon, a: dict[str, Any], who: Operator) -> Plan:
 def settle(daemon: Daemon, a: dict[str, Any], who: Operator) -> Plan:
     """Settlement; the wallet's entry mode tells payment-code sales from card sales in the totals shown."""
     return settlement.settle(daemon.profile, settlement.SettleRequest(
-        bool(a.get("confirm")), bool(a.get("confirm_open_chains")), bool(a.get("confirm_stored")),
+        bool(a.get("confirm")), bool(a.get("confirm_open_fixes")), bool(a.get("confirm_stored")),
         wallet_entry_mode=daemon.wallet_entry_mode), who)
 
 

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from agent.daemon import background, gates, offswitch
-from agent.engine import chains as engine_chains
+from agent.engine import fixrun as fixrun
 from agent.engine.effects import EngineError
 from agent.engine.texts import say
 from agent.journal import Txn
@@ -61,7 +61,7 @@ async def status(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, A
         "journal": {"path": str(daemon.journal_path), "damaged": daemon.integrity_problem,
                     "in_doubt": len(recovery.unanswered) + len(recovery.in_doubt),
                     "settling": recovery.settling.number if recovery.settling else None},
-        "chains": {"open": _open_chains(daemon)},
+        "fixes": {"open": _open_fixes(daemon)},
         "supervisor_locked_for_s": round(gates.supervisor_gate(daemon).locked_for()),
         "lockouts": gates.lockouts(daemon),
         "office": background.office_status(daemon),
@@ -138,34 +138,34 @@ async def offline_switch(daemon: Daemon, args: dict[str, Any], role: str) -> dic
     return await offswitch.switch(daemon, args["switch"] == "on", role, role)
 
 
-async def chains(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
+async def fixes(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
     """Open multi-step fixes, each with where its money stands."""
-    return {"open": _open_chains(daemon)}
+    return {"open": _open_fixes(daemon)}
 
 
-def _open_chains(daemon: Daemon) -> list[dict[str, Any]]:
+def _open_fixes(daemon: Daemon) -> list[dict[str, Any]]:
     """Every multi-step fix still open, with where its money stands and the action that finishes it."""
     journal = daemon.journal
-    return [engine_chains.summary(daemon.profile, chain, journal.get(chain.original_id), journal.chain_txns(chain.id))
-            for chain in journal.open_chains()]
+    return [fixrun.summary(daemon.profile, fix, journal.get(fix.original_id), journal.fix_txns(fix.id))
+            for fix in journal.open_fixes()]
 
 
-async def chain_close(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
+async def fix_close(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
     """The supervisor ends an open fix on purpose ("customer paid cash"); the role was checked; the reason
     is journaled."""
-    chain_id, reason = args.get("id"), args.get("reason")
-    if isinstance(chain_id, bool) or not isinstance(chain_id, int):
-        raise EngineError("the chain id must be a whole number", code="usage")
+    fix_id, reason = args.get("id"), args.get("reason")
+    if isinstance(fix_id, bool) or not isinstance(fix_id, int):
+        raise EngineError("the fix id must be a whole number", code="usage")
     if not isinstance(reason, str) or not reason.strip():
-        raise EngineError("closing a chain needs --reason: what was done instead (e.g. \"customer paid cash\")",
+        raise EngineError("closing a fix needs --reason: what was done instead (e.g. \"customer paid cash\")",
                           code="usage")
-    chain = daemon.journal.get_chain(chain_id)
+    fix = daemon.journal.get_fix(fix_id)
     language = daemon.profile.language
-    if chain.state != FixState.OPEN:
-        raise EngineError(say(language, "chain_not_open", id=chain_id, state=chain.state), code="not_open")
-    closed = daemon.journal.end_chain(chain_id, FixState.CLOSED, reason=reason, operator="supervisor",
-                                      role="supervisor")
-    return {"chain": closed.as_dict(), "message": say(language, "chain_closed", id=chain_id, reason=closed.reason)}
+    if fix.state != FixState.OPEN:
+        raise EngineError(say(language, "fix_not_open", id=fix_id, state=fix.state), code="not_open")
+    closed = daemon.journal.end_fix(fix_id, FixState.CLOSED, reason=reason, operator="supervisor",
+                                    role="supervisor")
+    return {"fix": closed.as_dict(), "message": say(language, "fix_closed", id=fix_id, reason=closed.reason)}
 
 
 async def duplicates(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
@@ -200,8 +200,8 @@ async def reversal_retry(daemon: Daemon, args: dict[str, Any], role: str) -> dic
 
 
 async def export(daemon: Daemon, args: dict[str, Any], role: str) -> dict[str, Any]:
-    """The evidence bundle of one chain (the console renders it as text)."""
-    bundle: dict[str, Any] = daemon.journal.export(chain_of=int(args["id"]))
+    """The evidence bundle of one purchase (the console renders it as text)."""
+    bundle: dict[str, Any] = daemon.journal.export(purchase_of=int(args["id"]))
     return bundle
 
 

@@ -47,12 +47,12 @@ def show_duplicates(args: argparse.Namespace, cfg: Config, reply: Mapping[str, A
     return 0
 
 
-def show_chains(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
+def show_fixes(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any]) -> int:
     items = reply["result"]["open"]
     if not items:
         print("no fix is open")
     for c in items:
-        print(f"chain {c['id']}  {c['kind']}  trace {c['trace']:06d}  card {c['card'] or '-'}")
+        print(f"fix {c['id']}  {c['kind']}  trace {c['trace']:06d}  card {c['card'] or '-'}")
         print(f"  {c['standing']}")
     return EXIT_OPEN if items else 0
 
@@ -190,10 +190,10 @@ def show_status(args: argparse.Namespace, cfg: Config, reply: Mapping[str, Any])
     if office:
         problem = f"; last try: {office['last_error']}" if office.get("last_error") else ""
         print(f"office    {office['backlog']} event(s) not yet at the back office ({office['url']}){problem}")
-    open_chains = s.get("chains", {}).get("open", [])
-    print(f"fixes     {len(open_chains)} open")
-    for c in open_chains:
-        print(f"  chain {c['id']} trace {c['trace']:06d}: {c['standing']}")
+    open_fixes = s.get("fixes", {}).get("open", [])
+    print(f"fixes     {len(open_fixes)} open")
+    for c in open_fixes:
+        print(f"  fix {c['id']} trace {c['trace']:06d}: {c['standing']}")
     for lock in s.get("lockouts", []):
         print(f"locked    {lock['role']} functions on {SOURCES.get(lock['source'], lock['source'])} "
               f"until {lock['until']} (wrong passwords)")

@@ -168,7 +168,7 @@ class Outcome:
     status: str  # approved, declined, reversed, in_doubt, needs_confirmation, repeat, done
     message: str
     txn: Any = None  # the journal's Txn of the main record, if any
-    steps: tuple[Any, ...] = ()  # every Txn the operation created (chain order)
+    steps: tuple[Any, ...] = ()  # every Txn the operation created, in order
     details: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -1,7 +1,7 @@
 """Fixing mistakes: wrong amount (S1 over-, S3 undercharge) and duplicate charges (S2).
 
-Each fix picks the right tool from the batch state and says which and why, then runs as a chain
-(engine/chains.py): the whole plan journaled before the first irreversible step, every step its own
+Each fix picks the right tool from the batch state and says which and why, then runs as a fix
+(engine/fixrun.py): the whole plan journaled before the first irreversible step, every step its own
 journaled transaction linked to the original, and a fix that stops halfway left open and resumable.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agent.engine.chains import resume_command, run_chain
+from agent.engine.fixrun import resume_command, run_fix
 from agent.engine.common import Gen, flush_reversals, connect
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.purchases import Operator, purchase_parts, sale_by_trace
@@ -21,13 +21,13 @@ from agent.journal.records import Txn
 from agent.journal.states import BatchState, TxnState
 
 if TYPE_CHECKING:
-    from agent.journal.chains import ChainStep
+    from agent.journal.fixes import FixStep
 
 
 @dataclass(frozen=True)
 class CorrectRequest:
     trace: int
-    right_amount: int | None  # None: resume the open chain of this sale
+    right_amount: int | None  # None: resume the open fix of this sale
     method: str = "auto"  # auto | refund (overcharge) | resale (void + full re-sale while open)
     test_card: str | None = None
     resume: bool = False
@@ -56,17 +56,17 @@ def resolve_uncertain(profile: Profile, original: Txn) -> Gen:
 def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Gen:
     language = profile.language
     original = yield from sale_by_trace(profile, request.trace)
-    chain = yield from ask.open_chain_of(original.id)
-    if chain is not None:  # a fix that stopped halfway: finish it rather than start another
-        if request.right_amount is not None and chain.target is not None and request.right_amount != chain.target:
-            raise EngineError(say(language, "chain_other_target", trace=f"{original.trace:06d}",
-                                  target=profile.money(chain.target), id=chain.id,
-                                  command=resume_command(chain.kind, original.id, original.trace)),
-                              code="chain_open", txn_id=original.id)
-        return (yield from run_chain(profile, operator, operation="correct", original=original, kind=chain.kind,
-                                     chain=chain, test_card=request.test_card))
+    fix = yield from ask.open_fix_of(original.id)
+    if fix is not None:  # a fix that stopped halfway: finish it rather than start another
+        if request.right_amount is not None and fix.target is not None and request.right_amount != fix.target:
+            raise EngineError(say(language, "fix_other_target", trace=f"{original.trace:06d}",
+                                  target=profile.money(fix.target), id=fix.id,
+                                  command=resume_command(fix.kind, original.id, original.trace)),
+                              code="fix_open", txn_id=original.id)
+        return (yield from run_fix(profile, operator, operation="correct", original=original, kind=fix.kind,
+                                   fix=fix, test_card=request.test_card))
     if request.resume or request.right_amount is None:
-        raise EngineError(say(language, "chain_none", trace=f"{original.trace:06d}"), code="not_found",
+        raise EngineError(say(language, "fix_none", trace=f"{original.trace:06d}"), code="not_found",
                           txn_id=original.id)
     if request.right_amount <= 0:
         raise EngineError(say(language, "right_amount_zero", trace=f"{original.trace:06d}"), code="usage",
@@ -88,7 +88,7 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
     by_refund = overcharge and (request.method == "refund" or not open_batch
                                 or original.state == TxnState.REFUNDED_PARTIALLY)
     done_lead = None
-    plan: list[ChainStep]
+    plan: list[FixStep]
     if by_refund:
         difference = charged - right
         why = say(language, "why_settled" if not open_batch else
@@ -108,9 +108,9 @@ def correct(profile: Profile, request: CorrectRequest, operator: Operator) -> Ge
         difference = right - charged
         plan = [{"op": "sale", "amount": difference}]
         lead = say(language, "undercharge", amount=profile.money(difference), trace=f"{original.trace:06d}")
-    outcome = yield from run_chain(profile, operator, operation="correct", original=original, kind="correction",
-                                   plan=plan, target=right, test_card=request.test_card, lead=lead,
-                                   done_lead=done_lead)
+    outcome = yield from run_fix(profile, operator, operation="correct", original=original, kind="correction",
+                                 plan=plan, target=right, test_card=request.test_card, lead=lead,
+                                 done_lead=done_lead)
     return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
                    details={**outcome.details, "method": "refund" if by_refund else
                             "resale" if plan[0]["op"] == "void" else "linked_sale"})
@@ -145,7 +145,7 @@ def correct_again(profile: Profile, request: CorrectRequest, operator: Operator,
     if request.method == "resale":
         raise EngineError(say(language, "resale_after_correction", trace=f"{original.trace:06d}"),
                           code="usage", txn_id=original.id)
-    plan: list[ChainStep]
+    plan: list[FixStep]
     if right > charged:
         difference = right - charged
         plan = [{"op": "sale", "amount": difference}]
@@ -162,8 +162,8 @@ def correct_again(profile: Profile, request: CorrectRequest, operator: Operator,
         why = say(language, "why_corrected", count=1 + len(earlier))
         lead = say(language, "overcharge_refund", amount=profile.money(difference), why=why)
         method = "refund"
-    outcome = yield from run_chain(profile, operator, operation="correct", original=original, kind="correction",
-                                   plan=plan, target=right, test_card=request.test_card, lead=lead)
+    outcome = yield from run_fix(profile, operator, operation="correct", original=original, kind="correction",
+                                 plan=plan, target=right, test_card=request.test_card, lead=lead)
     return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
                    details={**outcome.details, "method": method})
 
@@ -172,10 +172,10 @@ def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Oper
     txn = yield from ask.get(request.txn_id)
     if txn is None or txn.kind not in ("sale", "correction"):
         raise EngineError(say(profile.language, "no_sale_id", id=request.txn_id), code="not_found")
-    chain = yield from ask.open_chain_of(txn.id)
-    if chain is not None:  # a repair that stopped halfway: finish it
-        return (yield from run_chain(profile, operator, operation="duplicates", original=txn, kind=chain.kind,
-                                     chain=chain))
+    fix = yield from ask.open_fix_of(txn.id)
+    if fix is not None:  # a repair that stopped halfway: finish it
+        return (yield from run_fix(profile, operator, operation="duplicates", original=txn, kind=fix.kind,
+                                   fix=fix))
     if txn.state in (TxnState.SENDING, TxnState.IN_DOUBT):  # never repair on top of an unknown outcome
         raise EngineError(say(profile.language, "original_uncertain", trace=f"{txn.trace:06d}"),
                           code="original_uncertain", txn_id=txn.id)
@@ -183,13 +183,13 @@ def fix_duplicate(profile: Profile, request: DuplicateFixRequest, operator: Oper
     if not any(t.id == txn.id for group in groups for t in group):
         raise EngineError(say(profile.language, "not_duplicate", id=txn.id, trace=f"{txn.trace:06d}"),
                           code="not_duplicate")
-    plan: list[ChainStep]
+    plan: list[FixStep]
     if txn.batch_state == BatchState.OPEN and txn.state == TxnState.APPROVED:
         plan, lead = [{"op": "void", "amount": txn.amount}], say(profile.language, "dup_void", trace=f"{txn.trace:06d}")
     else:
         refundable = yield from ask.refundable_amount(txn.id)
         plan = [{"op": "refund", "amount": refundable}]
         lead = say(profile.language, "dup_refund", trace=f"{txn.trace:06d}")
-    return (yield from run_chain(profile, operator, operation="duplicates", original=txn, kind="duplicate_fix",
-                                 plan=plan, target=txn.amount - plan[0]["amount"] if plan[0]["op"] == "refund"
-                                 else 0, lead=lead))
+    return (yield from run_fix(profile, operator, operation="duplicates", original=txn, kind="duplicate_fix",
+                               plan=plan, target=txn.amount - plan[0]["amount"] if plan[0]["op"] == "refund"
+                               else 0, lead=lead))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol
 if TYPE_CHECKING:  # the port names the journal's values in its signatures only: no storage code is loaded
     import datetime as dt
 
-    from agent.journal.chains import Chain, ChainStep
+    from agent.journal.fixes import Fix, FixStep
     from agent.journal.facade import Journal
     from agent.journal.holds import Hold
     from agent.journal.params import ParamDownload, ParamRecord
@@ -33,7 +33,7 @@ class JournalPort(Protocol):
 
     def begin_request(self, kind: str, *, trace: int, batch: int, message: Any, amount: int, currency: str,
                       pan: str | None, entry_mode: str | None, operator: str, role: str,
-                      original_id: int | None = None, chain_id: int | None = None,
+                      original_id: int | None = None, purchase_id: int | None = None,
                       client_request_id: str | None = None, advice: bool = False, original_rrn: str | None = None,
                       original_date: str | None = None, offline_limits: Any = None,
                       original_sale: Mapping[str, Any] | None = None) -> Begun | None:
@@ -196,7 +196,7 @@ class JournalPort(Protocol):
         """settling → settled, and the next batch opens."""
         ...
 
-    # -- pre-auth holds, advices and correction chains (agent/journal/holds.py, chains.py)
+    # -- pre-auth holds, advices and correction fixes (agent/journal/holds.py, fixes.py)
     def advice_failed(self, txn_id: int, error: str, *, not_booked: bool = False) -> None:
         """An advice try got no valid answer: it stays pending (the event keeps why)."""
         ...
@@ -265,28 +265,28 @@ class JournalPort(Protocol):
         """A try got no answer or a refusal: still owed, or undelivered once its tries are spent."""
         ...
 
-    def chain_txns(self, chain_id: int) -> list[Txn]:
-        """The transactions the chain's steps journaled (linked to its original, after it was planned)."""
+    def fix_txns(self, fix_id: int) -> list[Txn]:
+        """The transactions the fix's steps journaled (linked to its original, after it was planned)."""
         ...
 
-    def end_chain(self, chain_id: int, state: FixState, *, reason: str | None = None, steps: list[ChainStep] | None = None, operator: str = "system", role: str = "system") -> Chain:
-        """Finish a chain: ``done`` (every step approved) or ``closed`` (a supervisor's decision, with why)."""
+    def end_fix(self, fix_id: int, state: FixState, *, reason: str | None = None, steps: list[FixStep] | None = None, operator: str = "system", role: str = "system") -> Fix:
+        """Finish a fix: ``done`` (every step approved) or ``closed`` (a supervisor's decision, with why)."""
         ...
 
-    def get_chain(self, chain_id: int) -> Chain:
-        """One chain by id."""
+    def get_fix(self, fix_id: int) -> Fix:
+        """One fix by id."""
         ...
 
     def hold(self, preauth_id: int, *, validity_seconds: float) -> Hold:
         """Where one pre-auth stands (age by the journal's clock, completion, expiry)."""
         ...
 
-    def open_chain_of(self, original_id: int) -> Chain | None:
+    def open_fix_of(self, original_id: int) -> Fix | None:
         """"""
         ...
 
-    def open_chains(self) -> list[Chain]:
-        """Every chain still open, oldest first."""
+    def open_fixes(self) -> list[Fix]:
+        """Every fix still open, oldest first."""
         ...
 
     def open_holds(self, *, validity_seconds: float, include_expired: bool = True) -> list[Hold]:
@@ -314,7 +314,7 @@ class JournalPort(Protocol):
         """What an offline-approved sale journaled for its advice: the masked message and the sealed card."""
         ...
 
-    def plan_chain(self, kind: str, original_id: int, *, steps: list[ChainStep], target: int | None, operator: str, role: str) -> Chain:
+    def plan_fix(self, kind: str, original_id: int, *, steps: list[FixStep], target: int | None, operator: str, role: str) -> Fix:
         """Journal the whole plan of a fix before its first step; refused while the original has an open one."""
         ...
 
@@ -322,7 +322,7 @@ class JournalPort(Protocol):
         """Open pre-auths of the same card and amount close in time (a stay held twice)."""
         ...
 
-    def update_chain(self, chain_id: int, steps: list[ChainStep]) -> Chain:
+    def update_fix(self, fix_id: int, steps: list[FixStep]) -> Fix:
         """Record each step's progress (same plan: op and amount may not change)."""
         ...
 

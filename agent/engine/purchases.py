@@ -70,7 +70,7 @@ def void(profile: Profile, request: VoidRequest, operator: Operator) -> Gen:
     begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
         "void", trace=trace, batch=batch, message=message, amount=original.amount, currency=original.currency,
         pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id,
-        chain_id=original.chain_id or original.id))
+        purchase_id=original.purchase_id or original.id))
     txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="void")
     if status == "approved":
@@ -188,7 +188,7 @@ def refund(profile: Profile, request: RefundRequest, operator: Operator) -> Gen:
     begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
         "refund", trace=trace, batch=batch, message=message, amount=amount, currency=original.currency, pan=None,
         entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id,
-        chain_id=original.chain_id or original.id, client_request_id=request.client_request_id))
+        purchase_id=original.purchase_id or original.id, client_request_id=request.client_request_id))
     txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="refund")
     if status == "approved":

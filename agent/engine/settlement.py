@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generator
 
-from agent.engine import chains
+from agent.engine import fixrun
 from agent.engine.common import Gen, connect, ensure_ready, flush_reversals, masked, sign_on
 from agent.engine.effects import Answer, EngineError, Exchange, NoAnswer, Notify, Outcome, SignOnNeeded
 from agent.errors import PosagentError
@@ -41,7 +41,7 @@ RESULT_TEXT = {"1": "balanced", "2": "unbalanced", "3": "error"}
 @dataclass(frozen=True)
 class SettleRequest:
     confirm: bool = False
-    confirm_open_chains: bool = False  # settle although some fixes are still open (listed when asked)
+    confirm_open_fixes: bool = False  # settle although some fixes are still open (listed when asked)
     confirm_stored: bool = False  # stored sales the bank cannot take now move to the next batch (supervisor)
     wallet_entry_mode: str = WalletSettings.entry_mode  # tells payment-code sales apart in the totals shown
 
@@ -71,17 +71,17 @@ def settle(profile: Profile, request: SettleRequest, operator: Any) -> Gen:
     batch = yield from ask.open_batch()
     totals = yield from ask.batch_totals(batch.number)
     by_payment = yield from ask.payment_totals(batch.number, wallet_entry_mode=request.wallet_entry_mode)
-    open_chains = [chains.summary(profile, *item) for item in (yield from chains.summaries_plan())]
-    blocked = say(profile.language, "settle_open_chains", count=len(open_chains),
-                  list=chains.listing(profile, open_chains)) if open_chains else ""
+    open_fixes = [fixrun.summary(profile, *item) for item in (yield from fixrun.summaries_plan())]
+    blocked = say(profile.language, "settle_open_fixes", count=len(open_fixes),
+                  list=fixrun.listing(profile, open_fixes)) if open_fixes else ""
     if not request.confirm:
         text = say(profile.language, "settle_confirm", batch=f"{batch.number:06d}",
                    totals=totals_text(profile, totals, by_payment)) + (yield from manual_note(profile, batch.number))
         return Outcome("settle", "needs_confirmation", f"{blocked} {text}" if blocked else text,
                        details={"batch": batch.number, "totals": totals.as_dict(), "by_payment": by_payment.as_dict(),
-                                "open_chains": open_chains})
-    if open_chains and not request.confirm_open_chains:
-        raise EngineError(blocked, code="open_chains")
+                                "open_fixes": open_fixes})
+    if open_fixes and not request.confirm_open_fixes:
+        raise EngineError(blocked, code="open_fixes")
     move = yield from _forward_or_move(profile, request, batch)
     if isinstance(move, Outcome):
         return move
@@ -239,22 +239,22 @@ def recover(profile: Profile) -> Gen:
             yield from sign_on(profile)
             done["signed_on"] = True
     except PosagentError as exc:  # offline, or the host refused: the next operation tries again
-        left = yield from _chains_after_restart(profile)
+        left = yield from _fixes_after_restart(profile)
         return Outcome("recover", "in_doubt", f"recovery not finished: {exc}{left}", details=done)
-    left = yield from _chains_after_restart(profile)
+    left = yield from _fixes_after_restart(profile)
     return Outcome("recover", "done", f"journal clean: nothing in doubt{left}", details=done)
 
 
-def _chains_after_restart(profile: Profile) -> Gen:
+def _fixes_after_restart(profile: Profile) -> Gen:
     """Fixes interrupted by a stop: one whose every step went through is marked done, the rest reported."""
     still = []
-    for chain, original, txns in (yield from chains.summaries_plan()):
-        yield from chains.finish_if_done(profile, chain)
-        if (yield from ask.get_chain(chain.id)).state == FixState.OPEN:
-            still.append(chains.summary(profile, chain, original, (yield from ask.chain_txns(chain.id))))
+    for fix, original, txns in (yield from fixrun.summaries_plan()):
+        yield from fixrun.finish_if_done(profile, fix)
+        if (yield from ask.get_fix(fix.id)).state == FixState.OPEN:
+            still.append(fixrun.summary(profile, fix, original, (yield from ask.fix_txns(fix.id))))
     if not still:
         return ""
-    return "; " + say(profile.language, "chains_open", count=len(still), list=chains.listing(profile, still))
+    return "; " + say(profile.language, "fixes_open", count=len(still), list=fixrun.listing(profile, still))
 
 
 def manual_note(profile: Profile, batch_number: int) -> Generator[Any, Any, str]:

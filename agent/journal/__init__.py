@@ -16,7 +16,7 @@ message it built for them (None when another writer took them meanwhile: it buil
 `Journal` is a facade over small stores that share one storage core (`store.Core`: the connection and
 the one write path) and each own their SQL: `transactions` (rows, state changes, messages), `counters`
 (trace numbers, durable state values), `events` (the hash chain), `settlement` (batches), `reversals`,
-`holds` (pre-auths), `chains` (multi-step fixes), `tc_uploads` (IC card TCs owed to the acquirer),
+`holds` (pre-auths), `fixes` (multi-step fixes), `tc_uploads` (IC card TCs owed to the acquirer),
 `param_sets` (chip parameter sets and their staged downloads), `queries`, `export`, `retention`, and `hotpath`
 (begin/complete/fail, composing the others).  Also: `schema` (file checks and migrations),
 `hashchain`, `states` (the transition tables and `TxnState`), `records` (the values handed out),
@@ -34,7 +34,7 @@ import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the type checker reads the facade's names where they live; at run time `__getattr__` loads them
-    from agent.journal.chains import Chain
+    from agent.journal.fixes import Fix
     from agent.journal.errors import DuplicateRequest, IllegalTransition, JournalError, NotFound, StorageError
     from agent.journal.export import render_text, verify_bundle
     from agent.journal.facade import Journal
@@ -62,5 +62,5 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | {name for name in vars(facade) if not name.startswith("__")})
 
 
-__all__ = ["Journal", "Chain", "JournalError", "NotFound", "IllegalTransition", "DuplicateRequest", "StorageError", "Txn",
+__all__ = ["Journal", "Fix", "JournalError", "NotFound", "IllegalTransition", "DuplicateRequest", "StorageError", "Txn",
            "Reversal", "Hold", "TcUpload", "Batch", "Totals", "Recovery", "VerifyResult", "render_text", "verify_bundle"]

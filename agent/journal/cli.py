@@ -1,4 +1,4 @@
-"""`posagent journal ...`: look into the journal (read-only): list, show, chain, duplicates, totals,
+"""`posagent journal ...`: look into the journal (read-only): list, show, purchase, duplicates, totals,
 export, verify; and `prune`, the one maintenance write.  Tables for people by default, `--json` for
 programs; bad input is one line, exit 2."""
 
@@ -33,8 +33,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions = parser.add_subparsers(dest="journal_command", metavar="ACTION")
     actions.required = True
 
-    def action(name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
-        p = actions.add_parser(name, help=help_text)
+    def action(name: str, help_text: str | None, handler: Handler) -> argparse.ArgumentParser:
+        # no help text: a name of the past, still accepted and not listed (docs/operations.md#renamed)
+        p = actions.add_parser(name, help=help_text) if help_text else actions.add_parser(name)
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
         p.set_defaults(handler=_damage_is_one_line(handler))
         return p
@@ -50,14 +51,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--limit", type=_limit, default=50, help="at most this many rows (default 50)")
     p = action("show", "one transaction with its messages and events", _show)
     p.add_argument("id", type=_txn_id)
-    p = action("chain", "a transaction and every void, refund and correction linked to it", _chain)
-    p.add_argument("id", type=_txn_id)
+    for name, text in (("purchase", "a transaction and every void, refund and correction linked to it"),
+                       ("chain", None)):  # its name before the rename, unlisted
+        p = action(name, text, _purchase)
+        p.add_argument("id", type=_txn_id)
     p = action("duplicates", "suspected duplicate charges (same card, same amount, close in time)", _duplicates)
     p.add_argument("--window", type=_seconds, help="seconds (default: guards.duplicate_window_seconds)")
     p = action("totals", "settlement totals of a batch (default: the current one)", _totals)
     p.add_argument("batch", nargs="?", type=_batch)
     p = action("export", "an evidence bundle (JSON, or printable text with --text)", _export)
-    p.add_argument("--chain", type=_txn_id, help="export the chain of this transaction")
+    p.add_argument("--purchase", type=_txn_id, help="export the purchase of this transaction (it and everything "
+                                                    "linked to it)")
+    p.add_argument("--chain", dest="purchase", type=_txn_id, help=argparse.SUPPRESS)  # the name before the rename
     p.add_argument("--since", type=_date, help="first day, YYYY-MM-DD")
     p.add_argument("--until", type=_date, help="last day, YYYY-MM-DD")
     p.add_argument("--text", action="store_true", help="printable text instead of JSON")
@@ -175,7 +180,7 @@ def _show(args: argparse.Namespace) -> int:
     journal, cfg = _open(args)
     with journal:
         txn = journal.get(args.id)
-        bundle = journal.export(chain_of=args.id)
+        bundle = journal.export(purchase_of=args.id)
         messages = journal.messages(args.id)
         events = [e for e in bundle["events"] if e["txn_id"] == args.id]
         reversals = [r for r in bundle["reversals"] if r["txn_id"] == args.id]
@@ -191,12 +196,12 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _chain(args: argparse.Namespace) -> int:
+def _purchase(args: argparse.Namespace) -> int:
     journal, cfg = _open(args)
     with journal:
-        chain = journal.chain(args.id)
-        cards = _cards(journal, chain)
-        _emit(args, _rows(chain, cards), _table(chain, _exponent(cfg), cards))
+        purchase = journal.purchase(args.id)
+        cards = _cards(journal, purchase)
+        _emit(args, _rows(purchase, cards), _table(purchase, _exponent(cfg), cards))
     return 0
 
 
@@ -255,11 +260,11 @@ def write_private(path: Path, data: bytes, *, force: bool) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    if args.chain is None and args.since is None and args.until is None:
-        raise UsageError("export needs --chain ID, or --since/--until dates")
+    if args.purchase is None and args.since is None and args.until is None:
+        raise UsageError("export needs --purchase ID, or --since/--until dates")
     journal, _ = _open(args)
     with journal:
-        bundle = journal.export(chain_of=args.chain, since=args.since, until=args.until)
+        bundle = journal.export(purchase_of=args.purchase, since=args.since, until=args.until)
     out = render_text(bundle) if args.text else json.dumps(bundle, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     if args.output:
         write_private(Path(args.output), out.encode("utf-8"), force=args.force)

@@ -1,4 +1,4 @@
-"""Evidence bundles for a dispute desk: one chain or a date range, with the hash-chain proof.
+"""Evidence bundles for a dispute desk: one purchase or a date range, with the hash-chain proof.
 
 The bundle is plain JSON: the transactions (each with `card`, the masked card it was made with: a void's
 or refund's is its original's), their masked messages and reversals, the events that
@@ -33,12 +33,12 @@ class Evidence(Store):
         super().__init__(core)
         self._queries = queries
 
-    def export(self, *, chain_of: int | None = None, since: float | str | None = None,
+    def export(self, *, purchase_of: int | None = None, since: float | str | None = None,
                until: float | str | None = None) -> dict[str, Any]:
-        """A JSON-able evidence bundle for one chain (`chain_of`) or a time range (`since`/`until`)."""
-        if chain_of is not None:
-            txns = self._queries.chain(chain_of)
-            scope: dict[str, Any] = {"chain_of": chain_of}
+        """A JSON-able evidence bundle for one purchase (`purchase_of`: any of its transactions) or a time range (`since`/`until`)."""
+        if purchase_of is not None:
+            txns = self._queries.purchase(purchase_of)
+            scope: dict[str, Any] = {"purchase_of": purchase_of}
         else:
             lo = _when(since, 0.0)
             hi = _when(until, float("inf"), end_of_day=True)
@@ -131,8 +131,9 @@ def render_text(bundle: dict[str, Any]) -> str:
                      f"({t['batch_state']})")
         lines.append(f"    card {t.get('card') or t['pan_masked'] or '-'}  entry {t['entry_mode'] or '-'}  rrn {t['rrn'] or '-'}  "
                      f"auth {t['auth_code'] or '-'}  response {t['response_code'] or '-'}")
+        purchase = t.get("purchase_id", t.get("chain_id"))  # "chain_id": a bundle exported before the rename
         links = [f"original #{t['original_id']}" if t["original_id"] else "",
-                 f"chain #{t['chain_id']}" if t["chain_id"] else ""]
+                 f"purchase #{purchase}" if purchase else ""]
         lines.append(f"    operator {t['operator']} ({t['role']})  {'  '.join(x for x in links if x)}".rstrip())
     lines.append("")
     lines.append("EVENTS")

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-from agent.journal.chains import Chain, Chains
+from agent.journal.fixes import Fix, Fixes
 from agent.journal.counters import Counters
 from agent.journal.errors import (DuplicateRequest, IllegalTransition, JournalError, NotFound, StorageError,
                                   storage_error)
@@ -87,7 +87,7 @@ _tc_uploads = AnsweredBy(lambda journal: journal.tc_uploads)
 _param_sets = AnsweredBy(lambda journal: journal.param_sets)
 _evidence = AnsweredBy(lambda journal: journal.evidence)
 _retention = AnsweredBy(lambda journal: journal.retention)
-_chains = AnsweredBy(lambda journal: journal.chains)
+_fixes = AnsweredBy(lambda journal: journal.fixes)
 
 
 class Journal:
@@ -106,7 +106,7 @@ class Journal:
         self.reversals: Reversals = Reversals(core, self.txns)
         self.queries: Queries = Queries(core, txns=self.txns, batches=self.batches)
         self.holds: Holds = Holds(core, txns=self.txns, queries=self.queries, events=self.event_chain)
-        self.chains: Chains = Chains(core, self.txns)
+        self.fixes: Fixes = Fixes(core, self.txns)
         self.tc_uploads: TcUploads = TcUploads(core)
         self.param_sets: ParamSets = ParamSets(core)
         self.evidence: Evidence = Evidence(core, self.queries)
@@ -169,7 +169,7 @@ class Journal:
     corrections_of = _queries(Queries.corrections_of)
     duplicates_of = _queries(Queries.duplicates_of)
     suspected_duplicates = _queries(Queries.suspected_duplicates)
-    chain = _queries(Queries.chain)
+    purchase = _queries(Queries.purchase)
     messages = _queries(Queries.messages)
     original_reference = _queries(Queries.original_reference)
     in_doubt = _queries(Queries.in_doubt)
@@ -212,15 +212,15 @@ class Journal:
 
     prune = _retention(Retention.prune)
 
-    plan_chain = _chains(Chains.plan_chain)
-    update_chain = _chains(Chains.update_chain)
-    end_chain = _chains(Chains.end_chain)
-    get_chain = _chains(Chains.get_chain)
-    open_chains = _chains(Chains.open_chains)
-    chains_of = _chains(Chains.chains_of)
-    open_chain_of = _chains(Chains.open_chain_of)
-    all_chains = _chains(Chains.all_chains)
-    chain_txns = _chains(Chains.chain_txns)
+    plan_fix = _fixes(Fixes.plan_fix)
+    update_fix = _fixes(Fixes.update_fix)
+    end_fix = _fixes(Fixes.end_fix)
+    get_fix = _fixes(Fixes.get_fix)
+    open_fixes = _fixes(Fixes.open_fixes)
+    fixes_of = _fixes(Fixes.fixes_of)
+    open_fix_of = _fixes(Fixes.open_fix_of)
+    all_fixes = _fixes(Fixes.all_fixes)
+    fix_txns = _fixes(Fixes.fix_txns)
 
     @classmethod
     def open(cls, path: str | Path, *, fingerprint_key: bytes | None, busy_timeout_ms: int = 5000,

@@ -17,8 +17,17 @@ from typing import Any, Iterable, Iterator
 GENESIS = "0" * 64
 #: tables whose every row is vouched for by the chain, with their key column
 CHAINED_TABLES = {"batches": "id", "transactions": "id", "reversals": "id", "messages": "id",
-                  "counters": "name", "state": "key", "chains": "id", "tc_uploads": "id",
+                  "counters": "name", "state": "key", "fixes": "id", "tc_uploads": "id",
                   "param_downloads": "id", "param_items": "id", "param_sets": "id"}
+#: the proof's name for a table whose name changed: the `fixes` table was called `chains` until schema
+#: version 6, and the events that vouch for its rows (in `rows` and `pruned`) say "chains" and can never
+#: change (they are hash-chained); its rows' digests are over this name too, so old and new ones compare
+PROOF_TAGS = {"fixes": "chains"}
+
+
+def proof_tag(table: str) -> str:
+    """The name events give a table's rows (`details["rows"]`, `details["pruned"]`) and their digests hash."""
+    return PROOF_TAGS.get(table, table)
 
 
 #: one encoder for every call (json.dumps with these options builds a new one each time)
@@ -108,13 +117,13 @@ def _verify_chain(conn: sqlite3.Connection) -> tuple[int, int | None, str | None
             key = row[key_column]
             if want is None:
                 return count, None, f"{table} row {key} was added outside the journal (no event records it)"
-            if want != row_digest(table, values):
+            if want != row_digest(proof_tag(table), values):
                 return count, by_event, f"{table} row {key} was changed after event {by_event} recorded it"
     gone = None  # the earliest event whose row is no longer there, over every table
     for table, key_column in CHAINED_TABLES.items():
         first = conn.execute(f"SELECT event_id, e.rowid, key FROM temp.{_EXPECTED} e WHERE tbl = ? AND NOT EXISTS "
                              f"(SELECT 1 FROM main.{table} t WHERE t.{key_column} = e.key) "
-                             f"ORDER BY event_id, e.rowid LIMIT 1", (table,)).fetchone()
+                             f"ORDER BY event_id, e.rowid LIMIT 1", (proof_tag(table),)).fetchone()
         if first is not None and (gone is None or tuple(first[:2]) < gone[:2]):
             gone = (first[0], first[1], table, first[2])
     if gone is not None:
@@ -127,7 +136,7 @@ def _rows(conn: sqlite3.Connection, table: str, key_column: str) -> Iterator[sql
     """Each row in key order, with the digest and event its last record gave it (None, None: none did).
     `+t.key` compares the keys as stored (no affinity on either side), so the look-up uses the index."""
     cursor = conn.execute(f"SELECT t.*, e.digest, e.event_id FROM main.{table} t LEFT JOIN temp.{_EXPECTED} e "
-                          f"ON e.tbl = ? AND e.key = +t.{key_column} ORDER BY t.{key_column}", (table,))
+                          f"ON e.tbl = ? AND e.key = +t.{key_column} ORDER BY t.{key_column}", (proof_tag(table),))
     cursor.row_factory = sqlite3.Row
     yield from cursor
 

@@ -64,7 +64,7 @@ class HotPath(Store):
 
     # ----------------------------------------------------------------- hot path: intent
     def begin(self, kind: str, *, amount: int, currency: str, pan: str | None, entry_mode: str | None,
-              operator: str, role: str, original_id: int | None = None, chain_id: int | None = None,
+              operator: str, role: str, original_id: int | None = None, purchase_id: int | None = None,
               client_request_id: str | None = None, request: Callable[[int, int], Any],
               advice: bool = False, original_rrn: str | None = None, original_date: str | None = None,
               offline_limits: Any = None, original_sale: Mapping[str, Any] | None = None) -> Txn:
@@ -74,7 +74,7 @@ class HotPath(Store):
         trace, batch = self.next_numbers()
         begun = self.begin_request(kind, trace=trace, batch=batch, message=request(trace, batch), amount=amount,
                                    currency=currency, pan=pan, entry_mode=entry_mode, operator=operator, role=role,
-                                   original_id=original_id, chain_id=chain_id, client_request_id=client_request_id,
+                                   original_id=original_id, purchase_id=purchase_id, client_request_id=client_request_id,
                                    advice=advice, original_rrn=original_rrn, original_date=original_date,
                                    offline_limits=offline_limits, original_sale=original_sale)
         if begun is None:
@@ -84,7 +84,7 @@ class HotPath(Store):
 
     def begin_request(self, kind: str, *, trace: int, batch: int, message: Any, amount: int, currency: str,
                       pan: str | None, entry_mode: str | None, operator: str, role: str,
-                      original_id: int | None = None, chain_id: int | None = None,
+                      original_id: int | None = None, purchase_id: int | None = None,
                       client_request_id: str | None = None, advice: bool = False, original_rrn: str | None = None,
                       original_date: str | None = None, offline_limits: Any = None,
                       original_sale: Mapping[str, Any] | None = None) -> Begun | None:
@@ -119,7 +119,7 @@ class HotPath(Store):
                                     None)
         txn = self._insert_request(kind, trace, batch, request_text, amount=amount, currency=currency,
                                    entry_mode=entry_mode, pan_masked=masked, pan_fingerprint=fp,
-                                   original_id=original_id, chain_id=chain_id, operator=operator, role=role,
+                                   original_id=original_id, purchase_id=purchase_id, operator=operator, role=role,
                                    client_request_id=client_request_id, advice=advice, reference=reference,
                                    offline_limits=offline_limits)
         return Begun(txn, message) if txn is not None else None
@@ -148,7 +148,7 @@ class HotPath(Store):
                 if dup is not None:
                     raise DuplicateRequest(client_request_id, txn_from_row(dup))
             batch = self._batches.open_batch_ids(w.cache)
-            self._check_links(kind, values["amount"], values["original_id"], values["chain_id"], batch["id"])
+            self._check_links(kind, values["amount"], values["original_id"], values["purchase_id"], batch["id"])
             if batch["number"] != batch_number or self._counters.peek_trace(w.cache) != trace:
                 raise _Stale
             if values["pan_masked"] is None and values["original_id"] is not None and kind in CARD_OF_ORIGINAL:
@@ -175,10 +175,10 @@ class HotPath(Store):
                       **({"state": TxnState.ADVICE_PENDING.value} if advice else {})})
         return txn_from_row(row, batch_state=BatchState.OPEN)
 
-    def _check_links(self, kind: str, amount: int, original_id: int | None, chain_id: int | None,
+    def _check_links(self, kind: str, amount: int, original_id: int | None, purchase_id: int | None,
                      batch_id: int) -> None:
-        if chain_id is not None:
-            self._txns.row(chain_id)
+        if purchase_id is not None:
+            self._txns.row(purchase_id)
         if kind in ("void", "preauth_void", "completion", "completion_void") and original_id is None:
             raise JournalError(f"a {kind} needs the original transaction")
         if original_id is None:

@@ -1,4 +1,4 @@
-"""What the operations ask the journal: find, refundable amount, duplicates, chains, recovery, verify."""
+"""What the operations ask the journal: find, refundable amount, duplicates, purchases, recovery, verify."""
 
 from __future__ import annotations
 
@@ -154,12 +154,13 @@ class Queries(Store):
             f"t.kind IN ({', '.join('?' * len(kinds))}) AND t.state IN ({states})", (since, *kinds)).fetchall()
         return group_duplicates(map(txn_from_row, rows), window_seconds, kinds)
 
-    def chain(self, txn_id: int) -> list[Txn]:
-        """The original and everything linked to it (voids, refunds, corrections), oldest first."""
+    def purchase(self, txn_id: int) -> list[Txn]:
+        """The purchase of any of its transactions: the original and everything linked to it (voids, refunds,
+        corrections), oldest first."""
         root = self._txns.row(txn_id)
         seen = {root["id"]}
-        while True:  # climb to the first transaction of the chain
-            parent = root["original_id"] or root["chain_id"]
+        while True:  # climb to the first transaction of the purchase
+            parent = root["original_id"] or root["purchase_id"]
             if parent is None or parent in seen:
                 break
             row = self._conn.execute(TXN_SELECT + " WHERE t.id = ?", (parent,)).fetchone()
@@ -172,7 +173,7 @@ class Queries(Store):
         while frontier:
             marks = ", ".join("?" * len(frontier))
             children = self._conn.execute(
-                TXN_SELECT + f" WHERE t.original_id IN ({marks}) OR t.chain_id IN ({marks})",
+                TXN_SELECT + f" WHERE t.original_id IN ({marks}) OR t.purchase_id IN ({marks})",
                 (*frontier, *frontier)).fetchall()
             frontier = [r["id"] for r in children if r["id"] not in found]
             found.update((r["id"], r) for r in children)

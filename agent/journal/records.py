@@ -35,7 +35,7 @@ class Txn:
     pan_masked: str | None
     pan_fingerprint: str | None
     original_id: int | None
-    chain_id: int | None
+    purchase_id: int | None
     operator: str
     role: str
     client_request_id: str | None

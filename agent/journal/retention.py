@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.journal.errors import JournalError
+from agent.journal.hashchain import proof_tag
 from agent.journal.states import OPEN_REVERSALS_SQL, UNRESOLVED_SQL, BatchState, FixState, TxnState
 from agent.journal.store import Store
 
@@ -45,7 +46,7 @@ class Retention(Store):
                 f"SELECT id, number FROM batches WHERE state = '{BatchState.SETTLED}' AND settled_at < ? ORDER BY id",
                 (cutoff,)).fetchall()
             pruned: dict[str, list[int]] = {"batches": [], "transactions": [], "messages": [], "reversals": [],
-                                            "chains": [], "tc_uploads": []}
+                                            "fixes": [], "tc_uploads": []}
             for batch in candidates:
                 if len(pruned["batches"]) >= max_batches:
                     break
@@ -63,10 +64,10 @@ class Retention(Store):
                                    (batch["id"],))
                 self._conn.execute("DELETE FROM reversals WHERE txn_id IN (SELECT id FROM transactions WHERE batch_id = ?)",
                                    (batch["id"],))
-                chain_ids = [r[0] for r in self._conn.execute(  # finished fixes of these transactions
-                    "SELECT k.id FROM chains k JOIN transactions t ON t.id = k.original_id WHERE t.batch_id = ?",
+                fix_ids = [r[0] for r in self._conn.execute(  # finished fixes of these transactions
+                    "SELECT k.id FROM fixes k JOIN transactions t ON t.id = k.original_id WHERE t.batch_id = ?",
                     (batch["id"],))]
-                self._conn.execute("DELETE FROM chains WHERE original_id IN (SELECT id FROM transactions "
+                self._conn.execute("DELETE FROM fixes WHERE original_id IN (SELECT id FROM transactions "
                                    "WHERE batch_id = ?)", (batch["id"],))
                 tc_ids = [r[0] for r in self._conn.execute(
                     "SELECT u.id FROM tc_uploads u JOIN transactions t ON t.id = u.txn_id WHERE t.batch_id = ?",
@@ -80,11 +81,11 @@ class Retention(Store):
                 pruned["transactions"] += txn_ids
                 pruned["messages"] += msg_ids
                 pruned["reversals"] += rev_ids
-                pruned["chains"] += chain_ids
+                pruned["fixes"] += fix_ids
                 pruned["tc_uploads"] += tc_ids
                 removed += len(txn_ids)
             if pruned["batches"]:
-                details: dict[str, Any] = {"pruned": {t: _ranges(ids) for t, ids in pruned.items() if ids},
+                details: dict[str, Any] = {"pruned": {proof_tag(t): _ranges(ids) for t, ids in pruned.items() if ids},
                                            "retention_days": retention_days}
                 w.record("retention.prune", None, None, "system", details)
         return removed
@@ -94,6 +95,6 @@ class Retention(Store):
             f"SELECT 1 FROM transactions t WHERE t.batch_id = ? AND (t.state IN {UNRESOLVED_SQL} "
             f"OR t.state = '{TxnState.ADVICE_NEEDS_MANUAL}' "  # a stored sale the bank never had: a person acts
             f"OR EXISTS (SELECT 1 FROM reversals r WHERE r.txn_id = t.id AND r.state IN {OPEN_REVERSALS_SQL}) "
-            f"OR EXISTS (SELECT 1 FROM chains k WHERE k.original_id = t.id AND k.state = '{FixState.OPEN}') "
+            f"OR EXISTS (SELECT 1 FROM fixes k WHERE k.original_id = t.id AND k.state = '{FixState.OPEN}') "
             "OR EXISTS (SELECT 1 FROM transactions c WHERE (c.original_id = t.id OR "
-            "c.chain_id = t.id) AND c.batch_id != t.batch_id)) LIMIT 1", (batch_id,)).fetchone() is not None
+            "c.purchase_id = t.id) AND c.batch_id != t.batch_id)) LIMIT 1", (batch_id,)).fetchone() is not None

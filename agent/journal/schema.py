@@ -32,6 +32,7 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.table("transactions").create({
         "id": int, "kind": str, "state": str, "amount": int, "currency": str, "trace": int,
         "batch_id": int, "batch": int, "rrn": str, "auth_code": str, "response_code": str,
+        # `chain_id` is `purchase_id` since _v6
         "entry_mode": str, "pan_masked": str, "pan_fingerprint": str, "original_id": int, "chain_id": int,
         "operator": str, "role": str, "client_request_id": str, "created_at": float, "updated_at": float,
         "uploaded": int, "failure_reason": str, "host_time": str, "request": str, "response": str,
@@ -71,7 +72,7 @@ def _v1(db: sqlite_utils.Database) -> None:
 
 
 def _v2(db: sqlite_utils.Database) -> None:
-    # the chains table: multi-step fixes (corrections, duplicate repairs)
+    # the table of multi-step fixes (corrections, duplicate repairs), named `chains` until _v6
     db.table("chains").create({
         "id": int, "kind": str, "state": str, "original_id": int, "target": int, "steps": str, "watermark": int,
         "reason": str, "operator": str, "role": str, "created_at": float, "updated_at": float,
@@ -116,8 +117,22 @@ def _v5(db: sqlite_utils.Database) -> None:
     create_index(db)
 
 
+def _v6(db: sqlite_utils.Database) -> None:
+    # one name per concept: `chain_id` links a transaction to its purchase (`purchase_id`), and the `chains`
+    # table holds multi-step fixes (`fixes`).  Renames only: every value stays, and the proof still names the
+    # table's rows as the events that vouch for them did (agent/journal/hashchain.py PROOF_TAGS)
+    db.execute("ALTER TABLE transactions RENAME COLUMN chain_id TO purchase_id")
+    db.execute("DROP INDEX idx_transactions_chain_id")
+    db.execute("CREATE INDEX idx_transactions_purchase_id ON transactions(purchase_id) WHERE purchase_id IS NOT NULL")
+    db.execute("ALTER TABLE chains RENAME TO fixes")
+    db.execute("DROP INDEX idx_chains_original")
+    db.execute("DROP INDEX idx_chains_open")
+    db.execute("CREATE INDEX idx_fixes_original ON fixes(original_id)")
+    db.execute(f"CREATE INDEX idx_fixes_open ON fixes(state) WHERE state = '{FixState.OPEN}'")
+
+
 #: migrations in order; MIGRATIONS[n] takes a journal from schema version n to n + 1
-MIGRATIONS = (_v1, _v2, _v3, _v4, _v5)
+MIGRATIONS = (_v1, _v2, _v3, _v4, _v5, _v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

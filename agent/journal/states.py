@@ -73,7 +73,7 @@ class BatchState(StrEnum):
 
 
 class FixState(StrEnum):
-    """A multi-step fix's state (`chains.state`)."""
+    """A multi-step fix's state (`fixes.state`)."""
 
     OPEN = "open"
     DONE = "done"
@@ -128,13 +128,21 @@ BATCH: Machine[BatchState] = Machine(
         (B.SETTLING, "finish_settlement"): B.SETTLED,  # and the next batch opens
     }, initial=B.OPEN, refusal=IllegalRecordTransition)
 
-#: a multi-step fix (journal/chains.py): a correction or duplicate repair recorded step by step
+#: a multi-step fix (journal/fixes.py): a correction or duplicate repair recorded step by step
 FIX: Machine[FixState] = Machine(
     "fix", FixState, ("record_step", "finish", "close"), {
         (F.OPEN, "record_step"): F.OPEN,  # a step's progress
         (F.OPEN, "finish"): F.DONE,  # every step approved
         (F.OPEN, "close"): F.CLOSED,  # a supervisor's decision, with why
     }, initial=F.OPEN, refusal=IllegalRecordTransition)
+
+#: a fix's events (journal/fixes.py): what each says → its kind today and the kind a journal wrote before the
+#: rename, `chain.*`, whose details name the fix under "chain" (FIX_ID_KEYS).  Events are hash-chained and never
+#: rewritten, so a journal or a back office holds both spellings and every reader takes both
+FIX_EVENTS = MappingProxyType({"plan": ("fix.plan", "chain.plan"), "step": ("fix.step", "chain.step"),
+                               F.DONE.value: ("fix.done", "chain.done"), F.CLOSED.value: ("fix.closed", "chain.closed")})
+#: the key of a fix event's details that holds the fix's id: today's, then the one before the rename
+FIX_ID_KEYS = ("fix", "chain")
 
 #: the journal's machines, in the order the docs draw them
 MACHINES = (TRANSACTION, REVERSAL, BATCH, FIX)

@@ -24,7 +24,7 @@ from typing import Any, Callable, ContextManager, Iterator
 from agent.journal import schema
 from agent.journal.errors import JournalError, storage_error
 from agent.journal.events import append_event
-from agent.journal.hashchain import row_digest
+from agent.journal.hashchain import proof_tag, row_digest
 from agent.journal.reads import ReportingConnection
 
 log = logging.getLogger("posagent.journal")
@@ -72,7 +72,8 @@ class Writer:
         """Count a row this transaction wrote (by digest) in the event that commits it."""
         if table == "batches":
             self.batches_changed = True
-        self.rows.append([table, row[0], row_digest(table, tuple(row))])
+        tag = proof_tag(table)  # a renamed table keeps the name the older events gave it
+        self.rows.append([tag, row[0], row_digest(tag, tuple(row))])
 
     def record(self, kind: str, txn_id: int | None, operator: str | None, role: str | None,
                details: dict[str, Any]) -> None:

@@ -64,8 +64,9 @@ TEXTS: Texts = {
     "event": ("journal event", "流水事件"),
     "balanced": ("Balanced to the cent: nothing to claim.", "对账平，精确到分，无需申请。"),
     "request": ("We ask the acquirer to refund the total above to the merchant's settlement account. Each item's "
-                "evidence (the journal chain with its hash-chain proof and the statement line as given) is attached.",
-                "请收单机构将上述合计金额退还至商户结算账户。每笔差错的证据(终端流水链及其哈希链证明、对账单原始行)附后。"),
+                "evidence (the purchase as the journal holds it, with its hash-chain proof, and the statement line "
+                "as given) is attached.",
+                "请收单机构将上述合计金额退还至商户结算账户。每笔差错的证据(终端流水中的该笔交易及其关联交易、哈希链证明、对账单原始行)附后。"),
     "request_excess": ("The acquirer paid the merchant the total above in excess; it may be set off against the next "
                        "settlement. Each item's evidence is attached.",
                        "收单机构多付商户上述合计金额，可在下次结算中抵扣。每笔差错的证据附后。"),

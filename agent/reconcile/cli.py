@@ -155,13 +155,13 @@ def write_claim(run: Run, directory: Path, cfg: Config, journal_path: Path, *, f
     with Journal.open(journal_path, fingerprint_key=None, read_only=True,
                       busy_timeout_ms=cfg.journal.busy_timeout_ms) as journal:
         for n, d in enumerate(r.discrepancies, 1):
-            item = {"item": n, "finding": d.as_dict(), "statement_line": None, "journal_chain": None}
+            item = {"item": n, "finding": d.as_dict(), "statement_line": None, "journal_purchase": None}
             if d.line is not None and d.line.line:
                 item["statement_line"] = {"number": d.line.line, "text": raw_lines[d.line.line - 1].rstrip("\r")}
             text = ""
             if d.txn_id is not None:
-                bundle = journal.export(chain_of=d.txn_id)
-                item["journal_chain"] = bundle
+                bundle = journal.export(purchase_of=d.txn_id)
+                item["journal_purchase"] = bundle
                 text = render_text(bundle)
             name = f"evidence/item-{n:03d}"
             written[name + ".json"] = json.dumps(item, indent=2, ensure_ascii=False).encode()

@@ -82,9 +82,9 @@ def call_for(name: str, d: Draft, state: KeypadState, *, password: str | None, p
     if name == "settle_totals":
         return Call("settle", {"confirm": False})
     if name == "settle":
-        chains = {"confirm_open_chains": True} if d.confirm_open_chains else {}
+        fixes = {"confirm_open_fixes": True} if d.confirm_open_fixes else {}
         stored = {"confirm_stored": True} if d.confirm_stored else {}  # they move to the next batch
-        return Call("settle", {"confirm": True, **chains, **stored}, password)
+        return Call("settle", {"confirm": True, **fixes, **stored}, password)
     return Call(name, {})  # duplicates, receipt, signon
 
 

@@ -65,7 +65,7 @@ class Terminal:
         self._stage = ""  # a payment code: "scanning" or the customer "paying"
         self._left: int | None = None  # seconds left of that wait
         self._result: Result | None = None
-        self._open_fixes: dict[int, str] = {}  # chain id → trace of its sale, for the idle screen
+        self._open_fixes: dict[int, str] = {}  # fix id → trace of its sale, for the idle screen
         self._link_notice = ""  # the acquirer link is not encrypted (TLS off): said on the idle screen
         self._offline: tuple[int, int] | None = None  # the bank cannot be reached: (stored, amount) on every screen
         self._declined = 0  # stored sales the bank declined after forwarding, not yet seen by a supervisor
@@ -109,7 +109,7 @@ class Terminal:
         return [Show(self.frame())] if self.state == KeypadState.IDLE and self._in_flight is None else []
 
     def set_open_fixes(self, fixes: Any) -> list[Action]:
-        """The agent's open multi-step fixes (the `chains` answer), shown on the idle screen until done."""
+        """The agent's open multi-step fixes (the `fixes` answer), shown on the idle screen until done."""
         self._open_fixes = {int(f["id"]): f"{int(f['trace']):06d}" for f in fixes if isinstance(f, Mapping)}
         return [Show(self.frame())] if self.state == KeypadState.IDLE and self._in_flight is None else []
 
@@ -372,12 +372,12 @@ class Terminal:
 
     def _on_outcome(self, call: str, outcome: Mapping[str, Any], cancelled: bool) -> list[Action]:
         status, message = str(outcome["status"]), str(outcome["message"])
-        chain = (outcome.get("details") or {}).get("chain")
-        if isinstance(chain, Mapping) and "id" in chain:  # a fix: remember it while it stays open
-            if chain.get("state") == FixState.OPEN and isinstance(outcome.get("txn"), Mapping):
-                self._open_fixes[int(chain["id"])] = f"{int(outcome['txn']['trace']):06d}"
+        fix = (outcome.get("details") or {}).get("fix")
+        if isinstance(fix, Mapping) and "id" in fix:  # a fix: remember it while it stays open
+            if fix.get("state") == FixState.OPEN and isinstance(outcome.get("txn"), Mapping):
+                self._open_fixes[int(fix["id"])] = f"{int(outcome['txn']['trace']):06d}"
             else:
-                self._open_fixes.pop(int(chain["id"]), None)
+                self._open_fixes.pop(int(fix["id"]), None)
         if call == "preauth_list":  # the open holds, oldest first, each a transaction to look at
             return self._found([h["txn"] for h in (outcome.get("details") or {}).get("holds", ())], (), cancelled)
         if status == "needs_confirmation" and KEYPAD.allows(self.state, "confirm"):  # a guard's question
@@ -389,7 +389,7 @@ class Terminal:
                                  confirm_duplicate=d.confirm_duplicate or guard == "duplicate",
                                  confirm_unusual=d.confirm_unusual or guard == "unusual_amount",
                                  confirm_repeat=d.confirm_repeat or guard == "repeat_refund",
-                                 confirm_open_chains=d.confirm_open_chains or bool(details.get("open_chains")),
+                                 confirm_open_fixes=d.confirm_open_fixes or bool(details.get("open_fixes")),
                                  confirm_stored=d.confirm_stored or guard == "stored_sales")
             return self._go("confirm")
         prints = [Print(str(receipt[copy])) for receipt in outcome.get("receipts") or ()

@@ -31,7 +31,7 @@ class Draft:
     confirm_unusual: bool = False
     with_pin: bool = False  # the customer keys an online PIN for this sale (F1 on the amount screen)
     confirm_repeat: bool = False  # a refund like one just made: the cashier said go on
-    confirm_open_chains: bool = False  # settle although the confirm screen listed open fixes
+    confirm_open_fixes: bool = False  # settle although the confirm screen listed open fixes
     confirm_stored: bool = False  # settle although stored sales cannot be forwarded: they move to the next batch
     new_code: bool = False  # a payment-code sale corrected upwards: the customer's new code pays the difference
     question: str = ""  # the agent's question on a confirm screen

@@ -18,7 +18,7 @@ def bundle_of(terminal: str, txn_id: int, txns: list[Transaction], events: list[
     it (the proof covers the events only, as in the terminal's own bundle, so `verify_bundle` is unchanged)."""
     mine = [t for t in txns if t.terminal == terminal]
     return {"format": BUNDLE_FORMAT, "exported_at": time.time(),
-            "scope": {"chain_of": txn_id, "terminal": terminal, "source": "posoffice"},
+            "scope": {"purchase_of": txn_id, "terminal": terminal, "source": "posoffice"},
             "transactions": [{**dataclasses.asdict(t), "id": t.txn_id} for t in mine],
             "messages": messages, "reversals": [], "events": events,
             "proof": proof or {"algorithm": "", "start_previous_hash": "", "links": [], "head_id": None,

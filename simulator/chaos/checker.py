@@ -12,9 +12,9 @@ Rules (each violation names one):
   batch_reused    no batch number appears twice in the journal or is settled twice at the host
   batch_balance   every settled batch: frozen totals = the journal's rows = the host's totals for it
   hash_chain      `journal verify` is ok
-  chain           a multi-step fix (correction, duplicate repair) agrees with its transactions: a step
-                  recorded done has an approved transaction, a chain ended "done" has every step done.
-                  An open chain is not a violation (it is reported with what is still owed); the
+  fix             a multi-step fix (correction, duplicate repair) agrees with its transactions: a step
+                  recorded done has an approved transaction, a fix ended "done" has every step done.
+                  An open fix is not a violation (it is reported with what is still owed); the
                   ledger check above covers what its done steps charged or refunded
   card_data       no test PAN or track data, and no payment code issued to a customer, in the database, its
                   WAL, the logs or an export (byte scan)
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from agent.engine.chains import progress
+from agent.engine.fixrun import progress
 from agent.journal import Journal
 from agent.journal.duplicates import group_duplicates
 from agent.journal.records import Txn, txn_from_row
@@ -264,13 +264,13 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True,
         if not verified.ok:
             violations.append(Violation("hash_chain", f"journal verify failed at event {verified.first_broken}: "
                                                       f"{verified.why}"))
-        export_text = json.dumps(journal.export(chain_of=txns[-1].id)) if txns else ""
+        export_text = json.dumps(journal.export(purchase_of=txns[-1].id)) if txns else ""
         listed = {t.id for t in journal.offline_declined()}  # what `posagent offline declined` shows the merchant
         declined = {i for i, state in _stored_sales(journal_path).items() if state == "declined"}
         if listed != declined:
             violations.append(Violation("forwarded", f"stored sales declined by the bank {sorted(declined)} but "
                                                      f"`offline declined` lists {sorted(listed)}"))
-        open_chains, chain_count = _check_chains(journal, violations)
+        open_fixes, fix_count = _check_fixes(journal, violations)
         window = _duplicate_window(directory)
         duplicates = len(group_duplicates(txns, window)) if window else None
     finally:
@@ -278,36 +278,36 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True,
 
     files: list[Path] = []
     if scan:
-        export_file = directory / "last-chain-export.json"
+        export_file = directory / "last-purchase-export.json"
         export_file.write_text(export_text, encoding="utf-8")
         files = [p for p in sorted(directory.iterdir()) if p.is_file() and (
             p.name.startswith("journal.db") or p.name.startswith("agent.log") or p.name.endswith(".json"))]
         violations += scan_for_card_data(files) + scan_for_codes(files, codes)
     return CheckResult(tuple(violations), len(txns), len(set(host_net) | set(ours)), settled, len(files),
-                       {"bank_net": host_net, "journal_net": ours, "chains": chain_count, "open_chains": open_chains,
+                       {"bank_net": host_net, "journal_net": ours, "fixes": fix_count, "open_fixes": open_fixes,
                         "suspected_duplicates": duplicates})
 
 
-def _check_chains(journal: Journal, violations: list[Violation]) -> tuple[list[dict[str, Any]], int]:
-    """Every chain's recorded progress against its transactions; returns the open ones (what is owed)."""
-    open_chains = []
-    every = journal.all_chains()
-    for chain in every:
-        txns = journal.chain_txns(chain.id)
-        derived = progress(chain, txns)
+def _check_fixes(journal: Journal, violations: list[Violation]) -> tuple[list[dict[str, Any]], int]:
+    """Every fix's recorded progress against its transactions; returns the open ones (what is owed)."""
+    open_fixes = []
+    every = journal.all_fixes()
+    for fix in every:
+        txns = journal.fix_txns(fix.id)
+        derived = progress(fix, txns)
         rows = tuple(_journal_row(t) for t in txns)
-        for n, (recorded, actual) in enumerate(zip(chain.steps, derived), 1):
+        for n, (recorded, actual) in enumerate(zip(fix.steps, derived), 1):
             if recorded.get("status") == "done" and actual.status != "done":
-                violations.append(Violation("chain", f"chain {chain.id} step {n} ({recorded['op']} "
+                violations.append(Violation("fix", f"fix {fix.id} step {n} ({recorded['op']} "
                                                      f"{recorded['amount']}) is recorded done but its transactions "
                                                      f"say {actual.status}", rows))
-        if chain.state == "done" and any(s.status != "done" for s in derived):
-            violations.append(Violation("chain", f"chain {chain.id} is done but owes "
+        if fix.state == "done" and any(s.status != "done" for s in derived):
+            violations.append(Violation("fix", f"fix {fix.id} is done but owes "
                                                  f"{[s.as_step() for s in derived if s.status != 'done']}", rows))
-        if chain.state == "open":
-            open_chains.append({"id": chain.id, "kind": chain.kind, "original_id": chain.original_id,
-                                "owed": [s.as_step() for s in derived if s.status != "done"]})
-    return open_chains, len(every)
+        if fix.state == "open":
+            open_fixes.append({"id": fix.id, "kind": fix.kind, "original_id": fix.original_id,
+                               "owed": [s.as_step() for s in derived if s.status != "done"]})
+    return open_fixes, len(every)
 
 
 def _duplicate_window(directory: Path) -> int | None:

@@ -44,9 +44,9 @@ def summary_table(settings: PlanSettings, result: RunResult, terminals: int = 1,
         c = result.last_check
         rows.append(("last check", f"{c.transactions} journal transactions, {c.cards_checked} cards, "
                                    f"{c.settled_batches} settled batches, {c.files_scanned} files scanned"))
-        if "chains" in c.details:
-            rows.append(("fixes (chains)", f"{c.details['chains']}, {len(c.details['open_chains'])} left open, "
-                                           f"{c.details['suspected_duplicates']} suspected duplicate group(s)"))
+        if "fixes" in c.details:
+            rows.append(("fixes", f"{c.details['fixes']}, {len(c.details['open_fixes'])} left open, "
+                                  f"{c.details['suspected_duplicates']} suspected duplicate group(s)"))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(t.outcomes.items()))

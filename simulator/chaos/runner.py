@@ -33,7 +33,7 @@ from simulator.testcards import load_cards
 SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle", "preauth", "preauth_release",
                             "wallet_correct"})
 #: the campaign settles although fixes are open (they stay open and are checked, never a violation)
-SETTLE = {"confirm": True, "confirm_open_chains": True}
+SETTLE = {"confirm": True, "confirm_open_fixes": True}
 #: how many rounds of "retry reversals / resume settlement" a quiet host gets before it counts as unresolved
 QUIESCE_ROUNDS = 20
 #: one completion in this many (by the step's amount) is sent as an offline advice
@@ -369,18 +369,18 @@ class Campaign:
 
     def _resume(self, step: Step, sale: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         try:
-            chains = self.daemon.call("chains").get("result", {}).get("open") or []
+            fixes = self.daemon.call("fixes").get("result", {}).get("open") or []
         except PosagentError:
-            chains = []
-        if not chains:
+            fixes = []
+        if not fixes:
             return "sale", sale
-        chain = chains[step.pick % len(chains)]
-        if chain["kind"] == "duplicate_fix":
-            return "duplicates_fix", {"id": chain["original_id"]}
-        card = self._cards.get(chain["card"], step.card)
+        fix = fixes[step.pick % len(fixes)]
+        if fix["kind"] == "duplicate_fix":
+            return "duplicates_fix", {"id": fix["original_id"]}
+        card = self._cards.get(fix["card"], step.card)
         if card in WALLET_PAYERS:  # a wallet payment has no card to resume with: a sale instead
             return "sale", sale
-        return "correct", {"trace": chain["trace"], "resume": True, "card": card}
+        return "correct", {"trace": fix["trace"], "resume": True, "card": card}
 
     def _wallet_sale(self, amount: int, payer: str) -> dict[str, Any]:
         self._payer = payer  # who pays this one (remembered with the sale, for its correction)

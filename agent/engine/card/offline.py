@@ -32,7 +32,7 @@ def approve_offline(profile: Profile, request: Any, operator: Any, card: CardDat
     begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
         request.kind, trace=trace, batch=batch, message=message, amount=request.amount, currency=profile.currency,
         pan=card.pan, entry_mode=card.entry_mode, operator=operator.name, role=operator.role,
-        original_id=request.original_id, chain_id=request.chain_id, client_request_id=request.client_request_id,
+        original_id=request.original_id, purchase_id=request.purchase_id, client_request_id=request.client_request_id,
         advice=True, offline_limits=limits))
     txn = begun.txn
     chip = card.field55 is not None

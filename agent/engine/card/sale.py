@@ -31,7 +31,7 @@ class SaleRequest:
     client_request_id: str | None = None
     kind: str = "sale"  # "correction" for a linked sale of a difference
     original_id: int | None = None
-    chain_id: int | None = None
+    purchase_id: int | None = None
     keyed: bool = False  # the test card's number and expiry keyed by a supervisor (`[card_reader] manual_entry`)
 
 
@@ -104,7 +104,7 @@ def sale_with_card(profile: Profile, request: SaleRequest, operator: Operator, c
     begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
         request.kind, trace=trace, batch=batch, message=message, amount=request.amount, currency=profile.currency,
         pan=card.pan, entry_mode=card.entry_mode, operator=operator.name, role=operator.role,
-        original_id=request.original_id, chain_id=request.chain_id, client_request_id=request.client_request_id))
+        original_id=request.original_id, purchase_id=request.purchase_id, client_request_id=request.client_request_id))
     txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation="sale",
                                                       chip=card.field55 is not None)

@@ -1,7 +1,7 @@
 """Fixing mistakes made with pre-auths: a completion for the wrong amount, a stay held twice.
 
-The engine picks the fix and says why, like `fixes.correct` for sales, and runs it as a chain
-(engine/chains.py: plan journaled first, open and resumable when a step fails, recovered after a kill):
+The engine picks the fix and says why, like `fixes.correct` for sales, and runs it as a fix
+(engine/fixrun.py: plan journaled first, open and resumable when a step fails, recovered after a kill):
 
 - batch open, the right amount within the pre-auth's tolerance and the pre-auth not expired →
   completion void + new completion for the right amount;
@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 from agent.engine import fixes
-from agent.engine.chains import resume_command, run_chain, run_step
+from agent.engine.fixrun import resume_command, run_fix, run_step
 from agent.engine.common import Gen
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
@@ -38,21 +38,21 @@ def _combine(operation: str, lead: str, outcome: Outcome) -> Outcome:
 
 
 def correct_completion(profile: Profile, completion: Txn, request: fixes.CorrectRequest, operator: Operator) -> Gen:
-    """A completion for the wrong amount, fixed as a chain (engine/chains.py) like a sale's correction: the
+    """A completion for the wrong amount, fixed as a fix (engine/fixrun.py) like a sale's correction: the
     plan journaled before the first irreversible step, and a fix that stops halfway left open with what was
     done, what is still owed and `posagent correct TRACE --resume`."""
     language = profile.language
     trace = f"{completion.trace:06d}"
-    chain = yield from ask.open_chain_of(completion.id)
-    if chain is not None:  # a fix that stopped halfway: finish it rather than start another
-        if request.right_amount is not None and chain.target is not None and request.right_amount != chain.target:
-            raise EngineError(say(language, "chain_other_target", trace=trace, target=profile.money(chain.target),
-                                  command=resume_command(chain.kind, completion.id, completion.trace), id=chain.id),
-                              code="chain_open", txn_id=completion.id)
-        return (yield from run_chain(profile, operator, operation="correct", original=completion, kind=chain.kind,
-                                     chain=chain, test_card=request.test_card, step=completion_step))
+    fix = yield from ask.open_fix_of(completion.id)
+    if fix is not None:  # a fix that stopped halfway: finish it rather than start another
+        if request.right_amount is not None and fix.target is not None and request.right_amount != fix.target:
+            raise EngineError(say(language, "fix_other_target", trace=trace, target=profile.money(fix.target),
+                                  command=resume_command(fix.kind, completion.id, completion.trace), id=fix.id),
+                              code="fix_open", txn_id=completion.id)
+        return (yield from run_fix(profile, operator, operation="correct", original=completion, kind=fix.kind,
+                                   fix=fix, test_card=request.test_card, step=completion_step))
     if request.resume or request.right_amount is None:
-        raise EngineError(say(language, "chain_none", trace=trace), code="not_found", txn_id=completion.id)
+        raise EngineError(say(language, "fix_none", trace=trace), code="not_found", txn_id=completion.id)
     if request.right_amount <= 0:
         raise EngineError(say(language, "right_amount_zero", trace=trace), code="usage", txn_id=completion.id)
     completion = yield from fixes.resolve_uncertain(profile, completion)
@@ -78,9 +78,9 @@ def correct_completion(profile: Profile, completion: Txn, request: fixes.Correct
     if earlier:  # charged in parts: the difference from the parts, never a completion void that leaves them
         return (yield from fixes.correct_again(profile, request, operator, completion, earlier, charged))
     plan, lead, method = yield from _plan(profile, completion, request, charged, right)
-    outcome = yield from run_chain(profile, operator, operation="correct", original=completion, kind="completion_fix",
-                                   plan=plan, target=right, test_card=request.test_card, lead=lead,
-                                   step=completion_step)
+    outcome = yield from run_fix(profile, operator, operation="correct", original=completion, kind="completion_fix",
+                                 plan=plan, target=right, test_card=request.test_card, lead=lead,
+                                 step=completion_step)
     return Outcome(outcome.operation, outcome.status, outcome.message, txn=outcome.txn, steps=outcome.steps,
                    details={**outcome.details, "method": method})
 

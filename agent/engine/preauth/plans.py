@@ -207,7 +207,7 @@ def _complete_by_advice(profile: Profile, original: Txn, amount: int, operator: 
     txn = (yield from begin(build, lambda trace, batch, message: ask.begin_request(
         "completion", trace=trace, batch=batch, message=message, amount=amount, currency=original.currency,
         pan=None, entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id,
-        chain_id=original.chain_id or original.id, advice=True))).txn
+        purchase_id=original.purchase_id or original.id, advice=True))).txn
     try:
         yield from connect(profile)
         yield from flush_reversals(profile)  # delivers the advices too, this one included
@@ -266,7 +266,7 @@ def _send_reference(profile: Profile, kind: str, original: Txn, amount: int, ope
     begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
         kind, trace=trace, batch=batch, message=message, amount=amount, currency=original.currency, pan=None,
         entry_mode="012", operator=operator.name, role=operator.role, original_id=original.id,
-        chain_id=original.chain_id or original.id))
+        purchase_id=original.purchase_id or original.id))
     txn, message = begun.txn, begun.message
     updated, status, text = yield from send_financial(profile, txn, message, operation=kind)
     return Outcome(kind, status, text, txn=updated, steps=(updated,), details={"original_id": original.id})

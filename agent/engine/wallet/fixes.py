@@ -1,7 +1,7 @@
 """Wrong amount on a payment-code sale (S3 "scanned the customer and undercharged", S1 overcharged).
 
 Undercharge: a new payment of the difference with a *new* code (a code pays once), linked to the
-original in its chain.  Overcharge: a refund of the difference against the original (a void + re-sale
+original in its fix.  Overcharge: a refund of the difference against the original (a void + re-sale
 would need the customer's code again).  Never on top of an unknown outcome: that is resolved first.
 
 `correct TRACE --amount` without a code reaches `correct_without_code` (through
@@ -67,7 +67,7 @@ def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCo
     difference = request.right_amount - charged
     outcome = yield from wallet_sale(profile, settings, WalletSaleRequest(
         difference, request.code, confirm_duplicate=True, kind="correction", original_id=original.id,
-        chain_id=original.chain_id or original.id), operator, scan_timeout=scan_timeout)
+        purchase_id=original.purchase_id or original.id), operator, scan_timeout=scan_timeout)
     lead = wallet_say(profile, "undercharged", trace=trace, amount=profile.money(difference))
     return Outcome("correct", outcome.status, lead + outcome.message, txn=outcome.txn, steps=outcome.steps,
                    details={**outcome.details, "original_id": original.id, "method": "linked_wallet_payment"})
@@ -75,13 +75,13 @@ def wallet_correct(profile: Profile, settings: WalletSettings, request: WalletCo
 
 def correct_without_code(profile: Profile, request: fixes.CorrectRequest, operator: Operator) -> Gen:
     """`correct TRACE --amount` on a payment-code sale, no new code given: too much → the difference refunded
-    to the wallet (as `fixes.correct` refunds, chain and all); too little → refused, naming the customer's
+    to the wallet (as `fixes.correct` refunds, fix and all); too little → refused, naming the customer's
     new code as what is needed.  A fix left open, or `--resume`, is finished by `fixes.correct` (its steps
     are refunds: no card)."""
     original = yield from sale_by_trace(profile, request.trace)
     trace = f"{original.trace:06d}"
-    chain = yield from ask.open_chain_of(original.id)
-    if chain is not None or request.resume or request.right_amount is None or request.right_amount <= 0:
+    fix = yield from ask.open_fix_of(original.id)
+    if fix is not None or request.resume or request.right_amount is None or request.right_amount <= 0:
         return (yield from fixes.correct(profile, request, operator))
     original = yield from fixes.resolve_uncertain(profile, original)
     earlier, charged = yield from fixes.purchase_standing(profile, original)

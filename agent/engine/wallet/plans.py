@@ -101,7 +101,7 @@ class WalletSaleRequest:
     client_request_id: str | None = None
     kind: str = "sale"  # "correction" for a linked payment of a difference
     original_id: int | None = None
-    chain_id: int | None = None
+    purchase_id: int | None = None
 
     def __repr__(self) -> str:  # never show the code in a traceback or a log
         return f"WalletSaleRequest(amount={self.amount}, code={'set' if self.code else None})"
@@ -188,7 +188,7 @@ def wallet_sale(profile: Profile, settings: WalletSettings, request: WalletSaleR
     begun = yield from begin(build, lambda trace, batch, message: ask.begin_request(
         request.kind, trace=trace, batch=batch, message=message, amount=request.amount, currency=profile.currency,
         pan=code, entry_mode=settings.entry_mode, operator=operator.name, role=operator.role,
-        original_id=request.original_id, chain_id=request.chain_id, client_request_id=request.client_request_id))
+        original_id=request.original_id, purchase_id=request.purchase_id, client_request_id=request.client_request_id))
     txn, message = begun.txn, begun.message
     result = yield Exchange(message)
     details = {"wallet": wallet.name}

@@ -1,4 +1,4 @@
-"""Multi-step fixes as chains, end to end: CLI → daemon → journal → real TCP → the acquirer simulator.
+"""Multi-step fixes, end to end: CLI → daemon → journal → real TCP → the acquirer simulator.
 
 For every step at which a fix can fail, the bank's ledger equals the journal, the operator is told
 where the money stands (and the exit status says so), and one resume finishes the fix with the
@@ -45,8 +45,8 @@ def correct(agent, trace: int, *args: str):
     return agent.cli("correct", f"{trace:06d}", *args, password=True)
 
 
-def open_chains(agent) -> list[dict]:
-    return agent.call("chains")["result"]["open"]
+def open_fixes(agent) -> list[dict]:
+    return agent.call("fixes")["result"]["open"]
 
 
 def assert_books_agree(agent, sim_host, card="debit"):
@@ -59,7 +59,7 @@ def test_correction_without_a_card_changes_nothing(agent, sim_host):
     result = correct(agent, wrong["trace"], "--amount", "10.00", "--card", "no-such-card")
     assert result.returncode == EXIT_DECLINED, result
     assert "Nothing was changed" in result.stderr
-    assert net(sim_host) == 1234 and open_chains(agent) == []
+    assert net(sim_host) == 1234 and open_fixes(agent) == []
     fixed = correct(agent, wrong["trace"], "--amount", "10.00", "--card", "debit")
     assert fixed.returncode == 0, fixed
     assert net(sim_host) == 1000
@@ -76,7 +76,7 @@ def test_a_different_card_is_refused_before_the_void(agent, sim_host):
 @pytest.mark.parametrize("fault", ["decline:mti=0200,count=1,skip=1", "drop_response:mti=0200,count=1,skip=1",
                                    "drop_before:mti=0200,count=1,skip=1"])
 def test_resale_fails_after_the_void_then_one_resume_finishes(agent, sim_host, fault):
-    """The void went through, the new sale did not: the chain stays open, says so, and a resume finishes."""
+    """The void went through, the new sale did not: the fix stays open, says so, and a resume finishes."""
     wrong = sale(agent, "12.34")
     sim_host.fault(fault)
     result = correct(agent, wrong["trace"], "--amount", "10.00", "--card", "debit")
@@ -85,17 +85,17 @@ def test_resale_fails_after_the_void_then_one_resume_finishes(agent, sim_host, f
     assert f"posagent correct {wrong['trace']:06d} --resume" in result.stdout
     assert net(sim_host) == 0
     assert_books_agree(agent, sim_host)
-    [chain] = open_chains(agent)
-    assert chain["owed"] == [{"op": "sale", "amount": 1000, "status": "owed"}]
+    [fix] = open_fixes(agent)
+    assert fix["owed"] == [{"op": "sale", "amount": 1000, "status": "owed"}]
     status = agent.cli("status")
     assert "1 open" in status.stdout and "10.00 still to charge" in status.stdout
     again = correct(agent, wrong["trace"], "--amount", "10.00", "--card", "debit")  # not refused: resumed
     assert again.returncode == 0, again
-    assert net(sim_host) == 1000 and open_chains(agent) == []
+    assert net(sim_host) == 1000 and open_fixes(agent) == []
     assert_books_agree(agent, sim_host)
 
 
-def test_resume_without_a_card_keeps_the_chain_open_and_says_so(agent, sim_host):
+def test_resume_without_a_card_keeps_the_fix_open_and_says_so(agent, sim_host):
     wrong = sale(agent, "12.34")
     sim_host.fault("decline:mti=0200,count=1,skip=1")
     assert correct(agent, wrong["trace"], "--amount", "10.00", "--card", "debit").returncode == EXIT_OPEN
@@ -116,7 +116,7 @@ def test_void_fails_first_then_resume(agent, sim_host, fault):
     assert_books_agree(agent, sim_host)
     done = correct(agent, wrong["trace"], "--resume", "--card", "debit")
     assert done.returncode == 0, done
-    assert net(sim_host) == 1000 and open_chains(agent) == []
+    assert net(sim_host) == 1000 and open_fixes(agent) == []
 
 
 @pytest.mark.parametrize("fault", ["decline:mti=0200,count=1", "drop_response:mti=0200,count=1"])
@@ -155,31 +155,53 @@ def test_duplicate_fix_void_declined_then_resumed(agent, sim_host):
     assert done.returncode == 0 and net(sim_host) == 5000, done
 
 
-def test_supervisor_closes_an_open_chain_with_a_reason(agent, sim_host):
+def test_supervisor_closes_an_open_fix_with_a_reason(agent, sim_host):
     wrong = sale(agent, "12.34")
     sim_host.fault("decline:mti=0200,count=1,skip=1")
     assert correct(agent, wrong["trace"], "--amount", "10.00", "--card", "debit").returncode == EXIT_OPEN
-    [chain] = open_chains(agent)
-    no_reason = agent.cli("chains", "--close", str(chain["id"]), password=True)
+    [fix] = open_fixes(agent)
+    no_reason = agent.cli("fixes", "--close", str(fix["id"]), password=True)
     assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
-    closed = agent.cli("chains", "--close", str(chain["id"]), "--reason", "customer paid cash", password=True)
+    closed = agent.cli("fixes", "--close", str(fix["id"]), "--reason", "customer paid cash", password=True)
     assert closed.returncode == 0 and "customer paid cash" in closed.stdout, closed
-    assert open_chains(agent) == []
-    again = agent.cli("chains", "--close", str(chain["id"]), "--reason", "twice", password=True)
+    assert open_fixes(agent) == []
+    again = agent.cli("fixes", "--close", str(fix["id"]), "--reason", "twice", password=True)
     assert again.returncode == EXIT_DECLINED and "closed" in again.stderr
-    events = agent.json("journal", "chain", str(wrong["id"]))
-    assert events  # the chain of transactions is still there to show
+    events = agent.json("journal", "purchase", str(wrong["id"]))
+    assert events  # the purchase's transactions are still there to show
 
 
-def test_open_chain_blocks_settlement_until_confirmed(agent, sim_host):
+def test_open_fix_blocks_settlement_until_confirmed(agent, sim_host):
     wrong = sale(agent, "12.34")
     sim_host.fault("decline:mti=0200,count=1,skip=1")
     assert correct(agent, wrong["trace"], "--amount", "10.00", "--card", "debit").returncode == EXIT_OPEN
     blocked = agent.cli("settle", "--yes", password=True)
     assert blocked.returncode == EXIT_CONFIRM and "still open" in blocked.stderr, blocked
-    assert "10.00 still to charge" in blocked.stderr and "--confirm-open-chains" in blocked.stderr
-    settled = agent.cli("settle", "--yes", "--confirm-open-chains", password=True)
+    assert "10.00 still to charge" in blocked.stderr and "--confirm-open-fixes" in blocked.stderr
+    settled = agent.cli("settle", "--yes", "--confirm-open-fixes", password=True)
     assert settled.returncode == 0, settled
+
+
+def test_the_names_before_the_rename_still_work_with_the_same_exit_statuses(agent, sim_host):
+    """`posagent chains [--close ID --reason]`, `--confirm-open-chains` and the control API's `chains`,
+    `chain_close` and `confirm_open_chains`: unlisted, still taken; what comes back says fix."""
+    wrong = sale(agent, "12.34")
+    sim_host.fault("decline:mti=0200,count=1,skip=1")
+    assert correct(agent, wrong["trace"], "--amount", "10.00", "--card", "debit").returncode == EXIT_OPEN
+    listed, today = agent.cli("chains"), agent.cli("fixes")
+    assert listed.returncode == today.returncode == EXIT_OPEN and listed.stdout == today.stdout
+    assert "10.00 still to charge" in listed.stdout and "fix " in listed.stdout and "chain" not in listed.stdout
+    assert agent.call("chains")["result"] == agent.call("fixes")["result"] == {"open": open_fixes(agent)}
+    blocked = agent.cli("settle", "--yes", password=True)
+    assert blocked.returncode == EXIT_CONFIRM and "--confirm-open-fixes" in blocked.stderr, blocked
+    assert agent.cli("settle", "--yes", "--confirm-open-chains", password=True).returncode == 0
+    [fix] = open_fixes(agent)
+    closed = agent.cli("chains", "--close", str(fix["id"]), "--reason", "customer paid cash", "--json",
+                       password=True)
+    assert closed.returncode == 0 and '"fix"' in closed.stdout and "Fix %d closed" % fix["id"] in closed.stdout
+    assert open_fixes(agent) == []
+    again = agent.cli("chains", "--close", str(fix["id"]), "--reason", "twice", password=True)
+    assert again.returncode == EXIT_DECLINED and "closed" in again.stderr
 
 
 def _journal_txns(agent) -> list:
@@ -190,7 +212,7 @@ def _journal_txns(agent) -> list:
 
 def test_sigkill_between_void_and_sale_is_reported_after_restart(agent, sim_host):
     """The daemon dies while the new sale's answer is awaited (the void went through): the CLI says the
-    outcome is unknown (exit 5); after the restart the sale is reversed, the chain is reported open —
+    outcome is unknown (exit 5); after the restart the sale is reversed, the fix is reported open —
     never silently dropped — and one resume finishes it."""
     wrong = sale(agent, "12.34")
     sim_host.fault("delay:mti=0200,seconds=20,count=1,skip=1")  # the void answers; the new sale hangs
@@ -207,16 +229,16 @@ def test_sigkill_between_void_and_sale_is_reported_after_restart(agent, sim_host
     wait_for(lambda: "left open" in agent.log_text, 30, "recovery reports the open fix")
     assert net(sim_host) == 0  # voided, and the interrupted sale reversed
     assert_books_agree(agent, sim_host)
-    [chain] = open_chains(agent)
-    assert chain["owed"] == [{"op": "sale", "amount": 1000, "status": "owed"}]
+    [fix] = open_fixes(agent)
+    assert fix["owed"] == [{"op": "sale", "amount": 1000, "status": "owed"}]
     done = correct(agent, wrong["trace"], "--resume", "--card", "debit")
     assert done.returncode == 0, done
-    assert net(sim_host) == 1000 and open_chains(agent) == []
+    assert net(sim_host) == 1000 and open_fixes(agent) == []
     assert_books_agree(agent, sim_host)
 
 
-def test_sigkill_after_the_last_step_marks_the_chain_done_at_restart(agent, sim_host):
-    """Killed after the last step's approval reached the journal but before the chain was closed: the
+def test_sigkill_after_the_last_step_marks_the_fix_done_at_restart(agent, sim_host):
+    """Killed after the last step's approval reached the journal but before the fix was closed: the
     restart sees every step went through and closes it — nothing is charged again."""
     wrong = sale(agent, "12.34")
     sim_host.fault("delay:mti=0200,seconds=1.5,count=1,skip=1")
@@ -227,7 +249,7 @@ def test_sigkill_after_the_last_step_marks_the_chain_done_at_restart(agent, sim_
     assert cli.returncode == 0, cli
     agent.kill()
     agent.start()
-    assert open_chains(agent) == [] and net(sim_host) == 1000
+    assert open_fixes(agent) == [] and net(sim_host) == 1000
 
 
 def test_repeated_refund_names_the_sale_and_the_flag(agent, sim_host):
@@ -304,10 +326,10 @@ def test_console_status_lists_open_fixes():
               "keys": {"installed": True, "check_values": {}}, "batch": {"number": 1, "state": "open",
                                                                        "transactions": 2},
               "reversals": {"pending": 0, "needs_manual": 0}, "journal": {"in_doubt": 0, "settling": None},
-              "chains": {"open": [{"id": 3, "trace": 5, "standing": "Voided 12.34. 10.00 still to charge: insert "
+              "fixes": {"open": [{"id": 3, "trace": 5, "standing": "Voided 12.34. 10.00 still to charge: insert "
                                                                     "the card — `posagent correct 000005 --resume`"}]}}
     text = views.status(status)
-    assert "fixes     1 open" in text and "chain 3 trace 000005: Voided 12.34." in text
+    assert "fixes     1 open" in text and "fix 3 trace 000005: Voided 12.34." in text
 
 
 def test_a_purchase_corrected_twice_and_the_same_correction_again_ends_at_the_right_amount(agent, sim_host):
@@ -322,7 +344,7 @@ def test_a_purchase_corrected_twice_and_the_same_correction_again_ends_at_the_ri
     down = correct(agent, first["trace"], "--amount", "5.00")
     assert down.returncode == 0, down
     assert "corrected before" in down.stdout and "95.00" in down.stdout, down.stdout
-    assert net(sim_host) == 500 and open_chains(agent) == []
+    assert net(sim_host) == 500 and open_fixes(agent) == []
     assert_books_agree(agent, sim_host)
     up = correct(agent, first["trace"], "--amount", "7.00", "--card", "debit")  # and up again: 2.00 more
     assert up.returncode == 0 and net(sim_host) == 700, up

@@ -1,6 +1,6 @@
-"""A pre-auth completion's wrong-amount correction is a chain like a sale's (sans-IO engine, real journal
+"""A pre-auth completion's wrong-amount correction is a fix like a sale's (sans-IO engine, real journal
 file, real codec, the simulator's acquirer in-process): under a power cut after any effect and any wire
-fate at any step, the bank's ledger (charged and held) equals the journal, the chain is in the state the
+fate at any step, the bank's ledger (charged and held) equals the journal, the fix is in the state the
 operator is told, and one resume — `posagent correct TRACE --resume` — finishes the fix with the intended
 net charge."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from agent.engine import chains, effects as fx, fixes, routes, settlement
+from agent.engine import fixrun, effects as fx, fixes, routes, settlement
 from agent.engine.preauth import plans as pa
 from agent.engine.effects import EngineError
 from simulator.host.holds import held_amount
@@ -71,10 +71,10 @@ def _setup(world: World, fix: str):
 
 def _finish(world: World, fix: str, resume, target: int) -> None:
     """After the failure: faults stop, recovery runs, the operator's one action (resume, or the fix again
-    when it was cut before its plan was journaled) leaves the intended charge and no open chain."""
+    when it was cut before its plan was journaled) leaves the intended charge and no open fix."""
     heal(world)
     assert_bank_equals_journal(world)
-    if world.journal.open_chains():
+    if world.journal.open_fixes():
         outcome = world.run(resume())
     elif world.net_charged("debit") != target:
         completion = max((t for t in world.journal.find(limit=50) if t.kind == "completion" and t.state == "approved"),
@@ -83,19 +83,19 @@ def _finish(world: World, fix: str, resume, target: int) -> None:
     else:
         outcome = None
     assert outcome is None or outcome.status in ("approved", "done"), outcome and outcome.message
-    assert world.journal.open_chains() == []
+    assert world.journal.open_fixes() == []
     assert world.net_charged("debit") == target and held(world) == 0
     assert_bank_equals_journal(world)
 
 
 @pytest.mark.parametrize("fix", FIXES)
-def test_each_fix_is_a_chain_that_ends_done(world, fix):
+def test_each_fix_is_planned_and_ends_done(world, fix):
     plan, _, target = _setup(world, fix)
     outcome = world.run(plan)
     assert outcome.status == "approved", outcome.message
     assert outcome.details["method"] == FIXES[fix][4]
-    [chain] = world.journal.all_chains()
-    assert chain.kind == "completion_fix" and chain.state == "done" and chain.target == target
+    [done] = world.journal.all_fixes()
+    assert done.kind == "completion_fix" and done.state == "done" and done.target == target
     assert world.net_charged("debit") == target and held(world) == 0
     assert_bank_equals_journal(world)
 
@@ -118,9 +118,9 @@ def _effects(tmp: Path, fix: str) -> list:
 
 @pytest.mark.parametrize("fix", FIXES)
 def test_the_plan_is_journaled_before_the_first_irreversible_step(tmp_path, fix):
-    """No financial message of the fix goes out before `plan_chain`; a card the fix needs is read before it."""
+    """No financial message of the fix goes out before `plan_fix`; a card the fix needs is read before it."""
     effects = _effects(tmp_path, fix)
-    planned = next(i for i, e in enumerate(effects) if getattr(e, "method", None) == "plan_chain")
+    planned = next(i for i, e in enumerate(effects) if getattr(e, "method", None) == "plan_fix")
     first_sent = next(i for i, e in enumerate(effects)
                       if isinstance(e, fx.Exchange) and e.request.mti in ("0200", "0220"))
     assert planned < first_sent
@@ -131,7 +131,7 @@ def test_the_plan_is_journaled_before_the_first_irreversible_step(tmp_path, fix)
 
 @pytest.mark.parametrize("fix", FIXES)
 def test_power_cut_after_any_effect_then_one_resume_finishes(tmp_path, fix):
-    """SIGKILL or power cut between any two steps: recovery reports the chain, a resume finishes it."""
+    """SIGKILL or power cut between any two steps: recovery reports the fix, a resume finishes it."""
     steps = len(_effects(tmp_path / "count", fix))
     assert steps > 5
     left_open = 0
@@ -140,16 +140,16 @@ def test_power_cut_after_any_effect_then_one_resume_finishes(tmp_path, fix):
         try:
             plan, resume, target = _setup(world, fix)
             world.cut_after(plan, cut)
-            open_now = world.recover_telling_open_chains()
+            open_now = world.recover_telling_open_fixes()
             left_open += bool(open_now)
-            for chain in open_now:  # a completion's fix is resumed by the completion's trace, like a sale's
-                original = world.journal.get(chain.original_id)
-                summary = chains.summary(PROFILE, chain, original, world.journal.chain_txns(chain.id))
+            for open_fix in open_now:  # a completion's fix is resumed by the completion's trace, like a sale's
+                original = world.journal.get(open_fix.original_id)
+                summary = fixrun.summary(PROFILE, open_fix, original, world.journal.fix_txns(open_fix.id))
                 assert f"posagent correct {original.trace:06d} --resume" in summary["standing"]
             _finish(world, fix, resume, target)
         finally:
             world.close()
-    assert left_open >= 1, "no cut left a chain open: the test would not notice a dropped chain"
+    assert left_open >= 1, "no cut left a fix open: the test would not notice a dropped fix"
 
 
 FAILING = (DELIVER, DELIVER, LOSE_ANSWER, LOSE_REQUEST, REFUSE, DECLINE)
@@ -163,13 +163,13 @@ def test_any_wire_fate_at_any_step_leaves_a_told_state_and_one_resume_finishes(f
         try:
             plan, resume, target = _setup(world, fix)
             outcome = world.run_under(plan, fates)
-            open_now = world.journal.open_chains()
+            open_now = world.journal.open_fixes()
             if outcome is not None and outcome.status == "approved":
                 assert open_now == [] and world.net_charged("debit") == target
             elif outcome is not None and outcome.status == "open":
-                [chain] = open_now
+                [open_fix] = open_now
                 told = outcome.details["owed"]
-                actual = [s.as_step() for s in chains.progress(chain, world.journal.chain_txns(chain.id))
+                actual = [s.as_step() for s in fixrun.progress(open_fix, world.journal.fix_txns(open_fix.id))
                           if s.status != "done"]
                 assert told == actual
                 assert outcome.details["resume"] in outcome.message
@@ -194,7 +194,7 @@ def _fail_nth(world: World, mti: str, n: int, fate: str) -> None:
 
 
 @pytest.mark.parametrize("fate", [DECLINE, LOSE_ANSWER, LOSE_REQUEST])
-def test_new_completion_fails_after_the_void_the_chain_says_where_the_money_stands(world, fate):
+def test_new_completion_fails_after_the_void_the_fix_says_where_the_money_stands(world, fate):
     plan, resume, _ = _setup(world, "recomplete_down")
     _fail_nth(world, "0200", 2, fate)  # the completion void goes through, the new completion does not
     outcome = world.run(plan)
@@ -205,13 +205,13 @@ def test_new_completion_fails_after_the_void_the_chain_says_where_the_money_stan
     assert f"`posagent correct {wrong.trace:06d} --resume`" in outcome.message
     assert world.net_charged("debit") == 0 and held(world) == 100000  # the hold is back, nothing charged
     assert_bank_equals_journal(world)
-    [chain] = world.journal.open_chains()
+    [fix] = world.journal.open_fixes()
     assert outcome.details["owed"] == [{"op": "completion", "amount": 95000, "status": "owed"}]
     heal(world)
     done = world.run(resume())
     assert done.status == "approved", done.message
     assert world.net_charged("debit") == 95000 and held(world) == 0
-    assert world.journal.get_chain(chain.id).state == "done"
+    assert world.journal.get_fix(fix.id).state == "done"
     assert_bank_equals_journal(world)
 
 
@@ -226,7 +226,7 @@ def test_completion_void_fails_first_nothing_is_done_and_resume_finishes(world, 
     assert_bank_equals_journal(world)
     heal(world)
     assert world.run(resume()).status == "approved"
-    assert world.net_charged("debit") == 95000 and world.journal.open_chains() == []
+    assert world.net_charged("debit") == 95000 and world.journal.open_fixes() == []
 
 
 @pytest.mark.parametrize("fate", [DECLINE, LOSE_ANSWER])
@@ -260,7 +260,7 @@ def test_a_different_card_for_the_linked_sale_changes_nothing(world):
     with pytest.raises(EngineError, match="not the card of trace"):
         world.run(routes.correct_any(PROFILE, fixes.CorrectRequest(wrong.trace, 130000,
                                                                            test_card="credit"), SUPERVISOR))
-    assert world.journal.all_chains() == [] and world.net_charged("debit") == 100000
+    assert world.journal.all_fixes() == [] and world.net_charged("debit") == 100000
 
 
 def test_an_expired_preauth_is_never_voided_into_nothing(world):
@@ -281,7 +281,7 @@ def test_resume_with_another_amount_is_refused_naming_the_open_fix(world):
     wrong = world.journal.get(outcome.details["original_id"])
     with pytest.raises(EngineError, match="open correction to 950.00") as refused:
         world.run(correct(wrong.trace, 90000))
-    assert "posagent chains --close" in str(refused.value)
+    assert "posagent fixes --close" in str(refused.value)
     assert world.net_charged("debit") == 0
 
 
@@ -292,16 +292,16 @@ def test_resume_without_an_open_fix_says_so(world):
         world.run(correct(wrong.trace, None, resume=True))
 
 
-def test_a_closed_chain_is_not_resumed_and_settlement_is_no_longer_blocked(world):
+def test_a_closed_fix_is_not_resumed_and_settlement_is_no_longer_blocked(world):
     plan, resume, _ = _setup(world, "recomplete_down")
     _fail_nth(world, "0200", 2, DECLINE)
     world.run(plan)
-    [chain] = world.journal.open_chains()
+    [fix] = world.journal.open_fixes()
     blocked = settlement.settle(PROFILE, settlement.SettleRequest(True), SUPERVISOR)
     with pytest.raises(EngineError, match="still open"):
         world.run(blocked)
-    world.journal.end_chain(chain.id, "closed", reason="completed by hand on the paper slip", operator="sup",
-                            role="supervisor")
+    world.journal.end_fix(fix.id, "closed", reason="completed by hand on the paper slip", operator="sup",
+                          role="supervisor")
     with pytest.raises(EngineError, match="no open correction"):
         world.run(resume())
     assert world.run(settlement.settle(PROFILE, settlement.SettleRequest(True), SUPERVISOR)).status == "done"
@@ -311,10 +311,10 @@ def test_chinese_standing(world):
     plan, _, _ = _setup(world, "recomplete_down")
     _fail_nth(world, "0200", 2, DECLINE)
     world.run(plan)
-    [chain] = world.journal.open_chains()
+    [fix] = world.journal.open_fixes()
     zh = dataclasses.replace(PROFILE, language="zh")
-    original = world.journal.get(chain.original_id)
-    standing = chains.standing(zh, chain, original, chains.progress(chain, world.journal.chain_txns(chain.id)))
+    original = world.journal.get(fix.original_id)
+    standing = fixrun.standing(zh, fix, original, fixrun.progress(fix, world.journal.fix_txns(fix.id)))
     assert "已撤销 1100.00 的预授权完成。" in standing and "尚需完成 950.00" in standing
 
 

@@ -1,6 +1,6 @@
-"""Chains under every failure point (sans-IO engine, real journal file, real codec, the simulator's
+"""Fixes under every failure point (sans-IO engine, real journal file, real codec, the simulator's
 acquirer in-process): a power cut after any effect, or any wire fate at any step, leaves the bank's
-ledger equal to the journal, the chain in the state the operator is told, and one resume finishes the
+ledger equal to the journal, the fix in the state the operator is told, and one resume finishes the
 fix with the intended net charge.  Plus the one-definition property of suspected duplicates."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from agent.engine import chains, fixes, purchases as ops, settlement
+from agent.engine import fixrun, fixes, purchases as ops, settlement
 from agent.engine.card import sale as card_sale
 from agent.engine.effects import EngineError
 from tests.enginekit import (CASHIER, DELIVER, LOSE_ANSWER, LOSE_REQUEST, PROFILE, REFUSE, SUPERVISOR, World)
@@ -54,7 +54,7 @@ def _setup(world: World, fix: str):
 
 
 def _open(world: World) -> list:
-    return world.journal.open_chains()
+    return world.journal.open_fixes()
 
 
 def _finish(world: World, resume, target: int, started) -> None:
@@ -89,7 +89,7 @@ def _effects(tmp: Path, fix: str) -> int:
 
 @pytest.mark.parametrize("fix", FIXES)
 def test_power_cut_after_any_effect_then_one_resume_finishes(tmp_path, fix):
-    """SIGKILL or power cut between any two steps: recovery reports the chain, a resume finishes it."""
+    """SIGKILL or power cut between any two steps: recovery reports the fix, a resume finishes it."""
     steps = _effects(tmp_path / "count", fix)
     assert steps > 5
     left_open = 0
@@ -98,11 +98,11 @@ def test_power_cut_after_any_effect_then_one_resume_finishes(tmp_path, fix):
         try:
             plan, resume, target = _setup(world, fix)
             world.cut_after(plan, cut)
-            left_open += bool(world.recover_telling_open_chains())
+            left_open += bool(world.recover_telling_open_fixes())
             _finish(world, resume, target, lambda: _setup_again(world, fix, target))
         finally:
             world.close()
-    assert left_open >= 2, "no cut left a chain open: the test would not notice a dropped chain"
+    assert left_open >= 2, "no cut left a fix open: the test would not notice a dropped fix"
 
 
 def _setup_again(world: World, fix: str, target: int):
@@ -129,9 +129,9 @@ def test_any_wire_fate_at_any_step_leaves_a_told_state_and_one_resume_finishes(f
             if outcome is not None and outcome.status == "approved":
                 assert open_now == [] and ledger_net(world).get(CARD, 0) == target
             elif outcome is not None and outcome.status == "open":
-                [chain] = open_now
+                [open_fix] = open_now
                 told = outcome.details["owed"]
-                actual = [s.as_step() for s in chains.progress(chain, world.journal.chain_txns(chain.id))
+                actual = [s.as_step() for s in fixrun.progress(open_fix, world.journal.fix_txns(open_fix.id))
                           if s.status != "done"]
                 assert told == actual
             _finish(world, resume, target, lambda: _setup_again(world, fix, target))
@@ -190,26 +190,26 @@ def test_a_zero_right_amount_is_refused_before_anything(world):
     first = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(12000, test_card="debit"), CASHIER))
     with pytest.raises(EngineError, match="more than 0"):
         world.run(fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, 0, test_card="debit"), SUPERVISOR))
-    assert world.journal.all_chains() == [] and ledger_net(world)[CARD] == 12000
+    assert world.journal.all_fixes() == [] and ledger_net(world)[CARD] == 12000
 
 
-def test_resuming_a_chain_whose_steps_all_went_through_says_so(world):
-    """Killed after the last step's approval was journaled but before the chain was ended: a resume (or
+def test_resuming_a_fix_whose_steps_all_went_through_says_so(world):
+    """Killed after the last step's approval was journaled but before the fix was ended: a resume (or
     the restart) ends it without charging again, and says what was done."""
     first = world.run(card_sale.sale(PROFILE, card_sale.SaleRequest(12000, test_card="debit"), CASHIER))
     plan = fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, 10000, test_card="debit"), SUPERVISOR)
     result = None
-    while True:  # stop right after the new sale's outcome is journaled (the chain not yet ended)
+    while True:  # stop right after the new sale's outcome is journaled (the fix not yet ended)
         effect = plan.send(result)
         result = world.perform(effect)
         if getattr(effect, "method", None) == "complete" and result.kind == "correction":
             break
     plan.close()
-    [chain] = world.journal.open_chains()
+    [fix] = world.journal.open_fixes()
     outcome = world.run(fixes.correct(PROFILE, fixes.CorrectRequest(first.txn.trace, None, resume=True),
                                       SUPERVISOR))
     assert outcome.status == "approved" and "Voided 120.00. Charged 100.00." in outcome.message
-    assert world.journal.open_chains() == [] and ledger_net(world)[CARD] == 10000
+    assert world.journal.open_fixes() == [] and ledger_net(world)[CARD] == 10000
 
 
 # -- a purchase corrected more than once -------------------------------------------------------------------

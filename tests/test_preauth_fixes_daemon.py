@@ -1,4 +1,4 @@
-"""A completion's correction as a chain, end to end: CLI → daemon → journal → real TCP → the acquirer
+"""A completion's correction as a fix, end to end: CLI → daemon → journal → real TCP → the acquirer
 simulator.  Each failure point leaves the bank's ledger (held and charged) equal to the journal, the
 operator told where the money stands with the exit status that says so, and one resume — or the
 supervisor's close — finishing it; a SIGKILL between the completion void and the new completion is
@@ -10,7 +10,7 @@ import pytest
 
 from tests.agentproc import start_agent
 from tests.harness import wait_for
-from tests.test_daemon_chains import EXIT_CONFIRM, EXIT_OPEN, EXIT_UNKNOWN, _journal_txns, journal_net, open_chains
+from tests.test_daemon_fixes import EXIT_CONFIRM, EXIT_OPEN, EXIT_UNKNOWN, _journal_txns, journal_net, open_fixes
 from tests.test_preauth_daemon import bank, preauth
 
 
@@ -47,16 +47,16 @@ def test_new_completion_fails_after_the_void_then_one_resume_finishes(agent, sim
     assert f"posagent correct {wrong['trace']:06d} --resume" in result.stdout
     assert bank(sim_host) == (100000, 0)  # the hold is back on the card, nothing charged
     assert_books_agree(agent, sim_host)
-    [chain] = open_chains(agent)
-    assert chain["kind"] == "completion_fix"
-    assert chain["owed"] == [{"op": "completion", "amount": 98000, "status": "owed"}]
-    listed = agent.cli("chains")
+    [fix] = open_fixes(agent)
+    assert fix["kind"] == "completion_fix"
+    assert fix["owed"] == [{"op": "completion", "amount": 98000, "status": "owed"}]
+    listed = agent.cli("fixes")
     assert listed.returncode == EXIT_OPEN and "980.00 still to complete" in listed.stdout, listed
     assert "980.00 still to complete" in agent.cli("status").stdout
     sim_host.clear_faults()
     done = correct(agent, wrong["trace"], "--resume")
     assert done.returncode == 0, done
-    assert bank(sim_host) == (0, 98000) and open_chains(agent) == []
+    assert bank(sim_host) == (0, 98000) and open_fixes(agent) == []
     assert_books_agree(agent, sim_host)
 
 
@@ -78,11 +78,11 @@ def test_open_completion_fix_blocks_settlement_until_closed_with_a_reason(agent,
     assert correct(agent, wrong["trace"], "--amount", "980.00").returncode == EXIT_OPEN
     blocked = agent.cli("settle", "--yes", password=True)
     assert blocked.returncode == EXIT_CONFIRM and "980.00 still to complete" in blocked.stderr, blocked
-    [chain] = open_chains(agent)
-    closed = agent.cli("chains", "--close", str(chain["id"]), "--reason", "completed on a paper slip",
+    [fix] = open_fixes(agent)
+    closed = agent.cli("fixes", "--close", str(fix["id"]), "--reason", "completed on a paper slip",
                        password=True)
     assert closed.returncode == 0 and "completed on a paper slip" in closed.stdout, closed
-    assert open_chains(agent) == []
+    assert open_fixes(agent) == []
     gone = correct(agent, wrong["trace"], "--resume")
     assert gone.returncode != 0 and "no open correction" in gone.stderr, gone
     assert agent.cli("settle", "--yes", password=True).returncode == 0
@@ -91,7 +91,7 @@ def test_open_completion_fix_blocks_settlement_until_closed_with_a_reason(agent,
 
 def test_sigkill_between_the_completion_void_and_the_new_completion(agent, sim_host):
     """The daemon dies while the new completion's answer is awaited: the CLI says the outcome is unknown;
-    after the restart the completion is reversed, the chain is reported open, and one resume finishes."""
+    after the restart the completion is reversed, the fix is reported open, and one resume finishes."""
     wrong = wrong_completion(agent)
     sim_host.fault("delay:mti=0200,seconds=20,count=1,skip=1")
     cli = agent.cli_in_background("correct", f"{wrong['trace']:06d}", "--amount", "980.00", password=True)
@@ -105,9 +105,9 @@ def test_sigkill_between_the_completion_void_and_the_new_completion(agent, sim_h
     wait_for(lambda: "left open" in agent.log_text, 30, "recovery reports the open fix")
     assert bank(sim_host) == (100000, 0)
     assert_books_agree(agent, sim_host)
-    [chain] = open_chains(agent)
-    assert chain["owed"] == [{"op": "completion", "amount": 98000, "status": "owed"}]
+    [fix] = open_fixes(agent)
+    assert fix["owed"] == [{"op": "completion", "amount": 98000, "status": "owed"}]
     done = correct(agent, wrong["trace"], "--resume")
     assert done.returncode == 0, done
-    assert bank(sim_host) == (0, 98000) and open_chains(agent) == []
+    assert bank(sim_host) == (0, 98000) and open_fixes(agent) == []
     assert_books_agree(agent, sim_host)
