@@ -21,6 +21,7 @@ from agent.cli import main
 from agent.engine import fixes
 from agent.engine.card import sale as card_sale
 from agent.journal import Journal, integrity, schema, verify_bundle
+from agent.journal.export import render_text
 from agent.journal.states import FIX_EVENTS, FIX_ID_KEYS
 from tests.enginekit import CASHIER, PROFILE, SUPERVISOR, RecordingJournal, World
 from tests.test_engine_properties import assert_bank_equals_journal, ledger_net
@@ -146,6 +147,15 @@ def test_it_migrates_verifies_and_its_open_fix_is_read_and_resumed_to_the_end(ol
     assert purchase[-1].purchase_id == old_world.original.id  # the link written as chain_id, read as purchase_id
     bundle = journal.export(purchase_of=old_world.original.id)
     assert verify_bundle(bundle) is None and {"chain.plan", "fix.done"} <= {e["kind"] for e in bundle["events"]}
+    assert bundle["format"] == "posagent-evidence/2" and bundle["scope"] == {"purchase_of": old_world.original.id}
+    # a bundle exported before the rename (format /1, the link under its old names) still verifies and prints
+    before = {**bundle, "format": "posagent-evidence/1", "scope": {"chain_of": old_world.original.id},
+              "transactions": [{("chain_id" if k == "purchase_id" else k): v for k, v in t.items()}
+                               for t in bundle["transactions"]]}
+    assert verify_bundle(before) is None
+    assert render_text(before).replace("\"chain_of\"", "\"purchase_of\"") == render_text(bundle)
+    assert verify_bundle({**bundle, "format": "posagent-evidence/9"}) == (
+        "not a posagent-evidence/2 or posagent-evidence/1 bundle")
     journal.close()
     assert main(["journal", "--journal", str(path), "verify"]) == 0
     assert "journal ok" in capsys.readouterr().out

@@ -21,7 +21,10 @@ from agent.journal.store import Core, Store
 from agent.journal.transactions import TXN_SELECT
 from agent.localtime import SECONDS, stamp
 
-BUNDLE_FORMAT = "posagent-evidence/1"
+BUNDLE_FORMAT = "posagent-evidence/2"
+#: formats `verify_bundle` checks: /1 is the same proof, written before a bundle named the purchase link
+#: `purchase_id` / `purchase_of` (it said `chain_id` / `chain_of`)
+READABLE_FORMATS = (BUNDLE_FORMAT, "posagent-evidence/1")
 #: the most transactions one bundle holds (a date range larger than this is refused)
 MAX_BUNDLE_TRANSACTIONS = 10_000
 
@@ -88,8 +91,8 @@ class Evidence(Store):
 
 def verify_bundle(bundle: dict[str, Any]) -> str | None:
     """None when the bundle's events are intact and chain up to the recorded head, else why not."""
-    if bundle.get("format") != BUNDLE_FORMAT:
-        return f"not a {BUNDLE_FORMAT} bundle"
+    if bundle.get("format") not in READABLE_FORMATS:
+        return f"not a {' or '.join(READABLE_FORMATS)} bundle"
     return verify_bundle_proof(bundle["proof"], bundle["events"])
 
 

@@ -351,5 +351,5 @@ def claim_json(report: Reconciliation, *, statement_name: str, statement_sha256:
         item["item"] = n
         if evidence_files and n in evidence_files:
             item["evidence"] = evidence_files[n]
-    return {"format": "posagent-claim/1", "statement": statement_name, "statement_sha256": statement_sha256,
+    return {"format": "posagent-claim/2", "statement": statement_name, "statement_sha256": statement_sha256,
             "journal_event": event, **data}
