@@ -23,8 +23,9 @@ from typing import Any, Callable
 
 from agent.errors import PosagentError
 from simulator.chaos.cashier import SETTLE, SUPERVISOR_OPS, Cashier
-from simulator.chaos.checker import CheckResult, Violation, check
+from simulator.chaos.checker import CheckResult, check
 from simulator.chaos.plan import POWER_MODES, START_WINDOW, Step
+from simulator.chaos.violation import Violation
 from simulator.chaos.wallet import DAEMON_SETTINGS, CodeIssuer, kill_delay
 from simulator.powercut.mount import PowercutMount
 from agent.drivers.pcsc import CardReader

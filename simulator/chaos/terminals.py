@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from simulator.chaos.checker import CheckResult, Violation
+from simulator.chaos.checker import CheckResult
 from simulator.chaos.plan import Step
 from simulator.chaos.runner import Campaign, RunResult, Tally
+from simulator.chaos.violation import Violation
 
 
 def split(steps: tuple[Step, ...], shards: int) -> list[tuple[Step, ...]]:

@@ -119,7 +119,7 @@ def test_posim_chaos_prints_the_summary_and_refuses_bad_input(tmp_path):
 
 
 def test_a_violation_report_gives_the_seed_the_rows_and_the_reduced_sequence():
-    from simulator.chaos.checker import Violation
+    from simulator.chaos.violation import Violation
     from simulator.chaos.runner import RunResult, Tally
 
     plan_settings = PlanSettings(seed=99, ops=50, kills=3)
@@ -154,7 +154,7 @@ def test_terminals_side_by_side_each_keep_their_bank_and_journal_equal(tmp_path)
 
 
 def test_a_violation_on_one_terminal_names_it_and_the_rerun_command():
-    from simulator.chaos.checker import Violation
+    from simulator.chaos.violation import Violation
     from simulator.chaos.runner import RunResult, Tally
     from simulator.chaos.terminals import merge
 
