@@ -23,7 +23,8 @@ keyed sale).
 from __future__ import annotations
 
 from agent.errors import UsageError
-from agent.registry import OPERATIONS, ROLES
+from agent.operation import ROLES
+from agent.registry import OPERATIONS
 
 #: the key custodians: each enters one master key component, in this order (`keys load`)
 KEY_CUSTODIANS = ("custodian1", "custodian2")

@@ -22,7 +22,8 @@ straight into a plain table (same columns, no keys) over two connections, one tr
 with `executemany` (the statement the collector runs) and with `COPY`.  Ratio = collector events/s over
 the raw insert's.  `--durable --compare` runs the whole benchmark twice in one invocation on the same
 chains, first on a cluster with fsync off, then on a durable one (each with its own raw reference), and
-adds the durable run's events/s over the fsync-off run's.  Ends with one JSON line.
+adds the durable run's events/s over the fsync-off run's.  Ends with one JSON line.  The CPU readings
+are `bench.proccpu`, the raw insert `bench.office_raw`.
 """
 
 from __future__ import annotations
@@ -33,62 +34,22 @@ import http.client
 import json
 import os
 import queue
-import resource
 import sys
 import threading
 import time
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from bench.office_raw import raw_insert
+from bench.proccpu import machine_busy, own_cpu, postgres_cpu, process_cpu
 
 TARGET_EVENTS_PER_S = 10_000
 MERCHANT = "M-BENCH"
 SECRET = "bench-office-secret-0123456789"
-COLUMNS = ("terminal", "seq", "at", "kind", "txn_id", "operator", "role", "details_text", "details",
-           "content_hash", "hash")
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 class BenchError(Exception):
     """The benchmark could not run (no PostgreSQL, a collector that did not start): one line."""
-
-
-# ----------------------------------------------------------------------------- CPU from /proc
-def _stat(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        return f.read().rsplit(")", 1)[1].split()
-
-
-def process_cpu(pid: int) -> float:
-    """utime + stime of one process (seconds)."""
-    fields = _stat(pid)
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def postgres_cpu(postmaster: int) -> float:
-    """The server's CPU: the postmaster's own and its reaped children's, and every live backend's."""
-    fields = _stat(postmaster)
-    total = sum(int(v) for v in fields[11:15])
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                child = _stat(int(entry))
-            except OSError:
-                continue  # gone meanwhile: its time is in the postmaster's children's now
-            if int(child[1]) == postmaster:
-                total += int(child[11]) + int(child[12])
-    return total / TICK
-
-
-def machine_busy() -> float:
-    with open("/proc/stat", encoding="ascii") as f:
-        values = [int(v) for v in f.readline().split()[1:9]]
-    return (sum(values) - values[3] - values[4]) / TICK
-
-
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 # ----------------------------------------------------------------------------- the chains, before the window
@@ -230,7 +191,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-# ----------------------------------------------------------------------------- checks and the reference
+# ----------------------------------------------------------------------------- checks
 def lost_and_duplicated(conn, expected: dict[str, int]) -> tuple[int, int]:
     """Events missing and rows beyond one per event, over every terminal."""
     rows = {r[0]: r[1:] for r in conn.execute(
@@ -243,45 +204,6 @@ def lost_and_duplicated(conn, expected: dict[str, int]) -> tuple[int, int]:
         if last != head:
             lost += max(0, head - (last or 0))
     return lost, duplicated
-
-
-def raw_rows(body: bytes) -> list[tuple]:
-    doc = json.loads(body)
-    return [(doc["terminal"], e["seq"], e["at"], e["kind"], e["txn_id"], e["operator"], e["role"], e["details"],
-             e["details"], e["content_hash"], e["hash"]) for e in doc["events"]]
-
-
-def raw_insert(dsn: str, batches: dict[str, list[tuple[int, bytes]]], how: str, connections: int = 2) -> float:
-    """Seconds to insert every batch's rows into a plain table, one transaction per batch, `connections`
-    at once; `how`: "executemany" (the collector's statement) or "copy"."""
-    import psycopg
-
-    table = f"raw_{how}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.execute(f"CREATE TABLE {table} (terminal text, seq bigint, at double precision, kind text, "
-                     "txn_id bigint, operator text, role text, details_text text, details jsonb, content_hash text, "
-                     "hash text)")
-    # decoded before the clock starts: the raw insert gets its rows ready-made
-    parts = [raw_rows(body) for tid in batches for _, body in batches[tid]]
-    shares = [parts[i::connections] for i in range(connections)]
-    insert = f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)"
-
-    def run(share: list[list[tuple]]) -> None:
-        with psycopg.connect(dsn) as conn:
-            for rows in share:
-                with conn.transaction(), conn.cursor() as cur:
-                    if how == "copy":
-                        with cur.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                            for row in rows:
-                                copy.write_row(row)
-                    else:
-                        cur.executemany(insert, rows)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(connections) as pool:
-        list(pool.map(run, shares))
-    return time.perf_counter() - started
 
 
 # ----------------------------------------------------------------------------- the run

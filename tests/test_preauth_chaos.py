@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from simulator.chaos.checker import check
 from simulator.chaos.plan import OPERATION_MIX, OPERATION_MTIS, PlanSettings, make_plan
 from simulator.chaos.report import violation_report
-from simulator.chaos.runner import run_campaign
+from simulator.chaos.terminals import run_campaign
 from simulator.host.ledger import Ledger
 
 

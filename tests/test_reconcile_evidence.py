@@ -22,6 +22,7 @@ from agent.auth import hash_password
 from agent.journal.events import DETAILS_BOUNDS, details_bound
 from agent.journal.hashchain import canonical
 from agent.journal.states import KINDS
+from agent.operation import Arg
 from tests.agentproc import SUPERVISOR_PASSWORD, start_agent
 from tests.test_reconcile_cli import day_of_payments, statement
 
@@ -258,7 +259,7 @@ def test_the_console_reconciles_by_name_only_and_journals_the_technician(agent, 
 MARKER = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ", min_size=10, max_size=10).map(lambda s: "MK" + s)
 
 
-def _value(arg: registry.Arg, marker: str):
+def _value(arg: Arg, marker: str):
     if arg.kind in ("int", "amount", "trace"):
         return st.integers(arg.lo, min(arg.hi, 10 ** 6))
     if arg.kind == "bool":

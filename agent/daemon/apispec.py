@@ -13,8 +13,9 @@ from typing import Any
 
 from agent.engine.effects import EngineError
 from agent.journal.states import KINDS
+from agent.operation import Arg, Operation
 from agent.paycodes import PaymentCodeError, classify
-from agent.registry import LOG_LEVELS, OPERATIONS, RENAMED, Arg, Operation
+from agent.registry import LOG_LEVELS, OPERATIONS, RENAMED
 
 #: console event details: a small flat object of short texts and numbers
 MAX_DETAILS = 8

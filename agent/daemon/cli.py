@@ -15,7 +15,7 @@ from agent import registry, roles
 from agent.daemon import commands, main
 from agent.daemon.cliforms import cli_of, dest, metavar_of, usage_of, word_of
 from agent.daemon.cliforms import commands as command_rows
-from agent.registry import Operation
+from agent.operation import Operation
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

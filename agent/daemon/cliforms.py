@@ -1,4 +1,4 @@
-"""Each operation registry row's command-line form, read off the row (`agent.registry.Cli`): the command
+"""Each operation registry row's command-line form, read off the row (`agent.operation.Cli`): the command
 word that reaches it, its usage line, the names of its flags and of their values.  The parser
 (`agent.daemon.cli`) is built from these, and an operator command (`agent.daemon.commands`) reads its
 parsed line back with them."""
@@ -9,7 +9,7 @@ import re
 
 from agent import registry
 from agent.errors import UsageError
-from agent.registry import Arg, Cli, Operation
+from agent.operation import Arg, Cli, Operation
 
 
 def commands() -> dict[str, list[Operation]]:

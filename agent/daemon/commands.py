@@ -24,7 +24,7 @@ from agent.daemon.cliforms import choices, cli_of, dest, usage_of
 from agent.daemon.exits import EXIT_AUTH, EXIT_CONFIRM, EXIT_DECLINED, EXIT_OPEN, EXIT_UNKNOWN, EXIT_USAGE
 from agent.errors import PosagentError, UsageError
 from agent.money import parse_amount
-from agent.registry import Arg, Operation
+from agent.operation import Arg, Operation
 
 if TYPE_CHECKING:  # loaded by the commands that talk to the daemon, not by `run` or `passwd`
     from agent.control_client import ControlClient

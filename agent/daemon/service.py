@@ -37,6 +37,7 @@ from agent.iso8583 import get_dialect
 from agent.journal import Journal, Totals, Txn, integrity
 from agent.journal.errors import StorageError
 from agent.keys.store import SoftwareKeyStore
+from agent.operation import Operation
 from agent.tls import make_ssl_context
 
 if TYPE_CHECKING:  # the office's modules load only while [office] url is set
@@ -281,7 +282,7 @@ class Daemon:
         return Outcome(op, "in_doubt", say(self.profile.language, "unrecorded", why=why),
                        details={"journal_error": why})
 
-    def _abandoned(self, row: registry.Operation, args: dict[str, Any], who: purchases.Operator, *,
+    def _abandoned(self, row: Operation, args: dict[str, Any], who: purchases.Operator, *,
                    waited_s: float) -> None:
         """Journal a request whose caller left while it waited its turn, and refuse it: nothing was sent."""
         facts = {name: value for name, value in args.items() if name in row.args and not row.args[name].secret}

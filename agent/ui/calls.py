@@ -27,6 +27,8 @@ TIME_WINDOW_MINUTES = 30
 DAEMON_DOWN, CONNECTION_LOST = "daemon", "connection_lost"
 #: a search's draft field → the lookup's argument
 FIND_FIELDS = {"trace": "trace", "rrn": "rrn", "find_amount": "amount", "last4": "last4", "day": "date"}
+#: calls that CANCEL can stop while they run: a payment-code sale waiting for the scan or the customer's phone
+CANCELLABLE = registry.cancellable_operations()
 
 
 def call_for(name: str, d: Draft, state: KeypadState, *, password: str | None, pin: str | None,

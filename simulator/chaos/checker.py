@@ -23,12 +23,14 @@ Rules (each violation names one):
                   (0220/0221, one ledger row for its batch and trace) with the outcome the journal records —
                   approved and charged, or declined and listed by `posagent offline declined`
   offline_limit   (checked by the campaign after every step) the sales stored offline never exceed the limits
+
+The byte scan of the `card_data` rule is `simulator.chaos.diskscan`; a violation's shape is
+`simulator.chaos.violation`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -40,25 +42,12 @@ from agent.journal import Journal
 from agent.journal.duplicates import group_duplicates
 from agent.journal.records import Txn, txn_from_row
 from agent.journal.transactions import TXN_SELECT
+from simulator.chaos.diskscan import scan_for_card_data, scan_for_codes
+from simulator.chaos.violation import Violation, journal_row, ledger_row
 from simulator.host.ledger import Ledger
-from simulator.testcards import load_cards
 
 COMPLETED_SALE_STATES = ("approved", "refunded_partially", "refunded")
 CHARGING_KINDS = ("sale", "correction", "completion")
-
-
-@dataclass(frozen=True)
-class Violation:
-    rule: str
-    detail: str
-    journal_rows: tuple[str, ...] = ()
-    ledger_rows: tuple[str, ...] = ()
-
-    def render(self) -> str:
-        lines = [f"[{self.rule}] {self.detail}"]
-        lines += [f"    journal: {row}" for row in self.journal_rows]
-        lines += [f"    ledger:  {row}" for row in self.ledger_rows]
-        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -73,48 +62,6 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return not self.violations
-
-
-def forbidden_card_bytes() -> dict[str, bytes]:
-    """Every test card's PAN (ASCII, packed BCD, UTF-16) and track 2 (= and D separators)."""
-    patterns: dict[str, bytes] = {}
-    for card in load_cards().values():
-        patterns[f"{card.name} PAN"] = card.pan.encode()
-        patterns[f"{card.name} PAN as BCD"] = bytes.fromhex(card.pan if len(card.pan) % 2 == 0 else card.pan + "F")
-        patterns[f"{card.name} PAN in UTF-16"] = card.pan.encode("utf-16-le")
-        patterns[f"{card.name} track 2"] = card.track2.encode()
-        patterns[f"{card.name} track 2 (D separator)"] = card.track2.replace("=", "D").encode()
-    return patterns
-
-
-def scan_for_card_data(files: list[Path]) -> list[Violation]:
-    patterns = forbidden_card_bytes()
-    found = []
-    for path in files:
-        data = path.read_bytes()
-        for what, needle in patterns.items():
-            if needle in data:
-                found.append(Violation("card_data", f"{what} found in {path.name} at offset {data.index(needle)}"))
-    return found
-
-
-def scan_for_codes(files: list[Path], codes: Iterable[str]) -> list[Violation]:
-    """Payment codes are one-time credentials: none issued to a customer may be on disk in full."""
-    issued = set(codes)
-    if not issued:
-        return []
-    lengths = sorted({len(c) for c in issued})
-    found = []
-    for path in files:
-        data = path.read_bytes()
-        for match in re.finditer(rb"[0-9]{%d,}" % lengths[0], data):  # every run of digits long enough
-            run = match.group().decode()
-            hit = next((run[i:i + n] for n in lengths for i in range(len(run) - n + 1) if run[i:i + n] in issued),
-                       None)
-            if hit is not None:
-                found.append(Violation("card_data", f"a payment code ({hit[:6]}…{hit[-4:]}) found in {path.name} "
-                                                    f"at offset {match.start() + run.index(hit)}"))
-    return found
 
 
 def journal_transactions(path: Path) -> list[Txn]:
@@ -193,17 +140,6 @@ def _wallet_entry_mode(directory: Path) -> str:
         return "032"
 
 
-def _journal_row(t: Txn) -> str:
-    return (f"id={t.id} {t.kind} trace={t.trace:06d} batch={t.batch:06d} {t.state} amount={t.amount} "
-            f"card={t.pan_masked} rc={t.response_code} original={t.original_id}")
-
-
-def _ledger_row(r: sqlite3.Row) -> str:
-    return (f"id={r['id']} {r['kind']} {r['mti']} batch={r['batch']} stan={r['stan']} amount={r['amount']} "
-            f"rc={r['response_code']} reversed={'yes' if r['reversed_at'] else 'no'} orig={r['orig_id']} "
-            f"card={r['masked_pan']}")
-
-
 def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True,
           codes: Iterable[str] = (), stored: Iterable[tuple[int, int]] = ()) -> CheckResult:
     """Check one terminal's journal in `directory` against the host ledger beside it (`codes`: the
@@ -233,8 +169,8 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True,
                 violations.append(Violation(
                     "net_charge", f"card {card}: the bank charged {host_net.get(card, 0)}, the journal records "
                                   f"{ours.get(card, 0)} as completed",
-                    tuple(_journal_row(t) for t in txns if key(t) == card),
-                    tuple(_ledger_row(r) for r in host_rows if host_key(r["card"], r["masked_pan"]) == card)))
+                    tuple(journal_row(t) for t in txns if key(t) == card),
+                    tuple(ledger_row(r) for r in host_rows if host_key(r["card"], r["masked_pan"]) == card)))
         if terminal_net != sum(ours.values()):
             violations.append(Violation("net_charge", f"terminal {terminal_id}: the bank charged {terminal_net}, "
                                                       f"the journal records {sum(ours.values())}"))
@@ -254,7 +190,7 @@ def check(directory: Path, *, terminal_id: str = "10000001", scan: bool = True,
                               f"{len(recovery.in_doubt)} in doubt, {len(recovery.pending_reversals)} reversals "
                               f"pending, {len(recovery.needs_manual)} needing manual handling, settling batch "
                               f"{recovery.settling.number if recovery.settling else None}",
-                tuple(_journal_row(t) for t in recovery.unanswered + recovery.in_doubt)))
+                tuple(journal_row(t) for t in recovery.unanswered + recovery.in_doubt)))
         paying = paying_orders(ledger_path, terminal_id)
         if paying:
             violations.append(Violation("unresolved", f"{len(paying)} wallet order(s) still paying at the bank "
@@ -295,7 +231,7 @@ def _check_fixes(journal: Journal, violations: list[Violation]) -> tuple[list[di
     for fix in every:
         txns = journal.fix_txns(fix.id)
         derived = progress(fix, txns)
-        rows = tuple(_journal_row(t) for t in txns)
+        rows = tuple(journal_row(t) for t in txns)
         for n, (recorded, actual) in enumerate(zip(fix.steps, derived), 1):
             if recorded.get("status") == "done" and actual.status != "done":
                 violations.append(Violation("fix", f"fix {fix.id} step {n} ({recorded['op']} "
@@ -347,8 +283,8 @@ def _check_holds(ledger: Ledger, journal_path: Path, tid: str, txns: list[Txn], 
             violations.append(Violation(
                 "holds", f"card {card}: the bank holds {bank.get(card, 0)}, the journal's open pre-auths hold "
                          f"{ours.get(card, 0)}",
-                tuple(_journal_row(t) for t in txns if t.pan_masked == card and t.kind.startswith(("preauth", "compl"))),
-                tuple(_ledger_row(r) for r in host_rows if r["masked_pan"] == card and r["kind"] == "preauth")))
+                tuple(journal_row(t) for t in txns if t.pan_masked == card and t.kind.startswith(("preauth", "compl"))),
+                tuple(ledger_row(r) for r in host_rows if r["masked_pan"] == card and r["kind"] == "preauth")))
 
 
 def _stored_sales(journal_path: Path) -> dict[int, str]:
@@ -374,15 +310,15 @@ def _check_forwarded(journal_path: Path, txns: list[Txn], host_rows: list[sqlite
         row = at_bank.get((f"{t.batch:06d}", f"{t.trace:06d}"))
         if state == "advice_pending":
             violations.append(Violation("forwarded", f"stored sale trace {t.trace:06d} was never forwarded",
-                                        (_journal_row(t),)))
+                                        (journal_row(t),)))
         elif row is None or row["mti"] not in ("0220", "0221"):
             violations.append(Violation("forwarded", f"stored sale trace {t.trace:06d} is {state} in the journal "
-                                                     "but the bank has no advice for it", (_journal_row(t),),
-                                        (_ledger_row(row),) if row is not None else ()))
+                                                     "but the bank has no advice for it", (journal_row(t),),
+                                        (ledger_row(row),) if row is not None else ()))
         elif (row["response_code"] == "00") != (state != "declined"):
             violations.append(Violation("forwarded", f"stored sale trace {t.trace:06d}: the bank answered "
                                                      f"{row['response_code']}, the journal says {state}",
-                                        (_journal_row(t),), (_ledger_row(row),)))
+                                        (journal_row(t),), (ledger_row(row),)))
 
 
 def _check_traces(txns: list[Txn], host_rows: list[sqlite3.Row], violations: list[Violation]) -> None:
@@ -392,11 +328,11 @@ def _check_traces(txns: list[Txn], host_rows: list[sqlite3.Row], violations: lis
     for trace, group in sorted(by_trace.items()):
         if len(group) > 1:
             violations.append(Violation("trace_reused", f"trace {trace:06d} used by {len(group)} transactions",
-                                        tuple(_journal_row(t) for t in group)))
+                                        tuple(journal_row(t) for t in group)))
     for row in host_rows:
         if row["response_code"] == "94":
             violations.append(Violation("trace_reused", f"the host saw trace {row['stan']} twice in batch "
-                                                        f"{row['batch']}", (), (_ledger_row(row),)))
+                                                        f"{row['batch']}", (), (ledger_row(row),)))
 
 
 def _check_batches(directory: Path, tid: str, ledger: Ledger, violations: list[Violation]) -> int:

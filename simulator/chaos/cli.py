@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 from simulator.chaos.plan import WALLET_SHARE, PlanError, PlanSettings, Step, make_plan
 from simulator.chaos.reduce import ddmin
 from simulator.chaos.report import summary_table, violation_report
-from simulator.chaos.runner import run_campaign, split
+from simulator.chaos.terminals import run_campaign, split
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

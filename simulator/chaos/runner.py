@@ -5,14 +5,15 @@ would), and for a kill step SIGKILLs the daemon in flight and restarts it (start
 before "ready").  A plan with power cuts puts the journal (and the files beside it: working keys, console
 lock) on the power-cut filesystem; a power-cut step kills the daemon, drops every unsynced write (just
 before the operation's N-th fsync, or at a random moment), mounts the disk again and restarts.  At checkpoints and at the end the faults stop, pending reversals and an interrupted
-settlement are retried, and the checker compares the bank's ledger with the journal.
+settlement are retried, and the checker compares the bank's ledger with the journal.  What each step
+sends, and what the cashier remembers, is `simulator.chaos.cashier`; one terminal is run here, several side
+by side in `simulator.chaos.terminals`.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -21,23 +22,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent.errors import PosagentError
-from simulator.chaos.checker import CheckResult, Violation, check
+from simulator.chaos.cashier import SETTLE, SUPERVISOR_OPS, Cashier
+from simulator.chaos.checker import CheckResult, check
 from simulator.chaos.plan import POWER_MODES, START_WINDOW, Step
-from simulator.chaos.wallet import DAEMON_SETTINGS, PAYERS as WALLET_PAYERS, CodeIssuer, kill_delay
+from simulator.chaos.violation import Violation
+from simulator.chaos.wallet import DAEMON_SETTINGS, CodeIssuer, kill_delay
 from simulator.powercut.mount import PowercutMount
 from agent.drivers.pcsc import CardReader
 from simulator.card import VirtualCard
 from simulator.stack import Daemon, Host, daemon_fork_server, start_pcscd, stop_process, write_soak_cards
 from simulator.testcards import load_cards
 
-SUPERVISOR_OPS = frozenset({"void", "refund", "correct", "duplicates_fix", "settle", "preauth", "preauth_release",
-                            "wallet_correct"})
-#: the campaign settles although fixes are open (they stay open and are checked, never a violation)
-SETTLE = {"confirm": True, "confirm_open_fixes": True}
 #: how many rounds of "retry reversals / resume settlement" a quiet host gets before it counts as unresolved
 QUIESCE_ROUNDS = 20
-#: one completion in this many (by the step's amount) is sent as an offline advice
-ADVICE_EVERY = 3
 #: store-and-forward for a plan with outage windows: the chip card read through pcscd (slot 1, the virtual
 #: card), the limits small enough that a window reaches them, the link down at the first failure, the
 #: stored sales forwarded 2 s after the line is back; `floor_limit` (under [emv]) keeps the card's TVR clean
@@ -86,25 +83,6 @@ class RunResult:
         return not self.violations
 
 
-@dataclass
-class _Sales:
-    """What the cashier remembers: approved sales (for voids, refunds, corrections) and the last one."""
-
-    open_batch: list[dict[str, Any]] = field(default_factory=list)
-    every: list[dict[str, Any]] = field(default_factory=list)
-    holds: list[dict[str, Any]] = field(default_factory=list)  # approved pre-auths (to complete or release)
-
-    def pick(self, which: list[dict[str, Any]], n: int) -> dict[str, Any]:
-        """The `n`-th latest of `which`, round: the cashier asks only of a list that holds something."""
-        return which[-1 - n % len(which)]
-
-    def remember(self, txn: dict[str, Any], card: str) -> None:
-        entry = {"trace": txn["trace"], "amount": txn["amount"], "card": card}
-        self.open_batch.append(entry)
-        self.every.append(entry)
-        del self.every[:-200]
-
-
 class Campaign:
     def __init__(self, directory: Path, *, response_timeout: float = 0.4, reversal_retries: int = 10,
                  checkpoint_every: int = 0, progress: Callable[[str], None] | None = None,
@@ -120,13 +98,9 @@ class Campaign:
         self.progress = progress or (lambda text: None)
         self.tally = Tally()
         self.violations: list[Violation] = []
-        self._sales = _Sales()
+        self.cashier = Cashier()
         self._last_check: CheckResult | None = None
-        self._settlement_owed = False  # a settlement stopped half way: the cashier runs settle again next
         self.disk: PowercutMount | None = None  # the power-cut filesystem, when the plan has power cuts
-        self._cards: dict[str, str] = {}  # masked card → test card name (to resume a fix on the same card)
-        self._codes: CodeIssuer | None = None  # the customers' payment codes, issued at the host
-        self._payer = ""
         self._offline = False  # the plan has outage windows: store-and-forward on, sales in them by chip
         self._line_cut = False  # the host's outage fault is on now
         self._stored: list[tuple[int, int]] = []  # (batch, trace) of every sale the daemon said it stored
@@ -153,7 +127,7 @@ class Campaign:
         # every (re)start is a new daemon process that opens and recovers everything; the fork server
         # only spares it the interpreter's start-up and imports (most of a restart's cost)
         self.launcher = daemon_fork_server()
-        self._codes = CodeIssuer(self.host.db)
+        self.cashier.codes = CodeIssuer(self.host.db)
         self.daemon = Daemon(self.directory, self.host.port, response_timeout=self.response_timeout,
                              reversal_retries=self.reversal_retries, journal_path=journal_path, launcher=self.launcher,
                              check_whole_at_start=not self.tail_check_at_start, extra=extra)
@@ -171,8 +145,8 @@ class Campaign:
         finally:
             self.daemon.stop()
             self.launcher.stop()
-            if self._codes is not None:
-                self._codes.close()
+            if self.cashier.codes is not None:
+                self.cashier.codes.close()
             self.host.stop()
             if self.disk is not None:
                 self.disk.stop()
@@ -193,10 +167,10 @@ class Campaign:
                 self.host.clear_faults()
             self._line_cut = step.outage
         if step.fault:  # aimed at the advice's 0220 where the completion goes as an advice
-            fault = step.fault.replace("mti=0200", "mti=0220") if self._completes_by_advice(step) else step.fault
+            fault = step.fault.replace("mti=0200", "mti=0220") if self.cashier.completes_by_advice(step) else step.fault
             self.host.fault(fault)
             self.tally.faults_armed[step.fault.split(":")[0]] += 1
-        op, args = self._request(step)
+        op, args = self.cashier.request(step, self.daemon)
         self.tally.operations[f"{op} advice" if args.get("advice") else op] += 1
         supervisor = op in SUPERVISOR_OPS
         chip = None
@@ -302,12 +276,6 @@ class Campaign:
             raise PosagentError("a power cut was asked of a campaign run without the power-cut filesystem")
         return self.disk
 
-    def _issuer(self) -> CodeIssuer:
-        """The customers' payment codes (made by `run` before the first step)."""
-        if self._codes is None:
-            raise PosagentError("a payment code was asked before the campaign started")
-        return self._codes
-
     def _restart(self) -> None:
         try:
             self.daemon.start()
@@ -316,91 +284,10 @@ class Campaign:
             raise
         self.tally.recoveries += 1
 
-    def _request(self, step: Step) -> tuple[str, dict[str, Any]]:
-        sales = self._sales
-        if self._settlement_owed:
-            return "settle", dict(SETTLE)
-        if step.op == "wallet_sale":
-            return "wallet_sale", self._wallet_sale(step.amount, step.card)
-        sale = {"amount": step.amount, "card": step.card, "confirm_duplicate": True, "confirm_unusual": True}
-        if step.op == "sale" or (step.op in ("void",) and not sales.open_batch) or (
-                step.op in ("refund", "correct", "duplicate_sale") and not sales.every):
-            return "sale", sale
-        if step.op == "void":
-            return "void", {"trace": sales.pick(sales.open_batch, step.pick)["trace"]}
-        if step.op == "refund":
-            target = sales.pick(sales.every, step.pick)
-            return "refund", {"trace": target["trace"], "amount": 1 + step.amount % target["amount"]}
-        if step.op == "correct":
-            target = sales.pick(sales.every, step.pick)
-            if target["card"] in WALLET_PAYERS:  # too little: the difference with the customer's new code
-                code = {"code": self._issuer().issue(target["card"])} if step.amount > target["amount"] else {}
-                return "wallet_correct", {"trace": target["trace"], "amount": step.amount, **code}
-            return "correct", {"trace": target["trace"], "amount": step.amount, "card": target["card"]}
-        if step.op == "duplicate_sale":
-            last = sales.every[-1]
-            if last["card"] in WALLET_PAYERS:  # the same customer pays the same amount again (a new code)
-                return "wallet_sale", self._wallet_sale(last["amount"], last["card"])
-            return "sale", {"amount": last["amount"], "card": last["card"], "confirm_duplicate": True,
-                            "confirm_unusual": True}
-        if step.op == "duplicates_fix":
-            return "duplicates_fix", {"id": self._suspected_duplicate(step.pick)}
-        if step.op == "settle":
-            return "settle", dict(SETTLE)
-        if step.op == "correct_resume":  # finish a fix that an earlier fault or kill left open
-            return self._resume(step, sale)
-        if step.op == "preauth" or (step.op in ("complete", "release") and not sales.holds):
-            return "preauth", {"amount": step.amount, "card": step.card, "confirm_duplicate": True,
-                               "confirm_unusual": True}
-        if step.op == "complete":
-            held = sales.pick(sales.holds, step.pick)
-            advice = {"advice": True} if self._completes_by_advice(step) else {}
-            return "preauth_complete", {"trace": held["trace"], "amount": 1 + step.amount % (held["amount"] * 6 // 5),
-                                        **advice}
-        if step.op == "release":
-            return "preauth_release", {"trace": sales.pick(sales.holds, step.pick)["trace"]}
-        return "echo", {}
-
-    def _completes_by_advice(self, step: Step) -> bool:
-        """A third of the completions go as offline advices (预授权完成通知), chosen from the step's own
-        amount, so that every seed's plan stays the plan it was."""
-        return step.op == "complete" and bool(self._sales.holds) and not self._settlement_owed \
-            and step.amount % ADVICE_EVERY == 0
-
-    def _resume(self, step: Step, sale: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        try:
-            fixes = self.daemon.call("fixes").get("result", {}).get("open") or []
-        except PosagentError:
-            fixes = []
-        if not fixes:
-            return "sale", sale
-        fix = fixes[step.pick % len(fixes)]
-        if fix["kind"] == "duplicate_fix":
-            return "duplicates_fix", {"id": fix["original_id"]}
-        card = self._cards.get(fix["card"], step.card)
-        if card in WALLET_PAYERS:  # a wallet payment has no card to resume with: a sale instead
-            return "sale", sale
-        return "correct", {"trace": fix["trace"], "resume": True, "card": card}
-
-    def _wallet_sale(self, amount: int, payer: str) -> dict[str, Any]:
-        self._payer = payer  # who pays this one (remembered with the sale, for its correction)
-        return {"amount": amount, "code": self._issuer().issue(payer), "confirm_duplicate": True, "confirm_unusual": True}
-
-    def _suspected_duplicate(self, pick: int) -> int:
-        try:
-            groups = self.daemon.call("duplicates").get("result", {}).get("groups") or []
-        except PosagentError:
-            groups = []
-        if not groups:
-            return 0  # asks for a transaction that does not exist: a clean refusal is expected
-        group = groups[pick % len(groups)]
-        return group[-1]["id"] if isinstance(group, list) and group else 0
-
     def _learn(self, step: Step, op: str, args: dict[str, Any], reply: dict[str, Any]) -> None:
+        self.cashier.learn(step, op, args, reply)
         error: dict[str, Any] = reply.get("error") or {}
         code = error.get("code", "?")
-        self._settlement_owed = code == "settlement_incomplete" or (
-            code == "JournalError" and "being settled" in error.get("message", ""))
         if not reply.get("ok"):
             self.tally.outcomes[f"{op} error:{code}"] += 1
             self.tally.error_samples.setdefault(f"{op} error:{code}", error.get("message"))
@@ -410,24 +297,10 @@ class Campaign:
             return
         outcome = reply["outcome"]
         self.tally.outcomes[f"{op} {outcome['status']}"] += 1
-        if op == "settle" and outcome["status"] == "done":
-            self._sales.open_batch.clear()
         txn: dict[str, Any] = outcome.get("txn") or {}
         if outcome["status"] == "approved" and (outcome.get("details") or {}).get("arc") == "Y3":
             self.tally.stored += 1  # approved by the card while the bank could not be reached: must reach it
             self._stored.append((txn["batch"], txn["trace"]))
-        if outcome["status"] == "approved" and txn.get("kind") == "sale":
-            card = self._payer if op == "wallet_sale" else args.get("card", step.card)
-            self._sales.remember(txn, card)
-            if txn.get("pan_masked"):
-                self._cards[txn["pan_masked"]] = card
-        if outcome["status"] == "approved" and txn.get("kind") == "preauth":
-            self._sales.holds.append({"trace": txn["trace"], "amount": txn["amount"], "card": args["card"]})
-            del self._sales.holds[:-50]
-        if outcome["status"] == "approved" and txn.get("kind") == "completion":
-            held = next((h for h in self._sales.holds if h["trace"] == args["trace"]), None)
-            if held is not None:  # a completion can be refunded or corrected like a sale
-                self._sales.remember(txn, held["card"])
 
     def _kill_window(self) -> str:
         """Where the journal says the kill landed (read before the restart resolves it)."""
@@ -477,82 +350,8 @@ class Campaign:
 
     def _checkpoint(self, when: str) -> None:
         self.quiesce()
-        result = check(self.directory, codes=self._codes.codes if self._codes else (), stored=tuple(self._stored))
+        result = check(self.directory, codes=self.cashier.codes.codes if self.cashier.codes else (), stored=tuple(self._stored))
         self.tally.checkpoints += 1
         self._last_check = result
         for v in result.violations:
             self.violations.append(Violation(v.rule, f"{when}: {v.detail}", v.journal_rows, v.ledger_rows))
-
-
-def split(steps: tuple[Step, ...], shards: int) -> list[tuple[Step, ...]]:
-    """Contiguous, near-equal parts of a plan (any sub-list of a plan is itself a valid plan)."""
-    size, extra = divmod(len(steps), shards)
-    parts, start = [], 0
-    for i in range(shards):
-        end = start + size + (1 if i < extra else 0)
-        parts.append(steps[start:end])
-        start = end
-    return [part for part in parts if part]
-
-
-def merge(results: list[RunResult], elapsed: float) -> RunResult:
-    """One result for terminals run side by side: counts add up, violations name their terminal."""
-    tally = Tally(elapsed=elapsed)
-    violations: list[Violation] = []
-    for n, result in enumerate(results, 1):
-        t = result.tally
-        for name in ("operations", "outcomes", "faults_armed", "kills", "kill_windows", "power_cuts"):
-            getattr(tally, name).update(getattr(t, name))
-        for kind, count in t.faults_injected.items():
-            tally.faults_injected[kind] = tally.faults_injected.get(kind, 0) + count
-        for key, text in t.error_samples.items():
-            tally.error_samples.setdefault(key, text)
-        tally.recoveries += t.recoveries
-        tally.checkpoints += t.checkpoints
-        tally.outages += t.outages
-        tally.stored += t.stored
-        prefix = f"terminal {n}: " if len(results) > 1 else ""
-        violations += [Violation(v.rule, prefix + v.detail, v.journal_rows, v.ledger_rows) for v in result.violations]
-    checks = [r.last_check for r in results if r.last_check is not None]
-    last = None
-    if checks:
-        last = CheckResult(tuple(v for c in checks for v in c.violations), sum(c.transactions for c in checks),
-                           sum(c.cards_checked for c in checks), sum(c.settled_batches for c in checks),
-                           sum(c.files_scanned for c in checks))
-    return RunResult(sum(r.steps for r in results), tally, tuple(violations), last)
-
-
-def run_campaign(steps: tuple[Step, ...], directory: Path | None = None, *, terminals: int = 1,
-                 progress: Callable[[str], None] | None = None, **kw: Any) -> RunResult:
-    """Run `steps` in `directory` (a fresh temporary one when None).
-
-    With `terminals` > 1 the plan is cut into that many contiguous parts, each run by its own terminal
-    (its own daemon and journal, and its own host and ledger so that a fault or a held request is
-    always the terminal's own) side by side in `directory/terminal-N`; the results are merged."""
-    if directory is None:
-        with tempfile.TemporaryDirectory(prefix="posim-chaos-") as tmp:
-            return run_campaign(steps, Path(tmp), terminals=terminals, progress=progress, **kw)
-    if terminals <= 1:
-        return Campaign(directory, progress=progress, **kw).run(steps)
-    parts = split(steps, terminals)
-    results: list[RunResult | None] = [None] * len(parts)
-    failures: list[BaseException] = []
-    report = progress or (lambda text: None)
-
-    def one(n: int, part: tuple[Step, ...]) -> None:
-        try:
-            campaign = Campaign(directory / f"terminal-{n + 1}",
-                                progress=lambda text: report(f"terminal {n + 1}: {text}"), **kw)
-            results[n] = campaign.run(part)
-        except BaseException as exc:  # reported below, after the other terminals finish
-            failures.append(exc)
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=one, args=(n, part), name=f"terminal-{n + 1}") for n, part in enumerate(parts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
-    return merge([r for r in results if r is not None], time.perf_counter() - started)

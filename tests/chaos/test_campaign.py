@@ -18,7 +18,7 @@ from simulator.chaos.checker import check
 from simulator.chaos.plan import PlanError, PlanSettings, make_plan
 from simulator.chaos.reduce import ddmin
 from simulator.chaos.report import summary_table, violation_report
-from simulator.chaos.runner import run_campaign, split
+from simulator.chaos.terminals import run_campaign, split
 from simulator.host.faults import FAULT_KINDS, WALLET_FAULT_KINDS
 from simulator.host.ledger import Ledger
 from tests.harness import IN_CI
@@ -119,7 +119,7 @@ def test_posim_chaos_prints_the_summary_and_refuses_bad_input(tmp_path):
 
 
 def test_a_violation_report_gives_the_seed_the_rows_and_the_reduced_sequence():
-    from simulator.chaos.checker import Violation
+    from simulator.chaos.violation import Violation
     from simulator.chaos.runner import RunResult, Tally
 
     plan_settings = PlanSettings(seed=99, ops=50, kills=3)
@@ -154,8 +154,9 @@ def test_terminals_side_by_side_each_keep_their_bank_and_journal_equal(tmp_path)
 
 
 def test_a_violation_on_one_terminal_names_it_and_the_rerun_command():
-    from simulator.chaos.checker import Violation
-    from simulator.chaos.runner import RunResult, Tally, merge
+    from simulator.chaos.violation import Violation
+    from simulator.chaos.runner import RunResult, Tally
+    from simulator.chaos.terminals import merge
 
     plan_settings = PlanSettings(seed=8, ops=20, kills=2)
     bad = RunResult(10, Tally(), (Violation("trace_reused", "trace 000004 twice"),), None)

@@ -11,7 +11,7 @@ import pytest
 
 from simulator.chaos.plan import OUTAGE_STEPS, PlanError, PlanSettings, make_plan
 from simulator.chaos.report import summary_table, violation_report
-from simulator.chaos.runner import run_campaign
+from simulator.chaos.terminals import run_campaign
 
 
 def test_outage_windows_are_seeded_apart_and_leave_a_plan_without_them_unchanged():

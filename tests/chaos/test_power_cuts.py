@@ -13,7 +13,7 @@ import pytest
 
 from simulator.chaos.plan import MAX_CUT_AT, PlanSettings, Step, make_plan
 from simulator.chaos.report import violation_report
-from simulator.chaos.runner import run_campaign
+from simulator.chaos.terminals import run_campaign
 from simulator.powercut.mount import unavailable
 from tests import harness
 

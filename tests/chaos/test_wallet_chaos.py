@@ -10,7 +10,8 @@ from dataclasses import replace
 from simulator.chaos.checker import check
 from simulator.chaos.plan import WALLET_FAULTS, WALLET_PAYERS, PlanSettings, make_plan
 from simulator.chaos.report import violation_report
-from simulator.chaos.runner import RunResult, run_campaign
+from simulator.chaos.runner import RunResult
+from simulator.chaos.terminals import run_campaign
 from simulator.host.ledger import Ledger
 
 
