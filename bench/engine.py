@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import statistics
 import subprocess
@@ -35,6 +34,7 @@ from pathlib import Path
 
 from agent.control_client import ControlClient
 from bench.journal import floor_two_commits
+from bench.proccpu import process_cpu
 from tests.agentproc import write_config
 from tests.simhost import start_host
 
@@ -138,12 +138,6 @@ def floor_rss_mb() -> float:
     return int(done.stdout) / 1024
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used so far (from /proc: independent of what else runs)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def sales(client: ControlClient, n: int, offset: int) -> list[float]:
     out = []
     for i in range(n):
@@ -209,10 +203,10 @@ def main() -> int:
             memory_ready = rss_mb(proc.pid)
             client = ControlClient(work / "control.sock")
             sales(client, 20, 0)  # sign-on and warm-up
-            daemon_cpu, host_cpu = cpu_seconds(proc.pid), cpu_seconds(host.proc.pid)
+            daemon_cpu, host_cpu = process_cpu(proc.pid), process_cpu(host.proc.pid)
             latency = sales(client, args.sales, 20)
-            daemon_cpu = (cpu_seconds(proc.pid) - daemon_cpu) / args.sales
-            host_cpu = (cpu_seconds(host.proc.pid) - host_cpu) / args.sales
+            daemon_cpu = (process_cpu(proc.pid) - daemon_cpu) / args.sales
+            host_cpu = (process_cpu(host.proc.pid) - host_cpu) / args.sales
             floor_net = loopback_round_trips(args.sales)
             floor_db = floor_two_commits(work / "floor.db", args.sales)
             floor = [a + b for a, b in zip(sorted(floor_net), sorted(floor_db))]

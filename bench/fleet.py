@@ -22,25 +22,12 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-TICK = os.sysconf("SC_CLK_TCK")
+from bench.proccpu import machine_busy, process_cpu
+
 AMOUNT = 100  # minor units per sale
 SETUP_TIMEOUT = 120.0  # seconds for every driver to connect, sign on and build its frames
 #: a bound on the timed window (the load stops by itself even if the host stops answering)
 RUN_TIMEOUT = 600.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc/PID/stat."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy since boot (all cores; idle and iowait left out)."""
-    with open("/proc/stat", encoding="ascii") as f:
-        values = [int(v) for v in f.readline().split()[1:9]]
-    return (sum(values) - values[3] - values[4]) / TICK
 
 
 def tid_of(index: int) -> str:
@@ -247,12 +234,12 @@ def drive(host, terminals: int, sales: int, drivers: int, on_progress=None) -> d
     early: dict[str, list[tuple]] = {}
     try:
         _collect(out, procs, "ready", SETUP_TIMEOUT, early=early)
-        host_cpu0, busy0 = cpu_seconds(host.proc.pid), machine_busy_seconds()
+        host_cpu0, busy0 = process_cpu(host.proc.pid), machine_busy()
         started = time.time()
         go.set()
         done = _collect(out, procs, "done", RUN_TIMEOUT + 30, lambda: on_progress and on_progress(sum(progress)),
                         early=early)
-        host_cpu, busy = cpu_seconds(host.proc.pid) - host_cpu0, machine_busy_seconds() - busy0
+        host_cpu, busy = process_cpu(host.proc.pid) - host_cpu0, machine_busy() - busy0
         results = _collect(out, procs, "result", 300, early=early)
     finally:
         for p in procs:

@@ -42,7 +42,8 @@ import time
 from pathlib import Path
 
 from agent.control_client import ControlClient
-from bench.engine import cpu_seconds, floor_cpu_per_sale, quiet_config, sales, start_daemon, stop
+from bench.engine import floor_cpu_per_sale, quiet_config, sales, start_daemon, stop
+from bench.proccpu import process_cpu
 from bench.journal import build_big
 from tests.agentproc import SUPERVISOR_PASSWORD
 from tests.simhost import start_host
@@ -240,9 +241,9 @@ def main() -> int:
             proc, _ = start_daemon(config)
             client = ControlClient(work / "control.sock", timeout=60)
             sales(client, 20, 0)
-            before = cpu_seconds(proc.pid)
+            before = process_cpu(proc.pid)
             sales(client, args.cpu_sales, 20)
-            daemon_cpu = (cpu_seconds(proc.pid) - before) / args.cpu_sales * 1000
+            daemon_cpu = (process_cpu(proc.pid) - before) / args.cpu_sales * 1000
             stop(proc)
             commits_cpu, codec_cpu = floor_cpu_per_sale(work, args.cpu_sales)
         finally:

@@ -33,7 +33,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.fleet import AMOUNT, cpu_seconds, drive
+from bench.fleet import AMOUNT, drive
+from bench.proccpu import process_cpu
 from simulator.stack import ROOT, Host
 
 WINDOW = 10_000
@@ -80,14 +81,14 @@ def constant_cost(tmp: Path, args) -> dict:
 
     def progress(count: int) -> None:
         if first[0] is None:
-            first[0] = cpu_seconds(host.proc.pid)
+            first[0] = process_cpu(host.proc.pid)
         for mark in marks:
             if marks[mark] is None and count >= mark:
-                marks[mark] = (count, cpu_seconds(host.proc.pid))
+                marks[mark] = (count, process_cpu(host.proc.pid))
 
     try:
         result = drive(host, args.terminals, sales, args.drivers, progress)
-        end = (total, cpu_seconds(host.proc.pid))
+        end = (total, process_cpu(host.proc.pid))
     finally:
         host.stop()
     (n1, c1), (n2, c2) = marks[WINDOW], marks[total - WINDOW]

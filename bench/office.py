@@ -38,7 +38,6 @@ import sys
 import threading
 import time
 import urllib.parse
-from pathlib import Path
 
 from bench.office_raw import raw_insert
 from bench.proccpu import machine_busy, own_cpu, postgres_cpu, process_cpu

@@ -1,8 +1,9 @@
 """CPU time from /proc: a process's, a PostgreSQL server's (the postmaster, its reaped children and every live
 backend), the whole machine's busy time, and this process's own.
 
-Apart from `bench.office`, which takes these readings either side of its timed window: they say nothing of
-what is measured, only whose processor time it took.
+Apart from the benchmarks (`bench.office`, `bench.fleet`, `bench.host`, `bench.engine`, `bench.footprint`), which
+take these readings either side of their timed windows: they say nothing of what is measured, only whose
+processor time it took.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ def _p50(times: list[float]) -> float:
 
 def main() -> None:
     from agent.drivers.scanner import ScanFramer
-    from agent.engine import purchases as ops
     from agent.engine.card import sale as card_sale
     from agent.paycodes import classify
     from tests.enginekit import CASHIER, PROFILE
