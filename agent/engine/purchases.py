@@ -9,7 +9,7 @@ send, journal the outcome.  The card family's sale is `agent.engine.card.sale`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generator
 
 from agent.engine import office
 from agent.engine.common import Gen, begin, ensure_ready, send_financial
@@ -100,8 +100,9 @@ def when_text(timestamp: float) -> str:
 
 def find_original_sale(profile: Profile, request: RefundRequest) -> Gen:
     language = profile.language
+    refundable = ("sale", "correction", "completion")  # a completion is refundable too
     if request.trace is not None:
-        found = yield from ask.find(trace=request.trace, limit=20)
+        original = yield from newest_by_trace(request.trace, refundable)
         what = say(language, "what_trace", trace=f"{request.trace:06d}")
     elif request.rrn:
         found = yield from ask.find(rrn=request.rrn, limit=20)
@@ -110,24 +111,33 @@ def find_original_sale(profile: Profile, request: RefundRequest) -> Gen:
             what = say(language, "what_rrn_date", rrn=request.rrn, day=f"{request.date[:2]}-{request.date[2:]}")
         else:
             what = say(language, "what_rrn", rrn=request.rrn)
+        original = newest_of(found, refundable)
     else:
         raise EngineError(say(language, "name_original"), code="usage")
-    original = latest_sale(found, ("sale", "correction", "completion"))  # a completion is refundable too
     if original is None:
         raise EngineError(say(language, "no_sale_with", what=what), code="not_found")
     return original
 
 
-def latest_sale(found: list[Any], kinds: tuple[str, ...] = ("sale", "correction")) -> Any | None:
-    """The original sale among journal matches: the newest of `kinds` (trace numbers wrap, and a lookup
-    may find other kinds); None when there is none."""
-    sales = [t for t in found if t.kind in kinds]
-    return max(sales, key=lambda t: t.created_at) if sales else None
+#: what a void or a correction names by its trace: a sale, or the linked sale a fix charged
+SALE_KINDS = ("sale", "correction")
+
+
+def newest_of(found: list[Txn], kinds: tuple[str, ...] | None = None) -> Txn | None:
+    """The newest of `kinds` (any kind: None) among journal matches — trace numbers wrap and an RRN is the
+    bank's, so a look-up may find older or other transactions; None when there is none."""
+    matching = [t for t in found if kinds is None or t.kind in kinds]
+    return max(matching, key=lambda t: t.created_at) if matching else None
+
+
+def newest_by_trace(trace: int, kinds: tuple[str, ...] | None = None) -> Generator[Any, Any, Txn | None]:
+    """The one query for "the transaction this trace names": the newest of `kinds` (any kind: None) with it."""
+    return newest_of((yield from ask.find(trace=trace, limit=20)), kinds)
 
 
 def sale_by_trace(profile: Profile, trace: int) -> Gen:
     """The original sale with this trace number, or an error naming the trace."""
-    original = latest_sale((yield from ask.find(trace=trace, limit=20)))
+    original = yield from newest_by_trace(trace, SALE_KINDS)
     if original is None:
         raise EngineError(say(profile.language, "no_sale_trace", trace=f"{trace:06d}"), code="not_found")
     return original

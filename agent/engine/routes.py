@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from agent.engine import fixes
 from agent.engine.common import Gen
-from agent.engine.purchases import Operator
+from agent.engine.purchases import Operator, newest_by_trace
 from agent.engine.port import ask
 from agent.engine.preauth.fixes import correct_completion, fix_duplicate_hold
 from agent.engine.requests import Profile
@@ -23,8 +23,7 @@ from agent.engine.wallet.fixes import correct_without_code, is_wallet_payment
 def correct_any(profile: Profile, request: fixes.CorrectRequest, operator: Operator) -> Gen:
     """`correct TRACE --amount`: a completion's trace is fixed here, a payment-code sale's by the wallet's fix,
     a card sale's by `fixes.correct`."""
-    found = yield from ask.find(trace=request.trace, limit=20)
-    newest = max(found, key=lambda t: t.created_at) if found else None
+    newest = yield from newest_by_trace(request.trace)
     if newest is not None and newest.kind == "completion":
         return (yield from correct_completion(profile, newest, request, operator))
     if newest is not None and is_wallet_payment(newest):

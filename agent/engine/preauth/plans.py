@@ -15,7 +15,7 @@ from agent.engine.amount_guards import check_amount
 from agent.engine.common import Gen, begin, with_card, connect, ensure_ready, flush_reversals, send_financial
 from agent.engine.effects import EngineError, Outcome
 from agent.engine.port import ask
-from agent.engine.purchases import Operator, when_text
+from agent.engine.purchases import Operator, newest_by_trace, when_text
 from agent.engine.requests import CardData, Profile, preauth_request, reference_request
 from agent.engine.responses import describe
 from agent.engine.texts import say
@@ -109,12 +109,11 @@ def _preauth_with_card(profile: Profile, request: PreauthRequest, operator: Oper
 
 def find_by_trace(profile: Profile, trace: int, kind: str) -> Gen:
     """The newest `kind` ("preauth" or "completion") with this trace, or a refusal naming it."""
-    found = yield from ask.find(trace=trace, limit=20)
-    matching = [t for t in found if t.kind == kind]
-    if not matching:
+    found = yield from newest_by_trace(trace, (kind,))
+    if found is None:
         key = "no_preauth_trace" if kind == "preauth" else "no_completion_trace"
         raise EngineError(say(profile.language, key, trace=f"{trace:06d}"), code="not_found")
-    return max(matching, key=lambda t: t.created_at)
+    return found
 
 
 def open_hold(profile: Profile, preauth_txn: Txn, *, completing: bool) -> Gen:
